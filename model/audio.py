@@ -1,0 +1,96 @@
+"""Audio helpers shared by training and streaming: reading, checking, resampling, trimming.
+
+Inside the product audio is mono float32 in [-1, 1] at 16 kHz with shape ``(n_samples,)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from model.errors import AudioError
+
+SAMPLE_RATE_HZ = 16000
+MIN_SAMPLE_RATE_HZ = 8000
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except FileNotFoundError as exc:
+        raise AudioError(f"{path}: file not found.") from exc
+    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: the file holds no audio samples.")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: the file holds NaN or infinite samples; it is corrupt.")
+    return data, int(rate)
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Mix ``(frames, channels)`` to ``(frames,)``."""
+    if data.ndim == 1:
+        return data
+    return data.mean(axis=1, dtype=np.float32)
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    if rate_in == rate_out:
+        return np.asarray(x, dtype=np.float32)
+    return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_mono_16k(path: str | os.PathLike) -> np.ndarray:
+    """Read a file, mix it to mono and resample it to 16 kHz."""
+    data, rate = read_audio(path)
+    check_rate(rate, str(path))
+    return resample(to_mono(data), rate)
+
+
+def check_rate(rate: int, what: str = "audio") -> None:
+    if rate < MIN_SAMPLE_RATE_HZ:
+        raise AudioError(
+            f"{what}: sample rate {rate} Hz is too low for speech analysis; use {MIN_SAMPLE_RATE_HZ} Hz or more."
+        )
+
+
+def check_waveform(x: np.ndarray, what: str = "audio") -> np.ndarray:
+    """Validate a mono waveform and return it as contiguous float32."""
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise AudioError(
+            f"{what}: expected mono audio of shape (n_samples,), got shape {x.shape}; "
+            "mix the channels or split them into tracks first."
+        )
+    if x.size == 0:
+        raise AudioError(f"{what}: no audio samples.")
+    if not np.issubdtype(x.dtype, np.floating) and not np.issubdtype(x.dtype, np.integer):
+        raise AudioError(f"{what}: audio must be numeric, got {x.dtype}.")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise AudioError(f"{what}: audio contains NaN or infinite samples.")
+    return x
+
+
+def speech_bounds(x: np.ndarray, rate: int = SAMPLE_RATE_HZ, threshold_db: float = -35.0,
+                  frame_ms: float = 20.0, pad_s: float = 0.15) -> tuple[int, int]:
+    """Sample range holding the audible part of a clip: frames within ``threshold_db`` of the
+    loudest frame, padded by ``pad_s``. Returns the whole clip when nothing stands out."""
+    frame = max(1, int(rate * frame_ms / 1000))
+    n = len(x) // frame
+    if n < 2:
+        return 0, len(x)
+    energy = np.square(x[: n * frame].reshape(n, frame), dtype=np.float64).mean(axis=1)
+    db = 10 * np.log10(energy + 1e-12)
+    active = np.flatnonzero(db > db.max() + threshold_db)
+    if active.size == 0:
+        return 0, len(x)
+    pad = int(pad_s * rate)
+    return max(0, active[0] * frame - pad), min(len(x), (active[-1] + 1) * frame + pad)

@@ -1,0 +1,151 @@
+"""The model file: one safetensors file holding the weights plus JSON metadata in its header.
+
+Loading never executes code: safetensors stores raw tensors and a JSON header, nothing else.
+The metadata (key ``ser``) carries the label list, feature settings, architecture, training
+corpora and licences, the V/A/D target source, validation metrics and the creation date.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.errors import ModelFileError
+from model.features import FeatureConfig
+from model.network import ArchConfig, SERNet
+
+FORMAT_NAME = "ser-model"
+FORMAT_VERSION = 1
+VAD_SOURCES = ("human-ratings", "derived-from-category", "none")
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+
+
+@dataclass
+class ModelMeta:
+    """Everything besides the weights that is needed to use and judge a model."""
+
+    labels: list[str]
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    vad_source: str = "derived-from-category"
+    corpora: list[dict] = field(default_factory=list)  # [{"name", "licence", "speakers"}]
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    created: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "labels": list(self.labels),
+            "features": self.features.to_dict(),
+            "arch": self.arch.to_dict(),
+            "vad_source": self.vad_source,
+            "corpora": self.corpora,
+            "metrics": self.metrics,
+            "training": self.training,
+            "created": self.created,
+        })
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> ModelMeta:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"{path}: the model metadata is not valid JSON ({exc}).") from exc
+        if data.get("format") != FORMAT_NAME:
+            raise ModelFileError(f"{path}: this safetensors file is not a speech-emotion model of this product.")
+        if int(data.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelFileError(
+                f"{path}: the model file format is version {data.get('format_version')}, newer than this "
+                f"program understands ({FORMAT_VERSION}); update the program."
+            )
+        try:
+            meta = cls(
+                labels=[str(x) for x in data["labels"]],
+                features=FeatureConfig.from_dict(data["features"]),
+                arch=ArchConfig.from_dict(data["arch"]),
+                vad_source=data.get("vad_source", "none"),
+                corpora=data.get("corpora", []),
+                metrics=data.get("metrics", {}),
+                training=data.get("training", {}),
+                created=data.get("created", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the model metadata is incomplete or malformed ({exc}).") from exc
+        if not meta.labels:
+            raise ModelFileError(f"{path}: the model file lists no emotion labels.")
+        if meta.vad_source not in VAD_SOURCES:
+            raise ModelFileError(f"{path}: unknown V/A/D source {meta.vad_source!r}.")
+        return meta
+
+
+def save_model(net: SERNet, meta: ModelMeta, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``net`` and ``meta`` to one safetensors file, atomically (temporary file + rename)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another output or allow overwriting.")
+    if len(meta.labels) != net.n_labels:
+        raise ValueError("the label list does not match the network's emotion head")
+    if not meta.created:
+        meta.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tmp = path.with_name(path.name + ".part")
+    save_file(tensors, str(tmp), metadata={"ser": meta.to_json()})
+    os.replace(tmp, path)
+    return path
+
+
+def resolve_model_path(path_or_default: str | os.PathLike) -> Path:
+    if str(path_or_default) == "default":
+        return DEFAULT_MODEL_PATH
+    return Path(path_or_default).expanduser()
+
+
+def read_meta(path: Path) -> ModelMeta:
+    """Read only the metadata of a model file (fast: the weights are not loaded)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: not a readable model file ({exc}); it may be truncated or of another kind. "
+            "Choose a .safetensors file written by 'ser train', or 'default'."
+        ) from exc
+    if "ser" not in header:
+        raise ModelFileError(f"{path}: this safetensors file has no speech-emotion metadata; it is not a model of this product.")
+    return ModelMeta.from_json(header["ser"], path)
+
+
+def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet, ModelMeta]:
+    """Load a model file into a CPU network in eval mode. Raises :class:`ModelFileError`."""
+    path = resolve_model_path(path_or_default)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found. Pass an existing .safetensors file or 'default'.")
+    meta = read_meta(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: the weights cannot be read ({exc}); the file may be truncated.") from exc
+    net = SERNet(len(meta.labels), meta.features, meta.arch)
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{path}: the weights do not match the architecture the file describes ({str(exc).splitlines()[0]})."
+        ) from exc
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupt.")
+    net.eval()
+    return net, meta

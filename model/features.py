@@ -1,0 +1,80 @@
+"""Log-mel front end shared by training and streaming.
+
+One frozen :class:`FeatureConfig` describes the features; the model file stores it and
+:class:`LogMel` computes it. Frames are taken without centre padding, so frame ``i`` covers
+samples ``[i * hop, i * hop + n_fft)`` and a window's features depend only on the window's own
+samples: the streaming engine therefore gets exactly the values of an offline pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel settings. Units are in the field names."""
+
+    sample_rate_hz: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    n_mels: int = 64
+    f_min_hz: float = 50.0
+    f_max_hz: float = 8000.0
+    log_floor: float = 1e-6
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate_hz * self.win_ms / 1000.0))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate_hz * self.hop_ms / 1000.0))
+
+    def n_frames(self, n_samples: int) -> int:
+        """Number of frames :class:`LogMel` produces for ``n_samples`` samples (0 if too short)."""
+        if n_samples < self.n_fft:
+            return 0
+        return 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown feature settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+class LogMel(torch.nn.Module):
+    """Waveform ``(batch, samples)`` float32 at ``sample_rate_hz`` -> log-mel ``(batch, n_mels, frames)``."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate_hz,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min_hz,
+            f_max=config.f_max_hz,
+            n_mels=config.n_mels,
+            power=2.0,
+            center=False,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        if waveform.dim() == 1:
+            waveform = waveform.unsqueeze(0)
+        return torch.log(self.mel(waveform.float()) + self.config.log_floor)

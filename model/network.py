@@ -1,0 +1,176 @@
+"""The network: a CNN over normalised log-mel, SimAM attention, attentive pooling over time,
+and three heads (emotion, gender, valence/arousal/dominance).
+
+Global pooling makes the network accept any window from about 0.3 s up; windows shorter than
+``min_frames`` are padded by repeating the signal's own frames (see :meth:`SERNet.forward`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from model.features import FeatureConfig, LogMel
+
+GENDER_LABELS = ("female", "male")
+VAD_NAMES = ("valence", "arousal", "dominance")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Architecture hyperparameters, stored in the model file."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    # Pooling after each block as (freq, time); time is halved by the first three blocks only.
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 2), (2, 1), (2, 1))
+    # Where SimAM attention sits: "last" (after the conv stack, cheap), "all" (every block), "none".
+    simam: str = "last"
+    simam_lambda: float = 1e-4
+    pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
+    attention_dim: int = 64
+    head_dim: int = 128
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["channels"] = list(self.channels)
+        data["pools"] = [list(p) for p in self.pools]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchConfig:
+        data = dict(data)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown architecture settings: {sorted(unknown)}")
+        if "channels" in data:
+            data["channels"] = tuple(int(c) for c in data["channels"])
+        if "pools" in data:
+            data["pools"] = tuple(tuple(int(v) for v in p) for p in data["pools"])
+        return cls(**data)
+
+
+class SimAM(nn.Module):
+    """Parameter-free attention (Yang et al., ICML 2021): weighs each activation by an energy
+    that grows with its distance from its channel's mean."""
+
+    def __init__(self, e_lambda: float = 1e-4):
+        super().__init__()
+        self.e_lambda = e_lambda
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[2] * x.shape[3] - 1
+        d = (x - x.mean(dim=(2, 3), keepdim=True)).pow(2)
+        v = d.sum(dim=(2, 3), keepdim=True) / max(n, 1)
+        e_inv = d / (4 * (v + self.e_lambda)) + 0.5
+        return x * torch.sigmoid(e_inv)
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int], simam: bool, e_lambda: float):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.act = nn.ReLU(inplace=True)
+        self.att = SimAM(e_lambda) if simam else nn.Identity()
+        self.pool = nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.att(self.pool(self.act(self.bn(self.conv(x)))))
+
+
+class AttentiveStatsPool(nn.Module):
+    """Attention over time: weighted mean and standard deviation of frame embeddings."""
+
+    def __init__(self, dim: int, attention_dim: int):
+        super().__init__()
+        self.score = nn.Sequential(
+            nn.Conv1d(dim, attention_dim, 1), nn.Tanh(), nn.Conv1d(attention_dim, 1, 1)
+        )
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # h: (B, C, T)
+        w = torch.softmax(self.score(h), dim=2)
+        mean = (h * w).sum(dim=2)
+        var = ((h - mean.unsqueeze(2)).pow(2) * w).sum(dim=2)
+        return torch.cat([mean, torch.sqrt(var + 1e-5)], dim=1)
+
+
+class SERNet(nn.Module):
+    """Waveform in, emotion logits, gender logits and V/A/D in [0, 1] out.
+
+    The log-mel front end and the training-set normalisation statistics are part of the module
+    (buffers ``feat_mean`` and ``feat_std``), so the model file carries everything.
+    """
+
+    def __init__(self, n_labels: int, features: FeatureConfig, arch: ArchConfig):
+        super().__init__()
+        if len(arch.pools) != len(arch.channels):
+            raise ValueError("ArchConfig.pools needs one entry per conv block")
+        self.n_labels = n_labels
+        self.features = features
+        self.arch = arch
+        self.logmel = LogMel(features)
+        self.register_buffer("feat_mean", torch.zeros(features.n_mels))
+        self.register_buffer("feat_std", torch.ones(features.n_mels))
+        if arch.simam not in ("last", "all", "none"):
+            raise ValueError(f"unknown SimAM placement {arch.simam!r}")
+        blocks = []
+        c_in = 1
+        n_blocks = len(arch.channels)
+        for i, (c_out, pool) in enumerate(zip(arch.channels, arch.pools)):
+            simam = arch.simam == "all" or (arch.simam == "last" and i == n_blocks - 1)
+            blocks.append(ConvBlock(c_in, c_out, tuple(pool), simam, arch.simam_lambda))
+            c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.time_factor = 1
+        for p in arch.pools:
+            self.time_factor *= p[1]
+        # Enough frames that every time pooling sees at least one full step plus a margin.
+        self.min_frames = 4 * self.time_factor
+        dim = arch.channels[-1]
+        if arch.pooling == "attention":
+            self.pool = AttentiveStatsPool(dim, arch.attention_dim)
+            emb = 2 * dim
+        elif arch.pooling == "mean":
+            self.pool = None
+            emb = dim
+        else:
+            raise ValueError(f"unknown pooling {arch.pooling!r}")
+        self.embedding = nn.Sequential(
+            nn.Linear(emb, arch.head_dim), nn.BatchNorm1d(arch.head_dim), nn.ReLU(inplace=True),
+            nn.Dropout(arch.dropout),
+        )
+        self.emotion_head = nn.Linear(arch.head_dim, n_labels)
+        self.gender_head = nn.Linear(arch.head_dim, len(GENDER_LABELS))
+        self.vad_head = nn.Linear(arch.head_dim, len(VAD_NAMES))
+
+    def compute_features(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
+        x = self.logmel(waveform)
+        return (x - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+
+    def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``vad``."""
+        if feats.shape[2] < self.min_frames:
+            reps = -(-self.min_frames // max(feats.shape[2], 1))
+            feats = feats.repeat(1, 1, reps)[:, :, : max(self.min_frames, feats.shape[2])]
+        h = self.blocks(feats.unsqueeze(1))  # (B, C, F', T')
+        h = h.mean(dim=2)  # average over frequency -> (B, C, T')
+        pooled = self.pool(h) if self.pool is not None else h.mean(dim=2)
+        e = self.embedding(pooled)
+        return {
+            "emotion": self.emotion_head(e),
+            "gender": self.gender_head(e),
+            "vad": torch.sigmoid(self.vad_head(e)),
+        }
+
+    def forward(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.forward_features(self.compute_features(waveform))
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

@@ -1,0 +1,167 @@
+"""Inference on arrays: :class:`Predictor` loads a model file and turns waveforms into
+:class:`Prediction` objects. It never opens audio files or devices."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from model.audio import SAMPLE_RATE_HZ, check_rate, check_waveform, resample, speech_bounds
+from model.checkpoint import ModelMeta, load_model, resolve_model_path
+from model.errors import AudioError
+from model.network import GENDER_LABELS, VAD_NAMES, SERNet
+
+
+@dataclass
+class Prediction:
+    """Model output for one window or one utterance."""
+
+    labels: tuple[str, ...]
+    probabilities: np.ndarray  # (n_labels,), sums to 1, in the model's label order
+    gender_probabilities: np.ndarray  # (2,), order GENDER_LABELS
+    vad: np.ndarray  # (3,) valence, arousal, dominance in [0, 1]
+    vad_source: str = "derived-from-category"
+
+    @property
+    def top_label(self) -> str:
+        return self.labels[int(np.argmax(self.probabilities))]
+
+    def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities)[:k]
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    @property
+    def gender(self) -> str:
+        return GENDER_LABELS[int(np.argmax(self.gender_probabilities))]
+
+    @property
+    def valence(self) -> float:
+        return float(self.vad[0])
+
+    @property
+    def arousal(self) -> float:
+        return float(self.vad[1])
+
+    @property
+    def dominance(self) -> float:
+        return float(self.vad[2])
+
+    def to_dict(self) -> dict:
+        return {
+            "top_label": self.top_label,
+            "probabilities": {lab: float(p) for lab, p in zip(self.labels, self.probabilities)},
+            "gender": {g: float(p) for g, p in zip(GENDER_LABELS, self.gender_probabilities)},
+            **{name: float(v) for name, v in zip(VAD_NAMES, self.vad)},
+            "vad_source": self.vad_source,
+        }
+
+
+def window_bounds(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
+    """Sliding windows over ``n_samples`` samples: starts at 0, hop, 2*hop ...; a last window is
+    aligned to the end when the hops leave a tail uncovered; one window when shorter than ``window``."""
+    if n_samples <= window:
+        return [(0, n_samples)]
+    bounds = [(s, s + window) for s in range(0, n_samples - window + 1, hop)]
+    if bounds[-1][1] < n_samples:
+        bounds.append((n_samples - window, n_samples))
+    return bounds
+
+
+def aggregate(predictions: Sequence[Prediction], weights: Sequence[float] | None = None) -> Prediction:
+    """Utterance-level result: the (weighted) mean of window probabilities, gender and V/A/D."""
+    if not predictions:
+        raise ValueError("nothing to aggregate")
+    w = np.ones(len(predictions)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+
+    def mean(attr: str) -> np.ndarray:
+        return np.tensordot(w, np.stack([getattr(p, attr) for p in predictions]), axes=1).astype(np.float32)
+
+    first = predictions[0]
+    return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("vad"), first.vad_source)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when it is available, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available; use device='cpu' or 'auto'.")
+    return dev
+
+
+class Predictor:
+    """Loads a model and predicts emotion, gender and V/A/D from mono waveforms."""
+
+    def __init__(self, net: SERNet, meta: ModelMeta, device: str | torch.device = "auto", source: str = ""):
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.meta = meta
+        self.source = source
+        self.labels = tuple(meta.labels)
+        self.sample_rate = meta.features.sample_rate_hz
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = "default", device: str | torch.device = "auto") -> Predictor:
+        net, meta = load_model(path)
+        return cls(net, meta, device, source=str(resolve_model_path(path)))
+
+    @property
+    def min_samples(self) -> int:
+        return self.meta.features.n_fft
+
+    def _prepare(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+        x = check_waveform(waveform)
+        if sample_rate != self.sample_rate:
+            check_rate(sample_rate)
+            x = resample(x, sample_rate, self.sample_rate)
+        if len(x) < self.min_samples:
+            raise AudioError(
+                f"audio of {len(x)} samples is too short to analyse; need at least "
+                f"{self.min_samples / self.sample_rate * 1000:.0f} ms."
+            )
+        return x
+
+    @torch.inference_mode()
+    def _run(self, batch: np.ndarray) -> list[Prediction]:
+        out = self.net(torch.from_numpy(batch).to(self.device))
+        probs = torch.softmax(out["emotion"].float(), dim=1).cpu().numpy()
+        gender = torch.softmax(out["gender"].float(), dim=1).cpu().numpy()
+        vad = out["vad"].float().cpu().numpy()
+        src = self.meta.vad_source
+        return [Prediction(self.labels, probs[i], gender[i], vad[i], src) for i in range(len(batch))]
+
+    def predict(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> Prediction:
+        """One window (any length from ``min_samples`` up) -> one prediction."""
+        return self._run(self._prepare(waveform, sample_rate)[None, :])[0]
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
+                      sample_rate: int = SAMPLE_RATE_HZ) -> list[Prediction]:
+        """Several windows -> predictions in the same order. Windows of equal length run as one batch."""
+        prepared = [self._prepare(w, sample_rate) for w in waveforms]
+        results: list[Prediction | None] = [None] * len(prepared)
+        by_len: dict[int, list[int]] = {}
+        for i, w in enumerate(prepared):
+            by_len.setdefault(len(w), []).append(i)
+        for idx in by_len.values():
+            for i, p in zip(idx, self._run(np.stack([prepared[i] for i in idx]))):
+                results[i] = p
+        return results  # type: ignore[return-value]
+
+    def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
+                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True) -> Prediction:
+        """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
+        x = self._prepare(waveform, sample_rate)
+        if trim:
+            start, end = speech_bounds(x, self.sample_rate)
+            if end - start >= self.min_samples:
+                x = x[start:end]
+        window = int(round(window_s * self.sample_rate))
+        hop = max(1, int(round(hop_s * self.sample_rate)))
+        windows = [x[s:e] for s, e in window_bounds(len(x), window, hop)]
+        return aggregate(self.predict_batch(windows))

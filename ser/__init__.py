@@ -1,0 +1,1 @@
+"""The ``ser`` command line: a thin dispatcher over the product's packages."""

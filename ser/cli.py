@@ -1,0 +1,48 @@
+"""``ser`` entry point. Each package registers its subcommands in a light ``commands`` module
+(argparse only); the work is imported when a subcommand runs, so ``ser analyze`` never imports
+Qt and ``ser gui`` never imports the training code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Packages that contribute subcommands, in the order they appear in --help.
+COMMAND_MODULES = ("training.commands", "streamer.commands", "gui.commands")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ser",
+        description="Speech-emotion analyzer: live monitoring, file analysis, training and evaluation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from model.errors import SERError
+
+    try:
+        return int(args.func(args) or 0)
+    except SERError as exc:
+        print(f"ser {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ser {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
