@@ -49,6 +49,7 @@ def test_4class_merges_excited_into_happy_and_drops_the_rest(four):
     assert got["Ses03F_impro03_F000"].label == "happy"  # exc
     assert got["Ses01F_script01_1_F000"].label == "happy"  # hap
     assert {e.label for e in entries} == {"neutral", "happy", "angry", "sad"}
+    assert "label 'xxx' (no majority) not used in 4class" in {s.reason for s in skipped}
     dropped = {s.item for s in skipped if s.reason.startswith("label")}
     assert dropped == {t.turn_id for t in TURNS if t.code in {"xxx", "oth", "fru", "sur", "fea", "dis"}}
 

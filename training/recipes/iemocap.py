@@ -157,7 +157,8 @@ def build_manifest(root: str | os.PathLike, label_set: str = "4class",
                 seen.add(turn.turn_id)
                 label = map_label(turn.code, label_set)
                 if label is None:
-                    dropped.append(Skipped(turn.turn_id, f"label {turn.code!r} not used in {label_set}"))
+                    name = "no majority" if turn.code == "xxx" else CODE_LABELS.get(turn.code, "unknown code")
+                    dropped.append(Skipped(turn.turn_id, f"label {turn.code!r} ({name}) not used in {label_set}"))
                     continue
                 dialog = turn.turn_id.rsplit("_", 1)[0]
                 wav = session_path / "sentences" / "wav" / dialog / f"{turn.turn_id}.wav"
