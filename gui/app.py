@@ -1,0 +1,70 @@
+"""Starts the Qt application for ``ser gui`` and handles replay/snapshot/exit-when-done."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from gui.main_window import MainWindow
+from gui.settings import GuiSettings
+
+SNAPSHOT_SETTLE_MS = 200  # let the last redraw land before grabbing the window
+NOTHING_TO_REPLAY_EXIT = 1
+
+
+def create_app() -> QtWidgets.QApplication:
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("ser")
+    app.setOrganizationName("speech-emotion-analyzer")
+    return app
+
+
+def run_gui(args) -> int:
+    """Open the window; with ``--replay`` replay a file, optionally snapshot and exit at the end."""
+    import pyqtgraph as pg
+
+    app = create_app()
+    pg.setConfigOptions(antialias=False)  # antialiasing halves the frame rate of long curves
+    settings = GuiSettings(model_path=args.model, speed=args.speed, channels=args.channels)
+    replay = getattr(args, "replay", None)
+    session = getattr(args, "session", None)
+    window = MainWindow(settings, session_path=session if replay else None)
+    window.show()
+    status = {"code": 0}
+
+    def finish() -> None:
+        if args.snapshot:
+            Path(args.snapshot).parent.mkdir(parents=True, exist_ok=True)
+            if not window.save_snapshot(args.snapshot):
+                print(f"ser gui: could not write {args.snapshot}", file=sys.stderr)
+                status["code"] = 1
+            else:
+                print(f"ser gui: wrote {args.snapshot}")
+        if args.exit_when_done:
+            window.close()
+            app.quit()
+
+    def on_done() -> None:
+        if window.errors:
+            for e in window.errors:
+                print(f"ser gui: {e}", file=sys.stderr)
+            status["code"] = 1
+        QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, finish)
+
+    if replay:
+        window.sig_replay_finished.connect(on_done)
+        if not window.open_file(replay):
+            status["code"] = NOTHING_TO_REPLAY_EXIT
+            QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
+    elif session:
+        window.open_session(session)
+        if args.snapshot or args.exit_when_done:
+            QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
+    elif args.exit_when_done:
+        QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
+    app.exec()
+    return status["code"]

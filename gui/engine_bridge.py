@@ -1,0 +1,271 @@
+"""The one place where the GUI touches the streaming engine (``streamer``).
+
+It builds the engine from :class:`gui.settings.GuiSettings`, starts it on a file or a microphone,
+drains its events into the GUI's own event types (:mod:`gui.events`), opens saved sessions and
+exports them. Errors users can cause come out as :class:`model.errors.SERError` subclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gui.events import Audio, Finished, GuiEvent, Problem, Result, Segment, VadFlags
+from gui.settings import GuiSettings
+from model.errors import ModelFileError, SERError
+
+DEFAULT_TRACK_NAMES = ("Agent", "Customer")
+SESSION_SUFFIX = ".jsonl"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the window shows about a model without loading its weights."""
+
+    path: str
+    labels: list[str]
+    vad_source: str
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+@dataclass(frozen=True)
+class LoadedSession:
+    """A saved session read back: its events (results and segments) and metadata."""
+
+    path: Path
+    events: list[GuiEvent]
+    metadata: dict
+    labels: list[str]
+
+
+def read_model_info(model_path: str) -> ModelInfo:
+    """Labels and V/A/D source of a model file; raises :class:`ModelFileError` with what to do."""
+    from model.checkpoint import read_meta, resolve_model_path
+
+    path = resolve_model_path(model_path)
+    if not path.is_file():
+        hint = (" The default model has not been installed or trained yet: choose a model file in Settings, "
+                "or train one with 'ser train'.") if str(model_path) == "default" else \
+            " Choose an existing .safetensors model file in Settings."
+        raise ModelFileError(f"{path}: model file not found.{hint}")
+    meta = read_meta(path)
+    return ModelInfo(str(path), list(meta.labels), meta.vad_source)
+
+
+def list_devices() -> list[tuple[int | str, str]]:
+    """Input devices as (id to pass back, display name); raises :class:`SERError` if none can be listed."""
+    import streamer
+
+    devices = streamer.list_input_devices()
+    out = []
+    for d in devices:
+        if isinstance(d, dict):
+            key, name = d.get("index", d.get("name")), str(d.get("name", d.get("index")))
+        elif isinstance(d, tuple):
+            key, name = d[0], str(d[1])
+        else:
+            key, name = getattr(d, "index", str(d)), str(getattr(d, "name", d))
+        out.append((key, name))
+    return out
+
+
+def count_channels(path: str | Path) -> int:
+    """Number of channels of an audio file (1 if it cannot be told; the engine will report errors)."""
+    import soundfile as sf
+
+    try:
+        return int(sf.info(str(path)).channels)
+    except Exception:  # noqa: BLE001 - the engine reports unreadable files properly when it starts
+        return 1
+
+
+def default_session_path(directory: Path, stem: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{stamp}-{stem}{SESSION_SUFFIX}"
+
+
+def convert(ev) -> GuiEvent | None:
+    """Engine event -> GUI event (None for kinds the GUI does not show)."""
+    import streamer
+
+    if isinstance(ev, streamer.WindowResult):
+        return Result(track=ev.track, start_s=ev.start_s, end_s=ev.end_s, probabilities=dict(ev.probabilities),
+                      gender=dict(ev.gender or {}), valence=_num(ev.valence), arousal=_num(ev.arousal),
+                      dominance=_num(ev.dominance), vad_source=ev.vad_source, kind=ev.kind,
+                      track_name=ev.track_name, speech_ratio=_num(ev.speech_ratio), latency_ms=_num(ev.latency_ms))
+    if isinstance(ev, streamer.AudioBlock):
+        return Audio(ev.track, ev.start_s, np.asarray(ev.samples, dtype=np.float32))
+    if isinstance(ev, streamer.VadFrames):
+        return VadFlags(ev.track, ev.start_s, ev.frame_s, np.asarray(ev.flags, dtype=np.float32))
+    if isinstance(ev, streamer.SpeechSegment):
+        return Segment(ev.track, ev.start_s, ev.end_s)
+    if isinstance(ev, streamer.EngineError):
+        return Problem(ev.message, ev.fatal)
+    if isinstance(ev, streamer.SourceFinished):
+        return Finished(ev.track)
+    return None
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+class EngineBridge:
+    """Owns at most one running engine and a cached predictor."""
+
+    def __init__(self):
+        self._engine = None
+        self._predictor = None
+        self._predictor_key: tuple | None = None
+        self.session_path: Path | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _predictor_for(self, settings: GuiSettings):
+        from model.predictor import Predictor
+
+        key = (settings.model_path,)
+        if self._predictor is None or self._predictor_key != key:
+            read_model_info(settings.model_path)  # the friendly "not found" message
+            self._predictor = Predictor.load(settings.model_path, device="auto")
+            self._predictor_key = key
+        return self._predictor
+
+    def _config(self, settings: GuiSettings):
+        import streamer
+
+        return streamer.EngineConfig(window_s=settings.window_s, hop_s=settings.hop_s,
+                                     vad_aggressiveness=settings.vad_aggressiveness)
+
+    def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict) -> None:
+        import streamer
+
+        self.stop()
+        predictor = self._predictor_for(settings)
+        config = self._config(settings)
+        session = None
+        if session_path is not None:
+            session = streamer.SessionStore.create(session_path, metadata)
+        engine = streamer.Engine(predictor, config, session=session)
+        engine.start(source)
+        self._engine = engine
+        self.session_path = session_path
+
+    def start_file(self, path: str | Path, settings: GuiSettings, start_s: float = 0.0,
+                   track_names: list[str] | None = None, session_path: Path | None = None) -> None:
+        """Replay a file at ``settings.speed`` (0: as fast as possible) from ``start_s``."""
+        import streamer
+
+        path = Path(path)
+        if not path.is_file():
+            raise streamer.AudioError(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG).")
+        pace = "fast" if settings.speed <= 0 else "realtime"
+        kwargs = dict(pace=pace, speed=settings.speed if settings.speed > 0 else 1.0, start_s=start_s,
+                      channels=settings.channels)
+        if track_names:
+            kwargs["track_names"] = list(track_names)
+        source = streamer.FileSource(str(path), **kwargs)
+        meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
+                "track_names": list(track_names or [])}
+        self._start(source, settings, session_path, meta)
+
+    def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
+                         session_path: Path | None = None) -> None:
+        """Listen to an input device (None: the system default)."""
+        import streamer
+
+        kwargs = {"channels": settings.channels}
+        if track_names:
+            kwargs["track_names"] = list(track_names)
+        source = streamer.MicrophoneSource(device=device, **kwargs)
+        meta = {"source": "microphone", "device": device, "channels": settings.channels,
+                "track_names": list(track_names or [])}
+        self._start(source, settings, session_path, meta)
+
+    def stop(self) -> list[GuiEvent]:
+        """Stop the engine; returns the events it flushed on the way out."""
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return []
+        engine.stop()
+        return self._drain(engine, None)
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None and bool(self._engine.running)
+
+    @property
+    def active(self) -> bool:
+        """An engine exists (it may have finished but still hold events)."""
+        return self._engine is not None
+
+    def poll(self, max_events: int | None = 4000) -> list[GuiEvent]:
+        if self._engine is None:
+            return []
+        return self._drain(self._engine, max_events)
+
+    @staticmethod
+    def _drain(engine, max_events) -> list[GuiEvent]:
+        out = []
+        for ev in engine.poll(max_events=max_events):
+            g = convert(ev)
+            if g is not None:
+                out.append(g)
+        return out
+
+    def stats(self) -> dict:
+        """Engine statistics (latency, overflows) plus the compute device, for the status bar."""
+        info: dict = {}
+        if self._predictor is not None:
+            info["device"] = str(self._predictor.device)
+        if self._engine is not None:
+            s = self._engine.stats
+            s = s if isinstance(s, dict) else getattr(s, "__dict__", {})
+            info.update(s)
+        return info
+
+    # -- sessions ----------------------------------------------------------------------------
+    @staticmethod
+    def open_session(path: str | Path) -> LoadedSession:
+        import streamer
+
+        store = streamer.SessionStore.open(Path(path))
+        events: list[GuiEvent] = []
+        labels: list[str] = []
+        for r in store.results:
+            g = convert(r)
+            if isinstance(g, Result):
+                events.append(g)
+                if not labels:
+                    labels = list(g.probabilities)
+        for s in store.segments:
+            g = convert(s)
+            if g is not None:
+                events.append(g)
+        return LoadedSession(Path(path), events, dict(store.metadata or {}), labels)
+
+    @staticmethod
+    def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:
+        """Export a session file to CSV or JSON through the engine's session store."""
+        import streamer
+
+        if fmt not in ("csv", "json"):
+            raise ValueError(fmt)
+        fn = getattr(streamer, f"export_{fmt}")
+        fn(Path(session_path), Path(out_path))
+        return Path(out_path)
+
+
+def finite(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+__all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "count_channels",
+           "list_devices", "read_model_info"]

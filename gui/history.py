@@ -1,0 +1,286 @@
+"""Bounded per-track histories the plots are drawn from.
+
+Everything is kept in fixed-capacity ring buffers (oldest data dropped), at display resolution:
+a level envelope of 20 ms bins, a log-mel spectrogram of 20 ms columns, and one row per model
+result. Nothing here touches Qt, so it runs in tests and benchmarks without a window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gui.events import Audio, Result, Segment, VadFlags
+
+SAMPLE_RATE_HZ = 16000
+LEVEL_BIN_S = 0.02  # one level value per 20 ms: fine enough to see syllables
+SPEC_COLUMN_S = 0.02  # spectrogram columns: two 10 ms log-mel frames averaged
+DEFAULT_HISTORY_S = 3600.0  # an hour of display history per track
+RESULT_CAPACITY = 40000  # one row per hop; 0.1 s hops over an hour fit
+SEGMENT_CAPACITY = 20000
+SILENCE_DB = -80.0
+
+
+class Ring:
+    """A 2-D ring buffer that returns its contents as one contiguous view without copying.
+
+    The storage is twice the capacity; when the end is reached the newest ``capacity`` rows are
+    moved to the front once, so appends are amortised O(1) and :meth:`view` is a slice.
+    """
+
+    def __init__(self, capacity: int, width: int, dtype=np.float32, fill=np.nan):
+        self.capacity = int(capacity)
+        self._buf = np.full((2 * self.capacity, width), fill, dtype=dtype)
+        self._start = 0
+        self._end = 0
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=self._buf.dtype)
+        if rows.ndim == 1:
+            rows = rows[None, :]
+        if len(rows) >= self.capacity:
+            rows = rows[-self.capacity:]
+        if self._end + len(rows) > len(self._buf):
+            keep = min(len(self), self.capacity - len(rows))
+            self._buf[:keep] = self._buf[self._end - keep:self._end]
+            self._start, self._end = 0, keep
+        self._buf[self._end:self._end + len(rows)] = rows
+        self._end += len(rows)
+        if len(self) > self.capacity:
+            self._start = self._end - self.capacity
+
+    def view(self) -> np.ndarray:
+        return self._buf[self._start:self._end]
+
+    def truncate_where(self, keep: np.ndarray) -> None:
+        """Keep only the rows where ``keep`` is true (used when a replay seeks backwards)."""
+        rows = self.view()[keep].copy()
+        self._start = self._end = 0
+        if len(rows):
+            self.append(rows)
+
+    def clear(self) -> None:
+        self._start = self._end = 0
+
+
+def ema(values: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential smoothing along axis 0; ``alpha`` in [0, 1), 0 leaves the values unchanged."""
+    if alpha <= 0 or len(values) == 0:
+        return values
+    out = np.empty_like(values)
+    acc = values[0].copy()
+    for i, row in enumerate(values):
+        acc = alpha * acc + (1 - alpha) * row
+        out[i] = acc
+    return out
+
+
+class SpectrogramMaker:
+    """Streaming log-mel for display: blocks in, 20 ms columns out, remainders carried over."""
+
+    def __init__(self, n_mels: int = 64):
+        from model.features import FeatureConfig, LogMel
+
+        self.config = FeatureConfig(n_mels=n_mels)
+        self._logmel = LogMel(self.config)
+        self._frames_per_col = int(round(SPEC_COLUMN_S / (self.config.hop_ms / 1000)))
+        self._step = self.config.hop_length * self._frames_per_col
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pending_start_s = 0.0
+
+    @property
+    def n_mels(self) -> int:
+        return self.config.n_mels
+
+    def reset(self, start_s: float = 0.0) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pending_start_s = start_s
+
+    def push(self, start_s: float, samples: np.ndarray) -> tuple[float, np.ndarray]:
+        """Add samples; returns (start time of the first new column, columns ``(n, n_mels)``)."""
+        import torch
+
+        expected = self._pending_start_s + len(self._pending) / SAMPLE_RATE_HZ
+        if len(self._pending) == 0 or abs(start_s - expected) > 0.05:
+            # A gap or a jump (seek): start afresh rather than splice unrelated audio.
+            self._pending = np.zeros(0, dtype=np.float32)
+            self._pending_start_s = start_s
+        self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        # The last column's last frame starts (frames_per_col - 1) hops after the column does.
+        tail = self.config.n_fft + self.config.hop_length * (self._frames_per_col - 1)
+        n_cols = max(0, (len(self._pending) - tail) // self._step + 1) if len(self._pending) >= tail else 0
+        if n_cols == 0:
+            return self._pending_start_s, np.zeros((0, self.n_mels), np.float32)
+        used = (n_cols - 1) * self._step + tail
+        with torch.inference_mode():
+            mel = self._logmel(torch.from_numpy(self._pending[:used].copy()))[0].numpy()  # (mels, frames)
+        frames = mel[:, : n_cols * self._frames_per_col]
+        cols = frames.reshape(self.n_mels, n_cols, self._frames_per_col).mean(axis=2).T
+        first_s = self._pending_start_s
+        consumed = n_cols * self._step
+        self._pending = self._pending[consumed:]
+        self._pending_start_s += consumed / SAMPLE_RATE_HZ
+        return first_s, np.ascontiguousarray(cols, dtype=np.float32)
+
+
+@dataclass
+class Summary:
+    """What the side panel shows under "session": speech time and share of each emotion."""
+
+    speech_s: float
+    analysed_windows: int
+    shares: dict[str, float]
+
+
+class TrackHistory:
+    """Display history of one track: level, speech flags, spectrogram, results, segments."""
+
+    def __init__(self, labels: list[str], history_s: float = DEFAULT_HISTORY_S, with_spectrogram: bool = True,
+                 n_mels: int = 64):
+        self.labels = list(labels)
+        self.history_s = history_s
+        n_bins = int(math.ceil(history_s / LEVEL_BIN_S))
+        self.level = Ring(n_bins, 2)  # time, level in dBFS
+        self.speech = Ring(n_bins, 3)  # start, end, flag
+        self.results = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)  # mid, end, probs.., female, v, a, d
+        self.segments = Ring(SEGMENT_CAPACITY, 2)
+        self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
+        self.spec = Ring(self.spec_times.capacity, n_mels)
+        self._spec_maker = SpectrogramMaker(n_mels) if with_spectrogram else None
+        self._level_rest = np.zeros(0, dtype=np.float32)
+        self._level_rest_start = 0.0
+        self.vad_source = "derived-from-category"
+        self.utterances: list[Result] = []
+        self.latest: Result | None = None
+        self.end_s = 0.0  # the newest audio or result time seen
+        self.version = 0  # bumped on every change, so views redraw only when needed
+
+    # -- feeding -------------------------------------------------------------------------------
+    def add_result(self, r: Result) -> None:
+        if r.kind == "utterance":
+            self.utterances = self.utterances[-999:] + [r]
+            self.version += 1
+            return
+        probs = [r.probabilities.get(lab, 0.0) for lab in self.labels]
+        female = r.gender.get("female", np.nan) if r.gender else np.nan
+        self.results.append(np.array([r.mid_s, r.end_s, *probs, female, r.valence, r.arousal, r.dominance]))
+        self.vad_source = r.vad_source
+        self.latest = r
+        self.end_s = max(self.end_s, r.end_s)
+        self.version += 1
+
+    def add_segment(self, s: Segment) -> None:
+        self.segments.append(np.array([s.start_s, s.end_s]))
+        self.version += 1
+
+    def add_vad(self, v: VadFlags) -> None:
+        n = len(v.flags)
+        starts = v.start_s + np.arange(n) * v.frame_s
+        self.speech.append(np.stack([starts, starts + v.frame_s, np.asarray(v.flags, np.float32)], axis=1))
+        self.version += 1
+
+    def add_audio(self, a: Audio) -> None:
+        x = np.asarray(a.samples, dtype=np.float32)
+        bin_len = int(round(LEVEL_BIN_S * SAMPLE_RATE_HZ))
+        expected = self._level_rest_start + len(self._level_rest) / SAMPLE_RATE_HZ
+        if len(self._level_rest) and abs(a.start_s - expected) < 0.05:
+            x = np.concatenate([self._level_rest, x])
+            start = self._level_rest_start
+        else:
+            start = a.start_s
+        n_bins = len(x) // bin_len
+        if n_bins:
+            blocks = x[: n_bins * bin_len].reshape(n_bins, bin_len)
+            rms = np.sqrt(np.mean(blocks.astype(np.float64) ** 2, axis=1))
+            db = np.maximum(20 * np.log10(np.maximum(rms, 1e-12)), SILENCE_DB)
+            times = start + (np.arange(n_bins) + 0.5) * LEVEL_BIN_S
+            self.level.append(np.stack([times, db], axis=1))
+        self._level_rest = x[n_bins * bin_len:].copy()
+        self._level_rest_start = start + n_bins * bin_len / SAMPLE_RATE_HZ
+        if self._spec_maker is not None:
+            first, cols = self._spec_maker.push(a.start_s, a.samples)
+            if len(cols):
+                times = first + np.arange(len(cols)) * SPEC_COLUMN_S
+                self.spec_times.append(times[:, None])
+                self.spec.append(cols)
+        self.end_s = max(self.end_s, a.start_s + len(a.samples) / SAMPLE_RATE_HZ)
+        self.version += 1
+
+    def drop_after(self, t_s: float) -> None:
+        """Forget everything from ``t_s`` on (a replay seeking backwards re-analyses it)."""
+        for ring, col in ((self.level, 0), (self.speech, 0), (self.results, 1), (self.segments, 0),
+                          (self.spec_times, 0)):
+            if ring is self.spec_times:
+                keep = ring.view()[:, 0] < t_s
+                self.spec.truncate_where(keep)
+            else:
+                keep = ring.view()[:, col] <= t_s
+            ring.truncate_where(keep)
+        self.utterances = [u for u in self.utterances if u.end_s <= t_s]
+        self._level_rest = np.zeros(0, dtype=np.float32)
+        if self._spec_maker is not None:
+            self._spec_maker.reset(t_s)
+        self.end_s = min(self.end_s, t_s)
+        self.latest = None
+        self.version += 1
+
+    # -- reading -------------------------------------------------------------------------------
+    def result_times(self) -> np.ndarray:
+        return self.results.view()[:, 0]
+
+    def probabilities(self, smoothing: float = 0.0) -> np.ndarray:
+        return ema(self.results.view()[:, 2:2 + len(self.labels)], smoothing)
+
+    def female(self, smoothing: float = 0.0) -> np.ndarray:
+        return ema(self.results.view()[:, 2 + len(self.labels)], smoothing)
+
+    def vad(self, smoothing: float = 0.0) -> np.ndarray:
+        """``(n, 3)`` valence, arousal, dominance."""
+        return ema(self.results.view()[:, 3 + len(self.labels):], smoothing)
+
+    def speech_mask_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Step curve (x, y) that is 1 inside speech and 0 outside, for shading the level plot."""
+        if len(self.speech):
+            rows = self.speech.view()
+            x = rows[:, :2].reshape(-1)
+            y = np.repeat(rows[:, 2], 2)
+            return x, y
+        segs = self.segments.view()
+        if not len(segs):
+            return np.zeros(0), np.zeros(0)
+        x = np.repeat(segs, 2, axis=1).reshape(-1)
+        y = np.tile([0.0, 1.0, 1.0, 0.0], len(segs))
+        return x, y
+
+    def summary(self) -> Summary:
+        if len(self.segments):
+            segs = self.segments.view()
+            speech_s = float(np.sum(segs[:, 1] - segs[:, 0]))
+        elif len(self.speech):
+            rows = self.speech.view()
+            speech_s = float(np.sum((rows[:, 1] - rows[:, 0]) * rows[:, 2]))
+        else:
+            speech_s = 0.0
+        probs = self.results.view()[:, 2:2 + len(self.labels)]
+        shares = {lab: 0.0 for lab in self.labels}
+        if len(probs):
+            top = np.argmax(probs, axis=1)
+            counts = np.bincount(top, minlength=len(self.labels))
+            shares = {lab: float(c) / len(top) for lab, c in zip(self.labels, counts, strict=True)}
+        return Summary(speech_s, len(probs), shares)
+
+    def clear(self) -> None:
+        for ring in (self.level, self.speech, self.results, self.segments, self.spec_times, self.spec):
+            ring.clear()
+        self.utterances = []
+        self.latest = None
+        self.end_s = 0.0
+        self._level_rest = np.zeros(0, dtype=np.float32)
+        if self._spec_maker is not None:
+            self._spec_maker.reset()
+        self.version += 1

@@ -1,0 +1,720 @@
+"""The analyzer's main window: source choice, transport controls, plot stack, side panel,
+status bar and an in-window error banner.
+
+Threads: the engine runs in its own workers; this window only drains its results on a QTimer
+(``REFRESH_MS``) and redraws what changed. Nothing here blocks on audio or the model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gui import engine_bridge as eb
+from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
+from gui.history import TrackHistory
+from gui.plots import PlotStack
+from gui.settings import SPEEDS, GuiSettings, SettingsDialog
+from gui.side_panel import SidePanel
+from model.errors import SERError
+
+REFRESH_MS = 33  # ~30 redraws per second
+MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
+STATUS_EVERY_S = 0.5
+SEEK_STEP_S = 5.0
+SESSION_SUFFIXES = (".jsonl", ".json", ".sqlite", ".db")
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
+SESSION_FILTER = "Sessions (*.jsonl *.json *.sqlite *.db);;All files (*)"
+
+IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
+
+
+class ErrorBanner(QtWidgets.QFrame):
+    """A dismissable message strip at the top of the window (never a modal dialog)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("errorBanner")
+        self.setStyleSheet("#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } "
+                           "QLabel { color: #ffdede; }")
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        self.label = QtWidgets.QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QtWidgets.QPushButton("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        self.label.setText(text)
+        self.show()
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Live monitoring, file replay, saved sessions and the call-centre view."""
+
+    sig_replay_finished = QtCore.Signal()
+    sig_error = QtCore.Signal(str)
+    position_changed = QtCore.Signal(float)
+
+    def __init__(self, settings: GuiSettings | None = None, bridge: eb.EngineBridge | None = None,
+                 session_dir: str | Path | None = None, session_path: str | Path | None = None):
+        super().__init__()
+        self.setWindowTitle("Speech-emotion analyzer")
+        self.resize(1400, 900)
+        self.setAcceptDrops(True)
+        self.settings = settings or GuiSettings()
+        self.bridge = bridge or eb.EngineBridge()
+        self.session_dir = Path(session_dir) if session_dir else _default_session_dir()
+        self.explicit_session_path = Path(session_path) if session_path else None
+        self.session_path: Path | None = None
+        self.mode = IDLE
+        self.source_path: Path | None = None
+        self.mic_device = None
+        self.paused = False
+        self.position_s = 0.0
+        self.duration_s = 0.0
+        self.track_names: list[str] = list(eb.DEFAULT_TRACK_NAMES)
+        self.histories: dict[int, TrackHistory] = {}
+        self.finished_tracks: set[int] = set()
+        self.model_info: eb.ModelInfo | None = None
+        self.errors: list[str] = []
+        self._expected_tracks = 1
+        self._time_offset_s = 0.0
+        self._frames = 0
+        self._fps = 0.0
+        self._fps_t0 = time.monotonic()
+        self._status_t = 0.0
+        self._devices: list[tuple] = []
+
+        self._build_ui()
+        self._build_actions()
+        self.load_model_info()
+        self.refresh_devices()
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        central = QtWidgets.QWidget()
+        outer = QtWidgets.QVBoxLayout(central)
+        outer.setContentsMargins(4, 4, 4, 4)
+        self.banner = ErrorBanner()
+        outer.addWidget(self.banner)
+
+        seek_row = QtWidgets.QHBoxLayout()
+        self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.seek_slider.setRange(0, 0)
+        self.seek_slider.setToolTip("Replay position: drag to seek (or click a plot)")
+        self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value() / 1000.0))
+        self.time_label = QtWidgets.QLabel("0:00.0 / 0:00.0")
+        self.follow_check = QtWidgets.QCheckBox("Follow")
+        self.follow_check.setChecked(True)
+        self.follow_check.setToolTip("Scroll the plots with the playback position")
+        seek_row.addWidget(self.seek_slider, 1)
+        seek_row.addWidget(self.time_label)
+        seek_row.addWidget(self.follow_check)
+        outer.addLayout(seek_row)
+
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.plot_stack = PlotStack()
+        self.plot_stack.span_s = self.settings.view_span_s
+        self.side_panel = SidePanel()
+        splitter.addWidget(self.plot_stack)
+        splitter.addWidget(self.side_panel)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        outer.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.plot_stack.sig_seek_requested.connect(self.seek)
+        self.plot_stack.follow_changed.connect(self.follow_check.setChecked)
+        self.follow_check.toggled.connect(self.plot_stack.set_follow)
+        self.side_panel.lane_name_changed.connect(self.rename_lane)
+
+        sb = self.statusBar()
+        self.status_model = QtWidgets.QLabel()
+        self.status_device = QtWidgets.QLabel("device: –")
+        self.status_latency = QtWidgets.QLabel("latency: –")
+        self.status_overflows = QtWidgets.QLabel("overflows: 0")
+        self.status_fps = QtWidgets.QLabel("0 fps")
+        self.status_state = QtWidgets.QLabel("idle")
+        for w in (self.status_state, self.status_model, self.status_device, self.status_latency,
+                  self.status_overflows, self.status_fps):
+            sb.addPermanentWidget(w)
+
+    def _build_actions(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+
+        def action(text, shortcut, slot, tip):
+            a = QtGui.QAction(text, self)
+            if shortcut:
+                a.setShortcut(QtGui.QKeySequence(shortcut))
+                a.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+            a.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            return a
+
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setToolTip("Microphone to listen to")
+        self.act_refresh_devices = action("↻", "", self.refresh_devices, "Refresh the device list")
+        self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
+        self.act_open_file = action("Open file…", "Ctrl+O", self.open_file_dialog, "Replay an audio file")
+        self.act_open_session = action("Open session…", "Ctrl+Shift+O", self.open_session_dialog,
+                                       "Open a saved session")
+        self.act_play = action("Play", "Space", self.toggle_pause, "Start, pause or resume")
+        self.act_stop = action("Stop", "Esc", self.stop, "Stop analysing")
+        self.act_back = action("−5 s", "Left", lambda: self.seek(self.position_s - SEEK_STEP_S), "Seek back")
+        self.act_forward = action("+5 s", "Right", lambda: self.seek(self.position_s + SEEK_STEP_S), "Seek forward")
+        self.act_slower = action("Slower", "-", lambda: self.step_speed(-1), "Slower replay")
+        self.act_faster = action("Faster", "+", lambda: self.step_speed(+1), "Faster replay")
+        self.act_export_csv = action("CSV", "Ctrl+Shift+C", lambda: self._export_dialog("csv"), "Export results as CSV")
+        self.act_export_json = action("JSON", "Ctrl+Shift+J", lambda: self._export_dialog("json"),
+                                      "Export results as JSON")
+        self.act_export_png = action("PNG", "Ctrl+Shift+P", lambda: self._export_dialog("png"),
+                                     "Save an image of the plots")
+        self.act_settings = action("Settings…", "Ctrl+,", self.open_settings, "Window, hop, VAD, smoothing, model")
+
+        self.speed_combo = QtWidgets.QComboBox()
+        for s in SPEEDS:
+            self.speed_combo.addItem(f"{s:g}x", s)
+        self.speed_combo.addItem("max", 0.0)
+        self.speed_combo.setToolTip("Replay speed")
+        self._select_speed(self.settings.speed)
+        self.speed_combo.currentIndexChanged.connect(lambda _i: self.set_speed(self.speed_combo.currentData()))
+
+        self.channels_combo = QtWidgets.QComboBox()
+        self.channels_combo.addItem("Mixed (one lane)", "mix")
+        self.channels_combo.addItem("Call centre (stereo: two lanes)", "split")
+        self.channels_combo.setCurrentIndex(1 if self.settings.channels == "split" else 0)
+        self.channels_combo.setToolTip("How to treat stereo sources: mix down, or one lane per channel")
+        self.channels_combo.currentIndexChanged.connect(
+            lambda _i: self.set_channels(self.channels_combo.currentData()))
+
+        tb.addWidget(QtWidgets.QLabel(" Mic: "))
+        tb.addWidget(self.device_combo)
+        for a in (self.act_refresh_devices, self.act_listen):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_open_file, self.act_open_session):
+            tb.addAction(a)
+        tb.addSeparator()
+        for a in (self.act_play, self.act_stop, self.act_back, self.act_forward):
+            tb.addAction(a)
+        tb.addWidget(QtWidgets.QLabel(" Speed: "))
+        tb.addWidget(self.speed_combo)
+        tb.addWidget(QtWidgets.QLabel(" Channels: "))
+        tb.addWidget(self.channels_combo)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Export: "))
+        for a in (self.act_export_csv, self.act_export_json, self.act_export_png):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.act_settings)
+
+    # -- model, devices, errors --------------------------------------------------------------
+    def load_model_info(self) -> bool:
+        """Read the model's labels (fast); on failure show why and stay usable."""
+        try:
+            self.model_info = eb.read_model_info(self.settings.model_path)
+        except SERError as exc:
+            self.model_info = None
+            self.status_model.setText("model: none")
+            self.show_error(str(exc))
+            return False
+        self.status_model.setText(f"model: {self.model_info.name}")
+        self.status_model.setToolTip(self.model_info.path)
+        self.plot_stack.set_labels(self.model_info.labels)
+        return True
+
+    def refresh_devices(self) -> None:
+        self.device_combo.clear()
+        try:
+            self._devices = eb.list_devices()
+        except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
+            self._devices = []
+            self.device_combo.addItem("no microphone available", None)
+            self.status_state.setText(f"microphones unavailable: {exc}")
+            return
+        if not self._devices:
+            self.device_combo.addItem("no microphone found", None)
+        for key, name in self._devices:
+            self.device_combo.addItem(name, key)
+
+    def show_error(self, message: str) -> None:
+        """Show an error in the window; the app keeps running."""
+        self.errors.append(message)
+        self.banner.show_message(message)
+        self.sig_error.emit(message)
+
+    def clear_error(self) -> None:
+        self.banner.hide()
+
+    # -- sources -----------------------------------------------------------------------------
+    def _reset_view(self, labels: list[str], n_tracks: int) -> None:
+        self.plot_stack.clear_lanes()
+        self.side_panel.clear_lanes()
+        self.plot_stack.set_labels(labels)
+        self.histories = {}
+        self.finished_tracks = set()
+        self._expected_tracks = n_tracks
+        self.position_s = 0.0
+        self.duration_s = 0.0
+        self._time_offset_s = 0.0
+        self.plot_stack.position_s = 0.0
+        self.plot_stack.set_follow(True)
+        for t in range(n_tracks):
+            self._ensure_track(t, labels)
+
+    def _ensure_track(self, track: int, labels: list[str] | None = None) -> TrackHistory:
+        if track not in self.histories:
+            labels = labels or self.plot_stack.labels
+            self.histories[track] = TrackHistory(labels)
+            name = self.lane_name(track)
+            self.plot_stack.ensure_lane(track, name)
+            self.side_panel.ensure_lane(track, name)
+        return self.histories[track]
+
+    def lane_name(self, track: int) -> str:
+        if self._expected_tracks == 1 and self.mode != SESSION:
+            return "Speech" if self.mode == FILE else "Microphone"
+        return self.track_names[track] if track < len(self.track_names) else f"Track {track + 1}"
+
+    def rename_lane(self, track: int, name: str) -> None:
+        while len(self.track_names) <= track:
+            self.track_names.append(f"Track {len(self.track_names) + 1}")
+        self.track_names[track] = name
+        self.plot_stack.set_lane_name(track, name)
+
+    def _new_session_path(self, stem: str) -> Path:
+        if self.explicit_session_path is not None:
+            path, self.explicit_session_path = self.explicit_session_path, None
+            return path
+        return eb.default_session_path(self.session_dir, stem)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open whatever was dropped or chosen: a saved session or an audio file."""
+        path = Path(path)
+        if path.suffix.lower() in SESSION_SUFFIXES:
+            self.open_session(path)
+        else:
+            self.open_file(path)
+
+    def open_file(self, path: str | Path) -> bool:
+        """Replay an audio file from the start at the chosen speed."""
+        self.stop()
+        path = Path(path)
+        if self.model_info is None and not self.load_model_info():
+            return False
+        if not path.is_file():
+            self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
+            return False
+        n_ch = eb.count_channels(path)
+        split = self.settings.channels == "split" and n_ch > 1
+        self.mode = FILE
+        self.source_path = path
+        self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
+        self._reset_view(self.model_info.labels, n_ch if split else 1)
+        self.session_path = self._new_session_path(path.stem)
+        return self._start_file(0.0, new_session=True)
+
+    def _track_names_for_engine(self) -> list[str]:
+        return [self.lane_name(t) for t in range(max(self._expected_tracks, 1))]
+
+    def _start_file(self, start_s: float, new_session: bool = False) -> bool:
+        self.clear_error()
+        session = self.session_path if new_session else None
+        try:
+            self.bridge.start_file(self.source_path, self.settings, start_s=start_s,
+                                   track_names=self._track_names_for_engine(), session_path=session)
+        except SERError as exc:
+            self.show_error(f"{exc}")
+            self._set_state("stopped")
+            return False
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not take the window down
+            self.show_error(f"Could not start the replay of {self.source_path}: {exc!r}. "
+                            "Try another file, or report this with the file attached.")
+            self._set_state("stopped")
+            return False
+        self.paused = False
+        self.finished_tracks = set()
+        self._set_state(f"replaying {self.source_path.name}")
+        return True
+
+    def start_microphone(self, device=None) -> bool:
+        """Live analysis of a microphone (the selected one unless ``device`` is given)."""
+        self.stop()
+        if self.model_info is None and not self.load_model_info():
+            return False
+        if device is None or device is False:
+            device = self.device_combo.currentData()
+            if device is None and not self._devices:
+                self.show_error("No microphone found. Connect one and press ↻ to refresh the list, "
+                                "or open an audio file (Ctrl+O).")
+                return False
+        self.mode = MIC
+        self.mic_device = device
+        self.source_path = None
+        self.setWindowTitle("Speech-emotion analyzer: live")
+        self._reset_view(self.model_info.labels, 2 if self.settings.channels == "split" else 1)
+        self.session_path = self._new_session_path("live")
+        return self._start_mic(new_session=True)
+
+    def _start_mic(self, new_session: bool = False) -> bool:
+        self.clear_error()
+        try:
+            self.bridge.start_microphone(self.mic_device, self.settings, track_names=self._track_names_for_engine(),
+                                         session_path=self.session_path if new_session else None)
+        except SERError as exc:
+            self.show_error(f"{exc}")
+            self._set_state("stopped")
+            return False
+        except Exception as exc:  # noqa: BLE001
+            self.show_error(f"Could not open the microphone {self.mic_device!r}: {exc!r}. "
+                            "Choose another device and press Listen, or open a file.")
+            self._set_state("stopped")
+            return False
+        self.paused = False
+        self._set_state("listening")
+        return True
+
+    def open_session(self, path: str | Path) -> bool:
+        """Show a saved session (no audio needed)."""
+        self.stop()
+        try:
+            loaded = eb.EngineBridge.open_session(path)
+        except SERError as exc:
+            self.show_error(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001
+            self.show_error(f"{path}: cannot read this session ({exc!r}). Open a session file saved by the analyzer.")
+            return False
+        labels = loaded.labels or (self.model_info.labels if self.model_info else [])
+        tracks = sorted({e.track for e in loaded.events if isinstance(e, (Result, Segment))}) or [0]
+        names = loaded.metadata.get("track_names") or []
+        self.mode = SESSION
+        self.source_path = None
+        self.session_path = Path(path)
+        self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
+        self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
+        self._reset_view(labels, max(tracks) + 1)
+        self.clear_error()
+        self.dispatch(loaded.events)
+        end = max((h.end_s for h in self.histories.values()), default=0.0)
+        self.duration_s = end
+        self.position_s = end
+        self._set_state(f"session {Path(path).name}")
+        self.redraw()
+        self.plot_stack.show_all(end)
+        return True
+
+    # -- transport ---------------------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        """Space: pause or resume; starts the replay again if it had stopped."""
+        if self.bridge.active and not self.paused:
+            self.pause()
+        elif self.paused:
+            self.resume()
+        elif self.mode == FILE and self.source_path is not None:
+            self.open_file(self.source_path)
+        elif self.mode == MIC or self.mode == IDLE:
+            self.start_microphone()
+
+    def pause(self) -> None:
+        if not self.bridge.active:
+            return
+        self.dispatch(self.bridge.stop())
+        self.paused = True
+        self._set_state("paused")
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        if self.mode == FILE:
+            self._drop_after(self.position_s)
+            self._start_file(self.position_s)
+        elif self.mode == MIC:
+            self._time_offset_s = self.position_s
+            self._start_mic()
+
+    def stop(self) -> None:
+        if self.bridge.active:
+            self.dispatch(self.bridge.stop())
+        self.paused = False
+        if self.mode != IDLE:
+            self._set_state("stopped")
+
+    def seek(self, t_s: float) -> None:
+        """Jump to ``t_s`` in a replay (re-analysing from there); views a saved session there."""
+        t_s = max(0.0, float(t_s))
+        if self.duration_s > 0:
+            t_s = min(t_s, self.duration_s)
+        if self.mode == FILE and self.source_path is not None:
+            was_playing = self.bridge.active and not self.paused
+            if self.bridge.active:
+                self.bridge.stop()  # its flushed events belong to the old position: drop them
+            self._drop_after(t_s)
+            self.position_s = t_s
+            self.plot_stack.set_follow(True)
+            if was_playing:
+                self._start_file(t_s)
+            else:
+                self.paused = True
+                self._set_state("paused")
+        elif self.mode in (SESSION, MIC):
+            self.position_s = t_s
+            self.plot_stack.set_follow(True)
+        self.plot_stack.set_position(self.position_s)
+        self.position_changed.emit(self.position_s)
+
+    def _drop_after(self, t_s: float) -> None:
+        for h in self.histories.values():
+            h.drop_after(t_s)
+        self.finished_tracks = set()
+        self.plot_stack.invalidate()
+
+    def _select_speed(self, speed: float) -> None:
+        i = self.speed_combo.findData(speed)
+        if i < 0:
+            self.speed_combo.addItem(f"{speed:g}x", speed)
+            i = self.speed_combo.count() - 1
+        self.speed_combo.blockSignals(True)
+        self.speed_combo.setCurrentIndex(i)
+        self.speed_combo.blockSignals(False)
+
+    def set_speed(self, speed: float) -> None:
+        """Replay speed (0: as fast as possible); a running replay continues from where it is."""
+        speed = float(speed)
+        if speed == self.settings.speed:
+            return
+        self.settings = self.settings.replace(speed=speed)
+        self._select_speed(speed)
+        if self.mode == FILE and self.bridge.active and not self.paused:
+            self.bridge.stop()
+            self._drop_after(self.position_s)
+            self._start_file(self.position_s)
+
+    def step_speed(self, direction: int) -> None:
+        speeds = list(SPEEDS)
+        cur = self.settings.speed if self.settings.speed in speeds else 1.0
+        i = max(0, min(len(speeds) - 1, speeds.index(cur) + direction))
+        self.set_speed(speeds[i])
+
+    def set_channels(self, channels: str) -> None:
+        """Mixed or call-centre lanes; takes effect on the next start (restarts a file replay)."""
+        if channels == self.settings.channels:
+            return
+        self.settings = self.settings.replace(channels=channels)
+        self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
+        if self.mode == FILE and self.source_path is not None:
+            self.open_file(self.source_path)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.values())
+
+    def apply_settings(self, settings: GuiSettings) -> None:
+        """Apply new settings; engine settings take effect on the next start."""
+        model_changed = settings.model_path != self.settings.model_path
+        smoothing_changed = settings.smoothing != self.settings.smoothing
+        self.settings = settings
+        self.plot_stack.span_s = settings.view_span_s
+        if model_changed:
+            self.stop()
+            if self.load_model_info():
+                self.clear_error()
+        if smoothing_changed:
+            self.plot_stack.invalidate()
+        self.redraw()
+
+    # -- the timer ---------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Drain the engine's events and redraw; runs every REFRESH_MS on the GUI thread."""
+        try:
+            if self.bridge.active:
+                self.dispatch(self.bridge.poll(MAX_EVENTS_PER_TICK))
+                if self.mode == FILE and self._all_finished():
+                    self._on_replay_finished()
+                elif not self.bridge.running and self.bridge.active:
+                    # The engine ended by itself (error or device gone): keep what we have.
+                    self.dispatch(self.bridge.stop())
+                    if self.mode == FILE:
+                        self._on_replay_finished()
+                    else:
+                        self._set_state("stopped")
+            self.redraw()
+        except Exception as exc:  # noqa: BLE001 - a drawing bug must not stop the timer forever
+            self.show_error(f"Display error: {exc!r}. The analysis goes on; please report this.")
+
+    def _all_finished(self) -> bool:
+        return bool(self.finished_tracks) and (None in self.finished_tracks or
+                                               len(self.finished_tracks) >= self._expected_tracks)
+
+    def _on_replay_finished(self) -> None:
+        if self.bridge.active:
+            self.dispatch(self.bridge.stop())
+        self.paused = False
+        end = max((h.end_s for h in self.histories.values()), default=self.position_s)
+        self.duration_s = max(self.duration_s, end)
+        self.position_s = end
+        self._set_state("replay finished")
+        self.redraw()
+        self.plot_stack.show_all(self.duration_s)
+        self.redraw()
+        self.sig_replay_finished.emit()
+
+    def dispatch(self, events) -> None:
+        """Route GUI events to the per-track histories."""
+        offset = self._time_offset_s
+        for ev in events:
+            if isinstance(ev, Problem):
+                self.show_error(ev.message)
+                continue
+            if isinstance(ev, Finished):
+                self.finished_tracks.add(ev.track)
+                continue
+            h = self._ensure_track(ev.track)
+            if offset:
+                ev = _shifted(ev, offset)
+            if isinstance(ev, Audio):
+                h.add_audio(ev)
+            elif isinstance(ev, Result):
+                h.add_result(ev)
+            elif isinstance(ev, Segment):
+                h.add_segment(ev)
+            elif isinstance(ev, VadFlags):
+                h.add_vad(ev)
+        if self.mode in (FILE, MIC) and self.histories:
+            self.position_s = max([self.position_s] + [h.end_s for h in self.histories.values()])
+            self.duration_s = max(self.duration_s, self.position_s)
+
+    def redraw(self) -> None:
+        self.plot_stack.set_position(self.position_s)
+        self.plot_stack.refresh(self.histories, self.settings.smoothing)
+        self.side_panel.refresh(self.histories)
+        self._update_transport()
+        self._frames += 1
+        now = time.monotonic()
+        if now - self._fps_t0 >= 1.0:
+            self._fps = self._frames / (now - self._fps_t0)
+            self._frames, self._fps_t0 = 0, now
+        if now - self._status_t >= STATUS_EVERY_S:
+            self._status_t = now
+            self._update_status()
+
+    def _update_transport(self) -> None:
+        if not self.seek_slider.isSliderDown():
+            self.seek_slider.setRange(0, int(self.duration_s * 1000))
+            self.seek_slider.setValue(int(self.position_s * 1000))
+        self.time_label.setText(f"{_clock(self.position_s)} / {_clock(self.duration_s)}")
+        self.act_play.setText("Pause" if self.bridge.active and not self.paused else "Play")
+
+    def _update_status(self) -> None:
+        stats = self.bridge.stats()
+        self.status_device.setText(f"device: {stats.get('device', '–')}")
+        p50 = _first(stats, ("latency_ms_p50", "latency_p50_ms", "p50_ms"))
+        p95 = _first(stats, ("latency_ms_p95", "latency_p95_ms", "p95_ms"))
+        if p50 is not None:
+            text = f"latency: {p50:.0f} ms" + (f" (p95 {p95:.0f})" if p95 is not None else "")
+            self.status_latency.setText(text)
+        self.status_overflows.setText(f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}")
+        self.status_fps.setText(f"{self._fps:.0f} fps")
+
+    def _set_state(self, text: str) -> None:
+        self.status_state.setText(text)
+
+    # -- exports -----------------------------------------------------------------------------
+    def _export_dialog(self, fmt: str) -> None:
+        filters = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", f"session.{fmt}", filters[fmt])
+        if path:
+            self.export(fmt, path)
+
+    def export(self, fmt: str, path: str | Path) -> Path | None:
+        """Write CSV or JSON of the session's results, or a PNG of the plots; errors go to the banner."""
+        path = Path(path)
+        try:
+            if fmt == "png":
+                if not self.plot_stack.grab().save(str(path), "PNG"):
+                    raise OSError(f"{path}: the image could not be written; choose a writable folder.")
+                return path
+            if self.session_path is None or not self.session_path.exists():
+                raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
+            return self.bridge.export(self.session_path, path, fmt)
+        except (SERError, OSError) as exc:
+            self.show_error(f"Export failed: {exc}")
+            return None
+
+    def save_snapshot(self, path: str | Path) -> bool:
+        """PNG of the whole window."""
+        return self.grab().save(str(path), "PNG")
+
+    # -- drag and drop, closing ----------------------------------------------------------------
+    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QtGui.QDropEvent) -> None:  # noqa: N802 - Qt override
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.timer.stop()
+        if self.bridge.active:
+            self.bridge.stop()
+        super().closeEvent(event)
+
+    def open_file_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", "", AUDIO_FILTER)
+        if path:
+            self.open_file(path)
+
+    def open_session_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a session", str(self.session_dir),
+                                                        SESSION_FILTER)
+        if path:
+            self.open_session(path)
+
+
+def _shifted(ev, offset: float):
+    """The same event moved ``offset`` seconds later (a resumed microphone continues the axis)."""
+    import dataclasses
+
+    changes = {"start_s": ev.start_s + offset}
+    if hasattr(ev, "end_s"):
+        changes["end_s"] = ev.end_s + offset
+    return dataclasses.replace(ev, **changes)
+
+
+def _first(d: dict, keys) -> float | None:
+    for k in keys:
+        v = d.get(k)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def _clock(t_s: float) -> str:
+    m, s = divmod(max(0.0, t_s), 60)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def _default_session_dir() -> Path:
+    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".local" / "share" / "ser") / "sessions"

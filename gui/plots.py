@@ -1,0 +1,287 @@
+"""The plot stack: per track a lane of level, spectrogram, emotion, V/A/D and gender plots, all
+on one shared, scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore
+
+from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
+from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
+
+MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
+AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
+DEFAULT_SPAN_S = 30.0
+
+
+class Lane:
+    """The five plots of one track."""
+
+    def __init__(self, layout: pg.GraphicsLayout, row: int, track: int, name: str, labels: list[str]):
+        self.track = track
+        self.name = name
+        self.labels = list(labels)
+        self.version = -1
+        self._spec_key = None
+        self.level_plot = layout.addPlot(row=row, col=0)
+        self.spec_plot = layout.addPlot(row=row + 1, col=0)
+        self.emotion_plot = layout.addPlot(row=row + 2, col=0)
+        self.vad_plot = layout.addPlot(row=row + 3, col=0)
+        self.gender_plot = layout.addPlot(row=row + 4, col=0)
+        self.plots = [self.level_plot, self.spec_plot, self.emotion_plot, self.vad_plot, self.gender_plot]
+        for p in self.plots:
+            p.getAxis("left").setWidth(AXIS_WIDTH)
+            p.showAxis("bottom", False)
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            p.vb.setMouseEnabled(x=True, y=False)
+            p.setClipToView(True)
+
+        self.level_plot.setYRange(SILENCE_DB, 0, padding=0)
+        self.level_plot.setLabel("left", "dBFS")
+        self.speech_curve = self.level_plot.plot(pen=None, fillLevel=SILENCE_DB, brush=pg.mkBrush(SPEECH_SHADE))
+        self.level_curve = self.level_plot.plot(pen=pg.mkPen(LEVEL_COLOR, width=1))
+        self.level_curve.setDownsampling(auto=True, method="peak")
+
+        self.spec_image = pg.ImageItem()
+        self.spec_image.setColorMap(pg.colormap.get("viridis"))
+        self.spec_plot.addItem(self.spec_image)
+        self.spec_plot.setLabel("left", "mel")
+        self.spec_plot.setYRange(0, 64, padding=0)
+
+        self.emotion_plot.setYRange(0, 1, padding=0.02)
+        self.emotion_plot.setLabel("left", "p")
+        self.legend = self.emotion_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=4,
+                                                  brush=pg.mkBrush(0, 0, 0, 140))
+        self.emotion_curves: dict[str, pg.PlotDataItem] = {}
+        for lab in self.labels:
+            self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=2), name=lab)
+
+        self.vad_plot.setYRange(0, 1, padding=0.02)
+        self.vad_plot.setLabel("left", "V/A/D")
+        self.vad_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 140))
+        self.vad_curves = {
+            name: self.vad_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=2), name=name)
+            for name in ("valence", "arousal", "dominance")
+        }
+
+        self.gender_plot.setYRange(0, 1, padding=0.02)
+        self.gender_plot.setLabel("left", "female")
+        self.gender_plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
+        self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=2))
+
+        self.playheads = []
+        for p in self.plots:
+            line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
+            p.addItem(line, ignoreBounds=True)
+            self.playheads.append(line)
+        self.set_name(name)
+        self.set_vad_source("derived-from-category")
+
+    def set_name(self, name: str) -> None:
+        self.name = name
+        self.level_plot.setTitle(f"{name}: level, speech shaded", size="8pt")
+        self.spec_plot.setTitle(f"{name}: log-mel spectrogram", size="8pt")
+        self.emotion_plot.setTitle(f"{name}: emotion probabilities (click a legend entry to hide it)", size="8pt")
+        self.gender_plot.setTitle(f"{name}: gender, P(female)", size="8pt")
+        self._vad_title()
+
+    def set_vad_source(self, source: str) -> None:
+        self.vad_source = source
+        self._vad_title()
+
+    def _vad_title(self) -> None:
+        estimated = getattr(self, "vad_source", "") == "derived-from-category"
+        suffix = " - estimated from emotion categories" if estimated else ""
+        self.vad_plot.setTitle(f"{self.name}: valence / arousal / dominance{suffix}", size="8pt")
+
+    def set_label_visible(self, label: str, visible: bool) -> None:
+        if label in self.emotion_curves:
+            self.emotion_curves[label].setVisible(visible)
+
+    def update_data(self, history: TrackHistory, smoothing: float) -> None:
+        """Push the history's curves to the plot items (only when the history changed)."""
+        if history.version == self.version:
+            return
+        self.version = history.version
+        lvl = history.level.view()
+        self.level_curve.setData(lvl[:, 0], lvl[:, 1])
+        sx, sy = history.speech_mask_curve()
+        self.speech_curve.setData(sx, SILENCE_DB + sy * (0 - SILENCE_DB))
+        t = history.result_times()
+        probs = history.probabilities(smoothing)
+        for i, lab in enumerate(history.labels):
+            if lab in self.emotion_curves:
+                self.emotion_curves[lab].setData(t, probs[:, i])
+        vad = history.vad(smoothing)
+        for i, name in enumerate(("valence", "arousal", "dominance")):
+            self.vad_curves[name].setData(t, vad[:, i])
+        self.gender_curve.setData(t, history.female(smoothing))
+        if history.vad_source != self.vad_source:
+            self.set_vad_source(history.vad_source)
+        self._spec_key = None
+
+    def update_spectrogram(self, history: TrackHistory, x0: float, x1: float) -> None:
+        """Show the visible part of the spectrogram, decimated to at most MAX_SPEC_COLUMNS columns."""
+        key = (history.version, round(x0, 2), round(x1, 2))
+        if key == self._spec_key:
+            return
+        self._spec_key = key
+        times = history.spec_times.view()[:, 0]
+        if not len(times):
+            self.spec_image.clear()
+            return
+        i0 = int(np.searchsorted(times, x0 - SPEC_COLUMN_S))
+        i1 = int(np.searchsorted(times, x1 + SPEC_COLUMN_S))
+        if i1 <= i0:
+            self.spec_image.clear()
+            return
+        cols = history.spec.view()[i0:i1]
+        step = max(1, int(np.ceil(len(cols) / MAX_SPEC_COLUMNS)))
+        if step > 1:
+            n = len(cols) // step * step
+            cols = cols[:n].reshape(-1, step, cols.shape[1]).max(axis=1) if n else cols[:1]
+        hi = float(np.max(cols))
+        lo = max(float(np.percentile(cols, 5)), hi - 14.0)  # about 60 dB of range
+        self.spec_image.setImage(cols, autoLevels=False, levels=(lo, hi if hi > lo else lo + 1))
+        t0 = float(times[i0])
+        span = len(cols) * step * SPEC_COLUMN_S
+        self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))
+
+    def set_position(self, t_s: float) -> None:
+        for line in self.playheads:
+            line.setValue(t_s)
+
+
+class PlotStack(pg.GraphicsLayoutWidget):
+    """All lanes, X-linked. Clicking a plot asks to seek there; panning stops following."""
+
+    sig_seek_requested = QtCore.Signal(float)
+    follow_changed = QtCore.Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent=parent)
+        self.setBackground((20, 20, 24))
+        self.lanes: dict[int, Lane] = {}
+        self.labels: list[str] = []
+        self.span_s = DEFAULT_SPAN_S
+        self.follow = True
+        self.position_s = 0.0
+        self._master = None
+        self._setting_range = False
+        self.scene().sigMouseClicked.connect(self._on_click)
+
+    def set_labels(self, labels: list[str]) -> None:
+        if list(labels) != self.labels:
+            self.labels = list(labels)
+            self.clear_lanes()
+
+    def clear_lanes(self) -> None:
+        self.ci.clear()
+        self.lanes = {}
+        self._master = None
+
+    def ensure_lane(self, track: int, name: str) -> Lane:
+        if track in self.lanes:
+            return self.lanes[track]
+        lane = Lane(self.ci, 5 * len(self.lanes), track, name, self.labels)
+        if self._master is None:
+            self._master = lane.level_plot
+            self._master.vb.sigRangeChangedManually.connect(self._on_manual_range)
+        for p in lane.plots:
+            if p is not self._master:
+                p.setXLink(self._master)
+                p.vb.sigRangeChangedManually.connect(self._on_manual_range)
+        self.lanes[track] = lane
+        self._update_bottom_axis()
+        self._apply_range()
+        return lane
+
+    def _update_bottom_axis(self) -> None:
+        lanes = [self.lanes[k] for k in sorted(self.lanes)]
+        for lane in lanes:
+            for p in lane.plots:
+                p.showAxis("bottom", False)
+        if lanes:
+            bottom = lanes[-1].gender_plot
+            bottom.showAxis("bottom", True)
+            bottom.setLabel("bottom", "time", units="s")
+
+    def set_lane_name(self, track: int, name: str) -> None:
+        if track in self.lanes:
+            self.lanes[track].set_name(name)
+
+    def set_label_visible(self, label: str, visible: bool) -> None:
+        for lane in self.lanes.values():
+            lane.set_label_visible(label, visible)
+
+    def set_follow(self, follow: bool) -> None:
+        if follow != self.follow:
+            self.follow = follow
+            self.follow_changed.emit(follow)
+        if follow:
+            self._apply_range()
+
+    def set_position(self, t_s: float) -> None:
+        self.position_s = t_s
+        for lane in self.lanes.values():
+            lane.set_position(t_s)
+        if self.follow:
+            self._apply_range()
+
+    def show_all(self, end_s: float) -> None:
+        """Stop following and show the whole recording (used when a replay ends)."""
+        self.set_follow(False)
+        if self._master is not None:
+            self._setting_range = True
+            self._master.setXRange(0, max(end_s, 1.0), padding=0.01)
+            self._setting_range = False
+
+    def _apply_range(self) -> None:
+        if self._master is None:
+            return
+        x1 = max(self.position_s, self.span_s)
+        self._setting_range = True
+        self._master.setXRange(x1 - self.span_s, x1, padding=0)
+        self._setting_range = False
+
+    def x_range(self) -> tuple[float, float]:
+        if self._master is None:
+            return 0.0, self.span_s
+        x0, x1 = self._master.vb.viewRange()[0]
+        return float(x0), float(x1)
+
+    def refresh(self, histories: dict[int, TrackHistory], smoothing: float) -> None:
+        """Redraw lanes whose history changed and the visible spectrogram."""
+        x0, x1 = self.x_range()
+        for track, hist in histories.items():
+            lane = self.lanes.get(track)
+            if lane is None:
+                continue
+            lane.update_data(hist, smoothing)
+            lane.update_spectrogram(hist, x0, x1)
+
+    def invalidate(self) -> None:
+        """Force a redraw of every lane on the next refresh (smoothing changed)."""
+        for lane in self.lanes.values():
+            lane.version = -1
+
+    def _on_manual_range(self, *_args) -> None:
+        if not self._setting_range:
+            self.set_follow(False)
+
+    def seek_at_scene_pos(self, pos: QtCore.QPointF) -> float | None:
+        """Time under a scene position if it is inside a plot, else None."""
+        for lane in self.lanes.values():
+            for p in lane.plots:
+                if p.vb.sceneBoundingRect().contains(pos):
+                    return max(0.0, float(p.vb.mapSceneToView(pos).x()))
+        return None
+
+    def _on_click(self, ev) -> None:
+        if ev.isAccepted() or ev.double() or ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            return  # a legend entry took it, or not a plain left click
+        t = self.seek_at_scene_pos(ev.scenePos())
+        if t is not None:
+            self.sig_seek_requested.emit(t)

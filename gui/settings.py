@@ -1,0 +1,85 @@
+"""Analyzer settings (typed, units in the names) and the dialog that edits them."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from PySide6 import QtWidgets
+
+SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+@dataclass(frozen=True)
+class GuiSettings:
+    """What the user can set. Engine settings are passed on to the engine's config."""
+
+    model_path: str = "default"
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    vad_aggressiveness: int = 2
+    smoothing: float = 0.0  # exponential smoothing of displayed curves, 0 = raw
+    view_span_s: float = 30.0
+    speed: float = 1.0  # replay speed; 0 means as fast as possible
+    channels: str = "mix"  # "mix" or "split" (call-centre lanes)
+
+    def replace(self, **changes) -> GuiSettings:
+        return dataclasses.replace(self, **changes)
+
+
+class SettingsDialog(QtWidgets.QDialog):
+    """Edits window, hop, VAD aggressiveness, smoothing, view span and the model file."""
+
+    def __init__(self, settings: GuiSettings, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._settings = settings
+        form = QtWidgets.QFormLayout(self)
+
+        self.window_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.5, maximum=10.0, singleStep=0.25)
+        self.window_spin.setValue(settings.window_s)
+        self.hop_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.1, maximum=5.0, singleStep=0.1)
+        self.hop_spin.setValue(settings.hop_s)
+        self.vad_spin = QtWidgets.QSpinBox(minimum=0, maximum=3)
+        self.vad_spin.setValue(settings.vad_aggressiveness)
+        self.vad_spin.setToolTip("0 keeps the most audio as speech, 3 the least")
+        self.smooth_spin = QtWidgets.QDoubleSpinBox(minimum=0.0, maximum=0.95, singleStep=0.05)
+        self.smooth_spin.setValue(settings.smoothing)
+        self.smooth_spin.setToolTip("Exponential smoothing of the displayed curves (0 = none)")
+        self.span_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=5.0, maximum=600.0, singleStep=5.0)
+        self.span_spin.setValue(settings.view_span_s)
+
+        model_row = QtWidgets.QHBoxLayout()
+        self.model_edit = QtWidgets.QLineEdit(settings.model_path)
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.clicked.connect(self._browse_model)
+        model_row.addWidget(self.model_edit)
+        model_row.addWidget(browse)
+
+        form.addRow("Window", self.window_spin)
+        form.addRow("Hop", self.hop_spin)
+        form.addRow("VAD aggressiveness", self.vad_spin)
+        form.addRow("Curve smoothing", self.smooth_spin)
+        form.addRow("Visible time span", self.span_spin)
+        form.addRow("Model file", model_row)
+        buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse_model(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model file", "", "Model files (*.safetensors)")
+        if path:
+            self.model_edit.setText(path)
+
+    def values(self) -> GuiSettings:
+        return self._settings.replace(
+            window_s=self.window_spin.value(),
+            hop_s=self.hop_spin.value(),
+            vad_aggressiveness=self.vad_spin.value(),
+            smoothing=self.smooth_spin.value(),
+            view_span_s=self.span_spin.value(),
+            model_path=self.model_edit.text().strip() or "default",
+        )

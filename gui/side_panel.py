@@ -1,0 +1,159 @@
+"""Side panel: per track its name, the current emotion with its top 3 as bars, the
+valence-arousal plane with a fading trail, and a session summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from gui.colors import label_color
+from gui.history import TrackHistory
+
+TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
+TOP_K = 3
+
+
+class LanePanel(QtWidgets.QGroupBox):
+    """The side-panel section of one track."""
+
+    def __init__(self, track: int, name: str, parent=None):
+        super().__init__(parent)
+        self.track = track
+        self.version = -1
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.name_edit = QtWidgets.QLineEdit(name)
+        self.name_edit.setToolTip("Name of this lane (editable)")
+        layout.addWidget(self.name_edit)
+
+        self.current_label = QtWidgets.QLabel("–")
+        font = self.current_label.font()
+        font.setPointSize(font.pointSize() + 8)
+        font.setBold(True)
+        self.current_label.setFont(font)
+        self.current_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.current_label)
+
+        grid = QtWidgets.QGridLayout()
+        self.top_names: list[QtWidgets.QLabel] = []
+        self.top_bars: list[QtWidgets.QProgressBar] = []
+        for i in range(TOP_K):
+            name_label = QtWidgets.QLabel("")
+            bar = QtWidgets.QProgressBar()
+            bar.setRange(0, 100)
+            bar.setValue(0)
+            bar.setFormat("%p%")
+            bar.setMaximumHeight(16)
+            grid.addWidget(name_label, i, 0)
+            grid.addWidget(bar, i, 1)
+            self.top_names.append(name_label)
+            self.top_bars.append(bar)
+        layout.addLayout(grid)
+
+        self.va_plot = pg.PlotWidget()
+        self.va_plot.setBackground((20, 20, 24))
+        self.va_plot.setMinimumHeight(170)
+        self.va_plot.setXRange(0, 1, padding=0.02)
+        self.va_plot.setYRange(0, 1, padding=0.02)
+        self.va_plot.setMouseEnabled(x=False, y=False)
+        self.va_plot.hideButtons()
+        self.va_plot.setMenuEnabled(False)
+        self.va_plot.setLabel("bottom", "valence")
+        self.va_plot.setLabel("left", "arousal")
+        self.va_plot.addLine(x=0.5, pen=pg.mkPen(90, 90, 90))
+        self.va_plot.addLine(y=0.5, pen=pg.mkPen(90, 90, 90))
+        self.va_trail = pg.ScatterPlotItem(size=7, pen=None)
+        self.va_plot.addItem(self.va_trail)
+        layout.addWidget(self.va_plot)
+
+        self.summary_label = QtWidgets.QLabel("No speech analysed yet.")
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        layout.addWidget(self.summary_label)
+        self.set_vad_source("derived-from-category")
+
+    @property
+    def name(self) -> str:
+        return self.name_edit.text().strip() or f"Track {self.track + 1}"
+
+    def set_vad_source(self, source: str) -> None:
+        suffix = " (estimated)" if source == "derived-from-category" else ""
+        self.va_plot.setTitle(f"valence-arousal{suffix}", size="8pt")
+
+    def update_from(self, history: TrackHistory) -> None:
+        if history.version == self.version:
+            return
+        self.version = history.version
+        latest = history.latest
+        if latest is not None:
+            ranked = sorted(latest.probabilities.items(), key=lambda kv: -kv[1])[:TOP_K]
+            top, p_top = ranked[0]
+            r, g, b = label_color(top)
+            self.current_label.setText(top)
+            self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
+            for i in range(TOP_K):
+                lab, p = ranked[i] if i < len(ranked) else ("", 0.0)
+                self.top_names[i].setText(lab)
+                self.top_bars[i].setValue(int(round(100 * p)))
+                r, g, b = label_color(lab) if lab else (80, 80, 80)
+                self.top_bars[i].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
+        self.set_vad_source(history.vad_source)
+        vad = history.vad()[-TRAIL_POINTS:]
+        ok = np.isfinite(vad[:, 0]) & np.isfinite(vad[:, 1]) if len(vad) else np.zeros(0, bool)
+        vad = vad[ok]
+        if len(vad):
+            n = len(vad)
+            alphas = np.linspace(30, 255, n).astype(int)  # older points fade out
+            brushes = [pg.mkBrush(255, 200, 60, int(a)) for a in alphas]
+            sizes = np.full(n, 7.0)
+            sizes[-1] = 14.0
+            self.va_trail.setData(x=vad[:, 0], y=vad[:, 1], brush=brushes, size=sizes)
+        else:
+            self.va_trail.clear()
+        s = history.summary()
+        if s.analysed_windows:
+            rows = "".join(
+                f"<tr><td style='color: rgb{label_color(lab)}'>{lab}</td><td align='right'>{share:.0%}</td></tr>"
+                for lab, share in sorted(s.shares.items(), key=lambda kv: -kv[1]) if share > 0
+            )
+            self.summary_label.setText(
+                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows<table>{rows}</table>"
+            )
+        else:
+            self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")
+
+
+class SidePanel(QtWidgets.QScrollArea):
+    """One :class:`LanePanel` per track, stacked."""
+
+    lane_name_changed = QtCore.Signal(int, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(280)
+        body = QtWidgets.QWidget()
+        self._layout = QtWidgets.QVBoxLayout(body)
+        self._layout.addStretch(1)
+        self.setWidget(body)
+        self.panels: dict[int, LanePanel] = {}
+
+    def ensure_lane(self, track: int, name: str) -> LanePanel:
+        if track not in self.panels:
+            panel = LanePanel(track, name)
+            panel.name_edit.editingFinished.connect(lambda p=panel: self.lane_name_changed.emit(p.track, p.name))
+            self._layout.insertWidget(self._layout.count() - 1, panel)
+            self.panels[track] = panel
+        return self.panels[track]
+
+    def clear_lanes(self) -> None:
+        for panel in self.panels.values():
+            panel.setParent(None)
+            panel.deleteLater()
+        self.panels = {}
+
+    def refresh(self, histories: dict[int, TrackHistory]) -> None:
+        for track, hist in histories.items():
+            if track in self.panels:
+                self.panels[track].update_from(hist)
