@@ -19,10 +19,12 @@ MIN_SAMPLE_RATE_HZ = 8000
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
+    if not os.path.exists(path):
+        raise AudioError(f"{path}: file not found.")
+    if os.path.isdir(path):
+        raise AudioError(f"{path}: is a folder, not an audio file.")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except FileNotFoundError as exc:
-        raise AudioError(f"{path}: file not found.") from exc
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
         raise AudioError(f"{path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
     if data.shape[0] == 0:

@@ -95,7 +95,7 @@ def save_model(net: SERNet, meta: ModelMeta, path: str | os.PathLike, overwrite:
     if len(meta.labels) != net.n_labels:
         raise ValueError("the label list does not match the network's emotion head")
     if not meta.created:
-        meta.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        meta.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tmp = path.with_name(path.name + ".part")

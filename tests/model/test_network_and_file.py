@@ -1,0 +1,132 @@
+"""Network forward at several lengths; the model file round trip and each corrupt-file error."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from model import ArchConfig, FeatureConfig, ModelFileError, ModelMeta, Predictor, SERNet, load_model, save_model
+from model.network import count_parameters
+
+
+@pytest.mark.parametrize("seconds", [0.05, 1.0, 2.0, 3.7, 8.0])
+def test_forward_any_length(seconds):
+    net = SERNet(8, FeatureConfig(), ArchConfig()).eval()
+    x = torch.randn(2, int(16000 * seconds)) * 0.1
+    with torch.no_grad():
+        out = net(x)
+    assert out["emotion"].shape == (2, 8)
+    assert out["gender"].shape == (2, 2)
+    assert out["vad"].shape == (2, 3)
+    assert ((out["vad"] >= 0) & (out["vad"] <= 1)).all()
+    assert torch.isfinite(out["emotion"]).all()
+
+
+def test_default_architecture_is_small():
+    for arch in (ArchConfig(), ArchConfig(simam="all", pooling="mean")):
+        assert count_parameters(SERNet(8, FeatureConfig(), arch)) <= 2_000_000
+
+
+def test_arch_config_rejects_unknown_settings():
+    with pytest.raises(ValueError):
+        ArchConfig.from_dict({"channels": [8], "colour": "red"})
+    with pytest.raises(ValueError):
+        SERNet(8, FeatureConfig(), ArchConfig(simam="everywhere"))
+
+
+def test_round_trip_gives_identical_outputs(tiny_model_path, tmp_path):
+    net, meta = load_model(tiny_model_path)
+    assert meta.labels[0] == "neutral" and meta.vad_source == "derived-from-category"
+    path = save_model(net, meta, tmp_path / "copy.safetensors")
+    net2, meta2 = load_model(path)
+    assert meta2.labels == meta.labels and meta2.arch == meta.arch and meta2.features == meta.features
+    x = torch.randn(1, 32000) * 0.1
+    with torch.no_grad():
+        a, b = net(x), net2(x)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_save_refuses_to_overwrite(tiny_model_path):
+    net, meta = load_model(tiny_model_path)
+    with pytest.raises(FileExistsError):
+        save_model(net, meta, tiny_model_path)
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        Predictor.load(tmp_path / "nope.safetensors")
+
+
+def test_truncated_file(tiny_model_path, tmp_path):
+    data = tiny_model_path.read_bytes()
+    bad = tmp_path / "truncated.safetensors"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated"):
+        load_model(bad)
+
+
+def test_not_a_safetensors_file(tmp_path):
+    bad = tmp_path / "random.safetensors"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match=str(bad.name)):
+        load_model(bad)
+
+
+def test_pickle_file_is_refused_without_running_it(tmp_path):
+    bad = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3)}, bad)
+    with pytest.raises(ModelFileError):
+        load_model(bad)
+
+
+def test_safetensors_without_our_metadata(tmp_path):
+    bad = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bad))
+    with pytest.raises(ModelFileError, match="not a model of this product"):
+        load_model(bad)
+
+
+def _rewrite_meta(src, dst, change):
+    """Copy a safetensors file with its JSON header's ``ser`` metadata changed."""
+    raw = src.read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = json.loads(header["__metadata__"]["ser"])
+    change(meta)
+    header["__metadata__"]["ser"] = json.dumps(meta)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)
+    dst.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + n:])
+    return dst
+
+
+def test_mismatched_architecture(tiny_model_path, tmp_path):
+    bad = _rewrite_meta(tiny_model_path, tmp_path / "mismatch.safetensors",
+                        lambda m: m["arch"].update(channels=[8, 16, 16, 32, 64]))
+    with pytest.raises(ModelFileError, match="do not match"):
+        load_model(bad)
+
+
+def test_label_count_mismatch(tiny_model_path, tmp_path):
+    bad = _rewrite_meta(tiny_model_path, tmp_path / "labels.safetensors", lambda m: m.update(labels=["a", "b"]))
+    with pytest.raises(ModelFileError):
+        load_model(bad)
+
+
+def test_newer_format_version(tiny_model_path, tmp_path):
+    bad = _rewrite_meta(tiny_model_path, tmp_path / "v99.safetensors", lambda m: m.update(format_version=99))
+    with pytest.raises(ModelFileError, match="update the program"):
+        load_model(bad)
+
+
+def test_nan_weights(tmp_path):
+    net = SERNet(3, FeatureConfig(), ArchConfig(channels=(4, 4, 4, 4, 4), head_dim=8, attention_dim=4))
+    with torch.no_grad():
+        net.emotion_head.weight.fill_(float("nan"))
+    path = save_model(net, ModelMeta(labels=["neutral", "happy", "sad"], arch=net.arch), tmp_path / "nan.safetensors")
+    with pytest.raises(ModelFileError, match="NaN"):
+        load_model(path)

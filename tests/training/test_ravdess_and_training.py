@@ -1,0 +1,153 @@
+"""RAVDESS recipe on a fixture tree, a one-epoch training run, ``ser eval --json``, bad files."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import yaml
+
+from model import Predictor
+from model.labels import derived_vad
+from ser.cli import main as ser_main
+from training.recipes.ravdess import actor_folds, build_manifest, parse_name
+
+TINY_CONFIG = {
+    "seed": 7,
+    "corpus": "ravdess",
+    "labels": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"],
+    "speakers": "1-4",
+    "split": {"folds": 2, "val_speakers": 1},
+    "final": {"epochs": 1},
+    "arch": {"channels": [4, 8, 8, 16, 16], "head_dim": 16, "attention_dim": 8},
+    "augment": {"speeds": [1.0, 1.1]},
+    "optim": {"epochs": 1, "batch_size": 2, "min_epochs": 1},
+}
+
+
+def test_parse_name():
+    f = parse_name("03-01-05-02-01-01-01")
+    assert f == {"vocal_channel": "speech", "label": "angry", "intensity": "strong", "statement": "01",
+                 "repetition": "01", "actor": 1, "gender": "male"}
+    assert parse_name("03-02-04-01-02-02-12")["vocal_channel"] == "song"
+    for bad in ("01-01-05-02-01-01-01", "03-01-09-01-01-01-01", "03-01-05", "notes"):
+        with pytest.raises(ValueError):
+            parse_name(bad)
+
+
+def test_recipe_on_fixture_tree(ravdess_dir):
+    entries, skipped = build_manifest(ravdess_dir)
+    assert len(entries) == 8 and skipped == []
+    by_id = {e.utterance_id: e for e in entries}
+    e = by_id["03-01-05-02-01-01-01"]
+    assert (e.label, e.intensity, e.speaker, e.gender, e.corpus) == ("angry", "strong", "01", "male", "ravdess")
+    assert (e.valence, e.arousal, e.dominance) == derived_vad("angry", "strong")
+    assert e.arousal > derived_vad("angry", "normal")[1]  # intensity scales arousal
+    assert by_id["03-01-03-02-01-01-02"].gender == "female"
+    assert 2.0 < e.duration_s < 3.0
+    assert {x.speaker for x in build_manifest(ravdess_dir, speakers={2, 3})[0]} == {"02", "03"}
+
+
+def test_recipe_accepts_original_48k_wav_and_reports_bad_files(tmp_path, ravdess_dir):
+    for src in ravdess_dir.glob("Actor_0[12]/*.flac"):
+        x, rate = sf.read(src, dtype="float32")
+        dst = tmp_path / src.parent.name / (src.stem + ".wav")
+        dst.parent.mkdir(exist_ok=True)
+        sf.write(dst, soxr.resample(x, rate, 48000), 48000, subtype="PCM_16")
+    (tmp_path / "Actor_01" / "03-01-02-01-01-01-01.wav").write_bytes(b"RIFF....garbage")
+    (tmp_path / "Actor_01" / "README.wav").write_bytes(b"")
+    entries, skipped = build_manifest(tmp_path)
+    assert len(entries) == 4
+    reasons = {Path(s.item).name: s.reason for s in skipped}
+    assert "unreadable" in reasons["03-01-02-01-01-01-01.wav"]
+    assert "not a RAVDESS" in reasons["README.wav"]
+
+
+def test_actor_folds_balance_gender():
+    folds = actor_folds(list(range(1, 21)))
+    assert folds[0] == [1, 2, 3, 4] and len(folds) == 5
+    for f in folds:
+        assert sum(a % 2 for a in f) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, ravdess_dir):
+    """A tree with the 8 real clips plus one corrupt file, a tiny config, and a trained model."""
+    root = tmp_path_factory.mktemp("ravdess")
+    tree = root / "corpus"
+    shutil.copytree(ravdess_dir, tree)
+    # Header of a FLAC file with its audio cut off: readable metadata, unreadable samples.
+    good = next(tree.glob("Actor_01/*.flac"))
+    (tree / "Actor_02" / "03-01-01-01-02-02-02.flac").write_bytes(good.read_bytes()[:600])
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    out = root / "final"
+    code = ser_main(["train", "--config", str(config), "--root", str(tree), "--out", str(out), "--quiet",
+                     "--threads", "2"])
+    assert code == 0
+    return tree, config, out
+
+
+def test_one_epoch_training_writes_a_loadable_model(tiny_run):
+    tree, config, out = tiny_run
+    predictor = Predictor.load(out / "model.safetensors")
+    assert list(predictor.labels) == TINY_CONFIG["labels"]
+    assert predictor.meta.vad_source == "derived-from-category"
+    assert predictor.meta.corpora[0]["licence"] == "CC BY-NC-SA 4.0"
+    assert predictor.meta.training["epochs_run"] == 1
+    assert np.isfinite(predictor.meta.features.n_mels)
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and history[0]["loss_emotion"] > 0
+    assert "03-01-01-01-02-02-02.flac" in (out / "skipped.txt").read_text()
+
+
+def test_training_refuses_to_overwrite(tiny_run, capsys):
+    tree, config, out = tiny_run
+    code = ser_main(["train", "--config", str(config), "--root", str(tree), "--out", str(out), "--quiet"])
+    assert code == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cross_validation_report(tiny_run, tmp_path):
+    tree, config, _ = tiny_run
+    out = tmp_path / "cv"
+    assert ser_main(["train", "--config", str(config), "--root", str(tree), "--out", str(out), "--cv",
+                     "--quiet", "--threads", "2"]) == 0
+    report = json.loads((out / "cv_report.json").read_text())
+    assert len(report["folds"]) == 2
+    for fold in report["folds"]:
+        test, val = set(fold["test_speakers"]), set(fold["val_speakers"])
+        assert not test & val
+        assert fold["metrics"]["n_utterances"] > 0
+    assert report["folds"][0]["test_speakers"] == ["01", "02"]
+    assert "mean" in report["summary"]["plain"]["unweighted_accuracy"]
+
+
+def test_eval_json_keys(tiny_run, capsys):
+    tree, _, out = tiny_run
+    capsys.readouterr()
+    assert ser_main(["eval", "--model", str(out / "model.safetensors"), "--corpus", "ravdess", "--root", str(tree),
+                     "--speakers", "1,2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("labels", "n_utterances", "unweighted_accuracy", "weighted_accuracy", "macro_f1", "top3_accuracy",
+                "confusion_matrix", "gender_accuracy", "tta"):
+        assert key in result
+    assert result["speakers"] == ["01", "02"]
+    assert result["n_utterances"] == 4
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (8, 8) and cm.sum() == 4
+    assert set(result["tta"]) >= {"unweighted_accuracy", "weighted_accuracy", "top3_accuracy", "gender_accuracy"}
+    assert any("03-01-01-01-02-02-02" in s["item"] for s in result["skipped"])
+
+
+def test_eval_table_and_errors(tiny_run, capsys, tmp_path):
+    tree, _, out = tiny_run
+    assert ser_main(["eval", "--model", str(out / "model.safetensors"), "--root", str(tree), "--no-tta"]) == 0
+    assert "confusion matrix" in capsys.readouterr().out
+    assert ser_main(["eval", "--model", str(tmp_path / "missing.safetensors"), "--root", str(tree)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert ser_main(["eval", "--model", str(out / "model.safetensors"), "--root", str(tmp_path / "nope")]) == 2
+    assert "RAVDESS folder not found" in capsys.readouterr().err

@@ -1,0 +1,177 @@
+"""``ser train``, ``ser eval`` and ``ser data stats``: argument parsing only; the work is imported
+when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+Formatter = argparse.ArgumentDefaultsHelpFormatter
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", formatter_class=Formatter,
+                       help="train a model, or cross-validate a recipe with speakers held out",
+                       description="Train a model from a YAML config. Splits always hold speakers out.")
+    p.add_argument("--config", required=True, help="training config (YAML), e.g. training/configs/ravdess8.yaml")
+    p.add_argument("--root", required=True, help="corpus folder (RAVDESS: the folder holding Actor_NN)")
+    p.add_argument("--song-root", help="RAVDESS song folder, for configs that train on song too")
+    p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
+    p.add_argument("--cv", action="store_true", help="run speaker-held-out cross-validation instead of "
+                                                     "training the final model")
+    p.add_argument("--folds", help="with --cv: only these folds, e.g. 1,3")
+    p.add_argument("--cv-report", help="cv_report.json whose metrics the final model file records")
+    p.add_argument("--epochs", type=int, help="override the config's number of epochs (quick trials)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", formatter_class=Formatter, help="evaluate a model on a corpus",
+                       description="Utterance-level evaluation, as users get predictions.")
+    p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
+    p.add_argument("--corpus", default="ravdess", help="corpus recipe: ravdess, ravdess-song, iemocap")
+    p.add_argument("--root", required=True, help="corpus folder")
+    p.add_argument("--speakers", help="only these speakers, e.g. 21,22 or 21-24")
+    p.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--report", help="write confusion matrix, per-class recall and top-3 plots (PNG) here")
+    p.add_argument("--no-tta", action="store_true", help="skip the test-time-augmentation pass")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("data", formatter_class=Formatter, help="corpus tools")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    s = data_sub.add_parser("stats", formatter_class=Formatter,
+                            help="class, speaker, gender and duration distribution of a corpus")
+    s.add_argument("--corpus", required=True, help="ravdess, ravdess-song or iemocap")
+    s.add_argument("--root", required=True, help="corpus folder")
+    s.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    s.add_argument("--png", default="corpus_stats.png", help="where to save the distribution plot")
+    s.set_defaults(func=cmd_data_stats)
+
+
+def _setup_logging(path=None, quiet: bool = False) -> None:
+    import logging
+
+    handlers: list[logging.Handler] = []
+    if path:
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+    if not quiet:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers,
+                        force=True)
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from training.config import load_config
+    from training.run import cross_validate, load_data, prepare_out, train_final
+
+    cfg = load_config(args.config)
+    if args.epochs:
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, epochs=args.epochs),
+                                  final=dataclasses.replace(cfg.final, epochs=min(cfg.final.epochs, args.epochs)))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    prepare_out(out, args.overwrite)
+    _setup_logging(out / "train.log", quiet=True)
+    data = load_data(cfg, args.root, args.song_root)
+    if data.skipped:
+        from training.manifest import report_skipped
+
+        print(report_skipped(data.skipped), file=sys.stderr)
+    if args.cv:
+        folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+        report = cross_validate(cfg, data, out, args.device, folds, progress=not args.quiet)
+        s = report["summary"]["plain"]
+        print(f"cross-validation ({report['summary']['n_folds']} folds, speakers held out): "
+              f"UA {s['unweighted_accuracy']['mean']:.3f} ± {s['unweighted_accuracy']['std']:.3f}, "
+              f"gender {s['gender_accuracy']['mean']:.3f}; report: {out / 'cv_report.json'}")
+        return 0
+    cv_report = json.loads(Path(args.cv_report).read_text()) if args.cv_report else None
+    path = train_final(cfg, data, out, args.device, cv_report, progress=not args.quiet)
+    print(f"model written to {path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from model.predictor import Predictor
+    from training.config import parse_speakers
+    from training.data import ClipBank
+    from training.evaluate import evaluate_bank
+    from training.manifest import report_skipped
+    from training.recipes import load_corpus
+
+    predictor = Predictor.load(args.model, device=args.device)
+    speakers = set(parse_speakers(args.speakers)) if args.speakers else None
+    entries, skipped = load_corpus(args.corpus, args.root, speakers, args.label_set)
+    if speakers is not None and args.corpus == "iemocap":
+        entries = [e for e in entries if e.speaker in {str(s) for s in speakers}]
+    entries = [e for e in entries if e.label in predictor.labels]
+    if not entries:
+        from model.errors import SERError
+
+        raise SERError(f"{args.root}: no utterances of {args.corpus} with the model's labels "
+                       f"{list(predictor.labels)}" + (f" for speakers {args.speakers}" if args.speakers else "") + ".")
+    bank = ClipBank(entries, list(predictor.labels))
+    skipped += bank.skipped
+    result = evaluate_bank(predictor, bank)
+    if not args.no_tta:
+        tta = evaluate_bank(predictor, bank, tta=True)
+        result["tta"] = {k: tta[k] for k in ("unweighted_accuracy", "weighted_accuracy", "macro_f1",
+                                             "top3_accuracy", "gender_accuracy", "confusion_matrix")}
+    result["model"] = predictor.source
+    result["corpus"] = args.corpus
+    result["speakers"] = sorted({e.speaker for e in bank.entries})
+    result["skipped"] = [{"item": s.item, "reason": s.reason} for s in skipped]
+    if args.report:
+        from training.plots import plot_eval_report
+
+        plot_eval_report(result, args.report)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_eval(result))
+        if skipped:
+            print(report_skipped(skipped))
+    return 0
+
+
+def format_eval(r: dict) -> str:
+    labels = r["labels"]
+    lines = [f"model: {r['model']}", f"corpus: {r['corpus']}, speakers {','.join(r['speakers'])}, "
+             f"{r['n_utterances']} utterances", ""]
+    rows = [("unweighted accuracy", "unweighted_accuracy"), ("weighted accuracy", "weighted_accuracy"),
+            ("macro F1", "macro_f1"), ("top-3 accuracy", "top3_accuracy"), ("gender accuracy", "gender_accuracy")]
+    lines.append(f"{'':22s}{'plain':>8s}{'TTA':>8s}")
+    for name, key in rows:
+        lines.append(f"{name:22s}{_cell(r.get(key))}{_cell(r.get('tta', {}).get(key))}")
+    lines += ["", "per-class recall:"]
+    lines += [f"  {lab:12s} {(v if v is not None else float('nan')):.3f}" for lab, v in r["per_class_recall"].items()]
+    width = max(len(lab) for lab in labels)
+    lines += ["", "confusion matrix (rows true, columns predicted):",
+              " " * (width + 2) + "".join(f"{lab[:5]:>6s}" for lab in labels)]
+    for lab, row in zip(labels, r["confusion_matrix"]):
+        lines.append(f"  {lab:{width}s}" + "".join(f"{v:6d}" for v in row))
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return f"{value:8.3f}" if isinstance(value, float) else f"{'-':>8s}"
+
+
+def cmd_data_stats(args) -> int:
+    from training.recipes import load_corpus
+    from training.stats import run_data_stats
+
+    entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
+    print(run_data_stats(entries, skipped, args.png))
+    return 0

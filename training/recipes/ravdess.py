@@ -1,0 +1,99 @@
+"""RAVDESS recipe: a corpus folder -> manifest entries.
+
+Accepts the original download (``Actor_NN/*.wav``, 48 kHz, 24 actors; speech and song in
+separate or merged folders) and the 16 kHz FLAC copy. Labels, intensity, statement, repetition,
+actor and gender come from the file name ``MM-VC-EE-II-SS-RR-AA``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import soundfile as sf
+
+from model.labels import RAVDESS_LABELS, derived_vad
+from training.manifest import ManifestEntry, Skipped
+
+CORPUS = "ravdess"
+LICENCE = "CC BY-NC-SA 4.0"
+AUDIO_SUFFIXES = (".wav", ".flac")
+EMOTION_CODES = {f"{i + 1:02d}": label for i, label in enumerate(RAVDESS_LABELS)}
+INTENSITY_CODES = {"01": "normal", "02": "strong"}
+VOCAL_CHANNEL_CODES = {"01": "speech", "02": "song"}
+AUDIO_ONLY_MODALITY = "03"
+
+
+def parse_name(stem: str) -> dict:
+    """Fields of a RAVDESS file name; raises ValueError when the name does not follow the scheme."""
+    parts = stem.split("-")
+    if len(parts) != 7 or not all(len(p) == 2 and p.isdigit() for p in parts):
+        raise ValueError("file name is not of the form MM-VC-EE-II-SS-RR-AA")
+    modality, channel, emotion, intensity, statement, repetition, actor = parts
+    if modality != AUDIO_ONLY_MODALITY:
+        raise ValueError(f"modality {modality} is not audio-only (03)")
+    if channel not in VOCAL_CHANNEL_CODES or emotion not in EMOTION_CODES or intensity not in INTENSITY_CODES:
+        raise ValueError("unknown vocal channel, emotion or intensity code")
+    actor_n = int(actor)
+    if not 1 <= actor_n <= 24:
+        raise ValueError(f"actor {actor} outside 01-24")
+    return {
+        "vocal_channel": VOCAL_CHANNEL_CODES[channel],
+        "label": EMOTION_CODES[emotion],
+        "intensity": INTENSITY_CODES[intensity],
+        "statement": statement,
+        "repetition": repetition,
+        "actor": actor_n,
+        "gender": "male" if actor_n % 2 == 1 else "female",
+    }
+
+
+def build_manifest(root: str | os.PathLike, vocal_channels: tuple[str, ...] = ("speech",),
+                   speakers: set[int] | None = None, corpus: str = CORPUS) -> tuple[list[ManifestEntry], list[Skipped]]:
+    """Scan ``root`` for RAVDESS audio. Returns the entries (sorted by path) and what was skipped."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        from model.errors import SERError
+
+        raise SERError(f"{root}: RAVDESS folder not found. Pass the folder that holds the Actor_NN folders.")
+    entries: list[ManifestEntry] = []
+    skipped: list[Skipped] = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        try:
+            fields = parse_name(path.stem)
+        except ValueError as exc:
+            skipped.append(Skipped(str(path), f"not a RAVDESS audio file name: {exc}"))
+            continue
+        if fields["vocal_channel"] not in vocal_channels:
+            continue
+        if speakers is not None and fields["actor"] not in speakers:
+            continue
+        try:
+            info = sf.info(str(path))
+            duration = info.frames / info.samplerate
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            skipped.append(Skipped(str(path), f"unreadable audio: {exc}"))
+            continue
+        if info.frames == 0:
+            skipped.append(Skipped(str(path), "empty audio file"))
+            continue
+        v, a, d = derived_vad(fields["label"], fields["intensity"])
+        entries.append(ManifestEntry(
+            path=str(path.resolve()), corpus=corpus, speaker=f"{fields['actor']:02d}", gender=fields["gender"],
+            label=fields["label"], duration_s=round(duration, 4), utterance_id=path.stem,
+            intensity=fields["intensity"], valence=v, arousal=a, dominance=d,
+            vad_source="derived-from-category", vocal_channel=fields["vocal_channel"],
+        ))
+    return entries, skipped
+
+
+def actor_folds(actors: list[int], n_folds: int = 5) -> list[list[int]]:
+    """Speaker-held-out folds of consecutive actors; with 4 actors per fold each fold holds 2 male
+    (odd) and 2 female (even) actors, e.g. 01-04, 05-08, ..."""
+    actors = sorted(actors)
+    size = len(actors) // n_folds
+    if size == 0:
+        raise ValueError(f"{len(actors)} actors cannot make {n_folds} folds")
+    return [actors[i * size:(i + 1) * size] if i < n_folds - 1 else actors[i * size:] for i in range(n_folds)]

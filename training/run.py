@@ -1,0 +1,230 @@
+"""Experiment driver behind ``ser train``: speaker-held-out cross-validation and the final model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.checkpoint import ModelMeta, save_model
+from model.predictor import Predictor
+from training.config import TrainingConfig
+from training.data import ClipBank
+from training.evaluate import evaluate_bank
+from training.manifest import ManifestEntry, Skipped, report_skipped, write_manifest
+from training.recipes import LICENCES, load_corpus
+from training.train import train_model
+
+log = logging.getLogger(__name__)
+SUMMARY_KEYS = ("unweighted_accuracy", "weighted_accuracy", "macro_f1", "top3_accuracy", "gender_accuracy")
+
+
+@dataclass
+class CorpusData:
+    entries: list[ManifestEntry]  # evaluation corpus (speech)
+    extra: list[ManifestEntry]  # training-only material (e.g. RAVDESS song)
+    skipped: list[Skipped]
+
+
+def speaker_key(speaker: str) -> int | str:
+    return int(speaker) if speaker.isdigit() else speaker
+
+
+def load_data(cfg: TrainingConfig, root: str, song_root: str | None = None) -> CorpusData:
+    speakers = set(cfg.speakers) if cfg.speakers else None
+    entries, skipped = load_corpus(cfg.corpus, root, speakers, cfg.label_set)
+    extra: list[ManifestEntry] = []
+    if cfg.song:
+        if not song_root:
+            from model.errors import SERError
+
+            raise SERError("the config trains on RAVDESS song too: pass its folder with --song-root.")
+        extra, sk = load_corpus("ravdess-song", song_root, speakers)
+        skipped += sk
+    entries = [e for e in entries if e.label in cfg.labels]
+    extra = [e for e in extra if e.label in cfg.labels]
+    if not entries:
+        from model.errors import SERError
+
+        raise SERError(f"{root}: no usable {cfg.corpus} utterances with labels {list(cfg.labels)} were found.")
+    return CorpusData(entries, extra, skipped)
+
+
+def make_folds(entries: list[ManifestEntry], n_folds: int) -> list[list[str]]:
+    """Test speakers per fold: by recording session where the corpus has sessions (IEMOCAP),
+    else consecutive speakers (RAVDESS 01-04, 05-08, ...: two male and two female actors each)."""
+    sessions = sorted({e.session for e in entries if e.session})
+    if sessions:
+        return [sorted({e.speaker for e in entries if e.session == s}) for s in sessions]
+    speakers = sorted({e.speaker for e in entries}, key=speaker_key)
+    size = len(speakers) // n_folds
+    if size == 0:
+        raise ValueError(f"{len(speakers)} speakers cannot make {n_folds} folds")
+    return [speakers[i * size:(i + 1) * size] if i < n_folds - 1 else speakers[i * size:] for i in range(n_folds)]
+
+
+def choose_val_speakers(entries: list[ManifestEntry], exclude: set[str], n: int, seed: int) -> list[str]:
+    """``n`` validation speakers, alternating female and male, drawn reproducibly."""
+    rng = np.random.default_rng(seed)
+    by_gender: dict[str, list[str]] = {}
+    for e in entries:
+        if e.speaker not in exclude:
+            by_gender.setdefault(e.gender or "unknown", [])
+            if e.speaker not in by_gender[e.gender or "unknown"]:
+                by_gender[e.gender or "unknown"].append(e.speaker)
+    pools = [sorted(v, key=speaker_key) for _, v in sorted(by_gender.items())]
+    for p in pools:
+        rng.shuffle(p)
+    chosen: list[str] = []
+    while len(chosen) < n and any(pools):
+        for p in pools:
+            if p and len(chosen) < n:
+                chosen.append(p.pop())
+    return sorted(chosen, key=speaker_key)
+
+
+def _select(entries: list[ManifestEntry], speakers) -> list[ManifestEntry]:
+    s = set(speakers)
+    return [e for e in entries if e.speaker in s]
+
+
+def _meta(cfg: TrainingConfig, data: CorpusData, metrics: dict, training: dict) -> ModelMeta:
+    speakers = sorted({e.speaker for e in data.entries + data.extra}, key=speaker_key)
+    corpora = [{"name": cfg.corpus, "licence": LICENCES.get(cfg.corpus, "see corpus"),
+                "speakers": speakers, "utterances": len(data.entries)}]
+    if data.extra:
+        corpora.append({"name": "ravdess-song", "licence": LICENCES["ravdess-song"], "utterances": len(data.extra)})
+    sources = {e.vad_source for e in data.entries + data.extra if e.vad_source}
+    vad_source = "human-ratings" if sources == {"human-ratings"} else (
+        "derived-from-category" if sources else "none")
+    return ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch, vad_source=vad_source,
+                     corpora=corpora, metrics=metrics, training=training)
+
+
+def _save_run(out: Path, history: list[dict]) -> None:
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    try:
+        from training.plots import plot_training_curves
+
+        plot_training_curves(history, out / "training_curves.png")
+    except ImportError:  # plotting module not installed in a minimal setup
+        log.warning("training/plots.py is unavailable: no curves written")
+
+
+def prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        from model.errors import SERError
+
+        raise SERError(f"{out}: output folder exists and is not empty; choose another --out or pass --overwrite.")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = "auto",
+                   only_folds: list[int] | None = None, progress: bool = True) -> dict:
+    """Speaker-held-out k-fold cross-validation. Writes per-fold histories and ``cv_report.json``."""
+    folds = make_folds(data.entries, cfg.split.folds)
+    report: dict = {"labels": list(cfg.labels), "corpus": cfg.corpus, "folds": [], "config": cfg.to_dict(),
+                    "split": "speaker-held-out: test speakers never seen in training or validation"}
+    t0 = time.perf_counter()
+    for k, test_speakers in enumerate(folds, start=1):
+        if only_folds and k not in only_folds:
+            continue
+        val_speakers = choose_val_speakers(data.entries, set(test_speakers), cfg.split.val_speakers, cfg.seed + k)
+        held = set(test_speakers) | set(val_speakers)
+        train_entries = [e for e in data.entries + data.extra if e.speaker not in held]
+        train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds)
+        val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels))
+        test_bank = ClipBank(_select(data.entries, test_speakers), list(cfg.labels))
+        log.info("fold %d: test %s, validation %s, %d training clips", k, test_speakers, val_speakers, len(train_bank))
+        result = train_model(train_bank, val_bank, cfg.features, cfg.arch, cfg.optim, cfg.augment,
+                             seed=cfg.seed + k, device=device, progress=progress, desc=f"fold {k}")
+        predictor = Predictor(result.net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch),
+                              device)
+        metrics = evaluate_bank(predictor, test_bank)
+        metrics["tta"] = {k2: v for k2, v in evaluate_bank(predictor, test_bank, tta=True).items()
+                          if k2 in SUMMARY_KEYS + ("confusion_matrix",)}
+        fold_dir = out / f"fold{k}"
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        _save_run(fold_dir, result.history)
+        fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": val_speakers,
+                "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                "val_unweighted_accuracy": result.best_val.get("unweighted_accuracy"),
+                "train_seconds": round(result.seconds, 1), "metrics": metrics,
+                "skipped": [s.__dict__ for s in train_bank.skipped + val_bank.skipped + test_bank.skipped]}
+        (fold_dir / "metrics.json").write_text(json.dumps(fold, indent=1))
+        report["folds"].append(fold)
+        log.info("fold %d: test UA %.3f (TTA %.3f), gender %.3f, best epoch %d, %.0f s", k,
+                 metrics["unweighted_accuracy"], metrics["tta"]["unweighted_accuracy"],
+                 metrics["gender_accuracy"] or float("nan"), result.best_epoch, result.seconds)
+        report["summary"] = summarise(report["folds"], list(cfg.labels))
+        report["seconds"] = round(time.perf_counter() - t0, 1)
+        tmp = out / "cv_report.json.part"
+        tmp.write_text(json.dumps(report, indent=1))
+        os.replace(tmp, out / "cv_report.json")
+    return report
+
+
+def summarise(folds: list[dict], labels: list[str]) -> dict:
+    """Mean and standard deviation over folds, and the pooled confusion matrix."""
+    from training.metrics import per_class_recall
+
+    summary: dict = {"n_folds": len(folds)}
+    for variant in ("plain", "tta"):
+        rows = [f["metrics"] if variant == "plain" else f["metrics"]["tta"] for f in folds]
+        block = {}
+        for key in SUMMARY_KEYS:
+            vals = [r[key] for r in rows if r.get(key) is not None]
+            if vals:
+                block[key] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)),
+                              "per_fold": [round(v, 4) for v in vals]}
+        cm = np.sum([np.array(r["confusion_matrix"]) for r in rows], axis=0)
+        block["confusion_matrix"] = cm.tolist()
+        block["per_class_recall"] = {lab: float(r) for lab, r in zip(labels, per_class_recall(cm))}
+        summary[variant] = block
+    summary["best_epochs"] = [f["best_epoch"] for f in folds]
+    return summary
+
+
+def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = "auto",
+                cv_report: dict | None = None, progress: bool = True) -> Path:
+    """Train the model to ship and write ``model.safetensors`` with its metadata."""
+    if cfg.final.epochs > 0:
+        val_speakers: list[str] = []
+        optim = type(cfg.optim)(**{**cfg.optim.__dict__, "epochs": cfg.final.epochs})
+    else:
+        val_speakers = choose_val_speakers(data.entries, set(), cfg.split.val_speakers, cfg.seed)
+        optim = cfg.optim
+    train_entries = [e for e in data.entries + data.extra if e.speaker not in set(val_speakers)]
+    train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds)
+    val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels)) if val_speakers else None
+    log.info("final model: %d training clips, validation speakers %s", len(train_bank), val_speakers or "none")
+    result = train_model(train_bank, val_bank, cfg.features, cfg.arch, optim, cfg.augment, seed=cfg.seed,
+                         device=device, progress=progress, desc="final")
+    _save_run(out, result.history)
+    metrics: dict = {}
+    if cv_report and "summary" in cv_report:
+        s = cv_report["summary"]
+        metrics["cross_validation"] = {
+            "split": f"{s['n_folds']}-fold speaker-held-out cross-validation on {cfg.corpus} "
+                     f"speakers {cfg.speakers[0] if cfg.speakers else ''}-{cfg.speakers[-1] if cfg.speakers else ''}",
+            **{k: v for k, v in s["plain"].items() if k in SUMMARY_KEYS},
+            "per_class_recall": s["plain"]["per_class_recall"],
+            "confusion_matrix": s["plain"]["confusion_matrix"],
+            "tta": {k: v for k, v in s["tta"].items() if k in SUMMARY_KEYS},
+        }
+    if result.best_val:
+        metrics["validation"] = {"speakers": val_speakers,
+                                 **{k: result.best_val.get(k) for k in SUMMARY_KEYS}}
+    training = {"seed": cfg.seed, "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+                "validation_speakers": val_speakers, "train_clips": len(train_bank),
+                "seconds": round(result.seconds, 1), "config": cfg.to_dict()}
+    path = save_model(result.net, _meta(cfg, data, metrics, training), out / "model.safetensors", overwrite=True)
+    skipped = data.skipped + train_bank.skipped
+    (out / "skipped.txt").write_text(report_skipped(skipped) + "\n")
+    write_manifest(data.entries + data.extra, out / "manifest.jsonl")
+    return path

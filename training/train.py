@@ -1,0 +1,208 @@
+"""Training loop: masked multitask loss with learnt task weights, AdamW with a one-cycle
+schedule, early stopping on validation unweighted accuracy, reproducible seeding, CPU or CUDA.
+
+Multitask loss (homoscedastic-uncertainty weighting, Kendall, Gal & Cipolla, CVPR 2018): each task
+t in {emotion, gender, vad} has a learnt log-variance s_t and
+
+    L = sum over tasks present in the batch of  0.5 * exp(-s_t) * L_t + 0.5 * s_t
+
+where L_emotion is class-weighted cross-entropy with label smoothing, L_gender cross-entropy and
+L_vad the mean squared error over V/A/D; every task loss is masked to the samples that carry its
+label, so corpora without a task's labels can be combined.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model.checkpoint import ModelMeta
+from model.features import FeatureConfig
+from model.network import ArchConfig, SERNet, count_parameters
+from model.predictor import Predictor, resolve_device
+from training.data import AugmentConfig, Augmenter, ClipBank
+from training.evaluate import evaluate_bank
+
+log = logging.getLogger(__name__)
+TASKS = ("emotion", "gender", "vad")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    label_smoothing: float = 0.1
+    class_balance: bool = True
+    patience: int = 12  # epochs without a better validation UA before stopping
+    min_epochs: int = 10
+    learn_task_weights: bool = True
+
+
+@dataclass
+class TrainResult:
+    net: SERNet
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+@torch.no_grad()
+def feature_stats(net: SERNet, bank: ClipBank) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-mel-band mean and std of log-mel over the training clips (no augmentation)."""
+    total = torch.zeros(net.features.n_mels, dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    count = 0
+    for w in bank.waves[1.0]:
+        if len(w) < net.features.n_fft:
+            continue
+        x = net.logmel(torch.from_numpy(w)[None]).double()[0]
+        total += x.sum(dim=1)
+        total_sq += (x ** 2).sum(dim=1)
+        count += x.shape[1]
+    mean = total / max(count, 1)
+    std = torch.sqrt(torch.clamp(total_sq / max(count, 1) - mean ** 2, min=1e-8))
+    return mean.float(), std.float()
+
+
+def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y_vad: torch.Tensor,
+                   log_vars: torch.Tensor, class_weights: torch.Tensor | None, label_smoothing: float,
+                   emotion_soft: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """Masked multitask loss; returns the total and each task's unweighted value (None if absent)."""
+    parts: dict[str, torch.Tensor | None] = dict.fromkeys(TASKS)
+    m = y_emotion >= 0
+    if emotion_soft is not None:
+        logp = F.log_softmax(out["emotion"], dim=1)
+        w = class_weights[None, :] if class_weights is not None else 1.0
+        parts["emotion"] = -(emotion_soft * logp * w).sum(dim=1).mean()
+    elif m.any():
+        parts["emotion"] = F.cross_entropy(out["emotion"][m], y_emotion[m], weight=class_weights,
+                                           label_smoothing=label_smoothing)
+    m = y_gender >= 0
+    if m.any():
+        parts["gender"] = F.cross_entropy(out["gender"][m], y_gender[m])
+    m = torch.isfinite(y_vad).all(dim=1)
+    if m.any():
+        parts["vad"] = F.mse_loss(out["vad"][m], y_vad[m])
+    total = out["emotion"].new_zeros(())
+    for i, name in enumerate(TASKS):
+        if parts[name] is not None:
+            total = total + 0.5 * torch.exp(-log_vars[i]) * parts[name] + 0.5 * log_vars[i]
+    return total, {k: (None if v is None else float(v.detach())) for k, v in parts.items()}
+
+
+def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: FeatureConfig, arch: ArchConfig,
+                optim: OptimConfig, augment: AugmentConfig, seed: int, device: str = "auto",
+                progress: bool = True, desc: str = "train") -> TrainResult:
+    """Train one network. With ``val_bank`` the best epoch by validation UA is kept (early stopping);
+    without, the network after the last epoch is returned."""
+    from tqdm.auto import tqdm
+
+    rng = seed_everything(seed)
+    dev = resolve_device(device)
+    labels = train_bank.labels
+    net = SERNet(len(labels), features, arch)
+    mean, std = feature_stats(net, train_bank)
+    net.feat_mean.copy_(mean)
+    net.feat_std.copy_(std)
+    net.to(dev)
+    log_vars = torch.zeros(len(TASKS), device=dev, requires_grad=optim.learn_task_weights)
+    params = [{"params": net.parameters(), "weight_decay": optim.weight_decay}]
+    if optim.learn_task_weights:
+        params.append({"params": [log_vars], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(params, lr=optim.lr)
+    n = len(train_bank)
+    steps_per_epoch = max(1, n // optim.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=optim.lr, total_steps=optim.epochs * steps_per_epoch,
+                                                pct_start=0.1)
+    cw = torch.from_numpy(train_bank.class_weights()).to(dev) if optim.class_balance else None
+    aug = Augmenter(augment, rng)
+    result = TrainResult(net=net)
+    best_ua, best_state, since_best = -1.0, None, 0
+    t0 = time.perf_counter()
+    bar = tqdm(range(1, optim.epochs + 1), desc=desc, disable=not progress, unit="epoch", leave=False)
+    for epoch in bar:
+        net.train()
+        perm = rng.permutation(n)
+        sums: dict[str, list[float]] = {k: [] for k in ("total", *TASKS)}
+        for b in range(steps_per_epoch):
+            idx = perm[b * optim.batch_size:(b + 1) * optim.batch_size]
+            x = torch.from_numpy(np.stack([aug.waveform(train_bank, i) for i in idx])).to(dev)
+            ye = torch.from_numpy(train_bank.emotion[idx]).to(dev)
+            yg = torch.from_numpy(train_bank.gender[idx]).to(dev)
+            yv = torch.from_numpy(train_bank.vad[idx]).to(dev)
+            with torch.no_grad():
+                feats = aug.spec_augment(net.compute_features(x))
+            soft = None
+            if augment.mixup_alpha > 0 and (ye >= 0).all():
+                lam = float(rng.beta(augment.mixup_alpha, augment.mixup_alpha))
+                j = torch.from_numpy(rng.permutation(len(idx))).to(dev)
+                feats = lam * feats + (1 - lam) * feats[j]
+                onehot = F.one_hot(ye, len(labels)).float()
+                onehot = onehot * (1 - optim.label_smoothing) + optim.label_smoothing / len(labels)
+                soft = lam * onehot + (1 - lam) * onehot[j]
+                yv = lam * yv + (1 - lam) * yv[j]
+                yg = torch.where(torch.as_tensor(lam >= 0.5, device=dev), yg, yg[j])
+            out = net.forward_features(feats)
+            loss, parts = multitask_loss(out, ye, yg, yv, log_vars, cw, optim.label_smoothing, soft)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            sums["total"].append(float(loss.detach()))
+            for k, v in parts.items():
+                if v is not None:
+                    sums[k].append(v)
+        row = {"epoch": epoch, "lr": sched.get_last_lr()[0],
+               **{f"loss_{k}": (float(np.mean(v)) if v else None) for k, v in sums.items()},
+               "task_log_vars": [float(v) for v in log_vars.detach().cpu()]}
+        if val_bank is not None and len(val_bank):
+            net.eval()
+            metrics = evaluate_bank(Predictor(net, _meta(labels, features, arch), dev), val_bank)
+            row.update(val_ua=metrics["unweighted_accuracy"], val_wa=metrics["weighted_accuracy"],
+                       val_gender=metrics["gender_accuracy"])
+            if metrics["unweighted_accuracy"] > best_ua:
+                best_ua, since_best = metrics["unweighted_accuracy"], 0
+                best_state = copy.deepcopy(net.state_dict())
+                result.best_epoch, result.best_val = epoch, metrics
+            else:
+                since_best += 1
+        result.history.append(row)
+        bar.set_postfix(loss=f"{row['loss_total']:.3f}", val_ua=f"{row.get('val_ua', float('nan')):.3f}")
+        log.info("%s epoch %d: %s", desc, epoch, {k: v for k, v in row.items() if k != "task_log_vars"})
+        if val_bank is not None and since_best >= optim.patience and epoch >= optim.min_epochs:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    else:
+        result.best_epoch = len(result.history)
+    net.eval()
+    result.seconds = time.perf_counter() - t0
+    log.info("%s: %d parameters, %.0f s", desc, count_parameters(net), result.seconds)
+    return result
+
+
+def _meta(labels: list[str], features: FeatureConfig, arch: ArchConfig) -> ModelMeta:
+    return ModelMeta(labels=list(labels), features=features, arch=arch)
+
+
+def config_dict(obj) -> dict:
+    return dataclasses.asdict(obj)
