@@ -1,0 +1,96 @@
+"""Engine settings: one frozen dataclass, units in the field names."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from streamer.errors import ConfigError
+
+SAMPLE_RATE_HZ = 16000
+VAD_FRAME_MS_CHOICES = (10, 20, 30)  # the only frame lengths webrtcvad accepts
+VAD_AGGRESSIVENESS_RANGE = (0, 3)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Settings of the streaming engine.
+
+    Attributes:
+        window_s: Length of an analysis window.
+        hop_s: Step between window starts inside a speech segment.
+        vad_aggressiveness: webrtcvad mode, 0 (keeps most audio) to 3 (keeps least).
+        vad_frame_ms: VAD frame length, 10, 20 or 30 ms.
+        vad_onset_ms: Speech must last this long before a segment opens (rejects clicks).
+        vad_offset_ms: Silence must last this long before a segment closes (bridges short pauses).
+        padding_ms: Audio kept before the first and after the last speech frame of a segment.
+        min_speech_s: Segments shorter than this (after padding) are dropped.
+        min_speech_ratio: Windows whose share of speech frames is below this are not analysed.
+        max_batch_windows: Largest number of windows run through the model at once.
+        input_queue_blocks: Capacity of the queue between source and worker.
+        result_queue_events: Soft capacity of the result queue; the worker waits when it is full.
+        display_queue_events: Capacity of the audio/VAD display queue; the oldest are dropped.
+        emit_audio: Whether to emit ``AudioBlock`` and ``VadFrames`` events (off for headless use).
+        device: Torch device for the model, ``auto`` picks CUDA when present.
+        latency_history: Number of recent latencies kept for the percentiles in ``stats``.
+    """
+
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    vad_aggressiveness: int = 2
+    vad_frame_ms: int = 30
+    vad_onset_ms: int = 90
+    vad_offset_ms: int = 300
+    padding_ms: int = 150
+    min_speech_s: float = 0.3
+    min_speech_ratio: float = 0.3
+    max_batch_windows: int = 16
+    input_queue_blocks: int = 256
+    result_queue_events: int = 4096
+    display_queue_events: int = 512
+    emit_audio: bool = True
+    device: str = "auto"
+    latency_history: int = 2048
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0 or not self.hop_s > 0:
+            raise ConfigError(f"window_s ({self.window_s}) and hop_s ({self.hop_s}) must be positive.")
+        if self.hop_s > self.window_s:
+            raise ConfigError(f"hop_s ({self.hop_s}) must not exceed window_s ({self.window_s}); windows would leave gaps.")
+        lo, hi = VAD_AGGRESSIVENESS_RANGE
+        if not lo <= self.vad_aggressiveness <= hi:
+            raise ConfigError(f"vad_aggressiveness must be between {lo} and {hi}, got {self.vad_aggressiveness}.")
+        if self.vad_frame_ms not in VAD_FRAME_MS_CHOICES:
+            raise ConfigError(f"vad_frame_ms must be one of {VAD_FRAME_MS_CHOICES}, got {self.vad_frame_ms}.")
+        for name in ("vad_onset_ms", "vad_offset_ms", "padding_ms"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative.")
+        if not 0.0 <= self.min_speech_ratio <= 1.0:
+            raise ConfigError(f"min_speech_ratio must be between 0 and 1, got {self.min_speech_ratio}.")
+        if self.min_speech_s < 0:
+            raise ConfigError("min_speech_s must not be negative.")
+        for name in ("max_batch_windows", "input_queue_blocks", "result_queue_events", "display_queue_events",
+                     "latency_history"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1.")
+
+    # Lengths in samples at the engine rate; the pipeline works in samples only.
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * SAMPLE_RATE_HZ))
+
+    @property
+    def hop_samples(self) -> int:
+        return max(1, int(round(self.hop_s * SAMPLE_RATE_HZ)))
+
+    @property
+    def vad_frame_samples(self) -> int:
+        return SAMPLE_RATE_HZ * self.vad_frame_ms // 1000
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EngineConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,270 @@
+"""Per-track processing: VAD, speech segments, sliding windows over speech, batched inference.
+
+:class:`TrackPipeline` is a streaming stage (``push``/``flush``/``reset``). Its decisions depend only
+on the samples, never on how they were chunked, so the same audio fed in 160-, 512- or 4000-sample
+blocks, or in one piece, gives the same windows and the same results.
+
+Windows are laid out per speech segment exactly as :func:`model.predictor.window_bounds` lays them
+out over an utterance (starts at 0, hop, 2*hop ... and a last window aligned to the end), and the
+utterance result is :func:`model.predictor.aggregate` of the analysed windows, as in ``ser eval``.
+Grid windows are analysed as soon as they are known to lie inside the segment; the end-aligned
+window and the utterance result follow when the segment closes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.network import GENDER_LABELS
+from model.predictor import Prediction, aggregate, window_bounds
+from streamer.buffers import History
+from streamer.config import SAMPLE_RATE_HZ, EngineConfig
+from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
+from streamer.vad import FrameVad, Segmenter
+
+MS_PER_S = 1000.0
+# Extra history kept beyond what the window and VAD settings need, in samples.
+HISTORY_MARGIN_SAMPLES = SAMPLE_RATE_HZ // 2
+
+
+@dataclass
+class _WindowJob:
+    start: int  # samples relative to the track origin
+    end: int
+    speech_ratio: float
+    arrival: float  # wall-clock time the window's last sample arrived
+    samples: np.ndarray | None = field(default=None, repr=False)
+    prediction: Prediction | None = None
+
+
+@dataclass
+class _UtteranceJob:
+    start: int
+    end: int
+    speech_ratio: float
+    arrival: float
+    windows: list[_WindowJob]
+
+
+@dataclass
+class _OpenSegment:
+    start: int
+    speech_before: int  # speech samples in [start, open_end): counted when the segment opened
+    open_end: int  # end of the frame at which the segment opened
+    speech_frames_at_open: int  # running count of speech frames at that point
+    next_k: int = 0  # index of the next grid window (start + k * hop) not yet planned
+    jobs: dict[int, _WindowJob] = field(default_factory=dict)  # window start -> job, analysed only
+
+
+class TrackPipeline:
+    """VAD, segments, windows and model for one mono 16 kHz track.
+
+    Args:
+        predictor: Object with ``predict_batch(list of arrays)`` and ``min_samples`` (a ``Predictor``).
+        config: Engine settings.
+        track: Track index reported in events.
+        track_name: Track name reported in events.
+        start_sample: Position of the first sample on the sample clock (16 kHz samples).
+    """
+
+    def __init__(self, predictor, config: EngineConfig, track: int = 0, track_name: str = "mix",
+                 start_sample: int = 0):
+        self.predictor = predictor
+        self.config = config
+        self.track = track
+        self.track_name = track_name
+        self._window = config.window_samples
+        self._hop = config.hop_samples
+        self._frame = config.vad_frame_samples
+        self._min_segment = max(int(round(config.min_speech_s * SAMPLE_RATE_HZ)), int(predictor.min_samples))
+        self._vad = FrameVad(config.vad_aggressiveness, self._frame)
+        self._seg = Segmenter.from_config(config)
+        keep = self._window + self._seg.pad + (self._seg.onset_frames + self._seg.offset_frames + 1) * self._frame
+        self._audio = History(keep + HISTORY_MARGIN_SAMPLES)
+        self._flags = History(keep // self._frame + 1, dtype=bool)
+        self._arrivals: deque[tuple[int, float]] = deque()  # (end sample of a pushed block, arrival time)
+        self.reset(start_sample)
+
+    # ------------------------------------------------------------------ public verbs
+    def reset(self, start_sample: int = 0) -> None:
+        """Forget all state; the next sample pushed sits at ``start_sample`` on the sample clock."""
+        self.origin = int(start_sample)
+        self._vad.reset()
+        self._seg.reset()
+        self._audio.reset(0)
+        self._flags.reset(0)
+        self._arrivals.clear()
+        self._open: _OpenSegment | None = None
+        self._speech_frames = 0  # running count of frames flagged as speech
+        self._finished = False
+
+    @property
+    def position(self) -> int:
+        """Samples pushed so far."""
+        return self._audio.end
+
+    def push(self, samples: np.ndarray, arrival: float | None = None) -> list[Event]:
+        """Feed mono float32 16 kHz samples; returns the events they complete, in order."""
+        if self._finished:
+            raise RuntimeError("push() after flush(); call reset() first")
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if not len(samples):
+            return []
+        arrival = time.monotonic() if arrival is None else arrival
+        self._audio.append(samples)
+        self._arrivals.append((self._audio.end, arrival))
+        first_frame = self._flags.end
+        flags = self._vad.push(samples)
+        self._flags.append(flags)
+        out: list = []
+        if self.config.emit_audio and len(flags):
+            out.append(VadFrames(self.track, self._seconds(first_frame * self._frame), self._frame / SAMPLE_RATE_HZ,
+                                 tuple(bool(f) for f in flags)))
+        for i, flag in enumerate(flags):
+            self._speech_frames += bool(flag)
+            change = self._seg.step(bool(flag))
+            covered = (first_frame + i + 1) * self._frame
+            if change is not None:
+                self._on_change(change, covered, out)
+            if self._open is not None:
+                self._plan_grid(min(covered, self._seg.safe_end), out)
+        self._trim()
+        return self._run(out)
+
+    def flush(self) -> list[Event]:
+        """End of the track: close an open segment and emit its last windows and utterance result."""
+        out: list = []
+        change = self._seg.close_at(self._audio.end)
+        if change is not None:
+            self._on_change(change, self._flags.end * self._frame, out)
+        self._finished = True
+        return self._run(out)
+
+    # ------------------------------------------------------------------ segments and windows
+    def _on_change(self, change: tuple[str, int, int], covered: int, out: list) -> None:
+        kind, start, end = change
+        if kind == "open":
+            speech = self._speech_ratio(start, covered) * (covered - start)
+            self._open = _OpenSegment(start, int(round(speech)), covered, self._speech_frames)
+            return
+        seg, self._open = self._open, None
+        if seg is None or end - start < self._min_segment:
+            return
+        out.append(SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end)))
+        analysed = []
+        for a, b in window_bounds(end - start, self._window, self._hop):
+            job = seg.jobs.get(start + a)
+            if job is None or job.end != start + b:
+                job = self._plan_window(start + a, start + b, out)
+            if job is not None:
+                analysed.append(job)
+        if analysed:
+            # Every frame after the segment's last speech frame is silent, so the speech frames
+            # counted since the segment opened all lie inside it.
+            speech = seg.speech_before + (self._speech_frames - seg.speech_frames_at_open) * self._frame
+            out.append(_UtteranceJob(start, end, speech / (end - start), self._arrival_of(end), analysed))
+
+    def _plan_grid(self, known_end: int, out: list) -> None:
+        """Plan every grid window of the open segment that ends by ``known_end`` (surely inside it)."""
+        seg = self._open
+        while True:
+            a = seg.start + seg.next_k * self._hop
+            b = a + self._window
+            if b > known_end:
+                return
+            seg.next_k += 1
+            job = self._plan_window(a, b, out)
+            if job is not None:
+                seg.jobs[a] = job
+
+    def _plan_window(self, a: int, b: int, out: list) -> _WindowJob | None:
+        ratio = self._speech_ratio(a, b)
+        if ratio < self.config.min_speech_ratio:
+            return None
+        job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b))
+        out.append(job)
+        return job
+
+    def _speech_ratio(self, a: int, b: int) -> float:
+        """Share of samples in ``[a, b)`` inside frames flagged as speech (frames not yet decided count as silence)."""
+        f = self._frame
+        f0, f1 = a // f, min(-(-b // f), self._flags.end)
+        if f1 <= f0:
+            return 0.0
+        flags = self._flags.get(f0, f1)
+        idx = np.arange(f0, f1)
+        overlap = np.minimum(b, (idx + 1) * f) - np.maximum(a, idx * f)
+        return float(np.sum(overlap * flags) / (b - a))
+
+    def _arrival_of(self, sample_end: int) -> float:
+        for end, t in self._arrivals:
+            if end >= sample_end:
+                return t
+        return self._arrivals[-1][1] if self._arrivals else time.monotonic()
+
+    def _trim(self) -> None:
+        covered = self._flags.end * self._frame
+        if self._open is not None:
+            seg = self._open
+            tail_start = max(seg.start, self._seg.safe_end - self._window)
+            keep = min(seg.start + seg.next_k * self._hop, tail_start)
+        else:
+            keep = self._seg.earliest_future_start(covered)
+        self._audio.discard_before(keep)
+        self._flags.discard_before(keep // self._frame)
+        while len(self._arrivals) > 1 and self._arrivals[0][0] < keep:
+            self._arrivals.popleft()
+
+    # ------------------------------------------------------------------ inference
+    def _run(self, out: list) -> list[Event]:
+        jobs = [j for j in out if isinstance(j, _WindowJob)]
+        batch = self.config.max_batch_windows
+        for i in range(0, len(jobs), batch):
+            chunk = jobs[i:i + batch]
+            for job, pred in zip(chunk, self.predictor.predict_batch([j.samples for j in chunk]), strict=True):
+                job.prediction = pred
+                job.samples = None  # the audio is no longer needed; keep memory flat
+        events: list[Event] = []
+        now = time.monotonic()
+        for item in out:
+            if isinstance(item, _WindowJob):
+                events.append(self._result(WINDOW, item.start, item.end, item.prediction, item.speech_ratio,
+                                           item.arrival, now))
+            elif isinstance(item, _UtteranceJob):
+                pred = aggregate([w.prediction for w in item.windows])
+                events.append(self._result(UTTERANCE, item.start, item.end, pred, item.speech_ratio, item.arrival, now))
+            else:
+                events.append(item)
+        return events
+
+    def _result(self, kind: str, a: int, b: int, pred: Prediction, ratio: float, arrival: float,
+                now: float) -> WindowResult:
+        vad = [float(v) for v in pred.vad]
+        return WindowResult(
+            track=self.track, track_name=self.track_name, kind=kind,
+            start_s=self._seconds(a), end_s=self._seconds(b),
+            probabilities={lab: float(p) for lab, p in zip(pred.labels, pred.probabilities, strict=True)},
+            top_label=pred.top_label,
+            gender={g: float(p) for g, p in zip(GENDER_LABELS, pred.gender_probabilities, strict=True)},
+            valence=vad[0], arousal=vad[1], dominance=vad[2], vad_source=pred.vad_source,
+            speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S),
+        )
+
+    def _seconds(self, sample: int) -> float:
+        return (self.origin + sample) / SAMPLE_RATE_HZ
+
+
+def analyze_waveform(waveform: np.ndarray, predictor, config: EngineConfig | None = None,
+                     block_samples: int | None = None, track_name: str = "mix") -> list[Event]:
+    """Run one mono 16 kHz waveform through a :class:`TrackPipeline` (in blocks, or in one piece)."""
+    config = config or EngineConfig(emit_audio=False)
+    pipe = TrackPipeline(predictor, config, track_name=track_name)
+    events: list[Event] = []
+    step = block_samples or max(1, len(waveform))
+    for i in range(0, len(waveform), step):
+        events += pipe.push(waveform[i:i + step])
+    return events + pipe.flush()

@@ -1,0 +1,211 @@
+"""Crash-safe session store: one JSON-lines file, appended record by record.
+
+Line 1 is the metadata record (source, model, settings, start time); then ``segment``, ``result``
+and ``error`` records as they happen, and an ``end`` record when the session is closed. Each record is
+flushed as it is written and the file is fsync-ed at segment ends, errors and close (and at least
+every ``SYNC_INTERVAL_S``), so a crash or a kill loses at most the record being written. A truncated
+last line is ignored when reading back.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from model.network import GENDER_LABELS, VAD_NAMES
+from streamer.errors import SessionError
+from streamer.events import EngineError, SpeechSegment, WindowResult
+
+FORMAT_NAME = "ser-session"
+FORMAT_VERSION = 1
+SYNC_INTERVAL_S = 1.0
+CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
+CSV_TAIL_COLUMNS = ("vad_source", "speech_ratio", "latency_ms")
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+class SessionStore:
+    """Append-only session file. Use :meth:`create` to write one and :meth:`open` to read one back."""
+
+    def __init__(self, path: Path, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
+                 errors: list[str], ended: dict | None, writable: bool):
+        self.path = path
+        self.metadata = metadata
+        self.segments = segments
+        self.results = results
+        self.errors = errors
+        self.ended = ended
+        self._file = None
+        self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
+        self._last_sync = time.monotonic()
+        if writable:
+            self._file = open(path, "a", encoding="utf-8")  # kept open: records are appended as they happen
+
+    # ------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, path: str | os.PathLike, metadata: dict | None = None, overwrite: bool = False) -> SessionStore:
+        """Start a new session file holding ``metadata`` (a JSON-serialisable dict)."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise SessionError(f"{path}: a session file already exists; choose another name or remove it.")
+        meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created": now_iso(), **(metadata or {})}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(json.dumps({"type": "metadata", **meta}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except (OSError, TypeError, ValueError) as exc:
+            raise SessionError(f"{path}: cannot create the session file ({exc}).") from exc
+        return cls(path, meta, [], [], [], None, writable=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> SessionStore:
+        """Read a session back (read-only): exactly the records it holds; a torn last line is ignored."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError as exc:
+            raise SessionError(f"{path}: session file not found.") from exc
+        except OSError as exc:
+            raise SessionError(f"{path}: cannot read the session file ({exc}).") from exc
+        lines = text.split("\n")
+        # Only a last line without its newline can be torn by a crash; every earlier line must parse.
+        complete, tail = lines[:-1], lines[-1]
+        records = []
+        for i, line in enumerate(complete, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise SessionError(f"{path}: line {i} is corrupt ({exc}); the session file was edited or damaged.") from exc
+        if tail.strip():
+            try:
+                records.append(json.loads(tail))
+            except json.JSONDecodeError:
+                pass  # the record being written when the process died
+        if not records or records[0].get("type") != "metadata" or records[0].get("format") != FORMAT_NAME:
+            raise SessionError(f"{path}: not a session file of this program.")
+        meta = {k: v for k, v in records[0].items() if k != "type"}
+        segments, results, errors, ended = [], [], [], None
+        for rec in records[1:]:
+            kind = rec.get("type")
+            if kind == "segment":
+                segments.append(SpeechSegment.from_dict(rec))
+            elif kind == "result":
+                results.append(WindowResult.from_dict(rec))
+            elif kind == "error":
+                errors.append(rec.get("message", ""))
+            elif kind == "end":
+                ended = {k: v for k, v in rec.items() if k != "type"}
+        return cls(path, meta, segments, results, errors, ended, writable=False)
+
+    # ------------------------------------------------------------------ writing
+    def append(self, event) -> None:
+        """Append a :class:`SpeechSegment`, :class:`WindowResult` or :class:`EngineError`; others are ignored."""
+        if isinstance(event, SpeechSegment):
+            self.segments.append(event)
+            self._write(event.to_dict(), sync=True)
+        elif isinstance(event, WindowResult):
+            self.results.append(event)
+            self._write(event.to_dict(), sync=event.kind == "utterance")
+        elif isinstance(event, EngineError):
+            self.errors.append(event.message)
+            self._write(event.to_dict(), sync=True)
+
+    def extend(self, events: Iterable) -> None:
+        for e in events:
+            self.append(e)
+
+    def sync(self) -> None:
+        """Force what was written onto the disk."""
+        with self._lock:
+            if self._file is not None:
+                try:
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                except OSError as exc:
+                    raise SessionError(f"{self.path}: cannot write to the session file ({exc}).") from exc
+
+    def close(self, **info) -> None:
+        """Write the ``end`` record (with ``info``, e.g. stats) and close the file. Safe to call twice."""
+        with self._lock:
+            if self._file is None:
+                return
+        self.ended = {"ended": now_iso(), **info}
+        self._write({"type": "end", **self.ended}, sync=True)
+        with self._lock:
+            self._file.close()
+            self._file = None
+
+    def _write(self, record: dict, sync: bool) -> None:
+        with self._lock:
+            if self._file is None:
+                raise SessionError(f"{self.path}: the session is closed (or was opened read-only).")
+            try:
+                self._file.write(json.dumps(record) + "\n")
+                self._file.flush()
+                now = time.monotonic()
+                if sync or now - self._last_sync > SYNC_INTERVAL_S:
+                    os.fsync(self._file.fileno())
+                    self._last_sync = now
+            except OSError as exc:
+                raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ export
+    def export_csv(self, path: str | os.PathLike) -> Path:
+        return write_csv(path, self.results)
+
+    def export_json(self, path: str | os.PathLike) -> Path:
+        return write_json(path, self.metadata, self.segments, self.results, self.errors)
+
+
+def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
+    """One row per result: times, top label, every label's probability, gender, V/A/D."""
+    path = Path(path)
+    labels: list[str] = []
+    for r in results:
+        labels += [lab for lab in r.probabilities if lab not in labels]
+    header = [*CSV_FIXED_COLUMNS, *(f"p_{lab}" for lab in labels), *(f"gender_{g}" for g in GENDER_LABELS),
+              *VAD_NAMES, *CSV_TAIL_COLUMNS]
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for r in results:
+                w.writerow([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
+                            *(r.probabilities.get(lab, "") for lab in labels),
+                            *(r.gender.get(g, "") for g in GENDER_LABELS),
+                            r.valence, r.arousal, r.dominance, r.vad_source, r.speech_ratio, r.latency_ms])
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot write the CSV export ({exc}).") from exc
+    return path
+
+
+def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
+               errors: list[str] | None = None) -> Path:
+    """The whole session as one JSON document."""
+    path = Path(path)
+    doc = {"metadata": metadata, "segments": [s.to_dict() for s in segments],
+           "results": [r.to_dict() for r in results], "errors": list(errors or [])}
+    try:
+        path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot write the JSON export ({exc}).") from exc
+    return path

@@ -1,0 +1,365 @@
+"""Audio sources: files (fast or real-time pace) and microphones. All deliver 16 kHz blocks with their
+position on the sample clock; the native rate is resampled as a stream with soxr.
+
+``sounddevice`` (and so PortAudio) is imported only inside :class:`MicrophoneSource` and
+:func:`list_input_devices`, so file analysis works on machines without PortAudio.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from model.audio import MIN_SAMPLE_RATE_HZ
+from streamer.config import SAMPLE_RATE_HZ
+from streamer.errors import AudioError, ConfigError, DeviceError
+
+CHANNEL_MODES = ("mix", "split")
+PACES = ("fast", "realtime")
+RESAMPLE_QUALITY = "HQ"
+FAST_BLOCK_S = 1.0  # file blocks read per step in fast mode: large, for throughput
+REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
+MIC_BLOCK_S = 0.02
+MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
+MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
+POLL_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class SourceBlock:
+    """Audio of every track, ``(n_samples, n_tracks)`` float32 at 16 kHz, starting at ``start`` samples."""
+
+    start: int
+    data: np.ndarray
+    arrival: float  # time.monotonic() when the block's last sample became available
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """An audio input device as PortAudio reports it."""
+
+    index: int
+    name: str
+    hostapi: str
+    max_input_channels: int
+    default_samplerate: float
+    is_default: bool
+
+
+def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        names = [str(n) for n in names]
+        if len(names) != n_tracks:
+            raise ConfigError(f"{len(names)} track names given ({', '.join(names)}) for {n_tracks} tracks.")
+        return names
+    return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
+
+
+def _check_channels(channels: str) -> None:
+    if channels not in CHANNEL_MODES:
+        raise ConfigError(f"channels must be one of {CHANNEL_MODES}, got {channels!r}.")
+
+
+class _Resampler:
+    """Native-rate ``(frames, channels)`` -> 16 kHz tracks, mixing or splitting channels."""
+
+    def __init__(self, rate_in: int, n_channels: int, channels: str):
+        self.mix = channels == "mix"
+        self.n_tracks = 1 if self.mix else n_channels
+        self._stream = None
+        if rate_in != SAMPLE_RATE_HZ:
+            self._stream = soxr.ResampleStream(rate_in, SAMPLE_RATE_HZ, self.n_tracks, dtype="float32",
+                                               quality=RESAMPLE_QUALITY)
+
+    def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
+        x = data.mean(axis=1, dtype=np.float32, keepdims=True) if self.mix else data
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._stream is None:
+            return x
+        y = self._stream.resample_chunk(x, last=last)
+        return y.reshape(-1, self.n_tracks)
+
+
+class Source:
+    """Base class: ``open()`` checks and opens, ``blocks(stop)`` yields :class:`SourceBlock`, ``close()``."""
+
+    description = "source"
+    track_names: list[str] = []
+    total_s: float | None = None  # known duration (files), for progress bars
+    start_sample = 0
+
+    def __init__(self):
+        self.overflows = 0  # device reported lost input
+        self.dropped_blocks = 0  # blocks the callback could not queue
+
+    @property
+    def n_tracks(self) -> int:
+        return len(self.track_names)
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def metadata(self) -> dict:
+        return {"kind": type(self).__name__, "description": self.description, "tracks": list(self.track_names)}
+
+
+class FileSource(Source):
+    """An audio file read in blocks (bounded memory for any length).
+
+    Args:
+        path: Any file soundfile reads (WAV, FLAC, OGG, MP3 ...), any rate from 8 kHz and channel count.
+        pace: ``fast`` (as fast as the engine takes it) or ``realtime`` (like a microphone).
+        speed: Speed factor for ``realtime`` pace (2.0 replays twice as fast).
+        start_s: Where in the file to start; times on the sample clock stay file times.
+        channels: ``mix`` to one track, or ``split`` one track per channel.
+        block_frames: Frames read per block at the file's rate (default depends on pace).
+        track_names: Names of the tracks (default ``mix`` or ``ch1``, ``ch2`` ...).
+    """
+
+    def __init__(self, path: str | os.PathLike, pace: str = "fast", speed: float = 1.0, start_s: float = 0.0,
+                 channels: str = "mix", block_frames: int | None = None, track_names: Sequence[str] | None = None):
+        super().__init__()
+        if pace not in PACES:
+            raise ConfigError(f"pace must be one of {PACES}, got {pace!r}.")
+        if not speed > 0:
+            raise ConfigError(f"speed must be positive, got {speed}.")
+        if start_s < 0:
+            raise ConfigError(f"start_s must not be negative, got {start_s}.")
+        if block_frames is not None and block_frames < 1:
+            raise ConfigError(f"block_frames must be at least 1, got {block_frames}.")
+        _check_channels(channels)
+        self.path = str(path)
+        self.pace, self.speed, self.start_s, self.channels = pace, float(speed), float(start_s), channels
+        self._block_frames = block_frames
+        self._names = track_names
+        self._file: sf.SoundFile | None = None
+        self.description = self.path
+
+    def open(self) -> None:
+        if not os.path.exists(self.path):
+            raise AudioError(f"{self.path}: file not found.")
+        try:
+            f = sf.SoundFile(self.path)
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+            raise AudioError(f"{self.path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
+        if f.samplerate < MIN_SAMPLE_RATE_HZ:
+            f.close()
+            raise AudioError(f"{self.path}: sample rate {f.samplerate} Hz is too low for speech analysis; "
+                             f"use {MIN_SAMPLE_RATE_HZ} Hz or more.")
+        if f.frames == 0:
+            f.close()
+            raise AudioError(f"{self.path}: the file holds no audio samples.")
+        self.rate = f.samplerate
+        self.n_channels = f.channels
+        start_frame = int(round(self.start_s * self.rate))
+        if f.frames > 0 and start_frame >= f.frames:
+            f.close()
+            raise AudioError(f"{self.path}: start {self.start_s:.2f} s is beyond the end of the file "
+                             f"({f.frames / self.rate:.2f} s).")
+        if start_frame and f.seekable():
+            f.seek(start_frame)
+        self._file = f
+        n_tracks = 1 if self.channels == "mix" else self.n_channels
+        self.track_names = _track_names(n_tracks, self.channels, self._names)
+        self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
+        self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
+
+    def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
+        if self._file is None:
+            self.open()
+        f = self._file
+        default_s = FAST_BLOCK_S if self.pace == "fast" else REALTIME_BLOCK_S
+        block = self._block_frames or max(1, int(round(default_s * self.rate)))
+        resampler = _Resampler(self.rate, self.n_channels, self.channels)
+        position = self.start_sample
+        t0 = time.monotonic()
+        done = False
+        while not done and not stop.is_set():
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+                raise AudioError(f"{self.path}: reading failed after {position / SAMPLE_RATE_HZ:.2f} s ({exc}); "
+                                 "the file may be truncated or corrupt.") from exc
+            done = len(data) < block
+            if len(data) and not np.isfinite(data).all():
+                raise AudioError(f"{self.path}: NaN or infinite samples after {position / SAMPLE_RATE_HZ:.2f} s; "
+                                 "the file is corrupt.")
+            out = resampler(data, last=done)
+            if not len(out):
+                continue
+            if self.pace == "realtime":
+                due = t0 + (position + len(out) - self.start_sample) / SAMPLE_RATE_HZ / self.speed
+                while not stop.is_set() and (wait := due - time.monotonic()) > 0:
+                    stop.wait(min(wait, POLL_INTERVAL_S))
+            yield SourceBlock(position, out, time.monotonic())
+            position += len(out)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        meta.update(path=self.path, pace=self.pace, speed=self.speed, start_s=self.start_s, channels=self.channels)
+        if self._file is not None:
+            meta.update(sample_rate_hz=self.rate, n_channels=self.n_channels, duration_s=self.total_s)
+        return meta
+
+
+def _import_sounddevice():
+    try:
+        import sounddevice
+    except OSError as exc:  # raised when the PortAudio library is missing
+        raise DeviceError(f"cannot use audio devices: the PortAudio library is not available ({exc}). "
+                          "Install it (Debian/Ubuntu: sudo apt-get install libportaudio2).") from exc
+    return sounddevice
+
+
+def list_input_devices() -> list[InputDevice]:
+    """Input devices PortAudio knows about. Raises :class:`DeviceError` when PortAudio is missing."""
+    sd = _import_sounddevice()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default_in = sd.default.device[0]
+    except sd.PortAudioError as exc:
+        raise DeviceError(f"cannot list audio devices ({exc}).") from exc
+    out = []
+    for d in devices:
+        if d["max_input_channels"] > 0:
+            out.append(InputDevice(int(d["index"]), d["name"], hostapis[d["hostapi"]]["name"],
+                                   int(d["max_input_channels"]), float(d["default_samplerate"]),
+                                   int(d["index"]) == default_in))
+    return out
+
+
+class MicrophoneSource(Source):
+    """A live input device through PortAudio.
+
+    The audio callback only copies each block into a bounded queue and counts overflows; the
+    source thread resamples. Blocks the callback could not queue are replaced by silence so that the
+    sample clock keeps matching real time.
+
+    Args:
+        device: None for the default input, a device index, or (part of) a device name.
+        channels: ``mix`` to one track, or ``split`` one track per channel.
+        block_s: Audio per callback.
+        input_channels: Channels to open (default: 1 to mix, all of the device's to split).
+        samplerate: Rate to open the device at (default: the device's default rate).
+        track_names: Names of the tracks.
+    """
+
+    def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
+                 input_channels: int | None = None, samplerate: float | None = None,
+                 track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S):
+        super().__init__()
+        _check_channels(channels)
+        if not block_s > 0:
+            raise ConfigError(f"block_s must be positive, got {block_s}.")
+        self.device, self.channels, self.block_s = device, channels, float(block_s)
+        self._input_channels, self._samplerate, self._names = input_channels, samplerate, track_names
+        self.stall_timeout_s = stall_timeout_s
+        self._stream = None
+        self._queue: queue.Queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)
+        self._frames_seen = 0
+        self.description = f"microphone {device if device is not None else '(default)'}"
+
+    def open(self) -> None:
+        sd = _import_sounddevice()
+        try:
+            info = sd.query_devices(self.device, "input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise DeviceError(f"input device {self.device!r} not found ({exc}); run `ser devices` to list them.") from exc
+        self.device_name = info["name"]
+        self.description = f"microphone {info['name']}"
+        max_ch = int(info["max_input_channels"])
+        n_ch = self._input_channels or (1 if self.channels == "mix" else max_ch)
+        if not 1 <= n_ch <= max_ch:
+            raise DeviceError(f"input device {info['name']!r} has {max_ch} input channels; {n_ch} requested.")
+        self.rate = int(self._samplerate or info["default_samplerate"])
+        if self.rate < MIN_SAMPLE_RATE_HZ:
+            raise DeviceError(f"input device {info['name']!r} runs at {self.rate} Hz; speech analysis needs "
+                              f"{MIN_SAMPLE_RATE_HZ} Hz or more.")
+        self.n_channels = n_ch
+        self.track_names = _track_names(1 if self.channels == "mix" else n_ch, self.channels, self._names)
+        try:
+            self._stream = sd.InputStream(device=self.device, channels=n_ch, samplerate=self.rate, dtype="float32",
+                                          blocksize=max(1, int(round(self.block_s * self.rate))),
+                                          callback=self._callback)
+        except (sd.PortAudioError, ValueError) as exc:
+            raise DeviceError(f"cannot open input device {info['name']!r} ({exc}); is it in use or unplugged?") from exc
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        # Runs in PortAudio's thread: copy, count, return. Nothing that can block or raise.
+        if status.input_overflow:
+            self.overflows += 1
+        item = (self._frames_seen, indata.copy(), time.monotonic())
+        self._frames_seen += frames
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped_blocks += 1
+
+    def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
+        if self._stream is None:
+            self.open()
+        resampler = _Resampler(self.rate, self.n_channels, self.channels)
+        expected = 0  # next native frame on the clock
+        position = 0
+        last_audio = time.monotonic()
+        try:
+            self._stream.start()
+        except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
+            raise DeviceError(f"cannot start input device {self.device_name!r} ({exc}).") from exc
+        while not stop.is_set():
+            try:
+                first, data, arrival = self._queue.get(timeout=POLL_INTERVAL_S)
+            except queue.Empty:
+                now = time.monotonic()
+                if not self._stream.active:
+                    raise DeviceError(f"input device {self.device_name!r} stopped delivering audio "
+                                      "(unplugged or taken by another program?).") from None
+                if now - last_audio > self.stall_timeout_s:
+                    raise DeviceError(f"input device {self.device_name!r} delivered no audio for "
+                                      f"{self.stall_timeout_s:.0f} s (unplugged?).") from None
+                continue
+            last_audio = arrival
+            n_frames = len(data)
+            if first > expected:  # the callback dropped blocks: keep the clock honest with silence
+                data = np.concatenate([np.zeros((first - expected, data.shape[1]), np.float32), data])
+            expected = first + n_frames
+            out = resampler(data)
+            if len(out):
+                yield SourceBlock(position, out, arrival)
+                position += len(out)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except Exception:  # closing an unplugged device may fail; nothing left to save
+                pass
+            self._stream = None
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        meta.update(device=self.device, channels=self.channels)
+        if self._stream is not None:
+            meta.update(device_name=self.device_name, sample_rate_hz=self.rate, n_channels=self.n_channels)
+        return meta
