@@ -145,3 +145,17 @@ def test_malformed_label_line_is_reported_not_fatal(tmp_path):
     entries, skipped = iemocap.build_manifest(root, "4class")
     assert any(s.item.endswith(f"{label_file.name}:{len(label_file.read_text().splitlines())}") for s in skipped)
     assert "Ses05F_impro05_F000" in by_id(entries)
+
+
+@pytest.mark.parametrize("label_set", ["4class", "8class"])
+def test_training_configs_match_the_recipe_label_sets(label_set):
+    from pathlib import Path
+
+    from training.config import load_config
+
+    path = Path(__file__).resolve().parents[2] / "training" / "configs" / f"iemocap_{label_set}.yaml"
+    assert path.read_text().splitlines()[0].startswith("#")
+    first_key = next(line for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    assert first_key.startswith("seed:")
+    cfg = load_config(path)
+    assert (cfg.corpus, cfg.label_set, cfg.labels) == ("iemocap", label_set, iemocap.LABEL_SETS[label_set])
