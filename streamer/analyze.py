@@ -67,8 +67,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     source.open()  # raises AudioError before anything is created for a bad file
     own_session = None
     if session is None and session_path is not None:
-        session = own_session = SessionStore.create(session_path, engine_metadata(predictor, config, source),
-                                                    overwrite=True)
+        session = own_session = SessionStore.create(session_path, {"created_by": "analyze_file"}, overwrite=True)
     engine = Engine(predictor, config, session=session)
     out = AnalysisResult(str(path), list(source.track_names), duration_s=source.total_s,
                          metadata=engine_metadata(predictor, config, source))

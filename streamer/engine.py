@@ -24,6 +24,7 @@ from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.errors import ConfigError
 from streamer.events import AudioBlock, EngineError, Event, SourceFinished, SpeechSegment, VadFrames, WindowResult
 from streamer.pipeline import TrackPipeline
+from streamer.session import now_iso
 from streamer.sources import Source, SourceBlock
 
 JOIN_TIMEOUT_S = 10.0
@@ -64,13 +65,16 @@ class Engine:
     Args:
         predictor: A loaded :class:`model.Predictor` (or anything with ``predict_batch`` and ``min_samples``).
         config: Engine settings.
-        session: Optional :class:`streamer.session.SessionStore`; every segment, result and error is appended.
+        session: Optional :class:`streamer.session.SessionStore`; the engine records its settings in it,
+            appends every segment, result and error as it happens, and closes it when the source ends
+            or the engine stops (unless ``close_session`` is False).
     """
 
-    def __init__(self, predictor, config: EngineConfig | None = None, session=None):
+    def __init__(self, predictor, config: EngineConfig | None = None, session=None, close_session: bool = True):
         self.predictor = predictor
         self.config = config or EngineConfig()
         self.session = session
+        self.close_session = close_session
         self._results: deque[Event] = deque()
         self._results_cv = threading.Condition()
         self._display: deque[Event] = deque(maxlen=self.config.display_queue_events)
@@ -99,6 +103,11 @@ class Engine:
         self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
                            for i, name in enumerate(source.track_names)]
         self._samples = {i: 0 for i in range(len(self._pipelines))}
+        if self.session is not None:
+            from streamer.analyze import engine_metadata
+
+            self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
+                                         started=now_iso())
         self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
         self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
         self._worker.start()
@@ -211,9 +220,9 @@ class Engine:
                 if error is not None:
                     self._emit([error])
                 self._emit([SourceFinished(None)])
-                if self.session is not None:
+                if self.session is not None and self.close_session:
                     try:
-                        self.session.sync()
+                        self.session.close(stats=self.stats.to_dict())
                     except SERError:
                         pass  # already reported by _emit when the disk first failed
             finally:

@@ -106,6 +106,8 @@ class SessionStore:
                 results.append(WindowResult.from_dict(rec))
             elif kind == "error":
                 errors.append(rec.get("message", ""))
+            elif kind == "metadata-update":
+                meta.update({k: v for k, v in rec.items() if k != "type"})
             elif kind == "end":
                 ended = {k: v for k, v in rec.items() if k != "type"}
         return cls(path, meta, segments, results, errors, ended, writable=False)
@@ -122,6 +124,11 @@ class SessionStore:
         elif isinstance(event, EngineError):
             self.errors.append(event.message)
             self._write(event.to_dict(), sync=True)
+
+    def update_metadata(self, **fields) -> None:
+        """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""
+        self.metadata.update(fields)
+        self._write({"type": "metadata-update", **fields}, sync=True)
 
     def extend(self, events: Iterable) -> None:
         for e in events:
@@ -209,3 +216,13 @@ def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSeg
     except OSError as exc:
         raise SessionError(f"{path}: cannot write the JSON export ({exc}).") from exc
     return path
+
+
+def export_csv(session_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """Export a session file's results to CSV."""
+    return SessionStore.open(session_path).export_csv(out_path)
+
+
+def export_json(session_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """Export a whole session file (metadata, segments, results, errors) to one JSON document."""
+    return SessionStore.open(session_path).export_json(out_path)

@@ -1,0 +1,108 @@
+"""The work behind ``ser analyze`` (argument parsing lives in :mod:`streamer.commands`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from model.errors import SERError
+from streamer.analyze import analyze_file
+from streamer.config import EngineConfig
+from streamer.errors import ConfigError
+from streamer.session import write_csv, write_json
+from streamer.summary import summarize
+
+EXIT_SOME_FAILED = 1
+PROGRESS_MIN_S = 60.0  # files at least this long get a progress bar
+
+
+def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
+    """``out_dir/<stem>.<fmt>``, numbered when two inputs share a stem."""
+    path = out_dir / f"{src.stem}.{fmt}"
+    n = 2
+    while path in taken:
+        path = out_dir / f"{src.stem}-{n}.{fmt}"
+        n += 1
+    taken.add(path)
+    return path
+
+
+def _duration_s(path: Path) -> float | None:
+    import soundfile as sf
+
+    try:
+        return float(sf.info(str(path)).duration)
+    except Exception:  # noqa: BLE001 - the engine reports unreadable files with a proper message
+        return None
+
+
+def run_analyze(args) -> int:
+    """Analyse every file; bad files are reported and skipped. Returns the exit status."""
+    from model.predictor import Predictor
+
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    if names and args.channels != "split":
+        raise ConfigError("--names only applies with --channels split.")
+    if not args.speed > 0:
+        raise ConfigError(f"--speed must be positive, got {args.speed}.")
+    config = EngineConfig(window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, device=args.device,
+                          emit_audio=False)
+    predictor = Predictor.load(args.model, device=args.device)
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: cannot create the output folder ({exc}).") from exc
+    taken: set[Path] = set()
+    failed = 0
+    for name in args.files:
+        src = Path(name)
+        out_path = _out_path(out_dir, src, args.format, taken)
+        try:
+            res = _analyze_one(src, out_path, predictor, config, args, names)
+        except SERError as exc:
+            print(f"ser analyze: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        if res.errors:
+            failed += 1
+            for msg in res.errors:
+                print(f"ser analyze: {msg} (partial results written to {out_path})", file=sys.stderr)
+        if not args.quiet:
+            dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
+            print(f"{src} ({dur}) -> {out_path}")
+            for s in summarize(res.track_names, res.segments, res.results):
+                print(f"  {s.line()}")
+    if failed:
+        print(f"ser analyze: {failed} of {len(args.files)} file(s) failed.", file=sys.stderr)
+    return EXIT_SOME_FAILED if failed else 0
+
+
+def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
+    bar = None
+    duration = None if args.quiet else _duration_s(src)
+    if duration is not None and duration >= PROGRESS_MIN_S:
+        from tqdm import tqdm
+
+        bar = tqdm(total=round(duration, 1), unit="s", desc=src.name, leave=False, disable=None,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+
+    def progress(done_s: float) -> None:
+        if bar is not None:
+            bar.update(min(done_s, bar.total) - bar.n)
+
+    kwargs = dict(pace="realtime" if args.realtime else "fast", speed=args.speed, channels=args.channels,
+                  track_names=names, progress=progress)
+    try:
+        if args.format == "jsonl":
+            res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
+        else:
+            res = analyze_file(src, predictor, config, **kwargs)
+            if args.format == "csv":
+                write_csv(out_path, res.results)
+            else:
+                write_json(out_path, res.metadata, res.segments, res.results, res.errors)
+    finally:
+        if bar is not None:
+            bar.close()
+    return res

@@ -1,0 +1,58 @@
+"""``ser analyze`` and ``ser devices``: argument parsing only; the engine, the model and PortAudio
+are imported when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+
+Formatter = argparse.ArgumentDefaultsHelpFormatter
+FORMATS = ("jsonl", "csv", "json")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("analyze", formatter_class=Formatter, help="analyse audio files on the streaming engine",
+                       description="Find speech in each file and predict emotion, gender and valence/arousal/"
+                                   "dominance per window and per utterance. Writes one result file per input "
+                                   "and prints a summary per input and track.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3 ...)")
+    p.add_argument("--out", default=".", help="folder for the result files")
+    p.add_argument("--format", default="jsonl", choices=FORMATS,
+                   help="result file format: jsonl (a session file), csv (one row per result) or json")
+    p.add_argument("--window", type=float, default=2.0, help="analysis window in seconds")
+    p.add_argument("--hop", type=float, default=0.5, help="hop between windows in seconds")
+    p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
+                   help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
+    p.add_argument("--channels", default="mix", choices=("mix", "split"),
+                   help="mix all channels to one track, or analyse each channel as its own track")
+    p.add_argument("--names", help="with --channels split: comma-separated track names, e.g. Agent,Customer")
+    p.add_argument("--realtime", action="store_true", help="replay at real-time pace instead of as fast as possible")
+    p.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay speed factor")
+    p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("devices", formatter_class=Formatter, help="list audio input devices",
+                       description="List the input devices PortAudio sees, with their channels and default rates.")
+    p.set_defaults(func=cmd_devices)
+
+
+def cmd_analyze(args) -> int:
+    from streamer.cli_analyze import run_analyze
+
+    return run_analyze(args)
+
+
+def cmd_devices(args) -> int:
+    from streamer.errors import DeviceError
+    from streamer.sources import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        raise DeviceError("no audio input devices found. Plug in a microphone, or check that the sound server "
+                          "(PulseAudio/PipeWire) is running and this user may use it.")
+    print(f"{'index':>5}  {'ch':>3}  {'rate':>7}  {'host API':<12} name")
+    for d in devices:
+        mark = " (default)" if d.is_default else ""
+        print(f"{d.index:>5}  {d.max_input_channels:>3}  {d.default_samplerate:>7.0f}  {d.hostapi:<12} {d.name}{mark}")
+    return 0

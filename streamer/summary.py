@@ -1,0 +1,71 @@
+"""Per-track summaries of analysis results: speech time, emotion shares, mean V/A/D, gender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamer.events import UTTERANCE, SpeechSegment, WindowResult
+
+SHOWN_LABELS = 4  # emotions listed by name in a one-line summary; the rest are summed as "other"
+PERCENT = 100.0
+
+
+@dataclass
+class TrackSummary:
+    """What one track of one input amounts to. Shares and means are weighted by utterance duration."""
+
+    track: int
+    track_name: str
+    speech_s: float = 0.0
+    n_segments: int = 0
+    n_utterances: int = 0
+    emotion_shares: dict[str, float] = field(default_factory=dict)  # top label -> share of analysed speech time
+    valence: float | None = None
+    arousal: float | None = None
+    dominance: float | None = None
+    vad_source: str = ""
+    gender: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def line(self) -> str:
+        """One human-readable line."""
+        head = f"{self.track_name}: speech {self.speech_s:.1f} s in {self.n_segments} segment" + \
+               ("" if self.n_segments == 1 else "s")
+        if not self.n_utterances:
+            return head + "; no utterance long enough to analyse"
+        shares = sorted(self.emotion_shares.items(), key=lambda kv: -kv[1])
+        shown = [f"{lab} {p * PERCENT:.0f}%" for lab, p in shares[:SHOWN_LABELS]]
+        rest = sum(p for _, p in shares[SHOWN_LABELS:])
+        if rest > 0:
+            shown.append(f"other {rest * PERCENT:.0f}%")
+        estimated = " (estimated)" if self.vad_source == "derived-from-category" else ""
+        gender = ", ".join(f"{g} {p * PERCENT:.0f}%" for g, p in self.gender.items())
+        return (f"{head}; emotions: {', '.join(shown)}; valence {self.valence:.2f}, arousal {self.arousal:.2f}, "
+                f"dominance {self.dominance:.2f}{estimated}; gender: {gender}")
+
+
+def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult]) -> list[TrackSummary]:
+    """One :class:`TrackSummary` per track, from the segments and the utterance-level results."""
+    out = []
+    for t, name in enumerate(track_names):
+        s = TrackSummary(t, name)
+        segs = [g for g in segments if g.track == t]
+        s.n_segments = len(segs)
+        s.speech_s = sum(g.duration_s for g in segs)
+        utts = [r for r in results if r.track == t and r.kind == UTTERANCE]
+        s.n_utterances = len(utts)
+        total = sum(r.end_s - r.start_s for r in utts)
+        if utts and total > 0:
+            for r in utts:
+                w = (r.end_s - r.start_s) / total
+                s.emotion_shares[r.top_label] = s.emotion_shares.get(r.top_label, 0.0) + w
+                for g, p in r.gender.items():
+                    s.gender[g] = s.gender.get(g, 0.0) + w * p
+            s.valence = sum((r.end_s - r.start_s) * r.valence for r in utts) / total
+            s.arousal = sum((r.end_s - r.start_s) * r.arousal for r in utts) / total
+            s.dominance = sum((r.end_s - r.start_s) * r.dominance for r in utts) / total
+            s.vad_source = utts[0].vad_source
+        out.append(s)
+    return out
