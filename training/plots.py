@@ -168,7 +168,7 @@ def plot_eval_report(result: dict, out_dir: str | os.PathLike) -> list[Path]:
                     textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8)
     if math.isfinite(ua):
         ax.axhline(100 * ua, color="tab:red", linestyle="--", label=f"UA {100 * ua:.1f} %")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper right")  # the bar values sit at the bottom when recall is low
     ax.axhline(100 / max(1, len(labels)), color="grey", linestyle=":", linewidth=1)  # chance level
     ax.set(title="per-class recall", ylabel="recall (%)", ylim=(0, 110))
     ax.tick_params(axis="x", labelrotation=45)
