@@ -111,10 +111,14 @@ def cmd_eval(args) -> int:
     from training.recipes import load_corpus
 
     predictor = Predictor.load(args.model, device=args.device)
-    speakers = set(parse_speakers(args.speakers)) if args.speakers else None
-    entries, skipped = load_corpus(args.corpus, args.root, speakers, args.label_set)
-    if speakers is not None and args.corpus == "iemocap":
-        entries = [e for e in entries if e.speaker in {str(s) for s in speakers}]
+    if args.corpus.startswith("ravdess"):
+        speakers = set(parse_speakers(args.speakers)) if args.speakers else None
+        entries, skipped = load_corpus(args.corpus, args.root, speakers, args.label_set)
+    else:  # speaker ids are names, e.g. IEMOCAP's Ses05_F
+        entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
+        if args.speakers:
+            wanted = {s.strip() for s in args.speakers.split(",")}
+            entries = [e for e in entries if e.speaker in wanted]
     entries = [e for e in entries if e.label in predictor.labels]
     if not entries:
         from model.errors import SERError

@@ -1,0 +1,53 @@
+"""``make bench``: runs every benchmark and writes benchmarks/RESULTS.md with the machine it ran on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import platform
+import sys
+import traceback
+from pathlib import Path
+
+# Benchmark modules, each with run() -> markdown section.
+BENCHMARKS = ("benchmarks.bench_model", "benchmarks.bench_streamer", "benchmarks.bench_gui")
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return (f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n- CPU: {cpu}, {os.cpu_count()} cores\n"
+            f"- memory: {mem_gb:.0f} GiB\n- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}, "
+            f"{platform.system()} {platform.release()}\n")
+
+
+def main(names: list[str] | None = None) -> int:
+    sections, failed = [], 0
+    for name in names or BENCHMARKS:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        try:
+            sections.append(importlib.import_module(name).run())
+        except Exception:  # a failing benchmark is reported in the results, the others still run
+            failed += 1
+            sections.append(f"## {name}\n\nFAILED:\n\n```\n{traceback.format_exc()}```\n")
+    text = "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks.run`).\n\n## Machine\n\n" + machine()
+    text += "\n" + "\n".join(sections)
+    RESULTS.write_text(text)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or None))
