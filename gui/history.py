@@ -81,15 +81,30 @@ def ema(values: np.ndarray, alpha: float) -> np.ndarray:
 
 
 class SpectrogramMaker:
-    """Streaming log-mel for display: blocks in, 20 ms columns out, remainders carried over."""
+    """Streaming log-mel for display: blocks in, 20 ms columns out, remainders carried over.
+
+    Same settings and filterbank as :class:`model.features.LogMel`, computed with numpy: per-call
+    overhead of torch on small blocks cost more than the GUI's frame budget on a busy 2-core machine.
+    """
 
     def __init__(self, n_mels: int = 64):
-        from model.features import FeatureConfig, LogMel
+        import torchaudio
 
-        self.config = FeatureConfig(n_mels=n_mels)
-        self._logmel = LogMel(self.config)
-        self._frames_per_col = int(round(SPEC_COLUMN_S / (self.config.hop_ms / 1000)))
-        self._step = self.config.hop_length * self._frames_per_col
+        from model.features import FeatureConfig
+
+        cfg = FeatureConfig(n_mels=n_mels)
+        self.config = cfg
+        fbank = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min_hz, cfg.f_max_hz, cfg.n_mels,
+                                                      cfg.sample_rate_hz, norm="slaney", mel_scale="slaney")
+        self._fbank = fbank.numpy().astype(np.float32)  # (freqs, mels)
+        # torch.stft pads a shorter window to n_fft in the middle; do the same.
+        window = np.zeros(cfg.n_fft, dtype=np.float32)
+        left = (cfg.n_fft - cfg.win_length) // 2
+        n = np.arange(cfg.win_length)
+        window[left:left + cfg.win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
+        self._window = window
+        self._frames_per_col = int(round(SPEC_COLUMN_S / (cfg.hop_ms / 1000)))
+        self._step = cfg.hop_length * self._frames_per_col
         self._pending = np.zeros(0, dtype=np.float32)
         self._pending_start_s = 0.0
 
@@ -103,8 +118,7 @@ class SpectrogramMaker:
 
     def push(self, start_s: float, samples: np.ndarray) -> tuple[float, np.ndarray]:
         """Add samples; returns (start time of the first new column, columns ``(n, n_mels)``)."""
-        import torch
-
+        cfg = self.config
         expected = self._pending_start_s + len(self._pending) / SAMPLE_RATE_HZ
         if len(self._pending) == 0 or abs(start_s - expected) > 0.05:
             # A gap or a jump (seek): start afresh rather than splice unrelated audio.
@@ -112,15 +126,15 @@ class SpectrogramMaker:
             self._pending_start_s = start_s
         self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
         # The last column's last frame starts (frames_per_col - 1) hops after the column does.
-        tail = self.config.n_fft + self.config.hop_length * (self._frames_per_col - 1)
-        n_cols = max(0, (len(self._pending) - tail) // self._step + 1) if len(self._pending) >= tail else 0
+        tail = cfg.n_fft + cfg.hop_length * (self._frames_per_col - 1)
+        n_cols = (len(self._pending) - tail) // self._step + 1 if len(self._pending) >= tail else 0
         if n_cols == 0:
             return self._pending_start_s, np.zeros((0, self.n_mels), np.float32)
-        used = (n_cols - 1) * self._step + tail
-        with torch.inference_mode():
-            mel = self._logmel(torch.from_numpy(self._pending[:used].copy()))[0].numpy()  # (mels, frames)
-        frames = mel[:, : n_cols * self._frames_per_col]
-        cols = frames.reshape(self.n_mels, n_cols, self._frames_per_col).mean(axis=2).T
+        n_frames = n_cols * self._frames_per_col
+        frames = np.lib.stride_tricks.sliding_window_view(self._pending, cfg.n_fft)[::cfg.hop_length][:n_frames]
+        power = np.abs(np.fft.rfft(frames * self._window, axis=1)) ** 2
+        logmel = np.log(power.astype(np.float32) @ self._fbank + cfg.log_floor)  # (frames, mels)
+        cols = logmel.reshape(n_cols, self._frames_per_col, self.n_mels).mean(axis=1)
         first_s = self._pending_start_s
         consumed = n_cols * self._step
         self._pending = self._pending[consumed:]
@@ -159,12 +173,14 @@ class TrackHistory:
         self.latest: Result | None = None
         self.end_s = 0.0  # the newest audio or result time seen
         self.version = 0  # bumped on every change, so views redraw only when needed
+        self.result_version = 0  # bumped when results change (most frames only add audio)
 
     # -- feeding -------------------------------------------------------------------------------
     def add_result(self, r: Result) -> None:
         if r.kind == "utterance":
             self.utterances = self.utterances[-999:] + [r]
             self.version += 1
+            self.result_version += 1
             return
         probs = [r.probabilities.get(lab, 0.0) for lab in self.labels]
         female = r.gender.get("female", np.nan) if r.gender else np.nan
@@ -173,6 +189,7 @@ class TrackHistory:
         self.latest = r
         self.end_s = max(self.end_s, r.end_s)
         self.version += 1
+        self.result_version += 1
 
     def add_segment(self, s: Segment) -> None:
         self.segments.append(np.array([s.start_s, s.end_s]))
@@ -228,6 +245,7 @@ class TrackHistory:
         self.end_s = min(self.end_s, t_s)
         self.latest = None
         self.version += 1
+        self.result_version += 1
 
     # -- reading -------------------------------------------------------------------------------
     def result_times(self) -> np.ndarray:
@@ -243,19 +261,22 @@ class TrackHistory:
         """``(n, 3)`` valence, arousal, dominance."""
         return ema(self.results.view()[:, 3 + len(self.labels):], smoothing)
 
-    def speech_mask_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Step curve (x, y) that is 1 inside speech and 0 outside, for shading the level plot."""
-        if len(self.speech):
-            rows = self.speech.view()
-            x = rows[:, :2].reshape(-1)
-            y = np.repeat(rows[:, 2], 2)
-            return x, y
+    def speech_mask(self, x0: float, x1: float, n: int) -> np.ndarray:
+        """Speech (1) or not (0) at ``n`` evenly spaced times over [x0, x1), for shading."""
+        centres = x0 + (np.arange(n) + 0.5) * (x1 - x0) / max(n, 1)
+        rows = self.speech.view() if len(self.speech) else None
+        if rows is not None:
+            i = np.searchsorted(rows[:, 0], centres, side="right") - 1
+            ok = (i >= 0) & (centres < rows[np.clip(i, 0, None), 1])
+            return np.where(ok, rows[np.clip(i, 0, None), 2], 0.0).astype(np.float32)
         segs = self.segments.view()
         if not len(segs):
-            return np.zeros(0), np.zeros(0)
-        x = np.repeat(segs, 2, axis=1).reshape(-1)
-        y = np.tile([0.0, 1.0, 1.0, 0.0], len(segs))
-        return x, y
+            return np.zeros(n, np.float32)
+        order = np.argsort(segs[:, 0])
+        segs = segs[order]
+        i = np.searchsorted(segs[:, 0], centres, side="right") - 1
+        ok = (i >= 0) & (centres < segs[np.clip(i, 0, None), 1])
+        return ok.astype(np.float32)
 
     def summary(self) -> Summary:
         if len(self.segments):
@@ -284,3 +305,4 @@ class TrackHistory:
         if self._spec_maker is not None:
             self._spec_maker.reset()
         self.version += 1
+        self.result_version += 1

@@ -264,7 +264,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.banner.hide()
 
     # -- sources -----------------------------------------------------------------------------
-    def _reset_view(self, labels: list[str], n_tracks: int) -> None:
+    def reset_view(self, labels: list[str], n_tracks: int) -> None:
+        """Empty histories and fresh lanes for ``n_tracks`` tracks of a model with ``labels``."""
         self.plot_stack.clear_lanes()
         self.side_panel.clear_lanes()
         self.plot_stack.set_labels(labels)
@@ -327,11 +328,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mode = FILE
         self.source_path = path
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
-        self._reset_view(self.model_info.labels, n_ch if split else 1)
+        self.reset_view(self.model_info.labels, n_ch if split else 1)
         self.session_path = self._new_session_path(path.stem)
         return self._start_file(0.0, new_session=True)
 
-    def _track_names_for_engine(self) -> list[str]:
+    def _track_names_for_engine(self) -> list[str] | None:
+        if self.mode == MIC and self.settings.channels == "split":
+            return None  # the device decides how many channels there are
         return [self.lane_name(t) for t in range(max(self._expected_tracks, 1))]
 
     def _start_file(self, start_s: float, new_session: bool = False) -> bool:
@@ -369,7 +372,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mic_device = device
         self.source_path = None
         self.setWindowTitle("Speech-emotion analyzer: live")
-        self._reset_view(self.model_info.labels, 2 if self.settings.channels == "split" else 1)
+        self.reset_view(self.model_info.labels, 2 if self.settings.channels == "split" else 1)
         self.session_path = self._new_session_path("live")
         return self._start_mic(new_session=True)
 
@@ -410,7 +413,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = Path(path)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
-        self._reset_view(labels, max(tracks) + 1)
+        self.reset_view(labels, max(tracks) + 1)
         self.clear_error()
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)

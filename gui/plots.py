@@ -23,6 +23,7 @@ class Lane:
         self.name = name
         self.labels = list(labels)
         self.version = -1
+        self.result_version = -1
         self._spec_key = None
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
@@ -40,7 +41,12 @@ class Lane:
 
         self.level_plot.setYRange(SILENCE_DB, 0, padding=0)
         self.level_plot.setLabel("left", "dBFS")
-        self.speech_curve = self.level_plot.plot(pen=None, fillLevel=SILENCE_DB, brush=pg.mkBrush(SPEECH_SHADE))
+        # Speech shading is an image (one column per pixel-ish), not a filled curve: fill paths are
+        # slow for long histories and crashed PySide6 6.12 in pyqtgraph's fill-path code.
+        self.speech_image = pg.ImageItem()
+        self.speech_image.setLookupTable(np.array([[0, 0, 0, 0], list(SPEECH_SHADE)], dtype=np.ubyte))
+        self.speech_image.setZValue(-10)
+        self.level_plot.addItem(self.speech_image)
         self.level_curve = self.level_plot.plot(pen=pg.mkPen(LEVEL_COLOR, width=1))
         self.level_curve.setDownsampling(auto=True, method="peak")
 
@@ -71,6 +77,8 @@ class Lane:
         self.gender_plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
         self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=2))
 
+        for curve in [*self.emotion_curves.values(), *self.vad_curves.values(), self.gender_curve]:
+            curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
         self.playheads = []
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
@@ -105,10 +113,12 @@ class Lane:
         if history.version == self.version:
             return
         self.version = history.version
+        self._spec_key = None
         lvl = history.level.view()
         self.level_curve.setData(lvl[:, 0], lvl[:, 1])
-        sx, sy = history.speech_mask_curve()
-        self.speech_curve.setData(sx, SILENCE_DB + sy * (0 - SILENCE_DB))
+        if history.result_version == self.result_version:
+            return
+        self.result_version = history.result_version
         t = history.result_times()
         probs = history.probabilities(smoothing)
         for i, lab in enumerate(history.labels):
@@ -120,14 +130,21 @@ class Lane:
         self.gender_curve.setData(t, history.female(smoothing))
         if history.vad_source != self.vad_source:
             self.set_vad_source(history.vad_source)
-        self._spec_key = None
 
-    def update_spectrogram(self, history: TrackHistory, x0: float, x1: float) -> None:
-        """Show the visible part of the spectrogram, decimated to at most MAX_SPEC_COLUMNS columns."""
+    def update_visible(self, history: TrackHistory, x0: float, x1: float) -> None:
+        """Redraw the images that depend on the visible range: speech shading and spectrogram."""
         key = (history.version, round(x0, 2), round(x1, 2))
         if key == self._spec_key:
             return
         self._spec_key = key
+        if x1 > x0:
+            mask = history.speech_mask(x0, x1, MAX_SPEC_COLUMNS)
+            self.speech_image.setImage(mask[:, None], autoLevels=False, levels=(0, 1))
+            self.speech_image.setRect(QtCore.QRectF(x0, SILENCE_DB, x1 - x0, -SILENCE_DB))
+        self._update_spectrogram(history, x0, x1)
+
+    def _update_spectrogram(self, history: TrackHistory, x0: float, x1: float) -> None:
+        """Show the visible part of the spectrogram, decimated to at most MAX_SPEC_COLUMNS columns."""
         times = history.spec_times.view()[:, 0]
         if not len(times):
             self.spec_image.clear()
@@ -260,12 +277,12 @@ class PlotStack(pg.GraphicsLayoutWidget):
             if lane is None:
                 continue
             lane.update_data(hist, smoothing)
-            lane.update_spectrogram(hist, x0, x1)
+            lane.update_visible(hist, x0, x1)
 
     def invalidate(self) -> None:
         """Force a redraw of every lane on the next refresh (smoothing changed)."""
         for lane in self.lanes.values():
-            lane.version = -1
+            lane.version = lane.result_version = -1
 
     def _on_manual_range(self, *_args) -> None:
         if not self._setting_range:

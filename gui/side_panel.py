@@ -21,6 +21,7 @@ class LanePanel(QtWidgets.QGroupBox):
         super().__init__(parent)
         self.track = track
         self.version = -1
+        self._shown_top: list[str] = []
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.name_edit = QtWidgets.QLineEdit(name)
@@ -82,22 +83,26 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setTitle(f"valence-arousal{suffix}", size="8pt")
 
     def update_from(self, history: TrackHistory) -> None:
-        if history.version == self.version:
-            return
-        self.version = history.version
+        if history.result_version == self.version:
+            return  # only results change what this panel shows
+        self.version = history.result_version
         latest = history.latest
         if latest is not None:
             ranked = sorted(latest.probabilities.items(), key=lambda kv: -kv[1])[:TOP_K]
-            top, p_top = ranked[0]
-            r, g, b = label_color(top)
-            self.current_label.setText(top)
-            self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
+            names = [lab for lab, _ in ranked]
+            if names != self._shown_top:
+                # Style sheets re-polish widgets: set them only when the ranking changes.
+                self._shown_top = names
+                r, g, b = label_color(names[0])
+                self.current_label.setText(names[0])
+                self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
+                for i in range(TOP_K):
+                    lab = names[i] if i < len(names) else ""
+                    self.top_names[i].setText(lab)
+                    r, g, b = label_color(lab) if lab else (80, 80, 80)
+                    self.top_bars[i].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             for i in range(TOP_K):
-                lab, p = ranked[i] if i < len(ranked) else ("", 0.0)
-                self.top_names[i].setText(lab)
-                self.top_bars[i].setValue(int(round(100 * p)))
-                r, g, b = label_color(lab) if lab else (80, 80, 80)
-                self.top_bars[i].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
+                self.top_bars[i].setValue(int(round(100 * ranked[i][1])) if i < len(ranked) else 0)
         self.set_vad_source(history.vad_source)
         vad = history.vad()[-TRAIL_POINTS:]
         ok = np.isfinite(vad[:, 0]) & np.isfinite(vad[:, 1]) if len(vad) else np.zeros(0, bool)
