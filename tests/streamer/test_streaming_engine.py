@@ -1,0 +1,188 @@
+"""The threaded engine: file drivers, real-time pace, stop/flush, errors in the device and the worker, tracks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from streamer_helpers import SAMPLE_RATE_HZ, StubPredictor, write_audio
+
+from streamer import (
+    AudioBlock,
+    ConfigError,
+    DeviceError,
+    Engine,
+    EngineConfig,
+    EngineError,
+    FileSource,
+    SessionStore,
+    Source,
+    SourceBlock,
+    SourceFinished,
+    SpeechSegment,
+    VadFrames,
+    WindowResult,
+    analyze_waveform,
+)
+
+RUN_TIMEOUT_S = 60.0
+PROB_ATOL = 1e-5
+
+
+def run_to_end(engine: Engine, source, timeout: float = RUN_TIMEOUT_S) -> list:
+    engine.start(source)
+    events = []
+    deadline = time.monotonic() + timeout
+    while not engine.wait(0.02):
+        events += engine.poll()
+        assert time.monotonic() < deadline, "engine did not finish"
+    engine.stop()
+    return events + engine.poll()
+
+
+def results(events, kind=None):
+    return [e for e in events if isinstance(e, WindowResult) and (kind is None or e.kind == kind)]
+
+
+def test_file_source_through_threads_equals_offline(speech_16k, speech_wav, predictor):
+    config = EngineConfig(emit_audio=False)
+    offline = [e for e in analyze_waveform(speech_16k, predictor, config)]
+    events = run_to_end(Engine(predictor, config), FileSource(speech_wav, block_frames=777))
+    assert isinstance(events[-1], SourceFinished)
+    got = [e for e in events if isinstance(e, (WindowResult, SpeechSegment))]
+    assert [(type(e), e.start_s, e.end_s) for e in got] == [(type(e), e.start_s, e.end_s) for e in offline]
+    for a, b in zip(results(got), results(offline), strict=True):
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=PROB_ATOL)
+        assert set(a.gender) == {"female", "male"} and a.top_label in a.probabilities
+        assert 0.0 <= a.speech_ratio <= 1.0 and a.latency_ms >= 0.0
+    assert not any(isinstance(e, EngineError) for e in events)
+
+
+def test_realtime_replay_keeps_pace_and_reports_latency(speech_16k, tmp_path, predictor):
+    clip = speech_16k[: int(3.4 * SAMPLE_RATE_HZ)]  # the first clip and its trailing silence
+    path = write_audio(tmp_path / "clip.wav", clip)
+    speed = 2.0
+    engine = Engine(predictor, EngineConfig())
+    t0 = time.monotonic()
+    events = run_to_end(engine, FileSource(path, pace="realtime", speed=speed))
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 0.9 * len(clip) / SAMPLE_RATE_HZ / speed
+    blocks = [e for e in events if isinstance(e, AudioBlock)]
+    starts = [b.start_s for b in blocks]
+    assert starts == sorted(starts) and sum(len(b.samples) for b in blocks) == len(clip)
+    assert any(isinstance(e, VadFrames) for e in events)
+    res = results(events)
+    assert res and all(0.0 <= r.latency_ms < 2000.0 for r in res)
+    stats = engine.stats
+    assert stats.samples_processed == {0: len(clip)} and "p95" in stats.latency_ms
+    assert stats.windows + stats.utterances == len(res)
+
+
+def test_stop_flushes_the_open_segment(speech_wav, predictor):
+    engine = Engine(predictor, EngineConfig(emit_audio=False))
+    engine.start(FileSource(speech_wav, pace="realtime", speed=1.0))
+    time.sleep(2.0)  # inside the first clip's speech (about 0.8 s to 2.4 s)
+    events = engine.poll()
+    engine.stop()
+    assert not engine.running
+    events += engine.poll()
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert len(segments) == 1 and segments[0].end_s < 3.0
+    assert results(events, "utterance")
+    assert isinstance(events[-1], SourceFinished)
+
+
+class FailingSource(Source):
+    """Speech for a while, then the device disappears (as an unplugged USB microphone)."""
+
+    def __init__(self, audio: np.ndarray, fail_at_s: float, block: int = 1600):
+        super().__init__()
+        self.audio, self.fail_at, self.block = audio, int(fail_at_s * SAMPLE_RATE_HZ), block
+        self.track_names = ["mic"]
+        self.description = "fake microphone"
+        self.closed = False
+
+    def open(self) -> None:
+        pass
+
+    def blocks(self, stop: threading.Event):
+        for start in range(0, self.fail_at, self.block):
+            yield SourceBlock(start, self.audio[start:start + self.block, None], time.monotonic())
+        raise DeviceError("input device 'fake microphone' stopped delivering audio (unplugged?).")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_device_error_mid_stream_keeps_what_was_found(speech_16k, predictor, tmp_path):
+    session = SessionStore.create(tmp_path / "s.jsonl", {"test": "device error"})
+    source = FailingSource(speech_16k, fail_at_s=5.0)
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    events = run_to_end(engine, source)
+    errors = [e for e in events if isinstance(e, EngineError)]
+    assert len(errors) == 1 and errors[0].fatal and "unplugged" in errors[0].message
+    assert source.closed and isinstance(events[-1], SourceFinished)
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert len(segments) == 2 and segments[-1].end_s <= 5.0  # the second clip was cut by the failure
+    reopened = SessionStore.open(tmp_path / "s.jsonl")
+    assert reopened.results == results(events) and reopened.segments == segments
+    assert reopened.errors == [errors[0].message] and reopened.ended is not None
+
+
+def test_worker_error_becomes_an_error_event(speech_wav):
+    engine = Engine(StubPredictor(fail_after=0), EngineConfig(emit_audio=False))
+    events = run_to_end(engine, FileSource(speech_wav, block_frames=1600))
+    errors = [e for e in events if isinstance(e, EngineError)]
+    assert errors and errors[0].fatal and "stub model failure" in errors[0].message
+    assert not engine.running
+
+
+def test_split_channels_make_one_track_each(speech_16k, tmp_path, stub_predictor):
+    n = int(3.4 * SAMPLE_RATE_HZ)
+    left, right = speech_16k[:n], speech_16k[n:2 * n]
+    silence = np.zeros(n, np.float32)
+    stereo = np.stack([np.concatenate([left, silence]), np.concatenate([silence, right])], axis=1)
+    path = write_audio(tmp_path / "call.wav", stereo)
+    events = run_to_end(Engine(stub_predictor, EngineConfig(emit_audio=False)),
+                        FileSource(path, channels="split", track_names=["Agent", "Customer"]))
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert [(s.track, s.track_name) for s in segments] == [(0, "Agent"), (1, "Customer")]
+    assert segments[0].end_s < n / SAMPLE_RATE_HZ < segments[1].start_s
+    mixed = run_to_end(Engine(stub_predictor, EngineConfig(emit_audio=False)), FileSource(path))
+    assert {e.track_name for e in mixed if isinstance(e, SpeechSegment)} == {"mix"}
+
+
+def test_display_events_drop_oldest_when_the_consumer_is_slow(speech_wav, stub_predictor):
+    capacity = 4
+    engine = Engine(stub_predictor, EngineConfig(display_queue_events=capacity))
+    events = run_to_end(engine, FileSource(speech_wav, block_frames=1600))
+    shown = [e for e in events if isinstance(e, (AudioBlock, VadFrames))]
+    assert len(shown) <= capacity
+    assert engine.stats.dropped_display_events > 0
+    assert results(events, "utterance"), "results are never dropped"
+
+
+def test_poll_respects_max_events(speech_wav, stub_predictor):
+    engine = Engine(stub_predictor, EngineConfig())
+    engine.start(FileSource(speech_wav))
+    assert engine.wait(RUN_TIMEOUT_S)
+    assert len(engine.poll(max_events=3)) == 3
+    engine.stop()
+
+
+def test_bad_settings_and_double_start(speech_wav, stub_predictor):
+    with pytest.raises(ConfigError, match="hop_s"):
+        EngineConfig(window_s=1.0, hop_s=2.0)
+    with pytest.raises(ConfigError, match="vad_frame_ms"):
+        EngineConfig(vad_frame_ms=25)
+    with pytest.raises(ConfigError, match="pace"):
+        FileSource(speech_wav, pace="slow")
+    engine = Engine(stub_predictor, EngineConfig())
+    engine.start(FileSource(speech_wav, pace="realtime"))
+    try:
+        with pytest.raises(ConfigError, match="already running"):
+            engine.start(FileSource(speech_wav))
+    finally:
+        engine.stop()

@@ -1,0 +1,141 @@
+"""Streaming equals offline; VAD segments land on the speech; sources resample as a stream."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from model.audio import SAMPLE_RATE_HZ, load_mono_16k, speech_bounds
+from model.predictor import aggregate, window_bounds
+from streamer import EngineConfig, FileSource, SpeechSegment, WindowResult, analyze_waveform
+from streamer.vad import Segmenter
+
+BLOCK_SIZES = (160, 512, 4000)
+PROB_ATOL = 1e-5
+CLIPS_IN_SPEECH_16K = 4
+GAP_S = 1.0  # silence after each clip in the speech_16k fixture
+EDGE_TOLERANCE_S = 0.35  # VAD frame, padding and webrtcvad's own hangover
+MIN_COVERAGE = 0.9
+
+
+def _probs(r: WindowResult) -> np.ndarray:
+    return np.array(list(r.probabilities.values()))
+
+
+def _assert_same_events(a: list, b: list) -> None:
+    assert [type(e) for e in a] == [type(e) for e in b]
+    for x, y in zip(a, b, strict=True):
+        assert (x.track, x.start_s, x.end_s) == (y.track, y.start_s, y.end_s)
+        if isinstance(x, WindowResult):
+            assert x.kind == y.kind
+            assert x.speech_ratio == y.speech_ratio
+            np.testing.assert_allclose(_probs(x), _probs(y), atol=PROB_ATOL)
+            np.testing.assert_allclose([x.valence, x.arousal, x.dominance], [y.valence, y.arousal, y.dominance],
+                                       atol=PROB_ATOL)
+
+
+@pytest.fixture(scope="module")
+def offline(speech_16k, predictor):
+    return analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False))
+
+
+@pytest.mark.parametrize("block", BLOCK_SIZES)
+def test_streaming_equals_offline(speech_16k, predictor, offline, block):
+    streamed = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False), block_samples=block)
+    _assert_same_events(offline, streamed)
+
+
+def test_offline_pass_finds_windows_and_utterances(offline):
+    kinds = [e.kind for e in offline if isinstance(e, WindowResult)]
+    assert kinds.count("utterance") == CLIPS_IN_SPEECH_16K
+    assert kinds.count("window") >= CLIPS_IN_SPEECH_16K
+
+
+def test_windows_hold_their_own_samples_and_utterances_aggregate_like_eval(speech_16k, predictor):
+    """Each window's result is the model on exactly [start_s, end_s); each utterance is
+    ``aggregate`` over ``window_bounds`` of its segment, as in ``ser eval``."""
+    config = EngineConfig(emit_audio=False, min_speech_ratio=0.0)  # analyse every window of a segment
+    events = analyze_waveform(speech_16k, predictor, config, block_samples=512)
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert len(segments) == CLIPS_IN_SPEECH_16K
+
+    def samples(start_s, end_s):
+        return speech_16k[int(round(start_s * SAMPLE_RATE_HZ)):int(round(end_s * SAMPLE_RATE_HZ))]
+
+    for r in events:
+        if isinstance(r, WindowResult) and r.kind == "window":
+            np.testing.assert_allclose(_probs(r), predictor.predict(samples(r.start_s, r.end_s)).probabilities,
+                                       atol=PROB_ATOL)
+    utterances = [r for r in events if isinstance(r, WindowResult) and r.kind == "utterance"]
+    for seg, utt in zip(segments, utterances, strict=True):
+        assert (utt.start_s, utt.end_s) == (seg.start_s, seg.end_s)
+        x = samples(seg.start_s, seg.end_s)
+        windows = [x[a:b] for a, b in window_bounds(len(x), config.window_samples, config.hop_samples)]
+        expected = aggregate(predictor.predict_batch(windows))
+        np.testing.assert_allclose(_probs(utt), expected.probabilities, atol=PROB_ATOL)
+        np.testing.assert_allclose([utt.valence, utt.arousal, utt.dominance], expected.vad, atol=PROB_ATOL)
+
+
+def test_vad_segments_land_on_the_speech(speech_16k, speech_paths, stub_predictor):
+    events = analyze_waveform(speech_16k, stub_predictor, EngineConfig(emit_audio=False), block_samples=480)
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert len(segments) == CLIPS_IN_SPEECH_16K
+    offset = 0.0
+    for seg, path in zip(segments, speech_paths[:CLIPS_IN_SPEECH_16K], strict=True):
+        clip = load_mono_16k(path)
+        a, b = speech_bounds(clip, SAMPLE_RATE_HZ, pad_s=0.0)
+        core_start, core_end = offset + a / SAMPLE_RATE_HZ, offset + b / SAMPLE_RATE_HZ
+        clip_end = offset + len(clip) / SAMPLE_RATE_HZ
+        assert seg.start_s >= offset - EDGE_TOLERANCE_S
+        assert seg.end_s <= clip_end + EDGE_TOLERANCE_S
+        covered = min(seg.end_s, core_end) - max(seg.start_s, core_start)
+        assert covered >= MIN_COVERAGE * (core_end - core_start), (seg, core_start, core_end)
+        offset = clip_end + GAP_S
+
+
+def test_silence_and_noise_give_no_segments(stub_predictor):
+    rng = np.random.default_rng(0)
+    quiet = np.concatenate([np.zeros(SAMPLE_RATE_HZ * 3, np.float32),
+                            (rng.standard_normal(SAMPLE_RATE_HZ * 3) * 1e-4).astype(np.float32)])
+    assert analyze_waveform(quiet, stub_predictor) == []
+    assert stub_predictor.windows == 0
+
+
+def _segments(flags, **overrides):
+    config = EngineConfig(**{"vad_frame_ms": 10, "vad_onset_ms": 30, "vad_offset_ms": 50, "padding_ms": 20,
+                             **overrides})
+    seg = Segmenter.from_config(config)
+    out = [c for c in (seg.step(bool(f)) for f in flags) if c is not None and c[0] == "close"]
+    tail = seg.close_at(len(flags) * seg.frame)
+    return [(a, b) for _, a, b in out + ([tail] if tail else [])], seg.frame
+
+
+def test_segmenter_onset_offset_and_padding():
+    # 2 speech frames (below the 3-frame onset), silence, 6 speech frames, a 2-frame pause (below the
+    # 5-frame offset), 4 speech frames, then silence.
+    flags = [0] * 5 + [1, 1] + [0] * 5 + [1] * 6 + [0, 0] + [1] * 4 + [0] * 10
+    segments, frame = _segments(flags)
+    pad = SAMPLE_RATE_HZ * 20 // 1000
+    assert segments == [(12 * frame - pad, 24 * frame + pad)]
+
+
+def test_segmenter_closes_open_speech_at_the_end():
+    segments, frame = _segments([0] * 3 + [1] * 8)
+    assert segments == [(3 * frame - SAMPLE_RATE_HZ * 20 // 1000, 11 * frame)]
+
+
+@pytest.mark.parametrize("block", BLOCK_SIZES)
+def test_file_source_resamples_as_a_stream(speech_paths, block):
+    """48 kHz FLAC read in any block size gives the same 16 kHz samples as the offline loader."""
+    path = speech_paths[0]
+    src = FileSource(path, block_frames=block)
+    src.open()
+    blocks = list(src.blocks(threading.Event()))
+    src.close()
+    assert [b.start for b in blocks] == list(np.cumsum([0] + [len(b.data) for b in blocks[:-1]]))
+    streamed = np.concatenate([b.data[:, 0] for b in blocks])
+    offline = load_mono_16k(path)
+    assert len(streamed) == len(offline)
+    np.testing.assert_allclose(streamed, offline, atol=1e-6)
