@@ -55,7 +55,7 @@ class _IdleBridge:
     def stats(self) -> dict:
         return {"device": "cpu"}
 
-    def stop(self) -> list:
+    def stop(self, close_session: bool = True) -> list:
         return []
 
     def poll(self, max_events=None) -> list:

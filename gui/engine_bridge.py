@@ -8,7 +8,6 @@ exports them. Errors users can cause come out as :class:`model.errors.SERError` 
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,21 +58,12 @@ def read_model_info(model_path: str) -> ModelInfo:
     return ModelInfo(str(path), list(meta.labels), meta.vad_source)
 
 
-def list_devices() -> list[tuple[int | str, str]]:
+def list_devices() -> list[tuple[int, str]]:
     """Input devices as (id to pass back, display name); raises :class:`SERError` if none can be listed."""
     import streamer
 
-    devices = streamer.list_input_devices()
-    out = []
-    for d in devices:
-        if isinstance(d, dict):
-            key, name = d.get("index", d.get("name")), str(d.get("name", d.get("index")))
-        elif isinstance(d, tuple):
-            key, name = d[0], str(d[1])
-        else:
-            key, name = getattr(d, "index", str(d)), str(getattr(d, "name", d))
-        out.append((key, name))
-    return out
+    return [(d.index, f"{d.name} ({d.hostapi})" + (" – default" if d.is_default else ""))
+            for d in streamer.list_input_devices()]
 
 
 def count_channels(path: str | Path) -> int:
@@ -125,6 +115,7 @@ class EngineBridge:
         self._engine = None
         self._predictor = None
         self._predictor_key: tuple | None = None
+        self._session = None
         self.session_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -145,18 +136,26 @@ class EngineBridge:
                                      vad_aggressiveness=settings.vad_aggressiveness)
 
     def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict) -> None:
+        """Start an engine on ``source``. A new ``session_path`` starts a new session file; None keeps
+        appending to the current one (a resumed or seeking replay is one session)."""
         import streamer
 
-        self.stop()
+        self._stop_engine()
         predictor = self._predictor_for(settings)
         config = self._config(settings)
-        session = None
         if session_path is not None:
-            session = streamer.SessionStore.create(session_path, metadata)
-        engine = streamer.Engine(predictor, config, session=session)
+            self.close_session()
+            self._session = streamer.SessionStore.create(session_path, metadata)
+            self.session_path = Path(session_path)
+        engine = streamer.Engine(predictor, config, session=self._session, close_session=False)
         engine.start(source)
         self._engine = engine
-        self.session_path = session_path
+
+    def close_session(self) -> None:
+        """Write the session's end record; later starts need a new session path."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
 
     def start_file(self, path: str | Path, settings: GuiSettings, start_s: float = 0.0,
                    track_names: list[str] | None = None, session_path: Path | None = None) -> None:
@@ -189,8 +188,15 @@ class EngineBridge:
                 "track_names": list(track_names or [])}
         self._start(source, settings, session_path, meta)
 
-    def stop(self) -> list[GuiEvent]:
-        """Stop the engine; returns the events it flushed on the way out."""
+    def stop(self, close_session: bool = True) -> list[GuiEvent]:
+        """Stop the engine; returns the events it flushed on the way out. With ``close_session`` False
+        the session stays open for a resume or a seek."""
+        events = self._stop_engine()
+        if close_session:
+            self.close_session()
+        return events
+
+    def _stop_engine(self) -> list[GuiEvent]:
         engine, self._engine = self._engine, None
         if engine is None:
             return []
@@ -227,8 +233,10 @@ class EngineBridge:
             info["device"] = str(self._predictor.device)
         if self._engine is not None:
             s = self._engine.stats
-            s = s if isinstance(s, dict) else getattr(s, "__dict__", {})
-            info.update(s)
+            info["overflows"] = int(s.overflows)
+            info["dropped_display_events"] = int(s.dropped_display_events)
+            for key, value in (s.latency_ms or {}).items():
+                info[f"latency_ms_{key}"] = float(value)
         return info
 
     # -- sessions ----------------------------------------------------------------------------
@@ -257,14 +265,9 @@ class EngineBridge:
         import streamer
 
         if fmt not in ("csv", "json"):
-            raise ValueError(fmt)
-        fn = getattr(streamer, f"export_{fmt}")
-        fn(Path(session_path), Path(out_path))
-        return Path(out_path)
-
-
-def finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)
+            raise ValueError(f"unknown export format {fmt!r}")
+        store = streamer.SessionStore.open(Path(session_path))
+        return Path(store.export_csv(out_path) if fmt == "csv" else store.export_json(out_path))
 
 
 __all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "count_channels",

@@ -439,7 +439,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def pause(self) -> None:
         if not self.bridge.active:
             return
-        self.dispatch(self.bridge.stop())
+        self.dispatch(self.bridge.stop(close_session=False))
         self.paused = True
         self._set_state("paused")
 
@@ -454,8 +454,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._start_mic()
 
     def stop(self) -> None:
-        if self.bridge.active:
-            self.dispatch(self.bridge.stop())
+        """Stop analysing and close the session file; the plots keep what they show."""
+        self.dispatch(self.bridge.stop())
         self.paused = False
         if self.mode != IDLE:
             self._set_state("stopped")
@@ -468,7 +468,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.mode == FILE and self.source_path is not None:
             was_playing = self.bridge.active and not self.paused
             if self.bridge.active:
-                self.bridge.stop()  # its flushed events belong to the old position: drop them
+                self.bridge.stop(close_session=False)  # its flushed events belong to the old position
             self._drop_after(t_s)
             self.position_s = t_s
             self.plot_stack.set_follow(True)
@@ -506,7 +506,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = self.settings.replace(speed=speed)
         self._select_speed(speed)
         if self.mode == FILE and self.bridge.active and not self.paused:
-            self.bridge.stop()
+            self.bridge.stop(close_session=False)
             self._drop_after(self.position_s)
             self._start_file(self.position_s)
 
@@ -554,7 +554,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     self._on_replay_finished()
                 elif not self.bridge.running and self.bridge.active:
                     # The engine ended by itself (error or device gone): keep what we have.
-                    self.dispatch(self.bridge.stop())
+                    self.dispatch(self.bridge.stop(close_session=self.mode != FILE))
                     if self.mode == FILE:
                         self._on_replay_finished()
                     else:
@@ -568,8 +568,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                                len(self.finished_tracks) >= self._expected_tracks)
 
     def _on_replay_finished(self) -> None:
+        # The session stays open: seeking back re-analyses into the same session file.
         if self.bridge.active:
-            self.dispatch(self.bridge.stop())
+            self.dispatch(self.bridge.stop(close_session=False))
         self.paused = False
         end = max((h.end_s for h in self.histories.values()), default=self.position_s)
         self.duration_s = max(self.duration_s, end)
@@ -679,8 +680,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.timer.stop()
-        if self.bridge.active:
-            self.bridge.stop()
+        self.bridge.stop()
         super().closeEvent(event)
 
     def open_file_dialog(self) -> None:

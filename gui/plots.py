@@ -13,6 +13,8 @@ from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
+GAP_FACTOR = 2.5  # a pause between results longer than this many typical hops breaks the curves
+GAP_MIN_S = 0.75
 
 
 class Lane:
@@ -119,15 +121,15 @@ class Lane:
         if history.result_version == self.result_version:
             return
         self.result_version = history.result_version
-        t = history.result_times()
-        probs = history.probabilities(smoothing)
+        t, gaps = _with_gaps(history.result_times())
+        probs = _fill_gaps(history.probabilities(smoothing), gaps)
         for i, lab in enumerate(history.labels):
             if lab in self.emotion_curves:
-                self.emotion_curves[lab].setData(t, probs[:, i])
-        vad = history.vad(smoothing)
+                self.emotion_curves[lab].setData(t, probs[:, i], connect="finite")
+        vad = _fill_gaps(history.vad(smoothing), gaps)
         for i, name in enumerate(("valence", "arousal", "dominance")):
-            self.vad_curves[name].setData(t, vad[:, i])
-        self.gender_curve.setData(t, history.female(smoothing))
+            self.vad_curves[name].setData(t, vad[:, i], connect="finite")
+        self.gender_curve.setData(t, _fill_gaps(history.female(smoothing), gaps), connect="finite")
         if history.vad_source != self.vad_source:
             self.set_vad_source(history.vad_source)
 
@@ -169,6 +171,21 @@ class Lane:
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:
             line.setValue(t_s)
+
+
+def _with_gaps(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Times with a NaN inserted wherever results pause (between speech segments), so curves break
+    there instead of drawing a straight line across the silence. Returns (times, insert positions)."""
+    if len(t) < 3:
+        return t, np.zeros(0, dtype=int)
+    d = np.diff(t)
+    limit = max(GAP_MIN_S, GAP_FACTOR * float(np.median(d)))
+    gaps = np.nonzero(d > limit)[0] + 1
+    return np.insert(t, gaps, np.nan), gaps
+
+
+def _fill_gaps(values: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    return np.insert(values, gaps, np.nan, axis=0) if len(gaps) else values
 
 
 class PlotStack(pg.GraphicsLayoutWidget):
