@@ -13,8 +13,7 @@ from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
-GAP_FACTOR = 2.5  # a pause between results longer than this many typical hops breaks the curves
-GAP_MIN_S = 0.75
+GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
 class Lane:
@@ -121,15 +120,15 @@ class Lane:
         if history.result_version == self.result_version:
             return
         self.result_version = history.result_version
-        t, gaps = _with_gaps(history.result_times())
-        probs = _fill_gaps(history.probabilities(smoothing), gaps)
+        t, idx = _curve_layout(history.results.view())
+        probs = _take(history.probabilities(smoothing), idx)
         for i, lab in enumerate(history.labels):
             if lab in self.emotion_curves:
                 self.emotion_curves[lab].setData(t, probs[:, i], connect="finite")
-        vad = _fill_gaps(history.vad(smoothing), gaps)
+        vad = _take(history.vad(smoothing), idx)
         for i, name in enumerate(("valence", "arousal", "dominance")):
             self.vad_curves[name].setData(t, vad[:, i], connect="finite")
-        self.gender_curve.setData(t, _fill_gaps(history.female(smoothing), gaps), connect="finite")
+        self.gender_curve.setData(t, _take(history.female(smoothing), idx), connect="finite")
         if history.vad_source != self.vad_source:
             self.set_vad_source(history.vad_source)
 
@@ -173,19 +172,37 @@ class Lane:
             line.setValue(t_s)
 
 
-def _with_gaps(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Times with a NaN inserted wherever results pause (between speech segments), so curves break
-    there instead of drawing a straight line across the silence. Returns (times, insert positions)."""
-    if len(t) < 3:
-        return t, np.zeros(0, dtype=int)
-    d = np.diff(t)
-    limit = max(GAP_MIN_S, GAP_FACTOR * float(np.median(d)))
-    gaps = np.nonzero(d > limit)[0] + 1
-    return np.insert(t, gaps, np.nan), gaps
+def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where to draw the result curves: per run of overlapping windows (one speech stretch), a
+    point at each window's middle, extended flat to the run's first start and last end, then a
+    break (y NaN; x stays finite and sorted for clip-to-view) before the next run, so curves do
+    not bridge silences and a lone window shows.
+
+    Args:
+        rows: ``(n, >=2)`` result rows of (mid time, end time).
+
+    Returns:
+        (x, index into rows or -1 for a break).
+    """
+    n = len(rows)
+    if n == 0:
+        return np.zeros(0), np.zeros(0, dtype=int)
+    mid, end = rows[:, 0], rows[:, 1]
+    start = 2 * mid - end
+    breaks = np.nonzero(start[1:] > end[:-1] + GAP_TOLERANCE_S)[0] + 1
+    firsts = np.concatenate([[0], breaks])
+    lasts = np.concatenate([breaks - 1, [n - 1]])
+    xs, idx = [], []
+    for a, b in zip(firsts, lasts, strict=True):
+        xs += [start[a:a + 1], mid[a:b + 1], end[b:b + 1], end[b:b + 1]]
+        idx += [[a], np.arange(a, b + 1), [b], [-1]]
+    return np.concatenate(xs), np.concatenate(idx).astype(int)
 
 
-def _fill_gaps(values: np.ndarray, gaps: np.ndarray) -> np.ndarray:
-    return np.insert(values, gaps, np.nan, axis=0) if len(gaps) else values
+def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = values[np.clip(idx, 0, None)].astype(np.float64)
+    out[idx < 0] = np.nan
+    return out
 
 
 class PlotStack(pg.GraphicsLayoutWidget):
