@@ -22,8 +22,10 @@ class EngineConfig:
         vad_aggressiveness: webrtcvad mode, 0 (keeps most audio) to 3 (keeps least).
         vad_frame_ms: VAD frame length, 10, 20 or 30 ms.
         vad_onset_ms: Speech must last this long before a segment opens (rejects clicks).
-        vad_offset_ms: Silence must last this long before a segment closes (bridges short pauses).
-        padding_ms: Audio kept before the first and after the last speech frame of a segment.
+        vad_offset_ms: Silence must last this long before a segment closes (bridges short pauses);
+            the segment keeps this silence as its trailing padding, so it ends where the decision is made
+            and its last results are not delayed.
+        padding_ms: Audio kept before the first speech frame of a segment.
         min_speech_s: Segments shorter than this (after padding) are dropped.
         min_speech_ratio: Windows whose share of speech frames is below this are not analysed.
         max_batch_windows: Largest number of windows run through the model at once.

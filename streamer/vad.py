@@ -61,7 +61,8 @@ class Segmenter:
 
     A segment opens after ``onset`` consecutive speech frames and closes after ``offset``
     consecutive silent frames; it starts ``pad`` samples before its first speech frame and ends
-    ``pad_after`` samples after its last one. Call :meth:`step` once per frame, in order.
+    ``pad_after`` samples after its last one (by default the offset hangover, i.e. at the frame that
+    closes it). Call :meth:`step` once per frame, in order.
     """
 
     frame: int
@@ -83,9 +84,11 @@ class Segmenter:
     def from_config(cls, config: EngineConfig) -> Segmenter:
         frame = config.vad_frame_samples
         offset_frames = max(1, math.ceil(config.vad_offset_ms / config.vad_frame_ms))
-        pad = SAMPLE_RATE_HZ * config.padding_ms // 1000
+        # A segment ends where its closing decision is made, so the results that need its end
+        # (last window, utterance) are not held back: the offset hangover is the trailing padding.
         return cls(frame=frame, onset_frames=max(1, math.ceil(config.vad_onset_ms / config.vad_frame_ms)),
-                   offset_frames=offset_frames, pad=pad, pad_after=min(pad, offset_frames * frame))
+                   offset_frames=offset_frames, pad=SAMPLE_RATE_HZ * config.padding_ms // 1000,
+                   pad_after=offset_frames * frame)
 
     def reset(self) -> None:
         self.n_frames = self.speech_run = self.run_start = self.silence_run = 0

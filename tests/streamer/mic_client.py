@@ -1,0 +1,56 @@
+"""Run as a subprocess by the virtual-microphone test, with PULSE_SERVER set before PortAudio loads.
+
+Usage: mic_client.py MODEL WAV OUT_JSON. Listens on the ``pulse`` input device, plays WAV into the
+default sink with ``paplay`` once audio flows, stops the engine and writes the events as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+SETTLE_S = 0.5  # audio must flow this long before playing, so the clock is running
+TAIL_S = 1.0  # keep listening after paplay ends (device and server buffers)
+TIMEOUT_S = 30.0
+POLL_S = 0.02
+SAMPLE_RATE_HZ = 16000
+
+
+def main() -> int:
+    model_path, wav, out = sys.argv[1:4]
+    from model.predictor import Predictor
+    from streamer import Engine, EngineConfig, MicrophoneSource, list_input_devices
+
+    devices = [d.name for d in list_input_devices()]
+    engine = Engine(Predictor.load(model_path, device="cpu"), EngineConfig(emit_audio=False))
+    source = MicrophoneSource(device="pulse")
+    engine.start(source)
+    events = []
+    deadline = time.monotonic() + TIMEOUT_S
+    while engine.stats.samples_processed.get(0, 0) < SETTLE_S * SAMPLE_RATE_HZ:
+        events += engine.poll()
+        if time.monotonic() > deadline or not engine.running:
+            raise SystemExit(f"no audio from the pulse device: {[e.to_dict() for e in events]}")
+        time.sleep(POLL_S)
+    clock_at_play = engine.stats.samples_processed[0] / SAMPLE_RATE_HZ
+    player = subprocess.Popen(["paplay", wav])
+    while player.poll() is None:
+        events += engine.poll()
+        time.sleep(POLL_S)
+    end = time.monotonic() + TAIL_S
+    while time.monotonic() < end:
+        events += engine.poll()
+        time.sleep(POLL_S)
+    engine.stop()
+    events += engine.poll()
+    with open(out, "w") as f:
+        json.dump({"devices": devices, "rate": source.rate, "clock_at_play": clock_at_play,
+                   "paplay_status": player.returncode, "stats": engine.stats.to_dict(),
+                   "events": [e.to_dict() for e in events]}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
