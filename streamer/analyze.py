@@ -39,7 +39,7 @@ def engine_metadata(predictor, config: EngineConfig, source) -> dict:
 
 
 def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None = None, *, pace: str = "fast",
-                 speed: float = 1.0, channels: str = "mix", track_names=None, session=None,
+                 speed: float = 1.0, start_s: float = 0.0, channels: str = "mix", track_names=None, session=None,
                  session_path: str | os.PathLike | None = None,
                  progress: Callable[[float], None] | None = None) -> AnalysisResult:
     """Analyse one file on the engine and return its segments and results.
@@ -49,6 +49,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
         predictor: A loaded ``Predictor``.
         config: Engine settings (audio display events are switched off here).
         pace: ``fast`` or ``realtime``; ``speed`` scales real-time replay.
+        start_s: Where to start in the file (result times stay file times).
         channels: ``mix`` or ``split``; ``track_names`` names split tracks.
         session: A ``SessionStore`` to append to, or ``session_path`` to create one (closed at the end).
         progress: Called with the seconds of audio processed so far.
@@ -63,7 +64,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     config = config or EngineConfig()
     if config.emit_audio:
         config = EngineConfig.from_dict({**config.to_dict(), "emit_audio": False})
-    source = FileSource(path, pace=pace, speed=speed, channels=channels, track_names=track_names)
+    source = FileSource(path, pace=pace, speed=speed, start_s=start_s, channels=channels, track_names=track_names)
     source.open()  # raises AudioError before anything is created for a bad file
     own_session = None
     if session is None and session_path is not None:

@@ -1,0 +1,110 @@
+"""Bad and unusual inputs: missing, empty, not audio, truncated, 8 kHz, too low a rate, 6 channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from streamer_helpers import SAMPLE_RATE_HZ, write_audio
+
+from streamer import AudioError, ConfigError, FileSource, SpeechSegment, analyze_file, analyze_waveform
+
+TELEPHONE_RATE_HZ = 8000
+TOO_LOW_RATE_HZ = 4000
+SIX_CHANNELS = 6
+TIME_TOLERANCE_S = 0.1
+
+
+def test_missing_file(tmp_path, stub_predictor):
+    with pytest.raises(AudioError, match="not found"):
+        analyze_file(tmp_path / "nope.wav", stub_predictor)
+
+
+def test_empty_file(tmp_path, stub_predictor):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioError, match="cannot read"):
+        analyze_file(path, stub_predictor)
+
+
+def test_file_without_samples(tmp_path, stub_predictor):
+    path = write_audio(tmp_path / "zero.wav", np.zeros(0, np.float32))
+    with pytest.raises(AudioError, match="no audio samples"):
+        analyze_file(path, stub_predictor)
+
+
+def test_not_an_audio_file(tmp_path, stub_predictor):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n" * 100)
+    with pytest.raises(AudioError, match="notes.wav: cannot read"):
+        analyze_file(path, stub_predictor)
+
+
+def test_truncated_flac_reports_where_it_failed_and_keeps_results(speech_16k, tmp_path, stub_predictor):
+    path = write_audio(tmp_path / "cut.flac", speech_16k, format="FLAC")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    res = analyze_file(path, stub_predictor)
+    assert len(res.errors) == 1 and "cut.flac" in res.errors[0] and "truncated" in res.errors[0]
+    assert res.segments, "the speech before the cut is still analysed"
+
+
+def test_truncated_wav_is_analysed_as_far_as_it_goes(speech_16k, tmp_path, stub_predictor):
+    path = write_audio(tmp_path / "cut.wav", speech_16k, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    res = analyze_file(path, stub_predictor)
+    assert not res.errors
+    assert res.segments and max(s.end_s for s in res.segments) <= len(speech_16k) / 2 / SAMPLE_RATE_HZ + 0.5
+
+
+def test_telephone_rate_is_resampled_and_keeps_file_times(speech_16k, tmp_path, stub_predictor):
+    narrow = soxr.resample(speech_16k, SAMPLE_RATE_HZ, TELEPHONE_RATE_HZ)
+    path = write_audio(tmp_path / "call8k.wav", narrow, TELEPHONE_RATE_HZ)
+    res = analyze_file(path, stub_predictor)
+    assert not res.errors
+    reference = [e for e in analyze_waveform(soxr.resample(narrow, TELEPHONE_RATE_HZ, SAMPLE_RATE_HZ), stub_predictor)
+                 if isinstance(e, SpeechSegment)]
+    assert len(res.segments) == len(reference) > 0
+    for a, b in zip(res.segments, reference, strict=True):
+        assert abs(a.start_s - b.start_s) < TIME_TOLERANCE_S and abs(a.end_s - b.end_s) < TIME_TOLERANCE_S
+
+
+def test_too_low_a_rate_is_refused(tmp_path, stub_predictor):
+    path = write_audio(tmp_path / "low.wav", np.zeros(TOO_LOW_RATE_HZ, np.float32), TOO_LOW_RATE_HZ)
+    with pytest.raises(AudioError, match="4000 Hz is too low"):
+        analyze_file(path, stub_predictor)
+
+
+def test_six_channel_file_mixes_or_splits(speech_16k, tmp_path, stub_predictor):
+    n = len(speech_16k)
+    multi = np.zeros((n, SIX_CHANNELS), np.float32)
+    multi[:, 2] = speech_16k  # speech on the third channel only
+    path = write_audio(tmp_path / "surround.wav", multi, subtype="FLOAT")
+    mixed = analyze_file(path, stub_predictor)
+    assert mixed.track_names == ["mix"] and not mixed.errors
+    split = analyze_file(path, stub_predictor, channels="split")
+    assert split.track_names == [f"ch{i + 1}" for i in range(SIX_CHANNELS)]
+    assert {s.track_name for s in split.segments} == {"ch3"}
+    with pytest.raises(ConfigError, match="2 track names"):
+        FileSource(path, channels="split", track_names=["Agent", "Customer"]).open()
+
+
+def test_start_offset_keeps_file_times(speech_wav, speech_16k, stub_predictor):
+    start_s = 3.0
+    full = [s for s in analyze_file(speech_wav, stub_predictor).segments if s.start_s >= start_s]
+    later = analyze_file(speech_wav, stub_predictor, start_s=start_s).segments
+    assert len(later) == len(full) > 0
+    for a, b in zip(later, full, strict=True):
+        # Ends agree; a fresh VAD adapts to the level for a moment, so a start can come a little later.
+        assert abs(a.end_s - b.end_s) < TIME_TOLERANCE_S
+        assert b.start_s - TIME_TOLERANCE_S < a.start_s < b.end_s
+    src = FileSource(speech_wav, start_s=start_s)
+    src.open()
+    assert src.start_sample == int(start_s * SAMPLE_RATE_HZ)
+    assert abs(src.total_s - (len(speech_16k) / SAMPLE_RATE_HZ - start_s)) < 1e-6
+    src.close()
+    info = sf.info(str(speech_wav))
+    with pytest.raises(AudioError, match="beyond the end"):
+        FileSource(speech_wav, start_s=info.duration + 1).open()

@@ -1,0 +1,115 @@
+"""Session store: read back exactly what was written, torn last lines, a killed writer, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamer_helpers import REPO_ROOT, subprocess_env
+
+from streamer import Engine, EngineConfig, FileSource, SessionError, SessionStore, WindowResult, export_csv, export_json
+
+KILL_AFTER_SEGMENTS = 2
+REPLAY_SPEED = 2.0
+WRITER_TIMEOUT_S = 60.0
+POLL_S = 0.05
+
+
+@pytest.fixture(scope="module")
+def written_session(speech_wav, predictor, tmp_path_factory):
+    """A session written by the engine from a fast file replay, and the events it emitted."""
+    path = tmp_path_factory.mktemp("session") / "s.jsonl"
+    session = SessionStore.create(path, {"who": "test", "nested": {"a": [1, 2]}})
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(speech_wav))
+    assert engine.wait(WRITER_TIMEOUT_S)
+    engine.stop()
+    return path, engine.poll(), session
+
+
+def test_reopen_gives_back_exactly_what_was_written(written_session):
+    path, events, session = written_session
+    reopened = SessionStore.open(path)
+    assert reopened.results == [e for e in events if isinstance(e, WindowResult)]
+    assert reopened.results == session.results and reopened.segments == session.segments
+    assert reopened.metadata == session.metadata
+    assert reopened.metadata["nested"] == {"a": [1, 2]}
+    engine_meta = reopened.metadata["engine"]
+    assert engine_meta["settings"]["window_s"] == EngineConfig().window_s
+    assert engine_meta["source"]["path"].endswith("speech.wav") and engine_meta["model"]["labels"]
+    assert reopened.ended is not None and reopened.ended["stats"]["utterances"] == 4
+
+
+def test_torn_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(written_session, tmp_path):
+    path, _, session = written_session
+    text = path.read_text()
+    torn = tmp_path / "torn.jsonl"
+    last_result = text.rindex('{"track"')
+    torn.write_text(text[: last_result + 25])  # killed in the middle of writing a result
+    reopened = SessionStore.open(torn)
+    assert reopened.results == session.results[:-1] and reopened.ended is None
+    bad = tmp_path / "bad.jsonl"
+    lines = text.splitlines(keepends=True)
+    bad.write_text("".join(lines[:2] + ["{not json\n"] + lines[2:]))
+    with pytest.raises(SessionError, match="line 3 is corrupt"):
+        SessionStore.open(bad)
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"hello": 1}\n')
+    with pytest.raises(SessionError, match="not a session file"):
+        SessionStore.open(other)
+    with pytest.raises(SessionError, match="not found"):
+        SessionStore.open(tmp_path / "missing.jsonl")
+    with pytest.raises(SessionError, match="already exists"):
+        SessionStore.create(path)
+
+
+def test_exports(written_session, tmp_path):
+    path, _, session = written_session
+    rows = list(csv.DictReader(export_csv(path, tmp_path / "s.csv").read_text().splitlines()))
+    assert len(rows) == len(session.results)
+    first = session.results[0]
+    assert float(rows[0]["start_s"]) == first.start_s and rows[0]["top_label"] == first.top_label
+    for label, p in first.probabilities.items():
+        assert float(rows[0][f"p_{label}"]) == p
+    doc = json.loads(export_json(path, tmp_path / "s.json").read_text())
+    assert [WindowResult.from_dict(r) for r in doc["results"]] == session.results
+    assert len(doc["segments"]) == len(session.segments) and doc["metadata"]["who"] == "test"
+
+
+def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path):
+    path = tmp_path / "killed.jsonl"
+    log = tmp_path / "writer.log"
+    with log.open("w") as err, subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("session_writer.py")), str(tiny_model_path),
+             str(speech_wav), str(path), str(REPLAY_SPEED)],
+            env=subprocess_env(), cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=err) as writer:
+        try:
+            deadline = time.monotonic() + WRITER_TIMEOUT_S
+            while True:
+                text = path.read_text() if path.exists() else ""
+                if text.count('"type": "segment"') >= KILL_AFTER_SEGMENTS:
+                    break
+                assert writer.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the writer produced no segments"
+                time.sleep(POLL_S)
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait(WRITER_TIMEOUT_S)
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    text = path.read_text()
+    complete = [json.loads(line) for line in text.split("\n")[:-1] if line]
+    reopened = SessionStore.open(path)
+    assert reopened.ended is None, "the writer was killed before it could close the session"
+    assert len(reopened.segments) >= KILL_AFTER_SEGMENTS
+    assert reopened.results == [WindowResult.from_dict(r) for r in complete if r["type"] == "result"]
+    assert reopened.metadata["test"] == "killed writer" and "engine" in reopened.metadata
