@@ -66,14 +66,16 @@ def list_devices() -> list[tuple[int, str]]:
             for d in streamer.list_input_devices()]
 
 
-def count_channels(path: str | Path) -> int:
-    """Number of channels of an audio file (1 if it cannot be told; the engine will report errors)."""
+def file_info(path: str | Path) -> tuple[int, float]:
+    """(channels, duration in seconds) of an audio file; (1, 0.0) if it cannot be told (the engine
+    reports unreadable files properly when it starts)."""
     import soundfile as sf
 
     try:
-        return int(sf.info(str(path)).channels)
-    except Exception:  # noqa: BLE001 - the engine reports unreadable files properly when it starts
-        return 1
+        info = sf.info(str(path))
+        return int(info.channels), float(info.duration)
+    except Exception:  # noqa: BLE001
+        return 1, 0.0
 
 
 def default_session_path(directory: Path, stem: str) -> Path:
@@ -208,6 +210,11 @@ class EngineBridge:
         return self._engine is not None and bool(self._engine.running)
 
     @property
+    def source(self):
+        """The running engine's source (its pace, speed, start), or None."""
+        return self._engine.source if self._engine is not None else None
+
+    @property
     def active(self) -> bool:
         """An engine exists (it may have finished but still hold events)."""
         return self._engine is not None
@@ -270,5 +277,5 @@ class EngineBridge:
         return Path(store.export_csv(out_path) if fmt == "csv" else store.export_json(out_path))
 
 
-__all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "count_channels",
+__all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "file_info",
            "list_devices", "read_model_info"]

@@ -25,6 +25,7 @@ REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
 STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
+END_MARGIN_S = 0.05  # a seek this close to the end of a file does not restart the engine
 SESSION_SUFFIXES = (".jsonl", ".json", ".sqlite", ".db")
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 SESSION_FILTER = "Sessions (*.jsonl *.json *.sqlite *.db);;All files (*)"
@@ -323,12 +324,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if not path.is_file():
             self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
             return False
-        n_ch = eb.count_channels(path)
+        n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
         self.mode = FILE
         self.source_path = path
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.reset_view(self.model_info.labels, n_ch if split else 1)
+        self.duration_s = duration_s
         self.session_path = self._new_session_path(path.stem)
         return self._start_file(0.0, new_session=True)
 
@@ -472,7 +474,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._drop_after(t_s)
             self.position_s = t_s
             self.plot_stack.set_follow(True)
-            if was_playing:
+            at_end = self.duration_s > 0 and t_s >= self.duration_s - END_MARGIN_S
+            if was_playing and not at_end:
                 self._start_file(t_s)
             else:
                 self.paused = True

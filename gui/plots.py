@@ -244,6 +244,9 @@ class PlotStack(pg.GraphicsLayoutWidget):
             if p is not self._master:
                 p.setXLink(self._master)
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
+        for sample, _label_item in lane.legend.items:
+            # A click on a legend entry hides that class in every lane, not only this one.
+            sample.sigClicked.connect(self._on_legend_clicked)
         self.lanes[track] = lane
         self._update_bottom_axis()
         self._apply_range()
@@ -266,6 +269,9 @@ class PlotStack(pg.GraphicsLayoutWidget):
     def set_label_visible(self, label: str, visible: bool) -> None:
         for lane in self.lanes.values():
             lane.set_label_visible(label, visible)
+
+    def _on_legend_clicked(self, item) -> None:
+        self.set_label_visible(item.name(), item.isVisible())
 
     def set_follow(self, follow: bool) -> None:
         if follow != self.follow:

@@ -1,0 +1,76 @@
+"""Bounded histories and the display spectrogram (no window needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gui.events import Audio, Result, Segment, VadFlags
+from gui.history import LEVEL_BIN_S, SPEC_COLUMN_S, Ring, SpectrogramMaker, TrackHistory
+
+LABELS = ["neutral", "happy", "sad"]
+
+
+def _result(t: float, top: str = "happy") -> Result:
+    probs = {lab: (0.8 if lab == top else 0.1) for lab in LABELS}
+    return Result(0, t, t + 2.0, probs, {"female": 0.7, "male": 0.3}, 0.6, 0.5, 0.4)
+
+
+def test_ring_keeps_only_the_newest_rows_and_returns_them_in_order():
+    ring = Ring(capacity=5, width=1)
+    for i in range(23):
+        ring.append(np.array([i]))
+        assert len(ring) <= 5
+    assert ring.view()[:, 0].tolist() == [18, 19, 20, 21, 22]
+    ring.append(np.arange(100, 112)[:, None])  # more than the capacity at once
+    assert ring.view()[:, 0].tolist() == [107, 108, 109, 110, 111]
+
+
+def test_display_spectrogram_equals_the_model_front_end_whatever_the_block_size():
+    from model.features import FeatureConfig, LogMel
+
+    x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
+    ref = LogMel(FeatureConfig())(torch.from_numpy(x))[0].numpy().T  # (frames, mels)
+    for block in (160, 1000, 16000):
+        maker = SpectrogramMaker()
+        cols = [maker.push(s / 16000, x[s:s + block])[1] for s in range(0, len(x), block)]
+        cols = np.concatenate(cols)
+        n = len(cols)
+        assert n >= int(1.0 / SPEC_COLUMN_S) - 2
+        expected = ref[: 2 * n].reshape(n, 2, -1).mean(axis=1)
+        np.testing.assert_allclose(cols, expected, atol=1e-4)
+
+
+def test_track_history_summary_and_drop_after():
+    h = TrackHistory(LABELS, history_s=60.0)
+    sr = 16000
+    for i in range(20):  # 10 s of audio in 0.5 s blocks
+        h.add_audio(Audio(0, i * 0.5, np.full(sr // 2, 0.1, np.float32)))
+    h.add_vad(VadFlags(0, 0.0, 0.03, np.ones(100, np.float32)))
+    h.add_segment(Segment(0, 1.0, 4.0))
+    for i, t in enumerate(np.arange(1.0, 8.0, 0.5)):
+        h.add_result(_result(t, "happy" if i % 3 else "sad"))
+    assert len(h.level) == round(10.0 / LEVEL_BIN_S)
+    assert np.allclose(h.level.view()[:, 1], 20 * np.log10(0.1), atol=0.01)
+    s = h.summary()
+    assert s.speech_s == 3.0
+    assert s.analysed_windows == 14
+    assert abs(sum(s.shares.values()) - 1) < 1e-9 and s.shares["happy"] > s.shares["sad"] > 0
+    mask = h.speech_mask(0.0, 6.0, 600)
+    assert mask[:290].all() and not mask[320:].any()  # 100 VAD frames of 30 ms = 3 s
+
+    h.drop_after(5.0)
+    assert h.level.view()[:, 0].max() <= 5.0
+    assert h.results.view()[:, 1].max() <= 5.0
+    assert h.spec_times.view()[:, 0].max() < 5.0
+    assert h.end_s == 5.0
+
+
+def test_history_is_bounded():
+    h = TrackHistory(LABELS, history_s=20.0)
+    for i in range(120):  # 60 s into a 20 s history
+        h.add_audio(Audio(0, i * 0.5, np.zeros(8000, np.float32)))
+    times = h.level.view()[:, 0]
+    assert len(times) == round(20.0 / LEVEL_BIN_S)
+    assert times[0] > 39.0 and times[-1] < 60.0
+    assert len(h.spec) <= h.spec.capacity

@@ -1,0 +1,263 @@
+"""The main window on the real engine and the tiny model: replay, transport, call-centre lanes,
+exports, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from gui.main_window import FILE, SESSION
+
+WAIT_MS = 30_000
+
+
+def _finite(a) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return a[np.isfinite(a)]
+
+
+def test_window_opens_with_model_and_controls(make_window, tiny_model_path):
+    w = make_window()
+    assert w.isVisible()
+    assert w.model_info is not None and w.model_info.labels
+    assert tiny_model_path.name in w.status_model.text()
+    assert not w.banner.isVisible() and w.errors == []
+    assert [w.speed_combo.itemData(i) for i in range(w.speed_combo.count())][:5] == [0.5, 1.0, 2.0, 4.0, 8.0]
+    shortcuts = {a.text(): a.shortcut().toString() for a in w.actions()}
+    assert shortcuts["Play"] == "Space" and shortcuts["Open file…"] == "Ctrl+O" and shortcuts["Stop"] == "Esc"
+
+
+def test_replay_of_real_speech_fills_every_plot(make_window, replay, speech_wav):
+    w = replay(make_window(speed=0.0), speech_wav)
+    assert w.errors == []
+    assert w.mode == FILE and len(w.plot_stack.lanes) == 1
+    lane = w.plot_stack.lanes[0]
+    duration = 14.0
+    assert abs(w.position_s - duration) < 0.6 and abs(w.duration_s - w.position_s) < 1e-6
+
+    x, y = lane.level_curve.getData()
+    assert len(x) > 600 and x.max() > duration - 0.5
+    assert y.max() > -40 and y.min() <= -70  # speech and the silent gaps
+    shade = lane.speech_image.image
+    assert shade is not None and 0 < shade.mean() < 1  # some of the time is speech, not all
+    spec = lane.spec_image.image
+    assert spec is not None and spec.shape[1] == 64 and spec.shape[0] > 100 and np.isfinite(spec).all()
+    assert spec.std() > 0.5  # a real spectrogram, not a constant
+
+    labels = w.model_info.labels
+    assert set(lane.emotion_curves) == set(labels)
+    n_results = len(w.histories[0].results)
+    assert n_results >= 4
+    for lab in labels:
+        ex, ey = lane.emotion_curves[lab].getData()
+        assert len(_finite(ey)) >= n_results and ((_finite(ey) >= 0) & (_finite(ey) <= 1)).all()
+    probs = w.histories[0].probabilities()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    for name, curve in lane.vad_curves.items():
+        assert len(_finite(curve.getData()[1])) >= n_results, name
+    assert len(_finite(lane.gender_curve.getData()[1])) >= n_results
+    assert "estimated" in lane.vad_plot.titleLabel.text
+
+    panel = w.side_panel.panels[0]
+    assert panel.current_label.text() in labels
+    assert [b.value() for b in panel.top_bars] == sorted((b.value() for b in panel.top_bars), reverse=True)
+    assert len(panel.va_trail.data) == min(n_results, 40)
+    assert "estimated" in panel.va_plot.plotItem.titleLabel.text
+    assert "speech" in panel.summary_label.text() and "%" in panel.summary_label.text()
+    # The whole recording is in view at the end.
+    x0, x1 = w.plot_stack.x_range()
+    assert x0 <= 0.5 and x1 >= duration - 0.5
+
+
+def test_pause_resume_stop_and_speed(make_window, qtbot, speech_wav):
+    w = make_window(speed=4.0)
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 1.0, timeout=WAIT_MS)
+    p0, t0 = w.position_s, time.monotonic()
+    qtbot.waitUntil(lambda: w.position_s > p0 + 3.0, timeout=WAIT_MS)
+    rate = (w.position_s - p0) / (time.monotonic() - t0)
+    assert 1.5 < rate < 4.8  # real-time pacing at 4x (never faster; a busy machine may lag a little)
+    assert w.bridge.source.speed == 4.0
+
+    w.toggle_pause()  # the Space action
+    assert w.paused and not w.bridge.active and w.status_state.text() == "paused"
+    held = w.position_s
+    qtbot.wait(300)
+    w.tick()
+    assert w.position_s == held
+
+    w.set_speed(8.0)
+    assert w.speed_combo.currentText() == "8x" and w.settings.speed == 8.0
+    w.toggle_pause()
+    assert not w.paused and w.bridge.active and w.bridge.source.speed == 8.0
+    assert w.bridge.source.start_s == pytest.approx(held, abs=1e-6)  # resumed where it paused
+    qtbot.waitUntil(lambda: w.position_s > held + 1.0, timeout=WAIT_MS)
+
+    w.stop()
+    assert not w.bridge.active and w.status_state.text() == "stopped"
+    assert w.histories[0].results.view().size  # stopping keeps what was analysed
+
+
+def test_seek_by_control_and_by_clicking_a_plot(make_window, qtbot, speech_wav):
+    w = make_window(speed=2.0)
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 2.0, timeout=WAIT_MS)
+    w.seek(9.0)  # forward while playing: the engine restarts there
+    assert w.bridge.active and w.bridge.source.start_s == pytest.approx(9.0)
+    qtbot.waitUntil(lambda: w.position_s > 9.5, timeout=WAIT_MS)
+    level_t = w.histories[0].level.view()[:, 0]
+    assert not ((level_t > 2.6) & (level_t < 9.0)).any()  # the skipped part was never analysed
+
+    w.pause()
+    lane = w.plot_stack.lanes[0]
+    w.plot_stack.show_all(14.0)
+    w.redraw()
+    scene_pt = lane.level_plot.vb.mapViewToScene(QtCore.QPointF(4.0, -40.0))
+    view_pt = w.plot_stack.mapFromScene(scene_pt)
+    qtbot.mouseClick(w.plot_stack.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=view_pt)
+    assert w.position_s == pytest.approx(4.0, abs=0.2)
+    assert w.paused and w.histories[0].level.view()[:, 0].max() <= w.position_s + 1e-6
+
+    w.act_forward.trigger()  # the Right-arrow action
+    assert w.position_s == pytest.approx(9.0, abs=0.2)
+    w.toggle_pause()
+    qtbot.waitUntil(lambda: w.position_s > 10.0, timeout=WAIT_MS)
+    w.stop()
+
+
+def test_keyboard_shortcuts_pause_and_resume(make_window, qtbot, speech_wav):
+    w = make_window(speed=1.0)
+    w.activateWindow()
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 0.3, timeout=WAIT_MS)
+    qtbot.keyClick(w.plot_stack, QtCore.Qt.Key.Key_Space)
+    assert w.paused
+    qtbot.keyClick(w.plot_stack, QtCore.Qt.Key.Key_Space)
+    assert not w.paused and w.bridge.active
+    qtbot.keyClick(w.plot_stack, QtCore.Qt.Key.Key_Escape)
+    assert not w.bridge.active and w.status_state.text() == "stopped"
+
+
+def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav):
+    w = make_window(speed=0.0, channels="split")
+    replay(w, stereo_wav)
+    assert w.errors == []
+    assert sorted(w.plot_stack.lanes) == [0, 1] and sorted(w.side_panel.panels) == [0, 1]
+    assert [w.side_panel.panels[t].name for t in (0, 1)] == ["Agent", "Customer"]
+    assert "Agent" in w.plot_stack.lanes[0].emotion_plot.titleLabel.text
+    assert "Customer" in w.plot_stack.lanes[1].emotion_plot.titleLabel.text
+    first_speech = []
+    for t in (0, 1):
+        h = w.histories[t]
+        assert len(h.results) >= 4 and len(h.segments) >= 3
+        first_speech.append(h.segments.view()[0, 0])
+        assert len(_finite(w.plot_stack.lanes[t].emotion_curves[w.model_info.labels[0]].getData()[1])) > 0
+    assert first_speech[1] - first_speech[0] == pytest.approx(3.0, abs=0.3)  # the right channel is 3 s later
+    # One shared time axis.
+    assert w.plot_stack.lanes[1].gender_plot.vb.viewRange()[0] == w.plot_stack.lanes[0].level_plot.vb.viewRange()[0]
+
+    panel = w.side_panel.panels[1]
+    panel.name_edit.setText("Caller")
+    panel.name_edit.editingFinished.emit()
+    assert "Caller" in w.plot_stack.lanes[1].emotion_plot.titleLabel.text and w.track_names[1] == "Caller"
+    rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
+    assert {r["track_name"] for r in rows} == {"Agent", "Customer"}
+
+
+def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tmp_path, qtbot):
+    w = replay(make_window(speed=0.0), speech_wav)
+    assert w.session_path is not None and w.session_path.exists()
+
+    csv_path = w.export("csv", tmp_path / "out.csv")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= len(w.histories[0].results)
+    assert {f"p_{lab}" for lab in w.model_info.labels} <= set(rows[0])
+
+    doc = json.loads(w.export("json", tmp_path / "out.json").read_text())
+    windows = [r for r in doc["results"] if r["kind"] == "window"]
+    assert len(windows) == len(w.histories[0].results) and doc["segments"]
+
+    png = w.export("png", tmp_path / "plots.png")
+    image = QtGui.QImage(str(png))
+    assert not image.isNull() and image.width() > 400 and image.height() > 300
+
+    shown = w.histories[0].results.view().copy()
+    other = make_window()
+    assert other.open_session(w.session_path)
+    assert other.mode == SESSION and other.errors == []
+    np.testing.assert_allclose(other.histories[0].results.view(), shown, atol=1e-6)
+    assert len(_finite(other.plot_stack.lanes[0].gender_curve.getData()[1])) >= len(shown)
+
+
+def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
+    w = make_window(speed=0.0)
+    mime = QtCore.QMimeData()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(speech_wav))])
+    event = QtGui.QDropEvent(QtCore.QPointF(100, 100), QtCore.Qt.DropAction.CopyAction, mime,
+                             QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(w.sig_replay_finished, timeout=WAIT_MS):
+        w.dropEvent(event)
+    assert w.source_path == speech_wav and len(w.histories[0].results) > 0
+
+
+def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, tmp_path, speech_wav):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    w = make_window(speed=0.0)
+    assert not w.open_file(bad)
+    assert w.banner.isVisible() and "broken.wav" in w.banner.label.text()
+    assert not w.bridge.active
+    assert not w.open_file(tmp_path / "missing.wav")
+    assert "file not found" in w.errors[-1] and "Ctrl+O" in w.errors[-1]
+    replay(w, speech_wav)  # still works
+    assert not w.banner.isVisible() and len(w.histories[0].results) > 0
+
+
+def test_missing_device_shows_an_error_and_the_app_stays_usable(make_window, replay, speech_wav):
+    w = make_window(speed=0.0)
+    assert not w.start_microphone(device="no such microphone 4711")
+    assert w.banner.isVisible()
+    assert "no such microphone 4711" in w.errors[-1] or "PortAudio" in w.errors[-1]
+    assert not w.bridge.active
+    replay(w, speech_wav)
+    assert len(w.histories[0].results) > 0
+
+
+def test_missing_model_is_explained_and_fixable_in_settings(make_window, replay, tmp_path, tiny_model_path,
+                                                             speech_wav):
+    w = make_window(model_path=str(tmp_path / "nope.safetensors"))
+    assert w.model_info is None and w.banner.isVisible()
+    assert "nope.safetensors" in w.errors[-1] and "Settings" in w.errors[-1]
+    assert not w.open_file(speech_wav)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"definitely not a model")
+    w.apply_settings(w.settings.replace(model_path=str(junk)))
+    assert w.model_info is None and "junk.safetensors" in w.errors[-1]
+    w.apply_settings(w.settings.replace(model_path=str(tiny_model_path), smoothing=0.5, speed=0.0))
+    assert w.model_info is not None and not w.banner.isVisible()
+    replay(w, speech_wav)
+    assert len(w.histories[0].results) > 0
+
+
+def test_hiding_an_emotion_class_hides_its_curve_in_every_lane(make_window, replay, stereo_wav):
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    label = w.model_info.labels[2]
+    w.plot_stack.set_label_visible(label, False)
+    assert not any(lane.emotion_curves[label].isVisible() for lane in w.plot_stack.lanes.values())
+    assert all(lane.emotion_curves[w.model_info.labels[0]].isVisible() for lane in w.plot_stack.lanes.values())
+
+
+def test_seek_to_the_end_does_not_fail(make_window, qtbot, speech_wav):
+    w = make_window(speed=2.0)
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 0.5, timeout=WAIT_MS)
+    w.seek(1000.0)
+    assert w.position_s == pytest.approx(w.duration_s) and w.errors == [] and not w.bridge.active
+    w.seek(-3.0)
+    assert w.position_s == 0.0
