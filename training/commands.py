@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--config", required=True, help="training config (YAML), e.g. training/configs/ravdess8.yaml")
     p.add_argument("--root", required=True, help="corpus folder (RAVDESS: the folder holding Actor_NN)")
     p.add_argument("--song-root", help="RAVDESS song folder, for configs that train on song too")
+    p.add_argument("--extra-root", action="append", default=[], metavar="NAME=DIR",
+                   help="folder of a training-only corpus the config lists in extra_corpora (repeatable)")
     p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
     p.add_argument("--cv", action="store_true", help="run speaker-held-out cross-validation instead of "
                                                      "training the final model")
@@ -51,6 +53,13 @@ def register(sub) -> None:
     s.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
     s.add_argument("--png", default="corpus_stats.png", help="where to save the distribution plot")
     s.set_defaults(func=cmd_data_stats)
+    m = data_sub.add_parser("manifest", formatter_class=Formatter,
+                            help="write a corpus manifest (JSON lines) and report skipped files")
+    m.add_argument("--corpus", required=True, help="ravdess, ravdess-song or iemocap")
+    m.add_argument("--root", required=True, help="corpus folder")
+    m.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    m.add_argument("--out", required=True, help="manifest file to write (.jsonl)")
+    m.set_defaults(func=cmd_data_manifest)
 
 
 def _setup_logging(path=None, quiet: bool = False) -> None:
@@ -83,7 +92,15 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     prepare_out(out, args.overwrite)
     _setup_logging(out / "train.log", quiet=True)
-    data = load_data(cfg, args.root, args.song_root)
+    extra_roots = {}
+    for item in args.extra_root:
+        name, sep, folder = item.partition("=")
+        if not sep:
+            from model.errors import SERError
+
+            raise SERError(f"--extra-root {item!r}: expected NAME=DIR, e.g. iemocap=/data/IEMOCAP_full_release")
+        extra_roots[name] = folder
+    data = load_data(cfg, args.root, args.song_root, extra_roots)
     if data.skipped:
         from training.manifest import report_skipped
 
@@ -178,4 +195,15 @@ def cmd_data_stats(args) -> int:
 
     entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
     print(run_data_stats(entries, skipped, args.png))
+    return 0
+
+
+def cmd_data_manifest(args) -> int:
+    from training.manifest import report_skipped, write_manifest
+    from training.recipes import load_corpus
+
+    entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
+    path = write_manifest(entries, args.out)
+    print(f"{len(entries)} utterances written to {path}")
+    print(report_skipped(skipped))
     return 0

@@ -42,6 +42,10 @@ class TrainingConfig:
     labels: tuple[str, ...]
     speakers: tuple[int, ...] | None = None
     song: bool = False
+    # Further corpora used for training only (never for evaluation), e.g. [iemocap]; their folders
+    # are given as --extra-root NAME=DIR. Samples whose label is outside `labels` still train the
+    # gender and V/A/D heads: their emotion loss is masked.
+    extra_corpora: tuple[str, ...] = ()
     split: SplitConfig = field(default_factory=SplitConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -114,6 +118,7 @@ def load_config(path: str | Path) -> TrainingConfig:
         labels=labels,
         speakers=parse_speakers(data.get("speakers")),
         song=bool(data.get("song", False)),
+        extra_corpora=tuple(str(x) for x in data.get("extra_corpora") or ()),
         split=_build(SplitConfig, data.get("split"), f"{path}: split"),
         final=_build(FinalConfig, data.get("final"), f"{path}: final"),
         features=_build(FeatureConfig, data.get("features"), f"{path}: features"),

@@ -31,26 +31,33 @@ class CorpusData:
     skipped: list[Skipped]
 
 
-def speaker_key(speaker: str) -> int | str:
-    return int(speaker) if speaker.isdigit() else speaker
+def speaker_key(speaker: str) -> tuple[int, int | str]:
+    """Sort key: numbered speakers (RAVDESS actors) by number, named ones after them by name."""
+    return (0, int(speaker)) if speaker.isdigit() else (1, speaker)
 
 
-def load_data(cfg: TrainingConfig, root: str, song_root: str | None = None) -> CorpusData:
+def load_data(cfg: TrainingConfig, root: str, song_root: str | None = None,
+              extra_roots: dict[str, str] | None = None) -> CorpusData:
+    """The evaluation corpus (filtered to the config's labels) and training-only extra material."""
+    from model.errors import SERError
+
     speakers = set(cfg.speakers) if cfg.speakers else None
     entries, skipped = load_corpus(cfg.corpus, root, speakers, cfg.label_set)
     extra: list[ManifestEntry] = []
     if cfg.song:
         if not song_root:
-            from model.errors import SERError
-
             raise SERError("the config trains on RAVDESS song too: pass its folder with --song-root.")
-        extra, sk = load_corpus("ravdess-song", song_root, speakers)
+        song, sk = load_corpus("ravdess-song", song_root, speakers)
+        extra += [e for e in song if e.label in cfg.labels]
+        skipped += sk
+    for name in cfg.extra_corpora:
+        if not extra_roots or name not in extra_roots:
+            raise SERError(f"the config trains on {name} too: pass its folder with --extra-root {name}=DIR.")
+        more, sk = load_corpus(name, extra_roots[name], None, cfg.label_set)
+        extra += more
         skipped += sk
     entries = [e for e in entries if e.label in cfg.labels]
-    extra = [e for e in extra if e.label in cfg.labels]
     if not entries:
-        from model.errors import SERError
-
         raise SERError(f"{root}: no usable {cfg.corpus} utterances with labels {list(cfg.labels)} were found.")
     return CorpusData(entries, extra, skipped)
 
@@ -97,8 +104,9 @@ def _meta(cfg: TrainingConfig, data: CorpusData, metrics: dict, training: dict) 
     speakers = sorted({e.speaker for e in data.entries + data.extra}, key=speaker_key)
     corpora = [{"name": cfg.corpus, "licence": LICENCES.get(cfg.corpus, "see corpus"),
                 "speakers": speakers, "utterances": len(data.entries)}]
-    if data.extra:
-        corpora.append({"name": "ravdess-song", "licence": LICENCES["ravdess-song"], "utterances": len(data.extra)})
+    for name in sorted({e.corpus for e in data.extra}):
+        corpora.append({"name": name, "licence": LICENCES.get(name, "see corpus"), "training_only": True,
+                        "utterances": sum(e.corpus == name for e in data.extra)})
     sources = {e.vad_source for e in data.entries + data.extra if e.vad_source}
     vad_source = "human-ratings" if sources == {"human-ratings"} else (
         "derived-from-category" if sources else "none")

@@ -151,3 +151,40 @@ def test_eval_table_and_errors(tiny_run, capsys, tmp_path):
     assert "not found" in capsys.readouterr().err
     assert ser_main(["eval", "--model", str(out / "model.safetensors"), "--root", str(tmp_path / "nope")]) == 2
     assert "RAVDESS folder not found" in capsys.readouterr().err
+
+
+def test_masked_multitask_loss_skips_absent_tasks():
+    import torch
+
+    from training.train import multitask_loss
+
+    out = {"emotion": torch.randn(3, 8, requires_grad=True), "gender": torch.randn(3, 2),
+           "vad": torch.rand(3, 3)}
+    no_labels = torch.full((3,), -1)
+    nan_vad = torch.full((3, 3), float("nan"))
+    total, parts = multitask_loss(out, no_labels, torch.tensor([0, 1, -1]), nan_vad, torch.zeros(3), None, 0.0)
+    assert parts["emotion"] is None and parts["vad"] is None and parts["gender"] > 0
+    assert torch.isfinite(total)
+    # Only the gender loss counts: 0.5 * exp(0) * L_gender + 0.5 * 0.
+    assert float(total) == pytest.approx(0.5 * parts["gender"], rel=1e-5)
+
+
+def test_training_combines_corpora_with_masked_labels(tmp_path, ravdess_dir):
+    """RAVDESS plus a synthetic IEMOCAP tree: IEMOCAP's own labels (e.g. frustrated) are not among
+    the 8 outputs, so those turns train only the gender and V/A/D heads."""
+    from iemocap_fixture import make_iemocap_tree
+
+    iemocap = make_iemocap_tree(tmp_path)
+    config = tmp_path / "combined.yaml"
+    config.write_text(yaml.safe_dump({**TINY_CONFIG, "extra_corpora": ["iemocap"], "label_set": "8class"}))
+    out = tmp_path / "out"
+    assert ser_main(["train", "--config", str(config), "--root", str(ravdess_dir), "--extra-root",
+                     f"iemocap={iemocap}", "--out", str(out), "--quiet", "--threads", "2"]) == 0
+    meta = Predictor.load(out / "model.safetensors").meta
+    names = [c["name"] for c in meta.corpora]
+    assert names == ["ravdess", "iemocap"] and meta.corpora[1]["training_only"]
+    assert meta.vad_source == "derived-from-category"  # mixed sources: not all human ratings
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {m["corpus"] for m in manifest} == {"ravdess", "iemocap"}
+    assert ser_main(["train", "--config", str(config), "--root", str(ravdess_dir), "--out", str(tmp_path / "o2"),
+                     "--quiet"]) == 2  # extra corpus folder missing: clear error
