@@ -47,7 +47,7 @@ class EngineConfig:
     min_speech_s: float = 0.3
     min_speech_ratio: float = 0.3
     max_batch_windows: int = 16
-    input_queue_blocks: int = 256
+    input_queue_blocks: int = 64
     result_queue_events: int = 4096
     display_queue_events: int = 512
     emit_audio: bool = True

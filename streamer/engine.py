@@ -29,7 +29,8 @@ from streamer.sources import Source, SourceBlock
 
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
-MAX_BLOCKS_PER_STEP = 64  # blocks the worker merges into one push when it is behind (bigger batches)
+MAX_BLOCKS_PER_STEP = 64  # blocks the worker merges into one push when it is behind (bigger batches) ...
+MAX_MERGED_S = 8.0  # ... up to this much audio, which bounds the windows pending at once
 PERCENTILES = (50, 95, 99)
 
 _END = object()  # sentinel: the source has no more audio
@@ -231,11 +232,15 @@ class Engine:
     def _take_inputs(self) -> list:
         """At least one item (blocking), plus whatever else is queued, up to a limit."""
         items = [self._input.get()]
-        while len(items) < MAX_BLOCKS_PER_STEP and items[-1] is not _END:
+        limit = MAX_MERGED_S * SAMPLE_RATE_HZ
+        merged = len(items[0].data) if isinstance(items[0], SourceBlock) else 0
+        while len(items) < MAX_BLOCKS_PER_STEP and merged < limit and isinstance(items[-1], SourceBlock):
             try:
                 items.append(self._input.get_nowait())
             except queue.Empty:
                 break
+            if isinstance(items[-1], SourceBlock):
+                merged += len(items[-1].data)
         return items
 
     def _process(self, blocks: list[SourceBlock]) -> None:

@@ -115,12 +115,21 @@ class TrackPipeline:
         if not len(samples):
             return []
         arrival = time.monotonic() if arrival is None else arrival
+        out: list = []
+        # Work through long pushes a hop at a time, so that the history stays the size the window
+        # needs and pending windows are run through the model in batches as they accumulate.
+        step = self._hop
+        for i in range(0, len(samples), step):
+            self._push_chunk(samples[i:i + step], arrival, out)
+            self._infer(out)
+        return self._finish(out)
+
+    def _push_chunk(self, samples: np.ndarray, arrival: float, out: list) -> None:
         self._audio.append(samples)
         self._arrivals.append((self._audio.end, arrival))
         first_frame = self._flags.end
         flags = self._vad.push(samples)
         self._flags.append(flags)
-        out: list = []
         if self.config.emit_audio and len(flags):
             out.append(VadFrames(self.track, self._seconds(first_frame * self._frame), self._frame / SAMPLE_RATE_HZ,
                                  tuple(bool(f) for f in flags)))
@@ -133,7 +142,6 @@ class TrackPipeline:
             if self._open is not None:
                 self._plan_grid(min(covered, self._seg.safe_end), out)
         self._trim()
-        return self._run(out)
 
     def flush(self) -> list[Event]:
         """End of the track: close an open segment and emit its last windows and utterance result."""
@@ -142,7 +150,7 @@ class TrackPipeline:
         if change is not None:
             self._on_change(change, self._flags.end * self._frame, out)
         self._finished = True
-        return self._run(out)
+        return self._finish(out)
 
     # ------------------------------------------------------------------ segments and windows
     def _on_change(self, change: tuple[str, int, int], covered: int, out: list) -> None:
@@ -220,14 +228,21 @@ class TrackPipeline:
             self._arrivals.popleft()
 
     # ------------------------------------------------------------------ inference
-    def _run(self, out: list) -> list[Event]:
-        jobs = [j for j in out if isinstance(j, _WindowJob)]
+    def _infer(self, out: list, force: bool = False) -> None:
+        """Run pending windows through the model in batches (a partial batch only when ``force``)."""
+        pending = [j for j in out if isinstance(j, _WindowJob) and j.prediction is None]
         batch = self.config.max_batch_windows
-        for i in range(0, len(jobs), batch):
-            chunk = jobs[i:i + batch]
+        for i in range(0, len(pending), batch):
+            chunk = pending[i:i + batch]
+            if len(chunk) < batch and not force:
+                return
             for job, pred in zip(chunk, self.predictor.predict_batch([j.samples for j in chunk]), strict=True):
                 job.prediction = pred
                 job.samples = None  # the audio is no longer needed; keep memory flat
+
+    def _finish(self, out: list) -> list[Event]:
+        """Predictions of all pending windows, then windows and utterances as result events, in order."""
+        self._infer(out, force=True)
         events: list[Event] = []
         now = time.monotonic()
         for item in out:

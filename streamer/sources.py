@@ -25,7 +25,7 @@ from streamer.errors import AudioError, ConfigError, DeviceError
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
 RESAMPLE_QUALITY = "HQ"
-FAST_BLOCK_S = 1.0  # file blocks read per step in fast mode: large, for throughput
+FAST_BLOCK_S = 0.5  # file blocks read per step in fast mode: large, for throughput
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
