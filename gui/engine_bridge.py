@@ -118,6 +118,7 @@ class EngineBridge:
         self._predictor = None
         self._predictor_key: tuple | None = None
         self._session = None
+        self._last_stats = None
         self.session_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -203,6 +204,7 @@ class EngineBridge:
         if engine is None:
             return []
         engine.stop()
+        self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers
         return self._drain(engine, None)
 
     @property
@@ -238,8 +240,8 @@ class EngineBridge:
         info: dict = {}
         if self._predictor is not None:
             info["device"] = str(self._predictor.device)
-        if self._engine is not None:
-            s = self._engine.stats
+        s = self._engine.stats if self._engine is not None else self._last_stats
+        if s is not None:
             info["overflows"] = int(s.overflows)
             info["dropped_display_events"] = int(s.dropped_display_events)
             for key, value in (s.latency_ms or {}).items():

@@ -69,13 +69,15 @@ class Ring:
 
 
 def ema(values: np.ndarray, alpha: float) -> np.ndarray:
-    """Exponential smoothing along axis 0; ``alpha`` in [0, 1), 0 leaves the values unchanged."""
+    """Exponential smoothing along axis 0; ``alpha`` in [0, 1), 0 leaves the values unchanged.
+    Non-finite entries restart the smoothing of their column."""
     if alpha <= 0 or len(values) == 0:
         return values
     out = np.empty_like(values)
     acc = values[0].copy()
     for i, row in enumerate(values):
-        acc = alpha * acc + (1 - alpha) * row
+        mixed = alpha * acc + (1 - alpha) * row
+        acc = np.where(np.isfinite(acc), mixed, row)
         out[i] = acc
     return out
 
@@ -162,6 +164,10 @@ class TrackHistory:
         self.level = Ring(n_bins, 2)  # time, level in dBFS
         self.speech = Ring(n_bins, 3)  # start, end, flag
         self.results = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)  # mid, end, probs.., female, v, a, d
+        # The same rows exponentially smoothed for display, kept up to date on every append so that a
+        # long history is never re-smoothed per frame.
+        self.smoothing = 0.0
+        self.smoothed = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
         self.spec = Ring(self.spec_times.capacity, n_mels)
@@ -184,7 +190,14 @@ class TrackHistory:
             return
         probs = [r.probabilities.get(lab, 0.0) for lab in self.labels]
         female = r.gender.get("female", np.nan) if r.gender else np.nan
-        self.results.append(np.array([r.mid_s, r.end_s, *probs, female, r.valence, r.arousal, r.dominance]))
+        row = np.array([r.mid_s, r.end_s, *probs, female, r.valence, r.arousal, r.dominance])
+        smooth = row.copy()
+        if self.smoothing > 0 and len(self.smoothed):
+            prev = self.smoothed.view()[-1, 2:]
+            mixed = self.smoothing * prev + (1 - self.smoothing) * row[2:]
+            smooth[2:] = np.where(np.isfinite(prev), mixed, row[2:])
+        self.results.append(row)
+        self.smoothed.append(smooth)
         self.vad_source = r.vad_source
         self.latest = r
         self.end_s = max(self.end_s, r.end_s)
@@ -237,6 +250,8 @@ class TrackHistory:
                 self.spec.truncate_where(keep)
             else:
                 keep = ring.view()[:, col] <= t_s
+                if ring is self.results:
+                    self.smoothed.truncate_where(keep)
             ring.truncate_where(keep)
         self.utterances = [u for u in self.utterances if u.end_s <= t_s]
         self._level_rest = np.zeros(0, dtype=np.float32)
@@ -251,15 +266,31 @@ class TrackHistory:
     def result_times(self) -> np.ndarray:
         return self.results.view()[:, 0]
 
-    def probabilities(self, smoothing: float = 0.0) -> np.ndarray:
-        return ema(self.results.view()[:, 2:2 + len(self.labels)], smoothing)
+    def set_smoothing(self, alpha: float) -> None:
+        """Display smoothing in [0, 1): 0 shows raw values; the whole history is re-smoothed once."""
+        if alpha == self.smoothing:
+            return
+        self.smoothing = alpha
+        rows = self.results.view().copy()
+        rows[:, 2:] = ema(rows[:, 2:], alpha)
+        self.smoothed.clear()
+        if len(rows):
+            self.smoothed.append(rows)
+        self.version += 1
+        self.result_version += 1
 
-    def female(self, smoothing: float = 0.0) -> np.ndarray:
-        return ema(self.results.view()[:, 2 + len(self.labels)], smoothing)
+    def _rows(self, smoothed: bool) -> np.ndarray:
+        return self.smoothed.view() if smoothed else self.results.view()
 
-    def vad(self, smoothing: float = 0.0) -> np.ndarray:
+    def probabilities(self, smoothed: bool = False) -> np.ndarray:
+        return self._rows(smoothed)[:, 2:2 + len(self.labels)]
+
+    def female(self, smoothed: bool = False) -> np.ndarray:
+        return self._rows(smoothed)[:, 2 + len(self.labels)]
+
+    def vad(self, smoothed: bool = False) -> np.ndarray:
         """``(n, 3)`` valence, arousal, dominance."""
-        return ema(self.results.view()[:, 3 + len(self.labels):], smoothing)
+        return self._rows(smoothed)[:, 3 + len(self.labels):]
 
     def speech_mask(self, x0: float, x1: float, n: int) -> np.ndarray:
         """Speech (1) or not (0) at ``n`` evenly spaced times over [x0, x1), for shading."""
@@ -296,7 +327,7 @@ class TrackHistory:
         return Summary(speech_s, len(probs), shares)
 
     def clear(self) -> None:
-        for ring in (self.level, self.speech, self.results, self.segments, self.spec_times, self.spec):
+        for ring in (self.level, self.speech, self.results, self.smoothed, self.segments, self.spec_times, self.spec):
             ring.clear()
         self.utterances = []
         self.latest = None

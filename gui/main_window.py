@@ -285,6 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if track not in self.histories:
             labels = labels or self.plot_stack.labels
             self.histories[track] = TrackHistory(labels)
+            self.histories[track].set_smoothing(self.settings.smoothing)
             name = self.lane_name(track)
             self.plot_stack.ensure_lane(track, name)
             self.side_panel.ensure_lane(track, name)
@@ -544,7 +545,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.load_model_info():
                 self.clear_error()
         if smoothing_changed:
-            self.plot_stack.invalidate()
+            for h in self.histories.values():
+                h.set_smoothing(settings.smoothing)
         self.redraw()
 
     # -- the timer ---------------------------------------------------------------------------
@@ -611,7 +613,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def redraw(self) -> None:
         self.plot_stack.set_position(self.position_s)
-        self.plot_stack.refresh(self.histories, self.settings.smoothing)
+        self.plot_stack.refresh(self.histories)
         self.side_panel.refresh(self.histories)
         self._update_transport()
         self._frames += 1

@@ -109,7 +109,7 @@ class Lane:
         if label in self.emotion_curves:
             self.emotion_curves[label].setVisible(visible)
 
-    def update_data(self, history: TrackHistory, smoothing: float) -> None:
+    def update_data(self, history: TrackHistory) -> None:
         """Push the history's curves to the plot items (only when the history changed)."""
         if history.version == self.version:
             return
@@ -121,14 +121,14 @@ class Lane:
             return
         self.result_version = history.result_version
         t, idx = _curve_layout(history.results.view())
-        probs = _take(history.probabilities(smoothing), idx)
+        probs = _take(history.probabilities(smoothed=True), idx)
         for i, lab in enumerate(history.labels):
             if lab in self.emotion_curves:
                 self.emotion_curves[lab].setData(t, probs[:, i], connect="finite")
-        vad = _take(history.vad(smoothing), idx)
+        vad = _take(history.vad(smoothed=True), idx)
         for i, name in enumerate(("valence", "arousal", "dominance")):
             self.vad_curves[name].setData(t, vad[:, i], connect="finite")
-        self.gender_curve.setData(t, _take(history.female(smoothing), idx), connect="finite")
+        self.gender_curve.setData(t, _take(history.female(smoothed=True), idx), connect="finite")
         if history.vad_source != self.vad_source:
             self.set_vad_source(history.vad_source)
 
@@ -309,14 +309,14 @@ class PlotStack(pg.GraphicsLayoutWidget):
         x0, x1 = self._master.vb.viewRange()[0]
         return float(x0), float(x1)
 
-    def refresh(self, histories: dict[int, TrackHistory], smoothing: float) -> None:
+    def refresh(self, histories: dict[int, TrackHistory]) -> None:
         """Redraw lanes whose history changed and the visible spectrogram."""
         x0, x1 = self.x_range()
         for track, hist in histories.items():
             lane = self.lanes.get(track)
             if lane is None:
                 continue
-            lane.update_data(hist, smoothing)
+            lane.update_data(hist)
             lane.update_visible(hist, x0, x1)
 
     def invalidate(self) -> None:

@@ -104,7 +104,7 @@ class LanePanel(QtWidgets.QGroupBox):
             for i in range(TOP_K):
                 self.top_bars[i].setValue(int(round(100 * ranked[i][1])) if i < len(ranked) else 0)
         self.set_vad_source(history.vad_source)
-        vad = history.vad()[-TRAIL_POINTS:]
+        vad = history.vad(smoothed=True)[-TRAIL_POINTS:]
         ok = np.isfinite(vad[:, 0]) & np.isfinite(vad[:, 1]) if len(vad) else np.zeros(0, bool)
         vad = vad[ok]
         if len(vad):

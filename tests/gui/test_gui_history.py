@@ -74,3 +74,20 @@ def test_history_is_bounded():
     assert len(times) == round(20.0 / LEVEL_BIN_S)
     assert times[0] > 39.0 and times[-1] < 60.0
     assert len(h.spec) <= h.spec.capacity
+
+
+def test_smoothing_is_incremental_and_matches_a_full_pass():
+    from gui.history import ema
+
+    rng = np.random.default_rng(3)
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.set_smoothing(0.6)
+    for t in np.arange(0.0, 20.0, 0.5):
+        p = rng.dirichlet(np.ones(3))
+        h.add_result(Result(0, t, t + 2.0, dict(zip(LABELS, p, strict=True)), {"female": float(rng.random())},
+                            float(rng.random()), float(rng.random()), float(rng.random())))
+    raw = h.results.view()[:, 2:]
+    np.testing.assert_allclose(h.smoothed.view()[:, 2:], ema(raw, 0.6), atol=1e-5)
+    assert h.probabilities(smoothed=True).std(axis=0).max() < h.probabilities().std(axis=0).max()
+    h.set_smoothing(0.0)
+    np.testing.assert_array_equal(h.probabilities(smoothed=True), h.probabilities())
