@@ -1,0 +1,103 @@
+"""``ser analyze`` and ``ser devices`` through the real dispatcher."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from streamer_helpers import REPO_ROOT, SAMPLE_RATE_HZ, subprocess_env, write_audio
+
+from ser.cli import main
+from streamer import DeviceError, SessionStore
+
+EXIT_SOME_FAILED = 1
+EXIT_USER_ERROR = 2
+CLI_TIMEOUT_S = 120
+
+
+@pytest.fixture
+def inputs(speech_16k, speech_paths, tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    return {"good": [str(speech_paths[0]), str(write_audio(tmp_path / "speech.wav", speech_16k))],
+            "bad": [str(tmp_path / "missing.wav"), str(empty)]}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
+def test_analyze_writes_one_file_per_input_and_skips_bad_ones(inputs, tiny_model_path, tmp_path, capsys, fmt):
+    out = tmp_path / "out"
+    files = [inputs["good"][0], *inputs["bad"], inputs["good"][1]]
+    status = main(["analyze", *files, "--out", str(out), "--format", fmt, "--model", str(tiny_model_path),
+                   "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert status == EXIT_SOME_FAILED
+    assert "missing.wav: file not found" in captured.err and "empty.wav: cannot read" in captured.err
+    assert "2 of 4 file(s) failed" in captured.err
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([f"03-01-01-01-01-01-01.{fmt}", f"speech.{fmt}"])
+    assert captured.out.count("mix: speech") == 2 and "emotions:" in captured.out
+    result = out / f"speech.{fmt}"
+    if fmt == "jsonl":
+        session = SessionStore.open(result)
+        assert len(session.segments) == 4 and session.ended is not None
+    elif fmt == "csv":
+        rows = list(csv.DictReader(result.read_text().splitlines()))
+        assert {r["kind"] for r in rows} == {"window", "utterance"}
+    else:
+        doc = json.loads(result.read_text())
+        assert len(doc["segments"]) == 4 and doc["metadata"]["tracks"] == ["mix"]
+
+
+def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_path, capsys):
+    n = int(3.4 * SAMPLE_RATE_HZ)
+    stereo = np.stack([speech_16k[:n], speech_16k[n:2 * n]], axis=1)
+    call = write_audio(tmp_path / "call.wav", stereo)
+    status = main(["analyze", str(call), "--out", str(tmp_path), "--channels", "split", "--names", "Agent,Customer",
+                   "--realtime", "--speed", "8", "--window", "1.5", "--hop", "0.25", "--vad", "3",
+                   "--model", str(tiny_model_path), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "Agent: speech" in out and "Customer: speech" in out
+    session = SessionStore.open(tmp_path / "call.jsonl")
+    settings = session.metadata["engine"]["settings"]
+    assert (settings["window_s"], settings["hop_s"], settings["vad_aggressiveness"]) == (1.5, 0.25, 3)
+    assert {r.track_name for r in session.results} == {"Agent", "Customer"}
+
+
+def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, capsys):
+    assert main(["analyze", str(speech_paths[0]), "--model", str(tmp_path / "none.safetensors")]) == EXIT_USER_ERROR
+    assert "model file not found" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--hop", "3", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+    assert "hop_s" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--names", "A,B", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+
+
+def test_devices_without_devices_or_portaudio(monkeypatch, capsys):
+    import streamer.sources as sources
+
+    def no_portaudio():
+        raise DeviceError("cannot use audio devices: the PortAudio library is not available (test).")
+
+    with monkeypatch.context() as m:
+        m.setattr(sources, "list_input_devices", lambda: [])
+        assert main(["devices"]) == EXIT_USER_ERROR
+        assert "no audio input devices found" in capsys.readouterr().err
+    with monkeypatch.context() as m:
+        m.setattr(sources, "_import_sounddevice", no_portaudio)
+        assert main(["devices"]) == EXIT_USER_ERROR
+        assert "PortAudio library is not available" in capsys.readouterr().err
+
+
+def test_analyze_imports_neither_qt_nor_portaudio(speech_paths, tiny_model_path, tmp_path):
+    code = ("import sys; from ser.cli import main; "
+            f"status = main(['analyze', {str(speech_paths[0])!r}, '--out', {str(tmp_path)!r}, "
+            f"'--model', {str(tiny_model_path)!r}, '--quiet']); "
+            "bad = [m for m in ('sounddevice', 'PySide6', 'pyqtgraph') if m in sys.modules]; "
+            "sys.exit(status or len(bad))")
+    proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=CLI_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
