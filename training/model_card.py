@@ -71,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--cv-report", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--attach", action="store_true", help="also record the CV metrics in the model file")
     args = p.parse_args(argv)
     cv = json.loads(Path(args.cv_report).read_text())
+    if args.attach:
+        from training.run import attach_cv_report
+
+        attach_cv_report(resolve_model_path(args.model), cv)
     Path(args.out).write_text(render(args.model, cv))
     return 0
 

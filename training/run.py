@@ -216,15 +216,7 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
     _save_run(out, result.history)
     metrics: dict = {}
     if cv_report and "summary" in cv_report:
-        s = cv_report["summary"]
-        metrics["cross_validation"] = {
-            "split": f"{s['n_folds']}-fold speaker-held-out cross-validation on {cfg.corpus} "
-                     f"speakers {cfg.speakers[0] if cfg.speakers else ''}-{cfg.speakers[-1] if cfg.speakers else ''}",
-            **{k: v for k, v in s["plain"].items() if k in SUMMARY_KEYS},
-            "per_class_recall": s["plain"]["per_class_recall"],
-            "confusion_matrix": s["plain"]["confusion_matrix"],
-            "tta": {k: v for k, v in s["tta"].items() if k in SUMMARY_KEYS},
-        }
+        metrics["cross_validation"] = cv_metrics(cv_report)
     if result.best_val:
         metrics["validation"] = {"speakers": val_speakers,
                                  **{k: result.best_val.get(k) for k in SUMMARY_KEYS}}
@@ -236,3 +228,26 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
     (out / "skipped.txt").write_text(report_skipped(skipped) + "\n")
     write_manifest(data.entries + data.extra, out / "manifest.jsonl")
     return path
+
+
+def cv_metrics(cv_report: dict) -> dict:
+    """The part of a cross-validation report that a model file records as its validation metrics."""
+    s = cv_report["summary"]
+    tests = ", ".join("+".join(f["test_speakers"]) for f in cv_report["folds"])
+    return {
+        "split": f"{s['n_folds']}-fold speaker-held-out cross-validation on {cv_report['corpus']}; "
+                 f"test speakers per fold: {tests}",
+        **{k: v for k, v in s["plain"].items() if k in SUMMARY_KEYS},
+        "per_class_recall": s["plain"]["per_class_recall"],
+        "confusion_matrix": s["plain"]["confusion_matrix"],
+        "tta": {k: v for k, v in s["tta"].items() if k in SUMMARY_KEYS},
+    }
+
+
+def attach_cv_report(model_path: str | os.PathLike, cv_report: dict) -> Path:
+    """Record a cross-validation report in an existing model file (rewritten atomically)."""
+    from model.checkpoint import load_model
+
+    net, meta = load_model(model_path)
+    meta.metrics["cross_validation"] = cv_metrics(cv_report)
+    return save_model(net, meta, model_path, overwrite=True)

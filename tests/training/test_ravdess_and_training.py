@@ -124,6 +124,18 @@ def test_cross_validation_report(tiny_run, tmp_path):
         assert fold["metrics"]["n_utterances"] > 0
     assert report["folds"][0]["test_speakers"] == ["01", "02"]
     assert "mean" in report["summary"]["plain"]["unweighted_accuracy"]
+    # The report goes into a model file's metadata and into the model card.
+    from training.model_card import main as card_main
+
+    model = tmp_path / "model.safetensors"
+    shutil.copy(tiny_run[2] / "model.safetensors", model)
+    assert card_main(["--model", str(model), "--cv-report", str(out / "cv_report.json"),
+                      "--out", str(tmp_path / "card.md"), "--attach"]) == 0
+    cv = Predictor.load(model).meta.metrics["cross_validation"]
+    ua = report["summary"]["plain"]["unweighted_accuracy"]["mean"]
+    assert cv["unweighted_accuracy"]["mean"] == ua and "speaker-held-out" in cv["split"]
+    card = (tmp_path / "card.md").read_text()
+    assert f"{100 * ua:.1f} %" in card and "| true \\ predicted |" in card
 
 
 def test_eval_json_keys(tiny_run, capsys):
