@@ -1,0 +1,81 @@
+"""Run as a subprocess by the GUI microphone test, with PULSE_SERVER set before PortAudio loads.
+
+Usage: gui_mic_client.py MODEL WAV OUT_JSON. Opens the main window (offscreen), listens on the
+``pulse`` device chosen in the device list, plays WAV into the default sink once audio flows,
+pauses and resumes, stops, and writes what the window shows as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TIMEOUT_S = 60.0
+SETTLE_S = 0.5  # audio must flow this long before playing
+TAIL_S = 1.5  # keep listening after paplay ends (device and server buffers)
+RESUMED_S = 1.0
+
+
+def main() -> int:
+    model_path, wav, out = sys.argv[1:4]
+    from PySide6 import QtWidgets
+
+    app = QtWidgets.QApplication([])
+    from gui.main_window import MainWindow
+    from gui.settings import GuiSettings
+
+    window = MainWindow(GuiSettings(model_path=model_path), session_dir=Path(out).parent / "sessions")
+    window.show()
+    deadline = time.monotonic() + TIMEOUT_S
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out; errors: {window.errors}")
+
+    devices = [window.device_combo.itemText(i) for i in range(window.device_combo.count())]
+    window.device_combo.setCurrentIndex(next(i for i, name in enumerate(devices) if name.startswith("pulse")))
+    started = window.start_microphone()
+    while started and (0 not in window.histories or window.histories[0].end_s < SETTLE_S):
+        pump(0.05)
+    clock_at_play = window.position_s
+    player = subprocess.Popen(["paplay", wav])
+    while player.poll() is None:
+        pump(0.05)
+    pump(TAIL_S)
+    window.pause()
+    paused_at = window.position_s
+    state_paused = window.status_state.text()
+    window.resume()
+    pump(RESUMED_S)
+    resumed_to = window.position_s
+    level_t = window.histories[0].level.view()[:, 0]
+    window.stop()
+    h = window.histories[0]
+    lane = window.plot_stack.lanes[0]
+    result = {
+        "devices": devices, "started": started, "errors": window.errors, "clock_at_play": clock_at_play,
+        "paplay_status": player.returncode, "paused_at": paused_at, "state_paused": state_paused,
+        "resumed_to": resumed_to, "level_monotonic": bool((level_t[1:] >= level_t[:-1]).all()),
+        "level_points": len(h.level), "level_max_db": float(h.level.view()[:, 1].max()),
+        "results": len(h.results), "segments": h.segments.view().tolist(), "spec_columns": len(h.spec),
+        "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),
+        "lane_title": lane.level_plot.titleLabel.text, "state": window.status_state.text(),
+        "session": str(window.session_path), "session_text": Path(window.session_path).read_text(),
+    }
+    Path(out).write_text(json.dumps(result))
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

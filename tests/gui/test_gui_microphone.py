@@ -1,0 +1,59 @@
+"""Live analysis in the window from a virtual microphone (a private PulseAudio daemon)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLIENT_TIMEOUT_S = 120
+
+
+def _load_streamer_test_fixtures():
+    """The virtual-microphone fixture lives with the streamer tests; reuse it rather than copy it."""
+    folder = REPO_ROOT / "tests" / "streamer"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location("gui_tests_streamer_fixtures", folder / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pulse_server = _load_streamer_test_fixtures().pulse_server
+
+
+def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speech_paths, tiny_model_path, tmp_path):
+    import soundfile as sf
+
+    from model.audio import load_mono_16k
+
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([gap, load_mono_16k(speech_paths[0]), gap, load_mono_16k(speech_paths[3]), gap])
+    wav = tmp_path / "play.wav"
+    sf.write(wav, audio, 16000, subtype="PCM_16")
+    out = tmp_path / "gui_mic.json"
+    env = {**pulse_server, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("gui_mic_client.py")), str(tiny_model_path),
+                           str(wav), str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=CLIENT_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text())
+    assert got["started"] and got["errors"] == [], got["errors"]
+    assert got["paplay_status"] == 0
+    played_s = len(audio) / 16000
+    assert got["level_points"] * 0.02 >= played_s and got["level_max_db"] > -40
+    assert got["spec_columns"] * 0.02 >= played_s
+    assert len(got["segments"]) >= 2 and got["results"] >= 2 and got["curve_points"] >= got["results"]
+    assert got["segments"][0][0] >= got["clock_at_play"] - 0.3  # speech found where it was played
+    assert got["lane_title"].startswith("Microphone")
+    assert got["state_paused"] == "paused" and got["state"] == "stopped"
+    assert got["resumed_to"] > got["paused_at"] + 0.3 and got["level_monotonic"]  # the time axis went on
+    assert got["session_text"].count('"type": "result"') >= got["results"]
