@@ -33,7 +33,10 @@ class EngineConfig:
         result_queue_events: Soft capacity of the result queue; the worker waits when it is full.
         display_queue_events: Capacity of the audio/VAD display queue; the oldest are dropped.
         emit_audio: Whether to emit ``AudioBlock`` and ``VadFrames`` events (off for headless use).
-        device: Torch device for the model, ``auto`` picks CUDA when present.
+        device: Torch device to load the model on (used by ``ser analyze``), ``auto`` picks CUDA when present.
+        inference_threads: CPU threads torch may use while the engine runs (0 keeps torch's setting).
+            One thread is the default: on a 2-core machine shared with audio and GUI threads (or other
+            work), more threads contend and make each window many times slower.
         latency_history: Number of recent latencies kept for the percentiles in ``stats``.
     """
 
@@ -52,6 +55,7 @@ class EngineConfig:
     display_queue_events: int = 512
     emit_audio: bool = True
     device: str = "auto"
+    inference_threads: int = 1
     latency_history: int = 2048
 
     def __post_init__(self) -> None:
@@ -69,6 +73,8 @@ class EngineConfig:
                 raise ConfigError(f"{name} must not be negative.")
         if not 0.0 <= self.min_speech_ratio <= 1.0:
             raise ConfigError(f"min_speech_ratio must be between 0 and 1, got {self.min_speech_ratio}.")
+        if self.inference_threads < 0:
+            raise ConfigError("inference_threads must not be negative (0 keeps torch's setting).")
         if self.min_speech_s < 0:
             raise ConfigError("min_speech_s must not be negative.")
         for name in ("max_batch_windows", "input_queue_blocks", "result_queue_events", "display_queue_events",

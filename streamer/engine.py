@@ -109,6 +109,7 @@ class Engine:
 
             self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
                                          started=now_iso())
+        self._set_threads()
         self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
         self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
         self._worker.start()
@@ -122,6 +123,23 @@ class Engine:
                 t.join(JOIN_TIMEOUT_S)
         with self._results_cv:
             self._results_cv.notify_all()
+        self._restore_threads()
+
+    def _set_threads(self) -> None:
+        """Apply ``config.inference_threads`` (a process-wide torch setting, restored by :meth:`stop`)."""
+        self._saved_threads = None
+        if self.config.inference_threads > 0:
+            import torch
+
+            self._saved_threads = torch.get_num_threads()
+            torch.set_num_threads(self.config.inference_threads)
+
+    def _restore_threads(self) -> None:
+        if getattr(self, "_saved_threads", None):
+            import torch
+
+            torch.set_num_threads(self._saved_threads)
+            self._saved_threads = None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the source is exhausted and everything has been emitted; True when done."""

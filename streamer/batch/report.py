@@ -1,0 +1,241 @@
+"""Batch outputs for people: a timeline plot per call, the table of all calls (CSV and Parquet) and a
+self-contained HTML report (plots embedded as base64 PNGs, no external files or scripts).
+
+Plots are drawn on matplotlib's Agg canvas directly (no pyplot: no global state, safe in any worker).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import math
+from pathlib import Path
+
+from streamer.batch.store import atomic_write
+
+PLOT_DPI = 80
+TIMELINE_WIDTH_IN = 10.0
+LANE_HEIGHT_IN = 1.5
+SEGMENT_COLOR = "#dddddd"
+AROUSAL_COLOR = "#d62728"
+VALENCE_COLOR = "#1f77b4"
+ANGER_MARK_COLOR = "#000000"
+SECONDS_PER_HOUR = 3600.0
+
+# Columns of the table of all calls, before the per-label shares; one row per analysed speaker of each
+# call, and one row per failed call (speaker columns empty).
+TABLE_COLUMNS = (
+    ("call_id", "string"), ("path", "string"), ("status", "string"), ("error", "string"),
+    ("duration_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
+    ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("mean_valence", "float64"),
+    ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
+    ("peak_arousal", "float64"), ("peak_arousal_s", "float64"), ("peak_anger", "float64"),
+    ("peak_anger_s", "float64"), ("channels_analysed", "string"), ("channels_not_analysed", "string"),
+    ("key", "string"),
+)
+
+
+def _figure(width_in: float, height_in: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=PLOT_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    # No metadata: the same results give the same bytes, wherever they were drawn.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results) -> bytes:
+    """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment marked."""
+    n = max(1, len(tracks))
+    fig = _figure(TIMELINE_WIDTH_IN, LANE_HEIGHT_IN * n + 0.6)
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+    end = max([duration_s] + [r.end_s for r in results] + [1.0])
+    for t, ax in enumerate(axes):
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, end)
+        ax.set_ylabel(tracks[t] if t < len(tracks) else "", fontsize=9)
+        ax.tick_params(labelsize=8)
+        for g in segments:
+            if g.track == t:
+                ax.axvspan(g.start_s, g.end_s, color=SEGMENT_COLOR, lw=0)
+        wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
+        xs, ar, va = [], [], []
+        for r in wins:
+            if xs and r.start_s > xs[-1] + (r.end_s - r.start_s):  # a gap between speech: break the lines
+                xs.append(math.nan)
+                ar.append(math.nan)
+                va.append(math.nan)
+            xs.append((r.start_s + r.end_s) / 2)
+            ar.append(r.arousal)
+            va.append(r.valence)
+        if xs:
+            ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, label="arousal")
+            ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, label="valence")
+            angry = [r for r in wins if "angry" in r.probabilities]
+            if angry:
+                top = max(angry, key=lambda r: r.probabilities["angry"])
+                ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
+            if t == 0:
+                ax.legend(loc="upper right", fontsize=7, ncol=2, frameon=False)
+        if not tracks:
+            ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
+    axes[-1].set_xlabel("time (s); grey: speech; dashed: angriest window", fontsize=8)
+    fig.suptitle(call_id, fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:
+    """Batch overview: emotion shares of all analysed speech, and the spread of calls' mean arousal."""
+    fig = _figure(TIMELINE_WIDTH_IN, 3.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    labels = sorted(shares, key=lambda k: -shares[k])
+    ax1.barh(labels[::-1], [shares[k] * 100 for k in labels[::-1]], color=VALENCE_COLOR)
+    ax1.set_xlabel("share of analysed speech time (%)", fontsize=8)
+    ax1.set_title("emotions over the batch", fontsize=9)
+    ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
+    ax2.set_xlabel("mean arousal per call and speaker", fontsize=8)
+    ax2.set_title("arousal across calls", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# ---------------------------------------------------------------------- table of all calls
+def table_rows(calls: list[dict]) -> tuple[list[dict], list[str]]:
+    """Rows of the table and the emotion labels seen (``share_<label>`` columns)."""
+    labels: list[str] = []
+    for c in calls:
+        for sp in (c.get("summary") or {}).get("speakers", []):
+            labels += [k for k in sp.get("emotion_shares", {}) if k not in labels]
+    rows = []
+    for c in calls:
+        summ = c.get("summary") or {}
+        common = {"call_id": c["call_id"], "path": c["path"], "status": c["status"], "error": c.get("error", ""),
+                  "duration_s": c.get("duration_s"), "key": c.get("key", ""),
+                  "channels_analysed": ",".join(summ.get("channels_analysed", [])),
+                  "channels_not_analysed": ",".join(summ.get("channels_not_analysed", []))}
+        speakers = summ.get("speakers", [])
+        if not speakers:
+            rows.append({**common, **{f"share_{lab}": None for lab in labels}})
+            continue
+        for sp in speakers:
+            shares = sp.get("emotion_shares", {})
+            rows.append({**common, "speaker": sp["track_name"], "channel": sp.get("channel"),
+                         "speech_s": sp["speech_s"], "n_segments": sp["n_segments"], "n_utterances": sp["n_utterances"],
+                         "top_emotion": max(shares, key=shares.get) if shares else None,
+                         "mean_valence": sp["mean_valence"], "mean_arousal": sp["mean_arousal"],
+                         "mean_dominance": sp["dominance"], "negative_valence_share": sp["negative_valence_share"],
+                         "peak_arousal": sp["peak_arousal"], "peak_arousal_s": sp["peak_arousal_s"],
+                         "peak_anger": sp["peak_anger"], "peak_anger_s": sp["peak_anger_s"],
+                         **{f"share_{lab}": shares.get(lab, 0.0) for lab in labels}})
+    return rows, labels
+
+
+def write_table(out_dir: Path, calls: list[dict]) -> tuple[Path, Path]:
+    """``calls.csv`` and ``calls.parquet`` (same rows and columns; typed columns in Parquet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, labels = table_rows(calls)
+    columns = [*TABLE_COLUMNS, *((f"share_{lab}", "float64") for lab in labels)]
+    names = [c for c, _ in columns]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(names)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else r.get(c) for c in names])
+    csv_path = atomic_write(out_dir / "calls.csv", buf.getvalue())
+    types = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64()}
+    schema = pa.schema([(c, types[t]) for c, t in columns])
+    table = pa.Table.from_pylist([{c: r.get(c) for c in names} for r in rows], schema=schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    pq_path = atomic_write(out_dir / "calls.parquet", sink.getvalue().to_pybytes())
+    return csv_path, pq_path
+
+
+# ---------------------------------------------------------------------- HTML report
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+th{background:#f0f0f0}.failed{color:#b00}.note{background:#fff8d8;border:1px solid #e0c860;padding:8px}
+img{max-width:100%}h2{margin-top:1.5em}"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    if not png:
+        return "<p>(no plot)</p>"
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _f(v, fmt: str = ".2f") -> str:
+    return "" if v is None else format(v, fmt)
+
+
+def _moments(items: list[dict]) -> str:
+    return ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f} s ({m['score']:.2f})" for m in items)
+
+
+def write_report(out_dir: Path, calls: list[dict], info: dict, timelines: dict[str, bytes]) -> Path:
+    """``report.html``: the batch overview, then one section per call with its timeline."""
+    esc = html.escape
+    done = [c for c in calls if c["status"] == "done"]
+    failed = [c for c in calls if c["status"] != "done"]
+    hours = sum(c.get("duration_s") or 0.0 for c in done) / SECONDS_PER_HOUR
+    weights: dict[str, float] = {}
+    arousal = []
+    for c in done:
+        for sp in c["summary"].get("speakers", []):
+            for lab, p in sp["emotion_shares"].items():  # weighted by speech time: long calls count more
+                weights[lab] = weights.get(lab, 0.0) + p * sp["speech_s"]
+            if sp["mean_arousal"] is not None:
+                arousal.append(sp["mean_arousal"])
+    total = sum(weights.values())
+    shares = {k: v / total for k, v in weights.items()} if total > 0 else {}
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Batch report</title><style>{_CSS}</style>"
+             "</head><body>", "<h1>Call analysis: batch report</h1>",
+             f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
+             f"<p>{len(calls)} calls: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
+             f"Model: <code>{esc(info['model'])}</code> (sha256 {esc(info['model_sha256'][:12])}). "
+             f"Settings: {esc(info['settings_text'])}.</p>",
+             "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else "<p>No call analysed.</p>",
+             "<h2>Calls</h2><table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>top emotion</th>"
+             "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
+    for c in done:
+        for sp in c["summary"].get("speakers", []):
+            shares_c = sp["emotion_shares"]
+            top = max(shares_c, key=shares_c.get) if shares_c else ""
+            parts.append(
+                f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td><td>{_f(c['duration_s'], '.1f')} s</td>"
+                f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{esc(top)}</td>"
+                f"<td>{_f(sp['mean_arousal'])}</td><td>{_f(sp['peak_arousal'])} ({_f(sp['peak_arousal_s'], '.1f')} s)</td>"
+                f"<td>{_f(sp['negative_valence_share'] and sp['negative_valence_share'] * 100, '.0f')}%</td>"
+                f"<td>{_f(sp['peak_anger'])} ({_f(sp['peak_anger_s'], '.1f')} s)</td></tr>")
+    parts.append("</table>")
+    if failed:
+        parts.append("<h2>Failed calls</h2><ul>")
+        parts += [f"<li class='failed'><b>{esc(c['call_id'])}</b> ({esc(c['path'])}): {esc(c.get('error', ''))}</li>"
+                  for c in failed]
+        parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
+    parts.append("<h2>Per call</h2>")
+    for c in done:
+        summ = c["summary"]
+        parts.append(f"<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
+                     f"{_f(c['duration_s'], '.1f')} s. {esc(summ.get('channel_statement', ''))}</p>")
+        parts.append(_img(timelines.get(c["call_id"], b""), f"timeline of {c['call_id']}"))
+        for sp in summ.get("speakers", []):
+            parts.append(f"<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
+                         + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "") + ".</p>")
+    parts.append("<p>Estimates of a machine-learning model: indications for review, not facts about a person.</p>"
+                 "</body></html>")
+    return atomic_write(out_dir / "report.html", "\n".join(parts))

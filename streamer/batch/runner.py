@@ -1,0 +1,277 @@
+"""``run_batch``: find the calls, skip those already done, analyse the rest on a local process pool or a
+Dask cluster, write each outcome as it arrives, then the table of all calls and the HTML report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.checkpoint import read_meta, resolve_model_path
+from model.errors import ModelFileError
+from streamer.batch.inputs import CallInput, discover
+from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
+from streamer.batch.settings import BatchSettings, call_key, file_sha256
+from streamer.batch.store import BatchStore, atomic_json
+from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, get_predictor, limit_threads
+from streamer.errors import ConfigError
+
+EXIT_SOME_FAILED = 1
+DASK_KEY_PREFIX = "ser-batch"
+
+
+@dataclass
+class BatchRun:
+    """What one run did. ``calls`` holds one record per input call, in input order."""
+
+    out_dir: Path
+    total: int = 0
+    analysed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    audio_s: float = 0.0  # audio analysed in this run (skipped calls not counted)
+    wall_s: float = 0.0
+    calls: list[dict] = field(default_factory=list)
+
+    @property
+    def hours_per_hour(self) -> float:
+        return self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_SOME_FAILED if self.failed else 0
+
+    def line(self) -> str:
+        return (f"{self.total} calls: {self.analysed} analysed, {self.skipped} skipped (already done), "
+                f"{self.failed} failed; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
+                f"({self.hours_per_hour:.0f} h of audio per hour)")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _content_hash(call: CallInput, store: BatchStore) -> tuple[str, dict]:
+    """The file's sha256, reused from its done-marker when path, size and mtime are unchanged (no re-read)."""
+    st = call.path.stat()
+    stamp = {"path": str(call.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    rec = store.done_record(call.call_id)
+    if rec and all(rec.get(k) == v for k, v in stamp.items()) and rec.get("content_sha256"):
+        return rec["content_sha256"], stamp
+    return file_sha256(call.path), stamp
+
+
+# ---------------------------------------------------------------------- executors
+def _init_pool_worker(model_path: str, model_sha256: str, device: str) -> None:
+    limit_threads()
+    get_predictor(model_path, model_sha256, device)  # once per worker, before its first call
+
+
+def _run_in_process(tasks: list[CallTask]) -> Iterator[CallOutcome]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # same arithmetic as the pool workers, so results match theirs
+    try:
+        for t in tasks:
+            yield analyze_call(t)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_pool(tasks: list[CallTask], workers: int) -> Iterator[CallOutcome]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    first = tasks[0]
+    # spawn: a forked child would inherit the parent's torch/OpenMP thread state, which can deadlock.
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_pool_worker,
+                               initargs=(first.model_path, first.model_sha256, first.settings.device))
+    futures = {pool.submit(analyze_call, t): t for t in tasks}
+    try:
+        for fut in as_completed(futures):
+            task = futures.pop(fut)
+            try:
+                yield fut.result()
+            except Exception as exc:  # the worker process died (killed, out of memory) or could not start
+                yield CallOutcome(task.call_id, task.key, FAILED, error=f"worker failed: {type(exc).__name__}: {exc}")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(tasks: list[CallTask], address: str) -> Iterator[CallOutcome]:
+    from dask.distributed import Client, as_completed
+
+    try:
+        client = Client(address, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc}).") from exc
+    try:
+        keys = [f"{DASK_KEY_PREFIX}-{t.call_id}-{t.key[:16]}" for t in tasks]
+        futures = client.map(analyze_call, tasks, key=keys, pure=False)
+        by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        for fut in as_completed(futures):
+            task = by_key[fut.key]
+            try:
+                yield fut.result()
+            except Exception as exc:  # a worker died or the task was lost
+                yield CallOutcome(task.call_id, task.key, FAILED, error=f"Dask task failed: {type(exc).__name__}: {exc}")
+            fut.release()
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------------- the batch
+def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, settings: BatchSettings,
+              workers: int | None = None, scheduler: str | None = None, progress: bool = True,
+              log: Callable[[str], None] | None = None) -> BatchRun:
+    """Analyse every call of ``input_path`` (folder or list file) into ``out_dir``.
+
+    Args:
+        input_path: Folder of recordings (searched recursively) or a text file with one path per line.
+        out_dir: Output folder (see :mod:`streamer.batch.store` for its layout).
+        settings: Model, engine and channel settings.
+        workers: Local worker processes (default: all cores); 1 runs in this process.
+        scheduler: Address of a Dask scheduler; the calls then run on its workers.
+        progress: Show a progress bar (on a terminal).
+        log: Where to report failed calls (default: standard error).
+
+    Raises:
+        ConfigError: Bad input, output folder, or scheduler. ModelFileError: bad model file.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t_start = time.perf_counter()
+    calls = discover(input_path)
+    store = BatchStore(out_dir)
+    model_path = resolve_model_path(settings.model)
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")
+    read_meta(model_path)  # a bad model file fails the batch here, not once per call
+    model_sha = file_sha256(model_path)
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}.")
+
+    run = BatchRun(Path(out_dir), total=len(calls))
+    records: dict[str, dict] = {}
+    stamps: dict[str, dict] = {}
+    tasks: list[CallTask] = []
+    for call in calls:
+        rec = {"call_id": call.call_id, "path": str(call.path), "status": FAILED}
+        records[call.call_id] = rec
+        try:
+            sha, stamps[call.call_id] = _content_hash(call, store)
+        except OSError as exc:
+            rec["error"] = f"{call.path}: cannot read the file ({exc.strerror or exc})."
+            store.write_failed(call.call_id, {**rec, "finished": _now()})
+            run.failed += 1
+            log(f"ser batch: {rec['error']}")
+            continue
+        key = call_key(sha, model_sha, settings)
+        rec.update(key=key, content_sha256=sha)
+        if store.is_done(call.call_id, key):
+            rec["status"] = DONE
+            run.skipped += 1
+        else:
+            tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
+
+    bar = _progress_bar(len(calls), progress)
+    bar.update(run.skipped + run.failed)
+    t_work = time.perf_counter()
+    if tasks:
+        if scheduler:
+            outcomes = _run_dask(tasks, scheduler)
+        elif workers == 1 or len(tasks) == 1:
+            outcomes = _run_in_process(tasks)
+        else:
+            outcomes = _run_pool(tasks, min(workers, len(tasks)))
+        try:
+            for out in outcomes:
+                rec = records[out.call_id]
+                _record(store, out, rec, stamps[out.call_id], model_sha, settings)
+                if out.status == DONE:
+                    run.analysed += 1
+                    run.audio_s += out.duration_s or 0.0
+                else:
+                    run.failed += 1
+                    log(f"ser batch: {out.call_id}: {out.error}")
+                bar.update(1)
+                speed = run.audio_s / max(time.perf_counter() - t_work, 1e-9)
+                bar.set_postfix_str(f"{run.audio_s / SECONDS_PER_HOUR:.2f} h audio, {speed:.0f} h/h", refresh=False)
+        finally:
+            bar.close()
+    else:
+        bar.close()
+    run.wall_s = time.perf_counter() - t_work
+
+    run.calls = _final_records(store, calls, records)
+    info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
+            "settings_text": _settings_text(settings)}
+    write_table(store.root, run.calls)
+    write_report(store.root, run.calls, info, {c["call_id"]: store.timeline(c["call_id"])
+                                               for c in run.calls if c["status"] == DONE})
+    atomic_json(store.root / "batch.json", {
+        "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
+        "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
+        "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
+        "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
+        "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour})
+    return run
+
+
+def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_sha: str,
+            settings: BatchSettings) -> None:
+    rec.update(status=out.status, duration_s=out.duration_s)
+    base = {**stamp, "call_id": out.call_id, "key": out.key, "content_sha256": rec.get("content_sha256"),
+            "model_sha256": model_sha, "settings": settings.to_dict(), "worker": out.worker,
+            "elapsed_s": out.elapsed_s, "finished": _now()}
+    if out.status == DONE:
+        store.write_done(out, {**base, "duration_s": out.duration_s})
+    else:
+        rec["error"] = out.error
+        store.write_failed(out.call_id, {**base, "error": out.error, "detail": out.detail})
+
+
+def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str, dict]) -> list[dict]:
+    """Every call of this input, in input order, with its summary read back from disk (done ones)."""
+    out = []
+    for call in calls:
+        rec = dict(records[call.call_id])
+        if rec["status"] == DONE:
+            summ = store.summary(call.call_id)
+            if summ is None:  # removed by hand since: report it rather than crash
+                rec.update(status=FAILED, error="summary.json missing; run the batch again")
+            else:
+                rec.update(summary=summ, duration_s=summ.get("duration_s"))
+        out.append(rec)
+    return out
+
+
+def _settings_text(s: BatchSettings) -> str:
+    chans = f"split ({','.join(s.names)})" if s.channels == "split" else "mix"
+    return f"window {s.window_s} s, hop {s.hop_s} s, VAD {s.vad_aggressiveness}, channels {chans}"
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="call", desc="calls", disable=None, dynamic_ncols=True,
+                bar_format="{desc}: {n}/{total} {bar} [{elapsed}<{remaining}] {postfix}")

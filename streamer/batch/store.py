@@ -1,0 +1,140 @@
+"""The output folder of a batch, written so that nothing half-written is ever taken for done.
+
+Layout under ``OUT``::
+
+    calls/<call_id>/results.json   segments and results (the ``ser analyze --format json`` document)
+    calls/<call_id>/summary.json   per-speaker summary
+    calls/<call_id>/timeline.png   the call's timeline plot
+    calls/<call_id>/done.json      written last: the key the call was analysed with
+    calls/<call_id>/failed.json    instead of done.json when the call failed (retried on the next run)
+    calls.csv, calls.parquet, report.html, batch.json
+
+Every file is written to a temporary name in the same folder, flushed to disk and renamed into
+place; the done-marker is renamed last. A crash leaves at worst temporary files and outputs without a
+marker, which a rerun ignores and replaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+from streamer.errors import SessionError
+
+CALLS_DIR = "calls"
+RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
+    "results.json", "summary.json", "timeline.png", "done.json", "failed.json")
+TMP_PREFIX = ".tmp-"
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename (readers see all or nothing)."""
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SessionError(f"{path}: cannot write ({exc}); is the disk full?") from exc
+    return path
+
+
+def atomic_json(path: Path, doc) -> Path:
+    return atomic_write(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False))
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames in ``path`` durable (a power cut must not undo a done-marker's predecessors)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_json(path: Path):
+    """A JSON file, or None when it is missing or unreadable (e.g. damaged by hand)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class BatchStore:
+    """Reads and writes the per-call outputs of one output folder."""
+
+    def __init__(self, out_dir: str | os.PathLike):
+        self.root = Path(out_dir)
+        try:
+            (self.root / CALLS_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SessionError(f"{self.root}: cannot create the output folder ({exc}).") from exc
+
+    def call_dir(self, call_id: str) -> Path:
+        return self.root / CALLS_DIR / call_id
+
+    def done_record(self, call_id: str) -> dict | None:
+        """The done-marker of a call if it is complete: marker readable and every output present."""
+        d = self.call_dir(call_id)
+        rec = read_json(d / DONE_MARKER)
+        if not isinstance(rec, dict) or "key" not in rec:
+            return None
+        if not all((d / name).is_file() for name in (RESULTS, SUMMARY, TIMELINE)):
+            return None
+        return rec
+
+    def is_done(self, call_id: str, key: str) -> bool:
+        rec = self.done_record(call_id)
+        return rec is not None and rec["key"] == key
+
+    def clean_call(self, call_id: str) -> None:
+        """Remove a call's old marker and leftover temporary files before it is analysed again."""
+        d = self.call_dir(call_id)
+        if not d.is_dir():
+            return
+        for p in d.iterdir():
+            if p.name.startswith(TMP_PREFIX) or p.name in (DONE_MARKER, FAILED_MARKER):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+    def write_done(self, outcome, marker: dict) -> None:
+        """Write a finished call's outputs, then its done-marker last."""
+        d = self.call_dir(outcome.call_id)
+        d.mkdir(parents=True, exist_ok=True)
+        self.clean_call(outcome.call_id)
+        atomic_json(d / RESULTS, {"metadata": outcome.metadata, "segments": outcome.segments,
+                                  "results": outcome.results, "errors": []})
+        atomic_json(d / SUMMARY, {"call_id": outcome.call_id, **outcome.summary})
+        atomic_write(d / TIMELINE, outcome.timeline_png or b"")
+        fsync_dir(d)
+        atomic_json(d / DONE_MARKER, marker)
+        fsync_dir(d)
+
+    def write_failed(self, call_id: str, record: dict) -> None:
+        d = self.call_dir(call_id)
+        d.mkdir(parents=True, exist_ok=True)
+        self.clean_call(call_id)
+        atomic_json(d / FAILED_MARKER, record)
+        fsync_dir(d)
+
+    def failed_record(self, call_id: str) -> dict | None:
+        rec = read_json(self.call_dir(call_id) / FAILED_MARKER)
+        return rec if isinstance(rec, dict) else None
+
+    def summary(self, call_id: str) -> dict | None:
+        return read_json(self.call_dir(call_id) / SUMMARY)
+
+    def timeline(self, call_id: str) -> bytes:
+        try:
+            return (self.call_dir(call_id) / TIMELINE).read_bytes()
+        except OSError:
+            return b""

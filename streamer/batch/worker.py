@@ -1,0 +1,196 @@
+"""One call, analysed in a worker process: the task and outcome objects (plain, picklable), the per-process
+model cache, and a source that hands the engine only the channels that may be analysed.
+
+The same :func:`analyze_call` runs in the calling process, in a local process pool and on Dask workers,
+so all three give the same results.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.errors import ModelFileError, SERError
+from streamer.batch.settings import BatchSettings, file_sha256
+from streamer.batch.summary import call_summary
+from streamer.engine import Engine
+from streamer.events import EngineError, SpeechSegment, WindowResult
+from streamer.sources import FileSource, Source, SourceBlock
+
+WAIT_STEP_S = 0.05
+DONE, FAILED = "done", "failed"
+
+# One loaded model per worker process: (path, sha256, device) -> Predictor.
+_PREDICTORS: dict[tuple[str, str, str], object] = {}
+
+
+@dataclass(frozen=True)
+class CallTask:
+    """Everything a worker needs for one call (paths must be readable by the worker)."""
+
+    call_id: str
+    path: str
+    key: str
+    model_path: str
+    model_sha256: str
+    settings: BatchSettings
+
+
+@dataclass
+class CallOutcome:
+    """What a worker hands back; the caller writes it to disk (one writer, so writes stay atomic)."""
+
+    call_id: str
+    key: str
+    status: str
+    error: str = ""
+    detail: str = ""
+    duration_s: float | None = None
+    metadata: dict = field(default_factory=dict)
+    segments: list[dict] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    timeline_png: bytes | None = None
+    elapsed_s: float = 0.0
+    worker: str = ""
+
+
+def limit_threads() -> None:
+    """One torch thread per worker: processes, not threads, use the cores (no oversubscription)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # only allowed before the first parallel work; the intra-op limit is what counts
+        pass
+
+
+def get_predictor(model_path: str, model_sha256: str, device: str = "cpu"):
+    """The model of this process, loaded once; checks that the file is the one the batch was keyed on."""
+    key = (model_path, model_sha256, device)
+    if key not in _PREDICTORS:
+        from model.predictor import Predictor
+
+        limit_threads()
+        try:
+            sha = file_sha256(model_path)
+        except OSError as exc:
+            raise ModelFileError(f"{model_path}: model file not readable on worker {worker_name()} ({exc}).") from exc
+        if sha != model_sha256:
+            raise ModelFileError(f"{model_path}: the model file on worker {worker_name()} differs from the one the "
+                                 "batch was started with; give every worker the same file.")
+        _PREDICTORS.clear()
+        _PREDICTORS[key] = Predictor.load(model_path, device=device)
+    return _PREDICTORS[key]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class ChannelSelection(Source):
+    """A file split into channels, of which only ``keep`` reach the engine.
+
+    Channels that are not kept are never run through the model (responsible use: the agent's channel).
+
+    Args:
+        path: Audio file.
+        names: One name per channel of the file.
+        keep: Indices of the channels to analyse, in order.
+    """
+
+    def __init__(self, path: str, names: list[str], keep: list[int]):
+        super().__init__()
+        self.path, self.names, self.keep = path, list(names), list(keep)
+        self._inner = FileSource(path, pace="fast", channels="split")
+        self.description = path
+
+    def open(self) -> None:
+        self._inner.open()
+        n = self._inner.n_channels
+        if n != len(self.names):
+            self._inner.close()
+            what = "a mono recording mixes both parties" if n == 1 else f"{n} channels"
+            raise SERError(f"{self.path}: {n} channel(s), but --names gives {len(self.names)} "
+                           f"({','.join(self.names)}); {what}. Split call recordings need one channel per party.")
+        self.track_names = [self.names[i] for i in self.keep]
+        self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
+
+    def blocks(self, stop) -> Iterator[SourceBlock]:
+        for b in self._inner.blocks(stop):
+            yield SourceBlock(b.start, np.ascontiguousarray(b.data[:, self.keep]), b.arrival)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def metadata(self) -> dict:
+        meta = self._inner.metadata()
+        meta.update(kind=type(self).__name__, channel_names=self.names, tracks=list(self.track_names))
+        return meta
+
+
+def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list]:
+    engine = Engine(predictor, settings.engine_config())
+    engine.start(source)  # raises AudioError for a missing or unreadable file
+    events = []
+    try:
+        while not engine.wait(WAIT_STEP_S):
+            events += engine.poll()
+    finally:
+        engine.stop()
+        events += engine.poll()
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    results = [e for e in events if isinstance(e, WindowResult)]
+    errors = [e.message for e in events if isinstance(e, EngineError)]
+    return segments, results, errors
+
+
+def analyze_call(task: CallTask) -> CallOutcome:
+    """Analyse one call. Never raises for a bad file: the outcome says ``failed`` and why."""
+    t0 = time.perf_counter()
+    out = CallOutcome(task.call_id, task.key, FAILED, worker=worker_name())
+    s = task.settings
+    try:
+        predictor = get_predictor(task.model_path, task.model_sha256, s.device)
+        keep = s.analysed_tracks()
+        if s.channels == "split":
+            source: Source = ChannelSelection(task.path, s.track_names, keep)
+        else:
+            source = FileSource(task.path, pace="fast", channels="mix")
+        segments, results, errors = _run_engine(predictor, s, source)
+        out.duration_s = source.total_s
+        analysed = [s.track_names[i] for i in keep]
+        not_analysed = [n for n in s.track_names if n not in analysed]
+        out.metadata = {"path": task.path, "model": {"path": task.model_path, "sha256": task.model_sha256,
+                                                     "labels": list(predictor.labels)},
+                        "settings": s.to_dict(), "source": source.metadata(), "tracks_analysed": analysed,
+                        "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
+                        "key": task.key}
+        if errors:
+            # A truncated or corrupt file ends early: partial results are not a finished call.
+            out.error = "; ".join(errors)
+            return out
+        out.segments = [e.to_dict() for e in segments]
+        out.results = [e.to_dict() for e in results]
+        out.summary = call_summary(analysed, not_analysed, segments, results, out.duration_s,
+                                   s.channel_statement(), s.track_names)
+        from streamer.batch.report import timeline_png
+
+        out.timeline_png = timeline_png(task.call_id, out.duration_s or 0.0, analysed, segments, results)
+        out.status = DONE
+    except SERError as exc:
+        out.error = str(exc)
+    except Exception as exc:  # a bug or a library failure on one file must not stop the batch
+        out.error = f"internal error: {type(exc).__name__}: {exc}"
+        out.detail = traceback.format_exc()
+    finally:
+        out.elapsed_s = time.perf_counter() - t0
+    return out
