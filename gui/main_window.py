@@ -640,7 +640,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if p50 is not None:
             text = f"latency: {p50:.0f} ms" + (f" (p95 {p95:.0f})" if p95 is not None else "")
             self.status_latency.setText(text)
-        self.status_overflows.setText(f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}")
+        text = f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}"
+        dropped = int(_first(stats, ("dropped_display_events",)) or 0)
+        if dropped:
+            text += f", display drops: {dropped}"  # audio the plots missed; the analysis has all of it
+        self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps")
 
     def _set_state(self, text: str) -> None:

@@ -221,6 +221,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self.position_s = 0.0
         self._master = None
         self._setting_range = False
+        self._applied = None
         self.scene().sigMouseClicked.connect(self._on_click)
 
     def set_labels(self, labels: list[str]) -> None:
@@ -236,6 +237,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
     def ensure_lane(self, track: int, name: str) -> Lane:
         if track in self.lanes:
             return self.lanes[track]
+        self._applied = None
         lane = Lane(self.ci, 5 * len(self.lanes), track, name, self.labels)
         if self._master is None:
             self._master = lane.level_plot
@@ -274,6 +276,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self.set_label_visible(item.name(), item.isVisible())
 
     def set_follow(self, follow: bool) -> None:
+        self._applied = None
         if follow != self.follow:
             self.follow = follow
             self.follow_changed.emit(follow)
@@ -281,7 +284,10 @@ class PlotStack(pg.GraphicsLayoutWidget):
             self._apply_range()
 
     def set_position(self, t_s: float) -> None:
+        if t_s == self.position_s and self._applied == (self.follow, self.span_s):
+            return  # nothing moved: an idle window must not repaint 30 times a second
         self.position_s = t_s
+        self._applied = (self.follow, self.span_s)
         for lane in self.lanes.values():
             lane.set_position(t_s)
         if self.follow:
