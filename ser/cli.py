@@ -9,7 +9,7 @@ import importlib
 import sys
 
 # Packages that contribute subcommands, in the order they appear in --help.
-COMMAND_MODULES = ("training.commands", "streamer.commands", "gui.commands")
+COMMAND_MODULES = ("training.commands", "streamer.commands", "streamer.batch.commands", "gui.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

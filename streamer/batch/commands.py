@@ -1,0 +1,60 @@
+"""``ser batch``: argument parsing only; the engine, the model, dask and pyarrow are imported when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+Formatter = argparse.ArgumentDefaultsHelpFormatter
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "batch", formatter_class=Formatter, help="analyse a folder of call recordings (local pool or Dask cluster)",
+        description="Analyse every recording of a folder (or of a list file) on the streaming engine: per call a "
+                    "results file, a summary and a timeline; a table of all calls (CSV, Parquet) and an HTML "
+                    "report. Reruns skip calls already done. Responsible use: with --channels split only the "
+                    "customer channel is analysed; in the EU, inferring the emotions of employees at work is "
+                    "prohibited (AI Act, Art. 5(1)(f)), so analysing agents needs --analyse-agent.")
+    p.add_argument("input", metavar="INPUT_DIR_OR_LIST",
+                   help="folder of recordings (searched recursively) or a text file with one path per line")
+    p.add_argument("--out", required=True, help="output folder (results, summaries, calls.csv/.parquet, report.html)")
+    p.add_argument("--channels", default="split", choices=("split", "mix"),
+                   help="split: one track per channel (stereo call recordings); mix: all channels as one track "
+                        "(includes the agent, so it needs --analyse-agent)")
+    p.add_argument("--names", default="Agent,Customer",
+                   help="with --channels split: the track names in channel order")
+    p.add_argument("--agent-name", default="Agent", help="the track name(s) of employees, comma-separated")
+    p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
+                   help="also analyse the agent's channel: only where lawful (not for employees in the EU)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="local worker processes (default: all cores); 1 runs in this process")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster (e.g. tcp://host:8786); workers must see the input "
+                        "paths and the model file at the same paths")
+    p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
+    p.add_argument("--window", type=float, default=2.0, help="analysis window in seconds")
+    p.add_argument("--hop", type=float, default=0.5, help="hop between windows in seconds")
+    p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
+                   help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
+    p.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda or auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no closing summary")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args) -> int:
+    from streamer.batch.runner import run_batch
+    from streamer.batch.settings import BatchSettings
+
+    settings = BatchSettings(
+        model=args.model, window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, channels=args.channels,
+        names=tuple(n.strip() for n in args.names.split(",")),
+        agent_names=tuple(n.strip() for n in args.agent_name.split(",")), analyse_agent=args.analyse_agent,
+        device=args.device)
+    run = run_batch(args.input, args.out, settings, workers=args.workers, scheduler=args.scheduler,
+                    progress=not args.quiet)
+    if not args.quiet:
+        print(f"ser batch: {run.line()}")
+        print(f"ser batch: {settings.channel_statement()}")
+        print(f"ser batch: report {run.out_dir / 'report.html'}, table {run.out_dir / 'calls.csv'}")
+    return run.exit_status
