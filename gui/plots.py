@@ -13,6 +13,7 @@ from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
+CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
@@ -63,20 +64,20 @@ class Lane:
                                                   brush=pg.mkBrush(0, 0, 0, 140))
         self.emotion_curves: dict[str, pg.PlotDataItem] = {}
         for lab in self.labels:
-            self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=2), name=lab)
+            self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=CURVE_WIDTH), name=lab)
 
         self.vad_plot.setYRange(0, 1, padding=0.02)
         self.vad_plot.setLabel("left", "V/A/D")
         self.vad_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 140))
         self.vad_curves = {
-            name: self.vad_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=2), name=name)
+            name: self.vad_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=CURVE_WIDTH), name=name)
             for name in ("valence", "arousal", "dominance")
         }
 
         self.gender_plot.setYRange(0, 1, padding=0.02)
         self.gender_plot.setLabel("left", "female")
         self.gender_plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
-        self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=2))
+        self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=CURVE_WIDTH))
 
         for curve in [*self.emotion_curves.values(), *self.vad_curves.values(), self.gender_curve]:
             curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
