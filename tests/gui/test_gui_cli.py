@@ -26,6 +26,13 @@ def test_replay_snapshot_and_exit(tmp_path, tiny_model_path, speech_wav):
     assert not image.isNull() and image.width() >= 1000 and image.height() >= 700
     assert session.exists() and '"type": "result"' in session.read_text()
 
+    # The saved session opens again without audio.
+    png2 = tmp_path / "session.png"
+    proc = _ser("gui", "--model", str(tiny_model_path), "--session", str(session), "--snapshot", str(png2),
+                "--exit-when-done")
+    assert proc.returncode == 0, proc.stderr
+    assert not QtGui.QImage(str(png2)).isNull()
+
 
 def test_replay_of_a_bad_file_exits_with_an_error(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.wav"

@@ -261,3 +261,13 @@ def test_seek_to_the_end_does_not_fail(make_window, qtbot, speech_wav):
     assert w.position_s == pytest.approx(w.duration_s) and w.errors == [] and not w.bridge.active
     w.seek(-3.0)
     assert w.position_s == 0.0
+
+
+def test_closing_the_window_during_a_replay_stops_the_engine(make_window, qtbot, speech_wav):
+    w = make_window(speed=1.0)
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 0.3, timeout=WAIT_MS)
+    session = w.session_path
+    w.close()
+    assert not w.bridge.active and not w.timer.isActive()
+    assert '"type": "end"' in session.read_text()  # the session file was closed properly
