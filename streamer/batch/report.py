@@ -78,8 +78,9 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             ar.append(r.arousal)
             va.append(r.valence)
         if xs:
-            ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, label="arousal")
-            ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, label="valence")
+            # Markers too: a short speech run has a single window, which a line alone would not show.
+            ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
+            ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, marker="o", ms=2.5, label="valence")
             angry = [r for r in wins if "angry" in r.probabilities]
             if angry:
                 top = max(angry, key=lambda r: r.probabilities["angry"])

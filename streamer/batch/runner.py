@@ -115,7 +115,7 @@ def _run_dask(tasks: list[CallTask], address: str) -> Iterator[CallOutcome]:
         keys = [f"{DASK_KEY_PREFIX}-{t.call_id}-{t.key[:16]}" for t in tasks]
         futures = client.map(analyze_call, tasks, key=keys, pure=False)
         by_key = {f.key: t for f, t in zip(futures, tasks, strict=True)}
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):  # this client's loop: it is not the default one
             task = by_key[fut.key]
             try:
                 yield fut.result()

@@ -1,0 +1,180 @@
+"""Batch of generated stereo calls: summaries against the result files, channels, table, report, reruns."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from batch_helpers import assert_close, load
+
+from ser.cli import main
+from streamer.batch.runner import run_batch
+from streamer.batch.settings import BatchSettings
+
+SEGMENT_SLACK_S = 0.6  # VAD padding before and hangover after a clip
+NEUTRAL_VALENCE = 0.5
+
+
+def _dur(r: dict) -> float:
+    return r["end_s"] - r["start_s"]
+
+
+def test_summary_numbers_match_the_result_files(local_run, calls):
+    out = local_run["out"]
+    assert local_run["run"].analysed == len(calls["calls"]) and local_run["run"].failed == 0
+    for call_id in calls["calls"]:
+        doc = load(out / "calls" / call_id / "results.json")
+        summ = load(out / "calls" / call_id / "summary.json")
+        assert [s["track_name"] for s in summ["speakers"]] == ["Customer"]
+        for sp in summ["speakers"]:
+            name = sp["track_name"]
+            segs = [s for s in doc["segments"] if s["track_name"] == name]
+            utts = [r for r in doc["results"] if r["track_name"] == name and r["kind"] == "utterance"]
+            wins = [r for r in doc["results"] if r["track_name"] == name and r["kind"] == "window"]
+            assert segs and utts and wins
+            total = sum(_dur(r) for r in utts)
+            assert sp["speech_s"] == pytest.approx(sum(_dur(s) for s in segs))
+            assert sp["n_segments"] == len(segs) and sp["n_utterances"] == len(utts)
+            labels = {r["top_label"] for r in utts}
+            assert sp["emotion_shares"] == pytest.approx(
+                {lab: sum(_dur(r) for r in utts if r["top_label"] == lab) / total for lab in labels})
+            assert sp["mean_arousal"] == pytest.approx(sum(_dur(r) * r["arousal"] for r in utts) / total)
+            assert sp["mean_valence"] == pytest.approx(sum(_dur(r) * r["valence"] for r in utts) / total)
+            assert sp["negative_valence_share"] == pytest.approx(
+                sum(_dur(r) for r in utts if r["valence"] < NEUTRAL_VALENCE) / total)
+            peak = max(wins, key=lambda r: r["arousal"])
+            assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (peak["arousal"], peak["start_s"])
+            angry = max(wins, key=lambda r: r["probabilities"]["angry"])
+            assert (sp["peak_anger"], sp["peak_anger_s"]) == (angry["probabilities"]["angry"], angry["start_s"])
+            for key, score in (("top_anger", lambda r: r["probabilities"]["angry"]), ("top_arousal", lambda r: r["arousal"])):
+                moments = sp[key]
+                assert moments and [m["score"] for m in moments] == sorted((m["score"] for m in moments), reverse=True)
+                assert moments[0]["score"] == max(score(r) for r in wins)
+                for i, a in enumerate(moments):  # distinct moments, each a real window with its own score
+                    assert any(r["start_s"] == a["start_s"] and score(r) == a["score"] for r in wins)
+                    assert all(a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"] for b in moments[i + 1:])
+
+
+def test_speech_is_found_where_each_party_speaks(local_run, calls):
+    for call_id, info in calls["calls"].items():
+        doc = load(local_run["out"] / "calls" / call_id / "results.json")
+        clips = info["intervals"]["Customer"]
+        for s in doc["segments"]:
+            assert any(a - SEGMENT_SLACK_S <= s["start_s"] and s["end_s"] <= b + SEGMENT_SLACK_S for a, b in clips), \
+                f"{call_id}: segment {s} is not where the customer speaks"
+        for a, b in clips:
+            assert any(s["start_s"] < b and a < s["end_s"] for s in doc["segments"]), f"{call_id}: clip {a}-{b} missed"
+
+
+def test_agent_channel_is_not_analysed_without_the_option(local_run, calls):
+    out = local_run["out"]
+    for call_id in calls["calls"]:
+        doc = load(out / "calls" / call_id / "results.json")
+        assert {r["track_name"] for r in doc["results"]} == {"Customer"}
+        assert {s["track_name"] for s in doc["segments"]} == {"Customer"}
+        assert doc["metadata"]["tracks_not_analysed"] == ["Agent"]
+        summ = load(out / "calls" / call_id / "summary.json")
+        assert summ["channels_analysed"] == ["Customer"] and summ["channels_not_analysed"] == ["Agent"]
+    statement = "Not analysed: Agent (employee channel; needs --analyse-agent)."
+    assert statement in summ["channel_statement"]
+    assert statement in (out / "report.html").read_text()
+    assert statement in load(out / "batch.json")["channel_statement"]
+
+
+def test_the_model_never_sees_the_agent_channel(calls, tiny_model_path, tmp_path, monkeypatch):
+    from model.predictor import Predictor
+
+    seen = []
+    original = Predictor.predict_batch
+
+    def counting(self, waveforms, *args, **kwargs):
+        seen.append(len(waveforms))
+        return original(self, waveforms, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_batch", counting)
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(calls["calls"]["call_a.wav"]["path"], one / "call_a.wav")
+    run_batch(one, tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
+    doc = load(tmp_path / "out" / "calls" / "call_a.wav" / "results.json")
+    assert sum(seen) == sum(r["kind"] == "window" for r in doc["results"])  # customer windows only
+
+
+def test_analyse_agent_analyses_both_channels(calls, tiny_model_path, tmp_path):
+    run = run_batch(calls["dir"], tmp_path, BatchSettings(model=str(tiny_model_path), analyse_agent=True),
+                    workers=1, progress=False)
+    assert run.analysed == len(calls["calls"])
+    for call_id, info in calls["calls"].items():
+        doc = load(tmp_path / "calls" / call_id / "results.json")
+        summ = load(tmp_path / "calls" / call_id / "summary.json")
+        assert [s["track_name"] for s in summ["speakers"]] == ["Agent", "Customer"]
+        assert [s["channel"] for s in summ["speakers"]] == [1, 2]
+        for s in doc["segments"]:  # the left channel is the agent's, the right the customer's
+            clips = info["intervals"][s["track_name"]]
+            assert any(a - SEGMENT_SLACK_S <= s["start_s"] and s["end_s"] <= b + SEGMENT_SLACK_S for a, b in clips)
+    assert "agent channel was analysed because --analyse-agent was given" in summ["channel_statement"]
+
+
+def test_mixing_channels_needs_the_explicit_option(calls, tiny_model_path, tmp_path, capsys):
+    rc = main(["batch", str(calls["dir"]), "--out", str(tmp_path), "--model", str(tiny_model_path),
+               "--channels", "mix", "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "AI Act, Art. 5(1)(f)" in err and "--analyse-agent" in err
+    assert not (tmp_path / "calls").exists()
+
+
+def test_table_csv_and_parquet_hold_every_call(local_run, calls):
+    import csv
+
+    out = local_run["out"]
+    with open(out / "calls.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    table = pq.read_table(out / "calls.parquet").to_pylist()
+    assert [r["call_id"] for r in rows] == [r["call_id"] for r in table] == list(calls["calls"])
+    for row, prow in zip(rows, table):
+        sp = load(out / "calls" / row["call_id"] / "summary.json")["speakers"][0]
+        assert row["status"] == prow["status"] == "done" and row["speaker"] == prow["speaker"] == "Customer"
+        for col, val in (("speech_s", sp["speech_s"]), ("mean_arousal", sp["mean_arousal"]),
+                         ("peak_arousal", sp["peak_arousal"]), ("peak_anger_s", sp["peak_anger_s"]),
+                         ("negative_valence_share", sp["negative_valence_share"])):
+            assert float(row[col]) == pytest.approx(val) and prow[col] == pytest.approx(val)
+        for lab, share in sp["emotion_shares"].items():
+            assert prow[f"share_{lab}"] == pytest.approx(share)
+        assert prow["duration_s"] == pytest.approx(calls["calls"][row["call_id"]]["duration_s"])
+
+
+def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
+    text = (local_run["out"] / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == 1 + len(calls["calls"])  # the overview, then one timeline per call
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert not re.search(r'(src|href)="(https?:|/|file:)', text) and "<script" not in text
+    for call_id in calls["calls"]:
+        assert f"id='{call_id}'" in text
+
+
+def test_rerun_skips_done_calls_and_redoes_changed_ones(local_run, calls, tiny_model_path, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(local_run["out"], out)
+    src = tmp_path / "calls"
+    shutil.copytree(calls["dir"], src)
+    settings = BatchSettings(model=str(tiny_model_path))
+    markers = {c: (out / "calls" / c / "done.json").read_bytes() for c in calls["calls"]}
+
+    run = run_batch(src, out, settings, workers=1, progress=False)  # same content (copied files), model, settings
+    assert (run.analysed, run.skipped, run.failed) == (0, len(markers), 0)
+    assert {c: (out / "calls" / c / "done.json").read_bytes() for c in calls["calls"]} == markers
+
+    data = bytearray((src / "call_b.wav").read_bytes())
+    data[-100:] = b"\x01" * 100  # new content (a faint tail), same size
+    (src / "call_b.wav").write_bytes(bytes(data))
+    run = run_batch(src, out, settings, workers=1, progress=False)
+    assert (run.analysed, run.skipped) == (1, len(markers) - 1)
+
+    run = run_batch(src, out, BatchSettings(model=str(tiny_model_path), hop_s=1.0), workers=1, progress=False)
+    assert (run.analysed, run.skipped) == (len(markers), 0)
+    assert_close(load(out / "calls" / "call_a.wav" / "summary.json")["channels_analysed"], ["Customer"])

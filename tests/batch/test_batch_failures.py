@@ -1,0 +1,53 @@
+"""Bad files in a batch: each is recorded with its error, the others are done, the exit status says so."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import soundfile as sf
+from batch_helpers import load
+
+from ser.cli import main
+
+GOOD = ("call_a.wav", "call_b.wav")
+BAD = {"broken.wav": "cannot read this audio file", "cut.flac": "truncated", "mono.wav": "mono recording"}
+
+
+def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path, tmp_path, capsys):
+    src = tmp_path / "calls"
+    src.mkdir()
+    for name in GOOD:
+        shutil.copy(calls["calls"][name]["path"], src / name)
+    (src / "broken.wav").write_bytes(np.random.default_rng(0).bytes(5000))  # not audio at all
+    stereo, rate = sf.read(str(src / "call_a.wav"), dtype="float32")
+    sf.write(str(src / "full.flac"), stereo, rate, format="FLAC")
+    data = (src / "full.flac").read_bytes()
+    (src / "full.flac").unlink()
+    (src / "cut.flac").write_bytes(data[: len(data) * 2 // 3])  # the end of the file is missing
+    sf.write(str(src / "mono.wav"), stereo[:, 1], rate)  # both parties on one channel: cannot be split
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "2", "--quiet"]
+
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    info = load(out / "batch.json")
+    assert (info["analysed"], info["failed"]) == (len(GOOD), len(BAD))
+    for name in GOOD:
+        assert (out / "calls" / name / "done.json").is_file()
+    for name, message in BAD.items():
+        rec = load(out / "calls" / name / "failed.json")
+        assert message in rec["error"] and name in rec["error"], rec["error"]
+        assert not (out / "calls" / name / "done.json").exists()  # partial results are not a finished call
+        assert f"{name}: " in err
+    with open(out / "calls.csv", newline="") as f:
+        rows = {r["call_id"]: r for r in csv.DictReader(f)}
+    assert {c: r["status"] for c, r in rows.items()} == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BAD, "failed")}
+    assert BAD["mono.wav"] in rows["mono.wav"]["error"]
+    report = (out / "report.html").read_text()
+    assert "Failed calls" in report and all(f"<b>{name}</b>" in report for name in BAD)
+
+    assert main(args) == 1  # failed calls are retried, done ones skipped
+    info = load(out / "batch.json")
+    assert (info["analysed"], info["skipped"], info["failed"]) == (0, len(GOOD), len(BAD))

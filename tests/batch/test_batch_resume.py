@@ -1,0 +1,50 @@
+"""Resume after a crash: a batch killed mid-write, rerun, processes only what is missing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from batch_helpers import assert_close, load
+
+from ser.cli import main
+from streamer.batch.store import TMP_PREFIX
+
+HERE = Path(__file__).resolve().parent
+CRASH_TIMEOUT_S = 120
+
+
+def test_rerun_after_a_kill_processes_only_the_missing_calls(calls, local_run, tiny_model_path, tmp_path):
+    out = tmp_path / "out"
+    ids = list(calls["calls"])  # analysed in this order with one worker
+    victim = ids[1]
+    proc = subprocess.run([sys.executable, str(HERE / "batch_crash.py"), str(calls["dir"]), str(out),
+                           str(tiny_model_path), victim], capture_output=True, text=True, timeout=CRASH_TIMEOUT_S)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    first = out / "calls" / ids[0]
+    assert (first / "done.json").is_file()
+    half = out / "calls" / victim
+    assert (half / "results.json").is_file() and (half / "summary.json").is_file()  # complete but not marked
+    assert not (half / "done.json").exists() and list(half.glob(TMP_PREFIX + "*"))
+    assert not (out / "calls" / ids[2]).exists()
+    # A torn marker (as a disk without rename atomicity might leave one) must not count as done either.
+    (out / "calls" / ids[2]).mkdir()
+    (out / "calls" / ids[2] / "done.json").write_text('{"key": "')
+    marker = (first / "done.json").read_bytes()
+
+    assert main(["batch", str(calls["dir"]), "--out", str(out), "--model", str(tiny_model_path),
+                 "--workers", "1", "--quiet"]) == 0
+    info = load(out / "batch.json")
+    assert (info["analysed"], info["skipped"], info["failed"]) == (2, 1, 0)
+    assert (first / "done.json").read_bytes() == marker  # the finished call was not redone
+    assert not [p for p in out.rglob(TMP_PREFIX + "*")], "temporary files left behind"
+    for call_id in ids:
+        done = json.loads((out / "calls" / call_id / "done.json").read_text())
+        assert done["key"] == load(local_run["out"] / "calls" / call_id / "done.json")["key"]
+        for name in ("results.json", "summary.json"):
+            assert_close(load(out / "calls" / call_id / name), load(local_run["out"] / "calls" / call_id / name),
+                         f"{call_id}/{name}")
