@@ -481,9 +481,13 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self.paused = True
                 self._set_state("paused")
-        elif self.mode in (SESSION, MIC):
+        elif self.mode == SESSION:
             self.position_s = t_s
             self.plot_stack.set_follow(True)
+        elif self.mode == MIC:
+            # Live audio cannot be skipped: look back at t_s (centred) while the analysis goes on.
+            self.plot_stack.look_at(t_s)
+            return
         self.plot_stack.set_position(self.position_s)
         self.position_changed.emit(self.position_s)
 

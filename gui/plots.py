@@ -294,6 +294,14 @@ class PlotStack(pg.GraphicsLayoutWidget):
         if self.follow:
             self._apply_range()
 
+    def look_at(self, t_s: float) -> None:
+        """Stop following and centre the view on ``t_s``."""
+        self.set_follow(False)
+        if self._master is not None:
+            self._setting_range = True
+            self._master.setXRange(t_s - self.span_s / 2, t_s + self.span_s / 2, padding=0)
+            self._setting_range = False
+
     def show_all(self, end_s: float) -> None:
         """Stop following and show the whole recording (used when a replay ends)."""
         self.set_follow(False)

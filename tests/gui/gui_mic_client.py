@@ -58,6 +58,10 @@ def main() -> int:
     window.resume()
     pump(RESUMED_S)
     resumed_to = window.position_s
+    window.seek(1.0)  # live: look back, the analysis goes on
+    look_range = window.plot_stack.x_range()
+    pump(0.3)
+    after_look = window.position_s
     level_t = window.histories[0].level.view()[:, 0]
     window.stop()
     h = window.histories[0]
@@ -65,7 +69,8 @@ def main() -> int:
     result = {
         "devices": devices, "started": started, "errors": window.errors, "clock_at_play": clock_at_play,
         "paplay_status": player.returncode, "paused_at": paused_at, "state_paused": state_paused,
-        "resumed_to": resumed_to, "level_monotonic": bool((level_t[1:] >= level_t[:-1]).all()),
+        "resumed_to": resumed_to, "look_range": look_range, "after_look": after_look,
+        "follow_after_look": window.plot_stack.follow, "level_monotonic": bool((level_t[1:] >= level_t[:-1]).all()),
         "level_points": len(h.level), "level_max_db": float(h.level.view()[:, 1].max()),
         "results": len(h.results), "segments": h.segments.view().tolist(), "spec_columns": len(h.spec),
         "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),

@@ -56,4 +56,6 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     assert got["lane_title"].startswith("Microphone")
     assert got["state_paused"] == "paused" and got["state"] == "stopped"
     assert got["resumed_to"] > got["paused_at"] + 0.3 and got["level_monotonic"]  # the time axis went on
+    assert not got["follow_after_look"] and abs(sum(got["look_range"]) / 2 - 1.0) < 0.01
+    assert got["after_look"] >= got["resumed_to"]  # seeking back did not stop or rewind the live analysis
     assert got["session_text"].count('"type": "result"') >= got["results"]
