@@ -297,6 +297,8 @@ class MicrophoneSource(Source):
                               f"{MIN_SAMPLE_RATE_HZ} Hz or more.")
         self.n_channels = n_ch
         self.track_names = _track_names(1 if self.channels == "mix" else n_ch, self.channels, self._names)
+        self._queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)  # nothing stale from an earlier run
+        self._frames_seen = 0
         try:
             self._stream = sd.InputStream(device=self.device, channels=n_ch, samplerate=self.rate, dtype="float32",
                                           blocksize=max(1, int(round(self.block_s * self.rate))),

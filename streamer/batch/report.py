@@ -56,7 +56,8 @@ def _png(fig) -> bytes:
 def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results) -> bytes:
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment marked."""
     n = max(1, len(tracks))
-    fig = _figure(TIMELINE_WIDTH_IN, LANE_HEIGHT_IN * n + 0.6)
+    height_in = LANE_HEIGHT_IN * n + 0.75
+    fig = _figure(TIMELINE_WIDTH_IN, height_in)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     end = max([duration_s] + [r.end_s for r in results] + [1.0])
     for t, ax in enumerate(axes):
@@ -91,8 +92,14 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
     axes[-1].set_xlabel("time (s); grey: speech; dashed: angriest window", fontsize=8)
     fig.suptitle(call_id, fontsize=9)
-    fig.tight_layout()
+    _fixed_margins(fig, height_in)
     return _png(fig)
+
+
+def _fixed_margins(fig, height_in: float) -> None:
+    # Fixed margins in inches: tight_layout would measure every text and cost more than the drawing.
+    fig.subplots_adjust(left=0.8 / TIMELINE_WIDTH_IN, right=1 - 0.15 / TIMELINE_WIDTH_IN,
+                        bottom=0.45 / height_in, top=1 - 0.3 / height_in, hspace=0.15)
 
 
 def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:

@@ -181,6 +181,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
 
     bar = _progress_bar(len(calls), progress)
+    bar.set_postfix_str(_postfix(run, 0.0), refresh=False)
     bar.update(run.skipped + run.failed)
     t_work = time.perf_counter()
     if tasks:
@@ -200,9 +201,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 else:
                     run.failed += 1
                     log(f"ser batch: {out.call_id}: {out.error}")
+                bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                 bar.update(1)
-                speed = run.audio_s / max(time.perf_counter() - t_work, 1e-9)
-                bar.set_postfix_str(f"{run.audio_s / SECONDS_PER_HOUR:.2f} h audio, {speed:.0f} h/h", refresh=False)
         finally:
             bar.close()
     else:
@@ -257,6 +257,17 @@ def _settings_text(s: BatchSettings) -> str:
     return f"window {s.window_s} s, hop {s.hop_s} s, VAD {s.vad_aggressiveness}, channels {chans}"
 
 
+def _postfix(run: BatchRun, work_s: float) -> str:
+    """Audio hours analysed so far and the speed in hours of audio per hour of wall time."""
+    speed = run.audio_s / work_s if work_s > 0 else 0.0
+    text = f"{run.audio_s / SECONDS_PER_HOUR:.2f} h audio, {speed:.0f} h/h"
+    if run.skipped:
+        text += f", {run.skipped} skipped"
+    if run.failed:
+        text += f", {run.failed} failed"
+    return text
+
+
 class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
@@ -273,5 +284,5 @@ def _progress_bar(total: int, enabled: bool):
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="call", desc="calls", disable=None, dynamic_ncols=True,
-                bar_format="{desc}: {n}/{total} {bar} [{elapsed}<{remaining}] {postfix}")
+    return tqdm(total=total, unit="call", desc="ser batch", disable=None, dynamic_ncols=True,
+                bar_format="{desc}: {n}/{total} calls {bar} [{elapsed}<{remaining}{postfix}]")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,14 @@ def speech_wav(speech_16k, tmp_path_factory) -> Path:
     return write_audio(tmp_path_factory.mktemp("audio") / "speech.wav", speech_16k, subtype="FLOAT")
 
 
+@dataclass(frozen=True)
+class PulseServer:
+    """A running private PulseAudio daemon: its process id and the environment that reaches it."""
+
+    pid: int
+    env: dict
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -49,8 +58,9 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def pulse_server():
     """A private PulseAudio daemon with a 16 kHz mono null sink ``vspk`` whose monitor is the default
-    source. Yields the environment a subprocess needs (``PULSE_SERVER``, ``XDG_RUNTIME_DIR``);
-    PortAudio must be imported after that environment is set, so microphone tests run in a subprocess.
+    source. Yields a :class:`PulseServer` whose ``env`` a subprocess needs (``PULSE_SERVER``,
+    ``XDG_RUNTIME_DIR``); PortAudio must be imported after that environment is set, so microphone
+    tests run in a subprocess.
     Fails (never skips) when PulseAudio cannot be started: the virtual microphone is part of the suite.
     """
     missing = [tool for tool in ("pulseaudio", "paplay", "pactl") if shutil.which(tool) is None]
@@ -93,7 +103,7 @@ def pulse_server():
         pytest.fail(f"virtual microphone: PulseAudio did not start (exit {proc.returncode}, uid {os.geteuid()}; "
                     f"the recipe is verified as root). Its output:\n{proc.stderr.strip()}", pytrace=False)
     try:
-        yield env
+        yield PulseServer(pid, env)
     finally:
         if pid is not None and _alive(pid):
             os.kill(pid, signal.SIGTERM)

@@ -35,7 +35,7 @@ def test_virtual_microphone_end_to_end(pulse_server, speech_paths, predictor, ti
 
     out = tmp_path / "mic.json"
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("mic_client.py")), str(tiny_model_path),
-                           str(wav), str(out)], env=subprocess_env(pulse_server), cwd=REPO_ROOT,
+                           str(wav), str(out)], env=subprocess_env(pulse_server.env), cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(out.read_text())
@@ -59,7 +59,23 @@ def test_virtual_microphone_end_to_end(pulse_server, speech_paths, predictor, ti
 
 
 def test_ser_devices_lists_the_virtual_microphone(pulse_server):
-    proc = subprocess.run([sys.executable, "-m", "ser.cli", "devices"], env=subprocess_env(pulse_server),
+    proc = subprocess.run([sys.executable, "-m", "ser.cli", "devices"], env=subprocess_env(pulse_server.env),
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     assert "pulse" in proc.stdout
+
+
+def test_device_lost_mid_stream_becomes_an_error_event(pulse_server, tiny_model_path, tmp_path):
+    """The sound server dies under a running microphone (as an unplugged device): the engine reports
+    a fatal error event naming the device, keeps what it had, and stops cleanly."""
+    out = tmp_path / "unplug.json"
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("mic_client.py")), str(tiny_model_path),
+                           "-", str(out), str(pulse_server.pid)], env=subprocess_env(pulse_server.env),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text())
+    errors = [e for e in got["events"] if e["type"] == "error"]
+    assert len(errors) == 1 and errors[0]["fatal"], got["events"]
+    assert "'pulse'" in errors[0]["message"] and "unplugged" in errors[0]["message"]
+    assert got["events"][-1]["type"] == "finished"
+    assert got["finished_by_itself"] and got["stop_s"] < 1.0
