@@ -180,6 +180,7 @@ class TrackHistory:
         self.end_s = 0.0  # the newest audio or result time seen
         self.version = 0  # bumped on every change, so views redraw only when needed
         self.result_version = 0  # bumped when results change (most frames only add audio)
+        self.spec_version = 0  # bumped when images must be redrawn whatever the time (seek, clear)
 
     # -- feeding -------------------------------------------------------------------------------
     def add_result(self, r: Result) -> None:
@@ -259,6 +260,7 @@ class TrackHistory:
             self._spec_maker.reset(t_s)
         self.end_s = min(self.end_s, t_s)
         self.latest = None
+        self.spec_version += 1
         self.version += 1
         self.result_version += 1
 
@@ -335,5 +337,6 @@ class TrackHistory:
         self._level_rest = np.zeros(0, dtype=np.float32)
         if self._spec_maker is not None:
             self._spec_maker.reset()
+        self.spec_version += 1
         self.version += 1
         self.result_version += 1

@@ -410,7 +410,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         labels = loaded.labels or (self.model_info.labels if self.model_info else [])
         tracks = sorted({e.track for e in loaded.events if isinstance(e, (Result, Segment))}) or [0]
-        names = loaded.metadata.get("track_names") or []
+        names = list(loaded.metadata.get("track_names") or [])
+        if not names:  # sessions written by `ser analyze` name their tracks in the results
+            by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
+            names = [by_track.get(t, f"Track {t + 1}") for t in range(max(tracks) + 1)]
         self.mode = SESSION
         self.source_path = None
         self.session_path = Path(path)

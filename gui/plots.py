@@ -115,7 +115,6 @@ class Lane:
         if history.version == self.version:
             return
         self.version = history.version
-        self._spec_key = None
         lvl = history.level.view()
         self.level_curve.setData(lvl[:, 0], lvl[:, 1])
         if history.result_version == self.result_version:
@@ -135,7 +134,13 @@ class Lane:
 
     def update_visible(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Redraw the images that depend on the visible range: speech shading and spectrogram."""
-        key = (history.version, round(x0, 2), round(x1, 2))
+        # Redraw when the view or the data moved by at least one image column: a zoomed-out view
+        # then redraws its images about once per column of new audio instead of every frame.
+        col_s = max((x1 - x0) / MAX_SPEC_COLUMNS, 1e-3)
+        speech = history.speech.view()
+        speech_end = float(speech[-1, 1]) if len(speech) else 0.0
+        key = (round(x0 / col_s), round(x1 / col_s), int(history.end_s / col_s), int(speech_end / col_s),
+               len(history.segments), history.spec_version)
         if key == self._spec_key:
             return
         self._spec_key = key
