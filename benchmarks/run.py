@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 
 # Benchmark modules, each with run() -> markdown section.
-BENCHMARKS = ("benchmarks.bench_model", "benchmarks.bench_streamer", "benchmarks.bench_gui")
+BENCHMARKS = ("benchmarks.bench_model", "benchmarks.bench_streamer", "benchmarks.bench_gui", "benchmarks.bench_batch")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

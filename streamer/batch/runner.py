@@ -17,7 +17,7 @@ from streamer.batch.inputs import CallInput, discover
 from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import BatchStore, atomic_json
-from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, get_predictor, limit_threads
+from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
 
 EXIT_SOME_FAILED = 1
@@ -66,9 +66,10 @@ def _content_hash(call: CallInput, store: BatchStore) -> tuple[str, dict]:
 
 
 # ---------------------------------------------------------------------- executors
-def _init_pool_worker(model_path: str, model_sha256: str, device: str) -> None:
+def _init_pool_worker() -> None:
+    # The model is loaded by the worker's first call (then kept): a model error there is reported with
+    # its message for that call, where an error here would only break the pool.
     limit_threads()
-    get_predictor(model_path, model_sha256, device)  # once per worker, before its first call
 
 
 def _run_in_process(tasks: list[CallTask]) -> Iterator[CallOutcome]:
@@ -87,11 +88,9 @@ def _run_pool(tasks: list[CallTask], workers: int) -> Iterator[CallOutcome]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    first = tasks[0]
     # spawn: a forked child would inherit the parent's torch/OpenMP thread state, which can deadlock.
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_pool_worker,
-                               initargs=(first.model_path, first.model_sha256, first.settings.device))
+                               initializer=_init_pool_worker)
     futures = {pool.submit(analyze_call, t): t for t in tasks}
     try:
         for fut in as_completed(futures):
