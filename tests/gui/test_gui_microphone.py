@@ -20,8 +20,10 @@ def _load_streamer_test_fixtures():
     folder = REPO_ROOT / "tests" / "streamer"
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location("gui_tests_streamer_fixtures", folder / "conftest.py")
+    name = "gui_tests_streamer_fixtures"
+    spec = importlib.util.spec_from_file_location(name, folder / "conftest.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in that module look themselves up there
     spec.loader.exec_module(module)
     return module
 
@@ -39,7 +41,8 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     wav = tmp_path / "play.wav"
     sf.write(wav, audio, 16000, subtype="PCM_16")
     out = tmp_path / "gui_mic.json"
-    env = {**pulse_server, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
+    pulse_env = getattr(pulse_server, "env", pulse_server)  # a PulseServer, or its environment
+    env = {**pulse_env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("gui_mic_client.py")), str(tiny_model_path),
                            str(wav), str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
