@@ -100,6 +100,7 @@ class TrackPipeline:
         self._arrivals.clear()
         self._open: _OpenSegment | None = None
         self._speech_frames = 0  # running count of frames flagged as speech
+        self._pending: list[_WindowJob] = []  # planned windows not yet run through the model
         self._finished = False
 
     @property
@@ -121,7 +122,7 @@ class TrackPipeline:
         step = self._hop
         for i in range(0, len(samples), step):
             self._push_chunk(samples[i:i + step], arrival, out)
-            self._infer(out)
+            self._infer()
         return self._finish(out)
 
     def _push_chunk(self, samples: np.ndarray, arrival: float, out: list) -> None:
@@ -195,6 +196,7 @@ class TrackPipeline:
             return None
         job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b))
         out.append(job)
+        self._pending.append(job)
         return job
 
     def _speech_ratio(self, a: int, b: int) -> float:
@@ -228,21 +230,18 @@ class TrackPipeline:
             self._arrivals.popleft()
 
     # ------------------------------------------------------------------ inference
-    def _infer(self, out: list, force: bool = False) -> None:
+    def _infer(self, force: bool = False) -> None:
         """Run pending windows through the model in batches (a partial batch only when ``force``)."""
-        pending = [j for j in out if isinstance(j, _WindowJob) and j.prediction is None]
         batch = self.config.max_batch_windows
-        for i in range(0, len(pending), batch):
-            chunk = pending[i:i + batch]
-            if len(chunk) < batch and not force:
-                return
+        while len(self._pending) >= batch or (force and self._pending):
+            chunk, self._pending = self._pending[:batch], self._pending[batch:]
             for job, pred in zip(chunk, self.predictor.predict_batch([j.samples for j in chunk]), strict=True):
                 job.prediction = pred
                 job.samples = None  # the audio is no longer needed; keep memory flat
 
     def _finish(self, out: list) -> list[Event]:
         """Predictions of all pending windows, then windows and utterances as result events, in order."""
-        self._infer(out, force=True)
+        self._infer(force=True)
         events: list[Event] = []
         now = time.monotonic()
         for item in out:
