@@ -7,6 +7,7 @@ import datetime as _dt
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_c
 from streamer.errors import ConfigError
 
 EXIT_SOME_FAILED = 1
+IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
 DASK_KEY_PREFIX = "ser-batch"
 
 
@@ -84,23 +86,97 @@ def _run_in_process(tasks: list[CallTask]) -> Iterator[CallOutcome]:
         torch.set_num_threads(threads)
 
 
-def _run_pool(tasks: list[CallTask], workers: int) -> Iterator[CallOutcome]:
+def _new_pool(workers: int):
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     # spawn: a forked child would inherit the parent's torch/OpenMP thread state, which can deadlock.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_pool_worker)
-    futures = {pool.submit(analyze_call, t): t for t in tasks}
+
+
+def _failed(task: CallTask, exc: BaseException) -> CallOutcome:
+    return CallOutcome(task.call_id, task.key, FAILED, error=f"worker failed: {type(exc).__name__}: {exc}")
+
+
+def _run_pool(tasks: list[CallTask], workers: int, analyze=analyze_call) -> Iterator[CallOutcome]:
+    """Run ``analyze`` over ``tasks`` on ``workers`` spawned processes, outcomes in completion order.
+
+    A worker that dies (a decoder crash on a malformed file, the out-of-memory killer) breaks the whole
+    pool, and every call in flight with it. Those calls are then run again one at a time, so that the
+    call that kills its worker is recorded as failed and the others are analysed; the rest of the batch
+    continues on a new pool. Only ``workers * IN_FLIGHT_PER_WORKER`` calls are in flight at a time,
+    which bounds both the calls a crash can take down and the memory held by pending results.
+    """
+    pending = deque(tasks)
+    while pending:
+        suspects = yield from _pool_round(pending, workers, analyze)
+        if suspects:
+            yield from _run_isolated(suspects, analyze)
+
+
+def _pool_round(pending: deque, workers: int, analyze) -> Iterator[CallOutcome]:
+    """Run tasks from ``pending`` until it is empty or the pool breaks; returns the calls lost in a break."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = _new_pool(workers)
+    in_flight: dict = {}
     try:
-        for fut in as_completed(futures):
-            task = futures.pop(fut)
-            try:
-                yield fut.result()
-            except Exception as exc:  # the worker process died (killed, out of memory) or could not start
-                yield CallOutcome(task.call_id, task.key, FAILED, error=f"worker failed: {type(exc).__name__}: {exc}")
+        while pending or in_flight:
+            while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
+                task = pending.popleft()
+                in_flight[pool.submit(analyze, task)] = task
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            lost = []
+            for fut in done:
+                task = in_flight.pop(fut)
+                exc = fut.exception()
+                if isinstance(exc, BrokenProcessPool):
+                    lost.append(task)
+                elif exc is not None:
+                    yield _failed(task, exc)
+                else:
+                    yield fut.result()
+            if lost:
+                wait(in_flight)  # a broken pool fails every call still in flight, at once
+                for fut, task in in_flight.items():
+                    exc = fut.exception()
+                    if exc is None:
+                        yield fut.result()
+                    elif isinstance(exc, BrokenProcessPool):
+                        lost.append(task)
+                    else:
+                        yield _failed(task, exc)
+                return lost
+        return []
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_isolated(tasks: list[CallTask], analyze) -> Iterator[CallOutcome]:
+    """Each task alone in a one-worker pool: a crash now names its call."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = None
+    try:
+        for task in tasks:
+            pool = pool or _new_pool(1)
+            fut = pool.submit(analyze, task)
+            exc = fut.exception()
+            if isinstance(exc, BrokenProcessPool):
+                pool.shutdown(wait=True)
+                pool = None
+                yield CallOutcome(task.call_id, task.key, FAILED,
+                                  error=f"{task.path}: the worker process died while analysing this call (a crash "
+                                        "while decoding a malformed file, or memory ran out).")
+            elif exc is not None:
+                yield _failed(task, exc)
+            else:
+                yield fut.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(tasks: list[CallTask], address: str) -> Iterator[CallOutcome]:

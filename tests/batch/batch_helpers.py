@@ -62,3 +62,15 @@ def assert_close(a, b, where: str = "") -> None:
         assert a is not None and b is not None and math.isclose(a, b, rel_tol=0, abs_tol=FLOAT_TOL), f"{where}: {a} != {b}"
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def crash_on_poison(task):
+    """``analyze_call``, except that a call named *poison* kills its worker process (like a decoder crash)."""
+    import os
+    import signal
+
+    from streamer.batch.worker import analyze_call
+
+    if "poison" in task.call_id:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return analyze_call(task)
