@@ -181,6 +181,7 @@ class TrackHistory:
         self.version = 0  # bumped on every change, so views redraw only when needed
         self.result_version = 0  # bumped when results change (most frames only add audio)
         self.spec_version = 0  # bumped when images must be redrawn whatever the time (seek, clear)
+        self.spec_max = -np.inf  # loudest spectrogram value so far: a stable top of the colour scale
 
     # -- feeding -------------------------------------------------------------------------------
     def add_result(self, r: Result) -> None:
@@ -239,6 +240,7 @@ class TrackHistory:
                 times = first + np.arange(len(cols)) * SPEC_COLUMN_S
                 self.spec_times.append(times[:, None])
                 self.spec.append(cols)
+                self.spec_max = max(self.spec_max, float(cols.max()))
         self.end_s = max(self.end_s, a.start_s + len(a.samples) / SAMPLE_RATE_HZ)
         self.version += 1
 
@@ -334,6 +336,7 @@ class TrackHistory:
         self.utterances = []
         self.latest = None
         self.end_s = 0.0
+        self.spec_max = -np.inf
         self._level_rest = np.zeros(0, dtype=np.float32)
         if self._spec_maker is not None:
             self._spec_maker.reset()

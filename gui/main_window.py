@@ -542,9 +542,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.apply_settings(dialog.values())
 
     def apply_settings(self, settings: GuiSettings) -> None:
-        """Apply new settings; engine settings take effect on the next start."""
+        """Apply new settings; a running analysis restarts from where it is with new engine settings."""
         model_changed = settings.model_path != self.settings.model_path
         smoothing_changed = settings.smoothing != self.settings.smoothing
+        engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness) != \
+            (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness)
         self.settings = settings
         self.plot_stack.span_s = settings.view_span_s
         if model_changed:
@@ -554,6 +556,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if smoothing_changed:
             for h in self.histories.values():
                 h.set_smoothing(settings.smoothing)
+        if engine_changed and not model_changed and self.bridge.active and not self.paused:
+            self.pause()  # restart the analysis from here with the new settings
+            self.resume()
         self.redraw()
 
     # -- the timer ---------------------------------------------------------------------------

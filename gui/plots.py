@@ -10,6 +10,7 @@ from PySide6 import QtCore
 from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
 from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
 
+SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
@@ -166,9 +167,10 @@ class Lane:
         if step > 1:
             n = len(cols) // step * step
             cols = cols[:n].reshape(-1, step, cols.shape[1]).max(axis=1) if n else cols[:1]
-        hi = float(np.max(cols))
-        lo = max(float(np.percentile(cols, 5)), hi - 14.0)  # about 60 dB of range
-        self.spec_image.setImage(cols, autoLevels=False, levels=(lo, hi if hi > lo else lo + 1))
+        # Levels from the loudest column so far, not from what is visible, so colours do not flicker
+        # while the view scrolls.
+        hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
+        self.spec_image.setImage(cols, autoLevels=False, levels=(hi - SPEC_RANGE_LOG, hi))
         t0 = float(times[i0])
         span = len(cols) * step * SPEC_COLUMN_S
         self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))
@@ -222,6 +224,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self.setBackground((20, 20, 24))
         self.lanes: dict[int, Lane] = {}
         self.labels: list[str] = []
+        self.hidden_labels: set[str] = set()
         self.span_s = DEFAULT_SPAN_S
         self.follow = True
         self.position_s = 0.0
@@ -252,6 +255,8 @@ class PlotStack(pg.GraphicsLayoutWidget):
             if p is not self._master:
                 p.setXLink(self._master)
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
+        for label in self.hidden_labels:
+            lane.set_label_visible(label, False)
         for sample, _label_item in lane.legend.items:
             # A click on a legend entry hides that class in every lane, not only this one.
             sample.sigClicked.connect(self._on_legend_clicked)
@@ -275,6 +280,8 @@ class PlotStack(pg.GraphicsLayoutWidget):
             self.lanes[track].set_name(name)
 
     def set_label_visible(self, label: str, visible: bool) -> None:
+        """Show or hide an emotion class in every lane (and in lanes made later)."""
+        (self.hidden_labels.discard if visible else self.hidden_labels.add)(label)
         for lane in self.lanes.values():
             lane.set_label_visible(label, visible)
 

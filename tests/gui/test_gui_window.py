@@ -271,3 +271,23 @@ def test_closing_the_window_during_a_replay_stops_the_engine(make_window, qtbot,
     w.close()
     assert not w.bridge.active and not w.timer.isActive()
     assert '"type": "end"' in session.read_text()  # the session file was closed properly
+
+
+def test_new_engine_settings_restart_a_running_replay_where_it_is(make_window, qtbot, speech_wav):
+    w = make_window(speed=2.0)
+    assert w.open_file(speech_wav)
+    qtbot.waitUntil(lambda: w.position_s > 1.0, timeout=WAIT_MS)
+    w.apply_settings(w.settings.replace(hop_s=0.25, window_s=1.0))
+    assert w.bridge.active and w.bridge.source.start_s > 0.9
+    assert (w.bridge._engine.config.hop_s, w.bridge._engine.config.window_s) == (0.25, 1.0)
+    w.stop()
+
+
+def test_hidden_classes_stay_hidden_in_new_lanes(make_window, replay, speech_wav):
+    w = make_window(speed=0.0)
+    label = w.model_info.labels[1]
+    w.plot_stack.set_label_visible(label, False)
+    replay(w, speech_wav)
+    assert not w.plot_stack.lanes[0].emotion_curves[label].isVisible()
+    w.plot_stack.set_label_visible(label, True)
+    assert w.plot_stack.lanes[0].emotion_curves[label].isVisible()
