@@ -97,18 +97,24 @@ class Engine:
         if self.running:
             raise ConfigError("the engine is already running; stop() it before starting another source.")
         source.open()
+        try:
+            self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
+                               for i, name in enumerate(source.track_names)]
+            if self.session is not None:
+                from streamer.analyze import engine_metadata
+
+                self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
+                                             started=now_iso())
+        except BaseException:
+            source.close()  # do not hold a device or file that will never be read
+            raise
         self._source = source
         self._stop.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
-        self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
-                           for i, name in enumerate(source.track_names)]
         self._samples = {i: 0 for i in range(len(self._pipelines))}
-        if self.session is not None:
-            from streamer.analyze import engine_metadata
-
-            self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
-                                         started=now_iso())
+        self._latencies.clear()
+        self._counts = dict.fromkeys(self._counts, 0)
         self._set_threads()
         self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
         self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
