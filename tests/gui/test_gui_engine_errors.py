@@ -1,0 +1,69 @@
+"""What the window does when the engine fails by itself (device unplugged, worker error): a
+scripted stand-in for the engine bridge feeds the window the events the engine would send."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gui.events import Audio, Finished, Problem, Result, Segment
+from gui.main_window import MainWindow
+from gui.settings import GuiSettings
+
+
+class ScriptedBridge:
+    """Plays back a list of event batches, one per poll, then stops 'running' like a dead engine."""
+
+    def __init__(self, batches, labels):
+        self.batches = list(batches)
+        self.active = False
+        self.running = False
+        self.labels = labels
+        self.session_path = None
+
+    def start_microphone(self, device, settings, track_names=None, session_path=None):
+        self.active = self.running = True
+
+    def poll(self, max_events=None):
+        if self.batches:
+            batch = self.batches.pop(0)
+            if not self.batches:
+                self.running = False  # the engine's threads ended after its last events
+            return batch
+        return []
+
+    def stop(self, close_session=True):
+        self.active = self.running = False
+        return []
+
+    def stats(self):
+        return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
+
+
+def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_path, tmp_path):
+    from model.checkpoint import read_meta
+
+    labels = list(read_meta(tiny_model_path).labels)
+    probs = dict(zip(labels, np.full(len(labels), 1 / len(labels)), strict=True))
+    batches = [
+        [Audio(0, 0.0, np.full(8000, 0.1, np.float32)), Result(0, 0.0, 1.0, probs, {"female": 0.4})],
+        [Audio(0, 0.5, np.full(8000, 0.1, np.float32)), Segment(0, 0.0, 1.0),
+         Problem("microphone 'USB Mic': audio input failed (device unplugged). Plug it back in and press Listen.",
+                 fatal=True), Finished(None)],
+    ]
+    bridge = ScriptedBridge(batches, labels)
+    w = MainWindow(GuiSettings(model_path=str(tiny_model_path)), bridge=bridge, session_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.show()
+    w._devices = [(0, "USB Mic")]
+    assert w.start_microphone(device=0)
+    qtbot.waitUntil(lambda: not bridge.active, timeout=5000)
+    assert w.banner.isVisible() and "unplugged" in w.banner.label.text()
+    assert w.status_state.text() == "stopped"
+    assert len(w.histories[0].results) == 1 and len(w.histories[0].segments) == 1
+    assert w.position_s == 1.0
+    w._update_status()
+    assert w.status_overflows.text() == "overflows: 3" and w.status_latency.text() == "latency: 12 ms (p95 30)"
+    # Still usable: the next start works.
+    bridge.batches = [[Audio(0, 0.0, np.zeros(1600, np.float32))], []]
+    assert w.start_microphone(device=0)
+    assert not w.banner.isVisible()
