@@ -13,7 +13,7 @@ import io
 import math
 from pathlib import Path
 
-from streamer.batch.store import atomic_write
+from streamer.batch.store import atomic_text_writer, atomic_write
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -196,8 +196,12 @@ def _moments(items: list[dict]) -> str:
     return ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f} s ({m['score']:.2f})" for m in items)
 
 
-def write_report(out_dir: Path, calls: list[dict], info: dict, timelines: dict[str, bytes]) -> Path:
-    """``report.html``: the batch overview, then one section per call with its timeline."""
+def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path:
+    """``report.html``: the batch overview, then one section per call with its timeline.
+
+    ``timeline(call_id) -> bytes`` gives a call's PNG; the report is written call by call, so a large
+    batch never holds all its plots in memory.
+    """
     esc = html.escape
     done = [c for c in calls if c["status"] == "done"]
     failed = [c for c in calls if c["status"] != "done"]
@@ -238,14 +242,17 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timelines: dict[s
                   for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     parts.append("<h2>Per call</h2>")
-    for c in done:
-        summ = c["summary"]
-        parts.append(f"<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
-                     f"{_f(c['duration_s'], '.1f')} s. {esc(summ.get('channel_statement', ''))}</p>")
-        parts.append(_img(timelines.get(c["call_id"], b""), f"timeline of {c['call_id']}"))
-        for sp in summ.get("speakers", []):
-            parts.append(f"<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
-                         + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "") + ".</p>")
-    parts.append("<p>Estimates of a machine-learning model: indications for review, not facts about a person.</p>"
-                 "</body></html>")
-    return atomic_write(out_dir / "report.html", "\n".join(parts))
+    path = out_dir / "report.html"
+    with atomic_text_writer(path) as f:
+        f.write("\n".join(parts))
+        for c in done:
+            summ = c["summary"]
+            f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
+                    f"{_f(c['duration_s'], '.1f')} s. {esc(summ.get('channel_statement', ''))}</p>\n")
+            f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
+            for sp in summ.get("speakers", []):
+                f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
+                        + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "") + ".</p>")
+        f.write("\n<p>Estimates of a machine-learning model: indications for review, not facts about a person.</p>"
+                "</body></html>\n")
+    return path

@@ -228,7 +228,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")
     read_meta(model_path)  # a bad model file fails the batch here, not once per call
     model_sha = file_sha256(model_path)
-    workers = workers or os.cpu_count() or 1
+    workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
 
@@ -288,8 +288,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
             "settings_text": _settings_text(settings)}
     write_table(store.root, run.calls)
-    write_report(store.root, run.calls, info, {c["call_id"]: store.timeline(c["call_id"])
-                                               for c in run.calls if c["status"] == DONE})
+    write_report(store.root, run.calls, info, store.timeline)
     atomic_json(store.root / "batch.json", {
         "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
         "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),

@@ -47,6 +47,24 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def atomic_text_writer(path: Path):
+    """A text file handle whose content appears at ``path`` only when the block completes."""
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot write ({exc}); is the disk full?") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def atomic_json(path: Path, doc) -> Path:
     return atomic_write(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False))
 
