@@ -14,6 +14,7 @@ SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
+LEGEND_COLUMNS = 8  # one legend row for the usual label sets: it covers less of a short plot
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
@@ -61,8 +62,8 @@ class Lane:
 
         self.emotion_plot.setYRange(0, 1, padding=0.02)
         self.emotion_plot.setLabel("left", "p")
-        self.legend = self.emotion_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=4,
-                                                  brush=pg.mkBrush(0, 0, 0, 140))
+        self.legend = self.emotion_plot.addLegend(offset=(4, 2), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 110),
+                                                  colCount=min(len(labels), LEGEND_COLUMNS))
         self.emotion_curves: dict[str, pg.PlotDataItem] = {}
         for lab in self.labels:
             self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=CURVE_WIDTH), name=lab)
