@@ -58,6 +58,12 @@ class BatchSettings:
                 raise ConfigError("--names needs one non-empty name per channel, e.g. Agent,Customer.")
             if len(set(self.names)) != len(self.names):
                 raise ConfigError(f"track names must differ, got {','.join(self.names)}.")
+            if not self.analyse_agent and not set(self.agent_names) & set(self.names):
+                # Otherwise renaming the channels would silently analyse the agent's too.
+                raise ConfigError(f"none of the track names ({','.join(self.names)}) is the agent's "
+                                  f"(--agent-name {','.join(self.agent_names)}). Say which channel holds the agent, "
+                                  "e.g. --names Agent,Customer --agent-name Agent; only the other channels are "
+                                  "analysed. Pass --analyse-agent to analyse every channel, only where lawful.")
         if self.channels == "mix" and not self.analyse_agent:
             # A mixed recording holds the agent's voice too: analysing it infers the employee's emotions.
             raise ConfigError("--channels mix analyses the agent's voice together with the customer's. In the EU, "

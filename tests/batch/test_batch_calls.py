@@ -178,3 +178,25 @@ def test_rerun_skips_done_calls_and_redoes_changed_ones(local_run, calls, tiny_m
     run = run_batch(src, out, BatchSettings(model=str(tiny_model_path), hop_s=1.0), workers=1, progress=False)
     assert (run.analysed, run.skipped) == (len(markers), 0)
     assert_close(load(out / "calls" / "call_a.wav" / "summary.json")["channels_analysed"], ["Customer"])
+
+
+def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from batch_helpers import AGENT_CLIPS
+
+    from model.audio import load_mono_16k
+
+    agent = load_mono_16k(AGENT_CLIPS[0])
+    audio = np.zeros((len(agent) + 16000, 2), dtype=np.float32)
+    audio[8000:8000 + len(agent), 0] = agent  # only the agent talks
+    src = tmp_path / "calls"
+    src.mkdir()
+    sf.write(str(src / "silent.wav"), audio, 16000)
+    run = run_batch(src, tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
+    assert (run.analysed, run.failed) == (1, 0)
+    sp = load(tmp_path / "out" / "calls" / "silent.wav" / "summary.json")["speakers"][0]
+    assert (sp["track_name"], sp["speech_s"], sp["n_utterances"], sp["emotion_shares"]) == ("Customer", 0.0, 0, {})
+    assert sp["mean_arousal"] is None and sp["peak_arousal"] is None and sp["top_anger"] == []
+    assert pq.read_table(tmp_path / "out" / "calls.parquet").to_pylist()[0]["speech_s"] == 0.0
+    assert "silent.wav" in (tmp_path / "out" / "report.html").read_text()

@@ -1,0 +1,55 @@
+"""Inputs and settings of a batch: folders, list files, call ids, and the responsible-use channel rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.batch.inputs import discover
+from streamer.batch.settings import BatchSettings, call_key
+from streamer.errors import ConfigError
+
+
+def test_folder_is_searched_recursively_and_ids_are_relative_paths(tmp_path):
+    (tmp_path / "2026-11" / "team a").mkdir(parents=True)
+    for name in ("b.wav", "a.flac", "2026-11/team a/c.WAV", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    calls = discover(tmp_path)
+    assert [c.call_id for c in calls] == ["2026-11__team_a__c.WAV", "a.flac", "b.wav"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="no audio files"):
+        discover(empty)
+    with pytest.raises(ConfigError, match="no such folder"):
+        discover(tmp_path / "missing")
+
+
+def test_list_file_paths_are_relative_to_the_list(tmp_path):
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "x.wav").write_bytes(b"x")
+    listing = tmp_path / "calls.txt"
+    listing.write_text(f"# today's calls\nrec/x.wav\n\n{tmp_path / 'gone.mp3'}\n")
+    calls = discover(listing)
+    assert [(c.call_id, c.path) for c in calls] == [("rec__x.wav", tmp_path / "rec" / "x.wav"),
+                                                   ("gone.mp3", tmp_path / "gone.mp3")]
+    listing.write_text("rec/x.wav\n./rec/x.wav\n")
+    with pytest.raises(ConfigError, match="listed twice"):
+        discover(listing)
+
+
+def test_agent_channel_rule():
+    assert BatchSettings().analysed_tracks() == [1]
+    assert BatchSettings(names=("Customer", "Agent")).analysed_tracks() == [0]
+    assert BatchSettings(analyse_agent=True).analysed_tracks() == [0, 1]
+    with pytest.raises(ConfigError, match="none of the track names"):
+        BatchSettings(names=("Left", "Right"))  # renaming channels must not analyse the agent silently
+    with pytest.raises(ConfigError, match=r"AI Act, Art\. 5\(1\)\(f\)"):
+        BatchSettings(channels="mix")
+    assert BatchSettings(channels="mix", analyse_agent=True).analysed_tracks() == [0]
+
+
+def test_key_changes_with_content_model_and_result_settings_only():
+    base = call_key("c", "m", BatchSettings())
+    assert call_key("c", "m", BatchSettings(device="cuda")) == base  # where it runs does not change results
+    assert len({base, call_key("c2", "m", BatchSettings()), call_key("c", "m2", BatchSettings()),
+                call_key("c", "m", BatchSettings(hop_s=1.0)), call_key("c", "m", BatchSettings(vad_aggressiveness=3)),
+                call_key("c", "m", BatchSettings(analyse_agent=True))}) == 6
