@@ -151,7 +151,14 @@ class EngineBridge:
             self._session = streamer.SessionStore.create(session_path, metadata)
             self.session_path = Path(session_path)
         engine = streamer.Engine(predictor, config, session=self._session, close_session=False)
-        engine.start(source)
+        try:
+            engine.start(source)
+        except BaseException:
+            if session_path is not None:  # a file or device that never opened leaves no empty session
+                self.close_session()
+                Path(session_path).unlink(missing_ok=True)
+                self.session_path = None
+            raise
         self._engine = engine
 
     def close_session(self) -> None:

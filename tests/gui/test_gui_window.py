@@ -213,6 +213,7 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, t
     assert not w.open_file(bad)
     assert w.banner.isVisible() and "broken.wav" in w.banner.label.text()
     assert not w.bridge.active
+    assert not list(w.session_dir.glob("*broken*"))  # no empty session file left behind
     assert not w.open_file(tmp_path / "missing.wav")
     assert "file not found" in w.errors[-1] and "Ctrl+O" in w.errors[-1]
     replay(w, speech_wav)  # still works
