@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
                    help="also analyse the agent's channel: only where lawful (not for employees in the EU)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="local worker processes (default: all cores); 1 runs in this process")
+                   help="local worker processes (one per core by default); 1 runs in this process")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster (e.g. tcp://host:8786); workers must see the input "
                         "paths and the model file at the same paths")
