@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from gui.main_window import MainWindow
-from gui.settings import GuiSettings
+from gui.settings import GuiSettings, load_settings
 
 SNAPSHOT_SETTLE_MS = 200  # let the last redraw land before grabbing the window
 NOTHING_TO_REPLAY_EXIT = 1
@@ -29,10 +29,19 @@ def run_gui(args) -> int:
 
     app = create_app()
     pg.setConfigOptions(antialias=False)  # antialiasing halves the frame rate of long curves
-    settings = GuiSettings(model_path=args.model, speed=args.speed, channels=args.channels)
     replay = getattr(args, "replay", None)
     session = getattr(args, "session", None)
-    window = MainWindow(settings, session_path=session if replay else None)
+    store, names = None, None
+    settings = GuiSettings()
+    if not args.exit_when_done:
+        # Interactive runs start where the last one left off; scripted runs (snapshots, tests) do not
+        # depend on what someone clicked earlier.
+        store = QtCore.QSettings(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
+                                 "speech-emotion-analyzer", "ser")
+        settings, names = load_settings(store, settings)
+    explicit = {"model_path": args.model, "speed": args.speed, "channels": args.channels}
+    settings = settings.replace(**{k: v for k, v in explicit.items() if v is not None})
+    window = MainWindow(settings, session_path=session if replay else None, store=store, track_names=names)
     window.show()
     status = {"code": 0}
 

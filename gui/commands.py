@@ -17,15 +17,16 @@ def _speed(text: str) -> float:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "gui", help="open the desktop analyzer (live microphone, file replay, sessions, call-centre view)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Desktop analyzer. Defaults are given in each option's help (interactive runs "
+                    "remember the last model, speed, channels and settings).",
     )
-    p.add_argument("--model", default="default", help="model file (.safetensors) or 'default'")
-    p.add_argument("--replay", metavar="FILE", help="replay this audio file on start")
-    p.add_argument("--speed", type=_speed, default=1.0, help="replay speed, 0.5 to 8, or 'max' (as fast as possible)")
+    p.add_argument("--model", help="model file (.safetensors) or 'default' (default: the last one used, else 'default')")
+    p.add_argument("--replay", metavar="FILE", help="replay this audio file on start (default: none, choose in the window)")
+    p.add_argument("--speed", type=_speed, help="replay speed, 0.5 to 8, or 'max' (as fast as possible); default: last used, else 1")
     p.add_argument("--snapshot", metavar="PNG", help="when the replay ends, save a PNG of the window")
-    p.add_argument("--exit-when-done", action="store_true", help="quit when the replay ends (after --snapshot)")
-    p.add_argument("--channels", choices=("mix", "split"), default="mix",
-                   help="stereo files: mix down, or split into two call-centre lanes")
+    p.add_argument("--exit-when-done", action="store_true", help="quit when the replay ends (after --snapshot); such runs ignore remembered settings")
+    p.add_argument("--channels", choices=("mix", "split"),
+                   help="stereo files: mix down, or split into two call-centre lanes (default: last used, else mix)")
     p.add_argument("--session", metavar="FILE",
                    help="save the session to FILE (default: a new file in the app data folder); "
                         "without --replay, open this saved session")

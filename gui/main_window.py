@@ -65,7 +65,16 @@ class MainWindow(QtWidgets.QMainWindow):
     position_changed = QtCore.Signal(float)
 
     def __init__(self, settings: GuiSettings | None = None, bridge: eb.EngineBridge | None = None,
-                 session_dir: str | Path | None = None, session_path: str | Path | None = None):
+                 session_dir: str | Path | None = None, session_path: str | Path | None = None,
+                 store: QtCore.QSettings | None = None, track_names: list[str] | None = None):
+        """Args:
+            settings: Initial settings.
+            bridge: The engine bridge (tests may pass a stand-in).
+            session_dir: Where new session files go.
+            session_path: The session file of the first run (``ser gui --session``).
+            store: Where settings and lane names are saved when they change (None: not saved).
+            track_names: Lane names of a stereo source (default "Agent", "Customer").
+        """
         super().__init__()
         self.setWindowTitle("Speech-emotion analyzer")
         self.resize(1400, 900)
@@ -81,7 +90,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.paused = False
         self.position_s = 0.0
         self.duration_s = 0.0
-        self.track_names: list[str] = list(eb.DEFAULT_TRACK_NAMES)
+        self.store = store
+        self.track_names: list[str] = list(track_names or eb.DEFAULT_TRACK_NAMES)
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
@@ -301,6 +311,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.track_names.append(f"Track {len(self.track_names) + 1}")
         self.track_names[track] = name
         self.plot_stack.set_lane_name(track, name)
+        self.save_settings()
 
     def _new_session_path(self, stem: str) -> Path:
         if self.explicit_session_path is not None:
@@ -541,6 +552,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
 
+    def save_settings(self) -> None:
+        """Remember settings and lane names for the next start (when the window has a store)."""
+        if self.store is not None:
+            from gui.settings import save_settings
+
+            save_settings(self.store, self.settings, self.track_names)
+
     def apply_settings(self, settings: GuiSettings) -> None:
         """Apply new settings; a running analysis restarts from where it is with new engine settings."""
         model_changed = settings.model_path != self.settings.model_path
@@ -548,6 +566,7 @@ class MainWindow(QtWidgets.QMainWindow):
         engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness) != \
             (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness)
         self.settings = settings
+        self.save_settings()
         self.plot_stack.span_s = settings.view_span_s
         if model_changed:
             self.stop()
@@ -702,6 +721,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.timer.stop()
         self.bridge.stop()
+        self.save_settings()  # speed and channels change without the dialog
         super().closeEvent(event)
 
     def open_file_dialog(self) -> None:

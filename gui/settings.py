@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -25,6 +26,33 @@ class GuiSettings:
 
     def replace(self, **changes) -> GuiSettings:
         return dataclasses.replace(self, **changes)
+
+
+SETTINGS_KEY = "analyzer/settings"
+TRACK_NAMES_KEY = "analyzer/track_names"
+
+
+def load_settings(store: QtCore.QSettings, base: GuiSettings) -> tuple[GuiSettings, list[str] | None]:
+    """Settings and lane names saved by an earlier run (``base`` and None where nothing usable was saved)."""
+    try:
+        saved = json.loads(str(store.value(SETTINGS_KEY, "{}")))
+        names = json.loads(str(store.value(TRACK_NAMES_KEY, "null")))
+    except (TypeError, ValueError):
+        return base, None  # a damaged settings file must not stop the app
+    known = {f.name for f in dataclasses.fields(GuiSettings)}
+    changes = {k: v for k, v in saved.items() if k in known} if isinstance(saved, dict) else {}
+    try:
+        settings = base.replace(**changes)
+    except TypeError:
+        settings = base
+    names = [str(n) for n in names] if isinstance(names, list) else None
+    return settings, names
+
+
+def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: list[str]) -> None:
+    store.setValue(SETTINGS_KEY, json.dumps(dataclasses.asdict(settings)))
+    store.setValue(TRACK_NAMES_KEY, json.dumps(list(track_names)))
+    store.sync()
 
 
 class SettingsDialog(QtWidgets.QDialog):

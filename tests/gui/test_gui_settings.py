@@ -37,3 +37,28 @@ def test_engine_settings_reach_the_engine_and_the_status_bar_reports(make_window
     lengths = 2 * (rows[:, 1] - rows[:, 0])
     assert (lengths <= 1.5 + 1e-3).all() and np.isclose(lengths, 1.5, atol=1e-3).any()
     assert np.isclose(np.diff(rows[:, 1]), 0.25, atol=0.01).any()  # the hop inside a segment
+
+
+def test_settings_and_lane_names_are_remembered(qtbot, tmp_path, tiny_model_path):
+    from PySide6 import QtCore
+
+    from gui.main_window import MainWindow
+    from gui.settings import load_settings
+
+    ini = str(tmp_path / "ser.ini")
+    store = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(GuiSettings(model_path=str(tiny_model_path)), session_dir=tmp_path, store=store)
+    qtbot.addWidget(w)
+    w.apply_settings(w.settings.replace(smoothing=0.3, hop_s=0.25))
+    w.set_speed(4.0)
+    w.rename_lane(1, "Caller")
+    w.close()
+
+    again = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
+    settings, names = load_settings(again, GuiSettings())
+    assert (settings.smoothing, settings.hop_s, settings.speed) == (0.3, 0.25, 4.0)
+    assert settings.model_path == str(tiny_model_path) and names == ["Agent", "Caller"]
+
+    (tmp_path / "bad.ini").write_text("[analyzer]\nsettings=not json {\n")
+    damaged = QtCore.QSettings(str(tmp_path / "bad.ini"), QtCore.QSettings.Format.IniFormat)
+    assert load_settings(damaged, GuiSettings()) == (GuiSettings(), None)
