@@ -1,12 +1,17 @@
-"""The engine: a source thread, a processing worker, and a consumer that drains events with ``poll``.
+"""The engine: a source thread, a worker (VAD, segments, windows), a model thread, and a consumer
+that drains events with ``poll``.
 
 Threads and what each may block on:
   * the audio callback (microphones only) copies blocks into a bounded queue and never blocks;
   * the source thread reads/resamples and blocks on the bounded input queue (files: backpressure);
-  * the worker runs VAD, windows and the model, and waits only when the result queue is full;
+  * the worker plans each block (VAD, segments, windows with their audio) and blocks on the bounded
+    queue to the model thread; display events (audio, VAD flags) leave it at once;
+  * the model thread runs planned windows through the model in batches, emits results in order, and
+    waits only when the result queue is full (never while stopping);
   * the consumer (GUI timer, ``analyze_file``) calls :meth:`Engine.poll`, which never blocks.
-Errors in the source or the worker become :class:`EngineError` events; what was found before the
-error is flushed and kept (and stays in the session).
+Splitting VAD from the model lets them use both cores. Errors in the source, the worker or the model
+become :class:`EngineError` events; what was found before the error is flushed and kept (and stays in
+the session).
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from streamer.sources import Source, SourceBlock
 
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
-MAX_BLOCKS_PER_STEP = 64  # blocks the worker merges into one push when it is behind (bigger batches) ...
-MAX_MERGED_S = 8.0  # ... up to this much audio, which bounds the windows pending at once
+PLANNED_QUEUE_ENTRIES = 32  # planned blocks waiting for the model (each holds its windows' audio)
+MAX_ENTRIES_PER_STEP = 16  # planned blocks the model thread takes at once when it is behind (bigger batches)
 PERCENTILES = (50, 95, 99)
 
 _END = object()  # sentinel: the source has no more audio
@@ -81,10 +86,12 @@ class Engine:
         self._display: deque[Event] = deque(maxlen=self.config.display_queue_events)
         self._display_lock = threading.Lock()
         self._input: queue.Queue = queue.Queue(maxsize=self.config.input_queue_blocks)
+        self._planned: queue.Queue = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
         self._stop = threading.Event()
         self._source: Source | None = None
         self._source_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
+        self._model_thread: threading.Thread | None = None
         self._done = threading.Event()
         self._latencies: deque[float] = deque(maxlen=self.config.latency_history)
         self._counts = {"windows": 0, "utterances": 0, "segments": 0, "errors": 0, "dropped_display": 0}
@@ -112,19 +119,22 @@ class Engine:
         self._stop.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
+        self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
         self._set_threads()
+        self._model_thread = threading.Thread(target=self._run_model, name="ser-engine-model", daemon=True)
         self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
         self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
+        self._model_thread.start()
         self._worker.start()
         self._source_thread.start()
 
     def stop(self) -> None:
         """Stop the source, let the worker process what is queued and flush pending windows and utterances."""
         self._stop.set()
-        for t in (self._source_thread, self._worker):
+        for t in (self._source_thread, self._worker, self._model_thread):
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
         with self._results_cv:
@@ -153,7 +163,7 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        return self._worker is not None and self._worker.is_alive()
+        return any(t is not None and t.is_alive() for t in (self._source_thread, self._worker, self._model_thread))
 
     @property
     def source(self) -> Source | None:
@@ -217,31 +227,77 @@ class Engine:
                 if force and not self._worker.is_alive():
                     return False
 
-    # ------------------------------------------------------------------ worker thread
+    # ------------------------------------------------------------------ worker thread (VAD, windows)
     def _work(self) -> None:
+        """Plans each block as it arrives (VAD, segments, windows); the model thread does the rest."""
         error: EngineError | None = None
         try:
             while True:
-                items = self._take_inputs()
-                blocks = [b for b in items if isinstance(b, SourceBlock)]
-                if blocks:
-                    self._process(blocks)
-                for item in items:
-                    if isinstance(item, EngineError):
-                        error = item
-                if any(item is _END for item in items):
+                item = self._input.get()
+                if item is _END:
                     break
+                if isinstance(item, EngineError):
+                    error = item
+                    continue
+                self._plan(item)
         except Exception as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            error = EngineError(f"analysis failed ({detail}); results so far are kept.", fatal=True)
+            error = EngineError(f"analysis failed ({_describe(exc)}); results so far are kept.", fatal=True)
             self._stop.set()  # the source thread must not wait on a worker that is gone
         finally:
+            for t, pipe in enumerate(self._pipelines):
+                try:
+                    self._put_planned((t, pipe.plan_flush()))
+                except Exception as exc:  # flushing one track must not lose the others
+                    error = error or EngineError(f"analysis failed while flushing ({_describe(exc)}).", fatal=True)
+            if error is not None:
+                self._put_planned((None, error))
+            self._put_planned(_END)
+
+    def _plan(self, block: SourceBlock) -> None:
+        if self.config.emit_audio:
+            self._show([AudioBlock(t, block.start / SAMPLE_RATE_HZ, np.ascontiguousarray(block.data[:, t]))
+                        for t in range(block.data.shape[1])])
+        for t, pipe in enumerate(self._pipelines):
+            items = pipe.plan(block.data[:, t], block.arrival)
+            self._samples[t] += len(block.data)
+            display = [e for e in items if isinstance(e, VadFrames)]
+            if display:  # shading need not wait for the model
+                self._show(display)
+                items = [e for e in items if not isinstance(e, VadFrames)]
+            if items:
+                self._put_planned((t, items))
+
+    def _put_planned(self, entry) -> None:
+        # The model thread drains this queue until it sees _END, so a blocking put cannot hang.
+        self._planned.put(entry)
+
+    # ------------------------------------------------------------------ model thread
+    def _run_model(self) -> None:
+        """Runs planned windows through the model in batches and emits results in order."""
+        error: EngineError | None = None
+        model_failed = False
+        try:
+            done = False
+            while not done:
+                for entry in self._take_planned():
+                    if entry is _END:
+                        done = True
+                        continue
+                    track, payload = entry
+                    if isinstance(payload, EngineError):
+                        error = error or payload
+                    elif model_failed:  # keep the segments, so the session keeps what speech was found
+                        self._emit([e for e in payload if isinstance(e, SpeechSegment)])
+                    else:
+                        try:
+                            self._emit(self._pipelines[track].complete(payload))
+                        except Exception as exc:
+                            model_failed = True
+                            error = EngineError(f"analysis failed ({_describe(exc)}); results so far are kept.",
+                                                fatal=True)
+                            self._stop.set()
+        finally:
             try:
-                for pipe in self._pipelines:
-                    try:
-                        self._emit(pipe.flush())
-                    except Exception as exc:  # flushing one track must not lose the others
-                        error = error or EngineError(f"analysis failed while flushing ({exc}).", fatal=True)
                 if error is not None:
                     self._emit([error])
                 self._emit([SourceFinished(None)])
@@ -253,31 +309,23 @@ class Engine:
             finally:
                 self._done.set()
 
-    def _take_inputs(self) -> list:
-        """At least one item (blocking), plus whatever else is queued, up to a limit."""
-        items = [self._input.get()]
-        limit = MAX_MERGED_S * SAMPLE_RATE_HZ
-        merged = len(items[0].data) if isinstance(items[0], SourceBlock) else 0
-        while len(items) < MAX_BLOCKS_PER_STEP and merged < limit and isinstance(items[-1], SourceBlock):
+    def _take_planned(self) -> list:
+        """At least one entry (blocking) plus what else is queued; consecutive entries of one track are
+        merged so that their windows share model batches."""
+        entries = [self._planned.get()]
+        while len(entries) < MAX_ENTRIES_PER_STEP and entries[-1] is not _END:
             try:
-                items.append(self._input.get_nowait())
+                entries.append(self._planned.get_nowait())
             except queue.Empty:
                 break
-            if isinstance(items[-1], SourceBlock):
-                merged += len(items[-1].data)
-        return items
-
-    def _process(self, blocks: list[SourceBlock]) -> None:
-        data = blocks[0].data if len(blocks) == 1 else np.concatenate([b.data for b in blocks])
-        arrival = blocks[-1].arrival
-        if self.config.emit_audio:
-            for b in blocks:
-                self._show([AudioBlock(t, b.start / SAMPLE_RATE_HZ, np.ascontiguousarray(b.data[:, t]))
-                            for t in range(b.data.shape[1])])
-        for t, pipe in enumerate(self._pipelines):
-            events = pipe.push(data[:, t], arrival)
-            self._samples[t] += len(data)
-            self._emit(events)
+        merged: list = []
+        for e in entries:
+            if (e is not _END and merged and merged[-1] is not _END and merged[-1][0] == e[0]
+                    and isinstance(e[1], list) and isinstance(merged[-1][1], list)):
+                merged[-1] = (e[0], merged[-1][1] + e[1])
+            else:
+                merged.append(e)
+        return merged
 
     def _show(self, events: list[Event]) -> None:
         with self._display_lock:
@@ -313,3 +361,7 @@ class Engine:
             while len(self._results) >= self.config.result_queue_events and not self._stop.is_set():
                 self._results_cv.wait(QUEUE_POLL_S)
             self._results.extend(results)
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -100,7 +100,6 @@ class TrackPipeline:
         self._arrivals.clear()
         self._open: _OpenSegment | None = None
         self._speech_frames = 0  # running count of frames flagged as speech
-        self._pending: list[_WindowJob] = []  # planned windows not yet run through the model
         self._finished = False
 
     @property
@@ -110,22 +109,71 @@ class TrackPipeline:
 
     def push(self, samples: np.ndarray, arrival: float | None = None) -> list[Event]:
         """Feed mono float32 16 kHz samples; returns the events they complete, in order."""
+        out: list = []
+        jobs: list[_WindowJob] = []
+        # Work through long pushes a hop at a time, so that the history stays the size the window
+        # needs and pending windows are run through the model in batches as they accumulate.
+        for chunk in self._chunks(samples):
+            n = len(out)
+            self._push_chunk(chunk, arrival, out)
+            jobs += [j for j in out[n:] if isinstance(j, _WindowJob)]
+            if len(jobs) >= self.config.max_batch_windows:
+                self._predict(jobs)
+                jobs = []
+        return self.complete(out)
+
+    def flush(self) -> list[Event]:
+        """End of the track: close an open segment and emit its last windows and utterance result."""
+        return self.complete(self.plan_flush())
+
+    def plan(self, samples: np.ndarray, arrival: float | None = None) -> list:
+        """First half of :meth:`push`, without the model: VAD, segments and planned windows.
+
+        Returns opaque items for :meth:`complete`, which may run in another thread (the planned
+        windows carry copies of their samples). Keep pushes short: planned windows hold their audio.
+        """
+        out: list = []
+        for chunk in self._chunks(samples):
+            self._push_chunk(chunk, arrival, out)
+        return out
+
+    def plan_flush(self) -> list:
+        """First half of :meth:`flush`, without the model."""
+        out: list = []
+        change = self._seg.close_at(self._audio.end)
+        if change is not None:
+            self._on_change(change, self._flags.end * self._frame, out)
+        self._finished = True
+        return out
+
+    def complete(self, items: list) -> list[Event]:
+        """Second half: run the planned windows through the model (batched) and return the events in order.
+
+        Touches only the items and the model, never the planning state, so it may run in a thread of its own.
+        """
+        self._predict([j for j in items if isinstance(j, _WindowJob) and j.prediction is None])
+        events: list[Event] = []
+        now = time.monotonic()
+        for item in items:
+            if isinstance(item, _WindowJob):
+                events.append(self._result(WINDOW, item.start, item.end, item.prediction, item.speech_ratio,
+                                           item.arrival, now))
+            elif isinstance(item, _UtteranceJob):
+                pred = aggregate([w.prediction for w in item.windows])
+                events.append(self._result(UTTERANCE, item.start, item.end, pred, item.speech_ratio, item.arrival, now))
+            else:
+                events.append(item)
+        return events
+
+    def _chunks(self, samples: np.ndarray):
         if self._finished:
             raise RuntimeError("push() after flush(); call reset() first")
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if not len(samples):
-            return []
-        arrival = time.monotonic() if arrival is None else arrival
-        out: list = []
-        # Work through long pushes a hop at a time, so that the history stays the size the window
-        # needs and pending windows are run through the model in batches as they accumulate.
-        step = self._hop
-        for i in range(0, len(samples), step):
-            self._push_chunk(samples[i:i + step], arrival, out)
-            self._infer()
-        return self._finish(out)
+        for i in range(0, len(samples), self._hop):
+            yield samples[i:i + self._hop]
 
-    def _push_chunk(self, samples: np.ndarray, arrival: float, out: list) -> None:
+    def _push_chunk(self, samples: np.ndarray, arrival: float | None, out: list) -> None:
+        arrival = time.monotonic() if arrival is None else arrival
         self._audio.append(samples)
         self._arrivals.append((self._audio.end, arrival))
         first_frame = self._flags.end
@@ -143,15 +191,6 @@ class TrackPipeline:
             if self._open is not None:
                 self._plan_grid(min(covered, self._seg.safe_end), out)
         self._trim()
-
-    def flush(self) -> list[Event]:
-        """End of the track: close an open segment and emit its last windows and utterance result."""
-        out: list = []
-        change = self._seg.close_at(self._audio.end)
-        if change is not None:
-            self._on_change(change, self._flags.end * self._frame, out)
-        self._finished = True
-        return self._finish(out)
 
     # ------------------------------------------------------------------ segments and windows
     def _on_change(self, change: tuple[str, int, int], covered: int, out: list) -> None:
@@ -196,7 +235,6 @@ class TrackPipeline:
             return None
         job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b))
         out.append(job)
-        self._pending.append(job)
         return job
 
     def _speech_ratio(self, a: int, b: int) -> float:
@@ -230,30 +268,14 @@ class TrackPipeline:
             self._arrivals.popleft()
 
     # ------------------------------------------------------------------ inference
-    def _infer(self, force: bool = False) -> None:
-        """Run pending windows through the model in batches (a partial batch only when ``force``)."""
+    def _predict(self, jobs: list[_WindowJob]) -> None:
+        """Run windows through the model in batches of at most ``max_batch_windows``."""
         batch = self.config.max_batch_windows
-        while len(self._pending) >= batch or (force and self._pending):
-            chunk, self._pending = self._pending[:batch], self._pending[batch:]
+        for i in range(0, len(jobs), batch):
+            chunk = jobs[i:i + batch]
             for job, pred in zip(chunk, self.predictor.predict_batch([j.samples for j in chunk]), strict=True):
                 job.prediction = pred
                 job.samples = None  # the audio is no longer needed; keep memory flat
-
-    def _finish(self, out: list) -> list[Event]:
-        """Predictions of all pending windows, then windows and utterances as result events, in order."""
-        self._infer(force=True)
-        events: list[Event] = []
-        now = time.monotonic()
-        for item in out:
-            if isinstance(item, _WindowJob):
-                events.append(self._result(WINDOW, item.start, item.end, item.prediction, item.speech_ratio,
-                                           item.arrival, now))
-            elif isinstance(item, _UtteranceJob):
-                pred = aggregate([w.prediction for w in item.windows])
-                events.append(self._result(UTTERANCE, item.start, item.end, pred, item.speech_ratio, item.arrival, now))
-            else:
-                events.append(item)
-        return events
 
     def _result(self, kind: str, a: int, b: int, pred: Prediction, ratio: float, arrival: float,
                 now: float) -> WindowResult:
