@@ -9,7 +9,7 @@ import pytest
 
 from model.audio import SAMPLE_RATE_HZ, load_mono_16k, speech_bounds
 from model.predictor import aggregate, window_bounds
-from streamer import EngineConfig, FileSource, SpeechSegment, WindowResult, analyze_waveform
+from streamer import EngineConfig, FileSource, SpeechSegment, TrackPipeline, WindowResult, analyze_waveform
 from streamer.vad import Segmenter
 
 BLOCK_SIZES = (160, 512, 4000)
@@ -46,6 +46,14 @@ def offline(speech_16k, predictor):
 def test_streaming_equals_offline(speech_16k, predictor, offline, block):
     streamed = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False), block_samples=block)
     _assert_same_events(offline, streamed)
+
+
+def test_plan_then_complete_equals_push(speech_16k, predictor, offline):
+    """The engine's split (planning in one thread, the model in another) changes nothing."""
+    pipe = TrackPipeline(predictor, EngineConfig(emit_audio=False))
+    planned = [pipe.plan(speech_16k[i:i + 4000]) for i in range(0, len(speech_16k), 4000)] + [pipe.plan_flush()]
+    events = [e for items in planned for e in pipe.complete(items)]
+    _assert_same_events(offline, events)
 
 
 def test_offline_pass_finds_windows_and_utterances(offline):
