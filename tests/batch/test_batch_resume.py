@@ -15,6 +15,8 @@ from streamer.batch.store import TMP_PREFIX
 
 HERE = Path(__file__).resolve().parent
 CRASH_TIMEOUT_S = 120
+COPIES = 3  # of the generated calls, so that the kill lands while calls are still running
+POLL_S = 0.02
 
 
 def test_rerun_after_a_kill_processes_only_the_missing_calls(calls, local_run, tiny_model_path, tmp_path):
@@ -48,3 +50,41 @@ def test_rerun_after_a_kill_processes_only_the_missing_calls(calls, local_run, t
         for name in ("results.json", "summary.json"):
             assert_close(load(out / "calls" / call_id / name), load(local_run["out"] / "calls" / call_id / name),
                          f"{call_id}/{name}")
+
+
+def test_killing_a_pooled_batch_from_outside_loses_nothing_done(calls, tiny_model_path, tmp_path):
+    import os
+    import shutil
+    import time
+
+    src = tmp_path / "calls"
+    src.mkdir()
+    for i in range(COPIES):
+        for call_id, info in calls["calls"].items():
+            shutil.copy(info["path"], src / f"{i}_{call_id}")
+    total = COPIES * len(calls["calls"])
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ser", "batch", str(src), "--out", str(out), "--model", str(tiny_model_path),
+           "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + CRASH_TIMEOUT_S
+        while not list(out.glob("calls/*/done.json")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the batch and its worker processes, mid-batch
+        _, err = proc.communicate()
+    done_before = {p.parent.name: p.read_bytes() for p in out.glob("calls/*/done.json")}
+    assert done_before, err.decode()
+    assert len(done_before) < total, "the batch finished before it could be killed"
+    for call_id in done_before:  # whatever is marked done is complete
+        for name in ("results.json", "summary.json"):
+            load(out / "calls" / call_id / name)
+
+    assert main(["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1", "--quiet"]) == 0
+    info = load(out / "batch.json")
+    assert (info["analysed"], info["skipped"], info["failed"]) == (total - len(done_before), len(done_before), 0)
+    assert {c: (out / "calls" / c / "done.json").read_bytes() for c in done_before} == done_before
+    assert len(list(out.glob("calls/*/done.json"))) == total
+    assert not [p for p in out.rglob(TMP_PREFIX + "*")]
