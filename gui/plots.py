@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
-from gui.history import SILENCE_DB, SPEC_COLUMN_S, TrackHistory
+from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory
 
 SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
@@ -171,7 +171,7 @@ class Lane:
         # Levels from the loudest column so far, not from what is visible, so colours do not flicker
         # while the view scrolls.
         hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
-        self.spec_image.setImage(cols, autoLevels=False, levels=(hi - SPEC_RANGE_LOG, hi))
+        self.spec_image.setImage(cols, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
         t0 = float(times[i0])
         span = len(cols) * step * SPEC_COLUMN_S
         self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))

@@ -91,3 +91,16 @@ def test_smoothing_is_incremental_and_matches_a_full_pass():
     assert h.probabilities(smoothed=True).std(axis=0).max() < h.probabilities().std(axis=0).max()
     h.set_smoothing(0.0)
     np.testing.assert_array_equal(h.probabilities(smoothed=True), h.probabilities())
+
+
+def test_an_hour_of_history_costs_memory_only_as_it_fills():
+    import time
+
+    from gui.history import SPEC_LOG_MIN, SPEC_LOG_STEP, quantise_logmel
+
+    t0 = time.perf_counter()
+    h = TrackHistory(LABELS, history_s=3600.0)
+    assert time.perf_counter() - t0 < 0.5  # no eager initialisation of the buffers
+    assert h.spec.view().dtype == np.uint8
+    q = quantise_logmel(np.array([SPEC_LOG_MIN - 5, SPEC_LOG_MIN, 0.0, 100.0]))
+    assert q.tolist() == [0, 0, round(-SPEC_LOG_MIN / SPEC_LOG_STEP), 255]
