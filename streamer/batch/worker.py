@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.errors import ModelFileError, SERError
+from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import call_summary
 from streamer.engine import Engine
@@ -119,7 +119,7 @@ class ChannelSelection(Source):
         if n != len(self.names):
             self._inner.close()
             what = "a mono recording mixes both parties" if n == 1 else f"{n} channels"
-            raise SERError(f"{self.path}: {n} channel(s), but --names gives {len(self.names)} "
+            raise AudioError(f"{self.path}: {n} channel(s), but --names gives {len(self.names)} "
                            f"({','.join(self.names)}); {what}. Split call recordings need one channel per party.")
         self.track_names = [self.names[i] for i in self.keep]
         self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
