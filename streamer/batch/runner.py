@@ -219,7 +219,6 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     Raises:
         ConfigError: Bad input, output folder, or scheduler. ModelFileError: bad model file.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
     t_start = time.perf_counter()
     calls = discover(input_path)
     store = BatchStore(out_dir)
@@ -233,6 +232,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
 
     run = BatchRun(Path(out_dir), total=len(calls))
+    bar = _progress_bar(len(calls), progress)
+    log = log or (lambda msg: bar.write(msg, file=sys.stderr))  # through the bar: messages keep its line whole
     records: dict[str, dict] = {}
     stamps: dict[str, dict] = {}
     tasks: list[CallTask] = []
@@ -246,18 +247,18 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             store.write_failed(call.call_id, {**rec, "finished": _now()})
             run.failed += 1
             log(f"ser batch: {rec['error']}")
+            bar.update(1)
             continue
         key = call_key(sha, model_sha, settings)
         rec.update(key=key, content_sha256=sha)
         if store.is_done(call.call_id, key):
             rec["status"] = DONE
             run.skipped += 1
+            bar.set_postfix_str(_postfix(run, 0.0), refresh=False)
+            bar.update(1)
         else:
             tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
 
-    bar = _progress_bar(len(calls), progress)
-    bar.set_postfix_str(_postfix(run, 0.0), refresh=False)
-    bar.update(run.skipped + run.failed)
     t_work = time.perf_counter()
     if tasks:
         if scheduler:
@@ -343,6 +344,9 @@ def _postfix(run: BatchRun, work_s: float) -> str:
 
 
 class _NoBar:
+    def write(self, msg: str, file=None) -> None:
+        print(msg, file=file or sys.stderr)
+
     def update(self, n: int = 1) -> None:
         pass
 
