@@ -28,6 +28,7 @@ from streamer import (
 )
 
 RUN_TIMEOUT_S = 60.0
+STOP_AT_S = 1.8
 PROB_ATOL = 1e-5
 
 
@@ -83,8 +84,13 @@ def test_realtime_replay_keeps_pace_and_reports_latency(speech_16k, tmp_path, pr
 def test_stop_flushes_the_open_segment(speech_wav, predictor):
     engine = Engine(predictor, EngineConfig(emit_audio=False))
     engine.start(FileSource(speech_wav, pace="realtime", speed=1.0))
-    time.sleep(2.0)  # inside the first clip's speech (about 0.8 s to 2.4 s)
-    events = engine.poll()
+    # Stop inside the first clip's speech (about 0.8 s to 2.4 s), going by the sample clock.
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    events = []
+    while engine.stats.samples_processed.get(0, 0) < STOP_AT_S * SAMPLE_RATE_HZ:
+        events += engine.poll()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     engine.stop()
     assert not engine.running
     events += engine.poll()
@@ -157,7 +163,10 @@ def test_split_channels_make_one_track_each(speech_16k, tmp_path, stub_predictor
 def test_display_events_drop_oldest_when_the_consumer_is_slow(speech_wav, stub_predictor):
     capacity = 4
     engine = Engine(stub_predictor, EngineConfig(display_queue_events=capacity))
-    events = run_to_end(engine, FileSource(speech_wav, block_frames=1600))
+    engine.start(FileSource(speech_wav, block_frames=1600))
+    assert engine.wait(RUN_TIMEOUT_S)  # a consumer that did not poll at all
+    engine.stop()
+    events = engine.poll()
     shown = [e for e in events if isinstance(e, (AudioBlock, VadFrames))]
     assert len(shown) <= capacity
     assert engine.stats.dropped_display_events > 0
