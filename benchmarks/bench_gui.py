@@ -2,8 +2,10 @@
 
 A window is filled with 10 minutes of synthetic history (audio, VAD flags, results every 0.5 s),
 then driven like a live session: every frame appends 33 ms of audio (and a result every 0.5 s),
-advances the playhead, redraws what changed and paints the window synchronously. The frame rate is
-frames painted per second of wall time. Runs on Qt's ``offscreen`` platform unless a display is set.
+advances the playhead, redraws what changed and lets Qt's event loop paint, as the app's timer does.
+Paint events of the plot area are counted, so a frame that was not painted does not count. The
+frame rate is painted frames per second of wall time. Runs on Qt's ``offscreen`` platform unless a
+display is set.
 """
 
 from __future__ import annotations
@@ -46,6 +48,24 @@ def _synthetic_events(track: int, t0: float, t1: float, labels: list[str], rng: 
     return events
 
 
+def _paint_counter():
+    from PySide6 import QtCore
+
+    class PaintCounter(QtCore.QObject):
+        """Counts paint events of the widget it filters."""
+
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt override
+            if event.type() == QtCore.QEvent.Type.Paint:
+                self.count += 1
+            return False
+
+    return PaintCounter()
+
+
 class _IdleBridge:
     """No engine: the benchmark feeds the window itself."""
 
@@ -83,6 +103,8 @@ def measure(n_tracks: int, whole_view: bool = False) -> dict:
     window.mode = FILE
     window.reset_view(labels, n_tracks)
     window.show()
+    painted = _paint_counter()
+    window.plot_stack.viewport().installEventFilter(painted)
     t_fill = time.perf_counter()
     for track in range(n_tracks):
         window.dispatch(_synthetic_events(track, 0.0, HISTORY_S, labels, rng, BLOCK_S, HOP_S))
@@ -94,7 +116,9 @@ def measure(n_tracks: int, whole_view: bool = False) -> dict:
 
     t = HISTORY_S
     frames = 0
+    painted.count = 0
     frame_times = []
+    cpu_start = time.process_time()
     start = time.perf_counter()
     while time.perf_counter() - start < MEASURE_S:
         f0 = time.perf_counter()
@@ -104,18 +128,20 @@ def measure(n_tracks: int, whole_view: bool = False) -> dict:
         window.redraw()
         if whole_view:
             window.plot_stack.show_all(t)
-        window.repaint()  # paint now, synchronously, like a frame on screen
-        app.processEvents()
+        app.processEvents()  # the event loop paints what changed, as in the app
         frames += 1
         frame_times.append(time.perf_counter() - f0)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     n_points = len(window.histories[0].level)
     window.close()
     window.deleteLater()
     app.processEvents()
     ft = np.array(frame_times) * 1000
-    return {"tracks": n_tracks, "whole_view": whole_view, "fps": frames / elapsed, "fill_s": fill_s,
+    return {"tracks": n_tracks, "whole_view": whole_view, "fps": min(frames, painted.count) / elapsed,
+            "paints_per_frame": painted.count / max(frames, 1), "fill_s": fill_s,
             "frame_ms_p50": float(np.percentile(ft, 50)), "frame_ms_p95": float(np.percentile(ft, 95)),
+            "cpu_ms_per_frame": 1000 * cpu / max(frames, 1),
             "level_points": n_points}
 
 
@@ -128,18 +154,23 @@ def run() -> str:
         "",
         f"`benchmarks/bench_gui.py`: window filled with {HISTORY_S / 60:.0f} min of synthetic history per lane "
         f"(level at 20 ms, spectrogram at 20 ms, results every {HOP_S} s), then {MEASURE_S:.0f} s of live frames "
-        f"(33 ms of new audio per frame, synchronous paint) on Qt platform `{os.environ.get('QT_QPA_PLATFORM')}`, "
+        f"(33 ms of new audio per frame; the event loop paints what changed) on Qt platform `{os.environ.get('QT_QPA_PLATFORM')}`, "
         f"{os.cpu_count()} CPU cores, load average {load:.1f} while measuring (other work shares the cores). "
         f"Target: {TARGET_FPS:.0f} fps.",
         "",
-        "| lanes | view | fps | frame p50 (ms) | frame p95 (ms) | history fill (s) | meets target |",
-        "|---|---|---|---|---|---|---|",
+        "The wall-clock rate depends on what else runs; CPU time per frame does not, and "
+        "1000 / CPU ms is the rate one free core sustains.",
+        "",
+        "| lanes | view | fps (wall) | frame p50 (ms) | frame p95 (ms) | CPU ms / frame | fps on a free core "
+        "| plot paints / frame | history fill (s) | meets target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         view = "whole 10 min" if r["whole_view"] else "scrolling 30 s"
-        ok = "yes" if r["fps"] >= TARGET_FPS else "no"
+        free = 1000 / r["cpu_ms_per_frame"]
+        ok = "yes" if r["fps"] >= TARGET_FPS else ("on a free core" if free >= TARGET_FPS else "no")
         lines.append(f"| {r['tracks']} | {view} | {r['fps']:.1f} | {r['frame_ms_p50']:.1f} | {r['frame_ms_p95']:.1f} "
-                     f"| {r['fill_s']:.2f} | {ok} |")
+                     f"| {r['cpu_ms_per_frame']:.1f} | {free:.0f} | {r['paints_per_frame']:.2f} | {r['fill_s']:.2f} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
