@@ -29,6 +29,7 @@ class Lane:
         self.version = -1
         self.result_version = -1
         self._spec_key = None
+        self._level_key = None
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
         self.emotion_plot = layout.addPlot(row=row + 2, col=0)
@@ -112,13 +113,20 @@ class Lane:
         if label in self.emotion_curves:
             self.emotion_curves[label].setVisible(visible)
 
-    def update_data(self, history: TrackHistory) -> None:
-        """Push the history's curves to the plot items (only when the history changed)."""
+    def update_data(self, history: TrackHistory, x0: float, x1: float) -> None:
+        """Push the history's curves to the plot items (only when the history or the view changed)."""
+        level_key = (history.version, round(x0, 3), round(x1, 3))
+        if level_key != self._level_key:
+            self._level_key = level_key
+            # Only the visible stretch (plus a margin for panning) goes to the level curve: an hour
+            # of 20 ms values would otherwise be re-scanned by the plot item every frame.
+            lvl = history.level.view()
+            margin = 0.25 * (x1 - x0)
+            i0, i1 = np.searchsorted(lvl[:, 0], [x0 - margin, x1 + margin])
+            self.level_curve.setData(lvl[i0:i1, 0], lvl[i0:i1, 1])
         if history.version == self.version:
             return
         self.version = history.version
-        lvl = history.level.view()
-        self.level_curve.setData(lvl[:, 0], lvl[:, 1])
         if history.result_version == self.result_version:
             return
         self.result_version = history.result_version
@@ -344,13 +352,14 @@ class PlotStack(pg.GraphicsLayoutWidget):
             lane = self.lanes.get(track)
             if lane is None:
                 continue
-            lane.update_data(hist)
+            lane.update_data(hist, x0, x1)
             lane.update_visible(hist, x0, x1)
 
     def invalidate(self) -> None:
         """Force a redraw of every lane on the next refresh (smoothing changed)."""
         for lane in self.lanes.values():
             lane.version = lane.result_version = -1
+            lane._level_key = None
 
     def _on_manual_range(self, *_args) -> None:
         if not self._setting_range:
