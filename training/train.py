@@ -14,7 +14,6 @@ label, so corpora without a task's labels can be combined.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import random
 import time
@@ -202,7 +201,3 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
 
 def _meta(labels: list[str], features: FeatureConfig, arch: ArchConfig) -> ModelMeta:
     return ModelMeta(labels=list(labels), features=features, arch=arch)
-
-
-def config_dict(obj) -> dict:
-    return dataclasses.asdict(obj)
