@@ -26,6 +26,7 @@ class Lane:
         self.track = track
         self.name = name
         self.labels = list(labels)
+        self.captions: dict[pg.PlotItem, pg.TextItem] = {}
         self.version = -1
         self.result_version = -1
         self._spec_key = None
@@ -63,6 +64,7 @@ class Lane:
 
         self.emotion_plot.setYRange(0, 1, padding=0.02)
         self.emotion_plot.setLabel("left", "p")
+        self.emotion_plot.setToolTip("Click a legend entry to hide or show that emotion in every lane")
         self.legend = self.emotion_plot.addLegend(offset=(4, 2), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 110),
                                                   colCount=min(len(labels), LEGEND_COLUMNS))
         self.emotion_curves: dict[str, pg.PlotDataItem] = {}
@@ -94,11 +96,25 @@ class Lane:
 
     def set_name(self, name: str) -> None:
         self.name = name
-        self.level_plot.setTitle(f"{name}: level, speech shaded", size="8pt")
-        self.spec_plot.setTitle(f"{name}: log-mel spectrogram", size="8pt")
-        self.emotion_plot.setTitle(f"{name}: emotion probabilities (click a legend entry to hide it)", size="8pt")
-        self.gender_plot.setTitle(f"{name}: gender, P(female)", size="8pt")
+        self._set_caption(self.level_plot, f"{name}: level, speech shaded")
+        self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
+        self._set_caption(self.emotion_plot, f"{name}: emotion probabilities")
+        self._set_caption(self.gender_plot, f"{name}: gender, P(female)")
         self._vad_title()
+
+    def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
+        """A small caption in the plot's top-right corner: titles would cost a row per plot."""
+        item = self.captions.get(plot)
+        if item is None:
+            item = pg.TextItem(color=(200, 200, 200), fill=pg.mkBrush(0, 0, 0, 120), anchor=(1, 0))
+            item.setParentItem(plot.vb)
+            plot.vb.sigResized.connect(lambda vb, it=item: it.setPos(vb.width() - 2, 0))
+            item.setPos(plot.vb.width() - 2, 0)
+            self.captions[plot] = item
+        item.setText(text)
+
+    def caption(self, plot: pg.PlotItem) -> str:
+        return self.captions[plot].toPlainText() if plot in self.captions else ""
 
     def set_vad_source(self, source: str) -> None:
         self.vad_source = source
@@ -106,8 +122,8 @@ class Lane:
 
     def _vad_title(self) -> None:
         estimated = getattr(self, "vad_source", "") == "derived-from-category"
-        suffix = " - estimated from emotion categories" if estimated else ""
-        self.vad_plot.setTitle(f"{self.name}: valence / arousal / dominance{suffix}", size="8pt")
+        suffix = " (estimated from emotion categories)" if estimated else ""
+        self._set_caption(self.vad_plot, f"{self.name}: valence / arousal / dominance{suffix}")
 
     def set_label_visible(self, label: str, visible: bool) -> None:
         if label in self.emotion_curves:

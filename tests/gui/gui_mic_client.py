@@ -74,7 +74,7 @@ def main() -> int:
         "level_points": len(h.level), "level_max_db": float(h.level.view()[:, 1].max()),
         "results": len(h.results), "segments": h.segments.view().tolist(), "spec_columns": len(h.spec),
         "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),
-        "lane_title": lane.level_plot.titleLabel.text, "state": window.status_state.text(),
+        "lane_title": lane.caption(lane.level_plot), "state": window.status_state.text(),
         "session": str(window.session_path), "session_text": Path(window.session_path).read_text(),
     }
     Path(out).write_text(json.dumps(result))

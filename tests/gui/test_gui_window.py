@@ -61,7 +61,7 @@ def test_replay_of_real_speech_fills_every_plot(make_window, replay, speech_wav)
     for name, curve in lane.vad_curves.items():
         assert len(_finite(curve.getData()[1])) >= n_results, name
     assert len(_finite(lane.gender_curve.getData()[1])) >= n_results
-    assert "estimated" in lane.vad_plot.titleLabel.text
+    assert "estimated" in lane.caption(lane.vad_plot)
 
     panel = w.side_panel.panels[0]
     assert panel.current_label.text() in labels
@@ -149,8 +149,8 @@ def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav)
     assert w.errors == []
     assert sorted(w.plot_stack.lanes) == [0, 1] and sorted(w.side_panel.panels) == [0, 1]
     assert [w.side_panel.panels[t].name for t in (0, 1)] == ["Agent", "Customer"]
-    assert "Agent" in w.plot_stack.lanes[0].emotion_plot.titleLabel.text
-    assert "Customer" in w.plot_stack.lanes[1].emotion_plot.titleLabel.text
+    assert "Agent" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
+    assert "Customer" in w.plot_stack.lanes[1].caption(w.plot_stack.lanes[1].emotion_plot)
     first_speech = []
     for t in (0, 1):
         h = w.histories[t]
@@ -164,7 +164,7 @@ def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav)
     panel = w.side_panel.panels[1]
     panel.name_edit.setText("Caller")
     panel.name_edit.editingFinished.emit()
-    assert "Caller" in w.plot_stack.lanes[1].emotion_plot.titleLabel.text and w.track_names[1] == "Caller"
+    assert "Caller" in w.plot_stack.lanes[1].caption(w.plot_stack.lanes[1].emotion_plot) and w.track_names[1] == "Caller"
     rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
     assert {r["track_name"] for r in rows} == {"Agent", "Customer"}
 
