@@ -676,7 +676,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if dropped:
             text += f", display drops: {dropped}"  # audio the plots missed; the analysis has all of it
         self.status_overflows.setText(text)
-        self.status_fps.setText(f"{self._fps:.0f} fps")
+        self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
 
     def _set_state(self, text: str) -> None:
         self.status_state.setText(text)

@@ -12,6 +12,7 @@ from gui.history import TrackHistory
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
+VA_MAX_HEIGHT = 200  # two lanes (call-centre view) fit the panel without scrolling
 
 
 class LanePanel(QtWidgets.QGroupBox):
@@ -55,6 +56,7 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot = pg.PlotWidget()
         self.va_plot.setBackground((20, 20, 24))
         self.va_plot.setMinimumHeight(170)
+        self.va_plot.setMaximumHeight(VA_MAX_HEIGHT)
         self.va_plot.setXRange(0, 1, padding=0.02)
         self.va_plot.setYRange(0, 1, padding=0.02)
         self.va_plot.setMouseEnabled(x=False, y=False)
