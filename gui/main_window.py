@@ -126,7 +126,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.seek_slider.setRange(0, 0)
         self.seek_slider.setToolTip("Replay position: drag to seek (or click a plot)")
+        self.seek_slider.setSingleStep(1000)  # milliseconds
+        self.seek_slider.setPageStep(int(SEEK_STEP_S * 1000))
         self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value() / 1000.0))
+        self.seek_slider.actionTriggered.connect(self._on_slider_action)
         self.time_label = QtWidgets.QLabel("0:00.0 / 0:00.0")
         self.follow_check = QtWidgets.QCheckBox("Follow")
         self.follow_check.setChecked(True)
@@ -504,6 +507,11 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.plot_stack.set_position(self.position_s)
         self.position_changed.emit(self.position_s)
+
+    def _on_slider_action(self, action: int) -> None:
+        """Clicks on the groove and arrow keys on the slider seek; a drag seeks when released."""
+        if action != QtWidgets.QAbstractSlider.SliderAction.SliderMove.value:
+            self.seek(self.seek_slider.sliderPosition() / 1000.0)
 
     def _drop_after(self, t_s: float) -> None:
         for h in self.histories.values():

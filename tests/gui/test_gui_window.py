@@ -292,3 +292,14 @@ def test_hidden_classes_stay_hidden_in_new_lanes(make_window, replay, speech_wav
     assert not w.plot_stack.lanes[0].emotion_curves[label].isVisible()
     w.plot_stack.set_label_visible(label, True)
     assert w.plot_stack.lanes[0].emotion_curves[label].isVisible()
+
+
+def test_the_position_slider_seeks(make_window, replay, speech_wav):
+    from PySide6 import QtWidgets
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    w.seek(2.0)
+    w.redraw()
+    assert w.seek_slider.value() == 2000
+    w.seek_slider.triggerAction(QtWidgets.QAbstractSlider.SliderAction.SliderPageStepAdd)
+    assert w.position_s == pytest.approx(7.0, abs=0.01) and w.paused
