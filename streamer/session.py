@@ -37,8 +37,9 @@ class SessionStore:
     """Append-only session file. Use :meth:`create` to write one and :meth:`open` to read one back."""
 
     def __init__(self, path: Path, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
-                 errors: list[str], ended: dict | None, writable: bool):
+                 errors: list[str], ended: dict | None, writable: bool, keep_records: bool = True):
         self.path = path
+        self.keep_records = keep_records  # writers of long sessions keep only the file, for flat memory
         self.metadata = metadata
         self.segments = segments
         self.results = results
@@ -52,8 +53,13 @@ class SessionStore:
 
     # ------------------------------------------------------------------ create / open
     @classmethod
-    def create(cls, path: str | os.PathLike, metadata: dict | None = None, overwrite: bool = False) -> SessionStore:
-        """Start a new session file holding ``metadata`` (a JSON-serialisable dict)."""
+    def create(cls, path: str | os.PathLike, metadata: dict | None = None, overwrite: bool = False,
+               keep_records: bool = False) -> SessionStore:
+        """Start a new session file holding ``metadata`` (a JSON-serialisable dict).
+
+        Records are written to the file only (memory stays flat over a day-long session) unless
+        ``keep_records``; :meth:`export_csv` and :meth:`export_json` read the file back either way.
+        """
         path = Path(path)
         if path.exists() and not overwrite:
             raise SessionError(f"{path}: a session file already exists; choose another name or remove it.")
@@ -66,7 +72,7 @@ class SessionStore:
                 os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
             raise SessionError(f"{path}: cannot create the session file ({exc}).") from exc
-        return cls(path, meta, [], [], [], None, writable=True)
+        return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> SessionStore:
@@ -116,14 +122,18 @@ class SessionStore:
     def append(self, event) -> None:
         """Append a :class:`SpeechSegment`, :class:`WindowResult` or :class:`EngineError`; others are ignored."""
         if isinstance(event, SpeechSegment):
-            self.segments.append(event)
             self._write(event.to_dict(), sync=True)
+            self._keep(self.segments, event)
         elif isinstance(event, WindowResult):
-            self.results.append(event)
             self._write(event.to_dict(), sync=event.kind == "utterance")
+            self._keep(self.results, event)
         elif isinstance(event, EngineError):
-            self.errors.append(event.message)
             self._write(event.to_dict(), sync=True)
+            self._keep(self.errors, event.message)
+
+    def _keep(self, records: list, item) -> None:
+        if self.keep_records:
+            records.append(item)
 
     def update_metadata(self, **fields) -> None:
         """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""
@@ -177,10 +187,20 @@ class SessionStore:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | os.PathLike) -> Path:
-        return write_csv(path, self.results)
+        """The results as CSV (read back from the file, so a running session exports what it holds)."""
+        store = self._contents()
+        return write_csv(path, store.results)
 
     def export_json(self, path: str | os.PathLike) -> Path:
-        return write_json(path, self.metadata, self.segments, self.results, self.errors)
+        """Metadata, segments, results and errors as one JSON document (read back from the file)."""
+        store = self._contents()
+        return write_json(path, store.metadata, store.segments, store.results, store.errors)
+
+    def _contents(self) -> SessionStore:
+        if self._file is None:
+            return self
+        self.sync()
+        return SessionStore.open(self.path)
 
 
 def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:

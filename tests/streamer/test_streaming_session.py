@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 from streamer_helpers import REPO_ROOT, subprocess_env
 
-from streamer import Engine, EngineConfig, FileSource, SessionError, SessionStore, WindowResult, export_csv, export_json
+from streamer import (
+    Engine,
+    EngineConfig,
+    FileSource,
+    SessionError,
+    SessionStore,
+    SpeechSegment,
+    WindowResult,
+    export_csv,
+    export_json,
+)
 
 KILL_AFTER_SEGMENTS = 2
 REPLAY_SPEED = 2.0
@@ -26,12 +36,23 @@ POLL_S = 0.05
 def written_session(speech_wav, predictor, tmp_path_factory):
     """A session written by the engine from a fast file replay, and the events it emitted."""
     path = tmp_path_factory.mktemp("session") / "s.jsonl"
-    session = SessionStore.create(path, {"who": "test", "nested": {"a": [1, 2]}})
+    session = SessionStore.create(path, {"who": "test", "nested": {"a": [1, 2]}}, keep_records=True)
     engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
     engine.start(FileSource(speech_wav))
     assert engine.wait(WRITER_TIMEOUT_S)
     engine.stop()
     return path, engine.poll(), session
+
+
+def test_writer_keeps_records_in_the_file_only_by_default(tmp_path):
+    session = SessionStore.create(tmp_path / "s.jsonl", {"who": "test"})
+    segment = SpeechSegment(0, "mix", 1.0, 2.5)
+    session.append(segment)
+    assert session.segments == []  # memory stays flat over long sessions
+    session.export_json(tmp_path / "live.json")  # a running session exports what its file holds
+    assert json.loads((tmp_path / "live.json").read_text())["segments"] == [segment.to_dict()]
+    session.close()
+    assert SessionStore.open(tmp_path / "s.jsonl").segments == [segment]
 
 
 def test_reopen_gives_back_exactly_what_was_written(written_session):
