@@ -124,8 +124,14 @@ class LanePanel(QtWidgets.QGroupBox):
                 f"<tr><td style='color: rgb{label_color(lab)}'>{lab}</td><td align='right'>{share:.0%}</td></tr>"
                 for lab, share in sorted(s.shares.items(), key=lambda kv: -kv[1]) if share > 0
             )
+            last = ""
+            if history.utterances:  # the engine's verdict on the whole last speech segment
+                u = history.utterances[-1]
+                last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
+                        f"<span style='color: rgb{label_color(u.top_label)}'>{u.top_label}</span> "
+                        f"{u.probabilities[u.top_label]:.0%}")
             self.summary_label.setText(
-                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows<table>{rows}</table>"
+                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows{last}<table>{rows}</table>"
             )
         else:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")

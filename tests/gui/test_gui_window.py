@@ -69,6 +69,7 @@ def test_replay_of_real_speech_fills_every_plot(make_window, replay, speech_wav)
     assert len(panel.va_trail.data) == min(n_results, 40)
     assert "estimated" in panel.va_plot.plotItem.titleLabel.text
     assert "speech" in panel.summary_label.text() and "%" in panel.summary_label.text()
+    assert w.histories[0].utterances and "Last utterance" in panel.summary_label.text()
     # The whole recording is in view at the end.
     x0, x1 = w.plot_stack.x_range()
     assert x0 <= 0.5 and x1 >= duration - 0.5
