@@ -45,6 +45,9 @@ class OptimConfig:
     patience: int = 12  # epochs without a better validation UA before stopping
     min_epochs: int = 10
     learn_task_weights: bool = True
+    # Exponential moving average of the weights (and batch-norm statistics), evaluated and kept
+    # instead of the raw weights; 0 disables it.
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -133,6 +136,11 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
                                                 pct_start=0.1)
     cw = torch.from_numpy(train_bank.class_weights()).to(dev) if optim.class_balance else None
     aug = Augmenter(augment, rng)
+    ema = None
+    if optim.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(optim.ema_decay), use_buffers=True)
     result = TrainResult(net=net)
     best_ua, best_state, since_best = -1.0, None, 0
     t0 = time.perf_counter()
@@ -166,6 +174,8 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(net)
             sums["total"].append(float(loss.detach()))
             for k, v in parts.items():
                 if v is not None:
@@ -173,14 +183,15 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
         row = {"epoch": epoch, "lr": sched.get_last_lr()[0],
                **{f"loss_{k}": (float(np.mean(v)) if v else None) for k, v in sums.items()},
                "task_log_vars": [float(v) for v in log_vars.detach().cpu()]}
+        eval_net = ema.module if ema is not None else net
         if val_bank is not None and len(val_bank):
-            net.eval()
-            metrics = evaluate_bank(Predictor(net, _meta(labels, features, arch), dev), val_bank)
+            eval_net.eval()
+            metrics = evaluate_bank(Predictor(eval_net, _meta(labels, features, arch), dev), val_bank)
             row.update(val_ua=metrics["unweighted_accuracy"], val_wa=metrics["weighted_accuracy"],
                        val_gender=metrics["gender_accuracy"])
             if metrics["unweighted_accuracy"] > best_ua:
                 best_ua, since_best = metrics["unweighted_accuracy"], 0
-                best_state = copy.deepcopy(net.state_dict())
+                best_state = copy.deepcopy(eval_net.state_dict())
                 result.best_epoch, result.best_val = epoch, metrics
             else:
                 since_best += 1
@@ -193,6 +204,8 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
         net.load_state_dict(best_state)
     else:
         result.best_epoch = len(result.history)
+        if ema is not None:
+            net.load_state_dict(ema.module.state_dict())
     net.eval()
     result.seconds = time.perf_counter() - t0
     log.info("%s: %d parameters, %.0f s", desc, count_parameters(net), result.seconds)

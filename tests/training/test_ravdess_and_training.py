@@ -24,7 +24,7 @@ TINY_CONFIG = {
     "final": {"epochs": 1},
     "arch": {"channels": [4, 8, 8, 16, 16], "head_dim": 16, "attention_dim": 8},
     "augment": {"speeds": [1.0, 1.1]},
-    "optim": {"epochs": 1, "batch_size": 2, "min_epochs": 1},
+    "optim": {"epochs": 1, "batch_size": 2, "min_epochs": 1, "ema_decay": 0.9},
 }
 
 
