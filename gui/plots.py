@@ -47,8 +47,8 @@ class Lane:
 
         self.level_plot.setYRange(SILENCE_DB, 0, padding=0)
         self.level_plot.setLabel("left", "dBFS")
-        # Speech shading is an image (one column per pixel-ish), not a filled curve: fill paths are
-        # slow for long histories and crashed PySide6 6.12 in pyqtgraph's fill-path code.
+        # Speech shading is an image of the visible stretch (MAX_SPEC_COLUMNS columns), not a filled
+        # curve: fill paths over long histories are slow to build and paint.
         self.speech_image = pg.ImageItem()
         self.speech_image.setLookupTable(np.array([[0, 0, 0, 0], list(SPEECH_SHADE)], dtype=np.ubyte))
         self.speech_image.setZValue(-10)
@@ -188,17 +188,38 @@ class Lane:
             self.spec_image.clear()
             return
         cols = history.spec.view()[i0:i1]
+        if times[i1 - 1] - times[i0] > (len(cols) + 1) * SPEC_COLUMN_S:
+            self._update_spectrogram_with_gaps(history, times[i0:i1], cols, x0, x1)
+            return
         step = max(1, int(np.ceil(len(cols) / MAX_SPEC_COLUMNS)))
+        n_cols = len(cols)
         if step > 1:
-            n = len(cols) // step * step
-            cols = cols[:n].reshape(-1, step, cols.shape[1]).max(axis=1) if n else cols[:1]
+            n = n_cols // step * step
+            parts = [cols[:n].reshape(-1, step, cols.shape[1]).max(axis=1)] if n else []
+            if n < n_cols:  # the newest columns form a last, partial group: keep them visible
+                parts.append(cols[n:].max(axis=0, keepdims=True))
+            cols = np.concatenate(parts)
         # Levels from the loudest column so far, not from what is visible, so colours do not flicker
         # while the view scrolls.
         hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
         self.spec_image.setImage(cols, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
         t0 = float(times[i0])
-        span = len(cols) * step * SPEC_COLUMN_S
+        span = n_cols * SPEC_COLUMN_S
         self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))
+
+    def _update_spectrogram_with_gaps(self, history: TrackHistory, times: np.ndarray, cols: np.ndarray,
+                                      x0: float, x1: float) -> None:
+        """The visible columns placed on an even time grid, for histories with holes (a replay that
+        seeked forward skipped audio): unanalysed time stays dark instead of being squeezed out."""
+        n_grid = max(1, min(MAX_SPEC_COLUMNS, int(np.ceil((x1 - x0) / SPEC_COLUMN_S))))
+        col_w = (x1 - x0) / n_grid
+        idx = ((times - x0) / col_w).astype(int)
+        keep = (idx >= 0) & (idx < n_grid)
+        grid = np.zeros((n_grid, cols.shape[1]), dtype=cols.dtype)
+        grid[idx[keep]] = cols[keep]
+        hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
+        self.spec_image.setImage(grid, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
+        self.spec_image.setRect(QtCore.QRectF(x0, 0, x1 - x0, cols.shape[1]))
 
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 
+from gui.events import Audio
 from gui.main_window import FILE, SESSION
 
 WAIT_MS = 30_000
@@ -304,3 +305,28 @@ def test_the_position_slider_seeks(make_window, replay, speech_wav):
     assert w.seek_slider.value() == 2000
     w.seek_slider.triggerAction(QtWidgets.QAbstractSlider.SliderAction.SliderPageStepAdd)
     assert w.position_s == pytest.approx(7.0, abs=0.01) and w.paused
+
+
+def test_spectrogram_keeps_its_times_across_a_gap(qtbot):
+    from gui.history import TrackHistory
+    from gui.plots import PlotStack
+
+    stack = PlotStack()
+    qtbot.addWidget(stack)
+    stack.resize(800, 600)
+    stack.set_labels(["neutral", "happy"])
+    lane = stack.ensure_lane(0, "Speech")
+    h = TrackHistory(["neutral", "happy"], history_s=60.0)
+    noise = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.3
+    for t in (0.0, 0.5, 1.0, 1.5, 10.0, 10.5, 11.0, 11.5):  # audio, a skipped stretch, audio
+        h.add_audio(Audio(0, t, noise))
+    stack.show_all(12.0)
+    stack.refresh({0: h})
+    image = lane.spec_image.image
+    rect = lane.spec_image.mapRectToParent(lane.spec_image.boundingRect())
+
+    def column_at(t):
+        return image[int((t - rect.left()) / rect.width() * image.shape[0])]
+
+    assert column_at(1.0).max() > 0 and column_at(11.0).max() > 0
+    assert column_at(5.0).max() == 0  # nothing was analysed there
