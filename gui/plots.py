@@ -16,6 +16,7 @@ AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
 LEGEND_COLUMNS = 8  # one legend row for the usual label sets: it covers less of a short plot
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
+LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
@@ -139,7 +140,7 @@ class Lane:
             lvl = history.level.view()
             margin = 0.25 * (x1 - x0)
             i0, i1 = np.searchsorted(lvl[:, 0], [x0 - margin, x1 + margin])
-            self.level_curve.setData(lvl[i0:i1, 0], lvl[i0:i1, 1])
+            self.level_curve.setData(*_floor_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1]))
         if history.version == self.version:
             return
         self.version = history.version
@@ -251,6 +252,18 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs += [start[a:a + 1], mid[a:b + 1], end[b:b + 1], end[b:b + 1]]
         idx += [[a], np.arange(a, b + 1), [b], [-1]]
     return np.concatenate(xs), np.concatenate(idx).astype(int)
+
+
+def _floor_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Level curve that drops to the floor across stretches with no audio (a seek skipped them)
+    instead of drawing a line over them."""
+    gaps = np.nonzero(np.diff(t) > LEVEL_GAP_S)[0]
+    if not len(gaps):
+        return t, db
+    at = np.repeat(gaps + 1, 2)
+    xs = np.empty(len(at))
+    xs[0::2], xs[1::2] = t[gaps] + 1e-3, t[gaps + 1] - 1e-3
+    return np.insert(t, at, xs), np.insert(db, at, SILENCE_DB)
 
 
 def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:

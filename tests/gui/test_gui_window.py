@@ -330,3 +330,13 @@ def test_spectrogram_keeps_its_times_across_a_gap(qtbot):
 
     assert column_at(1.0).max() > 0 and column_at(11.0).max() > 0
     assert column_at(5.0).max() == 0  # nothing was analysed there
+
+
+def test_level_drops_to_the_floor_across_skipped_audio():
+    from gui.plots import _floor_gaps
+
+    t = np.array([0.0, 0.02, 0.04, 5.0, 5.02])
+    db = np.array([-20.0, -20.0, -20.0, -30.0, -30.0])
+    x, y = _floor_gaps(t, db)
+    assert (np.diff(x) > 0).all()
+    assert y.tolist() == [-20, -20, -20, -80, -80, -30, -30]
