@@ -25,7 +25,8 @@ REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
 STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
-END_MARGIN_S = 0.05  # a seek this close to the end of a file does not restart the engine
+END_MARGIN_S = 0.05
+MAX_ERRORS_KEPT = 100  # a seek this close to the end of a file does not restart the engine
 SESSION_SUFFIXES = (".jsonl", ".json", ".sqlite", ".db")
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 SESSION_FILTER = "Sessions (*.jsonl *.json *.sqlite *.db);;All files (*)"
@@ -270,7 +271,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_error(self, message: str) -> None:
         """Show an error in the window; the app keeps running."""
-        self.errors.append(message)
+        self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
         self.banner.show_message(message)
         self.sig_error.emit(message)
 
