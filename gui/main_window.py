@@ -27,9 +27,9 @@ STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
 END_MARGIN_S = 0.05  # a seek this close to the end of a file does not restart the engine
 MAX_ERRORS_KEPT = 100
-SESSION_SUFFIXES = (".jsonl", ".json", ".sqlite", ".db")
+SESSION_SUFFIXES = (".jsonl",)  # the engine's session store writes JSON lines
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
-SESSION_FILTER = "Sessions (*.jsonl *.json *.sqlite *.db);;All files (*)"
+SESSION_FILTER = "Sessions (*.jsonl);;All files (*)"
 
 IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
 
