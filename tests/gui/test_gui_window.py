@@ -207,6 +207,13 @@ def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
         w.dropEvent(event)
     assert w.source_path == speech_wav and len(w.histories[0].results) > 0
 
+    session = w.session_path  # a saved session dropped on the window opens as a session
+    w.stop()
+    mime.setUrls([QtCore.QUrl.fromLocalFile(str(session))])
+    w.dropEvent(QtGui.QDropEvent(QtCore.QPointF(100, 100), QtCore.Qt.DropAction.CopyAction, mime,
+                                 QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier))
+    assert w.mode == SESSION and len(w.histories[0].results) > 0 and w.errors == []
+
 
 def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, tmp_path, speech_wav):
     bad = tmp_path / "broken.wav"
