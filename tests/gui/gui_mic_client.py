@@ -19,6 +19,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TIMEOUT_S = 60.0
 SETTLE_S = 0.5  # audio must flow this long before playing
 TAIL_S = 1.5  # keep listening after paplay ends (device and server buffers)
+RESUME_WAIT_S = 15.0
 RESUMED_S = 1.0
 
 
@@ -56,7 +57,11 @@ def main() -> int:
     paused_at = window.position_s
     state_paused = window.status_state.text()
     window.resume()
+    # Reopening the device takes a while on a loaded machine: wait for the clock to move on.
+    resume_deadline = time.monotonic() + RESUME_WAIT_S
     pump(RESUMED_S)
+    while window.position_s <= paused_at + RESUMED_S and time.monotonic() < resume_deadline:
+        pump(0.05)
     resumed_to = window.position_s
     window.seek(1.0)  # live: look back, the analysis goes on
     look_range = window.plot_stack.x_range()

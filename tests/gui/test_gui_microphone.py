@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,22 +14,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TIMEOUT_S = 120
 
 
-def _load_streamer_test_fixtures():
-    """The virtual-microphone fixture lives with the streamer tests; reuse it rather than copy it."""
-    folder = REPO_ROOT / "tests" / "streamer"
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    name = "gui_tests_streamer_fixtures"
-    spec = importlib.util.spec_from_file_location(name, folder / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses in that module look themselves up there
-    spec.loader.exec_module(module)
-    return module
-
-
-pulse_server = _load_streamer_test_fixtures().pulse_server
-
-
 def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speech_paths, tiny_model_path, tmp_path):
     import soundfile as sf
 
@@ -41,7 +24,7 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     wav = tmp_path / "play.wav"
     sf.write(wav, audio, 16000, subtype="PCM_16")
     out = tmp_path / "gui_mic.json"
-    pulse_env = getattr(pulse_server, "env", pulse_server)  # a PulseServer, or its environment
+    pulse_env = pulse_server.env
     env = {**pulse_env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("gui_mic_client.py")), str(tiny_model_path),
