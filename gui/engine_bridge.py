@@ -138,12 +138,16 @@ class EngineBridge:
         return streamer.EngineConfig(window_s=settings.window_s, hop_s=settings.hop_s,
                                      vad_aggressiveness=settings.vad_aggressiveness)
 
-    def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict) -> None:
+    def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict,
+               restart_at_s: float | None = None) -> None:
         """Start an engine on ``source``. A new ``session_path`` starts a new session file; None keeps
-        appending to the current one (a resumed or seeking replay is one session)."""
+        appending to the current one (a resumed or seeking replay is one session), and
+        ``restart_at_s`` marks in it that the audio from there on is analysed again."""
         import streamer
 
         self._stop_engine()
+        if session_path is None and restart_at_s is not None and self._session is not None:
+            self._session.restart(restart_at_s)
         predictor = self._predictor_for(settings)
         config = self._config(settings)
         if session_path is not None:
@@ -183,7 +187,7 @@ class EngineBridge:
         source = streamer.FileSource(str(path), **kwargs)
         meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
                 "track_names": list(track_names or [])}
-        self._start(source, settings, session_path, meta)
+        self._start(source, settings, session_path, meta, restart_at_s=start_s)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
                          session_path: Path | None = None) -> None:

@@ -1,7 +1,10 @@
 """Crash-safe session store: one JSON-lines file, appended record by record.
 
 Line 1 is the metadata record (source, model, settings, start time); then ``segment``, ``result``
-and ``error`` records as they happen, and an ``end`` record when the session is closed. Each record is
+and ``error`` records as they happen, and an ``end`` record when the session is closed. A replay
+that seeks back and analyses a stretch again writes a ``restart`` record first: what the session
+held from that time on is superseded by what follows, so the session and its exports hold each
+stretch of audio once. Each record is
 flushed as it is written and the file is fsync-ed at segment ends, errors and close (and at least
 every ``SYNC_INTERVAL_S``), so a crash or a kill loses at most the record being written. A truncated
 last line is ignored when reading back.
@@ -112,6 +115,8 @@ class SessionStore:
                 results.append(WindowResult.from_dict(rec))
             elif kind == "error":
                 errors.append(rec.get("message", ""))
+            elif kind == "restart":
+                _supersede(segments, results, float(rec["from_s"]))
             elif kind == "metadata-update":
                 meta.update({k: v for k, v in rec.items() if k != "type"})
             elif kind == "end":
@@ -134,6 +139,12 @@ class SessionStore:
     def _keep(self, records: list, item) -> None:
         if self.keep_records:
             records.append(item)
+
+    def restart(self, from_s: float) -> None:
+        """Mark that the audio is analysed again from ``from_s`` seconds on (a replay seeking back):
+        earlier records from that time on no longer count, here and when the file is read back."""
+        self._write({"type": "restart", "from_s": float(from_s)}, sync=True)
+        _supersede(self.segments, self.results, float(from_s))
 
     def update_metadata(self, **fields) -> None:
         """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""
@@ -201,6 +212,12 @@ class SessionStore:
             return self
         self.sync()
         return SessionStore.open(self.path)
+
+
+def _supersede(segments: list[SpeechSegment], results: list[WindowResult], from_s: float) -> None:
+    """Drop, in place, the segments and results that start at or after ``from_s``."""
+    segments[:] = [x for x in segments if x.start_s < from_s]
+    results[:] = [x for x in results if x.start_s < from_s]
 
 
 def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:

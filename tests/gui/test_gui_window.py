@@ -130,6 +130,10 @@ def test_seek_by_control_and_by_clicking_a_plot(make_window, qtbot, speech_wav):
     w.toggle_pause()
     qtbot.waitUntil(lambda: w.position_s > 10.0, timeout=WAIT_MS)
     w.stop()
+    # The stretch analysed again after seeking back is in the exported session once.
+    doc = json.loads(w.export("json", w.session_dir / "seek.json").read_text())
+    windows = [(r["track"], r["start_s"]) for r in doc["results"] if r["kind"] == "window"]
+    assert windows and len(windows) == len(set(windows)) and windows == sorted(windows)
 
 
 def test_keyboard_shortcuts_pause_and_resume(make_window, qtbot, speech_wav):

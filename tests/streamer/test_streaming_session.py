@@ -134,3 +134,27 @@ def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path
     assert len(reopened.segments) >= KILL_AFTER_SEGMENTS
     assert reopened.results == [WindowResult.from_dict(r) for r in complete if r["type"] == "result"]
     assert reopened.metadata["test"] == "killed writer" and "engine" in reopened.metadata
+
+
+def _result(start_s: float) -> WindowResult:
+    return WindowResult(track=0, track_name="mix", kind="window", start_s=start_s, end_s=start_s + 2.0,
+                        probabilities={"neutral": 1.0}, top_label="neutral", gender={"female": 0.5, "male": 0.5},
+                        valence=0.5, arousal=0.5, dominance=0.5, vad_source="derived-from-category",
+                        speech_ratio=1.0, latency_ms=1.0)
+
+
+def test_a_restart_supersedes_what_was_analysed_from_there_on(tmp_path):
+    """A replay that seeks back analyses a stretch again: the session keeps each stretch once."""
+    path = tmp_path / "s.jsonl"
+    session = SessionStore.create(path, keep_records=True)
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0),
+                    SpeechSegment(0, "mix", 4.0, 7.0), _result(4.0), _result(4.5)])
+    session.restart(4.0)  # seek back to 4 s and analyse again
+    session.extend([SpeechSegment(0, "mix", 4.1, 6.9), _result(4.1)])
+    session.close()
+    for store in (session, SessionStore.open(path)):
+        assert [r.start_s for r in store.results] == [0.5, 1.0, 4.1]
+        assert [s.start_s for s in store.segments] == [0.5, 4.1]
+    with open(export_csv(path, tmp_path / "s.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["start_s"]) for r in rows] == [0.5, 1.0, 4.1]
