@@ -38,7 +38,8 @@ def render(model_path: str, cv: dict) -> str:
           "training; 2 further actors (1 female, 1 male) are held out of training for early stopping.",
         "",
         f"Model: {n_params:,} parameters; {len(labels)} classes: {', '.join(labels)}. "
-        f"Cross-validation wall time: {cv.get('seconds', 0) / 60:.0f} min on the machine in benchmarks/RESULTS.md.",
+        f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min in all "
+        "(on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
         "",
         "| metric (mean ± std over folds) | plain | with test-time augmentation |",
         "|---|---|---|",
@@ -69,11 +70,17 @@ def render(model_path: str, cv: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
-    p.add_argument("--cv-report", required=True)
+    p.add_argument("--cv-report", required=True, nargs="+",
+                   help="cv_report.json, or several from runs of the same config over different folds")
+    p.add_argument("--merged-report", help="write the merged cross-validation report here")
     p.add_argument("--out", required=True)
     p.add_argument("--attach", action="store_true", help="also record the CV metrics in the model file")
     args = p.parse_args(argv)
-    cv = json.loads(Path(args.cv_report).read_text())
+    from training.run import merge_cv_reports
+
+    cv = merge_cv_reports([json.loads(Path(p).read_text()) for p in args.cv_report])
+    if args.merged_report:
+        Path(args.merged_report).write_text(json.dumps(cv, indent=1))
     if args.attach:
         from training.run import attach_cv_report
 

@@ -177,6 +177,21 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
     return report
 
 
+def merge_cv_reports(reports: list[dict]) -> dict:
+    """One report from runs of the same config over different folds (``ser train --cv --folds``)."""
+    if not reports:
+        raise ValueError("no cross-validation reports to merge")
+    base = reports[0]
+    for r in reports[1:]:
+        if r["config"] != base["config"] or r["labels"] != base["labels"]:
+            raise ValueError("cross-validation reports of different configs cannot be merged")
+    folds = {f["fold"]: f for r in reports for f in r["folds"]}
+    merged = {**base, "folds": [folds[k] for k in sorted(folds)],
+              "seconds": round(sum(r.get("seconds", 0.0) for r in reports), 1)}
+    merged["summary"] = summarise(merged["folds"], base["labels"])
+    return merged
+
+
 def summarise(folds: list[dict], labels: list[str]) -> dict:
     """Mean and standard deviation over folds, and the pooled confusion matrix."""
     from training.metrics import per_class_recall

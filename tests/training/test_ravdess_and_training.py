@@ -124,6 +124,13 @@ def test_cross_validation_report(tiny_run, tmp_path):
         assert fold["metrics"]["n_utterances"] > 0
     assert report["folds"][0]["test_speakers"] == ["01", "02"]
     assert "mean" in report["summary"]["plain"]["unweighted_accuracy"]
+    # Runs over different folds (--folds) merge into the report of the whole cross-validation.
+    from training.run import merge_cv_reports
+
+    halves = [{**report, "folds": [f]} for f in report["folds"]]
+    assert merge_cv_reports(halves[::-1])["summary"] == report["summary"]
+    with pytest.raises(ValueError):
+        merge_cv_reports([report, {**report, "config": {**report["config"], "seed": 1}}])
     # The report goes into a model file's metadata and into the model card.
     from training.model_card import main as card_main
 
