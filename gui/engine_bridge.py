@@ -106,6 +106,14 @@ def convert(ev) -> GuiEvent | None:
     return None
 
 
+def _device_key(text: str) -> int | str | None:
+    """A device as typed in Settings: empty for the default, digits for an index, else (part of) a name."""
+    text = text.strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
+
+
 def _num(x) -> float:
     return float("nan") if x is None else float(x)
 
@@ -173,7 +181,8 @@ class EngineBridge:
 
     def start_file(self, path: str | Path, settings: GuiSettings, start_s: float = 0.0,
                    track_names: list[str] | None = None, session_path: Path | None = None) -> None:
-        """Replay a file at ``settings.speed`` (0: as fast as possible) from ``start_s``."""
+        """Replay a file at ``settings.speed`` (0: as fast as possible) from ``start_s``; with
+        ``settings.sound`` the engine also plays it (at 1x only) on ``settings.sound_device``."""
         import streamer
 
         path = Path(path)
@@ -181,7 +190,8 @@ class EngineBridge:
             raise streamer.AudioError(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG).")
         pace = "fast" if settings.speed <= 0 else "realtime"
         kwargs = dict(pace=pace, speed=settings.speed if settings.speed > 0 else 1.0, start_s=start_s,
-                      channels=settings.channels)
+                      channels=settings.channels, monitor=settings.sound,
+                      monitor_device=_device_key(settings.sound_device))
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
@@ -190,11 +200,12 @@ class EngineBridge:
         self._start(source, settings, session_path, meta, restart_at_s=start_s)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
-                         session_path: Path | None = None) -> None:
-        """Listen to an input device (None: the system default)."""
+                         session_path: Path | None = None, start_s: float = 0.0) -> None:
+        """Listen to an input device (None: the system default); ``start_s`` is where its results start
+        on the session's time axis (a resumed recording continues it)."""
         import streamer
 
-        kwargs = {"channels": settings.channels}
+        kwargs = {"channels": settings.channels, "start_s": start_s}
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)
@@ -257,6 +268,8 @@ class EngineBridge:
             info["dropped_display_events"] = int(s.dropped_display_events)
             for key, value in (s.latency_ms or {}).items():
                 info[f"latency_ms_{key}"] = float(value)
+            info["sound_frames_played"] = int(s.monitor_frames_played)
+            info["sound_underflows"] = int(s.monitor_underflows)
         return info
 
     # -- sessions ----------------------------------------------------------------------------

@@ -30,6 +30,12 @@ MAX_ERRORS_KEPT = 100
 SESSION_SUFFIXES = (".jsonl",)  # the engine's session store writes JSON lines
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 SESSION_FILTER = "Sessions (*.jsonl);;All files (*)"
+SOUND_SPEED = 1.0  # the engine plays replays at this speed only
+SOUND_HINT_MS = 6000
+# Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
+# misleads about the very emotion being judged.
+SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
+             "because a sped-up or slowed voice changes pitch). Choose the output device in Settings.")
 
 IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
 
@@ -98,7 +104,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_info: eb.ModelInfo | None = None
         self.errors: list[str] = []
         self._expected_tracks = 1
-        self._time_offset_s = 0.0
         self._frames = 0
         self._fps = 0.0
         self._fps_t0 = time.monotonic()
@@ -201,7 +206,11 @@ class MainWindow(QtWidgets.QMainWindow):
                                       "Export results as JSON")
         self.act_export_png = action("PNG", "Ctrl+Shift+P", lambda: self._export_dialog("png"),
                                      "Save an image of the plots")
-        self.act_settings = action("Settings…", "Ctrl+,", self.open_settings, "Window, hop, VAD, smoothing, model")
+        self.act_settings = action("Settings…", "Ctrl+,", self.open_settings,
+                                   "Window, hop, VAD, smoothing, model, sound output")
+        self.act_sound = action("Sound", "Ctrl+M", self.set_sound, SOUND_TIP)
+        self.act_sound.setCheckable(True)
+        self.act_sound.setChecked(self.settings.sound)
 
         self.speed_combo = QtWidgets.QComboBox()
         for s in SPEEDS:
@@ -227,7 +236,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (self.act_open_file, self.act_open_session):
             tb.addAction(a)
         tb.addSeparator()
-        for a in (self.act_play, self.act_stop, self.act_back, self.act_forward):
+        for a in (self.act_play, self.act_stop, self.act_back, self.act_forward, self.act_sound):
             tb.addAction(a)
         tb.addWidget(QtWidgets.QLabel(" Speed: "))
         tb.addWidget(self.speed_combo)
@@ -289,7 +298,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._expected_tracks = n_tracks
         self.position_s = 0.0
         self.duration_s = 0.0
-        self._time_offset_s = 0.0
         self.plot_stack.position_s = 0.0
         self.plot_stack.set_follow(True)
         for t in range(n_tracks):
@@ -394,11 +402,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = self._new_session_path("live")
         return self._start_mic(new_session=True)
 
-    def _start_mic(self, new_session: bool = False) -> bool:
+    def _start_mic(self, new_session: bool = False, start_s: float = 0.0) -> bool:
         self.clear_error()
         try:
             self.bridge.start_microphone(self.mic_device, self.settings, track_names=self._track_names_for_engine(),
-                                         session_path=self.session_path if new_session else None)
+                                         session_path=self.session_path if new_session else None, start_s=start_s)
         except SERError as exc:
             self.show_error(f"{exc}")
             self._set_state("stopped")
@@ -471,8 +479,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self._drop_after(self.position_s)
             self._start_file(self.position_s)
         elif self.mode == MIC:
-            self._time_offset_s = self.position_s
-            self._start_mic()
+            # The engine's sample clock starts where the pause left the axis, so the session's times
+            # go on too (the pause itself is not on the axis).
+            self._start_mic(start_s=self.position_s)
 
     def stop(self) -> None:
         """Stop analysing and close the session file; the plots keep what they show."""
@@ -541,6 +550,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self._drop_after(self.position_s)
             self._start_file(self.position_s)
 
+    def set_sound(self, on: bool) -> None:
+        """Sound of file replays on or off; a running replay restarts where it is to apply it at once."""
+        on = bool(on)
+        self.act_sound.setChecked(on)
+        if on == self.settings.sound:
+            return
+        self.settings = self.settings.replace(sound=on)
+        self.save_settings()
+        if on and self.settings.speed != SOUND_SPEED:
+            self.statusBar().showMessage(f"Sound plays at {SOUND_SPEED:g}x only; choose {SOUND_SPEED:g}x to hear "
+                                         "the replay.", SOUND_HINT_MS)
+        if self.mode == FILE and self.bridge.active and not self.paused:
+            self.bridge.stop(close_session=False)
+            self._drop_after(self.position_s)
+            self._start_file(self.position_s)
+
     def step_speed(self, direction: int) -> None:
         speeds = list(SPEEDS)
         cur = self.settings.speed if self.settings.speed in speeds else 1.0
@@ -574,6 +599,7 @@ class MainWindow(QtWidgets.QMainWindow):
         smoothing_changed = settings.smoothing != self.settings.smoothing
         engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness) != \
             (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness)
+        engine_changed |= self.mode == FILE and settings.sound and settings.sound_device != self.settings.sound_device
         self.settings = settings
         self.save_settings()
         self.plot_stack.span_s = settings.view_span_s
@@ -628,7 +654,6 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def dispatch(self, events) -> None:
         """Route GUI events to the per-track histories."""
-        offset = self._time_offset_s
         for ev in events:
             if isinstance(ev, Problem):
                 self.show_error(ev.message)
@@ -637,8 +662,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.finished_tracks.add(ev.track)
                 continue
             h = self._ensure_track(ev.track)
-            if offset:
-                ev = _shifted(ev, offset)
             if isinstance(ev, Audio):
                 h.add_audio(ev)
             elif isinstance(ev, Result):
@@ -684,6 +707,9 @@ class MainWindow(QtWidgets.QMainWindow):
         dropped = int(_first(stats, ("dropped_display_events",)) or 0)
         if dropped:
             text += f", display drops: {dropped}"  # audio the plots missed; the analysis has all of it
+        gaps = int(_first(stats, ("sound_underflows",)) or 0)
+        if gaps:
+            text += f", sound gaps: {gaps}"  # the sound output ran dry; the analysis has all of the audio
         self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
 
@@ -743,16 +769,6 @@ class MainWindow(QtWidgets.QMainWindow):
                                                         SESSION_FILTER)
         if path:
             self.open_session(path)
-
-
-def _shifted(ev, offset: float):
-    """The same event moved ``offset`` seconds later (a resumed microphone continues the axis)."""
-    import dataclasses
-
-    changes = {"start_s": ev.start_s + offset}
-    if hasattr(ev, "end_s"):
-        changes["end_s"] = ev.end_s + offset
-    return dataclasses.replace(ev, **changes)
 
 
 def _first(d: dict, keys) -> float | None:

@@ -23,6 +23,8 @@ class GuiSettings:
     view_span_s: float = 30.0
     speed: float = 1.0  # replay speed; 0 means as fast as possible
     channels: str = "mix"  # "mix" or "split" (call-centre lanes)
+    sound: bool = False  # play file replays through the sound output (at 1x only)
+    sound_device: str = ""  # output device name or index; empty for the system default
 
     def replace(self, **changes) -> GuiSettings:
         return dataclasses.replace(self, **changes)
@@ -56,7 +58,7 @@ def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: l
 
 
 class SettingsDialog(QtWidgets.QDialog):
-    """Edits window, hop, VAD aggressiveness, smoothing, view span and the model file."""
+    """Edits window, hop, VAD aggressiveness, smoothing, view span, the model file and the sound output."""
 
     def __init__(self, settings: GuiSettings, parent=None):
         super().__init__(parent)
@@ -83,6 +85,10 @@ class SettingsDialog(QtWidgets.QDialog):
         browse.clicked.connect(self._browse_model)
         model_row.addWidget(self.model_edit)
         model_row.addWidget(browse)
+        self.sound_device_edit = QtWidgets.QLineEdit(settings.sound_device)
+        self.sound_device_edit.setPlaceholderText("system default")
+        self.sound_device_edit.setToolTip("Output device for the Sound of file replays: its name (or part of it) "
+                                          "or its number; empty for the system default")
 
         form.addRow("Window", self.window_spin)
         form.addRow("Hop", self.hop_spin)
@@ -90,6 +96,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Curve smoothing", self.smooth_spin)
         form.addRow("Visible time span", self.span_spin)
         form.addRow("Model file", model_row)
+        form.addRow("Sound output", self.sound_device_edit)
         buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
         )
@@ -110,4 +117,5 @@ class SettingsDialog(QtWidgets.QDialog):
             smoothing=self.smooth_spin.value(),
             view_span_s=self.span_spin.value(),
             model_path=self.model_edit.text().strip() or "default",
+            sound_device=self.sound_device_edit.text().strip(),
         )

@@ -2,7 +2,8 @@
 that drains events with ``poll``.
 
 Threads and what each may block on:
-  * the audio callback (microphones only) copies blocks into a bounded queue and never blocks;
+  * the audio callbacks (microphone input, sound output of a replay) copy blocks into or out of
+    bounded queues and never block;
   * the source thread reads/resamples and blocks on the bounded input queue (files: backpressure);
   * the worker plans each block (VAD, segments, windows with their audio) and blocks on the bounded
     queue to the model thread; display events (audio, VAD flags) leave it at once;
@@ -11,7 +12,8 @@ Threads and what each may block on:
   * the consumer (GUI timer, ``analyze_file``) calls :meth:`Engine.poll`, which never blocks.
 Splitting VAD from the model lets them use both cores. Errors in the source, the worker or the model
 become :class:`EngineError` events; what was found before the error is flushed and kept (and stays in
-the session).
+the session). Problems that do not stop the analysis (no sound output for a replay) become non-fatal
+:class:`EngineError` events, emitted as they happen.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class EngineStats:
     segments: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50 / p95 / p99 / max of recent results
     errors: int = 0
+    monitor_frames_played: int = 0  # sound output of a replay: device frames played
+    monitor_underflows: int = 0  # times the sound output found no audio queued (heard as a gap)
+    monitor_dropped_blocks: int = 0  # output blocks dropped because the device took audio too slowly
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +67,8 @@ class EngineStats:
             "samples_processed": {str(k): v for k, v in self.samples_processed.items()},
             "windows": self.windows, "utterances": self.utterances, "segments": self.segments,
             "latency_ms": dict(self.latency_ms), "errors": self.errors,
+            "monitor_frames_played": self.monitor_frames_played, "monitor_underflows": self.monitor_underflows,
+            "monitor_dropped_blocks": self.monitor_dropped_blocks,
         }
 
 
@@ -134,6 +141,8 @@ class Engine:
     def stop(self) -> None:
         """Stop the source, let the worker process what is queued and flush pending windows and utterances."""
         self._stop.set()
+        if self._source is not None:
+            self._source.silence()  # a pause or seek must not keep sounding while the threads wind down
         for t in (self._source_thread, self._worker, self._model_thread):
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
@@ -190,11 +199,15 @@ class Engine:
             latency = {f"p{q}": float(np.percentile(lat, q)) for q in PERCENTILES}
             latency["max"] = float(lat.max())
         src = self._source
+        monitor = src.monitor_stats() if src else {}
         return EngineStats(
             overflows=src.overflows if src else 0, dropped_blocks=src.dropped_blocks if src else 0,
             dropped_display_events=self._counts["dropped_display"], samples_processed=dict(self._samples),
             windows=self._counts["windows"], utterances=self._counts["utterances"],
             segments=self._counts["segments"], latency_ms=latency, errors=self._counts["errors"],
+            monitor_frames_played=monitor.get("monitor_frames_played", 0),
+            monitor_underflows=monitor.get("monitor_underflows", 0),
+            monitor_dropped_blocks=monitor.get("monitor_dropped_blocks", 0),
         )
 
     # ------------------------------------------------------------------ source thread
@@ -202,6 +215,7 @@ class Engine:
         src = self._source
         try:
             for block in src.blocks(self._stop):
+                self._report_notices(src)
                 if not self._put_input(block):
                     break
         except SERError as exc:
@@ -212,8 +226,14 @@ class Engine:
         finally:
             try:
                 src.close()
+                self._report_notices(src, force=True)
             finally:
                 self._put_input(_END, force=True)
+
+    def _report_notices(self, src: Source, force: bool = False) -> None:
+        """Pass the source's non-fatal problems on as events (in order with its audio)."""
+        while src.notices:
+            self._put_input(EngineError(src.notices.popleft(), fatal=False), force=force)
 
     def _put_input(self, item, force: bool = False) -> bool:
         """Blocking put that gives up when stopping (unless ``force``: end markers must arrive)."""
@@ -237,7 +257,10 @@ class Engine:
                 if item is _END:
                     break
                 if isinstance(item, EngineError):
-                    error = item
+                    if item.fatal:
+                        error = item
+                    else:  # the analysis goes on: say so now, not at the end
+                        self._put_planned((None, item))
                     continue
                 self._plan(item)
         except Exception as exc:
@@ -285,7 +308,10 @@ class Engine:
                         continue
                     track, payload = entry
                     if isinstance(payload, EngineError):
-                        error = error or payload
+                        if payload.fatal:
+                            error = error or payload
+                        else:
+                            self._emit([payload])
                     elif model_failed:  # keep the segments, so the session keeps what speech was found
                         self._emit([e for e in payload if isinstance(e, SpeechSegment)])
                     else:

@@ -1,8 +1,8 @@
 """Audio sources: files (fast or real-time pace) and microphones. All deliver 16 kHz blocks with their
 position on the sample clock; the native rate is resampled as a stream with soxr.
 
-``sounddevice`` (and so PortAudio) is imported only inside :class:`MicrophoneSource` and
-:func:`list_input_devices`, so file analysis works on machines without PortAudio.
+``sounddevice`` (and so PortAudio) is imported only inside :class:`MicrophoneSource`,
+:class:`AudioMonitor` and :func:`list_input_devices`, so file analysis works on machines without PortAudio.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,12 @@ MIC_BLOCK_S = 0.02
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
+MONITOR_SPEED = 1.0  # the only replay speed at which the monitor plays (see AudioMonitor)
+MONITOR_BLOCK_S = 0.02  # audio per output callback
+MONITOR_QUEUE_S = 0.5  # bound of the audio waiting for the output callback
+MONITOR_PRIME_S = 0.1  # audio queued before playing starts (and again after an underflow): absorbs jitter
+MONITOR_MAX_CHANNELS = 2  # mono and stereo files play as they are; more channels are mixed to mono
+NOTICES_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,14 @@ def _check_channels(channels: str) -> None:
 
 
 class _Resampler:
-    """Native-rate ``(frames, channels)`` -> 16 kHz tracks, mixing or splitting channels."""
+    """Native-rate ``(frames, channels)`` -> ``rate_out`` (16 kHz) tracks, mixing or splitting channels."""
 
-    def __init__(self, rate_in: int, n_channels: int, channels: str):
+    def __init__(self, rate_in: int, n_channels: int, channels: str, rate_out: int = SAMPLE_RATE_HZ):
         self.mix = channels == "mix"
         self.n_tracks = 1 if self.mix else n_channels
         self._stream = None
-        if rate_in != SAMPLE_RATE_HZ:
-            self._stream = soxr.ResampleStream(rate_in, SAMPLE_RATE_HZ, self.n_tracks, dtype="float32",
+        if rate_in != rate_out:
+            self._stream = soxr.ResampleStream(rate_in, rate_out, self.n_tracks, dtype="float32",
                                                quality=RESAMPLE_QUALITY)
 
     def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
@@ -99,6 +106,8 @@ class Source:
     def __init__(self):
         self.overflows = 0  # device reported lost input
         self.dropped_blocks = 0  # blocks the callback could not queue
+        # Non-fatal problems (e.g. no sound output) the engine reports as events while analysis goes on.
+        self.notices: deque[str] = deque(maxlen=NOTICES_KEPT)
 
     @property
     def n_tracks(self) -> int:
@@ -112,6 +121,13 @@ class Source:
 
     def close(self) -> None:
         pass
+
+    def silence(self) -> None:
+        """Stop any sound output at once; safe from any thread (the engine calls it when stopping)."""
+
+    def monitor_stats(self) -> dict[str, int]:
+        """Counters of the sound output (empty when the source plays none)."""
+        return {}
 
     def metadata(self) -> dict:
         return {"kind": type(self).__name__, "description": self.description, "tracks": list(self.track_names)}
@@ -128,10 +144,17 @@ class FileSource(Source):
         channels: ``mix`` to one track, or ``split`` one track per channel.
         block_frames: Frames read per block at the file's rate (default depends on pace).
         track_names: Names of the tracks (default ``mix`` or ``ch1``, ``ch2`` ...).
+        monitor: Play the audio through an output device while it is analysed (:class:`AudioMonitor`).
+            Only real-time replays at 1x make sound; other speeds and ``fast`` pace are silent,
+            because resampling would shift the pitch and a shifted voice misleads about its emotion.
+            A missing or failing output device becomes a notice (the engine reports it as a non-fatal
+            error) and the analysis goes on without sound.
+        monitor_device: Output device: None for the default, an index, or (part of) a device name.
     """
 
     def __init__(self, path: str | os.PathLike, pace: str = "fast", speed: float = 1.0, start_s: float = 0.0,
-                 channels: str = "mix", block_frames: int | None = None, track_names: Sequence[str] | None = None):
+                 channels: str = "mix", block_frames: int | None = None, track_names: Sequence[str] | None = None,
+                 monitor: bool = False, monitor_device: int | str | None = None):
         super().__init__()
         if pace not in PACES:
             raise ConfigError(f"pace must be one of {PACES}, got {pace!r}.")
@@ -148,6 +171,13 @@ class FileSource(Source):
         self._names = track_names
         self._file: sf.SoundFile | None = None
         self.description = self.path
+        self.monitor, self.monitor_device = bool(monitor), monitor_device
+        self.monitor_output: AudioMonitor | None = None  # kept after close, for its counters
+
+    @property
+    def monitor_audible(self) -> bool:
+        """Whether the monitor makes sound at this pace and speed (1x real time only)."""
+        return self.monitor and self.pace == "realtime" and self.speed == MONITOR_SPEED
 
     def open(self) -> None:
         if not os.path.exists(self.path):
@@ -186,7 +216,8 @@ class FileSource(Source):
         block = self._block_frames or max(1, int(round(default_s * self.rate)))
         resampler = _Resampler(self.rate, self.n_channels, self.channels)
         position = self.start_sample
-        t0 = time.monotonic()
+        monitor = self._open_monitor() if self.monitor_audible else None
+        t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         while not done and not stop.is_set():
             try:
@@ -199,23 +230,59 @@ class FileSource(Source):
                 raise AudioError(f"{self.path}: NaN or infinite samples after {position / SAMPLE_RATE_HZ:.2f} s; "
                                  "the file is corrupt.")
             out = resampler(data, last=done)
-            if not len(out):
-                continue
-            if self.pace == "realtime":
+            if self.pace == "realtime" and len(out):
                 due = t0 + (position + len(out) - self.start_sample) / SAMPLE_RATE_HZ / self.speed
                 while not stop.is_set() and (wait := due - time.monotonic()) > 0:
                     stop.wait(min(wait, POLL_INTERVAL_S))
+            if monitor is not None and not stop.is_set():
+                monitor = self._feed_monitor(monitor, data, done)
+            if not len(out):
+                continue
             yield SourceBlock(position, out, time.monotonic())
             position += len(out)
+        if monitor is not None and done:
+            monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
+
+    def _open_monitor(self) -> AudioMonitor | None:
+        monitor = AudioMonitor(self.monitor_device)
+        self.monitor_output = monitor
+        try:
+            monitor.open(self.rate, self.n_channels)
+        except DeviceError as exc:
+            self.notices.append(f"{exc} The replay goes on without sound.")
+            return None
+        return monitor
+
+    def _feed_monitor(self, monitor: AudioMonitor, data: np.ndarray, last: bool) -> AudioMonitor | None:
+        """Queue audio for playing; on a device failure say so once and play no more (analysis goes on)."""
+        try:
+            monitor.push(data, last=last)
+            return monitor
+        except Exception as exc:  # noqa: BLE001 - sound is optional: no device failure may stop the analysis
+            monitor.close()
+            detail = str(exc) if isinstance(exc, DeviceError) else \
+                f"sound output {monitor.device_label} failed ({type(exc).__name__}: {exc})."
+            self.notices.append(f"{detail} The replay goes on without sound.")
+            return None
+
+    def silence(self) -> None:
+        if self.monitor_output is not None:
+            self.monitor_output.silence()
+
+    def monitor_stats(self) -> dict[str, int]:
+        return self.monitor_output.stats() if self.monitor_output is not None else {}
 
     def close(self) -> None:
+        if self.monitor_output is not None:
+            self.monitor_output.close()
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def metadata(self) -> dict:
         meta = super().metadata()
-        meta.update(path=self.path, pace=self.pace, speed=self.speed, start_s=self.start_s, channels=self.channels)
+        meta.update(path=self.path, pace=self.pace, speed=self.speed, start_s=self.start_s, channels=self.channels,
+                    monitor=self.monitor, monitor_device=self.monitor_device)
         if self._file is not None:
             meta.update(sample_rate_hz=self.rate, n_channels=self.n_channels, duration_s=self.total_s)
         return meta
@@ -248,6 +315,146 @@ def list_input_devices() -> list[InputDevice]:
     return out
 
 
+class AudioMonitor:
+    """Plays replayed audio through an output device while it is analysed.
+
+    The source thread :meth:`push`-es native-rate blocks as they fall due; they are mixed (or kept
+    stereo), resampled to the device's rate and cut into callback-sized blocks in a bounded queue.
+    The output callback only copies one block out, or silence when none is queued (an underflow,
+    counted; playing then waits for a little audio again). :meth:`silence` mutes at once from any
+    thread; :meth:`close` discards what is still queued.
+
+    Args:
+        device: None for the default output, a device index, or (part of) a device name.
+    """
+
+    def __init__(self, device: int | str | None = None):
+        self.device = device
+        self.device_name: str | None = None
+        self.rate = 0
+        self.channels = 0
+        self.frames_played = 0  # device frames of audio (not silence) handed to the device
+        self.underflows = 0  # callbacks that found no audio queued, or device-reported underflows
+        self.dropped_blocks = 0  # blocks the bounded queue had no room for (device slower than the clock)
+        self._queue: deque[np.ndarray] = deque()  # append/popleft are atomic: the callback takes no lock
+        self._stream = None
+        self._muted = False
+        self._playing = False
+        self._finished = False
+        self._carry = np.zeros((0, 1), np.float32)
+
+    @property
+    def device_label(self) -> str:
+        return repr(self.device_name) if self.device_name else \
+            ("(default)" if self.device is None else repr(self.device))
+
+    def open(self, rate_in: int, n_channels: int) -> None:
+        """Open and start the output stream for ``n_channels`` audio at ``rate_in`` Hz.
+
+        Raises:
+            DeviceError: the device is missing or cannot be opened, or PortAudio is absent.
+        """
+        sd = _import_sounddevice()
+        try:
+            info = sd.query_devices(self.device, "output")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise DeviceError(f"sound output device {self.device_label} not found ({exc}); choose another output "
+                              "device (`python -m sounddevice` lists them) or turn the sound off.") from exc
+        self.device_name = info["name"]
+        stereo = n_channels == MONITOR_MAX_CHANNELS and int(info["max_output_channels"]) >= MONITOR_MAX_CHANNELS
+        self.channels = MONITOR_MAX_CHANNELS if stereo else 1
+        self.rate = int(info["default_samplerate"])  # the device's own rate: some devices accept no other
+        self._block = max(1, int(round(MONITOR_BLOCK_S * self.rate)))
+        self._max_blocks = max(1, int(round(MONITOR_QUEUE_S / MONITOR_BLOCK_S)))
+        self._prime_blocks = max(1, int(round(MONITOR_PRIME_S / MONITOR_BLOCK_S)))
+        self._resampler = _Resampler(rate_in, n_channels, "split" if stereo else "mix", rate_out=self.rate)
+        self._carry = np.zeros((0, self.channels), np.float32)
+        try:
+            self._stream = sd.OutputStream(device=self.device, channels=self.channels, samplerate=self.rate,
+                                           dtype="float32", blocksize=self._block, callback=self._callback)
+            self._stream.start()
+        except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
+            self.close()
+            raise DeviceError(f"cannot open sound output device {self.device_label} ({exc}); is it in use or "
+                              "unplugged? Choose another output device or turn the sound off.") from exc
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        # Runs in PortAudio's thread: copy one block or silence, count, return. Nothing that can block or raise.
+        if status.output_underflow:
+            self.underflows += 1
+        queued = self._queue
+        if self._muted or not (self._playing or len(queued) >= self._prime_blocks or (self._finished and queued)):
+            outdata.fill(0)
+            return
+        self._playing = True
+        if not queued:
+            outdata.fill(0)
+            if not self._finished:
+                self.underflows += 1
+                self._playing = False  # gather a little audio again before playing on
+            return
+        block = queued.popleft()
+        n = min(frames, len(block))
+        outdata[:n] = block[:n]
+        outdata[n:] = 0
+        self.frames_played += n
+
+    def push(self, data: np.ndarray, last: bool = False) -> None:
+        """Queue native-rate ``(frames, channels)`` audio for playing (source thread).
+
+        Raises:
+            DeviceError: the output stream stopped (device unplugged or taken away).
+        """
+        if self._stream is None:
+            return
+        if not self._stream.active:
+            raise DeviceError(f"sound output device {self.device_label} stopped playing (unplugged or taken by "
+                              "another program?).")
+        out = self._resampler(data, last=last)
+        buf = np.concatenate([self._carry, out]) if len(self._carry) else out
+        n_full = len(buf) // self._block
+        for i in range(n_full):
+            self._enqueue(buf[i * self._block:(i + 1) * self._block])
+        self._carry = np.array(buf[n_full * self._block:])  # less than one block
+        if last:
+            if len(self._carry):
+                self._enqueue(np.concatenate([self._carry, np.zeros((self._block - len(self._carry), self.channels),
+                                                                    np.float32)]))
+                self._carry = self._carry[:0]
+            self._finished = True
+
+    def _enqueue(self, block: np.ndarray) -> None:
+        if len(self._queue) >= self._max_blocks:
+            self.dropped_blocks += 1
+        else:
+            self._queue.append(np.ascontiguousarray(block, dtype=np.float32))
+
+    def drain(self, stop: threading.Event) -> None:
+        """Wait until the queued audio has been handed to the device (bounded; returns early on ``stop``)."""
+        deadline = time.monotonic() + MONITOR_QUEUE_S + MONITOR_PRIME_S
+        while self._queue and not self._muted and not stop.is_set() and time.monotonic() < deadline:
+            stop.wait(MONITOR_BLOCK_S)
+
+    def silence(self) -> None:
+        """Mute at once (from any thread): the next callback plays silence."""
+        self._muted = True
+
+    def close(self) -> None:
+        """Stop playing, discarding what is queued (a pause or a seek must not keep sounding)."""
+        stream, self._stream = self._stream, None
+        self._queue.clear()
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:  # closing an unplugged device may fail; nothing left to play
+                pass
+
+    def stats(self) -> dict[str, int]:
+        return {"monitor_frames_played": self.frames_played, "monitor_underflows": self.underflows,
+                "monitor_dropped_blocks": self.dropped_blocks, "monitor_rate_hz": self.rate}
+
+
 class MicrophoneSource(Source):
     """A live input device through PortAudio.
 
@@ -262,15 +469,23 @@ class MicrophoneSource(Source):
         input_channels: Channels to open (default: 1 to mix, all of the device's to split).
         samplerate: Rate to open the device at (default: the device's default rate).
         track_names: Names of the tracks.
+        stall_timeout_s: No audio for this long from a running stream means the device is gone.
+        start_s: Sample-clock time of the first sample, so that a resumed recording continues the
+            time axis of the session instead of restarting at 0.
     """
 
     def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
                  input_channels: int | None = None, samplerate: float | None = None,
-                 track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S):
+                 track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S,
+                 start_s: float = 0.0):
         super().__init__()
         _check_channels(channels)
         if not block_s > 0:
             raise ConfigError(f"block_s must be positive, got {block_s}.")
+        if start_s < 0:
+            raise ConfigError(f"start_s must not be negative, got {start_s}.")
+        self.start_s = float(start_s)
+        self.start_sample = int(round(self.start_s * SAMPLE_RATE_HZ))
         self.device, self.channels, self.block_s = device, channels, float(block_s)
         self._input_channels, self._samplerate, self._names = input_channels, samplerate, track_names
         self.stall_timeout_s = stall_timeout_s
@@ -322,7 +537,7 @@ class MicrophoneSource(Source):
             self.open()
         resampler = _Resampler(self.rate, self.n_channels, self.channels)
         expected = 0  # next native frame on the clock
-        position = 0
+        position = self.start_sample
         last_audio = time.monotonic()
         try:
             self._stream.start()
@@ -361,7 +576,7 @@ class MicrophoneSource(Source):
 
     def metadata(self) -> dict:
         meta = super().metadata()
-        meta.update(device=self.device, channels=self.channels)
+        meta.update(device=self.device, channels=self.channels, start_s=self.start_s)
         if self._stream is not None:
             meta.update(device_name=self.device_name, sample_rate_hz=self.rate, n_channels=self.n_channels)
         return meta

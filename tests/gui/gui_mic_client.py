@@ -2,7 +2,7 @@
 
 Usage: gui_mic_client.py MODEL WAV OUT_JSON. Opens the main window (offscreen), listens on the
 ``pulse`` device chosen in the device list, plays WAV into the default sink once audio flows,
-pauses and resumes, stops, and writes what the window shows as JSON.
+pauses, resumes and plays WAV again, stops, and writes what the window and the session show as JSON.
 """
 
 from __future__ import annotations
@@ -16,11 +16,21 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-TIMEOUT_S = 60.0
+TIMEOUT_S = 90.0
 SETTLE_S = 0.5  # audio must flow this long before playing
 TAIL_S = 1.5  # keep listening after paplay ends (device and server buffers)
 RESUME_WAIT_S = 15.0
 RESUMED_S = 1.0
+
+
+def result_starts(session_text: str) -> list[float]:
+    """Start times of the results in a session file, in the order they were written."""
+    out = []
+    for line in session_text.splitlines():
+        record = json.loads(line) if '"result"' in line else {}
+        if record.get("type") == "result":
+            out.append(float(record["start_s"]))
+    return out
 
 
 def main() -> int:
@@ -56,12 +66,18 @@ def main() -> int:
     window.pause()
     paused_at = window.position_s
     state_paused = window.status_state.text()
+    results_at_pause = len(result_starts(Path(window.session_path).read_text()))
     window.resume()
     # Reopening the device takes a while on a loaded machine: wait for the clock to move on.
     resume_deadline = time.monotonic() + RESUME_WAIT_S
     pump(RESUMED_S)
     while window.position_s <= paused_at + RESUMED_S and time.monotonic() < resume_deadline:
         pump(0.05)
+    resumed_to = window.position_s
+    player_after = subprocess.Popen(["paplay", wav])  # speech after the resume, so it has results
+    while player_after.poll() is None:
+        pump(0.05)
+    pump(TAIL_S)
     resumed_to = window.position_s
     window.seek(1.0)  # live: look back, the analysis goes on
     look_range = window.plot_stack.x_range()
@@ -81,6 +97,9 @@ def main() -> int:
         "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),
         "lane_title": lane.caption(lane.level_plot), "state": window.status_state.text(),
         "session": str(window.session_path), "session_text": Path(window.session_path).read_text(),
+        "results_at_pause": results_at_pause, "paplay_after_status": player_after.returncode,
+        "session_result_starts": result_starts(Path(window.session_path).read_text()),
+        "history_result_ends": h.results.view()[:, 1].tolist(),
     }
     Path(out).write_text(json.dumps(result))
     window.close()

@@ -20,7 +20,7 @@ class ScriptedBridge:
         self.labels = labels
         self.session_path = None
 
-    def start_microphone(self, device, settings, track_names=None, session_path=None):
+    def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
         self.active = self.running = True
 
     def poll(self, max_events=None):

@@ -45,3 +45,9 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     assert not got["follow_after_look"] and abs(sum(got["look_range"]) / 2 - 1.0) < 0.01
     assert got["after_look"] >= got["resumed_to"]  # seeking back did not stop or rewind the live analysis
     assert got["session_text"].count('"type": "result"') >= got["results"]
+    # After the resume the engine's clock continues the axis: the session's new results lie after the
+    # pause, where the window shows them, not back at 0.
+    assert got["paplay_after_status"] == 0
+    after = got["session_result_starts"][got["results_at_pause"]:]
+    assert after and min(after) >= got["paused_at"] - 1e-6, (after, got["paused_at"])
+    assert max(got["history_result_ends"]) > got["paused_at"]

@@ -1,0 +1,78 @@
+"""The Sound action: it turns the engine's sound output on for file replays (the window itself opens
+no device), applies at once during a replay, is remembered, and a missing output device is shown
+while the replay goes on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from gui.main_window import MainWindow
+from gui.settings import GuiSettings, load_settings
+
+WAIT_MS = 60_000
+SHORT_CLIP_S = 3.0  # a 1x replay of this much speech keeps the test short
+
+
+@pytest.fixture
+def short_wav(tmp_path, speech_16k):
+    import soundfile as sf
+
+    path = tmp_path / "short.wav"
+    sf.write(path, speech_16k[: int(SHORT_CLIP_S * 16000)], 16000)
+    return path
+
+
+def test_sound_toggle_applies_during_a_replay_and_is_remembered(qtbot, tmp_path, tiny_model_path, speech_wav):
+    ini = str(tmp_path / "ser.ini")
+    store = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
+    w = MainWindow(GuiSettings(model_path=str(tiny_model_path), speed=2.0), session_dir=tmp_path / "s", store=store)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.act_sound.isCheckable() and not w.act_sound.isChecked()
+    assert w.act_sound.shortcut().toString() == "Ctrl+M" and "1x" in w.act_sound.toolTip()
+    assert w.act_sound in w.findChild(QtCore.QObject, "mainToolbar").actions()
+
+    assert w.open_file(speech_wav)
+    assert not w.bridge.source.monitor
+    qtbot.waitUntil(lambda: w.position_s > 1.0, timeout=WAIT_MS)
+    w.act_sound.trigger()  # what a click or Ctrl+M does
+    assert w.act_sound.isChecked() and w.settings.sound
+    src = w.bridge.source
+    assert w.bridge.active and src.monitor and src.start_s > 0.9  # restarted where it was, sound on
+    assert not src.monitor_audible  # 2x is silent: no pitch-shifted voice (the tooltip says so)
+    assert "1x" in w.statusBar().currentMessage()
+    assert QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat).value("analyzer/settings").count('"sound": true')
+
+    at = w.position_s
+    w.act_sound.trigger()
+    assert not w.settings.sound and w.bridge.active and not w.bridge.source.monitor
+    assert w.bridge.source.start_s >= at - 1e-6
+    w.close()
+    settings, _ = load_settings(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat), GuiSettings())
+    assert settings.sound is False
+
+    w2 = MainWindow(GuiSettings(model_path=str(tiny_model_path), sound=True), session_dir=tmp_path / "s")
+    qtbot.addWidget(w2)
+    assert w2.act_sound.isChecked()  # a remembered "on" shows on the next start
+
+
+def test_missing_sound_device_is_shown_and_the_replay_finishes(make_window, replay, short_wav):
+    w = make_window(speed=1.0, sound=True, sound_device="no such output 4711")
+    replay(w, short_wav)
+    assert any("without sound" in e for e in w.errors), w.errors
+    assert any("no such output 4711" in e or "PortAudio" in e for e in w.errors), w.errors
+    assert w.banner.isVisible() and w.status_state.text() == "replay finished"
+    assert len(w.histories[0].results) > 0 and np.isfinite(w.histories[0].results.view()).all()
+    assert w.bridge.source is None or not w.bridge.running
+
+
+def test_sound_device_is_a_setting(qtbot):
+    from gui.settings import SettingsDialog
+
+    dialog = SettingsDialog(GuiSettings(sound_device="pulse"))
+    qtbot.addWidget(dialog)
+    assert dialog.values().sound_device == "pulse"
+    dialog.sound_device_edit.setText("  ")
+    assert dialog.values().sound_device == ""
