@@ -36,6 +36,7 @@ MONITOR_SPEED = 1.0  # the only replay speed at which the monitor plays (see Aud
 MONITOR_BLOCK_S = 0.02  # audio per output callback
 MONITOR_QUEUE_S = 0.5  # bound of the audio waiting for the output callback
 MONITOR_PRIME_S = 0.1  # audio queued before playing starts (and again after an underflow): absorbs jitter
+MONITOR_START_TIMEOUT_S = 3.0  # longest wait for an opened output to play (ALSA via PulseAudio: 1-2 s)
 MONITOR_MAX_CHANNELS = 2  # mono and stereo files play as they are; more channels are mixed to mono
 NOTICES_KEPT = 16
 
@@ -216,7 +217,7 @@ class FileSource(Source):
         block = self._block_frames or max(1, int(round(default_s * self.rate)))
         resampler = _Resampler(self.rate, self.n_channels, self.channels)
         position = self.start_sample
-        monitor = self._open_monitor() if self.monitor_audible else None
+        monitor = self._open_monitor(stop) if self.monitor_audible else None
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         while not done and not stop.is_set():
@@ -243,13 +244,16 @@ class FileSource(Source):
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
 
-    def _open_monitor(self) -> AudioMonitor | None:
+    def _open_monitor(self, stop: threading.Event) -> AudioMonitor | None:
         monitor = AudioMonitor(self.monitor_device)
         self.monitor_output = monitor
         try:
-            monitor.open(self.rate, self.n_channels)
-        except DeviceError as exc:
-            self.notices.append(f"{exc} The replay goes on without sound.")
+            monitor.open(self.rate, self.n_channels, stop)
+        except Exception as exc:  # noqa: BLE001 - sound is optional: no device failure may stop the analysis
+            monitor.close()
+            detail = str(exc) if isinstance(exc, DeviceError) else \
+                f"cannot open sound output {monitor.device_label} ({type(exc).__name__}: {exc})."
+            self.notices.append(f"{detail} The replay goes on without sound.")
             return None
         return monitor
 
@@ -341,6 +345,9 @@ class AudioMonitor:
         self._muted = False
         self._playing = False
         self._finished = False
+        self._running = threading.Event()  # set by the callback once the device asks for audio steadily
+        self._requested = 0  # frames the device asked for so far
+        self._prefill_frames = 0  # what it asks for at once on starting, before it really plays
         self._carry = np.zeros((0, 1), np.float32)
 
     @property
@@ -348,8 +355,9 @@ class AudioMonitor:
         return repr(self.device_name) if self.device_name else \
             ("(default)" if self.device is None else repr(self.device))
 
-    def open(self, rate_in: int, n_channels: int) -> None:
-        """Open and start the output stream for ``n_channels`` audio at ``rate_in`` Hz.
+    def open(self, rate_in: int, n_channels: int, stop: threading.Event | None = None) -> None:
+        """Open and start the output stream for ``n_channels`` audio at ``rate_in`` Hz; returns when
+        the device plays (or after ``MONITOR_START_TIMEOUT_S``, or when ``stop`` is set).
 
         Raises:
             DeviceError: the device is missing or cannot be opened, or PortAudio is absent.
@@ -372,14 +380,26 @@ class AudioMonitor:
         try:
             self._stream = sd.OutputStream(device=self.device, channels=self.channels, samplerate=self.rate,
                                            dtype="float32", blocksize=self._block, callback=self._callback)
+            self._prefill_frames = int(self._stream.latency * self.rate) + self._block
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
             self.close()
             raise DeviceError(f"cannot open sound output device {self.device_label} ({exc}); is it in use or "
                               "unplugged? Choose another output device or turn the sound off.") from exc
+        # Outputs fill their buffer on starting and may then pause for a second or two (ALSA through
+        # PulseAudio does); audio queued meanwhile would lag the analysis for the whole replay, so the
+        # replay starts when the sound can.
+        deadline = time.monotonic() + MONITOR_START_TIMEOUT_S
+        while not self._running.wait(MONITOR_BLOCK_S) and time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                break
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         # Runs in PortAudio's thread: copy one block or silence, count, return. Nothing that can block or raise.
+        if not self._running.is_set():
+            self._requested += frames
+            if self._requested > self._prefill_frames:
+                self._running.set()
         if status.output_underflow:
             self.underflows += 1
         queued = self._queue

@@ -1,9 +1,10 @@
 """Run as a subprocess by the replay-sound tests, with PULSE_SERVER set before PortAudio loads.
 
-Usage: monitor_client.py MODEL WAV OUT_JSON MONITOR_DEVICE RECORD_WAV. Replays WAV at 1x with the
-sound monitor on (MONITOR_DEVICE ``-`` for the default output) while ``parecord`` records the default
-sink's monitor into RECORD_WAV; lists the server's sink inputs half-way; writes the engine's events
-and stats as JSON.
+Usage: monitor_client.py MODEL WAV OUT_JSON MONITOR_DEVICE RECORD_WAV [STOP_AFTER_S]. Replays WAV at
+1x with the sound monitor on (MONITOR_DEVICE ``-`` for the default output) while ``parecord`` records
+the default sink's monitor into RECORD_WAV; lists the server's sink inputs half-way; with STOP_AFTER_S
+stops the engine once that much audio was analysed (as a pause or seek does); writes the engine's
+events and stats as JSON.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ RECORD_SETTLE_S = 0.3  # parecord must be connected before the replay starts
 RECORD_TAIL_S = 0.5  # device and server buffers after the replay ends
 LIST_AFTER_S = 1.5  # when to look at the server's sink inputs
 RECORD_RATE_HZ = 16000
+SAMPLE_RATE_HZ = 16000
 
 
 def main() -> int:
     model_path, wav, out, device, record = sys.argv[1:6]
+    stop_after = int(float(sys.argv[6]) * SAMPLE_RATE_HZ) if len(sys.argv) > 6 else None
     from model.predictor import Predictor
     from streamer import Engine, EngineConfig, FileSource
 
@@ -36,8 +39,13 @@ def main() -> int:
     engine.start(source)
     events = []
     sink_inputs = None
+    stopped_at = None
     while not engine.wait(POLL_S):
         events += engine.poll()
+        if stop_after is not None and engine.stats.samples_processed.get(0, 0) >= stop_after:
+            engine.stop()
+            stopped_at = engine.stats.samples_processed[0]
+            break
         if sink_inputs is None and time.monotonic() - t0 > LIST_AFTER_S:
             sink_inputs = subprocess.run(["pactl", "list", "sink-inputs"], capture_output=True, text=True).stdout
         if time.monotonic() - t0 > TIMEOUT_S:
@@ -51,7 +59,7 @@ def main() -> int:
     with open(out, "w") as f:
         json.dump({"events": [e.to_dict() for e in events], "stats": engine.stats.to_dict(), "replay_s": replay_s,
                    "sink_inputs": sink_inputs or "", "monitor_rate_hz": source.monitor_stats().get("monitor_rate_hz", 0),
-                   "recorder_status": recorder.returncode}, f)
+                   "recorder_status": recorder.returncode, "stopped_at": stopped_at}, f)
     return 0
 
 

@@ -27,6 +27,13 @@ MIN_PROBE_CORRELATION = 0.95  # the recorded waveform is the played one (resampl
 LAG_TOLERANCE_S = 0.005  # every stretch at the same lag: nothing dropped or repeated in between
 PROBABILITY_TOLERANCE = 1e-4
 MISSING_DEVICE = "no such device"
+FRAME_S = 0.02  # loudness is judged in frames of this length
+SPEECH_RMS = 3e-3  # a frame this loud is speech
+SILENCE_RMS = 1e-3
+STOP_SPEECH_S = 0.1  # stop inside speech that has lasted this long, so sound after the stop would show
+STOP_AFTER_S = 1.0  # stop no earlier, so there is speech before the stop to find in the recording
+HEARD_BEFORE_STOP_S = 0.35  # speech this long before the stop has surely been played
+STOP_MARGIN_S = 0.03  # the sound output must end at least this long before the analysis position
 JOIN_TIMEOUT_S = 30.0
 
 
@@ -40,10 +47,10 @@ def _speech(speech_paths) -> np.ndarray:
                            load_mono_16k(speech_paths[3]), silence(GAP_S)])
 
 
-def _run_client(pulse_server, model, wav, out, device, record) -> dict:
+def _run_client(pulse_server, model, wav, out, device, record, *extra) -> dict:
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("monitor_client.py")), str(model), str(wav),
-                           str(out), device, str(record)], env=subprocess_env(pulse_server.env), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
+                           str(out), device, str(record), *map(str, extra)], env=subprocess_env(pulse_server.env),
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     return json.loads(Path(out).read_text())
 
@@ -98,6 +105,37 @@ def test_replay_sound_reaches_the_sink_and_leaves_the_results_unchanged(pulse_se
     assert len(lags) >= 4 and max(lags) - min(lags) < LAG_TOLERANCE_S, lags
 
 
+def _frame_rms(x: np.ndarray) -> np.ndarray:
+    n = int(FRAME_S * SAMPLE_RATE_HZ)
+    k = len(x) // n
+    return np.sqrt(np.mean(np.square(x[:k * n].reshape(k, n)), axis=1))
+
+
+def test_stopping_a_replay_stops_the_sound_at_once(pulse_server, speech_paths, tiny_model_path, tmp_path):
+    """A pause or seek stops the engine: no sound reaches the sink after that (the output is closed, not
+    left playing). That queued audio is dropped rather than played is checked with a fake device below."""
+    audio = _speech(speech_paths)
+    loud = _frame_rms(audio) > SPEECH_RMS
+    run = int(STOP_SPEECH_S / FRAME_S)
+    first = int(STOP_AFTER_S / FRAME_S)
+    frame = next(i for i in range(first, len(loud)) if loud[i - run:i].all())
+    stop_s = frame * FRAME_S
+    probe_n = int(PROBE_S * SAMPLE_RATE_HZ)
+    probe_at = int(np.argmax([np.sum(np.square(audio[k:k + probe_n]))
+                              for k in range(0, int((stop_s - HEARD_BEFORE_STOP_S) * SAMPLE_RATE_HZ) - probe_n, 160)]))
+    probe_at *= 160
+    wav = write_audio(tmp_path / "play.wav", audio, subtype="FLOAT")
+    got = _run_client(pulse_server, tiny_model_path, wav, tmp_path / "out.json", "-", tmp_path / "rec.wav", stop_s)
+
+    stopped_at = got["stopped_at"]  # the analysis position when the engine stopped (samples)
+    assert stopped_at is not None and stopped_at >= int(stop_s * SAMPLE_RATE_HZ)
+    recorded, _ = sf.read(tmp_path / "rec.wav", dtype="float32")
+    j, corr = _lag_of(recorded, audio[probe_at:probe_at + probe_n])
+    assert corr > MIN_PROBE_CORRELATION  # the speech before the stop was heard
+    after = recorded[j - probe_at + stopped_at - int(STOP_MARGIN_S * SAMPLE_RATE_HZ):]
+    assert len(after) == 0 or _frame_rms(after).max(initial=0.0) < SILENCE_RMS
+
+
 def test_missing_output_device_is_a_non_fatal_error_and_the_replay_finishes(pulse_server, speech_paths, predictor,
                                                                             tiny_model_path, tmp_path):
     audio = _speech(speech_paths)
@@ -118,6 +156,8 @@ def test_missing_output_device_is_a_non_fatal_error_and_the_replay_finishes(puls
 class FakeOutputStream:
     """Stands in for ``sounddevice.OutputStream``: the test calls the monitor's callback itself."""
 
+    latency = 0.0
+
     def __init__(self, callback=None, **kwargs):
         self.callback, self.kwargs = callback, kwargs
         self.active = False
@@ -125,6 +165,11 @@ class FakeOutputStream:
 
     def start(self):
         self.active = True
+        block = self.kwargs["blocksize"]
+        for _ in range(2):  # a device asks for audio at once: the monitor is running (nothing queued yet)
+            buf = np.full((block, 1), np.nan, np.float32)
+            self.callback(buf, block, None, Status())
+            assert not buf.any()
 
     def abort(self):
         self.active, self.aborted = False, True
@@ -223,7 +268,7 @@ def test_engine_reports_a_failed_output_as_it_happens_and_keeps_analysing(speech
     """An output device that cannot be opened: one non-fatal error event, long before the end, and the
     same results as without sound."""
 
-    def fail(self, rate_in, n_channels):
+    def fail(self, rate_in, n_channels, stop=None):
         raise DeviceError(f"sound output device {self.device_label} not found (test).")
 
     monkeypatch.setattr(AudioMonitor, "open", fail)
