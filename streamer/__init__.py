@@ -10,10 +10,18 @@ from streamer.errors import AudioError, ConfigError, DeviceError, SERError, Sess
 from streamer.events import AudioBlock, EngineError, Event, SourceFinished, SpeechSegment, VadFrames, WindowResult
 from streamer.pipeline import TrackPipeline, analyze_waveform
 from streamer.session import SessionStore, export_csv, export_json, write_csv, write_json
-from streamer.sources import FileSource, InputDevice, MicrophoneSource, Source, SourceBlock, list_input_devices
+from streamer.sources import (
+    AudioMonitor,
+    FileSource,
+    InputDevice,
+    MicrophoneSource,
+    Source,
+    SourceBlock,
+    list_input_devices,
+)
 
 __all__ = [
-    "SAMPLE_RATE_HZ", "AnalysisResult", "AudioBlock", "AudioError", "ConfigError", "DeviceError", "Engine", "EngineConfig",
+    "SAMPLE_RATE_HZ", "AnalysisResult", "AudioBlock", "AudioMonitor", "AudioError", "ConfigError", "DeviceError", "Engine", "EngineConfig",
     "EngineError", "EngineStats", "Event", "FileSource", "InputDevice", "MicrophoneSource", "SERError", "SessionError",
     "SessionStore", "Source", "SourceBlock", "SourceFinished", "SpeechSegment", "TrackPipeline", "VadFrames",
     "WindowResult", "analyze_file", "analyze_waveform", "export_csv", "export_json", "list_input_devices", "write_csv", "write_json",
