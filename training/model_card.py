@@ -22,6 +22,15 @@ def _pct(block: dict, key: str) -> str:
     return f"{100 * v['mean']:.1f} % ± {100 * v['std']:.1f}"
 
 
+def _validation_text(cv: dict) -> str:
+    n_val = cv["config"]["split"]["val_speakers"]
+    epochs = cv["config"]["optim"]["epochs"]
+    if n_val:
+        return (f"; {n_val} further actors (half female, half male) are held out of training for early stopping "
+                f"(at most {epochs} epochs).")
+    return f"; the other 16 actors train for a fixed {epochs} epochs (no early stopping)."
+
+
 def render(model_path: str, cv: dict) -> str:
     path = resolve_model_path(model_path)
     meta = read_meta(path)
@@ -35,11 +44,11 @@ def render(model_path: str, cv: dict) -> str:
         f"Split: {s['n_folds']}-fold cross-validation on {cv['corpus']} actors "
         + ", ".join("+".join(f["test_speakers"]) for f in cv["folds"])
         + " as test folds (2 male and 2 female actors each). In each fold the test actors are never seen in "
-          "training; 2 further actors (1 female, 1 male) are held out of training for early stopping.",
+          "training" + _validation_text(cv),
         "",
         f"Model: {n_params:,} parameters; {len(labels)} classes: {', '.join(labels)}. "
-        f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min in all "
-        "(on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
+        f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min summed over the "
+        "folds (on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
         "",
         "| metric (mean ± std over folds) | plain | with test-time augmentation |",
         "|---|---|---|",
