@@ -24,6 +24,7 @@ from model.network import ArchConfig, SERNet
 FORMAT_NAME = "ser-model"
 FORMAT_VERSION = 1
 VAD_SOURCES = ("human-ratings", "derived-from-category", "none")
+MODEL_FILE_MODE = 0o644
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 
 
@@ -100,6 +101,9 @@ def save_model(net: SERNet, meta: ModelMeta, path: str | os.PathLike, overwrite:
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tmp = path.with_name(path.name + ".part")
     save_file(tensors, str(tmp), metadata={"ser": meta.to_json()})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, MODEL_FILE_MODE & ~umask)  # readable like any other file the user writes
     os.replace(tmp, path)
     return path
 

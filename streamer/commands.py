@@ -7,6 +7,7 @@ import argparse
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 FORMATS = ("jsonl", "csv", "json")
+FAST_BATCH_WINDOWS = 16  # default --batch: windows per model call as fast as possible
 
 
 def register(sub) -> None:
@@ -29,6 +30,10 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay speed factor")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for the model: 0 uses every core as fast as possible and 1 with --realtime")
+    p.add_argument("--batch", type=int, default=FAST_BATCH_WINDOWS,
+                   help="windows run through the model at once as fast as possible (with --realtime: 4)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=cmd_analyze)
 
