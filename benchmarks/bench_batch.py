@@ -59,21 +59,10 @@ def make_calls(folder: Path, n_calls: int | None = None, seed: int = SEED) -> fl
 
 
 def _tiny_model(path: Path) -> Path:
-    """A random-weight model with the tests' tiny architecture (see tests/conftest.py)."""
-    import torch
+    """A random-weight model with the tests' tiny architecture."""
+    from model.testing import make_tiny_model
 
-    from model import ArchConfig, FeatureConfig, ModelMeta, SERNet, save_model
-    from model.labels import RAVDESS_LABELS
-
-    torch.manual_seed(0)
-    arch = ArchConfig(channels=(8, 16, 16, 32, 32), head_dim=32, attention_dim=16)
-    net = SERNet(len(RAVDESS_LABELS), FeatureConfig(), arch)
-    with torch.no_grad():
-        net.feat_mean.fill_(-6.0)
-        net.feat_std.fill_(3.0)
-    meta = ModelMeta(labels=list(RAVDESS_LABELS), features=FeatureConfig(), arch=arch,
-                     corpora=[{"name": "none (random weights for benchmarks)", "licence": "n/a"}])
-    return save_model(net.eval(), meta, path, overwrite=True)
+    return make_tiny_model(path, purpose="benchmarks")
 
 
 def _timed(calls: Path, out: Path, settings, **kwargs) -> tuple[float, object]:

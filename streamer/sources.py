@@ -250,11 +250,7 @@ class FileSource(Source):
         try:
             monitor.open(self.rate, self.n_channels, stop)
         except Exception as exc:  # noqa: BLE001 - sound is optional: no device failure may stop the analysis
-            monitor.close()
-            detail = str(exc) if isinstance(exc, DeviceError) else \
-                f"cannot open sound output {monitor.device_label} ({type(exc).__name__}: {exc})."
-            self.notices.append(f"{detail} The replay goes on without sound.")
-            return None
+            return self._monitor_failed(monitor, exc, f"cannot open sound output {monitor.device_label}")
         return monitor
 
     def _feed_monitor(self, monitor: AudioMonitor, data: np.ndarray, last: bool) -> AudioMonitor | None:
@@ -263,11 +259,13 @@ class FileSource(Source):
             monitor.push(data, last=last)
             return monitor
         except Exception as exc:  # noqa: BLE001 - sound is optional: no device failure may stop the analysis
-            monitor.close()
-            detail = str(exc) if isinstance(exc, DeviceError) else \
-                f"sound output {monitor.device_label} failed ({type(exc).__name__}: {exc})."
-            self.notices.append(f"{detail} The replay goes on without sound.")
-            return None
+            return self._monitor_failed(monitor, exc, f"sound output {monitor.device_label} failed")
+
+    def _monitor_failed(self, monitor: AudioMonitor, exc: Exception, what: str) -> None:
+        """Close a failed sound output and leave a notice for the engine; the analysis goes on."""
+        monitor.close()
+        detail = str(exc) if isinstance(exc, DeviceError) else f"{what} ({type(exc).__name__}: {exc})."
+        self.notices.append(f"{detail} The replay goes on without sound.")
 
     def silence(self) -> None:
         if self.monitor_output is not None:

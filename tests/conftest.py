@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.testing import make_tiny_model
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 RAVDESS_DIR = DATA_DIR / "ravdess"
 
@@ -48,25 +50,6 @@ def speech_16k(speech_paths) -> np.ndarray:
     for p in speech_paths[:4]:
         parts += [load_mono_16k(p), gap]
     return np.concatenate(parts)
-
-
-def make_tiny_model(path: Path, labels=None, vad_source: str = "derived-from-category") -> Path:
-    """Write a small random-weight model file (fast to run; outputs are meaningless but valid)."""
-    import torch
-
-    from model import ArchConfig, FeatureConfig, ModelMeta, SERNet, save_model
-    from model.labels import RAVDESS_LABELS
-
-    labels = list(labels or RAVDESS_LABELS)
-    torch.manual_seed(0)
-    arch = ArchConfig(channels=(8, 16, 16, 32, 32), head_dim=32, attention_dim=16)
-    net = SERNet(len(labels), FeatureConfig(), arch)
-    with torch.no_grad():
-        net.feat_mean.fill_(-6.0)
-        net.feat_std.fill_(3.0)
-    meta = ModelMeta(labels=labels, features=FeatureConfig(), arch=arch, vad_source=vad_source,
-                     corpora=[{"name": "none (random weights for tests)", "licence": "n/a"}])
-    return save_model(net.eval(), meta, path, overwrite=True)
 
 
 @pytest.fixture(scope="session")
