@@ -15,8 +15,24 @@ WINDOW = "window"
 UTTERANCE = "utterance"
 
 
+class _StoredRecord:
+    """Round trip through the session file's JSON records, tagged with ``RECORD_TYPE``."""
+
+    RECORD_TYPE = ""
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["type"] = self.RECORD_TYPE
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 @dataclass(frozen=True)
-class WindowResult:
+class WindowResult(_StoredRecord):
     """Model output for one analysis window (``kind="window"``) or one speech segment (``"utterance"``)."""
 
     track: int
@@ -34,19 +50,11 @@ class WindowResult:
     speech_ratio: float
     latency_ms: float
 
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["type"] = "result"
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> WindowResult:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    RECORD_TYPE = "result"
 
 
 @dataclass(frozen=True)
-class SpeechSegment:
+class SpeechSegment(_StoredRecord):
     """A stretch of speech found by the voice-activity detector, padding included."""
 
     track: int
@@ -54,19 +62,11 @@ class SpeechSegment:
     start_s: float
     end_s: float
 
+    RECORD_TYPE = "segment"
+
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["type"] = "segment"
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SpeechSegment:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True, eq=False)
