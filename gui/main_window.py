@@ -545,6 +545,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.settings = self.settings.replace(speed=speed)
         self._select_speed(speed)
+        self._restart_running_replay()
+
+    def _restart_running_replay(self) -> None:
+        """Restart a playing file replay where it is, so that changed settings apply at once."""
         if self.mode == FILE and self.bridge.active and not self.paused:
             self.bridge.stop(close_session=False)
             self._drop_after(self.position_s)
@@ -561,10 +565,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if on and self.settings.speed != SOUND_SPEED:
             self.statusBar().showMessage(f"Sound plays at {SOUND_SPEED:g}x only; choose {SOUND_SPEED:g}x to hear "
                                          "the replay.", SOUND_HINT_MS)
-        if self.mode == FILE and self.bridge.active and not self.paused:
-            self.bridge.stop(close_session=False)
-            self._drop_after(self.position_s)
-            self._start_file(self.position_s)
+        self._restart_running_replay()
 
     def step_speed(self, direction: int) -> None:
         speeds = list(SPEEDS)

@@ -77,3 +77,4 @@ def replay(qtbot):
         return window
 
     return run
+

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CLIENT_TIMEOUT_S = 120
+from gui_clients import run_gui_client
 
 
 def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speech_paths, tiny_model_path, tmp_path):
@@ -23,15 +15,7 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     audio = np.concatenate([gap, load_mono_16k(speech_paths[0]), gap, load_mono_16k(speech_paths[3]), gap])
     wav = tmp_path / "play.wav"
     sf.write(wav, audio, 16000, subtype="PCM_16")
-    out = tmp_path / "gui_mic.json"
-    pulse_env = pulse_server.env
-    env = {**pulse_env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("gui_mic_client.py")), str(tiny_model_path),
-                           str(wav), str(out)], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=CLIENT_TIMEOUT_S)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(out.read_text())
+    got = run_gui_client("gui_mic_client.py", [tiny_model_path, wav, tmp_path / "gui_mic.json"], pulse_server)
     assert got["started"] and got["errors"] == [], got["errors"]
     assert got["paplay_status"] == 0
     played_s = len(audio) / 16000

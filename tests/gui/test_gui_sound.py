@@ -14,7 +14,6 @@ from gui.settings import GuiSettings, load_settings
 WAIT_MS = 60_000
 SHORT_CLIP_S = 3.0  # a 1x replay of this much speech keeps the test short
 CLIENT_CLIP_S = 5.0
-CLIENT_TIMEOUT_S = 120
 
 
 @pytest.fixture
@@ -83,25 +82,12 @@ def test_sound_device_is_a_setting(qtbot):
 def test_sound_turned_on_during_a_replay_plays_through_the_engine(pulse_server, tiny_model_path, speech_16k,
                                                                   tmp_path):
     """With a (virtual) sound server: the engine, not the window, plays the rest of the replay."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import soundfile as sf
+    from gui_clients import run_gui_client
 
-    repo = Path(__file__).resolve().parents[2]
     wav = tmp_path / "speech.wav"
     sf.write(wav, speech_16k[: int(CLIENT_CLIP_S * 16000)], 16000)
-    out = tmp_path / "sound.json"
-    env = {**pulse_server.env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("gui_sound_client.py")), str(tiny_model_path),
-                           str(wav), str(out)], env=env, cwd=repo, capture_output=True, text=True,
-                          timeout=CLIENT_TIMEOUT_S)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(out.read_text())
+    got = run_gui_client("gui_sound_client.py", [tiny_model_path, wav, tmp_path / "sound.json"], pulse_server)
     assert got["errors"] == [] and got["state"] == "replay finished" and got["results"] > 0
     assert got["sound_on_at"] > 0.9  # the replay went on from where it was
     assert "ALSA Playback" in got["sink_inputs"] or "python" in got["sink_inputs"], got["sink_inputs"]
