@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from model.features import FeatureConfig, LogMel
 
@@ -29,6 +30,8 @@ class ArchConfig:
     # Where SimAM attention sits: "last" (after the conv stack, cheap), "all" (every block), "none".
     simam: str = "last"
     simam_lambda: float = 1e-4
+    # Blocks (0-based) that get a second, residual 3x3 conv before pooling.
+    residual_blocks: tuple[int, ...] = ()
     pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
     attention_dim: int = 64
     head_dim: int = 128
@@ -38,6 +41,7 @@ class ArchConfig:
         data = dataclasses.asdict(self)
         data["channels"] = list(self.channels)
         data["pools"] = [list(p) for p in self.pools]
+        data["residual_blocks"] = list(self.residual_blocks)
         return data
 
     @classmethod
@@ -51,6 +55,8 @@ class ArchConfig:
             data["channels"] = tuple(int(c) for c in data["channels"])
         if "pools" in data:
             data["pools"] = tuple(tuple(int(v) for v in p) for p in data["pools"])
+        if "residual_blocks" in data:
+            data["residual_blocks"] = tuple(int(b) for b in data["residual_blocks"])
         return cls(**data)
 
 
@@ -70,17 +76,58 @@ class SimAM(nn.Module):
         return x * torch.sigmoid(e_inv)
 
 
+class MaxPool(nn.Module):
+    """Max pooling by ``(freq, time)`` factors with a non-overlapping stride, as
+    :class:`torch.nn.MaxPool2d`. For inference (no gradient) it is computed as maxima of strided
+    slices, which gives the same values several times faster on the CPU in this network's shapes
+    (about 0.1 ms instead of 0.9 ms for the first block of a 2-s window, one thread); training
+    keeps ``max_pool2d``, whose backward pass is the faster one."""
+
+    def __init__(self, pool: tuple[int, int]):
+        super().__init__()
+        self.pool = (int(pool[0]), int(pool[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pf, pt = self.pool
+        if torch.is_grad_enabled():
+            return F.max_pool2d(x, self.pool)
+        x = x[:, :, : x.shape[2] // pf * pf, : x.shape[3] // pt * pt]
+        if pt > 1:
+            y = x[..., 0::pt]
+            for i in range(1, pt):
+                y = torch.maximum(y, x[..., i::pt])
+            x = y
+        if pf > 1:
+            y = x[:, :, 0::pf]
+            for i in range(1, pf):
+                y = torch.maximum(y, x[:, :, i::pf])
+            x = y
+        return x
+
+
 class ConvBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int], simam: bool, e_lambda: float):
+    """3x3 conv and batch norm; with ``residual`` a second conv and batch norm added back to the
+    first's output; then max pooling, ReLU and optionally SimAM."""
+
+    def __init__(self, c_in: int, c_out: int, pool: tuple[int, int], simam: bool, e_lambda: float,
+                 residual: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
+        if residual:
+            self.conv2 = nn.Conv2d(c_out, c_out, kernel_size=3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(c_out)
+        self.residual = residual
         self.act = nn.ReLU(inplace=True)
         self.att = SimAM(e_lambda) if simam else nn.Identity()
-        self.pool = nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity()
+        self.pool = MaxPool(pool) if pool != (1, 1) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.att(self.pool(self.act(self.bn(self.conv(x)))))
+        x = self.bn(self.conv(x))
+        if self.residual:
+            x = x + self.bn2(self.conv2(torch.relu(x)))
+        # ReLU after pooling: the same values (ReLU is monotonic) on a quarter of the elements.
+        return self.att(self.act(self.pool(x)))
 
 
 class AttentiveStatsPool(nn.Module):
@@ -123,7 +170,8 @@ class SERNet(nn.Module):
         n_blocks = len(arch.channels)
         for i, (c_out, pool) in enumerate(zip(arch.channels, arch.pools)):
             simam = arch.simam == "all" or (arch.simam == "last" and i == n_blocks - 1)
-            blocks.append(ConvBlock(c_in, c_out, tuple(pool), simam, arch.simam_lambda))
+            blocks.append(ConvBlock(c_in, c_out, tuple(pool), simam, arch.simam_lambda,
+                                    residual=i in arch.residual_blocks))
             c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.time_factor = 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.audio import SAMPLE_RATE_HZ, load_mono_16k, resample
+from model.audio import SAMPLE_RATE_HZ, load_mono_16k, resample, speech_bounds
 from model.errors import AudioError
 from model.network import GENDER_LABELS
 from training.manifest import ManifestEntry, Skipped
@@ -32,15 +32,23 @@ class AugmentConfig:
     freq_masks: int = 2
     freq_mask_max_bands: int = 8
     mixup_alpha: float = 0.0  # 0 disables mixup
+    # Crop training clips to their audible part first (model.audio.speech_bounds, as the Predictor
+    # does for whole utterances and as the VAD does in streaming), so crops are not mostly silence.
+    trim: bool = False
+
+
+MIN_TRIMMED_SAMPLES = SAMPLE_RATE_HZ // 4  # a trimmed clip shorter than this keeps its silence
 
 
 class ClipBank:
     """All clips of a manifest as float32 waveforms at 16 kHz, plus speed-perturbed copies.
 
-    Files that cannot be read are reported in :attr:`skipped` instead of stopping the run.
+    Files that cannot be read are reported in :attr:`skipped` instead of stopping the run. With
+    ``trim`` each clip is cut to its audible part (:func:`model.audio.speech_bounds`).
     """
 
-    def __init__(self, entries: list[ManifestEntry], labels: list[str], speeds: tuple[float, ...] = (1.0,)):
+    def __init__(self, entries: list[ManifestEntry], labels: list[str], speeds: tuple[float, ...] = (1.0,),
+                 trim: bool = False):
         self.labels = list(labels)
         self.speeds = tuple(sorted(set(speeds) | {1.0}))
         self.entries: list[ManifestEntry] = []
@@ -55,6 +63,10 @@ class ClipBank:
             if np.abs(w).max() == 0:
                 self.skipped.append(Skipped(e.path, "the file is digital silence"))
                 continue
+            if trim:
+                start, end = speech_bounds(w)
+                if end - start >= MIN_TRIMMED_SAMPLES:
+                    w = w[start:end]
             self.entries.append(e)
             waves.append(w)
         # Speed perturbation by resampling: 1.1 plays 10 % faster (shorter, higher pitch).

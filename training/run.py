@@ -145,7 +145,7 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         val_speakers = choose_val_speakers(data.entries, set(test_speakers), cfg.split.val_speakers, cfg.seed + k)
         held = set(test_speakers) | set(val_speakers)
         train_entries = [e for e in data.entries + data.extra if e.speaker not in held]
-        train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds)
+        train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds, trim=cfg.augment.trim)
         val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels))
         test_bank = ClipBank(_select(data.entries, test_speakers), list(cfg.labels))
         log.info("fold %d: test %s, validation %s, %d training clips", k, test_speakers, val_speakers, len(train_bank))
@@ -223,7 +223,7 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
         val_speakers = choose_val_speakers(data.entries, set(), cfg.split.val_speakers, cfg.seed)
         optim = cfg.optim
     train_entries = [e for e in data.entries + data.extra if e.speaker not in set(val_speakers)]
-    train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds)
+    train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds, trim=cfg.augment.trim)
     val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels)) if val_speakers else None
     log.info("final model: %d training clips, validation speakers %s", len(train_bank), val_speakers or "none")
     result = train_model(train_bank, val_bank, cfg.features, cfg.arch, optim, cfg.augment, seed=cfg.seed,

@@ -25,8 +25,31 @@ def test_forward_any_length(seconds):
     assert torch.isfinite(out["emotion"]).all()
 
 
+@pytest.mark.parametrize("pool", [(2, 2), (2, 1), (1, 2), (3, 2)])
+def test_fast_inference_pooling_equals_max_pool2d(pool):
+    """Without gradients MaxPool takes maxima of strided slices; values must equal max_pool2d's,
+    odd sizes included, and with gradients it is max_pool2d itself."""
+    from model.network import MaxPool
+
+    x = torch.randn(3, 5, 17, 41)
+    with torch.no_grad():
+        assert torch.equal(MaxPool(pool)(x), torch.nn.functional.max_pool2d(x, pool))
+    x.requires_grad_(True)
+    MaxPool(pool)(x).sum().backward()
+    assert int((x.grad != 0).sum()) == (17 // pool[0]) * (41 // pool[1]) * 15
+
+
+def test_residual_blocks_round_trip_through_the_arch_config():
+    arch = ArchConfig(residual_blocks=(3, 4))
+    assert ArchConfig.from_dict(json.loads(json.dumps(arch.to_dict()))) == arch
+    net = SERNet(8, FeatureConfig(), arch).eval()
+    assert hasattr(net.blocks[4], "conv2") and not hasattr(net.blocks[2], "conv2")
+    with torch.no_grad():
+        assert net(torch.randn(1, 16000) * 0.1)["emotion"].shape == (1, 8)
+
+
 def test_default_architecture_is_small():
-    for arch in (ArchConfig(), ArchConfig(simam="all", pooling="mean")):
+    for arch in (ArchConfig(), ArchConfig(simam="all", pooling="mean"), ArchConfig(residual_blocks=(0, 1, 2, 3, 4))):
         assert count_parameters(SERNet(8, FeatureConfig(), arch)) <= 2_000_000
 
 

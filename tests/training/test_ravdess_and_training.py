@@ -207,3 +207,25 @@ def test_training_combines_corpora_with_masked_labels(tmp_path, ravdess_dir):
     assert {m["corpus"] for m in manifest} == {"ravdess", "iemocap"}
     assert ser_main(["train", "--config", str(config), "--root", str(ravdess_dir), "--out", str(tmp_path / "o2"),
                      "--quiet"]) == 2  # extra corpus folder missing: clear error
+
+
+def test_clip_bank_trims_training_clips_to_their_audible_part(tmp_path):
+    """Training crops come from the audible part, as the Predictor's utterance windows do."""
+    from training.data import ClipBank
+    from training.manifest import ManifestEntry
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    silence = np.zeros(rate, dtype=np.float32)
+    path = tmp_path / "clip.wav"
+    sf.write(path, np.concatenate([silence, tone, silence]), rate)
+    entry = ManifestEntry(path=str(path), corpus="test", speaker="1", gender="female", label="happy",
+                          duration_s=3.0)
+    full = ClipBank([entry], ["happy"], trim=False)
+    trimmed = ClipBank([entry], ["happy"], (0.9, 1.0), trim=True)
+    assert len(full.waves[1.0][0]) == 3 * rate
+    # The tone plus speech_bounds' 0.15 s of padding on each side, to within one 20 ms frame.
+    assert abs(len(trimmed.waves[1.0][0]) - 1.3 * rate) <= 0.02 * rate
+    # Speed-perturbed copies are made from the trimmed clip.
+    assert abs(len(trimmed.waves[0.9][0]) - 1.3 * rate / 0.9) <= 0.03 * rate
