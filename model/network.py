@@ -32,6 +32,9 @@ class ArchConfig:
     simam_lambda: float = 1e-4
     # Blocks (0-based) that get a second, residual 3x3 conv before pooling.
     residual_blocks: tuple[int, ...] = ()
+    # Subtract each window's own mean per mel band after the training-set normalisation (cepstral
+    # mean normalisation on log-mel): removes the channel's and the speaker's long-term spectrum.
+    window_mean_norm: bool = False
     pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
     attention_dim: int = 64
     head_dim: int = 128
@@ -199,7 +202,10 @@ class SERNet(nn.Module):
     def compute_features(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
         x = self.logmel(waveform)
-        return (x - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+        x = (x - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+        if self.arch.window_mean_norm:
+            x = x - x.mean(dim=2, keepdim=True)
+        return x
 
     def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
         """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``vad``."""

@@ -15,7 +15,7 @@ from model.checkpoint import ModelMeta, save_model
 from model.predictor import Predictor
 from training.config import TrainingConfig
 from training.data import ClipBank
-from training.evaluate import evaluate_bank
+from training.evaluate import evaluate_bank, metrics_from_predictions, predict_clip
 from training.manifest import ManifestEntry, Skipped, report_skipped, write_manifest
 from training.recipes import LICENCES, load_corpus
 from training.train import train_model
@@ -153,12 +153,21 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
                              seed=cfg.seed + k, device=device, progress=progress, desc=f"fold {k}")
         predictor = Predictor(result.net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch),
                               device)
-        metrics = evaluate_bank(predictor, test_bank)
+        preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
+        metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
         metrics["tta"] = {k2: v for k2, v in evaluate_bank(predictor, test_bank, tta=True).items()
                           if k2 in SUMMARY_KEYS + ("confusion_matrix",)}
         fold_dir = out / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         _save_run(fold_dir, result.history)
+        # The fold's model and its per-clip test predictions, for error analysis.
+        fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
+                               [e for e in data.extra if e.speaker not in held], [])
+        save_model(result.net, _meta(cfg, fold_data, {}, {"seed": cfg.seed + k, "fold": k,
+                                                          "test_speakers": test_speakers,
+                                                          "train_clips": len(train_bank)}),
+                   fold_dir / "model.safetensors", overwrite=True)
+        write_predictions(test_bank, preds, fold_dir / "test_predictions.jsonl")
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": val_speakers,
                 "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                 "val_unweighted_accuracy": result.best_val.get("unweighted_accuracy"),
@@ -175,6 +184,16 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         tmp.write_text(json.dumps(report, indent=1))
         os.replace(tmp, out / "cv_report.json")
     return report
+
+
+def write_predictions(bank: ClipBank, preds: list, path: Path) -> None:
+    """One JSON line per clip: file, speaker, true label, and the model's probabilities."""
+    with open(path, "w") as f:
+        for e, p in zip(bank.entries, preds):
+            f.write(json.dumps({"path": e.path, "speaker": e.speaker, "label": e.label, "gender": e.gender,
+                                "probabilities": [round(float(v), 5) for v in p.probabilities],
+                                "gender_probabilities": [round(float(v), 5) for v in p.gender_probabilities],
+                                "vad": [round(float(v), 5) for v in p.vad]}) + "\n")
 
 
 def merge_cv_reports(reports: list[dict]) -> dict:

@@ -123,6 +123,14 @@ def test_cross_validation_report(tiny_run, tmp_path):
         assert not test & val
         assert fold["metrics"]["n_utterances"] > 0
     assert report["folds"][0]["test_speakers"] == ["01", "02"]
+    # Each fold keeps its model (trained without the test speakers) and per-clip test predictions.
+    fold1 = Predictor.load(out / "fold1" / "model.safetensors")
+    assert not {"01", "02"} & set(fold1.meta.corpora[0]["speakers"])
+    rows = [json.loads(line) for line in (out / "fold1" / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == report["folds"][0]["metrics"]["n_utterances"]
+    assert {r["speaker"] for r in rows} == {"01", "02"}
+    recall = np.mean([np.argmax(r["probabilities"]) == report["labels"].index(r["label"]) for r in rows])
+    assert recall == pytest.approx(report["folds"][0]["metrics"]["weighted_accuracy"])
     assert "mean" in report["summary"]["plain"]["unweighted_accuracy"]
     # Runs over different folds (--folds) merge into the report of the whole cross-validation.
     from training.run import merge_cv_reports
