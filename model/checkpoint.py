@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from model.errors import ModelFileError
 from model.features import FeatureConfig
-from model.network import ArchConfig, SERNet
+from model.network import ArchConfig, SEREnsemble, SERNet, build_network
 
 FORMAT_NAME = "ser-model"
 FORMAT_VERSION = 1
@@ -88,7 +88,7 @@ class ModelMeta:
         return meta
 
 
-def save_model(net: SERNet, meta: ModelMeta, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write ``net`` and ``meta`` to one safetensors file, atomically (temporary file + rename)."""
     path = Path(path)
     if path.exists() and not overwrite:
@@ -131,7 +131,7 @@ def read_meta(path: Path) -> ModelMeta:
     return ModelMeta.from_json(header["ser"], path)
 
 
-def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet, ModelMeta]:
+def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet | SEREnsemble, ModelMeta]:
     """Load a model file into a CPU network in eval mode. Raises :class:`ModelFileError`."""
     path = resolve_model_path(path_or_default)
     if not path.is_file():
@@ -141,7 +141,10 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet, 
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: the weights cannot be read ({exc}); the file may be truncated.") from exc
-    net = SERNet(len(meta.labels), meta.features, meta.arch)
+    try:
+        net = build_network(len(meta.labels), meta.features, meta.arch)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: the architecture the file describes is invalid ({exc}).") from exc
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

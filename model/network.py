@@ -35,6 +35,9 @@ class ArchConfig:
     # Subtract each window's own mean per mel band after the training-set normalisation (cepstral
     # mean normalisation on log-mel): removes the channel's and the speaker's long-term spectrum.
     window_mean_norm: bool = False
+    # Independently trained copies of this network (different seeds) kept in one model whose
+    # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
+    members: int = 1
     pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
     attention_dim: int = 64
     head_dim: int = 128
@@ -166,6 +169,8 @@ class SERNet(nn.Module):
         self.logmel = LogMel(features)
         self.register_buffer("feat_mean", torch.zeros(features.n_mels))
         self.register_buffer("feat_std", torch.ones(features.n_mels))
+        if arch.members != 1:
+            raise ValueError("an ArchConfig with several members builds a SEREnsemble (see build_network)")
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
         blocks = []
@@ -201,8 +206,11 @@ class SERNet(nn.Module):
 
     def compute_features(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
-        x = self.logmel(waveform)
-        x = (x - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
+        return self.normalise(self.logmel(waveform))
+
+    def normalise(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Log-mel (B, n_mels, frames) -> the network's normalised input."""
+        x = (logmel - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
         if self.arch.window_mean_norm:
             x = x - x.mean(dim=2, keepdim=True)
         return x
@@ -224,6 +232,54 @@ class SERNet(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_features(self.compute_features(waveform))
+
+
+class SEREnsemble(nn.Module):
+    """Several :class:`SERNet` of one architecture, trained independently with different seeds,
+    as one model: the log-mel front end runs once, each member normalises it with its own
+    training statistics, and the outputs are averaged — class probabilities for emotion and gender
+    (returned as log-probabilities, so a softmax gives the mean probabilities back) and the values
+    for V/A/D. Same inputs and outputs as a :class:`SERNet`."""
+
+    def __init__(self, n_labels: int, features: FeatureConfig, arch: ArchConfig):
+        super().__init__()
+        if arch.members < 2:
+            raise ValueError("an ensemble needs at least 2 members")
+        self.n_labels = n_labels
+        self.features = features
+        self.arch = arch
+        single = dataclasses.replace(arch, members=1)
+        self.members = nn.ModuleList(SERNet(n_labels, features, single) for _ in range(arch.members))
+
+    @classmethod
+    def from_members(cls, nets: list[SERNet]) -> SEREnsemble:
+        """One ensemble from trained single networks of identical labels, features and architecture."""
+        first = nets[0]
+        for net in nets[1:]:
+            if (net.n_labels, net.features, net.arch) != (first.n_labels, first.features, first.arch):
+                raise ValueError("ensemble members must share labels, features and architecture")
+        ens = cls(first.n_labels, first.features, dataclasses.replace(first.arch, members=len(nets)))
+        for member, net in zip(ens.members, nets):
+            member.load_state_dict(net.state_dict())
+        return ens.eval()
+
+    def forward(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
+        logmel = self.members[0].logmel(waveform)
+        outs = [m.forward_features(m.normalise(logmel)) for m in self.members]
+        n = len(outs)
+
+        def mean_log_prob(key: str) -> torch.Tensor:
+            return torch.log(sum(torch.softmax(o[key], dim=1) for o in outs) / n)
+
+        return {"emotion": mean_log_prob("emotion"), "gender": mean_log_prob("gender"),
+                "vad": sum(o["vad"] for o in outs) / n}
+
+
+def build_network(n_labels: int, features: FeatureConfig, arch: ArchConfig) -> SERNet | SEREnsemble:
+    """The network an architecture describes: a :class:`SERNet`, or an ensemble of them."""
+    if arch.members > 1:
+        return SEREnsemble(n_labels, features, arch)
+    return SERNet(n_labels, features, arch)
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -13,7 +13,7 @@ import torch
 from model.audio import SAMPLE_RATE_HZ, check_rate, check_waveform, resample, speech_bounds
 from model.checkpoint import ModelMeta, load_model, resolve_model_path
 from model.errors import AudioError
-from model.network import GENDER_LABELS, VAD_NAMES, SERNet
+from model.network import GENDER_LABELS, VAD_NAMES, SEREnsemble, SERNet
 
 
 @dataclass
@@ -98,7 +98,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class Predictor:
     """Loads a model and predicts emotion, gender and V/A/D from mono waveforms."""
 
-    def __init__(self, net: SERNet, meta: ModelMeta, device: str | torch.device = "auto", source: str = ""):
+    def __init__(self, net: SERNet | SEREnsemble, meta: ModelMeta, device: str | torch.device = "auto", source: str = ""):
         self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
         self.meta = meta

@@ -25,11 +25,32 @@ def register(sub) -> None:
     p.add_argument("--folds", help="with --cv: only these folds, e.g. 1,3")
     p.add_argument("--cv-report", help="cv_report.json whose metrics the final model file records")
     p.add_argument("--epochs", type=int, help="override the config's number of epochs (quick trials)")
+    p.add_argument("--member", type=int, metavar="M",
+                   help="with a config of arch.members N > 1: train only member M (1..N) as a run of its own, "
+                        "so members can train in parallel processes; combine the runs with 'ser ensemble'")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", formatter_class=Formatter,
+                       help="combine member runs of an ensemble config into one model or cross-validation",
+                       description="Combine runs trained with 'ser train --member 1', '--member 2' ... "
+                                   "(same config, seeds 1000 apart) into what one 'ser train' of the "
+                                   "ensemble config gives: cross-validation runs into the ensemble's "
+                                   "cv_report.json (its folds evaluated again on their test speakers), final "
+                                   "runs into one model file.")
+    p.add_argument("runs", nargs="+", help="run folders in member order (written by 'ser train --member M')")
+    p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
+    p.add_argument("--root", help="corpus folder, needed to evaluate cross-validation folds")
+    p.add_argument("--song-root", help="RAVDESS song folder, for configs that train on song too")
+    p.add_argument("--extra-root", action="append", default=[], metavar="NAME=DIR",
+                   help="folder of a training-only corpus the config lists in extra_corpora (repeatable)")
+    p.add_argument("--cv-report", help="with final runs: cv_report.json whose metrics the model file records")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("eval", formatter_class=Formatter, help="evaluate a model on a corpus",
                        description="Utterance-level evaluation, as users get predictions.")
@@ -87,20 +108,21 @@ def cmd_train(args) -> int:
     if args.epochs:
         cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, epochs=args.epochs),
                                   final=dataclasses.replace(cfg.final, epochs=min(cfg.final.epochs, args.epochs)))
+    if args.member is not None:
+        from model.errors import SERError
+        from training.run import member_seed
+
+        n = cfg.arch.members
+        if not 1 <= args.member <= n:
+            raise SERError(f"--member {args.member}: the config's ensemble has members 1 to {n}.")
+        cfg = dataclasses.replace(cfg, seed=member_seed(cfg.seed, args.member - 1),
+                                  arch=dataclasses.replace(cfg.arch, members=1))
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     prepare_out(out, args.overwrite)
     _setup_logging(out / "train.log", quiet=True)
-    extra_roots = {}
-    for item in args.extra_root:
-        name, sep, folder = item.partition("=")
-        if not sep:
-            from model.errors import SERError
-
-            raise SERError(f"--extra-root {item!r}: expected NAME=DIR, e.g. iemocap=/data/IEMOCAP_full_release")
-        extra_roots[name] = folder
-    data = load_data(cfg, args.root, args.song_root, extra_roots)
+    data = load_data(cfg, args.root, args.song_root, _extra_roots(args.extra_root))
     if data.skipped:
         from training.manifest import report_skipped
 
@@ -117,6 +139,57 @@ def cmd_train(args) -> int:
     path = train_final(cfg, data, out, args.device, cv_report, progress=not args.quiet)
     print(f"model written to {path}")
     return 0
+
+
+def _extra_roots(items: list[str]) -> dict[str, str]:
+    extra_roots = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep:
+            from model.errors import SERError
+
+            raise SERError(f"--extra-root {item!r}: expected NAME=DIR, e.g. iemocap=/data/IEMOCAP_full_release")
+        extra_roots[name] = folder
+    return extra_roots
+
+
+def cmd_ensemble(args) -> int:
+    from pathlib import Path
+
+    from model.errors import SERError
+    from training.config import config_from_dict
+    from training.ensemble import combine_cv, combine_models
+    from training.run import load_data, prepare_out
+
+    runs = [Path(r) for r in args.runs]
+    if len(runs) < 2:
+        raise SERError("an ensemble needs at least two runs.")
+    for r in runs:
+        if not r.is_dir():
+            raise SERError(f"{r}: run folder not found.")
+    out = Path(args.out)
+    if all((r / "cv_report.json").is_file() for r in runs):
+        if not args.root:
+            raise SERError("combining cross-validation runs evaluates each fold again: pass the corpus with --root.")
+        first = json.loads((runs[0] / "cv_report.json").read_text())
+        cfg = config_from_dict(first["config"], str(runs[0]))
+        data = load_data(cfg, args.root, args.song_root, _extra_roots(args.extra_root))
+        prepare_out(out, args.overwrite)
+        _setup_logging(out / "ensemble.log", quiet=True)
+        report = combine_cv(runs, out, data, args.device)
+        s = report["summary"]["plain"]
+        print(f"ensemble of {len(runs)}, cross-validation ({report['summary']['n_folds']} folds, speakers held "
+              f"out): UA {s['unweighted_accuracy']['mean']:.3f} ± {s['unweighted_accuracy']['std']:.3f}, "
+              f"gender {s['gender_accuracy']['mean']:.3f}; report: {out / 'cv_report.json'}")
+        return 0
+    if all((r / "model.safetensors").is_file() for r in runs):
+        cv_report = json.loads(Path(args.cv_report).read_text()) if args.cv_report else None
+        prepare_out(out, args.overwrite)
+        path = combine_models(runs, out, cv_report)
+        print(f"ensemble of {len(runs)} written to {path}")
+        return 0
+    raise SERError("pass either cross-validation runs (each with cv_report.json) or final runs "
+                   "(each with model.safetensors) written by 'ser train'.")
 
 
 def cmd_eval(args) -> int:

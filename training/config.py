@@ -108,6 +108,13 @@ def load_config(path: str | Path) -> TrainingConfig:
     bad = [x for x in labels if x not in CANONICAL_LABELS]
     if bad:
         raise SERError(f"{path}: labels {bad} are not canonical labels {list(CANONICAL_LABELS)}.")
+    return config_from_dict(data, str(path))
+
+
+def config_from_dict(data: dict, where: str = "config") -> TrainingConfig:
+    """A config from its YAML mapping, or from the ``to_dict()`` a report or model file recorded."""
+    path = where
+    labels = tuple(str(x) for x in data["labels"])
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = set(data) - known
     if unknown:

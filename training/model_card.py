@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from model.checkpoint import read_meta, resolve_model_path
-from model.network import SERNet, count_parameters
+from model.network import build_network, count_parameters
 
 
 def _pct(block: dict, key: str) -> str:
@@ -34,7 +34,7 @@ def _validation_text(cv: dict) -> str:
 def render(model_path: str, cv: dict) -> str:
     path = resolve_model_path(model_path)
     meta = read_meta(path)
-    n_params = count_parameters(SERNet(len(meta.labels), meta.features, meta.arch))
+    n_params = count_parameters(build_network(len(meta.labels), meta.features, meta.arch))
     s = cv["summary"]
     labels = cv["labels"]
     lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import ModelMeta, save_model
+from model.network import SEREnsemble
 from model.predictor import Predictor
 from training.config import TrainingConfig
 from training.data import ClipBank
@@ -114,6 +116,41 @@ def _meta(cfg: TrainingConfig, data: CorpusData, metrics: dict, training: dict) 
                      corpora=corpora, metrics=metrics, training=training)
 
 
+MEMBER_SEED_STEP = 1000  # member m of an ensemble trains with seed + 1000 * m
+
+
+def member_seed(seed: int, member: int) -> int:
+    return seed + MEMBER_SEED_STEP * member
+
+
+def train_members(cfg: TrainingConfig, train_bank: ClipBank, val_bank: ClipBank | None, optim, seed: int,
+                  device: str, progress: bool, desc: str):
+    """Train the network the config describes: one :class:`SERNet`, or, with ``arch.members`` N > 1,
+    N of them with seeds ``seed + 1000 * m`` combined into a :class:`SEREnsemble`.
+
+    Returns the network and each member's :class:`TrainResult`. Training member m alone is a run of
+    the single-network config (``arch.members: 1``) with seed ``seed + 1000 * m``, which is how
+    ``ser ensemble`` lets members train in parallel processes and combines them afterwards."""
+    single = dataclasses.replace(cfg.arch, members=1)
+    n = cfg.arch.members
+    results = [train_model(train_bank, val_bank, cfg.features, single, optim, cfg.augment,
+                           seed=member_seed(seed, m), device=device, progress=progress,
+                           desc=desc if n == 1 else f"{desc} member {m + 1}/{n}")
+               for m in range(n)]
+    if n == 1:
+        return results[0].net, results
+    return SEREnsemble.from_members([r.net for r in results]), results
+
+
+def _save_members(out: Path, results: list) -> None:
+    """Training histories and curves: in ``out``, and for an ensemble's further members in
+    ``out/member2``, ``out/member3`` ..."""
+    for m, r in enumerate(results):
+        folder = out if m == 0 else out / f"member{m + 1}"
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_run(folder, r.history)
+
+
 def _save_run(out: Path, history: list[dict]) -> None:
     (out / "history.json").write_text(json.dumps(history, indent=1))
     try:
@@ -149,9 +186,10 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels))
         test_bank = ClipBank(_select(data.entries, test_speakers), list(cfg.labels))
         log.info("fold %d: test %s, validation %s, %d training clips", k, test_speakers, val_speakers, len(train_bank))
-        result = train_model(train_bank, val_bank, cfg.features, cfg.arch, cfg.optim, cfg.augment,
-                             seed=cfg.seed + k, device=device, progress=progress, desc=f"fold {k}")
-        predictor = Predictor(result.net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch),
+        net, results = train_members(cfg, train_bank, val_bank, cfg.optim, cfg.seed + k, device, progress,
+                                     f"fold {k}")
+        result = results[0]
+        predictor = Predictor(net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch),
                               device)
         preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
         metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
@@ -159,11 +197,11 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
                           if k2 in SUMMARY_KEYS + ("confusion_matrix",)}
         fold_dir = out / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
-        _save_run(fold_dir, result.history)
+        _save_members(fold_dir, results)
         # The fold's model and its per-clip test predictions, for error analysis.
         fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
                                [e for e in data.extra if e.speaker not in held], [])
-        save_model(result.net, _meta(cfg, fold_data, {}, {"seed": cfg.seed + k, "fold": k,
+        save_model(net, _meta(cfg, fold_data, {}, {"seed": cfg.seed + k, "fold": k,
                                                           "test_speakers": test_speakers,
                                                           "train_clips": len(train_bank)}),
                    fold_dir / "model.safetensors", overwrite=True)
@@ -171,7 +209,7 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": val_speakers,
                 "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                 "val_unweighted_accuracy": result.best_val.get("unweighted_accuracy"),
-                "train_seconds": round(result.seconds, 1), "metrics": metrics,
+                "train_seconds": round(sum(r.seconds for r in results), 1), "metrics": metrics,
                 "skipped": [s.__dict__ for s in train_bank.skipped + val_bank.skipped + test_bank.skipped]}
         (fold_dir / "metrics.json").write_text(json.dumps(fold, indent=1))
         report["folds"].append(fold)
@@ -245,9 +283,9 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
     train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds, trim=cfg.augment.trim)
     val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels)) if val_speakers else None
     log.info("final model: %d training clips, validation speakers %s", len(train_bank), val_speakers or "none")
-    result = train_model(train_bank, val_bank, cfg.features, cfg.arch, optim, cfg.augment, seed=cfg.seed,
-                         device=device, progress=progress, desc="final")
-    _save_run(out, result.history)
+    net, results = train_members(cfg, train_bank, val_bank, optim, cfg.seed, device, progress, "final")
+    result = results[0]
+    _save_members(out, results)
     metrics: dict = {}
     if cv_report and "summary" in cv_report:
         metrics["cross_validation"] = cv_metrics(cv_report)
@@ -256,8 +294,10 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
                                  **{k: result.best_val.get(k) for k in SUMMARY_KEYS}}
     training = {"seed": cfg.seed, "epochs_run": len(result.history), "best_epoch": result.best_epoch,
                 "validation_speakers": val_speakers, "train_clips": len(train_bank),
-                "seconds": round(result.seconds, 1), "config": cfg.to_dict()}
-    path = save_model(result.net, _meta(cfg, data, metrics, training), out / "model.safetensors", overwrite=True)
+                "seconds": round(sum(r.seconds for r in results), 1), "config": cfg.to_dict()}
+    if len(results) > 1:
+        training["member_seeds"] = [member_seed(cfg.seed, m) for m in range(len(results))]
+    path = save_model(net, _meta(cfg, data, metrics, training), out / "model.safetensors", overwrite=True)
     skipped = data.skipped + train_bank.skipped
     (out / "skipped.txt").write_text(report_skipped(skipped) + "\n")
     write_manifest(data.entries + data.extra, out / "manifest.jsonl")

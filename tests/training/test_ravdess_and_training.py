@@ -194,6 +194,12 @@ def test_masked_multitask_loss_skips_absent_tasks():
     assert torch.isfinite(total)
     # Only the gender loss counts: 0.5 * exp(0) * L_gender + 0.5 * 0.
     assert float(total) == pytest.approx(0.5 * parts["gender"], rel=1e-5)
+    # Log-variances below the floor count as the floor: no task weight exceeds 0.5 with floor 0.
+    low = torch.full((3,), -3.0)
+    floored, _ = multitask_loss(out, no_labels, torch.tensor([0, 1, -1]), nan_vad, low, None, 0.0, min_log_var=0.0)
+    assert float(floored) == pytest.approx(0.5 * parts["gender"], rel=1e-5)
+    free, _ = multitask_loss(out, no_labels, torch.tensor([0, 1, -1]), nan_vad, low, None, 0.0)
+    assert float(free) == pytest.approx(0.5 * np.exp(3.0) * parts["gender"] - 1.5, rel=1e-5)
 
 
 def test_training_combines_corpora_with_masked_labels(tmp_path, ravdess_dir):
@@ -237,3 +243,54 @@ def test_clip_bank_trims_training_clips_to_their_audible_part(tmp_path):
     assert abs(len(trimmed.waves[1.0][0]) - 1.3 * rate) <= 0.02 * rate
     # Speed-perturbed copies are made from the trimmed clip.
     assert abs(len(trimmed.waves[0.9][0]) - 1.3 * rate / 0.9) <= 0.03 * rate
+
+
+def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_path, capsys):
+    """``arch.members: 2`` in one ``ser train`` and ``--member 1`` / ``--member 2`` runs combined
+    by ``ser ensemble`` give the same cross-validation and the same model."""
+    tree, _, _ = tiny_run
+    config = tmp_path / "ens.yaml"
+    cfg = {**TINY_CONFIG, "split": {"folds": 2, "val_speakers": 0},
+           "arch": {**TINY_CONFIG["arch"], "members": 2}}
+    config.write_text(yaml.safe_dump(cfg))
+    common = ["--config", str(config), "--root", str(tree), "--quiet", "--threads", "1"]
+    assert ser_main(["train", *common, "--cv", "--out", str(tmp_path / "cv")]) == 0
+    for m in (1, 2):
+        assert ser_main(["train", *common, "--cv", "--member", str(m), "--out", str(tmp_path / f"cv_m{m}")]) == 0
+    assert ser_main(["ensemble", str(tmp_path / "cv_m1"), str(tmp_path / "cv_m2"), "--root", str(tree),
+                     "--out", str(tmp_path / "cv_ens")]) == 0
+    native = json.loads((tmp_path / "cv" / "cv_report.json").read_text())
+    combined = json.loads((tmp_path / "cv_ens" / "cv_report.json").read_text())
+    assert native["config"] == combined["config"] and native["config"]["arch"]["members"] == 2
+    for a, b in zip(native["folds"], combined["folds"]):
+        assert a["metrics"]["confusion_matrix"] == b["metrics"]["confusion_matrix"]
+        assert a["metrics"]["unweighted_accuracy"] == pytest.approx(b["metrics"]["unweighted_accuracy"])
+    # The ensemble's fold model holds both members and averages their probabilities.
+    ens = Predictor.load(tmp_path / "cv_ens" / "fold1" / "model.safetensors")
+    members = [Predictor.load(tmp_path / f"cv_m{m}" / "fold1" / "model.safetensors") for m in (1, 2)]
+    x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
+    mean = (members[0].predict(x).probabilities + members[1].predict(x).probabilities) / 2
+    np.testing.assert_allclose(ens.predict(x).probabilities, mean, atol=1e-5)
+    assert (tmp_path / "cv" / "fold1" / "member2" / "history.json").is_file()
+
+    # Final models: one run of the ensemble config equals the two member runs combined.
+    assert ser_main(["train", *common, "--out", str(tmp_path / "final")]) == 0
+    for m in (1, 2):
+        assert ser_main(["train", *common, "--member", str(m), "--out", str(tmp_path / f"final_m{m}")]) == 0
+    assert ser_main(["ensemble", str(tmp_path / "final_m1"), str(tmp_path / "final_m2"),
+                     "--cv-report", str(tmp_path / "cv_ens" / "cv_report.json"),
+                     "--out", str(tmp_path / "final_ens")]) == 0
+    one = Predictor.load(tmp_path / "final" / "model.safetensors")
+    two = Predictor.load(tmp_path / "final_ens" / "model.safetensors")
+    np.testing.assert_allclose(one.predict(x).probabilities, two.predict(x).probabilities, atol=1e-5)
+    assert one.meta.training["config"] == two.meta.training["config"]
+    assert two.meta.metrics["cross_validation"]["unweighted_accuracy"]["mean"] == pytest.approx(
+        combined["summary"]["plain"]["unweighted_accuracy"]["mean"])
+
+    # Runs that are not members of one ensemble are refused with the reason.
+    capsys.readouterr()
+    assert ser_main(["ensemble", str(tmp_path / "final_m2"), str(tmp_path / "final_m1"),
+                     "--out", str(tmp_path / "bad")]) == 2
+    assert "seed" in capsys.readouterr().err
+    assert ser_main(["train", *common, "--member", "3", "--out", str(tmp_path / "m3")]) == 2
+    assert "members 1 to 2" in capsys.readouterr().err
