@@ -41,7 +41,9 @@ def register(sub) -> None:
                                    "ensemble config gives: cross-validation runs into the ensemble's "
                                    "cv_report.json (its folds evaluated again on their test speakers), final "
                                    "runs into one model file.")
-    p.add_argument("runs", nargs="+", help="run folders in member order (written by 'ser train --member M')")
+    p.add_argument("runs", nargs="+",
+                   help="run folders in member order (written by 'ser train --member M'); a member whose "
+                        "cross-validation folds ran in several processes is given as DIR1,DIR2")
     p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
     p.add_argument("--root", help="corpus folder, needed to evaluate cross-validation folds")
     p.add_argument("--song-root", help="RAVDESS song folder, for configs that train on song too")
@@ -161,28 +163,29 @@ def cmd_ensemble(args) -> int:
     from training.ensemble import combine_cv, combine_models
     from training.run import load_data, prepare_out
 
-    runs = [Path(r) for r in args.runs]
-    if len(runs) < 2:
+    members = [[Path(r) for r in item.split(",") if r] for item in args.runs]
+    if len(members) < 2:
         raise SERError("an ensemble needs at least two runs.")
-    for r in runs:
+    for r in (r for m in members for r in m):
         if not r.is_dir():
             raise SERError(f"{r}: run folder not found.")
     out = Path(args.out)
-    if all((r / "cv_report.json").is_file() for r in runs):
+    if all((r / "cv_report.json").is_file() for m in members for r in m):
         if not args.root:
             raise SERError("combining cross-validation runs evaluates each fold again: pass the corpus with --root.")
-        first = json.loads((runs[0] / "cv_report.json").read_text())
-        cfg = config_from_dict(first["config"], str(runs[0]))
+        first = json.loads((members[0][0] / "cv_report.json").read_text())
+        cfg = config_from_dict(first["config"], str(members[0][0]))
         data = load_data(cfg, args.root, args.song_root, _extra_roots(args.extra_root))
         prepare_out(out, args.overwrite)
         _setup_logging(out / "ensemble.log", quiet=True)
-        report = combine_cv(runs, out, data, args.device)
+        report = combine_cv(members, out, data, args.device)
         s = report["summary"]["plain"]
-        print(f"ensemble of {len(runs)}, cross-validation ({report['summary']['n_folds']} folds, speakers held "
+        print(f"ensemble of {len(members)}, cross-validation ({report['summary']['n_folds']} folds, speakers held "
               f"out): UA {s['unweighted_accuracy']['mean']:.3f} ± {s['unweighted_accuracy']['std']:.3f}, "
               f"gender {s['gender_accuracy']['mean']:.3f}; report: {out / 'cv_report.json'}")
         return 0
-    if all((r / "model.safetensors").is_file() for r in runs):
+    runs = [m[0] for m in members]
+    if all(len(m) == 1 for m in members) and all((r / "model.safetensors").is_file() for r in runs):
         cv_report = json.loads(Path(args.cv_report).read_text()) if args.cv_report else None
         prepare_out(out, args.overwrite)
         path = combine_models(runs, out, cv_report)

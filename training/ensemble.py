@@ -35,6 +35,7 @@ from training.run import (
     cv_metrics,
     make_folds,
     member_seed,
+    merge_cv_reports,
     summarise,
     write_predictions,
 )
@@ -78,33 +79,46 @@ def combine_models(runs: list[Path], out: Path, cv_report: dict | None = None) -
     return save_model(net, meta, out / "model.safetensors", overwrite=True)
 
 
-def combine_cv(runs: list[Path], out: Path, data: CorpusData, device: str = "auto") -> dict:
-    """Cross-validation runs of the members -> the ensemble's cross-validation report in ``out``."""
+def combine_cv(runs: list[list[Path]], out: Path, data: CorpusData, device: str = "auto") -> dict:
+    """Cross-validation runs of the members -> the ensemble's cross-validation report in ``out``.
+
+    ``runs[m]`` lists member m's run folders: one, or several when its folds ran in separate
+    processes (``ser train --cv --folds``)."""
     from model.predictor import Predictor
     from training.data import ClipBank
     from training.evaluate import evaluate_bank, metrics_from_predictions, predict_clip
 
-    reports = []
-    for r in runs:
-        path = r / "cv_report.json"
-        if not path.is_file():
-            raise SERError(f"{r}: no cv_report.json; pass folders written by 'ser train --cv'.")
-        reports.append(json.loads(path.read_text()))
-    configs = [config_from_dict(rep["config"], str(r)) for r, rep in zip(runs, reports)]
-    cfg = ensemble_config(configs, [str(r) for r in runs])
+    reports, fold_dirs = [], []
+    for member in runs:
+        parts, dirs = [], {}
+        for r in member:
+            path = r / "cv_report.json"
+            if not path.is_file():
+                raise SERError(f"{r}: no cv_report.json; pass folders written by 'ser train --cv'.")
+            rep = json.loads(path.read_text())
+            parts.append(rep)
+            dirs.update({f["fold"]: r / f"fold{f['fold']}" for f in rep["folds"]})
+        try:
+            reports.append(merge_cv_reports(parts))
+        except ValueError as exc:
+            raise SERError(f"{', '.join(str(r) for r in member)}: {exc}") from exc
+        fold_dirs.append(dirs)
+    names = [",".join(str(r) for r in member) for member in runs]
+    configs = [config_from_dict(rep["config"], name) for name, rep in zip(names, reports)]
+    cfg = ensemble_config(configs, names)
     common = sorted(set.intersection(*({f["fold"] for f in rep["folds"]} for rep in reports)))
     if not common:
         raise SERError("the runs have no fold in common.")
     folds = make_folds(data.entries, cfg.split.folds)
     report: dict = {"labels": list(cfg.labels), "corpus": cfg.corpus, "folds": [], "config": cfg.to_dict(),
-                    "split": reports[0]["split"], "members": [str(r) for r in runs]}
+                    "split": reports[0]["split"], "members": names}
     t0 = time.perf_counter()
     for k in common:
         member_folds = [next(f for f in rep["folds"] if f["fold"] == k) for rep in reports]
         test_speakers = member_folds[0]["test_speakers"]
         if test_speakers != folds[k - 1] or any(f["test_speakers"] != test_speakers for f in member_folds):
             raise SERError(f"fold {k}: the runs' test speakers differ from each other or from this corpus.")
-        nets = [load_model(r / f"fold{k}" / "model.safetensors")[0] for r in runs]
+        nets = [load_model(dirs[k] / "model.safetensors")[0] for dirs in fold_dirs]
         net = SEREnsemble.from_members(nets)
         meta = ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch)
         predictor = Predictor(net, meta, device)

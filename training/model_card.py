@@ -46,7 +46,9 @@ def render(model_path: str, cv: dict) -> str:
         + " as test folds (2 male and 2 female actors each). In each fold the test actors are never seen in "
           "training" + _validation_text(cv),
         "",
-        f"Model: {n_params:,} parameters; {len(labels)} classes: {', '.join(labels)}. "
+        f"Model: {n_params:,} parameters"
+        + (f" ({meta.arch.members} networks of {n_params // meta.arch.members:,})" if meta.arch.members > 1 else "")
+        + f"; {len(labels)} classes: {', '.join(labels)}. "
         f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min summed over the "
         "folds (on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
         "",
@@ -57,6 +59,15 @@ def render(model_path: str, cv: dict) -> str:
              "macro_f1": "macro F1", "top3_accuracy": "top-3 accuracy", "gender_accuracy": "gender accuracy"}
     for key, name in names.items():
         lines.append(f"| {name} | {_pct(s['plain'], key)} | {_pct(s['tta'], key)} |")
+    members = [f.get("members_unweighted_accuracy") for f in cv["folds"]]
+    if all(members) and members:
+        n = len(members[0])
+        means = [sum(m[i] for m in members) / len(members) for i in range(n)]
+        lines += ["", f"The model is an ensemble of {n} networks trained alike with different seeds. Each alone, "
+                  "in the same folds, reaches a mean UA of " + " and ".join(f"{100 * v:.1f} %" for v in means)
+                  + " (per fold: " + "; ".join(
+                      f"fold {f['fold']} " + "/".join(f"{100 * v:.1f}" for v in f["members_unweighted_accuracy"])
+                      for f in cv["folds"]) + ")."]
     lines += ["", "Per fold (UA, plain): " + ", ".join(
         f"fold {f['fold']} ({'+'.join(f['test_speakers'])}): {100 * f['metrics']['unweighted_accuracy']:.1f} %"
         for f in cv["folds"]) + ".", "", "Per-class recall (pooled over the folds):", "",

@@ -238,9 +238,15 @@ def merge_cv_reports(reports: list[dict]) -> dict:
     """One report from runs of the same config over different folds (``ser train --cv --folds``)."""
     if not reports:
         raise ValueError("no cross-validation reports to merge")
+    from training.config import config_from_dict
+
     base = reports[0]
+
+    def normalised(config: dict) -> dict:  # reports of older versions may lack keys that have defaults
+        return config_from_dict(config).to_dict()
+
     for r in reports[1:]:
-        if r["config"] != base["config"] or r["labels"] != base["labels"]:
+        if normalised(r["config"]) != normalised(base["config"]) or r["labels"] != base["labels"]:
             raise ValueError("cross-validation reports of different configs cannot be merged")
     folds = {f["fold"]: f for r in reports for f in r["folds"]}
     merged = {**base, "folds": [folds[k] for k in sorted(folds)],

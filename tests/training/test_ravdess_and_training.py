@@ -255,10 +255,13 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
     config.write_text(yaml.safe_dump(cfg))
     common = ["--config", str(config), "--root", str(tree), "--quiet", "--threads", "1"]
     assert ser_main(["train", *common, "--cv", "--out", str(tmp_path / "cv")]) == 0
-    for m in (1, 2):
-        assert ser_main(["train", *common, "--cv", "--member", str(m), "--out", str(tmp_path / f"cv_m{m}")]) == 0
-    assert ser_main(["ensemble", str(tmp_path / "cv_m1"), str(tmp_path / "cv_m2"), "--root", str(tree),
-                     "--out", str(tmp_path / "cv_ens")]) == 0
+    assert ser_main(["train", *common, "--cv", "--member", "1", "--out", str(tmp_path / "cv_m1")]) == 0
+    # Member 2's folds ran in two processes (--folds): its two run folders count as one member.
+    for k in (1, 2):
+        assert ser_main(["train", *common, "--cv", "--member", "2", "--folds", str(k),
+                         "--out", str(tmp_path / f"cv_m2_{k}")]) == 0
+    assert ser_main(["ensemble", str(tmp_path / "cv_m1"), f"{tmp_path / 'cv_m2_2'},{tmp_path / 'cv_m2_1'}",
+                     "--root", str(tree), "--out", str(tmp_path / "cv_ens")]) == 0
     native = json.loads((tmp_path / "cv" / "cv_report.json").read_text())
     combined = json.loads((tmp_path / "cv_ens" / "cv_report.json").read_text())
     assert native["config"] == combined["config"] and native["config"]["arch"]["members"] == 2
@@ -267,7 +270,7 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
         assert a["metrics"]["unweighted_accuracy"] == pytest.approx(b["metrics"]["unweighted_accuracy"])
     # The ensemble's fold model holds both members and averages their probabilities.
     ens = Predictor.load(tmp_path / "cv_ens" / "fold1" / "model.safetensors")
-    members = [Predictor.load(tmp_path / f"cv_m{m}" / "fold1" / "model.safetensors") for m in (1, 2)]
+    members = [Predictor.load(tmp_path / m / "fold1" / "model.safetensors") for m in ("cv_m1", "cv_m2_1")]
     x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
     mean = (members[0].predict(x).probabilities + members[1].predict(x).probabilities) / 2
     np.testing.assert_allclose(ens.predict(x).probabilities, mean, atol=1e-5)
