@@ -39,6 +39,38 @@ def test_fast_inference_pooling_equals_max_pool2d(pool):
     assert int((x.grad != 0).sum()) == (17 // pool[0]) * (41 // pool[1]) * 15
 
 
+@pytest.mark.parametrize("residual", [(), (1, 4)])
+def test_inference_path_equals_the_training_path_and_follows_weight_changes(residual):
+    """Without gradients, batch norm is folded into the convolutions (cached); the outputs must
+    equal those of the plain path, also after the weights change in place."""
+    torch.manual_seed(0)
+    net = SERNet(8, FeatureConfig(), ArchConfig(residual_blocks=residual))
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):  # give batch norm non-trivial running statistics
+            net(torch.randn(4, 24000) * 0.1)
+    net.eval()
+    x = torch.randn(2, 27000) * 0.1
+
+    def both():
+        with torch.enable_grad():
+            plain = net(x)
+        with torch.inference_mode():
+            fast = net(x)
+        for k in plain:
+            torch.testing.assert_close(fast[k], plain[k].detach(), rtol=1e-4, atol=1e-5)
+        return fast
+
+    before = both()
+    with torch.no_grad():
+        net.blocks[0].conv.weight.mul_(1.5)
+        net.blocks[2].bn.running_mean.add_(0.3)
+    after = both()
+    assert not torch.allclose(before["emotion"], after["emotion"])
+    net.load_state_dict(SERNet(8, FeatureConfig(), ArchConfig(residual_blocks=residual)).state_dict())
+    both()
+
+
 def test_residual_blocks_round_trip_through_the_arch_config():
     arch = ArchConfig(residual_blocks=(3, 4))
     assert ArchConfig.from_dict(json.loads(json.dumps(arch.to_dict()))) == arch
