@@ -44,7 +44,9 @@ def run(model: str = "default") -> str:
     q = lambda v, p: float(np.percentile(v, p))  # noqa: E731
     return (
         "## Model: inference per 2-second window (1 CPU thread, batch 1)\n\n"
-        f"Model: `{predictor.source}`, {count_parameters(predictor.net):,} parameters.\n\n"
+        f"Model: `{predictor.source}`, {count_parameters(predictor.net):,} parameters"
+        + (f" (an ensemble of {predictor.meta.arch.members} networks, all of them run for every window)"
+           if predictor.meta.arch.members > 1 else "") + ".\n\n"
         "| what | median ms | p95 ms |\n|---|---|---|\n"
         f"| `Predictor.predict` (checks, features, network, softmax) | {statistics.median(times):.2f} | {q(times, 95):.2f} |\n"
         f"| network forward only (log-mel included) | {statistics.median(net_times):.2f} | {q(net_times, 95):.2f} |\n"
