@@ -127,8 +127,7 @@ class ConvBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
         self.att = SimAM(e_lambda) if simam else nn.Identity()
         self.pool = MaxPool(pool) if pool != (1, 1) else nn.Identity()
-
-        self._fused: dict[str, tuple] = {}
+        self._fused: dict[str, tuple] = {}  # inference weights with batch norm folded in (see _folded)
 
     def _folded(self, conv: nn.Conv2d, bn: nn.BatchNorm2d, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Weights and per-channel bias of ``bn(conv(x))`` as one convolution (inference only),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -28,16 +27,15 @@ from model.network import SEREnsemble
 from training.config import TrainingConfig, config_from_dict
 from training.run import (
     MEMBER_SEED_STEP,
-    SUMMARY_KEYS,
     CorpusData,
-    _meta,
     _select,
     cv_metrics,
+    evaluate_fold,
     make_folds,
     member_seed,
     merge_cv_reports,
     summarise,
-    write_predictions,
+    write_report,
 )
 
 log = logging.getLogger(__name__)
@@ -84,9 +82,7 @@ def combine_cv(runs: list[list[Path]], out: Path, data: CorpusData, device: str 
 
     ``runs[m]`` lists member m's run folders: one, or several when its folds ran in separate
     processes (``ser train --cv --folds``)."""
-    from model.predictor import Predictor
     from training.data import ClipBank
-    from training.evaluate import evaluate_bank, metrics_from_predictions, predict_clip
 
     reports, fold_dirs = [], []
     for member in runs:
@@ -119,24 +115,13 @@ def combine_cv(runs: list[list[Path]], out: Path, data: CorpusData, device: str 
         if test_speakers != folds[k - 1] or any(f["test_speakers"] != test_speakers for f in member_folds):
             raise SERError(f"fold {k}: the runs' test speakers differ from each other or from this corpus.")
         nets = [load_model(dirs[k] / "model.safetensors")[0] for dirs in fold_dirs]
-        net = SEREnsemble.from_members(nets)
-        meta = ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch)
-        predictor = Predictor(net, meta, device)
         test_bank = ClipBank(_select(data.entries, test_speakers), list(cfg.labels))
-        preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
-        metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
-        metrics["tta"] = {k2: v for k2, v in evaluate_bank(predictor, test_bank, tta=True).items()
-                          if k2 in SUMMARY_KEYS + ("confusion_matrix",)}
         fold_dir = out / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         held = set(test_speakers) | {s for f in member_folds for s in f["val_speakers"]}
-        fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
-                               [e for e in data.extra if e.speaker not in held], [])
-        save_model(net, _meta(cfg, fold_data, {}, {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
-                                                   "member_seeds": [member_seed(cfg.seed + k, m)
-                                                                    for m in range(len(runs))]}),
-                   fold_dir / "model.safetensors", overwrite=True)
-        write_predictions(test_bank, preds, fold_dir / "test_predictions.jsonl")
+        metrics = evaluate_fold(cfg, data, SEREnsemble.from_members(nets), test_bank, held, fold_dir, device,
+                            {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
+                             "member_seeds": [member_seed(cfg.seed + k, m) for m in range(len(runs))]})
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": member_folds[0]["val_speakers"],
                 "best_epoch": member_folds[0]["best_epoch"], "epochs_run": member_folds[0]["epochs_run"],
                 "val_unweighted_accuracy": None,
@@ -149,7 +134,5 @@ def combine_cv(runs: list[list[Path]], out: Path, data: CorpusData, device: str 
                  ", ".join(f"{f['metrics']['unweighted_accuracy']:.3f}" for f in member_folds))
     report["summary"] = summarise(report["folds"], list(cfg.labels))
     report["seconds"] = round(sum(rep.get("seconds", 0.0) for rep in reports) + time.perf_counter() - t0, 1)
-    tmp = out / "cv_report.json.part"
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out / "cv_report.json")
+    write_report(report, out)
     return report

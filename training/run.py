@@ -189,23 +189,12 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         net, results = train_members(cfg, train_bank, val_bank, cfg.optim, cfg.seed + k, device, progress,
                                      f"fold {k}")
         result = results[0]
-        predictor = Predictor(net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch),
-                              device)
-        preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
-        metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
-        metrics["tta"] = {k2: v for k2, v in evaluate_bank(predictor, test_bank, tta=True).items()
-                          if k2 in SUMMARY_KEYS + ("confusion_matrix",)}
         fold_dir = out / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
         _save_members(fold_dir, results)
-        # The fold's model and its per-clip test predictions, for error analysis.
-        fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
-                               [e for e in data.extra if e.speaker not in held], [])
-        save_model(net, _meta(cfg, fold_data, {}, {"seed": cfg.seed + k, "fold": k,
-                                                          "test_speakers": test_speakers,
-                                                          "train_clips": len(train_bank)}),
-                   fold_dir / "model.safetensors", overwrite=True)
-        write_predictions(test_bank, preds, fold_dir / "test_predictions.jsonl")
+        metrics = evaluate_fold(cfg, data, net, test_bank, held, fold_dir, device,
+                            {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
+                             "train_clips": len(train_bank)})
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": val_speakers,
                 "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                 "val_unweighted_accuracy": result.best_val.get("unweighted_accuracy"),
@@ -218,10 +207,32 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
                  metrics["gender_accuracy"] or float("nan"), result.best_epoch, result.seconds)
         report["summary"] = summarise(report["folds"], list(cfg.labels))
         report["seconds"] = round(time.perf_counter() - t0, 1)
-        tmp = out / "cv_report.json.part"
-        tmp.write_text(json.dumps(report, indent=1))
-        os.replace(tmp, out / "cv_report.json")
+        write_report(report, out)
     return report
+
+
+def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBank, held: set[str], fold_dir: Path,
+              device: str, training: dict) -> dict:
+    """Evaluate a fold's network on its test speakers (plain and with TTA) and keep, in
+    ``fold_dir``, the model (its metadata lists the speakers outside ``held`` as training speakers)
+    and the per-clip test predictions, for error analysis. Returns the metrics."""
+    predictor = Predictor(net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch), device)
+    preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
+    metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
+    metrics["tta"] = {k: v for k, v in evaluate_bank(predictor, test_bank, tta=True).items()
+                      if k in SUMMARY_KEYS + ("confusion_matrix",)}
+    fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
+                           [e for e in data.extra if e.speaker not in held], [])
+    save_model(net, _meta(cfg, fold_data, {}, training), fold_dir / "model.safetensors", overwrite=True)
+    write_predictions(test_bank, preds, fold_dir / "test_predictions.jsonl")
+    return metrics
+
+
+def write_report(report: dict, out: Path) -> None:
+    """``out/cv_report.json``, replaced atomically."""
+    tmp = out / "cv_report.json.part"
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out / "cv_report.json")
 
 
 def write_predictions(bank: ClipBank, preds: list, path: Path) -> None:

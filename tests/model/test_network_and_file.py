@@ -71,6 +71,16 @@ def test_inference_path_equals_the_training_path_and_follows_weight_changes(resi
     both()
 
 
+def test_window_mean_norm_centres_each_band_of_the_input():
+    net = SERNet(8, FeatureConfig(), ArchConfig(window_mean_norm=True)).eval()
+    x = torch.randn(2, 20000) * 0.1
+    with torch.no_grad():
+        feats = net.compute_features(x)
+        plain = SERNet(8, FeatureConfig(), ArchConfig()).eval().compute_features(x)
+    torch.testing.assert_close(feats.mean(dim=2), torch.zeros(2, 64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(feats, plain - plain.mean(dim=2, keepdim=True))
+
+
 def test_residual_blocks_round_trip_through_the_arch_config():
     arch = ArchConfig(residual_blocks=(3, 4))
     assert ArchConfig.from_dict(json.loads(json.dumps(arch.to_dict()))) == arch
