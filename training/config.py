@@ -104,17 +104,17 @@ def load_config(path: str | Path) -> TrainingConfig:
         raise SERError(f"{path}: not valid YAML ({exc}).") from exc
     if not isinstance(data, dict) or "seed" not in data or "corpus" not in data or "labels" not in data:
         raise SERError(f"{path}: a training config needs at least 'seed', 'corpus' and 'labels'.")
-    labels = tuple(str(x) for x in data["labels"])
-    bad = [x for x in labels if x not in CANONICAL_LABELS]
-    if bad:
-        raise SERError(f"{path}: labels {bad} are not canonical labels {list(CANONICAL_LABELS)}.")
     return config_from_dict(data, str(path))
 
 
 def config_from_dict(data: dict, where: str = "config") -> TrainingConfig:
-    """A config from its YAML mapping, or from the ``to_dict()`` a report or model file recorded."""
+    """A config from its YAML mapping, or from the ``to_dict()`` a report or model file recorded;
+    ``where`` names its source in error messages."""
     path = where
     labels = tuple(str(x) for x in data["labels"])
+    bad = [x for x in labels if x not in CANONICAL_LABELS]
+    if bad:
+        raise SERError(f"{path}: labels {bad} are not canonical labels {list(CANONICAL_LABELS)}.")
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = set(data) - known
     if unknown:
