@@ -120,8 +120,8 @@ def combine_cv(runs: list[list[Path]], out: Path, data: CorpusData, device: str 
         fold_dir.mkdir(parents=True, exist_ok=True)
         held = set(test_speakers) | {s for f in member_folds for s in f["val_speakers"]}
         metrics = evaluate_fold(cfg, data, SEREnsemble.from_members(nets), test_bank, held, fold_dir, device,
-                            {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
-                             "member_seeds": [member_seed(cfg.seed + k, m) for m in range(len(runs))]})
+                                {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
+                                 "member_seeds": [member_seed(cfg.seed + k, m) for m in range(len(runs))]})
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": member_folds[0]["val_speakers"],
                 "best_epoch": member_folds[0]["best_epoch"], "epochs_run": member_folds[0]["epochs_run"],
                 "val_unweighted_accuracy": None,

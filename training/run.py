@@ -193,8 +193,8 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         fold_dir.mkdir(parents=True, exist_ok=True)
         _save_members(fold_dir, results)
         metrics = evaluate_fold(cfg, data, net, test_bank, held, fold_dir, device,
-                            {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
-                             "train_clips": len(train_bank)})
+                                {"seed": cfg.seed + k, "fold": k, "test_speakers": test_speakers,
+                                 "train_clips": len(train_bank)})
         fold = {"fold": k, "test_speakers": test_speakers, "val_speakers": val_speakers,
                 "best_epoch": result.best_epoch, "epochs_run": len(result.history),
                 "val_unweighted_accuracy": result.best_val.get("unweighted_accuracy"),
