@@ -211,8 +211,8 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
     return report
 
 
-def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBank, held: set[str], fold_dir: Path,
-              device: str, training: dict) -> dict:
+def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBank, held: set[str],
+                  fold_dir: Path, device: str, training: dict) -> dict:
     """Evaluate a fold's network on its test speakers (plain and with TTA) and keep, in
     ``fold_dir``, the model (its metadata lists the speakers outside ``held`` as training speakers)
     and the per-clip test predictions, for error analysis. Returns the metrics."""
