@@ -112,13 +112,12 @@ def cmd_train(args) -> int:
                                   final=dataclasses.replace(cfg.final, epochs=min(cfg.final.epochs, args.epochs)))
     if args.member is not None:
         from model.errors import SERError
-        from training.run import member_seed
+        from training.run import member_config
 
         n = cfg.arch.members
         if not 1 <= args.member <= n:
             raise SERError(f"--member {args.member}: the config's ensemble has members 1 to {n}.")
-        cfg = dataclasses.replace(cfg, seed=member_seed(cfg.seed, args.member - 1),
-                                  arch=dataclasses.replace(cfg.arch, members=1))
+        cfg = member_config(cfg, args.member - 1)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -32,6 +32,7 @@ from training.run import (
     cv_metrics,
     evaluate_fold,
     make_folds,
+    member_config,
     member_seed,
     merge_cv_reports,
     summarise,
@@ -48,8 +49,7 @@ def ensemble_config(configs: list[TrainingConfig], where: list[str]) -> Training
         raise SERError(f"{where[0]}: a member run must train a single network (arch.members: 1).")
     ens = dataclasses.replace(first, arch=dataclasses.replace(first.arch, members=len(configs)))
     for m, (cfg, name) in enumerate(zip(configs, where)):
-        expected = dataclasses.replace(ens, seed=member_seed(first.seed, m),
-                                       arch=dataclasses.replace(ens.arch, members=1))
+        expected = member_config(ens, m)
         if cfg.seed != expected.seed:
             raise SERError(f"{name}: seed {cfg.seed}, but member {m + 1} of an ensemble whose first run has seed "
                            f"{first.seed} needs seed {expected.seed} (steps of {MEMBER_SEED_STEP}); "

@@ -123,6 +123,12 @@ def member_seed(seed: int, member: int) -> int:
     return seed + MEMBER_SEED_STEP * member
 
 
+def member_config(cfg: TrainingConfig, member: int) -> TrainingConfig:
+    """The single-network config that trains member ``member`` (0-based) of ``cfg``'s ensemble."""
+    return dataclasses.replace(cfg, seed=member_seed(cfg.seed, member),
+                               arch=dataclasses.replace(cfg.arch, members=1))
+
+
 def train_members(cfg: TrainingConfig, train_bank: ClipBank, val_bank: ClipBank | None, optim, seed: int,
                   device: str, progress: bool, desc: str):
     """Train the network the config describes: one :class:`SERNet`, or, with ``arch.members`` N > 1,
