@@ -1,10 +1,18 @@
-# Set-up and everyday commands. `make run` and `make test` work on a fresh Linux machine:
-# they create the virtual environment, install the project, and check the system libraries.
+# Set-up and everyday commands. `make run` and `make test` work on a fresh Linux machine: they check
+# the system libraries, create the virtual environment and install it from the lock file
+# (requirements/lock.txt: every package at an exact version, hash-checked), then the project itself.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements/lock.txt
+UV     := $(BIN)/uv
+
+# The platform the lock is made for: Linux x86_64 with glibc 2.34 or newer (Debian 12, Ubuntu 22.04),
+# CPython 3.11. uv records every wheel's hash for the chosen versions.
+LOCK_FLAGS := --all-extras --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_34 \
+              --custom-compile-command "make lock"
 
 # Debian packages the product needs at run time (PortAudio for the microphone, Qt's EGL/xkb/xcb
 # libraries for the window) and for the test suite (PulseAudio for the virtual microphone).
@@ -12,12 +20,12 @@ APT_RUN  := libportaudio2 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig
             libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0
 APT_TEST := pulseaudio pulseaudio-utils libasound2-plugins
 
-.PHONY: run test bench install sysdeps-run sysdeps-test lint clean
+.PHONY: run test bench install lock check-env sysdeps-run sysdeps-test lint clean
 
 run: sysdeps-run $(STAMP)
 	$(BIN)/ser gui
 
-test: sysdeps-run sysdeps-test $(STAMP)
+test: sysdeps-run sysdeps-test $(STAMP) check-env
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: sysdeps-run sysdeps-test $(STAMP)
@@ -28,13 +36,32 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+# The installed packages agree with each other (no missing or conflicting requirement).
+check-env: $(STAMP)
+	@$(UV) pip check --quiet --python $(BIN)/python || { \
+	  echo "The environment in $(VENV) is inconsistent (see above): run 'make clean' and try again."; exit 1; }
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev]'
-	touch $(STAMP)
+$(BIN)/python:
+	@echo "[setup] creating the virtual environment in $(VENV)/ with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+
+$(UV): requirements/uv.txt | $(BIN)/python
+	@echo "[setup] installing the installer (uv, pinned and hash-checked)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements/uv.txt
+	@touch $(UV)
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	@echo "[setup] installing $$(grep -c '^[a-z0-9]' $(LOCK)) packages from $(LOCK) (hash-checked; PyTorch is a large first download)"
+	@$(UV) pip sync --quiet --require-hashes --python $(BIN)/python $(LOCK)
+	@echo "[setup] installing the project (editable, no further resolution)"
+	@$(UV) pip install --quiet --no-deps --python $(BIN)/python -e .
+	@touch $(STAMP)
+
+# Refreshes the lock on purpose (new versions, a changed dependency in pyproject.toml). Commit the
+# new lock only after `make clean test` passes on it.
+lock: | $(UV)
+	@$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --quiet -o $(LOCK)
+	@echo "[lock] $(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages; now run: make clean test"
 
 # Installs missing Debian packages when running as root with apt; otherwise prints the command.
 define ensure_apt
@@ -43,20 +70,22 @@ define ensure_apt
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "Installing system packages:$$missing"; \
+	    echo "[setup] installing system packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "Missing system packages:$$missing"; \
 	    echo "Install them with:  sudo apt-get install -y$$missing"; exit 1; \
 	  fi; \
+	else \
+	  echo "[setup] system packages ($(2)): present"; \
 	fi
 endef
 
 sysdeps-run:
-	$(call ensure_apt,$(APT_RUN))
+	$(call ensure_apt,$(APT_RUN),app)
 
 sysdeps-test:
-	$(call ensure_apt,$(APT_TEST))
+	$(call ensure_apt,$(APT_TEST),tests)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
