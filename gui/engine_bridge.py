@@ -92,7 +92,8 @@ def convert(ev) -> GuiEvent | None:
         return Result(track=ev.track, start_s=ev.start_s, end_s=ev.end_s, probabilities=dict(ev.probabilities),
                       gender=dict(ev.gender or {}), valence=_num(ev.valence), arousal=_num(ev.arousal),
                       dominance=_num(ev.dominance), vad_source=ev.vad_source, kind=ev.kind,
-                      track_name=ev.track_name, speech_ratio=_num(ev.speech_ratio), latency_ms=_num(ev.latency_ms))
+                      track_name=ev.track_name, speech_ratio=_num(ev.speech_ratio), latency_ms=_num(ev.latency_ms),
+                      uncertain=bool(getattr(ev, "uncertain", False)))
     if isinstance(ev, streamer.AudioBlock):
         return Audio(ev.track, ev.start_s, np.asarray(ev.samples, dtype=np.float32))
     if isinstance(ev, streamer.VadFrames):
@@ -144,7 +145,8 @@ class EngineBridge:
         import streamer
 
         return streamer.EngineConfig(window_s=settings.window_s, hop_s=settings.hop_s,
-                                     vad_aggressiveness=settings.vad_aggressiveness)
+                                     vad_aggressiveness=settings.vad_aggressiveness,
+                                     speaker_adaptation=settings.speaker_adaptation)
 
     def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict,
                restart_at_s: float | None = None) -> None:

@@ -28,6 +28,7 @@ class Result:
     track_name: str = ""
     speech_ratio: float = 1.0
     latency_ms: float = float("nan")
+    uncertain: bool = False  # the model's calibrated confidence is below its threshold
 
     @property
     def top_label(self) -> str:

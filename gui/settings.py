@@ -25,6 +25,7 @@ class GuiSettings:
     channels: str = "mix"  # "mix" or "split" (call-centre lanes)
     sound: bool = False  # play file replays through the sound output (at 1x only)
     sound_device: str = ""  # output device name or index; empty for the system default
+    speaker_adaptation: bool = True  # centre each lane on its speaker's own average after ~10 s of speech
 
     def replace(self, **changes) -> GuiSettings:
         return dataclasses.replace(self, **changes)
@@ -85,6 +86,10 @@ class SettingsDialog(QtWidgets.QDialog):
         browse.clicked.connect(self._browse_model)
         model_row.addWidget(self.model_edit)
         model_row.addWidget(browse)
+        self.adapt_check = QtWidgets.QCheckBox("Adapt to each speaker")
+        self.adapt_check.setChecked(settings.speaker_adaptation)
+        self.adapt_check.setToolTip("Once about 10 s of a lane's speech has been analysed, judge it against that "
+                                    "speaker's own average voice (models trained for it; recorded in the session)")
         self.sound_device_edit = QtWidgets.QLineEdit(settings.sound_device)
         self.sound_device_edit.setPlaceholderText("system default")
         self.sound_device_edit.setToolTip("Output device for the Sound of file replays: its name (or part of it) "
@@ -95,6 +100,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("VAD aggressiveness", self.vad_spin)
         form.addRow("Curve smoothing", self.smooth_spin)
         form.addRow("Visible time span", self.span_spin)
+        form.addRow("Speaker adaptation", self.adapt_check)
         form.addRow("Model file", model_row)
         form.addRow("Sound output", self.sound_device_edit)
         buttons = QtWidgets.QDialogButtonBox(
@@ -118,4 +124,5 @@ class SettingsDialog(QtWidgets.QDialog):
             view_span_s=self.span_spin.value(),
             model_path=self.model_edit.text().strip() or "default",
             sound_device=self.sound_device_edit.text().strip(),
+            speaker_adaptation=self.adapt_check.isChecked(),
         )

@@ -14,6 +14,8 @@ TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
 VA_MAX_HEIGHT = 200  # two lanes (call-centre view) fit the panel without scrolling
 
+UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
+
 
 class LanePanel(QtWidgets.QGroupBox):
     """The side-panel section of one track."""
@@ -22,7 +24,7 @@ class LanePanel(QtWidgets.QGroupBox):
         super().__init__(parent)
         self.track = track
         self.version = -1
-        self._shown_top: list[str] = []
+        self._shown_top: list = []  # top labels and the uncertain flag last shown
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         self.name_edit = QtWidgets.QLineEdit(name)
@@ -92,11 +94,15 @@ class LanePanel(QtWidgets.QGroupBox):
         if latest is not None:
             ranked = sorted(latest.probabilities.items(), key=lambda kv: -kv[1])[:TOP_K]
             names = [lab for lab, _ in ranked]
-            if names != self._shown_top:
+            shown = [*names, latest.uncertain]
+            if shown != self._shown_top:
                 # Style sheets re-polish widgets: set them only when the ranking changes.
-                self._shown_top = names
-                r, g, b = label_color(names[0])
-                self.current_label.setText(names[0])
+                self._shown_top = shown
+                r, g, b = (UNCERTAIN_GREY if latest.uncertain else label_color(names[0]))
+                self.current_label.setText(f"{names[0]} (uncertain)" if latest.uncertain else names[0])
+                self.current_label.setToolTip(
+                    "The model's confidence is below its calibrated threshold: this emotion may well be wrong."
+                    if latest.uncertain else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
                 for i in range(TOP_K):
                     lab = names[i] if i < len(names) else ""
@@ -129,7 +135,7 @@ class LanePanel(QtWidgets.QGroupBox):
                 u = history.utterances[-1]
                 last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
                         f"<span style='color: rgb{label_color(u.top_label)}'>{u.top_label}</span> "
-                        f"{u.probabilities[u.top_label]:.0%}")
+                        f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
             self.summary_label.setText(
                 f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows{last}<table>{rows}</table>"
             )

@@ -40,6 +40,18 @@ class ModelMeta:
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     created: str = ""
+    # Output calibration fitted on out-of-sample predictions (training/calibration.py):
+    # {"temperature": T, "uncertain_below": p, ...}; empty for uncalibrated models (T = 1, no flag).
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration.get("temperature", 1.0))
+
+    @property
+    def uncertain_below(self) -> float | None:
+        value = self.calibration.get("uncertain_below")
+        return None if value is None else float(value)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -53,6 +65,7 @@ class ModelMeta:
             "metrics": self.metrics,
             "training": self.training,
             "created": self.created,
+            "calibration": self.calibration,
         })
 
     @classmethod
@@ -78,11 +91,16 @@ class ModelMeta:
                 metrics=data.get("metrics", {}),
                 training=data.get("training", {}),
                 created=data.get("created", ""),
+                calibration=dict(data.get("calibration") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: the model metadata is incomplete or malformed ({exc}).") from exc
         if not meta.labels:
             raise ModelFileError(f"{path}: the model file lists no emotion labels.")
+        if not 0.05 <= meta.temperature <= 20.0:
+            raise ModelFileError(f"{path}: the calibration temperature {meta.temperature} is out of range.")
+        if meta.uncertain_below is not None and not 0.0 <= meta.uncertain_below <= 1.0:
+            raise ModelFileError(f"{path}: the uncertainty threshold {meta.uncertain_below} is not a probability.")
         if meta.vad_source not in VAD_SOURCES:
             raise ModelFileError(f"{path}: unknown V/A/D source {meta.vad_source!r}.")
         return meta

@@ -27,6 +27,10 @@ class FeatureConfig:
     f_min_hz: float = 50.0
     f_max_hz: float = 8000.0
     log_floor: float = 1e-6
+    # Level normalisation of each input window before the STFT (None: off). The window is scaled so
+    # that its loud frames (the 90th percentile of 10-ms frame RMS) sit at this level in dBFS, so
+    # the features do not depend on recording level or microphone gain.
+    level_norm_dbfs: float | None = None
 
     @property
     def win_length(self) -> int:
@@ -54,6 +58,25 @@ class FeatureConfig:
         return cls(**data)
 
 
+LEVEL_PERCENTILE = 0.9  # which frame level counts as "the level" of a window: its loud frames
+LEVEL_FLOOR_DBFS = -90.0  # windows quieter than this are not amplified further (digital silence stays silent)
+
+
+def normalise_level(waveform: torch.Tensor, target_dbfs: float, frame: int) -> torch.Tensor:
+    """Scale each row of ``(batch, samples)`` so that the 90th percentile of its non-overlapping
+    ``frame``-sample RMS levels is ``target_dbfs``. Gain in, the same output out (exactly, above
+    the floor), and each window depends only on its own samples, as streaming needs."""
+    b, n = waveform.shape
+    n_frames = max(1, n // frame)
+    frames = waveform[:, : n_frames * frame].reshape(b, n_frames, -1) if n >= frame else waveform[:, None, :]
+    rms = frames.square().mean(dim=2).sqrt()
+    k = int(LEVEL_PERCENTILE * (rms.shape[1] - 1))
+    level = torch.sort(rms, dim=1).values[:, k]
+    floor = 10 ** (LEVEL_FLOOR_DBFS / 20)
+    gain = (10 ** (target_dbfs / 20)) / torch.clamp(level, min=floor)
+    return waveform * gain[:, None]
+
+
 class LogMel(torch.nn.Module):
     """Waveform ``(batch, samples)`` float32 at ``sample_rate_hz`` -> log-mel ``(batch, n_mels, frames)``."""
 
@@ -77,6 +100,9 @@ class LogMel(torch.nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
-        spec = self.mel.spectrogram(waveform.float())
+        waveform = waveform.float()
+        if self.config.level_norm_dbfs is not None:
+            waveform = normalise_level(waveform, self.config.level_norm_dbfs, self.config.hop_length)
+        spec = self.mel.spectrogram(waveform)
         power = spec.real.square() + spec.imag.square()
         return torch.log(self.mel.mel_scale(power) + self.config.log_floor)

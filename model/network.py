@@ -35,6 +35,13 @@ class ArchConfig:
     # Subtract each window's own mean per mel band after the training-set normalisation (cepstral
     # mean normalisation on log-mel): removes the channel's and the speaker's long-term spectrum.
     window_mean_norm: bool = False
+    # Speaker normalisation: subtract a reference log-mel spectrum per band instead of the training
+    # set's mean: the speaker's own average over the speech heard so far (model/adaptation.py), or,
+    # until enough has been heard, the window's own mean. Trained with both (see training/train.py).
+    speaker_norm: bool = False
+    # Voice gender from a pretrained speaker encoder (model/voice.py) stored in the model file,
+    # instead of the gender head learnt from the training speakers alone.
+    voice_gender: bool = False
     # Independently trained copies of this network (different seeds) kept in one model whose
     # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
     members: int = 1
@@ -228,13 +235,21 @@ class SERNet(nn.Module):
         self.emotion_head = nn.Linear(arch.head_dim, n_labels)
         self.gender_head = nn.Linear(arch.head_dim, len(GENDER_LABELS))
         self.vad_head = nn.Linear(arch.head_dim, len(VAD_NAMES))
+        if arch.voice_gender:
+            from model.voice import VoiceGender
 
-    def compute_features(self, waveform: torch.Tensor) -> torch.Tensor:
+            self.voice = VoiceGender()
+
+    def compute_features(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
-        return self.normalise(self.logmel(waveform))
+        return self.normalise(self.logmel(waveform), reference)
 
-    def normalise(self, logmel: torch.Tensor) -> torch.Tensor:
-        """Log-mel (B, n_mels, frames) -> the network's normalised input."""
+    def normalise(self, logmel: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-mel (B, n_mels, frames) -> the network's normalised input. ``reference`` (B, n_mels):
+        the speaker's mean log-mel, for a speaker-normalised network (None: each window's own mean)."""
+        if self.arch.speaker_norm:
+            centre = logmel.mean(dim=2) if reference is None else reference
+            return (logmel - centre[:, :, None]) / self.feat_std[None, :, None]
         x = (logmel - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]
         if self.arch.window_mean_norm:
             x = x - x.mean(dim=2, keepdim=True)
@@ -255,8 +270,12 @@ class SERNet(nn.Module):
             "vad": torch.sigmoid(self.vad_head(e)),
         }
 
-    def forward(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.forward_features(self.compute_features(waveform))
+    def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.forward_features(self.compute_features(waveform, reference))
+
+    def forward_logmel(self, logmel: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Outputs from un-normalised log-mel (B, n_mels, frames), as :meth:`forward` gives from audio."""
+        return self.forward_features(self.normalise(logmel, reference))
 
 
 class SEREnsemble(nn.Module):
@@ -273,8 +292,12 @@ class SEREnsemble(nn.Module):
         self.n_labels = n_labels
         self.features = features
         self.arch = arch
-        single = dataclasses.replace(arch, members=1)
+        single = dataclasses.replace(arch, members=1, voice_gender=False)
         self.members = nn.ModuleList(SERNet(n_labels, features, single) for _ in range(arch.members))
+        if arch.voice_gender:  # one voice encoder for the ensemble, not one per member
+            from model.voice import VoiceGender
+
+            self.voice = VoiceGender()
 
     @classmethod
     def from_members(cls, nets: list[SERNet]) -> SEREnsemble:
@@ -285,12 +308,20 @@ class SEREnsemble(nn.Module):
                 raise ValueError("ensemble members must share labels, features and architecture")
         ens = cls(first.n_labels, first.features, dataclasses.replace(first.arch, members=len(nets)))
         for member, net in zip(ens.members, nets):
-            member.load_state_dict(net.state_dict())
+            member.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("voice.")})
+        if first.arch.voice_gender:
+            ens.voice.load_state_dict(first.voice.state_dict())
         return ens.eval()
 
-    def forward(self, waveform: torch.Tensor) -> dict[str, torch.Tensor]:
-        logmel = self.members[0].logmel(waveform)
-        outs = [m.forward_features(m.normalise(logmel)) for m in self.members]
+    @property
+    def logmel(self):
+        return self.members[0].logmel
+
+    def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.forward_logmel(self.members[0].logmel(waveform), reference)
+
+    def forward_logmel(self, logmel: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        outs = [m.forward_features(m.normalise(logmel, reference)) for m in self.members]
         n = len(outs)
 
         def mean_log_prob(key: str) -> torch.Tensor:

@@ -25,6 +25,17 @@ class Prediction:
     gender_probabilities: np.ndarray  # (2,), order GENDER_LABELS
     vad: np.ndarray  # (3,) valence, arousal, dominance in [0, 1]
     vad_source: str = "derived-from-category"
+    # Calibrated top probabilities below this mark the result uncertain (None: the model sets no threshold).
+    uncertain_below: float | None = None
+
+    @property
+    def top_probability(self) -> float:
+        return float(np.max(self.probabilities))
+
+    @property
+    def uncertain(self) -> bool:
+        """The model gives its top class less than its threshold's chance of being right."""
+        return self.uncertain_below is not None and self.top_probability < self.uncertain_below
 
     @property
     def top_label(self) -> str:
@@ -57,6 +68,7 @@ class Prediction:
             "gender": {g: float(p) for g, p in zip(GENDER_LABELS, self.gender_probabilities)},
             **{name: float(v) for name, v in zip(VAD_NAMES, self.vad)},
             "vad_source": self.vad_source,
+            "uncertain": self.uncertain,
         }
 
 
@@ -82,7 +94,8 @@ def aggregate(predictions: Sequence[Prediction], weights: Sequence[float] | None
         return np.tensordot(w, np.stack([getattr(p, attr) for p in predictions]), axes=1).astype(np.float32)
 
     first = predictions[0]
-    return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("vad"), first.vad_source)
+    return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("vad"), first.vad_source,
+                      first.uncertain_below)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -105,6 +118,7 @@ class Predictor:
         self.source = source
         self.labels = tuple(meta.labels)
         self.sample_rate = meta.features.sample_rate_hz
+        self.temperature = meta.temperature
 
     @classmethod
     def load(cls, path: str | os.PathLike = "default", device: str | torch.device = "auto") -> Predictor:
@@ -127,34 +141,77 @@ class Predictor:
             )
         return x
 
+    @property
+    def has_voice(self) -> bool:
+        """The model file carries a voice encoder for gender (model/voice.py)."""
+        return bool(self.meta.arch.voice_gender)
+
     @torch.inference_mode()
-    def _run(self, batch: np.ndarray) -> list[Prediction]:
-        out = self.net(torch.from_numpy(batch).to(self.device))
-        probs = torch.softmax(out["emotion"].float(), dim=1).cpu().numpy()
+    def voice_gender(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> np.ndarray | None:
+        """Gender probabilities (GENDER_LABELS order) of a stretch of one speaker's speech from the
+        voice encoder, or None when the model has none."""
+        if not self.has_voice:
+            return None
+        x = torch.from_numpy(self._prepare(waveform, sample_rate)).to(self.device)
+        return self.net.voice(x).float().cpu().numpy()
+
+    @property
+    def speaker_norm(self) -> bool:
+        """The model centres features on the speaker's own average when given one (see model/adaptation.py)."""
+        return bool(self.meta.arch.speaker_norm)
+
+    @torch.inference_mode()
+    def _run(self, batch: np.ndarray, reference: np.ndarray | None = None) -> list[Prediction]:
+        x = torch.from_numpy(batch).to(self.device)
+        if reference is None:
+            out = self.net(x)
+        else:
+            out = self.net(x, torch.from_numpy(reference).to(self.device))
+        return self._predictions(out, len(batch))
+
+    def _predictions(self, out: dict, n: int) -> list[Prediction]:
+        # Calibration: the emotion log-probabilities divided by the model file's temperature.
+        probs = torch.softmax(out["emotion"].float() / self.temperature, dim=1).cpu().numpy()
         gender = torch.softmax(out["gender"].float(), dim=1).cpu().numpy()
         vad = out["vad"].float().cpu().numpy()
         src = self.meta.vad_source
-        return [Prediction(self.labels, probs[i], gender[i], vad[i], src) for i in range(len(batch))]
+        thr = self.meta.uncertain_below
+        return [Prediction(self.labels, probs[i], gender[i], vad[i], src, thr) for i in range(n)]
+
+    @torch.inference_mode()
+    def _references(self, prepared: list[np.ndarray], speaker) -> list[np.ndarray | None]:
+        """Each window's reference spectrum, in order, as ``speaker`` (a SpeakerStats) counts them."""
+        means = []
+        for w in prepared:
+            logmel = self.net.logmel(torch.from_numpy(w)[None].to(self.device))
+            means.append(logmel.mean(dim=2)[0].float().cpu().numpy())
+        return [speaker.add(m) for m in means]
 
     def predict(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> Prediction:
         """One window (any length from ``min_samples`` up) -> one prediction."""
         return self._run(self._prepare(waveform, sample_rate)[None, :])[0]
 
     def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
-                      sample_rate: int = SAMPLE_RATE_HZ) -> list[Prediction]:
-        """Several windows -> predictions in the same order. Windows of equal length run as one batch."""
+                      sample_rate: int = SAMPLE_RATE_HZ, speaker=None) -> list[Prediction]:
+        """Several windows -> predictions in the same order. Windows of equal length run as one batch.
+
+        ``speaker``: a :class:`model.adaptation.SpeakerStats` of the track these windows come from,
+        in order; each window is counted in it, and a speaker-normalised model uses its reference.
+        """
         prepared = [self._prepare(w, sample_rate) for w in waveforms]
+        refs = self._references(prepared, speaker) if speaker is not None and self.speaker_norm else [None] * len(prepared)
         results: list[Prediction | None] = [None] * len(prepared)
-        by_len: dict[int, list[int]] = {}
+        groups: dict[tuple[int, bool], list[int]] = {}
         for i, w in enumerate(prepared):
-            by_len.setdefault(len(w), []).append(i)
-        for idx in by_len.values():
-            for i, p in zip(idx, self._run(np.stack([prepared[i] for i in idx]))):
+            groups.setdefault((len(w), refs[i] is not None), []).append(i)
+        for (_, adapted), idx in groups.items():
+            ref = np.stack([refs[i] for i in idx]) if adapted else None
+            for i, p in zip(idx, self._run(np.stack([prepared[i] for i in idx]), ref)):
                 results[i] = p
         return results  # type: ignore[return-value]
 
     def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
-                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True) -> Prediction:
+                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True, speaker=None) -> Prediction:
         """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
         x = self._prepare(waveform, sample_rate)
         if trim:
@@ -164,4 +221,7 @@ class Predictor:
         window = int(round(window_s * self.sample_rate))
         hop = max(1, int(round(hop_s * self.sample_rate)))
         windows = [x[s:e] for s, e in window_bounds(len(x), window, hop)]
-        return aggregate(self.predict_batch(windows))
+        pred = aggregate(self.predict_batch(windows, speaker=speaker))
+        if self.has_voice:  # one speaker per utterance: gender from its whole speech
+            pred.gender_probabilities = self.voice_gender(x)
+        return pred

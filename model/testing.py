@@ -18,8 +18,12 @@ TYPICAL_LOGMEL_STD = 3.0
 
 
 def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "derived-from-category",
-                    purpose: str = "tests") -> Path:
-    """Write a small random-weight model file (seeded, so every call writes the same weights)."""
+                    purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
+                    level_norm_dbfs: float | None = None, calibration: dict | None = None) -> Path:
+    """Write a small random-weight model file (seeded, so every call writes the same weights).
+
+    ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
+    regression; ``calibration`` is recorded as the model file's calibration."""
     import torch
 
     from model.checkpoint import ModelMeta, save_model
@@ -28,11 +32,21 @@ def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "der
 
     labels = list(labels or RAVDESS_LABELS)
     torch.manual_seed(0)
-    arch = ArchConfig(channels=TINY_CHANNELS, head_dim=TINY_HEAD_DIM, attention_dim=TINY_ATTENTION_DIM)
-    net = SERNet(len(labels), FeatureConfig(), arch)
+    arch = ArchConfig(channels=TINY_CHANNELS, head_dim=TINY_HEAD_DIM, attention_dim=TINY_ATTENTION_DIM,
+                      speaker_norm=speaker_norm, voice_gender=voice_gender)
+    features = FeatureConfig(level_norm_dbfs=level_norm_dbfs)
+    net = SERNet(len(labels), features, arch)
+    if voice_gender:
+        from safetensors.torch import load_file
+
+        from model.checkpoint import DEFAULT_MODEL_PATH
+
+        net.voice.load_state_dict(load_file(str(DEFAULT_MODEL_PATH.parent / "ge2e_voice_encoder.safetensors")),
+                                  strict=False)
     with torch.no_grad():
         net.feat_mean.fill_(TYPICAL_LOGMEL_MEAN)
         net.feat_std.fill_(TYPICAL_LOGMEL_STD)
-    meta = ModelMeta(labels=labels, features=FeatureConfig(), arch=arch, vad_source=vad_source,
-                     corpora=[{"name": f"none (random weights for {purpose})", "licence": "n/a"}])
+    meta = ModelMeta(labels=labels, features=features, arch=arch, vad_source=vad_source,
+                     corpora=[{"name": f"none (random weights for {purpose})", "licence": "n/a"}],
+                     calibration=dict(calibration or {}))
     return save_model(net.eval(), meta, path, overwrite=True)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from model.adaptation import DEFAULT_MIN_WINDOWS
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.engine import Engine, EngineStats
 from streamer.events import EngineError, SpeechSegment, WindowResult
@@ -33,7 +34,14 @@ def engine_metadata(predictor, config: EngineConfig, source) -> dict:
     meta = getattr(predictor, "meta", None)
     model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
     if meta is not None:
-        model.update(vad_source=meta.vad_source, created=meta.created)
+        model.update(vad_source=meta.vad_source, created=meta.created,
+                     gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
+                     calibration=dict(meta.calibration))
+    adapts = bool(getattr(predictor, "speaker_norm", False))
+    model["speaker_adaptation"] = {
+        "model_supports": adapts, "enabled": adapts and config.speaker_adaptation,
+        "min_windows": DEFAULT_MIN_WINDOWS,
+        "note": "each track is normalised by its own speaker's running average after this many analysed windows"}
     return {"source": source.metadata(), "model": model, "settings": config.to_dict(),
             "sample_rate_hz": SAMPLE_RATE_HZ, "tracks": list(source.track_names)}
 

@@ -55,7 +55,8 @@ def run_analyze(args) -> int:
     threads = args.threads or (1 if args.realtime else os.cpu_count() or 1)
     batch = REALTIME_BATCH_WINDOWS if args.realtime and args.batch == FAST_BATCH_WINDOWS else args.batch
     config = EngineConfig(window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, device=args.device,
-                          emit_audio=False, inference_threads=threads, max_batch_windows=batch)
+                          emit_audio=False, inference_threads=threads, max_batch_windows=batch,
+                          speaker_adaptation=not args.no_adapt)
     predictor = Predictor.load(args.model, device=args.device)
     out_dir = Path(args.out)
     try:

@@ -34,6 +34,9 @@ def register(sub) -> None:
                    help="CPU threads for the model: 0 uses every core as fast as possible and 1 with --realtime")
     p.add_argument("--batch", type=int, default=FAST_BATCH_WINDOWS,
                    help="windows run through the model at once as fast as possible (with --realtime: 4)")
+    p.add_argument("--no-adapt", action="store_true",
+                   help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
+                        "analysed, its features are centred on that speaker's own average (models trained for it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=cmd_analyze)
 

@@ -39,6 +39,9 @@ class EngineConfig:
             One thread is the default: on a 2-core machine shared with audio and GUI threads (or other
             work), more threads contend and make each window many times slower.
         latency_history: Number of recent latencies kept for the percentiles in ``stats``.
+        speaker_adaptation: Centre each track's features on its speaker's own average once about
+            10 s of their speech has been analysed (model/adaptation.py), for models trained for
+            it (``speaker_norm``); other models ignore it.
     """
 
     window_s: float = 2.0
@@ -58,6 +61,7 @@ class EngineConfig:
     device: str = "auto"
     inference_threads: int = 1
     latency_history: int = 2048
+    speaker_adaptation: bool = True
 
     def __post_init__(self) -> None:
         if not self.window_s > 0 or not self.hop_s > 0:

@@ -49,6 +49,9 @@ class WindowResult(_StoredRecord):
     vad_source: str
     speech_ratio: float
     latency_ms: float
+    # The calibrated top probability is below the model file's threshold (sessions written before
+    # models had one read back as False).
+    uncertain: bool = False
 
     RECORD_TYPE = "result"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.adaptation import SpeakerStats
 from model.network import GENDER_LABELS
 from model.predictor import Prediction, aggregate, window_bounds
 from streamer.buffers import History
@@ -32,6 +33,13 @@ HISTORY_MARGIN_SAMPLES = SAMPLE_RATE_HZ // 2
 
 
 @dataclass
+class _SegmentVoice:
+    """The voice gender of one speech segment, computed once, on its first analysed window."""
+
+    gender: np.ndarray | None = None
+
+
+@dataclass
 class _WindowJob:
     start: int  # samples relative to the track origin
     end: int
@@ -39,6 +47,7 @@ class _WindowJob:
     arrival: float  # wall-clock time the window's last sample arrived
     samples: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = None
+    voice: _SegmentVoice | None = None
 
 
 @dataclass
@@ -58,6 +67,7 @@ class _OpenSegment:
     speech_frames_at_open: int  # running count of speech frames at that point
     next_k: int = 0  # index of the next grid window (start + k * hop) not yet planned
     jobs: dict[int, _WindowJob] = field(default_factory=dict)  # window start -> job, analysed only
+    voice: _SegmentVoice = field(default_factory=_SegmentVoice)
 
 
 class TrackPipeline:
@@ -87,6 +97,11 @@ class TrackPipeline:
         self._audio = History(keep + HISTORY_MARGIN_SAMPLES)
         self._flags = History(keep // self._frame + 1, dtype=bool)
         self._arrivals: deque[tuple[int, float]] = deque()  # (end sample of a pushed block, arrival time)
+        # Speaker adaptation (model/adaptation.py): this track's running statistics, counted in
+        # window order by complete(), for models trained with speaker normalisation.
+        adapt = config.speaker_adaptation and getattr(predictor, "speaker_norm", False)
+        self._speaker = SpeakerStats() if adapt else None
+        self._voice = getattr(predictor, "has_voice", False)
         self.reset(start_sample)
 
     # ------------------------------------------------------------------ public verbs
@@ -101,6 +116,8 @@ class TrackPipeline:
         self._open: _OpenSegment | None = None
         self._speech_frames = 0  # running count of frames flagged as speech
         self._finished = False
+        if self._speaker is not None:
+            self._speaker.reset()
 
     @property
     def position(self) -> int:
@@ -207,7 +224,7 @@ class TrackPipeline:
         for a, b in window_bounds(end - start, self._window, self._hop):
             job = seg.jobs.get(start + a)
             if job is None or job.end != start + b:
-                job = self._plan_window(start + a, start + b, out)
+                job = self._plan_window(start + a, start + b, out, seg.voice)
             if job is not None:
                 analysed.append(job)
         if analysed:
@@ -225,15 +242,15 @@ class TrackPipeline:
             if b > known_end:
                 return
             seg.next_k += 1
-            job = self._plan_window(a, b, out)
+            job = self._plan_window(a, b, out, seg.voice)
             if job is not None:
                 seg.jobs[a] = job
 
-    def _plan_window(self, a: int, b: int, out: list) -> _WindowJob | None:
+    def _plan_window(self, a: int, b: int, out: list, voice: _SegmentVoice) -> _WindowJob | None:
         ratio = self._speech_ratio(a, b)
         if ratio < self.config.min_speech_ratio:
             return None
-        job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b))
+        job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b), voice=voice)
         out.append(job)
         return job
 
@@ -273,7 +290,14 @@ class TrackPipeline:
         batch = self.config.max_batch_windows
         for i in range(0, len(jobs), batch):
             chunk = jobs[i:i + batch]
-            for job, pred in zip(chunk, self.predictor.predict_batch([j.samples for j in chunk]), strict=True):
+            windows = [j.samples for j in chunk]
+            preds = (self.predictor.predict_batch(windows, speaker=self._speaker) if self._speaker is not None
+                     else self.predictor.predict_batch(windows))
+            for job, pred in zip(chunk, preds, strict=True):
+                if self._voice and job.voice is not None:
+                    if job.voice.gender is None:  # once per segment: its first analysed window
+                        job.voice.gender = self.predictor.voice_gender(job.samples)
+                    pred.gender_probabilities = job.voice.gender
                 job.prediction = pred
                 job.samples = None  # the audio is no longer needed; keep memory flat
 
@@ -287,7 +311,7 @@ class TrackPipeline:
             top_label=pred.top_label,
             gender={g: float(p) for g, p in zip(GENDER_LABELS, pred.gender_probabilities, strict=True)},
             valence=vad[0], arousal=vad[1], dominance=vad[2], vad_source=pred.vad_source,
-            speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S),
+            speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S), uncertain=bool(pred.uncertain),
         )
 
     def _seconds(self, sample: int) -> float:

@@ -29,7 +29,7 @@ FORMAT_NAME = "ser-session"
 FORMAT_VERSION = 1
 SYNC_INTERVAL_S = 1.0
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
-CSV_TAIL_COLUMNS = ("vad_source", "speech_ratio", "latency_ms")
+CSV_TAIL_COLUMNS = ("vad_source", "speech_ratio", "latency_ms", "uncertain")
 
 
 def now_iso() -> str:
@@ -236,7 +236,8 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
                 w.writerow([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
                             *(r.probabilities.get(lab, "") for lab in labels),
                             *(r.gender.get(g, "") for g in GENDER_LABELS),
-                            r.valence, r.arousal, r.dominance, r.vad_source, r.speech_ratio, r.latency_ms])
+                            r.valence, r.arousal, r.dominance, r.vad_source, r.speech_ratio, r.latency_ms,
+                            int(r.uncertain)])
     except OSError as exc:
         raise SessionError(f"{path}: cannot write the CSV export ({exc}).") from exc
     return path

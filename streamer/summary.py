@@ -12,14 +12,19 @@ PERCENT = 100.0
 
 @dataclass
 class TrackSummary:
-    """What one track of one input amounts to. Shares and means are weighted by utterance duration."""
+    """What one track of one input amounts to. Shares and means are weighted by utterance duration.
+
+    Utterances the model marks uncertain count as speech and toward V/A/D and gender, but not toward
+    the emotion shares: their time is counted apart (``uncertain_s``), and the shares are of the
+    speech time whose emotion the model is confident about."""
 
     track: int
     track_name: str
     speech_s: float = 0.0
     n_segments: int = 0
     n_utterances: int = 0
-    emotion_shares: dict[str, float] = field(default_factory=dict)  # top label -> share of analysed speech time
+    emotion_shares: dict[str, float] = field(default_factory=dict)  # top label -> share of confident analysed speech time
+    uncertain_s: float = 0.0  # analysed speech time whose emotion is uncertain
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
@@ -40,6 +45,9 @@ class TrackSummary:
         rest = sum(p for _, p in shares[SHOWN_LABELS:])
         if rest > 0:
             shown.append(f"other {rest * PERCENT:.0f}%")
+        if self.uncertain_s > 0:
+            shown.append(f"uncertain {self.uncertain_s:.1f} s apart" if shares else
+                         f"all {self.uncertain_s:.1f} s uncertain")
         estimated = " (estimated)" if self.vad_source == "derived-from-category" else ""
         gender = ", ".join(f"{g} {p * PERCENT:.0f}%" for g, p in self.gender.items())
         return (f"{head}; emotions: {', '.join(shown)}; valence {self.valence:.2f}, arousal {self.arousal:.2f}, "
@@ -58,9 +66,14 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
         s.n_utterances = len(utts)
         total = sum(r.end_s - r.start_s for r in utts)
         if utts and total > 0:
+            confident = [r for r in utts if not r.uncertain]
+            s.uncertain_s = sum(r.end_s - r.start_s for r in utts if r.uncertain)
+            sure = sum(r.end_s - r.start_s for r in confident)
+            for r in confident:
+                w = (r.end_s - r.start_s) / sure
+                s.emotion_shares[r.top_label] = s.emotion_shares.get(r.top_label, 0.0) + w
             for r in utts:
                 w = (r.end_s - r.start_s) / total
-                s.emotion_shares[r.top_label] = s.emotion_shares.get(r.top_label, 0.0) + w
                 for g, p in r.gender.items():
                     s.gender[g] = s.gender.get(g, 0.0) + w * p
             s.valence = sum((r.end_s - r.start_s) * r.valence for r in utts) / total

@@ -57,8 +57,16 @@ def register(sub) -> None:
     p = sub.add_parser("eval", formatter_class=Formatter, help="evaluate a model on a corpus",
                        description="Utterance-level evaluation, as users get predictions.")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
-    p.add_argument("--corpus", default="ravdess", help="corpus recipe: ravdess, ravdess-song, iemocap")
-    p.add_argument("--root", required=True, help="corpus folder")
+    p.add_argument("--corpus", default="ravdess",
+                   help="corpus recipe: ravdess, ravdess-song, iemocap, or a cross-corpus development set: emodb, baved")
+    p.add_argument("--root", help="corpus folder")
+    p.add_argument("--suite", action="store_true",
+                   help="one table: the model's stored RAVDESS cross-validation plus EmoDB and BAVED "
+                        "(their folders given by --emodb and --baved, or found under --data)")
+    p.add_argument("--data", help="with --suite: a folder holding emodb/ and baved/")
+    p.add_argument("--emodb", help="with --suite: the EmoDB folder")
+    p.add_argument("--baved", help="with --suite: the BAVED folder")
+    p.add_argument("--out", help="with --suite or a development set: also write the result as JSON here")
     p.add_argument("--speakers", help="only these speakers, e.g. 21,22 or 21-24")
     p.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -195,6 +203,7 @@ def cmd_ensemble(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from model.errors import SERError
     from model.predictor import Predictor
     from training.config import parse_speakers
     from training.data import ClipBank
@@ -203,6 +212,12 @@ def cmd_eval(args) -> int:
     from training.recipes import load_corpus
 
     predictor = Predictor.load(args.model, device=args.device)
+    if args.suite:
+        return _eval_suite(args, predictor)
+    if not args.root:
+        raise SERError("give the corpus folder with --root (or --suite for the cross-corpus table).")
+    if args.corpus in ("emodb", "baved"):
+        return _eval_dev(args, predictor)
     if args.corpus.startswith("ravdess"):
         speakers = set(parse_speakers(args.speakers)) if args.speakers else None
         entries, skipped = load_corpus(args.corpus, args.root, speakers, args.label_set)
@@ -239,6 +254,103 @@ def cmd_eval(args) -> int:
         if skipped:
             print(report_skipped(skipped))
     return 0
+
+
+def _eval_dev(args, predictor) -> int:
+    from model.errors import SERError
+    from training.crosscorpus import evaluate_dev_corpus, format_dev_result
+    from training.recipes import load_corpus
+
+    speakers = _speaker_set(args.speakers)
+    entries, skipped = load_corpus(args.corpus, args.root, speakers)
+    if not entries:
+        raise SERError(f"{args.root}: no {args.corpus} files found" + (f" for speakers {args.speakers}" if speakers else "") + ".")
+    result = evaluate_dev_corpus(predictor, entries)
+    result["skipped"] += [{"item": s.item, "reason": s.reason} for s in skipped]
+    result.update(model=predictor.source, corpus=args.corpus)
+    _write_json(args.out, result)
+    print(json.dumps(result) if args.json else f"model: {predictor.source}\n" + format_dev_result(args.corpus, result))
+    return 0
+
+
+def _speaker_set(spec: str | None) -> set[int] | None:
+    from model.errors import SERError
+    from training.config import parse_speakers
+
+    if not spec:
+        return None
+    try:
+        return set(parse_speakers(spec))
+    except ValueError as exc:
+        raise SERError(f"--speakers {spec!r}: give speaker numbers such as 21,22 or 21-24.") from exc
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    from model.errors import SERError
+
+    if not path:
+        return
+    import os
+    from pathlib import Path
+
+    tmp = Path(path).with_name(Path(path).name + ".part")
+    try:
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SERError(f"{path}: cannot write the result ({exc.strerror}); choose a writable path with --out.") from exc
+
+
+def _eval_suite(args, predictor) -> int:
+    from pathlib import Path
+
+    from model.errors import SERError
+    from training.crosscorpus import DEV_CORPORA, evaluate_dev_corpus
+    from training.recipes import load_corpus
+
+    folders = {}
+    for name in DEV_CORPORA:
+        folder = getattr(args, name) or (str(Path(args.data) / name) if args.data else None)
+        if not folder:
+            raise SERError(f"--suite needs the {name} folder: give --{name} DIR or --data DIR holding {name}/.")
+        folders[name] = folder
+    suite = {"model": predictor.source, "ravdess_cv": predictor.meta.metrics.get("cross_validation")}
+    for name, folder in folders.items():
+        entries, skipped = load_corpus(name, folder)
+        if not entries:
+            raise SERError(f"{folder}: no {name} files found.")
+        print(f"evaluating {name} ({len(entries)} clips) ...", file=sys.stderr, flush=True)
+        suite[name] = evaluate_dev_corpus(predictor, entries)
+    _write_json(args.out, suite)
+    print(json.dumps(suite) if args.json else format_suite(suite))
+    return 0
+
+
+def format_suite(suite: dict) -> str:
+    """The cross-corpus table: RAVDESS cross-validation beside the development corpora."""
+    def pct(v):
+        return f"{100 * v:5.1f} %" if isinstance(v, (int, float)) and v == v else "    -  "
+
+    cv = suite.get("ravdess_cv") or {}
+    em, bv = suite["emodb"], suite["baved"]
+    head = f"{'test set':44s}{'UA 8-way':>10s}{'UA shared':>11s}{'gender':>9s}{'arousal~level':>15s}"
+    rows = [
+        ("RAVDESS, 5-fold actor-held-out CV (stored)", cv.get("unweighted_accuracy", {}).get("mean"), None,
+         cv.get("gender_accuracy", {}).get("mean"), None),
+        (f"EmoDB ({len(em['speakers'])} speakers, {len(em['classes'])} shared classes)", em["ua_full"],
+         em["ua_restricted"], em["gender_accuracy"], None),
+        (f"BAVED ({len(bv['speakers'])} speakers, 3 levels)", None, None, bv["gender_accuracy"],
+         bv["arousal_level_spearman"]),
+    ]
+    lines = [f"model: {suite['model']}", "", head]
+    for name, ua, uar, g, rho in rows:
+        rho_s = f"{rho:15.2f}" if rho is not None else f"{'-':>15s}"
+        lines.append(f"{name:44s}{pct(ua):>10s}{pct(uar):>11s}{pct(g):>9s}{rho_s}")
+    if not cv:
+        lines.append("(the model file stores no cross-validation result)")
+    lines += ["", "EmoDB recall per class (full argmax): " + ", ".join(
+        f"{k} {100 * v:.0f} %" for k, v in em["per_class_recall"].items())]
+    return "\n".join(lines)
 
 
 def format_eval(r: dict) -> str:

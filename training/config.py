@@ -115,6 +115,12 @@ def config_from_dict(data: dict, where: str = "config") -> TrainingConfig:
     bad = [x for x in labels if x not in CANONICAL_LABELS]
     if bad:
         raise SERError(f"{path}: labels {bad} are not canonical labels {list(CANONICAL_LABELS)}.")
+    from training.recipes import EVALUATION_ONLY
+
+    for name in [str(data["corpus"]), *[str(x) for x in data.get("extra_corpora") or ()]]:
+        if name in EVALUATION_ONLY:
+            raise SERError(f"{path}: {name} is a cross-corpus development set, for evaluation only "
+                           f"(ser eval --corpus {name}); it must not train a model.")
     known = {f.name for f in dataclasses.fields(TrainingConfig)}
     unknown = set(data) - known
     if unknown:

@@ -35,6 +35,22 @@ class AugmentConfig:
     # Crop training clips to their audible part first (model.audio.speech_bounds, as the Predictor
     # does for whole utterances and as the VAD does in streaming), so crops are not mostly silence.
     trim: bool = False
+    # Channel augmentation (training/channel.py): chance per crop of a simulated room, a random EQ,
+    # a telephone line (300-3400 Hz, 8 kHz, mu-law or GSM) and a wide-band codec (MP3).
+    reverb_prob: float = 0.0
+    eq_prob: float = 0.0
+    telephone_prob: float = 0.0
+    codec_prob: float = 0.0
+    # Speaker-normalised networks (arch.speaker_norm): chance that a crop is centred on its
+    # speaker's average spectrum (as after adaptation) rather than on its own mean (before).
+    speaker_ref_prob: float = 0.5
+
+    @property
+    def channel(self):
+        from training.channel import ChannelConfig
+
+        return ChannelConfig(reverb_prob=self.reverb_prob, eq_prob=self.eq_prob,
+                             telephone_prob=self.telephone_prob, codec_prob=self.codec_prob)
 
 
 MIN_TRIMMED_SAMPLES = SAMPLE_RATE_HZ // 4  # a trimmed clip shorter than this keeps its silence
@@ -107,15 +123,29 @@ class Augmenter:
         self.config = config
         self.rng = rng
         self.crop = int(round(config.crop_s * SAMPLE_RATE_HZ))
+        channel = config.channel
+        if channel.active:
+            from training.channel import ChannelAugmenter
+
+            self.channel = ChannelAugmenter(channel, rng)
+        else:
+            self.channel = None
 
     def waveform(self, bank: ClipBank, i: int, train: bool = True) -> np.ndarray:
+        return self.waveform_pair(bank, i, train)[0]
+
+    def waveform_pair(self, bank: ClipBank, i: int, train: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+        """(augmented crop, the same crop before gain, channel and noise, the speed it was taken at)."""
         c, rng = self.config, self.rng
-        speed = rng.choice(bank.speeds) if train else 1.0
+        speed = float(rng.choice(bank.speeds)) if train else 1.0
         w = fit_length(bank.waves[speed][i], self.crop)
         start = rng.integers(0, len(w) - self.crop + 1) if train else (len(w) - self.crop) // 2
-        x = w[start:start + self.crop].copy()
+        clean = w[start:start + self.crop]
+        x = clean.copy()
         if not train:
-            return x
+            return x, clean, speed
+        if self.channel is not None:
+            x = self.channel(x)
         x *= 10 ** (rng.uniform(*c.gain_db_range) / 20)
         if rng.random() < c.noise_prob:
             power = float(np.mean(x ** 2)) + 1e-10
@@ -126,7 +156,7 @@ class Augmenter:
                 noise -= np.convolve(noise, np.ones(401) / 401, mode="same")
                 noise /= noise.std() + 1e-8
             x += noise * np.sqrt(power / 10 ** (snr / 10))
-        return np.clip(x, -1.0, 1.0)
+        return np.clip(x, -1.0, 1.0), clean, speed
 
     def spec_augment(self, feats: torch.Tensor) -> torch.Tensor:
         """Zero (the normalised mean) random time and frequency bands of ``(B, mels, frames)``."""

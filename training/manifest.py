@@ -31,6 +31,7 @@ class ManifestEntry:
     vad_source: str | None = None  # "human-ratings", "derived-from-category" or None
     session: str | None = None
     vocal_channel: str | None = None  # "speech" or "song" where the corpus has both
+    emotion_level: int | None = None  # ordinal level of expressed emotion (BAVED: 0 low, 1 neutral, 2 high)
 
     @property
     def vad(self) -> tuple[float, float, float] | None:

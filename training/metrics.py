@@ -71,3 +71,26 @@ def concordance_cc(x: np.ndarray, y: np.ndarray) -> float:
     cov = ((x - mx) * (y - my)).mean()
     denom = vx + vy + (mx - my) ** 2
     return float(2 * cov / denom) if denom > 0 else float("nan")
+
+
+def rank(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their mean rank (as for Spearman's correlation)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    values, inverse = np.unique(x, return_inverse=True)
+    sums = np.bincount(inverse, weights=ranks)
+    counts = np.bincount(inverse)
+    return (sums / counts)[inverse]
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson's correlation of the tie-averaged ranks)."""
+    if len(x) < 2:
+        return float("nan")
+    rx, ry = rank(x), rank(y)
+    rx -= rx.mean()
+    ry -= ry.mean()
+    denom = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")

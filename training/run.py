@@ -225,8 +225,19 @@ def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBan
     predictor = Predictor(net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch), device)
     preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
     metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
+    # Out-of-sample probabilities and true classes, pooled over folds to fit the calibration.
+    index = {lab: i for i, lab in enumerate(cfg.labels)}
+    metrics["test_predictions"] = {
+        "y": [index.get(test_bank.labels[e], -1) if e >= 0 else -1 for e in test_bank.emotion],
+        "probabilities": [[round(float(v), 5) for v in p.probabilities] for p in preds]}
     metrics["tta"] = {k: v for k, v in evaluate_bank(predictor, test_bank, tta=True).items()
                       if k in SUMMARY_KEYS + ("confusion_matrix",)}
+    if predictor.speaker_norm:  # each test speaker's clips as one session in random order, adapted
+        from training.crosscorpus import predict_sessions
+
+        adapted = metrics_from_predictions(predict_sessions(predictor, test_bank.entries, test_bank.waves[1.0]),
+                                           test_bank, list(cfg.labels))
+        metrics["adapted"] = {k: v for k, v in adapted.items() if k in SUMMARY_KEYS + ("confusion_matrix",)}
     fold_data = CorpusData([e for e in data.entries if e.speaker not in held],
                            [e for e in data.extra if e.speaker not in held], [])
     save_model(net, _meta(cfg, fold_data, {}, training), fold_dir / "model.safetensors", overwrite=True)
@@ -277,8 +288,9 @@ def summarise(folds: list[dict], labels: list[str]) -> dict:
     from training.metrics import per_class_recall
 
     summary: dict = {"n_folds": len(folds)}
-    for variant in ("plain", "tta"):
-        rows = [f["metrics"] if variant == "plain" else f["metrics"]["tta"] for f in folds]
+    variants = ["plain", "tta"] + (["adapted"] if all("adapted" in f["metrics"] for f in folds) else [])
+    for variant in variants:
+        rows = [f["metrics"] if variant == "plain" else f["metrics"][variant] for f in folds]
         block = {}
         for key in SUMMARY_KEYS:
             vals = [r[key] for r in rows if r.get(key) is not None]
@@ -290,6 +302,14 @@ def summarise(folds: list[dict], labels: list[str]) -> dict:
         block["per_class_recall"] = {lab: float(r) for lab, r in zip(labels, per_class_recall(cm))}
         summary[variant] = block
     summary["best_epochs"] = [f["best_epoch"] for f in folds]
+    pooled = [f["metrics"].get("test_predictions") for f in folds]
+    if pooled and all(pooled):
+        from training.calibration import calibrate
+
+        y = np.concatenate([np.asarray(p["y"], dtype=np.int64) for p in pooled])
+        probs = np.concatenate([np.asarray(p["probabilities"], dtype=np.float64) for p in pooled])
+        keep = y >= 0
+        summary["calibration"] = calibrate(probs[keep], y[keep])
     return summary
 
 
@@ -320,7 +340,9 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
                 "seconds": round(sum(r.seconds for r in results), 1), "config": cfg.to_dict()}
     if len(results) > 1:
         training["member_seeds"] = [member_seed(cfg.seed, m) for m in range(len(results))]
-    path = save_model(net, _meta(cfg, data, metrics, training), out / "model.safetensors", overwrite=True)
+    meta = _meta(cfg, data, metrics, training)
+    meta.calibration = calibration_of(cv_report)
+    path = save_model(net, meta, out / "model.safetensors", overwrite=True)
     skipped = data.skipped + train_bank.skipped
     (out / "skipped.txt").write_text(report_skipped(skipped) + "\n")
     write_manifest(data.entries + data.extra, out / "manifest.jsonl")
@@ -338,6 +360,8 @@ def cv_metrics(cv_report: dict) -> dict:
         "per_class_recall": s["plain"]["per_class_recall"],
         "confusion_matrix": s["plain"]["confusion_matrix"],
         "tta": {k: v for k, v in s["tta"].items() if k in SUMMARY_KEYS},
+        **({"speaker_adapted": {k: v for k, v in s["adapted"].items() if k in SUMMARY_KEYS}} if "adapted" in s else {}),
+        **({"calibration": s["calibration"]} if "calibration" in s else {}),
     }
 
 
@@ -347,4 +371,14 @@ def attach_cv_report(model_path: str | os.PathLike, cv_report: dict) -> Path:
 
     net, meta = load_model(model_path)
     meta.metrics["cross_validation"] = cv_metrics(cv_report)
+    meta.calibration = calibration_of(cv_report)
     return save_model(net, meta, model_path, overwrite=True)
+
+
+def calibration_of(cv_report: dict | None) -> dict:
+    """What a model file records of a cross-validation's calibration: the temperature and threshold."""
+    cal = ((cv_report or {}).get("summary") or {}).get("calibration")
+    if not cal:
+        return {}
+    return {"temperature": cal["temperature"], "uncertain_below": cal["uncertain_below"],
+            "fitted_on": "pooled test-fold predictions of " + cv_metrics(cv_report)["split"]}

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.adaptation import DEFAULT_MIN_WINDOWS
 from model.checkpoint import ModelMeta
 from model.features import FeatureConfig
 from model.network import ArchConfig, SERNet, count_parameters
@@ -91,6 +92,48 @@ def feature_stats(net: SERNet, bank: ClipBank) -> tuple[torch.Tensor, torch.Tens
     return mean.float(), std.float()
 
 
+@torch.no_grad()
+def speaker_window_means(net: SERNet, bank: ClipBank, window_s: float = 2.0, hop_s: float = 0.5) -> dict:
+    """{speed: {speaker: (n_windows, n_mels)}}: the mean log-mel of every analysis window over the
+    audible part of each of a speaker's clips, as the engine's speaker statistics count them."""
+    from model.audio import speech_bounds
+    from model.predictor import window_bounds
+
+    sr = net.features.sample_rate_hz
+    window, hop = int(window_s * sr), int(hop_s * sr)
+    out: dict = {}
+    for speed, waves in bank.waves.items():
+        per: dict[str, list[np.ndarray]] = {}
+        for e, w in zip(bank.entries, waves):
+            a, b = speech_bounds(w, sr)
+            w = w[a:b] if b - a >= net.features.n_fft else w
+            wins = [w[s:t] for s, t in window_bounds(len(w), window, hop) if t - s >= net.features.n_fft]
+            for x in wins:
+                per.setdefault(e.speaker, []).append(net.logmel(torch.from_numpy(x)[None]).mean(dim=2)[0].numpy())
+        out[speed] = {spk: np.stack(v) for spk, v in per.items()}
+    return out
+
+
+def speaker_references(net: SERNet, logmel: torch.Tensor, clean: torch.Tensor, speeds: list[float],
+                       speakers: list[str], means: dict, prob: float, min_windows: int,
+                       rng: np.random.Generator) -> torch.Tensor:
+    """Reference spectra for a batch of training crops of a speaker-normalised network: with
+    probability ``prob`` the speaker's average over a random number (``min_windows`` or more) of
+    their windows, shifted by what augmentation did to this crop's mean (a room, a phone line or
+    an EQ colours a whole session alike); otherwise the crop's own mean (a session not yet adapted)."""
+    own = logmel.mean(dim=2)
+    shift = own - net.logmel(clean).mean(dim=2)
+    refs = own.clone()
+    for j, (speed, spk) in enumerate(zip(speeds, speakers)):
+        if rng.random() >= prob:
+            continue
+        pool = means[speed][spk]
+        k = int(rng.integers(min(min_windows, len(pool)), len(pool) + 1))
+        pick = rng.choice(len(pool), size=k, replace=False)
+        refs[j] = torch.from_numpy(pool[pick].mean(axis=0)).to(refs) + shift[j]
+    return refs
+
+
 def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y_vad: torch.Tensor,
                    log_vars: torch.Tensor, class_weights: torch.Tensor | None, label_smoothing: float,
                    emotion_soft: torch.Tensor | None = None,
@@ -130,6 +173,12 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
     dev = resolve_device(device)
     labels = train_bank.labels
     net = SERNet(len(labels), features, arch)
+    if arch.voice_gender:
+        from training.voice import fit_gender, load_encoder
+
+        load_encoder(net.voice)
+        fit_gender(net.voice, train_bank)
+        net.voice.requires_grad_(False)  # pretrained and fitted: not trained with the emotion network
     mean, std = feature_stats(net, train_bank)
     net.feat_mean.copy_(mean)
     net.feat_std.copy_(std)
@@ -145,6 +194,8 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
                                                 pct_start=0.1)
     cw = torch.from_numpy(train_bank.class_weights()).to(dev) if optim.class_balance else None
     aug = Augmenter(augment, rng)
+    spk_means = speaker_window_means(net, train_bank) if arch.speaker_norm else None
+    speakers = [e.speaker for e in train_bank.entries]
     ema = None
     if optim.ema_decay > 0:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -160,12 +211,20 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
         sums: dict[str, list[float]] = {k: [] for k in ("total", *TASKS)}
         for b in range(steps_per_epoch):
             idx = perm[b * optim.batch_size:(b + 1) * optim.batch_size]
-            x = torch.from_numpy(np.stack([aug.waveform(train_bank, i) for i in idx])).to(dev)
+            crops = [aug.waveform_pair(train_bank, i) for i in idx]
+            x = torch.from_numpy(np.stack([c[0] for c in crops])).to(dev)
             ye = torch.from_numpy(train_bank.emotion[idx]).to(dev)
             yg = torch.from_numpy(train_bank.gender[idx]).to(dev)
             yv = torch.from_numpy(train_bank.vad[idx]).to(dev)
             with torch.no_grad():
-                feats = aug.spec_augment(net.compute_features(x))
+                if spk_means is not None:
+                    logmel = net.logmel(x)
+                    refs = speaker_references(net, logmel, torch.from_numpy(np.stack([c[1] for c in crops])).to(dev),
+                                              [c[2] for c in crops], [speakers[i] for i in idx], spk_means,
+                                              augment.speaker_ref_prob, DEFAULT_MIN_WINDOWS, rng)
+                    feats = aug.spec_augment(net.normalise(logmel, refs))
+                else:
+                    feats = aug.spec_augment(net.compute_features(x))
             soft = None
             if augment.mixup_alpha > 0 and (ye >= 0).all():
                 lam = float(rng.beta(augment.mixup_alpha, augment.mixup_alpha))

@@ -38,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
     p.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda or auto")
+    p.add_argument("--no-adapt", action="store_true",
+                   help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
+                        "analysed, its features are centred on that speaker's own average (models trained for it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no closing summary")
     p.set_defaults(func=cmd_batch)
 
@@ -50,7 +53,7 @@ def cmd_batch(args) -> int:
         model=args.model, window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),
         agent_names=tuple(n.strip() for n in args.agent_name.split(",")), analyse_agent=args.analyse_agent,
-        device=args.device)
+        device=args.device, speaker_adaptation=not args.no_adapt)
     run = run_batch(args.input, args.out, settings, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
     if not args.quiet:

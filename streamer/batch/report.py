@@ -30,7 +30,8 @@ SECONDS_PER_HOUR = 3600.0
 TABLE_COLUMNS = (
     ("call_id", "string"), ("path", "string"), ("status", "string"), ("error", "string"),
     ("duration_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
-    ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("mean_valence", "float64"),
+    ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("uncertain_s", "float64"),
+    ("mean_valence", "float64"),
     ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
     ("peak_arousal", "float64"), ("peak_arousal_s", "float64"), ("peak_anger", "float64"),
     ("peak_anger_s", "float64"), ("channels_analysed", "string"), ("channels_not_analysed", "string"),
@@ -110,7 +111,7 @@ def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:
     ax1, ax2 = fig.subplots(1, 2)
     labels = sorted(shares, key=lambda k: -shares[k])
     ax1.barh(labels[::-1], [shares[k] * 100 for k in labels[::-1]], color=VALENCE_COLOR)
-    ax1.set_xlabel("share of analysed speech time (%)", fontsize=8)
+    ax1.set_xlabel("share of speech time with a confident emotion (%)", fontsize=8)
     ax1.set_title("emotions over the batch", fontsize=9)
     ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
     ax2.set_xlabel("mean arousal per call and speaker", fontsize=8)
@@ -144,6 +145,7 @@ def table_rows(calls: list[dict]) -> tuple[list[dict], list[str]]:
             rows.append({**common, "speaker": sp["track_name"], "channel": sp.get("channel"),
                          "speech_s": sp["speech_s"], "n_segments": sp["n_segments"], "n_utterances": sp["n_utterances"],
                          "top_emotion": max(shares, key=shares.get) if shares else None,
+                         "uncertain_s": sp.get("uncertain_s", 0.0),
                          "mean_valence": sp["mean_valence"], "mean_arousal": sp["mean_arousal"],
                          "mean_dominance": sp["dominance"], "negative_valence_share": sp["negative_valence_share"],
                          "peak_arousal": sp["peak_arousal"], "peak_arousal_s": sp["peak_arousal_s"],

@@ -38,6 +38,7 @@ class BatchSettings:
         agent_names: Tracks that hold employees; they are analysed only with ``analyse_agent``.
         analyse_agent: Analyse the employees' channels too (see the responsible-use note).
         device: Torch device of the workers (``cpu`` by default: one process per core scales better).
+        speaker_adaptation: Adapt to each speaker (see ``EngineConfig.speaker_adaptation``).
     """
 
     model: str = "default"
@@ -49,6 +50,7 @@ class BatchSettings:
     agent_names: tuple[str, ...] = DEFAULT_AGENT_NAMES
     analyse_agent: bool = False
     device: str = "cpu"
+    speaker_adaptation: bool = True
 
     def __post_init__(self) -> None:
         if self.channels not in ("split", "mix"):
@@ -74,7 +76,7 @@ class BatchSettings:
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(window_s=self.window_s, hop_s=self.hop_s, vad_aggressiveness=self.vad_aggressiveness,
-                            device=self.device, emit_audio=False)
+                            device=self.device, emit_audio=False, speaker_adaptation=self.speaker_adaptation)
 
     @property
     def track_names(self) -> list[str]:

@@ -277,7 +277,8 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
     assert (tmp_path / "cv" / "fold1" / "member2" / "history.json").is_file()
 
     # Final models: one run of the ensemble config equals the two member runs combined.
-    assert ser_main(["train", *common, "--out", str(tmp_path / "final")]) == 0
+    assert ser_main(["train", *common, "--cv-report", str(tmp_path / "cv_ens" / "cv_report.json"),
+                     "--out", str(tmp_path / "final")]) == 0
     for m in (1, 2):
         assert ser_main(["train", *common, "--member", str(m), "--out", str(tmp_path / f"final_m{m}")]) == 0
     assert ser_main(["ensemble", str(tmp_path / "final_m1"), str(tmp_path / "final_m2"),
@@ -287,6 +288,7 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
     two = Predictor.load(tmp_path / "final_ens" / "model.safetensors")
     np.testing.assert_allclose(one.predict(x).probabilities, two.predict(x).probabilities, atol=1e-5)
     assert one.meta.training["config"] == two.meta.training["config"]
+    assert one.meta.calibration == two.meta.calibration and two.meta.temperature > 0
     assert two.meta.metrics["cross_validation"]["unweighted_accuracy"]["mean"] == pytest.approx(
         combined["summary"]["plain"]["unweighted_accuracy"]["mean"])
 

@@ -7,11 +7,15 @@ import os
 from model.errors import SERError
 from training.manifest import ManifestEntry, Skipped
 
-CORPORA = ("ravdess", "ravdess-song", "iemocap")
+CORPORA = ("ravdess", "ravdess-song", "iemocap", "emodb", "baved")
+# Cross-corpus development sets: for evaluation only, never training data of a shipped model.
+EVALUATION_ONLY = ("emodb", "baved")
 LICENCES = {
     "ravdess": "CC BY-NC-SA 4.0",
     "ravdess-song": "CC BY-NC-SA 4.0",
     "iemocap": "IEMOCAP licence (USC SAIL; research use, no redistribution)",
+    "emodb": "not verified (evaluation only)",
+    "baved": "none stated by its authors (evaluation only)",
 }
 
 
@@ -27,5 +31,12 @@ def load_corpus(name: str, root: str | os.PathLike, speakers: set[int] | None = 
         from training.recipes import iemocap
 
         entries, skipped = iemocap.build_manifest(root, label_set=label_set or "4class")
+        return entries, skipped
+    if name in EVALUATION_ONLY:
+        import importlib
+
+        entries, skipped = importlib.import_module(f"training.recipes.{name}").build_manifest(root)
+        if speakers is not None:
+            entries = [e for e in entries if int(e.speaker) in speakers]
         return entries, skipped
     raise SERError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}.")

@@ -1,0 +1,68 @@
+"""Voice gender from a speaker encoder trained on thousands of voices.
+
+Twenty training actors are too few to learn voice gender that transfers to other recordings. A
+speaker encoder has already learnt what distinguishes voices from thousands of them: the GE2E
+encoder of Resemblyzer (Wan et al., 2018, "Generalized End-to-End Loss for Speaker Verification";
+Resemblyzer 0.1.4 by Resemble AI, Apache-2.0), a 3-layer LSTM over 40 mel bands that maps 1.6 s of
+speech to a 256-dimensional unit vector. A logistic regression on that embedding, fitted on the
+training speakers by ``ser train``, gives the gender.
+
+The encoder's weights are stored in the model file beside the emotion network (keys ``voice.*``),
+converted once from Resemblyzer's ``pretrained.pt`` (``training/voice_import.py``); nothing is
+unpickled at run time. Gender does not change within a speech segment, so the engine computes it
+once per segment (on its first analysed window), not per window.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+SAMPLE_RATE_HZ = 16000
+N_MELS = 40
+N_FFT = 400  # 25 ms
+HOP = 160  # 10 ms
+HIDDEN = 256
+LAYERS = 3
+EMBEDDING = 256
+PARTIAL_FRAMES = 160  # 1.6 s: the encoder's training length
+PARTIAL_STEP = 80  # partials of a longer input overlap by half
+MAX_PARTIALS = 3  # enough for a stable embedding; bounds the cost per segment
+LEVEL_DBFS = -30.0  # the encoder's input level (Resemblyzer normalises to -30 dBFS)
+SILENCE_RMS = 1e-5
+
+
+class VoiceGender(nn.Module):
+    """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression."""
+
+    def __init__(self):
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0,
+            center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
+        self.lstm = nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
+        self.linear = nn.Linear(HIDDEN, EMBEDDING)
+        # Logistic regression on the embedding: logit of "male" (GENDER_LABELS order: female, male).
+        self.gender = nn.Linear(EMBEDDING, 1)
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (256,) unit embedding, averaged over up to MAX_PARTIALS partials of 1.6 s."""
+        x = waveform.float().reshape(-1)
+        rms = torch.sqrt(torch.mean(x ** 2))
+        x = x * (10 ** (LEVEL_DBFS / 20) / torch.clamp(rms, min=SILENCE_RMS))
+        mels = self.mel(x).T  # (frames, 40)
+        if mels.shape[0] < PARTIAL_FRAMES:
+            mels = torch.cat([mels, mels.new_zeros(PARTIAL_FRAMES - mels.shape[0], N_MELS)])
+        starts = list(range(0, mels.shape[0] - PARTIAL_FRAMES + 1, PARTIAL_STEP))[:MAX_PARTIALS]
+        partials = torch.stack([mels[s:s + PARTIAL_FRAMES] for s in starts])
+        _, (hidden, _) = self.lstm(partials)
+        e = torch.relu(self.linear(hidden[-1]))
+        e = e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
+        mean = e.mean(dim=0)
+        return mean / torch.clamp(mean.norm(), min=1e-8)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (2,) probabilities [female, male]."""
+        p_male = torch.sigmoid(self.gender(self.embed(waveform)))[0]
+        return torch.stack([1 - p_male, p_male])

@@ -1,0 +1,147 @@
+"""Speaker adaptation, voice gender and calibrated "uncertain" results: in the model, and through
+the streaming engine (streaming still equals offline at every chunk size)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model import Predictor
+from model.adaptation import SpeakerStats
+from model.audio import load_mono_16k
+from model.checkpoint import load_model
+from model.testing import make_tiny_model
+from streamer import EngineConfig, WindowResult, analyze_waveform
+
+BLOCK_SIZES = (160, 512, 4000)
+ATOL = 1e-5
+# The tiny random network reacts weakly to its input: a changed reference moves its outputs by about 1e-5.
+CHANGED = 1e-6
+
+
+@pytest.fixture(scope="module")
+def adaptive_path(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("adaptive") / "adaptive.safetensors", speaker_norm=True,
+                           voice_gender=True, level_norm_dbfs=-20.0,
+                           calibration={"temperature": 2.0, "uncertain_below": 0.5})
+
+
+@pytest.fixture(scope="module")
+def adaptive(adaptive_path):
+    return Predictor.load(adaptive_path, device="cpu")
+
+
+def test_speaker_stats_wait_for_enough_speech_then_average():
+    stats = SpeakerStats(min_windows=3)
+    assert stats.add(np.array([1.0, 2.0])) is None
+    assert stats.add(np.array([3.0, 4.0])) is None
+    np.testing.assert_allclose(stats.add(np.array([5.0, 6.0])), [3.0, 4.0])
+    np.testing.assert_allclose(stats.add(np.array([7.0, 8.0])), [4.0, 5.0])
+    stats.reset()
+    assert stats.count == 0 and stats.reference() is None
+
+
+def test_adapted_windows_use_the_speakers_average(adaptive, speech_16k):
+    windows = [speech_16k[i:i + 32000] for i in range(0, 16 * 8000, 8000)]
+    alone = adaptive.predict_batch(windows)
+    stats = SpeakerStats(min_windows=8)
+    adapted = adaptive.predict_batch(windows, speaker=stats)
+    assert stats.count == len(windows)
+    # Before enough speech, the same as unadapted; after, centred on the speaker's average.
+    for a, b in zip(alone[:7], adapted[:7]):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=ATOL)
+    assert any(not np.allclose(a.probabilities, b.probabilities, rtol=0, atol=CHANGED)
+               for a, b in zip(alone[8:], adapted[8:]))
+    # Counting in several calls gives the same as one call.
+    stats2 = SpeakerStats(min_windows=8)
+    parts = adaptive.predict_batch(windows[:5], speaker=stats2) + adaptive.predict_batch(windows[5:], speaker=stats2)
+    for a, b in zip(adapted, parts):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=ATOL)
+
+
+def test_calibration_and_uncertain_flag(adaptive_path, adaptive, speech_16k):
+    net, meta = load_model(adaptive_path)
+    assert meta.temperature == 2.0 and meta.uncertain_below == 0.5
+    p = adaptive.predict(speech_16k[:32000])
+    # The temperature flattens the distribution; the flag follows the threshold.
+    import torch
+
+    with torch.inference_mode():
+        raw = torch.softmax(net(torch.from_numpy(speech_16k[:32000])[None])["emotion"], dim=1)[0].numpy()
+    assert p.top_probability <= raw.max() + 1e-6
+    assert p.uncertain == (p.top_probability < 0.5)
+    assert p.to_dict()["uncertain"] == p.uncertain
+
+
+def test_voice_gender_is_one_value_per_utterance(adaptive, speech_paths):
+    x = load_mono_16k(speech_paths[0])
+    g = adaptive.voice_gender(x)
+    assert g.shape == (2,) and g.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(adaptive.predict_utterance(x).gender_probabilities, adaptive.voice_gender(
+        x[slice(*__import__("model.audio", fromlist=["speech_bounds"]).speech_bounds(x))]), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def adaptive_offline(speech_16k, adaptive):
+    long = np.concatenate([speech_16k] * 3)  # enough speech for adaptation to start
+    return long, analyze_waveform(long, adaptive, EngineConfig(emit_audio=False))
+
+
+@pytest.mark.parametrize("block", BLOCK_SIZES)
+def test_adapted_streaming_equals_offline(adaptive, adaptive_offline, block):
+    long, offline = adaptive_offline
+    streamed = analyze_waveform(long, adaptive, EngineConfig(emit_audio=False), block_samples=block)
+    a = [e for e in offline if isinstance(e, WindowResult)]
+    b = [e for e in streamed if isinstance(e, WindowResult)]
+    assert [(x.kind, x.start_s, x.end_s) for x in a] == [(x.kind, x.start_s, x.end_s) for x in b]
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(list(x.probabilities.values()), list(y.probabilities.values()), atol=ATOL)
+        np.testing.assert_allclose(list(x.gender.values()), list(y.gender.values()), atol=ATOL)
+        assert x.uncertain == y.uncertain
+
+
+def test_adaptation_changes_late_results_and_can_be_turned_off(adaptive, adaptive_offline):
+    long, adapted = adaptive_offline
+    plain = analyze_waveform(long, adaptive, EngineConfig(emit_audio=False, speaker_adaptation=False))
+    a = [e for e in adapted if isinstance(e, WindowResult) and e.kind == "window"]
+    p = [e for e in plain if isinstance(e, WindowResult) and e.kind == "window"]
+    assert len(a) == len(p) > 16
+    early = [np.allclose(list(x.probabilities.values()), list(y.probabilities.values()), rtol=0, atol=CHANGED)
+             for x, y in zip(a[:15], p[:15])]
+    late = [np.allclose(list(x.probabilities.values()), list(y.probabilities.values()), rtol=0, atol=CHANGED)
+            for x, y in zip(a[16:], p[16:])]
+    assert all(early) and not all(late)
+
+
+def test_gender_is_constant_within_a_segment(adaptive, adaptive_offline):
+    _, events = adaptive_offline
+    windows = [e for e in events if isinstance(e, WindowResult) and e.kind == "window"]
+    utterances = [e for e in events if isinstance(e, WindowResult) and e.kind == "utterance"]
+    for u in utterances:
+        inside = [w for w in windows if u.start_s <= w.start_s and w.end_s <= u.end_s]
+        assert inside
+        assert all(w.gender == inside[0].gender for w in inside)
+
+
+def test_uncertain_results_reach_sessions_exports_and_summaries(tmp_path, speech_16k):
+    import csv
+
+    from streamer import SessionStore, SpeechSegment, write_csv
+    from streamer.summary import summarize
+
+    path = make_tiny_model(tmp_path / "unsure.safetensors", calibration={"temperature": 1.0, "uncertain_below": 0.99})
+    events = analyze_waveform(speech_16k, Predictor.load(path, device="cpu"), EngineConfig(emit_audio=False))
+    results = [e for e in events if isinstance(e, WindowResult)]
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert results and all(r.uncertain for r in results)
+    with open(write_csv(tmp_path / "r.csv", results), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["uncertain"] for r in rows} == {"1"}
+    store = SessionStore.create(tmp_path / "s.jsonl", {"tracks": ["mix"]})
+    for e in segments + results:
+        store.append(e)
+    store.close()
+    assert all(r.uncertain for r in SessionStore.open(tmp_path / "s.jsonl").results)
+    summary = summarize(["mix"], segments, results)[0]
+    assert summary.emotion_shares == {} and summary.uncertain_s > 0
+    assert "uncertain" in summary.line()
