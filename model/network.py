@@ -36,9 +36,12 @@ class ArchConfig:
     # mean normalisation on log-mel): removes the channel's and the speaker's long-term spectrum.
     window_mean_norm: bool = False
     # Speaker normalisation: subtract a reference log-mel spectrum per band instead of the training
-    # set's mean: the speaker's own average over the speech heard so far (model/adaptation.py), or,
-    # until enough has been heard, the window's own mean. Trained with both (see training/train.py).
+    # set's mean: the speaker's own average over the speech heard so far (model/adaptation.py).
+    # Until enough has been heard, ``speaker_norm_fallback`` says what is subtracted: "global" (the
+    # training set's mean, as without speaker normalisation) or "window" (the window's own mean).
+    # Trained with both (see training/train.py).
     speaker_norm: bool = False
+    speaker_norm_fallback: str = "global"
     # Voice gender from a pretrained speaker encoder (model/voice.py) stored in the model file,
     # instead of the gender head learnt from the training speakers alone.
     voice_gender: bool = False
@@ -203,6 +206,8 @@ class SERNet(nn.Module):
         self.register_buffer("feat_std", torch.ones(features.n_mels))
         if arch.members != 1:
             raise ValueError("an ArchConfig with several members builds a SEREnsemble (see build_network)")
+        if arch.speaker_norm_fallback not in ("global", "window"):
+            raise ValueError(f"unknown speaker_norm_fallback {arch.speaker_norm_fallback!r}")
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
         blocks = []
@@ -247,7 +252,7 @@ class SERNet(nn.Module):
     def normalise(self, logmel: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Log-mel (B, n_mels, frames) -> the network's normalised input. ``reference`` (B, n_mels):
         the speaker's mean log-mel, for a speaker-normalised network (None: each window's own mean)."""
-        if self.arch.speaker_norm:
+        if self.arch.speaker_norm and (reference is not None or self.arch.speaker_norm_fallback == "window"):
             centre = logmel.mean(dim=2) if reference is None else reference
             return (logmel - centre[:, :, None]) / self.feat_std[None, :, None]
         x = (logmel - self.feat_mean[None, :, None]) / self.feat_std[None, :, None]

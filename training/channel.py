@@ -108,6 +108,24 @@ def codec_roundtrip(x: np.ndarray, codec: str) -> np.ndarray:
     return z[: len(x)].astype(np.float32)
 
 
+DEGRADATIONS = ("telephone", "gsm", "mp3")
+
+
+def degrade(x: np.ndarray, kind: str) -> np.ndarray:
+    """A fixed channel for evaluation: ``telephone`` (300-3400 Hz band, 8 kHz, G.711 mu-law),
+    ``gsm`` (the same band with GSM 06.10) or ``mp3`` (libsndfile's MP3 encoder at 16 kHz)."""
+    from scipy import signal
+
+    if kind == "mp3":
+        return codec_roundtrip(x, "mp3")
+    if kind not in ("telephone", "gsm"):
+        raise ValueError(f"unknown degradation {kind!r}; choose one of {', '.join(DEGRADATIONS)}")
+    sos = signal.butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=TELEPHONE_RATE_HZ, output="sos")
+    y = signal.sosfilt(sos, resample(x, SAMPLE_RATE_HZ, TELEPHONE_RATE_HZ)).astype(np.float32)
+    y = resample(y, TELEPHONE_RATE_HZ, SAMPLE_RATE_HZ)[: len(x)]
+    return codec_roundtrip(np.pad(y, (0, max(0, len(x) - len(y)))), "mulaw" if kind == "telephone" else "gsm")
+
+
 class ChannelAugmenter:
     """Applies :class:`ChannelConfig` to training crops (16 kHz float32)."""
 

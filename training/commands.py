@@ -67,6 +67,9 @@ def register(sub) -> None:
     p.add_argument("--emodb", help="with --suite: the EmoDB folder")
     p.add_argument("--baved", help="with --suite: the BAVED folder")
     p.add_argument("--out", help="with --suite or a development set: also write the result as JSON here")
+    p.add_argument("--degrade", choices=("telephone", "gsm", "mp3"),
+                   help="development sets and --suite: pass every clip through this channel first "
+                        "(telephone: 300-3400 Hz, 8 kHz, mu-law; gsm: the same with GSM 06.10; mp3)")
     p.add_argument("--speakers", help="only these speakers, e.g. 21,22 or 21-24")
     p.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -265,7 +268,7 @@ def _eval_dev(args, predictor) -> int:
     entries, skipped = load_corpus(args.corpus, args.root, speakers)
     if not entries:
         raise SERError(f"{args.root}: no {args.corpus} files found" + (f" for speakers {args.speakers}" if speakers else "") + ".")
-    result = evaluate_dev_corpus(predictor, entries)
+    result = evaluate_dev_corpus(predictor, entries, degrade=args.degrade)
     result["skipped"] += [{"item": s.item, "reason": s.reason} for s in skipped]
     result.update(model=predictor.source, corpus=args.corpus)
     _write_json(args.out, result)
@@ -320,7 +323,8 @@ def _eval_suite(args, predictor) -> int:
         if not entries:
             raise SERError(f"{folder}: no {name} files found.")
         print(f"evaluating {name} ({len(entries)} clips) ...", file=sys.stderr, flush=True)
-        suite[name] = evaluate_dev_corpus(predictor, entries)
+        suite[name] = evaluate_dev_corpus(predictor, entries, degrade=args.degrade)
+    suite["degraded"] = args.degrade
     _write_json(args.out, suite)
     print(json.dumps(suite) if args.json else format_suite(suite))
     return 0
@@ -342,7 +346,8 @@ def format_suite(suite: dict) -> str:
         (f"BAVED ({len(bv['speakers'])} speakers, 3 levels)", None, None, bv["gender_accuracy"],
          bv["arousal_level_spearman"]),
     ]
-    lines = [f"model: {suite['model']}", "", head]
+    lines = [f"model: {suite['model']}" + (f"; every clip through: {suite['degraded']}" if suite.get("degraded") else ""),
+             "", head]
     for name, ua, uar, g, rho in rows:
         rho_s = f"{rho:15.2f}" if rho is not None else f"{'-':>15s}"
         lines.append(f"{name:44s}{pct(ua):>10s}{pct(uar):>11s}{pct(g):>9s}{rho_s}")

@@ -103,7 +103,7 @@ def level_metrics(entries: list[ManifestEntry], preds: list[Prediction]) -> dict
 
 
 def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], window_s: float = 2.0,
-                        hop_s: float = 0.5) -> dict:
+                        hop_s: float = 0.5, degrade: str | None = None) -> dict:
     """The metrics that fit the corpus: categorical when its entries carry labels, else level. Clips
     are predicted alone; for a model with speaker normalisation, ``adapted`` holds the same metrics
     with each speaker's clips as one adapted session (:func:`predict_sessions`)."""
@@ -112,6 +112,10 @@ def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], wind
 
     bank = ClipBank(entries, list(predictor.labels))
     kept, waves, skipped = bank.entries, bank.waves[1.0], bank.skipped
+    if degrade:  # the same clips through a phone line or a codec (training/channel.py)
+        from training.channel import degrade as channel
+
+        waves = [channel(w, degrade) for w in waves]
     preds = [predictor.predict_utterance(w, 16000, window_s, hop_s) for w in waves]
     categorical = any(e.label is not None for e in kept)
 
@@ -131,6 +135,7 @@ def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], wind
     if getattr(predictor, "speaker_norm", False):
         result["adapted"] = metrics(predict_sessions(predictor, kept, waves, window_s, hop_s))
     result["speakers"] = sorted({e.speaker for e in kept})
+    result["degraded"] = degrade
     result["skipped"] = [{"item": s.item, "reason": s.reason} for s in skipped]
     return result
 

@@ -120,10 +120,12 @@ def speaker_references(net: SERNet, logmel: torch.Tensor, clean: torch.Tensor, s
     """Reference spectra for a batch of training crops of a speaker-normalised network: with
     probability ``prob`` the speaker's average over a random number (``min_windows`` or more) of
     their windows, shifted by what augmentation did to this crop's mean (a room, a phone line or
-    an EQ colours a whole session alike); otherwise the crop's own mean (a session not yet adapted)."""
+    an EQ colours a whole session alike); otherwise what the network uses before adaptation (the
+    training set's mean, or the crop's own mean: ``arch.speaker_norm_fallback``)."""
     own = logmel.mean(dim=2)
     shift = own - net.logmel(clean).mean(dim=2)
-    refs = own.clone()
+    window_fallback = net.arch.speaker_norm_fallback == "window"
+    refs = own.clone() if window_fallback else net.feat_mean[None, :].repeat(len(speakers), 1)
     for j, (speed, spk) in enumerate(zip(speeds, speakers)):
         if rng.random() >= prob:
             continue

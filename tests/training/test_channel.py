@@ -44,3 +44,14 @@ def test_rooms_and_eq_are_seeded_and_keep_the_level(crop):
     np.testing.assert_array_equal(ya, yb)
     assert not np.allclose(ya, crop, atol=1e-3)
     assert np.sqrt(np.mean(ya ** 2)) == pytest.approx(np.sqrt(np.mean(crop ** 2)), rel=0.05)
+
+
+@pytest.mark.parametrize("kind", ["telephone", "gsm", "mp3"])
+def test_fixed_degradations_for_evaluation(crop, kind):
+    from training.channel import degrade
+
+    y = degrade(crop, kind)
+    assert y.shape == crop.shape and np.isfinite(y).all()
+    np.testing.assert_array_equal(y, degrade(crop, kind))  # deterministic
+    if kind != "mp3":
+        assert _band_energy(y, 4200, 8000) < 0.01

@@ -80,6 +80,10 @@ def test_ser_eval_dev_corpus_and_suite(trees, tiny_model_path, capsys, tmp_path)
     assert "EmoDB" in table and "BAVED" in table and "RAVDESS" in table
     suite = json.loads(out.read_text())
     assert suite["emodb"]["n_utterances"] == 7 and suite["baved"]["n_utterances"] == 8
+    from training.model_card import render_suite
+
+    card = render_suite(suite)
+    assert "| EmoDB (German, acted; 10 speakers), clips alone | all speakers |" in card and "BAVED" in card
     # Missing folders are named, not a traceback.
     assert ser_main(["eval", "--model", str(tiny_model_path), "--suite", "--emodb", str(em)]) == 2
     assert "--baved" in capsys.readouterr().err
