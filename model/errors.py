@@ -11,3 +11,7 @@ class AudioError(SERError):
 
 class ModelFileError(SERError):
     """A model file that is missing, truncated, corrupt or not a model of this product."""
+
+
+class ComputeDeviceError(SERError):
+    """A compute device (``--device``) that does not exist here or is not understood."""

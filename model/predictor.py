@@ -12,7 +12,7 @@ import torch
 
 from model.audio import SAMPLE_RATE_HZ, check_rate, check_waveform, resample, speech_bounds
 from model.checkpoint import ModelMeta, load_model, resolve_model_path
-from model.errors import AudioError
+from model.errors import AudioError, ComputeDeviceError
 from model.network import GENDER_LABELS, VAD_NAMES, SEREnsemble, SERNet
 
 
@@ -102,9 +102,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when it is available, else the CPU."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ComputeDeviceError(f"--device {device}: not a device name; use auto, cpu or cuda.") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ComputeDeviceError(f"--device {device}: this program runs on cpu or cuda; use auto, cpu or cuda.")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but no CUDA device is available; use device='cpu' or 'auto'.")
+        raise ComputeDeviceError(f"--device {device}: no CUDA GPU is available here (or this torch build has no "
+                                 "CUDA); use --device cpu, or auto to take a GPU when there is one.")
     return dev
 
 

@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ser",
         description="Speech-emotion analyzer: live monitoring, file analysis, training and evaluation.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -29,9 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("speech-emotion-analyzer")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `ser`: say what there is
+        parser.print_help()
+        return 2
     from model.errors import SERError
 
     try:

@@ -46,9 +46,11 @@ def register(sub) -> None:
 
 
 def cmd_batch(args) -> int:
+    from model.predictor import resolve_device
     from streamer.batch.runner import run_batch
     from streamer.batch.settings import BatchSettings
 
+    resolve_device(args.device)  # refuse a device that is not here once, before any worker starts
     settings = BatchSettings(
         model=args.model, window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),

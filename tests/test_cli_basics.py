@@ -1,0 +1,36 @@
+"""The `ser` entry point: its version, the command list when no command is given, and clear
+refusals of compute devices that are not here (no traceback)."""
+
+import pytest
+
+from ser.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("ser ")
+
+
+def test_bare_ser_lists_the_commands(capsys):
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("analyze", "batch", "eval", "train", "gui"))
+
+
+@pytest.mark.parametrize("device, says", [("foo", "not a device name"), ("mps", "cpu or cuda")])
+def test_unknown_device_is_refused_clearly(device, says, capsys, tmp_path, speech_paths):
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path), "--device", device, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_cuda_without_a_gpu_is_refused_up_front(capsys, tmp_path, speech_paths):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")  # the refusal is for machines without one
+    assert main(["batch", str(speech_paths[0].parent), "--out", str(tmp_path / "b"), "--device", "cuda",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("no CUDA GPU is available") == 1 and "internal error" not in err
