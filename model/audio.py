@@ -17,6 +17,46 @@ SAMPLE_RATE_HZ = 16000
 MIN_SAMPLE_RATE_HZ = 8000
 
 
+WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders (and RF64): not checkable
+MAX_RIFF_CHUNKS = 64
+
+
+def wav_missing_fraction(path: str | os.PathLike) -> float | None:
+    """For a WAV file whose header declares more audio than the file holds (a copy or download cut
+    short), the fraction of the declared audio that is missing; None for complete WAV files and for
+    every other format. libsndfile silently reads what is there, so this is checked apart."""
+    import struct
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            pos = 12
+            for _ in range(MAX_RIFF_CHUNKS):
+                f.seek(pos)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"data":
+                    available = size - (pos + 8)
+                    if csize in WAV_UNKNOWN_SIZES or csize <= available:
+                        return None
+                    return 1.0 - max(available, 0) / csize
+                pos += 8 + csize + (csize & 1)
+    except OSError:
+        return None
+    return None
+
+
+def truncation_message(path: str | os.PathLike, available_s: float, missing: float) -> str:
+    declared_s = available_s / max(1.0 - missing, 1e-9)
+    return (f"{path}: the WAV header declares {declared_s:.2f} s of audio but the file holds only "
+            f"{available_s:.2f} s; it is truncated (a copy or download cut short?).")
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
     if not os.path.exists(path):
@@ -29,6 +69,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples.")
+    missing = wav_missing_fraction(path)
+    if missing is not None:
+        raise AudioError(truncation_message(path, data.shape[0] / rate, missing))
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples; it is corrupt.")
     return data, int(rate)

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from model.audio import MIN_SAMPLE_RATE_HZ
+from model.audio import MIN_SAMPLE_RATE_HZ, truncation_message, wav_missing_fraction
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 
@@ -243,6 +243,12 @@ class FileSource(Source):
             position += len(out)
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
+        if done:
+            # A WAV cut short reads without error up to its cut: the results so far are kept (like a
+            # truncated FLAC's), and the run says the file is incomplete.
+            missing = wav_missing_fraction(self.path)
+            if missing is not None:
+                raise AudioError(truncation_message(self.path, position / SAMPLE_RATE_HZ, missing))
 
     def _open_monitor(self, stop: threading.Event) -> AudioMonitor | None:
         monitor = AudioMonitor(self.monitor_device)

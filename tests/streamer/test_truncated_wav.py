@@ -1,0 +1,56 @@
+"""A WAV file cut short (its header declares more audio than it holds) is reported, not analysed
+silently as if complete: `ser analyze` says so and fails, `ser batch` records the call as failed,
+and reading it for evaluation or training refuses it."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from model.audio import load_mono_16k, wav_missing_fraction
+from model.errors import AudioError
+from ser.cli import main
+
+
+@pytest.fixture()
+def cut_wav(tmp_path, speech_16k):
+    whole = tmp_path / "whole.wav"
+    sf.write(str(whole), np.stack([speech_16k, speech_16k], axis=1), 16000, subtype="PCM_16")
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(raw[: len(raw) // 2])
+    return whole, cut
+
+
+def test_missing_fraction_of_a_cut_wav(cut_wav, speech_paths):
+    whole, cut = cut_wav
+    assert wav_missing_fraction(whole) is None
+    assert wav_missing_fraction(cut) == pytest.approx(0.5, abs=0.01)
+    assert wav_missing_fraction(speech_paths[0]) is None  # FLAC: not a WAV
+    with pytest.raises(AudioError, match="truncated"):
+        load_mono_16k(cut)
+
+
+def test_ser_analyze_reports_a_cut_wav_and_keeps_what_it_read(cut_wav, tmp_path, capsys):
+    _, cut = cut_wav
+    out = tmp_path / "out"
+    code = main(["analyze", str(cut), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "truncated" in err and "Traceback" not in err
+    lines = (out / "cut.jsonl").read_text().splitlines()
+    assert any(json.loads(x).get("type") == "result" for x in lines)  # results up to the cut are kept
+
+
+def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys):
+    whole, cut = cut_wav
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    whole.rename(calls / "whole.wav")
+    cut.rename(calls / "cut.wav")
+    code = main(["batch", str(calls), "--out", str(tmp_path / "report"), "--workers", "1", "--quiet"])
+    assert code != 0
+    rows = (tmp_path / "report" / "calls.csv").read_text()
+    assert "truncated" in rows
+    failed = [line for line in rows.splitlines() if line.startswith("cut")]
+    assert failed and "failed" in failed[0]
