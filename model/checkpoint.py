@@ -152,6 +152,8 @@ def read_meta(path: Path) -> ModelMeta:
 def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet | SEREnsemble, ModelMeta]:
     """Load a model file into a CPU network in eval mode. Raises :class:`ModelFileError`."""
     path = resolve_model_path(path_or_default)
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder; pass the model file inside it (a .safetensors file) or 'default'.")
     if not path.is_file():
         raise ModelFileError(f"{path}: model file not found. Pass an existing .safetensors file or 'default'.")
     meta = read_meta(path)

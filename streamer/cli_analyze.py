@@ -59,6 +59,8 @@ def run_analyze(args) -> int:
                           speaker_adaptation=not args.no_adapt)
     predictor = Predictor.load(args.model, device=args.device)
     out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

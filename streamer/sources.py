@@ -183,6 +183,10 @@ class FileSource(Source):
     def open(self) -> None:
         if not os.path.exists(self.path):
             raise AudioError(f"{self.path}: file not found.")
+        if os.path.isdir(self.path):
+            raise AudioError(f"{self.path}: is a folder, not an audio file.")
+        if os.path.getsize(self.path) == 0:
+            raise AudioError(f"{self.path}: the file is empty (0 bytes).")
         try:
             f = sf.SoundFile(self.path)
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -34,3 +34,20 @@ def test_cuda_without_a_gpu_is_refused_up_front(capsys, tmp_path, speech_paths):
                  "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("no CUDA GPU is available") == 1 and "internal error" not in err
+
+
+def test_folders_and_empty_files_are_named_for_what_they_are(tmp_path, capsys, speech_paths):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    folder = tmp_path / "folder.wav"
+    folder.mkdir()
+    assert main(["analyze", str(empty), str(folder), "--out", str(tmp_path / "o"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "empty (0 bytes)" in err and "is a folder" in err
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["analyze", str(speech_paths[0]), "--out", str(a_file), "--quiet"]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "o"), "--model", str(tmp_path),
+                 "--quiet"]) == 2
+    assert "is a folder; pass the model file" in capsys.readouterr().err
