@@ -51,3 +51,10 @@ def test_folders_and_empty_files_are_named_for_what_they_are(tmp_path, capsys, s
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "o"), "--model", str(tmp_path),
                  "--quiet"]) == 2
     assert "is a folder; pass the model file" in capsys.readouterr().err
+
+
+def test_unknown_option_shows_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["analyze", "x.wav", "--foo"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "usage: ser analyze" in err and "--foo" in err
