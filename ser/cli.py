@@ -30,6 +30,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_like_interrupt() -> None:
+    """SIGTERM (``kill``, ``timeout``, a service or container stop) ends a command the way Ctrl+C
+    does: outputs are closed, worker processes stopped, and the command says it was interrupted."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -50,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from model.errors import SERError
 
+    if args.command != "gui":  # the app has its own shutdown on window close
+        _terminate_like_interrupt()
     try:
         return int(args.func(args) or 0)
     except SERError as exc:

@@ -68,9 +68,25 @@ def _content_hash(call: CallInput, store: BatchStore) -> tuple[str, dict]:
 
 
 # ---------------------------------------------------------------------- executors
-def _init_pool_worker() -> None:
+PARENT_POLL_S = 0.5  # how often a worker checks that the batch that started it is still there
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker whose batch process is gone (killed with SIGKILL, say) exits at once: nothing else
+    would stop it, and it would go on holding a model in memory and a core."""
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _init_pool_worker(parent_pid: int) -> None:
     # The model is loaded by the worker's first call (then kept): a model error there is reported with
-    # its message for that call, where an error here would only break the pool.
+    # its message for that call, where an error here would only break the pool. The batch's pid comes
+    # from the batch itself: by the time this runs (after slow imports) it may already be gone.
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     limit_threads()
 
 
@@ -92,7 +108,7 @@ def _new_pool(workers: int):
 
     # spawn: a forked child would inherit the parent's torch/OpenMP thread state, which can deadlock.
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_pool_worker)
+                               initializer=_init_pool_worker, initargs=(os.getpid(),))
 
 
 def _failed(task: CallTask, exc: BaseException) -> CallOutcome:
