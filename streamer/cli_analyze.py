@@ -20,10 +20,11 @@ REALTIME_BATCH_WINDOWS = 4  # with --realtime, unless --batch says otherwise
 
 
 def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
-    """``out_dir/<stem>.<fmt>``, numbered when two inputs share a stem."""
+    """``out_dir/<stem>.<fmt>``, numbered when two inputs share a stem or the file exists from an
+    earlier run (results are never overwritten)."""
     path = out_dir / f"{src.stem}.{fmt}"
     n = 2
-    while path in taken:
+    while path in taken or path.exists():
         path = out_dir / f"{src.stem}-{n}.{fmt}"
         n += 1
     taken.add(path)

@@ -58,3 +58,12 @@ def test_unknown_option_shows_the_subcommands_usage(capsys):
         main(["analyze", "x.wav", "--foo"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and "usage: ser analyze" in err and "--foo" in err
+
+
+def test_a_rerun_never_overwrites_earlier_results(tmp_path, speech_paths, tiny_model_path):
+    args = ["analyze", str(speech_paths[0]), "--out", str(tmp_path), "--model", str(tiny_model_path), "--quiet"]
+    assert main(args) == 0
+    first = (tmp_path / f"{speech_paths[0].stem}.jsonl").read_text()
+    assert main(args) == 0
+    assert (tmp_path / f"{speech_paths[0].stem}.jsonl").read_text() == first
+    assert (tmp_path / f"{speech_paths[0].stem}-2.jsonl").is_file()
