@@ -97,6 +97,13 @@ class ModelMeta:
             raise ModelFileError(f"{path}: the model metadata is incomplete or malformed ({exc}).") from exc
         if not meta.labels:
             raise ModelFileError(f"{path}: the model file lists no emotion labels.")
+        if len(set(meta.labels)) != len(meta.labels):
+            dup = sorted({lab for lab in meta.labels if meta.labels.count(lab) > 1})
+            raise ModelFileError(f"{path}: the model file lists the emotion label(s) {dup} more than once; it is corrupt.")
+        if meta.features.sample_rate_hz != 16000:
+            raise ModelFileError(f"{path}: the model's features are for {meta.features.sample_rate_hz} Hz audio; this "
+                                 "program analyses 16 kHz audio (other rates are resampled to it), so it cannot use "
+                                 "this model. Train one with the default features.")
         if not 0.05 <= meta.temperature <= 20.0:
             raise ModelFileError(f"{path}: the calibration temperature {meta.temperature} is out of range.")
         if meta.uncertain_below is not None and not 0.0 <= meta.uncertain_below <= 1.0:
@@ -165,6 +172,10 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet |
         net = build_network(len(meta.labels), meta.features, meta.arch)
     except ValueError as exc:
         raise ModelFileError(f"{path}: the architecture the file describes is invalid ({exc}).") from exc
+    head = tensors.get("emotion_head.weight", tensors.get("members.0.emotion_head.weight"))
+    if head is not None and head.shape[0] != len(meta.labels):
+        raise ModelFileError(f"{path}: the file lists {len(meta.labels)} emotion labels but its network has "
+                             f"{head.shape[0]} emotion outputs; the file is corrupt or was edited.")
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

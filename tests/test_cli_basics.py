@@ -67,3 +67,31 @@ def test_a_rerun_never_overwrites_earlier_results(tmp_path, speech_paths, tiny_m
     assert main(args) == 0
     assert (tmp_path / f"{speech_paths[0].stem}.jsonl").read_text() == first
     assert (tmp_path / f"{speech_paths[0].stem}-2.jsonl").is_file()
+
+
+def test_model_files_with_inconsistent_labels_or_rate_are_refused(tmp_path, tiny_model_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from model.checkpoint import load_model
+    from model.errors import ModelFileError
+
+    with safe_open(str(tiny_model_path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()["ser"])
+
+    def variant(name, **changes):
+        path = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(path), metadata={"ser": json.dumps({**meta, **changes})})
+        return path
+
+    cases = {
+        "count": ({"labels": meta["labels"][:-1]}, "8 emotion outputs"),
+        "dup": ({"labels": meta["labels"][:-1] + [meta["labels"][0]]}, "more than once"),
+        "rate": ({"features": {**meta["features"], "sample_rate_hz": 8000}}, "8000 Hz"),
+    }
+    for name, (changes, says) in cases.items():
+        with pytest.raises(ModelFileError, match=says):
+            load_model(variant(name, **changes))
