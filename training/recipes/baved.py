@@ -14,10 +14,9 @@ from pathlib import Path
 
 from model.errors import SERError
 from training.manifest import ManifestEntry, Skipped
-from training.recipes.common import audio_duration
+from training.recipes.common import scan_corpus
 
 CORPUS = "baved"
-AUDIO_SUFFIXES = (".wav", ".flac")
 GENDERS = {"m": "male", "f": "female"}
 LEVELS = {"0": 0, "1": 1, "2": 2}  # low (tired, down), neutral, high emotion
 
@@ -34,22 +33,8 @@ def build_manifest(root: str | os.PathLike) -> tuple[list[ManifestEntry], list[S
     root = Path(root).expanduser()
     if not root.is_dir():
         raise SERError(f"{root}: BAVED folder not found. Pass the folder that holds its audio files (12-m-21-3-2-480.wav ...).")
-    entries: list[ManifestEntry] = []
-    skipped: list[Skipped] = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
-        try:
-            fields = parse_name(path.stem)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), f"not a BAVED file name: {exc}"))
-            continue
-        duration, problem = audio_duration(path)
-        if problem:
-            skipped.append(Skipped(str(path), problem))
-            continue
-        entries.append(ManifestEntry(
-            path=str(path.resolve()), corpus=CORPUS, speaker=fields["speaker"], gender=fields["gender"],
-            label=None, duration_s=duration, utterance_id=path.stem, emotion_level=fields["level"],
-        ))
-    return entries, skipped
+    def entry(path: Path, fields: dict, duration: float) -> ManifestEntry:
+        return ManifestEntry(path=str(path.resolve()), corpus=CORPUS, speaker=fields["speaker"], gender=fields["gender"],
+                             label=None, duration_s=duration, utterance_id=path.stem, emotion_level=fields["level"])
+
+    return scan_corpus(root, parse_name, "a BAVED", entry)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from model.errors import SERError
 from training.manifest import ManifestEntry, Skipped
-from training.recipes.common import audio_duration
+from training.recipes.common import scan_corpus
 
 CORPUS = "emodb"
-AUDIO_SUFFIXES = (".wav", ".flac")
 EMOTION_LETTERS = {
     "W": "angry",  # Ärger
     "L": None,  # Langeweile (boredom): no canonical label
@@ -45,22 +44,8 @@ def build_manifest(root: str | os.PathLike) -> tuple[list[ManifestEntry], list[S
     root = Path(root).expanduser()
     if not root.is_dir():
         raise SERError(f"{root}: EmoDB folder not found. Pass the folder that holds its audio files (03a01Fa.wav ...).")
-    entries: list[ManifestEntry] = []
-    skipped: list[Skipped] = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
-        try:
-            fields = parse_name(path.stem)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), f"not an EmoDB file name: {exc}"))
-            continue
-        duration, problem = audio_duration(path)
-        if problem:
-            skipped.append(Skipped(str(path), problem))
-            continue
-        entries.append(ManifestEntry(
-            path=str(path.resolve()), corpus=CORPUS, speaker=fields["speaker"], gender=fields["gender"],
-            label=fields["label"], duration_s=duration, utterance_id=path.stem,
-        ))
-    return entries, skipped
+    def entry(path: Path, fields: dict, duration: float) -> ManifestEntry:
+        return ManifestEntry(path=str(path.resolve()), corpus=CORPUS, speaker=fields["speaker"], gender=fields["gender"],
+                             label=fields["label"], duration_s=duration, utterance_id=path.stem)
+
+    return scan_corpus(root, parse_name, "an EmoDB", entry)

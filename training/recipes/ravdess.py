@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import soundfile as sf
-
 from model.labels import RAVDESS_LABELS, derived_vad
 from training.manifest import ManifestEntry, Skipped
+from training.recipes.common import scan_corpus
 
 CORPUS = "ravdess"
 LICENCE = "CC BY-NC-SA 4.0"
-AUDIO_SUFFIXES = (".wav", ".flac")
 EMOTION_CODES = {f"{i + 1:02d}": label for i, label in enumerate(RAVDESS_LABELS)}
 INTENSITY_CODES = {"01": "normal", "02": "strong"}
 VOCAL_CHANNEL_CODES = {"01": "speech", "02": "song"}
@@ -56,37 +54,19 @@ def build_manifest(root: str | os.PathLike, vocal_channels: tuple[str, ...] = ("
         from model.errors import SERError
 
         raise SERError(f"{root}: RAVDESS folder not found. Pass the folder that holds the Actor_NN folders.")
-    entries: list[ManifestEntry] = []
-    skipped: list[Skipped] = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
-        try:
-            fields = parse_name(path.stem)
-        except ValueError as exc:
-            skipped.append(Skipped(str(path), f"not a RAVDESS audio file name: {exc}"))
-            continue
-        if fields["vocal_channel"] not in vocal_channels:
-            continue
-        if speakers is not None and fields["actor"] not in speakers:
-            continue
-        try:
-            info = sf.info(str(path))
-            duration = info.frames / info.samplerate
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            skipped.append(Skipped(str(path), f"unreadable audio: {exc}"))
-            continue
-        if info.frames == 0:
-            skipped.append(Skipped(str(path), "empty audio file"))
-            continue
+    def wanted(fields: dict) -> bool:
+        return fields["vocal_channel"] in vocal_channels and (speakers is None or fields["actor"] in speakers)
+
+    def entry(path: Path, fields: dict, duration: float) -> ManifestEntry:
         v, a, d = derived_vad(fields["label"], fields["intensity"])
-        entries.append(ManifestEntry(
+        return ManifestEntry(
             path=str(path.resolve()), corpus=corpus, speaker=f"{fields['actor']:02d}", gender=fields["gender"],
-            label=fields["label"], duration_s=round(duration, 4), utterance_id=path.stem,
+            label=fields["label"], duration_s=duration, utterance_id=path.stem,
             intensity=fields["intensity"], valence=v, arousal=a, dominance=d,
             vad_source="derived-from-category", vocal_channel=fields["vocal_channel"],
-        ))
-    return entries, skipped
+        )
+
+    return scan_corpus(root, parse_name, "a RAVDESS audio", entry, keep=wanted)
 
 
 def actor_folds(actors: list[int], n_folds: int = 5) -> list[list[int]]:
