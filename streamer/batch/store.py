@@ -17,6 +17,7 @@ marker, which a rerun ignores and replaces.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -65,8 +66,12 @@ def atomic_text_writer(path: Path):
             tmp.unlink()
 
 
+def _json_bytes(doc) -> bytes:
+    return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
+
+
 def atomic_json(path: Path, doc) -> Path:
-    return atomic_write(path, json.dumps(doc, indent=1, sort_keys=False, allow_nan=False))
+    return atomic_write(path, _json_bytes(doc))
 
 
 def fsync_dir(path: Path) -> None:
@@ -101,12 +106,24 @@ class BatchStore:
         return self.root / CALLS_DIR / call_id
 
     def done_record(self, call_id: str) -> dict | None:
-        """The done-marker of a call if it is complete: marker readable and every output present."""
+        """The done-marker of a call if it is complete: marker readable and every output present
+        and intact (the SHA-256 the marker recorded for it; markers of older versions, without
+        them, need outputs that parse)."""
         d = self.call_dir(call_id)
         rec = read_json(d / DONE_MARKER)
         if not isinstance(rec, dict) or "key" not in rec:
             return None
         if not all((d / name).is_file() for name in (RESULTS, SUMMARY, TIMELINE)):
+            return None
+        digests = rec.get("outputs")
+        if isinstance(digests, dict):
+            for name in (RESULTS, SUMMARY, TIMELINE):
+                try:
+                    if hashlib.sha256((d / name).read_bytes()).hexdigest() != digests.get(name):
+                        return None
+                except OSError:
+                    return None
+        elif not all(isinstance(read_json(d / name), dict) for name in (RESULTS, SUMMARY)):
             return None
         return rec
 
@@ -129,12 +146,18 @@ class BatchStore:
         d = self.call_dir(outcome.call_id)
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(outcome.call_id)
-        atomic_json(d / RESULTS, {"metadata": outcome.metadata, "segments": outcome.segments,
-                                  "results": outcome.results, "errors": []})
-        atomic_json(d / SUMMARY, {"call_id": outcome.call_id, **outcome.summary})
-        atomic_write(d / TIMELINE, outcome.timeline_png or b"")
+        outputs = {
+            RESULTS: _json_bytes({"metadata": outcome.metadata, "segments": outcome.segments,
+                                  "results": outcome.results, "errors": []}),
+            SUMMARY: _json_bytes({"call_id": outcome.call_id, **outcome.summary}),
+            TIMELINE: outcome.timeline_png or b"",
+        }
+        for name, data in outputs.items():
+            atomic_write(d / name, data)
         fsync_dir(d)
-        atomic_json(d / DONE_MARKER, marker)
+        # Last, the marker, with each output's SHA-256: a rerun redoes a call whose outputs were
+        # damaged or replaced since.
+        atomic_json(d / DONE_MARKER, {**marker, "outputs": {n: hashlib.sha256(b).hexdigest() for n, b in outputs.items()}})
         fsync_dir(d)
 
     def write_failed(self, call_id: str, record: dict) -> None:

@@ -88,3 +88,32 @@ def test_killing_a_pooled_batch_from_outside_loses_nothing_done(calls, tiny_mode
     assert {c: (out / "calls" / c / "done.json").read_bytes() for c in done_before} == done_before
     assert len(list(out.glob("calls/*/done.json"))) == total
     assert not [p for p in out.rglob(TMP_PREFIX + "*")]
+
+
+def test_a_rerun_redoes_calls_whose_outputs_were_damaged(calls, local_run, tiny_model_path, tmp_path):
+    """Each done-marker records its outputs' SHA-256: a truncated results.json, a corrupt summary.json
+    or a broken timeline.png is analysed again (and reported analysed), not trusted as done."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(local_run["out"], out)
+    ids = list(calls["calls"])
+    res = out / "calls" / ids[0] / "results.json"
+    res.write_bytes(res.read_bytes()[:100])
+    (out / "calls" / ids[1] / "summary.json").write_text("{not json")
+    png = out / "calls" / ids[2] / "timeline.png"
+    png.write_bytes(png.read_bytes()[:-20])
+    assert main(["batch", str(calls["dir"]), "--out", str(out), "--model", str(tiny_model_path),
+                 "--workers", "1", "--quiet"]) == 0
+    info = load(out / "batch.json")
+    assert (info["analysed"], info["skipped"], info["failed"]) == (3, 0, 0)
+    for call_id in ids:
+        for name in ("results.json", "summary.json"):
+            assert_close(load(out / "calls" / call_id / name), load(local_run["out"] / "calls" / call_id / name),
+                         f"{call_id}/{name}")
+        ref = (local_run["out"] / "calls" / call_id / "timeline.png").read_bytes()
+        assert (out / "calls" / call_id / "timeline.png").read_bytes()[-12:] == ref[-12:]  # a complete PNG again
+    # Undamaged outputs are trusted: a second rerun skips everything.
+    assert main(["batch", str(calls["dir"]), "--out", str(out), "--model", str(tiny_model_path),
+                 "--workers", "1", "--quiet"]) == 0
+    assert load(out / "batch.json")["skipped"] == 3
