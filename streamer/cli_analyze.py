@@ -11,12 +11,14 @@ from streamer.analyze import analyze_file
 from streamer.commands import FAST_BATCH_WINDOWS
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
-from streamer.session import write_csv, write_json
+from streamer.session import export_csv, export_json, write_csv, write_json
 from streamer.summary import summarize
 
 EXIT_SOME_FAILED = 1
 PROGRESS_MIN_S = 60.0  # files at least this long get a progress bar
 REALTIME_BATCH_WINDOWS = 4  # with --realtime, unless --batch says otherwise
+# Beside a CSV or JSON output while its file is analysed: every result as it happens (a session file).
+JOURNAL_SUFFIX = ".partial.jsonl"
 
 
 def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
@@ -110,11 +112,23 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
         if args.format == "jsonl":
             res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
         else:
-            res = analyze_file(src, predictor, config, **kwargs)
+            # CSV and JSON are whole documents, written at the end; until then every result goes to
+            # a journal (a session file) beside them, so a kill loses nothing and Ctrl+C or SIGTERM
+            # still writes the document from what was analysed.
+            journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
+            try:
+                res = analyze_file(src, predictor, config, session_path=journal, **kwargs)
+            except KeyboardInterrupt:
+                if journal.is_file():
+                    (export_csv if args.format == "csv" else export_json)(journal, out_path)
+                    journal.unlink()
+                    print(f"ser analyze: interrupted; what was analysed of {src} is in {out_path}", file=sys.stderr)
+                raise
             if args.format == "csv":
                 write_csv(out_path, res.results)
             else:
                 write_json(out_path, res.metadata, res.segments, res.results, res.errors)
+            journal.unlink(missing_ok=True)
     finally:
         if bar is not None:
             bar.close()
