@@ -15,6 +15,16 @@ from model.errors import AudioError
 
 SAMPLE_RATE_HZ = 16000
 MIN_SAMPLE_RATE_HZ = 8000
+# Audio formats libsndfile (through soundfile) does not read: compressed formats of phones, browsers
+# and media players. Files in them are refused with a conversion hint rather than a decoder error.
+UNSUPPORTED_AUDIO_SUFFIXES = frozenset({".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".amr", ".3gp", ".mka"})
+
+
+def unsupported_format_message(path: str | os.PathLike) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return (f"{path}: the {os.path.splitext(str(path))[1].lower()} format is not supported (this program reads WAV, "
+            f"FLAC, OGG/Opus, MP3, AIFF and other formats of libsndfile). Convert it first, e.g. "
+            f"ffmpeg -i {os.path.basename(path)} {stem}.wav")
 
 
 WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders (and RF64): not checkable
@@ -65,6 +75,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: is a folder, not an audio file.")
     if os.path.getsize(path) == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes).")
+    if os.path.splitext(str(path))[1].lower() in UNSUPPORTED_AUDIO_SUFFIXES:
+        raise AudioError(unsupported_format_message(path))
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -95,3 +95,28 @@ def test_model_files_with_inconsistent_labels_or_rate_are_refused(tmp_path, tiny
     for name, (changes, says) in cases.items():
         with pytest.raises(ModelFileError, match=says):
             load_model(variant(name, **changes))
+
+
+def test_unsupported_formats_are_named_with_a_conversion_hint(tmp_path, capsys, speech_paths, tiny_model_path):
+    import shutil
+
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    shutil.copy(speech_paths[0], calls / "a.flac")
+    (calls / "b.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + b"\x00" * 64)
+    assert main(["analyze", str(calls / "b.m4a"), "--out", str(tmp_path / "o"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "format is not supported" in err and "ffmpeg -i b.m4a b.wav" in err
+    assert main(["batch", str(calls), "--out", str(tmp_path / "b"), "--workers", "1", "--channels", "mix",
+                 "--analyse-agent", "--model", str(tiny_model_path), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 file(s) not analysed" in err and "b.m4a" in err
+    import json
+
+    assert json.loads((tmp_path / "b" / "batch.json").read_text())["unsupported_format"] == [str(calls / "b.m4a")]
+    # A single audio file where a folder or list is expected, and a binary non-list.
+    assert main(["batch", str(calls / "a.flac"), "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    assert "is an audio file" in capsys.readouterr().err
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
+    assert main(["batch", str(tmp_path / "blob.bin"), "--out", str(tmp_path / "c"), "--quiet"]) == 2
+    assert "is not a text file" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.audio import UNSUPPORTED_AUDIO_SUFFIXES
 from streamer.errors import ConfigError
 
 # Suffixes taken from a folder; a list file may name any file (it is then tried and, if bad, recorded).
@@ -28,6 +29,22 @@ def _safe_id(rel: str) -> str:
     return "__".join(parts)
 
 
+def unsupported_files(input_path: str | os.PathLike) -> list[Path]:
+    """Audio files in a folder that are in a format this program cannot read (``.m4a`` ...)."""
+    root = Path(input_path)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in UNSUPPORTED_AUDIO_SUFFIXES and p.is_file())
+
+
+def _unsupported_note(root: Path) -> str:
+    found = unsupported_files(root)
+    if not found:
+        return ""
+    return (f" It holds {len(found)} file(s) in formats this program does not read (e.g. {found[0].name}): "
+            "convert them to WAV or FLAC first, e.g. with ffmpeg -i IN.m4a OUT.wav.")
+
+
 def discover(input_path: str | os.PathLike) -> list[CallInput]:
     """Calls from a folder (audio files found recursively) or a list file (one path per line).
 
@@ -42,11 +59,20 @@ def discover(input_path: str | os.PathLike) -> list[CallInput]:
         base = root
         paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
         if not paths:
-            raise ConfigError(f"{root}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))}).")
+            raise ConfigError(f"{root}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))})."
+                              + _unsupported_note(root))
     elif root.is_file():
         base = root.parent
+        if root.suffix.lower() in AUDIO_SUFFIXES | UNSUPPORTED_AUDIO_SUFFIXES:
+            raise ConfigError(f"{root}: is an audio file. ser batch takes a folder of recordings or a text file "
+                              "listing them, one path per line; for a single file use ser analyze.")
+        try:
+            text = root.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{root}: is not a text file. ser batch takes a folder of recordings or a text file "
+                              "listing them, one path per line.") from exc
         paths = []
-        for line in root.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 p = Path(line).expanduser()

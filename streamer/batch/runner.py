@@ -14,7 +14,7 @@ from pathlib import Path
 
 from model.checkpoint import read_meta, resolve_model_path
 from model.errors import ModelFileError
-from streamer.batch.inputs import CallInput, discover
+from streamer.batch.inputs import CallInput, discover, unsupported_files
 from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import BatchStore, atomic_json
@@ -38,6 +38,7 @@ class BatchRun:
     audio_s: float = 0.0  # audio analysed in this run (skipped calls not counted)
     wall_s: float = 0.0
     calls: list[dict] = field(default_factory=list)
+    unsupported: int = 0  # audio files of the input folder in a format this program does not read
 
     @property
     def hours_per_hour(self) -> float:
@@ -49,7 +50,8 @@ class BatchRun:
 
     def line(self) -> str:
         return (f"{self.total} calls: {self.analysed} analysed, {self.skipped} skipped (already done), "
-                f"{self.failed} failed; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
+                f"{self.failed} failed" + (f", {self.unsupported} not analysed (unsupported format)"
+                                           if self.unsupported else "") + f"; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
                 f"({self.hours_per_hour:.0f} h of audio per hour)")
 
 
@@ -237,6 +239,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     """
     t_start = time.perf_counter()
     calls = discover(input_path)
+    unreadable = unsupported_files(input_path)
     store = BatchStore(out_dir)
     model_path = resolve_model_path(settings.model)
     if not model_path.is_file():
@@ -247,9 +250,13 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
 
-    run = BatchRun(Path(out_dir), total=len(calls))
+    run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
     bar = _progress_bar(len(calls), progress)
     log = log or (lambda msg: bar.write(msg, file=sys.stderr))  # through the bar: messages keep its line whole
+    if unreadable:
+        log(f"ser batch: {len(unreadable)} file(s) not analysed, in a format this program does not read: "
+            + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+            + ". Convert them to WAV or FLAC first (e.g. ffmpeg -i IN.m4a OUT.wav).")
     records: dict[str, dict] = {}
     stamps: dict[str, dict] = {}
     tasks: list[CallTask] = []
@@ -311,7 +318,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
         "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
         "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
-        "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour})
+        "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
+        "unsupported_format": [str(p) for p in unreadable]})
     return run
 
 
