@@ -39,6 +39,9 @@ class EngineConfig:
             One thread is the default: on a 2-core machine shared with audio and GUI threads (or other
             work), more threads contend and make each window many times slower.
         latency_history: Number of recent latencies kept for the percentiles in ``stats``.
+        speech_gate: Analyse only windows that sound like speech at all (streamer/speechgate.py): the
+            voice-activity detector also passes steady noise, hum, tones and music, which would
+            otherwise get confident emotions.
         speaker_adaptation: Centre each track's features on its speaker's own average once about
             10 s of their speech has been analysed (model/adaptation.py), for models trained for
             it (``speaker_norm``); other models ignore it.
@@ -62,6 +65,7 @@ class EngineConfig:
     inference_threads: int = 1
     latency_history: int = 2048
     speaker_adaptation: bool = True
+    speech_gate: bool = True
 
     def __post_init__(self) -> None:
         if not self.window_s > 0 or not self.hop_s > 0:

@@ -25,6 +25,7 @@ from model.predictor import Prediction, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
+from streamer.speechgate import speech_like
 from streamer.vad import FrameVad, Segmenter
 
 MS_PER_S = 1000.0
@@ -66,7 +67,9 @@ class _OpenSegment:
     open_end: int  # end of the frame at which the segment opened
     speech_frames_at_open: int  # running count of speech frames at that point
     next_k: int = 0  # index of the next grid window (start + k * hop) not yet planned
-    jobs: dict[int, _WindowJob] = field(default_factory=dict)  # window start -> job, analysed only
+    # window start -> its job, or None for a grid window decided against (too little speech, or not
+    # speech at all): decided once, while its audio is still kept
+    jobs: dict[int, _WindowJob | None] = field(default_factory=dict)
     voice: _SegmentVoice = field(default_factory=_SegmentVoice)
 
 
@@ -222,9 +225,11 @@ class TrackPipeline:
         out.append(SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end)))
         analysed = []
         for a, b in window_bounds(end - start, self._window, self._hop):
-            job = seg.jobs.get(start + a)
-            if job is None or job.end != start + b:
-                job = self._plan_window(start + a, start + b, out, seg.voice)
+            key = start + a
+            job = seg.jobs.get(key)
+            decided = key in seg.jobs and (job is None or job.end == start + b) and b - a == self._window
+            if not decided:
+                job = self._plan_window(key, start + b, out, seg.voice)
             if job is not None:
                 analysed.append(job)
         if analysed:
@@ -242,15 +247,16 @@ class TrackPipeline:
             if b > known_end:
                 return
             seg.next_k += 1
-            job = self._plan_window(a, b, out, seg.voice)
-            if job is not None:
-                seg.jobs[a] = job
+            seg.jobs[a] = self._plan_window(a, b, out, seg.voice)
 
     def _plan_window(self, a: int, b: int, out: list, voice: _SegmentVoice) -> _WindowJob | None:
         ratio = self._speech_ratio(a, b)
         if ratio < self.config.min_speech_ratio:
             return None
-        job = _WindowJob(a, b, ratio, self._arrival_of(b), self._audio.get(a, b), voice=voice)
+        samples = self._audio.get(a, b)
+        if self.config.speech_gate and not speech_like(samples):
+            return None  # noise, hum, a tone or music that the VAD let through: no emotion for it
+        job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=voice)
         out.append(job)
         return job
 

@@ -1,0 +1,92 @@
+"""A second speech check after the voice-activity detector: is this window speech at all?
+
+webrtcvad answers "is there sound that could be voice", and passes steady noise, hum, tones and
+much music. The emotion model answers anyway, with confident nonsense. This gate rejects windows
+whose sound lacks what all speech has, measured on the window's own samples (so streaming equals
+offline):
+
+- **syllabic modulation**: speech switches between syllables, pauses and consonants several times a
+  second, so the level of its 10-ms frames in the speech band (300-3400 Hz) varies by many dB. Noise,
+  hum, dial and hold tones and sustained music are steady: their frame levels vary by a few dB.
+- **not a pure tone**: ringing and dial tones put nearly all their energy in one or two narrow
+  spectral lines; speech spreads it over many harmonics and formants.
+- **not white or pink noise**: a noise spectrum is flat (spectral flatness near 1 in the speech band).
+
+The thresholds were set on generated noise, tones and music-like signals against speech windows of
+RAVDESS speech and song, EmoDB and BAVED. Measured on 2-s windows (analysis windows of the audible
+part of each clip): RAVDESS speech and song 100 % kept, EmoDB 99.3 %, BAVED 99.7 %; RAVDESS with white
+noise at 20 / 10 / 5 dB SNR 100 / 99.5 / 95.4 %, through a telephone line (300-3400 Hz, mu-law) 100 %;
+white and pink noise, tones, mains hum, ringing and busy tones and sustained chords 0 % kept, a
+synthetic plucked melody with bass ("hold music") 0 % (its frame levels spread 5-8 dB, speech's
+15-45 dB). Real music with singing or strong rhythm will pass some windows: this is a gate against
+steady and tonal sound, not a music detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE_HZ = 16000
+FRAME = 160  # 10 ms
+N_FFT = 512
+BAND_HZ = (300.0, 3400.0)
+# Thresholds (see the module docstring).
+MIN_MODULATION_DB = 10.0  # spread (10th to 90th percentile) of frame levels in the speech band
+MAX_TONE_SHARE = 0.9  # share of band energy in the 3 strongest spectral lines
+MAX_FLATNESS = 0.75  # spectral flatness of the mean band spectrum
+SILENT_FRAME_DB = -80.0  # frames below this (digital silence) do not count toward the modulation
+
+
+@dataclass(frozen=True)
+class GateReading:
+    modulation_db: float
+    tone_share: float
+    flatness: float
+
+    @property
+    def speech_like(self) -> bool:
+        return (self.modulation_db >= MIN_MODULATION_DB and self.tone_share <= MAX_TONE_SHARE
+                and self.flatness <= MAX_FLATNESS)
+
+    @property
+    def reason(self) -> str:
+        if self.modulation_db < MIN_MODULATION_DB:
+            return "steady sound (noise, hum, a tone or sustained music)"
+        if self.tone_share > MAX_TONE_SHARE:
+            return "a tone"
+        if self.flatness > MAX_FLATNESS:
+            return "noise"
+        return "speech"
+
+
+_WINDOW = np.hanning(N_FFT).astype(np.float32)
+_FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
+_BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
+
+
+def measure(x: np.ndarray) -> GateReading:
+    """The gate's three measurements of a mono 16 kHz window."""
+    x = np.asarray(x, dtype=np.float32)
+    n = (len(x) - N_FFT) // FRAME + 1
+    if n < 4:
+        return GateReading(float("inf"), 0.0, 0.0)  # too short to judge: let the model decide
+    idx = np.arange(N_FFT)[None, :] + FRAME * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2
+    band = spec[:, _BAND].astype(np.float64)
+    level = 10 * np.log10(band.sum(axis=1) + 1e-12)
+    audible = level > SILENT_FRAME_DB
+    if audible.sum() < 4:
+        return GateReading(float("inf"), 0.0, 0.0)
+    lv = level[audible]
+    modulation = float(np.percentile(lv, 90) - np.percentile(lv, 10))
+    mean = band[audible].mean(axis=0) + 1e-20
+    tone = float(np.sort(mean)[-3:].sum() / mean.sum())
+    flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
+    return GateReading(modulation, tone, flatness)
+
+
+def speech_like(x: np.ndarray) -> bool:
+    """Whether a window sounds like speech at all (see the module docstring)."""
+    return measure(x).speech_like

@@ -1,0 +1,62 @@
+"""The second speech check: noise, hum, tones and music that the voice-activity detector lets
+through get no emotion results; real speech (clean, noisy, through a phone line) keeps all of them."""
+
+import numpy as np
+import pytest
+
+from streamer import EngineConfig, SpeechSegment, WindowResult, analyze_waveform
+from streamer.speechgate import measure, speech_like
+
+RATE = 16000
+T = np.arange(RATE * 6) / RATE
+
+
+def _level(x, db=-20.0):
+    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (db / 20)).astype(np.float32)
+
+
+def _melody(rng):
+    x = np.zeros_like(T)
+    for i, f in enumerate(rng.uniform(200, 800, 24)):
+        seg = (T >= i * 0.25) & (T < (i + 1) * 0.25)
+        x[seg] = sum(np.sin(2 * np.pi * f * k * T[seg]) / k for k in range(1, 5)) * np.exp(-3 * (T[seg] - i * 0.25))
+    return x + 0.3 * np.sin(2 * np.pi * 110 * T)
+
+
+NON_SPEECH = {
+    "white noise": lambda rng: rng.standard_normal(len(T)),
+    "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
+    "mains hum": lambda rng: sum(np.sin(2 * np.pi * 50 * k * T) / k for k in range(1, 8)),
+    "ringing tone": lambda rng: (np.sin(2 * np.pi * 440 * T) + np.sin(2 * np.pi * 480 * T)) * ((T % 3) < 1),
+    "chord": lambda rng: sum(np.sin(2 * np.pi * 220 * r * T) for r in (1, 1.25, 1.5, 2)),
+    "hold music": _melody,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_SPEECH))
+def test_non_speech_gets_no_emotion(name, predictor):
+    x = _level(NON_SPEECH[name](np.random.default_rng(0)) + 1e-3 * np.random.default_rng(1).standard_normal(len(T)))
+    events = analyze_waveform(np.concatenate([np.zeros(RATE, np.float32), x, np.zeros(RATE, np.float32)]),
+                              predictor, EngineConfig(emit_audio=False))
+    assert not [e for e in events if isinstance(e, WindowResult)], f"{name} got emotion results"
+    ungated = analyze_waveform(np.concatenate([np.zeros(RATE, np.float32), x, np.zeros(RATE, np.float32)]),
+                               predictor, EngineConfig(emit_audio=False, speech_gate=False))
+    if any(isinstance(e, SpeechSegment) for e in ungated):  # the VAD passed it: the gate is what stopped it
+        assert any(isinstance(e, WindowResult) for e in ungated)
+
+
+def test_speech_keeps_every_result(speech_16k, speech_paths, predictor):
+    from model.audio import load_mono_16k
+    from training.channel import degrade
+
+    gated = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False))
+    plain = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False, speech_gate=False))
+    assert [(e.kind, e.start_s) for e in gated if isinstance(e, WindowResult)] == \
+        [(e.kind, e.start_s) for e in plain if isinstance(e, WindowResult)]
+    rng = np.random.default_rng(2)
+    for path in speech_paths:
+        x = load_mono_16k(path)
+        noisy = x + rng.standard_normal(len(x)).astype(np.float32) * np.sqrt(np.mean(x ** 2) / 10)  # 10 dB SNR
+        for version in (x, noisy, degrade(x, "telephone")):
+            a, b = np.flatnonzero(np.abs(version) > 0.01 * np.abs(version).max())[[0, -1]]
+            assert speech_like(version[a:b]), measure(version[a:b])
