@@ -2,7 +2,8 @@
 
 A person's voice has its own baseline (pitch range, timbre, the microphone in front of them). A
 model with ``ArchConfig.speaker_norm`` centres each window's log-mel on a reference spectrum: the
-speaker's own average once enough of their speech has been heard, the window's own mean before.
+speaker's own average once enough of their speech has been heard; before that, what its
+``speaker_norm_fallback`` says (the training set's mean, or the window's own mean).
 
 :class:`SpeakerStats` keeps that average for one track: the mean over analysed windows of each
 window's mean log-mel (per mel band). Memory is bounded (a sum and a count), and the value depends
@@ -39,7 +40,7 @@ class SpeakerStats:
 
     def add(self, window_mean: np.ndarray) -> np.ndarray | None:
         """Count one analysed window (its mean log-mel per band); returns the reference for that
-        window: the running mean including it once :attr:`ready`, else None (use the window's own mean)."""
+        window: the running mean including it once :attr:`ready`, else None (the model's fallback)."""
         v = np.asarray(window_mean, dtype=np.float64)
         self.total = v.copy() if self.total is None else self.total + v
         self.count += 1

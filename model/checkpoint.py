@@ -104,10 +104,14 @@ class ModelMeta:
             raise ModelFileError(f"{path}: the model's features are for {meta.features.sample_rate_hz} Hz audio; this "
                                  "program analyses 16 kHz audio (other rates are resampled to it), so it cannot use "
                                  "this model. Train one with the default features.")
-        if not 0.05 <= meta.temperature <= 20.0:
-            raise ModelFileError(f"{path}: the calibration temperature {meta.temperature} is out of range.")
-        if meta.uncertain_below is not None and not 0.0 <= meta.uncertain_below <= 1.0:
-            raise ModelFileError(f"{path}: the uncertainty threshold {meta.uncertain_below} is not a probability.")
+        try:
+            temperature, threshold = meta.temperature, meta.uncertain_below
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: the calibration in the model metadata is malformed ({exc}).") from exc
+        if not 0.05 <= temperature <= 20.0:
+            raise ModelFileError(f"{path}: the calibration temperature {temperature} is out of range.")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ModelFileError(f"{path}: the uncertainty threshold {threshold} is not a probability.")
         if meta.vad_source not in VAD_SOURCES:
             raise ModelFileError(f"{path}: unknown V/A/D source {meta.vad_source!r}.")
         return meta

@@ -206,6 +206,8 @@ class SERNet(nn.Module):
         self.register_buffer("feat_std", torch.ones(features.n_mels))
         if arch.members != 1:
             raise ValueError("an ArchConfig with several members builds a SEREnsemble (see build_network)")
+        if arch.speaker_norm and arch.window_mean_norm:
+            raise ValueError("speaker_norm and window_mean_norm exclude each other; use speaker_norm_fallback: window")
         if arch.speaker_norm_fallback not in ("global", "window"):
             raise ValueError(f"unknown speaker_norm_fallback {arch.speaker_norm_fallback!r}")
         if arch.simam not in ("last", "all", "none"):

@@ -216,9 +216,9 @@ class Predictor:
                 results[i] = p
         return results  # type: ignore[return-value]
 
-    def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
-                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True, speaker=None) -> Prediction:
-        """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
+    def _utterance_windows(self, waveform: np.ndarray, sample_rate: int, window_s: float, hop_s: float,
+                           trim: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The audible part of an utterance and the analysis windows over it."""
         x = self._prepare(waveform, sample_rate)
         if trim:
             start, end = speech_bounds(x, self.sample_rate)
@@ -226,7 +226,17 @@ class Predictor:
                 x = x[start:end]
         window = int(round(window_s * self.sample_rate))
         hop = max(1, int(round(hop_s * self.sample_rate)))
-        windows = [x[s:e] for s, e in window_bounds(len(x), window, hop)]
+        return x, [x[s:e] for s, e in window_bounds(len(x), window, hop)]
+
+    def predict_windows(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ, window_s: float = 2.0,
+                        hop_s: float = 0.5) -> list[Prediction]:
+        """The window predictions that :meth:`predict_utterance` aggregates."""
+        return self.predict_batch(self._utterance_windows(waveform, sample_rate, window_s, hop_s)[1])
+
+    def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
+                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True, speaker=None) -> Prediction:
+        """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
+        x, windows = self._utterance_windows(waveform, sample_rate, window_s, hop_s, trim)
         pred = aggregate(self.predict_batch(windows, speaker=speaker))
         if self.has_voice:  # one speaker per utterance: gender from its whole speech
             pred.gender_probabilities = self.voice_gender(x)

@@ -8,7 +8,7 @@ speech to a 256-dimensional unit vector. A logistic regression on that embedding
 training speakers by ``ser train``, gives the gender.
 
 The encoder's weights are stored in the model file beside the emotion network (keys ``voice.*``),
-converted once from Resemblyzer's ``pretrained.pt`` (``training/voice_import.py``); nothing is
+converted once from Resemblyzer's ``pretrained.pt`` (``training/voice.py``); nothing is
 unpickled at run time. Gender does not change within a speech segment, so the engine computes it
 once per segment (on its first analysed window), not per window.
 """

@@ -26,7 +26,7 @@ def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
     earlier run (results are never overwritten)."""
     path = out_dir / f"{src.stem}.{fmt}"
     n = 2
-    while path in taken or path.exists():
+    while path in taken or path.exists() or path.with_name(path.name + JOURNAL_SUFFIX).exists():
         path = out_dir / f"{src.stem}-{n}.{fmt}"
         n += 1
     taken.add(path)

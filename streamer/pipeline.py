@@ -49,6 +49,7 @@ class _WindowJob:
     samples: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = None
     voice: _SegmentVoice | None = None
+    speaker: SpeakerStats | None = None  # the track's statistics when it was planned (a reset makes new ones)
 
 
 @dataclass
@@ -102,8 +103,8 @@ class TrackPipeline:
         self._arrivals: deque[tuple[int, float]] = deque()  # (end sample of a pushed block, arrival time)
         # Speaker adaptation (model/adaptation.py): this track's running statistics, counted in
         # window order by complete(), for models trained with speaker normalisation.
-        adapt = config.speaker_adaptation and getattr(predictor, "speaker_norm", False)
-        self._speaker = SpeakerStats() if adapt else None
+        self._adapt = config.speaker_adaptation and getattr(predictor, "speaker_norm", False)
+        self._speaker: SpeakerStats | None = None
         self._voice = getattr(predictor, "has_voice", False)
         self.reset(start_sample)
 
@@ -119,8 +120,9 @@ class TrackPipeline:
         self._open: _OpenSegment | None = None
         self._speech_frames = 0  # running count of frames flagged as speech
         self._finished = False
-        if self._speaker is not None:
-            self._speaker.reset()
+        # New statistics rather than clearing the old: windows planned before the reset, still in
+        # complete() in another thread, go on counting into the old ones.
+        self._speaker = SpeakerStats() if self._adapt else None
 
     @property
     def position(self) -> int:
@@ -256,7 +258,7 @@ class TrackPipeline:
         samples = self._audio.get(a, b)
         if self.config.speech_gate and not speech_like(samples):
             return None  # noise, hum, a tone or music that the VAD let through: no emotion for it
-        job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=voice)
+        job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=voice, speaker=self._speaker)
         out.append(job)
         return job
 
@@ -294,10 +296,16 @@ class TrackPipeline:
     def _predict(self, jobs: list[_WindowJob]) -> None:
         """Run windows through the model in batches of at most ``max_batch_windows``."""
         batch = self.config.max_batch_windows
-        for i in range(0, len(jobs), batch):
-            chunk = jobs[i:i + batch]
+        runs: list[list[_WindowJob]] = []
+        for job in jobs:  # batches of at most `batch` windows that share their speaker statistics
+            if runs and len(runs[-1]) < batch and runs[-1][0].speaker is job.speaker:
+                runs[-1].append(job)
+            else:
+                runs.append([job])
+        for chunk in runs:
             windows = [j.samples for j in chunk]
-            preds = (self.predictor.predict_batch(windows, speaker=self._speaker) if self._speaker is not None
+            stats = chunk[0].speaker
+            preds = (self.predictor.predict_batch(windows, speaker=stats) if stats is not None
                      else self.predictor.predict_batch(windows))
             for job, pred in zip(chunk, preds, strict=True):
                 if self._voice and job.voice is not None:

@@ -8,15 +8,17 @@ offline):
 - **syllabic modulation**: speech switches between syllables, pauses and consonants several times a
   second, so the level of its 10-ms frames in the speech band (300-3400 Hz) varies by many dB. Noise,
   hum, dial and hold tones and sustained music are steady: their frame levels vary by a few dB.
-- **not a pure tone**: ringing and dial tones put nearly all their energy in one or two narrow
-  spectral lines; speech spreads it over many harmonics and formants.
+- **not a pure tone**: dial tones put all their energy in one or two narrow spectral lines (a
+  backstop: steady and cadenced tones already fail the first test, as their silent gaps in a
+  recording are digital silence or far below speech level).
 - **not white or pink noise**: a noise spectrum is flat (spectral flatness near 1 in the speech band).
 
 The thresholds were set on generated noise, tones and music-like signals against speech windows of
 RAVDESS speech and song, EmoDB and BAVED. Measured on 2-s windows (analysis windows of the audible
 part of each clip): RAVDESS speech and song 100 % kept, EmoDB 99.3 %, BAVED 99.7 %; RAVDESS with white
 noise at 20 / 10 / 5 dB SNR 100 / 99.5 / 95.4 %, through a telephone line (300-3400 Hz, mu-law) 100 %;
-white and pink noise, tones, mains hum, ringing and busy tones and sustained chords 0 % kept, a
+white and pink noise, tones, mains hum, ringing, busy (480+620 Hz) and dial (350+440 Hz) tones and
+sustained chords 0 % kept, a
 synthetic plucked melody with bass ("hold music") 0 % (its frame levels spread 5-8 dB, speech's
 15-45 dB). Real music with singing or strong rhythm will pass some windows: this is a gate against
 steady and tonal sound, not a music detector.
@@ -34,9 +36,10 @@ N_FFT = 512
 BAND_HZ = (300.0, 3400.0)
 # Thresholds (see the module docstring).
 MIN_MODULATION_DB = 10.0  # spread (10th to 90th percentile) of frame levels in the speech band
-MAX_TONE_SHARE = 0.9  # share of band energy in the 3 strongest spectral lines
+MAX_TONE_SHARE = 0.995  # share of band energy around the 3 strongest spectral lines (each ±PEAK_BINS bins)
+PEAK_BINS = 2  # a Hann-windowed line spreads over about 3 bins
 MAX_FLATNESS = 0.75  # spectral flatness of the mean band spectrum
-SILENT_FRAME_DB = -80.0  # frames below this (digital silence) do not count toward the modulation
+SILENT_FRAME_DB = -80.0  # frames below this band level in dBFS (digital silence) do not count toward the modulation
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class GateReading:
 
 
 _WINDOW = np.hanning(N_FFT).astype(np.float32)
+# Power of a full-scale sine's line in the windowed FFT: band levels are in dB relative to it (dBFS).
+_FULL_SCALE = float((_WINDOW.sum() / 2) ** 2)
 _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
 
@@ -75,16 +80,28 @@ def measure(x: np.ndarray) -> GateReading:
     idx = np.arange(N_FFT)[None, :] + FRAME * np.arange(n)[:, None]
     spec = np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2
     band = spec[:, _BAND].astype(np.float64)
-    level = 10 * np.log10(band.sum(axis=1) + 1e-12)
+    level = 10 * np.log10(band.sum(axis=1) / _FULL_SCALE + 1e-20)
     audible = level > SILENT_FRAME_DB
     if audible.sum() < 4:
         return GateReading(float("inf"), 0.0, 0.0)
     lv = level[audible]
     modulation = float(np.percentile(lv, 90) - np.percentile(lv, 10))
     mean = band[audible].mean(axis=0) + 1e-20
-    tone = float(np.sort(mean)[-3:].sum() / mean.sum())
+    tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
     return GateReading(modulation, tone, flatness)
+
+
+def _line_energy(spectrum: np.ndarray, lines: int = 3) -> float:
+    """Energy within ±PEAK_BINS bins of the ``lines`` strongest spectral peaks."""
+    s = spectrum.copy()
+    total = 0.0
+    for _ in range(lines):
+        k = int(np.argmax(s))
+        lo, hi = max(0, k - PEAK_BINS), min(len(s), k + PEAK_BINS + 1)
+        total += float(s[lo:hi].sum())
+        s[lo:hi] = 0.0
+    return total
 
 
 def speech_like(x: np.ndarray) -> bool:

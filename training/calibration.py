@@ -84,7 +84,8 @@ def uncertain_report(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict
 
 
 def calibrate(probs: np.ndarray, y: np.ndarray, uncertain_below: float = DEFAULT_UNCERTAIN_BELOW) -> dict:
-    """Fit the temperature and report ECE before and after, and what the threshold marks."""
+    """Fit the temperature and report ECE before and after, and what the threshold marks (on the
+    predictions given: the analysis windows of the cross-validation's test clips)."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     t = fit_temperature(probs, y)

@@ -46,7 +46,7 @@ class ChannelConfig:
     eq_prob: float = 0.0
     eq_gain_db: float = 8.0  # peaking filters boost or cut by up to this much
     telephone_prob: float = 0.0  # telephone band + mu-law or GSM
-    codec_prob: float = 0.0  # wide-band MP3 or Opus
+    codec_prob: float = 0.0  # wide-band MP3
 
     @property
     def active(self) -> bool:

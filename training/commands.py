@@ -337,7 +337,8 @@ def format_suite(suite: dict) -> str:
 
     cv = suite.get("ravdess_cv") or {}
     em, bv = suite["emodb"], suite["baved"]
-    head = f"{'test set':44s}{'UA 8-way':>10s}{'UA shared':>11s}{'gender':>9s}{'arousal~level':>15s}"
+    ua_head = f"UA {len(em['labels'])}-way"
+    head = f"{'test set':44s}{ua_head:>10s}{'UA shared':>11s}{'gender':>9s}{'arousal~level':>15s}"
     rows = [
         ("RAVDESS, 5-fold actor-held-out CV (stored)", cv.get("unweighted_accuracy", {}).get("mean"), None,
          cv.get("gender_accuracy", {}).get("mean"), None),
@@ -346,8 +347,9 @@ def format_suite(suite: dict) -> str:
         (f"BAVED ({len(bv['speakers'])} speakers, 3 levels)", None, None, bv["gender_accuracy"],
          bv["arousal_level_spearman"]),
     ]
-    lines = [f"model: {suite['model']}" + (f"; every clip through: {suite['degraded']}" if suite.get("degraded") else ""),
-             "", head]
+    lines = [f"model: {suite['model']}" + (f"; EmoDB and BAVED clips through: {suite['degraded']} (the RAVDESS "
+                                           "row is the stored cross-validation on clean audio)"
+                                           if suite.get("degraded") else ""), "", head]
     for name, ua, uar, g, rho in rows:
         rho_s = f"{rho:15.2f}" if rho is not None else f"{'-':>15s}"
         lines.append(f"{name:44s}{pct(ua):>10s}{pct(uar):>11s}{pct(g):>9s}{rho_s}")

@@ -125,6 +125,8 @@ def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], wind
         m = categorical_metrics(kept, ps, list(predictor.labels))
         idx = {lab: i for i, lab in enumerate(predictor.labels)}
         sel = [i for i, e in enumerate(kept) if e.label in idx]
+        if not sel:
+            return m
         probs = np.stack([ps[i].probabilities for i in sel])
         y = np.array([idx[kept[i].label] for i in sel])
         m["ece"] = expected_calibration_error(probs, y)

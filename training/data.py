@@ -42,7 +42,8 @@ class AugmentConfig:
     telephone_prob: float = 0.0
     codec_prob: float = 0.0
     # Speaker-normalised networks (arch.speaker_norm): chance that a crop is centred on its
-    # speaker's average spectrum (as after adaptation) rather than on its own mean (before).
+    # speaker's average spectrum (as after adaptation) rather than as before adaptation
+    # (arch.speaker_norm_fallback: the training set's mean, or the crop's own mean).
     speaker_ref_prob: float = 0.5
 
     @property

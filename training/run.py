@@ -225,11 +225,17 @@ def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBan
     predictor = Predictor(net, ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch), device)
     preds = [predict_clip(predictor, w) for w in test_bank.waves[1.0]]
     metrics = metrics_from_predictions(preds, test_bank, list(cfg.labels))
-    # Out-of-sample probabilities and true classes, pooled over folds to fit the calibration.
+    # Out-of-sample probabilities of every analysis window of the test clips with its clip's true
+    # class, pooled over folds to fit the calibration: the temperature divides each window's
+    # log-probabilities, as the Predictor applies it.
     index = {lab: i for i, lab in enumerate(cfg.labels)}
-    metrics["test_predictions"] = {
-        "y": [index.get(test_bank.labels[e], -1) if e >= 0 else -1 for e in test_bank.emotion],
-        "probabilities": [[round(float(v), 5) for v in p.probabilities] for p in preds]}
+    ys, probs = [], []
+    for w, e in zip(test_bank.waves[1.0], test_bank.emotion):
+        y = index.get(test_bank.labels[e], -1) if e >= 0 else -1
+        for p in predictor.predict_windows(w):
+            ys.append(y)
+            probs.append([round(float(v), 5) for v in p.probabilities])
+    metrics["test_predictions"] = {"unit": "window", "y": ys, "probabilities": probs}
     metrics["tta"] = {k: v for k, v in evaluate_bank(predictor, test_bank, tta=True).items()
                       if k in SUMMARY_KEYS + ("confusion_matrix",)}
     if predictor.speaker_norm:  # each test speaker's clips as one session in random order, adapted

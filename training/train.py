@@ -184,6 +184,8 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
     mean, std = feature_stats(net, train_bank)
     net.feat_mean.copy_(mean)
     net.feat_std.copy_(std)
+    # On the CPU, before the network moves to its device (they are numpy arrays).
+    spk_means = speaker_window_means(net, train_bank) if arch.speaker_norm else None
     net.to(dev)
     log_vars = torch.zeros(len(TASKS), device=dev, requires_grad=optim.learn_task_weights)
     params = [{"params": net.parameters(), "weight_decay": optim.weight_decay}]
@@ -196,7 +198,6 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
                                                 pct_start=0.1)
     cw = torch.from_numpy(train_bank.class_weights()).to(dev) if optim.class_balance else None
     aug = Augmenter(augment, rng)
-    spk_means = speaker_window_means(net, train_bank) if arch.speaker_norm else None
     speakers = [e.speaker for e in train_bank.entries]
     ema = None
     if optim.ema_decay > 0:

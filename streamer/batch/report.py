@@ -220,8 +220,11 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
     arousal = []
     for c in done:
         for sp in c["summary"].get("speakers", []):
-            for lab, p in sp["emotion_shares"].items():  # weighted by speech time: long calls count more
-                weights[lab] = weights.get(lab, 0.0) + p * sp["speech_s"]
+            # Weighted by the speech time with a confident emotion (what the shares are of): long calls
+            # count more, uncertain time not at all.
+            confident_s = max(0.0, sp["speech_s"] - (sp.get("uncertain_s") or 0.0))
+            for lab, p in sp["emotion_shares"].items():
+                weights[lab] = weights.get(lab, 0.0) + p * confident_s
             if sp["mean_arousal"] is not None:
                 arousal.append(sp["mean_arousal"])
     total = sum(weights.values())

@@ -28,6 +28,8 @@ NON_SPEECH = {
     "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
     "mains hum": lambda rng: sum(np.sin(2 * np.pi * 50 * k * T) / k for k in range(1, 8)),
     "ringing tone": lambda rng: (np.sin(2 * np.pi * 440 * T) + np.sin(2 * np.pi * 480 * T)) * ((T % 3) < 1),
+    "busy tone": lambda rng: (np.sin(2 * np.pi * 480 * T) + np.sin(2 * np.pi * 620 * T)) * ((T % 1) < 0.5),
+    "dial tone": lambda rng: np.sin(2 * np.pi * 350 * T) + np.sin(2 * np.pi * 440 * T),
     "chord": lambda rng: sum(np.sin(2 * np.pi * 220 * r * T) for r in (1, 1.25, 1.5, 2)),
     "hold music": _melody,
 }
