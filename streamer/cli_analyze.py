@@ -64,6 +64,7 @@ def run_analyze(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -88,6 +89,8 @@ def run_analyze(args) -> int:
             print(f"{src} ({dur}) -> {out_path}")
             for s in summarize(res.track_names, res.segments, res.results):
                 print(f"  {s.line()}")
+    if created and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
         print(f"ser analyze: {failed} of {len(args.files)} file(s) failed.", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else 0

@@ -120,3 +120,9 @@ def test_unsupported_formats_are_named_with_a_conversion_hint(tmp_path, capsys, 
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
     assert main(["batch", str(tmp_path / "blob.bin"), "--out", str(tmp_path / "c"), "--quiet"]) == 2
     assert "is not a text file" in capsys.readouterr().err
+
+
+def test_no_output_folder_is_left_when_every_input_fails(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["analyze", str(tmp_path / "missing.wav"), "--out", str(out), "--quiet"]) != 0
+    assert not out.exists()
