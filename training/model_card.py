@@ -34,7 +34,9 @@ def _validation_text(cv: dict) -> str:
 def render(model_path: str, cv: dict) -> str:
     path = resolve_model_path(model_path)
     meta = read_meta(path)
-    n_params = count_parameters(build_network(len(meta.labels), meta.features, meta.arch))
+    net = build_network(len(meta.labels), meta.features, meta.arch)
+    voice = count_parameters(net.voice) if hasattr(net, "voice") else 0
+    n_params = count_parameters(net) - voice
     s = cv["summary"]
     labels = cv["labels"]
     lines = [
@@ -48,6 +50,7 @@ def render(model_path: str, cv: dict) -> str:
         "",
         f"Model: {n_params:,} parameters"
         + (f" ({meta.arch.members} networks of {n_params // meta.arch.members:,})" if meta.arch.members > 1 else "")
+        + (f", plus the voice encoder for gender ({voice:,})" if voice else "")
         + f"; {len(labels)} classes: {', '.join(labels)}. "
         f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min summed over the "
         "folds (on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
@@ -131,13 +134,14 @@ def render_suite(suite: dict, cv: dict | None = None) -> str:
     if cal:
         lines += ["", "### Calibration and \"uncertain\" results", "",
                   f"The emotion probabilities are divided by a temperature of {cal['temperature']:.2f} (in log space) "
-                  "fitted on the pooled test-fold predictions of the cross-validation. Expected calibration error "
-                  f"(15 bins) on those predictions: {_p(cal['ece_before'])} before, {_p(cal['ece_after'])} after; "
+                  "fitted on the pooled test-fold predictions of the cross-validation, one per analysis window (as "
+                  f"the product applies it). Expected calibration error (15 bins) on those window predictions: {_p(cal['ece_before'])} before, {_p(cal['ece_after'])} after; "
                   f"on EmoDB clips (after): {_p(em.get('ece'))}. A result whose calibrated top probability is below "
                   f"{cal['uncertain_below']:.2f} is marked **uncertain** in results, sessions, exports, summaries "
                   f"(its time counted apart) and the app. In cross-validation that is {_p(cal['uncertain_share'])} of "
-                  f"the clips, right {_p(cal['accuracy_uncertain'])} of the time against "
-                  f"{_p(cal['accuracy_certain'])} for the rest; on EmoDB {_p(em.get('uncertain_share'))} of the clips."]
+                  f"the windows, right {_p(cal['accuracy_uncertain'])} of the time against "
+                  f"{_p(cal['accuracy_certain'])} for the rest; on EmoDB {_p(em.get('uncertain_share'))} of the clips "
+                  "(utterance results)."]
     return "\n".join(lines) + "\n"
 
 
