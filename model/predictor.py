@@ -161,6 +161,23 @@ class Predictor:
         x = torch.from_numpy(self._prepare(waveform, sample_rate)).to(self.device)
         return self.net.voice(x).float().cpu().numpy()
 
+    @torch.inference_mode()
+    def voice_gender_batch(self, waveforms: Sequence[np.ndarray],
+                           sample_rate: int = SAMPLE_RATE_HZ) -> list[np.ndarray] | None:
+        """:meth:`voice_gender` of several stretches (each one speaker's), equal lengths batched."""
+        if not self.has_voice:
+            return None
+        prepared = [self._prepare(w, sample_rate) for w in waveforms]
+        out: list[np.ndarray | None] = [None] * len(prepared)
+        by_len: dict[int, list[int]] = {}
+        for i, w in enumerate(prepared):
+            by_len.setdefault(len(w), []).append(i)
+        for idx in by_len.values():
+            x = torch.from_numpy(np.stack([prepared[i] for i in idx])).to(self.device)
+            for i, g in zip(idx, self.net.voice.forward_batch(x).float().cpu().numpy()):
+                out[i] = g
+        return out  # type: ignore[return-value]
+
     @property
     def speaker_norm(self) -> bool:
         """The model centres features on the speaker's own average when given one (see model/adaptation.py)."""

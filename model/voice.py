@@ -46,23 +46,34 @@ class VoiceGender(nn.Module):
         # Logistic regression on the embedding: logit of "male" (GENDER_LABELS order: female, male).
         self.gender = nn.Linear(EMBEDDING, 1)
 
-    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(samples,) -> (256,) unit embedding, averaged over up to MAX_PARTIALS partials of 1.6 s."""
-        x = waveform.float().reshape(-1)
-        rms = torch.sqrt(torch.mean(x ** 2))
-        x = x * (10 ** (LEVEL_DBFS / 20) / torch.clamp(rms, min=SILENCE_RMS))
-        mels = self.mel(x).T  # (frames, 40)
-        if mels.shape[0] < PARTIAL_FRAMES:
-            mels = torch.cat([mels, mels.new_zeros(PARTIAL_FRAMES - mels.shape[0], N_MELS)])
-        starts = list(range(0, mels.shape[0] - PARTIAL_FRAMES + 1, PARTIAL_STEP))[:MAX_PARTIALS]
-        partials = torch.stack([mels[s:s + PARTIAL_FRAMES] for s in starts])
+    def embed_batch(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, samples) of equal length -> (B, 256) unit embeddings, each averaged over up to
+        MAX_PARTIALS partials of 1.6 s. The LSTM runs over all rows at once (much cheaper per row
+        than one by one); each row's result does not depend on the others."""
+        x = waveforms.float()
+        rms = torch.sqrt(torch.mean(x ** 2, dim=1))
+        x = x * (10 ** (LEVEL_DBFS / 20) / torch.clamp(rms, min=SILENCE_RMS))[:, None]
+        mels = self.mel(x).transpose(1, 2)  # (B, frames, 40)
+        b, frames = mels.shape[0], mels.shape[1]
+        if frames < PARTIAL_FRAMES:
+            mels = torch.cat([mels, mels.new_zeros(b, PARTIAL_FRAMES - frames, N_MELS)], dim=1)
+        starts = list(range(0, mels.shape[1] - PARTIAL_FRAMES + 1, PARTIAL_STEP))[:MAX_PARTIALS]
+        partials = torch.cat([mels[:, s:s + PARTIAL_FRAMES] for s in starts])  # (P * B, 160, 40)
         _, (hidden, _) = self.lstm(partials)
         e = torch.relu(self.linear(hidden[-1]))
         e = e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
-        mean = e.mean(dim=0)
-        return mean / torch.clamp(mean.norm(), min=1e-8)
+        mean = e.reshape(len(starts), b, -1).mean(dim=0)
+        return mean / torch.clamp(mean.norm(dim=1, keepdim=True), min=1e-8)
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(samples,) -> (256,) unit embedding (see :meth:`embed_batch`)."""
+        return self.embed_batch(waveform.reshape(1, -1))[0]
+
+    def forward_batch(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, samples) of equal length -> (B, 2) probabilities [female, male]."""
+        p_male = torch.sigmoid(self.gender(self.embed_batch(waveforms)))[:, 0]
+        return torch.stack([1 - p_male, p_male], dim=1)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (2,) probabilities [female, male]."""
-        p_male = torch.sigmoid(self.gender(self.embed(waveform)))[0]
-        return torch.stack([1 - p_male, p_male])
+        return self.forward_batch(waveform.reshape(1, -1))[0]

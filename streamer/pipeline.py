@@ -307,10 +307,17 @@ class TrackPipeline:
             stats = chunk[0].speaker
             preds = (self.predictor.predict_batch(windows, speaker=stats) if stats is not None
                      else self.predictor.predict_batch(windows))
+            if self._voice:  # once per segment, on its first analysed window; all of the chunk's at once
+                first = {}
+                for job in chunk:
+                    if job.voice is not None and job.voice.gender is None and id(job.voice) not in first:
+                        first[id(job.voice)] = job
+                if first:
+                    genders = self.predictor.voice_gender_batch([j.samples for j in first.values()])
+                    for job, g in zip(first.values(), genders, strict=True):
+                        job.voice.gender = g
             for job, pred in zip(chunk, preds, strict=True):
                 if self._voice and job.voice is not None:
-                    if job.voice.gender is None:  # once per segment: its first analysed window
-                        job.voice.gender = self.predictor.voice_gender(job.samples)
                     pred.gender_probabilities = job.voice.gender
                 job.prediction = pred
                 job.samples = None  # the audio is no longer needed; keep memory flat
