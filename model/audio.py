@@ -67,8 +67,9 @@ def truncation_message(path: str | os.PathLike, available_s: float, missing: flo
             f"{available_s:.2f} s; it is truncated (a copy or download cut short?).")
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
+def check_audio_path(path: str | os.PathLike) -> None:
+    """Refuse, with a message that says why, what cannot be an audio file this program reads: a
+    missing path, a folder, an empty file, a format libsndfile does not read."""
     if not os.path.exists(path):
         raise AudioError(f"{path}: file not found.")
     if os.path.isdir(path):
@@ -77,6 +78,11 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: the file is empty (0 bytes).")
     if os.path.splitext(str(path))[1].lower() in UNSUPPORTED_AUDIO_SUFFIXES:
         raise AudioError(unsupported_format_message(path))
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
+    check_audio_path(path)
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -156,10 +156,8 @@ class Predictor:
     def voice_gender(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> np.ndarray | None:
         """Gender probabilities (GENDER_LABELS order) of a stretch of one speaker's speech from the
         voice encoder, or None when the model has none."""
-        if not self.has_voice:
-            return None
-        x = torch.from_numpy(self._prepare(waveform, sample_rate)).to(self.device)
-        return self.net.voice(x).float().cpu().numpy()
+        genders = self.voice_gender_batch([waveform], sample_rate)
+        return None if genders is None else genders[0]
 
     @torch.inference_mode()
     def voice_gender_batch(self, waveforms: Sequence[np.ndarray],

@@ -19,13 +19,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from model.audio import (
-    MIN_SAMPLE_RATE_HZ,
-    UNSUPPORTED_AUDIO_SUFFIXES,
-    truncation_message,
-    unsupported_format_message,
-    wav_missing_fraction,
-)
+from model.audio import MIN_SAMPLE_RATE_HZ, check_audio_path, truncation_message, wav_missing_fraction
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 
@@ -187,14 +181,7 @@ class FileSource(Source):
         return self.monitor and self.pace == "realtime" and self.speed == MONITOR_SPEED
 
     def open(self) -> None:
-        if not os.path.exists(self.path):
-            raise AudioError(f"{self.path}: file not found.")
-        if os.path.isdir(self.path):
-            raise AudioError(f"{self.path}: is a folder, not an audio file.")
-        if os.path.getsize(self.path) == 0:
-            raise AudioError(f"{self.path}: the file is empty (0 bytes).")
-        if os.path.splitext(self.path)[1].lower() in UNSUPPORTED_AUDIO_SUFFIXES:
-            raise AudioError(unsupported_format_message(self.path))
+        check_audio_path(self.path)
         try:
             f = sf.SoundFile(self.path)
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:

@@ -208,7 +208,6 @@ def cmd_ensemble(args) -> int:
 def cmd_eval(args) -> int:
     from model.errors import SERError
     from model.predictor import Predictor
-    from training.config import parse_speakers
     from training.data import ClipBank
     from training.evaluate import evaluate_bank
     from training.manifest import report_skipped
@@ -222,7 +221,7 @@ def cmd_eval(args) -> int:
     if args.corpus in ("emodb", "baved"):
         return _eval_dev(args, predictor)
     if args.corpus.startswith("ravdess"):
-        speakers = set(parse_speakers(args.speakers)) if args.speakers else None
+        speakers = _speaker_set(args.speakers)
         entries, skipped = load_corpus(args.corpus, args.root, speakers, args.label_set)
     else:  # speaker ids are names, e.g. IEMOCAP's Ses05_F
         entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
@@ -293,13 +292,10 @@ def _write_json(path: str | None, data: dict) -> None:
 
     if not path:
         return
-    import os
-    from pathlib import Path
+    from training.run import write_json_atomic
 
-    tmp = Path(path).with_name(Path(path).name + ".part")
     try:
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, data)
     except OSError as exc:
         raise SERError(f"{path}: cannot write the result ({exc.strerror}); choose a writable path with --out.") from exc
 

@@ -251,11 +251,17 @@ def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBan
     return metrics
 
 
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    """``data`` as indented JSON at ``path``, replaced atomically (readers see all or nothing)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_report(report: dict, out: Path) -> None:
     """``out/cv_report.json``, replaced atomically."""
-    tmp = out / "cv_report.json.part"
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out / "cv_report.json")
+    write_json_atomic(out / "cv_report.json", report)
 
 
 def write_predictions(bank: ClipBank, preds: list, path: Path) -> None:
