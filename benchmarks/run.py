@@ -49,5 +49,19 @@ def main(names: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def cli(argv: list[str]) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run",
+                                description="Run the benchmarks and write benchmarks/RESULTS.md.")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"only these benchmarks (default: all of {', '.join(BENCHMARKS)})")
+    names = p.parse_args(argv).names
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(BENCHMARKS)}")
+    return main(names or None)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or None))
+    sys.exit(cli(sys.argv[1:]))

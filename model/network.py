@@ -45,6 +45,12 @@ class ArchConfig:
     # Voice gender from a pretrained speaker encoder (model/voice.py) stored in the model file,
     # instead of the gender head learnt from the training speakers alone.
     voice_gender: bool = False
+    # Voice emotion (needs voice_gender): heads on the voice encoder's embedding whose output is
+    # fused with the network's (model/voice.py). ``voice_emotion_weight`` is the heads' share once
+    # the speaker's average embedding is known, ``voice_emotion_weight_unadapted`` before.
+    voice_emotion: bool = False
+    voice_emotion_weight: float = 0.6
+    voice_emotion_weight_unadapted: float = 0.5
     # Independently trained copies of this network (different seeds) kept in one model whose
     # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
     members: int = 1
@@ -210,6 +216,10 @@ class SERNet(nn.Module):
             raise ValueError("speaker_norm and window_mean_norm exclude each other; use speaker_norm_fallback: window")
         if arch.speaker_norm_fallback not in ("global", "window"):
             raise ValueError(f"unknown speaker_norm_fallback {arch.speaker_norm_fallback!r}")
+        if arch.voice_emotion and not arch.voice_gender:
+            raise ValueError("voice_emotion needs the voice encoder: set voice_gender too")
+        if not (0.0 <= arch.voice_emotion_weight <= 1.0 and 0.0 <= arch.voice_emotion_weight_unadapted <= 1.0):
+            raise ValueError("voice_emotion weights must lie in [0, 1]")
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
         blocks = []
@@ -245,7 +255,7 @@ class SERNet(nn.Module):
         if arch.voice_gender:
             from model.voice import VoiceGender
 
-            self.voice = VoiceGender()
+            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0)
 
     def compute_features(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
@@ -299,12 +309,12 @@ class SEREnsemble(nn.Module):
         self.n_labels = n_labels
         self.features = features
         self.arch = arch
-        single = dataclasses.replace(arch, members=1, voice_gender=False)
+        single = dataclasses.replace(arch, members=1, voice_gender=False, voice_emotion=False)
         self.members = nn.ModuleList(SERNet(n_labels, features, single) for _ in range(arch.members))
         if arch.voice_gender:  # one voice encoder for the ensemble, not one per member
             from model.voice import VoiceGender
 
-            self.voice = VoiceGender()
+            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0)
 
     @classmethod
     def from_members(cls, nets: list[SERNet]) -> SEREnsemble:

@@ -181,14 +181,22 @@ class Predictor:
         """The model centres features on the speaker's own average when given one (see model/adaptation.py)."""
         return bool(self.meta.arch.speaker_norm)
 
+    @property
+    def voice_emotion(self) -> bool:
+        """The model fuses voice-embedding emotion heads with its network (model/voice.py)."""
+        return bool(self.meta.arch.voice_gender and self.meta.arch.voice_emotion)
+
+    @property
+    def adapts_to_speaker(self) -> bool:
+        """Running statistics of the speaker's speech change this model's output (model/adaptation.py)."""
+        return self.speaker_norm or self.voice_emotion
+
     @torch.inference_mode()
-    def _run(self, batch: np.ndarray, reference: np.ndarray | None = None) -> list[Prediction]:
+    def _run(self, batch: np.ndarray, reference: np.ndarray | None = None) -> dict:
         x = torch.from_numpy(batch).to(self.device)
         if reference is None:
-            out = self.net(x)
-        else:
-            out = self.net(x, torch.from_numpy(reference).to(self.device))
-        return self._predictions(out, len(batch))
+            return self.net(x)
+        return self.net(x, torch.from_numpy(reference).to(self.device))
 
     def _predictions(self, out: dict, n: int) -> list[Prediction]:
         # Calibration: the emotion log-probabilities divided by the model file's temperature.
@@ -200,36 +208,87 @@ class Predictor:
         return [Prediction(self.labels, probs[i], gender[i], vad[i], src, thr) for i in range(n)]
 
     @torch.inference_mode()
-    def _references(self, prepared: list[np.ndarray], speaker) -> list[np.ndarray | None]:
-        """Each window's reference spectrum, in order, as ``speaker`` (a SpeakerStats) counts them."""
-        means = []
-        for w in prepared:
-            logmel = self.net.logmel(torch.from_numpy(w)[None].to(self.device))
-            means.append(logmel.mean(dim=2)[0].float().cpu().numpy())
-        return [speaker.add(m) for m in means]
+    def _embeddings(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
+        """The voice encoder's embedding of each window (windows of equal length run as one batch)."""
+        out: list[np.ndarray | None] = [None] * len(prepared)
+        by_len: dict[int, list[int]] = {}
+        for i, w in enumerate(prepared):
+            by_len.setdefault(len(w), []).append(i)
+        for idx in by_len.values():
+            x = torch.from_numpy(np.stack([prepared[i] for i in idx])).to(self.device)
+            for i, e in zip(idx, self.net.voice.embed_batch(x).float().cpu().numpy()):
+                out[i] = e
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _references(self, prepared: list[np.ndarray], embeddings: list[np.ndarray] | None,
+                    speaker) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+        """Each window's references, in order, as ``speaker`` (a SpeakerStats) counts them: the
+        speaker's mean log-mel (speaker-normalised models) and mean voice embedding (voice-emotion
+        models), each None until enough speech has been heard. The statistics kept are one vector,
+        these two side by side."""
+        out = []
+        n_mels = self.net.features.n_mels if self.speaker_norm else 0
+        for i, w in enumerate(prepared):
+            parts = []
+            if self.speaker_norm:
+                logmel = self.net.logmel(torch.from_numpy(w)[None].to(self.device))
+                parts.append(logmel.mean(dim=2)[0].float().cpu().numpy())
+            if embeddings is not None:
+                parts.append(embeddings[i])
+            ref = speaker.add(np.concatenate(parts))
+            if ref is None:
+                out.append((None, None))
+            else:
+                out.append((ref[:n_mels] if self.speaker_norm else None,
+                            ref[n_mels:] if embeddings is not None else None))
+        return out
 
     def predict(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ) -> Prediction:
         """One window (any length from ``min_samples`` up) -> one prediction."""
-        return self._run(self._prepare(waveform, sample_rate)[None, :])[0]
+        return self.predict_batch([waveform], sample_rate)[0]
 
+    @torch.inference_mode()
     def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
                       sample_rate: int = SAMPLE_RATE_HZ, speaker=None) -> list[Prediction]:
         """Several windows -> predictions in the same order. Windows of equal length run as one batch.
 
         ``speaker``: a :class:`model.adaptation.SpeakerStats` of the track these windows come from,
-        in order; each window is counted in it, and a speaker-normalised model uses its reference.
+        in order; each window is counted in it, and a model that adapts to the speaker
+        (:attr:`adapts_to_speaker`) uses its references once it is ready.
         """
         prepared = [self._prepare(w, sample_rate) for w in waveforms]
-        refs = self._references(prepared, speaker) if speaker is not None and self.speaker_norm else [None] * len(prepared)
+        embeddings = self._embeddings(prepared) if self.voice_emotion else None
+        if speaker is not None and self.adapts_to_speaker:
+            refs = self._references(prepared, embeddings, speaker)
+        else:
+            refs = [(None, None)] * len(prepared)
         results: list[Prediction | None] = [None] * len(prepared)
-        groups: dict[tuple[int, bool], list[int]] = {}
+        groups: dict[tuple[int, bool, bool], list[int]] = {}
         for i, w in enumerate(prepared):
-            groups.setdefault((len(w), refs[i] is not None), []).append(i)
-        for (_, adapted), idx in groups.items():
-            ref = np.stack([refs[i] for i in idx]) if adapted else None
-            for i, p in zip(idx, self._run(np.stack([prepared[i] for i in idx]), ref)):
+            groups.setdefault((len(w), refs[i][0] is not None, refs[i][1] is not None), []).append(i)
+        for (_, spectral, voiced), idx in groups.items():
+            out = self._run(np.stack([prepared[i] for i in idx]),
+                            np.stack([refs[i][0] for i in idx]) if spectral else None)
+            if embeddings is not None:
+                out = self._fuse(out, np.stack([embeddings[i] for i in idx]),
+                                 np.stack([refs[i][1] for i in idx]) if voiced else None)
+            for i, p in zip(idx, self._predictions(out, len(idx))):
                 results[i] = p
         return results  # type: ignore[return-value]
+
+    def _fuse(self, out: dict, embeddings: np.ndarray, centres: np.ndarray | None) -> dict:
+        """The network's output combined with the voice-emotion heads' (model/voice.fuse)."""
+        from model.voice import fuse
+
+        arch = self.meta.arch
+        emb = torch.from_numpy(embeddings).to(self.device)
+        centre = None if centres is None else torch.from_numpy(centres).to(self.device)
+        voice_logp, voice_vad = self.net.voice.emotion_from_embeddings(emb, centre)
+        weight = arch.voice_emotion_weight if centre is not None else arch.voice_emotion_weight_unadapted
+        emotion, vad = fuse(torch.log_softmax(out["emotion"].float(), dim=1), out["vad"].float(),
+                            voice_logp.float(), voice_vad.float(), weight)
+        return {**out, "emotion": emotion, "vad": vad}
 
     def _utterance_windows(self, waveform: np.ndarray, sample_rate: int, window_s: float, hop_s: float,
                            trim: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:

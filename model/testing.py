@@ -19,11 +19,12 @@ TYPICAL_LOGMEL_STD = 3.0
 
 def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "derived-from-category",
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
-                    level_norm_dbfs: float | None = None, calibration: dict | None = None) -> Path:
+                    level_norm_dbfs: float | None = None, calibration: dict | None = None,
+                    voice_emotion: bool = False) -> Path:
     """Write a small random-weight model file (seeded, so every call writes the same weights).
 
     ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
-    regression; ``calibration`` is recorded as the model file's calibration."""
+    regression (and with ``voice_emotion`` random voice-emotion heads); ``calibration`` is recorded as the model file's calibration."""
     import torch
 
     from model.checkpoint import ModelMeta, save_model
@@ -33,10 +34,11 @@ def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "der
     labels = list(labels or RAVDESS_LABELS)
     torch.manual_seed(0)
     arch = ArchConfig(channels=TINY_CHANNELS, head_dim=TINY_HEAD_DIM, attention_dim=TINY_ATTENTION_DIM,
-                      speaker_norm=speaker_norm, voice_gender=voice_gender)
+                      speaker_norm=speaker_norm, voice_gender=voice_gender or voice_emotion,
+                      voice_emotion=voice_emotion)
     features = FeatureConfig(level_norm_dbfs=level_norm_dbfs)
     net = SERNet(len(labels), features, arch)
-    if voice_gender:
+    if voice_gender or voice_emotion:
         from safetensors.torch import load_file
 
         from model.checkpoint import DEFAULT_MODEL_PATH

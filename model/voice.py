@@ -34,10 +34,12 @@ SILENCE_RMS = 1e-5
 
 
 class VoiceGender(nn.Module):
-    """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression."""
+    """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression;
+    with ``n_labels`` > 0 also the voice-emotion heads (class logits and V/A/D) on the embedding."""
 
-    def __init__(self):
+    def __init__(self, n_labels: int = 0):
         super().__init__()
+        self.n_labels = n_labels
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0,
             center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
@@ -45,6 +47,11 @@ class VoiceGender(nn.Module):
         self.linear = nn.Linear(HIDDEN, EMBEDDING)
         # Logistic regression on the embedding: logit of "male" (GENDER_LABELS order: female, male).
         self.gender = nn.Linear(EMBEDDING, 1)
+        if n_labels:
+            self.emotion_raw = nn.Linear(EMBEDDING, n_labels)
+            self.vad_raw = nn.Linear(EMBEDDING, 3)
+            self.emotion_centred = nn.Linear(EMBEDDING, n_labels)
+            self.vad_centred = nn.Linear(EMBEDDING, 3)
 
     def embed_batch(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(B, samples) of equal length -> (B, 256) unit embeddings, each averaged over up to
@@ -77,3 +84,22 @@ class VoiceGender(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (2,) probabilities [female, male]."""
         return self.forward_batch(waveform.reshape(1, -1))[0]
+
+    def emotion_from_embeddings(self, emb: torch.Tensor,
+                                centre: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 256) embeddings -> (emotion log-probabilities (B, n_labels), V/A/D (B, 3)). ``centre``
+        (B, 256): each row's speaker average embedding, or None before it is known."""
+        if centre is None:
+            logits, vad = self.emotion_raw(emb), self.vad_raw(emb)
+        else:
+            logits, vad = self.emotion_centred(emb - centre), self.vad_centred(emb - centre)
+        return torch.log_softmax(logits, dim=1), vad
+
+
+def fuse(net_log_probs: torch.Tensor, net_vad: torch.Tensor, voice_log_probs: torch.Tensor,
+         voice_vad: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine the emotion network's and the voice heads' outputs: a weighted geometric mean of the
+    class probabilities (returned as log-probabilities, renormalised) and a weighted mean of
+    V/A/D, ``weight`` being the voice heads' share."""
+    log_p = torch.log_softmax((1 - weight) * net_log_probs + weight * voice_log_probs, dim=1)
+    return log_p, (1 - weight) * net_vad + weight * voice_vad

@@ -37,11 +37,14 @@ def engine_metadata(predictor, config: EngineConfig, source) -> dict:
         model.update(vad_source=meta.vad_source, created=meta.created,
                      gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
                      calibration=dict(meta.calibration))
-    adapts = bool(getattr(predictor, "speaker_norm", False))
+        if meta.arch.voice_gender and meta.arch.voice_emotion:
+            model["voice_emotion"] = {"weight_adapted": meta.arch.voice_emotion_weight,
+                                      "weight_unadapted": meta.arch.voice_emotion_weight_unadapted}
+    adapts = bool(getattr(predictor, "adapts_to_speaker", False))
     model["speaker_adaptation"] = {
         "model_supports": adapts, "enabled": adapts and config.speaker_adaptation,
         "min_windows": DEFAULT_MIN_WINDOWS,
-        "note": "each track is normalised by its own speaker's running average after this many analysed windows"}
+        "note": "each track is judged against its own speaker's running average after this many analysed windows"}
     return {"source": source.metadata(), "model": model, "settings": config.to_dict(),
             "sample_rate_hz": SAMPLE_RATE_HZ, "tracks": list(source.track_names)}
 

@@ -42,9 +42,9 @@ class EngineConfig:
         speech_gate: Analyse only windows that sound like speech at all (streamer/speechgate.py): the
             voice-activity detector also passes steady noise, hum, tones and music, which would
             otherwise get confident emotions.
-        speaker_adaptation: Centre each track's features on its speaker's own average once about
-            10 s of their speech has been analysed (model/adaptation.py), for models trained for
-            it (``speaker_norm``); other models ignore it.
+        speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
+            their speech has been analysed (model/adaptation.py), for models trained for it
+            (``speaker_norm`` or ``voice_emotion``); other models ignore it.
     """
 
     window_s: float = 2.0

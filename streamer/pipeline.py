@@ -102,8 +102,9 @@ class TrackPipeline:
         self._flags = History(keep // self._frame + 1, dtype=bool)
         self._arrivals: deque[tuple[int, float]] = deque()  # (end sample of a pushed block, arrival time)
         # Speaker adaptation (model/adaptation.py): this track's running statistics, counted in
-        # window order by complete(), for models trained with speaker normalisation.
-        self._adapt = config.speaker_adaptation and getattr(predictor, "speaker_norm", False)
+        # window order by complete(), for models that adapt to the speaker (speaker normalisation or
+        # voice emotion: Predictor.adapts_to_speaker).
+        self._adapt = config.speaker_adaptation and getattr(predictor, "adapts_to_speaker", False)
         self._speaker: SpeakerStats | None = None
         self._voice = getattr(predictor, "has_voice", False)
         self.reset(start_sample)

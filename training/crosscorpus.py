@@ -134,7 +134,7 @@ def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], wind
         return m
 
     result = metrics(preds)
-    if getattr(predictor, "speaker_norm", False):
+    if getattr(predictor, "adapts_to_speaker", False):
         result["adapted"] = metrics(predict_sessions(predictor, kept, waves, window_s, hop_s))
     result["speakers"] = sorted({e.speaker for e in kept})
     result["degraded"] = degrade

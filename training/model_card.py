@@ -50,24 +50,31 @@ def render(model_path: str, cv: dict) -> str:
         "",
         f"Model: {n_params:,} parameters"
         + (f" ({meta.arch.members} networks of {n_params // meta.arch.members:,})" if meta.arch.members > 1 else "")
-        + (f", plus the voice encoder for gender ({voice:,})" if voice else "")
+        + ((f", plus the voice encoder for gender and voice emotion ({voice:,})" if meta.arch.voice_emotion
+            else f", plus the voice encoder for gender ({voice:,})") if voice else "")
         + f"; {len(labels)} classes: {', '.join(labels)}. "
         f"Cross-validation training and evaluation time: {cv.get('seconds', 0) / 60:.0f} min summed over the "
         "folds (on the 2-core CPU machine of benchmarks/RESULTS.md, sharing it with other work).",
         "",
-        "| metric (mean ± std over folds) | plain | with test-time augmentation |",
-        "|---|---|---|",
     ]
+    adapted = "adapted" in s
+    if adapted:
+        lines += ["\"Plain\" predicts each clip alone; \"speaker-adapted\" plays each test actor's clips as one "
+                  "session in random order, so the model judges them against that actor's own average once about "
+                  "10 s of their speech has been heard, as the engine does by default (model/adaptation.py).", ""]
+    lines += ["| metric (mean ± std over folds) | plain | with test-time augmentation |"
+              + (" speaker-adapted |" if adapted else ""), "|---|---|---|" + ("---|" if adapted else "")]
     names = {"unweighted_accuracy": "unweighted accuracy (UA)", "weighted_accuracy": "weighted accuracy (WA)",
              "macro_f1": "macro F1", "top3_accuracy": "top-3 accuracy", "gender_accuracy": "gender accuracy"}
     for key, name in names.items():
-        lines.append(f"| {name} | {_pct(s['plain'], key)} | {_pct(s['tta'], key)} |")
+        lines.append(f"| {name} | {_pct(s['plain'], key)} | {_pct(s['tta'], key)} |"
+                     + (f" {_pct(s['adapted'], key)} |" if adapted else ""))
     members = [f.get("members_unweighted_accuracy") for f in cv["folds"]]
     if all(members) and members:
         n = len(members[0])
         means = [sum(m[i] for m in members) / len(members) for i in range(n)]
-        lines += ["", f"The model is an ensemble of {n} networks trained alike with different seeds. Each alone, "
-                  "in the same folds, reaches a mean UA of " + " and ".join(f"{100 * v:.1f} %" for v in means)
+        lines += ["", f"The model is an ensemble of {n} networks trained alike with different seeds. Each member "
+                  "run alone, as its own cross-validation evaluated it, reached a mean UA of " + " and ".join(f"{100 * v:.1f} %" for v in means)
                   + " (per fold: " + "; ".join(
                       f"fold {f['fold']} " + "/".join(f"{100 * v:.1f}" for v in f["members_unweighted_accuracy"])
                       for f in cv["folds"]) + ")."]
@@ -127,7 +134,7 @@ def render_suite(suite: dict, cv: dict | None = None) -> str:
                              f"{_p(block['ua_restricted'])} | {_p(block['gender_accuracy'])} | - |")
             else:
                 lines.append(f"| {name}, {variant} | all speakers | - | - | {_p(block['gender_accuracy'])} | "
-                             f"{block['arousal_level_spearman']:.2f} |")
+                             f"{block['arousal_level_spearman']:.3f} |")
     lines += ["", "EmoDB recall per class, clips alone (full argmax): " + ", ".join(
         f"{k} {_p(v)}" for k, v in em["per_class_recall"].items()) + "."]
     cal = s.get("calibration")

@@ -238,7 +238,7 @@ def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBan
     metrics["test_predictions"] = {"unit": "window", "y": ys, "probabilities": probs}
     metrics["tta"] = {k: v for k, v in evaluate_bank(predictor, test_bank, tta=True).items()
                       if k in SUMMARY_KEYS + ("confusion_matrix",)}
-    if predictor.speaker_norm:  # each test speaker's clips as one session in random order, adapted
+    if predictor.adapts_to_speaker:  # each test speaker's clips as one session in random order, adapted
         from training.crosscorpus import predict_sessions
 
         adapted = metrics_from_predictions(predict_sessions(predictor, test_bank.entries, test_bank.waves[1.0]),

@@ -1,5 +1,5 @@
-"""The voice encoder for gender (model/voice.py): importing its pretrained weights once, and fitting
-its gender regression on the training speakers.
+"""The voice encoder (model/voice.py): importing its pretrained weights once, and fitting its gender
+regression and voice-emotion heads on the training speakers.
 
 Import (once; the result is committed as ``model/weights/ge2e_voice_encoder.safetensors`` with the
 encoder's Apache-2.0 licence beside it)::
@@ -32,6 +32,12 @@ ENCODER_KEYS = ("lstm.", "linear.")
 L2 = 1e-3  # ridge penalty of the gender regression
 STEPS = 500
 LR = 1.0
+# Voice-emotion heads: the multinomial logistic regression's inverse penalty (as scikit-learn's C:
+# the objective is 0.5 |W|^2 + C * sum of class-balanced cross-entropies) and the ridge penalty of
+# the V/A/D regression. Chosen by actor-held-out cross-validation on RAVDESS.
+EMOTION_C = 1.0
+VAD_ALPHA = 1.0
+WINDOW_S, HOP_S = 2.0, 0.5  # the analysis windows the heads see, as the Predictor cuts them
 
 
 def import_resemblyzer(wheel_or_pt: str | Path, out: Path = ENCODER_PATH) -> Path:
@@ -98,11 +104,178 @@ def fit_gender(voice: torch.nn.Module, bank) -> dict:
     return {"train_accuracy": acc, "clips": len(keep), "speakers": speakers}
 
 
+_WINDOW_EMBEDDINGS: dict[str, np.ndarray] = {}  # clip path -> its windows' embeddings (per process)
+
+
+@torch.no_grad()
+def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.ndarray]) -> list[np.ndarray]:
+    """Embeddings (n_windows, 256) of each clip's analysis windows, cut as
+    :meth:`model.predictor.Predictor.predict_windows` cuts them (audible part, 2-s windows every
+    0.5 s), cached by path."""
+    from model.audio import speech_bounds
+    from model.predictor import window_bounds
+
+    window, hop = int(WINDOW_S * 16000), int(HOP_S * 16000)
+    out = []
+    for p, w in zip(paths, waves):
+        if p not in _WINDOW_EMBEDDINGS:
+            a, b = speech_bounds(w)
+            x = w[a:b] if b - a >= 3200 else w
+            bounds = window_bounds(len(x), window, hop)
+            groups: dict[int, list[int]] = {}
+            for i, (s, t) in enumerate(bounds):
+                groups.setdefault(t - s, []).append(i)
+            emb = np.zeros((len(bounds), 256), dtype=np.float32)
+            for idx in groups.values():
+                batch = torch.from_numpy(np.stack([x[bounds[i][0]:bounds[i][1]] for i in idx]))
+                emb[idx] = voice.embed_batch(batch).numpy()
+            _WINDOW_EMBEDDINGS[p] = emb
+        out.append(_WINDOW_EMBEDDINGS[p])
+    return out
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, n_classes: int, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression with class-balanced sample weights and an L2 penalty on the
+    weights (not the bias), by L-BFGS: returns (W (n_classes, d), b (n_classes,))."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    sample_w = torch.from_numpy(len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1))[y])
+    xt, yt = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(y)
+    w = torch.zeros(n_classes, x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        ce = torch.nn.functional.cross_entropy(xt @ w.T + b, yt, reduction="none")
+        loss = (sample_w * ce).sum() * c + 0.5 * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge regression with an unpenalised intercept: returns (W (k, d), b (k,))."""
+    mx, my = x.mean(axis=0), y.mean(axis=0)
+    xc = (x - mx).astype(np.float64)
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - my))
+    return w.T, my - mx @ w
+
+
+def _set_linear(layer: torch.nn.Linear, w: np.ndarray, b: np.ndarray) -> None:
+    layer.weight.data = torch.from_numpy(w.astype(np.float32))
+    layer.bias.data = torch.from_numpy(b.astype(np.float32))
+
+
+def fit_voice_emotion(voice: torch.nn.Module, bank) -> dict:
+    """Fit the voice-emotion heads (model/voice.py) on the analysis windows of the bank's clips:
+    the emotion classifier and the V/A/D regression, once on the embeddings as they are (used
+    before a speaker's average is known) and once on each speaker's embeddings minus that
+    speaker's average (used after). Each window carries its clip's labels. Returns the training
+    accuracies and the numbers of windows and speakers."""
+    embs = window_embeddings(voice, [e.path for e in bank.entries], bank.waves[1.0])
+    x = np.concatenate(embs)
+    clip = np.concatenate([np.full(len(e), i) for i, e in enumerate(embs)])
+    speakers = np.array([bank.entries[i].speaker for i in clip])
+    centred = x.copy()
+    for s in np.unique(speakers):
+        centred[speakers == s] -= x[speakers == s].mean(axis=0)
+    y = bank.emotion[clip]
+    vad = bank.vad[clip]
+    has_y, has_vad = y >= 0, np.isfinite(vad).all(axis=1)
+    if not has_y.any():
+        raise SERError("no training clip has an emotion label: the voice-emotion heads cannot be fitted.")
+    result = {"windows": int(len(x)), "speakers": int(len(np.unique(speakers)))}
+    for name, feats in (("raw", x), ("centred", centred)):
+        w, b = _logistic(feats[has_y], y[has_y], voice.n_labels, EMOTION_C)
+        _set_linear(getattr(voice, f"emotion_{name}"), w, b)
+        result[f"{name}_train_accuracy"] = float(np.mean((feats[has_y] @ w.T + b).argmax(axis=1) == y[has_y]))
+        if has_vad.any():
+            w, b = _ridge(feats[has_vad], vad[has_vad], VAD_ALPHA)
+        else:  # no V/A/D labels in the corpus: the heads output the middle of the scale (0.5)
+            w, b = np.zeros((3, feats.shape[1])), np.full(3, 0.5)
+        _set_linear(getattr(voice, f"vad_{name}"), w, b)
+    log.info("voice emotion: fitted on %d windows of %d speakers, training accuracy %.3f raw, %.3f centred",
+             result["windows"], result["speakers"], result["raw_train_accuracy"], result["centred_train_accuracy"])
+    return result
+
+
+def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: float) -> list[Path]:
+    """Give the models of a training run that has the voice encoder (``voice_gender``) the
+    voice-emotion heads, fitted on each model's own training speakers, and record
+    ``arch.voice_emotion`` in the run's config. The networks are unchanged: the heads are fitted
+    after them, exactly as ``ser train`` of a ``voice_emotion`` config fits them, so a run trained
+    before voice emotion existed gets what a new run of the extended config would give. Works on
+    final runs (``model.safetensors``) and cross-validation runs (``fold*/model.safetensors`` and
+    ``cv_report.json``); afterwards ``ser ensemble`` combines and evaluates them as usual."""
+    import dataclasses
+    import json
+
+    from model.checkpoint import load_model, save_model
+    from model.network import SERNet
+    from training.data import ClipBank
+    from training.recipes import load_corpus
+    from training.run import write_json_atomic
+
+    paths = [run / "model.safetensors"] if (run / "model.safetensors").is_file() else sorted(
+        run.glob("fold*/model.safetensors"))
+    if not paths:
+        raise SERError(f"{run}: no model.safetensors here or in fold folders; pass a folder written by 'ser train'.")
+    done = []
+    for path in paths:
+        net, meta = load_model(path)
+        if not isinstance(net, SERNet) or not meta.arch.voice_gender:
+            raise SERError(f"{path}: voice emotion needs a single network with the voice encoder (voice_gender).")
+        arch = dataclasses.replace(meta.arch, voice_emotion=True, voice_emotion_weight=weight,
+                                   voice_emotion_weight_unadapted=weight_unadapted)
+        new = SERNet(len(meta.labels), meta.features, arch)
+        missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
+        if unexpected or any(not k.startswith(("voice.emotion_", "voice.vad_")) for k in missing):
+            raise SERError(f"{path}: unexpected weights {sorted(unexpected or missing)[:4]}")
+        corpus = meta.corpora[0]
+        speakers = {int(s) for s in corpus["speakers"]}
+        entries, _ = load_corpus(corpus["name"], root, speakers=speakers)
+        if {e.speaker for e in entries} != set(corpus["speakers"]):
+            raise SERError(f"{root}: does not hold the training speakers of {path} ({', '.join(corpus['speakers'])}).")
+        fit = fit_voice_emotion(new.voice, ClipBank(entries, list(meta.labels)))
+        training = dict(meta.training)
+        if "config" in training:
+            training["config"] = {**training["config"], "arch": arch.to_dict()}
+        training["voice_emotion"] = fit
+        save_model(new.eval(), dataclasses.replace(meta, arch=arch, training=training), path, overwrite=True)
+        done.append(path)
+    report = run / "cv_report.json"
+    if report.is_file():
+        data = json.loads(report.read_text())
+        data["config"]["arch"] = {**data["config"]["arch"], "voice_emotion": True, "voice_emotion_weight": weight,
+                                  "voice_emotion_weight_unadapted": weight_unadapted}
+        write_json_atomic(report, data)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Import Resemblyzer's GE2E voice encoder as safetensors.")
-    p.add_argument("--wheel", required=True, help="Resemblyzer wheel (.whl) or its pretrained.pt")
+    p = argparse.ArgumentParser(
+        description="Import Resemblyzer's GE2E voice encoder as safetensors (--wheel), or give the models "
+                    "of training runs with the voice encoder the voice-emotion heads (--add-emotion).")
+    p.add_argument("--wheel", help="Resemblyzer wheel (.whl) or its pretrained.pt")
     p.add_argument("--out", default=str(ENCODER_PATH))
+    p.add_argument("--add-emotion", nargs="+", metavar="RUN", help="run folders written by 'ser train'")
+    p.add_argument("--root", help="with --add-emotion: the corpus folder the runs were trained on")
+    p.add_argument("--weight", type=float, default=0.6, help="the heads' share once the speaker is known")
+    p.add_argument("--weight-unadapted", type=float, default=0.5, help="their share before")
     args = p.parse_args(argv)
+    if args.add_emotion:
+        if not args.root:
+            p.error("--add-emotion needs --root")
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        for run in args.add_emotion:
+            for path in add_voice_emotion(Path(run), Path(args.root), args.weight, args.weight_unadapted):
+                print(path)
+        return 0
+    if not args.wheel:
+        p.error("pass --wheel or --add-emotion")
     print(import_resemblyzer(args.wheel, Path(args.out)))
     return 0
 

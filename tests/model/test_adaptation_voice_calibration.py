@@ -19,10 +19,13 @@ ATOL = 1e-5
 CHANGED = 1e-6
 
 
-@pytest.fixture(scope="module")
-def adaptive_path(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("adaptive") / "adaptive.safetensors", speaker_norm=True,
-                           voice_gender=True, level_norm_dbfs=-20.0,
+# The two ways a model adapts to its speaker: centring the log-mel on the speaker's average
+# (speaker_norm), and judging the voice embedding against the speaker's average (voice_emotion).
+@pytest.fixture(scope="module", params=["speaker_norm", "voice_emotion"])
+def adaptive_path(request, tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("adaptive") / f"{request.param}.safetensors",
+                           speaker_norm=request.param == "speaker_norm", voice_gender=True,
+                           voice_emotion=request.param == "voice_emotion", level_norm_dbfs=-20.0,
                            calibration={"temperature": 2.0, "uncertain_below": 0.5})
 
 
@@ -66,8 +69,17 @@ def test_calibration_and_uncertain_flag(adaptive_path, adaptive, speech_16k):
     # The temperature flattens the distribution; the flag follows the threshold.
     import torch
 
+    from model.voice import fuse
+
+    x = torch.from_numpy(speech_16k[:32000])[None]
     with torch.inference_mode():
-        logits = net(torch.from_numpy(speech_16k[:32000])[None])["emotion"]
+        out = net(x)
+        logits = out["emotion"]
+        if meta.arch.voice_emotion:  # unadapted: the raw voice heads at their weight
+            voice_logp, voice_vad = net.voice.emotion_from_embeddings(net.voice.embed_batch(x))
+            logits, vad = fuse(torch.log_softmax(logits, dim=1), out["vad"], voice_logp, voice_vad,
+                               meta.arch.voice_emotion_weight_unadapted)
+            np.testing.assert_allclose(p.vad, vad[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(p.probabilities, torch.softmax(logits / 2.0, dim=1)[0].numpy(), atol=1e-6)
     assert not np.allclose(p.probabilities, torch.softmax(logits, dim=1)[0].numpy(), atol=1e-6)
     assert p.uncertain == (p.top_probability < 0.5)
@@ -146,3 +158,55 @@ def test_uncertain_results_reach_sessions_exports_and_summaries(tmp_path, speech
     summary = summarize(["mix"], segments, results)[0]
     assert summary.emotion_shares == {} and summary.uncertain_s > 0
     assert "uncertain" in summary.line()
+
+
+def test_fusion_weights_the_two_opinions():
+    import torch
+
+    from model.voice import fuse
+
+    net = torch.log_softmax(torch.tensor([[2.0, 0.0, -1.0]]), dim=1)
+    voice = torch.log_softmax(torch.tensor([[-1.0, 0.5, 3.0]]), dim=1)
+    vad_n, vad_v = torch.tensor([[0.2, 0.4, 0.6]]), torch.tensor([[0.8, 0.6, 0.4]])
+    for w, expect in ((0.0, net), (1.0, voice)):
+        lp, _ = fuse(net, vad_n, voice, vad_v, w)
+        np.testing.assert_allclose(lp.numpy(), expect.numpy(), atol=1e-6)
+    lp, vad = fuse(net, vad_n, voice, vad_v, 0.5)
+    geo = torch.sqrt(net.exp() * voice.exp())
+    np.testing.assert_allclose(lp.exp().numpy(), (geo / geo.sum()).numpy(), atol=1e-6)
+    np.testing.assert_allclose(vad.numpy(), [[0.5, 0.5, 0.5]], atol=1e-6)
+
+
+def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
+    """The heads learn what tells the classes apart on the voice embedding, raw and centred on each
+    speaker's average; V/A/D follows its labels."""
+    from types import SimpleNamespace
+
+    from model.voice import VoiceGender
+    from training.voice import fit_voice_emotion, load_encoder
+
+    rng = np.random.default_rng(0)
+    voice = VoiceGender(n_labels=2).eval()
+    load_encoder(voice)
+    entries, waves, emotion, vad = [], [], [], []
+    base = speech_16k[:40000]
+    for spk, gain in (("01", 1.0), ("02", 0.3)):
+        for k in range(6):
+            label = k % 2
+            x = base * gain if label == 0 else (base * gain + 0.05 * rng.standard_normal(len(base))).astype(np.float32)
+            entries.append(SimpleNamespace(path=f"fake/{spk}-{k}.wav", speaker=spk))
+            waves.append(np.ascontiguousarray(x, dtype=np.float32))
+            emotion.append(label)
+            vad.append((0.5, 0.2 if label == 0 else 0.8, 0.5))
+    bank = SimpleNamespace(entries=entries, waves={1.0: waves}, emotion=np.array(emotion),
+                           vad=np.array(vad, dtype=np.float32))
+    fit = fit_voice_emotion(voice, bank)
+    assert fit["speakers"] == 2 and fit["windows"] >= 12
+    assert fit["raw_train_accuracy"] >= 0.9 and fit["centred_train_accuracy"] >= 0.9
+    import torch
+
+    with torch.inference_mode():
+        emb = voice.embed_batch(torch.from_numpy(np.stack([w[:32000] for w in waves])))
+        logp, arousal = voice.emotion_from_embeddings(emb)
+    assert (logp.argmax(dim=1).numpy() == np.array(emotion)).mean() >= 0.9
+    assert arousal[np.array(emotion) == 1, 1].mean() > arousal[np.array(emotion) == 0, 1].mean() + 0.3

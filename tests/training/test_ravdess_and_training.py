@@ -299,3 +299,32 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
     assert "seed" in capsys.readouterr().err
     assert ser_main(["train", *common, "--member", "3", "--out", str(tmp_path / "m3")]) == 2
     assert "members 1 to 2" in capsys.readouterr().err
+
+
+def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_run, tmp_path):
+    """``ser train`` of a ``voice_emotion`` config fits the voice-emotion heads after the networks;
+    ``python -m training.voice --add-emotion`` gives a run trained without them the same heads, so
+    a model upgraded that way is the model the config trains."""
+    from training.voice import main as voice_main
+
+    tree, _, _ = tiny_run
+    arch = {**TINY_CONFIG["arch"], "voice_gender": True}
+    common = ["--root", str(tree), "--quiet", "--threads", "1"]
+    for name, extra in (("new", {"voice_emotion": True}), ("old", {})):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**arch, **extra}}))
+        assert ser_main(["train", "--config", str(config), *common, "--out", str(tmp_path / name)]) == 0
+    assert voice_main(["--add-emotion", str(tmp_path / "old"), "--root", str(tree),
+                       "--weight", "0.6", "--weight-unadapted", "0.5"]) == 0
+    new = Predictor.load(tmp_path / "new" / "model.safetensors", device="cpu")
+    old = Predictor.load(tmp_path / "old" / "model.safetensors", device="cpu")
+    assert new.voice_emotion and old.voice_emotion and new.adapts_to_speaker
+    assert old.meta.training["config"]["arch"] == new.meta.training["config"]["arch"]
+    heads = [k for k in new.net.state_dict() if k.startswith(("voice.emotion_", "voice.vad_"))]
+    assert len(heads) == 8
+    for k in heads:
+        np.testing.assert_allclose(new.net.state_dict()[k].numpy(), old.net.state_dict()[k].numpy(), atol=1e-4)
+        assert new.net.state_dict()[k].abs().sum() > 0
+    x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
+    np.testing.assert_allclose(new.predict(x).probabilities, old.predict(x).probabilities, atol=1e-4)
+    assert new.predict(x).probabilities.sum() == pytest.approx(1.0, abs=1e-5)
