@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -27,6 +26,10 @@ def run_gui(args) -> int:
     """Open the window; with ``--replay`` replay a file, optionally snapshot and exit at the end."""
     import pyqtgraph as pg
 
+    if args.snapshot:
+        from model.errors import check_output_file
+
+        check_output_file(args.snapshot, "snapshot")
     app = create_app()
     pg.setConfigOptions(antialias=False)  # antialiasing halves the frame rate of long curves
     replay = getattr(args, "replay", None)
@@ -47,7 +50,6 @@ def run_gui(args) -> int:
 
     def finish() -> None:
         if args.snapshot:
-            Path(args.snapshot).parent.mkdir(parents=True, exist_ok=True)
             if not window.save_snapshot(args.snapshot):
                 print(f"ser gui: could not write {args.snapshot}", file=sys.stderr)
                 status["code"] = 1

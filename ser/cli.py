@@ -80,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A file or folder the command had to read or write (a path it did not check first).
+        print(f"ser {args.command}: error: {exc.filename}: {exc.strerror or exc}; check the path and its "
+              "permissions.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The `ser` entry point: its version, the command list when no command is given, and clear
 refusals of compute devices that are not here (no traceback)."""
 
+from pathlib import Path
+
 import pytest
 
 from ser.cli import main
@@ -126,3 +128,35 @@ def test_no_output_folder_is_left_when_every_input_fails(tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["analyze", str(tmp_path / "missing.wav"), "--out", str(out), "--quiet"]) != 0
     assert not out.exists()
+
+
+def test_unwritable_output_paths_are_refused_before_any_work(tmp_path, capsys):
+    """Every option that names a file or folder to write is checked first, with a message naming it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    bad = blocker / "sub"
+    cases = [
+        (["eval", "--model", "default", "--corpus", "ravdess", "--root", str(tmp_path), "--report", str(bad)],
+         "evaluation plots"),
+        (["eval", "--model", "default", "--suite", "--out", str(bad / "suite.json")], "JSON result"),
+        (["data", "stats", "--corpus", "ravdess", "--root", str(tmp_path), "--png", str(bad / "s.png")],
+         "distribution plot"),
+        (["data", "manifest", "--corpus", "ravdess", "--root", str(tmp_path), "--out", str(bad / "m.jsonl")],
+         "manifest"),
+        (["data", "manifest", "--corpus", "ravdess", "--root", str(tmp_path), "--out", str(tmp_path)], "is a folder"),
+        (["gui", "--snapshot", str(bad / "shot.png")], "snapshot"),
+    ]
+    for argv, says in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err, (argv, err)
+        assert str(tmp_path) in err
+
+
+def test_fold_list_is_checked(tmp_path, capsys):
+    for folds, says in (("x", "separated by commas"), ("0", "fold 0 does not exist"), ("2,9", "fold 9")):
+        assert main(["train", "--config", str(Path(__file__).resolve().parents[1] / "training" / "configs" / "ravdess8.yaml"), "--root", str(tmp_path), "--cv",
+                         "--folds", folds, "--out", str(tmp_path / "out")]) == 2
+        assert says in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()

@@ -131,6 +131,7 @@ def cmd_train(args) -> int:
         cfg = member_config(cfg, args.member - 1)
     if args.threads:
         torch.set_num_threads(args.threads)
+    folds = _fold_list(args.folds, cfg.split.folds) if args.cv else None
     out = Path(args.out)
     prepare_out(out, args.overwrite)
     _setup_logging(out / "train.log", quiet=True)
@@ -140,7 +141,6 @@ def cmd_train(args) -> int:
 
         print(report_skipped(data.skipped), file=sys.stderr)
     if args.cv:
-        folds = [int(f) for f in args.folds.split(",")] if args.folds else None
         report = cross_validate(cfg, data, out, args.device, folds, progress=not args.quiet)
         s = report["summary"]["plain"]
         print(f"cross-validation ({report['summary']['n_folds']} folds, speakers held out): "
@@ -205,14 +205,35 @@ def cmd_ensemble(args) -> int:
                    "(each with model.safetensors) written by 'ser train'.")
 
 
-def cmd_eval(args) -> int:
+def _fold_list(text: str | None, n_folds: int) -> list[int] | None:
+    """``--folds 1,3`` as [1, 3], or a clear error naming what is allowed."""
     from model.errors import SERError
+
+    if not text:
+        return None
+    try:
+        folds = [int(f) for f in text.split(",")]
+    except ValueError:
+        raise SERError(f"--folds {text!r}: give fold numbers separated by commas, e.g. 1,3 "
+                       f"(the config has folds 1 to {n_folds}).") from None
+    bad = [f for f in folds if not 1 <= f <= n_folds]
+    if bad:
+        raise SERError(f"--folds {text!r}: fold {bad[0]} does not exist; the config has folds 1 to {n_folds}.")
+    return folds
+
+
+def cmd_eval(args) -> int:
+    from model.errors import SERError, check_output_dir, check_output_file
     from model.predictor import Predictor
     from training.data import ClipBank
     from training.evaluate import evaluate_bank
     from training.manifest import report_skipped
     from training.recipes import load_corpus
 
+    if args.report:
+        check_output_dir(args.report, "evaluation plots")
+    if args.out:
+        check_output_file(args.out, "JSON result")
     predictor = Predictor.load(args.model, device=args.device)
     if args.suite:
         return _eval_suite(args, predictor)
@@ -380,18 +401,22 @@ def _cell(value) -> str:
 
 
 def cmd_data_stats(args) -> int:
+    from model.errors import check_output_file
     from training.recipes import load_corpus
     from training.stats import run_data_stats
 
+    check_output_file(args.png, "distribution plot")
     entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
     print(run_data_stats(entries, skipped, args.png))
     return 0
 
 
 def cmd_data_manifest(args) -> int:
+    from model.errors import check_output_file
     from training.manifest import report_skipped, write_manifest
     from training.recipes import load_corpus
 
+    check_output_file(args.out, "manifest")
     entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
     path = write_manifest(entries, args.out)
     print(f"{len(entries)} utterances written to {path}")
