@@ -27,6 +27,60 @@ def unsupported_format_message(path: str | os.PathLike) -> str:
             f"ffmpeg -i {os.path.basename(path)} {stem}.wav")
 
 
+# Below this peak level (dBFS) a recording is so quiet that speech in it may go unnoticed.
+VERY_QUIET_PEAK_DBFS = -40.0
+
+
+def very_quiet_message(path: str | os.PathLike, peak: float) -> str:
+    level = 20 * np.log10(peak) if peak > 0 else float("-inf")
+    return (f"{path}: very quiet recording (its loudest sample is at {level:.0f} dBFS); speech this quiet may "
+            "not be found. Raise the recording level or the microphone gain.")
+
+
+class NativeStderr:
+    """Collects what the C decoders under soundfile print on the process's standard error (libmpg123
+    reports each damaged MP3 frame there) instead of letting it reach the user's terminal line by
+    line; :meth:`summary` turns it into one sentence. Used around reads of MP3 files only: while it
+    is active, everything written to file descriptor 2 by the process is collected."""
+
+    def __init__(self, active: bool = True):
+        self.active = active
+        self.lines: list[str] = []
+        self._saved: int | None = None
+        self._tmp = None
+
+    def __enter__(self) -> NativeStderr:
+        if self.active:
+            import sys
+            import tempfile
+
+            sys.stderr.flush()
+            self._tmp = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is None:
+            return
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._saved = None
+        self._tmp.seek(0)
+        self.lines += [ln for ln in self._tmp.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+        self._tmp.close()
+
+    def summary(self, path: str | os.PathLike) -> str | None:
+        if not self.lines:
+            return None
+        return (f"{path}: the MP3 decoder reported {len(self.lines)} damaged frame(s) and skipped them; if the "
+                "results look wrong, re-encode the file (e.g. with ffmpeg) or use the original recording.")
+
+
+def is_mp3(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith((".mp3", ".mpga", ".mp2"))
+
+
 WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders (and RF64): not checkable
 MAX_RIFF_CHUNKS = 64
 
@@ -84,7 +138,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
     check_audio_path(path)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with NativeStderr(is_mp3(path)):
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
         raise AudioError(f"{path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
     if data.shape[0] == 0:

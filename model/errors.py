@@ -58,7 +58,6 @@ def _can_create_in(folder) -> bool:
 
 def check_output_dir(path, what: str = "output folder"):
     """``path`` as a :class:`pathlib.Path`, made if needed, once it is clear files can be written in it."""
-    import os
     from pathlib import Path
 
     p = Path(path).expanduser()

@@ -24,6 +24,7 @@ class AnalysisResult:
     segments: list[SpeechSegment] = field(default_factory=list)
     results: list[WindowResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # said about the audio; the analysis is complete
     stats: EngineStats | None = None
     duration_s: float | None = None
     metadata: dict = field(default_factory=dict)
@@ -108,5 +109,5 @@ def _collect(events, out: AnalysisResult) -> None:
         elif isinstance(e, SpeechSegment):
             out.segments.append(e)
         elif isinstance(e, EngineError):
-            out.errors.append(e.message)
+            (out.notices if e.notice else out.errors).append(e.message)
 

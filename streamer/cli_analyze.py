@@ -80,6 +80,8 @@ def run_analyze(args) -> int:
             print(f"ser analyze: {exc}", file=sys.stderr)
             failed += 1
             continue
+        for msg in res.notices:
+            print(f"ser analyze: note: {msg}", file=sys.stderr)
         if res.errors:
             failed += 1
             for msg in res.errors:

@@ -233,7 +233,7 @@ class Engine:
     def _report_notices(self, src: Source, force: bool = False) -> None:
         """Pass the source's non-fatal problems on as events (in order with its audio)."""
         while src.notices:
-            self._put_input(EngineError(src.notices.popleft(), fatal=False), force=force)
+            self._put_input(EngineError(src.notices.popleft(), fatal=False, notice=True), force=force)
 
     def _put_input(self, item, force: bool = False) -> bool:
         """Blocking put that gives up when stopping (unless ``force``: end markers must arrive)."""

@@ -102,10 +102,13 @@ class VadFrames:
 
 @dataclass(frozen=True)
 class EngineError:
-    """A problem in the source or the worker. ``fatal`` means the engine has stopped."""
+    """A problem in the source or the worker. ``fatal`` means the engine has stopped. A ``notice``
+    is something the source wants said about its audio (a very quiet recording, decoder
+    complaints, sound output lost) while the analysis itself is complete."""
 
     message: str
     fatal: bool = True
+    notice: bool = False
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -19,7 +19,16 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from model.audio import MIN_SAMPLE_RATE_HZ, check_audio_path, truncation_message, wav_missing_fraction
+from model.audio import (
+    MIN_SAMPLE_RATE_HZ,
+    VERY_QUIET_PEAK_DBFS,
+    NativeStderr,
+    check_audio_path,
+    is_mp3,
+    truncation_message,
+    very_quiet_message,
+    wav_missing_fraction,
+)
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 
@@ -62,11 +71,15 @@ class InputDevice:
     is_default: bool
 
 
-def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None) -> list[str]:
+def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what: str = "") -> list[str]:
+    """The tracks' names: ``names`` if given (one per track), else mix / ch1, ch2, ... ``what``
+    names the file or device in the error message."""
     if names is not None:
         names = [str(n) for n in names]
         if len(names) != n_tracks:
-            raise ConfigError(f"{len(names)} track names given ({', '.join(names)}) for {n_tracks} tracks.")
+            prefix = f"{what}: " if what else ""
+            raise ConfigError(f"{prefix}{len(names)} track names given ({', '.join(names)}) but it has {n_tracks} "
+                              f"{'channel' if n_tracks == 1 else 'channels'}; give one name per channel with --names.")
         return names
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
 
@@ -171,6 +184,7 @@ class FileSource(Source):
         self._block_frames = block_frames
         self._names = track_names
         self._file: sf.SoundFile | None = None
+        self._decoder_log = NativeStderr(active=False)  # made active by open() for MP3 files
         self.description = self.path
         self.monitor, self.monitor_device = bool(monitor), monitor_device
         self.monitor_output: AudioMonitor | None = None  # kept after close, for its counters
@@ -182,8 +196,10 @@ class FileSource(Source):
 
     def open(self) -> None:
         check_audio_path(self.path)
+        self._decoder_log = NativeStderr(is_mp3(self.path))
         try:
-            f = sf.SoundFile(self.path)
+            with self._decoder_log:
+                f = sf.SoundFile(self.path)
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
             raise AudioError(f"{self.path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
         if f.samplerate < MIN_SAMPLE_RATE_HZ:
@@ -204,7 +220,9 @@ class FileSource(Source):
             f.seek(start_frame)
         self._file = f
         n_tracks = 1 if self.channels == "mix" else self.n_channels
-        self.track_names = _track_names(n_tracks, self.channels, self._names)
+        if self._names is not None and len(self._names) != n_tracks:
+            f.close()
+        self.track_names = _track_names(n_tracks, self.channels, self._names, self.path)
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
@@ -219,9 +237,11 @@ class FileSource(Source):
         monitor = self._open_monitor(stop) if self.monitor_audible else None
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
+        peak = 0.0
         while not done and not stop.is_set():
             try:
-                data = f.read(block, dtype="float32", always_2d=True)
+                with self._decoder_log:
+                    data = f.read(block, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                 raise AudioError(f"{self.path}: reading failed after {position / SAMPLE_RATE_HZ:.2f} s ({exc}); "
                                  "the file may be truncated or corrupt.") from exc
@@ -229,6 +249,8 @@ class FileSource(Source):
             if len(data) and not np.isfinite(data).all():
                 raise AudioError(f"{self.path}: NaN or infinite samples after {position / SAMPLE_RATE_HZ:.2f} s; "
                                  "the file is corrupt.")
+            if len(data):
+                peak = max(peak, float(np.abs(data).max()))
             out = resampler(data, last=done)
             if self.pace == "realtime" and len(out):
                 due = t0 + (position + len(out) - self.start_sample) / SAMPLE_RATE_HZ / self.speed
@@ -242,6 +264,10 @@ class FileSource(Source):
             position += len(out)
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
+        if (msg := self._decoder_log.summary(self.path)) is not None:
+            self.notices.append(msg)
+        if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
+            self.notices.append(very_quiet_message(self.path, peak))
         if done:
             # A WAV cut short reads without error up to its cut: the results so far are kept (like a
             # truncated FLAC's), and the run says the file is incomplete.
@@ -534,7 +560,8 @@ class MicrophoneSource(Source):
             raise DeviceError(f"input device {info['name']!r} runs at {self.rate} Hz; speech analysis needs "
                               f"{MIN_SAMPLE_RATE_HZ} Hz or more.")
         self.n_channels = n_ch
-        self.track_names = _track_names(1 if self.channels == "mix" else n_ch, self.channels, self._names)
+        self.track_names = _track_names(1 if self.channels == "mix" else n_ch, self.channels, self._names,
+                                        f"input device {info['name']!r}")
         self._queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)  # nothing stale from an earlier run
         self._frames_seen = 0
         try:

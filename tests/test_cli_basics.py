@@ -160,3 +160,43 @@ def test_fold_list_is_checked(tmp_path, capsys):
                          "--folds", folds, "--out", str(tmp_path / "out")]) == 2
         assert says in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_track_name_count_names_the_file(tmp_path, capsys, speech_16k, tiny_model_path):
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "two.wav"
+    sf.write(str(path), np.stack([speech_16k[:32000]] * 2, axis=1), 16000)
+    assert main(["analyze", str(path), "--channels", "split", "--names", "a,b,c", "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: 3 track names given (a, b, c) but it has 2 channels" in err
+
+
+def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, tiny_model_path):
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "quiet.wav"
+    sf.write(str(path), (speech_16k / np.abs(speech_16k).max() * 10 ** (-60 / 20)).astype(np.float32), 16000)
+    assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "very quiet recording (its loudest sample is at -60 dBFS)" in err and str(path) in err
+    # A recording at a normal level gets no such note.
+    sf.write(str(tmp_path / "normal.wav"), speech_16k, 16000)
+    assert main(["analyze", str(tmp_path / "normal.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "very quiet" not in capsys.readouterr().err
+
+
+def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):
+    """libmpg123 prints a line per damaged frame on the process's standard error; the user sees one note."""
+    import soundfile as sf
+
+    path = tmp_path / "talk.mp3"
+    sf.write(str(path), speech_16k, 16000, format="MP3")  # libsndfile's encoder leaves frames libmpg123 flags
+    assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
+    err = capfd.readouterr().err
+    assert "libmpg123" not in err and "error:" not in err
+    assert err.count("damaged frame") == 1 and f"note: {path}: the MP3 decoder reported" in err

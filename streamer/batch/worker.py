@@ -118,9 +118,13 @@ class ChannelSelection(Source):
         n = self._inner.n_channels
         if n != len(self.names):
             self._inner.close()
-            what = "a mono recording mixes both parties" if n == 1 else f"{n} channels"
-            raise AudioError(f"{self.path}: {n} channel(s), but --names gives {len(self.names)} "
-                           f"({','.join(self.names)}); {what}. Split call recordings need one channel per party.")
+            if n == 1:
+                detail = "it is mono, so both parties are mixed in one channel; analyse it with --channels mix"
+            else:
+                detail = f"give {n} names with --names, one per channel, or mix it with --channels mix"
+            raise AudioError(f"{self.path}: {n} {'channel' if n == 1 else 'channels'}, but --names gives "
+                             f"{len(self.names)} ({', '.join(self.names)}); split call recordings need one channel "
+                             f"per party: {detail}.")
         self.track_names = [self.names[i] for i in self.keep]
         self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
 
@@ -137,7 +141,7 @@ class ChannelSelection(Source):
         return meta
 
 
-def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list]:
+def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list, list]:
     engine = Engine(predictor, settings.engine_config())
     engine.start(source)  # raises AudioError for a missing or unreadable file
     events = []
@@ -149,8 +153,9 @@ def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[lis
         events += engine.poll()
     segments = [e for e in events if isinstance(e, SpeechSegment)]
     results = [e for e in events if isinstance(e, WindowResult)]
-    errors = [e.message for e in events if isinstance(e, EngineError)]
-    return segments, results, errors
+    errors = [e.message for e in events if isinstance(e, EngineError) and not e.notice]
+    notices = [e.message for e in events if isinstance(e, EngineError) and e.notice]
+    return segments, results, errors, notices
 
 
 def analyze_call(task: CallTask) -> CallOutcome:
@@ -165,7 +170,7 @@ def analyze_call(task: CallTask) -> CallOutcome:
             source: Source = ChannelSelection(task.path, s.track_names, keep)
         else:
             source = FileSource(task.path, pace="fast", channels="mix")
-        segments, results, errors = _run_engine(predictor, s, source)
+        segments, results, errors, notices = _run_engine(predictor, s, source)
         out.duration_s = source.total_s
         analysed = [s.track_names[i] for i in keep]
         not_analysed = [n for n in s.track_names if n not in analysed]
@@ -173,7 +178,7 @@ def analyze_call(task: CallTask) -> CallOutcome:
                                                      "labels": list(predictor.labels)},
                         "settings": s.to_dict(), "source": source.metadata(), "tracks_analysed": analysed,
                         "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
-                        "key": task.key}
+                        "key": task.key, "notices": notices}
         if errors:
             # A truncated or corrupt file ends early: partial results are not a finished call.
             out.error = "; ".join(errors)

@@ -12,7 +12,8 @@ from batch_helpers import load
 from ser.cli import main
 
 GOOD = ("call_a.wav", "call_b.wav")
-BAD = {"broken.wav": "cannot read this audio file", "cut.flac": "truncated", "mono.wav": "mono recording"}
+BAD = {"broken.wav": "cannot read this audio file", "cut.flac": "truncated", "mono.wav": "it is mono",
+       "six.wav": "6 channels, but --names gives 2 (Agent, Customer)"}
 
 
 def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path, tmp_path, capsys):
@@ -27,6 +28,7 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     (src / "full.flac").unlink()
     (src / "cut.flac").write_bytes(data[: len(data) * 2 // 3])  # the end of the file is missing
     sf.write(str(src / "mono.wav"), stereo[:, 1], rate)  # both parties on one channel: cannot be split
+    sf.write(str(src / "six.wav"), np.repeat(stereo[:, :1], 6, axis=1), rate)  # 6 channels for 2 names
     out = tmp_path / "out"
     args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "2", "--quiet"]
 
@@ -41,6 +43,7 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
         assert message in rec["error"] and name in rec["error"], rec["error"]
         assert not (out / "calls" / name / "done.json").exists()  # partial results are not a finished call
         assert f"{name}: " in err
+        assert f"{name}: {src}" not in err  # the file is named once, not twice
     with open(out / "calls.csv", newline="") as f:
         rows = {r["call_id"]: r for r in csv.DictReader(f)}
     assert {c: r["status"] for c, r in rows.items()} == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BAD, "failed")}
