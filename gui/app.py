@@ -72,7 +72,8 @@ def run_gui(args) -> int:
             status["code"] = NOTHING_TO_REPLAY_EXIT
             QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
     elif session:
-        window.open_session(session)
+        # Scripted runs cannot answer a question: a damaged session is reported, not opened in part.
+        window.open_session(session, salvage=False if (args.snapshot or args.exit_when_done) else None)
         if args.snapshot or args.exit_when_done:
             QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
     elif args.exit_when_done:

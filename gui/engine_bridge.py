@@ -42,6 +42,7 @@ class LoadedSession:
     events: list[GuiEvent]
     metadata: dict
     labels: list[str]
+    salvaged: dict | None = None  # what was left out when a damaged session was opened up to the damage
 
 
 def read_model_info(model_path: str) -> ModelInfo:
@@ -276,10 +277,12 @@ class EngineBridge:
 
     # -- sessions ----------------------------------------------------------------------------
     @staticmethod
-    def open_session(path: str | Path) -> LoadedSession:
+    def open_session(path: str | Path, salvage: bool = False) -> LoadedSession:
+        """Read a session file; with ``salvage`` a damaged file opens up to its damage (else
+        :class:`streamer.CorruptSessionError` says what could be opened)."""
         import streamer
 
-        store = streamer.SessionStore.open(Path(path))
+        store = streamer.SessionStore.open(Path(path), salvage=salvage)
         events: list[GuiEvent] = []
         labels: list[str] = []
         for r in store.results:
@@ -292,7 +295,7 @@ class EngineBridge:
             g = convert(s)
             if g is not None:
                 events.append(g)
-        return LoadedSession(Path(path), events, dict(store.metadata or {}), labels)
+        return LoadedSession(Path(path), events, dict(store.metadata or {}), labels, store.salvaged)
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:

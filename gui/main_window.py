@@ -278,6 +278,14 @@ class MainWindow(QtWidgets.QMainWindow):
         for key, name in self._devices:
             self.device_combo.addItem(name, key)
 
+    def ask_salvage(self, message: str) -> bool:
+        """Ask whether to open a damaged session up to its damage."""
+        answer = QtWidgets.QMessageBox.question(
+            self, "Damaged session file", f"{message}\n\nOpen what precedes the damage?",
+            QtWidgets.QMessageBox.StandardButton.Open | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Open)
+        return answer == QtWidgets.QMessageBox.StandardButton.Open
+
     def show_error(self, message: str) -> None:
         """Show an error in the window; the app keeps running."""
         self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
@@ -420,11 +428,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_state("listening")
         return True
 
-    def open_session(self, path: str | Path) -> bool:
-        """Show a saved session (no audio needed)."""
+    def open_session(self, path: str | Path, salvage: bool | None = None) -> bool:
+        """Show a saved session (no audio needed). A damaged session file opens up to its damage
+        when ``salvage`` is True; None asks the user (False only reports the damage)."""
+        from streamer.errors import CorruptSessionError
+
         self.stop()
         try:
-            loaded = eb.EngineBridge.open_session(path)
+            loaded = eb.EngineBridge.open_session(path, salvage=bool(salvage))
+        except CorruptSessionError as exc:
+            if salvage is None and self.ask_salvage(str(exc)):
+                return self.open_session(path, salvage=True)
+            self.show_error(str(exc))
+            return False
         except SERError as exc:
             self.show_error(str(exc))
             return False
@@ -444,6 +460,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
         self.reset_view(labels, max(tracks) + 1)
         self.clear_error()
+        if loaded.salvaged:
+            s = loaded.salvaged
+            self.banner.show_message(
+                f"{Path(path).name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
+                f"before it (up to {s['kept_until_s']:.1f} s); the {s['lines_left_out']} lines from there on are "
+                "left out. The file itself is unchanged.")
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         self.duration_s = end

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from model.network import GENDER_LABELS, VAD_NAMES
-from streamer.errors import SessionError
+from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 
 FORMAT_NAME = "ser-session"
@@ -47,6 +47,7 @@ class SessionStore:
         self.segments = segments
         self.results = results
         self.errors = errors
+        self.salvaged: dict | None = None  # set by open(salvage=True) when a damaged line was left out
         self.ended = ended
         self._file = None
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
@@ -78,8 +79,12 @@ class SessionStore:
         return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records)
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> SessionStore:
-        """Read a session back (read-only): exactly the records it holds; a torn last line is ignored."""
+    def open(cls, path: str | os.PathLike, salvage: bool = False) -> SessionStore:
+        """Read a session back (read-only): exactly the records it holds; a torn last line is ignored.
+
+        A damaged line anywhere else raises :class:`CorruptSessionError`, which says what precedes
+        it; with ``salvage`` the session opens with the records before the damage, and
+        :attr:`salvaged` describes what was left out."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -91,14 +96,27 @@ class SessionStore:
         # Only a last line without its newline can be torn by a crash; every earlier line must parse.
         complete, tail = lines[:-1], lines[-1]
         records = []
+        damage = None
         for i, line in enumerate(complete, 1):
             if not line.strip():
                 continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise SessionError(f"{path}: line {i} is corrupt ({exc}); the session file was edited or damaged.") from exc
-        if tail.strip():
+                damage = (i, exc)
+                break
+        if damage is not None:
+            i, exc = damage
+            lost = sum(1 for ln in lines[i - 1:] if ln.strip())
+            kept = [r for r in records if r.get("type") == "result"]
+            until = max((float(r.get("end_s", 0.0)) for r in kept), default=0.0)
+            if not salvage:
+                raise CorruptSessionError(
+                    f"{path}: line {i} is damaged ({exc.msg}); the session file was edited or damaged. The "
+                    f"{len(kept)} results before it (up to {until:.1f} s) can still be opened; the {lost} lines from "
+                    "there on cannot.", i, len(kept), until, lost)
+            salvaged = {"damaged_line": i, "lines_left_out": lost, "results_kept": len(kept), "kept_until_s": until}
+        elif tail.strip():
             try:
                 records.append(json.loads(tail))
             except json.JSONDecodeError:
@@ -121,7 +139,9 @@ class SessionStore:
                 meta.update({k: v for k, v in rec.items() if k != "type"})
             elif kind == "end":
                 ended = {k: v for k, v in rec.items() if k != "type"}
-        return cls(path, meta, segments, results, errors, ended, writable=False)
+        store = cls(path, meta, segments, results, errors, ended, writable=False)
+        store.salvaged = salvaged if damage is not None else None
+        return store
 
     # ------------------------------------------------------------------ writing
     def append(self, event) -> None:

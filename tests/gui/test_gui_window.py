@@ -201,6 +201,26 @@ def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tm
     assert len(_finite(other.plot_stack.lanes[0].gender_curve.getData()[1])) >= len(shown)
 
 
+def test_a_damaged_session_opens_up_to_its_damage_if_the_user_agrees(make_window, replay, speech_wav, tmp_path,
+                                                                      monkeypatch):
+    w = replay(make_window(speed=0.0), speech_wav)
+    lines = w.session_path.read_text().splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if '"type": "result"' in ln) + 2
+    bad = tmp_path / "damaged.jsonl"
+    bad.write_text("".join(lines[:cut] + ["{torn\n"] + lines[cut:]))
+
+    asked = []
+    other = make_window()
+    monkeypatch.setattr(other, "ask_salvage", lambda message: asked.append(message) or False)
+    assert not other.open_session(bad)  # declined: the damage is reported, nothing opened
+    assert asked and f"line {cut + 1} is damaged" in asked[0] and other.errors and other.mode != SESSION
+
+    monkeypatch.setattr(other, "ask_salvage", lambda message: True)
+    assert other.open_session(bad)
+    assert other.mode == SESSION and 0 < len(other.histories[0].results) < len(w.histories[0].results)
+    assert other.banner.isVisible() and "left out" in other.banner.label.text()
+
+
 def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
     w = make_window(speed=0.0)
     mime = QtCore.QMimeData()

@@ -79,7 +79,7 @@ def test_torn_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(written
     bad = tmp_path / "bad.jsonl"
     lines = text.splitlines(keepends=True)
     bad.write_text("".join(lines[:2] + ["{not json\n"] + lines[2:]))
-    with pytest.raises(SessionError, match="line 3 is corrupt"):
+    with pytest.raises(SessionError, match="line 3 is damaged"):
         SessionStore.open(bad)
     other = tmp_path / "other.jsonl"
     other.write_text('{"hello": 1}\n')
@@ -89,6 +89,29 @@ def test_torn_last_line_is_ignored_but_a_corrupt_middle_line_is_an_error(written
         SessionStore.open(tmp_path / "missing.jsonl")
     with pytest.raises(SessionError, match="already exists"):
         SessionStore.create(path)
+
+
+def test_a_damaged_session_opens_up_to_its_damage_and_says_what_was_left_out(written_session, tmp_path):
+    from streamer import CorruptSessionError
+
+    path, _, session = written_session
+    lines = path.read_text().splitlines(keepends=True)
+    cut = next(i for i, ln in enumerate(lines) if '"type": "result"' in ln) + 3  # after a few results
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(lines[:cut] + ["\x00\x00garbage\n"] + lines[cut:]))
+    with pytest.raises(CorruptSessionError) as info:
+        SessionStore.open(bad)
+    before = SessionStore.open(path)
+    kept = [r for r in before.results][: info.value.kept]
+    assert info.value.line == cut + 1 and info.value.lost_lines == len(lines) - cut + 1
+    assert 0 < info.value.kept < len(before.results)
+    msg = str(info.value)
+    assert f"line {cut + 1} is damaged" in msg and f"{info.value.kept} results before it" in msg
+    salvaged = SessionStore.open(bad, salvage=True)
+    assert salvaged.results == kept and salvaged.ended is None
+    assert salvaged.salvaged == {"damaged_line": cut + 1, "lines_left_out": len(lines) - cut + 1,
+                                 "results_kept": len(kept), "kept_until_s": max(r.end_s for r in kept)}
+    assert SessionStore.open(path).salvaged is None
 
 
 def test_exports(written_session, tmp_path):
