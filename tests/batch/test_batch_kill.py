@@ -1,37 +1,62 @@
-"""A killed `ser batch` leaves no worker process behind: with SIGKILL the workers notice that their
-batch is gone, with SIGTERM the batch stops them as Ctrl+C does."""
+"""Fault matrix of `ser batch`: the batch process stopped by SIGKILL, SIGTERM or SIGINT at a random
+point while its two worker processes analyse calls. No worker may be left running (after a SIGKILL
+the workers notice that their batch is gone; SIGTERM stops them as Ctrl+C does), every call marked
+done has complete, readable outputs, and a rerun finishes every call with the results a clean run
+gives."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
-from batch_helpers import make_call
+from batch_helpers import assert_close, load
+
+from ser.cli import main
+from streamer.batch.store import TMP_PREFIX
 
 WORKERS = 2
+COPIES = 3  # of the generated calls, so that the stop lands while calls are still running
 SPAWN_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 30.0  # a worker may still be importing torch when its batch dies
-
-
-@pytest.fixture(scope="module")
-def many_calls(tmp_path_factory):
-    root = tmp_path_factory.mktemp("many_calls")
-    for i in range(8):
-        make_call(root / f"call_{i}.wav", turns=4, offset=i)
-    return root
+MAX_DELAY_S = 3.0  # the stop comes at a random time up to this long after the workers started
 
 
 def _workers_of(proc: psutil.Process) -> list[psutil.Process]:
     return [c for c in proc.children(recursive=True) if "python" in c.name().lower()]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_batch_leaves_no_worker(many_calls, tiny_model_path, tmp_path, sig):
-    cmd = [sys.executable, "-m", "ser", "batch", str(many_calls), "--out", str(tmp_path / "out"),
+@pytest.fixture(scope="module")
+def many_calls(calls, tmp_path_factory):
+    """COPIES copies of each generated call, named ``i_CALLID``; CALLID's reference is the clean run's."""
+    src = tmp_path_factory.mktemp("many_calls")
+    for i in range(COPIES):
+        for call_id, info in calls["calls"].items():
+            shutil.copy(info["path"], src / f"{i}_{call_id}")
+    return src
+
+
+def _same_call(out, copy_id: str, reference) -> None:
+    call_id = copy_id.split("_", 1)[1]
+    mine, ref = load(out / "calls" / copy_id / "results.json"), load(reference / "calls" / call_id / "results.json")
+    for key in ("segments", "results"):
+        assert_close(mine[key], ref[key], f"{copy_id}/{key}")
+    mine, ref = load(out / "calls" / copy_id / "summary.json"), load(reference / "calls" / call_id / "summary.json")
+    mine.pop("call_id"), ref.pop("call_id")
+    assert_close(mine, ref, f"{copy_id}/summary.json")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_stopped_batch_leaves_no_worker_loses_nothing_and_reruns_to_a_clean_result(many_calls, local_run,
+                                                                                    tiny_model_path, tmp_path, sig):
+    rng = np.random.default_rng(int(sig))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ser", "batch", str(many_calls), "--out", str(out),
            "--workers", str(WORKERS), "--model", str(tiny_model_path), "--quiet"]
     batch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(batch.pid)
@@ -41,16 +66,34 @@ def test_killed_batch_leaves_no_worker(many_calls, tiny_model_path, tmp_path, si
             time.sleep(0.1)
         workers = _workers_of(parent)
         assert workers, "the batch started no worker process"
-        time.sleep(1.0)  # let them load the model and start on calls
-        batch.send_signal(sig)
+        time.sleep(float(rng.uniform(0.0, MAX_DELAY_S)))
+        batch.send_signal(sig)  # the batch process only, as `kill PID` or a service manager does
         batch.wait(timeout=EXIT_TIMEOUT_S)
-        gone, alive = psutil.wait_procs(workers, timeout=EXIT_TIMEOUT_S)
+        err = batch.stderr.read()
+        _, alive = psutil.wait_procs(workers, timeout=EXIT_TIMEOUT_S)
         assert not alive, f"workers still running {EXIT_TIMEOUT_S} s after {sig.name}: {[p.pid for p in alive]}"
-        if sig == signal.SIGTERM:
-            assert batch.returncode == 130 and "interrupted" in batch.stderr.read()
     finally:
         if batch.poll() is None:
             batch.kill()
         for p in _workers_of(parent) if parent.is_running() else []:
             p.kill()
         batch.stderr.close()
+    if sig == signal.SIGKILL:
+        assert batch.returncode == -signal.SIGKILL
+    else:
+        assert batch.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+
+    done_before = {p.parent.name: p.read_bytes() for p in out.glob("calls/*/done.json")}
+    for copy_id in done_before:  # whatever is marked done is complete and what a clean run gives
+        _same_call(out, copy_id, local_run["out"])
+
+    assert main(["batch", str(many_calls), "--out", str(out), "--model", str(tiny_model_path),
+                 "--workers", str(WORKERS), "--quiet"]) == 0
+    info = load(out / "batch.json")
+    n_calls = len(list(many_calls.iterdir()))
+    assert (info["analysed"] + info["skipped"], info["failed"]) == (n_calls, 0)
+    assert info["skipped"] == len(done_before)
+    assert {c: (out / "calls" / c / "done.json").read_bytes() for c in done_before} == done_before
+    assert not [p for p in out.rglob(TMP_PREFIX + "*")], "temporary files left behind"
+    for marker in out.glob("calls/*/done.json"):
+        _same_call(out, marker.parent.name, local_run["out"])

@@ -1,0 +1,136 @@
+"""Fault matrix of `ser analyze`: every output format stopped by SIGKILL, SIGTERM and SIGINT at a
+random point of a real-time replay. Nothing may be lost or left behind: the process and any child
+of it are gone, every result written before the stop reads back, and a rerun finishes with the
+same results as a clean run.
+
+Where the results are after a stop: jsonl sessions are written as they happen (the file itself);
+csv and json are documents written at the end, so a SIGTERM or Ctrl+C writes them from what was
+analysed, and after a SIGKILL the journal beside them (``NAME.FMT.partial.jsonl``) holds every
+result so far."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+from streamer_helpers import write_audio
+
+from ser.cli import main
+from streamer import SessionStore
+
+FORMATS = ("jsonl", "csv", "json")
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+START_TIMEOUT_S = 60.0
+EXIT_TIMEOUT_S = 30.0
+MAX_EXTRA_DELAY_S = 1.5  # the stop comes at a random time up to this long after the second result
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory, speech_16k):
+    return write_audio(tmp_path_factory.mktemp("long") / "talk.wav", np.concatenate([speech_16k] * 4))
+
+
+@pytest.fixture(scope="module")
+def clean_runs(long_speech, tiny_model_path, tmp_path_factory):
+    """The reference: each format analysed from start to end without interruption."""
+    out = tmp_path_factory.mktemp("clean")
+    for fmt in FORMATS:
+        assert main(["analyze", str(long_speech), "--out", str(out), "--format", fmt,
+                     "--model", str(tiny_model_path), "--quiet"]) == 0
+    return {fmt: _results(out / f"talk.{fmt}", fmt) for fmt in FORMATS}
+
+
+def _results(path, fmt) -> list[tuple]:
+    """(track, kind, start, end, probabilities) of every result in an output file, in order."""
+    if fmt == "csv":
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [(int(r["track"]), r["kind"], float(r["start_s"]), float(r["end_s"]),
+                 tuple(float(v) for k, v in r.items() if k.startswith("p_"))) for r in rows]
+    records = (SessionStore.open(path).results if fmt == "jsonl"
+               else [_Result(r) for r in json.loads(path.read_text())["results"]])
+    return [(r.track, r.kind, r.start_s, r.end_s, tuple(r.probabilities.values())) for r in records]
+
+
+class _Result:
+    def __init__(self, d: dict):
+        self.track, self.kind, self.start_s, self.end_s = d["track"], d["kind"], d["start_s"], d["end_s"]
+        self.probabilities = d["probabilities"]
+
+
+def _same(a: list[tuple], b: list[tuple]) -> None:
+    assert [x[:2] for x in a] == [x[:2] for x in b]
+    if not a:
+        return
+    np.testing.assert_allclose([x[2:4] for x in a], [x[2:4] for x in b], atol=TOL)
+    np.testing.assert_allclose([x[4] for x in a], [x[4] for x in b], atol=TOL)
+
+
+def _results_written(path, proc, n: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.is_file() and path.read_text(errors="replace").count('"type": "result"') >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no result was written to {path}")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_speech, tiny_model_path, clean_runs,
+                                                                          tmp_path, fmt, sig):
+    rng = np.random.default_rng(hash((fmt, int(sig))) % 2**32)
+    out = tmp_path / "out"
+    target = out / f"talk.{fmt}"
+    written = target if fmt == "jsonl" else out / f"talk.{fmt}.partial.jsonl"
+    cmd = [sys.executable, "-m", "ser", "analyze", str(long_speech), "--out", str(out), "--format", fmt,
+           "--realtime", "--speed", "4", "--model", str(tiny_model_path), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    family = []
+    try:
+        _results_written(written, proc, 2)
+        time.sleep(float(rng.uniform(0.0, MAX_EXTRA_DELAY_S)))
+        family = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(sig)
+        proc.wait(timeout=EXIT_TIMEOUT_S)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    _, alive = psutil.wait_procs(family, timeout=EXIT_TIMEOUT_S)
+    assert not alive, f"processes left behind after {sig.name}: {[p.pid for p in alive]}"
+
+    # Every result written before the stop reads back, and agrees with the clean run's start.
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        kept = _results(written, "jsonl")
+        assert fmt == "jsonl" or not target.exists()
+    else:
+        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+        kept = _results(target, fmt)
+        assert fmt == "jsonl" or not written.exists()  # the document was written; its journal removed
+    clean = clean_runs[fmt]
+    assert kept and len(kept) < len(clean), "the stop came after the end of the analysis"
+    # A SIGTERM or Ctrl+C analyses the audio received so far and ends the open speech segment, so
+    # the last window and the last utterance may cover less than the clean run's; every earlier
+    # result is the same. After a SIGKILL every result kept is one of the clean run's.
+    for kind in ("window", "utterance"):
+        mine = [r for r in kept if r[1] == kind]
+        if sig != signal.SIGKILL:
+            mine = mine[:-1]
+        _same(mine, [r for r in clean if r[1] == kind][: len(mine)])
+
+    # A rerun into the same folder keeps the earlier output and finishes like a clean run.
+    assert main(["analyze", str(long_speech), "--out", str(out), "--format", fmt,
+                 "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert written.exists() or target.exists()
+    _same(_results(out / f"talk-2.{fmt}", fmt), clean_runs[fmt])
