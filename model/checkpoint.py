@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from model.errors import ModelFileError
 from model.features import FeatureConfig
+from model.files import atomic_write
 from model.network import ArchConfig, SEREnsemble, SERNet, build_network
 
 FORMAT_NAME = "ser-model"
 FORMAT_VERSION = 1
 VAD_SOURCES = ("human-ratings", "derived-from-category", "none")
-MODEL_FILE_MODE = 0o644
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 
 
@@ -128,13 +128,7 @@ def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLi
         meta.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".part")
-    save_file(tensors, str(tmp), metadata={"ser": meta.to_json()})
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, MODEL_FILE_MODE & ~umask)  # readable like any other file the user writes
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, save(tensors, metadata={"ser": meta.to_json()}))
 
 
 def resolve_model_path(path_or_default: str | os.PathLike) -> Path:

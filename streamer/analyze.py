@@ -6,13 +6,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.adaptation import DEFAULT_MIN_WINDOWS
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
-from streamer.engine import Engine, EngineStats
+from streamer.engine import Engine, EngineStats, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
-from streamer.sources import FileSource
-
-WAIT_STEP_S = 0.05
+from streamer.sources import FileSource, Source
 
 
 @dataclass
@@ -30,30 +27,10 @@ class AnalysisResult:
     metadata: dict = field(default_factory=dict)
 
 
-def engine_metadata(predictor, config: EngineConfig, source) -> dict:
-    """What a session records about how it was made."""
-    meta = getattr(predictor, "meta", None)
-    model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
-    if meta is not None:
-        model.update(vad_source=meta.vad_source, created=meta.created,
-                     gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
-                     calibration=dict(meta.calibration))
-        if meta.arch.voice_gender and meta.arch.voice_emotion:
-            model["voice_emotion"] = {"weight_adapted": meta.arch.voice_emotion_weight,
-                                      "weight_unadapted": meta.arch.voice_emotion_weight_unadapted}
-    adapts = bool(getattr(predictor, "adapts_to_speaker", False))
-    model["speaker_adaptation"] = {
-        "model_supports": adapts, "enabled": adapts and config.speaker_adaptation,
-        "min_windows": DEFAULT_MIN_WINDOWS,
-        "note": "each track is judged against its own speaker's running average after this many analysed windows"}
-    return {"source": source.metadata(), "model": model, "settings": config.to_dict(),
-            "sample_rate_hz": SAMPLE_RATE_HZ, "tracks": list(source.track_names)}
-
-
 def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None = None, *, pace: str = "fast",
                  speed: float = 1.0, start_s: float = 0.0, channels: str = "mix", track_names=None, session=None,
                  session_path: str | os.PathLike | None = None,
-                 progress: Callable[[float], None] | None = None) -> AnalysisResult:
+                 progress: Callable[[float], None] | None = None, source: Source | None = None) -> AnalysisResult:
     """Analyse one file on the engine and return its segments and results.
 
     Args:
@@ -65,6 +42,8 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
         channels: ``mix`` or ``split``; ``track_names`` names split tracks.
         session: A ``SessionStore`` to append to, or ``session_path`` to create one (closed at the end).
         progress: Called with the seconds of audio processed so far.
+        source: Analyse this source instead of opening ``path`` as a file (``path`` then only names
+            the result); ``pace``, ``speed``, ``start_s``, ``channels`` and ``track_names`` are its own.
 
     Raises:
         AudioError: The file is missing, unreadable, empty or at too low a rate. A failure while
@@ -76,7 +55,8 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     config = config or EngineConfig()
     if config.emit_audio:
         config = EngineConfig.from_dict({**config.to_dict(), "emit_audio": False})
-    source = FileSource(path, pace=pace, speed=speed, start_s=start_s, channels=channels, track_names=track_names)
+    if source is None:
+        source = FileSource(path, pace=pace, speed=speed, start_s=start_s, channels=channels, track_names=track_names)
     source.open()  # raises AudioError before anything is created for a bad file
     own_session = None
     if session is None and session_path is not None:
@@ -84,18 +64,11 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     engine = Engine(predictor, config, session=session)
     out = AnalysisResult(str(path), list(source.track_names), duration_s=source.total_s,
                          metadata=engine_metadata(predictor, config, source))
-    engine.start(source)
+    step = None if progress is None else (
+        lambda: progress(max(engine.stats.samples_processed.values(), default=0) / SAMPLE_RATE_HZ))
     try:
-        while True:
-            done = engine.wait(WAIT_STEP_S)
-            _collect(engine.poll(), out)
-            if progress is not None:
-                progress(max(engine.stats.samples_processed.values(), default=0) / SAMPLE_RATE_HZ)
-            if done:
-                break
+        engine.run(source, lambda events: _collect(events, out), step)
     finally:
-        engine.stop()
-        _collect(engine.poll(), out)
         out.stats = engine.stats
         if own_session is not None:
             own_session.close(stats=out.stats.to_dict())

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from model.errors import SERError
 from streamer.analyze import analyze_file
-from streamer.commands import FAST_BATCH_WINDOWS
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json, write_csv, write_json
@@ -16,7 +15,8 @@ from streamer.summary import summarize
 
 EXIT_SOME_FAILED = 1
 PROGRESS_MIN_S = 60.0  # files at least this long get a progress bar
-REALTIME_BATCH_WINDOWS = 4  # with --realtime, unless --batch says otherwise
+FAST_BATCH_WINDOWS = 16  # windows per model call as fast as possible, unless --batch says otherwise
+REALTIME_BATCH_WINDOWS = 4  # with --realtime
 # Beside a CSV or JSON output while its file is analysed: every result as it happens (a session file).
 JOURNAL_SUFFIX = ".partial.jsonl"
 
@@ -51,12 +51,12 @@ def run_analyze(args) -> int:
         raise ConfigError("--names only applies with --channels split.")
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
-    if args.threads < 0 or args.batch < 1:
+    if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one
     # thread and small batches keep the latency low and leave the machine to its user.
     threads = args.threads or (1 if args.realtime else os.cpu_count() or 1)
-    batch = REALTIME_BATCH_WINDOWS if args.realtime and args.batch == FAST_BATCH_WINDOWS else args.batch
+    batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
     config = EngineConfig(window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, device=args.device,
                           emit_audio=False, inference_threads=threads, max_batch_windows=batch,
                           speaker_adaptation=not args.no_adapt)

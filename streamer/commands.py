@@ -7,7 +7,6 @@ import argparse
 
 Formatter = argparse.ArgumentDefaultsHelpFormatter
 FORMATS = ("jsonl", "csv", "json")
-FAST_BATCH_WINDOWS = 16  # default --batch: windows per model call as fast as possible
 
 
 def register(sub) -> None:
@@ -32,11 +31,11 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for the model: 0 uses every core as fast as possible and 1 with --realtime")
-    p.add_argument("--batch", type=int, default=FAST_BATCH_WINDOWS,
-                   help="windows run through the model at once as fast as possible (with --realtime: 4)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="windows run through the model at once (default: 16 as fast as possible, 4 with --realtime)")
     p.add_argument("--no-adapt", action="store_true",
                    help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
-                        "analysed, its features are centred on that speaker's own average (models trained for it)")
+                        "analysed, each window is judged against that speaker's own average (models trained for it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=cmd_analyze)
 

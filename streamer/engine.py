@@ -22,10 +22,12 @@ import queue
 import threading
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.adaptation import DEFAULT_MIN_WINDOWS
 from model.errors import SERError
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.errors import ConfigError
@@ -33,6 +35,8 @@ from streamer.events import AudioBlock, EngineError, Event, SourceFinished, Spee
 from streamer.pipeline import TrackPipeline
 from streamer.session import now_iso
 from streamer.sources import Source, SourceBlock
+
+RUN_STEP_S = 0.05  # Engine.run hands on events at least this often
 
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
@@ -115,8 +119,6 @@ class Engine:
             self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
                                for i, name in enumerate(source.track_names)]
             if self.session is not None:
-                from streamer.analyze import engine_metadata
-
                 self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
                                              started=now_iso())
         except BaseException:
@@ -165,6 +167,25 @@ class Engine:
 
             torch.set_num_threads(self._saved_threads)
             self._saved_threads = None
+
+    def run(self, source: Source, on_events: Callable[[list[Event]], None],
+            on_step: Callable[[], None] | None = None, step_s: float = RUN_STEP_S) -> None:
+        """Analyse ``source`` to its end (or until interrupted) in this thread: start, hand every
+        batch of events to ``on_events`` as they come, call ``on_step`` between batches (progress),
+        and stop and flush whatever way the run ends (a Ctrl+C included). Raises what
+        :meth:`start` raises for a bad source."""
+        self.start(source)
+        try:
+            while True:
+                done = self.wait(step_s)
+                on_events(self.poll())
+                if on_step is not None:
+                    on_step()
+                if done:
+                    break
+        finally:
+            self.stop()
+            on_events(self.poll())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the source is exhausted and everything has been emitted; True when done."""
@@ -391,3 +412,23 @@ class Engine:
 
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def engine_metadata(predictor, config: EngineConfig, source) -> dict:
+    """What a session records about how it was made."""
+    meta = getattr(predictor, "meta", None)
+    model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
+    if meta is not None:
+        model.update(vad_source=meta.vad_source, created=meta.created,
+                     gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
+                     calibration=dict(meta.calibration))
+        if meta.arch.voice_gender and meta.arch.voice_emotion:
+            model["voice_emotion"] = {"weight_adapted": meta.arch.voice_emotion_weight,
+                                      "weight_unadapted": meta.arch.voice_emotion_weight_unadapted}
+    adapts = bool(getattr(predictor, "adapts_to_speaker", False))
+    model["speaker_adaptation"] = {
+        "model_supports": adapts, "enabled": adapts and config.speaker_adaptation,
+        "min_windows": DEFAULT_MIN_WINDOWS,
+        "note": "each track is judged against its own speaker's running average after this many analysed windows"}
+    return {"source": source.metadata(), "model": model, "settings": config.to_dict(),
+            "sample_rate_hz": SAMPLE_RATE_HZ, "tracks": list(source.track_names)}

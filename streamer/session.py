@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from model.errors import OutputPathError
+from model.files import atomic_write, atomic_writer
 from model.network import GENDER_LABELS, VAD_NAMES
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
@@ -248,9 +250,8 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
         labels += [lab for lab in r.probabilities if lab not in labels]
     header = [*CSV_FIXED_COLUMNS, *(f"p_{lab}" for lab in labels), *(f"gender_{g}" for g in GENDER_LABELS),
               *VAD_NAMES, *CSV_TAIL_COLUMNS]
-    tmp = path.with_name(path.name + ".part")
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_writer(path, newline="") as f:  # all or nothing: a kill while writing leaves no half file
             w = csv.writer(f)
             w.writerow(header)
             for r in results:
@@ -259,9 +260,8 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
                             *(r.gender.get(g, "") for g in GENDER_LABELS),
                             r.valence, r.arousal, r.dominance, r.vad_source, r.speech_ratio, r.latency_ms,
                             int(r.uncertain)])
-        os.replace(tmp, path)  # all or nothing: a kill while writing leaves no half file
-    except OSError as exc:
-        raise SessionError(f"{path}: cannot write the CSV export ({exc}).") from exc
+    except OutputPathError as exc:
+        raise SessionError(f"{path}: cannot write the CSV export ({exc.__cause__}).") from exc
     return path
 
 
@@ -271,12 +271,10 @@ def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSeg
     path = Path(path)
     doc = {"metadata": metadata, "segments": [s.to_dict() for s in segments],
            "results": [r.to_dict() for r in results], "errors": list(errors or [])}
-    tmp = path.with_name(path.name + ".part")
     try:
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SessionError(f"{path}: cannot write the JSON export ({exc}).") from exc
+        atomic_write(path, json.dumps(doc, indent=1))
+    except OutputPathError as exc:
+        raise SessionError(f"{path}: cannot write the JSON export ({exc.__cause__}).") from exc
     return path
 
 

@@ -309,16 +309,10 @@ def _speaker_set(spec: str | None) -> set[int] | None:
 
 
 def _write_json(path: str | None, data: dict) -> None:
-    from model.errors import SERError
+    if path:
+        from model.files import atomic_json
 
-    if not path:
-        return
-    from training.run import write_json_atomic
-
-    try:
-        write_json_atomic(path, data)
-    except OSError as exc:
-        raise SERError(f"{path}: cannot write the result ({exc.strerror}); choose a writable path with --out.") from exc
+        atomic_json(path, data, allow_nan=True)
 
 
 def _eval_suite(args, predictor) -> int:
@@ -403,7 +397,6 @@ def _cell(value) -> str:
 def cmd_data_stats(args) -> int:
     from model.errors import check_output_file
     from training.recipes import load_corpus
-    from training.stats import run_data_stats
 
     check_output_file(args.png, "distribution plot")
     entries, skipped = load_corpus(args.corpus, args.root, None, args.label_set)
@@ -422,3 +415,25 @@ def cmd_data_manifest(args) -> int:
     print(f"{len(entries)} utterances written to {path}")
     print(report_skipped(skipped))
     return 0
+
+
+def run_data_stats(entries: list, skipped: list, png_path) -> str:
+    """Everything ``ser data stats`` shows: the table, the skipped items, and the saved PNG's path.
+
+    Args:
+        entries: Manifest entries from a recipe.
+        skipped: What the recipe skipped, and why.
+        png_path: Where to save the figure (parent folders are created).
+
+    Returns:
+        The text to print.
+    """
+    from pathlib import Path
+
+    from training.manifest import report_skipped
+    from training.plots import plot_data_stats
+    from training.stats import corpus_stats, format_stats
+
+    stats = corpus_stats(entries)
+    path = plot_data_stats(stats, Path(png_path))
+    return "\n".join([format_stats(stats), "", report_skipped(list(skipped)), "", f"figure: {path}"])

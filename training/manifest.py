@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.files import atomic_writer
+
 
 @dataclass
 class ManifestEntry:
@@ -51,11 +53,9 @@ class Skipped:
 def write_manifest(entries: list[ManifestEntry], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_writer(path) as f:
         for e in entries:
             f.write(json.dumps(dataclasses.asdict(e)) + "\n")
-    os.replace(tmp, path)
     return path
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model.checkpoint import ModelMeta, save_model
+from model.files import atomic_json
 from model.network import SEREnsemble
 from model.predictor import Predictor
 from training.config import TrainingConfig
@@ -251,17 +252,9 @@ def evaluate_fold(cfg: TrainingConfig, data: CorpusData, net, test_bank: ClipBan
     return metrics
 
 
-def write_json_atomic(path: str | os.PathLike, data) -> None:
-    """``data`` as indented JSON at ``path``, replaced atomically (readers see all or nothing)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(report: dict, out: Path) -> None:
     """``out/cv_report.json``, replaced atomically."""
-    write_json_atomic(out / "cv_report.json", report)
+    atomic_json(out / "cv_report.json", report, allow_nan=True)
 
 
 def write_predictions(bank: ClipBank, preds: list, path: Path) -> None:

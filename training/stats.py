@@ -1,17 +1,15 @@
 """Corpus statistics: class, speaker, gender and duration distributions of a manifest.
 
-Backs ``ser data stats``: :func:`run_data_stats` returns the text to print and saves the PNG.
+Backs ``ser data stats`` (training/commands.py), which prints :func:`format_stats` and saves the plot.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
-from training.manifest import ManifestEntry, Skipped, report_skipped
+from training.manifest import ManifestEntry
 
 NO_LABEL = "(none)"
 UNKNOWN_GENDER = "unknown"
@@ -115,21 +113,3 @@ def format_stats(stats: dict) -> str:
         lines.append(f"{s:<{speaker_width}} {gender:<7} " + " ".join(f"{row[lab]:>{width}d}" for lab in labels)
                      + f" {stats['speakers'][s]:>{width}d}")
     return "\n".join(lines)
-
-
-def run_data_stats(entries: list[ManifestEntry], skipped: list[Skipped], png_path: str | os.PathLike) -> str:
-    """Everything ``ser data stats`` shows: the table, the skipped items, and the saved PNG's path.
-
-    Args:
-        entries: Manifest entries from a recipe.
-        skipped: What the recipe skipped, and why.
-        png_path: Where to save the figure (parent folders are created).
-
-    Returns:
-        The text to print.
-    """
-    from training.plots import plot_data_stats
-
-    stats = corpus_stats(entries)
-    path = plot_data_stats(stats, Path(png_path))
-    return "\n".join([format_stats(stats), "", report_skipped(list(skipped)), "", f"figure: {path}"])

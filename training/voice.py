@@ -214,10 +214,10 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
     import json
 
     from model.checkpoint import load_model, save_model
+    from model.files import atomic_json
     from model.network import SERNet
     from training.data import ClipBank
     from training.recipes import load_corpus
-    from training.run import write_json_atomic
 
     paths = [run / "model.safetensors"] if (run / "model.safetensors").is_file() else sorted(
         run.glob("fold*/model.safetensors"))
@@ -251,7 +251,7 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
         data = json.loads(report.read_text())
         data["config"]["arch"] = {**data["config"]["arch"], "voice_emotion": True, "voice_emotion_weight": weight,
                                   "voice_emotion_weight_unadapted": weight_unadapted}
-        write_json_atomic(report, data)
+        atomic_json(report, data, allow_nan=True)
     return done
 
 

@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda or auto")
     p.add_argument("--no-adapt", action="store_true",
                    help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
-                        "analysed, its features are centred on that speaker's own average (models trained for it)")
+                        "analysed, each window is judged against that speaker's own average (models trained for it)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no closing summary")
     p.set_defaults(func=cmd_batch)
 

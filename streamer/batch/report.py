@@ -13,7 +13,7 @@ import io
 import math
 from pathlib import Path
 
-from streamer.batch.store import atomic_text_writer, atomic_write
+from model.files import atomic_write, atomic_writer
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -257,7 +257,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     parts.append("<h2>Per call</h2>")
     path = out_dir / "report.html"
-    with atomic_text_writer(path) as f:
+    with atomic_writer(path) as f:
         f.write("\n".join(parts))
         for c in done:
             summ = c["summary"]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from model.checkpoint import read_meta, resolve_model_path
 from model.errors import ModelFileError
+from model.files import atomic_json
 from streamer.batch.inputs import CallInput, discover, unsupported_files
 from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
-from streamer.batch.store import BatchStore, atomic_json
+from streamer.batch.store import BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
 

@@ -22,68 +22,13 @@ import json
 import os
 from pathlib import Path
 
+from model import files
+from model.files import TMP_PREFIX, fsync_dir, json_bytes
 from streamer.errors import SessionError
 
 CALLS_DIR = "calls"
 RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
     "results.json", "summary.json", "timeline.png", "done.json", "failed.json")
-TMP_PREFIX = ".tmp-"
-
-
-def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename (readers see all or nothing)."""
-    path = Path(path)
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        with open(tmp, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise SessionError(f"{path}: cannot write ({exc}); is the disk full?") from exc
-    return path
-
-
-@contextlib.contextmanager
-def atomic_text_writer(path: Path):
-    """A text file handle whose content appears at ``path`` only when the block completes."""
-    path = Path(path)
-    tmp = path.with_name(f"{TMP_PREFIX}{os.getpid()}-{path.name}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SessionError(f"{path}: cannot write ({exc}); is the disk full?") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _json_bytes(doc) -> bytes:
-    return json.dumps(doc, indent=1, sort_keys=False, allow_nan=False).encode("utf-8")
-
-
-def atomic_json(path: Path, doc) -> Path:
-    return atomic_write(path, _json_bytes(doc))
-
-
-def fsync_dir(path: Path) -> None:
-    """Make renames in ``path`` durable (a power cut must not undo a done-marker's predecessors)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def read_json(path: Path):
     """A JSON file, or None when it is missing or unreadable (e.g. damaged by hand)."""
     try:
@@ -147,24 +92,24 @@ class BatchStore:
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(outcome.call_id)
         outputs = {
-            RESULTS: _json_bytes({"metadata": outcome.metadata, "segments": outcome.segments,
+            RESULTS: json_bytes({"metadata": outcome.metadata, "segments": outcome.segments,
                                   "results": outcome.results, "errors": []}),
-            SUMMARY: _json_bytes({"call_id": outcome.call_id, **outcome.summary}),
+            SUMMARY: json_bytes({"call_id": outcome.call_id, **outcome.summary}),
             TIMELINE: outcome.timeline_png or b"",
         }
         for name, data in outputs.items():
-            atomic_write(d / name, data)
+            files.atomic_write(d / name, data)
         fsync_dir(d)
         # Last, the marker, with each output's SHA-256: a rerun redoes a call whose outputs were
         # damaged or replaced since.
-        atomic_json(d / DONE_MARKER, {**marker, "outputs": {n: hashlib.sha256(b).hexdigest() for n, b in outputs.items()}})
+        files.atomic_json(d / DONE_MARKER, {**marker, "outputs": {n: hashlib.sha256(b).hexdigest() for n, b in outputs.items()}})
         fsync_dir(d)
 
     def write_failed(self, call_id: str, record: dict) -> None:
         d = self.call_dir(call_id)
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(call_id)
-        atomic_json(d / FAILED_MARKER, record)
+        files.atomic_json(d / FAILED_MARKER, record)
         fsync_dir(d)
 
     def failed_record(self, call_id: str) -> dict | None:

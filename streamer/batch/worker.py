@@ -19,11 +19,10 @@ import numpy as np
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import call_summary
-from streamer.engine import Engine
+from streamer.engine import Engine, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.sources import FileSource, Source, SourceBlock
 
-WAIT_STEP_S = 0.05
 DONE, FAILED = "done", "failed"
 
 # One loaded model per worker process: (path, sha256, device) -> Predictor.
@@ -143,14 +142,8 @@ class ChannelSelection(Source):
 
 def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list, list]:
     engine = Engine(predictor, settings.engine_config())
-    engine.start(source)  # raises AudioError for a missing or unreadable file
     events = []
-    try:
-        while not engine.wait(WAIT_STEP_S):
-            events += engine.poll()
-    finally:
-        engine.stop()
-        events += engine.poll()
+    engine.run(source, events.extend)  # raises AudioError for a missing or unreadable file
     segments = [e for e in events if isinstance(e, SpeechSegment)]
     results = [e for e in events if isinstance(e, WindowResult)]
     errors = [e.message for e in events if isinstance(e, EngineError) and not e.notice]
@@ -178,7 +171,8 @@ def analyze_call(task: CallTask) -> CallOutcome:
                                                      "labels": list(predictor.labels)},
                         "settings": s.to_dict(), "source": source.metadata(), "tracks_analysed": analysed,
                         "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
-                        "key": task.key, "notices": notices}
+                        "key": task.key, "notices": notices,
+                        "engine": engine_metadata(predictor, s.engine_config(), source)}
         if errors:
             # A truncated or corrupt file ends early: partial results are not a finished call.
             out.error = "; ".join(errors)

@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 
 import streamer.batch.store as store
+from model import files
 from streamer.batch.runner import run_batch
 from streamer.batch.settings import BatchSettings
 
 
 def main() -> None:
     calls_dir, out_dir, model, victim = sys.argv[1:5]
-    real_write = store.atomic_write
+    real_write = files.atomic_write
 
     def dying_write(path: Path, data):
         path = Path(path)
@@ -31,7 +32,7 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return real_write(path, data)
 
-    store.atomic_write = dying_write
+    files.atomic_write = dying_write
     run_batch(calls_dir, out_dir, BatchSettings(model=model), workers=1, progress=False)
 
 

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
+from training.commands import run_data_stats
 from training.manifest import ManifestEntry, Skipped
 from training.plots import plot_data_stats, plot_eval_report, plot_training_curves
-from training.stats import corpus_stats, format_stats, run_data_stats
+from training.stats import corpus_stats, format_stats
 
 
 def entry(speaker: str, gender: str | None, label: str | None, duration_s: float) -> ManifestEntry:
