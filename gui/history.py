@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gui.events import Audio, Result, Segment, VadFlags
+from streamer.summary import EmotionTime
 
 SAMPLE_RATE_HZ = 16000
 LEVEL_BIN_S = 0.02  # one level value per 20 ms: fine enough to see syllables
@@ -157,11 +158,15 @@ class SpectrogramMaker:
 
 @dataclass
 class Summary:
-    """What the side panel shows under "session": speech time and share of each emotion."""
+    """What the side panel shows under "session": speech time, analysed windows and utterances, and
+    each emotion's share of the confident utterance time (streamer.summary.EmotionTime, as
+    ``ser analyze`` and ``ser batch`` count it), uncertain time apart."""
 
     speech_s: float
     analysed_windows: int
     shares: dict[str, float]
+    utterances: int = 0
+    uncertain_s: float = 0.0
 
 
 class TrackHistory:
@@ -186,7 +191,9 @@ class TrackHistory:
         self._level_rest = np.zeros(0, dtype=np.float32)
         self._level_rest_start = 0.0
         self.vad_source = "derived-from-category"
-        self.utterances: list[Result] = []
+        self.utterances: list[Result] = []  # the latest ones (bounded); their time is in emotion_time
+        self.emotion_time = EmotionTime()
+        self.n_utterances = 0
         self.latest: Result | None = None
         self.end_s = 0.0  # the newest audio or result time seen
         self.version = 0  # bumped on every change, so views redraw only when needed
@@ -198,6 +205,8 @@ class TrackHistory:
     def add_result(self, r: Result) -> None:
         if r.kind == "utterance":
             self.utterances = self.utterances[-999:] + [r]
+            self.emotion_time.add(r)
+            self.n_utterances += 1
             self.version += 1
             self.result_version += 1
             return
@@ -268,6 +277,10 @@ class TrackHistory:
                 if ring is self.results:
                     self.smoothed.truncate_where(keep)
             ring.truncate_where(keep)
+        for u in self.utterances:
+            if u.end_s > t_s:
+                self.emotion_time.add(u, sign=-1.0)
+                self.n_utterances -= 1
         self.utterances = [u for u in self.utterances if u.end_s <= t_s]
         self._level_rest = np.zeros(0, dtype=np.float32)
         if self._spec_maker is not None:
@@ -334,18 +347,15 @@ class TrackHistory:
             speech_s = float(np.sum((rows[:, 1] - rows[:, 0]) * rows[:, 2]))
         else:
             speech_s = 0.0
-        probs = self.results.view()[:, 2:2 + len(self.labels)]
-        shares = {lab: 0.0 for lab in self.labels}
-        if len(probs):
-            top = np.argmax(probs, axis=1)
-            counts = np.bincount(top, minlength=len(self.labels))
-            shares = {lab: float(c) / len(top) for lab, c in zip(self.labels, counts, strict=True)}
-        return Summary(speech_s, len(probs), shares)
+        return Summary(speech_s, len(self.results), self.emotion_time.shares(), self.n_utterances,
+                       self.emotion_time.uncertain_s)
 
     def clear(self) -> None:
         for ring in (self.level, self.speech, self.results, self.smoothed, self.segments, self.spec_times, self.spec):
             ring.clear()
         self.utterances = []
+        self.emotion_time = EmotionTime()
+        self.n_utterances = 0
         self.latest = None
         self.end_s = 0.0
         self.spec_max = -np.inf

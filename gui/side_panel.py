@@ -125,7 +125,7 @@ class LanePanel(QtWidgets.QGroupBox):
         else:
             self.va_trail.clear()
         s = history.summary()
-        if s.analysed_windows:
+        if s.utterances:
             rows = "".join(
                 f"<tr><td style='color: rgb{label_color(lab)}'>{lab}</td><td align='right'>{share:.0%}</td></tr>"
                 for lab, share in sorted(s.shares.items(), key=lambda kv: -kv[1]) if share > 0
@@ -136,9 +136,14 @@ class LanePanel(QtWidgets.QGroupBox):
                 last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
                         f"<span style='color: rgb{label_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
+            unsure = f", uncertain {s.uncertain_s:.1f} s apart" if s.uncertain_s > 0 else ""
             self.summary_label.setText(
-                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows{last}<table>{rows}</table>"
-            )
+                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.utterances} utterance"
+                f"{'' if s.utterances == 1 else 's'}{unsure}; emotion shares of the utterance time{last}"
+                f"<table>{rows}</table>")
+        elif s.analysed_windows:
+            self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows; "
+                                       "shares follow once the first utterance ends.")
         else:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")
 

@@ -70,3 +70,15 @@ def check_output_dir(path, what: str = "output folder"):
     if not _can_create_in(p):
         raise OutputPathError(f"{p}: not writable; choose another place for the {what}.")
     return p
+
+
+def check_keys(cls, data: dict, what: str) -> None:
+    """Refuse settings ``data`` with keys that dataclass ``cls`` does not have: the one check of
+    model files' and training configs' settings. Raises ValueError naming them and what is allowed
+    (callers turn it into the error of their context)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{what}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")

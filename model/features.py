@@ -51,10 +51,9 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown feature settings: {sorted(unknown)}")
+        from model.errors import check_keys
+
+        check_keys(cls, data, "feature settings")
         return cls(**data)
 
 

@@ -68,11 +68,10 @@ class ArchConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ArchConfig:
+        from model.errors import check_keys
+
         data = dict(data)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown architecture settings: {sorted(unknown)}")
+        check_keys(cls, data, "architecture settings")
         if "channels" in data:
             data["channels"] = tuple(int(c) for c in data["channels"])
         if "pools" in data:

@@ -11,6 +11,29 @@ PERCENT = 100.0
 
 
 @dataclass
+class EmotionTime:
+    """Utterance time by top emotion, with uncertain time counted apart: the one definition of
+    emotion shares (weighted by speech duration), used by ``ser analyze``, ``ser batch`` and the
+    app's panel. Items are anything with ``start_s``, ``end_s``, ``top_label`` and ``uncertain``."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    uncertain_s: float = 0.0
+
+    def add(self, r, sign: float = 1.0) -> None:
+        """Count utterance ``r`` (``sign`` -1 takes it back out, e.g. after a seek)."""
+        d = (r.end_s - r.start_s) * sign
+        if r.uncertain:
+            self.uncertain_s = max(0.0, self.uncertain_s + d)
+        else:
+            self.seconds[r.top_label] = max(0.0, self.seconds.get(r.top_label, 0.0) + d)
+
+    def shares(self) -> dict[str, float]:
+        """Top label -> share of the confident utterance time."""
+        total = sum(self.seconds.values())
+        return {lab: s / total for lab, s in self.seconds.items() if s > 0} if total > 0 else {}
+
+
+@dataclass
 class TrackSummary:
     """What one track of one input amounts to. Shares and means are weighted by utterance duration.
 
@@ -66,12 +89,10 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
         s.n_utterances = len(utts)
         total = sum(r.end_s - r.start_s for r in utts)
         if utts and total > 0:
-            confident = [r for r in utts if not r.uncertain]
-            s.uncertain_s = sum(r.end_s - r.start_s for r in utts if r.uncertain)
-            sure = sum(r.end_s - r.start_s for r in confident)
-            for r in confident:
-                w = (r.end_s - r.start_s) / sure
-                s.emotion_shares[r.top_label] = s.emotion_shares.get(r.top_label, 0.0) + w
+            time = EmotionTime()
+            for r in utts:
+                time.add(r)
+            s.emotion_shares, s.uncertain_s = time.shares(), time.uncertain_s
             for r in utts:
                 w = (r.end_s - r.start_s) / total
                 for g, p in r.gender.items():

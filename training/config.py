@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from model.errors import SERError
+from model.errors import SERError, check_keys
 from model.features import FeatureConfig
 from model.labels import CANONICAL_LABELS
 from model.network import ArchConfig
@@ -81,10 +81,10 @@ def parse_speakers(spec) -> tuple[int, ...] | None:
 
 def _build(cls, data: dict | None, where: str):
     data = dict(data or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise SERError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    try:
+        check_keys(cls, data, where)
+    except ValueError as exc:
+        raise SERError(str(exc)) from None
     for f in dataclasses.fields(cls):
         if f.name in data and isinstance(data[f.name], list):
             data[f.name] = tuple(tuple(v) if isinstance(v, list) else v for v in data[f.name])
@@ -121,10 +121,10 @@ def config_from_dict(data: dict, where: str = "config") -> TrainingConfig:
         if name in EVALUATION_ONLY:
             raise SERError(f"{path}: {name} is a cross-corpus development set, for evaluation only "
                            f"(ser eval --corpus {name}); it must not train a model.")
-    known = {f.name for f in dataclasses.fields(TrainingConfig)}
-    unknown = set(data) - known
-    if unknown:
-        raise SERError(f"{path}: unknown key(s) {sorted(unknown)}.")
+    try:
+        check_keys(TrainingConfig, data, str(path))
+    except ValueError as exc:
+        raise SERError(str(exc)) from None
     return TrainingConfig(
         seed=int(data["seed"]),
         corpus=str(data["corpus"]),

@@ -55,11 +55,20 @@ def test_track_history_summary_and_drop_after():
     s = h.summary()
     assert s.speech_s == 3.0
     assert s.analysed_windows == 14
+    assert s.shares == {} and s.utterances == 0  # shares are of utterance time, as ser analyze counts them
+    # Utterances weigh by their duration; uncertain ones are counted apart (as in streamer.summary).
+    for start, end, top, unsure in ((1.0, 4.0, "happy", False), (4.5, 5.5, "sad", False), (6.0, 7.0, "sad", True)):
+        u = _result(start, top)
+        h.add_result(Result(0, start, end, u.probabilities, u.gender, 0.6, 0.5, 0.4, kind="utterance",
+                            uncertain=unsure))
+    s = h.summary()
     assert abs(sum(s.shares.values()) - 1) < 1e-9 and s.shares["happy"] > s.shares["sad"] > 0
+    assert s.shares == {"happy": 0.75, "sad": 0.25} and s.utterances == 3 and s.uncertain_s == 1.0
     mask = h.speech_mask(0.0, 6.0, 600)
     assert mask[:290].all() and not mask[320:].any()  # 100 VAD frames of 30 ms = 3 s
 
     h.drop_after(5.0)
+    assert h.summary().shares == {"happy": 1.0} and h.summary().utterances == 1  # later utterances taken out
     assert h.level.view()[:, 0].max() <= 5.0
     assert h.results.view()[:, 1].max() <= 5.0
     assert h.spec_times.view()[:, 0].max() < 5.0

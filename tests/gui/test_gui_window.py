@@ -371,3 +371,20 @@ def test_level_drops_to_the_floor_across_skipped_audio():
     x, y = _floor_gaps(t, db)
     assert (np.diff(x) > 0).all()
     assert y.tolist() == [-20, -20, -20, -80, -80, -30, -30]
+
+
+def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_wav):
+    """One definition of emotion shares: the app's panel and `ser analyze` count the same thing."""
+    from streamer import SessionStore
+    from streamer.summary import summarize
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    w.stop()
+    store = SessionStore.open(w.session_path)
+    track = summarize(["mix"], store.segments, store.results)[0]
+    panel = w.histories[0].summary()
+    assert panel.utterances == track.n_utterances > 0
+    assert panel.shares.keys() == track.emotion_shares.keys()
+    for lab, share in track.emotion_shares.items():
+        assert abs(panel.shares[lab] - share) < 1e-6
+    assert abs(panel.uncertain_s - track.uncertain_s) < 1e-6

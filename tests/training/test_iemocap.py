@@ -107,24 +107,19 @@ def test_build_manifest_is_idempotent_and_accepts_the_parent_folder(tree, eight)
 
 
 def test_session_folds_hold_one_session_out(eight):
-    entries, _ = eight
-    folds = iemocap.folds(entries, "session")
-    assert [f.name for f in folds] == ["Ses01", "Ses02", "Ses03", "Ses04", "Ses05"]
-    for f in folds:
-        assert {e.session for e in f.test} == {f.name}
-        assert f.name not in {e.session for e in f.train}
-        assert f.test_speakers == (f"{f.name}_F", f"{f.name}_M")
-        assert len(f.train) + len(f.test) == len(entries)
+    from training.run import make_folds
 
-
-def test_speaker_folds_hold_one_speaker_out(eight):
     entries, _ = eight
-    folds = iemocap.folds(entries, scheme="speaker")
-    assert len(folds) == 10
-    for f in folds:
-        assert f.test_speakers == (f.name,)
-        assert {e.speaker for e in f.test} == {f.name}
-        assert f.name not in {e.speaker for e in f.train}
+    folds = make_folds(entries, 5)
+    assert [f[0].split("_")[0] for f in folds] == ["Ses01", "Ses02", "Ses03", "Ses04", "Ses05"]
+    for test_speakers in folds:
+        session = test_speakers[0].split("_")[0]
+        test = [e for e in entries if e.speaker in test_speakers]
+        train = [e for e in entries if e.speaker not in test_speakers]
+        assert {e.session for e in test} == {session}
+        assert session not in {e.session for e in train}
+        assert test_speakers == [f"{session}_F", f"{session}_M"]
+        assert len(train) + len(test) == len(entries)
 
 
 def test_bad_arguments_raise(tree, tmp_path):
@@ -132,8 +127,6 @@ def test_bad_arguments_raise(tree, tmp_path):
 
     with pytest.raises(ValueError, match="label set"):
         iemocap.build_manifest(tree, "7class")
-    with pytest.raises(ValueError, match="scheme"):
-        iemocap.folds([], "random")
     with pytest.raises(SERError, match="Session1"):
         iemocap.build_manifest(tmp_path)
 

@@ -61,16 +61,6 @@ class Turn:
     source: str  # "file:line", for reports
 
 
-@dataclass
-class Fold:
-    """One speaker-independent split: the held-out speakers and the entries on each side."""
-
-    name: str
-    test_speakers: tuple[str, ...]
-    train: list[ManifestEntry]
-    test: list[ManifestEntry]
-
-
 def find_release(root: str | os.PathLike) -> Path:
     """The ``IEMOCAP_full_release`` folder, given it or its parent. Raises SERError when absent."""
     root = Path(root).expanduser()
@@ -183,24 +173,3 @@ def build_manifest(root: str | os.PathLike, label_set: str = "4class",
                 ))
     entries.sort(key=lambda e: e.utterance_id)
     return entries, problems + dropped
-
-
-def folds(entries: list[ManifestEntry], scheme: str = "session") -> list[Fold]:
-    """Speaker-independent folds: leave one session out (5 folds) or one speaker out (10 folds).
-
-    Only sessions or speakers present in ``entries`` make a fold, in sorted order.
-    """
-    if scheme == "session":
-        def key(e: ManifestEntry) -> str:
-            return e.session or e.speaker.split("_")[0]
-    elif scheme == "speaker":
-        def key(e: ManifestEntry) -> str:
-            return e.speaker
-    else:
-        raise ValueError(f"unknown fold scheme {scheme!r}; choose 'session' or 'speaker'")
-    out = []
-    for name in sorted({key(e) for e in entries}):
-        test = [e for e in entries if key(e) == name]
-        train = [e for e in entries if key(e) != name]
-        out.append(Fold(name, tuple(sorted({e.speaker for e in test})), train, test))
-    return out

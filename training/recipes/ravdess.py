@@ -67,13 +67,3 @@ def build_manifest(root: str | os.PathLike, vocal_channels: tuple[str, ...] = ("
         )
 
     return scan_corpus(root, parse_name, "a RAVDESS audio", entry, keep=wanted)
-
-
-def actor_folds(actors: list[int], n_folds: int = 5) -> list[list[int]]:
-    """Speaker-held-out folds of consecutive actors; with 4 actors per fold each fold holds 2 male
-    (odd) and 2 female (even) actors, e.g. 01-04, 05-08, ..."""
-    actors = sorted(actors)
-    size = len(actors) // n_folds
-    if size == 0:
-        raise ValueError(f"{len(actors)} actors cannot make {n_folds} folds")
-    return [actors[i * size:(i + 1) * size] if i < n_folds - 1 else actors[i * size:] for i in range(n_folds)]
