@@ -8,10 +8,10 @@ from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.engine import Engine, EngineStats
 from streamer.errors import AudioError, ConfigError, CorruptSessionError, DeviceError, SERError, SessionError
 from streamer.events import AudioBlock, EngineError, Event, SourceFinished, SpeechSegment, VadFrames, WindowResult
+from streamer.monitor import AudioMonitor
 from streamer.pipeline import TrackPipeline, analyze_waveform
 from streamer.session import SessionStore, export_csv, export_json, write_csv, write_json
 from streamer.sources import (
-    AudioMonitor,
     FileSource,
     InputDevice,
     MicrophoneSource,

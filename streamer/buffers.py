@@ -1,10 +1,15 @@
-"""Bounded history of a stream: the most recent samples (or flags) addressed by absolute index."""
+"""Stream buffers: a bounded history of a stream addressed by absolute index, and a streaming
+resampler of native-rate blocks to the engine's rate."""
 
 from __future__ import annotations
 
 import numpy as np
+import soxr
+
+from streamer.config import SAMPLE_RATE_HZ
 
 GROWTH_FACTOR = 2
+RESAMPLE_QUALITY = "HQ"
 
 
 class History:
@@ -61,3 +66,23 @@ class History:
         if start < self.base or stop > self.end or start > stop:
             raise IndexError(f"range [{start}, {stop}) is outside the kept history [{self.base}, {self.end})")
         return self._buf[start - self.base:stop - self.base].copy()
+
+
+class StreamResampler:
+    """Native-rate ``(frames, channels)`` -> ``rate_out`` (16 kHz) tracks, mixing or splitting channels."""
+
+    def __init__(self, rate_in: int, n_channels: int, channels: str, rate_out: int = SAMPLE_RATE_HZ):
+        self.mix = channels == "mix"
+        self.n_tracks = 1 if self.mix else n_channels
+        self._stream = None
+        if rate_in != rate_out:
+            self._stream = soxr.ResampleStream(rate_in, rate_out, self.n_tracks, dtype="float32",
+                                               quality=RESAMPLE_QUALITY)
+
+    def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
+        x = data.mean(axis=1, dtype=np.float32, keepdims=True) if self.mix else data
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._stream is None:
+            return x
+        y = self._stream.resample_chunk(x, last=last)
+        return y.reshape(-1, self.n_tracks)

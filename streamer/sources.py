@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from model.audio import (
     MIN_SAMPLE_RATE_HZ,
@@ -29,24 +28,20 @@ from model.audio import (
     very_quiet_message,
     wav_missing_fraction,
 )
+from streamer import portaudio
+from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
+from streamer.monitor import MONITOR_SPEED, AudioMonitor
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
-RESAMPLE_QUALITY = "HQ"
 FAST_BLOCK_S = 0.5  # file blocks read per step in fast mode: large, for throughput
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
-MONITOR_SPEED = 1.0  # the only replay speed at which the monitor plays (see AudioMonitor)
-MONITOR_BLOCK_S = 0.02  # audio per output callback
-MONITOR_QUEUE_S = 0.5  # bound of the audio waiting for the output callback
-MONITOR_PRIME_S = 0.1  # audio queued before playing starts (and again after an underflow): absorbs jitter
-MONITOR_START_TIMEOUT_S = 3.0  # longest wait for an opened output to play (ALSA via PulseAudio: 1-2 s)
-MONITOR_MAX_CHANNELS = 2  # mono and stereo files play as they are; more channels are mixed to mono
 NOTICES_KEPT = 16
 
 
@@ -87,26 +82,6 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
 def _check_channels(channels: str) -> None:
     if channels not in CHANNEL_MODES:
         raise ConfigError(f"channels must be one of {CHANNEL_MODES}, got {channels!r}.")
-
-
-class _Resampler:
-    """Native-rate ``(frames, channels)`` -> ``rate_out`` (16 kHz) tracks, mixing or splitting channels."""
-
-    def __init__(self, rate_in: int, n_channels: int, channels: str, rate_out: int = SAMPLE_RATE_HZ):
-        self.mix = channels == "mix"
-        self.n_tracks = 1 if self.mix else n_channels
-        self._stream = None
-        if rate_in != rate_out:
-            self._stream = soxr.ResampleStream(rate_in, rate_out, self.n_tracks, dtype="float32",
-                                               quality=RESAMPLE_QUALITY)
-
-    def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
-        x = data.mean(axis=1, dtype=np.float32, keepdims=True) if self.mix else data
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self._stream is None:
-            return x
-        y = self._stream.resample_chunk(x, last=last)
-        return y.reshape(-1, self.n_tracks)
 
 
 class Source:
@@ -232,7 +207,7 @@ class FileSource(Source):
         f = self._file
         default_s = FAST_BLOCK_S if self.pace == "fast" else REALTIME_BLOCK_S
         block = self._block_frames or max(1, int(round(default_s * self.rate)))
-        resampler = _Resampler(self.rate, self.n_channels, self.channels)
+        resampler = StreamResampler(self.rate, self.n_channels, self.channels)
         position = self.start_sample
         monitor = self._open_monitor(stop) if self.monitor_audible else None
         t0 = time.monotonic()  # after opening the monitor, which may take a while
@@ -321,18 +296,9 @@ class FileSource(Source):
         return meta
 
 
-def _import_sounddevice():
-    try:
-        import sounddevice
-    except OSError as exc:  # raised when the PortAudio library is missing
-        raise DeviceError(f"cannot use audio devices: the PortAudio library is not available ({exc}). "
-                          "Install it (Debian/Ubuntu: sudo apt-get install libportaudio2).") from exc
-    return sounddevice
-
-
 def list_input_devices() -> list[InputDevice]:
     """Input devices PortAudio knows about. Raises :class:`DeviceError` when PortAudio is missing."""
-    sd = _import_sounddevice()
+    sd = portaudio.import_sounddevice()
     try:
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -346,162 +312,6 @@ def list_input_devices() -> list[InputDevice]:
                                    int(d["max_input_channels"]), float(d["default_samplerate"]),
                                    int(d["index"]) == default_in))
     return out
-
-
-class AudioMonitor:
-    """Plays replayed audio through an output device while it is analysed.
-
-    The source thread :meth:`push`-es native-rate blocks as they fall due; they are mixed (or kept
-    stereo), resampled to the device's rate and cut into callback-sized blocks in a bounded queue.
-    The output callback only copies one block out, or silence when none is queued (an underflow,
-    counted; playing then waits for a little audio again). :meth:`silence` mutes at once from any
-    thread; :meth:`close` discards what is still queued.
-
-    Args:
-        device: None for the default output, a device index, or (part of) a device name.
-    """
-
-    def __init__(self, device: int | str | None = None):
-        self.device = device
-        self.device_name: str | None = None
-        self.rate = 0
-        self.channels = 0
-        self.frames_played = 0  # device frames of audio (not silence) handed to the device
-        self.underflows = 0  # callbacks that found no audio queued, or device-reported underflows
-        self.dropped_blocks = 0  # blocks the bounded queue had no room for (device slower than the clock)
-        self._queue: deque[np.ndarray] = deque()  # append/popleft are atomic: the callback takes no lock
-        self._stream = None
-        self._muted = False
-        self._playing = False
-        self._finished = False
-        self._running = threading.Event()  # set by the callback once the device asks for audio steadily
-        self._requested = 0  # frames the device asked for so far
-        self._prefill_frames = 0  # what it asks for at once on starting, before it really plays
-        self._carry = np.zeros((0, 1), np.float32)
-
-    @property
-    def device_label(self) -> str:
-        return repr(self.device_name) if self.device_name else \
-            ("(default)" if self.device is None else repr(self.device))
-
-    def open(self, rate_in: int, n_channels: int, stop: threading.Event | None = None) -> None:
-        """Open and start the output stream for ``n_channels`` audio at ``rate_in`` Hz; returns when
-        the device plays (or after ``MONITOR_START_TIMEOUT_S``, or when ``stop`` is set).
-
-        Raises:
-            DeviceError: the device is missing or cannot be opened, or PortAudio is absent.
-        """
-        sd = _import_sounddevice()
-        try:
-            info = sd.query_devices(self.device, "output")
-        except (ValueError, sd.PortAudioError) as exc:
-            raise DeviceError(f"sound output device {self.device_label} not found ({exc}); choose another output "
-                              "device (`python -m sounddevice` lists them) or turn the sound off.") from exc
-        self.device_name = info["name"]
-        stereo = n_channels == MONITOR_MAX_CHANNELS and int(info["max_output_channels"]) >= MONITOR_MAX_CHANNELS
-        self.channels = MONITOR_MAX_CHANNELS if stereo else 1
-        self.rate = int(info["default_samplerate"])  # the device's own rate: some devices accept no other
-        self._block = max(1, int(round(MONITOR_BLOCK_S * self.rate)))
-        self._max_blocks = max(1, int(round(MONITOR_QUEUE_S / MONITOR_BLOCK_S)))
-        self._prime_blocks = max(1, int(round(MONITOR_PRIME_S / MONITOR_BLOCK_S)))
-        self._resampler = _Resampler(rate_in, n_channels, "split" if stereo else "mix", rate_out=self.rate)
-        self._carry = np.zeros((0, self.channels), np.float32)
-        try:
-            self._stream = sd.OutputStream(device=self.device, channels=self.channels, samplerate=self.rate,
-                                           dtype="float32", blocksize=self._block, callback=self._callback)
-            self._prefill_frames = int(self._stream.latency * self.rate) + self._block
-            self._stream.start()
-        except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
-            self.close()
-            raise DeviceError(f"cannot open sound output device {self.device_label} ({exc}); is it in use or "
-                              "unplugged? Choose another output device or turn the sound off.") from exc
-        # Outputs fill their buffer on starting and may then pause for a second or two (ALSA through
-        # PulseAudio does); audio queued meanwhile would lag the analysis for the whole replay, so the
-        # replay starts when the sound can.
-        deadline = time.monotonic() + MONITOR_START_TIMEOUT_S
-        while not self._running.wait(MONITOR_BLOCK_S) and time.monotonic() < deadline:
-            if stop is not None and stop.is_set():
-                break
-
-    def _callback(self, outdata, frames, time_info, status) -> None:
-        # Runs in PortAudio's thread: copy one block or silence, count, return. Nothing that can block or raise.
-        if not self._running.is_set():
-            self._requested += frames
-            if self._requested > self._prefill_frames:
-                self._running.set()
-        if status.output_underflow:
-            self.underflows += 1
-        queued = self._queue
-        if self._muted or not (self._playing or len(queued) >= self._prime_blocks or (self._finished and queued)):
-            outdata.fill(0)
-            return
-        self._playing = True
-        if not queued:
-            outdata.fill(0)
-            if not self._finished:
-                self.underflows += 1
-                self._playing = False  # gather a little audio again before playing on
-            return
-        block = queued.popleft()
-        n = min(frames, len(block))
-        outdata[:n] = block[:n]
-        outdata[n:] = 0
-        self.frames_played += n
-
-    def push(self, data: np.ndarray, last: bool = False) -> None:
-        """Queue native-rate ``(frames, channels)`` audio for playing (source thread).
-
-        Raises:
-            DeviceError: the output stream stopped (device unplugged or taken away).
-        """
-        if self._stream is None:
-            return
-        if not self._stream.active:
-            raise DeviceError(f"sound output device {self.device_label} stopped playing (unplugged or taken by "
-                              "another program?).")
-        out = self._resampler(data, last=last)
-        buf = np.concatenate([self._carry, out]) if len(self._carry) else out
-        n_full = len(buf) // self._block
-        for i in range(n_full):
-            self._enqueue(buf[i * self._block:(i + 1) * self._block])
-        self._carry = np.array(buf[n_full * self._block:])  # less than one block
-        if last:
-            if len(self._carry):
-                self._enqueue(np.concatenate([self._carry, np.zeros((self._block - len(self._carry), self.channels),
-                                                                    np.float32)]))
-                self._carry = self._carry[:0]
-            self._finished = True
-
-    def _enqueue(self, block: np.ndarray) -> None:
-        if len(self._queue) >= self._max_blocks:
-            self.dropped_blocks += 1
-        else:
-            self._queue.append(np.ascontiguousarray(block, dtype=np.float32))
-
-    def drain(self, stop: threading.Event) -> None:
-        """Wait until the queued audio has been handed to the device (bounded; returns early on ``stop``)."""
-        deadline = time.monotonic() + MONITOR_QUEUE_S + MONITOR_PRIME_S
-        while self._queue and not self._muted and not stop.is_set() and time.monotonic() < deadline:
-            stop.wait(MONITOR_BLOCK_S)
-
-    def silence(self) -> None:
-        """Mute at once (from any thread): the next callback plays silence."""
-        self._muted = True
-
-    def close(self) -> None:
-        """Stop playing, discarding what is queued (a pause or a seek must not keep sounding)."""
-        stream, self._stream = self._stream, None
-        self._queue.clear()
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception:  # closing an unplugged device may fail; nothing left to play
-                pass
-
-    def stats(self) -> dict[str, int]:
-        return {"monitor_frames_played": self.frames_played, "monitor_underflows": self.underflows,
-                "monitor_dropped_blocks": self.dropped_blocks, "monitor_rate_hz": self.rate}
 
 
 class MicrophoneSource(Source):
@@ -544,7 +354,7 @@ class MicrophoneSource(Source):
         self.description = f"microphone {device if device is not None else '(default)'}"
 
     def open(self) -> None:
-        sd = _import_sounddevice()
+        sd = portaudio.import_sounddevice()
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as exc:
@@ -585,7 +395,7 @@ class MicrophoneSource(Source):
     def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
         if self._stream is None:
             self.open()
-        resampler = _Resampler(self.rate, self.n_channels, self.channels)
+        resampler = StreamResampler(self.rate, self.n_channels, self.channels)
         expected = 0  # next native frame on the clock
         position = self.start_sample
         last_audio = time.monotonic()

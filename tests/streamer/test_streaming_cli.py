@@ -77,6 +77,7 @@ def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, cap
 
 
 def test_devices_without_devices_or_portaudio(monkeypatch, capsys):
+    import streamer.portaudio as portaudio
     import streamer.sources as sources
 
     def no_portaudio():
@@ -87,7 +88,7 @@ def test_devices_without_devices_or_portaudio(monkeypatch, capsys):
         assert main(["devices"]) == EXIT_USER_ERROR
         assert "no audio input devices found" in capsys.readouterr().err
     with monkeypatch.context() as m:
-        m.setattr(sources, "_import_sounddevice", no_portaudio)
+        m.setattr(portaudio, "import_sounddevice", no_portaudio)
         assert main(["devices"]) == EXIT_USER_ERROR
         assert "PortAudio library is not available" in capsys.readouterr().err
 

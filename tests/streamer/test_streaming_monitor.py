@@ -14,9 +14,10 @@ import pytest
 import soundfile as sf
 from streamer_helpers import REPO_ROOT, SAMPLE_RATE_HZ, StubPredictor, subprocess_env, write_audio
 
-import streamer.sources as sources
+import streamer.monitor as monitor_module
+import streamer.portaudio as portaudio
 from streamer import DeviceError, Engine, EngineConfig, EngineError, FileSource, WindowResult, analyze_waveform
-from streamer.sources import AudioMonitor
+from streamer.monitor import AudioMonitor
 
 CLIENT_TIMEOUT_S = 120
 LEAD_SILENCE_S = 0.5
@@ -204,7 +205,7 @@ class Status:
 @pytest.fixture
 def fake_sd(monkeypatch):
     sd = FakeSoundDevice()
-    monkeypatch.setattr(sources, "_import_sounddevice", lambda: sd)
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: sd)
     return sd
 
 
@@ -242,7 +243,7 @@ def test_monitor_queue_is_bounded_and_silence_and_close_stop_the_sound_at_once(f
     monitor = AudioMonitor()
     monitor.open(SAMPLE_RATE_HZ, 1)
     block = fake_sd.streams[0].kwargs["blocksize"]
-    max_blocks = int(round(sources.MONITOR_QUEUE_S / sources.MONITOR_BLOCK_S))
+    max_blocks = int(round(monitor_module.MONITOR_QUEUE_S / monitor_module.MONITOR_BLOCK_S))
     monitor.push(np.ones((block * (max_blocks + 3), 1), np.float32))
     assert len(monitor._queue) == max_blocks and monitor.dropped_blocks == 3
     assert _play(monitor, 1).all()

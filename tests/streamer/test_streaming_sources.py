@@ -80,7 +80,7 @@ def test_a_stream_that_stops_is_a_device_error():
 
 
 def test_unknown_device_is_a_clear_error(monkeypatch):
-    import streamer.sources as sources
+    import streamer.portaudio as portaudio
 
     class FakeSoundDevice:
         class PortAudioError(Exception):
@@ -90,6 +90,6 @@ def test_unknown_device_is_a_clear_error(monkeypatch):
         def query_devices(device, kind):
             raise ValueError(f"No input device matching {device!r}")
 
-    monkeypatch.setattr(sources, "_import_sounddevice", lambda: FakeSoundDevice)
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: FakeSoundDevice)
     with pytest.raises(DeviceError, match="input device 'USB headset' not found.*ser devices"):
         MicrophoneSource(device="USB headset").open()
