@@ -20,12 +20,16 @@ from safetensors.torch import load_file, save
 from model.errors import ModelFileError
 from model.features import FeatureConfig
 from model.files import atomic_write
-from model.network import ArchConfig, SEREnsemble, SERNet, build_network
+from model.network import GENDER_LABELS, VAD_NAMES, ArchConfig, SEREnsemble, SERNet, build_network
 
 FORMAT_NAME = "ser-model"
 FORMAT_VERSION = 1
 VAD_SOURCES = ("human-ratings", "derived-from-category", "none")
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safetensors"
+# The analysis windows a model is used on, unless its file says otherwise (files written before
+# they were recorded were all trained and measured on these).
+DEFAULT_ANALYSIS = {"window_s": 2.0, "hop_s": 0.5}
+HEAD_KINDS = ("categorical", "regression")
 
 
 @dataclass
@@ -43,6 +47,31 @@ class ModelMeta:
     # Output calibration fitted on out-of-sample predictions (training/calibration.py):
     # {"temperature": T, "uncertain_below": p, ...}; empty for uncalibrated models (T = 1, no flag).
     calibration: dict = field(default_factory=dict)
+    # The analysis window and hop the model is meant to be used on, and the training crop:
+    # {"window_s", "hop_s", "crop_s"} (crop_s None when unknown).
+    analysis: dict = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
+
+    @property
+    def window_s(self) -> float:
+        return float(self.analysis.get("window_s", DEFAULT_ANALYSIS["window_s"]))
+
+    @property
+    def hop_s(self) -> float:
+        return float(self.analysis.get("hop_s", DEFAULT_ANALYSIS["hop_s"]))
+
+    @property
+    def heads(self) -> list[dict]:
+        """The model's outputs, as the file declares them: each a name, a kind (``categorical``
+        with ``labels``, or ``regression`` with ``names`` and a ``range``) and where it comes from."""
+        voice = self.arch.voice_gender
+        emotion_source = "network and voice encoder" if voice and self.arch.voice_emotion else "network"
+        return [
+            {"name": "emotion", "kind": "categorical", "labels": list(self.labels), "source": emotion_source},
+            {"name": "gender", "kind": "categorical", "labels": list(GENDER_LABELS),
+             "source": "voice encoder" if voice else "network"},
+            {"name": "dimensions", "kind": "regression", "names": list(VAD_NAMES), "range": [0.0, 1.0],
+             "source": self.vad_source},
+        ]
 
     @property
     def temperature(self) -> float:
@@ -66,6 +95,8 @@ class ModelMeta:
             "training": self.training,
             "created": self.created,
             "calibration": self.calibration,
+            "analysis": self.analysis,
+            "heads": self.heads,
         })
 
     @classmethod
@@ -92,6 +123,7 @@ class ModelMeta:
                 training=data.get("training", {}),
                 created=data.get("created", ""),
                 calibration=dict(data.get("calibration") or {}),
+                analysis=_analysis(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: the model metadata is incomplete or malformed ({exc}).") from exc
@@ -114,7 +146,29 @@ class ModelMeta:
             raise ModelFileError(f"{path}: the uncertainty threshold {threshold} is not a probability.")
         if meta.vad_source not in VAD_SOURCES:
             raise ModelFileError(f"{path}: unknown V/A/D source {meta.vad_source!r}.")
+        if not 0.0 < meta.hop_s <= meta.window_s <= 60.0:
+            raise ModelFileError(f"{path}: the analysis window {meta.window_s} s / hop {meta.hop_s} s in the model "
+                                 "metadata is not usable (need 0 < hop <= window <= 60 s).")
+        declared = data.get("heads")
+        if declared is not None and declared != meta.heads:
+            n_declared = next((len(h.get("labels", [])) for h in declared if h.get("name") == "emotion"), None)
+            if n_declared is not None and n_declared != len(meta.labels):
+                raise ModelFileError(f"{path}: the model file declares {n_declared} emotion outputs but lists "
+                                     f"{len(meta.labels)} labels; it was edited or is corrupt.")
+            raise ModelFileError(f"{path}: the outputs the model file declares do not match its labels and "
+                                 "architecture; it was edited or is corrupt.")
         return meta
+
+
+def _analysis(data: dict) -> dict:
+    """The analysis window of a model file; files from before it was recorded get the defaults and
+    the training crop their config states."""
+    stored = data.get("analysis")
+    if stored is not None:
+        return {"window_s": float(stored["window_s"]), "hop_s": float(stored["hop_s"]),
+                "crop_s": None if stored.get("crop_s") is None else float(stored["crop_s"])}
+    crop = ((data.get("training") or {}).get("config") or {}).get("augment", {}).get("crop_s")
+    return {**DEFAULT_ANALYSIS, "crop_s": None if crop is None else float(crop)}
 
 
 def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLike, overwrite: bool = False) -> Path:

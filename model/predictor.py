@@ -302,15 +302,27 @@ class Predictor:
         hop = max(1, int(round(hop_s * self.sample_rate)))
         return x, [x[s:e] for s, e in window_bounds(len(x), window, hop)]
 
-    def predict_windows(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ, window_s: float = 2.0,
-                        hop_s: float = 0.5) -> list[Prediction]:
+    @property
+    def window_s(self) -> float:
+        """The analysis window the model file says it is meant for."""
+        return self.meta.window_s
+
+    @property
+    def hop_s(self) -> float:
+        return self.meta.hop_s
+
+    def predict_windows(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ, window_s: float | None = None,
+                        hop_s: float | None = None) -> list[Prediction]:
         """The window predictions that :meth:`predict_utterance` aggregates."""
-        return self.predict_batch(self._utterance_windows(waveform, sample_rate, window_s, hop_s)[1])
+        return self.predict_batch(self._utterance_windows(waveform, sample_rate, window_s or self.window_s,
+                                                          hop_s or self.hop_s)[1])
 
     def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
-                          window_s: float = 2.0, hop_s: float = 0.5, trim: bool = True, speaker=None) -> Prediction:
+                          window_s: float | None = None, hop_s: float | None = None, trim: bool = True,
+                          speaker=None) -> Prediction:
         """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
-        x, windows = self._utterance_windows(waveform, sample_rate, window_s, hop_s, trim)
+        x, windows = self._utterance_windows(waveform, sample_rate, window_s or self.window_s, hop_s or self.hop_s,
+                                             trim)
         pred = aggregate(self.predict_batch(windows, speaker=speaker))
         if self.has_voice:  # one speaker per utterance: gender from its whole speech
             pred.gender_probabilities = self.voice_gender(x)

@@ -57,10 +57,10 @@ def run_analyze(args) -> int:
     # thread and small batches keep the latency low and leave the machine to its user.
     threads = args.threads or (1 if args.realtime else os.cpu_count() or 1)
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
-    config = EngineConfig(window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, device=args.device,
-                          emit_audio=False, inference_threads=threads, max_batch_windows=batch,
-                          speaker_adaptation=not args.no_adapt)
     predictor = Predictor.load(args.model, device=args.device)
+    config = EngineConfig(window_s=args.window or predictor.window_s, hop_s=args.hop or predictor.hop_s,
+                          vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
+                          inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")

@@ -18,8 +18,10 @@ def register(sub) -> None:
     p.add_argument("--out", default=".", help="folder for the result files")
     p.add_argument("--format", default="jsonl", choices=FORMATS,
                    help="result file format: jsonl (a session file), csv (one row per result) or json")
-    p.add_argument("--window", type=float, default=2.0, help="analysis window in seconds")
-    p.add_argument("--hop", type=float, default=0.5, help="hop between windows in seconds")
+    p.add_argument("--window", type=float, default=None,
+                   help="analysis window in seconds (default: the model's, 2 s for the bundled one)")
+    p.add_argument("--hop", type=float, default=None,
+                   help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
     p.add_argument("--channels", default="mix", choices=("mix", "split"),

@@ -29,6 +29,7 @@ from training.run import (
     MEMBER_SEED_STEP,
     CorpusData,
     _select,
+    analysis_of,
     calibration_of,
     cv_metrics,
     evaluate_fold,
@@ -73,6 +74,7 @@ def combine_models(runs: list[Path], out: Path, cv_report: dict | None = None) -
                 "member_seeds": [c.seed for c in configs],
                 "seconds": round(sum(m.training.get("seconds", 0.0) for _, m in loaded), 1)}
     meta = ModelMeta(labels=first.labels, features=first.features, arch=cfg.arch, vad_source=first.vad_source,
+                     analysis=analysis_of(cfg),
                      corpora=first.corpora, metrics=metrics, training=training,
                      calibration=calibration_of(cv_report))
     out.mkdir(parents=True, exist_ok=True)

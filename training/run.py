@@ -114,7 +114,15 @@ def _meta(cfg: TrainingConfig, data: CorpusData, metrics: dict, training: dict) 
     vad_source = "human-ratings" if sources == {"human-ratings"} else (
         "derived-from-category" if sources else "none")
     return ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch, vad_source=vad_source,
-                     corpora=corpora, metrics=metrics, training=training)
+                     corpora=corpora, metrics=metrics, training=training, analysis=analysis_of(cfg))
+
+
+def analysis_of(cfg: TrainingConfig) -> dict:
+    """What a model file records of the windows it is for: the product's analysis window and hop,
+    and the crop length it was trained on."""
+    from model.checkpoint import DEFAULT_ANALYSIS
+
+    return {**DEFAULT_ANALYSIS, "crop_s": float(cfg.augment.crop_s)}
 
 
 MEMBER_SEED_STEP = 1000  # member m of an ensemble trains with seed + 1000 * m

@@ -37,7 +37,6 @@ LR = 1.0
 # the V/A/D regression. Chosen by actor-held-out cross-validation on RAVDESS.
 EMOTION_C = 1.0
 VAD_ALPHA = 1.0
-WINDOW_S, HOP_S = 2.0, 0.5  # the analysis windows the heads see, as the Predictor cuts them
 
 
 def import_resemblyzer(wheel_or_pt: str | Path, out: Path = ENCODER_PATH) -> Path:
@@ -110,12 +109,13 @@ _WINDOW_EMBEDDINGS: dict[str, np.ndarray] = {}  # clip path -> its windows' embe
 @torch.no_grad()
 def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.ndarray]) -> list[np.ndarray]:
     """Embeddings (n_windows, 256) of each clip's analysis windows, cut as
-    :meth:`model.predictor.Predictor.predict_windows` cuts them (audible part, 2-s windows every
-    0.5 s), cached by path."""
+    :meth:`model.predictor.Predictor.predict_windows` cuts them (audible part, the default analysis
+    windows: 2 s every 0.5 s), cached by path."""
     from model.audio import speech_bounds
+    from model.checkpoint import DEFAULT_ANALYSIS
     from model.predictor import window_bounds
 
-    window, hop = int(WINDOW_S * 16000), int(HOP_S * 16000)
+    window, hop = int(DEFAULT_ANALYSIS["window_s"] * 16000), int(DEFAULT_ANALYSIS["hop_s"] * 16000)
     out = []
     for p, w in zip(paths, waves):
         if p not in _WINDOW_EMBEDDINGS:

@@ -33,8 +33,10 @@ def register(sub) -> None:
                    help="run on a Dask distributed cluster (e.g. tcp://host:8786); workers must see the input "
                         "paths and the model file at the same paths")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
-    p.add_argument("--window", type=float, default=2.0, help="analysis window in seconds")
-    p.add_argument("--hop", type=float, default=0.5, help="hop between windows in seconds")
+    p.add_argument("--window", type=float, default=None,
+                   help="analysis window in seconds (default: the model's, 2 s for the bundled one)")
+    p.add_argument("--hop", type=float, default=None,
+                   help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
     p.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda or auto")
@@ -51,8 +53,14 @@ def cmd_batch(args) -> int:
     from streamer.batch.settings import BatchSettings
 
     resolve_device(args.device)  # refuse a device that is not here once, before any worker starts
+    window_s, hop_s = args.window, args.hop
+    if window_s is None or hop_s is None:  # the model's own analysis window
+        from model.checkpoint import read_meta, resolve_model_path
+
+        meta = read_meta(resolve_model_path(args.model))
+        window_s, hop_s = window_s or meta.window_s, hop_s or meta.hop_s
     settings = BatchSettings(
-        model=args.model, window_s=args.window, hop_s=args.hop, vad_aggressiveness=args.vad, channels=args.channels,
+        model=args.model, window_s=window_s, hop_s=hop_s, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),
         agent_names=tuple(n.strip() for n in args.agent_name.split(",")), analyse_agent=args.analyse_agent,
         device=args.device, speaker_adaptation=not args.no_adapt)

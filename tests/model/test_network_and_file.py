@@ -195,3 +195,48 @@ def test_nan_weights(tmp_path):
     path = save_model(net, ModelMeta(labels=["neutral", "happy", "sad"], arch=net.arch), tmp_path / "nan.safetensors")
     with pytest.raises(ModelFileError, match="NaN"):
         load_model(path)
+
+
+def test_model_files_declare_their_outputs_and_analysis_window(tmp_path, tiny_model_path):
+    """A model file says what it outputs and on which windows; files from before that still load."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from model import Predictor
+    from model.checkpoint import DEFAULT_ANALYSIS, load_model, read_meta
+    from model.errors import ModelFileError
+
+    meta = read_meta(tiny_model_path)
+    assert [h["name"] for h in meta.heads] == ["emotion", "gender", "dimensions"]
+    assert meta.heads[0] == {"name": "emotion", "kind": "categorical", "labels": list(meta.labels), "source": "network"}
+    assert meta.heads[2]["kind"] == "regression" and meta.heads[2]["range"] == [0.0, 1.0]
+    assert (meta.window_s, meta.hop_s) == (DEFAULT_ANALYSIS["window_s"], DEFAULT_ANALYSIS["hop_s"])
+
+    with safe_open(str(tiny_model_path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        stored = json.loads(f.metadata()["ser"])
+    assert stored["heads"] == meta.heads and stored["analysis"]["window_s"] == meta.window_s
+
+    def variant(name, data):
+        path = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(path), metadata={"ser": json.dumps(data)})
+        return path
+
+    old = {k: v for k, v in stored.items() if k not in ("heads", "analysis")}
+    old["training"] = {"config": {"augment": {"crop_s": 1.5}}}
+    net, meta_old = load_model(variant("old", old))  # written before outputs were declared
+    assert meta_old.heads == meta.heads and meta_old.analysis == {**DEFAULT_ANALYSIS, "crop_s": 1.5}
+    longer = variant("longer", {**stored, "analysis": {"window_s": 3.0, "hop_s": 1.0, "crop_s": 3.0}})
+    p = Predictor.load(longer, device="cpu")
+    assert (p.window_s, p.hop_s) == (3.0, 1.0)
+    x = np.random.default_rng(0).standard_normal(16000 * 7).astype(np.float32) * 0.1
+    assert len(p.predict_windows(x)) == len(  # the model's own windows by default
+        Predictor.load(tiny_model_path, device="cpu").predict_windows(x, window_s=3.0, hop_s=1.0))
+    edited = [dict(h) for h in stored["heads"]]
+    edited[2] = {**edited[2], "source": "human-ratings"}
+    with pytest.raises(ModelFileError, match="declares do not match"):
+        load_model(variant("edited", {**stored, "heads": edited}))
+    with pytest.raises(ModelFileError, match="analysis window"):
+        load_model(variant("hop", {**stored, "analysis": {"window_s": 1.0, "hop_s": 2.0}}))
