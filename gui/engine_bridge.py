@@ -28,6 +28,7 @@ class ModelInfo:
     path: str
     labels: list[str]
     vad_source: str
+    features: object = None  # the model's model.features.FeatureConfig (its spectrogram bands)
 
     @property
     def name(self) -> str:
@@ -56,7 +57,7 @@ def read_model_info(model_path: str) -> ModelInfo:
             " Choose an existing .safetensors model file in Settings."
         raise ModelFileError(f"{path}: model file not found.{hint}")
     meta = read_meta(path)
-    return ModelInfo(str(path), list(meta.labels), meta.vad_source)
+    return ModelInfo(str(path), list(meta.labels), meta.vad_source, meta.features)
 
 
 def list_devices() -> list[tuple[int, str]]:

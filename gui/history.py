@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gui.events import Audio, Result, Segment, VadFlags
+from model.features import FeatureConfig
 from streamer.summary import EmotionTime
 
 SAMPLE_RATE_HZ = 16000
@@ -101,12 +102,14 @@ class SpectrogramMaker:
     overhead of torch on small blocks cost more than the GUI's frame budget on a busy 2-core machine.
     """
 
-    def __init__(self, n_mels: int = 64):
+    def __init__(self, features=None):
+        """``features``: the model's :class:`model.features.FeatureConfig` (the product's defaults if
+        None), so the display shows the bands the model analyses."""
         import torchaudio
 
         from model.features import FeatureConfig
 
-        cfg = FeatureConfig(n_mels=n_mels)
+        cfg = features or FeatureConfig()
         self.config = cfg
         fbank = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min_hz, cfg.f_max_hz, cfg.n_mels,
                                                       cfg.sample_rate_hz, norm="slaney", mel_scale="slaney")
@@ -173,7 +176,7 @@ class TrackHistory:
     """Display history of one track: level, speech flags, spectrogram, results, segments."""
 
     def __init__(self, labels: list[str], history_s: float = DEFAULT_HISTORY_S, with_spectrogram: bool = True,
-                 n_mels: int = 64):
+                 features=None):
         self.labels = list(labels)
         self.history_s = history_s
         n_bins = int(math.ceil(history_s / LEVEL_BIN_S))
@@ -186,8 +189,9 @@ class TrackHistory:
         self.smoothed = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
+        self._spec_maker = SpectrogramMaker(features) if with_spectrogram else None
+        n_mels = (features or FeatureConfig()).n_mels
         self.spec = Ring(self.spec_times.capacity, n_mels, dtype=np.uint8)  # quantised: see SPEC_LOG_STEP
-        self._spec_maker = SpectrogramMaker(n_mels) if with_spectrogram else None
         self._level_rest = np.zeros(0, dtype=np.float32)
         self._level_rest_start = 0.0
         self.vad_source = "derived-from-category"

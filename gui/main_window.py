@@ -314,7 +314,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _ensure_track(self, track: int, labels: list[str] | None = None) -> TrackHistory:
         if track not in self.histories:
             labels = labels or self.plot_stack.labels
-            self.histories[track] = TrackHistory(labels)
+            features = self.model_info.features if self.model_info is not None else None
+            self.histories[track] = TrackHistory(labels, features=features)
             self.histories[track].set_smoothing(self.settings.smoothing)
             name = self.lane_name(track)
             self.plot_stack.ensure_lane(track, name)

@@ -9,6 +9,7 @@ from PySide6 import QtCore
 
 from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
 from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory
+from model.features import FeatureConfig
 
 SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
@@ -61,7 +62,7 @@ class Lane:
         self.spec_image.setColorMap(pg.colormap.get("viridis"))
         self.spec_plot.addItem(self.spec_image)
         self.spec_plot.setLabel("left", "mel")
-        self.spec_plot.setYRange(0, 64, padding=0)
+        self.spec_plot.setYRange(0, FeatureConfig().n_mels, padding=0)  # then the model's bands (set_bands)
 
         self.emotion_plot.setYRange(0, 1, padding=0.02)
         self.emotion_plot.setLabel("left", "p")
@@ -207,6 +208,7 @@ class Lane:
         t0 = float(times[i0])
         span = n_cols * SPEC_COLUMN_S
         self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))
+        self._set_bands(cols.shape[1])
 
     def _update_spectrogram_with_gaps(self, history: TrackHistory, times: np.ndarray, cols: np.ndarray,
                                       x0: float, x1: float) -> None:
@@ -221,6 +223,13 @@ class Lane:
         hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
         self.spec_image.setImage(grid, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
         self.spec_image.setRect(QtCore.QRectF(x0, 0, x1 - x0, cols.shape[1]))
+        self._set_bands(cols.shape[1])
+
+    def _set_bands(self, n_bands: int) -> None:
+        """The spectrogram's height in mel bands: the model's (its FeatureConfig), once known."""
+        if n_bands != getattr(self, "_n_bands", None):
+            self._n_bands = n_bands
+            self.spec_plot.setYRange(0, n_bands, padding=0)
 
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:

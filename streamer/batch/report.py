@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from model.files import atomic_write, atomic_writer
+from streamer.batch.summary import ANGER_LABEL
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -85,9 +86,9 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
             ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, marker="o", ms=2.5, label="valence")
-            angry = [r for r in wins if "angry" in r.probabilities]
+            angry = [r for r in wins if ANGER_LABEL in r.probabilities]
             if angry:
-                top = max(angry, key=lambda r: r.probabilities["angry"])
+                top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
                 ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
             if t == 0:
                 ax.legend(loc="upper right", fontsize=7, ncol=2, frameon=False)
