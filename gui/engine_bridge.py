@@ -27,7 +27,7 @@ class ModelInfo:
 
     path: str
     labels: list[str]
-    vad_source: str
+    dimensions_source: str
     features: object = None  # the model's model.features.FeatureConfig (its spectrogram bands)
 
     @property
@@ -57,7 +57,7 @@ def read_model_info(model_path: str) -> ModelInfo:
             " Choose an existing .safetensors model file in Settings."
         raise ModelFileError(f"{path}: model file not found.{hint}")
     meta = read_meta(path)
-    return ModelInfo(str(path), list(meta.labels), meta.vad_source, meta.features)
+    return ModelInfo(str(path), list(meta.labels), meta.dimensions_source, meta.features)
 
 
 def list_devices() -> list[tuple[int, str]]:
@@ -93,7 +93,7 @@ def convert(ev) -> GuiEvent | None:
     if isinstance(ev, streamer.WindowResult):
         return Result(track=ev.track, start_s=ev.start_s, end_s=ev.end_s, probabilities=dict(ev.probabilities),
                       gender=dict(ev.gender or {}), valence=_num(ev.valence), arousal=_num(ev.arousal),
-                      dominance=_num(ev.dominance), vad_source=ev.vad_source, kind=ev.kind,
+                      dominance=_num(ev.dominance), dimensions_source=ev.dimensions_source, kind=ev.kind,
                       track_name=ev.track_name, speech_ratio=_num(ev.speech_ratio), latency_ms=_num(ev.latency_ms),
                       uncertain=bool(getattr(ev, "uncertain", False)))
     if isinstance(ev, streamer.AudioBlock):

@@ -23,7 +23,7 @@ class Result:
     valence: float = float("nan")
     arousal: float = float("nan")
     dominance: float = float("nan")
-    vad_source: str = "derived-from-category"
+    dimensions_source: str = "derived-from-category"
     kind: str = "window"
     track_name: str = ""
     speech_ratio: float = 1.0

@@ -194,7 +194,7 @@ class TrackHistory:
         self.spec = Ring(self.spec_times.capacity, n_mels, dtype=np.uint8)  # quantised: see SPEC_LOG_STEP
         self._level_rest = np.zeros(0, dtype=np.float32)
         self._level_rest_start = 0.0
-        self.vad_source = "derived-from-category"
+        self.dimensions_source = "derived-from-category"
         self.utterances: list[Result] = []  # the latest ones (bounded); their time is in emotion_time
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
@@ -224,7 +224,7 @@ class TrackHistory:
             smooth[2:] = np.where(np.isfinite(prev), mixed, row[2:])
         self.results.append(row)
         self.smoothed.append(smooth)
-        self.vad_source = r.vad_source
+        self.dimensions_source = r.dimensions_source
         self.latest = r
         self.end_s = max(self.end_s, r.end_s)
         self.version += 1
@@ -321,7 +321,7 @@ class TrackHistory:
     def female(self, smoothed: bool = False) -> np.ndarray:
         return self._rows(smoothed)[:, 2 + len(self.labels)]
 
-    def vad(self, smoothed: bool = False) -> np.ndarray:
+    def dimensions(self, smoothed: bool = False) -> np.ndarray:
         """``(n, 3)`` valence, arousal, dominance."""
         return self._rows(smoothed)[:, 3 + len(self.labels):]
 

@@ -36,9 +36,9 @@ class Lane:
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
         self.emotion_plot = layout.addPlot(row=row + 2, col=0)
-        self.vad_plot = layout.addPlot(row=row + 3, col=0)
+        self.dimensions_plot = layout.addPlot(row=row + 3, col=0)
         self.gender_plot = layout.addPlot(row=row + 4, col=0)
-        self.plots = [self.level_plot, self.spec_plot, self.emotion_plot, self.vad_plot, self.gender_plot]
+        self.plots = [self.level_plot, self.spec_plot, self.emotion_plot, self.dimensions_plot, self.gender_plot]
         for p in self.plots:
             p.getAxis("left").setWidth(AXIS_WIDTH)
             p.showAxis("bottom", False)
@@ -73,11 +73,11 @@ class Lane:
         for lab in self.labels:
             self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=CURVE_WIDTH), name=lab)
 
-        self.vad_plot.setYRange(0, 1, padding=0.02)
-        self.vad_plot.setLabel("left", "V/A/D")
-        self.vad_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 140))
-        self.vad_curves = {
-            name: self.vad_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=CURVE_WIDTH), name=name)
+        self.dimensions_plot.setYRange(0, 1, padding=0.02)
+        self.dimensions_plot.setLabel("left", "V/A/D")
+        self.dimensions_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 140))
+        self.dimensions_curves = {
+            name: self.dimensions_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=CURVE_WIDTH), name=name)
             for name in ("valence", "arousal", "dominance")
         }
 
@@ -86,7 +86,7 @@ class Lane:
         self.gender_plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
         self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=CURVE_WIDTH))
 
-        for curve in [*self.emotion_curves.values(), *self.vad_curves.values(), self.gender_curve]:
+        for curve in [*self.emotion_curves.values(), *self.dimensions_curves.values(), self.gender_curve]:
             curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
         self.playheads = []
         for p in self.plots:
@@ -94,7 +94,7 @@ class Lane:
             p.addItem(line, ignoreBounds=True)
             self.playheads.append(line)
         self.set_name(name)
-        self.set_vad_source("derived-from-category")
+        self.set_dimensions_source("derived-from-category")
 
     def set_name(self, name: str) -> None:
         self.name = name
@@ -102,7 +102,7 @@ class Lane:
         self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
         self._set_caption(self.emotion_plot, f"{name}: emotion probabilities")
         self._set_caption(self.gender_plot, f"{name}: gender, P(female)")
-        self._vad_title()
+        self._dimensions_title()
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
         """A small caption in the plot's top-right corner: titles would cost a row per plot."""
@@ -118,14 +118,14 @@ class Lane:
     def caption(self, plot: pg.PlotItem) -> str:
         return self.captions[plot].toPlainText() if plot in self.captions else ""
 
-    def set_vad_source(self, source: str) -> None:
-        self.vad_source = source
-        self._vad_title()
+    def set_dimensions_source(self, source: str) -> None:
+        self.dimensions_source = source
+        self._dimensions_title()
 
-    def _vad_title(self) -> None:
-        estimated = getattr(self, "vad_source", "") == "derived-from-category"
+    def _dimensions_title(self) -> None:
+        estimated = getattr(self, "dimensions_source", "") == "derived-from-category"
         suffix = " (estimated from emotion categories)" if estimated else ""
-        self._set_caption(self.vad_plot, f"{self.name}: valence / arousal / dominance{suffix}")
+        self._set_caption(self.dimensions_plot, f"{self.name}: valence / arousal / dominance{suffix}")
 
     def set_label_visible(self, label: str, visible: bool) -> None:
         if label in self.emotion_curves:
@@ -153,12 +153,12 @@ class Lane:
         for i, lab in enumerate(history.labels):
             if lab in self.emotion_curves:
                 self.emotion_curves[lab].setData(t, probs[:, i], connect="finite")
-        vad = _take(history.vad(smoothed=True), idx)
+        dims = _take(history.dimensions(smoothed=True), idx)
         for i, name in enumerate(("valence", "arousal", "dominance")):
-            self.vad_curves[name].setData(t, vad[:, i], connect="finite")
+            self.dimensions_curves[name].setData(t, dims[:, i], connect="finite")
         self.gender_curve.setData(t, _take(history.female(smoothed=True), idx), connect="finite")
-        if history.vad_source != self.vad_source:
-            self.set_vad_source(history.vad_source)
+        if history.dimensions_source != self.dimensions_source:
+            self.set_dimensions_source(history.dimensions_source)
 
     def update_visible(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Redraw the images that depend on the visible range: speech shading and spectrogram."""

@@ -76,13 +76,13 @@ class LanePanel(QtWidgets.QGroupBox):
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         layout.addWidget(self.summary_label)
-        self.set_vad_source("derived-from-category")
+        self.set_dimensions_source("derived-from-category")
 
     @property
     def name(self) -> str:
         return self.name_edit.text().strip() or f"Track {self.track + 1}"
 
-    def set_vad_source(self, source: str) -> None:
+    def set_dimensions_source(self, source: str) -> None:
         suffix = " (estimated)" if source == "derived-from-category" else ""
         self.va_plot.setTitle(f"valence-arousal{suffix}", size="8pt")
 
@@ -111,17 +111,17 @@ class LanePanel(QtWidgets.QGroupBox):
                     self.top_bars[i].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             for i in range(TOP_K):
                 self.top_bars[i].setValue(int(round(100 * ranked[i][1])) if i < len(ranked) else 0)
-        self.set_vad_source(history.vad_source)
-        vad = history.vad(smoothed=True)[-TRAIL_POINTS:]
-        ok = np.isfinite(vad[:, 0]) & np.isfinite(vad[:, 1]) if len(vad) else np.zeros(0, bool)
-        vad = vad[ok]
-        if len(vad):
-            n = len(vad)
+        self.set_dimensions_source(history.dimensions_source)
+        dims = history.dimensions(smoothed=True)[-TRAIL_POINTS:]
+        ok = np.isfinite(dims[:, 0]) & np.isfinite(dims[:, 1]) if len(dims) else np.zeros(0, bool)
+        dims = dims[ok]
+        if len(dims):
+            n = len(dims)
             alphas = np.linspace(30, 255, n).astype(int)  # older points fade out
             brushes = [pg.mkBrush(255, 200, 60, int(a)) for a in alphas]
             sizes = np.full(n, 7.0)
             sizes[-1] = 14.0
-            self.va_trail.setData(x=vad[:, 0], y=vad[:, 1], brush=brushes, size=sizes)
+            self.va_trail.setData(x=dims[:, 0], y=dims[:, 1], brush=brushes, size=sizes)
         else:
             self.va_trail.clear()
         s = history.summary()

@@ -20,11 +20,11 @@ from safetensors.torch import load_file, save
 from model.errors import ModelFileError
 from model.features import FeatureConfig
 from model.files import atomic_write
-from model.network import GENDER_LABELS, VAD_NAMES, ArchConfig, SEREnsemble, SERNet, build_network
+from model.network import DIMENSION_NAMES, GENDER_LABELS, ArchConfig, SEREnsemble, SERNet, build_network
 
 FORMAT_NAME = "ser-model"
 FORMAT_VERSION = 1
-VAD_SOURCES = ("human-ratings", "derived-from-category", "none")
+DIMENSION_SOURCES = ("human-ratings", "derived-from-category", "none")
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safetensors"
 # The analysis windows a model is used on, unless its file says otherwise (files written before
 # they were recorded were all trained and measured on these).
@@ -39,7 +39,7 @@ class ModelMeta:
     labels: list[str]
     features: FeatureConfig = field(default_factory=FeatureConfig)
     arch: ArchConfig = field(default_factory=ArchConfig)
-    vad_source: str = "derived-from-category"
+    dimensions_source: str = "derived-from-category"
     corpora: list[dict] = field(default_factory=list)  # [{"name", "licence", "speakers"}]
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
@@ -69,8 +69,8 @@ class ModelMeta:
             {"name": "emotion", "kind": "categorical", "labels": list(self.labels), "source": emotion_source},
             {"name": "gender", "kind": "categorical", "labels": list(GENDER_LABELS),
              "source": "voice encoder" if voice else "network"},
-            {"name": "dimensions", "kind": "regression", "names": list(VAD_NAMES), "range": [0.0, 1.0],
-             "source": self.vad_source},
+            {"name": "dimensions", "kind": "regression", "names": list(DIMENSION_NAMES), "range": [0.0, 1.0],
+             "source": self.dimensions_source},
         ]
 
     @property
@@ -89,7 +89,7 @@ class ModelMeta:
             "labels": list(self.labels),
             "features": self.features.to_dict(),
             "arch": self.arch.to_dict(),
-            "vad_source": self.vad_source,
+            "dimensions_source": self.dimensions_source,
             "corpora": self.corpora,
             "metrics": self.metrics,
             "training": self.training,
@@ -117,7 +117,7 @@ class ModelMeta:
                 labels=[str(x) for x in data["labels"]],
                 features=FeatureConfig.from_dict(data["features"]),
                 arch=ArchConfig.from_dict(data["arch"]),
-                vad_source=data.get("vad_source", "none"),
+                dimensions_source=data.get("dimensions_source", data.get("vad_source", "none")),
                 corpora=data.get("corpora", []),
                 metrics=data.get("metrics", {}),
                 training=data.get("training", {}),
@@ -144,8 +144,8 @@ class ModelMeta:
             raise ModelFileError(f"{path}: the calibration temperature {temperature} is out of range.")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ModelFileError(f"{path}: the uncertainty threshold {threshold} is not a probability.")
-        if meta.vad_source not in VAD_SOURCES:
-            raise ModelFileError(f"{path}: unknown V/A/D source {meta.vad_source!r}.")
+        if meta.dimensions_source not in DIMENSION_SOURCES:
+            raise ModelFileError(f"{path}: unknown V/A/D source {meta.dimensions_source!r}.")
         if not 0.0 < meta.hop_s <= meta.window_s <= 60.0:
             raise ModelFileError(f"{path}: the analysis window {meta.window_s} s / hop {meta.hop_s} s in the model "
                                  "metadata is not usable (need 0 < hop <= window <= 60 s).")
@@ -208,6 +208,17 @@ def read_meta(path: Path) -> ModelMeta:
     return ModelMeta.from_json(header["ser"], path)
 
 
+# Weight names of files written before the valence/arousal/dominance outputs were called "dimensions".
+_OLD_KEY_PARTS = (("vad_head.", "dimensions_head."), ("voice.vad_raw.", "voice.dimensions_raw."),
+                  ("voice.vad_centred.", "voice.dimensions_centred."))
+
+
+def _current_key(key: str) -> str:
+    for old, new in _OLD_KEY_PARTS:
+        key = key.replace(old, new)
+    return key
+
+
 def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet | SEREnsemble, ModelMeta]:
     """Load a model file into a CPU network in eval mode. Raises :class:`ModelFileError`."""
     path = resolve_model_path(path_or_default)
@@ -220,6 +231,7 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet |
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: the weights cannot be read ({exc}); the file may be truncated.") from exc
+    tensors = {_current_key(k): v for k, v in tensors.items()}
     try:
         net = build_network(len(meta.labels), meta.features, meta.arch)
     except ValueError as exc:

@@ -34,7 +34,7 @@ PAD_TABLE: dict[str, tuple[float, float, float]] = {
 INTENSITY_AROUSAL_SCALE = {"normal": 0.8, "strong": 1.2}
 
 
-def derived_vad(label: str, intensity: str | None = None) -> tuple[float, float, float] | None:
+def derived_dimensions(label: str, intensity: str | None = None) -> tuple[float, float, float] | None:
     """Valence, arousal, dominance in [0, 1] derived from a category (None if not in the table)."""
     if label not in PAD_TABLE:
         return None

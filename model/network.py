@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from model.features import FeatureConfig, LogMel
 
 GENDER_LABELS = ("female", "male")
-VAD_NAMES = ("valence", "arousal", "dominance")
+DIMENSION_NAMES = ("valence", "arousal", "dominance")
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ class SERNet(nn.Module):
         )
         self.emotion_head = nn.Linear(arch.head_dim, n_labels)
         self.gender_head = nn.Linear(arch.head_dim, len(GENDER_LABELS))
-        self.vad_head = nn.Linear(arch.head_dim, len(VAD_NAMES))
+        self.dimensions_head = nn.Linear(arch.head_dim, len(DIMENSION_NAMES))
         if arch.voice_gender:
             from model.voice import VoiceGender
 
@@ -272,7 +272,7 @@ class SERNet(nn.Module):
         return x
 
     def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``vad``."""
+        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``dims``."""
         if feats.shape[2] < self.min_frames:
             reps = -(-self.min_frames // max(feats.shape[2], 1))
             feats = feats.repeat(1, 1, reps)[:, :, : max(self.min_frames, feats.shape[2])]
@@ -283,7 +283,7 @@ class SERNet(nn.Module):
         return {
             "emotion": self.emotion_head(e),
             "gender": self.gender_head(e),
-            "vad": torch.sigmoid(self.vad_head(e)),
+            "dimensions": torch.sigmoid(self.dimensions_head(e)),
         }
 
     def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -344,7 +344,7 @@ class SEREnsemble(nn.Module):
             return torch.log(sum(torch.softmax(o[key], dim=1) for o in outs) / n)
 
         return {"emotion": mean_log_prob("emotion"), "gender": mean_log_prob("gender"),
-                "vad": sum(o["vad"] for o in outs) / n}
+                "dimensions": sum(o["dimensions"] for o in outs) / n}
 
 
 def build_network(n_labels: int, features: FeatureConfig, arch: ArchConfig) -> SERNet | SEREnsemble:

@@ -13,7 +13,7 @@ import torch
 from model.audio import SAMPLE_RATE_HZ, check_rate, check_waveform, resample, speech_bounds
 from model.checkpoint import ModelMeta, load_model, resolve_model_path
 from model.errors import AudioError, ComputeDeviceError
-from model.network import GENDER_LABELS, VAD_NAMES, SEREnsemble, SERNet
+from model.network import DIMENSION_NAMES, GENDER_LABELS, SEREnsemble, SERNet
 
 
 @dataclass
@@ -23,8 +23,8 @@ class Prediction:
     labels: tuple[str, ...]
     probabilities: np.ndarray  # (n_labels,), sums to 1, in the model's label order
     gender_probabilities: np.ndarray  # (2,), order GENDER_LABELS
-    vad: np.ndarray  # (3,) valence, arousal, dominance in [0, 1]
-    vad_source: str = "derived-from-category"
+    dimensions: np.ndarray  # (3,) valence, arousal, dominance in [0, 1]
+    dimensions_source: str = "derived-from-category"
     # Calibrated top probabilities below this mark the result uncertain (None: the model sets no threshold).
     uncertain_below: float | None = None
 
@@ -51,23 +51,23 @@ class Prediction:
 
     @property
     def valence(self) -> float:
-        return float(self.vad[0])
+        return float(self.dimensions[0])
 
     @property
     def arousal(self) -> float:
-        return float(self.vad[1])
+        return float(self.dimensions[1])
 
     @property
     def dominance(self) -> float:
-        return float(self.vad[2])
+        return float(self.dimensions[2])
 
     def to_dict(self) -> dict:
         return {
             "top_label": self.top_label,
             "probabilities": {lab: float(p) for lab, p in zip(self.labels, self.probabilities)},
             "gender": {g: float(p) for g, p in zip(GENDER_LABELS, self.gender_probabilities)},
-            **{name: float(v) for name, v in zip(VAD_NAMES, self.vad)},
-            "vad_source": self.vad_source,
+            **{name: float(v) for name, v in zip(DIMENSION_NAMES, self.dimensions)},
+            "dimensions_source": self.dimensions_source,
             "uncertain": self.uncertain,
         }
 
@@ -94,7 +94,7 @@ def aggregate(predictions: Sequence[Prediction], weights: Sequence[float] | None
         return np.tensordot(w, np.stack([getattr(p, attr) for p in predictions]), axes=1).astype(np.float32)
 
     first = predictions[0]
-    return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("vad"), first.vad_source,
+    return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("dimensions"), first.dimensions_source,
                       first.uncertain_below)
 
 
@@ -202,10 +202,10 @@ class Predictor:
         # Calibration: the emotion log-probabilities divided by the model file's temperature.
         probs = torch.softmax(out["emotion"].float() / self.temperature, dim=1).cpu().numpy()
         gender = torch.softmax(out["gender"].float(), dim=1).cpu().numpy()
-        vad = out["vad"].float().cpu().numpy()
-        src = self.meta.vad_source
+        dims = out["dimensions"].float().cpu().numpy()
+        src = self.meta.dimensions_source
         thr = self.meta.uncertain_below
-        return [Prediction(self.labels, probs[i], gender[i], vad[i], src, thr) for i in range(n)]
+        return [Prediction(self.labels, probs[i], gender[i], dims[i], src, thr) for i in range(n)]
 
     @torch.inference_mode()
     def _embeddings(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
@@ -284,11 +284,11 @@ class Predictor:
         arch = self.meta.arch
         emb = torch.from_numpy(embeddings).to(self.device)
         centre = None if centres is None else torch.from_numpy(centres).to(self.device)
-        voice_logp, voice_vad = self.net.voice.emotion_from_embeddings(emb, centre)
+        voice_logp, voice_dimensions = self.net.voice.emotion_from_embeddings(emb, centre)
         weight = arch.voice_emotion_weight if centre is not None else arch.voice_emotion_weight_unadapted
-        emotion, vad = fuse(torch.log_softmax(out["emotion"].float(), dim=1), out["vad"].float(),
-                            voice_logp.float(), voice_vad.float(), weight)
-        return {**out, "emotion": emotion, "vad": vad}
+        emotion, dims = fuse(torch.log_softmax(out["emotion"].float(), dim=1), out["dimensions"].float(),
+                            voice_logp.float(), voice_dimensions.float(), weight)
+        return {**out, "emotion": emotion, "dimensions": dims}
 
     def _utterance_windows(self, waveform: np.ndarray, sample_rate: int, window_s: float, hop_s: float,
                            trim: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -17,7 +17,7 @@ TYPICAL_LOGMEL_MEAN = -6.0
 TYPICAL_LOGMEL_STD = 3.0
 
 
-def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "derived-from-category",
+def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str = "derived-from-category",
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
                     level_norm_dbfs: float | None = None, calibration: dict | None = None,
                     voice_emotion: bool = False) -> Path:
@@ -48,7 +48,7 @@ def make_tiny_model(path: str | os.PathLike, labels=None, vad_source: str = "der
     with torch.no_grad():
         net.feat_mean.fill_(TYPICAL_LOGMEL_MEAN)
         net.feat_std.fill_(TYPICAL_LOGMEL_STD)
-    meta = ModelMeta(labels=labels, features=features, arch=arch, vad_source=vad_source,
+    meta = ModelMeta(labels=labels, features=features, arch=arch, dimensions_source=dimensions_source,
                      corpora=[{"name": f"none (random weights for {purpose})", "licence": "n/a"}],
                      calibration=dict(calibration or {}))
     return save_model(net.eval(), meta, path, overwrite=True)

@@ -49,9 +49,9 @@ class VoiceGender(nn.Module):
         self.gender = nn.Linear(EMBEDDING, 1)
         if n_labels:
             self.emotion_raw = nn.Linear(EMBEDDING, n_labels)
-            self.vad_raw = nn.Linear(EMBEDDING, 3)
+            self.dimensions_raw = nn.Linear(EMBEDDING, 3)
             self.emotion_centred = nn.Linear(EMBEDDING, n_labels)
-            self.vad_centred = nn.Linear(EMBEDDING, 3)
+            self.dimensions_centred = nn.Linear(EMBEDDING, 3)
 
     def embed_batch(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(B, samples) of equal length -> (B, 256) unit embeddings, each averaged over up to
@@ -90,16 +90,16 @@ class VoiceGender(nn.Module):
         """(B, 256) embeddings -> (emotion log-probabilities (B, n_labels), V/A/D (B, 3)). ``centre``
         (B, 256): each row's speaker average embedding, or None before it is known."""
         if centre is None:
-            logits, vad = self.emotion_raw(emb), self.vad_raw(emb)
+            logits, dims = self.emotion_raw(emb), self.dimensions_raw(emb)
         else:
-            logits, vad = self.emotion_centred(emb - centre), self.vad_centred(emb - centre)
-        return torch.log_softmax(logits, dim=1), vad
+            logits, dims = self.emotion_centred(emb - centre), self.dimensions_centred(emb - centre)
+        return torch.log_softmax(logits, dim=1), dims
 
 
-def fuse(net_log_probs: torch.Tensor, net_vad: torch.Tensor, voice_log_probs: torch.Tensor,
-         voice_vad: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+def fuse(net_log_probs: torch.Tensor, net_dimensions: torch.Tensor, voice_log_probs: torch.Tensor,
+         voice_dimensions: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Combine the emotion network's and the voice heads' outputs: a weighted geometric mean of the
     class probabilities (returned as log-probabilities, renormalised) and a weighted mean of
     V/A/D, ``weight`` being the voice heads' share."""
     log_p = torch.log_softmax((1 - weight) * net_log_probs + weight * voice_log_probs, dim=1)
-    return log_p, (1 - weight) * net_vad + weight * voice_vad
+    return log_p, (1 - weight) * net_dimensions + weight * voice_dimensions

@@ -419,7 +419,7 @@ def engine_metadata(predictor, config: EngineConfig, source) -> dict:
     meta = getattr(predictor, "meta", None)
     model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
     if meta is not None:
-        model.update(vad_source=meta.vad_source, created=meta.created,
+        model.update(dimensions_source=meta.dimensions_source, created=meta.created,
                      gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
                      calibration=dict(meta.calibration))
         if meta.arch.voice_gender and meta.arch.voice_emotion:

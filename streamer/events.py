@@ -28,6 +28,8 @@ class _StoredRecord:
     @classmethod
     def from_dict(cls, data: dict):
         names = {f.name for f in dataclasses.fields(cls)}
+        if "vad_source" in data and "dimensions_source" not in data:  # session format 1
+            data = {**data, "dimensions_source": data["vad_source"]}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -46,7 +48,7 @@ class WindowResult(_StoredRecord):
     valence: float
     arousal: float
     dominance: float
-    vad_source: str
+    dimensions_source: str
     speech_ratio: float
     latency_ms: float
     # The calibrated top probability is below the model file's threshold (sessions written before

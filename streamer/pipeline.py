@@ -325,14 +325,14 @@ class TrackPipeline:
 
     def _result(self, kind: str, a: int, b: int, pred: Prediction, ratio: float, arrival: float,
                 now: float) -> WindowResult:
-        vad = [float(v) for v in pred.vad]
+        dims = [float(v) for v in pred.dimensions]
         return WindowResult(
             track=self.track, track_name=self.track_name, kind=kind,
             start_s=self._seconds(a), end_s=self._seconds(b),
             probabilities={lab: float(p) for lab, p in zip(pred.labels, pred.probabilities, strict=True)},
             top_label=pred.top_label,
             gender={g: float(p) for g, p in zip(GENDER_LABELS, pred.gender_probabilities, strict=True)},
-            valence=vad[0], arousal=vad[1], dominance=vad[2], vad_source=pred.vad_source,
+            valence=dims[0], arousal=dims[1], dominance=dims[2], dimensions_source=pred.dimensions_source,
             speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S), uncertain=bool(pred.uncertain),
         )
 

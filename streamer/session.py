@@ -23,15 +23,17 @@ from pathlib import Path
 
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
-from model.network import GENDER_LABELS, VAD_NAMES
+from model.network import DIMENSION_NAMES, GENDER_LABELS
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 
 FORMAT_NAME = "ser-session"
-FORMAT_VERSION = 1
+# 2: the source of valence/arousal/dominance is "dimensions_source" (format 1 said "vad_source";
+# both are read).
+FORMAT_VERSION = 2
 SYNC_INTERVAL_S = 1.0
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
-CSV_TAIL_COLUMNS = ("vad_source", "speech_ratio", "latency_ms", "uncertain")
+CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
 
 
 def now_iso() -> str:
@@ -249,7 +251,7 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
     for r in results:
         labels += [lab for lab in r.probabilities if lab not in labels]
     header = [*CSV_FIXED_COLUMNS, *(f"p_{lab}" for lab in labels), *(f"gender_{g}" for g in GENDER_LABELS),
-              *VAD_NAMES, *CSV_TAIL_COLUMNS]
+              *DIMENSION_NAMES, *CSV_TAIL_COLUMNS]
     try:
         with atomic_writer(path, newline="") as f:  # all or nothing: a kill while writing leaves no half file
             w = csv.writer(f)
@@ -258,7 +260,7 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
                 w.writerow([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
                             *(r.probabilities.get(lab, "") for lab in labels),
                             *(r.gender.get(g, "") for g in GENDER_LABELS),
-                            r.valence, r.arousal, r.dominance, r.vad_source, r.speech_ratio, r.latency_ms,
+                            r.valence, r.arousal, r.dominance, r.dimensions_source, r.speech_ratio, r.latency_ms,
                             int(r.uncertain)])
     except OutputPathError as exc:
         raise SessionError(f"{path}: cannot write the CSV export ({exc.__cause__}).") from exc

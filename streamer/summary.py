@@ -51,7 +51,7 @@ class TrackSummary:
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
-    vad_source: str = ""
+    dimensions_source: str = ""
     gender: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -71,7 +71,7 @@ class TrackSummary:
         if self.uncertain_s > 0:
             shown.append(f"uncertain {self.uncertain_s:.1f} s apart" if shares else
                          f"all {self.uncertain_s:.1f} s uncertain")
-        estimated = " (estimated)" if self.vad_source == "derived-from-category" else ""
+        estimated = " (estimated)" if self.dimensions_source == "derived-from-category" else ""
         gender = ", ".join(f"{g} {p * PERCENT:.0f}%" for g, p in self.gender.items())
         return (f"{head}; emotions: {', '.join(shown)}; valence {self.valence:.2f}, arousal {self.arousal:.2f}, "
                 f"dominance {self.dominance:.2f}{estimated}; gender: {gender}")
@@ -100,6 +100,6 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             s.valence = sum((r.end_s - r.start_s) * r.valence for r in utts) / total
             s.arousal = sum((r.end_s - r.start_s) * r.arousal for r in utts) / total
             s.dominance = sum((r.end_s - r.start_s) * r.dominance for r in utts) / total
-            s.vad_source = utts[0].vad_source
+            s.dimensions_source = utts[0].dimensions_source
         out.append(s)
     return out

@@ -95,8 +95,8 @@ class ClipBank:
         self.emotion = np.array([index.get(e.label, -1) if e.label else -1 for e in self.entries], dtype=np.int64)
         genders = {g: i for i, g in enumerate(GENDER_LABELS)}
         self.gender = np.array([genders.get(e.gender, -1) if e.gender else -1 for e in self.entries], dtype=np.int64)
-        self.vad = np.array(
-            [e.vad if e.vad is not None else (np.nan, np.nan, np.nan) for e in self.entries], dtype=np.float32
+        self.dimensions = np.array(
+            [e.dimensions if e.dimensions is not None else (np.nan, np.nan, np.nan) for e in self.entries], dtype=np.float32
         )
 
     def __len__(self) -> int:

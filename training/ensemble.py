@@ -73,7 +73,7 @@ def combine_models(runs: list[Path], out: Path, cv_report: dict | None = None) -
     training = {**first.training, "config": cfg.to_dict(),
                 "member_seeds": [c.seed for c in configs],
                 "seconds": round(sum(m.training.get("seconds", 0.0) for _, m in loaded), 1)}
-    meta = ModelMeta(labels=first.labels, features=first.features, arch=cfg.arch, vad_source=first.vad_source,
+    meta = ModelMeta(labels=first.labels, features=first.features, arch=cfg.arch, dimensions_source=first.dimensions_source,
                      analysis=analysis_of(cfg),
                      corpora=first.corpora, metrics=metrics, training=training,
                      calibration=calibration_of(cv_report))

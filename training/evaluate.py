@@ -50,13 +50,13 @@ def metrics_from_predictions(preds: list[Prediction], bank, labels: list[str]) -
     gp = np.array([int(np.argmax(p.gender_probabilities)) for p in preds])
     gm = g >= 0
     report["gender_accuracy"] = float(np.mean(gp[gm] == g[gm])) if gm.any() else None
-    vad_true = bank.vad
-    vm = np.isfinite(vad_true).all(axis=1)
+    dims_true = bank.dimensions
+    vm = np.isfinite(dims_true).all(axis=1)
     if vm.any() and preds:
-        vad_pred = np.stack([p.vad for p in preds])[vm]
-        report["vad_ccc"] = {name: concordance_cc(vad_pred[:, i], vad_true[vm, i])
+        dims_pred = np.stack([p.dimensions for p in preds])[vm]
+        report["dimensions_ccc"] = {name: concordance_cc(dims_pred[:, i], dims_true[vm, i])
                              for i, name in enumerate(("valence", "arousal", "dominance"))}
-        report["vad_mae"] = {name: float(np.abs(vad_pred[:, i] - vad_true[vm, i]).mean())
+        report["vad_mae"] = {name: float(np.abs(dims_pred[:, i] - dims_true[vm, i]).mean())
                              for i, name in enumerate(("valence", "arousal", "dominance"))}
     report["gender_labels"] = list(GENDER_LABELS)
     return report

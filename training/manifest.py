@@ -30,13 +30,13 @@ class ManifestEntry:
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
-    vad_source: str | None = None  # "human-ratings", "derived-from-category" or None
+    dimensions_source: str | None = None  # "human-ratings", "derived-from-category" or None
     session: str | None = None
     vocal_channel: str | None = None  # "speech" or "song" where the corpus has both
     emotion_level: int | None = None  # ordinal level of expressed emotion (BAVED: 0 low, 1 neutral, 2 high)
 
     @property
-    def vad(self) -> tuple[float, float, float] | None:
+    def dimensions(self) -> tuple[float, float, float] | None:
         if self.valence is None or self.arousal is None or self.dominance is None:
             return None
         return (self.valence, self.arousal, self.dominance)

@@ -87,11 +87,13 @@ def render(model_path: str, cv: dict) -> str:
               "| true \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for lab, row in zip(labels, s["plain"]["confusion_matrix"]):
         lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
-    vad = [f["metrics"].get("vad_ccc") for f in cv["folds"] if f["metrics"].get("vad_ccc")]
-    if vad:
+    # "vad_ccc" in reports written before the dimensional outputs were named "dimensions".
+    dims = [f["metrics"].get("dimensions_ccc") or f["metrics"].get("vad_ccc") for f in cv["folds"]
+            if f["metrics"].get("dimensions_ccc") or f["metrics"].get("vad_ccc")]
+    if dims:
         lines += ["", "Agreement of the V/A/D head with the category-derived targets on the test actors "
                   "(concordance correlation, mean over folds): " + ", ".join(
-                      f"{k} {sum(v[k] for v in vad) / len(vad):.2f}" for k in ("valence", "arousal", "dominance"))
+                      f"{k} {sum(v[k] for v in dims) / len(dims):.2f}" for k in ("valence", "arousal", "dominance"))
                   + ". These targets are derived from the categories, so this measures consistency, "
                   "not agreement with human ratings."]
     return "\n".join(lines) + "\n"

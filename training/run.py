@@ -110,10 +110,10 @@ def _meta(cfg: TrainingConfig, data: CorpusData, metrics: dict, training: dict) 
     for name in sorted({e.corpus for e in data.extra}):
         corpora.append({"name": name, "licence": LICENCES.get(name, "see corpus"), "training_only": True,
                         "utterances": sum(e.corpus == name for e in data.extra)})
-    sources = {e.vad_source for e in data.entries + data.extra if e.vad_source}
-    vad_source = "human-ratings" if sources == {"human-ratings"} else (
+    sources = {e.dimensions_source for e in data.entries + data.extra if e.dimensions_source}
+    dimensions_source = "human-ratings" if sources == {"human-ratings"} else (
         "derived-from-category" if sources else "none")
-    return ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch, vad_source=vad_source,
+    return ModelMeta(labels=list(cfg.labels), features=cfg.features, arch=cfg.arch, dimensions_source=dimensions_source,
                      corpora=corpora, metrics=metrics, training=training, analysis=analysis_of(cfg))
 
 
@@ -272,7 +272,7 @@ def write_predictions(bank: ClipBank, preds: list, path: Path) -> None:
             f.write(json.dumps({"path": e.path, "speaker": e.speaker, "label": e.label, "gender": e.gender,
                                 "probabilities": [round(float(v), 5) for v in p.probabilities],
                                 "gender_probabilities": [round(float(v), 5) for v in p.gender_probabilities],
-                                "vad": [round(float(v), 5) for v in p.vad]}) + "\n")
+                                "dimensions": [round(float(v), 5) for v in p.dimensions]}) + "\n")
 
 
 def merge_cv_reports(reports: list[dict]) -> dict:

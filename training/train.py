@@ -2,7 +2,7 @@
 schedule, early stopping on validation unweighted accuracy, reproducible seeding, CPU or CUDA.
 
 Multitask loss (homoscedastic-uncertainty weighting, Kendall, Gal & Cipolla, CVPR 2018): each task
-t in {emotion, gender, vad} has a learnt log-variance s_t and
+t in {emotion, gender, dims} has a learnt log-variance s_t and
 
     L = sum over tasks present in the batch of  0.5 * exp(-s_t) * L_t + 0.5 * s_t,   s_t >= s_min
 
@@ -37,7 +37,7 @@ from training.data import AugmentConfig, Augmenter, ClipBank
 from training.evaluate import evaluate_bank
 
 log = logging.getLogger(__name__)
-TASKS = ("emotion", "gender", "vad")
+TASKS = ("emotion", "gender", "dimensions")
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def speaker_references(net: SERNet, logmel: torch.Tensor, clean: torch.Tensor, s
     return refs
 
 
-def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y_vad: torch.Tensor,
+def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y_dimensions: torch.Tensor,
                    log_vars: torch.Tensor, class_weights: torch.Tensor | None, label_smoothing: float,
                    emotion_soft: torch.Tensor | None = None,
                    min_log_var: float | None = None) -> tuple[torch.Tensor, dict]:
@@ -153,9 +153,9 @@ def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y
     m = y_gender >= 0
     if m.any():
         parts["gender"] = F.cross_entropy(out["gender"][m], y_gender[m])
-    m = torch.isfinite(y_vad).all(dim=1)
+    m = torch.isfinite(y_dimensions).all(dim=1)
     if m.any():
-        parts["vad"] = F.mse_loss(out["vad"][m], y_vad[m])
+        parts["dimensions"] = F.mse_loss(out["dimensions"][m], y_dimensions[m])
     total = out["emotion"].new_zeros(())
     log_vars = _effective(log_vars, min_log_var)
     for i, name in enumerate(TASKS):
@@ -220,7 +220,7 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
             x = torch.from_numpy(np.stack([c[0] for c in crops])).to(dev)
             ye = torch.from_numpy(train_bank.emotion[idx]).to(dev)
             yg = torch.from_numpy(train_bank.gender[idx]).to(dev)
-            yv = torch.from_numpy(train_bank.vad[idx]).to(dev)
+            yv = torch.from_numpy(train_bank.dimensions[idx]).to(dev)
             with torch.no_grad():
                 if spk_means is not None:
                     logmel = net.logmel(x)

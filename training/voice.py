@@ -36,7 +36,7 @@ LR = 1.0
 # the objective is 0.5 |W|^2 + C * sum of class-balanced cross-entropies) and the ridge penalty of
 # the V/A/D regression. Chosen by actor-held-out cross-validation on RAVDESS.
 EMOTION_C = 1.0
-VAD_ALPHA = 1.0
+DIMENSIONS_ALPHA = 1.0
 
 
 def import_resemblyzer(wheel_or_pt: str | Path, out: Path = ENCODER_PATH) -> Path:
@@ -183,8 +183,8 @@ def fit_voice_emotion(voice: torch.nn.Module, bank) -> dict:
     for s in np.unique(speakers):
         centred[speakers == s] -= x[speakers == s].mean(axis=0)
     y = bank.emotion[clip]
-    vad = bank.vad[clip]
-    has_y, has_vad = y >= 0, np.isfinite(vad).all(axis=1)
+    dims = bank.dimensions[clip]
+    has_y, has_dimensions = y >= 0, np.isfinite(dims).all(axis=1)
     if not has_y.any():
         raise SERError("no training clip has an emotion label: the voice-emotion heads cannot be fitted.")
     result = {"windows": int(len(x)), "speakers": int(len(np.unique(speakers)))}
@@ -192,11 +192,11 @@ def fit_voice_emotion(voice: torch.nn.Module, bank) -> dict:
         w, b = _logistic(feats[has_y], y[has_y], voice.n_labels, EMOTION_C)
         _set_linear(getattr(voice, f"emotion_{name}"), w, b)
         result[f"{name}_train_accuracy"] = float(np.mean((feats[has_y] @ w.T + b).argmax(axis=1) == y[has_y]))
-        if has_vad.any():
-            w, b = _ridge(feats[has_vad], vad[has_vad], VAD_ALPHA)
+        if has_dimensions.any():
+            w, b = _ridge(feats[has_dimensions], dims[has_dimensions], DIMENSIONS_ALPHA)
         else:  # no V/A/D labels in the corpus: the heads output the middle of the scale (0.5)
             w, b = np.zeros((3, feats.shape[1])), np.full(3, 0.5)
-        _set_linear(getattr(voice, f"vad_{name}"), w, b)
+        _set_linear(getattr(voice, f"dimensions_{name}"), w, b)
     log.info("voice emotion: fitted on %d windows of %d speakers, training accuracy %.3f raw, %.3f centred",
              result["windows"], result["speakers"], result["raw_train_accuracy"], result["centred_train_accuracy"])
     return result
@@ -232,7 +232,7 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
                                    voice_emotion_weight_unadapted=weight_unadapted)
         new = SERNet(len(meta.labels), meta.features, arch)
         missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("voice.emotion_", "voice.vad_")) for k in missing):
+        if unexpected or any(not k.startswith(("voice.emotion_", "voice.dimensions_")) for k in missing):
             raise SERError(f"{path}: unexpected weights {sorted(unexpected or missing)[:4]}")
         corpus = meta.corpora[0]
         speakers = {int(s) for s in corpus["speakers"]}

@@ -200,7 +200,7 @@ def _moments(items: list[dict]) -> str:
 
 
 def _vad_note(done: list[dict]) -> list[str]:
-    sources = {sp.get("vad_source") for c in done for sp in c["summary"].get("speakers", []) if sp.get("vad_source")}
+    sources = {sp.get("dimensions_source") for c in done for sp in c["summary"].get("speakers", []) if sp.get("dimensions_source")}
     if "derived-from-category" not in sources:
         return []
     return ["<p>Valence and arousal are <b>estimated</b>: this model learnt them from emotion categories, "

@@ -59,10 +59,10 @@ def test_replay_of_real_speech_fills_every_plot(make_window, replay, speech_wav)
         assert len(_finite(ey)) >= n_results and ((_finite(ey) >= 0) & (_finite(ey) <= 1)).all()
     probs = w.histories[0].probabilities()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
-    for name, curve in lane.vad_curves.items():
+    for name, curve in lane.dimensions_curves.items():
         assert len(_finite(curve.getData()[1])) >= n_results, name
     assert len(_finite(lane.gender_curve.getData()[1])) >= n_results
-    assert "estimated" in lane.caption(lane.vad_plot)
+    assert "estimated" in lane.caption(lane.dimensions_plot)
 
     panel = w.side_panel.panels[0]
     assert panel.current_label.text() in labels

@@ -76,10 +76,10 @@ def test_calibration_and_uncertain_flag(adaptive_path, adaptive, speech_16k):
         out = net(x)
         logits = out["emotion"]
         if meta.arch.voice_emotion:  # unadapted: the raw voice heads at their weight
-            voice_logp, voice_vad = net.voice.emotion_from_embeddings(net.voice.embed_batch(x))
-            logits, vad = fuse(torch.log_softmax(logits, dim=1), out["vad"], voice_logp, voice_vad,
+            voice_logp, voice_dimensions = net.voice.emotion_from_embeddings(net.voice.embed_batch(x))
+            logits, dims = fuse(torch.log_softmax(logits, dim=1), out["dimensions"], voice_logp, voice_dimensions,
                                meta.arch.voice_emotion_weight_unadapted)
-            np.testing.assert_allclose(p.vad, vad[0].numpy(), atol=1e-5)
+            np.testing.assert_allclose(p.dimensions, dims[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(p.probabilities, torch.softmax(logits / 2.0, dim=1)[0].numpy(), atol=1e-6)
     assert not np.allclose(p.probabilities, torch.softmax(logits, dim=1)[0].numpy(), atol=1e-6)
     assert p.uncertain == (p.top_probability < 0.5)
@@ -167,14 +167,14 @@ def test_fusion_weights_the_two_opinions():
 
     net = torch.log_softmax(torch.tensor([[2.0, 0.0, -1.0]]), dim=1)
     voice = torch.log_softmax(torch.tensor([[-1.0, 0.5, 3.0]]), dim=1)
-    vad_n, vad_v = torch.tensor([[0.2, 0.4, 0.6]]), torch.tensor([[0.8, 0.6, 0.4]])
+    dims_n, dims_v = torch.tensor([[0.2, 0.4, 0.6]]), torch.tensor([[0.8, 0.6, 0.4]])
     for w, expect in ((0.0, net), (1.0, voice)):
-        lp, _ = fuse(net, vad_n, voice, vad_v, w)
+        lp, _ = fuse(net, dims_n, voice, dims_v, w)
         np.testing.assert_allclose(lp.numpy(), expect.numpy(), atol=1e-6)
-    lp, vad = fuse(net, vad_n, voice, vad_v, 0.5)
+    lp, dims = fuse(net, dims_n, voice, dims_v, 0.5)
     geo = torch.sqrt(net.exp() * voice.exp())
     np.testing.assert_allclose(lp.exp().numpy(), (geo / geo.sum()).numpy(), atol=1e-6)
-    np.testing.assert_allclose(vad.numpy(), [[0.5, 0.5, 0.5]], atol=1e-6)
+    np.testing.assert_allclose(dims.numpy(), [[0.5, 0.5, 0.5]], atol=1e-6)
 
 
 def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
@@ -188,7 +188,7 @@ def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
     rng = np.random.default_rng(0)
     voice = VoiceGender(n_labels=2).eval()
     load_encoder(voice)
-    entries, waves, emotion, vad = [], [], [], []
+    entries, waves, emotion, dims = [], [], [], []
     base = speech_16k[:40000]
     for spk, gain in (("01", 1.0), ("02", 0.3)):
         for k in range(6):
@@ -197,9 +197,9 @@ def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
             entries.append(SimpleNamespace(path=f"fake/{spk}-{k}.wav", speaker=spk))
             waves.append(np.ascontiguousarray(x, dtype=np.float32))
             emotion.append(label)
-            vad.append((0.5, 0.2 if label == 0 else 0.8, 0.5))
+            dims.append((0.5, 0.2 if label == 0 else 0.8, 0.5))
     bank = SimpleNamespace(entries=entries, waves={1.0: waves}, emotion=np.array(emotion),
-                           vad=np.array(vad, dtype=np.float32))
+                           dimensions=np.array(dims, dtype=np.float32))
     fit = fit_voice_emotion(voice, bank)
     assert fit["speakers"] == 2 and fit["windows"] >= 12
     assert fit["raw_train_accuracy"] >= 0.9 and fit["centred_train_accuracy"] >= 0.9

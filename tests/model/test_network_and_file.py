@@ -20,8 +20,8 @@ def test_forward_any_length(seconds):
         out = net(x)
     assert out["emotion"].shape == (2, 8)
     assert out["gender"].shape == (2, 2)
-    assert out["vad"].shape == (2, 3)
-    assert ((out["vad"] >= 0) & (out["vad"] <= 1)).all()
+    assert out["dimensions"].shape == (2, 3)
+    assert ((out["dimensions"] >= 0) & (out["dimensions"] <= 1)).all()
     assert torch.isfinite(out["emotion"]).all()
 
 
@@ -104,7 +104,7 @@ def test_arch_config_rejects_unknown_settings():
 
 def test_round_trip_gives_identical_outputs(tiny_model_path, tmp_path):
     net, meta = load_model(tiny_model_path)
-    assert meta.labels[0] == "neutral" and meta.vad_source == "derived-from-category"
+    assert meta.labels[0] == "neutral" and meta.dimensions_source == "derived-from-category"
     path = save_model(net, meta, tmp_path / "copy.safetensors")
     net2, meta2 = load_model(path)
     assert meta2.labels == meta.labels and meta2.arch == meta.arch and meta2.features == meta.features

@@ -25,7 +25,7 @@ def test_prediction_has_every_label(predictor, speech_paths):
     assert set(p.to_dict()["probabilities"]) == set(predictor.labels)
     assert p.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert p.gender_probabilities.sum() == pytest.approx(1.0, abs=1e-5)
-    assert all(0.0 <= v <= 1.0 for v in p.vad)
+    assert all(0.0 <= v <= 1.0 for v in p.dimensions)
     top = p.top_k(3)
     assert len(top) == 3 and top[0][0] == p.top_label and top[0][1] >= top[1][1] >= top[2][1]
 

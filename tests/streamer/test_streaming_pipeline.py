@@ -84,7 +84,7 @@ def test_windows_hold_their_own_samples_and_utterances_aggregate_like_eval(speec
         windows = [x[a:b] for a, b in window_bounds(len(x), config.window_samples, config.hop_samples)]
         expected = aggregate(predictor.predict_batch(windows))
         np.testing.assert_allclose(_probs(utt), expected.probabilities, atol=PROB_ATOL)
-        np.testing.assert_allclose([utt.valence, utt.arousal, utt.dominance], expected.vad, atol=PROB_ATOL)
+        np.testing.assert_allclose([utt.valence, utt.arousal, utt.dominance], expected.dimensions, atol=PROB_ATOL)
 
 
 def test_vad_segments_land_on_the_speech(speech_16k, speech_paths, stub_predictor):

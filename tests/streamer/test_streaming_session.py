@@ -162,7 +162,7 @@ def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path
 def _result(start_s: float) -> WindowResult:
     return WindowResult(track=0, track_name="mix", kind="window", start_s=start_s, end_s=start_s + 2.0,
                         probabilities={"neutral": 1.0}, top_label="neutral", gender={"female": 0.5, "male": 0.5},
-                        valence=0.5, arousal=0.5, dominance=0.5, vad_source="derived-from-category",
+                        valence=0.5, arousal=0.5, dominance=0.5, dimensions_source="derived-from-category",
                         speech_ratio=1.0, latency_ms=1.0)
 
 
@@ -181,3 +181,26 @@ def test_a_restart_supersedes_what_was_analysed_from_there_on(tmp_path):
     with open(export_csv(path, tmp_path / "s.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["start_s"]) for r in rows] == [0.5, 1.0, 4.1]
+
+
+def test_sessions_of_format_1_still_read(written_session, tmp_path):
+    """Format 1 called the source of valence/arousal/dominance "vad_source"; format 2 says
+    "dimensions_source" ("vad" now means voice activity only). Old files read the same."""
+    import json
+
+    path, _, session = written_session
+    old = tmp_path / "old.jsonl"
+    lines = []
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("type") == "metadata":
+            rec["format_version"] = 1
+        if "dimensions_source" in rec:
+            rec["vad_source"] = rec.pop("dimensions_source")
+        lines.append(json.dumps(rec))
+    old.write_text("\n".join(lines) + "\n")
+    assert json.loads(path.read_text().splitlines()[0])["format_version"] == 2
+    reopened = SessionStore.open(old)
+    assert reopened.results == SessionStore.open(path).results
+    assert reopened.results and all(r.dimensions_source == session.results[0].dimensions_source
+                                    for r in reopened.results)

@@ -59,8 +59,8 @@ def test_vad_ratings_scale_from_1_5_to_0_1(eight):
     e = by_id(entries)["Ses01F_impro01_M000"]  # [1.5, 4.0, 4.5]
     assert (e.valence, e.arousal, e.dominance) == pytest.approx((0.125, 0.75, 0.875))
     e = by_id(entries)["Ses04M_impro04_M000"]  # [1.0, 5.0, 5.0]: the ends of the scale
-    assert e.vad == pytest.approx((0.0, 1.0, 1.0))
-    assert all(e.vad_source == "human-ratings" for e in entries)
+    assert e.dimensions == pytest.approx((0.0, 1.0, 1.0))
+    assert all(e.dimensions_source == "human-ratings" for e in entries)
 
 
 def test_gender_and_speaker_come_from_the_last_part_of_the_turn_id(eight):

@@ -11,7 +11,7 @@ import soxr
 import yaml
 
 from model import Predictor
-from model.labels import derived_vad
+from model.labels import derived_dimensions
 from ser.cli import main as ser_main
 from training.recipes.ravdess import build_manifest, parse_name
 
@@ -44,8 +44,8 @@ def test_recipe_on_fixture_tree(ravdess_dir):
     by_id = {e.utterance_id: e for e in entries}
     e = by_id["03-01-05-02-01-01-01"]
     assert (e.label, e.intensity, e.speaker, e.gender, e.corpus) == ("angry", "strong", "01", "male", "ravdess")
-    assert (e.valence, e.arousal, e.dominance) == derived_vad("angry", "strong")
-    assert e.arousal > derived_vad("angry", "normal")[1]  # intensity scales arousal
+    assert (e.valence, e.arousal, e.dominance) == derived_dimensions("angry", "strong")
+    assert e.arousal > derived_dimensions("angry", "normal")[1]  # intensity scales arousal
     assert by_id["03-01-03-02-01-01-02"].gender == "female"
     assert 2.0 < e.duration_s < 3.0
     assert {x.speaker for x in build_manifest(ravdess_dir, speakers={2, 3})[0]} == {"02", "03"}
@@ -100,7 +100,7 @@ def test_one_epoch_training_writes_a_loadable_model(tiny_run):
     tree, config, out = tiny_run
     predictor = Predictor.load(out / "model.safetensors")
     assert list(predictor.labels) == TINY_CONFIG["labels"]
-    assert predictor.meta.vad_source == "derived-from-category"
+    assert predictor.meta.dimensions_source == "derived-from-category"
     assert predictor.meta.corpora[0]["licence"] == "CC BY-NC-SA 4.0"
     assert predictor.meta.training["epochs_run"] == 1
     assert np.isfinite(predictor.meta.features.n_mels)
@@ -191,11 +191,11 @@ def test_masked_multitask_loss_skips_absent_tasks():
     from training.train import multitask_loss
 
     out = {"emotion": torch.randn(3, 8, requires_grad=True), "gender": torch.randn(3, 2),
-           "vad": torch.rand(3, 3)}
+           "dimensions": torch.rand(3, 3)}
     no_labels = torch.full((3,), -1)
     nan_vad = torch.full((3, 3), float("nan"))
     total, parts = multitask_loss(out, no_labels, torch.tensor([0, 1, -1]), nan_vad, torch.zeros(3), None, 0.0)
-    assert parts["emotion"] is None and parts["vad"] is None and parts["gender"] > 0
+    assert parts["emotion"] is None and parts["dimensions"] is None and parts["gender"] > 0
     assert torch.isfinite(total)
     # Only the gender loss counts: 0.5 * exp(0) * L_gender + 0.5 * 0.
     assert float(total) == pytest.approx(0.5 * parts["gender"], rel=1e-5)
@@ -221,7 +221,7 @@ def test_training_combines_corpora_with_masked_labels(tmp_path, ravdess_dir):
     meta = Predictor.load(out / "model.safetensors").meta
     names = [c["name"] for c in meta.corpora]
     assert names == ["ravdess", "iemocap"] and meta.corpora[1]["training_only"]
-    assert meta.vad_source == "derived-from-category"  # mixed sources: not all human ratings
+    assert meta.dimensions_source == "derived-from-category"  # mixed sources: not all human ratings
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert {m["corpus"] for m in manifest} == {"ravdess", "iemocap"}
     assert ser_main(["train", "--config", str(config), "--root", str(ravdess_dir), "--out", str(tmp_path / "o2"),
@@ -325,7 +325,7 @@ def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_
     old = Predictor.load(tmp_path / "old" / "model.safetensors", device="cpu")
     assert new.voice_emotion and old.voice_emotion and new.adapts_to_speaker
     assert old.meta.training["config"]["arch"] == new.meta.training["config"]["arch"]
-    heads = [k for k in new.net.state_dict() if k.startswith(("voice.emotion_", "voice.vad_"))]
+    heads = [k for k in new.net.state_dict() if k.startswith(("voice.emotion_", "voice.dimensions_"))]
     assert len(heads) == 8
     for k in heads:
         np.testing.assert_allclose(new.net.state_dict()[k].numpy(), old.net.state_dict()[k].numpy(), atol=1e-4)

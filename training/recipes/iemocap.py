@@ -84,8 +84,8 @@ def parse_evaluation(path: Path) -> tuple[list[Turn], list[Skipped]]:
         if m is None:
             problems.append(Skipped(f"{path}:{n}", "label line does not follow the EmoEvaluation format"))
             continue
-        vad = (float(m["v"]), float(m["a"]), float(m["d"]))
-        turns.append(Turn(m["turn"], m["code"].lower(), vad, f"{path}:{n}"))
+        dims = (float(m["v"]), float(m["a"]), float(m["d"]))
+        turns.append(Turn(m["turn"], m["code"].lower(), dims, f"{path}:{n}"))
     return turns, problems
 
 
@@ -169,7 +169,7 @@ def build_manifest(root: str | os.PathLike, label_set: str = "4class",
                     path=str(wav.resolve()), corpus=corpus, speaker=f"{session}_{m['speaker']}",
                     gender=GENDERS[m["speaker"]], label=label, duration_s=round(info.frames / info.samplerate, 4),
                     utterance_id=turn.turn_id, valence=v, arousal=a, dominance=d,
-                    vad_source="human-ratings", session=session,
+                    dimensions_source="human-ratings", session=session,
                 ))
     entries.sort(key=lambda e: e.utterance_id)
     return entries, problems + dropped

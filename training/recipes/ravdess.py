@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from model.labels import RAVDESS_LABELS, derived_vad
+from model.labels import RAVDESS_LABELS, derived_dimensions
 from training.manifest import ManifestEntry, Skipped
 from training.recipes.common import scan_corpus
 
@@ -58,12 +58,12 @@ def build_manifest(root: str | os.PathLike, vocal_channels: tuple[str, ...] = ("
         return fields["vocal_channel"] in vocal_channels and (speakers is None or fields["actor"] in speakers)
 
     def entry(path: Path, fields: dict, duration: float) -> ManifestEntry:
-        v, a, d = derived_vad(fields["label"], fields["intensity"])
+        v, a, d = derived_dimensions(fields["label"], fields["intensity"])
         return ManifestEntry(
             path=str(path.resolve()), corpus=corpus, speaker=f"{fields['actor']:02d}", gender=fields["gender"],
             label=fields["label"], duration_s=duration, utterance_id=path.stem,
             intensity=fields["intensity"], valence=v, arousal=a, dominance=d,
-            vad_source="derived-from-category", vocal_channel=fields["vocal_channel"],
+            dimensions_source="derived-from-category", vocal_channel=fields["vocal_channel"],
         )
 
     return scan_corpus(root, parse_name, "a RAVDESS audio", entry, keep=wanted)
