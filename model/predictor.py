@@ -285,10 +285,14 @@ class Predictor:
         emb = torch.from_numpy(embeddings).to(self.device)
         centre = None if centres is None else torch.from_numpy(centres).to(self.device)
         voice_logp, voice_dimensions = self.net.voice.emotion_from_embeddings(emb, centre)
+        # The window's voice gender comes free with its embedding (the same value voice_gender gives
+        # for these samples): the engine takes a segment's gender from its first window's.
+        p_male = torch.sigmoid(self.net.voice.gender(emb))[:, 0]
+        gender = torch.log(torch.clamp(torch.stack([1 - p_male, p_male], dim=1), min=1e-12))
         weight = arch.voice_emotion_weight if centre is not None else arch.voice_emotion_weight_unadapted
         emotion, dims = fuse(torch.log_softmax(out["emotion"].float(), dim=1), out["dimensions"].float(),
                             voice_logp.float(), voice_dimensions.float(), weight)
-        return {**out, "emotion": emotion, "dimensions": dims}
+        return {**out, "emotion": emotion, "dimensions": dims, "gender": gender.float()}
 
     def _utterance_windows(self, waveform: np.ndarray, sample_rate: int, window_s: float, hop_s: float,
                            trim: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:

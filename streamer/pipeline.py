@@ -310,13 +310,17 @@ class TrackPipeline:
                      else self.predictor.predict_batch(windows))
             if self._voice:  # once per segment, on its first analysed window; all of the chunk's at once
                 first = {}
-                for job in chunk:
+                for i, job in enumerate(chunk):
                     if job.voice is not None and job.voice.gender is None and id(job.voice) not in first:
-                        first[id(job.voice)] = job
-                if first:
-                    genders = self.predictor.voice_gender_batch([j.samples for j in first.values()])
-                    for job, g in zip(first.values(), genders, strict=True):
-                        job.voice.gender = g
+                        first[id(job.voice)] = i
+                if first and getattr(self.predictor, "voice_emotion", False):
+                    # Voice-emotion models embed every window already, with its voice gender.
+                    for i in first.values():
+                        chunk[i].voice.gender = preds[i].gender_probabilities
+                elif first:
+                    genders = self.predictor.voice_gender_batch([chunk[i].samples for i in first.values()])
+                    for i, g in zip(first.values(), genders, strict=True):
+                        chunk[i].voice.gender = g
             for job, pred in zip(chunk, preds, strict=True):
                 if self._voice and job.voice is not None:
                     pred.gender_probabilities = job.voice.gender
