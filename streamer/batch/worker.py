@@ -118,9 +118,10 @@ class ChannelSelection(Source):
         if n != len(self.names):
             self._inner.close()
             if n == 1:
-                detail = "it is mono, so both parties are mixed in one channel; analyse it with --channels mix"
+                detail = ("it is mono, so both parties are mixed in one channel (only --channels mix "
+                          "--analyse-agent analyses such recordings, where that is lawful)")
             else:
-                detail = f"give {n} names with --names, one per channel, or mix it with --channels mix"
+                detail = f"give {n} names with --names, one per channel"
             raise AudioError(f"{self.path}: {n} {'channel' if n == 1 else 'channels'}, but --names gives "
                              f"{len(self.names)} ({', '.join(self.names)}); split call recordings need one channel "
                              f"per party: {detail}.")
