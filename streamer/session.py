@@ -109,18 +109,7 @@ class SessionStore:
             except json.JSONDecodeError as exc:
                 damage = (i, exc)
                 break
-        if damage is not None:
-            i, exc = damage
-            lost = sum(1 for ln in lines[i - 1:] if ln.strip())
-            kept = [r for r in records if r.get("type") == "result"]
-            until = max((float(r.get("end_s", 0.0)) for r in kept), default=0.0)
-            if not salvage:
-                raise CorruptSessionError(
-                    f"{path}: line {i} is damaged ({exc.msg}); the session file was edited or damaged. The "
-                    f"{len(kept)} results before it (up to {until:.1f} s) can still be opened; the {lost} lines from "
-                    "there on cannot.", i, len(kept), until, lost)
-            salvaged = {"damaged_line": i, "lines_left_out": lost, "results_kept": len(kept), "kept_until_s": until}
-        elif tail.strip():
+        if damage is None and tail.strip():
             try:
                 records.append(json.loads(tail))
             except json.JSONDecodeError:
@@ -144,7 +133,19 @@ class SessionStore:
             elif kind == "end":
                 ended = {k: v for k, v in rec.items() if k != "type"}
         store = cls(path, meta, segments, results, errors, ended, writable=False)
-        store.salvaged = salvaged if damage is not None else None
+        if damage is not None:
+            # What opens is what precedes the damage after its restarts (a replay's seek-back drops
+            # the results it supersedes), so the numbers below are those of the results kept.
+            i, exc = damage
+            lost = sum(1 for ln in lines[i - 1:] if ln.strip())
+            until = max((r.end_s for r in results), default=0.0)
+            if not salvage:
+                raise CorruptSessionError(
+                    f"{path}: line {i} is damaged ({exc.msg}); the session file was edited or damaged. The "
+                    f"{len(results)} results before it (up to {until:.1f} s) can still be opened; the {lost} lines "
+                    "from there on cannot.", i, len(results), until, lost)
+            store.salvaged = {"damaged_line": i, "lines_left_out": lost, "results_kept": len(results),
+                              "kept_until_s": until}
         return store
 
     # ------------------------------------------------------------------ writing

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 DPI = 120
-LOSS_KEYS = ("loss_total", "loss_emotion", "loss_gender", "loss_vad")
+# "loss_vad" is the dimensions' loss in histories written before the outputs were named "dimensions".
+LOSS_KEYS = ("loss_total", "loss_emotion", "loss_gender", "loss_dimensions", "loss_vad")
 # Validation curves in percent; only val_ua is required, the others appear when present.
 VAL_KEYS = {"val_ua": "unweighted accuracy", "val_wa": "weighted accuracy", "val_gender": "gender accuracy"}
 GENDER_COLOURS = {"female": "tab:red", "male": "tab:blue"}
@@ -70,7 +71,7 @@ def plot_training_curves(history: list[dict], path: str | os.PathLike) -> Path:
     for key in LOSS_KEYS:
         xs, ys = series(key)
         if xs:
-            ax_loss.plot(xs, ys, marker=".", label=key.removeprefix("loss_"),
+            ax_loss.plot(xs, ys, marker=".", label=key.removeprefix("loss_").replace("vad", "dimensions"),
                          linewidth=2.0 if key == "loss_total" else 1.2)
     ax_loss.set(title="training loss per task", xlabel="epoch", ylabel="loss")
 

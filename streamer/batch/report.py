@@ -199,8 +199,10 @@ def _moments(items: list[dict]) -> str:
     return ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f} s ({m['score']:.2f})" for m in items)
 
 
-def _vad_note(done: list[dict]) -> list[str]:
-    sources = {sp.get("dimensions_source") for c in done for sp in c["summary"].get("speakers", []) if sp.get("dimensions_source")}
+def _dimensions_note(done: list[dict]) -> list[str]:
+    # "vad_source" in summaries written before the outputs were named "dimensions" (reused by reruns).
+    sources = {sp.get("dimensions_source") or sp.get("vad_source")
+               for c in done for sp in c["summary"].get("speakers", [])}
     if "derived-from-category" not in sources:
         return []
     return ["<p>Valence and arousal are <b>estimated</b>: this model learnt them from emotion categories, "
@@ -236,7 +238,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
              f"<p>{len(calls)} calls: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
              f"Model: <code>{esc(info['model'])}</code> (sha256 {esc(info['model_sha256'][:12])}). "
              f"Settings: {esc(info['settings_text'])}.</p>",
-             *_vad_note(done),
+             *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else "<p>No call analysed.</p>",
              "<h2>Calls</h2><table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]

@@ -204,3 +204,27 @@ def test_sessions_of_format_1_still_read(written_session, tmp_path):
     assert reopened.results == SessionStore.open(path).results
     assert reopened.results and all(r.dimensions_source == session.results[0].dimensions_source
                                     for r in reopened.results)
+
+
+def test_salvage_numbers_count_what_opens_after_a_seek_back(written_session, tmp_path):
+    """A replay that seeks back writes a restart record that drops the results it supersedes: the
+    damaged-session message counts the results that really open."""
+    from streamer import CorruptSessionError
+
+    _, _, session = written_session
+    results = [r for r in session.results if r.kind == "window"]
+    assert len(results) >= 6
+    path = tmp_path / "seek.jsonl"
+    store = SessionStore.create(path, {"created_by": "test"})
+    store.extend(results[:6])
+    store.restart(results[2].start_s)
+    store.extend(results[2:3])
+    store.close()
+    lines = path.read_text().splitlines(keepends=True)
+    end = next(i for i, ln in enumerate(lines) if '"type": "end"' in ln)
+    path.write_text("".join(lines[:end] + ["{damaged\n"] + lines[end:]))
+    with pytest.raises(CorruptSessionError) as info:
+        SessionStore.open(path)
+    opened = SessionStore.open(path, salvage=True)
+    assert len(opened.results) == 3 == info.value.kept
+    assert info.value.kept_until_s == max(r.end_s for r in opened.results) == opened.salvaged["kept_until_s"]

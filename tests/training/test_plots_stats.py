@@ -96,12 +96,14 @@ def test_plot_data_stats_with_empty_corpus(tmp_path):
 
 def test_training_curves(tmp_path):
     history = [
-        {"epoch": 1, "loss_total": 3.0, "loss_emotion": 2.0, "loss_gender": 0.7, "loss_vad": 0.3, "val_ua": 0.2},
-        {"epoch": 2, "loss_total": 2.0, "loss_emotion": 1.5, "loss_gender": None, "loss_vad": 0.2, "val_ua": 0.4,
+        {"epoch": 1, "loss_total": 3.0, "loss_emotion": 2.0, "loss_gender": 0.7, "loss_dimensions": 0.3, "val_ua": 0.2},
+        {"epoch": 2, "loss_total": 2.0, "loss_emotion": 1.5, "loss_gender": None, "loss_dimensions": 0.2, "val_ua": 0.4,
          "val_wa": 0.45, "val_gender": 0.9},
         {"epoch": 3, "loss_total": 1.5, "loss_emotion": 1.2, "val_ua": float("nan")},
     ]
     read_png(plot_training_curves(history, tmp_path / "curves.png"))
+    old = [{("loss_vad" if k == "loss_dimensions" else k): v for k, v in row.items()} for row in history]
+    read_png(plot_training_curves(old, tmp_path / "old.png"))  # histories from before the rename
 
 
 @pytest.mark.parametrize("history", [[], [{"epoch": 1, "loss_total": 1.0}]], ids=["empty", "one-epoch-no-val"])
