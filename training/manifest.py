@@ -66,6 +66,8 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
         for line in f:
             if line.strip():
                 data = json.loads(line)
+                if "vad_source" in data:  # manifests written before the outputs were named "dimensions"
+                    data.setdefault("dimensions_source", data.pop("vad_source"))
                 out.append(ManifestEntry(**{k: v for k, v in data.items() if k in names}))
     return out
 
