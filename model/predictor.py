@@ -72,6 +72,21 @@ class Prediction:
         }
 
 
+def map_equal_lengths(arrays: Sequence[np.ndarray], fn, device: str | torch.device = "cpu") -> list[np.ndarray]:
+    """``fn`` ((B, samples) tensor -> (B, ...) tensor) over 1-D ``arrays``, those of equal length
+    stacked into one batch (a batch is much cheaper per row than rows one by one; no row's result
+    depends on the others). Results as float32 numpy arrays, in the order of ``arrays``."""
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    by_len: dict[int, list[int]] = {}
+    for i, w in enumerate(arrays):
+        by_len.setdefault(len(w), []).append(i)
+    for idx in by_len.values():
+        x = torch.from_numpy(np.stack([arrays[i] for i in idx])).to(device)
+        for i, r in zip(idx, fn(x).float().cpu().numpy()):
+            out[i] = r
+    return out  # type: ignore[return-value]
+
+
 def window_bounds(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
     """Sliding windows over ``n_samples`` samples: starts at 0, hop, 2*hop ...; a last window is
     aligned to the end when the hops leave a tail uncovered; one window when shorter than ``window``."""
@@ -166,15 +181,7 @@ class Predictor:
         if not self.has_voice:
             return None
         prepared = [self._prepare(w, sample_rate) for w in waveforms]
-        out: list[np.ndarray | None] = [None] * len(prepared)
-        by_len: dict[int, list[int]] = {}
-        for i, w in enumerate(prepared):
-            by_len.setdefault(len(w), []).append(i)
-        for idx in by_len.values():
-            x = torch.from_numpy(np.stack([prepared[i] for i in idx])).to(self.device)
-            for i, g in zip(idx, self.net.voice.forward_batch(x).float().cpu().numpy()):
-                out[i] = g
-        return out  # type: ignore[return-value]
+        return map_equal_lengths(prepared, self.net.voice.forward_batch, self.device)
 
     @property
     def speaker_norm(self) -> bool:
@@ -210,15 +217,7 @@ class Predictor:
     @torch.inference_mode()
     def _embeddings(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
         """The voice encoder's embedding of each window (windows of equal length run as one batch)."""
-        out: list[np.ndarray | None] = [None] * len(prepared)
-        by_len: dict[int, list[int]] = {}
-        for i, w in enumerate(prepared):
-            by_len.setdefault(len(w), []).append(i)
-        for idx in by_len.values():
-            x = torch.from_numpy(np.stack([prepared[i] for i in idx])).to(self.device)
-            for i, e in zip(idx, self.net.voice.embed_batch(x).float().cpu().numpy()):
-                out[i] = e
-        return out  # type: ignore[return-value]
+        return map_equal_lengths(prepared, self.net.voice.embed_batch, self.device)
 
     @torch.inference_mode()
     def _references(self, prepared: list[np.ndarray], embeddings: list[np.ndarray] | None,

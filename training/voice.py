@@ -113,7 +113,7 @@ def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.n
     windows: 2 s every 0.5 s), cached by path."""
     from model.audio import speech_bounds
     from model.checkpoint import DEFAULT_ANALYSIS
-    from model.predictor import window_bounds
+    from model.predictor import map_equal_lengths, window_bounds
 
     window, hop = int(DEFAULT_ANALYSIS["window_s"] * 16000), int(DEFAULT_ANALYSIS["hop_s"] * 16000)
     out = []
@@ -121,15 +121,8 @@ def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.n
         if p not in _WINDOW_EMBEDDINGS:
             a, b = speech_bounds(w)
             x = w[a:b] if b - a >= 3200 else w
-            bounds = window_bounds(len(x), window, hop)
-            groups: dict[int, list[int]] = {}
-            for i, (s, t) in enumerate(bounds):
-                groups.setdefault(t - s, []).append(i)
-            emb = np.zeros((len(bounds), 256), dtype=np.float32)
-            for idx in groups.values():
-                batch = torch.from_numpy(np.stack([x[bounds[i][0]:bounds[i][1]] for i in idx]))
-                emb[idx] = voice.embed_batch(batch).numpy()
-            _WINDOW_EMBEDDINGS[p] = emb
+            windows = [x[s:t] for s, t in window_bounds(len(x), window, hop)]
+            _WINDOW_EMBEDDINGS[p] = np.stack(map_equal_lengths(windows, voice.embed_batch))
         out.append(_WINDOW_EMBEDDINGS[p])
     return out
 
