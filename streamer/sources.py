@@ -193,11 +193,13 @@ class FileSource(Source):
                              f"({f.frames / self.rate:.2f} s).")
         if start_frame and f.seekable():
             f.seek(start_frame)
-        self._file = f
         n_tracks = 1 if self.channels == "mix" else self.n_channels
-        if self._names is not None and len(self._names) != n_tracks:
-            f.close()
-        self.track_names = _track_names(n_tracks, self.channels, self._names, self.path)
+        try:
+            self.track_names = _track_names(n_tracks, self.channels, self._names, self.path)
+        except ConfigError:
+            f.close()  # do not hold a file that will never be read
+            raise
+        self._file = f
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
