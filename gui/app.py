@@ -27,7 +27,7 @@ def run_gui(args) -> int:
     import pyqtgraph as pg
 
     if args.snapshot:
-        from model.errors import check_output_file
+        from model.files import check_output_file
 
         check_output_file(args.snapshot, "snapshot")
     app = create_app()

@@ -1,4 +1,5 @@
-"""Writing files so that a reader never sees half of one: the one atomic writer of the product.
+"""Writing files so that a reader never sees half of one: the one atomic writer of the product,
+and the checks that an output path can be written before the work that fills it starts.
 
 Content goes to a temporary file beside the target (``.tmp-PID-NAME``), is flushed to disk, and
 replaces the target in one rename. A kill, a crash or a full disk leaves the old file (or none),
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -70,3 +72,47 @@ def fsync_dir(path: str | os.PathLike) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def check_output_file(path, what: str = "output file"):
+    """``path`` as a :class:`pathlib.Path` once it is clear that a file can be written there: not a
+    folder, in a folder that exists or can be made, and writable. Checked before the work that
+    produces the file starts, so a long run does not end in a failure to save its result."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise OutputPathError(f"{p}: is a folder; give a file name for the {what}.")
+    parent = p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputPathError(f"{parent}: is a file, not a folder; choose another place for the {what}.") from None
+    except OSError as exc:
+        raise OutputPathError(f"{p}: cannot create its folder ({exc.strerror}); choose another place for the "
+                              f"{what}.") from None
+    if (p.exists() and not os.access(p, os.W_OK)) or not _can_create_in(parent):
+        raise OutputPathError(f"{p}: not writable here; choose another place for the {what}.")
+    return p
+
+
+def _can_create_in(folder) -> bool:
+    """Whether a file can be created in ``folder`` (tried, not guessed from permission bits: root,
+    read-only mounts and special file systems answer differently)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ser-write-check-"):
+            return True
+    except OSError:
+        return False
+
+
+def check_output_dir(path, what: str = "output folder"):
+    """``path`` as a :class:`pathlib.Path`, made if needed, once it is clear files can be written in it."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise OutputPathError(f"{p}: is a file; give a folder for the {what}.")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(f"{p}: cannot create it ({exc.strerror}); choose another place for the {what}.") from None
+    if not _can_create_in(p):
+        raise OutputPathError(f"{p}: not writable; choose another place for the {what}.")
+    return p

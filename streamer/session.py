@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from model.errors import OutputPathError
-from model.files import atomic_write, atomic_writer
+from model.files import atomic_json, atomic_writer
 from model.network import DIMENSION_NAMES, GENDER_LABELS
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
@@ -275,7 +275,7 @@ def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSeg
     doc = {"metadata": metadata, "segments": [s.to_dict() for s in segments],
            "results": [r.to_dict() for r in results], "errors": list(errors or [])}
     try:
-        atomic_write(path, json.dumps(doc, indent=1))
+        atomic_json(path, doc, allow_nan=True)
     except OutputPathError as exc:
         raise SessionError(f"{path}: cannot write the JSON export ({exc.__cause__}).") from exc
     return path

@@ -223,7 +223,8 @@ def _fold_list(text: str | None, n_folds: int) -> list[int] | None:
 
 
 def cmd_eval(args) -> int:
-    from model.errors import SERError, check_output_dir, check_output_file
+    from model.errors import SERError
+    from model.files import check_output_dir, check_output_file
     from model.predictor import Predictor
     from training.data import ClipBank
     from training.evaluate import evaluate_bank
@@ -395,7 +396,7 @@ def _cell(value) -> str:
 
 
 def cmd_data_stats(args) -> int:
-    from model.errors import check_output_file
+    from model.files import check_output_file
     from training.recipes import load_corpus
 
     check_output_file(args.png, "distribution plot")
@@ -405,7 +406,7 @@ def cmd_data_stats(args) -> int:
 
 
 def cmd_data_manifest(args) -> int:
-    from model.errors import check_output_file
+    from model.files import check_output_file
     from training.manifest import report_skipped, write_manifest
     from training.recipes import load_corpus
 
