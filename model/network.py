@@ -51,6 +51,11 @@ class ArchConfig:
     voice_emotion: bool = False
     voice_emotion_weight: float = 0.6
     voice_emotion_weight_unadapted: float = 0.5
+    # How often the voice encoder runs for voice emotion, in seconds of a speech segment: a window
+    # starting less than this after the segment's last embedded window reuses that window's
+    # embedding (0: every window gets its own). The encoder costs more than the networks, and a
+    # voice changes slowly within a segment.
+    voice_emotion_every_s: float = 0.0
     # Independently trained copies of this network (different seeds) kept in one model whose
     # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
     members: int = 1
@@ -219,6 +224,8 @@ class SERNet(nn.Module):
             raise ValueError("voice_emotion needs the voice encoder: set voice_gender too")
         if not (0.0 <= arch.voice_emotion_weight <= 1.0 and 0.0 <= arch.voice_emotion_weight_unadapted <= 1.0):
             raise ValueError("voice_emotion weights must lie in [0, 1]")
+        if not 0.0 <= arch.voice_emotion_every_s <= 60.0:
+            raise ValueError("voice_emotion_every_s must lie in [0, 60] seconds")
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
         blocks = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -85,6 +85,18 @@ def map_equal_lengths(arrays: Sequence[np.ndarray], fn, device: str | torch.devi
         for i, r in zip(idx, fn(x).float().cpu().numpy()):
             out[i] = r
     return out  # type: ignore[return-value]
+
+
+@dataclass
+class SegmentVoice:
+    """What the voice encoder gave for one speech segment (one speaker): its gender, taken from
+    the segment's first analysed window, and the embedding of the last window it embedded, which
+    later windows reuse while they start less than the model's ``voice_emotion_every_s`` after it
+    (see :meth:`Predictor.predict_batch`). Positions are samples on the caller's clock."""
+
+    gender: np.ndarray | None = None
+    anchor: int | None = None  # start of the last embedded window
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
 
 def window_bounds(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
@@ -219,6 +231,40 @@ class Predictor:
         """The voice encoder's embedding of each window (windows of equal length run as one batch)."""
         return map_equal_lengths(prepared, self.net.voice.embed_batch, self.device)
 
+    @property
+    def voice_every(self) -> int:
+        """Samples of a segment between two voice embeddings (0: every window has its own)."""
+        return int(round(self.meta.arch.voice_emotion_every_s * self.sample_rate))
+
+    def _segment_embeddings(self, prepared: list[np.ndarray],
+                            segments: Sequence[tuple[SegmentVoice, int]] | None) -> list[np.ndarray]:
+        """Each window's voice embedding. ``segments[i]`` is window i's segment and start sample:
+        the encoder runs on a segment's first window and then on each window starting at least
+        :attr:`voice_every` samples after the last one it ran on; the windows between reuse that
+        embedding. The choice depends only on the windows' starts, in order, so streaming and an
+        offline pass embed the same windows. Without ``segments`` every window is embedded."""
+        every = self.voice_every
+        if segments is None or every <= 0:
+            embeddings = self._embeddings(prepared)
+            if segments is not None:
+                for (seg, start), e in zip(segments, embeddings, strict=True):
+                    seg.anchor, seg.embedding = start, e
+            return embeddings
+        fresh: list[int] = []
+        source: list[int | np.ndarray] = []  # an index into ``fresh``, or a segment's kept embedding
+        latest: dict[int, tuple[SegmentVoice, int, int | np.ndarray | None]] = {}
+        for i, (seg, start) in enumerate(segments):
+            _, anchor, ref = latest.get(id(seg), (seg, seg.anchor, seg.embedding))
+            if anchor is None or ref is None or start - anchor >= every or start < anchor:
+                fresh.append(i)
+                ref, anchor = len(fresh) - 1, start
+            latest[id(seg)] = (seg, anchor, ref)
+            source.append(ref)
+        computed = self._embeddings([prepared[i] for i in fresh])
+        for seg, anchor, ref in latest.values():
+            seg.anchor, seg.embedding = anchor, computed[ref] if isinstance(ref, int) else ref
+        return [computed[s] if isinstance(s, int) else s for s in source]
+
     @torch.inference_mode()
     def _references(self, prepared: list[np.ndarray], embeddings: list[np.ndarray] | None,
                     speaker) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
@@ -249,15 +295,21 @@ class Predictor:
 
     @torch.inference_mode()
     def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
-                      sample_rate: int = SAMPLE_RATE_HZ, speaker=None) -> list[Prediction]:
+                      sample_rate: int = SAMPLE_RATE_HZ, speaker=None,
+                      segments: Sequence[tuple[SegmentVoice, int]] | None = None) -> list[Prediction]:
         """Several windows -> predictions in the same order. Windows of equal length run as one batch.
 
         ``speaker``: a :class:`model.adaptation.SpeakerStats` of the track these windows come from,
         in order; each window is counted in it, and a model that adapts to the speaker
         (:attr:`adapts_to_speaker`) uses its references once it is ready.
+        ``segments``: each window's :class:`SegmentVoice` and start sample, in order, for models
+        that reuse a voice embedding within a segment (``voice_emotion_every_s``); without it every
+        window gets its own embedding.
         """
+        if segments is not None and len(segments) != len(waveforms):
+            raise ValueError(f"{len(segments)} segment entries for {len(waveforms)} windows")
         prepared = [self._prepare(w, sample_rate) for w in waveforms]
-        embeddings = self._embeddings(prepared) if self.voice_emotion else None
+        embeddings = self._segment_embeddings(prepared, segments) if self.voice_emotion else None
         if speaker is not None and self.adapts_to_speaker:
             refs = self._references(prepared, embeddings, speaker)
         else:
@@ -294,8 +346,9 @@ class Predictor:
         return {**out, "emotion": emotion, "dimensions": dims, "gender": gender.float()}
 
     def _utterance_windows(self, waveform: np.ndarray, sample_rate: int, window_s: float, hop_s: float,
-                           trim: bool = True) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The audible part of an utterance and the analysis windows over it."""
+                           trim: bool = True) -> tuple[np.ndarray, list[np.ndarray], list[tuple[SegmentVoice, int]]]:
+        """The audible part of an utterance, the analysis windows over it, and each window's entry
+        of the utterance's one :class:`SegmentVoice` (see :meth:`predict_batch`)."""
         x = self._prepare(waveform, sample_rate)
         if trim:
             start, end = speech_bounds(x, self.sample_rate)
@@ -303,7 +356,9 @@ class Predictor:
                 x = x[start:end]
         window = int(round(window_s * self.sample_rate))
         hop = max(1, int(round(hop_s * self.sample_rate)))
-        return x, [x[s:e] for s, e in window_bounds(len(x), window, hop)]
+        bounds = window_bounds(len(x), window, hop)
+        seg = SegmentVoice()
+        return x, [x[s:e] for s, e in bounds], [(seg, s) for s, _ in bounds]
 
     @property
     def window_s(self) -> float:
@@ -317,16 +372,17 @@ class Predictor:
     def predict_windows(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ, window_s: float | None = None,
                         hop_s: float | None = None) -> list[Prediction]:
         """The window predictions that :meth:`predict_utterance` aggregates."""
-        return self.predict_batch(self._utterance_windows(waveform, sample_rate, window_s or self.window_s,
-                                                          hop_s or self.hop_s)[1])
+        _, windows, segments = self._utterance_windows(waveform, sample_rate, window_s or self.window_s,
+                                                       hop_s or self.hop_s)
+        return self.predict_batch(windows, segments=segments)
 
     def predict_utterance(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE_HZ,
                           window_s: float | None = None, hop_s: float | None = None, trim: bool = True,
                           speaker=None) -> Prediction:
         """A whole utterance: sliding windows over its audible part, aggregated by :func:`aggregate`."""
-        x, windows = self._utterance_windows(waveform, sample_rate, window_s or self.window_s, hop_s or self.hop_s,
-                                             trim)
-        pred = aggregate(self.predict_batch(windows, speaker=speaker))
+        x, windows, segments = self._utterance_windows(waveform, sample_rate, window_s or self.window_s,
+                                                       hop_s or self.hop_s, trim)
+        pred = aggregate(self.predict_batch(windows, speaker=speaker, segments=segments))
         if self.has_voice:  # one speaker per utterance: gender from its whole speech
             pred.gender_probabilities = self.voice_gender(x)
         return pred

@@ -21,7 +21,7 @@ import numpy as np
 
 from model.adaptation import SpeakerStats
 from model.network import GENDER_LABELS
-from model.predictor import Prediction, aggregate, window_bounds
+from model.predictor import Prediction, SegmentVoice, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
@@ -34,13 +34,6 @@ HISTORY_MARGIN_SAMPLES = SAMPLE_RATE_HZ // 2
 
 
 @dataclass
-class _SegmentVoice:
-    """The voice gender of one speech segment, computed once, on its first analysed window."""
-
-    gender: np.ndarray | None = None
-
-
-@dataclass
 class _WindowJob:
     start: int  # samples relative to the track origin
     end: int
@@ -48,7 +41,7 @@ class _WindowJob:
     arrival: float  # wall-clock time the window's last sample arrived
     samples: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = None
-    voice: _SegmentVoice | None = None
+    voice: SegmentVoice | None = None
     speaker: SpeakerStats | None = None  # the track's statistics when it was planned (a reset makes new ones)
 
 
@@ -71,7 +64,7 @@ class _OpenSegment:
     # window start -> its job, or None for a grid window decided against (too little speech, or not
     # speech at all): decided once, while its audio is still kept
     jobs: dict[int, _WindowJob | None] = field(default_factory=dict)
-    voice: _SegmentVoice = field(default_factory=_SegmentVoice)
+    voice: SegmentVoice = field(default_factory=SegmentVoice)
 
 
 class TrackPipeline:
@@ -252,7 +245,7 @@ class TrackPipeline:
             seg.next_k += 1
             seg.jobs[a] = self._plan_window(a, b, out, seg.voice)
 
-    def _plan_window(self, a: int, b: int, out: list, voice: _SegmentVoice) -> _WindowJob | None:
+    def _plan_window(self, a: int, b: int, out: list, voice: SegmentVoice) -> _WindowJob | None:
         ratio = self._speech_ratio(a, b)
         if ratio < self.config.min_speech_ratio:
             return None
@@ -306,8 +299,11 @@ class TrackPipeline:
         for chunk in runs:
             windows = [j.samples for j in chunk]
             stats = chunk[0].speaker
-            preds = (self.predictor.predict_batch(windows, speaker=stats) if stats is not None
-                     else self.predictor.predict_batch(windows))
+            kwargs = {} if stats is None else {"speaker": stats}
+            if getattr(self.predictor, "voice_emotion", False):
+                # The voice encoder runs on a segment's windows at the model's cadence (SegmentVoice).
+                kwargs["segments"] = [(j.voice, j.start) for j in chunk]
+            preds = self.predictor.predict_batch(windows, **kwargs)
             if self._voice:  # once per segment, on its first analysed window; all of the chunk's at once
                 first = {}
                 for i, job in enumerate(chunk):

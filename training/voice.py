@@ -195,14 +195,18 @@ def fit_voice_emotion(voice: torch.nn.Module, bank) -> dict:
     return result
 
 
-def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: float) -> list[Path]:
+def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: float,
+                      every_s: float = 0.0, device: str = "cpu") -> list[Path]:
     """Give the models of a training run that has the voice encoder (``voice_gender``) the
     voice-emotion heads, fitted on each model's own training speakers, and record
     ``arch.voice_emotion`` in the run's config. The networks are unchanged: the heads are fitted
     after them, exactly as ``ser train`` of a ``voice_emotion`` config fits them, so a run trained
     before voice emotion existed gets what a new run of the extended config would give. Works on
     final runs (``model.safetensors``) and cross-validation runs (``fold*/model.safetensors`` and
-    ``cv_report.json``); afterwards ``ser ensemble`` combines and evaluates them as usual."""
+    ``cv_report.json``). A cross-validation run's folds are evaluated again on their test speakers,
+    so its ``cv_report.json`` (metrics, calibration windows) describes the models it now holds;
+    ``ser ensemble`` combines such runs as usual. ``every_s`` is the voice encoder's cadence within
+    a speech segment (``ArchConfig.voice_emotion_every_s``)."""
     import dataclasses
     import json
 
@@ -222,7 +226,7 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
         if not isinstance(net, SERNet) or not meta.arch.voice_gender:
             raise SERError(f"{path}: voice emotion needs a single network with the voice encoder (voice_gender).")
         arch = dataclasses.replace(meta.arch, voice_emotion=True, voice_emotion_weight=weight,
-                                   voice_emotion_weight_unadapted=weight_unadapted)
+                                   voice_emotion_weight_unadapted=weight_unadapted, voice_emotion_every_s=every_s)
         new = SERNet(len(meta.labels), meta.features, arch)
         missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
         if unexpected or any(not k.startswith(("voice.emotion_", "voice.dimensions_")) for k in missing):
@@ -243,9 +247,38 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
     if report.is_file():
         data = json.loads(report.read_text())
         data["config"]["arch"] = {**data["config"]["arch"], "voice_emotion": True, "voice_emotion_weight": weight,
-                                  "voice_emotion_weight_unadapted": weight_unadapted}
+                                  "voice_emotion_weight_unadapted": weight_unadapted,
+                                  "voice_emotion_every_s": every_s}
+        _evaluate_folds_again(run, data, root, device)
         atomic_json(report, data, allow_nan=True)
     return done
+
+
+def _evaluate_folds_again(run: Path, report: dict, root: Path, device: str) -> None:
+    """Evaluate each fold model of a cross-validation run on its test speakers again, as
+    ``ser train --cv`` does (training/run.evaluate_fold), and put the metrics and summary in
+    ``report`` and each fold's ``metrics.json``."""
+    import json
+
+    from model.checkpoint import load_model
+    from training.config import config_from_dict
+    from training.data import ClipBank
+    from training.run import _select, evaluate_fold, load_data, summarise
+
+    cfg = config_from_dict(report["config"], str(run))
+    if cfg.song or cfg.extra_corpora:
+        raise SERError(f"{run}: the config trains on more than {cfg.corpus}; evaluate it again with 'ser train --cv'.")
+    data = load_data(cfg, str(root))
+    for fold in report["folds"]:
+        k = fold["fold"]
+        fold_dir = run / f"fold{k}"
+        net, meta = load_model(fold_dir / "model.safetensors")
+        test_bank = ClipBank(_select(data.entries, fold["test_speakers"]), list(cfg.labels))
+        held = set(fold["test_speakers"]) | set(fold["val_speakers"])
+        fold["metrics"] = evaluate_fold(cfg, data, net, test_bank, held, fold_dir, device, dict(meta.training))
+        (fold_dir / "metrics.json").write_text(json.dumps(fold, indent=1))
+        log.info("fold %d evaluated again: test UA %.3f", k, fold["metrics"]["unweighted_accuracy"])
+    report["summary"] = summarise(report["folds"], list(cfg.labels))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,13 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", help="with --add-emotion: the corpus folder the runs were trained on")
     p.add_argument("--weight", type=float, default=0.6, help="the heads' share once the speaker is known")
     p.add_argument("--weight-unadapted", type=float, default=0.5, help="their share before")
+    p.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                   help="run the voice encoder once per this many seconds of a speech segment (0: every window)")
     args = p.parse_args(argv)
     if args.add_emotion:
         if not args.root:
             p.error("--add-emotion needs --root")
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         for run in args.add_emotion:
-            for path in add_voice_emotion(Path(run), Path(args.root), args.weight, args.weight_unadapted):
+            for path in add_voice_emotion(Path(run), Path(args.root), args.weight, args.weight_unadapted, args.every):
                 print(path)
         return 0
     if not args.wheel:

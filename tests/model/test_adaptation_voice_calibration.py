@@ -20,13 +20,15 @@ CHANGED = 1e-6
 
 
 # The two ways a model adapts to its speaker: centring the log-mel on the speaker's average
-# (speaker_norm), and judging the voice embedding against the speaker's average (voice_emotion).
-@pytest.fixture(scope="module", params=["speaker_norm", "voice_emotion"])
+# (speaker_norm), and judging the voice embedding against the speaker's average (voice_emotion),
+# the latter also with the voice encoder run once every 2 s of a segment (voice_cadence).
+@pytest.fixture(scope="module", params=["speaker_norm", "voice_emotion", "voice_cadence"])
 def adaptive_path(request, tmp_path_factory):
     return make_tiny_model(tmp_path_factory.mktemp("adaptive") / f"{request.param}.safetensors",
                            speaker_norm=request.param == "speaker_norm", voice_gender=True,
-                           voice_emotion=request.param == "voice_emotion", level_norm_dbfs=-20.0,
-                           calibration={"temperature": 2.0, "uncertain_below": 0.5})
+                           voice_emotion=request.param != "speaker_norm", level_norm_dbfs=-20.0,
+                           calibration={"temperature": 2.0, "uncertain_below": 0.5},
+                           voice_emotion_every_s=2.0 if request.param == "voice_cadence" else 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +212,46 @@ def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
         logp, arousal = voice.emotion_from_embeddings(emb)
     assert (logp.argmax(dim=1).numpy() == np.array(emotion)).mean() >= 0.9
     assert arousal[np.array(emotion) == 1, 1].mean() > arousal[np.array(emotion) == 0, 1].mean() + 0.3
+
+
+def test_voice_encoder_runs_at_the_models_cadence_within_a_segment(tmp_path, speech_16k, monkeypatch):
+    """With ``voice_emotion_every_s`` = 2 s, windows every 0.5 s embed at 0, 2, 4 s... of their
+    segment and reuse that embedding in between; a new segment starts afresh; windows given in
+    several calls get what one call gives."""
+    from model.predictor import SegmentVoice
+
+    predictor = Predictor.load(make_tiny_model(tmp_path / "cadence.safetensors", voice_emotion=True,
+                                               voice_emotion_every_s=2.0), device="cpu")
+    rows = []
+    embed = predictor.net.voice.embed_batch
+    monkeypatch.setattr(predictor.net.voice, "embed_batch", lambda x: rows.append(len(x)) or embed(x))
+    starts = list(range(0, 9 * 8000, 8000))  # 0, 0.5, ... 4 s
+    windows = [speech_16k[s:s + 32000] for s in starts]
+    seg = SegmentVoice()
+    once = predictor.predict_batch(windows, segments=[(seg, s) for s in starts])
+    assert sum(rows) == 3 and seg.anchor == 64000  # windows at 0, 2 and 4 s
+    # The 0.5-s window is judged with the 0-s window's embedding.
+    kept = SegmentVoice(anchor=0, embedding=predictor._embeddings([windows[0]])[0])
+    alone = predictor.predict_batch([windows[1]], segments=[(kept, starts[1])])[0]
+    np.testing.assert_allclose(alone.probabilities, once[1].probabilities, atol=ATOL)
+    assert not np.allclose(predictor.predict(windows[1]).probabilities, once[1].probabilities, rtol=0, atol=CHANGED)
+    rows.clear()
+    seg2 = SegmentVoice()
+    split = (predictor.predict_batch(windows[:3], segments=[(seg2, s) for s in starts[:3]])
+             + predictor.predict_batch(windows[3:], segments=[(seg2, s) for s in starts[3:]]))
+    assert sum(rows) == 3
+    for a, b in zip(once, split):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=ATOL)
+    # Two segments in one batch keep their own cadence.
+    rows.clear()
+    s1, s2 = SegmentVoice(), SegmentVoice()
+    predictor.predict_batch(windows[:4] + windows[:4], segments=[(s1, s) for s in starts[:4]] +
+                            [(s2, s) for s in starts[:4]])
+    assert sum(rows) == 2
+    # Without segments (single windows) every window is embedded; a model without a cadence
+    # embeds every window of a segment too.
+    rows.clear()
+    predictor.predict_batch(windows)
+    assert sum(rows) == len(windows)
+    with pytest.raises(ValueError, match="segment entries"):
+        predictor.predict_batch(windows, segments=[(seg, 0)])

@@ -333,3 +333,27 @@ def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_
     x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
     np.testing.assert_allclose(new.predict(x).probabilities, old.predict(x).probabilities, atol=1e-4)
     assert new.predict(x).probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_voice_emotion_added_to_a_cross_validation_run_is_evaluated_again(tiny_run, tmp_path):
+    """``--add-emotion`` on a cross-validation run refits each fold's heads (with the cadence asked
+    for) and evaluates the folds again, so cv_report.json describes the models the run now holds."""
+    from training.voice import main as voice_main
+
+    tree, _, _ = tiny_run
+    config = tmp_path / "old.yaml"
+    config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**TINY_CONFIG["arch"], "voice_gender": True}}))
+    run = tmp_path / "cv"
+    assert ser_main(["train", "--config", str(config), "--root", str(tree), "--quiet", "--threads", "1",
+                     "--cv", "--folds", "1", "--out", str(run)]) == 0
+    before = json.loads((run / "cv_report.json").read_text())
+    assert "adapted" not in before["folds"][0]["metrics"]  # voice gender alone does not adapt
+    assert voice_main(["--add-emotion", str(run), "--root", str(tree), "--every", "2"]) == 0
+    after = json.loads((run / "cv_report.json").read_text())
+    assert after["config"]["arch"]["voice_emotion"] and after["config"]["arch"]["voice_emotion_every_s"] == 2.0
+    fold = after["folds"][0]
+    assert "adapted" in fold["metrics"] and "adapted" in after["summary"]
+    assert json.loads((run / "fold1" / "metrics.json").read_text())["metrics"] == fold["metrics"]
+    model = Predictor.load(run / "fold1" / "model.safetensors", device="cpu")
+    assert model.voice_emotion and model.meta.arch.voice_emotion_every_s == 2.0
+    assert len(fold["metrics"]["test_predictions"]["y"]) == len(before["folds"][0]["metrics"]["test_predictions"]["y"])
