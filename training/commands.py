@@ -24,6 +24,9 @@ def register(sub) -> None:
                                                      "training the final model")
     p.add_argument("--folds", help="with --cv: only these folds, e.g. 1,3")
     p.add_argument("--cv-report", help="cv_report.json whose metrics the final model file records")
+    p.add_argument("--teacher", metavar="MODEL",
+                   help="model file of the distillation teacher (configs with optim.distill_weight); with --cv "
+                        "'{fold}' in it stands for the fold number, e.g. runs/cv/fold{fold}/model.safetensors")
     p.add_argument("--epochs", type=int, help="override the config's number of epochs (quick trials)")
     p.add_argument("--member", type=int, metavar="M",
                    help="with a config of arch.members N > 1: train only member M (1..N) as a run of its own, "
@@ -132,6 +135,15 @@ def cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     folds = _fold_list(args.folds, cfg.split.folds) if args.cv else None
+    teacher = args.teacher
+    if teacher is None and cfg.optim.distill_weight > 0:
+        from model.errors import SERError
+
+        raise SERError("the config distils a teacher (optim.distill_weight): pass its model file with --teacher.")
+    if teacher is not None and cfg.optim.distill_weight == 0:
+        from model.errors import SERError
+
+        raise SERError("--teacher needs a config with optim.distill_weight above 0 (the teacher's share of the target).")
     out = Path(args.out)
     prepare_out(out, args.overwrite)
     _setup_logging(out / "train.log", quiet=True)
@@ -141,14 +153,14 @@ def cmd_train(args) -> int:
 
         print(report_skipped(data.skipped), file=sys.stderr)
     if args.cv:
-        report = cross_validate(cfg, data, out, args.device, folds, progress=not args.quiet)
+        report = cross_validate(cfg, data, out, args.device, folds, progress=not args.quiet, teacher=teacher)
         s = report["summary"]["plain"]
         print(f"cross-validation ({report['summary']['n_folds']} folds, speakers held out): "
               f"UA {s['unweighted_accuracy']['mean']:.3f} ± {s['unweighted_accuracy']['std']:.3f}, "
               f"gender {s['gender_accuracy']['mean']:.3f}; report: {out / 'cv_report.json'}")
         return 0
     cv_report = json.loads(Path(args.cv_report).read_text()) if args.cv_report else None
-    path = train_final(cfg, data, out, args.device, cv_report, progress=not args.quiet)
+    path = train_final(cfg, data, out, args.device, cv_report, progress=not args.quiet, teacher=teacher)
     print(f"model written to {path}")
     return 0
 

@@ -139,7 +139,7 @@ def member_config(cfg: TrainingConfig, member: int) -> TrainingConfig:
 
 
 def train_members(cfg: TrainingConfig, train_bank: ClipBank, val_bank: ClipBank | None, optim, seed: int,
-                  device: str, progress: bool, desc: str):
+                  device: str, progress: bool, desc: str, teacher=None):
     """Train the network the config describes: one :class:`SERNet`, or, with ``arch.members`` N > 1,
     N of them with seeds ``seed + 1000 * m`` combined into a :class:`SEREnsemble`.
 
@@ -150,7 +150,7 @@ def train_members(cfg: TrainingConfig, train_bank: ClipBank, val_bank: ClipBank 
     n = cfg.arch.members
     results = [train_model(train_bank, val_bank, cfg.features, single, optim, cfg.augment,
                            seed=member_seed(seed, m), device=device, progress=progress,
-                           desc=desc if n == 1 else f"{desc} member {m + 1}/{n}")
+                           desc=desc if n == 1 else f"{desc} member {m + 1}/{n}", teacher=teacher)
                for m in range(n)]
     if n == 1:
         return results[0].net, results
@@ -184,9 +184,31 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def load_teacher(cfg: TrainingConfig, path: str, held_out: set[str]):
+    """The teacher network for knowledge distillation (``optim.distill_weight``) from a model file,
+    refused unless it has the config's labels and never trained on the speakers ``held_out``
+    (a fold's test speakers: a teacher that heard them would leak them into the student)."""
+    from model.checkpoint import load_model
+    from model.errors import SERError
+
+    net, meta = load_model(path)
+    if list(meta.labels) != list(cfg.labels):
+        raise SERError(f"{path}: the teacher's labels {meta.labels} are not the config's {list(cfg.labels)}.")
+    trained_on = {str(s) for c in meta.corpora for s in c.get("speakers") or []}
+    if not trained_on:
+        raise SERError(f"{path}: the teacher's model file does not list its training speakers; it cannot be "
+                       "checked against the test speakers.")
+    leaked = sorted(trained_on & set(held_out))
+    if leaked:
+        raise SERError(f"{path}: the teacher was trained on held-out speakers {leaked}; use the teacher of "
+                       "the same fold (e.g. --teacher 'runs/cv/fold{fold}/model.safetensors').")
+    return net
+
+
 def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = "auto",
-                   only_folds: list[int] | None = None, progress: bool = True) -> dict:
-    """Speaker-held-out k-fold cross-validation. Writes per-fold histories and ``cv_report.json``."""
+                   only_folds: list[int] | None = None, progress: bool = True, teacher: str | None = None) -> dict:
+    """Speaker-held-out k-fold cross-validation. Writes per-fold histories and ``cv_report.json``.
+    ``teacher``: the distillation teacher's model file, ``{fold}`` standing for the fold number."""
     folds = make_folds(data.entries, cfg.split.folds)
     report: dict = {"labels": list(cfg.labels), "corpus": cfg.corpus, "folds": [], "config": cfg.to_dict(),
                     "split": "speaker-held-out: test speakers never seen in training or validation"}
@@ -201,8 +223,10 @@ def cross_validate(cfg: TrainingConfig, data: CorpusData, out: Path, device: str
         val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels))
         test_bank = ClipBank(_select(data.entries, test_speakers), list(cfg.labels))
         log.info("fold %d: test %s, validation %s, %d training clips", k, test_speakers, val_speakers, len(train_bank))
+        fold_teacher = (load_teacher(cfg, teacher.replace("{fold}", str(k)), set(test_speakers))
+                        if teacher else None)
         net, results = train_members(cfg, train_bank, val_bank, cfg.optim, cfg.seed + k, device, progress,
-                                     f"fold {k}")
+                                     f"fold {k}", fold_teacher)
         result = results[0]
         fold_dir = out / f"fold{k}"
         fold_dir.mkdir(parents=True, exist_ok=True)
@@ -327,8 +351,9 @@ def summarise(folds: list[dict], labels: list[str]) -> dict:
 
 
 def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = "auto",
-                cv_report: dict | None = None, progress: bool = True) -> Path:
-    """Train the model to ship and write ``model.safetensors`` with its metadata."""
+                cv_report: dict | None = None, progress: bool = True, teacher: str | None = None) -> Path:
+    """Train the model to ship and write ``model.safetensors`` with its metadata (``teacher``: the
+    distillation teacher's model file)."""
     if cfg.final.epochs > 0:
         val_speakers: list[str] = []
         optim = type(cfg.optim)(**{**cfg.optim.__dict__, "epochs": cfg.final.epochs})
@@ -339,7 +364,8 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
     train_bank = ClipBank(train_entries, list(cfg.labels), cfg.augment.speeds, trim=cfg.augment.trim)
     val_bank = ClipBank(_select(data.entries, val_speakers), list(cfg.labels)) if val_speakers else None
     log.info("final model: %d training clips, validation speakers %s", len(train_bank), val_speakers or "none")
-    net, results = train_members(cfg, train_bank, val_bank, optim, cfg.seed, device, progress, "final")
+    net, results = train_members(cfg, train_bank, val_bank, optim, cfg.seed, device, progress, "final",
+                                 load_teacher(cfg, teacher, set()) if teacher else None)
     result = results[0]
     _save_members(out, results)
     metrics: dict = {}

@@ -56,6 +56,10 @@ class OptimConfig:
     # Exponential moving average of the weights (and batch-norm statistics), evaluated and kept
     # instead of the raw weights; 0 disables it.
     ema_decay: float = 0.0
+    # Knowledge distillation: the share of a teacher model's emotion probabilities in each crop's
+    # emotion target (the rest is the smoothed label). The teacher (e.g. an ensemble of this
+    # recipe, trained without the same test speakers) is given with ``ser train --teacher``; 0: off.
+    distill_weight: float = 0.0
 
 
 @dataclass
@@ -166,9 +170,10 @@ def multitask_loss(out: dict, y_emotion: torch.Tensor, y_gender: torch.Tensor, y
 
 def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: FeatureConfig, arch: ArchConfig,
                 optim: OptimConfig, augment: AugmentConfig, seed: int, device: str = "auto",
-                progress: bool = True, desc: str = "train") -> TrainResult:
+                progress: bool = True, desc: str = "train", teacher: torch.nn.Module | None = None) -> TrainResult:
     """Train one network. With ``val_bank`` the best epoch by validation UA is kept (early stopping);
-    without, the network after the last epoch is returned."""
+    without, the network after the last epoch is returned. ``teacher``: a network of the same labels
+    whose emotion probabilities on each training crop make ``optim.distill_weight`` of the target."""
     from tqdm.auto import tqdm
 
     rng = seed_everything(seed)
@@ -199,6 +204,9 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=optim.lr, total_steps=optim.epochs * steps_per_epoch,
                                                 pct_start=0.1)
     cw = torch.from_numpy(train_bank.class_weights()).to(dev) if optim.class_balance else None
+    distill = teacher is not None and optim.distill_weight > 0
+    if distill:
+        teacher = teacher.to(dev).eval()
     aug = Augmenter(augment, rng)
     speakers = [e.speaker for e in train_bank.entries]
     ema = None
@@ -231,13 +239,21 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
                 else:
                     feats = aug.spec_augment(net.compute_features(x))
             soft = None
+            if distill and (ye >= 0).all():
+                # The teacher hears the same crop (its own features, without SpecAugment's masks).
+                with torch.no_grad():
+                    taught = torch.softmax(teacher(x)["emotion"].float(), dim=1)
+                onehot = F.one_hot(ye, len(labels)).float()
+                onehot = onehot * (1 - optim.label_smoothing) + optim.label_smoothing / len(labels)
+                soft = (1 - optim.distill_weight) * onehot + optim.distill_weight * taught
             if augment.mixup_alpha > 0 and (ye >= 0).all():
                 lam = float(rng.beta(augment.mixup_alpha, augment.mixup_alpha))
                 j = torch.from_numpy(rng.permutation(len(idx))).to(dev)
                 feats = lam * feats + (1 - lam) * feats[j]
-                onehot = F.one_hot(ye, len(labels)).float()
-                onehot = onehot * (1 - optim.label_smoothing) + optim.label_smoothing / len(labels)
-                soft = lam * onehot + (1 - lam) * onehot[j]
+                if soft is None:
+                    soft = F.one_hot(ye, len(labels)).float()
+                    soft = soft * (1 - optim.label_smoothing) + optim.label_smoothing / len(labels)
+                soft = lam * soft + (1 - lam) * soft[j]
                 yv = lam * yv + (1 - lam) * yv[j]
                 yg = torch.where(torch.as_tensor(lam >= 0.5, device=dev), yg, yg[j])
             out = net.forward_features(feats)

@@ -357,3 +357,36 @@ def test_voice_emotion_added_to_a_cross_validation_run_is_evaluated_again(tiny_r
     model = Predictor.load(run / "fold1" / "model.safetensors", device="cpu")
     assert model.voice_emotion and model.meta.arch.voice_emotion_every_s == 2.0
     assert len(fold["metrics"]["test_predictions"]["y"]) == len(before["folds"][0]["metrics"]["test_predictions"]["y"])
+
+
+def test_distillation_learns_from_a_teacher_that_never_heard_the_test_speakers(tiny_run, tmp_path, capsys):
+    """``optim.distill_weight`` with ``--teacher``: each fold's teacher must not have trained on
+    that fold's test speakers; the teacher's probabilities change what the student learns."""
+    tree, _, final = tiny_run
+    common = ["--root", str(tree), "--quiet", "--threads", "1"]
+    plain_cfg, distil_cfg = tmp_path / "plain.yaml", tmp_path / "distil.yaml"
+    plain_cfg.write_text(yaml.safe_dump(TINY_CONFIG))
+    distil_cfg.write_text(yaml.safe_dump({**TINY_CONFIG, "optim": {**TINY_CONFIG["optim"], "distill_weight": 0.5}}))
+    assert ser_main(["train", "--config", str(plain_cfg), *common, "--cv", "--out", str(tmp_path / "teacher")]) == 0
+    capsys.readouterr()
+    # The final model heard every speaker: as a fold's teacher it would leak the test speakers.
+    assert ser_main(["train", "--config", str(distil_cfg), *common, "--cv", "--folds", "1",
+                     "--teacher", str(final / "model.safetensors"), "--out", str(tmp_path / "leak")]) == 2
+    assert "held-out speakers" in capsys.readouterr().err
+    # The two settings go together.
+    assert ser_main(["train", "--config", str(distil_cfg), *common, "--out", str(tmp_path / "x")]) == 2
+    assert "--teacher" in capsys.readouterr().err
+    assert ser_main(["train", "--config", str(plain_cfg), *common, "--teacher", str(final / "model.safetensors"),
+                     "--out", str(tmp_path / "y")]) == 2
+    assert "distill_weight" in capsys.readouterr().err
+    # Each fold taught by the teacher of the same fold: the student's emotion loss differs from the
+    # same run without a teacher (same seed, same data), and it is evaluated as usual.
+    teacher = str(tmp_path / "teacher" / "fold{fold}" / "model.safetensors")
+    assert ser_main(["train", "--config", str(distil_cfg), *common, "--cv", "--teacher", teacher,
+                     "--out", str(tmp_path / "student")]) == 0
+    taught = json.loads((tmp_path / "student" / "fold1" / "history.json").read_text())
+    alone = json.loads((tmp_path / "teacher" / "fold1" / "history.json").read_text())
+    assert taught[0]["loss_emotion"] != pytest.approx(alone[0]["loss_emotion"], rel=1e-6)
+    assert taught[0]["loss_gender"] == pytest.approx(alone[0]["loss_gender"], rel=1e-4)
+    report = json.loads((tmp_path / "student" / "cv_report.json").read_text())
+    assert report["config"]["optim"]["distill_weight"] == 0.5 and len(report["folds"]) == 2
