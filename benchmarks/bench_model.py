@@ -53,7 +53,7 @@ def run(model: str = "default") -> str:
                 * 0.1).astype(np.float32)
         hop, win = int(predictor.hop_s * 16000), int(WINDOW_S * 16000)
         stream_times = []
-        for rep in range(2):  # the first pass warms up
+        for _ in range(2):  # the first pass warms up
             seg, stream_times = SegmentVoice(), []
             for k in range(REPEATS):
                 t = time.perf_counter()
