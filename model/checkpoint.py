@@ -29,7 +29,6 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safe
 # The analysis windows a model is used on, unless its file says otherwise (files written before
 # they were recorded were all trained and measured on these).
 DEFAULT_ANALYSIS = {"window_s": 2.0, "hop_s": 0.5}
-HEAD_KINDS = ("categorical", "regression")
 
 
 @dataclass
@@ -71,6 +70,9 @@ class ModelMeta:
              "source": "voice encoder" if voice else "network"},
             {"name": "dimensions", "kind": "regression", "names": list(DIMENSION_NAMES), "range": [0.0, 1.0],
              "source": self.dimensions_source},
+            *({"name": name, "kind": kind, **({"labels": list(names)} if kind == "categorical"
+                                              else {"names": list(names), "range": [0.0, 1.0]}),
+               "source": "network"} for name, kind, names in self.arch.extra_heads),
         ]
 
     @property

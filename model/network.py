@@ -59,6 +59,12 @@ class ArchConfig:
     # Independently trained copies of this network (different seeds) kept in one model whose
     # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
     members: int = 1
+    # Further outputs beyond emotion, gender and V/A/D, each a linear head on the shared embedding:
+    # (name, kind, names) with kind "categorical" (class logits; ``names`` are the labels) or
+    # "regression" (values in [0, 1]; ``names`` name them). The model file declares them with the
+    # others (ModelMeta.heads) and every result carries them, so a new output reaches sessions,
+    # exports, summaries and the app without code that names it.
+    extra_heads: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
     attention_dim: int = 64
     head_dim: int = 128
@@ -69,6 +75,7 @@ class ArchConfig:
         data["channels"] = list(self.channels)
         data["pools"] = [list(p) for p in self.pools]
         data["residual_blocks"] = list(self.residual_blocks)
+        data["extra_heads"] = [{"name": n, "kind": k, "names": list(v)} for n, k, v in self.extra_heads]
         return data
 
     @classmethod
@@ -83,7 +90,34 @@ class ArchConfig:
             data["pools"] = tuple(tuple(int(v) for v in p) for p in data["pools"])
         if "residual_blocks" in data:
             data["residual_blocks"] = tuple(int(b) for b in data["residual_blocks"])
+        if "extra_heads" in data:
+            heads = []
+            for h in data["extra_heads"]:
+                if isinstance(h, dict):
+                    heads.append((str(h["name"]), str(h["kind"]), tuple(str(v) for v in h["names"])))
+                else:  # (name, kind, names) as a YAML list
+                    heads.append((str(h[0]), str(h[1]), tuple(str(v) for v in h[2])))
+            data["extra_heads"] = tuple(heads)
         return cls(**data)
+
+
+BUILT_IN_HEADS = ("emotion", "gender", "dimensions")
+HEAD_KINDS = ("categorical", "regression")
+
+
+def check_extra_heads(heads) -> None:
+    """Extra heads need new lowercase names, a known kind and distinct output names."""
+    import re
+
+    seen = set(BUILT_IN_HEADS)
+    for name, kind, names in heads:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in seen:
+            raise ValueError(f"extra head {name!r}: a head needs a new lowercase name (letters, digits, _)")
+        seen.add(name)
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"extra head {name!r}: kind {kind!r} is not one of {list(HEAD_KINDS)}")
+        if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"extra head {name!r}: needs distinct, non-empty output names")
 
 
 class SimAM(nn.Module):
@@ -226,6 +260,7 @@ class SERNet(nn.Module):
             raise ValueError("voice_emotion weights must lie in [0, 1]")
         if not 0.0 <= arch.voice_emotion_every_s <= 60.0:
             raise ValueError("voice_emotion_every_s must lie in [0, 60] seconds")
+        check_extra_heads(arch.extra_heads)
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
         blocks = []
@@ -258,6 +293,8 @@ class SERNet(nn.Module):
         self.emotion_head = nn.Linear(arch.head_dim, n_labels)
         self.gender_head = nn.Linear(arch.head_dim, len(GENDER_LABELS))
         self.dimensions_head = nn.Linear(arch.head_dim, len(DIMENSION_NAMES))
+        self.extra_heads = nn.ModuleDict({name: nn.Linear(arch.head_dim, len(names))
+                                          for name, _, names in arch.extra_heads})
         if arch.voice_gender:
             from model.voice import VoiceGender
 
@@ -287,11 +324,15 @@ class SERNet(nn.Module):
         h = h.mean(dim=2)  # average over frequency -> (B, C, T')
         pooled = self.pool(h) if self.pool is not None else h.mean(dim=2)
         e = self.embedding(pooled)
-        return {
+        out = {
             "emotion": self.emotion_head(e),
             "gender": self.gender_head(e),
             "dimensions": torch.sigmoid(self.dimensions_head(e)),
         }
+        for name, kind, _ in self.arch.extra_heads:  # class logits, or values in [0, 1]
+            y = self.extra_heads[name](e)
+            out[name] = y if kind == "categorical" else torch.sigmoid(y)
+        return out
 
     def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self.forward_features(self.compute_features(waveform, reference))
@@ -350,8 +391,11 @@ class SEREnsemble(nn.Module):
         def mean_log_prob(key: str) -> torch.Tensor:
             return torch.log(sum(torch.softmax(o[key], dim=1) for o in outs) / n)
 
-        return {"emotion": mean_log_prob("emotion"), "gender": mean_log_prob("gender"),
-                "dimensions": sum(o["dimensions"] for o in outs) / n}
+        merged = {"emotion": mean_log_prob("emotion"), "gender": mean_log_prob("gender"),
+                  "dimensions": sum(o["dimensions"] for o in outs) / n}
+        for name, kind, _ in self.arch.extra_heads:
+            merged[name] = mean_log_prob(name) if kind == "categorical" else sum(o[name] for o in outs) / n
+        return merged
 
 
 def build_network(n_labels: int, features: FeatureConfig, arch: ArchConfig) -> SERNet | SEREnsemble:

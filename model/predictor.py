@@ -27,6 +27,19 @@ class Prediction:
     dimensions_source: str = "derived-from-category"
     # Calibrated top probabilities below this mark the result uncertain (None: the model sets no threshold).
     uncertain_below: float | None = None
+    # The model's further heads (ArchConfig.extra_heads): name -> {label or name: value}.
+    extra: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def heads(self) -> dict[str, dict[str, float]]:
+        """Every output, as results carry it: head name -> {label or name: value}, in the order the
+        model file declares its heads (ModelMeta.heads)."""
+        return {
+            "emotion": {lab: float(p) for lab, p in zip(self.labels, self.probabilities, strict=True)},
+            "gender": {g: float(p) for g, p in zip(GENDER_LABELS, self.gender_probabilities, strict=True)},
+            "dimensions": {n: float(v) for n, v in zip(DIMENSION_NAMES, self.dimensions, strict=True)},
+            **{name: dict(values) for name, values in self.extra.items()},
+        }
 
     @property
     def top_probability(self) -> float:
@@ -69,6 +82,7 @@ class Prediction:
             **{name: float(v) for name, v in zip(DIMENSION_NAMES, self.dimensions)},
             "dimensions_source": self.dimensions_source,
             "uncertain": self.uncertain,
+            **{name: dict(values) for name, values in self.extra.items()},
         }
 
 
@@ -121,8 +135,10 @@ def aggregate(predictions: Sequence[Prediction], weights: Sequence[float] | None
         return np.tensordot(w, np.stack([getattr(p, attr) for p in predictions]), axes=1).astype(np.float32)
 
     first = predictions[0]
+    extra = {name: {k: float(np.dot(w, [p.extra[name][k] for p in predictions])) for k in values}
+             for name, values in first.extra.items()}
     return Prediction(first.labels, mean("probabilities"), mean("gender_probabilities"), mean("dimensions"), first.dimensions_source,
-                      first.uncertain_below)
+                      first.uncertain_below, extra)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -224,7 +240,14 @@ class Predictor:
         dims = out["dimensions"].float().cpu().numpy()
         src = self.meta.dimensions_source
         thr = self.meta.uncertain_below
-        return [Prediction(self.labels, probs[i], gender[i], dims[i], src, thr) for i in range(n)]
+        extra = {}
+        for name, kind, names in self.meta.arch.extra_heads:
+            y = out[name].float()
+            extra[name] = (names, (torch.softmax(y, dim=1) if kind == "categorical" else y).cpu().numpy())
+        return [Prediction(self.labels, probs[i], gender[i], dims[i], src, thr,
+                           {name: {k: float(v) for k, v in zip(names, values[i], strict=True)}
+                            for name, (names, values) in extra.items()})
+                for i in range(n)]
 
     @torch.inference_mode()
     def _embeddings(self, prepared: list[np.ndarray]) -> list[np.ndarray]:

@@ -28,34 +28,84 @@ class _StoredRecord:
     @classmethod
     def from_dict(cls, data: dict):
         names = {f.name for f in dataclasses.fields(cls)}
-        if "vad_source" in data and "dimensions_source" not in data:  # session format 1
-            data = {**data, "dimensions_source": data["vad_source"]}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
 class WindowResult(_StoredRecord):
-    """Model output for one analysis window (``kind="window"``) or one speech segment (``"utterance"``)."""
+    """Model output for one analysis window (``kind="window"``) or one speech segment (``"utterance"``).
+
+    ``heads`` holds every output the model file declares (``ModelMeta.heads``), as
+    ``head name -> {label or name: value}``: class probabilities for a categorical head (``emotion``,
+    ``gender``), values for a regression head (``dimensions``: valence, arousal, dominance). Sessions,
+    exports, summaries and the app read the heads from here, so a model with a further head needs
+    no code that names it. The properties below are shorthands for the built-in heads.
+    """
 
     track: int
     track_name: str
     kind: str
     start_s: float
     end_s: float
-    probabilities: dict[str, float]
-    top_label: str
-    gender: dict[str, float]
-    valence: float
-    arousal: float
-    dominance: float
-    dimensions_source: str
+    heads: dict[str, dict[str, float]]
     speech_ratio: float
     latency_ms: float
+    # Where the V/A/D values come from (the model file's dimensions head: "derived-from-category"
+    # means estimated from the emotion categories).
+    dimensions_source: str = "derived-from-category"
     # The calibrated top probability is below the model file's threshold (sessions written before
     # models had one read back as False).
     uncertain: bool = False
 
     RECORD_TYPE = "result"
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return self.heads.get("emotion", {})
+
+    @property
+    def top_label(self) -> str:
+        probs = self.probabilities
+        return max(probs, key=probs.get) if probs else ""
+
+    @property
+    def gender(self) -> dict[str, float]:
+        return self.heads.get("gender", {})
+
+    def _dimension(self, name: str) -> float:
+        return float(self.heads.get("dimensions", {}).get(name, float("nan")))
+
+    @property
+    def valence(self) -> float:
+        return self._dimension("valence")
+
+    @property
+    def arousal(self) -> float:
+        return self._dimension("arousal")
+
+    @property
+    def dominance(self) -> float:
+        return self._dimension("dominance")
+
+    @property
+    def mid_s(self) -> float:
+        return 0.5 * (self.start_s + self.end_s)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["top_label"] = self.top_label  # for readers of the file; derived from the emotion head
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WindowResult:
+        if "heads" not in data:  # session formats 1 and 2: the three built-in heads as flat fields
+            dims = {n: data[n] for n in ("valence", "arousal", "dominance") if data.get(n) is not None}
+            heads = {"emotion": dict(data.get("probabilities") or {}), "gender": dict(data.get("gender") or {})}
+            if dims:
+                heads["dimensions"] = dims
+            data = {**data, "heads": heads, "dimensions_source": data.get("dimensions_source",
+                                                                        data.get("vad_source", "derived-from-category"))}
+        return super().from_dict(data)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.adaptation import SpeakerStats
-from model.network import GENDER_LABELS
 from model.predictor import Prediction, SegmentVoice, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
@@ -325,15 +324,10 @@ class TrackPipeline:
 
     def _result(self, kind: str, a: int, b: int, pred: Prediction, ratio: float, arrival: float,
                 now: float) -> WindowResult:
-        dims = [float(v) for v in pred.dimensions]
         return WindowResult(
-            track=self.track, track_name=self.track_name, kind=kind,
-            start_s=self._seconds(a), end_s=self._seconds(b),
-            probabilities={lab: float(p) for lab, p in zip(pred.labels, pred.probabilities, strict=True)},
-            top_label=pred.top_label,
-            gender={g: float(p) for g, p in zip(GENDER_LABELS, pred.gender_probabilities, strict=True)},
-            valence=dims[0], arousal=dims[1], dominance=dims[2], dimensions_source=pred.dimensions_source,
-            speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S), uncertain=bool(pred.uncertain),
+            track=self.track, track_name=self.track_name, kind=kind, start_s=self._seconds(a), end_s=self._seconds(b),
+            heads=pred.heads, speech_ratio=ratio, latency_ms=max(0.0, (now - arrival) * MS_PER_S),
+            dimensions_source=pred.dimensions_source, uncertain=bool(pred.uncertain),
         )
 
     def _seconds(self, sample: int) -> float:

@@ -23,14 +23,14 @@ from pathlib import Path
 
 from model.errors import OutputPathError
 from model.files import atomic_json, atomic_writer
-from model.network import DIMENSION_NAMES, GENDER_LABELS
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 
 FORMAT_NAME = "ser-session"
-# 2: the source of valence/arousal/dominance is "dimensions_source" (format 1 said "vad_source";
-# both are read).
-FORMAT_VERSION = 2
+# 3: a result record holds every model output under "heads" (head -> {label or name: value});
+# format 2 wrote the built-in heads as flat fields (probabilities, gender, valence ...) and format 1
+# also said "vad_source" for "dimensions_source". All three are read.
+FORMAT_VERSION = 3
 SYNC_INTERVAL_S = 1.0
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
@@ -117,6 +117,9 @@ class SessionStore:
         if not records or records[0].get("type") != "metadata" or records[0].get("format") != FORMAT_NAME:
             raise SessionError(f"{path}: not a session file of this program.")
         meta = {k: v for k, v in records[0].items() if k != "type"}
+        if int(meta.get("format_version", 1)) > FORMAT_VERSION:
+            raise SessionError(f"{path}: written by a newer version of this program (session format "
+                               f"{meta.get('format_version')}); update the program to read it.")
         segments, results, errors, ended = [], [], [], None
         for rec in records[1:]:
             kind = rec.get("type")
@@ -245,24 +248,34 @@ def _supersede(segments: list[SpeechSegment], results: list[WindowResult], from_
     results[:] = [x for x in results if x.start_s < from_s]
 
 
+# How a head's outputs are named in CSV columns: the built-in heads keep the names they always had
+# (p_happy, gender_female, valence); any other head's columns are HEAD_NAME.
+CSV_HEAD_PREFIX = {"emotion": "p_", "gender": "gender_", "dimensions": ""}
+
+
+def csv_column(head: str, name: str) -> str:
+    return CSV_HEAD_PREFIX.get(head, f"{head}_") + name
+
+
 def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
-    """One row per result: times, top label, every label's probability, gender, V/A/D."""
+    """One row per result: times, top label, then every head's outputs (each class's probability,
+    each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag."""
     path = Path(path)
-    labels: list[str] = []
+    heads: dict[str, list[str]] = {}  # head -> its outputs, in the order first seen
     for r in results:
-        labels += [lab for lab in r.probabilities if lab not in labels]
-    header = [*CSV_FIXED_COLUMNS, *(f"p_{lab}" for lab in labels), *(f"gender_{g}" for g in GENDER_LABELS),
-              *DIMENSION_NAMES, *CSV_TAIL_COLUMNS]
+        for head, values in r.heads.items():
+            names = heads.setdefault(head, [])
+            names += [n for n in values if n not in names]
+    columns = [(head, name) for head, names in heads.items() for name in names]
+    header = [*CSV_FIXED_COLUMNS, *(csv_column(h, n) for h, n in columns), *CSV_TAIL_COLUMNS]
     try:
         with atomic_writer(path, newline="") as f:  # all or nothing: a kill while writing leaves no half file
             w = csv.writer(f)
             w.writerow(header)
             for r in results:
                 w.writerow([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
-                            *(r.probabilities.get(lab, "") for lab in labels),
-                            *(r.gender.get(g, "") for g in GENDER_LABELS),
-                            r.valence, r.arousal, r.dominance, r.dimensions_source, r.speech_ratio, r.latency_ms,
-                            int(r.uncertain)])
+                            *(r.heads.get(h, {}).get(n, "") for h, n in columns),
+                            r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)])
     except OutputPathError as exc:
         raise SessionError(f"{path}: cannot write the CSV export ({exc.__cause__}).") from exc
     return path

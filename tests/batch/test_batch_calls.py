@@ -41,15 +41,15 @@ def test_summary_numbers_match_the_result_files(local_run, calls):
             labels = {r["top_label"] for r in utts}
             assert sp["emotion_shares"] == pytest.approx(
                 {lab: sum(_dur(r) for r in utts if r["top_label"] == lab) / total for lab in labels})
-            assert sp["mean_arousal"] == pytest.approx(sum(_dur(r) * r["arousal"] for r in utts) / total)
-            assert sp["mean_valence"] == pytest.approx(sum(_dur(r) * r["valence"] for r in utts) / total)
+            assert sp["mean_arousal"] == pytest.approx(sum(_dur(r) * r["heads"]["dimensions"]["arousal"] for r in utts) / total)
+            assert sp["mean_valence"] == pytest.approx(sum(_dur(r) * r["heads"]["dimensions"]["valence"] for r in utts) / total)
             assert sp["negative_valence_share"] == pytest.approx(
-                sum(_dur(r) for r in utts if r["valence"] < NEUTRAL_VALENCE) / total)
-            peak = max(wins, key=lambda r: r["arousal"])
-            assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (peak["arousal"], peak["start_s"])
-            angry = max(wins, key=lambda r: r["probabilities"]["angry"])
-            assert (sp["peak_anger"], sp["peak_anger_s"]) == (angry["probabilities"]["angry"], angry["start_s"])
-            for key, score in (("top_anger", lambda r: r["probabilities"]["angry"]), ("top_arousal", lambda r: r["arousal"])):
+                sum(_dur(r) for r in utts if r["heads"]["dimensions"]["valence"] < NEUTRAL_VALENCE) / total)
+            peak = max(wins, key=lambda r: r["heads"]["dimensions"]["arousal"])
+            assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (peak["heads"]["dimensions"]["arousal"], peak["start_s"])
+            angry = max(wins, key=lambda r: r["heads"]["emotion"]["angry"])
+            assert (sp["peak_anger"], sp["peak_anger_s"]) == (angry["heads"]["emotion"]["angry"], angry["start_s"])
+            for key, score in (("top_anger", lambda r: r["heads"]["emotion"]["angry"]), ("top_arousal", lambda r: r["heads"]["dimensions"]["arousal"])):
                 moments = sp[key]
                 assert moments and [m["score"] for m in moments] == sorted((m["score"] for m in moments), reverse=True)
                 assert moments[0]["score"] == max(score(r) for r in wins)

@@ -63,7 +63,7 @@ def _results(path, fmt) -> list[tuple]:
 class _Result:
     def __init__(self, d: dict):
         self.track, self.kind, self.start_s, self.end_s = d["track"], d["kind"], d["start_s"], d["end_s"]
-        self.probabilities = d["probabilities"]
+        self.probabilities = d["heads"]["emotion"]
 
 
 def _same(a: list[tuple], b: list[tuple]) -> None:

@@ -161,9 +161,9 @@ def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path
 
 def _result(start_s: float) -> WindowResult:
     return WindowResult(track=0, track_name="mix", kind="window", start_s=start_s, end_s=start_s + 2.0,
-                        probabilities={"neutral": 1.0}, top_label="neutral", gender={"female": 0.5, "male": 0.5},
-                        valence=0.5, arousal=0.5, dominance=0.5, dimensions_source="derived-from-category",
-                        speech_ratio=1.0, latency_ms=1.0)
+                        heads={"emotion": {"neutral": 1.0}, "gender": {"female": 0.5, "male": 0.5},
+                               "dimensions": {"valence": 0.5, "arousal": 0.5, "dominance": 0.5}},
+                        speech_ratio=1.0, latency_ms=1.0, dimensions_source="derived-from-category")
 
 
 def test_a_restart_supersedes_what_was_analysed_from_there_on(tmp_path):
@@ -183,27 +183,48 @@ def test_a_restart_supersedes_what_was_analysed_from_there_on(tmp_path):
     assert [float(r["start_s"]) for r in rows] == [0.5, 1.0, 4.1]
 
 
-def test_sessions_of_format_1_still_read(written_session, tmp_path):
-    """Format 1 called the source of valence/arousal/dominance "vad_source"; format 2 says
-    "dimensions_source" ("vad" now means voice activity only). Old files read the same."""
+def _older_format(rec: dict, version: int) -> dict:
+    """A record as session format ``version`` (1 or 2) wrote it: the built-in heads as flat fields
+    (probabilities, gender, valence ...); format 1 also said "vad_source" for "dimensions_source"."""
+    if rec.get("type") == "metadata":
+        rec["format_version"] = version
+    if rec.get("type") == "result":
+        heads = rec.pop("heads")
+        rec.update(probabilities=heads["emotion"], gender=heads["gender"], **heads["dimensions"])
+        if version == 1:
+            rec["vad_source"] = rec.pop("dimensions_source")
+    return rec
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_sessions_of_older_formats_still_read(written_session, tmp_path, version):
+    """Format 3 keeps every model output under "heads"; formats 1 and 2 wrote the built-in heads as
+    flat fields, and format 1 called the source of valence/arousal/dominance "vad_source" ("vad" now
+    means voice activity only). Old files read the same."""
     import json
 
     path, _, session = written_session
     old = tmp_path / "old.jsonl"
-    lines = []
-    for line in path.read_text().splitlines():
-        rec = json.loads(line)
-        if rec.get("type") == "metadata":
-            rec["format_version"] = 1
-        if "dimensions_source" in rec:
-            rec["vad_source"] = rec.pop("dimensions_source")
-        lines.append(json.dumps(rec))
-    old.write_text("\n".join(lines) + "\n")
-    assert json.loads(path.read_text().splitlines()[0])["format_version"] == 2
+    old.write_text("\n".join(json.dumps(_older_format(json.loads(line), version))
+                             for line in path.read_text().splitlines()) + "\n")
+    assert json.loads(path.read_text().splitlines()[0])["format_version"] == 3
     reopened = SessionStore.open(old)
     assert reopened.results == SessionStore.open(path).results
     assert reopened.results and all(r.dimensions_source == session.results[0].dimensions_source
                                     for r in reopened.results)
+
+
+def test_sessions_of_a_newer_format_are_refused_with_the_reason(written_session, tmp_path):
+    import json
+
+    path, _, _ = written_session
+    lines = path.read_text().splitlines()
+    meta = json.loads(lines[0])
+    meta["format_version"] = 99
+    newer = tmp_path / "newer.jsonl"
+    newer.write_text("\n".join([json.dumps(meta), *lines[1:]]) + "\n")
+    with pytest.raises(SessionError, match="newer version"):
+        SessionStore.open(newer)
 
 
 def test_salvage_numbers_count_what_opens_after_a_seek_back(written_session, tmp_path):
