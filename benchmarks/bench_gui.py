@@ -40,7 +40,7 @@ def _synthetic_events(track: int, t0: float, t1: float, labels: list[str], rng: 
         events.append(VadFlags(track, t, VAD_FRAME_S, (rng.random(n_vad) < 0.6).astype(np.float32)))
         while next_result <= t + block_s:
             p = rng.dirichlet(np.ones(len(labels)))
-            events.append(Result(track, next_result - 2.0, next_result, dict(zip(labels, p.tolist(), strict=True)),
+            events.append(Result.built_in(track, next_result - 2.0, next_result, dict(zip(labels, p.tolist(), strict=True)),
                                  {"female": float(rng.random()), "male": 0.0}, float(rng.random()),
                                  float(rng.random()), float(rng.random())))
             next_result += with_result_every_s

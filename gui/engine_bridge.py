@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gui.events import Audio, Finished, GuiEvent, Problem, Result, Segment, VadFlags
+from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
 from model.errors import ModelFileError, SERError
 
@@ -29,6 +29,7 @@ class ModelInfo:
     labels: list[str]
     dimensions_source: str
     features: object = None  # the model's model.features.FeatureConfig (its spectrogram bands)
+    heads: tuple = ()  # the outputs the model file declares (ModelMeta.heads): one plot each
 
     @property
     def name(self) -> str:
@@ -42,7 +43,7 @@ class LoadedSession:
     path: Path
     events: list[GuiEvent]
     metadata: dict
-    labels: list[str]
+    heads: list  # the model's declared heads (or, for sessions that did not record them, its labels)
     salvaged: dict | None = None  # what was left out when a damaged session was opened up to the damage
 
 
@@ -57,7 +58,7 @@ def read_model_info(model_path: str) -> ModelInfo:
             " Choose an existing .safetensors model file in Settings."
         raise ModelFileError(f"{path}: model file not found.{hint}")
     meta = read_meta(path)
-    return ModelInfo(str(path), list(meta.labels), meta.dimensions_source, meta.features)
+    return ModelInfo(str(path), list(meta.labels), meta.dimensions_source, meta.features, tuple(meta.heads))
 
 
 def list_devices() -> list[tuple[int, str]]:
@@ -91,11 +92,7 @@ def convert(ev) -> GuiEvent | None:
     import streamer
 
     if isinstance(ev, streamer.WindowResult):
-        return Result(track=ev.track, start_s=ev.start_s, end_s=ev.end_s, probabilities=dict(ev.probabilities),
-                      gender=dict(ev.gender or {}), valence=_num(ev.valence), arousal=_num(ev.arousal),
-                      dominance=_num(ev.dominance), dimensions_source=ev.dimensions_source, kind=ev.kind,
-                      track_name=ev.track_name, speech_ratio=_num(ev.speech_ratio), latency_ms=_num(ev.latency_ms),
-                      uncertain=bool(getattr(ev, "uncertain", False)))
+        return ev  # the one result record (gui.events.Result)
     if isinstance(ev, streamer.AudioBlock):
         return Audio(ev.track, ev.start_s, np.asarray(ev.samples, dtype=np.float32))
     if isinstance(ev, streamer.VadFrames):
@@ -115,10 +112,6 @@ def _device_key(text: str) -> int | str | None:
     if not text:
         return None
     return int(text) if text.isdigit() else text
-
-
-def _num(x) -> float:
-    return float("nan") if x is None else float(x)
 
 
 class EngineBridge:
@@ -284,19 +277,16 @@ class EngineBridge:
         import streamer
 
         store = streamer.SessionStore.open(Path(path), salvage=salvage)
-        events: list[GuiEvent] = []
-        labels: list[str] = []
-        for r in store.results:
-            g = convert(r)
-            if isinstance(g, Result):
-                events.append(g)
-                if not labels:
-                    labels = list(g.probabilities)
+        events: list[GuiEvent] = list(store.results)
         for s in store.segments:
             g = convert(s)
             if g is not None:
                 events.append(g)
-        return LoadedSession(Path(path), events, dict(store.metadata or {}), labels, store.salvaged)
+        metadata = dict(store.metadata or {})
+        heads = ((metadata.get("engine") or {}).get("model") or {}).get("heads")
+        if not heads:  # sessions written before the model's heads were recorded: its labels
+            heads = list(store.results[0].probabilities) if store.results else []
+        return LoadedSession(Path(path), events, metadata, heads, store.salvaged)
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:

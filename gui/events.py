@@ -1,42 +1,18 @@
-"""The GUI's own event types: plain dataclasses the widgets are fed with.
+"""The event types the widgets are fed with.
 
-Only :mod:`gui.engine_bridge` converts the streaming engine's events into these, so the widgets,
-the histories and the tests never depend on the engine's classes.
+A model result is the engine's own record (:class:`streamer.events.WindowResult`, here ``Result``):
+every output under ``heads``, as the model file declares them, so a new head reaches the plots
+without a copy of its fields. The other events are plain dataclasses that :mod:`gui.engine_bridge`
+makes from the engine's, so the widgets and histories need nothing else from the engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Result:
-    """One model result (a window or a whole utterance) of one track."""
-
-    track: int
-    start_s: float
-    end_s: float
-    probabilities: dict[str, float]
-    gender: dict[str, float] = field(default_factory=dict)
-    valence: float = float("nan")
-    arousal: float = float("nan")
-    dominance: float = float("nan")
-    dimensions_source: str = "derived-from-category"
-    kind: str = "window"
-    track_name: str = ""
-    speech_ratio: float = 1.0
-    latency_ms: float = float("nan")
-    uncertain: bool = False  # the model's calibrated confidence is below its threshold
-
-    @property
-    def top_label(self) -> str:
-        return max(self.probabilities, key=self.probabilities.get)
-
-    @property
-    def mid_s(self) -> float:
-        return 0.5 * (self.start_s + self.end_s)
+from streamer.events import WindowResult as Result
 
 
 @dataclass(frozen=True)

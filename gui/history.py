@@ -27,6 +27,19 @@ SPEC_LOG_MIN = -14.0  # log(1e-6), the log-mel floor
 SPEC_LOG_STEP = 0.1  # natural-log units per uint8 step: 0.43 dB, finer than a colour map shows
 
 
+def head_layout(heads) -> list[tuple[str, str, list[str]]]:
+    """(name, kind, outputs) of each head, in the model's order, from a model's declared heads
+    (``ModelMeta.heads``: dicts with ``labels`` or ``names``) or, for sources that only know them, a
+    list of emotion labels (the built-in heads of a model with those labels)."""
+    heads = list(heads or [])
+    if not heads or isinstance(heads[0], str):
+        from model.checkpoint import ModelMeta
+
+        heads = ModelMeta(labels=[str(h) for h in heads]).heads
+    return [(str(h["name"]), str(h["kind"]), [str(n) for n in h.get("labels") or h.get("names") or []])
+            for h in heads]
+
+
 def quantise_logmel(cols: np.ndarray) -> np.ndarray:
     """Log-mel values -> uint8 steps of SPEC_LOG_STEP from SPEC_LOG_MIN (display only: an hour of
     64-band columns then takes 23 MB per track instead of 92 MB)."""
@@ -173,20 +186,29 @@ class Summary:
 
 
 class TrackHistory:
-    """Display history of one track: level, speech flags, spectrogram, results, segments."""
+    """Display history of one track: level, speech flags, spectrogram, results, segments.
 
-    def __init__(self, labels: list[str], history_s: float = DEFAULT_HISTORY_S, with_spectrogram: bool = True,
+    ``heads``: the model's declared heads (or its emotion labels; see :func:`head_layout`). Each
+    window result is one row: its middle and end time, then every head's outputs in that order."""
+
+    def __init__(self, heads, history_s: float = DEFAULT_HISTORY_S, with_spectrogram: bool = True,
                  features=None):
-        self.labels = list(labels)
+        self.heads = head_layout(heads)
+        self.columns: dict[str, slice] = {}
+        col = 2
+        for name, _, outputs in self.heads:
+            self.columns[name] = slice(col, col + len(outputs))
+            col += len(outputs)
+        self.labels = next((outputs for name, _, outputs in self.heads if name == "emotion"), [])
         self.history_s = history_s
         n_bins = int(math.ceil(history_s / LEVEL_BIN_S))
         self.level = Ring(n_bins, 2)  # time, level in dBFS
         self.speech = Ring(n_bins, 3)  # start, end, flag
-        self.results = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)  # mid, end, probs.., female, v, a, d
+        self.results = Ring(RESULT_CAPACITY, col)  # mid, end, then each head's outputs
         # The same rows exponentially smoothed for display, kept up to date on every append so that a
         # long history is never re-smoothed per frame.
         self.smoothing = 0.0
-        self.smoothed = Ring(RESULT_CAPACITY, 2 + len(self.labels) + 4)
+        self.smoothed = Ring(RESULT_CAPACITY, col)
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
         self._spec_maker = SpectrogramMaker(features) if with_spectrogram else None
@@ -214,9 +236,13 @@ class TrackHistory:
             self.version += 1
             self.result_version += 1
             return
-        probs = [r.probabilities.get(lab, 0.0) for lab in self.labels]
-        female = r.gender.get("female", np.nan) if r.gender else np.nan
-        row = np.array([r.mid_s, r.end_s, *probs, female, r.valence, r.arousal, r.dominance])
+        row = np.full(self.results.view().shape[1], np.nan)
+        row[0], row[1] = r.mid_s, r.end_s
+        for name, kind, outputs in self.heads:
+            values = r.heads.get(name)
+            if values:  # a class the result does not list has probability 0; a missing value is unknown
+                missing = 0.0 if kind == "categorical" else np.nan
+                row[self.columns[name]] = [values.get(o, missing) for o in outputs]
         smooth = row.copy()
         if self.smoothing > 0 and len(self.smoothed):
             prev = self.smoothed.view()[-1, 2:]
@@ -315,15 +341,22 @@ class TrackHistory:
     def _rows(self, smoothed: bool) -> np.ndarray:
         return self.smoothed.view() if smoothed else self.results.view()
 
+    def head(self, name: str, smoothed: bool = False) -> np.ndarray:
+        """``(n, outputs)``: one head's values of every window result (empty if the model has no such head)."""
+        rows = self._rows(smoothed)
+        return rows[:, self.columns[name]] if name in self.columns else rows[:, :0]
+
     def probabilities(self, smoothed: bool = False) -> np.ndarray:
-        return self._rows(smoothed)[:, 2:2 + len(self.labels)]
+        return self.head("emotion", smoothed)
 
     def female(self, smoothed: bool = False) -> np.ndarray:
-        return self._rows(smoothed)[:, 2 + len(self.labels)]
+        genders = dict((n, o) for n, _, o in self.heads).get("gender", [])
+        values = self.head("gender", smoothed)
+        return values[:, genders.index("female")] if "female" in genders else np.full(len(values), np.nan)
 
     def dimensions(self, smoothed: bool = False) -> np.ndarray:
         """``(n, 3)`` valence, arousal, dominance."""
-        return self._rows(smoothed)[:, 3 + len(self.labels):]
+        return self.head("dimensions", smoothed)
 
     def speech_mask(self, x0: float, x1: float, n: int) -> np.ndarray:
         """Speech (1) or not (0) at ``n`` evenly spaced times over [x0, x1), for shading."""

@@ -261,7 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.status_model.setText(f"model: {self.model_info.name}")
         self.status_model.setToolTip(self.model_info.path)
-        self.plot_stack.set_labels(self.model_info.labels)
+        self.plot_stack.set_heads(self.model_info.heads or self.model_info.labels)
         return True
 
     def refresh_devices(self) -> None:
@@ -296,11 +296,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.banner.hide()
 
     # -- sources -----------------------------------------------------------------------------
-    def reset_view(self, labels: list[str], n_tracks: int) -> None:
-        """Empty histories and fresh lanes for ``n_tracks`` tracks of a model with ``labels``."""
+    def reset_view(self, heads, n_tracks: int) -> None:
+        """Empty histories and fresh lanes for ``n_tracks`` tracks of a model with these ``heads``
+        (its declared heads, or its emotion labels: gui.history.head_layout)."""
         self.plot_stack.clear_lanes()
         self.side_panel.clear_lanes()
-        self.plot_stack.set_labels(labels)
+        self.plot_stack.set_heads(heads)
         self.histories = {}
         self.finished_tracks = set()
         self._expected_tracks = n_tracks
@@ -309,18 +310,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plot_stack.position_s = 0.0
         self.plot_stack.set_follow(True)
         for t in range(n_tracks):
-            self._ensure_track(t, labels)
+            self._ensure_track(t)
 
-    def _ensure_track(self, track: int, labels: list[str] | None = None) -> TrackHistory:
+    def _ensure_track(self, track: int) -> TrackHistory:
         if track not in self.histories:
-            labels = labels or self.plot_stack.labels
             features = self.model_info.features if self.model_info is not None else None
-            self.histories[track] = TrackHistory(labels, features=features)
+            self.histories[track] = TrackHistory(self.plot_stack.heads, features=features)
             self.histories[track].set_smoothing(self.settings.smoothing)
             name = self.lane_name(track)
             self.plot_stack.ensure_lane(track, name)
             self.side_panel.ensure_lane(track, name)
         return self.histories[track]
+
+    def _model_heads(self) -> list:
+        """The current model's declared heads (its labels for an older model file)."""
+        if self.model_info is None:
+            return []
+        return list(self.model_info.heads or self.model_info.labels)
 
     def lane_name(self, track: int) -> str:
         if self._expected_tracks == 1 and self.mode != SESSION:
@@ -362,7 +368,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mode = FILE
         self.source_path = path
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
-        self.reset_view(self.model_info.labels, n_ch if split else 1)
+        self.reset_view(self._model_heads(), n_ch if split else 1)
         self.duration_s = duration_s
         self.session_path = self._new_session_path(path.stem)
         return self._start_file(0.0, new_session=True)
@@ -407,7 +413,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mic_device = device
         self.source_path = None
         self.setWindowTitle("Speech-emotion analyzer: live")
-        self.reset_view(self.model_info.labels, 2 if self.settings.channels == "split" else 1)
+        self.reset_view(self._model_heads(), 2 if self.settings.channels == "split" else 1)
         self.session_path = self._new_session_path("live")
         return self._start_mic(new_session=True)
 
@@ -448,7 +454,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # noqa: BLE001
             self.show_error(f"{path}: cannot read this session ({exc!r}). Open a session file saved by the analyzer.")
             return False
-        labels = loaded.labels or (self.model_info.labels if self.model_info else [])
+        heads = loaded.heads or self._model_heads()
         tracks = sorted({e.track for e in loaded.events if isinstance(e, (Result, Segment))}) or [0]
         names = list(loaded.metadata.get("track_names") or [])
         if not names:  # sessions written by `ser analyze` name their tracks in the results
@@ -459,7 +465,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = Path(path)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
-        self.reset_view(labels, max(tracks) + 1)
+        self.reset_view(heads, max(tracks) + 1)
         self.clear_error()
         if loaded.salvaged:
             s = loaded.salvaged

@@ -1,5 +1,6 @@
-"""The plot stack: per track a lane of level, spectrogram, emotion, V/A/D and gender plots, all
-on one shared, scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`."""
+"""The plot stack: per track a lane of level and spectrogram plots and one plot per model head
+(emotion, gender, V/A/D and any further head the model file declares), all on one shared,
+scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
-from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory
+from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory, head_layout
 from model.features import FeatureConfig
 
 SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
@@ -22,12 +23,15 @@ GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in s
 
 
 class Lane:
-    """The five plots of one track."""
+    """The plots of one track: level, spectrogram, then one plot per model head (a categorical head
+    as class probabilities, a two-class one as the first class's probability, a regression head as
+    one line per value), in the order the model file declares them."""
 
-    def __init__(self, layout: pg.GraphicsLayout, row: int, track: int, name: str, labels: list[str]):
+    def __init__(self, layout: pg.GraphicsLayout, row: int, track: int, name: str, heads):
         self.track = track
         self.name = name
-        self.labels = list(labels)
+        self.heads = head_layout(heads)
+        self.labels = next((outputs for n, _, outputs in self.heads if n == "emotion"), [])
         self.captions: dict[pg.PlotItem, pg.TextItem] = {}
         self.version = -1
         self.result_version = -1
@@ -35,10 +39,13 @@ class Lane:
         self._level_key = None
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
-        self.emotion_plot = layout.addPlot(row=row + 2, col=0)
-        self.dimensions_plot = layout.addPlot(row=row + 3, col=0)
-        self.gender_plot = layout.addPlot(row=row + 4, col=0)
-        self.plots = [self.level_plot, self.spec_plot, self.emotion_plot, self.dimensions_plot, self.gender_plot]
+        self.head_plots: dict[str, pg.PlotItem] = {}
+        self.head_curves: dict[str, dict[str, pg.PlotDataItem]] = {}
+        self.legends: dict[str, pg.LegendItem] = {}
+        self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
+        for i, (head, _, _) in enumerate(self.heads):
+            self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
+        self.plots = [self.level_plot, self.spec_plot, *self.head_plots.values()]
         for p in self.plots:
             p.getAxis("left").setWidth(AXIS_WIDTH)
             p.showAxis("bottom", False)
@@ -64,45 +71,84 @@ class Lane:
         self.spec_plot.setLabel("left", "mel")
         self.spec_plot.setYRange(0, FeatureConfig().n_mels, padding=0)  # then the model's bands (set_bands)
 
-        self.emotion_plot.setYRange(0, 1, padding=0.02)
-        self.emotion_plot.setLabel("left", "p")
-        self.emotion_plot.setToolTip("Click a legend entry to hide or show that emotion in every lane")
-        self.legend = self.emotion_plot.addLegend(offset=(4, 2), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 110),
-                                                  colCount=min(len(labels), LEGEND_COLUMNS))
-        self.emotion_curves: dict[str, pg.PlotDataItem] = {}
-        for lab in self.labels:
-            self.emotion_curves[lab] = self.emotion_plot.plot(pen=pg.mkPen(label_color(lab), width=CURVE_WIDTH), name=lab)
-
-        self.dimensions_plot.setYRange(0, 1, padding=0.02)
-        self.dimensions_plot.setLabel("left", "V/A/D")
-        self.dimensions_plot.addLegend(offset=(4, 4), labelTextSize="7pt", colCount=3, brush=pg.mkBrush(0, 0, 0, 140))
-        self.dimensions_curves = {
-            name: self.dimensions_plot.plot(pen=pg.mkPen(VAD_COLORS[name], width=CURVE_WIDTH), name=name)
-            for name in ("valence", "arousal", "dominance")
-        }
-
-        self.gender_plot.setYRange(0, 1, padding=0.02)
-        self.gender_plot.setLabel("left", "female")
-        self.gender_plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
-        self.gender_curve = self.gender_plot.plot(pen=pg.mkPen(GENDER_COLOR, width=CURVE_WIDTH))
-
-        for curve in [*self.emotion_curves.values(), *self.dimensions_curves.values(), self.gender_curve]:
-            curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
+        for head, kind, outputs in self.heads:
+            self._build_head(head, kind, outputs)
         self.playheads = []
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
             self.playheads.append(line)
+        self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.set_name(name)
-        self.set_dimensions_source("derived-from-category")
+
+    def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
+        plot = self.head_plots[head]
+        plot.setYRange(0, 1, padding=0.02)
+        curves: dict[str, pg.PlotDataItem] = {}
+        if kind == "categorical" and len(outputs) == 2:  # one line: the first class's probability
+            plot.setLabel("left", outputs[0])
+            plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
+            color = GENDER_COLOR if head == "gender" else label_color(outputs[0])
+            curves[outputs[0]] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
+        else:
+            categorical = kind == "categorical"
+            plot.setLabel("left", "p" if categorical else "/".join(o[:1].upper() for o in outputs))
+            legend = plot.addLegend(offset=(4, 2), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 110),
+                                    colCount=min(len(outputs), LEGEND_COLUMNS))
+            self.legends[head] = legend
+            if categorical:
+                plot.setToolTip(f"Click a legend entry to hide or show that {head} class in every lane")
+            for o in outputs:
+                color = label_color(o) if categorical else VAD_COLORS.get(o, label_color(o))
+                curves[o] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH), name=o)
+        for curve in curves.values():
+            curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
+        self.head_curves[head] = curves
+
+    # The built-in heads by name, for the side panel and tests.
+    @property
+    def emotion_plot(self) -> pg.PlotItem | None:
+        return self.head_plots.get("emotion")
+
+    @property
+    def emotion_curves(self) -> dict[str, pg.PlotDataItem]:
+        return self.head_curves.get("emotion", {})
+
+    @property
+    def legend(self) -> pg.LegendItem | None:
+        return self.legends.get("emotion")
+
+    @property
+    def dimensions_plot(self) -> pg.PlotItem | None:
+        return self.head_plots.get("dimensions")
+
+    @property
+    def dimensions_curves(self) -> dict[str, pg.PlotDataItem]:
+        return self.head_curves.get("dimensions", {})
+
+    @property
+    def gender_plot(self) -> pg.PlotItem | None:
+        return self.head_plots.get("gender")
+
+    @property
+    def gender_curve(self) -> pg.PlotDataItem | None:
+        return next(iter(self.head_curves.get("gender", {}).values()), None)
 
     def set_name(self, name: str) -> None:
         self.name = name
         self._set_caption(self.level_plot, f"{name}: level, speech shaded")
         self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
-        self._set_caption(self.emotion_plot, f"{name}: emotion probabilities")
-        self._set_caption(self.gender_plot, f"{name}: gender, P(female)")
-        self._dimensions_title()
+        for head, kind, outputs in self.heads:
+            self._head_caption(head, kind, outputs)
+
+    def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
+        if kind == "categorical":
+            text = f"{head}, P({outputs[0]})" if len(outputs) == 2 else f"{head} probabilities"
+        else:
+            source = self.dimensions_source if head == "dimensions" else self.sources.get(head, "")
+            estimated = " (estimated from emotion categories)" if source == "derived-from-category" else ""
+            text = " / ".join(outputs) + estimated
+        self._set_caption(self.head_plots[head], f"{self.name}: {text}")
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
         """A small caption in the plot's top-right corner: titles would cost a row per plot."""
@@ -120,16 +166,15 @@ class Lane:
 
     def set_dimensions_source(self, source: str) -> None:
         self.dimensions_source = source
-        self._dimensions_title()
-
-    def _dimensions_title(self) -> None:
-        estimated = getattr(self, "dimensions_source", "") == "derived-from-category"
-        suffix = " (estimated from emotion categories)" if estimated else ""
-        self._set_caption(self.dimensions_plot, f"{self.name}: valence / arousal / dominance{suffix}")
+        for head, kind, outputs in self.heads:
+            if head == "dimensions":
+                self._head_caption(head, kind, outputs)
 
     def set_label_visible(self, label: str, visible: bool) -> None:
-        if label in self.emotion_curves:
-            self.emotion_curves[label].setVisible(visible)
+        """Show or hide a class of the multi-class heads (e.g. an emotion) in this lane."""
+        for head, kind, outputs in self.heads:
+            if kind == "categorical" and len(outputs) > 2 and label in self.head_curves[head]:
+                self.head_curves[head][label].setVisible(visible)
 
     def update_data(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Push the history's curves to the plot items (only when the history or the view changed)."""
@@ -149,14 +194,12 @@ class Lane:
             return
         self.result_version = history.result_version
         t, idx = _curve_layout(history.results.view())
-        probs = _take(history.probabilities(smoothed=True), idx)
-        for i, lab in enumerate(history.labels):
-            if lab in self.emotion_curves:
-                self.emotion_curves[lab].setData(t, probs[:, i], connect="finite")
-        dims = _take(history.dimensions(smoothed=True), idx)
-        for i, name in enumerate(("valence", "arousal", "dominance")):
-            self.dimensions_curves[name].setData(t, dims[:, i], connect="finite")
-        self.gender_curve.setData(t, _take(history.female(smoothed=True), idx), connect="finite")
+        for head, _, outputs in self.heads:
+            values = _take(history.head(head, smoothed=True), idx)
+            curves = self.head_curves[head]
+            for i, o in enumerate(outputs):
+                if o in curves and i < values.shape[1]:
+                    curves[o].setData(t, values[:, i], connect="finite")
         if history.dimensions_source != self.dimensions_source:
             self.set_dimensions_source(history.dimensions_source)
 
@@ -291,6 +334,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         super().__init__(parent=parent)
         self.setBackground((20, 20, 24))
         self.lanes: dict[int, Lane] = {}
+        self.heads: list = []  # the model's declared heads (see gui.history.head_layout)
         self.labels: list[str] = []
         self.hidden_labels: set[str] = set()
         self.span_s = DEFAULT_SPAN_S
@@ -301,9 +345,12 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self._applied = None
         self.scene().sigMouseClicked.connect(self._on_click)
 
-    def set_labels(self, labels: list[str]) -> None:
-        if list(labels) != self.labels:
-            self.labels = list(labels)
+    def set_heads(self, heads) -> None:
+        """The model's declared heads (``ModelMeta.heads``, or its emotion labels): one plot each."""
+        heads = list(heads)
+        if heads != self.heads:
+            self.heads = heads
+            self.labels = next((o for n, _, o in head_layout(heads) if n == "emotion"), [])
             self.clear_lanes()
 
     def clear_lanes(self) -> None:
@@ -315,7 +362,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         if track in self.lanes:
             return self.lanes[track]
         self._applied = None
-        lane = Lane(self.ci, 5 * len(self.lanes), track, name, self.labels)
+        lane = Lane(self.ci, (2 + len(head_layout(self.heads))) * len(self.lanes), track, name, self.heads)
         if self._master is None:
             self._master = lane.level_plot
             self._master.vb.sigRangeChangedManually.connect(self._on_manual_range)
@@ -325,9 +372,10 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
         for label in self.hidden_labels:
             lane.set_label_visible(label, False)
-        for sample, _label_item in lane.legend.items:
-            # A click on a legend entry hides that class in every lane, not only this one.
-            sample.sigClicked.connect(self._on_legend_clicked)
+        for legend in lane.legends.values():
+            for sample, _label_item in legend.items:
+                # A click on a legend entry hides that class in every lane, not only this one.
+                sample.sigClicked.connect(self._on_legend_clicked)
         self.lanes[track] = lane
         self._update_bottom_axis()
         self._apply_range()
@@ -339,7 +387,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
             for p in lane.plots:
                 p.showAxis("bottom", False)
         if lanes:
-            bottom = lanes[-1].gender_plot
+            bottom = lanes[-1].plots[-1]
             bottom.showAxis("bottom", True)
             bottom.setLabel("bottom", "time", units="s")
 

@@ -20,12 +20,13 @@ TYPICAL_LOGMEL_STD = 3.0
 def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str = "derived-from-category",
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
                     level_norm_dbfs: float | None = None, calibration: dict | None = None,
-                    voice_emotion: bool = False, voice_emotion_every_s: float = 0.0) -> Path:
+                    voice_emotion: bool = False, voice_emotion_every_s: float = 0.0, extra_heads=()) -> Path:
     """Write a small random-weight model file (seeded, so every call writes the same weights).
 
     ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
     regression (and with ``voice_emotion`` random voice-emotion heads, embedding every
-    ``voice_emotion_every_s`` of a segment); ``calibration`` is recorded as the model file's calibration."""
+    ``voice_emotion_every_s`` of a segment); ``extra_heads`` are further heads (ArchConfig.extra_heads,
+    with random weights); ``calibration`` is recorded as the model file's calibration."""
     import torch
 
     from model.checkpoint import ModelMeta, save_model
@@ -36,7 +37,8 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
     torch.manual_seed(0)
     arch = ArchConfig(channels=TINY_CHANNELS, head_dim=TINY_HEAD_DIM, attention_dim=TINY_ATTENTION_DIM,
                       speaker_norm=speaker_norm, voice_gender=voice_gender or voice_emotion,
-                      voice_emotion=voice_emotion, voice_emotion_every_s=voice_emotion_every_s)
+                      voice_emotion=voice_emotion, voice_emotion_every_s=voice_emotion_every_s,
+                      extra_heads=tuple((n, k, tuple(v)) for n, k, v in extra_heads))
     features = FeatureConfig(level_norm_dbfs=level_norm_dbfs)
     net = SERNet(len(labels), features, arch)
     if voice_gender or voice_emotion:

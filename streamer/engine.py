@@ -419,12 +419,13 @@ def engine_metadata(predictor, config: EngineConfig, source) -> dict:
     meta = getattr(predictor, "meta", None)
     model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
     if meta is not None:
-        model.update(dimensions_source=meta.dimensions_source, created=meta.created,
+        model.update(heads=meta.heads, dimensions_source=meta.dimensions_source, created=meta.created,
                      gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
                      calibration=dict(meta.calibration))
         if meta.arch.voice_gender and meta.arch.voice_emotion:
             model["voice_emotion"] = {"weight_adapted": meta.arch.voice_emotion_weight,
-                                      "weight_unadapted": meta.arch.voice_emotion_weight_unadapted}
+                                      "weight_unadapted": meta.arch.voice_emotion_weight_unadapted,
+                                      "every_s": meta.arch.voice_emotion_every_s}
     adapts = bool(getattr(predictor, "adapts_to_speaker", False))
     model["speaker_adaptation"] = {
         "model_supports": adapts, "enabled": adapts and config.speaker_adaptation,

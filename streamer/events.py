@@ -59,6 +59,18 @@ class WindowResult(_StoredRecord):
 
     RECORD_TYPE = "result"
 
+    @classmethod
+    def built_in(cls, track: int, start_s: float, end_s: float, probabilities: dict[str, float],
+                 gender: dict[str, float] | None = None, valence: float = float("nan"),
+                 arousal: float = float("nan"), dominance: float = float("nan"), kind: str = WINDOW,
+                 track_name: str = "", speech_ratio: float = 1.0, latency_ms: float = float("nan"),
+                 dimensions_source: str = "derived-from-category", uncertain: bool = False) -> WindowResult:
+        """A result of the three built-in heads, for tools and tests that make results by hand."""
+        heads = {"emotion": dict(probabilities), "gender": dict(gender or {}),
+                 "dimensions": {"valence": valence, "arousal": arousal, "dominance": dominance}}
+        return cls(track, track_name, kind, start_s, end_s, heads, speech_ratio, latency_ms, dimensions_source,
+                   uncertain)
+
     @property
     def probabilities(self) -> dict[str, float]:
         return self.heads.get("emotion", {})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamer.events import UTTERANCE, SpeechSegment, WindowResult
+from streamer.events import UTTERANCE, WINDOW, SpeechSegment, WindowResult
 
 SHOWN_LABELS = 4  # emotions listed by name in a one-line summary; the rest are summed as "other"
 PERCENT = 100.0
+BUILT_IN_HEADS = ("emotion", "gender", "dimensions")  # summarised by name below; any other head generically
 
 
 @dataclass
@@ -53,9 +54,25 @@ class TrackSummary:
     dominance: float | None = None
     dimensions_source: str = ""
     gender: dict[str, float] = field(default_factory=dict)
+    # Every head of the model: the utterance-duration-weighted mean of each output, and each
+    # output's highest window value with the window's start ({"value", "start_s"}).
+    means: dict[str, dict[str, float]] = field(default_factory=dict)
+    peaks: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+    def _other_heads(self) -> str:
+        parts = []
+        for head, values in self.means.items():
+            if head in BUILT_IN_HEADS or not values:
+                continue
+            if abs(sum(values.values()) - 1.0) < 1e-3 and all(0 <= v <= 1 for v in values.values()):
+                top = max(values, key=values.get)  # class probabilities: the most likely class
+                parts.append(f"{head}: {top} {values[top] * PERCENT:.0f}%")
+            else:
+                parts.append(f"{head}: " + ", ".join(f"{n} {v:.2f}" for n, v in values.items()))
+        return "".join(f"; {p}" for p in parts)
 
     def line(self) -> str:
         """One human-readable line."""
@@ -74,7 +91,7 @@ class TrackSummary:
         estimated = " (estimated)" if self.dimensions_source == "derived-from-category" else ""
         gender = ", ".join(f"{g} {p * PERCENT:.0f}%" for g, p in self.gender.items())
         return (f"{head}; emotions: {', '.join(shown)}; valence {self.valence:.2f}, arousal {self.arousal:.2f}, "
-                f"dominance {self.dominance:.2f}{estimated}; gender: {gender}")
+                f"dominance {self.dominance:.2f}{estimated}; gender: {gender}{self._other_heads()}")
 
 
 def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult]) -> list[TrackSummary]:
@@ -95,11 +112,20 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             s.emotion_shares, s.uncertain_s = time.shares(), time.uncertain_s
             for r in utts:
                 w = (r.end_s - r.start_s) / total
-                for g, p in r.gender.items():
-                    s.gender[g] = s.gender.get(g, 0.0) + w * p
-            s.valence = sum((r.end_s - r.start_s) * r.valence for r in utts) / total
-            s.arousal = sum((r.end_s - r.start_s) * r.arousal for r in utts) / total
-            s.dominance = sum((r.end_s - r.start_s) * r.dominance for r in utts) / total
+                for head, values in r.heads.items():
+                    means = s.means.setdefault(head, {})
+                    for name, v in values.items():
+                        means[name] = means.get(name, 0.0) + w * v
+            s.gender = dict(s.means.get("gender", {}))
+            dims = s.means.get("dimensions", {})
+            s.valence, s.arousal, s.dominance = (dims.get(n) for n in ("valence", "arousal", "dominance"))
             s.dimensions_source = utts[0].dimensions_source
+            windows = [r for r in results if r.track == t and r.kind == WINDOW] or utts
+            for r in windows:  # the first window wins a tie
+                for head, values in r.heads.items():
+                    peaks = s.peaks.setdefault(head, {})
+                    for name, v in values.items():
+                        if name not in peaks or v > peaks[name]["value"]:
+                            peaks[name] = {"value": v, "start_s": r.start_s}
         out.append(s)
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.files import atomic_write, atomic_writer
 from streamer.batch.summary import ANGER_LABEL
+from streamer.summary import BUILT_IN_HEADS
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -124,12 +125,30 @@ def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:
 
 
 # ---------------------------------------------------------------------- table of all calls
-def table_rows(calls: list[dict]) -> tuple[list[dict], list[str]]:
-    """Rows of the table and the emotion labels seen (``share_<label>`` columns)."""
+def _other_head_columns(sp: dict) -> dict:
+    """A speaker's columns for the model's heads beyond emotion, gender and V/A/D (which have their
+    own columns above): ``mean_HEAD_NAME``, ``peak_HEAD_NAME`` and ``peak_HEAD_NAME_s``."""
+    out = {}
+    for head, values in (sp.get("means") or {}).items():
+        if head in BUILT_IN_HEADS:
+            continue
+        peaks = (sp.get("peaks") or {}).get(head, {})
+        for name, v in values.items():
+            out[f"mean_{head}_{name}"] = v
+            peak = peaks.get(name) or {}
+            out[f"peak_{head}_{name}"], out[f"peak_{head}_{name}_s"] = peak.get("value"), peak.get("start_s")
+    return out
+
+
+def table_rows(calls: list[dict]) -> tuple[list[dict], list[str], list[str]]:
+    """Rows of the table, the emotion labels seen (``share_<label>`` columns) and the columns of
+    further model heads (``mean_HEAD_NAME`` ...)."""
     labels: list[str] = []
+    others: list[str] = []
     for c in calls:
         for sp in (c.get("summary") or {}).get("speakers", []):
             labels += [k for k in sp.get("emotion_shares", {}) if k not in labels]
+            others += [k for k in _other_head_columns(sp) if k not in others]
     rows = []
     for c in calls:
         summ = c.get("summary") or {}
@@ -151,8 +170,9 @@ def table_rows(calls: list[dict]) -> tuple[list[dict], list[str]]:
                          "mean_dominance": sp["dominance"], "negative_valence_share": sp["negative_valence_share"],
                          "peak_arousal": sp["peak_arousal"], "peak_arousal_s": sp["peak_arousal_s"],
                          "peak_anger": sp["peak_anger"], "peak_anger_s": sp["peak_anger_s"],
-                         **{f"share_{lab}": shares.get(lab, 0.0) for lab in labels}})
-    return rows, labels
+                         **{f"share_{lab}": shares.get(lab, 0.0) for lab in labels},
+                         **_other_head_columns(sp)})
+    return rows, labels, others
 
 
 def write_table(out_dir: Path, calls: list[dict]) -> tuple[Path, Path]:
@@ -160,8 +180,9 @@ def write_table(out_dir: Path, calls: list[dict]) -> tuple[Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows, labels = table_rows(calls)
-    columns = [*TABLE_COLUMNS, *((f"share_{lab}", "float64") for lab in labels)]
+    rows, labels, others = table_rows(calls)
+    columns = [*TABLE_COLUMNS, *((f"share_{lab}", "float64") for lab in labels),
+               *((c, "float64") for c in others)]
     names = [c for c, _ in columns]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -269,7 +290,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
-                        + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "") + ".</p>")
+                        + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "")
+                        + "".join(f"; mean {esc(k[5:])} {_f(v)}" for k, v in _other_head_columns(sp).items()
+                                  if k.startswith("mean_")) + ".</p>")
         f.write("\n<p>Estimates of a machine-learning model: indications for review, not facts about a person.</p>"
                 "</body></html>\n")
     return path

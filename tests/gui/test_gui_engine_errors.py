@@ -45,7 +45,7 @@ def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_p
     labels = list(read_meta(tiny_model_path).labels)
     probs = dict(zip(labels, np.full(len(labels), 1 / len(labels)), strict=True))
     batches = [
-        [Audio(0, 0.0, np.full(8000, 0.1, np.float32)), Result(0, 0.0, 1.0, probs, {"female": 0.4})],
+        [Audio(0, 0.0, np.full(8000, 0.1, np.float32)), Result.built_in(0, 0.0, 1.0, probs, {"female": 0.4})],
         [Audio(0, 0.5, np.full(8000, 0.1, np.float32)), Segment(0, 0.0, 1.0),
          Problem("microphone 'USB Mic': audio input failed (device unplugged). Plug it back in and press Listen.",
                  fatal=True), Finished(None)],

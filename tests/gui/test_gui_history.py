@@ -13,7 +13,7 @@ LABELS = ["neutral", "happy", "sad"]
 
 def _result(t: float, top: str = "happy") -> Result:
     probs = {lab: (0.8 if lab == top else 0.1) for lab in LABELS}
-    return Result(0, t, t + 2.0, probs, {"female": 0.7, "male": 0.3}, 0.6, 0.5, 0.4)
+    return Result.built_in(0, t, t + 2.0, probs, {"female": 0.7, "male": 0.3}, 0.6, 0.5, 0.4)
 
 
 def test_ring_keeps_only_the_newest_rows_and_returns_them_in_order():
@@ -59,7 +59,7 @@ def test_track_history_summary_and_drop_after():
     # Utterances weigh by their duration; uncertain ones are counted apart (as in streamer.summary).
     for start, end, top, unsure in ((1.0, 4.0, "happy", False), (4.5, 5.5, "sad", False), (6.0, 7.0, "sad", True)):
         u = _result(start, top)
-        h.add_result(Result(0, start, end, u.probabilities, u.gender, 0.6, 0.5, 0.4, kind="utterance",
+        h.add_result(Result.built_in(0, start, end, u.probabilities, u.gender, 0.6, 0.5, 0.4, kind="utterance",
                             uncertain=unsure))
     s = h.summary()
     assert abs(sum(s.shares.values()) - 1) < 1e-9 and s.shares["happy"] > s.shares["sad"] > 0
@@ -93,7 +93,7 @@ def test_smoothing_is_incremental_and_matches_a_full_pass():
     h.set_smoothing(0.6)
     for t in np.arange(0.0, 20.0, 0.5):
         p = rng.dirichlet(np.ones(3))
-        h.add_result(Result(0, t, t + 2.0, dict(zip(LABELS, p, strict=True)), {"female": float(rng.random())},
+        h.add_result(Result.built_in(0, t, t + 2.0, dict(zip(LABELS, p, strict=True)), {"female": float(rng.random())},
                             float(rng.random()), float(rng.random()), float(rng.random())))
     raw = h.results.view()[:, 2:]
     np.testing.assert_allclose(h.smoothed.view()[:, 2:], ema(raw, 0.6), atol=1e-5)

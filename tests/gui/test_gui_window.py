@@ -345,7 +345,7 @@ def test_spectrogram_keeps_its_times_across_a_gap(qtbot):
     stack = PlotStack()
     qtbot.addWidget(stack)
     stack.resize(800, 600)
-    stack.set_labels(["neutral", "happy"])
+    stack.set_heads(["neutral", "happy"])
     lane = stack.ensure_lane(0, "Speech")
     h = TrackHistory(["neutral", "happy"], history_s=60.0)
     noise = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.3
