@@ -30,6 +30,8 @@ class ModelInfo:
     dimensions_source: str
     features: object = None  # the model's model.features.FeatureConfig (its spectrogram bands)
     heads: tuple = ()  # the outputs the model file declares (ModelMeta.heads): one plot each
+    window_s: float = 2.0  # the analysis window and hop the model file says it was trained for
+    hop_s: float = 0.5
 
     @property
     def name(self) -> str:
@@ -58,7 +60,8 @@ def read_model_info(model_path: str) -> ModelInfo:
             " Choose an existing .safetensors model file in Settings."
         raise ModelFileError(f"{path}: model file not found.{hint}")
     meta = read_meta(path)
-    return ModelInfo(str(path), list(meta.labels), meta.dimensions_source, meta.features, tuple(meta.heads))
+    return ModelInfo(str(path), list(meta.labels), meta.dimensions_source, meta.features, tuple(meta.heads),
+                     meta.window_s, meta.hop_s)
 
 
 def list_devices() -> list[tuple[int, str]]:
@@ -139,7 +142,10 @@ class EngineBridge:
     def _config(self, settings: GuiSettings):
         import streamer
 
-        return streamer.EngineConfig(window_s=settings.window_s, hop_s=settings.hop_s,
+        predictor = self._predictor
+        window = settings.window_s or (predictor.window_s if predictor is not None else 2.0)
+        hop = settings.hop_s or (predictor.hop_s if predictor is not None else 0.5)
+        return streamer.EngineConfig(window_s=window, hop_s=hop,
                                      vad_aggressiveness=settings.vad_aggressiveness,
                                      speaker_adaptation=settings.speaker_adaptation)
 

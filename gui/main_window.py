@@ -612,7 +612,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(self.source_path)
 
     def open_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self)
+        model_window = (self.model_info.window_s, self.model_info.hop_s) if self.model_info else (2.0, 0.5)
+        dialog = SettingsDialog(self.settings, self, model_window)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
 

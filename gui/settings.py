@@ -16,8 +16,9 @@ class GuiSettings:
     """What the user can set. Engine settings are passed on to the engine's config."""
 
     model_path: str = "default"
-    window_s: float = 2.0
-    hop_s: float = 0.5
+    # Analysis window and hop; None: what the model file says it was trained for (ModelMeta.analysis).
+    window_s: float | None = None
+    hop_s: float | None = None
     vad_aggressiveness: int = 2
     smoothing: float = 0.0  # exponential smoothing of displayed curves, 0 = raw
     view_span_s: float = 30.0
@@ -61,16 +62,24 @@ def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: l
 class SettingsDialog(QtWidgets.QDialog):
     """Edits window, hop, VAD aggressiveness, smoothing, view span, the model file and the sound output."""
 
-    def __init__(self, settings: GuiSettings, parent=None):
+    def __init__(self, settings: GuiSettings, parent=None, model_window: tuple[float, float] = (2.0, 0.5)):
+        """``model_window``: the current model's own window and hop, shown while the settings leave
+        them to the model (None) and kept as None when they are not changed."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self._settings = settings
+        self._model_window = model_window
         form = QtWidgets.QFormLayout(self)
 
         self.window_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.5, maximum=10.0, singleStep=0.25)
-        self.window_spin.setValue(settings.window_s)
+        self.window_spin.setValue(settings.window_s or model_window[0])
+        self.window_spin.setToolTip(f"Length of each analysed stretch; the model was trained for {model_window[0]:g} s")
         self.hop_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.1, maximum=5.0, singleStep=0.1)
-        self.hop_spin.setValue(settings.hop_s)
+        self.hop_spin.setValue(settings.hop_s or model_window[1])
+        self.hop_spin.setToolTip(f"Time between analysed windows, at most the window; the model's is {model_window[1]:g} s")
+        # A hop longer than the window would leave audio unanalysed between windows.
+        self.hop_spin.setMaximum(self.window_spin.value())
+        self.window_spin.valueChanged.connect(lambda v: self.hop_spin.setMaximum(v))
         self.vad_spin = QtWidgets.QSpinBox(minimum=0, maximum=3)
         self.vad_spin.setValue(settings.vad_aggressiveness)
         self.vad_spin.setToolTip("0 keeps the most audio as speech, 3 the least")
@@ -116,9 +125,13 @@ class SettingsDialog(QtWidgets.QDialog):
             self.model_edit.setText(path)
 
     def values(self) -> GuiSettings:
+        def chosen(value: float, current: float | None, model: float) -> float | None:
+            # Unchanged: stays as it was (None keeps following the model, also a model chosen later).
+            return current if abs(value - (current or model)) < 1e-9 else value
+
         return self._settings.replace(
-            window_s=self.window_spin.value(),
-            hop_s=self.hop_spin.value(),
+            window_s=chosen(self.window_spin.value(), self._settings.window_s, self._model_window[0]),
+            hop_s=chosen(self.hop_spin.value(), self._settings.hop_s, self._model_window[1]),
             vad_aggressiveness=self.vad_spin.value(),
             smoothing=self.smooth_spin.value(),
             view_span_s=self.span_spin.value(),

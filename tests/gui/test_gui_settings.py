@@ -62,3 +62,27 @@ def test_settings_and_lane_names_are_remembered(qtbot, tmp_path, tiny_model_path
     (tmp_path / "bad.ini").write_text("[analyzer]\nsettings=not json {\n")
     damaged = QtCore.QSettings(str(tmp_path / "bad.ini"), QtCore.QSettings.Format.IniFormat)
     assert load_settings(damaged, GuiSettings()) == (GuiSettings(), None)
+
+
+def test_window_and_hop_follow_the_model_unless_changed(qtbot):
+    """Unset, window and hop are the model file's (shown in the dialog, kept unset when unchanged);
+    the hop cannot exceed the window."""
+    dialog = SettingsDialog(GuiSettings(), model_window=(3.0, 0.75))
+    qtbot.addWidget(dialog)
+    assert (dialog.window_spin.value(), dialog.hop_spin.value()) == (3.0, 0.75)
+    assert (dialog.values().window_s, dialog.values().hop_s) == (None, None)
+    dialog.window_spin.setValue(1.0)
+    dialog.hop_spin.setValue(4.0)
+    assert dialog.hop_spin.value() == 1.0  # bounded by the window
+    assert (dialog.values().window_s, dialog.values().hop_s) == (1.0, 1.0)
+
+
+def test_an_unset_window_is_the_models(make_window, tiny_model_path):
+    from model.checkpoint import read_meta
+
+    w = make_window()
+    meta = read_meta(tiny_model_path)
+    assert w.settings.window_s is None and (w.model_info.window_s, w.model_info.hop_s) == (meta.window_s, meta.hop_s)
+    w.bridge._predictor_for(w.settings)
+    config = w.bridge._config(w.settings)
+    assert (config.window_s, config.hop_s) == (meta.window_s, meta.hop_s)
