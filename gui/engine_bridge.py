@@ -15,6 +15,7 @@ import numpy as np
 
 from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
+from model.checkpoint import DEFAULT_ANALYSIS
 from model.errors import ModelFileError, SERError
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
@@ -30,8 +31,8 @@ class ModelInfo:
     dimensions_source: str
     features: object = None  # the model's model.features.FeatureConfig (its spectrogram bands)
     heads: tuple = ()  # the outputs the model file declares (ModelMeta.heads): one plot each
-    window_s: float = 2.0  # the analysis window and hop the model file says it was trained for
-    hop_s: float = 0.5
+    window_s: float = DEFAULT_ANALYSIS["window_s"]  # the analysis window and hop the model file says it
+    hop_s: float = DEFAULT_ANALYSIS["hop_s"]  # was trained for
 
     @property
     def name(self) -> str:

@@ -612,8 +612,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(self.source_path)
 
     def open_settings(self) -> None:
-        model_window = (self.model_info.window_s, self.model_info.hop_s) if self.model_info else (2.0, 0.5)
-        dialog = SettingsDialog(self.settings, self, model_window)
+        if self.model_info is not None:
+            dialog = SettingsDialog(self.settings, self, (self.model_info.window_s, self.model_info.hop_s))
+        else:
+            dialog = SettingsDialog(self.settings, self)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from PySide6 import QtCore, QtWidgets
 
+from model.checkpoint import DEFAULT_ANALYSIS
+
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
@@ -62,7 +64,8 @@ def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: l
 class SettingsDialog(QtWidgets.QDialog):
     """Edits window, hop, VAD aggressiveness, smoothing, view span, the model file and the sound output."""
 
-    def __init__(self, settings: GuiSettings, parent=None, model_window: tuple[float, float] = (2.0, 0.5)):
+    def __init__(self, settings: GuiSettings, parent=None,
+                 model_window: tuple[float, float] = (DEFAULT_ANALYSIS["window_s"], DEFAULT_ANALYSIS["hop_s"])):
         """``model_window``: the current model's own window and hop, shown while the settings leave
         them to the model (None) and kept as None when they are not changed."""
         super().__init__(parent)

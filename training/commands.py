@@ -37,6 +37,20 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("voice-emotion", formatter_class=Formatter,
+                       help="give training runs made with the voice encoder the voice-emotion heads",
+                       description="Fit the voice-emotion heads (model/voice.py) of each model in runs trained "
+                                   "with arch.voice_gender, on that model's own training speakers, as 'ser train' "
+                                   "of a voice_emotion config does; cross-validation runs are evaluated again.")
+    p.add_argument("runs", nargs="+", help="run folders written by 'ser train' (final or --cv)")
+    p.add_argument("--root", required=True, help="the corpus folder the runs were trained on")
+    p.add_argument("--weight", type=float, default=0.6, help="the heads' share once the speaker is known")
+    p.add_argument("--weight-unadapted", type=float, default=0.5, help="their share before")
+    p.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
+                   help="run the voice encoder once per this many seconds of a speech segment (0: every window)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda, for evaluating cross-validation folds")
+    p.set_defaults(func=cmd_voice_emotion)
+
     p = sub.add_parser("ensemble", formatter_class=Formatter,
                        help="combine member runs of an ensemble config into one model or cross-validation",
                        description="Combine runs trained with 'ser train --member 1', '--member 2' ... "
@@ -175,6 +189,20 @@ def _extra_roots(items: list[str]) -> dict[str, str]:
             raise SERError(f"--extra-root {item!r}: expected NAME=DIR, e.g. iemocap=/data/IEMOCAP_full_release")
         extra_roots[name] = folder
     return extra_roots
+
+
+def cmd_voice_emotion(args) -> int:
+    import logging
+    from pathlib import Path
+
+    from training.voice_runs import add_voice_emotion
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for run in args.runs:
+        for path in add_voice_emotion(Path(run), Path(args.root), args.weight, args.weight_unadapted, args.every,
+                                      args.device):
+            print(path)
+    return 0
 
 
 def cmd_ensemble(args) -> int:

@@ -29,7 +29,7 @@ SESSION_SEED = 20261202  # order of the clips in each speaker's simulated sessio
 
 
 def predict_sessions(predictor: Predictor, entries: list[ManifestEntry], waves: list[np.ndarray],
-                     window_s: float = 2.0, hop_s: float = 0.5, seed: int = SESSION_SEED) -> list[Prediction]:
+                     window_s: float | None = None, hop_s: float | None = None, seed: int = SESSION_SEED) -> list[Prediction]:
     """Each speaker's clips as one session in random order, with speaker adaptation: the
     predictions, in the order of ``entries``. A model without speaker normalisation gives what
     :meth:`Predictor.predict_utterance` gives alone."""
@@ -102,8 +102,8 @@ def level_metrics(entries: list[ManifestEntry], preds: list[Prediction]) -> dict
     }
 
 
-def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], window_s: float = 2.0,
-                        hop_s: float = 0.5, degrade: str | None = None) -> dict:
+def evaluate_dev_corpus(predictor: Predictor, entries: list[ManifestEntry], window_s: float | None = None,
+                        hop_s: float | None = None, degrade: str | None = None) -> dict:
     """The metrics that fit the corpus: categorical when its entries carry labels, else level. Clips
     are predicted alone; for a model with speaker normalisation, ``adapted`` holds the same metrics
     with each speaker's clips as one adapted session (:func:`predict_sessions`)."""

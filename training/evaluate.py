@@ -18,7 +18,7 @@ TTA_SPEEDS = (0.95, 1.05)
 TTA_HOP_S = 0.25
 
 
-def predict_clip(predictor: Predictor, wave: np.ndarray, window_s: float = 2.0, hop_s: float = 0.5,
+def predict_clip(predictor: Predictor, wave: np.ndarray, window_s: float | None = None, hop_s: float | None = None,
                  tta: bool = False) -> Prediction:
     if not tta:
         return predictor.predict_utterance(wave, SAMPLE_RATE_HZ, window_s, hop_s)
@@ -29,8 +29,8 @@ def predict_clip(predictor: Predictor, wave: np.ndarray, window_s: float = 2.0, 
     return aggregate(preds)
 
 
-def evaluate_bank(predictor: Predictor, bank, tta: bool = False, window_s: float = 2.0,
-                  hop_s: float = 0.5) -> dict:
+def evaluate_bank(predictor: Predictor, bank, tta: bool = False, window_s: float | None = None,
+                  hop_s: float | None = None) -> dict:
     """Metrics of ``predictor`` on the clips of a :class:`training.data.ClipBank`.
 
     The bank's labels must be the model's labels (or a subset in the same names)."""

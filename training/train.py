@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from model.adaptation import DEFAULT_MIN_WINDOWS
-from model.checkpoint import ModelMeta
+from model.checkpoint import DEFAULT_ANALYSIS, ModelMeta
 from model.features import FeatureConfig
 from model.network import ArchConfig, SERNet, count_parameters
 from model.predictor import Predictor, resolve_device
@@ -97,7 +97,8 @@ def feature_stats(net: SERNet, bank: ClipBank) -> tuple[torch.Tensor, torch.Tens
 
 
 @torch.no_grad()
-def speaker_window_means(net: SERNet, bank: ClipBank, window_s: float = 2.0, hop_s: float = 0.5) -> dict:
+def speaker_window_means(net: SERNet, bank: ClipBank, window_s: float = DEFAULT_ANALYSIS["window_s"],
+                         hop_s: float = DEFAULT_ANALYSIS["hop_s"]) -> dict:
     """{speed: {speaker: (n_windows, n_mels)}}: the mean log-mel of every analysis window over the
     audible part of each of a speaker's clips, as the engine's speaker statistics count them."""
     from model.audio import speech_bounds

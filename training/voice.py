@@ -195,115 +195,13 @@ def fit_voice_emotion(voice: torch.nn.Module, bank) -> dict:
     return result
 
 
-def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: float,
-                      every_s: float = 0.0, device: str = "cpu") -> list[Path]:
-    """Give the models of a training run that has the voice encoder (``voice_gender``) the
-    voice-emotion heads, fitted on each model's own training speakers, and record
-    ``arch.voice_emotion`` in the run's config. The networks are unchanged: the heads are fitted
-    after them, exactly as ``ser train`` of a ``voice_emotion`` config fits them, so a run trained
-    before voice emotion existed gets what a new run of the extended config would give. Works on
-    final runs (``model.safetensors``) and cross-validation runs (``fold*/model.safetensors`` and
-    ``cv_report.json``). A cross-validation run's folds are evaluated again on their test speakers,
-    so its ``cv_report.json`` (metrics, calibration windows) describes the models it now holds;
-    ``ser ensemble`` combines such runs as usual. ``every_s`` is the voice encoder's cadence within
-    a speech segment (``ArchConfig.voice_emotion_every_s``)."""
-    import dataclasses
-    import json
-
-    from model.checkpoint import load_model, save_model
-    from model.files import atomic_json
-    from model.network import SERNet
-    from training.data import ClipBank
-    from training.recipes import load_corpus
-
-    paths = [run / "model.safetensors"] if (run / "model.safetensors").is_file() else sorted(
-        run.glob("fold*/model.safetensors"))
-    if not paths:
-        raise SERError(f"{run}: no model.safetensors here or in fold folders; pass a folder written by 'ser train'.")
-    done = []
-    for path in paths:
-        net, meta = load_model(path)
-        if not isinstance(net, SERNet) or not meta.arch.voice_gender:
-            raise SERError(f"{path}: voice emotion needs a single network with the voice encoder (voice_gender).")
-        arch = dataclasses.replace(meta.arch, voice_emotion=True, voice_emotion_weight=weight,
-                                   voice_emotion_weight_unadapted=weight_unadapted, voice_emotion_every_s=every_s)
-        new = SERNet(len(meta.labels), meta.features, arch)
-        missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("voice.emotion_", "voice.dimensions_")) for k in missing):
-            raise SERError(f"{path}: unexpected weights {sorted(unexpected or missing)[:4]}")
-        corpus = meta.corpora[0]
-        speakers = {int(s) for s in corpus["speakers"]}
-        entries, _ = load_corpus(corpus["name"], root, speakers=speakers)
-        if {e.speaker for e in entries} != set(corpus["speakers"]):
-            raise SERError(f"{root}: does not hold the training speakers of {path} ({', '.join(corpus['speakers'])}).")
-        fit = fit_voice_emotion(new.voice, ClipBank(entries, list(meta.labels)))
-        training = dict(meta.training)
-        if "config" in training:
-            training["config"] = {**training["config"], "arch": arch.to_dict()}
-        training["voice_emotion"] = fit
-        save_model(new.eval(), dataclasses.replace(meta, arch=arch, training=training), path, overwrite=True)
-        done.append(path)
-    report = run / "cv_report.json"
-    if report.is_file():
-        data = json.loads(report.read_text())
-        data["config"]["arch"] = {**data["config"]["arch"], "voice_emotion": True, "voice_emotion_weight": weight,
-                                  "voice_emotion_weight_unadapted": weight_unadapted,
-                                  "voice_emotion_every_s": every_s}
-        _evaluate_folds_again(run, data, root, device)
-        atomic_json(report, data, allow_nan=True)
-    return done
-
-
-def _evaluate_folds_again(run: Path, report: dict, root: Path, device: str) -> None:
-    """Evaluate each fold model of a cross-validation run on its test speakers again, as
-    ``ser train --cv`` does (training/run.evaluate_fold), and put the metrics and summary in
-    ``report`` and each fold's ``metrics.json``."""
-    import json
-
-    from model.checkpoint import load_model
-    from training.config import config_from_dict
-    from training.data import ClipBank
-    from training.run import _select, evaluate_fold, load_data, summarise
-
-    cfg = config_from_dict(report["config"], str(run))
-    if cfg.song or cfg.extra_corpora:
-        raise SERError(f"{run}: the config trains on more than {cfg.corpus}; evaluate it again with 'ser train --cv'.")
-    data = load_data(cfg, str(root))
-    for fold in report["folds"]:
-        k = fold["fold"]
-        fold_dir = run / f"fold{k}"
-        net, meta = load_model(fold_dir / "model.safetensors")
-        test_bank = ClipBank(_select(data.entries, fold["test_speakers"]), list(cfg.labels))
-        held = set(fold["test_speakers"]) | set(fold["val_speakers"])
-        fold["metrics"] = evaluate_fold(cfg, data, net, test_bank, held, fold_dir, device, dict(meta.training))
-        (fold_dir / "metrics.json").write_text(json.dumps(fold, indent=1))
-        log.info("fold %d evaluated again: test UA %.3f", k, fold["metrics"]["unweighted_accuracy"])
-    report["summary"] = summarise(report["folds"], list(cfg.labels))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description="Import Resemblyzer's GE2E voice encoder as safetensors (--wheel), or give the models "
-                    "of training runs with the voice encoder the voice-emotion heads (--add-emotion).")
-    p.add_argument("--wheel", help="Resemblyzer wheel (.whl) or its pretrained.pt")
+        description="Import Resemblyzer's GE2E voice encoder as safetensors. (Voice-emotion heads for "
+                    "existing training runs: 'ser voice-emotion'.)")
+    p.add_argument("--wheel", required=True, help="Resemblyzer wheel (.whl) or its pretrained.pt")
     p.add_argument("--out", default=str(ENCODER_PATH))
-    p.add_argument("--add-emotion", nargs="+", metavar="RUN", help="run folders written by 'ser train'")
-    p.add_argument("--root", help="with --add-emotion: the corpus folder the runs were trained on")
-    p.add_argument("--weight", type=float, default=0.6, help="the heads' share once the speaker is known")
-    p.add_argument("--weight-unadapted", type=float, default=0.5, help="their share before")
-    p.add_argument("--every", type=float, default=0.0, metavar="SECONDS",
-                   help="run the voice encoder once per this many seconds of a speech segment (0: every window)")
     args = p.parse_args(argv)
-    if args.add_emotion:
-        if not args.root:
-            p.error("--add-emotion needs --root")
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-        for run in args.add_emotion:
-            for path in add_voice_emotion(Path(run), Path(args.root), args.weight, args.weight_unadapted, args.every):
-                print(path)
-        return 0
-    if not args.wheel:
-        p.error("pass --wheel or --add-emotion")
     print(import_resemblyzer(args.wheel, Path(args.out)))
     return 0
 

@@ -308,10 +308,8 @@ def test_ensemble_trained_in_one_run_equals_member_runs_combined(tiny_run, tmp_p
 
 def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_run, tmp_path):
     """``ser train`` of a ``voice_emotion`` config fits the voice-emotion heads after the networks;
-    ``python -m training.voice --add-emotion`` gives a run trained without them the same heads, so
+    ``ser voice-emotion`` gives a run trained without them the same heads, so
     a model upgraded that way is the model the config trains."""
-    from training.voice import main as voice_main
-
     tree, _, _ = tiny_run
     arch = {**TINY_CONFIG["arch"], "voice_gender": True}
     common = ["--root", str(tree), "--quiet", "--threads", "1"]
@@ -319,7 +317,7 @@ def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_
         config = tmp_path / f"{name}.yaml"
         config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**arch, **extra}}))
         assert ser_main(["train", "--config", str(config), *common, "--out", str(tmp_path / name)]) == 0
-    assert voice_main(["--add-emotion", str(tmp_path / "old"), "--root", str(tree),
+    assert ser_main(["voice-emotion", str(tmp_path / "old"), "--root", str(tree),
                        "--weight", "0.6", "--weight-unadapted", "0.5"]) == 0
     new = Predictor.load(tmp_path / "new" / "model.safetensors", device="cpu")
     old = Predictor.load(tmp_path / "old" / "model.safetensors", device="cpu")
@@ -336,10 +334,8 @@ def test_voice_emotion_heads_from_training_equal_those_added_to_an_old_run(tiny_
 
 
 def test_voice_emotion_added_to_a_cross_validation_run_is_evaluated_again(tiny_run, tmp_path):
-    """``--add-emotion`` on a cross-validation run refits each fold's heads (with the cadence asked
+    """``ser voice-emotion`` on a cross-validation run refits each fold's heads (with the cadence asked
     for) and evaluates the folds again, so cv_report.json describes the models the run now holds."""
-    from training.voice import main as voice_main
-
     tree, _, _ = tiny_run
     config = tmp_path / "old.yaml"
     config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**TINY_CONFIG["arch"], "voice_gender": True}}))
@@ -348,7 +344,7 @@ def test_voice_emotion_added_to_a_cross_validation_run_is_evaluated_again(tiny_r
                      "--cv", "--folds", "1", "--out", str(run)]) == 0
     before = json.loads((run / "cv_report.json").read_text())
     assert "adapted" not in before["folds"][0]["metrics"]  # voice gender alone does not adapt
-    assert voice_main(["--add-emotion", str(run), "--root", str(tree), "--every", "2"]) == 0
+    assert ser_main(["voice-emotion", str(run), "--root", str(tree), "--every", "2"]) == 0
     after = json.loads((run / "cv_report.json").read_text())
     assert after["config"]["arch"]["voice_emotion"] and after["config"]["arch"]["voice_emotion_every_s"] == 2.0
     fold = after["folds"][0]
