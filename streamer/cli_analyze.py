@@ -10,7 +10,7 @@ from model.errors import SERError
 from streamer.analyze import analyze_file
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
-from streamer.session import export_csv, export_json, write_csv, write_json
+from streamer.session import export_csv, export_json
 from streamer.summary import summarize
 
 EXIT_SOME_FAILED = 1
@@ -129,10 +129,9 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                     journal.unlink()
                     print(f"ser analyze: interrupted; what was analysed of {src} is in {out_path}", file=sys.stderr)
                 raise
-            if args.format == "csv":
-                write_csv(out_path, res.results)
-            else:
-                write_json(out_path, res.metadata, res.segments, res.results, res.errors)
+            # The document is made from the journal whether the run ended or was stopped, so both
+            # give the same document (metadata as a session file keeps it: under "engine").
+            (export_csv if args.format == "csv" else export_json)(journal, out_path)
             journal.unlink(missing_ok=True)
     finally:
         if bar is not None:

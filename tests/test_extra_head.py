@@ -65,7 +65,7 @@ def test_session_and_exports_hold_the_head(analysed):
         _check_heads(r.heads)
     doc = json.loads((analysed / "talk.json").read_text())
     assert [r["heads"] for r in doc["results"]] == [r.heads for r in results]
-    assert {h["name"] for h in doc["metadata"]["model"]["heads"]} >= {"loudness", "sentiment"}
+    assert {h["name"] for h in doc["metadata"]["engine"]["model"]["heads"]} >= {"loudness", "sentiment"}
     with open(analysed / "talk.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(results)

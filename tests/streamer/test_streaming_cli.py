@@ -49,7 +49,7 @@ def test_analyze_writes_one_file_per_input_and_skips_bad_ones(inputs, tiny_model
         assert {r["kind"] for r in rows} == {"window", "utterance"}
     else:
         doc = json.loads(result.read_text())
-        assert len(doc["segments"]) == 4 and doc["metadata"]["tracks"] == ["mix"]
+        assert len(doc["segments"]) == 4 and doc["metadata"]["engine"]["tracks"] == ["mix"]
 
 
 def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_path, capsys):
