@@ -170,6 +170,8 @@ class FileSource(Source):
         return self.monitor and self.pace == "realtime" and self.speed == MONITOR_SPEED
 
     def open(self) -> None:
+        if self._file is not None:
+            return  # already open: analyze_file opens a file early to refuse a bad one, then the engine starts
         check_audio_path(self.path)
         self._decoder_log = NativeStderr(is_mp3(self.path))
         try:

@@ -109,3 +109,19 @@ def test_start_offset_keeps_file_times(speech_wav, speech_16k, stub_predictor):
     info = sf.info(str(speech_wav))
     with pytest.raises(AudioError, match="beyond the end"):
         FileSource(speech_wav, start_s=info.duration + 1).open()
+
+
+def test_a_file_is_opened_once_per_analysis(speech_wav, stub_predictor, monkeypatch):
+    """analyze_file opens the file early (a bad file is refused before anything is created); the
+    engine's start finds it open instead of opening it a second time."""
+    opened = []
+    real = sf.SoundFile
+    monkeypatch.setattr(sf, "SoundFile", lambda *a, **k: opened.append(a) or real(*a, **k))
+    result = analyze_file(speech_wav, stub_predictor)
+    assert result.results and len(opened) == 1
+    source = FileSource(speech_wav)
+    source.open()
+    first = source._file
+    source.open()
+    assert source._file is first
+    source.close()
