@@ -109,7 +109,8 @@ def check_extra_heads(heads) -> None:
     """Extra heads need new lowercase names, a known kind and distinct output names."""
     import re
 
-    seen = set(BUILT_IN_HEADS)
+    # Names results already use for something else.
+    seen = {*BUILT_IN_HEADS, *DIMENSION_NAMES, "probabilities", "top_label", "uncertain", "dimensions_source"}
     for name, kind, names in heads:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in seen:
             raise ValueError(f"extra head {name!r}: a head needs a new lowercase name (letters, digits, _)")

@@ -240,3 +240,32 @@ def test_model_files_declare_their_outputs_and_analysis_window(tmp_path, tiny_mo
         load_model(variant("edited", {**stored, "heads": edited}))
     with pytest.raises(ModelFileError, match="analysis window"):
         load_model(variant("hop", {**stored, "analysis": {"window_s": 1.0, "hop_s": 2.0}}))
+
+
+def test_extra_heads_are_checked_and_ensembles_average_them():
+    import dataclasses
+
+    import torch
+
+    from model.features import FeatureConfig
+    from model.network import ArchConfig, SEREnsemble, SERNet, check_extra_heads
+
+    for bad in ([("uncertain", "regression", ("a",))], [("Loud", "regression", ("a",))],
+                [("loud", "ordinal", ("a",))], [("loud", "regression", ())], [("loud", "regression", ("a", "a"))],
+                [("loud", "regression", ("a",)), ("loud", "categorical", ("x", "y"))]):
+        with pytest.raises(ValueError, match="extra head"):
+            check_extra_heads(bad)
+    arch = ArchConfig(channels=(4, 8, 8, 16, 16), head_dim=16, attention_dim=8,
+                      extra_heads=(("loud", "regression", ("level",)), ("mood", "categorical", ("low", "high"))))
+    assert ArchConfig.from_dict(arch.to_dict()) == arch
+    torch.manual_seed(0)
+    nets = [SERNet(3, FeatureConfig(), arch).eval() for _ in range(2)]
+    ens = SEREnsemble.from_members(nets)
+    x = torch.randn(1, 32000) * 0.1
+    with torch.no_grad():
+        outs = [n(x) for n in nets]
+        merged = ens(x)
+    np.testing.assert_allclose(merged["loud"], (outs[0]["loud"] + outs[1]["loud"]) / 2, atol=1e-6)
+    mean_p = (torch.softmax(outs[0]["mood"], 1) + torch.softmax(outs[1]["mood"], 1)) / 2
+    np.testing.assert_allclose(torch.softmax(merged["mood"], 1), mean_p, atol=1e-6)
+    assert dataclasses.replace(arch, members=2).extra_heads == ens.arch.extra_heads
