@@ -38,6 +38,7 @@ SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only:
              "because a sped-up or slowed voice changes pitch). Choose the output device in Settings.")
 
 IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
+NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press Listen for the microphone"
 
 
 class ErrorBanner(QtWidgets.QFrame):
@@ -491,8 +492,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resume()
         elif self.mode == FILE and self.source_path is not None:
             self.open_file(self.source_path)
-        elif self.mode == MIC or self.mode == IDLE:
+        elif self.mode == MIC:
             self.start_microphone()
+        else:  # nothing loaded: never start the microphone unasked (it would record and save a session)
+            self._set_state(NOTHING_TO_PLAY)
 
     def pause(self) -> None:
         if not self.bridge.active:
@@ -727,6 +730,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.seek_slider.setValue(int(self.position_s * 1000))
         self.time_label.setText(f"{_clock(self.position_s)} / {_clock(self.duration_s)}")
         self.act_play.setText("Pause" if self.bridge.active and not self.paused else "Play")
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        """Enable what can act now: transport once something plays or can play, exports once there
+        is a session file (CSV, JSON) or a lane (PNG)."""
+        playable = self.mode in (FILE, MIC)
+        for a in (self.act_play, self.act_stop):
+            a.setEnabled(playable or self.bridge.active)
+        for a in (self.act_back, self.act_forward):
+            a.setEnabled(self.mode in (FILE, SESSION))
+        has_session = self.session_path is not None and self.session_path.exists()
+        for a in (self.act_export_csv, self.act_export_json):
+            a.setEnabled(has_session)
+        self.act_export_png.setEnabled(bool(self.plot_stack.lanes))
 
     def _update_status(self) -> None:
         stats = self.bridge.stats()
@@ -752,9 +769,18 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- exports -----------------------------------------------------------------------------
     def _export_dialog(self, fmt: str) -> None:
         filters = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)"}
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", f"session.{fmt}", filters[fmt])
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", str(self.default_export_path(fmt)),
+                                                        filters[fmt])
         if path:
             self.export(fmt, path)
+
+    def default_export_path(self, fmt: str) -> Path:
+        """Where an export goes unless the user says otherwise: beside the session file, named after
+        what was analysed (the replayed file's name, or the session's)."""
+        folder = self.session_path.parent if self.session_path is not None else self.session_dir
+        stem = Path(self.source_path).stem if self.source_path is not None else (
+            self.session_path.stem if self.session_path is not None else "analysis")
+        return folder / f"{stem}.{fmt}"
 
     def export(self, fmt: str, path: str | Path) -> Path | None:
         """Write CSV or JSON of the session's results, or a PNG of the plots; errors go to the banner."""
@@ -763,10 +789,13 @@ class MainWindow(QtWidgets.QMainWindow):
             if fmt == "png":
                 if not self.plot_stack.grab().save(str(path), "PNG"):
                     raise OSError(f"{path}: the image could not be written; choose a writable folder.")
+                self._set_state(f"image saved to {path}")
                 return path
             if self.session_path is None or not self.session_path.exists():
                 raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
-            return self.bridge.export(self.session_path, path, fmt)
+            written = self.bridge.export(self.session_path, path, fmt)
+            self._set_state(f"exported to {written}")
+            return written
         except (SERError, OSError) as exc:
             self.show_error(f"Export failed: {exc}")
             return None

@@ -388,3 +388,26 @@ def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_w
     for lab, share in track.emotion_shares.items():
         assert abs(panel.shares[lab] - share) < 1e-6
     assert abs(panel.uncertain_s - track.uncertain_s) < 1e-6
+
+
+def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, tmp_path):
+    """Play with nothing loaded must not start the microphone (it would record and save a session
+    unasked); transport and exports are disabled until something is loaded."""
+    w = make_window()
+    w.redraw()
+    assert not w.act_play.isEnabled() and not w.act_export_csv.isEnabled() and not w.act_export_json.isEnabled()
+    w.toggle_pause()
+    assert not w.bridge.active and w.mode == "idle"
+    assert "nothing to play" in w.status_state.text()
+    assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
+
+
+def test_exports_are_named_after_the_source_and_say_where_they_went(make_window, replay, speech_wav):
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    w.redraw()
+    assert w.act_export_csv.isEnabled() and w.act_play.isEnabled()
+    path = w.default_export_path("csv")
+    assert path.name == f"{speech_wav.stem}.csv" and path.parent == w.session_path.parent
+    assert w.export("csv", path) == path and path.is_file()
+    assert str(path) in w.status_state.text()
