@@ -1,4 +1,5 @@
-"""Fixed colours per emotion label, so a class keeps its colour across runs and models."""
+"""Display constants shared by the plots and the side panel: fixed colours per emotion label (a
+class keeps its colour across runs and models) and the texts that explain what is shown."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ _FALLBACK = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148,
              (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 VAD_COLORS = {"valence": (46, 204, 113), "arousal": (231, 76, 60), "dominance": (52, 152, 219)}
-GENDER_COLOR = (200, 120, 220)
+GENDER_COLOR = (210, 210, 210)  # neutral grey-white: no emotion class has it
 LEVEL_COLOR = (90, 200, 255)
 SPEECH_SHADE = (255, 220, 90, 70)
 
@@ -31,3 +32,7 @@ def label_color(label: str) -> tuple[int, int, int]:
     if label in LABEL_COLORS:
         return LABEL_COLORS[label]
     return _FALLBACK[sum(label.encode()) % len(_FALLBACK)]
+
+
+ESTIMATED_TIP = ("Valence, arousal and dominance are estimated from the emotion categories: the model learnt them "
+                 "from targets derived from each training clip's category, not from people's ratings.")

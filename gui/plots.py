@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-from gui.colors import GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
+from gui.colors import ESTIMATED_TIP, GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
 from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory, head_layout
 from model.features import FeatureConfig
 
@@ -86,7 +86,8 @@ class Lane:
         plot.setYRange(0, 1, padding=0.02)
         curves: dict[str, pg.PlotDataItem] = {}
         if kind == "categorical" and len(outputs) == 2:  # one line: the first class's probability
-            plot.setLabel("left", outputs[0])
+            # The axis runs from the second class (0) to the first (1): e.g. male at the bottom, female at the top.
+            plot.getAxis("left").setTicks([[(0.0, outputs[1]), (0.5, ""), (1.0, outputs[0])]])
             plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
             color = GENDER_COLOR if head == "gender" else label_color(outputs[0])
             curves[outputs[0]] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
@@ -148,6 +149,7 @@ class Lane:
             source = self.dimensions_source if head == "dimensions" else self.sources.get(head, "")
             estimated = " (estimated from emotion categories)" if source == "derived-from-category" else ""
             text = " / ".join(outputs) + estimated
+            self.head_plots[head].setToolTip(ESTIMATED_TIP if estimated else "")
         self._set_caption(self.head_plots[head], f"{self.name}: {text}")
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.colors import label_color
+from gui.colors import ESTIMATED_TIP, label_color
 from gui.history import TrackHistory
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
@@ -15,6 +15,9 @@ TOP_K = 3
 VA_MAX_HEIGHT = 200  # two lanes (call-centre view) fit the panel without scrolling
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
+# The valence-arousal quadrants, clockwise from the top left.
+QUADRANTS = ("tense, upset", "excited, happy", "sad, tired", "calm, content")
+
 
 
 class LanePanel(QtWidgets.QGroupBox):
@@ -68,6 +71,11 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setLabel("left", "arousal")
         self.va_plot.addLine(x=0.5, pen=pg.mkPen(90, 90, 90))
         self.va_plot.addLine(y=0.5, pen=pg.mkPen(90, 90, 90))
+        for (x, y, anchor), text in zip(((0.02, 0.98, (0, 0)), (0.98, 0.98, (1, 0)), (0.02, 0.02, (0, 1)),
+                                         (0.98, 0.02, (1, 1))), QUADRANTS, strict=True):
+            item = pg.TextItem(text, color=(130, 130, 130), anchor=anchor)
+            item.setPos(x, y)
+            self.va_plot.addItem(item)
         self.va_trail = pg.ScatterPlotItem(size=7, pen=None)
         self.va_plot.addItem(self.va_trail)
         layout.addWidget(self.va_plot)
@@ -83,8 +91,9 @@ class LanePanel(QtWidgets.QGroupBox):
         return self.name_edit.text().strip() or f"Track {self.track + 1}"
 
     def set_dimensions_source(self, source: str) -> None:
-        suffix = " (estimated)" if source == "derived-from-category" else ""
-        self.va_plot.setTitle(f"valence-arousal{suffix}", size="8pt")
+        estimated = source == "derived-from-category"
+        self.va_plot.setTitle(f"valence-arousal{' (estimated)' if estimated else ''}", size="8pt")
+        self.va_plot.setToolTip(ESTIMATED_TIP if estimated else "Valence and arousal of the latest results")
 
     def update_from(self, history: TrackHistory) -> None:
         if history.result_version == self.version:
@@ -113,12 +122,16 @@ class LanePanel(QtWidgets.QGroupBox):
                 self.top_bars[i].setValue(int(round(100 * ranked[i][1])) if i < len(ranked) else 0)
         self.set_dimensions_source(history.dimensions_source)
         dims = history.dimensions(smoothed=True)[-TRAIL_POINTS:]
+        probs = history.probabilities(smoothed=True)[-TRAIL_POINTS:]
         ok = np.isfinite(dims[:, 0]) & np.isfinite(dims[:, 1]) if len(dims) else np.zeros(0, bool)
         dims = dims[ok]
         if len(dims):
             n = len(dims)
             alphas = np.linspace(30, 255, n).astype(int)  # older points fade out
-            brushes = [pg.mkBrush(255, 200, 60, int(a)) for a in alphas]
+            # Each dot in its top class's colour, as in the plots and the panel.
+            tops = [history.labels[i] for i in np.nan_to_num(probs[ok], nan=0.0).argmax(axis=1)] \
+                if probs.shape[1] else [""] * n
+            brushes = [pg.mkBrush(*(label_color(t) if t else (255, 200, 60)), int(a)) for t, a in zip(tops, alphas)]
             sizes = np.full(n, 7.0)
             sizes[-1] = 14.0
             self.va_trail.setData(x=dims[:, 0], y=dims[:, 1], brush=brushes, size=sizes)

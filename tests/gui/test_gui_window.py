@@ -411,3 +411,22 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     assert path.name == f"{speech_wav.stem}.csv" and path.parent == w.session_path.parent
     assert w.export("csv", path) == path and path.is_file()
     assert str(path) in w.status_state.text()
+
+
+def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they_show(make_window, replay,
+                                                                                       speech_wav):
+    from gui.colors import label_color
+
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    w.redraw()
+    h, panel, lane = w.histories[0], w.side_panel.panels[0], w.plot_stack.lanes[0]
+    probs = h.probabilities(smoothed=True)[-40:]
+    spots = panel.va_trail.data
+    assert len(spots) == len(probs)
+    for spot, p in zip(spots, probs, strict=True):
+        color = spot["brush"].color()
+        assert (color.red(), color.green(), color.blue()) == label_color(h.labels[int(np.argmax(p))])
+    ticks = lane.gender_plot.getAxis("left")._tickLevels[0]
+    assert [t for _, t in ticks] == ["male", "", "female"]
+    assert "estimated" in lane.dimensions_plot.toolTip() and "estimated" in panel.va_plot.toolTip()
