@@ -19,6 +19,8 @@ DEFAULT_SPAN_S = 30.0
 LEGEND_COLUMNS = 8  # one legend row for the usual label sets: it covers less of a short plot
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
+START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O), or press Listen to analyse "
+              "the microphone.")
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
@@ -345,7 +347,13 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self._master = None
         self._setting_range = False
         self._applied = None
+        self._hint = None
         self.scene().sigMouseClicked.connect(self._on_click)
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        """What to do, on the empty canvas of a first start."""
+        self._hint = self.ci.addLabel(START_HINT, color=(170, 170, 170), size="12pt")
 
     def set_heads(self, heads) -> None:
         """The model's declared heads (``ModelMeta.heads``, or its emotion labels): one plot each."""
@@ -359,10 +367,14 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self.ci.clear()
         self.lanes = {}
         self._master = None
+        self._show_hint()
 
     def ensure_lane(self, track: int, name: str) -> Lane:
         if track in self.lanes:
             return self.lanes[track]
+        if self._hint is not None:
+            self.ci.removeItem(self._hint)
+            self._hint = None
         self._applied = None
         lane = Lane(self.ci, (2 + len(head_layout(self.heads))) * len(self.lanes), track, name, self.heads)
         if self._master is None:

@@ -430,3 +430,12 @@ def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they
     ticks = lane.gender_plot.getAxis("left")._tickLevels[0]
     assert [t for _, t in ticks] == ["male", "", "female"]
     assert "estimated" in lane.dimensions_plot.toolTip() and "estimated" in panel.va_plot.toolTip()
+
+
+def test_first_start_says_what_to_do_until_something_is_loaded(make_window, replay, speech_wav):
+    from gui.plots import START_HINT
+
+    w = make_window(speed=0.0)
+    assert w.plot_stack._hint is not None and START_HINT in w.plot_stack._hint.text
+    replay(w, speech_wav)
+    assert w.plot_stack._hint is None and w.plot_stack.lanes
