@@ -195,7 +195,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
         self.act_open_file = action("Open file…", "Ctrl+O", self.open_file_dialog, "Replay an audio file")
         self.act_open_session = action("Open session…", "Ctrl+Shift+O", self.open_session_dialog,
-                                       "Open a saved session")
+                                       f"Open a saved session (every analysis is saved in {self.session_dir})")
         self.act_play = action("Play", "Space", self.toggle_pause, "Start, pause or resume")
         self.act_stop = action("Stop", "Esc", self.stop, "Stop analysing")
         self.act_back = action("−5 s", "Left", lambda: self.seek(self.position_s - SEEK_STEP_S), "Seek back")

@@ -180,6 +180,8 @@ class SidePanel(QtWidgets.QScrollArea):
         if track not in self.panels:
             panel = LanePanel(track, name)
             panel.name_edit.editingFinished.connect(lambda p=panel: self.lane_name_changed.emit(p.track, p.name))
+            # Enter ends the edit and gives the keys back to the window (Space pauses again).
+            panel.name_edit.returnPressed.connect(panel.name_edit.clearFocus)
             self._layout.insertWidget(self._layout.count() - 1, panel)
             self.panels[track] = panel
         return self.panels[track]

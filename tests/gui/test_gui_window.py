@@ -439,3 +439,16 @@ def test_first_start_says_what_to_do_until_something_is_loaded(make_window, repl
     assert w.plot_stack._hint is not None and START_HINT in w.plot_stack._hint.text
     replay(w, speech_wav)
     assert w.plot_stack._hint is None and w.plot_stack.lanes
+
+
+def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_named(make_window, replay, speech_wav,
+                                                                                    qtbot):
+    from PySide6 import QtCore
+
+    w = make_window(speed=0.0)
+    assert str(w.session_dir) in w.act_open_session.toolTip()
+    replay(w, speech_wav)
+    edit = w.side_panel.panels[0].name_edit
+    edit.setFocus()
+    qtbot.keyClick(edit, QtCore.Qt.Key.Key_Return)
+    assert not edit.hasFocus()
