@@ -209,6 +209,7 @@ class TrackHistory:
         # long history is never re-smoothed per frame.
         self.smoothing = 0.0
         self.smoothed = Ring(RESULT_CAPACITY, col)
+        self.uncertain = Ring(RESULT_CAPACITY, 1)  # each window result's flag, row for row with results
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
         self._spec_maker = SpectrogramMaker(features) if with_spectrogram else None
@@ -250,6 +251,7 @@ class TrackHistory:
             smooth[2:] = np.where(np.isfinite(prev), mixed, row[2:])
         self.results.append(row)
         self.smoothed.append(smooth)
+        self.uncertain.append(np.array([float(r.uncertain)]))
         self.dimensions_source = r.dimensions_source
         self.latest = r
         self.end_s = max(self.end_s, r.end_s)
@@ -306,6 +308,7 @@ class TrackHistory:
                 keep = ring.view()[:, col] <= t_s
                 if ring is self.results:
                     self.smoothed.truncate_where(keep)
+                    self.uncertain.truncate_where(keep)
             ring.truncate_where(keep)
         for u in self.utterances:
             if u.end_s > t_s:
@@ -324,6 +327,14 @@ class TrackHistory:
     # -- reading -------------------------------------------------------------------------------
     def result_times(self) -> np.ndarray:
         return self.results.view()[:, 0]
+
+    def index_at(self, t_s: float) -> int | None:
+        """The window result shown for time ``t_s``: the last one whose middle is at or before it
+        (the first one before any), None when there is none."""
+        times = self.result_times()
+        if not len(times):
+            return None
+        return max(0, int(np.searchsorted(times, t_s, side="right")) - 1)
 
     def set_smoothing(self, alpha: float) -> None:
         """Display smoothing in [0, 1): 0 shows raw values; the whole history is re-smoothed once."""
@@ -388,7 +399,8 @@ class TrackHistory:
                        self.emotion_time.uncertain_s)
 
     def clear(self) -> None:
-        for ring in (self.level, self.speech, self.results, self.smoothed, self.segments, self.spec_times, self.spec):
+        for ring in (self.level, self.speech, self.results, self.smoothed, self.uncertain, self.segments,
+                     self.spec_times, self.spec):
             ring.clear()
         self.utterances = []
         self.emotion_time = EmotionTime()

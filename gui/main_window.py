@@ -713,7 +713,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def redraw(self) -> None:
         self.plot_stack.set_position(self.position_s)
         self.plot_stack.refresh(self.histories)
-        self.side_panel.refresh(self.histories)
+        # Live, the panel shows the newest result; in a replay or a session, the one under the playhead.
+        self.side_panel.refresh(self.histories, None if self.mode == MIC else self.position_s)
         self._update_transport()
         self._frames += 1
         now = time.monotonic()

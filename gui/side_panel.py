@@ -95,34 +95,48 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setTitle(f"valence-arousal{' (estimated)' if estimated else ''}", size="8pt")
         self.va_plot.setToolTip(ESTIMATED_TIP if estimated else "Valence and arousal of the latest results")
 
-    def update_from(self, history: TrackHistory) -> None:
-        if history.result_version == self.version:
-            return  # only results change what this panel shows
-        self.version = history.result_version
-        latest = history.latest
-        if latest is not None:
-            ranked = sorted(latest.probabilities.items(), key=lambda kv: -kv[1])[:TOP_K]
+    def update_from(self, history: TrackHistory, position_s: float | None = None) -> None:
+        """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
+        and the session summary."""
+        i = history.index_at(position_s if position_s is not None else np.inf)
+        key = (history.result_version, i)
+        if key == self.version:
+            return  # only results and the playhead's result change what this panel shows
+        self.version = key
+        if i is not None and history.labels:
+            probs = history.probabilities()[i]
+            uncertain = bool(history.uncertain.view()[i, 0])
+            order = np.argsort(-np.nan_to_num(probs, nan=-1.0))[:TOP_K]
+            ranked = [(history.labels[k], float(probs[k])) for k in order]
             names = [lab for lab, _ in ranked]
-            shown = [*names, latest.uncertain]
+            shown = [*names, uncertain]
             if shown != self._shown_top:
                 # Style sheets re-polish widgets: set them only when the ranking changes.
                 self._shown_top = shown
-                r, g, b = (UNCERTAIN_GREY if latest.uncertain else label_color(names[0]))
-                self.current_label.setText(f"{names[0]} (uncertain)" if latest.uncertain else names[0])
+                r, g, b = (UNCERTAIN_GREY if uncertain else label_color(names[0]))
+                self.current_label.setText(f"{names[0]} (uncertain)" if uncertain else names[0])
                 self.current_label.setToolTip(
                     "The model's confidence is below its calibrated threshold: this emotion may well be wrong."
-                    if latest.uncertain else "")
+                    if uncertain else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
-                for i in range(TOP_K):
-                    lab = names[i] if i < len(names) else ""
-                    self.top_names[i].setText(lab)
+                for k in range(TOP_K):
+                    lab = names[k] if k < len(names) else ""
+                    self.top_names[k].setText(lab)
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
-                    self.top_bars[i].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
-            for i in range(TOP_K):
-                self.top_bars[i].setValue(int(round(100 * ranked[i][1])) if i < len(ranked) else 0)
+                    self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
+            for k in range(TOP_K):
+                self.top_bars[k].setValue(int(round(100 * ranked[k][1])) if k < len(ranked) else 0)
+        else:
+            self._shown_top = []
+            self.current_label.setText("–")
+            self.current_label.setStyleSheet("")
+            for k in range(TOP_K):
+                self.top_names[k].setText("")
+                self.top_bars[k].setValue(0)
         self.set_dimensions_source(history.dimensions_source)
-        dims = history.dimensions(smoothed=True)[-TRAIL_POINTS:]
-        probs = history.probabilities(smoothed=True)[-TRAIL_POINTS:]
+        end = 0 if i is None else i + 1  # the trail ends at the playhead's result
+        dims = history.dimensions(smoothed=True)[max(0, end - TRAIL_POINTS):end]
+        probs = history.probabilities(smoothed=True)[max(0, end - TRAIL_POINTS):end]
         ok = np.isfinite(dims[:, 0]) & np.isfinite(dims[:, 1]) if len(dims) else np.zeros(0, bool)
         dims = dims[ok]
         if len(dims):
@@ -192,7 +206,8 @@ class SidePanel(QtWidgets.QScrollArea):
             panel.deleteLater()
         self.panels = {}
 
-    def refresh(self, histories: dict[int, TrackHistory]) -> None:
+    def refresh(self, histories: dict[int, TrackHistory], position_s: float | None = None) -> None:
+        """Update each lane's section for the playhead at ``position_s`` (None: the newest results)."""
         for track, hist in histories.items():
             if track in self.panels:
-                self.panels[track].update_from(hist)
+                self.panels[track].update_from(hist, position_s)

@@ -452,3 +452,22 @@ def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_name
     edit.setFocus()
     qtbot.keyClick(edit, QtCore.Qt.Key.Key_Return)
     assert not edit.hasFocus()
+
+
+def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
+    """In a replay the panel shows the result under the playhead, not the last one computed."""
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    w.redraw()
+    h, panel = w.histories[0], w.side_panel.panels[0]
+    times = h.result_times()
+    assert len(times) > 3
+    for t in (times[1] + 0.01, times[-1] + 1.0):
+        w.position_s = t
+        w.redraw()
+        i = h.index_at(t)
+        probs = h.probabilities()[i]
+        top = h.labels[int(np.argmax(probs))]
+        assert panel.current_label.text().split(" ")[0] == top
+        assert panel.top_bars[0].value() == int(round(100 * float(np.max(probs))))
+        assert len(panel.va_trail.data) == min(i + 1, 40)
