@@ -93,6 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explicit_session_path = Path(session_path) if session_path else None
         self.session_path: Path | None = None
         self.mode = IDLE
+        self.session_metadata: dict = {}  # of the session opened with open_session
         self.source_path: Path | None = None
         self.mic_device = None
         self.paused = False
@@ -462,6 +463,7 @@ class MainWindow(QtWidgets.QMainWindow):
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
             names = [by_track.get(t, f"Track {t + 1}") for t in range(max(tracks) + 1)]
         self.mode = SESSION
+        self.session_metadata = dict(loaded.metadata)
         self.source_path = None
         self.session_path = Path(path)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
@@ -494,8 +496,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(self.source_path)
         elif self.mode == MIC:
             self.start_microphone()
+        elif self.mode == SESSION:
+            self._set_state(self._session_audio_note())
         else:  # nothing loaded: never start the microphone unasked (it would record and save a session)
             self._set_state(NOTHING_TO_PLAY)
+
+    def _session_audio_note(self) -> str:
+        """What Play can do for an opened session: it shows saved results; its recording replays as a file."""
+        source = ((self.session_metadata.get("engine") or {}).get("source") or {}) if self.session_metadata else {}
+        path = source.get("path")
+        if source.get("kind") == "FileSource" and path:
+            if Path(path).is_file():
+                return f"a saved session: to play its recording, open {path} (Ctrl+O)"
+            return f"a saved session: its recording {path} is not there any more; the results are shown"
+        return "a saved session of live audio: there is no recording to play; the results are shown"
 
     def pause(self) -> None:
         if not self.bridge.active:
@@ -736,9 +750,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_actions(self) -> None:
         """Enable what can act now: transport once something plays or can play, exports once there
         is a session file (CSV, JSON) or a lane (PNG)."""
-        playable = self.mode in (FILE, MIC)
-        for a in (self.act_play, self.act_stop):
-            a.setEnabled(playable or self.bridge.active)
+        self.act_play.setEnabled(self.mode in (FILE, MIC, SESSION) or self.bridge.active)  # a session says why not
+        self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
         has_session = self.session_path is not None and self.session_path.exists()

@@ -471,3 +471,20 @@ def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
         assert panel.current_label.text().split(" ")[0] == top
         assert panel.top_bars[0].value() == int(round(100 * float(np.max(probs))))
         assert len(panel.va_trail.data) == min(i + 1, 40)
+
+
+def test_play_in_an_opened_session_says_where_its_recording_is(make_window, replay, speech_wav, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.wav"
+    shutil.copy(speech_wav, copy)
+    w = replay(make_window(speed=0.0), copy)
+    other = make_window()
+    assert other.open_session(w.session_path)
+    other.redraw()
+    assert other.act_play.isEnabled()
+    other.toggle_pause()
+    assert f"open {copy}" in other.status_state.text() and not other.bridge.active
+    copy.unlink()
+    other.toggle_pause()
+    assert "not there any more" in other.status_state.text()
