@@ -373,7 +373,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.reset_view(self._model_heads(), n_ch if split else 1)
         self.duration_s = duration_s
         self.session_path = self._new_session_path(path.stem)
-        return self._start_file(0.0, new_session=True)
+        started = self._start_file(0.0, new_session=True)
+        if started and self.settings.channels == "split":
+            self.banner.show_message(self._split_notice(n_ch))
+        return started
+
+    def _split_notice(self, n_channels: int) -> str:
+        """What the call-centre view does with this file, said when it starts."""
+        if n_channels < 2:
+            return ("This file has one channel, so it is shown as one lane; the call-centre view needs a stereo "
+                    "recording (agent and customer on separate channels).")
+        names = ", ".join(self.lane_name(t) for t in range(n_channels))
+        return (f"Every channel is analysed, the agent's too ({names}). In the EU, inferring the emotions of "
+                "employees at work is prohibited (AI Act, Art. 5(1)(f)); 'ser batch' analyses only the customer's "
+                "channel unless asked.")
 
     def _track_names_for_engine(self) -> list[str] | None:
         if self.mode == MIC and self.settings.channels == "split":

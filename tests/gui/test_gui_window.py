@@ -488,3 +488,11 @@ def test_play_in_an_opened_session_says_where_its_recording_is(make_window, repl
     copy.unlink()
     other.toggle_pause()
     assert "not there any more" in other.status_state.text()
+
+
+def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_wav, speech_wav):
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    assert w.banner.isVisible() and "the agent's too" in w.banner.label.text() and "Art. 5(1)(f)" in w.banner.label.text()
+    assert w.errors == []
+    mono = replay(make_window(speed=0.0, channels="split"), speech_wav)
+    assert "one channel" in mono.banner.label.text() and len(mono.plot_stack.lanes) == 1
