@@ -190,7 +190,7 @@ class Lane:
             lvl = history.level.view()
             margin = 0.25 * (x1 - x0)
             i0, i1 = np.searchsorted(lvl[:, 0], [x0 - margin, x1 + margin])
-            self.level_curve.setData(*_floor_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1]))
+            self.level_curve.setData(*_break_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1]), connect="finite")
         if history.version == self.version:
             return
         self.version = history.version
@@ -260,12 +260,13 @@ class Lane:
     def _update_spectrogram_with_gaps(self, history: TrackHistory, times: np.ndarray, cols: np.ndarray,
                                       x0: float, x1: float) -> None:
         """The visible columns placed on an even time grid, for histories with holes (a replay that
-        seeked forward skipped audio): unanalysed time stays dark instead of being squeezed out."""
+        seeked forward skipped audio): unanalysed time stays empty instead of being squeezed out."""
         n_grid = max(1, min(MAX_SPEC_COLUMNS, int(np.ceil((x1 - x0) / SPEC_COLUMN_S))))
         col_w = (x1 - x0) / n_grid
         idx = ((times - x0) / col_w).astype(int)
         keep = (idx >= 0) & (idx < n_grid)
-        grid = np.zeros((n_grid, cols.shape[1]), dtype=cols.dtype)
+        # Columns no audio reached stay NaN, which the image leaves transparent: not analysed, not silence.
+        grid = np.full((n_grid, cols.shape[1]), np.nan, dtype=np.float32)
         grid[idx[keep]] = cols[keep]
         hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
         self.spec_image.setImage(grid, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
@@ -310,16 +311,14 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(xs), np.concatenate(idx).astype(int)
 
 
-def _floor_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Level curve that drops to the floor across stretches with no audio (a seek skipped them)
-    instead of drawing a line over them."""
+def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Level curve with a break (y NaN) across stretches with no audio (a seek skipped them): they
+    were not analysed, which is not the same as silence, so nothing is drawn there."""
     gaps = np.nonzero(np.diff(t) > LEVEL_GAP_S)[0]
     if not len(gaps):
         return t, db
-    at = np.repeat(gaps + 1, 2)
-    xs = np.empty(len(at))
-    xs[0::2], xs[1::2] = t[gaps] + 1e-3, t[gaps + 1] - 1e-3
-    return np.insert(t, at, xs), np.insert(db, at, SILENCE_DB)
+    at = gaps + 1
+    return np.insert(t, at, t[gaps] + 1e-3), np.insert(db, at, np.nan)
 
 
 def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -360,17 +360,18 @@ def test_spectrogram_keeps_its_times_across_a_gap(qtbot):
         return image[int((t - rect.left()) / rect.width() * image.shape[0])]
 
     assert column_at(1.0).max() > 0 and column_at(11.0).max() > 0
-    assert column_at(5.0).max() == 0  # nothing was analysed there
+    assert np.isnan(column_at(5.0)).all()  # nothing was analysed there: drawn as nothing, not as silence
 
 
-def test_level_drops_to_the_floor_across_skipped_audio():
-    from gui.plots import _floor_gaps
+def test_the_level_curve_breaks_across_skipped_audio_instead_of_drawing_silence():
+    """A stretch a seek skipped was not analysed: no line over it, and no -80 dBFS "silence" either."""
+    from gui.plots import _break_gaps
 
     t = np.array([0.0, 0.02, 0.04, 5.0, 5.02])
     db = np.array([-20.0, -20.0, -20.0, -30.0, -30.0])
-    x, y = _floor_gaps(t, db)
+    x, y = _break_gaps(t, db)
     assert (np.diff(x) > 0).all()
-    assert y.tolist() == [-20, -20, -20, -80, -80, -30, -30]
+    assert np.isnan(y[3]) and np.delete(y, 3).tolist() == [-20, -20, -20, -30, -30]
 
 
 def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_wav):
