@@ -237,13 +237,15 @@ class TrackHistory:
             self.version += 1
             self.result_version += 1
             return
-        row = np.full(self.results.view().shape[1], np.nan)
-        row[0], row[1] = r.mid_s, r.end_s
+        row = [r.mid_s, r.end_s]
         for name, kind, outputs in self.heads:
             values = r.heads.get(name)
             if values:  # a class the result does not list has probability 0; a missing value is unknown
                 missing = 0.0 if kind == "categorical" else np.nan
-                row[self.columns[name]] = [values.get(o, missing) for o in outputs]
+                row += [values.get(o, missing) for o in outputs]
+            else:
+                row += [np.nan] * len(outputs)
+        row = np.array(row)
         smooth = row.copy()
         if self.smoothing > 0 and len(self.smoothed):
             prev = self.smoothed.view()[-1, 2:]

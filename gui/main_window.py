@@ -94,6 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path: Path | None = None
         self.mode = IDLE
         self.session_metadata: dict = {}  # of the session opened with open_session
+        self._actions_state = None  # what the enabled actions were last set for
         self.source_path: Path | None = None
         self.mic_device = None
         self.paused = False
@@ -762,12 +763,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _update_actions(self) -> None:
         """Enable what can act now: transport once something plays or can play, exports once there
-        is a session file (CSV, JSON) or a lane (PNG)."""
+        is a session file (CSV, JSON) or a lane (PNG). Applied only when that changes (every frame
+        calls this)."""
+        has_session = self.session_path is not None and self.session_path.exists() if self.mode != IDLE else False
+        state = (self.mode, self.bridge.active, has_session, bool(self.plot_stack.lanes))
+        if state == self._actions_state:
+            return
+        self._actions_state = state
         self.act_play.setEnabled(self.mode in (FILE, MIC, SESSION) or self.bridge.active)  # a session says why not
         self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
-        has_session = self.session_path is not None and self.session_path.exists()
         for a in (self.act_export_csv, self.act_export_json):
             a.setEnabled(has_session)
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))
