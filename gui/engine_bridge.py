@@ -145,7 +145,7 @@ class EngineBridge:
 
         predictor = self._predictor
         window = settings.window_s or (predictor.window_s if predictor is not None else 2.0)
-        hop = settings.hop_s or (predictor.hop_s if predictor is not None else 0.5)
+        hop = min(settings.hop_s or (predictor.hop_s if predictor is not None else 0.5), window)
         return streamer.EngineConfig(window_s=window, hop_s=hop,
                                      vad_aggressiveness=settings.vad_aggressiveness,
                                      speaker_adaptation=settings.speaker_adaptation)

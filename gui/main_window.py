@@ -39,6 +39,7 @@ SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only:
 
 IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
 NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press Listen for the microphone"
+PLAY_TIP = "Start, pause or resume (Space)"
 
 
 class ErrorBanner(QtWidgets.QFrame):
@@ -765,12 +766,13 @@ class MainWindow(QtWidgets.QMainWindow):
         """Enable what can act now: transport once something plays or can play, exports once there
         is a session file (CSV, JSON) or a lane (PNG). Applied only when that changes (every frame
         calls this)."""
-        has_session = self.session_path is not None and self.session_path.exists() if self.mode != IDLE else False
+        has_session = self.mode != IDLE and self.session_path is not None  # export() says if the file is gone
         state = (self.mode, self.bridge.active, has_session, bool(self.plot_stack.lanes))
         if state == self._actions_state:
             return
         self._actions_state = state
         self.act_play.setEnabled(self.mode in (FILE, MIC, SESSION) or self.bridge.active)  # a session says why not
+        self.act_play.setToolTip(PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
         self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))

@@ -385,7 +385,9 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
         for label in self.hidden_labels:
             lane.set_label_visible(label, False)
-        for legend in lane.legends.values():
+        for head, legend in lane.legends.items():
+            if dict((n, k) for n, k, _ in lane.heads).get(head) != "categorical":
+                continue  # only classes are hidden and shown in every lane
             for sample, _label_item in legend.items:
                 # A click on a legend entry hides that class in every lane, not only this one.
                 sample.sigClicked.connect(self._on_legend_clicked)

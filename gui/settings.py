@@ -35,6 +35,9 @@ class GuiSettings:
 
 
 SETTINGS_KEY = "analyzer/settings"
+# 2: window and hop are None unless chosen (the model's). Version 1 saved the then-defaults 2.0 / 0.5
+# for everyone; read back, those mean "the model's".
+SETTINGS_VERSION = 2
 TRACK_NAMES_KEY = "analyzer/track_names"
 
 
@@ -47,6 +50,9 @@ def load_settings(store: QtCore.QSettings, base: GuiSettings) -> tuple[GuiSettin
         return base, None  # a damaged settings file must not stop the app
     known = {f.name for f in dataclasses.fields(GuiSettings)}
     changes = {k: v for k, v in saved.items() if k in known} if isinstance(saved, dict) else {}
+    if isinstance(saved, dict) and saved.get("settings_version", 1) < 2:
+        if changes.get("window_s") == 2.0 and changes.get("hop_s") == 0.5:
+            changes["window_s"] = changes["hop_s"] = None
     try:
         settings = base.replace(**changes)
     except TypeError:
@@ -56,7 +62,7 @@ def load_settings(store: QtCore.QSettings, base: GuiSettings) -> tuple[GuiSettin
 
 
 def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: list[str]) -> None:
-    store.setValue(SETTINGS_KEY, json.dumps(dataclasses.asdict(settings)))
+    store.setValue(SETTINGS_KEY, json.dumps({**dataclasses.asdict(settings), "settings_version": SETTINGS_VERSION}))
     store.setValue(TRACK_NAMES_KEY, json.dumps(list(track_names)))
     store.sync()
 
@@ -74,10 +80,10 @@ class SettingsDialog(QtWidgets.QDialog):
         self._model_window = model_window
         form = QtWidgets.QFormLayout(self)
 
-        self.window_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.5, maximum=10.0, singleStep=0.25)
+        self.window_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.5, maximum=10.0, singleStep=0.25, decimals=3)
         self.window_spin.setValue(settings.window_s or model_window[0])
         self.window_spin.setToolTip(f"Length of each analysed stretch; the model was trained for {model_window[0]:g} s")
-        self.hop_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.1, maximum=5.0, singleStep=0.1)
+        self.hop_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.1, maximum=5.0, singleStep=0.1, decimals=3)
         self.hop_spin.setValue(settings.hop_s or model_window[1])
         self.hop_spin.setToolTip(f"Time between analysed windows, at most the window; the model's is {model_window[1]:g} s")
         # A hop longer than the window would leave audio unanalysed between windows.

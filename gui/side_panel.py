@@ -93,7 +93,7 @@ class LanePanel(QtWidgets.QGroupBox):
     def set_dimensions_source(self, source: str) -> None:
         estimated = source == "derived-from-category"
         self.va_plot.setTitle(f"valence-arousal{' (estimated)' if estimated else ''}", size="8pt")
-        self.va_plot.setToolTip(ESTIMATED_TIP if estimated else "Valence and arousal of the latest results")
+        self.va_plot.setToolTip(ESTIMATED_TIP if estimated else "Valence and arousal of the results up to the playhead")
 
     def update_from(self, history: TrackHistory, position_s: float | None = None) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it

@@ -109,8 +109,11 @@ def check_extra_heads(heads) -> None:
     """Extra heads need new lowercase names, a known kind and distinct output names."""
     import re
 
-    # Names results already use for something else.
-    seen = {*BUILT_IN_HEADS, *DIMENSION_NAMES, "probabilities", "top_label", "uncertain", "dimensions_source"}
+    # Names results already use for something else, and names whose HEAD_NAME export columns could
+    # fall on a fixed column (p_happy, track_name, start_s, top_label, speech_ratio, latency_ms, and
+    # the batch table's peak_anger_s ...).
+    seen = {*BUILT_IN_HEADS, *DIMENSION_NAMES, "probabilities", "top_label", "uncertain", "dimensions_source",
+            "p", "track", "kind", "start", "end", "top", "speech", "latency", "anger", "mean", "peak", "share"}
     for name, kind, names in heads:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in seen:
             raise ValueError(f"extra head {name!r}: a head needs a new lowercase name (letters, digits, _)")

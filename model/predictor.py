@@ -106,7 +106,8 @@ class SegmentVoice:
     """What the voice encoder gave for one speech segment (one speaker): its gender, taken from
     the segment's first analysed window, and the embedding of the last window it embedded, which
     later windows reuse while they start less than the model's ``voice_emotion_every_s`` after it
-    (see :meth:`Predictor.predict_batch`). Positions are samples on the caller's clock."""
+    (see :meth:`Predictor._segment_embeddings`). Positions are sample counts at the model's rate
+    (16 kHz), on any clock the caller keeps consistent for the segment."""
 
     gender: np.ndarray | None = None
     anchor: int | None = None  # start of the last embedded window

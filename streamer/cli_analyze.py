@@ -89,7 +89,7 @@ def run_analyze(args) -> int:
         if not args.quiet:
             dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
             print(f"{src} ({dur}) -> {out_path}")
-            for s in summarize(res.track_names, res.segments, res.results):
+            for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
                 print(f"  {s.line()}")
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind

@@ -309,7 +309,7 @@ class TrackPipeline:
                     if job.voice is not None and job.voice.gender is None and id(job.voice) not in first:
                         first[id(job.voice)] = i
                 if first and getattr(self.predictor, "voice_emotion", False):
-                    # Voice-emotion models embed every window already, with its voice gender.
+                    # Voice-emotion models embed a segment's first window (always), with its voice gender.
                     for i in first.values():
                         chunk[i].voice.gender = preds[i].gender_probabilities
                 elif first:

@@ -58,6 +58,8 @@ class TrackSummary:
     # output's highest window value with the window's start ({"value", "start_s"}).
     means: dict[str, dict[str, float]] = field(default_factory=dict)
     peaks: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # Each head's kind ("categorical" or "regression") as the model declares it, when known.
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -67,7 +69,10 @@ class TrackSummary:
         for head, values in self.means.items():
             if head in BUILT_IN_HEADS or not values:
                 continue
-            if abs(sum(values.values()) - 1.0) < 1e-3 and all(0 <= v <= 1 for v in values.values()):
+            kind = self.kinds.get(head)
+            if kind is None:  # not declared (older sessions): class probabilities sum to 1
+                kind = "categorical" if len(values) > 1 and abs(sum(values.values()) - 1.0) < 1e-3 else "regression"
+            if kind == "categorical":
                 top = max(values, key=values.get)  # class probabilities: the most likely class
                 parts.append(f"{head}: {top} {values[top] * PERCENT:.0f}%")
             else:
@@ -94,11 +99,14 @@ class TrackSummary:
                 f"dominance {self.dominance:.2f}{estimated}; gender: {gender}{self._other_heads()}")
 
 
-def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult]) -> list[TrackSummary]:
-    """One :class:`TrackSummary` per track, from the segments and the utterance-level results."""
+def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult],
+              heads: list[dict] | None = None) -> list[TrackSummary]:
+    """One :class:`TrackSummary` per track, from the segments and the utterance-level results.
+    ``heads``: the model's declared heads (``ModelMeta.heads``), for their kinds."""
+    kinds = {str(h["name"]): str(h["kind"]) for h in heads or []}
     out = []
     for t, name in enumerate(track_names):
-        s = TrackSummary(t, name)
+        s = TrackSummary(t, name, kinds=dict(kinds))
         segs = [g for g in segments if g.track == t]
         s.n_segments = len(segs)
         s.speech_s = sum(g.duration_s for g in segs)

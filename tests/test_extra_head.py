@@ -86,6 +86,11 @@ def test_summaries_hold_the_head(analysed):
     peak = max(windows, key=lambda r: r.heads["loudness"]["strain"])
     assert summary.peaks["loudness"]["strain"] == {"value": peak.heads["loudness"]["strain"], "start_s": peak.start_s}
     assert "loudness: level" in summary.line() and "sentiment: " in summary.line()
+    # With the declared heads, their kinds decide how the line shows them.
+    heads = session.metadata["engine"]["model"]["heads"]
+    declared = summarize(["mix"], session.segments, session.results, heads)[0]
+    assert declared.kinds["loudness"] == "regression" and declared.kinds["sentiment"] == "categorical"
+    assert declared.line() == summary.line()
 
 
 def test_batch_table_and_report_hold_the_head(model_path, speech_16k, tmp_path):

@@ -57,7 +57,8 @@ class OptimConfig:
     # instead of the raw weights; 0 disables it.
     ema_decay: float = 0.0
     # Knowledge distillation: the share of a teacher model's emotion probabilities in each crop's
-    # emotion target (the rest is the smoothed label). The teacher (e.g. an ensemble of this
+    # emotion target (the rest is the smoothed label): its networks' output on the crop, without
+    # voice heads or calibration. The teacher (e.g. an ensemble of this
     # recipe, trained without the same test speakers) is given with ``ser train --teacher``; 0: off.
     distill_weight: float = 0.0
 
@@ -177,6 +178,11 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
     whose emotion probabilities on each training crop make ``optim.distill_weight`` of the target."""
     from tqdm.auto import tqdm
 
+    if arch.extra_heads:
+        from model.errors import SERError
+
+        raise SERError("arch.extra_heads: training has no targets or loss for further heads yet; remove them from "
+                       "the config (a model file can declare them, but they must be fitted outside ser train).")
     rng = seed_everything(seed)
     dev = resolve_device(device)
     labels = train_bank.labels

@@ -42,6 +42,14 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
         run.glob("fold*/model.safetensors"))
     if not paths:
         raise SERError(f"{run}: no model.safetensors here or in fold folders; pass a folder written by 'ser train'.")
+    report = run / "cv_report.json"
+    if report.is_file():  # refuse what cannot be evaluated again before any model is changed
+        from training.config import config_from_dict
+
+        cfg = config_from_dict(json.loads(report.read_text())["config"], str(run))
+        if cfg.song or cfg.extra_corpora:
+            raise SERError(f"{run}: the config trains on more than {cfg.corpus}; its folds cannot be evaluated "
+                           "again here. Train it with the voice_emotion config instead ('ser train --cv').")
     done = []
     for path in paths:
         net, meta = load_model(path)
@@ -65,7 +73,6 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
         training["voice_emotion"] = fit
         save_model(new.eval(), dataclasses.replace(meta, arch=arch, training=training), path, overwrite=True)
         done.append(path)
-    report = run / "cv_report.json"
     if report.is_file():
         data = json.loads(report.read_text())
         data["config"]["arch"] = {**data["config"]["arch"], "voice_emotion": True, "voice_emotion_weight": weight,
@@ -88,8 +95,6 @@ def _evaluate_folds_again(run: Path, report: dict, root: Path, device: str) -> N
     from training.run import _select, evaluate_fold, load_data, summarise
 
     cfg = config_from_dict(report["config"], str(run))
-    if cfg.song or cfg.extra_corpora:
-        raise SERError(f"{run}: the config trains on more than {cfg.corpus}; evaluate it again with 'ser train --cv'.")
     data = load_data(cfg, str(root))
     for fold in report["folds"]:
         k = fold["fold"]

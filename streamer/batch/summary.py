@@ -57,10 +57,10 @@ def speaker_summary(base_summary: TrackSummary, results: list[WindowResult]) -> 
 
 def call_summary(analysed: list[str], not_analysed: list[str], segments: list[SpeechSegment],
                  results: list[WindowResult], duration_s: float | None, channel_statement: str,
-                 all_names: list[str]) -> dict:
+                 all_names: list[str], heads: list[dict] | None = None) -> dict:
     """Everything a reader of one call wants first: per analysed speaker, and which channels were analysed."""
     speakers = []
-    for name, base in zip(analysed, summarize(list(analysed), segments, results), strict=True):
+    for name, base in zip(analysed, summarize(list(analysed), segments, results, heads), strict=True):
         s = speaker_summary(base, results)
         s["channel"] = all_names.index(name) + 1 if name in all_names else None
         speakers.append(s)

@@ -181,7 +181,7 @@ def analyze_call(task: CallTask) -> CallOutcome:
         out.segments = [e.to_dict() for e in segments]
         out.results = [e.to_dict() for e in results]
         out.summary = call_summary(analysed, not_analysed, segments, results, out.duration_s,
-                                   s.channel_statement(), s.track_names)
+                                   s.channel_statement(), s.track_names, getattr(getattr(predictor, "meta", None), "heads", None))
         from streamer.batch.report import timeline_png
 
         out.timeline_png = timeline_png(task.call_id, out.duration_s or 0.0, analysed, segments, results)

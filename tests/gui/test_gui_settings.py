@@ -86,3 +86,21 @@ def test_an_unset_window_is_the_models(make_window, tiny_model_path):
     w.bridge._predictor_for(w.settings)
     config = w.bridge._config(w.settings)
     assert (config.window_s, config.hop_s) == (meta.window_s, meta.hop_s)
+
+
+def test_settings_saved_before_the_model_set_the_window_follow_the_model(tmp_path):
+    """Version 1 saved the old defaults (2.0 / 0.5) for everyone: read back, they follow the model;
+    a window chosen under version 2 stays."""
+    import json
+
+    from PySide6 import QtCore
+
+    from gui.settings import SETTINGS_KEY, load_settings, save_settings
+
+    store = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
+    store.setValue(SETTINGS_KEY, json.dumps({"window_s": 2.0, "hop_s": 0.5, "smoothing": 0.3}))
+    settings, _ = load_settings(store, GuiSettings())
+    assert (settings.window_s, settings.hop_s, settings.smoothing) == (None, None, 0.3)
+    save_settings(store, GuiSettings(window_s=2.0, hop_s=0.5), ["Agent"])
+    settings, names = load_settings(store, GuiSettings())
+    assert (settings.window_s, settings.hop_s, names) == (2.0, 0.5, ["Agent"])

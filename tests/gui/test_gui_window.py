@@ -400,6 +400,7 @@ def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, 
     w.toggle_pause()
     assert not w.bridge.active and w.mode == "idle"
     assert "nothing to play" in w.status_state.text()
+    assert "nothing to play" in w.act_play.toolTip()
     assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
 
 

@@ -386,3 +386,14 @@ def test_distillation_learns_from_a_teacher_that_never_heard_the_test_speakers(t
     assert taught[0]["loss_gender"] == pytest.approx(alone[0]["loss_gender"], rel=1e-4)
     report = json.loads((tmp_path / "student" / "cv_report.json").read_text())
     assert report["config"]["optim"]["distill_weight"] == 0.5 and len(report["folds"]) == 2
+
+
+def test_training_refuses_heads_it_has_no_targets_for(tiny_run, tmp_path, capsys):
+    tree, _, _ = tiny_run
+    config = tmp_path / "extra.yaml"
+    config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**TINY_CONFIG["arch"],
+                                                              "extra_heads": [["loud", "regression", ["level"]]]}}))
+    assert ser_main(["train", "--config", str(config), "--root", str(tree), "--quiet", "--out",
+                     str(tmp_path / "x")]) == 2
+    assert "extra_heads" in capsys.readouterr().err
+
