@@ -16,7 +16,7 @@ VA_MAX_HEIGHT = 200  # two lanes (call-centre view) fit the panel without scroll
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
 # The valence-arousal quadrants, clockwise from the top left.
-QUADRANTS = ("tense, upset", "excited, happy", "sad, tired", "calm, content")
+QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 
 
 
