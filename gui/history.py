@@ -221,7 +221,6 @@ class TrackHistory:
         self.utterances: list[Result] = []  # the latest ones (bounded); their time is in emotion_time
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
-        self.latest: Result | None = None
         self.end_s = 0.0  # the newest audio or result time seen
         self.version = 0  # bumped on every change, so views redraw only when needed
         self.result_version = 0  # bumped when results change (most frames only add audio)
@@ -255,7 +254,6 @@ class TrackHistory:
         self.smoothed.append(smooth)
         self.uncertain.append(np.array([float(r.uncertain)]))
         self.dimensions_source = r.dimensions_source
-        self.latest = r
         self.end_s = max(self.end_s, r.end_s)
         self.version += 1
         self.result_version += 1
@@ -321,7 +319,6 @@ class TrackHistory:
         if self._spec_maker is not None:
             self._spec_maker.reset(t_s)
         self.end_s = min(self.end_s, t_s)
-        self.latest = None
         self.spec_version += 1
         self.version += 1
         self.result_version += 1
@@ -407,7 +404,6 @@ class TrackHistory:
         self.utterances = []
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
-        self.latest = None
         self.end_s = 0.0
         self.spec_max = -np.inf
         self._level_rest = np.zeros(0, dtype=np.float32)

@@ -118,10 +118,6 @@ class Lane:
         return self.head_curves.get("emotion", {})
 
     @property
-    def legend(self) -> pg.LegendItem | None:
-        return self.legends.get("emotion")
-
-    @property
     def dimensions_plot(self) -> pg.PlotItem | None:
         return self.head_plots.get("dimensions")
 

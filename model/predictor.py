@@ -269,11 +269,7 @@ class Predictor:
         offline pass embed the same windows. Without ``segments`` every window is embedded."""
         every = self.voice_every
         if segments is None or every <= 0:
-            embeddings = self._embeddings(prepared)
-            if segments is not None:
-                for (seg, start), e in zip(segments, embeddings, strict=True):
-                    seg.anchor, seg.embedding = start, e
-            return embeddings
+            return self._embeddings(prepared)
         fresh: list[int] = []
         source: list[int | np.ndarray] = []  # an index into ``fresh``, or a segment's kept embedding
         latest: dict[int, tuple[SegmentVoice, int, int | np.ndarray | None]] = {}
