@@ -47,14 +47,14 @@ def run(model: str = "default") -> str:
                     voice_times.append((time.perf_counter() - t) * 1000)
         # As the engine runs a speech segment: one window per call, a window every hop, the voice
         # encoder at the model's cadence (voice_emotion_every_s). The mean is the cost per window.
-        from model.predictor import SegmentVoice
+        from model.predictor import SegmentState
 
         long = (np.random.default_rng(1).standard_normal(int((WINDOW_S + REPEATS * predictor.hop_s) * 16000))
                 * 0.1).astype(np.float32)
         hop, win = int(predictor.hop_s * 16000), int(WINDOW_S * 16000)
         stream_times = []
         for _ in range(2):  # the first pass warms up
-            seg, stream_times = SegmentVoice(), []
+            seg, stream_times = SegmentState(), []
             for k in range(REPEATS):
                 t = time.perf_counter()
                 predictor.predict_batch([long[k * hop:k * hop + win]], segments=[(seg, k * hop)])

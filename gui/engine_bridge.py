@@ -15,8 +15,8 @@ import numpy as np
 
 from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
-from model.checkpoint import DEFAULT_ANALYSIS
 from model.errors import ModelFileError, SERError
+from model.meta import DEFAULT_ANALYSIS
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 SESSION_SUFFIX = ".jsonl"
@@ -52,7 +52,7 @@ class LoadedSession:
 
 def read_model_info(model_path: str) -> ModelInfo:
     """Labels and V/A/D source of a model file; raises :class:`ModelFileError` with what to do."""
-    from model.checkpoint import read_meta, resolve_model_path
+    from model.meta import read_meta, resolve_model_path
 
     path = resolve_model_path(model_path)
     if not path.is_file():
@@ -131,12 +131,12 @@ class EngineBridge:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _predictor_for(self, settings: GuiSettings):
-        from model.predictor import Predictor
+        from model.runtime import load_predictor
 
         key = (settings.model_path,)
         if self._predictor is None or self._predictor_key != key:
             read_model_info(settings.model_path)  # the friendly "not found" message
-            self._predictor = Predictor.load(settings.model_path, device="auto")
+            self._predictor = load_predictor(settings.model_path, device="auto")
             self._predictor_key = key
         return self._predictor
 

@@ -33,7 +33,7 @@ def head_layout(heads) -> list[tuple[str, str, list[str]]]:
     list of emotion labels (the built-in heads of a model with those labels)."""
     heads = list(heads or [])
     if not heads or isinstance(heads[0], str):
-        from model.checkpoint import ModelMeta
+        from model.meta import ModelMeta
 
         heads = ModelMeta(labels=[str(h) for h in heads]).heads
     return [(str(h["name"]), str(h["kind"]), [str(n) for n in h.get("labels") or h.get("names") or []])
@@ -118,15 +118,11 @@ class SpectrogramMaker:
     def __init__(self, features=None):
         """``features``: the model's :class:`model.features.FeatureConfig` (the product's defaults if
         None), so the display shows the bands the model analyses."""
-        import torchaudio
-
-        from model.features import FeatureConfig
+        from model.features import FeatureConfig, mel_filterbank
 
         cfg = features or FeatureConfig()
         self.config = cfg
-        fbank = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min_hz, cfg.f_max_hz, cfg.n_mels,
-                                                      cfg.sample_rate_hz, norm="slaney", mel_scale="slaney")
-        self._fbank = fbank.numpy().astype(np.float32)  # (freqs, mels)
+        self._fbank = mel_filterbank(cfg)  # (freqs, mels)
         # torch.stft pads a shorter window to n_fft in the middle; do the same.
         window = np.zeros(cfg.n_fft, dtype=np.float32)
         left = (cfg.n_fft - cfg.win_length) // 2

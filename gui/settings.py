@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PySide6 import QtCore, QtWidgets
 
-from model.checkpoint import DEFAULT_ANALYSIS
+from model.meta import DEFAULT_ANALYSIS
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 

@@ -4,6 +4,9 @@ One frozen :class:`FeatureConfig` describes the features; the model file stores 
 :class:`LogMel` computes it. Frames are taken without centre padding, so frame ``i`` covers
 samples ``[i * hop, i * hop + n_fft)`` and a window's features depend only on the window's own
 samples: the streaming engine therefore gets exactly the values of an offline pass.
+
+This module is torch-free (the ONNX runtime reads the settings too); :class:`LogMel` lives in
+``model/logmel.py`` and is importable from here as before.
 """
 
 from __future__ import annotations
@@ -11,8 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
-import torchaudio
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -61,47 +63,45 @@ LEVEL_PERCENTILE = 0.9  # which frame level counts as "the level" of a window: i
 LEVEL_FLOOR_DBFS = -90.0  # windows quieter than this are not amplified further (digital silence stays silent)
 
 
-def normalise_level(waveform: torch.Tensor, target_dbfs: float, frame: int) -> torch.Tensor:
-    """Scale each row of ``(batch, samples)`` so that the 90th percentile of its non-overlapping
-    ``frame``-sample RMS levels is ``target_dbfs``. Gain in, the same output out (exactly, above
-    the floor), and each window depends only on its own samples, as streaming needs."""
-    b, n = waveform.shape
-    n_frames = max(1, n // frame)
-    frames = waveform[:, : n_frames * frame].reshape(b, n_frames, -1) if n >= frame else waveform[:, None, :]
-    rms = frames.square().mean(dim=2).sqrt()
-    k = int(LEVEL_PERCENTILE * (rms.shape[1] - 1))
-    level = torch.sort(rms, dim=1).values[:, k]
-    floor = 10 ** (LEVEL_FLOOR_DBFS / 20)
-    gain = (10 ** (target_dbfs / 20)) / torch.clamp(level, min=floor)
-    return waveform * gain[:, None]
+def _hz_to_mel(freq: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    mels = freq / f_sp
+    log_part = freq >= min_log_hz
+    mels[log_part] = min_log_mel + np.log(freq[log_part] / min_log_hz) / logstep
+    return mels
 
 
-class LogMel(torch.nn.Module):
-    """Waveform ``(batch, samples)`` float32 at ``sample_rate_hz`` -> log-mel ``(batch, n_mels, frames)``."""
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    freqs = f_sp * mels
+    log_part = mels >= min_log_mel
+    freqs[log_part] = min_log_hz * np.exp(logstep * (mels[log_part] - min_log_mel))
+    return freqs
 
-    def __init__(self, config: FeatureConfig):
-        super().__init__()
-        self.config = config
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=config.sample_rate_hz,
-            n_fft=config.n_fft,
-            win_length=config.win_length,
-            hop_length=config.hop_length,
-            f_min=config.f_min_hz,
-            f_max=config.f_max_hz,
-            n_mels=config.n_mels,
-            power=None,  # complex STFT: the power is taken below, faster than abs()**2
-            center=False,
-            norm="slaney",
-            mel_scale="slaney",
-        )
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        if waveform.dim() == 1:
-            waveform = waveform.unsqueeze(0)
-        waveform = waveform.float()
-        if self.config.level_norm_dbfs is not None:
-            waveform = normalise_level(waveform, self.config.level_norm_dbfs, self.config.hop_length)
-        spec = self.mel.spectrogram(waveform)
-        power = spec.real.square() + spec.imag.square()
-        return torch.log(self.mel.mel_scale(power) + self.config.log_floor)
+def mel_filterbank(config: FeatureConfig) -> np.ndarray:
+    """(n_fft // 2 + 1, n_mels) float32: the triangular Slaney-normalised mel filters of the front
+    end (torchaudio's ``melscale_fbanks`` with norm and scale "slaney"), in numpy for code that
+    does not import torch (the app's spectrogram)."""
+    all_freqs = np.linspace(0, config.sample_rate_hz // 2, config.n_fft // 2 + 1)
+    m_pts = np.linspace(_hz_to_mel(np.array([config.f_min_hz]))[0], _hz_to_mel(np.array([config.f_max_hz]))[0],
+                        config.n_mels + 2)
+    f_pts = _mel_to_hz(m_pts)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts[None, :] - all_freqs[:, None]
+    down = -slopes[:, :-2] / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    fb = np.maximum(0.0, np.minimum(down, up))
+    fb *= 2.0 / (f_pts[2:config.n_mels + 2] - f_pts[:config.n_mels])
+    return fb.astype(np.float32)
+
+
+def __getattr__(name: str):
+    if name in ("LogMel", "normalise_level"):  # torch modules: imported only when asked for
+        from model import logmel
+
+        return getattr(logmel, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ append-only files instead (streamer/session.py).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -116,3 +117,15 @@ def check_output_dir(path, what: str = "output folder"):
     if not _can_create_in(p):
         raise OutputPathError(f"{p}: not writable; choose another place for the {what}.")
     return p
+
+
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Content hash of a file, read in chunks (bounded memory for any size)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK_BYTES):
+            h.update(chunk)
+    return h.hexdigest()

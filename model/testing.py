@@ -20,13 +20,16 @@ TYPICAL_LOGMEL_STD = 3.0
 def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str = "derived-from-category",
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
                     level_norm_dbfs: float | None = None, calibration: dict | None = None,
-                    voice_emotion: bool = False, voice_emotion_every_s: float = 0.0, extra_heads=()) -> Path:
+                    voice_emotion: bool = False, voice_emotion_every_s: float = 0.0, extra_heads=(),
+                    onnx: bool = True) -> Path:
     """Write a small random-weight model file (seeded, so every call writes the same weights).
 
     ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
     regression (and with ``voice_emotion`` random voice-emotion heads, embedding every
     ``voice_emotion_every_s`` of a segment); ``extra_heads`` are further heads (ArchConfig.extra_heads,
-    with random weights); ``calibration`` is recorded as the model file's calibration."""
+    with random weights); ``calibration`` is recorded as the model file's calibration. With ``onnx``
+    (the default) its ONNX export is written beside it, as ``ser train`` does, so the product runs
+    it on ONNX Runtime."""
     import torch
 
     from model.checkpoint import ModelMeta, save_model
@@ -54,4 +57,4 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
     meta = ModelMeta(labels=labels, features=features, arch=arch, dimensions_source=dimensions_source,
                      corpora=[{"name": f"none (random weights for {purpose})", "licence": "n/a"}],
                      calibration=dict(calibration or {}))
-    return save_model(net.eval(), meta, path, overwrite=True)
+    return save_model(net.eval(), meta, path, overwrite=True, onnx=onnx)

@@ -31,6 +31,9 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay speed factor")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--runtime", default="auto", choices=("auto", "onnx", "torch"),
+                   help="auto: ONNX Runtime on the CPU when the model has its .onnx export beside it, torch for "
+                        "CUDA; torch needs the training flavour installed")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for the model: 0 uses every core as fast as possible and 1 with --realtime")
     p.add_argument("--batch", type=int, default=None,

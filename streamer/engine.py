@@ -153,19 +153,15 @@ class Engine:
         self._restore_threads()
 
     def _set_threads(self) -> None:
-        """Apply ``config.inference_threads`` (a process-wide torch setting, restored by :meth:`stop`)."""
+        """Apply ``config.inference_threads`` to the predictor (restored by :meth:`stop`)."""
         self._saved_threads = None
-        if self.config.inference_threads > 0:
-            import torch
-
-            self._saved_threads = torch.get_num_threads()
-            torch.set_num_threads(self.config.inference_threads)
+        if self.config.inference_threads > 0 and hasattr(self.predictor, "threads"):
+            self._saved_threads = self.predictor.threads
+            self.predictor.threads = self.config.inference_threads
 
     def _restore_threads(self) -> None:
-        if getattr(self, "_saved_threads", None):
-            import torch
-
-            torch.set_num_threads(self._saved_threads)
+        if getattr(self, "_saved_threads", None) is not None:
+            self.predictor.threads = self._saved_threads
             self._saved_threads = None
 
     def run(self, source: Source, on_events: Callable[[list[Event]], None],

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.adaptation import SpeakerStats
-from model.predictor import Prediction, SegmentVoice, aggregate, window_bounds
+from model.inference import Prediction, SegmentState, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
@@ -40,7 +40,7 @@ class _WindowJob:
     arrival: float  # wall-clock time the window's last sample arrived
     samples: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = None
-    voice: SegmentVoice | None = None
+    voice: SegmentState | None = None
     speaker: SpeakerStats | None = None  # the track's statistics when it was planned (a reset makes new ones)
 
 
@@ -63,7 +63,7 @@ class _OpenSegment:
     # window start -> its job, or None for a grid window decided against (too little speech, or not
     # speech at all): decided once, while its audio is still kept
     jobs: dict[int, _WindowJob | None] = field(default_factory=dict)
-    voice: SegmentVoice = field(default_factory=SegmentVoice)
+    voice: SegmentState = field(default_factory=SegmentState)
 
 
 class TrackPipeline:
@@ -244,7 +244,7 @@ class TrackPipeline:
             seg.next_k += 1
             seg.jobs[a] = self._plan_window(a, b, out, seg.voice)
 
-    def _plan_window(self, a: int, b: int, out: list, voice: SegmentVoice) -> _WindowJob | None:
+    def _plan_window(self, a: int, b: int, out: list, voice: SegmentState) -> _WindowJob | None:
         ratio = self._speech_ratio(a, b)
         if ratio < self.config.min_speech_ratio:
             return None
@@ -299,9 +299,9 @@ class TrackPipeline:
             windows = [j.samples for j in chunk]
             stats = chunk[0].speaker
             kwargs = {} if stats is None else {"speaker": stats}
-            if getattr(self.predictor, "voice_emotion", False):
-                # The voice encoder runs on a segment's windows at the model's cadence (SegmentVoice).
-                kwargs["segments"] = [(j.voice, j.start) for j in chunk]
+            # A segment's windows share what the model computes once for them: the voice embedding
+            # at the model's cadence, log-mel frames in the ONNX runtime (SegmentState).
+            kwargs["segments"] = [(j.voice, j.start) for j in chunk]
             preds = self.predictor.predict_batch(windows, **kwargs)
             if self._voice:  # once per segment, on its first analysed window; all of the chunk's at once
                 first = {}

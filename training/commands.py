@@ -95,6 +95,15 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("export", formatter_class=Formatter,
+                       help="write a model file's ONNX export (what the product runs on the CPU)",
+                       description="Write the ONNX export of a model file beside it (same name, .onnx), or to "
+                                   "--out. 'ser train', 'ser ensemble' and 'ser voice-emotion' write it "
+                                   "themselves; this is for model files made without it.")
+    p.add_argument("model", help="model file (.safetensors), or 'default' for the bundled model")
+    p.add_argument("--out", help="where to write it (default: beside the model file)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("data", formatter_class=Formatter, help="corpus tools")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     s = data_sub.add_parser("stats", formatter_class=Formatter,
@@ -125,7 +134,32 @@ def _setup_logging(path=None, quiet: bool = False) -> None:
                         force=True)
 
 
+TRAIN_FLAVOUR = "pip install 'speech-emotion-analyzer[train]'"
+
+
+def require_torch(command: str) -> None:
+    """The training commands need torch, which only the training flavour installs: say which."""
+    import importlib.util
+
+    from model.errors import SERError
+
+    missing = [m for m in ("torch", "torchaudio", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SERError(f"'ser {command}' needs {', '.join(missing)}, which this installation does not have: "
+                       f"install the training flavour ({TRAIN_FLAVOUR}, or 'make test' in a checkout). "
+                       "Analysis and the app do not need it.")
+
+
+def cmd_export(args) -> int:
+    require_torch("export")
+    from model.export import export_model_file
+
+    print(export_model_file(args.model, args.out))
+    return 0
+
+
 def cmd_train(args) -> int:
+    require_torch("train")
     import dataclasses
     from pathlib import Path
 
@@ -192,6 +226,7 @@ def _extra_roots(items: list[str]) -> dict[str, str]:
 
 
 def cmd_voice_emotion(args) -> int:
+    require_torch("voice-emotion")
     import logging
     from pathlib import Path
 
@@ -206,6 +241,7 @@ def cmd_voice_emotion(args) -> int:
 
 
 def cmd_ensemble(args) -> int:
+    require_torch("ensemble")
     from pathlib import Path
 
     from model.errors import SERError
@@ -263,6 +299,7 @@ def _fold_list(text: str | None, n_folds: int) -> list[int] | None:
 
 
 def cmd_eval(args) -> int:
+    require_torch("eval")
     from model.errors import SERError
     from model.files import check_output_dir, check_output_file
     from model.predictor import Predictor

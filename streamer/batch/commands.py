@@ -48,14 +48,14 @@ def register(sub) -> None:
 
 
 def cmd_batch(args) -> int:
-    from model.predictor import resolve_device
+    from model.runtime import check_device
     from streamer.batch.runner import run_batch
     from streamer.batch.settings import BatchSettings
 
-    resolve_device(args.device)  # refuse a device that is not here once, before any worker starts
+    check_device(args.device)  # refuse a device that is not here once, before any worker starts
     window_s, hop_s = args.window, args.hop
     if window_s is None or hop_s is None:  # the model's own analysis window
-        from model.checkpoint import read_meta, resolve_model_path
+        from model.meta import read_meta, resolve_model_path
 
         meta = read_meta(resolve_model_path(args.model))
         window_s, hop_s = window_s or meta.window_s, hop_s or meta.hop_s

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.checkpoint import read_meta, resolve_model_path
 from model.errors import ModelFileError
 from model.files import atomic_json
+from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
 from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
@@ -94,15 +94,9 @@ def _init_pool_worker(parent_pid: int) -> None:
 
 
 def _run_in_process(tasks: list[CallTask]) -> Iterator[CallOutcome]:
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # same arithmetic as the pool workers, so results match theirs
-    try:
-        for t in tasks:
-            yield analyze_call(t)
-    finally:
-        torch.set_num_threads(threads)
+    # The worker's predictor has one thread, as in the pool workers, so results match theirs.
+    for t in tasks:
+        yield analyze_call(t)
 
 
 def _new_pool(workers: int):

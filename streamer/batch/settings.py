@@ -8,15 +8,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 
+from model.files import file_sha256  # noqa: F401 - the batch keys calls and models by content
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
 
 # Bump when the per-call outputs change meaning, so that old results are recomputed, never reused.
 BATCH_FORMAT_VERSION = 1
-HASH_CHUNK_BYTES = 1 << 20
 DEFAULT_NAMES = ("Agent", "Customer")
 DEFAULT_AGENT_NAMES = ("Agent",)
 # Engine settings that change how fast, not what, is computed: left out of the key.
@@ -112,15 +111,6 @@ class BatchSettings:
         d = dataclasses.asdict(self)
         d["names"], d["agent_names"] = list(self.names), list(self.agent_names)
         return d
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Content hash of a file, read in chunks (bounded memory for any size)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK_BYTES):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def call_key(content_sha256: str, model_sha256: str, settings: BatchSettings) -> str:

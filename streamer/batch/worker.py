@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -61,22 +62,24 @@ class CallOutcome:
 
 
 def limit_threads() -> None:
-    """One torch thread per worker: processes, not threads, use the cores (no oversubscription)."""
+    """One compute thread per worker: processes, not threads, use the cores (no oversubscription).
+    The worker's predictor is loaded with one thread; torch, when the worker uses it, gets the same."""
     os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
+    if "torch" in sys.modules:
+        import torch
 
-    torch.set_num_threads(1)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # only allowed before the first parallel work; the intra-op limit is what counts
-        pass
+        torch.set_num_threads(1)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only allowed before the first parallel work; the intra-op limit is what counts
+            pass
 
 
 def get_predictor(model_path: str, model_sha256: str, device: str = "cpu"):
     """The model of this process, loaded once; checks that the file is the one the batch was keyed on."""
     key = (model_path, model_sha256, device)
     if key not in _PREDICTORS:
-        from model.predictor import Predictor
+        from model.runtime import load_predictor
 
         limit_threads()
         try:
@@ -87,7 +90,7 @@ def get_predictor(model_path: str, model_sha256: str, device: str = "cpu"):
             raise ModelFileError(f"{model_path}: the model file on worker {worker_name()} differs from the one the "
                                  "batch was started with; give every worker the same file.")
         _PREDICTORS.clear()
-        _PREDICTORS[key] = Predictor.load(model_path, device=device)
+        _PREDICTORS[key] = load_predictor(model_path, device=device, threads=1)
     return _PREDICTORS[key]
 
 

@@ -218,7 +218,7 @@ def test_voice_encoder_runs_at_the_models_cadence_within_a_segment(tmp_path, spe
     """With ``voice_emotion_every_s`` = 2 s, windows every 0.5 s embed at 0, 2, 4 s... of their
     segment and reuse that embedding in between; a new segment starts afresh; windows given in
     several calls get what one call gives."""
-    from model.predictor import SegmentVoice
+    from model.predictor import SegmentState
 
     predictor = Predictor.load(make_tiny_model(tmp_path / "cadence.safetensors", voice_emotion=True,
                                                voice_emotion_every_s=2.0), device="cpu")
@@ -227,16 +227,16 @@ def test_voice_encoder_runs_at_the_models_cadence_within_a_segment(tmp_path, spe
     monkeypatch.setattr(predictor.net.voice, "embed_batch", lambda x: rows.append(len(x)) or embed(x))
     starts = list(range(0, 9 * 8000, 8000))  # 0, 0.5, ... 4 s
     windows = [speech_16k[s:s + 32000] for s in starts]
-    seg = SegmentVoice()
+    seg = SegmentState()
     once = predictor.predict_batch(windows, segments=[(seg, s) for s in starts])
     assert sum(rows) == 3 and seg.anchor == 64000  # windows at 0, 2 and 4 s
     # The 0.5-s window is judged with the 0-s window's embedding.
-    kept = SegmentVoice(anchor=0, embedding=predictor._embeddings([windows[0]])[0])
+    kept = SegmentState(anchor=0, embedding=predictor._embeddings([windows[0]])[0])
     alone = predictor.predict_batch([windows[1]], segments=[(kept, starts[1])])[0]
     np.testing.assert_allclose(alone.probabilities, once[1].probabilities, atol=ATOL)
     assert not np.allclose(predictor.predict(windows[1]).probabilities, once[1].probabilities, rtol=0, atol=CHANGED)
     rows.clear()
-    seg2 = SegmentVoice()
+    seg2 = SegmentState()
     split = (predictor.predict_batch(windows[:3], segments=[(seg2, s) for s in starts[:3]])
              + predictor.predict_batch(windows[3:], segments=[(seg2, s) for s in starts[3:]]))
     assert sum(rows) == 3
@@ -244,7 +244,7 @@ def test_voice_encoder_runs_at_the_models_cadence_within_a_segment(tmp_path, spe
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=ATOL)
     # Two segments in one batch keep their own cadence.
     rows.clear()
-    s1, s2 = SegmentVoice(), SegmentVoice()
+    s1, s2 = SegmentState(), SegmentState()
     predictor.predict_batch(windows[:4] + windows[:4], segments=[(s1, s) for s in starts[:4]] +
                             [(s2, s) for s in starts[:4]])
     assert sum(rows) == 2

@@ -1,6 +1,7 @@
 """Log-mel features against an independent NumPy computation."""
 
 import numpy as np
+import pytest
 import torch
 
 from model.features import FeatureConfig, LogMel
@@ -72,3 +73,15 @@ def test_feature_config_round_trip_and_frame_count():
     assert FeatureConfig.from_dict(c.to_dict()) == c
     assert c.n_frames(100) == 0
     assert c.n_frames(32000) == 1 + (32000 - 512) // 160
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(), FeatureConfig(n_mels=40, f_min_hz=0.0, n_fft=400, f_max_hz=7600.0)])
+def test_numpy_mel_filterbank_is_torchaudios(cfg):
+    """The app's spectrogram (numpy, no torch) uses the model's own filters."""
+    import torchaudio
+
+    from model.features import mel_filterbank
+
+    ref = torchaudio.functional.melscale_fbanks(cfg.n_fft // 2 + 1, cfg.f_min_hz, cfg.f_max_hz, cfg.n_mels,
+                                                cfg.sample_rate_hz, norm="slaney", mel_scale="slaney").numpy()
+    np.testing.assert_allclose(mel_filterbank(cfg), ref, atol=1e-6)

@@ -11,10 +11,13 @@ from streamer_helpers import StubPredictor, write_audio
 
 @pytest.fixture(scope="session")
 def predictor(tiny_model_path):
-    """The tiny random-weight model, on the CPU (CI has no GPU)."""
-    from model.predictor import Predictor
+    """The tiny random-weight model, on the CPU (CI has no GPU), on the runtime the product uses there
+    (ONNX Runtime; tests/model/test_onnx_runtime.py holds it to torch's outputs)."""
+    from model.runtime import load_predictor
 
-    return Predictor.load(tiny_model_path, device="cpu")
+    predictor = load_predictor(tiny_model_path, device="cpu")
+    assert predictor.runtime == "onnx"
+    return predictor
 
 
 @pytest.fixture

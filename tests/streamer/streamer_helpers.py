@@ -24,8 +24,8 @@ class StubPredictor:
         self.windows = 0
         self.fail_after = fail_after  # raise on the call after this many calls (a broken model)
 
-    def predict_batch(self, waveforms):
-        from model.predictor import Prediction
+    def predict_batch(self, waveforms, segments=None):
+        from model.inference import Prediction
 
         if self.fail_after is not None and self.calls >= self.fail_after:
             raise RuntimeError("stub model failure")

@@ -1,0 +1,114 @@
+"""The architecture's settings and the outputs every model has: torch-free, so that loading a
+model's description (model/meta.py) and the ONNX runtime never import torch."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+GENDER_LABELS = ("female", "male")
+DIMENSION_NAMES = ("valence", "arousal", "dominance")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Architecture hyperparameters, stored in the model file."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
+    # Pooling after each block as (freq, time); time is halved by the first three blocks only.
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 2), (2, 1), (2, 1))
+    # Where SimAM attention sits: "last" (after the conv stack, cheap), "all" (every block), "none".
+    simam: str = "last"
+    simam_lambda: float = 1e-4
+    # Blocks (0-based) that get a second, residual 3x3 conv before pooling.
+    residual_blocks: tuple[int, ...] = ()
+    # Subtract each window's own mean per mel band after the training-set normalisation (cepstral
+    # mean normalisation on log-mel): removes the channel's and the speaker's long-term spectrum.
+    window_mean_norm: bool = False
+    # Speaker normalisation: subtract a reference log-mel spectrum per band instead of the training
+    # set's mean: the speaker's own average over the speech heard so far (model/adaptation.py).
+    # Until enough has been heard, ``speaker_norm_fallback`` says what is subtracted: "global" (the
+    # training set's mean, as without speaker normalisation) or "window" (the window's own mean).
+    # Trained with both (see training/train.py).
+    speaker_norm: bool = False
+    speaker_norm_fallback: str = "global"
+    # Voice gender from a pretrained speaker encoder (model/voice.py) stored in the model file,
+    # instead of the gender head learnt from the training speakers alone.
+    voice_gender: bool = False
+    # Voice emotion (needs voice_gender): heads on the voice encoder's embedding whose output is
+    # fused with the network's (model/voice.py). ``voice_emotion_weight`` is the heads' share once
+    # the speaker's average embedding is known, ``voice_emotion_weight_unadapted`` before.
+    voice_emotion: bool = False
+    voice_emotion_weight: float = 0.6
+    voice_emotion_weight_unadapted: float = 0.5
+    # How often the voice encoder runs for voice emotion, in seconds of a speech segment: a window
+    # starting less than this after the segment's last embedded window reuses that window's
+    # embedding (0: every window gets its own). The encoder costs more than the networks, and a
+    # voice changes slowly within a segment.
+    voice_emotion_every_s: float = 0.0
+    # Independently trained copies of this network (different seeds) kept in one model whose
+    # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
+    members: int = 1
+    # Further outputs beyond emotion, gender and V/A/D, each a linear head on the shared embedding:
+    # (name, kind, names) with kind "categorical" (class logits; ``names`` are the labels) or
+    # "regression" (values in [0, 1]; ``names`` name them). The model file declares them with the
+    # others (ModelMeta.heads) and every result carries them, so a new output reaches sessions,
+    # exports, summaries and the app without code that names it.
+    extra_heads: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    pooling: str = "attention"  # "attention" (attentive statistics) or "mean"
+    attention_dim: int = 64
+    head_dim: int = 128
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["channels"] = list(self.channels)
+        data["pools"] = [list(p) for p in self.pools]
+        data["residual_blocks"] = list(self.residual_blocks)
+        data["extra_heads"] = [{"name": n, "kind": k, "names": list(v)} for n, k, v in self.extra_heads]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchConfig:
+        from model.errors import check_keys
+
+        data = dict(data)
+        check_keys(cls, data, "architecture settings")
+        if "channels" in data:
+            data["channels"] = tuple(int(c) for c in data["channels"])
+        if "pools" in data:
+            data["pools"] = tuple(tuple(int(v) for v in p) for p in data["pools"])
+        if "residual_blocks" in data:
+            data["residual_blocks"] = tuple(int(b) for b in data["residual_blocks"])
+        if "extra_heads" in data:
+            heads = []
+            for h in data["extra_heads"]:
+                if isinstance(h, dict):
+                    heads.append((str(h["name"]), str(h["kind"]), tuple(str(v) for v in h["names"])))
+                else:  # (name, kind, names) as a YAML list
+                    heads.append((str(h[0]), str(h[1]), tuple(str(v) for v in h[2])))
+            data["extra_heads"] = tuple(heads)
+        return cls(**data)
+
+
+BUILT_IN_HEADS = ("emotion", "gender", "dimensions")
+HEAD_KINDS = ("categorical", "regression")
+
+
+def check_extra_heads(heads) -> None:
+    """Extra heads need new lowercase names, a known kind and distinct output names."""
+    import re
+
+    # Names results already use for something else, and names whose HEAD_NAME export columns could
+    # fall on a fixed column (p_happy, track_name, start_s, top_label, speech_ratio, latency_ms, and
+    # the batch table's peak_anger_s ...).
+    seen = {*BUILT_IN_HEADS, *DIMENSION_NAMES, "probabilities", "top_label", "uncertain", "dimensions_source",
+            "p", "track", "kind", "start", "end", "top", "speech", "latency", "anger", "mean", "peak", "share"}
+    for name, kind, names in heads:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in seen:
+            raise ValueError(f"extra head {name!r}: a head needs a new lowercase name (letters, digits, _)")
+        seen.add(name)
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"extra head {name!r}: kind {kind!r} is not one of {list(HEAD_KINDS)}")
+        if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"extra head {name!r}: needs distinct, non-empty output names")

@@ -1,0 +1,181 @@
+"""Export a model to ONNX, for the torch-free runtime (model/runtime.py).
+
+The ONNX file sits beside the safetensors file (same stem, ``.onnx``) and carries the same metadata
+(``ser`` in its metadata properties) plus the SHA-256 of the safetensors file it was made from, so
+the runtime can tell a stale or foreign ONNX file from the right one. One graph holds everything the
+runtime computes, the front ends included, built here from the torch modules so that the one
+:class:`FeatureConfig` and the one network keep defining the numbers:
+
+- the log-mel front end, split where overlapping windows can share work: ``frames`` (K, win_length),
+  the samples of K new STFT frames, give ``mel_power`` (K, n_mels) (a DFT as a matrix product with
+  the Hann window folded in, then the mel filterbank); each window's log-mel is then gathered from
+  rows computed earlier (``cache``) and now, by ``index`` (B, T), scaled by its level-normalisation
+  gain squared (``gain2``, B) and logged;
+- the emotion network(s) on that log-mel (``emotion``, ``gender``, ``dimensions`` and extra heads,
+  as the torch model returns them); speaker-normalised models also take ``reference`` (B, n_mels)
+  and ``has_reference`` (B,);
+- models with a voice encoder: ``voice_frames`` (P, 160, 400), the STFT frames of P partials of 1.6 s,
+  give ``voice_partials`` (P, 256), unit embeddings; ``embedding`` (B, 256) gives ``voice_male``
+  (B,), and for voice-emotion models with ``centre`` (B, 256) the voice heads' raw and centred outputs.
+
+ONNX Runtime runs every node of a graph on every call, so the runtime feeds minimal stand-ins for
+the parts a call does not need.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from model.errors import ModelFileError
+from model.files import atomic_write, file_sha256
+from model.meta import ModelMeta
+from model.runtime import ONNX_FORMAT, ONNX_FORMAT_VERSION, onnx_path_for
+
+OPSET = 17
+
+
+def dft_basis(n_fft: int, win_length: int, window: torch.Tensor) -> torch.Tensor:
+    """(win_length, 2 * bins): the one-sided DFT of an ``n_fft`` frame whose only non-zero samples
+    are the ``win_length`` centred ones, times the window (real parts, then imaginary)."""
+    offset = (n_fft - win_length) // 2
+    n = torch.arange(win_length, dtype=torch.float64)[:, None] + offset
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
+    angle = 2 * torch.pi * n * k / n_fft
+    w = window.to(torch.float64)[:, None]
+    return torch.cat([torch.cos(angle) * w, -torch.sin(angle) * w], dim=1).float()
+
+
+class _PowerMel(nn.Module):
+    """Windowed frames (..., win_length) -> mel power (..., n_mels)."""
+
+    def __init__(self, n_fft: int, win_length: int, window: torch.Tensor, filterbank: torch.Tensor):
+        super().__init__()
+        self.bins = n_fft // 2 + 1
+        self.register_buffer("basis", dft_basis(n_fft, win_length, window))
+        self.register_buffer("filterbank", filterbank.float())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        spec = torch.matmul(frames, self.basis)
+        re, im = spec[..., : self.bins], spec[..., self.bins:]
+        return torch.matmul(re * re + im * im, self.filterbank)
+
+
+class OnnxGraph(nn.Module):
+    """The whole inference graph of a model (see the module docstring for its inputs and outputs)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        features = net.features
+        spectrogram = net.logmel.mel.spectrogram
+        self.log_floor = float(features.log_floor)
+        self.mel = _PowerMel(features.n_fft, features.win_length, spectrogram.window,
+                             net.logmel.mel.mel_scale.fb)
+        self.speaker_norm = bool(net.arch.speaker_norm)
+        self.voice = getattr(net, "voice", None)
+        self.voice_emotion = self.voice is not None and bool(net.arch.voice_emotion)
+        if self.voice is not None:
+            vs = self.voice.mel.spectrogram
+            self.voice_mel = _PowerMel(vs.n_fft, vs.win_length, vs.window, self.voice.mel.mel_scale.fb)
+
+    def input_names(self) -> list[str]:
+        names = ["frames", "cache", "index", "gain2"]
+        if self.speaker_norm:
+            names += ["reference", "has_reference"]
+        if self.voice is not None:
+            names += ["voice_frames", "embedding"]
+        if self.voice_emotion:
+            names += ["centre"]
+        return names
+
+    def output_names(self) -> list[str]:
+        names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.net.arch.extra_heads)]
+        if self.voice is not None:
+            names += ["voice_partials", "voice_male"]
+        if self.voice_emotion:
+            names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
+        return names
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        x = dict(zip(self.input_names(), inputs, strict=True))
+        power = self.mel(x["frames"])
+        rows = torch.cat([x["cache"], power], dim=0)
+        logmel = torch.log(rows[x["index"]] * x["gain2"][:, None, None] + self.log_floor).transpose(1, 2)
+        out = self.net.forward_logmel(logmel, x.get("reference"), x.get("has_reference"))
+        result = [power, out["emotion"], out["gender"], out["dimensions"],
+                  *(out[h[0]] for h in self.net.arch.extra_heads)]
+        if self.voice is not None:
+            v = self.voice
+            _, (hidden, _) = v.lstm(self.voice_mel(x["voice_frames"]))
+            e = torch.relu(v.linear(hidden[-1]))
+            result.append(e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8))
+            emb = x["embedding"]
+            result.append(torch.sigmoid(v.gender(emb))[:, 0])
+            if self.voice_emotion:
+                centred = emb - x["centre"]
+                result += [v.emotion_raw(emb), v.dimensions_raw(emb), v.emotion_centred(centred),
+                           v.dimensions_centred(centred)]
+        return tuple(result)
+
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        f = self.net.features
+        t = f.n_frames(32000)
+        ex = {"frames": torch.randn(t, f.win_length) * 0.05, "cache": torch.zeros(0, f.n_mels),
+              "index": torch.arange(t)[None].repeat(2, 1), "gain2": torch.ones(2),
+              "reference": torch.zeros(2, f.n_mels), "has_reference": torch.ones(2),
+              "voice_frames": torch.randn(1, 160, 400) * 0.05, "embedding": torch.randn(2, 256),
+              "centre": torch.randn(2, 256)}
+        return tuple(ex[n] for n in self.input_names())
+
+    def dynamic_axes(self) -> dict:
+        axes = {"frames": {0: "new_frames"}, "cache": {0: "cached_frames"}, "index": {0: "windows", 1: "time"},
+                "gain2": {0: "windows"}, "reference": {0: "windows"}, "has_reference": {0: "windows"},
+                "voice_frames": {0: "partials", 1: "voice_time"}, "embedding": {0: "windows"},
+                "centre": {0: "windows"}, "mel_power": {0: "new_frames"}, "voice_partials": {0: "partials"},
+                "voice_male": {0: "windows"}}
+        for name in self.output_names()[1:]:
+            axes.setdefault(name, {0: "windows"})
+        return {k: v for k, v in axes.items() if k in self.input_names() + self.output_names()}
+
+
+def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
+                out: str | os.PathLike | None = None) -> Path:
+    """Write the ONNX export of the model file ``model_path`` (whose network and metadata are
+    ``net`` and ``meta``) beside it, or to ``out``, atomically. Returns the path written."""
+    import onnx
+
+    out = Path(out) if out is not None else onnx_path_for(model_path)
+    graph = OnnxGraph(copy.deepcopy(net).cpu().eval()).eval()  # the caller's network stays as it is
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on traced shapes and LSTM batch sizes
+        torch.onnx.export(graph, graph.example_inputs(), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=graph.input_names(), output_names=graph.output_names(),
+                          dynamic_axes=graph.dynamic_axes(), do_constant_folding=True)
+    proto = onnx.load_from_string(buffer.getvalue())
+    info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION,
+            "model_sha256": file_sha256(model_path), "inputs": graph.input_names(),
+            "outputs": graph.output_names()}
+    onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write(out, proto.SerializeToString())
+
+
+def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """``ser export``: the ONNX file of an existing model file."""
+    from model.checkpoint import load_model, resolve_model_path
+
+    path = resolve_model_path(model_path)
+    net, meta = load_model(path)
+    try:
+        return export_onnx(net, meta, path, out)
+    except OSError as exc:
+        raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

@@ -1,0 +1,55 @@
+"""The log-mel front end in torch (training and the torch runtime): :class:`FeatureConfig`
+(model/features.py) says what it computes."""
+
+from __future__ import annotations
+
+import torch
+import torchaudio
+
+from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE, FeatureConfig
+
+
+def normalise_level(waveform: torch.Tensor, target_dbfs: float, frame: int) -> torch.Tensor:
+    """Scale each row of ``(batch, samples)`` so that the 90th percentile of its non-overlapping
+    ``frame``-sample RMS levels is ``target_dbfs``. Gain in, the same output out (exactly, above
+    the floor), and each window depends only on its own samples, as streaming needs."""
+    b, n = waveform.shape
+    n_frames = max(1, n // frame)
+    frames = waveform[:, : n_frames * frame].reshape(b, n_frames, -1) if n >= frame else waveform[:, None, :]
+    rms = frames.square().mean(dim=2).sqrt()
+    k = int(LEVEL_PERCENTILE * (rms.shape[1] - 1))
+    level = torch.sort(rms, dim=1).values[:, k]
+    floor = 10 ** (LEVEL_FLOOR_DBFS / 20)
+    gain = (10 ** (target_dbfs / 20)) / torch.clamp(level, min=floor)
+    return waveform * gain[:, None]
+
+
+class LogMel(torch.nn.Module):
+    """Waveform ``(batch, samples)`` float32 at ``sample_rate_hz`` -> log-mel ``(batch, n_mels, frames)``."""
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=config.sample_rate_hz,
+            n_fft=config.n_fft,
+            win_length=config.win_length,
+            hop_length=config.hop_length,
+            f_min=config.f_min_hz,
+            f_max=config.f_max_hz,
+            n_mels=config.n_mels,
+            power=None,  # complex STFT: the power is taken below, faster than abs()**2
+            center=False,
+            norm="slaney",
+            mel_scale="slaney",
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        if waveform.dim() == 1:
+            waveform = waveform.unsqueeze(0)
+        waveform = waveform.float()
+        if self.config.level_norm_dbfs is not None:
+            waveform = normalise_level(waveform, self.config.level_norm_dbfs, self.config.hop_length)
+        spec = self.mel.spectrogram(waveform)
+        power = spec.real.square() + spec.imag.square()
+        return torch.log(self.mel.mel_scale(power) + self.config.log_floor)

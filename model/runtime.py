@@ -1,0 +1,348 @@
+"""The torch-free runtime: a model's ONNX export (model/export.py) run by ONNX Runtime on the CPU.
+
+:func:`load_predictor` is how the product loads a model: the ONNX runtime when the model file has
+its ``.onnx`` beside it and the computation is on the CPU; torch (model/predictor.py) for CUDA, for
+a model without an export, or when asked for. Both give the same predictions (to about 1e-5; a
+test holds them to 1e-4).
+
+What this runtime adds is work done once: a segment's overlapping windows share their STFT frames
+(:class:`model.inference.SegmentState` keeps the latest window's mel power). Each window's level
+normalisation is a gain, which scales a frame's mel power by its square, so a shared frame gives
+the numbers a window of its own would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.audio import SAMPLE_RATE_HZ
+from model.errors import ComputeDeviceError, ModelFileError
+from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE
+from model.files import file_sha256
+from model.inference import InferenceBase, SegmentState
+from model.meta import ModelMeta, read_meta, resolve_model_path
+
+ONNX_FORMAT = "ser-onnx"
+ONNX_FORMAT_VERSION = 1
+RUNTIMES = ("auto", "onnx", "torch")
+
+# The voice encoder's input (model/voice.py): 25-ms frames every 10 ms, centred, partials of 1.6 s.
+VOICE_N_FFT = 400
+VOICE_HOP = 160
+VOICE_PARTIAL_FRAMES = 160
+VOICE_PARTIAL_STEP = 80
+VOICE_MAX_PARTIALS = 3
+VOICE_LEVEL_DBFS = -30.0
+VOICE_SILENCE_RMS = 1e-5
+VOICE_DIM = 256
+
+
+def onnx_path_for(model_path: str | os.PathLike) -> Path:
+    """Where a model file's ONNX export lives: beside it, same stem."""
+    return Path(model_path).with_suffix(".onnx")
+
+
+def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
+    """The gain that puts the 90th percentile of a window's non-overlapping ``frame``-sample RMS
+    levels at ``target_dbfs`` (model/logmel.normalise_level, for one window)."""
+    n = len(window)
+    n_frames = max(1, n // frame)
+    frames = window[: n_frames * frame].reshape(n_frames, -1) if n >= frame else window[None, :]
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1, dtype=np.float32))
+    level = np.sort(rms)[int(LEVEL_PERCENTILE * (len(rms) - 1))]
+    return float(np.float32(10 ** (target_dbfs / 20)) / max(level, np.float32(10 ** (LEVEL_FLOOR_DBFS / 20))))
+
+
+def voice_partials(window: np.ndarray) -> np.ndarray:
+    """A window's voice-encoder input: (P, 160, 400) STFT frames of its partials of 1.6 s (at most
+    3, half overlapping), after the encoder's level normalisation and centred framing."""
+    x = window.astype(np.float32, copy=False)
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float32), dtype=np.float32)))
+    x = x * np.float32(10 ** (VOICE_LEVEL_DBFS / 20) / max(rms, VOICE_SILENCE_RMS))
+    half = VOICE_N_FFT // 2
+    padded = np.pad(x, half, mode="reflect") if len(x) > half else np.pad(x, half, mode="constant")
+    n_frames = 1 + len(x) // VOICE_HOP
+    frames = np.lib.stride_tricks.sliding_window_view(padded, VOICE_N_FFT)[::VOICE_HOP][:n_frames]
+    if n_frames < VOICE_PARTIAL_FRAMES:  # zero frames have zero power: the encoder's zero padding
+        frames = np.concatenate([frames, np.zeros((VOICE_PARTIAL_FRAMES - n_frames, VOICE_N_FFT), np.float32)])
+    starts = list(range(0, len(frames) - VOICE_PARTIAL_FRAMES + 1, VOICE_PARTIAL_STEP))[:VOICE_MAX_PARTIALS]
+    return np.stack([frames[s:s + VOICE_PARTIAL_FRAMES] for s in starts])
+
+
+class OnnxPredictor(InferenceBase):
+    """A model's ONNX export run by ONNX Runtime on the CPU; the same interface and predictions as
+    :class:`model.predictor.Predictor`."""
+
+    runtime = "onnx"
+
+    def __init__(self, onnx_path: Path, meta: ModelMeta, source: str = "", threads: int = 0):
+        self._init_meta(meta, source)
+        self.onnx_path = Path(onnx_path)
+        self.device = "cpu"
+        f = meta.features
+        self._hop = f.hop_length
+        self._win = f.win_length
+        self._offset = (f.n_fft - f.win_length) // 2
+        self._threads = 0
+        self._session = None
+        self.threads = threads
+
+    @classmethod
+    def load(cls, path: str | os.PathLike = "default", threads: int = 0) -> OnnxPredictor:
+        model_path = _model_file(path)
+        meta = read_meta(model_path)
+        onnx_path = onnx_path_for(model_path)
+        if not onnx_path.is_file():
+            raise ModelFileError(f"{model_path}: has no ONNX export beside it ({onnx_path.name}); run "
+                                 f"'ser export {model_path}' to make it, or use --runtime torch.")
+        predictor = cls(onnx_path, meta, source=str(model_path), threads=threads)
+        predictor._check(model_path)
+        return predictor
+
+    # -- the session -------------------------------------------------------------------------
+    @property
+    def threads(self) -> int:
+        """CPU threads of the computation (0: ONNX Runtime's default, one per core)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        n = max(0, int(n))
+        if self._session is not None and n == self._threads:
+            return
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = n
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # errors only: the exporter's graph is fine as it is
+        try:
+            self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own exception types for bad files
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{self.onnx_path}: not a readable ONNX model ({first}); it may be truncated. "
+                                 f"Make it again with 'ser export {self.source or 'MODEL'}'.") from exc
+        self._threads = n
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._outputs = [o.name for o in self._session.get_outputs()]
+
+    def _check(self, model_path: Path) -> None:
+        """The ONNX file is an export of this very model file, with the inputs and outputs it needs."""
+        props = self._session.get_modelmeta().custom_metadata_map
+        try:
+            info = json.loads(props.get("ser_onnx", ""))
+        except json.JSONDecodeError:
+            info = {}
+        if info.get("format") != ONNX_FORMAT:
+            raise ModelFileError(f"{self.onnx_path}: this ONNX file is not an export of a speech-emotion model of "
+                                 f"this product; make it with 'ser export {model_path}'.")
+        if int(info.get("format_version", 0)) > ONNX_FORMAT_VERSION:
+            raise ModelFileError(f"{self.onnx_path}: the export format is newer than this program understands; "
+                                 "update the program, or make the export again with this one ('ser export').")
+        if info.get("model_sha256") != file_sha256(model_path):
+            raise ModelFileError(f"{self.onnx_path}: this ONNX file was made from another model file than "
+                                 f"{model_path.name} (or that file changed since); make it again with "
+                                 f"'ser export {model_path}'.")
+        missing = sorted(set(self._expected_outputs()) - set(self._outputs))
+        if missing:
+            raise ModelFileError(f"{self.onnx_path}: the ONNX file lacks the outputs {missing} its model needs; "
+                                 f"make it again with 'ser export {model_path}'.")
+
+    def _expected_outputs(self) -> list[str]:
+        names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
+        if self.has_voice:
+            names += ["voice_partials", "voice_male"]
+        if self.voice_emotion:
+            names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
+        return names
+
+    def _run(self, feed: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        """One run of the graph. Every input is fed: the parts this call does not need get minimal
+        stand-ins (ONNX Runtime computes every node on every call)."""
+        f = self.meta.features
+        n = len(feed["index"]) if "index" in feed else 1
+        defaults = {"frames": lambda: np.zeros((1, self._win), np.float32),
+                    "cache": lambda: np.zeros((0, f.n_mels), np.float32),
+                    "index": lambda: np.zeros((1, 1), np.int64),
+                    "gain2": lambda: np.ones(n, np.float32),
+                    "reference": lambda: np.zeros((n, f.n_mels), np.float32),
+                    "has_reference": lambda: np.zeros(n, np.float32),
+                    "voice_frames": lambda: np.zeros((1, 1, VOICE_N_FFT), np.float32),
+                    "embedding": lambda: np.zeros((n, VOICE_DIM), np.float32),
+                    "centre": lambda: np.zeros((n, VOICE_DIM), np.float32)}
+        full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs}
+        values = self._session.run(outputs, full)
+        return dict(zip(outputs, values, strict=True))
+
+    # -- the runtime's part of InferenceBase -------------------------------------------------
+    def _window_rows(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None):
+        """The STFT frames the windows need, computed once: (cache rows, new frames, index (B, T),
+        per-segment (state, start, row indices) to store after the run). Row indices point into
+        the cache rows followed by the new frames' mel power."""
+        n_frames = self.meta.features.n_frames(len(windows[0]))
+        index = np.empty((len(windows), n_frames), np.int64)
+        cache: list[np.ndarray] = []
+        n_cache = 0
+        new: list[np.ndarray] = []
+        n_new = 0
+        latest: dict[int, tuple[SegmentState, int, np.ndarray]] = {}
+        for i, w in enumerate(windows):
+            reuse = np.empty(0, np.int64)
+            if segments is not None:
+                seg, start = segments[i]
+                base, rows = (latest[id(seg)][1], latest[id(seg)][2]) if id(seg) in latest else (None, None)
+                if base is None and seg.mel is not None and seg.mel_start is not None:
+                    base, rows = seg.mel_start, np.arange(n_cache, n_cache + len(seg.mel))
+                    cache.append(seg.mel)
+                    n_cache += len(seg.mel)
+                if base is not None and start >= base and (start - base) % self._hop == 0:
+                    offset = (start - base) // self._hop
+                    reuse = rows[offset:offset + n_frames]
+            fresh = n_frames - len(reuse)
+            if fresh:
+                view = np.lib.stride_tricks.sliding_window_view(w[self._offset:], self._win)[::self._hop]
+                new.append(view[len(reuse):n_frames])
+                reuse = np.concatenate([reuse, -1 - np.arange(n_new, n_new + fresh)])  # new rows, renumbered below
+                n_new += fresh
+            index[i] = reuse
+            if segments is not None:
+                latest[id(seg)] = (seg, start, index[i])
+        index[index < 0] = n_cache - 1 - index[index < 0]
+        frames = np.concatenate(new).astype(np.float32, copy=False) if new else np.zeros((0, self._win), np.float32)
+        cached = np.concatenate(cache) if cache else np.zeros((0, self.meta.features.n_mels), np.float32)
+        return cached, frames, index, latest
+
+    def _network(self, windows: list[np.ndarray], references: np.ndarray | None,
+                 segments: Sequence[tuple[SegmentState, int]] | None, embeddings: np.ndarray | None = None,
+                 centres: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        f = self.meta.features
+        cached, frames, index, latest = self._window_rows(windows, segments)
+        if f.level_norm_dbfs is None:
+            gain2 = np.ones(len(windows), np.float32)
+        else:
+            gain2 = np.array([level_gain(w, f.level_norm_dbfs, self._hop) for w in windows], np.float32) ** 2
+        feed = {"frames": frames, "cache": cached, "index": index, "gain2": gain2}
+        if references is not None:
+            feed["reference"] = references.astype(np.float32)
+            feed["has_reference"] = np.ones(len(windows), np.float32)
+        outputs = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
+        if embeddings is not None:
+            feed["embedding"] = embeddings.astype(np.float32)
+            kind = "raw" if centres is None else "centred"
+            if centres is not None:
+                feed["centre"] = centres.astype(np.float32)
+            outputs += [f"voice_emotion_{kind}", f"voice_dimensions_{kind}", "voice_male"]
+        out = self._run(feed, outputs)
+        if latest:  # each segment keeps its latest window's frames for the windows after it
+            rows = np.concatenate([cached, out["mel_power"]])
+            for seg, start, idx in latest.values():
+                seg.mel_start, seg.mel = start, rows[idx]
+        if embeddings is not None:
+            out["voice_emotion"] = out.pop(f"voice_emotion_{kind}")
+            out["voice_dimensions"] = out.pop(f"voice_dimensions_{kind}")
+        return out
+
+    def _embeddings(self, prepared: list[np.ndarray]) -> list[np.ndarray]:
+        if not prepared:
+            return []
+        parts = [voice_partials(w) for w in prepared]
+        partials = self._run({"voice_frames": np.concatenate(parts)}, ["voice_partials"])["voice_partials"]
+        out, k = [], 0
+        for p in parts:
+            mean = partials[k:k + len(p)].mean(axis=0)
+            out.append((mean / max(float(np.linalg.norm(mean)), 1e-8)).astype(np.float32))
+            k += len(p)
+        return out
+
+    def _mean_logmel(self, window: np.ndarray) -> np.ndarray:
+        f = self.meta.features
+        n = f.n_frames(len(window))
+        gain2 = 1.0 if f.level_norm_dbfs is None else level_gain(window, f.level_norm_dbfs, self._hop) ** 2
+        view = np.lib.stride_tricks.sliding_window_view(window[self._offset:], self._win)[::self._hop][:n]
+        power = self._run({"frames": np.ascontiguousarray(view, dtype=np.float32)}, ["mel_power"])["mel_power"]
+        return np.log(power * np.float32(gain2) + np.float32(f.log_floor)).mean(axis=0).astype(np.float32)
+
+    def voice_gender_batch(self, waveforms: Sequence[np.ndarray],
+                           sample_rate: int = SAMPLE_RATE_HZ) -> list[np.ndarray] | None:
+        if not self.has_voice:
+            return None
+        embeddings = self._embeddings([self._prepare(w, sample_rate) for w in waveforms])
+        if not embeddings:
+            return []
+        p_male = self._run({"embedding": np.stack(embeddings)}, ["voice_male"])["voice_male"]
+        return [np.array([1 - p, p], dtype=np.float32) for p in p_male]
+
+
+def _model_file(path: str | os.PathLike) -> Path:
+    model_path = resolve_model_path(path)
+    if model_path.is_dir():
+        raise ModelFileError(f"{model_path}: is a folder; pass the model file inside it (a .safetensors file) or 'default'.")
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")
+    return model_path
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def nvidia_driver_present() -> bool:
+    """An NVIDIA driver is loaded (what CUDA needs): known without importing torch, which takes seconds."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+
+
+def cuda_available() -> bool:
+    """A CUDA GPU and a torch build that uses it (torch is imported only when both could be there)."""
+    if not torch_available() or not nvidia_driver_present():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def check_device(device: str) -> None:
+    """Refuse a device name that is not cpu, cuda or auto, or CUDA where there is none, with what to do."""
+    device = str(device)
+    if device in ("auto", "cpu"):
+        return
+    if not (device == "cuda" or device.startswith("cuda:")):
+        raise ComputeDeviceError(f"--device {device}: this program runs on cpu or cuda; use auto, cpu or cuda.")
+    if not cuda_available():
+        raise ComputeDeviceError(f"--device {device}: no CUDA GPU is available here (or torch with CUDA is not "
+                                 "installed); use --device cpu, or auto to take a GPU when there is one.")
+
+
+def load_predictor(path: str | os.PathLike = "default", device: str = "auto", runtime: str = "auto",
+                   threads: int = 0):
+    """The predictor for a model file: ONNX Runtime on the CPU when the model has its export beside
+    it, torch for CUDA (``device`` cuda, or auto with a GPU and torch's CUDA build present) or when
+    ``runtime`` says so. Raises :class:`ModelFileError` or :class:`ComputeDeviceError` with what to do."""
+    if runtime not in RUNTIMES:
+        raise ComputeDeviceError(f"--runtime {runtime}: use one of {', '.join(RUNTIMES)}.")
+    device = str(device)
+    check_device(device)
+    want_torch = runtime == "torch" or device.startswith("cuda") or (device == "auto" and runtime == "auto"
+                                                                      and cuda_available())
+    if runtime == "auto" and not want_torch and not onnx_path_for(_model_file(path)).is_file() and torch_available():
+        want_torch = True  # a model without an export still runs, in torch
+    if want_torch:
+        if not torch_available():
+            raise ComputeDeviceError("this needs torch, which is not installed: install the training flavour "
+                                     "(pip install 'speech-emotion-analyzer[train]'), or use --runtime onnx on the CPU.")
+        from model.predictor import Predictor
+
+        predictor = Predictor.load(path, device=device)
+        if threads:
+            predictor.threads = threads
+        return predictor
+    if runtime == "onnx" and device.startswith("cuda"):
+        raise ComputeDeviceError("--runtime onnx runs on the CPU; use --runtime torch for --device cuda.")
+    return OnnxPredictor.load(path, threads=threads)

@@ -1,0 +1,219 @@
+"""The ONNX runtime gives torch's outputs (to 1e-4) on real clips at several window lengths, for
+every kind of model; shared frames change nothing; bad or mismatched ONNX files get a clear
+ModelFileError; the runtime and ``ser analyze`` never import torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.adaptation import SpeakerStats
+from model.audio import load_mono_16k
+from model.errors import ComputeDeviceError, ModelFileError
+from model.inference import SegmentState
+from model.meta import DEFAULT_MODEL_PATH
+from model.predictor import Predictor
+from model.runtime import OnnxPredictor, load_predictor, onnx_path_for
+from model.testing import make_tiny_model
+from streamer import EngineConfig, WindowResult, analyze_waveform
+
+ATOL = 1e-4
+WINDOWS_S = (0.5, 1.0, 2.0, 3.0)
+REPO = Path(__file__).resolve().parents[2]
+
+KINDS = {
+    "plain": {},
+    "level_norm": {"level_norm_dbfs": -20.0, "calibration": {"temperature": 2.0, "uncertain_below": 0.5}},
+    "speaker_norm": {"speaker_norm": True, "level_norm_dbfs": -20.0},
+    "voice_gender": {"voice_gender": True},
+    "voice_cadence": {"voice_emotion": True, "voice_emotion_every_s": 2.0, "level_norm_dbfs": -20.0},
+    "extra_heads": {"extra_heads": [("stress", "regression", ["stress"]), ("tone", "categorical", ["flat", "lively"])]},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def pair(request, tmp_path_factory):
+    path = make_tiny_model(tmp_path_factory.mktemp("onnx") / f"{request.param}.safetensors", **KINDS[request.param])
+    return Predictor.load(path, device="cpu"), OnnxPredictor.load(path, threads=1)
+
+
+def _assert_same(a, b) -> None:
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=ATOL)
+    np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=ATOL)
+    np.testing.assert_allclose(a.dimensions, b.dimensions, atol=ATOL)
+    for name, values in a.extra.items():
+        np.testing.assert_allclose(list(values.values()), list(b.extra[name].values()), atol=ATOL)
+    assert a.uncertain == b.uncertain or abs(a.top_probability - (a.uncertain_below or 0)) < ATOL
+
+
+@pytest.mark.parametrize("window_s", WINDOWS_S)
+def test_onnx_equals_torch_on_real_clips(pair, speech_paths, window_s):
+    torch_p, onnx_p = pair
+    for path in speech_paths[:3]:
+        x = load_mono_16k(path)
+        for a, b in zip(torch_p.predict_windows(x, window_s=window_s, hop_s=0.5),
+                        onnx_p.predict_windows(x, window_s=window_s, hop_s=0.5), strict=True):
+            _assert_same(a, b)
+
+
+def test_onnx_equals_torch_per_utterance_with_adaptation(pair, speech_paths):
+    torch_p, onnx_p = pair
+    stats_t, stats_o = SpeakerStats(min_windows=3), SpeakerStats(min_windows=3)
+    for path in speech_paths[:4]:
+        x = load_mono_16k(path)
+        _assert_same(torch_p.predict_utterance(x, speaker=stats_t), onnx_p.predict_utterance(x, speaker=stats_o))
+    assert stats_o.ready == onnx_p.adapts_to_speaker
+
+
+def test_onnx_equals_torch_at_another_rate_and_short_windows(pair, speech_paths):
+    import soxr
+
+    torch_p, onnx_p = pair
+    x = load_mono_16k(speech_paths[0])
+    x44 = soxr.resample(x, 16000, 44100).astype(np.float32)
+    _assert_same(torch_p.predict(x44[:30000], 44100), onnx_p.predict(x44[:30000], 44100))
+    for n in (512, 700, 3000):  # from the shortest window the model takes
+        _assert_same(torch_p.predict(x[4000:4000 + n]), onnx_p.predict(x[4000:4000 + n]))
+
+
+def test_shared_frames_give_what_each_window_alone_gives(pair, speech_16k):
+    """A segment's overlapping windows take their shared STFT frames from the previous window's."""
+    _, onnx_p = pair
+    hop, win = 8000, 32000
+    starts = list(range(0, len(speech_16k) - win, hop))[:12]
+
+    def run(share: bool):
+        seg, out, k, size = SegmentState(), [], 0, 1
+        while k < len(starts):  # one, two and three windows per call, as the engine batches them
+            batch = starts[k:k + size]
+            if not share:
+                seg.mel = None  # each call computes all its frames (the voice cadence stays the same)
+            out += onnx_p.predict_batch([speech_16k[s:s + win] for s in batch], segments=[(seg, s) for s in batch])
+            k, size = k + size, size % 3 + 1
+        assert seg.mel is not None and len(seg.mel) == onnx_p.meta.features.n_frames(win)
+        return out
+
+    shared, alone = run(True), run(False)
+    for a, b in zip(alone, shared, strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=1e-5)
+
+
+def test_streaming_equals_offline_on_onnx(speech_16k, pair):
+    _, onnx_p = pair
+    offline = [e for e in analyze_waveform(speech_16k, onnx_p, EngineConfig(emit_audio=False))
+               if isinstance(e, WindowResult)]
+    assert offline
+    for block in (160, 512, 4000):
+        streamed = [e for e in analyze_waveform(speech_16k, onnx_p, EngineConfig(emit_audio=False), block_samples=block)
+                    if isinstance(e, WindowResult)]
+        assert [(e.kind, e.start_s) for e in streamed] == [(e.kind, e.start_s) for e in offline]
+        for a, b in zip(offline, streamed, strict=True):
+            np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=1e-5)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.exists(), reason="no bundled model in this checkout")
+def test_bundled_model_has_a_matching_export(speech_paths):
+    onnx_p = load_predictor("default", device="cpu")
+    assert onnx_p.runtime == "onnx"
+    torch_p = Predictor.load("default", device="cpu")
+    x = load_mono_16k(speech_paths[0])
+    _assert_same(torch_p.predict_utterance(x), onnx_p.predict_utterance(x))
+
+
+# -- choosing the runtime, and bad files ------------------------------------------------------
+
+def test_load_predictor_chooses_onnx_on_the_cpu_and_torch_when_asked(tiny_model_path, tmp_path):
+    assert load_predictor(tiny_model_path, device="cpu").runtime == "onnx"
+    assert load_predictor(tiny_model_path, device="cpu", runtime="torch").runtime == "torch"
+    bare = make_tiny_model(tmp_path / "bare.safetensors", onnx=False)
+    assert load_predictor(bare, device="cpu").runtime == "torch"  # no export: torch still runs it
+    with pytest.raises(ModelFileError, match="ser export"):
+        load_predictor(bare, runtime="onnx")
+    with pytest.raises(ComputeDeviceError, match="CUDA"):
+        load_predictor(tiny_model_path, device="cuda")
+    with pytest.raises(ComputeDeviceError, match="cpu or cuda"):
+        load_predictor(tiny_model_path, device="tpu")
+
+
+def test_saving_without_export_removes_a_stale_one(tmp_path):
+    path = make_tiny_model(tmp_path / "m.safetensors")
+    assert onnx_path_for(path).exists()
+    make_tiny_model(path, onnx=False)
+    assert not onnx_path_for(path).exists()
+
+
+@pytest.fixture
+def model_copy(tiny_model_path, tmp_path):
+    import shutil
+
+    dst = tmp_path / "model.safetensors"
+    shutil.copy(tiny_model_path, dst)
+    shutil.copy(onnx_path_for(tiny_model_path), onnx_path_for(dst))
+    return dst
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_corrupt_onnx_is_a_model_file_error(model_copy, damage):
+    onnx = onnx_path_for(model_copy)
+    data = onnx.read_bytes()
+    onnx.write_bytes({"truncated": data[: len(data) // 3], "garbage": os.urandom(4096), "empty": b""}[damage])
+    with pytest.raises(ModelFileError, match=r"model\.onnx.*ser export"):
+        load_predictor(model_copy, device="cpu")
+
+
+def test_onnx_of_another_model_is_refused(model_copy, tmp_path):
+    other = make_tiny_model(tmp_path / "other.safetensors", labels=["neutral", "happy", "sad", "angry"])
+    onnx_path_for(model_copy).write_bytes(onnx_path_for(other).read_bytes())
+    with pytest.raises(ModelFileError, match="another model file"):
+        load_predictor(model_copy, device="cpu")
+
+
+def test_onnx_without_product_metadata_is_refused(model_copy):
+    import onnx
+
+    proto = onnx.load(str(onnx_path_for(model_copy)))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(onnx_path_for(model_copy)))
+    with pytest.raises(ModelFileError, match="not an export"):
+        load_predictor(model_copy, device="cpu")
+
+
+def test_ser_export_writes_the_export_and_names_bad_input(tiny_model_path, tmp_path):
+    from ser.cli import main
+
+    out = tmp_path / "x.onnx"
+    assert main(["export", str(tiny_model_path), "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert main(["export", str(tmp_path / "missing.safetensors")]) == 2
+
+
+# -- nothing imported that a command does not use ---------------------------------------------
+
+def _imported_modules(code: str) -> set[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code + "\nimport json, sys; print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, env=env, check=True, cwd=REPO)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_onnx_runtime_never_imports_torch(tiny_model_path, speech_paths):
+    mods = _imported_modules(
+        "from model.runtime import load_predictor\nfrom model.audio import load_mono_16k\n"
+        f"p = load_predictor({str(tiny_model_path)!r}, device='cpu')\n"
+        f"x = load_mono_16k({str(speech_paths[0])!r})\np.predict_utterance(x)")
+    assert "torch" not in mods and "torchaudio" not in mods
+
+
+def test_ser_analyze_imports_neither_torch_nor_qt_nor_matplotlib(tiny_model_path, speech_paths, tmp_path):
+    mods = _imported_modules(
+        "from ser.cli import main\n"
+        f"assert main(['analyze', {str(speech_paths[0])!r}, '--model', {str(tiny_model_path)!r}, "
+        f"'--out', {str(tmp_path)!r}, '--quiet']) == 0")
+    assert not {m for m in mods if m.split(".")[0] in ("torch", "torchaudio", "PySide6", "matplotlib", "pyqtgraph")}
