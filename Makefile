@@ -1,17 +1,22 @@
 # Set-up and everyday commands. `make run` and `make test` work on a fresh Linux machine: they check
-# the system libraries, create the virtual environment and install it from the lock file
-# (requirements/lock.txt: every package at an exact version, hash-checked), then the project itself.
+# the system libraries, create the virtual environment and install it from a lock file (every package
+# at an exact version, hash-checked), then the project itself.
+#   requirements/lock-base.txt  the base flavour: analysis and the app on ONNX Runtime, no torch (make run)
+#   requirements/lock.txt       everything: the base plus training (torch) and the test tools (make test)
+# Both come from one resolution (`make lock`), so a package has the same version in each.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BASE_STAMP := $(VENV)/.installed-base
 LOCK   := requirements/lock.txt
+LOCK_BASE := requirements/lock-base.txt
 UV     := $(BIN)/uv
 
 # The platform the lock is made for: Linux x86_64 with glibc 2.34 or newer (Debian 12, Ubuntu 22.04),
 # CPython 3.11. uv records every wheel's hash for the chosen versions.
-LOCK_FLAGS := --all-extras --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_34 \
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_34 \
               --custom-compile-command "make lock"
 
 # Debian packages the product needs at run time (PortAudio for the microphone, Qt's EGL/xkb/xcb
@@ -22,7 +27,7 @@ APT_TEST := pulseaudio pulseaudio-utils libasound2-plugins
 
 .PHONY: run test bench install lock check-env sysdeps-run sysdeps-test lint clean
 
-run: sysdeps-run $(STAMP)
+run: sysdeps-run $(BASE_STAMP)
 	$(BIN)/ser gui
 
 test: sysdeps-run sysdeps-test $(STAMP) check-env
@@ -51,17 +56,26 @@ $(UV): requirements/uv.txt | $(BIN)/python
 	@touch $(UV)
 
 $(STAMP): $(LOCK) pyproject.toml | $(UV)
-	@echo "[setup] installing $$(grep -c '^[a-z0-9]' $(LOCK)) packages from $(LOCK) (hash-checked; PyTorch is a large first download)"
+	@echo "[setup] installing $$(grep -c '^[a-z0-9]' $(LOCK)) packages from $(LOCK), the full flavour (hash-checked; PyTorch is a large first download)"
 	@$(UV) pip sync --quiet --require-hashes --python $(BIN)/python $(LOCK)
 	@echo "[setup] installing the project (editable, no further resolution)"
 	@$(UV) pip install --quiet --no-deps --python $(BIN)/python -e .
-	@touch $(STAMP)
+	@touch $(STAMP) $(BASE_STAMP)
+
+# The base flavour only adds what is missing: an environment that already has the full flavour keeps it.
+$(BASE_STAMP): $(LOCK_BASE) pyproject.toml | $(UV)
+	@echo "[setup] installing $$(grep -c '^[a-z0-9]' $(LOCK_BASE)) packages from $(LOCK_BASE), the base flavour (hash-checked, no torch)"
+	@$(UV) pip install --quiet --require-hashes --python $(BIN)/python -r $(LOCK_BASE)
+	@echo "[setup] installing the project (editable, no further resolution)"
+	@$(UV) pip install --quiet --no-deps --python $(BIN)/python -e .
+	@touch $(BASE_STAMP)
 
 # Refreshes the lock on purpose (new versions, a changed dependency in pyproject.toml). Commit the
 # new lock only after `make clean test` passes on it.
 lock: | $(UV)
-	@$(UV) pip compile pyproject.toml $(LOCK_FLAGS) --quiet -o $(LOCK)
-	@echo "[lock] $(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages; now run: make clean test"
+	@$(UV) pip compile pyproject.toml --all-extras $(LOCK_FLAGS) --quiet -o $(LOCK)
+	@$(UV) pip compile pyproject.toml -c $(LOCK) $(LOCK_FLAGS) --quiet -o $(LOCK_BASE)
+	@echo "[lock] $(LOCK): $$(grep -c '^[a-z0-9]' $(LOCK)) packages, $(LOCK_BASE): $$(grep -c '^[a-z0-9]' $(LOCK_BASE)); now run: make clean test"
 
 # Installs missing Debian packages when running as root with apt; otherwise prints the command.
 define ensure_apt

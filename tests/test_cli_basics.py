@@ -20,7 +20,7 @@ def test_bare_ser_lists_the_commands(capsys):
     assert all(cmd in out for cmd in ("analyze", "batch", "eval", "train", "gui"))
 
 
-@pytest.mark.parametrize("device, says", [("foo", "not a device name"), ("mps", "cpu or cuda")])
+@pytest.mark.parametrize("device, says", [("foo", "cpu or cuda"), ("mps", "cpu or cuda")])
 def test_unknown_device_is_refused_clearly(device, says, capsys, tmp_path, speech_paths):
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path), "--device", device, "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -33,6 +33,8 @@ COMPILED = [
     ("PySide6.QtGui", "Qt GUI (PySide6)", lambda m: m.QColor(1, 2, 3).name()),
     ("safetensors.torch", "safetensors", lambda m: m.save({}) is not None),
     ("pyarrow", "Apache Arrow (batch tables)", lambda m: m.array([1, 2]).sum()),
+    ("onnxruntime", "ONNX Runtime (the model on the CPU)", lambda m: m.get_available_providers()),
+    ("onnx", "onnx (model export)", lambda m: m.helper.make_opsetid("", 17)),
 ]
 
 
@@ -73,3 +75,26 @@ def test_installed_packages_are_consistent():
     command = [uv, "pip", "check", "--python", sys.executable] if uv else [sys.executable, "-m", "pip", "check"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"installed packages conflict:\n{done.stdout}{done.stderr}"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """Package -> its whole entry (version line and hashes) in a lock file."""
+    entries, name = {}, None
+    for line in path.read_text().splitlines():
+        if line and line[0].isalnum():
+            name = line.split("==")[0].lower()
+            entries[name] = line
+        elif name and line.strip().startswith("--hash"):
+            entries[name] += line.strip()
+    return entries
+
+
+def test_base_lock_is_the_full_locks_subset_without_torch():
+    """`make run` installs the base flavour: the same versions and hashes as the tested full lock,
+    and nothing of training."""
+    req = Path(__file__).resolve().parents[1] / "requirements"
+    full, base = _pins(req / "lock.txt"), _pins(req / "lock-base.txt")
+    assert {"onnxruntime", "pyside6-essentials", "numpy"} <= set(base)
+    assert not {"torch", "torchaudio", "onnx", "pytest", "scipy"} & set(base)
+    for name, entry in base.items():
+        assert full.get(name) == entry, f"{name}: the base lock differs from the full one; run make lock"

@@ -85,7 +85,7 @@ def test_agent_channel_is_not_analysed_without_the_option(local_run, calls):
 
 
 def test_the_model_never_sees_the_agent_channel(calls, tiny_model_path, tmp_path, monkeypatch):
-    from model.predictor import Predictor
+    from model.inference import InferenceBase as Predictor  # both runtimes
 
     seen = []
     original = Predictor.predict_batch
