@@ -11,11 +11,13 @@ import traceback
 from pathlib import Path
 
 # Benchmark modules, each with run() -> markdown section.
-BENCHMARKS = ("benchmarks.bench_model", "benchmarks.bench_streamer", "benchmarks.bench_gui", "benchmarks.bench_batch")
+BENCHMARKS = ("benchmarks.bench_model", "benchmarks.bench_runtime", "benchmarks.bench_streamer", "benchmarks.bench_gui",
+              "benchmarks.bench_batch")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
-def machine() -> str:
+def machine(load: tuple[float, float, float]) -> str:
+    import onnxruntime
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -30,11 +32,13 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n- CPU: {cpu}, {os.cpu_count()} cores\n"
             f"- memory: {mem_gb:.0f} GiB\n- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{platform.system()} {platform.release()}\n")
+            f"ONNX Runtime {onnxruntime.__version__}, {platform.system()} {platform.release()}\n"
+            f"- load average when the benchmarks started: {' / '.join(f'{v:.2f}' for v in load)} (1 / 5 / 15 min)\n")
 
 
 def main(names: list[str] | None = None) -> int:
     sections, failed = [], 0
+    load = os.getloadavg()  # other work on the machine, before the benchmarks add their own
     for name in names or BENCHMARKS:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         try:
@@ -42,7 +46,7 @@ def main(names: list[str] | None = None) -> int:
         except Exception:  # a failing benchmark is reported in the results, the others still run
             failed += 1
             sections.append(f"## {name}\n\nFAILED:\n\n```\n{traceback.format_exc()}```\n")
-    text = "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks.run`).\n\n## Machine\n\n" + machine()
+    text = "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks.run`).\n\n## Machine\n\n" + machine(load)
     text += "\n" + "\n".join(sections)
     RESULTS.write_text(text)
     print(text)

@@ -57,7 +57,7 @@ def run_analyze(args) -> int:
     # thread and small batches keep the latency low and leave the machine to its user.
     threads = args.threads or (1 if args.realtime else os.cpu_count() or 1)
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
-    predictor = load_predictor(args.model, device=args.device, runtime=args.runtime)
+    predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
     config = EngineConfig(window_s=args.window or predictor.window_s, hop_s=args.hop or predictor.hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)

@@ -1,0 +1,142 @@
+"""Runtime comparison: the bundled model's networks on one 2-second window, batch 1, one thread, in
+each way we could run them, with how far each one's outputs are from torch's.
+
+- torch eager (the training code's inference path), 1 and 2 threads;
+- ``torch.compile`` (inductor) of the same module;
+- ONNX Runtime on the exported graph (what the product runs), 1 and 2 threads;
+- ONNX Runtime with the convolutions quantised to int8 (static, calibrated on real clips).
+
+All take the same normalised log-mel window and compute the emotion network(s) only (the front end
+and the voice encoder are the same for every option and measured in bench_model).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WARMUP = 20
+REPEATS = 300
+CALIBRATION_CLIPS = 24
+
+
+def _time(fn, repeats: int = REPEATS) -> float:
+    for _ in range(WARMUP):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def _clips() -> list[np.ndarray]:
+    from model.audio import load_mono_16k
+
+    shared = REPO_ROOT.parent / "shared" / "data" / "ravdess"
+    root = shared if shared.exists() else REPO_ROOT / "tests" / "data" / "ravdess"
+    paths = sorted(root.glob("Actor_*/*.flac")) + sorted(root.glob("Actor_*/*.wav"))
+    return [load_mono_16k(p)[:32000] for p in paths[:: max(1, len(paths) // CALIBRATION_CLIPS)][:CALIBRATION_CLIPS]]
+
+
+def run(model: str = "default") -> str:
+    import onnxruntime as ort
+    import torch
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from model.checkpoint import load_model
+
+    net, meta = load_model(model)
+
+    class Networks(torch.nn.Module):  # normalised log-mel -> the merged outputs, as the graph computes them
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, logmel):
+            out = self.net.forward_logmel(logmel)
+            return out["emotion"], out["gender"], out["dimensions"]
+
+    module = Networks().eval()
+    clips = [c for c in _clips() if len(c) == 32000]
+    with torch.inference_mode():
+        logmels = [net.logmel(torch.from_numpy(c)[None]) for c in clips]
+    x = logmels[0]
+    with torch.inference_mode():
+        ref = [o.numpy() for o in module(x)]
+
+    def diff(outs) -> float:
+        return max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(outs, ref, strict=True))
+
+    rows = []
+    saved = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.inference_mode():
+                rows.append((f"torch eager, {threads} thread{'s' * (threads > 1)}", _time(lambda: module(x)), 0.0))
+        torch.set_num_threads(1)
+        try:
+            compiled = torch.compile(module, dynamic=False)
+            with torch.inference_mode():
+                compiled(x)  # compiles
+                rows.append(("torch.compile (inductor), 1 thread", _time(lambda: compiled(x)),
+                             diff([o.numpy() for o in compiled(x)])))
+        except Exception as exc:  # noqa: BLE001 - a missing compiler is reported, not fatal
+            rows.append((f"torch.compile: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})", float("nan"),
+                         float("nan")))
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = Path(tmp) / "net.onnx"
+            with torch.no_grad():
+                torch.onnx.export(module, (x,), str(fp32), dynamo=False, opset_version=17, input_names=["logmel"],
+                                  dynamic_axes={"logmel": {0: "b", 2: "t"}})
+            feed = {"logmel": x.numpy()}
+
+            def session(path, threads):
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = threads
+                so.log_severity_level = 3
+                return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+            for threads in (1, 2):
+                s = session(fp32, threads)
+                rows.append((f"ONNX Runtime fp32, {threads} thread{'s' * (threads > 1)} (the product)",
+                             _time(lambda s=s: s.run(None, feed)), diff(s.run(None, feed))))
+
+            class Reader(CalibrationDataReader):
+                def __init__(self):
+                    self.items = iter([{"logmel": m.numpy()} for m in logmels])
+
+                def get_next(self):
+                    return next(self.items, None)
+
+            int8 = Path(tmp) / "net_int8.onnx"
+            quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+            s = session(int8, 1)
+            rows.append(("ONNX Runtime, convolutions int8 (static, per channel), 1 thread",
+                         _time(lambda: s.run(None, feed)), diff(s.run(None, feed))))
+            agree = np.mean([np.argmax(s.run(None, {"logmel": m.numpy()})[0]) ==
+                             np.argmax(module(m)[0].detach().numpy()) for m in logmels])
+    finally:
+        torch.set_num_threads(saved)
+    lines = ["## Runtimes compared: the emotion networks on one 2-second window, batch 1\n",
+             f"Model: the bundled model's {meta.arch.members} network(s), normalised log-mel in; outputs compared "
+             "with torch eager (largest absolute difference over emotion log-probabilities, gender, V/A/D).\n",
+             "| runtime | median ms | largest difference from torch |", "|---|---|---|"]
+    for name, ms, d in rows:
+        lines.append(f"| {name} | {ms:.2f} | {d:.1e} |")
+    lines.append(f"\nThe int8 model's top class agrees with torch's on {agree:.0%} of {len(logmels)} real clips; its "
+                 "outputs are not equal to torch's, so the product runs fp32 ONNX Runtime, the fastest at equal outputs. "
+                 f"{REPEATS} repeats after {WARMUP} warm-up runs.\n")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(run())
