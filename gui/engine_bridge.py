@@ -265,7 +265,8 @@ class EngineBridge:
         """Engine statistics (latency, overflows) plus the compute device, for the status bar."""
         info: dict = {}
         if self._predictor is not None:
-            info["device"] = str(self._predictor.device)
+            runtime = {"onnx": "ONNX Runtime", "torch": "torch"}.get(getattr(self._predictor, "runtime", ""), "")
+            info["device"] = f"{self._predictor.device} ({runtime})" if runtime else str(self._predictor.device)
         s = self._engine.stats if self._engine is not None else self._last_stats
         if s is not None:
             info["overflows"] = int(s.overflows)

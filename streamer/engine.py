@@ -413,7 +413,8 @@ def _describe(exc: BaseException) -> str:
 def engine_metadata(predictor, config: EngineConfig, source) -> dict:
     """What a session records about how it was made."""
     meta = getattr(predictor, "meta", None)
-    model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", []))}
+    model = {"path": getattr(predictor, "source", ""), "labels": list(getattr(predictor, "labels", [])),
+             "runtime": getattr(predictor, "runtime", "")}
     if meta is not None:
         model.update(heads=meta.heads, dimensions_source=meta.dimensions_source, created=meta.created,
                      gender_source="voice-encoder" if meta.arch.voice_gender else "emotion-network",
