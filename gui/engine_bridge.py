@@ -7,7 +7,10 @@ exports them. Errors users can cause come out as :class:`model.errors.SERError` 
 
 from __future__ import annotations
 
+import collections
 import datetime as _dt
+import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,10 @@ from model.errors import ModelFileError, SERError
 from model.meta import DEFAULT_ANALYSIS
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
+AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
 SESSION_SUFFIX = ".jsonl"
+ANALYSIS_COMPLETE = "complete"  # the end record of a session whose recording was analysed to its end
+AUDIO_QUEUE_BLOCKS = 2000  # audio blocks read ahead for the display of an analysis reopened from its session
 
 
 @dataclass(frozen=True)
@@ -118,8 +124,104 @@ def _device_key(text: str) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
+def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str] | None) -> dict:
+    """What makes two analyses of a recording the same: its content, the model file's content and
+    the settings that change results (the batch cache's rule). Stored in a session's metadata."""
+    from model.files import file_sha256
+    from model.meta import resolve_model_path
+
+    return {"content_sha256": file_sha256(path), "model_sha256": file_sha256(resolve_model_path(settings.model_path)),
+            "channels": settings.channels, "window_s": settings.window_s, "hop_s": settings.hop_s,
+            "vad_aggressiveness": settings.vad_aggressiveness, "speaker_adaptation": settings.speaker_adaptation,
+            "skip_tracks": list(skipped_tracks(settings, track_names)), "track_names": list(track_names or [])}
+
+
+def skipped_tracks(settings: GuiSettings, track_names: list[str] | None) -> tuple[int, ...]:
+    """The tracks shown but not analysed: in the call-centre view, the agent's, unless asked for."""
+    if settings.channels == "split" and not settings.analyse_agent and len(track_names or []) >= 2:
+        return (AGENT_TRACK,)
+    return ()
+
+
+def _first_and_last_lines(path: Path) -> tuple[str, str]:
+    with open(path, "rb") as f:
+        first = f.readline().decode("utf-8", "replace")
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 4096))
+        last = f.read().decode("utf-8", "replace").rstrip("\n").rsplit("\n", 1)[-1]
+    return first, last
+
+
+def find_analysis(session_dir: Path, key: dict) -> Path | None:
+    """The newest complete session in ``session_dir`` of an analysis with this key, or None."""
+    found = []
+    for path in Path(session_dir).glob(f"*{SESSION_SUFFIX}") if Path(session_dir).is_dir() else []:
+        try:
+            first, last = _first_and_last_lines(path)
+            meta, end = json.loads(first), json.loads(last)
+        except (OSError, ValueError):
+            continue
+        stored = ((meta.get("metadata") or meta) if isinstance(meta, dict) else {}).get("analysis_key")
+        if stored == key and isinstance(end, dict) and end.get("type") == "end" and \
+                end.get("analysis") == ANALYSIS_COMPLETE:
+            found.append(path)
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+class AudioReader:
+    """Reads a recording for display only (level, spectrogram) on a thread: what an analysis reopened
+    from its session, or a session whose recording is still there, shows without running the model."""
+
+    def __init__(self, path: Path, channels: str, track_names: list[str] | None):
+        import streamer
+
+        kwargs = {"pace": "fast", "channels": channels}
+        if track_names and channels == "split":
+            kwargs["track_names"] = list(track_names)
+        self.source = streamer.FileSource(str(path), **kwargs)
+        self.queue: collections.deque = collections.deque()
+        self._stop = threading.Event()
+        self.done = False
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="display-reader", daemon=True)
+
+    def start(self) -> None:
+        self.source.open()
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for block in self.source.blocks(self._stop):
+                while len(self.queue) >= AUDIO_QUEUE_BLOCKS and not self._stop.is_set():
+                    self._stop.wait(0.01)
+                start_s = block.start / 16000
+                for t in range(block.data.shape[1]):
+                    self.queue.append(Audio(t, start_s, np.ascontiguousarray(block.data[:, t], dtype=np.float32)))
+        except SERError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the display must not take the app down
+            self.error = f"reading the recording for display failed ({exc!r})"
+        finally:
+            self.done = True
+            self.source.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def poll(self, max_events: int) -> list[GuiEvent]:
+        out = []
+        while self.queue and len(out) < max_events:
+            out.append(self.queue.popleft())
+        if self.error:
+            out.append(Problem(self.error, False))
+            self.error = None
+        return out
+
+
 class EngineBridge:
-    """Owns at most one running engine and a cached predictor."""
+    """Owns at most one running engine, a cached predictor, the sound player and a display reader."""
 
     def __init__(self):
         self._engine = None
@@ -127,6 +229,8 @@ class EngineBridge:
         self._predictor_key: tuple | None = None
         self._session = None
         self._last_stats = None
+        self._player = None
+        self._reader: AudioReader | None = None
         self.session_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -140,7 +244,7 @@ class EngineBridge:
             self._predictor_key = key
         return self._predictor
 
-    def _config(self, settings: GuiSettings):
+    def _config(self, settings: GuiSettings, skip_tracks: tuple[int, ...] = ()):
         import streamer
 
         predictor = self._predictor
@@ -148,10 +252,10 @@ class EngineBridge:
         hop = min(settings.hop_s or (predictor.hop_s if predictor is not None else 0.5), window)
         return streamer.EngineConfig(window_s=window, hop_s=hop,
                                      vad_aggressiveness=settings.vad_aggressiveness,
-                                     speaker_adaptation=settings.speaker_adaptation)
+                                     speaker_adaptation=settings.speaker_adaptation, skip_tracks=skip_tracks)
 
     def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict,
-               restart_at_s: float | None = None) -> None:
+               restart_at_s: float | None = None, skip_tracks: tuple[int, ...] = ()) -> None:
         """Start an engine on ``source``. A new ``session_path`` starts a new session file; None keeps
         appending to the current one (a resumed or seeking replay is one session), and
         ``restart_at_s`` marks in it that the audio from there on is analysed again."""
@@ -161,7 +265,7 @@ class EngineBridge:
         if session_path is None and restart_at_s is not None and self._session is not None:
             self._session.restart(restart_at_s)
         predictor = self._predictor_for(settings)
-        config = self._config(settings)
+        config = self._config(settings, skip_tracks)
         if session_path is not None:
             self.close_session()
             self._session = streamer.SessionStore.create(session_path, metadata)
@@ -177,14 +281,52 @@ class EngineBridge:
             raise
         self._engine = engine
 
-    def close_session(self) -> None:
-        """Write the session's end record; later starts need a new session path."""
+    def close_session(self, complete: bool = False) -> None:
+        """Write the session's end record (``complete``: the recording was analysed to its end, so the
+        session can stand in for analysing it again); later starts need a new session path."""
         session, self._session = self._session, None
         if session is not None:
-            session.close()
+            session.close(**({"analysis": ANALYSIS_COMPLETE} if complete else {}))
+
+    # -- sound and display of a recording, apart from its analysis ---------------------------
+    def play_sound(self, path: str | Path, start_s: float, settings: GuiSettings) -> None:
+        """Play ``path`` from ``start_s`` (the playhead) through the sound output, at 1x."""
+        from streamer.player import FilePlayer
+
+        self.stop_sound()
+        player = FilePlayer(str(path), start_s=start_s, channels="mix", device=_device_key(settings.sound_device))
+        player.start()
+        self._player = player
+
+    def stop_sound(self) -> None:
+        player, self._player = self._player, None
+        if player is not None:
+            player.stop()
+            self._last_sound = player.stats()
+
+    @property
+    def sound_playing(self) -> bool:
+        return self._player is not None and not self._player.finished
+
+    def read_audio(self, path: str | Path, channels: str, track_names: list[str] | None) -> None:
+        """Read a recording for its level and spectrogram only (no analysis)."""
+        self.stop_reading()
+        reader = AudioReader(Path(path), channels, track_names)
+        reader.start()
+        self._reader = reader
+
+    def stop_reading(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.stop()
+
+    @property
+    def reading(self) -> bool:
+        return self._reader is not None and not (self._reader.done and not self._reader.queue)
 
     def start_file(self, path: str | Path, settings: GuiSettings, start_s: float = 0.0,
-                   track_names: list[str] | None = None, session_path: Path | None = None) -> None:
+                   track_names: list[str] | None = None, session_path: Path | None = None,
+                   metadata: dict | None = None) -> None:
         """Replay a file at ``settings.speed`` (0: as fast as possible) from ``start_s``; with
         ``settings.sound`` the engine also plays it (at 1x only) on ``settings.sound_device``."""
         import streamer
@@ -199,9 +341,10 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
+        skip = skipped_tracks(settings, track_names) if file_info(path)[0] >= 2 else ()
         meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
-                "track_names": list(track_names or [])}
-        self._start(source, settings, session_path, meta, restart_at_s=start_s)
+                "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
+        self._start(source, settings, session_path, meta, restart_at_s=start_s, skip_tracks=skip)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
                          session_path: Path | None = None, start_s: float = 0.0) -> None:
@@ -217,13 +360,21 @@ class EngineBridge:
                 "track_names": list(track_names or [])}
         self._start(source, settings, session_path, meta)
 
-    def stop(self, close_session: bool = True) -> list[GuiEvent]:
-        """Stop the engine; returns the events it flushed on the way out. With ``close_session`` False
-        the session stays open for a resume or a seek."""
+    def stop(self, close_session: bool = True, complete: bool = False) -> list[GuiEvent]:
+        """Stop the engine, the sound and the display reader; returns the events the engine flushed
+        on the way out. With ``close_session`` False the session stays open for a resume;
+        ``complete`` marks it as a whole recording's analysis."""
+        self.stop_sound()
+        self.stop_reading()
         events = self._stop_engine()
         if close_session:
-            self.close_session()
+            self.close_session(complete)
         return events
+
+    def stop_analysis(self) -> list[GuiEvent]:
+        """Stop the engine only (the sound and the display go on; the session stays open for
+        :meth:`close_session`). Returns the events it flushed."""
+        return self._stop_engine()
 
     def _stop_engine(self) -> list[GuiEvent]:
         engine, self._engine = self._engine, None
@@ -248,9 +399,13 @@ class EngineBridge:
         return self._engine is not None
 
     def poll(self, max_events: int | None = 4000) -> list[GuiEvent]:
-        if self._engine is None:
-            return []
-        return self._drain(self._engine, max_events)
+        """The engine's new events, the display reader's audio and the sound's notices."""
+        out = [] if self._engine is None else self._drain(self._engine, max_events)
+        if self._reader is not None:
+            out += self._reader.poll(max_events or 4000)
+        if self._player is not None:
+            out += [Problem(n, False) for n in self._player.notices]
+        return out
 
     @staticmethod
     def _drain(engine, max_events) -> list[GuiEvent]:
@@ -273,8 +428,10 @@ class EngineBridge:
             info["dropped_display_events"] = int(s.dropped_display_events)
             for key, value in (s.latency_ms or {}).items():
                 info[f"latency_ms_{key}"] = float(value)
-            info["sound_frames_played"] = int(s.monitor_frames_played)
-            info["sound_underflows"] = int(s.monitor_underflows)
+        sound = self._player.stats() if self._player is not None else getattr(self, "_last_sound", {})
+        if sound:
+            info["sound_frames_played"] = int(sound.get("monitor_frames_played", 0))
+            info["sound_underflows"] = int(sound.get("monitor_underflows", 0))
         return info
 
     # -- sessions ----------------------------------------------------------------------------

@@ -1,6 +1,11 @@
 """The analyzer's main window: source choice, transport controls, plot stack, side panel,
 status bar and an in-window error banner.
 
+A recording is a document: opening a file analyses all of it in the background at full speed
+(or reopens its earlier analysis from the session folder), while the playhead plays it at the
+chosen speed, with sound at 1x. Seeking, pausing and playing again move only the playhead
+(:class:`gui.transport.Transport`); nothing computed is discarded. The microphone streams live.
+
 Threads: the engine runs in its own workers; this window only drains its results on a QTimer
 (``REFRESH_MS``) and redraws what changed. Nothing here blocks on audio or the model.
 """
@@ -19,25 +24,26 @@ from gui.history import TrackHistory
 from gui.plots import PlotStack
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
+from gui.transport import FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
 STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
-END_MARGIN_S = 0.05  # a seek this close to the end of a file does not restart the engine
 MAX_ERRORS_KEPT = 100
 SESSION_SUFFIXES = (".jsonl",)  # the engine's session store writes JSON lines
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
 SESSION_FILTER = "Sessions (*.jsonl);;All files (*)"
-SOUND_SPEED = 1.0  # the engine plays replays at this speed only
+SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
+REOPEN_NOTE_MS = 8000
+AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
 # misleads about the very emotion being judged.
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
              "because a sped-up or slowed voice changes pitch). Choose the output device in Settings.")
 
-IDLE, FILE, MIC, SESSION = "idle", "file", "microphone", "session"
 NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press Listen for the microphone"
 PLAY_TIP = "Start, pause or resume (Space)"
 
@@ -69,7 +75,8 @@ class ErrorBanner(QtWidgets.QFrame):
 class MainWindow(QtWidgets.QMainWindow):
     """Live monitoring, file replay, saved sessions and the call-centre view."""
 
-    sig_replay_finished = QtCore.Signal()
+    sig_replay_finished = QtCore.Signal()  # the playhead reached the end of the recording
+    sig_analysis_finished = QtCore.Signal()  # the recording is analysed to its end
     sig_error = QtCore.Signal(str)
     position_changed = QtCore.Signal(float)
 
@@ -93,14 +100,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_dir = Path(session_dir) if session_dir else _default_session_dir()
         self.explicit_session_path = Path(session_path) if session_path else None
         self.session_path: Path | None = None
-        self.mode = IDLE
+        self.transport = Transport(speed=self.settings.speed)
         self.session_metadata: dict = {}  # of the session opened with open_session
         self._actions_state = None  # what the enabled actions were last set for
         self.source_path: Path | None = None
         self.mic_device = None
-        self.paused = False
-        self.position_s = 0.0
-        self.duration_s = 0.0
+        self._mic_paused = False
+        self._tick_t = time.monotonic()
+        self._announced_end = False
+        self._analysis_failed = False  # the running analysis reported a fatal error: its session is not complete
         self.store = store
         self.track_names: list[str] = list(track_names or eb.DEFAULT_TRACK_NAMES)
         self.histories: dict[int, TrackHistory] = {}
@@ -123,6 +131,38 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
+
+    # -- the transport's state, as the rest of the window reads it ------------------------------
+    @property
+    def mode(self) -> str:
+        return self.transport.mode
+
+    @property
+    def position_s(self) -> float:
+        return self.transport.position_s
+
+    @position_s.setter
+    def position_s(self, t_s: float) -> None:
+        self.transport.position_s = float(t_s)
+
+    @property
+    def duration_s(self) -> float:
+        return self.transport.duration_s
+
+    @duration_s.setter
+    def duration_s(self, t_s: float) -> None:
+        self.transport.duration_s = float(t_s)
+
+    @property
+    def paused(self) -> bool:
+        """Something is loaded that could play, and it does not."""
+        if self.mode == MIC:
+            return self._mic_paused
+        return self.mode != IDLE and not self.transport.playing
+
+    @property
+    def playing(self) -> bool:
+        return self.transport.playing
 
     # -- construction ------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -359,7 +399,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(path)
 
     def open_file(self, path: str | Path) -> bool:
-        """Replay an audio file from the start at the chosen speed."""
+        """Open a recording as a document: its analysis runs in the background at full speed (or an
+        earlier complete analysis with the same model and settings is reopened from its session)
+        while the playhead plays it from the start."""
         self.stop()
         path = Path(path)
         if self.model_info is None and not self.load_model_info():
@@ -369,50 +411,86 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
-        self.mode = FILE
         self.source_path = path
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.reset_view(self._model_heads(), n_ch if split else 1)
-        self.duration_s = duration_s
-        self.session_path = self._new_session_path(path.stem)
-        started = self._start_file(0.0, new_session=True)
-        if started and self.settings.channels == "split":
+        self.transport.load(FILE, duration_s)
+        names = self._track_names_for_engine()
+        try:
+            key = eb.analysis_key(path, self.settings, names)
+        except OSError as exc:
+            self.show_error(f"{path}: cannot be read ({exc}). Check the file and its permissions.")
+            self.transport.load(IDLE)
+            return False
+        cached = eb.find_analysis(self.session_dir, key) if self.explicit_session_path is None else None
+        if cached is not None and self._reopen_analysis(cached, path, names):
+            started = True
+        else:
+            self.session_path = self._new_session_path(path.stem)
+            started = self._start_file(0.0, new_session=True, metadata={"analysis_key": key})
+        if not started:
+            return False
+        if self.settings.channels == "split":
             self.banner.show_message(self._split_notice(n_ch))
-        return started
+        for t in eb.skipped_tracks(self.settings, names if split else None):
+            self.plot_stack.ensure_lane(t, self.lane_name(t)).set_analysed(False, AGENT_NOT_ANALYSED)
+        self._play()
+        return True
 
+    def _reopen_analysis(self, session_path: Path, path: Path, names: list[str] | None) -> bool:
+        """Show an earlier complete analysis of this recording (same content, model and settings)
+        from its session, and read the recording again for its level and spectrogram."""
+        try:
+            loaded = eb.EngineBridge.open_session(session_path)
+            self.bridge.read_audio(path, self.settings.channels, names)
+        except Exception:  # noqa: BLE001 - a session that cannot be reused is analysed again
+            return False
+        self.session_path = session_path
+        self.dispatch(loaded.events)
+        self.transport.analysis_progress(self.duration_s, done=True)
+        self.statusBar().showMessage(f"{path.name}: analysed before with this model and these settings; shown from "
+                                     f"its session {session_path.name}", REOPEN_NOTE_MS)
+        return True
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
         if n_channels < 2:
             return ("This file has one channel, so it is shown as one lane; the call-centre view needs a stereo "
                     "recording (agent and customer on separate channels).")
+        agent = self.lane_name(eb.AGENT_TRACK)
+        if not self.settings.analyse_agent:
+            return (f"The agent's lane ({agent}) is shown but not analysed, as 'ser batch' does: in the EU, inferring "
+                    "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)). Where it is lawful, "
+                    "turn on \"Analyse the agent's channel too\" in Settings.")
         names = ", ".join(self.lane_name(t) for t in range(n_channels))
-        return (f"Every channel is analysed, the agent's too ({names}). In the EU, inferring the emotions of "
-                "employees at work is prohibited (AI Act, Art. 5(1)(f)); 'ser batch' analyses only the customer's "
-                "channel unless asked.")
+        return (f"Every channel is analysed, the agent's too ({names}), as chosen in Settings. In the EU, inferring "
+                "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)).")
 
     def _track_names_for_engine(self) -> list[str] | None:
         if self.mode == MIC and self.settings.channels == "split":
             return None  # the device decides how many channels there are
         return [self.lane_name(t) for t in range(max(self._expected_tracks, 1))]
 
-    def _start_file(self, start_s: float, new_session: bool = False) -> bool:
+    def _start_file(self, start_s: float, new_session: bool = False, metadata: dict | None = None) -> bool:
+        """Start the background analysis of the recording (at full speed, no sound)."""
         self.clear_error()
         session = self.session_path if new_session else None
         try:
-            self.bridge.start_file(self.source_path, self.settings, start_s=start_s,
-                                   track_names=self._track_names_for_engine(), session_path=session)
+            self.bridge.start_file(self.source_path, self.settings.replace(speed=0.0, sound=False), start_s=start_s,
+                                   track_names=self._track_names_for_engine(), session_path=session, metadata=metadata)
         except SERError as exc:
             self.show_error(f"{exc}")
             self._set_state("stopped")
+            self.transport.pause()
             return False
         except Exception as exc:  # noqa: BLE001 - an engine bug must not take the window down
-            self.show_error(f"Could not start the replay of {self.source_path}: {exc!r}. "
+            self.show_error(f"Could not start the analysis of {self.source_path}: {exc!r}. "
                             "Try another file, or report this with the file attached.")
             self._set_state("stopped")
+            self.transport.pause()
             return False
-        self.paused = False
         self.finished_tracks = set()
-        self._set_state(f"replaying {self.source_path.name}")
+        self._analysis_failed = False
+        self._set_state(f"analysing {self.source_path.name}")
         return True
 
     def start_microphone(self, device=None) -> bool:
@@ -426,7 +504,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.show_error("No microphone found. Connect one and press ↻ to refresh the list, "
                                 "or open an audio file (Ctrl+O).")
                 return False
-        self.mode = MIC
+        self.transport.load(MIC)
         self.mic_device = device
         self.source_path = None
         self.setWindowTitle("Speech-emotion analyzer: live")
@@ -447,8 +525,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"Could not open the microphone {self.mic_device!r}: {exc!r}. "
                             "Choose another device and press Listen, or open a file.")
             self._set_state("stopped")
+            self.transport.pause()
             return False
-        self.paused = False
+        self._mic_paused = False
+        self.transport.playing = True
         self._set_state("listening")
         return True
 
@@ -477,7 +557,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if not names:  # sessions written by `ser analyze` name their tracks in the results
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
             names = [by_track.get(t, f"Track {t + 1}") for t in range(max(tracks) + 1)]
-        self.mode = SESSION
         self.session_metadata = dict(loaded.metadata)
         self.source_path = None
         self.session_path = Path(path)
@@ -493,24 +572,44 @@ class MainWindow(QtWidgets.QMainWindow):
                 "left out. The file itself is unchanged.")
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
-        self.duration_s = end
-        self.position_s = end
-        self._set_state(f"session {Path(path).name}")
+        recording = self._session_recording()
+        if recording is not None:  # its recording is still there: level, spectrogram and sound come back
+            channels = loaded.metadata.get("channels") or "mix"
+            n_ch, file_s = eb.file_info(recording)
+            try:
+                self.bridge.read_audio(recording, channels, names[:n_ch] if channels == "split" else None)
+            except Exception as exc:  # noqa: BLE001 - the results are shown all the same
+                self.show_error(f"{recording}: cannot be read for its level and spectrogram ({exc}); the results "
+                                "are shown.")
+                recording = None
+            else:
+                end = max(end, file_s)
+        self.source_path = recording
+        self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
+        self._set_state(f"session {Path(path).name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
         self.redraw()
         self.plot_stack.show_all(end)
         return True
 
+    def _session_recording(self) -> Path | None:
+        """The opened session's recording, when it was a file and is still there."""
+        meta = self.session_metadata or {}
+        source = (meta.get("engine") or {}).get("source") or {}
+        path = meta.get("path") if meta.get("source") == "file" else None
+        if path is None and source.get("kind") == "FileSource":
+            path = source.get("path")
+        return Path(path) if path and Path(path).is_file() else None
+
     # -- transport ---------------------------------------------------------------------------
     def toggle_pause(self) -> None:
-        """Space: pause or resume; starts the replay again if it had stopped."""
-        if self.bridge.active and not self.paused:
+        """Space: pause or play. A recording plays again from the start once it reached its end, without
+        analysing it again; a stopped microphone starts again."""
+        if self.playing:
             self.pause()
-        elif self.paused:
-            self.resume()
-        elif self.mode == FILE and self.source_path is not None:
-            self.open_file(self.source_path)
         elif self.mode == MIC:
-            self.start_microphone()
+            self.resume() if self._mic_paused else self.start_microphone()
+        elif self.transport.playable:
+            self.resume()
         elif self.mode == SESSION:
             self._set_state(self._session_audio_note())
         else:  # nothing loaded: never start the microphone unasked (it would record and save a session)
@@ -519,63 +618,84 @@ class MainWindow(QtWidgets.QMainWindow):
     def _session_audio_note(self) -> str:
         """What Play can do for an opened session: it shows saved results; its recording replays as a file."""
         source = ((self.session_metadata.get("engine") or {}).get("source") or {}) if self.session_metadata else {}
-        path = source.get("path")
+        path = source.get("path") or (self.session_metadata or {}).get("path")
         if source.get("kind") == "FileSource" and path:
             if Path(path).is_file():
-                return f"a saved session: to play its recording, open {path} (Ctrl+O)"
+                return f"a saved session: press Play to hear {Path(path).name} with its results"
             return f"a saved session: its recording {path} is not there any more; the results are shown"
         return "a saved session of live audio: there is no recording to play; the results are shown"
 
-    def pause(self) -> None:
-        if not self.bridge.active:
+    def _play(self) -> None:
+        """Start the playhead (and the sound at 1x)."""
+        if self.transport.play():
+            self._tick_t = time.monotonic()
+            self._announced_end = False
+            self._sync_sound()
+            what = self.source_path.name if self.source_path is not None else "session"
+            self._set_state(f"playing {what}" + (", analysing" if self.bridge.active else ""))
+
+    def _sync_sound(self) -> None:
+        """Sound follows the playhead: on while a recording plays at 1x with sound chosen, else off."""
+        want = (self.settings.sound and self.playing and self.mode in (FILE, SESSION)
+                and self.transport.speed == SOUND_SPEED and self.source_path is not None)
+        if not want:
+            self.bridge.stop_sound()
             return
-        self.dispatch(self.bridge.stop(close_session=False))
-        self.paused = True
-        self._set_state("paused")
+        try:
+            self.bridge.play_sound(self.source_path, self.position_s, self.settings)
+        except SERError as exc:
+            self.show_error(f"{exc} The replay goes on without sound.")
+        except Exception as exc:  # noqa: BLE001 - sound must not stop the replay
+            self.show_error(f"Sound output failed ({exc!r}); the replay goes on without sound.")
+
+    def pause(self) -> None:
+        if self.mode == MIC:
+            if not self.bridge.active:
+                return
+            self.dispatch(self.bridge.stop(close_session=False))
+            self._mic_paused = True
+            self.transport.pause()
+            self._set_state("paused")
+            return
+        if self.mode == IDLE:
+            return
+        self.transport.pause()
+        self.bridge.stop_sound()
+        self._set_state("paused" + (", analysing" if self.bridge.active else ""))
 
     def resume(self) -> None:
-        if not self.paused:
+        if self.mode == MIC:
+            if self._mic_paused:
+                # The engine's sample clock starts where the pause left the axis, so the session's times
+                # go on too (the pause itself is not on the axis).
+                self._start_mic(start_s=self.position_s)
             return
-        if self.mode == FILE:
-            self._drop_after(self.position_s)
-            self._start_file(self.position_s)
-        elif self.mode == MIC:
-            # The engine's sample clock starts where the pause left the axis, so the session's times
-            # go on too (the pause itself is not on the axis).
-            self._start_mic(start_s=self.position_s)
+        if self.mode in (FILE, SESSION):
+            self._play()
 
     def stop(self) -> None:
-        """Stop analysing and close the session file; the plots keep what they show."""
+        """Stop the analysis, the sound and the microphone, and close the session file; the plots keep
+        what they show (an incomplete analysis is not reused later)."""
         self.dispatch(self.bridge.stop())
-        self.paused = False
+        self._mic_paused = False
+        self.transport.pause()
         if self.mode != IDLE:
             self._set_state("stopped")
 
     def seek(self, t_s: float) -> None:
-        """Jump to ``t_s`` in a replay (re-analysing from there); views a saved session there."""
-        t_s = max(0.0, float(t_s))
-        if self.duration_s > 0:
-            t_s = min(t_s, self.duration_s)
-        if self.mode == FILE and self.source_path is not None:
-            was_playing = self.bridge.active and not self.paused
-            if self.bridge.active:
-                self.bridge.stop(close_session=False)  # its flushed events belong to the old position
-            self._drop_after(t_s)
-            self.position_s = t_s
-            self.plot_stack.set_follow(True)
-            at_end = self.duration_s > 0 and t_s >= self.duration_s - END_MARGIN_S
-            if was_playing and not at_end:
-                self._start_file(t_s)
-            else:
-                self.paused = True
-                self._set_state("paused")
-        elif self.mode == SESSION:
-            self.position_s = t_s
-            self.plot_stack.set_follow(True)
-        elif self.mode == MIC:
+        """Move the playhead of a recording or a session to ``t_s`` (nothing is analysed again or lost);
+        live, look back at ``t_s`` while the analysis goes on."""
+        if self.mode == MIC:
             # Live audio cannot be skipped: look back at t_s (centred) while the analysis goes on.
-            self.plot_stack.look_at(t_s)
+            self.plot_stack.look_at(max(0.0, float(t_s)))
             return
+        if self.mode == IDLE:
+            return
+        self.transport.seek(t_s)
+        self._announced_end = False
+        self.plot_stack.set_follow(True)
+        if self.playing:
+            self._sync_sound()
         self.plot_stack.set_position(self.position_s)
         self.position_changed.emit(self.position_s)
 
@@ -583,12 +703,6 @@ class MainWindow(QtWidgets.QMainWindow):
         """Clicks on the groove and arrow keys on the slider seek; a drag seeks when released."""
         if action != QtWidgets.QAbstractSlider.SliderAction.SliderMove.value:
             self.seek(self.seek_slider.sliderPosition() / 1000.0)
-
-    def _drop_after(self, t_s: float) -> None:
-        for h in self.histories.values():
-            h.drop_after(t_s)
-        self.finished_tracks = set()
-        self.plot_stack.invalidate()
 
     def _select_speed(self, speed: float) -> None:
         i = self.speed_combo.findData(speed)
@@ -600,23 +714,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed_combo.blockSignals(False)
 
     def set_speed(self, speed: float) -> None:
-        """Replay speed (0: as fast as possible); a running replay continues from where it is."""
+        """Playback speed of the playhead (0: as fast as the analysis); the analysis is not affected."""
         speed = float(speed)
         if speed == self.settings.speed:
             return
         self.settings = self.settings.replace(speed=speed)
+        self.transport.set_speed(speed)
         self._select_speed(speed)
-        self._restart_running_replay()
-
-    def _restart_running_replay(self) -> None:
-        """Restart a playing file replay where it is, so that changed settings apply at once."""
-        if self.mode == FILE and self.bridge.active and not self.paused:
-            self.bridge.stop(close_session=False)
-            self._drop_after(self.position_s)
-            self._start_file(self.position_s)
+        if self.playing:
+            self._sync_sound()
 
     def set_sound(self, on: bool) -> None:
-        """Sound of file replays on or off; a running replay restarts where it is to apply it at once."""
+        """Sound of a recording on or off; it applies at once to a playing recording."""
         on = bool(on)
         self.act_sound.setChecked(on)
         if on == self.settings.sound:
@@ -626,7 +735,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if on and self.settings.speed != SOUND_SPEED:
             self.statusBar().showMessage(f"Sound plays at {SOUND_SPEED:g}x only; choose {SOUND_SPEED:g}x to hear "
                                          "the replay.", SOUND_HINT_MS)
-        self._restart_running_replay()
+        if self.playing:
+            self._sync_sound()
 
     def step_speed(self, direction: int) -> None:
         speeds = list(SPEEDS)
@@ -659,13 +769,18 @@ class MainWindow(QtWidgets.QMainWindow):
             save_settings(self.store, self.settings, self.track_names)
 
     def apply_settings(self, settings: GuiSettings) -> None:
-        """Apply new settings; a running analysis restarts from where it is with new engine settings."""
+        """Apply new settings. A recording is analysed again with new analysis settings (or reopened
+        from an earlier analysis with them), the playhead staying where it is; the microphone
+        restarts with them."""
         model_changed = settings.model_path != self.settings.model_path
         smoothing_changed = settings.smoothing != self.settings.smoothing
-        engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness) != \
-            (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness)
-        engine_changed |= self.mode == FILE and settings.sound and settings.sound_device != self.settings.sound_device
+        engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness,
+                          settings.speaker_adaptation, settings.analyse_agent) != \
+            (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness,
+             self.settings.speaker_adaptation, self.settings.analyse_agent)
+        sound_device_changed = settings.sound_device != self.settings.sound_device
         self.settings = settings
+        self.transport.set_speed(settings.speed)
         self.save_settings()
         self.plot_stack.span_s = settings.view_span_s
         if model_changed:
@@ -675,43 +790,75 @@ class MainWindow(QtWidgets.QMainWindow):
         if smoothing_changed:
             for h in self.histories.values():
                 h.set_smoothing(settings.smoothing)
-        if engine_changed and not model_changed and self.bridge.active and not self.paused:
+        if engine_changed and not model_changed and self.mode == FILE and self.source_path is not None:
+            at, playing = self.position_s, self.playing
+            if self.open_file(self.source_path):
+                self.seek(at)
+                if not playing:
+                    self.pause()
+        elif engine_changed and not model_changed and self.mode == MIC and self.bridge.active:
             self.pause()  # restart the analysis from here with the new settings
             self.resume()
+        elif sound_device_changed and self.playing:
+            self._sync_sound()
         self.redraw()
 
     # -- the timer ---------------------------------------------------------------------------
     def tick(self) -> None:
-        """Drain the engine's events and redraw; runs every REFRESH_MS on the GUI thread."""
+        """Drain the engine's events, move the playhead and redraw; runs every REFRESH_MS on the GUI
+        thread."""
         try:
-            if self.bridge.active:
+            now = time.monotonic()
+            wall, self._tick_t = now - self._tick_t, now
+            if self.bridge.active or self.bridge.reading or self.bridge.sound_playing:
                 self.dispatch(self.bridge.poll(MAX_EVENTS_PER_TICK))
-                if self.mode == FILE and self._all_finished():
-                    self._on_replay_finished()
-                elif not self.bridge.running and self.bridge.active:
+            if self.bridge.active:
+                if self.mode == FILE and (self._all_finished() or not self.bridge.running):
+                    self._on_analysis_finished()
+                elif not self.bridge.running:
                     # The engine ended by itself (error or device gone): keep what we have.
-                    self.dispatch(self.bridge.stop(close_session=self.mode != FILE))
-                    if self.mode == FILE:
-                        self._on_replay_finished()
-                    else:
+                    self.dispatch(self.bridge.stop(close_session=True))
+                    self.transport.analysis_progress(self._analysed_s(), done=True)
+                    if self.mode == MIC:
+                        self.transport.pause()
                         self._set_state("stopped")
+            if self.mode == FILE:
+                self.transport.analysis_progress(self._analysed_s())
+            elif self.mode == MIC and self.histories:
+                self.transport.live_progress(self._analysed_s())
+            self.transport.advance(wall)
+            if self.transport.at_end and not self._announced_end:
+                self._on_replay_finished()
             self.redraw()
         except Exception as exc:  # noqa: BLE001 - a drawing bug must not stop the timer forever
             self.show_error(f"Display error: {exc!r}. The analysis goes on; please report this.")
+
+    def _analysed_s(self) -> float:
+        return max((h.end_s for h in self.histories.values()), default=0.0)
 
     def _all_finished(self) -> bool:
         return bool(self.finished_tracks) and (None in self.finished_tracks or
                                                len(self.finished_tracks) >= self._expected_tracks)
 
-    def _on_replay_finished(self) -> None:
-        # The session stays open: seeking back re-analyses into the same session file.
-        if self.bridge.active:
-            self.dispatch(self.bridge.stop(close_session=False))
-        self.paused = False
-        end = max((h.end_s for h in self.histories.values()), default=self.position_s)
+    def _on_analysis_finished(self) -> None:
+        """The analysis ended: when it reached the end of the recording without a fatal error, its
+        session is complete (and the recording reopens from it next time)."""
+        failed_before = self._analysis_failed
+        self.dispatch(self.bridge.stop_analysis())
+        complete = self._all_finished() and not self._analysis_failed and not failed_before
+        self.bridge.close_session(complete=complete)
+        end = self._analysed_s()
         self.duration_s = max(self.duration_s, end)
-        self.position_s = end
-        self._set_state("replay finished")
+        self.transport.analysis_progress(end, done=True)
+        if not self.playing and not self.transport.at_end:
+            self._set_state("paused")
+        self.sig_analysis_finished.emit()
+
+    def _on_replay_finished(self) -> None:
+        """The playhead reached the end of the recording; Play starts it again from the beginning."""
+        self._announced_end = True
+        self.bridge.stop_sound()
+        self._set_state("replay finished" if not self.bridge.active else "replay finished, analysing")
         self.redraw()
         self.plot_stack.show_all(self.duration_s)
         self.redraw()
@@ -722,6 +869,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for ev in events:
             if isinstance(ev, Problem):
                 self.show_error(ev.message)
+                self._analysis_failed |= bool(ev.fatal)
                 continue
             if isinstance(ev, Finished):
                 self.finished_tracks.add(ev.track)
@@ -735,9 +883,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 h.add_segment(ev)
             elif isinstance(ev, VadFlags):
                 h.add_vad(ev)
-        if self.mode in (FILE, MIC) and self.histories:
-            self.position_s = max([self.position_s] + [h.end_s for h in self.histories.values()])
-            self.duration_s = max(self.duration_s, self.position_s)
 
     def redraw(self) -> None:
         self.plot_stack.set_position(self.position_s)
@@ -759,7 +904,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.seek_slider.setRange(0, int(self.duration_s * 1000))
             self.seek_slider.setValue(int(self.position_s * 1000))
         self.time_label.setText(f"{_clock(self.position_s)} / {_clock(self.duration_s)}")
-        self.act_play.setText("Pause" if self.bridge.active and not self.paused else "Play")
+        self.act_play.setText("Pause" if self.playing else "Play")
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -767,13 +912,13 @@ class MainWindow(QtWidgets.QMainWindow):
         is a session file (CSV, JSON) or a lane (PNG). Applied only when that changes (every frame
         calls this)."""
         has_session = self.mode != IDLE and self.session_path is not None  # export() says if the file is gone
-        state = (self.mode, self.bridge.active, has_session, bool(self.plot_stack.lanes))
+        state = (self.mode, self.bridge.active, self.transport.playable, has_session, bool(self.plot_stack.lanes))
         if state == self._actions_state:
             return
         self._actions_state = state
         self.act_play.setEnabled(self.mode in (FILE, MIC, SESSION) or self.bridge.active)  # a session says why not
         self.act_play.setToolTip(PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
-        self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active)
+        self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active or self.transport.playable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
         for a in (self.act_export_csv, self.act_export_json):

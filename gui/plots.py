@@ -81,6 +81,7 @@ class Lane:
             p.addItem(line, ignoreBounds=True)
             self.playheads.append(line)
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
+        self.analysed = True
         self.set_name(name)
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
@@ -140,6 +141,15 @@ class Lane:
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
 
+    def set_analysed(self, analysed: bool, why: str = "") -> None:
+        """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
+        each of its model plots."""
+        self.analysed = analysed
+        for head, kind, outputs in self.heads:
+            self._head_caption(head, kind, outputs)
+            if not analysed:
+                self._set_caption(self.head_plots[head], f"{self.name}: not analysed{why}")
+
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":
             text = f"{head}, P({outputs[0]})" if len(outputs) == 2 else f"{head} probabilities"
@@ -148,6 +158,8 @@ class Lane:
             estimated = " (estimated from emotion categories)" if source == "derived-from-category" else ""
             text = " / ".join(outputs) + estimated
             self.head_plots[head].setToolTip(ESTIMATED_TIP if estimated else "")
+        if not getattr(self, "analysed", True):
+            text = "not analysed"
         self._set_caption(self.head_plots[head], f"{self.name}: {text}")
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:

@@ -29,6 +29,9 @@ class GuiSettings:
     sound: bool = False  # play file replays through the sound output (at 1x only)
     sound_device: str = ""  # output device name or index; empty for the system default
     speaker_adaptation: bool = True  # centre each lane on its speaker's own average after ~10 s of speech
+    # Call-centre view: analyse the agent's channel too. Off by default: in the EU, inferring the emotions of
+    # employees at work is prohibited (AI Act, Art. 5(1)(f)); the agent's lane is shown, not analysed.
+    analyse_agent: bool = False
 
     def replace(self, **changes) -> GuiSettings:
         return dataclasses.replace(self, **changes)
@@ -108,6 +111,11 @@ class SettingsDialog(QtWidgets.QDialog):
         self.adapt_check.setChecked(settings.speaker_adaptation)
         self.adapt_check.setToolTip("Once about 10 s of a lane's speech has been analysed, judge it against that "
                                     "speaker's own average voice (models trained for it; recorded in the session)")
+        self.agent_check = QtWidgets.QCheckBox("Analyse the agent's channel too")
+        self.agent_check.setChecked(settings.analyse_agent)
+        self.agent_check.setToolTip("Call-centre view: by default the agent's lane is shown (level, spectrogram) but "
+                                    "not analysed. In the EU, inferring the emotions of employees at work is "
+                                    "prohibited (AI Act, Art. 5(1)(f)); turn this on only where it is lawful.")
         self.sound_device_edit = QtWidgets.QLineEdit(settings.sound_device)
         self.sound_device_edit.setPlaceholderText("system default")
         self.sound_device_edit.setToolTip("Output device for the Sound of file replays: its name (or part of it) "
@@ -119,6 +127,7 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Curve smoothing", self.smooth_spin)
         form.addRow("Visible time span", self.span_spin)
         form.addRow("Speaker adaptation", self.adapt_check)
+        form.addRow("Call-centre view", self.agent_check)
         form.addRow("Model file", model_row)
         form.addRow("Sound output", self.sound_device_edit)
         buttons = QtWidgets.QDialogButtonBox(
@@ -147,4 +156,5 @@ class SettingsDialog(QtWidgets.QDialog):
             model_path=self.model_edit.text().strip() or "default",
             sound_device=self.sound_device_edit.text().strip(),
             speaker_adaptation=self.adapt_check.isChecked(),
+            analyse_agent=self.agent_check.isChecked(),
         )

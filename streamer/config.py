@@ -42,6 +42,8 @@ class EngineConfig:
         speech_gate: Analyse only windows that sound like speech at all (streamer/speechgate.py): the
             voice-activity detector also passes steady noise, hum, tones and music, which would
             otherwise get confident emotions.
+        skip_tracks: Tracks whose audio is shown (``AudioBlock`` events) but never analysed: no VAD,
+            no model, no results (the app's call-centre view leaves the agent's channel out so by default).
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
@@ -66,8 +68,12 @@ class EngineConfig:
     latency_history: int = 2048
     speaker_adaptation: bool = True
     speech_gate: bool = True
+    skip_tracks: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "skip_tracks", tuple(int(t) for t in self.skip_tracks))
+        if any(t < 0 for t in self.skip_tracks):
+            raise ConfigError("skip_tracks must name tracks by their index (0 or more).")
         if not self.window_s > 0 or not self.hop_s > 0:
             raise ConfigError(f"window_s ({self.window_s}) and hop_s ({self.hop_s}) must be positive.")
         if self.hop_s > self.window_s:

@@ -285,6 +285,8 @@ class Engine:
             self._stop.set()  # the source thread must not wait on a worker that is gone
         finally:
             for t, pipe in enumerate(self._pipelines):
+                if t in self.config.skip_tracks:
+                    continue
                 try:
                     self._put_planned((t, pipe.plan_flush()))
                 except Exception as exc:  # flushing one track must not lose the others
@@ -298,6 +300,8 @@ class Engine:
             self._show([AudioBlock(t, block.start / SAMPLE_RATE_HZ, np.ascontiguousarray(block.data[:, t]))
                         for t in range(block.data.shape[1])])
         for t, pipe in enumerate(self._pipelines):
+            if t in self.config.skip_tracks:  # shown, never analysed
+                continue
             items = pipe.plan(block.data[:, t], block.arrival)
             self._samples[t] += len(block.data)
             display = [e for e in items if isinstance(e, VadFrames)]

@@ -21,10 +21,10 @@ from ser.cli import main
 from streamer.batch.store import TMP_PREFIX
 
 WORKERS = 2
-COPIES = 3  # of the generated calls, so that the stop lands while calls are still running
+COPIES = 6  # of the generated calls, so that the stop lands while calls are still running
 SPAWN_TIMEOUT_S = 60.0
-EXIT_TIMEOUT_S = 30.0  # a worker may still be importing torch when its batch dies
-MAX_DELAY_S = 3.0  # the stop comes at a random time up to this long after the workers started
+EXIT_TIMEOUT_S = 30.0  # a worker may still be starting (importing, loading the model) when its batch dies
+MAX_DELAY_S = 1.5  # the stop comes at a random time up to this long after the workers started
 
 
 def _workers_of(proc: psutil.Process) -> list[psutil.Process]:

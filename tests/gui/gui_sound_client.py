@@ -45,7 +45,7 @@ def main() -> int:
     window.open_file(wav)
     pump_until(lambda: window.position_s > SOUND_ON_AT_S)
     window.act_sound.trigger()
-    sound_on_at = window.bridge.source.start_s
+    sound_on_at = window.position_s
     pump_until(lambda: window.position_s > sound_on_at + LISTEN_AFTER_S)
     sink_inputs = subprocess.run(["pactl", "list", "sink-inputs"], capture_output=True, text=True).stdout
     pump_until(lambda: bool(finished))

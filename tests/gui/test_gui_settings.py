@@ -29,7 +29,7 @@ def test_engine_settings_reach_the_engine_and_the_status_bar_reports(make_window
     assert (config.window_s, config.hop_s, config.vad_aggressiveness) == (1.5, 0.25, 3)
     replay(w, speech_wav)
     w._update_status()
-    assert w.status_device.text() == "device: cpu"
+    assert w.status_device.text() == "device: cpu (ONNX Runtime)"
     assert w.status_latency.text().startswith("latency: ") and "ms" in w.status_latency.text()
     assert w.status_overflows.text() == "overflows: 0"
     assert w.status_fps.text().endswith("fps")
