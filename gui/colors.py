@@ -1,17 +1,21 @@
 """Display constants shared by the plots and the side panel: fixed colours per emotion label (a
-class keeps its colour across runs and models) and the texts that explain what is shown."""
+class keeps its colour across runs and models) and the texts that explain what is shown.
+
+The eight classes of the bundled model take the Okabe-Ito palette (Okabe and Ito, "Color Universal
+Design", 2008), which stays distinguishable with the common colour-vision deficiencies; its black
+is a light grey here, for the dark background."""
 
 from __future__ import annotations
 
 LABEL_COLORS: dict[str, tuple[int, int, int]] = {
-    "neutral": (150, 150, 150),
-    "calm": (64, 180, 170),
-    "happy": (240, 200, 40),
-    "sad": (60, 110, 220),
-    "angry": (220, 50, 50),
-    "fearful": (150, 80, 200),
-    "disgust": (120, 150, 40),
-    "surprised": (250, 140, 30),
+    "neutral": (170, 170, 170),
+    "calm": (0, 158, 115),  # bluish green
+    "happy": (240, 228, 66),  # yellow
+    "sad": (0, 114, 178),  # blue
+    "angry": (213, 94, 0),  # vermillion
+    "fearful": (204, 121, 167),  # reddish purple
+    "disgust": (86, 180, 233),  # sky blue
+    "surprised": (230, 159, 0),  # orange
     "excited": (240, 90, 170),
     "frustrated": (150, 90, 50),
     "other": (200, 200, 200),
@@ -25,6 +29,7 @@ VAD_COLORS = {"valence": (46, 204, 113), "arousal": (231, 76, 60), "dominance": 
 GENDER_COLOR = (210, 210, 210)  # neutral grey-white: no emotion class has it
 LEVEL_COLOR = (90, 200, 255)
 SPEECH_SHADE = (255, 220, 90, 70)
+UNCERTAIN_COLOR = (95, 95, 95)  # the top-class band where the model is unsure
 
 
 def label_color(label: str) -> tuple[int, int, int]:

@@ -167,6 +167,14 @@ class SpectrogramMaker:
         self._pending_start_s += consumed / SAMPLE_RATE_HZ
         return first_s, np.ascontiguousarray(cols, dtype=np.float32)
 
+    def full_scale(self) -> float:
+        """The loudest column value a full-scale (0 dBFS) 1 kHz sine gives: the top of the display's
+        fixed dB scale, so colours mean the same level in every lane and at every time."""
+        t = np.arange(SAMPLE_RATE_HZ) / SAMPLE_RATE_HZ
+        maker = SpectrogramMaker(self.config)
+        _, cols = maker.push(0.0, np.sin(2 * np.pi * 1000.0 * t).astype(np.float32))
+        return float(cols.max())
+
 
 @dataclass
 class Summary:

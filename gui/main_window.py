@@ -434,6 +434,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner.show_message(self._split_notice(n_ch))
         for t in eb.skipped_tracks(self.settings, names if split else None):
             self.plot_stack.ensure_lane(t, self.lane_name(t)).set_analysed(False, AGENT_NOT_ANALYSED)
+            self.side_panel.ensure_lane(t, self.lane_name(t)).set_analysed(False, AGENT_NOT_ANALYSED)
         self._play()
         return True
 

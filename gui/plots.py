@@ -8,15 +8,40 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-from gui.colors import ESTIMATED_TIP, GENDER_COLOR, LEVEL_COLOR, SPEECH_SHADE, VAD_COLORS, label_color
-from gui.history import SILENCE_DB, SPEC_COLUMN_S, SPEC_LOG_STEP, TrackHistory, head_layout
+from gui.colors import (
+    ESTIMATED_TIP,
+    GENDER_COLOR,
+    LEVEL_COLOR,
+    SPEECH_SHADE,
+    UNCERTAIN_COLOR,
+    VAD_COLORS,
+    label_color,
+)
+from gui.history import (
+    SILENCE_DB,
+    SPEC_COLUMN_S,
+    SPEC_LOG_MIN,
+    SPEC_LOG_STEP,
+    SpectrogramMaker,
+    TrackHistory,
+    head_layout,
+)
 from model.features import FeatureConfig
 
-SPEC_RANGE_LOG = 14.0  # natural-log power range shown: about 60 dB
+SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
+NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
+# Categorical plots keep their data in [0, 1]; above it the top-class band, then room for the legend,
+# so neither covers a curve.
+BAND_Y = (1.04, 1.14)
+CATEGORICAL_TOP = 1.65
+REGRESSION_TOP = 1.3  # room for the plot's caption above values in [0, 1]
+BAND_TIP = "The band above the curves: the top emotion of each analysed moment (grey where the model is unsure)"
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
-LEGEND_COLUMNS = 8  # one legend row for the usual label sets: it covers less of a short plot
+LEGEND_COLUMNS = 11  # one key row for the usual outputs (8 classes, V/A/D) in a wide window ...
+NARROW_LEGEND_COLUMNS = 4  # ... two rows in a narrow one, so that it never runs past the plot's edge
+NARROW_PLOT_PX = 900
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
 START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O), or press Listen to analyse "
@@ -42,8 +67,8 @@ class Lane:
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
         self.head_plots: dict[str, pg.PlotItem] = {}
+        self.band: pg.ImageItem | None = None  # the top-class band of the emotion plot
         self.head_curves: dict[str, dict[str, pg.PlotDataItem]] = {}
-        self.legends: dict[str, pg.LegendItem] = {}
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
         for i, (head, _, _) in enumerate(self.heads):
             self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
@@ -68,18 +93,36 @@ class Lane:
         self.level_curve.setDownsampling(auto=True, method="peak")
 
         self.spec_image = pg.ImageItem()
-        self.spec_image.setColorMap(pg.colormap.get("viridis"))
+        cmap = pg.colormap.get("viridis")
+        self.spec_image.setColorMap(cmap)
         self.spec_plot.addItem(self.spec_image)
+        # A fixed dB scale (relative to a full-scale sine), the same in every lane and at every time,
+        # with its colour bar in the layout's second column (which every row shares, so the plots'
+        # time axes stay aligned).
+        top = (SpectrogramMaker().full_scale() - SPEC_LOG_MIN) / SPEC_LOG_STEP
+        self.spec_levels = (top - SPEC_RANGE_DB * NATS_PER_DB / SPEC_LOG_STEP, top)
+        self.colorbar = pg.ColorBarItem(values=(-SPEC_RANGE_DB, 0.0), colorMap=cmap, interactive=False, width=10,
+                                        label="dB (0 = full-scale sine)")
+        layout.addItem(self.colorbar, row=row + 1, col=1)
         self.spec_plot.setLabel("left", "mel")
         self.spec_plot.setYRange(0, FeatureConfig().n_mels, padding=0)  # then the model's bands (set_bands)
 
         for head, kind, outputs in self.heads:
             self._build_head(head, kind, outputs)
         self.playheads = []
+        self.crosshairs = []
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
             self.playheads.append(line)
+            cross = pg.InfiniteLine(angle=90, movable=False,
+                                    pen=pg.mkPen(255, 255, 255, 90, width=1, style=QtCore.Qt.PenStyle.DotLine))
+            cross.setVisible(False)
+            p.addItem(cross, ignoreBounds=True)
+            self.crosshairs.append(cross)
+        self.readout = pg.TextItem(color=(230, 230, 230), fill=pg.mkBrush(10, 10, 14, 215), anchor=(0, 0))
+        self.readout.setZValue(20)
+        self.readout.setVisible(False)
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.analysed = True
         self.set_name(name)
@@ -97,11 +140,21 @@ class Lane:
         else:
             categorical = kind == "categorical"
             plot.setLabel("left", "p" if categorical else "/".join(o[:1].upper() for o in outputs))
-            legend = plot.addLegend(offset=(4, 2), labelTextSize="7pt", brush=pg.mkBrush(0, 0, 0, 110),
-                                    colCount=min(len(outputs), LEGEND_COLUMNS))
-            self.legends[head] = legend
+            if not categorical:
+                plot.setYRange(0, REGRESSION_TOP, padding=0)
+                plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
             if categorical:
-                plot.setToolTip(f"Click a legend entry to hide or show that {head} class in every lane")
+                plot.setYRange(0, CATEGORICAL_TOP, padding=0)
+                plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
+                if head == "emotion":
+                    self.band = pg.ImageItem()
+                    self.band.setZValue(5)
+                    plot.addItem(self.band)
+                    plot.setToolTip(BAND_TIP + "; click an entry of the colour key above the lanes to hide or "
+                                    "show that class in every lane")
+            if categorical and head != "emotion":
+                plot.setToolTip(f"Click an entry of the colour key above the lanes to hide or show that {head} "
+                                "class in every lane")
             for o in outputs:
                 color = label_color(o) if categorical else VAD_COLORS.get(o, label_color(o))
                 curves[o] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH), name=o)
@@ -183,10 +236,16 @@ class Lane:
                 self._head_caption(head, kind, outputs)
 
     def set_label_visible(self, label: str, visible: bool) -> None:
-        """Show or hide a class of the multi-class heads (e.g. an emotion) in this lane."""
+        """Show or hide the curve of an output (an emotion class, a V/A/D value ...) in this lane."""
         for head, kind, outputs in self.heads:
-            if kind == "categorical" and len(outputs) > 2 and label in self.head_curves[head]:
+            if (kind != "categorical" or len(outputs) > 2) and label in self.head_curves[head]:
                 self.head_curves[head][label].setVisible(visible)
+
+    def keyed_curves(self) -> list[tuple[str, pg.PlotDataItem]]:
+        """The curves the colour key names: every class of the multi-class heads and every value of
+        the regression heads (two-class heads are one line, named by their axis)."""
+        return [(o, curve) for head, kind, outputs in self.heads if kind != "categorical" or len(outputs) > 2
+                for o, curve in self.head_curves[head].items()]
 
     def update_data(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Push the history's curves to the plot items (only when the history or the view changed)."""
@@ -223,7 +282,7 @@ class Lane:
         speech = history.speech.view()
         speech_end = float(speech[-1, 1]) if len(speech) else 0.0
         key = (round(x0 / col_s), round(x1 / col_s), int(history.end_s / col_s), int(speech_end / col_s),
-               len(history.segments), history.spec_version)
+               len(history.segments), history.spec_version, history.result_version)
         if key == self._spec_key:
             return
         self._spec_key = key
@@ -231,7 +290,17 @@ class Lane:
             mask = history.speech_mask(x0, x1, MAX_SPEC_COLUMNS)
             self.speech_image.setImage(mask[:, None], autoLevels=False, levels=(0, 1))
             self.speech_image.setRect(QtCore.QRectF(x0, SILENCE_DB, x1 - x0, -SILENCE_DB))
+            self._update_band(history, x0, x1)
         self._update_spectrogram(history, x0, x1)
+
+    def _update_band(self, history: TrackHistory, x0: float, x1: float) -> None:
+        """Colour each column of the visible stretch by the top emotion of the window result shown
+        there (grey where uncertain, empty where nothing was analysed)."""
+        if self.band is None:
+            return
+        colors = top_class_colors(history, x0, x1, MAX_SPEC_COLUMNS, self.labels)
+        self.band.setImage(colors[:, None, :], autoLevels=False)
+        self.band.setRect(QtCore.QRectF(x0, BAND_Y[0], x1 - x0, BAND_Y[1] - BAND_Y[0]))
 
     def _update_spectrogram(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Show the visible part of the spectrogram, decimated to at most MAX_SPEC_COLUMNS columns."""
@@ -256,10 +325,7 @@ class Lane:
             if n < n_cols:  # the newest columns form a last, partial group: keep them visible
                 parts.append(cols[n:].max(axis=0, keepdims=True))
             cols = np.concatenate(parts)
-        # Levels from the loudest column so far, not from what is visible, so colours do not flicker
-        # while the view scrolls.
-        hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
-        self.spec_image.setImage(cols, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
+        self.spec_image.setImage(cols, autoLevels=False, levels=self.spec_levels)
         t0 = float(times[i0])
         span = n_cols * SPEC_COLUMN_S
         self.spec_image.setRect(QtCore.QRectF(t0, 0, span, cols.shape[1]))
@@ -276,8 +342,7 @@ class Lane:
         # Columns no audio reached stay NaN, which the image leaves transparent: not analysed, not silence.
         grid = np.full((n_grid, cols.shape[1]), np.nan, dtype=np.float32)
         grid[idx[keep]] = cols[keep]
-        hi = history.spec_max if np.isfinite(history.spec_max) else float(np.max(cols))
-        self.spec_image.setImage(grid, autoLevels=False, levels=(hi - SPEC_RANGE_LOG / SPEC_LOG_STEP, hi))
+        self.spec_image.setImage(grid, autoLevels=False, levels=self.spec_levels)
         self.spec_image.setRect(QtCore.QRectF(x0, 0, x1 - x0, cols.shape[1]))
         self._set_bands(cols.shape[1])
 
@@ -290,6 +355,28 @@ class Lane:
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:
             line.setValue(t_s)
+
+    def show_crosshair(self, t_s: float | None) -> None:
+        for line in self.crosshairs:
+            line.setVisible(t_s is not None)
+            if t_s is not None:
+                line.setValue(t_s)
+        if t_s is None:
+            self.readout.setVisible(False)
+
+    def show_readout(self, plot: pg.PlotItem, x: float, y: float, text: str) -> None:
+        """The readout beside the pointer in ``plot``, kept inside the view."""
+        if self.readout.parentItem() is not plot.vb.childGroup:
+            if self.readout.scene() is not None:
+                self.readout.scene().removeItem(self.readout)
+            plot.addItem(self.readout, ignoreBounds=True)
+        (vx0, vx1), (vy0, vy1) = plot.vb.viewRange()
+        right = x > vx0 + 0.6 * (vx1 - vx0)
+        top = y > vy0 + 0.5 * (vy1 - vy0)
+        self.readout.setAnchor((1.0 if right else 0.0, 0.0 if top else 1.0))
+        self.readout.setText(text)
+        self.readout.setPos(x, y)
+        self.readout.setVisible(True)
 
 
 def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -317,6 +404,53 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs += [start[a:a + 1], mid[a:b + 1], end[b:b + 1], end[b:b + 1]]
         idx += [[a], np.arange(a, b + 1), [b], [-1]]
     return np.concatenate(xs), np.concatenate(idx).astype(int)
+
+
+def readout_text(history: TrackHistory, t_s: float, heads) -> str:
+    """What the crosshair says at ``t_s``: the time, then the window result shown there (top classes,
+    the two-class heads as the likelier class, the regression heads' values), or that none was."""
+    lines = [f"{int(t_s // 60)}:{t_s % 60:04.1f}"]
+    i = history.index_at(t_s)
+    rows = history.results.view()
+    if i is None or not (2 * rows[i, 0] - rows[i, 1] - GAP_TOLERANCE_S <= t_s <= rows[i, 1] + GAP_TOLERANCE_S):
+        return "\n".join(lines + ["not analysed here (no speech, or not reached yet)"])
+    for name, kind, outputs in heads:
+        values = history.head(name)[i]
+        if not np.isfinite(values).any():
+            continue
+        if kind == "categorical" and len(outputs) > 2:
+            order = np.argsort(-np.nan_to_num(values, nan=-1.0))[:3]
+            lines.append(", ".join(f"{outputs[k]} {values[k]:.0%}" for k in order))
+        elif kind == "categorical":
+            k = int(np.nanargmax(values))
+            lines.append(f"{name}: {outputs[k]} {values[k]:.0%}")
+        else:
+            lines.append("  ".join(f"{o[:1].upper()} {v:.2f}" for o, v in zip(outputs, values, strict=True)))
+    if len(history.uncertain) == len(rows) and history.uncertain.view()[i, 0] > 0.5:
+        lines.append("(uncertain)")
+    return "\n".join(lines)
+
+
+def top_class_colors(history: TrackHistory, x0: float, x1: float, n: int, labels: list[str]) -> np.ndarray:
+    """``(n, 4)`` RGBA colours at ``n`` evenly spaced times over [x0, x1): the colour of the top
+    emotion of the window result shown there (the one whose middle is the last at or before it,
+    within its window), grey where that result is uncertain, transparent where none covers it."""
+    out = np.zeros((n, 4), np.ubyte)
+    rows = history.results.view()
+    probs = history.probabilities()
+    if not len(rows) or not labels or probs.shape[1] != len(labels):
+        return out
+    t = x0 + (np.arange(n) + 0.5) * (x1 - x0) / max(n, 1)
+    mid, end = rows[:, 0], rows[:, 1]
+    start = 2 * mid - end
+    idx = np.clip(np.searchsorted(mid, t, side="right") - 1, 0, len(mid) - 1)
+    covered = (t >= start[idx] - GAP_TOLERANCE_S) & (t <= end[idx] + GAP_TOLERANCE_S)
+    table = np.array([(*label_color(lab), 255) for lab in labels] + [(*UNCERTAIN_COLOR, 255)], np.ubyte)
+    top = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
+    uncertain = history.uncertain.view()[:, 0] > 0.5 if len(history.uncertain) == len(rows) else np.zeros(len(rows), bool)
+    top = np.where(uncertain, len(labels), top)
+    out[covered] = table[top[idx[covered]]]
+    return out
 
 
 def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -355,7 +489,10 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self._setting_range = False
         self._applied = None
         self._hint = None
+        self._histories: dict[int, TrackHistory] = {}
+        self.key: pg.LegendItem | None = None  # the colour key above the lanes (outside every plot)
         self.scene().sigMouseClicked.connect(self._on_click)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._show_hint()
 
     def _show_hint(self) -> None:
@@ -373,8 +510,28 @@ class PlotStack(pg.GraphicsLayoutWidget):
     def clear_lanes(self) -> None:
         self.ci.clear()
         self.lanes = {}
+        self.key = None
         self._master = None
         self._show_hint()
+
+    def _make_key(self, lane: Lane) -> None:
+        """One colour key for all lanes, in its own row above them, so that no legend covers data.
+        A click on an entry hides or shows that curve in every lane."""
+        self.key = pg.LegendItem(labelTextSize="8pt", brush=pg.mkBrush(0, 0, 0, 0), colCount=LEGEND_COLUMNS)
+        self.ci.addItem(self.key, row=0, col=0)
+        for name, curve in lane.keyed_curves():
+            self.key.addItem(curve, name)
+        for sample, _label in self.key.items:
+            sample.sigClicked.connect(self._on_legend_clicked)
+        self._fit_key()
+
+    def _fit_key(self) -> None:
+        if self.key is None:
+            return
+        columns = NARROW_LEGEND_COLUMNS if self.width() < NARROW_PLOT_PX else LEGEND_COLUMNS
+        columns = min(columns, max(1, len(self.key.items)))
+        if self.key.columnCount != columns:
+            self.key.setColumnCount(columns)
 
     def ensure_lane(self, track: int, name: str) -> Lane:
         if track in self.lanes:
@@ -383,7 +540,9 @@ class PlotStack(pg.GraphicsLayoutWidget):
             self.ci.removeItem(self._hint)
             self._hint = None
         self._applied = None
-        lane = Lane(self.ci, (2 + len(head_layout(self.heads))) * len(self.lanes), track, name, self.heads)
+        lane = Lane(self.ci, 1 + (2 + len(head_layout(self.heads))) * len(self.lanes), track, name, self.heads)
+        if self.key is None:
+            self._make_key(lane)
         if self._master is None:
             self._master = lane.level_plot
             self._master.vb.sigRangeChangedManually.connect(self._on_manual_range)
@@ -393,12 +552,6 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
         for label in self.hidden_labels:
             lane.set_label_visible(label, False)
-        for head, legend in lane.legends.items():
-            if dict((n, k) for n, k, _ in lane.heads).get(head) != "categorical":
-                continue  # only classes are hidden and shown in every lane
-            for sample, _label_item in legend.items:
-                # A click on a legend entry hides that class in every lane, not only this one.
-                sample.sigClicked.connect(self._on_legend_clicked)
         self.lanes[track] = lane
         self._update_bottom_axis()
         self._apply_range()
@@ -477,6 +630,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
 
     def refresh(self, histories: dict[int, TrackHistory]) -> None:
         """Redraw lanes whose history changed and the visible spectrogram."""
+        self._histories = histories
         x0, x1 = self.x_range()
         for track, hist in histories.items():
             lane = self.lanes.get(track)
@@ -502,6 +656,34 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 if p.vb.sceneBoundingRect().contains(pos):
                     return max(0.0, float(p.vb.mapSceneToView(pos).x()))
         return None
+
+    def _on_mouse_moved(self, pos: QtCore.QPointF) -> None:
+        """A crosshair through every lane at the pointer's time, and a readout of the result there."""
+        for lane in self.lanes.values():
+            for p in lane.plots:
+                if p.vb.sceneBoundingRect().contains(pos):
+                    pt = p.vb.mapSceneToView(pos)
+                    t = max(0.0, float(pt.x()))
+                    for other in self.lanes.values():
+                        other.show_crosshair(t)
+                        if other is not lane:
+                            other.readout.setVisible(False)
+                    history = self._histories.get(lane.track)
+                    if history is not None:
+                        lane.show_readout(p, float(pt.x()), float(pt.y()), readout_text(history, t, lane.heads))
+                    return
+        for lane in self.lanes.values():
+            lane.show_crosshair(None)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if getattr(self, "key", None) is not None:  # Qt resizes the widget before __init__ ends
+            self._fit_key()
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        for lane in self.lanes.values():
+            lane.show_crosshair(None)
+        super().leaveEvent(event)
 
     def _on_click(self, ev) -> None:
         if ev.isAccepted() or ev.double() or ev.button() != QtCore.Qt.MouseButton.LeftButton:

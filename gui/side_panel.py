@@ -98,6 +98,8 @@ class LanePanel(QtWidgets.QGroupBox):
     def update_from(self, history: TrackHistory, position_s: float | None = None) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
         and the session summary."""
+        if not self.analysed:
+            return
         i = history.index_at(position_s if position_s is not None else np.inf)
         key = (history.result_version, i)
         if key == self.version:
@@ -173,6 +175,19 @@ class LanePanel(QtWidgets.QGroupBox):
                                        "shares follow once the first utterance ends.")
         else:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")
+
+
+    analysed = True
+
+    def set_analysed(self, analysed: bool, note: str = "") -> None:
+        """A lane shown but not analysed (the agent's in the call-centre view) keeps only its name and
+        says why: no bars, no valence-arousal plot (room for the analysed lanes)."""
+        self.analysed = analysed
+        for w in (self.current_label, self.va_plot, *self.top_names, *self.top_bars):
+            w.setVisible(analysed)
+        if not analysed:
+            self.summary_label.setText(f"<b>Not analysed</b>{note}")
+        self.version = -1
 
 
 class SidePanel(QtWidgets.QScrollArea):

@@ -567,3 +567,34 @@ def test_pause_seek_back_seek_forward_and_play_raise_nothing(make_window, qtbot,
     w.tick()
     assert w.errors == [] and w.playing
     w.stop()
+
+
+def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(make_window, replay, speech_wav):
+    from gui.colors import label_color
+    from gui.plots import readout_text, top_class_colors
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    h, lane = w.histories[0], w.plot_stack.lanes[0]
+    rows, probs = h.results.view(), h.probabilities()
+    i = len(rows) // 2
+    t = float(rows[i, 0]) + 0.01
+    colors = top_class_colors(h, t - 0.001, t + 0.001, 1, lane.labels)
+    top = lane.labels[int(np.argmax(probs[i]))]
+    expected = (95, 95, 95) if h.uncertain.view()[i, 0] else label_color(top)
+    assert tuple(colors[0, :3]) == expected and colors[0, 3] == 255
+    assert top_class_colors(h, -5.0, -4.0, 4, lane.labels)[:, 3].max() == 0  # nothing analysed there: empty
+    assert lane.band is not None and lane.band.image is not None
+    text = readout_text(h, t, lane.heads)
+    assert top in text and "V " in text and ("female" in text or "male" in text)
+    assert "not analysed" in readout_text(h, -1.0, lane.heads)
+    # One colour key above the lanes, outside every plot.
+    assert w.plot_stack.key is not None and len(w.plot_stack.key.items) == len(lane.labels) + 3
+
+
+def test_the_spectrogram_scale_is_fixed_and_the_agent_panel_says_it_is_not_analysed(make_window, replay, stereo_wav):
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    a, b = w.plot_stack.lanes[0], w.plot_stack.lanes[1]
+    assert a.spec_levels == b.spec_levels  # the same dB scale in every lane, whatever their loudness
+    assert a.colorbar is not None
+    panel = w.side_panel.panels[0]
+    assert not panel.analysed and "Not analysed" in panel.summary_label.text() and not panel.va_plot.isVisible()
