@@ -17,8 +17,10 @@ def create_app() -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(sys.argv[:1])
-    app.setApplicationName("ser")
-    app.setOrganizationName("speech-emotion-analyzer")
+    from gui.commands import APPLICATION, ORGANIZATION
+
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
     return app
 
 

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+
+ORGANIZATION, APPLICATION = "speech-emotion-analyzer", "ser"
+
+
+def sessions_folder() -> Path:
+    """Where the app saves sessions: Qt's application data folder (XDG on Linux), known without Qt."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / ORGANIZATION / APPLICATION / "sessions"
 
 
 def _speed(text: str) -> float:
@@ -28,8 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--channels", choices=("mix", "split"),
                    help="stereo files: mix down, or split into two call-centre lanes (default: last used, else mix)")
     p.add_argument("--session", metavar="FILE",
-                   help="save the session to FILE (default: a new file in the app data folder); "
-                        "without --replay, open this saved session")
+                   help=f"save the session to FILE (default: a new file in {sessions_folder()}, where every "
+                        "analysis is saved and File > Sessions lists them); without --replay, open this saved session")
     p.set_defaults(func=run)
 
 

@@ -208,12 +208,20 @@ class MainWindow(QtWidgets.QMainWindow):
         sb = self.statusBar()
         self.status_model = QtWidgets.QLabel()
         self.status_device = QtWidgets.QLabel("device: –")
-        self.status_latency = QtWidgets.QLabel("latency: –")
+        self.status_latency = QtWidgets.QLabel("result delay: –")
+        self.status_latency.setToolTip("How long after its audio arrived each result was ready (median, and p95): "
+                                       "live, the delay you see; in a file's background analysis, its queueing")
         self.status_overflows = QtWidgets.QLabel("overflows: 0")
         self.status_fps = QtWidgets.QLabel("0 fps")
         self.status_state = QtWidgets.QLabel("idle")
-        for w in (self.status_state, self.status_model, self.status_device, self.status_latency,
-                  self.status_overflows, self.status_fps):
+        for i, w in enumerate((self.status_state, self.status_model, self.status_device, self.status_latency,
+                               self.status_overflows, self.status_fps)):
+            if i:  # fields apart, so that they do not run together
+                line = QtWidgets.QFrame()
+                line.setFrameShape(QtWidgets.QFrame.Shape.VLine)
+                line.setFrameShadow(QtWidgets.QFrame.Shadow.Sunken)
+                sb.addPermanentWidget(line)
+            w.setContentsMargins(4, 0, 4, 0)
             sb.addPermanentWidget(w)
 
     def _build_actions(self) -> None:
@@ -292,6 +300,52 @@ class MainWindow(QtWidgets.QMainWindow):
             tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.act_settings)
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        """The same actions in a menu bar, so that every one is reachable in a narrow window (the
+        toolbar then hides some behind its overflow arrow)."""
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for a in (self.act_open_file, self.act_open_session):
+            file_menu.addAction(a)
+        self.act_browse_sessions = QtGui.QAction("Sessions…", self)
+        self.act_browse_sessions.setShortcut(QtGui.QKeySequence("Ctrl+Shift+S"))
+        self.act_browse_sessions.setToolTip(f"Every saved session, newest first (folder: {self.session_dir})")
+        self.act_browse_sessions.triggered.connect(self.browse_sessions)
+        self.addAction(self.act_browse_sessions)
+        file_menu.addAction(self.act_browse_sessions)
+        file_menu.addSeparator()
+        export_menu = file_menu.addMenu("Export")
+        for a, text in ((self.act_export_csv, "Results as CSV…"), (self.act_export_json, "Results as JSON…"),
+                        (self.act_export_png, "Plots as PNG…")):
+            a.setText(text)
+            export_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_settings)
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut(QtGui.QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        play_menu = bar.addMenu("&Playback")
+        for a in (self.act_play, self.act_stop, self.act_back, self.act_forward, self.act_slower, self.act_faster,
+                  self.act_sound):
+            play_menu.addAction(a)
+        speed_menu = play_menu.addMenu("Speed")
+        for i in range(self.speed_combo.count()):
+            value = self.speed_combo.itemData(i)
+            a = speed_menu.addAction(self.speed_combo.itemText(i))
+            a.triggered.connect(lambda _c=False, v=value: self.set_speed(v))
+        live_menu = bar.addMenu("&Live")
+        live_menu.addAction(self.act_listen)
+        live_menu.addAction(self.act_refresh_devices)
+        view_menu = bar.addMenu("&View")
+        for i in range(self.channels_combo.count()):
+            value = self.channels_combo.itemData(i)
+            a = view_menu.addAction(self.channels_combo.itemText(i))
+            a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
+        # Restore the export actions' short toolbar texts (the menu shows the long ones only in menus).
+        for a, short in ((self.act_export_csv, "CSV"), (self.act_export_json, "JSON"), (self.act_export_png, "PNG")):
+            a.setIconText(short)
 
     # -- model, devices, errors --------------------------------------------------------------
     def load_model_info(self) -> bool:
@@ -932,7 +986,7 @@ class MainWindow(QtWidgets.QMainWindow):
         p50 = _first(stats, ("latency_ms_p50", "latency_p50_ms", "p50_ms"))
         p95 = _first(stats, ("latency_ms_p95", "latency_p95_ms", "p95_ms"))
         if p50 is not None:
-            text = f"latency: {p50:.0f} ms" + (f" (p95 {p95:.0f})" if p95 is not None else "")
+            text = f"result delay: {p50:.0f} ms" + (f" (p95 {p95:.0f})" if p95 is not None else "")
             self.status_latency.setText(text)
         text = f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}"
         dropped = int(_first(stats, ("dropped_display_events",)) or 0)
@@ -1006,6 +1060,14 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", "", AUDIO_FILTER)
         if path:
             self.open_file(path)
+
+    def browse_sessions(self) -> None:
+        """The session browser: every saved session with its date, source, length and model."""
+        from gui.sessions import SessionBrowser
+
+        dialog = SessionBrowser(self.session_dir, self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.chosen is not None:
+            self.open_session(dialog.chosen)
 
     def open_session_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a session", str(self.session_dir),

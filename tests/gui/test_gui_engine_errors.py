@@ -62,7 +62,7 @@ def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_p
     assert len(w.histories[0].results) == 1 and len(w.histories[0].segments) == 1
     assert w.position_s == 1.0
     w._update_status()
-    assert w.status_overflows.text() == "overflows: 3" and w.status_latency.text() == "latency: 12 ms (p95 30)"
+    assert w.status_overflows.text() == "overflows: 3" and w.status_latency.text() == "result delay: 12 ms (p95 30)"
     # Still usable: the next start works.
     bridge.batches = [[Audio(0, 0.0, np.zeros(1600, np.float32))], []]
     assert w.start_microphone(device=0)

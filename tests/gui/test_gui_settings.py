@@ -30,7 +30,7 @@ def test_engine_settings_reach_the_engine_and_the_status_bar_reports(make_window
     replay(w, speech_wav)
     w._update_status()
     assert w.status_device.text() == "device: cpu (ONNX Runtime)"
-    assert w.status_latency.text().startswith("latency: ") and "ms" in w.status_latency.text()
+    assert w.status_latency.text().startswith("result delay: ") and "ms" in w.status_latency.text()
     assert w.status_overflows.text() == "overflows: 0"
     assert w.status_fps.text().endswith("fps")
     rows = w.histories[0].results.view()  # (mid, end, ...)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.events import Audio
 from gui.main_window import FILE, SESSION
@@ -598,3 +598,21 @@ def test_the_spectrogram_scale_is_fixed_and_the_agent_panel_says_it_is_not_analy
     assert a.colorbar is not None
     panel = w.side_panel.panels[0]
     assert not panel.analysed and "Not analysed" in panel.summary_label.text() and not panel.va_plot.isVisible()
+
+
+def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(make_window, replay, speech_wav):
+    from gui.sessions import list_sessions
+
+    w = make_window(speed=0.0)
+    w.resize(1000, 700)
+    in_menus = {a for m in w.menuBar().findChildren(QtWidgets.QMenu) for a in m.actions()}
+    for a in (w.act_open_file, w.act_open_session, w.act_browse_sessions, w.act_play, w.act_stop, w.act_back,
+              w.act_forward, w.act_sound, w.act_listen, w.act_export_csv, w.act_export_json, w.act_export_png,
+              w.act_settings):
+        assert a in in_menus, a.text()
+    assert w.act_export_csv.iconText() == "CSV"  # the toolbar keeps its short texts
+    replay(w, speech_wav)
+    w.stop()
+    sessions = list_sessions(w.session_dir)
+    assert len(sessions) == 1 and sessions[0].state == "complete" and sessions[0].source.endswith("speech.wav")
+    assert sessions[0].duration_s is not None and sessions[0].duration_s > 10 and sessions[0].model != "?"

@@ -1,0 +1,123 @@
+"""The session browser: every saved session in the sessions folder, newest first, with its date,
+source, length and model, read from the first and last lines of each file (fast for any number of
+sessions of any length)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+HEAD_LINES = 3  # the metadata record and the engine's metadata update come first
+TAIL_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    path: Path
+    created: str
+    source: str
+    duration_s: float | None
+    model: str
+    state: str  # "complete", "stopped" or "open (interrupted?)"
+
+
+def _records(path: Path) -> tuple[list[dict], list[dict]]:
+    head, tail = [], []
+    with open(path, "rb") as f:
+        for _ in range(HEAD_LINES):
+            line = f.readline()
+            if not line:
+                break
+            try:
+                head.append(json.loads(line))
+            except ValueError:
+                break
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - TAIL_BYTES))
+        for line in f.read().decode("utf-8", "replace").splitlines()[1:]:
+            try:
+                tail.append(json.loads(line))
+            except ValueError:
+                continue
+    return head, tail
+
+
+def read_session_info(path: Path) -> SessionInfo | None:
+    """What the browser lists of one session file, or None if it is not a session."""
+    try:
+        head, tail = _records(path)
+    except OSError:
+        return None
+    if not head or head[0].get("type") != "metadata":
+        return None
+    meta = dict(head[0])
+    for rec in head[1:]:
+        if rec.get("type") == "metadata-update":
+            meta.update(rec)
+    engine = meta.get("engine") or {}
+    source = meta.get("path") or (engine.get("source") or {}).get("path") or \
+        (f"microphone {meta.get('device')}" if meta.get("source") == "microphone" else "")
+    model = Path(str((engine.get("model") or {}).get("path", ""))).name
+    ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
+    end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
+    state = "open (interrupted?)" if end is None else ("complete" if end.get("analysis") == "complete" else "stopped")
+    return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
+                       max(ends) if ends else None, model or "?", state)
+
+
+def list_sessions(folder: Path) -> list[SessionInfo]:
+    """Every session in ``folder``, newest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    infos = [read_session_info(p) for p in folder.glob("*.jsonl")]
+    return sorted((i for i in infos if i is not None), key=lambda i: i.created, reverse=True)
+
+
+class SessionBrowser(QtWidgets.QDialog):
+    """Lists the sessions of a folder; Open (or a double click) opens the chosen one."""
+
+    COLUMNS = ("date (UTC)", "source", "length", "model", "state")
+
+    def __init__(self, folder: Path, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Sessions")
+        self.resize(900, 420)
+        self.folder = Path(folder)
+        self.chosen: Path | None = None
+        layout = QtWidgets.QVBoxLayout(self)
+        where = QtWidgets.QLabel(f"Sessions are saved in <b>{self.folder}</b> (every analysis, as it happens).")
+        where.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(where)
+        self.table = QtWidgets.QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.doubleClicked.connect(lambda _i: self._open())
+        layout.addWidget(self.table)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Open
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._open)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.sessions = list_sessions(self.folder)
+        self.table.setRowCount(len(self.sessions))
+        for row, info in enumerate(self.sessions):
+            length = "–" if info.duration_s is None else f"{int(info.duration_s // 60)}:{info.duration_s % 60:04.1f}"
+            for col, text in enumerate((info.created, info.source, length, info.model, info.state)):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(str(info.path) if col == 0 else text)
+                self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        if not self.sessions:
+            where.setText(where.text() + "<br>No sessions yet: open a file or press Listen.")
+
+    def _open(self) -> None:
+        row = self.table.currentRow()
+        if 0 <= row < len(self.sessions):
+            self.chosen = self.sessions[row].path
+            self.accept()
