@@ -905,8 +905,13 @@ class MainWindow(QtWidgets.QMainWindow):
         end = self._analysed_s()
         self.duration_s = max(self.duration_s, end)
         self.transport.analysis_progress(end, done=True)
-        if not self.playing and not self.transport.at_end:
-            self._set_state("paused")
+        ended = "" if complete else ", analysis stopped early (see the message above)"
+        if self.transport.at_end:
+            self._set_state("replay finished" + ended)
+        elif not self.playing:
+            self._set_state("paused" + ended)
+        else:
+            self._set_state(f"playing {self.source_path.name if self.source_path else ''}{ended}".strip())
         self.sig_analysis_finished.emit()
 
     def _on_replay_finished(self) -> None:

@@ -616,3 +616,15 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
     sessions = list_sessions(w.session_dir)
     assert len(sessions) == 1 and sessions[0].state == "complete" and sessions[0].source.endswith("speech.wav")
     assert sessions[0].duration_s is not None and sessions[0].duration_s > 10 and sessions[0].model != "?"
+
+
+def test_a_truncated_file_keeps_its_results_says_so_and_is_not_taken_as_analysed(make_window, replay, qtbot,
+                                                                                  speech_wav, tmp_path):
+    cut = tmp_path / "cut.wav"
+    data = speech_wav.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    w = replay(make_window(speed=0.0), cut)
+    qtbot.waitUntil(lambda: not w.bridge.active, timeout=WAIT_MS)  # the analysis may end just after the playhead
+    assert any("truncated" in e for e in w.errors) and len(w.histories[0].results) > 0
+    assert "analysis stopped early" in w.status_state.text()
+    assert '"analysis": "complete"' not in w.session_path.read_text()  # opened again, it is analysed again
