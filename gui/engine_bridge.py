@@ -458,6 +458,10 @@ class EngineBridge:
         """Export a session file to CSV or JSON through the engine's session store."""
         import streamer
 
+        if fmt == "html":  # the report `ser batch` writes, for this one session
+            from streamer.batch.report import session_report
+
+            return session_report(Path(session_path), Path(out_path))
         if fmt not in ("csv", "json"):
             raise ValueError(f"unknown export format {fmt!r}")
         store = streamer.SessionStore.open(Path(session_path))

@@ -258,6 +258,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                       "Export results as JSON")
         self.act_export_png = action("PNG", "Ctrl+Shift+P", lambda: self._export_dialog("png"),
                                      "Save an image of the plots")
+        self.act_export_html = action("Report", "Ctrl+Shift+R", lambda: self._export_dialog("html"),
+                                      "Save a report per speaker (summary, top moments, timeline) as HTML, the one "
+                                      "'ser batch' writes for a call")
         self.act_settings = action("Settings…", "Ctrl+,", self.open_settings,
                                    "Window, hop, VAD, smoothing, model, sound output")
         self.act_sound = action("Sound", "Ctrl+M", self.set_sound, SOUND_TIP)
@@ -296,7 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addWidget(self.channels_combo)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Export: "))
-        for a in (self.act_export_csv, self.act_export_json, self.act_export_png):
+        for a in (self.act_export_csv, self.act_export_json, self.act_export_png, self.act_export_html):
             tb.addAction(a)
         tb.addSeparator()
         tb.addAction(self.act_settings)
@@ -318,7 +321,7 @@ class MainWindow(QtWidgets.QMainWindow):
         file_menu.addSeparator()
         export_menu = file_menu.addMenu("Export")
         for a, text in ((self.act_export_csv, "Results as CSV…"), (self.act_export_json, "Results as JSON…"),
-                        (self.act_export_png, "Plots as PNG…")):
+                        (self.act_export_png, "Plots as PNG…"), (self.act_export_html, "Report per speaker (HTML)…")):
             a.setText(text)
             export_menu.addAction(a)
         file_menu.addSeparator()
@@ -344,7 +347,8 @@ class MainWindow(QtWidgets.QMainWindow):
             a = view_menu.addAction(self.channels_combo.itemText(i))
             a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
         # Restore the export actions' short toolbar texts (the menu shows the long ones only in menus).
-        for a, short in ((self.act_export_csv, "CSV"), (self.act_export_json, "JSON"), (self.act_export_png, "PNG")):
+        for a, short in ((self.act_export_csv, "CSV"), (self.act_export_json, "JSON"), (self.act_export_png, "PNG"),
+                         (self.act_export_html, "Report")):
             a.setIconText(short)
 
     # -- model, devices, errors --------------------------------------------------------------
@@ -981,7 +985,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active or self.transport.playable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
-        for a in (self.act_export_csv, self.act_export_json):
+        for a in (self.act_export_csv, self.act_export_json, self.act_export_html):
             a.setEnabled(has_session)
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))
 
@@ -1008,7 +1012,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- exports -----------------------------------------------------------------------------
     def _export_dialog(self, fmt: str) -> None:
-        filters = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)"}
+        filters = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)",
+                   "html": "HTML report (*.html)"}
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", str(self.default_export_path(fmt)),
                                                         filters[fmt])
         if path:

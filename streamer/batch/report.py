@@ -101,6 +101,41 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     return _png(fig)
 
 
+def session_report(session_path: Path, out_path: Path) -> Path:
+    """The report ``ser batch`` writes, for one session (a recording or a live session of the app):
+    per speaker (track) its summary, and the session's timeline."""
+    from streamer.batch.summary import call_summary
+    from streamer.session import SessionStore
+
+    store = SessionStore.open(Path(session_path))
+    meta = store.metadata or {}
+    engine = meta.get("engine") or {}
+    names = list(meta.get("track_names") or engine.get("tracks") or [])
+    analysed = sorted({r.track_name for r in store.results}, key=lambda n: names.index(n) if n in names else 99)
+    if not names:
+        names = list(analysed)
+    skipped = [n for n in names if n not in analysed]
+    statement = (f"Analysed: {', '.join(analysed) or 'none'}."
+                 + (f" Not analysed: {', '.join(skipped)}." if skipped else ""))
+    ends = [r.end_s for r in store.results] + [s.end_s for s in store.segments]
+    duration = max(ends) if ends else 0.0
+    model = engine.get("model") or {}
+    summary = call_summary(analysed, skipped, store.segments, store.results, duration, statement, names,
+                           model.get("heads"))
+    call_id = Path(str(meta.get("path") or session_path)).name
+    calls = [{"call_id": call_id, "status": "done", "path": str(meta.get("path") or session_path),
+              "duration_s": duration, "summary": summary}]
+    settings = engine.get("settings") or {}
+    info = {"model": str(model.get("path", "?")), "model_sha256": str(meta.get("analysis_key", {}).get("model_sha256", "")
+                                                                    if isinstance(meta.get("analysis_key"), dict) else ""),
+            "channel_statement": statement,
+            "settings_text": f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
+                             f"VAD {settings.get('vad_aggressiveness', '?')}"}
+    png = timeline_png(call_id, duration, analysed, store.segments, store.results)
+    return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
+                        title=f"Session report: {call_id}")
+
+
 def _fixed_margins(fig, height_in: float) -> None:
     # Fixed margins in inches: tight_layout would measure every text and cost more than the drawing.
     fig.subplots_adjust(left=0.8 / TIMELINE_WIDTH_IN, right=1 - 0.15 / TIMELINE_WIDTH_IN,
@@ -230,8 +265,9 @@ def _dimensions_note(done: list[dict]) -> list[str]:
             "not from people's ratings.</p>"]
 
 
-def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path:
-    """``report.html``: the batch overview, then one section per call with its timeline.
+def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,
+                 title: str = "Call analysis: batch report") -> Path:
+    """``report.html`` (or ``path``): the batch overview, then one section per call with its timeline.
 
     ``timeline(call_id) -> bytes`` gives a call's PNG; the report is written call by call, so a large
     batch never holds all its plots in memory.
@@ -253,8 +289,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
                 arousal.append(sp["mean_arousal"])
     total = sum(weights.values())
     shares = {k: v / total for k, v in weights.items()} if total > 0 else {}
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Batch report</title><style>{_CSS}</style>"
-             "</head><body>", "<h1>Call analysis: batch report</h1>",
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
+             "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
              f"<p>{len(calls)} calls: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
              f"Model: <code>{esc(info['model'])}</code> (sha256 {esc(info['model_sha256'][:12])}). "
@@ -280,7 +316,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline) -> Path
                   for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     parts.append("<h2>Per call</h2>")
-    path = out_dir / "report.html"
+    path = Path(path) if path is not None else out_dir / "report.html"
     with atomic_writer(path) as f:
         f.write("\n".join(parts))
         for c in done:

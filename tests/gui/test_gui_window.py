@@ -628,3 +628,11 @@ def test_a_truncated_file_keeps_its_results_says_so_and_is_not_taken_as_analysed
     assert any("truncated" in e for e in w.errors) and len(w.histories[0].results) > 0
     assert "analysis stopped early" in w.status_state.text()
     assert '"analysis": "complete"' not in w.session_path.read_text()  # opened again, it is analysed again
+
+
+def test_the_session_report_is_the_batch_report_for_one_recording(make_window, replay, stereo_wav):
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    out = w.export("html", w.session_dir / "call.html")
+    text = out.read_text()
+    assert out.name == "call.html" and "Session report: call.wav" in text and "<img" in text
+    assert "Not analysed: Agent" in text and "Customer" in text and "highest arousal" in text
