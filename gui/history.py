@@ -339,6 +339,26 @@ class TrackHistory:
             return None
         return max(0, int(np.searchsorted(times, t_s, side="right")) - 1)
 
+    def covering(self, t: np.ndarray, tolerance_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """For each time in ``t``: the window result whose window covers it, preferring the one whose
+        middle is the last at or before it (else the next one: the first half of a run's first
+        window), and whether any covers it at all (False in pauses and stretches not analysed)."""
+        rows = self.results.view()
+        t = np.asarray(t, dtype=np.float64)
+        if not len(rows):
+            return np.zeros(len(t), int), np.zeros(len(t), bool)
+        mid, end = rows[:, 0], rows[:, 1]
+        start = 2 * mid - end
+        last = len(mid) - 1
+        idx = np.clip(np.searchsorted(mid, t, side="right") - 1, 0, last)
+        nxt = np.clip(idx + 1, 0, last)
+
+        def covers(i):
+            return (t >= start[i] - tolerance_s) & (t <= end[i] + tolerance_s)
+
+        here, there = covers(idx), covers(nxt)
+        return np.where(here, idx, nxt), here | there
+
     def set_smoothing(self, alpha: float) -> None:
         """Display smoothing in [0, 1): 0 shows raw values; the whole history is re-smoothed once."""
         if alpha == self.smoothing:

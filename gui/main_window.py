@@ -473,6 +473,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.reset_view(self._model_heads(), n_ch if split else 1)
         self.transport.load(FILE, duration_s)
+        self._analysis_failed = False
         names = self._track_names_for_engine()
         try:
             key = eb.analysis_key(path, self.settings, names)
@@ -922,7 +923,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """The playhead reached the end of the recording; Play starts it again from the beginning."""
         self._announced_end = True
         self.bridge.stop_sound()
-        self._set_state("replay finished" if not self.bridge.active else "replay finished, analysing")
+        ended = ", analysis stopped early (see the message above)" if self._analysis_failed else ""
+        self._set_state("replay finished" + (", analysing" if self.bridge.active else ended))
         self.redraw()
         self.plot_stack.show_all(self.duration_s)
         self.redraw()
@@ -947,6 +949,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 h.add_segment(ev)
             elif isinstance(ev, VadFlags):
                 h.add_vad(ev)
+        if self.mode == MIC and self.histories:  # live, the playhead is the newest audio
+            self.transport.live_progress(self._analysed_s())
 
     def redraw(self) -> None:
         self.plot_stack.set_position(self.position_s)

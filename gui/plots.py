@@ -410,10 +410,11 @@ def readout_text(history: TrackHistory, t_s: float, heads) -> str:
     """What the crosshair says at ``t_s``: the time, then the window result shown there (top classes,
     the two-class heads as the likelier class, the regression heads' values), or that none was."""
     lines = [f"{int(t_s // 60)}:{t_s % 60:04.1f}"]
-    i = history.index_at(t_s)
     rows = history.results.view()
-    if i is None or not (2 * rows[i, 0] - rows[i, 1] - GAP_TOLERANCE_S <= t_s <= rows[i, 1] + GAP_TOLERANCE_S):
+    found, covered = history.covering(np.array([t_s]), GAP_TOLERANCE_S)
+    if not covered[0]:
         return "\n".join(lines + ["not analysed here (no speech, or not reached yet)"])
+    i = int(found[0])
     for name, kind, outputs in heads:
         values = history.head(name)[i]
         if not np.isfinite(values).any():
@@ -441,10 +442,7 @@ def top_class_colors(history: TrackHistory, x0: float, x1: float, n: int, labels
     if not len(rows) or not labels or probs.shape[1] != len(labels):
         return out
     t = x0 + (np.arange(n) + 0.5) * (x1 - x0) / max(n, 1)
-    mid, end = rows[:, 0], rows[:, 1]
-    start = 2 * mid - end
-    idx = np.clip(np.searchsorted(mid, t, side="right") - 1, 0, len(mid) - 1)
-    covered = (t >= start[idx] - GAP_TOLERANCE_S) & (t <= end[idx] + GAP_TOLERANCE_S)
+    idx, covered = history.covering(t, GAP_TOLERANCE_S)
     table = np.array([(*label_color(lab), 255) for lab in labels] + [(*UNCERTAIN_COLOR, 255)], np.ubyte)
     top = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
     uncertain = history.uncertain.view()[:, 0] > 0.5 if len(history.uncertain) == len(rows) else np.zeros(len(rows), bool)

@@ -111,7 +111,9 @@ class EngineConfig:
         return SAMPLE_RATE_HZ * self.vad_frame_ms // 1000
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["skip_tracks"] = list(self.skip_tracks)  # as JSON gives it back
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> EngineConfig:

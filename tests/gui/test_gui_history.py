@@ -113,3 +113,16 @@ def test_an_hour_of_history_costs_memory_only_as_it_fills():
     assert h.spec.view().dtype == np.uint8
     q = quantise_logmel(np.array([SPEC_LOG_MIN - 5, SPEC_LOG_MIN, 0.0, 100.0]))
     assert q.tolist() == [0, 0, round(-SPEC_LOG_MIN / SPEC_LOG_STEP), 255]
+
+
+def test_the_result_covering_a_time_includes_the_first_half_of_a_runs_first_window():
+    from gui.history import TrackHistory
+
+    h = TrackHistory(["neutral", "happy"], with_spectrogram=False)
+
+    # Two runs: one window [1, 2.5] (mid 1.75), then windows [5, 7] and [5.5, 7.5].
+    for mid, end in ((1.75, 2.5), (6.0, 7.0), (6.5, 7.5)):
+        h.results.append(np.array([mid, end, 0.5, 0.5, *([np.nan] * (h.results.view().shape[1] - 4))]))
+    idx, covered = h.covering(np.array([1.1, 3.0, 5.2, 6.2, 7.4, 9.0]))
+    assert covered.tolist() == [True, False, True, True, True, False]
+    assert idx[0] == 0 and idx[2] == 1 and idx[3] == 1 and idx[4] == 2
