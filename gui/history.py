@@ -83,13 +83,6 @@ class Ring:
     def view(self) -> np.ndarray:
         return self._buf[self._start:self._end]
 
-    def truncate_where(self, keep: np.ndarray) -> None:
-        """Keep only the rows where ``keep`` is true (used when a replay seeks backwards)."""
-        rows = self.view()[keep].copy()
-        self._start = self._end = 0
-        if len(rows):
-            self.append(rows)
-
     def clear(self) -> None:
         self._start = self._end = 0
 
@@ -226,6 +219,7 @@ class TrackHistory:
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
         self.end_s = 0.0  # the newest audio or result time seen
+        self.analysed_s = 0.0  # how far the model's results are final: the latest result or speech segment end
         self.version = 0  # bumped on every change, so views redraw only when needed
         self.result_version = 0  # bumped when results change (most frames only add audio)
         self.spec_version = 0  # bumped when images must be redrawn whatever the time (seek, clear)
@@ -259,11 +253,13 @@ class TrackHistory:
         self.uncertain.append(np.array([float(r.uncertain)]))
         self.dimensions_source = r.dimensions_source
         self.end_s = max(self.end_s, r.end_s)
+        self.analysed_s = max(self.analysed_s, r.end_s)
         self.version += 1
         self.result_version += 1
 
     def add_segment(self, s: Segment) -> None:
         self.segments.append(np.array([s.start_s, s.end_s]))
+        self.analysed_s = max(self.analysed_s, s.end_s)
         self.version += 1
 
     def add_vad(self, v: VadFlags) -> None:
@@ -301,33 +297,6 @@ class TrackHistory:
         self.end_s = max(self.end_s, a.start_s + len(a.samples) / SAMPLE_RATE_HZ)
         self.version += 1
 
-    def drop_after(self, t_s: float) -> None:
-        """Forget everything from ``t_s`` on (a replay seeking backwards re-analyses it)."""
-        for ring, col in ((self.level, 0), (self.speech, 0), (self.results, 1), (self.segments, 0),
-                          (self.spec_times, 0)):
-            if ring is self.spec_times:
-                keep = ring.view()[:, 0] < t_s
-                self.spec.truncate_where(keep)
-            else:
-                keep = ring.view()[:, col] <= t_s
-                if ring is self.results:
-                    self.smoothed.truncate_where(keep)
-                    self.uncertain.truncate_where(keep)
-            ring.truncate_where(keep)
-        for u in self.utterances:
-            if u.end_s > t_s:
-                self.emotion_time.add(u, sign=-1.0)
-                self.n_utterances -= 1
-        self.utterances = [u for u in self.utterances if u.end_s <= t_s]
-        self._level_rest = np.zeros(0, dtype=np.float32)
-        if self._spec_maker is not None:
-            self._spec_maker.reset(t_s)
-        self.end_s = min(self.end_s, t_s)
-        self.spec_version += 1
-        self.version += 1
-        self.result_version += 1
-
-    # -- reading -------------------------------------------------------------------------------
     def result_times(self) -> np.ndarray:
         return self.results.view()[:, 0]
 
@@ -429,6 +398,7 @@ class TrackHistory:
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
         self.end_s = 0.0
+        self.analysed_s = 0.0
         self.spec_max = -np.inf
         self._level_rest = np.zeros(0, dtype=np.float32)
         if self._spec_maker is not None:

@@ -883,7 +883,7 @@ class MainWindow(QtWidgets.QMainWindow):
                         self.transport.pause()
                         self._set_state("stopped")
             if self.mode == FILE:
-                self.transport.analysis_progress(self._analysed_s())
+                self.transport.analysis_progress(max((h.analysed_s for h in self.histories.values()), default=0.0))
             elif self.mode == MIC and self.histories:
                 self.transport.live_progress(self._analysed_s())
             self.transport.advance(wall)

@@ -113,7 +113,9 @@ class Transport:
         else:
             target = self.position_s + max(0.0, wall_s) * self.speed
         if not self.analysis_done and self.mode == FILE:
-            target = min(target, max(self.position_s, self.analysed_s))
+            # Not past what is analysed, and not at the end before the analysis is (its last results
+            # may still come).
+            target = min(target, max(self.position_s, self.analysed_s), max(self.position_s, self.end_s - 1e-3))
         if target >= self.end_s:
             target, self.playing, self.at_end = self.end_s, False, True
         self.position_s = target
