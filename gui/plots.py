@@ -365,17 +365,19 @@ class Lane:
             self.readout.setVisible(False)
 
     def show_readout(self, plot: pg.PlotItem, x: float, y: float, text: str) -> None:
-        """The readout beside the pointer in ``plot``, kept inside the view."""
+        """The readout beside the pointer in ``plot`` (``y`` is where the pointer is; the text hangs
+        from the plot's top)."""
         if self.readout.parentItem() is not plot.vb.childGroup:
             if self.readout.scene() is not None:
                 self.readout.scene().removeItem(self.readout)
             plot.addItem(self.readout, ignoreBounds=True)
-        (vx0, vx1), (vy0, vy1) = plot.vb.viewRange()
+        (vx0, vx1), (_vy0, vy1) = plot.vb.viewRange()
         right = x > vx0 + 0.6 * (vx1 - vx0)
-        top = y > vy0 + 0.5 * (vy1 - vy0)
-        self.readout.setAnchor((1.0 if right else 0.0, 0.0 if top else 1.0))
+        # From the top of the plot down, on the pointer's side: a short plot then cuts off the last
+        # lines rather than the time.
+        self.readout.setAnchor((1.0 if right else 0.0, 0.0))
         self.readout.setText(text)
-        self.readout.setPos(x, y)
+        self.readout.setPos(x, vy1)
         self.readout.setVisible(True)
 
 
