@@ -117,7 +117,7 @@ def run() -> str:
         f"{CALL_S_RANGE[1]:.0f} s each, 8 kHz, RAVDESS speech: male agent left, female customer right, silences "
         "between turns); customer channel analysed (the default). Model: " + which + ".\n",
         "Wall time is the whole `run_batch` call: hashing the files, starting the workers (spawned processes "
-        "import torch and load the model), analysis, and writing results, table and HTML report. The analysis "
+        "load the model), analysis, and writing results, table and HTML report. The analysis "
         "phase counts from the first task submitted to the last outcome written (worker start-up included). "
         "Per busy worker: audio divided by the time workers spent inside calls (analysis and timeline plot), "
         "which shows what each worker gets from the shared cores.\n",

@@ -88,7 +88,7 @@ def measure(n_tracks: int, whole_view: bool = False) -> dict:
     import pyqtgraph as pg
     from PySide6 import QtWidgets
 
-    from gui.main_window import FILE, MainWindow
+    from gui.main_window import MIC, MainWindow
     from gui.settings import GuiSettings
     from model.labels import RAVDESS_LABELS
 
@@ -100,8 +100,8 @@ def measure(n_tracks: int, whole_view: bool = False) -> dict:
                         session_dir=os.devnull)
     window.timer.stop()  # the benchmark drives the frames itself
     window.banner.hide()
-    window.mode = FILE
     window.reset_view(labels, n_tracks)
+    window.transport.load(MIC)  # the view follows the newest audio, as when listening
     window.show()
     painted = _paint_counter()
     window.plot_stack.viewport().installEventFilter(painted)

@@ -255,15 +255,13 @@ class EngineBridge:
                                      speaker_adaptation=settings.speaker_adaptation, skip_tracks=skip_tracks)
 
     def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict,
-               restart_at_s: float | None = None, skip_tracks: tuple[int, ...] = ()) -> None:
+               skip_tracks: tuple[int, ...] = ()) -> None:
         """Start an engine on ``source``. A new ``session_path`` starts a new session file; None keeps
-        appending to the current one (a resumed or seeking replay is one session), and
-        ``restart_at_s`` marks in it that the audio from there on is analysed again."""
+        appending to the current one (a resumed microphone is one session); ``skip_tracks`` are
+        shown but not analysed."""
         import streamer
 
         self._stop_engine()
-        if session_path is None and restart_at_s is not None and self._session is not None:
-            self._session.restart(restart_at_s)
         predictor = self._predictor_for(settings)
         config = self._config(settings, skip_tracks)
         if session_path is not None:
@@ -344,7 +342,7 @@ class EngineBridge:
         skip = skipped_tracks(settings, track_names) if file_info(path)[0] >= 2 else ()
         meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
                 "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
-        self._start(source, settings, session_path, meta, restart_at_s=start_s, skip_tracks=skip)
+        self._start(source, settings, session_path, meta, skip_tracks=skip)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
                          session_path: Path | None = None, start_s: float = 0.0) -> None:

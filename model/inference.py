@@ -336,7 +336,7 @@ class InferenceBase:
         return results  # type: ignore[return-value]
 
     def _fuse(self, out: dict[str, np.ndarray], centred: bool) -> dict:
-        """The network's output combined with the voice-emotion heads' (see model/voice.fuse): a
+        """The network's output combined with the voice-emotion heads': a
         weighted geometric mean of the class probabilities and a weighted mean of V/A/D, the
         weight being the voice heads' share (``centred``: the speaker's average embedding is known)."""
         arch = self.meta.arch

@@ -84,22 +84,3 @@ class VoiceGender(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (2,) probabilities [female, male]."""
         return self.forward_batch(waveform.reshape(1, -1))[0]
-
-    def emotion_from_embeddings(self, emb: torch.Tensor,
-                                centre: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 256) embeddings -> (emotion log-probabilities (B, n_labels), V/A/D (B, 3)). ``centre``
-        (B, 256): each row's speaker average embedding, or None before it is known."""
-        if centre is None:
-            logits, dims = self.emotion_raw(emb), self.dimensions_raw(emb)
-        else:
-            logits, dims = self.emotion_centred(emb - centre), self.dimensions_centred(emb - centre)
-        return torch.log_softmax(logits, dim=1), dims
-
-
-def fuse(net_log_probs: torch.Tensor, net_dimensions: torch.Tensor, voice_log_probs: torch.Tensor,
-         voice_dimensions: torch.Tensor, weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Combine the emotion network's and the voice heads' outputs: a weighted geometric mean of the
-    class probabilities (returned as log-probabilities, renormalised) and a weighted mean of
-    V/A/D, ``weight`` being the voice heads' share."""
-    log_p = torch.log_softmax((1 - weight) * net_log_probs + weight * voice_log_probs, dim=1)
-    return log_p, (1 - weight) * net_dimensions + weight * voice_dimensions

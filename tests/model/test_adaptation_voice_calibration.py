@@ -71,16 +71,16 @@ def test_calibration_and_uncertain_flag(adaptive_path, adaptive, speech_16k):
     # The temperature flattens the distribution; the flag follows the threshold.
     import torch
 
-    from model.voice import fuse
-
     x = torch.from_numpy(speech_16k[:32000])[None]
     with torch.inference_mode():
         out = net(x)
         logits = out["emotion"]
-        if meta.arch.voice_emotion:  # unadapted: the raw voice heads at their weight
-            voice_logp, voice_dimensions = net.voice.emotion_from_embeddings(net.voice.embed_batch(x))
-            logits, dims = fuse(torch.log_softmax(logits, dim=1), out["dimensions"], voice_logp, voice_dimensions,
-                               meta.arch.voice_emotion_weight_unadapted)
+        if meta.arch.voice_emotion:  # unadapted: the raw voice heads at their weight, a weighted geometric mean
+            emb = net.voice.embed_batch(x)
+            w = meta.arch.voice_emotion_weight_unadapted
+            voice_logp = torch.log_softmax(net.voice.emotion_raw(emb), dim=1)
+            logits = torch.log_softmax((1 - w) * torch.log_softmax(logits, dim=1) + w * voice_logp, dim=1)
+            dims = (1 - w) * out["dimensions"] + w * net.voice.dimensions_raw(emb)
             np.testing.assert_allclose(p.dimensions, dims[0].numpy(), atol=1e-5)
     np.testing.assert_allclose(p.probabilities, torch.softmax(logits / 2.0, dim=1)[0].numpy(), atol=1e-6)
     assert not np.allclose(p.probabilities, torch.softmax(logits, dim=1)[0].numpy(), atol=1e-6)
@@ -163,20 +163,30 @@ def test_uncertain_results_reach_sessions_exports_and_summaries(tmp_path, speech
 
 
 def test_fusion_weights_the_two_opinions():
-    import torch
+    """The network's and the voice heads' outputs: a weighted geometric mean of the class
+    probabilities and a weighted mean of V/A/D (model/inference.py, both runtimes)."""
+    import dataclasses
 
-    from model.voice import fuse
+    from model.arch import ArchConfig
+    from model.inference import InferenceBase, log_softmax
+    from model.meta import ModelMeta
 
-    net = torch.log_softmax(torch.tensor([[2.0, 0.0, -1.0]]), dim=1)
-    voice = torch.log_softmax(torch.tensor([[-1.0, 0.5, 3.0]]), dim=1)
-    dims_n, dims_v = torch.tensor([[0.2, 0.4, 0.6]]), torch.tensor([[0.8, 0.6, 0.4]])
-    for w, expect in ((0.0, net), (1.0, voice)):
-        lp, _ = fuse(net, dims_n, voice, dims_v, w)
-        np.testing.assert_allclose(lp.numpy(), expect.numpy(), atol=1e-6)
-    lp, dims = fuse(net, dims_n, voice, dims_v, 0.5)
-    geo = torch.sqrt(net.exp() * voice.exp())
-    np.testing.assert_allclose(lp.exp().numpy(), (geo / geo.sum()).numpy(), atol=1e-6)
-    np.testing.assert_allclose(dims.numpy(), [[0.5, 0.5, 0.5]], atol=1e-6)
+    net = log_softmax(np.array([[2.0, 0.0, -1.0]]))
+    voice = np.array([[-1.0, 0.5, 3.0]])
+    out = {"emotion": net, "dimensions": np.array([[0.2, 0.4, 0.6]]), "voice_emotion": voice,
+           "voice_dimensions": np.array([[0.8, 0.6, 0.4]]), "voice_male": np.array([0.9])}
+    base = InferenceBase()
+    for w, expect in ((0.0, net), (1.0, log_softmax(voice))):
+        arch = ArchConfig(voice_gender=True, voice_emotion=True, voice_emotion_weight=w)
+        base.meta = ModelMeta(labels=["a", "b", "c"], arch=arch)
+        np.testing.assert_allclose(base._fuse(out, centred=True)["emotion"], expect, atol=1e-9)
+    base.meta = dataclasses.replace(base.meta, arch=ArchConfig(voice_gender=True, voice_emotion=True,
+                                                               voice_emotion_weight_unadapted=0.5))
+    fused = base._fuse(out, centred=False)
+    geo = np.sqrt(np.exp(net) * np.exp(log_softmax(voice)))
+    np.testing.assert_allclose(np.exp(fused["emotion"]), geo / geo.sum(), atol=1e-9)
+    np.testing.assert_allclose(fused["dimensions"], [[0.5, 0.5, 0.5]], atol=1e-9)
+    np.testing.assert_allclose(np.exp(fused["gender"]), [[0.1, 0.9]], atol=1e-9)
 
 
 def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
@@ -209,7 +219,7 @@ def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
 
     with torch.inference_mode():
         emb = voice.embed_batch(torch.from_numpy(np.stack([w[:32000] for w in waves])))
-        logp, arousal = voice.emotion_from_embeddings(emb)
+        logp, arousal = torch.log_softmax(voice.emotion_raw(emb), dim=1), voice.dimensions_raw(emb)
     assert (logp.argmax(dim=1).numpy() == np.array(emotion)).mean() >= 0.9
     assert arousal[np.array(emotion) == 1, 1].mean() > arousal[np.array(emotion) == 0, 1].mean() + 0.3
 
