@@ -124,13 +124,28 @@ def _device_key(text: str) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
+ANALYSIS_KEY_VERSION = 1  # raised when the engine's results change for the same inputs (then nothing old is reused)
+_HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
+
+
+def content_sha256(path: str | Path) -> str:
+    """A file's SHA-256, computed once per (path, size, modification time)."""
+    from model.files import file_sha256
+
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = file_sha256(path)
+    return _HASHES[key]
+
+
 def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str] | None) -> dict:
     """What makes two analyses of a recording the same: its content, the model file's content and
     the settings that change results (the batch cache's rule). Stored in a session's metadata."""
-    from model.files import file_sha256
     from model.meta import resolve_model_path
 
-    return {"content_sha256": file_sha256(path), "model_sha256": file_sha256(resolve_model_path(settings.model_path)),
+    return {"version": ANALYSIS_KEY_VERSION, "content_sha256": content_sha256(path),
+            "model_sha256": content_sha256(resolve_model_path(settings.model_path)),
             "channels": settings.channels, "window_s": settings.window_s, "hop_s": settings.hop_s,
             "vad_aggressiveness": settings.vad_aggressiveness, "speaker_adaptation": settings.speaker_adaptation,
             "skip_tracks": list(skipped_tracks(settings, track_names)), "track_names": list(track_names or [])}
@@ -143,14 +158,36 @@ def skipped_tracks(settings: GuiSettings, track_names: list[str] | None) -> tupl
     return ()
 
 
-def _first_and_last_lines(path: Path) -> tuple[str, str]:
+HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
+TAIL_BYTES = 8192
+
+
+def session_head_tail(path: Path) -> tuple[list[dict], list[dict]]:
+    """The first records of a session file and those of its last few KB (the end record, the last
+    results): what lists and matches sessions without reading them whole."""
+    head, tail = [], []
     with open(path, "rb") as f:
-        first = f.readline().decode("utf-8", "replace")
+        for _ in range(HEAD_LINES):
+            line = f.readline()
+            if not line:
+                break
+            try:
+                head.append(json.loads(line))
+            except ValueError:
+                break
         f.seek(0, 2)
-        size = f.tell()
-        f.seek(max(0, size - 4096))
-        last = f.read().decode("utf-8", "replace").rstrip("\n").rsplit("\n", 1)[-1]
-    return first, last
+        f.seek(max(0, f.tell() - TAIL_BYTES))
+        for line in f.read().decode("utf-8", "replace").splitlines()[1:]:
+            try:
+                tail.append(json.loads(line))
+            except ValueError:
+                continue
+    return head, tail
+
+
+def session_complete(tail: list[dict]) -> bool:
+    end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
+    return end is not None and end.get("analysis") == ANALYSIS_COMPLETE
 
 
 def find_analysis(session_dir: Path, key: dict) -> Path | None:
@@ -158,13 +195,10 @@ def find_analysis(session_dir: Path, key: dict) -> Path | None:
     found = []
     for path in Path(session_dir).glob(f"*{SESSION_SUFFIX}") if Path(session_dir).is_dir() else []:
         try:
-            first, last = _first_and_last_lines(path)
-            meta, end = json.loads(first), json.loads(last)
-        except (OSError, ValueError):
+            head, tail = session_head_tail(path)
+        except OSError:
             continue
-        stored = ((meta.get("metadata") or meta) if isinstance(meta, dict) else {}).get("analysis_key")
-        if stored == key and isinstance(end, dict) and end.get("type") == "end" and \
-                end.get("analysis") == ANALYSIS_COMPLETE:
+        if head and head[0].get("analysis_key") == key and session_complete(tail):
             found.append(path)
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
@@ -235,9 +269,15 @@ class EngineBridge:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _predictor_for(self, settings: GuiSettings):
+        from model.meta import resolve_model_path
         from model.runtime import load_predictor
 
-        key = (settings.model_path,)
+        path = resolve_model_path(settings.model_path)
+        try:
+            st = path.stat()
+            key = (str(path), st.st_size, st.st_mtime_ns)  # a model file rewritten in place is loaded again
+        except OSError:
+            key = (str(path),)
         if self._predictor is None or self._predictor_key != key:
             read_model_info(settings.model_path)  # the friendly "not found" message
             self._predictor = load_predictor(settings.model_path, device="auto")
@@ -284,7 +324,11 @@ class EngineBridge:
         session can stand in for analysing it again); later starts need a new session path."""
         session, self._session = self._session, None
         if session is not None:
-            session.close(**({"analysis": ANALYSIS_COMPLETE} if complete else {}))
+            complete = complete and not getattr(self, "saving_failed", False)
+            try:
+                session.close(**({"analysis": ANALYSIS_COMPLETE} if complete else {}))
+            except SERError:
+                pass  # the engine already said that saving stopped
 
     # -- sound and display of a recording, apart from its analysis ---------------------------
     def play_sound(self, path: str | Path, start_s: float, settings: GuiSettings) -> None:
@@ -354,9 +398,20 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)
+        # The call-centre view leaves the agent's channel of a multi-channel device out, as for files
+        # (the engine analyses a one-channel device whatever this says).
+        skip = (AGENT_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
         meta = {"source": "microphone", "device": device, "channels": settings.channels,
-                "track_names": list(track_names or [])}
-        self._start(source, settings, session_path, meta)
+                "track_names": list(track_names or []), "skip_tracks": list(skip)}
+        self._start(source, settings, session_path, meta, skip_tracks=skip)
+
+    @property
+    def skipped_tracks(self) -> tuple[int, ...]:
+        """The running engine's tracks that are shown but not analysed."""
+        engine = self._engine
+        if engine is None or engine.source is None or engine.source.n_tracks < 2:
+            return ()
+        return tuple(engine.config.skip_tracks)
 
     def stop(self, close_session: bool = True, complete: bool = False) -> list[GuiEvent]:
         """Stop the engine, the sound and the display reader; returns the events the engine flushed
@@ -379,6 +434,8 @@ class EngineBridge:
         if engine is None:
             return []
         engine.stop()
+        # A session the engine could no longer write to (disk full ...) misses results: never complete.
+        self.saving_failed = self._session is not None and engine.session is None
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers
         return self._drain(engine, None)
 
@@ -453,7 +510,7 @@ class EngineBridge:
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:
-        """Export a session file to CSV or JSON through the engine's session store."""
+        """Export a session file to CSV or JSON through the engine's session store, or as the HTML report."""
         import streamer
 
         if fmt == "html":  # the report `ser batch` writes, for this one session

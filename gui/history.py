@@ -223,7 +223,6 @@ class TrackHistory:
         self.version = 0  # bumped on every change, so views redraw only when needed
         self.result_version = 0  # bumped when results change (most frames only add audio)
         self.spec_version = 0  # bumped when images must be redrawn whatever the time (seek, clear)
-        self.spec_max = -np.inf  # loudest spectrogram value so far: a stable top of the colour scale
 
     # -- feeding -------------------------------------------------------------------------------
     def add_result(self, r: Result) -> None:
@@ -293,7 +292,6 @@ class TrackHistory:
                 q = quantise_logmel(cols)
                 self.spec_times.append(times[:, None])
                 self.spec.append(q)
-                self.spec_max = max(self.spec_max, float(q.max()))
         self.end_s = max(self.end_s, a.start_s + len(a.samples) / SAMPLE_RATE_HZ)
         self.version += 1
 
@@ -399,7 +397,6 @@ class TrackHistory:
         self.n_utterances = 0
         self.end_s = 0.0
         self.analysed_s = 0.0
-        self.spec_max = -np.inf
         self._level_rest = np.zeros(0, dtype=np.float32)
         if self._spec_maker is not None:
             self._spec_maker.reset()

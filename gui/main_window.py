@@ -7,7 +7,8 @@ chosen speed, with sound at 1x. Seeking, pausing and playing again move only the
 (:class:`gui.transport.Transport`); nothing computed is discarded. The microphone streams live.
 
 Threads: the engine runs in its own workers; this window only drains its results on a QTimer
-(``REFRESH_MS``) and redraws what changed. Nothing here blocks on audio or the model.
+(``REFRESH_MS``) and redraws what changed. Nothing here waits for audio or the model; opening a
+recording reads it once to hash it (the reuse of earlier analyses), then again only when it changes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import engine_bridge as eb
+from gui.commands import sessions_folder
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.plots import PlotStack
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
-from gui.transport import FILE, IDLE, MIC, SESSION, Transport
+from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
 
 REFRESH_MS = 33  # ~30 redraws per second
@@ -97,7 +99,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or GuiSettings()
         self.bridge = bridge or eb.EngineBridge()
-        self.session_dir = Path(session_dir) if session_dir else _default_session_dir()
+        self.session_dir = Path(session_dir) if session_dir else sessions_folder()
         self.explicit_session_path = Path(session_path) if session_path else None
         self.session_path: Path | None = None
         self.transport = Transport(speed=self.settings.speed)
@@ -108,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._mic_paused = False
         self._tick_t = time.monotonic()
         self._announced_end = False
+        self._waiting_for_analysis = False  # the playhead caught up with the analysis; the sound waits too
         self._analysis_failed = False  # the running analysis reported a fatal error: its session is not complete
         self.store = store
         self.track_names: list[str] = list(track_names or eb.DEFAULT_TRACK_NAMES)
@@ -492,8 +495,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.settings.channels == "split":
             self.banner.show_message(self._split_notice(n_ch))
         for t in eb.skipped_tracks(self.settings, names if split else None):
-            self.plot_stack.ensure_lane(t, self.lane_name(t)).set_analysed(False, AGENT_NOT_ANALYSED)
-            self.side_panel.ensure_lane(t, self.lane_name(t)).set_analysed(False, AGENT_NOT_ANALYSED)
+            self._mark_not_analysed(t)
         self._play()
         return True
 
@@ -511,6 +513,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{path.name}: analysed before with this model and these settings; shown from "
                                      f"its session {session_path.name}", REOPEN_NOTE_MS)
         return True
+    def _mark_not_analysed(self, track: int) -> None:
+        """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
+        self._ensure_track(track)
+        self.plot_stack.ensure_lane(track, self.lane_name(track)).set_analysed(False, AGENT_NOT_ANALYSED)
+        self.side_panel.ensure_lane(track, self.lane_name(track)).set_analysed(False, AGENT_NOT_ANALYSED)
+
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
         if n_channels < 2:
@@ -540,13 +548,13 @@ class MainWindow(QtWidgets.QMainWindow):
         except SERError as exc:
             self.show_error(f"{exc}")
             self._set_state("stopped")
-            self.transport.pause()
+            self.transport.load(IDLE)  # nothing to play: Play must not move a playhead over no analysis
             return False
         except Exception as exc:  # noqa: BLE001 - an engine bug must not take the window down
             self.show_error(f"Could not start the analysis of {self.source_path}: {exc!r}. "
                             "Try another file, or report this with the file attached.")
             self._set_state("stopped")
-            self.transport.pause()
+            self.transport.load(IDLE)
             return False
         self.finished_tracks = set()
         self._analysis_failed = False
@@ -589,6 +597,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self._mic_paused = False
         self.transport.playing = True
+        for t in self.bridge.skipped_tracks:
+            self._mark_not_analysed(t)
+        if self.bridge.skipped_tracks and new_session:
+            self.banner.show_message(self._split_notice(2))
         self._set_state("listening")
         return True
 
@@ -646,6 +658,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 end = max(end, file_s)
         self.source_path = recording
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
+        if max(tracks) + 1 > 1:
+            for t in loaded.metadata.get("skip_tracks") or []:
+                self._mark_not_analysed(int(t))
         self._set_state(f"session {Path(path).name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
         self.redraw()
         self.plot_stack.show_all(end)
@@ -697,7 +712,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _sync_sound(self) -> None:
         """Sound follows the playhead: on while a recording plays at 1x with sound chosen, else off."""
         want = (self.settings.sound and self.playing and self.mode in (FILE, SESSION)
-                and self.transport.speed == SOUND_SPEED and self.source_path is not None)
+                and self.transport.speed == SOUND_SPEED and self.source_path is not None
+                and self.position_s < self.transport.end_s - END_MARGIN_S)
         if not want:
             self.bridge.stop_sound()
             return
@@ -735,10 +751,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def stop(self) -> None:
         """Stop the analysis, the sound and the microphone, and close the session file; the plots keep
-        what they show (an incomplete analysis is not reused later)."""
+        what they show (an incomplete analysis is not reused later). A recording stopped before its
+        analysis ended plays on over what was analysed."""
+        was_analysing = self.mode == FILE and self.bridge.active
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()
+        if self.mode == FILE:
+            analysed = max((h.analysed_s for h in self.histories.values()), default=0.0)
+            self.transport.analysis_progress(analysed, done=True)
+            if was_analysing:
+                self.transport.duration_s = min(self.transport.duration_s or analysed, analysed) or analysed
+                self._set_state(f"stopped; analysed up to {_clock(analysed)}")
+                return
         if self.mode != IDLE:
             self._set_state("stopped")
 
@@ -839,6 +864,8 @@ class MainWindow(QtWidgets.QMainWindow):
             (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness,
              self.settings.speaker_adaptation, self.settings.analyse_agent)
         sound_device_changed = settings.sound_device != self.settings.sound_device
+        at, was_playing = self.position_s, self.playing
+        mic_live = self.mode == MIC and self.bridge.active
         self.settings = settings
         self.transport.set_speed(settings.speed)
         self.save_settings()
@@ -850,13 +877,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if smoothing_changed:
             for h in self.histories.values():
                 h.set_smoothing(settings.smoothing)
-        if engine_changed and not model_changed and self.mode == FILE and self.source_path is not None:
-            at, playing = self.position_s, self.playing
+        if (engine_changed or model_changed) and self.mode == FILE and self.source_path is not None:
             if self.open_file(self.source_path):
                 self.seek(at)
-                if not playing:
+                if not was_playing:
                     self.pause()
-        elif engine_changed and not model_changed and self.mode == MIC and self.bridge.active:
+        elif model_changed and mic_live:
+            self.start_microphone(self.mic_device)  # a new model: a new session
+        elif engine_changed and mic_live:
             self.pause()  # restart the analysis from here with the new settings
             self.resume()
         elif sound_device_changed and self.playing:
@@ -886,12 +914,28 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.transport.analysis_progress(max((h.analysed_s for h in self.histories.values()), default=0.0))
             elif self.mode == MIC and self.histories:
                 self.transport.live_progress(self._analysed_s())
+            before = self.position_s
             self.transport.advance(wall)
+            self._follow_with_sound(waiting=self.playing and wall > 0 and self.transport.speed > 0
+                                    and self.position_s == before and not self.transport.analysis_done)
             if self.transport.at_end and not self._announced_end:
                 self._on_replay_finished()
             self.redraw()
         except Exception as exc:  # noqa: BLE001 - a drawing bug must not stop the timer forever
             self.show_error(f"Display error: {exc!r}. The analysis goes on; please report this.")
+
+    def _follow_with_sound(self, waiting: bool) -> None:
+        """The sound pauses while the playhead waits for the analysis, and goes on from the playhead
+        when it moves again (so sound and playhead never drift apart)."""
+        if waiting and not self._waiting_for_analysis:
+            self._waiting_for_analysis = True
+            self.bridge.stop_sound()
+            self._set_state("waiting for the analysis")
+        elif not waiting and self._waiting_for_analysis:
+            self._waiting_for_analysis = False
+            if self.playing:
+                self._sync_sound()
+                self._set_state(f"playing {self.source_path.name if self.source_path else ''}".strip())
 
     def _analysed_s(self) -> float:
         return max((h.end_s for h in self.histories.values()), default=0.0)
@@ -1032,7 +1076,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return folder / f"{stem}.{fmt}"
 
     def export(self, fmt: str, path: str | Path) -> Path | None:
-        """Write CSV or JSON of the session's results, or a PNG of the plots; errors go to the banner."""
+        """Write CSV or JSON of the session's results, its HTML report, or a PNG of the plots; errors go
+        to the banner."""
         path = Path(path)
         try:
             if fmt == "png":
@@ -1101,8 +1146,3 @@ def _first(d: dict, keys) -> float | None:
 def _clock(t_s: float) -> str:
     m, s = divmod(max(0.0, t_s), 60)
     return f"{int(m)}:{s:04.1f}"
-
-
-def _default_session_dir() -> Path:
-    base = QtCore.QStandardPaths.writableLocation(QtCore.QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".local" / "share" / "ser") / "sessions"

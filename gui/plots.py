@@ -454,8 +454,8 @@ def top_class_colors(history: TrackHistory, x0: float, x1: float, n: int, labels
 
 
 def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Level curve with a break (y NaN) across stretches with no audio (a seek skipped them): they
-    were not analysed, which is not the same as silence, so nothing is drawn there."""
+    """Level curve with a break (y NaN) across stretches with no audio (display events the window
+    dropped under load): nothing is known there, which is not the same as silence."""
     gaps = np.nonzero(np.diff(t) > LEVEL_GAP_S)[0]
     if not len(gaps):
         return t, db

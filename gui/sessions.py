@@ -4,14 +4,12 @@ sessions of any length)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-HEAD_LINES = 3  # the metadata record and the engine's metadata update come first
-TAIL_BYTES = 8192
+from gui.engine_bridge import session_complete, session_head_tail
 
 
 @dataclass(frozen=True)
@@ -24,31 +22,10 @@ class SessionInfo:
     state: str  # "complete", "stopped" or "open (interrupted?)"
 
 
-def _records(path: Path) -> tuple[list[dict], list[dict]]:
-    head, tail = [], []
-    with open(path, "rb") as f:
-        for _ in range(HEAD_LINES):
-            line = f.readline()
-            if not line:
-                break
-            try:
-                head.append(json.loads(line))
-            except ValueError:
-                break
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - TAIL_BYTES))
-        for line in f.read().decode("utf-8", "replace").splitlines()[1:]:
-            try:
-                tail.append(json.loads(line))
-            except ValueError:
-                continue
-    return head, tail
-
-
 def read_session_info(path: Path) -> SessionInfo | None:
     """What the browser lists of one session file, or None if it is not a session."""
     try:
-        head, tail = _records(path)
+        head, tail = session_head_tail(path)
     except OSError:
         return None
     if not head or head[0].get("type") != "metadata":
@@ -63,7 +40,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
-    state = "open (interrupted?)" if end is None else ("complete" if end.get("analysis") == "complete" else "stopped")
+    state = "open (interrupted?)" if end is None else ("complete" if session_complete(tail) else "stopped")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
                        max(ends) if ends else None, model or "?", state)
 

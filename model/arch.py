@@ -112,3 +112,17 @@ def check_extra_heads(heads) -> None:
             raise ValueError(f"extra head {name!r}: kind {kind!r} is not one of {list(HEAD_KINDS)}")
         if not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
             raise ValueError(f"extra head {name!r}: needs distinct, non-empty output names")
+
+
+# The voice encoder's input (model/voice.py; the ONNX runtime frames it the same way, model/runtime.py):
+# 25-ms frames every 10 ms, centred, 40 mel bands, partials of 1.6 s half overlapping.
+VOICE_SAMPLE_RATE_HZ = 16000
+VOICE_N_MELS = 40
+VOICE_N_FFT = 400
+VOICE_HOP = 160
+VOICE_PARTIAL_FRAMES = 160  # 1.6 s: the encoder's training length
+VOICE_PARTIAL_STEP = 80  # partials of a longer input overlap by half
+VOICE_MAX_PARTIALS = 3  # enough for a stable embedding; bounds the cost per segment
+VOICE_LEVEL_DBFS = -30.0  # the encoder's input level (Resemblyzer normalises to -30 dBFS)
+VOICE_SILENCE_RMS = 1e-5
+VOICE_EMBEDDING = 256

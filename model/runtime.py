@@ -20,6 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from model.arch import (  # the voice encoder's framing, shared with model/voice.py
+    VOICE_EMBEDDING,
+    VOICE_HOP,
+    VOICE_LEVEL_DBFS,
+    VOICE_MAX_PARTIALS,
+    VOICE_N_FFT,
+    VOICE_PARTIAL_FRAMES,
+    VOICE_PARTIAL_STEP,
+    VOICE_SILENCE_RMS,
+)
 from model.audio import SAMPLE_RATE_HZ
 from model.errors import ComputeDeviceError, ModelFileError
 from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE
@@ -30,16 +40,6 @@ from model.meta import ModelMeta, read_meta, resolve_model_path
 ONNX_FORMAT = "ser-onnx"
 ONNX_FORMAT_VERSION = 1
 RUNTIMES = ("auto", "onnx", "torch")
-
-# The voice encoder's input (model/voice.py): 25-ms frames every 10 ms, centred, partials of 1.6 s.
-VOICE_N_FFT = 400
-VOICE_HOP = 160
-VOICE_PARTIAL_FRAMES = 160
-VOICE_PARTIAL_STEP = 80
-VOICE_MAX_PARTIALS = 3
-VOICE_LEVEL_DBFS = -30.0
-VOICE_SILENCE_RMS = 1e-5
-VOICE_DIM = 256
 
 
 def onnx_path_for(model_path: str | os.PathLike) -> Path:
@@ -131,9 +131,12 @@ class OnnxPredictor(InferenceBase):
         self._threads = n
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._outputs = [o.name for o in self._session.get_outputs()]
+        if getattr(self, "_checked", None) is not None:  # a session rebuilt (other threads): the file again
+            self._check(self._checked)
 
     def _check(self, model_path: Path) -> None:
         """The ONNX file is an export of this very model file, with the inputs and outputs it needs."""
+        self._checked = model_path
         props = self._session.get_modelmeta().custom_metadata_map
         try:
             info = json.loads(props.get("ser_onnx", ""))
@@ -150,9 +153,20 @@ class OnnxPredictor(InferenceBase):
                                  f"{model_path.name} (or that file changed since); make it again with "
                                  f"'ser export {model_path}'.")
         missing = sorted(set(self._expected_outputs()) - set(self._outputs))
+        missing += sorted(set(self._expected_inputs()) - self._inputs)
         if missing:
-            raise ModelFileError(f"{self.onnx_path}: the ONNX file lacks the outputs {missing} its model needs; "
-                                 f"make it again with 'ser export {model_path}'.")
+            raise ModelFileError(f"{self.onnx_path}: the ONNX file lacks the inputs or outputs {missing} its model "
+                                 f"needs; make it again with 'ser export {model_path}'.")
+
+    def _expected_inputs(self) -> list[str]:
+        names = ["frames", "cache", "index", "gain2"]
+        if self.speaker_norm:
+            names += ["reference", "has_reference"]
+        if self.has_voice:
+            names += ["voice_frames", "embedding"]
+        if self.voice_emotion:
+            names += ["centre"]
+        return names
 
     def _expected_outputs(self) -> list[str]:
         names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
@@ -174,8 +188,8 @@ class OnnxPredictor(InferenceBase):
                     "reference": lambda: np.zeros((n, f.n_mels), np.float32),
                     "has_reference": lambda: np.zeros(n, np.float32),
                     "voice_frames": lambda: np.zeros((1, 1, VOICE_N_FFT), np.float32),
-                    "embedding": lambda: np.zeros((n, VOICE_DIM), np.float32),
-                    "centre": lambda: np.zeros((n, VOICE_DIM), np.float32)}
+                    "embedding": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32),
+                    "centre": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32)}
         full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs}
         values = self._session.run(outputs, full)
         return dict(zip(outputs, values, strict=True))

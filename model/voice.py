@@ -19,19 +19,19 @@ import torch
 import torchaudio
 from torch import nn
 
-SAMPLE_RATE_HZ = 16000
-N_MELS = 40
-N_FFT = 400  # 25 ms
-HOP = 160  # 10 ms
+from model.arch import VOICE_EMBEDDING as EMBEDDING
+from model.arch import VOICE_HOP as HOP
+from model.arch import VOICE_LEVEL_DBFS as LEVEL_DBFS
+from model.arch import VOICE_MAX_PARTIALS as MAX_PARTIALS
+from model.arch import VOICE_N_FFT as N_FFT
+from model.arch import VOICE_N_MELS as N_MELS
+from model.arch import VOICE_PARTIAL_FRAMES as PARTIAL_FRAMES
+from model.arch import VOICE_PARTIAL_STEP as PARTIAL_STEP
+from model.arch import VOICE_SAMPLE_RATE_HZ as SAMPLE_RATE_HZ
+from model.arch import VOICE_SILENCE_RMS as SILENCE_RMS
+
 HIDDEN = 256
 LAYERS = 3
-EMBEDDING = 256
-PARTIAL_FRAMES = 160  # 1.6 s: the encoder's training length
-PARTIAL_STEP = 80  # partials of a longer input overlap by half
-MAX_PARTIALS = 3  # enough for a stable embedding; bounds the cost per segment
-LEVEL_DBFS = -30.0  # the encoder's input level (Resemblyzer normalises to -30 dBFS)
-SILENCE_RMS = 1e-5
-
 
 class VoiceGender(nn.Module):
     """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression;

@@ -43,7 +43,8 @@ class EngineConfig:
             voice-activity detector also passes steady noise, hum, tones and music, which would
             otherwise get confident emotions.
         skip_tracks: Tracks whose audio is shown (``AudioBlock`` events) but never analysed: no VAD,
-            no model, no results (the app's call-centre view leaves the agent's channel out so by default).
+            no model, no results (the app's call-centre view leaves the agent's channel out so by
+            default). Ignored for a source with one track.
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.

@@ -130,6 +130,9 @@ class Engine:
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
         self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
         self._samples = {i: 0 for i in range(len(self._pipelines))}
+        # Tracks shown but not analysed; a source with one track is always analysed (a mono
+        # recording or device has no separate channel to leave out).
+        self._skip = set(self.config.skip_tracks) if len(self._pipelines) > 1 else set()
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
         self._set_threads()
@@ -285,7 +288,7 @@ class Engine:
             self._stop.set()  # the source thread must not wait on a worker that is gone
         finally:
             for t, pipe in enumerate(self._pipelines):
-                if t in self.config.skip_tracks:
+                if t in self._skip:
                     continue
                 try:
                     self._put_planned((t, pipe.plan_flush()))
@@ -300,7 +303,7 @@ class Engine:
             self._show([AudioBlock(t, block.start / SAMPLE_RATE_HZ, np.ascontiguousarray(block.data[:, t]))
                         for t in range(block.data.shape[1])])
         for t, pipe in enumerate(self._pipelines):
-            if t in self.config.skip_tracks:  # shown, never analysed
+            if t in self._skip:  # shown, never analysed
                 continue
             items = pipe.plan(block.data[:, t], block.arrival)
             self._samples[t] += len(block.data)

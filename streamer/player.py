@@ -14,6 +14,7 @@ from streamer.errors import SERError
 from streamer.sources import FileSource
 
 JOIN_TIMEOUT_S = 2.0
+SOUND_NOTICE_END = "The replay goes on without sound."  # how FileSource's sound-output notices end
 
 
 class FilePlayer:
@@ -43,10 +44,10 @@ class FilePlayer:
         try:
             for _ in self.source.blocks(self._stop):
                 pass  # the source plays what it reads; the blocks themselves are not needed here
-        except SERError as exc:
-            self.error = str(exc)
+        except SERError:
+            pass  # a problem of the file itself (truncated ...): the analysis reports it, once
         except Exception as exc:  # noqa: BLE001 - sound must never take the app down
-            self.error = f"sound output failed ({exc!r})"
+            self.error = f"sound output failed ({exc!r}); the replay goes on without sound."
         finally:
             self.finished = True
             self.source.close()
@@ -60,9 +61,13 @@ class FilePlayer:
 
     @property
     def notices(self) -> list[str]:
-        """Non-fatal problems (no output device ...), each said once."""
-        out = list(self.source.notices)
-        self.source.notices.clear()
+        """The sound output's problems (no device, a failing one), each said once; what the source
+        notices about the file itself the analysis says already."""
+        out = []
+        while self.source.notices:
+            note = self.source.notices.popleft()
+            if note.endswith(SOUND_NOTICE_END):
+                out.append(note)
         if self.error:
             out.append(self.error)
             self.error = None

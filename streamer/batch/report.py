@@ -103,7 +103,10 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
 
 def session_report(session_path: Path, out_path: Path) -> Path:
     """The report ``ser batch`` writes, for one session (a recording or a live session of the app):
-    per speaker (track) its summary, and the session's timeline."""
+    per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
+    out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed."""
+    import dataclasses
+
     from streamer.batch.summary import call_summary
     from streamer.session import SessionStore
 
@@ -111,27 +114,36 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     meta = store.metadata or {}
     engine = meta.get("engine") or {}
     names = list(meta.get("track_names") or engine.get("tracks") or [])
-    analysed = sorted({r.track_name for r in store.results}, key=lambda n: names.index(n) if n in names else 99)
-    if not names:
-        names = list(analysed)
-    skipped = [n for n in names if n not in analysed]
+    used = sorted({r.track for r in store.results} | {s.track for s in store.segments})
+    n_tracks = max([len(names), *(t + 1 for t in used)])
+    names = names + [f"track {t + 1}" for t in range(len(names), n_tracks)]
+    skipped = set(meta.get("skip_tracks") or []) if n_tracks > 1 else set()
+    kept = [t for t in range(n_tracks) if t not in skipped]
+    # The summaries number tracks 0..n-1 over the analysed ones, as a batch's channel selection does.
+    renumber = {t: i for i, t in enumerate(kept)}
+    results = [dataclasses.replace(r, track=renumber[r.track]) for r in store.results if r.track in renumber]
+    segments = [dataclasses.replace(s, track=renumber[s.track]) for s in store.segments if s.track in renumber]
+    analysed = [names[t] for t in kept]
+    not_analysed = [names[t] for t in sorted(skipped) if t < n_tracks]
     statement = (f"Analysed: {', '.join(analysed) or 'none'}."
-                 + (f" Not analysed: {', '.join(skipped)}." if skipped else ""))
-    ends = [r.end_s for r in store.results] + [s.end_s for s in store.segments]
+                 + (f" Not analysed: {', '.join(not_analysed)} (employee channel)." if not_analysed else ""))
+    ends = [r.end_s for r in results] + [s.end_s for s in segments]
     duration = max(ends) if ends else 0.0
     model = engine.get("model") or {}
-    summary = call_summary(analysed, skipped, store.segments, store.results, duration, statement, names,
-                           model.get("heads"))
+    summary = call_summary(analysed, not_analysed, segments, results, duration, statement, names, model.get("heads"))
     call_id = Path(str(meta.get("path") or session_path)).name
+    ended = store.ended or {}
+    state = ("complete" if ended.get("analysis") == "complete" else
+             "stopped before the end of the recording" if ended else "interrupted (no end record)")
     calls = [{"call_id": call_id, "status": "done", "path": str(meta.get("path") or session_path),
               "duration_s": duration, "summary": summary}]
     settings = engine.get("settings") or {}
-    info = {"model": str(model.get("path", "?")), "model_sha256": str(meta.get("analysis_key", {}).get("model_sha256", "")
-                                                                    if isinstance(meta.get("analysis_key"), dict) else ""),
-            "channel_statement": statement,
+    key = meta.get("analysis_key") if isinstance(meta.get("analysis_key"), dict) else {}
+    info = {"model": str(model.get("path", "?")), "model_sha256": str(key.get("model_sha256", "")),
+            "channel_statement": f"{statement} Analysis: {state}.",
             "settings_text": f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
                              f"VAD {settings.get('vad_aggressiveness', '?')}"}
-    png = timeline_png(call_id, duration, analysed, store.segments, store.results)
+    png = timeline_png(call_id, duration, analysed, segments, results)
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
                         title=f"Session report: {call_id}")
 

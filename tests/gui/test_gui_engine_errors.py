@@ -23,6 +23,13 @@ class ScriptedBridge:
     def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
         self.active = self.running = True
 
+    # What the window also asks of a bridge: no display reader, no sound, no channel left out.
+    reading = sound_playing = False
+    skipped_tracks = ()
+
+    def stop_sound(self):
+        pass
+
     def poll(self, max_events=None):
         if self.batches:
             batch = self.batches.pop(0)

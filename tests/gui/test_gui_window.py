@@ -636,3 +636,25 @@ def test_the_session_report_is_the_batch_report_for_one_recording(make_window, r
     text = out.read_text()
     assert out.name == "call.html" and "Session report: call.wav" in text and "<img" in text
     assert "Not analysed: Agent" in text and "Customer" in text and "highest arousal" in text
+    assert "Analysis: complete" in text
+    import re
+
+    speech = re.search(r"<td>Customer</td><td>([0-9.]+) s</td>", text)
+    assert speech and float(speech.group(1)) > 5.0  # the customer's own speech, not the agent's empty track
+
+
+def test_stopping_an_analysis_leaves_a_playable_recording_and_a_reopened_call_keeps_the_agent_rule(
+        make_window, replay, qtbot, speech_wav, stereo_wav):
+    w = make_window(speed=8.0)
+    assert w.open_file(speech_wav)
+    w.stop()  # Esc while the recording is still being analysed
+    assert w.transport.analysis_done and "analysed up to" in w.status_state.text()
+    w.toggle_pause()  # Play: the playhead plays what was analysed, to its end
+    with qtbot.waitSignal(w.sig_replay_finished, timeout=WAIT_MS):
+        pass
+    assert w.position_s == pytest.approx(w.transport.end_s) and not w.playing
+
+    call = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    other = make_window()
+    assert other.open_session(call.session_path)
+    assert not other.plot_stack.lanes[0].analysed and not other.side_panel.panels[0].analysed

@@ -195,3 +195,18 @@ def test_bad_settings_and_double_start(speech_wav, stub_predictor):
             engine.start(FileSource(speech_wav))
     finally:
         engine.stop()
+
+
+def test_skipped_tracks_are_shown_not_analysed_and_a_single_track_is_always_analysed(speech_16k, tmp_path):
+    """EngineConfig.skip_tracks: the track's audio reaches the display, no result is made for it; a
+    source with one track ignores it (there is no separate channel to leave out)."""
+    stereo = np.stack([speech_16k, speech_16k], axis=1)
+    path = write_audio(tmp_path / "two.wav", stereo)
+    events = run_to_end(Engine(StubPredictor(), EngineConfig(skip_tracks=(0,))),
+                        FileSource(path, channels="split", block_frames=1600))
+    results = [e for e in events if isinstance(e, WindowResult)]
+    assert results and {r.track for r in results} == {1}
+    assert {e.track for e in events if isinstance(e, AudioBlock)} == {0, 1}
+    mono = write_audio(tmp_path / "one.wav", speech_16k)
+    events = run_to_end(Engine(StubPredictor(), EngineConfig(skip_tracks=(0,))), FileSource(mono, block_frames=1600))
+    assert [e for e in events if isinstance(e, WindowResult)]
