@@ -17,7 +17,7 @@ def create_app() -> QtWidgets.QApplication:
     app = QtWidgets.QApplication.instance()
     if app is None:
         app = QtWidgets.QApplication(sys.argv[:1])
-    from gui.commands import APPLICATION, ORGANIZATION
+    from gui.paths import APPLICATION, ORGANIZATION
 
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)

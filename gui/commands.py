@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
-ORGANIZATION, APPLICATION = "speech-emotion-analyzer", "ser"
-
-
-def sessions_folder() -> Path:
-    """Where the app saves sessions: Qt's application data folder (XDG on Linux), known without Qt."""
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / ORGANIZATION / APPLICATION / "sessions"
+from gui.paths import sessions_folder
 
 
 def _speed(text: str) -> float:

@@ -20,9 +20,9 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import engine_bridge as eb
-from gui.commands import sessions_folder
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
+from gui.paths import sessions_folder
 from gui.plots import PlotStack
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel

@@ -24,6 +24,7 @@ from model.meta import (  # noqa: F401 - re-exported: the metadata belongs to th
     FORMAT_NAME,
     FORMAT_VERSION,
     ModelMeta,
+    onnx_path_for,
     read_meta,
     resolve_model_path,
 )
@@ -45,8 +46,6 @@ def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLi
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     atomic_write(path, save(tensors, metadata={"ser": meta.to_json()}))
-    from model.runtime import onnx_path_for
-
     if onnx:
         from model.export import export_onnx
 
@@ -99,3 +98,15 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet |
             raise ModelFileError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupt.")
     net.eval()
     return net, meta
+
+
+def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """``ser export``: write the ONNX export of an existing model file (beside it, or to ``out``)."""
+    from model.export import export_onnx
+
+    path = resolve_model_path(model_path)
+    net, meta = load_model(path)
+    try:
+        return export_onnx(net, meta, path, out)
+    except OSError as exc:
+        raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

@@ -34,10 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from model.errors import ModelFileError
 from model.files import atomic_write, file_sha256
-from model.meta import ModelMeta
-from model.runtime import ONNX_FORMAT, ONNX_FORMAT_VERSION, onnx_path_for
+from model.meta import ONNX_FORMAT, ONNX_FORMAT_VERSION, ModelMeta, onnx_path_for
 
 OPSET = 17
 
@@ -167,15 +165,3 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(out, proto.SerializeToString())
-
-
-def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """``ser export``: the ONNX file of an existing model file."""
-    from model.checkpoint import load_model, resolve_model_path
-
-    path = resolve_model_path(model_path)
-    net, meta = load_model(path)
-    try:
-        return export_onnx(net, meta, path, out)
-    except OSError as exc:
-        raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

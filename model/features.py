@@ -5,8 +5,8 @@ One frozen :class:`FeatureConfig` describes the features; the model file stores 
 samples ``[i * hop, i * hop + n_fft)`` and a window's features depend only on the window's own
 samples: the streaming engine therefore gets exactly the values of an offline pass.
 
-This module is torch-free (the ONNX runtime reads the settings too); :class:`LogMel` lives in
-``model/logmel.py`` and is importable from here as before.
+This module is torch-free (the ONNX runtime reads the settings too); :class:`LogMel`, the torch
+front end, lives in ``model/logmel.py``.
 """
 
 from __future__ import annotations
@@ -97,11 +97,3 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
     fb = np.maximum(0.0, np.minimum(down, up))
     fb *= 2.0 / (f_pts[2:config.n_mels + 2] - f_pts[:config.n_mels])
     return fb.astype(np.float32)
-
-
-def __getattr__(name: str):
-    if name in ("LogMel", "normalise_level"):  # torch modules: imported only when asked for
-        from model import logmel
-
-        return getattr(logmel, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -187,3 +187,13 @@ def read_meta(path: Path) -> ModelMeta:
     if "ser" not in header:
         raise ModelFileError(f"{path}: this safetensors file has no speech-emotion metadata; it is not a model of this product.")
     return ModelMeta.from_json(header["ser"], path)
+
+
+# The ONNX export of a model file (model/export.py writes it, model/runtime.py runs it).
+ONNX_FORMAT = "ser-onnx"
+ONNX_FORMAT_VERSION = 1
+
+
+def onnx_path_for(model_path: str | os.PathLike) -> Path:
+    """Where a model file's ONNX export lives: beside it, same stem."""
+    return Path(model_path).with_suffix(".onnx")

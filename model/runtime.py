@@ -35,16 +35,16 @@ from model.errors import ComputeDeviceError, ModelFileError
 from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE
 from model.files import file_sha256
 from model.inference import InferenceBase, SegmentState
-from model.meta import ModelMeta, read_meta, resolve_model_path
+from model.meta import (  # noqa: F401 - onnx_path_for is where users of the runtime look for it
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+    ModelMeta,
+    onnx_path_for,
+    read_meta,
+    resolve_model_path,
+)
 
-ONNX_FORMAT = "ser-onnx"
-ONNX_FORMAT_VERSION = 1
 RUNTIMES = ("auto", "onnx", "torch")
-
-
-def onnx_path_for(model_path: str | os.PathLike) -> Path:
-    """Where a model file's ONNX export lives: beside it, same stem."""
-    return Path(model_path).with_suffix(".onnx")
 
 
 def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:

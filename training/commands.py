@@ -152,7 +152,7 @@ def require_torch(command: str) -> None:
 
 def cmd_export(args) -> int:
     require_torch("export")
-    from model.export import export_model_file
+    from model.checkpoint import export_model_file
 
     print(export_model_file(args.model, args.out))
     return 0

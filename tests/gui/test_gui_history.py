@@ -27,7 +27,8 @@ def test_ring_keeps_only_the_newest_rows_and_returns_them_in_order():
 
 
 def test_display_spectrogram_equals_the_model_front_end_whatever_the_block_size():
-    from model.features import FeatureConfig, LogMel
+    from model.features import FeatureConfig
+    from model.logmel import LogMel
 
     x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
     ref = LogMel(FeatureConfig())(torch.from_numpy(x))[0].numpy().T  # (frames, mels)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.features import FeatureConfig, LogMel
+from model.features import FeatureConfig
+from model.logmel import LogMel
 
 
 def hz_to_mel_slaney(f):

@@ -8,7 +8,8 @@ import torch
 
 from model import Predictor
 from model.audio import load_mono_16k
-from model.features import FeatureConfig, LogMel
+from model.features import FeatureConfig
+from model.logmel import LogMel
 
 GAINS_DB = (-10.0, -20.0, -30.0)
 INT16_FULL_SCALE = 32767
