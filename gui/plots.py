@@ -35,6 +35,8 @@ NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
 BAND_Y = (1.04, 1.14)
 CATEGORICAL_TOP = 1.65
 REGRESSION_TOP = 1.3  # room for the plot's caption above values in [0, 1]
+LEVEL_TOP_DB = 22.0  # the level plot's caption above 0 dBFS, where no level goes
+SPEC_TOP = 1.3  # the spectrogram's caption above its top band
 BAND_TIP = "The band above the curves: the top emotion of each analysed moment (grey where the model is unsure)"
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
@@ -81,7 +83,9 @@ class Lane:
             p.vb.setMouseEnabled(x=True, y=False)
             p.setClipToView(True)
 
-        self.level_plot.setYRange(SILENCE_DB, 0, padding=0)
+        # Each plot keeps a margin above its data for its caption (titles would cost a row per plot).
+        self.level_plot.setYRange(SILENCE_DB, LEVEL_TOP_DB, padding=0)
+        self.level_plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in range(int(SILENCE_DB), 1, 20)]])
         self.level_plot.setLabel("left", "dBFS")
         # Speech shading is an image of the visible stretch (MAX_SPEC_COLUMNS columns), not a filled
         # curve: fill paths over long histories are slow to build and paint.
@@ -105,7 +109,7 @@ class Lane:
                                         label="dB (0 = full-scale sine)")
         layout.addItem(self.colorbar, row=row + 1, col=1)
         self.spec_plot.setLabel("left", "mel")
-        self.spec_plot.setYRange(0, FeatureConfig().n_mels, padding=0)  # then the model's bands (set_bands)
+        self._set_bands(FeatureConfig().n_mels)  # then the model's bands
 
         for head, kind, outputs in self.heads:
             self._build_head(head, kind, outputs)
@@ -281,8 +285,10 @@ class Lane:
         col_s = max((x1 - x0) / MAX_SPEC_COLUMNS, 1e-3)
         speech = history.speech.view()
         speech_end = float(speech[-1, 1]) if len(speech) else 0.0
+        spec_t = history.spec_times.view()
+        spec_end = float(spec_t[-1, 0]) if len(spec_t) else 0.0  # audio can arrive after the results (a reopened analysis)
         key = (round(x0 / col_s), round(x1 / col_s), int(history.end_s / col_s), int(speech_end / col_s),
-               len(history.segments), history.spec_version, history.result_version)
+               int(spec_end / col_s), len(history.segments), history.spec_version, history.result_version)
         if key == self._spec_key:
             return
         self._spec_key = key
@@ -350,7 +356,8 @@ class Lane:
         """The spectrogram's height in mel bands: the model's (its FeatureConfig), once known."""
         if n_bands != getattr(self, "_n_bands", None):
             self._n_bands = n_bands
-            self.spec_plot.setYRange(0, n_bands, padding=0)
+            self.spec_plot.setYRange(0, n_bands * SPEC_TOP, padding=0)
+            self.spec_plot.getAxis("left").setTicks([[(v, str(v)) for v in range(0, n_bands + 1, 20)]])
 
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:

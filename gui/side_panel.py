@@ -12,7 +12,11 @@ from gui.history import TrackHistory
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
-VA_MAX_HEIGHT = 200  # two lanes (call-centre view) fit the panel without scrolling
+VA_MAX_HEIGHT = 200
+VA_MIN_HEIGHT = 170
+TOP_LABEL_GROWTH = 8  # points added to the top emotion's label ...
+TOP_LABEL_GROWTH_COMPACT = 3  # ... and with several lanes
+VA_COMPACT_HEIGHT = 105  # with several lanes: each lane's section fits a 900-pixel window
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
 # The valence-arousal quadrants, clockwise from the top left.
@@ -36,7 +40,8 @@ class LanePanel(QtWidgets.QGroupBox):
 
         self.current_label = QtWidgets.QLabel("–")
         font = self.current_label.font()
-        font.setPointSize(font.pointSize() + 8)
+        self._label_size = font.pointSize()
+        font.setPointSize(self._label_size + TOP_LABEL_GROWTH)
         font.setBold(True)
         self.current_label.setFont(font)
         self.current_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -60,7 +65,7 @@ class LanePanel(QtWidgets.QGroupBox):
 
         self.va_plot = pg.PlotWidget()
         self.va_plot.setBackground((20, 20, 24))
-        self.va_plot.setMinimumHeight(170)
+        self.va_plot.setMinimumHeight(VA_MIN_HEIGHT)
         self.va_plot.setMaximumHeight(VA_MAX_HEIGHT)
         self.va_plot.setXRange(0, 1, padding=0.02)
         self.va_plot.setYRange(0, 1, padding=0.02)
@@ -90,10 +95,18 @@ class LanePanel(QtWidgets.QGroupBox):
     def name(self) -> str:
         return self.name_edit.text().strip() or f"Track {self.track + 1}"
 
+    compact = False
+
     def set_dimensions_source(self, source: str) -> None:
+        if source == getattr(self, "_va_source", None):
+            return
+        self._va_source = source
         estimated = source == "derived-from-category"
-        self.va_plot.setTitle(f"valence-arousal{' (estimated)' if estimated else ''}", size="8pt")
-        self.va_plot.setToolTip(ESTIMATED_TIP if estimated else "Valence and arousal of the results up to the playhead")
+        title = f"valence-arousal{' (estimated)' if estimated else ''}"
+        tip = ESTIMATED_TIP if estimated else "Valence and arousal of the results up to the playhead"
+        # A compact plot (several lanes) keeps its title in the tooltip: the room goes to the dots.
+        self.va_plot.setTitle(None if self.compact else title, size="8pt")
+        self.va_plot.setToolTip(f"{title}: {tip}" if self.compact else tip)
 
     def update_from(self, history: TrackHistory, position_s: float | None = None) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
@@ -179,6 +192,17 @@ class LanePanel(QtWidgets.QGroupBox):
 
     analysed = True
 
+    def set_compact(self, compact: bool) -> None:
+        """Several lanes share the panel (the call-centre view): a smaller valence-arousal plot, so
+        that every lane's section fits without scrolling."""
+        self.compact = compact
+        font = self.current_label.font()
+        font.setPointSize(self._label_size + (TOP_LABEL_GROWTH_COMPACT if compact else TOP_LABEL_GROWTH))
+        self.current_label.setFont(font)
+        self.va_plot.setMinimumHeight(VA_COMPACT_HEIGHT if compact else VA_MIN_HEIGHT)
+        self.va_plot.setMaximumHeight(VA_COMPACT_HEIGHT if compact else VA_MAX_HEIGHT)
+        self._va_source = None  # the title is set again (or left out) on the next update
+
     def set_analysed(self, analysed: bool, note: str = "") -> None:
         """A lane shown but not analysed (the agent's in the call-centre view) keeps only its name and
         says why: no bars, no valence-arousal plot (room for the analysed lanes)."""
@@ -213,6 +237,8 @@ class SidePanel(QtWidgets.QScrollArea):
             panel.name_edit.returnPressed.connect(panel.name_edit.clearFocus)
             self._layout.insertWidget(self._layout.count() - 1, panel)
             self.panels[track] = panel
+            for p in self.panels.values():
+                p.set_compact(len(self.panels) > 1)
         return self.panels[track]
 
     def clear_lanes(self) -> None:

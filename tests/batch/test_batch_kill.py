@@ -31,6 +31,12 @@ def _workers_of(proc: psutil.Process) -> list[psutil.Process]:
     return [c for c in proc.children(recursive=True) if "python" in c.name().lower()]
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl+C reaches the command as in a terminal, even when the suite itself runs as a background
+    job (whose children start with SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def many_calls(calls, tmp_path_factory):
     """COPIES copies of each generated call, named ``i_CALLID``; CALLID's reference is the clean run's."""
@@ -58,7 +64,8 @@ def test_stopped_batch_leaves_no_worker_loses_nothing_and_reruns_to_a_clean_resu
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "ser", "batch", str(many_calls), "--out", str(out),
            "--workers", str(WORKERS), "--model", str(tiny_model_path), "--quiet"]
-    batch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    batch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=_as_in_a_terminal)
     parent = psutil.Process(batch.pid)
     try:
         deadline = time.monotonic() + SPAWN_TIMEOUT_S

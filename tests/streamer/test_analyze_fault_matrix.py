@@ -33,6 +33,12 @@ MAX_EXTRA_DELAY_S = 1.5  # the stop comes at a random time up to this long after
 TOL = 1e-5
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl+C reaches the command as in a terminal, even when the suite itself runs as a background
+    job (whose children start with SIGINT ignored, and Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory, speech_16k):
     return write_audio(tmp_path_factory.mktemp("long") / "talk.wav", np.concatenate([speech_16k] * 4))
@@ -93,7 +99,8 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
     written = target if fmt == "jsonl" else out / f"talk.{fmt}.partial.jsonl"
     cmd = [sys.executable, "-m", "ser", "analyze", str(long_speech), "--out", str(out), "--format", fmt,
            "--realtime", "--speed", "4", "--model", str(tiny_model_path), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_in_a_terminal)
     family = []
     try:
         _results_written(written, proc, 2)
