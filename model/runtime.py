@@ -98,8 +98,10 @@ class OnnxPredictor(InferenceBase):
         meta = read_meta(model_path)
         onnx_path = onnx_path_for(model_path)
         if not onnx_path.is_file():
+            extra = "" if torch_available() else (" ('ser export' and torch need the training flavour: "
+                                                  "pip install 'speech-emotion-analyzer[train]')")
             raise ModelFileError(f"{model_path}: has no ONNX export beside it ({onnx_path.name}); run "
-                                 f"'ser export {model_path}' to make it, or use --runtime torch.")
+                                 f"'ser export {model_path}' to make it, or use --runtime torch{extra}.")
         predictor = cls(onnx_path, meta, source=str(model_path), threads=threads)
         predictor._check(model_path)
         return predictor

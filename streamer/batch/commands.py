@@ -39,7 +39,7 @@ def register(sub) -> None:
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
-    p.add_argument("--device", default="cpu", help="torch device of the workers: cpu, cuda or auto")
+    p.add_argument("--device", default="cpu", help="device of the workers: cpu (ONNX Runtime), cuda (torch) or auto")
     p.add_argument("--no-adapt", action="store_true",
                    help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
                         "analysed, each window is judged against that speaker's own average (models trained for it)")
