@@ -25,11 +25,11 @@ LABEL_COLORS: dict[str, tuple[int, int, int]] = {
 _FALLBACK = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
              (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
-VAD_COLORS = {"valence": (46, 204, 113), "arousal": (231, 76, 60), "dominance": (52, 152, 219)}
+VAD_COLOR = (235, 235, 235)  # valence, arousal, dominance: told apart by line style (solid, dashed, dotted)
 GENDER_COLOR = (210, 210, 210)  # neutral grey-white: no emotion class has it
 LEVEL_COLOR = (90, 200, 255)
 SPEECH_SHADE = (255, 220, 90, 70)
-UNCERTAIN_COLOR = (95, 95, 95)  # the top-class band where the model is unsure
+UNCERTAIN_COLOR = (62, 62, 62)  # the top-class band where the model is unsure: darker than neutral's grey
 
 
 def label_color(label: str) -> tuple[int, int, int]:

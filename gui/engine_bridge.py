@@ -91,6 +91,18 @@ def file_info(path: str | Path) -> tuple[int, float]:
         return 1, 0.0
 
 
+def check_audio_file(path: str | Path, channels: str = "mix") -> None:
+    """Raise the engine's clear error for a file it cannot read (not audio, empty, an odd rate ...)
+    before anything open is given up for it."""
+    import streamer
+
+    source = streamer.FileSource(str(path), pace="fast", channels=channels)
+    try:
+        source.open()
+    finally:
+        source.close()
+
+
 def default_session_path(directory: Path, stem: str) -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     directory.mkdir(parents=True, exist_ok=True)

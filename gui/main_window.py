@@ -56,8 +56,7 @@ class ErrorBanner(QtWidgets.QFrame):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("errorBanner")
-        self.setStyleSheet("#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } "
-                           "QLabel { color: #ffdede; }")
+        self.setStyleSheet(self.ERROR_STYLE)
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         self.label = QtWidgets.QLabel()
@@ -69,7 +68,12 @@ class ErrorBanner(QtWidgets.QFrame):
         layout.addWidget(close)
         self.hide()
 
-    def show_message(self, text: str) -> None:
+    ERROR_STYLE = "#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
+    NOTICE_STYLE = "#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
+
+    def show_message(self, text: str, notice: bool = False) -> None:
+        """An error (red), or with ``notice`` a note on what the app does (blue)."""
+        self.setStyleSheet(self.NOTICE_STYLE if notice else self.ERROR_STYLE)
         self.label.setText(text)
         self.show()
 
@@ -243,7 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return a
 
         self.device_combo = QtWidgets.QComboBox()
-        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setMinimumWidth(160)
         self.device_combo.setToolTip("Microphone to listen to")
         self.act_refresh_devices = action("↻", "", self.refresh_devices, "Refresh the device list")
         self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
@@ -280,7 +284,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.channels_combo = QtWidgets.QComboBox()
         self.channels_combo.addItem("Mixed (one lane)", "mix")
-        self.channels_combo.addItem("Call centre (stereo: two lanes)", "split")
+        self.channels_combo.addItem("Call centre (two lanes)", "split")
         self.channels_combo.setCurrentIndex(1 if self.settings.channels == "split" else 0)
         self.channels_combo.setToolTip("How to treat stereo sources: mix down, or one lane per channel")
         self.channels_combo.currentIndexChanged.connect(
@@ -462,18 +466,25 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_file(self, path: str | Path) -> bool:
         """Open a recording as a document: its analysis runs in the background at full speed (or an
         earlier complete analysis with the same model and settings is reopened from its session)
-        while the playhead plays it from the start."""
-        self.stop()
+        while the playhead plays it from the start. A file that cannot be read is reported and
+        what is open stays as it is."""
         path = Path(path)
-        if self.model_info is None and not self.load_model_info():
-            return False
         if not path.is_file():
             self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
+            return False
+        try:
+            eb.check_audio_file(path, self.settings.channels)
+        except SERError as exc:
+            self.show_error(str(exc))
+            return False
+        self.stop()
+        if self.model_info is None and not self.load_model_info():
             return False
         n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
         self.source_path = path
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
+        self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
         self.transport.load(FILE, duration_s)
         self._analysis_failed = False
@@ -493,7 +504,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not started:
             return False
         if self.settings.channels == "split":
-            self.banner.show_message(self._split_notice(n_ch))
+            self.banner.show_message(self._split_notice(n_ch), notice=True)
         for t in eb.skipped_tracks(self.settings, names if split else None):
             self._mark_not_analysed(t)
         self._play()
@@ -510,8 +521,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = session_path
         self.dispatch(loaded.events)
         self.transport.analysis_progress(self.duration_s, done=True)
-        self.statusBar().showMessage(f"{path.name}: analysed before with this model and these settings; shown from "
-                                     f"its session {session_path.name}", REOPEN_NOTE_MS)
+        self.statusBar().showMessage(f"{path.name}: analysed before; shown from its session", REOPEN_NOTE_MS)
+        self.statusBar().setToolTip(f"Same content, model and settings as session {session_path}")
         return True
     def _mark_not_analysed(self, track: int) -> None:
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
@@ -600,7 +611,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for t in self.bridge.skipped_tracks:
             self._mark_not_analysed(t)
         if self.bridge.skipped_tracks and new_session:
-            self.banner.show_message(self._split_notice(2))
+            self.banner.show_message(self._split_notice(2), notice=True)
         self._set_state("listening")
         return True
 
@@ -634,6 +645,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = Path(path)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
+        self.transport.load(SESSION)  # before the lanes, which are named after what is open
         self.reset_view(heads, max(tracks) + 1)
         self.clear_error()
         if loaded.salvaged:
@@ -703,6 +715,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _play(self) -> None:
         """Start the playhead (and the sound at 1x)."""
         if self.transport.play():
+            self.plot_stack.set_follow(True)  # the view goes with the playhead
             self._tick_t = time.monotonic()
             self._announced_end = False
             self._sync_sound()
@@ -762,9 +775,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.analysis_progress(analysed, done=True)
             if was_analysing:
                 self.transport.duration_s = min(self.transport.duration_s or analysed, analysed) or analysed
-                self._set_state(f"stopped; analysed up to {_clock(analysed)}")
-                return
-        if self.mode != IDLE:
+        if self.mode in (FILE, SESSION):
+            self.transport.seek(0.0)  # Stop goes back to the start (Pause stays where it is)
+            self._announced_end = False
+        if self.mode == FILE and was_analysing:
+            self._set_state(f"stopped; analysed up to {_clock(self.transport.end_s)}")
+        elif self.mode != IDLE:
             self._set_state("stopped")
 
     def seek(self, t_s: float) -> None:

@@ -14,7 +14,7 @@ from gui.colors import (
     LEVEL_COLOR,
     SPEECH_SHADE,
     UNCERTAIN_COLOR,
-    VAD_COLORS,
+    VAD_COLOR,
     label_color,
 )
 from gui.history import (
@@ -37,7 +37,9 @@ CATEGORICAL_TOP = 1.65
 REGRESSION_TOP = 1.3  # room for the plot's caption above values in [0, 1]
 LEVEL_TOP_DB = 22.0  # the level plot's caption above 0 dBFS, where no level goes
 SPEC_TOP = 1.3  # the spectrogram's caption above its top band
-BAND_TIP = "The band above the curves: the top emotion of each analysed moment (grey where the model is unsure)"
+BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (dark grey where the model is "
+            "unsure; light grey is neutral)")
+VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
@@ -46,8 +48,8 @@ NARROW_LEGEND_COLUMNS = 4  # ... two rows in a narrow one, so that it never runs
 NARROW_PLOT_PX = 900
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
-START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O), or press Listen to analyse "
-              "the microphone.")
+START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br>"
+              "or press Listen to analyse the microphone.")
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
@@ -159,9 +161,12 @@ class Lane:
             if categorical and head != "emotion":
                 plot.setToolTip(f"Click an entry of the colour key above the lanes to hide or show that {head} "
                                 "class in every lane")
-            for o in outputs:
-                color = label_color(o) if categorical else VAD_COLORS.get(o, label_color(o))
-                curves[o] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH), name=o)
+            for i, o in enumerate(outputs):
+                if categorical:
+                    pen = pg.mkPen(label_color(o), width=CURVE_WIDTH)
+                else:  # one light colour, told apart by line style: no emotion class shares it
+                    pen = pg.mkPen(VAD_COLOR, width=CURVE_WIDTH, style=VAD_STYLES[i % len(VAD_STYLES)])
+                curves[o] = plot.plot(pen=pen, name=o)
         for curve in curves.values():
             curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
         self.head_curves[head] = curves

@@ -114,7 +114,8 @@ class LanePanel(QtWidgets.QGroupBox):
         if not self.analysed:
             return
         i = history.index_at(position_s if position_s is not None else np.inf)
-        key = (history.result_version, i)
+        heard = [u for u in history.utterances if position_s is None or u.end_s <= position_s + 1e-6]
+        key = (history.result_version, i, len(heard))
         if key == self.version:
             return  # only results and the playhead's result change what this panel shows
         self.version = key
@@ -173,12 +174,14 @@ class LanePanel(QtWidgets.QGroupBox):
                 for lab, share in sorted(s.shares.items(), key=lambda kv: -kv[1]) if share > 0
             )
             last = ""
-            if history.utterances:  # the engine's verdict on the whole last speech segment
-                u = history.utterances[-1]
+            # The engine's verdict on the last whole speech segment up to the playhead (not one the
+            # background analysis reached ahead of it).
+            if heard:
+                u = heard[-1]
                 last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
                         f"<span style='color: rgb{label_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
-            unsure = f", uncertain {s.uncertain_s:.1f} s apart" if s.uncertain_s > 0 else ""
+            unsure = f", {s.uncertain_s:.1f} s uncertain (not in the shares)" if s.uncertain_s > 0 else ""
             self.summary_label.setText(
                 f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.utterances} utterance"
                 f"{'' if s.utterances == 1 else 's'}{unsure}; emotion shares of the utterance time{last}"

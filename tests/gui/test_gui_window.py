@@ -570,7 +570,7 @@ def test_pause_seek_back_seek_forward_and_play_raise_nothing(make_window, qtbot,
 
 
 def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(make_window, replay, speech_wav):
-    from gui.colors import label_color
+    from gui.colors import UNCERTAIN_COLOR, label_color
     from gui.plots import readout_text, top_class_colors
 
     w = replay(make_window(speed=0.0), speech_wav)
@@ -580,7 +580,7 @@ def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(mak
     t = float(rows[i, 0]) + 0.01
     colors = top_class_colors(h, t - 0.001, t + 0.001, 1, lane.labels)
     top = lane.labels[int(np.argmax(probs[i]))]
-    expected = (95, 95, 95) if h.uncertain.view()[i, 0] else label_color(top)
+    expected = UNCERTAIN_COLOR if h.uncertain.view()[i, 0] else label_color(top)
     assert tuple(colors[0, :3]) == expected and colors[0, 3] == 255
     assert top_class_colors(h, -5.0, -4.0, 4, lane.labels)[:, 3].max() == 0  # nothing analysed there: empty
     assert lane.band is not None and lane.band.image is not None
@@ -658,3 +658,16 @@ def test_stopping_an_analysis_leaves_a_playable_recording_and_a_reopened_call_ke
     other = make_window()
     assert other.open_session(call.session_path)
     assert not other.plot_stack.lanes[0].analysed and not other.side_panel.panels[0].analysed
+
+
+def test_a_file_that_cannot_be_read_leaves_the_open_recording_as_it_was(make_window, replay, speech_wav, tmp_path):
+    w = replay(make_window(speed=0.0), speech_wav)
+    results = len(w.histories[0].results)
+    assert w.plot_stack.lanes[0].name == "Speech" and w.side_panel.panels[0].name == "Speech"  # not "Microphone"
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    assert not w.open_file(bad)
+    assert w.errors and "notes.wav" in w.errors[-1] and not w.banner.styleSheet().count("1d3a5a")
+    assert w.mode == FILE and len(w.histories[0].results) == results  # nothing given up for it
+    w.stop()
+    assert w.position_s == 0.0  # Stop goes back to the start
