@@ -290,8 +290,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.currentIndexChanged.connect(
             lambda _i: self.set_channels(self.channels_combo.currentData()))
 
-        tb.addWidget(QtWidgets.QLabel(" Mic: "))
-        tb.addWidget(self.device_combo)
+        def labelled(text: str, widget: QtWidgets.QWidget) -> QtWidgets.QWidget:
+            """A label and its control as one toolbar item: they go behind the overflow arrow together."""
+            box = QtWidgets.QWidget()
+            row = QtWidgets.QHBoxLayout(box)
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(QtWidgets.QLabel(text))
+            row.addWidget(widget)
+            return box
+
+        tb.addWidget(labelled(" Mic: ", self.device_combo))
         for a in (self.act_refresh_devices, self.act_listen):
             tb.addAction(a)
         tb.addSeparator()
@@ -300,10 +308,8 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addSeparator()
         for a in (self.act_play, self.act_stop, self.act_back, self.act_forward, self.act_sound):
             tb.addAction(a)
-        tb.addWidget(QtWidgets.QLabel(" Speed: "))
-        tb.addWidget(self.speed_combo)
-        tb.addWidget(QtWidgets.QLabel(" Channels: "))
-        tb.addWidget(self.channels_combo)
+        tb.addWidget(labelled(" Speed: ", self.speed_combo))
+        tb.addWidget(labelled(" Channels: ", self.channels_combo))
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Export: "))
         for a in (self.act_export_csv, self.act_export_json, self.act_export_png, self.act_export_html):
@@ -381,11 +387,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self._devices = []
             self.device_combo.addItem("no microphone available", None)
             self.status_state.setText(f"microphones unavailable: {exc}")
+            self._listen_ready(False)
             return
         if not self._devices:
             self.device_combo.addItem("no microphone found", None)
         for key, name in self._devices:
             self.device_combo.addItem(name, key)
+        self._listen_ready(bool(self._devices))
+
+    def _listen_ready(self, ready: bool) -> None:
+        """Listen only when there is a microphone to listen to; its tooltip says why not."""
+        self.act_listen.setEnabled(ready)
+        self.act_listen.setToolTip("Start live analysis of the microphone (Ctrl+L)" if ready else
+                                   "No microphone found: connect one and press ↻ to refresh the list")
 
     def ask_salvage(self, message: str) -> bool:
         """Ask whether to open a damaged session up to its damage."""
