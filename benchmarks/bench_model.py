@@ -33,7 +33,8 @@ def _segment_mean_ms(predictor, repeats: int = REPEATS) -> tuple[float, float]:
     return statistics.fmean(times), float(np.percentile(times, 95))
 
 
-def _timed(fn, repeats: int = REPEATS) -> list[float]:
+def timed(fn, repeats: int = REPEATS) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls of ``fn``, after ``WARMUP`` calls."""
     for _ in range(WARMUP):
         fn()
     times = []
@@ -57,13 +58,13 @@ def run(model: str = "default") -> str:
         predictor = load_predictor(model, device="cpu", runtime="onnx", threads=1)
         torch_predictor = load_predictor(model, device="cpu", runtime="torch")
         x = (np.random.default_rng(0).standard_normal(int(WINDOW_S * 16000)) * 0.1).astype(np.float32)
-        times = _timed(lambda: predictor.predict(x))
-        net_times = _timed(lambda: predictor._network([x], None, None))
-        voice_times = _timed(lambda: predictor._embeddings([x])) if predictor.voice_emotion else []
+        times = timed(lambda: predictor.predict(x))
+        net_times = timed(lambda: predictor._network([x], None, None))
+        voice_times = timed(lambda: predictor._embeddings([x])) if predictor.voice_emotion else []
         stream_mean, stream_p95 = _segment_mean_ms(predictor)
         torch_mean, torch_p95 = _segment_mean_ms(torch_predictor)
         batch = [x] * BATCH
-        batch_times = [t / BATCH for t in _timed(lambda: predictor.predict_batch(batch), max(1, REPEATS // BATCH))]
+        batch_times = [t / BATCH for t in timed(lambda: predictor.predict_batch(batch), max(1, REPEATS // BATCH))]
     finally:
         torch.set_num_threads(threads)
     net, _ = load_model(model)

@@ -14,26 +14,18 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_model import REPEATS, WARMUP, timed
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WARMUP = 20
-REPEATS = 300
 CALIBRATION_CLIPS = 24
 
 
-def _time(fn, repeats: int = REPEATS) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+def _time(fn) -> float:
+    return statistics.median(timed(fn))
 
 
 def _clips() -> list[np.ndarray]:

@@ -7,10 +7,8 @@ exports them. Errors users can cause come out as :class:`model.errors.SERError` 
 
 from __future__ import annotations
 
-import collections
 import datetime as _dt
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,14 +158,13 @@ def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str]
             "model_sha256": content_sha256(resolve_model_path(settings.model_path)),
             "channels": settings.channels, "window_s": settings.window_s, "hop_s": settings.hop_s,
             "vad_aggressiveness": settings.vad_aggressiveness, "speaker_adaptation": settings.speaker_adaptation,
-            "skip_tracks": list(skipped_tracks(settings, track_names)), "track_names": list(track_names or [])}
+            "skip_tracks": list(skipped_tracks(settings)), "track_names": list(track_names or [])}
 
 
-def skipped_tracks(settings: GuiSettings, track_names: list[str] | None) -> tuple[int, ...]:
-    """The tracks shown but not analysed: in the call-centre view, the agent's, unless asked for."""
-    if settings.channels == "split" and not settings.analyse_agent and len(track_names or []) >= 2:
-        return (AGENT_TRACK,)
-    return ()
+def skipped_tracks(settings: GuiSettings) -> tuple[int, ...]:
+    """The tracks shown but not analysed: in the call-centre view, the agent's, unless asked for
+    (the engine analyses a one-track source whatever this says)."""
+    return (AGENT_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
 
 
 HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
@@ -215,57 +212,6 @@ def find_analysis(session_dir: Path, key: dict) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-class AudioReader:
-    """Reads a recording for display only (level, spectrogram) on a thread: what an analysis reopened
-    from its session, or a session whose recording is still there, shows without running the model."""
-
-    def __init__(self, path: Path, channels: str, track_names: list[str] | None):
-        import streamer
-
-        kwargs = {"pace": "fast", "channels": channels}
-        if track_names and channels == "split":
-            kwargs["track_names"] = list(track_names)
-        self.source = streamer.FileSource(str(path), **kwargs)
-        self.queue: collections.deque = collections.deque()
-        self._stop = threading.Event()
-        self.done = False
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="display-reader", daemon=True)
-
-    def start(self) -> None:
-        self.source.open()
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for block in self.source.blocks(self._stop):
-                while len(self.queue) >= AUDIO_QUEUE_BLOCKS and not self._stop.is_set():
-                    self._stop.wait(0.01)
-                start_s = block.start / 16000
-                for t in range(block.data.shape[1]):
-                    self.queue.append(Audio(t, start_s, np.ascontiguousarray(block.data[:, t], dtype=np.float32)))
-        except SERError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - the display must not take the app down
-            self.error = f"reading the recording for display failed ({exc!r})"
-        finally:
-            self.done = True
-            self.source.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-
-    def poll(self, max_events: int) -> list[GuiEvent]:
-        out = []
-        while self.queue and len(out) < max_events:
-            out.append(self.queue.popleft())
-        if self.error:
-            out.append(Problem(self.error, False))
-            self.error = None
-        return out
-
-
 class EngineBridge:
     """Owns at most one running engine, a cached predictor, the sound player and a display reader."""
 
@@ -276,7 +222,7 @@ class EngineBridge:
         self._session = None
         self._last_stats = None
         self._player = None
-        self._reader: AudioReader | None = None
+        self._reader = None  # the display reader of a recording shown without analysing it
         self.session_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -364,8 +310,14 @@ class EngineBridge:
 
     def read_audio(self, path: str | Path, channels: str, track_names: list[str] | None) -> None:
         """Read a recording for its level and spectrogram only (no analysis)."""
+        import streamer
+        from streamer.player import BlockReader
+
         self.stop_reading()
-        reader = AudioReader(Path(path), channels, track_names)
+        kwargs = {"pace": "fast", "channels": channels}
+        if track_names and channels == "split":
+            kwargs["track_names"] = list(track_names)
+        reader = BlockReader(streamer.FileSource(str(path), **kwargs), max_blocks=AUDIO_QUEUE_BLOCKS)
         reader.start()
         self._reader = reader
 
@@ -376,7 +328,7 @@ class EngineBridge:
 
     @property
     def reading(self) -> bool:
-        return self._reader is not None and not (self._reader.done and not self._reader.queue)
+        return self._reader is not None and not (self._reader.finished and not self._reader.queue)
 
     def start_file(self, path: str | Path, settings: GuiSettings, start_s: float = 0.0,
                    track_names: list[str] | None = None, session_path: Path | None = None,
@@ -395,7 +347,7 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
-        skip = skipped_tracks(settings, track_names) if file_info(path)[0] >= 2 else ()
+        skip = skipped_tracks(settings)
         meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
                 "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
         self._start(source, settings, session_path, meta, skip_tracks=skip)
@@ -410,9 +362,7 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)
-        # The call-centre view leaves the agent's channel of a multi-channel device out, as for files
-        # (the engine analyses a one-channel device whatever this says).
-        skip = (AGENT_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
+        skip = skipped_tracks(settings)  # the agent's channel of a multi-channel device, as for files
         meta = {"source": "microphone", "device": device, "channels": settings.channels,
                 "track_names": list(track_names or []), "skip_tracks": list(skip)}
         self._start(source, settings, session_path, meta, skip_tracks=skip)
@@ -469,7 +419,13 @@ class EngineBridge:
         """The engine's new events, the display reader's audio and the sound's notices."""
         out = [] if self._engine is None else self._drain(self._engine, max_events)
         if self._reader is not None:
-            out += self._reader.poll(max_events or 4000)
+            for block in self._reader.take(max_events or 4000):
+                start_s = block.start / 16000
+                out += [Audio(t, start_s, np.ascontiguousarray(block.data[:, t], dtype=np.float32))
+                        for t in range(block.data.shape[1])]
+            if self._reader.error:
+                out.append(Problem(self._reader.error, False))
+                self._reader.error = None
         if self._player is not None:
             out += [Problem(n, False) for n in self._player.notices]
         return out

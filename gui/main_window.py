@@ -519,7 +519,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if self.settings.channels == "split":
             self.banner.show_message(self._split_notice(n_ch), notice=True)
-        for t in eb.skipped_tracks(self.settings, names if split else None):
+        for t in eb.skipped_tracks(self.settings) if split else ():
             self._mark_not_analysed(t)
         self._play()
         return True

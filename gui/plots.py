@@ -4,6 +4,8 @@ scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
@@ -105,7 +107,7 @@ class Lane:
         # A fixed dB scale (relative to a full-scale sine), the same in every lane and at every time,
         # with its colour bar in the layout's second column (which every row shares, so the plots'
         # time axes stay aligned).
-        top = (SpectrogramMaker().full_scale() - SPEC_LOG_MIN) / SPEC_LOG_STEP
+        top = _full_scale_step()
         self.spec_levels = (top - SPEC_RANGE_DB * NATS_PER_DB / SPEC_LOG_STEP, top)
         self.colorbar = pg.ColorBarItem(values=(-SPEC_RANGE_DB, 0.0), colorMap=cmap, interactive=False, width=10,
                                         label="dB (0 = full-scale sine)")
@@ -418,6 +420,13 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs += [start[a:a + 1], mid[a:b + 1], end[b:b + 1], end[b:b + 1]]
         idx += [[a], np.arange(a, b + 1), [b], [-1]]
     return np.concatenate(xs), np.concatenate(idx).astype(int)
+
+
+@functools.cache
+def _full_scale_step() -> float:
+    """The quantised spectrogram value of a full-scale sine: the top of every lane's fixed scale
+    (computed once, not for every lane)."""
+    return (SpectrogramMaker().full_scale() - SPEC_LOG_MIN) / SPEC_LOG_STEP
 
 
 def readout_text(history: TrackHistory, t_s: float, heads) -> str:

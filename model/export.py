@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from model.files import atomic_write, file_sha256
-from model.meta import ONNX_FORMAT, ONNX_FORMAT_VERSION, ModelMeta, onnx_path_for
+from model.meta import ONNX_FORMAT, ONNX_FORMAT_VERSION, ModelMeta, onnx_inputs, onnx_outputs, onnx_path_for
 
 OPSET = 17
 
@@ -77,7 +77,6 @@ class OnnxGraph(nn.Module):
         self.log_floor = float(features.log_floor)
         self.mel = _PowerMel(features.n_fft, features.win_length, spectrogram.window,
                              net.logmel.mel.mel_scale.fb)
-        self.speaker_norm = bool(net.arch.speaker_norm)
         self.voice = getattr(net, "voice", None)
         self.voice_emotion = self.voice is not None and bool(net.arch.voice_emotion)
         if self.voice is not None:
@@ -85,22 +84,10 @@ class OnnxGraph(nn.Module):
             self.voice_mel = _PowerMel(vs.n_fft, vs.win_length, vs.window, self.voice.mel.mel_scale.fb)
 
     def input_names(self) -> list[str]:
-        names = ["frames", "cache", "index", "gain2"]
-        if self.speaker_norm:
-            names += ["reference", "has_reference"]
-        if self.voice is not None:
-            names += ["voice_frames", "embedding"]
-        if self.voice_emotion:
-            names += ["centre"]
-        return names
+        return onnx_inputs(self.net.arch)
 
     def output_names(self) -> list[str]:
-        names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.net.arch.extra_heads)]
-        if self.voice is not None:
-            names += ["voice_partials", "voice_male"]
-        if self.voice_emotion:
-            names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
-        return names
+        return onnx_outputs(self.net.arch)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = dict(zip(self.input_names(), inputs, strict=True))

@@ -197,3 +197,25 @@ ONNX_FORMAT_VERSION = 1
 def onnx_path_for(model_path: str | os.PathLike) -> Path:
     """Where a model file's ONNX export lives: beside it, same stem."""
     return Path(model_path).with_suffix(".onnx")
+
+
+def onnx_inputs(arch: ArchConfig) -> list[str]:
+    """The inputs of a model's ONNX graph (model/export.py builds it, model/runtime.py feeds it)."""
+    names = ["frames", "cache", "index", "gain2"]
+    if arch.speaker_norm:
+        names += ["reference", "has_reference"]
+    if arch.voice_gender:
+        names += ["voice_frames", "embedding"]
+        if arch.voice_emotion:
+            names += ["centre"]
+    return names
+
+
+def onnx_outputs(arch: ArchConfig) -> list[str]:
+    """The outputs of a model's ONNX graph, in the order the graph returns them."""
+    names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in arch.extra_heads)]
+    if arch.voice_gender:
+        names += ["voice_partials", "voice_male"]
+        if arch.voice_emotion:
+            names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
+    return names

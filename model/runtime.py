@@ -39,6 +39,8 @@ from model.meta import (  # noqa: F401 - onnx_path_for is where users of the run
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
     ModelMeta,
+    onnx_inputs,
+    onnx_outputs,
     onnx_path_for,
     read_meta,
     resolve_model_path,
@@ -154,29 +156,11 @@ class OnnxPredictor(InferenceBase):
             raise ModelFileError(f"{self.onnx_path}: this ONNX file was made from another model file than "
                                  f"{model_path.name} (or that file changed since); make it again with "
                                  f"'ser export {model_path}'.")
-        missing = sorted(set(self._expected_outputs()) - set(self._outputs))
-        missing += sorted(set(self._expected_inputs()) - self._inputs)
+        missing = sorted(set(onnx_outputs(self.meta.arch)) - set(self._outputs))
+        missing += sorted(set(onnx_inputs(self.meta.arch)) - self._inputs)
         if missing:
             raise ModelFileError(f"{self.onnx_path}: the ONNX file lacks the inputs or outputs {missing} its model "
                                  f"needs; make it again with 'ser export {model_path}'.")
-
-    def _expected_inputs(self) -> list[str]:
-        names = ["frames", "cache", "index", "gain2"]
-        if self.speaker_norm:
-            names += ["reference", "has_reference"]
-        if self.has_voice:
-            names += ["voice_frames", "embedding"]
-        if self.voice_emotion:
-            names += ["centre"]
-        return names
-
-    def _expected_outputs(self) -> list[str]:
-        names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
-        if self.has_voice:
-            names += ["voice_partials", "voice_male"]
-        if self.voice_emotion:
-            names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
-        return names
 
     def _run(self, feed: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         """One run of the graph. Every input is fed: the parts this call does not need get minimal

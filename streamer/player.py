@@ -3,12 +3,14 @@
 The app analyses a recording in the background at full speed and lets its user listen from the
 playhead: :class:`FilePlayer` reads the file in real time from a position on a thread of its own
 and plays it through an :class:`streamer.monitor.AudioMonitor` (at 1x only, as the monitor plays).
-A missing or failing output device never stops anything: it becomes a notice.
+A missing or failing output device never stops anything: it becomes a notice. :class:`BlockReader`
+reads a recording on its own thread too, for its display alone.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 from streamer.errors import SERError
 from streamer.sources import FileSource
@@ -17,7 +19,76 @@ JOIN_TIMEOUT_S = 2.0
 SOUND_NOTICE_END = "The replay goes on without sound."  # how FileSource's sound-output notices end
 
 
-class FilePlayer:
+class SourceThread:
+    """Reads a :class:`FileSource` to its end (or :meth:`stop`) on a thread of its own, handing each
+    block to :meth:`on_block`: what the app does with a recording apart from its analysis (play its
+    sound, read it again for display). ``finished`` turns true when the thread ends; ``error`` holds
+    what went wrong, for the caller to report."""
+
+    name = "source-reader"
+
+    def __init__(self, source: FileSource):
+        self.source = source
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.finished = False
+
+    def start(self) -> None:
+        self.source.open()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def on_block(self, block) -> None:
+        """One block read (the reading thread calls it)."""
+
+    def on_file_error(self, exc: SERError) -> None:
+        """A problem of the file itself (truncated ...)."""
+        self.error = str(exc)
+
+    def _run(self) -> None:
+        try:
+            for block in self.source.blocks(self._stop):
+                self.on_block(block)
+        except SERError as exc:
+            self.on_file_error(exc)
+        except Exception as exc:  # noqa: BLE001 - reading apart from the analysis must never take the app down
+            self.error = f"{self.name} failed ({exc!r})."
+        finally:
+            self.finished = True
+            self.source.close()
+
+    def stop(self) -> None:
+        """End the thread (waiting at most JOIN_TIMEOUT_S)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(JOIN_TIMEOUT_S)
+
+
+class BlockReader(SourceThread):
+    """Reads a file source as fast as it is taken (:meth:`take`), at most ``max_blocks`` ahead: the
+    app reads a recording again this way for its level and spectrogram alone."""
+
+    name = "reading the recording for display"
+
+    def __init__(self, source: FileSource, max_blocks: int = 2000):
+        super().__init__(source)
+        self.max_blocks = max_blocks
+        self.queue: deque = deque()
+
+    def on_block(self, block) -> None:
+        while len(self.queue) >= self.max_blocks and not self._stop.is_set():
+            self._stop.wait(0.01)
+        self.queue.append(block)
+
+    def take(self, max_blocks: int) -> list:
+        out = []
+        while self.queue and len(out) < max_blocks:
+            out.append(self.queue.popleft())
+        return out
+
+
+class FilePlayer(SourceThread):
     """Plays ``path`` from ``start_s`` until the end or :meth:`stop`.
 
     Args:
@@ -27,37 +98,20 @@ class FilePlayer:
         device: Output device: None for the default, an index, or (part of) a device name.
     """
 
+    name = "sound output"
+
     def __init__(self, path: str, start_s: float = 0.0, channels: str = "mix", device: int | str | None = None):
-        self.source = FileSource(str(path), pace="realtime", speed=1.0, start_s=start_s, channels=channels,
-                                 monitor=True, monitor_device=device)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: str | None = None
-        self.finished = False
+        # The source plays what it reads; the blocks themselves are not needed here.
+        super().__init__(FileSource(str(path), pace="realtime", speed=1.0, start_s=start_s, channels=channels,
+                                    monitor=True, monitor_device=device))
 
-    def start(self) -> None:
-        self.source.open()
-        self._thread = threading.Thread(target=self._run, name="sound-player", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for _ in self.source.blocks(self._stop):
-                pass  # the source plays what it reads; the blocks themselves are not needed here
-        except SERError:
-            pass  # a problem of the file itself (truncated ...): the analysis reports it, once
-        except Exception as exc:  # noqa: BLE001 - sound must never take the app down
-            self.error = f"sound output failed ({exc!r}); the replay goes on without sound."
-        finally:
-            self.finished = True
-            self.source.close()
+    def on_file_error(self, exc: SERError) -> None:
+        pass  # a problem of the file itself (truncated ...): the analysis reports it, once
 
     def stop(self) -> None:
         """Silence at once and end the thread."""
-        self._stop.set()
         self.source.silence()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(JOIN_TIMEOUT_S)
+        super().stop()
 
     @property
     def notices(self) -> list[str]:
@@ -69,7 +123,7 @@ class FilePlayer:
             if note.endswith(SOUND_NOTICE_END):
                 out.append(note)
         if self.error:
-            out.append(self.error)
+            out.append(f"{self.error} The replay goes on without sound.")
             self.error = None
         return out
 
