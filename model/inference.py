@@ -296,9 +296,24 @@ class InferenceBase:
         """One window (any length from ``min_samples`` up) -> one prediction."""
         return self.predict_batch([waveform], sample_rate)[0]
 
+    def voice_embeddings(self, waveforms: Sequence[np.ndarray], segments: Sequence[tuple[SegmentState, int]],
+                         sample_rate: int = SAMPLE_RATE_HZ) -> list[np.ndarray] | None:
+        """The voice embeddings :meth:`predict_batch` would use for these windows, computed ahead:
+        the engine computes them in a thread of its own while the networks run on earlier windows,
+        then hands them to :meth:`predict_batch` (``embeddings``). ``segments`` as for
+        :meth:`predict_batch`; windows must come in the order they will be predicted in, as the
+        voice encoder's cadence within a segment counts them. None for a model without voice-emotion
+        heads."""
+        if not self.voice_emotion:
+            return None
+        if len(segments) != len(waveforms):
+            raise ValueError(f"{len(segments)} segment entries for {len(waveforms)} windows")
+        return self._segment_embeddings([self._prepare(w, sample_rate) for w in waveforms], segments)
+
     def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
                       sample_rate: int = SAMPLE_RATE_HZ, speaker=None,
-                      segments: Sequence[tuple[SegmentState, int]] | None = None) -> list[Prediction]:
+                      segments: Sequence[tuple[SegmentState, int]] | None = None,
+                      embeddings: Sequence[np.ndarray] | None = None) -> list[Prediction]:
         """Several windows -> predictions in the same order. Windows of equal length run as one batch.
 
         ``speaker``: a :class:`model.adaptation.SpeakerStats` of the track these windows come from,
@@ -308,11 +323,18 @@ class InferenceBase:
         windows then share what they can (the voice embedding at the model's
         ``voice_emotion_every_s``, log-mel frames in the ONNX runtime); without it every window is
         computed on its own.
+        ``embeddings``: the windows' voice embeddings from :meth:`voice_embeddings`, when computed
+        ahead (the same windows, segments and order); otherwise they are computed here.
         """
         if segments is not None and len(segments) != len(waveforms):
             raise ValueError(f"{len(segments)} segment entries for {len(waveforms)} windows")
         prepared = [self._prepare(w, sample_rate) for w in waveforms]
-        embeddings = self._segment_embeddings(prepared, segments) if self.voice_emotion else None
+        if not self.voice_emotion:
+            embeddings = None
+        elif embeddings is None:
+            embeddings = self._segment_embeddings(prepared, segments)
+        elif len(embeddings) != len(prepared):
+            raise ValueError(f"{len(embeddings)} voice embeddings for {len(prepared)} windows")
         if speaker is not None and self.adapts_to_speaker:
             refs = self._references(prepared, embeddings, speaker)
         else:

@@ -125,6 +125,9 @@ class OnnxPredictor(InferenceBase):
         options.intra_op_num_threads = n
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Threads that finish their share of an operation sleep rather than spin for the next: the
+        # engine's other threads (voice activity, the voice encoder) need the cores meanwhile.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: the exporter's graph is fine as it is
         try:
             self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])

@@ -42,6 +42,20 @@ def _duration_s(path: Path) -> float | None:
         return None
 
 
+def _fast_threads(model: str) -> int:
+    """Threads of each model computation as fast as possible: every core, or half of them for a
+    model with voice-emotion heads, whose voice encoder runs in a thread of its own beside the
+    networks (the engine's voice thread)."""
+    from model.meta import read_meta, resolve_model_path
+
+    cores = os.cpu_count() or 1
+    try:
+        arch = read_meta(resolve_model_path(model)).arch
+    except (SERError, OSError):
+        return cores  # loading the model says what is wrong with it
+    return max(1, cores // 2) if arch.voice_gender and arch.voice_emotion else cores
+
+
 def run_analyze(args) -> int:
     """Analyse every file; bad files are reported and skipped. Returns the exit status."""
     from model.runtime import load_predictor
@@ -55,7 +69,7 @@ def run_analyze(args) -> int:
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one
     # thread and small batches keep the latency low and leave the machine to its user.
-    threads = args.threads or (1 if args.realtime else os.cpu_count() or 1)
+    threads = args.threads or (1 if args.realtime else _fast_threads(args.model))
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
     predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
     config = EngineConfig(window_s=args.window or predictor.window_s, hop_s=args.hop or predictor.hop_s,

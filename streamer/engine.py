@@ -98,10 +98,12 @@ class Engine:
         self._display_lock = threading.Lock()
         self._input: queue.Queue = queue.Queue(maxsize=self.config.input_queue_blocks)
         self._planned: queue.Queue = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
+        self._embedded: queue.Queue = self._planned  # the model thread's input (see start)
         self._stop = threading.Event()
         self._source: Source | None = None
         self._source_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
+        self._voice_thread: threading.Thread | None = None
         self._model_thread: threading.Thread | None = None
         self._done = threading.Event()
         self._latencies: deque[float] = deque(maxlen=self.config.latency_history)
@@ -129,6 +131,11 @@ class Engine:
         self._done.clear()
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
         self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
+        # Models with a voice encoder: a voice thread between the worker and the model thread
+        # computes the windows' voice embeddings while the model thread runs the networks on
+        # earlier windows (the two share the cores; each computation is the same as in one thread).
+        embeds = any(p.embeds_ahead for p in self._pipelines)
+        self._embedded = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES) if embeds else self._planned
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         # Tracks shown but not analysed; a source with one track is always analysed (a mono
         # recording or device has no separate channel to leave out).
@@ -137,9 +144,13 @@ class Engine:
         self._counts = dict.fromkeys(self._counts, 0)
         self._set_threads()
         self._model_thread = threading.Thread(target=self._run_model, name="ser-engine-model", daemon=True)
+        self._voice_thread = (threading.Thread(target=self._run_voice, name="ser-engine-voice", daemon=True)
+                              if embeds else None)
         self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
         self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
         self._model_thread.start()
+        if self._voice_thread is not None:
+            self._voice_thread.start()
         self._worker.start()
         self._source_thread.start()
 
@@ -148,7 +159,7 @@ class Engine:
         self._stop.set()
         if self._source is not None:
             self._source.silence()  # a pause or seek must not keep sounding while the threads wind down
-        for t in (self._source_thread, self._worker, self._model_thread):
+        for t in (self._source_thread, self._worker, self._voice_thread, self._model_thread):
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
         with self._results_cv:
@@ -192,7 +203,8 @@ class Engine:
 
     @property
     def running(self) -> bool:
-        return any(t is not None and t.is_alive() for t in (self._source_thread, self._worker, self._model_thread))
+        return any(t is not None and t.is_alive()
+                   for t in (self._source_thread, self._worker, self._voice_thread, self._model_thread))
 
     @property
     def source(self) -> Source | None:
@@ -318,6 +330,26 @@ class Engine:
         # The model thread drains this queue until it sees _END, so a blocking put cannot hang.
         self._planned.put(entry)
 
+    # ------------------------------------------------------------------ voice thread
+    def _run_voice(self) -> None:
+        """Computes the planned windows' voice embeddings ahead of the model thread (TrackPipeline.embed)
+        and passes every entry on, in order. Work saved, nothing more: should the voice encoder fail
+        here, the model thread computes the embeddings itself and reports what goes wrong."""
+        failed = False
+        done = False
+        while not done:
+            entries = self._take(self._planned)
+            if not failed:
+                try:
+                    for entry in entries:
+                        if entry is not _END and isinstance(entry[1], list):
+                            self._pipelines[entry[0]].embed(entry[1])
+                except Exception:  # noqa: BLE001 - the model thread meets and reports the same failure
+                    failed = True
+            for entry in entries:
+                done = done or entry is _END
+                self._embedded.put(entry)
+
     # ------------------------------------------------------------------ model thread
     def _run_model(self) -> None:
         """Runs planned windows through the model in batches and emits results in order."""
@@ -326,7 +358,7 @@ class Engine:
         try:
             done = False
             while not done:
-                for entry in self._take_planned():
+                for entry in self._take(self._embedded):
                     if entry is _END:
                         done = True
                         continue
@@ -359,13 +391,14 @@ class Engine:
             finally:
                 self._done.set()
 
-    def _take_planned(self) -> list:
+    @staticmethod
+    def _take(planned: queue.Queue) -> list:
         """At least one entry (blocking) plus what else is queued; consecutive entries of one track are
         merged so that their windows share model batches."""
-        entries = [self._planned.get()]
+        entries = [planned.get()]
         while len(entries) < MAX_ENTRIES_PER_STEP and entries[-1] is not _END:
             try:
-                entries.append(self._planned.get_nowait())
+                entries.append(planned.get_nowait())
             except queue.Empty:
                 break
         merged: list = []

@@ -24,7 +24,7 @@ from model.inference import Prediction, SegmentState, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
-from streamer.speechgate import speech_like
+from streamer.speechgate import GateFrames, speech_like
 from streamer.vad import FrameVad, Segmenter
 
 MS_PER_S = 1000.0
@@ -42,6 +42,7 @@ class _WindowJob:
     prediction: Prediction | None = None
     voice: SegmentState | None = None
     speaker: SpeakerStats | None = None  # the track's statistics when it was planned (a reset makes new ones)
+    embedding: np.ndarray | None = field(default=None, repr=False)  # its voice embedding, when computed ahead
 
 
 @dataclass
@@ -64,6 +65,7 @@ class _OpenSegment:
     # speech at all): decided once, while its audio is still kept
     jobs: dict[int, _WindowJob | None] = field(default_factory=dict)
     voice: SegmentState = field(default_factory=SegmentState)
+    gate: GateFrames = field(default_factory=GateFrames)  # the speech gate's frames shared by its windows
 
 
 class TrackPipeline:
@@ -161,6 +163,24 @@ class TrackPipeline:
         self._finished = True
         return out
 
+    @property
+    def embeds_ahead(self) -> bool:
+        """The model has a voice encoder whose embeddings :meth:`embed` can compute ahead of :meth:`complete`."""
+        return bool(getattr(self.predictor, "voice_emotion", False)) and hasattr(self.predictor, "voice_embeddings")
+
+    def embed(self, items: list) -> None:
+        """Between :meth:`plan` and :meth:`complete`, optionally: the voice embeddings of the planned
+        windows, so that :meth:`complete` runs only the networks. Items must come here in the order
+        they go to :meth:`complete` (the voice encoder's cadence counts a segment's windows in
+        order); may run in a thread of its own, between the planning and the model threads."""
+        jobs = [j for j in items if isinstance(j, _WindowJob) and j.prediction is None and j.embedding is None
+                and j.samples is not None]
+        if not jobs or not self.embeds_ahead:
+            return
+        embeddings = self.predictor.voice_embeddings([j.samples for j in jobs], [(j.voice, j.start) for j in jobs])
+        for job, e in zip(jobs, embeddings, strict=True):
+            job.embedding = e
+
     def complete(self, items: list) -> list[Event]:
         """Second half: run the planned windows through the model (batched) and return the events in order.
 
@@ -224,7 +244,7 @@ class TrackPipeline:
             job = seg.jobs.get(key)
             decided = key in seg.jobs and (job is None or job.end == start + b) and b - a == self._window
             if not decided:
-                job = self._plan_window(key, start + b, out, seg.voice)
+                job = self._plan_window(key, start + b, out, seg)
             if job is not None:
                 analysed.append(job)
         if analysed:
@@ -242,16 +262,16 @@ class TrackPipeline:
             if b > known_end:
                 return
             seg.next_k += 1
-            seg.jobs[a] = self._plan_window(a, b, out, seg.voice)
+            seg.jobs[a] = self._plan_window(a, b, out, seg)
 
-    def _plan_window(self, a: int, b: int, out: list, voice: SegmentState) -> _WindowJob | None:
+    def _plan_window(self, a: int, b: int, out: list, seg: _OpenSegment) -> _WindowJob | None:
         ratio = self._speech_ratio(a, b)
         if ratio < self.config.min_speech_ratio:
             return None
         samples = self._audio.get(a, b)
-        if self.config.speech_gate and not speech_like(samples):
+        if self.config.speech_gate and not speech_like(samples, a, seg.gate):
             return None  # noise, hum, a tone or music that the VAD let through: no emotion for it
-        job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=voice, speaker=self._speaker)
+        job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=seg.voice, speaker=self._speaker)
         out.append(job)
         return job
 
@@ -289,6 +309,7 @@ class TrackPipeline:
     def _predict(self, jobs: list[_WindowJob]) -> None:
         """Run windows through the model in batches of at most ``max_batch_windows``."""
         batch = self.config.max_batch_windows
+        self.embed(jobs)  # what the voice thread has not computed ahead (or all, without one)
         runs: list[list[_WindowJob]] = []
         for job in jobs:  # batches of at most `batch` windows that share their speaker statistics
             if runs and len(runs[-1]) < batch and runs[-1][0].speaker is job.speaker:
@@ -302,6 +323,8 @@ class TrackPipeline:
             # A segment's windows share what the model computes once for them: the voice embedding
             # at the model's cadence, log-mel frames in the ONNX runtime (SegmentState).
             kwargs["segments"] = [(j.voice, j.start) for j in chunk]
+            if self.embeds_ahead:
+                kwargs["embeddings"] = [j.embedding for j in chunk]
             preds = self.predictor.predict_batch(windows, **kwargs)
             if self._voice:  # once per segment, on its first analysed window; all of the chunk's at once
                 first = {}
@@ -320,7 +343,7 @@ class TrackPipeline:
                 if self._voice and job.voice is not None:
                     pred.gender_probabilities = job.voice.gender
                 job.prediction = pred
-                job.samples = None  # the audio is no longer needed; keep memory flat
+                job.samples = job.embedding = None  # no longer needed; keep memory flat
 
     def _result(self, kind: str, a: int, b: int, pred: Prediction, ratio: float, arrival: float,
                 now: float) -> WindowResult:

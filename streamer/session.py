@@ -5,9 +5,11 @@ and ``error`` records as they happen, and an ``end`` record when the session is 
 that seeks back and analyses a stretch again writes a ``restart`` record first: what the session
 held from that time on is superseded by what follows, so the session and its exports hold each
 stretch of audio once. Each record is
-flushed as it is written and the file is fsync-ed at segment ends, errors and close (and at least
-every ``SYNC_INTERVAL_S``), so a crash or a kill loses at most the record being written. A truncated
-last line is ignored when reading back.
+flushed to the operating system as it is written, so a crash or a kill of the program loses at most
+the record being written. The file is also fsync-ed (put on the disk, against a power cut) at
+errors, restarts and close, at each utterance result (the end of a segment; at most every
+``SEGMENT_SYNC_GAP_S``: a file analysed faster than real time ends hundreds of segments a second,
+and the engine would wait for the disk at each) and at least every ``SYNC_INTERVAL_S``. A truncated last line is ignored when reading back.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ FORMAT_NAME = "ser-session"
 # also said "vad_source" for "dimensions_source". All three are read.
 FORMAT_VERSION = 3
 SYNC_INTERVAL_S = 1.0
+SEGMENT_SYNC_GAP_S = 0.1
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
 
@@ -155,10 +158,10 @@ class SessionStore:
     def append(self, event) -> None:
         """Append a :class:`SpeechSegment`, :class:`WindowResult` or :class:`EngineError`; others are ignored."""
         if isinstance(event, SpeechSegment):
-            self._write(event.to_dict(), sync=True)
+            self._write(event.to_dict(), sync=False)  # its utterance result follows it at once
             self._keep(self.segments, event)
         elif isinstance(event, WindowResult):
-            self._write(event.to_dict(), sync=event.kind == "utterance")
+            self._write(event.to_dict(), sync=event.kind == "utterance", gap_s=SEGMENT_SYNC_GAP_S)
             self._keep(self.results, event)
         elif isinstance(event, EngineError):
             self._write(event.to_dict(), sync=True)
@@ -204,7 +207,9 @@ class SessionStore:
             self._file.close()
             self._file = None
 
-    def _write(self, record: dict, sync: bool) -> None:
+    def _write(self, record: dict, sync: bool, gap_s: float = 0.0) -> None:
+        """Append one record; fsync when ``sync`` and the last fsync is at least ``gap_s`` old, or
+        when it is older than ``SYNC_INTERVAL_S``."""
         with self._lock:
             if self._file is None:
                 raise SessionError(f"{self.path}: the session is closed (or was opened read-only).")
@@ -212,7 +217,8 @@ class SessionStore:
                 self._file.write(json.dumps(record) + "\n")
                 self._file.flush()
                 now = time.monotonic()
-                if sync or now - self._last_sync > SYNC_INTERVAL_S:
+                since = now - self._last_sync
+                if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
                     os.fsync(self._file.fileno())
                     self._last_sync = now
             except OSError as exc:

@@ -26,7 +26,7 @@ steady and tonal sound, not a music detector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,15 +71,40 @@ _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
 
 
-def measure(x: np.ndarray) -> GateReading:
-    """The gate's three measurements of a mono 16 kHz window."""
+@dataclass
+class GateFrames:
+    """The band spectra of the latest window the gate measured in one speech segment. The next
+    window of the segment starts a whole number of 10-ms frames later (the engine's hop is 50
+    frames), so the frames the two windows share are taken from here instead of transformed
+    again: the same numbers, as each frame's spectrum depends only on its own samples."""
+
+    start: int | None = None  # position of the first frame, in samples on the caller's clock
+    band: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) band power
+
+
+def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
+    """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
+    idx = np.arange(N_FFT)[None, :] + FRAME * np.arange(first, n)[:, None]
+    return (np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2)[:, _BAND]
+
+
+def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None = None) -> GateReading:
+    """The gate's three measurements of a mono 16 kHz window. With ``frames`` (the segment's
+    :class:`GateFrames`) and the window's ``start`` sample, frames shared with the segment's previous
+    window are reused and this window's are kept for the next."""
     x = np.asarray(x, dtype=np.float32)
     n = (len(x) - N_FFT) // FRAME + 1
     if n < 4:
         return GateReading(float("inf"), 0.0, 0.0)  # too short to judge: let the model decide
-    idx = np.arange(N_FFT)[None, :] + FRAME * np.arange(n)[:, None]
-    spec = np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2
-    band = spec[:, _BAND].astype(np.float64)
+    reuse = np.zeros((0, int(_BAND.sum())), np.float32)
+    if frames is not None and frames.band is not None and start is not None and frames.start is not None:
+        offset, rest = divmod(start - frames.start, FRAME)
+        if offset >= 0 and rest == 0:
+            reuse = frames.band[offset:offset + n]
+    band32 = np.concatenate([reuse, _band_power(x, len(reuse), n)]) if len(reuse) < n else reuse
+    if frames is not None and start is not None:
+        frames.start, frames.band = start, band32
+    band = band32.astype(np.float64)
     level = 10 * np.log10(band.sum(axis=1) / _FULL_SCALE + 1e-20)
     audible = level > SILENT_FRAME_DB
     if audible.sum() < 4:
@@ -104,6 +129,7 @@ def _line_energy(spectrum: np.ndarray, lines: int = 3) -> float:
     return total
 
 
-def speech_like(x: np.ndarray) -> bool:
-    """Whether a window sounds like speech at all (see the module docstring)."""
-    return measure(x).speech_like
+def speech_like(x: np.ndarray, start: int | None = None, frames: GateFrames | None = None) -> bool:
+    """Whether a window sounds like speech at all (see the module docstring; ``start`` and
+    ``frames`` as for :func:`measure`)."""
+    return measure(x, start, frames).speech_like

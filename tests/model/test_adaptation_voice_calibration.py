@@ -265,3 +265,30 @@ def test_voice_encoder_runs_at_the_models_cadence_within_a_segment(tmp_path, spe
     assert sum(rows) == len(windows)
     with pytest.raises(ValueError, match="segment entries"):
         predictor.predict_batch(windows, segments=[(seg, 0)])
+
+
+def test_voice_embeddings_computed_ahead_give_the_same_predictions(tmp_path, speech_16k):
+    """The engine's voice thread computes a batch's embeddings ahead (voice_embeddings) and hands them
+    to predict_batch: the predictions are those of predict_batch computing them itself, and the
+    segment's cadence advances the same way."""
+    from model.predictor import SegmentState
+    from model.runtime import load_predictor
+
+    predictor = load_predictor(make_tiny_model(tmp_path / "ahead.safetensors", voice_emotion=True,
+                                               voice_emotion_every_s=2.0), device="cpu")
+    starts = list(range(0, 9 * 8000, 8000))
+    windows = [speech_16k[s:s + 32000] for s in starts]
+    plain_seg, ahead_seg = SegmentState(), SegmentState()
+    plain = predictor.predict_batch(windows, segments=[(plain_seg, s) for s in starts])
+    segments = [(ahead_seg, s) for s in starts]
+    embeddings = predictor.voice_embeddings(windows[:5], segments[:5]) + predictor.voice_embeddings(
+        windows[5:], segments[5:])
+    assert ahead_seg.anchor == plain_seg.anchor == 64000
+    ahead = predictor.predict_batch(windows, segments=segments, embeddings=embeddings)
+    for a, b in zip(plain, ahead, strict=True):
+        np.testing.assert_array_equal(a.probabilities, b.probabilities)
+        np.testing.assert_array_equal(a.dimensions, b.dimensions)
+    with pytest.raises(ValueError, match="embeddings"):
+        predictor.predict_batch(windows, segments=segments, embeddings=embeddings[:3])
+    plain_model = load_predictor(make_tiny_model(tmp_path / "plain.safetensors"), device="cpu")
+    assert plain_model.voice_embeddings(windows, segments) is None

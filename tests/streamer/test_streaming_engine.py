@@ -210,3 +210,63 @@ def test_skipped_tracks_are_shown_not_analysed_and_a_single_track_is_always_anal
     mono = write_audio(tmp_path / "one.wav", speech_16k)
     events = run_to_end(Engine(StubPredictor(), EngineConfig(skip_tracks=(0,))), FileSource(mono, block_frames=1600))
     assert [e for e in events if isinstance(e, WindowResult)]
+
+
+@pytest.fixture(scope="module")
+def voice_predictor(tmp_path_factory):
+    """A tiny model with voice-emotion heads (the engine then runs a voice thread)."""
+    from model.runtime import load_predictor
+    from model.testing import make_tiny_model
+
+    path = make_tiny_model(tmp_path_factory.mktemp("voice") / "voice.safetensors", voice_emotion=True,
+                           voice_emotion_every_s=2.0)
+    return load_predictor(path, device="cpu")
+
+
+def test_voice_thread_embeds_ahead_and_equals_offline(speech_16k, speech_wav, voice_predictor, monkeypatch):
+    """With a voice encoder, a thread of its own computes the embeddings ahead of the model thread;
+    results equal one offline pass, and the model thread then never runs the voice encoder."""
+    config = EngineConfig(emit_audio=False)
+    offline = results(analyze_waveform(speech_16k, voice_predictor, config))
+    engine = Engine(voice_predictor, config)
+    where: list[str] = []
+    embed = voice_predictor._embeddings
+    monkeypatch.setattr(voice_predictor, "_embeddings",
+                        lambda prepared: where.append(threading.current_thread().name) or embed(prepared))
+    events = run_to_end(engine, FileSource(speech_wav, block_frames=777))
+    assert engine._voice_thread is not None and where and set(where) == {"ser-engine-voice"}
+    got = results(events)
+    assert [(e.kind, e.start_s, e.end_s) for e in got] == [(e.kind, e.start_s, e.end_s) for e in offline]
+    for a, b in zip(got, offline, strict=True):
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=PROB_ATOL)
+        np.testing.assert_allclose(list(a.heads["dimensions"].values()), list(b.heads["dimensions"].values()),
+                                   atol=PROB_ATOL)
+    assert not any(isinstance(e, EngineError) for e in events)
+
+
+def test_a_failing_voice_thread_leaves_the_work_to_the_model_thread(speech_16k, speech_wav, voice_predictor,
+                                                                    monkeypatch):
+    """The voice thread only saves work: when its voice encoder fails, the model thread computes the
+    embeddings itself and the results are complete and the same."""
+    config = EngineConfig(emit_audio=False)
+    offline = results(analyze_waveform(speech_16k, voice_predictor, config))
+    embed = voice_predictor._embeddings
+
+    def flaky(prepared):
+        if threading.current_thread().name == "ser-engine-voice":
+            raise RuntimeError("voice encoder out of memory")
+        return embed(prepared)
+
+    monkeypatch.setattr(voice_predictor, "_embeddings", flaky)
+    events = run_to_end(Engine(voice_predictor, config), FileSource(speech_wav, block_frames=4000))
+    got = results(events)
+    assert [(e.kind, e.start_s, e.end_s) for e in got] == [(e.kind, e.start_s, e.end_s) for e in offline]
+    for a, b in zip(got, offline, strict=True):
+        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()), atol=PROB_ATOL)
+    assert not any(isinstance(e, EngineError) for e in events)
+
+
+def test_a_model_without_voice_emotion_has_no_voice_thread(speech_wav, predictor):
+    engine = Engine(predictor, EngineConfig(emit_audio=False))
+    run_to_end(engine, FileSource(speech_wav))
+    assert engine._voice_thread is None
