@@ -19,6 +19,15 @@ MONITOR_BLOCK_S = 0.02  # audio per output callback
 MONITOR_QUEUE_S = 0.5  # bound of the audio waiting for the output callback
 MONITOR_PRIME_S = 0.1  # audio queued before playing starts (and again after an underflow): absorbs jitter
 MONITOR_START_TIMEOUT_S = 3.0  # longest wait for an opened output to play (ALSA via PulseAudio: 1-2 s)
+# The output callback is Python: it waits while another thread of the process holds the GIL, and the
+# analysis does so for 0.1-0.15 s at times (a full garbage collection, a first import). Two reserves
+# ride that out. The device holds MONITOR_LATENCY_S: one that runs dry underruns, and through ALSA's
+# PulseAudio plugin an underrun reconnects the stream, which then pauses 1-2 s as on opening (over a
+# second of the file lost); PortAudio's default (35 ms for ALSA's default device) outlasts no such
+# stall. The queue holds MONITOR_LEAD_S, which the source hands over ahead of the analysis, so that the
+# callback finds audio after a stall of the source thread too; being ahead, it adds no lag.
+MONITOR_LATENCY_S = 0.25
+MONITOR_LEAD_S = 0.3
 MONITOR_MAX_CHANNELS = 2  # mono and stereo files play as they are; more channels are mixed to mono
 
 
@@ -41,7 +50,7 @@ class AudioMonitor:
         self.rate = 0
         self.channels = 0
         self.frames_played = 0  # device frames of audio (not silence) handed to the device
-        self.underflows = 0  # callbacks that found no audio queued, or device-reported underflows
+        self.underflows = 0  # callbacks that found no audio queued, or the device's underflows while playing it
         self.dropped_blocks = 0  # blocks the bounded queue had no room for (device slower than the clock)
         self._queue: deque[np.ndarray] = deque()  # append/popleft are atomic: the callback takes no lock
         self._stream = None
@@ -50,7 +59,8 @@ class AudioMonitor:
         self._finished = False
         self._running = threading.Event()  # set by the callback once the device asks for audio steadily
         self._requested = 0  # frames the device asked for so far
-        self._prefill_frames = 0  # what it asks for at once on starting, before it really plays
+        self._buffer_frames = 0  # at most what the device holds: it asks for that much at once on starting
+        self._silence_since_audio = 0  # frames of silence the device asked for since the last audio
         self._carry = np.zeros((0, 1), np.float32)
 
     @property
@@ -82,8 +92,11 @@ class AudioMonitor:
         self._carry = np.zeros((0, self.channels), np.float32)
         try:
             self._stream = sd.OutputStream(device=self.device, channels=self.channels, samplerate=self.rate,
-                                           dtype="float32", blocksize=self._block, callback=self._callback)
-            self._prefill_frames = int(self._stream.latency * self.rate) + self._block
+                                           dtype="float32", blocksize=self._block, latency=MONITOR_LATENCY_S,
+                                           callback=self._callback)
+            # The device's buffer is the latency PortAudio reports plus one host period (ALSA's buffers
+            # have two to four periods): twice the latency and a block hold it, whatever latency was granted.
+            self._buffer_frames = int(2 * self._stream.latency * self.rate) + self._block
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
             self.close()
@@ -101,17 +114,19 @@ class AudioMonitor:
         # Runs in PortAudio's thread: copy one block or silence, count, return. Nothing that can block or raise.
         if not self._running.is_set():
             self._requested += frames
-            if self._requested > self._prefill_frames:
+            if self._requested > self._buffer_frames:
                 self._running.set()
-        if status.output_underflow:
-            self.underflows += 1
+        if status.output_underflow and self.frames_played and self._silence_since_audio < self._buffer_frames:
+            self.underflows += 1  # the device ran dry while it held the file's audio: a gap (not on starting)
         queued = self._queue
         if self._muted or not (self._playing or len(queued) >= self._prime_blocks or (self._finished and queued)):
             outdata.fill(0)
+            self._silence_since_audio += frames
             return
         self._playing = True
         if not queued:
             outdata.fill(0)
+            self._silence_since_audio += frames
             if not self._finished:
                 self.underflows += 1
                 self._playing = False  # gather a little audio again before playing on
@@ -121,6 +136,7 @@ class AudioMonitor:
         outdata[:n] = block[:n]
         outdata[n:] = 0
         self.frames_played += n
+        self._silence_since_audio = frames - n
 
     def push(self, data: np.ndarray, last: bool = False) -> None:
         """Queue native-rate ``(frames, channels)`` audio for playing (source thread).
@@ -153,9 +169,13 @@ class AudioMonitor:
             self._queue.append(np.ascontiguousarray(block, dtype=np.float32))
 
     def drain(self, stop: threading.Event) -> None:
-        """Wait until the queued audio has been handed to the device (bounded; returns early on ``stop``)."""
-        deadline = time.monotonic() + MONITOR_QUEUE_S + MONITOR_PRIME_S
-        while self._queue and not self._muted and not stop.is_set() and time.monotonic() < deadline:
+        """Wait until the queued audio has been played: handed to the device, and then out of the device's
+        buffer, which :meth:`close` discards (bounded; returns early on ``stop``)."""
+        if self._stream is None:
+            return
+        deadline = time.monotonic() + MONITOR_QUEUE_S + MONITOR_PRIME_S + self._buffer_frames / self.rate
+        while (self._queue or self._silence_since_audio < self._buffer_frames) and not self._muted \
+                and not stop.is_set() and time.monotonic() < deadline:
             stop.wait(MONITOR_BLOCK_S)
 
     def silence(self) -> None:

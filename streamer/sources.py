@@ -32,7 +32,7 @@ from streamer import portaudio
 from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
-from streamer.monitor import MONITOR_SPEED, AudioMonitor
+from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
@@ -216,31 +216,51 @@ class FileSource(Source):
         monitor = self._open_monitor(stop) if self.monitor_audible else None
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
+        error: AudioError | None = None
         peak = 0.0
-        while not done and not stop.is_set():
-            try:
-                with self._decoder_log:
-                    data = f.read(block, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-                raise AudioError(f"{self.path}: reading failed after {position / SAMPLE_RATE_HZ:.2f} s ({exc}); "
-                                 "the file may be truncated or corrupt.") from exc
-            done = len(data) < block
-            if len(data) and not np.isfinite(data).all():
-                raise AudioError(f"{self.path}: NaN or infinite samples after {position / SAMPLE_RATE_HZ:.2f} s; "
-                                 "the file is corrupt.")
-            if len(data):
-                peak = max(peak, float(np.abs(data).max()))
-            out = resampler(data, last=done)
-            if self.pace == "realtime" and len(out):
+        # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
+        # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
+        ahead: deque[np.ndarray] = deque()  # blocks read (and handed to the sound output), not yet due
+        read_to = position  # end of the audio read, on the sample clock
+        lead = int(round(MONITOR_LEAD_S * SAMPLE_RATE_HZ))
+        while not stop.is_set():
+            if not done and (not ahead or (monitor is not None and read_to - position < lead)):
+                try:
+                    with self._decoder_log:
+                        data = f.read(block, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+                    error = AudioError(f"{self.path}: reading failed after {read_to / SAMPLE_RATE_HZ:.2f} s ({exc}); "
+                                       "the file may be truncated or corrupt.")
+                    error.__cause__ = exc
+                    done = True
+                    continue
+                done = len(data) < block
+                if len(data) and not np.isfinite(data).all():
+                    error = AudioError(f"{self.path}: NaN or infinite samples after {read_to / SAMPLE_RATE_HZ:.2f} s; "
+                                       "the file is corrupt.")
+                    done = True
+                    continue
+                if len(data):
+                    peak = max(peak, float(np.abs(data).max()))
+                out = resampler(data, last=done)
+                if monitor is not None:
+                    monitor = self._feed_monitor(monitor, data, done)
+                if len(out):
+                    ahead.append(out)
+                    read_to += len(out)
+                continue
+            if not ahead:
+                break
+            out = ahead.popleft()
+            if self.pace == "realtime":
                 due = t0 + (position + len(out) - self.start_sample) / SAMPLE_RATE_HZ / self.speed
                 while not stop.is_set() and (wait := due - time.monotonic()) > 0:
                     stop.wait(min(wait, POLL_INTERVAL_S))
-            if monitor is not None and not stop.is_set():
-                monitor = self._feed_monitor(monitor, data, done)
-            if not len(out):
-                continue
             yield SourceBlock(position, out, time.monotonic())
             position += len(out)
+        done = done and not ahead  # all of it read and handed on (not stopped with blocks still ahead)
+        if error is not None and not stop.is_set():
+            raise error  # after the audio read before the problem
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if (msg := self._decoder_log.summary(self.path)) is not None:

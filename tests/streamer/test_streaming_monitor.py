@@ -253,6 +253,63 @@ def test_monitor_queue_is_bounded_and_silence_and_close_stop_the_sound_at_once(f
     assert fake_sd.streams[0].aborted and not monitor._queue
 
 
+class Underflow:
+    output_underflow = True
+
+
+def test_monitor_counts_the_devices_underflows_only_while_it_holds_audio(fake_sd):
+    """A device that runs dry on starting (before any audio) is no gap in the sound; once it holds the
+    file's audio it is."""
+    monitor = AudioMonitor()
+    monitor.open(SAMPLE_RATE_HZ, 1)
+    block = fake_sd.streams[0].kwargs["blocksize"]
+    buf = np.zeros((block, 1), np.float32)
+    monitor._callback(buf, block, None, Underflow())
+    assert monitor.underflows == 0
+    monitor.push(np.ones((block * 10, 1), np.float32))
+    assert _play(monitor, 1).all()
+    monitor._callback(buf, block, None, Underflow())
+    assert buf.all() and monitor.underflows == 1
+
+
+def test_monitor_drain_waits_until_the_device_played_the_end(fake_sd):
+    """``close`` discards what the device still holds, so the end of a file is heard only if ``drain``
+    waits until the device has asked for its buffer's worth of silence after the last audio."""
+    monitor = AudioMonitor()
+    monitor.open(SAMPLE_RATE_HZ, 1)
+    block = fake_sd.streams[0].kwargs["blocksize"]
+    monitor.push(np.ones((block * 6 + 7, 1), np.float32), last=True)
+    drained = threading.Event()
+    thread = threading.Thread(target=lambda: (monitor.drain(threading.Event()), drained.set()))
+    thread.start()
+    _play(monitor, 7)  # all the audio, the last 7 frames padded with silence
+    assert not monitor._queue and not drained.wait(3 * monitor_module.MONITOR_BLOCK_S)
+    n_silent = -(-monitor._buffer_frames // block)
+    assert not _play(monitor, n_silent).any()
+    assert drained.wait(JOIN_TIMEOUT_S)
+    thread.join(JOIN_TIMEOUT_S)
+
+
+def test_file_source_hands_the_monitor_its_audio_ahead_of_the_analysis(speech_wav, fake_sd, monkeypatch):
+    """The sound output gets each block MONITOR_LEAD_S before the analysis does (so that its queue
+    outlasts a stall of the source thread), and the analysis still gets all of the file, in order."""
+    pushed = []
+    monkeypatch.setattr(AudioMonitor, "push", lambda self, data, last=False: pushed.append(len(data)))
+    src = FileSource(speech_wav, pace="realtime", monitor=True)
+    src.open()
+    lead = int(round(monitor_module.MONITOR_LEAD_S * SAMPLE_RATE_HZ))
+    ahead, got, stop = [], [], threading.Event()
+    for b in src.blocks(stop):
+        got.append(b.data)
+        ahead.append(sum(pushed) - (b.start + len(b.data)))  # the file is 16 kHz: frames are samples
+        if len(got) * len(b.data) >= 2 * lead:
+            stop.set()
+    src.close()
+    assert all(abs(a - lead) <= len(got[0]) for a in ahead), ahead  # to a block
+    audio, _ = sf.read(speech_wav, dtype="float32")
+    np.testing.assert_array_equal(np.concatenate(got)[:, 0], audio[:sum(len(g) for g in got)])
+
+
 def test_monitor_plays_only_real_time_replays_at_1x(speech_wav, fake_sd):
     for kwargs, audible in (({"pace": "realtime"}, True), ({"pace": "realtime", "speed": 2.0}, False),
                             ({"pace": "realtime", "speed": 0.5}, False), ({"pace": "fast"}, False)):
