@@ -41,6 +41,7 @@ RUN_STEP_S = 0.05  # Engine.run hands on events at least this often
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
 PLANNED_QUEUE_ENTRIES = 32  # planned blocks waiting for the model (each holds its windows' audio)
+EMBEDDED_QUEUE_ENTRIES = 16  # planned blocks with their voice embeddings, waiting for the model thread
 MAX_ENTRIES_PER_STEP = 16  # planned blocks the model thread takes at once when it is behind (bigger batches)
 PERCENTILES = (50, 95, 99)
 
@@ -135,7 +136,7 @@ class Engine:
         # computes the windows' voice embeddings while the model thread runs the networks on
         # earlier windows (the two share the cores; each computation is the same as in one thread).
         embeds = any(p.embeds_ahead for p in self._pipelines)
-        self._embedded = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES) if embeds else self._planned
+        self._embedded = queue.Queue(maxsize=EMBEDDED_QUEUE_ENTRIES) if embeds else self._planned
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         # Tracks shown but not analysed; a source with one track is always analysed (a mono
         # recording or device has no separate channel to leave out).
@@ -338,14 +339,16 @@ class Engine:
         failed = False
         done = False
         while not done:
-            entries = self._take(self._planned)
+            entries = self._take(self._planned, merge=False)
             if not failed:
-                try:
-                    for entry in entries:
-                        if entry is not _END and isinstance(entry[1], list):
-                            self._pipelines[entry[0]].embed(entry[1])
+                try:  # each track's windows of all the entries taken, in one batch
+                    for track in {e[0] for e in entries if e is not _END and isinstance(e[1], list)}:
+                        self._pipelines[track].embed([item for e in entries if e is not _END and e[0] == track
+                                                      and isinstance(e[1], list) for item in e[1]])
                 except Exception:  # noqa: BLE001 - the model thread meets and reports the same failure
                     failed = True
+            # Passed on one by one as they came: the queue's bound counts blocks, and so bounds the
+            # audio waiting in it (merged entries would hold many blocks each).
             for entry in entries:
                 done = done or entry is _END
                 self._embedded.put(entry)
@@ -392,15 +395,17 @@ class Engine:
                 self._done.set()
 
     @staticmethod
-    def _take(planned: queue.Queue) -> list:
-        """At least one entry (blocking) plus what else is queued; consecutive entries of one track are
-        merged so that their windows share model batches."""
+    def _take(planned: queue.Queue, merge: bool = True) -> list:
+        """At least one entry (blocking) plus what else is queued; with ``merge``, consecutive entries
+        of one track are merged so that their windows share model batches."""
         entries = [planned.get()]
         while len(entries) < MAX_ENTRIES_PER_STEP and entries[-1] is not _END:
             try:
                 entries.append(planned.get_nowait())
             except queue.Empty:
                 break
+        if not merge:
+            return entries
         merged: list = []
         for e in entries:
             if (e is not _END and merged and merged[-1] is not _END and merged[-1][0] == e[0]
