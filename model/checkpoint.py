@@ -23,6 +23,7 @@ from model.meta import (  # noqa: F401 - re-exported: the metadata belongs to th
     DIMENSION_SOURCES,
     FORMAT_NAME,
     FORMAT_VERSION,
+    ONNX_PARTS,
     ModelMeta,
     onnx_path_for,
     read_meta,
@@ -51,7 +52,8 @@ def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLi
 
         export_onnx(net, meta, path)
     else:
-        onnx_path_for(path).unlink(missing_ok=True)
+        for part in ONNX_PARTS:
+            onnx_path_for(path, part).unlink(missing_ok=True)
     return path
 
 

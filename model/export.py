@@ -2,9 +2,9 @@
 
 The ONNX file sits beside the safetensors file (same stem, ``.onnx``) and carries the same metadata
 (``ser`` in its metadata properties) plus the SHA-256 of the safetensors file it was made from, so
-the runtime can tell a stale or foreign ONNX file from the right one. One graph holds everything the
+the runtime can tell a stale or foreign ONNX file from the right one. Its graphs hold everything the
 runtime computes, the front ends included, built here from the torch modules so that the one
-:class:`FeatureConfig` and the one network keep defining the numbers:
+:class:`FeatureConfig` and the one network keep defining the numbers. The main graph (``STEM.onnx``):
 
 - the log-mel front end, split where overlapping windows can share work: ``frames`` (K, win_length),
   the samples of K new STFT frames, give ``mel_power`` (K, n_mels) (a DFT as a matrix product with
@@ -14,12 +14,14 @@ runtime computes, the front ends included, built here from the torch modules so 
 - the emotion network(s) on that log-mel (``emotion``, ``gender``, ``dimensions`` and extra heads,
   as the torch model returns them); speaker-normalised models also take ``reference`` (B, n_mels)
   and ``has_reference`` (B,);
-- models with a voice encoder: ``voice_frames`` (P, 160, 400), the STFT frames of P partials of 1.6 s,
-  give ``voice_partials`` (P, 256), unit embeddings; ``embedding`` (B, 256) gives ``voice_male``
-  (B,), and for voice-emotion models with ``centre`` (B, 256) the voice heads' raw and centred outputs.
+- models with a voice encoder: ``embedding`` (B, 256) gives ``voice_male`` (B,), and for
+  voice-emotion models with ``centre`` (B, 256) the voice heads' raw and centred outputs.
 
-ONNX Runtime runs every node of a graph on every call, so the runtime feeds minimal stand-ins for
-the parts a call does not need.
+Models with a voice encoder have a second graph (``STEM.voice.onnx``): ``voice_frames`` (P, 160, 400),
+the STFT frames of P partials of 1.6 s, give ``voice_partials`` (P, 256), unit embeddings. It is a
+graph of its own because ONNX Runtime runs every node of a graph on every call: calls that need only
+the networks, or only the voice encoder, then compute nothing else (the runtime feeds minimal
+stand-ins for the inputs of a graph a call does not use).
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ import torch
 from torch import nn
 
 from model.files import atomic_write, file_sha256
-from model.meta import ONNX_FORMAT, ONNX_FORMAT_VERSION, ModelMeta, onnx_inputs, onnx_outputs, onnx_path_for
+from model.meta import (
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+    ModelMeta,
+    onnx_inputs,
+    onnx_outputs,
+    onnx_parts,
+    onnx_path_for,
+)
 
 OPSET = 17
 
@@ -67,11 +77,13 @@ class _PowerMel(nn.Module):
 
 
 class OnnxGraph(nn.Module):
-    """The whole inference graph of a model (see the module docstring for its inputs and outputs)."""
+    """One inference graph of a model, ``part`` "main" or "voice" (see the module docstring for their
+    inputs and outputs)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, part: str = "main"):
         super().__init__()
         self.net = net
+        self.part = part
         features = net.features
         spectrogram = net.logmel.mel.spectrogram
         self.log_floor = float(features.log_floor)
@@ -84,13 +96,18 @@ class OnnxGraph(nn.Module):
             self.voice_mel = _PowerMel(vs.n_fft, vs.win_length, vs.window, self.voice.mel.mel_scale.fb)
 
     def input_names(self) -> list[str]:
-        return onnx_inputs(self.net.arch)
+        return onnx_inputs(self.net.arch, self.part)
 
     def output_names(self) -> list[str]:
-        return onnx_outputs(self.net.arch)
+        return onnx_outputs(self.net.arch, self.part)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = dict(zip(self.input_names(), inputs, strict=True))
+        if self.part == "voice":
+            v = self.voice
+            _, (hidden, _) = v.lstm(self.voice_mel(x["voice_frames"]))
+            e = torch.relu(v.linear(hidden[-1]))
+            return (e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8),)
         power = self.mel(x["frames"])
         rows = torch.cat([x["cache"], power], dim=0)
         logmel = torch.log(rows[x["index"]] * x["gain2"][:, None, None] + self.log_floor).transpose(1, 2)
@@ -99,9 +116,6 @@ class OnnxGraph(nn.Module):
                   *(out[h[0]] for h in self.net.arch.extra_heads)]
         if self.voice is not None:
             v = self.voice
-            _, (hidden, _) = v.lstm(self.voice_mel(x["voice_frames"]))
-            e = torch.relu(v.linear(hidden[-1]))
-            result.append(e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8))
             emb = x["embedding"]
             result.append(torch.sigmoid(v.gender(emb))[:, 0])
             if self.voice_emotion:
@@ -134,21 +148,26 @@ class OnnxGraph(nn.Module):
 def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
                 out: str | os.PathLike | None = None) -> Path:
     """Write the ONNX export of the model file ``model_path`` (whose network and metadata are
-    ``net`` and ``meta``) beside it, or to ``out``, atomically. Returns the path written."""
+    ``net`` and ``meta``) beside it, or to ``out``, atomically: the main graph, and for models with
+    a voice encoder its graph beside it (``onnx_path_for(out, "voice")``). Returns the main graph's path."""
     import onnx
 
     out = Path(out) if out is not None else onnx_path_for(model_path)
-    graph = OnnxGraph(copy.deepcopy(net).cpu().eval()).eval()  # the caller's network stays as it is
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on traced shapes and LSTM batch sizes
-        torch.onnx.export(graph, graph.example_inputs(), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=graph.input_names(), output_names=graph.output_names(),
-                          dynamic_axes=graph.dynamic_axes(), do_constant_folding=True)
-    proto = onnx.load_from_string(buffer.getvalue())
-    info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION,
-            "model_sha256": file_sha256(model_path), "inputs": graph.input_names(),
-            "outputs": graph.output_names()}
-    onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
+    sha = file_sha256(model_path)
+    net = copy.deepcopy(net).cpu().eval()  # the caller's network stays as it is
     out.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(out, proto.SerializeToString())
+    # The voice graph first: a main graph whose voice graph is missing is refused at loading.
+    for part in reversed(onnx_parts(net.arch)):
+        graph = OnnxGraph(net, part).eval()
+        buffer = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on traced shapes and LSTM batch sizes
+            torch.onnx.export(graph, graph.example_inputs(), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=graph.input_names(), output_names=graph.output_names(),
+                              dynamic_axes=graph.dynamic_axes(), do_constant_folding=True)
+        proto = onnx.load_from_string(buffer.getvalue())
+        info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION, "part": part,
+                "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
+        onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
+        atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
+    return out

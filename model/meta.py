@@ -191,31 +191,44 @@ def read_meta(path: Path) -> ModelMeta:
 
 # The ONNX export of a model file (model/export.py writes it, model/runtime.py runs it).
 ONNX_FORMAT = "ser-onnx"
-ONNX_FORMAT_VERSION = 1
+# Version 2 puts the voice encoder in a graph of its own (ONNX Runtime computes every node of a graph
+# on every call); version 1 held everything in one graph, and is made again with 'ser export'.
+ONNX_FORMAT_VERSION = 2
+ONNX_PARTS = ("main", "voice")  # the graphs of an export: the networks and heads; the voice encoder
 
 
-def onnx_path_for(model_path: str | os.PathLike) -> Path:
-    """Where a model file's ONNX export lives: beside it, same stem."""
-    return Path(model_path).with_suffix(".onnx")
+def onnx_path_for(model_path: str | os.PathLike, part: str = "main") -> Path:
+    """Where a model file's ONNX export lives: beside it, same stem; the voice encoder's graph
+    (models with one) in ``STEM.voice.onnx``."""
+    return Path(model_path).with_suffix(".onnx" if part == "main" else f".{part}.onnx")
 
 
-def onnx_inputs(arch: ArchConfig) -> list[str]:
-    """The inputs of a model's ONNX graph (model/export.py builds it, model/runtime.py feeds it)."""
+def onnx_parts(arch: ArchConfig) -> tuple[str, ...]:
+    """The graphs a model's export has."""
+    return ONNX_PARTS if arch.voice_gender else ONNX_PARTS[:1]
+
+
+def onnx_inputs(arch: ArchConfig, part: str = "main") -> list[str]:
+    """The inputs of one of a model's ONNX graphs (model/export.py builds them, model/runtime.py feeds them)."""
+    if part == "voice":
+        return ["voice_frames"] if arch.voice_gender else []
     names = ["frames", "cache", "index", "gain2"]
     if arch.speaker_norm:
         names += ["reference", "has_reference"]
     if arch.voice_gender:
-        names += ["voice_frames", "embedding"]
+        names += ["embedding"]
         if arch.voice_emotion:
             names += ["centre"]
     return names
 
 
-def onnx_outputs(arch: ArchConfig) -> list[str]:
-    """The outputs of a model's ONNX graph, in the order the graph returns them."""
+def onnx_outputs(arch: ArchConfig, part: str = "main") -> list[str]:
+    """The outputs of one of a model's ONNX graphs, in the order the graph returns them."""
+    if part == "voice":
+        return ["voice_partials"] if arch.voice_gender else []
     names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in arch.extra_heads)]
     if arch.voice_gender:
-        names += ["voice_partials", "voice_male"]
+        names += ["voice_male"]
         if arch.voice_emotion:
             names += ["voice_emotion_raw", "voice_dimensions_raw", "voice_emotion_centred", "voice_dimensions_centred"]
     return names

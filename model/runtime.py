@@ -108,10 +108,10 @@ class OnnxPredictor(InferenceBase):
         predictor._check(model_path)
         return predictor
 
-    # -- the session -------------------------------------------------------------------------
+    # -- the sessions ------------------------------------------------------------------------
     @property
     def threads(self) -> int:
-        """CPU threads of the computation (0: ONNX Runtime's default, one per core)."""
+        """CPU threads of each computation (0: ONNX Runtime's default, one per core)."""
         return self._threads
 
     @threads.setter
@@ -119,10 +119,25 @@ class OnnxPredictor(InferenceBase):
         n = max(0, int(n))
         if self._session is not None and n == self._threads:
             return
+        self._session = self._open(self.onnx_path, n)
+        self._sessions = {"main": self._session}
+        if self.has_voice:
+            voice_path = onnx_path_for(self.onnx_path, "voice")
+            if not voice_path.is_file():
+                raise ModelFileError(f"{voice_path}: the voice encoder's part of the ONNX export is missing; "
+                                     f"make the export again with 'ser export {self.source or 'MODEL'}'.")
+            self._sessions["voice"] = self._open(voice_path, n)
+        self._threads = n
+        self._inputs = {part: {i.name for i in s.get_inputs()} for part, s in self._sessions.items()}
+        self._outputs = {part: [o.name for o in s.get_outputs()] for part, s in self._sessions.items()}
+        if getattr(self, "_checked", None) is not None:  # sessions rebuilt (other threads): the files again
+            self._check(self._checked)
+
+    def _open(self, path: Path, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = n
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Threads that finish their share of an operation sleep rather than spin for the next: the
@@ -130,44 +145,46 @@ class OnnxPredictor(InferenceBase):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: the exporter's graph is fine as it is
         try:
-            self._session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own exception types for bad files
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{self.onnx_path}: not a readable ONNX model ({first}); it may be truncated. "
+            raise ModelFileError(f"{path}: not a readable ONNX model ({first}); it may be truncated. "
                                  f"Make it again with 'ser export {self.source or 'MODEL'}'.") from exc
-        self._threads = n
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._outputs = [o.name for o in self._session.get_outputs()]
-        if getattr(self, "_checked", None) is not None:  # a session rebuilt (other threads): the file again
-            self._check(self._checked)
 
     def _check(self, model_path: Path) -> None:
-        """The ONNX file is an export of this very model file, with the inputs and outputs it needs."""
+        """Each ONNX file is an export of this very model file, with the inputs and outputs it needs."""
         self._checked = model_path
-        props = self._session.get_modelmeta().custom_metadata_map
-        try:
-            info = json.loads(props.get("ser_onnx", ""))
-        except json.JSONDecodeError:
-            info = {}
-        if info.get("format") != ONNX_FORMAT:
-            raise ModelFileError(f"{self.onnx_path}: this ONNX file is not an export of a speech-emotion model of "
-                                 f"this product; make it with 'ser export {model_path}'.")
-        if int(info.get("format_version", 0)) > ONNX_FORMAT_VERSION:
-            raise ModelFileError(f"{self.onnx_path}: the export format is newer than this program understands; "
-                                 "update the program, or make the export again with this one ('ser export').")
-        if info.get("model_sha256") != file_sha256(model_path):
-            raise ModelFileError(f"{self.onnx_path}: this ONNX file was made from another model file than "
-                                 f"{model_path.name} (or that file changed since); make it again with "
-                                 f"'ser export {model_path}'.")
-        missing = sorted(set(onnx_outputs(self.meta.arch)) - set(self._outputs))
-        missing += sorted(set(onnx_inputs(self.meta.arch)) - self._inputs)
-        if missing:
-            raise ModelFileError(f"{self.onnx_path}: the ONNX file lacks the inputs or outputs {missing} its model "
-                                 f"needs; make it again with 'ser export {model_path}'.")
+        sha = file_sha256(model_path)
+        for part, session in self._sessions.items():
+            path = onnx_path_for(self.onnx_path, part)
+            props = session.get_modelmeta().custom_metadata_map
+            try:
+                info = json.loads(props.get("ser_onnx", ""))
+            except json.JSONDecodeError:
+                info = {}
+            if info.get("format") != ONNX_FORMAT:
+                raise ModelFileError(f"{path}: this ONNX file is not an export of a speech-emotion model of "
+                                     f"this product; make it with 'ser export {model_path}'.")
+            version = int(info.get("format_version", 0))
+            if version > ONNX_FORMAT_VERSION:
+                raise ModelFileError(f"{path}: the export format is newer than this program understands; "
+                                     "update the program, or make the export again with this one ('ser export').")
+            if version < ONNX_FORMAT_VERSION or info.get("part") != part:
+                raise ModelFileError(f"{path}: an export of an earlier format, or another part of one (here the "
+                                     f"{part} graph belongs); make the export again with 'ser export {model_path}'.")
+            if info.get("model_sha256") != sha:
+                raise ModelFileError(f"{path}: this ONNX file was made from another model file than "
+                                     f"{model_path.name} (or that file changed since); make it again with "
+                                     f"'ser export {model_path}'.")
+            missing = sorted(set(onnx_outputs(self.meta.arch, part)) - set(self._outputs[part]))
+            missing += sorted(set(onnx_inputs(self.meta.arch, part)) - self._inputs[part])
+            if missing:
+                raise ModelFileError(f"{path}: the ONNX file lacks the inputs or outputs {missing} its model "
+                                     f"needs; make it again with 'ser export {model_path}'.")
 
-    def _run(self, feed: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        """One run of the graph. Every input is fed: the parts this call does not need get minimal
-        stand-ins (ONNX Runtime computes every node on every call)."""
+    def _run(self, feed: dict[str, np.ndarray], outputs: list[str], part: str = "main") -> dict[str, np.ndarray]:
+        """One run of one graph. Every input is fed: inputs this call does not use get minimal
+        stand-ins (ONNX Runtime computes every node of a graph on every call)."""
         f = self.meta.features
         n = len(feed["index"]) if "index" in feed else 1
         defaults = {"frames": lambda: np.zeros((1, self._win), np.float32),
@@ -179,8 +196,8 @@ class OnnxPredictor(InferenceBase):
                     "voice_frames": lambda: np.zeros((1, 1, VOICE_N_FFT), np.float32),
                     "embedding": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32),
                     "centre": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32)}
-        full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs}
-        values = self._session.run(outputs, full)
+        full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs[part]}
+        values = self._sessions[part].run(outputs, full)
         return dict(zip(outputs, values, strict=True))
 
     # -- the runtime's part of InferenceBase -------------------------------------------------
@@ -255,7 +272,7 @@ class OnnxPredictor(InferenceBase):
         if not prepared:
             return []
         parts = [voice_partials(w) for w in prepared]
-        partials = self._run({"voice_frames": np.concatenate(parts)}, ["voice_partials"])["voice_partials"]
+        partials = self._run({"voice_frames": np.concatenate(parts)}, ["voice_partials"], "voice")["voice_partials"]
         out, k = [], 0
         for p in parts:
             mean = partials[k:k + len(p)].mean(axis=0)

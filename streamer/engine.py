@@ -1,5 +1,5 @@
-"""The engine: a source thread, a worker (VAD, segments, windows), a model thread, and a consumer
-that drains events with ``poll``.
+"""The engine: a source thread, a worker (VAD, segments, windows), for models with a voice encoder a
+voice thread, a model thread, and a consumer that drains events with ``poll``.
 
 Threads and what each may block on:
   * the audio callbacks (microphone input, sound output of a replay) copy blocks into or out of
@@ -7,10 +7,13 @@ Threads and what each may block on:
   * the source thread reads/resamples and blocks on the bounded input queue (files: backpressure);
   * the worker plans each block (VAD, segments, windows with their audio) and blocks on the bounded
     queue to the model thread; display events (audio, VAD flags) leave it at once;
+  * the voice thread (models with voice-emotion heads) computes the planned windows' voice
+    embeddings and passes each block on, blocking on the bounded queue to the model thread: the
+    voice encoder and the networks then run at the same time, on different windows;
   * the model thread runs planned windows through the model in batches, emits results in order, and
     waits only when the result queue is full (never while stopping);
   * the consumer (GUI timer, ``analyze_file``) calls :meth:`Engine.poll`, which never blocks.
-Splitting VAD from the model lets them use both cores. Errors in the source, the worker or the model
+Splitting VAD, the voice encoder and the networks lets them use every core. Errors in the source, the worker or the model
 become :class:`EngineError` events; what was found before the error is flushed and kept (and stays in
 the session). Problems that do not stop the analysis (no sound output for a replay) become non-fatal
 :class:`EngineError` events, emitted as they happen.

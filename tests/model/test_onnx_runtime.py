@@ -217,3 +217,62 @@ def test_ser_analyze_imports_neither_torch_nor_qt_nor_matplotlib(tiny_model_path
         f"assert main(['analyze', {str(speech_paths[0])!r}, '--model', {str(tiny_model_path)!r}, "
         f"'--out', {str(tmp_path)!r}, '--quiet']) == 0")
     assert not {m for m in mods if m.split(".")[0] in ("torch", "torchaudio", "PySide6", "matplotlib", "pyqtgraph")}
+
+
+# -- the voice encoder's graph of its own ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def voice_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("voice") / "voice.safetensors", voice_emotion=True,
+                           voice_emotion_every_s=2.0)
+
+
+@pytest.fixture
+def voice_copy(voice_model, tmp_path):
+    import shutil
+
+    dst = tmp_path / "model.safetensors"
+    shutil.copy(voice_model, dst)
+    for part in ("main", "voice"):
+        shutil.copy(onnx_path_for(voice_model, part), onnx_path_for(dst, part))
+    return dst
+
+
+def test_voice_encoder_export_is_a_graph_of_its_own_and_matches_torch(voice_model, speech_16k):
+    """A model with a voice encoder exports two graphs; the ONNX runtime runs the voice encoder in its
+    own and gives torch's embeddings and predictions."""
+    voice_file = onnx_path_for(voice_model, "voice")
+    assert voice_file.name == "voice.voice.onnx" and voice_file.is_file()
+    onnx_p = load_predictor(voice_model, device="cpu")
+    torch_p = Predictor.load(voice_model, device="cpu")
+    assert "voice_frames" not in onnx_p._inputs["main"] and onnx_p._inputs["voice"] == {"voice_frames"}
+    windows = [speech_16k[s:s + 32000] for s in (0, 16000, 48000)]
+    for a, b in zip(onnx_p._embeddings(windows), torch_p._embeddings(windows), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    for a, b in zip(onnx_p.predict_batch(windows), torch_p.predict_batch(windows), strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
+        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=1e-4)
+
+
+def test_a_missing_damaged_or_swapped_voice_graph_is_a_model_file_error(voice_copy, tmp_path):
+    voice = onnx_path_for(voice_copy, "voice")
+    good = voice.read_bytes()
+    voice.unlink()
+    with pytest.raises(ModelFileError, match=r"model\.voice\.onnx.*missing.*ser export"):
+        load_predictor(voice_copy, device="cpu")
+    voice.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ModelFileError, match=r"model\.voice\.onnx.*ser export"):
+        load_predictor(voice_copy, device="cpu")
+    voice.write_bytes(onnx_path_for(voice_copy).read_bytes())  # the main graph where the voice one belongs
+    with pytest.raises(ModelFileError, match=r"model\.voice\.onnx.*another part.*ser export"):
+        load_predictor(voice_copy, device="cpu")
+    voice.write_bytes(good)
+    assert load_predictor(voice_copy, device="cpu").voice_emotion
+
+
+def test_saving_without_export_removes_both_graphs(voice_model, tmp_path):
+    path = tmp_path / "m.safetensors"
+    make_tiny_model(path, voice_emotion=True)
+    assert onnx_path_for(path).exists() and onnx_path_for(path, "voice").exists()
+    make_tiny_model(path, voice_emotion=True, onnx=False)
+    assert not onnx_path_for(path).exists() and not onnx_path_for(path, "voice").exists()
