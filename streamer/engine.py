@@ -21,6 +21,7 @@ the session). Problems that do not stop the analysis (no sound output for a repl
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import traceback
@@ -147,6 +148,10 @@ class Engine:
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
         self._set_threads()
+        # What exists by now (modules, the model) lives as long as the program: set it apart from the
+        # garbage collector, whose full collections otherwise walk it all (measured: 0.13-0.14 s over
+        # some 170,000 objects with the GIL held, long enough for a sound device to run dry).
+        gc.freeze()
         self._model_thread = threading.Thread(target=self._run_model, name="ser-engine-model", daemon=True)
         self._voice_thread = (threading.Thread(target=self._run_voice, name="ser-engine-voice", daemon=True)
                               if embeds else None)
