@@ -49,6 +49,10 @@ LEGEND_COLUMNS = 11  # one key row for the usual outputs (8 classes, V/A/D) in a
 NARROW_LEGEND_COLUMNS = 4  # ... two rows in a narrow one, so that it never runs past the plot's edge
 NARROW_PLOT_PX = 900
 CURVE_WIDTH = 1  # wider pens take the slow path of the raster engine and halve the frame rate
+# Curves get the visible stretch of their series plus this fraction of the view's span on each side,
+# so that scrolling or zooming within it needs no new data (see Lane.update_data).
+CURVE_MARGIN = 0.1
+SAMPLES_PER_PX = 5.0  # decimate curves to about this many min/max runs per pixel (pyqtgraph's auto downsampling)
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
 START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br>"
               "or press Listen to analyse the microphone.")
@@ -69,7 +73,6 @@ class Lane:
         self.version = -1
         self.result_version = -1
         self._spec_key = None
-        self._level_key = None
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
         self.head_plots: dict[str, pg.PlotItem] = {}
@@ -85,7 +88,6 @@ class Lane:
             p.setMenuEnabled(False)
             p.hideButtons()
             p.vb.setMouseEnabled(x=True, y=False)
-            p.setClipToView(True)
 
         # Each plot keeps a margin above its data for its caption (titles would cost a row per plot).
         self.level_plot.setYRange(SILENCE_DB, LEVEL_TOP_DB, padding=0)
@@ -97,8 +99,12 @@ class Lane:
         self.speech_image.setLookupTable(np.array([[0, 0, 0, 0], list(SPEECH_SHADE)], dtype=np.ubyte))
         self.speech_image.setZValue(-10)
         self.level_plot.addItem(self.speech_image)
+        # The curves' data is clipped to the view and decimated here, not by pyqtgraph's clip-to-view
+        # and auto downsampling: those redo it for every curve on every change of the view, which is
+        # every frame while the view scrolls (see update_data).
         self.level_curve = self.level_plot.plot(pen=pg.mkPen(LEVEL_COLOR, width=1))
-        self.level_curve.setDownsampling(auto=True, method="peak")
+        self._fed: dict[str, tuple] = {}  # per series: what its curves were last given (see _needs_feed)
+        self._result_series = None  # (result_version, x, {head: values}) of the result curves
 
         self.spec_image = pg.ImageItem()
         cmap = pg.colormap.get("viridis")
@@ -169,8 +175,6 @@ class Lane:
                 else:  # one light colour, told apart by line style: no emotion class shares it
                     pen = pg.mkPen(VAD_COLOR, width=CURVE_WIDTH, style=VAD_STYLES[i % len(VAD_STYLES)])
                 curves[o] = plot.plot(pen=pen, name=o)
-        for curve in curves.values():
-            curve.setDownsampling(auto=True, method="peak")  # a zoomed-out hour is still ~1 point per pixel
         self.head_curves[head] = curves
 
     # The built-in heads by name, for the side panel and tests.
@@ -259,31 +263,51 @@ class Lane:
                 for o, curve in self.head_curves[head].items()]
 
     def update_data(self, history: TrackHistory, x0: float, x1: float) -> None:
-        """Push the history's curves to the plot items (only when the history or the view changed)."""
-        level_key = (history.version, round(x0, 3), round(x1, 3))
-        if level_key != self._level_key:
-            self._level_key = level_key
-            # Only the visible stretch (plus a margin for panning) goes to the level curve: an hour
-            # of 20 ms values would otherwise be re-scanned by the plot item every frame.
-            lvl = history.level.view()
-            margin = 0.25 * (x1 - x0)
-            i0, i1 = np.searchsorted(lvl[:, 0], [x0 - margin, x1 + margin])
-            self.level_curve.setData(*_break_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1]), connect="finite")
-        if history.version == self.version:
+        """Push the history's curves to the plot items (only when the history changed, or the view
+        left the stretch the curves were given or zoomed enough to change their decimation)."""
+        width_px = float(self.level_plot.vb.width())
+        lvl = history.level.view()
+        step = _downsample_step(lvl[:, 0], x0, x1, width_px)
+        if self._needs_feed("level", history.version, x0, x1, step):
+            i0, i1, lo, hi = _stretch(lvl[:, 0], x0, x1, step)
+            t, db = _break_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1])
+            t, db = _peak_decimate(t, db[:, None], step)
+            self.level_curve.setData(t, db[:, 0], connect="finite")
+            self._fed["level"] = (history.version, step, lo, hi)
+        if history.version == self.version and self._result_series is not None:
+            # Nothing new: only the view can ask for another stretch of the result curves.
+            self._feed_results(history.result_version, x0, x1, width_px)
             return
         self.version = history.version
-        if history.result_version == self.result_version:
-            return
-        self.result_version = history.result_version
-        t, idx = _curve_layout(history.results.view())
-        for head, _, outputs in self.heads:
-            values = _take(history.head(head, smoothed=True), idx)
-            curves = self.head_curves[head]
-            for i, o in enumerate(outputs):
-                if o in curves and i < values.shape[1]:
-                    curves[o].setData(t, values[:, i], connect="finite")
+        if history.result_version != self.result_version:
+            self.result_version = history.result_version
+            t, idx = _curve_layout(history.results.view())
+            values = {head: _take(history.head(head, smoothed=True), idx) for head, _, _ in self.heads}
+            self._result_series = (history.result_version, t, values)
+        self._feed_results(history.result_version, x0, x1, width_px)
         if history.dimensions_source != self.dimensions_source:
             self.set_dimensions_source(history.dimensions_source)
+
+    def _needs_feed(self, series: str, version: int, x0: float, x1: float, step: int) -> bool:
+        """Whether the curves of ``series`` need new data: their series changed, the view [x0, x1] left
+        the stretch they were given, or its decimation step changed."""
+        fed = self._fed.get(series)
+        return fed is None or fed[:2] != (version, step) or x0 < fed[2] or x1 > fed[3]
+
+    def _feed_results(self, version: int, x0: float, x1: float, width_px: float) -> None:
+        """Give the result curves the stretch of the results around the view, decimated like the level."""
+        _, t, values = self._result_series
+        step = _downsample_step(t, x0, x1, width_px)
+        if not self._needs_feed("results", version, x0, x1, step):
+            return
+        i0, i1, lo, hi = _stretch(t, x0, x1, step)
+        for head, _, outputs in self.heads:
+            x, ys = _peak_decimate(t[i0:i1], values[head][i0:i1], step)
+            curves = self.head_curves[head]
+            for i, o in enumerate(outputs):
+                if o in curves and i < ys.shape[1]:
+                    curves[o].setData(x, ys[:, i], connect="finite")
+        self._fed["results"] = (version, step, lo, hi)
 
     def update_visible(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Redraw the images that depend on the visible range: speech shading and spectrogram."""
@@ -484,6 +508,47 @@ def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.insert(t, at, t[gaps] + 1e-3), np.insert(db, at, np.nan)
 
 
+def _downsample_step(t: np.ndarray, x0: float, x1: float, width_px: float) -> int:
+    """How many samples of the series at times ``t`` to draw as one min/max pair when [x0, x1] spans
+    ``width_px`` pixels: about SAMPLES_PER_PX pairs per pixel, as pyqtgraph's auto downsampling
+    (which presumes evenly spaced samples, as this does)."""
+    if len(t) < 2 or width_px <= 0:
+        return 1
+    dt = float(t[-1] - t[0]) / (len(t) - 1)
+    if dt <= 0:
+        return 1
+    return max(1, int((x1 - x0) / dt / (width_px * SAMPLES_PER_PX)))
+
+
+def _stretch(t: np.ndarray, x0: float, x1: float, step: int) -> tuple[int, int, float, float]:
+    """The samples of sorted times ``t`` to give a curve for the view [x0, x1]: the view plus
+    CURVE_MARGIN of its span each side, and one sample beyond, so lines run on past the plot's edges.
+    The first index is a multiple of ``step``, so the decimated runs stay put while the view scrolls.
+
+    Returns:
+        (first index, end index, start and end of the time range this covers).
+    """
+    margin = CURVE_MARGIN * (x1 - x0)
+    lo, hi = x0 - margin, x1 + margin
+    i0, i1 = np.searchsorted(t, [lo, hi])
+    i0, i1 = max(0, int(i0) - 1), min(len(t), int(i1) + 1)
+    return i0 - i0 % step, i1, lo, hi
+
+
+def _peak_decimate(t: np.ndarray, ys: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """pyqtgraph's "peak" downsampling of the columns of ``ys`` (n, k): per run of ``step`` samples,
+    its maximum then its minimum, both at the run's middle time (a NaN in a run keeps the curve's
+    break). The last run may be shorter: the newest values stay visible."""
+    if step <= 1 or len(t) == 0:
+        return t, ys
+    starts = np.arange(0, len(t), step)
+    x = np.repeat(t[np.minimum(starts + step // 2, len(t) - 1)], 2)
+    y = np.empty((2 * len(starts), ys.shape[1]), dtype=ys.dtype)
+    y[0::2] = np.maximum.reduceat(ys, starts, axis=0)
+    y[1::2] = np.minimum.reduceat(ys, starts, axis=0)
+    return x, y
+
+
 def _take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     out = values[np.clip(idx, 0, None)].astype(np.float64)
     out[idx < 0] = np.nan
@@ -583,9 +648,13 @@ class PlotStack(pg.GraphicsLayoutWidget):
         for lane in lanes:
             for p in lane.plots:
                 p.showAxis("bottom", False)
+                # A hidden time axis would still re-typeset its unit label on every scroll.
+                for name in ("top", "bottom"):
+                    p.getAxis(name).enableAutoSIPrefix(False)
         if lanes:
             bottom = lanes[-1].plots[-1]
             bottom.showAxis("bottom", True)
+            bottom.getAxis("bottom").enableAutoSIPrefix(True)
             bottom.setLabel("bottom", "time", units="s")
 
     def set_lane_name(self, track: int, name: str) -> None:
@@ -664,7 +733,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         """Force a redraw of every lane on the next refresh (smoothing changed)."""
         for lane in self.lanes.values():
             lane.version = lane.result_version = -1
-            lane._level_key = None
+            lane._fed.clear()
 
     def _on_manual_range(self, *_args) -> None:
         if not self._setting_range:
