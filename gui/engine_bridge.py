@@ -238,7 +238,10 @@ class EngineBridge:
             key = (str(path),)
         if self._predictor is None or self._predictor_key != key:
             read_model_info(settings.model_path)  # the friendly "not found" message
-            self._predictor = load_predictor(settings.model_path, device="auto")
+            # Loaded for the thread count the engine runs it with (EngineConfig.inference_threads):
+            # each engine start would otherwise rebuild its ONNX sessions, and each stop again.
+            self._predictor = load_predictor(settings.model_path, device="auto",
+                                             threads=self._config(settings).inference_threads)
             self._predictor_key = key
         return self._predictor
 

@@ -41,6 +41,7 @@ from model.meta import (  # noqa: F401 - onnx_path_for is where users of the run
     ModelMeta,
     onnx_inputs,
     onnx_outputs,
+    onnx_parts,
     onnx_path_for,
     read_meta,
     resolve_model_path,
@@ -119,19 +120,20 @@ class OnnxPredictor(InferenceBase):
         n = max(0, int(n))
         if self._session is not None and n == self._threads:
             return
-        self._session = self._open(self.onnx_path, n)
-        self._sessions = {"main": self._session}
+        # Built and checked aside, then put in place together: a failure leaves the sessions as they were.
+        sessions = {"main": self._open(self.onnx_path, n)}
         if self.has_voice:
             voice_path = onnx_path_for(self.onnx_path, "voice")
             if not voice_path.is_file():
                 raise ModelFileError(f"{voice_path}: the voice encoder's part of the ONNX export is missing; "
                                      f"make the export again with 'ser export {self.source or 'MODEL'}'.")
-            self._sessions["voice"] = self._open(voice_path, n)
-        self._threads = n
-        self._inputs = {part: {i.name for i in s.get_inputs()} for part, s in self._sessions.items()}
-        self._outputs = {part: [o.name for o in s.get_outputs()] for part, s in self._sessions.items()}
+            sessions["voice"] = self._open(voice_path, n)
         if getattr(self, "_checked", None) is not None:  # sessions rebuilt (other threads): the files again
-            self._check(self._checked)
+            self._check(self._checked, sessions)
+        self._sessions = sessions
+        self._session = sessions["main"]
+        self._inputs = {part: {i.name for i in s.get_inputs()} for part, s in sessions.items()}
+        self._threads = n
 
     def _open(self, path: Path, threads: int):
         import onnxruntime as ort
@@ -151,11 +153,11 @@ class OnnxPredictor(InferenceBase):
             raise ModelFileError(f"{path}: not a readable ONNX model ({first}); it may be truncated. "
                                  f"Make it again with 'ser export {self.source or 'MODEL'}'.") from exc
 
-    def _check(self, model_path: Path) -> None:
+    def _check(self, model_path: Path, sessions: dict | None = None) -> None:
         """Each ONNX file is an export of this very model file, with the inputs and outputs it needs."""
-        self._checked = model_path
+        sessions = self._sessions if sessions is None else sessions
         sha = file_sha256(model_path)
-        for part, session in self._sessions.items():
+        for part, session in sessions.items():
             path = onnx_path_for(self.onnx_path, part)
             props = session.get_modelmeta().custom_metadata_map
             try:
@@ -169,18 +171,21 @@ class OnnxPredictor(InferenceBase):
             if version > ONNX_FORMAT_VERSION:
                 raise ModelFileError(f"{path}: the export format is newer than this program understands; "
                                      "update the program, or make the export again with this one ('ser export').")
-            if version < ONNX_FORMAT_VERSION or info.get("part") != part:
+            # Format 1 differs only for models with a voice encoder (it held it in the main graph).
+            same_as_v1 = version == 1 and "part" not in info and onnx_parts(self.meta.arch) == ("main",)
+            if not same_as_v1 and (version < ONNX_FORMAT_VERSION or info.get("part") != part):
                 raise ModelFileError(f"{path}: an export of an earlier format, or another part of one (here the "
                                      f"{part} graph belongs); make the export again with 'ser export {model_path}'.")
             if info.get("model_sha256") != sha:
                 raise ModelFileError(f"{path}: this ONNX file was made from another model file than "
                                      f"{model_path.name} (or that file changed since); make it again with "
                                      f"'ser export {model_path}'.")
-            missing = sorted(set(onnx_outputs(self.meta.arch, part)) - set(self._outputs[part]))
-            missing += sorted(set(onnx_inputs(self.meta.arch, part)) - self._inputs[part])
+            missing = sorted(set(onnx_outputs(self.meta.arch, part)) - {o.name for o in session.get_outputs()})
+            missing += sorted(set(onnx_inputs(self.meta.arch, part)) - {i.name for i in session.get_inputs()})
             if missing:
                 raise ModelFileError(f"{path}: the ONNX file lacks the inputs or outputs {missing} its model "
                                      f"needs; make it again with 'ser export {model_path}'.")
+        self._checked = model_path
 
     def _run(self, feed: dict[str, np.ndarray], outputs: list[str], part: str = "main") -> dict[str, np.ndarray]:
         """One run of one graph. Every input is fed: inputs this call does not use get minimal

@@ -21,6 +21,7 @@ the session). Problems that do not stop the analysis (no sound output for a repl
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import queue
 import threading
@@ -123,6 +124,7 @@ class Engine:
             raise ConfigError("the engine is already running; stop() it before starting another source.")
         source.open()
         try:
+            self._set_threads()
             self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
                                for i, name in enumerate(source.track_names)]
             if self.session is not None:
@@ -130,6 +132,8 @@ class Engine:
                                              started=now_iso())
         except BaseException:
             source.close()  # do not hold a device or file that will never be read
+            with contextlib.suppress(Exception):  # the error being raised is the one to report
+                self._restore_threads()
             raise
         self._source = source
         self._stop.clear()
@@ -147,11 +151,7 @@ class Engine:
         self._skip = set(self.config.skip_tracks) if len(self._pipelines) > 1 else set()
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
-        self._set_threads()
-        # What exists by now (modules, the model) lives as long as the program: set it apart from the
-        # garbage collector, whose full collections otherwise walk it all (measured: 0.13-0.14 s over
-        # some 170,000 objects with the GIL held, long enough for a sound device to run dry).
-        gc.freeze()
+        _freeze_startup_objects()
         self._model_thread = threading.Thread(target=self._run_model, name="ser-engine-model", daemon=True)
         self._voice_thread = (threading.Thread(target=self._run_voice, name="ser-engine-voice", daemon=True)
                               if embeds else None)
@@ -336,8 +336,9 @@ class Engine:
                 self._put_planned((t, items))
 
     def _put_planned(self, entry) -> None:
-        # The model thread drains this queue until it sees _END, so a blocking put cannot hang.
-        self._planned.put(entry)
+        # The voice thread (or, without one, the model thread) drains this queue until it sees _END;
+        # should it have died, the put gives up rather than hang.
+        _put_while(self._planned, entry, self._voice_thread or self._model_thread)
 
     # ------------------------------------------------------------------ voice thread
     def _run_voice(self) -> None:
@@ -359,7 +360,8 @@ class Engine:
             # audio waiting in it (merged entries would hold many blocks each).
             for entry in entries:
                 done = done or entry is _END
-                self._embedded.put(entry)
+                if not _put_while(self._embedded, entry, self._model_thread):
+                    return
 
     # ------------------------------------------------------------------ model thread
     def _run_model(self) -> None:
@@ -369,6 +371,11 @@ class Engine:
         try:
             done = False
             while not done:
+                if self._embedded.empty() and self.session is not None:
+                    try:  # nothing to analyse this moment: what was written goes on the disk now
+                        self.session.sync_pending()
+                    except SERError:
+                        pass  # the next write reports a failing disk, once
                 for entry in self._take(self._embedded):
                     if entry is _END:
                         done = True
@@ -457,6 +464,34 @@ class Engine:
             while len(self._results) >= self.config.result_queue_events and not self._stop.is_set():
                 self._results_cv.wait(QUEUE_POLL_S)
             self._results.extend(results)
+
+
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process, at the first engine start: what exists by then (modules, the loaded model)
+    lives as long as the program, so it is set apart from the garbage collector, whose full
+    collections otherwise walk it all (measured: 0.13-0.14 s over some 170,000 objects with the GIL
+    held, long enough for a sound device to run dry). Garbage is collected first, so that nothing
+    unreachable is kept for good."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+def _put_while(q: queue.Queue, item, consumer: threading.Thread | None) -> bool:
+    """Put ``item`` on ``q``, waiting while ``consumer`` (the thread that drains it) is alive; False
+    when it is gone and the item could not be put."""
+    while True:
+        try:
+            q.put(item, timeout=QUEUE_POLL_S)
+            return True
+        except queue.Full:
+            if consumer is None or not consumer.is_alive():
+                return False
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,7 +9,9 @@ flushed to the operating system as it is written, so a crash or a kill of the pr
 the record being written. The file is also fsync-ed (put on the disk, against a power cut) at
 errors, restarts and close, at each utterance result (the end of a segment; at most every
 ``SEGMENT_SYNC_GAP_S``: a file analysed faster than real time ends hundreds of segments a second,
-and the engine would wait for the disk at each) and at least every ``SYNC_INTERVAL_S``. A truncated last line is ignored when reading back.
+and the engine would wait for the disk at each), at least every ``SYNC_INTERVAL_S`` while records
+come, and whenever the engine waits for audio (:meth:`SessionStore.sync_pending`), so that nothing
+written stays off the disk while the speaker is silent. A truncated last line is ignored when reading back.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class SessionStore:
         self._file = None
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
+        self._unsynced = False  # records written since the last fsync
         if writable:
             self._file = open(path, "a", encoding="utf-8")  # kept open: records are appended as they happen
 
@@ -158,7 +161,7 @@ class SessionStore:
     def append(self, event) -> None:
         """Append a :class:`SpeechSegment`, :class:`WindowResult` or :class:`EngineError`; others are ignored."""
         if isinstance(event, SpeechSegment):
-            self._write(event.to_dict(), sync=False)  # its utterance result follows it at once
+            self._write(event.to_dict(), sync=False)  # its utterance result, or the engine when idle, syncs it
             self._keep(self.segments, event)
         elif isinstance(event, WindowResult):
             self._write(event.to_dict(), sync=event.kind == "utterance", gap_s=SEGMENT_SYNC_GAP_S)
@@ -218,11 +221,24 @@ class SessionStore:
                 self._file.flush()
                 now = time.monotonic()
                 since = now - self._last_sync
+                self._unsynced = True
                 if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
                     os.fsync(self._file.fileno())
-                    self._last_sync = now
+                    self._last_sync, self._unsynced = now, False
             except OSError as exc:
                 raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
+
+    def sync_pending(self) -> None:
+        """Put on the disk what was written since the last fsync, if anything: the engine calls this
+        when it has nothing to analyse for a moment, so the last records never wait for the next."""
+        with self._lock:
+            if self._file is None or not self._unsynced:
+                return
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
+            self._last_sync, self._unsynced = time.monotonic(), False
 
     def __enter__(self) -> SessionStore:
         return self

@@ -231,7 +231,6 @@ class FileSource(Source):
                 except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                     error = AudioError(f"{self.path}: reading failed after {read_to / SAMPLE_RATE_HZ:.2f} s ({exc}); "
                                        "the file may be truncated or corrupt.")
-                    error.__cause__ = exc
                     done = True
                     continue
                 done = len(data) < block
@@ -259,8 +258,8 @@ class FileSource(Source):
             yield SourceBlock(position, out, time.monotonic())
             position += len(out)
         done = done and not ahead  # all of it read and handed on (not stopped with blocks still ahead)
-        if error is not None and not stop.is_set():
-            raise error  # after the audio read before the problem
+        if error is not None:
+            raise error  # after the audio read before the problem (a stop in between does not hide it)
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if (msg := self._decoder_log.summary(self.path)) is not None:

@@ -276,3 +276,40 @@ def test_saving_without_export_removes_both_graphs(voice_model, tmp_path):
     assert onnx_path_for(path).exists() and onnx_path_for(path, "voice").exists()
     make_tiny_model(path, voice_emotion=True, onnx=False)
     assert not onnx_path_for(path).exists() and not onnx_path_for(path, "voice").exists()
+
+
+def test_a_failed_rebuild_leaves_the_sessions_as_they_were(voice_copy, speech_16k):
+    """Changing the thread count rebuilds the sessions: when the export has gone meanwhile, that is a
+    ModelFileError and the predictor goes on with the sessions it had."""
+    predictor = load_predictor(voice_copy, device="cpu", threads=1)
+    before = predictor.predict(speech_16k[:32000]).probabilities
+    onnx_path_for(voice_copy, "voice").unlink()
+    with pytest.raises(ModelFileError, match="missing"):
+        predictor.threads = 2
+    assert predictor.threads == 1
+    np.testing.assert_array_equal(predictor.predict(speech_16k[:32000]).probabilities, before)
+
+
+def _rewrite_export_info(path: Path, **changes) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    for prop in proto.metadata_props:
+        if prop.key == "ser_onnx":
+            info = {k: v for k, v in json.loads(prop.value).items() if k not in changes or changes[k] is not None}
+            info.update({k: v for k, v in changes.items() if v is not None})
+            prop.value = json.dumps(info)
+    onnx.save(proto, str(path))
+
+
+def test_a_format_1_export_is_read_where_format_2_is_the_same(model_copy):
+    """Format 2 changed only the exports of models with a voice encoder: a format-1 export of a model
+    without one still loads."""
+    _rewrite_export_info(onnx_path_for(model_copy), format_version=1, part=None)
+    assert load_predictor(model_copy, device="cpu").runtime == "onnx"
+
+
+def test_a_format_1_export_of_a_voice_model_is_refused(voice_copy):
+    _rewrite_export_info(onnx_path_for(voice_copy), format_version=1, part=None)
+    with pytest.raises(ModelFileError, match=r"earlier format.*ser export"):
+        load_predictor(voice_copy, device="cpu")

@@ -249,3 +249,28 @@ def test_salvage_numbers_count_what_opens_after_a_seek_back(written_session, tmp
     opened = SessionStore.open(path, salvage=True)
     assert len(opened.results) == 3 == info.value.kept
     assert info.value.kept_until_s == max(r.end_s for r in opened.results) == opened.salvaged["kept_until_s"]
+
+
+def test_records_written_between_fsyncs_reach_the_disk_when_the_engine_is_idle(tmp_path, monkeypatch):
+    """An utterance result written right after an fsync is not fsync-ed at once (a file analysed fast
+    ends many segments a second); sync_pending, which the engine calls when it waits for audio, puts
+    it on the disk, and does nothing when nothing is pending."""
+    import os
+
+    import streamer.session as session_module
+
+    store = SessionStore.create(tmp_path / "s.jsonl", {"x": 1})
+    synced = []
+    monkeypatch.setattr(session_module.os, "fsync", lambda fd: synced.append(fd))
+    heads = {"emotion": {"neutral": 1.0}, "gender": {"female": 0.5, "male": 0.5},
+             "dimensions": {"valence": 0.5, "arousal": 0.5, "dominance": 0.5}}
+    result = WindowResult(track=0, track_name="mix", kind="utterance", start_s=0.0, end_s=2.0, heads=heads,
+                          speech_ratio=1.0, latency_ms=1.0)
+    store.append(result)  # the store was fsync-ed when it was created, just now
+    assert synced == []
+    store.sync_pending()
+    assert len(synced) == 1
+    store.sync_pending()
+    assert len(synced) == 1
+    store.close()
+    assert os.path.getsize(tmp_path / "s.jsonl") > 0
