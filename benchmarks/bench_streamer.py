@@ -286,7 +286,7 @@ def run() -> str:
         f"Model: {model_note}. Audio: {tp['audio_s'] / 60:.0f} minutes of real speech made by concatenating "
         f"RAVDESS clips from `{Path(origin).relative_to(REPO_ROOT.parent) if origin.startswith(str(REPO_ROOT.parent)) else origin}` "
         f"with {GAP_S:.2f} s pauses ({tp['segments']} speech segments, {tp['windows']} windows, "
-        f"{tp['utterances']} utterance results). `ser analyze` defaults (2.0 s window, 0.5 s hop, VAD 2; as fast as possible the model uses every core in batches of up to 16 windows, in real-time replay one thread and batches of up to 4).",
+        f"{tp['utterances']} utterance results). `ser analyze` defaults (2.0 s window, 0.5 s hop, VAD 2; as fast as possible the networks and the voice encoder each run in a thread of their own on half the cores, the networks in batches of up to 16 windows; in real-time replay one thread each and batches of up to 4).",
         "",
         "| measure | value | target | met |",
         "|---|---|---|---|",
