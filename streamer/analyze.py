@@ -25,12 +25,32 @@ class AnalysisResult:
     stats: EngineStats | None = None
     duration_s: float | None = None
     metadata: dict = field(default_factory=dict)
+    # With keep_windows=False: per (track, head, output), the window result holding its peak so far
+    # (the first of equal ones) and its place in arrival order.
+    _peaks: dict = field(default_factory=dict, repr=False)
+    _seen: int = field(default=0, repr=False)
+
+    def _keep_peaks(self, r: WindowResult) -> None:
+        self._seen += 1
+        for head, values in r.heads.items():
+            for name, v in values.items():
+                kept = self._peaks.get((r.track, head, name))
+                if kept is None or v > kept[0]:
+                    self._peaks[(r.track, head, name)] = (v, self._seen, r)
+
+    def _finish_peaks(self) -> None:
+        """Put the peak windows after the other results, in the order they came."""
+        if self._peaks:
+            unique = {id(r): (seq, r) for _, seq, r in self._peaks.values()}
+            self.results += [r for _, r in sorted(unique.values(), key=lambda e: e[0])]
+            self._peaks = {}
 
 
 def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None = None, *, pace: str = "fast",
                  speed: float = 1.0, start_s: float = 0.0, channels: str = "mix", track_names=None, session=None,
                  session_path: str | os.PathLike | None = None,
-                 progress: Callable[[float], None] | None = None, source: Source | None = None) -> AnalysisResult:
+                 progress: Callable[[float], None] | None = None, source: Source | None = None,
+                 keep_windows: bool = True) -> AnalysisResult:
     """Analyse one file on the engine and return its segments and results.
 
     Args:
@@ -44,6 +64,10 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
         progress: Called with the seconds of audio processed so far.
         source: Analyse this source instead of opening ``path`` as a file (``path`` then only names
             the result); ``pace``, ``speed``, ``start_s``, ``channels`` and ``track_names`` are its own.
+        keep_windows: Return every window result. False keeps, of the window results, only those
+            that hold a peak of some output (what :func:`streamer.summary.summarize` reads of them),
+            after the other results, so memory does not grow with the window results of a long
+            file; the session file has them all.
 
     Raises:
         AudioError: The file is missing, unreadable, empty or at too low a rate. A failure while
@@ -67,17 +91,20 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     step = None if progress is None else (
         lambda: progress(max(engine.stats.samples_processed.values(), default=0) / SAMPLE_RATE_HZ))
     try:
-        engine.run(source, lambda events: _collect(events, out), step)
+        engine.run(source, lambda events: _collect(events, out, keep_windows), step)
     finally:
+        out._finish_peaks()
         out.stats = engine.stats
         if own_session is not None:
             own_session.close(stats=out.stats.to_dict())
     return out
 
 
-def _collect(events, out: AnalysisResult) -> None:
+def _collect(events, out: AnalysisResult, keep_windows: bool = True) -> None:
     for e in events:
-        if isinstance(e, WindowResult):
+        if isinstance(e, WindowResult) and not keep_windows and e.kind == "window":
+            out._keep_peaks(e)
+        elif isinstance(e, WindowResult):
             out.results.append(e)
         elif isinstance(e, SpeechSegment):
             out.segments.append(e)

@@ -125,8 +125,9 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
         if bar is not None:
             bar.update(min(done_s, bar.total) - bar.n)
 
+    # The session file holds every result; only what the summary reads stays in memory.
     kwargs = dict(pace="realtime" if args.realtime else "fast", speed=args.speed, channels=args.channels,
-                  track_names=names, progress=progress)
+                  track_names=names, progress=progress, keep_windows=False)
     try:
         if args.format == "jsonl":
             res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)

@@ -102,3 +102,32 @@ def test_analyze_imports_neither_qt_nor_portaudio(speech_paths, tiny_model_path,
     proc = subprocess.run([sys.executable, "-c", code], env=subprocess_env(), cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=CLI_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_analyze_keeps_only_the_windows_its_summary_reads(speech_16k, predictor, tmp_path):
+    """``ser analyze`` does not keep every window result in memory (keep_windows=False): the
+    utterances and the windows holding a peak stay, and the summary is the one of all results."""
+    from streamer import analyze_file
+    from streamer.events import WindowResult
+    from streamer.session import SessionStore
+    from streamer.summary import summarize
+
+    stereo = np.stack([speech_16k, speech_16k[::-1].copy()], axis=1)
+    wav = write_audio(tmp_path / "call.wav", stereo)
+    full = analyze_file(wav, predictor, channels="split", session_path=tmp_path / "full.jsonl")
+    lean = analyze_file(wav, predictor, channels="split", session_path=tmp_path / "lean.jsonl", keep_windows=False)
+    windows = [r for r in full.results if r.kind == "window"]
+    kept = [r for r in lean.results if r.kind == "window"]
+    assert len(windows) > 4 * len(full.track_names) and 0 < len(kept) < len(windows)
+    def key(r):  # what a result says (its latency differs from run to run)
+        return r.track, r.kind, r.start_s, r.end_s, r.heads
+
+    assert [key(r) for r in lean.results if r.kind != "window"] == [key(r) for r in full.results
+                                                                     if r.kind != "window"]
+    heads = full.metadata["model"]["heads"]
+    lines = [s.line() for s in summarize(full.track_names, full.segments, full.results, heads)]
+    assert [s.line() for s in summarize(lean.track_names, lean.segments, lean.results, heads)] == lines
+    assert [s.peaks for s in summarize(lean.track_names, lean.segments, lean.results, heads)] == \
+        [s.peaks for s in summarize(full.track_names, full.segments, full.results, heads)]
+    saved = [r for r in SessionStore.open(tmp_path / "lean.jsonl").results if isinstance(r, WindowResult)]
+    assert len(saved) == len(full.results)  # the session file has every result
