@@ -92,7 +92,8 @@ class OnnxPredictor(InferenceBase):
         self._win = f.win_length
         self._offset = (f.n_fft - f.win_length) // 2
         self._threads = 0
-        self._session = None
+        self._sessions: dict = {}  # graph part -> its ONNX Runtime session
+        self._checked: Path | None = None  # the model file the sessions were checked against
         self.threads = threads
 
     @classmethod
@@ -118,7 +119,7 @@ class OnnxPredictor(InferenceBase):
     @threads.setter
     def threads(self, n: int) -> None:
         n = max(0, int(n))
-        if self._session is not None and n == self._threads:
+        if self._sessions and n == self._threads:
             return
         # Built and checked aside, then put in place together: a failure leaves the sessions as they were.
         sessions = {"main": self._open(self.onnx_path, n)}
@@ -128,10 +129,9 @@ class OnnxPredictor(InferenceBase):
                 raise ModelFileError(f"{voice_path}: the voice encoder's part of the ONNX export is missing; "
                                      f"make the export again with 'ser export {self.source or 'MODEL'}'.")
             sessions["voice"] = self._open(voice_path, n)
-        if getattr(self, "_checked", None) is not None:  # sessions rebuilt (other threads): the files again
+        if self._checked is not None:  # sessions rebuilt (other threads): the files again
             self._check(self._checked, sessions)
         self._sessions = sessions
-        self._session = sessions["main"]
         self._inputs = {part: {i.name for i in s.get_inputs()} for part, s in sessions.items()}
         self._threads = n
 

@@ -350,10 +350,13 @@ class Engine:
         while not done:
             entries = self._take(self._planned, merge=False)
             if not failed:
-                try:  # each track's windows of all the entries taken, in one batch
-                    for track in {e[0] for e in entries if e is not _END and isinstance(e[1], list)}:
-                        self._pipelines[track].embed([item for e in entries if e is not _END and e[0] == track
-                                                      and isinstance(e[1], list) for item in e[1]])
+                by_track: dict[int, list] = {}  # each track's windows of all the entries taken, one batch
+                for e in entries:
+                    if e is not _END and isinstance(e[1], list):
+                        by_track.setdefault(e[0], []).extend(e[1])
+                try:
+                    for track, items in by_track.items():
+                        self._pipelines[track].embed(items)
                 except Exception:  # noqa: BLE001 - the model thread meets and reports the same failure
                     failed = True
             # Passed on one by one as they came: the queue's bound counts blocks, and so bounds the
@@ -373,7 +376,7 @@ class Engine:
             while not done:
                 if self._embedded.empty() and self.session is not None:
                     try:  # nothing to analyse this moment: what was written goes on the disk now
-                        self.session.sync_pending()
+                        self.session.sync()
                     except SERError:
                         pass  # the next write reports a failing disk, once
                 for entry in self._take(self._embedded):

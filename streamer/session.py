@@ -10,7 +10,7 @@ the record being written. The file is also fsync-ed (put on the disk, against a 
 errors, restarts and close, at each utterance result (the end of a segment; at most every
 ``SEGMENT_SYNC_GAP_S``: a file analysed faster than real time ends hundreds of segments a second,
 and the engine would wait for the disk at each), at least every ``SYNC_INTERVAL_S`` while records
-come, and whenever the engine waits for audio (:meth:`SessionStore.sync_pending`), so that nothing
+come, and whenever the engine waits for audio (:meth:`SessionStore.sync`), so that nothing
 written stays off the disk while the speaker is silent. A truncated last line is ignored when reading back.
 """
 
@@ -190,14 +190,17 @@ class SessionStore:
             self.append(e)
 
     def sync(self) -> None:
-        """Force what was written onto the disk."""
+        """Put on the disk what was written since the last fsync, if anything (each record reaches the
+        operating system as it is written): the engine calls this whenever it waits for audio, so
+        that the last records never wait for the next."""
         with self._lock:
-            if self._file is not None:
-                try:
-                    self._file.flush()
-                    os.fsync(self._file.fileno())
-                except OSError as exc:
-                    raise SessionError(f"{self.path}: cannot write to the session file ({exc}).") from exc
+            if self._file is None or not self._unsynced:
+                return
+            try:
+                os.fsync(self._file.fileno())
+            except OSError as exc:
+                raise SessionError(f"{self.path}: cannot write to the session file ({exc}).") from exc
+            self._last_sync, self._unsynced = time.monotonic(), False
 
     def close(self, **info) -> None:
         """Write the ``end`` record (with ``info``, e.g. stats) and close the file. Safe to call twice."""
@@ -227,18 +230,6 @@ class SessionStore:
                     self._last_sync, self._unsynced = now, False
             except OSError as exc:
                 raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
-
-    def sync_pending(self) -> None:
-        """Put on the disk what was written since the last fsync, if anything: the engine calls this
-        when it has nothing to analyse for a moment, so the last records never wait for the next."""
-        with self._lock:
-            if self._file is None or not self._unsynced:
-                return
-            try:
-                os.fsync(self._file.fileno())
-            except OSError as exc:
-                raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
-            self._last_sync, self._unsynced = time.monotonic(), False
 
     def __enter__(self) -> SessionStore:
         return self

@@ -253,7 +253,7 @@ def test_salvage_numbers_count_what_opens_after_a_seek_back(written_session, tmp
 
 def test_records_written_between_fsyncs_reach_the_disk_when_the_engine_is_idle(tmp_path, monkeypatch):
     """An utterance result written right after an fsync is not fsync-ed at once (a file analysed fast
-    ends many segments a second); sync_pending, which the engine calls when it waits for audio, puts
+    ends many segments a second); sync, which the engine calls when it waits for audio, puts
     it on the disk, and does nothing when nothing is pending."""
     import os
 
@@ -268,9 +268,9 @@ def test_records_written_between_fsyncs_reach_the_disk_when_the_engine_is_idle(t
                           speech_ratio=1.0, latency_ms=1.0)
     store.append(result)  # the store was fsync-ed when it was created, just now
     assert synced == []
-    store.sync_pending()
+    store.sync()
     assert len(synced) == 1
-    store.sync_pending()
+    store.sync()
     assert len(synced) == 1
     store.close()
     assert os.path.getsize(tmp_path / "s.jsonl") > 0
