@@ -102,13 +102,15 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet |
     return net, meta
 
 
-def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """``ser export``: write the ONNX export of an existing model file (beside it, or to ``out``)."""
+def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None,
+                      voice_int8: bool = True) -> Path:
+    """``ser export``: write the ONNX export of an existing model file (beside it, or to ``out``;
+    ``voice_int8`` as :func:`model.export.export_onnx` takes it)."""
     from model.export import export_onnx
 
     path = resolve_model_path(model_path)
     net, meta = load_model(path)
     try:
-        return export_onnx(net, meta, path, out)
+        return export_onnx(net, meta, path, out, voice_int8=voice_int8)
     except OSError as exc:
         raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

@@ -22,6 +22,14 @@ the STFT frames of P partials of 1.6 s, give ``voice_partials`` (P, 256), unit e
 graph of its own because ONNX Runtime runs every node of a graph on every call: calls that need only
 the networks, or only the voice encoder, then compute nothing else (the runtime feeds minimal
 stand-ins for the inputs of a graph a call does not use).
+
+By default the voice encoder's LSTM layers after the first run in int8 (ONNX Runtime's dynamic
+quantisation: weights int8 per output channel, each step's inputs quantised on the fly), which
+makes the encoder about 1.7 times faster on the CPU. Its embeddings then differ slightly from
+torch's (cosine similarity about 0.9995 on real clips); what that changes in accuracy is in the
+model card. The first layer stays in float: its inputs are mel power, whose range one 8-bit scale
+cannot hold (quantised, the embeddings lose their meaning). ``voice_int8=False`` (``ser export
+--exact``) writes the float graph, which gives torch's outputs to about 1e-6.
 """
 
 from __future__ import annotations
@@ -145,11 +153,40 @@ class OnnxGraph(nn.Module):
         return {k: v for k, v in axes.items() if k in self.input_names() + self.output_names()}
 
 
+def quantize_voice_lstm(proto, skip_first: int = 1):
+    """The voice graph ``proto`` with its LSTM layers after the first ``skip_first`` in int8 (see the
+    module docstring). Returns (the new graph, how many layers were quantised)."""
+    import logging
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    layers = [n.name for n in proto.graph.node if n.op_type == "LSTM"][skip_first:]
+    if not layers:
+        return proto, 0
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # the quantiser's advice on pre-processing, not for users
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+            src.write_bytes(proto.SerializeToString())
+            quantize_dynamic(src, dst, op_types_to_quantize=["LSTM"], nodes_to_quantize=layers,
+                             per_channel=True, weight_type=QuantType.QInt8)
+            quantized = onnx.load(str(dst))
+    finally:
+        logging.getLogger().setLevel(quiet)
+    if sum(n.op_type == "DynamicQuantizeLSTM" for n in quantized.graph.node) != len(layers):
+        raise RuntimeError("the voice encoder's LSTM layers were not quantised as planned")
+    return quantized, len(layers)
+
+
 def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
-                out: str | os.PathLike | None = None) -> Path:
+                out: str | os.PathLike | None = None, voice_int8: bool = True) -> Path:
     """Write the ONNX export of the model file ``model_path`` (whose network and metadata are
     ``net`` and ``meta``) beside it, or to ``out``, atomically: the main graph, and for models with
-    a voice encoder its graph beside it (``onnx_path_for(out, "voice")``). Returns the main graph's path."""
+    a voice encoder its graph beside it (``onnx_path_for(out, "voice")``), with its upper LSTM
+    layers in int8 unless ``voice_int8`` is False. Returns the main graph's path."""
     import onnx
 
     out = Path(out) if out is not None else onnx_path_for(model_path)
@@ -168,6 +205,8 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
         proto = onnx.load_from_string(buffer.getvalue())
         info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION, "part": part,
                 "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
+        if part == "voice":
+            proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if voice_int8 else (proto, 0)
         onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
         atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
     return out

@@ -93,6 +93,9 @@ def register(sub) -> None:
     p.add_argument("--report", help="write confusion matrix, per-class recall and top-3 plots (PNG) here")
     p.add_argument("--no-tta", action="store_true", help="skip the test-time-augmentation pass")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--runtime", default="auto", choices=("auto", "onnx", "torch"),
+                   help="auto: what 'ser analyze' and the app run (ONNX Runtime on the CPU when the model has "
+                        "its export, torch on CUDA); onnx or torch to measure one of them")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", formatter_class=Formatter,
@@ -102,6 +105,10 @@ def register(sub) -> None:
                                    "themselves; this is for model files made without it.")
     p.add_argument("model", help="model file (.safetensors), or 'default' for the bundled model")
     p.add_argument("--out", help="where to write it (default: beside the model file)")
+    p.add_argument("--exact", action="store_true",
+                   help="keep the voice encoder in float throughout, so that the export gives torch's outputs "
+                        "to about 1e-6; by default its upper LSTM layers run in int8, about 1.7 times faster "
+                        "(see model/export.py)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("data", formatter_class=Formatter, help="corpus tools")
@@ -154,7 +161,7 @@ def cmd_export(args) -> int:
     require_torch("export")
     from model.checkpoint import export_model_file
 
-    print(export_model_file(args.model, args.out))
+    print(export_model_file(args.model, args.out, voice_int8=not args.exact))
     return 0
 
 
@@ -302,7 +309,7 @@ def cmd_eval(args) -> int:
     require_torch("eval")
     from model.errors import SERError
     from model.files import check_output_dir, check_output_file
-    from model.predictor import Predictor
+    from model.runtime import load_predictor
     from training.data import ClipBank
     from training.evaluate import evaluate_bank
     from training.manifest import report_skipped
@@ -312,7 +319,7 @@ def cmd_eval(args) -> int:
         check_output_dir(args.report, "evaluation plots")
     if args.out:
         check_output_file(args.out, "JSON result")
-    predictor = Predictor.load(args.model, device=args.device)
+    predictor = load_predictor(args.model, device=args.device, runtime=args.runtime)
     if args.suite:
         return _eval_suite(args, predictor)
     if not args.root:
@@ -341,6 +348,7 @@ def cmd_eval(args) -> int:
         result["tta"] = {k: tta[k] for k in ("unweighted_accuracy", "weighted_accuracy", "macro_f1",
                                              "top3_accuracy", "gender_accuracy", "confusion_matrix")}
     result["model"] = predictor.source
+    result["runtime"] = _runtime_of(predictor)
     result["corpus"] = args.corpus
     result["speakers"] = sorted({e.speaker for e in bank.entries})
     result["skipped"] = [{"item": s.item, "reason": s.reason} for s in skipped]
@@ -368,10 +376,17 @@ def _eval_dev(args, predictor) -> int:
         raise SERError(f"{args.root}: no {args.corpus} files found" + (f" for speakers {args.speakers}" if speakers else "") + ".")
     result = evaluate_dev_corpus(predictor, entries, degrade=args.degrade)
     result["skipped"] += [{"item": s.item, "reason": s.reason} for s in skipped]
-    result.update(model=predictor.source, corpus=args.corpus)
+    result.update(model=predictor.source, runtime=_runtime_of(predictor), corpus=args.corpus)
     _write_json(args.out, result)
-    print(json.dumps(result) if args.json else f"model: {predictor.source}\n" + format_dev_result(args.corpus, result))
+    print(json.dumps(result) if args.json else f"model: {predictor.source} ({result['runtime']})\n" + format_dev_result(args.corpus, result))
     return 0
+
+
+def _runtime_of(predictor) -> str:
+    """Which runtime computed an evaluation: "onnx" (what the product runs on the CPU) or "torch"."""
+    from model.runtime import OnnxPredictor
+
+    return "onnx" if isinstance(predictor, OnnxPredictor) else "torch"
 
 
 def _speaker_set(spec: str | None) -> set[int] | None:
@@ -406,7 +421,8 @@ def _eval_suite(args, predictor) -> int:
         if not folder:
             raise SERError(f"--suite needs the {name} folder: give --{name} DIR or --data DIR holding {name}/.")
         folders[name] = folder
-    suite = {"model": predictor.source, "ravdess_cv": predictor.meta.metrics.get("cross_validation")}
+    suite = {"model": predictor.source, "runtime": _runtime_of(predictor),
+             "ravdess_cv": predictor.meta.metrics.get("cross_validation")}
     for name, folder in folders.items():
         entries, skipped = load_corpus(name, folder)
         if not entries:
@@ -436,9 +452,11 @@ def format_suite(suite: dict) -> str:
         (f"BAVED ({len(bv['speakers'])} speakers, 3 levels)", None, None, bv["gender_accuracy"],
          bv["arousal_level_spearman"]),
     ]
-    lines = [f"model: {suite['model']}" + (f"; EmoDB and BAVED clips through: {suite['degraded']} (the RAVDESS "
-                                           "row is the stored cross-validation on clean audio)"
-                                           if suite.get("degraded") else ""), "", head]
+    title = f"model: {suite['model']}" + (f" ({suite['runtime']})" if suite.get("runtime") else "")
+    if suite.get("degraded"):
+        title += (f"; EmoDB and BAVED clips through: {suite['degraded']} (the RAVDESS row is the stored "
+                  "cross-validation on clean audio)")
+    lines = [title, "", head]
     for name, ua, uar, g, rho in rows:
         rho_s = f"{rho:15.2f}" if rho is not None else f"{'-':>15s}"
         lines.append(f"{name:44s}{pct(ua):>10s}{pct(uar):>11s}{pct(g):>9s}{rho_s}")
@@ -451,7 +469,8 @@ def format_suite(suite: dict) -> str:
 
 def format_eval(r: dict) -> str:
     labels = r["labels"]
-    lines = [f"model: {r['model']}", f"corpus: {r['corpus']}, speakers {','.join(r['speakers'])}, "
+    runtime = f" ({r['runtime']})" if r.get("runtime") else ""
+    lines = [f"model: {r['model']}{runtime}", f"corpus: {r['corpus']}, speakers {','.join(r['speakers'])}, "
              f"{r['n_utterances']} utterances", ""]
     rows = [("unweighted accuracy", "unweighted_accuracy"), ("weighted accuracy", "weighted_accuracy"),
             ("macro F1", "macro_f1"), ("top-3 accuracy", "top3_accuracy"), ("gender accuracy", "gender_accuracy")]

@@ -1,6 +1,7 @@
 """The ONNX runtime gives torch's outputs (to 1e-4) on real clips at several window lengths, for
-every kind of model; shared frames change nothing; bad or mismatched ONNX files get a clear
-ModelFileError; the runtime and ``ser analyze`` never import torch."""
+every kind of model (the float export, ``ser export --exact``); the default export's int8 voice
+layers stay within a bound of them; shared frames change nothing; bad or mismatched ONNX files get
+a clear ModelFileError; the runtime and ``ser analyze`` never import torch."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from model.adaptation import SpeakerStats
 from model.audio import load_mono_16k
+from model.checkpoint import export_model_file
 from model.errors import ComputeDeviceError, ModelFileError
 from model.inference import SegmentState
 from model.meta import DEFAULT_MODEL_PATH
@@ -40,6 +42,7 @@ KINDS = {
 @pytest.fixture(scope="module", params=sorted(KINDS))
 def pair(request, tmp_path_factory):
     path = make_tiny_model(tmp_path_factory.mktemp("onnx") / f"{request.param}.safetensors", **KINDS[request.param])
+    export_model_file(path, voice_int8=False)  # the float export: torch's numbers, which these tests check
     return Predictor.load(path, device="cpu"), OnnxPredictor.load(path, threads=1)
 
 
@@ -223,8 +226,27 @@ def test_ser_analyze_imports_neither_torch_nor_qt_nor_matplotlib(tiny_model_path
 
 @pytest.fixture(scope="module")
 def voice_model(tmp_path_factory):
+    """A voice-emotion model with the default export (int8 upper voice layers)."""
     return make_tiny_model(tmp_path_factory.mktemp("voice") / "voice.safetensors", voice_emotion=True,
                            voice_emotion_every_s=2.0)
+
+
+@pytest.fixture(scope="module")
+def exact_voice_model(voice_model, tmp_path_factory):
+    """The same model with the float export (``ser export --exact``)."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("exact") / "voice.safetensors"
+    shutil.copy(voice_model, dst)
+    export_model_file(dst, voice_int8=False)
+    return dst
+
+
+def _voice_info(model) -> dict:
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path_for(model, "voice"))).metadata_props}
+    return json.loads(props["ser_onnx"])
 
 
 @pytest.fixture
@@ -238,13 +260,14 @@ def voice_copy(voice_model, tmp_path):
     return dst
 
 
-def test_voice_encoder_export_is_a_graph_of_its_own_and_matches_torch(voice_model, speech_16k):
+def test_voice_encoder_export_is_a_graph_of_its_own_and_matches_torch(exact_voice_model, speech_16k):
     """A model with a voice encoder exports two graphs; the ONNX runtime runs the voice encoder in its
-    own and gives torch's embeddings and predictions."""
-    voice_file = onnx_path_for(voice_model, "voice")
+    own and, exported exactly, gives torch's embeddings and predictions."""
+    voice_file = onnx_path_for(exact_voice_model, "voice")
     assert voice_file.name == "voice.voice.onnx" and voice_file.is_file()
-    onnx_p = load_predictor(voice_model, device="cpu")
-    torch_p = Predictor.load(voice_model, device="cpu")
+    assert _voice_info(exact_voice_model)["int8_lstm_layers"] == 0
+    onnx_p = load_predictor(exact_voice_model, device="cpu")
+    torch_p = Predictor.load(exact_voice_model, device="cpu")
     assert "voice_frames" not in onnx_p._inputs["main"] and onnx_p._inputs["voice"] == {"voice_frames"}
     windows = [speech_16k[s:s + 32000] for s in (0, 16000, 48000)]
     for a, b in zip(onnx_p._embeddings(windows), torch_p._embeddings(windows), strict=True):
@@ -252,6 +275,26 @@ def test_voice_encoder_export_is_a_graph_of_its_own_and_matches_torch(voice_mode
     for a, b in zip(onnx_p.predict_batch(windows), torch_p.predict_batch(windows), strict=True):
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-4)
         np.testing.assert_allclose(a.dimensions, b.dimensions, atol=1e-4)
+
+
+def test_int8_voice_layers_stay_close_to_torch_on_real_speech(voice_model, speech_paths):
+    """The default export runs the voice encoder's second and third LSTM layers in int8: on real
+    clips its embeddings keep a cosine similarity of at least 0.998 with torch's float ones, and the
+    predictions built on them move by at most 0.005 in probability and keep their top class."""
+    info = _voice_info(voice_model)
+    assert info["int8_lstm_layers"] == 2
+    onnx_p = load_predictor(voice_model, device="cpu")
+    torch_p = Predictor.load(voice_model, device="cpu")
+    windows = []
+    for path in speech_paths[:4]:
+        x = load_mono_16k(path)
+        windows += [x[s:s + 32000] for s in range(0, max(1, len(x) - 32000), 16000)]
+    cosines = [float(np.dot(a, b)) for a, b in zip(onnx_p._embeddings(windows), torch_p._embeddings(windows),
+                                                   strict=True)]
+    assert min(cosines) >= 0.998 and max(cosines) < 1.0 - 1e-7  # close, and really quantised
+    for a, b in zip(onnx_p.predict_batch(windows), torch_p.predict_batch(windows), strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=0.005)
+        assert a.top_label == b.top_label
 
 
 def test_a_missing_damaged_or_swapped_voice_graph_is_a_model_file_error(voice_copy, tmp_path):

@@ -89,6 +89,22 @@ def test_ser_eval_dev_corpus_and_suite(trees, tiny_model_path, capsys, tmp_path)
     assert "--baved" in capsys.readouterr().err
 
 
+def test_ser_eval_measures_the_products_runtime_unless_told(trees, tiny_model_path, capsys):
+    """By default ``ser eval`` measures what the product runs on the CPU (the ONNX export); --runtime
+    torch measures torch, which gives the same numbers for this model (its export is float)."""
+    em, _ = trees
+    results = {}
+    for runtime in ("auto", "onnx", "torch"):
+        assert ser_main(["eval", "--model", str(tiny_model_path), "--corpus", "emodb", "--root", str(em),
+                         "--runtime", runtime, "--json"]) == 0
+        results[runtime] = json.loads(capsys.readouterr().out)
+    assert [results[k]["runtime"] for k in ("auto", "onnx", "torch")] == ["onnx", "onnx", "torch"]
+    for key in ("ua_full", "ua_restricted", "gender_accuracy"):
+        assert results["onnx"][key] == pytest.approx(results["torch"][key])
+    assert ser_main(["eval", "--model", str(tiny_model_path), "--corpus", "emodb", "--root", str(em)]) == 0
+    assert "(onnx)" in capsys.readouterr().out.splitlines()[0]
+
+
 def test_full_and_restricted_unweighted_accuracy():
     from model.predictor import Prediction
     from training.manifest import ManifestEntry
