@@ -89,7 +89,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     out = AnalysisResult(str(path), list(source.track_names), duration_s=source.total_s,
                          metadata=engine_metadata(predictor, config, source))
     step = None if progress is None else (
-        lambda: progress(max(engine.stats.samples_processed.values(), default=0) / SAMPLE_RATE_HZ))
+        lambda: progress(engine.samples_done / SAMPLE_RATE_HZ))
     try:
         engine.run(source, lambda events: _collect(events, out, keep_windows), step)
     finally:

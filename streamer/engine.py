@@ -233,6 +233,12 @@ class Engine:
         return out
 
     @property
+    def samples_done(self) -> int:
+        """Samples of the source taken in for analysis so far (its longest track): progress, without computing
+        :attr:`stats` (whose latency percentiles grow with the run)."""
+        return max(self._samples.values(), default=0)
+
+    @property
     def stats(self) -> EngineStats:
         lat = np.asarray(self._latencies, dtype=np.float64)
         latency = {}
