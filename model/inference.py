@@ -7,7 +7,7 @@ and the speaker references."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -245,16 +245,20 @@ class InferenceBase:
         genders = self.voice_gender_batch([waveform], sample_rate)
         return None if genders is None else genders[0]
 
-    def _segment_embeddings(self, prepared: list[np.ndarray],
-                            segments: Sequence[tuple[SegmentState, int]] | None) -> list[np.ndarray]:
+    def _segment_embeddings(self, windows: Sequence[np.ndarray],
+                            segments: Sequence[tuple[SegmentState, int]] | None,
+                            prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> list[np.ndarray]:
         """Each window's voice embedding. ``segments[i]`` is window i's segment and start sample:
         the encoder runs on a segment's first window and then on each window starting at least
         :attr:`voice_every` samples after the last one it ran on; the windows between reuse that
         embedding. The choice depends only on the windows' starts, in order, so streaming and an
-        offline pass embed the same windows. Without ``segments`` every window is embedded."""
+        offline pass embed the same windows. Without ``segments`` every window is embedded.
+        ``windows`` are prepared (:meth:`_prepare`), or raw and then ``prepare`` prepares the ones
+        the encoder runs on, and only those."""
         every = self.voice_every
+        ready = prepare or (lambda w: w)
         if segments is None or every <= 0:
-            return self._embeddings(prepared)
+            return self._embeddings([ready(w) for w in windows])
         fresh: list[int] = []
         source: list[int | np.ndarray] = []  # an index into ``fresh``, or a segment's kept embedding
         latest: dict[int, tuple[SegmentState, int, int | np.ndarray | None]] = {}
@@ -265,7 +269,7 @@ class InferenceBase:
                 ref, anchor = len(fresh) - 1, start
             latest[id(seg)] = (seg, anchor, ref)
             source.append(ref)
-        computed = self._embeddings([prepared[i] for i in fresh]) if fresh else []
+        computed = self._embeddings([ready(windows[i]) for i in fresh]) if fresh else []
         for seg, anchor, ref in latest.values():
             seg.anchor, seg.embedding = anchor, computed[ref] if isinstance(ref, int) else ref
         return [computed[s] if isinstance(s, int) else s for s in source]
@@ -308,7 +312,7 @@ class InferenceBase:
             return None
         if len(segments) != len(waveforms):
             raise ValueError(f"{len(segments)} segment entries for {len(waveforms)} windows")
-        return self._segment_embeddings([self._prepare(w, sample_rate) for w in waveforms], segments)
+        return self._segment_embeddings(waveforms, segments, lambda w: self._prepare(w, sample_rate))
 
     def predict_batch(self, waveforms: Sequence[np.ndarray] | np.ndarray,
                       sample_rate: int = SAMPLE_RATE_HZ, speaker=None,

@@ -348,7 +348,7 @@ def cmd_eval(args) -> int:
         result["tta"] = {k: tta[k] for k in ("unweighted_accuracy", "weighted_accuracy", "macro_f1",
                                              "top3_accuracy", "gender_accuracy", "confusion_matrix")}
     result["model"] = predictor.source
-    result["runtime"] = _runtime_of(predictor)
+    result["runtime"] = predictor.runtime
     result["corpus"] = args.corpus
     result["speakers"] = sorted({e.speaker for e in bank.entries})
     result["skipped"] = [{"item": s.item, "reason": s.reason} for s in skipped]
@@ -376,17 +376,10 @@ def _eval_dev(args, predictor) -> int:
         raise SERError(f"{args.root}: no {args.corpus} files found" + (f" for speakers {args.speakers}" if speakers else "") + ".")
     result = evaluate_dev_corpus(predictor, entries, degrade=args.degrade)
     result["skipped"] += [{"item": s.item, "reason": s.reason} for s in skipped]
-    result.update(model=predictor.source, runtime=_runtime_of(predictor), corpus=args.corpus)
+    result.update(model=predictor.source, runtime=predictor.runtime, corpus=args.corpus)
     _write_json(args.out, result)
     print(json.dumps(result) if args.json else f"model: {predictor.source} ({result['runtime']})\n" + format_dev_result(args.corpus, result))
     return 0
-
-
-def _runtime_of(predictor) -> str:
-    """Which runtime computed an evaluation: "onnx" (what the product runs on the CPU) or "torch"."""
-    from model.runtime import OnnxPredictor
-
-    return "onnx" if isinstance(predictor, OnnxPredictor) else "torch"
 
 
 def _speaker_set(spec: str | None) -> set[int] | None:
@@ -421,7 +414,7 @@ def _eval_suite(args, predictor) -> int:
         if not folder:
             raise SERError(f"--suite needs the {name} folder: give --{name} DIR or --data DIR holding {name}/.")
         folders[name] = folder
-    suite = {"model": predictor.source, "runtime": _runtime_of(predictor),
+    suite = {"model": predictor.source, "runtime": predictor.runtime,
              "ravdess_cv": predictor.meta.metrics.get("cross_validation")}
     for name, folder in folders.items():
         entries, skipped = load_corpus(name, folder)
