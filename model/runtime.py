@@ -94,7 +94,6 @@ class OnnxPredictor(InferenceBase):
         self._threads = 0
         self._sessions: dict = {}  # graph part -> its ONNX Runtime session
         self._checked: Path | None = None  # the model file the sessions were checked against
-        self._voice_one_by_one = False  # the voice graph runs one partial per call (set by _check)
         self.threads = threads
 
     @classmethod
@@ -177,11 +176,6 @@ class OnnxPredictor(InferenceBase):
             if not same_as_v1 and (version < ONNX_FORMAT_VERSION or info.get("part") != part):
                 raise ModelFileError(f"{path}: an export of an earlier format, or another part of one (here the "
                                      f"{part} graph belongs); make the export again with 'ser export {model_path}'.")
-            if part == "voice":
-                # Dynamic int8 quantisation scales each call's inputs by their own range, so a partial's
-                # embedding would depend on the partials computed beside it: such a graph runs one
-                # partial per call, and each window's embedding depends on that window alone.
-                self._voice_one_by_one = int(info.get("int8_lstm_layers", 0)) > 0
             if info.get("model_sha256") != sha:
                 raise ModelFileError(f"{path}: this ONNX file was made from another model file than "
                                      f"{model_path.name} (or that file changed since); make it again with "
@@ -283,12 +277,7 @@ class OnnxPredictor(InferenceBase):
         if not prepared:
             return []
         parts = [voice_partials(w) for w in prepared]
-        frames = np.concatenate(parts)
-        if self._voice_one_by_one:
-            partials = np.concatenate([self._run({"voice_frames": frames[i:i + 1]}, ["voice_partials"], "voice")
-                                       ["voice_partials"] for i in range(len(frames))])
-        else:
-            partials = self._run({"voice_frames": frames}, ["voice_partials"], "voice")["voice_partials"]
+        partials = self._run({"voice_frames": np.concatenate(parts)}, ["voice_partials"], "voice")["voice_partials"]
         out, k = [], 0
         for p in parts:
             mean = partials[k:k + len(p)].mean(axis=0)

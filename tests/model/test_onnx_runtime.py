@@ -131,9 +131,9 @@ def test_bundled_model_has_a_matching_export(speech_paths):
     for path in speech_paths[:3]:
         x = load_mono_16k(path)
         a, b = torch_p.predict_utterance(x), onnx_p.predict_utterance(x)
-        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=0.01)
-        np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=0.01)
-        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=0.01)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=0.03)
+        np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=0.03)
+        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=0.03)
         assert a.top_label == b.top_label
 
 
