@@ -15,13 +15,25 @@ WINDOW = "window"
 UTTERANCE = "utterance"
 
 
+def _plain(value):
+    """A copy of a record field's dicts, lists and tuples (their other values are immutable)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 class _StoredRecord:
     """Round trip through the session file's JSON records, tagged with ``RECORD_TYPE``."""
 
     RECORD_TYPE = ""
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        # What dataclasses.asdict gives for these flat records (their dicts and lists copied, so
+        # the record stays as it was whatever the caller does with the result), without its
+        # generic deep copy, which cost more than writing the record.
+        d = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         d["type"] = self.RECORD_TYPE
         return d
 

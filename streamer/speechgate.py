@@ -69,6 +69,7 @@ _WINDOW = np.hanning(N_FFT).astype(np.float32)
 _FULL_SCALE = float((_WINDOW.sum() / 2) ** 2)
 _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
+_BAND_BINS = slice(int(np.argmax(_BAND)), int(len(_BAND) - np.argmax(_BAND[::-1])))  # the same bins, as a slice
 
 
 @dataclass
@@ -84,8 +85,9 @@ class GateFrames:
 
 def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
     """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
-    idx = np.arange(N_FFT)[None, :] + FRAME * np.arange(first, n)[:, None]
-    return (np.abs(np.fft.rfft(x[idx] * _WINDOW, axis=1)) ** 2)[:, _BAND]
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * (n - 1) + 1:FRAME]
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)[:, _BAND_BINS]
+    return spectrum.real ** 2 + spectrum.imag ** 2
 
 
 def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None = None) -> GateReading:
@@ -110,7 +112,8 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     if audible.sum() < 4:
         return GateReading(float("inf"), 0.0, 0.0)
     lv = level[audible]
-    modulation = float(np.percentile(lv, 90) - np.percentile(lv, 10))
+    low, high = np.percentile(lv, [10, 90])
+    modulation = float(high - low)
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
