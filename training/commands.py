@@ -107,7 +107,7 @@ def register(sub) -> None:
     p.add_argument("--out", help="where to write it (default: beside the model file)")
     p.add_argument("--exact", action="store_true",
                    help="keep the voice encoder in float throughout, so that the export gives torch's outputs "
-                        "to about 1e-6; by default its upper LSTM layers run in int8, about 1.7 times faster "
+                        "to about 1e-6; by default its upper LSTM layers run in int8, about 1.6 times faster "
                         "(see model/export.py)")
     p.set_defaults(func=cmd_export)
 
