@@ -107,6 +107,8 @@ class _AnchoredLSTM(nn.Module):
 
     def __init__(self, lstm: nn.LSTM):
         super().__init__()
+        if not (lstm.batch_first and not lstm.bidirectional and lstm.proj_size == 0 and lstm.bias):
+            raise ValueError("anchoring needs a batch-first, one-directional LSTM with biases and no projection")
         h = lstm.hidden_size
         self.hidden = h
         self.layers = nn.ModuleList()
@@ -226,8 +228,9 @@ def quantize_voice_lstm(proto, skip_first: int = 1):
     layers = [n.name for n in proto.graph.node if n.op_type == "LSTM"][skip_first:]
     if not layers:
         return proto, 0
-    quiet = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)  # the quantiser's advice on pre-processing, not for users
+    previous_level = logging.getLogger().level
+    # The quantiser logs its advice on pre-processing on the root logger; it is not for users.
+    logging.getLogger().setLevel(logging.ERROR)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
@@ -236,7 +239,7 @@ def quantize_voice_lstm(proto, skip_first: int = 1):
                              per_channel=True, weight_type=QuantType.QInt8)
             quantized = onnx.load(str(dst))
     finally:
-        logging.getLogger().setLevel(quiet)
+        logging.getLogger().setLevel(previous_level)
     if sum(n.op_type == "DynamicQuantizeLSTM" for n in quantized.graph.node) != len(layers):
         raise RuntimeError("the voice encoder's LSTM layers were not quantised as planned")
     return quantized, len(layers)
@@ -268,6 +271,7 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
                 "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
         if part == "voice":
             proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if voice_int8 else (proto, 0)
+            info["int8_anchored"] = voice_int8  # see _AnchoredLSTM; the runtime refuses int8 without it
         onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
         atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
     return out

@@ -176,6 +176,10 @@ class OnnxPredictor(InferenceBase):
             if not same_as_v1 and (version < ONNX_FORMAT_VERSION or info.get("part") != part):
                 raise ModelFileError(f"{path}: an export of an earlier format, or another part of one (here the "
                                      f"{part} graph belongs); make the export again with 'ser export {model_path}'.")
+            if part == "voice" and int(info.get("int8_lstm_layers", 0)) and not info.get("int8_anchored"):
+                raise ModelFileError(f"{path}: an int8 voice graph without the anchor units that make its embeddings "
+                                     f"independent of the batch (an early export); make it again with "
+                                     f"'ser export {model_path}'.")
             if info.get("model_sha256") != sha:
                 raise ModelFileError(f"{path}: this ONNX file was made from another model file than "
                                      f"{model_path.name} (or that file changed since); make it again with "

@@ -17,7 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ser",
         description="Speech-emotion analyzer: live monitoring, file analysis, training and evaluation.",
     )
-    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the program's version and exit")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, default=argparse.SUPPRESS,
+                        help="show the program's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

@@ -85,7 +85,7 @@ class GateFrames:
 
 def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
     """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
-    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * (n - 1) + 1:FRAME]
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * n:FRAME]
     spectrum = np.fft.rfft(frames * _WINDOW, axis=1)[:, _BAND_BINS]
     return spectrum.real ** 2 + spectrum.imag ** 2
 

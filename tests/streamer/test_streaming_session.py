@@ -274,3 +274,24 @@ def test_records_written_between_fsyncs_reach_the_disk_when_the_engine_is_idle(t
     assert len(synced) == 1
     store.close()
     assert os.path.getsize(tmp_path / "s.jsonl") > 0
+
+
+def test_records_convert_as_dataclasses_asdict_would_and_stay_unchanged():
+    """Session records convert to dicts without dataclasses.asdict's generic deep copy: the same
+    dict, tagged with the record type, and changing it leaves the record as it was."""
+    import dataclasses
+
+    from streamer.events import SpeechSegment, WindowResult
+
+    result = WindowResult(0, "caller", "window", 1.0, 3.0,
+                          {"emotion": {"calm": 0.7, "sad": 0.3}, "gender": {"female": 0.4, "male": 0.6}}, 0.9, 12.5,
+                          uncertain=True)
+    segment = SpeechSegment(1, "agent", 0.5, 2.5)
+    for record in (result, segment):
+        d = record.to_dict()
+        expected = {**dataclasses.asdict(record), "type": record.RECORD_TYPE}
+        assert {k: v for k, v in d.items() if k != "top_label"} == expected
+        assert type(record).from_dict(d) == record
+    d = result.to_dict()
+    d["heads"]["emotion"]["calm"] = 0.0
+    assert result.heads["emotion"]["calm"] == 0.7

@@ -91,7 +91,8 @@ def test_ser_eval_dev_corpus_and_suite(trees, tiny_model_path, capsys, tmp_path)
 
 def test_ser_eval_measures_the_products_runtime_unless_told(trees, tiny_model_path, capsys):
     """By default ``ser eval`` measures what the product runs on the CPU (the ONNX export); --runtime
-    torch measures torch, which gives the same numbers for this model (its export is float)."""
+    torch measures torch, which gives the same numbers for this model (it has no voice encoder, the
+    one part the export runs in int8)."""
     em, _ = trees
     results = {}
     for runtime in ("auto", "onnx", "torch"):
