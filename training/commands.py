@@ -438,7 +438,7 @@ def format_suite(suite: dict) -> str:
     ua_head = f"UA {len(em['labels'])}-way"
     head = f"{'test set':44s}{ua_head:>10s}{'UA shared':>11s}{'gender':>9s}{'arousal~level':>15s}"
     rows = [
-        ("RAVDESS, 5-fold actor-held-out CV (stored)", cv.get("unweighted_accuracy", {}).get("mean"), None,
+        ("RAVDESS actor-held-out CV (stored, torch)", cv.get("unweighted_accuracy", {}).get("mean"), None,
          cv.get("gender_accuracy", {}).get("mean"), None),
         (f"EmoDB ({len(em['speakers'])} speakers, {len(em['classes'])} shared classes)", em["ua_full"],
          em["ua_restricted"], em["gender_accuracy"], None),
