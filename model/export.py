@@ -29,9 +29,9 @@ makes the encoder about 1.6 times faster on the CPU. Every layer of that graph c
 hidden units held at +1 and -1 (:class:`_AnchoredLSTM`), which fix the quantisation's scale, so a
 window's embedding does not depend on the windows computed in the same call. The embeddings differ
 slightly from torch's (cosine similarity about 0.999 on real clips); what that changes in accuracy
-is in the model card. The first layer stays in float: its inputs are mel power, whose range one 8-bit scale
-cannot hold (quantised, the embeddings lose their meaning). ``voice_int8=False`` (``ser export
---exact``) writes the float graph, which gives torch's outputs to about 1e-6.
+is in the model card. The first layer stays in float: its inputs are mel power, whose range one
+8-bit scale cannot hold (quantised, the embeddings lose their meaning). ``voice_int8=False`` (``ser
+export --exact``) writes the float graph, which gives torch's outputs to about 1e-6.
 """
 
 from __future__ import annotations
@@ -113,23 +113,18 @@ class _AnchoredLSTM(nn.Module):
         self.hidden = h
         self.layers = nn.ModuleList()
         for k in range(lstm.num_layers):
-            n_in = lstm.input_size if k == 0 else h + 2
-            layer = nn.LSTM(n_in, h + 2, 1, batch_first=True)
-            w_ih, w_hh = torch.zeros(4 * (h + 2), n_in), torch.zeros(4 * (h + 2), h + 2)
-            b_ih, b_hh = torch.zeros(4 * (h + 2)), torch.zeros(4 * (h + 2))
+            w_ih, w_hh, b_ih, b_hh = (getattr(lstm, f"{name}_l{k}").detach()
+                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            layer = nn.LSTM(w_ih.shape[1] if k == 0 else h + 2, h + 2, 1, batch_first=True)
+            new = {name: torch.zeros_like(p) for name, p in layer.named_parameters()}
             for gate in range(4):  # torch's gate order: input, forget, cell, output
-                real = slice(gate * (h + 2), gate * (h + 2) + h)
-                w_ih[real, :getattr(lstm, f"weight_ih_l{k}").shape[1]] = getattr(lstm, f"weight_ih_l{k}")[gate * h:(gate + 1) * h]
-                w_hh[real, :h] = getattr(lstm, f"weight_hh_l{k}")[gate * h:(gate + 1) * h]
-                b_ih[real] = getattr(lstm, f"bias_ih_l{k}")[gate * h:(gate + 1) * h]
-                b_hh[real] = getattr(lstm, f"bias_hh_l{k}")[gate * h:(gate + 1) * h]
+                src, real = slice(gate * h, (gate + 1) * h), slice(gate * (h + 2), gate * (h + 2) + h)
+                new["weight_ih_l0"][real, :w_ih.shape[1]] = w_ih[src]  # anchor inputs (k > 0) get weight 0
+                new["weight_hh_l0"][real, :h] = w_hh[src]
+                new["bias_ih_l0"][real], new["bias_hh_l0"][real] = b_ih[src], b_hh[src]
                 anchors = slice(gate * (h + 2) + h, (gate + 1) * (h + 2))
-                b_ih[anchors] = -ANCHOR_BIAS if gate == 0 else ANCHOR_BIAS  # input gate shut, the others open
-            with torch.no_grad():
-                layer.weight_ih_l0.copy_(w_ih)
-                layer.weight_hh_l0.copy_(w_hh)
-                layer.bias_ih_l0.copy_(b_ih)
-                layer.bias_hh_l0.copy_(b_hh)
+                new["bias_ih_l0"][anchors] = -ANCHOR_BIAS if gate == 0 else ANCHOR_BIAS  # input gate shut, others open
+            layer.load_state_dict(new)
             self.layers.append(layer)
         self.register_buffer("c0", torch.cat([torch.zeros(h), torch.tensor([ANCHOR_CELL, -ANCHOR_CELL])]))
 
