@@ -22,12 +22,19 @@ def _mel_of_silence(torchaudio):
     return torchaudio.transforms.MelSpectrogram(16000, n_mels=64)(torch.zeros(1, 1600)).shape
 
 
+def _vad_of_silence(core):
+    vad = core.create()
+    core.init(vad)
+    core.set_mode(vad, 2)
+    return core.process(vad, 16000, b"\x00\x00" * 480, 480) is False
+
+
 # (module to import, what it provides, what to call in it to load its compiled code)
 COMPILED = [
     ("torch", "PyTorch", lambda m: m.zeros(2).sum().item()),
     ("torchaudio", "torchaudio's C++ library", _mel_of_silence),
     ("soxr", "the soxr resampler", lambda m: m.resample([0.0] * 320, 16000, 8000)),
-    ("webrtcvad", "webrtcvad", lambda m: m.Vad(2).is_speech(b"\x00\x00" * 480, 16000)),
+    ("_webrtcvad", "webrtcvad's C core (streamer/vad.py calls it directly)", _vad_of_silence),
     ("soundfile", "libsndfile through soundfile", lambda m: m.__libsndfile_version__),
     ("PySide6.QtCore", "Qt (PySide6)", lambda m: m.qVersion()),
     ("PySide6.QtGui", "Qt GUI (PySide6)", lambda m: m.QColor(1, 2, 3).name()),
