@@ -112,12 +112,30 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     if audible.sum() < 4:
         return GateReading(float("inf"), 0.0, 0.0)
     lv = level[audible]
-    low, high = np.percentile(lv, [10, 90])
+    low, high = spread_percentiles(lv)
     modulation = float(high - low)
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
     return GateReading(modulation, tone, flatness)
+
+
+_SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation
+
+
+def spread_percentiles(values: np.ndarray) -> np.ndarray:
+    """The 10th and 90th percentiles of ``values`` (float64, 1-D, not empty): the same numbers as
+    ``np.percentile(values, [10, 90])`` (its default linear interpolation, reproduced step by step),
+    at less than half its cost per window."""
+    n = len(values)
+    virtual = (n - 1) * _SPREAD
+    below = np.floor(virtual).astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    gamma = virtual - below
+    ordered = np.partition(values, np.unique(np.concatenate([below, above])))
+    a, b = ordered[below], ordered[above]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
 
 
 def _line_energy(spectrum: np.ndarray, lines: int = 3) -> float:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streamer import EngineConfig, SpeechSegment, WindowResult, analyze_waveform
-from streamer.speechgate import measure, speech_like
+from streamer.speechgate import measure, speech_like, spread_percentiles
 
 RATE = 16000
 T = np.arange(RATE * 6) / RATE
@@ -62,3 +62,13 @@ def test_speech_keeps_every_result(speech_16k, speech_paths, predictor):
         for version in (x, noisy, degrade(x, "telephone")):
             a, b = np.flatnonzero(np.abs(version) > 0.01 * np.abs(version).max())[[0, -1]]
             assert speech_like(version[a:b]), measure(version[a:b])
+
+
+def test_spread_percentiles_are_numpys_percentiles():
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        n = int(rng.integers(1, 400))
+        values = rng.standard_normal(n) * rng.uniform(0.1, 50) + rng.uniform(-90, 0)
+        if rng.random() < 0.3:  # ties, as frame levels of digital silence or clipping give
+            values = np.round(values)
+        np.testing.assert_array_equal(spread_percentiles(values), np.percentile(values, [10, 90]))
