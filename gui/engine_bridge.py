@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,11 @@ from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
 from model.errors import ModelFileError, SERError
 from model.meta import DEFAULT_ANALYSIS
+from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
 SESSION_SUFFIX = ".jsonl"
-ANALYSIS_COMPLETE = "complete"  # the end record of a session whose recording was analysed to its end
 AUDIO_QUEUE_BLOCKS = 2000  # audio blocks read ahead for the display of an analysis reopened from its session
 
 
@@ -118,7 +119,7 @@ def convert(ev) -> GuiEvent | None:
     if isinstance(ev, streamer.VadFrames):
         return VadFlags(ev.track, ev.start_s, ev.frame_s, np.asarray(ev.flags, dtype=np.float32))
     if isinstance(ev, streamer.SpeechSegment):
-        return Segment(ev.track, ev.start_s, ev.end_s)
+        return Segment(ev.track, ev.start_s, ev.end_s, ev.not_speech)
     if isinstance(ev, streamer.EngineError):
         return Problem(ev.message, ev.fatal)
     if isinstance(ev, streamer.SourceFinished):
@@ -221,6 +222,7 @@ class EngineBridge:
         self._predictor_key: tuple | None = None
         self._session = None
         self._last_stats = None
+        self._analysed_until_s: float | None = None
         self._player = None
         self._reader = None  # the display reader of a recording shown without analysing it
         self.session_path: Path | None = None
@@ -287,9 +289,13 @@ class EngineBridge:
         if session is not None:
             complete = complete and not getattr(self, "saving_failed", False)
             try:
-                session.close(**({"analysis": ANALYSIS_COMPLETE} if complete else {}))
+                session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until())
             except SERError:
                 pass  # the engine already said that saving stopped
+
+    def _until(self) -> dict:
+        """The end record's ``analysed_until_s``: how far the last analysis got, when one ran."""
+        return {} if self._analysed_until_s is None else {"analysed_until_s": self._analysed_until_s}
 
     # -- sound and display of a recording, apart from its analysis ---------------------------
     def play_sound(self, path: str | Path, start_s: float, settings: GuiSettings) -> None:
@@ -351,7 +357,7 @@ class EngineBridge:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
         skip = skipped_tracks(settings)
-        meta = {"source": "file", "path": str(path), "channels": settings.channels, "start_s": start_s,
+        meta = {"source": "file", "path": os.path.abspath(path), "channels": settings.channels, "start_s": start_s,
                 "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
         self._start(source, settings, session_path, meta, skip_tracks=skip)
 
@@ -402,6 +408,7 @@ class EngineBridge:
         # A session the engine could no longer write to (disk full ...) misses results: never complete.
         self.saving_failed = self._session is not None and engine.session is None
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers
+        self._analysed_until_s = engine.analysed_until_s  # for the session's end record
         return self._drain(engine, None)
 
     @property

@@ -17,11 +17,13 @@ from streamer.events import WindowResult as Result
 
 @dataclass(frozen=True)
 class Segment:
-    """A closed speech segment of one track."""
+    """A closed speech segment of one track; ``not_speech``: what the sound was when the speech gate
+    rejected all of it (see :class:`streamer.events.SpeechSegment`)."""
 
     track: int
     start_s: float
     end_s: float
+    not_speech: str | None = None
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,8 @@ class Summary:
     shares: dict[str, float]
     utterances: int = 0
     uncertain_s: float = 0.0
+    not_speech_s: float = 0.0  # sound the speech gate left out as not speech
+    not_speech: str = ""  # what most of it was
 
 
 class TrackHistory:
@@ -208,6 +210,8 @@ class TrackHistory:
         self.smoothed = Ring(RESULT_CAPACITY, col)
         self.uncertain = Ring(RESULT_CAPACITY, 1)  # each window result's flag, row for row with results
         self.segments = Ring(SEGMENT_CAPACITY, 2)
+        self.not_speech = Ring(SEGMENT_CAPACITY, 2)  # segments the speech gate rejected: not shaded as speech
+        self.not_speech_reasons: dict[str, float] = {}  # what they were -> seconds
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
         self._spec_maker = SpectrogramMaker(features) if with_spectrogram else None
         n_mels = (features or FeatureConfig()).n_mels
@@ -257,7 +261,11 @@ class TrackHistory:
         self.result_version += 1
 
     def add_segment(self, s: Segment) -> None:
-        self.segments.append(np.array([s.start_s, s.end_s]))
+        if s.not_speech:
+            self.not_speech.append(np.array([s.start_s, s.end_s]))
+            self.not_speech_reasons[s.not_speech] = self.not_speech_reasons.get(s.not_speech, 0.0) + s.end_s - s.start_s
+        else:
+            self.segments.append(np.array([s.start_s, s.end_s]))
         self.analysed_s = max(self.analysed_s, s.end_s)
         self.version += 1
 
@@ -360,38 +368,41 @@ class TrackHistory:
         return self.head("dimensions", smoothed)
 
     def speech_mask(self, x0: float, x1: float, n: int) -> np.ndarray:
-        """Speech (1) or not (0) at ``n`` evenly spaced times over [x0, x1), for shading."""
+        """Speech (1) or not (0) at ``n`` evenly spaced times over [x0, x1), for shading: the voice-
+        activity flags (or, without them, the speech segments), less the segments the speech gate
+        left out as not speech."""
         centres = x0 + (np.arange(n) + 0.5) * (x1 - x0) / max(n, 1)
         rows = self.speech.view() if len(self.speech) else None
         if rows is not None:
             i = np.searchsorted(rows[:, 0], centres, side="right") - 1
             ok = (i >= 0) & (centres < rows[np.clip(i, 0, None), 1])
-            return np.where(ok, rows[np.clip(i, 0, None), 2], 0.0).astype(np.float32)
-        segs = self.segments.view()
-        if not len(segs):
-            return np.zeros(n, np.float32)
-        order = np.argsort(segs[:, 0])
-        segs = segs[order]
-        i = np.searchsorted(segs[:, 0], centres, side="right") - 1
-        ok = (i >= 0) & (centres < segs[np.clip(i, 0, None), 1])
-        return ok.astype(np.float32)
+            mask = np.where(ok, rows[np.clip(i, 0, None), 2], 0.0).astype(np.float32)
+        else:
+            mask = _inside(self.segments.view(), centres).astype(np.float32)
+        if len(self.not_speech):
+            mask[_inside(self.not_speech.view(), centres)] = 0.0
+        return mask
 
     def summary(self) -> Summary:
-        if len(self.segments):
+        if len(self.segments) or len(self.not_speech):  # closed segments: what was speech is known
             segs = self.segments.view()
-            speech_s = float(np.sum(segs[:, 1] - segs[:, 0]))
+            speech_s = float(np.sum(segs[:, 1] - segs[:, 0])) if len(segs) else 0.0
         elif len(self.speech):
             rows = self.speech.view()
             speech_s = float(np.sum((rows[:, 1] - rows[:, 0]) * rows[:, 2]))
         else:
             speech_s = 0.0
+        rejected = self.not_speech.view()
+        reasons = self.not_speech_reasons
         return Summary(speech_s, len(self.results), self.emotion_time.shares(), self.n_utterances,
-                       self.emotion_time.uncertain_s)
+                       self.emotion_time.uncertain_s, float(np.sum(rejected[:, 1] - rejected[:, 0])) if len(rejected) else 0.0,
+                       max(reasons, key=reasons.get) if reasons else "")
 
     def clear(self) -> None:
         for ring in (self.level, self.speech, self.results, self.smoothed, self.uncertain, self.segments,
-                     self.spec_times, self.spec):
+                     self.not_speech, self.spec_times, self.spec):
             ring.clear()
+        self.not_speech_reasons = {}
         self.utterances = []
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
@@ -403,3 +414,12 @@ class TrackHistory:
         self.spec_version += 1
         self.version += 1
         self.result_version += 1
+
+
+def _inside(spans: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Which ``times`` fall inside one of the (start, end) rows of ``spans`` (not overlapping)."""
+    if not len(spans):
+        return np.zeros(len(times), bool)
+    spans = spans[np.argsort(spans[:, 0])]
+    i = np.searchsorted(spans[:, 0], times, side="right") - 1
+    return (i >= 0) & (times < spans[np.clip(i, 0, None), 1])

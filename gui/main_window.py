@@ -118,6 +118,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._analysis_failed = False  # the running analysis reported a fatal error: its session is not complete
         self.store = store
         self.track_names: list[str] = list(track_names or eb.DEFAULT_TRACK_NAMES)
+        # The user's own lane names (settings, renames): what recordings and the microphone use and
+        # what is saved. An open session shows the names it was saved with instead, without saving them.
+        self._own_track_names: list[str] = list(self.track_names)
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
@@ -461,7 +464,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.track_names.append(f"Track {len(self.track_names) + 1}")
         self.track_names[track] = name
         self.plot_stack.set_lane_name(track, name)
-        self.save_settings()
+        if self.mode != SESSION:
+            self._own_track_names = list(self.track_names)
+            self.save_settings()
 
     def _new_session_path(self, stem: str) -> Path:
         if self.explicit_session_path is not None:
@@ -497,6 +502,7 @@ class MainWindow(QtWidgets.QMainWindow):
         n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
         self.source_path = path
+        self.track_names = list(self._own_track_names)  # not the names of a session open before
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
@@ -598,6 +604,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                 "or open an audio file (Ctrl+O).")
                 return False
         self.transport.load(MIC)
+        self.track_names = list(self._own_track_names)
         self.mic_device = device
         self.source_path = None
         self.setWindowTitle("Speech-emotion analyzer: live")
@@ -881,7 +888,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.store is not None:
             from gui.settings import save_settings
 
-            save_settings(self.store, self.settings, self.track_names)
+            save_settings(self.store, self.settings, self._own_track_names)
 
     def apply_settings(self, settings: GuiSettings) -> None:
         """Apply new settings. A recording is analysed again with new analysis settings (or reopened

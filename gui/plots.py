@@ -35,10 +35,12 @@ NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
 # Categorical plots keep their data in [0, 1]; above it the top-class band, then room for the legend,
 # so neither covers a curve.
 BAND_Y = (1.04, 1.14)
-CATEGORICAL_TOP = 1.65
-REGRESSION_TOP = 1.3  # room for the plot's caption above values in [0, 1]
-LEVEL_TOP_DB = 22.0  # the level plot's caption above 0 dBFS, where no level goes
-SPEC_TOP = 1.3  # the spectrogram's caption above its top band
+# Each plot's caption sits in its top-right corner, in room kept free above the plot's data: the
+# y range grows by the caption's height in pixels (plus this gap), whatever the plot's height, so
+# that in the two-lane view's short plots too no caption covers a curve.
+CAPTION_GAP_PX = 3
+CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
+SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
 BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (dark grey where the model is "
             "unsure; light grey is neutral)")
 VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
@@ -90,8 +92,10 @@ class Lane:
             p.vb.setMouseEnabled(x=True, y=False)
 
         # Each plot keeps a margin above its data for its caption (titles would cost a row per plot).
-        self.level_plot.setYRange(SILENCE_DB, LEVEL_TOP_DB, padding=0)
-        self.level_plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in range(int(SILENCE_DB), 1, 20)]])
+        self._room: dict[pg.PlotItem, tuple[float, float]] = {}
+        self._ticks: dict[pg.PlotItem, list] = {}
+        self._keep_caption_room(self.level_plot, SILENCE_DB, 0.0)  # no level goes above 0 dBFS
+        self._set_ticks(self.level_plot, [(v, f"{v:g}") for v in range(int(SILENCE_DB), 1, 20)])
         self.level_plot.setLabel("left", "dBFS")
         # Speech shading is an image of the visible stretch (MAX_SPEC_COLUMNS columns), not a filled
         # curve: fill paths over long histories are slow to build and paint.
@@ -143,7 +147,7 @@ class Lane:
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
         plot = self.head_plots[head]
-        plot.setYRange(0, 1, padding=0.02)
+        self._keep_caption_room(plot, -0.02, 1.02)
         curves: dict[str, pg.PlotDataItem] = {}
         if kind == "categorical" and len(outputs) == 2:  # one line: the first class's probability
             # The axis runs from the second class (0) to the first (1): e.g. male at the bottom, female at the top.
@@ -155,11 +159,11 @@ class Lane:
             categorical = kind == "categorical"
             plot.setLabel("left", "p" if categorical else "/".join(o[:1].upper() for o in outputs))
             if not categorical:
-                plot.setYRange(0, REGRESSION_TOP, padding=0)
-                plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
+                self._keep_caption_room(plot, 0.0, 1.02)
+                self._set_ticks(plot, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
             if categorical:
-                plot.setYRange(0, CATEGORICAL_TOP, padding=0)
-                plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
+                self._keep_caption_room(plot, 0.0, BAND_Y[1])  # the curves, and the top-class band above them
+                self._set_ticks(plot, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
                 if head == "emotion":
                     self.band = pg.ImageItem()
                     self.band.setZValue(5)
@@ -240,6 +244,38 @@ class Lane:
             item.setPos(plot.vb.width() - 2, 0)
             self.captions[plot] = item
         item.setText(text)
+        if plot in self._room:
+            self._fit_caption_room(plot)
+
+    def _keep_caption_room(self, plot: pg.PlotItem, bottom: float, top: float) -> None:
+        """Show ``plot`` from ``bottom`` to ``top`` (its data) plus room above for its caption."""
+        if plot not in self._room:
+            plot.vb.sigResized.connect(lambda _vb, p=plot: self._fit_caption_room(p))
+        self._room[plot] = (bottom, top)
+        self._fit_caption_room(plot)
+
+    def _fit_caption_room(self, plot: pg.PlotItem) -> None:
+        bottom, top = self._room[plot]
+        item = self.captions.get(plot)
+        caption_px = (item.boundingRect().height() if item is not None else CAPTION_FALLBACK_PX) + CAPTION_GAP_PX
+        data_px = max(plot.vb.height() - caption_px, caption_px)  # a plot too short for both: half and half
+        plot.setYRange(bottom, top + (top - bottom) * caption_px / data_px, padding=0)
+        self._show_ticks(plot, data_px)
+
+    def _set_ticks(self, plot: pg.PlotItem, ticks: list[tuple[float, str]]) -> None:
+        """The plot's left-axis labels; a short plot shows only the first, middle and last of them."""
+        self._ticks[plot] = ticks
+        self._show_ticks(plot, plot.vb.height())
+
+    def _show_ticks(self, plot: pg.PlotItem, data_px: float) -> None:
+        ticks = self._ticks.get(plot)
+        if ticks is None:
+            return
+        if data_px < SPARSE_TICKS_PX and len(ticks) > 3:  # the ends, and the middle if there is one
+            ticks = [ticks[0], ticks[len(ticks) // 2], ticks[-1]] if len(ticks) % 2 else [ticks[0], ticks[-1]]
+        if data_px < SPARSE_TICKS_PX / 2 and len(ticks) > 2:
+            ticks = [ticks[0], ticks[-1]]
+        plot.getAxis("left").setTicks([ticks])
 
     def caption(self, plot: pg.PlotItem) -> str:
         return self.captions[plot].toPlainText() if plot in self.captions else ""
@@ -319,7 +355,8 @@ class Lane:
         spec_t = history.spec_times.view()
         spec_end = float(spec_t[-1, 0]) if len(spec_t) else 0.0  # audio can arrive after the results (a reopened analysis)
         key = (round(x0 / col_s), round(x1 / col_s), int(history.end_s / col_s), int(speech_end / col_s),
-               int(spec_end / col_s), len(history.segments), history.spec_version, history.result_version)
+               int(spec_end / col_s), len(history.segments), len(history.not_speech), history.spec_version,
+               history.result_version)
         if key == self._spec_key:
             return
         self._spec_key = key
@@ -387,8 +424,8 @@ class Lane:
         """The spectrogram's height in mel bands: the model's (its FeatureConfig), once known."""
         if n_bands != getattr(self, "_n_bands", None):
             self._n_bands = n_bands
-            self.spec_plot.setYRange(0, n_bands * SPEC_TOP, padding=0)
-            self.spec_plot.getAxis("left").setTicks([[(v, str(v)) for v in range(0, n_bands + 1, 20)]])
+            self._keep_caption_room(self.spec_plot, 0.0, float(n_bands))
+            self._set_ticks(self.spec_plot, [(v, str(v)) for v in range(0, n_bands + 1, 20)])
 
     def set_position(self, t_s: float) -> None:
         for line in self.playheads:

@@ -19,6 +19,7 @@ TOP_LABEL_GROWTH_COMPACT = 3  # ... and with several lanes
 VA_COMPACT_HEIGHT = 105  # with several lanes: each lane's section fits a 900-pixel window
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
+NO_RESULT = "no emotion result here"  # the lane's current result where the playhead has none
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 
@@ -62,6 +63,9 @@ class LanePanel(QtWidgets.QGroupBox):
             self.top_names.append(name_label)
             self.top_bars.append(bar)
         layout.addLayout(grid)
+        self.current_label.setText(NO_RESULT)
+        self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
+        self._show_bars(False)
 
         self.va_plot = pg.PlotWidget()
         self.va_plot.setBackground((20, 20, 24))
@@ -74,6 +78,8 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setMenuEnabled(False)
         self.va_plot.setLabel("bottom", "valence")
         self.va_plot.setLabel("left", "arousal")
+        for axis in ("bottom", "left"):  # three labels fit the compact plot of the two-lane view too
+            self.va_plot.getAxis(axis).setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.va_plot.addLine(x=0.5, pen=pg.mkPen(90, 90, 90))
         self.va_plot.addLine(y=0.5, pen=pg.mkPen(90, 90, 90))
         for (x, y, anchor), text in zip(((0.02, 0.98, (0, 0)), (0.98, 0.98, (1, 0)), (0.02, 0.02, (0, 1)),
@@ -142,13 +148,15 @@ class LanePanel(QtWidgets.QGroupBox):
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             for k in range(TOP_K):
                 self.top_bars[k].setValue(int(round(100 * ranked[k][1])) if k < len(ranked) else 0)
+            self._show_bars(True)
         else:
             self._shown_top = []
-            self.current_label.setText("–")
-            self.current_label.setStyleSheet("")
+            self.current_label.setText(NO_RESULT)
+            self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
             for k in range(TOP_K):
                 self.top_names[k].setText("")
                 self.top_bars[k].setValue(0)
+            self._show_bars(False)  # empty bars would read as 0 % of something
         self.set_dimensions_source(history.dimensions_source)
         end = 0 if i is None else i + 1  # the trail ends at the playhead's result
         dims = history.dimensions(smoothed=True)[max(0, end - TRAIL_POINTS):end]
@@ -189,6 +197,9 @@ class LanePanel(QtWidgets.QGroupBox):
         elif s.analysed_windows:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows; "
                                        "shares follow once the first utterance ends.")
+        elif s.not_speech_s and not s.speech_s:
+            self.summary_label.setText(f"<b>Session</b>: no speech; {s.not_speech_s:.1f} s of sound left out as not "
+                                       f"speech ({s.not_speech}).")
         else:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")
 
@@ -206,12 +217,23 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setMaximumHeight(VA_COMPACT_HEIGHT if compact else VA_MAX_HEIGHT)
         self._va_source = None  # the title is set again (or left out) on the next update
 
+    def _show_bars(self, shown: bool) -> None:
+        """The top-3 bars with a result; without one they are hidden, and in an analysed lane their
+        room is kept (nothing jumps when the first result comes)."""
+        for w in (*self.top_names, *self.top_bars):
+            policy = w.sizePolicy()
+            if policy.retainSizeWhenHidden() != self.analysed:
+                policy.setRetainSizeWhenHidden(self.analysed)
+                w.setSizePolicy(policy)
+            w.setVisible(shown and self.analysed)
+
     def set_analysed(self, analysed: bool, note: str = "") -> None:
         """A lane shown but not analysed (the agent's in the call-centre view) keeps only its name and
         says why: no bars, no valence-arousal plot (room for the analysed lanes)."""
         self.analysed = analysed
-        for w in (self.current_label, self.va_plot, *self.top_names, *self.top_bars):
+        for w in (self.current_label, self.va_plot):
             w.setVisible(analysed)
+        self._show_bars(analysed and bool(self._shown_top))
         if not analysed:
             self.summary_label.setText(f"<b>Not analysed</b>{note}")
         self.version = -1

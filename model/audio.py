@@ -32,9 +32,11 @@ VERY_QUIET_PEAK_DBFS = -40.0
 
 
 def very_quiet_message(path: str | os.PathLike, peak: float) -> str:
-    level = 20 * np.log10(peak) if peak > 0 else float("-inf")
-    return (f"{path}: very quiet recording (its loudest sample is at {level:.0f} dBFS); speech this quiet may "
-            "not be found. Raise the recording level or the microphone gain.")
+    if peak <= 0:
+        return (f"{path}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
+                "Check that the right input or channel was recorded.")
+    return (f"{path}: very quiet recording (its loudest sample is at {20 * np.log10(peak):.0f} dBFS); speech this "
+            "quiet may not be found. Raise the recording level or the microphone gain.")
 
 
 class NativeStderr:

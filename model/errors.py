@@ -31,3 +31,8 @@ def check_keys(cls, data: dict, what: str) -> None:
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{what}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a service stop), raised by ``ser`` where Ctrl+C raises
+    KeyboardInterrupt, so both stop a command the same way; it then exits with 143 (128 + 15)."""

@@ -40,8 +40,10 @@ def _terminate_like_interrupt() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    from model.errors import Terminated
+
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     signal.signal(signal.SIGTERM, handler)
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `ser`: say what there is
         parser.print_help()
         return 2
-    from model.errors import SERError
+    from model.errors import SERError, Terminated
 
     if args.command != "gui":  # the app has its own shutdown on window close
         _terminate_like_interrupt()
@@ -82,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     except SERError as exc:
         print(f"ser {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"ser {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM (Terminated)
+        terminated = isinstance(exc, Terminated)
+        if not getattr(exc, "reported", False):  # a command may have said more already
+            print(f"ser {args.command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         import os
 

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import SERError
+from model.errors import SERError, Terminated
 from streamer.analyze import analyze_file
-from streamer.config import EngineConfig
+from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json
 from streamer.summary import summarize
@@ -71,8 +71,18 @@ def run_analyze(args) -> int:
     # thread and small batches keep the latency low and leave the machine to its user.
     threads = args.threads or (1 if args.realtime else _fast_threads(args.model))
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
+    for flag, value in (("--window", args.window), ("--hop", args.hop)):
+        if value is not None and not value > 0:  # 0 must not quietly mean "the model's"
+            raise ConfigError(f"{flag} must be a positive number of seconds, got {value:g}.")
     predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
-    config = EngineConfig(window_s=args.window or predictor.window_s, hop_s=args.hop or predictor.hop_s,
+    window_s = args.window if args.window is not None else predictor.window_s
+    hop_s = args.hop if args.hop is not None else predictor.hop_s
+    if hop_s > window_s:
+        hop_from = "--hop" if args.hop is not None else "the model's hop"
+        window_from = "--window" if args.window is not None else "the model's window"
+        raise ConfigError(f"{hop_from} ({hop_s:g} s) must not exceed {window_from} ({window_s:g} s): windows "
+                          "would leave gaps; give a smaller --hop or a larger --window.")
+    config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)
     out_dir = Path(args.out)
@@ -96,20 +106,41 @@ def run_analyze(args) -> int:
             continue
         for msg in res.notices:
             print(f"ser analyze: note: {msg}", file=sys.stderr)
+        if not args.quiet:
+            dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
+            if res.errors:  # the header's length, and how much of it could be read
+                read_s = max((res.stats.samples_processed or {0: 0}).values()) / SAMPLE_RATE_HZ if res.stats else 0.0
+                dur = f"{dur} by its header, {read_s:.1f} s of it read"
+            print(f"{src} ({dur}) -> {out_path}", flush=True)
+            for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
+                print(f"  {s.line()}", flush=True)
         if res.errors:
             failed += 1
             for msg in res.errors:
                 print(f"ser analyze: {msg} (partial results written to {out_path})", file=sys.stderr)
-        if not args.quiet:
-            dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
-            print(f"{src} ({dur}) -> {out_path}")
-            for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
-                print(f"  {s.line()}")
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
         print(f"ser analyze: {failed} of {len(args.files)} file(s) failed.", file=sys.stderr)
     return EXIT_SOME_FAILED if failed else 0
+
+
+def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path) -> None:
+    """Say, once, how far the analysis of ``src`` got before Ctrl+C or SIGTERM and where its results
+    are (``session_file``: the session the engine closed on the way out, whose end record says)."""
+    from streamer.session import SessionStore, analysis_state
+
+    try:
+        store = SessionStore.open(session_file)
+        until = analysis_state(store.ended, store.segments, store.results)["analysed_until_s"]
+        total = (store.metadata.get("engine") or {}).get("source", {}).get("duration_s")
+    except SERError:
+        until = total = None
+    how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
+    marked = "" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped"
+    print(f"ser analyze: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}{how_far} of {src}; "
+          f"the results so far are in {out_path}{marked}.", file=sys.stderr)
+    exc.reported = True  # ser's main says nothing more
 
 
 def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
@@ -130,7 +161,11 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                   track_names=names, progress=progress, keep_windows=False)
     try:
         if args.format == "jsonl":
-            res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
+            try:
+                res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
+            except KeyboardInterrupt as exc:
+                _report_interrupt(exc, src, out_path, out_path)
+                raise
         else:
             # CSV and JSON are whole documents, written at the end; until then every result goes to
             # a journal (a session file) beside them, so a kill loses nothing and Ctrl+C or SIGTERM
@@ -138,11 +173,11 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
             try:
                 res = analyze_file(src, predictor, config, session_path=journal, **kwargs)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
+                    _report_interrupt(exc, src, out_path, journal)
                     journal.unlink()
-                    print(f"ser analyze: interrupted; what was analysed of {src} is in {out_path}", file=sys.stderr)
                 raise
             # The document is made from the journal whether the run ended or was stopped, so both
             # give the same document (metadata as a session file keeps it: under "engine").

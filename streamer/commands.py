@@ -3,9 +3,9 @@ are imported when a command runs."""
 
 from __future__ import annotations
 
-import argparse
+from model.clihelp import DefaultsFormatter
 
-Formatter = argparse.ArgumentDefaultsHelpFormatter
+Formatter = DefaultsFormatter
 FORMATS = ("jsonl", "csv", "json")
 
 

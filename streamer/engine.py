@@ -38,7 +38,7 @@ from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.errors import ConfigError
 from streamer.events import AudioBlock, EngineError, Event, SourceFinished, SpeechSegment, VadFrames, WindowResult
 from streamer.pipeline import TrackPipeline
-from streamer.session import now_iso
+from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED, now_iso
 from streamer.sources import Source, SourceBlock
 
 RUN_STEP_S = 0.05  # Engine.run hands on events at least this often
@@ -116,6 +116,7 @@ class Engine:
         self._counts = {"windows": 0, "utterances": 0, "segments": 0, "errors": 0, "dropped_display": 0}
         self._samples: dict[int, int] = {}
         self._pipelines: list[TrackPipeline] = []
+        self._source_ended = False  # the source ran out by itself (a file's end), not stopped
 
     # ------------------------------------------------------------------ control
     def start(self, source: Source) -> None:
@@ -136,6 +137,7 @@ class Engine:
                 self._restore_threads()
             raise
         self._source = source
+        self._source_ended = False
         self._stop.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
@@ -239,6 +241,13 @@ class Engine:
         return max(self._samples.values(), default=0)
 
     @property
+    def analysed_until_s(self) -> float:
+        """How far into the source the analysis has got, on the source's own clock (file time for a
+        recording started part-way)."""
+        start = getattr(self._source, "start_sample", 0) or 0
+        return round((start + self.samples_done) / SAMPLE_RATE_HZ, 3)
+
+    @property
     def stats(self) -> EngineStats:
         lat = np.asarray(self._latencies, dtype=np.float64)
         latency = {}
@@ -265,6 +274,8 @@ class Engine:
                 self._report_notices(src)
                 if not self._put_input(block):
                     break
+            else:
+                self._source_ended = not self._stop.is_set()
         except SERError as exc:
             self._put_input(EngineError(str(exc), fatal=True), force=True)
         except Exception as exc:  # a driver or library failure: report it, keep what we have
@@ -412,11 +423,17 @@ class Engine:
                 self._emit([SourceFinished(None)])
                 if self.session is not None and self.close_session:
                     try:
-                        self.session.close(stats=self.stats.to_dict())
+                        self.session.close(stats=self.stats.to_dict(), **self._outcome(error))
                     except SERError:
                         pass  # already reported by _emit when the disk first failed
             finally:
                 self._done.set()
+
+    def _outcome(self, error: EngineError | None) -> dict:
+        """The end record's account of the run: analysed to the source's end, or stopped, and how far."""
+        complete = self._source_ended and error is None
+        return {"analysis": ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED,
+                "analysed_until_s": self.analysed_until_s}
 
     @staticmethod
     def _take(planned: queue.Queue, merge: bool = True) -> list:

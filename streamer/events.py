@@ -134,14 +134,24 @@ class WindowResult(_StoredRecord):
 
 @dataclass(frozen=True)
 class SpeechSegment(_StoredRecord):
-    """A stretch of speech found by the voice-activity detector, padding included."""
+    """A stretch of speech found by the voice-activity detector, padding included. ``not_speech``:
+    when the speech gate (streamer/speechgate.py) rejected every window of it, what the sound was
+    instead ("steady sound (noise, hum, a tone or sustained music)", "a tone", "noise"); None
+    otherwise (and in sessions written before it was recorded)."""
 
     track: int
     track_name: str
     start_s: float
     end_s: float
+    not_speech: str | None = None
 
     RECORD_TYPE = "segment"
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if d.get("not_speech") is None:  # speech, as nearly every segment is: its record as before
+            d.pop("not_speech", None)
+        return d
 
     @property
     def duration_s(self) -> float:

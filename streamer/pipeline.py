@@ -24,7 +24,7 @@ from model.inference import Prediction, SegmentState, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
-from streamer.speechgate import GateFrames, speech_like
+from streamer.speechgate import GateFrames, measure
 from streamer.vad import FrameVad, Segmenter
 
 MS_PER_S = 1000.0
@@ -66,6 +66,8 @@ class _OpenSegment:
     jobs: dict[int, _WindowJob | None] = field(default_factory=dict)
     voice: SegmentState = field(default_factory=SegmentState)
     gate: GateFrames = field(default_factory=GateFrames)  # the speech gate's frames shared by its windows
+    passed: int = 0  # windows the speech gate let through
+    rejected: dict[str, int] = field(default_factory=dict)  # the gate's reason -> windows it rejected
 
 
 class TrackPipeline:
@@ -237,7 +239,7 @@ class TrackPipeline:
         seg, self._open = self._open, None
         if seg is None or end - start < self._min_segment:
             return
-        out.append(SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end)))
+        at = len(out)  # the segment goes before its last windows, once the gate has judged them
         analysed = []
         for a, b in window_bounds(end - start, self._window, self._hop):
             key = start + a
@@ -247,6 +249,10 @@ class TrackPipeline:
                 job = self._plan_window(key, start + b, out, seg)
             if job is not None:
                 analysed.append(job)
+        # Every window the gate judged was rejected: say what the sound was instead of speech.
+        not_speech = max(seg.rejected, key=seg.rejected.get) if seg.rejected and not seg.passed else None
+        out.insert(at, SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end),
+                                     not_speech))
         if analysed:
             # Every frame after the segment's last speech frame is silent, so the speech frames
             # counted since the segment opened all lie inside it.
@@ -269,8 +275,12 @@ class TrackPipeline:
         if ratio < self.config.min_speech_ratio:
             return None
         samples = self._audio.get(a, b)
-        if self.config.speech_gate and not speech_like(samples, a, seg.gate):
-            return None  # noise, hum, a tone or music that the VAD let through: no emotion for it
+        if self.config.speech_gate:
+            reading = measure(samples, a, seg.gate)
+            if not reading.speech_like:  # noise, hum, a tone or music that the VAD let through: no emotion for it
+                seg.rejected[reading.reason] = seg.rejected.get(reading.reason, 0) + 1
+                return None
+            seg.passed += 1
         job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=seg.voice, speaker=self._speaker)
         out.append(job)
         return job

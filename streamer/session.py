@@ -36,9 +36,15 @@ FORMAT_NAME = "ser-session"
 # also said "vad_source" for "dimensions_source". All three are read.
 FORMAT_VERSION = 3
 SYNC_INTERVAL_S = 1.0
+# The end record's "analysis": the recording was analysed to its end, or the analysis stopped early
+# (its user stopped it, an error, Ctrl+C or a kill signal); "analysed_until_s" says how far it got.
+# A session without an end record was killed before it could write one.
+ANALYSIS_COMPLETE = "complete"
+ANALYSIS_STOPPED = "stopped"
 SEGMENT_SYNC_GAP_S = 0.1
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
+CSV_DECIMALS = 6  # microseconds for times, far finer than any output's meaning for the others
 
 
 def now_iso() -> str:
@@ -246,7 +252,8 @@ class SessionStore:
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file)."""
         store = self._contents()
-        return write_json(path, store.metadata, store.segments, store.results, store.errors)
+        return write_json(path, store.metadata, store.segments, store.results, store.errors,
+                          analysis_state(store.ended, store.segments, store.results))
 
     def _contents(self) -> SessionStore:
         if self._file is None:
@@ -270,6 +277,11 @@ def csv_column(head: str, name: str) -> str:
     return CSV_HEAD_PREFIX.get(head, f"{head}_") + name
 
 
+def csv_values(row: list) -> list:
+    """A CSV row's values with floats to CSV_DECIMALS places: 7.3245, not 7.3245000000000005."""
+    return [round(v, CSV_DECIMALS) if isinstance(v, float) else v for v in row]
+
+
 def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
     """One row per result: times, top label, then every head's outputs (each class's probability,
     each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag."""
@@ -286,19 +298,31 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
             w = csv.writer(f)
             w.writerow(header)
             for r in results:
-                w.writerow([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
-                            *(r.heads.get(h, {}).get(n, "") for h, n in columns),
-                            r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)])
+                w.writerow(csv_values([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
+                                       *(r.heads.get(h, {}).get(n, "") for h, n in columns),
+                                       r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)]))
     except OutputPathError as exc:
         raise SessionError(f"{path}: cannot write the CSV export ({exc.__cause__}).") from exc
     return path
 
 
+def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:
+    """How far a session's analysis got: ``state`` "complete", "stopped", or "killed" (no end
+    record), ``analysed_until_s`` (from the end record; for a killed session, where its last
+    segment or result ends), and ``ended`` (the end record, or None)."""
+    if ended is None:
+        until = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
+        return {"state": "killed", "analysed_until_s": until, "ended": None}
+    state = ended.get("analysis", ANALYSIS_STOPPED)  # files from before this field: not known complete
+    return {"state": state, "analysed_until_s": ended.get("analysed_until_s"), "ended": ended}
+
+
 def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
-               errors: list[str] | None = None) -> Path:
-    """The whole session as one JSON document."""
+               errors: list[str] | None = None, analysis: dict | None = None) -> Path:
+    """The whole session as one JSON document; ``analysis``: how far it got (:func:`analysis_state`)."""
     path = Path(path)
-    doc = {"metadata": metadata, "segments": [s.to_dict() for s in segments],
+    doc = {"metadata": metadata, **({"analysis": analysis} if analysis is not None else {}),
+           "segments": [s.to_dict() for s in segments],
            "results": [r.to_dict() for r in results], "errors": list(errors or [])}
     try:
         atomic_json(path, doc, allow_nan=True)

@@ -312,7 +312,8 @@ class FileSource(Source):
 
     def metadata(self) -> dict:
         meta = super().metadata()
-        meta.update(path=self.path, pace=self.pace, speed=self.speed, start_s=self.start_s, channels=self.channels,
+        # The absolute path: a session opened later from another folder still finds its recording.
+        meta.update(path=os.path.abspath(self.path), pace=self.pace, speed=self.speed, start_s=self.start_s, channels=self.channels,
                     monitor=self.monitor, monitor_device=self.monitor_device)
         if self._file is not None:
             meta.update(sample_rate_hz=self.rate, n_channels=self.n_channels, duration_s=self.total_s)

@@ -46,6 +46,9 @@ class TrackSummary:
     track_name: str
     speech_s: float = 0.0
     n_segments: int = 0
+    # Sound the voice-activity detector took for speech and the speech gate did not: the gate's
+    # reason -> seconds (not counted in speech_s and n_segments).
+    not_speech: dict[str, float] = field(default_factory=dict)
     n_utterances: int = 0
     emotion_shares: dict[str, float] = field(default_factory=dict)  # top label -> share of confident analysed speech time
     uncertain_s: float = 0.0  # analysed speech time whose emotion is uncertain
@@ -81,8 +84,15 @@ class TrackSummary:
 
     def line(self) -> str:
         """One human-readable line."""
+        left_out = ""
+        if self.not_speech:
+            seconds = sum(self.not_speech.values())
+            reasons = "; ".join(sorted(self.not_speech, key=self.not_speech.get, reverse=True))
+            left_out = f"{seconds:.1f} s of sound left out as not speech: {reasons}"
+        if not self.n_segments:
+            return f"{self.track_name}: no speech" + (f"; {left_out}" if left_out else " found")
         head = f"{self.track_name}: speech {self.speech_s:.1f} s in {self.n_segments} segment" + \
-               ("" if self.n_segments == 1 else "s")
+               ("" if self.n_segments == 1 else "s") + (f"; {left_out}" if left_out else "")
         if not self.n_utterances:
             return head + "; no utterance long enough to analyse"
         shares = sorted(self.emotion_shares.items(), key=lambda kv: -kv[1])
@@ -91,12 +101,13 @@ class TrackSummary:
         if rest > 0:
             shown.append(f"other {rest * PERCENT:.0f}%")
         if self.uncertain_s > 0:
-            shown.append(f"uncertain {self.uncertain_s:.1f} s apart" if shares else
+            shown.append(f"{self.uncertain_s:.1f} s uncertain, not counted" if shares else
                          f"all {self.uncertain_s:.1f} s uncertain")
         estimated = " (estimated)" if self.dimensions_source == "derived-from-category" else ""
         gender = ", ".join(f"{g} {p * PERCENT:.0f}%" for g, p in self.gender.items())
-        return (f"{head}; emotions: {', '.join(shown)}; valence {self.valence:.2f}, arousal {self.arousal:.2f}, "
-                f"dominance {self.dominance:.2f}{estimated}; gender: {gender}{self._other_heads()}")
+        return (f"{head}; top emotion by share of speech time: {', '.join(shown)}; valence {self.valence:.2f}, "
+                f"arousal {self.arousal:.2f}, dominance {self.dominance:.2f}{estimated}; gender: {gender}"
+                f"{self._other_heads()}")
 
 
 def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult],
@@ -107,9 +118,12 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
     out = []
     for t, name in enumerate(track_names):
         s = TrackSummary(t, name, kinds=dict(kinds))
-        segs = [g for g in segments if g.track == t]
+        segs = [g for g in segments if g.track == t and not g.not_speech]
         s.n_segments = len(segs)
         s.speech_s = sum(g.duration_s for g in segs)
+        for g in segments:
+            if g.track == t and g.not_speech:
+                s.not_speech[g.not_speech] = s.not_speech.get(g.not_speech, 0.0) + g.duration_s
         utts = [r for r in results if r.track == t and r.kind == UTTERANCE]
         s.n_utterances = len(utts)
         total = sum(r.end_s - r.start_s for r in utts)

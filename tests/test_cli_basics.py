@@ -1,6 +1,7 @@
 """The `ser` entry point: its version, the command list when no command is given, and clear
 refusals of compute devices that are not here (no traceback)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,13 @@ def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tin
     err = capfd.readouterr().err
     assert "libmpg123" not in err and "error:" not in err
     assert err.count("damaged frame") == 1 and f"note: {path}: the MP3 decoder reported" in err
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "eval", "export", "train", "gui"])
+def test_help_gives_each_default_once_and_no_empty_ones(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for empty in ("(default: None)", "(default: False)", "(default: True)", "(default: [])"):
+        assert empty not in text
+    assert not re.search(r"\(default[^)]*\) \(default:", text)  # a help that gives its default gets no second one

@@ -3,11 +3,12 @@ when a command runs."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-Formatter = argparse.ArgumentDefaultsHelpFormatter
+from model.clihelp import DefaultsFormatter
+
+Formatter = DefaultsFormatter
 
 
 def register(sub) -> None:
@@ -72,7 +73,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("eval", formatter_class=Formatter, help="evaluate a model on a corpus",
-                       description="Utterance-level evaluation, as users get predictions.")
+                       description="Utterance-level evaluation, as users get predictions. Needs the training "
+                                   "flavour (torch): 'make install' in a checkout.")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
     p.add_argument("--corpus", default="ravdess",
                    help="corpus recipe: ravdess, ravdess-song, iemocap, or a cross-corpus development set: emodb, baved")
@@ -153,7 +155,7 @@ def require_torch(command: str) -> None:
     missing = [m for m in ("torch", "torchaudio", "onnx") if importlib.util.find_spec(m) is None]
     if missing:
         raise SERError(f"'ser {command}' needs {', '.join(missing)}, which this installation does not have: "
-                       f"install the training flavour ({TRAIN_FLAVOUR}, or 'make test' in a checkout). "
+                       f"install the training flavour ({TRAIN_FLAVOUR}, or 'make install' in a checkout: about 5.6 GB). "
                        "Analysis and the app do not need it.")
 
 

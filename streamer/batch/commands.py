@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
-Formatter = argparse.ArgumentDefaultsHelpFormatter
+from model.clihelp import DefaultsFormatter
+
+Formatter = DefaultsFormatter
 
 
 def register(sub) -> None:

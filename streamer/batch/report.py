@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.files import atomic_write, atomic_writer
 from streamer.batch.summary import ANGER_LABEL
+from streamer.session import csv_values
 from streamer.summary import BUILT_IN_HEADS
 
 PLOT_DPI = 80
@@ -108,7 +109,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     import dataclasses
 
     from streamer.batch.summary import call_summary
-    from streamer.session import SessionStore
+    from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state
 
     store = SessionStore.open(Path(session_path))
     meta = store.metadata or {}
@@ -131,11 +132,16 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     duration = max(ends) if ends else 0.0
     model = engine.get("model") or {}
     summary = call_summary(analysed, not_analysed, segments, results, duration, statement, names, model.get("heads"))
-    call_id = Path(str(meta.get("path") or session_path)).name
-    ended = store.ended or {}
-    state = ("complete" if ended.get("analysis") == "complete" else
-             "stopped before the end of the recording" if ended else "interrupted (no end record)")
-    calls = [{"call_id": call_id, "status": "done", "path": str(meta.get("path") or session_path),
+    recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
+    call_id = Path(str(recording or session_path)).name
+    progress = analysis_state(store.ended, store.segments, store.results)
+    until = progress["analysed_until_s"]
+    state = {"complete": "complete, to the end of the recording",
+             "killed": "cut off (the session has no end record: the program was killed)"}.get(
+        progress["state"], "stopped before the end of the recording")
+    if progress["state"] != ANALYSIS_COMPLETE and until is not None:
+        state += f", analysed up to {until:.1f} s"
+    calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
               "duration_s": duration, "summary": summary}]
     settings = engine.get("settings") or {}
     key = meta.get("analysis_key") if isinstance(meta.get("analysis_key"), dict) else {}
@@ -235,7 +241,7 @@ def write_table(out_dir: Path, calls: list[dict]) -> tuple[Path, Path]:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(names)
     for r in rows:
-        w.writerow(["" if r.get(c) is None else r.get(c) for c in names])
+        w.writerow(csv_values(["" if r.get(c) is None else r.get(c) for c in names]))
     csv_path = atomic_write(out_dir / "calls.csv", buf.getvalue())
     types = {"string": pa.string(), "float64": pa.float64(), "int64": pa.int64()}
     schema = pa.schema([(c, types[t]) for c, t in columns])
@@ -277,6 +283,10 @@ def _dimensions_note(done: list[dict]) -> list[str]:
             "not from people's ratings.</p>"]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,
                  title: str = "Call analysis: batch report") -> Path:
     """``report.html`` (or ``path``): the batch overview, then one section per call with its timeline.
@@ -304,8 +314,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
-             f"<p>{len(calls)} calls: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
-             f"Model: <code>{esc(info['model'])}</code> (sha256 {esc(info['model_sha256'][:12])}). "
+             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
+             f"Model: <code>{esc(info['model'])}</code>"
+             + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else "<p>No call analysed.</p>",

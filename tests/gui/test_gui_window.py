@@ -671,3 +671,27 @@ def test_a_file_that_cannot_be_read_leaves_the_open_recording_as_it_was(make_win
     assert w.mode == FILE and len(w.histories[0].results) == results  # nothing given up for it
     w.stop()
     assert w.position_s == 0.0  # Stop goes back to the start
+
+
+def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, tiny_model_path, speech_wav,
+                                                                        stereo_wav, tmp_path, replay):
+    """A session from `ser analyze` names its one lane "mix"; opening it must not rename the
+    user's call-centre lanes, on screen afterwards or in the saved settings."""
+    from gui.main_window import MainWindow
+    from gui.settings import GuiSettings, load_settings
+    from ser.cli import main
+
+    assert main(["analyze", str(speech_wav), "--out", str(tmp_path / "cli"), "--model", str(tiny_model_path),
+                 "--quiet"]) == 0
+    store = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    base = GuiSettings(model_path=str(tiny_model_path), speed=0.0, channels="split")
+    w = MainWindow(base, session_dir=tmp_path / "sessions", store=store)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.open_session(tmp_path / "cli" / "speech.jsonl")
+    assert w.lane_name(0) == "mix"
+    w.save_settings()
+    assert load_settings(store, base)[1][:2] == ["Agent", "Customer"]
+    replay(w, stereo_wav)
+    assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
+    assert "Agent" in w.banner.label.text() and "mix" not in w.banner.label.text()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from streamer_helpers import write_audio
 
 from ser.cli import main
 from streamer import SessionStore
+from streamer.session import analysis_state
 
 FORMATS = ("jsonl", "csv", "json")
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
@@ -51,6 +53,11 @@ def clean_runs(long_speech, tiny_model_path, tmp_path_factory):
     for fmt in FORMATS:
         assert main(["analyze", str(long_speech), "--out", str(out), "--format", fmt,
                      "--model", str(tiny_model_path), "--quiet"]) == 0
+    # Analysed to the end, and the files say so.
+    duration = _duration_s(long_speech)
+    for progress in (analysis_state(SessionStore.open(out / "talk.jsonl").ended, [], []),
+                     json.loads((out / "talk.json").read_text())["analysis"]):
+        assert progress["state"] == "complete" and progress["analysed_until_s"] == pytest.approx(duration, abs=0.01)
     return {fmt: _results(out / f"talk.{fmt}", fmt) for fmt in FORMATS}
 
 
@@ -64,6 +71,12 @@ def _results(path, fmt) -> list[tuple]:
     records = (SessionStore.open(path).results if fmt == "jsonl"
                else [_Result(r) for r in json.loads(path.read_text())["results"]])
     return [(r.track, r.kind, r.start_s, r.end_s, tuple(r.probabilities.values())) for r in records]
+
+
+def _duration_s(path) -> float:
+    import soundfile as sf
+
+    return sf.info(str(path)).duration
 
 
 class _Result:
@@ -122,9 +135,15 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
         kept = _results(written, "jsonl")
         assert fmt == "jsonl" or not target.exists()
     else:
-        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+        word, code = ("terminated", 143) if sig == signal.SIGTERM else ("interrupted", 130)
+        assert proc.returncode == code and err.count(word) == 1 and "Traceback" not in err, err
+        assert re.search(rf"{word} after [0-9.]+ s of [0-9.]+ s of .*; the results so far are in .*talk\.{fmt}", err), err
         kept = _results(target, fmt)
         assert fmt == "jsonl" or not written.exists()  # the document was written; its journal removed
+        if fmt != "csv":  # the file itself says the analysis stopped, and where
+            progress = (analysis_state(SessionStore.open(target).ended, [], []) if fmt == "jsonl"
+                        else json.loads(target.read_text())["analysis"])
+            assert progress["state"] == "stopped" and 0 < progress["analysed_until_s"] < _duration_s(long_speech), progress
     clean = clean_runs[fmt]
     assert kept and len(kept) < len(clean), "the stop came after the end of the analysis"
     # A SIGTERM or Ctrl+C analyses the audio received so far and ends the open speech segment, so

@@ -6,6 +6,7 @@ import pytest
 
 from streamer import EngineConfig, SpeechSegment, WindowResult, analyze_waveform
 from streamer.speechgate import measure, speech_like, spread_percentiles
+from streamer.summary import summarize
 
 RATE = 16000
 T = np.arange(RATE * 6) / RATE
@@ -45,6 +46,17 @@ def test_non_speech_gets_no_emotion(name, predictor):
                                predictor, EngineConfig(emit_audio=False, speech_gate=False))
     if any(isinstance(e, SpeechSegment) for e in ungated):  # the VAD passed it: the gate is what stopped it
         assert any(isinstance(e, WindowResult) for e in ungated)
+    # Each segment the VAD took for speech says what the sound was, and the summary says so too.
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    for seg in segments:
+        if seg.duration_s >= 2.0:  # long enough for a whole analysis window, which the gate judged
+            assert seg.not_speech in {"steady sound (noise, hum, a tone or sustained music)", "a tone", "noise"}
+            assert SpeechSegment.from_dict(seg.to_dict()) == seg
+    if any(s.not_speech for s in segments):
+        line = summarize(["mix"], segments, [])[0].line()
+        assert "s of sound left out as not speech: " in line, line
+        if all(s.not_speech for s in segments):
+            assert line.startswith("mix: no speech; "), line
 
 
 def test_speech_keeps_every_result(speech_16k, speech_paths, predictor):
@@ -53,6 +65,7 @@ def test_speech_keeps_every_result(speech_16k, speech_paths, predictor):
 
     gated = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False))
     plain = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False, speech_gate=False))
+    assert all(e.not_speech is None and "not_speech" not in e.to_dict() for e in gated if isinstance(e, SpeechSegment))
     assert [(e.kind, e.start_s) for e in gated if isinstance(e, WindowResult)] == \
         [(e.kind, e.start_s) for e in plain if isinstance(e, WindowResult)]
     rng = np.random.default_rng(2)

@@ -39,7 +39,7 @@ def test_analyze_writes_one_file_per_input_and_skips_bad_ones(inputs, tiny_model
     assert "2 of 4 file(s) failed" in captured.err
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted([f"03-01-01-01-01-01-01.{fmt}", f"speech.{fmt}"])
-    assert captured.out.count("mix: speech") == 2 and "emotions:" in captured.out
+    assert captured.out.count("mix: speech") == 2 and "top emotion by share of speech time:" in captured.out
     result = out / f"speech.{fmt}"
     if fmt == "jsonl":
         session = SessionStore.open(result)
@@ -72,7 +72,10 @@ def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, cap
     assert main(["analyze", str(speech_paths[0]), "--model", str(tmp_path / "none.safetensors")]) == EXIT_USER_ERROR
     assert "model file not found" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--hop", "3", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
-    assert "hop_s" in capsys.readouterr().err
+    assert "--hop (3 s) must not exceed the model's window (2 s)" in capsys.readouterr().err
+    for flag in ("--hop", "--window"):  # 0 is refused, not taken as "the model's"
+        assert main(["analyze", str(speech_paths[0]), flag, "0", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+        assert f"{flag} must be a positive number of seconds, got 0" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--names", "A,B", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
 
 

@@ -25,6 +25,7 @@ from streamer import (
     export_csv,
     export_json,
 )
+from streamer.session import CSV_DECIMALS
 
 KILL_AFTER_SEGMENTS = 2
 REPLAY_SPEED = 2.0
@@ -119,9 +120,10 @@ def test_exports(written_session, tmp_path):
     rows = list(csv.DictReader(export_csv(path, tmp_path / "s.csv").read_text().splitlines()))
     assert len(rows) == len(session.results)
     first = session.results[0]
-    assert float(rows[0]["start_s"]) == first.start_s and rows[0]["top_label"] == first.top_label
+    # CSV values are the results' own, to CSV_DECIMALS places (no float noise like 7.3245000000000005).
+    assert float(rows[0]["start_s"]) == round(first.start_s, CSV_DECIMALS) and rows[0]["top_label"] == first.top_label
     for label, p in first.probabilities.items():
-        assert float(rows[0][f"p_{label}"]) == p
+        assert rows[0][f"p_{label}"] == repr(round(p, CSV_DECIMALS))
     doc = json.loads(export_json(path, tmp_path / "s.json").read_text())
     assert [WindowResult.from_dict(r) for r in doc["results"]] == session.results
     assert len(doc["segments"]) == len(session.segments) and doc["metadata"]["who"] == "test"
@@ -287,11 +289,47 @@ def test_records_convert_as_dataclasses_asdict_would_and_stay_unchanged():
                           {"emotion": {"calm": 0.7, "sad": 0.3}, "gender": {"female": 0.4, "male": 0.6}}, 0.9, 12.5,
                           uncertain=True)
     segment = SpeechSegment(1, "agent", 0.5, 2.5)
-    for record in (result, segment):
+    for record in (result, segment, SpeechSegment(0, "mix", 1.0, 4.0, "a tone")):
         d = record.to_dict()
         expected = {**dataclasses.asdict(record), "type": record.RECORD_TYPE}
+        if expected.get("not_speech", 0) is None:  # a speech segment's record has no not_speech field
+            del expected["not_speech"]
         assert {k: v for k, v in d.items() if k != "top_label"} == expected
         assert type(record).from_dict(d) == record
     d = result.to_dict()
     d["heads"]["emotion"]["calm"] = 0.0
     assert result.heads["emotion"]["calm"] == 0.7
+
+
+def test_a_session_names_its_recording_by_absolute_path_and_says_it_was_analysed_to_the_end(
+        speech_wav, predictor, tmp_path, monkeypatch):
+    """Opened later from another folder, the session still finds its recording; its end record says
+    the analysis reached the recording's end, and how far that is."""
+    import soundfile as sf
+
+    monkeypatch.chdir(speech_wav.parent)
+    session = SessionStore.create(tmp_path / "s.jsonl", {})
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(speech_wav.name))  # a relative path, as typed
+    assert engine.wait(WRITER_TIMEOUT_S)
+    engine.stop()
+    reopened = SessionStore.open(tmp_path / "s.jsonl")
+    assert reopened.metadata["engine"]["source"]["path"] == str(speech_wav)
+    assert reopened.ended["analysis"] == "complete"
+    assert reopened.ended["analysed_until_s"] == pytest.approx(sf.info(str(speech_wav)).duration, abs=0.01)
+
+
+def test_a_session_stopped_early_says_so_and_how_far_it_got(speech_wav, predictor, tmp_path):
+    session = SessionStore.create(tmp_path / "s.jsonl", {})
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(speech_wav, pace="realtime", speed=REPLAY_SPEED))
+    deadline = time.monotonic() + WRITER_TIMEOUT_S
+    while engine.samples_done < 16000 and time.monotonic() < deadline:  # a second of audio taken in
+        time.sleep(POLL_S)
+    engine.stop()
+    ended = SessionStore.open(tmp_path / "s.jsonl").ended
+    assert ended["analysis"] == "stopped"
+    assert 1.0 <= ended["analysed_until_s"] < 10.0, ended
+    doc = tmp_path / "s.json"
+    export_json(tmp_path / "s.jsonl", doc)
+    assert json.loads(doc.read_text())["analysis"]["state"] == "stopped"
