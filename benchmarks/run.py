@@ -17,14 +17,16 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # RESULTS.md from this line on is written by hand (comparisons across runs and commits, with their
 # own machine notes); a new run keeps it below its own sections.
 KEEP_MARKER = "<!-- From here on: written by hand, kept by make bench. -->"
-REFERENCE_SHAPE = (256, 512, 512)  # rows x inner x columns of the reference matrix product
+REFERENCE_CHANNELS = (16, 32, 64, 128, 256)  # the reference CNN: the bundled network's conv widths
+REFERENCE_INPUT = (1, 1, 64, 200)  # one 2-s window of 64 mel bands
 
 
-def reference_gflops(repeats: int = 200) -> float:
-    """The machine's speed now: a single-thread float matrix product of REFERENCE_SHAPE in ONNX
-    Runtime (the kernels the model's convolutions use), median GFLOP/s over ``repeats`` runs.
-    A shared virtual machine's speed drifts by a third or more from one hour to the next; every
-    time in a section scales with this figure, measured just before it."""
+def reference_ms(repeats: int = 100) -> float:
+    """The machine's speed now, on a fixed workload independent of the code under test: a CNN of the
+    bundled network's shape (3x3 convolutions, ReLU and 2x2 max pooling, REFERENCE_CHANNELS wide)
+    with fixed random weights, on one window, one thread, ONNX Runtime; median ms of ``repeats``
+    runs. This shared machine's speed drifts (by nearly two times between hosts and hours): a
+    section's times are comparable across runs and commits only with this figure beside them."""
     import statistics
     import time
 
@@ -32,27 +34,31 @@ def reference_gflops(repeats: int = 200) -> float:
     import onnxruntime
     from onnx import TensorProto, helper, numpy_helper
 
-    m, k, n = REFERENCE_SHAPE
     rng = np.random.default_rng(0)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])], "reference",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
-        [numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), "w")])
+    nodes, weights, x, c_in = [], [], "x", REFERENCE_INPUT[1]
+    for i, c_out in enumerate(REFERENCE_CHANNELS):
+        w = numpy_helper.from_array((rng.standard_normal((c_out, c_in, 3, 3)) * 0.1).astype(np.float32), f"w{i}")
+        weights.append(w)
+        nodes += [helper.make_node("Conv", [x, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
+                  helper.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2])]
+        x, c_in = f"p{i}", c_out
+    graph = helper.make_graph(nodes, "reference", [helper.make_tensor_value_info("x", TensorProto.FLOAT, REFERENCE_INPUT)],
+                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], weights)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(),
         options, providers=["CPUExecutionProvider"])
-    x = {"x": rng.standard_normal((m, k)).astype(np.float32)}
+    feed = {"x": rng.standard_normal(REFERENCE_INPUT).astype(np.float32)}
     for _ in range(20):
-        session.run(None, x)
+        session.run(None, feed)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        session.run(None, x)
-        times.append(time.perf_counter() - t)
-    return 2 * m * k * n / statistics.median(times) / 1e9
+        session.run(None, feed)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
 
 
 def machine(load: tuple[float, float, float], speeds: list[tuple[str, float]]) -> str:
@@ -73,23 +79,23 @@ def machine(load: tuple[float, float, float], speeds: list[tuple[str, float]]) -
             f"- memory: {mem_gb:.0f} GiB\n- GPU: {gpu}\n- Python {platform.python_version()}, torch {torch.__version__}, "
             f"ONNX Runtime {onnxruntime.__version__}, {platform.system()} {platform.release()}\n"
             f"- load average when the benchmarks started: {' / '.join(f'{v:.2f}' for v in load)} (1 / 5 / 15 min)\n"
-            f"- the machine's speed during the run (single-thread {'x'.join(map(str, REFERENCE_SHAPE))} matrix "
-            f"product in ONNX Runtime, GFLOP/s; times in a section scale with it): "
-            + ", ".join(f"{v:.0f} {when}" for when, v in speeds) + "\n")
+            "- the machine's speed during the run (a fixed CNN of the bundled network's shape with random weights, "
+            "one window, one thread, ONNX Runtime: median ms, lower is faster; compare runs by it): "
+            + ", ".join(f"{v:.2f} {when}" for when, v in speeds) + "\n")
 
 
 def main(names: list[str] | None = None) -> int:
     sections, failed, speeds = [], 0, []
     load = os.getloadavg()  # other work on the machine, before the benchmarks add their own
     for name in names or BENCHMARKS:
-        speeds.append((f"before {name.rsplit('.', 1)[-1]}", reference_gflops()))
+        speeds.append((f"before {name.rsplit('.', 1)[-1]}", reference_ms()))
         print(f"running {name} ...", file=sys.stderr, flush=True)
         try:
             sections.append(importlib.import_module(name).run())
         except Exception:  # a failing benchmark is reported in the results, the others still run
             failed += 1
             sections.append(f"## {name}\n\nFAILED:\n\n```\n{traceback.format_exc()}```\n")
-    speeds.append(("at the end", reference_gflops()))
+    speeds.append(("at the end", reference_ms()))
     text = "# Benchmark results\n\nWritten by `make bench` (`python -m benchmarks.run`).\n\n## Machine\n\n" + machine(load, speeds)
     text += "\n" + "\n".join(sections)
     kept = kept_by_hand(RESULTS.read_text() if RESULTS.exists() else "")

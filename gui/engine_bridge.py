@@ -135,7 +135,9 @@ def _device_key(text: str) -> int | str | None:
     return int(text) if text.isdigit() else text
 
 
-ANALYSIS_KEY_VERSION = 1  # raised when the engine's results change for the same inputs (then nothing old is reused)
+# Raised when the engine's results change for the same inputs (then nothing old is reused). 2: segments
+# record sound the speech gate left out (not_speech), which is not shaded or counted as speech.
+ANALYSIS_KEY_VERSION = 2
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
 
 

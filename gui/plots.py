@@ -32,8 +32,7 @@ from model.features import FeatureConfig
 
 SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
 NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
-# Categorical plots keep their data in [0, 1]; above it the top-class band, then room for the legend,
-# so neither covers a curve.
+# Categorical plots keep their data in [0, 1] and above it the top-class band, so that it covers no curve.
 BAND_Y = (1.04, 1.14)
 # Each plot's caption sits in its top-right corner, in room kept free above the plot's data: the
 # y range grows by the caption's height in pixels (plus this gap), whatever the plot's height, so

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.engine import Engine, EngineStats, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
+from streamer.session import ANALYSIS_STOPPED
 from streamer.sources import FileSource, Source
 
 
@@ -95,8 +96,9 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     finally:
         out._finish_peaks()
         out.stats = engine.stats
-        if own_session is not None:
-            own_session.close(stats=out.stats.to_dict())
+        if own_session is not None:  # a no-op after the engine closed it; here when it could not
+            own_session.close(stats=out.stats.to_dict(), analysis=ANALYSIS_STOPPED,
+                              analysed_until_s=engine.analysed_until_s)
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from model.errors import SERError, Terminated
 from streamer.analyze import analyze_file
-from streamer.config import SAMPLE_RATE_HZ, EngineConfig
+from streamer.config import SAMPLE_RATE_HZ, EngineConfig, analysis_window
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json
 from streamer.summary import summarize
@@ -71,17 +71,8 @@ def run_analyze(args) -> int:
     # thread and small batches keep the latency low and leave the machine to its user.
     threads = args.threads or (1 if args.realtime else _fast_threads(args.model))
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
-    for flag, value in (("--window", args.window), ("--hop", args.hop)):
-        if value is not None and not value > 0:  # 0 must not quietly mean "the model's"
-            raise ConfigError(f"{flag} must be a positive number of seconds, got {value:g}.")
     predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
-    window_s = args.window if args.window is not None else predictor.window_s
-    hop_s = args.hop if args.hop is not None else predictor.hop_s
-    if hop_s > window_s:
-        hop_from = "--hop" if args.hop is not None else "the model's hop"
-        window_from = "--window" if args.window is not None else "the model's window"
-        raise ConfigError(f"{hop_from} ({hop_s:g} s) must not exceed {window_from} ({window_s:g} s): windows "
-                          "would leave gaps; give a smaller --hop or a larger --window.")
+    window_s, hop_s = analysis_window(args.window, args.hop, predictor.window_s, predictor.hop_s)
     config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)
@@ -138,7 +129,7 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
         until = total = None
     how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
     marked = "" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped"
-    print(f"ser analyze: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}{how_far} of {src}; "
+    print(f"ser analyze: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}: {src}{how_far}; "
           f"the results so far are in {out_path}{marked}.", file=sys.stderr)
     exc.reported = True  # ser's main says nothing more
 
@@ -164,7 +155,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             try:
                 res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
             except KeyboardInterrupt as exc:
-                _report_interrupt(exc, src, out_path, out_path)
+                if out_path.is_file():  # stopped before the session file was made: ser's main says it
+                    _report_interrupt(exc, src, out_path, out_path)
                 raise
         else:
             # CSV and JSON are whole documents, written at the end; until then every result goes to

@@ -120,3 +120,21 @@ class EngineConfig:
     def from_dict(cls, data: dict) -> EngineConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def analysis_window(window_s: float | None, hop_s: float | None, model_window_s: float,
+                    model_hop_s: float) -> tuple[float, float]:
+    """The window and hop a command analyses with: ``--window``/``--hop`` as given (None: the
+    model's). Raises :class:`ConfigError` in the options' own terms for 0 or less (which must not
+    quietly mean "the model's") and for a hop longer than the window."""
+    for flag, value in (("--window", window_s), ("--hop", hop_s)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{flag} must be a positive number of seconds, got {value:g}.")
+    window = window_s if window_s is not None else model_window_s
+    hop = hop_s if hop_s is not None else model_hop_s
+    if hop > window:
+        hop_from = "--hop" if hop_s is not None else "the model's hop"
+        window_from = "--window" if window_s is not None else "the model's window"
+        raise ConfigError(f"{hop_from} ({hop:g} s) must not exceed {window_from} ({window:g} s): windows would "
+                          "leave gaps; give a smaller --hop or a larger --window.")
+    return window, hop

@@ -117,6 +117,8 @@ class Engine:
         self._samples: dict[int, int] = {}
         self._pipelines: list[TrackPipeline] = []
         self._source_ended = False  # the source ran out by itself (a file's end), not stopped
+        self._model_failed = False  # the model raised: audio planned after that got no results
+        self._emitted_until_s = 0.0  # where the last result or segment emitted ends
 
     # ------------------------------------------------------------------ control
     def start(self, source: Source) -> None:
@@ -138,6 +140,8 @@ class Engine:
             raise
         self._source = source
         self._source_ended = False
+        self._model_failed = False
+        self._emitted_until_s = 0.0
         self._stop.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
@@ -239,13 +243,6 @@ class Engine:
         """Samples of the source taken in for analysis so far (its longest track): progress, without computing
         :attr:`stats` (whose latency percentiles grow with the run)."""
         return max(self._samples.values(), default=0)
-
-    @property
-    def analysed_until_s(self) -> float:
-        """How far into the source the analysis has got, on the source's own clock (file time for a
-        recording started part-way)."""
-        start = getattr(self._source, "start_sample", 0) or 0
-        return round((start + self.samples_done) / SAMPLE_RATE_HZ, 3)
 
     @property
     def stats(self) -> EngineStats:
@@ -412,7 +409,7 @@ class Engine:
                         try:
                             self._emit(self._pipelines[track].complete(payload))
                         except Exception as exc:
-                            model_failed = True
+                            model_failed = self._model_failed = True
                             error = EngineError(f"analysis failed ({_describe(exc)}); results so far are kept.",
                                                 fatal=True)
                             self._stop.set()
@@ -434,6 +431,16 @@ class Engine:
         complete = self._source_ended and error is None
         return {"analysis": ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED,
                 "analysed_until_s": self.analysed_until_s}
+
+    @property
+    def analysed_until_s(self) -> float:
+        """How far into the source the analysis has got, on the source's own clock (file time for a
+        recording started part-way). After the model failed, where its last result ends: the audio
+        taken in after that was never analysed."""
+        if self._model_failed:
+            return round(self._emitted_until_s, 3)
+        start = getattr(self._source, "start_sample", 0) or 0
+        return round((start + self.samples_done) / SAMPLE_RATE_HZ, 3)
 
     @staticmethod
     def _take(planned: queue.Queue, merge: bool = True) -> list:
@@ -476,6 +483,8 @@ class Engine:
                 self._counts["windows" if e.kind == "window" else "utterances"] += 1
             elif isinstance(e, SpeechSegment):
                 self._counts["segments"] += 1
+            if isinstance(e, (WindowResult, SpeechSegment)):
+                self._emitted_until_s = max(self._emitted_until_s, e.end_s)
             elif isinstance(e, EngineError):
                 self._counts["errors"] += 1
             if self.session is not None:

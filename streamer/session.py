@@ -41,6 +41,7 @@ SYNC_INTERVAL_S = 1.0
 # A session without an end record was killed before it could write one.
 ANALYSIS_COMPLETE = "complete"
 ANALYSIS_STOPPED = "stopped"
+ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
 SEGMENT_SYNC_GAP_S = 0.1
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
@@ -250,10 +251,13 @@ class SessionStore:
         return write_csv(path, store.results)
 
     def export_json(self, path: str | os.PathLike) -> Path:
-        """Metadata, segments, results and errors as one JSON document (read back from the file)."""
+        """Metadata, segments, results and errors as one JSON document (read back from the file; a
+        session still being written says "running")."""
         store = self._contents()
-        return write_json(path, store.metadata, store.segments, store.results, store.errors,
-                          analysis_state(store.ended, store.segments, store.results))
+        analysis = analysis_state(store.ended, store.segments, store.results)
+        if self._file is not None:
+            analysis["state"] = "running"
+        return write_json(path, store.metadata, store.segments, store.results, store.errors, analysis)
 
     def _contents(self) -> SessionStore:
         if self._file is None:
@@ -307,12 +311,12 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
 
 
 def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:
-    """How far a session's analysis got: ``state`` "complete", "stopped", or "killed" (no end
-    record), ``analysed_until_s`` (from the end record; for a killed session, where its last
-    segment or result ends), and ``ended`` (the end record, or None)."""
+    """How far a session's analysis got: ``state`` "complete", "stopped", or "unfinished" (no end
+    record: still running, or killed), ``analysed_until_s`` (from the end record; without one,
+    where its last segment or result ends), and ``ended`` (the end record, or None)."""
     if ended is None:
         until = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
-        return {"state": "killed", "analysed_until_s": until, "ended": None}
+        return {"state": ANALYSIS_UNFINISHED, "analysed_until_s": until, "ended": None}
     state = ended.get("analysis", ANALYSIS_STOPPED)  # files from before this field: not known complete
     return {"state": state, "analysed_until_s": ended.get("analysed_until_s"), "ended": ended}
 

@@ -203,7 +203,7 @@ def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tin
     assert err.count("damaged frame") == 1 and f"note: {path}: the MP3 decoder reported" in err
 
 
-@pytest.mark.parametrize("command", ["analyze", "batch", "eval", "export", "train", "gui"])
+@pytest.mark.parametrize("command", ["analyze", "batch", "eval", "export", "train"])
 def test_help_gives_each_default_once_and_no_empty_ones(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
@@ -211,3 +211,11 @@ def test_help_gives_each_default_once_and_no_empty_ones(command, capsys):
     for empty in ("(default: None)", "(default: False)", "(default: True)", "(default: [])"):
         assert empty not in text
     assert not re.search(r"\(default[^)]*\) \(default:", text)  # a help that gives its default gets no second one
+
+
+def test_batch_refuses_a_zero_window_or_hop_in_its_own_terms(tmp_path, capsys):
+    for flag in ("--hop", "--window"):
+        assert main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), flag, "0"]) == 2
+        assert f"{flag} must be a positive number of seconds, got 0" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--window", "1", "--hop", "2"]) == 2
+    assert "--hop (2 s) must not exceed --window (1 s)" in capsys.readouterr().err

@@ -72,7 +72,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
         ax.set_ylabel(tracks[t] if t < len(tracks) else "", fontsize=9)
         ax.tick_params(labelsize=8)
         for g in segments:
-            if g.track == t:
+            if g.track == t and not g.not_speech:  # sound the speech gate left out is not speech
                 ax.axvspan(g.start_s, g.end_s, color=SEGMENT_COLOR, lw=0)
         wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
         xs, ar, va = [], [], []
@@ -109,7 +109,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     import dataclasses
 
     from streamer.batch.summary import call_summary
-    from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state
+    from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_UNFINISHED, SessionStore, analysis_state
 
     store = SessionStore.open(Path(session_path))
     meta = store.metadata or {}
@@ -136,9 +136,9 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     call_id = Path(str(recording or session_path)).name
     progress = analysis_state(store.ended, store.segments, store.results)
     until = progress["analysed_until_s"]
-    state = {"complete": "complete, to the end of the recording",
-             "killed": "cut off (the session has no end record: the program was killed)"}.get(
-        progress["state"], "stopped before the end of the recording")
+    state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
+             ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "
+                                  "program was killed)"}.get(progress["state"], "stopped before the end of the recording")
     if progress["state"] != ANALYSIS_COMPLETE and until is not None:
         state += f", analysed up to {until:.1f} s"
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),

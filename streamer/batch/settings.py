@@ -15,7 +15,7 @@ from streamer.config import EngineConfig
 from streamer.errors import ConfigError
 
 # Bump when the per-call outputs change meaning, so that old results are recomputed, never reused.
-BATCH_FORMAT_VERSION = 1
+BATCH_FORMAT_VERSION = 2  # 2: segments record sound the speech gate left out; speech_s no longer counts it
 DEFAULT_NAMES = ("Agent", "Customer")
 DEFAULT_AGENT_NAMES = ("Agent",)
 # Engine settings that change how fast, not what, is computed: left out of the key.

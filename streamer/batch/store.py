@@ -25,6 +25,7 @@ from pathlib import Path
 from model import files
 from model.files import TMP_PREFIX, fsync_dir, json_bytes
 from streamer.errors import SessionError
+from streamer.session import ANALYSIS_COMPLETE
 
 CALLS_DIR = "calls"
 RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
@@ -92,8 +93,11 @@ class BatchStore:
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(outcome.call_id)
         outputs = {
-            RESULTS: json_bytes({"metadata": outcome.metadata, "segments": outcome.segments,
-                                  "results": outcome.results, "errors": []}),
+            RESULTS: json_bytes({"metadata": outcome.metadata,
+                                  # a call is done only when analysed to its end (else it failed)
+                                  "analysis": {"state": ANALYSIS_COMPLETE, "analysed_until_s": outcome.duration_s,
+                                               "ended": None},
+                                  "segments": outcome.segments, "results": outcome.results, "errors": []}),
             SUMMARY: json_bytes({"call_id": outcome.call_id, **outcome.summary}),
             TIMELINE: outcome.timeline_png or b"",
         }

@@ -121,3 +121,18 @@ def test_the_result_covering_a_time_includes_the_first_half_of_a_runs_first_wind
     idx, covered = h.covering(np.array([1.1, 3.0, 5.2, 6.2, 7.4, 9.0]))
     assert covered.tolist() == [True, False, True, True, True, False]
     assert idx[0] == 0 and idx[2] == 1 and idx[3] == 1 and idx[4] == 2
+
+
+def test_sound_the_gate_left_out_is_neither_counted_nor_shaded_as_speech():
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.add_vad(VadFlags(0, 0.0, 0.03, np.ones(200, np.float32)))  # the VAD flags all 6 s
+    h.add_segment(Segment(0, 0.0, 2.0))
+    h.add_segment(Segment(0, 2.5, 6.0, "steady sound (noise, hum, a tone or sustained music)"))
+    s = h.summary()
+    assert s.speech_s == 2.0 and s.not_speech_s == 3.5 and s.not_speech.startswith("steady sound")
+    mask = h.speech_mask(0.0, 6.0, 600)
+    assert mask[:190].all() and not mask[260:].any()
+    h.clear()
+    assert h.summary().not_speech_s == 0.0 and not h.not_speech_reasons
+    h.add_segment(Segment(0, 0.0, 3.0, "noise"))  # nothing but noise: no speech at all, not the VAD's flags
+    assert h.summary().speech_s == 0.0

@@ -137,7 +137,8 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
     else:
         word, code = ("terminated", 143) if sig == signal.SIGTERM else ("interrupted", 130)
         assert proc.returncode == code and err.count(word) == 1 and "Traceback" not in err, err
-        assert re.search(rf"{word} after [0-9.]+ s of [0-9.]+ s of .*; the results so far are in .*talk\.{fmt}", err), err
+        assert re.search(rf"{word}: .*talk\.wav after [0-9.]+ s of [0-9.]+ s; the results so far are in .*talk\.{fmt}",
+                         err), err
         kept = _results(target, fmt)
         assert fmt == "jsonl" or not written.exists()  # the document was written; its journal removed
         if fmt != "csv":  # the file itself says the analysis stopped, and where

@@ -85,3 +85,19 @@ def test_spread_percentiles_are_numpys_percentiles():
         if rng.random() < 0.3:  # ties, as frame levels of digital silence or clipping give
             values = np.round(values)
         np.testing.assert_array_equal(spread_percentiles(values), np.percentile(values, [10, 90]))
+
+
+def test_noise_the_vad_passes_is_recorded_as_not_speech_and_summarised_apart(predictor):
+    """Loud white noise: webrtcvad takes it for speech, the gate rejects every window; the segment
+    says what it was and the summary counts no speech."""
+    rng = np.random.default_rng(5)
+    noise = _level(rng.standard_normal(RATE * 5))
+    x = np.concatenate([np.zeros(RATE, np.float32), noise, np.zeros(RATE, np.float32)])
+    events = analyze_waveform(x, predictor, EngineConfig(emit_audio=False))
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert segments and all(s.not_speech for s in segments), segments
+    assert not [e for e in events if isinstance(e, WindowResult)]
+    summary = summarize(["mix"], segments, [])[0]
+    assert summary.speech_s == 0.0 and summary.n_segments == 0
+    assert sum(summary.not_speech.values()) == pytest.approx(sum(s.duration_s for s in segments))
+    assert summary.line().startswith("mix: no speech; ")
