@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from gui.colors import ESTIMATED_TIP, label_color
+from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
@@ -135,7 +135,7 @@ class LanePanel(QtWidgets.QGroupBox):
             if shown != self._shown_top:
                 # Style sheets re-polish widgets: set them only when the ranking changes.
                 self._shown_top = shown
-                r, g, b = (UNCERTAIN_GREY if uncertain else label_color(names[0]))
+                r, g, b = (UNCERTAIN_GREY if uncertain else text_color(names[0]))
                 self.current_label.setText(f"{names[0]} (uncertain)" if uncertain else names[0])
                 self.current_label.setToolTip(
                     "The model's confidence is below its calibrated threshold: this emotion may well be wrong."
@@ -178,7 +178,7 @@ class LanePanel(QtWidgets.QGroupBox):
         s = history.summary()
         if s.utterances:
             rows = "".join(
-                f"<tr><td style='color: rgb{label_color(lab)}'>{lab}</td><td align='right'>{share:.0%}</td></tr>"
+                f"<tr><td style='color: rgb{text_color(lab)}'>{lab}</td><td align='right'>{share:.0%}</td></tr>"
                 for lab, share in sorted(s.shares.items(), key=lambda kv: -kv[1]) if share > 0
             )
             last = ""
@@ -187,7 +187,7 @@ class LanePanel(QtWidgets.QGroupBox):
             if heard:
                 u = heard[-1]
                 last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
-                        f"<span style='color: rgb{label_color(u.top_label)}'>{u.top_label}</span> "
+                        f"<span style='color: rgb{text_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
             unsure = f", {s.uncertain_s:.1f} s uncertain (not in the shares)" if s.uncertain_s > 0 else ""
             self.summary_label.setText(

@@ -136,3 +136,19 @@ def test_sound_the_gate_left_out_is_neither_counted_nor_shaded_as_speech():
     assert h.summary().not_speech_s == 0.0 and not h.not_speech_reasons
     h.add_segment(Segment(0, 0.0, 3.0, "noise"))  # nothing but noise: no speech at all, not the VAD's flags
     assert h.summary().speech_s == 0.0
+
+
+def test_label_text_on_the_light_panel_is_readable():
+    """The palette is made for the plots' dark background; as text on the side panel every label
+    (and any other name) keeps a contrast ratio of at least 4.5 to the panel."""
+    from gui.colors import LABEL_COLORS, text_color
+
+    def luminance(rgb):
+        c = [v / 255 for v in rgb]
+        c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    panel = (239, 239, 239)
+    for label in [*LABEL_COLORS, "some other class"]:
+        assert (luminance(panel) + 0.05) / (luminance(text_color(label, panel)) + 0.05) >= 4.5, label
+    assert text_color("sad", panel) == LABEL_COLORS["sad"]  # dark enough already: unchanged
