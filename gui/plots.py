@@ -40,6 +40,9 @@ BAND_Y = (1.04, 1.14)
 CAPTION_GAP_PX = 3
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
+NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
+QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for sizes
+AXIS_TICK_LENGTH = -5  # pyqtgraph's default (ticks drawn inward)
 BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (dark grey where the model is "
             "unsure; light grey is neutral)")
 VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
@@ -80,8 +83,11 @@ class Lane:
         self.band: pg.ImageItem | None = None  # the top-class band of the emotion plot
         self.head_curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
+        self._grid = layout.layout  # the Qt grid under the plots: rows of a lane not analysed are folded
+        self._head_rows: dict[str, int] = {}
         for i, (head, _, _) in enumerate(self.heads):
             self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
+            self._head_rows[head] = row + 2 + i
         self.plots = [self.level_plot, self.spec_plot, *self.head_plots.values()]
         for p in self.plots:
             p.getAxis("left").setWidth(AXIS_WIDTH)
@@ -216,10 +222,26 @@ class Lane:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
         each of its model plots."""
         self.analysed = analysed
-        for head, kind, outputs in self.heads:
+        for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
             if not analysed:
                 self._set_caption(self.head_plots[head], f"{self.name}: not analysed{why}")
+            # Not analysed, the model plots would stay empty: the first keeps one line for the caption
+            # that says why, the others fold away, and the analysed lanes get the room.
+            folded = not analysed and i > 0
+            # Folded to no height rather than hidden: the colour key's entries are the first lane's
+            # curves, and a hidden plot's curves would show in the key as hidden.
+            plot = self.head_plots[head]
+            plot.getAxis("left").setStyle(showValues=analysed, tickLength=AXIS_TICK_LENGTH if analysed else 0)
+            plot.getAxis("left").showLabel(analysed)
+            row = self._head_rows[head]
+            if analysed:
+                self._grid.setRowMinimumHeight(row, 0)
+                self._grid.setRowMaximumHeight(row, QWIDGETSIZE_MAX)
+            else:
+                height = 0 if folded else NOT_ANALYSED_ROW_PX
+                self._grid.setRowMinimumHeight(row, height)
+                self._grid.setRowMaximumHeight(row, height)
 
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":

@@ -545,10 +545,21 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     assert len(agent.results) == 0 and len(agent.level) > 0  # shown, not analysed
     assert len(customer.results) >= 4
     assert "not analysed" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
+    # The agent's empty model plots fold to one caption row; the customer's get the room.
+    QtWidgets.QApplication.processEvents()
+    from gui.plots import NOT_ANALYSED_ROW_PX
+
+    agent_heights = [p.height() for p in w.plot_stack.lanes[0].head_plots.values()]
+    customer_heights = [p.height() for p in w.plot_stack.lanes[1].head_plots.values()]
+    assert agent_heights[0] <= NOT_ANALYSED_ROW_PX + 1 and max(agent_heights[1:]) <= 3, agent_heights
+    assert min(customer_heights) > 2 * NOT_ANALYSED_ROW_PX, customer_heights
     rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
     assert {r["track_name"] for r in rows} == {"Customer"}  # the session holds no result of the agent
     both = replay(make_window(speed=0.0, channels="split", analyse_agent=True), stereo_wav)
     assert "the agent's too" in both.banner.label.text() and len(both.histories[0].results) >= 4
+    QtWidgets.QApplication.processEvents()
+    assert min(p.height() for lane in both.plot_stack.lanes.values() for p in lane.head_plots.values()) > \
+        2 * NOT_ANALYSED_ROW_PX  # both analysed: nothing folded
     mono = replay(make_window(speed=0.0, channels="split"), speech_wav)
     assert "one channel" in mono.banner.label.text() and len(mono.plot_stack.lanes) == 1
 
