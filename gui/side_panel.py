@@ -19,7 +19,7 @@ TOP_LABEL_GROWTH_COMPACT = 3  # ... and with several lanes
 VA_COMPACT_HEIGHT = 105  # with several lanes: each lane's section fits a 900-pixel window
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
-NO_RESULT = "no emotion result here"  # the lane's current result where the playhead has none
+NO_RESULT = "no result"  # the lane's current result where the playhead has none (short: it is shown large)
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 
@@ -46,6 +46,7 @@ class LanePanel(QtWidgets.QGroupBox):
         font.setBold(True)
         self.current_label.setFont(font)
         self.current_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.current_label.setWordWrap(True)  # a long label must not widen the panel
         layout.addWidget(self.current_label)
 
         grid = QtWidgets.QGridLayout()

@@ -72,7 +72,8 @@ def run_analyze(args) -> int:
     threads = args.threads or (1 if args.realtime else _fast_threads(args.model))
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
     predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
-    window_s, hop_s = analysis_window(args.window, args.hop, predictor.window_s, predictor.hop_s)
+    window_s, hop_s = analysis_window(args.window, args.hop, predictor.window_s, predictor.hop_s,
+                                      predictor.min_samples / SAMPLE_RATE_HZ)
     config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)

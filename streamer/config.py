@@ -123,15 +123,19 @@ class EngineConfig:
 
 
 def analysis_window(window_s: float | None, hop_s: float | None, model_window_s: float,
-                    model_hop_s: float) -> tuple[float, float]:
+                    model_hop_s: float, min_window_s: float = 0.0) -> tuple[float, float]:
     """The window and hop a command analyses with: ``--window``/``--hop`` as given (None: the
     model's). Raises :class:`ConfigError` in the options' own terms for 0 or less (which must not
-    quietly mean "the model's") and for a hop longer than the window."""
+    quietly mean "the model's"), for a window shorter than ``min_window_s`` (the model's shortest)
+    and for a hop longer than the window."""
     for flag, value in (("--window", window_s), ("--hop", hop_s)):
         if value is not None and not value > 0:
             raise ConfigError(f"{flag} must be a positive number of seconds, got {value:g}.")
     window = window_s if window_s is not None else model_window_s
     hop = hop_s if hop_s is not None else model_hop_s
+    if window < min_window_s:
+        raise ConfigError(f"--window ({window:g} s) is shorter than the model can analyse; give at least "
+                          f"{min_window_s:g} s.")
     if hop > window:
         hop_from = "--hop" if hop_s is not None else "the model's hop"
         window_from = "--window" if window_s is not None else "the model's window"

@@ -283,6 +283,14 @@ def _dimensions_note(done: list[dict]) -> list[str]:
             "not from people's ratings.</p>"]
 
 
+def _audio_length(hours: float) -> str:
+    """Hours for a batch, minutes or seconds for a few calls ("0.00 hours" said nothing)."""
+    if hours >= 1:
+        return f"{hours:.2f} hours"
+    seconds = hours * SECONDS_PER_HOUR
+    return f"{seconds / 60:.1f} minutes" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -314,7 +322,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
-             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed. {hours:.2f} hours of audio. "
+             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed. {_audio_length(hours)} of audio. "
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",

@@ -76,6 +76,9 @@ def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, cap
     for flag in ("--hop", "--window"):  # 0 is refused, not taken as "the model's"
         assert main(["analyze", str(speech_paths[0]), flag, "0", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
         assert f"{flag} must be a positive number of seconds, got 0" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--window", "0.01", "--hop", "0.01",
+                 "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+    assert "--window (0.01 s) is shorter than the model can analyse" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--names", "A,B", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
 
 
