@@ -64,9 +64,7 @@ class LanePanel(QtWidgets.QGroupBox):
             self.top_names.append(name_label)
             self.top_bars.append(bar)
         layout.addLayout(grid)
-        self.current_label.setText(NO_RESULT)
-        self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
-        self._show_bars(False)
+        self._show_no_result()
 
         self.va_plot = pg.PlotWidget()
         self.va_plot.setBackground((20, 20, 24))
@@ -151,13 +149,7 @@ class LanePanel(QtWidgets.QGroupBox):
                 self.top_bars[k].setValue(int(round(100 * ranked[k][1])) if k < len(ranked) else 0)
             self._show_bars(True)
         else:
-            self._shown_top = []
-            self.current_label.setText(NO_RESULT)
-            self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
-            for k in range(TOP_K):
-                self.top_names[k].setText("")
-                self.top_bars[k].setValue(0)
-            self._show_bars(False)  # empty bars would read as 0 % of something
+            self._show_no_result()
         self.set_dimensions_source(history.dimensions_source)
         end = 0 if i is None else i + 1  # the trail ends at the playhead's result
         dims = history.dimensions(smoothed=True)[max(0, end - TRAIL_POINTS):end]
@@ -217,6 +209,17 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setMinimumHeight(VA_COMPACT_HEIGHT if compact else VA_MIN_HEIGHT)
         self.va_plot.setMaximumHeight(VA_COMPACT_HEIGHT if compact else VA_MAX_HEIGHT)
         self._va_source = None  # the title is set again (or left out) on the next update
+
+    def _show_no_result(self) -> None:
+        """No result where the playhead is: say so, and hide the bars (empty ones would read as 0 %
+        of something)."""
+        self._shown_top = []
+        self.current_label.setText(NO_RESULT)
+        self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
+        for k in range(TOP_K):
+            self.top_names[k].setText("")
+            self.top_bars[k].setValue(0)
+        self._show_bars(False)
 
     def _show_bars(self, shown: bool) -> None:
         """The top-3 bars with a result; without one they are hidden, and in an analysed lane their

@@ -25,6 +25,7 @@ class AnalysisResult:
     notices: list[str] = field(default_factory=list)  # said about the audio; the analysis is complete
     stats: EngineStats | None = None
     duration_s: float | None = None
+    analysed_until_s: float = 0.0  # how far into the file the analysis got (Engine.analysed_until_s)
     metadata: dict = field(default_factory=dict)
     # With keep_windows=False: per (track, head, output), the window result holding its peak so far
     # (the first of equal ones) and its place in arrival order.
@@ -96,9 +97,10 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
     finally:
         out._finish_peaks()
         out.stats = engine.stats
+        out.analysed_until_s = engine.analysed_until_s
         if own_session is not None:  # a no-op after the engine closed it; here when it could not
             own_session.close(stats=out.stats.to_dict(), analysis=ANALYSIS_STOPPED,
-                              analysed_until_s=engine.analysed_until_s)
+                              analysed_until_s=out.analysed_until_s)
     return out
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from model.errors import SERError, Terminated
 from streamer.analyze import analyze_file
-from streamer.config import SAMPLE_RATE_HZ, EngineConfig, analysis_window
+from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json
 from streamer.summary import summarize
@@ -73,7 +73,7 @@ def run_analyze(args) -> int:
     batch = args.batch if args.batch is not None else (REALTIME_BATCH_WINDOWS if args.realtime else FAST_BATCH_WINDOWS)
     predictor = load_predictor(args.model, device=args.device, runtime=args.runtime, threads=threads)
     window_s, hop_s = analysis_window(args.window, args.hop, predictor.window_s, predictor.hop_s,
-                                      predictor.min_samples / SAMPLE_RATE_HZ)
+                                      predictor.min_samples / predictor.sample_rate)
     config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)
@@ -101,8 +101,7 @@ def run_analyze(args) -> int:
         if not args.quiet:
             dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
             if res.errors:  # the header's length, and how much of it could be read
-                read_s = max((res.stats.samples_processed or {0: 0}).values()) / SAMPLE_RATE_HZ if res.stats else 0.0
-                dur = f"{dur} by its header, {read_s:.1f} s of it read"
+                dur = f"{dur} by its header, {res.analysed_until_s:.1f} s of it read"
             print(f"{src} ({dur}) -> {out_path}", flush=True)
             for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
                 print(f"  {s.line()}", flush=True)

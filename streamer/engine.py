@@ -384,7 +384,6 @@ class Engine:
     def _run_model(self) -> None:
         """Runs planned windows through the model in batches and emits results in order."""
         error: EngineError | None = None
-        model_failed = False
         try:
             done = False
             while not done:
@@ -403,13 +402,13 @@ class Engine:
                             error = error or payload
                         else:
                             self._emit([payload])
-                    elif model_failed:  # keep the segments, so the session keeps what speech was found
+                    elif self._model_failed:  # keep the segments, so the session keeps what speech was found
                         self._emit([e for e in payload if isinstance(e, SpeechSegment)])
                     else:
                         try:
                             self._emit(self._pipelines[track].complete(payload))
                         except Exception as exc:
-                            model_failed = self._model_failed = True
+                            self._model_failed = True
                             error = EngineError(f"analysis failed ({_describe(exc)}); results so far are kept.",
                                                 fatal=True)
                             self._stop.set()
@@ -483,10 +482,10 @@ class Engine:
                 self._counts["windows" if e.kind == "window" else "utterances"] += 1
             elif isinstance(e, SpeechSegment):
                 self._counts["segments"] += 1
-            if isinstance(e, (WindowResult, SpeechSegment)):
-                self._emitted_until_s = max(self._emitted_until_s, e.end_s)
             elif isinstance(e, EngineError):
                 self._counts["errors"] += 1
+            if isinstance(e, (WindowResult, SpeechSegment)):
+                self._emitted_until_s = max(self._emitted_until_s, e.end_s)
             if self.session is not None:
                 try:
                     self.session.append(e)

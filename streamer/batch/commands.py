@@ -56,14 +56,13 @@ def cmd_batch(args) -> int:
     check_device(args.device)  # refuse a device that is not here once, before any worker starts
     from streamer.config import analysis_window
 
-    window_s, hop_s = args.window, args.hop
-    if window_s is None or hop_s is None:  # the model's own analysis window
+    model_window = (args.window, args.hop)  # both given: the model's own is not needed
+    if args.window is None or args.hop is None:
         from model.meta import read_meta, resolve_model_path
 
         meta = read_meta(resolve_model_path(args.model))
-        window_s, hop_s = analysis_window(window_s, hop_s, meta.window_s, meta.hop_s)
-    else:
-        window_s, hop_s = analysis_window(window_s, hop_s, window_s, hop_s)
+        model_window = (meta.window_s, meta.hop_s)
+    window_s, hop_s = analysis_window(args.window, args.hop, *model_window)
     settings = BatchSettings(
         model=args.model, window_s=window_s, hop_s=hop_s, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),
