@@ -50,6 +50,7 @@ from model.files import atomic_write, file_sha256
 from model.meta import (
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
+    ONNX_PARTS,
     ModelMeta,
     onnx_inputs,
     onnx_outputs,
@@ -145,6 +146,8 @@ class OnnxGraph(nn.Module):
         self.net = net
         self.part = part
         features = net.features
+        self.chunked = features.chunk_samples > 0
+        self.members = list(net.members) if hasattr(net, "members") else [net]
         spectrogram = net.logmel.mel.spectrogram
         self.log_floor = float(features.log_floor)
         self.mel = _PowerMel(features.n_fft, features.win_length, spectrogram.window,
@@ -157,10 +160,10 @@ class OnnxGraph(nn.Module):
             self.voice_lstm = _AnchoredLSTM(self.voice.lstm) if anchored else None
 
     def input_names(self) -> list[str]:
-        return onnx_inputs(self.net.arch, self.part)
+        return onnx_inputs(self.net.arch, self.part, self.chunked)
 
     def output_names(self) -> list[str]:
-        return onnx_outputs(self.net.arch, self.part)
+        return onnx_outputs(self.net.arch, self.part, self.chunked)
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = dict(zip(self.input_names(), inputs, strict=True))
@@ -174,12 +177,23 @@ class OnnxGraph(nn.Module):
                 last = hidden[-1]
             e = torch.relu(v.linear(last))
             return (e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8),)
-        power = self.mel(x["frames"])
-        rows = torch.cat([x["cache"], power], dim=0)
-        logmel = torch.log(rows[x["index"]] * x["gain2"][:, None, None] + self.log_floor).transpose(1, 2)
-        out = self.net.forward_logmel(logmel, x.get("reference"), x.get("has_reference"))
-        result = [power, out["emotion"], out["gender"], out["dimensions"],
-                  *(out[h[0]] for h in self.net.arch.extra_heads)]
+        if self.part == "trunk":  # chunks' frames -> each member's conv stack output, side by side in channels
+            power = self.mel(x["chunk_frames"])
+            logmel = torch.log(power * x["chunk_gain2"][:, None, None] + self.log_floor).transpose(1, 2)
+            return (torch.cat([m.trunk(m.normalise(logmel)) for m in self.members], dim=1),)
+        if self.chunked:
+            seq = x["trunk_seq"]
+            width = seq.shape[1] // len(self.members)
+            outs = [m.head(seq[:, i * width:(i + 1) * width]) for i, m in enumerate(self.members)]
+            out = outs[0] if len(outs) == 1 else self.net.merge(outs)
+            result = []
+        else:
+            power = self.mel(x["frames"])
+            rows = torch.cat([x["cache"], power], dim=0)
+            logmel = torch.log(rows[x["index"]] * x["gain2"][:, None, None] + self.log_floor).transpose(1, 2)
+            out = self.net.forward_logmel(logmel, x.get("reference"), x.get("has_reference"))
+            result = [power]
+        result += [out["emotion"], out["gender"], out["dimensions"], *(out[h[0]] for h in self.net.arch.extra_heads)]
         if self.voice is not None:
             v = self.voice
             emb = x["embedding"]
@@ -193,7 +207,15 @@ class OnnxGraph(nn.Module):
     def example_inputs(self) -> tuple[torch.Tensor, ...]:
         f = self.net.features
         t = f.n_frames(32000)
-        ex = {"frames": torch.randn(t, f.win_length) * 0.05, "cache": torch.zeros(0, f.n_mels),
+        ex = {}
+        if self.chunked:
+            cf = f.n_frames(f.chunk_samples)
+            ex["chunk_frames"], ex["chunk_gain2"] = torch.randn(2, cf, f.win_length) * 0.05, torch.ones(2)
+            if self.part == "main":
+                with torch.no_grad():
+                    trunk = OnnxGraph(self.net, "trunk")(ex["chunk_frames"], ex["chunk_gain2"])[0]
+                ex["trunk_seq"] = torch.cat([trunk, trunk], dim=3)
+        ex |= {"frames": torch.randn(t, f.win_length) * 0.05, "cache": torch.zeros(0, f.n_mels),
               "index": torch.arange(t)[None].repeat(2, 1), "gain2": torch.ones(2),
               "reference": torch.zeros(2, f.n_mels), "has_reference": torch.ones(2),
               "voice_frames": torch.randn(1, 160, 400) * 0.05, "embedding": torch.randn(2, 256),
@@ -205,8 +227,10 @@ class OnnxGraph(nn.Module):
                 "gain2": {0: "windows"}, "reference": {0: "windows"}, "has_reference": {0: "windows"},
                 "voice_frames": {0: "partials", 1: "voice_time"}, "embedding": {0: "windows"},
                 "centre": {0: "windows"}, "mel_power": {0: "new_frames"}, "voice_partials": {0: "partials"},
-                "voice_male": {0: "windows"}}
-        for name in self.output_names()[1:]:
+                "voice_male": {0: "windows"}, "chunk_frames": {0: "chunks", 1: "chunk_frames"},
+                "chunk_gain2": {0: "chunks"}, "trunk": {0: "chunks", 3: "chunk_time"},
+                "trunk_seq": {0: "windows", 3: "time"}}
+        for name in self.output_names():
             axes.setdefault(name, {0: "windows"})
         return {k: v for k, v in axes.items() if k in self.input_names() + self.output_names()}
 
@@ -253,7 +277,8 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     net = copy.deepcopy(net).cpu().eval()  # the caller's network stays as it is
     out.parent.mkdir(parents=True, exist_ok=True)
     # The voice graph first: a main graph whose voice graph is missing is refused at loading.
-    for part in reversed(onnx_parts(net.arch)):
+    parts = onnx_parts(net.arch, net.features.chunk_samples > 0)
+    for part in reversed(parts):
         graph = OnnxGraph(net, part, anchored=voice_int8).eval()
         buffer = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
@@ -269,4 +294,6 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
             info["int8_anchored"] = voice_int8  # see _AnchoredLSTM; the runtime refuses int8 without it
         onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
         atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
+    for part in set(ONNX_PARTS) - set(parts):  # an earlier export's graph this model does not have
+        onnx_path_for(out, part).unlink(missing_ok=True)
     return out

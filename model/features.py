@@ -33,6 +33,34 @@ class FeatureConfig:
     # that its loud frames (the 90th percentile of 10-ms frame RMS) sit at this level in dBFS, so
     # the features do not depend on recording level or microphone gain.
     level_norm_dbfs: float | None = None
+    # Chunked features (0: off). The window is cut into chunks of this length from its start, and
+    # each chunk gets its log-mel on its own: its own level normalisation and only the frames that
+    # lie inside it; a shorter rest at the end is a chunk of its own (dropped when shorter than
+    # ``n_fft``). The window's log-mel is the chunks' side by side, and the network's conv stack
+    # runs on each chunk alone (model/network.py), so windows whose starts differ by whole chunks
+    # share every chunk they have in common: with 0.5-s chunks and the default 0.5-s hop, a 2-s
+    # window costs one new chunk instead of four.
+    chunk_ms: float = 0.0
+
+    @property
+    def chunk_samples(self) -> int:
+        """Samples per chunk (0: the window is one piece)."""
+        return int(round(self.sample_rate_hz * self.chunk_ms / 1000.0))
+
+    def chunk_bounds(self, n_samples: int) -> list[tuple[int, int]]:
+        """(start, end) of the chunks of an ``n_samples`` window, relative to its start (one piece
+        when not chunked): whole chunks, then the rest if it holds at least one frame."""
+        c = self.chunk_samples
+        if c <= 0 or n_samples <= c:
+            return [(0, n_samples)]
+        bounds = [(s, s + c) for s in range(0, n_samples - c + 1, c)]
+        if n_samples - bounds[-1][1] >= self.n_fft:
+            bounds.append((bounds[-1][1], n_samples))
+        return bounds
+
+    def feature_frames(self, n_samples: int) -> int:
+        """Log-mel frames of an ``n_samples`` window, chunked or not."""
+        return sum(self.n_frames(e - s) for s, e in self.chunk_bounds(n_samples))
 
     @property
     def win_length(self) -> int:

@@ -45,9 +45,23 @@ class LogMel(torch.nn.Module):
         )
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Chunked features (``FeatureConfig.chunk_ms``): each chunk's log-mel, side by side in time."""
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
         waveform = waveform.float()
+        bounds = self.config.chunk_bounds(waveform.shape[1])
+        if len(bounds) == 1:
+            return self._logmel(waveform[:, bounds[0][0]:bounds[0][1]])
+        b, c = waveform.shape[0], self.config.chunk_samples
+        whole = [(s, e) for s, e in bounds if e - s == c]
+        chunks = waveform[:, : len(whole) * c].reshape(b * len(whole), c)
+        x = self._logmel(chunks)  # (B * K, n_mels, F)
+        x = x.reshape(b, len(whole), x.shape[1], x.shape[2]).permute(0, 2, 1, 3).reshape(b, x.shape[1], -1)
+        if len(bounds) > len(whole):
+            x = torch.cat([x, self._logmel(waveform[:, bounds[-1][0]:bounds[-1][1]])], dim=2)
+        return x
+
+    def _logmel(self, waveform: torch.Tensor) -> torch.Tensor:
         if self.config.level_norm_dbfs is not None:
             waveform = normalise_level(waveform, self.config.level_norm_dbfs, self.config.hop_length)
         spec = self.mel.spectrogram(waveform)

@@ -194,25 +194,29 @@ ONNX_FORMAT = "ser-onnx"
 # Version 2 puts the voice encoder in a graph of its own (ONNX Runtime computes every node of a graph
 # on every call); version 1 held everything in one graph, and is made again with 'ser export'.
 ONNX_FORMAT_VERSION = 2
-ONNX_PARTS = ("main", "voice")  # the graphs of an export: the networks and heads; the voice encoder
+# The graphs an export can have: the networks and heads; the voice encoder; for chunked features,
+# the conv stack of one chunk (model/export.py).
+ONNX_PARTS = ("main", "voice", "trunk")
 
 
 def onnx_path_for(model_path: str | os.PathLike, part: str = "main") -> Path:
-    """Where a model file's ONNX export lives: beside it, same stem; the voice encoder's graph
-    (models with one) in ``STEM.voice.onnx``."""
+    """Where a model file's ONNX export lives: beside it, same stem; its other graphs (the voice
+    encoder's, a chunked network's conv stack) in ``STEM.PART.onnx``."""
     return Path(model_path).with_suffix(".onnx" if part == "main" else f".{part}.onnx")
 
 
-def onnx_parts(arch: ArchConfig) -> tuple[str, ...]:
-    """The graphs a model's export has."""
-    return ONNX_PARTS if arch.voice_gender else ONNX_PARTS[:1]
+def onnx_parts(arch: ArchConfig, chunked: bool = False) -> tuple[str, ...]:
+    """The graphs a model's export has (``chunked``: its features are, FeatureConfig.chunk_ms)."""
+    return ("main",) + (("voice",) if arch.voice_gender else ()) + (("trunk",) if chunked else ())
 
 
-def onnx_inputs(arch: ArchConfig, part: str = "main") -> list[str]:
+def onnx_inputs(arch: ArchConfig, part: str = "main", chunked: bool = False) -> list[str]:
     """The inputs of one of a model's ONNX graphs (model/export.py builds them, model/runtime.py feeds them)."""
     if part == "voice":
         return ["voice_frames"] if arch.voice_gender else []
-    names = ["frames", "cache", "index", "gain2"]
+    if part == "trunk":
+        return ["chunk_frames", "chunk_gain2"] if chunked else []
+    names = ["trunk_seq"] if chunked else ["frames", "cache", "index", "gain2"]
     if arch.speaker_norm:
         names += ["reference", "has_reference"]
     if arch.voice_gender:
@@ -222,11 +226,14 @@ def onnx_inputs(arch: ArchConfig, part: str = "main") -> list[str]:
     return names
 
 
-def onnx_outputs(arch: ArchConfig, part: str = "main") -> list[str]:
+def onnx_outputs(arch: ArchConfig, part: str = "main", chunked: bool = False) -> list[str]:
     """The outputs of one of a model's ONNX graphs, in the order the graph returns them."""
     if part == "voice":
         return ["voice_partials"] if arch.voice_gender else []
-    names = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in arch.extra_heads)]
+    if part == "trunk":
+        return ["trunk"] if chunked else []
+    names = [] if chunked else ["mel_power"]
+    names += ["emotion", "gender", "dimensions", *(h[0] for h in arch.extra_heads)]
     if arch.voice_gender:
         names += ["voice_male"]
         if arch.voice_emotion:

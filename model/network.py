@@ -2,7 +2,9 @@
 and three heads (emotion, gender, valence/arousal/dominance).
 
 Global pooling makes the network accept any window from about 0.3 s up; windows shorter than
-``min_frames`` are padded by repeating the signal's own frames (see :meth:`SERNet.forward`).
+``min_frames`` are padded by repeating the signal's own frames (see :meth:`SERNet.pad_frames`).
+With chunked features (``FeatureConfig.chunk_ms``) the conv stack runs on each chunk of the window
+alone, so overlapping windows can share the chunks they have in common.
 """
 
 from __future__ import annotations
@@ -100,13 +102,15 @@ class ConvBlock(nn.Module):
                                           bn.bias - bn.running_mean * scale)
         return cached[1], cached[2]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend: bool = True) -> torch.Tensor:
+        """``attend`` False leaves out SimAM (a chunked network applies it to the chunks side by side)."""
+        att = self.att if attend else (lambda v: v)
         if self.training or torch.is_grad_enabled():
             x = self.bn(self.conv(x))
             if self.residual:
                 x = x + self.bn2(self.conv2(torch.relu(x)))
             # ReLU after pooling: the same values (ReLU is monotonic) on a quarter of the elements.
-            return self.att(self.act(self.pool(x)))
+            return att(self.act(self.pool(x)))
         # Inference: batch norm folded into the convolutions. The bias is added after pooling, which
         # gives the same values (max commutes with adding a per-channel constant) on a quarter of
         # the elements, and spares the CPU convolution its slow bias fill.
@@ -116,8 +120,8 @@ class ConvBlock(nn.Module):
             x = x + bias[None, :, None, None]
             weight2, bias2 = self._folded(self.conv2, self.bn2, "conv2")
             x = x + F.conv2d(torch.relu(x), weight2, bias2, padding=self.conv2.padding)
-            return self.att(self.act(self.pool(x)))
-        return self.att(self.act(self.pool(x) + bias[None, :, None, None]))
+            return att(self.act(self.pool(x)))
+        return att(self.act(self.pool(x) + bias[None, :, None, None]))
 
 
 class AttentiveStatsPool(nn.Module):
@@ -182,6 +186,15 @@ class SERNet(nn.Module):
             self.time_factor *= p[1]
         # Enough frames that every time pooling sees at least one full step plus a margin.
         self.min_frames = 4 * self.time_factor
+        # Chunked features (FeatureConfig.chunk_ms): the conv stack runs on each chunk's log-mel alone
+        # and SimAM after it on the chunks side by side (see forward_features).
+        self.chunk_frames = features.n_frames(features.chunk_samples) if features.chunk_samples > 0 else 0
+        if self.chunk_frames:
+            if self.chunk_frames < self.min_frames:
+                raise ValueError(f"chunks of {features.chunk_ms:g} ms hold {self.chunk_frames} frames; the conv stack "
+                                 f"needs at least {self.min_frames}")
+            if arch.speaker_norm or arch.window_mean_norm:
+                raise ValueError("chunked features do not combine with speaker_norm or window_mean_norm")
         dim = arch.channels[-1]
         if arch.pooling == "attention":
             self.pool = AttentiveStatsPool(dim, arch.attention_dim)
@@ -232,18 +245,33 @@ class SERNet(nn.Module):
             x = x - x.mean(dim=2, keepdim=True)
         return x
 
-    def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``dims``."""
+    def pad_frames(self, feats: torch.Tensor) -> torch.Tensor:
+        """Inputs shorter than ``min_frames`` padded by repeating their own frames."""
         if torch.onnx.is_in_onnx_export():  # the same repetition, for any number of frames
             t = torch._shape_as_tensor(feats)[2]
             # Gathered along a leading axis (whole rows), not the last (single values): the same
             # numbers, 4 % less time per window in ONNX Runtime.
             frames_first = feats.permute(2, 0, 1).index_select(0, torch.arange(torch.clamp(t, min=self.min_frames)) % t)
-            feats = frames_first.permute(1, 2, 0)
-        elif feats.shape[2] < self.min_frames:
+            return frames_first.permute(1, 2, 0)
+        if feats.shape[2] < self.min_frames:
             reps = -(-self.min_frames // max(feats.shape[2], 1))
             feats = feats.repeat(1, 1, reps)[:, :, : max(self.min_frames, feats.shape[2])]
-        h = self.blocks(feats.unsqueeze(1))  # (B, C, F', T')
+        return feats
+
+    def trunk(self, feats: torch.Tensor) -> torch.Tensor:
+        """Normalised log-mel of one piece (B, n_mels, frames) -> the conv stack's output (B, C, F', T'):
+        a whole window, or one chunk of a chunked network (whose last SimAM is left to :meth:`head`)."""
+        x = self.pad_frames(feats).unsqueeze(1)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            x = block(x, attend=not (self.chunk_frames and i == last))
+        return x
+
+    def head(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The conv stack's output over a window (B, C, F', T') -> dict of ``emotion``, ``gender``
+        logits and ``dims`` (and extra heads)."""
+        if self.chunk_frames:
+            h = self.blocks[-1].att(h)
         h = h.mean(dim=2)  # average over frequency -> (B, C, T')
         pooled = self.pool(h) if self.pool is not None else h.mean(dim=2)
         e = self.embedding(pooled)
@@ -256,6 +284,25 @@ class SERNet(nn.Module):
             y = self.extra_heads[name](e)
             out[name] = y if kind == "categorical" else torch.sigmoid(y)
         return out
+
+    def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``dims``.
+        A chunked network's log-mel is its chunks' side by side (model/logmel.py): whole chunks of
+        ``chunk_frames`` frames, then a shorter rest; the conv stack runs on each."""
+        cf = self.chunk_frames
+        if not cf:
+            return self.head(self.trunk(feats))
+        b, n_mels, t = feats.shape
+        k, rest = divmod(t, cf)
+        parts = []
+        if k:
+            whole = feats[:, :, : k * cf].reshape(b, n_mels, k, cf).permute(0, 2, 1, 3).reshape(b * k, n_mels, cf)
+            h = self.trunk(whole)
+            _, c, f, tt = h.shape
+            parts.append(h.reshape(b, k, c, f, tt).permute(0, 2, 3, 1, 4).reshape(b, c, f, k * tt))
+        if rest:
+            parts.append(self.trunk(feats[:, :, k * cf:]))
+        return self.head(parts[0] if len(parts) == 1 else torch.cat(parts, dim=3))
 
     def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self.forward_features(self.compute_features(waveform, reference))
@@ -310,7 +357,10 @@ class SEREnsemble(nn.Module):
 
     def forward_logmel(self, logmel: torch.Tensor, reference: torch.Tensor | None = None,
                        has_reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        outs = [m.forward_features(m.normalise(logmel, reference, has_reference)) for m in self.members]
+        return self.merge([m.forward_features(m.normalise(logmel, reference, has_reference)) for m in self.members])
+
+    def merge(self, outs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """The members' outputs as one: mean probabilities (as log-probabilities) and mean values."""
         n = len(outs)
 
         def mean_log_prob(key: str) -> torch.Tensor:

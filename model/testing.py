@@ -21,13 +21,13 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
                     level_norm_dbfs: float | None = None, calibration: dict | None = None,
                     voice_emotion: bool = False, voice_emotion_every_s: float = 0.0, extra_heads=(),
-                    onnx: bool = True) -> Path:
+                    onnx: bool = True, chunk_ms: float = 0.0) -> Path:
     """Write a small random-weight model file (seeded, so every call writes the same weights).
 
     ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
     regression (and with ``voice_emotion`` random voice-emotion heads, embedding every
     ``voice_emotion_every_s`` of a segment); ``extra_heads`` are further heads (ArchConfig.extra_heads,
-    with random weights); ``calibration`` is recorded as the model file's calibration. With ``onnx``
+    with random weights); ``chunk_ms`` chunks the features (FeatureConfig.chunk_ms); ``calibration`` is recorded as the model file's calibration. With ``onnx``
     (the default) its ONNX export is written beside it, as ``ser train`` does, so the product runs
     it on ONNX Runtime."""
     import torch
@@ -42,7 +42,7 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
                       speaker_norm=speaker_norm, voice_gender=voice_gender or voice_emotion,
                       voice_emotion=voice_emotion, voice_emotion_every_s=voice_emotion_every_s,
                       extra_heads=tuple((n, k, tuple(v)) for n, k, v in extra_heads))
-    features = FeatureConfig(level_norm_dbfs=level_norm_dbfs)
+    features = FeatureConfig(level_norm_dbfs=level_norm_dbfs, chunk_ms=chunk_ms)
     net = SERNet(len(labels), features, arch)
     if voice_gender or voice_emotion:
         from safetensors.torch import load_file
