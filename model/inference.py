@@ -97,7 +97,7 @@ class SegmentState:
       model's ``voice_emotion_every_s`` after it (see :meth:`InferenceBase._segment_embeddings`).
     - The ONNX runtime's log-mel frames of the latest window (``mel_start``, ``mel``): overlapping
       windows on the same frame grid take their shared frames from here instead of computing them
-      again (model/runtime.py).
+      again (model/runtime.py); for chunked features, the conv stack's output of its chunks (``chunks``).
 
     Positions are sample counts at the model's rate (16 kHz), on any clock the caller keeps
     consistent for the segment."""
@@ -107,6 +107,9 @@ class SegmentState:
     embedding: np.ndarray | None = field(default=None, repr=False)
     mel_start: int | None = None  # position of the first frame in ``mel``
     mel: np.ndarray | None = field(default=None, repr=False)  # (frames, n_mels) mel power
+    # Chunked features (FeatureConfig.chunk_ms), ONNX runtime: the conv stack's output of the latest
+    # window's whole chunks, by the chunk's start; later windows take the chunks they share from here.
+    chunks: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 def window_bounds(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:

@@ -91,6 +91,7 @@ class OnnxPredictor(InferenceBase):
         self._hop = f.hop_length
         self._win = f.win_length
         self._offset = (f.n_fft - f.win_length) // 2
+        self._chunked = f.chunk_samples > 0
         self._threads = 0
         self._sessions: dict = {}  # graph part -> its ONNX Runtime session
         self._checked: Path | None = None  # the model file the sessions were checked against
@@ -129,10 +130,18 @@ class OnnxPredictor(InferenceBase):
                 raise ModelFileError(f"{voice_path}: the voice encoder's part of the ONNX export is missing; "
                                      f"make the export again with 'ser export {self.source or 'MODEL'}'.")
             sessions["voice"] = self._open(voice_path, n)
+        if self._chunked:
+            trunk_path = onnx_path_for(self.onnx_path, "trunk")
+            if not trunk_path.is_file():
+                raise ModelFileError(f"{trunk_path}: the conv stack's part of the ONNX export is missing; "
+                                     f"make the export again with 'ser export {self.source or 'MODEL'}'.")
+            sessions["trunk"] = self._open(trunk_path, n)
         if self._checked is not None:  # sessions rebuilt (other threads): the files again
             self._check(self._checked, sessions)
         self._sessions = sessions
         self._inputs = {part: {i.name for i in s.get_inputs()} for part, s in sessions.items()}
+        # Channels and frequency rows of the conv stack's output (the time axis varies), for stand-ins.
+        self._trunk_shape = next((tuple(i.shape[1:3]) for i in sessions["main"].get_inputs() if i.name == "trunk_seq"), ())
         self._threads = n
 
     def _open(self, path: Path, threads: int):
@@ -184,8 +193,8 @@ class OnnxPredictor(InferenceBase):
                 raise ModelFileError(f"{path}: this ONNX file was made from another model file than "
                                      f"{model_path.name} (or that file changed since); make it again with "
                                      f"'ser export {model_path}'.")
-            missing = sorted(set(onnx_outputs(self.meta.arch, part)) - {o.name for o in session.get_outputs()})
-            missing += sorted(set(onnx_inputs(self.meta.arch, part)) - {i.name for i in session.get_inputs()})
+            missing = sorted(set(onnx_outputs(self.meta.arch, part, self._chunked)) - {o.name for o in session.get_outputs()})
+            missing += sorted(set(onnx_inputs(self.meta.arch, part, self._chunked)) - {i.name for i in session.get_inputs()})
             if missing:
                 raise ModelFileError(f"{path}: the ONNX file lacks the inputs or outputs {missing} its model "
                                      f"needs; make it again with 'ser export {model_path}'.")
@@ -195,7 +204,7 @@ class OnnxPredictor(InferenceBase):
         """One run of one graph. Every input is fed: inputs this call does not use get minimal
         stand-ins (ONNX Runtime computes every node of a graph on every call)."""
         f = self.meta.features
-        n = len(feed["index"]) if "index" in feed else 1
+        n = next((len(feed[k]) for k in ("index", "trunk_seq") if k in feed), 1)
         defaults = {"frames": lambda: np.zeros((1, self._win), np.float32),
                     "cache": lambda: np.zeros((0, f.n_mels), np.float32),
                     "index": lambda: np.zeros((1, 1), np.int64),
@@ -203,6 +212,7 @@ class OnnxPredictor(InferenceBase):
                     "reference": lambda: np.zeros((n, f.n_mels), np.float32),
                     "has_reference": lambda: np.zeros(n, np.float32),
                     "voice_frames": lambda: np.zeros((1, 1, VOICE_N_FFT), np.float32),
+                    "trunk_seq": lambda: np.zeros((n, *self._trunk_shape, 1), np.float32),
                     "embedding": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32),
                     "centre": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32)}
         full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs[part]}
@@ -247,10 +257,58 @@ class OnnxPredictor(InferenceBase):
         cached = np.concatenate(cache) if cache else np.zeros((0, self.meta.features.n_mels), np.float32)
         return cached, frames, index, latest
 
+    def _chunk_frames(self, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
+        f = self.meta.features
+        n = f.n_frames(len(chunks[0]))
+        frames = np.stack([np.lib.stride_tricks.sliding_window_view(c[self._offset:], self._win)[::self._hop][:n]
+                           for c in chunks]).astype(np.float32, copy=False)
+        if f.level_norm_dbfs is None:
+            gain2 = np.ones(len(chunks), np.float32)
+        else:
+            gain2 = np.array([level_gain(c, f.level_norm_dbfs, self._hop) for c in chunks], np.float32) ** 2
+        return {"chunk_frames": frames, "chunk_gain2": gain2}
+
+    def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
+        """Chunked features: each window's chunks through the conv stack, side by side (B, C, F', T).
+        A segment's whole chunks are computed once: windows take the chunks they share with the
+        segment's earlier windows (``SegmentState.chunks``) or with windows of the same call."""
+        f = self.meta.features
+        size = f.chunk_samples
+        bounds = f.chunk_bounds(len(windows[0]))
+        maps: dict[tuple, np.ndarray] = {}
+        todo: dict[int, dict[tuple, np.ndarray]] = {}  # chunk length -> key -> samples
+        keys: list[list[tuple]] = []
+        latest: dict[int, tuple[SegmentState, int]] = {}
+        for i, w in enumerate(windows):
+            seg, start = segments[i] if segments is not None else (None, 0)
+            row = []
+            for s, e in bounds:
+                if seg is not None and e - s == size:
+                    key: tuple = (id(seg), start + s)
+                    if key not in maps and start + s in seg.chunks:
+                        maps[key] = seg.chunks[start + s]
+                else:
+                    key = ("window", i, s)
+                if key not in maps:
+                    todo.setdefault(e - s, {}).setdefault(key, w[s:e])
+                row.append(key)
+            keys.append(row)
+            if seg is not None:
+                latest[id(seg)] = (seg, max(start, latest.get(id(seg), (seg, start))[1]))
+        for group in todo.values():
+            out = self._run(self._chunk_frames(list(group.values())), ["trunk"], "trunk")["trunk"]
+            maps.update(zip(group.keys(), out))
+        for seg, start in latest.values():  # windows come in order: chunks before the latest one's start are done
+            seg.chunks = {k[1]: m for k, m in maps.items() if k[0] == id(seg) and k[1] >= start}
+        return np.stack([np.concatenate([maps[k] for k in row], axis=-1) for row in keys])
+
     def _network(self, windows: list[np.ndarray], references: np.ndarray | None,
                  segments: Sequence[tuple[SegmentState, int]] | None, embeddings: np.ndarray | None = None,
                  centres: np.ndarray | None = None) -> dict[str, np.ndarray]:
         f = self.meta.features
+        if self._chunked:
+            return self._heads({"trunk_seq": self._trunk_seq(windows, segments)}, [], embeddings, centres)
         cached, frames, index, latest = self._window_rows(windows, segments)
         if f.level_norm_dbfs is None:
             gain2 = np.ones(len(windows), np.float32)
@@ -260,7 +318,17 @@ class OnnxPredictor(InferenceBase):
         if references is not None:
             feed["reference"] = references.astype(np.float32)
             feed["has_reference"] = np.ones(len(windows), np.float32)
-        outputs = ["mel_power", "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
+        out = self._heads(feed, ["mel_power"], embeddings, centres)
+        if latest:  # each segment keeps its latest window's frames for the windows after it
+            rows = np.concatenate([cached, out["mel_power"]])
+            for seg, start, idx in latest.values():
+                seg.mel_start, seg.mel = start, rows[idx]
+        return out
+
+    def _heads(self, feed: dict[str, np.ndarray], outputs: list[str], embeddings: np.ndarray | None,
+               centres: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The main graph's run: the heads' outputs (see :meth:`InferenceBase._network`), and ``outputs``."""
+        outputs = [*outputs, "emotion", "gender", "dimensions", *(h[0] for h in self.meta.arch.extra_heads)]
         if embeddings is not None:
             feed["embedding"] = embeddings.astype(np.float32)
             kind = "raw" if centres is None else "centred"
@@ -268,10 +336,6 @@ class OnnxPredictor(InferenceBase):
                 feed["centre"] = centres.astype(np.float32)
             outputs += [f"voice_emotion_{kind}", f"voice_dimensions_{kind}", "voice_male"]
         out = self._run(feed, outputs)
-        if latest:  # each segment keeps its latest window's frames for the windows after it
-            rows = np.concatenate([cached, out["mel_power"]])
-            for seg, start, idx in latest.values():
-                seg.mel_start, seg.mel = start, rows[idx]
         if embeddings is not None:
             out["voice_emotion"] = out.pop(f"voice_emotion_{kind}")
             out["voice_dimensions"] = out.pop(f"voice_dimensions_{kind}")

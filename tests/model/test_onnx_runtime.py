@@ -35,6 +35,9 @@ KINDS = {
     "speaker_norm": {"speaker_norm": True, "level_norm_dbfs": -20.0},
     "voice_gender": {"voice_gender": True},
     "voice_cadence": {"voice_emotion": True, "voice_emotion_every_s": 2.0, "level_norm_dbfs": -20.0},
+    # Chunked features: each window's 0.5-s chunks through the conv stack on their own (shared below).
+    "chunked": {"chunk_ms": 500.0, "level_norm_dbfs": -20.0},
+    "chunked_voice": {"chunk_ms": 500.0, "voice_emotion": True, "voice_emotion_every_s": 2.0},
     "extra_heads": {"extra_heads": [("stress", "regression", ["stress"]), ("tone", "categorical", ["flat", "lively"])]},
 }
 
@@ -86,7 +89,8 @@ def test_onnx_equals_torch_at_another_rate_and_short_windows(pair, speech_paths)
 
 
 def test_shared_frames_give_what_each_window_alone_gives(pair, speech_16k):
-    """A segment's overlapping windows take their shared STFT frames from the previous window's."""
+    """A segment's overlapping windows take their shared STFT frames from the previous window's
+    (chunked features: the conv stack's output of their shared chunks)."""
     _, onnx_p = pair
     hop, win = 8000, 32000
     starts = list(range(0, len(speech_16k) - win, hop))[:12]
@@ -95,11 +99,15 @@ def test_shared_frames_give_what_each_window_alone_gives(pair, speech_16k):
         seg, out, k, size = SegmentState(), [], 0, 1
         while k < len(starts):  # one, two and three windows per call, as the engine batches them
             batch = starts[k:k + size]
-            if not share:
-                seg.mel = None  # each call computes all its frames (the voice cadence stays the same)
+            if not share:  # each call computes all its frames or chunks (the voice cadence stays the same)
+                seg.mel, seg.chunks = None, {}
             out += onnx_p.predict_batch([speech_16k[s:s + win] for s in batch], segments=[(seg, s) for s in batch])
             k, size = k + size, size % 3 + 1
-        assert seg.mel is not None and len(seg.mel) == onnx_p.meta.features.n_frames(win)
+        features = onnx_p.meta.features
+        if features.chunk_samples:  # the last window's four chunks are kept, no more
+            assert sorted(seg.chunks) == [starts[-1] + k * features.chunk_samples for k in range(4)]
+        else:
+            assert seg.mel is not None and len(seg.mel) == features.n_frames(win)
         return out
 
     shared, alone = run(True), run(False)

@@ -1,0 +1,111 @@
+"""Chunked features (FeatureConfig.chunk_ms): a window's log-mel is its chunks' own log-mels side by
+side, each chunk through the conv stack alone, so windows that share chunks share their numbers; the
+export carries the conv stack as a graph of its own, which the runtime checks like the others.
+(tests/model/test_onnx_runtime.py runs chunked models through the ONNX-equals-torch tests.)"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from model.arch import ArchConfig
+from model.errors import ModelFileError
+from model.features import FeatureConfig
+from model.logmel import LogMel
+from model.network import SERNet
+from model.runtime import OnnxPredictor, onnx_path_for
+from model.testing import TINY_CHANNELS, make_tiny_model
+
+CHUNKED = FeatureConfig(level_norm_dbfs=-20.0, chunk_ms=500.0)
+PLAIN = FeatureConfig(level_norm_dbfs=-20.0)
+
+
+def test_chunk_bounds_cut_whole_chunks_then_a_rest_that_holds_a_frame():
+    f = CHUNKED
+    assert f.chunk_samples == 8000
+    assert f.chunk_bounds(32000) == [(0, 8000), (8000, 16000), (16000, 24000), (24000, 32000)]
+    assert f.chunk_bounds(20000) == [(0, 8000), (8000, 16000), (16000, 20000)]
+    assert f.chunk_bounds(8000 + f.n_fft - 1) == [(0, 8000)]  # a rest shorter than one frame is left out
+    assert f.chunk_bounds(5000) == [(0, 5000)]
+    assert PLAIN.chunk_bounds(32000) == [(0, 32000)]
+    assert FeatureConfig.from_dict(CHUNKED.to_dict()) == CHUNKED
+
+
+@pytest.mark.parametrize("n", [32000, 20000, 8700, 8000, 5000, 600])
+def test_chunked_logmel_is_each_chunks_own_logmel_side_by_side(speech_16k, n):
+    """Each chunk normalised to its own level, from its own samples only."""
+    x = torch.from_numpy(speech_16k[16000:16000 + n].copy())[None] * torch.tensor([[0.3]])
+    chunked, plain = LogMel(CHUNKED)(x), LogMel(PLAIN)
+    expected = torch.cat([plain(x[:, s:e]) for s, e in CHUNKED.chunk_bounds(n)], dim=2)
+    assert chunked.shape[2] == CHUNKED.feature_frames(n)
+    torch.testing.assert_close(chunked, expected)
+
+
+def _chunked_net() -> SERNet:
+    torch.manual_seed(0)
+    net = SERNet(8, CHUNKED, ArchConfig(channels=TINY_CHANNELS, head_dim=16, attention_dim=8)).eval()
+    with torch.no_grad():
+        net.feat_mean.fill_(-6.0)
+        net.feat_std.fill_(3.0)
+    return net
+
+
+def test_a_window_is_the_head_over_its_chunks_conv_stacks(speech_16k):
+    """What the runtime shares is exact: a window's output from its chunks computed one by one
+    (as the chunks of earlier windows were) is the window's own output."""
+    net = _chunked_net()
+    x = torch.from_numpy(speech_16k[:48000].copy())[None]
+    with torch.no_grad():
+        stacks = {s: net.trunk(net.compute_features(x[:, s:s + 8000])) for s in range(0, 48000, 8000)}
+        for start in (0, 8000, 16000):
+            whole = net(x[:, start:start + 32000])
+            pieced = net.head(torch.cat([stacks[start + k * 8000] for k in range(4)], dim=3))
+            for key in ("emotion", "gender", "dimensions"):
+                torch.testing.assert_close(whole[key], pieced[key])
+
+
+def test_chunked_network_refuses_what_it_cannot_share():
+    with pytest.raises(ValueError, match="speaker_norm"):
+        SERNet(8, CHUNKED, ArchConfig(channels=TINY_CHANNELS, speaker_norm=True))
+    with pytest.raises(ValueError, match="frames"):
+        SERNet(8, FeatureConfig(chunk_ms=200.0), ArchConfig(channels=TINY_CHANNELS))
+
+
+def test_chunked_network_trains(speech_16k):
+    net = _chunked_net().train()
+    x = torch.from_numpy(np.stack([speech_16k[:32000], speech_16k[8000:40000]]).copy())
+    out = net(x)
+    (out["emotion"].sum() + out["dimensions"].sum()).backward()
+    assert all(p.grad is not None for p in net.blocks.parameters())
+
+
+# -- the export's conv-stack graph -------------------------------------------------------------
+
+@pytest.fixture
+def chunked_model(tmp_path):
+    return make_tiny_model(tmp_path / "chunked.safetensors", chunk_ms=500.0, level_norm_dbfs=-20.0)
+
+
+def test_export_has_the_trunk_graph_and_a_later_plain_export_removes_it(chunked_model):
+    trunk = onnx_path_for(chunked_model, "trunk")
+    assert trunk.is_file() and OnnxPredictor.load(chunked_model).predict(np.zeros(16000, np.float32) + 0.01)
+    make_tiny_model(chunked_model)  # the same path, now a model without chunks
+    assert not trunk.exists()
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "other model"])
+def test_a_bad_trunk_graph_is_a_model_file_error(chunked_model, tmp_path, damage):
+    trunk = onnx_path_for(chunked_model, "trunk")
+    if damage == "missing":
+        trunk.unlink()
+    elif damage == "other model":
+        other = make_tiny_model(tmp_path / "other.safetensors", chunk_ms=500.0)
+        trunk.write_bytes(onnx_path_for(other, "trunk").read_bytes())
+    else:
+        data = trunk.read_bytes()
+        trunk.write_bytes(data[: len(data) // 3] if damage == "truncated" else os.urandom(4096))
+    with pytest.raises(ModelFileError, match=r"chunked\.trunk\.onnx.*ser export"):
+        OnnxPredictor.load(chunked_model)
