@@ -17,6 +17,14 @@ runtime computes, the front ends included, built here from the torch modules so 
 - models with a voice encoder: ``embedding`` (B, 256) gives ``voice_male`` (B,), and for
   voice-emotion models with ``centre`` (B, 256) the voice heads' raw and centred outputs.
 
+Models with chunked features (``FeatureConfig.chunk_ms``) split the networks instead, so that a
+segment's chunks are computed once however many windows share them: the trunk graph
+(``STEM.trunk.onnx``) takes ``chunk_frames`` (N, F, win_length), the STFT frames of N chunks of
+equal length, and ``chunk_gain2`` (N,), each chunk's level-normalisation gain squared, and gives
+``trunk`` (N, C, F', T'), each chunk's conv-stack output (the members' side by side in C for an
+ensemble); the main graph then takes ``trunk_seq`` (B, C, F', T), each window's chunks side by side
+in time, in place of ``frames``, ``cache``, ``index`` and ``gain2``, and has no ``mel_power``.
+
 Models with a voice encoder have a second graph (``STEM.voice.onnx``): ``voice_frames`` (P, 160, 400),
 the STFT frames of P partials of 1.6 s, give ``voice_partials`` (P, 256), unit embeddings. It is a
 graph of its own because ONNX Runtime runs every node of a graph on every call: calls that need only

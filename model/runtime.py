@@ -272,7 +272,8 @@ class OnnxPredictor(InferenceBase):
     def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
         """Chunked features: each window's chunks through the conv stack, side by side (B, C, F', T).
         A segment's whole chunks are computed once: windows take the chunks they share with the
-        segment's earlier windows (``SegmentState.chunks``) or with windows of the same call."""
+        segment's earlier windows (``SegmentState.chunks``, which keeps those that start at or after
+        the latest window) or with windows of the same call."""
         f = self.meta.features
         size = f.chunk_samples
         bounds = f.chunk_bounds(len(windows[0]))
@@ -300,7 +301,9 @@ class OnnxPredictor(InferenceBase):
             out = self._run(self._chunk_frames(list(group.values())), ["trunk"], "trunk")["trunk"]
             maps.update(zip(group.keys(), out))
         for seg, start in latest.values():  # windows come in order: chunks before the latest one's start are done
-            seg.chunks = {k[1]: m for k, m in maps.items() if k[0] == id(seg) and k[1] >= start}
+            kept = {s: m for s, m in seg.chunks.items() if s >= start}  # another hop's grid (e.g. 0.25 s) too
+            kept.update((k[1], m) for k, m in maps.items() if k[0] == id(seg) and k[1] >= start)
+            seg.chunks = kept
         return np.stack([np.concatenate([maps[k] for k in row], axis=-1) for row in keys])
 
     def _network(self, windows: list[np.ndarray], references: np.ndarray | None,

@@ -109,3 +109,28 @@ def test_a_bad_trunk_graph_is_a_model_file_error(chunked_model, tmp_path, damage
         trunk.write_bytes(data[: len(data) // 3] if damage == "truncated" else os.urandom(4096))
     with pytest.raises(ModelFileError, match=r"chunked\.trunk\.onnx.*ser export"):
         OnnxPredictor.load(chunked_model)
+
+
+@pytest.mark.parametrize("hop", [8000, 4000])
+def test_each_window_of_a_segment_computes_one_new_chunk(chunked_model, speech_16k, hop):
+    """At the default 0.5-s hop, and at 0.25 s (two interleaved chunk grids), a window after the
+    first ones computes only its last chunk; the results are each window's own."""
+    from model.inference import SegmentState
+
+    predictor = OnnxPredictor.load(chunked_model, threads=1)
+    computed = []
+    run = predictor._run
+
+    def counting(feed, outputs, part="main"):
+        if part == "trunk":
+            computed.append(len(feed["chunk_frames"]))
+        return run(feed, outputs, part)
+
+    predictor._run = counting
+    seg, starts = SegmentState(), list(range(0, len(speech_16k) - 32000, hop))[:10]
+    shared = [predictor.predict_batch([speech_16k[s:s + 32000]], segments=[(seg, s)])[0] for s in starts]
+    grids = 8000 // hop  # the first window on each chunk grid computes its four chunks
+    assert computed == [4] * grids + [1] * (len(starts) - grids)
+    alone = predictor.predict_batch([speech_16k[s:s + 32000] for s in starts])
+    for a, b in zip(shared, alone, strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
