@@ -217,7 +217,7 @@ class OnnxGraph(nn.Module):
         t = f.n_frames(32000)
         ex = {}
         if self.chunked:
-            cf = f.n_frames(f.chunk_samples)
+            cf = f.chunk_frames(f.chunk_samples)
             ex["chunk_frames"], ex["chunk_gain2"] = torch.randn(2, cf, f.win_length) * 0.05, torch.ones(2)
             if self.part == "main":
                 with torch.no_grad():

@@ -34,12 +34,13 @@ class FeatureConfig:
     # the features do not depend on recording level or microphone gain.
     level_norm_dbfs: float | None = None
     # Chunked features (0: off). The window is cut into chunks of this length from its start, and
-    # each chunk gets its log-mel on its own: its own level normalisation and only the frames that
-    # lie inside it; a shorter rest at the end is a chunk of its own (dropped when shorter than
-    # ``n_fft``). The window's log-mel is the chunks' side by side, and the network's conv stack
-    # runs on each chunk alone (model/network.py), so windows whose starts differ by whole chunks
-    # share every chunk they have in common: with 0.5-s chunks and the default 0.5-s hop, a 2-s
-    # window costs one new chunk instead of four.
+    # each chunk gets its log-mel on its own: its own level normalisation, and the frames whose
+    # ``win_ms`` window lies inside it (frame i of a chunk windows its samples [i * hop,
+    # i * hop + win_length): 48 frames in 0.5 s); a shorter rest at the end is a chunk of its own
+    # (left out when shorter than one window). The window's log-mel is the chunks' side by side,
+    # and the network's conv stack runs on each chunk alone (model/network.py), so windows whose
+    # starts differ by whole chunks share every chunk they have in common: with 0.5-s chunks and
+    # the default 0.5-s hop, a 2-s window costs one new chunk instead of four.
     chunk_ms: float = 0.0
 
     @property
@@ -54,13 +55,19 @@ class FeatureConfig:
         if c <= 0 or n_samples <= c:
             return [(0, n_samples)]
         bounds = [(s, s + c) for s in range(0, n_samples - c + 1, c)]
-        if n_samples - bounds[-1][1] >= self.n_fft:
+        if n_samples - bounds[-1][1] >= self.win_length:
             bounds.append((bounds[-1][1], n_samples))
         return bounds
 
+    def chunk_frames(self, n_samples: int) -> int:
+        """Frames of a chunk of ``n_samples`` samples: those whose window lies inside it."""
+        return 0 if n_samples < self.win_length else 1 + (n_samples - self.win_length) // self.hop_length
+
     def feature_frames(self, n_samples: int) -> int:
         """Log-mel frames of an ``n_samples`` window, chunked or not."""
-        return sum(self.n_frames(e - s) for s, e in self.chunk_bounds(n_samples))
+        if self.chunk_samples <= 0:
+            return self.n_frames(n_samples)
+        return sum(self.chunk_frames(e - s) for s, e in self.chunk_bounds(n_samples))
 
     @property
     def win_length(self) -> int:

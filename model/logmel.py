@@ -50,19 +50,29 @@ class LogMel(torch.nn.Module):
             waveform = waveform.unsqueeze(0)
         waveform = waveform.float()
         bounds = self.config.chunk_bounds(waveform.shape[1])
-        if len(bounds) == 1:
-            return self._logmel(waveform[:, bounds[0][0]:bounds[0][1]])
+        if self.config.chunk_samples <= 0:
+            return self._logmel(waveform)
         b, c = waveform.shape[0], self.config.chunk_samples
         whole = [(s, e) for s, e in bounds if e - s == c]
-        chunks = waveform[:, : len(whole) * c].reshape(b * len(whole), c)
-        x = self._logmel(chunks)  # (B * K, n_mels, F)
-        x = x.reshape(b, len(whole), x.shape[1], x.shape[2]).permute(0, 2, 1, 3).reshape(b, x.shape[1], -1)
+        parts = []
+        if whole:
+            x = self._chunk_logmel(waveform[:, : len(whole) * c].reshape(b * len(whole), c))  # (B * K, n_mels, F)
+            parts.append(x.reshape(b, len(whole), x.shape[1], x.shape[2]).permute(0, 2, 1, 3).reshape(b, x.shape[1], -1))
         if len(bounds) > len(whole):
-            x = torch.cat([x, self._logmel(waveform[:, bounds[-1][0]:bounds[-1][1]])], dim=2)
-        return x
+            parts.append(self._chunk_logmel(waveform[:, bounds[-1][0]:bounds[-1][1]]))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
-    def _logmel(self, waveform: torch.Tensor) -> torch.Tensor:
+    def _chunk_logmel(self, chunks: torch.Tensor) -> torch.Tensor:
+        """A chunk's own log-mel: its level normalised alone, and the frames whose window lies inside
+        it (the chunk padded with the zero-weighted ends of the ``n_fft`` frame)."""
         if self.config.level_norm_dbfs is not None:
+            chunks = normalise_level(chunks, self.config.level_norm_dbfs, self.config.hop_length)
+        left = (self.config.n_fft - self.config.win_length) // 2
+        right = self.config.n_fft - self.config.win_length - left
+        return self._logmel(torch.nn.functional.pad(chunks, (left, right)), level=False)
+
+    def _logmel(self, waveform: torch.Tensor, level: bool = True) -> torch.Tensor:
+        if level and self.config.level_norm_dbfs is not None:
             waveform = normalise_level(waveform, self.config.level_norm_dbfs, self.config.hop_length)
         spec = self.mel.spectrogram(waveform)
         power = spec.real.square() + spec.imag.square()

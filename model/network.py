@@ -188,7 +188,7 @@ class SERNet(nn.Module):
         self.min_frames = 4 * self.time_factor
         # Chunked features (FeatureConfig.chunk_ms): the conv stack runs on each chunk's log-mel alone
         # and SimAM after it on the chunks side by side (see forward_features).
-        self.chunk_frames = features.n_frames(features.chunk_samples) if features.chunk_samples > 0 else 0
+        self.chunk_frames = features.chunk_frames(features.chunk_samples) if features.chunk_samples > 0 else 0
         if self.chunk_frames:
             if self.chunk_frames < self.min_frames:
                 raise ValueError(f"chunks of {features.chunk_ms:g} ms hold {self.chunk_frames} frames; the conv stack "

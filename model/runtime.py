@@ -260,8 +260,8 @@ class OnnxPredictor(InferenceBase):
     def _chunk_frames(self, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
         """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
         f = self.meta.features
-        n = f.n_frames(len(chunks[0]))
-        frames = np.stack([np.lib.stride_tricks.sliding_window_view(c[self._offset:], self._win)[::self._hop][:n]
+        n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
+        frames = np.stack([np.lib.stride_tricks.sliding_window_view(c, self._win)[::self._hop][:n]
                            for c in chunks]).astype(np.float32, copy=False)
         if f.level_norm_dbfs is None:
             gain2 = np.ones(len(chunks), np.float32)

@@ -25,23 +25,32 @@ PLAIN = FeatureConfig(level_norm_dbfs=-20.0)
 
 def test_chunk_bounds_cut_whole_chunks_then_a_rest_that_holds_a_frame():
     f = CHUNKED
-    assert f.chunk_samples == 8000
+    assert f.chunk_samples == 8000 and f.chunk_frames(8000) == 48  # frames whose 25-ms window fits in 0.5 s
     assert f.chunk_bounds(32000) == [(0, 8000), (8000, 16000), (16000, 24000), (24000, 32000)]
     assert f.chunk_bounds(20000) == [(0, 8000), (8000, 16000), (16000, 20000)]
-    assert f.chunk_bounds(8000 + f.n_fft - 1) == [(0, 8000)]  # a rest shorter than one frame is left out
+    assert f.chunk_bounds(8000 + f.win_length - 1) == [(0, 8000)]  # a rest shorter than one frame is left out
+    assert f.chunk_bounds(8000 + f.win_length)[-1] == (8000, 8000 + f.win_length)
     assert f.chunk_bounds(5000) == [(0, 5000)]
+    assert f.feature_frames(32000) == 4 * 48 and PLAIN.feature_frames(32000) == PLAIN.n_frames(32000)
     assert PLAIN.chunk_bounds(32000) == [(0, 32000)]
     assert FeatureConfig.from_dict(CHUNKED.to_dict()) == CHUNKED
 
 
 @pytest.mark.parametrize("n", [32000, 20000, 8700, 8000, 5000, 600])
 def test_chunked_logmel_is_each_chunks_own_logmel_side_by_side(speech_16k, n):
-    """Each chunk normalised to its own level, from its own samples only."""
-    x = torch.from_numpy(speech_16k[16000:16000 + n].copy())[None] * torch.tensor([[0.3]])
-    chunked, plain = LogMel(CHUNKED)(x), LogMel(PLAIN)
-    expected = torch.cat([plain(x[:, s:e]) for s, e in CHUNKED.chunk_bounds(n)], dim=2)
+    """Each chunk scaled to its own level, then its frames: those whose window lies within it."""
+    from model.runtime import level_gain
+
+    x = speech_16k[16000:16000 + n] * np.float32(0.3)
+    plain = LogMel(FeatureConfig())  # no level normalisation: each chunk is scaled here
+    pad = (PLAIN.n_fft - PLAIN.win_length) // 2
+    expected = []
+    for s, e in CHUNKED.chunk_bounds(n):
+        chunk = x[s:e] * np.float32(level_gain(x[s:e], -20.0, PLAIN.hop_length))
+        expected.append(plain(torch.from_numpy(np.pad(chunk, (pad, pad)))[None]))
+    chunked = LogMel(CHUNKED)(torch.from_numpy(x)[None])
     assert chunked.shape[2] == CHUNKED.feature_frames(n)
-    torch.testing.assert_close(chunked, expected)
+    torch.testing.assert_close(chunked, torch.cat(expected, dim=2), rtol=1e-4, atol=1e-4)
 
 
 def _chunked_net() -> SERNet:
@@ -71,7 +80,7 @@ def test_chunked_network_refuses_what_it_cannot_share():
     with pytest.raises(ValueError, match="speaker_norm"):
         SERNet(8, CHUNKED, ArchConfig(channels=TINY_CHANNELS, speaker_norm=True))
     with pytest.raises(ValueError, match="frames"):
-        SERNet(8, FeatureConfig(chunk_ms=200.0), ArchConfig(channels=TINY_CHANNELS))
+        SERNet(8, FeatureConfig(chunk_ms=200.0), ArchConfig(channels=TINY_CHANNELS))  # 18 frames
 
 
 def test_chunked_network_trains(speech_16k):
