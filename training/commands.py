@@ -103,7 +103,7 @@ def register(sub) -> None:
     p = sub.add_parser("export", formatter_class=Formatter,
                        help="write a model file's ONNX export (what the product runs on the CPU)",
                        description="Write the ONNX export of a model file beside it (same name, .onnx; a model "
-                                   "with a voice encoder also .voice.onnx), or to --out. 'ser train', 'ser ensemble' and 'ser voice-emotion' write it "
+                                   "with a voice encoder also .voice.onnx, one with chunked features .trunk.onnx), or to --out. 'ser train', 'ser ensemble' and 'ser voice-emotion' write it "
                                    "themselves; this is for model files made without it.")
     p.add_argument("model", help="model file (.safetensors), or 'default' for the bundled model")
     p.add_argument("--out", help="where to write it (default: beside the model file)")
