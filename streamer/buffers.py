@@ -80,7 +80,7 @@ class StreamResampler:
                                                quality=RESAMPLE_QUALITY)
 
     def __call__(self, data: np.ndarray, last: bool = False) -> np.ndarray:
-        x = data.mean(axis=1, dtype=np.float32, keepdims=True) if self.mix else data
+        x = data.mean(axis=1, dtype=np.float32, keepdims=True) if self.mix and data.shape[1] > 1 else data
         x = np.ascontiguousarray(x, dtype=np.float32)
         if self._stream is None:
             return x

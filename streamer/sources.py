@@ -48,6 +48,26 @@ POLL_INTERVAL_S = 0.1
 NOTICES_KEPT = 16
 
 
+
+def read_frames(f: sf.SoundFile, frames: int) -> np.ndarray:
+    """The next ``frames`` frames of ``f`` as float32 (frames, channels); fewer at the end of the file.
+
+    soundfile's ``read`` asks libsndfile for the position before each read and seeks to it again
+    after (two seeks per call); for FLAC a seek restarts the decoder, which cost as much as the
+    decoding itself on 0.5-s blocks. This calls libsndfile's read alone, which advances the position
+    by itself, and checks its error state as soundfile does. Falls back to ``read`` if soundfile's
+    internals change."""
+    out = np.empty((frames, f.channels), np.float32)
+    snd, ffi, check = getattr(sf, "_snd", None), getattr(sf, "_ffi", None), getattr(sf, "_error_check", None)
+    handle = getattr(f, "_file", None)
+    if snd is None or ffi is None or check is None or handle is None:
+        return f.read(out=out, fill_value=None)
+    if f.closed:
+        raise ValueError("I/O operation on closed file")
+    n = snd.sf_readf_float(handle, ffi.cast("float *", ffi.from_buffer(out)), frames)
+    check(f._errorcode)
+    return out[:n]
+
 @dataclass(frozen=True)
 class SourceBlock:
     """Audio of every track, ``(n_samples, n_tracks)`` float32 at 16 kHz, starting at ``start`` samples."""
@@ -229,8 +249,8 @@ class FileSource(Source):
         while not stop.is_set():
             if not done and (not ahead or (monitor is not None and read_to - position < lead)):
                 try:
-                    with self._decoder_log:  # into a new array: no position query (a seek) per read
-                        data = f.read(out=np.empty((block, f.channels), np.float32), fill_value=None)
+                    with self._decoder_log:
+                        data = read_frames(f, block)
                 except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                     error = AudioError(f"{self.path}: reading failed after {read_to / SAMPLE_RATE_HZ:.2f} s ({exc}); "
                                        "the file may be truncated or corrupt.")

@@ -125,3 +125,36 @@ def test_a_file_is_opened_once_per_analysis(speech_wav, stub_predictor, monkeypa
     source.open()
     assert source._file is first
     source.close()
+
+
+@pytest.mark.parametrize(("name", "subtype"), [("speech.flac", "PCM_16"), ("speech.wav", "FLOAT")])
+def test_file_blocks_read_every_sample_in_order(speech_16k, tmp_path, name, subtype):
+    """The file source reads with libsndfile directly (no seek per block): the blocks are the file's
+    samples, in order, for FLAC and WAV, stereo, at an offset; and the same through soundfile's own
+    read when its internals are not there."""
+    from streamer.sources import read_frames
+
+    stereo = np.stack([speech_16k, -0.5 * speech_16k], axis=1)
+    path = write_audio(tmp_path / name, stereo, subtype=subtype)
+    expected, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    block = 4000
+
+    class Plain:  # a file object without soundfile's internals: only its public interface
+        def __init__(self, f):
+            self.f, self.channels, self.closed = f, f.channels, False
+
+        def read(self, **kwargs):
+            return self.f.read(**kwargs)
+
+    def read_all(start: int, wrap=lambda f: f) -> np.ndarray:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(start)
+            parts = []
+            while len(part := read_frames(wrap(f), block)) == block:
+                parts.append(part)
+            assert f.tell() == f.frames  # the position advanced with the reads
+            return np.concatenate([*parts, part])
+
+    direct = read_all(1234)
+    assert direct.dtype == np.float32 and np.array_equal(direct, expected[1234:])
+    assert np.array_equal(read_all(0, Plain), expected)
