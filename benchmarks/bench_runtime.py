@@ -6,8 +6,10 @@ each way we could run them, with how far each one's outputs are from torch's.
 - ONNX Runtime on the exported graph (what the product runs), 1 and 2 threads;
 - ONNX Runtime with the convolutions quantised to int8 (static, calibrated on real clips).
 
-All take the same normalised log-mel window and compute the emotion network(s) only (the front end
-and the voice encoder are the same for every option and measured in bench_model).
+All take the same log-mel window and compute the emotion network(s) only (the front end and the voice
+encoder are the same for every option and measured in bench_model). For a chunked model (0.5-s
+chunks, model/logmel.py) the window is what it costs in a speech segment: its one new chunk through
+the conv stack, and the heads over that and its earlier chunks' conv-stack output.
 """
 
 from __future__ import annotations
@@ -46,25 +48,52 @@ def run(model: str = "default") -> str:
 
     net, meta = load_model(model)
 
-    class Networks(torch.nn.Module):  # normalised log-mel -> the merged outputs, as the graph computes them
-        def __init__(self):
-            super().__init__()
-            self.net = net
+    cf = getattr(net, "chunk_frames", 0)
+    if cf:  # chunked: what a window costs in a speech segment, one new chunk's conv stack and the heads
+        names = ["chunk", "earlier"]
 
-        def forward(self, logmel):
-            out = self.net.forward_logmel(logmel)
-            return out["emotion"], out["gender"], out["dimensions"]
+        class Networks(torch.nn.Module):  # a window's new chunk (log-mel) and its earlier chunks' conv-stack output
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, chunk, earlier):
+                out = self.net.head(torch.cat([earlier, self.net.trunk(self.net.normalise(chunk))], dim=3))
+                return out["emotion"], out["gender"], out["dimensions"]
+
+        def inputs(logmel):
+            whole = net.normalise(logmel[:, :, :-cf])
+            k = whole.shape[-1] // cf
+            h = net.trunk(whole.reshape(1, -1, k, cf).permute(0, 2, 1, 3).reshape(k, -1, cf))
+            return logmel[:, :, -cf:], h.permute(1, 2, 0, 3).reshape(1, h.shape[1], h.shape[2], -1)
+    else:
+        names = ["logmel"]
+
+        class Networks(torch.nn.Module):  # normalised log-mel -> the merged outputs, as the graph computes them
+            def __init__(self):
+                super().__init__()
+                self.net = net
+
+            def forward(self, logmel):
+                out = self.net.forward_logmel(logmel)
+                return out["emotion"], out["gender"], out["dimensions"]
+
+        def inputs(logmel):
+            return (logmel,)
 
     module = Networks().eval()
     clips = [c for c in _clips() if len(c) == 32000]
     with torch.inference_mode():
-        logmels = [net.logmel(torch.from_numpy(c)[None]) for c in clips]
-    x = logmels[0]
+        examples = [inputs(net.logmel(torch.from_numpy(c)[None])) for c in clips]
+    x = examples[0]
     with torch.inference_mode():
-        ref = [o.numpy() for o in module(x)]
+        ref = [o.numpy() for o in module(*x)]
 
     def diff(outs) -> float:
         return max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(outs, ref, strict=True))
+
+    def feed(example) -> dict[str, np.ndarray]:
+        return {n: t.numpy() for n, t in zip(names, example, strict=True)}
 
     rows = []
     saved = torch.get_num_threads()
@@ -72,23 +101,22 @@ def run(model: str = "default") -> str:
         for threads in (1, 2):
             torch.set_num_threads(threads)
             with torch.inference_mode():
-                rows.append((f"torch eager, {threads} thread{'s' * (threads > 1)}", _time(lambda: module(x)), 0.0))
+                rows.append((f"torch eager, {threads} thread{'s' * (threads > 1)}", _time(lambda: module(*x)), 0.0))
         torch.set_num_threads(1)
         try:
             compiled = torch.compile(module, dynamic=False)
             with torch.inference_mode():
-                compiled(x)  # compiles
-                rows.append(("torch.compile (inductor), 1 thread", _time(lambda: compiled(x)),
-                             diff([o.numpy() for o in compiled(x)])))
+                compiled(*x)  # compiles
+                rows.append(("torch.compile (inductor), 1 thread", _time(lambda: compiled(*x)),
+                             diff([o.numpy() for o in compiled(*x)])))
         except Exception as exc:  # noqa: BLE001 - a missing compiler is reported, not fatal
             rows.append((f"torch.compile: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})", float("nan"),
                          float("nan")))
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = Path(tmp) / "net.onnx"
             with torch.no_grad():
-                torch.onnx.export(module, (x,), str(fp32), dynamo=False, opset_version=17, input_names=["logmel"],
-                                  dynamic_axes={"logmel": {0: "b", 2: "t"}})
-            feed = {"logmel": x.numpy()}
+                torch.onnx.export(module, x, str(fp32), dynamo=False, opset_version=17, input_names=names)
+            first = feed(x)
 
             def session(path, threads):
                 so = ort.SessionOptions()
@@ -99,11 +127,11 @@ def run(model: str = "default") -> str:
             for threads in (1, 2):
                 s = session(fp32, threads)
                 rows.append((f"ONNX Runtime fp32, {threads} thread{'s' * (threads > 1)} (the product)",
-                             _time(lambda s=s: s.run(None, feed)), diff(s.run(None, feed))))
+                             _time(lambda s=s: s.run(None, first)), diff(s.run(None, first))))
 
             class Reader(CalibrationDataReader):
                 def __init__(self):
-                    self.items = iter([{"logmel": m.numpy()} for m in logmels])
+                    self.items = iter([feed(e) for e in examples])
 
                 def get_next(self):
                     return next(self.items, None)
@@ -113,18 +141,23 @@ def run(model: str = "default") -> str:
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
             s = session(int8, 1)
             rows.append(("ONNX Runtime, convolutions int8 (static, per channel), 1 thread",
-                         _time(lambda: s.run(None, feed)), diff(s.run(None, feed))))
-            agree = np.mean([np.argmax(s.run(None, {"logmel": m.numpy()})[0]) ==
-                             np.argmax(module(m)[0].detach().numpy()) for m in logmels])
+                         _time(lambda: s.run(None, first)), diff(s.run(None, first))))
+            with torch.inference_mode():
+                agree = np.mean([np.argmax(s.run(None, feed(e))[0]) == np.argmax(module(*e)[0].numpy())
+                                 for e in examples])
     finally:
         torch.set_num_threads(saved)
     lines = ["## Runtimes compared: the emotion networks on one 2-second window, batch 1\n",
-             f"Model: the bundled model's {meta.arch.members} network(s), normalised log-mel in; outputs compared "
-             "with torch eager (largest absolute difference over emotion log-probabilities, gender, V/A/D).\n",
+             f"Model: the bundled model's {meta.arch.members} network(s), "
+             + ("a window as it comes in a speech segment: the log-mel of its one new 0.5-s chunk through the conv "
+                "stack, then the heads over that and the conv stack's output for its earlier chunks (computed "
+                "before, as the product keeps them)" if cf else "normalised log-mel in")
+             + "; outputs compared with torch eager (largest absolute difference over emotion log-probabilities, "
+             "gender, V/A/D).\n",
              "| runtime | median ms | largest difference from torch |", "|---|---|---|"]
     for name, ms, d in rows:
         lines.append(f"| {name} | {ms:.2f} | {d:.1e} |")
-    lines.append(f"\nThe int8 model's top class agrees with torch's on {agree:.0%} of {len(logmels)} real clips; its "
+    lines.append(f"\nThe int8 model's top class agrees with torch's on {agree:.0%} of {len(examples)} real clips; its "
                  "outputs are not equal to torch's, so the product runs fp32 ONNX Runtime, the fastest at equal outputs. "
                  f"{REPEATS} repeats after {WARMUP} warm-up runs.\n")
     return "\n".join(lines) + "\n"
