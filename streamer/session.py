@@ -246,9 +246,10 @@ class SessionStore:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str | os.PathLike) -> Path:
-        """The results as CSV (read back from the file, so a running session exports what it holds)."""
+        """The results as CSV (read back from the file, so a running session exports what it holds),
+        with a column for every output of the model the session records, results or not."""
         store = self._contents()
-        return write_csv(path, store.results)
+        return write_csv(path, store.results, model_heads(store.metadata))
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a
@@ -286,11 +287,27 @@ def csv_values(row: list) -> list:
     return [round(v, CSV_DECIMALS) if isinstance(v, float) else v for v in row]
 
 
-def write_csv(path: str | os.PathLike, results: list[WindowResult]) -> Path:
+def model_heads(metadata: dict) -> dict[str, list[str]]:
+    """The outputs of the model a session's metadata records, by head (classes, or regression
+    values), in the model's order; empty if it records none."""
+    heads: dict[str, list[str]] = {}
+    model = (metadata.get("engine") or {}).get("model") or {}
+    for head in model.get("heads") or []:
+        if isinstance(head, dict) and isinstance(head.get("name"), str):
+            outputs = head.get("labels") or head.get("names") or []
+            heads[head["name"]] = [str(n) for n in outputs]
+    return heads
+
+
+def write_csv(path: str | os.PathLike, results: list[WindowResult],
+              heads: dict[str, list[str]] | None = None) -> Path:
     """One row per result: times, top label, then every head's outputs (each class's probability,
-    each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag."""
+    each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag.
+    ``heads`` (the model's outputs, :func:`model_heads`) gives the columns even when there are no
+    results, so every file made with one model has the same header; outputs the results hold
+    beyond them follow, in the order first seen."""
     path = Path(path)
-    heads: dict[str, list[str]] = {}  # head -> its outputs, in the order first seen
+    heads = {h: list(names) for h, names in (heads or {}).items()}  # head -> its outputs
     for r in results:
         for head, values in r.heads.items():
             names = heads.setdefault(head, [])

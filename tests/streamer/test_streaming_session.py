@@ -301,6 +301,27 @@ def test_records_convert_as_dataclasses_asdict_would_and_stay_unchanged():
     assert result.heads["emotion"]["calm"] == 0.7
 
 
+def test_csv_has_the_models_columns_with_or_without_results(written_session, predictor, tmp_path):
+    """A recording with no speech gives a CSV with the same header as one with results (the model's
+    outputs come from the session's metadata), so files of one model line up in a spreadsheet."""
+    import numpy as np
+    import soundfile as sf
+
+    path, _, _ = written_session
+    with_results = export_csv(path, tmp_path / "speech.csv").read_text().splitlines()
+    assert len(with_results) > 1
+    silent = tmp_path / "silence.wav"
+    sf.write(str(silent), np.zeros(32000, np.float32), 16000)
+    session = SessionStore.create(tmp_path / "silence.jsonl", {})
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(silent))
+    assert engine.wait(WRITER_TIMEOUT_S)
+    engine.stop()
+    without = export_csv(tmp_path / "silence.jsonl", tmp_path / "silence.csv").read_text().splitlines()
+    assert without == [with_results[0]]
+    assert {f"p_{label}" for label in predictor.labels} <= set(without[0].split(","))
+
+
 def test_a_session_names_its_recording_by_absolute_path_and_says_it_was_analysed_to_the_end(
         speech_wav, predictor, tmp_path, monkeypatch):
     """Opened later from another folder, the session still finds its recording; its end record says
