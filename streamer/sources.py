@@ -36,17 +36,19 @@ from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
-# File blocks read per step in fast mode: large, for throughput. Each read costs libsndfile a fixed
-# amount on top of the decoding (20 minutes of FLAC: 0.41 s of CPU in 0.5-s blocks, 0.25 s in 2-s
-# ones), but larger blocks hold more audio in the engine's input queue, which counts blocks.
+# File blocks read per step in fast mode: large, for throughput (20 minutes of FLAC: 0.21 s of CPU
+# in 0.5-s blocks, 0.19 s in 2-s ones, see read_frames), but larger blocks hold more audio in the
+# engine's input queue, which counts blocks.
 FAST_BLOCK_S = 0.5
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
+# A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
+SHORTFALL_S = 0.5
+SHORTFALL_SHARE = 0.02
 NOTICES_KEPT = 16
-
 
 
 def read_frames(f: sf.SoundFile, frames: int) -> np.ndarray:
@@ -54,19 +56,20 @@ def read_frames(f: sf.SoundFile, frames: int) -> np.ndarray:
 
     soundfile's ``read`` asks libsndfile for the position before each read and seeks to it again
     after (two seeks per call); for FLAC a seek restarts the decoder, which cost as much as the
-    decoding itself on 0.5-s blocks. This calls libsndfile's read alone, which advances the position
+    decoding itself on 0.5-s blocks, and for MP3 it made libmpg123 report damaged frames in intact
+    files and decode slightly different samples. This calls libsndfile's read alone, which advances the position
     by itself, and checks its error state as soundfile does. Falls back to ``read`` if soundfile's
-    internals change."""
+    internals change, and for files not opened read-only (whose write position soundfile keeps in
+    step with the read one)."""
     out = np.empty((frames, f.channels), np.float32)
     snd, ffi, check = getattr(sf, "_snd", None), getattr(sf, "_ffi", None), getattr(sf, "_error_check", None)
     handle = getattr(f, "_file", None)
-    if snd is None or ffi is None or check is None or handle is None:
-        return f.read(out=out, fill_value=None)
-    if f.closed:
-        raise ValueError("I/O operation on closed file")
+    if snd is None or ffi is None or check is None or handle is None or getattr(f, "mode", "r") != "r":
+        return f.read(out=out, fill_value=None)  # also closed files (their error) and read-write ones
     n = snd.sf_readf_float(handle, ffi.cast("float *", ffi.from_buffer(out)), frames)
     check(f._errorcode)
     return out[:n]
+
 
 @dataclass(frozen=True)
 class SourceBlock:
@@ -182,6 +185,7 @@ class FileSource(Source):
         self._block_frames = block_frames
         self._names = track_names
         self._file: sf.SoundFile | None = None
+        self._declared_frames: int | None = None  # frames from the start on, as the header declares
         self._decoder_log = NativeStderr(active=False)  # made active by open() for MP3 files
         self.description = self.path
         self.monitor, self.monitor_device = bool(monitor), monitor_device
@@ -225,6 +229,7 @@ class FileSource(Source):
             f.close()  # do not hold a file that will never be read
             raise
         self._file = f
+        self._declared_frames = f.frames - start_frame if f.frames > 0 else None
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
@@ -241,6 +246,7 @@ class FileSource(Source):
         done = False
         error: AudioError | None = None
         peak = 0.0
+        frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
         ahead: deque[np.ndarray] = deque()  # blocks read (and handed to the sound output), not yet due
@@ -257,6 +263,7 @@ class FileSource(Source):
                     done = True
                     continue
                 done = len(data) < block
+                frames_read += len(data)
                 if len(data) and not np.isfinite(data).all():
                     error = AudioError(f"{self.path}: NaN or infinite samples after {read_to / SAMPLE_RATE_HZ:.2f} s; "
                                        "the file is corrupt.")
@@ -295,6 +302,14 @@ class FileSource(Source):
             missing = wav_missing_fraction(self.path)
             if missing is not None:
                 raise AudioError(truncation_message(self.path, position / SAMPLE_RATE_HZ, missing))
+            # Other formats: libsndfile's decoder may stop early without an error (an MP3 damaged
+            # beyond what libmpg123 resyncs on). Frame counts of compressed files can be estimates,
+            # so only a clear shortfall counts.
+            declared = self._declared_frames
+            if declared is not None and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared):
+                raise AudioError(f"{self.path}: decoding stopped after {frames_read / self.rate:.2f} s of the "
+                                 f"{declared / self.rate:.2f} s the file declares; the rest is damaged or missing "
+                                 "(a copy or download cut short?).")
 
     def _open_monitor(self, stop: threading.Event) -> AudioMonitor | None:
         monitor = AudioMonitor(self.monitor_device)

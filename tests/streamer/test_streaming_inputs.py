@@ -60,6 +60,23 @@ def test_truncated_wav_is_analysed_as_far_as_it_goes(speech_16k, tmp_path, stub_
     assert res.segments and max(s.end_s for s in res.segments) <= len(speech_16k) / 2 / SAMPLE_RATE_HZ + 0.5
 
 
+def test_mp3_whose_decoding_stops_early_is_reported_and_keeps_results(speech_16k, tmp_path, stub_predictor):
+    """libsndfile's MP3 decoder can stop at damage without an error: the file is then analysed as far
+    as it decodes, and the run says that the rest is damaged or missing."""
+    path = write_audio(tmp_path / "talk.mp3", speech_16k, format="MP3")
+    assert not analyze_file(path, stub_predictor).errors  # intact: no complaint
+    data = bytearray(path.read_bytes())
+    for pos in range(len(data) // 2, len(data) // 2 + 600, 7):
+        data[pos] ^= 0x5A
+    path.write_bytes(bytes(data))
+    with sf.SoundFile(str(path)) as f:  # the damage stops the decoder well before the declared end
+        assert len(f.read(dtype="float32")) < f.frames * 0.9
+    res = analyze_file(path, stub_predictor)
+    assert len(res.errors) == 1 and "talk.mp3: decoding stopped after" in res.errors[0]
+    assert "damaged or missing" in res.errors[0]
+    assert res.segments, "the speech before the damage is still analysed"
+
+
 def test_telephone_rate_is_resampled_and_keeps_file_times(speech_16k, tmp_path, stub_predictor):
     narrow = soxr.resample(speech_16k, SAMPLE_RATE_HZ, TELEPHONE_RATE_HZ)
     path = write_audio(tmp_path / "call8k.wav", narrow, TELEPHONE_RATE_HZ)
