@@ -113,13 +113,18 @@ class SegmentState:
 
 
 def window_bounds(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
-    """Sliding windows over ``n_samples`` samples: starts at 0, hop, 2*hop ...; a last window is
-    aligned to the end when the hops leave a tail uncovered; one window when shorter than ``window``."""
+    """Sliding windows over ``n_samples`` samples: starts at 0, hop, 2*hop ...; one window when
+    shorter than ``window``. When the hops leave a tail uncovered, a last window covers it: the next
+    start on the grid to the end, shorter than ``window`` (at least half of it; with the default
+    2-s window and 0.5-s hop, 1.5 to 2 s), so that it shares its whole chunks with the windows
+    before it (chunked features, model/logmel.py); if that would be shorter than half a window (hops
+    over half the window), a full window aligned to the end instead."""
     if n_samples <= window:
         return [(0, n_samples)]
     bounds = [(s, s + window) for s in range(0, n_samples - window + 1, hop)]
     if bounds[-1][1] < n_samples:
-        bounds.append((n_samples - window, n_samples))
+        start = bounds[-1][0] + hop
+        bounds.append((start, n_samples) if 2 * (n_samples - start) >= window else (n_samples - window, n_samples))
     return bounds
 
 

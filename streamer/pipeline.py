@@ -5,10 +5,10 @@ on the samples, never on how they were chunked, so the same audio fed in 160-, 5
 blocks, or in one piece, gives the same windows and the same results.
 
 Windows are laid out per speech segment exactly as :func:`model.predictor.window_bounds` lays them
-out over an utterance (starts at 0, hop, 2*hop ... and a last window aligned to the end), and the
-utterance result is :func:`model.predictor.aggregate` of the analysed windows, as in ``ser eval``.
-Grid windows are analysed as soon as they are known to lie inside the segment; the end-aligned
-window and the utterance result follow when the segment closes.
+out over an utterance (starts at 0, hop, 2*hop ... and a last, shorter window from the next start
+to the end), and the utterance result is :func:`model.predictor.aggregate` of the analysed windows,
+as in ``ser eval``. Full windows are analysed as soon as they are known to lie inside the segment;
+the last window and the utterance result follow when the segment closes.
 """
 
 from __future__ import annotations

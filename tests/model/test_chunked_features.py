@@ -143,3 +143,32 @@ def test_each_window_of_a_segment_computes_one_new_chunk(chunked_model, speech_1
     alone = predictor.predict_batch([speech_16k[s:s + 32000] for s in starts])
     for a, b in zip(shared, alone, strict=True):
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
+
+
+def test_an_utterances_last_window_computes_only_its_rest(chunked_model, speech_16k):
+    """The last window of an utterance that the hops do not end on starts on the grid (model.inference
+    .window_bounds), so it shares its whole chunks with the window before it and computes only its
+    shorter rest; its result is its own."""
+    from model.inference import SegmentState, window_bounds
+
+    predictor = OnnxPredictor.load(chunked_model, threads=1)
+    computed = []
+    run = predictor._run
+
+    def counting(feed, outputs, part="main"):
+        if part == "trunk":
+            computed.append(feed["chunk_frames"].shape[:2])
+        return run(feed, outputs, part)
+
+    predictor._run = counting
+    x = speech_16k[:int(3.3 * 16000)]
+    bounds = window_bounds(len(x), 32000, 8000)
+    assert bounds[-1] == (24000, len(x))  # 1.8 s: three whole chunks and a 0.3-s rest
+    seg = SegmentState()  # one segment's windows, in one call, as ser eval runs an utterance's
+    windows = predictor.predict_batch([x[s:e] for s, e in bounds], segments=[(seg, s) for s, _ in bounds])
+    whole = sum(n for n, frames in computed if frames == 48)
+    rests = [n for n, frames in computed if frames != 48]
+    assert whole == 6 and rests == [1]  # the chunks at 0, 0.5 ... 2.5 s once each, and the last window's rest
+    alone = predictor.predict_batch([x[s:e] for s, e in bounds])
+    for a, b in zip(windows, alone, strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)

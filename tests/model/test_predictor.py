@@ -58,9 +58,17 @@ def test_utterance_aggregates_windows(predictor, speech_16k):
 
 def test_window_bounds_cover_the_signal():
     assert window_bounds(10, 32, 8) == [(0, 10)]
+    assert window_bounds(96, 32, 8) == [(s, s + 32) for s in range(0, 65, 8)]  # the grid ends at the end
+    # A tail the grid leaves: the next grid start to the end, shorter than a window ...
+    b = window_bounds(100, 32, 8)
+    assert b[:-1] == [(s, s + 32) for s in range(0, 65, 8)] and b[-1] == (72, 100)
+    # ... unless that is under half a window: then a full window aligned to the end.
     b = window_bounds(100, 32, 30)
-    assert b[0] == (0, 32) and b[-1] == (68, 100)
-    assert all(e - s == 32 for s, e in b)
+    assert b == [(0, 32), (30, 62), (60, 92), (68, 100)]
+    for n, window, hop in [(100, 32, 8), (100, 32, 30), (31999, 32000, 8000), (45678, 32000, 8000), (40001, 32000, 16000)]:
+        b = window_bounds(n, window, hop)
+        assert b[0][0] == 0 and b[-1][1] == n and all(b[i][1] >= b[i + 1][0] for i in range(len(b) - 1))
+        assert all(min(n, window) / 2 <= e - s <= window for s, e in b)
 
 
 @pytest.mark.parametrize("bad, match", [
