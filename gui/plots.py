@@ -63,6 +63,22 @@ START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
+
+def clock_tick_strings(axis, values, scale, spacing) -> list[str]:
+    """Tick labels of the time axis: seconds while every tick is under a minute, then m:ss (h:mm:ss
+    from an hour on), with tenths where the ticks are closer than a second. pyqtgraph's own labels
+    switch to kiloseconds ("ks") on long recordings."""
+    if not any(abs(v) >= 60 for v in values):
+        return pg.AxisItem.tickStrings(axis, values, scale, spacing)
+    decimals = 1 if spacing < 1 else 0
+    out = []
+    for v in values:
+        sign, total = ("-" if v < 0 else ""), round(abs(v), decimals)
+        hours, minutes, seconds = int(total // 3600), int(total % 3600 // 60), total % 60
+        sec = f"{seconds:04.1f}" if decimals else f"{int(round(seconds)):02d}"
+        out.append(f"{sign}{hours}:{minutes:02d}:{sec}" if hours else f"{sign}{int(total // 60)}:{sec}")
+    return out
+
 class Lane:
     """The plots of one track: level, spectrogram, then one plot per model head (a categorical head
     as class probabilities, a two-class one as the first class's probability, a regression head as
@@ -712,8 +728,10 @@ class PlotStack(pg.GraphicsLayoutWidget):
         if lanes:
             bottom = lanes[-1].plots[-1]
             bottom.showAxis("bottom", True)
-            bottom.getAxis("bottom").enableAutoSIPrefix(True)
-            bottom.setLabel("bottom", "time", units="s")
+            axis = bottom.getAxis("bottom")
+            if not isinstance(axis.tickStrings, functools.partial):
+                axis.tickStrings = functools.partial(clock_tick_strings, axis)
+            bottom.setLabel("bottom", "time (s, or m:ss from a minute on)")
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:

@@ -33,6 +33,16 @@ def test_window_opens_with_model_and_controls(make_window, tiny_model_path):
     assert shortcuts["Play"] == "Space" and shortcuts["Open file…"] == "Ctrl+O" and shortcuts["Stop"] == "Esc"
 
 
+def test_the_time_axis_reads_in_minutes_on_long_recordings(make_window, replay, speech_wav):
+    """pyqtgraph would label a long time axis in kiloseconds ("ks"); ours says seconds, then m:ss."""
+    w = replay(make_window(speed=0.0), speech_wav)
+    axis = w.plot_stack.lanes[0].plots[-1].getAxis("bottom")
+    assert axis.tickStrings([0.0, 5.0, 10.0], 1.0, 5.0) == ["0", "5", "10"]
+    assert axis.tickStrings([600.0, 900.0, 1200.0], 1.0, 300.0) == ["10:00", "15:00", "20:00"]
+    assert axis.tickStrings([3600.0, 3630.5], 1.0, 0.5) == ["1:00:00.0", "1:00:30.5"]
+    assert "ks" not in axis.labelString() and "m:ss" in axis.labelString()
+
+
 def test_replay_of_real_speech_fills_every_plot(make_window, replay, speech_wav):
     w = replay(make_window(speed=0.0), speech_wav)
     assert w.errors == []
