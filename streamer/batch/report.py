@@ -193,10 +193,11 @@ def _other_head_columns(sp: dict) -> dict:
     return out
 
 
-def table_rows(calls: list[dict]) -> tuple[list[dict], list[str], list[str]]:
-    """Rows of the table, the emotion labels seen (``share_<label>`` columns) and the columns of
-    further model heads (``mean_HEAD_NAME`` ...)."""
-    labels: list[str] = []
+def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tuple[list[dict], list[str], list[str]]:
+    """Rows of the table, the emotion labels (``share_<label>`` columns: the model's, in its order,
+    so tables of different batches line up; then any other label the summaries hold) and the
+    columns of further model heads (``mean_HEAD_NAME`` ...)."""
+    labels: list[str] = list(model_labels or [])
     others: list[str] = []
     for c in calls:
         for sp in (c.get("summary") or {}).get("speakers", []):
@@ -228,12 +229,13 @@ def table_rows(calls: list[dict]) -> tuple[list[dict], list[str], list[str]]:
     return rows, labels, others
 
 
-def write_table(out_dir: Path, calls: list[dict]) -> tuple[Path, Path]:
-    """``calls.csv`` and ``calls.parquet`` (same rows and columns; typed columns in Parquet)."""
+def write_table(out_dir: Path, calls: list[dict], model_labels: list[str] | None = None) -> tuple[Path, Path]:
+    """``calls.csv`` and ``calls.parquet`` (same rows and columns; typed columns in Parquet), with a
+    ``share_<label>`` column for each of ``model_labels`` whether or not a call has it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows, labels, others = table_rows(calls)
+    rows, labels, others = table_rows(calls, model_labels)
     columns = [*TABLE_COLUMNS, *((f"share_{lab}", "float64") for lab in labels),
                *((c, "float64") for c in others)]
     names = [c for c, _ in columns]

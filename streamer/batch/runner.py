@@ -239,7 +239,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     model_path = resolve_model_path(settings.model)
     if not model_path.is_file():
         raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")
-    read_meta(model_path)  # a bad model file fails the batch here, not once per call
+    model_labels = list(read_meta(model_path).labels)  # a bad model file fails the batch here, not once per call
     model_sha = file_sha256(model_path)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
@@ -307,7 +307,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
             "settings_text": _settings_text(settings)}
-    write_table(store.root, run.calls)
+    write_table(store.root, run.calls, model_labels)
     write_report(store.root, run.calls, info, store.timeline)
     atomic_json(store.root / "batch.json", {
         "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,

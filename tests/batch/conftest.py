@@ -29,4 +29,4 @@ def local_run(calls, tiny_model_path, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("out_local")
     run = run_batch(calls["dir"], out, BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
-    return {"out": out, "run": run}
+    return {"out": out, "run": run, "model_path": tiny_model_path}

@@ -145,6 +145,15 @@ def test_table_csv_and_parquet_hold_every_call(local_run, calls):
         for lab, share in sp["emotion_shares"].items():
             assert prow[f"share_{lab}"] == pytest.approx(share)
         assert prow["duration_s"] == pytest.approx(calls["calls"][row["call_id"]]["duration_s"])
+    # A share column for every class of the model, in its order, whether or not a call has it, so
+    # the tables of different batches line up.
+    from model.meta import read_meta
+
+    labels = read_meta(local_run["model_path"]).labels
+    shares = [c for c in rows[0] if c.startswith("share_")]
+    assert shares == [f"share_{lab}" for lab in labels]
+    assert all(float(r[c]) == 0.0 for r in rows for c in shares if c[len("share_"):] not in
+               load(out / "calls" / r["call_id"] / "summary.json")["speakers"][0]["emotion_shares"])
 
 
 def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
