@@ -63,6 +63,9 @@ def run_analyze(args) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     if names and args.channels != "split":
         raise ConfigError("--names only applies with --channels split.")
+    if names and (not all(names) or len(set(names)) != len(names)):
+        raise ConfigError(f"--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
+                          f"got {args.names!r}.")
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
@@ -87,11 +90,15 @@ def run_analyze(args) -> int:
         raise ConfigError(f"{out_dir}: cannot create the output folder ({exc}).") from exc
     taken: set[Path] = set()
     failed = 0
-    for name in args.files:
+    for i, name in enumerate(args.files):
         src = Path(name)
         out_path = _out_path(out_dir, src, args.format, taken)
         try:
             res = _analyze_one(src, out_path, predictor, config, args, names)
+        except KeyboardInterrupt:
+            if rest := args.files[i + 1:]:
+                print(f"ser analyze: not analysed ({len(rest)} file(s)): {', '.join(rest)}.", file=sys.stderr)
+            raise
         except SERError as exc:
             print(f"ser analyze: {exc}", file=sys.stderr)
             failed += 1
@@ -128,7 +135,8 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
     except SERError:
         until = total = None
     how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
-    marked = "" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped"
+    marked = (f" (a CSV file cannot record that the analysis stopped: the session file {session_file} beside it, kept, records it "
+              "and holds every result)" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped")
     print(f"ser analyze: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}: {src}{how_far}; "
           f"the results so far are in {out_path}{marked}.", file=sys.stderr)
     exc.reported = True  # ser's main says nothing more
@@ -169,7 +177,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
                     _report_interrupt(exc, src, out_path, journal)
-                    journal.unlink()
+                    if args.format != "csv":  # JSON records how far it got; a CSV keeps its journal for that
+                        journal.unlink()
                 raise
             # The document is made from the journal whether the run ended or was stopped, so both
             # give the same document (metadata as a session file keeps it: under "engine").

@@ -231,6 +231,9 @@ class FileSource(Source):
         self._file = f
         self._declared_frames = f.frames - start_frame if f.frames > 0 else None
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
+        missing = wav_missing_fraction(self.path)  # a WAV cut short: libsndfile counts only what is there
+        if self.total_s is not None and missing is not None:
+            self.total_s = (f.frames / (1.0 - missing) - start_frame) / self.rate  # the length its header declares
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
     def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:

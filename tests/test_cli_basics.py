@@ -163,6 +163,28 @@ def test_fold_list_is_checked(tmp_path, capsys):
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("names", ["Agent,Agent", ",", "Agent,"])
+def test_track_names_must_be_given_and_differ(names, capsys, tmp_path):
+    assert main(["analyze", str(tmp_path / "any.wav"), "--channels", "split", "--names", names,
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "--names needs one non-empty name per channel, all different" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_wav_says_its_header_length_and_what_was_read(tmp_path, capsys, speech_16k, tiny_model_path):
+    import soundfile as sf
+
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), speech_16k, 16000, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + (len(data) - 44) // 2])  # half of the samples after the header
+    assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 1
+    captured = capsys.readouterr()
+    full, half = len(speech_16k) / 16000, len(speech_16k) / 2 / 16000
+    assert f"({full:.1f} s by its header, {half:.1f} s of it read)" in captured.out
+    assert f"the WAV header declares {full:.2f} s of audio but the file holds only {half:.2f} s" in captured.err
+
+
 def test_track_name_count_names_the_file(tmp_path, capsys, speech_16k, tiny_model_path):
     import numpy as np
     import soundfile as sf

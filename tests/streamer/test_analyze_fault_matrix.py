@@ -140,11 +140,15 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
         assert re.search(rf"{word}: .*talk\.wav after [0-9.]+ s of [0-9.]+ s; the results so far are in .*talk\.{fmt}",
                          err), err
         kept = _results(target, fmt)
-        assert fmt == "jsonl" or not written.exists()  # the document was written; its journal removed
-        if fmt != "csv":  # the file itself says the analysis stopped, and where
-            progress = (analysis_state(SessionStore.open(target).ended, [], []) if fmt == "jsonl"
-                        else json.loads(target.read_text())["analysis"])
-            assert progress["state"] == "stopped" and 0 < progress["analysed_until_s"] < _duration_s(long_speech), progress
+        # The document was written; a JSON document says itself that the analysis stopped, so its
+        # journal is removed; a CSV cannot, so its journal (a session file) stays beside it to say so.
+        assert (fmt == "csv") == written.exists() or fmt == "jsonl"
+        session = target if fmt == "jsonl" else written
+        progress = (json.loads(target.read_text())["analysis"] if fmt == "json"
+                    else analysis_state(SessionStore.open(session).ended, [], []))
+        assert progress["state"] == "stopped" and 0 < progress["analysed_until_s"] < _duration_s(long_speech), progress
+        if fmt == "csv":
+            assert f"session file {written} beside it, kept" in err, err
     clean = clean_runs[fmt]
     assert kept and len(kept) < len(clean), "the stop came after the end of the analysis"
     # A SIGTERM or Ctrl+C analyses the audio received so far and ends the open speech segment, so
