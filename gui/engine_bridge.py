@@ -53,6 +53,7 @@ class LoadedSession:
     metadata: dict
     heads: list  # the model's declared heads (or, for sessions that did not record them, its labels)
     salvaged: dict | None = None  # what was left out when a damaged session was opened up to the damage
+    analysis: dict | None = None  # how far the analysis got (streamer.session.analysis_state)
 
 
 def read_model_info(model_path: str) -> ModelInfo:
@@ -486,7 +487,10 @@ class EngineBridge:
         heads = ((metadata.get("engine") or {}).get("model") or {}).get("heads")
         if not heads:  # sessions written before the model's heads were recorded: its labels
             heads = list(store.results[0].probabilities) if store.results else []
-        return LoadedSession(Path(path), events, metadata, heads, store.salvaged)
+        from streamer.session import analysis_state
+
+        analysis = analysis_state(store.ended, store.segments, store.results)
+        return LoadedSession(Path(path), events, metadata, heads, store.salvaged, analysis)
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:

@@ -50,6 +50,23 @@ NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press 
 PLAY_TIP = "Start, pause or resume (Space)"
 
 
+
+def _incomplete_note(name: str, loaded) -> str | None:
+    """What to tell the user when an opened session's analysis did not reach the end of its
+    recording: stopped (by the user, or on an error) or unfinished (no end record: killed, or the
+    machine stopped), how far it got and of how much; None when it is complete."""
+    analysis = loaded.analysis or {}
+    state = analysis.get("state")
+    if state in (None, "complete"):
+        return None
+    until = analysis.get("analysed_until_s") or 0.0
+    total = ((loaded.metadata.get("engine") or {}).get("source") or {}).get("duration_s")
+    of = f" of {_clock(total)}" if total else ""
+    if state == "stopped":
+        why = "the analysis was stopped before the end of the recording"
+    else:
+        why = "the analysis did not finish (the program was closed or killed while it ran)"
+    return f"{name}: {why}. Its results cover {_clock(until)}{of}."
 class ErrorBanner(QtWidgets.QFrame):
     """A dismissable message strip at the top of the window (never a modal dialog)."""
 
@@ -675,6 +692,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 f"{Path(path).name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
                 f"before it (up to {s['kept_until_s']:.1f} s); the {s['lines_left_out']} lines from there on are "
                 "left out. The file itself is unchanged.")
+        elif (note := _incomplete_note(Path(path).name, loaded)) is not None:
+            self.banner.show_message(note, notice=True)
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         recording = self._session_recording()

@@ -270,6 +270,33 @@ def test_a_damaged_session_opens_up_to_its_damage_if_the_user_agrees(make_window
     assert other.banner.isVisible() and "left out" in other.banner.label.text()
 
 
+def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, replay, speech_wav, tmp_path):
+    """A session whose analysis stopped early (an end record that says "stopped") or never ended (no
+    end record: killed) opens with a note that says so and how far it got; a complete one without."""
+    import json
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    lines = w.session_path.read_text().splitlines(keepends=True)
+    assert json.loads(lines[-1])["type"] == "end"
+    other = make_window()
+    assert other.open_session(w.session_path) and not other.banner.isVisible()
+
+    killed = tmp_path / "killed.jsonl"
+    cut = [i for i, ln in enumerate(lines) if '"type": "result"' in ln][3] + 1
+    killed.write_text("".join(lines[:cut]))  # no end record
+    assert other.open_session(killed)
+    text = other.banner.label.text()
+    assert other.banner.isVisible() and "killed.jsonl: the analysis did not finish" in text and "results cover" in text
+
+    end = json.loads(lines[-1])
+    end.update(analysis="stopped", analysed_until_s=5.0)
+    stopped = tmp_path / "stopped.jsonl"
+    stopped.write_text("".join(lines[:-1]) + json.dumps(end) + "\n")
+    assert other.open_session(stopped)
+    text = other.banner.label.text()
+    assert "stopped.jsonl: the analysis was stopped before the end" in text and "cover 0:05.0 of 0:13." in text
+
+
 def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
     w = make_window(speed=0.0)
     mime = QtCore.QMimeData()
