@@ -26,6 +26,9 @@ SEGMENT_COLOR = "#dddddd"
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
 ANGER_MARK_COLOR = "#000000"
+# Anger is called out (the timeline's mark, the report's "angry moments") only where it was the
+# likelier reading: a window's anger probability at least this.
+ANGER_MARK_MIN = 0.5
 SECONDS_PER_HOUR = 3600.0
 
 # Columns of the table of all calls, before the per-label shares; one row per analysed speaker of each
@@ -88,7 +91,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
             ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, marker="o", ms=2.5, label="valence")
-            angry = [r for r in wins if ANGER_LABEL in r.probabilities]
+            angry = [r for r in wins if r.probabilities.get(ANGER_LABEL, 0.0) >= ANGER_MARK_MIN]
             if angry:
                 top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
                 ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
@@ -96,7 +99,8 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                 ax.legend(loc="upper right", fontsize=7, ncol=2, frameon=False)
         if not tracks:
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
-    axes[-1].set_xlabel("time (s); grey: speech; dashed: angriest window", fontsize=8)
+    axes[-1].set_xlabel(f"time (s); grey: speech; dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})",
+                        fontsize=8)
     fig.suptitle(call_id, fontsize=9)
     _fixed_margins(fig, height_in)
     return _png(fig)
@@ -271,6 +275,18 @@ def _f(v, fmt: str = ".2f") -> str:
     return "" if v is None else format(v, fmt)
 
 
+def _anger_text(sp: dict) -> str:
+    """The report's words on a speaker's anger: the windows where it was the likelier reading, or
+    that it never was."""
+    top = sp.get("top_anger") or []
+    if not top:
+        return ""
+    angry = [m for m in top if m["score"] >= ANGER_MARK_MIN]
+    if not angry:
+        return f"; no window was more likely angry than not (highest anger probability {top[0]['score']:.2f})"
+    return f"; highest anger at {html.escape(_moments(angry))}"
+
+
 def _moments(items: list[dict]) -> str:
     return ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f} s ({m['score']:.2f})" for m in items)
 
@@ -330,15 +346,20 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              f"Settings: {esc(info['settings_text'])}.</p>",
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else "<p>No call analysed.</p>",
-             "<h2>Calls</h2><table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>top emotion</th>"
+             "<h2>Calls</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
+             "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
+             "<table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done:
         for sp in c["summary"].get("speakers", []):
             shares_c = sp["emotion_shares"]
-            top = max(shares_c, key=shares_c.get) if shares_c else ""
+            top = max(shares_c, key=shares_c.get) if shares_c else "-"
+            uncertain = sp.get("uncertain_s") or 0.0
+            share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             parts.append(
                 f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td><td>{_f(c['duration_s'], '.1f')} s</td>"
-                f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{esc(top)}</td>"
+                f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
+                f"<td>{esc(top)}</td>"
                 f"<td>{_f(sp['mean_arousal'])}</td><td>{_f(sp['peak_arousal'])} ({_f(sp['peak_arousal_s'], '.1f')} s)</td>"
                 f"<td>{_f(sp['negative_valence_share'] and sp['negative_valence_share'] * 100, '.0f')}%</td>"
                 f"<td>{_f(sp['peak_anger'])} ({_f(sp['peak_anger_s'], '.1f')} s)</td></tr>")
@@ -359,7 +380,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
-                        + (f"; highest anger at {esc(_moments(sp['top_anger']))}" if sp["top_anger"] else "")
+                        + _anger_text(sp)
                         + "".join(f"; mean {esc(k[5:])} {_f(v)}" for k, v in _other_head_columns(sp).items()
                                   if k.startswith("mean_")) + ".</p>")
         f.write("\n<p>Estimates of a machine-learning model: indications for review, not facts about a person.</p>"

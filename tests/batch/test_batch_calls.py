@@ -164,6 +164,21 @@ def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
     assert not re.search(r'(src|href)="(https?:|/|file:)', text) and "<script" not in text
     for call_id in calls["calls"]:
         assert f"id='{call_id}'" in text
+    # Each speaker's uncertain time stands beside the top emotion, which counts only the rest.
+    assert "<th>uncertain</th><th>top emotion</th>" in text
+    for call_id in calls["calls"]:
+        sp = load(local_run["out"] / "calls" / call_id / "summary.json")["speakers"][0]
+        assert f"<td>{sp['uncertain_s']:.1f} s (" in text
+
+
+def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
+    from streamer.batch.report import ANGER_MARK_MIN, _anger_text
+
+    low = {"top_anger": [{"start_s": 7.8, "end_s": 9.8, "score": 0.16}, {"start_s": 0.0, "end_s": 1.8, "score": 0.02}]}
+    assert _anger_text(low) == "; no window was more likely angry than not (highest anger probability 0.16)"
+    high = {"top_anger": [{"start_s": 1.0, "end_s": 3.0, "score": 0.8}, {"start_s": 5.0, "end_s": 7.0, "score": 0.2}]}
+    assert _anger_text(high) == "; highest anger at 1.0-3.0 s (0.80)" and ANGER_MARK_MIN == 0.5
+    assert _anger_text({"top_anger": []}) == ""
 
 
 def test_rerun_skips_done_calls_and_redoes_changed_ones(local_run, calls, tiny_model_path, tmp_path):
