@@ -29,7 +29,6 @@ VAD_COLOR = (235, 235, 235)  # valence, arousal, dominance: told apart by line s
 GENDER_COLOR = (210, 210, 210)  # neutral grey-white: no emotion class has it
 LEVEL_COLOR = (90, 200, 255)
 SPEECH_SHADE = (255, 220, 90, 70)
-UNCERTAIN_COLOR = (62, 62, 62)  # the top-class band where the model is unsure: darker than neutral's grey
 
 
 def label_color(label: str) -> tuple[int, int, int]:

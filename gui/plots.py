@@ -15,7 +15,6 @@ from gui.colors import (
     GENDER_COLOR,
     LEVEL_COLOR,
     SPEECH_SHADE,
-    UNCERTAIN_COLOR,
     VAD_COLOR,
     label_color,
 )
@@ -43,8 +42,9 @@ SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only
 NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for sizes
 AXIS_TICK_LENGTH = -5  # pyqtgraph's default (ticks drawn inward)
-BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (dark grey where the model is "
-            "unsure; light grey is neutral)")
+BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (solid where the model is "
+            "confident, striped where it is unsure)")
+BAND_ROWS = 6  # rows of the band's image: an uncertain stretch shows every other one (stripes)
 VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
@@ -406,11 +406,11 @@ class Lane:
 
     def _update_band(self, history: TrackHistory, x0: float, x1: float) -> None:
         """Colour each column of the visible stretch by the top emotion of the window result shown
-        there (grey where uncertain, empty where nothing was analysed)."""
+        there (striped where uncertain, empty where nothing was analysed)."""
         if self.band is None:
             return
-        colors = top_class_colors(history, x0, x1, MAX_SPEC_COLUMNS, self.labels)
-        self.band.setImage(colors[:, None, :], autoLevels=False)
+        self.band.setImage(top_class_band(*top_class_colors(history, x0, x1, MAX_SPEC_COLUMNS, self.labels)),
+                           autoLevels=False)
         self.band.setRect(QtCore.QRectF(x0, BAND_Y[0], x1 - x0, BAND_Y[1] - BAND_Y[0]))
 
     def _update_spectrogram(self, history: TrackHistory, x0: float, x1: float) -> None:
@@ -553,23 +553,33 @@ def readout_text(history: TrackHistory, t_s: float, heads) -> str:
     return "\n".join(lines)
 
 
-def top_class_colors(history: TrackHistory, x0: float, x1: float, n: int, labels: list[str]) -> np.ndarray:
-    """``(n, 4)`` RGBA colours at ``n`` evenly spaced times over [x0, x1): the colour of the top
-    emotion of the window result shown there (the one whose middle is the last at or before it,
-    within its window), grey where that result is uncertain, transparent where none covers it."""
-    out = np.zeros((n, 4), np.ubyte)
+def top_class_colors(history: TrackHistory, x0: float, x1: float, n: int,
+                     labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """At ``n`` evenly spaced times over [x0, x1): ``(n, 4)`` RGBA colours of the top emotion of the
+    window result shown there (the one whose middle is the last at or before it, within its
+    window), transparent where none covers it; and ``(n,)`` whether that result is uncertain."""
+    out, unsure = np.zeros((n, 4), np.ubyte), np.zeros(n, bool)
     rows = history.results.view()
     probs = history.probabilities()
     if not len(rows) or not labels or probs.shape[1] != len(labels):
-        return out
+        return out, unsure
     t = x0 + (np.arange(n) + 0.5) * (x1 - x0) / max(n, 1)
     idx, covered = history.covering(t, GAP_TOLERANCE_S)
-    table = np.array([(*label_color(lab), 255) for lab in labels] + [(*UNCERTAIN_COLOR, 255)], np.ubyte)
+    table = np.array([(*label_color(lab), 255) for lab in labels], np.ubyte)
     top = np.nan_to_num(probs, nan=-1.0).argmax(axis=1)
     uncertain = history.uncertain.view()[:, 0] > 0.5 if len(history.uncertain) == len(rows) else np.zeros(len(rows), bool)
-    top = np.where(uncertain, len(labels), top)
     out[covered] = table[top[idx[covered]]]
-    return out
+    unsure[covered] = uncertain[idx[covered]]
+    return out, unsure
+
+
+def top_class_band(colors: np.ndarray, unsure: np.ndarray) -> np.ndarray:
+    """The band's image, ``(n, BAND_ROWS, 4)``: each column in its top class's colour, solid where
+    the result is confident and striped (every other row empty) where it is uncertain, so that
+    "unsure" is told apart from every class by its pattern, not by a shade of grey."""
+    image = np.repeat(colors[:, None, :], BAND_ROWS, axis=1)
+    image[np.ix_(unsure, np.arange(1, BAND_ROWS, 2))] = 0
+    return image
 
 
 def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -618,19 +618,23 @@ def test_pause_seek_back_seek_forward_and_play_raise_nothing(make_window, qtbot,
 
 
 def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(make_window, replay, speech_wav):
-    from gui.colors import UNCERTAIN_COLOR, label_color
-    from gui.plots import readout_text, top_class_colors
+    from gui.colors import label_color
+    from gui.plots import BAND_ROWS, readout_text, top_class_band, top_class_colors
 
     w = replay(make_window(speed=0.0), speech_wav)
     h, lane = w.histories[0], w.plot_stack.lanes[0]
     rows, probs = h.results.view(), h.probabilities()
     i = len(rows) // 2
     t = float(rows[i, 0]) + 0.01
-    colors = top_class_colors(h, t - 0.001, t + 0.001, 1, lane.labels)
+    colors, unsure = top_class_colors(h, t - 0.001, t + 0.001, 1, lane.labels)
     top = lane.labels[int(np.argmax(probs[i]))]
-    expected = UNCERTAIN_COLOR if h.uncertain.view()[i, 0] else label_color(top)
-    assert tuple(colors[0, :3]) == expected and colors[0, 3] == 255
-    assert top_class_colors(h, -5.0, -4.0, 4, lane.labels)[:, 3].max() == 0  # nothing analysed there: empty
+    assert tuple(colors[0, :3]) == label_color(top) and colors[0, 3] == 255
+    assert unsure[0] == bool(h.uncertain.view()[i, 0])
+    assert top_class_colors(h, -5.0, -4.0, 4, lane.labels)[0][:, 3].max() == 0  # nothing analysed there: empty
+    # Confident: solid in the class colour; uncertain: the same colour, striped (every other row empty).
+    band = top_class_band(np.array([[1, 2, 3, 255]] * 2, np.ubyte), np.array([False, True]))
+    assert band.shape == (2, BAND_ROWS, 4) and (band[0, :, 3] == 255).all()
+    assert list(band[1, :, 3]) == [255, 0] * (BAND_ROWS // 2) and tuple(band[1, 0, :3]) == (1, 2, 3)
     assert lane.band is not None and lane.band.image is not None
     text = readout_text(h, t, lane.heads)
     assert top in text and "V " in text and ("female" in text or "male" in text)
