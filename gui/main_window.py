@@ -34,9 +34,11 @@ MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for th
 STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
 MAX_ERRORS_KEPT = 100
-SESSION_SUFFIXES = (".jsonl",)  # the engine's session store writes JSON lines
+# The engine's session store writes JSON lines; a JSON export (ser analyze --format json, the JSON
+# export, ser batch's results.json) opens the same way.
+SESSION_SUFFIXES = (".jsonl", ".json")
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif);;All files (*)"
-SESSION_FILTER = "Sessions (*.jsonl);;All files (*)"
+SESSION_FILTER = "Sessions and JSON exports (*.jsonl *.json);;All files (*)"
 SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000

@@ -109,6 +109,8 @@ class SessionStore:
             raise SessionError(f"{path}: session file not found.") from exc
         except OSError as exc:
             raise SessionError(f"{path}: cannot read the session file ({exc}).") from exc
+        if text.lstrip().startswith("{") and (doc := _json_document(text)) is not None:
+            return cls._from_document(path, doc)
         lines = text.split("\n")
         # Only a last line without its newline can be torn by a crash; every earlier line must parse.
         complete, tail = lines[:-1], lines[-1]
@@ -163,6 +165,25 @@ class SessionStore:
             store.salvaged = {"damaged_line": i, "lines_left_out": lost, "results_kept": len(results),
                               "kept_until_s": until}
         return store
+
+    @classmethod
+    def _from_document(cls, path: Path, doc: dict) -> SessionStore:
+        """A session exported as one JSON document (:func:`write_json`: ``ser analyze --format json``,
+        the app's JSON export, ``ser batch``'s results.json), read back like the session it came from."""
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise SessionError(f"{path}: not a session file of this program.")
+        if int(meta.get("format_version", 1)) > FORMAT_VERSION:
+            raise SessionError(f"{path}: written by a newer version of this program (session format "
+                               f"{meta.get('format_version')}); update the program to read it.")
+        try:
+            segments = [SpeechSegment.from_dict(x) for x in doc.get("segments") or []]
+            results = [WindowResult.from_dict(x) for x in doc.get("results") or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SessionError(f"{path}: a result or segment of this JSON export is damaged ({exc!r}).") from exc
+        ended = (doc.get("analysis") or {}).get("ended")
+        return cls(path, dict(meta), segments, results, [str(e) for e in doc.get("errors") or []],
+                   ended if isinstance(ended, dict) else None, writable=False)
 
     # ------------------------------------------------------------------ writing
     def append(self, event) -> None:
@@ -265,6 +286,15 @@ class SessionStore:
             return self
         self.sync()
         return SessionStore.open(self.path)
+
+
+def _json_document(text: str) -> dict | None:
+    """``text`` as one JSON object with results and metadata (an export), or None (a session's lines)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) and "metadata" in doc and "results" in doc else None
 
 
 def _supersede(segments: list[SpeechSegment], results: list[WindowResult], from_s: float) -> None:

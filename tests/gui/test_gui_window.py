@@ -288,6 +288,11 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     text = other.banner.label.text()
     assert other.banner.isVisible() and "killed.jsonl: the analysis did not finish" in text and "results cover" in text
 
+    exported = tmp_path / "exported.json"  # a JSON export opens like the session it came from
+    w.bridge.export(w.session_path, exported, "json")
+    assert other.open_session(exported) and not other.banner.isVisible()
+    assert np.array_equal(other.histories[0].results.view(), w.histories[0].results.view())
+
     end = json.loads(lines[-1])
     end.update(analysis="stopped", analysed_until_s=5.0)
     stopped = tmp_path / "stopped.jsonl"

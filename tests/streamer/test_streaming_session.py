@@ -127,6 +127,14 @@ def test_exports(written_session, tmp_path):
     doc = json.loads(export_json(path, tmp_path / "s.json").read_text())
     assert [WindowResult.from_dict(r) for r in doc["results"]] == session.results
     assert len(doc["segments"]) == len(session.segments) and doc["metadata"]["who"] == "test"
+    # The JSON export opens back as the session it came from (the app and exports read it too).
+    back, original = SessionStore.open(tmp_path / "s.json"), SessionStore.open(path)
+    assert back.results == original.results and back.segments == original.segments
+    assert back.metadata == original.metadata and back.ended == original.ended
+    assert export_csv(tmp_path / "s.json", tmp_path / "again.csv").read_text() == (tmp_path / "s.csv").read_text()
+    (tmp_path / "other.json").write_text(json.dumps({"metadata": {"format": "something else"}, "results": []}))
+    with pytest.raises(SessionError, match="not a session file of this program"):
+        SessionStore.open(tmp_path / "other.json")
 
 
 def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path):
