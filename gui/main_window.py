@@ -711,6 +711,9 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 end = max(end, file_s)
         self.source_path = recording
+        self._show_channels(loaded.metadata.get("channels")
+                            or ((loaded.metadata.get("engine") or {}).get("source") or {}).get("channels")
+                            or ("split" if max(tracks) + 1 > 1 else "mix"))
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
         if max(tracks) + 1 > 1:
             for t in loaded.metadata.get("skip_tracks") or []:
@@ -895,6 +898,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
             self.open_file(self.source_path)
+
+    def _show_channels(self, channels: str) -> None:
+        """Set the Channels control to what an opened session shows (one lane or two), without
+        analysing anything again; later recordings open that way too."""
+        channels = "split" if channels == "split" else "mix"
+        self.settings = self.settings.replace(channels=channels)
+        self.channels_combo.blockSignals(True)
+        self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
+        self.channels_combo.blockSignals(False)
 
     def open_settings(self) -> None:
         if self.model_info is not None:

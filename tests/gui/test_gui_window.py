@@ -222,6 +222,11 @@ def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav)
     assert "Caller" in w.plot_stack.lanes[1].caption(w.plot_stack.lanes[1].emotion_plot) and w.track_names[1] == "Caller"
     rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
     assert {r["track_name"] for r in rows} == {"Agent", "Customer"}
+    # Reopened in a window set to one lane, the two-lane session sets the Channels control to match.
+    other = make_window(channels="mix")
+    assert other.channels_combo.currentData() == "mix"
+    assert other.open_session(w.session_path) and sorted(other.plot_stack.lanes) == [0, 1]
+    assert other.channels_combo.currentData() == "split" and other.settings.channels == "split"
 
 
 def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tmp_path, qtbot):
