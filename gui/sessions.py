@@ -17,10 +17,10 @@ class SessionInfo:
     path: Path
     created: str
     source: str
-    duration_s: float | None
+    duration_s: float | None  # the end of its last result: how far its analysis got
     model: str
     state: str  # "complete", "stopped" or "open (interrupted?)"
-
+    recording_s: float | None = None  # the length of its recording (files), None for a microphone
 
 def read_session_info(path: Path) -> SessionInfo | None:
     """What the browser lists of one session file, or None if it is not a session."""
@@ -41,8 +41,14 @@ def read_session_info(path: Path) -> SessionInfo | None:
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
     state = "open (interrupted?)" if end is None else ("complete" if session_complete(tail) else "stopped")
+    recording = (engine.get("source") or {}).get("duration_s")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
-                       max(ends) if ends else None, model or "?", state)
+                       max(ends) if ends else None, model or "?", state,
+                       float(recording) if isinstance(recording, (int, float)) else None)
+
+
+def _clock(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
 def list_sessions(folder: Path) -> list[SessionInfo]:
@@ -57,7 +63,7 @@ def list_sessions(folder: Path) -> list[SessionInfo]:
 class SessionBrowser(QtWidgets.QDialog):
     """Lists the sessions of a folder; Open (or a double click) opens the chosen one."""
 
-    COLUMNS = ("date (UTC)", "source", "length", "model", "state")
+    COLUMNS = ("date (UTC)", "source", "recording", "results up to", "model", "state")
 
     def __init__(self, folder: Path, parent=None):
         super().__init__(parent)
@@ -84,8 +90,8 @@ class SessionBrowser(QtWidgets.QDialog):
         self.sessions = list_sessions(self.folder)
         self.table.setRowCount(len(self.sessions))
         for row, info in enumerate(self.sessions):
-            length = "–" if info.duration_s is None else f"{int(info.duration_s // 60)}:{info.duration_s % 60:04.1f}"
-            for col, text in enumerate((info.created, info.source, length, info.model, info.state)):
+            texts = (info.created, info.source, _clock(info.recording_s), _clock(info.duration_s), info.model, info.state)
+            for col, text in enumerate(texts):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setToolTip(str(info.path) if col == 0 else text)
                 self.table.setItem(row, col, item)
