@@ -66,8 +66,13 @@ def run_analyze(args) -> int:
     if names and (not all(names) or len(set(names)) != len(names)):
         raise ConfigError(f"--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
                           f"got {args.names!r}.")
+    if args.speed is not None and not args.realtime:
+        raise ConfigError("--speed only applies with --realtime (as fast as possible has no speed to set).")
+    args.speed = 1.0 if args.speed is None else args.speed
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
+    agents = {n.strip() for n in (args.agent_name or "").split(",") if n.strip()}
+    skip = tuple(i for i, n in enumerate(names or []) if n in agents and not args.analyse_agent)
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one
@@ -79,7 +84,12 @@ def run_analyze(args) -> int:
                                       predictor.min_samples / predictor.sample_rate)
     config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
-                          inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt)
+                          inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt,
+                          skip_tracks=skip)
+    if skip:
+        print(f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
+              "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
+              "it where that is lawful).", file=sys.stderr)
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
@@ -111,7 +121,8 @@ def run_analyze(args) -> int:
                 dur = f"{dur} by its header, {res.analysed_until_s:.1f} s of it read"
             print(f"{src} ({dur}) -> {out_path}", flush=True)
             for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
-                print(f"  {s.line()}", flush=True)
+                line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()
+                print(f"  {line}", flush=True)
         if res.errors:
             failed += 1
             for msg in res.errors:

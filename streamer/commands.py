@@ -26,9 +26,16 @@ def register(sub) -> None:
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
     p.add_argument("--channels", default="mix", choices=("mix", "split"),
                    help="mix all channels to one track, or analyse each channel as its own track")
-    p.add_argument("--names", help="with --channels split: comma-separated track names, e.g. Agent,Customer")
+    p.add_argument("--names", help="with --channels split: comma-separated track names, e.g. Agent,Customer "
+                                   "(default: ch1, ch2 ...)")
+    p.add_argument("--agent-name", default="Agent",
+                   help="with --channels split: the track name(s) of employees, comma-separated; their tracks are not "
+                        "analysed unless --analyse-agent (inferring the emotions of people at work is prohibited in "
+                        "the EU, AI Act Art. 5(1)(f))")
+    p.add_argument("--analyse-agent", action="store_true",
+                   help="with --channels split: analyse the employees' tracks too (only where this is lawful)")
     p.add_argument("--realtime", action="store_true", help="replay at real-time pace instead of as fast as possible")
-    p.add_argument("--speed", type=float, default=1.0, help="with --realtime: replay speed factor")
+    p.add_argument("--speed", type=float, default=None, help="with --realtime: replay speed factor (default: 1)")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--runtime", default="auto", choices=("auto", "onnx", "torch"),

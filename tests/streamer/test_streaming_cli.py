@@ -58,7 +58,7 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     call = write_audio(tmp_path / "call.wav", stereo)
     status = main(["analyze", str(call), "--out", str(tmp_path), "--channels", "split", "--names", "Agent,Customer",
                    "--realtime", "--speed", "8", "--window", "1.5", "--hop", "0.25", "--vad", "3",
-                   "--model", str(tiny_model_path), "--device", "cpu"])
+                   "--model", str(tiny_model_path), "--device", "cpu", "--analyse-agent"])
     out = capsys.readouterr().out
     assert status == 0
     assert "Agent: speech" in out and "Customer: speech" in out
@@ -67,8 +67,20 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert (settings["window_s"], settings["hop_s"], settings["vad_aggressiveness"]) == (1.5, 0.25, 3)
     assert {r.track_name for r in session.results} == {"Agent", "Customer"}
 
+    # Without --analyse-agent the employee's track is left out, as in ser batch and the app.
+    assert main(["analyze", str(call), "--out", str(tmp_path / "customer"), "--channels", "split",
+                 "--names", "Agent,Customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "Agent: not analysed (employee channel)" in captured.out and "Customer: speech" in captured.out
+    assert "not analysing Agent" in captured.err and "AI Act" in captured.err
+    session = SessionStore.open(tmp_path / "customer" / "call.jsonl")
+    assert {r.track_name for r in session.results} == {"Customer"}
+    assert session.metadata["engine"]["settings"]["skip_tracks"] == [0]
+
 
 def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, capsys):
+    assert main(["analyze", str(speech_paths[0]), "--speed", "2", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+    assert "--speed only applies with --realtime" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--model", str(tmp_path / "none.safetensors")]) == EXIT_USER_ERROR
     assert "model file not found" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--hop", "3", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
