@@ -42,8 +42,8 @@ def register(sub) -> None:
                    help="auto: ONNX Runtime on the CPU when the model has its .onnx export beside it, torch for "
                         "CUDA; torch needs the training flavour installed")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for each model computation: 0 uses every core as fast as possible (half for the "
-                        "networks, half for a voice encoder beside them) and 1 with --realtime")
+                   help="CPU threads for each model computation; 0 chooses: as fast as possible, half of the cores "
+                        "for the networks and half for the voice encoder beside them; with --realtime, one thread")
     p.add_argument("--batch", type=int, default=None,
                    help="windows run through the model at once (default: 16 as fast as possible, 4 with --realtime)")
     p.add_argument("--no-adapt", action="store_true",
