@@ -507,6 +507,7 @@ class MainWindow(QtWidgets.QMainWindow):
         while the playhead plays it from the start. A file that cannot be read is reported and
         what is open stays as it is."""
         path = Path(path)
+        self._show_channels(self.settings.channels)
         if not path.is_file():
             self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
             return False
@@ -614,6 +615,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_microphone(self, device=None) -> bool:
         """Live analysis of a microphone (the selected one unless ``device`` is given)."""
         self.stop()
+        self._show_channels(self.settings.channels)
         if self.model_info is None and not self.load_model_info():
             return False
         if device is None or device is False:
@@ -900,10 +902,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(self.source_path)
 
     def _show_channels(self, channels: str) -> None:
-        """Set the Channels control to what an opened session shows (one lane or two), without
-        analysing anything again; later recordings open that way too."""
-        channels = "split" if channels == "split" else "mix"
-        self.settings = self.settings.replace(channels=channels)
+        """Show in the Channels control what is on screen (an opened session's one lane or two),
+        without analysing anything again or changing the user's setting, which the next recording
+        or microphone uses (:meth:`open_file` and :meth:`start_microphone` show it again)."""
         self.channels_combo.blockSignals(True)
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         self.channels_combo.blockSignals(False)

@@ -30,6 +30,7 @@ ANGER_MARK_COLOR = "#000000"
 # likelier reading: a window's anger probability at least this.
 ANGER_MARK_MIN = 0.5
 SECONDS_PER_HOUR = 3600.0
+GAP_TOLERANCE_S = 0.01  # result times are rounded; windows closer than this count as touching
 
 # Columns of the table of all calls, before the per-label shares; one row per analysed speaker of each
 # call, and one row per failed call (speaker columns empty).
@@ -62,6 +63,24 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def timeline_series(wins) -> tuple[list[float], list[float], list[float]]:
+    """Window middles, arousal and valence of a track's window results (in time order), with NaN
+    between speech segments so that the lines break across the pauses: the windows of one segment
+    overlap, and a window that starts after the previous one ended begins the next segment."""
+    xs, ar, va = [], [], []
+    prev_end = None
+    for r in wins:
+        if prev_end is not None and r.start_s > prev_end + GAP_TOLERANCE_S:
+            xs.append(math.nan)
+            ar.append(math.nan)
+            va.append(math.nan)
+        prev_end = r.end_s if prev_end is None else max(prev_end, r.end_s)
+        xs.append((r.start_s + r.end_s) / 2)
+        ar.append(r.arousal)
+        va.append(r.valence)
+    return xs, ar, va
+
+
 def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results) -> bytes:
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment marked."""
     n = max(1, len(tracks))
@@ -78,15 +97,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             if g.track == t and not g.not_speech:  # sound the speech gate left out is not speech
                 ax.axvspan(g.start_s, g.end_s, color=SEGMENT_COLOR, lw=0)
         wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
-        xs, ar, va = [], [], []
-        for r in wins:
-            if xs and r.start_s > xs[-1] + (r.end_s - r.start_s):  # a gap between speech: break the lines
-                xs.append(math.nan)
-                ar.append(math.nan)
-                va.append(math.nan)
-            xs.append((r.start_s + r.end_s) / 2)
-            ar.append(r.arousal)
-            va.append(r.valence)
+        xs, ar, va = timeline_series(wins)
         if xs:
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")

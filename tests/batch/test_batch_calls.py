@@ -171,6 +171,22 @@ def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
         assert f"<td>{sp['uncertain_s']:.1f} s (" in text
 
 
+def test_timeline_lines_break_between_speech_segments():
+    import math
+    from types import SimpleNamespace
+
+    from streamer.batch.report import timeline_series
+
+    def w(a, b):
+        return SimpleNamespace(start_s=a, end_s=b, arousal=0.5, valence=0.5)
+
+    # Two windows of one segment (overlapping), then a segment after a 0.5-s pause.
+    xs, ar, va = timeline_series([w(0.0, 2.0), w(0.5, 2.5), w(3.0, 5.0)])
+    assert xs[:2] == [1.0, 1.5] and math.isnan(xs[2]) and xs[3] == 4.0 and len(ar) == len(va) == 4
+    xs, _, _ = timeline_series([w(0.0, 2.0), w(2.0, 4.0)])  # touching windows: one line
+    assert xs == [1.0, 3.0]
+
+
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
     from streamer.batch.report import ANGER_MARK_MIN, _anger_text
 

@@ -226,7 +226,9 @@ def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav)
     other = make_window(channels="mix")
     assert other.channels_combo.currentData() == "mix"
     assert other.open_session(w.session_path) and sorted(other.plot_stack.lanes) == [0, 1]
-    assert other.channels_combo.currentData() == "split" and other.settings.channels == "split"
+    assert other.channels_combo.currentData() == "split" and other.settings.channels == "mix"  # shown, not set
+    assert other.open_file(stereo_wav) and other.channels_combo.currentData() == "mix"  # the user's setting again
+    other.stop()
 
 
 def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tmp_path, qtbot):
