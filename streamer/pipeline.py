@@ -24,7 +24,7 @@ from model.inference import Prediction, SegmentState, aggregate, window_bounds
 from streamer.buffers import History
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
-from streamer.speechgate import GateFrames, measure
+from streamer.speechgate import CONTEXT_S, GateFrames, measure
 from streamer.vad import FrameVad, Segmenter
 
 MS_PER_S = 1000.0
@@ -94,7 +94,9 @@ class TrackPipeline:
         self._vad = FrameVad(config.vad_aggressiveness, self._frame)
         self._seg = Segmenter.from_config(config)
         keep = self._window + self._seg.pad + (self._seg.onset_frames + self._seg.offset_frames + 1) * self._frame
-        self._audio = History(keep + HISTORY_MARGIN_SAMPLES)
+        # A window shorter than the speech gate's context is judged with the audio before it.
+        self._gate_extra = max(0, int(round(CONTEXT_S * SAMPLE_RATE_HZ)) - self._window) if config.speech_gate else 0
+        self._audio = History(keep + self._gate_extra + HISTORY_MARGIN_SAMPLES)
         self._flags = History(keep // self._frame + 1, dtype=bool)
         self._arrivals: deque[tuple[int, float]] = deque()  # (end sample of a pushed block, arrival time)
         # Speaker adaptation (model/adaptation.py): this track's running statistics, counted in
@@ -276,7 +278,8 @@ class TrackPipeline:
             return None
         samples = self._audio.get(a, b)
         if self.config.speech_gate:
-            reading = measure(samples, a, seg.gate)
+            gate_from = max(seg.start, b - self._window - self._gate_extra)  # CONTEXT_S of the segment, if it has it
+            reading = measure(samples if gate_from == a else self._audio.get(gate_from, b), gate_from, seg.gate)
             if not reading.speech_like:  # noise, hum, a tone or music that the VAD let through: no emotion for it
                 seg.rejected[reading.reason] = seg.rejected.get(reading.reason, 0) + 1
                 return None
@@ -307,7 +310,7 @@ class TrackPipeline:
         if self._open is not None:
             seg = self._open
             tail_start = max(seg.start, self._seg.safe_end - self._window)
-            keep = min(seg.start + seg.next_k * self._hop, tail_start)
+            keep = min(seg.start + seg.next_k * self._hop, tail_start) - self._gate_extra
         else:
             keep = self._seg.earliest_future_start(covered)
         self._audio.discard_before(keep)

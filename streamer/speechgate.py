@@ -40,6 +40,10 @@ MAX_TONE_SHARE = 0.995  # share of band energy around the 3 strongest spectral l
 PEAK_BINS = 2  # a Hann-windowed line spreads over about 3 bins
 MAX_FLATNESS = 0.75  # spectral flatness of the mean band spectrum
 SILENT_FRAME_DB = -80.0  # frames below this band level in dBFS (digital silence) do not count toward the modulation
+# The thresholds hold for this much sound: a shorter window is judged on the stretch of its speech
+# segment that ends with it and is this long (or the segment from its start), since one second of
+# speech can hold a sustained vowel whose frames vary by less than MIN_MODULATION_DB.
+CONTEXT_S = 2.0
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,29 @@ def test_speech_keeps_every_result(speech_16k, speech_paths, predictor):
             assert speech_like(version[a:b]), measure(version[a:b])
 
 
+@pytest.mark.parametrize("name", ["white noise", "mains hum"])
+def test_short_windows_are_judged_on_two_seconds_of_their_segment(name, speech_16k, predictor, monkeypatch):
+    """The gate's thresholds hold for 2 s of sound: a 1-s window is judged on the 2 s of its segment
+    that end with it (less at the segment's start), so speech keeps its short windows, and noise
+    still gets none."""
+    import streamer.pipeline as pipeline
+
+    judged = []
+    real = pipeline.measure
+    monkeypatch.setattr(pipeline, "measure", lambda x, *a: judged.append(len(x)) or real(x, *a))
+    config = EngineConfig(emit_audio=False, window_s=1.0, hop_s=0.5)
+    gated = analyze_waveform(speech_16k, predictor, config)
+    plain = analyze_waveform(speech_16k, predictor, EngineConfig(emit_audio=False, window_s=1.0, hop_s=0.5,
+                                                                 speech_gate=False))
+    assert [(e.kind, e.start_s) for e in gated if isinstance(e, WindowResult)] == \
+        [(e.kind, e.start_s) for e in plain if isinstance(e, WindowResult)]
+    assert max(judged) == 2 * RATE and min(judged) < 2 * RATE  # two seconds once the segment has them
+    x = _level(NON_SPEECH[name](np.random.default_rng(0)) + 1e-3 * np.random.default_rng(1).standard_normal(len(T)))
+    events = analyze_waveform(np.concatenate([np.zeros(RATE, np.float32), x, np.zeros(RATE, np.float32)]),
+                              predictor, config)
+    assert not [e for e in events if isinstance(e, WindowResult)], f"{name} got emotion results"
+
+
 def test_spread_percentiles_are_numpys_percentiles():
     rng = np.random.default_rng(7)
     for _ in range(3000):
