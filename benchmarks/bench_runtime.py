@@ -94,10 +94,7 @@ def run(model: str = "default") -> str:
                 return out["emotion"], out["gender"], out["dimensions"]
 
         def inputs(logmel):
-            whole = net.normalise(logmel[:, :, :-cf])
-            k = whole.shape[-1] // cf
-            h = net.trunk(whole.reshape(1, -1, k, cf).permute(0, 2, 1, 3).reshape(k, -1, cf))
-            return logmel[:, :, -cf:], h.permute(1, 2, 0, 3).reshape(1, h.shape[1], h.shape[2], -1)
+            return logmel[:, :, -cf:], net.chunk_trunks(net.normalise(logmel[:, :, :-cf]))
     else:
         names = ["logmel"]
 

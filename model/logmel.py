@@ -49,9 +49,9 @@ class LogMel(torch.nn.Module):
         if waveform.dim() == 1:
             waveform = waveform.unsqueeze(0)
         waveform = waveform.float()
-        bounds = self.config.chunk_bounds(waveform.shape[1])
         if self.config.chunk_samples <= 0:
             return self._logmel(waveform)
+        bounds = self.config.chunk_bounds(waveform.shape[1])
         b, c = waveform.shape[0], self.config.chunk_samples
         whole = [(s, e) for s, e in bounds if e - s == c]
         parts = []

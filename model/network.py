@@ -286,12 +286,14 @@ class SERNet(nn.Module):
         return out
 
     def forward_features(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``dims``.
-        A chunked network's log-mel is its chunks' side by side (model/logmel.py): whole chunks of
-        ``chunk_frames`` frames, then a shorter rest; the conv stack runs on each."""
+        """Normalised log-mel (B, n_mels, frames) -> dict of ``emotion``, ``gender`` logits and ``dims``."""
+        return self.head(self.chunk_trunks(feats) if self.chunk_frames else self.trunk(feats))
+
+    def chunk_trunks(self, feats: torch.Tensor) -> torch.Tensor:
+        """A chunked network's normalised log-mel (B, n_mels, frames), its chunks' side by side
+        (model/logmel.py: whole chunks of ``chunk_frames`` frames, then a shorter rest) -> the conv
+        stack's output of each chunk, side by side in time (B, C, F', T'), as :meth:`head` takes it."""
         cf = self.chunk_frames
-        if not cf:
-            return self.head(self.trunk(feats))
         b, n_mels, t = feats.shape
         k, rest = divmod(t, cf)
         parts = []
@@ -302,7 +304,7 @@ class SERNet(nn.Module):
             parts.append(h.reshape(b, k, c, f, tt).permute(0, 2, 3, 1, 4).reshape(b, c, f, k * tt))
         if rest:
             parts.append(self.trunk(feats[:, :, k * cf:]))
-        return self.head(parts[0] if len(parts) == 1 else torch.cat(parts, dim=3))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=3)
 
     def forward(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self.forward_features(self.compute_features(waveform, reference))

@@ -48,6 +48,8 @@ from model.meta import (  # noqa: F401 - onnx_path_for is where users of the run
 )
 
 RUNTIMES = ("auto", "onnx", "torch")
+# What each graph beside the main one computes, for the message when its file is missing.
+PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
 
 
 def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
@@ -124,18 +126,12 @@ class OnnxPredictor(InferenceBase):
             return
         # Built and checked aside, then put in place together: a failure leaves the sessions as they were.
         sessions = {"main": self._open(self.onnx_path, n)}
-        if self.has_voice:
-            voice_path = onnx_path_for(self.onnx_path, "voice")
-            if not voice_path.is_file():
-                raise ModelFileError(f"{voice_path}: the voice encoder's part of the ONNX export is missing; "
+        for part in onnx_parts(self.meta.arch, self._chunked)[1:]:  # the graphs beside the main one
+            path = onnx_path_for(self.onnx_path, part)
+            if not path.is_file():
+                raise ModelFileError(f"{path}: the {PART_NAMES[part]}'s part of the ONNX export is missing; "
                                      f"make the export again with 'ser export {self.source or 'MODEL'}'.")
-            sessions["voice"] = self._open(voice_path, n)
-        if self._chunked:
-            trunk_path = onnx_path_for(self.onnx_path, "trunk")
-            if not trunk_path.is_file():
-                raise ModelFileError(f"{trunk_path}: the conv stack's part of the ONNX export is missing; "
-                                     f"make the export again with 'ser export {self.source or 'MODEL'}'.")
-            sessions["trunk"] = self._open(trunk_path, n)
+            sessions[part] = self._open(path, n)
         if self._checked is not None:  # sessions rebuilt (other threads): the files again
             self._check(self._checked, sessions)
         self._sessions = sessions
