@@ -11,6 +11,7 @@ from streamer.analyze import analyze_file
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json
+from streamer.sources import check_track_names
 from streamer.summary import summarize
 
 EXIT_SOME_FAILED = 1
@@ -63,9 +64,8 @@ def run_analyze(args) -> int:
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     if names and args.channels != "split":
         raise ConfigError("--names only applies with --channels split.")
-    if names and (not all(names) or len(set(names)) != len(names)):
-        raise ConfigError(f"--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
-                          f"got {args.names!r}.")
+    if names:
+        check_track_names(names)
     if args.speed is not None and not args.realtime:
         raise ConfigError("--speed only applies with --realtime (as fast as possible has no speed to set).")
     args.speed = 1.0 if args.speed is None else args.speed

@@ -129,12 +129,9 @@ class SessionStore:
                 records.append(json.loads(tail))
             except json.JSONDecodeError:
                 pass  # the record being written when the process died
-        if not records or records[0].get("type") != "metadata" or records[0].get("format") != FORMAT_NAME:
+        if not records or records[0].get("type") != "metadata":
             raise SessionError(f"{path}: not a session file of this program.")
-        meta = {k: v for k, v in records[0].items() if k != "type"}
-        if int(meta.get("format_version", 1)) > FORMAT_VERSION:
-            raise SessionError(f"{path}: written by a newer version of this program (session format "
-                               f"{meta.get('format_version')}); update the program to read it.")
+        meta = _checked_metadata(path, {k: v for k, v in records[0].items() if k != "type"})
         segments, results, errors, ended = [], [], [], None
         for rec in records[1:]:
             kind = rec.get("type")
@@ -170,19 +167,14 @@ class SessionStore:
     def _from_document(cls, path: Path, doc: dict) -> SessionStore:
         """A session exported as one JSON document (:func:`write_json`: ``ser analyze --format json``,
         the app's JSON export, ``ser batch``'s results.json), read back like the session it came from."""
-        meta = doc.get("metadata")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            raise SessionError(f"{path}: not a session file of this program.")
-        if int(meta.get("format_version", 1)) > FORMAT_VERSION:
-            raise SessionError(f"{path}: written by a newer version of this program (session format "
-                               f"{meta.get('format_version')}); update the program to read it.")
+        meta = _checked_metadata(path, doc.get("metadata"))
         try:
             segments = [SpeechSegment.from_dict(x) for x in doc.get("segments") or []]
             results = [WindowResult.from_dict(x) for x in doc.get("results") or []]
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(f"{path}: a result or segment of this JSON export is damaged ({exc!r}).") from exc
         ended = (doc.get("analysis") or {}).get("ended")
-        return cls(path, dict(meta), segments, results, [str(e) for e in doc.get("errors") or []],
+        return cls(path, meta, segments, results, [str(e) for e in doc.get("errors") or []],
                    ended if isinstance(ended, dict) else None, writable=False)
 
     # ------------------------------------------------------------------ writing
@@ -286,6 +278,17 @@ class SessionStore:
             return self
         self.sync()
         return SessionStore.open(self.path)
+
+
+def _checked_metadata(path: Path, meta) -> dict:
+    """A session's metadata record (or a JSON export's), refused unless this program wrote it in a
+    format it reads."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise SessionError(f"{path}: not a session file of this program.")
+    if int(meta.get("format_version", 1)) > FORMAT_VERSION:
+        raise SessionError(f"{path}: written by a newer version of this program (session format "
+                           f"{meta.get('format_version')}); update the program to read it.")
+    return dict(meta)
 
 
 def _json_document(text: str) -> dict | None:

@@ -105,6 +105,13 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
 
 
+def check_track_names(names: Sequence[str]) -> None:
+    """Refuse ``--names`` that are empty or repeated: every result names its track."""
+    if not names or not all(names) or len(set(names)) != len(names):
+        raise ConfigError("--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
+                          f"got {','.join(names)!r}.")
+
+
 def _check_channels(channels: str) -> None:
     if channels not in CHANNEL_MODES:
         raise ConfigError(f"channels must be one of {CHANNEL_MODES}, got {channels!r}.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from model.files import file_sha256  # noqa: F401 - the batch keys calls and models by content
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
+from streamer.sources import check_track_names
 
 # Bump when the per-call outputs change meaning, so that old results are recomputed, never reused.
 BATCH_FORMAT_VERSION = 2  # 2: segments record sound the speech gate left out; speech_s no longer counts it
@@ -55,10 +56,7 @@ class BatchSettings:
         if self.channels not in ("split", "mix"):
             raise ConfigError(f"channels must be 'split' or 'mix', got {self.channels!r}.")
         if self.channels == "split":
-            if not self.names or any(not n for n in self.names):
-                raise ConfigError("--names needs one non-empty name per channel, e.g. Agent,Customer.")
-            if len(set(self.names)) != len(self.names):
-                raise ConfigError(f"track names must differ, got {','.join(self.names)}.")
+            check_track_names(self.names)
             if not self.analyse_agent and not set(self.agent_names) & set(self.names):
                 # Otherwise renaming the channels would silently analyse the agent's too.
                 raise ConfigError(f"none of the track names ({','.join(self.names)}) is the agent's "
