@@ -173,7 +173,11 @@ class SessionStore:
             results = [WindowResult.from_dict(x) for x in doc.get("results") or []]
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(f"{path}: a result or segment of this JSON export is damaged ({exc!r}).") from exc
-        ended = (doc.get("analysis") or {}).get("ended")
+        analysis = doc.get("analysis") if isinstance(doc.get("analysis"), dict) else {}
+        ended = analysis.get("ended")
+        if not isinstance(ended, dict) and analysis.get("state") in (ANALYSIS_COMPLETE, ANALYSIS_STOPPED):
+            # ser batch's results.json before it wrote an end record: its state says how it ended
+            ended = {"analysis": analysis["state"], "analysed_until_s": analysis.get("analysed_until_s")}
         return cls(path, meta, segments, results, [str(e) for e in doc.get("errors") or []],
                    ended if isinstance(ended, dict) else None, writable=False)
 

@@ -18,7 +18,7 @@ from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
 from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
-from streamer.batch.store import BatchStore
+from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
 
@@ -328,8 +328,11 @@ def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_s
     if out.status == DONE:
         store.write_done(out, {**base, "duration_s": out.duration_s})
     else:
+        if out.analysed_until_s is not None:  # failed part-way: what was analysed is kept (write_failed)
+            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({len(out.results)} windows) are "
+                          f"kept in {store.call_dir(out.call_id) / RESULTS}.")
         rec["error"] = out.error
-        store.write_failed(out.call_id, {**base, "error": out.error, "detail": out.detail})
+        store.write_failed(out.call_id, {**base, "error": out.error, "detail": out.detail}, out)
 
 
 def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str, dict]) -> list[dict]:

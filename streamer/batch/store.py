@@ -6,7 +6,9 @@ Layout under ``OUT``::
     calls/<call_id>/summary.json   per-speaker summary
     calls/<call_id>/timeline.png   the call's timeline plot
     calls/<call_id>/done.json      written last: the key the call was analysed with
-    calls/<call_id>/failed.json    instead of done.json when the call failed (retried on the next run)
+    calls/<call_id>/failed.json    instead of done.json when the call failed (retried on the next run);
+                                   a call that failed part-way (a truncated or damaged file) keeps
+                                   its results up to there in results.json, marked as stopped
     calls.csv, calls.parquet, report.html, batch.json
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed into
@@ -25,7 +27,7 @@ from pathlib import Path
 from model import files
 from model.files import TMP_PREFIX, fsync_dir, json_bytes
 from streamer.errors import SessionError
-from streamer.session import ANALYSIS_COMPLETE
+from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 
 CALLS_DIR = "calls"
 RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
@@ -96,7 +98,8 @@ class BatchStore:
             RESULTS: json_bytes({"metadata": outcome.metadata,
                                   # a call is done only when analysed to its end (else it failed)
                                   "analysis": {"state": ANALYSIS_COMPLETE, "analysed_until_s": outcome.duration_s,
-                                               "ended": None},
+                                               "ended": {"analysis": ANALYSIS_COMPLETE,
+                                                         "analysed_until_s": outcome.duration_s}},
                                   "segments": outcome.segments, "results": outcome.results, "errors": []}),
             SUMMARY: json_bytes({"call_id": outcome.call_id, **outcome.summary}),
             TIMELINE: outcome.timeline_png or b"",
@@ -109,10 +112,25 @@ class BatchStore:
         files.atomic_json(d / DONE_MARKER, {**marker, "outputs": {n: hashlib.sha256(b).hexdigest() for n, b in outputs.items()}})
         fsync_dir(d)
 
-    def write_failed(self, call_id: str, record: dict) -> None:
+    def write_failed(self, call_id: str, record: dict, outcome=None) -> None:
+        """Write a failed call's record. Outputs of an earlier run go (they would not match the file
+        as it is now); an ``outcome`` that failed part-way (``analysed_until_s`` set) leaves its
+        segments and results up to there in results.json, with the analysis marked as stopped there
+        (the app opens it like a session that stopped), and the record says so."""
         d = self.call_dir(call_id)
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(call_id)
+        for name in (RESULTS, SUMMARY, TIMELINE):
+            with contextlib.suppress(FileNotFoundError):
+                (d / name).unlink()
+        until = getattr(outcome, "analysed_until_s", None)
+        if until is not None:
+            ended = {"analysis": ANALYSIS_STOPPED, "analysed_until_s": until}
+            files.atomic_write(d / RESULTS, json_bytes({
+                "metadata": outcome.metadata, "analysis": {"state": ANALYSIS_STOPPED, "analysed_until_s": until,
+                                                           "ended": ended},
+                "segments": outcome.segments, "results": outcome.results, "errors": [outcome.error]}))
+            record = {**record, "partial_results": RESULTS, "analysed_until_s": until}
         files.atomic_json(d / FAILED_MARKER, record)
         fsync_dir(d)
 

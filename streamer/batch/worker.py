@@ -23,6 +23,8 @@ from streamer.batch.summary import call_summary
 from streamer.engine import Engine, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.sources import FileSource, Source, SourceBlock
+from streamer.session import FORMAT_NAME as SESSION_FORMAT
+from streamer.session import FORMAT_VERSION as SESSION_FORMAT_VERSION
 
 DONE, FAILED = "done", "failed"
 
@@ -58,6 +60,9 @@ class CallOutcome:
     summary: dict = field(default_factory=dict)
     timeline_png: bytes | None = None
     elapsed_s: float = 0.0
+    # A call that failed part-way (a truncated or damaged file): how far its analysis got; its
+    # segments and results up to there are kept (BatchStore.write_failed), as ser analyze keeps them.
+    analysed_until_s: float | None = None
     worker: str = ""
 
 
@@ -144,7 +149,7 @@ class ChannelSelection(Source):
         return meta
 
 
-def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list, list]:
+def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list, list, float]:
     engine = Engine(predictor, settings.engine_config())
     events = []
     engine.run(source, events.extend)  # raises AudioError for a missing or unreadable file
@@ -152,7 +157,7 @@ def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[lis
     results = [e for e in events if isinstance(e, WindowResult)]
     errors = [e.message for e in events if isinstance(e, EngineError) and not e.notice]
     notices = [e.message for e in events if isinstance(e, EngineError) and e.notice]
-    return segments, results, errors, notices
+    return segments, results, errors, notices, engine.analysed_until_s
 
 
 def analyze_call(task: CallTask) -> CallOutcome:
@@ -167,22 +172,27 @@ def analyze_call(task: CallTask) -> CallOutcome:
             source: Source = ChannelSelection(task.path, s.track_names, keep)
         else:
             source = FileSource(task.path, pace="fast", channels="mix")
-        segments, results, errors, notices = _run_engine(predictor, s, source)
+        segments, results, errors, notices, until = _run_engine(predictor, s, source)
         out.duration_s = source.total_s
         analysed = [s.track_names[i] for i in keep]
         not_analysed = [n for n in s.track_names if n not in analysed]
-        out.metadata = {"path": task.path, "model": {"path": task.model_path, "sha256": task.model_sha256,
+        # The session format's header: a call's results.json opens in the app like a session. (No
+        # time stamp: the same call, model and settings give the same document; done.json says when.)
+        out.metadata = {"format": SESSION_FORMAT, "format_version": SESSION_FORMAT_VERSION, "created_by": "ser batch",
+                        "path": task.path, "model": {"path": task.model_path, "sha256": task.model_sha256,
                                                      "labels": list(predictor.labels)},
                         "settings": s.to_dict(), "source": source.metadata(), "tracks_analysed": analysed,
                         "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
                         "key": task.key, "notices": notices,
                         "engine": engine_metadata(predictor, s.engine_config(), source)}
-        if errors:
-            # A truncated or corrupt file ends early: partial results are not a finished call.
-            out.error = "; ".join(errors)
-            return out
         out.segments = [e.to_dict() for e in segments]
         out.results = [e.to_dict() for e in results]
+        if errors:
+            # A truncated or corrupt file ends early: partial results are not a finished call (it
+            # stays failed and is retried), but what was analysed is kept beside its failure record.
+            out.error = "; ".join(errors)
+            out.analysed_until_s = until
+            return out
         out.summary = call_summary(analysed, not_analysed, segments, results, out.duration_s,
                                    s.channel_statement(), s.track_names, getattr(getattr(predictor, "meta", None), "heads", None))
         from streamer.batch.report import timeline_png

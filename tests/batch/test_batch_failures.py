@@ -44,6 +44,20 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
         assert not (out / "calls" / name / "done.json").exists()  # partial results are not a finished call
         assert f"{name}: " in err
         assert f"{name}: {src}" not in err  # the file is named once, not twice
+    # The truncated call analysed as far as its data goes: those results are kept, marked as stopped
+    # there, and open like a stopped session; a done call's results open as complete.
+    cut = load(out / "calls" / "cut.flac" / "failed.json")
+    partial = load(out / "calls" / "cut.flac" / "results.json")
+    assert cut["partial_results"] == "results.json" and cut["analysed_until_s"] > 0
+    assert partial["analysis"]["state"] == "stopped" and partial["results"] and partial["segments"]
+    assert max(r["end_s"] for r in partial["results"]) <= cut["analysed_until_s"] + 1e-6
+    assert "kept in" in cut["error"] and "kept in" in rows_error(out, "cut.flac")
+    assert analysis_state_of(out / "calls" / "cut.flac" / "results.json")["state"] == "stopped"
+    assert analysis_state_of(out / "calls" / GOOD[0] / "results.json")["state"] == "complete"
+    assert analysis_state_of(out / "calls" / GOOD[0] / "results.json")["analysed_until_s"] > 0
+    for name in ("broken.wav", "mono.wav", "six.wav"):  # nothing analysed: nothing kept
+        assert not (out / "calls" / name / "results.json").exists() and "partial_results" not in load(
+            out / "calls" / name / "failed.json")
     with open(out / "calls.csv", newline="") as f:
         rows = {r["call_id"]: r for r in csv.DictReader(f)}
     assert {c: r["status"] for c, r in rows.items()} == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BAD, "failed")}
@@ -54,3 +68,15 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     assert main(args) == 1  # failed calls are retried, done ones skipped
     info = load(out / "batch.json")
     assert (info["analysed"], info["skipped"], info["failed"]) == (0, len(GOOD), len(BAD))
+
+
+def rows_error(out, call_id: str) -> str:
+    with open(out / "calls.csv", newline="") as f:
+        return next(r["error"] for r in csv.DictReader(f) if r["call_id"] == call_id)
+
+
+def analysis_state_of(path):
+    from streamer.session import SessionStore, analysis_state
+
+    store = SessionStore.open(path)
+    return analysis_state(store.ended, store.segments, store.results)

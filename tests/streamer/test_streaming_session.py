@@ -25,7 +25,7 @@ from streamer import (
     export_csv,
     export_json,
 )
-from streamer.session import CSV_DECIMALS
+from streamer.session import CSV_DECIMALS, analysis_state
 
 KILL_AFTER_SEGMENTS = 2
 REPLAY_SPEED = 2.0
@@ -132,6 +132,12 @@ def test_exports(written_session, tmp_path):
     assert back.results == original.results and back.segments == original.segments
     assert back.metadata == original.metadata and back.ended == original.ended
     assert export_csv(tmp_path / "s.json", tmp_path / "again.csv").read_text() == (tmp_path / "s.csv").read_text()
+    # A document with a state but no end record (ser batch's results.json before it wrote one) ends as its state says.
+    doc["analysis"] = {"state": "complete", "analysed_until_s": 4.5, "ended": None}
+    (tmp_path / "batch.json").write_text(json.dumps(doc))
+    back = SessionStore.open(tmp_path / "batch.json")
+    assert analysis_state(back.ended, back.segments, back.results) == {
+        "state": "complete", "analysed_until_s": 4.5, "ended": {"analysis": "complete", "analysed_until_s": 4.5}}
     (tmp_path / "other.json").write_text(json.dumps({"metadata": {"format": "something else"}, "results": []}))
     with pytest.raises(SessionError, match="not a session file of this program"):
         SessionStore.open(tmp_path / "other.json")
