@@ -22,9 +22,9 @@ from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import call_summary
 from streamer.engine import Engine, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
-from streamer.sources import FileSource, Source, SourceBlock
 from streamer.session import FORMAT_NAME as SESSION_FORMAT
 from streamer.session import FORMAT_VERSION as SESSION_FORMAT_VERSION
+from streamer.sources import FileSource, Source, SourceBlock
 
 DONE, FAILED = "done", "failed"
 

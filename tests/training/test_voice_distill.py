@@ -1,0 +1,64 @@
+"""training/voice_distill.py: the crops, the student's training and the encoder swap it measures with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.audio import load_mono_16k
+from model.voice import VoiceGender
+from training.voice_distill import StudentEncoder, make_crops, swap_encoder, train_student
+
+
+@pytest.fixture(scope="module")
+def voice():
+    torch.manual_seed(0)
+    return VoiceGender(n_labels=8).eval()  # random weights: the mechanics, not GE2E's numbers
+
+
+@pytest.fixture(scope="module")
+def waves(speech_paths):
+    return [load_mono_16k(p) for p in speech_paths[:2]]
+
+
+def test_crops_are_the_voice_graphs_input_with_the_teachers_embeddings(voice, waves):
+    mels, emb = make_crops(waves, per_clip=3, seed=0, voice=voice)
+    assert mels.shape == (6, 160, 40) and emb.shape == (6, 256)
+    assert np.all(mels >= 0) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    again, _ = make_crops(waves, per_clip=3, seed=0, voice=voice)
+    assert np.array_equal(mels, again)  # seeded
+    with torch.no_grad():  # the teacher is the encoder as VoiceGender runs it
+        _, (h, _) = voice.lstm(torch.from_numpy(mels))
+        e = torch.relu(voice.linear(h[-1]))
+    assert np.allclose(emb, (e / e.norm(dim=1, keepdim=True)).numpy(), atol=1e-6)
+
+
+def test_the_student_learns_the_targets(voice, waves):
+    mels, emb = make_crops(waves, per_clip=16, seed=1, voice=voice)
+    student, history = train_student(mels, emb, epochs=6, width=16, batch=8, checks={"same": (mels, emb)})
+    assert [h["epoch"] for h in history] == list(range(1, 7))
+    assert history[-1]["same_cosine"] > history[0]["same_cosine"] + 0.05
+    with torch.no_grad():
+        out = student(torch.from_numpy(mels[:3]))
+    assert out.shape == (3, 256) and torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_swapped_encoders(voice, waves, tmp_path):
+    x = torch.from_numpy(np.stack([waves[0][:32000], waves[1][:32000]]))
+    with torch.no_grad():
+        shipped = voice.embed_batch(x)
+        other = VoiceGender(n_labels=8).eval()
+        other.load_state_dict(voice.state_dict())
+        swap_encoder(other, "ge2e")
+        assert torch.allclose(other.embed_batch(x), shipped, atol=1e-6)  # the control is the encoder as shipped
+        swap_encoder(other, "ge2e:120")
+        shorter = other.embed_batch(x)
+        assert shorter.shape == shipped.shape and not torch.allclose(shorter, shipped, atol=1e-3)
+        path = tmp_path / "student.pt"
+        torch.save({**StudentEncoder(16).state_dict(), "width": torch.tensor(16)}, path)
+        swap_encoder(other, str(path))
+        e = other.embed_batch(x)
+        assert e.shape == (2, 256) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)
+        p = other.forward_batch(x)  # the heads run on the student's embeddings
+        assert p.shape == (2, 2) and torch.allclose(p.sum(1), torch.ones(2))
