@@ -53,6 +53,19 @@ PLAY_TIP = "Start, pause or resume (Space)"
 
 
 
+# Sources that read a file: the app's and ser analyze's FileSource, and ser batch's ChannelSelection
+# (a call file split into channels).
+FILE_SOURCES = ("FileSource", "ChannelSelection")
+
+
+def _recording_path(meta: dict) -> str | None:
+    """The recording a session's metadata names, when its source was a file (else None)."""
+    source = (meta.get("engine") or {}).get("source") or {}
+    if meta.get("source") == "file" and meta.get("path"):
+        return meta["path"]
+    return source.get("path") if source.get("kind") in FILE_SOURCES else None
+
+
 def _incomplete_note(name: str, loaded) -> str | None:
     """What to tell the user when an opened session's analysis did not reach the end of its
     recording: stopped (by the user, or on an error) or unfinished (no end record: killed, or the
@@ -727,11 +740,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _session_recording(self) -> Path | None:
         """The opened session's recording, when it was a file and is still there."""
-        meta = self.session_metadata or {}
-        source = (meta.get("engine") or {}).get("source") or {}
-        path = meta.get("path") if meta.get("source") == "file" else None
-        if path is None and source.get("kind") == "FileSource":
-            path = source.get("path")
+        path = _recording_path(self.session_metadata or {})
         return Path(path) if path and Path(path).is_file() else None
 
     # -- transport ---------------------------------------------------------------------------
@@ -751,9 +760,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _session_audio_note(self) -> str:
         """What Play can do for an opened session: it shows saved results; its recording replays as a file."""
-        source = ((self.session_metadata.get("engine") or {}).get("source") or {}) if self.session_metadata else {}
-        path = source.get("path") or (self.session_metadata or {}).get("path")
-        if source.get("kind") == "FileSource" and path:
+        path = _recording_path(self.session_metadata or {})
+        if path:
             if Path(path).is_file():
                 return f"a saved session: press Play to hear {Path(path).name} with its results"
             return f"a saved session: its recording {path} is not there any more; the results are shown"

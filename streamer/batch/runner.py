@@ -329,7 +329,8 @@ def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_s
         store.write_done(out, {**base, "duration_s": out.duration_s})
     else:
         if out.analysed_until_s is not None:  # failed part-way: what was analysed is kept (write_failed)
-            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({len(out.results)} windows) are "
+            windows = sum(r.get("kind") == "window" for r in out.results)
+            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({windows} windows) are "
                           f"kept in {store.call_dir(out.call_id) / RESULTS}.")
         rec["error"] = out.error
         store.write_failed(out.call_id, {**base, "error": out.error, "detail": out.detail}, out)

@@ -174,6 +174,9 @@ def analyze_call(task: CallTask) -> CallOutcome:
             source = FileSource(task.path, pace="fast", channels="mix")
         segments, results, errors, notices, until = _run_engine(predictor, s, source)
         out.duration_s = source.total_s
+        source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
+        if out.duration_s is not None:
+            source_meta.setdefault("duration_s", out.duration_s)
         analysed = [s.track_names[i] for i in keep]
         not_analysed = [n for n in s.track_names if n not in analysed]
         # The session format's header: a call's results.json opens in the app like a session. (No
@@ -181,10 +184,10 @@ def analyze_call(task: CallTask) -> CallOutcome:
         out.metadata = {"format": SESSION_FORMAT, "format_version": SESSION_FORMAT_VERSION, "created_by": "ser batch",
                         "path": task.path, "model": {"path": task.model_path, "sha256": task.model_sha256,
                                                      "labels": list(predictor.labels)},
-                        "settings": s.to_dict(), "source": source.metadata(), "tracks_analysed": analysed,
+                        "settings": s.to_dict(), "source": source_meta, "tracks_analysed": analysed,
                         "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
                         "key": task.key, "notices": notices,
-                        "engine": engine_metadata(predictor, s.engine_config(), source)}
+                        "engine": {**engine_metadata(predictor, s.engine_config(), source), "source": source_meta}}
         out.segments = [e.to_dict() for e in segments]
         out.results = [e.to_dict() for e in results]
         if errors:

@@ -770,3 +770,34 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
     replay(w, stereo_wav)
     assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
     assert "Agent" in w.banner.label.text() and "mix" not in w.banner.label.text()
+
+
+def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_model_path, tmp_path):
+    """A call's results.json from ser batch opens with its recording (a file split into channels);
+    a call cut short keeps its results up to the break and opens as stopped there."""
+    import shutil
+
+    import soundfile as sf
+
+    from streamer.batch.runner import run_batch
+    from streamer.batch.settings import BatchSettings
+
+    src = tmp_path / "calls"
+    src.mkdir()
+    shutil.copy(stereo_wav, src / "call.wav")
+    data, rate = sf.read(str(stereo_wav), dtype="float32")
+    sf.write(str(tmp_path / "whole.flac"), data, rate, format="FLAC")
+    whole = (tmp_path / "whole.flac").read_bytes()
+    (src / "cut.flac").write_bytes(whole[: len(whole) * 2 // 3])
+    run = run_batch(src, tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
+    assert (run.analysed, run.failed) == (1, 1)
+
+    w = make_window()
+    assert w.open_session(tmp_path / "out" / "calls" / "call.wav" / "results.json")
+    assert not w.banner.isVisible() and w.source_path == src / "call.wav"
+    assert w.status_state.text() == "session results.json" and len(w.histories[0].results) > 0
+
+    assert w.open_session(tmp_path / "out" / "calls" / "cut.flac" / "results.json")
+    text = w.banner.label.text()
+    assert w.banner.isVisible() and "the analysis was stopped before the end" in text and " of 0:" in text
+    assert w.source_path == src / "cut.flac" and len(w.histories[0].results) > 0
