@@ -8,6 +8,7 @@ from pathlib import Path
 
 from model.errors import SERError, Terminated
 from streamer.analyze import analyze_file
+from streamer.commands import FORMATS
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError
 from streamer.session import export_csv, export_json
@@ -32,6 +33,25 @@ def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
         n += 1
     taken.add(path)
     return path
+
+
+def _out_target(args) -> tuple[Path, str | None]:
+    """Where results go: (the folder, the one result file's name or None), and ``args.format``
+    settled. ``--out`` names a result file when it ends in a format's suffix and is not a folder;
+    that needs a single input, and its ending gives the format unless ``--format`` says the same."""
+    out = Path(args.out)
+    ending = out.suffix.lower().lstrip(".")
+    if ending not in FORMATS or out.is_dir():
+        args.format = args.format or "jsonl"
+        return out, None
+    if len(args.files) != 1:
+        raise ConfigError(f"--out {out}: names one result file, but {len(args.files)} input files are given; "
+                          "give a folder for their result files.")
+    if args.format not in (None, ending):
+        raise ConfigError(f"--out {out} ends in .{ending}, but --format is {args.format}; "
+                          f"name the file .{args.format} or leave --format out.")
+    args.format = ending
+    return out.parent, out.stem
 
 
 def _duration_s(path: Path) -> float | None:
@@ -66,6 +86,7 @@ def run_analyze(args) -> int:
         raise ConfigError("--names only applies with --channels split.")
     if names:
         check_track_names(names)
+    out_dir, out_stem = _out_target(args)  # before the model loads: a wrong --out fails at once
     if args.speed is not None and not args.realtime:
         raise ConfigError("--speed only applies with --realtime (as fast as possible has no speed to set).")
     args.speed = 1.0 if args.speed is None else args.speed
@@ -90,7 +111,6 @@ def run_analyze(args) -> int:
         print(f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
               "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
               "it where that is lawful).", file=sys.stderr)
-    out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
     created = not out_dir.exists()
@@ -102,7 +122,7 @@ def run_analyze(args) -> int:
     failed = 0
     for i, name in enumerate(args.files):
         src = Path(name)
-        out_path = _out_path(out_dir, src, args.format, taken)
+        out_path = _out_path(out_dir, Path(out_stem) if out_stem else src, args.format, taken)
         try:
             res = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:

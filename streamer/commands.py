@@ -15,9 +15,12 @@ def register(sub) -> None:
                                    "dominance per window and per utterance. Writes one result file per input "
                                    "and prints a summary per input and track.")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3 ...)")
-    p.add_argument("--out", default=".", help="folder for the result files")
-    p.add_argument("--format", default="jsonl", choices=FORMATS,
-                   help="result file format: jsonl (a session file), csv (one row per result) or json")
+    p.add_argument("--out", default=".",
+                   help="folder for the result files; with one input, a file name ending in .jsonl, .csv or "
+                        ".json names its result file (and its format)")
+    p.add_argument("--format", default=None, choices=FORMATS,
+                   help="result file format: jsonl (a session file), csv (one row per result) or json "
+                        "(default: the --out file's ending, else jsonl)")
     p.add_argument("--window", type=float, default=None,
                    help="analysis window in seconds (default: the model's, 2 s for the bundled one)")
     p.add_argument("--hop", type=float, default=None,

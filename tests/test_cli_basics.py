@@ -248,3 +248,30 @@ def test_batch_refuses_a_zero_window_or_hop_in_its_own_terms(tmp_path, capsys):
         assert f"{flag} must be a positive number of seconds, got 0" in capsys.readouterr().err
     assert main(["batch", str(tmp_path), "--out", str(tmp_path / "out"), "--window", "1", "--hop", "2"]) == 2
     assert "--hop (2 s) must not exceed --window (1 s)" in capsys.readouterr().err
+
+
+def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_paths, tiny_model_path):
+    """--out r.csv with one input writes that file (its ending gives the format; never overwritten);
+    with several inputs, or a --format that disagrees, it is refused before anything runs."""
+    import csv
+    import json
+
+    common = ["--model", str(tiny_model_path), "--quiet"]
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "r.csv"), *common]) == 0
+    rows = list(csv.DictReader((tmp_path / "r.csv").read_text().splitlines()))
+    assert rows and "track" in rows[0]
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "r.csv"), *common]) == 0
+    assert (tmp_path / "r-2.csv").is_file()  # the first is kept
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "new" / "r.json"), "--format", "json",
+                 *common]) == 0
+    assert json.loads((tmp_path / "new" / "r.json").read_text())["results"]
+    capsys.readouterr()
+    assert main(["analyze", str(speech_paths[0]), str(speech_paths[1]), "--out", str(tmp_path / "two.csv"),
+                 *common]) == 2
+    assert "names one result file, but 2 input files are given" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "x.json"), "--format", "csv", *common]) == 2
+    assert "ends in .json, but --format is csv" in capsys.readouterr().err
+    assert not (tmp_path / "two.csv").exists() and not (tmp_path / "x.json").exists()
+    (tmp_path / "dir.csv").mkdir()  # an existing folder is a folder, whatever its name
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "dir.csv"), *common]) == 0
+    assert (tmp_path / "dir.csv" / f"{speech_paths[0].stem}.jsonl").is_file()
