@@ -92,22 +92,22 @@ def _power_mel(voice):
     return _PowerMel(spec.n_fft, spec.win_length, spec.window, voice.mel.mel_scale.fb)
 
 
-def _window_mels(voice, waves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _window_mels(voice, waves: list[np.ndarray]) -> np.ndarray:
     """Each clip's analysis windows (audible part, 2 s every 0.5 s) as the voice graph's input: the
-    first partial's mel power (N, 160, 40), and the clip index of each."""
+    first partial's mel power (N, 160, 40)."""
     from model.audio import speech_bounds
     from model.inference import window_bounds
     from model.runtime import voice_partials
 
     mel = _power_mel(voice)
-    out, clip = [], []
-    for i, w in enumerate(waves):
-        a, b = speech_bounds(w)
-        x = w[a:b] if b - a >= 3200 else w
-        for s, t in window_bounds(len(x), 32000, 8000):
-            out.append(mel(torch.from_numpy(voice_partials(x[s:t])[:1]))[0].numpy())
-            clip.append(i)
-    return np.stack(out), np.array(clip)
+    out = []
+    with torch.no_grad():
+        for w in waves:
+            a, b = speech_bounds(w)
+            x = w[a:b] if b - a >= 3200 else w
+            for s, t in window_bounds(len(x), 32000, 8000):
+                out.append(mel(torch.from_numpy(voice_partials(x[s:t])[:1]))[0].numpy())
+    return np.stack(out)
 
 
 def _embed_all(encode, mels: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             voice = load_model(args.model)[0].voice.eval()
             for corpus in ("emodb", "baved"):
                 entries, _ = load_corpus(corpus, args.check / corpus)
-                mels, _ = _window_mels(voice, _read(entries))
+                mels = _window_mels(voice, _read(entries))
                 checks[corpus] = (mels, _embed_all(_teacher(voice), mels))
         student, history = train_student(crops["mels"], crops["emb"], args.epochs, args.width, checks=checks)
         torch.save({**student.state_dict(), "width": torch.tensor(args.width)}, args.out)

@@ -8,7 +8,7 @@ import torch
 
 from model.audio import load_mono_16k
 from model.voice import VoiceGender
-from training.voice_distill import StudentEncoder, make_crops, swap_encoder, train_student
+from training.voice_distill import StudentEncoder, _window_mels, make_crops, swap_encoder, train_student
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,15 @@ def test_swapped_encoders(voice, waves, tmp_path):
         assert e.shape == (2, 256) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)
         p = other.forward_batch(x)  # the heads run on the student's embeddings
         assert p.shape == (2, 2) and torch.allclose(p.sum(1), torch.ones(2))
+
+
+def test_check_windows_are_the_products_analysis_windows(voice, waves):
+    from model.audio import speech_bounds
+    from model.inference import window_bounds
+
+    mels = _window_mels(voice, waves)
+    expected = 0
+    for w in waves:
+        a, b = speech_bounds(w)
+        expected += len(window_bounds(b - a if b - a >= 3200 else len(w), 32000, 8000))
+    assert mels.shape == (expected, 160, 40) and np.all(mels >= 0)
