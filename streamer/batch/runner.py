@@ -87,9 +87,14 @@ def _init_pool_worker(parent_pid: int) -> None:
     # The model is loaded by the worker's first call (then kept): a model error there is reported with
     # its message for that call, where an error here would only break the pool. The batch's pid comes
     # from the batch itself: by the time this runs (after slow imports) it may already be gone.
+    import signal
     import threading
 
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+    # Ctrl+C in a terminal reaches every process of the command: the batch process says what was
+    # interrupted and stops the pool; a worker leaves at once, quietly (it writes no output: the batch
+    # process writes every call's files), instead of printing its own traceback.
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
     limit_threads()
 
 
@@ -278,6 +283,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
 
     t_work = time.perf_counter()
+    in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
     if tasks:
         if scheduler:
             outcomes = _run_dask(tasks, scheduler)
@@ -287,6 +293,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             outcomes = _run_pool(tasks, min(workers, len(tasks)))
         try:
             for out in outcomes:
+                in_progress.pop(out.call_id, None)
                 rec = records[out.call_id]
                 _record(store, out, rec, stamps[out.call_id], model_sha, settings)
                 if out.status == DONE:
@@ -298,6 +305,10 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     log(f"ser batch: {out.error}" if named else f"ser batch: {out.call_id}: {out.error}")
                 bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                 bar.update(1)
+        except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
+            bar.close()
+            _report_interrupt(exc, run, list(in_progress), out_dir, log)
+            raise
         finally:
             bar.close()
     else:
@@ -307,8 +318,12 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
             "settings_text": _settings_text(settings)}
-    write_table(store.root, run.calls, model_labels)
-    write_report(store.root, run.calls, info, store.timeline)
+    try:
+        write_table(store.root, run.calls, model_labels)
+        write_report(store.root, run.calls, info, store.timeline)
+    except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
+        _report_interrupt(exc, run, [], out_dir, log)
+        raise
     atomic_json(store.root / "batch.json", {
         "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
         "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
@@ -317,6 +332,21 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
         "unsupported_format": [str(p) for p in unreadable]})
     return run
+
+
+def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log) -> None:
+    """One message for an interrupted batch: the calls finished so far are kept, which were not
+    finished, and that running the same command again goes on from there."""
+    from model.errors import Terminated
+
+    word = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    names = ", ".join(unfinished[:3]) + (f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else "")
+    kept = (f"the {run.analysed} call(s) finished in this run are kept in {out_dir}" if run.analysed
+            else "no call finished in this run")
+    log(f"ser batch: {word}: {kept}" + (f"; not finished: {names}" if unfinished else "")
+        + ". Run the same command again to go on: finished calls are skipped, the others analysed; the table "
+        "and report are written then.")
+    exc.reported = True
 
 
 def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_sha: str,

@@ -105,3 +105,34 @@ def test_stopped_batch_leaves_no_worker_loses_nothing_and_reruns_to_a_clean_resu
     assert not [p for p in out.rglob(TMP_PREFIX + "*")], "temporary files left behind"
     for marker in out.glob("calls/*/done.json"):
         _same_call(out, marker.parent.name, local_run["out"])
+
+
+def test_ctrl_c_in_a_terminal_stops_every_process_quietly_and_says_how_to_go_on(many_calls, tiny_model_path,
+                                                                               tmp_path):
+    """A terminal's Ctrl+C reaches the batch and its workers at once (the whole process group): no
+    traceback from any of them, and one message that says what is kept and how to go on."""
+    import os
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ser", "batch", str(many_calls), "--out", str(out),
+           "--workers", str(WORKERS), "--model", str(tiny_model_path), "--quiet"]
+    batch = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=_as_in_a_terminal, start_new_session=True)
+    parent = psutil.Process(batch.pid)
+    try:
+        deadline = time.monotonic() + SPAWN_TIMEOUT_S
+        while not list(out.glob("calls/*/done.json")) and time.monotonic() < deadline and batch.poll() is None:
+            time.sleep(0.05)  # the workers are busy with calls
+        workers = _workers_of(parent)
+        os.killpg(batch.pid, signal.SIGINT)
+        batch.wait(timeout=EXIT_TIMEOUT_S)
+        err = batch.stderr.read()
+        _, alive = psutil.wait_procs(workers, timeout=EXIT_TIMEOUT_S)
+        assert not alive
+    finally:
+        if batch.poll() is None:
+            os.killpg(batch.pid, signal.SIGKILL)
+        batch.stderr.close()
+    assert batch.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "ser batch: interrupted: " in err and "Run the same command again to go on" in err, err
+    assert err.count("interrupted") == 1, err
