@@ -154,23 +154,33 @@ def run_analyze(args) -> int:
     return EXIT_SOME_FAILED if failed else 0
 
 
-def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path) -> None:
+def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path) -> bool:
     """Say, once, how far the analysis of ``src`` got before Ctrl+C or SIGTERM and where its results
-    are (``session_file``: the session the engine closed on the way out, whose end record says)."""
-    from streamer.session import SessionStore, analysis_state
+    are (``session_file``: the session the engine closed on the way out, whose end record says).
+    Returns whether the analysis had in fact reached the end of the file (the interrupt came as it
+    finished): its results are then complete, and said to be."""
+    from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state
 
     try:
         store = SessionStore.open(session_file)
-        until = analysis_state(store.ended, store.segments, store.results)["analysed_until_s"]
+        state = analysis_state(store.ended, store.segments, store.results)
+        until, complete = state["analysed_until_s"], state["state"] == ANALYSIS_COMPLETE
         total = (store.metadata.get("engine") or {}).get("source", {}).get("duration_s")
     except SERError:
         until = total = None
+        complete = False
+    word = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    exc.reported = True  # ser's main says nothing more
+    if complete:
+        print(f"ser analyze: {word}: {src} had been analysed to its end"
+              + ("" if until is None else f" ({until:.1f} s)") + f"; its results are complete in {out_path}.",
+              file=sys.stderr)
+        return True
     how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
     marked = (f" (a CSV file cannot record that the analysis stopped: the session file {session_file} beside it, kept, records it "
               "and holds every result)" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped")
-    print(f"ser analyze: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}: {src}{how_far}; "
-          f"the results so far are in {out_path}{marked}.", file=sys.stderr)
-    exc.reported = True  # ser's main says nothing more
+    print(f"ser analyze: {word}: {src}{how_far}; the results so far are in {out_path}{marked}.", file=sys.stderr)
+    return False
 
 
 def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
@@ -207,8 +217,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
-                    _report_interrupt(exc, src, out_path, journal)
-                    if args.format != "csv":  # JSON records how far it got; a CSV keeps its journal for that
+                    complete = _report_interrupt(exc, src, out_path, journal)
+                    if args.format != "csv" or complete:  # a stopped CSV keeps its journal: it records how far
                         journal.unlink()
                 raise
             # The document is made from the journal whether the run ended or was stopped, so both

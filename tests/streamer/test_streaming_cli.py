@@ -149,3 +149,27 @@ def test_analyze_keeps_only_the_windows_its_summary_reads(speech_16k, predictor,
         [s.peaks for s in summarize(full.track_names, full.segments, full.results, heads)]
     saved = [r for r in SessionStore.open(tmp_path / "lean.jsonl").results if isinstance(r, WindowResult)]
     assert len(saved) == len(full.results)  # the session file has every result
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_an_interrupt_that_comes_as_the_file_finishes_says_the_results_are_complete(
+        speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch, fmt):
+    """Ctrl+C after the engine analysed the whole file (its end record says complete): the message says
+    so, not that the analysis stopped; a CSV keeps no journal it no longer needs."""
+    import streamer.cli_analyze as cli
+
+    real = cli.analyze_file
+
+    def finishes_then_interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "analyze_file", finishes_then_interrupted)
+    out = tmp_path / f"r.{fmt}"
+    assert main(["analyze", str(speech_paths[0]), "--out", str(out), "--model", str(tiny_model_path),
+                 "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "had been analysed to its end" in err and "results are complete in" in err and "stopped" not in err, err
+    assert out.is_file() and not list(tmp_path.glob("*.partial.jsonl"))
+    if fmt == "json":
+        assert json.loads(out.read_text())["analysis"]["state"] == "complete"
