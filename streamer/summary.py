@@ -87,7 +87,9 @@ class TrackSummary:
         left_out = ""
         if self.not_speech:
             seconds = sum(self.not_speech.values())
-            reasons = "; ".join(sorted(self.not_speech, key=self.not_speech.get, reverse=True))
+            # each reason with its time; joined by "and" (a reason itself may hold commas)
+            reasons = " and ".join(f"{t:.1f} s {why}" for why, t in
+                                   sorted(self.not_speech.items(), key=lambda kv: kv[1], reverse=True))
             left_out = f"{seconds:.1f} s of sound left out as not speech: {reasons}"
         if not self.n_segments:
             return f"{self.track_name}: no speech" + (f"; {left_out}" if left_out else " found")

@@ -1,6 +1,8 @@
 """The second speech check: noise, hum, tones and music that the voice-activity detector lets
 through get no emotion results; real speech (clean, noisy, through a phone line) keeps all of them."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,8 @@ def test_non_speech_gets_no_emotion(name, predictor):
     if any(s.not_speech for s in segments):
         line = summarize(["mix"], segments, [])[0].line()
         assert "s of sound left out as not speech: " in line, line
+        for why in {s.not_speech for s in segments if s.not_speech}:  # each reason with its own time
+            assert re.search(r"\d+\.\d s " + re.escape(why), line), line
         if all(s.not_speech for s in segments):
             assert line.startswith("mix: no speech; "), line
 
