@@ -695,21 +695,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if not names:  # sessions written by `ser analyze` name their tracks in the results
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
             names = [by_track.get(t, f"Track {t + 1}") for t in range(max(tracks) + 1)]
+        # ser batch writes every call's results as <call>/results.json: the call's folder names it
+        name = (f"{Path(path).parent.name}/{Path(path).name}" if loaded.metadata.get("created_by") == "ser batch"
+                else Path(path).name)
         self.session_metadata = dict(loaded.metadata)
         self.source_path = None
         self.session_path = Path(path)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
-        self.setWindowTitle(f"Speech-emotion analyzer: session {Path(path).name}")
+        self.setWindowTitle(f"Speech-emotion analyzer: session {name}")
         self.transport.load(SESSION)  # before the lanes, which are named after what is open
         self.reset_view(heads, max(tracks) + 1)
         self.clear_error()
         if loaded.salvaged:
             s = loaded.salvaged
             self.banner.show_message(
-                f"{Path(path).name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
+                f"{name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
                 f"before it (up to {s['kept_until_s']:.1f} s); the {s['lines_left_out']} lines from there on are "
                 "left out. The file itself is unchanged.")
-        elif (note := _incomplete_note(Path(path).name, loaded)) is not None:
+        elif (note := _incomplete_note(name, loaded)) is not None:
             self.banner.show_message(note, notice=True)
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
@@ -733,7 +736,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if max(tracks) + 1 > 1:
             for t in loaded.metadata.get("skip_tracks") or []:
                 self._mark_not_analysed(int(t))
-        self._set_state(f"session {Path(path).name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
+        self._set_state(f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
         self.redraw()
         self.plot_stack.show_all(end)
         return True

@@ -795,9 +795,10 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     w = make_window()
     assert w.open_session(tmp_path / "out" / "calls" / "call.wav" / "results.json")
     assert not w.banner.isVisible() and w.source_path == src / "call.wav"
-    assert w.status_state.text() == "session results.json" and len(w.histories[0].results) > 0
+    assert w.status_state.text() == "session call.wav/results.json" and len(w.histories[0].results) > 0
 
     assert w.open_session(tmp_path / "out" / "calls" / "cut.flac" / "results.json")
     text = w.banner.label.text()
-    assert w.banner.isVisible() and "the analysis was stopped before the end" in text and " of 0:" in text
+    assert w.banner.isVisible() and text.startswith("cut.flac/results.json: the analysis was stopped before the end")
+    assert " of 0:" in text
     assert w.source_path == src / "cut.flac" and len(w.histories[0].results) > 0
