@@ -363,11 +363,13 @@ def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_s
             out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({windows} windows) are "
                           f"kept in {store.call_dir(out.call_id) / RESULTS}.")
         rec["error"] = out.error
+        rec["partial"] = out.analysed_until_s is not None
         store.write_failed(out.call_id, {**base, "error": out.error, "detail": out.detail}, out)
 
 
 def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str, dict]) -> list[dict]:
-    """Every call of this input, in input order, with its summary read back from disk (done ones)."""
+    """Every call of this input, in input order, with its summary read back from disk (done ones, and
+    failed ones that kept the results of the part analysed before the failure)."""
     out = []
     for call in calls:
         rec = dict(records[call.call_id])
@@ -377,6 +379,8 @@ def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str,
                 rec.update(status=FAILED, error="summary.json missing; run the batch again")
             else:
                 rec.update(summary=summ, duration_s=summ.get("duration_s"))
+        elif rec.pop("partial", False) and (summ := store.summary(call.call_id)) is not None:
+            rec["summary"] = summ  # failed part-way: the table shows what was analysed (the error says how far)
         out.append(rec)
     return out
 

@@ -8,7 +8,8 @@ Layout under ``OUT``::
     calls/<call_id>/done.json      written last: the key the call was analysed with
     calls/<call_id>/failed.json    instead of done.json when the call failed (retried on the next run);
                                    a call that failed part-way (a truncated or damaged file) keeps
-                                   its results up to there in results.json, marked as stopped
+                                   its results up to there in results.json, marked as stopped, and
+                                   their summary in summary.json
     calls.csv, calls.parquet, report.html, batch.json
 
 Every file is written to a temporary name in the same folder, flushed to disk and renamed into
@@ -130,7 +131,8 @@ class BatchStore:
                 "metadata": outcome.metadata, "analysis": {"state": ANALYSIS_STOPPED, "analysed_until_s": until,
                                                            "ended": ended},
                 "segments": outcome.segments, "results": outcome.results, "errors": [outcome.error]}))
-            record = {**record, "partial_results": RESULTS, "analysed_until_s": until}
+            files.atomic_write(d / SUMMARY, json_bytes({"call_id": call_id, **outcome.summary}))
+            record = {**record, "partial_results": RESULTS, "partial_summary": SUMMARY, "analysed_until_s": until}
         files.atomic_json(d / FAILED_MARKER, record)
         fsync_dir(d)
 

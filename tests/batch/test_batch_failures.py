@@ -55,6 +55,11 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     assert analysis_state_of(out / "calls" / "cut.flac" / "results.json")["state"] == "stopped"
     assert analysis_state_of(out / "calls" / GOOD[0] / "results.json")["state"] == "complete"
     assert analysis_state_of(out / "calls" / GOOD[0] / "results.json")["analysed_until_s"] > 0
+    with open(out / "calls.csv", newline="") as f:  # the table shows what was analysed of it
+        cut_rows = [r for r in csv.DictReader(f) if r["call_id"] == "cut.flac"]
+    assert [r["status"] for r in cut_rows] == ["failed"] and cut_rows[0]["speaker"] == "Customer"
+    assert 0 < float(cut_rows[0]["speech_s"]) <= cut["analysed_until_s"]
+    assert load(out / "calls" / "cut.flac" / "summary.json")["analysed_until_s"] == cut["analysed_until_s"]
     for name in ("broken.wav", "mono.wav", "six.wav"):  # nothing analysed: nothing kept
         assert not (out / "calls" / name / "results.json").exists() and "partial_results" not in load(
             out / "calls" / name / "failed.json")
