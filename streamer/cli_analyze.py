@@ -130,7 +130,9 @@ def run_analyze(args) -> int:
                 print(f"ser analyze: not analysed ({len(rest)} file(s)): {', '.join(rest)}.", file=sys.stderr)
             raise
         except SERError as exc:
-            print(f"ser analyze: {exc}", file=sys.stderr)
+            hint = (f" To analyse the files in it, give them (e.g. {src}/*.wav), or use 'ser batch {src}' for a "
+                    "folder of calls." if src.is_dir() else "")
+            print(f"ser analyze: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue
         for msg in res.notices:

@@ -47,6 +47,7 @@ def test_folders_and_empty_files_are_named_for_what_they_are(tmp_path, capsys, s
     assert main(["analyze", str(empty), str(folder), "--out", str(tmp_path / "o"), "--quiet"]) != 0
     err = capsys.readouterr().err
     assert "empty (0 bytes)" in err and "is a folder" in err
+    assert f"give them (e.g. {folder}/*.wav), or use 'ser batch {folder}'" in err
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     assert main(["analyze", str(speech_paths[0]), "--out", str(a_file), "--quiet"]) == 2
