@@ -24,6 +24,7 @@ from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
 from gui.plots import PlotStack
+from gui.plots import clock_text as _clock
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
@@ -50,8 +51,6 @@ SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only:
 
 NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press Listen for the microphone"
 PLAY_TIP = "Start, pause or resume (Space)"
-
-
 
 # Sources that read a file: the app's and ser analyze's FileSource, and ser batch's ChannelSelection
 # (a call file split into channels).
@@ -82,6 +81,8 @@ def _incomplete_note(name: str, loaded) -> str | None:
     else:
         why = "the analysis did not finish (the program was closed or killed while it ran)"
     return f"{name}: {why}. Its results cover {_clock(until)}{of}."
+
+
 class ErrorBanner(QtWidgets.QFrame):
     """A dismissable message strip at the top of the window (never a modal dialog)."""
 
@@ -1223,8 +1224,3 @@ def _first(d: dict, keys) -> float | None:
         if isinstance(v, (int, float)) and math.isfinite(v):
             return float(v)
     return None
-
-
-def _clock(t_s: float) -> str:
-    m, s = divmod(max(0.0, t_s), 60)
-    return f"{int(m)}:{s:04.1f}"

@@ -63,6 +63,11 @@ START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
+def clock_text(t_s: float) -> str:
+    """A time as the app writes it: m:ss.s (negative times as 0)."""
+    m, s = divmod(max(0.0, t_s), 60)
+    return f"{int(m)}:{s:04.1f}"
+
 
 def clock_tick_strings(axis, values, scale, spacing) -> list[str]:
     """Tick labels of the time axis: seconds while every tick is under a minute, then m:ss (h:mm:ss
@@ -78,6 +83,7 @@ def clock_tick_strings(axis, values, scale, spacing) -> list[str]:
         sec = f"{seconds:04.1f}" if decimals else f"{int(round(seconds)):02d}"
         out.append(f"{sign}{hours}:{minutes:02d}:{sec}" if hours else f"{sign}{int(total // 60)}:{sec}")
     return out
+
 
 class Lane:
     """The plots of one track: level, spectrogram, then one plot per model head (a categorical head

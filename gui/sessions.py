@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from gui.engine_bridge import session_complete, session_head_tail
+from gui.plots import clock_text
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class SessionInfo:
     model: str
     state: str  # "complete", "stopped" or "open (interrupted?)"
     recording_s: float | None = None  # the length of its recording (files), None for a microphone
+
 
 def read_session_info(path: Path) -> SessionInfo | None:
     """What the browser lists of one session file, or None if it is not a session."""
@@ -48,7 +50,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
 
 
 def _clock(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+    return "–" if seconds is None else clock_text(seconds)
 
 
 def list_sessions(folder: Path) -> list[SessionInfo]:
