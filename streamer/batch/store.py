@@ -33,6 +33,16 @@ from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 CALLS_DIR = "calls"
 RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
     "results.json", "summary.json", "timeline.png", "done.json", "failed.json")
+def _documents(outcome, state: str, until: float | None, errors: list[str]) -> dict[str, bytes]:
+    """A call's results.json (the ``ser analyze --format json`` document, its analysis ended in
+    ``state`` at ``until``) and summary.json."""
+    ended = {"analysis": state, "analysed_until_s": until}
+    return {RESULTS: json_bytes({"metadata": outcome.metadata, "analysis": {"state": state, "analysed_until_s": until,
+                                                                            "ended": ended},
+                                 "segments": outcome.segments, "results": outcome.results, "errors": errors}),
+            SUMMARY: json_bytes({"call_id": outcome.call_id, **outcome.summary})}
+
+
 def read_json(path: Path):
     """A JSON file, or None when it is missing or unreadable (e.g. damaged by hand)."""
     try:
@@ -95,16 +105,9 @@ class BatchStore:
         d = self.call_dir(outcome.call_id)
         d.mkdir(parents=True, exist_ok=True)
         self.clean_call(outcome.call_id)
-        outputs = {
-            RESULTS: json_bytes({"metadata": outcome.metadata,
-                                  # a call is done only when analysed to its end (else it failed)
-                                  "analysis": {"state": ANALYSIS_COMPLETE, "analysed_until_s": outcome.duration_s,
-                                               "ended": {"analysis": ANALYSIS_COMPLETE,
-                                                         "analysed_until_s": outcome.duration_s}},
-                                  "segments": outcome.segments, "results": outcome.results, "errors": []}),
-            SUMMARY: json_bytes({"call_id": outcome.call_id, **outcome.summary}),
-            TIMELINE: outcome.timeline_png or b"",
-        }
+        # a call is done only when analysed to its end (else it failed)
+        outputs = {**_documents(outcome, ANALYSIS_COMPLETE, outcome.duration_s, []),
+                   TIMELINE: outcome.timeline_png or b""}
         for name, data in outputs.items():
             files.atomic_write(d / name, data)
         fsync_dir(d)
@@ -126,12 +129,8 @@ class BatchStore:
                 (d / name).unlink()
         until = getattr(outcome, "analysed_until_s", None)
         if until is not None:
-            ended = {"analysis": ANALYSIS_STOPPED, "analysed_until_s": until}
-            files.atomic_write(d / RESULTS, json_bytes({
-                "metadata": outcome.metadata, "analysis": {"state": ANALYSIS_STOPPED, "analysed_until_s": until,
-                                                           "ended": ended},
-                "segments": outcome.segments, "results": outcome.results, "errors": [outcome.error]}))
-            files.atomic_write(d / SUMMARY, json_bytes({"call_id": call_id, **outcome.summary}))
+            for name, data in _documents(outcome, ANALYSIS_STOPPED, until, [outcome.error]).items():
+                files.atomic_write(d / name, data)
             record = {**record, "partial_results": RESULTS, "partial_summary": SUMMARY, "analysed_until_s": until}
         files.atomic_json(d / FAILED_MARKER, record)
         fsync_dir(d)
