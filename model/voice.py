@@ -66,11 +66,15 @@ class VoiceGender(nn.Module):
             mels = torch.cat([mels, mels.new_zeros(b, PARTIAL_FRAMES - frames, N_MELS)], dim=1)
         starts = list(range(0, mels.shape[1] - PARTIAL_FRAMES + 1, PARTIAL_STEP))[:MAX_PARTIALS]
         partials = torch.cat([mels[:, s:s + PARTIAL_FRAMES] for s in starts])  # (P * B, 160, 40)
-        _, (hidden, _) = self.lstm(partials)
-        e = torch.relu(self.linear(hidden[-1]))
-        e = e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
+        e = self.encode_partials(partials)
         mean = e.reshape(len(starts), b, -1).mean(dim=0)
         return mean / torch.clamp(mean.norm(dim=1, keepdim=True), min=1e-8)
+
+    def encode_partials(self, partials: torch.Tensor) -> torch.Tensor:
+        """Mel power of partials (P, frames, 40) -> their (P, 256) unit embeddings."""
+        _, (hidden, _) = self.lstm(partials)
+        e = torch.relu(self.linear(hidden[-1]))
+        return e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
 
     def embed(self, waveform: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (256,) unit embedding (see :meth:`embed_batch`)."""

@@ -106,23 +106,28 @@ def fit_gender(voice: torch.nn.Module, bank) -> dict:
 _WINDOW_EMBEDDINGS: dict[str, np.ndarray] = {}  # clip path -> its windows' embeddings (per process)
 
 
-@torch.no_grad()
-def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.ndarray]) -> list[np.ndarray]:
-    """Embeddings (n_windows, 256) of each clip's analysis windows, cut as
-    :meth:`model.predictor.Predictor.predict_windows` cuts them (audible part, the default analysis
-    windows: 2 s every 0.5 s), cached by path."""
+def analysis_windows(w: np.ndarray) -> list[np.ndarray]:
+    """A clip's analysis windows, cut as :meth:`model.predictor.Predictor.predict_windows` cuts
+    them: its audible part, the default analysis windows (2 s every 0.5 s)."""
     from model.audio import speech_bounds
     from model.checkpoint import DEFAULT_ANALYSIS
-    from model.predictor import map_equal_lengths, window_bounds
+    from model.predictor import window_bounds
 
     window, hop = int(DEFAULT_ANALYSIS["window_s"] * 16000), int(DEFAULT_ANALYSIS["hop_s"] * 16000)
+    a, b = speech_bounds(w)
+    x = w[a:b] if b - a >= 3200 else w
+    return [x[s:t] for s, t in window_bounds(len(x), window, hop)]
+
+
+@torch.no_grad()
+def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.ndarray]) -> list[np.ndarray]:
+    """Embeddings (n_windows, 256) of each clip's :func:`analysis_windows`, cached by path."""
+    from model.predictor import map_equal_lengths
+
     out = []
     for p, w in zip(paths, waves):
         if p not in _WINDOW_EMBEDDINGS:
-            a, b = speech_bounds(w)
-            x = w[a:b] if b - a >= 3200 else w
-            windows = [x[s:t] for s, t in window_bounds(len(x), window, hop)]
-            _WINDOW_EMBEDDINGS[p] = np.stack(map_equal_lengths(windows, voice.embed_batch))
+            _WINDOW_EMBEDDINGS[p] = np.stack(map_equal_lengths(analysis_windows(w), voice.embed_batch))
         out.append(_WINDOW_EMBEDDINGS[p])
     return out
 

@@ -21,10 +21,11 @@ training crops (cosine 0.90) but not on voices it had not heard (0.76-0.79), and
 EmoDB UA and 6 points of gender; twenty speakers are too few. Run it again when training speech of
 many more speakers is available::
 
-    python -m training.voice_distill crops --data ../shared/data --per-clip 32 --out crops.npz
-    python -m training.voice_distill train --crops crops.npz --out student.pt --check ../shared/data
-    python -m training.voice_distill evaluate --encoder student.pt --data ../shared/data
-    python -m training.voice_distill evaluate --encoder ge2e:120 --data ../shared/data  # 1.2-s partials
+    # DATA: a folder holding ravdess/ (and ravdess-song/) to train on, and emodb/ and baved/ to measure
+    python -m training.voice_distill crops --data DATA --per-clip 32 --out crops.npz
+    python -m training.voice_distill train --crops crops.npz --out student.pt --check DATA
+    python -m training.voice_distill evaluate --encoder student.pt --data DATA
+    python -m training.voice_distill evaluate --encoder ge2e:120 --data DATA  # 1.2-s partials
 """
 
 from __future__ import annotations
@@ -76,15 +77,6 @@ class StudentEncoder(nn.Module):
         return e / e.norm(dim=1, keepdim=True).clamp(min=1e-8)
 
 
-def _teacher(voice):
-    """GE2E's partial embeddings from mel power (P, T, 40), as VoiceGender.embed_batch computes them."""
-    def encode(mel: torch.Tensor) -> torch.Tensor:
-        _, (hidden, _) = voice.lstm(mel)
-        e = torch.relu(voice.linear(hidden[-1]))
-        return e / e.norm(dim=1, keepdim=True).clamp(min=1e-8)
-    return encode
-
-
 def _power_mel(voice):
     from model.export import _PowerMel
 
@@ -93,21 +85,15 @@ def _power_mel(voice):
 
 
 def _window_mels(voice, waves: list[np.ndarray]) -> np.ndarray:
-    """Each clip's analysis windows (audible part, 2 s every 0.5 s) as the voice graph's input: the
+    """Each clip's analysis windows (training/voice.analysis_windows) as the voice graph's input: the
     first partial's mel power (N, 160, 40)."""
-    from model.audio import speech_bounds
-    from model.inference import window_bounds
     from model.runtime import voice_partials
+    from training.voice import analysis_windows
 
     mel = _power_mel(voice)
-    out = []
     with torch.no_grad():
-        for w in waves:
-            a, b = speech_bounds(w)
-            x = w[a:b] if b - a >= 3200 else w
-            for s, t in window_bounds(len(x), 32000, 8000):
-                out.append(mel(torch.from_numpy(voice_partials(x[s:t])[:1]))[0].numpy())
-    return np.stack(out)
+        return np.stack([mel(torch.from_numpy(voice_partials(x)[:1]))[0].numpy()
+                         for w in waves for x in analysis_windows(w)])
 
 
 def _embed_all(encode, mels: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -142,7 +128,7 @@ def make_crops(waves: list[np.ndarray], per_clip: int, seed: int, voice) -> tupl
             with torch.no_grad():
                 mels.append(mel(torch.from_numpy(voice_partials(x)[:1]))[0].numpy())
     mels_arr = np.stack(mels).astype(np.float32)
-    return mels_arr, _embed_all(_teacher(voice), mels_arr)
+    return mels_arr, _embed_all(voice.encode_partials, mels_arr)
 
 
 def _add_noise(x: np.ndarray, waves: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -199,34 +185,19 @@ def train_student(mels: np.ndarray, targets: np.ndarray, epochs: int, width: int
 
 
 def swap_encoder(voice, encoder: str) -> None:
-    """Make ``voice.embed_batch`` use ``encoder``: "ge2e" (as shipped), "ge2e:FRAMES" (GE2E on the
-    first FRAMES frames of each partial) or a student file written by ``train``."""
-    from model.voice import LEVEL_DBFS, MAX_PARTIALS, N_MELS, PARTIAL_FRAMES, PARTIAL_STEP, SILENCE_RMS
-
-    frames = PARTIAL_FRAMES
+    """Make ``voice`` (a :class:`model.voice.VoiceGender`) encode its partials with ``encoder``:
+    "ge2e" (as shipped), "ge2e:FRAMES" (GE2E on the first FRAMES frames of each partial) or a student
+    file written by ``train``; the rest of ``embed_batch`` (level, mel, partials, their mean) stays."""
+    shipped = type(voice).encode_partials
     if encoder.startswith("ge2e"):
-        frames = int(encoder.split(":", 1)[1]) if ":" in encoder else PARTIAL_FRAMES
-        encode = _teacher(voice)
+        frames = int(encoder.split(":", 1)[1]) if ":" in encoder else None
+        voice.encode_partials = lambda partials: shipped(voice, partials[:, :frames])
     else:
         state = torch.load(encoder, map_location="cpu", weights_only=True)
         student = StudentEncoder(int(state.pop("width")))
         student.load_state_dict(state)
-        encode = student.eval()
-
-    def embed_batch(waveforms: torch.Tensor) -> torch.Tensor:
-        x = waveforms.float()
-        rms = torch.sqrt(torch.mean(x ** 2, dim=1))
-        x = x * (10 ** (LEVEL_DBFS / 20) / torch.clamp(rms, min=SILENCE_RMS))[:, None]
-        mels = voice.mel(x).transpose(1, 2)
-        b, n = mels.shape[0], mels.shape[1]
-        if n < PARTIAL_FRAMES:
-            mels = torch.cat([mels, mels.new_zeros(b, PARTIAL_FRAMES - n, N_MELS)], dim=1)
-        starts = list(range(0, mels.shape[1] - PARTIAL_FRAMES + 1, PARTIAL_STEP))[:MAX_PARTIALS]
-        e = encode(torch.cat([mels[:, s:s + frames] for s in starts]))
-        mean = e.reshape(len(starts), b, -1).mean(dim=0)
-        return mean / torch.clamp(mean.norm(dim=1, keepdim=True), min=1e-8)
-
-    voice.embed_batch = embed_batch
+        # In the instance's dict: as a submodule, nn.Module would file it where the class's method wins.
+        voice.__dict__["encode_partials"] = student.eval()
 
 
 def evaluate_encoder(model: str, encoder: str, data: Path, corpora=("emodb", "baved")) -> dict:
@@ -325,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             for corpus in ("emodb", "baved"):
                 entries, _ = load_corpus(corpus, args.check / corpus)
                 mels = _window_mels(voice, _read(entries))
-                checks[corpus] = (mels, _embed_all(_teacher(voice), mels))
+                checks[corpus] = (mels, _embed_all(voice.encode_partials, mels))
         student, history = train_student(crops["mels"], crops["emb"], args.epochs, args.width, checks=checks)
         torch.save({**student.state_dict(), "width": torch.tensor(args.width)}, args.out)
         log.info("student -> %s (%.0f s)", args.out, time.time() - t0)
