@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,26 @@ def check_audio_file(path: str | Path, channels: str = "mix") -> None:
         source.open()
     finally:
         source.close()
+
+
+def _analysed_channels(metadata: dict) -> tuple[list[int], list[str]] | None:
+    """For a call ``ser batch`` split into channels and analysed only in part (the customer's, say):
+    the file channel of each of its result tracks (the batch numbers the analysed channels from 0),
+    and the names of all the file's channels. None for other sessions, whose tracks are the file's
+    channels."""
+    source = (metadata.get("engine") or {}).get("source")
+    if not isinstance(source, dict) or source.get("kind") != "ChannelSelection":
+        return None
+    names, tracks = list(source.get("channel_names") or []), list(source.get("tracks") or [])
+    keep = source.get("channels_analysed")
+    if keep is None:  # written before the batch recorded the channels: found by name, if names are unique
+        if len(set(names)) != len(names) or not set(tracks) <= set(names):
+            return None
+        keep = [names.index(t) for t in tracks]
+    if (not tracks or len(keep) != len(tracks)
+            or not all(isinstance(c, int) and 0 <= c < len(names) for c in keep)):
+        return None
+    return list(keep), names
 
 
 def default_session_path(directory: Path, stem: str) -> Path:
@@ -484,6 +504,12 @@ class EngineBridge:
             if g is not None:
                 events.append(g)
         metadata = dict(store.metadata or {})
+        channels = _analysed_channels(metadata)
+        if channels is not None:  # each result beside its own channel's audio, the others shown as not analysed
+            keep, names = channels
+            events = [replace(e, track=keep[e.track]) if 0 <= e.track < len(keep) else e for e in events]
+            metadata["track_names"] = names
+            metadata["skip_tracks"] = [c for c in range(len(names)) if c not in keep]
         heads = ((metadata.get("engine") or {}).get("model") or {}).get("heads")
         if not heads:  # sessions written before the model's heads were recorded: its labels
             heads = list(store.results[0].probabilities) if store.results else []

@@ -57,9 +57,19 @@ PLAY_TIP = "Start, pause or resume (Space)"
 FILE_SOURCES = ("FileSource", "ChannelSelection")
 
 
+def _engine_source(meta: dict) -> dict:
+    """What the engine recorded of a session's source (kind, path, channels, duration_s), or {}."""
+    return (meta.get("engine") or {}).get("source") or {}
+
+
+def _session_channels(meta: dict, n_tracks: int) -> str:
+    """How a session's recording was read: "split" (a track per channel) or "mix"."""
+    return meta.get("channels") or _engine_source(meta).get("channels") or ("split" if n_tracks > 1 else "mix")
+
+
 def _recording_path(meta: dict) -> str | None:
     """The recording a session's metadata names, when its source was a file (else None)."""
-    source = (meta.get("engine") or {}).get("source") or {}
+    source = _engine_source(meta)
     if meta.get("source") == "file" and meta.get("path"):
         return meta["path"]
     return source.get("path") if source.get("kind") in FILE_SOURCES else None
@@ -74,7 +84,7 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if state in (None, "complete"):
         return None
     until = analysis.get("analysed_until_s") or 0.0
-    total = ((loaded.metadata.get("engine") or {}).get("source") or {}).get("duration_s")
+    total = _engine_source(loaded.metadata).get("duration_s")
     of = f" of {_clock(total)}" if total else ""
     if state == "stopped":
         why = "the analysis was stopped before the end of the recording"
@@ -718,8 +728,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         recording = self._session_recording()
+        channels = _session_channels(loaded.metadata, max(tracks) + 1)
         if recording is not None:  # its recording is still there: level, spectrogram and sound come back
-            channels = loaded.metadata.get("channels") or "mix"
             n_ch, file_s = eb.file_info(recording)
             try:
                 self.bridge.read_audio(recording, channels, names[:n_ch] if channels == "split" else None)
@@ -730,9 +740,7 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 end = max(end, file_s)
         self.source_path = recording
-        self._show_channels(loaded.metadata.get("channels")
-                            or ((loaded.metadata.get("engine") or {}).get("source") or {}).get("channels")
-                            or ("split" if max(tracks) + 1 > 1 else "mix"))
+        self._show_channels(channels)
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
         if max(tracks) + 1 > 1:
             for t in loaded.metadata.get("skip_tracks") or []:

@@ -145,7 +145,10 @@ class ChannelSelection(Source):
 
     def metadata(self) -> dict:
         meta = self._inner.metadata()
-        meta.update(kind=type(self).__name__, channel_names=self.names, tracks=list(self.track_names))
+        # Track t of the results is the file's channel channels_analysed[t] (0-based): the app shows
+        # each result beside its own channel's audio.
+        meta.update(kind=type(self).__name__, channel_names=self.names, tracks=list(self.track_names),
+                    channels_analysed=list(self.keep))
         return meta
 
 

@@ -772,9 +772,11 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
     assert "Agent" in w.banner.label.text() and "mix" not in w.banner.label.text()
 
 
-def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_model_path, tmp_path):
-    """A call's results.json from ser batch opens with its recording (a file split into channels);
-    a call cut short keeps its results up to the break and opens as stopped there."""
+def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_model_path, tmp_path, qtbot):
+    """A call's results.json from ser batch opens with its recording (a file split into channels):
+    the customer's results beside the customer's channel (the batch numbers the channels it analysed
+    from 0), the agent's channel shown as not analysed; a call cut short keeps its results up to the
+    break and opens as stopped there."""
     import shutil
 
     import soundfile as sf
@@ -795,10 +797,54 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     w = make_window()
     assert w.open_session(tmp_path / "out" / "calls" / "call.wav" / "results.json")
     assert not w.banner.isVisible() and w.source_path == src / "call.wav"
-    assert w.status_state.text() == "session call.wav/results.json" and len(w.histories[0].results) > 0
+    assert w.status_state.text() == "session call.wav/results.json"
+    agent, customer = w.histories[0], w.histories[1]
+    assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
+    assert len(agent.results) == 0 and len(customer.results) > 0
+    assert "not analysed" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
+    assert customer.results.view()[:, 0].min() > 3.0  # the customer speaks from 3 s on (stereo_wav)
+    qtbot.waitUntil(lambda: not w.bridge.reading, timeout=WAIT_MS)
+    w.tick()
+    first = [h.level.view()[h.level.view()[:, 0] < 2.5, 1].max() for h in (agent, customer)]
+    assert first[0] > -60.0 and first[1] <= -80.0  # each lane's level is its own channel's (the agent talks first)
 
     assert w.open_session(tmp_path / "out" / "calls" / "cut.flac" / "results.json")
     text = w.banner.label.text()
     assert w.banner.isVisible() and text.startswith("cut.flac/results.json: the analysis was stopped before the end")
     assert " of 0:" in text
-    assert w.source_path == src / "cut.flac" and len(w.histories[0].results) > 0
+    assert w.source_path == src / "cut.flac" and len(w.histories[1].results) > 0
+
+
+def test_a_ser_analyze_session_of_a_split_recording_shows_each_channels_audio(make_window, stereo_wav,
+                                                                              tiny_model_path, tmp_path, qtbot):
+    """A `ser analyze --channels split` session reopens with its recording read the same way: each
+    lane's level and spectrogram from its own channel, not the two channels mixed into the first."""
+    from ser.cli import main
+
+    assert main(["analyze", str(stereo_wav), "--channels", "split", "--names", "Agent,Customer",
+                 "--out", str(tmp_path / "cli"), "--model", str(tiny_model_path), "--quiet"]) == 0
+    w = make_window()
+    assert w.open_session(tmp_path / "cli" / "call.jsonl")
+    qtbot.waitUntil(lambda: not w.bridge.reading, timeout=WAIT_MS)
+    w.tick()
+    agent, customer = w.histories[0], w.histories[1]
+    assert len(customer.level) and len(customer.spec_times.view())
+    first = [h.level.view()[h.level.view()[:, 0] < 2.5, 1].max() for h in (agent, customer)]
+    assert first[0] > -60.0 and first[1] <= -80.0  # the customer starts 3 s after the agent (stereo_wav)
+
+
+def test_the_channels_a_batch_call_analysed_are_found_in_its_metadata():
+    """ser batch numbers the channels it analysed from 0: their file channels come from the source's
+    record (by name for results written before it recorded them); other sessions are left alone."""
+    from gui.engine_bridge import _analysed_channels
+
+    def meta(**source):
+        return {"engine": {"source": {"kind": "ChannelSelection", "channel_names": ["Agent", "Customer"],
+                                      "tracks": ["Customer"], **source}}}
+
+    assert _analysed_channels(meta(channels_analysed=[1])) == ([1], ["Agent", "Customer"])
+    assert _analysed_channels(meta()) == ([1], ["Agent", "Customer"])  # older results: by name
+    assert _analysed_channels(meta(channel_names=["A", "A"], tracks=["A"])) is None  # names do not tell
+    assert _analysed_channels(meta(channels_analysed=[5])) is None  # not a channel of the file
+    assert _analysed_channels({"engine": {"source": {"kind": "FileSource", "channels": "split"}}}) is None
+    assert _analysed_channels({"source": "file", "channels": "split"}) is None  # a session the app wrote
