@@ -23,6 +23,7 @@ from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
+CUSTOMER_TRACK = 1  # and the second the customer's, the one channel it analyses unless asked otherwise
 SESSION_SUFFIX = ".jsonl"
 AUDIO_QUEUE_BLOCKS = 2000  # audio blocks read ahead for the display of an analysis reopened from its session
 
@@ -182,13 +183,21 @@ def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str]
             "model_sha256": content_sha256(resolve_model_path(settings.model_path)),
             "channels": settings.channels, "window_s": settings.window_s, "hop_s": settings.hop_s,
             "vad_aggressiveness": settings.vad_aggressiveness, "speaker_adaptation": settings.speaker_adaptation,
-            "skip_tracks": list(skipped_tracks(settings)), "track_names": list(track_names or [])}
+            "skip_tracks": list(skipped_tracks(settings, file_info(path)[0])), "track_names": list(track_names or [])}
 
 
-def skipped_tracks(settings: GuiSettings) -> tuple[int, ...]:
-    """The tracks shown but not analysed: in the call-centre view, the agent's, unless asked for
-    (the engine analyses a one-track source whatever this says)."""
-    return (AGENT_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
+def analysed_only(settings: GuiSettings) -> tuple[int, ...]:
+    """The tracks the engine analyses, if not all: in the call-centre view only the customer's, unless
+    the agent's is asked for too (then every channel is)."""
+    return (CUSTOMER_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
+
+
+def skipped_tracks(settings: GuiSettings, n_tracks: int = 2) -> tuple[int, ...]:
+    """The tracks of a source with ``n_tracks`` tracks that are shown but not analysed: in the
+    call-centre view the agent's, and any channel beyond the customer's, unless the agent's is asked
+    for; none for a one-track source (the engine analyses it whatever the view)."""
+    only = analysed_only(settings)
+    return tuple(t for t in range(n_tracks) if t not in only) if only and n_tracks > 1 else ()
 
 
 HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
@@ -270,7 +279,7 @@ class EngineBridge:
             self._predictor_key = key
         return self._predictor
 
-    def _config(self, settings: GuiSettings, skip_tracks: tuple[int, ...] = ()):
+    def _config(self, settings: GuiSettings):
         import streamer
 
         predictor = self._predictor
@@ -278,18 +287,17 @@ class EngineBridge:
         hop = min(settings.hop_s or (predictor.hop_s if predictor is not None else 0.5), window)
         return streamer.EngineConfig(window_s=window, hop_s=hop,
                                      vad_aggressiveness=settings.vad_aggressiveness,
-                                     speaker_adaptation=settings.speaker_adaptation, skip_tracks=skip_tracks)
+                                     speaker_adaptation=settings.speaker_adaptation,
+                                     only_tracks=analysed_only(settings))
 
-    def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict,
-               skip_tracks: tuple[int, ...] = ()) -> None:
+    def _start(self, source, settings: GuiSettings, session_path: Path | None, metadata: dict) -> None:
         """Start an engine on ``source``. A new ``session_path`` starts a new session file; None keeps
-        appending to the current one (a resumed microphone is one session); ``skip_tracks`` are
-        shown but not analysed."""
+        appending to the current one (a resumed microphone is one session)."""
         import streamer
 
         self._stop_engine()
         predictor = self._predictor_for(settings)
-        config = self._config(settings, skip_tracks)
+        config = self._config(settings)
         if session_path is not None:
             self.close_session()
             self._session = streamer.SessionStore.create(session_path, metadata)
@@ -379,10 +387,10 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
-        skip = skipped_tracks(settings)
+        skip = skipped_tracks(settings, file_info(path)[0])
         meta = {"source": "file", "path": os.path.abspath(path), "channels": settings.channels, "start_s": start_s,
                 "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
-        self._start(source, settings, session_path, meta, skip_tracks=skip)
+        self._start(source, settings, session_path, meta)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
                          session_path: Path | None = None, start_s: float = 0.0) -> None:
@@ -394,18 +402,16 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)
-        skip = skipped_tracks(settings)  # the agent's channel of a multi-channel device, as for files
+        # The device's channels left out are known once it is open: the engine records them in the
+        # session (its settings' skip_tracks); this is the rule for a two-channel device.
         meta = {"source": "microphone", "device": device, "channels": settings.channels,
-                "track_names": list(track_names or []), "skip_tracks": list(skip)}
-        self._start(source, settings, session_path, meta, skip_tracks=skip)
+                "track_names": list(track_names or []), "skip_tracks": list(skipped_tracks(settings))}
+        self._start(source, settings, session_path, meta)
 
     @property
     def skipped_tracks(self) -> tuple[int, ...]:
         """The running engine's tracks that are shown but not analysed."""
-        engine = self._engine
-        if engine is None or engine.source is None or engine.source.n_tracks < 2:
-            return ()
-        return tuple(engine.config.skip_tracks)
+        return () if self._engine is None else self._engine.skipped_tracks
 
     def stop(self, close_session: bool = True, complete: bool = False) -> list[GuiEvent]:
         """Stop the engine, the sound and the display reader; returns the events the engine flushed
@@ -510,6 +516,7 @@ class EngineBridge:
             events = [replace(e, track=keep[e.track]) if 0 <= e.track < len(keep) else e for e in events]
             metadata["track_names"] = names
             metadata["skip_tracks"] = [c for c in range(len(names)) if c not in keep]
+            metadata["lanes"] = len(names)  # a lane per channel, with results or not
         heads = ((metadata.get("engine") or {}).get("model") or {}).get("heads")
         if not heads:  # sessions written before the model's heads were recorded: its labels
             heads = list(store.results[0].probabilities) if store.results else []

@@ -569,7 +569,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if self.settings.channels == "split":
             self.banner.show_message(self._split_notice(n_ch), notice=True)
-        for t in eb.skipped_tracks(self.settings) if split else ():
+        for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
         return True
@@ -601,9 +601,12 @@ class MainWindow(QtWidgets.QMainWindow):
                     "recording (agent and customer on separate channels).")
         agent = self.lane_name(eb.AGENT_TRACK)
         if not self.settings.analyse_agent:
+            others = [self.lane_name(t) for t in range(n_channels) if t not in (eb.AGENT_TRACK, eb.CUSTOMER_TRACK)]
+            extra = (f" It has {n_channels} channels: only the customer's ({self.lane_name(eb.CUSTOMER_TRACK)}) is "
+                     f"analysed, the others ({', '.join(others)}) are shown but not analysed." if others else "")
             return (f"The agent's lane ({agent}) is shown but not analysed, as 'ser batch' does: in the EU, inferring "
                     "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)). Where it is lawful, "
-                    "turn on \"Analyse the agent's channel too\" in Settings.")
+                    f"turn on \"Analyse the agent's channel too\" in Settings.{extra}")
         names = ", ".join(self.lane_name(t) for t in range(n_channels))
         return (f"Every channel is analysed, the agent's too ({names}), as chosen in Settings. In the EU, inferring "
                 "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)).")
@@ -677,7 +680,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for t in self.bridge.skipped_tracks:
             self._mark_not_analysed(t)
         if self.bridge.skipped_tracks and new_session:
-            self.banner.show_message(self._split_notice(2), notice=True)
+            source = self.bridge.source
+            self.banner.show_message(self._split_notice(source.n_tracks if source is not None else 2), notice=True)
         self._set_state("listening")
         return True
 
@@ -701,11 +705,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{path}: cannot read this session ({exc!r}). Open a session file saved by the analyzer.")
             return False
         heads = loaded.heads or self._model_heads()
-        tracks = sorted({e.track for e in loaded.events if isinstance(e, (Result, Segment))}) or [0]
+        # The lanes: every track with results, every track left out (the app, the batch and the engine
+        # record those), and every channel of a batch call (its customer's may have no speech at all).
+        skipped = set(loaded.metadata.get("skip_tracks") or [])
+        skipped |= set(((loaded.metadata.get("engine") or {}).get("settings") or {}).get("skip_tracks") or [])
+        skipped = {int(t) for t in skipped if int(t) >= 0}
+        lanes = max([e.track + 1 for e in loaded.events if isinstance(e, (Result, Segment))]
+                    + [t + 1 for t in skipped] + [int(loaded.metadata.get("lanes") or 1)])
         names = list(loaded.metadata.get("track_names") or [])
         if not names:  # sessions written by `ser analyze` name their tracks in the results
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
-            names = [by_track.get(t, f"Track {t + 1}") for t in range(max(tracks) + 1)]
+            names = [by_track.get(t, f"Track {t + 1}") for t in range(lanes)]
         # ser batch writes every call's results as <call>/results.json: the call's folder names it
         name = (f"{Path(path).parent.name}/{Path(path).name}" if loaded.metadata.get("created_by") == "ser batch"
                 else Path(path).name)
@@ -715,7 +725,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {name}")
         self.transport.load(SESSION)  # before the lanes, which are named after what is open
-        self.reset_view(heads, max(tracks) + 1)
+        self.reset_view(heads, lanes)
         self.clear_error()
         if loaded.salvaged:
             s = loaded.salvaged
@@ -728,7 +738,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dispatch(loaded.events)
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         recording = self._session_recording()
-        channels = _session_channels(loaded.metadata, max(tracks) + 1)
+        channels = _session_channels(loaded.metadata, lanes)
         if recording is not None:  # its recording is still there: level, spectrogram and sound come back
             n_ch, file_s = eb.file_info(recording)
             try:
@@ -742,9 +752,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_path = recording
         self._show_channels(channels)
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
-        if max(tracks) + 1 > 1:
-            for t in loaded.metadata.get("skip_tracks") or []:
-                self._mark_not_analysed(int(t))
+        if lanes > 1:
+            for t in sorted(skipped):
+                self._mark_not_analysed(t)
         self._set_state(f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
         self.redraw()
         self.plot_stack.show_all(end)

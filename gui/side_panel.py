@@ -120,9 +120,9 @@ class LanePanel(QtWidgets.QGroupBox):
             return
         i = history.index_at(position_s if position_s is not None else np.inf)
         heard = [u for u in history.utterances if position_s is None or u.end_s <= position_s + 1e-6]
-        key = (history.result_version, i, len(heard))
+        key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech))
         if key == self.version:
-            return  # only results and the playhead's result change what this panel shows
+            return  # only results, the playhead's result and segments (the summary) change what this panel shows
         self.version = key
         if i is not None and history.labels:
             probs = history.probabilities()[i]
@@ -190,11 +190,11 @@ class LanePanel(QtWidgets.QGroupBox):
         elif s.analysed_windows:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows; "
                                        "shares follow once the first utterance ends.")
-        elif s.not_speech_s and not s.speech_s:
-            self.summary_label.setText(f"<b>Session</b>: no speech; {s.not_speech_s:.1f} s of sound left out as not "
-                                       f"speech ({s.not_speech}).")
-        else:
-            self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, no windows analysed yet.")
+        else:  # (so far, live or while a file is analysed)
+            left_out = (f"{s.not_speech_s:.1f} s of sound left out as not speech ({s.not_speech})"
+                        if s.not_speech_s else "")
+            speech = f"speech {s.speech_s:.1f} s, no window analysed" if s.speech_s or not left_out else "no speech"
+            self.summary_label.setText(f"<b>Session</b>: {'; '.join(p for p in (speech, left_out) if p)}.")
 
 
     analysed = True

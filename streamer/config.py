@@ -45,6 +45,9 @@ class EngineConfig:
         skip_tracks: Tracks whose audio is shown (``AudioBlock`` events) but never analysed: no VAD,
             no model, no results (the app's call-centre view leaves the agent's channel out so by
             default). Ignored for a source with one track.
+        only_tracks: When given, the only tracks analysed: every other track of a source with
+            several is shown but not analysed, as if in ``skip_tracks``, however many channels the
+            file or device turns out to have (the app's call-centre view analyses the customer's).
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
@@ -70,11 +73,13 @@ class EngineConfig:
     speaker_adaptation: bool = True
     speech_gate: bool = True
     skip_tracks: tuple[int, ...] = ()
+    only_tracks: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "skip_tracks", tuple(int(t) for t in self.skip_tracks))
-        if any(t < 0 for t in self.skip_tracks):
-            raise ConfigError("skip_tracks must name tracks by their index (0 or more).")
+        for name in ("skip_tracks", "only_tracks"):
+            object.__setattr__(self, name, tuple(int(t) for t in getattr(self, name)))
+            if any(t < 0 for t in getattr(self, name)):
+                raise ConfigError(f"{name} must name tracks by their index (0 or more).")
         if not self.window_s > 0 or not self.hop_s > 0:
             raise ConfigError(f"window_s ({self.window_s}) and hop_s ({self.hop_s}) must be positive.")
         if self.hop_s > self.window_s:
@@ -114,6 +119,7 @@ class EngineConfig:
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
         data["skip_tracks"] = list(self.skip_tracks)  # as JSON gives it back
+        data["only_tracks"] = list(self.only_tracks)
         return data
 
     @classmethod

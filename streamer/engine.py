@@ -28,7 +28,7 @@ import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -116,6 +116,7 @@ class Engine:
         self._counts = {"windows": 0, "utterances": 0, "segments": 0, "errors": 0, "dropped_display": 0}
         self._samples: dict[int, int] = {}
         self._pipelines: list[TrackPipeline] = []
+        self._skip: set[int] = set()  # tracks shown but not analysed (see start)
         self._source_ended = False  # the source ran out by itself (a file's end), not stopped
         self._model_failed = False  # the model raised: audio planned after that got no results
         self._emitted_until_s = 0.0  # where the last result or segment emitted ends
@@ -130,8 +131,14 @@ class Engine:
             self._set_threads()
             self._pipelines = [TrackPipeline(self.predictor, self.config, i, name, source.start_sample)
                                for i, name in enumerate(source.track_names)]
-            if self.session is not None:
-                self.session.update_metadata(engine=engine_metadata(self.predictor, self.config, source),
+            # Tracks shown but not analysed; a source with one track is always analysed (a mono
+            # recording or device has no separate channel to leave out).
+            n, only = len(self._pipelines), self.config.only_tracks
+            self._skip = (set(self.config.skip_tracks) | ({t for t in range(n) if t not in only} if only else set())
+                          if n > 1 else set())
+            if self.session is not None:  # the session records the tracks this source left out
+                config = replace(self.config, skip_tracks=self.skipped_tracks)
+                self.session.update_metadata(engine=engine_metadata(self.predictor, config, source),
                                              started=now_iso())
         except BaseException:
             source.close()  # do not hold a device or file that will never be read
@@ -152,9 +159,6 @@ class Engine:
         embeds = any(p.embeds_ahead for p in self._pipelines)
         self._embedded = queue.Queue(maxsize=EMBEDDED_QUEUE_ENTRIES) if embeds else self._planned
         self._samples = {i: 0 for i in range(len(self._pipelines))}
-        # Tracks shown but not analysed; a source with one track is always analysed (a mono
-        # recording or device has no separate channel to leave out).
-        self._skip = set(self.config.skip_tracks) if len(self._pipelines) > 1 else set()
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
         _freeze_startup_objects()
@@ -215,6 +219,12 @@ class Engine:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the source is exhausted and everything has been emitted; True when done."""
         return self._done.wait(timeout)
+
+    @property
+    def skipped_tracks(self) -> tuple[int, ...]:
+        """The current source's tracks that are shown but not analysed (``skip_tracks`` and the tracks
+        ``only_tracks`` leaves out; none for a source with one track)."""
+        return tuple(sorted(self._skip))
 
     @property
     def running(self) -> bool:

@@ -239,7 +239,8 @@ def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tupl
                          "mean_dominance": sp["dominance"], "negative_valence_share": sp["negative_valence_share"],
                          "peak_arousal": sp["peak_arousal"], "peak_arousal_s": sp["peak_arousal_s"],
                          "peak_anger": sp["peak_anger"], "peak_anger_s": sp["peak_anger_s"],
-                         **{f"share_{lab}": shares.get(lab, 0.0) for lab in labels},
+                         # no speech: no shares at all (not a share of 0 for every emotion)
+                         **{f"share_{lab}": shares.get(lab, 0.0) if shares else None for lab in labels},
                          **_other_head_columns(sp)})
     return rows, labels, others
 
@@ -280,6 +281,17 @@ def _img(png: bytes, alt: str) -> str:
     if not png:
         return "<p>(no plot)</p>"
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+NO_SPEECH = ("no speech found in this channel; if the call has speech there, check that --names gives "
+             "the channels in their order (agent first by default)")
+
+
+def without_speech(calls: list[dict]) -> list[tuple[str, str]]:
+    """(call id, speaker) of each analysed channel of a done call where no speech was found: a
+    silent or swapped channel looks like this."""
+    return [(c["call_id"], sp["track_name"]) for c in calls if c.get("status") == "done"
+            for sp in (c.get("summary") or {}).get("speakers", []) if not sp.get("n_segments")]
 
 
 def _f(v, fmt: str = ".2f") -> str:
@@ -367,6 +379,11 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             top = max(shares_c, key=shares_c.get) if shares_c else "-"
             uncertain = sp.get("uncertain_s") or 0.0
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
+            if not sp.get("n_segments"):
+                parts.append(f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td>"
+                             f"<td>{_f(c['duration_s'], '.1f')} s</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
+                             f"<td colspan='6' class='failed'>{esc(NO_SPEECH)}</td></tr>")
+                continue
             parts.append(
                 f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td><td>{_f(c['duration_s'], '.1f')} s</td>"
                 f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
@@ -390,6 +407,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                     f"{_f(c['duration_s'], '.1f')} s. {esc(summ.get('channel_statement', ''))}</p>\n")
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
+                if not sp.get("n_segments"):
+                    f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: {esc(NO_SPEECH)}.</p>")
+                    continue
                 f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
                         + _anger_text(sp)
                         + "".join(f"; mean {esc(k[5:])} {_f(v)}" for k, v in _other_head_columns(sp).items()

@@ -220,7 +220,7 @@ def test_rerun_skips_done_calls_and_redoes_changed_ones(local_run, calls, tiny_m
     assert_close(load(out / "calls" / "call_a.wav" / "summary.json")["channels_analysed"], ["Customer"])
 
 
-def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp_path):
+def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp_path, capsys):
     import numpy as np
     import soundfile as sf
     from batch_helpers import AGENT_CLIPS
@@ -238,5 +238,19 @@ def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp
     sp = load(tmp_path / "out" / "calls" / "silent.wav" / "summary.json")["speakers"][0]
     assert (sp["track_name"], sp["speech_s"], sp["n_utterances"], sp["emotion_shares"]) == ("Customer", 0.0, 0, {})
     assert sp["mean_arousal"] is None and sp["peak_arousal"] is None and sp["top_anger"] == []
-    assert pq.read_table(tmp_path / "out" / "calls.parquet").to_pylist()[0]["speech_s"] == 0.0
-    assert "silent.wav" in (tmp_path / "out" / "report.html").read_text()
+    row = pq.read_table(tmp_path / "out" / "calls.parquet").to_pylist()[0]
+    assert row["speech_s"] == 0.0
+    assert all(v is None for k, v in row.items() if k.startswith("share_"))  # no shares, not 0 % of each
+    html = (tmp_path / "out" / "report.html").read_text()
+    # A silent or swapped channel says so, in the table and in the call's text, with no empty cells.
+    assert html.count("no speech found in this channel") == 2 and "highest arousal at ." not in html
+    assert "( s)" not in html and "<td>%</td>" not in html
+    from streamer.batch.report import without_speech
+
+    assert without_speech(run.calls) == [("silent.wav", "Customer")]
+    from ser.cli import main
+
+    capsys.readouterr()
+    assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
+                 "--workers", "1"]) == 0
+    assert "1 analysed channel has no speech: silent.wav (Customer); if the call has speech" in capsys.readouterr().out

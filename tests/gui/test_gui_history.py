@@ -152,3 +152,25 @@ def test_label_text_on_the_light_panel_is_readable():
     for label in [*LABEL_COLORS, "some other class"]:
         assert (luminance(panel) + 0.05) / (luminance(text_color(label, panel)) + 0.05) >= 4.5, label
     assert text_color("sad", panel) == LABEL_COLORS["sad"]  # dark enough already: unchanged
+
+
+def test_the_panel_says_what_sound_was_left_out_when_no_window_was_analysed(qtbot):
+    """Speech too short for a window beside sound the gate left out: the panel gives both (and no
+    "yet", which would be wrong once the analysis has ended)."""
+    from gui.side_panel import LanePanel
+
+    panel = LanePanel(0, "Speech")
+    qtbot.addWidget(panel)
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.add_vad(VadFlags(0, 0.0, 0.03, np.ones(200, np.float32)))  # the VAD flags all 6 s
+    h.add_segment(Segment(0, 0.0, 4.4, "steady sound (noise, hum, a tone or sustained music)"))
+    panel.update_from(h, None)
+    assert panel.summary_label.text() == ("<b>Session</b>: no speech; 4.4 s of sound left out as not speech "
+                                          "(steady sound (noise, hum, a tone or sustained music)).")
+    h.add_segment(Segment(0, 5.0, 5.4))
+    panel.update_from(h, None)
+    text = panel.summary_label.text()
+    assert text.startswith("<b>Session</b>: speech 0.4 s, no window analysed; 4.4 s of sound left out") and "yet" not in text
+    h.clear()
+    panel.update_from(h, None)
+    assert panel.summary_label.text() == "<b>Session</b>: speech 0.0 s, no window analysed."

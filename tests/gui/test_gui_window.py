@@ -585,6 +585,32 @@ def test_an_opened_session_plays_its_recording_when_it_is_there(make_window, rep
     assert "not there any more" in gone.status_state.text() and not gone.playing
 
 
+def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with_more(make_window, replay,
+                                                                                   speech_16k, tmp_path):
+    """A call file with a third channel (which may hold the agent's voice again): only the customer's
+    channel is analysed, every other is shown but not analysed, and the banner says so; the
+    session reopens with the same lanes left out."""
+    import soundfile as sf
+
+    data = np.stack([speech_16k, speech_16k, speech_16k], axis=1)
+    sf.write(tmp_path / "three.wav", data, 16000)
+    w = replay(make_window(speed=0.0, channels="split"), tmp_path / "three.wav")
+    assert [len(w.histories[t].results) > 0 for t in range(3)] == [False, True, False]
+    assert all(len(w.histories[t].level) > 0 for t in range(3))  # every channel is shown
+    for t in (0, 2):
+        assert "not analysed" in w.plot_stack.lanes[t].caption(w.plot_stack.lanes[t].emotion_plot)
+    assert "only the customer's (Customer) is analysed, the others (Track 3)" in w.banner.label.text()
+    session = w.session_path
+    w.stop()
+    other = make_window()
+    assert other.open_session(session)
+    assert [len(other.histories[t].results) > 0 for t in range(3)] == [False, True, False]
+    for t in (0, 2):
+        assert "not analysed" in other.plot_stack.lanes[t].caption(other.plot_stack.lanes[t].emotion_plot)
+    agent_too = replay(make_window(speed=0.0, channels="split", analyse_agent=True), tmp_path / "three.wav")
+    assert all(len(agent_too.histories[t].results) > 0 for t in range(3))  # asked for: every channel
+
+
 def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_wav, speech_wav):
     w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
     text = w.banner.label.text()
