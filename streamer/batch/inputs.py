@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,8 @@ from streamer.errors import ConfigError
 # Suffixes taken from a folder; a list file may name any file (it is then tried and, if bad, recorded).
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64",
                             ".caf", ".rf64"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Kept in call ids: letters and digits of any script, "_", "." and "-"; anything else becomes "_".
+_UNSAFE = re.compile(r"[^\w.-]+")
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,20 @@ class CallInput:
 
 
 def _safe_id(rel: str) -> str:
-    parts = [_UNSAFE.sub("_", p).strip("._") or "_" for p in Path(rel).parts]
+    parts = [_UNSAFE.sub("_", unicodedata.normalize("NFC", p)).strip("._") or "_" for p in Path(rel).parts]
     return "__".join(parts)
+
+
+def _call_ids(rels: list[str]) -> list[str]:
+    """Call ids of the calls at these relative paths. Two paths that give the same id (they differ
+    only in characters an id leaves out, or a file is named like a subfolder's file with ``__``)
+    keep it apart by a suffix from their own path, not from their order: adding files to the
+    folder never moves a call to another id. A path that is its own id keeps it unsuffixed."""
+    ids = [_safe_id(rel) for rel in rels]
+    count = Counter(ids)
+    return [cid if count[cid] == 1 or unicodedata.normalize("NFC", rel) == cid
+            else f"{cid}-{hashlib.sha256(rel.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+            for rel, cid in zip(rels, ids)]
 
 
 def unsupported_files(input_path: str | os.PathLike) -> list[Path]:
@@ -81,21 +97,14 @@ def discover(input_path: str | os.PathLike) -> list[CallInput]:
             raise ConfigError(f"{root}: the list file names no audio files.")
     else:
         raise ConfigError(f"{root}: no such folder or list file.")
-    calls, seen_paths, seen_ids = [], set(), set()
+    seen_paths, rels = set(), []
     for p in paths:
         resolved = p.resolve()
         if resolved in seen_paths:
             raise ConfigError(f"{p}: listed twice.")
         seen_paths.add(resolved)
         try:
-            rel = str(p.relative_to(base))
+            rels.append(str(p.relative_to(base)))
         except ValueError:
-            rel = str(resolved).lstrip(os.sep)
-        call_id = cid = _safe_id(rel)
-        n = 2
-        while cid in seen_ids:  # two names that differ only in unsafe characters
-            cid = f"{call_id}-{n}"
-            n += 1
-        seen_ids.add(cid)
-        calls.append(CallInput(cid, p))
-    return calls
+            rels.append(str(resolved).lstrip(os.sep))
+    return [CallInput(cid, p) for cid, p in zip(_call_ids(rels), paths)]

@@ -53,3 +53,22 @@ def test_key_changes_with_content_model_and_result_settings_only():
     assert len({base, call_key("c2", "m", BatchSettings()), call_key("c", "m2", BatchSettings()),
                 call_key("c", "m", BatchSettings(hop_s=1.0)), call_key("c", "m", BatchSettings(vad_aggressiveness=3)),
                 call_key("c", "m", BatchSettings(analyse_agent=True))}) == 6
+
+
+def test_call_ids_keep_every_script_and_do_not_move_when_files_are_added(tmp_path):
+    """Ids keep letters of any script; names that still give one id are told apart by their own
+    path, so a file added later never takes another call's id (its folder of results)."""
+    (tmp_path / "Kunden Anrufe" / "é").mkdir(parents=True)
+    for name in ("Anruf ö.wav", "Anruf ü.wav", "Kunden Anrufe/é/Anruf Nr 3 ü.wav", "a?b.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    before = {c.path.name: c.call_id for c in discover(tmp_path)}
+    assert before == {"Anruf ö.wav": "Anruf_ö.wav", "Anruf ü.wav": "Anruf_ü.wav",
+                      "Anruf Nr 3 ü.wav": "Kunden_Anrufe__é__Anruf_Nr_3_ü.wav", "a?b.wav": "a_b.wav"}
+    for name in ("Anruf ä.wav", "a*b.wav", "a_b.wav"):  # a_b.wav is its own id; a?b.wav and a*b.wav collide
+        (tmp_path / name).write_bytes(b"x")
+    after = {c.path.name: c.call_id for c in discover(tmp_path)}
+    assert {k: after[k] for k in before if k != "a?b.wav"} == {k: v for k, v in before.items() if k != "a?b.wav"}
+    assert after["Anruf ä.wav"] == "Anruf_ä.wav" and after["a_b.wav"] == "a_b.wav"
+    assert after["a?b.wav"].startswith("a_b.wav-") and after["a*b.wav"].startswith("a_b.wav-")
+    assert len(set(after.values())) == len(after)
+    assert after == {c.path.name: c.call_id for c in discover(tmp_path)}  # the same on every run
