@@ -14,6 +14,7 @@ recording reads it once to hash it (the reuse of earlier analyses), then again o
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
@@ -147,6 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or GuiSettings()
         self.bridge = bridge or eb.EngineBridge()
         self.session_dir = Path(session_dir) if session_dir else sessions_folder()
+        self._export_dir: Path | None = None  # where the last export went: the next one is offered there
         self.explicit_session_path = Path(session_path) if session_path else None
         self.session_path: Path | None = None
         self.transport = Transport(speed=self.settings.speed)
@@ -559,7 +561,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{path}: cannot be read ({exc}). Check the file and its permissions.")
             self.transport.load(IDLE)
             return False
-        cached = eb.find_analysis(self.session_dir, key) if self.explicit_session_path is None else None
+        cached = eb.find_analysis(self.session_dir, key, path) if self.explicit_session_path is None else None
         if cached is not None and self._reopen_analysis(cached, path, names):
             started = True
         else:
@@ -959,6 +961,13 @@ class MainWindow(QtWidgets.QMainWindow):
         from an earlier analysis with them), the playhead staying where it is; the microphone
         restarts with them."""
         model_changed = settings.model_path != self.settings.model_path
+        if model_changed:  # a model file that cannot be used is not taken, nor saved for the next start
+            try:
+                eb.read_model_info(settings.model_path)
+            except SERError as exc:
+                self.show_error(f"{exc} The model stays {Path(self.settings.model_path).name}.")
+                settings = settings.replace(model_path=self.settings.model_path)
+                model_changed = False
         smoothing_changed = settings.smoothing != self.settings.smoothing
         engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness,
                           settings.speaker_adaptation, settings.analyse_agent) != \
@@ -1169,9 +1178,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export(fmt, path)
 
     def default_export_path(self, fmt: str) -> Path:
-        """Where an export goes unless the user says otherwise: beside the session file, named after
-        what was analysed (the replayed file's name, or the session's)."""
-        folder = self.session_path.parent if self.session_path is not None else self.session_dir
+        """Where an export goes unless the user says otherwise: the folder of the last export, else
+        beside the recording (where the user keeps it, if writable), else beside the session file;
+        named after what was analysed (the replayed file's name, or the session's)."""
+        recording = Path(self.source_path).parent if self.source_path is not None else None
+        if self._export_dir is not None and self._export_dir.is_dir():
+            folder = self._export_dir
+        elif recording is not None and recording.is_dir() and os.access(recording, os.W_OK):
+            folder = recording
+        else:
+            folder = self.session_path.parent if self.session_path is not None else self.session_dir
         stem = Path(self.source_path).stem if self.source_path is not None else (
             self.session_path.stem if self.session_path is not None else "analysis")
         return folder / f"{stem}.{fmt}"
@@ -1185,11 +1201,13 @@ class MainWindow(QtWidgets.QMainWindow):
                 if not self.plot_stack.grab().save(str(path), "PNG"):
                     raise OSError(f"{path}: the image could not be written; choose a writable folder.")
                 self._set_state(f"image saved to {path}")
+                self._export_dir = path.parent
                 return path
             if self.session_path is None or not self.session_path.exists():
                 raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
             written = self.bridge.export(self.session_path, path, fmt)
             self._set_state(f"exported to {written}")
+            self._export_dir = Path(written).parent
             return written
         except (SERError, OSError) as exc:
             self.show_error(f"Export failed: {exc}")

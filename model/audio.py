@@ -15,6 +15,9 @@ from model.errors import AudioError
 
 SAMPLE_RATE_HZ = 16000
 MIN_SAMPLE_RATE_HZ = 8000
+# Audio formats this program reads (libsndfile through soundfile), by file ending.
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64",
+                            ".caf", ".rf64"})
 # Audio formats libsndfile (through soundfile) does not read: compressed formats of phones, browsers
 # and media players. Files in them are refused with a conversion hint rather than a decoder error.
 UNSUPPORTED_AUDIO_SUFFIXES = frozenset({".m4a", ".aac", ".mp4", ".m4b", ".wma", ".webm", ".amr", ".3gp", ".mka"})

@@ -41,6 +41,10 @@ def _out_target(args) -> tuple[Path, str | None]:
     that needs a single input, and its ending gives the format unless ``--format`` says the same."""
     out = Path(args.out)
     ending = out.suffix.lower().lstrip(".")
+    if ending.isalpha() and ending not in FORMATS and not out.exists():  # res.txt: a file meant, not a folder
+        raise ConfigError(f"--out {out}: .{ending} is not a result format ({', '.join(FORMATS)}); name the file "
+                          f".{' or .'.join(FORMATS)}, or give a folder (a new folder's name without an ending; "
+                          "an existing folder is used whatever its name).")
     if ending not in FORMATS or out.is_dir():
         args.format = args.format or "jsonl"
         return out, None

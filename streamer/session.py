@@ -130,7 +130,7 @@ class SessionStore:
             except json.JSONDecodeError:
                 pass  # the record being written when the process died
         if not records or records[0].get("type") != "metadata":
-            raise SessionError(f"{path}: not a session file of this program.")
+            raise _not_a_session(path)
         meta = _checked_metadata(path, {k: v for k, v in records[0].items() if k != "type"})
         segments, results, errors, ended = [], [], [], None
         for rec in records[1:]:
@@ -284,11 +284,26 @@ class SessionStore:
         return SessionStore.open(self.path)
 
 
+def _not_a_session(path: Path) -> SessionError:
+    """The error for a file that is not a session, saying what to do with what it is."""
+    from model.audio import AUDIO_SUFFIXES, UNSUPPORTED_AUDIO_SUFFIXES
+
+    ending = Path(path).suffix.lower()
+    if ending in AUDIO_SUFFIXES | UNSUPPORTED_AUDIO_SUFFIXES:
+        return SessionError(f"{path}: a recording, not a session file. Open it as a recording to analyse it "
+                            "(Open file in the app, `ser gui --replay FILE`, or `ser analyze FILE`).")
+    if ending == ".csv":
+        return SessionError(f"{path}: a CSV export, which cannot be opened again. Open the session it came from "
+                            "(.jsonl) or a JSON export (.json) instead.")
+    return SessionError(f"{path}: not a session file of this program. Open a session (.jsonl), a JSON export "
+                        "(.json) or a call's results.json from `ser batch`.")
+
+
 def _checked_metadata(path: Path, meta) -> dict:
     """A session's metadata record (or a JSON export's), refused unless this program wrote it in a
     format it reads."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise SessionError(f"{path}: not a session file of this program.")
+        raise _not_a_session(path)
     if int(meta.get("format_version", 1)) > FORMAT_VERSION:
         raise SessionError(f"{path}: written by a newer version of this program (session format "
                            f"{meta.get('format_version')}); update the program to read it.")

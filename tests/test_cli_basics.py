@@ -272,7 +272,10 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert "names one result file, but 2 input files are given" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "x.json"), "--format", "csv", *common]) == 2
     assert "ends in .json, but --format is csv" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "res.txt"), *common]) == 2
+    assert "--out " in (err := capsys.readouterr().err) and ".txt is not a result format" in err
     assert not (tmp_path / "two.csv").exists() and not (tmp_path / "x.json").exists()
+    assert not (tmp_path / "res.txt").exists()  # not made a folder of that name
     (tmp_path / "dir.csv").mkdir()  # an existing folder is a folder, whatever its name
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "dir.csv"), *common]) == 0
     assert (tmp_path / "dir.csv" / f"{speech_paths[0].stem}.jsonl").is_file()

@@ -10,12 +10,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.audio import UNSUPPORTED_AUDIO_SUFFIXES
+from model.audio import AUDIO_SUFFIXES, UNSUPPORTED_AUDIO_SUFFIXES
 from streamer.errors import ConfigError
 
-# Suffixes taken from a folder; a list file may name any file (it is then tried and, if bad, recorded).
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64",
-                            ".caf", ".rf64"})
+# A folder's files with an audio ending are its calls (model.audio.AUDIO_SUFFIXES); a list file may name
+# any file (it is then tried and, if bad, recorded).
+
 # Kept in call ids: letters and digits of any script, "_", "." and "-"; anything else becomes "_".
 _UNSAFE = re.compile(r"[^\w.-]+")
 

@@ -148,7 +148,7 @@ def test_seeking_back_keeps_every_result_and_replaying_makes_no_second_session(m
     assert w.session_path == session and sorted(w.session_dir.glob("*.jsonl")) == sessions
 
 
-def test_a_recording_analysed_before_reopens_from_its_session(make_window, replay, qtbot, speech_wav):
+def test_a_recording_analysed_before_reopens_from_its_session(make_window, replay, qtbot, speech_wav, tmp_path):
     w = replay(make_window(speed=0.0), speech_wav)
     results = w.histories[0].results.view().copy()
     session = w.session_path
@@ -156,6 +156,11 @@ def test_a_recording_analysed_before_reopens_from_its_session(make_window, repla
     assert w.open_file(speech_wav)  # the same file, model and settings
     assert w.session_path == session and not w.bridge.active and "analysed before" in w.statusBar().currentMessage()
     assert np.allclose(w.histories[0].results.view()[:, :2], results[:, :2])
+    copy = tmp_path / "copy of speech.wav"  # the same content elsewhere: its own session, named after it
+    copy.write_bytes(speech_wav.read_bytes())
+    other = make_window(speed=0.0)
+    assert other.open_file(copy) and other.bridge.active and other.session_path != session
+    other.stop()
     qtbot.waitUntil(lambda: not w.bridge.reading, timeout=WAIT_MS)
     w.tick()
     assert w.histories[0].level.view()[:, 0].max() > 13.0  # level and spectrogram read back from the audio
@@ -360,7 +365,7 @@ def test_missing_model_is_explained_and_fixable_in_settings(make_window, replay,
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"definitely not a model")
     w.apply_settings(w.settings.replace(model_path=str(junk)))
-    assert w.model_info is None and "junk.safetensors" in w.errors[-1]
+    assert w.model_info is None and "junk.safetensors" in w.errors[-1]  # refused: the missing one stays named
     w.apply_settings(w.settings.replace(model_path=str(tiny_model_path), smoothing=0.5, speed=0.0))
     assert w.model_info is not None and not w.banner.isVisible()
     replay(w, speech_wav)
@@ -492,15 +497,19 @@ def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, 
     assert not (tmp_path / "sessions").exists() or not list((tmp_path / "sessions").iterdir())
 
 
-def test_exports_are_named_after_the_source_and_say_where_they_went(make_window, replay, speech_wav):
+def test_exports_are_named_after_the_source_and_say_where_they_went(make_window, replay, speech_wav, tmp_path):
     w = make_window(speed=0.0)
     replay(w, speech_wav)
     w.redraw()
     assert w.act_export_csv.isEnabled() and w.act_play.isEnabled()
     path = w.default_export_path("csv")
-    assert path.name == f"{speech_wav.stem}.csv" and path.parent == w.session_path.parent
+    assert path.name == f"{speech_wav.stem}.csv" and path.parent == speech_wav.parent  # beside the recording
     assert w.export("csv", path) == path and path.is_file()
     assert str(path) in w.status_state.text()
+    elsewhere = tmp_path / "exports"
+    elsewhere.mkdir()
+    assert w.export("json", elsewhere / "mine.json") == elsewhere / "mine.json"
+    assert w.default_export_path("png") == elsewhere / f"{speech_wav.stem}.png"  # where the user last put one
 
 
 def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they_show(make_window, replay,
@@ -874,3 +883,14 @@ def test_the_channels_a_batch_call_analysed_are_found_in_its_metadata():
     assert _analysed_channels(meta(channels_analysed=[5])) is None  # not a channel of the file
     assert _analysed_channels({"engine": {"source": {"kind": "FileSource", "channels": "split"}}}) is None
     assert _analysed_channels({"source": "file", "channels": "split"}) is None  # a session the app wrote
+
+
+def test_a_model_file_that_cannot_be_used_is_neither_taken_nor_kept(make_window, tmp_path, tiny_model_path):
+    """Settings naming a broken model file keep the model in use, and do not save the broken one for
+    the next start."""
+    bad = tmp_path / "notamodel.safetensors"
+    bad.write_text("not a model")
+    w = make_window()
+    w.apply_settings(w.settings.replace(model_path=str(bad)))
+    assert w.settings.model_path == str(tiny_model_path) and w.model_info is not None
+    assert "notamodel.safetensors" in w.errors[-1] and f"The model stays {tiny_model_path.name}." in w.errors[-1]

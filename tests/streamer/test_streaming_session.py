@@ -141,6 +141,13 @@ def test_exports(written_session, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps({"metadata": {"format": "something else"}, "results": []}))
     with pytest.raises(SessionError, match="not a session file of this program"):
         SessionStore.open(tmp_path / "other.json")
+    # A recording or a CSV export opened as a session: what to do with it instead.
+    (tmp_path / "call.wav").write_bytes(b"RIFF....WAVE")
+    with pytest.raises(SessionError, match=r"a recording, not a session file.*ser gui --replay FILE"):
+        SessionStore.open(tmp_path / "call.wav")
+    (tmp_path / "talk.csv").write_text("track,kind\n0,window\n")
+    with pytest.raises(SessionError, match=r"a CSV export, which cannot be opened again.*\(\.jsonl\)"):
+        SessionStore.open(tmp_path / "talk.csv")
 
 
 def test_session_survives_a_killed_process(speech_wav, tiny_model_path, tmp_path):
