@@ -298,6 +298,11 @@ def _f(v, fmt: str = ".2f") -> str:
     return "" if v is None else format(v, fmt)
 
 
+def _value_at(value, at_s) -> str:
+    """A peak and when it was, e.g. "0.81 (12.5 s)"; empty when there is none."""
+    return "" if value is None else f"{_f(value)} ({_f(at_s, '.1f')} s)"
+
+
 def _anger_text(sp: dict) -> str:
     """The report's words on a speaker's anger: the windows where it was the likelier reading, or
     that it never was."""
@@ -346,7 +351,10 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     esc = html.escape
     done = [c for c in calls if c["status"] == "done"]
     failed = [c for c in calls if c["status"] != "done"]
-    hours = sum(c.get("duration_s") or 0.0 for c in done) / SECONDS_PER_HOUR
+    # Calls that broke off part-way (truncated, damaged) keep the summary of what was analysed.
+    partial = [c for c in failed if (c.get("summary") or {}).get("speakers")]
+    hours = (sum(c.get("duration_s") or 0.0 for c in done)
+             + sum(c["summary"].get("analysed_until_s") or 0.0 for c in partial)) / SECONDS_PER_HOUR
     weights: dict[str, float] = {}
     arousal = []
     for c in done:
@@ -363,7 +371,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
-             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed. {_audio_length(hours)} of audio. "
+             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
+             + (f" ({len(partial)} of them analysed up to where {'it' if len(partial) == 1 else 'they'} broke off)"
+                if partial else "") + f". {_audio_length(hours)} of audio analysed. "
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
@@ -373,24 +383,31 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
              "<table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
-    for c in done:
+    for c in done + partial:
+        if c in done:
+            call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
+            length = f"{_f(c['duration_s'], '.1f')} s"
+        else:  # its results up to the break: listed under Failed calls below, without a section of its own
+            call = esc(c["call_id"])
+            length = (f"<span class='failed'>{_f(c['summary'].get('analysed_until_s'), '.1f')} s of "
+                      f"{_f(c['duration_s'], '.1f')} s, broke off</span>")
         for sp in c["summary"].get("speakers", []):
             shares_c = sp["emotion_shares"]
             top = max(shares_c, key=shares_c.get) if shares_c else "-"
             uncertain = sp.get("uncertain_s") or 0.0
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             if not sp.get("n_segments"):
-                parts.append(f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td>"
-                             f"<td>{_f(c['duration_s'], '.1f')} s</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
+                parts.append(f"<tr><td>{call}</td><td>{length}</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
                              f"<td colspan='6' class='failed'>{esc(NO_SPEECH)}</td></tr>")
                 continue
+            negative = sp["negative_valence_share"]
             parts.append(
-                f"<tr><td><a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a></td><td>{_f(c['duration_s'], '.1f')} s</td>"
+                f"<tr><td>{call}</td><td>{length}</td>"
                 f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
-                f"<td>{esc(top)}</td>"
-                f"<td>{_f(sp['mean_arousal'])}</td><td>{_f(sp['peak_arousal'])} ({_f(sp['peak_arousal_s'], '.1f')} s)</td>"
-                f"<td>{_f(sp['negative_valence_share'] and sp['negative_valence_share'] * 100, '.0f')}%</td>"
-                f"<td>{_f(sp['peak_anger'])} ({_f(sp['peak_anger_s'], '.1f')} s)</td></tr>")
+                f"<td>{esc(top)}</td><td>{_f(sp['mean_arousal'])}</td>"
+                f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
+                f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"
+                f"<td>{_value_at(sp['peak_anger'], sp['peak_anger_s'])}</td></tr>")
     parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")

@@ -301,6 +301,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     run.audio_s += out.duration_s or 0.0
                 else:
                     run.failed += 1
+                    run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break
                     named = (out.error or "").split(": ", 1)[0].endswith(out.call_id)  # the message names the file
                     log(f"ser batch: {out.error}" if named else f"ser batch: {out.call_id}: {out.error}")
                 bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)

@@ -6,6 +6,7 @@ import csv
 import shutil
 
 import numpy as np
+import pytest
 import soundfile as sf
 from batch_helpers import load
 
@@ -69,10 +70,14 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     assert BAD["mono.wav"] in rows["mono.wav"]["error"]
     report = (out / "report.html").read_text()
     assert "Failed calls" in report and all(f"<b>{name}</b>" in report for name in BAD)
+    # The report's table lists what was analysed of the call cut short, as the CSV does.
+    assert f"<tr><td>cut.flac</td><td><span class='failed'>{cut['analysed_until_s']:.1f} s of " in report
+    assert "(1 of them analysed up to where it broke off)" in report
 
     assert main(args) == 1  # failed calls are retried, done ones skipped
     info = load(out / "batch.json")
     assert (info["analysed"], info["skipped"], info["failed"]) == (0, len(GOOD), len(BAD))
+    assert info["audio_s"] == pytest.approx(cut["analysed_until_s"])  # the retry analysed its first part again
 
 
 def rows_error(out, call_id: str) -> str:
