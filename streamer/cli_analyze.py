@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import SERError, Terminated
+from model.errors import OutputPathError, SERError, Terminated
+from model.files import check_output_dir
 from streamer.analyze import analyze_file
 from streamer.commands import FORMATS
 from streamer.config import EngineConfig, analysis_window
@@ -118,10 +119,10 @@ def run_analyze(args) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
     created = not out_dir.exists()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out_dir}: cannot create the output folder ({exc}).") from exc
+    try:  # made if needed, and tried: a read-only disk or folder fails here, not at the first file
+        check_output_dir(out_dir, "result files")
+    except OutputPathError as exc:
+        raise ConfigError(f"--out {args.out}: {exc}") from None
     taken: set[Path] = set()
     failed = 0
     for i, name in enumerate(args.files):
@@ -220,6 +221,14 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
             try:
                 res = analyze_file(src, predictor, config, session_path=journal, **kwargs)
+            except SERError as exc:
+                if not journal.is_file():
+                    raise
+                # Writing failed part-way (a full disk): the journal keeps what was analysed; the
+                # document cannot be written either, so say where the results are, by the name asked for.
+                raise SERError(f"{out_path}: not written: {exc} The results analysed until then are kept in "
+                               f"{journal} (a session file: the app opens it, and `ser analyze` can be run again "
+                               "once there is room).") from exc
             except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)

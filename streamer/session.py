@@ -16,8 +16,10 @@ written stays off the disk while the speaker is silent. A truncated last line is
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
+import errno
 import json
 import os
 import threading
@@ -92,7 +94,12 @@ class SessionStore:
                 f.flush()
                 os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
-            raise SessionError(f"{path}: cannot create the session file ({exc}).") from exc
+            with contextlib.suppress(OSError):  # not even its first record fitted (a full disk): no empty file left
+                path.unlink(missing_ok=True)
+            full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+            raise SessionError(f"{path}: cannot create the session file ("
+                               + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
+                               "place).") from exc
         return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records)
 
     @classmethod
@@ -232,10 +239,14 @@ class SessionStore:
             if self._file is None:
                 return
         self.ended = {"ended": now_iso(), **info}
-        self._write({"type": "end", **self.ended}, sync=True)
-        with self._lock:
-            self._file.close()
-            self._file = None
+        try:
+            self._write({"type": "end", **self.ended}, sync=True)
+        finally:  # closed even when the end record cannot be written (a full disk)
+            with self._lock:
+                if self._file is not None:
+                    with contextlib.suppress(OSError):
+                        self._file.close()
+                    self._file = None
 
     def _write(self, record: dict, sync: bool, gap_s: float = 0.0) -> None:
         """Append one record; fsync when ``sync`` and the last fsync is at least ``gap_s`` old, or

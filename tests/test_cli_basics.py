@@ -279,3 +279,40 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     (tmp_path / "dir.csv").mkdir()  # an existing folder is a folder, whatever its name
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "dir.csv"), *common]) == 0
     assert (tmp_path / "dir.csv" / f"{speech_paths[0].stem}.jsonl").is_file()
+
+
+def test_a_disk_that_fills_up_keeps_what_was_analysed_and_says_where(tmp_path, capsys, speech_paths, tiny_model_path,
+                                                                     monkeypatch):
+    """--out r.csv when the disk fills part-way: the message names r.csv, says why and where the
+    results analysed until then are (its journal, a session file); a session that cannot even be
+    created leaves no empty file."""
+    import errno
+
+    from streamer.errors import SessionError
+    from streamer.session import SessionStore
+
+    real_write, written = SessionStore._write, []
+
+    def write_until_full(self, record, sync, gap_s=0.0):  # the disk is full after three records
+        if len(written) >= 3:
+            raise SessionError(f"{self.path}: cannot write to the session file ([Errno 28] No space left on "
+                               "device); is the disk full?")
+        written.append(record)
+        return real_write(self, record, sync, gap_s)
+
+    monkeypatch.setattr(SessionStore, "_write", write_until_full)
+    common = ["--model", str(tiny_model_path), "--quiet"]
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "r.csv"), *common]) == 1
+    err = capsys.readouterr().err
+    journal = tmp_path / "r.csv.partial.jsonl"
+    assert f"{tmp_path / 'r.csv'}: not written" in err and "is the disk full?" in err
+    assert f"kept in {journal}" in err and journal.stat().st_size > 0 and not (tmp_path / "r.csv").exists()
+    assert SessionStore.open(journal).metadata  # the app opens it
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("streamer.session.os.fsync", no_room)
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "more"), *common]) == 1
+    assert "cannot create the session file (the disk is full" in capsys.readouterr().err
+    assert not list((tmp_path / "more").glob("*.jsonl"))  # no empty session file left behind
