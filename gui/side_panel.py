@@ -52,17 +52,23 @@ class LanePanel(QtWidgets.QGroupBox):
         grid = QtWidgets.QGridLayout()
         self.top_names: list[QtWidgets.QLabel] = []
         self.top_bars: list[QtWidgets.QProgressBar] = []
+        self.top_values: list[QtWidgets.QLabel] = []  # the percentages, beside the bars (on a fill they were unreadable)
         for i in range(TOP_K):
             name_label = QtWidgets.QLabel("")
             bar = QtWidgets.QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(0)
-            bar.setFormat("%p%")
+            bar.setTextVisible(False)
             bar.setMaximumHeight(16)
+            value = QtWidgets.QLabel("")
+            value.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("100%") + 4)
             grid.addWidget(name_label, i, 0)
             grid.addWidget(bar, i, 1)
+            grid.addWidget(value, i, 2)
             self.top_names.append(name_label)
             self.top_bars.append(bar)
+            self.top_values.append(value)
         layout.addLayout(grid)
         self._show_no_result()
 
@@ -146,7 +152,9 @@ class LanePanel(QtWidgets.QGroupBox):
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             for k in range(TOP_K):
-                self.top_bars[k].setValue(int(round(100 * ranked[k][1])) if k < len(ranked) else 0)
+                percent = int(round(100 * ranked[k][1])) if k < len(ranked) else 0
+                self.top_bars[k].setValue(percent)
+                self.top_values[k].setText(f"{percent}%" if k < len(ranked) else "")
             self._show_bars(True)
         else:
             self._show_no_result()
@@ -219,12 +227,13 @@ class LanePanel(QtWidgets.QGroupBox):
         for k in range(TOP_K):
             self.top_names[k].setText("")
             self.top_bars[k].setValue(0)
+            self.top_values[k].setText("")
         self._show_bars(False)
 
     def _show_bars(self, shown: bool) -> None:
         """The top-3 bars with a result; without one they are hidden, and in an analysed lane their
         room is kept (nothing jumps when the first result comes)."""
-        for w in (*self.top_names, *self.top_bars):
+        for w in (*self.top_names, *self.top_bars, *self.top_values):
             policy = w.sizePolicy()
             if policy.retainSizeWhenHidden() != self.analysed:
                 policy.setRetainSizeWhenHidden(self.analysed)

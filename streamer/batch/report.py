@@ -106,8 +106,9 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             if angry:
                 top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
                 ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
-            if t == 0:
-                ax.legend(loc="upper right", fontsize=7, ncol=2, frameon=False)
+            if t == 0:  # above the lane, where it covers no data
+                ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7, ncol=2,
+                          frameon=False)
         if not tracks:
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
     axes[-1].set_xlabel(f"time (s); grey: speech; dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})",
@@ -184,6 +185,10 @@ def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:
     ax1.set_xlabel("share of speech time with a confident emotion (%)", fontsize=8)
     ax1.set_title("emotions over the batch", fontsize=9)
     ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
+    from matplotlib.ticker import MaxNLocator
+
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of calls: no 0.25 ticks
+    ax2.set_ylabel("calls", fontsize=8)
     ax2.set_xlabel("mean arousal per call and speaker", fontsize=8)
     ax2.set_title("arousal across calls", fontsize=9)
     for ax in (ax1, ax2):

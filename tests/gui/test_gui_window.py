@@ -569,6 +569,7 @@ def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
         top = h.labels[int(np.argmax(probs))]
         assert panel.current_label.text().split(" ")[0] == top
         assert panel.top_bars[0].value() == int(round(100 * float(np.max(probs))))
+        assert panel.top_values[0].text() == f"{panel.top_bars[0].value()}%"  # beside the bar, readable
         assert len(panel.va_trail.data) == min(i + 1, 40)
 
 
