@@ -165,7 +165,7 @@ class Lane:
             cross.setVisible(False)
             p.addItem(cross, ignoreBounds=True)
             self.crosshairs.append(cross)
-        self.readout = pg.TextItem(color=(230, 230, 230), fill=pg.mkBrush(10, 10, 14, 215), anchor=(0, 0))
+        self.readout = pg.TextItem(color=(230, 230, 230), fill=pg.mkBrush(10, 10, 14, 245), anchor=(0, 0))
         self.readout.setZValue(20)
         self.readout.setVisible(False)
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
@@ -283,6 +283,7 @@ class Lane:
         if item is None:
             item = pg.TextItem(color=(200, 200, 200), fill=pg.mkBrush(0, 0, 0, 120), anchor=(1, 0))
             item.setParentItem(plot.vb)
+            item.setZValue(-1)  # under the view's contents, so the pointer's readout is drawn over it
             plot.vb.sigResized.connect(lambda vb, it=item: it.setPos(vb.width() - 2, 0))
             item.setPos(plot.vb.width() - 2, 0)
             self.captions[plot] = item
