@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from model.errors import OutputPathError, SERError, Terminated
@@ -24,13 +25,15 @@ REALTIME_BATCH_WINDOWS = 4  # with --realtime
 JOURNAL_SUFFIX = ".partial.jsonl"
 
 
-def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path]) -> Path:
-    """``out_dir/<stem>.<fmt>``, numbered when two inputs share a stem or the file exists from an
-    earlier run (results are never overwritten)."""
-    path = out_dir / f"{src.stem}.{fmt}"
+def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path], whole_name: bool = False) -> Path:
+    """``out_dir/<stem>.<fmt>`` (``<name>.<fmt>``, e.g. ``clip.ogg.csv``, with ``whole_name``: for
+    inputs that share a stem), numbered when that is taken in this run or exists from an earlier
+    one (results are never overwritten)."""
+    stem = src.name if whole_name else src.stem
+    path = out_dir / f"{stem}.{fmt}"
     n = 2
     while path in taken or path.exists() or path.with_name(path.name + JOURNAL_SUFFIX).exists():
-        path = out_dir / f"{src.stem}-{n}.{fmt}"
+        path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
     taken.add(path)
     return path
@@ -125,9 +128,11 @@ def run_analyze(args) -> int:
         raise ConfigError(f"--out {args.out}: {exc}") from None
     taken: set[Path] = set()
     failed = 0
+    stems = Counter(Path(name).stem.lower() for name in args.files)  # clip.ogg and clip.mp3: named in full
     for i, name in enumerate(args.files):
         src = Path(name)
-        out_path = _out_path(out_dir, Path(out_stem) if out_stem else src, args.format, taken)
+        out_path = _out_path(out_dir, Path(out_stem) if out_stem else src, args.format, taken,
+                             whole_name=stems[src.stem.lower()] > 1 and Path(name).suffix.lower() != "")
         try:
             res = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:

@@ -316,3 +316,18 @@ def test_a_disk_that_fills_up_keeps_what_was_analysed_and_says_where(tmp_path, c
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "more"), *common]) == 1
     assert "cannot create the session file (the disk is full" in capsys.readouterr().err
     assert not list((tmp_path / "more").glob("*.jsonl"))  # no empty session file left behind
+
+
+def test_inputs_that_share_a_stem_get_result_files_named_in_full(tmp_path, speech_paths, tiny_model_path):
+    """clip.wav and clip.flac analysed together: clip.wav.csv and clip.flac.csv, which say which is
+    which (clip.csv and clip-2.csv did not); a lone input keeps its stem."""
+    import soundfile as sf
+
+    data, rate = sf.read(str(speech_paths[0]), dtype="float32")
+    sf.write(str(tmp_path / "clip.wav"), data, rate)
+    sf.write(str(tmp_path / "clip.flac"), data, rate)
+    sf.write(str(tmp_path / "other.wav"), data, rate)
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "clip.wav"), str(tmp_path / "clip.flac"), str(tmp_path / "other.wav"),
+                 "--out", str(out), "--format", "csv", "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["clip.flac.csv", "clip.wav.csv", "other.csv"]
