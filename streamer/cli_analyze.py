@@ -115,6 +115,10 @@ def run_analyze(args) -> int:
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt,
                           skip_tracks=skip)
+    if args.channels == "split" and not names and not args.quiet:
+        print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
+              "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",
+              file=sys.stderr)
     if skip:
         print(f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
               "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "

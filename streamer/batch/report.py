@@ -167,7 +167,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                              f"VAD {settings.get('vad_aggressiveness', '?')}"}
     png = timeline_png(call_id, duration, analysed, segments, results)
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
-                        title=f"Session report: {call_id}")
+                        title=f"Session report: {call_id}", noun="recording")
 
 
 def _fixed_margins(fig, height_in: float) -> None:
@@ -347,7 +347,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,
-                 title: str = "Call analysis: batch report") -> Path:
+                 title: str = "Call analysis: batch report", noun: str = "call") -> Path:
     """``report.html`` (or ``path``): the batch overview, then one section per call with its timeline.
 
     ``timeline(call_id) -> bytes`` gives a call's PNG; the report is written call by call, so a large
@@ -376,17 +376,18 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
-             f"<p>{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
-             + (f" ({len(partial)} of them analysed up to where {'it' if len(partial) == 1 else 'they'} broke off)"
-                if partial else "") + f". {_audio_length(hours)} of audio analysed. "
+             "<p>" + ("" if noun != "call" else  # a session's report: one recording, no counts
+                      f"{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
+                      + (f" ({len(partial)} of them analysed up to where {'it' if len(partial) == 1 else 'they'} "
+                         "broke off)" if partial else "") + ". ") + f"{_audio_length(hours)} of audio analysed. "
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *_dimensions_note(done),
-             "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else "<p>No call analysed.</p>",
-             "<h2>Calls</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
+             "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else f"<p>No {noun} analysed.</p>",
+             f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
              "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
-             "<table><tr><th>call</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
+             f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
         if c in done:
@@ -419,7 +420,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         parts += [f"<li class='failed'><b>{esc(c['call_id'])}</b> ({esc(c['path'])}): {esc(c.get('error', ''))}</li>"
                   for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
-    parts.append("<h2>Per call</h2>")
+    parts.append(f"<h2>Per {noun}</h2>")
     path = Path(path) if path is not None else out_dir / "report.html"
     with atomic_writer(path) as f:
         f.write("\n".join(parts))

@@ -748,6 +748,7 @@ def test_the_session_report_is_the_batch_report_for_one_recording(make_window, r
     assert out.name == "call.html" and "Session report: call.wav" in text and "<img" in text
     assert "Not analysed: Agent" in text and "Customer" in text and "highest arousal" in text
     assert "Analysis: complete" in text
+    assert "1 call:" not in text and "<h2>Per recording</h2>" in text  # one recording, not a batch of calls
     import re
 
     speech = re.search(r"<td>Customer</td><td>([0-9.]+) s</td>", text)

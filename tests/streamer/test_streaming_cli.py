@@ -76,6 +76,12 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     session = SessionStore.open(tmp_path / "customer" / "call.jsonl")
     assert {r.track_name for r in session.results} == {"Customer"}
     assert session.metadata["engine"]["settings"]["skip_tracks"] == [0]
+    assert "every channel is analysed" not in captured.err  # named: no note
+
+    # Unnamed channels are all analysed, with a note on how to leave an agent's out.
+    assert main(["analyze", str(call), "--out", str(tmp_path / "unnamed"), "--channels", "split",
+                 "--model", str(tiny_model_path), "--device", "cpu"]) == 0
+    assert "every channel is analysed (named ch1, ch2, ...)" in capsys.readouterr().err
 
 
 def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, capsys):
