@@ -28,11 +28,16 @@ JOURNAL_SUFFIX = ".partial.jsonl"
 def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path], whole_name: bool = False) -> Path:
     """``out_dir/<stem>.<fmt>`` (``<name>.<fmt>``, e.g. ``clip.ogg.csv``, with ``whole_name``: for
     inputs that share a stem), numbered when that is taken in this run or exists from an earlier
-    one (results are never overwritten)."""
+    one (results are never overwritten). A journal left by an earlier run that did not finish
+    (``<file>.partial.jsonl``) keeps its name taken too, and is pointed out."""
     stem = src.name if whole_name else src.stem
     path = out_dir / f"{stem}.{fmt}"
     n = 2
     while path in taken or path.exists() or path.with_name(path.name + JOURNAL_SUFFIX).exists():
+        journal = path.with_name(path.name + JOURNAL_SUFFIX)
+        if journal.exists() and not path.exists() and path not in taken:
+            print(f"ser analyze: note: {journal} is left from a run that did not finish (open it with ser gui "
+                  "--session, or delete it); this run writes the next free name.", file=sys.stderr)
         path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
     taken.add(path)

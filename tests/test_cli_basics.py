@@ -263,6 +263,10 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert rows and "track" in rows[0]
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "r.csv"), *common]) == 0
     assert (tmp_path / "r-2.csv").is_file()  # the first is kept
+    (tmp_path / "k.csv.partial.jsonl").write_text("")  # left by a run that was killed
+    capsys.readouterr()
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0
+    assert (tmp_path / "k-2.csv").is_file() and "k.csv.partial.jsonl is left from a run" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "new" / "r.json"), "--format", "json",
                  *common]) == 0
     assert json.loads((tmp_path / "new" / "r.json").read_text())["results"]
