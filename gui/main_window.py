@@ -30,6 +30,7 @@ from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
+from streamer.session import skipped_tracks
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
@@ -708,12 +709,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         heads = loaded.heads or self._model_heads()
         # The lanes: every track with results, every track left out (the app, the batch and the engine
-        # record those), and every channel of a batch call (its customer's may have no speech at all).
-        skipped = set(loaded.metadata.get("skip_tracks") or [])
-        skipped |= set(((loaded.metadata.get("engine") or {}).get("settings") or {}).get("skip_tracks") or [])
-        skipped = {int(t) for t in skipped if int(t) >= 0}
+        # record those), every track of the source and every channel of a batch call (a customer who
+        # never spoke has no results but keeps a lane).
+        skipped = skipped_tracks(loaded.metadata)
+        engine_tracks = (loaded.metadata.get("engine") or {}).get("tracks") or []
         lanes = max([e.track + 1 for e in loaded.events if isinstance(e, (Result, Segment))]
-                    + [t + 1 for t in skipped] + [int(loaded.metadata.get("lanes") or 1)])
+                    + [t + 1 for t in skipped] + [int(loaded.metadata.get("lanes") or 1), len(engine_tracks)])
         names = list(loaded.metadata.get("track_names") or [])
         if not names:  # sessions written by `ser analyze` name their tracks in the results
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
@@ -961,11 +962,12 @@ class MainWindow(QtWidgets.QMainWindow):
         from an earlier analysis with them), the playhead staying where it is; the microphone
         restarts with them."""
         model_changed = settings.model_path != self.settings.model_path
+        refused = None
         if model_changed:  # a model file that cannot be used is not taken, nor saved for the next start
             try:
                 eb.read_model_info(settings.model_path)
             except SERError as exc:
-                self.show_error(f"{exc} The model stays {Path(self.settings.model_path).name}.")
+                refused = f"{exc} The model stays {Path(self.settings.model_path).name}."
                 settings = settings.replace(model_path=self.settings.model_path)
                 model_changed = False
         smoothing_changed = settings.smoothing != self.settings.smoothing
@@ -999,6 +1001,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.resume()
         elif sound_device_changed and self.playing:
             self._sync_sound()
+        if refused is not None:  # said last: a recording opened again above clears the banner
+            self.show_error(refused)
         self.redraw()
 
     # -- the timer ---------------------------------------------------------------------------

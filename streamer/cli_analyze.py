@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 from model.errors import OutputPathError, SERError, Terminated
@@ -12,7 +11,7 @@ from model.files import check_output_dir
 from streamer.analyze import analyze_file
 from streamer.commands import FORMATS
 from streamer.config import EngineConfig, analysis_window
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SessionError
 from streamer.session import export_csv, export_json
 from streamer.sources import check_track_names
 from streamer.summary import summarize
@@ -48,7 +47,10 @@ def _out_target(args) -> tuple[Path, str | None]:
     """Where results go: (the folder, the one result file's name or None), and ``args.format``
     settled. ``--out`` names a result file when it ends in a format's suffix and is not a folder;
     that needs a single input, and its ending gives the format unless ``--format`` says the same."""
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
+    if str(args.out).endswith(("/", os.sep)):  # DIR/: a folder, whatever its name
+        args.format = args.format or "jsonl"
+        return out, None
     ending = out.suffix.lower().lstrip(".")
     if ending.isalpha() and ending not in FORMATS and not out.exists():  # res.txt: a file meant, not a folder
         raise ConfigError(f"--out {out}: .{ending} is not a result format ({', '.join(FORMATS)}); name the file "
@@ -132,16 +134,19 @@ def run_analyze(args) -> int:
         raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
     created = not out_dir.exists()
     try:  # made if needed, and tried: a read-only disk or folder fails here, not at the first file
-        check_output_dir(out_dir, "result files")
+        out_dir = check_output_dir(out_dir, "result files")  # "~" expanded, as it is checked
     except OutputPathError as exc:
-        raise ConfigError(f"--out {args.out}: {exc}") from None
+        raise ConfigError(str(exc)) from None
     taken: set[Path] = set()
     failed = 0
-    stems = Counter(Path(name).stem.lower() for name in args.files)  # clip.ogg and clip.mp3: named in full
+    # clip.ogg and clip.mp3 get results named in full (a/clip.wav and b/clip.wav would not differ by it)
+    names_of_stem: dict[str, set[str]] = {}
+    for name in args.files:
+        names_of_stem.setdefault(Path(name).stem.lower(), set()).add(Path(name).name.lower())
     for i, name in enumerate(args.files):
         src = Path(name)
         out_path = _out_path(out_dir, Path(out_stem) if out_stem else src, args.format, taken,
-                             whole_name=stems[src.stem.lower()] > 1 and Path(name).suffix.lower() != "")
+                             whole_name=len(names_of_stem[src.stem.lower()]) > 1)
         try:
             res = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
@@ -235,7 +240,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
             try:
                 res = analyze_file(src, predictor, config, session_path=journal, **kwargs)
-            except SERError as exc:
+            except SessionError as exc:  # writing the journal failed
                 if not journal.is_file():
                     raise
                 # Writing failed part-way (a full disk): the journal keeps what was analysed; the

@@ -87,6 +87,7 @@ class SessionStore:
         if path.exists() and not overwrite:
             raise SessionError(f"{path}: a session file already exists; choose another name or remove it.")
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created": now_iso(), **(metadata or {})}
+        existed = path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
@@ -94,8 +95,9 @@ class SessionStore:
                 f.flush()
                 os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
-            with contextlib.suppress(OSError):  # not even its first record fitted (a full disk): no empty file left
-                path.unlink(missing_ok=True)
+            if not existed:  # not even its first record fitted (a full disk): no empty file left
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
             full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
             raise SessionError(f"{path}: cannot create the session file ("
                                + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
@@ -293,6 +295,15 @@ class SessionStore:
             return self
         self.sync()
         return SessionStore.open(self.path)
+
+
+def skipped_tracks(metadata: dict) -> set[int]:
+    """The tracks a session showed but did not analyse (the agent's channel): those its writer
+    recorded (the app; ``ser batch`` calls once opened, see the app's engine bridge) and those the
+    engine left out (``ser analyze --names``; the app's view of a device with more channels)."""
+    settings = (metadata.get("engine") or {}).get("settings") or {}
+    return {int(t) for t in [*(metadata.get("skip_tracks") or []), *(settings.get("skip_tracks") or [])]
+            if int(t) >= 0}
 
 
 def _not_a_session(path: Path) -> SessionError:

@@ -280,6 +280,8 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert "--out " in (err := capsys.readouterr().err) and ".txt is not a result format" in err
     assert not (tmp_path / "two.csv").exists() and not (tmp_path / "x.json").exists()
     assert not (tmp_path / "res.txt").exists()  # not made a folder of that name
+    assert main(["analyze", str(speech_paths[0]), "--out", f"{tmp_path / 'My.Results'}/", *common]) == 0
+    assert (tmp_path / "My.Results" / f"{speech_paths[0].stem}.jsonl").is_file()  # DIR/ is a folder
     (tmp_path / "dir.csv").mkdir()  # an existing folder is a folder, whatever its name
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "dir.csv"), *common]) == 0
     assert (tmp_path / "dir.csv" / f"{speech_paths[0].stem}.jsonl").is_file()
@@ -335,3 +337,12 @@ def test_inputs_that_share_a_stem_get_result_files_named_in_full(tmp_path, speec
     assert main(["analyze", str(tmp_path / "clip.wav"), str(tmp_path / "clip.flac"), str(tmp_path / "other.wav"),
                  "--out", str(out), "--format", "csv", "--model", str(tiny_model_path), "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["clip.flac.csv", "clip.wav.csv", "other.csv"]
+
+
+def test_a_tilde_in_out_is_the_home_folder(tmp_path, speech_paths, tiny_model_path, monkeypatch):
+    """--out "~/res" (quoted, or from a shell that does not expand it) writes into the home folder,
+    not into a folder named "~" beside a checked, empty one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", str(speech_paths[0]), "--out", "~/res", "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert (tmp_path / "home" / "res" / f"{speech_paths[0].stem}.jsonl").is_file() and not (tmp_path / "~").exists()

@@ -73,12 +73,12 @@ def cmd_batch(args) -> int:
     if not args.quiet:
         print(f"ser batch: {run.line()}")
         print(f"ser batch: {settings.channel_statement()}")
-        from streamer.batch.report import NO_SPEECH, without_speech
+        from streamer.batch.report import CHECK_NAMES, without_speech
 
         empty = without_speech(run.calls)
         if empty:
             print(f"ser batch: {len(empty)} analysed {'channel has' if len(empty) == 1 else 'channels have'} no "
                   f"speech: {', '.join(f'{call} ({name})' for call, name in empty[:5])}"
-                  f"{' ...' if len(empty) > 5 else ''}; {NO_SPEECH.split('; ', 1)[1]}.")
+                  f"{' ...' if len(empty) > 5 else ''}" + (f"; {CHECK_NAMES}." if settings.channels == "split" else "."))
         print(f"ser batch: report {run.out_dir / 'report.html'}, table {run.out_dir / 'calls.csv'}")
     return run.exit_status

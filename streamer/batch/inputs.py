@@ -16,8 +16,9 @@ from streamer.errors import ConfigError
 # A folder's files with an audio ending are its calls (model.audio.AUDIO_SUFFIXES); a list file may name
 # any file (it is then tried and, if bad, recorded).
 
-# Kept in call ids: letters and digits of any script, "_", "." and "-"; anything else becomes "_".
-_UNSAFE = re.compile(r"[^\w.-]+")
+# Kept in call ids: letters, digits and combining marks of any script (Devanagari vowel signs ...),
+# "_", "." and "-"; each run of anything else becomes "_".
+_UNSAFE_RUN = re.compile("\0+")
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,31 @@ class CallInput:
     path: Path
 
 
+def _safe_part(name: str) -> str:
+    kept = "".join(ch if ch.isalnum() or ch in "._-" or unicodedata.category(ch).startswith("M") else "\0"
+                   for ch in unicodedata.normalize("NFC", name))
+    return _UNSAFE_RUN.sub("_", kept).strip("._") or "_"
+
+
 def _safe_id(rel: str) -> str:
-    parts = [_UNSAFE.sub("_", unicodedata.normalize("NFC", p)).strip("._") or "_" for p in Path(rel).parts]
-    return "__".join(parts)
+    return "__".join(_safe_part(p) for p in Path(rel).parts)
 
 
 def _call_ids(rels: list[str]) -> list[str]:
     """Call ids of the calls at these relative paths. Two paths that give the same id (they differ
-    only in characters an id leaves out, or a file is named like a subfolder's file with ``__``)
-    keep it apart by a suffix from their own path, not from their order: adding files to the
-    folder never moves a call to another id. A path that is its own id keeps it unsuffixed."""
+    only in characters an id leaves out or in case, which a Windows or macOS disk does not tell
+    apart, or a file is named like a subfolder's file with ``__``) are kept apart by a suffix made
+    from their own path, not from their order, so ids do not depend on the other files' order. A path
+    that is its own id keeps it unsuffixed; one that gets its id only by replacing characters gets a
+    suffix once a new file gives the same id (it moves to a new folder and is analysed again)."""
     ids = [_safe_id(rel) for rel in rels]
-    count = Counter(ids)
-    return [cid if count[cid] == 1 or unicodedata.normalize("NFC", rel) == cid
-            else f"{cid}-{hashlib.sha256(rel.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
+    count = Counter(cid.casefold() for cid in ids)
+
+    def suffix(rel: str) -> str:
+        key = unicodedata.normalize("NFC", Path(rel).as_posix())
+        return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+    return [cid if count[cid.casefold()] == 1 or unicodedata.normalize("NFC", rel) == cid else f"{cid}-{suffix(rel)}"
             for rel, cid in zip(rels, ids)]
 
 

@@ -125,7 +125,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     import dataclasses
 
     from streamer.batch.summary import call_summary
-    from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_UNFINISHED, SessionStore, analysis_state
+    from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_UNFINISHED, SessionStore, analysis_state, skipped_tracks
 
     store = SessionStore.open(Path(session_path))
     meta = store.metadata or {}
@@ -134,7 +134,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     used = sorted({r.track for r in store.results} | {s.track for s in store.segments})
     n_tracks = max([len(names), *(t + 1 for t in used)])
     names = names + [f"track {t + 1}" for t in range(len(names), n_tracks)]
-    skipped = set(meta.get("skip_tracks") or []) if n_tracks > 1 else set()
+    skipped = skipped_tracks(meta) if n_tracks > 1 else set()
     kept = [t for t in range(n_tracks) if t not in skipped]
     # The summaries number tracks 0..n-1 over the analysed ones, as a batch's channel selection does.
     renumber = {t: i for i, t in enumerate(kept)}
@@ -288,8 +288,10 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-NO_SPEECH = ("no speech found in this channel; if the call has speech there, check that --names gives "
-             "the channels in their order (agent first by default)")
+NO_SPEECH = "no speech found in this channel"
+# What a batch of calls split into channels adds to NO_SPEECH: a silent channel may be the other party's.
+CHECK_NAMES = ("if the call has speech there, check that --names gives the channels in their order (agent first "
+               "by default)")
 
 
 def without_speech(calls: list[dict]) -> list[tuple[str, str]]:
@@ -354,6 +356,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     batch never holds all its plots in memory.
     """
     esc = html.escape
+    no_speech = "; ".join(filter(None, (NO_SPEECH, info.get("no_speech_hint"))))
     done = [c for c in calls if c["status"] == "done"]
     failed = [c for c in calls if c["status"] != "done"]
     # Calls that broke off part-way (truncated, damaged) keep the summary of what was analysed.
@@ -395,8 +398,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             length = f"{_f(c['duration_s'], '.1f')} s"
         else:  # its results up to the break: listed under Failed calls below, without a section of its own
             call = esc(c["call_id"])
-            length = (f"<span class='failed'>{_f(c['summary'].get('analysed_until_s'), '.1f')} s of "
-                      f"{_f(c['duration_s'], '.1f')} s, broke off</span>")
+            whole = f" of {_f(c['duration_s'], '.1f')} s" if c.get("duration_s") is not None else ""
+            length = (f"<span class='failed'>{_f(c['summary'].get('analysed_until_s') or 0.0, '.1f')} s{whole}, "
+                      "broke off</span>")
         for sp in c["summary"].get("speakers", []):
             shares_c = sp["emotion_shares"]
             top = max(shares_c, key=shares_c.get) if shares_c else "-"
@@ -404,7 +408,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             if not sp.get("n_segments"):
                 parts.append(f"<tr><td>{call}</td><td>{length}</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
-                             f"<td colspan='6' class='failed'>{esc(NO_SPEECH)}</td></tr>")
+                             f"<td colspan='6' class='failed'>{esc(no_speech if c in done else NO_SPEECH)}</td></tr>")
                 continue
             negative = sp["negative_valence_share"]
             parts.append(
@@ -431,7 +435,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 if not sp.get("n_segments"):
-                    f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: {esc(NO_SPEECH)}.</p>")
+                    f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: {esc(no_speech)}.</p>")
                     continue
                 f.write(f"\n<p><b>{esc(sp['track_name'])}</b>: highest arousal at {esc(_moments(sp['top_arousal']))}"
                         + _anger_text(sp)

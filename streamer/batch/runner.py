@@ -16,7 +16,7 @@ from model.errors import ModelFileError
 from model.files import atomic_json
 from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
-from streamer.batch.report import SECONDS_PER_HOUR, write_report, write_table
+from streamer.batch.report import CHECK_NAMES, SECONDS_PER_HOUR, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
@@ -318,7 +318,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
 
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
-            "settings_text": _settings_text(settings)}
+            "settings_text": _settings_text(settings),
+            "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
     try:
         write_table(store.root, run.calls, model_labels)
         write_report(store.root, run.calls, info, store.timeline)

@@ -56,8 +56,9 @@ def test_key_changes_with_content_model_and_result_settings_only():
 
 
 def test_call_ids_keep_every_script_and_do_not_move_when_files_are_added(tmp_path):
-    """Ids keep letters of any script; names that still give one id are told apart by their own
-    path, so a file added later never takes another call's id (its folder of results)."""
+    """Ids keep letters and marks of any script; names that still give one id are told apart by
+    their own path, not their order, so a file added later never takes another call's id (its
+    folder of results); only a call whose id came from replacing characters moves, to a suffixed one."""
     (tmp_path / "Kunden Anrufe" / "é").mkdir(parents=True)
     for name in ("Anruf ö.wav", "Anruf ü.wav", "Kunden Anrufe/é/Anruf Nr 3 ü.wav", "a?b.wav"):
         (tmp_path / name).write_bytes(b"x")
@@ -72,3 +73,9 @@ def test_call_ids_keep_every_script_and_do_not_move_when_files_are_added(tmp_pat
     assert after["a?b.wav"].startswith("a_b.wav-") and after["a*b.wav"].startswith("a_b.wav-")
     assert len(set(after.values())) == len(after)
     assert after == {c.path.name: c.call_id for c in discover(tmp_path)}  # the same on every run
+    from streamer.batch.inputs import _call_ids
+
+    assert _call_ids(["हिन्दी.wav", "தமிழ்.wav"]) == ["हिन्दी.wav", "தமிழ்.wav"]  # vowel signs kept
+    # Ids that differ only in case share a folder on Windows and macOS disks: told apart too.
+    ids = _call_ids(["a/Call.wav", "a__call.wav"])
+    assert ids[1] == "a__call.wav" and ids[0].startswith("a__Call.wav-")

@@ -870,6 +870,23 @@ def test_a_ser_analyze_session_of_a_split_recording_shows_each_channels_audio(ma
     assert first[0] > -60.0 and first[1] <= -80.0  # the customer starts 3 s after the agent (stereo_wav)
 
 
+def test_a_call_whose_customer_never_speaks_reopens_with_both_lanes(make_window, replay, speech_16k, tmp_path):
+    """The customer's lane has no results at all: the session still reopens with it, and with the
+    agent's lane marked as not analysed."""
+    import soundfile as sf
+
+    sf.write(tmp_path / "silent_customer.wav", np.stack([speech_16k, np.zeros_like(speech_16k)], axis=1), 16000)
+    w = replay(make_window(speed=0.0, channels="split"), tmp_path / "silent_customer.wav")
+    assert not len(w.histories[1].results)
+    session = w.session_path
+    w.stop()
+    other = make_window()
+    assert other.open_session(session)
+    assert sorted(other.histories) == [0, 1] and [other.lane_name(0), other.lane_name(1)] == ["Agent", "Customer"]
+    assert "not analysed" in other.plot_stack.lanes[0].caption(other.plot_stack.lanes[0].emotion_plot)
+    assert "not analysed" not in other.plot_stack.lanes[1].caption(other.plot_stack.lanes[1].emotion_plot)
+
+
 def test_the_channels_a_batch_call_analysed_are_found_in_its_metadata():
     """ser batch numbers the channels it analysed from 0: their file channels come from the source's
     record (by name for results written before it recorded them); other sessions are left alone."""

@@ -77,6 +77,10 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert {r.track_name for r in session.results} == {"Customer"}
     assert session.metadata["engine"]["settings"]["skip_tracks"] == [0]
     assert "every channel is analysed" not in captured.err  # named: no note
+    from streamer.batch.report import session_report  # the app's HTML export of such a session
+
+    text = session_report(tmp_path / "customer" / "call.jsonl", tmp_path / "report.html").read_text()
+    assert "Analysed: Customer. Not analysed: Agent" in text and "no speech found" not in text
 
     # Unnamed channels are all analysed, with a note on how to leave an agent's out.
     assert main(["analyze", str(call), "--out", str(tmp_path / "unnamed"), "--channels", "split",
