@@ -236,18 +236,16 @@ def find_analysis(session_dir: Path, key: dict, path: str | Path) -> Path | None
     """The newest complete session in ``session_dir`` of an analysis with this key of the recording
     at ``path``, or None. A copy of an analysed file elsewhere is analysed in its own session: the
     session, its exports and report name the recording they were made from."""
-    def same(a) -> bool:  # the same file, however the path was spelt (case on Windows, links)
-        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(path))
-
+    recording = os.path.normcase(os.path.realpath(path))  # however the path was spelt (case on Windows, links)
     found = []
-    for path in Path(session_dir).glob(f"*{SESSION_SUFFIX}") if Path(session_dir).is_dir() else []:
+    for session in Path(session_dir).glob(f"*{SESSION_SUFFIX}") if Path(session_dir).is_dir() else []:
         try:
-            head, tail = session_head_tail(path)
+            head, tail = session_head_tail(session)
         except OSError:
             continue
         if (head and head[0].get("analysis_key") == key and isinstance(head[0].get("path"), str)
-                and same(head[0]["path"]) and session_complete(tail)):
-            found.append(path)
+                and os.path.normcase(os.path.realpath(head[0]["path"])) == recording and session_complete(tail)):
+            found.append(session)
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
