@@ -9,7 +9,7 @@ from pathlib import Path
 from model.errors import OutputPathError, SERError, Terminated
 from model.files import check_output_dir
 from streamer.analyze import analyze_file
-from streamer.commands import FORMATS
+from streamer.commands import FORMATS, agent_names
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError, SessionError
 from streamer.session import export_csv, export_json
@@ -107,7 +107,7 @@ def run_analyze(args) -> int:
     args.speed = 1.0 if args.speed is None else args.speed
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
-    agents = {n.strip() for n in (args.agent_name or "").split(",") if n.strip()}
+    agents = set(agent_names(args.agent_name))
     skip = tuple(i for i, n in enumerate(names or []) if n in agents and not args.analyse_agent)
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")

@@ -9,6 +9,12 @@ Formatter = DefaultsFormatter
 FORMATS = ("jsonl", "csv", "json")
 
 
+def agent_names(text: str | None) -> tuple[str, ...]:
+    """The track names of employees that ``--agent-name`` gives, comma-separated (``ser analyze`` and
+    ``ser batch``)."""
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
 def register(sub) -> None:
     p = sub.add_parser("analyze", formatter_class=Formatter, help="analyse audio files on the streaming engine",
                        description="Find speech in each file and predict emotion, gender and valence/arousal/"

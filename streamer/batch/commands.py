@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from model.clihelp import DefaultsFormatter
+from streamer.commands import agent_names
 
 Formatter = DefaultsFormatter
 
@@ -66,7 +67,7 @@ def cmd_batch(args) -> int:
     settings = BatchSettings(
         model=args.model, window_s=window_s, hop_s=hop_s, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),
-        agent_names=tuple(n.strip() for n in args.agent_name.split(",")), analyse_agent=args.analyse_agent,
+        agent_names=agent_names(args.agent_name), analyse_agent=args.analyse_agent,
         device=args.device, speaker_adaptation=not args.no_adapt)
     run = run_batch(args.input, args.out, settings, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
