@@ -23,7 +23,7 @@ _UNSAFE_RUN = re.compile("\0+")
 
 @dataclass(frozen=True)
 class CallInput:
-    """One recording: ``call_id`` names its output folder and is stable across reruns."""
+    """One recording: ``call_id`` names its output folder, the same in every run (see _call_ids)."""
 
     call_id: str
     path: Path
@@ -40,21 +40,21 @@ def _safe_id(rel: str) -> str:
 
 
 def _call_ids(rels: list[str]) -> list[str]:
-    """Call ids of the calls at these relative paths. Two paths that give the same id (they differ
-    only in characters an id leaves out or in case, which a Windows or macOS disk does not tell
-    apart, or a file is named like a subfolder's file with ``__``) are kept apart by a suffix made
-    from their own path, not from their order, so ids do not depend on the other files' order. A path
-    that is its own id keeps it unsuffixed; one that gets its id only by replacing characters gets a
-    suffix once a new file gives the same id (it moves to a new folder and is analysed again)."""
+    """Call ids of the calls at these relative paths. A path whose id is itself (folders joined by
+    ``__``) keeps it; a path whose id replaces characters (spaces, punctuation, a name in decomposed
+    Unicode) always gets a suffix made from its own path, so two names that give one id never share
+    a folder and adding files does not move a call. Two rare clashes get the suffix on both sides,
+    and so move a call that was there first: ids that differ only in case (one folder on a Windows
+    or macOS disk), and a file named like a subfolder's file joined with ``__``."""
+    joined = ["__".join(Path(rel).parts) for rel in rels]
     ids = [_safe_id(rel) for rel in rels]
-    count = Counter(cid.casefold() for cid in ids)
+    kept = [j == cid for j, cid in zip(joined, ids)]
+    count = Counter(cid.casefold() for cid, k in zip(ids, kept) if k)
 
-    def suffix(rel: str) -> str:
-        key = unicodedata.normalize("NFC", Path(rel).as_posix())
-        return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    def suffix(rel: str) -> str:  # from the path as it is: composed and decomposed names differ
+        return hashlib.sha256(Path(rel).as_posix().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
-    return [cid if count[cid.casefold()] == 1 or unicodedata.normalize("NFC", rel) == cid else f"{cid}-{suffix(rel)}"
-            for rel, cid in zip(rels, ids)]
+    return [cid if k and count[cid.casefold()] == 1 else f"{cid}-{suffix(rel)}" for rel, cid, k in zip(rels, ids, kept)]
 
 
 def unsupported_files(input_path: str | os.PathLike) -> list[Path]:
