@@ -46,6 +46,8 @@ SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
+# A further channel of a call with more than two (the call-centre view analyses the customer's only).
+OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
 # misleads about the very emotion being judged.
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
@@ -594,8 +596,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _mark_not_analysed(self, track: int) -> None:
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
         self._ensure_track(track)
-        self.plot_stack.ensure_lane(track, self.lane_name(track)).set_analysed(False, AGENT_NOT_ANALYSED)
-        self.side_panel.ensure_lane(track, self.lane_name(track)).set_analysed(False, AGENT_NOT_ANALYSED)
+        name = self.lane_name(track)
+        why = AGENT_NOT_ANALYSED if track == eb.AGENT_TRACK or name in eb.DEFAULT_TRACK_NAMES[:1] else OTHER_NOT_ANALYSED
+        self.plot_stack.ensure_lane(track, name).set_analysed(False, why)
+        self.side_panel.ensure_lane(track, name).set_analysed(False, why)
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""

@@ -47,7 +47,10 @@ def _out_target(args) -> tuple[Path, str | None]:
     """Where results go: (the folder, the one result file's name or None), and ``args.format``
     settled. ``--out`` names a result file when it ends in a format's suffix and is not a folder;
     that needs a single input, and its ending gives the format unless ``--format`` says the same."""
-    out = Path(args.out).expanduser()
+    try:
+        out = Path(args.out).expanduser()
+    except RuntimeError:  # ~name of a user this system does not know
+        raise ConfigError(f"--out {args.out}: no such user's home folder; give the folder's path.") from None
     if str(args.out).endswith(("/", os.sep)):  # DIR/: a folder, whatever its name
         args.format = args.format or "jsonl"
         return out, None
@@ -257,7 +260,11 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 raise
             # The document is made from the journal whether the run ended or was stopped, so both
             # give the same document (metadata as a session file keeps it: under "engine").
-            (export_csv if args.format == "csv" else export_json)(journal, out_path)
+            try:
+                (export_csv if args.format == "csv" else export_json)(journal, out_path)
+            except SERError as exc:  # a full disk: the journal holds every result
+                raise SERError(f"{exc} The results are kept in {journal} (a session file: the app opens it, and "
+                               "`ser analyze` can be run again once there is room).") from exc
             journal.unlink(missing_ok=True)
     finally:
         if bar is not None:

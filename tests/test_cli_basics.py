@@ -346,3 +346,10 @@ def test_a_tilde_in_out_is_the_home_folder(tmp_path, speech_paths, tiny_model_pa
     monkeypatch.chdir(tmp_path)
     assert main(["analyze", str(speech_paths[0]), "--out", "~/res", "--model", str(tiny_model_path), "--quiet"]) == 0
     assert (tmp_path / "home" / "res" / f"{speech_paths[0].stem}.jsonl").is_file() and not (tmp_path / "~").exists()
+
+
+def test_an_unknown_users_home_in_out_is_a_clear_error(capsys, speech_paths, tiny_model_path):
+    assert main(["analyze", str(speech_paths[0]), "--out", "~nosuchuserxyz/a.csv", "--model",
+                 str(tiny_model_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no such user's home folder" in err and "Traceback" not in err

@@ -55,6 +55,24 @@ def _figure(width_in: float, height_in: float):
     return fig
 
 
+_GLYPHS: set[int] | None = None
+
+
+def _drawable(text: str) -> str:
+    """``text`` as the plots' font can draw it: characters it has no glyph for (Tamil, Chinese ...
+    in a file's name) become "?" instead of empty boxes and a warning per character; the HTML
+    report and the tables give the name in full."""
+    global _GLYPHS
+    if text.isascii():
+        return text
+    if _GLYPHS is None:
+        from matplotlib import font_manager
+        from matplotlib.ft2font import FT2Font
+
+        _GLYPHS = set(FT2Font(font_manager.findfont(font_manager.FontProperties())).get_charmap())
+    return "".join(ch if ord(ch) in _GLYPHS else "?" for ch in text)
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     # No metadata: the same results give the same bytes, wherever they were drawn. Light compression:
@@ -91,7 +109,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     for t, ax in enumerate(axes):
         ax.set_ylim(0, 1)
         ax.set_xlim(0, end)
-        ax.set_ylabel(tracks[t] if t < len(tracks) else "", fontsize=9)
+        ax.set_ylabel(_drawable(tracks[t]) if t < len(tracks) else "", fontsize=9)
         ax.tick_params(labelsize=8)
         for g in segments:
             if g.track == t and not g.not_speech:  # sound the speech gate left out is not speech
@@ -113,7 +131,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
     axes[-1].set_xlabel(f"time (s); grey: speech; dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})",
                         fontsize=8)
-    fig.suptitle(call_id, fontsize=9)
+    fig.suptitle(_drawable(call_id), fontsize=9)
     _fixed_margins(fig, height_in)
     return _png(fig)
 
@@ -143,7 +161,9 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     analysed = [names[t] for t in kept]
     not_analysed = [names[t] for t in sorted(skipped) if t < n_tracks]
     statement = (f"Analysed: {', '.join(analysed) or 'none'}."
-                 + (f" Not analysed: {', '.join(not_analysed)} (employee channel)." if not_analysed else ""))
+                 + (f" Not analysed: {', '.join(not_analysed)} (the employee channel"
+                    + (", and the channels left out with it" if len(not_analysed) > 1 else "") + ")."
+                    if not_analysed else ""))
     ends = [r.end_s for r in results] + [s.end_s for s in segments]
     duration = max(ends) if ends else 0.0
     model = engine.get("model") or {}

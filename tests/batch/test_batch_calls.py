@@ -254,3 +254,16 @@ def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp
     assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
                  "--workers", "1"]) == 0
     assert "1 analysed channel has no speech: silent.wav (Customer); if the call has speech" in capsys.readouterr().out
+
+
+def test_a_timeline_of_a_call_named_in_another_script_draws_without_missing_glyphs():
+    """The plots' font has no Tamil or Chinese: such characters are drawn as "?" (the report's text
+    names the call in full), not as empty boxes with a warning per character."""
+    import warnings
+
+    from streamer.batch.report import _drawable, timeline_png
+
+    assert _drawable("Anruf_ü.wav") == "Anruf_ü.wav" and _drawable("电话.wav") == "??.wav"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert timeline_png("தமிழ்_அழைப்பு.wav", 10.0, ["电话"], [], []).startswith(b"\x89PNG")

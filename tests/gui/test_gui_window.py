@@ -610,6 +610,8 @@ def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with
     for t in (0, 2):
         assert "not analysed" in w.plot_stack.lanes[t].caption(w.plot_stack.lanes[t].emotion_plot)
     assert "only the customer's (Customer) is analysed, the others (Track 3)" in w.banner.label.text()
+    caption = w.plot_stack.lanes[2].caption(w.plot_stack.lanes[2].emotion_plot)
+    assert "only the customer's channel is analysed" in caption and "agent" not in caption  # not called the agent's
     session = w.session_path
     w.stop()
     other = make_window()
