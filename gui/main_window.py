@@ -1194,6 +1194,8 @@ class MainWindow(QtWidgets.QMainWindow):
             folder = self._export_dir
         elif recording is not None and recording.is_dir() and os.access(recording, os.W_OK):
             folder = recording
+        elif recording is not None and os.access(Path.home(), os.W_OK):  # a recording on a read-only disk
+            folder = Path.home()
         else:
             folder = self.session_path.parent if self.session_path is not None else self.session_dir
         stem = Path(self.source_path).stem if self.source_path is not None else (

@@ -24,12 +24,32 @@ REALTIME_BATCH_WINDOWS = 4  # with --realtime
 JOURNAL_SUFFIX = ".partial.jsonl"
 
 
-def _out_path(out_dir: Path, src: Path, fmt: str, taken: set[Path], whole_name: bool = False) -> Path:
-    """``out_dir/<stem>.<fmt>`` (``<name>.<fmt>``, e.g. ``clip.ogg.csv``, with ``whole_name``: for
-    inputs that share a stem), numbered when that is taken in this run or exists from an earlier
+def _result_stems(files: list[str]) -> dict[str, str]:
+    """Each input's result name before its ending: the input's stem; its whole name when another
+    input shares the stem (``clip.wav``, ``clip.flac``: ``clip.wav.csv``, ``clip.flac.csv``); led by
+    its folder's name when another input in another folder has the same name (``a/x.wav``,
+    ``b/x.wav``: ``a__x.csv``, ``b__x.csv``), so that results of different recordings do not look
+    like reruns (``x-2.csv``)."""
+    names_of_stem: dict[str, set[str]] = {}
+    folders_of_name: dict[str, set[str]] = {}
+    for f in files:
+        p = Path(f)
+        names_of_stem.setdefault(p.stem.lower(), set()).add(p.name.lower())
+        folders_of_name.setdefault(p.name.lower(), set()).add(os.path.abspath(p.parent))
+    stems = {}
+    for f in files:
+        p = Path(f)
+        stem = p.name if len(names_of_stem[p.stem.lower()]) > 1 else p.stem
+        if len(folders_of_name[p.name.lower()]) > 1 and Path(os.path.abspath(p.parent)).name:
+            stem = f"{Path(os.path.abspath(p.parent)).name}__{stem}"
+        stems[f] = stem
+    return stems
+
+
+def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
+    """``out_dir/<stem>.<fmt>``, numbered when that is taken in this run or exists from an earlier
     one (results are never overwritten). A journal left by an earlier run that did not finish
     (``<file>.partial.jsonl``) keeps its name taken too, and is pointed out."""
-    stem = src.name if whole_name else src.stem
     path = out_dir / f"{stem}.{fmt}"
     n = 2
     while path in taken or path.exists() or path.with_name(path.name + JOURNAL_SUFFIX).exists():
@@ -142,14 +162,10 @@ def run_analyze(args) -> int:
         raise ConfigError(str(exc)) from None
     taken: set[Path] = set()
     failed = 0
-    # clip.ogg and clip.mp3 get results named in full (a/clip.wav and b/clip.wav would not differ by it)
-    names_of_stem: dict[str, set[str]] = {}
-    for name in args.files:
-        names_of_stem.setdefault(Path(name).stem.lower(), set()).add(Path(name).name.lower())
+    stems = _result_stems(args.files)
     for i, name in enumerate(args.files):
         src = Path(name)
-        out_path = _out_path(out_dir, Path(out_stem) if out_stem else src, args.format, taken,
-                             whole_name=len(names_of_stem[src.stem.lower()]) > 1)
+        out_path = _out_path(out_dir, out_stem or stems[name], args.format, taken)
         try:
             res = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:

@@ -316,7 +316,8 @@ def _not_a_session(path: Path) -> SessionError:
                             "(Open file in the app, `ser gui --replay FILE`, or `ser analyze FILE`).")
     if ending == ".csv":
         return SessionError(f"{path}: a CSV export, which cannot be opened again. Open the session it came from "
-                            "(.jsonl) or a JSON export (.json) instead.")
+                            "(.jsonl) or a JSON export (.json) instead; `ser analyze --format json` (or the default "
+                            ".jsonl) writes one.")
     return SessionError(f"{path}: not a session file of this program. Open a session (.jsonl), a JSON export "
                         "(.json) or a call's results.json from `ser batch`.")
 

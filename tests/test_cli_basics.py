@@ -337,6 +337,12 @@ def test_inputs_that_share_a_stem_get_result_files_named_in_full(tmp_path, speec
     assert main(["analyze", str(tmp_path / "clip.wav"), str(tmp_path / "clip.flac"), str(tmp_path / "other.wav"),
                  "--out", str(out), "--format", "csv", "--model", str(tiny_model_path), "--quiet"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["clip.flac.csv", "clip.wav.csv", "other.csv"]
+    for folder in ("day1", "day2"):  # the same name in two folders: led by the folder's name, not x-2
+        (tmp_path / folder).mkdir()
+        sf.write(str(tmp_path / folder / "x.wav"), data, rate)
+    assert main(["analyze", str(tmp_path / "day1" / "x.wav"), str(tmp_path / "day2" / "x.wav"), "--out",
+                 str(tmp_path / "days"), "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "days").iterdir()) == ["day1__x.jsonl", "day2__x.jsonl"]
 
 
 def test_a_tilde_in_out_is_the_home_folder(tmp_path, speech_paths, tiny_model_path, monkeypatch):

@@ -164,14 +164,20 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                  + (f" Not analysed: {', '.join(not_analysed)} (the employee channel"
                     + (", and the channels left out with it" if len(not_analysed) > 1 else "") + ")."
                     if not_analysed else ""))
+    progress = analysis_state(store.ended, store.segments, store.results)
+    until = progress["analysed_until_s"]
     ends = [r.end_s for r in results] + [s.end_s for s in segments]
-    duration = max(ends) if ends else 0.0
+    # What was analysed: the whole recording when complete (its length, not where the last speech
+    # ended), else as far as the analysis got.
+    recorded = (engine.get("source") or {}).get("duration_s")
+    if progress["state"] == ANALYSIS_COMPLETE and isinstance(recorded, (int, float)):
+        duration = float(recorded)
+    else:
+        duration = until if until is not None else (max(ends) if ends else 0.0)
     model = engine.get("model") or {}
     summary = call_summary(analysed, not_analysed, segments, results, duration, statement, names, model.get("heads"))
     recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
     call_id = Path(str(recording or session_path)).name
-    progress = analysis_state(store.ended, store.segments, store.results)
-    until = progress["analysed_until_s"]
     state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
              ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "
                                   "program was killed)"}.get(progress["state"], "stopped before the end of the recording")

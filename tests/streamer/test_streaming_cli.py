@@ -81,6 +81,7 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
 
     text = session_report(tmp_path / "customer" / "call.jsonl", tmp_path / "report.html").read_text()
     assert "Analysed: Customer. Not analysed: Agent" in text and "no speech found" not in text
+    assert "<td>3.4 s</td>" in text  # the recording's length, not where its last speech ended
 
     # Unnamed channels are all analysed, with a note on how to leave an agent's out.
     assert main(["analyze", str(call), "--out", str(tmp_path / "unnamed"), "--channels", "split",
