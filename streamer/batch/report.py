@@ -419,11 +419,10 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
+        call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
         if c in done:
-            call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
             length = f"{_f(c['duration_s'], '.1f')} s"
-        else:  # its results up to the break: listed under Failed calls below, without a section of its own
-            call = esc(c["call_id"])
+        else:  # its results up to the break (also listed under Failed calls below)
             whole = f" of {_f(c['duration_s'], '.1f')} s" if c.get("duration_s") is not None else ""
             length = (f"<span class='failed'>{_f(c['summary'].get('analysed_until_s') or 0.0, '.1f')} s{whole}, "
                       "broke off</span>")
@@ -454,10 +453,13 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     path = Path(path) if path is not None else out_dir / "report.html"
     with atomic_writer(path) as f:
         f.write("\n".join(parts))
-        for c in done:
+        for c in done + partial:
             summ = c["summary"]
+            length = (f"{_f(c['duration_s'], '.1f')} s" if c in done else
+                      f"analysed up to {_f(summ.get('analysed_until_s') or 0.0, '.1f')} s, where it broke off "
+                      "(see Failed calls)")
             f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
-                    f"{_f(c['duration_s'], '.1f')} s. {esc(summ.get('channel_statement', ''))}</p>\n")
+                    f"{length}. {esc(summ.get('channel_statement', ''))}</p>\n")
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 if not sp.get("n_segments"):

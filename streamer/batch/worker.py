@@ -202,6 +202,9 @@ def analyze_call(task: CallTask) -> CallOutcome:
             out.analysed_until_s = until
             out.summary = {**call_summary(analysed, not_analysed, segments, results, until, s.channel_statement(),
                                           s.track_names, heads), "analysed_until_s": until}
+            from streamer.batch.report import timeline_png
+
+            out.timeline_png = timeline_png(task.call_id, until or 0.0, analysed, segments, results)
             return out
         out.summary = call_summary(analysed, not_analysed, segments, results, out.duration_s,
                                    s.channel_statement(), s.track_names, heads)

@@ -71,8 +71,13 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     report = (out / "report.html").read_text()
     assert "Failed calls" in report and all(f"<b>{name}</b>" in report for name in BAD)
     # The report's table lists what was analysed of the call cut short, as the CSV does.
-    assert f"<tr><td>cut.flac</td><td><span class='failed'>{cut['analysed_until_s']:.1f} s of " in report
+    assert (f"<tr><td><a href='#cut.flac'>cut.flac</a></td><td><span class='failed'>{cut['analysed_until_s']:.1f} s of "
+            in report)
     assert "(1 of them analysed up to where it broke off)" in report
+    assert (out / "calls" / "cut.flac" / "timeline.png").read_bytes().startswith(b"\x89PNG")  # of the part analysed
+    assert "<h3 id='cut.flac'>" in report and "where it broke off (see Failed calls)" in report
+    for name in ("broken.wav", "mono.wav", "six.wav"):
+        assert not (out / "calls" / name / "timeline.png").exists() and f"<h3 id='{name}'>" not in report
 
     assert main(args) == 1  # failed calls are retried, done ones skipped
     info = load(out / "batch.json")
