@@ -192,7 +192,7 @@ def analysed_only(settings: GuiSettings) -> tuple[int, ...]:
     return (CUSTOMER_TRACK,) if settings.channels == "split" and not settings.analyse_agent else ()
 
 
-def skipped_tracks(settings: GuiSettings, n_tracks: int = 2) -> tuple[int, ...]:
+def skipped_tracks(settings: GuiSettings, n_tracks: int) -> tuple[int, ...]:
     """The tracks of a source with ``n_tracks`` tracks that are shown but not analysed: in the
     call-centre view the agent's, and any channel beyond the customer's, unless the agent's is asked
     for; none for a one-track source (the engine analyses it whatever the view)."""
@@ -391,9 +391,10 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.FileSource(str(path), **kwargs)
-        skip = skipped_tracks(settings, file_info(path)[0])
+        # The channels left out are known once the file is open: the engine records them in the
+        # session (its settings' skip_tracks, streamer.session.skipped_tracks).
         meta = {"source": "file", "path": os.path.abspath(path), "channels": settings.channels, "start_s": start_s,
-                "track_names": list(track_names or []), "skip_tracks": list(skip), **(metadata or {})}
+                "track_names": list(track_names or []), **(metadata or {})}
         self._start(source, settings, session_path, meta)
 
     def start_microphone(self, device, settings: GuiSettings, track_names: list[str] | None = None,
@@ -406,10 +407,9 @@ class EngineBridge:
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)
-        # The device's channels left out are known once it is open: the engine records them in the
-        # session (its settings' skip_tracks); this is the rule for a two-channel device.
+        # The device's channels left out are known once it is open: the engine records them (as for files).
         meta = {"source": "microphone", "device": device, "channels": settings.channels,
-                "track_names": list(track_names or []), "skip_tracks": list(skipped_tracks(settings))}
+                "track_names": list(track_names or [])}
         self._start(source, settings, session_path, meta)
 
     @property

@@ -597,7 +597,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
         self._ensure_track(track)
         name = self.lane_name(track)
-        why = AGENT_NOT_ANALYSED if track == eb.AGENT_TRACK or name in eb.DEFAULT_TRACK_NAMES[:1] else OTHER_NOT_ANALYSED
+        why = (AGENT_NOT_ANALYSED if track == eb.AGENT_TRACK or name == eb.DEFAULT_TRACK_NAMES[eb.AGENT_TRACK]
+               else OTHER_NOT_ANALYSED)
         self.plot_stack.ensure_lane(track, name).set_analysed(False, why)
         self.side_panel.ensure_lane(track, name).set_analysed(False, why)
 
