@@ -420,7 +420,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
-        if c in done:
+        if c["status"] == "done":
             length = f"{_f(c['duration_s'], '.1f')} s"
         else:  # its results up to the break (also listed under Failed calls below)
             whole = f" of {_f(c['duration_s'], '.1f')} s" if c.get("duration_s") is not None else ""
@@ -433,7 +433,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             if not sp.get("n_segments"):
                 parts.append(f"<tr><td>{call}</td><td>{length}</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
-                             f"<td colspan='6' class='failed'>{esc(no_speech if c in done else NO_SPEECH)}</td></tr>")
+                             f"<td colspan='6' class='failed'>{esc(no_speech if c['status'] == 'done' else NO_SPEECH)}"
+                             "</td></tr>")
                 continue
             negative = sp["negative_valence_share"]
             parts.append(
@@ -455,7 +456,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         f.write("\n".join(parts))
         for c in done + partial:
             summ = c["summary"]
-            length = (f"{_f(c['duration_s'], '.1f')} s" if c in done else
+            length = (f"{_f(c['duration_s'], '.1f')} s" if c["status"] == "done" else
                       f"analysed up to {_f(summ.get('analysed_until_s') or 0.0, '.1f')} s, where it broke off "
                       "(see Failed calls)")
             f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "

@@ -131,7 +131,7 @@ class BatchStore:
         if until is not None:
             for name, data in _documents(outcome, ANALYSIS_STOPPED, until, [outcome.error]).items():
                 files.atomic_write(d / name, data)
-            if getattr(outcome, "timeline_png", None):  # the timeline of the part analysed
+            if outcome.timeline_png:  # the timeline of the part analysed
                 files.atomic_write(d / TIMELINE, outcome.timeline_png)
             record = {**record, "partial_results": RESULTS, "partial_summary": SUMMARY, "analysed_until_s": until}
         files.atomic_json(d / FAILED_MARKER, record)

@@ -194,23 +194,20 @@ def analyze_call(task: CallTask) -> CallOutcome:
         out.segments = [e.to_dict() for e in segments]
         out.results = [e.to_dict() for e in results]
         heads = getattr(getattr(predictor, "meta", None), "heads", None)
-        if errors:
-            # A truncated or corrupt file ends early: partial results are not a finished call (it
-            # stays failed and is retried), but what was analysed is kept beside its failure record,
-            # with the summary of that part.
-            out.error = "; ".join(errors)
-            out.analysed_until_s = until
-            out.summary = {**call_summary(analysed, not_analysed, segments, results, until, s.channel_statement(),
-                                          s.track_names, heads), "analysed_until_s": until}
-            from streamer.batch.report import timeline_png
-
-            out.timeline_png = timeline_png(task.call_id, until or 0.0, analysed, segments, results)
-            return out
-        out.summary = call_summary(analysed, not_analysed, segments, results, out.duration_s,
-                                   s.channel_statement(), s.track_names, heads)
+        # A truncated or corrupt file ends early: partial results are not a finished call (it stays
+        # failed and is retried), but what was analysed is kept beside its failure record, with the
+        # summary and timeline of that part.
+        length = until if errors else out.duration_s
+        out.summary = call_summary(analysed, not_analysed, segments, results, length, s.channel_statement(),
+                                   s.track_names, heads)
         from streamer.batch.report import timeline_png
 
-        out.timeline_png = timeline_png(task.call_id, out.duration_s or 0.0, analysed, segments, results)
+        out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, segments, results)
+        if errors:
+            out.error = "; ".join(errors)
+            out.analysed_until_s = until
+            out.summary = {**out.summary, "analysed_until_s": until}
+            return out
         out.status = DONE
     except SERError as exc:
         out.error = str(exc)
