@@ -153,10 +153,8 @@ def run_analyze(args) -> int:
         print(f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
               "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
               "it where that is lawful).", file=sys.stderr)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out {out_dir}: is a file; give a folder for the result files.")
     created = not out_dir.exists()
-    try:  # made if needed, and tried: a read-only disk or folder fails here, not at the first file
+    try:  # made if needed, and tried: a file, a read-only disk or folder fails here, not at the first file
         out_dir = check_output_dir(out_dir, "result files")  # "~" expanded, as it is checked
     except OutputPathError as exc:
         raise ConfigError(str(exc)) from None
@@ -228,6 +226,12 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
     return False
 
 
+def _kept_in(journal: Path) -> str:
+    """Where a CSV or JSON's results are when the document could not be written (a full disk)."""
+    return (f"are kept in {journal} (a session file: the app opens it, and `ser analyze` can be run again once "
+            "there is room).")
+
+
 def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
     bar = None
     duration = None if args.quiet else _duration_s(src)
@@ -264,9 +268,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                     raise
                 # Writing failed part-way (a full disk): the journal keeps what was analysed; the
                 # document cannot be written either, so say where the results are, by the name asked for.
-                raise SERError(f"{out_path}: not written: {exc} The results analysed until then are kept in "
-                               f"{journal} (a session file: the app opens it, and `ser analyze` can be run again "
-                               "once there is room).") from exc
+                raise SERError(f"{out_path}: not written: {exc} The results analysed until then "
+                               f"{_kept_in(journal)}") from exc
             except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
@@ -279,8 +282,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             try:
                 (export_csv if args.format == "csv" else export_json)(journal, out_path)
             except SERError as exc:  # a full disk: the journal holds every result
-                raise SERError(f"{exc} The results are kept in {journal} (a session file: the app opens it, and "
-                               "`ser analyze` can be run again once there is room).") from exc
+                raise SERError(f"{exc} The results {_kept_in(journal)}") from exc
             journal.unlink(missing_ok=True)
     finally:
         if bar is not None:

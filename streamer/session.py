@@ -84,10 +84,10 @@ class SessionStore:
         ``keep_records``; :meth:`export_csv` and :meth:`export_json` read the file back either way.
         """
         path = Path(path)
-        if path.exists() and not overwrite:
+        existed = path.exists()
+        if existed and not overwrite:
             raise SessionError(f"{path}: a session file already exists; choose another name or remove it.")
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created": now_iso(), **(metadata or {})}
-        existed = path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
