@@ -7,8 +7,8 @@ runtime computes, the front ends included, built here from the torch modules so 
 :class:`FeatureConfig` and the one network keep defining the numbers. The main graph (``STEM.onnx``):
 
 - the log-mel front end, split where overlapping windows can share work: ``frames`` (K, win_length),
-  the samples of K new STFT frames, give ``mel_power`` (K, n_mels) (a DFT as a matrix product with
-  the Hann window folded in, then the mel filterbank); each window's log-mel is then gathered from
+  the samples of K new STFT frames, give ``mel_power`` (K, n_mels) (a DFT as two steps of matrix
+  products with the Hann window folded in, then the mel filterbank: :class:`_PowerMel`); each window's log-mel is then gathered from
   rows computed earlier (``cache``) and now, by ``index`` (B, T), scaled by its level-normalisation
   gain squared (``gain2``, B) and logged;
 - the emotion network(s) on that log-mel (``emotion``, ``gender``, ``dimensions`` and extra heads,
@@ -80,19 +80,75 @@ def dft_basis(n_fft: int, win_length: int, window: torch.Tensor) -> torch.Tensor
     return torch.cat([torch.cos(angle) * w, -torch.sin(angle) * w], dim=1).float()
 
 
+def dft_split(n_fft: int) -> int:
+    """The stride ``a`` of the two-step DFT of :class:`_PowerMel` (``n_fft = a * b``): the divisor
+    of ``n_fft`` nearest its square root, where the two steps cost about the same; 0 when
+    ``n_fft`` has no divisor but 1 and itself."""
+    divisors = [a for a in range(2, n_fft) if n_fft % a == 0]
+    return min(divisors, key=lambda a: (abs(a * a - n_fft), a)) if divisors else 0
+
+
 class _PowerMel(nn.Module):
-    """Windowed frames (..., win_length) -> mel power (..., n_mels)."""
+    """Windowed frames (..., win_length) -> mel power (..., n_mels).
+
+    The DFT is computed in two steps of matrix products, as a fast Fourier transform splits it
+    (Cooley-Tukey), which needs 3-4 times fewer multiplications than one (win_length, n_fft + 2)
+    product: with ``n_fft = a * b`` and sample index ``n = a * j + r``, step one transforms, for
+    each residue ``r``, the samples ``j`` with the twiddle factors and the window folded in (one
+    batched product over ``r``); step two combines the ``a`` residues of each output frequency
+    ``k = k1 + b * k2`` (one product for all frames). The frame's samples sit at the start of the
+    ``n_fft`` frame instead of its centre: a circular shift changes the phases and not the power.
+    Bins are kept in the steps' order (k2, k1) and the mel filterbank's rows are put in that order
+    (zero for the bins past ``n_fft / 2``, which step two also yields). The numbers are those of
+    the direct DFT to about 1e-6 relative; ONNX Runtime computes them about twice as fast."""
 
     def __init__(self, n_fft: int, win_length: int, window: torch.Tensor, filterbank: torch.Tensor):
         super().__init__()
-        self.bins = n_fft // 2 + 1
-        self.register_buffer("basis", dft_basis(n_fft, win_length, window))
-        self.register_buffer("filterbank", filterbank.float())
+        bins = n_fft // 2 + 1
+        a = dft_split(n_fft)
+        self.split = a
+        if not a:  # a prime length: the direct DFT
+            self.register_buffer("basis", dft_basis(n_fft, win_length, window))
+            self.register_buffer("filterbank", filterbank.float())
+            return
+        b = n_fft // a
+        self.rows = -(-win_length // a)  # values of j that hold samples
+        self.pad = self.rows * a - win_length
+        w = torch.zeros(self.rows * a, dtype=torch.float64)
+        w[:win_length] = window.to(torch.float64)
+        n = (torch.arange(self.rows)[None, :] * a + torch.arange(a)[:, None])  # (a, rows): sample of (r, j)
+        angle = -2 * torch.pi * n[:, :, None].to(torch.float64) * torch.arange(b, dtype=torch.float64) / n_fft
+        wn = w[n][:, :, None]
+        # (2, a, rows, b): step one's real and imaginary parts for each residue r
+        self.register_buffer("step1", torch.stack([torch.cos(angle) * wn, torch.sin(angle) * wn]).float())
+        self.k2 = (bins - 1) // b + 1  # values of k2 with k1 + b * k2 <= n_fft / 2 for some k1
+        angle2 = -2 * torch.pi * torch.arange(self.k2, dtype=torch.float64)[:, None] * torch.arange(a) / a
+        c, s = torch.cos(angle2), torch.sin(angle2)
+        # (2 * k2, 2 * a): [real; imaginary] of X = (c + i s) Z, Z's real parts then imaginary parts
+        self.register_buffer("step2", torch.cat([torch.cat([c, -s], 1), torch.cat([s, c], 1)], 0).float())
+        fb = torch.zeros(self.k2, b, filterbank.shape[1], dtype=torch.float64)
+        k = torch.arange(self.k2)[:, None] * b + torch.arange(b)[None, :]  # (k2, k1) -> bin
+        fb[k < bins] = filterbank.to(torch.float64)[k[k < bins]]
+        self.register_buffer("filterbank", fb.reshape(self.k2 * b, -1).float())
+        self.b = b
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        spec = torch.matmul(frames, self.basis)
-        re, im = spec[..., : self.bins], spec[..., self.bins:]
-        return torch.matmul(re * re + im * im, self.filterbank)
+        if not self.split:
+            spec = torch.matmul(frames, self.basis)
+            bins = spec.shape[-1] // 2
+            re, im = spec[..., :bins], spec[..., bins:]
+            return torch.matmul(re * re + im * im, self.filterbank)
+        lead = frames.shape[:-1]
+        x = frames.reshape(-1, frames.shape[-1])
+        if self.pad:
+            x = nn.functional.pad(x, (0, self.pad))
+        f = x.shape[0]
+        x = x.reshape(f, self.rows, self.split).permute(2, 0, 1)  # (a, F, rows)
+        z = torch.matmul(x, self.step1).reshape(2 * self.split, -1)  # (2a, F * b): real parts, then imaginary
+        y = torch.matmul(self.step2, z)  # (2 * k2, F * b)
+        re, im = y[:self.k2], y[self.k2:]
+        power = (re * re + im * im).reshape(self.k2, f, self.b).transpose(0, 1).reshape(f, -1)
+        return torch.matmul(power, self.filterbank).reshape(*lead, -1)
 
 
 # Two extra hidden units per LSTM layer of the int8 voice graph (see _AnchoredLSTM), held at the
