@@ -395,3 +395,23 @@ def test_a_format_1_export_of_a_voice_model_is_refused(voice_copy):
     _rewrite_export_info(onnx_path_for(voice_copy), format_version=1, part=None)
     with pytest.raises(ModelFileError, match=r"earlier format.*ser export"):
         load_predictor(voice_copy, device="cpu")
+
+
+@pytest.mark.parametrize(("n_fft", "win_length"), [(512, 400), (400, 400), (512, 512), (1024, 400), (401, 401)])
+def test_the_two_step_dft_gives_the_direct_dfts_mel_power(n_fft, win_length):
+    """The export's front end (two steps of matrix products, samples at the frame's start) gives the
+    mel power of the direct DFT of the centred frame, including lengths with no split (a prime)."""
+    import torch
+
+    from model.export import _PowerMel, dft_basis, dft_split
+
+    assert dft_split(401) == 0 and dft_split(512) in (16, 32)
+    window = torch.hann_window(win_length, dtype=torch.float64)
+    filterbank = torch.rand(n_fft // 2 + 1, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    frames = torch.randn(3, 7, win_length, generator=torch.Generator().manual_seed(2))
+    spec = frames.double() @ dft_basis(n_fft, win_length, window).double()
+    bins = n_fft // 2 + 1
+    expected = (spec[..., :bins] ** 2 + spec[..., bins:] ** 2) @ filterbank
+    got = _PowerMel(n_fft, win_length, window, filterbank)(frames)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=2e-5)
