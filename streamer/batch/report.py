@@ -239,6 +239,11 @@ def _other_head_columns(sp: dict) -> dict:
     return out
 
 
+def _ms(seconds):
+    """Seconds to the millisecond for the table (a file's length is its frames over its rate: 14.999937)."""
+    return round(float(seconds), 3) if isinstance(seconds, (int, float)) else seconds
+
+
 def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tuple[list[dict], list[str], list[str]]:
     """Rows of the table, the emotion labels (``share_<label>`` columns: the model's, in its order,
     so tables of different batches line up; then any other label the summaries hold) and the
@@ -253,7 +258,7 @@ def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tupl
     for c in calls:
         summ = c.get("summary") or {}
         common = {"call_id": c["call_id"], "path": c["path"], "status": c["status"], "error": c.get("error", ""),
-                  "duration_s": c.get("duration_s"), "key": c.get("key", ""),
+                  "duration_s": _ms(c.get("duration_s")), "key": c.get("key", ""),
                   "channels_analysed": ",".join(summ.get("channels_analysed", [])),
                   "channels_not_analysed": ",".join(summ.get("channels_not_analysed", []))}
         speakers = summ.get("speakers", [])

@@ -60,6 +60,8 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
         cut_rows = [r for r in csv.DictReader(f) if r["call_id"] == "cut.flac"]
     assert [r["status"] for r in cut_rows] == ["failed"] and cut_rows[0]["speaker"] == "Customer"
     assert 0 < float(cut_rows[0]["speech_s"]) <= cut["analysed_until_s"]
+    length = cut_rows[0]["duration_s"]  # the file's frames over its rate, to the millisecond
+    assert length and len(length.partition(".")[2]) <= 3, length
     assert load(out / "calls" / "cut.flac" / "summary.json")["analysed_until_s"] == cut["analysed_until_s"]
     for name in ("broken.wav", "mono.wav", "six.wav"):  # nothing analysed: nothing kept
         assert not (out / "calls" / name / "results.json").exists() and "partial_results" not in load(
