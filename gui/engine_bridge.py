@@ -105,14 +105,17 @@ def check_audio_file(path: str | Path, channels: str = "mix") -> None:
 
 
 def _analysed_channels(metadata: dict) -> tuple[list[int], list[str]] | None:
-    """For a call ``ser batch`` split into channels and analysed only in part (the customer's, say):
-    the file channel of each of its result tracks (the batch numbers the analysed channels from 0),
-    and the names of all the file's channels. None for other sessions, whose tracks are the file's
-    channels."""
+    """For a call an earlier ``ser batch`` split into channels and analysed only in part (the
+    customer's, say): the file channel of each of its result tracks (those batches numbered the
+    analysed channels from 0 and listed only them as ``tracks``), and the names of all the file's
+    channels. None for other sessions, whose tracks are the file's channels, as in the batches since,
+    which list every channel."""
     source = (metadata.get("engine") or {}).get("source")
     if not isinstance(source, dict) or source.get("kind") != "ChannelSelection":
         return None
     names, tracks = list(source.get("channel_names") or []), list(source.get("tracks") or [])
+    if tracks == names:  # a track per channel: the results' tracks are the file's channels
+        return None
     keep = source.get("channels_analysed")
     if keep is None:  # written before the batch recorded the channels: found by name, if names are unique
         if len(set(names)) != len(names) or not set(tracks) <= set(names):

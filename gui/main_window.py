@@ -721,9 +721,10 @@ class MainWindow(QtWidgets.QMainWindow):
         lanes = max([e.track + 1 for e in loaded.events if isinstance(e, (Result, Segment))]
                     + [t + 1 for t in skipped] + [int(loaded.metadata.get("lanes") or 1), len(engine_tracks)])
         names = list(loaded.metadata.get("track_names") or [])
-        if not names:  # sessions written by `ser analyze` name their tracks in the results
+        if not names:  # `ser analyze` and `ser batch`: the engine's track names, then those the results carry
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
-            names = [by_track.get(t, f"Track {t + 1}") for t in range(lanes)]
+            names = [engine_tracks[t] if t < len(engine_tracks) and isinstance(engine_tracks[t], str)
+                     else by_track.get(t, f"Track {t + 1}") for t in range(lanes)]
         # ser batch writes every call's results as <call>/results.json: the call's folder names it
         name = (f"{Path(path).parent.name}/{Path(path).name}" if loaded.metadata.get("created_by") == "ser batch"
                 else Path(path).name)

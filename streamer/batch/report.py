@@ -140,9 +140,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     """The report ``ser batch`` writes, for one session (a recording or a live session of the app):
     per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
     out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed."""
-    import dataclasses
-
-    from streamer.batch.summary import call_summary
+    from streamer.batch.summary import analysed_view, call_summary
     from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_UNFINISHED, SessionStore, analysis_state, skipped_tracks
 
     store = SessionStore.open(Path(session_path))
@@ -154,10 +152,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     names = names + [f"track {t + 1}" for t in range(len(names), n_tracks)]
     skipped = skipped_tracks(meta) if n_tracks > 1 else set()
     kept = [t for t in range(n_tracks) if t not in skipped]
-    # The summaries number tracks 0..n-1 over the analysed ones, as a batch's channel selection does.
-    renumber = {t: i for i, t in enumerate(kept)}
-    results = [dataclasses.replace(r, track=renumber[r.track]) for r in store.results if r.track in renumber]
-    segments = [dataclasses.replace(s, track=renumber[s.track]) for s in store.segments if s.track in renumber]
+    segments, results = analysed_view(kept, store.segments, store.results)
     analysed = [names[t] for t in kept]
     not_analysed = [names[t] for t in sorted(skipped) if t < n_tracks]
     statement = (f"Analysed: {', '.join(analysed) or 'none'}."

@@ -7,6 +7,8 @@ duration, as ``ser analyze`` prints them); the batch adds peaks and moments from
 
 from __future__ import annotations
 
+import dataclasses
+
 from streamer.events import UTTERANCE, WINDOW, SpeechSegment, WindowResult
 from streamer.summary import TrackSummary, summarize
 
@@ -53,6 +55,16 @@ def speaker_summary(base_summary: TrackSummary, results: list[WindowResult]) -> 
             out["peak_anger"] = out["top_anger"][0]["score"]
             out["peak_anger_s"] = out["top_anger"][0]["start_s"]
     return out
+
+
+def analysed_view(kept: list[int], segments: list[SpeechSegment],
+                  results: list[WindowResult]) -> tuple[list[SpeechSegment], list[WindowResult]]:
+    """The segments and results of the analysed tracks ``kept`` (track numbers as results carry
+    them: the file's channels), renumbered 0..n-1 in that order, which is how :func:`call_summary`
+    and the timeline count the analysed speakers."""
+    renumber = {t: i for i, t in enumerate(kept)}
+    return ([dataclasses.replace(g, track=renumber[g.track]) for g in segments if g.track in renumber],
+            [dataclasses.replace(r, track=renumber[r.track]) for r in results if r.track in renumber])
 
 
 def call_summary(analysed: list[str], not_analysed: list[str], segments: list[SpeechSegment],

@@ -1,5 +1,5 @@
 """One call, analysed in a worker process: the task and outcome objects (plain, picklable), the per-process
-model cache, and a source that hands the engine only the channels that may be analysed.
+model cache, and the source of a call split into channels (one name per channel).
 
 The same :func:`analyze_call` runs in the calling process, in a local process pool and on Dask workers,
 so all three give the same results.
@@ -13,13 +13,12 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass, field, replace
 
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
-from streamer.batch.summary import call_summary
+from streamer.batch.summary import analysed_view, call_summary
+from streamer.config import EngineConfig
 from streamer.engine import Engine, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.session import FORMAT_NAME as SESSION_FORMAT
@@ -104,9 +103,12 @@ def worker_name() -> str:
 
 
 class ChannelSelection(Source):
-    """A file split into channels, of which only ``keep`` reach the engine.
+    """A call file split into channels, one name per channel, of which only ``keep`` are analysed.
 
-    Channels that are not kept are never run through the model (responsible use: the agent's channel).
+    Every channel reaches the engine, which runs only ``keep`` through the model
+    (``EngineConfig.only_tracks``; responsible use: the agent's channel is never analysed), so
+    results and segments carry the file's channel as their track, as ``ser analyze --channels split``
+    numbers them.
 
     Args:
         path: Audio file.
@@ -133,34 +135,36 @@ class ChannelSelection(Source):
             raise AudioError(f"{self.path}: {n} {'channel' if n == 1 else 'channels'}, but --names gives "
                              f"{len(self.names)} ({', '.join(self.names)}); split call recordings need one channel "
                              f"per party: {detail}.")
-        self.track_names = [self.names[i] for i in self.keep]
+        self.track_names = list(self.names)
         self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
 
     def blocks(self, stop) -> Iterator[SourceBlock]:
-        for b in self._inner.blocks(stop):
-            yield SourceBlock(b.start, np.ascontiguousarray(b.data[:, self.keep]), b.arrival)
+        yield from self._inner.blocks(stop)
 
     def close(self) -> None:
         self._inner.close()
 
     def metadata(self) -> dict:
         meta = self._inner.metadata()
-        # Track t of the results is the file's channel channels_analysed[t] (0-based): the app shows
-        # each result beside its own channel's audio.
+        # Tracks are the file's channels (``tracks`` names them all); channels_analysed are those
+        # analysed. (Batches before this numbered only the analysed channels, from 0, and listed
+        # only those in ``tracks``: the app maps such results back to their channels.)
         meta.update(kind=type(self).__name__, channel_names=self.names, tracks=list(self.track_names),
                     channels_analysed=list(self.keep))
         return meta
 
 
-def _run_engine(predictor, settings: BatchSettings, source: Source) -> tuple[list, list, list, list, float]:
-    engine = Engine(predictor, settings.engine_config())
+def _run_engine(predictor, config: EngineConfig, source: Source) -> tuple[list, list, list, list, float, EngineConfig]:
+    """The call's segments, results, errors, notices, how far it was analysed, and the engine's
+    settings with the tracks it left out resolved (``skip_tracks``), as a session records them."""
+    engine = Engine(predictor, config)
     events = []
     engine.run(source, events.extend)  # raises AudioError for a missing or unreadable file
     segments = [e for e in events if isinstance(e, SpeechSegment)]
     results = [e for e in events if isinstance(e, WindowResult)]
     errors = [e.message for e in events if isinstance(e, EngineError) and not e.notice]
     notices = [e.message for e in events if isinstance(e, EngineError) and e.notice]
-    return segments, results, errors, notices, engine.analysed_until_s
+    return segments, results, errors, notices, engine.analysed_until_s, replace(config, skip_tracks=engine.skipped_tracks)
 
 
 def analyze_call(task: CallTask) -> CallOutcome:
@@ -171,11 +175,13 @@ def analyze_call(task: CallTask) -> CallOutcome:
     try:
         predictor = get_predictor(task.model_path, task.model_sha256, s.device)
         keep = s.analysed_tracks()
+        config = s.engine_config()
         if s.channels == "split":
             source: Source = ChannelSelection(task.path, s.track_names, keep)
+            config = replace(config, only_tracks=tuple(keep))
         else:
             source = FileSource(task.path, pace="fast", channels="mix")
-        segments, results, errors, notices, until = _run_engine(predictor, s, source)
+        segments, results, errors, notices, until, config = _run_engine(predictor, config, source)
         out.duration_s = source.total_s
         source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
         if out.duration_s is not None:
@@ -190,7 +196,7 @@ def analyze_call(task: CallTask) -> CallOutcome:
                         "settings": s.to_dict(), "source": source_meta, "tracks_analysed": analysed,
                         "tracks_not_analysed": not_analysed, "channel_statement": s.channel_statement(),
                         "key": task.key, "notices": notices,
-                        "engine": {**engine_metadata(predictor, s.engine_config(), source), "source": source_meta}}
+                        "engine": {**engine_metadata(predictor, config, source), "source": source_meta}}
         out.segments = [e.to_dict() for e in segments]
         out.results = [e.to_dict() for e in results]
         heads = getattr(getattr(predictor, "meta", None), "heads", None)
@@ -198,11 +204,12 @@ def analyze_call(task: CallTask) -> CallOutcome:
         # failed and is retried), but what was analysed is kept beside its failure record, with the
         # summary and timeline of that part.
         length = until if errors else out.duration_s
-        out.summary = call_summary(analysed, not_analysed, segments, results, length, s.channel_statement(),
-                                   s.track_names, heads)
+        speaker_segments, speaker_results = analysed_view(keep, segments, results)
+        out.summary = call_summary(analysed, not_analysed, speaker_segments, speaker_results, length,
+                                   s.channel_statement(), s.track_names, heads)
         from streamer.batch.report import timeline_png
 
-        out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, segments, results)
+        out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, speaker_segments, speaker_results)
         if errors:
             out.error = "; ".join(errors)
             out.analysed_until_s = until

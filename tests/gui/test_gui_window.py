@@ -813,9 +813,9 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
 
 def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_model_path, tmp_path, qtbot):
     """A call's results.json from ser batch opens with its recording (a file split into channels):
-    the customer's results beside the customer's channel (the batch numbers the channels it analysed
-    from 0), the agent's channel shown as not analysed; a call cut short keeps its results up to the
-    break and opens as stopped there."""
+    the customer's results beside the customer's channel (results carry the file's channel, as
+    `ser analyze` numbers them), the agent's channel shown as not analysed; a call cut short keeps its
+    results up to the break and opens as stopped there."""
     import shutil
 
     import soundfile as sf
@@ -833,6 +833,13 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     run = run_batch(src, tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
     assert (run.analysed, run.failed) == (1, 1)
 
+    doc = json.loads((tmp_path / "out" / "calls" / "call.wav" / "results.json").read_text())
+    assert {r["track"] for r in doc["results"]} == {1} and {s["track"] for s in doc["segments"]} == {1}
+    assert doc["metadata"]["engine"]["settings"]["skip_tracks"] == [0]
+    from streamer.batch.report import session_report  # the app's HTML export of it names the parties right
+
+    report = session_report(tmp_path / "out" / "calls" / "call.wav" / "results.json", tmp_path / "call.html")
+    assert "Analysed: Customer. Not analysed: Agent (the employee channel)." in report.read_text()
     w = make_window()
     assert w.open_session(tmp_path / "out" / "calls" / "call.wav" / "results.json")
     assert not w.banner.isVisible() and w.source_path == src / "call.wav"
@@ -890,8 +897,9 @@ def test_a_call_whose_customer_never_speaks_reopens_with_both_lanes(make_window,
 
 
 def test_the_channels_a_batch_call_analysed_are_found_in_its_metadata():
-    """ser batch numbers the channels it analysed from 0: their file channels come from the source's
-    record (by name for results written before it recorded them); other sessions are left alone."""
+    """Earlier batches numbered the channels they analysed from 0: their file channels come from the
+    source's record (by name for results written before it recorded them); batches that list every
+    channel as a track, and other sessions, are left alone."""
     from gui.engine_bridge import _analysed_channels
 
     def meta(**source):
@@ -902,6 +910,7 @@ def test_the_channels_a_batch_call_analysed_are_found_in_its_metadata():
     assert _analysed_channels(meta()) == ([1], ["Agent", "Customer"])  # older results: by name
     assert _analysed_channels(meta(channel_names=["A", "A"], tracks=["A"])) is None  # names do not tell
     assert _analysed_channels(meta(channels_analysed=[5])) is None  # not a channel of the file
+    assert _analysed_channels(meta(channels_analysed=[1], tracks=["Agent", "Customer"])) is None  # tracks are channels
     assert _analysed_channels({"engine": {"source": {"kind": "FileSource", "channels": "split"}}}) is None
     assert _analysed_channels({"source": "file", "channels": "split"}) is None  # a session the app wrote
 
