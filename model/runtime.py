@@ -52,15 +52,22 @@ RUNTIMES = ("auto", "onnx", "torch")
 PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
 
 
-def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
-    """The gain that puts the 90th percentile of a window's non-overlapping ``frame``-sample RMS
-    levels at ``target_dbfs`` (model/logmel.normalise_level, for one window)."""
-    n = len(window)
+def level_gains(windows: np.ndarray, target_dbfs: float, frame: int) -> np.ndarray:
+    """The gains (float32, one per row of ``windows``, windows of equal length) that put the 90th
+    percentile of each window's non-overlapping ``frame``-sample RMS levels at ``target_dbfs``
+    (model/logmel.normalise_level, for each window)."""
+    n_windows, n = windows.shape
     n_frames = max(1, n // frame)
-    frames = window[: n_frames * frame].reshape(n_frames, -1) if n >= frame else window[None, :]
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1, dtype=np.float32))
-    level = np.sort(rms)[int(LEVEL_PERCENTILE * (len(rms) - 1))]
-    return float(np.float32(10 ** (target_dbfs / 20)) / max(level, np.float32(10 ** (LEVEL_FLOOR_DBFS / 20))))
+    frames = (windows[:, : n_frames * frame].reshape(n_windows, n_frames, -1) if n >= frame
+              else windows[:, None, :])
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=2, dtype=np.float32))
+    level = np.sort(rms, axis=1)[:, int(LEVEL_PERCENTILE * (rms.shape[1] - 1))]
+    return np.float32(10 ** (target_dbfs / 20)) / np.maximum(level, np.float32(10 ** (LEVEL_FLOOR_DBFS / 20)))
+
+
+def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
+    """:func:`level_gains` of one window."""
+    return float(level_gains(np.asarray(window)[None, :], target_dbfs, frame)[0])
 
 
 def voice_partials(window: np.ndarray) -> np.ndarray:
@@ -257,12 +264,13 @@ class OnnxPredictor(InferenceBase):
         """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
         f = self.meta.features
         n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
-        frames = np.stack([np.lib.stride_tricks.sliding_window_view(c, self._win)[::self._hop][:n]
-                           for c in chunks]).astype(np.float32, copy=False)
+        samples = np.stack(chunks).astype(np.float32, copy=False)
+        frames = np.ascontiguousarray(
+            np.lib.stride_tricks.sliding_window_view(samples, self._win, axis=1)[:, ::self._hop][:, :n])
         if f.level_norm_dbfs is None:
             gain2 = np.ones(len(chunks), np.float32)
         else:
-            gain2 = np.array([level_gain(c, f.level_norm_dbfs, self._hop) for c in chunks], np.float32) ** 2
+            gain2 = level_gains(samples, f.level_norm_dbfs, self._hop) ** 2
         return {"chunk_frames": frames, "chunk_gain2": gain2}
 
     def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
@@ -312,7 +320,7 @@ class OnnxPredictor(InferenceBase):
         if f.level_norm_dbfs is None:
             gain2 = np.ones(len(windows), np.float32)
         else:
-            gain2 = np.array([level_gain(w, f.level_norm_dbfs, self._hop) for w in windows], np.float32) ** 2
+            gain2 = level_gains(np.stack(windows).astype(np.float32, copy=False), f.level_norm_dbfs, self._hop) ** 2
         feed = {"frames": frames, "cache": cached, "index": index, "gain2": gain2}
         if references is not None:
             feed["reference"] = references.astype(np.float32)
