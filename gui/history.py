@@ -117,7 +117,9 @@ class SpectrogramMaker:
         self.config = cfg
         self._fbank = mel_filterbank(cfg)  # (freqs, mels)
         # torch.stft pads a shorter window to n_fft in the middle; do the same.
-        window = np.zeros(cfg.n_fft, dtype=np.float32)
+        # float64: numpy's FFT of float32 frames is several times slower once a call has more than a
+        # few dozen frames (numpy 2.4: 960 against 180 us for 197 frames of 512).
+        window = np.zeros(cfg.n_fft, dtype=np.float64)
         left = (cfg.n_fft - cfg.win_length) // 2
         n = np.arange(cfg.win_length)
         window[left:left + cfg.win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
