@@ -9,7 +9,7 @@ from pathlib import Path
 from model.errors import OutputPathError, SERError, Terminated
 from model.files import check_output_dir
 from streamer.analyze import analyze_file
-from streamer.commands import FORMATS, agent_names
+from streamer.commands import FORMATS, agent_names, is_agent
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError, SessionError
 from streamer.session import export_csv, export_json
@@ -131,7 +131,7 @@ def run_analyze(args) -> int:
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
     agents = set(agent_names(args.agent_name))
-    skip = tuple(i for i, n in enumerate(names or []) if n in agents and not args.analyse_agent)
+    skip = tuple(i for i, n in enumerate(names or []) if is_agent(n, agents) and not args.analyse_agent)
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one

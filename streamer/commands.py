@@ -15,6 +15,12 @@ def agent_names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
+def is_agent(name: str, agents) -> bool:
+    """Whether the track ``name`` is one of the employees' ``agents`` (``--agent-name``), in any
+    letter case: ``--names agent,customer`` names the agent as ``Agent`` does."""
+    return name.casefold() in {a.casefold() for a in agents}
+
+
 def register(sub) -> None:
     p = sub.add_parser("analyze", formatter_class=Formatter, help="analyse audio files on the streaming engine",
                        description="Find speech in each file and predict emotion, gender and valence/arousal/"

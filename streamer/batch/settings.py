@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from model.files import file_sha256  # noqa: F401 - the batch keys calls and models by content
+from streamer.commands import is_agent
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
 from streamer.sources import check_track_names
@@ -57,7 +58,7 @@ class BatchSettings:
             raise ConfigError(f"channels must be 'split' or 'mix', got {self.channels!r}.")
         if self.channels == "split":
             check_track_names(self.names)
-            if not self.analyse_agent and not set(self.agent_names) & set(self.names):
+            if not self.analyse_agent and not any(is_agent(n, self.agent_names) for n in self.names):
                 # Otherwise renaming the channels would silently analyse the agent's too.
                 raise ConfigError(f"none of the track names ({','.join(self.names)}) is the agent's "
                                   f"(--agent-name {','.join(self.agent_names)}). Say which channel holds the agent, "
@@ -84,7 +85,7 @@ class BatchSettings:
         """Indices of the tracks that are analysed: employees' tracks only with ``analyse_agent``."""
         if self.channels == "mix" or self.analyse_agent:
             return list(range(len(self.track_names)))
-        return [i for i, n in enumerate(self.names) if n not in self.agent_names]
+        return [i for i, n in enumerate(self.names) if not is_agent(n, self.agent_names)]
 
     def channel_statement(self) -> str:
         """One sentence for summaries and reports: which channels were analysed and why."""
@@ -95,7 +96,7 @@ class BatchSettings:
         text = f"Analysed: {', '.join(done) or 'none'}."
         if skipped:
             text += f" Not analysed: {', '.join(skipped)} (employee channel; needs --analyse-agent)."
-        elif any(n in self.agent_names for n in self.names):
+        elif any(is_agent(n, self.agent_names) for n in self.names):
             text += " The agent channel was analysed because --analyse-agent was given."
         return text
 

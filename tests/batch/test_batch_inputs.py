@@ -40,6 +40,7 @@ def test_list_file_paths_are_relative_to_the_list(tmp_path):
 def test_agent_channel_rule():
     assert BatchSettings().analysed_tracks() == [1]
     assert BatchSettings(names=("Customer", "Agent")).analysed_tracks() == [0]
+    assert BatchSettings(names=("agent", "customer")).analysed_tracks() == [1]  # in any letter case
     assert BatchSettings(analyse_agent=True).analysed_tracks() == [0, 1]
     with pytest.raises(ConfigError, match="none of the track names"):
         BatchSettings(names=("Left", "Right"))  # renaming channels must not analyse the agent silently

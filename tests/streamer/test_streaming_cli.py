@@ -67,7 +67,11 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert (settings["window_s"], settings["hop_s"], settings["vad_aggressiveness"]) == (1.5, 0.25, 3)
     assert {r.track_name for r in session.results} == {"Agent", "Customer"}
 
-    # Without --analyse-agent the employee's track is left out, as in ser batch and the app.
+    # Without --analyse-agent the employee's track is left out, as in ser batch and the app (its
+    # name in any letter case).
+    assert main(["analyze", str(call), "--out", str(tmp_path / "lower"), "--channels", "split",
+                 "--names", "agent,customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
+    assert "not analysing agent" in capsys.readouterr().err
     assert main(["analyze", str(call), "--out", str(tmp_path / "customer"), "--channels", "split",
                  "--names", "Agent,Customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
     captured = capsys.readouterr()
