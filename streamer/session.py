@@ -398,8 +398,15 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
                                        *(r.heads.get(h, {}).get(n, "") for h, n in columns),
                                        r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)]))
     except OutputPathError as exc:
-        raise SessionError(f"{path}: cannot write the CSV export ({exc.__cause__}).") from exc
+        raise SessionError(f"{path}: cannot write the CSV export ({_why(exc)}); choose another folder "
+                           "for it, or free some space.") from exc
     return path
+
+
+def _why(exc: OutputPathError) -> str:
+    """The system's reason a write failed ("Read-only file system"), without the temporary file's name."""
+    cause = exc.__cause__
+    return (cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause or exc))
 
 
 def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:
@@ -423,7 +430,8 @@ def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSeg
     try:
         atomic_json(path, doc, allow_nan=True)
     except OutputPathError as exc:
-        raise SessionError(f"{path}: cannot write the JSON export ({exc.__cause__}).") from exc
+        raise SessionError(f"{path}: cannot write the JSON export ({_why(exc)}); choose another folder "
+                           "for it, or free some space.") from exc
     return path
 
 

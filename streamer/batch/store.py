@@ -26,7 +26,8 @@ import os
 from pathlib import Path
 
 from model import files
-from model.files import TMP_PREFIX, fsync_dir, json_bytes
+from model.errors import OutputPathError
+from model.files import TMP_PREFIX, check_output_dir, fsync_dir, json_bytes
 from streamer.errors import SessionError
 from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 
@@ -57,9 +58,13 @@ class BatchStore:
     def __init__(self, out_dir: str | os.PathLike):
         self.root = Path(out_dir)
         try:
+            check_output_dir(self.root, "batch's results (--out)")
             (self.root / CALLS_DIR).mkdir(parents=True, exist_ok=True)
+        except OutputPathError as exc:
+            raise SessionError(str(exc)) from None
         except OSError as exc:
-            raise SessionError(f"{self.root}: cannot create the output folder ({exc}).") from exc
+            raise SessionError(f"{self.root / CALLS_DIR}: cannot create it ({exc.strerror or exc}); choose another "
+                               "place for the batch's results (--out).") from exc
 
     def call_dir(self, call_id: str) -> Path:
         return self.root / CALLS_DIR / call_id

@@ -87,3 +87,15 @@ def test_call_ids_keep_every_script_and_do_not_move_when_files_are_added(tmp_pat
     # Ids that differ only in case share a folder on Windows and macOS disks: both get a suffix.
     ids = _call_ids(["Call.wav", "call.wav"])
     assert ids[0].startswith("Call.wav-") and ids[1].startswith("call.wav-")
+
+
+def test_an_output_folder_that_cannot_be_written_is_named_with_what_to_do(tmp_path, monkeypatch, capsys):
+    import model.files
+    from ser.cli import main
+
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "call.wav").write_bytes(b"RIFF")  # never read: the folder is refused first
+    monkeypatch.setattr(model.files, "_can_create_in", lambda folder: False)  # a read-only folder
+    assert main(["batch", str(tmp_path / "calls"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'out'}: not writable; choose another place for the batch's results (--out)." in err

@@ -375,3 +375,23 @@ def test_a_session_stopped_early_says_so_and_how_far_it_got(speech_wav, predicto
     doc = tmp_path / "s.json"
     export_json(tmp_path / "s.jsonl", doc)
     assert json.loads(doc.read_text())["analysis"]["state"] == "stopped"
+
+
+def test_an_export_to_a_read_only_folder_says_why_and_what_to_do(written_session, tmp_path, monkeypatch):
+    """The message names the export and the system's reason, not the temporary file written first."""
+    import errno
+
+    import model.files
+
+    path = written_session[0]
+
+    def read_only(file, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
+
+    monkeypatch.setattr(model.files, "open", read_only, raising=False)
+    for export, name in ((export_csv, "g.csv"), (export_json, "g.json")):
+        with pytest.raises(SessionError) as caught:
+            export(path, tmp_path / name)
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / name}: cannot write the ") and "Read-only file system" in message
+        assert "choose another folder" in message and ".tmp-" not in message
