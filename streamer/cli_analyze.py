@@ -48,19 +48,31 @@ def _result_stems(files: list[str]) -> dict[str, str]:
 
 def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     """``out_dir/<stem>.<fmt>``, numbered when that is taken in this run or exists from an earlier
-    one (results are never overwritten). A journal left by an earlier run that did not finish
-    (``<file>.partial.jsonl``) keeps its name taken too, and is pointed out."""
+    one (results are never overwritten). A journal left beside it by an earlier run that did not
+    finish (``<file>.partial.jsonl``) is kept and pointed out; this run's journal takes another name
+    (:func:`_journal_path`)."""
     path = out_dir / f"{stem}.{fmt}"
     n = 2
-    while path in taken or path.exists() or path.with_name(path.name + JOURNAL_SUFFIX).exists():
-        journal = path.with_name(path.name + JOURNAL_SUFFIX)
-        if journal.exists() and not path.exists() and path not in taken:
-            print(f"ser analyze: note: {journal} is left from a run that did not finish (open it with ser gui "
-                  "--session, or delete it); this run writes the next free name.", file=sys.stderr)
+    while path in taken or path.exists():
         path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
+    journal = path.with_name(path.name + JOURNAL_SUFFIX)
+    if fmt != "jsonl" and journal.exists():
+        print(f"ser analyze: note: {journal} is left from a run that did not finish (open it with ser gui "
+              f"--session, or delete it); it is kept, and this run writes {path.name}.", file=sys.stderr)
     taken.add(path)
     return path
+
+
+def _journal_path(out_path: Path) -> Path:
+    """Where a CSV or JSON document's results go until it is written: ``<file>.partial.jsonl``, or
+    ``<file>.partial-2.jsonl`` ... when an earlier run that did not finish left that one."""
+    journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
+    n = 2
+    while journal.exists():
+        journal = out_path.with_name(f"{out_path.name}.partial-{n}.jsonl")
+        n += 1
+    return journal
 
 
 def _out_target(args) -> tuple[Path, str | None]:
@@ -260,7 +272,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             # CSV and JSON are whole documents, written at the end; until then every result goes to
             # a journal (a session file) beside them, so a kill loses nothing and Ctrl+C or SIGTERM
             # still writes the document from what was analysed.
-            journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
+            journal = _journal_path(out_path)
             try:
                 res = analyze_file(src, predictor, config, session_path=journal, **kwargs)
             except SessionError as exc:  # writing the journal failed

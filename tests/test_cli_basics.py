@@ -263,10 +263,14 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert rows and "track" in rows[0]
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "r.csv"), *common]) == 0
     assert (tmp_path / "r-2.csv").is_file()  # the first is kept
-    (tmp_path / "k.csv.partial.jsonl").write_text("")  # left by a run that was killed
+    (tmp_path / "k.csv.partial.jsonl").write_text("left")  # left by a run that was killed
     capsys.readouterr()
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0
-    assert (tmp_path / "k-2.csv").is_file() and "k.csv.partial.jsonl is left from a run" in capsys.readouterr().err
+    # The name asked for is written; the journal left behind is kept, and pointed out.
+    assert (tmp_path / "k.csv").is_file() and not (tmp_path / "k-2.csv").exists()
+    assert (tmp_path / "k.csv.partial.jsonl").read_text() == "left"
+    assert not (tmp_path / "k.csv.partial-2.jsonl").exists()  # this run's journal, removed once k.csv is written
+    assert "k.csv.partial.jsonl is left from a run" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "new" / "r.json"), "--format", "json",
                  *common]) == 0
     assert json.loads((tmp_path / "new" / "r.json").read_text())["results"]
