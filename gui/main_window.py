@@ -1005,6 +1005,9 @@ class MainWindow(QtWidgets.QMainWindow):
         elif engine_changed and mic_live:
             self.pause()  # restart the analysis from here with the new settings
             self.resume()
+            self.banner.show_message(f"Settings changed at {_clock(at)}: the analysis goes on with them in the same "
+                                     "session, which records where they changed (its report and exports say so).",
+                                     notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
         if refused is not None:  # said last: a recording opened again above clears the banner

@@ -142,6 +142,8 @@ class SessionStore:
             raise _not_a_session(path)
         meta = _checked_metadata(path, {k: v for k, v in records[0].items() if k != "type"})
         segments, results, errors, ended = [], [], [], None
+        history: list[dict] = []
+        _note_settings(history, meta, segments, results)
         for rec in records[1:]:
             kind = rec.get("type")
             if kind == "segment":
@@ -154,8 +156,11 @@ class SessionStore:
                 _supersede(segments, results, float(rec["from_s"]))
             elif kind == "metadata-update":
                 meta.update({k: v for k, v in rec.items() if k != "type"})
+                _note_settings(history, rec, segments, results)
             elif kind == "end":
                 ended = {k: v for k, v in rec.items() if k != "type"}
+        if len(history) > 1:  # the analysis settings changed within the session (the app, live)
+            meta["settings_history"] = history
         store = cls(path, meta, segments, results, errors, ended, writable=False)
         if damage is not None:
             # What opens is what precedes the damage after its restarts (a replay's seek-back drops
@@ -401,6 +406,30 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
         raise SessionError(f"{path}: cannot write the CSV export ({_why(exc)}); choose another folder "
                            "for it, or free some space.") from exc
     return path
+
+
+# The engine settings that change what the results are (model/inference, streamer/pipeline).
+ANALYSIS_SETTINGS = ("window_s", "hop_s", "vad_aggressiveness", "speaker_adaptation")
+
+
+def _note_settings(history: list[dict], fields: dict, segments: list, results: list) -> None:
+    """Add to ``history`` the engine's analysis settings in ``fields`` (a metadata record) when they
+    differ from the last ones, with the time they apply from: where the results so far end (the
+    app's live analysis restarts there with new settings, in the same session)."""
+    settings = (fields.get("engine") or {}).get("settings") if isinstance(fields.get("engine"), dict) else None
+    if not isinstance(settings, dict):
+        return
+    now = {k: settings.get(k) for k in ANALYSIS_SETTINGS}
+    if history and history[-1]["settings"] == now:
+        return
+    start = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0) if history else 0.0
+    history.append({"from_s": round(float(start), 3), "settings": now})
+
+
+def settings_text(settings: dict) -> str:
+    """A session's analysis settings in words: "window 2.0 s, hop 0.5 s, VAD 2"."""
+    return (f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
+            f"VAD {settings.get('vad_aggressiveness', '?')}")
 
 
 def _why(exc: OutputPathError) -> str:

@@ -141,7 +141,14 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
     out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed."""
     from streamer.batch.summary import analysed_view, call_summary
-    from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_UNFINISHED, SessionStore, analysis_state, skipped_tracks
+    from streamer.session import (
+        ANALYSIS_COMPLETE,
+        ANALYSIS_UNFINISHED,
+        SessionStore,
+        analysis_state,
+        settings_text,
+        skipped_tracks,
+    )
 
     store = SessionStore.open(Path(session_path))
     meta = store.metadata or {}
@@ -184,8 +191,11 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     key = meta.get("analysis_key") if isinstance(meta.get("analysis_key"), dict) else {}
     info = {"model": str(model.get("path", "?")), "model_sha256": str(key.get("model_sha256", "")),
             "channel_statement": f"{statement} Analysis: {state}.",
-            "settings_text": f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
-                             f"VAD {settings.get('vad_aggressiveness', '?')}"}
+            "settings_text": settings_text(settings)}
+    history = meta.get("settings_history")
+    if isinstance(history, list) and len(history) > 1:  # changed within the session: each with where it applies
+        info["settings_text"] = "; ".join(
+            f"{settings_text(h.get('settings') or {})} from {float(h.get('from_s') or 0.0):.1f} s" for h in history)
     png = timeline_png(call_id, duration, analysed, segments, results)
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
                         title=f"Session report: {call_id}", noun="recording")

@@ -74,3 +74,21 @@ def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_p
     bridge.batches = [[Audio(0, 0.0, np.zeros(1600, np.float32))], []]
     assert w.start_microphone(device=0)
     assert not w.banner.isVisible()
+
+
+def test_settings_changed_while_listening_say_so_and_go_on(qtbot, tiny_model_path, tmp_path):
+    """New analysis settings while live restart the analysis from there, in the same session; the
+    window says so (the session records where they changed: tests/streamer/test_streaming_session)."""
+    from model.checkpoint import read_meta
+
+    bridge = ScriptedBridge([[] for _ in range(1000)], list(read_meta(tiny_model_path).labels))
+    w = MainWindow(GuiSettings(model_path=str(tiny_model_path)), bridge=bridge, session_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.show()
+    w._devices = [(0, "USB Mic")]
+    assert w.start_microphone(device=0)
+    session = w.session_path
+    w.apply_settings(w.settings.replace(hop_s=1.0, vad_aggressiveness=3))
+    assert bridge.active and w.session_path == session and w.status_state.text() == "listening"
+    assert w.banner.isVisible() and w.banner.label.text().startswith("Settings changed at 0:0")
+    assert "same session" in w.banner.label.text()

@@ -395,3 +395,33 @@ def test_an_export_to_a_read_only_folder_says_why_and_what_to_do(written_session
         message = str(caught.value)
         assert message.startswith(f"{tmp_path / name}: cannot write the ") and "Read-only file system" in message
         assert "choose another folder" in message and ".tmp-" not in message
+
+
+def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tmp_path):
+    """The app's live analysis restarts with new settings in the same session: the session read back
+    says which settings gave which results, and its report gives each with where it applies."""
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone"}, keep_records=True)
+
+    def engine(hop, vad):
+        return {"engine": {"settings": {"window_s": 2.0, "hop_s": hop, "vad_aggressiveness": vad,
+                                        "speaker_adaptation": True, "skip_tracks": []}}}
+
+    session.update_metadata(**engine(0.5, 2))
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
+    session.update_metadata(**engine(0.5, 2))  # a pause and resume: the same settings
+    session.extend([_result(1.5)])
+    session.update_metadata(**engine(1.0, 3))  # Settings changed while listening
+    session.extend([SpeechSegment(0, "mix", 4.0, 7.0), _result(4.0)])
+    session.close()
+    history = SessionStore.open(path).metadata["settings_history"]
+    assert [(h["from_s"], h["settings"]["hop_s"], h["settings"]["vad_aggressiveness"]) for h in history] == [
+        (0.0, 0.5, 2), (3.5, 1.0, 3)]
+    text = session_report(path, tmp_path / "live.html").read_text()
+    assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.5 s" in text
+    plain = SessionStore.create(tmp_path / "plain.jsonl", {})
+    plain.update_metadata(**engine(0.5, 2))
+    plain.close()
+    assert "settings_history" not in SessionStore.open(tmp_path / "plain.jsonl").metadata
