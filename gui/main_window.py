@@ -71,6 +71,11 @@ def _session_channels(meta: dict, n_tracks: int) -> str:
     return meta.get("channels") or _engine_source(meta).get("channels") or ("split" if n_tracks > 1 else "mix")
 
 
+def _live(meta: dict) -> bool:
+    """Whether a session is of live audio (a microphone): there is no recording to play."""
+    return meta.get("source") == "microphone" or _engine_source(meta).get("kind") == "MicrophoneSource"
+
+
 def _recording_path(meta: dict) -> str | None:
     """The recording a session's metadata names, when its source was a file (else None)."""
     source = _engine_source(meta)
@@ -88,6 +93,11 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if state in (None, "complete"):
         return None
     until = analysis.get("analysed_until_s") or 0.0
+    if _live(loaded.metadata):  # listening ends when someone stops it: only a kill is worth a word
+        if state == "stopped":
+            return None
+        return (f"{name}: the program was closed or killed while it listened; the results up to "
+                f"{_clock(until)} are kept.")
     total = _engine_source(loaded.metadata).get("duration_s")
     of = f" of {_clock(total)}" if total else ""
     if state == "stopped":
@@ -760,6 +770,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 end = max(end, file_s)
         self.source_path = recording
         self._show_channels(channels)
+        # The axis covers what was analysed, where no result ends (live audio listened to after the
+        # last speech), as the banner and the report count it.
+        end = max(end, float((loaded.analysis or {}).get("analysed_until_s") or 0.0))
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
         if lanes > 1:
             for t in sorted(skipped):
@@ -1151,8 +1164,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if state == self._actions_state:
             return
         self._actions_state = state
-        self.act_play.setEnabled(self.mode in (FILE, MIC, SESSION) or self.bridge.active)  # a session says why not
-        self.act_play.setToolTip(PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
+        silent = self.mode == SESSION and not self.transport.playable  # a session without its recording
+        self.act_play.setEnabled(self.mode in (FILE, MIC) or self.transport.playable or self.bridge.active)
+        self.act_play.setToolTip(f"{PLAY_TIP}: {self._session_audio_note()}" if silent
+                                 else PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
+        self.act_sound.setEnabled(not silent)
         self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active or self.transport.playable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))

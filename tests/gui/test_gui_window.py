@@ -924,3 +924,33 @@ def test_a_model_file_that_cannot_be_used_is_neither_taken_nor_kept(make_window,
     w.apply_settings(w.settings.replace(model_path=str(bad)))
     assert w.settings.model_path == str(tiny_model_path) and w.model_info is not None
     assert "notamodel.safetensors" in w.errors[-1] and f"The model stays {tiny_model_path.name}." in w.errors[-1]
+
+
+def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_path):
+    """A session of live audio: stopped is how listening ends (no banner); its axis covers all that
+    was listened to; Play and Sound are off, and Play's tip says why. A killed one says so."""
+    from streamer import SessionStore, SpeechSegment, WindowResult
+
+    def live(name, close):
+        path = tmp_path / name
+        store = SessionStore.create(path, {"source": "microphone", "channels": "mix",
+                                           "engine": {"source": {"kind": "MicrophoneSource"}}})
+        store.extend([SpeechSegment(0, "Microphone", 1.0, 4.0),
+                      WindowResult(track=0, track_name="Microphone", kind="window", start_s=1.0, end_s=3.0,
+                                   heads={"emotion": {"neutral": 1.0}, "gender": {"female": 0.5, "male": 0.5},
+                                          "dimensions": {"valence": 0.5, "arousal": 0.5, "dominance": 0.5}},
+                                   speech_ratio=1.0, latency_ms=1.0, dimensions_source="derived-from-category")])
+        if close:
+            store.close(analysis="stopped", analysed_until_s=71.4)
+        else:
+            store._file.close()  # killed: no end record
+        return path
+
+    w = make_window()
+    assert w.open_session(live("live.jsonl", close=True))
+    assert not w.banner.isVisible() and w.transport.end_s == pytest.approx(71.4)
+    w._update_actions()
+    assert not w.act_play.isEnabled() and "no recording to play" in w.act_play.toolTip()
+    assert not w.act_sound.isEnabled() and w.act_back.isEnabled()
+    assert w.open_session(live("killed.jsonl", close=False))
+    assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.label.text()
