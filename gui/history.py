@@ -310,11 +310,17 @@ class TrackHistory:
 
     def index_at(self, t_s: float) -> int | None:
         """The window result shown for time ``t_s``: the last one whose middle is at or before it
-        (the first one before any), None when there is none."""
+        (the first one within its first half), None when there is none yet: no result, or ``t_s``
+        before the first window starts."""
         times = self.result_times()
-        if not len(times):
+        if not len(times) or t_s < self.result_span(0)[0]:
             return None
         return max(0, int(np.searchsorted(times, t_s, side="right")) - 1)
+
+    def result_span(self, i: int) -> tuple[float, float]:
+        """Start and end (s) of window result ``i``."""
+        mid, end = (float(v) for v in self.results.view()[i, :2])
+        return 2 * mid - end, end
 
     def covering(self, t: np.ndarray, tolerance_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """For each time in ``t``: the window result whose window covers it, preferring the one whose

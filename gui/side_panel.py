@@ -48,6 +48,12 @@ class LanePanel(QtWidgets.QGroupBox):
         self.current_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.current_label.setWordWrap(True)  # a long label must not widen the panel
         layout.addWidget(self.current_label)
+        # Which window the heading is (in a pause it is the last one before the playhead), beside the
+        # last utterance's verdict below, which may differ.
+        self.current_time = QtWidgets.QLabel("")
+        self.current_time.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.current_time.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
+        layout.addWidget(self.current_time)
 
         grid = QtWidgets.QGridLayout()
         self.top_names: list[QtWidgets.QLabel] = []
@@ -151,6 +157,10 @@ class LanePanel(QtWidgets.QGroupBox):
                     self.top_names[k].setText(lab)
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
+            start, end = history.result_span(i)
+            when = f"window {start:.1f}-{end:.1f} s"
+            if self.current_time.text() != when:
+                self.current_time.setText(when)
             for k in range(TOP_K):
                 percent = int(round(100 * ranked[k][1])) if k < len(ranked) else 0
                 self.top_bars[k].setValue(percent)
@@ -223,6 +233,7 @@ class LanePanel(QtWidgets.QGroupBox):
         of something)."""
         self._shown_top = []
         self.current_label.setText(NO_RESULT)
+        self.current_time.setText("")
         self.current_label.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
         for k in range(TOP_K):
             self.top_names[k].setText("")

@@ -571,6 +571,15 @@ def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
         assert panel.top_bars[0].value() == int(round(100 * float(np.max(probs))))
         assert panel.top_values[0].text() == f"{panel.top_bars[0].value()}%"  # beside the bar, readable
         assert len(panel.va_trail.data) == min(i + 1, 40)
+        start, end = h.result_span(i)
+        assert panel.current_time.text() == f"window {start:.1f}-{end:.1f} s"  # which window the heading is
+    from gui.side_panel import NO_RESULT
+
+    first = h.result_span(0)[0]
+    assert first > 0.05  # speech_wav starts with a pause
+    w.position_s = first - 0.05  # before the first window: no result yet (it showed the first one)
+    w.redraw()
+    assert panel.current_label.text() == NO_RESULT and panel.current_time.text() == ""
 
 
 def test_an_opened_session_plays_its_recording_when_it_is_there(make_window, replay, qtbot, speech_wav, tmp_path):
