@@ -235,7 +235,8 @@ class Lane:
 
     def set_name(self, name: str) -> None:
         self.name = name
-        self._set_caption(self.level_plot, f"{name}: level, speech shaded")
+        # A lane not analysed gets no voice activity, so nothing is shaded in it.
+        self._set_caption(self.level_plot, f"{name}: level" + (", speech shaded" if self.analysed else ""))
         self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
@@ -244,6 +245,7 @@ class Lane:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
         each of its model plots."""
         self.analysed = analysed
+        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if analysed else ""))
         for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
             if not analysed:

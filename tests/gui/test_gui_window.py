@@ -641,6 +641,9 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     assert len(agent.results) == 0 and len(agent.level) > 0  # shown, not analysed
     assert len(customer.results) >= 4
     assert "not analysed" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
+    agent_lane, customer_lane = w.plot_stack.lanes[0], w.plot_stack.lanes[1]  # no voice activity in the agent's
+    assert agent_lane.caption(agent_lane.level_plot) == "Agent: level"
+    assert customer_lane.caption(customer_lane.level_plot) == "Customer: level, speech shaded"
     # The agent's empty model plots fold to one caption row; the customer's get the room.
     QtWidgets.QApplication.processEvents()
     from gui.plots import NOT_ANALYSED_ROW_PX
