@@ -369,6 +369,11 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addSeparator()
         for a in (self.act_play, self.act_stop, self.act_back, self.act_forward, self.act_sound):
             tb.addAction(a)
+        play = tb.widgetForAction(self.act_play)
+        if play is not None:  # as wide as its wider text, so the toolbar does not shift when Play becomes Pause
+            metrics = play.fontMetrics()
+            extra = play.sizeHint().width() - metrics.horizontalAdvance(self.act_play.text())
+            play.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Play", "Pause")) + extra + 2)
         tb.addWidget(labelled(" Speed: ", self.speed_combo))
         tb.addWidget(labelled(" Channels: ", self.channels_combo))
         tb.addSeparator()

@@ -966,3 +966,13 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     assert not w.act_sound.isEnabled() and w.act_back.isEnabled()
     assert w.open_session(live("killed.jsonl", close=False))
     assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.label.text()
+
+
+def test_the_toolbar_does_not_shift_when_play_becomes_pause(make_window):
+    w = make_window()
+    button = next(b for b in w.findChildren(QtWidgets.QToolButton) if b.defaultAction() is w.act_play)
+    stop = next(b for b in w.findChildren(QtWidgets.QToolButton) if b.defaultAction() is w.act_stop)
+    before = stop.x()
+    w.act_play.setText("Pause")
+    QtWidgets.QApplication.processEvents()
+    assert stop.x() == before and button.width() >= button.sizeHint().width()
