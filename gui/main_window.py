@@ -24,7 +24,7 @@ from gui import engine_bridge as eb
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
-from gui.plots import PlotStack
+from gui.plots import PLOT_BACKGROUND, PlotStack
 from gui.plots import clock_text as _clock
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
@@ -36,6 +36,7 @@ REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
 STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
+TITLE_PAD_PX = 6  # above and below the title line of an exported image
 MAX_ERRORS_KEPT = 100
 # The engine's session store writes JSON lines; a JSON export (ser analyze --format json, the JSON
 # export, ser batch's results.json) opens the same way.
@@ -1234,7 +1235,7 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(path)
         try:
             if fmt == "png":
-                if not self.plot_stack.grab().save(str(path), "PNG"):
+                if not self._titled(self.plot_stack.grab()).save(str(path), "PNG"):
                     raise OSError(f"{path}: the image could not be written; choose a writable folder.")
                 self._set_state(f"image saved to {path}")
                 self._export_dir = path.parent
@@ -1248,6 +1249,32 @@ class MainWindow(QtWidgets.QMainWindow):
         except (SERError, OSError) as exc:
             self.show_error(f"Export failed: {exc}")
             return None
+
+    def _titled(self, plots: QtGui.QPixmap) -> QtGui.QPixmap:
+        """The plots' image under a line that says what they show: the recording or session, the model
+        and when the image was made (an image on its own does not say)."""
+        import datetime as _dt
+
+        if self.source_path is not None:
+            what = self.source_path.name
+        elif self.mode == MIC:
+            what = f"live: {self.device_combo.currentText() or 'microphone'}"
+        else:
+            what = self.session_path.name if self.session_path is not None else "analysis"
+        model = self.model_info.name if self.model_info is not None else Path(self.settings.model_path).name
+        text = f"{what}   ·   model {model}   ·   {_dt.datetime.now():%Y-%m-%d %H:%M}"
+        font = self.font()
+        height = QtGui.QFontMetrics(font).height() + 2 * TITLE_PAD_PX
+        out = QtGui.QPixmap(plots.width(), plots.height() + height)
+        out.fill(QtGui.QColor(*PLOT_BACKGROUND))
+        painter = QtGui.QPainter(out)
+        painter.setFont(font)
+        painter.setPen(QtGui.QColor(220, 220, 220))
+        painter.drawText(QtCore.QRect(TITLE_PAD_PX, 0, plots.width() - 2 * TITLE_PAD_PX, height),
+                         int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft), text)
+        painter.drawPixmap(0, height, plots)
+        painter.end()
+        return out
 
     def save_snapshot(self, path: str | Path) -> bool:
         """PNG of the whole window."""

@@ -29,6 +29,7 @@ from gui.history import (
 )
 from model.features import FeatureConfig
 
+PLOT_BACKGROUND = (20, 20, 24)  # the plots' background (RGB), also under an exported image's title
 SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
 NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
 # Categorical plots keep their data in [0, 1] and above it the top-class band, so that it covers no curve.
@@ -656,7 +657,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent=parent)
-        self.setBackground((20, 20, 24))
+        self.setBackground(PLOT_BACKGROUND)
         self.lanes: dict[int, Lane] = {}
         self.heads: list = []  # the model's declared heads (see gui.history.head_layout)
         self.labels: list[str] = []

@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.events import Audio
 from gui.main_window import FILE, SESSION
+from gui.plots import PLOT_BACKGROUND
 
 WAIT_MS = 30_000
 
@@ -253,6 +254,10 @@ def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tm
     png = w.export("png", tmp_path / "plots.png")
     image = QtGui.QImage(str(png))
     assert not image.isNull() and image.width() > 400 and image.height() > 300
+    # Over the plots, a title line (what and when): the image is taller than the plots by it.
+    assert image.width() == w.plot_stack.width() and image.height() > w.plot_stack.height()
+    title = w._titled(QtGui.QPixmap(10, 10))
+    assert title.height() > 10 and title.toImage().pixelColor(0, 0).getRgb()[:3] == PLOT_BACKGROUND
 
     shown = w.histories[0].results.view().copy()
     other = make_window()
