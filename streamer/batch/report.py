@@ -197,8 +197,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         info["settings_text"] = "; ".join(
             f"{settings_text(h.get('settings') or {})} from {float(h.get('from_s') or 0.0):.1f} s" for h in history)
     png = timeline_png(call_id, duration, analysed, segments, results)
+    live = meta.get("source") == "microphone"  # the app's live session: no recording, the session file names it
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
-                        title=f"Session report: {call_id}", noun="recording")
+                        title=f"Session report: {call_id}" + (" (live audio)" if live else ""),
+                        noun="session" if live else "recording")
 
 
 def _fixed_margins(fig, height_in: float) -> None:

@@ -421,6 +421,7 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
         (0.0, 0.5, 2), (3.5, 1.0, 3)]
     text = session_report(path, tmp_path / "live.html").read_text()
     assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.5 s" in text
+    assert "Session report: live.jsonl (live audio)" in text and "<th>session</th>" in text  # not a "recording"
     plain = SessionStore.create(tmp_path / "plain.jsonl", {})
     plain.update_metadata(**engine(0.5, 2))
     plain.close()
