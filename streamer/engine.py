@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import queue
 import threading
 import traceback
@@ -45,6 +46,7 @@ RUN_STEP_S = 0.05  # Engine.run hands on events at least this often
 
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
+INPUT_QUEUE_MAX_S = 32.0  # audio the input queue holds at most, whatever the blocks' length (long file blocks)
 PLANNED_QUEUE_ENTRIES = 32  # planned blocks waiting for the model (each holds its windows' audio)
 EMBEDDED_QUEUE_ENTRIES = 16  # planned blocks with their voice embeddings, waiting for the model thread
 MAX_ENTRIES_PER_STEP = 16  # planned blocks the model thread takes at once when it is behind (bigger batches)
@@ -151,7 +153,7 @@ class Engine:
         self._emitted_until_s = 0.0
         self._stop.clear()
         self._done.clear()
-        self._input = queue.Queue(maxsize=self.config.input_queue_blocks)
+        self._input = queue.Queue(maxsize=input_queue_size(self.config.input_queue_blocks, source.block_s))
         self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
         # Models with a voice encoder: a voice thread between the worker and the model thread
         # computes the windows' voice embeddings while the model thread runs the networks on
@@ -536,6 +538,15 @@ def _put_while(q: queue.Queue, item, consumer: threading.Thread | None) -> bool:
         except queue.Full:
             if consumer is None or not consumer.is_alive():
                 return False
+
+
+def input_queue_size(blocks: int, block_s: float | None) -> int:
+    """Capacity of the source-to-worker queue: ``blocks`` blocks (``EngineConfig.input_queue_blocks``),
+    but no more than :data:`INPUT_QUEUE_MAX_S` of audio when the source says how long its blocks
+    are (a file read as fast as possible comes in 2-s blocks; 64 of them would be minutes of audio)."""
+    if not block_s or block_s <= 0:
+        return blocks
+    return max(2, min(blocks, int(math.ceil(INPUT_QUEUE_MAX_S / block_s))))
 
 
 def _describe(exc: BaseException) -> str:

@@ -36,10 +36,13 @@ from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
-# File blocks read per step in fast mode: large, for throughput (20 minutes of FLAC: 0.21 s of CPU
-# in 0.5-s blocks, 0.19 s in 2-s ones, see read_frames), but larger blocks hold more audio in the
-# engine's input queue, which counts blocks.
-FAST_BLOCK_S = 0.5
+# File blocks read per step in fast mode: large, for throughput. Decoding costs about the same (20
+# minutes of FLAC: 0.21 s of CPU in 0.5-s blocks, 0.19 s in 2-s ones, see read_frames), but each
+# block is a step of every engine thread, and its windows reach the model together: ser analyze on
+# 20 minutes of speech took 0.92 times the wall time and 0.95 times the CPU with 2-s blocks as with
+# 0.5-s ones (7 alternating runs each), for 40 MB more peak memory (199 against 159 MB; the engine
+# bounds its input queue in seconds of audio, streamer/engine.input_queue_size).
+FAST_BLOCK_S = 2.0
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
@@ -124,6 +127,7 @@ class Source:
     track_names: list[str] = []
     total_s: float | None = None  # known duration (files), for progress bars
     start_sample = 0
+    block_s: float | None = None  # audio per block, when known (the engine bounds its input queue by it)
 
     def __init__(self):
         self.overflows = 0  # device reported lost input
@@ -190,6 +194,7 @@ class FileSource(Source):
         self.path = str(path)
         self.pace, self.speed, self.start_s, self.channels = pace, float(speed), float(start_s), channels
         self._block_frames = block_frames
+        self.block_s = FAST_BLOCK_S if pace == "fast" else REALTIME_BLOCK_S  # block_frames' length once open
         self._names = track_names
         self._file: sf.SoundFile | None = None
         self._declared_frames: int | None = None  # frames from the start on, as the header declares
@@ -222,6 +227,8 @@ class FileSource(Source):
             raise AudioError(f"{self.path}: the file holds no audio samples.")
         self.rate = f.samplerate
         self.n_channels = f.channels
+        if self._block_frames:
+            self.block_s = self._block_frames / self.rate
         start_frame = int(round(self.start_s * self.rate))
         if f.frames > 0 and start_frame >= f.frames:
             f.close()
@@ -247,8 +254,7 @@ class FileSource(Source):
         if self._file is None:
             self.open()
         f = self._file
-        default_s = FAST_BLOCK_S if self.pace == "fast" else REALTIME_BLOCK_S
-        block = self._block_frames or max(1, int(round(default_s * self.rate)))
+        block = self._block_frames or max(1, int(round(self.block_s * self.rate)))
         resampler = StreamResampler(self.rate, self.n_channels, self.channels)
         position = self.start_sample
         monitor = self._open_monitor(stop) if self.monitor_audible else None

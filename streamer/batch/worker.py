@@ -137,6 +137,7 @@ class ChannelSelection(Source):
                              f"per party: {detail}.")
         self.track_names = list(self.names)
         self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
+        self.block_s = self._inner.block_s
 
     def blocks(self, stop) -> Iterator[SourceBlock]:
         yield from self._inner.blocks(stop)

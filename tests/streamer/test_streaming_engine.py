@@ -270,3 +270,14 @@ def test_a_model_without_voice_emotion_has_no_voice_thread(speech_wav, predictor
     engine = Engine(predictor, EngineConfig(emit_audio=False))
     run_to_end(engine, FileSource(speech_wav))
     assert engine._voice_thread is None
+
+
+def test_the_input_queue_holds_a_bounded_stretch_of_audio_whatever_the_block_length():
+    """Long file blocks (2 s, as fast as possible) would make 64 queued blocks minutes of audio; short
+    ones (a microphone's 20 ms) keep the configured count."""
+    from streamer.engine import INPUT_QUEUE_MAX_S, input_queue_size
+
+    assert input_queue_size(64, 2.0) * 2.0 <= INPUT_QUEUE_MAX_S and input_queue_size(64, 2.0) >= 2
+    assert input_queue_size(64, 0.02) == 64 and input_queue_size(64, None) == 64
+    assert input_queue_size(64, 600.0) == 2  # never fewer than two blocks
+    assert FileSource("x.wav").block_s == 2.0 and FileSource("x.wav", pace="realtime").block_s == 0.02
