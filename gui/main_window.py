@@ -171,6 +171,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_path: Path | None = None
         self.mic_device = None
         self._mic_paused = False
+        self._split_shown: tuple[int, str] | None = None  # the call-centre notice shown: channels, text
         self._tick_t = time.monotonic()
         self._announced_end = False
         self._waiting_for_analysis = False  # the playhead caught up with the analysis; the sound waits too
@@ -528,6 +529,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.track_names.append(f"Track {len(self.track_names) + 1}")
         self.track_names[track] = name
         self.plot_stack.set_lane_name(track, name)
+        shown = self._split_shown
+        if shown is not None and self.banner.isVisible() and self.banner.label.text() == shown[1]:
+            self._show_split_notice(shown[0])  # the call-centre notice names the lanes: as they are now
         if self.mode != SESSION:
             self._own_track_names = list(self.track_names)
             self.save_settings()
@@ -589,7 +593,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not started:
             return False
         if self.settings.channels == "split":
-            self.banner.show_message(self._split_notice(n_ch), notice=True)
+            self._show_split_notice(n_ch)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
@@ -617,6 +621,11 @@ class MainWindow(QtWidgets.QMainWindow):
                else OTHER_NOT_ANALYSED)
         self.plot_stack.ensure_lane(track, name).set_analysed(False, why)
         self.side_panel.ensure_lane(track, name).set_analysed(False, why)
+
+    def _show_split_notice(self, n_channels: int) -> None:
+        """Show :meth:`_split_notice`, and keep it in step with the lane names while it is shown."""
+        self._split_shown = (n_channels, self._split_notice(n_channels))
+        self.banner.show_message(self._split_shown[1], notice=True)
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
@@ -705,7 +714,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._mark_not_analysed(t)
         if self.bridge.skipped_tracks and new_session:
             source = self.bridge.source
-            self.banner.show_message(self._split_notice(source.n_tracks if source is not None else 2), notice=True)
+            self._show_split_notice(source.n_tracks if source is not None else 2)
         self._set_state("listening")
         return True
 

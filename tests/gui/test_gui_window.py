@@ -648,6 +648,10 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     assert "not analysed" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
     agent_lane, customer_lane = w.plot_stack.lanes[0], w.plot_stack.lanes[1]  # no voice activity in the agent's
     assert agent_lane.caption(agent_lane.level_plot) == "Agent: level"
+    assert "The agent's lane (Agent)" in w.banner.label.text()
+    w.rename_lane(0, "Maria (agent)")  # the notice names the lanes as they are now
+    assert "The agent's lane (Maria (agent))" in w.banner.label.text() and w.banner.isVisible()
+    w.rename_lane(0, "Agent")
     assert customer_lane.caption(customer_lane.level_plot) == "Customer: level, speech shaded"
     # The agent's empty model plots fold to one caption row; the customer's get the room.
     QtWidgets.QApplication.processEvents()
