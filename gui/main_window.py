@@ -97,14 +97,14 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if _live(loaded.metadata):  # listening ends when someone stops it: only a kill is worth a word
         if state == "stopped":
             return None
-        return (f"{name}: the program was closed or killed while it listened; the results up to "
-                f"{_clock(until)} are kept.")
+        return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
+                f"up to {_clock(until)} are kept.")
     total = _engine_source(loaded.metadata).get("duration_s")
     of = f" of {_clock(total)}" if total else ""
     if state == "stopped":
         why = "the analysis was stopped before the end of the recording"
     else:
-        why = "the analysis did not finish (the program was closed or killed while it ran)"
+        why = "the analysis did not finish (the program was closed or killed while it ran, or the disk filled up)"
     return f"{name}: {why}. Its results cover {_clock(until)}{of}."
 
 
