@@ -109,8 +109,9 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
 
 
 def check_track_names(names: Sequence[str]) -> None:
-    """Refuse ``--names`` that are empty or repeated: every result names its track."""
-    if not names or not all(names) or len(set(names)) != len(names):
+    """Refuse ``--names`` that are empty or repeated (in any letter case, as agent names are
+    matched): every result names its track."""
+    if not names or not all(names) or len({n.casefold() for n in names}) != len(names):
         raise ConfigError("--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
                           f"got {','.join(names)!r}.")
 

@@ -64,6 +64,10 @@ class BatchSettings:
                                   f"(--agent-name {','.join(self.agent_names)}). Say which channel holds the agent, "
                                   "e.g. --names Agent,Customer --agent-name Agent; only the other channels are "
                                   "analysed. Pass --analyse-agent to analyse every channel, only where lawful.")
+            if not self.analyse_agent and all(is_agent(n, self.agent_names) for n in self.names):
+                raise ConfigError(f"every track name ({','.join(self.names)}) is an agent's (--agent-name "
+                                  f"{','.join(self.agent_names)}), so no channel would be analysed. Name the "
+                                  "customer's channel, e.g. --names Agent,Customer.")
         if self.channels == "mix" and not self.analyse_agent:
             # A mixed recording holds the agent's voice too: analysing it infers the employee's emotions.
             raise ConfigError("--channels mix analyses the agent's voice together with the customer's. In the EU, "

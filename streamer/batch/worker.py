@@ -20,6 +20,7 @@ from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
 from streamer.config import EngineConfig
 from streamer.engine import Engine, engine_metadata
+from streamer.errors import ConfigError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.session import FORMAT_NAME as SESSION_FORMAT
 from streamer.session import FORMAT_VERSION as SESSION_FORMAT_VERSION
@@ -178,6 +179,8 @@ def analyze_call(task: CallTask) -> CallOutcome:
         keep = s.analysed_tracks()
         config = s.engine_config()
         if s.channels == "split":
+            if not keep:  # BatchSettings refuses such names; an empty only_tracks would mean every channel
+                raise ConfigError("no channel of the call is to be analysed (every name is an agent's).")
             source: Source = ChannelSelection(task.path, s.track_names, keep)
             config = replace(config, only_tracks=tuple(keep))
         else:

@@ -41,6 +41,13 @@ def test_agent_channel_rule():
     assert BatchSettings().analysed_tracks() == [1]
     assert BatchSettings(names=("Customer", "Agent")).analysed_tracks() == [0]
     assert BatchSettings(names=("agent", "customer")).analysed_tracks() == [1]  # in any letter case
+    # Names that leave no channel to analyse are refused (the engine would read "none" as "all").
+    with pytest.raises(ConfigError, match="no channel would be analysed"):
+        BatchSettings(names=("Agent", "Boss"), agent_names=("Agent", "Boss"))
+    with pytest.raises(ConfigError, match="no channel would be analysed"):
+        BatchSettings(names=("Agent",))
+    with pytest.raises(ConfigError, match="one non-empty name per channel, all different"):
+        BatchSettings(names=("Agent", "agent"))
     assert BatchSettings(analyse_agent=True).analysed_tracks() == [0, 1]
     with pytest.raises(ConfigError, match="none of the track names"):
         BatchSettings(names=("Left", "Right"))  # renaming channels must not analyse the agent silently
