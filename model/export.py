@@ -142,13 +142,13 @@ class _PowerMel(nn.Module):
         x = frames.reshape(-1, frames.shape[-1])
         if self.pad:
             x = nn.functional.pad(x, (0, self.pad))
-        f = x.shape[0]
+        f = x.shape[0]  # sizes are spelled out, not -1: a call may bring no new frame (F = 0)
         x = x.reshape(f, self.rows, self.split).permute(2, 0, 1)  # (a, F, rows)
-        z = torch.matmul(x, self.step1).reshape(2 * self.split, -1)  # (2a, F * b): real parts, then imaginary
+        z = torch.matmul(x, self.step1).reshape(2 * self.split, f * self.b)  # real parts, then imaginary
         y = torch.matmul(self.step2, z)  # (2 * k2, F * b)
         re, im = y[:self.k2], y[self.k2:]
-        power = (re * re + im * im).reshape(self.k2, f, self.b).transpose(0, 1).reshape(f, -1)
-        return torch.matmul(power, self.filterbank).reshape(*lead, -1)
+        power = (re * re + im * im).reshape(self.k2, f, self.b).transpose(0, 1).reshape(f, self.k2 * self.b)
+        return torch.matmul(power, self.filterbank).reshape(*lead, self.filterbank.shape[1])
 
 
 # Two extra hidden units per LSTM layer of the int8 voice graph (see _AnchoredLSTM), held at the

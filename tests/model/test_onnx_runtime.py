@@ -412,6 +412,23 @@ def test_the_two_step_dft_gives_the_direct_dfts_mel_power(n_fft, win_length):
     spec = frames.double() @ dft_basis(n_fft, win_length, window).double()
     bins = n_fft // 2 + 1
     expected = (spec[..., :bins] ** 2 + spec[..., bins:] ** 2) @ filterbank
-    got = _PowerMel(n_fft, win_length, window, filterbank)(frames)
+    mel = _PowerMel(n_fft, win_length, window, filterbank)
+    got = mel(frames)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got.double().numpy(), expected.numpy(), rtol=2e-5)
+    assert mel(torch.zeros(0, win_length)).shape == (0, 40)  # a call with no new frame (all shared)
+
+
+
+def test_the_exported_front_end_takes_a_call_with_no_new_frame(tmp_path):
+    """Every window of a call may reuse frames computed before (models without chunks): the main graph
+    then gets no new frame."""
+    path = make_tiny_model(tmp_path / "plain.safetensors", level_norm_dbfs=-20.0)
+    export_model_file(path, voice_int8=False)
+    onnx_p = OnnxPredictor.load(path, threads=1)
+    f = onnx_p.meta.features
+    n = f.n_frames(32000)  # one window, every frame from the cache
+    feed = {"frames": np.zeros((0, f.win_length), np.float32), "cache": np.ones((n, f.n_mels), np.float32),
+            "index": np.arange(n, dtype=np.int64)[None, :]}
+    out = onnx_p._run(feed, ["mel_power", "emotion"])
+    assert out["mel_power"].shape == (0, f.n_mels) and np.isfinite(out["emotion"]).all()
