@@ -1270,18 +1270,27 @@ class MainWindow(QtWidgets.QMainWindow):
             what = f"live: {self.device_combo.currentText() or 'microphone'}"
         else:
             what = self.session_path.name if self.session_path is not None else "analysis"
-        model = self.model_info.name if self.model_info is not None else Path(self.settings.model_path).name
+        recorded = ((self.session_metadata or {}).get("engine") or {}).get("model") or {} if self.mode == SESSION else {}
+        if recorded.get("path"):  # a session opened: the model that analysed it, not the one loaded now
+            model = Path(str(recorded["path"])).name
+        else:
+            model = self.model_info.name if self.model_info is not None else Path(self.settings.model_path).name
         text = f"{what}   ·   model {model}   ·   {_dt.datetime.now():%Y-%m-%d %H:%M}"
         font = self.font()
+        # Drawn in logical pixels at the plots' pixel ratio: a HiDPI screen's grab has 2 device pixels
+        # per logical one, and the title and the plots keep their proportions.
+        ratio = plots.devicePixelRatio()
+        width, plots_h = plots.width() / ratio, plots.height() / ratio
         height = QtGui.QFontMetrics(font).height() + 2 * TITLE_PAD_PX
-        out = QtGui.QPixmap(plots.width(), plots.height() + height)
+        out = QtGui.QPixmap(round(width * ratio), round((plots_h + height) * ratio))
+        out.setDevicePixelRatio(ratio)
         out.fill(QtGui.QColor(*PLOT_BACKGROUND))
         painter = QtGui.QPainter(out)
         painter.setFont(font)
         painter.setPen(QtGui.QColor(220, 220, 220))
-        painter.drawText(QtCore.QRect(TITLE_PAD_PX, 0, plots.width() - 2 * TITLE_PAD_PX, height),
+        painter.drawText(QtCore.QRectF(TITLE_PAD_PX, 0, width - 2 * TITLE_PAD_PX, height),
                          int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft), text)
-        painter.drawPixmap(0, height, plots)
+        painter.drawPixmap(QtCore.QPointF(0, height), plots)
         painter.end()
         return out
 

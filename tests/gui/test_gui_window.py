@@ -258,6 +258,12 @@ def test_exports_and_saved_session_read_back(make_window, replay, speech_wav, tm
     assert image.width() == w.plot_stack.width() and image.height() > w.plot_stack.height()
     title = w._titled(QtGui.QPixmap(10, 10))
     assert title.height() > 10 and title.toImage().pixelColor(0, 0).getRgb()[:3] == PLOT_BACKGROUND
+    hidpi = QtGui.QPixmap(200, 100)  # a grab on a screen of 2 device pixels per logical one
+    hidpi.fill(QtGui.QColor(255, 0, 0))
+    hidpi.setDevicePixelRatio(2.0)
+    image = w._titled(hidpi).toImage()
+    assert image.width() == 200 and image.devicePixelRatio() == 2.0
+    assert image.pixelColor(190, image.height() - 5).getRgb()[:3] == (255, 0, 0)  # the plots fill the width
 
     shown = w.histories[0].results.view().copy()
     other = make_window()
