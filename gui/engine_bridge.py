@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
 CUSTOMER_TRACK = 1  # and the second the customer's, the one channel it analyses unless asked otherwise
 SESSION_SUFFIX = ".jsonl"
-AUDIO_QUEUE_BLOCKS = 2000  # audio blocks read ahead for the display of an analysis reopened from its session
+AUDIO_READ_AHEAD_S = 1000.0  # audio read ahead for the display of an analysis reopened from its session
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,8 @@ class EngineBridge:
         kwargs = {"pace": "fast", "channels": channels}
         if track_names and channels == "split":
             kwargs["track_names"] = list(track_names)
-        reader = BlockReader(streamer.FileSource(str(path), **kwargs), max_blocks=AUDIO_QUEUE_BLOCKS)
+        source = streamer.FileSource(str(path), **kwargs)
+        reader = BlockReader(source, max_blocks=max(2, math.ceil(AUDIO_READ_AHEAD_S / source.block_s)))
         reader.start()
         self._reader = reader
 
