@@ -408,21 +408,30 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
     return path
 
 
-# The engine settings that change what the results are (model/inference, streamer/pipeline).
-ANALYSIS_SETTINGS = ("window_s", "hop_s", "vad_aggressiveness", "speaker_adaptation")
+# The engine settings that change what the results are (model/inference, streamer/pipeline), and
+# which channels are analysed.
+ANALYSIS_SETTINGS = ("window_s", "hop_s", "vad_aggressiveness", "speaker_adaptation", "skip_tracks")
 
 
 def _note_settings(history: list[dict], fields: dict, segments: list, results: list) -> None:
     """Add to ``history`` the engine's analysis settings in ``fields`` (a metadata record) when they
-    differ from the last ones, with the time they apply from: where the results so far end (the
-    app's live analysis restarts there with new settings, in the same session)."""
-    settings = (fields.get("engine") or {}).get("settings") if isinstance(fields.get("engine"), dict) else None
+    differ from the last ones, with the time they apply from: where the engine started again (its
+    source's ``start_s``: the app's live analysis restarts at the playhead with new settings, in the
+    same session), else where the results so far end."""
+    engine = fields.get("engine") if isinstance(fields.get("engine"), dict) else {}
+    settings = engine.get("settings")
     if not isinstance(settings, dict):
         return
     now = {k: settings.get(k) for k in ANALYSIS_SETTINGS}
     if history and history[-1]["settings"] == now:
         return
-    start = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0) if history else 0.0
+    restart = (engine.get("source") or {}).get("start_s")
+    if not history:
+        start = 0.0
+    elif isinstance(restart, (int, float)) and not isinstance(restart, bool):
+        start = float(restart)
+    else:
+        start = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
     history.append({"from_s": round(float(start), 3), "settings": now})
 
 

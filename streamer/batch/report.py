@@ -194,8 +194,18 @@ def session_report(session_path: Path, out_path: Path) -> Path:
             "settings_text": settings_text(settings)}
     history = meta.get("settings_history")
     if isinstance(history, list) and len(history) > 1:  # changed within the session: each with where it applies
+        left_out = {tuple((h.get("settings") or {}).get("skip_tracks") or []) for h in history}
+
+        def channels(h: dict) -> str:  # said only when the channels analysed changed too
+            skip = (h.get("settings") or {}).get("skip_tracks") or []
+            if len(left_out) < 2:
+                return ""
+            return (f", channels left out: {', '.join(names[t] if t < len(names) else str(t + 1) for t in skip)}"
+                    if skip else ", every channel analysed")
+
         info["settings_text"] = "; ".join(
-            f"{settings_text(h.get('settings') or {})} from {float(h.get('from_s') or 0.0):.1f} s" for h in history)
+            f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
+            for h in history)
     png = timeline_png(call_id, duration, analysed, segments, results)
     live = meta.get("source") == "microphone"  # the app's live session: no recording, the session file names it
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),

@@ -405,23 +405,34 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
     path = tmp_path / "live.jsonl"
     session = SessionStore.create(path, {"source": "microphone"}, keep_records=True)
 
-    def engine(hop, vad):
+    def engine(hop, vad, start_s=0.0, skip=()):
         return {"engine": {"settings": {"window_s": 2.0, "hop_s": hop, "vad_aggressiveness": vad,
-                                        "speaker_adaptation": True, "skip_tracks": []}}}
+                                        "speaker_adaptation": True, "skip_tracks": list(skip)},
+                           "source": {"kind": "MicrophoneSource", "start_s": start_s}}}
 
     session.update_metadata(**engine(0.5, 2))
     session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
     session.update_metadata(**engine(0.5, 2))  # a pause and resume: the same settings
     session.extend([_result(1.5)])
-    session.update_metadata(**engine(1.0, 3))  # Settings changed while listening
+    session.update_metadata(**engine(1.0, 3, start_s=3.8))  # Settings changed while listening, at 3.8 s
     session.extend([SpeechSegment(0, "mix", 4.0, 7.0), _result(4.0)])
     session.close()
     history = SessionStore.open(path).metadata["settings_history"]
     assert [(h["from_s"], h["settings"]["hop_s"], h["settings"]["vad_aggressiveness"]) for h in history] == [
-        (0.0, 0.5, 2), (3.5, 1.0, 3)]
+        (0.0, 0.5, 2), (3.8, 1.0, 3)]  # from where the engine started again, not where results ended (3.5 s)
     text = session_report(path, tmp_path / "live.html").read_text()
-    assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.5 s" in text
+    assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.8 s" in text
     assert "Session report: live.jsonl (live audio)" in text and "<th>session</th>" in text  # not a "recording"
+    # The channels analysed are settings too (the agent's turned on while listening).
+    calls = tmp_path / "calls.jsonl"
+    store = SessionStore.create(calls, {"source": "microphone", "track_names": ["Agent", "Customer"]})
+    store.update_metadata(**engine(0.5, 2, skip=[0]))
+    store.extend([_result(0.5)])
+    store.update_metadata(**engine(0.5, 2, start_s=9.0))
+    store.close()
+    assert [h["settings"]["skip_tracks"] for h in SessionStore.open(calls).metadata["settings_history"]] == [[0], []]
+    text = session_report(calls, tmp_path / "calls.html").read_text()
+    assert "VAD 2, channels left out: Agent from 0.0 s; window 2.0 s, hop 0.5 s, VAD 2, every channel analysed from 9.0 s" in text
     plain = SessionStore.create(tmp_path / "plain.jsonl", {})
     plain.update_metadata(**engine(0.5, 2))
     plain.close()
