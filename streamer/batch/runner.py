@@ -241,6 +241,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     calls = discover(input_path)
     unreadable = unsupported_files(input_path)
     store = BatchStore(out_dir)
+    out_dir = store.root  # "~" expanded, as the store checked and made it
     model_path = resolve_model_path(settings.model)
     if not model_path.is_file():
         raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")

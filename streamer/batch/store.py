@@ -56,9 +56,8 @@ class BatchStore:
     """Reads and writes the per-call outputs of one output folder."""
 
     def __init__(self, out_dir: str | os.PathLike):
-        self.root = Path(out_dir)
         try:
-            check_output_dir(self.root, "batch's results (--out)")
+            self.root = check_output_dir(out_dir, "batch's results (--out)")  # "~" expanded
             (self.root / CALLS_DIR).mkdir(parents=True, exist_ok=True)
         except OutputPathError as exc:
             raise SessionError(str(exc)) from None

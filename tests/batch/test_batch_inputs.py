@@ -106,3 +106,14 @@ def test_an_output_folder_that_cannot_be_written_is_named_with_what_to_do(tmp_pa
     assert main(["batch", str(tmp_path / "calls"), "--out", str(tmp_path / "out"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'out'}: not writable; choose another place for the batch's results (--out)." in err
+
+
+def test_a_store_under_home_is_made_there(tmp_path, monkeypatch):
+    """--out '~/calls' (quoted, so the shell leaves "~") is checked, made and written in the home folder."""
+    from streamer.batch.store import BatchStore
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    store = BatchStore("~/results")
+    assert store.root == tmp_path / "home" / "results" and (store.root / "calls").is_dir()
+    assert not (tmp_path / "~").exists()
