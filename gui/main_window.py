@@ -30,7 +30,7 @@ from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
-from streamer.session import skipped_tracks
+from streamer.session import is_live, skipped_tracks
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
@@ -72,11 +72,6 @@ def _session_channels(meta: dict, n_tracks: int) -> str:
     return meta.get("channels") or _engine_source(meta).get("channels") or ("split" if n_tracks > 1 else "mix")
 
 
-def _live(meta: dict) -> bool:
-    """Whether a session is of live audio (a microphone): there is no recording to play."""
-    return meta.get("source") == "microphone" or _engine_source(meta).get("kind") == "MicrophoneSource"
-
-
 def _recording_path(meta: dict) -> str | None:
     """The recording a session's metadata names, when its source was a file (else None)."""
     source = _engine_source(meta)
@@ -94,7 +89,7 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if state in (None, "complete"):
         return None
     until = analysis.get("analysed_until_s") or 0.0
-    if _live(loaded.metadata):  # listening ends when someone stops it: only a kill is worth a word
+    if is_live(loaded.metadata):  # listening ends when someone stops it: only a kill is worth a word
         if state == "stopped":
             return None
         return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
@@ -821,6 +816,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """What Play can do for an opened session: it shows saved results; its recording replays as a file."""
         path = _recording_path(self.session_metadata or {})
         if path:
+            if Path(path).is_file() and self.source_path is None:  # there, but it could not be read
+                return f"a saved session: its recording {path} could not be read; the results are shown"
             if Path(path).is_file():
                 return f"a saved session: press Play to hear {Path(path).name} with its results"
             return f"a saved session: its recording {path} is not there any more; the results are shown"

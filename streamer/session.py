@@ -435,6 +435,12 @@ def _note_settings(history: list[dict], fields: dict, segments: list, results: l
     history.append({"from_s": round(float(start), 3), "settings": now})
 
 
+def is_live(metadata: dict) -> bool:
+    """Whether a session is of live audio (a microphone), which leaves no recording to play."""
+    source = (metadata.get("engine") or {}).get("source") if isinstance(metadata.get("engine"), dict) else None
+    return metadata.get("source") == "microphone" or (isinstance(source, dict) and source.get("kind") == "MicrophoneSource")
+
+
 def settings_text(settings: dict) -> str:
     """A session's analysis settings in words: "window 2.0 s, hop 0.5 s, VAD 2"."""
     return (f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "

@@ -146,6 +146,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         ANALYSIS_UNFINISHED,
         SessionStore,
         analysis_state,
+        is_live,
         settings_text,
         skipped_tracks,
     )
@@ -207,7 +208,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
             f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
             for h in history)
     png = timeline_png(call_id, duration, analysed, segments, results)
-    live = meta.get("source") == "microphone"  # the app's live session: no recording, the session file names it
+    live = is_live(meta)  # the app's live session: no recording, the session file names it
     return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
                         title=f"Session report: {call_id}" + (" (live audio)" if live else ""),
                         noun="session" if live else "recording")

@@ -991,3 +991,20 @@ def test_the_toolbar_does_not_shift_when_play_becomes_pause(make_window):
     w.act_play.setText("Pause")
     QtWidgets.QApplication.processEvents()
     assert stop.x() == before and button.width() >= button.sizeHint().width()
+
+
+def test_a_session_whose_recording_cannot_be_read_shows_its_results_and_says_why(make_window, replay, speech_wav,
+                                                                                  tmp_path):
+    import shutil
+
+    recording = tmp_path / "talk.wav"
+    shutil.copy(speech_wav, recording)
+    w = replay(make_window(speed=0.0), recording)
+    session, shown = w.session_path, len(w.histories[0].results)
+    w.stop()
+    recording.write_bytes(b"RIFF" + bytes(40))  # still there, no longer audio
+    other = make_window()
+    assert other.open_session(session)
+    assert len(other.histories[0].results) == shown and "cannot be read" in other.errors[-1]
+    other._update_actions()
+    assert not other.act_play.isEnabled() and "could not be read" in other.act_play.toolTip()
