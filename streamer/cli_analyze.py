@@ -144,6 +144,10 @@ def run_analyze(args) -> int:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
     agents = set(agent_names(args.agent_name))
     skip = tuple(i for i, n in enumerate(names or []) if is_agent(n, agents) and not args.analyse_agent)
+    if names and len(skip) == len(names):  # as ser batch: an analysis of nothing is a mistake in the names
+        raise ConfigError(f"every track name ({','.join(names)}) is an agent's (--agent-name "
+                          f"{','.join(sorted(agents))}), so no channel would be analysed. Name the customer's channel, "
+                          "e.g. --names Agent,Customer.")
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one

@@ -72,6 +72,10 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert main(["analyze", str(call), "--out", str(tmp_path / "lower"), "--channels", "split",
                  "--names", "agent,customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
     assert "not analysing agent" in capsys.readouterr().err
+    assert main(["analyze", str(call), "--out", str(tmp_path / "none"), "--channels", "split", "--names", "Agent,Boss",
+                 "--agent-name", "Agent,Boss", "--model", str(tiny_model_path), "--device", "cpu"]) == 2
+    assert "no channel would be analysed" in capsys.readouterr().err  # names that leave nothing: refused
+    assert not (tmp_path / "none").exists()
     assert main(["analyze", str(call), "--out", str(tmp_path / "customer"), "--channels", "split",
                  "--names", "Agent,Customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
     captured = capsys.readouterr()
