@@ -403,8 +403,7 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
                                        *(r.heads.get(h, {}).get(n, "") for h, n in columns),
                                        r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)]))
     except OutputPathError as exc:
-        raise SessionError(f"{path}: cannot write the CSV export ({_why(exc)}); choose another folder "
-                           "for it, or free some space.") from exc
+        raise export_failure(path, "CSV export", exc) from exc
     return path
 
 
@@ -447,10 +446,15 @@ def settings_text(settings: dict) -> str:
             f"VAD {settings.get('vad_aggressiveness', '?')}")
 
 
-def _why(exc: OutputPathError) -> str:
-    """The system's reason a write failed ("Read-only file system"), without the temporary file's name."""
+def export_failure(path, what: str, exc: OutputPathError) -> SessionError:
+    """The error for an export (``what``: "CSV export", "HTML report" ...) that could not be written:
+    the system's reason, without the temporary file's name, and what to do about it."""
     cause = exc.__cause__
-    return (cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause or exc))
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause or exc)
+    code = cause.errno if isinstance(cause, OSError) else None
+    advice = {errno.ENOSPC: "free some space, or choose another folder",
+              errno.ENOENT: "the folder does not exist; choose an existing one"}.get(code, "choose another folder for it")
+    return SessionError(f"{path}: cannot write the {what} ({reason}); {advice}.")
 
 
 def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:
@@ -474,8 +478,7 @@ def write_json(path: str | os.PathLike, metadata: dict, segments: list[SpeechSeg
     try:
         atomic_json(path, doc, allow_nan=True)
     except OutputPathError as exc:
-        raise SessionError(f"{path}: cannot write the JSON export ({_why(exc)}); choose another folder "
-                           "for it, or free some space.") from exc
+        raise export_failure(path, "JSON export", exc) from exc
     return path
 
 

@@ -13,6 +13,7 @@ import io
 import math
 from pathlib import Path
 
+from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from streamer.batch.summary import ANGER_LABEL
 from streamer.session import csv_values
@@ -146,6 +147,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         ANALYSIS_UNFINISHED,
         SessionStore,
         analysis_state,
+        export_failure,
         is_live,
         settings_text,
         skipped_tracks,
@@ -181,9 +183,16 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     summary = call_summary(analysed, not_analysed, segments, results, duration, statement, names, model.get("heads"))
     recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
     call_id = Path(str(recording or session_path)).name
-    state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
-             ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "
-                                  "program was killed)"}.get(progress["state"], "stopped before the end of the recording")
+    live = is_live(meta)  # the app's live session: no recording, the session file names it
+    if live:  # listening ends when someone stops it
+        state = {ANALYSIS_UNFINISHED: "not finished (the session has no end record: still listening, or the "
+                                      "program was closed, killed or its disk filled up)"}.get(
+            progress["state"], "live audio, listened to until stopped")
+    else:
+        state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
+                 ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "
+                                      "program was killed)"}.get(progress["state"],
+                                                                 "stopped before the end of the recording")
     if progress["state"] != ANALYSIS_COMPLETE and until is not None:
         state += f", analysed up to {until:.1f} s"
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
@@ -208,10 +217,12 @@ def session_report(session_path: Path, out_path: Path) -> Path:
             f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
             for h in history)
     png = timeline_png(call_id, duration, analysed, segments, results)
-    live = is_live(meta)  # the app's live session: no recording, the session file names it
-    return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
-                        title=f"Session report: {call_id}" + (" (live audio)" if live else ""),
-                        noun="session" if live else "recording")
+    try:
+        return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
+                            title=f"Session report: {call_id}" + (" (live audio)" if live else ""),
+                            noun="session" if live else "recording")
+    except OutputPathError as exc:
+        raise export_failure(out_path, "HTML report", exc) from exc
 
 
 def _fixed_margins(fig, height_in: float) -> None:

@@ -388,13 +388,18 @@ def test_an_export_to_a_read_only_folder_says_why_and_what_to_do(written_session
     def read_only(file, *args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(file))
 
+    for export, name in ((export_csv, "g.csv"), (export_json, "g.json")):  # a folder that is not there
+        with pytest.raises(SessionError, match=r"No such file or directory\); the folder does not exist; choose"):
+            export(path, tmp_path / "gone" / name)
+    from streamer.batch.report import session_report
+
     monkeypatch.setattr(model.files, "open", read_only, raising=False)
-    for export, name in ((export_csv, "g.csv"), (export_json, "g.json")):
+    for export, name in ((export_csv, "g.csv"), (export_json, "g.json"), (session_report, "g.html")):
         with pytest.raises(SessionError) as caught:
             export(path, tmp_path / name)
         message = str(caught.value)
         assert message.startswith(f"{tmp_path / name}: cannot write the ") and "Read-only file system" in message
-        assert "choose another folder" in message and ".tmp-" not in message
+        assert message.endswith("choose another folder for it.") and ".tmp-" not in message
 
 
 def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tmp_path):
@@ -423,6 +428,7 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
     text = session_report(path, tmp_path / "live.html").read_text()
     assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.8 s" in text
     assert "Session report: live.jsonl (live audio)" in text and "<th>session</th>" in text  # not a "recording"
+    assert "live audio, listened to until stopped" in text and "before the end of the recording" not in text
     # The channels analysed are settings too (the agent's turned on while listening).
     calls = tmp_path / "calls.jsonl"
     store = SessionStore.create(calls, {"source": "microphone", "track_names": ["Agent", "Customer"]})
