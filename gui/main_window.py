@@ -788,6 +788,9 @@ class MainWindow(QtWidgets.QMainWindow):
             for t in sorted(skipped):
                 self._mark_not_analysed(t)
         self._set_state(f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
+        if recording is None:  # nothing to play: the playhead at the end, so the panel shows where it got to
+            self.transport.seek(end)
+            self.plot_stack.set_position(self.position_s)
         self.redraw()
         self.plot_stack.show_all(end)
         return True

@@ -976,6 +976,8 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     w = make_window()
     assert w.open_session(live("live.jsonl", close=True))
     assert not w.banner.isVisible() and w.transport.end_s == pytest.approx(71.4)
+    assert w.position_s == pytest.approx(71.4)  # nothing to play: the panel shows where it got to
+    assert w.side_panel.panels[0].current_label.text() == "neutral"
     w._update_actions()
     assert not w.act_play.isEnabled() and "no recording to play" in w.act_play.toolTip()
     assert not w.act_sound.isEnabled() and w.act_back.isEnabled()
