@@ -112,7 +112,7 @@ def check_track_names(names: Sequence[str]) -> None:
     """Refuse ``--names`` that are empty or repeated (in any letter case, as agent names are
     matched): every result names its track."""
     if not names or not all(names) or len({n.casefold() for n in names}) != len(names):
-        raise ConfigError("--names needs one non-empty name per channel, all different, e.g. Agent,Customer; "
+        raise ConfigError("--names needs one non-empty name per channel, all different (not only in letter case), e.g. Agent,Customer; "
                           f"got {','.join(names)!r}.")
 
 

@@ -168,7 +168,7 @@ def test_fold_list_is_checked(tmp_path, capsys):
 def test_track_names_must_be_given_and_differ(names, capsys, tmp_path):
     assert main(["analyze", str(tmp_path / "any.wav"), "--channels", "split", "--names", names,
                  "--out", str(tmp_path / "out")]) == 2
-    assert "--names needs one non-empty name per channel, all different" in capsys.readouterr().err
+    assert "--names needs one non-empty name per channel, all different (not only in letter case)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -46,7 +46,7 @@ def test_agent_channel_rule():
         BatchSettings(names=("Agent", "Boss"), agent_names=("Agent", "Boss"))
     with pytest.raises(ConfigError, match="no channel would be analysed"):
         BatchSettings(names=("Agent",))
-    with pytest.raises(ConfigError, match="one non-empty name per channel, all different"):
+    with pytest.raises(ConfigError, match=r"one non-empty name per channel, all different \(not only in letter case\)"):
         BatchSettings(names=("Agent", "agent"))
     assert BatchSettings(analyse_agent=True).analysed_tracks() == [0, 1]
     with pytest.raises(ConfigError, match="none of the track names"):
