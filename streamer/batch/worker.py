@@ -12,7 +12,6 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from model.errors import AudioError, ModelFileError, SERError
@@ -24,7 +23,7 @@ from streamer.errors import ConfigError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.session import FORMAT_NAME as SESSION_FORMAT
 from streamer.session import FORMAT_VERSION as SESSION_FORMAT_VERSION
-from streamer.sources import FileSource, Source, SourceBlock
+from streamer.sources import FileSource, Source
 
 DONE, FAILED = "done", "failed"
 
@@ -103,13 +102,14 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class ChannelSelection(Source):
+class ChannelSelection(FileSource):
     """A call file split into channels, one name per channel, of which only ``keep`` are analysed.
 
     Every channel reaches the engine, which runs only ``keep`` through the model
     (``EngineConfig.only_tracks``; responsible use: the agent's channel is never analysed), so
     results and segments carry the file's channel as their track, as ``ser analyze --channels split``
-    numbers them.
+    numbers them. What it adds to a split :class:`FileSource`: the call-centre message for a file
+    whose channels do not match the names, and the names and kept channels in its metadata.
 
     Args:
         path: Audio file.
@@ -118,16 +118,16 @@ class ChannelSelection(Source):
     """
 
     def __init__(self, path: str, names: list[str], keep: list[int]):
-        super().__init__()
-        self.path, self.names, self.keep = path, list(names), list(keep)
-        self._inner = FileSource(path, pace="fast", channels="split")
-        self.description = path
+        super().__init__(path, pace="fast", channels="split")
+        self.names, self.keep = list(names), list(keep)
 
     def open(self) -> None:
-        self._inner.open()
-        n = self._inner.n_channels
+        if self._file is not None:
+            return
+        super().open()
+        n = self.n_channels
         if n != len(self.names):
-            self._inner.close()
+            self.close()
             if n == 1:
                 detail = ("it is mono, so both parties are mixed in one channel (only --channels mix "
                           "--analyse-agent analyses such recordings, where that is lawful)")
@@ -137,22 +137,13 @@ class ChannelSelection(Source):
                              f"{len(self.names)} ({', '.join(self.names)}); split call recordings need one channel "
                              f"per party: {detail}.")
         self.track_names = list(self.names)
-        self.total_s, self.start_sample = self._inner.total_s, self._inner.start_sample
-        self.block_s = self._inner.block_s
-
-    def blocks(self, stop) -> Iterator[SourceBlock]:
-        yield from self._inner.blocks(stop)
-
-    def close(self) -> None:
-        self._inner.close()
 
     def metadata(self) -> dict:
-        meta = self._inner.metadata()
+        meta = super().metadata()
         # Tracks are the file's channels (``tracks`` names them all); channels_analysed are those
         # analysed. (Batches before this numbered only the analysed channels, from 0, and listed
         # only those in ``tracks``: the app maps such results back to their channels.)
-        meta.update(kind=type(self).__name__, channel_names=self.names, tracks=list(self.track_names),
-                    channels_analysed=list(self.keep))
+        meta.update(channel_names=self.names, channels_analysed=list(self.keep))
         return meta
 
 
