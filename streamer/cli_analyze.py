@@ -9,7 +9,7 @@ from pathlib import Path
 from model.errors import OutputPathError, SERError, Terminated
 from model.files import check_output_dir
 from streamer.analyze import analyze_file
-from streamer.commands import FORMATS, agent_names, is_agent
+from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError, SessionError
 from streamer.session import export_csv, export_json
@@ -142,12 +142,10 @@ def run_analyze(args) -> int:
     args.speed = 1.0 if args.speed is None else args.speed
     if not args.speed > 0:
         raise ConfigError(f"--speed must be positive, got {args.speed}.")
-    agents = set(agent_names(args.agent_name))
+    agents = agent_names(args.agent_name)
     skip = tuple(i for i, n in enumerate(names or []) if is_agent(n, agents) and not args.analyse_agent)
-    if names and len(skip) == len(names):  # as ser batch: an analysis of nothing is a mistake in the names
-        raise ConfigError(f"every track name ({','.join(names)}) is an agent's (--agent-name "
-                          f"{','.join(sorted(agents))}), so no channel would be analysed. Name the customer's channel, "
-                          "e.g. --names Agent,Customer.")
+    if not args.analyse_agent:
+        check_not_all_agents(names, agents)
     if args.threads < 0 or (args.batch is not None and args.batch < 1):
         raise ConfigError("--threads must be 0 or more and --batch 1 or more.")
     # As fast as possible, the model may take every core and larger batches; in real time, one

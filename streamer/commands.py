@@ -21,6 +21,16 @@ def is_agent(name: str, agents) -> bool:
     return name.casefold() in {a.casefold() for a in agents}
 
 
+def check_not_all_agents(names, agents) -> None:
+    """Refuse track names that are all employees' (``--agent-name``): no channel would be analysed,
+    which is a mistake in the names (``ser analyze`` and ``ser batch``, without ``--analyse-agent``)."""
+    if names and all(is_agent(n, agents) for n in names):
+        from streamer.errors import ConfigError  # here: the streamer package imports the engine
+
+        raise ConfigError(f"every track name ({','.join(names)}) is an agent's (--agent-name {','.join(agents)}), "
+                          "so no channel would be analysed. Name the customer's channel, e.g. --names Agent,Customer.")
+
+
 def register(sub) -> None:
     p = sub.add_parser("analyze", formatter_class=Formatter, help="analyse audio files on the streaming engine",
                        description="Find speech in each file and predict emotion, gender and valence/arousal/"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from model.files import file_sha256  # noqa: F401 - the batch keys calls and models by content
-from streamer.commands import is_agent
+from streamer.commands import check_not_all_agents, is_agent
 from streamer.config import EngineConfig
 from streamer.errors import ConfigError
 from streamer.sources import check_track_names
@@ -64,10 +64,8 @@ class BatchSettings:
                                   f"(--agent-name {','.join(self.agent_names)}). Say which channel holds the agent, "
                                   "e.g. --names Agent,Customer --agent-name Agent; only the other channels are "
                                   "analysed. Pass --analyse-agent to analyse every channel, only where lawful.")
-            if not self.analyse_agent and all(is_agent(n, self.agent_names) for n in self.names):
-                raise ConfigError(f"every track name ({','.join(self.names)}) is an agent's (--agent-name "
-                                  f"{','.join(self.agent_names)}), so no channel would be analysed. Name the "
-                                  "customer's channel, e.g. --names Agent,Customer.")
+            if not self.analyse_agent:
+                check_not_all_agents(self.names, self.agent_names)
         if self.channels == "mix" and not self.analyse_agent:
             # A mixed recording holds the agent's voice too: analysing it infers the employee's emotions.
             raise ConfigError("--channels mix analyses the agent's voice together with the customer's. In the EU, "
