@@ -178,16 +178,17 @@ def content_sha256(path: str | Path) -> str:
     return _HASHES[key]
 
 
-def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str] | None) -> dict:
+def analysis_key(path: str | Path, settings: GuiSettings, track_names: list[str] | None, n_channels: int) -> dict:
     """What makes two analyses of a recording the same: its content, the model file's content and
-    the settings that change results (the batch cache's rule). Stored in a session's metadata."""
+    the settings that change results (the batch cache's rule), with the channels left out of the
+    recording's ``n_channels``. Stored in a session's metadata."""
     from model.meta import resolve_model_path
 
     return {"version": ANALYSIS_KEY_VERSION, "content_sha256": content_sha256(path),
             "model_sha256": content_sha256(resolve_model_path(settings.model_path)),
             "channels": settings.channels, "window_s": settings.window_s, "hop_s": settings.hop_s,
             "vad_aggressiveness": settings.vad_aggressiveness, "speaker_adaptation": settings.speaker_adaptation,
-            "skip_tracks": list(skipped_tracks(settings, file_info(path)[0])), "track_names": list(track_names or [])}
+            "skip_tracks": list(skipped_tracks(settings, n_channels)), "track_names": list(track_names or [])}
 
 
 def analysed_only(settings: GuiSettings) -> tuple[int, ...]:

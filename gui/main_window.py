@@ -574,7 +574,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._analysis_failed = False
         names = self._track_names_for_engine()
         try:
-            key = eb.analysis_key(path, self.settings, names)
+            key = eb.analysis_key(path, self.settings, names, n_ch)
         except OSError as exc:
             self.show_error(f"{path}: cannot be read ({exc}). Check the file and its permissions.")
             self.transport.load(IDLE)
