@@ -236,8 +236,7 @@ class Lane:
 
     def set_name(self, name: str) -> None:
         self.name = name
-        # A lane not analysed gets no voice activity, so nothing is shaded in it.
-        self._set_caption(self.level_plot, f"{name}: level" + (", speech shaded" if self.analysed else ""))
+        self._level_caption()
         self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
@@ -246,7 +245,7 @@ class Lane:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
         each of its model plots."""
         self.analysed = analysed
-        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if analysed else ""))
+        self._level_caption()
         for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
             if not analysed:
@@ -267,6 +266,10 @@ class Lane:
                 height = 0 if folded else NOT_ANALYSED_ROW_PX
                 self._grid.setRowMinimumHeight(row, height)
                 self._grid.setRowMaximumHeight(row, height)
+
+    def _level_caption(self) -> None:
+        # A lane not analysed gets no voice activity, so nothing is shaded in it.
+        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if self.analysed else ""))
 
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":
