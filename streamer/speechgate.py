@@ -89,11 +89,20 @@ class GateFrames:
     band: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) band power
 
 
+# Frames transformed per FFT call. A whole 2-s window's 197 frames at once make arrays of 0.8 MB,
+# which the allocator maps from the system and returns on every call (a page fault per 4 KB): in
+# steps of 32 the same numbers came 3 times faster (1.10 -> 0.36 ms for 197 frames).
+_STEP_FRAMES = 32
+
+
 def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
     """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * n:FRAME]
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)[:, _BAND_BINS]
-    return spectrum.real ** 2 + spectrum.imag ** 2
+    out = np.empty((len(frames), _BAND_BINS.stop - _BAND_BINS.start))
+    for i in range(0, len(frames), _STEP_FRAMES):
+        spectrum = np.fft.rfft(frames[i:i + _STEP_FRAMES] * _WINDOW, axis=1)[:, _BAND_BINS]
+        np.add(spectrum.real ** 2, spectrum.imag ** 2, out=out[i:i + _STEP_FRAMES])
+    return out
 
 
 def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None = None) -> GateReading:

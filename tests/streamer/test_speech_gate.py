@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamer import EngineConfig, SpeechSegment, WindowResult, analyze_waveform
-from streamer.speechgate import measure, speech_like, spread_percentiles
+from streamer.speechgate import FRAME, N_FFT, _band_power, measure, speech_like, spread_percentiles
 from streamer.summary import summarize
 
 RATE = 16000
@@ -112,6 +112,19 @@ def test_spread_percentiles_are_numpys_percentiles():
         if rng.random() < 0.3:  # ties, as frame levels of digital silence or clipping give
             values = np.round(values)
         np.testing.assert_array_equal(spread_percentiles(values), np.percentile(values, [10, 90]))
+
+
+def test_band_power_in_steps_equals_one_transform_of_all_frames():
+    """The gate transforms a window's frames a few dozen at a time; the numbers are those of one
+    transform of every frame, bit for bit, however many frames there are and wherever they start."""
+    x = np.random.default_rng(3).standard_normal(2 * RATE + N_FFT).astype(np.float32) * 0.1
+    window = np.hanning(N_FFT)
+    lo, hi = np.fft.rfftfreq(N_FFT, 1 / RATE)[[10, 108]]  # the speech band's (300-3400 Hz) first and last bins
+    assert (lo, hi) == (312.5, 3375.0)
+    for first, n in [(0, 1), (0, 31), (0, 32), (0, 33), (0, 197), (150, 197), (5, 64), (196, 197)]:
+        frames = np.stack([x[FRAME * j:FRAME * j + N_FFT] for j in range(first, n)])
+        spectrum = np.fft.rfft(frames * window, axis=1)[:, 10:109]
+        np.testing.assert_array_equal(_band_power(x, first, n), spectrum.real ** 2 + spectrum.imag ** 2)
 
 
 def test_noise_the_vad_passes_is_recorded_as_not_speech_and_summarised_apart(predictor):
