@@ -309,7 +309,9 @@ class TrackPipeline:
         covered = self._flags.end * self._frame
         if self._open is not None:
             seg = self._open
-            tail_start = max(seg.start, self._seg.safe_end - self._window)
+            # The segment's last window ends where it closes: at safe_end or later, unless the audio
+            # ends first (flush closes it at the audio's end, which is at least today's).
+            tail_start = max(seg.start, min(self._seg.safe_end, self._audio.end) - self._window)
             keep = min(seg.start + seg.next_k * self._hop, tail_start) - self._gate_extra
         else:
             keep = self._seg.earliest_future_start(covered)

@@ -135,6 +135,27 @@ def test_segmenter_closes_open_speech_at_the_end():
     assert segments == [(3 * frame - SAMPLE_RATE_HZ * 20 // 1000, 11 * frame)]
 
 
+def test_audio_that_ends_in_speech_keeps_its_last_segment(speech_paths, stub_predictor):
+    """A recording stopped mid-sentence: the open segment closes at the audio's end, within the
+    VAD's trailing padding of the last speech frame, and its last window (ending there) must still
+    find its samples (the history once kept only what a segment ending a padding later needed)."""
+    speech = []
+    for p in speech_paths[:3]:  # clips cut to their audible part and joined: one long segment
+        x = load_mono_16k(p)
+        a, b = speech_bounds(x)
+        speech.append(x[a:b])
+    speech = np.concatenate(speech)
+    for cut in range(len(speech) - 2 * SAMPLE_RATE_HZ, len(speech), 100):  # failures came in runs of about 1000 samples
+        for block in (None, 4000):
+            events = analyze_waveform(speech[:cut], stub_predictor, EngineConfig(emit_audio=False),
+                                      block_samples=block)
+            segments = [e for e in events if isinstance(e, SpeechSegment)]
+            windows = [e for e in events if isinstance(e, WindowResult) and e.kind == "window"]
+            assert segments and segments[-1].end_s == pytest.approx(cut / SAMPLE_RATE_HZ), (cut, block)
+            assert windows[-1].end_s == pytest.approx(cut / SAMPLE_RATE_HZ), (cut, block)
+            assert [e for e in events if isinstance(e, WindowResult) and e.kind == "utterance"], (cut, block)
+
+
 @pytest.mark.parametrize("block", BLOCK_SIZES)
 def test_file_source_resamples_as_a_stream(speech_paths, block):
     """48 kHz FLAC read in any block size gives the same 16 kHz samples as the offline loader."""
