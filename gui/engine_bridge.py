@@ -25,6 +25,7 @@ from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
 CUSTOMER_TRACK = 1  # and the second the customer's, the one channel it analyses unless asked otherwise
+CALL_CENTRE_CHANNELS = len(DEFAULT_TRACK_NAMES)  # a microphone split for a call centre: its first two channels
 SESSION_SUFFIX = ".jsonl"
 AUDIO_READ_AHEAD_S = 1000.0  # audio read ahead for the display of an analysis reopened from its session
 
@@ -410,6 +411,8 @@ class EngineBridge:
         import streamer
 
         kwargs = {"channels": settings.channels, "start_s": start_s}
+        if settings.channels == "split":  # call centre: the agent's and the customer's channels, whatever
+            kwargs["input_channels"] = CALL_CENTRE_CHANNELS  # else the device offers (ALSA's default: 32)
         if track_names:
             kwargs["track_names"] = list(track_names)
         source = streamer.MicrophoneSource(device=device, **kwargs)

@@ -166,6 +166,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_path: Path | None = None
         self.mic_device = None
         self._mic_paused = False
+        self._listening_with: tuple | None = None  # (device, channels) of the running live session
         self._split_shown: tuple[int, str] | None = None  # the call-centre notice shown: channels, text
         self._tick_t = time.monotonic()
         self._announced_end = False
@@ -307,6 +308,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(160)
         self.device_combo.setToolTip("Microphone to listen to")
+        self.device_combo.activated.connect(lambda _i: self.listening and self._next_listen_notice("The microphone chosen"))
         self.act_refresh_devices = action("↻", "", self.refresh_devices, "Refresh the device list")
         self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
         self.act_open_file = action("Open file…", "Ctrl+O", self.open_file_dialog, "Replay an audio file")
@@ -416,7 +418,9 @@ class MainWindow(QtWidgets.QMainWindow):
             a.triggered.connect(lambda _c=False, v=value: self.set_speed(v))
         live_menu = bar.addMenu("&Live")
         live_menu.addAction(self.act_listen)
-        live_menu.addAction(self.act_refresh_devices)
+        refresh = live_menu.addAction("Refresh microphone list")  # the toolbar's ↻
+        refresh.setToolTip(self.act_refresh_devices.toolTip())
+        refresh.triggered.connect(self.refresh_devices)
         view_menu = bar.addMenu("&View")
         for i in range(self.channels_combo.count()):
             value = self.channels_combo.itemData(i)
@@ -640,8 +644,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)).")
 
     def _track_names_for_engine(self) -> list[str] | None:
-        if self.mode == MIC and self.settings.channels == "split":
-            return None  # the device decides how many channels there are
+        if self.mode == MIC and self.settings.channels == "split":  # the device's first two channels
+            return [self.lane_name(t) for t in range(eb.CALL_CENTRE_CHANNELS)]
         return [self.lane_name(t) for t in range(max(self._expected_tracks, 1))]
 
     def _start_file(self, start_s: float, new_session: bool = False, metadata: dict | None = None) -> bool:
@@ -668,7 +672,12 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def start_microphone(self, device=None) -> bool:
-        """Live analysis of a microphone (the selected one unless ``device`` is given)."""
+        """Live analysis of a microphone (the selected one unless ``device`` is given), in a new session.
+        Listen while listening with the same microphone and channels changes nothing."""
+        chosen = self.device_combo.currentData() if device is None or device is False else device
+        if self.listening and self._listening_with == (chosen, self.settings.channels):
+            self._set_state("listening (already: Stop ends this session)")
+            return True
         self.stop()
         self._show_channels(self.settings.channels)
         if self.model_info is None and not self.load_model_info():
@@ -679,6 +688,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.show_error("No microphone found. Connect one and press ↻ to refresh the list, "
                                 "or open an audio file (Ctrl+O).")
                 return False
+        previous = self.session_path if self.session_path is not None and self.session_path.is_file() else None
         self.transport.load(MIC)
         self.track_names = list(self._own_track_names)
         self.mic_device = device
@@ -686,7 +696,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("Speech-emotion analyzer: live")
         self.reset_view(self._model_heads(), 2 if self.settings.channels == "split" else 1)
         self.session_path = self._new_session_path("live")
-        return self._start_mic(new_session=True)
+        if self._start_mic(new_session=True):
+            return True
+        self._after_failed_listen(previous)
+        return False
+
+    def _after_failed_listen(self, previous: Path | None) -> None:
+        """The microphone did not open: no live session exists. What was shown before comes back
+        (from its saved session), else the window is empty; the error stays in the banner."""
+        message = self.errors[-1] if self.errors else None
+        self.session_path = None
+        self.transport.load(IDLE)
+        self.setWindowTitle("Speech-emotion analyzer")
+        if previous is not None and self.open_session(previous):
+            if message:
+                self.show_error(message)
+        self._set_state("stopped: the microphone did not open")
 
     def _start_mic(self, new_session: bool = False, start_s: float = 0.0) -> bool:
         self.clear_error()
@@ -704,6 +729,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.pause()
             return False
         self._mic_paused = False
+        self._listening_with = (self.mic_device, self.settings.channels)
         self.transport.playing = True
         for t in self.bridge.skipped_tracks:
             self._mark_not_analysed(t)
@@ -806,8 +832,10 @@ class MainWindow(QtWidgets.QMainWindow):
         analysing it again; a stopped microphone starts again."""
         if self.playing:
             self.pause()
-        elif self.mode == MIC:
-            self.resume() if self._mic_paused else self.start_microphone()
+        elif self.mode == MIC and self._mic_paused:
+            self.resume()
+        elif self.mode == MIC:  # stopped: a new session only when asked for by name
+            self._set_state("stopped: press Listen (Ctrl+L) to start a new live session")
         elif self.transport.playable:
             self.resume()
         elif self.mode == SESSION:
@@ -967,6 +995,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
             self.open_file(self.source_path)
+        elif self.listening:
+            self._next_listen_notice("The channel setting")
+
+    @property
+    def listening(self) -> bool:
+        """The microphone is being analysed (not paused or stopped)."""
+        return self.mode == MIC and self.bridge.running and not self._mic_paused
+
+    def _next_listen_notice(self, what: str) -> None:
+        """A microphone or channel choice made while listening applies to the next session."""
+        self.banner.show_message(f"{what} applies from the next Listen: this session goes on as it started "
+                                 "(it is saved). Press Listen to start a new session with it.", notice=True)
 
     def _show_channels(self, channels: str) -> None:
         """Show in the Channels control what is on screen (an opened session's one lane or two),
@@ -1077,14 +1117,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _follow_with_sound(self, waiting: bool) -> None:
         """The sound pauses while the playhead waits for the analysis, and goes on from the playhead
-        when it moves again (so sound and playhead never drift apart)."""
+        when it moves again (so sound and playhead never drift apart). Live audio is never waited
+        for: the playhead stands still between the microphone's blocks, and the state says listening."""
+        waiting = waiting and self.mode != MIC
         if waiting and not self._waiting_for_analysis:
             self._waiting_for_analysis = True
             self.bridge.stop_sound()
             self._set_state("waiting for the analysis")
         elif not waiting and self._waiting_for_analysis:
             self._waiting_for_analysis = False
-            if self.playing:
+            if self.playing and self.mode == MIC:
+                self._set_state("listening")
+            elif self.playing:
                 self._sync_sound()
                 self._set_state(f"playing {self.source_path.name if self.source_path else ''}".strip())
 
@@ -1175,16 +1219,22 @@ class MainWindow(QtWidgets.QMainWindow):
         is a session file (CSV, JSON) or a lane (PNG). Applied only when that changes (every frame
         calls this)."""
         has_session = self.mode != IDLE and self.session_path is not None  # export() says if the file is gone
-        state = (self.mode, self.bridge.active, self.transport.playable, has_session, bool(self.plot_stack.lanes))
+        state = (self.mode, self.bridge.active, self.transport.playable, has_session, bool(self.plot_stack.lanes),
+                 self._mic_paused)
         if state == self._actions_state:
             return
         self._actions_state = state
         silent = self.mode == SESSION and not self.transport.playable  # a session without its recording
-        self.act_play.setEnabled(self.mode in (FILE, MIC) or self.transport.playable or self.bridge.active)
+        # Live: Play pauses and resumes the microphone; once stopped, only Listen starts a new session.
+        live = self.mode == MIC and (self.bridge.active or self._mic_paused)
+        replayable = self.transport.playable and self.mode != MIC
+        self.act_play.setEnabled(self.mode == FILE or live or replayable or self.bridge.active)
         self.act_play.setToolTip(f"{PLAY_TIP}: {self._session_audio_note()}" if silent
+                                 else f"{PLAY_TIP}: stopped; press Listen (Ctrl+L) for a new live session"
+                                 if self.mode == MIC and not live
                                  else PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
         self.act_sound.setEnabled(not silent)
-        self.act_stop.setEnabled(self.mode in (FILE, MIC) or self.bridge.active or self.transport.playable)
+        self.act_stop.setEnabled(self.mode == FILE or live or self.bridge.active or replayable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
         for a in (self.act_export_csv, self.act_export_json, self.act_export_html):

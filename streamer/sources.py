@@ -443,7 +443,10 @@ class MicrophoneSource(Source):
         max_ch = int(info["max_input_channels"])
         n_ch = self._input_channels or (1 if self.channels == "mix" else max_ch)
         if not 1 <= n_ch <= max_ch:
-            raise DeviceError(f"input device {info['name']!r} has {max_ch} input channels; {n_ch} requested.")
+            has = f"{max_ch} input channel{'' if max_ch == 1 else 's'}"
+            raise DeviceError(f"input device {info['name']!r} has {has}; {n_ch} are needed to analyse each channel "
+                              "on its own (e.g. a call with the agent on one channel and the customer on the "
+                              "other). Choose a device with that many channels, or mix them to one track.")
         self.rate = int(self._samplerate or info["default_samplerate"])
         if self.rate < MIN_SAMPLE_RATE_HZ:
             raise DeviceError(f"input device {info['name']!r} runs at {self.rate} Hz; speech analysis needs "
@@ -458,7 +461,9 @@ class MicrophoneSource(Source):
                                           blocksize=max(1, int(round(self.block_s * self.rate))),
                                           callback=self._callback)
         except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceError(f"cannot open input device {info['name']!r} ({exc}); is it in use or unplugged?") from exc
+            raise DeviceError(f"cannot open input device {info['name']!r}: it may be unplugged, in use by another "
+                              "program, or its sound server may have stopped. Refresh the device list and try "
+                              f"again, or choose another device. (PortAudio: {exc})") from exc
 
     def _callback(self, indata, frames, time_info, status) -> None:
         # Runs in PortAudio's thread: copy, count, return. Nothing that can block or raise.

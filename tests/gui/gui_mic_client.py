@@ -63,6 +63,7 @@ def main() -> int:
     while player.poll() is None:
         pump(0.05)
     pump(TAIL_S)
+    state_listening = window.status_state.text()
     window.pause()
     paused_at = window.position_s
     state_paused = window.status_state.text()
@@ -101,6 +102,14 @@ def main() -> int:
         "session_result_starts": result_starts(Path(window.session_path).read_text()),
         "history_result_ends": h.results.view()[:, 1].tolist(),
     }
+    # Call centre on the same device (PulseAudio's offers 32 input channels): two lanes, two channels.
+    window.set_channels("split")
+    split_started = window.start_microphone()
+    pump(1.0)
+    source = window.bridge.source
+    result.update(state_listening=state_listening, split_started=split_started, split_lanes=len(window.plot_stack.lanes),
+                  split_channels=source.n_channels if source is not None else None, split_errors=window.errors)
+    window.stop()
     Path(out).write_text(json.dumps(result))
     window.close()
     return 0

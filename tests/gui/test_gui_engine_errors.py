@@ -92,3 +92,77 @@ def test_settings_changed_while_listening_say_so_and_go_on(qtbot, tiny_model_pat
     assert bridge.active and w.session_path == session and w.status_state.text() == "listening"
     assert w.banner.isVisible() and w.banner.label.text().startswith("Settings changed at 0:0")
     assert "same session" in w.banner.label.text()
+
+
+def _live_window(qtbot, tiny_model_path, tmp_path, bridge=None):
+    from model.checkpoint import read_meta
+
+    bridge = bridge or ScriptedBridge([[] for _ in range(1000)], list(read_meta(tiny_model_path).labels))
+    w = MainWindow(GuiSettings(model_path=str(tiny_model_path)), bridge=bridge, session_dir=tmp_path)
+    qtbot.addWidget(w)
+    w.show()
+    w._devices = [(0, "USB Mic"), (1, "Headset")]
+    w.device_combo.clear()
+    for key, name in w._devices:
+        w.device_combo.addItem(name, key)
+    return w, bridge
+
+
+def test_the_state_says_listening_while_live_audio_comes(qtbot, tiny_model_path, tmp_path):
+    """The playhead stands still between the microphone's blocks: that is not waiting for the analysis."""
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    for _ in range(5):
+        qtbot.wait(30)
+        w.tick()
+    assert w.status_state.text() == "listening"
+
+
+def test_listen_while_listening_and_choices_made_while_listening_keep_the_session(qtbot, tiny_model_path, tmp_path):
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    starts = []
+    start = bridge.start_microphone
+    bridge.start_microphone = lambda *a, **k: starts.append(a[0]) or start(*a, **k)
+    assert w.start_microphone()
+    session = w.session_path
+    assert w.start_microphone()  # the same microphone again: nothing new
+    assert starts == [0] and w.session_path == session and w.status_state.text().startswith("listening (already")
+    w.channels_combo.setCurrentIndex(1)  # call centre, while listening: for the next Listen
+    assert w.banner.isVisible() and w.banner.label.text().startswith("The channel setting applies from the next Listen")
+    assert bridge.active and w.session_path == session and len(w.plot_stack.lanes) == 1
+    w.device_combo.setCurrentIndex(1)
+    w.device_combo.activated.emit(1)  # as a user's choice in the list sends it
+    assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
+    assert w.start_microphone()  # Listen with the new choices: a new session, on them
+    assert starts == [0, 1] and w.session_path != session and len(w.plot_stack.lanes) == 2
+
+
+def test_play_after_stop_does_not_start_a_new_live_session(qtbot, tiny_model_path, tmp_path):
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    session = w.session_path
+    w.pause()
+    w._update_actions()
+    assert w.act_play.isEnabled()  # paused: Play resumes
+    w.stop()
+    w._update_actions()
+    assert not w.act_play.isEnabled() and not w.act_stop.isEnabled()
+    w.toggle_pause()  # Space
+    assert not bridge.active and w.session_path == session
+    assert w.status_state.text() == "stopped: press Listen (Ctrl+L) to start a new live session"
+
+
+def test_a_microphone_that_does_not_open_leaves_what_was_shown(make_window, replay, speech_wav, tmp_path):
+    """Listen on a device that fails: the banner says why, the recording analysed before is shown again
+    (from its saved session) and nothing offers to export a live session that never existed."""
+    w = replay(make_window(speed=0.0), speech_wav)
+    before = w.session_path
+    results = len(w.histories[0].results)
+    w._devices = [("no such microphone 7f3a", "gone")]
+    assert not w.start_microphone(device="no such microphone 7f3a")
+    assert w.banner.isVisible() and "no such microphone 7f3a" in w.banner.label.text()
+    assert w.session_path == before and len(w.histories[0].results) == results
+    assert w.status_state.text() == "stopped: the microphone did not open"
+    assert not w.bridge.active
+    w._update_actions()
+    assert w.act_export_csv.isEnabled()  # the recording's session, which exists

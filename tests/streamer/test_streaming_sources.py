@@ -93,3 +93,52 @@ def test_unknown_device_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(portaudio, "import_sounddevice", lambda: FakeSoundDevice)
     with pytest.raises(DeviceError, match="input device 'USB headset' not found.*ser devices"):
         MicrophoneSource(device="USB headset").open()
+
+
+def _sound_device(max_input_channels: int, fail_open: bool = False):
+    class FakeSoundDevice:
+        class PortAudioError(Exception):
+            pass
+
+        opened: list[int] = []
+
+        @staticmethod
+        def query_devices(device, kind):
+            return {"name": "pulse", "max_input_channels": max_input_channels, "default_samplerate": 44100.0}
+
+        @classmethod
+        def InputStream(cls, channels, **kwargs):  # noqa: N802 - sounddevice's name
+            if fail_open:
+                raise cls.PortAudioError("Error opening InputStream: Illegal combination of I/O devices [-9993]")
+            cls.opened.append(channels)
+            return FakeStream()
+
+    return FakeSoundDevice
+
+
+def test_split_channels_opens_the_channels_asked_for_and_says_when_there_are_too_few(monkeypatch):
+    """ALSA's and PulseAudio's default devices offer 32 input channels: a call split in two opens two."""
+    import streamer.portaudio as portaudio
+
+    sd = _sound_device(32)
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: sd)
+    src = MicrophoneSource(channels="split", input_channels=2, track_names=["Agent", "Customer"])
+    src.open()
+    assert sd.opened == [2] and src.n_channels == 2 and src.track_names == ["Agent", "Customer"]
+    mono = _sound_device(1)
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: mono)
+    with pytest.raises(DeviceError, match=r"'pulse' has 1 input channel; 2 are needed .* or mix them to one track"):
+        MicrophoneSource(channels="split", input_channels=2).open()
+    assert mono.opened == []
+
+
+def test_a_device_that_does_not_open_says_what_to_do(monkeypatch):
+    import streamer.portaudio as portaudio
+
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: _sound_device(2, fail_open=True))
+    with pytest.raises(DeviceError) as err:
+        MicrophoneSource().open()
+    message = str(err.value)
+    assert message.startswith("cannot open input device 'pulse': it may be unplugged, in use by another program")
+    assert "Refresh the device list" in message and message.endswith("(PortAudio: Error opening InputStream: "
+                                                                       "Illegal combination of I/O devices [-9993])")
