@@ -1374,7 +1374,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The session browser: every saved session with its date, source, length and model."""
         from gui.sessions import SessionBrowser
 
-        dialog = SessionBrowser(self.session_dir, self)
+        dialog = SessionBrowser(self.session_dir, self, current=self.session_path if self.bridge.active else None)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.chosen is not None:
             self.open_session(dialog.chosen)
 

@@ -12,6 +12,8 @@ from PySide6 import QtCore, QtWidgets
 from gui.engine_bridge import session_complete, session_head_tail
 from gui.plots import clock_text
 
+OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
+
 
 @dataclass(frozen=True)
 class SessionInfo:
@@ -20,7 +22,7 @@ class SessionInfo:
     source: str
     duration_s: float | None  # the end of its last result: how far its analysis got
     model: str
-    state: str  # "complete", "stopped" or "open (interrupted?)"
+    state: str  # "complete", "stopped" or OPEN
     recording_s: float | None = None  # the length of its recording (files), None for a microphone
 
 
@@ -42,7 +44,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
-    state = "open (interrupted?)" if end is None else ("complete" if session_complete(tail) else "stopped")
+    state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
     recording = (engine.get("source") or {}).get("duration_s")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
                        max(ends) if ends else None, model or "?", state,
@@ -67,7 +69,7 @@ class SessionBrowser(QtWidgets.QDialog):
 
     COLUMNS = ("date (UTC)", "source", "recording", "results up to", "model", "state")
 
-    def __init__(self, folder: Path, parent=None):
+    def __init__(self, folder: Path, parent=None, current: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Sessions")
         self.resize(900, 420)
@@ -92,7 +94,10 @@ class SessionBrowser(QtWidgets.QDialog):
         self.sessions = list_sessions(self.folder)
         self.table.setRowCount(len(self.sessions))
         for row, info in enumerate(self.sessions):
-            texts = (info.created, info.source, _clock(info.recording_s), _clock(info.duration_s), info.model, info.state)
+            state = info.state
+            if current is not None and info.path == Path(current) and info.state == OPEN:
+                state = "being written now (this window)"  # no end record yet: it is not interrupted
+            texts = (info.created, info.source, _clock(info.recording_s), _clock(info.duration_s), info.model, state)
             for col, text in enumerate(texts):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setToolTip(str(info.path) if col == 0 else text)

@@ -41,3 +41,33 @@ def derived_dimensions(label: str, intensity: str | None = None) -> tuple[float,
     p, a, d = PAD_TABLE[label]
     a = max(-1.0, min(1.0, a * INTENSITY_AROUSAL_SCALE.get(intensity or "normal", 1.0)))
     return ((p + 1) / 2, (a + 1) / 2, (d + 1) / 2)
+
+
+# Display colours, one per label, the same in the app and the reports (a class keeps its colour across
+# runs and models). The eight classes of the bundled model take the Okabe-Ito palette (Okabe and Ito,
+# "Color Universal Design", 2008), which stays distinguishable with the common colour-vision
+# deficiencies; its black is a light grey, readable on the app's dark background and on white.
+LABEL_COLORS: dict[str, tuple[int, int, int]] = {
+    "neutral": (170, 170, 170),
+    "calm": (0, 158, 115),  # bluish green
+    "happy": (240, 228, 66),  # yellow
+    "sad": (0, 114, 178),  # blue
+    "angry": (213, 94, 0),  # vermillion
+    "fearful": (204, 121, 167),  # reddish purple
+    "disgust": (86, 180, 233),  # sky blue
+    "surprised": (230, 159, 0),  # orange
+    "excited": (240, 90, 170),
+    "frustrated": (150, 90, 50),
+    "other": (200, 200, 200),
+}
+
+# For labels outside the canonical set; picked by a stable hash of the name, not by order.
+_FALLBACK = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def label_color(label: str) -> tuple[int, int, int]:
+    """The display colour of an emotion label."""
+    if label in LABEL_COLORS:
+        return LABEL_COLORS[label]
+    return _FALLBACK[sum(label.encode()) % len(_FALLBACK)]

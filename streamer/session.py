@@ -155,7 +155,7 @@ class SessionStore:
             elif kind == "restart":
                 _supersede(segments, results, float(rec["from_s"]))
             elif kind == "metadata-update":
-                meta.update({k: v for k, v in rec.items() if k != "type"})
+                meta.update(_update_fields(meta, rec))
                 _note_settings(history, rec, segments, results)
             elif kind == "end":
                 ended = {k: v for k, v in rec.items() if k != "type"}
@@ -220,7 +220,7 @@ class SessionStore:
 
     def update_metadata(self, **fields) -> None:
         """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""
-        self.metadata.update(fields)
+        self.metadata.update(_update_fields(self.metadata, fields))
         self._write({"type": "metadata-update", **fields}, sync=True)
 
     def extend(self, events: Iterable) -> None:
@@ -345,6 +345,12 @@ def _json_document(text: str) -> dict | None:
     except json.JSONDecodeError:
         return None
     return doc if isinstance(doc, dict) and "metadata" in doc and "results" in doc else None
+
+
+def _update_fields(metadata: dict, update: dict) -> dict:
+    """The fields a metadata update changes: all but its type, and ``started`` only the first time
+    (the engine writes it at each start; a session started when it was first started)."""
+    return {k: v for k, v in update.items() if k != "type" and not (k == "started" and "started" in metadata)}
 
 
 def _supersede(segments: list[SpeechSegment], results: list[WindowResult], from_s: float) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
+from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
 from streamer.session import csv_values
 from streamer.summary import BUILT_IN_HEADS
@@ -231,21 +232,33 @@ def _fixed_margins(fig, height_in: float) -> None:
                         bottom=0.45 / height_in, top=1 - 0.3 / height_in, hspace=0.15)
 
 
-def overview_png(shares: dict[str, float], call_arousal: list[float]) -> bytes:
-    """Batch overview: emotion shares of all analysed speech, and the spread of calls' mean arousal."""
+def overview_png(shares: dict[str, float], call_arousal: list[float], noun: str = "call",
+                 speakers: list[tuple[str, float]] | None = None) -> bytes:
+    """The overview: emotion shares of all analysed speech, each in its emotion's colour (the app's),
+    beside the spread of calls' mean arousal (a batch) or each speaker's mean arousal (one recording
+    or session, ``noun`` other than "call", with ``speakers`` as (name, mean arousal))."""
     fig = _figure(TIMELINE_WIDTH_IN, 3.0)
     ax1, ax2 = fig.subplots(1, 2)
-    labels = sorted(shares, key=lambda k: -shares[k])
-    ax1.barh(labels[::-1], [shares[k] * 100 for k in labels[::-1]], color=VALENCE_COLOR)
+    labels = sorted(shares, key=lambda k: -shares[k])[::-1]
+    ax1.barh(labels, [shares[k] * 100 for k in labels],
+             color=[tuple(c / 255 for c in label_color(k)) for k in labels], edgecolor="#666666", linewidth=0.5)
     ax1.set_xlabel("share of speech time with a confident emotion (%)", fontsize=8)
-    ax1.set_title("emotions over the batch", fontsize=9)
-    ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
-    from matplotlib.ticker import MaxNLocator
+    ax1.set_title("emotions over the batch" if noun == "call" else f"emotions over the {noun}", fontsize=9)
+    if noun == "call":
+        ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
+        from matplotlib.ticker import MaxNLocator
 
-    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of calls: no 0.25 ticks
-    ax2.set_ylabel("calls", fontsize=8)
-    ax2.set_xlabel("mean arousal per call and speaker", fontsize=8)
-    ax2.set_title("arousal across calls", fontsize=9)
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of calls: no 0.25 ticks
+        ax2.set_ylabel("calls", fontsize=8)
+        ax2.set_xlabel("mean arousal per call and speaker", fontsize=8)
+        ax2.set_title("arousal across calls", fontsize=9)
+    else:
+        named = [(name, a) for name, a in (speakers or []) if a is not None][::-1]
+        ax2.barh([name for name, _ in named], [a for _, a in named], color=AROUSAL_COLOR, height=0.5)
+        ax2.set_xlim(0, 1)
+        ax2.set_ylim(-0.75, max(len(named), 2) - 0.25)  # one or two speakers: bars of a sensible height
+        ax2.set_xlabel("mean arousal (0 calm to 1 excited)", fontsize=8)
+        ax2.set_title("arousal per speaker", fontsize=9)
     for ax in (ax1, ax2):
         ax.tick_params(labelsize=8)
     fig.tight_layout()
@@ -425,8 +438,10 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + sum(c["summary"].get("analysed_until_s") or 0.0 for c in partial)) / SECONDS_PER_HOUR
     weights: dict[str, float] = {}
     arousal = []
+    speakers = []
     for c in done:
         for sp in c["summary"].get("speakers", []):
+            speakers.append((sp["track_name"], sp["mean_arousal"]))
             # Weighted by the speech time with a confident emotion (what the shares are of): long calls
             # count more, uncertain time not at all.
             confident_s = max(0.0, sp["speech_s"] - (sp.get("uncertain_s") or 0.0))
@@ -447,7 +462,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *_dimensions_note(done),
-             "<h2>Overview</h2>", _img(overview_png(shares, arousal), "batch overview") if done else f"<p>No {noun} analysed.</p>",
+             "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
              "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"

@@ -166,3 +166,21 @@ def test_a_microphone_that_does_not_open_leaves_what_was_shown(make_window, repl
     assert not w.bridge.active
     w._update_actions()
     assert w.act_export_csv.isEnabled()  # the recording's session, which exists
+
+
+def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(qtbot, tiny_model_path, tmp_path):
+    import json
+
+    from gui.sessions import OPEN, SessionBrowser
+
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    # The scripted bridge writes no file: the session's first line as the engine writes it, no end yet.
+    w.session_path.write_text(json.dumps({"type": "metadata", "created": "2026-12-03T16:00:00", "source": "microphone",
+                                          "device": 0}) + "\n")
+    killed = tmp_path / "older-live.jsonl"
+    killed.write_text(json.dumps({"type": "metadata", "created": "2026-12-02T10:00:00", "source": "microphone"}) + "\n")
+    browser = SessionBrowser(w.session_dir, w, current=w.session_path)
+    states = {browser.sessions[r].path.name: browser.table.item(r, 5).text() for r in range(browser.table.rowCount())}
+    assert states == {w.session_path.name: "being written now (this window)", killed.name: OPEN}
+    browser.close()

@@ -443,3 +443,40 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
     plain.update_metadata(**engine(0.5, 2))
     plain.close()
     assert "settings_history" not in SessionStore.open(tmp_path / "plain.jsonl").metadata
+
+
+def test_a_session_started_when_its_engine_first_started(tmp_path):
+    """The engine records ``started`` at each start (a live session's pauses and settings changes
+    restart it): the session's own start is the first, in memory, read back and in its JSON export."""
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone"}, keep_records=True)
+    session.update_metadata(started="2026-12-03T15:53:29")
+    session.extend([_result(0.5)])
+    session.update_metadata(started="2026-12-03T15:55:01", engine={"settings": {"hop_s": 1.0}})
+    assert session.metadata["started"] == "2026-12-03T15:53:29" and session.metadata["engine"]["settings"]["hop_s"] == 1.0
+    session.close()
+    assert path.read_text().count('"started"') == 2  # each start stays in the file
+    reopened = SessionStore.open(path)
+    assert reopened.metadata["started"] == "2026-12-03T15:53:29"
+    out = reopened.export_json(tmp_path / "live.json")
+    assert json.loads(Path(out).read_text())["metadata"]["started"] == "2026-12-03T15:53:29"
+
+
+def test_the_overview_of_one_session_speaks_of_it_and_uses_the_emotion_colours(monkeypatch):
+    """A batch's overview has calls; one recording's or live session's has its speakers."""
+    import streamer.batch.report as report
+    from model.labels import label_color
+
+    figures = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
+    shares = {"angry": 0.5, "sad": 0.3, "calm": 0.2}
+    report.overview_png(shares, [0.4, 0.6], "call")
+    report.overview_png(shares, [0.4, 0.6], "session", [("Agent", None), ("Customer", 0.62)])
+    batch, session = ([ax for ax in fig.axes] for fig in figures)
+    assert [ax.get_title() for ax in batch] == ["emotions over the batch", "arousal across calls"]
+    assert [ax.get_title() for ax in session] == ["emotions over the session", "arousal per speaker"]
+    bars = session[0].patches
+    assert [tuple(round(c * 255) for c in bar.get_facecolor()[:3]) for bar in bars] == [
+        label_color(k) for k in ("calm", "sad", "angry")]  # the app's colours, largest share on top
+    assert [t.get_text() for t in session[1].get_yticklabels()] == ["Customer"]  # an agent not analysed has no bar
+    assert session[1].patches[0].get_width() == 0.62
