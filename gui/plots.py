@@ -708,10 +708,11 @@ class PlotStack(pg.GraphicsLayoutWidget):
             sample.sigClicked.connect(self._on_legend_clicked)
         self._fit_key()
 
-    def _fit_key(self) -> None:
+    def _fit_key(self, width: int | None = None) -> None:
         if self.key is None:
             return
-        columns = NARROW_LEGEND_COLUMNS if self.width() < NARROW_PLOT_PX else LEGEND_COLUMNS
+        width = self.width() if width is None else width
+        columns = NARROW_LEGEND_COLUMNS if width < NARROW_PLOT_PX else LEGEND_COLUMNS
         columns = min(columns, max(1, len(self.key.items)))
         if self.key.columnCount != columns:
             self.key.setColumnCount(columns)
@@ -865,9 +866,11 @@ class PlotStack(pg.GraphicsLayoutWidget):
             lane.show_crosshair(None)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        super().resizeEvent(event)
+        # The key's columns first: the resize lays the plots out, and a key still as wide as before
+        # would hold them wider than the widget (their right part cut off under the side panel).
         if getattr(self, "key", None) is not None:  # Qt resizes the widget before __init__ ends
-            self._fit_key()
+            self._fit_key(event.size().width())
+        super().resizeEvent(event)
 
     def leaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         for lane in self.lanes.values():

@@ -1010,3 +1010,21 @@ def test_a_session_whose_recording_cannot_be_read_shows_its_results_and_says_why
     assert len(other.histories[0].results) == shown and "cannot be read" in other.errors[-1]
     other._update_actions()
     assert not other.act_play.isEnabled() and "could not be read" in other.act_play.toolTip()
+
+
+def test_a_narrower_window_lays_the_plots_out_within_it(make_window, replay, speech_wav, qtbot):
+    """The colour key takes fewer columns in a narrow window; the plots must be laid out after that,
+    or they stay as wide as before with their right part (captions, colour bar) cut off."""
+    from gui.plots import LEGEND_COLUMNS, NARROW_LEGEND_COLUMNS, NARROW_PLOT_PX
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    stack = w.plot_stack
+    for width in (1024, 1400, 900):
+        w.resize(width, 700)
+        qtbot.waitUntil(lambda: w.width() == width, timeout=2000)
+        qtbot.wait(50)
+        lane = stack.lanes[0]
+        view = stack.viewport().width()
+        assert stack.key.columnCount == (NARROW_LEGEND_COLUMNS if stack.width() < NARROW_PLOT_PX else LEGEND_COLUMNS)
+        for p in [*lane.plots, lane.colorbar]:
+            assert p.sceneBoundingRect().right() <= view + 1, (width, view, p.sceneBoundingRect())
