@@ -1021,7 +1021,7 @@ def test_a_narrower_window_lays_the_plots_out_within_it(make_window, replay, spe
     stack = w.plot_stack
     for width in (1024, 1400, 900):
         w.resize(width, 700)
-        qtbot.waitUntil(lambda: w.width() == width, timeout=2000)
+        qtbot.waitUntil(lambda width=width: w.width() == width, timeout=2000)
         qtbot.wait(50)
         lane = stack.lanes[0]
         view = stack.viewport().width()
