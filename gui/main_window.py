@@ -852,7 +852,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if Path(path).is_file():
                 return f"a saved session: press Play to hear {Path(path).name} with its results"
             return f"a saved session: its recording {path} is not there any more; the results are shown"
-        return "a saved session of live audio: there is no recording to play; the results are shown"
+        return "live audio, not recorded: no recording to play; the results are shown"
 
     def _play(self) -> None:
         """Start the playhead (and the sound at 1x)."""
@@ -1233,7 +1233,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                  else f"{PLAY_TIP}: stopped; press Listen (Ctrl+L) for a new live session"
                                  if self.mode == MIC and not live
                                  else PLAY_TIP if self.mode != IDLE else f"{PLAY_TIP}: {NOTHING_TO_PLAY}")
-        self.act_sound.setEnabled(not silent)
+        self.act_sound.setEnabled(not silent and self.mode != MIC)  # live audio is analysed, never played
+        self.act_sound.setToolTip("Sound: live audio is not played back" if self.mode == MIC else SOUND_TIP)
         self.act_stop.setEnabled(self.mode == FILE or live or self.bridge.active or replayable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
@@ -1273,14 +1274,19 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def default_export_path(self, fmt: str) -> Path:
         """Where an export goes unless the user says otherwise: the folder of the last export, else
-        beside the recording (where the user keeps it, if writable), else beside the session file;
-        named after what was analysed (the replayed file's name, or the session's)."""
+        beside the recording (where the user keeps it, if writable), else (live audio, a recording on
+        a read-only disk) the user's documents folder or home, not the sessions folder hidden in the
+        application's data; named after what was analysed (the replayed file's name, or the session's)."""
         recording = Path(self.source_path).parent if self.source_path is not None else None
+        documents = Path(QtCore.QStandardPaths.writableLocation(
+            QtCore.QStandardPaths.StandardLocation.DocumentsLocation) or Path.home())
         if self._export_dir is not None and self._export_dir.is_dir():
             folder = self._export_dir
         elif recording is not None and recording.is_dir() and os.access(recording, os.W_OK):
             folder = recording
-        elif recording is not None and os.access(Path.home(), os.W_OK):  # a recording on a read-only disk
+        elif documents.is_dir() and os.access(documents, os.W_OK):
+            folder = documents
+        elif os.access(Path.home(), os.W_OK):
             folder = Path.home()
         else:
             folder = self.session_path.parent if self.session_path is not None else self.session_dir

@@ -981,6 +981,11 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     w._update_actions()
     assert not w.act_play.isEnabled() and "no recording to play" in w.act_play.toolTip()
     assert not w.act_sound.isEnabled() and w.act_back.isEnabled()
+    state = w.status_state.text()
+    assert state == "session live.jsonl: live audio, not recorded: no recording to play; the results are shown"
+    assert w.status_state.fontMetrics().horizontalAdvance(state) < 1400 // 2  # whole in the status bar
+    # Exports of live audio go to the user's documents (or home), not the hidden sessions folder.
+    assert w.default_export_path("csv").parent != w.session_path.parent
     assert w.open_session(live("killed.jsonl", close=False))
     assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.label.text()
 
