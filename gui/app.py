@@ -80,5 +80,7 @@ def run_gui(args) -> int:
             QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
     elif args.exit_when_done:
         QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
+    else:  # an interactive start with nothing asked for: a session the last run left open is pointed out
+        window.notice_interrupted_session()
     app.exec()
     return status["code"]

@@ -51,6 +51,7 @@ AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that i
 OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
 # misleads about the very emotion being judged.
+INTERRUPTED_QUIET_S = 30.0  # a session without an end record unchanged this long is not being written
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
              "because a sped-up or slowed voice changes pitch). Choose the output device in Settings.")
 
@@ -1375,6 +1376,27 @@ class MainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", "", AUDIO_FILTER)
         if path:
             self.open_file(path)
+
+    def notice_interrupted_session(self, quiet_s: float = INTERRUPTED_QUIET_S) -> bool:
+        """At start: when the newest saved session has no end record and nothing has written to it
+        for ``quiet_s`` (so no other window is writing it), the program was closed or killed while
+        it ran. Says so and how to open it; its results up to then are kept."""
+        from gui.sessions import OPEN, list_sessions
+
+        newest = next(iter(list_sessions(self.session_dir)), None)
+        if newest is None or newest.state != OPEN:
+            return False
+        try:
+            if time.time() - newest.path.stat().st_mtime < quiet_s:
+                return False
+        except OSError:
+            return False
+        until = f" up to {_clock(newest.duration_s)}" if newest.duration_s is not None else ""
+        self.banner.show_message(
+            f"The last session ({newest.path.name}, {newest.source}, started {newest.created} UTC) was not closed: the "
+            f"program was closed or killed while it ran, or the disk filled up. Its results{until} are kept: "
+            "File > Sessions opens it.", notice=True)
+        return True
 
     def browse_sessions(self) -> None:
         """The session browser: every saved session with its date, source, length and model."""

@@ -186,3 +186,28 @@ def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(q
     states = {browser.sessions[r].path.name: browser.table.item(r, 5).text() for r in range(browser.table.rowCount())}
     assert states == {w.session_path.name: "being written now (this window)", killed.name: OPEN}
     browser.close()
+
+
+def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qtbot, tiny_model_path, tmp_path):
+    import json
+    import os
+    import time
+
+    w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert not w.notice_interrupted_session()  # no sessions at all
+    older = tmp_path / "20261203-100000-live.jsonl"
+    older.write_text(json.dumps({"type": "metadata", "created": "2026-12-03T10:00:00", "source": "microphone",
+                                 "device": "pulse"}) + "\n"
+                     + json.dumps({"type": "result", "track": 0, "track_name": "Microphone", "kind": "window",
+                                   "start_s": 1.0, "end_s": 3.0, "heads": {}, "speech_ratio": 1.0,
+                                   "latency_ms": 1.0}) + "\n")
+    assert not w.notice_interrupted_session()  # written a moment ago: maybe another window's
+    os.utime(older, (time.time() - 60, time.time() - 60))
+    assert w.notice_interrupted_session()
+    text = w.banner.label.text()
+    assert "20261203-100000-live.jsonl" in text and "was not closed" in text and "File > Sessions" in text
+    assert "up to 0:03.0" in text
+    older.write_text(older.read_text() + json.dumps({"type": "end", "analysis": "stopped"}) + "\n")
+    os.utime(older, (time.time() - 60, time.time() - 60))
+    w.clear_error()
+    assert not w.notice_interrupted_session()  # closed properly: nothing to say
