@@ -323,6 +323,14 @@ class EngineBridge:
             raise
         self._engine = engine
 
+    def note_pause(self, at_s: float, paused_s: float) -> None:
+        """The open live session was paused for ``paused_s`` at ``at_s`` (its axis leaves the pause out)."""
+        if self._session is not None:
+            try:
+                self._session.note_pause(at_s, paused_s)
+            except SERError:
+                pass  # a failing disk is reported by the engine's next write
+
     def close_session(self, complete: bool = False) -> None:
         """Write the session's end record (``complete``: the recording was analysed to its end, so the
         session can stand in for analysing it again); later starts need a new session path."""

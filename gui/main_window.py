@@ -168,6 +168,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mic_device = None
         self._mic_paused = False
         self._listening_with: tuple | None = None  # (device, channels) of the running live session
+        self._paused_since = 0.0  # monotonic time of the live session's pause
         self._split_shown: tuple[int, str] | None = None  # the call-centre notice shown: channels, text
         self._tick_t = time.monotonic()
         self._announced_end = False
@@ -792,6 +793,8 @@ class MainWindow(QtWidgets.QMainWindow):
         elif (note := _incomplete_note(name, loaded)) is not None:
             self.banner.show_message(note, notice=True)
         self.dispatch(loaded.events)
+        for pause in loaded.metadata.get("pauses") or []:  # a live session's pauses, where they were
+            self.plot_stack.add_pause(float(pause["at_s"]), float(pause["paused_s"]))
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         recording = self._session_recording()
         channels = _session_channels(loaded.metadata, lanes)
@@ -886,6 +889,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self.dispatch(self.bridge.stop(close_session=False))
             self._mic_paused = True
+            self._paused_since = time.monotonic()
             self.transport.pause()
             self._set_state("paused")
             return
@@ -899,7 +903,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.mode == MIC:
             if self._mic_paused:
                 # The engine's sample clock starts where the pause left the axis, so the session's times
-                # go on too (the pause itself is not on the axis).
+                # go on too: the pause itself is not on the axis. The session and the plots mark it.
+                paused_s = time.monotonic() - self._paused_since
+                self.bridge.note_pause(self.position_s, paused_s)
+                self.plot_stack.add_pause(self.position_s, paused_s)
                 self._start_mic(start_s=self.position_s)
             return
         if self.mode in (FILE, SESSION):

@@ -154,6 +154,8 @@ class SessionStore:
                 errors.append(rec.get("message", ""))
             elif kind == "restart":
                 _supersede(segments, results, float(rec["from_s"]))
+            elif kind == "pause":
+                meta.setdefault("pauses", []).append({"at_s": float(rec["at_s"]), "paused_s": float(rec["paused_s"])})
             elif kind == "metadata-update":
                 meta.update(_update_fields(meta, rec))
                 _note_settings(history, rec, segments, results)
@@ -217,6 +219,14 @@ class SessionStore:
         earlier records from that time on no longer count, here and when the file is read back."""
         self._write({"type": "restart", "from_s": float(from_s)}, sync=True)
         _supersede(self.segments, self.results, float(from_s))
+
+    def note_pause(self, at_s: float, paused_s: float) -> None:
+        """Live audio was not listened to for ``paused_s`` seconds at ``at_s`` on the session's time
+        axis, which leaves pauses out (the results after it go on from ``at_s``). Read back as the
+        metadata's ``pauses``, so the JSON export and the report carry them."""
+        pause = {"at_s": round(float(at_s), 3), "paused_s": round(float(paused_s), 1)}
+        self._write({"type": "pause", **pause}, sync=True)
+        self.metadata.setdefault("pauses", []).append(pause)
 
     def update_metadata(self, **fields) -> None:
         """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""

@@ -196,6 +196,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                                                                  "stopped before the end of the recording")
     if progress["state"] != ANALYSIS_COMPLETE and until is not None:
         state += f", analysed up to {until:.1f} s"
+    pauses = [p for p in meta.get("pauses") or [] if isinstance(p, dict)]
+    if pauses:  # the time axis leaves them out: say where they were
+        state += ("; listening paused " + ", ".join(f"at {float(p['at_s']):.1f} s for {float(p['paused_s']):.0f} s"
+                                                     for p in pauses) + " (the times leave the pauses out)")
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
               "duration_s": duration, "summary": summary}]
     settings = engine.get("settings") or {}

@@ -42,6 +42,9 @@ class ScriptedBridge:
         self.active = self.running = False
         return []
 
+    def note_pause(self, at_s, paused_s):
+        self.pauses = [*getattr(self, "pauses", []), (at_s, paused_s)]
+
     def stats(self):
         return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
 
@@ -211,3 +214,27 @@ def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qt
     os.utime(older, (time.time() - 60, time.time() - 60))
     w.clear_error()
     assert not w.notice_interrupted_session()  # closed properly: nothing to say
+
+
+def test_a_live_pause_is_marked_where_it_was(qtbot, tiny_model_path, tmp_path):
+    """The axis leaves the pause out; a dashed line with its length marks it, live and reopened."""
+    from streamer import SessionStore
+
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    w.pause()
+    qtbot.wait(150)
+    w.resume()
+    assert len(bridge.pauses) == 1 and bridge.pauses[0][1] >= 0.14
+    lane = w.plot_stack.lanes[0]
+    assert len(lane.pause_lines) == len(lane.plots)
+    assert lane.pause_lines[0].label.toPlainText() == "paused 0 s"
+    path = tmp_path / "paused.jsonl"
+    store = SessionStore.create(path, {"source": "microphone", "track_names": ["Microphone"]})
+    store.note_pause(12.5, 64.0)
+    store.close(analysis="stopped", analysed_until_s=20.0)
+    w.stop()
+    assert w.open_session(path)
+    lane = w.plot_stack.lanes[0]
+    assert [line.value() for line in lane.pause_lines] == [12.5] * len(lane.plots)
+    assert lane.pause_lines[0].label.toPlainText() == "paused 64 s"

@@ -480,3 +480,25 @@ def test_the_overview_of_one_session_speaks_of_it_and_uses_the_emotion_colours(m
         label_color(k) for k in ("calm", "sad", "angry")]  # the app's colours, largest share on top
     assert [t.get_text() for t in session[1].get_yticklabels()] == ["Customer"]  # an agent not analysed has no bar
     assert session[1].patches[0].get_width() == 0.62
+
+
+def test_a_live_sessions_pauses_are_kept_where_they_were(tmp_path):
+    """The time axis leaves a pause out (the results after it go on from where it paused): the
+    session records where and how long, and its JSON export and report say so."""
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone"}, keep_records=True)
+    session.update_metadata(engine={"source": {"kind": "MicrophoneSource", "start_s": 0.0}})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5)])
+    session.note_pause(3.25, 21.96)
+    session.extend([SpeechSegment(0, "mix", 3.5, 6.0), _result(3.5)])
+    assert session.metadata["pauses"] == [{"at_s": 3.25, "paused_s": 22.0}]
+    session.close()
+    reopened = SessionStore.open(path)
+    assert reopened.metadata["pauses"] == [{"at_s": 3.25, "paused_s": 22.0}]
+    assert [r.start_s for r in reopened.results] == [0.5, 3.5]  # nothing superseded
+    exported = json.loads(Path(reopened.export_json(tmp_path / "live.json")).read_text())
+    assert exported["metadata"]["pauses"] == [{"at_s": 3.25, "paused_s": 22.0}]
+    text = session_report(path, tmp_path / "live.html").read_text()
+    assert "listening paused at 3.2 s for 22 s (the times leave the pauses out)" in text
