@@ -89,9 +89,9 @@ class GateFrames:
     band: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) band power
 
 
-# Frames transformed per FFT call. A whole 2-s window's 197 frames at once make arrays of 0.8 MB,
-# which the allocator maps from the system and returns on every call (a page fault per 4 KB): in
-# steps of 32 the same numbers came 3 times faster (1.10 -> 0.36 ms for 197 frames).
+# Frames transformed per FFT call. A whole 2-s window's 197 frames at once make float64 arrays of
+# 0.8 MB (the windowed frames, then their spectra); in steps of 32 the working set stays small and
+# the same numbers came 3 times faster (1.10 -> 0.36 ms for 197 frames, benchmarks/RESULTS.md).
 _STEP_FRAMES = 32
 
 
