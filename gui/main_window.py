@@ -794,7 +794,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner.show_message(note, notice=True)
         self.dispatch(loaded.events)
         for pause in loaded.metadata.get("pauses") or []:  # a live session's pauses, where they were
-            self.plot_stack.add_pause(float(pause["at_s"]), float(pause["paused_s"]))
+            self.plot_stack.add_marker(float(pause["at_s"]), f"paused {float(pause['paused_s']):.0f} s")
+        for change in (loaded.metadata.get("settings_history") or [])[1:]:  # and where settings changed
+            self.plot_stack.add_marker(float(change.get("from_s") or 0.0), "settings changed")
         end = max((h.end_s for h in self.histories.values()), default=0.0)
         recording = self._session_recording()
         channels = _session_channels(loaded.metadata, lanes)
@@ -906,7 +908,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 # go on too: the pause itself is not on the axis. The session and the plots mark it.
                 paused_s = time.monotonic() - self._paused_since
                 self.bridge.note_pause(self.position_s, paused_s)
-                self.plot_stack.add_pause(self.position_s, paused_s)
+                self.plot_stack.add_marker(self.position_s, f"paused {paused_s:.0f} s")
                 self._start_mic(start_s=self.position_s)
             return
         if self.mode in (FILE, SESSION):
@@ -1079,8 +1081,10 @@ class MainWindow(QtWidgets.QMainWindow):
         elif model_changed and mic_live:
             self.start_microphone(self.mic_device)  # a new model: a new session
         elif engine_changed and mic_live:
-            self.pause()  # restart the analysis from here with the new settings
-            self.resume()
+            # The analysis starts again from here with the new settings, in the same session (not a pause).
+            self.dispatch(self.bridge.stop(close_session=False))
+            self._start_mic(start_s=self.position_s)
+            self.plot_stack.add_marker(self.position_s, "settings changed")
             self.banner.show_message(f"Settings changed at {_clock(at)}: the analysis goes on with them in the same "
                                      "session, which records where they changed (its report and exports say so).",
                                      notice=True)

@@ -157,7 +157,7 @@ class Lane:
             self._build_head(head, kind, outputs)
         self.playheads = []
         self.crosshairs = []
-        self.pause_lines: list[pg.InfiniteLine] = []
+        self.marker_lines: list[pg.InfiniteLine] = []
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
@@ -284,16 +284,16 @@ class Lane:
             text = "not analysed"
         self._set_caption(self.head_plots[head], f"{self.name}: {text}")
 
-    def add_pause(self, at_s: float, paused_s: float) -> None:
-        """A dashed line where live audio was paused, labelled with how long in the level plot."""
+    def add_marker(self, at_s: float, text: str) -> None:
+        """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot."""
         for p in self.plots:
-            label = f"paused {paused_s:.0f} s" if p is self.level_plot else None
+            label = text if p is self.level_plot else None
             line = pg.InfiniteLine(pos=at_s, angle=90, movable=False, label=label,
                                    labelOpts={"position": 0.55, "color": (255, 200, 120), "fill": (0, 0, 0, 150),
                                               "anchors": [(0, 0.5), (0, 0.5)]},
                                    pen=pg.mkPen(255, 200, 120, 170, width=1, style=QtCore.Qt.PenStyle.DashLine))
             p.addItem(line, ignoreBounds=True)
-            self.pause_lines.append(line)
+            self.marker_lines.append(line)
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
         """A small caption in the plot's top-right corner: titles would cost a row per plot."""
@@ -686,7 +686,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self._hint = None
         self._histories: dict[int, TrackHistory] = {}
         self.key: pg.LegendItem | None = None  # the colour key above the lanes (outside every plot)
-        self.pauses: list[tuple[float, float]] = []  # live pauses: (where on the axis, how long)
+        self.markers: list[tuple[float, str]] = []  # live pauses and settings changes: (where on the axis, what)
         self.scene().sigMouseClicked.connect(self._on_click)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self._show_hint()
@@ -708,14 +708,15 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self.lanes = {}
         self.key = None
         self._master = None
-        self.pauses: list[tuple[float, float]] = []
+        self.markers = []
         self._show_hint()
 
-    def add_pause(self, at_s: float, paused_s: float) -> None:
-        """Mark where live audio was paused (the time axis leaves the pause out) in every lane."""
-        self.pauses.append((at_s, paused_s))
+    def add_marker(self, at_s: float, text: str) -> None:
+        """Mark a moment of the session in every lane: where live audio was paused (the time axis
+        leaves the pause out) or where the analysis settings changed."""
+        self.markers.append((at_s, text))
         for lane in self.lanes.values():
-            lane.add_pause(at_s, paused_s)
+            lane.add_marker(at_s, text)
 
     def _make_key(self, lane: Lane) -> None:
         """One colour key for all lanes, in its own row above them, so that no legend covers data.
@@ -756,8 +757,8 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 p.vb.sigRangeChangedManually.connect(self._on_manual_range)
         for label in self.hidden_labels:
             lane.set_label_visible(label, False)
-        for at_s, paused_s in self.pauses:
-            lane.add_pause(at_s, paused_s)
+        for at_s, text in self.markers:
+            lane.add_marker(at_s, text)
         self.lanes[track] = lane
         self._update_bottom_axis()
         self._apply_range()

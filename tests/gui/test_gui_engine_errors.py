@@ -95,6 +95,8 @@ def test_settings_changed_while_listening_say_so_and_go_on(qtbot, tiny_model_pat
     assert bridge.active and w.session_path == session and w.status_state.text() == "listening"
     assert w.banner.isVisible() and w.banner.label.text().startswith("Settings changed at 0:0")
     assert "same session" in w.banner.label.text()
+    lane = w.plot_stack.lanes[0]  # marked where they changed; not a pause
+    assert lane.marker_lines[0].label.toPlainText() == "settings changed" and not getattr(bridge, "pauses", [])
 
 
 def _live_window(qtbot, tiny_model_path, tmp_path, bridge=None):
@@ -227,14 +229,24 @@ def test_a_live_pause_is_marked_where_it_was(qtbot, tiny_model_path, tmp_path):
     w.resume()
     assert len(bridge.pauses) == 1 and bridge.pauses[0][1] >= 0.14
     lane = w.plot_stack.lanes[0]
-    assert len(lane.pause_lines) == len(lane.plots)
-    assert lane.pause_lines[0].label.toPlainText() == "paused 0 s"
+    assert len(lane.marker_lines) == len(lane.plots)
+    assert lane.marker_lines[0].label.toPlainText() == "paused 0 s"
     path = tmp_path / "paused.jsonl"
     store = SessionStore.create(path, {"source": "microphone", "track_names": ["Microphone"]})
+
+    def engine(hop, start_s):
+        return {"engine": {"settings": {"window_s": 2.0, "hop_s": hop, "vad_aggressiveness": 2},
+                           "source": {"kind": "MicrophoneSource", "start_s": start_s}}}
+
+    store.update_metadata(**engine(0.5, 0.0))
     store.note_pause(12.5, 64.0)
+    store.update_metadata(**engine(0.5, 12.5))
+    store.update_metadata(**engine(1.0, 16.0))  # settings changed while listening
     store.close(analysis="stopped", analysed_until_s=20.0)
     w.stop()
     assert w.open_session(path)
     lane = w.plot_stack.lanes[0]
-    assert [line.value() for line in lane.pause_lines] == [12.5] * len(lane.plots)
-    assert lane.pause_lines[0].label.toPlainText() == "paused 64 s"
+    n = len(lane.plots)
+    assert [line.value() for line in lane.marker_lines] == [12.5] * n + [16.0] * n
+    assert lane.marker_lines[0].label.toPlainText() == "paused 64 s"
+    assert lane.marker_lines[n].label.toPlainText() == "settings changed"
