@@ -38,6 +38,7 @@ BAND_Y = (1.04, 1.14)
 # y range grows by the caption's height in pixels (plus this gap), whatever the plot's height, so
 # that in the two-lane view's short plots too no caption covers a curve.
 CAPTION_GAP_PX = 3
+CAPTION_Z = 1  # captions and the pointer's readout are the view box's own children, over its contents
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
 NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
@@ -168,8 +169,11 @@ class Lane:
             p.addItem(cross, ignoreBounds=True)
             self.crosshairs.append(cross)
         self.readout = pg.TextItem(color=(230, 230, 230), fill=pg.mkBrush(10, 10, 14, 245), anchor=(0, 0))
-        self.readout.setZValue(20)
+        self.readout.setZValue(CAPTION_Z + 1)
         self.readout.setVisible(False)
+        self._readout_x = 0.0
+        for p in self.plots:
+            p.vb.sigRangeChanged.connect(lambda vb, _r, _c=None: self._place_readout(vb))
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.analysed = True
         self.set_name(name)
@@ -301,7 +305,7 @@ class Lane:
         if item is None:
             item = pg.TextItem(color=(200, 200, 200), fill=pg.mkBrush(0, 0, 0, 120), anchor=(1, 0))
             item.setParentItem(plot.vb)
-            item.setZValue(-1)  # under the view's contents, so the pointer's readout is drawn over it
+            item.setZValue(CAPTION_Z)  # over the plot's lines (playhead, crosshair, markers), under the readout
             plot.vb.sigResized.connect(lambda vb, it=item: it.setPos(vb.width() - 2, 0))
             item.setPos(plot.vb.width() - 2, 0)
             self.captions[plot] = item
@@ -504,18 +508,25 @@ class Lane:
     def show_readout(self, plot: pg.PlotItem, x: float, y: float, text: str) -> None:
         """The readout beside the pointer in ``plot`` (``y`` is where the pointer is; the text hangs
         from the plot's top)."""
-        if self.readout.parentItem() is not plot.vb.childGroup:
+        # On the view box itself, in its pixels, above the captions (which are above the plot's lines).
+        if self.readout.parentItem() is not plot.vb:
             if self.readout.scene() is not None:
                 self.readout.scene().removeItem(self.readout)
-            plot.addItem(self.readout, ignoreBounds=True)
+            self.readout.setParentItem(plot.vb)
         (vx0, vx1), (_vy0, vy1) = plot.vb.viewRange()
         right = x > vx0 + 0.6 * (vx1 - vx0)
         # From the top of the plot down, on the pointer's side: a short plot then cuts off the last
         # lines rather than the time.
         self.readout.setAnchor((1.0 if right else 0.0, 0.0))
         self.readout.setText(text)
-        self.readout.setPos(x, vy1)
+        self._readout_x = x
+        self._place_readout(plot.vb)
         self.readout.setVisible(True)
+
+    def _place_readout(self, vb) -> None:
+        """The readout at its time's place in ``vb`` (again when the view scrolls under it)."""
+        if self.readout.parentItem() is vb:
+            self.readout.setPos(vb.mapFromView(QtCore.QPointF(self._readout_x, vb.viewRange()[1][1])))
 
 
 def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
