@@ -179,7 +179,7 @@ def run_analyze(args) -> int:
         src = Path(name)
         out_path = _out_path(out_dir, out_stem or stems[name], args.format, taken)
         try:
-            res = _analyze_one(src, out_path, predictor, config, args, names)
+            res, kept = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
             if rest := args.files[i + 1:]:
                 print(f"ser analyze: not analysed ({len(rest)} file(s)): {', '.join(rest)}.", file=sys.stderr)
@@ -204,6 +204,10 @@ def run_analyze(args) -> int:
             failed += 1
             for msg in res.errors:
                 print(f"ser analyze: {msg} (partial results written to {out_path})", file=sys.stderr)
+            if kept is not None:
+                print(f"ser analyze: {out_path} holds the results up to {res.analysed_until_s:.1f} s, where the "
+                      f"analysis stopped; a CSV file cannot record that: the session file {kept} beside it, "
+                      "kept, records it and holds every result.", file=sys.stderr)
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
@@ -247,7 +251,10 @@ def _kept_in(journal: Path) -> str:
 
 
 def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
+    """Analyse one file into ``out_path``. Returns the analysis and the journal kept beside a CSV
+    whose file broke off part-way (None otherwise)."""
     bar = None
+    kept = None
     duration = None if args.quiet else _duration_s(src)
     if duration is not None and duration >= PROGRESS_MIN_S:
         from tqdm import tqdm
@@ -297,8 +304,13 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 (export_csv if args.format == "csv" else export_json)(journal, out_path)
             except SERError as exc:  # a full disk: the journal holds every result
                 raise SERError(f"{exc} The results {_kept_in(journal)}") from exc
-            journal.unlink(missing_ok=True)
+            if args.format == "csv" and res.errors:
+                # A file that broke off (truncated, unreadable part-way) keeps the journal beside its CSV,
+                # which cannot record that the analysis stopped (as after Ctrl+C; run_analyze says so).
+                kept = journal
+            else:
+                journal.unlink(missing_ok=True)
     finally:
         if bar is not None:
             bar.close()
-    return res
+    return res, kept

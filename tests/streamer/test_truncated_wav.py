@@ -42,6 +42,27 @@ def test_ser_analyze_reports_a_cut_wav_and_keeps_what_it_read(cut_wav, tmp_path,
     assert any(json.loads(x).get("type") == "result" for x in lines)  # results up to the cut are kept
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_a_cut_wav_as_a_document_says_where_the_analysis_stopped(cut_wav, tmp_path, capsys, fmt):
+    """A JSON document records that its analysis stopped; a CSV cannot, so its journal (a session
+    file that does) stays beside it, as after Ctrl+C, and the message says so."""
+    from streamer.session import SessionStore, analysis_state
+
+    _, cut = cut_wav
+    out = tmp_path / "out"
+    assert main(["analyze", str(cut), "--out", str(out), "--format", fmt, "--quiet"]) != 0
+    err = capsys.readouterr().err
+    journal = out / f"cut.{fmt}.partial.jsonl"
+    if fmt == "json":
+        assert not journal.exists()
+        analysis = json.loads((out / "cut.json").read_text())["analysis"]
+    else:
+        assert f"the session file {journal} beside it, kept, records it" in err, err
+        store = SessionStore.open(journal)
+        analysis = analysis_state(store.ended, store.segments, store.results)
+    assert analysis["state"] == "stopped" and 0 < analysis["analysed_until_s"] < 10
+
+
 def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys):
     whole, cut = cut_wav
     calls = tmp_path / "calls"
