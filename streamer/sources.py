@@ -280,12 +280,14 @@ class FileSource(Source):
                     done = True
                     continue
                 done = len(data) < block
-                frames_read += len(data)
                 if len(data) and not np.isfinite(data).all():
-                    error = AudioError(f"{self.path}: NaN or infinite samples after {read_to / SAMPLE_RATE_HZ:.2f} s; "
-                                       "the file is corrupt.")
-                    done = True
-                    continue
+                    # The audio up to the first bad sample is analysed; the rest is not.
+                    bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
+                    at_s = self.start_s + (frames_read + bad) / self.rate
+                    error = AudioError(f"{self.path}: NaN or infinite samples from {at_s:.2f} s on; the file is "
+                                       "corrupt. The audio before them is analysed.")
+                    data, done = data[:bad], True
+                frames_read += len(data)
                 if len(data):
                     peak = max(peak, float(np.abs(data).max()))
                 out = resampler(data, last=done)

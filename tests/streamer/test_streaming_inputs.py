@@ -60,6 +60,19 @@ def test_truncated_wav_is_analysed_as_far_as_it_goes(speech_16k, tmp_path, stub_
     assert res.segments and max(s.end_s for s in res.segments) <= len(speech_16k) / 2 / SAMPLE_RATE_HZ + 0.5
 
 
+@pytest.mark.parametrize("rate, start_s", [(16000, 0.0), (44100, 0.0), (16000, 1.5)])
+def test_non_finite_samples_stop_the_analysis_where_they_begin(speech_16k, tmp_path, stub_predictor, rate, start_s):
+    """A float file with NaN from 5.3 s: the message gives that time, and the audio before it (in the
+    read block that holds the NaN too) is analysed."""
+    x = soxr.resample(speech_16k, SAMPLE_RATE_HZ, rate).astype(np.float32) if rate != SAMPLE_RATE_HZ else speech_16k.copy()
+    x[int(5.3 * rate):] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), x, rate, subtype="FLOAT")
+    res = analyze_file(path, stub_predictor, start_s=start_s)
+    assert len(res.errors) == 1 and "NaN or infinite samples from 5.30 s on" in res.errors[0], res.errors
+    assert res.analysed_until_s == pytest.approx(5.3, abs=0.01)
+
+
 def test_mp3_whose_decoding_stops_early_is_reported_and_keeps_results(speech_16k, tmp_path, stub_predictor):
     """libsndfile's MP3 decoder can stop at damage without an error: the file is then analysed as far
     as it decodes, and the run says that the rest is damaged or missing."""
