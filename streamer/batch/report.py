@@ -443,7 +443,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     weights: dict[str, float] = {}
     arousal = []
     speakers = []
-    for c in done:
+    for c in done + partial:  # the calls that broke off count with what was analysed, as in the table
         for sp in c["summary"].get("speakers", []):
             speakers.append((sp["track_name"], sp["mean_arousal"]))
             # Weighted by the speech time with a confident emotion (what the shares are of): long calls
@@ -466,7 +466,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *_dimensions_note(done),
-             "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done else f"<p>No {noun} analysed.</p>",
+             "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
              "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"

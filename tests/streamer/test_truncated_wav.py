@@ -63,7 +63,12 @@ def test_a_cut_wav_as_a_document_says_where_the_analysis_stopped(cut_wav, tmp_pa
     assert analysis["state"] == "stopped" and 0 < analysis["analysed_until_s"] < 10
 
 
-def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys):
+def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys, monkeypatch):
+    import streamer.batch.report as report
+
+    overview = []  # the report's charts count the cut call with what was analysed, as its table does
+    draw = report.overview_png
+    monkeypatch.setattr(report, "overview_png", lambda *a: overview.append(a) or draw(*a))
     whole, cut = cut_wav
     calls = tmp_path / "calls"
     calls.mkdir()
@@ -75,3 +80,5 @@ def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys):
     assert "truncated" in rows
     failed = [line for line in rows.splitlines() if line.startswith("cut")]
     assert failed and "failed" in failed[0]
+    (_shares, arousal, *_), = overview
+    assert len(arousal) == 2  # the customer of each call, the cut one too
