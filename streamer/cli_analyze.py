@@ -24,6 +24,24 @@ REALTIME_BATCH_WINDOWS = 4  # with --realtime
 JOURNAL_SUFFIX = ".partial.jsonl"
 
 
+def _once_each(files: list[str]) -> list[str]:
+    """The files in order, each once: a file given twice (by the same or another path) is analysed
+    once, and a note says so."""
+    seen: dict[Path, str] = {}
+    out = []
+    for name in files:
+        try:
+            key = Path(name).resolve()
+        except OSError:
+            key = Path(name).absolute()
+        if key in seen:
+            print(f"ser analyze: note: {name} is {seen[key]} given again; it is analysed once.", file=sys.stderr)
+            continue
+        seen[key] = name
+        out.append(name)
+    return out
+
+
 def _result_stems(files: list[str]) -> dict[str, str]:
     """Each input's result name before its ending: the input's stem; its whole name when another
     input shares the stem (``clip.wav``, ``clip.flac``: ``clip.wav.csv``, ``clip.flac.csv``); led by
@@ -174,6 +192,7 @@ def run_analyze(args) -> int:
         raise ConfigError(str(exc)) from None
     taken: set[Path] = set()
     failed = 0
+    args.files = _once_each(args.files)
     stems = _result_stems(args.files)
     for i, name in enumerate(args.files):
         src = Path(name)

@@ -57,7 +57,7 @@ def register(sub) -> None:
                    help="with --channels split: the track name(s) of employees, comma-separated; their tracks are not "
                         "analysed unless --analyse-agent (inferring the emotions of people at work is prohibited in "
                         "the EU, AI Act Art. 5(1)(f))")
-    p.add_argument("--analyse-agent", action="store_true",
+    p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
                    help="with --channels split: analyse the employees' tracks too (only where this is lawful)")
     p.add_argument("--realtime", action="store_true", help="replay at real-time pace instead of as fast as possible")
     p.add_argument("--speed", type=float, default=None, help="with --realtime: replay speed factor (default: 1)")

@@ -162,8 +162,12 @@ def require_torch(command: str) -> None:
 def cmd_export(args) -> int:
     require_torch("export")
     from model.checkpoint import export_model_file
+    from model.meta import onnx_parts, onnx_path_for, read_meta, resolve_model_path
 
-    print(export_model_file(args.model, args.out, voice_int8=not args.exact))
+    main = export_model_file(args.model, args.out, voice_int8=not args.exact)
+    meta = read_meta(resolve_model_path(args.model))
+    for part in onnx_parts(meta.arch, meta.features.chunk_samples > 0):  # the main graph and those beside it
+        print(onnx_path_for(main, part))
     return 0
 
 

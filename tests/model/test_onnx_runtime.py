@@ -204,12 +204,14 @@ def test_onnx_without_product_metadata_is_refused(model_copy):
         load_predictor(model_copy, device="cpu")
 
 
-def test_ser_export_writes_the_export_and_names_bad_input(tiny_model_path, tmp_path):
+def test_ser_export_writes_the_export_and_names_bad_input(tiny_model_path, tmp_path, capsys):
     from ser.cli import main
 
     out = tmp_path / "x.onnx"
     assert main(["export", str(tiny_model_path), "--out", str(out)]) == 0
     assert out.stat().st_size > 0
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == str(out) and sorted(printed) == sorted(str(p) for p in tmp_path.glob("x*.onnx"))  # each file
     assert main(["export", str(tmp_path / "missing.safetensors")]) == 2
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,15 @@ def test_analyze_writes_one_file_per_input_and_skips_bad_ones(inputs, tiny_model
         assert len(doc["segments"]) == 4 and doc["metadata"]["engine"]["tracks"] == ["mix"]
 
 
+def test_a_file_given_twice_is_analysed_once(inputs, tiny_model_path, tmp_path, capsys):
+    good = Path(inputs["good"][1])
+    again = str(good.parent / "." / good.name)  # the same file by another path
+    out = tmp_path / "out"
+    assert main(["analyze", str(good), again, "--out", str(out), "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["speech.jsonl"]
+    assert f"note: {again} is {good} given again; it is analysed once." in capsys.readouterr().err
+
+
 def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_path, capsys):
     n = int(3.4 * SAMPLE_RATE_HZ)
     stereo = np.stack([speech_16k[:n], speech_16k[n:2 * n]], axis=1)
@@ -72,6 +82,9 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert main(["analyze", str(call), "--out", str(tmp_path / "lower"), "--channels", "split",
                  "--names", "agent,customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
     assert "not analysing agent" in capsys.readouterr().err
+    assert main(["analyze", str(call), "--out", str(tmp_path / "us"), "--channels", "split",  # as ser batch spells it too
+                 "--names", "agent,customer", "--model", str(tiny_model_path), "--analyze-agent", "--quiet"]) == 0
+    assert {r.track_name for r in SessionStore.open(tmp_path / "us" / "call.jsonl").results} == {"agent", "customer"}
     assert main(["analyze", str(call), "--out", str(tmp_path / "none"), "--channels", "split", "--names", "Agent,Boss",
                  "--agent-name", "Agent,Boss", "--model", str(tiny_model_path), "--device", "cpu"]) == 2
     assert "no channel would be analysed" in capsys.readouterr().err  # names that leave nothing: refused
