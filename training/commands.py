@@ -85,7 +85,7 @@ def register(sub) -> None:
     p.add_argument("--data", help="with --suite: a folder holding emodb/ and baved/")
     p.add_argument("--emodb", help="with --suite: the EmoDB folder")
     p.add_argument("--baved", help="with --suite: the BAVED folder")
-    p.add_argument("--out", help="with --suite or a development set: also write the result as JSON here")
+    p.add_argument("--out", help="also write the result as JSON here")
     p.add_argument("--degrade", choices=("telephone", "gsm", "mp3"),
                    help="development sets and --suite: pass every clip through this channel first "
                         "(telephone: 300-3400 Hz, 8 kHz, mu-law; gsm: the same with GSM 06.10; mp3)")
@@ -342,10 +342,19 @@ def cmd_eval(args) -> int:
             entries = [e for e in entries if e.speaker in wanted]
     entries = [e for e in entries if e.label in predictor.labels]
     if not entries:
-        from model.errors import SERError
-
+        there = ""
+        if args.speakers:  # say which speakers the folder has
+            everyone, _ = load_corpus(args.corpus, args.root, None, args.label_set)
+            found = sorted({e.speaker for e in everyone if e.label in predictor.labels})
+            there = f"; the folder has speakers {_speaker_ranges(found)}" if found else ""
         raise SERError(f"{args.root}: no utterances of {args.corpus} with the model's labels "
-                       f"{list(predictor.labels)}" + (f" for speakers {args.speakers}" if args.speakers else "") + ".")
+                       f"{list(predictor.labels)}" + (f" for speakers {args.speakers}" if args.speakers else "")
+                       + there + ".")
+    heard = _heard_in_training(predictor, args.corpus, {e.speaker for e in entries})
+    if heard:
+        print(f"ser eval: warning: the model was trained on {args.corpus} speakers {_speaker_ranges(heard)}, which "
+              "are among these; these numbers are not accuracy on unheard speakers. For that, evaluate speakers "
+              "it did not hear, or see its cross-validation in the model card.", file=sys.stderr)
     bank = ClipBank(entries, list(predictor.labels))
     skipped += bank.skipped
     result = evaluate_bank(predictor, bank)
@@ -357,11 +366,13 @@ def cmd_eval(args) -> int:
     result["runtime"] = predictor.runtime
     result["corpus"] = args.corpus
     result["speakers"] = sorted({e.speaker for e in bank.entries})
+    result["speakers_heard_in_training"] = heard
     result["skipped"] = [{"item": s.item, "reason": s.reason} for s in skipped]
     if args.report:
         from training.plots import plot_eval_report
 
         plot_eval_report(result, args.report)
+    _write_json(args.out, result)
     if args.json:
         print(json.dumps(result))
     else:
@@ -369,6 +380,27 @@ def cmd_eval(args) -> int:
         if skipped:
             print(report_skipped(skipped))
     return 0
+
+
+def _heard_in_training(predictor, corpus: str, speakers: set[str]) -> list[str]:
+    """The ``speakers`` of ``corpus`` that the model file lists among its training speakers."""
+    trained = {str(sp) for c in predictor.meta.corpora if str(c.get("name", "")).split("-")[0] == corpus.split("-")[0]
+               for sp in c.get("speakers") or []}
+    return sorted(trained & {str(sp) for sp in speakers})
+
+
+def _speaker_ranges(speakers: list[str]) -> str:
+    """Speaker ids, runs of consecutive numbers shortened: 01-20, or 03, 08-16."""
+    if not all(sp.isdigit() for sp in speakers):
+        return ", ".join(speakers)
+    nums = sorted(int(sp) for sp in speakers)
+    width = max(len(sp) for sp in speakers)
+    runs, start = [], nums[0]
+    for a, b in zip(nums, nums[1:] + [None]):
+        if b != a + 1:
+            runs.append(f"{start:0{width}d}" + (f"-{a:0{width}d}" if a != start else ""))
+            start = b
+    return ", ".join(runs)
 
 
 def _eval_dev(args, predictor) -> int:

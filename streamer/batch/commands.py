@@ -19,7 +19,8 @@ def register(sub) -> None:
                     "customer channel is analysed; in the EU, inferring the emotions of employees at work is "
                     "prohibited (AI Act, Art. 5(1)(f)), so analysing agents needs --analyse-agent.")
     p.add_argument("input", metavar="INPUT_DIR_OR_LIST",
-                   help="folder of recordings (searched recursively) or a text file with one path per line")
+                   help="folder of recordings (searched recursively) or a text file with one path per line "
+                        "(relative paths in it are read from the list file's folder)")
     p.add_argument("--out", required=True, help="output folder (results, summaries, calls.csv/.parquet, report.html)")
     p.add_argument("--channels", default="split", choices=("split", "mix"),
                    help="split: one track per channel (stereo call recordings); mix: all channels as one track "

@@ -50,10 +50,12 @@ class BatchRun:
         return EXIT_SOME_FAILED if self.failed else 0
 
     def line(self) -> str:
-        return (f"{self.total} calls: {self.analysed} analysed, {self.skipped} skipped (already done), "
-                f"{self.failed} failed" + (f", {self.unsupported} not analysed (unsupported format)"
-                                           if self.unsupported else "") + f"; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
-                f"({self.hours_per_hour:.0f} h of audio per hour)")
+        audio = (f"; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
+                 f"({self.hours_per_hour:.0f} h of audio per hour)" if self.analysed or self.failed
+                 else f"; nothing to analyse ({self.wall_s:.1f} s)")
+        return (f"{self.total} call{'' if self.total == 1 else 's'}: {self.analysed} analysed, {self.skipped} skipped "
+                f"(already done), {self.failed} failed" + (f", {self.unsupported} not analysed (unsupported format)"
+                                                           if self.unsupported else "") + audio)
 
 
 def _now() -> str:

@@ -267,3 +267,12 @@ def test_a_timeline_of_a_call_named_in_another_script_draws_without_missing_glyp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert timeline_png("தமிழ்_அழைப்பு.wav", 10.0, ["电话"], [], []).startswith(b"\x89PNG")
+
+
+def test_the_run_line_counts_calls_and_says_when_nothing_was_analysed(tmp_path):
+    from streamer.batch.runner import BatchRun
+
+    one = BatchRun(tmp_path, total=1, analysed=1, audio_s=1800.0, wall_s=3.6)
+    assert one.line() == "1 call: 1 analysed, 0 skipped (already done), 0 failed; 0.500 h of audio in 3.6 s (500 h of audio per hour)"
+    done = BatchRun(tmp_path, total=8, skipped=8, wall_s=0.4)
+    assert done.line() == "8 calls: 0 analysed, 8 skipped (already done), 0 failed; nothing to analyse (0.4 s)"

@@ -147,3 +147,16 @@ def test_temperature_scaling_recovers_an_overconfident_model():
     assert report["ece_after"] < report["ece_before"] / 2
     assert expected_calibration_error(np.eye(k)[y], y) == pytest.approx(0.0)
     assert 0 <= report["uncertain_share"] <= 1
+
+
+def test_eval_on_speakers_the_model_heard_says_so(ravdess_dir, tmp_path, capsys):
+    """The bundled model lists its training speakers (RAVDESS 01-20): evaluating any of them is not
+    accuracy on unheard speakers, and ser eval says so; speakers the folder lacks are named."""
+    out = tmp_path / "eval.json"
+    assert ser_main(["eval", "--corpus", "ravdess", "--root", str(ravdess_dir), "--speakers", "1-2", "--no-tta",
+                     "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the model was trained on ravdess speakers 01-02, which are among these" in err, err
+    assert json.loads(out.read_text())["speakers_heard_in_training"] == ["01", "02"]
+    assert ser_main(["eval", "--corpus", "ravdess", "--root", str(ravdess_dir), "--speakers", "21-24"]) == 2
+    assert "for speakers 21-24; the folder has speakers 01-04." in capsys.readouterr().err
