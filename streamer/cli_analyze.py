@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from pathlib import Path
@@ -75,11 +76,32 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
         path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
     journal = path.with_name(path.name + JOURNAL_SUFFIX)
-    if fmt != "jsonl" and journal.exists():
-        print(f"ser analyze: note: {journal} is left from a run that did not finish (open it with ser gui "
-              f"--session, or delete it); it is kept, and this run writes {path.name}.", file=sys.stderr)
+    if fmt != "jsonl":
+        left = [j for j in [journal, *sorted(out_dir.glob(f"{glob.escape(path.name)}.partial-*.jsonl"))] if j.exists()]
+        if left:
+            which = (f"{left[0]} is left from a run" if len(left) == 1 else
+                     f"{', '.join(str(j) for j in left[:-1])} and {left[-1]} are left from runs")
+            print(f"ser analyze: note: {which} that did not finish (open with ser gui --session, or delete); kept, "
+                  f"and this run writes {path.name}.", file=sys.stderr)
+    else:
+        first = out_dir / f"{stem}.{fmt}"
+        if first != path and first not in taken and _unfinished(first):
+            print(f"ser analyze: note: {first} is left from a run that did not finish (it has no end record; open "
+                  f"it with ser gui --session, or delete it); it is kept, and this run writes {path.name}.",
+                  file=sys.stderr)
     taken.add(path)
     return path
+
+
+def _unfinished(session_file: Path) -> bool:
+    """A session file without its end record (the run writing it was killed), read from its end."""
+    try:
+        with open(session_file, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return '"type": "end"' not in tail
 
 
 def _journal_path(out_path: Path) -> Path:

@@ -271,6 +271,17 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert (tmp_path / "k.csv.partial.jsonl").read_text() == "left"
     assert not (tmp_path / "k.csv.partial-2.jsonl").exists()  # this run's journal, removed once k.csv is written
     assert "k.csv.partial.jsonl is left from a run" in capsys.readouterr().err
+    (tmp_path / "k.csv").unlink()
+    (tmp_path / "k.csv.partial-2.jsonl").write_text("left too")  # a second killed run's
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0
+    assert "k.csv.partial.jsonl and " in (err := capsys.readouterr().err) and "k.csv.partial-2.jsonl are left" in err
+    # A session file (jsonl) that a killed run left without its end record is pointed out too.
+    (tmp_path / "s.jsonl").write_text('{"type": "metadata"}\n')
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s.jsonl"), *common]) == 0
+    assert "s.jsonl is left from a run that did not finish (it has no end record" in capsys.readouterr().err
+    assert (tmp_path / "s-2.jsonl").is_file()
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s-2.jsonl"), *common]) == 0
+    assert "did not finish" not in capsys.readouterr().err  # s-2.jsonl has its end: nothing to say
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "new" / "r.json"), "--format", "json",
                  *common]) == 0
     assert json.loads((tmp_path / "new" / "r.json").read_text())["results"]
