@@ -296,7 +296,6 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             outcomes = _run_pool(tasks, min(workers, len(tasks)))
         try:
             for out in outcomes:
-                in_progress.pop(out.call_id, None)
                 rec = records[out.call_id]
                 _record(store, out, rec, stamps[out.call_id], model_sha, settings)
                 if out.status == DONE:
@@ -307,6 +306,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break
                     named = (out.error or "").split(": ", 1)[0].endswith(out.call_id)  # the message names the file
                     log(f"ser batch: {out.error}" if named else f"ser batch: {out.call_id}: {out.error}")
+                # Finished once recorded and counted: a stop while its files are written leaves it unfinished.
+                in_progress.pop(out.call_id, None)
                 bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                 bar.update(1)
         except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on

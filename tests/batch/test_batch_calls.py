@@ -276,3 +276,28 @@ def test_the_run_line_counts_calls_and_says_when_nothing_was_analysed(tmp_path):
     assert one.line() == "1 call: 1 analysed, 0 skipped (already done), 0 failed; 0.500 h of audio in 3.6 s (500 h of audio per hour)"
     done = BatchRun(tmp_path, total=8, skipped=8, wall_s=0.4)
     assert done.line() == "8 calls: 0 analysed, 8 skipped (already done), 0 failed; nothing to analyse (0.4 s)"
+
+
+def test_a_stop_while_a_calls_files_are_written_leaves_it_among_the_unfinished(calls, tiny_model_path, tmp_path,
+                                                                              monkeypatch):
+    """Ctrl+C as a finished call's files are being written: no done.json, so it is named as not
+    finished (the next run analyses it again), not dropped from both lists."""
+    from streamer.batch.store import BatchStore
+
+    written = []
+    write = BatchStore.write_done
+
+    def stop_at_the_second(self, out, record):
+        written.append(out.call_id)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        write(self, out, record)
+
+    monkeypatch.setattr(BatchStore, "write_done", stop_at_the_second)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(calls["dir"], tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1,
+                  progress=False, log=said.append)
+    message = said[-1]
+    assert "the 1 call(s) finished in this run are kept" in message, message
+    assert f"not finished: {written[1]}" in message, message
