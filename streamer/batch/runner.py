@@ -119,7 +119,8 @@ def _failed(task: CallTask, exc: BaseException) -> CallOutcome:
     return CallOutcome(task.call_id, task.key, FAILED, error=f"worker failed: {type(exc).__name__}: {exc}")
 
 
-def _run_pool(tasks: list[CallTask], workers: int, analyze=analyze_call) -> Iterator[CallOutcome]:
+def _run_pool(tasks: list[CallTask], workers: int, analyze=analyze_call,
+              breaks: list[list[str]] | None = None) -> Iterator[CallOutcome]:
     """Run ``analyze`` over ``tasks`` on ``workers`` spawned processes, outcomes in completion order.
 
     A worker that dies (a decoder crash on a malformed file, the out-of-memory killer) breaks the whole
@@ -127,11 +128,14 @@ def _run_pool(tasks: list[CallTask], workers: int, analyze=analyze_call) -> Iter
     call that kills its worker is recorded as failed and the others are analysed; the rest of the batch
     continues on a new pool. Only ``workers * IN_FLIGHT_PER_WORKER`` calls are in flight at a time,
     which bounds both the calls a crash can take down and the memory held by pending results.
+    ``breaks`` gets, per break, the calls it took down (run again).
     """
     pending = deque(tasks)
     while pending:
         suspects = yield from _pool_round(pending, workers, analyze)
         if suspects:
+            if breaks is not None:
+                breaks.append([t.call_id for t in suspects])
             yield from _run_isolated(suspects, analyze)
 
 
@@ -287,13 +291,14 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
 
     t_work = time.perf_counter()
     in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
+    breaks: list[list[str]] = []  # the calls each worker death took down, analysed again
     if tasks:
         if scheduler:
             outcomes = _run_dask(tasks, scheduler)
         elif workers == 1 or len(tasks) == 1:
             outcomes = _run_in_process(tasks)
         else:
-            outcomes = _run_pool(tasks, min(workers, len(tasks)))
+            outcomes = _run_pool(tasks, min(workers, len(tasks)), breaks=breaks)
         try:
             for out in outcomes:
                 rec = records[out.call_id]
@@ -319,6 +324,11 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     else:
         bar.close()
     run.wall_s = time.perf_counter() - t_work
+    if breaks:
+        again = [c for calls_lost in breaks for c in calls_lost]
+        log(f"ser batch: note: a worker process died {_times(len(breaks))} (a crash while decoding a malformed "
+            "file, memory running out, or a kill); the calls in flight then were analysed again, one at a time: "
+            + ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "") + ".")
 
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
@@ -336,8 +346,13 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
         "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
         "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
-        "unsupported_format": [str(p) for p in unreadable]})
+        "unsupported_format": [str(p) for p in unreadable],
+        "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
     return run
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
 def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log) -> None:
