@@ -106,9 +106,18 @@ def _run_in_process(tasks: list[CallTask]) -> Iterator[CallOutcome]:
         yield analyze_call(t)
 
 
+# Python's resource tracker (a process of its own) warns of "leaked semaphore objects" when this
+# process is killed with SIGKILL while a pool runs; it cleans them up all the same, so the warning only
+# alarms. It takes its warning options from this process's when it starts.
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
 def _new_pool(workers: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+
+    if QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(QUIET_TRACKER)
 
     # spawn: a forked child would inherit the parent's torch/OpenMP thread state, which can deadlock.
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
