@@ -25,6 +25,10 @@ PNG_COMPRESS_LEVEL = 1
 TIMELINE_WIDTH_IN = 10.0
 LANE_HEIGHT_IN = 1.5
 SEGMENT_COLOR = "#dddddd"
+BAND_Y = (1.04, 0.1)  # the top-emotion band of a timeline lane: its bottom and height, above arousal and valence
+BAND_TOP = 1.16
+UNCERTAIN_RGB = (1.0, 1.0, 1.0)  # white, outlined: apart from the grey of speech and of neutral
+DEFAULT_HOP_S = 0.5  # a band cell's width when a lane has a single window
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
 ANGER_MARK_COLOR = "#000000"
@@ -108,8 +112,10 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     fig = _figure(TIMELINE_WIDTH_IN, height_in)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     end = max([duration_s] + [r.end_s for r in results] + [1.0])
+    shown: dict[str, tuple] = {}  # the emotions the band shows, for the key
     for t, ax in enumerate(axes):
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, BAND_TOP)
+        ax.set_yticks([0, 0.5, 1])
         ax.set_xlim(0, end)
         ax.set_ylabel(_drawable(tracks[t]) if t < len(tracks) else "", fontsize=9)
         ax.tick_params(labelsize=8)
@@ -118,6 +124,20 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                 ax.axvspan(g.start_s, g.end_s, color=SEGMENT_COLOR, lw=0)
         wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
         xs, ar, va = timeline_series(wins)
+        if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
+            starts = sorted(r.start_s for r in wins)
+            steps = [b - a for a, b in zip(starts, starts[1:]) if b > a]
+            hop = min(steps) if steps else DEFAULT_HOP_S
+            spans, colours = [], []
+            for r in wins:
+                label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
+                rgb = UNCERTAIN_RGB if r.uncertain or label is None else tuple(c / 255 for c in label_color(label))
+                if not (r.uncertain or label is None):
+                    shown.setdefault(label, rgb)
+                spans.append(((r.start_s + r.end_s - hop) / 2, hop))
+                colours.append(rgb)
+            edges = [(0.55, 0.55, 0.55) if c == UNCERTAIN_RGB else c for c in colours]
+            ax.broken_barh(spans, BAND_Y, facecolors=colours, edgecolors=edges, lw=0.4)
         if xs:
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
@@ -126,13 +146,17 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             if angry:
                 top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
                 ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
-            if t == 0:  # above the lane, where it covers no data
-                ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7, ncol=2,
-                          frameon=False)
         if not tracks:
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
-    axes[-1].set_xlabel(f"time (s); grey: speech; dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})",
-                        fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles, _ = axes[0].get_legend_handles_labels()
+    handles += [Patch(color=rgb, label=label) for label, rgb in shown.items()]
+    if handles:  # above the first lane, where it covers no data
+        axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7,
+                       ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
+    axes[-1].set_xlabel(f"time (s); grey: speech; top band: each window's top emotion (white: uncertain); "
+                        f"dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
     fig.suptitle(_drawable(call_id), fontsize=9)
     _fixed_margins(fig, height_in)
     return _png(fig)

@@ -187,6 +187,31 @@ def test_timeline_lines_break_between_speech_segments():
     assert xs == [1.0, 3.0]
 
 
+def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypatch):
+    from types import SimpleNamespace
+
+    import streamer.batch.report as report
+    from model.labels import label_color
+
+    figures = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
+
+    def w(a, top, uncertain=False):
+        probs = {"neutral": 0.1, "sad": 0.1, "angry": 0.1, top: 0.7}
+        return SimpleNamespace(track=0, kind="window", start_s=a, end_s=a + 2.0, arousal=0.5, valence=0.5,
+                               probabilities=probs, uncertain=uncertain)
+
+    results = [w(0.0, "sad"), w(0.5, "sad"), w(1.0, "angry", uncertain=True), w(1.5, "angry")]
+    report.timeline_png("call", 4.0, ["Customer"], [], results)
+    ax = figures[0].axes[0]
+    band = next(c for c in ax.collections if len(c.get_paths()) == 4)
+    colours = [tuple(round(v * 255) for v in c[:3]) for c in band.get_facecolor()]
+    assert colours == [label_color("sad"), label_color("sad"), (255, 255, 255), label_color("angry")]
+    extents = [p.get_extents() for p in band.get_paths()]
+    assert [(round(e.x0, 2), round(e.x1, 2)) for e in extents] == [(0.75, 1.25), (1.25, 1.75), (1.75, 2.25), (2.25, 2.75)]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["arousal", "valence", "sad", "angry"]
+
+
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
     from streamer.batch.report import ANGER_MARK_MIN, _anger_text
 
