@@ -68,6 +68,7 @@ class _OpenSegment:
     gate: GateFrames = field(default_factory=GateFrames)  # the speech gate's frames shared by its windows
     passed: int = 0  # windows the speech gate let through
     rejected: dict[str, int] = field(default_factory=dict)  # the gate's reason -> windows it rejected
+    rejected_at: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, reason) of each
 
 
 class TrackPipeline:
@@ -253,13 +254,27 @@ class TrackPipeline:
                 analysed.append(job)
         # Every window the gate judged was rejected: say what the sound was instead of speech.
         not_speech = max(seg.rejected, key=seg.rejected.get) if seg.rejected and not seg.passed else None
-        out.insert(at, SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end),
-                                     not_speech))
-        if analysed:
-            # Every frame after the segment's last speech frame is silent, so the speech frames
-            # counted since the segment opened all lie inside it.
-            speech = seg.speech_before + (self._speech_frames - seg.speech_frames_at_open) * self._frame
-            out.append(_UtteranceJob(start, end, speech / (end - start), self._arrival_of(end), analysed))
+        pieces = _speech_pieces(start, end, analysed, seg.rejected_at) if analysed and seg.rejected_at else None
+        if pieces is None or len(pieces) == 1 and pieces[0][2] is None:
+            out.insert(at, SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end),
+                                         not_speech))
+            if analysed:
+                # Every frame after the segment's last speech frame is silent, so the speech frames
+                # counted since the segment opened all lie inside it.
+                speech = seg.speech_before + (self._speech_frames - seg.speech_frames_at_open) * self._frame
+                out.append(_UtteranceJob(start, end, speech / (end - start), self._arrival_of(end), analysed))
+            return
+        # The gate rejected a stretch of the segment (noise the VAD took for speech, between words):
+        # the stretches it let through are speech, each with its utterance; the others are not speech,
+        # with its reason, so that speech time and emotion shares count speech only.
+        segments = [SpeechSegment(self.track, self.track_name, self._seconds(a), self._seconds(b), reason)
+                    for a, b, reason in pieces]
+        out[at:at] = segments
+        for a, b, reason in pieces:
+            if reason is None:
+                jobs = [j for j in analysed if a <= j.start and j.end <= b]
+                ratio = sum(j.speech_ratio for j in jobs) / len(jobs)
+                out.append(_UtteranceJob(a, b, ratio, self._arrival_of(b), jobs))
 
     def _plan_grid(self, known_end: int, out: list) -> None:
         """Plan every grid window of the open segment that ends by ``known_end`` (surely inside it)."""
@@ -282,6 +297,7 @@ class TrackPipeline:
             reading = measure(samples if gate_from == a else self._audio.get(gate_from, b), gate_from, seg.gate)
             if not reading.speech_like:  # noise, hum, a tone or music that the VAD let through: no emotion for it
                 seg.rejected[reading.reason] = seg.rejected.get(reading.reason, 0) + 1
+                seg.rejected_at.append((a, b, reading.reason))
                 return None
             seg.passed += 1
         job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=seg.voice, speaker=self._speaker)
@@ -370,6 +386,50 @@ class TrackPipeline:
 
     def _seconds(self, sample: int) -> float:
         return (self.origin + sample) / SAMPLE_RATE_HZ
+
+
+def _speech_pieces(start: int, end: int, analysed: list, rejected: list[tuple[int, int, str]]
+                   ) -> list[tuple[int, int, str | None]]:
+    """A segment ``[start, end)`` cut where the speech gate rejected windows: the stretches its
+    analysed windows cover (reason None), and between them the stretches only rejected windows
+    cover (the reason most of them had), in order. Windows tile a segment from its start to its end,
+    so without a rejection this is the whole segment, once; a stretch between analysed windows that
+    no rejected window covers (windows with too little speech) stays with the speech beside it."""
+    runs: list[list[int]] = []
+    for j in sorted(analysed, key=lambda j: j.start):
+        if runs and j.start <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], j.end)
+        else:
+            runs.append([j.start, j.end])
+
+    def reason(a: int, b: int) -> str | None:
+        counts: dict[str, int] = {}
+        for ra, rb, why in rejected:
+            if ra < b and rb > a:
+                counts[why] = counts.get(why, 0) + 1
+        return max(counts, key=counts.get) if counts else None
+
+    pieces: list[tuple[int, int, str | None]] = []
+    cursor = start
+    for a, b in runs:
+        why = reason(cursor, a) if a > cursor else None
+        if why is not None:
+            pieces.append((cursor, a, why))
+        elif pieces and pieces[-1][2] is None:  # nothing rejected in between: one stretch of speech
+            pieces[-1] = (pieces[-1][0], b, None)
+            cursor = b
+            continue
+        else:
+            a = cursor
+        pieces.append((a, b, None))
+        cursor = b
+    if cursor < end:
+        why = reason(cursor, end)
+        if why is not None:
+            pieces.append((cursor, end, why))
+        else:
+            pieces[-1] = (pieces[-1][0], end, pieces[-1][2])
+    return pieces
 
 
 def analyze_waveform(waveform: np.ndarray, predictor, config: EngineConfig | None = None,

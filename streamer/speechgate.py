@@ -13,6 +13,11 @@ offline):
   recording are digital silence or far below speech level).
 - **not white or pink noise**: a noise spectrum is flat (spectral flatness near 1 in the speech band).
 
+A segment whose windows the gate rejects in part (a loud recording's background noise, which
+webrtcvad takes for speech, running on between words) is cut (streamer/pipeline.py): the stretches
+it let through are speech, each with its utterance result; the rejected stretches are segments marked
+as not speech, with the reason, so that speech time and emotion shares count speech only.
+
 The thresholds were set on generated noise, tones and music-like signals against speech windows of
 RAVDESS speech and song, EmoDB and BAVED. Measured on 2-s windows (analysis windows of the audible
 part of each clip): RAVDESS speech and song 100 % kept, EmoDB 99.3 %, BAVED 99.7 %; RAVDESS with white

@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+from model.audio import load_mono_16k, speech_bounds
 from streamer import EngineConfig, SpeechSegment, WindowResult, analyze_waveform
 from streamer.speechgate import FRAME, N_FFT, _band_power, measure, speech_like, spread_percentiles
 from streamer.summary import summarize
@@ -141,3 +142,34 @@ def test_noise_the_vad_passes_is_recorded_as_not_speech_and_summarised_apart(pre
     assert summary.speech_s == 0.0 and summary.n_segments == 0
     assert sum(summary.not_speech.values()) == pytest.approx(sum(s.duration_s for s in segments))
     assert summary.line().startswith("mix: no speech; ")
+
+
+def test_noise_within_a_speech_segment_is_cut_out_of_it(speech_paths, predictor):
+    """Speech, then loud steady noise with no pause between (webrtcvad keeps one segment, as it does
+    for a loud recording's background noise): the stretch the gate rejected becomes a not-speech
+    segment with its reason, the speech keeps its own segment and utterance, and the summary counts
+    the speech only; streaming gives the same events as one piece."""
+    clips = [load_mono_16k(p) for p in speech_paths[:2]]
+    speech = np.concatenate([x[slice(*speech_bounds(x))] for x in clips])
+    noise = _level(np.random.default_rng(9).standard_normal(RATE * 8), db=-40.0)
+    x = np.concatenate([np.zeros(RATE, np.float32), speech, noise, np.zeros(RATE, np.float32)])
+    events = analyze_waveform(x, predictor, EngineConfig(emit_audio=False))
+    segments = [e for e in events if isinstance(e, SpeechSegment)]
+    assert [s.not_speech is None for s in segments] == [True, False], segments
+    speech_seg, noise_seg = segments
+    assert speech_seg.end_s == noise_seg.start_s  # one VAD segment, cut in two
+    assert noise_seg.not_speech.startswith("steady sound") or noise_seg.not_speech == "noise"
+    speech_end = 1.0 + len(speech) / RATE  # a window that holds speech passes: the cut comes within one of it
+    assert speech_seg.start_s < 1.2 and speech_end <= speech_seg.end_s <= speech_end + 2.0, speech_seg
+    assert noise_seg.duration_s > 3.0, noise_seg
+    utterances = [e for e in events if isinstance(e, WindowResult) and e.kind == "utterance"]
+    assert [(u.start_s, u.end_s) for u in utterances] == [(speech_seg.start_s, speech_seg.end_s)]
+    windows = [e for e in events if isinstance(e, WindowResult) and e.kind == "window"]
+    assert all(w.end_s <= speech_seg.end_s + 1e-6 for w in windows)
+    summary = summarize(["mix"], segments, [e for e in events if isinstance(e, WindowResult)])[0]
+    assert summary.speech_s == pytest.approx(speech_seg.duration_s)
+    assert sum(summary.not_speech.values()) == pytest.approx(noise_seg.duration_s)
+    for block in (512, 4000):
+        streamed = analyze_waveform(x, predictor, EngineConfig(emit_audio=False), block_samples=block)
+        assert [(type(e), getattr(e, "start_s", None), getattr(e, "end_s", None)) for e in streamed] == [
+            (type(e), getattr(e, "start_s", None), getattr(e, "end_s", None)) for e in events]
