@@ -81,6 +81,17 @@ def _recording_path(meta: dict) -> str | None:
     return source.get("path") if source.get("kind") in FILE_SOURCES else None
 
 
+def _analysis_settings(settings) -> tuple:
+    """The settings that change a live analysis's results (a change restarts it, marked in the plots)."""
+    return (settings.window_s, settings.hop_s, settings.vad_aggressiveness, settings.speaker_adaptation,
+            settings.analyse_agent)
+
+
+def pause_text(paused_s: float) -> str:
+    """The label of a live pause's marker."""
+    return f"paused {paused_s:.1f} s" if paused_s < 10 else f"paused {paused_s:.0f} s"
+
+
 def _incomplete_note(name: str, loaded) -> str | None:
     """What to tell the user when an opened session's analysis did not reach the end of its
     recording: stopped (by the user, or on an error) or unfinished (no end record: killed, or the
@@ -169,6 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._mic_paused = False
         self._listening_with: tuple | None = None  # (device, channels) of the running live session
         self._paused_since = 0.0  # monotonic time of the live session's pause
+        self._analysed_with: tuple | None = None  # the analysis settings the live engine last started with
         self._split_shown: tuple[int, str] | None = None  # the call-centre notice shown: channels, text
         self._tick_t = time.monotonic()
         self._announced_end = False
@@ -310,7 +322,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(160)
         self.device_combo.setToolTip("Microphone to listen to")
-        self.device_combo.activated.connect(lambda _i: self.listening and self._next_listen_notice("The microphone chosen"))
+        self.device_combo.activated.connect(
+            lambda _i: (self.listening or self._mic_paused) and self._next_listen_notice("The microphone chosen"))
         self.act_refresh_devices = action("↻", "", self.refresh_devices, "Refresh the device list")
         self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
         self.act_open_file = action("Open file…", "Ctrl+O", self.open_file_dialog, "Replay an audio file")
@@ -645,8 +658,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return (f"Every channel is analysed, the agent's too ({names}), as chosen in Settings. In the EU, inferring "
                 "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)).")
 
-    def _track_names_for_engine(self) -> list[str] | None:
-        if self.mode == MIC and self.settings.channels == "split":  # the device's first two channels
+    def _track_names_for_engine(self, channels: str | None = None) -> list[str] | None:
+        if self.mode == MIC and (channels or self.settings.channels) == "split":  # the device's first two channels
             return [self.lane_name(t) for t in range(eb.CALL_CENTRE_CHANNELS)]
         return [self.lane_name(t) for t in range(max(self._expected_tracks, 1))]
 
@@ -716,22 +729,31 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_state("stopped: the microphone did not open")
 
     def _start_mic(self, new_session: bool = False, start_s: float = 0.0) -> bool:
+        """Start listening: a new session on the chosen microphone and channels, or (a resume, a
+        settings change) the same session on the microphone and channels it started with."""
         self.clear_error()
+        device, channels = ((self.mic_device, self.settings.channels) if new_session or self._listening_with is None
+                            else self._listening_with)
         try:
-            self.bridge.start_microphone(self.mic_device, self.settings, track_names=self._track_names_for_engine(),
+            self.bridge.start_microphone(device, self.settings.replace(channels=channels),
+                                         track_names=self._track_names_for_engine(channels),
                                          session_path=self.session_path if new_session else None, start_s=start_s)
-        except SERError as exc:
-            self.show_error(f"{exc}")
-            self._set_state("stopped")
-            return False
-        except Exception as exc:  # noqa: BLE001
-            self.show_error(f"Could not open the microphone {self.mic_device!r}: {exc!r}. "
-                            "Choose another device and press Listen, or open a file.")
+        except Exception as exc:  # noqa: BLE001 - SERError says what to do; anything else must not take the window down
+            self.show_error(f"{exc}" if isinstance(exc, SERError) else
+                            f"Could not open the microphone {device!r}: {exc!r}. Choose another device and press "
+                            "Listen, or open a file.")
             self._set_state("stopped")
             self.transport.pause()
+            if not new_session:  # a resume or restart that failed: the session ends here, with its end record
+                self.bridge.close_session()
+                self._mic_paused = False
             return False
+        key = _analysis_settings(self.settings)
+        if not new_session and self._analysed_with is not None and key != self._analysed_with:
+            self.plot_stack.add_marker(start_s, "settings changed")  # changed while listening or paused
+        self._analysed_with = key
         self._mic_paused = False
-        self._listening_with = (self.mic_device, self.settings.channels)
+        self._listening_with = (device, channels)
         self.transport.playing = True
         for t in self.bridge.skipped_tracks:
             self._mark_not_analysed(t)
@@ -794,7 +816,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner.show_message(note, notice=True)
         self.dispatch(loaded.events)
         for pause in loaded.metadata.get("pauses") or []:  # a live session's pauses, where they were
-            self.plot_stack.add_marker(float(pause["at_s"]), f"paused {float(pause['paused_s']):.0f} s")
+            self.plot_stack.add_marker(float(pause["at_s"]), pause_text(float(pause["paused_s"])))
         for change in (loaded.metadata.get("settings_history") or [])[1:]:  # and where settings changed
             self.plot_stack.add_marker(float(change.get("from_s") or 0.0), "settings changed")
         end = max((h.end_s for h in self.histories.values()), default=0.0)
@@ -907,9 +929,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 # The engine's sample clock starts where the pause left the axis, so the session's times
                 # go on too: the pause itself is not on the axis. The session and the plots mark it.
                 paused_s = time.monotonic() - self._paused_since
-                self.bridge.note_pause(self.position_s, paused_s)
-                self.plot_stack.add_marker(self.position_s, f"paused {paused_s:.0f} s")
-                self._start_mic(start_s=self.position_s)
+                at = self.position_s
+                if self._start_mic(start_s=at):
+                    self.bridge.note_pause(at, paused_s)
+                    self.plot_stack.add_marker(at, pause_text(paused_s))
             return
         if self.mode in (FILE, SESSION):
             self._play()
@@ -1005,7 +1028,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
             self.open_file(self.source_path)
-        elif self.listening:
+        elif self.mode == MIC and (self.listening or self._mic_paused):
             self._next_listen_notice("The channel setting")
 
     @property
@@ -1055,10 +1078,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 settings = settings.replace(model_path=self.settings.model_path)
                 model_changed = False
         smoothing_changed = settings.smoothing != self.settings.smoothing
-        engine_changed = (settings.window_s, settings.hop_s, settings.vad_aggressiveness,
-                          settings.speaker_adaptation, settings.analyse_agent) != \
-            (self.settings.window_s, self.settings.hop_s, self.settings.vad_aggressiveness,
-             self.settings.speaker_adaptation, self.settings.analyse_agent)
+        engine_changed = _analysis_settings(settings) != _analysis_settings(self.settings)
         sound_device_changed = settings.sound_device != self.settings.sound_device
         at, was_playing = self.position_s, self.playing
         mic_live = self.mode == MIC and self.bridge.active
@@ -1083,8 +1103,9 @@ class MainWindow(QtWidgets.QMainWindow):
         elif engine_changed and mic_live:
             # The analysis starts again from here with the new settings, in the same session (not a pause).
             self.dispatch(self.bridge.stop(close_session=False))
-            self._start_mic(start_s=self.position_s)
-            self.plot_stack.add_marker(self.position_s, "settings changed")
+            if not self._start_mic(start_s=at):  # the device is gone: its error stays in the banner
+                self.redraw()
+                return
             self.banner.show_message(f"Settings changed at {_clock(at)}: the analysis goes on with them in the same "
                                      "session, which records where they changed (its report and exports say so).",
                                      notice=True)
@@ -1405,15 +1426,20 @@ class MainWindow(QtWidgets.QMainWindow):
         until = f" up to {_clock(newest.duration_s)}" if newest.duration_s is not None else ""
         self.banner.show_message(
             f"The last session ({newest.path.name}, {newest.source}, started {newest.created} UTC) was not closed: the "
-            f"program was closed or killed while it ran, or the disk filled up. Its results{until} are kept: "
-            "File > Sessions opens it.", notice=True)
+            f"program was probably closed or killed while it ran, or the disk filled up (unless another window is "
+            f"still writing it). Its results{until} are kept: File > Sessions opens it.", notice=True)
         return True
+
+    def writing_session(self) -> Path | None:
+        """The session file this window is writing (a paused live session's too), or None."""
+        writing = self.bridge.active or (self.mode == MIC and self._mic_paused)
+        return self.session_path if writing else None
 
     def browse_sessions(self) -> None:
         """The session browser: every saved session with its date, source, length and model."""
         from gui.sessions import SessionBrowser
 
-        dialog = SessionBrowser(self.session_dir, self, current=self.session_path if self.bridge.active else None)
+        dialog = SessionBrowser(self.session_dir, self, current=self.writing_session())
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted and dialog.chosen is not None:
             self.open_session(dialog.chosen)
 

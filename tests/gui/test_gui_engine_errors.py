@@ -45,6 +45,9 @@ class ScriptedBridge:
     def note_pause(self, at_s, paused_s):
         self.pauses = [*getattr(self, "pauses", []), (at_s, paused_s)]
 
+    def close_session(self, complete=False):
+        self.closed = True
+
     def stats(self):
         return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
 
@@ -230,7 +233,7 @@ def test_a_live_pause_is_marked_where_it_was(qtbot, tiny_model_path, tmp_path):
     assert len(bridge.pauses) == 1 and bridge.pauses[0][1] >= 0.14
     lane = w.plot_stack.lanes[0]
     assert len(lane.marker_lines) == len(lane.plots)
-    assert lane.marker_lines[0].label.toPlainText() == "paused 0 s"
+    assert lane.marker_lines[0].label.toPlainText() in ("paused 0.1 s", "paused 0.2 s", "paused 0.3 s")
     path = tmp_path / "paused.jsonl"
     store = SessionStore.create(path, {"source": "microphone", "track_names": ["Microphone"]})
 
@@ -250,3 +253,65 @@ def test_a_live_pause_is_marked_where_it_was(qtbot, tiny_model_path, tmp_path):
     assert [line.value() for line in lane.marker_lines] == [12.5] * n + [16.0] * n
     assert lane.marker_lines[0].label.toPlainText() == "paused 64 s"
     assert lane.marker_lines[n].label.toPlainText() == "settings changed"
+
+
+class _RecordingBridge(ScriptedBridge):
+    """Records each start's device, channels and session; ``fail_from`` makes starts from that one on
+    fail as an unplugged device does."""
+
+    def __init__(self, labels, fail_from=None):
+        super().__init__([[] for _ in range(1000)], labels)
+        self.starts, self.fail_from = [], fail_from
+
+    def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
+        from streamer import DeviceError
+
+        self.starts.append((device, settings.channels, session_path, start_s, settings.hop_s))
+        if self.fail_from is not None and len(self.starts) >= self.fail_from:
+            raise DeviceError("input device 'USB Mic' not found; run `ser devices` to list them.")
+        super().start_microphone(device, settings, track_names, session_path, start_s)
+
+
+def test_a_live_session_restarts_on_its_own_microphone_and_channels(qtbot, tiny_model_path, tmp_path):
+    """Channels or microphone chosen while listening or paused apply from the next Listen only: a
+    resume or a settings change restarts the session as it started, and marks where settings changed."""
+    from model.checkpoint import read_meta
+
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path,
+                             _RecordingBridge(list(read_meta(tiny_model_path).labels)))
+    assert w.start_microphone()
+    w.channels_combo.setCurrentIndex(1)  # call centre, while listening
+    w.pause()
+    w.device_combo.setCurrentIndex(1)
+    w.device_combo.activated.emit(1)  # another microphone, while paused: said to apply from the next Listen
+    assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
+    w.apply_settings(w.settings.replace(hop_s=1.0))  # while paused: applies at the resume
+    w.resume()
+    (dev0, ch0, session0, _, hop0), (dev1, ch1, session1, _, hop1) = bridge.starts
+    assert (dev1, ch1, session1) == (dev0, "mix", None) and hop0 != 1.0 and hop1 == 1.0  # same session and device
+    assert len(w.plot_stack.lanes) == 1
+    texts = [line.label.toPlainText() for line in w.plot_stack.lanes[0].marker_lines if getattr(line, "label", None)]
+    assert "settings changed" in texts and any(t.startswith("paused ") for t in texts)
+    # The Sessions list does not call a paused session interrupted.
+    w.pause()
+    from gui.sessions import SessionBrowser
+
+    w.session_path.write_text('{"type": "metadata", "created": "2026-12-03T16:00:00", "source": "microphone"}\n')
+    assert w.writing_session() == w.session_path
+    browser = SessionBrowser(w.session_dir, w, current=w.writing_session())
+    assert browser.table.item(0, 5).text() == "being written now (this window)"
+    browser.close()
+
+
+def test_a_restart_on_a_device_that_is_gone_says_so_and_ends_the_session(qtbot, tiny_model_path, tmp_path):
+    from model.checkpoint import read_meta
+
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path,
+                             _RecordingBridge(list(read_meta(tiny_model_path).labels), fail_from=2))
+    assert w.start_microphone()
+    w.apply_settings(w.settings.replace(hop_s=1.0))  # the restart finds the device gone
+    assert "'USB Mic' not found" in w.banner.label.text() and "Settings changed" not in w.banner.label.text()
+    assert not w.plot_stack.lanes[0].marker_lines  # nothing changed: no marker
+    assert getattr(bridge, "closed", False) and w.status_state.text() == "stopped"
+    w._update_actions()
+    assert not w.act_play.isEnabled()  # stopped: Listen starts a new session
