@@ -83,11 +83,14 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
                      f"{', '.join(str(j) for j in left[:-1])} and {left[-1]} are left from runs")
             print(f"ser analyze: note: {which} that did not finish (open with ser gui --session, or delete); kept, "
                   f"and this run writes {path.name}.", file=sys.stderr)
-    else:
-        first = out_dir / f"{stem}.{fmt}"
-        if first != path and first not in taken and _unfinished(first):
-            print(f"ser analyze: note: {first} is left from a run that did not finish (it has no end record; open "
-                  f"it with ser gui --session, or delete it); it is kept, and this run writes {path.name}.",
+    else:  # session files of earlier runs of this name that have no end record (killed)
+        earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
+        left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)]
+        if left:
+            which = (f"{left[0]} is left from a run" if len(left) == 1 else
+                     f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
+            print(f"ser analyze: note: {which} that did not finish (no end record; open with ser gui --session, or "
+                  f"delete; unless another run is still writing); kept, and this run writes {path.name}.",
                   file=sys.stderr)
     taken.add(path)
     return path
@@ -171,6 +174,7 @@ def run_analyze(args) -> int:
     """Analyse every file; bad files are reported and skipped. Returns the exit status."""
     from model.runtime import load_predictor
 
+    args.files = _once_each(args.files)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     if names and args.channels != "split":
         raise ConfigError("--names only applies with --channels split.")
@@ -214,7 +218,6 @@ def run_analyze(args) -> int:
         raise ConfigError(str(exc)) from None
     taken: set[Path] = set()
     failed = 0
-    args.files = _once_each(args.files)
     stems = _result_stems(args.files)
     for i, name in enumerate(args.files):
         src = Path(name)

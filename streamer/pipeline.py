@@ -273,8 +273,10 @@ class TrackPipeline:
         for a, b, reason in pieces:
             if reason is None:
                 jobs = [j for j in analysed if a <= j.start and j.end <= b]
+                # Its speech ratio is its windows' mean (the frames of an earlier stretch may be gone
+                # from the history by now), and it arrived with its last window's audio.
                 ratio = sum(j.speech_ratio for j in jobs) / len(jobs)
-                out.append(_UtteranceJob(a, b, ratio, self._arrival_of(b), jobs))
+                out.append(_UtteranceJob(a, b, ratio, max(j.arrival for j in jobs), jobs))
 
     def _plan_grid(self, known_end: int, out: list) -> None:
         """Plan every grid window of the open segment that ends by ``known_end`` (surely inside it)."""

@@ -278,10 +278,17 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     # A session file (jsonl) that a killed run left without its end record is pointed out too.
     (tmp_path / "s.jsonl").write_text('{"type": "metadata"}\n')
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s.jsonl"), *common]) == 0
-    assert "s.jsonl is left from a run that did not finish (it has no end record" in capsys.readouterr().err
+    assert "s.jsonl is left from a run that did not finish (no end record" in capsys.readouterr().err
     assert (tmp_path / "s-2.jsonl").is_file()
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s-2.jsonl"), *common]) == 0
     assert "did not finish" not in capsys.readouterr().err  # s-2.jsonl has its end: nothing to say
+    (tmp_path / "s-3.jsonl").write_text('{"type": "metadata"}\n')  # another killed run, numbered
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s.jsonl"), *common]) == 0
+    assert "s.jsonl and " in (err := capsys.readouterr().err) and "s-3.jsonl are left from runs" in err, err
+    # The same file twice with one named result file: analysed once, not refused.
+    assert main(["analyze", str(speech_paths[0]), str(speech_paths[0]), "--out", str(tmp_path / "once.csv"),
+                 *common]) == 0
+    assert (tmp_path / "once.csv").is_file()
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "new" / "r.json"), "--format", "json",
                  *common]) == 0
     assert json.loads((tmp_path / "new" / "r.json").read_text())["results"]

@@ -350,11 +350,7 @@ def cmd_eval(args) -> int:
         raise SERError(f"{args.root}: no utterances of {args.corpus} with the model's labels "
                        f"{list(predictor.labels)}" + (f" for speakers {args.speakers}" if args.speakers else "")
                        + there + ".")
-    heard = _heard_in_training(predictor, args.corpus, {e.speaker for e in entries})
-    if heard:
-        print(f"ser eval: warning: the model was trained on {args.corpus} speakers {_speaker_ranges(heard)}, which "
-              "are among these; these numbers are not accuracy on unheard speakers. For that, evaluate speakers "
-              "it did not hear, or see its cross-validation in the model card.", file=sys.stderr)
+    heard = _warn_heard(predictor, args.corpus, {e.speaker for e in entries})
     bank = ClipBank(entries, list(predictor.labels))
     skipped += bank.skipped
     result = evaluate_bank(predictor, bank)
@@ -389,6 +385,16 @@ def _heard_in_training(predictor, corpus: str, speakers: set[str]) -> list[str]:
     return sorted(trained & {str(sp) for sp in speakers})
 
 
+def _warn_heard(predictor, corpus: str, speakers: set[str]) -> list[str]:
+    """Warn when the speakers evaluated include some the model was trained on; returns those."""
+    heard = _heard_in_training(predictor, corpus, speakers)
+    if heard:
+        print(f"ser eval: warning: {corpus} speakers {_speaker_ranges(heard)} of these were in the model's training "
+              "set; these numbers are not accuracy on unheard speakers. For that, evaluate speakers it did not "
+              "hear, or see its cross-validation in the model card.", file=sys.stderr)
+    return heard
+
+
 def _speaker_ranges(speakers: list[str]) -> str:
     """Speaker ids, runs of consecutive numbers shortened: 01-20, or 03, 08-16."""
     if not all(sp.isdigit() for sp in speakers):
@@ -412,8 +418,10 @@ def _eval_dev(args, predictor) -> int:
     entries, skipped = load_corpus(args.corpus, args.root, speakers)
     if not entries:
         raise SERError(f"{args.root}: no {args.corpus} files found" + (f" for speakers {args.speakers}" if speakers else "") + ".")
+    heard = _warn_heard(predictor, args.corpus, {e.speaker for e in entries})  # a development set: normally none
     result = evaluate_dev_corpus(predictor, entries, degrade=args.degrade)
     result["skipped"] += [{"item": s.item, "reason": s.reason} for s in skipped]
+    result["speakers_heard_in_training"] = heard
     result.update(model=predictor.source, runtime=predictor.runtime, corpus=args.corpus)
     _write_json(args.out, result)
     print(json.dumps(result) if args.json else f"model: {predictor.source} ({result['runtime']})\n" + format_dev_result(args.corpus, result))

@@ -126,8 +126,9 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
         xs, ar, va = timeline_series(wins)
         if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
             starts = sorted(r.start_s for r in wins)
-            steps = [b - a for a, b in zip(starts, starts[1:]) if b > a]
-            hop = min(steps) if steps else DEFAULT_HOP_S
+            steps = sorted(round(b - a, 3) for a, b in zip(starts, starts[1:]) if b > a)
+            # The hop: the step most windows have (between segments the steps are anything).
+            hop = max(set(steps), key=steps.count) if steps else DEFAULT_HOP_S
             spans, colours = [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None

@@ -145,7 +145,7 @@ def _run_pool(tasks: list[CallTask], workers: int, analyze=analyze_call,
         if suspects:
             if breaks is not None:
                 breaks.append([t.call_id for t in suspects])
-            yield from _run_isolated(suspects, analyze)
+            yield from _run_isolated(suspects, analyze, breaks)
 
 
 def _pool_round(pending: deque, workers: int, analyze) -> Iterator[CallOutcome]:
@@ -187,8 +187,8 @@ def _pool_round(pending: deque, workers: int, analyze) -> Iterator[CallOutcome]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_isolated(tasks: list[CallTask], analyze) -> Iterator[CallOutcome]:
-    """Each task alone in a one-worker pool: a crash now names its call."""
+def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None = None) -> Iterator[CallOutcome]:
+    """Each task alone in a one-worker pool: a crash now names its call (added to ``breaks``)."""
     from concurrent.futures.process import BrokenProcessPool
 
     pool = None
@@ -200,6 +200,8 @@ def _run_isolated(tasks: list[CallTask], analyze) -> Iterator[CallOutcome]:
             if isinstance(exc, BrokenProcessPool):
                 pool.shutdown(wait=True)
                 pool = None
+                if breaks is not None:
+                    breaks.append([task.call_id])
                 yield CallOutcome(task.call_id, task.key, FAILED,
                                   error=f"{task.path}: the worker process died while analysing this call (a crash "
                                         "while decoding a malformed file, or memory ran out).")
@@ -334,10 +336,11 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         bar.close()
     run.wall_s = time.perf_counter() - t_work
     if breaks:
-        again = [c for calls_lost in breaks for c in calls_lost]
+        again = list(dict.fromkeys(c for calls_lost in breaks for c in calls_lost))
         log(f"ser batch: note: a worker process died {_times(len(breaks))} (a crash while decoding a malformed "
-            "file, memory running out, or a kill); the calls in flight then were analysed again, one at a time: "
-            + ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "") + ".")
+            "file, memory running out, or a kill). The calls it was analysing were run again, each in a worker "
+            "of its own: " + ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+            + " (one whose worker died again is listed as failed).")
 
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),

@@ -210,6 +210,10 @@ def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypat
     extents = [p.get_extents() for p in band.get_paths()]
     assert [(round(e.x0, 2), round(e.x1, 2)) for e in extents] == [(0.75, 1.25), (1.25, 1.75), (1.75, 2.25), (2.25, 2.75)]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["arousal", "valence", "sad", "angry"]
+    # A segment starting 0.3 s after the previous one's last window: the cells keep the hop's width.
+    report.timeline_png("call", 6.0, ["Customer"], [], [*results, w(1.8, "sad")])
+    band = next(c for c in figures[-1].axes[0].collections if len(c.get_paths()) == 5)
+    assert {round(p.get_extents().width, 3) for p in band.get_paths()} == {0.5}
 
 
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():

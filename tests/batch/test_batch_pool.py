@@ -20,6 +20,7 @@ def test_a_call_that_kills_its_worker_fails_alone(calls, tiny_model_path):
     outcomes = {o.call_id: o for o in _run_pool(tasks, 2, crash_on_poison, breaks=breaks)}
     assert set(outcomes) == set(paths)
     # The death is recorded with the calls it took down (ser batch says so and keeps it in batch.json).
-    assert len(breaks) == 1 and "poison.wav" in breaks[0]
+    # the pool's break, then the poison call's own worker when it ran alone
+    assert len(breaks) == 2 and "poison.wav" in breaks[0] and breaks[1] == ["poison.wav"]
     assert outcomes["poison.wav"].status == FAILED and "worker process died" in outcomes["poison.wav"].error
     assert all(outcomes[c].status == DONE for c in calls["calls"]), {c: o.error for c, o in outcomes.items()}
