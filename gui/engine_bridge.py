@@ -289,6 +289,12 @@ class EngineBridge:
             self._predictor_key = key
         return self._predictor
 
+    def analysis_settings(self, settings: GuiSettings) -> tuple:
+        """What of ``settings`` the engine's results depend on, as the session records it (a window of
+        0 is the model's own, analysing the agent changes nothing in the mixed view)."""
+        c = self._config(settings)
+        return (c.window_s, c.hop_s, c.vad_aggressiveness, c.speaker_adaptation, tuple(c.only_tracks))
+
     def _config(self, settings: GuiSettings):
         import streamer
 

@@ -315,3 +315,18 @@ def test_a_restart_on_a_device_that_is_gone_says_so_and_ends_the_session(qtbot, 
     assert getattr(bridge, "closed", False) and w.status_state.text() == "stopped"
     w._update_actions()
     assert not w.act_play.isEnabled()  # stopped: Listen starts a new session
+
+
+def test_settings_that_change_nothing_recorded_restart_nothing(tiny_model_path):
+    """The window's own analysis key is what the session records: the model's window given as a
+    number, or the agent analysed in the mixed view, is no change (no restart, no marker)."""
+    from gui.engine_bridge import EngineBridge
+
+    bridge = EngineBridge()
+    base = GuiSettings(model_path=str(tiny_model_path))
+    bridge._predictor_for(base)
+    key = bridge.analysis_settings
+    own = bridge._predictor.window_s
+    assert key(base) == key(base.replace(window_s=own)) == key(base.replace(analyse_agent=True))
+    assert key(base) != key(base.replace(hop_s=1.0))
+    assert key(base.replace(channels="split")) != key(base.replace(channels="split", analyse_agent=True))
