@@ -67,8 +67,7 @@ class _OpenSegment:
     voice: SegmentState = field(default_factory=SegmentState)
     gate: GateFrames = field(default_factory=GateFrames)  # the speech gate's frames shared by its windows
     passed: int = 0  # windows the speech gate let through
-    rejected: dict[str, int] = field(default_factory=dict)  # the gate's reason -> windows it rejected
-    rejected_at: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, reason) of each
+    rejected: list[tuple[int, int, str]] = field(default_factory=list)  # windows the gate rejected: start, end, reason
 
 
 class TrackPipeline:
@@ -253,8 +252,8 @@ class TrackPipeline:
             if job is not None:
                 analysed.append(job)
         # Every window the gate judged was rejected: say what the sound was instead of speech.
-        not_speech = max(seg.rejected, key=seg.rejected.get) if seg.rejected and not seg.passed else None
-        pieces = _speech_pieces(start, end, analysed, seg.rejected_at) if analysed and seg.rejected_at else None
+        not_speech = _main_reason(seg.rejected, start, end) if not seg.passed else None
+        pieces = _speech_pieces(start, end, analysed, seg.rejected) if analysed and seg.rejected else None
         if pieces is None or len(pieces) == 1 and pieces[0][2] is None:
             out.insert(at, SpeechSegment(self.track, self.track_name, self._seconds(start), self._seconds(end),
                                          not_speech))
@@ -298,8 +297,7 @@ class TrackPipeline:
             gate_from = max(seg.start, b - self._window - self._gate_extra)  # CONTEXT_S of the segment, if it has it
             reading = measure(samples if gate_from == a else self._audio.get(gate_from, b), gate_from, seg.gate)
             if not reading.speech_like:  # noise, hum, a tone or music that the VAD let through: no emotion for it
-                seg.rejected[reading.reason] = seg.rejected.get(reading.reason, 0) + 1
-                seg.rejected_at.append((a, b, reading.reason))
+                seg.rejected.append((a, b, reading.reason))
                 return None
             seg.passed += 1
         job = _WindowJob(a, b, ratio, self._arrival_of(b), samples, voice=seg.voice, speaker=self._speaker)
@@ -390,6 +388,15 @@ class TrackPipeline:
         return (self.origin + sample) / SAMPLE_RATE_HZ
 
 
+def _main_reason(rejected: list[tuple[int, int, str]], a: int, b: int) -> str | None:
+    """The reason most of the rejected windows overlapping ``[a, b)`` had (the first met in a tie), or None."""
+    counts: dict[str, int] = {}
+    for ra, rb, why in rejected:
+        if ra < b and rb > a:
+            counts[why] = counts.get(why, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
 def _speech_pieces(start: int, end: int, analysed: list, rejected: list[tuple[int, int, str]]
                    ) -> list[tuple[int, int, str | None]]:
     """A segment ``[start, end)`` cut where the speech gate rejected windows: the stretches its
@@ -404,17 +411,10 @@ def _speech_pieces(start: int, end: int, analysed: list, rejected: list[tuple[in
         else:
             runs.append([j.start, j.end])
 
-    def reason(a: int, b: int) -> str | None:
-        counts: dict[str, int] = {}
-        for ra, rb, why in rejected:
-            if ra < b and rb > a:
-                counts[why] = counts.get(why, 0) + 1
-        return max(counts, key=counts.get) if counts else None
-
     pieces: list[tuple[int, int, str | None]] = []
     cursor = start
     for a, b in runs:
-        why = reason(cursor, a) if a > cursor else None
+        why = _main_reason(rejected, cursor, a) if a > cursor else None
         if why is not None:
             pieces.append((cursor, a, why))
         elif pieces and pieces[-1][2] is None:  # nothing rejected in between: one stretch of speech
@@ -426,7 +426,7 @@ def _speech_pieces(start: int, end: int, analysed: list, rejected: list[tuple[in
         pieces.append((a, b, None))
         cursor = b
     if cursor < end:
-        why = reason(cursor, end)
+        why = _main_reason(rejected, cursor, end)
         if why is not None:
             pieces.append((cursor, end, why))
         else:
