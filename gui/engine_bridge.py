@@ -8,7 +8,6 @@ exports them. Errors users can cause come out as :class:`model.errors.SERError` 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 from dataclasses import dataclass, replace
@@ -20,7 +19,7 @@ from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
 from model.errors import ModelFileError, SERError
 from model.meta import DEFAULT_ANALYSIS
-from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
+from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED, session_complete, session_head_tail
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
 AGENT_TRACK = 0  # in the call-centre view the first channel is the agent's (as `ser batch` assumes)
@@ -204,38 +203,6 @@ def skipped_tracks(settings: GuiSettings, n_tracks: int) -> tuple[int, ...]:
     for; none for a one-track source (the engine analyses it whatever the view)."""
     only = analysed_only(settings)
     return tuple(t for t in range(n_tracks) if t not in only) if only and n_tracks > 1 else ()
-
-
-HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
-TAIL_BYTES = 8192
-
-
-def session_head_tail(path: Path) -> tuple[list[dict], list[dict]]:
-    """The first records of a session file and those of its last few KB (the end record, the last
-    results): what lists and matches sessions without reading them whole."""
-    head, tail = [], []
-    with open(path, "rb") as f:
-        for _ in range(HEAD_LINES):
-            line = f.readline()
-            if not line:
-                break
-            try:
-                head.append(json.loads(line))
-            except ValueError:
-                break
-        f.seek(0, 2)
-        f.seek(max(0, f.tell() - TAIL_BYTES))
-        for line in f.read().decode("utf-8", "replace").splitlines()[1:]:
-            try:
-                tail.append(json.loads(line))
-            except ValueError:
-                continue
-    return head, tail
-
-
-def session_complete(tail: list[dict]) -> bool:
-    end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
-    return end is not None and end.get("analysis") == ANALYSIS_COMPLETE
 
 
 def find_analysis(session_dir: Path, key: dict, path: str | Path) -> Path | None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.engine_bridge import session_complete, session_head_tail
 from gui.plots import clock_text
+from streamer.session import end_record, session_complete, session_head_tail
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
 
@@ -43,8 +43,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
         (f"microphone {meta.get('device')}" if meta.get("source") == "microphone" else "")
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
-    end = next((r for r in reversed(tail) if r.get("type") == "end"), None)
-    state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
+    state = OPEN if end_record(tail) is None else ("complete" if session_complete(tail) else "stopped")
     recording = (engine.get("source") or {}).get("duration_s")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
                        max(ends) if ends else None, model or "?", state,

@@ -13,7 +13,7 @@ from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError, SessionError
-from streamer.session import export_csv, export_json
+from streamer.session import end_record, export_csv, export_json, session_head_tail
 from streamer.sources import check_track_names
 from streamer.summary import summarize
 
@@ -75,23 +75,19 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     while path in taken or path.exists():
         path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
-    journal = path.with_name(path.name + JOURNAL_SUFFIX)
-    if fmt != "jsonl":
-        left = [j for j in [journal, *sorted(out_dir.glob(f"{glob.escape(path.name)}.partial-*.jsonl"))] if j.exists()]
-        if left:
-            which = (f"{left[0]} is left from a run" if len(left) == 1 else
-                     f"{', '.join(str(j) for j in left[:-1])} and {left[-1]} are left from runs")
-            print(f"ser analyze: note: {which} that did not finish (open with ser gui --session, or delete); kept, "
-                  f"and this run writes {path.name}.", file=sys.stderr)
+    if fmt != "jsonl":  # journals beside the document that runs which did not finish left
+        left = [j for j in [path.with_name(path.name + JOURNAL_SUFFIX),
+                            *sorted(out_dir.glob(f"{glob.escape(path.name)}.partial-*.jsonl"))] if j.exists()]
+        how, unless = "", ""
     else:  # session files of earlier runs of this name that have no end record (killed)
         earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
         left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)]
-        if left:
-            which = (f"{left[0]} is left from a run" if len(left) == 1 else
-                     f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
-            print(f"ser analyze: note: {which} that did not finish (no end record; open with ser gui --session, or "
-                  f"delete; unless another run is still writing); kept, and this run writes {path.name}.",
-                  file=sys.stderr)
+        how, unless = "no end record; ", "; unless another run is still writing"
+    if left:
+        which = (f"{left[0]} is left from a run" if len(left) == 1 else
+                 f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
+        print(f"ser analyze: note: {which} that did not finish ({how}open with ser gui --session, or delete{unless}); "
+              f"kept, and this run writes {path.name}.", file=sys.stderr)
     taken.add(path)
     return path
 
@@ -99,12 +95,9 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
 def _unfinished(session_file: Path) -> bool:
     """A session file without its end record (the run writing it was killed), read from its end."""
     try:
-        with open(session_file, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-            tail = f.read().decode("utf-8", errors="replace")
+        return end_record(session_head_tail(session_file)[1]) is None
     except OSError:
         return False
-    return '"type": "end"' not in tail
 
 
 def _journal_path(out_path: Path) -> Path:

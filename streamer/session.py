@@ -357,6 +357,44 @@ def _json_document(text: str) -> dict | None:
     return doc if isinstance(doc, dict) and "metadata" in doc and "results" in doc else None
 
 
+HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
+TAIL_BYTES = 8192
+
+
+def session_head_tail(path: Path) -> tuple[list[dict], list[dict]]:
+    """The first records of a session file and those of its last few KB (the end record, the last
+    results): what lists and matches sessions without reading them whole."""
+    head, tail = [], []
+    with open(path, "rb") as f:
+        for _ in range(HEAD_LINES):
+            line = f.readline()
+            if not line:
+                break
+            try:
+                head.append(json.loads(line))
+            except ValueError:
+                break
+        f.seek(0, 2)
+        f.seek(max(0, f.tell() - TAIL_BYTES))
+        for line in f.read().decode("utf-8", "replace").splitlines()[1:]:
+            try:
+                tail.append(json.loads(line))
+            except ValueError:
+                continue
+    return head, tail
+
+
+def end_record(tail: list[dict]) -> dict | None:
+    """A session's end record among the last records :func:`session_head_tail` read, or None (the
+    run writing it was killed, or is still writing)."""
+    return next((r for r in reversed(tail) if r.get("type") == "end"), None)
+
+
+def session_complete(tail: list[dict]) -> bool:
+    end = end_record(tail)
+    return end is not None and end.get("analysis") == ANALYSIS_COMPLETE
+
+
 def _update_fields(metadata: dict, update: dict) -> dict:
     """The fields a metadata update changes: all but its type, and ``started`` only the first time
     (the engine writes it at each start; a session started when it was first started)."""
