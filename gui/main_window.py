@@ -81,12 +81,6 @@ def _recording_path(meta: dict) -> str | None:
     return source.get("path") if source.get("kind") in FILE_SOURCES else None
 
 
-def _analysis_settings(settings) -> tuple:
-    """The settings that change a live analysis's results (a change restarts it, marked in the plots)."""
-    return (settings.window_s, settings.hop_s, settings.vad_aggressiveness, settings.speaker_adaptation,
-            settings.analyse_agent)
-
-
 def pause_text(paused_s: float) -> str:
     """The label of a live pause's marker."""
     return f"paused {paused_s:.1f} s" if paused_s < 10 else f"paused {paused_s:.0f} s"
@@ -748,7 +742,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.bridge.close_session()
                 self._mic_paused = False
             return False
-        key = self._analysis_key(self.settings)
+        key = self.bridge.analysis_settings(self.settings)  # as the session records them
         if not new_session and self._analysed_with is not None and key != self._analysed_with:
             self.plot_stack.add_marker(start_s, "settings changed")  # changed while listening or paused
         self._analysed_with = key
@@ -1078,7 +1072,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 settings = settings.replace(model_path=self.settings.model_path)
                 model_changed = False
         smoothing_changed = settings.smoothing != self.settings.smoothing
-        engine_changed = self._analysis_key(settings) != self._analysis_key(self.settings)
+        engine_changed = self.bridge.analysis_settings(settings) != self.bridge.analysis_settings(self.settings)
         sound_device_changed = settings.sound_device != self.settings.sound_device
         at, was_playing = self.position_s, self.playing
         mic_live = self.mode == MIC and self.bridge.active
@@ -1429,12 +1423,6 @@ class MainWindow(QtWidgets.QMainWindow):
             f"program was probably closed or killed while it ran, or the disk filled up (unless another window is "
             f"still writing it). Its results{until} are kept: File > Sessions opens it.", notice=True)
         return True
-
-    def _analysis_key(self, settings) -> tuple:
-        """What of ``settings`` the results depend on, as the session records it (the engine bridge
-        resolves a window of 0 to the model's own); a change restarts the analysis, marked in the plots."""
-        recorded = getattr(self.bridge, "analysis_settings", None)
-        return recorded(settings) if recorded is not None else _analysis_settings(settings)
 
     def writing_session(self) -> Path | None:
         """The session file this window is writing (a paused live session's too), or None."""

@@ -51,6 +51,11 @@ class ScriptedBridge:
     def stats(self):
         return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
 
+    @staticmethod
+    def analysis_settings(settings):  # the real bridge resolves them as the engine runs them
+        return (settings.window_s, settings.hop_s, settings.vad_aggressiveness, settings.speaker_adaptation,
+                settings.analyse_agent)
+
 
 def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_path, tmp_path):
     from model.checkpoint import read_meta
