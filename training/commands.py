@@ -380,9 +380,9 @@ def cmd_eval(args) -> int:
 
 def _heard_in_training(predictor, corpus: str, speakers: set[str]) -> list[str]:
     """The ``speakers`` of ``corpus`` that the model file lists among its training speakers."""
-    trained = {str(sp) for c in predictor.meta.corpora if str(c.get("name", "")).split("-")[0] == corpus.split("-")[0]
-               for sp in c.get("speakers") or []}
-    return sorted(trained & {str(sp) for sp in speakers})
+    from training.run import trained_speakers
+
+    return sorted(trained_speakers(predictor.meta, corpus) & {str(sp) for sp in speakers})
 
 
 def _warn_heard(predictor, corpus: str, speakers: set[str]) -> list[str]:

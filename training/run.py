@@ -184,6 +184,14 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def trained_speakers(meta, corpus: str | None = None) -> set[str]:
+    """The speakers a model file lists as trained on: of every corpus, or of ``corpus`` only (its
+    family: "ravdess" for "ravdess-song" too)."""
+    family = corpus.split("-")[0] if corpus else None
+    return {str(sp) for c in meta.corpora if family is None or str(c.get("name", "")).split("-")[0] == family
+            for sp in c.get("speakers") or []}
+
+
 def load_teacher(cfg: TrainingConfig, path: str, held_out: set[str]):
     """The teacher network for knowledge distillation (``optim.distill_weight``) from a model file,
     refused unless it has the config's labels and never trained on the speakers ``held_out``
@@ -194,7 +202,7 @@ def load_teacher(cfg: TrainingConfig, path: str, held_out: set[str]):
     net, meta = load_model(path)
     if list(meta.labels) != list(cfg.labels):
         raise SERError(f"{path}: the teacher's labels {meta.labels} are not the config's {list(cfg.labels)}.")
-    trained_on = {str(s) for c in meta.corpora for s in c.get("speakers") or []}
+    trained_on = trained_speakers(meta)
     if not trained_on:
         raise SERError(f"{path}: the teacher's model file does not list its training speakers; it cannot be "
                        "checked against the test speakers.")

@@ -28,6 +28,7 @@ SEGMENT_COLOR = "#dddddd"
 BAND_Y = (1.04, 0.1)  # the top-emotion band of a timeline lane: its bottom and height, above arousal and valence
 BAND_TOP = 1.16
 UNCERTAIN_RGB = (1.0, 1.0, 1.0)  # white, outlined: apart from the grey of speech and of neutral
+UNCERTAIN_EDGE_RGB = (0.55, 0.55, 0.55)
 DEFAULT_HOP_S = 0.5  # a band cell's width when a lane has a single window
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
@@ -129,15 +130,16 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             steps = sorted(round(b - a, 3) for a, b in zip(starts, starts[1:]) if b > a)
             # The hop: the step most windows have (between segments the steps are anything).
             hop = max(set(steps), key=steps.count) if steps else DEFAULT_HOP_S
-            spans, colours = [], []
+            spans, colours, edges = [], [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
-                rgb = UNCERTAIN_RGB if r.uncertain or label is None else tuple(c / 255 for c in label_color(label))
-                if not (r.uncertain or label is None):
-                    shown.setdefault(label, rgb)
+                if r.uncertain or label is None:
+                    rgb, edge = UNCERTAIN_RGB, UNCERTAIN_EDGE_RGB
+                else:
+                    rgb = edge = shown.setdefault(label, tuple(c / 255 for c in label_color(label)))
                 spans.append(((r.start_s + r.end_s - hop) / 2, hop))
                 colours.append(rgb)
-            edges = [(0.55, 0.55, 0.55) if c == UNCERTAIN_RGB else c for c in colours]
+                edges.append(edge)
             ax.broken_barh(spans, BAND_Y, facecolors=colours, edgecolors=edges, lw=0.4)
         if xs:
             # Markers too: a short speech run has a single window, which a line alone would not show.
