@@ -79,10 +79,11 @@ def score_windows(results, spans: list[tuple[int, int, str]], labels: list[str],
 
 
 def unweighted_accuracy(scored: list[tuple[int, int, bool]], n_classes: int) -> float:
-    """Mean per-class recall over the classes present in ``scored``."""
-    y = np.array([s[0] for s in scored])
-    p = np.array([s[1] for s in scored])
-    return float(np.mean([np.mean(p[y == c] == c) for c in range(n_classes) if np.any(y == c)]))
+    """Mean per-class recall over the classes present in ``scored`` (training.metrics' UA)."""
+    from training.metrics import confusion_matrix
+    from training.metrics import unweighted_accuracy as ua
+
+    return ua(confusion_matrix([s[0] for s in scored], [s[1] for s in scored], n_classes))
 
 
 def measure(predictor, streams, every_s: float, near_s: float) -> dict:
