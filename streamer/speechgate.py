@@ -81,6 +81,7 @@ _FULL_SCALE = float((_WINDOW.sum() / 2) ** 2)
 _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
 _BAND_BINS = slice(int(np.argmax(_BAND)), int(len(_BAND) - np.argmax(_BAND[::-1])))  # the same bins, as a slice
+_N_BAND_BINS = _BAND_BINS.stop - _BAND_BINS.start
 
 
 @dataclass
@@ -103,7 +104,7 @@ _STEP_FRAMES = 32
 def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
     """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * n:FRAME]
-    out = np.empty((len(frames), _BAND_BINS.stop - _BAND_BINS.start))
+    out = np.empty((len(frames), _N_BAND_BINS))
     for i in range(0, len(frames), _STEP_FRAMES):
         spectrum = np.fft.rfft(frames[i:i + _STEP_FRAMES] * _WINDOW, axis=1)[:, _BAND_BINS]
         np.add(spectrum.real ** 2, spectrum.imag ** 2, out=out[i:i + _STEP_FRAMES])
@@ -118,7 +119,7 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     n = (len(x) - N_FFT) // FRAME + 1
     if n < 4:
         return GateReading(float("inf"), 0.0, 0.0)  # too short to judge: let the model decide
-    reuse = np.zeros((0, int(_BAND.sum())), np.float64)
+    reuse = np.zeros((0, _N_BAND_BINS), np.float64)
     if frames is not None and frames.band is not None and start is not None and frames.start is not None:
         offset, rest = divmod(start - frames.start, FRAME)
         if offset >= 0 and rest == 0:
