@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from streamer_helpers import SAMPLE_RATE_HZ, StubPredictor, write_audio
+from model.audio import load_mono_16k
 
 from streamer import (
     AudioBlock,
@@ -145,9 +146,12 @@ def test_worker_error_becomes_an_error_event(speech_wav):
     assert not engine.running
 
 
-def test_split_channels_make_one_track_each(speech_16k, tmp_path, stub_predictor):
+def test_split_channels_make_one_track_each(speech_paths, tmp_path, stub_predictor):
     n = int(3.4 * SAMPLE_RATE_HZ)
-    left, right = speech_16k[:n], speech_16k[n:2 * n]
+    # Each channel one clip and the rest of 3.4 s silent (not a cut through speech_16k, whose next
+    # clip's room tone begins 11 ms before 3.4 s: a sound of its own on the left channel).
+    gap = np.zeros(n, np.float32)
+    left, right = (np.concatenate([load_mono_16k(p), gap])[:n] for p in speech_paths[:2])
     silence = np.zeros(n, np.float32)
     stereo = np.stack([np.concatenate([left, silence]), np.concatenate([silence, right])], axis=1)
     path = write_audio(tmp_path / "call.wav", stereo)
@@ -155,7 +159,9 @@ def test_split_channels_make_one_track_each(speech_16k, tmp_path, stub_predictor
                         FileSource(path, channels="split", track_names=["Agent", "Customer"]))
     segments = [e for e in events if isinstance(e, SpeechSegment)]
     assert [(s.track, s.track_name) for s in segments] == [(0, "Agent"), (1, "Customer")]
-    assert segments[0].end_s < n / SAMPLE_RATE_HZ < segments[1].start_s
+    # Each segment within its clip, give or take the padding before the first speech frame.
+    pad_s = EngineConfig().padding_ms / 1000
+    assert segments[0].end_s < n / SAMPLE_RATE_HZ - pad_s < segments[1].start_s
     mixed = run_to_end(Engine(stub_predictor, EngineConfig(emit_audio=False)), FileSource(path))
     assert {e.track_name for e in mixed if isinstance(e, SpeechSegment)} == {"mix"}
 

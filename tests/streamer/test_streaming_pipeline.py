@@ -112,6 +112,69 @@ def test_silence_and_noise_give_no_segments(stub_predictor):
     assert stub_predictor.windows == 0
 
 
+def _pink(n: int, rms: float, seed: int) -> np.ndarray:
+    w = np.fft.rfft(np.random.default_rng(seed).standard_normal(n))
+    w /= np.sqrt(np.maximum(np.arange(len(w)), 1))
+    x = np.fft.irfft(w, n)
+    return (x / np.sqrt(np.mean(x ** 2)) * rms).astype(np.float32)
+
+
+def _covered(segments, start: int, end: int) -> float:
+    """Share of samples [start, end) inside speech segments (not the gate's not-speech pieces)."""
+    inside = np.zeros(end - start, bool)
+    for s in segments:
+        if isinstance(s, SpeechSegment) and not s.not_speech:
+            a, b = int(s.start_s * SAMPLE_RATE_HZ) - start, int(s.end_s * SAMPLE_RATE_HZ) - start
+            inside[max(a, 0):max(b, 0)] = True
+    return float(inside.mean())
+
+
+@pytest.mark.parametrize("attenuation_db", [0, -20])
+def test_quiet_speech_in_a_noise_floor_is_found(speech_paths, stub_predictor, attenuation_db):
+    # webrtcvad's models are of absolute band energies. The test clips (loud frames near -36 dBFS)
+    # 20 dB quieter over a pink noise floor at -65 dBFS: before the detector's input got VadGain's
+    # gain, the first clip was missed entirely (shares of each clip's speech covered 0, 1.0, 0.94);
+    # with it 0.88, 1.0, 0.94, and at their own level 0.99, 1.0, 1.0 (0.97, 1.0, 1.0 before).
+    gap = np.zeros(SAMPLE_RATE_HZ, np.float32)
+    clips = [load_mono_16k(p) * np.float32(10 ** (attenuation_db / 20)) for p in speech_paths[:3]]
+    x = np.concatenate([gap, clips[0], gap, clips[1], gap, clips[2], gap])
+    x = x + _pink(len(x), 10 ** (-65 / 20), seed=1)
+    events = analyze_waveform(x, stub_predictor)
+    pos, covered = len(gap), []
+    for clip in clips:
+        a, b = speech_bounds(clip, SAMPLE_RATE_HZ, pad_s=0.0)
+        covered.append(_covered(events, pos + a, pos + b))
+        pos += len(clip) + len(gap)
+    assert min(covered) >= 0.8 and np.mean(covered) >= 0.9, covered
+
+
+@pytest.mark.parametrize("rms_db", [-70, -55, -40])
+def test_steady_noise_is_not_raised_into_speech(stub_predictor, rms_db):
+    # From the stream's start: the gain raises no noise floor above -50 dBFS, and webrtcvad, primed
+    # on the first audible frame, takes no steady noise for speech (unprimed, it opened a 0.4-s
+    # segment at the start of steady noise from about -70 dBFS). After digital silence, the noise's
+    # onset may open a segment, as without the gain; the speech gate marks it as not speech.
+    noise = _pink(SAMPLE_RATE_HZ * 8, 10 ** (rms_db / 20), seed=2)
+    assert analyze_waveform(noise, stub_predictor) == []
+    after_silence = analyze_waveform(np.concatenate([np.zeros(SAMPLE_RATE_HZ * 2, np.float32), noise]), stub_predictor)
+    assert all(isinstance(e, SpeechSegment) and e.not_speech for e in after_silence)
+    assert stub_predictor.windows == 0
+
+
+def test_vad_gain_depends_on_past_frames_only():
+    from streamer.vad import VadGain
+
+    rng = np.random.default_rng(3)
+    frames = (rng.standard_normal((400, 480)) * np.repeat(10 ** (rng.uniform(-90, -20, 40) / 20), 10)[:, None])
+    frames = frames.astype(np.float32)
+    whole = VadGain(480).gains(frames)
+    split, parts = VadGain(480), []
+    for a, b in ((0, 1), (1, 37), (37, 38), (38, 400)):
+        parts.append(split.gains(frames[a:b]))
+    assert np.array_equal(whole, np.concatenate(parts))
+    assert whole.min() >= 1.0 and whole.max() <= 10 ** (VadGain.MAX_GAIN_DB / 20) * (1 + 1e-6)
+
+
 def _segments(flags, **overrides):
     config = EngineConfig(**{"vad_frame_ms": 10, "vad_onset_ms": 30, "vad_offset_ms": 50, "padding_ms": 20,
                              **overrides})
