@@ -87,14 +87,18 @@ class Ring:
         self._start = self._end = 0
 
 
-def ema(values: np.ndarray, alpha: float) -> np.ndarray:
+def ema(values: np.ndarray, alpha: float, restart: np.ndarray | None = None) -> np.ndarray:
     """Exponential smoothing along axis 0; ``alpha`` in [0, 1), 0 leaves the values unchanged.
-    Non-finite entries restart the smoothing of their column."""
+    Non-finite entries restart the smoothing of their column, and rows where ``restart`` (bool, one
+    per row) is set start it again (a speech segment's first window: results of separate segments
+    are not mixed)."""
     if alpha <= 0 or len(values) == 0:
         return values
     out = np.empty_like(values)
     acc = values[0].copy()
     for i, row in enumerate(values):
+        if restart is not None and restart[i]:
+            acc = row.copy()
         mixed = alpha * acc + (1 - alpha) * row
         acc = np.where(np.isfinite(acc), mixed, row)
         out[i] = acc
@@ -211,6 +215,10 @@ class TrackHistory:
         self.smoothing = 0.0
         self.smoothed = Ring(RESULT_CAPACITY, col)
         self.uncertain = Ring(RESULT_CAPACITY, 1)  # each window result's flag, row for row with results
+        # 1 for the first window result after an utterance result (a new speech segment): display
+        # smoothing starts again there. Row for row with results.
+        self.segment_start = Ring(RESULT_CAPACITY, 1)
+        self._new_segment = True
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.not_speech = Ring(SEGMENT_CAPACITY, 2)  # segments the speech gate rejected: not shaded as speech
         self.not_speech_reasons: dict[str, float] = {}  # what they were -> seconds
@@ -236,6 +244,7 @@ class TrackHistory:
             self.utterances = self.utterances[-999:] + [r]
             self.emotion_time.add(r)
             self.n_utterances += 1
+            self._new_segment = True
             self.version += 1
             self.result_version += 1
             return
@@ -249,13 +258,15 @@ class TrackHistory:
                 row += [np.nan] * len(outputs)
         row = np.array(row)
         smooth = row.copy()
-        if self.smoothing > 0 and len(self.smoothed):
+        first, self._new_segment = self._new_segment, False
+        if self.smoothing > 0 and len(self.smoothed) and not first:
             prev = self.smoothed.view()[-1, 2:]
             mixed = self.smoothing * prev + (1 - self.smoothing) * row[2:]
             smooth[2:] = np.where(np.isfinite(prev), mixed, row[2:])
         self.results.append(row)
         self.smoothed.append(smooth)
         self.uncertain.append(np.array([float(r.uncertain)]))
+        self.segment_start.append(np.array([float(first)]))
         self.dimensions_source = r.dimensions_source
         self.end_s = max(self.end_s, r.end_s)
         self.analysed_s = max(self.analysed_s, r.end_s)
@@ -348,7 +359,7 @@ class TrackHistory:
             return
         self.smoothing = alpha
         rows = self.results.view().copy()
-        rows[:, 2:] = ema(rows[:, 2:], alpha)
+        rows[:, 2:] = ema(rows[:, 2:], alpha, self.segment_start.view()[:, 0] > 0.5)
         self.smoothed.clear()
         if len(rows):
             self.smoothed.append(rows)
@@ -407,13 +418,14 @@ class TrackHistory:
                        max(reasons, key=reasons.get) if reasons else "")
 
     def clear(self) -> None:
-        for ring in (self.level, self.speech, self.results, self.smoothed, self.uncertain, self.segments,
+        for ring in (self.level, self.speech, self.results, self.smoothed, self.uncertain, self.segment_start, self.segments,
                      self.not_speech, self.spec_times, self.spec):
             ring.clear()
         self.not_speech_reasons = {}
         self.utterances = []
         self.emotion_time = EmotionTime()
         self.n_utterances = 0
+        self._new_segment = True
         self.end_s = 0.0
         self.analysed_s = 0.0
         self._level_rest = np.zeros(0, dtype=np.float32)

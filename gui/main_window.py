@@ -574,6 +574,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(str(exc))
             return False
         self.stop()
+        self.clear_error()  # an error about what was tried before no longer applies (also when reopened from a session)
         if self.model_info is None and not self.load_model_info():
             return False
         n_ch, duration_s = eb.file_info(path)

@@ -201,10 +201,12 @@ class LanePanel(QtWidgets.QGroupBox):
                         f"<span style='color: rgb{text_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
             unsure = f", {s.uncertain_s:.1f} s uncertain (not in the shares)" if s.uncertain_s > 0 else ""
-            self.summary_label.setText(  # the shares right under the sentence they belong to
-                f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.utterances} utterance"
-                f"{'' if s.utterances == 1 else 's'}{unsure}; emotion shares of the utterance time:"
-                f"<table>{rows}</table>{last[len('<br>'):]}")
+            head = f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.utterances} utterance{'' if s.utterances == 1 else 's'}{unsure}"
+            if rows:  # the shares right under the sentence they belong to
+                self.summary_label.setText(f"{head}; emotion shares of the utterance time:<table>{rows}</table>"
+                                           f"{last[len('<br>'):]}")
+            else:  # every utterance uncertain: no shares to show
+                self.summary_label.setText(f"{head}; no emotion shares (every utterance uncertain).{last}")
         elif s.analysed_windows:
             self.summary_label.setText(f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.analysed_windows} windows; "
                                        "shares follow once the first utterance ends.")

@@ -97,6 +97,30 @@ def test_smoothing_is_incremental_and_matches_a_full_pass():
     np.testing.assert_array_equal(h.probabilities(smoothed=True), h.probabilities())
 
 
+def test_smoothing_starts_again_in_each_speech_segment():
+    # Angry-like then sad-like speech in two segments: the second segment's first window is drawn
+    # at its own values, not pulled toward the first segment's (also after re-smoothing the history).
+    def utterance(t0, t1, top):
+        probs = {lab: (0.8 if lab == top else 0.1) for lab in LABELS}
+        return Result.built_in(0, t0, t1, probs, {"female": 0.7, "male": 0.3}, 0.6, 0.5, 0.4, kind="utterance")
+
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.set_smoothing(0.5)
+    for t, top in ((0.0, "happy"), (0.5, "sad"), (1.0, "happy")):
+        h.add_result(_result(t, top))
+    h.add_result(utterance(0.0, 3.0, "happy"))
+    h.add_result(_result(25.0, "sad"))
+    h.add_result(_result(25.5, "sad"))
+    h.add_result(utterance(25.0, 27.5, "sad"))
+    smoothed, raw = h.probabilities(smoothed=True), h.probabilities()
+    assert smoothed[1, 2] < raw[1, 2]  # within a segment, smoothed as before
+    np.testing.assert_allclose(smoothed[3], raw[3])  # the second segment's first window
+    np.testing.assert_allclose(smoothed[4], raw[4])  # the same values twice in a row
+    h.set_smoothing(0.3)
+    h.set_smoothing(0.5)
+    np.testing.assert_allclose(h.probabilities(smoothed=True), smoothed, atol=1e-6)
+
+
 def test_an_hour_of_history_costs_memory_only_as_it_fills():
     import time
 
@@ -174,3 +198,19 @@ def test_the_panel_says_what_sound_was_left_out_when_no_window_was_analysed(qtbo
     h.clear()
     panel.update_from(h, None)
     assert panel.summary_label.text() == "<b>Session</b>: speech 0.0 s, no window analysed."
+
+
+def test_the_panel_says_so_when_every_utterance_is_uncertain(qtbot):
+    from gui.side_panel import LanePanel
+
+    panel = LanePanel(0, "Speech")
+    qtbot.addWidget(panel)
+    h = TrackHistory(LABELS, history_s=60.0)
+    probs = {"neutral": 0.3, "happy": 0.4, "sad": 0.3}
+    h.add_result(Result.built_in(0, 0.0, 2.0, probs, uncertain=True))
+    h.add_result(Result.built_in(0, 0.0, 2.5, probs, kind="utterance", uncertain=True))
+    h.add_segment(Segment(0, 0.0, 2.5))
+    panel.update_from(h, 3.0)
+    text = panel.summary_label.text()
+    assert "shares of the utterance time:" not in text and "no emotion shares (every utterance uncertain)." in text
+    assert "<br>Last utterance (0.0-2.5 s)" in text and "happy" in text and "(uncertain)" in text

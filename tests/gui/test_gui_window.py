@@ -154,8 +154,10 @@ def test_a_recording_analysed_before_reopens_from_its_session(make_window, repla
     results = w.histories[0].results.view().copy()
     session = w.session_path
     w.stop()
+    assert not w.open_file(tmp_path / "missing.wav") and w.banner.isVisible()
     assert w.open_file(speech_wav)  # the same file, model and settings
     assert w.session_path == session and not w.bridge.active and "analysed before" in w.statusBar().currentMessage()
+    assert not w.banner.isVisible()  # the error about the missing file no longer applies
     assert np.allclose(w.histories[0].results.view()[:, :2], results[:, :2])
     copy = tmp_path / "copy of speech.wav"  # the same content elsewhere: its own session, named after it
     copy.write_bytes(speech_wav.read_bytes())
