@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 from streamer_helpers import SAMPLE_RATE_HZ, StubPredictor, write_audio
-from model.audio import load_mono_16k
 
+from model.audio import load_mono_16k
 from streamer import (
     AudioBlock,
     ConfigError,
