@@ -1405,24 +1405,29 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_file(path)
 
     def notice_interrupted_session(self, quiet_s: float = INTERRUPTED_QUIET_S) -> bool:
-        """At start: when the newest saved session has no end record and nothing has written to it
-        for ``quiet_s`` (so no other window is writing it), the program was closed or killed while
-        it ran. Says so and how to open it; its results up to then are kept."""
+        """At start: when the newest saved session has no end record and no program is writing it
+        (its writer's lock is gone; where locks cannot be asked about, nothing has written to it for
+        ``quiet_s``), the program was closed or killed while it ran. Says so and how to open it; its
+        results up to then are kept."""
         from gui.sessions import OPEN, list_sessions
+        from streamer.session import being_written
 
         newest = next(iter(list_sessions(self.session_dir)), None)
         if newest is None or newest.state != OPEN:
             return False
+        writing = being_written(newest.path)
+        if writing:
+            return False
         try:
-            if time.time() - newest.path.stat().st_mtime < quiet_s:
+            if writing is None and time.time() - newest.path.stat().st_mtime < quiet_s:
                 return False
         except OSError:
             return False
         until = f" up to {_clock(newest.duration_s)}" if newest.duration_s is not None else ""
         self.banner.show_message(
             f"The last session ({newest.path.name}, {newest.source}, started {newest.created} UTC) was not closed: the "
-            f"program was probably closed or killed while it ran, or the disk filled up (unless another window is "
-            f"still writing it). Its results{until} are kept: File > Sessions opens it.", notice=True)
+            f"program was closed or killed while it ran, or the disk filled up. Its results{until} are kept: "
+            f"File > Sessions opens it.", notice=True)
         return True
 
     def writing_session(self) -> Path | None:

@@ -10,9 +10,10 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from gui.plots import clock_text
-from streamer.session import end_record, session_complete, session_head_tail
+from streamer.session import being_written, end_record, session_complete, session_head_tail
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
+INTERRUPTED = "interrupted"  # no end record and nobody writing it: killed or crashed
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ class SessionBrowser(QtWidgets.QDialog):
             state = info.state
             if current is not None and info.path == Path(current) and info.state == OPEN:
                 state = "being written now (this window)"  # no end record yet: it is not interrupted
+            elif info.state == OPEN:
+                writing = being_written(info.path)  # another window or `ser analyze` still writing it?
+                state = {True: "being written now", False: INTERRUPTED}.get(writing, OPEN)
             texts = (info.created, info.source, _clock(info.recording_s), _clock(info.duration_s), info.model, state)
             for col, text in enumerate(texts):
                 item = QtWidgets.QTableWidgetItem(text)

@@ -13,7 +13,7 @@ from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window
 from streamer.errors import ConfigError, SessionError
-from streamer.session import end_record, export_csv, export_json, session_head_tail
+from streamer.session import being_written, end_record, export_csv, export_json, session_head_tail
 from streamer.sources import check_track_names
 from streamer.summary import summarize
 
@@ -72,17 +72,19 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     (:func:`_journal_path`)."""
     path = out_dir / f"{stem}.{fmt}"
     n = 2
-    while path in taken or path.exists():
+    # A CSV or JSON document another run is analysing now exists only as its journal, which that
+    # run holds (streamer.session.being_written): its name is taken too.
+    while path in taken or path.exists() or (fmt != "jsonl" and _journals(path, writing=True)):
         path = out_dir / f"{stem}-{n}.{fmt}"
         n += 1
     if fmt != "jsonl":  # journals beside the document that runs which did not finish left
-        left = [j for j in [path.with_name(path.name + JOURNAL_SUFFIX),
-                            *sorted(out_dir.glob(f"{glob.escape(path.name)}.partial-*.jsonl"))] if j.exists()]
+        left = _journals(path, writing=False)
         how, unless = "", ""
-    else:  # session files of earlier runs of this name that have no end record (killed)
+    else:  # session files of earlier runs of this name that have no end record (killed, not running)
         earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
-        left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)]
-        how, unless = "no end record; ", "; unless another run is still writing"
+        left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)
+                and not being_written(p)]
+        how, unless = "no end record; ", ""
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
@@ -90,6 +92,14 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
               f"kept, and this run writes {path.name}.", file=sys.stderr)
     taken.add(path)
     return path
+
+
+def _journals(document: Path, writing: bool) -> list[Path]:
+    """The journals beside a CSV or JSON document (``<file>.partial.jsonl``, ``.partial-2.jsonl``
+    ...) that a run is writing now (``writing``), or that runs which did not finish left."""
+    found = [document.with_name(document.name + JOURNAL_SUFFIX),
+             *sorted(document.parent.glob(f"{glob.escape(document.name)}.partial-*.jsonl"))]
+    return [j for j in found if j.exists() and bool(being_written(j)) == writing]
 
 
 def _unfinished(session_file: Path) -> bool:

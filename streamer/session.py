@@ -54,6 +54,41 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
+def _lock_for_writing(f) -> None:
+    """Hold an exclusive advisory lock on a session file while it is written, so that another
+    program can tell a session being written from one whose writer was killed (the operating system
+    drops the lock with the process, however it ends). Where there are no such locks (Windows), or
+    the file system refuses them, nothing is held and :func:`being_written` answers None."""
+    try:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+
+
+def being_written(path: str | os.PathLike) -> bool | None:
+    """Whether a program (this one included) is writing this session file now: True or False where
+    the writer's lock can be asked about, None where it cannot (no locks here, or the file cannot
+    be opened)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return None
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return None
+
+
 class SessionStore:
     """Append-only session file. Use :meth:`create` to write one and :meth:`open` to read one back."""
 
@@ -73,6 +108,7 @@ class SessionStore:
         self._unsynced = False  # records written since the last fsync
         if writable:
             self._file = open(path, "a", encoding="utf-8")  # kept open: records are appended as they happen
+            _lock_for_writing(self._file)
 
     # ------------------------------------------------------------------ create / open
     @classmethod

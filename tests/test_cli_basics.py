@@ -285,6 +285,18 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     (tmp_path / "s-3.jsonl").write_text('{"type": "metadata"}\n')  # another killed run, numbered
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s.jsonl"), *common]) == 0
     assert "s.jsonl and " in (err := capsys.readouterr().err) and "s-3.jsonl are left from runs" in err, err
+    # Another run analysing into the same name now (its journal, which it holds): this run takes
+    # the next name, and the other run's journal is not called a leftover.
+    from streamer.session import SessionStore
+
+    running = SessionStore.create(tmp_path / "busy.csv.partial.jsonl", {})
+    running_jsonl = SessionStore.create(tmp_path / "busy.jsonl", {})
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "busy.csv"), *common]) == 0
+    assert (tmp_path / "busy-2.csv").is_file() and not (tmp_path / "busy.csv").exists()
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "busy.jsonl"), *common]) == 0
+    assert (tmp_path / "busy-2.jsonl").is_file() and "did not finish" not in capsys.readouterr().err
+    running.close()
+    running_jsonl.close()
     # The same file twice with one named result file: analysed once, not refused.
     assert main(["analyze", str(speech_paths[0]), str(speech_paths[0]), "--out", str(tmp_path / "once.csv"),
                  *common]) == 0

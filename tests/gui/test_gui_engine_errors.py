@@ -186,7 +186,8 @@ def test_a_microphone_that_does_not_open_leaves_what_was_shown(make_window, repl
 def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(qtbot, tiny_model_path, tmp_path):
     import json
 
-    from gui.sessions import OPEN, SessionBrowser
+    from gui.sessions import INTERRUPTED, SessionBrowser
+    from streamer.session import SessionStore
 
     w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
     assert w.start_microphone()
@@ -195,16 +196,23 @@ def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(q
                                           "device": 0}) + "\n")
     killed = tmp_path / "older-live.jsonl"
     killed.write_text(json.dumps({"type": "metadata", "created": "2026-12-02T10:00:00", "source": "microphone"}) + "\n")
+    # Another program writing a session (here a store in this process: it holds the writer's lock).
+    other = SessionStore.create(tmp_path / "other-live.jsonl", {"source": "microphone", "device": 1})
     browser = SessionBrowser(w.session_dir, w, current=w.session_path)
     states = {browser.sessions[r].path.name: browser.table.item(r, 5).text() for r in range(browser.table.rowCount())}
-    assert states == {w.session_path.name: "being written now (this window)", killed.name: OPEN}
+    assert states == {w.session_path.name: "being written now (this window)", killed.name: INTERRUPTED,
+                      "other-live.jsonl": "being written now"}
     browser.close()
+    other.close()
 
 
 def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qtbot, tiny_model_path, tmp_path):
     import json
     import os
     import time
+
+    from streamer.events import WindowResult
+    from streamer.session import SessionStore
 
     w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
     assert not w.notice_interrupted_session()  # no sessions at all
@@ -214,9 +222,7 @@ def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qt
                      + json.dumps({"type": "result", "track": 0, "track_name": "Microphone", "kind": "window",
                                    "start_s": 1.0, "end_s": 3.0, "heads": {}, "speech_ratio": 1.0,
                                    "latency_ms": 1.0}) + "\n")
-    assert not w.notice_interrupted_session()  # written a moment ago: maybe another window's
-    os.utime(older, (time.time() - 60, time.time() - 60))
-    assert w.notice_interrupted_session()
+    assert w.notice_interrupted_session()  # written a moment ago, but nobody holds it: no need to wait
     text = w.banner.label.text()
     assert "20261203-100000-live.jsonl" in text and "was not closed" in text and "File > Sessions" in text
     assert "up to 0:03.0" in text
@@ -224,6 +230,13 @@ def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qt
     os.utime(older, (time.time() - 60, time.time() - 60))
     w.clear_error()
     assert not w.notice_interrupted_session()  # closed properly: nothing to say
+    # A newer session that another program is writing (it holds the writer's lock): nothing to say
+    # either, however long it has been quiet.
+    writer = SessionStore.create(tmp_path / "20261203-110000-live.jsonl", {"source": "microphone"})
+    writer.append(WindowResult.built_in(0, 1.0, 3.0, {"happy": 1.0}))
+    os.utime(writer.path, (time.time() - 60, time.time() - 60))
+    assert not w.notice_interrupted_session()
+    writer.close()
 
 
 def test_a_live_pause_is_marked_where_it_was(qtbot, tiny_model_path, tmp_path):

@@ -502,3 +502,22 @@ def test_a_live_sessions_pauses_are_kept_where_they_were(tmp_path):
     assert exported["metadata"]["pauses"] == [{"at_s": 3.25, "paused_s": 22.0}]
     text = session_report(path, tmp_path / "live.html").read_text()
     assert "listening paused at 3.2 s for 22 s (the times leave the pauses out)" in text
+
+
+def test_a_killed_writer_leaves_its_session_not_being_written(tmp_path):
+    """The writer's lock tells a session being written from one whose writer died, however it died."""
+    from streamer.session import being_written
+
+    path = tmp_path / "s.jsonl"
+    code = ("import sys, time; from streamer.session import SessionStore; "
+            f"store = SessionStore.create({str(path)!r}, {{}}); print('ready', flush=True); time.sleep(60)")
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            assert being_written(path) is True
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            assert being_written(path) is False
+        finally:
+            proc.kill()
+    assert being_written(tmp_path / "missing.jsonl") is None
