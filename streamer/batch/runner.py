@@ -3,6 +3,7 @@ Dask cluster, write each outcome as it arrives, then the table of all calls and 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import sys
@@ -124,6 +125,26 @@ def _new_pool(workers: int):
                                initializer=_init_pool_worker, initargs=(os.getpid(),))
 
 
+def _abandon(pool) -> None:
+    """Stop a pool's workers now and let the pool go without waiting: a stop (Ctrl+C, SIGTERM) while
+    calls are in flight. Their calls are abandoned (the batch process writes every call's files, so
+    nothing half-written is left; a later run analyses them). Waiting for them instead kept a stopped
+    batch running until its longest call ended, and a second signal during that wait left it hanging
+    with its workers alive. Stop signals wait until this is done."""
+    import signal
+
+    mask = getattr(signal, "pthread_sigmask", None)
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if mask is not None else None
+    try:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        if old is not None:
+            mask(signal.SIG_SETMASK, old)
+
+
 def _failed(task: CallTask, exc: BaseException) -> CallOutcome:
     return CallOutcome(task.call_id, task.key, FAILED, error=f"worker failed: {type(exc).__name__}: {exc}")
 
@@ -183,8 +204,13 @@ def _pool_round(pending: deque, workers: int, analyze) -> Iterator[CallOutcome]:
                         yield _failed(task, exc)
                 return lost
         return []
+    except BaseException:  # stopped (or the generator closed by its consumer, who was stopped)
+        _abandon(pool)
+        pool = None
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None = None) -> Iterator[CallOutcome]:
@@ -209,6 +235,11 @@ def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None
                 yield _failed(task, exc)
             else:
                 yield fut.result()
+    except BaseException:  # stopped: as in _pool_round
+        if pool is not None:
+            _abandon(pool)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -327,6 +358,9 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                 bar.update(1)
         except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
+            close = getattr(outcomes, "close", None)
+            if close is not None:  # the workers stop now, not when the generator is collected
+                close()
             bar.close()
             _report_interrupt(exc, run, list(in_progress), out_dir, log)
             raise

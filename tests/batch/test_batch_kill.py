@@ -57,10 +57,15 @@ def _same_call(out, copy_id: str, reference) -> None:
     assert_close(mine, ref, f"{copy_id}/summary.json")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize(("sig", "times"), [(signal.SIGKILL, 1), (signal.SIGTERM, 1), (signal.SIGINT, 1),
+                                           (signal.SIGTERM, 2)],
+                         ids=["SIGKILL", "SIGTERM", "SIGINT", "SIGTERM-twice"])
 def test_stopped_batch_leaves_no_worker_loses_nothing_and_reruns_to_a_clean_result(many_calls, local_run,
-                                                                                    tiny_model_path, tmp_path, sig):
-    rng = np.random.default_rng(int(sig))
+                                                                                    tiny_model_path, tmp_path, sig,
+                                                                                    times):
+    # Twice: a second signal while the batch stops (an impatient user, a service manager) once left
+    # it waiting forever on workers that were never told to stop.
+    rng = np.random.default_rng(int(sig) + times)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "ser", "batch", str(many_calls), "--out", str(out),
            "--workers", str(WORKERS), "--model", str(tiny_model_path), "--quiet"]
@@ -75,6 +80,10 @@ def test_stopped_batch_leaves_no_worker_loses_nothing_and_reruns_to_a_clean_resu
         assert workers, "the batch started no worker process"
         time.sleep(float(rng.uniform(0.0, MAX_DELAY_S)))
         batch.send_signal(sig)  # the batch process only, as `kill PID` or a service manager does
+        for _ in range(times - 1):
+            time.sleep(0.3)
+            if batch.poll() is None:
+                batch.send_signal(sig)
         batch.wait(timeout=EXIT_TIMEOUT_S)
         err = batch.stderr.read()
         _, alive = psutil.wait_procs(workers, timeout=EXIT_TIMEOUT_S)
