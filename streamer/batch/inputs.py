@@ -73,14 +73,16 @@ def _unsupported_note(root: Path) -> str:
             "convert them to WAV or FLAC first, e.g. with ffmpeg -i IN.m4a OUT.wav.")
 
 
-def discover(input_path: str | os.PathLike) -> list[CallInput]:
+def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> list[CallInput]:
     """Calls from a folder (audio files found recursively) or a list file (one path per line).
 
     Call ids are the path relative to the folder (or to the list file's folder), made filename-safe, so
-    moving the whole folder keeps them and reruns find their results.
+    moving the whole folder keeps them and reruns find their results. A file a folder holds under
+    two names (a link) is one call, under its first name in sorted order; ``notes`` gets a line
+    saying so.
 
     Raises:
-        ConfigError: The input does not exist, holds no audio files, or a listed path is repeated.
+        ConfigError: The input does not exist, holds no audio files, or a list file names a file twice.
     """
     root = Path(input_path)
     if root.is_dir():
@@ -109,14 +111,22 @@ def discover(input_path: str | os.PathLike) -> list[CallInput]:
             raise ConfigError(f"{root}: the list file names no audio files.")
     else:
         raise ConfigError(f"{root}: no such folder or list file.")
-    seen_paths, rels = set(), []
+    first: dict[Path, Path] = {}
+    kept, rels = [], []
     for p in paths:
         resolved = p.resolve()
-        if resolved in seen_paths:
-            raise ConfigError(f"{p}: listed twice.")
-        seen_paths.add(resolved)
+        if resolved in first:
+            if not root.is_dir():
+                raise ConfigError(f"{root}: names the same file twice ({first[resolved]} and {p}); list each "
+                                  "call once.")
+            if notes is not None:
+                notes.append(f"{p} is the same file as {first[resolved]} (a link): analysed once, as "
+                             f"{first[resolved].name}.")
+            continue
+        first[resolved] = p
+        kept.append(p)
         try:
             rels.append(str(p.relative_to(base)))
         except ValueError:
             rels.append(str(resolved).lstrip(os.sep))
-    return [CallInput(cid, p) for cid, p in zip(_call_ids(rels), paths)]
+    return [CallInput(cid, p) for cid, p in zip(_call_ids(rels), kept)]

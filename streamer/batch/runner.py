@@ -286,7 +286,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         ConfigError: Bad input, output folder, or scheduler. ModelFileError: bad model file.
     """
     t_start = time.perf_counter()
-    calls = discover(input_path)
+    notes: list[str] = []
+    calls = discover(input_path, notes)
     unreadable = unsupported_files(input_path)
     store = BatchStore(out_dir)
     out_dir = store.root  # "~" expanded, as the store checked and made it
@@ -302,6 +303,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
     bar = _progress_bar(len(calls), progress)
     log = log or (lambda msg: bar.write(msg, file=sys.stderr))  # through the bar: messages keep its line whole
+    for note in notes:
+        log(f"ser batch: note: {note}")
     if unreadable:
         log(f"ser batch: {len(unreadable)} file(s) not analysed, in a format this program does not read: "
             + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")

@@ -33,8 +33,18 @@ def test_list_file_paths_are_relative_to_the_list(tmp_path):
     assert [(c.call_id, c.path) for c in calls] == [("rec__x.wav", tmp_path / "rec" / "x.wav"),
                                                    ("gone.mp3", tmp_path / "gone.mp3")]
     listing.write_text("rec/x.wav\n./rec/x.wav\n")
-    with pytest.raises(ConfigError, match="listed twice"):
+    with pytest.raises(ConfigError, match="names the same file twice"):
         discover(listing)
+
+
+def test_a_file_a_folder_holds_twice_is_one_call(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"x")
+    (tmp_path / "b.wav").write_bytes(b"y")
+    (tmp_path / "link.wav").symlink_to(tmp_path / "a.wav")
+    notes: list[str] = []
+    calls = discover(tmp_path, notes)
+    assert [c.call_id for c in calls] == ["a.wav", "b.wav"]
+    assert len(notes) == 1 and "link.wav is the same file as" in notes[0] and "analysed once" in notes[0]
 
 
 def test_agent_channel_rule():
