@@ -12,10 +12,12 @@ from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE, FeatureConfig
 def normalise_level(waveform: torch.Tensor, target_dbfs: float, frame: int) -> torch.Tensor:
     """Scale each row of ``(batch, samples)`` so that the 90th percentile of its non-overlapping
     ``frame``-sample RMS levels is ``target_dbfs``. Gain in, the same output out (exactly, above
-    the floor), and each window depends only on its own samples, as streaming needs."""
+    the floor), and each window depends only on its own samples, as streaming needs. The levels are
+    those of each row less its mean: a DC offset does not count as sound."""
     b, n = waveform.shape
+    centred = waveform - waveform.mean(dim=1, keepdim=True)
     n_frames = max(1, n // frame)
-    frames = waveform[:, : n_frames * frame].reshape(b, n_frames, -1) if n >= frame else waveform[:, None, :]
+    frames = centred[:, : n_frames * frame].reshape(b, n_frames, -1) if n >= frame else centred[:, None, :]
     rms = frames.square().mean(dim=2).sqrt()
     k = int(LEVEL_PERCENTILE * (rms.shape[1] - 1))
     level = torch.sort(rms, dim=1).values[:, k]
@@ -64,7 +66,9 @@ class LogMel(torch.nn.Module):
 
     def _chunk_logmel(self, chunks: torch.Tensor) -> torch.Tensor:
         """A chunk's own log-mel: its level normalised alone, and the frames whose window lies inside
-        it (the chunk padded with the zero-weighted ends of the ``n_fft`` frame)."""
+        it (the chunk padded with the zero-weighted ends of the ``n_fft`` frame), after its mean (a
+        DC offset, which leaks into the lowest bands and into the level) is taken out."""
+        chunks = chunks - chunks.mean(dim=1, keepdim=True)
         if self.config.level_norm_dbfs is not None:
             chunks = normalise_level(chunks, self.config.level_norm_dbfs, self.config.hop_length)
         left = (self.config.n_fft - self.config.win_length) // 2

@@ -55,8 +55,10 @@ PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
 def level_gains(windows: np.ndarray, target_dbfs: float, frame: int) -> np.ndarray:
     """The gains (float32, one per row of ``windows``, windows of equal length) that put the 90th
     percentile of each window's non-overlapping ``frame``-sample RMS levels at ``target_dbfs``
-    (model/logmel.normalise_level, for each window)."""
+    (model/logmel.normalise_level, for each window). The levels are those of the window less its
+    mean: a DC offset (some sound cards and microphones have one) does not count as sound."""
     n_windows, n = windows.shape
+    windows = windows - windows.mean(axis=1, keepdims=True, dtype=np.float32)
     n_frames = max(1, n // frame)
     frames = (windows[:, : n_frames * frame].reshape(n_windows, n_frames, -1) if n >= frame
               else windows[:, None, :])
@@ -74,6 +76,7 @@ def voice_partials(window: np.ndarray) -> np.ndarray:
     """A window's voice-encoder input: (P, 160, 400) STFT frames of its partials of 1.6 s (at most
     3, half overlapping), after the encoder's level normalisation and centred framing."""
     x = window.astype(np.float32, copy=False)
+    x = x - np.float32(x.mean(dtype=np.float32))  # a DC offset is no part of the voice (model/voice.py)
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float32), dtype=np.float32)))
     x = x * np.float32(10 ** (VOICE_LEVEL_DBFS / 20) / max(rms, VOICE_SILENCE_RMS))
     half = VOICE_N_FFT // 2
@@ -265,6 +268,7 @@ class OnnxPredictor(InferenceBase):
         f = self.meta.features
         n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
         samples = np.stack(chunks).astype(np.float32, copy=False)
+        samples = samples - samples.mean(axis=1, keepdims=True, dtype=np.float32)  # each chunk's DC offset out
         frames = np.ascontiguousarray(
             np.lib.stride_tricks.sliding_window_view(samples, self._win, axis=1)[:, ::self._hop][:, :n])
         if f.level_norm_dbfs is None:

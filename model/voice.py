@@ -58,6 +58,9 @@ class VoiceGender(nn.Module):
         MAX_PARTIALS partials of 1.6 s. The LSTM runs over all rows at once (much cheaper per row
         than one by one); each row's result does not depend on the others."""
         x = waveforms.float()
+        # A DC offset (some sound cards and microphones have one) is no part of the voice: with it,
+        # the level normalisation and the encoder's lowest mel band (from 0 Hz) took it for sound.
+        x = x - x.mean(dim=1, keepdim=True)
         rms = torch.sqrt(torch.mean(x ** 2, dim=1))
         x = x * (10 ** (LEVEL_DBFS / 20) / torch.clamp(rms, min=SILENCE_RMS))[:, None]
         mels = self.mel(x).transpose(1, 2)  # (B, frames, 40)

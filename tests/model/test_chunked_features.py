@@ -38,7 +38,8 @@ def test_chunk_bounds_cut_whole_chunks_then_a_rest_that_holds_a_frame():
 
 @pytest.mark.parametrize("n", [32000, 20000, 8700, 8000, 5000, 600])
 def test_chunked_logmel_is_each_chunks_own_logmel_side_by_side(speech_16k, n):
-    """Each chunk scaled to its own level, then its frames: those whose window lies within it."""
+    """Each chunk less its mean, scaled to its own level, then its frames: those whose window lies
+    within it. A DC offset changes nothing."""
     from model.runtime import level_gain
 
     x = speech_16k[16000:16000 + n] * np.float32(0.3)
@@ -46,11 +47,14 @@ def test_chunked_logmel_is_each_chunks_own_logmel_side_by_side(speech_16k, n):
     pad = (PLAIN.n_fft - PLAIN.win_length) // 2
     expected = []
     for s, e in CHUNKED.chunk_bounds(n):
-        chunk = x[s:e] * np.float32(level_gain(x[s:e], -20.0, PLAIN.hop_length))
+        centred = x[s:e] - x[s:e].mean()
+        chunk = centred * np.float32(level_gain(centred, -20.0, PLAIN.hop_length))
         expected.append(plain(torch.from_numpy(np.pad(chunk, (pad, pad)))[None]))
     chunked = LogMel(CHUNKED)(torch.from_numpy(x)[None])
     assert chunked.shape[2] == CHUNKED.feature_frames(n)
     torch.testing.assert_close(chunked, torch.cat(expected, dim=2), rtol=1e-4, atol=1e-4)
+    offset = LogMel(CHUNKED)(torch.from_numpy(x + np.float32(0.1))[None])
+    torch.testing.assert_close(offset, chunked, rtol=1e-3, atol=1e-3)
 
 
 def _chunked_net() -> SERNet:
