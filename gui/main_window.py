@@ -937,9 +937,14 @@ class MainWindow(QtWidgets.QMainWindow):
         what they show (an incomplete analysis is not reused later). A recording stopped before its
         analysis ended plays on over what was analysed."""
         was_analysing = self.mode == FILE and self.bridge.active
+        was_live = self.mode == MIC and (self.bridge.active or self._mic_paused)
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()
+        if was_live and self.session_path is not None and self.session_path.is_file():
+            self._review_live_session()
+            self._set_state("stopped: press Listen (Ctrl+L) for a new live session")
+            return
         if self.mode == FILE:
             analysed = max((h.analysed_s for h in self.histories.values()), default=0.0)
             self.transport.analysis_progress(analysed, done=True)
@@ -952,6 +957,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_state(f"stopped; analysed up to {_clock(self.transport.end_s)}")
         elif self.mode != IDLE:
             self._set_state("stopped")
+
+    def _review_live_session(self) -> None:
+        """A live session that stopped becomes a saved session on screen, its plots (spectrogram and
+        level included) as they are: the slider, -5 s / +5 s and the position move through it as
+        through any session opened from File > Sessions (live, they only looked back while the
+        analysis went on, and stayed at its end once it stopped)."""
+        end = max((max(h.end_s, h.analysed_s) for h in self.histories.values()), default=0.0)
+        self.session_metadata = {"source": "microphone"}  # live audio is not recorded: nothing to play
+        self.transport.load(SESSION, end, analysed_s=end, analysis_done=True)
+        self.transport.seek(end)
+        self.plot_stack.set_position(self.position_s)
+        self.position_changed.emit(self.position_s)
+        self._update_actions()
 
     def seek(self, t_s: float) -> None:
         """Move the playhead of a recording or a session to ``t_s`` (nothing is analysed again or lost);

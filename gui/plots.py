@@ -38,6 +38,10 @@ BAND_Y = (1.04, 1.14)
 # y range grows by the caption's height in pixels (plus this gap), whatever the plot's height, so
 # that in the two-lane view's short plots too no caption covers a curve.
 CAPTION_GAP_PX = 3
+# Marker labels (pauses, settings changes) this close in time stand at different heights in the level
+# plot, these fractions of the line's length from its bottom, in turn.
+MARKER_CROWD_S = 8.0
+MARKER_LABEL_POSITIONS = (0.55, 0.85, 0.25)
 CAPTION_Z = 1  # captions and the pointer's readout are the view box's own children, over its contents
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
@@ -159,6 +163,7 @@ class Lane:
         self.playheads = []
         self.crosshairs = []
         self.marker_lines: list[pg.InfiniteLine] = []
+        self._marker_times: list[float] = []  # where the labelled markers are (for their heights)
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
@@ -289,11 +294,16 @@ class Lane:
         self._set_caption(self.head_plots[head], f"{self.name}: {text}")
 
     def add_marker(self, at_s: float, text: str) -> None:
-        """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot."""
+        """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot. Labels of
+        markers close together (a pause, then a settings change) stand at different heights, so that
+        one does not print over the other."""
+        near = sum(1 for t in self._marker_times if abs(t - at_s) < MARKER_CROWD_S)
+        self._marker_times.append(at_s)
+        position = MARKER_LABEL_POSITIONS[near % len(MARKER_LABEL_POSITIONS)]
         for p in self.plots:
             label = text if p is self.level_plot else None
             line = pg.InfiniteLine(pos=at_s, angle=90, movable=False, label=label,
-                                   labelOpts={"position": 0.55, "color": (255, 200, 120), "fill": (0, 0, 0, 150),
+                                   labelOpts={"position": position, "color": (255, 200, 120), "fill": (0, 0, 0, 150),
                                               "anchors": [(0, 0.5), (0, 0.5)]},
                                    pen=pg.mkPen(255, 200, 120, 170, width=1, style=QtCore.Qt.PenStyle.DashLine))
             p.addItem(line, ignoreBounds=True)

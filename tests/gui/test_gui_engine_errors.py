@@ -4,6 +4,7 @@ scripted stand-in for the engine bridge feeds the window the events the engine w
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gui.events import Audio, Finished, Problem, Result, Segment
 from gui.main_window import MainWindow
@@ -348,3 +349,48 @@ def test_settings_that_change_nothing_recorded_restart_nothing(tiny_model_path):
     assert key(base) == key(base.replace(window_s=own)) == key(base.replace(analyse_agent=True))
     assert key(base) != key(base.replace(hop_s=1.0))
     assert key(base.replace(channels="split")) != key(base.replace(channels="split", analyse_agent=True))
+
+
+def test_marker_labels_close_together_stand_at_different_heights(qtbot, tiny_model_path, tmp_path):
+    """A pause, then a settings change 2 s later: their labels once printed over each other."""
+    from gui.plots import MARKER_LABEL_POSITIONS
+
+    w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    for at, text in ((10.0, "paused 12 s"), (12.0, "settings changed"), (60.0, "paused 3 s")):
+        w.plot_stack.add_marker(at, text)
+    lane = w.plot_stack.lanes[0]
+    labelled = [m for m in lane.marker_lines if getattr(m, "label", None) is not None]
+    heights = [m.label.orthoPos for m in labelled]
+    assert [m.label.toPlainText() for m in labelled] == ["paused 12 s", "settings changed", "paused 3 s"]
+    assert heights[0] != heights[1] and heights[2] == heights[0] == MARKER_LABEL_POSITIONS[0]
+
+
+def test_a_stopped_live_session_can_be_moved_through(qtbot, tiny_model_path, tmp_path):
+    """Once stopped, the slider and -5 s / +5 s move through the session just recorded (live they
+    only looked back, and after Stop the view stayed on the last seconds)."""
+    import json
+
+    from gui.transport import SESSION
+    from model.checkpoint import read_meta
+
+    labels = list(read_meta(tiny_model_path).labels)
+    batches = [[Audio(0, k * 0.5, np.full(8000, 0.01, np.float32))]
+               + ([Result.built_in(0, k * 0.5, k * 0.5 + 2.0, {labels[0]: 1.0})] if k % 2 == 0 and k < 40 else [])
+               for k in range(144)]
+    w, _ = _live_window(qtbot, tiny_model_path, tmp_path, ScriptedBridge(batches + [[]] * 20, labels))
+    assert w.start_microphone()
+    w.session_path.write_text(json.dumps({"type": "metadata", "source": "microphone"}) + "\n")  # the engine's file
+    for _ in range(150):
+        w.tick()
+    assert w.position_s == pytest.approx(72.0)
+    w.stop()
+    assert w.mode == SESSION and w.position_s == pytest.approx(72.0) and w.status_state.text().startswith("stopped")
+    assert w.act_back.isEnabled() and w.act_forward.isEnabled() and not w.act_play.isEnabled()
+    assert len(w.histories[0].spec_times) > 0  # the spectrogram and level stay
+    w.seek(10.0)
+    w.tick()
+    assert w.position_s == pytest.approx(10.0) and w.seek_slider.value() == 10000
+    view = w.plot_stack._master.viewRange()[0]
+    assert view[0] <= 10.0 <= view[1]
+    assert w.start_microphone() and w.mode != SESSION  # Listen: a new live session
