@@ -147,9 +147,12 @@ def format_dev_result(corpus: str, r: dict) -> str:
     gender = r.get("gender_accuracy")
     if r["kind"] == "categorical":
         lines += [
+            # Chance: a guess among the model's labels is right 1/labels of the time in each class; among
+            # the corpus's classes only, 1/classes.
             f"unweighted accuracy, full {len(r['labels'])}-way argmax: {r['ua_full']:.3f}"
+            f"   (chance {1 / max(len(r['labels']), 1):.3f})",
+            f"unweighted accuracy, restricted to its {len(r['classes'])} classes: {r['ua_restricted']:.3f}"
             f"   (chance {1 / max(len(r['classes']), 1):.3f})",
-            f"unweighted accuracy, restricted to its {len(r['classes'])} classes: {r['ua_restricted']:.3f}",
             f"gender accuracy: {gender:.3f}" if gender is not None else "gender accuracy: -",
             "", "per-class recall (full / restricted):",
         ]
