@@ -64,10 +64,10 @@ class VadGain:
         k = len(frames)
         if k == 0:
             return np.ones(0, np.float32)
-        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frames.shape[1]
-        level = np.maximum(10 * np.log10(power + 1e-30), self.FLOOR_DB)
+        power = np.einsum("ij,ij->i", frames, frames).astype(np.float64)  # sums of squares
+        level = np.maximum(10 * np.log10(power / frames.shape[1] + 1e-30), self.FLOOR_DB)
         self.audible = level > self.SILENT_DB  # read by FrameVad for its priming
-        t = self._t + np.arange(k, dtype=np.float64)
+        t = np.arange(self._t, self._t + k, dtype=np.float64)
         self._t += k
         speech = np.maximum.accumulate(np.maximum(level + self._fall * t, self._speech_max))
         noise = np.minimum.accumulate(np.minimum(np.where(self.audible, level, np.inf) - self._rise * t,
@@ -75,10 +75,10 @@ class VadGain:
         self._speech_max, self._noise_min = float(speech[-1]), float(noise[-1])
         speech -= self._fall * t
         noise += self._rise * t
-        evidence = 2.0 * (speech - noise - self.MIN_CONTRAST_DB)
-        gain_db = np.clip(np.minimum(np.minimum(self.TARGET_DB - speech, self.NOISE_CEILING_DB - noise), evidence),
-                          0.0, self.MAX_GAIN_DB)
-        return (10 ** (gain_db / 20)).astype(np.float32)
+        gain_db = np.minimum(self.TARGET_DB - speech, self.NOISE_CEILING_DB - noise)
+        np.minimum(gain_db, 2.0 * (speech - noise - self.MIN_CONTRAST_DB), out=gain_db)
+        np.minimum(np.maximum(gain_db, 0.0, out=gain_db), self.MAX_GAIN_DB, out=gain_db)
+        return np.power(np.float32(10.0), (gain_db / 20).astype(np.float32))
 
 
 class FrameVad:
@@ -127,8 +127,8 @@ class FrameVad:
             self._n_rest = tail
         if not len(frames):
             return np.zeros(0, dtype=bool)
-        scaled = frames * self._gain.gains(frames)[:, None]
-        pcm = (np.clip(scaled, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
+        scaled = frames * (self._gain.gains(frames) * np.float32(INT16_SCALE))[:, None]
+        pcm = np.clip(scaled, -INT16_SCALE, INT16_SCALE, out=scaled).astype(np.int16)
         vad, process = self._vad, _webrtcvad.process
         flags = np.empty(len(pcm), dtype=bool)
         done = 0
