@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 
 from streamer.events import UTTERANCE, WINDOW, SpeechSegment, WindowResult
@@ -49,6 +51,10 @@ class TrackSummary:
     # Sound the voice-activity detector took for speech and the speech gate did not: the gate's
     # reason -> seconds (not counted in speech_s and n_segments).
     not_speech: dict[str, float] = field(default_factory=dict)
+    # Speech segments with no utterance result (too short for an analysis window): counted in
+    # speech_s and n_segments, not in the emotion shares.
+    n_unanalysed: int = 0
+    unanalysed_s: float = 0.0
     n_utterances: int = 0
     emotion_shares: dict[str, float] = field(default_factory=dict)  # top label -> share of confident analysed speech time
     uncertain_s: float = 0.0  # analysed speech time whose emotion is uncertain
@@ -93,8 +99,12 @@ class TrackSummary:
             left_out = f"{seconds:.1f} s of sound left out as not speech: {reasons}"
         if not self.n_segments:
             return f"{self.track_name}: no speech" + (f"; {left_out}" if left_out else " found")
+        short = ""
+        if self.n_unanalysed and self.n_utterances:
+            short = (f" ({self.n_unanalysed} of them, {self.unanalysed_s:.1f} s, too short to analyse)"
+                     if self.n_segments > 1 else f" ({self.unanalysed_s:.1f} s too short to analyse)")
         head = f"{self.track_name}: speech {self.speech_s:.1f} s in {self.n_segments} segment" + \
-               ("" if self.n_segments == 1 else "s") + (f"; {left_out}" if left_out else "")
+               ("" if self.n_segments == 1 else "s") + short + (f"; {left_out}" if left_out else "")
         if not self.n_utterances:
             return head + "; no utterance long enough to analyse"
         shares = sorted(self.emotion_shares.items(), key=lambda kv: -kv[1])
@@ -128,6 +138,16 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
                 s.not_speech[g.not_speech] = s.not_speech.get(g.not_speech, 0.0) + g.duration_s
         utts = [r for r in results if r.track == t and r.kind == UTTERANCE]
         s.n_utterances = len(utts)
+        # A segment's utterance result overlaps it (they share their times): the utterances that start
+        # before a segment ends overlap it when the latest end among them is after its start.
+        spans = sorted((r.start_s, r.end_s) for r in utts)
+        starts = [a for a, _ in spans]
+        latest_end = list(itertools.accumulate((b for _, b in spans), max))
+        for g in segs:
+            i = bisect.bisect_left(starts, g.end_s)
+            if i == 0 or latest_end[i - 1] <= g.start_s:
+                s.n_unanalysed += 1
+                s.unanalysed_s += g.duration_s
         total = sum(r.end_s - r.start_s for r in utts)
         if utts and total > 0:
             time = EmotionTime()

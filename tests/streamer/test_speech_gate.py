@@ -173,3 +173,16 @@ def test_noise_within_a_speech_segment_is_cut_out_of_it(speech_paths, predictor)
         streamed = analyze_waveform(x, predictor, EngineConfig(emit_audio=False), block_samples=block)
         assert [(type(e), getattr(e, "start_s", None), getattr(e, "end_s", None)) for e in streamed] == [
             (type(e), getattr(e, "start_s", None), getattr(e, "end_s", None)) for e in events]
+
+
+def test_the_summary_says_how_much_speech_was_too_short_to_analyse():
+    """Speech time counts every speech segment; those without an utterance result (shorter than a
+    window) are named, so that speech time and the analysed time add up."""
+    segments = [SpeechSegment(0, "mix", 0.0, 3.0), SpeechSegment(0, "mix", 4.0, 4.2),
+                SpeechSegment(0, "mix", 5.0, 8.0), SpeechSegment(0, "mix", 9.0, 9.25)]
+    utterances = [WindowResult.built_in(0, a, b, {"happy": 1.0}, kind="utterance") for a, b in ((0.0, 3.0), (5.0, 8.0))]
+    summary = summarize(["mix"], segments, utterances)[0]
+    assert (summary.n_segments, summary.n_unanalysed) == (4, 2)
+    assert summary.unanalysed_s == pytest.approx(0.45)
+    assert summary.line().startswith("mix: speech 6.5 s in 4 segments (2 of them, 0.5 s, too short to analyse); ")
+    assert "too short" not in summarize(["mix"], segments[:1] + segments[2:3], utterances)[0].line()
