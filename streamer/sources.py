@@ -45,6 +45,9 @@ PACES = ("fast", "realtime")
 FAST_BLOCK_S = 2.0
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
+# More channels than this in a file's header is taken for a damaged header (a WAV whose channel count
+# was overwritten with 300 read as 0.1 s of 300-channel noise: "no speech found", exit 0).
+MAX_FILE_CHANNELS = 64
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
@@ -226,6 +229,11 @@ class FileSource(Source):
         if f.frames == 0:
             f.close()
             raise AudioError(f"{self.path}: the file holds no audio samples.")
+        if f.channels > MAX_FILE_CHANNELS:
+            f.close()
+            raise AudioError(f"{self.path}: its header says {f.channels} channels; no recording of speech has that "
+                             "many, so the header is probably damaged. Convert the file again from its source "
+                             "(e.g. ffmpeg -i IN -ac 1 OUT.wav).")
         self.rate = f.samplerate
         self.n_channels = f.channels
         if self._block_frames:

@@ -34,6 +34,18 @@ def test_file_without_samples(tmp_path, stub_predictor):
         analyze_file(path, stub_predictor)
 
 
+def test_a_header_with_an_absurd_channel_count_is_called_damaged(speech_16k, tmp_path, stub_predictor):
+    """A WAV whose channel count was overwritten with 300 read as 0.1 s of noise: 'no speech found'."""
+    import struct
+
+    path = write_audio(tmp_path / "badchan.wav", speech_16k)
+    data = bytearray(path.read_bytes())
+    data[22:24] = struct.pack("<H", 300)  # the fmt chunk's channel count
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match="badchan.wav: its header says 300 channels.*damaged"):
+        analyze_file(path, stub_predictor)
+
+
 def test_not_an_audio_file(tmp_path, stub_predictor):
     path = tmp_path / "notes.wav"
     path.write_text("this is not audio\n" * 100)
