@@ -51,6 +51,7 @@ AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that i
 OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
 # misleads about the very emotion being judged.
+MIN_WINDOW_PX = (900, 560)  # below this, lane titles, axis labels and the panel ran into each other
 INTERRUPTED_QUIET_S = 30.0  # a session without an end record unchanged this long is not being written
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
              "because a sped-up or slowed voice changes pitch). Choose the output device in Settings.")
@@ -159,6 +160,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         self.setWindowTitle("Speech-emotion analyzer")
         self.resize(1400, 900)
+        self.setMinimumSize(*MIN_WINDOW_PX)
         self.setAcceptDrops(True)
         self.settings = settings or GuiSettings()
         self.bridge = bridge or eb.EngineBridge()
@@ -462,7 +464,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
             self._devices = []
             self.device_combo.addItem("no microphone available", None)
-            self.status_state.setText(f"microphones unavailable: {exc}")
+            self._set_state(f"microphones unavailable: {exc}")
             self._listen_ready(False)
             return
         if not self._devices:
@@ -1308,6 +1310,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _set_state(self, text: str) -> None:
         self.status_state.setText(text)
+        self.status_state.setToolTip(text)  # whole, where the status bar cuts a long one short
 
     # -- exports -----------------------------------------------------------------------------
     def _export_dialog(self, fmt: str) -> None:

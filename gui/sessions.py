@@ -13,6 +13,7 @@ from gui.plots import clock_text
 from streamer.session import being_written, end_record, session_complete, session_head_tail
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
+MAX_COLUMN_PX = 320  # wider texts are shortened in the middle; the tooltip has them whole
 INTERRUPTED = "interrupted"  # no end record and nobody writing it: killed or crashed
 
 
@@ -106,6 +107,9 @@ class SessionBrowser(QtWidgets.QDialog):
                 item.setToolTip(str(info.path) if col == 0 else text)
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
+        for col in range(self.table.columnCount()):  # a long path would push the state column out of sight
+            self.table.setColumnWidth(col, min(self.table.columnWidth(col), MAX_COLUMN_PX))
         if not self.sessions:
             where.setText(where.text() + "<br>No sessions yet: open a file or press Listen.")
 
