@@ -575,7 +575,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except SERError as exc:
             self.show_error(str(exc))
             return False
-        self.stop()
+        self.stop(review=False)
         self.clear_error()  # an error about what was tried before no longer applies (also when reopened from a session)
         if self.model_info is None and not self.load_model_info():
             return False
@@ -690,7 +690,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.listening and self._listening_with == (chosen, self.settings.channels):
             self._set_state("listening (already: Stop ends this session)")
             return True
-        self.stop()
+        self.stop(review=False)
         self._show_channels(self.settings.channels)
         if self.model_info is None and not self.load_model_info():
             return False
@@ -765,7 +765,7 @@ class MainWindow(QtWidgets.QMainWindow):
         when ``salvage`` is True; None asks the user (False only reports the damage)."""
         from streamer.errors import CorruptSessionError
 
-        self.stop()
+        self.stop(review=False)
         try:
             loaded = eb.EngineBridge.open_session(path, salvage=bool(salvage))
         except CorruptSessionError as exc:
@@ -934,12 +934,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.mode in (FILE, SESSION):
             self._play()
 
-    def stop(self) -> None:
+    def stop(self, review: bool = True) -> None:
         """Stop the analysis, the sound and the microphone, and close the session file; the plots keep
         what they show (an incomplete analysis is not reused later). A recording stopped before its
-        analysis ended plays on over what was analysed."""
+        analysis ended plays on over what was analysed; a live session becomes a session to move
+        through (``review``; not when something else is opened next)."""
         was_analysing = self.mode == FILE and self.bridge.active
-        was_live = self.mode == MIC and (self.bridge.active or self._mic_paused)
+        was_live = review and self.mode == MIC and (self.bridge.active or self._mic_paused)
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()
@@ -967,6 +968,7 @@ class MainWindow(QtWidgets.QMainWindow):
         analysis went on, and stayed at its end once it stopped)."""
         end = max((max(h.end_s, h.analysed_s) for h in self.histories.values()), default=0.0)
         self.session_metadata = {"source": "microphone"}  # live audio is not recorded: nothing to play
+        self.setWindowTitle(f"Speech-emotion analyzer: session {self.session_path.name}")
         self.transport.load(SESSION, end, analysed_s=end, analysis_done=True)
         self.transport.seek(end)
         self.plot_stack.set_position(self.position_s)
@@ -1102,7 +1104,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.save_settings()
         self.plot_stack.span_s = settings.view_span_s
         if model_changed:
-            self.stop()
+            self.stop(review=False)
             if self.load_model_info():
                 self.clear_error()
         if smoothing_changed:

@@ -163,7 +163,7 @@ class Lane:
         self.playheads = []
         self.crosshairs = []
         self.marker_lines: list[pg.InfiniteLine] = []
-        self._marker_times: list[float] = []  # where the labelled markers are (for their heights)
+        self._marker_times: list[tuple[float, float]] = []  # the labelled markers: time, label height
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
@@ -297,9 +297,10 @@ class Lane:
         """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot. Labels of
         markers close together (a pause, then a settings change) stand at different heights, so that
         one does not print over the other."""
-        near = sum(1 for t in self._marker_times if abs(t - at_s) < MARKER_CROWD_S)
-        self._marker_times.append(at_s)
-        position = MARKER_LABEL_POSITIONS[near % len(MARKER_LABEL_POSITIONS)]
+        used = [pos for t, pos in self._marker_times if abs(t - at_s) < MARKER_CROWD_S]
+        free = [pos for pos in MARKER_LABEL_POSITIONS if pos not in used]
+        position = free[0] if free else MARKER_LABEL_POSITIONS[len(used) % len(MARKER_LABEL_POSITIONS)]
+        self._marker_times.append((at_s, position))
         for p in self.plots:
             label = text if p is self.level_plot else None
             line = pg.InfiniteLine(pos=at_s, angle=90, movable=False, label=label,

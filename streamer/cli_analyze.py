@@ -84,7 +84,8 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
         earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
         left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)
                 and not being_written(p)]
-        how, unless = "no end record; ", ""
+        unknown = any(being_written(p) is None for p in left)  # no locks to ask (Windows): maybe running
+        how, unless = "no end record; ", "; unless another run is still writing" if unknown else ""
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")

@@ -54,6 +54,14 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
+# The session files this process holds the writer's lock on, by (device, inode): this process's own
+# answer does not depend on the file system's locks (on NFS, Linux emulates flock with POSIX locks,
+# which any close of the file in the writing process drops).
+_WRITING: set[tuple[int, int]] = set()
+LOCK_TRIES = 50  # a reader's check holds a shared lock for a moment: the writer tries again
+LOCK_RETRY_S = 0.002
+
+
 def _lock_for_writing(f) -> None:
     """Hold an exclusive advisory lock on a session file while it is written, so that another
     program can tell a session being written from one whose writer was killed (the operating system
@@ -61,10 +69,25 @@ def _lock_for_writing(f) -> None:
     the file system refuses them, nothing is held and :func:`being_written` answers None."""
     try:
         import fcntl
+    except ImportError:
+        return
+    with contextlib.suppress(OSError):
+        st = os.fstat(f.fileno())
+        _WRITING.add((st.st_dev, st.st_ino))
+    for _ in range(LOCK_TRIES):
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:  # a reader checking at this moment
+            time.sleep(LOCK_RETRY_S)
+        except OSError:
+            return
 
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (ImportError, OSError):
-        pass
+
+def _unlock_for_writing(f) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        st = os.fstat(f.fileno())
+        _WRITING.discard((st.st_dev, st.st_ino))
 
 
 def being_written(path: str | os.PathLike) -> bool | None:
@@ -76,6 +99,9 @@ def being_written(path: str | os.PathLike) -> bool | None:
     except ImportError:
         return None
     try:
+        st = os.stat(path)
+        if (st.st_dev, st.st_ino) in _WRITING:
+            return True
         with open(path, "rb") as f:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -297,6 +323,7 @@ class SessionStore:
         finally:  # closed even when the end record cannot be written (a full disk)
             with self._lock:
                 if self._file is not None:
+                    _unlock_for_writing(self._file)
                     with contextlib.suppress(OSError):
                         self._file.close()
                     self._file = None

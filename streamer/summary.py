@@ -51,8 +51,8 @@ class TrackSummary:
     # Sound the voice-activity detector took for speech and the speech gate did not: the gate's
     # reason -> seconds (not counted in speech_s and n_segments).
     not_speech: dict[str, float] = field(default_factory=dict)
-    # Speech segments with no utterance result (too short for an analysis window): counted in
-    # speech_s and n_segments, not in the emotion shares.
+    # Speech segments with no utterance result before the track's last one (too short for an
+    # analysis window): counted in speech_s and n_segments, not in the emotion shares.
     n_unanalysed: int = 0
     unanalysed_s: float = 0.0
     n_utterances: int = 0
@@ -143,9 +143,10 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
         spans = sorted((r.start_s, r.end_s) for r in utts)
         starts = [a for a, _ in spans]
         latest_end = list(itertools.accumulate((b for _, b in spans), max))
-        for g in segs:
+        last = latest_end[-1] if latest_end else 0.0
+        for g in segs:  # those after the last utterance may be where the analysis stopped: no claim
             i = bisect.bisect_left(starts, g.end_s)
-            if i == 0 or latest_end[i - 1] <= g.start_s:
+            if g.end_s <= last and (i == 0 or latest_end[i - 1] <= g.start_s):
                 s.n_unanalysed += 1
                 s.unanalysed_s += g.duration_s
         total = sum(r.end_s - r.start_s for r in utts)

@@ -111,19 +111,24 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
             raise ConfigError(f"{root}: the list file names no audio files.")
     else:
         raise ConfigError(f"{root}: no such folder or list file.")
-    first: dict[Path, Path] = {}
+    first: dict[object, Path] = {}
     kept, rels = [], []
     for p in paths:
         resolved = p.resolve()
-        if resolved in first:
+        try:  # the file itself: a symbolic or a hard link to one already listed is the same call
+            st = p.stat()
+            same = (st.st_dev, st.st_ino)
+        except OSError:  # missing: reported when it is analysed
+            same = resolved
+        if same in first:
             if not root.is_dir():
-                raise ConfigError(f"{root}: names the same file twice ({first[resolved]} and {p}); list each "
+                raise ConfigError(f"{root}: names the same file twice ({first[same]} and {p}); list each "
                                   "call once.")
             if notes is not None:
-                notes.append(f"{p} is the same file as {first[resolved]} (a link): analysed once, as "
-                             f"{first[resolved].name}.")
+                notes.append(f"{p} is the same file as {first[same]} (a link): analysed once, as "
+                             f"{first[same].name}.")
             continue
-        first[resolved] = p
+        first[same] = p
         kept.append(p)
         try:
             rels.append(str(p.relative_to(base)))

@@ -130,19 +130,26 @@ def _abandon(pool) -> None:
     calls are in flight. Their calls are abandoned (the batch process writes every call's files, so
     nothing half-written is left; a later run analyses them). Waiting for them instead kept a stopped
     batch running until its longest call ended, and a second signal during that wait left it hanging
-    with its workers alive. Stop signals wait until this is done."""
+    with its workers alive. A further Ctrl+C or SIGTERM while this runs is held until it is done
+    (then raised as usual), so that no worker is left running."""
     import signal
+    import threading
 
-    mask = getattr(signal, "pthread_sigmask", None)
-    old = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if mask is not None else None
+    held: list[int] = []
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved[sig] = signal.signal(sig, lambda signum, frame: held.append(signum))
     try:
         for proc in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(Exception):
                 proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
     finally:
-        if old is not None:
-            mask(signal.SIG_SETMASK, old)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for signum in held[:1]:  # the stop asked for meanwhile, now
+            signal.raise_signal(signum)
 
 
 def _failed(task: CallTask, exc: BaseException) -> CallOutcome:
@@ -205,8 +212,8 @@ def _pool_round(pending: deque, workers: int, analyze) -> Iterator[CallOutcome]:
                 return lost
         return []
     except BaseException:  # stopped (or the generator closed by its consumer, who was stopped)
-        _abandon(pool)
-        pool = None
+        stopping, pool = pool, None  # never waited for below, whatever interrupts the abandoning
+        _abandon(stopping)
         raise
     finally:
         if pool is not None:
@@ -236,9 +243,9 @@ def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None
             else:
                 yield fut.result()
     except BaseException:  # stopped: as in _pool_round
-        if pool is not None:
-            _abandon(pool)
-            pool = None
+        stopping, pool = pool, None
+        if stopping is not None:
+            _abandon(stopping)
         raise
     finally:
         if pool is not None:

@@ -116,6 +116,28 @@ def test_shared_frames_give_what_each_window_alone_gives(pair, speech_16k):
         np.testing.assert_allclose(a.dimensions, b.dimensions, atol=1e-5)
 
 
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.exists(), reason="no bundled model in this checkout")
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_a_dc_offset_changes_nothing_where_windows_share_their_chunks(speech_16k, runtime):
+    """The engine's path with the bundled model: a segment's windows share their chunks' features
+    and the voice cadence; each chunk and voice window loses its mean first, so an offset changes no
+    output (+0.05 had moved a male voice's P(male) from 0.96 to 0.69)."""
+    from model.runtime import load_predictor
+
+    hop, win = 8000, 32000
+    starts = list(range(0, len(speech_16k) - win, hop))[:10]
+    predictor = load_predictor("default", runtime=runtime)
+
+    def run(x):
+        seg = SegmentState()
+        return predictor.predict_batch([x[s:s + win] for s in starts], segments=[(seg, s) for s in starts])
+
+    for a, b in zip(run(speech_16k), run(speech_16k + np.float32(0.05)), strict=True):
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=2e-3)
+        np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=2e-3)
+        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=2e-3)
+
+
 def test_streaming_equals_offline_on_onnx(speech_16k, pair):
     _, onnx_p = pair
     offline = [e for e in analyze_waveform(speech_16k, onnx_p, EngineConfig(emit_audio=False))

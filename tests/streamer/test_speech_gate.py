@@ -182,7 +182,8 @@ def test_the_summary_says_how_much_speech_was_too_short_to_analyse():
                 SpeechSegment(0, "mix", 5.0, 8.0), SpeechSegment(0, "mix", 9.0, 9.25)]
     utterances = [WindowResult.built_in(0, a, b, {"happy": 1.0}, kind="utterance") for a, b in ((0.0, 3.0), (5.0, 8.0))]
     summary = summarize(["mix"], segments, utterances)[0]
-    assert (summary.n_segments, summary.n_unanalysed) == (4, 2)
-    assert summary.unanalysed_s == pytest.approx(0.45)
-    assert summary.line().startswith("mix: speech 6.5 s in 4 segments (2 of them, 0.5 s, too short to analyse); ")
+    # The last one, after the last utterance, may be where the analysis was stopped: not claimed.
+    assert (summary.n_segments, summary.n_unanalysed) == (4, 1)
+    assert summary.unanalysed_s == pytest.approx(0.2)
+    assert summary.line().startswith("mix: speech 6.5 s in 4 segments (1 of them, 0.2 s, too short to analyse); ")
     assert "too short" not in summarize(["mix"], segments[:1] + segments[2:3], utterances)[0].line()

@@ -232,3 +232,19 @@ def test_file_source_resamples_as_a_stream(speech_paths, block):
     offline = load_mono_16k(path)
     assert len(streamed) == len(offline)
     np.testing.assert_allclose(streamed, offline, atol=1e-6)
+
+
+def test_vad_gain_ignores_a_dc_offset_and_survives_nan():
+    """A DC offset is no sound: with one, the noise floor read high and the gain fell to 0 dB. A
+    frame that is not finite counts as silence and does not stop the gain for the rest."""
+    from streamer.vad import VadGain
+
+    rng = np.random.default_rng(4)
+    quiet = (rng.standard_normal((300, 480)) * 10 ** (-60 / 20)).astype(np.float32)
+    quiet[100:200] *= np.float32(10 ** (20 / 20))  # "speech" 20 dB above the floor
+    clean = VadGain(480).gains(quiet)
+    np.testing.assert_allclose(VadGain(480).gains(quiet + np.float32(0.003)), clean, rtol=1e-3)
+    broken = quiet.copy()
+    broken[150, 7] = np.nan
+    gains = VadGain(480).gains(broken)
+    assert np.isfinite(gains).all() and gains[200:].max() > 1.5
