@@ -1288,6 +1288,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_stop.setEnabled(self.mode == FILE or live or self.bridge.active or replayable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
+        self.speed_combo.setEnabled(self.mode != MIC)  # live audio comes at its own pace
+        self.speed_combo.setToolTip("Replay speed: live audio comes at its own pace" if self.mode == MIC
+                                    else "Replay speed")
         for a in (self.act_export_csv, self.act_export_json, self.act_export_html):
             a.setEnabled(has_session)
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))

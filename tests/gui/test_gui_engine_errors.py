@@ -132,6 +132,7 @@ def test_the_state_says_listening_while_live_audio_comes(qtbot, tiny_model_path,
     assert w.status_state.text() == "listening"
     w._update_actions()
     assert not w.act_sound.isEnabled() and "not played back" in w.act_sound.toolTip()  # it would play nothing
+    assert not w.speed_combo.isEnabled() and "own pace" in w.speed_combo.toolTip()
 
 
 def test_listen_while_listening_and_choices_made_while_listening_keep_the_session(qtbot, tiny_model_path, tmp_path):
