@@ -326,7 +326,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open_session = action("Open session…", "Ctrl+Shift+O", self.open_session_dialog,
                                        f"Open a saved session (every analysis is saved in {self.session_dir})")
         self.act_play = action("Play", "Space", self.toggle_pause, "Start, pause or resume")
-        self.act_stop = action("Stop", "Esc", self.stop, "Stop analysing")
+        self.act_stop = action("Stop", "Esc", lambda: self.stop(), "Stop analysing")  # (not triggered's bool)
         self.act_back = action("−5 s", "Left", lambda: self.seek(self.position_s - SEEK_STEP_S), "Seek back")
         self.act_forward = action("+5 s", "Right", lambda: self.seek(self.position_s + SEEK_STEP_S), "Seek forward")
         self.act_slower = action("Slower", "-", lambda: self.step_speed(-1), "Slower replay")
@@ -940,7 +940,8 @@ class MainWindow(QtWidgets.QMainWindow):
         analysis ended plays on over what was analysed; a live session becomes a session to move
         through (``review``; not when something else is opened next)."""
         was_analysing = self.mode == FILE and self.bridge.active
-        was_live = review and self.mode == MIC and (self.bridge.active or self._mic_paused)
+        # A live session, listening, paused, or ended by itself (the microphone lost): its file is there.
+        was_live = review and self.mode == MIC
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()

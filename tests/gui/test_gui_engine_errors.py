@@ -385,7 +385,7 @@ def test_a_stopped_live_session_can_be_moved_through(qtbot, tiny_model_path, tmp
     for _ in range(150):
         w.tick()
     assert w.position_s == pytest.approx(72.0)
-    w.stop()
+    w.act_stop.trigger()  # the toolbar's Stop (Esc), as the user stops
     assert w.mode == SESSION and w.position_s == pytest.approx(72.0) and w.status_state.text().startswith("stopped")
     assert w.act_back.isEnabled() and w.act_forward.isEnabled() and not w.act_play.isEnabled()
     assert len(w.histories[0].spec_times) > 0  # the spectrogram and level stay
@@ -395,3 +395,23 @@ def test_a_stopped_live_session_can_be_moved_through(qtbot, tiny_model_path, tmp
     view = w.plot_stack._master.viewRange()[0]
     assert view[0] <= 10.0 <= view[1]
     assert w.start_microphone() and w.mode != SESSION  # Listen: a new live session
+
+
+def test_a_live_session_the_engine_ended_can_be_moved_through_after_stop(qtbot, tiny_model_path, tmp_path):
+    """The microphone lost: the engine ended the session by itself; Stop then shows it for review too."""
+    import json
+
+    from gui.transport import SESSION
+
+    labels = ["neutral"]
+    batches = [[Audio(0, k * 0.5, np.full(8000, 0.01, np.float32))] for k in range(20)]
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path, ScriptedBridge(batches, labels))
+    assert w.start_microphone()
+    w.session_path.write_text(json.dumps({"type": "metadata", "source": "microphone"}) + "\n")
+    for _ in range(25):
+        w.tick()
+    bridge.active = False  # ended by itself
+    w.stop()
+    assert w.mode == SESSION and w.act_back.isEnabled()
+    w.stop()  # again: nothing more happens
+    assert w.mode == SESSION
