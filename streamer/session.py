@@ -119,7 +119,7 @@ class SessionStore:
     """Append-only session file. Use :meth:`create` to write one and :meth:`open` to read one back."""
 
     def __init__(self, path: Path, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
-                 errors: list[str], ended: dict | None, writable: bool, keep_records: bool = True):
+                 errors: list[str], ended: dict | None, writable: bool, keep_records: bool = True, file=None):
         self.path = path
         self.keep_records = keep_records  # writers of long sessions keep only the file, for flat memory
         self.metadata = metadata
@@ -132,9 +132,11 @@ class SessionStore:
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
         self._unsynced = False  # records written since the last fsync
-        if writable:
-            self._file = open(path, "a", encoding="utf-8")  # kept open: records are appended as they happen
-            _lock_for_writing(self._file)
+        if writable:  # kept open: records are appended as they happen
+            self._file = file
+            if self._file is None:
+                self._file = open(path, "a", encoding="utf-8")
+                _lock_for_writing(self._file)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -150,13 +152,19 @@ class SessionStore:
         if existed and not overwrite:
             raise SessionError(f"{path}: a session file already exists; choose another name or remove it.")
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created": now_iso(), **(metadata or {})}
+        f = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(json.dumps({"type": "metadata", **meta}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            f = open(path, "w", encoding="utf-8")  # locked before its first line: never seen unlocked
+            _lock_for_writing(f)
+            f.write(json.dumps({"type": "metadata", **meta}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
+            if f is not None:
+                _unlock_for_writing(f)
+                with contextlib.suppress(OSError):
+                    f.close()
             if not existed:  # not even its first record fitted (a full disk): no empty file left
                 with contextlib.suppress(OSError):
                     path.unlink(missing_ok=True)
@@ -164,7 +172,7 @@ class SessionStore:
             raise SessionError(f"{path}: cannot create the session file ("
                                + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
                                "place).") from exc
-        return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records)
+        return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records, file=f)
 
     @classmethod
     def open(cls, path: str | os.PathLike, salvage: bool = False) -> SessionStore:
