@@ -16,6 +16,7 @@ from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 
 INT16_SCALE = 32767.0
 PRIME_FRAMES = 10
+DC_TIME_S = 2.0  # time constant of the DC offset taken out of webrtcvad's input
 
 
 class VadGain:
@@ -83,6 +84,7 @@ class VadGain:
         speech -= self._fall * t
         noise += self._rise * t
         gain_db = np.minimum(self.TARGET_DB - speech, self.NOISE_CEILING_DB - noise)
+        gain_db[~self.audible] = 0.0  # digital silence and dither stay as they are (raised, webrtcvad took them for speech)
         np.minimum(gain_db, 2.0 * (speech - noise - self.MIN_CONTRAST_DB), out=gain_db)
         np.minimum(np.maximum(gain_db, 0.0, out=gain_db), self.MAX_GAIN_DB, out=gain_db)
         return np.power(np.float32(10.0), (gain_db / 20).astype(np.float32))
@@ -102,6 +104,8 @@ class FrameVad:
         _webrtcvad.init(self._vad)
         _webrtcvad.set_mode(self._vad, aggressiveness)
         self._gain = VadGain(frame_samples)
+        self._dc_keep = math.exp(-frame_samples / SAMPLE_RATE_HZ / DC_TIME_S)
+        self._dc: float | None = None
         self._rest = np.zeros(frame_samples, dtype=np.float32)  # samples of the incomplete frame
         self._n_rest = 0
         self._primed = False
@@ -110,6 +114,23 @@ class FrameVad:
         self._n_rest = 0
         self._gain.reset()
         self._primed = False
+        self._dc = None
+
+    def _dc_offsets(self, frames: np.ndarray) -> np.ndarray:
+        """The DC offset taken out of each frame before webrtcvad: the frames' means, smoothed with a
+        time constant of DC_TIME_S and started from the stream's first frame. webrtcvad's filters start
+        at rest: an offset present from the first sample opened a 0.4-s segment there. (Each frame's
+        own mean would not do: the steps between frames read as clicks, and took pink noise for
+        speech.)"""
+        out = np.empty(len(frames), np.float32)
+        dc = self._dc
+        for i, m in enumerate(frames.mean(axis=1, dtype=np.float64).tolist()):
+            if not math.isfinite(m):
+                m = 0.0 if dc is None else dc
+            dc = m if dc is None else self._dc_keep * dc + (1.0 - self._dc_keep) * m
+            out[i] = dc
+        self._dc = dc
+        return out
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Audio (float32, 16 kHz) in, flags (bool) of the frames it completes out."""
@@ -135,7 +156,7 @@ class FrameVad:
         if not len(frames):
             return np.zeros(0, dtype=bool)
         gains = self._gain.gains(frames) * np.float32(INT16_SCALE)
-        scaled = frames * gains[:, None]  # (webrtcvad's own filters take out a DC offset)
+        scaled = (frames - self._dc_offsets(frames)[:, None]) * gains[:, None]
         if not np.isfinite(scaled).all():  # samples that are not numbers reach it as silence
             scaled = np.nan_to_num(scaled, nan=0.0, posinf=INT16_SCALE, neginf=-INT16_SCALE)
         pcm = np.clip(scaled, -INT16_SCALE, INT16_SCALE, out=scaled).astype(np.int16)
