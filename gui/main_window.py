@@ -1289,9 +1289,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_stop.setEnabled(self.mode == FILE or live or self.bridge.active or replayable)
         for a in (self.act_back, self.act_forward):
             a.setEnabled(self.mode in (FILE, SESSION))
-        self.speed_combo.setEnabled(self.mode != MIC)  # live audio comes at its own pace
-        self.speed_combo.setToolTip("Replay speed: live audio comes at its own pace" if self.mode == MIC
-                                    else "Replay speed")
+        # Speed: a recording's replay only (live audio comes at its own pace; a session without its
+        # recording has nothing to play).
+        replays = self.mode == FILE or (self.mode == SESSION and self.transport.has_audio)
+        for w in (self.speed_combo, self.act_slower, self.act_faster):
+            w.setEnabled(replays)
+        self.speed_combo.setToolTip("Replay speed" if replays else "Replay speed: live audio comes at its own pace"
+                                    if self.mode == MIC else "Replay speed: nothing to replay")
         for a in (self.act_export_csv, self.act_export_json, self.act_export_html):
             a.setEnabled(has_session)
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))

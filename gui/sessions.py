@@ -22,7 +22,7 @@ class SessionInfo:
     path: Path
     created: str
     source: str
-    duration_s: float | None  # the end of its last result: how far its analysis got
+    duration_s: float | None  # how far its analysis got: its end record's, else its last result's end
     model: str
     state: str  # "complete", "stopped" or OPEN
     recording_s: float | None = None  # the length of its recording (files), None for a microphone
@@ -45,7 +45,11 @@ def read_session_info(path: Path) -> SessionInfo | None:
         (f"microphone {meta.get('device')}" if meta.get("source") == "microphone" else "")
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
-    state = OPEN if end_record(tail) is None else ("complete" if session_complete(tail) else "stopped")
+    end = end_record(tail)
+    state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
+    until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
+    if isinstance(until, (int, float)) and until > 0:
+        ends.append(float(until))
     recording = (engine.get("source") or {}).get("duration_s")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
                        max(ends) if ends else None, model or "?", state,
@@ -68,7 +72,7 @@ def list_sessions(folder: Path) -> list[SessionInfo]:
 class SessionBrowser(QtWidgets.QDialog):
     """Lists the sessions of a folder; Open (or a double click) opens the chosen one."""
 
-    COLUMNS = ("date (UTC)", "source", "recording", "results up to", "model", "state")
+    COLUMNS = ("date (UTC)", "source", "recording", "analysed up to", "model", "state")
 
     def __init__(self, folder: Path, parent=None, current: Path | None = None):
         super().__init__(parent)

@@ -747,7 +747,7 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
     sessions = list_sessions(w.session_dir)
     assert len(sessions) == 1 and sessions[0].state == "complete" and sessions[0].source.endswith("speech.wav")
     assert sessions[0].duration_s is not None and sessions[0].duration_s > 10 and sessions[0].model != "?"
-    # The browser gives the recording's length and, apart, how far the results go.
+    # The browser gives the recording's length and, apart, how far the analysis got.
     import soundfile as sf
 
     from gui.sessions import SessionBrowser
@@ -755,7 +755,7 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
     assert sessions[0].recording_s == pytest.approx(sf.info(str(speech_wav)).duration, abs=0.01)
     browser = SessionBrowser(w.session_dir, w)
     headers = [browser.table.horizontalHeaderItem(i).text() for i in range(browser.table.columnCount())]
-    assert headers[2:4] == ["recording", "results up to"]
+    assert headers[2:4] == ["recording", "analysed up to"]
     assert browser.table.item(0, 2).text() == f"0:{sessions[0].recording_s:04.1f}"
     browser.close()
 
