@@ -82,9 +82,10 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
         how, unless = "", ""
     else:  # session files of earlier runs of this name that have no end record (killed, not running)
         earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
-        left = [p for p in earlier if p != path and p not in taken and p.is_file() and _unfinished(p)
-                and not being_written(p)]
-        unknown = any(being_written(p) is None for p in left)  # no locks to ask (Windows): maybe running
+        unfinished = {p: being_written(p) for p in earlier if p != path and p not in taken and p.is_file()
+                      and _unfinished(p)}
+        left = [p for p, writing in unfinished.items() if not writing]
+        unknown = None in unfinished.values()  # no locks to ask (Windows): maybe still running
         how, unless = "no end record; ", "; unless another run is still writing" if unknown else ""
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else

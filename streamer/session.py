@@ -84,7 +84,9 @@ def _lock_for_writing(f) -> None:
             return
 
 
-def _unlock_for_writing(f) -> None:
+def _done_writing(f) -> None:
+    """Before a session file written here is closed (which drops its lock): no longer this
+    process's to answer for in :func:`being_written`."""
     with contextlib.suppress(OSError, ValueError):
         st = os.fstat(f.fileno())
         _WRITING.discard((st.st_dev, st.st_ino))
@@ -119,7 +121,7 @@ class SessionStore:
     """Append-only session file. Use :meth:`create` to write one and :meth:`open` to read one back."""
 
     def __init__(self, path: Path, metadata: dict, segments: list[SpeechSegment], results: list[WindowResult],
-                 errors: list[str], ended: dict | None, writable: bool, keep_records: bool = True, file=None):
+                 errors: list[str], ended: dict | None, keep_records: bool = True, file=None):
         self.path = path
         self.keep_records = keep_records  # writers of long sessions keep only the file, for flat memory
         self.metadata = metadata
@@ -128,15 +130,10 @@ class SessionStore:
         self.errors = errors
         self.salvaged: dict | None = None  # set by open(salvage=True) when a damaged line was left out
         self.ended = ended
-        self._file = None
+        self._file = file  # a writer's open file (create), records appended as they happen; None read back
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
         self._unsynced = False  # records written since the last fsync
-        if writable:  # kept open: records are appended as they happen
-            self._file = file
-            if self._file is None:
-                self._file = open(path, "a", encoding="utf-8")
-                _lock_for_writing(self._file)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -162,7 +159,7 @@ class SessionStore:
             os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
             if f is not None:
-                _unlock_for_writing(f)
+                _done_writing(f)
                 with contextlib.suppress(OSError):
                     f.close()
             if not existed:  # not even its first record fitted (a full disk): no empty file left
@@ -172,7 +169,7 @@ class SessionStore:
             raise SessionError(f"{path}: cannot create the session file ("
                                + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
                                "place).") from exc
-        return cls(path, meta, [], [], [], None, writable=True, keep_records=keep_records, file=f)
+        return cls(path, meta, [], [], [], None, keep_records=keep_records, file=f)
 
     @classmethod
     def open(cls, path: str | os.PathLike, salvage: bool = False) -> SessionStore:
@@ -233,7 +230,7 @@ class SessionStore:
                 ended = {k: v for k, v in rec.items() if k != "type"}
         if len(history) > 1:  # the analysis settings changed within the session (the app, live)
             meta["settings_history"] = history
-        store = cls(path, meta, segments, results, errors, ended, writable=False)
+        store = cls(path, meta, segments, results, errors, ended)
         if damage is not None:
             # What opens is what precedes the damage after its restarts (a replay's seek-back drops
             # the results it supersedes), so the numbers below are those of the results kept.
@@ -265,7 +262,7 @@ class SessionStore:
             # ser batch's results.json before it wrote an end record: its state says how it ended
             ended = {"analysis": analysis["state"], "analysed_until_s": analysis.get("analysed_until_s")}
         return cls(path, meta, segments, results, [str(e) for e in doc.get("errors") or []],
-                   ended if isinstance(ended, dict) else None, writable=False)
+                   ended if isinstance(ended, dict) else None)
 
     # ------------------------------------------------------------------ writing
     def append(self, event) -> None:
@@ -331,7 +328,7 @@ class SessionStore:
         finally:  # closed even when the end record cannot be written (a full disk)
             with self._lock:
                 if self._file is not None:
-                    _unlock_for_writing(self._file)
+                    _done_writing(self._file)
                     with contextlib.suppress(OSError):
                         self._file.close()
                     self._file = None

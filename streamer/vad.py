@@ -37,10 +37,11 @@ class VadGain:
 
     The third term leaves sound that does not stand out of its own floor (silence, steady noise) as
     it is. N is the floor of the quietest frames: steady noise's frames lie a few dB above it (pink
-    noise at -62 dBFS RMS under speech at -40 came out at a mean of -48 dBFS, 5 % of frames above -44). Only the detector's input is scaled; the analysis windows are not. Each frame's gain
-    depends on that frame and the ones before it only, so any block sizes give the same flags. Both
-    recursions are running extremes of a shifted sequence (``S_t = max_k (r_k + d k) - d t``),
-    computed for a whole block at once."""
+    noise at -62 dBFS RMS under speech at -40 came out at a mean of -48 dBFS, 5 % of frames above
+    -44). Digital silence and dither get no gain. Only the detector's input is scaled; the analysis
+    windows are not. Each frame's gain depends on that frame and the ones before it only, so any
+    block sizes give the same flags. Both recursions are running extremes of a shifted sequence
+    (``S_t = max_k (r_k + d k) - d t``), computed for a whole block at once."""
 
     TARGET_DB = -26.0  # the speech level (frame RMS, dBFS) the gain aims at
     NOISE_CEILING_DB = -50.0  # the noise floor (its quietest frames) is not raised above this
@@ -70,8 +71,8 @@ class VadGain:
         n = frames.shape[1]
         # Each frame's power less its mean's (a DC offset is no sound: with one, the noise floor read
         # high and the gain fell to 0 dB); a frame that is not finite counts as silence.
-        power = (np.einsum("ij,ij->i", frames, frames).astype(np.float64)
-                 - np.square(frames.sum(axis=1, dtype=np.float64)) / n)
+        self.means = frames.sum(axis=1, dtype=np.float64) / n  # read by FrameVad for the DC offset
+        power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) - n * np.square(self.means)
         power[~np.isfinite(power)] = 0.0
         level = np.maximum(10 * np.log10(np.maximum(power, 0.0) / n + 1e-30), self.FLOOR_DB)
         self.audible = level > self.SILENT_DB  # read by FrameVad for its priming
@@ -116,15 +117,15 @@ class FrameVad:
         self._primed = False
         self._dc = None
 
-    def _dc_offsets(self, frames: np.ndarray) -> np.ndarray:
-        """The DC offset taken out of each frame before webrtcvad: the frames' means, smoothed with a
+    def _dc_offsets(self, means: np.ndarray) -> np.ndarray:
+        """The DC offset taken out of each frame before webrtcvad: the frames' ``means``, smoothed with a
         time constant of DC_TIME_S and started from the stream's first frame. webrtcvad's filters start
         at rest: an offset present from the first sample opened a 0.4-s segment there. (Each frame's
         own mean would not do: the steps between frames read as clicks, and took pink noise for
         speech.)"""
-        out = np.empty(len(frames), np.float32)
+        out = np.empty(len(means), np.float32)
         dc = self._dc
-        for i, m in enumerate(frames.mean(axis=1, dtype=np.float64).tolist()):
+        for i, m in enumerate(means.tolist()):
             if not math.isfinite(m):
                 m = 0.0 if dc is None else dc
             dc = m if dc is None else self._dc_keep * dc + (1.0 - self._dc_keep) * m
@@ -136,19 +137,18 @@ class FrameVad:
         """Audio (float32, 16 kHz) in, flags (bool) of the frames it completes out."""
         f = self.frame_samples
         samples = np.asarray(samples, dtype=np.float32)
+        completed = None  # the frame the rest from the last call completes
         if self._n_rest:
             take = min(f - self._n_rest, len(samples))
             self._rest[self._n_rest:self._n_rest + take] = samples[:take]
             self._n_rest += take
             samples = samples[take:]
-            head = self._rest[None, :] if self._n_rest == f else self._rest[:0].reshape(0, f)
-        else:
-            head = self._rest[:0].reshape(0, f)
+            if self._n_rest == f:
+                completed, self._n_rest = self._rest.copy(), 0
         n_full = len(samples) // f
         frames = samples[:n_full * f].reshape(n_full, f)
-        if len(head):
-            frames = np.concatenate([head, frames])
-            self._n_rest = 0
+        if completed is not None:
+            frames = np.concatenate([completed[None, :], frames])
         tail = len(samples) - n_full * f
         if tail:
             self._rest[:tail] = samples[n_full * f:]
@@ -156,7 +156,7 @@ class FrameVad:
         if not len(frames):
             return np.zeros(0, dtype=bool)
         gains = self._gain.gains(frames) * np.float32(INT16_SCALE)
-        scaled = (frames - self._dc_offsets(frames)[:, None]) * gains[:, None]
+        scaled = (frames - self._dc_offsets(self._gain.means)[:, None]) * gains[:, None]
         if not np.isfinite(scaled).all():  # samples that are not numbers reach it as silence
             scaled = np.nan_to_num(scaled, nan=0.0, posinf=INT16_SCALE, neginf=-INT16_SCALE)
         pcm = np.clip(scaled, -INT16_SCALE, INT16_SCALE, out=scaled).astype(np.int16)

@@ -166,18 +166,19 @@ def cmd_export(args) -> int:
     from model.checkpoint import export_model_file
     from model.meta import onnx_parts, onnx_path_for, read_meta, resolve_model_path
 
+    model_path = resolve_model_path(args.model)
     out = args.out
     if out is not None:
         from streamer.errors import ConfigError
 
         target = Path(out).expanduser()
         if target.is_dir():  # a folder: the export takes the model file's name there
-            out = str(target / (resolve_model_path(args.model).stem + ".onnx"))
+            out = str(target / (model_path.stem + ".onnx"))
         elif target.suffix.lower() != ".onnx":
             raise ConfigError(f"--out {out}: name the main graph's file .onnx (the graphs beside it take its name: "
                               f"{target.stem}.voice.onnx ...), or give an existing folder.")
     main = export_model_file(args.model, out, voice_int8=not args.exact)
-    meta = read_meta(resolve_model_path(args.model))
+    meta = read_meta(model_path)
     for part in onnx_parts(meta.arch, meta.features.chunk_samples > 0):  # the main graph and those beside it
         print(onnx_path_for(main, part))
     return 0
