@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -28,13 +29,18 @@ def run_gui(args) -> int:
     """Open the window; with ``--replay`` replay a file, optionally snapshot and exit at the end."""
     import pyqtgraph as pg
 
+    replay = getattr(args, "replay", None)
+    if replay and not Path(replay).is_file() and (args.snapshot or args.exit_when_done):
+        # Scripted: said on the command line (the window's own message speaks of its Open dialog).
+        print(f"ser gui: {replay}: file not found; give --replay an existing audio file (WAV, FLAC, OGG).",
+              file=sys.stderr)
+        return NOTHING_TO_REPLAY_EXIT
     if args.snapshot:
         from model.files import check_output_file
 
         check_output_file(args.snapshot, "snapshot")
     app = create_app()
     pg.setConfigOptions(antialias=False)  # antialiasing halves the frame rate of long curves
-    replay = getattr(args, "replay", None)
     session = getattr(args, "session", None)
     store, names = None, None
     settings = GuiSettings()

@@ -326,6 +326,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open_session = action("Open session…", "Ctrl+Shift+O", self.open_session_dialog,
                                        f"Open a saved session (every analysis is saved in {self.session_dir})")
         self.act_play = action("Play", "Space", self.toggle_pause, "Start, pause or resume")
+        # Space while Play is greyed (nothing to play, a stopped live session, a session without its
+        # recording): the state field says why instead of the key doing nothing. Only one of the two
+        # is enabled at a time, so the shortcut is never ambiguous.
+        self.act_play_why = QtGui.QAction(self)
+        self.act_play_why.setShortcut(QtGui.QKeySequence("Space"))
+        self.act_play_why.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        self.act_play_why.triggered.connect(lambda: self.toggle_pause())
+        self.addAction(self.act_play_why)
         self.act_stop = action("Stop", "Esc", lambda: self.stop(), "Stop analysing")  # (not triggered's bool)
         self.act_back = action("−5 s", "Left", lambda: self.seek(self.position_s - SEEK_STEP_S), "Seek back")
         self.act_forward = action("+5 s", "Right", lambda: self.seek(self.position_s + SEEK_STEP_S), "Seek forward")
@@ -1280,6 +1288,7 @@ class MainWindow(QtWidgets.QMainWindow):
         live = self.mode == MIC and (self.bridge.active or self._mic_paused)
         replayable = self.transport.playable and self.mode != MIC
         self.act_play.setEnabled(self.mode == FILE or live or replayable or self.bridge.active)
+        self.act_play_why.setEnabled(not self.act_play.isEnabled())
         self.act_play.setToolTip(f"{PLAY_TIP}: {self._session_audio_note()}" if silent
                                  else f"{PLAY_TIP}: stopped; press Listen (Ctrl+L) for a new live session"
                                  if self.mode == MIC and not live

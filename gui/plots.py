@@ -5,6 +5,7 @@ scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -164,6 +165,7 @@ class Lane:
         self.crosshairs = []
         self.marker_lines: list[pg.InfiniteLine] = []
         self._marker_times: list[tuple[float, float]] = []  # the labelled markers: time, label height
+        self._cuts: list[float] = []  # marker times: the curves break there (see _curve_layout)
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
@@ -301,6 +303,11 @@ class Lane:
         free = [pos for pos in MARKER_LABEL_POSITIONS if pos not in used]
         position = free[0] if free else MARKER_LABEL_POSITIONS[len(used) % len(MARKER_LABEL_POSITIONS)]
         self._marker_times.append((at_s, position))
+        # The engine starts afresh at a pause or a settings change, and the axis leaves a pause out: the
+        # curves break there rather than join the last result before it to the first after it.
+        self._cuts = sorted([*self._cuts, at_s])
+        self.version = self.result_version = -1
+        self._fed.clear()
         for p in self.plots:
             label = text if p is self.level_plot else None
             line = pg.InfiniteLine(pos=at_s, angle=90, movable=False, label=label,
@@ -383,7 +390,7 @@ class Lane:
         step = _downsample_step(lvl[:, 0], x0, x1, width_px)
         if self._needs_feed("level", history.version, x0, x1, step):
             i0, i1, lo, hi = _stretch(lvl[:, 0], x0, x1, step)
-            t, db = _break_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1])
+            t, db = _break_gaps(lvl[i0:i1, 0], lvl[i0:i1, 1], self._cuts)
             t, db = _peak_decimate(t, db[:, None], step)
             self.level_curve.setData(t, db[:, 0], connect="finite")
             self._fed["level"] = (history.version, step, lo, hi)
@@ -394,7 +401,7 @@ class Lane:
         self.version = history.version
         if history.result_version != self.result_version:
             self.result_version = history.result_version
-            t, idx = _curve_layout(history.results.view())
+            t, idx = _curve_layout(history.results.view(), self._cuts)
             values = {head: _take(history.head(head, smoothed=True), idx) for head, _, _ in self.heads}
             self._result_series = (history.result_version, t, values)
         self._feed_results(history.result_version, x0, x1, width_px)
@@ -540,7 +547,7 @@ class Lane:
             self.readout.setPos(vb.mapFromView(QtCore.QPointF(self._readout_x, vb.viewRange()[1][1])))
 
 
-def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _curve_layout(rows: np.ndarray, cuts: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Where to draw the result curves: per run of overlapping windows (one speech stretch), a
     point at each window's middle, extended flat to the run's first start and last end, then a
     break (y NaN; x stays finite and sorted for clip-to-view) before the next run, so curves do
@@ -548,6 +555,8 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Args:
         rows: ``(n, >=2)`` result rows of (mid time, end time).
+        cuts: times where a run ends whether or not its windows touch (a live pause, which the time
+            axis leaves out, or a settings change: the analysis starts afresh there).
 
     Returns:
         (x, index into rows or -1 for a break).
@@ -558,6 +567,8 @@ def _curve_layout(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mid, end = rows[:, 0], rows[:, 1]
     start = 2 * mid - end
     breaks = np.nonzero(start[1:] > end[:-1] + GAP_TOLERANCE_S)[0] + 1
+    cut_at = np.searchsorted(mid, np.asarray(cuts, dtype=float))  # first result after each cut
+    breaks = np.union1d(breaks, cut_at[(cut_at > 0) & (cut_at < n)]).astype(int)
     firsts = np.concatenate([[0], breaks])
     lasts = np.concatenate([breaks - 1, [n - 1]])
     xs, idx = [], []
@@ -629,10 +640,13 @@ def top_class_band(colors: np.ndarray, unsure: np.ndarray) -> np.ndarray:
     return image
 
 
-def _break_gaps(t: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _break_gaps(t: np.ndarray, db: np.ndarray, cuts: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Level curve with a break (y NaN) across stretches with no audio (display events the window
-    dropped under load): nothing is known there, which is not the same as silence."""
+    dropped under load): nothing is known there, which is not the same as silence. It breaks at
+    ``cuts`` too (live pauses, which the time axis leaves out)."""
     gaps = np.nonzero(np.diff(t) > LEVEL_GAP_S)[0]
+    cut_at = np.searchsorted(t, np.asarray(cuts, dtype=float))
+    gaps = np.union1d(gaps, cut_at[(cut_at > 0) & (cut_at < len(t))] - 1).astype(int)
     if not len(gaps):
         return t, db
     at = gaps + 1

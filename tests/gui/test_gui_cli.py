@@ -45,6 +45,13 @@ def test_replay_of_a_bad_file_exits_with_an_error(tmp_path, tiny_model_path):
     assert png.exists()  # the window, error banner included
 
 
+def test_replay_of_a_missing_file_says_so_in_command_line_terms(tmp_path, tiny_model_path):
+    """A scripted run is told about --replay, not about the window's Open dialog (Ctrl+O)."""
+    proc = _ser("gui", "--model", str(tiny_model_path), "--replay", str(tmp_path / "gone.wav"), "--exit-when-done")
+    assert proc.returncode == 1
+    assert "gone.wav: file not found" in proc.stderr and "--replay" in proc.stderr and "Ctrl+O" not in proc.stderr
+
+
 @pytest.mark.parametrize("speed", ["0.25", "9"])
 def test_speed_outside_the_range_is_refused(speed):
     proc = _ser("gui", "--speed", speed, "--exit-when-done")

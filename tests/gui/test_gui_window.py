@@ -480,6 +480,41 @@ def test_the_level_curve_breaks_across_skipped_audio_instead_of_drawing_silence(
     assert np.isnan(y[3]) and np.delete(y, 3).tolist() == [-20, -20, -20, -30, -30]
 
 
+def test_curves_break_at_a_live_pause_instead_of_joining_before_and_after(qtbot):
+    """The time axis leaves a live pause out, so the windows before and after it touch: the curves
+    once joined the last result before the pause (happy) to the first after it (sad)."""
+    from gui.history import TrackHistory
+    from gui.plots import PlotStack, _break_gaps
+    from streamer import WindowResult
+
+    labels = ["happy", "sad"]
+    stack = PlotStack()
+    qtbot.addWidget(stack)
+    stack.resize(800, 600)
+    stack.set_heads(labels)
+    lane = stack.ensure_lane(0, "Microphone")
+    h = TrackHistory(labels, history_s=60.0)
+    for start, top in ((0.0, "happy"), (0.5, "happy"), (1.0, "happy"), (3.0, "sad"), (3.5, "sad")):
+        probs = {"happy": 0.9, "sad": 0.1} if top == "happy" else {"happy": 0.1, "sad": 0.9}
+        h.add_result(WindowResult.built_in(0, start, start + 2.0, probs))
+
+    def happy_curve():
+        stack.show_all(6.0)
+        stack.refresh({0: h})
+        x, y = lane.head_curves["emotion"]["happy"].getData()
+        return x, y
+
+    x, y = happy_curve()
+    assert np.flatnonzero(np.isnan(y)).tolist() == [len(y) - 1]  # touching windows: one run, its end's break
+    stack.add_marker(3.0, "paused 12 s")
+    x, y = happy_curve()
+    gap = np.flatnonzero(np.isnan(y))[:-1]
+    assert len(gap) == 1 and x[gap[0] - 1] <= 3.0 and (y[:gap[0]] > 0.5).all() and (y[gap[0] + 1:-1] < 0.5).all()
+    t = np.arange(0.0, 6.0, 0.02)  # the level curve breaks there too
+    _, db = _break_gaps(t, np.full(len(t), -20.0), [3.0])
+    assert np.isnan(db).sum() == 1 and np.flatnonzero(np.isnan(db))[0] == np.searchsorted(t, 3.0)
+
+
 def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_wav):
     """One definition of emotion shares: the app's panel and `ser analyze` count the same thing."""
     from streamer import SessionStore
@@ -497,13 +532,16 @@ def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_w
     assert abs(panel.uncertain_s - track.uncertain_s) < 1e-6
 
 
-def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, tmp_path):
+def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, qtbot, tmp_path):
     """Play with nothing loaded must not start the microphone (it would record and save a session
     unasked); transport and exports are disabled until something is loaded."""
     w = make_window()
     w.redraw()
     assert not w.act_play.isEnabled() and not w.act_export_csv.isEnabled() and not w.act_export_json.isEnabled()
-    w.toggle_pause()
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=WAIT_MS)  # window shortcuts go to the active window
+    w._set_state("")
+    qtbot.keyClick(w.plot_stack, QtCore.Qt.Key.Key_Space)  # Play is greyed: the key still says why
     assert not w.bridge.active and w.mode == "idle"
     assert "nothing to play" in w.status_state.text()
     assert "nothing to play" in w.act_play.toolTip()
