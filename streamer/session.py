@@ -46,7 +46,8 @@ ANALYSIS_STOPPED = "stopped"
 ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
 SEGMENT_SYNC_GAP_S = 0.1
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
-CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain")
+CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain", "paused_s")
+PAUSE_KIND = "pause"  # the CSV's row for a live pause: where on the time axis (start_s = end_s), paused_s long
 CSV_DECIMALS = 6  # microseconds for times, far finer than any output's meaning for the others
 
 
@@ -362,7 +363,7 @@ class SessionStore:
         """The results as CSV (read back from the file, so a running session exports what it holds),
         with a column for every output of the model the session records, results or not."""
         store = self._contents()
-        return write_csv(path, store.results, model_heads(store.metadata))
+        return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [])
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a
@@ -502,12 +503,14 @@ def model_heads(metadata: dict) -> dict[str, list[str]]:
 
 
 def write_csv(path: str | os.PathLike, results: list[WindowResult],
-              heads: dict[str, list[str]] | None = None) -> Path:
+              heads: dict[str, list[str]] | None = None, pauses: list[dict] = ()) -> Path:
     """One row per result: times, top label, then every head's outputs (each class's probability,
     each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag.
     ``heads`` (the model's outputs, :func:`model_heads`) gives the columns even when there are no
     results, so every file made with one model has the same header; outputs the results hold
-    beyond them follow, in the order first seen."""
+    beyond them follow, in the order first seen. A live session's ``pauses`` (its metadata's
+    ``{at_s, paused_s}``) are rows of kind "pause" among the results, at their place on the time
+    axis (which leaves them out), with their length in the last column."""
     path = Path(path)
     heads = {h: list(names) for h, names in (heads or {}).items()}  # head -> its outputs
     for r in results:
@@ -520,13 +523,23 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
         with atomic_writer(path, newline="") as f:  # all or nothing: a kill while writing leaves no half file
             w = csv.writer(f)
             w.writerow(header)
+            waiting = sorted((float(p["at_s"]), float(p["paused_s"])) for p in pauses)
             for r in results:
+                while waiting and waiting[0][0] <= r.start_s:
+                    w.writerow(_pause_row(*waiting.pop(0), len(columns)))
                 w.writerow(csv_values([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
                                        *(r.heads.get(h, {}).get(n, "") for h, n in columns),
-                                       r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain)]))
+                                       r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain), ""]))
+            for at_s, paused_s in waiting:
+                w.writerow(_pause_row(at_s, paused_s, len(columns)))
     except OutputPathError as exc:
         raise export_failure(path, "CSV export", exc) from exc
     return path
+
+
+def _pause_row(at_s: float, paused_s: float, n_outputs: int) -> list:
+    """A live pause's CSV row: no track, no outputs, the time on the axis twice, then its length."""
+    return csv_values(["", "", PAUSE_KIND, at_s, at_s, "", *[""] * n_outputs, "", "", "", "", paused_s])
 
 
 # The engine settings that change what the results are (model/inference, streamer/pipeline), and

@@ -33,6 +33,7 @@ DEFAULT_HOP_S = 0.5  # a band cell's width when a lane has a single window
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
 ANGER_MARK_COLOR = "#000000"
+PAUSE_COLOR = "#b06000"  # a live session's pauses (the app's marker colour, darker for white paper)
 # Anger is called out (the timeline's mark, the report's "angry moments") only where it was the
 # likelier reading: a window's anger probability at least this.
 ANGER_MARK_MIN = 0.5
@@ -88,26 +89,32 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def timeline_series(wins) -> tuple[list[float], list[float], list[float]]:
+def timeline_series(wins, cuts=()) -> tuple[list[float], list[float], list[float]]:
     """Window middles, arousal and valence of a track's window results (in time order), with NaN
     between speech segments so that the lines break across the pauses: the windows of one segment
-    overlap, and a window that starts after the previous one ended begins the next segment."""
+    overlap, and a window that starts after the previous one ended begins the next segment. They
+    break at ``cuts`` too: a live session's pauses, which its time axis leaves out."""
     xs, ar, va = [], [], []
-    prev_end = None
+    prev_end = prev_mid = None
     for r in wins:
-        if prev_end is not None and r.start_s > prev_end + GAP_TOLERANCE_S:
+        mid = (r.start_s + r.end_s) / 2
+        cut = prev_mid is not None and any(prev_mid < c <= mid for c in cuts)
+        prev_mid = mid
+        if prev_end is not None and (r.start_s > prev_end + GAP_TOLERANCE_S or cut):
             xs.append(math.nan)
             ar.append(math.nan)
             va.append(math.nan)
         prev_end = r.end_s if prev_end is None else max(prev_end, r.end_s)
-        xs.append((r.start_s + r.end_s) / 2)
+        xs.append(mid)
         ar.append(r.arousal)
         va.append(r.valence)
     return xs, ar, va
 
 
-def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results) -> bytes:
-    """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment marked."""
+def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results,
+                 pauses: list[tuple[float, float]] = ()) -> bytes:
+    """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
+    marked, and a live session's ``pauses`` (where on its axis, how long) as labelled dotted lines."""
     n = max(1, len(tracks))
     height_in = LANE_HEIGHT_IN * n + 0.75
     fig = _figure(TIMELINE_WIDTH_IN, height_in)
@@ -124,7 +131,12 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             if g.track == t and not g.not_speech:  # sound the speech gate left out is not speech
                 ax.axvspan(g.start_s, g.end_s, color=SEGMENT_COLOR, lw=0)
         wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
-        xs, ar, va = timeline_series(wins)
+        xs, ar, va = timeline_series(wins, [at for at, _ in pauses])
+        for at, paused_s in pauses:
+            ax.axvline(at, color=PAUSE_COLOR, ls=":", lw=1.0)
+            if t == 0:
+                ax.text(at, BAND_Y[0] - 0.02, f" paused {paused_s:.0f} s", color=PAUSE_COLOR, fontsize=7,
+                        ha="left", va="top")
         if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
             starts = sorted(r.start_s for r in wins)
             steps = sorted(round(b - a, 3) for a, b in zip(starts, starts[1:]) if b > a)
@@ -248,7 +260,8 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         info["settings_text"] = "; ".join(
             f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
             for h in history)
-    png = timeline_png(call_id, duration, analysed, segments, results)
+    png = timeline_png(call_id, duration, analysed, segments, results,
+                       [(float(p["at_s"]), float(p["paused_s"])) for p in pauses])
     try:
         return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
                             title=f"Session report: {call_id}" + (" (live audio)" if live else ""),

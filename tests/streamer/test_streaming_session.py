@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -502,6 +503,21 @@ def test_a_live_sessions_pauses_are_kept_where_they_were(tmp_path):
     assert exported["metadata"]["pauses"] == [{"at_s": 3.25, "paused_s": 22.0}]
     text = session_report(path, tmp_path / "live.html").read_text()
     assert "listening paused at 3.2 s for 22 s (the times leave the pauses out)" in text
+    rows = list(csv.DictReader(Path(reopened.export_csv(tmp_path / "live.csv")).read_text().splitlines()))
+    assert [(r["kind"], r["start_s"], r["paused_s"]) for r in rows] == [
+        ("window", "0.5", ""), ("pause", "3.25", "22.0"), ("window", "3.5", "")]
+
+
+def test_the_timeline_breaks_its_lines_at_a_live_pause():
+    """The windows before and after a pause touch on the time axis: the lines once joined them."""
+    from streamer.batch.report import timeline_png, timeline_series
+
+    wins = [_result(s) for s in (0.0, 0.5, 1.0, 3.0, 3.5)]  # 2-s windows: touching at 3.0
+    xs, _, _ = timeline_series(wins)
+    assert not any(math.isnan(x) for x in xs)
+    xs, _, _ = timeline_series(wins, [3.0])
+    assert [i for i, x in enumerate(xs) if math.isnan(x)] == [3]
+    assert timeline_png("live", 6.0, ["mix"], [], wins, [(3.0, 22.0)]).startswith(b"\x89PNG")
 
 
 def test_a_killed_writer_leaves_its_session_not_being_written(tmp_path):
