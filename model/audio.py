@@ -120,6 +120,43 @@ def wav_missing_fraction(path: str | os.PathLike) -> float | None:
     return None
 
 
+OGG_TAIL_BYTES = 1 << 17  # an Ogg page is at most 65,307 bytes: the last one starts within this
+
+
+def ogg_is_cut(path: str | os.PathLike) -> bool:
+    """Whether an Ogg file (Vorbis, Opus, FLAC in Ogg) ends without its end-of-stream mark, or in the
+    middle of a page: a copy or download cut short, or a recording still being written. libsndfile
+    reads such a file as a complete, shorter one. False for every other format."""
+    import struct
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            if f.read(4) != b"OggS":
+                return False
+            start = max(0, size - OGG_TAIL_BYTES)
+            f.seek(start)
+            tail = f.read()
+    except OSError:
+        return False
+    at = len(tail)
+    while (at := tail.rfind(b"OggS", 0, at)) >= 0:
+        if at + 27 <= len(tail) and tail[at + 4] == 0:  # a page header (stream structure version 0)
+            n_segments = tail[at + 26]
+            table = tail[at + 27:at + 27 + n_segments]
+            page_end = at + 27 + n_segments + sum(table)
+            if len(table) < n_segments or page_end > len(tail):
+                return True  # the file ends inside its last page
+            flags = struct.unpack_from("B", tail, at + 5)[0]
+            return not flags & 0x04  # the end-of-stream flag
+    return False
+
+
+def ogg_cut_message(path: str | os.PathLike, available_s: float) -> str:
+    return (f"{path}: the Ogg file ends after {available_s:.2f} s of audio without its end-of-stream mark; it "
+            "is truncated (a copy or download cut short?) or still being written.")
+
+
 def truncation_message(path: str | os.PathLike, available_s: float, missing: float) -> str:
     declared_s = available_s / max(1.0 - missing, 1e-9)
     return (f"{path}: the WAV header declares {declared_s:.2f} s of audio but the file holds only "
@@ -152,6 +189,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     missing = wav_missing_fraction(path)
     if missing is not None:
         raise AudioError(truncation_message(path, data.shape[0] / rate, missing))
+    if ogg_is_cut(path):
+        raise AudioError(ogg_cut_message(path, data.shape[0] / rate))
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples; it is corrupt.")
     return data, int(rate)

@@ -24,6 +24,8 @@ from model.audio import (
     NativeStderr,
     check_audio_path,
     is_mp3,
+    ogg_cut_message,
+    ogg_is_cut,
     truncation_message,
     very_quiet_message,
     wav_missing_fraction,
@@ -329,6 +331,8 @@ class FileSource(Source):
             missing = wav_missing_fraction(self.path)
             if missing is not None:
                 raise AudioError(truncation_message(self.path, position / SAMPLE_RATE_HZ, missing))
+            if ogg_is_cut(self.path):  # the same for an Ogg file cut short: it reads as a shorter one
+                raise AudioError(ogg_cut_message(self.path, position / SAMPLE_RATE_HZ))
             # Other formats: libsndfile's decoder may stop early without an error (an MP3 damaged
             # beyond what libmpg123 resyncs on). Frame counts of compressed files can be estimates,
             # so only a clear shortfall counts.

@@ -82,3 +82,41 @@ def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys, monkey
     assert failed and "failed" in failed[0]
     (_shares, arousal, *_), = overview
     assert len(arousal) == 2  # the customer of each call, the cut one too
+
+
+@pytest.fixture()
+def cut_ogg(tmp_path, speech_16k):
+    """An Ogg Vorbis file and a copy cut short, at half its bytes and exactly at a page boundary (an
+    Ogg file holds no length in a header: libsndfile reads either copy as a complete, shorter file)."""
+    whole = tmp_path / "whole.ogg"
+    sf.write(str(whole), np.tile(speech_16k, 3), 16000, format="OGG", subtype="VORBIS")
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.ogg"
+    cut.write_bytes(raw[: len(raw) // 2])
+    at_page = tmp_path / "at_page.ogg"
+    at_page.write_bytes(raw[: raw.rfind(b"OggS")])  # every page but the last, which holds the end mark
+    return whole, cut, at_page
+
+
+def test_an_ogg_file_cut_short_is_told_from_a_complete_one(cut_ogg, cut_wav):
+    from model.audio import ogg_is_cut
+
+    whole, cut, at_page = cut_ogg
+    assert not ogg_is_cut(whole) and ogg_is_cut(cut) and ogg_is_cut(at_page)
+    assert not ogg_is_cut(cut_wav[1])  # not an Ogg file
+    assert sf.info(str(cut)).frames < sf.info(str(whole)).frames  # what libsndfile says: complete, shorter
+    load_mono_16k(whole)
+    for damaged in (cut, at_page):
+        with pytest.raises(AudioError, match="end-of-stream mark"):
+            load_mono_16k(damaged)
+
+
+def test_ser_analyze_reports_a_cut_ogg_and_keeps_what_it_read(cut_ogg, tmp_path, capsys):
+    whole, cut, _ = cut_ogg
+    out = tmp_path / "out"
+    assert main(["analyze", str(whole), "--out", str(out), "--quiet"]) == 0
+    code = main(["analyze", str(cut), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "cut.ogg: the Ogg file ends after" in err and "truncated" in err and "Traceback" not in err
+    lines = (out / "cut.jsonl").read_text().splitlines()
+    assert any(json.loads(x).get("type") == "result" for x in lines)  # results up to the cut are kept
