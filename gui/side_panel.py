@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
+from gui.plots import clock_text
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
@@ -23,6 +24,14 @@ NO_RESULT = "no result"  # the lane's current result where the playhead has none
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 
+
+
+def span_text(start_s: float, end_s: float) -> str:
+    """Where a window or an utterance lies, as the time axis and the crosshair write times: seconds
+    under a minute ("3.5-5.5 s"), m:ss.s from there on ("1:23.5-1:25.5")."""
+    if end_s < 60:
+        return f"{start_s:.1f}-{end_s:.1f} s"
+    return f"{clock_text(start_s)}-{clock_text(end_s)}"
 
 
 class LanePanel(QtWidgets.QGroupBox):
@@ -158,7 +167,7 @@ class LanePanel(QtWidgets.QGroupBox):
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             start, end = history.result_span(i)
-            when = f"window {start:.1f}-{end:.1f} s"
+            when = f"window {span_text(start, end)}"
             if self.current_time.text() != when:
                 self.current_time.setText(when)
             for k in range(TOP_K):
@@ -197,7 +206,7 @@ class LanePanel(QtWidgets.QGroupBox):
             # background analysis reached ahead of it).
             if heard:
                 u = heard[-1]
-                last = (f"<br>Last utterance ({u.start_s:.1f}-{u.end_s:.1f} s): "
+                last = (f"<br>Last utterance ({span_text(u.start_s, u.end_s)}): "
                         f"<span style='color: rgb{text_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
             unsure = f", {s.uncertain_s:.1f} s uncertain (not in the shares)" if s.uncertain_s > 0 else ""

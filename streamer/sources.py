@@ -55,6 +55,7 @@ MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means 
 POLL_INTERVAL_S = 0.1
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
 SHORTFALL_S = 0.5
+SALVAGE_S = 0.05  # after a decoding error, the failed block is read again in steps this long, up to the damage
 SHORTFALL_SHARE = 0.02
 NOTICES_KEPT = 16
 
@@ -255,6 +256,7 @@ class FileSource(Source):
             raise
         self._file = f
         self._declared_frames = f.frames - start_frame if f.frames > 0 else None
+        self._start_frame = start_frame
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
         missing = wav_missing_fraction(self.path)  # a WAV cut short: libsndfile counts only what is there
         if self.total_s is not None and missing is not None:
@@ -284,12 +286,18 @@ class FileSource(Source):
                 try:
                     with self._decoder_log:
                         data = read_frames(f, block)
+                    done = len(data) < block
                 except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-                    error = AudioError(f"{self.path}: reading failed after {read_to / SAMPLE_RATE_HZ:.2f} s ({exc}); "
+                    # The block's audio before the damage is read again in small steps (up to a block
+                    # of it was lost otherwise); the audio after it is not (libsndfile cannot seek past
+                    # a damaged FLAC frame).
+                    data = self._salvage(self._start_frame + frames_read, block)
+                    at_s = (self._start_frame + frames_read + len(data)) / self.rate
+                    error = AudioError(f"{self.path}: reading failed after {at_s:.2f} s ({exc}); "
                                        "the file may be truncated or corrupt.")
                     done = True
-                    continue
-                done = len(data) < block
+                    if not len(data):
+                        continue
                 if len(data) and not np.isfinite(data).all():
                     # The audio up to the first bad sample is analysed; the rest is not.
                     bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
@@ -341,6 +349,29 @@ class FileSource(Source):
                 raise AudioError(f"{self.path}: decoding stopped after {frames_read / self.rate:.2f} s of the "
                                  f"{declared / self.rate:.2f} s the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")
+
+    def _salvage(self, from_frame: int, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames from ``from_frame`` (the file's own frames), read from a fresh handle
+        in steps of SALVAGE_S until the decoder fails again: the audio of a failed block before its
+        damage. Empty when the file cannot seek there."""
+        pieces: list[np.ndarray] = []
+        step = max(1, int(SALVAGE_S * self.rate))
+        try:
+            with sf.SoundFile(self.path) as g:
+                if not g.seekable():
+                    return np.zeros((0, self.n_channels), np.float32)
+                g.seek(from_frame)
+                got = 0
+                while got < frames:
+                    with self._decoder_log:
+                        piece = read_frames(g, min(step, frames - got))
+                    pieces.append(piece)
+                    got += len(piece)
+                    if len(piece) < step:
+                        break
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+            pass
+        return np.concatenate(pieces) if pieces else np.zeros((0, self.n_channels), np.float32)
 
     def _open_monitor(self, stop: threading.Event) -> AudioMonitor | None:
         monitor = AudioMonitor(self.monitor_device)

@@ -214,3 +214,13 @@ def test_the_panel_says_so_when_every_utterance_is_uncertain(qtbot):
     text = panel.summary_label.text()
     assert "shares of the utterance time:" not in text and "no emotion shares (every utterance uncertain)." in text
     assert "<br>Last utterance (0.0-2.5 s)" in text and "happy" in text and "(uncertain)" in text
+
+
+def test_the_panel_writes_times_as_the_axis_does():
+    """Past a minute the axis and the crosshair say m:ss; the panel said "83.5-85.5 s" beside them."""
+    from gui.plots import clock_text
+    from gui.side_panel import span_text
+
+    assert span_text(3.5, 5.5) == "3.5-5.5 s"
+    assert span_text(83.5, 85.5) == "1:23.5-1:25.5" == f"{clock_text(83.5)}-{clock_text(85.5)}"
+    assert span_text(58.5, 60.5) == "0:58.5-1:00.5"

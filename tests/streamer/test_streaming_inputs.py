@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -60,6 +62,25 @@ def test_truncated_flac_reports_where_it_failed_and_keeps_results(speech_16k, tm
     res = analyze_file(path, stub_predictor)
     assert len(res.errors) == 1 and "cut.flac" in res.errors[0] and "truncated" in res.errors[0]
     assert res.segments, "the speech before the cut is still analysed"
+
+
+def test_a_flac_damaged_mid_file_keeps_the_audio_of_its_last_block_before_the_damage(speech_16k, tmp_path):
+    """A decoding error lost the whole block it happened in (up to 2 s of good audio before the
+    damage): that block is read again in small steps up to the damage, the same samples."""
+    x = np.tile(speech_16k, 2)
+    path = write_audio(tmp_path / "damaged.flac", x, format="FLAC")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 3000] = bytes(3000)
+    path.write_bytes(bytes(data))
+    src = FileSource(path, pace="fast", block_frames=32000)
+    got = []
+    with pytest.raises(AudioError, match=r"damaged.flac: reading failed after (\d+\.\d+) s") as info:
+        for b in src.blocks(threading.Event()):
+            got.append(b.data[:, 0])
+    audio = np.concatenate(got)
+    failed_at = float(info.value.args[0].split("after ")[1].split(" s")[0])
+    assert len(audio) % 32000 and failed_at == pytest.approx(len(audio) / SAMPLE_RATE_HZ, abs=0.01)
+    assert np.abs(audio - x[:len(audio)]).max() < 1e-4  # good audio up to the damage, not noise
 
 
 def test_truncated_wav_is_analysed_as_far_as_it_goes(speech_16k, tmp_path, stub_predictor):
