@@ -41,8 +41,11 @@ def read_session_info(path: Path) -> SessionInfo | None:
         if rec.get("type") == "metadata-update":
             meta.update(rec)
     engine = meta.get("engine") or {}
-    source = meta.get("path") or (engine.get("source") or {}).get("path") or \
-        (f"microphone {meta.get('device')}" if meta.get("source") == "microphone" else "")
+    engine_source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
+    # A microphone by its name once the engine opened it ("microphone pulse"), not the index it was chosen by.
+    device = engine_source.get("device_name") or meta.get("device")
+    source = meta.get("path") or engine_source.get("path") or \
+        (f"microphone {device if device is not None else '(default)'}" if meta.get("source") == "microphone" else "")
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     end = end_record(tail)
@@ -50,7 +53,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
     until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
     if isinstance(until, (int, float)) and until > 0:
         ends.append(float(until))
-    recording = (engine.get("source") or {}).get("duration_s")
+    recording = engine_source.get("duration_s")
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
                        max(ends) if ends else None, model or "?", state,
                        float(recording) if isinstance(recording, (int, float)) else None)

@@ -208,6 +208,25 @@ def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(q
     other.close()
 
 
+def test_a_live_session_is_listed_by_its_microphone_name_not_its_index(tmp_path):
+    """The app records the device it chose (an index, or None for the default) and the engine the
+    name it opened: the sessions list and the killed-session notice said "microphone 0"."""
+    import json
+
+    from gui.sessions import read_session_info
+
+    path = tmp_path / "live.jsonl"
+    head = {"type": "metadata", "created": "2026-12-03T10:00:00", "source": "microphone", "device": 0}
+    path.write_text(json.dumps(head) + "\n")
+    assert read_session_info(path).source == "microphone 0"  # the engine never opened it: the index is all there is
+    update = {"type": "metadata-update", "engine": {"source": {"kind": "MicrophoneSource", "device": 0,
+                                                               "device_name": "USB Headset"}}}
+    path.write_text(json.dumps(head) + "\n" + json.dumps(update) + "\n")
+    assert read_session_info(path).source == "microphone USB Headset"
+    path.write_text(json.dumps({**head, "device": None}) + "\n")
+    assert read_session_info(path).source == "microphone (default)"
+
+
 def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qtbot, tiny_model_path, tmp_path):
     import json
     import os
