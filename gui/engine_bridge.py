@@ -162,8 +162,9 @@ def _device_key(text: str) -> int | str | None:
 
 
 # Raised when the engine's results change for the same inputs (then nothing old is reused). 2: segments
-# record sound the speech gate left out (not_speech), which is not shaded or counted as speech.
-ANALYSIS_KEY_VERSION = 2
+# record sound the speech gate left out (not_speech), which is not shaded or counted as speech. 3: the
+# voice-activity detector's gain, and, with channels split, the crosstalk gate (streamer/vad.py).
+ANALYSIS_KEY_VERSION = 3
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
 
 

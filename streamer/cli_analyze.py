@@ -11,7 +11,7 @@ from model.errors import OutputPathError, SERError, Terminated
 from model.files import check_output_dir
 from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
-from streamer.config import EngineConfig, analysis_window
+from streamer.config import EngineConfig, analysis_window, crosstalk_setting
 from streamer.errors import ConfigError, SessionError
 from streamer.session import being_written, end_record, export_csv, export_json, session_head_tail
 from streamer.sources import check_track_names
@@ -207,7 +207,7 @@ def run_analyze(args) -> int:
     config = EngineConfig(window_s=window_s, hop_s=hop_s,
                           vad_aggressiveness=args.vad, device=args.device, emit_audio=False,
                           inference_threads=threads, max_batch_windows=batch, speaker_adaptation=not args.no_adapt,
-                          skip_tracks=skip)
+                          skip_tracks=skip, crosstalk_db=crosstalk_setting(args.crosstalk))
     if args.channels == "split" and not names and not args.quiet:
         print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
               "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",

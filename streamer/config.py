@@ -10,6 +10,7 @@ from streamer.errors import ConfigError
 SAMPLE_RATE_HZ = 16000
 VAD_FRAME_MS_CHOICES = (10, 20, 30)  # the only frame lengths webrtcvad accepts
 VAD_AGGRESSIVENESS_RANGE = (0, 3)
+CROSSTALK_DB = 20.0  # EngineConfig.crosstalk_db's default (streamer/vad.py CrosstalkGate)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class EngineConfig:
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
+        crosstalk_db: With several tracks (a call on two channels), a frame of one track at least this
+            many dB quieter than another's at the same moment, while that one is active, is its voice
+            leaking across and not speech (streamer/vad.py ``CrosstalkGate``). None: off.
     """
 
     window_s: float = 2.0
@@ -74,6 +78,7 @@ class EngineConfig:
     speech_gate: bool = True
     skip_tracks: tuple[int, ...] = ()
     only_tracks: tuple[int, ...] = ()
+    crosstalk_db: float | None = CROSSTALK_DB
 
     def __post_init__(self) -> None:
         for name in ("skip_tracks", "only_tracks"):
@@ -98,6 +103,8 @@ class EngineConfig:
             raise ConfigError("inference_threads must not be negative (0 keeps torch's setting).")
         if self.min_speech_s < 0:
             raise ConfigError("min_speech_s must not be negative.")
+        if self.crosstalk_db is not None and not self.crosstalk_db > 0:
+            raise ConfigError(f"crosstalk_db must be a positive number of dB (or None: off), got {self.crosstalk_db}.")
         for name in ("max_batch_windows", "input_queue_blocks", "result_queue_events", "display_queue_events",
                      "latency_history"):
             if getattr(self, name) < 1:
@@ -126,6 +133,13 @@ class EngineConfig:
     def from_dict(cls, data: dict) -> EngineConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def crosstalk_setting(db: float) -> float | None:
+    """``--crosstalk DB`` as ``EngineConfig.crosstalk_db``: 0 turns the gate off; a negative number is refused."""
+    if db < 0:
+        raise ConfigError(f"--crosstalk must be a number of dB (0 turns it off), got {db:g}.")
+    return None if db == 0 else float(db)
 
 
 def analysis_window(window_s: float | None, hop_s: float | None, model_window_s: float,

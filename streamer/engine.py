@@ -349,10 +349,14 @@ class Engine:
         if self.config.emit_audio:
             self._show([AudioBlock(t, block.start / SAMPLE_RATE_HZ, np.ascontiguousarray(block.data[:, t]))
                         for t in range(block.data.shape[1])])
+        n_tracks = block.data.shape[1]
         for t, pipe in enumerate(self._pipelines):
             if t in self._skip:  # shown, never analysed
                 continue
-            items = pipe.plan(block.data[:, t], block.arrival)
+            # The other tracks, analysed or not, tell their voices leaking into this one (a call's agent
+            # heard faintly on the customer's channel).
+            others = np.delete(block.data, t, axis=1) if n_tracks > 1 and self.config.crosstalk_db else None
+            items = pipe.plan(block.data[:, t], block.arrival, others)
             self._samples[t] += len(block.data)
             display = [e for e in items if isinstance(e, VadFrames)]
             if display:  # shading need not wait for the model

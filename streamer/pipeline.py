@@ -91,7 +91,7 @@ class TrackPipeline:
         self._hop = config.hop_samples
         self._frame = config.vad_frame_samples
         self._min_segment = max(int(round(config.min_speech_s * SAMPLE_RATE_HZ)), int(predictor.min_samples))
-        self._vad = FrameVad(config.vad_aggressiveness, self._frame)
+        self._vad = FrameVad(config.vad_aggressiveness, self._frame, config.crosstalk_db)
         self._seg = Segmenter.from_config(config)
         keep = self._window + self._seg.pad + (self._seg.onset_frames + self._seg.offset_frames + 1) * self._frame
         # A window shorter than the speech gate's context is judged with the audio before it.
@@ -128,15 +128,17 @@ class TrackPipeline:
         """Samples pushed so far."""
         return self._audio.end
 
-    def push(self, samples: np.ndarray, arrival: float | None = None) -> list[Event]:
-        """Feed mono float32 16 kHz samples; returns the events they complete, in order."""
+    def push(self, samples: np.ndarray, arrival: float | None = None, others: np.ndarray | None = None) -> list[Event]:
+        """Feed mono float32 16 kHz samples; returns the events they complete, in order. ``others``:
+        the source's other tracks at the same positions, (len(samples), m), from which the crosstalk
+        gate tells their voices leaking into this track (``EngineConfig.crosstalk_db``)."""
         out: list = []
         jobs: list[_WindowJob] = []
         # Work through long pushes a hop at a time, so that the history stays the size the window
         # needs and pending windows are run through the model in batches as they accumulate.
-        for chunk in self._chunks(samples):
+        for chunk, other in self._chunks(samples, others):
             n = len(out)
-            self._push_chunk(chunk, arrival, out)
+            self._push_chunk(chunk, arrival, out, other)
             jobs += [j for j in out[n:] if isinstance(j, _WindowJob)]
             if len(jobs) >= self.config.max_batch_windows:
                 self._predict(jobs)
@@ -147,15 +149,15 @@ class TrackPipeline:
         """End of the track: close an open segment and emit its last windows and utterance result."""
         return self.complete(self.plan_flush())
 
-    def plan(self, samples: np.ndarray, arrival: float | None = None) -> list:
+    def plan(self, samples: np.ndarray, arrival: float | None = None, others: np.ndarray | None = None) -> list:
         """First half of :meth:`push`, without the model: VAD, segments and planned windows.
 
         Returns opaque items for :meth:`complete`, which may run in another thread (the planned
         windows carry copies of their samples). Keep pushes short: planned windows hold their audio.
         """
         out: list = []
-        for chunk in self._chunks(samples):
-            self._push_chunk(chunk, arrival, out)
+        for chunk, other in self._chunks(samples, others):
+            self._push_chunk(chunk, arrival, out, other)
         return out
 
     def plan_flush(self) -> list:
@@ -204,19 +206,20 @@ class TrackPipeline:
                 events.append(item)
         return events
 
-    def _chunks(self, samples: np.ndarray):
+    def _chunks(self, samples: np.ndarray, others: np.ndarray | None = None):
         if self._finished:
             raise RuntimeError("push() after flush(); call reset() first")
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         for i in range(0, len(samples), self._hop):
-            yield samples[i:i + self._hop]
+            yield samples[i:i + self._hop], None if others is None else others[i:i + self._hop]
 
-    def _push_chunk(self, samples: np.ndarray, arrival: float | None, out: list) -> None:
+    def _push_chunk(self, samples: np.ndarray, arrival: float | None, out: list,
+                    others: np.ndarray | None = None) -> None:
         arrival = time.monotonic() if arrival is None else arrival
         self._audio.append(samples)
         self._arrivals.append((self._audio.end, arrival))
         first_frame = self._flags.end
-        flags = self._vad.push(samples)
+        flags = self._vad.push(samples, others)
         self._flags.append(flags)
         if self.config.emit_audio and len(flags):
             out.append(VadFrames(self.track, self._seconds(first_frame * self._frame), self._frame / SAMPLE_RATE_HZ,

@@ -19,6 +19,17 @@ PRIME_FRAMES = 10
 DC_TIME_S = 2.0  # time constant of the DC offset taken out of webrtcvad's input
 
 
+def means_and_levels(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's mean and level in dB (float64): its power less its mean's (a DC offset is no
+    sound), digital silence at VadGain.FLOOR_DB; ``frames`` is (..., frame_samples), and a frame
+    that is not finite counts as silence."""
+    n = frames.shape[-1]
+    means = frames.sum(axis=-1, dtype=np.float64) / n
+    power = np.einsum("...j,...j->...", frames, frames).astype(np.float64) - n * np.square(means)
+    power[~np.isfinite(power)] = 0.0
+    return means, np.maximum(10 * np.log10(np.maximum(power, 0.0) / n + 1e-30), VadGain.FLOOR_DB)
+
+
 class VadGain:
     """The gain webrtcvad's input gets, frame by frame: quiet recordings are raised toward the level
     webrtcvad was made for, without raising their background noise to where it takes it for speech
@@ -68,14 +79,11 @@ class VadGain:
         k = len(frames)
         if k == 0:
             return np.ones(0, np.float32)
-        n = frames.shape[1]
         # Each frame's power less its mean's (a DC offset is no sound: with one, the noise floor read
         # high and the gain fell to 0 dB); a frame that is not finite counts as silence.
-        self.means = frames.sum(axis=1, dtype=np.float64) / n  # read by FrameVad for the DC offset
-        power = np.einsum("ij,ij->i", frames, frames).astype(np.float64) - n * np.square(self.means)
-        power[~np.isfinite(power)] = 0.0
-        level = np.maximum(10 * np.log10(np.maximum(power, 0.0) / n + 1e-30), self.FLOOR_DB)
+        self.means, level = means_and_levels(frames)  # the means are read by FrameVad for the DC offset
         self.audible = level > self.SILENT_DB  # read by FrameVad for its priming
+        self.level = level  # read by FrameVad for the crosstalk gate
         t = np.arange(self._t, self._t + k, dtype=np.float64)
         self._t += k
         speech = np.maximum.accumulate(np.maximum(level + self._fall * t, self._speech_max))
@@ -84,11 +92,92 @@ class VadGain:
         self._speech_max, self._noise_min = float(speech[-1]), float(noise[-1])
         speech -= self._fall * t
         noise += self._rise * t
+        self.noise = noise  # read by FrameVad for the crosstalk gate
         gain_db = np.minimum(self.TARGET_DB - speech, self.NOISE_CEILING_DB - noise)
         gain_db[~self.audible] = 0.0  # digital silence and dither stay as they are (raised, webrtcvad took them for speech)
         np.minimum(gain_db, 2.0 * (speech - noise - self.MIN_CONTRAST_DB), out=gain_db)
         np.minimum(np.maximum(gain_db, 0.0, out=gain_db), self.MAX_GAIN_DB, out=gain_db)
         return np.power(np.float32(10.0), (gain_db / 20).astype(np.float32))
+
+
+class CrosstalkGate:
+    """Which frames of a track are another track's voice leaking across: in a call recorded on two
+    channels, each side's voice is also heard faintly on the other's (the phone's sidetone, an echo,
+    a headset's microphone picking up its earpiece), typically 20-40 dB down, and webrtcvad takes it
+    for speech.
+
+    Over the last ``STRETCH_S`` (this frame and the ones before it), where another track was active
+    (its loudest frame at least ``ACTIVE_DB`` above its noise floor), a frame is leakage when this
+    track's loudest frame stayed
+    - at least ``crosstalk_db`` below that track's, and this track's samples follow that track's
+      (their correlation over the stretch at least ``MIN_CORRELATION``: a copy, scaled down), or
+    - at least ``crosstalk_db + UNCORRELATED_EXTRA_DB`` below it whatever the correlation (an echo,
+      delayed).
+
+    Someone talking at the same time as the other side is not leakage: their own voice does not
+    follow the other's, and in a stretch of talking it comes within 30 dB of it. Over a stretch
+    rather than frame by frame, because speech's own frames span 30-40 dB: frame by frame, the
+    quieter sounds of a customer talking over a loud agent were taken for leakage. Each other
+    track's noise floor follows its quieter audible frames at once and rises by
+    ``VadGain.NOISE_RISE_DB_S`` per second; it starts at ``INITIAL_FLOOR_DB``, so that a call
+    beginning with the other side's speech is told apart from its first frame on. From the frames
+    on the tracks' common sample clock up to each one: any block sizes give the same decisions."""
+
+    ACTIVE_DB = 10.0
+    INITIAL_FLOOR_DB = -60.0
+    STRETCH_S = 0.3
+    MIN_CORRELATION = 0.5
+    UNCORRELATED_EXTRA_DB = 10.0
+
+    def __init__(self, frame_samples: int, crosstalk_db: float):
+        self.crosstalk_db = float(crosstalk_db)
+        self._rise = VadGain.NOISE_RISE_DB_S * frame_samples / SAMPLE_RATE_HZ
+        self._stretch = max(1, int(round(self.STRETCH_S * SAMPLE_RATE_HZ / frame_samples)))
+        self.reset()
+
+    def reset(self) -> None:
+        self._t = 0
+        self._floor_min: np.ndarray | None = None  # per other track: min over frames k of level_k - rise * k
+        self._before: np.ndarray | None = None  # the last stretch - 1 frames' statistics (see leaked)
+
+    def leaked(self, own: np.ndarray, own_level: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``own`` (k, frame_samples) this track's frames and ``own_level`` (k,) their levels (dB);
+        ``others`` (k, frame_samples, m) the other tracks' samples of the same frames. True where
+        the frame is another track's leakage."""
+        k, m = len(own_level), others.shape[2]
+        if k == 0 or m == 0:
+            return np.zeros(k, dtype=bool)
+        others = np.moveaxis(others, 2, 1)  # (k, m, frame_samples)
+        level = means_and_levels(others)[1]  # (k, m)
+        t = np.arange(self._t, self._t + k, dtype=np.float64)[:, None]
+        self._t += k
+        if self._floor_min is None or len(self._floor_min) != m:
+            self._floor_min = np.full(m, self.INITIAL_FLOOR_DB)
+            self._before = np.zeros((self._stretch - 1, 2 + 3 * m))
+            self._before[:, :1 + m] = -np.inf
+        audible = level > VadGain.SILENT_DB
+        floor = np.minimum.accumulate(np.minimum(np.where(audible, level, np.inf) - self._rise * t,
+                                                 self._floor_min[None, :]), axis=0)
+        self._floor_min = floor[-1].copy()
+        floor += self._rise * t
+        # Per frame: the levels, and the products that the stretch's correlation sums.
+        a = own - own.mean(axis=1, keepdims=True, dtype=np.float32)
+        b = others - others.mean(axis=2, keepdims=True, dtype=np.float32)
+        dot = np.einsum("kf,kmf->km", a, b, dtype=np.float64)
+        own_power = np.einsum("kf,kf->k", a, a, dtype=np.float64)
+        other_power = np.einsum("kmf,kmf->km", b, b, dtype=np.float64)
+        stats = np.concatenate([self._before, np.column_stack([own_level, level, own_power, other_power, dot])])
+        self._before = stats[len(stats) - (self._stretch - 1):]
+        window = np.lib.stride_tricks.sliding_window_view(stats, self._stretch, axis=0)  # (k, columns, stretch)
+        loudest = window[:, :1 + m].max(axis=-1)
+        sums = window[:, 1 + m:].sum(axis=-1)
+        own_loudest, other_loudest = loudest[:, :1], loudest[:, 1:]
+        correlation = sums[:, 1 + m:] / np.sqrt(np.maximum(sums[:, :1] * sums[:, 1:1 + m], 1e-30))
+        below = other_loudest - own_loudest
+        active = other_loudest >= floor + self.ACTIVE_DB
+        leak = ((below >= self.crosstalk_db) & (correlation >= self.MIN_CORRELATION)) | \
+            (below >= self.crosstalk_db + self.UNCORRELATED_EXTRA_DB)
+        return (active & leak).any(axis=1)
 
 
 class FrameVad:
@@ -97,23 +186,29 @@ class FrameVad:
     Each frame reaches webrtcvad after :class:`VadGain`'s gain. It calls webrtcvad's C core
     (``_webrtcvad``) directly, as the package's ``webrtcvad.Vad`` does: importing the package's
     Python module reads the installed packages' metadata for its version string, about 35 ms of
-    every start of ``ser analyze``."""
+    every start of ``ser analyze``. With ``crosstalk_db``, frames that :class:`CrosstalkGate` finds
+    to be another track's voice leaking across (the other tracks' samples come with each push) are
+    not speech."""
 
-    def __init__(self, aggressiveness: int, frame_samples: int):
+    def __init__(self, aggressiveness: int, frame_samples: int, crosstalk_db: float | None = None):
         self.frame_samples = frame_samples
+        self._crosstalk = CrosstalkGate(frame_samples, crosstalk_db) if crosstalk_db is not None else None
         self._vad = _webrtcvad.create()
         _webrtcvad.init(self._vad)
         _webrtcvad.set_mode(self._vad, aggressiveness)
         self._gain = VadGain(frame_samples)
         self._dc_keep = math.exp(-frame_samples / SAMPLE_RATE_HZ / DC_TIME_S)
         self._dc: float | None = None
-        self._rest = np.zeros(frame_samples, dtype=np.float32)  # samples of the incomplete frame
+        self._rest: np.ndarray | None = None  # samples of the incomplete frame: (frame_samples, 1 + other tracks)
         self._n_rest = 0
         self._primed = False
 
     def reset(self) -> None:
         self._n_rest = 0
+        self._rest = None
         self._gain.reset()
+        if self._crosstalk is not None:
+            self._crosstalk.reset()
         self._primed = False
         self._dc = None
 
@@ -133,33 +228,47 @@ class FrameVad:
         self._dc = dc
         return out
 
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Audio (float32, 16 kHz) in, flags (bool) of the frames it completes out."""
+    def push(self, samples: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+        """Audio (float32, 16 kHz) in, flags (bool) of the frames it completes out. ``others``: the
+        other tracks' samples at the same positions, (len(samples), m), for the crosstalk gate."""
         f = self.frame_samples
         samples = np.asarray(samples, dtype=np.float32)
+        both = samples[:, None] if others is None or self._crosstalk is None else \
+            np.column_stack([samples, np.asarray(others, dtype=np.float32)])
+        if self._rest is None or self._rest.shape[1] != both.shape[1]:
+            self._rest, self._n_rest = np.zeros((f, both.shape[1]), np.float32), 0
         completed = None  # the frame the rest from the last call completes
         if self._n_rest:
-            take = min(f - self._n_rest, len(samples))
-            self._rest[self._n_rest:self._n_rest + take] = samples[:take]
+            take = min(f - self._n_rest, len(both))
+            self._rest[self._n_rest:self._n_rest + take] = both[:take]
             self._n_rest += take
-            samples = samples[take:]
+            both = both[take:]
             if self._n_rest == f:
                 completed, self._n_rest = self._rest.copy(), 0
-        n_full = len(samples) // f
-        frames = samples[:n_full * f].reshape(n_full, f)
+        n_full = len(both) // f
+        framed = both[:n_full * f].reshape(n_full, f, both.shape[1])
         if completed is not None:
-            frames = np.concatenate([completed[None, :], frames])
-        tail = len(samples) - n_full * f
+            framed = np.concatenate([completed[None], framed])
+        tail = len(both) - n_full * f
         if tail:
-            self._rest[:tail] = samples[n_full * f:]
+            self._rest[:tail] = both[n_full * f:]
             self._n_rest = tail
-        if not len(frames):
+        if not len(framed):
             return np.zeros(0, dtype=bool)
+        frames = framed[:, :, 0] if framed.shape[2] > 1 else framed.reshape(len(framed), f)
         gains = self._gain.gains(frames) * np.float32(INT16_SCALE)
         scaled = (frames - self._dc_offsets(self._gain.means)[:, None]) * gains[:, None]
         if not np.isfinite(scaled).all():  # samples that are not numbers reach it as silence
             scaled = np.nan_to_num(scaled, nan=0.0, posinf=INT16_SCALE, neginf=-INT16_SCALE)
         pcm = np.clip(scaled, -INT16_SCALE, INT16_SCALE, out=scaled).astype(np.int16)
+        leaked = None
+        if framed.shape[2] > 1:
+            # webrtcvad hears leakage as silence: heard, it would also keep the frames after it as speech
+            # (its own hangover), where the other track has gone quiet.
+            leaked = self._crosstalk.leaked(frames, self._gain.level, framed[:, :, 1:])
+            if leaked.any():  # brought down to the track's noise floor (zeros amid noise read as clicks)
+                drop = np.minimum(self._gain.noise[leaked] - self._gain.level[leaked], 0.0)
+                pcm[leaked] = (pcm[leaked] * np.power(10.0, drop / 20)[:, None]).astype(np.int16)
         vad, process = self._vad, _webrtcvad.process
         flags = np.empty(len(pcm), dtype=bool)
         done = 0
@@ -175,6 +284,8 @@ class FrameVad:
             self._primed = True
         # The C core reads any contiguous int16 buffer: no copy per frame.
         flags[done:] = [process(vad, SAMPLE_RATE_HZ, row, f) for row in pcm[done:]]
+        if leaked is not None:
+            flags &= ~leaked
         return flags
 
 

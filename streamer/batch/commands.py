@@ -6,6 +6,7 @@ import os
 
 from model.clihelp import DefaultsFormatter
 from streamer.commands import agent_names
+from streamer.config import CROSSTALK_DB
 
 Formatter = DefaultsFormatter
 
@@ -42,6 +43,8 @@ def register(sub) -> None:
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
+    p.add_argument("--crosstalk", type=float, default=CROSSTALK_DB, metavar="DB",
+                   help="with --channels split: a channel at least this many dB quieter than another at the same moment, while that one is active, is taken for that side's voice leaking across (sidetone, echo), not speech (default: 20); 0 turns this off (e.g. two microphones on one speaker)")
     p.add_argument("--device", default="cpu", help="device of the workers: cpu (ONNX Runtime), cuda (torch) or auto")
     p.add_argument("--no-adapt", action="store_true",
                    help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "
@@ -56,7 +59,7 @@ def cmd_batch(args) -> int:
     from streamer.batch.settings import BatchSettings
 
     check_device(args.device)  # refuse a device that is not here once, before any worker starts
-    from streamer.config import analysis_window
+    from streamer.config import analysis_window, crosstalk_setting
 
     model_window = (args.window, args.hop)  # both given: the model's own is not needed
     if args.window is None or args.hop is None:
@@ -69,7 +72,7 @@ def cmd_batch(args) -> int:
         model=args.model, window_s=window_s, hop_s=hop_s, vad_aggressiveness=args.vad, channels=args.channels,
         names=tuple(n.strip() for n in args.names.split(",")),
         agent_names=agent_names(args.agent_name), analyse_agent=args.analyse_agent,
-        device=args.device, speaker_adaptation=not args.no_adapt)
+        device=args.device, speaker_adaptation=not args.no_adapt, crosstalk_db=crosstalk_setting(args.crosstalk))
     run = run_batch(args.input, args.out, settings, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
     if not args.quiet:

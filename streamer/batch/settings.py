@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from model.files import file_sha256  # noqa: F401 - the batch keys calls and models by content
 from streamer.commands import check_not_all_agents, is_agent
-from streamer.config import EngineConfig
+from streamer.config import CROSSTALK_DB, EngineConfig
 from streamer.errors import ConfigError
 from streamer.sources import check_track_names
 
@@ -40,6 +40,7 @@ class BatchSettings:
         analyse_agent: Analyse the employees' channels too (see the responsible-use note).
         device: Torch device of the workers (``cpu`` by default: one process per core scales better).
         speaker_adaptation: Adapt to each speaker (see ``EngineConfig.speaker_adaptation``).
+        crosstalk_db: See ``EngineConfig.crosstalk_db`` (None: off).
     """
 
     model: str = "default"
@@ -52,6 +53,7 @@ class BatchSettings:
     analyse_agent: bool = False
     device: str = "cpu"
     speaker_adaptation: bool = True
+    crosstalk_db: float | None = CROSSTALK_DB
 
     def __post_init__(self) -> None:
         if self.channels not in ("split", "mix"):
@@ -76,7 +78,8 @@ class BatchSettings:
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(window_s=self.window_s, hop_s=self.hop_s, vad_aggressiveness=self.vad_aggressiveness,
-                            device=self.device, emit_audio=False, speaker_adaptation=self.speaker_adaptation)
+                            device=self.device, emit_audio=False, speaker_adaptation=self.speaker_adaptation,
+                            crosstalk_db=self.crosstalk_db)
 
     @property
     def track_names(self) -> list[str]:

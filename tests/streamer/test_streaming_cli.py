@@ -123,6 +123,8 @@ def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, cap
     assert main(["analyze", str(speech_paths[0]), "--window", "0.01", "--hop", "0.01",
                  "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
     assert "--window (0.01 s) is shorter than the model can analyse" in capsys.readouterr().err
+    assert main(["analyze", str(speech_paths[0]), "--crosstalk", "-5", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
+    assert "--crosstalk must be a number of dB (0 turns it off), got -5" in capsys.readouterr().err
     assert main(["analyze", str(speech_paths[0]), "--names", "A,B", "--model", str(tiny_model_path)]) == EXIT_USER_ERROR
 
 

@@ -166,6 +166,34 @@ def test_split_channels_make_one_track_each(speech_paths, tmp_path, stub_predict
     assert {e.track_name for e in mixed if isinstance(e, SpeechSegment)} == {"mix"}
 
 
+@pytest.mark.parametrize("crosstalk_db", [20.0, None])
+def test_the_agents_voice_leaking_into_the_customers_channel_is_left_out(speech_paths, tmp_path, stub_predictor,
+                                                                        crosstalk_db):
+    """The same call with each side heard 30 dB down on the other's channel: with the gate (the
+    default), the customer's segments are where the customer talks, as in the call without leakage;
+    without it, the agent's turns gave the customer segments of their own."""
+    n = int(3.4 * SAMPLE_RATE_HZ)
+    gap = np.zeros(n, np.float32)
+    agent, customer = (np.concatenate([load_mono_16k(p), gap])[:n] for p in speech_paths[:2])
+    silence = np.zeros(n, np.float32)
+    left = np.concatenate([agent, silence, agent, silence])
+    right = np.concatenate([silence, customer, silence, customer])
+    leak = np.float32(10 ** (-30 / 20))
+    noise = (np.random.default_rng(7).standard_normal((2, len(left))) * 10 ** (-85 / 20)).astype(np.float32)
+    path = write_audio(tmp_path / "leaky.wav", np.stack([left + leak * right + noise[0],
+                                                        right + leak * left + noise[1]], axis=1))
+    config = EngineConfig(emit_audio=False, crosstalk_db=crosstalk_db, skip_tracks=(0,))
+    events = run_to_end(Engine(stub_predictor, config), FileSource(path, channels="split",
+                                                                  track_names=["Agent", "Customer"]))
+    customer_segments = [(s.start_s, s.end_s) for s in events if isinstance(s, SpeechSegment) and s.track == 1]
+    in_agent_turns = [(a, b) for a, b in customer_segments if int(a * SAMPLE_RATE_HZ) // n % 2 == 0
+                      and int(b * SAMPLE_RATE_HZ) // n % 2 == 0]
+    if crosstalk_db is None:
+        assert in_agent_turns
+    else:
+        assert not in_agent_turns and len(customer_segments) == 2
+
+
 def test_display_events_drop_oldest_when_the_consumer_is_slow(speech_wav, stub_predictor):
     capacity = 4
     engine = Engine(stub_predictor, EngineConfig(display_queue_events=capacity))

@@ -248,3 +248,86 @@ def test_vad_gain_ignores_a_dc_offset_and_survives_nan():
     broken[150, 7] = np.nan
     gains = VadGain(480).gains(broken)
     assert np.isfinite(gains).all() and gains[200:].max() > 1.5
+
+
+def _call(speech_paths, leak_db: float, double_talk: bool = False):
+    """A call on two channels built from the test clips: the agent (channel 0) and the customer
+    (channel 1) take turns (or, ``double_talk``, talk at once), each heard ``leak_db`` on the other's
+    channel, over a -70 dBFS noise floor. Returns the channels and the customer's speech (start, end)
+    samples."""
+    agent = [load_mono_16k(p) for p in speech_paths[:2]]
+    customer = [load_mono_16k(p) for p in speech_paths[2:4]]
+    gap = np.zeros(6400, np.float32)
+    a_parts, c_parts, speech, t = [], [], [], 0
+    for xa, xc in zip(agent, customer, strict=True):
+        if double_talk:
+            n = max(len(xa), len(xc))
+            a_parts.append(np.pad(xa, (0, n - len(xa))))
+            c_parts.append(np.pad(xc, (0, n - len(xc))))
+            s, e = speech_bounds(xc, SAMPLE_RATE_HZ, pad_s=0.0)
+            speech.append((t + s, t + e))
+            t += n
+        else:
+            a_parts += [xa, gap, np.zeros(len(xc), np.float32), gap]
+            c_parts += [np.zeros(len(xa), np.float32), gap, xc, gap]
+            s, e = speech_bounds(xc, SAMPLE_RATE_HZ, pad_s=0.0)
+            speech.append((t + len(xa) + len(gap) + s, t + len(xa) + len(gap) + e))
+            t += len(xa) + len(xc) + 2 * len(gap)
+    a, c = np.concatenate(a_parts), np.concatenate(c_parts)
+    g = np.float32(10 ** (leak_db / 20))
+    rng = np.random.default_rng(3)
+    noise = (rng.standard_normal((2, len(a))) * 10 ** (-70 / 20)).astype(np.float32)
+    return a + g * c + noise[0], c + g * a + noise[1], speech
+
+
+def _customer_flags(agent, customer, crosstalk_db, block):
+    from streamer.vad import FrameVad
+
+    vad = FrameVad(2, 480, crosstalk_db)
+    flags = [vad.push(customer[i:i + block], agent[i:i + block, None]) for i in range(0, len(customer), block)]
+    return np.concatenate(flags)
+
+
+def _in_speech(flags, speech, margin_frames=10):
+    """Which 30-ms frames lie in (or within ``margin_frames`` of) the customer's speech."""
+    near = np.zeros(len(flags), bool)
+    for s, e in speech:
+        near[max(0, s // 480 - margin_frames):e // 480 + margin_frames] = True
+    return near
+
+
+def test_the_other_sides_voice_leaking_across_is_not_speech(speech_paths):
+    """A call's agent heard 30 dB down on the customer's channel (sidetone, echo) was analysed as the
+    customer: half of a trial call's customer "utterances" were the agent's turns."""
+    agent, customer, speech = _call(speech_paths, leak_db=-30)
+    near = _in_speech(np.zeros(len(customer) // 480), speech)
+    without = _customer_flags(agent, customer, None, 4000)
+    gated = _customer_flags(agent, customer, 20.0, 4000)
+    assert without[~near].sum() >= 20  # the leak reads as speech in the agent's turns
+    assert gated[~near].sum() <= 2
+    assert gated[near].sum() >= 0.97 * without[near].sum()  # the customer's own speech is kept
+    for block in (160, 512):  # frame by frame on the common clock: any block sizes, the same flags
+        np.testing.assert_array_equal(_customer_flags(agent, customer, 20.0, block), gated)
+
+
+def test_both_sides_talking_at_once_stay_speech(speech_paths):
+    """Talking over each other (the agent's clips at their own level, up to 30 dB louder than the
+    customer's in places): the customer's speech is not taken for leakage. Frame by frame, 36 % of
+    it was, so the gate compares stretches of 0.3 s and asks leakage to follow the other side."""
+    agent, customer, speech = _call(speech_paths, leak_db=-30, double_talk=True)
+    near = _in_speech(np.zeros(len(customer) // 480), speech, margin_frames=0)
+    without = _customer_flags(agent, customer, None, 4000)
+    gated = _customer_flags(agent, customer, 20.0, 4000)
+    assert gated[near].sum() >= 0.98 * without[near].sum() > 80
+
+
+def test_loud_noise_on_the_other_channel_does_not_silence_quiet_speech(speech_paths):
+    """Steady noise 30 dB above the customer's quiet speech on the agent's channel is not active
+    speech there: the customer's speech stays."""
+    _, customer, speech = _call(speech_paths, leak_db=-90)
+    customer = customer * np.float32(10 ** (-25 / 20))
+    noise = _pink(len(customer), 10 ** (-35 / 20), seed=5)
+    near = _in_speech(np.zeros(len(customer) // 480), speech, margin_frames=0)
+    without = _customer_flags(noise, customer, None, 4000)
+    gated = _customer_flags(noise, customer, 20.0, 4000)
+    assert gated[near].sum() >= 0.98 * without[near].sum() > 50
