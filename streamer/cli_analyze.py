@@ -59,10 +59,24 @@ def _result_stems(files: list[str]) -> dict[str, str]:
     for f in files:
         p = Path(f)
         stem = p.name if len(names_of_stem[p.stem.lower()]) > 1 else p.stem
-        if len(folders_of_name[p.name.lower()]) > 1 and Path(os.path.abspath(p.parent)).name:
-            stem = f"{Path(os.path.abspath(p.parent)).name}__{stem}"
+        folders = folders_of_name[p.name.lower()]
+        if len(folders) > 1:
+            lead = _distinct_folders(folders)[os.path.abspath(p.parent)]
+            stem = f"{lead}__{stem}" if lead else stem
         stems[f] = stem
     return stems
+
+
+def _distinct_folders(folders: set[str]) -> dict[str, str]:
+    """Each folder's shortest trailing part that no other of ``folders`` ends in, with ``__`` between
+    its folders: ``a/day1`` and ``b/day1`` give ``a__day1`` and ``b__day1`` (``day1`` alone would
+    leave the two results told apart only by a rerun's number)."""
+    parts = {f: Path(f).parts[1:] for f in folders}  # without the root
+    for k in range(1, max(len(p) for p in parts.values()) + 1):
+        leads = {f: "__".join(p[-k:]) for f, p in parts.items()}
+        if len({lead.lower() for lead in leads.values()}) == len(leads):
+            return leads
+    return {f: "__".join(p) for f, p in parts.items()}
 
 
 def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:

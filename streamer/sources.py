@@ -108,7 +108,7 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
         names = [str(n) for n in names]
         if len(names) != n_tracks:
             prefix = f"{what}: " if what else ""
-            raise ConfigError(f"{prefix}{len(names)} track names given ({', '.join(names)}) but it has {n_tracks} "
+            raise ConfigError(f"{prefix}{len(names)} track name{'' if len(names) == 1 else 's'} given ({', '.join(names)}) but it has {n_tracks} "
                               f"{'channel' if n_tracks == 1 else 'channels'}; give one name per channel with --names.")
         return names
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
@@ -257,6 +257,7 @@ class FileSource(Source):
         self._file = f
         self._declared_frames = f.frames - start_frame if f.frames > 0 else None
         self._start_frame = start_frame
+        self._size_at_open = os.path.getsize(self.path)  # a recording still being written grows past it
         self.total_s = (f.frames - start_frame) / self.rate if f.frames > 0 else None
         missing = wav_missing_fraction(self.path)  # a WAV cut short: libsndfile counts only what is there
         if self.total_s is not None and missing is not None:
@@ -334,6 +335,12 @@ class FileSource(Source):
         if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
             self.notices.append(very_quiet_message(self.path, peak))
         if done:
+            # A recording still being written: libsndfile reads the length it had when opened, and the
+            # rest would go unanalysed under a "complete" analysis.
+            if os.path.getsize(self.path) > self._size_at_open:
+                raise AudioError(f"{self.path}: the file grew while it was read (a recording still being written?); "
+                                 f"{position / SAMPLE_RATE_HZ:.2f} s of it were analysed. Analyse it again once "
+                                 "the recording has ended.")
             # A WAV cut short reads without error up to its cut: the results so far are kept (like a
             # truncated FLAC's), and the run says the file is incomplete.
             missing = wav_missing_fraction(self.path)

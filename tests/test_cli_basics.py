@@ -377,6 +377,12 @@ def test_inputs_that_share_a_stem_get_result_files_named_in_full(tmp_path, speec
     assert main(["analyze", str(tmp_path / "day1" / "x.wav"), str(tmp_path / "day2" / "x.wav"), "--out",
                  str(tmp_path / "days"), "--model", str(tiny_model_path), "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "days").iterdir()) == ["day1__x.jsonl", "day2__x.jsonl"]
+    for site in ("calls", "calls_copy"):  # the folders' names alike too: led by as much of the path as differs
+        (tmp_path / site / "day1").mkdir(parents=True)
+        sf.write(str(tmp_path / site / "day1" / "c1.wav"), data, rate)
+    assert main(["analyze", str(tmp_path / "calls" / "day1" / "c1.wav"), str(tmp_path / "calls_copy" / "day1" / "c1.wav"),
+                 "--out", str(tmp_path / "sites"), "--model", str(tiny_model_path), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "sites").iterdir()) == ["calls__day1__c1.jsonl", "calls_copy__day1__c1.jsonl"]
 
 
 def test_a_tilde_in_out_is_the_home_folder(tmp_path, speech_paths, tiny_model_path, monkeypatch):

@@ -111,6 +111,15 @@ def timeline_series(wins, cuts=()) -> tuple[list[float], list[float], list[float
     return xs, ar, va
 
 
+def band_hop(wins) -> float:
+    """The width of a window's cell in the timeline's emotion band: the hop, the step most windows of
+    one speech run have from a window to the next one it overlaps (between runs the steps are
+    anything: with one window per turn, the most common step was the turns', and the band covered
+    the silences between them). ``wins``: one track's window results in time order."""
+    steps = [round(b.start_s - a.start_s, 3) for a, b in zip(wins, wins[1:]) if a.start_s < b.start_s < a.end_s]
+    return max(set(steps), key=steps.count) if steps else DEFAULT_HOP_S
+
+
 def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results,
                  pauses: list[tuple[float, float]] = ()) -> bytes:
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
@@ -138,10 +147,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                 ax.text(at, BAND_Y[0] - 0.02, f" paused {paused_s:.0f} s", color=PAUSE_COLOR, fontsize=7,
                         ha="left", va="top")
         if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
-            starts = sorted(r.start_s for r in wins)
-            steps = sorted(round(b - a, 3) for a, b in zip(starts, starts[1:]) if b > a)
-            # The hop: the step most windows have (between segments the steps are anything).
-            hop = max(set(steps), key=steps.count) if steps else DEFAULT_HOP_S
+            hop = band_hop(wins)
             spans, colours, edges = [], [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None

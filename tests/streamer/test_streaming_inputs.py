@@ -83,6 +83,20 @@ def test_a_flac_damaged_mid_file_keeps_the_audio_of_its_last_block_before_the_da
     assert np.abs(audio - x[:len(audio)]).max() < 1e-4  # good audio up to the damage, not noise
 
 
+def test_a_recording_still_being_written_is_not_called_complete(speech_16k, tmp_path, stub_predictor):
+    """A file that grows while it is read (a recorder still writing it) was analysed up to the length
+    it had when opened and reported complete; the rest went unanalysed until someone noticed."""
+    path = write_audio(tmp_path / "recording.wav", speech_16k, subtype="PCM_16")
+    src = FileSource(path, pace="fast", block_frames=16000)
+    src.open()
+    with open(path, "ab") as f:  # the recorder appends more audio meanwhile
+        f.write(bytes(64000))
+    with pytest.raises(AudioError, match=r"recording.wav: the file grew while it was read .* Analyse it again"):
+        for _ in src.blocks(threading.Event()):
+            pass
+    assert not analyze_file(path, stub_predictor).errors  # once it stopped growing: read as it is
+
+
 def test_truncated_wav_is_analysed_as_far_as_it_goes(speech_16k, tmp_path, stub_predictor):
     path = write_audio(tmp_path / "cut.wav", speech_16k, subtype="PCM_16")
     data = path.read_bytes()

@@ -508,6 +508,17 @@ def test_a_live_sessions_pauses_are_kept_where_they_were(tmp_path):
         ("window", "0.5", ""), ("pause", "3.25", "22.0"), ("window", "3.5", "")]
 
 
+def test_the_timelines_emotion_band_covers_the_windows_not_the_silences_between_turns():
+    """With one window per turn (a call's customer in short turns), the most common step between
+    window starts was the turns' (5.6 s), and the band ran unbroken over the agent's turns."""
+    from streamer.batch.report import DEFAULT_HOP_S, band_hop
+
+    turns = [_result(s) for s in (0.0, 5.58, 11.16, 16.74, 22.32)]
+    assert band_hop(turns) == DEFAULT_HOP_S
+    runs = [_result(s) for s in (0.0, 0.25, 0.5, 5.58, 11.16, 11.41, 16.74)]  # another hop, and lone windows
+    assert band_hop(runs) == 0.25
+
+
 def test_the_timeline_breaks_its_lines_at_a_live_pause():
     """The windows before and after a pause touch on the time axis: the lines once joined them."""
     from streamer.batch.report import timeline_png, timeline_series
