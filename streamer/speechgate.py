@@ -115,7 +115,7 @@ class GateFrames:
 
     start: int | None = None  # position of the first frame, in samples on the caller's clock
     band: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) band power
-    shape: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) its dB less their mean (_shape)
+    flux: np.ndarray | None = field(default=None, repr=False)  # (frames,) each frame's change (_changes)
 
 
 # Frames transformed per FFT call. A whole 2-s window's 197 frames at once make float64 arrays of
@@ -142,18 +142,18 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     n = (len(x) - N_FFT) // FRAME + 1
     if n < 4:
         return GateReading(float("inf"), 0.0, 0.0)  # too short to judge: let the model decide
-    reuse = reuse_shape = np.zeros((0, _N_BAND_BINS), np.float64)
+    reuse, reuse_flux = np.zeros((0, _N_BAND_BINS), np.float64), np.zeros(0)
     if frames is not None and frames.band is not None and start is not None and frames.start is not None:
         offset, rest = divmod(start - frames.start, FRAME)
         if offset >= 0 and rest == 0:
-            reuse, reuse_shape = frames.band[offset:offset + n], frames.shape[offset:offset + n]
+            reuse, reuse_flux = frames.band[offset:offset + n], frames.flux[offset:offset + n]
     if len(reuse) < n:
-        new = _band_power(x, len(reuse), n)
-        band, shape = np.concatenate([reuse, new]), np.concatenate([reuse_shape, _shape(new)])
+        band = np.concatenate([reuse, _band_power(x, len(reuse), n)])
+        flux = np.concatenate([reuse_flux, _changes(band, len(reuse))])
     else:
-        band, shape = reuse, reuse_shape
+        band, flux = reuse, reuse_flux
     if frames is not None and start is not None:
-        frames.start, frames.band, frames.shape = start, band, shape
+        frames.start, frames.band, frames.flux = start, band, flux
     level = 10 * np.log10(band.sum(axis=1) / _FULL_SCALE + 1e-20)
     audible = level > SILENT_FRAME_DB
     if audible.sum() < 4:
@@ -164,7 +164,19 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
-    return GateReading(modulation, tone, flatness, _flux(shape, level, audible))
+    return GateReading(modulation, tone, flatness, _flux(flux, level, audible))
+
+
+def _changes(band: np.ndarray, first: int) -> np.ndarray:
+    """For frames ``first`` on of ``band``: the mean change over the bins of the spectrum's shape
+    (:func:`_shape`) from the frame FLUX_LAG before (NaN for the first FLUX_LAG frames). A frame's
+    value depends on its own and that frame's samples only, so a segment's windows share them."""
+    lo = max(0, first - FLUX_LAG)
+    shape = _shape(band[lo:])
+    out = np.full(len(band) - first, np.nan)
+    k = max(first, FLUX_LAG)  # the first frame with a frame FLUX_LAG before it
+    out[k - first:] = np.abs(shape[k - lo:] - shape[k - lo - FLUX_LAG:len(shape) - FLUX_LAG]).mean(axis=1)
+    return out
 
 
 def _shape(band: np.ndarray) -> np.ndarray:
@@ -177,13 +189,14 @@ def _shape(band: np.ndarray) -> np.ndarray:
     return shape
 
 
-def _flux(shape: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
-    """:attr:`GateReading.flux_db` of a window's frames (inf when too few of them are loud)."""
+def _flux(flux: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
+    """:attr:`GateReading.flux_db` of a window from its frames' changes (:func:`_changes`; inf when too
+    few frames are loud). Only changes between two of the window's own loud frames count."""
     loud = audible & (level > level.max() - FLUX_RANGE_DB)
     pairs = np.flatnonzero(loud[FLUX_LAG:] & loud[:-FLUX_LAG])
     if len(pairs) < MIN_FLUX_FRAMES:
         return float("inf")
-    return float(np.median(np.abs(shape[pairs + FLUX_LAG] - shape[pairs]).mean(axis=1)))
+    return float(np.median(flux[pairs + FLUX_LAG]))
 
 
 _SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation

@@ -201,3 +201,16 @@ def test_the_summary_says_how_much_speech_was_too_short_to_analyse():
     assert summary.unanalysed_s == pytest.approx(0.2)
     assert summary.line().startswith("mix: speech 6.5 s in 4 segments (1 of them, 0.2 s, too short to analyse); ")
     assert "too short" not in summarize(["mix"], segments[:1] + segments[2:3], utterances)[0].line()
+
+
+def test_the_flux_of_a_segments_windows_is_the_same_computed_alone_or_shared(speech_paths):
+    """Each frame's change of spectral shape is kept for the segment's next window: the same readings
+    as each window measured on its own."""
+    from streamer.speechgate import GateFrames
+
+    x = np.concatenate([load_mono_16k(p) for p in speech_paths[:2]])
+    frames = GateFrames()
+    for start in range(0, len(x) - 32000, 8000):
+        shared = measure(x[start:start + 32000], start, frames)
+        alone = measure(x[start:start + 32000])
+        assert shared.flux_db == pytest.approx(alone.flux_db, rel=1e-12) and shared.speech_like
