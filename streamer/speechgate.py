@@ -100,6 +100,7 @@ _WINDOW = np.hanning(N_FFT)
 # Power of a full-scale sine's line in the windowed FFT: band levels are in dB relative to it (dBFS).
 _FULL_SCALE = float((_WINDOW.sum() / 2) ** 2)
 _SHAPE_FLOOR = 1e-12 * _FULL_SCALE  # -120 dBFS: empty bins of digital silence
+_DB_PER_NEPER = 10 / np.log(10)  # power
 _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
 _BAND_BINS = slice(int(np.argmax(_BAND)), int(len(_BAND) - np.argmax(_BAND[::-1])))  # the same bins, as a slice
@@ -171,20 +172,20 @@ def _changes(band: np.ndarray, first: int) -> np.ndarray:
     """For frames ``first`` on of ``band``: the mean change over the bins of the spectrum's shape
     (:func:`_shape`) from the frame FLUX_LAG before (NaN for the first FLUX_LAG frames). A frame's
     value depends on its own and that frame's samples only, so a segment's windows share them."""
-    lo = max(0, first - FLUX_LAG)
-    shape = _shape(band[lo:])
-    out = np.full(len(band) - first, np.nan)
-    k = max(first, FLUX_LAG)  # the first frame with a frame FLUX_LAG before it
-    out[k - first:] = np.abs(shape[k - lo:] - shape[k - lo - FLUX_LAG:len(shape) - FLUX_LAG]).mean(axis=1)
-    return out
+    shape = _shape(band[max(0, first - FLUX_LAG):])
+    change = np.abs(shape[FLUX_LAG:] - shape[:-FLUX_LAG]).mean(axis=1, dtype=np.float64) * _DB_PER_NEPER
+    missing = len(band) - first - len(change)  # frames without one FLUX_LAG before them
+    return np.concatenate([np.full(missing, np.nan), change]) if missing else change
 
 
 def _shape(band: np.ndarray) -> np.ndarray:
-    """Each frame's band spectrum in dB less its mean over the bins: its shape, whatever its level.
+    """Each frame's band spectrum in nepers of power less its mean over the bins: its shape, whatever its level.
     Bins more than SHAPE_RANGE_DB below the frame's strongest count as that: faint noise between a
     note's harmonics changes at random from frame to frame, and would read as change."""
-    shape = 10 * np.log10(band + _SHAPE_FLOOR)
-    np.maximum(shape, shape.max(axis=1, keepdims=True) - SHAPE_RANGE_DB, out=shape)
+    # In nepers and float32 (natural logarithms of float32 are several times faster than log10 of
+    # float64: 0.05 against 0.25-0.47 ms for a window's 197 frames); _changes gives dB.
+    shape = np.log(band.astype(np.float32) + np.float32(_SHAPE_FLOOR))
+    np.maximum(shape, shape.max(axis=1, keepdims=True) - np.float32(SHAPE_RANGE_DB / _DB_PER_NEPER), out=shape)
     shape -= shape.mean(axis=1, keepdims=True)
     return shape
 
@@ -193,10 +194,12 @@ def _flux(flux: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
     """:attr:`GateReading.flux_db` of a window from its frames' changes (:func:`_changes`; inf when too
     few frames are loud). Only changes between two of the window's own loud frames count."""
     loud = audible & (level > level.max() - FLUX_RANGE_DB)
-    pairs = np.flatnonzero(loud[FLUX_LAG:] & loud[:-FLUX_LAG])
-    if len(pairs) < MIN_FLUX_FRAMES:
+    values = flux[FLUX_LAG:][loud[FLUX_LAG:] & loud[:-FLUX_LAG]]
+    n = len(values)
+    if n < MIN_FLUX_FRAMES:
         return float("inf")
-    return float(np.median(flux[pairs + FLUX_LAG]))
+    middle = np.partition(values, [(n - 1) // 2, n // 2])  # the median, without np.median's overhead
+    return float((middle[(n - 1) // 2] + middle[n // 2]) / 2)
 
 
 _SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation
