@@ -428,12 +428,14 @@ def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[st
 
 def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_sha: str,
             settings: BatchSettings) -> None:
-    rec.update(status=out.status, duration_s=out.duration_s)
+    # Milliseconds, as the summaries give it (an MP3's length came out as 44.629002267573696).
+    duration = round(out.duration_s, 3) if out.duration_s is not None else None
+    rec.update(status=out.status, duration_s=duration)
     base = {**stamp, "call_id": out.call_id, "key": out.key, "content_sha256": rec.get("content_sha256"),
             "model_sha256": model_sha, "settings": settings.to_dict(), "worker": out.worker,
             "elapsed_s": out.elapsed_s, "finished": _now()}
     if out.status == DONE:
-        store.write_done(out, {**base, "duration_s": out.duration_s})
+        store.write_done(out, {**base, "duration_s": duration})
     else:
         if out.analysed_until_s is not None:  # failed part-way: what was analysed is kept (write_failed)
             windows = sum(r.get("kind") == "window" for r in out.results)
