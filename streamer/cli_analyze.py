@@ -55,22 +55,20 @@ def _result_stems(files: list[str]) -> dict[str, str]:
         p = Path(f)
         names_of_stem.setdefault(p.stem.lower(), set()).add(p.name.lower())
         folders_of_name.setdefault(p.name.lower(), set()).add(os.path.abspath(p.parent))
+    leads = {name: _distinct_folders(folders) for name, folders in folders_of_name.items() if len(folders) > 1}
     stems = {}
     for f in files:
         p = Path(f)
         stem = p.name if len(names_of_stem[p.stem.lower()]) > 1 else p.stem
-        folders = folders_of_name[p.name.lower()]
-        if len(folders) > 1:
-            lead = _distinct_folders(folders)[os.path.abspath(p.parent)]
-            stem = f"{lead}__{stem}" if lead else stem
-        stems[f] = stem
+        lead = leads.get(p.name.lower(), {}).get(os.path.abspath(p.parent))
+        stems[f] = f"{lead}__{stem}" if lead else stem
     return stems
 
 
 def _distinct_folders(folders: set[str]) -> dict[str, str]:
-    """Each folder's shortest trailing part that no other of ``folders`` ends in, with ``__`` between
-    its folders: ``a/day1`` and ``b/day1`` give ``a__day1`` and ``b__day1`` (``day1`` alone would
-    leave the two results told apart only by a rerun's number)."""
+    """The folders' trailing parts, with ``__`` between their folders, at the smallest depth at which
+    no two are alike: ``a/day1`` and ``b/day1`` give ``a__day1`` and ``b__day1`` (``day1`` alone
+    would leave the two results told apart only by a rerun's number)."""
     parts = {f: Path(f).parts[1:] for f in folders}  # without the root
     for k in range(1, max(len(p) for p in parts.values()) + 1):
         leads = {f: "__".join(p[-k:]) for f, p in parts.items()}

@@ -4,7 +4,7 @@ are imported when a command runs."""
 from __future__ import annotations
 
 from model.clihelp import DefaultsFormatter
-from streamer.config import CROSSTALK_DB
+from streamer.config import CROSSTALK_DB, CROSSTALK_HELP
 
 Formatter = DefaultsFormatter
 FORMATS = ("jsonl", "csv", "json")
@@ -58,8 +58,7 @@ def register(sub) -> None:
                    help="with --channels split: the track name(s) of employees, comma-separated; their tracks are not "
                         "analysed unless --analyse-agent (inferring the emotions of people at work is prohibited in "
                         "the EU, AI Act Art. 5(1)(f))")
-    p.add_argument("--crosstalk", type=float, default=CROSSTALK_DB, metavar="DB",
-                   help="with --channels split: a channel at least this many dB quieter than another at the same moment, while that one is active, is taken for that side's voice leaking across (sidetone, echo), not speech (default: 20); 0 turns this off (e.g. two microphones on one speaker)")
+    p.add_argument("--crosstalk", type=float, default=CROSSTALK_DB, metavar="DB", help=CROSSTALK_HELP)
     p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
                    help="with --channels split: analyse the employees' tracks too (only where this is lawful)")
     p.add_argument("--realtime", action="store_true", help="replay at real-time pace instead of as fast as possible")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from streamer.errors import ConfigError
@@ -103,7 +104,7 @@ class EngineConfig:
             raise ConfigError("inference_threads must not be negative (0 keeps torch's setting).")
         if self.min_speech_s < 0:
             raise ConfigError("min_speech_s must not be negative.")
-        if self.crosstalk_db is not None and not self.crosstalk_db > 0:
+        if self.crosstalk_db is not None and not (math.isfinite(self.crosstalk_db) and self.crosstalk_db > 0):
             raise ConfigError(f"crosstalk_db must be a positive number of dB (or None: off), got {self.crosstalk_db}.")
         for name in ("max_batch_windows", "input_queue_blocks", "result_queue_events", "display_queue_events",
                      "latency_history"):
@@ -135,9 +136,16 @@ class EngineConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+CROSSTALK_HELP = (f"with --channels split: a channel that stays at least this many dB below another while that "
+                  f"one is active, and follows it (a copy of its sound, scaled down), or stays 10 dB further below "
+                  f"it whatever it follows, is taken for that side's voice leaking across (sidetone, crosstalk), "
+                  f"not speech (default: {CROSSTALK_DB:g}); 0 turns this off (e.g. two microphones on one speaker)")
+
+
 def crosstalk_setting(db: float) -> float | None:
-    """``--crosstalk DB`` as ``EngineConfig.crosstalk_db``: 0 turns the gate off; a negative number is refused."""
-    if db < 0:
+    """``--crosstalk DB`` as ``EngineConfig.crosstalk_db``: 0 turns the gate off; a negative number,
+    infinity or NaN is refused."""
+    if not (math.isfinite(db) and db >= 0):
         raise ConfigError(f"--crosstalk must be a number of dB (0 turns it off), got {db:g}.")
     return None if db == 0 else float(db)
 

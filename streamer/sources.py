@@ -166,6 +166,14 @@ class Source:
         return {"kind": type(self).__name__, "description": self.description, "tracks": list(self.track_names)}
 
 
+def _size(path: str) -> int:
+    """A file's size, or -1 when it is gone (moved away once read: not a file that grew)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
 class FileSource(Source):
     """An audio file read in blocks (bounded memory for any length).
 
@@ -337,7 +345,7 @@ class FileSource(Source):
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the
             # rest would go unanalysed under a "complete" analysis.
-            if os.path.getsize(self.path) > self._size_at_open:
+            if _size(self.path) > self._size_at_open:
                 raise AudioError(f"{self.path}: the file grew while it was read (a recording still being written?); "
                                  f"{position / SAMPLE_RATE_HZ:.2f} s of it were analysed. Analyse it again once "
                                  "the recording has ended.")

@@ -110,9 +110,15 @@ class CrosstalkGate:
     (its loudest frame at least ``ACTIVE_DB`` above its noise floor), a frame is leakage when this
     track's loudest frame stayed
     - at least ``crosstalk_db`` below that track's, and this track's samples follow that track's
-      (their correlation over the stretch at least ``MIN_CORRELATION``: a copy, scaled down), or
-    - at least ``crosstalk_db + UNCORRELATED_EXTRA_DB`` below it whatever the correlation (an echo,
-      delayed).
+      (the size of their correlation over the stretch at least ``MIN_CORRELATION``: a copy, scaled
+      down, of either polarity), or
+    - at least ``crosstalk_db + UNCORRELATED_EXTRA_DB`` below it whatever the correlation.
+
+    The correlation is taken without delay: a leak delayed by a millisecond or more (an acoustic
+    path, an echo) or strongly filtered does not follow in this sense and is caught only at the
+    second distance (a review measured a 25-dB leak delayed by 1 or 20 ms: none of it caught). Two
+    people talking at once whose levels differ by 25-30 dB or more lose the quieter one's softer
+    syllables (15 of 94 speech frames at 25 dB).
 
     Someone talking at the same time as the other side is not leakage: their own voice does not
     follow the other's, and in a stretch of talking it comes within 30 dB of it. Over a stretch
@@ -172,7 +178,7 @@ class CrosstalkGate:
         loudest = window[:, :1 + m].max(axis=-1)
         sums = window[:, 1 + m:].sum(axis=-1)
         own_loudest, other_loudest = loudest[:, :1], loudest[:, 1:]
-        correlation = sums[:, 1 + m:] / np.sqrt(np.maximum(sums[:, :1] * sums[:, 1:1 + m], 1e-30))
+        correlation = np.abs(sums[:, 1 + m:]) / np.sqrt(np.maximum(sums[:, :1] * sums[:, 1:1 + m], 1e-30))
         below = other_loudest - own_loudest
         active = other_loudest >= floor + self.ACTIVE_DB
         leak = ((below >= self.crosstalk_db) & (correlation >= self.MIN_CORRELATION)) | \
@@ -236,7 +242,11 @@ class FrameVad:
         both = samples[:, None] if others is None or self._crosstalk is None else \
             np.column_stack([samples, np.asarray(others, dtype=np.float32)])
         if self._rest is None or self._rest.shape[1] != both.shape[1]:
-            self._rest, self._n_rest = np.zeros((f, both.shape[1]), np.float32), 0
+            # The other tracks came or went: this track's samples of the incomplete frame stay.
+            rest = np.zeros((f, both.shape[1]), np.float32)
+            if self._rest is not None:
+                rest[:, 0] = self._rest[:, 0]
+            self._rest = rest
         completed = None  # the frame the rest from the last call completes
         if self._n_rest:
             take = min(f - self._n_rest, len(both))

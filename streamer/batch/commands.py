@@ -6,7 +6,7 @@ import os
 
 from model.clihelp import DefaultsFormatter
 from streamer.commands import agent_names
-from streamer.config import CROSSTALK_DB
+from streamer.config import CROSSTALK_DB, CROSSTALK_HELP
 
 Formatter = DefaultsFormatter
 
@@ -43,8 +43,7 @@ def register(sub) -> None:
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",
                    help="voice-activity aggressiveness: 0 keeps the most audio, 3 the least")
-    p.add_argument("--crosstalk", type=float, default=CROSSTALK_DB, metavar="DB",
-                   help="with --channels split: a channel at least this many dB quieter than another at the same moment, while that one is active, is taken for that side's voice leaking across (sidetone, echo), not speech (default: 20); 0 turns this off (e.g. two microphones on one speaker)")
+    p.add_argument("--crosstalk", type=float, default=CROSSTALK_DB, metavar="DB", help=CROSSTALK_HELP)
     p.add_argument("--device", default="cpu", help="device of the workers: cpu (ONNX Runtime), cuda (torch) or auto")
     p.add_argument("--no-adapt", action="store_true",
                    help="do not adapt to each speaker: by default, once about 10 s of a track's speech has been "

@@ -111,17 +111,18 @@ def timeline_series(wins, cuts=()) -> tuple[list[float], list[float], list[float
     return xs, ar, va
 
 
-def band_hop(wins) -> float:
+def band_hop(wins, hop_s: float = DEFAULT_HOP_S) -> float:
     """The width of a window's cell in the timeline's emotion band: the hop, the step most windows of
     one speech run have from a window to the next one it overlaps (between runs the steps are
     anything: with one window per turn, the most common step was the turns', and the band covered
-    the silences between them). ``wins``: one track's window results in time order."""
+    the silences between them); ``hop_s``, the analysis's hop, when no two windows overlap. ``wins``:
+    one track's window results in time order."""
     steps = [round(b.start_s - a.start_s, 3) for a, b in zip(wins, wins[1:]) if a.start_s < b.start_s < a.end_s]
-    return max(set(steps), key=steps.count) if steps else DEFAULT_HOP_S
+    return max(set(steps), key=steps.count) if steps else hop_s
 
 
 def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results,
-                 pauses: list[tuple[float, float]] = ()) -> bytes:
+                 pauses: list[tuple[float, float]] = (), hop_s: float = DEFAULT_HOP_S) -> bytes:
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
     marked, and a live session's ``pauses`` (where on its axis, how long) as labelled dotted lines."""
     n = max(1, len(tracks))
@@ -147,7 +148,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                 ax.text(at, BAND_Y[0] - 0.02, f" paused {paused_s:.0f} s", color=PAUSE_COLOR, fontsize=7,
                         ha="left", va="top")
         if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
-            hop = band_hop(wins)
+            hop = band_hop(wins, hop_s)
             spans, colours, edges = [], [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
@@ -266,8 +267,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         info["settings_text"] = "; ".join(
             f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
             for h in history)
+    hop = settings.get("hop_s")
     png = timeline_png(call_id, duration, analysed, segments, results,
-                       [(float(p["at_s"]), float(p["paused_s"])) for p in pauses])
+                       [(float(p["at_s"]), float(p["paused_s"])) for p in pauses],
+                       float(hop) if isinstance(hop, (int, float)) and hop > 0 else DEFAULT_HOP_S)
     try:
         return write_report(Path(out_path).parent, calls, info, lambda _cid: png, path=Path(out_path),
                             title=f"Session report: {call_id}" + (" (live audio)" if live else ""),

@@ -108,6 +108,8 @@ class BatchSettings:
     def result_settings(self) -> dict:
         """Every setting that can change a call's results (for the idempotency key)."""
         engine = {k: v for k, v in self.engine_config().to_dict().items() if k not in NON_RESULT_SETTINGS}
+        if self.channels == "mix":  # one track: nothing can leak into it from another
+            engine.pop("crosstalk_db", None)
         return {"engine": engine, "channels": self.channels, "names": list(self.track_names),
                 "analysed": [self.track_names[i] for i in self.analysed_tracks()]}
 

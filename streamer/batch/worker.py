@@ -204,7 +204,8 @@ def analyze_call(task: CallTask) -> CallOutcome:
                                    s.channel_statement(), s.track_names, heads)
         from streamer.batch.report import timeline_png
 
-        out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, speaker_segments, speaker_results)
+        out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, speaker_segments, speaker_results,
+                                        hop_s=task.settings.hop_s)
         if errors:
             out.error = "; ".join(errors)
             out.analysed_until_s = until

@@ -127,3 +127,13 @@ def test_a_store_under_home_is_made_there(tmp_path, monkeypatch):
     store = BatchStore("~/results")
     assert store.root == tmp_path / "home" / "results" and (store.root / "calls").is_dir()
     assert not (tmp_path / "~").exists()
+
+
+def test_the_crosstalk_setting_is_part_of_a_calls_key_only_with_channels_split():
+    """It changes what a split call's tracks hold, and nothing of one mixed track: changing it must
+    analyse split calls again, and need not analyse mixed ones again."""
+    split, split_off = BatchSettings(), BatchSettings(crosstalk_db=None)
+    mix = BatchSettings(channels="mix", analyse_agent=True)
+    mix_off = BatchSettings(channels="mix", analyse_agent=True, crosstalk_db=None)
+    assert call_key("c", "m", split) != call_key("c", "m", split_off)
+    assert call_key("c", "m", mix) == call_key("c", "m", mix_off)

@@ -39,6 +39,21 @@ def _piano(rng):
     return x
 
 
+def _piano_in_noise(rng):
+    """The same 30 dB above white noise: hold music in a call (the noise between the harmonics changes
+    at random from frame to frame, and must not read as speech's changing spectrum)."""
+    x = _piano(rng)
+    return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-30 / 20)
+
+
+def _piano_mu_law(rng):
+    """The same through a telephone codec (G.711 mu-law, 8 bits)."""
+    x = _piano(rng)
+    x = x / np.abs(x).max() * 0.5
+    c = np.round(np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255) * 127) / 127
+    return np.sign(c) * np.expm1(np.abs(c) * np.log1p(255)) / 255
+
+
 NON_SPEECH = {
     "white noise": lambda rng: rng.standard_normal(len(T)),
     "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
@@ -49,6 +64,8 @@ NON_SPEECH = {
     "chord": lambda rng: sum(np.sin(2 * np.pi * 220 * r * T) for r in (1, 1.25, 1.5, 2)),
     "hold music": _melody,
     "piano melody": _piano,
+    "piano melody in noise": _piano_in_noise,
+    "piano melody, mu-law": _piano_mu_law,
 }
 
 

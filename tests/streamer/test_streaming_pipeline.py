@@ -331,3 +331,24 @@ def test_loud_noise_on_the_other_channel_does_not_silence_quiet_speech(speech_pa
     without = _customer_flags(noise, customer, None, 4000)
     gated = _customer_flags(noise, customer, 20.0, 4000)
     assert gated[near].sum() >= 0.98 * without[near].sum() > 50
+
+
+def test_the_other_tracks_coming_or_going_keep_the_frame_in_progress(speech_paths):
+    """Samples of an incomplete frame pushed with the other tracks, then without them: the frame is
+    completed, not lost (every later flag would lie one frame early)."""
+    from streamer.vad import FrameVad
+
+    x = load_mono_16k(speech_paths[0])[:4800]
+    vad = FrameVad(2, 480, 20.0)
+    n = len(vad.push(x[:400], np.zeros((400, 1), np.float32))) + len(vad.push(x[400:]))
+    assert n == len(x) // 480
+
+
+def test_a_leak_of_inverted_polarity_is_caught_too(speech_paths):
+    """A channel wired the other way round puts the leak in with its sign flipped: it follows all
+    the same."""
+    agent, customer, speech = _call(speech_paths, leak_db=-90)
+    customer = customer - np.float32(10 ** (-25 / 20)) * agent
+    near = _in_speech(np.zeros(len(customer) // 480), speech)
+    assert _customer_flags(agent, customer, None, 4000)[~near].sum() >= 20
+    assert _customer_flags(agent, customer, 20.0, 4000)[~near].sum() <= 2

@@ -517,6 +517,7 @@ def test_the_timelines_emotion_band_covers_the_windows_not_the_silences_between_
     assert band_hop(turns) == DEFAULT_HOP_S
     runs = [_result(s) for s in (0.0, 0.25, 0.5, 5.58, 11.16, 11.41, 16.74)]  # another hop, and lone windows
     assert band_hop(runs) == 0.25
+    assert band_hop(turns, hop_s=1.0) == 1.0  # no two windows overlap: the analysis's own hop
 
 
 def test_the_timeline_breaks_its_lines_at_a_live_pause():
