@@ -29,6 +29,7 @@ from pathlib import Path
 
 from model.errors import OutputPathError
 from model.files import atomic_json, atomic_writer
+from streamer.config import CROSSTALK_DB
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 
@@ -576,9 +577,18 @@ def is_live(metadata: dict) -> bool:
 
 
 def settings_text(settings: dict) -> str:
-    """A session's analysis settings in words: "window 2.0 s, hop 0.5 s, VAD 2"."""
-    return (f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
+    """A session's analysis settings in words: "window 2.0 s, hop 0.5 s, VAD 2", and the crosstalk
+    gate's setting when it is not the default (sessions written before the gate record none)."""
+    text = (f"window {settings.get('window_s', '?')} s, hop {settings.get('hop_s', '?')} s, "
             f"VAD {settings.get('vad_aggressiveness', '?')}")
+    if "crosstalk_db" in settings and settings["crosstalk_db"] != CROSSTALK_DB:
+        text += f", {crosstalk_text(settings['crosstalk_db'])}"
+    return text
+
+
+def crosstalk_text(db: float | None) -> str:
+    """The crosstalk gate's setting in words (``EngineConfig.crosstalk_db``)."""
+    return "crosstalk gate off" if db is None else f"crosstalk gate at {db:g} dB"
 
 
 def export_failure(path, what: str, exc: OutputPathError) -> SessionError:

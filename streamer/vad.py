@@ -125,8 +125,9 @@ class CrosstalkGate:
     rather than frame by frame, because speech's own frames span 30-40 dB: frame by frame, the
     quieter sounds of a customer talking over a loud agent were taken for leakage. Each other
     track's noise floor follows its quieter audible frames at once and rises by
-    ``VadGain.NOISE_RISE_DB_S`` per second; it starts at ``INITIAL_FLOOR_DB``, so that a call
-    beginning with the other side's speech is told apart from its first frame on. From the frames
+    ``VadGain.NOISE_RISE_DB_S`` per second, from ``INITIAL_FLOOR_DB``: a call beginning with the
+    other side's speech is told apart from the start (a test; the first syllable's quieter frames
+    set the floor at once, so the starting value matters little). From the frames
     on the tracks' common sample clock up to each one: any block sizes give the same decisions."""
 
     ACTIVE_DB = 10.0

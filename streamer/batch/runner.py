@@ -22,6 +22,7 @@ from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
+from streamer.session import crosstalk_text
 
 EXIT_SOME_FAILED = 1
 IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
@@ -466,7 +467,10 @@ def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str,
 
 def _settings_text(s: BatchSettings) -> str:
     chans = f"split ({','.join(s.names)})" if s.channels == "split" else "mix"
-    return f"window {s.window_s} s, hop {s.hop_s} s, VAD {s.vad_aggressiveness}, channels {chans}"
+    text = f"window {s.window_s} s, hop {s.hop_s} s, VAD {s.vad_aggressiveness}, channels {chans}"
+    if s.channels == "split":
+        text += f", {crosstalk_text(s.crosstalk_db)}"
+    return text
 
 
 def _postfix(run: BatchRun, work_s: float) -> str:

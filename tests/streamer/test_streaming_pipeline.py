@@ -352,3 +352,16 @@ def test_a_leak_of_inverted_polarity_is_caught_too(speech_paths):
     near = _in_speech(np.zeros(len(customer) // 480), speech)
     assert _customer_flags(agent, customer, None, 4000)[~near].sum() >= 20
     assert _customer_flags(agent, customer, 20.0, 4000)[~near].sum() <= 2
+
+
+def test_a_call_that_opens_with_the_other_sides_speech_is_told_apart_from_the_start(speech_paths):
+    """The agent greets first, from the very first sample: its leak is left out from the start,
+    although the gate has heard no quiet stretch of the agent's channel to know its noise floor by."""
+    clip = load_mono_16k(speech_paths[1])
+    s, e = speech_bounds(clip, SAMPLE_RATE_HZ, pad_s=0.0)
+    agent = np.concatenate([clip[s:e], np.zeros(16000, np.float32)])
+    rng = np.random.default_rng(9)
+    customer = np.float32(10 ** (-25 / 20)) * agent + (rng.standard_normal(len(agent)) * 1e-4).astype(np.float32)
+    first = slice(0, 20)  # the first 0.6 s
+    assert _customer_flags(agent, customer, None, 4000)[first].sum() >= 5
+    assert _customer_flags(agent, customer, 20.0, 4000)[first].sum() == 0
