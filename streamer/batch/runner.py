@@ -329,7 +329,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             rec["error"] = f"{call.path}: cannot read the file ({exc.strerror or exc})."
             store.write_failed(call.call_id, {**rec, "finished": _now()})
             run.failed += 1
-            log(f"ser batch: {rec['error']}")
+            log(_failure_line(call.call_id, rec["error"]))
             bar.update(1)
             continue
         key = call_key(sha, model_sha, settings)
@@ -362,8 +362,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 else:
                     run.failed += 1
                     run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break
-                    named = (out.error or "").split(": ", 1)[0].endswith(out.call_id)  # the message names the file
-                    log(f"ser batch: {out.error}" if named else f"ser batch: {out.call_id}: {out.error}")
+                    log(_failure_line(out.call_id, out.error or ""))
                 # Finished once recorded and counted: a stop while its files are written leaves it unfinished.
                 in_progress.pop(out.call_id, None)
                 bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
@@ -463,6 +462,13 @@ def _final_records(store: BatchStore, calls: list[CallInput], records: dict[str,
             rec["summary"] = summ  # failed part-way: the table shows what was analysed (the error says how far)
         out.append(rec)
     return out
+
+
+def _failure_line(call_id: str, error: str) -> str:
+    """A failed call's line: its message, led by the call's id unless the message already names the
+    file by it (a call from a list file has an id other than its path's end)."""
+    named = error.split(": ", 1)[0].endswith(call_id)
+    return f"ser batch: {error}" if named else f"ser batch: {call_id}: {error}"
 
 
 def _settings_text(s: BatchSettings) -> str:

@@ -137,3 +137,13 @@ def test_the_crosstalk_setting_is_part_of_a_calls_key_only_with_channels_split()
     mix_off = BatchSettings(channels="mix", analyse_agent=True, crosstalk_db=None)
     assert call_key("c", "m", split) != call_key("c", "m", split_off)
     assert call_key("c", "m", mix) == call_key("c", "m", mix_off)
+
+
+def test_a_failed_calls_line_names_the_call_as_the_others_do():
+    """A file of a list that could not be read was reported by its path alone, while every other
+    failure line leads with the call's id."""
+    from streamer.batch.runner import _failure_line
+
+    assert _failure_line("day1__c1.wav", "/data/day1/c1.wav: cannot read the file (No such file).") == \
+        "ser batch: day1__c1.wav: /data/day1/c1.wav: cannot read the file (No such file)."
+    assert _failure_line("c1.wav", "/data/c1.wav: truncated.") == "ser batch: /data/c1.wav: truncated."
