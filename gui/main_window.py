@@ -760,8 +760,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._mic_paused = False
         self._listening_with = (device, channels)
         self.transport.playing = True
-        for t in self.bridge.skipped_tracks:
-            self._mark_not_analysed(t)
+        skipped = set(self.bridge.skipped_tracks)
+        for t, lane in self.plot_stack.lanes.items():
+            # The agent's channel turned on while listening: its lane shows results from here. One
+            # turned off keeps the results it has (the session's report counts them too).
+            if t not in skipped and not lane.analysed:
+                lane.set_analysed(True)
+                self.side_panel.ensure_lane(t, self.lane_name(t)).set_analysed(True)
+        for t in skipped:
+            if t not in self.histories or not len(self.histories[t].results.view()):
+                self._mark_not_analysed(t)
         if self.bridge.skipped_tracks and new_session:
             source = self.bridge.source
             self._show_split_notice(source.n_tracks if source is not None else 2)
@@ -981,6 +989,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.load(SESSION, end, analysed_s=end, analysis_done=True)
         self.transport.seek(end)
         self.plot_stack.set_position(self.position_s)
+        self.plot_stack.show_all(end)  # the whole session in view (and in a PNG export), as a replay's end shows
         self.position_changed.emit(self.position_s)
         self._update_actions()
 
@@ -1400,6 +1409,13 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             model = self.model_info.name if self.model_info is not None else Path(self.settings.model_path).name
         text = f"{what}   ·   model {model}   ·   {_dt.datetime.now():%Y-%m-%d %H:%M}"
+        if self.plot_stack.lanes:  # the stretch the image shows: the view, which may be part of the whole
+            x0, x1 = self.plot_stack.x_range()
+            end = self.transport.end_s if math.isfinite(self.transport.end_s) else self.position_s
+            end = max(end, self.position_s)
+            text += f"   ·   shown {_clock(max(x0, 0.0))}-{_clock(min(x1, end) if end > 0 else x1)}"
+            if end > 0:
+                text += f" of {_clock(end)}"
         font = self.font()
         # Drawn in logical pixels at the plots' pixel ratio: a HiDPI screen's grab has 2 device pixels
         # per logical one, and the title and the plots keep their proportions.

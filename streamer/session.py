@@ -385,10 +385,19 @@ class SessionStore:
 def skipped_tracks(metadata: dict) -> set[int]:
     """The tracks a session showed but did not analyse (the agent's channel): those its writer
     recorded (the app; ``ser batch`` calls once opened, see the app's engine bridge) and those the
-    engine left out (``ser analyze --names``; the app's view of a device with more channels)."""
+    engine left out (``ser analyze --names``; the app's view of a device with more channels). When
+    the settings changed within the session (the app's "analyse the agent's channel too" turned on
+    or off while listening), only the tracks left out under every one of them: a track analysed for
+    part of the session has results, and its report and lane show them."""
     settings = (metadata.get("engine") or {}).get("settings") or {}
-    return {int(t) for t in [*(metadata.get("skip_tracks") or []), *(settings.get("skip_tracks") or [])]
-            if int(t) >= 0}
+    history = metadata.get("settings_history")
+    if isinstance(history, list) and len(history) > 1:
+        sets = [{int(t) for t in ((h.get("settings") or {}).get("skip_tracks") or [])}
+                for h in history if isinstance(h, dict)]
+        skipped = set.intersection(*sets) if sets else set()
+    else:
+        skipped = {int(t) for t in [*(metadata.get("skip_tracks") or []), *(settings.get("skip_tracks") or [])]}
+    return {t for t in skipped if t >= 0}
 
 
 def _not_a_session(path: Path) -> SessionError:

@@ -408,6 +408,10 @@ def test_a_stopped_live_session_can_be_moved_through(qtbot, tiny_model_path, tmp
     assert w.mode == SESSION and w.position_s == pytest.approx(72.0) and w.status_state.text().startswith("stopped")
     assert w.act_back.isEnabled() and w.act_forward.isEnabled() and not w.act_play.isEnabled()
     assert len(w.histories[0].spec_times) > 0  # the spectrogram and level stay
+    x0, x1 = w.plot_stack.x_range()  # the whole session in view, as after a replay (it showed the last 30 s)
+    assert x0 <= 0.5 and x1 >= 71.5
+    png = w.export("png", tmp_path / "live.png")
+    assert png is not None and png.is_file()
     w.seek(10.0)
     w.tick()
     assert w.position_s == pytest.approx(10.0) and w.seek_slider.value() == 10000
@@ -434,3 +438,31 @@ def test_a_live_session_the_engine_ended_can_be_moved_through_after_stop(qtbot, 
     assert w.mode == SESSION and w.act_back.isEnabled()
     w.stop()  # again: nothing more happens
     assert w.mode == SESSION
+
+
+class _AgentBridge(_RecordingBridge):
+    """Leaves the agent's channel out as the real bridge does in the call-centre view, unless the
+    settings of its latest start ask for it."""
+
+    source = None
+
+    def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
+        super().start_microphone(device, settings, track_names, session_path, start_s)
+        self.skipped_tracks = (0,) if settings.channels == "split" and not settings.analyse_agent else ()
+
+
+def test_the_agents_lane_follows_agent_analysis_turned_on_or_off_while_listening(qtbot, tiny_model_path, tmp_path):
+    """Turned on while listening, the agent's results came in but its lane and panel still said "not
+    analysed" (its curves squeezed into the caption's strip); turned off, a lane with results keeps them."""
+    from model.checkpoint import read_meta
+
+    labels = list(read_meta(tiny_model_path).labels)
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path, _AgentBridge(labels))
+    w.apply_settings(w.settings.replace(channels="split"))
+    assert w.start_microphone()
+    assert not w.plot_stack.lanes[0].analysed and not w.side_panel.ensure_lane(0, w.lane_name(0)).analysed
+    w.apply_settings(w.settings.replace(analyse_agent=True))
+    assert w.plot_stack.lanes[0].analysed and w.side_panel.ensure_lane(0, w.lane_name(0)).analysed
+    w.dispatch([Result.built_in(0, 1.0, 3.0, {labels[0]: 1.0})])
+    w.apply_settings(w.settings.replace(analyse_agent=False))
+    assert bridge.skipped_tracks == (0,) and w.plot_stack.lanes[0].analysed  # its results stay in view

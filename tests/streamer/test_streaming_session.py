@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -549,3 +550,31 @@ def test_a_killed_writer_leaves_its_session_not_being_written(tmp_path):
         finally:
             proc.kill()
     assert being_written(tmp_path / "missing.jsonl") is None
+
+
+@pytest.mark.parametrize("order", [((0,), ()), ((), (0,))])
+def test_a_channel_analysed_for_part_of_a_session_is_reported_as_analysed(tmp_path, order):
+    """The agent's channel turned on (or off) while listening: the session holds the agent's results,
+    and its report said "Not analysed: Agent" all the same."""
+    from streamer.batch.report import session_report
+    from streamer.session import skipped_tracks
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone", "track_names": ["Agent", "Customer"]},
+                                  keep_records=True)
+    base = {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2, "speaker_adaptation": True}
+    first, then = order
+    session.update_metadata(engine={"settings": {**base, "skip_tracks": list(first)},
+                                    "source": {"kind": "MicrophoneSource", "start_s": 0.0}})
+    session.extend([SpeechSegment(1, "Customer", 0.5, 3.0), replace(_result(0.5), track=1, track_name="Customer")])
+    if not first:
+        session.extend([SpeechSegment(0, "Agent", 3.5, 6.0), replace(_result(3.5), track=0, track_name="Agent")])
+    session.update_metadata(engine={"settings": {**base, "skip_tracks": list(then)},
+                                    "source": {"kind": "MicrophoneSource", "start_s": 8.0}})
+    if not then:
+        session.extend([SpeechSegment(0, "Agent", 8.5, 11.0), replace(_result(8.5), track=0, track_name="Agent")])
+    session.close()
+    reopened = SessionStore.open(path)
+    assert skipped_tracks(reopened.metadata) == set()
+    text = session_report(path, tmp_path / "live.html").read_text()
+    assert "Analysed: Agent, Customer." in text and "Not analysed" not in text
