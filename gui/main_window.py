@@ -58,6 +58,7 @@ SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only:
 
 NOTHING_TO_PLAY = "nothing to play: open a file (Ctrl+O) or a session, or press Listen for the microphone"
 PLAY_TIP = "Start, pause or resume (Space)"
+UNHEARD_MIN_S = 0.25  # a live restart's gap in the audio from this long on is recorded as a pause
 
 # Sources that read a file: the app's and ser analyze's FileSource, and ser batch's ChannelSelection
 # (a call file split into channels).
@@ -941,9 +942,10 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._mic_paused:
                 # The engine's sample clock starts where the pause left the axis, so the session's times
                 # go on too: the pause itself is not on the axis. The session and the plots mark it.
-                paused_s = time.monotonic() - self._paused_since
                 at = self.position_s
                 if self._start_mic(start_s=at):
+                    # Measured once the device is open again: the audio not heard includes its opening.
+                    paused_s = time.monotonic() - self._paused_since
                     self.bridge.note_pause(at, paused_s)
                     self.plot_stack.add_marker(at, pause_text(paused_s))
             return
@@ -1136,14 +1138,21 @@ class MainWindow(QtWidgets.QMainWindow):
         elif model_changed and mic_live:
             self.start_microphone(self.mic_device)  # a new model: a new session
         elif engine_changed and mic_live:
-            # The analysis starts again from here with the new settings, in the same session (not a pause).
+            # The analysis starts again from here with the new settings, in the same session. The audio
+            # of the restart (the device closed and opened again) is not heard: recorded as a pause.
+            stopped_at = time.monotonic()
             self.dispatch(self.bridge.stop(close_session=False))
             if not self._start_mic(start_s=at):  # the device is gone: its error stays in the banner
                 self.redraw()
                 return
+            unheard_s = time.monotonic() - stopped_at
+            unheard = ""
+            if unheard_s >= UNHEARD_MIN_S:
+                self.bridge.note_pause(at, unheard_s)
+                unheard = f"; the {unheard_s:.1f} s the microphone took to restart were not heard (recorded as a pause)"
             self.banner.show_message(f"Settings changed at {_clock(at)}: the analysis goes on with them in the same "
-                                     "session, which records where they changed (its report and exports say so).",
-                                     notice=True)
+                                     f"session, which records where they changed (its report and exports say so)"
+                                     f"{unheard}.", notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
         if refused is not None:  # said last: a recording opened again above clears the banner
