@@ -1061,10 +1061,18 @@ class MainWindow(QtWidgets.QMainWindow):
         """Mixed or call-centre lanes; takes effect on the next start (restarts a file replay)."""
         if channels == self.settings.channels:
             return
+        was_split = self.settings.channels == "split"
         self.settings = self.settings.replace(channels=channels)
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
-            self.open_file(self.source_path)
+            agent_left_out = was_split and not self.settings.analyse_agent and len(self.plot_stack.lanes) > 1
+            if self.open_file(self.source_path) and agent_left_out:
+                # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
+                # customer's (the batch refuses --channels mix without --analyse-agent for this reason).
+                self.banner.show_message(
+                    "Mixed: all channels are analysed together, the agent's voice included. For a call "
+                    "recording, the call-centre view analyses only the customer (inferring the emotions of "
+                    "people at work is prohibited in the EU, AI Act Art. 5(1)(f)).", notice=True)
         elif self.mode == MIC and (self.listening or self._mic_paused):
             self._next_listen_notice("The channel setting")
 

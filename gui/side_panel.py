@@ -266,7 +266,7 @@ class LanePanel(QtWidgets.QGroupBox):
         """A lane shown but not analysed (the agent's in the call-centre view) keeps only its name and
         says why: no bars, no valence-arousal plot (room for the analysed lanes)."""
         self.analysed = analysed
-        for w in (self.current_label, self.va_plot):
+        for w in (self.current_label, self.current_time, self.va_plot):  # no stale "window ..." left above
             w.setVisible(analysed)
         self._show_bars(analysed and bool(self._shown_top))
         if not analysed:

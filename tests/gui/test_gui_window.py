@@ -206,6 +206,16 @@ def test_keyboard_shortcuts_pause_and_resume(make_window, qtbot, speech_wav):
     assert not w.bridge.active and w.status_state.text() == "stopped"
 
 
+def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, replay, stereo_wav):
+    """Channels switched from the call-centre view to Mixed on a call: the agent's voice was analysed
+    with no word about it (ser batch refuses --channels mix without --analyse-agent)."""
+    w = make_window(speed=0.0, channels="split")
+    replay(w, stereo_wav)
+    assert not w.plot_stack.lanes[0].analysed
+    w.set_channels("mix")
+    assert "agent's voice included" in w.banner.label.text() and w.banner.isVisible()
+
+
 def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav):
     w = make_window(speed=0.0, channels="split", analyse_agent=True)
     replay(w, stereo_wav)
