@@ -438,6 +438,8 @@ class MainWindow(QtWidgets.QMainWindow):
             a.triggered.connect(lambda _c=False, v=value: self.set_speed(v))
         live_menu = bar.addMenu("&Live")
         live_menu.addAction(self.act_listen)
+        for a in (self.act_play, self.act_stop):  # pause, resume and stop listening (also under Playback)
+            live_menu.addAction(a)
         refresh = live_menu.addAction("Refresh microphone list")  # the toolbar's ↻
         refresh.setToolTip(self.act_refresh_devices.toolTip())
         refresh.triggered.connect(self.refresh_devices)

@@ -193,6 +193,13 @@ def test_seek_by_control_and_by_clicking_a_plot(make_window, replay, qtbot, spee
     assert windows and len(windows) == len(set(windows)) and windows == sorted(windows)
 
 
+def test_the_live_menu_pauses_and_stops_listening(make_window):
+    """Listen was the Live menu's only way in: Pause and Stop were under Playback alone."""
+    w = make_window()
+    live = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Live")
+    assert w.act_play in live.actions() and w.act_stop in live.actions()
+
+
 def test_keyboard_shortcuts_pause_and_resume(make_window, qtbot, speech_wav):
     w = make_window(speed=1.0)
     w.activateWindow()
