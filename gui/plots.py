@@ -165,7 +165,6 @@ class Lane:
         self.crosshairs = []
         self.marker_lines: list[pg.InfiniteLine] = []
         self._marker_times: list[tuple[float, float]] = []  # the labelled markers: time, label height
-        self._cuts: list[float] = []  # marker times: the curves break there (see _curve_layout)
         for p in self.plots:
             line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(255, 255, 255, 160, width=1))
             p.addItem(line, ignoreBounds=True)
@@ -303,9 +302,7 @@ class Lane:
         free = [pos for pos in MARKER_LABEL_POSITIONS if pos not in used]
         position = free[0] if free else MARKER_LABEL_POSITIONS[len(used) % len(MARKER_LABEL_POSITIONS)]
         self._marker_times.append((at_s, position))
-        # The engine starts afresh at a pause or a settings change, and the axis leaves a pause out: the
-        # curves break there rather than join the last result before it to the first after it.
-        self._cuts = sorted([*self._cuts, at_s])
+        # The curves break there (_cuts): drawn again.
         self.version = self.result_version = -1
         self._fed.clear()
         for p in self.plots:
@@ -316,6 +313,13 @@ class Lane:
                                    pen=pg.mkPen(255, 200, 120, 170, width=1, style=QtCore.Qt.PenStyle.DashLine))
             p.addItem(line, ignoreBounds=True)
             self.marker_lines.append(line)
+
+    @property
+    def _cuts(self) -> list[float]:
+        """The markers' times, in order: the engine starts afresh at a pause or a settings change, and
+        the axis leaves a pause out, so the curves break there rather than join the last result before
+        it to the first after it (see _curve_layout)."""
+        return sorted(t for t, _ in self._marker_times)
 
     def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
         """A small caption in the plot's top-right corner: titles would cost a row per plot."""

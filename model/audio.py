@@ -127,8 +127,6 @@ def ogg_is_cut(path: str | os.PathLike) -> bool:
     """Whether an Ogg file (Vorbis, Opus, FLAC in Ogg) ends without its end-of-stream mark, or in the
     middle of a page: a copy or download cut short, or a recording still being written. libsndfile
     reads such a file as a complete, shorter one. False for every other format."""
-    import struct
-
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -147,8 +145,7 @@ def ogg_is_cut(path: str | os.PathLike) -> bool:
             page_end = at + 27 + n_segments + sum(table)
             if len(table) < n_segments or page_end > len(tail):
                 return True  # the file ends inside its last page
-            flags = struct.unpack_from("B", tail, at + 5)[0]
-            return not flags & 0x04  # the end-of-stream flag
+            return not tail[at + 5] & 0x04  # the header type's end-of-stream flag
     return False
 
 

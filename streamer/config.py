@@ -53,9 +53,10 @@ class EngineConfig:
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
-        crosstalk_db: With several tracks (a call on two channels), a frame of one track at least this
-            many dB quieter than another's at the same moment, while that one is active, is its voice
-            leaking across and not speech (streamer/vad.py ``CrosstalkGate``). None: off.
+        crosstalk_db: With several tracks (a call on two channels), a stretch of one track that stays at
+            least this many dB below another while that one is active, and follows it (or stays 10 dB
+            further below it whatever it follows), is that track's voice leaking across and not speech
+            (streamer/vad.py ``CrosstalkGate``). None: off.
     """
 
     window_s: float = 2.0

@@ -30,6 +30,17 @@ def means_and_levels(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return means, np.maximum(10 * np.log10(np.maximum(power, 0.0) / n + 1e-30), VadGain.FLOOR_DB)
 
 
+def noise_floor(level: np.ndarray, audible: np.ndarray, t: np.ndarray, rise: float,
+                state: float | np.ndarray) -> tuple[np.ndarray, float | np.ndarray]:
+    """A running noise floor over frames ``t`` (frame numbers, along the first axis) of ``level`` (dB):
+    it follows a quieter ``audible`` frame at once and rises by ``rise`` dB per frame. ``state`` is
+    the running minimum of ``level - rise * t`` so far (``np.inf`` at the start, or a starting floor);
+    returns the floor of each frame and the new state. A running extreme of a shifted sequence, so a
+    whole block at once gives what frame by frame would."""
+    shifted = np.minimum.accumulate(np.minimum(np.where(audible, level, np.inf) - rise * t, state), axis=0)
+    return shifted + rise * t, shifted[-1].copy() if shifted.ndim > 1 else float(shifted[-1])
+
+
 class VadGain:
     """The gain webrtcvad's input gets, frame by frame: quiet recordings are raised toward the level
     webrtcvad was made for, without raising their background noise to where it takes it for speech
@@ -87,11 +98,9 @@ class VadGain:
         t = np.arange(self._t, self._t + k, dtype=np.float64)
         self._t += k
         speech = np.maximum.accumulate(np.maximum(level + self._fall * t, self._speech_max))
-        noise = np.minimum.accumulate(np.minimum(np.where(self.audible, level, np.inf) - self._rise * t,
-                                                 self._noise_min))
-        self._speech_max, self._noise_min = float(speech[-1]), float(noise[-1])
+        noise, self._noise_min = noise_floor(level, self.audible, t, self._rise, self._noise_min)
+        self._speech_max = float(speech[-1])
         speech -= self._fall * t
-        noise += self._rise * t
         self.noise = noise  # read by FrameVad for the crosstalk gate
         gain_db = np.minimum(self.TARGET_DB - speech, self.NOISE_CEILING_DB - noise)
         gain_db[~self.audible] = 0.0  # digital silence and dither stay as they are (raised, webrtcvad took them for speech)
@@ -165,11 +174,7 @@ class CrosstalkGate:
             self._floor_min = np.full(m, self.INITIAL_FLOOR_DB)
             self._before = np.zeros((self._stretch - 1, 2 + 3 * m))
             self._before[:, :1 + m] = -np.inf
-        audible = level > VadGain.SILENT_DB
-        floor = np.minimum.accumulate(np.minimum(np.where(audible, level, np.inf) - self._rise * t,
-                                                 self._floor_min[None, :]), axis=0)
-        self._floor_min = floor[-1].copy()
-        floor += self._rise * t
+        floor, self._floor_min = noise_floor(level, level > VadGain.SILENT_DB, t, self._rise, self._floor_min)
         # Per frame: the levels, and the products that the stretch's correlation sums.
         a = own - own.mean(axis=1, keepdims=True, dtype=np.float32)
         b = others - others.mean(axis=2, keepdims=True, dtype=np.float32)
@@ -277,8 +282,8 @@ class FrameVad:
         pcm = np.clip(scaled, -INT16_SCALE, INT16_SCALE, out=scaled).astype(np.int16)
         leaked = None
         if framed.shape[2] > 1:
-            # webrtcvad hears leakage as silence: heard, it would also keep the frames after it as speech
-            # (its own hangover), where the other track has gone quiet.
+            # webrtcvad hears leakage brought down to the track's noise floor: heard as it is, it would
+            # also keep the frames after it as speech (its own hangover), where the other track has gone quiet.
             leaked = self._crosstalk.leaked(frames, self._gain.level, framed[:, :, 1:])
             if leaked.any():  # brought down to the track's noise floor (zeros amid noise read as clicks)
                 drop = np.minimum(self._gain.noise[leaked] - self._gain.level[leaked], 0.0)

@@ -22,7 +22,7 @@ from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
-from streamer.session import crosstalk_text
+from streamer.session import crosstalk_text, settings_text
 
 EXIT_SOME_FAILED = 1
 IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
@@ -473,7 +473,8 @@ def _failure_line(call_id: str, error: str) -> str:
 
 def _settings_text(s: BatchSettings) -> str:
     chans = f"split ({','.join(s.names)})" if s.channels == "split" else "mix"
-    text = f"window {s.window_s} s, hop {s.hop_s} s, VAD {s.vad_aggressiveness}, channels {chans}"
+    engine = {k: v for k, v in s.engine_config().to_dict().items() if k != "crosstalk_db"}  # said below, if it applies
+    text = f"{settings_text(engine)}, channels {chans}"
     if s.channels == "split":
         text += f", {crosstalk_text(s.crosstalk_db)}"
     return text
