@@ -297,7 +297,8 @@ class Lane:
     def add_marker(self, at_s: float, text: str) -> None:
         """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot. Labels of
         markers close together (a pause, then a settings change) stand at different heights, so that
-        one does not print over the other."""
+        one does not print over the other; a label stands on the side of its line towards the middle of
+        the view, so that a marker near the right edge (live, the newest) is not cut off."""
         used = [pos for t, pos in self._marker_times if abs(t - at_s) < MARKER_CROWD_S]
         free = [pos for pos in MARKER_LABEL_POSITIONS if pos not in used]
         position = free[0] if free else MARKER_LABEL_POSITIONS[len(used) % len(MARKER_LABEL_POSITIONS)]
@@ -309,7 +310,7 @@ class Lane:
             label = text if p is self.level_plot else None
             line = pg.InfiniteLine(pos=at_s, angle=90, movable=False, label=label,
                                    labelOpts={"position": position, "color": (255, 200, 120), "fill": (0, 0, 0, 150),
-                                              "anchors": [(0, 0.5), (0, 0.5)]},
+                                              "anchors": [(0, 0.5), (1, 0.5)]},
                                    pen=pg.mkPen(255, 200, 120, 170, width=1, style=QtCore.Qt.PenStyle.DashLine))
             p.addItem(line, ignoreBounds=True)
             self.marker_lines.append(line)

@@ -532,6 +532,29 @@ def test_curves_break_at_a_live_pause_instead_of_joining_before_and_after(qtbot)
     assert np.isnan(db).sum() == 1 and np.flatnonzero(np.isnan(db))[0] == np.searchsorted(t, 3.0)
 
 
+def test_a_marker_label_near_the_right_edge_stays_inside_the_plot(qtbot):
+    """Live, the newest marker stands at the right edge of the view: its label goes to the line's
+    left there, not past the edge, and to its right near the left edge."""
+    from gui.plots import PlotStack
+
+    stack = PlotStack()
+    qtbot.addWidget(stack)
+    stack.resize(900, 600)
+    stack.show()
+    stack.set_heads(["happy", "sad"])
+    lane = stack.ensure_lane(0, "Microphone")
+    stack.add_marker(0.3, "paused 12 s")
+    stack.add_marker(29.8, "settings changed")
+    lane.level_plot.setXRange(0.0, 30.0, padding=0)
+    qtbot.wait(50)
+    view = lane.level_plot.vb.sceneBoundingRect()
+    labels = [line.label for line in lane.marker_lines if getattr(line, "label", None) is not None]
+    assert len(labels) == 2
+    for label in labels:
+        box = label.sceneBoundingRect()
+        assert box.width() > 20 and view.left() - 1 <= box.left() and box.right() <= view.right() + 1, (box, view)
+
+
 def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_wav):
     """One definition of emotion shares: the app's panel and `ser analyze` count the same thing."""
     from streamer import SessionStore
