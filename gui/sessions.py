@@ -53,10 +53,16 @@ def read_session_info(path: Path) -> SessionInfo | None:
     until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
     if isinstance(until, (int, float)) and until > 0:
         ends.append(float(until))
-    recording = engine_source.get("duration_s")
+    recording = engine_source.get("duration_s")  # from where the analysis started (start_s) to the end
+    if isinstance(recording, (int, float)):
+        start = engine_source.get("start_s")
+        recording = float(recording) + (float(start) if isinstance(start, (int, float)) else 0.0)  # the whole file
+        if state == "complete":  # to its end: the detector's last part-frame is not left out of the count
+            ends.append(recording)
+    else:
+        recording = None
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
-                       max(ends) if ends else None, model or "?", state,
-                       float(recording) if isinstance(recording, (int, float)) else None)
+                       max(ends) if ends else None, model or "?", state, recording)
 
 
 def _clock(seconds: float | None) -> str:

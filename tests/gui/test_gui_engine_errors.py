@@ -251,6 +251,33 @@ def test_a_live_session_is_listed_by_its_microphone_name_not_its_index(tmp_path)
     assert read_session_info(path).source == "microphone (default)"
 
 
+def test_the_sessions_list_gives_a_files_whole_length_and_a_complete_analysis_to_its_end(tmp_path):
+    """The detector's last part-frame is not counted in analysed_until_s: a complete analysis of a
+    39.56-s file said "analysed up to 0:39.5" beside "recording 0:39.6". A file analysed from 10 s on
+    gave its remaining length as the recording's."""
+    import json
+
+    from gui.sessions import read_session_info
+
+    def session(source: dict, end: dict | None) -> object:
+        path = tmp_path / "file.jsonl"
+        head = {"type": "metadata", "created": "2026-12-03T10:00:00", "source": "file", "path": "/x/call.wav",
+                "engine": {"source": {"kind": "FileSource", **source}}}
+        result = {"type": "result", "start_s": 37.0, "end_s": 39.0}
+        path.write_text("\n".join(json.dumps(r) for r in (head, result, end) if r) + "\n")
+        return read_session_info(path)
+
+    done = {"type": "end", "analysis": "complete", "analysed_until_s": 39.54}
+    info = session({"duration_s": 39.56, "start_s": 0.0}, done)
+    assert info.recording_s == pytest.approx(39.56) and info.duration_s == pytest.approx(39.56)
+    info = session({"duration_s": 29.56, "start_s": 10.0}, done)
+    assert info.recording_s == pytest.approx(39.56) and info.duration_s == pytest.approx(39.56)
+    info = session({"duration_s": 39.56, "start_s": 0.0}, {**done, "analysis": "stopped", "analysed_until_s": 20.0})
+    assert info.state == "stopped" and info.duration_s == pytest.approx(39.0)  # its last result's end
+    info = session({"duration_s": 39.56}, None)  # killed: no end record
+    assert info.duration_s == pytest.approx(39.0) and info.recording_s == pytest.approx(39.56)
+
+
 def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qtbot, tiny_model_path, tmp_path):
     import json
     import os

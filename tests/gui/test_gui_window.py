@@ -835,6 +835,7 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
     headers = [browser.table.horizontalHeaderItem(i).text() for i in range(browser.table.columnCount())]
     assert headers[2:4] == ["recording", "analysed up to"]
     assert browser.table.item(0, 2).text() == f"0:{sessions[0].recording_s:04.1f}"
+    assert browser.table.item(0, 3).text() == browser.table.item(0, 2).text()  # complete: analysed to its end
     browser.close()
 
 
