@@ -372,7 +372,8 @@ class InferenceBase:
     def _fuse(self, out: dict[str, np.ndarray], centred: bool) -> dict:
         """The network's output combined with the voice-emotion heads': a
         weighted geometric mean of the class probabilities and a weighted mean of V/A/D, the
-        weight being the voice heads' share (``centred``: the speaker's average embedding is known)."""
+        weight being the voice heads' share (``centred``: the speaker's average embedding is known);
+        V/A/D kept within their range."""
         arch = self.meta.arch
         # The window's voice gender comes free with its embedding (the same value voice_gender gives
         # for these samples): the engine takes a segment's gender from its first window's.
@@ -382,7 +383,9 @@ class InferenceBase:
         net_logp = log_softmax(out["emotion"].astype(np.float64), axis=1)
         voice_logp = log_softmax(out["voice_emotion"].astype(np.float64), axis=1)
         emotion = log_softmax((1 - weight) * net_logp + weight * voice_logp, axis=1)
-        dims = (1 - weight) * out["dimensions"] + weight * out["voice_dimensions"]
+        # The voice heads' V/A/D are linear regressions on the embedding: unlike the network's
+        # (a sigmoid), they can leave the declared range [0, 1], and a weighted mean with them too.
+        dims = np.clip((1 - weight) * out["dimensions"] + weight * out["voice_dimensions"], 0.0, 1.0)
         return {**out, "emotion": emotion, "dimensions": dims, "gender": gender}
 
     def _predictions(self, out: dict[str, np.ndarray], n: int) -> list[Prediction]:

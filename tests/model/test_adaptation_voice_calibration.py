@@ -187,6 +187,10 @@ def test_fusion_weights_the_two_opinions():
     np.testing.assert_allclose(np.exp(fused["emotion"]), geo / geo.sum(), atol=1e-9)
     np.testing.assert_allclose(fused["dimensions"], [[0.5, 0.5, 0.5]], atol=1e-9)
     np.testing.assert_allclose(np.exp(fused["gender"]), [[0.1, 0.9]], atol=1e-9)
+    # The voice heads' V/A/D are linear: a value past the declared range [0, 1] is kept within it
+    # (a trial's call had arousal 1.03 in its report).
+    far = {**out, "voice_dimensions": np.array([[-0.9, 1.9, 0.4]])}
+    np.testing.assert_allclose(base._fuse(far, centred=False)["dimensions"], [[0.0, 1.0, 0.5]], atol=1e-9)
 
 
 def test_voice_emotion_heads_are_fitted_per_speaker(speech_16k):
