@@ -163,8 +163,9 @@ def _device_key(text: str) -> int | str | None:
 
 # Raised when the engine's results change for the same inputs (then nothing old is reused). 2: segments
 # record sound the speech gate left out (not_speech), which is not shaded or counted as speech. 3: the
-# voice-activity detector's gain, and, with channels split, the crosstalk gate (streamer/vad.py).
-ANALYSIS_KEY_VERSION = 3
+# voice-activity detector's gain, and, with channels split, the crosstalk gate (streamer/vad.py). 4: V/A/D
+# kept within [0, 1]; results on less than 0.8 s of speech marked uncertain (streamer/pipeline.py).
+ANALYSIS_KEY_VERSION = 4
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
 
 

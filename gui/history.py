@@ -14,7 +14,7 @@ import numpy as np
 
 from gui.events import Audio, Result, Segment, VadFlags
 from model.features import FeatureConfig
-from streamer.summary import EmotionTime
+from streamer.summary import EmotionTime, ms
 
 SAMPLE_RATE_HZ = 16000
 LEVEL_BIN_S = 0.02  # one level value per 20 ms: fine enough to see syllables
@@ -222,6 +222,7 @@ class TrackHistory:
         self.segments = Ring(SEGMENT_CAPACITY, 2)
         self.not_speech = Ring(SEGMENT_CAPACITY, 2)  # segments the speech gate rejected: not shaded as speech
         self.not_speech_reasons: dict[str, float] = {}  # what they were -> seconds
+        self.speech_total_s = 0.0  # the speech segments' time, in float64 and in their order, as `ser analyze` sums it
         self.spec_times = Ring(int(math.ceil(history_s / SPEC_COLUMN_S)), 1)
         self._spec_maker = SpectrogramMaker(features) if with_spectrogram else None
         n_mels = (features or FeatureConfig()).n_mels
@@ -279,6 +280,7 @@ class TrackHistory:
             self.not_speech_reasons[s.not_speech] = self.not_speech_reasons.get(s.not_speech, 0.0) + s.end_s - s.start_s
         else:
             self.segments.append(np.array([s.start_s, s.end_s]))
+            self.speech_total_s += s.end_s - s.start_s
         self.analysed_s = max(self.analysed_s, s.end_s)
         self.version += 1
 
@@ -404,17 +406,15 @@ class TrackHistory:
 
     def summary(self) -> Summary:
         if len(self.segments) or len(self.not_speech):  # closed segments: what was speech is known
-            segs = self.segments.view()
-            speech_s = float(np.sum(segs[:, 1] - segs[:, 0])) if len(segs) else 0.0
+            speech_s = ms(self.speech_total_s)
         elif len(self.speech):
             rows = self.speech.view()
             speech_s = float(np.sum((rows[:, 1] - rows[:, 0]) * rows[:, 2]))
         else:
             speech_s = 0.0
-        rejected = self.not_speech.view()
         reasons = self.not_speech_reasons
         return Summary(speech_s, len(self.results), self.emotion_time.shares(), self.n_utterances,
-                       self.emotion_time.uncertain_s, float(np.sum(rejected[:, 1] - rejected[:, 0])) if len(rejected) else 0.0,
+                       ms(self.emotion_time.uncertain_s), ms(sum(reasons.values())),
                        max(reasons, key=reasons.get) if reasons else "")
 
     def clear(self) -> None:
@@ -422,6 +422,7 @@ class TrackHistory:
                      self.not_speech, self.spec_times, self.spec):
             ring.clear()
         self.not_speech_reasons = {}
+        self.speech_total_s = 0.0
         self.utterances = []
         self.emotion_time = EmotionTime()
         self.n_utterances = 0

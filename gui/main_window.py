@@ -111,6 +111,9 @@ def _incomplete_note(name: str, loaded) -> str | None:
     return f"{name}: {why}. Its results cover {_clock(until)}{of}."
 
 
+EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
+
+
 class ErrorBanner(QtWidgets.QFrame):
     """A dismissable message strip at the top of the window (never a modal dialog)."""
 
@@ -1234,7 +1237,10 @@ class MainWindow(QtWidgets.QMainWindow):
         complete = self._all_finished() and not self._analysis_failed and not failed_before
         self.bridge.close_session(complete=complete)
         end = self._analysed_s()
-        self.duration_s = max(self.duration_s, end)
+        if complete:
+            self.duration_s = max(self.duration_s, end)
+        else:  # as after Stop, the playhead plays over what was analysed: a cut file has nothing beyond it
+            self.duration_s = min(self.duration_s or end, end) or end
         self.transport.analysis_progress(end, done=True)
         ended = "" if complete else ", analysis stopped early (see the message above)"
         if self.transport.at_end:
@@ -1392,24 +1398,26 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export(self, fmt: str, path: str | Path) -> Path | None:
         """Write CSV or JSON of the session's results, its HTML report, or a PNG of the plots; errors go
-        to the banner."""
+        to the banner, and an export that works takes an earlier export's failure off it."""
         path = Path(path)
         try:
             if fmt == "png":
                 if not self._titled(self.plot_stack.grab()).save(str(path), "PNG"):
                     raise OSError(f"{path}: the image could not be written; choose a writable folder.")
-                self._set_state(f"image saved to {path}")
-                self._export_dir = path.parent
-                return path
-            if self.session_path is None or not self.session_path.exists():
-                raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
-            written = self.bridge.export(self.session_path, path, fmt)
-            self._set_state(f"exported to {written}")
-            self._export_dir = Path(written).parent
-            return written
+                written, state = path, f"image saved to {path}"
+            else:
+                if self.session_path is None or not self.session_path.exists():
+                    raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
+                written = self.bridge.export(self.session_path, path, fmt)
+                state = f"exported to {written}"
         except (SERError, OSError) as exc:
-            self.show_error(f"Export failed: {exc}")
+            self.show_error(f"{EXPORT_FAILED}{exc}")
             return None
+        self._set_state(state)
+        self._export_dir = Path(written).parent
+        if not self.banner.isHidden() and self.banner.label.text().startswith(EXPORT_FAILED):
+            self.banner.hide()  # the failure is behind the user now (other messages stay)
+        return written
 
     def _titled(self, plots: QtGui.QPixmap) -> QtGui.QPixmap:
         """The plots' image under a line that says what they show: the recording or session, the model

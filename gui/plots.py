@@ -5,6 +5,7 @@ scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,10 +71,16 @@ START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
+def tenths(t_s: float) -> int:
+    """A time in whole tenths of a second, from its value to the millisecond, halves up (negative times
+    as 0): one time kept in float32 (the plots' history) and in float64 (an event) rounds the same way."""
+    return int(math.floor(round(max(0.0, float(t_s)), 3) * 10 + 0.5 + 1e-6))
+
+
 def clock_text(t_s: float) -> str:
-    """A time as the app writes it: m:ss.s (negative times as 0)."""
-    m, s = divmod(max(0.0, t_s), 60)
-    return f"{int(m)}:{s:04.1f}"
+    """A time as the app writes it: m:ss.s (negative times as 0; 59.96 s is 1:00.0, not 0:60.0)."""
+    m, t = divmod(tenths(t_s), 600)
+    return f"{m}:{t // 10:02d}.{t % 10}"
 
 
 def clock_tick_strings(axis, values, scale, spacing) -> list[str]:

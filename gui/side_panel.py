@@ -9,7 +9,8 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
-from gui.plots import clock_text
+from gui.plots import clock_text, tenths
+from streamer.pipeline import MIN_CONFIDENT_SPEECH_S
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
@@ -29,8 +30,8 @@ QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 def span_text(start_s: float, end_s: float) -> str:
     """Where a window or an utterance lies, as the time axis and the crosshair write times: seconds
     under a minute ("3.5-5.5 s"), m:ss.s from there on ("1:23.5-1:25.5")."""
-    if end_s < 60:
-        return f"{start_s:.1f}-{end_s:.1f} s"
+    if tenths(end_s) < 600:
+        return f"{tenths(start_s) / 10:.1f}-{tenths(end_s) / 10:.1f} s"
     return f"{clock_text(start_s)}-{clock_text(end_s)}"
 
 
@@ -158,7 +159,8 @@ class LanePanel(QtWidgets.QGroupBox):
                 r, g, b = (UNCERTAIN_GREY if uncertain else text_color(names[0]))
                 self.current_label.setText(f"{names[0]} (uncertain)" if uncertain else names[0])
                 self.current_label.setToolTip(
-                    "The model's confidence is below its calibrated threshold: this emotion may well be wrong."
+                    "The model's confidence is below its calibrated threshold, or the window holds less than "
+                    f"{MIN_CONFIDENT_SPEECH_S:g} s of speech: this emotion may well be wrong."
                     if uncertain else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
                 for k in range(TOP_K):

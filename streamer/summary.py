@@ -122,6 +122,12 @@ class TrackSummary:
                 f"{self._other_heads()}")
 
 
+def ms(seconds: float) -> float:
+    """A total of times to the millisecond (a session's times are whole milliseconds): totals summed
+    in another order or precision (the app's) print the same to a tenth of a second."""
+    return round(float(seconds), 3)
+
+
 def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult],
               heads: list[dict] | None = None) -> list[TrackSummary]:
     """One :class:`TrackSummary` per track, from the segments and the utterance-level results.
@@ -132,10 +138,11 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
         s = TrackSummary(t, name, kinds=dict(kinds))
         segs = [g for g in segments if g.track == t and not g.not_speech]
         s.n_segments = len(segs)
-        s.speech_s = sum(g.duration_s for g in segs)
+        s.speech_s = ms(sum(g.duration_s for g in segs))
         for g in segments:
             if g.track == t and g.not_speech:
                 s.not_speech[g.not_speech] = s.not_speech.get(g.not_speech, 0.0) + g.duration_s
+        s.not_speech = {why: ms(v) for why, v in s.not_speech.items()}
         utts = [r for r in results if r.track == t and r.kind == UTTERANCE]
         s.n_utterances = len(utts)
         # A segment's utterance result overlaps it (they share their times): the utterances that start
@@ -148,13 +155,13 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             i = bisect.bisect_left(starts, g.end_s)
             if g.end_s <= last and (i == 0 or latest_end[i - 1] <= g.start_s):
                 s.n_unanalysed += 1
-                s.unanalysed_s += g.duration_s
+                s.unanalysed_s = ms(s.unanalysed_s + g.duration_s)
         total = sum(r.end_s - r.start_s for r in utts)
         if utts and total > 0:
             time = EmotionTime()
             for r in utts:
                 time.add(r)
-            s.emotion_shares, s.uncertain_s = time.shares(), time.uncertain_s
+            s.emotion_shares, s.uncertain_s = time.shares(), ms(time.uncertain_s)
             for r in utts:
                 w = (r.end_s - r.start_s) / total
                 for head, values in r.heads.items():

@@ -224,3 +224,7 @@ def test_the_panel_writes_times_as_the_axis_does():
     assert span_text(3.5, 5.5) == "3.5-5.5 s"
     assert span_text(83.5, 85.5) == "1:23.5-1:25.5" == f"{clock_text(83.5)}-{clock_text(85.5)}"
     assert span_text(58.5, 60.5) == "0:58.5-1:00.5"
+    # One time, kept in float32 (the history) or float64 (an event), is written the same way; a
+    # time rounding up to a minute is 1:00.0, not 0:60.0.
+    assert span_text(float(np.float32(164.3)), float(np.float32(166.35))) == span_text(164.3, 166.35) == "2:44.3-2:46.4"
+    assert clock_text(59.96) == "1:00.0" and clock_text(-1.0) == "0:00.0"

@@ -570,6 +570,9 @@ def test_the_panel_summary_agrees_with_ser_analyze(make_window, replay, speech_w
     for lab, share in track.emotion_shares.items():
         assert abs(panel.shares[lab] - share) < 1e-6
     assert abs(panel.uncertain_s - track.uncertain_s) < 1e-6
+    # The same totals to the millisecond, so that both print the same tenths (25.3 against 25.4 s
+    # in a trial: the app summed float32 segment times).
+    assert panel.speech_s == track.speech_s and f"{panel.speech_s:.1f}" in track.line()
 
 
 def test_with_nothing_loaded_play_records_nothing_and_actions_wait(make_window, qtbot, tmp_path):
@@ -601,6 +604,11 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     elsewhere.mkdir()
     assert w.export("json", elsewhere / "mine.json") == elsewhere / "mine.json"
     assert w.default_export_path("png") == elsewhere / f"{speech_wav.stem}.png"  # where the user last put one
+    # A failed export says so in the banner; the next one that works takes it away.
+    assert w.export("csv", tmp_path / "no such folder" / "x.csv") is None
+    assert not w.banner.isHidden() and "Export failed" in w.banner.label.text() and "folder" in w.banner.label.text()
+    assert w.export("png", elsewhere / "plots.png") == elsewhere / "plots.png"
+    assert w.banner.isHidden()
 
 
 def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they_show(make_window, replay,
@@ -849,6 +857,12 @@ def test_a_truncated_file_keeps_its_results_says_so_and_is_not_taken_as_analysed
     assert any("truncated" in e for e in w.errors) and len(w.histories[0].results) > 0
     assert "analysis stopped early" in w.status_state.text()
     assert '"analysis": "complete"' not in w.session_path.read_text()  # opened again, it is analysed again
+    # The axis, slider and playhead end where the audio does, not at the length the header declares.
+    import soundfile as sf
+
+    readable = sf.info(str(speech_wav)).duration / 2  # about: the header is a few bytes
+    assert w.transport.end_s == pytest.approx(w._analysed_s()) and w.transport.end_s < readable + 0.1
+    assert w.position_s <= w.transport.end_s
 
 
 def test_the_session_report_is_the_batch_report_for_one_recording(make_window, replay, stereo_wav):

@@ -104,6 +104,25 @@ def test_vad_segments_land_on_the_speech(speech_16k, speech_paths, stub_predicto
         offset = clip_end + GAP_S
 
 
+def test_results_on_little_speech_are_uncertain_however_confident_the_model(speech_paths, stub_predictor):
+    """Under MIN_CONFIDENT_SPEECH_S of speech a result is uncertain whatever the model says (a 0.3-s
+    file had come out "sad 100 %"); with more, the model's own confidence decides (the stub's is never
+    uncertain)."""
+    from streamer.pipeline import MIN_CONFIDENT_SPEECH_S
+
+    clip = load_mono_16k(speech_paths[0])
+    a, b = speech_bounds(clip, SAMPLE_RATE_HZ, pad_s=0.0)
+    silence = np.zeros(SAMPLE_RATE_HZ // 2, np.float32)
+    mid = (a + b) // 2
+    short = np.concatenate([silence, clip[mid - 2400:mid + 2400], silence])  # 0.3 s of speech
+    results = [e for e in analyze_waveform(short, stub_predictor) if isinstance(e, WindowResult)]
+    assert results and all(r.uncertain for r in results)
+    results = [e for e in analyze_waveform(clip, stub_predictor) if isinstance(e, WindowResult)]
+    assert any(not r.uncertain for r in results)
+    for r in results:
+        assert r.uncertain == (r.speech_ratio * (r.end_s - r.start_s) < MIN_CONFIDENT_SPEECH_S), r
+
+
 def test_silence_and_noise_give_no_segments(stub_predictor):
     rng = np.random.default_rng(0)
     quiet = np.concatenate([np.zeros(SAMPLE_RATE_HZ * 3, np.float32),
