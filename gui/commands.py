@@ -10,7 +10,10 @@ from gui.paths import sessions_folder
 def _speed(text: str) -> float:
     if text in ("max", "fast"):
         return 0.0
-    value = float(text.rstrip("x"))
+    try:
+        value = float(text.rstrip("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a speed: give a number from 0.5 to 8 (e.g. 2 or 2x), or 'max'") from None
     if not (value == 0 or 0.5 <= value <= 8.0):
         raise argparse.ArgumentTypeError("speed must be between 0.5 and 8 (or 'max')")
     return value

@@ -27,8 +27,10 @@ LANE_HEIGHT_IN = 1.5
 SEGMENT_COLOR = "#dddddd"
 BAND_Y = (1.04, 0.1)  # the top-emotion band of a timeline lane: its bottom and height, above arousal and valence
 BAND_TOP = 1.16
-UNCERTAIN_RGB = (1.0, 1.0, 1.0)  # white, outlined: apart from the grey of speech and of neutral
-UNCERTAIN_EDGE_RGB = (0.55, 0.55, 0.55)
+UNCERTAIN_RGB = (1.0, 1.0, 1.0)  # white, hatched: apart from the grey of speech and of neutral
+UNCERTAIN_EDGE_RGB = (0.45, 0.45, 0.45)
+UNCERTAIN_HATCH = "////"
+TITLE_ROW_IN = 0.22  # the timeline's title has a row of its own above the key (they overlapped)
 DEFAULT_HOP_S = 0.5  # a band cell's width when a lane has a single window
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
@@ -126,7 +128,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
     marked, and a live session's ``pauses`` (where on its axis, how long) as labelled dotted lines."""
     n = max(1, len(tracks))
-    height_in = LANE_HEIGHT_IN * n + 0.75
+    height_in = LANE_HEIGHT_IN * n + 0.75 + TITLE_ROW_IN
     fig = _figure(TIMELINE_WIDTH_IN, height_in)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     end = max([duration_s] + [r.end_s for r in results] + [1.0])
@@ -149,17 +151,22 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                         ha="left", va="top")
         if wins:  # the top emotion of each window, in the app's colours, in a band above the curves
             hop = band_hop(wins, hop_s)
-            spans, colours, edges = [], [], []
+            spans, colours, unsure = [], [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
+                span = ((r.start_s + r.end_s - hop) / 2, hop)
                 if r.uncertain or label is None:
-                    rgb, edge = UNCERTAIN_RGB, UNCERTAIN_EDGE_RGB
+                    unsure.append(span)
                 else:
-                    rgb = edge = shown.setdefault(label, tuple(c / 255 for c in label_color(label)))
-                spans.append(((r.start_s + r.end_s - hop) / 2, hop))
-                colours.append(rgb)
-                edges.append(edge)
-            ax.broken_barh(spans, BAND_Y, facecolors=colours, edgecolors=edges, lw=0.4)
+                    spans.append(span)
+                    colours.append(shown.setdefault(label, tuple(c / 255 for c in label_color(label))))
+            # On white, not on the grey of speech, where white cells did not show.
+            ax.axhspan(BAND_Y[0], BAND_Y[0] + BAND_Y[1], color="white", lw=0)
+            if spans:
+                ax.broken_barh(spans, BAND_Y, facecolors=colours, edgecolors=colours, lw=0.4)
+            if unsure:
+                ax.broken_barh(unsure, BAND_Y, facecolors=UNCERTAIN_RGB, edgecolors=UNCERTAIN_EDGE_RGB, lw=0.4,
+                               hatch=UNCERTAIN_HATCH)
         if xs:
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
@@ -177,10 +184,11 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     if handles:  # above the first lane, where it covers no data
         axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7,
                        ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
-    axes[-1].set_xlabel(f"time (s); grey: speech; top band: each window's top emotion (white: uncertain); "
+    axes[-1].set_xlabel(f"time (s); grey: speech; top band: each window's top emotion (hatched: uncertain); "
                         f"dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
-    fig.suptitle(_drawable(call_id), fontsize=9)
-    _fixed_margins(fig, height_in)
+    left = 0.8 / TIMELINE_WIDTH_IN
+    fig.text(left, 1 - 0.04 / height_in, _drawable(call_id), fontsize=9, ha="left", va="top")
+    _fixed_margins(fig, height_in, top_in=0.3 + TITLE_ROW_IN)
     return _png(fig)
 
 
@@ -279,10 +287,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         raise export_failure(out_path, "HTML report", exc) from exc
 
 
-def _fixed_margins(fig, height_in: float) -> None:
+def _fixed_margins(fig, height_in: float, top_in: float = 0.3) -> None:
     # Fixed margins in inches: tight_layout would measure every text and cost more than the drawing.
     fig.subplots_adjust(left=0.8 / TIMELINE_WIDTH_IN, right=1 - 0.15 / TIMELINE_WIDTH_IN,
-                        bottom=0.45 / height_in, top=1 - 0.3 / height_in, hspace=0.15)
+                        bottom=0.45 / height_in, top=1 - top_in / height_in, hspace=0.15)
 
 
 def overview_png(shares: dict[str, float], call_arousal: list[float], noun: str = "call",

@@ -325,8 +325,11 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         records[call.call_id] = rec
         try:
             sha, stamps[call.call_id] = _content_hash(call, store)
+        except FileNotFoundError:  # said as `ser analyze` says it
+            rec["error"] = f"{call.path}: file not found."
         except OSError as exc:
             rec["error"] = f"{call.path}: cannot read the file ({exc.strerror or exc})."
+        if "error" in rec:
             store.write_failed(call.call_id, {**rec, "finished": _now()})
             run.failed += 1
             log(_failure_line(call.call_id, rec["error"]))

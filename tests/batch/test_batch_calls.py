@@ -201,19 +201,32 @@ def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypat
         return SimpleNamespace(track=0, kind="window", start_s=a, end_s=a + 2.0, arousal=0.5, valence=0.5,
                                probabilities=probs, uncertain=uncertain)
 
+    def cells(ax):
+        """The band's cells in time order: (start, end, colour, hatched)."""
+        out = []
+        for c in ax.collections:
+            if type(c).__name__ != "PolyCollection":
+                continue
+            faces = c.get_facecolor()
+            for k, p in enumerate(c.get_paths()):
+                e = p.get_extents()
+                rgb = tuple(round(v * 255) for v in faces[k % len(faces)][:3])
+                out.append((round(e.x0, 2), round(e.x1, 2), rgb, bool(c.get_hatch())))
+        return sorted(out)
+
     results = [w(0.0, "sad"), w(0.5, "sad"), w(1.0, "angry", uncertain=True), w(1.5, "angry")]
     report.timeline_png("call", 4.0, ["Customer"], [], results)
     ax = figures[0].axes[0]
-    band = next(c for c in ax.collections if len(c.get_paths()) == 4)
-    colours = [tuple(round(v * 255) for v in c[:3]) for c in band.get_facecolor()]
-    assert colours == [label_color("sad"), label_color("sad"), (255, 255, 255), label_color("angry")]
-    extents = [p.get_extents() for p in band.get_paths()]
-    assert [(round(e.x0, 2), round(e.x1, 2)) for e in extents] == [(0.75, 1.25), (1.25, 1.75), (1.75, 2.25), (2.25, 2.75)]
+    assert cells(ax) == [(0.75, 1.25, label_color("sad"), False), (1.25, 1.75, label_color("sad"), False),
+                         (1.75, 2.25, (255, 255, 255), True), (2.25, 2.75, label_color("angry"), False)]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["arousal", "valence", "sad", "angry"]
+    # The title has a row of its own, above the key (they overlapped).
+    title = next(t for t in figures[0].texts if t.get_text() == "call")
+    assert title.get_position()[1] > ax.get_position().y1 + 0.05
     # A segment starting 0.3 s after the previous one's last window: the cells keep the hop's width.
     report.timeline_png("call", 6.0, ["Customer"], [], [*results, w(1.8, "sad")])
-    band = next(c for c in figures[-1].axes[0].collections if len(c.get_paths()) == 5)
-    assert {round(p.get_extents().width, 3) for p in band.get_paths()} == {0.5}
+    band = cells(figures[-1].axes[0])
+    assert len(band) == 5 and {round(b - a, 3) for a, b, _, _ in band} == {0.5}
 
 
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():

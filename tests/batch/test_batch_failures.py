@@ -97,3 +97,14 @@ def analysis_state_of(path):
 
     store = SessionStore.open(path)
     return analysis_state(store.ended, store.segments, store.results)
+
+
+def test_a_listed_file_that_is_not_there_is_said_as_ser_analyze_says_it(calls, tiny_model_path, tmp_path, capsys):
+    listing = tmp_path / "calls.txt"
+    listing.write_text(f"{calls['calls']['call_a.wav']['path']}\n{tmp_path / 'gone.wav'}\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(listing), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1",
+                 "--quiet"]) == 1
+    rec = load(out / "calls" / "gone.wav" / "failed.json")
+    assert rec["error"] == f"{tmp_path / 'gone.wav'}: file not found."
+    assert "gone.wav: " in capsys.readouterr().err
