@@ -166,6 +166,7 @@ def _device_key(text: str) -> int | str | None:
 # voice-activity detector's gain, and, with channels split, the crosstalk gate (streamer/vad.py). 4: V/A/D
 # kept within [0, 1]; results on less than 0.8 s of speech marked uncertain (streamer/pipeline.py).
 ANALYSIS_KEY_VERSION = 4
+FILE_ANALYSIS_NICE = 10  # a recording's analysis at full speed runs this much lower than the window
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
 
 
@@ -283,6 +284,10 @@ class EngineBridge:
         self._stop_engine()
         predictor = self._predictor_for(settings)
         config = self._config(settings)
+        if isinstance(source, streamer.FileSource) and source.pace == "fast":
+            # A recording is analysed ahead of the playhead as fast as the cores allow: the window
+            # must keep drawing meanwhile (see EngineConfig.background_nice).
+            config = replace(config, background_nice=FILE_ANALYSIS_NICE)
         if session_path is not None:
             self.close_session()
             self._session = streamer.SessionStore.create(session_path, metadata)

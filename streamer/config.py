@@ -53,6 +53,11 @@ class EngineConfig:
         speaker_adaptation: Judge each track against its speaker's own average once about 10 s of
             their speech has been analysed (model/adaptation.py), for models trained for it
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
+        background_nice: Run the engine's threads this much lower in the scheduler's priority (their
+            nice value raised; Linux, where each thread has its own; 0 to 19, 0: as the caller). The app
+            analyses a file at full speed in the background with 10: on 2 cores its window drew 2-4
+            frames a second while 20 minutes of speech were analysed, and 27-31 with it. Live audio
+            keeps 0 (the analysis must keep up with the microphone).
         crosstalk_db: With several tracks (a call on two channels), a stretch of one track that stays at
             least this many dB below another while that one is active, and follows it (or stays 10 dB
             further below it whatever it follows), is that track's voice leaking across and not speech
@@ -81,12 +86,15 @@ class EngineConfig:
     skip_tracks: tuple[int, ...] = ()
     only_tracks: tuple[int, ...] = ()
     crosstalk_db: float | None = CROSSTALK_DB
+    background_nice: int = 0
 
     def __post_init__(self) -> None:
         for name in ("skip_tracks", "only_tracks"):
             object.__setattr__(self, name, tuple(int(t) for t in getattr(self, name)))
             if any(t < 0 for t in getattr(self, name)):
                 raise ConfigError(f"{name} must name tracks by their index (0 or more).")
+        if not 0 <= self.background_nice <= 19:
+            raise ConfigError(f"background_nice must be between 0 and 19, got {self.background_nice}.")
         if not self.window_s > 0 or not self.hop_s > 0:
             raise ConfigError(f"window_s ({self.window_s}) and hop_s ({self.hop_s}) must be positive.")
         if self.hop_s > self.window_s:

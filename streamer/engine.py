@@ -164,11 +164,10 @@ class Engine:
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
         _freeze_startup_objects()
-        self._model_thread = threading.Thread(target=self._run_model, name="ser-engine-model", daemon=True)
-        self._voice_thread = (threading.Thread(target=self._run_voice, name="ser-engine-voice", daemon=True)
-                              if embeds else None)
-        self._worker = threading.Thread(target=self._work, name="ser-engine-worker", daemon=True)
-        self._source_thread = threading.Thread(target=self._read, name="ser-engine-source", daemon=True)
+        self._model_thread = self._thread(self._run_model, "ser-engine-model")
+        self._voice_thread = self._thread(self._run_voice, "ser-engine-voice") if embeds else None
+        self._worker = self._thread(self._work, "ser-engine-worker")
+        self._source_thread = self._thread(self._read, "ser-engine-source")
         self._model_thread.start()
         if self._voice_thread is not None:
             self._voice_thread.start()
@@ -274,6 +273,17 @@ class Engine:
             monitor_underflows=monitor.get("monitor_underflows", 0),
             monitor_dropped_blocks=monitor.get("monitor_dropped_blocks", 0),
         )
+
+    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """One of the engine's threads, at ``config.background_nice`` lower priority when given."""
+        nice = self.config.background_nice
+
+        def run() -> None:
+            if nice > 0:
+                lower_thread_priority(nice)
+            target()
+
+        return threading.Thread(target=run if nice > 0 else target, name=name, daemon=True)
 
     # ------------------------------------------------------------------ source thread
     def _read(self) -> None:
@@ -517,6 +527,23 @@ class Engine:
 
 
 _frozen = False
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's nice value by ``nice`` (at most to 19). Linux only, where a thread
+    has its own (elsewhere ``os.setpriority`` would lower the whole process). Lowering needs no
+    privilege; a failure leaves the priority as it was. Returns whether it was lowered."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or not hasattr(os, "setpriority"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True
 
 
 def _freeze_startup_objects() -> None:

@@ -64,6 +64,7 @@ def main() -> int:
         pump(0.05)
     pump(TAIL_S)
     state_listening = window.status_state.text()
+    live_nice = window.bridge._engine.config.background_nice if started else None
     window.pause()
     paused_at = window.position_s
     state_paused = window.status_state.text()
@@ -89,7 +90,8 @@ def main() -> int:
     h = window.histories[0]
     lane = window.plot_stack.lanes[0]
     result = {
-        "devices": devices, "started": started, "errors": window.errors, "clock_at_play": clock_at_play,
+        "devices": devices, "started": started, "live_nice": live_nice, "errors": window.errors,
+        "clock_at_play": clock_at_play,
         "paplay_status": player.returncode, "paused_at": paused_at, "state_paused": state_paused,
         "resumed_to": resumed_to, "look_range": look_range, "after_look": after_look,
         "follow_after_look": window.plot_stack.follow, "level_monotonic": bool((level_t[1:] >= level_t[:-1]).all()),

@@ -25,6 +25,7 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     assert got["segments"][0][0] >= got["clock_at_play"] - 0.3  # speech found where it was played
     assert got["lane_title"].startswith("Microphone")
     assert got["state_listening"] == "listening"
+    assert got["live_nice"] == 0  # live analysis keeps its priority: it must keep up with the microphone
     assert got["state_paused"] == "paused" and got["state"].startswith("stopped")
     assert got["split_started"] and got["split_errors"] == got["errors"]
     assert got["split_lanes"] == 2 and got["split_channels"] == 2

@@ -421,8 +421,12 @@ def test_seek_to_the_end_does_not_fail(make_window, qtbot, speech_wav):
 
 
 def test_closing_the_window_during_a_replay_stops_the_engine(make_window, qtbot, speech_wav):
+    from gui.engine_bridge import FILE_ANALYSIS_NICE
+
     w = make_window(speed=1.0)
     assert w.open_file(speech_wav)
+    # The recording is analysed ahead of the playhead at a lower priority than the window.
+    assert w.bridge._engine.config.background_nice == FILE_ANALYSIS_NICE > 0
     qtbot.waitUntil(lambda: w.position_s > 0.3, timeout=WAIT_MS)
     session = w.session_path
     w.close()

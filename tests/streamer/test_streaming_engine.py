@@ -215,6 +215,32 @@ def test_poll_respects_max_events(speech_wav, stub_predictor):
     engine.stop()
 
 
+def test_background_nice_lowers_the_engines_threads_only(speech_wav, stub_predictor):
+    """The app analyses a file at full speed with its threads at a lower priority, so that its window
+    keeps drawing (EngineConfig.background_nice); the caller's thread keeps its own. The same results."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread priorities are Linux's")  # the product's CI and targets run Linux
+    seen: dict[str, int] = {}
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    class Watching(StubPredictor):
+        def predict_batch(self, waveforms, segments=None):
+            seen[threading.current_thread().name] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            return super().predict_batch(waveforms, segments)
+
+    niced = run_to_end(Engine(Watching(), EngineConfig(background_nice=3, emit_audio=False)), FileSource(speech_wav))
+    assert seen == {"ser-engine-model": min(19, caller + 3)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+    plain = run_to_end(Engine(StubPredictor(), EngineConfig(emit_audio=False)), FileSource(speech_wav))
+    assert [(r.start_s, r.end_s, r.top_label) for r in results(niced)] == \
+        [(r.start_s, r.end_s, r.top_label) for r in results(plain)] != []
+    with pytest.raises(ConfigError, match="background_nice"):
+        EngineConfig(background_nice=20)
+
+
 def test_bad_settings_and_double_start(speech_wav, stub_predictor):
     with pytest.raises(ConfigError, match="hop_s"):
         EngineConfig(window_s=1.0, hop_s=2.0)
