@@ -34,11 +34,23 @@ def unsupported_format_message(path: str | os.PathLike) -> str:
 VERY_QUIET_PEAK_DBFS = -40.0
 
 
+# A recording with more than CLIPPED_SHARE of its samples at full scale (CLIPPED_LEVEL and above) is
+# reported as clipped. Loud speech recorded well reaches full scale in a few samples at most; a trial's
+# recording driven into clipping had 5 % of them there, and its emotions moved.
+CLIPPED_LEVEL = 0.999
+CLIPPED_SHARE = 0.001
+
+
+def clipped_message(path: str | os.PathLike, share: float) -> str:
+    return (f"{path}: {share:.1%} of the samples are at full scale (clipped): the recording level was too "
+            "high, and emotions read from distorted speech are less reliable. Record at a lower level.")
+
+
 def very_quiet_message(path: str | os.PathLike, peak: float) -> str:
     if peak <= 0:
         return (f"{path}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
                 "Check that the right input or channel was recorded.")
-    return (f"{path}: very quiet recording (its loudest sample is at {20 * np.log10(peak):.0f} dBFS); speech this "
+    return (f"{path}: very quiet recording (its sound peaks at {20 * np.log10(peak):.0f} dBFS); speech this "
             "quiet may not be found. Raise the recording level or the microphone gain.")
 
 

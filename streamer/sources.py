@@ -20,12 +20,15 @@ import soundfile as sf
 
 from model.audio import (
     MIN_SAMPLE_RATE_HZ,
+    CLIPPED_LEVEL,
+    CLIPPED_SHARE,
     VERY_QUIET_PEAK_DBFS,
     NativeStderr,
     check_audio_path,
     is_mp3,
     ogg_cut_message,
     ogg_is_cut,
+    clipped_message,
     truncation_message,
     very_quiet_message,
     wav_missing_fraction,
@@ -283,7 +286,8 @@ class FileSource(Source):
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         error: AudioError | None = None
-        peak = 0.0
+        peak = 0.0  # the loudest sample less its block's mean (a DC offset is no sound: it hid a quiet recording)
+        clipped = 0  # samples at full scale
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -316,7 +320,8 @@ class FileSource(Source):
                     data, done = data[:bad], True
                 frames_read += len(data)
                 if len(data):
-                    peak = max(peak, float(np.abs(data).max()))
+                    peak = max(peak, float(np.abs(data - data.mean(axis=0)).max()))
+                    clipped += int(np.count_nonzero(np.abs(data) >= CLIPPED_LEVEL))
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)
@@ -342,6 +347,8 @@ class FileSource(Source):
             self.notices.append(msg)
         if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
             self.notices.append(very_quiet_message(self.path, peak))
+        if done and frames_read and clipped > CLIPPED_SHARE * frames_read * self.n_channels:
+            self.notices.append(clipped_message(self.path, clipped / (frames_read * self.n_channels)))
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the
             # rest would go unanalysed under a "complete" analysis.

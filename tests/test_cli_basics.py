@@ -206,12 +206,24 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     sf.write(str(path), (speech_16k / np.abs(speech_16k).max() * 10 ** (-60 / 20)).astype(np.float32), 16000)
     assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
-    assert "very quiet recording (its loudest sample is at -60 dBFS)" in err and str(path) in err
-    # A recording at a normal level gets no such note.
+    assert "very quiet recording (its sound peaks at -60 dBFS)" in err and str(path) in err
+    # A DC offset is no sound: the same quiet speech riding on one is named too (it was not).
+    sf.write(str(path), (speech_16k / np.abs(speech_16k).max() * 10 ** (-60 / 20) + 0.5).astype(np.float32), 16000)
+    assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
+    assert "very quiet recording (its sound peaks at -60 dBFS)" in capsys.readouterr().err
+    # A recording at a normal level gets no such note, nor one of clipping.
     sf.write(str(tmp_path / "normal.wav"), speech_16k, 16000)
     assert main(["analyze", str(tmp_path / "normal.wav"), "--model", str(tiny_model_path),
                  "--out", str(tmp_path / "out")]) == 0
-    assert "very quiet" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "very quiet" not in err and "clipped" not in err
+    # Driven into clipping: said, with the share of samples at full scale.
+    loud = np.clip(speech_16k / np.abs(speech_16k).max() * 8, -1, 1).astype(np.float32)
+    sf.write(str(tmp_path / "loud.wav"), loud, 16000, subtype="PCM_16")
+    share = np.mean(np.abs(loud) >= 0.999)
+    assert main(["analyze", str(tmp_path / "loud.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert f"loud.wav: {share:.1%} of the samples are at full scale (clipped)" in capsys.readouterr().err
 
 
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):

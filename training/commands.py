@@ -90,7 +90,7 @@ def register(sub) -> None:
                    help="development sets and --suite: pass every clip through this channel first "
                         "(telephone: 300-3400 Hz, 8 kHz, mu-law; gsm: the same with GSM 06.10; mp3)")
     p.add_argument("--speakers", help="only these speakers, e.g. 21,22 or 21-24")
-    p.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    p.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class (default: 4class; other corpora have one)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--report", help="write confusion matrix, per-class recall and top-3 plots (PNG) here")
     p.add_argument("--no-tta", action="store_true", help="skip the test-time-augmentation pass")
@@ -119,14 +119,14 @@ def register(sub) -> None:
                             help="class, speaker, gender and duration distribution of a corpus")
     s.add_argument("--corpus", required=True, help="ravdess, ravdess-song or iemocap")
     s.add_argument("--root", required=True, help="corpus folder")
-    s.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    s.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class (default: 4class; other corpora have one)")
     s.add_argument("--png", default="corpus_stats.png", help="where to save the distribution plot")
     s.set_defaults(func=cmd_data_stats)
     m = data_sub.add_parser("manifest", formatter_class=Formatter,
                             help="write a corpus manifest (JSON lines) and report skipped files")
     m.add_argument("--corpus", required=True, help="ravdess, ravdess-song or iemocap")
     m.add_argument("--root", required=True, help="corpus folder")
-    m.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class")
+    m.add_argument("--label-set", help="IEMOCAP label configuration: 4class or 8class (default: 4class; other corpora have one)")
     m.add_argument("--out", required=True, help="manifest file to write (.jsonl)")
     m.set_defaults(func=cmd_data_manifest)
 
