@@ -338,7 +338,10 @@ class TrackHistory:
     def covering(self, t: np.ndarray, tolerance_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """For each time in ``t``: the window result whose window covers it, preferring the one whose
         middle is the last at or before it (else the next one: the first half of a run's first
-        window), and whether any covers it at all (False in pauses and stretches not analysed)."""
+        window), and whether any covers it at all (False in pauses and stretches not analysed). A gap
+        of at most ``tolerance_s`` between one window's end and the next one's start counts as
+        covered (by the earlier); a run's first and last windows are not stretched by it (a 0.3-s
+        file's band ran on to 0.35 s)."""
         rows = self.results.view()
         t = np.asarray(t, dtype=np.float64)
         if not len(rows):
@@ -350,10 +353,11 @@ class TrackHistory:
         nxt = np.clip(idx + 1, 0, last)
 
         def covers(i):
-            return (t >= start[i] - tolerance_s) & (t <= end[i] + tolerance_s)
+            return (t >= start[i]) & (t <= end[i])
 
         here, there = covers(idx), covers(nxt)
-        return np.where(here, idx, nxt), here | there
+        bridged = (t > end[idx]) & (t < start[nxt]) & (start[nxt] - end[idx] <= tolerance_s)
+        return np.where(here | bridged, idx, nxt), here | there | bridged
 
     def set_smoothing(self, alpha: float) -> None:
         """Display smoothing in [0, 1): 0 shows raw values; the whole history is re-smoothed once."""

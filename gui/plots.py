@@ -600,7 +600,7 @@ def _full_scale_step() -> float:
 def readout_text(history: TrackHistory, t_s: float, heads) -> str:
     """What the crosshair says at ``t_s``: the time, then the window result shown there (top classes,
     the two-class heads as the likelier class, the regression heads' values), or that none was."""
-    lines = [f"{int(t_s // 60)}:{t_s % 60:04.1f}"]
+    lines = [clock_text(t_s)]
     rows = history.results.view()
     found, covered = history.covering(np.array([t_s]), GAP_TOLERANCE_S)
     if not covered[0]:

@@ -145,6 +145,11 @@ def test_the_result_covering_a_time_includes_the_first_half_of_a_runs_first_wind
     idx, covered = h.covering(np.array([1.1, 3.0, 5.2, 6.2, 7.4, 9.0]))
     assert covered.tolist() == [True, False, True, True, True, False]
     assert idx[0] == 0 and idx[2] == 1 and idx[3] == 1 and idx[4] == 2
+    # The tolerance bridges a small gap between windows, not the ends of a run.
+    h.results.append(np.array([8.54, 9.58, 0.5, 0.5, *([np.nan] * (h.results.view().shape[1] - 4))]))  # [7.5, 9.58]
+    h.results.append(np.array([10.6, 11.6, 0.5, 0.5, *([np.nan] * (h.results.view().shape[1] - 4))]))  # [9.6, 11.6]
+    idx, covered = h.covering(np.array([0.97, 2.53, 9.59, 11.63]), tolerance_s=0.05)
+    assert covered.tolist() == [False, False, True, False] and idx[2] == 3
 
 
 def test_sound_the_gate_left_out_is_neither_counted_nor_shaded_as_speech():
