@@ -19,16 +19,16 @@ import numpy as np
 import soundfile as sf
 
 from model.audio import (
-    MIN_SAMPLE_RATE_HZ,
     CLIPPED_LEVEL,
     CLIPPED_SHARE,
+    MIN_SAMPLE_RATE_HZ,
     VERY_QUIET_PEAK_DBFS,
     NativeStderr,
     check_audio_path,
+    clipped_message,
     is_mp3,
     ogg_cut_message,
     ogg_is_cut,
-    clipped_message,
     truncation_message,
     very_quiet_message,
     wav_missing_fraction,
