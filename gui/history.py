@@ -418,7 +418,7 @@ class TrackHistory:
             speech_s = 0.0
         reasons = self.not_speech_reasons
         return Summary(speech_s, len(self.results), self.emotion_time.shares(), self.n_utterances,
-                       ms(self.emotion_time.uncertain_s), ms(sum(reasons.values())),
+                       ms(self.emotion_time.uncertain_s), ms(sum(ms(v) for v in reasons.values())),
                        max(reasons, key=reasons.get) if reasons else "")
 
     def clear(self) -> None:

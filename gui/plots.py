@@ -72,15 +72,19 @@ GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in s
 
 
 def tenths(t_s: float) -> int:
-    """A time in whole tenths of a second, from its value to the millisecond, halves up (negative times
-    as 0): one time kept in float32 (the plots' history) and in float64 (an event) rounds the same way."""
-    return int(math.floor(round(max(0.0, float(t_s)), 3) * 10 + 0.5 + 1e-6))
+    """A time in whole tenths of a second as ``ser analyze``, the reports and the exports write it
+    (``:.1f``), from its value to the millisecond (negative times as 0): one time kept in float32
+    (the plots' history) and in float64 (an event) rounds the same way."""
+    t = round(max(0.0, float(t_s)), 3) if math.isfinite(t_s) else 0.0
+    return int(f"{t:.1f}".replace(".", ""))
 
 
 def clock_text(t_s: float) -> str:
-    """A time as the app writes it: m:ss.s (negative times as 0; 59.96 s is 1:00.0, not 0:60.0)."""
+    """A time as the app writes it: m:ss.s, h:mm:ss.s from an hour on, as the time axis (negative
+    times as 0; 59.96 s is 1:00.0, not 0:60.0)."""
     m, t = divmod(tenths(t_s), 600)
-    return f"{m}:{t // 10:02d}.{t % 10}"
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{t // 10:02d}.{t % 10}" if h else f"{m}:{t // 10:02d}.{t % 10}"
 
 
 def clock_tick_strings(axis, values, scale, spacing) -> list[str]:

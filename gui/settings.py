@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from PySide6 import QtCore, QtWidgets
 
 from model.meta import DEFAULT_ANALYSIS
+from streamer.config import MIN_CONFIDENT_SPEECH_S
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -85,7 +86,9 @@ class SettingsDialog(QtWidgets.QDialog):
 
         self.window_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.5, maximum=10.0, singleStep=0.25, decimals=3)
         self.window_spin.setValue(settings.window_s or model_window[0])
-        self.window_spin.setToolTip(f"Length of each analysed stretch; the model was trained for {model_window[0]:g} s")
+        self.window_spin.setToolTip(f"Length of each analysed stretch; the model was trained for {model_window[0]:g} s. "
+                                    f"A window holding less than {MIN_CONFIDENT_SPEECH_S:g} s of speech is always "
+                                    "marked uncertain (its utterance's result need not be)")
         self.hop_spin = QtWidgets.QDoubleSpinBox(suffix=" s", minimum=0.1, maximum=5.0, singleStep=0.1, decimals=3)
         self.hop_spin.setValue(settings.hop_s or model_window[1])
         self.hop_spin.setToolTip(f"Time between analysed windows, at most the window; the model's is {model_window[1]:g} s")

@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
 from gui.plots import clock_text, tenths
-from streamer.pipeline import MIN_CONFIDENT_SPEECH_S
+from streamer.config import MIN_CONFIDENT_SPEECH_S
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3

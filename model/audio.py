@@ -37,8 +37,11 @@ VERY_QUIET_PEAK_DBFS = -40.0
 # A recording with more than CLIPPED_SHARE of its samples at full scale (CLIPPED_LEVEL and above) is
 # reported as clipped. Loud speech recorded well reaches full scale in a few samples at most; a trial's
 # recording driven into clipping had 5 % of them there, and its emotions moved.
-CLIPPED_LEVEL = 0.999
+CLIPPED_LEVEL = 0.999  # of the format's full scale (FULL_SCALE)
 CLIPPED_SHARE = 0.001
+# The largest value a format's samples decode to, where it is not 1 (to the sample below it for
+# PCM's positive side): telephone recordings are mostly mu-law or A-law.
+FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768, "PCM_U8": 127 / 128}
 
 
 def clipped_message(path: str | os.PathLike, share: float) -> str:
@@ -46,10 +49,14 @@ def clipped_message(path: str | os.PathLike, share: float) -> str:
             "high, and emotions read from distorted speech are less reliable. Record at a lower level.")
 
 
-def very_quiet_message(path: str | os.PathLike, peak: float) -> str:
-    if peak <= 0:
+def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None) -> str:
+    """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is."""
+    if peak <= 0 and not raw_peak:
         return (f"{path}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
                 "Check that the right input or channel was recorded.")
+    if peak <= 0:
+        return (f"{path}: the recording holds no sound (every sample has the same value, a DC offset): there is "
+                "nothing to analyse. Check that the right input or channel was recorded.")
     return (f"{path}: very quiet recording (its sound peaks at {20 * np.log10(peak):.0f} dBFS); speech this "
             "quiet may not be found. Raise the recording level or the microphone gain.")
 

@@ -45,7 +45,8 @@ def register(sub) -> None:
                    help="result file format: jsonl (a session file), csv (one row per result) or json "
                         "(default: the --out file's ending, else jsonl)")
     p.add_argument("--window", type=float, default=None,
-                   help="analysis window in seconds (default: the model's, 2 s for the bundled one)")
+                   help="analysis window in seconds (default: the model's, 2 s for the bundled one); a window "
+                        "holding less than 0.8 s of speech is always marked uncertain")
     p.add_argument("--hop", type=float, default=None,
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",

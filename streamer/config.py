@@ -12,6 +12,14 @@ SAMPLE_RATE_HZ = 16000
 VAD_FRAME_MS_CHOICES = (10, 20, 30)  # the only frame lengths webrtcvad accepts
 VAD_AGGRESSIVENESS_RANGE = (0, 3)
 CROSSTALK_DB = 20.0  # EngineConfig.crosstalk_db's default (streamer/vad.py CrosstalkGate)
+# A window or utterance with less speech than this (its speech ratio times its length;
+# streamer/pipeline.py) is marked uncertain whatever the model's confidence. Measured on EmoDB
+# (never trained on; 454 clips, a crop of each clip's speech, restricted to its six classes):
+# results the model was confident about were right 34 % of the time on 0.25 s of speech, 40 % on
+# 0.4 s, 49 % on 0.6 s, 56 % on 0.8 s, 64 % on 1 s and 71 % on 2 s, where those it was unsure about
+# on 2 s were right 53 % of the time (model card; python -m training.short_speech). A 0.3-s file had
+# come out "sad 100 %".
+MIN_CONFIDENT_SPEECH_S = 0.8
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,10 @@ class EngineConfig:
             (``speaker_norm`` or ``voice_emotion``); other models ignore it.
         background_nice: Run the engine's threads this much lower in the scheduler's priority (their
             nice value raised; Linux, where each thread has its own; 0 to 19, 0: as the caller). The app
-            analyses a file at full speed in the background with 10: on 2 cores its window drew 2-4
-            frames a second while 20 minutes of speech were analysed, and 27-31 with it. Live audio
-            keeps 0 (the analysis must keep up with the microphone).
+            analyses a file at full speed in the background with 10: on 2 cores its window drew about
+            3 frames a second while 20 minutes of speech were analysed, and about 25 with it, the
+            analysis taking about 1.5 times as long (benchmarks/RESULTS.md). Live audio keeps 0 (the
+            analysis must keep up with the microphone).
         crosstalk_db: With several tracks (a call on two channels), a stretch of one track that stays at
             least this many dB below another while that one is active, and follows it (or stays 10 dB
             further below it whatever it follows), is that track's voice leaking across and not speech
@@ -93,8 +102,9 @@ class EngineConfig:
             object.__setattr__(self, name, tuple(int(t) for t in getattr(self, name)))
             if any(t < 0 for t in getattr(self, name)):
                 raise ConfigError(f"{name} must name tracks by their index (0 or more).")
-        if not 0 <= self.background_nice <= 19:
-            raise ConfigError(f"background_nice must be between 0 and 19, got {self.background_nice}.")
+        if isinstance(self.background_nice, bool) or not isinstance(self.background_nice, int) \
+                or not 0 <= self.background_nice <= 19:
+            raise ConfigError(f"background_nice must be a whole number from 0 to 19, got {self.background_nice!r}.")
         if not self.window_s > 0 or not self.hop_s > 0:
             raise ConfigError(f"window_s ({self.window_s}) and hop_s ({self.hop_s}) must be positive.")
         if self.hop_s > self.window_s:

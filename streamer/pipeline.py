@@ -22,7 +22,7 @@ import numpy as np
 from model.adaptation import SpeakerStats
 from model.inference import Prediction, SegmentState, aggregate, window_bounds
 from streamer.buffers import History
-from streamer.config import SAMPLE_RATE_HZ, EngineConfig
+from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ, EngineConfig
 from streamer.events import UTTERANCE, WINDOW, Event, SpeechSegment, VadFrames, WindowResult
 from streamer.speechgate import CONTEXT_S, GateFrames, measure
 from streamer.vad import FrameVad, Segmenter
@@ -30,13 +30,6 @@ from streamer.vad import FrameVad, Segmenter
 MS_PER_S = 1000.0
 # Extra history kept beyond what the window and VAD settings need, in samples.
 HISTORY_MARGIN_SAMPLES = SAMPLE_RATE_HZ // 2
-# A window or utterance with less speech than this (its speech ratio times its length) is marked
-# uncertain whatever the model's confidence. Measured on EmoDB (never trained on; 454 clips, a crop
-# of each clip's speech, restricted to its six classes): results the model was confident about were
-# right 34 % of the time on 0.25 s of speech, 40 % on 0.4 s, 49 % on 0.6 s, 56 % on 0.8 s, 64 % on
-# 1 s and 70 % on 2 s, where those it was unsure about were right 53 % of the time. A 0.3-s file had
-# come out "sad 100 %".
-MIN_CONFIDENT_SPEECH_S = 0.8
 
 
 @dataclass

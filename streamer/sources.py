@@ -21,6 +21,7 @@ import soundfile as sf
 from model.audio import (
     CLIPPED_LEVEL,
     CLIPPED_SHARE,
+    FULL_SCALE,
     MIN_SAMPLE_RATE_HZ,
     VERY_QUIET_PEAK_DBFS,
     NativeStderr,
@@ -286,8 +287,12 @@ class FileSource(Source):
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         error: AudioError | None = None
-        peak = 0.0  # the loudest sample less its block's mean (a DC offset is no sound: it hid a quiet recording)
-        clipped = 0  # samples at full scale
+        # The loudest sample less the mean of what was read so far, per channel (a DC offset is no
+        # sound: it hid a quiet recording), and as it is; samples at the format's full scale.
+        peak = raw_peak = 0.0
+        sums = np.zeros(self.n_channels)
+        clipped = 0
+        clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -320,8 +325,12 @@ class FileSource(Source):
                     data, done = data[:bad], True
                 frames_read += len(data)
                 if len(data):
-                    peak = max(peak, float(np.abs(data - data.mean(axis=0)).max()))
-                    clipped += int(np.count_nonzero(np.abs(data) >= CLIPPED_LEVEL))
+                    sums += data.sum(axis=0, dtype=np.float64)
+                    dc = (sums / frames_read).astype(np.float32)
+                    peak = max(peak, float(np.abs(data - dc).max()))
+                    size = np.abs(data)
+                    raw_peak = max(raw_peak, float(size.max()))
+                    clipped += int(np.count_nonzero(size >= clip_level))
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)
@@ -346,7 +355,7 @@ class FileSource(Source):
         if (msg := self._decoder_log.summary(self.path)) is not None:
             self.notices.append(msg)
         if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
-            self.notices.append(very_quiet_message(self.path, peak))
+            self.notices.append(very_quiet_message(self.path, peak, raw_peak))
         if done and frames_read and clipped > CLIPPED_SHARE * frames_read * self.n_channels:
             self.notices.append(clipped_message(self.path, clipped / (frames_read * self.n_channels)))
         if done:

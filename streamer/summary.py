@@ -92,7 +92,7 @@ class TrackSummary:
         """One human-readable line."""
         left_out = ""
         if self.not_speech:
-            seconds = sum(self.not_speech.values())
+            seconds = ms(sum(self.not_speech.values()))
             # each reason with its time; joined by "and" (a reason itself may hold commas)
             reasons = " and ".join(f"{t:.1f} s {why}" for why, t in
                                    sorted(self.not_speech.items(), key=lambda kv: kv[1], reverse=True))
@@ -123,8 +123,8 @@ class TrackSummary:
 
 
 def ms(seconds: float) -> float:
-    """A total of times to the millisecond (a session's times are whole milliseconds): totals summed
-    in another order or precision (the app's) print the same to a tenth of a second."""
+    """A total of times to the millisecond: totals of the same times summed in another order or
+    precision (the app's) print the same to a tenth of a second."""
     return round(float(seconds), 3)
 
 
@@ -155,7 +155,8 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             i = bisect.bisect_left(starts, g.end_s)
             if g.end_s <= last and (i == 0 or latest_end[i - 1] <= g.start_s):
                 s.n_unanalysed += 1
-                s.unanalysed_s = ms(s.unanalysed_s + g.duration_s)
+                s.unanalysed_s += g.duration_s
+        s.unanalysed_s = ms(s.unanalysed_s)
         total = sum(r.end_s - r.start_s for r in utts)
         if utts and total > 0:
             time = EmotionTime()

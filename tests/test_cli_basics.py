@@ -224,6 +224,16 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     assert main(["analyze", str(tmp_path / "loud.wav"), "--model", str(tiny_model_path),
                  "--out", str(tmp_path / "out")]) == 0
     assert f"loud.wav: {share:.1%} of the samples are at full scale (clipped)" in capsys.readouterr().err
+    # A telephone recording's mu-law tops out at 0.98: its clipping is found too.
+    sf.write(str(tmp_path / "phone.wav"), loud, 16000, subtype="ULAW")
+    assert main(["analyze", str(tmp_path / "phone.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "phone.wav: " in (err := capsys.readouterr().err) and "(clipped)" in err
+    # A constant level is no sound, and not "every sample is zero".
+    sf.write(str(tmp_path / "flat.wav"), np.full(32000, 0.3, np.float32), 16000)
+    assert main(["analyze", str(tmp_path / "flat.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "holds no sound (every sample has the same value" in capsys.readouterr().err
 
 
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):

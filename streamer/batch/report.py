@@ -145,7 +145,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
         wins = sorted((r for r in results if r.track == t and r.kind == "window"), key=lambda r: r.start_s)
         xs, ar, va = timeline_series(wins, [at for at, _ in pauses])
         for at, paused_s in pauses:
-            ax.axvline(at, color=PAUSE_COLOR, ls=":", lw=1.0)
+            ax.axvline(at, color=PAUSE_COLOR, ls=":", lw=1.0, zorder=3)  # over the emotion band's white
             if t == 0:
                 ax.text(at, BAND_Y[0] - 0.02, f" paused {paused_s:.0f} s", color=PAUSE_COLOR, fontsize=7,
                         ha="left", va="top")
@@ -525,7 +525,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
-             "(the uncertain column: time whose calibrated top probability is under the model's threshold).</p>"
+             "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
+             "or resting on less than 0.8 s of speech).</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:

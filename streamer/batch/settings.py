@@ -22,7 +22,7 @@ DEFAULT_NAMES = ("Agent", "Customer")
 DEFAULT_AGENT_NAMES = ("Agent",)
 # Engine settings that change how fast, not what, is computed: left out of the key.
 NON_RESULT_SETTINGS = ("device", "max_batch_windows", "input_queue_blocks", "result_queue_events",
-                       "display_queue_events", "emit_audio", "latency_history")
+                       "display_queue_events", "emit_audio", "latency_history", "background_nice")
 
 
 @dataclass(frozen=True)

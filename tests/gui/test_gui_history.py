@@ -231,5 +231,8 @@ def test_the_panel_writes_times_as_the_axis_does():
     assert span_text(58.5, 60.5) == "0:58.5-1:00.5"
     # One time, kept in float32 (the history) or float64 (an event), is written the same way; a
     # time rounding up to a minute is 1:00.0, not 0:60.0.
-    assert span_text(float(np.float32(164.3)), float(np.float32(166.35))) == span_text(164.3, 166.35) == "2:44.3-2:46.4"
-    assert clock_text(59.96) == "1:00.0" and clock_text(-1.0) == "0:00.0"
+    assert span_text(float(np.float32(164.3)), float(np.float32(166.35))) == span_text(164.3, 166.35) == \
+        f"2:{164.3 - 120:04.1f}-2:{166.35 - 120:04.1f}"  # 46.35 as :.1f writes it, as ser analyze does
+    assert span_text(2.25, 12.45) == f"{2.25:.1f}-{12.45:.1f} s"
+    assert clock_text(59.96) == "1:00.0" and clock_text(-1.0) == "0:00.0" and clock_text(float("inf")) == "0:00.0"
+    assert clock_text(3725.3) == "1:02:05.3"  # as the axis, h:mm:ss from an hour on

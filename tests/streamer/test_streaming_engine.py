@@ -237,8 +237,9 @@ def test_background_nice_lowers_the_engines_threads_only(speech_wav, stub_predic
     plain = run_to_end(Engine(StubPredictor(), EngineConfig(emit_audio=False)), FileSource(speech_wav))
     assert [(r.start_s, r.end_s, r.top_label) for r in results(niced)] == \
         [(r.start_s, r.end_s, r.top_label) for r in results(plain)] != []
-    with pytest.raises(ConfigError, match="background_nice"):
-        EngineConfig(background_nice=20)
+    for bad in (20, -1, 2.5):
+        with pytest.raises(ConfigError, match="background_nice"):
+            EngineConfig(background_nice=bad)
 
 
 def test_bad_settings_and_double_start(speech_wav, stub_predictor):

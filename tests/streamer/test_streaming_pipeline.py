@@ -108,7 +108,7 @@ def test_results_on_little_speech_are_uncertain_however_confident_the_model(spee
     """Under MIN_CONFIDENT_SPEECH_S of speech a result is uncertain whatever the model says (a 0.3-s
     file had come out "sad 100 %"); with more, the model's own confidence decides (the stub's is never
     uncertain)."""
-    from streamer.pipeline import MIN_CONFIDENT_SPEECH_S
+    from streamer.config import MIN_CONFIDENT_SPEECH_S
 
     clip = load_mono_16k(speech_paths[0])
     a, b = speech_bounds(clip, SAMPLE_RATE_HZ, pad_s=0.0)
