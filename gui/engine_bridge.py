@@ -281,7 +281,7 @@ class EngineBridge:
         appending to the current one (a resumed microphone is one session)."""
         import streamer
 
-        self._stop_engine()
+        self._stop_engine(discard=True)
         predictor = self._predictor_for(settings)
         config = self._config(settings)
         if isinstance(source, streamer.FileSource) and source.pace == "fast":
@@ -420,7 +420,7 @@ class EngineBridge:
         ``complete`` marks it as a whole recording's analysis."""
         self.stop_sound()
         self.stop_reading()
-        events = self._stop_engine()
+        events = self._stop_engine(discard=not complete)
         if close_session:
             self.close_session(complete)
         return events
@@ -430,11 +430,18 @@ class EngineBridge:
         :meth:`close_session`). Returns the events it flushed."""
         return self._stop_engine()
 
-    def _stop_engine(self) -> list[GuiEvent]:
+    def _stop_engine(self, discard: bool = False) -> list[GuiEvent]:
+        """Stop the engine; with ``discard``, a recording's analysis ahead of the playhead ends at once
+        with its last result instead of working through the audio it had queued (at nice +10 under
+        other programs' load that took seconds; Engine.stop). Live audio is always analysed to the
+        end of what was heard."""
         engine, self._engine = self._engine, None
         if engine is None:
             return []
-        engine.stop()
+        source = engine.source
+        import streamer
+
+        engine.stop(discard=discard and isinstance(source, streamer.FileSource) and source.pace == "fast")
         # A session the engine could no longer write to (disk full ...) misses results: never complete.
         self.saving_failed = self._session is not None and engine.session is None
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers

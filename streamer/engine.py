@@ -108,6 +108,7 @@ class Engine:
         self._planned: queue.Queue = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
         self._embedded: queue.Queue = self._planned  # the model thread's input (see start)
         self._stop = threading.Event()
+        self._discard = threading.Event()  # stop(discard=True): what is queued is dropped, not analysed
         self._source: Source | None = None
         self._source_thread: threading.Thread | None = None
         self._worker: threading.Thread | None = None
@@ -152,6 +153,7 @@ class Engine:
         self._model_failed = False
         self._emitted_until_s = 0.0
         self._stop.clear()
+        self._discard.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=input_queue_size(self.config.input_queue_blocks, source.block_s))
         self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
@@ -174,8 +176,14 @@ class Engine:
         self._worker.start()
         self._source_thread.start()
 
-    def stop(self) -> None:
-        """Stop the source, let the worker process what is queued and flush pending windows and utterances."""
+    def stop(self, discard: bool = False) -> None:
+        """Stop the source, let the worker process what is queued and flush pending windows and
+        utterances. With ``discard``, what is queued (up to about 30 s of audio read ahead, and the
+        windows planned from up to a minute or two of it when the analysis runs as fast as it can)
+        is dropped instead: the analysis ends with the last result already emitted, at once (the
+        app's Stop on a recording, which can be analysed again; live audio is never discarded)."""
+        if discard:
+            self._discard.set()
         self._stop.set()
         if self._source is not None:
             self._source.silence()  # a pause or seek must not keep sounding while the threads wind down
@@ -339,13 +347,14 @@ class Engine:
                     else:  # the analysis goes on: say so now, not at the end
                         self._put_planned((None, item))
                     continue
-                self._plan(item)
+                if not self._discard.is_set():
+                    self._plan(item)
         except Exception as exc:
             error = EngineError(f"analysis failed ({_describe(exc)}); results so far are kept.", fatal=True)
             self._stop.set()  # the source thread must not wait on a worker that is gone
         finally:
             for t, pipe in enumerate(self._pipelines):
-                if t in self._skip:
+                if t in self._skip or self._discard.is_set():
                     continue
                 try:
                     self._put_planned((t, pipe.plan_flush()))
@@ -389,7 +398,7 @@ class Engine:
         done = False
         while not done:
             entries = self._take(self._planned, merge=False)
-            if not failed:
+            if not failed and not self._discard.is_set():
                 by_track: dict[int, list] = {}  # each track's windows of all the entries taken, one batch
                 for e in entries:
                     if e is not _END and isinstance(e[1], list):
@@ -428,6 +437,8 @@ class Engine:
                             error = error or payload
                         else:
                             self._emit([payload])
+                    elif self._discard.is_set():
+                        continue  # stopped with discard: nothing more is analysed or said
                     elif self._model_failed:  # keep the segments, so the session keeps what speech was found
                         self._emit([e for e in payload if isinstance(e, SpeechSegment)])
                     else:
@@ -453,7 +464,7 @@ class Engine:
 
     def _outcome(self, error: EngineError | None) -> dict:
         """The end record's account of the run: analysed to the source's end, or stopped, and how far."""
-        complete = self._source_ended and error is None
+        complete = self._source_ended and error is None and not self._discard.is_set()
         return {"analysis": ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED,
                 "analysed_until_s": self.analysed_until_s}
 
@@ -461,8 +472,8 @@ class Engine:
     def analysed_until_s(self) -> float:
         """How far into the source the analysis has got, on the source's own clock (file time for a
         recording started part-way). After the model failed, where its last result ends: the audio
-        taken in after that was never analysed."""
-        if self._model_failed:
+        taken in after that was never analysed; likewise after a stop that discarded what was queued."""
+        if self._model_failed or self._discard.is_set():
             return round(self._emitted_until_s, 3)
         start = getattr(self._source, "start_sample", 0) or 0
         return round((start + self.samples_done) / SAMPLE_RATE_HZ, 3)

@@ -242,6 +242,42 @@ def test_background_nice_lowers_the_engines_threads_only(speech_wav, stub_predic
             EngineConfig(background_nice=bad)
 
 
+def test_a_stop_that_discards_ends_at_once_with_the_last_result(speech_16k, tmp_path):
+    """The app's Stop on a recording analysed ahead of the playhead: what is queued is dropped, not
+    analysed (a plain stop works through it: seconds at a low priority under load); the session
+    ends as stopped where the last result emitted ends, and says so."""
+    long = write_audio(tmp_path / "long.wav", np.tile(speech_16k, 6))
+
+    class Slow(StubPredictor):
+        def predict_batch(self, waveforms, segments=None):
+            time.sleep(0.05)
+            return super().predict_batch(waveforms, segments)
+
+    def run(discard: bool) -> tuple[float, Engine, list, SessionStore]:
+        session = SessionStore.create(tmp_path / f"s{discard}.jsonl", {"source": "file"})
+        engine = Engine(Slow(), EngineConfig(emit_audio=False), session=session)
+        engine.start(FileSource(long))
+        events = []
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not results(events, "window"):
+            events += engine.poll()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        engine.stop(discard=discard)
+        took = time.monotonic() - t0
+        return took, engine, events + engine.poll(), SessionStore.open(session.path)
+
+    took, engine, events, store = run(True)
+    emitted = max(e.end_s for e in events if isinstance(e, (WindowResult, SpeechSegment)))
+    assert engine.analysed_until_s == pytest.approx(emitted, abs=1e-3)
+    assert store.ended["analysis"] == "stopped" and store.ended["analysed_until_s"] == pytest.approx(emitted, abs=1e-3)
+    assert len(store.results) == len(results(events))
+    full_took, full, full_events, _ = run(False)
+    assert len(results(full_events)) > len(results(events)) and full.analysed_until_s > engine.analysed_until_s
+    assert took < full_took
+
+
 def test_bad_settings_and_double_start(speech_wav, stub_predictor):
     with pytest.raises(ConfigError, match="hop_s"):
         EngineConfig(window_s=1.0, hop_s=2.0)
