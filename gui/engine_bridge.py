@@ -170,6 +170,14 @@ FILE_ANALYSIS_NICE = 10  # a recording's analysis at full speed runs this much l
 _HASHES: dict[tuple, str] = {}  # (path, size, mtime) -> content hash: a file is read once per change
 
 
+def _ahead_of_playhead(source) -> bool:
+    """A recording analysed ahead of the playhead as fast as the cores allow (not live audio): it
+    runs at FILE_ANALYSIS_NICE, and a stop may drop what it had queued (it can be analysed again)."""
+    import streamer
+
+    return isinstance(source, streamer.FileSource) and source.pace == "fast"
+
+
 def content_sha256(path: str | Path) -> str:
     """A file's SHA-256, computed once per (path, size, modification time)."""
     from model.files import file_sha256
@@ -284,9 +292,7 @@ class EngineBridge:
         self._stop_engine(discard=True)
         predictor = self._predictor_for(settings)
         config = self._config(settings)
-        if isinstance(source, streamer.FileSource) and source.pace == "fast":
-            # A recording is analysed ahead of the playhead as fast as the cores allow: the window
-            # must keep drawing meanwhile (see EngineConfig.background_nice).
+        if _ahead_of_playhead(source):  # the window must keep drawing meanwhile (EngineConfig.background_nice)
             config = replace(config, background_nice=FILE_ANALYSIS_NICE)
         if session_path is not None:
             self.close_session()
@@ -438,10 +444,7 @@ class EngineBridge:
         engine, self._engine = self._engine, None
         if engine is None:
             return []
-        source = engine.source
-        import streamer
-
-        engine.stop(discard=discard and isinstance(source, streamer.FileSource) and source.pace == "fast")
+        engine.stop(discard=discard and _ahead_of_playhead(engine.source))
         # A session the engine could no longer write to (disk full ...) misses results: never complete.
         self.saving_failed = self._session is not None and engine.session is None
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers

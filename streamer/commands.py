@@ -4,7 +4,7 @@ are imported when a command runs."""
 from __future__ import annotations
 
 from model.clihelp import DefaultsFormatter
-from streamer.config import CROSSTALK_DB, CROSSTALK_HELP
+from streamer.config import CROSSTALK_DB, CROSSTALK_HELP, WINDOW_HELP
 
 Formatter = DefaultsFormatter
 FORMATS = ("jsonl", "csv", "json")
@@ -45,8 +45,7 @@ def register(sub) -> None:
                    help="result file format: jsonl (a session file), csv (one row per result) or json "
                         "(default: the --out file's ending, else jsonl)")
     p.add_argument("--window", type=float, default=None,
-                   help="analysis window in seconds (default: the model's, 2 s for the bundled one); a window "
-                        "holding less than 0.8 s of speech is always marked uncertain")
+                   help=WINDOW_HELP)
     p.add_argument("--hop", type=float, default=None,
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",

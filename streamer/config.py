@@ -159,6 +159,8 @@ CROSSTALK_HELP = (f"with --channels split: a channel that stays at least this ma
                   f"one is active, and follows it (a copy of its sound, scaled down), or stays 10 dB further below "
                   f"it whatever it follows, is taken for that side's voice leaking across (sidetone, crosstalk), "
                   f"not speech (default: {CROSSTALK_DB:g}); 0 turns this off (e.g. two microphones on one speaker)")
+WINDOW_HELP = ("analysis window in seconds (default: the model's, 2 s for the bundled one); a window holding "
+               f"less than {MIN_CONFIDENT_SPEECH_S:g} s of speech is always marked uncertain")
 
 
 def crosstalk_setting(db: float) -> float | None:

@@ -287,8 +287,7 @@ class Engine:
         nice = self.config.background_nice
 
         def run() -> None:
-            if nice > 0:
-                lower_thread_priority(nice)
+            lower_thread_priority(nice)
             target()
 
         return threading.Thread(target=run if nice > 0 else target, name=name, daemon=True)

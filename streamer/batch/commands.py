@@ -6,7 +6,7 @@ import os
 
 from model.clihelp import DefaultsFormatter
 from streamer.commands import agent_names
-from streamer.config import CROSSTALK_DB, CROSSTALK_HELP
+from streamer.config import CROSSTALK_DB, CROSSTALK_HELP, WINDOW_HELP
 
 Formatter = DefaultsFormatter
 
@@ -38,8 +38,7 @@ def register(sub) -> None:
                         "paths and the model file at the same paths")
     p.add_argument("--model", default="default", help="model file, or 'default' for the bundled model")
     p.add_argument("--window", type=float, default=None,
-                   help="analysis window in seconds (default: the model's, 2 s for the bundled one); a window "
-                        "holding less than 0.8 s of speech is always marked uncertain")
+                   help=WINDOW_HELP)
     p.add_argument("--hop", type=float, default=None,
                    help="hop between windows in seconds (default: the model's, 0.5 s for the bundled one)")
     p.add_argument("--vad", type=int, default=2, choices=range(4), metavar="0-3",

@@ -17,6 +17,7 @@ from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
+from streamer.config import MIN_CONFIDENT_SPEECH_S
 from streamer.session import csv_values
 from streamer.summary import BUILT_IN_HEADS
 
@@ -526,7 +527,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
              "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
-             "or resting on less than 0.8 s of speech).</p>"
+             f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech).</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
