@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,9 @@ class LoadedSession:
     heads: list  # the model's declared heads (or, for sessions that did not record them, its labels)
     salvaged: dict | None = None  # what was left out when a damaged session was opened up to the damage
     analysis: dict | None = None  # how far the analysis got (streamer.session.analysis_state)
+    # What was said while it was analysed (a clipped or very quiet recording, a damaged file, a
+    # failure), in order, each once.
+    messages: list[str] = field(default_factory=list)
 
 
 def read_model_info(model_path: str) -> ModelInfo:
@@ -534,7 +537,10 @@ class EngineBridge:
         from streamer.session import analysis_state
 
         analysis = analysis_state(store.ended, store.segments, store.results)
-        return LoadedSession(Path(path), events, metadata, heads, store.salvaged, analysis)
+        # ser batch keeps a call's notes in its metadata, beside the errors
+        notices = metadata.get("notices") if isinstance(metadata.get("notices"), list) else []
+        messages = list(dict.fromkeys(str(m) for m in [*store.errors, *notices] if m))
+        return LoadedSession(Path(path), events, metadata, heads, store.salvaged, analysis, messages)
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:

@@ -25,12 +25,12 @@ from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
 from gui.plots import PLOT_BACKGROUND, PlotStack
-from gui.plots import clock_text as _clock
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
 from streamer.session import is_live, skipped_tracks
+from streamer.summary import clock_text as _clock
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
@@ -111,6 +111,19 @@ def _incomplete_note(name: str, loaded) -> str | None:
     return f"{name}: {why}. Its results cover {_clock(until)}{of}."
 
 
+MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is opened
+
+
+def _said_note(messages: list[str]) -> str | None:
+    """What was said while an opened session was analysed (its recording's level, a damaged file, a
+    failure), as the banner gives it then; None when nothing was."""
+    if not messages:
+        return None
+    more = len(messages) - MESSAGES_SHOWN
+    rest = f" ({more} more in its JSON export.)" if more > 0 else ""
+    return "When it was analysed: " + " ".join(messages[:MESSAGES_SHOWN]) + rest
+
+
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
 
 
@@ -135,11 +148,28 @@ class ErrorBanner(QtWidgets.QFrame):
     ERROR_STYLE = "#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
     NOTICE_STYLE = "#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
 
-    def show_message(self, text: str, notice: bool = False) -> None:
-        """An error (red), or with ``notice`` a note on what the app does (blue)."""
+    def show_message(self, text: str, notice: bool = False, passing: bool = False) -> None:
+        """An error (red), or with ``notice`` a note on what the app does (blue). A ``passing`` message
+        (an export's failure) remembers what it covers, which :meth:`withdraw` brings back."""
+        self._covered = (self.label.text(), self._notice) if passing and not self.isHidden() else None
+        self._notice = notice
         self.setStyleSheet(self.NOTICE_STYLE if notice else self.ERROR_STYLE)
         self.label.setText(text)
         self.show()
+
+    _covered: tuple[str, bool] | None = None
+    _notice = False
+
+    def withdraw(self, prefix: str) -> None:
+        """Take a passing message that begins with ``prefix`` off: the message it covered comes back
+        (a recording's level note, say), or the banner hides."""
+        if self.isHidden() or not self.label.text().startswith(prefix):
+            return
+        covered, self._covered = self._covered, None
+        if covered is None:
+            self.hide()
+        else:
+            self.show_message(*covered)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -501,10 +531,10 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.StandardButton.Open)
         return answer == QtWidgets.QMessageBox.StandardButton.Open
 
-    def show_error(self, message: str) -> None:
-        """Show an error in the window; the app keeps running."""
+    def show_error(self, message: str, passing: bool = False) -> None:
+        """Show an error in the window; the app keeps running. ``passing``: see ErrorBanner.show_message."""
         self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
-        self.banner.show_message(message)
+        self.banner.show_message(message, passing=passing)
         self.sig_error.emit(message)
 
     def clear_error(self) -> None:
@@ -831,8 +861,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 f"{name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
                 f"before it (up to {s['kept_until_s']:.1f} s); the {s['lines_left_out']} lines from there on are "
                 "left out. The file itself is unchanged.")
-        elif (note := _incomplete_note(name, loaded)) is not None:
-            self.banner.show_message(note, notice=True)
+        elif notes := [n for n in (_incomplete_note(name, loaded), _said_note(loaded.messages)) if n]:
+            self.banner.show_message(" ".join(notes), notice=True)
         self.dispatch(loaded.events)
         for pause in loaded.metadata.get("pauses") or []:  # a live session's pauses, where they were
             self.plot_stack.add_marker(float(pause["at_s"]), pause_text(float(pause["paused_s"])))
@@ -854,8 +884,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_path = recording
         self._show_channels(channels)
         # The axis covers what was analysed, where no result ends (live audio listened to after the
-        # last speech), as the banner and the report count it.
-        end = max(end, float((loaded.analysis or {}).get("analysed_until_s") or 0.0))
+        # last speech), as the banner and the report count it; a recording whose analysis stopped
+        # part-way ends there, as it did on screen when it was stopped (the banner gives its length).
+        progress = loaded.analysis or {}
+        until = float(progress.get("analysed_until_s") or 0.0)
+        if recording is not None and progress.get("state") not in (None, "complete") and until > 0:
+            end = max(until, max((h.analysed_s for h in self.histories.values()), default=0.0))
+        end = max(end, until)
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
         if lanes > 1:
             for t in sorted(skipped):
@@ -1411,12 +1446,11 @@ class MainWindow(QtWidgets.QMainWindow):
                 written = self.bridge.export(self.session_path, path, fmt)
                 state = f"exported to {written}"
         except (SERError, OSError) as exc:
-            self.show_error(f"{EXPORT_FAILED}{exc}")
+            self.show_error(f"{EXPORT_FAILED}{exc}", passing=True)
             return None
         self._set_state(state)
         self._export_dir = Path(written).parent
-        if not self.banner.isHidden() and self.banner.label.text().startswith(EXPORT_FAILED):
-            self.banner.hide()  # the failure is behind the user now (other messages stay)
+        self.banner.withdraw(EXPORT_FAILED)  # the failure is behind the user now; what it covered comes back
         return written
 
     def _titled(self, plots: QtGui.QPixmap) -> QtGui.QPixmap:

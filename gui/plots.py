@@ -5,7 +5,6 @@ scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,6 +29,7 @@ from gui.history import (
     head_layout,
 )
 from model.features import FeatureConfig
+from streamer.summary import time_text
 
 PLOT_BACKGROUND = (20, 20, 24)  # the plots' background (RGB), also under an exported image's title
 SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
@@ -69,22 +69,6 @@ LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was 
 START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br>"
               "or press Listen to analyse the microphone.")
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
-
-
-def tenths(t_s: float) -> int:
-    """A time in whole tenths of a second as ``ser analyze``, the reports and the exports write it
-    (``:.1f``), from its value to the millisecond (negative times as 0): one time kept in float32
-    (the plots' history) and in float64 (an event) rounds the same way."""
-    t = round(max(0.0, float(t_s)), 3) if math.isfinite(t_s) else 0.0
-    return int(f"{t:.1f}".replace(".", ""))
-
-
-def clock_text(t_s: float) -> str:
-    """A time as the app writes it: m:ss.s, h:mm:ss.s from an hour on, as the time axis (negative
-    times as 0; 59.96 s is 1:00.0, not 0:60.0)."""
-    m, t = divmod(tenths(t_s), 600)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{t // 10:02d}.{t % 10}" if h else f"{m}:{t // 10:02d}.{t % 10}"
 
 
 def clock_tick_strings(axis, values, scale, spacing) -> list[str]:
@@ -604,7 +588,7 @@ def _full_scale_step() -> float:
 def readout_text(history: TrackHistory, t_s: float, heads) -> str:
     """What the crosshair says at ``t_s``: the time, then the window result shown there (top classes,
     the two-class heads as the likelier class, the regression heads' values), or that none was."""
-    lines = [clock_text(t_s)]
+    lines = [time_text(t_s)]
     rows = history.results.view()
     found, covered = history.covering(np.array([t_s]), GAP_TOLERANCE_S)
     if not covered[0]:
@@ -830,7 +814,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
             axis = bottom.getAxis("bottom")
             if not isinstance(axis.tickStrings, functools.partial):
                 axis.tickStrings = functools.partial(clock_tick_strings, axis)
-            bottom.setLabel("bottom", "time (s, or m:ss from a minute on)")
+            bottom.setLabel("bottom", "time (s; m:ss from a minute, h:mm:ss from an hour)")
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.plots import clock_text
 from streamer.session import being_written, end_record, session_complete, session_head_tail
+from streamer.summary import clock_text
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
 MAX_COLUMN_PX = 320  # wider texts are shortened in the middle; the tooltip has them whole

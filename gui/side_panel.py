@@ -9,8 +9,8 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
-from gui.plots import clock_text, tenths
 from streamer.config import MIN_CONFIDENT_SPEECH_S
+from streamer.summary import span_text
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
@@ -25,14 +25,6 @@ NO_RESULT = "no result"  # the lane's current result where the playhead has none
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
 
-
-
-def span_text(start_s: float, end_s: float) -> str:
-    """Where a window or an utterance lies, as the time axis and the crosshair write times: seconds
-    under a minute ("3.5-5.5 s"), m:ss.s from there on ("1:23.5-1:25.5")."""
-    if tenths(end_s) < 600:
-        return f"{tenths(start_s) / 10:.1f}-{tenths(end_s) / 10:.1f} s"
-    return f"{clock_text(start_s)}-{clock_text(end_s)}"
 
 
 class LanePanel(QtWidgets.QGroupBox):

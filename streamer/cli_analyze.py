@@ -256,7 +256,7 @@ def run_analyze(args) -> int:
         if not args.quiet:
             dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
             if res.errors:  # the header's length, and how much of it could be read
-                dur = f"{dur} by its header, {res.analysed_until_s:.1f} s of it read"
+                dur = f"{dur} by its header, {res.analysed_until_s:.2f} s of it read"  # as the error says where
             print(f"{src} ({dur}) -> {out_path}", flush=True)
             for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
                 line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()

@@ -37,7 +37,16 @@ from model.adaptation import DEFAULT_MIN_WINDOWS
 from model.errors import SERError
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 from streamer.errors import ConfigError
-from streamer.events import AudioBlock, EngineError, Event, SourceFinished, SpeechSegment, VadFrames, WindowResult
+from streamer.events import (
+    WINDOW,
+    AudioBlock,
+    EngineError,
+    Event,
+    SourceFinished,
+    SpeechSegment,
+    VadFrames,
+    WindowResult,
+)
 from streamer.pipeline import TrackPipeline
 from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED, now_iso
 from streamer.sources import Source, SourceBlock
@@ -123,6 +132,10 @@ class Engine:
         self._source_ended = False  # the source ran out by itself (a file's end), not stopped
         self._model_failed = False  # the model raised: audio planned after that got no results
         self._emitted_until_s = 0.0  # where the last result or segment emitted ends
+        # Per track: where its last emitted speech segment ends, and the span of the window results
+        # emitted after it (a segment still open: its record comes when it closes, see _close_open).
+        self._segment_end: dict[int, float] = {}
+        self._open_windows: dict[int, tuple[float, float, str]] = {}
 
     # ------------------------------------------------------------------ control
     def start(self, source: Source) -> None:
@@ -152,6 +165,8 @@ class Engine:
         self._source_ended = False
         self._model_failed = False
         self._emitted_until_s = 0.0
+        self._segment_end = {}
+        self._open_windows = {}
         self._stop.clear()
         self._discard.clear()
         self._done.clear()
@@ -450,6 +465,8 @@ class Engine:
                             self._stop.set()
         finally:
             try:
+                if self._discard.is_set():
+                    self._close_open()
                 if error is not None:
                     self._emit([error])
                 self._emit([SourceFinished(None)])
@@ -460,6 +477,14 @@ class Engine:
                         pass  # already reported by _emit when the disk first failed
             finally:
                 self._done.set()
+
+    def _close_open(self) -> None:
+        """After a stop that discarded what was queued: each track's segment still open when the
+        stop came gets its record, ending where its last emitted window ends, so that every window
+        result lies in a speech segment (speech time, shares and exports count segments)."""
+        self._emit([SpeechSegment(track, name, round(start, 6), round(end, 6))
+                    for track, (start, end, name) in sorted(self._open_windows.items())])
+        self._open_windows = {}
 
     def _outcome(self, error: EngineError | None) -> dict:
         """The end record's account of the run: analysed to the source's end, or stopped, and how far."""
@@ -516,8 +541,16 @@ class Engine:
             if isinstance(e, WindowResult):
                 self._latencies.append(e.latency_ms)
                 self._counts["windows" if e.kind == "window" else "utterances"] += 1
+                if e.kind == WINDOW and e.start_s >= self._segment_end.get(e.track, -1.0) - 1e-6:
+                    span = self._open_windows.get(e.track)
+                    self._open_windows[e.track] = ((span[0], max(span[1], e.end_s), e.track_name) if span
+                                                   else (e.start_s, e.end_s, e.track_name))
             elif isinstance(e, SpeechSegment):
                 self._counts["segments"] += 1
+                self._segment_end[e.track] = max(self._segment_end.get(e.track, -1.0), e.end_s)
+                span = self._open_windows.get(e.track)
+                if span is not None and span[1] <= e.end_s + 1e-6:
+                    del self._open_windows[e.track]
             elif isinstance(e, EngineError):
                 self._counts["errors"] += 1
             if isinstance(e, (WindowResult, SpeechSegment)):

@@ -288,9 +288,11 @@ class FileSource(Source):
         done = False
         error: AudioError | None = None
         # The loudest sample less the mean of what was read so far, per channel (a DC offset is no
-        # sound: it hid a quiet recording), and as it is; samples at the format's full scale.
+        # sound: it hid a quiet recording), both leaving digital zeros out (a few ms of them before a
+        # DC offset read as a loud step); the loudest as it is; samples at the format's full scale.
         peak = raw_peak = 0.0
         sums = np.zeros(self.n_channels)
+        counts = np.zeros(self.n_channels, dtype=np.int64)
         clipped = 0
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
         frames_read = 0  # at the file's own rate
@@ -325,9 +327,11 @@ class FileSource(Source):
                     data, done = data[:bad], True
                 frames_read += len(data)
                 if len(data):
+                    sounding = data != 0  # digital zeros (a recorder's padding) are no sound, not part of the DC
+                    counts += np.count_nonzero(sounding, axis=0)
                     sums += data.sum(axis=0, dtype=np.float64)
-                    dc = (sums / frames_read).astype(np.float32)
-                    peak = max(peak, float(np.abs(data - dc).max()))
+                    dc = (sums / np.maximum(counts, 1)).astype(np.float32)
+                    peak = max(peak, float(np.where(sounding, np.abs(data - dc), 0.0).max()))
                     size = np.abs(data)
                     raw_peak = max(raw_peak, float(size.max()))
                     clipped += int(np.count_nonzero(size >= clip_level))
@@ -356,7 +360,8 @@ class FileSource(Source):
             self.notices.append(msg)
         if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
             self.notices.append(very_quiet_message(self.path, peak, raw_peak))
-        if done and frames_read and clipped > CLIPPED_SHARE * frames_read * self.n_channels:
+        # (a constant at full scale holds no sound, which the note above says: it is not clipped speech)
+        if done and frames_read and peak > 0 and clipped > CLIPPED_SHARE * frames_read * self.n_channels:
             self.notices.append(clipped_message(self.path, clipped / (frames_read * self.n_channels)))
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the

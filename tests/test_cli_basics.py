@@ -182,7 +182,7 @@ def test_a_truncated_wav_says_its_header_length_and_what_was_read(tmp_path, caps
     assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 1
     captured = capsys.readouterr()
     full, half = len(speech_16k) / 16000, len(speech_16k) / 2 / 16000
-    assert f"({full:.1f} s by its header, {half:.1f} s of it read)" in captured.out
+    assert f"({full:.1f} s by its header, {half:.2f} s of it read)" in captured.out
     assert f"the WAV header declares {full:.2f} s of audio but the file holds only {half:.2f} s" in captured.err
 
 
@@ -211,6 +211,11 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     sf.write(str(path), (speech_16k / np.abs(speech_16k).max() * 10 ** (-60 / 20) + 0.5).astype(np.float32), 16000)
     assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
     assert "very quiet recording (its sound peaks at -60 dBFS)" in capsys.readouterr().err
+    # ... also after a few ms of digital zeros (a recorder's padding), which are no step into the offset.
+    quiet_dc = speech_16k / np.abs(speech_16k).max() * 10 ** (-60 / 20) + 0.5
+    sf.write(str(path), np.concatenate([np.zeros(80), quiet_dc]).astype(np.float32), 16000)
+    assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 0
+    assert "very quiet recording (its sound peaks at -60 dBFS)" in capsys.readouterr().err
     # A recording at a normal level gets no such note, nor one of clipping.
     sf.write(str(tmp_path / "normal.wav"), speech_16k, 16000)
     assert main(["analyze", str(tmp_path / "normal.wav"), "--model", str(tiny_model_path),
@@ -234,6 +239,11 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     assert main(["analyze", str(tmp_path / "flat.wav"), "--model", str(tiny_model_path),
                  "--out", str(tmp_path / "out")]) == 0
     assert "holds no sound (every sample has the same value" in capsys.readouterr().err
+    # ... at full scale too: no sound, and not clipped speech besides.
+    sf.write(str(tmp_path / "rail.wav"), np.full(32000, 1.0, np.float32), 16000)
+    assert main(["analyze", str(tmp_path / "rail.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "holds no sound" in (err := capsys.readouterr().err) and "clipped" not in err
 
 
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):

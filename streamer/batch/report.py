@@ -19,7 +19,7 @@ from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S
 from streamer.session import csv_values
-from streamer.summary import BUILT_IN_HEADS
+from streamer.summary import BUILT_IN_HEADS, clock_text, span_text, time_text
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -53,7 +53,7 @@ TABLE_COLUMNS = (
     ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
     ("peak_arousal", "float64"), ("peak_arousal_s", "float64"), ("peak_anger", "float64"),
     ("peak_anger_s", "float64"), ("channels_analysed", "string"), ("channels_not_analysed", "string"),
-    ("key", "string"),
+    ("key", "string"), ("notes", "string"),
 )
 
 
@@ -124,6 +124,23 @@ def band_hop(wins, hop_s: float = DEFAULT_HOP_S) -> float:
     return max(set(steps), key=steps.count) if steps else hop_s
 
 
+TICK_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)  # of a time axis in m:ss
+MAX_TICKS = 12
+
+
+def _time_axis(ax, end_s: float) -> bool:
+    """From a minute on, the timeline's time axis in m:ss (h:mm:ss from an hour), as the app's, with
+    ticks on whole steps (10 s, 1 min, 5 min ...); True when it is."""
+    if end_s < 60:
+        return False
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    step = next((s for s in TICK_STEPS_S if end_s / s <= MAX_TICKS), TICK_STEPS_S[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: clock_text(v).rsplit(".", 1)[0] if v >= 0 else ""))
+    return True
+
+
 def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, results,
                  pauses: list[tuple[float, float]] = (), hop_s: float = DEFAULT_HOP_S) -> bytes:
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
@@ -155,7 +172,10 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             spans, colours, unsure = [], [], []
             for r in wins:
                 label = max(r.probabilities, key=r.probabilities.get) if r.probabilities else None
-                span = ((r.start_s + r.end_s - hop) / 2, hop)
+                # centred on its window, a hop wide, and never past the window itself (a call shorter
+                # than a hop has one short window: its cell ended past the recording's end)
+                a, b = max(r.start_s, (r.start_s + r.end_s - hop) / 2), min(r.end_s, (r.start_s + r.end_s + hop) / 2)
+                span = (a, b - a)
                 if r.uncertain or label is None:
                     unsure.append(span)
                 else:
@@ -172,7 +192,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             # Markers too: a short speech run has a single window, which a line alone would not show.
             ax.plot(xs, ar, color=AROUSAL_COLOR, lw=1.2, marker="o", ms=2.5, label="arousal")
             ax.plot(xs, va, color=VALENCE_COLOR, lw=1.2, marker="o", ms=2.5, label="valence")
-            angry = [r for r in wins if r.probabilities.get(ANGER_LABEL, 0.0) >= ANGER_MARK_MIN]
+            angry = [r for r in wins if not r.uncertain and r.probabilities.get(ANGER_LABEL, 0.0) >= ANGER_MARK_MIN]
             if angry:
                 top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
                 ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
@@ -185,8 +205,9 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     if handles:  # above the first lane, where it covers no data
         axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7,
                        ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
-    axes[-1].set_xlabel(f"time (s); grey: speech; top band: each window's top emotion (hatched: uncertain); "
-                        f"dashed: angriest window (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
+    clock = _time_axis(axes[-1], end)
+    axes[-1].set_xlabel(f"time ({'m:ss' if clock else 's'}); grey: speech; top band: each window's top emotion (hatched: uncertain); "
+                        f"dashed: angriest window not uncertain (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
     left = 0.8 / TIMELINE_WIDTH_IN
     fig.text(left, 1 - 0.04 / height_in, _drawable(call_id), fontsize=9, ha="left", va="top")
     _fixed_margins(fig, height_in, top_in=0.3 + TITLE_ROW_IN)
@@ -237,6 +258,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         duration = until if until is not None else (max(ends) if ends else 0.0)
     model = engine.get("model") or {}
     summary = call_summary(analysed, not_analysed, segments, results, duration, statement, names, model.get("heads"))
+    # What was said while it was analysed (the recording's level, a damaged file, a failure); ser
+    # batch's results.json keeps its notes in the metadata
+    notices = meta.get("notices") if isinstance(meta.get("notices"), list) else []
+    summary["notes"] = list(dict.fromkeys(str(m) for m in [*store.errors, *notices] if m))
     recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
     call_id = Path(str(recording or session_path)).name
     live = is_live(meta)  # the app's live session: no recording, the session file names it
@@ -250,13 +275,16 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                                       "program was killed)"}.get(progress["state"],
                                                                  "stopped before the end of the recording")
     if progress["state"] != ANALYSIS_COMPLETE and until is not None:
-        state += f", analysed up to {until:.1f} s"
+        state += f", analysed up to {time_text(until)}"
     pauses = [p for p in meta.get("pauses") or [] if isinstance(p, dict)]
     if pauses:  # the time axis leaves them out: say where they were
-        state += ("; listening paused " + ", ".join(f"at {float(p['at_s']):.1f} s for {float(p['paused_s']):.0f} s"
+        state += ("; listening paused " + ", ".join(f"at {time_text(float(p['at_s']))} for {float(p['paused_s']):.0f} s"
                                                      for p in pauses) + " (the times leave the pauses out)")
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
               "duration_s": duration, "summary": summary}]
+    if not live and progress["state"] != ANALYSIS_COMPLETE and isinstance(recorded, (int, float)):
+        # its length column: what was analysed, of how much (it said the analysed part alone)
+        calls[0]["length_text"] = f"{_t(duration)} of {_t(recorded)}, stopped"
     settings = engine.get("settings") or {}
     key = meta.get("analysis_key") if isinstance(meta.get("analysis_key"), dict) else {}
     info = {"model": str(model.get("path", "?")), "model_sha256": str(key.get("model_sha256", "")),
@@ -274,7 +302,7 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                     if skip else ", every channel analysed")
 
         info["settings_text"] = "; ".join(
-            f"{settings_text(h.get('settings') or {})}{channels(h)} from {float(h.get('from_s') or 0.0):.1f} s"
+            f"{settings_text(h.get('settings') or {})}{channels(h)} from {time_text(float(h.get('from_s') or 0.0))}"
             for h in history)
     hop = settings.get("hop_s")
     png = timeline_png(call_id, duration, analysed, segments, results,
@@ -363,6 +391,7 @@ def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tupl
         summ = c.get("summary") or {}
         common = {"call_id": c["call_id"], "path": c["path"], "status": c["status"], "error": c.get("error", ""),
                   "duration_s": _ms(c.get("duration_s")), "key": c.get("key", ""),
+                  "notes": " ".join(summ.get("notes") or []),
                   "channels_analysed": ",".join(summ.get("channels_analysed", [])),
                   "channels_not_analysed": ",".join(summ.get("channels_not_analysed", []))}
         speakers = summ.get("speakers", [])
@@ -440,9 +469,14 @@ def _f(v, fmt: str = ".2f") -> str:
     return "" if v is None else format(v, fmt)
 
 
+def _t(seconds) -> str:
+    """A time or length as the app writes it (19.9 s, 1:31.3, 1:02:05.3); empty when unknown."""
+    return "" if not isinstance(seconds, (int, float)) else time_text(seconds)
+
+
 def _value_at(value, at_s) -> str:
     """A peak and when it was, e.g. "0.81 (12.5 s)"; empty when there is none."""
-    return "" if value is None else f"{_f(value)} ({_f(at_s, '.1f')} s)"
+    return "" if value is None else f"{_f(value)} ({_t(at_s)})"
 
 
 def _anger_text(sp: dict) -> str:
@@ -458,7 +492,7 @@ def _anger_text(sp: dict) -> str:
 
 
 def _moments(items: list[dict]) -> str:
-    return ", ".join(f"{m['start_s']:.1f}-{m['end_s']:.1f} s ({m['score']:.2f})" for m in items)
+    return ", ".join(f"{span_text(m['start_s'], m['end_s'])} ({m['score']:.2f})" for m in items)
 
 
 def _dimensions_note(done: list[dict]) -> list[str]:
@@ -532,11 +566,13 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
+        if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
+            call += f" <a href='#{esc(c['call_id'])}' class='failed' title='see its notes'>(note)</a>"
         if c["status"] == "done":
-            length = f"{_f(c['duration_s'], '.1f')} s"
+            length = esc(c.get("length_text") or _t(c['duration_s']))
         else:  # its results up to the break (also listed under Failed calls below)
-            whole = f" of {_f(c['duration_s'], '.1f')} s" if c.get("duration_s") is not None else ""
-            length = (f"<span class='failed'>{_f(c['summary'].get('analysed_until_s') or 0.0, '.1f')} s{whole}, "
+            whole = f" of {_t(c['duration_s'])}" if c.get("duration_s") is not None else ""
+            length = (f"<span class='failed'>{_t(c['summary'].get('analysed_until_s') or 0.0)}{whole}, "
                       "broke off</span>")
         for sp in c["summary"].get("speakers", []):
             shares_c = sp["emotion_shares"]
@@ -551,7 +587,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             negative = sp["negative_valence_share"]
             parts.append(
                 f"<tr><td>{call}</td><td>{length}</td>"
-                f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
+                f"<td>{esc(sp['track_name'])}</td><td>{_t(sp['speech_s'])}</td><td>{_t(uncertain)}{share_u}</td>"
                 f"<td>{esc(top)}</td><td>{_f(sp['mean_arousal'])}</td>"
                 f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
                 f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"
@@ -568,11 +604,12 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         f.write("\n".join(parts))
         for c in done + partial:
             summ = c["summary"]
-            length = (f"{_f(c['duration_s'], '.1f')} s" if c["status"] == "done" else
-                      f"analysed up to {_f(summ.get('analysed_until_s') or 0.0, '.1f')} s, where it broke off "
+            length = (c.get("length_text") or _t(c['duration_s']) if c["status"] == "done" else
+                      f"analysed up to {_t(summ.get('analysed_until_s') or 0.0)}, where it broke off "
                       "(see Failed calls)")
             f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
-                    f"{length}. {esc(summ.get('channel_statement', ''))}</p>\n")
+                    f"{esc(length)}. {esc(summ.get('channel_statement', ''))}</p>\n")
+            f.write("".join(f"<p class='note'>Note: {esc(n)}</p>\n" for n in summ.get("notes") or []))
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 if not sp.get("n_segments"):

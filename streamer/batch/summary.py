@@ -50,8 +50,11 @@ def speaker_summary(base_summary: TrackSummary, results: list[WindowResult]) -> 
     if windows:
         peak = max(windows, key=lambda r: (r.arousal, -r.start_s))
         out["peak_arousal"], out["peak_arousal_s"] = peak.arousal, peak.start_s
-        if ANGER_LABEL in windows[0].probabilities:
-            out["top_anger"] = top_moments(windows, lambda r: r.probabilities[ANGER_LABEL])
+        # Anger is an emotion reading: from windows whose emotion is not uncertain, as the shares are
+        # (arousal and valence, like their means, come from every window).
+        sure = [r for r in windows if not r.uncertain]
+        if sure and ANGER_LABEL in sure[0].probabilities:
+            out["top_anger"] = top_moments(sure, lambda r: r.probabilities[ANGER_LABEL])
             out["peak_anger"] = out["top_anger"][0]["score"]
             out["peak_anger_s"] = out["top_anger"][0]["start_s"]
     return out

@@ -202,6 +202,7 @@ def analyze_call(task: CallTask) -> CallOutcome:
         speaker_segments, speaker_results = analysed_view(keep, segments, results)
         out.summary = call_summary(analysed, not_analysed, speaker_segments, speaker_results, length,
                                    s.channel_statement(), s.track_names, heads)
+        out.summary["notes"] = notices  # said about its audio (clipped, very quiet, damaged MP3 frames)
         from streamer.batch.report import timeline_png
 
         out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, speaker_segments, speaker_results,

@@ -47,14 +47,17 @@ def test_summary_numbers_match_the_result_files(local_run, calls):
                 sum(_dur(r) for r in utts if r["heads"]["dimensions"]["valence"] < NEUTRAL_VALENCE) / total)
             peak = max(wins, key=lambda r: r["heads"]["dimensions"]["arousal"])
             assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (peak["heads"]["dimensions"]["arousal"], peak["start_s"])
-            angry = max(wins, key=lambda r: r["heads"]["emotion"]["angry"])
+            # anger, an emotion reading, from the windows whose emotion is not uncertain
+            sure = [r for r in wins if not r.get("uncertain")]
+            angry = max(sure, key=lambda r: r["heads"]["emotion"]["angry"])
             assert (sp["peak_anger"], sp["peak_anger_s"]) == (angry["heads"]["emotion"]["angry"], angry["start_s"])
-            for key, score in (("top_anger", lambda r: r["heads"]["emotion"]["angry"]), ("top_arousal", lambda r: r["heads"]["dimensions"]["arousal"])):
+            for key, score, among in (("top_anger", lambda r: r["heads"]["emotion"]["angry"], sure),
+                                      ("top_arousal", lambda r: r["heads"]["dimensions"]["arousal"], wins)):
                 moments = sp[key]
                 assert moments and [m["score"] for m in moments] == sorted((m["score"] for m in moments), reverse=True)
-                assert moments[0]["score"] == max(score(r) for r in wins)
+                assert moments[0]["score"] == max(score(r) for r in among)
                 for i, a in enumerate(moments):  # distinct moments, each a real window with its own score
-                    assert any(r["start_s"] == a["start_s"] and score(r) == a["score"] for r in wins)
+                    assert any(r["start_s"] == a["start_s"] and score(r) == a["score"] for r in among)
                     assert all(a["end_s"] <= b["start_s"] or b["end_s"] <= a["start_s"] for b in moments[i + 1:])
 
 
@@ -227,6 +230,45 @@ def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypat
     report.timeline_png("call", 6.0, ["Customer"], [], [*results, w(1.8, "sad")])
     band = cells(figures[-1].axes[0])
     assert len(band) == 5 and {round(b - a, 3) for a, b, _, _ in band} == {0.5}
+    # A call shorter than a hop has one short window: its cell stays inside it (it reached 0.4 s).
+    short = SimpleNamespace(**{**vars(w(0.0, "sad")), "end_s": 0.3})
+    report.timeline_png("call", 0.3, ["Customer"], [], [short])
+    assert [(a, b) for a, b, _, _ in cells(figures[-1].axes[0])] == [(0.0, 0.3)]
+    # The angriest window is marked only where its emotion is not uncertain.
+    def dashed(fig):
+        return [ln.get_xdata()[0] for ln in fig.axes[0].get_lines() if ln.get_linestyle() == "--"]
+
+    furious = SimpleNamespace(**{**vars(w(3.0, "angry")), "probabilities": {"angry": 0.95, "sad": 0.05}})
+    report.timeline_png("call", 6.0, ["Customer"], [], [*results, furious])
+    assert dashed(figures[-1]) == [4.0]
+    report.timeline_png("call", 6.0, ["Customer"], [], [*results, SimpleNamespace(**{**vars(furious), "uncertain": True})])
+    assert dashed(figures[-1]) == [2.5]  # the window at 1.5 s, angry at 0.7 and not uncertain
+    # From a minute on, the time axis is in m:ss, as the app's.
+    report.timeline_png("call", 150.0, ["Customer"], [], results)
+    figures[-1].canvas.draw()
+    ax = figures[-1].axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels() if 0 <= t.get_position()[0] <= ax.get_xlim()[1]]
+    assert ticks[:3] == ["0:00", "0:15", "0:30"] and ticks[-1] == "2:30"
+    assert figures[-1].axes[0].get_xlabel().startswith("time (m:ss)")
+
+
+def test_anger_peaks_come_from_windows_whose_emotion_is_not_uncertain():
+    """Anger is an emotion reading: an uncertain window's anger is no peak (it was the call's peak)."""
+    from streamer.batch.summary import speaker_summary
+    from streamer.events import UTTERANCE, WindowResult
+    from streamer.summary import TrackSummary
+
+    def r(a, angry, uncertain=False, kind="window"):
+        return WindowResult.built_in(0, a, a + 2.0, {"angry": angry, "neutral": 1 - angry}, valence=0.4,
+                                     arousal=0.3 + angry / 2, dominance=0.5, kind=kind, uncertain=uncertain)
+
+    results = [r(0.0, 0.6), r(0.5, 0.95, uncertain=True), r(1.0, 0.2), r(0.0, 0.5, kind=UTTERANCE)]
+    sp = speaker_summary(TrackSummary(0, "Customer"), results)
+    assert (sp["peak_anger"], sp["peak_anger_s"]) == (0.6, 0.0)
+    assert [m["start_s"] for m in sp["top_anger"]] == [0.0]
+    assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (pytest.approx(0.3 + 0.95 / 2), 0.5)  # V/A/D: every window
+    every = speaker_summary(TrackSummary(0, "Customer"), [r(0.0, 0.9, uncertain=True)])
+    assert every["peak_anger"] is None and every["top_anger"] == [] and every["peak_arousal"] is not None
 
 
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
@@ -296,6 +338,35 @@ def test_a_customer_who_never_speaks_gives_an_empty_summary(tiny_model_path, tmp
     assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
                  "--workers", "1"]) == 0
     assert "1 analysed channel has no speech: silent.wav (Customer); if the call has speech" in capsys.readouterr().out
+
+
+def test_what_is_noticed_about_a_calls_audio_is_said_and_kept(tiny_model_path, tmp_path, capsys):
+    """A clipped call: `ser batch` says so as `ser analyze` does, and its summary, the table and the
+    report keep it (it was only in results.json's metadata)."""
+    import numpy as np
+    import soundfile as sf
+    from batch_helpers import AGENT_CLIPS
+
+    from model.audio import load_mono_16k
+
+    voice = load_mono_16k(AGENT_CLIPS[0])
+    audio = np.zeros((len(voice) + 16000, 2), dtype=np.float32)
+    audio[8000:8000 + len(voice), 1] = np.clip(voice / np.abs(voice).max() * 8, -1, 1)  # the customer, clipped
+    src = tmp_path / "calls"
+    src.mkdir()
+    sf.write(str(src / "loud.wav"), audio, 16000)
+    sf.write(str(src / "fine.wav"), audio * 0.1, 16000)
+    assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
+                 "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ser batch: note: ") == 1 and "loud.wav: " in err and "(clipped)" in err
+    notes = load(tmp_path / "out" / "calls" / "loud.wav" / "summary.json")["notes"]
+    assert len(notes) == 1 and "(clipped)" in notes[0] and notes[0] in err
+    assert load(tmp_path / "out" / "calls" / "fine.wav" / "summary.json")["notes"] == []
+    rows = {r["call_id"]: r for r in pq.read_table(tmp_path / "out" / "calls.parquet").to_pylist()}
+    assert rows["loud.wav"]["notes"] == notes[0] and rows["fine.wav"]["notes"] == ""
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("(note)</a>") == 1 and f"Note: {notes[0]}" in html
 
 
 def test_a_timeline_of_a_call_named_in_another_script_draws_without_missing_glyphs():

@@ -223,8 +223,7 @@ def test_the_panel_says_so_when_every_utterance_is_uncertain(qtbot):
 
 def test_the_panel_writes_times_as_the_axis_does():
     """Past a minute the axis and the crosshair say m:ss; the panel said "83.5-85.5 s" beside them."""
-    from gui.plots import clock_text
-    from gui.side_panel import span_text
+    from streamer.summary import clock_text, span_text, time_text
 
     assert span_text(3.5, 5.5) == "3.5-5.5 s"
     assert span_text(83.5, 85.5) == "1:23.5-1:25.5" == f"{clock_text(83.5)}-{clock_text(85.5)}"
@@ -236,3 +235,7 @@ def test_the_panel_writes_times_as_the_axis_does():
     assert span_text(2.25, 12.45) == f"{2.25:.1f}-{12.45:.1f} s"
     assert clock_text(59.96) == "1:00.0" and clock_text(-1.0) == "0:00.0" and clock_text(float("inf")) == "0:00.0"
     assert clock_text(3725.3) == "1:02:05.3"  # as the axis, h:mm:ss from an hour on
+    # The crosshair and the reports: seconds under a minute, as the axis writes them there (the
+    # crosshair said "0:19.9" over an axis in seconds).
+    assert [time_text(t) for t in (19.94, 59.96, 91.35, 3725.3, -2.0)] == \
+        ["19.9 s", "1:00.0", f"1:{91.35 - 60:04.1f}", "1:02:05.3", "0.0 s"]

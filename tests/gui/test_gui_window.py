@@ -338,10 +338,37 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     end = json.loads(lines[-1])
     end.update(analysis="stopped", analysed_until_s=5.0)
     stopped = tmp_path / "stopped.jsonl"
-    stopped.write_text("".join(lines[:-1]) + json.dumps(end) + "\n")
+    kept = [ln for ln in lines[:-1] if json.loads(ln).get("end_s", 0.0) <= 5.0]  # what a stop at 5 s leaves
+    stopped.write_text("".join(kept) + json.dumps(end) + "\n")
     assert other.open_session(stopped)
     text = other.banner.label.text()
     assert "stopped.jsonl: the analysis was stopped before the end" in text and "cover 0:05.0 of 0:13." in text
+    # Its axis and slider end where the analysis stopped, as on screen when Stop was pressed (its
+    # recording is there: they ended at the recording's 13 s).
+    assert other.duration_s == pytest.approx(5.0)
+
+
+def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_window, replay, speech_wav, tmp_path):
+    """A clipped or very quiet recording is said while it is analysed; opened later, its session says
+    it again (it said nothing). An export's failure covers such a note only until an export works."""
+    import json
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    lines = w.session_path.read_text().splitlines(keepends=True)
+    clipped = f"{speech_wav}: 2.0% of the samples are at full scale (clipped): the recording level was too high."
+    noted = tmp_path / "noted.jsonl"
+    note = {"type": "error", "message": clipped, "fatal": False, "notice": True}
+    noted.write_text("".join(lines[:-1]) + json.dumps(note) + "\n" + lines[-1])
+    other = make_window()
+    assert other.open_session(noted)
+    assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
+    assert other.export("csv", tmp_path / "no such folder" / "x.csv") is None
+    assert other.banner.label.text().startswith("Export failed")
+    assert other.export("csv", tmp_path / "x.csv") == tmp_path / "x.csv"
+    assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
+    # The HTML report of it says so too.
+    report = other.export("html", tmp_path / "x.html")
+    assert report is not None and f"Note: {clipped}" in report.read_text()
 
 
 def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
@@ -807,6 +834,7 @@ def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(mak
     assert lane.band is not None and lane.band.image is not None
     text = readout_text(h, t, lane.heads)
     assert top in text and "V " in text and ("female" in text or "male" in text)
+    assert text.splitlines()[0] == f"{t:.1f} s"  # as the axis writes a time under a minute
     assert "not analysed" in readout_text(h, -1.0, lane.heads)
     # One colour key above the lanes, outside every plot.
     assert w.plot_stack.key is not None and len(w.plot_stack.key.items) == len(lane.labels) + 3

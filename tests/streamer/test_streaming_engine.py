@@ -273,6 +273,13 @@ def test_a_stop_that_discards_ends_at_once_with_the_last_result(speech_16k, tmp_
     assert engine.analysed_until_s == pytest.approx(emitted, abs=1e-3)
     assert store.ended["analysis"] == "stopped" and store.ended["analysed_until_s"] == pytest.approx(emitted, abs=1e-3)
     assert len(store.results) == len(results(events))
+    # The segment open when the stop came is closed where its last window ends: every window lies
+    # in a speech segment, as the speech time, the shares and the exports expect.
+    for segments, windows in ((seg_events := [e for e in events if isinstance(e, SpeechSegment)], results(events)),
+                              (store.segments, [r for r in store.results if r.kind == "window"])):
+        assert windows and all(any(s.track == w.track and s.start_s - 1e-6 <= w.start_s and w.end_s <= s.end_s + 1e-6
+                                   for s in segments) for w in windows)
+    assert max(s.end_s for s in seg_events) == pytest.approx(emitted, abs=1e-3)
     full_took, full, full_events, _ = run(False)
     assert len(results(full_events)) > len(results(events)) and full.analysed_until_s > engine.analysed_until_s
     assert took < full_took
