@@ -19,6 +19,7 @@ from gui.events import Audio, Finished, GuiEvent, Problem, Segment, VadFlags
 from gui.settings import GuiSettings
 from model.errors import ModelFileError, SERError
 from model.meta import DEFAULT_ANALYSIS
+from streamer.player import SOUND_NOTICE_END
 from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED, session_complete, session_head_tail
 
 DEFAULT_TRACK_NAMES = ("Agent", "Customer")
@@ -539,7 +540,9 @@ class EngineBridge:
         analysis = analysis_state(store.ended, store.segments, store.results)
         # ser batch keeps a call's notes in its metadata, beside the errors
         notices = metadata.get("notices") if isinstance(metadata.get("notices"), list) else []
-        messages = list(dict.fromkeys(str(m) for m in [*store.errors, *notices] if m))
+        # (what the sound output said is not about the analysis: it is not said again)
+        messages = list(dict.fromkeys(str(m) for m in [*store.errors, *notices]
+                                      if m and not str(m).endswith(SOUND_NOTICE_END)))
         return LoadedSession(Path(path), events, metadata, heads, store.salvaged, analysis, messages)
 
     @staticmethod

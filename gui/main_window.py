@@ -31,6 +31,7 @@ from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.errors import SERError
 from streamer.session import is_live, skipped_tracks
 from streamer.summary import clock_text as _clock
+from streamer.summary import time_text
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
@@ -101,14 +102,14 @@ def _incomplete_note(name: str, loaded) -> str | None:
         if state == "stopped":
             return None
         return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
-                f"up to {_clock(until)} are kept.")
+                f"up to {time_text(until)} are kept.")
     total = _engine_source(loaded.metadata).get("duration_s")
-    of = f" of {_clock(total)}" if total else ""
+    of = f" of {time_text(total)}" if total else ""
     if state == "stopped":
         why = "the analysis was stopped before the end of the recording"
     else:
         why = "the analysis did not finish (the program was closed or killed while it ran, or the disk filled up)"
-    return f"{name}: {why}. Its results cover {_clock(until)}{of}."
+    return f"{name}: {why}. Its results cover {time_text(until)}{of}."
 
 
 MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is opened
@@ -151,14 +152,16 @@ class ErrorBanner(QtWidgets.QFrame):
     def show_message(self, text: str, notice: bool = False, passing: bool = False) -> None:
         """An error (red), or with ``notice`` a note on what the app does (blue). A ``passing`` message
         (an export's failure) remembers what it covers, which :meth:`withdraw` brings back."""
-        self._covered = (self.label.text(), self._notice) if passing and not self.isHidden() else None
-        self._notice = notice
+        if not (passing and self._passing and not self.isHidden()):  # a failure after a failure: what the first covered
+            self._covered = (self.label.text(), self._notice) if passing and not self.isHidden() else None
+        self._notice, self._passing = notice, passing
         self.setStyleSheet(self.NOTICE_STYLE if notice else self.ERROR_STYLE)
         self.label.setText(text)
         self.show()
 
     _covered: tuple[str, bool] | None = None
     _notice = False
+    _passing = False
 
     def withdraw(self, prefix: str) -> None:
         """Take a passing message that begins with ``prefix`` off: the message it covered comes back
@@ -166,6 +169,7 @@ class ErrorBanner(QtWidgets.QFrame):
         if self.isHidden() or not self.label.text().startswith(prefix):
             return
         covered, self._covered = self._covered, None
+        self._passing = False
         if covered is None:
             self.hide()
         else:
@@ -857,10 +861,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.clear_error()
         if loaded.salvaged:
             s = loaded.salvaged
+            said = _said_note(loaded.messages)
             self.banner.show_message(
                 f"{name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
-                f"before it (up to {s['kept_until_s']:.1f} s); the {s['lines_left_out']} lines from there on are "
-                "left out. The file itself is unchanged.")
+                f"before it (up to {time_text(s['kept_until_s'])}); the {s['lines_left_out']} lines from there on are "
+                "left out. The file itself is unchanged." + (f" {said}" if said else ""))
         elif notes := [n for n in (_incomplete_note(name, loaded), _said_note(loaded.messages)) if n]:
             self.banner.show_message(" ".join(notes), notice=True)
         self.dispatch(loaded.events)
@@ -1016,7 +1021,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.seek(0.0)  # Stop goes back to the start (Pause stays where it is)
             self._announced_end = False
         if self.mode == FILE and was_analysing:
-            self._set_state(f"stopped; analysed up to {_clock(self.transport.end_s)}")
+            self._set_state(f"stopped; analysed up to {time_text(self.transport.end_s)}")
         elif self.mode != IDLE:
             self._set_state("stopped")
 
@@ -1198,7 +1203,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if unheard_s >= UNHEARD_MIN_S:
                 self.bridge.note_pause(at, unheard_s)
                 unheard = f"; the {unheard_s:.1f} s the microphone took to restart were not heard (recorded as a pause)"
-            self.banner.show_message(f"Settings changed at {_clock(at)}: the analysis goes on with them in the same "
+            self.banner.show_message(f"Settings changed at {time_text(at)}: the analysis goes on with them in the same "
                                      f"session, which records where they changed (its report and exports say so)"
                                      f"{unheard}.", notice=True)
         elif sound_device_changed and self.playing:
@@ -1540,7 +1545,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return False
         except OSError:
             return False
-        until = f" up to {_clock(newest.duration_s)}" if newest.duration_s is not None else ""
+        until = f" up to {time_text(newest.duration_s)}" if newest.duration_s is not None else ""
         self.banner.show_message(
             f"The last session ({newest.path.name}, {newest.source}, started {newest.created} UTC) was not closed: the "
             f"program was closed or killed while it ran, or the disk filled up. Its results{until} are kept: "

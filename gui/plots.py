@@ -72,15 +72,19 @@ GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in s
 
 
 def clock_tick_strings(axis, values, scale, spacing) -> list[str]:
-    """Tick labels of the time axis: seconds while every tick is under a minute, then m:ss (h:mm:ss
-    from an hour on), with tenths where the ticks are closer than a second. pyqtgraph's own labels
-    switch to kiloseconds ("ks") on long recordings."""
+    """Tick labels of the time axis: seconds under a minute, then m:ss (h:mm:ss from an hour on), as
+    the crosshair and the panel write times (:func:`streamer.summary.time_text`), with tenths where
+    the ticks are closer than a second. pyqtgraph's own labels switch to kiloseconds ("ks") on long
+    recordings."""
     if not any(abs(v) >= 60 for v in values):
         return pg.AxisItem.tickStrings(axis, values, scale, spacing)
     decimals = 1 if spacing < 1 else 0
     out = []
     for v in values:
         sign, total = ("-" if v < 0 else ""), round(abs(v), decimals)
+        if total < 60:  # a view across the first minute: 40, 50, 1:00, 1:10
+            out.append(f"{sign}{total:.{decimals}f}")
+            continue
         hours, minutes, seconds = int(total // 3600), int(total % 3600 // 60), total % 60
         sec = f"{seconds:04.1f}" if decimals else f"{int(round(seconds)):02d}"
         out.append(f"{sign}{hours}:{minutes:02d}:{sec}" if hours else f"{sign}{int(total // 60)}:{sec}")

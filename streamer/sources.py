@@ -287,13 +287,15 @@ class FileSource(Source):
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         error: AudioError | None = None
-        # The loudest sample less the mean of what was read so far, per channel (a DC offset is no
+        # Per channel, the loudest sample less the mean of what was read so far (a DC offset is no
         # sound: it hid a quiet recording), both leaving digital zeros out (a few ms of them before a
-        # DC offset read as a loud step); the loudest as it is; samples at the format's full scale.
-        peak = raw_peak = 0.0
+        # DC offset read as a loud step), and the samples at the format's full scale; the loudest
+        # sample as it is.
+        peaks = np.zeros(self.n_channels, dtype=np.float32)
+        raw_peak = 0.0
         sums = np.zeros(self.n_channels)
         counts = np.zeros(self.n_channels, dtype=np.int64)
-        clipped = 0
+        clipped = np.zeros(self.n_channels, dtype=np.int64)
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
@@ -327,14 +329,22 @@ class FileSource(Source):
                     data, done = data[:bad], True
                 frames_read += len(data)
                 if len(data):
-                    sounding = data != 0  # digital zeros (a recorder's padding) are no sound, not part of the DC
-                    counts += np.count_nonzero(sounding, axis=0)
                     sums += data.sum(axis=0, dtype=np.float64)
-                    dc = (sums / np.maximum(counts, 1)).astype(np.float32)
-                    peak = max(peak, float(np.where(sounding, np.abs(data - dc), 0.0).max()))
+                    if np.count_nonzero(data) == data.size:
+                        counts += len(data)
+                        deviation = np.abs(data - (sums / counts).astype(np.float32))
+                    else:  # digital zeros (a recorder's padding) are no sound, nor part of the DC
+                        sounding = data != 0
+                        counts += np.count_nonzero(sounding, axis=0)
+                        dc = (sums / np.maximum(counts, 1)).astype(np.float32)
+                        deviation = np.where(sounding, np.abs(data - dc), np.float32(0.0))
                     size = np.abs(data)
                     raw_peak = max(raw_peak, float(size.max()))
-                    clipped += int(np.count_nonzero(size >= clip_level))
+                    # column by column: numpy's reductions along the first axis of a few columns are
+                    # many times slower than over each column
+                    for c in range(data.shape[1]):
+                        peaks[c] = max(peaks[c], deviation[:, c].max())
+                        clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)
@@ -358,11 +368,15 @@ class FileSource(Source):
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if (msg := self._decoder_log.summary(self.path)) is not None:
             self.notices.append(msg)
-        if done and peak < 10 ** (VERY_QUIET_PEAK_DBFS / 20) and self.start_s == 0:
-            self.notices.append(very_quiet_message(self.path, peak, raw_peak))
-        # (a constant at full scale holds no sound, which the note above says: it is not clipped speech)
-        if done and frames_read and peak > 0 and clipped > CLIPPED_SHARE * frames_read * self.n_channels:
-            self.notices.append(clipped_message(self.path, clipped / (frames_read * self.n_channels)))
+        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        if done and float(peaks.max()) < quiet and self.start_s == 0:
+            self.notices.append(very_quiet_message(self.path, float(peaks.max()), raw_peak))
+        # Clipping counts on the channels that hold sound: a constant at full scale (a dead channel
+        # stuck at the rail) is no sound, not clipped speech.
+        heard = peaks >= quiet
+        if done and frames_read and heard.any() and \
+                (share := float(clipped[heard].sum()) / (frames_read * int(heard.sum()))) > CLIPPED_SHARE:
+            self.notices.append(clipped_message(self.path, share))
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the
             # rest would go unanalysed under a "complete" analysis.

@@ -244,6 +244,17 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     assert main(["analyze", str(tmp_path / "rail.wav"), "--model", str(tiny_model_path),
                  "--out", str(tmp_path / "out")]) == 0
     assert "holds no sound" in (err := capsys.readouterr().err) and "clipped" not in err
+    # A call with a dead channel stuck at the rail beside a channel of speech: that is no clipped speech.
+    sf.write(str(tmp_path / "stuck.wav"), np.stack([np.ones(len(speech_16k)), speech_16k], axis=1).astype(np.float32),
+             16000)
+    assert main(["analyze", str(tmp_path / "stuck.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "clipped" not in capsys.readouterr().err
+    # ... and speech clipped on one channel of two is clipped, its share counted on that channel.
+    sf.write(str(tmp_path / "half.wav"), np.stack([np.zeros(len(loud)), loud], axis=1).astype(np.float32), 16000)
+    assert main(["analyze", str(tmp_path / "half.wav"), "--model", str(tiny_model_path),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert f"half.wav: {share:.1%} of the samples are at full scale (clipped)" in capsys.readouterr().err
 
 
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):

@@ -206,7 +206,8 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
         axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7,
                        ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
     clock = _time_axis(axes[-1], end)
-    axes[-1].set_xlabel(f"time ({'m:ss' if clock else 's'}); grey: speech; top band: each window's top emotion (hatched: uncertain); "
+    unit = ("m:ss, h:mm:ss from an hour" if end >= 3600 else "m:ss") if clock else "s"
+    axes[-1].set_xlabel(f"time ({unit}); grey: speech; top band: each window's top emotion (hatched: uncertain); "
                         f"dashed: angriest window not uncertain (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
     left = 0.8 / TIMELINE_WIDTH_IN
     fig.text(left, 1 - 0.04 / height_in, _drawable(call_id), fontsize=9, ha="left", va="top")
@@ -219,8 +220,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
     out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed."""
     from streamer.batch.summary import analysed_view, call_summary
+    from streamer.player import SOUND_NOTICE_END
     from streamer.session import (
         ANALYSIS_COMPLETE,
+        ANALYSIS_STOPPED,
         ANALYSIS_UNFINISHED,
         SessionStore,
         analysis_state,
@@ -261,7 +264,8 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     # What was said while it was analysed (the recording's level, a damaged file, a failure); ser
     # batch's results.json keeps its notes in the metadata
     notices = meta.get("notices") if isinstance(meta.get("notices"), list) else []
-    summary["notes"] = list(dict.fromkeys(str(m) for m in [*store.errors, *notices] if m))
+    summary["notes"] = list(dict.fromkeys(str(m) for m in [*store.errors, *notices]
+                                          if m and not str(m).endswith(SOUND_NOTICE_END)))  # not the sound output's
     recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
     call_id = Path(str(recording or session_path)).name
     live = is_live(meta)  # the app's live session: no recording, the session file names it
@@ -282,9 +286,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
                                                      for p in pauses) + " (the times leave the pauses out)")
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
               "duration_s": duration, "summary": summary}]
-    if not live and progress["state"] != ANALYSIS_COMPLETE and isinstance(recorded, (int, float)):
+    ended = {ANALYSIS_STOPPED: "stopped", ANALYSIS_UNFINISHED: "not finished"}.get(progress["state"])
+    if not live and ended and until is not None and isinstance(recorded, (int, float)):
         # its length column: what was analysed, of how much (it said the analysed part alone)
-        calls[0]["length_text"] = f"{_t(duration)} of {_t(recorded)}, stopped"
+        calls[0]["length_text"] = f"{_t(duration)} of {_t(recorded)}, {ended}"
     settings = engine.get("settings") or {}
     key = meta.get("analysis_key") if isinstance(meta.get("analysis_key"), dict) else {}
     info = {"model": str(model.get("path", "?")), "model_sha256": str(key.get("model_sha256", "")),
@@ -442,7 +447,7 @@ def write_table(out_dir: Path, calls: list[dict], model_labels: list[str] | None
 # ---------------------------------------------------------------------- HTML report
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
-th{background:#f0f0f0}.failed{color:#b00}.note{background:#fff8d8;border:1px solid #e0c860;padding:8px}
+th{background:#f0f0f0}.failed{color:#b00}.notemark{color:#8a6d00}.note{background:#fff8d8;border:1px solid #e0c860;padding:8px}
 img{max-width:100%}h2{margin-top:1.5em}"""
 
 
@@ -487,7 +492,8 @@ def _anger_text(sp: dict) -> str:
         return ""
     angry = [m for m in top if m["score"] >= ANGER_MARK_MIN]
     if not angry:
-        return f"; no window was more likely angry than not (highest anger probability {top[0]['score']:.2f})"
+        return (f"; no window whose emotion is not uncertain was more likely angry than not (highest anger "
+                f"probability {top[0]['score']:.2f})")
     return f"; highest anger at {html.escape(_moments(angry))}"
 
 
@@ -567,7 +573,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     for c in done + partial:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
-            call += f" <a href='#{esc(c['call_id'])}' class='failed' title='see its notes'>(note)</a>"
+            call += f" <a href='#{esc(c['call_id'])}' class='notemark' title='see its notes'>(note)</a>"
         if c["status"] == "done":
             length = esc(c.get("length_text") or _t(c['duration_s']))
         else:  # its results up to the break (also listed under Failed calls below)

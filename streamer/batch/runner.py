@@ -359,11 +359,11 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             for out in outcomes:
                 rec = records[out.call_id]
                 _record(store, out, rec, stamps[out.call_id], model_sha, settings)
+                for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
+                    log(f"ser batch: note: {note}")
                 if out.status == DONE:
                     run.analysed += 1
                     run.audio_s += out.duration_s or 0.0
-                    for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
-                        log(f"ser batch: note: {note}")
                 else:
                     run.failed += 1
                     run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break

@@ -275,7 +275,8 @@ def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
     from streamer.batch.report import ANGER_MARK_MIN, _anger_text
 
     low = {"top_anger": [{"start_s": 7.8, "end_s": 9.8, "score": 0.16}, {"start_s": 0.0, "end_s": 1.8, "score": 0.02}]}
-    assert _anger_text(low) == "; no window was more likely angry than not (highest anger probability 0.16)"
+    assert _anger_text(low) == ("; no window whose emotion is not uncertain was more likely angry than not (highest "
+                                "anger probability 0.16)")
     high = {"top_anger": [{"start_s": 1.0, "end_s": 3.0, "score": 0.8}, {"start_s": 5.0, "end_s": 7.0, "score": 0.2}]}
     assert _anger_text(high) == "; highest anger at 1.0-3.0 s (0.80)" and ANGER_MARK_MIN == 0.5
     assert _anger_text({"top_anger": []}) == ""

@@ -3,6 +3,8 @@ scripted stand-in for the engine bridge feeds the window the events the engine w
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -102,7 +104,7 @@ def test_settings_changed_while_listening_say_so_and_go_on(qtbot, tiny_model_pat
     session = w.session_path
     w.apply_settings(w.settings.replace(hop_s=1.0, vad_aggressiveness=3))
     assert bridge.active and w.session_path == session and w.status_state.text() == "listening"
-    assert w.banner.isVisible() and w.banner.label.text().startswith("Settings changed at 0:0")
+    assert w.banner.isVisible() and re.match(r"Settings changed at \d+\.\d s: ", w.banner.label.text())
     assert "same session" in w.banner.label.text()
     lane = w.plot_stack.lanes[0]  # marked where they changed; not a pause (this bridge restarts at once)
     assert lane.marker_lines[0].label.toPlainText() == "settings changed" and not getattr(bridge, "pauses", [])
@@ -297,7 +299,7 @@ def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qt
     assert w.notice_interrupted_session()  # written a moment ago, but nobody holds it: no need to wait
     text = w.banner.label.text()
     assert "20261203-100000-live.jsonl" in text and "was not closed" in text and "File > Sessions" in text
-    assert "up to 0:03.0" in text
+    assert "up to 3.0 s" in text
     older.write_text(older.read_text() + json.dumps({"type": "end", "analysis": "stopped"}) + "\n")
     os.utime(older, (time.time() - 60, time.time() - 60))
     w.clear_error()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 
 import numpy as np
@@ -41,6 +42,8 @@ def test_the_time_axis_reads_in_minutes_on_long_recordings(make_window, replay, 
     assert axis.tickStrings([0.0, 5.0, 10.0], 1.0, 5.0) == ["0", "5", "10"]
     assert axis.tickStrings([600.0, 900.0, 1200.0], 1.0, 300.0) == ["10:00", "15:00", "20:00"]
     assert axis.tickStrings([3600.0, 3630.5], 1.0, 0.5) == ["1:00:00.0", "1:00:30.5"]
+    # Across the first minute, each tick as the crosshair writes its time (it said 45.0 s over "0:40").
+    assert axis.tickStrings([40.0, 50.0, 60.0, 70.0], 1.0, 10.0) == ["40", "50", "1:00", "1:10"]
     assert "ks" not in axis.labelString() and "m:ss" in axis.labelString()
 
 
@@ -342,7 +345,7 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     stopped.write_text("".join(kept) + json.dumps(end) + "\n")
     assert other.open_session(stopped)
     text = other.banner.label.text()
-    assert "stopped.jsonl: the analysis was stopped before the end" in text and "cover 0:05.0 of 0:13." in text
+    assert "stopped.jsonl: the analysis was stopped before the end" in text and "cover 5.0 s of 13." in text
     # Its axis and slider end where the analysis stopped, as on screen when Stop was pressed (its
     # recording is there: they ended at the recording's 13 s).
     assert other.duration_s == pytest.approx(5.0)
@@ -358,17 +361,19 @@ def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_windo
     clipped = f"{speech_wav}: 2.0% of the samples are at full scale (clipped): the recording level was too high."
     noted = tmp_path / "noted.jsonl"
     note = {"type": "error", "message": clipped, "fatal": False, "notice": True}
-    noted.write_text("".join(lines[:-1]) + json.dumps(note) + "\n" + lines[-1])
+    sound = {**note, "message": "The sound output failed (device gone). The replay goes on without sound."}
+    noted.write_text("".join(lines[:-1]) + json.dumps(note) + "\n" + json.dumps(sound) + "\n" + lines[-1])
     other = make_window()
-    assert other.open_session(noted)
+    assert other.open_session(noted)  # what the sound output said then is not about the analysis: not again
     assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
     assert other.export("csv", tmp_path / "no such folder" / "x.csv") is None
     assert other.banner.label.text().startswith("Export failed")
+    assert other.export("json", tmp_path / "no such folder" / "x.json") is None  # a failure after a failure
     assert other.export("csv", tmp_path / "x.csv") == tmp_path / "x.csv"
     assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
     # The HTML report of it says so too.
     report = other.export("html", tmp_path / "x.html")
-    assert report is not None and f"Note: {clipped}" in report.read_text()
+    assert report is not None and f"Note: {clipped}" in (html := report.read_text()) and "without sound" not in html
 
 
 def test_drag_and_drop_opens_a_file(make_window, qtbot, speech_wav):
@@ -1011,7 +1016,9 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     assert w.open_session(tmp_path / "out" / "calls" / "cut.flac" / "results.json")
     text = w.banner.label.text()
     assert w.banner.isVisible() and text.startswith("cut.flac/results.json: the analysis was stopped before the end")
-    assert " of 0:" in text
+    assert re.search(r"cover \d+\.\d s of \d+\.\d s\.", text)
+    # ... and why, as ser batch said it (it was kept in results.json only)
+    assert "When it was analysed: " in text and "cut.flac: reading failed after" in text
     assert w.source_path == src / "cut.flac" and len(w.histories[1].results) > 0
 
 

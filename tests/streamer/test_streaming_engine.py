@@ -285,6 +285,45 @@ def test_a_stop_that_discards_ends_at_once_with_the_last_result(speech_16k, tmp_
     assert took < full_took
 
 
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_stop_that_discards_closes_the_segment_it_cut(speech_16k, tmp_path, k):
+    """Stopped (discarding) while the model works on the k-th batch: that batch's windows are kept,
+    and the segment they belong to, still open then, ends where they end (they lay outside every
+    segment)."""
+    long = write_audio(tmp_path / "long.wav", np.tile(speech_16k, 4))
+    entered, release = threading.Event(), threading.Event()
+    calls = [0]
+
+    class Held(StubPredictor):
+        def predict_batch(self, waveforms, segments=None):
+            calls[0] += 1
+            if calls[0] == k:
+                entered.set()
+                release.wait(RUN_TIMEOUT_S)
+            return super().predict_batch(waveforms, segments)
+
+    session = SessionStore.create(tmp_path / "s.jsonl", {"source": "file"})
+    engine = Engine(Held(), EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(long))
+    assert entered.wait(RUN_TIMEOUT_S)
+    stopper = threading.Thread(target=engine.stop, kwargs={"discard": True})
+    stopper.start()
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not engine._discard.is_set():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    release.set()
+    stopper.join(RUN_TIMEOUT_S)
+    events = engine.poll()
+    store = SessionStore.open(session.path)
+    windows = [w for w in store.results if w.kind == "window"]
+    assert windows and store.ended["analysis"] == "stopped"
+    assert all(any(g.track == w.track and g.start_s - 1e-6 <= w.start_s and w.end_s <= g.end_s + 1e-6
+                   for g in store.segments) for w in windows)
+    assert max(g.end_s for g in store.segments) == pytest.approx(max(w.end_s for w in windows), abs=1e-3)
+    assert len([e for e in events if isinstance(e, SpeechSegment)]) == len(store.segments)
+
+
 def test_bad_settings_and_double_start(speech_wav, stub_predictor):
     with pytest.raises(ConfigError, match="hop_s"):
         EngineConfig(window_s=1.0, hop_s=2.0)
