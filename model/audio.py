@@ -44,20 +44,28 @@ CLIPPED_SHARE = 0.001
 FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768, "PCM_U8": 127 / 128}
 
 
-def clipped_message(path: str | os.PathLike, share: float) -> str:
-    return (f"{path}: {share:.1%} of the samples are at full scale (clipped): the recording level was too "
-            "high, and emotions read from distorted speech are less reliable. Record at a lower level.")
+def _where(path: str | os.PathLike, channel: str | None) -> str:
+    """The file, and the channel when one channel of several is meant: "call.wav (Customer channel)"."""
+    return f"{path} ({channel} channel)" if channel else str(path)
 
 
-def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None) -> str:
-    """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is."""
+def clipped_message(path: str | os.PathLike, share: float, channel: str | None = None) -> str:
+    return (f"{_where(path, channel)}: {share:.1%} of the samples are at full scale (clipped): the recording "
+            "level was too high, and emotions read from distorted speech are less reliable. Record at a lower level.")
+
+
+def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None,
+                       channel: str | None = None) -> str:
+    """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is;
+    ``channel``: the channel's name when it is one of several analysed apart."""
+    where = _where(path, channel)
     if peak <= 0 and not raw_peak:
-        return (f"{path}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
+        return (f"{where}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
                 "Check that the right input or channel was recorded.")
     if peak <= 0:
-        return (f"{path}: the recording holds no sound (every sample has the same value, a DC offset): there is "
+        return (f"{where}: the recording holds no sound (every sample has the same value, a DC offset): there is "
                 "nothing to analyse. Check that the right input or channel was recorded.")
-    return (f"{path}: very quiet recording (its sound peaks at {20 * np.log10(peak):.0f} dBFS); speech this "
+    return (f"{where}: very quiet recording (its sound peaks at {20 * np.log10(peak):.0f} dBFS); speech this "
             "quiet may not be found. Raise the recording level or the microphone gain.")
 
 

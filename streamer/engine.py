@@ -152,6 +152,8 @@ class Engine:
             n, only = len(self._pipelines), self.config.only_tracks
             self._skip = (set(self.config.skip_tracks) | ({t for t in range(n) if t not in only} if only else set())
                           if n > 1 else set())
+            if hasattr(source, "analysed_tracks"):  # its notes on the recording's level are about these
+                source.analysed_tracks = [t for t in range(n) if t not in self._skip]
             if self.session is not None:  # the session records the tracks this source left out
                 config = replace(self.config, skip_tracks=self.skipped_tracks)
                 self.session.update_metadata(engine=engine_metadata(self.predictor, config, source),

@@ -276,6 +276,28 @@ class FileSource(Source):
             self.total_s = (f.frames / (1.0 - missing) - start_frame) / self.rate  # the length its header declares
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
+    # The tracks the engine analyses (it sets them; None: all): the level notes are about them.
+    analysed_tracks: list[int] | None = None
+
+    def _level_notes(self, peaks: np.ndarray, raw_peaks: np.ndarray, clipped: np.ndarray, frames: int) -> None:
+        """Notes on the level of what is analysed: the mixed recording, or, with channels split, each
+        analysed channel by its name (a quiet or clipped customer beside a clean agent was missed, or
+        said at half its share). Clipping counts on channels that hold sound: a constant at full scale
+        (a dead channel stuck at the rail) is no sound, not clipped speech."""
+        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        if self.channels == "mix" or self.n_channels == 1:
+            groups = [(None, list(range(self.n_channels)))]
+        else:
+            analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
+            groups = [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
+        for name, chans in groups:
+            peak = float(peaks[chans].max())
+            if peak < quiet and self.start_s == 0:  # (part of a file: its other part may be louder)
+                self.notices.append(very_quiet_message(self.path, peak, float(raw_peaks[chans].max()), name))
+            heard = [c for c in chans if peaks[c] >= quiet]
+            if heard and (share := float(clipped[heard].sum()) / (frames * len(heard))) > CLIPPED_SHARE:
+                self.notices.append(clipped_message(self.path, share, name))
+
     def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
         if self._file is None:
             self.open()
@@ -292,7 +314,7 @@ class FileSource(Source):
         # DC offset read as a loud step), and the samples at the format's full scale; the loudest
         # sample as it is.
         peaks = np.zeros(self.n_channels, dtype=np.float32)
-        raw_peak = 0.0
+        raw_peaks = np.zeros(self.n_channels, dtype=np.float32)
         sums = np.zeros(self.n_channels)
         counts = np.zeros(self.n_channels, dtype=np.int64)
         clipped = np.zeros(self.n_channels, dtype=np.int64)
@@ -339,11 +361,11 @@ class FileSource(Source):
                         dc = (sums / np.maximum(counts, 1)).astype(np.float32)
                         deviation = np.where(sounding, np.abs(data - dc), np.float32(0.0))
                     size = np.abs(data)
-                    raw_peak = max(raw_peak, float(size.max()))
                     # column by column: numpy's reductions along the first axis of a few columns are
                     # many times slower than over each column
                     for c in range(data.shape[1]):
                         peaks[c] = max(peaks[c], deviation[:, c].max())
+                        raw_peaks[c] = max(raw_peaks[c], size[:, c].max())
                         clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
                 out = resampler(data, last=done)
                 if monitor is not None:
@@ -368,15 +390,8 @@ class FileSource(Source):
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if (msg := self._decoder_log.summary(self.path)) is not None:
             self.notices.append(msg)
-        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
-        if done and float(peaks.max()) < quiet and self.start_s == 0:
-            self.notices.append(very_quiet_message(self.path, float(peaks.max()), raw_peak))
-        # Clipping counts on the channels that hold sound: a constant at full scale (a dead channel
-        # stuck at the rail) is no sound, not clipped speech.
-        heard = peaks >= quiet
-        if done and frames_read and heard.any() and \
-                (share := float(clipped[heard].sum()) / (frames_read * int(heard.sum()))) > CLIPPED_SHARE:
-            self.notices.append(clipped_message(self.path, share))
+        if done and frames_read:
+            self._level_notes(peaks, raw_peaks, clipped, frames_read)
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the
             # rest would go unanalysed under a "complete" analysis.

@@ -140,8 +140,9 @@ def clock_text(t_s: float) -> str:
 
 
 def time_text(t_s: float) -> str:
-    """A time or a length as the app's time axis, its panel and crosshair, and the reports write it:
-    seconds under a minute ("19.9 s"), then m:ss.s ("1:31.3"), h:mm:ss.s from an hour on."""
+    """A point in time, or a recording's length, as the app's time axis, its panel and crosshair, and
+    the reports write it: seconds under a minute ("19.9 s"), then m:ss.s ("1:31.3"), h:mm:ss.s from
+    an hour on. (Amounts of speech are written in seconds everywhere: "speech 443.5 s".)"""
     t = tenths(t_s)
     return f"{t // 10}.{t % 10} s" if t < 600 else clock_text(t_s)
 
@@ -208,6 +209,8 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             windows = [r for r in results if r.track == t and r.kind == WINDOW] or utts
             for r in windows:  # the first window wins a tie
                 for head, values in r.heads.items():
+                    if head == "emotion" and r.uncertain:  # an emotion reading the model is unsure of is no peak
+                        continue
                     peaks = s.peaks.setdefault(head, {})
                     for name, v in values.items():
                         if name not in peaks or v > peaks[name]["value"]:

@@ -257,6 +257,35 @@ def test_very_quiet_recordings_are_named_as_such(tmp_path, capsys, speech_16k, t
     assert f"half.wav: {share:.1%} of the samples are at full scale (clipped)" in capsys.readouterr().err
 
 
+def test_a_split_calls_level_notes_are_about_each_analysed_channel(tmp_path, capsys, speech_16k, tiny_model_path):
+    """Channels split: each analysed channel is checked by itself and named; the agent's, not
+    analysed, is not checked. (A quiet customer beside a clean agent got no note, a clipped one
+    half its share, and a clipped agent a note about audio that is not analysed.)"""
+    import numpy as np
+    import soundfile as sf
+
+    unit = speech_16k / np.abs(speech_16k).max()
+    loud = np.clip(unit * 8, -1, 1)
+    share = np.mean(np.abs(loud) >= 0.999)
+
+    def analyse(name, agent, customer, *options):
+        path = tmp_path / name
+        sf.write(str(path), np.stack([agent, customer], axis=1).astype(np.float32), 16000)
+        assert main(["analyze", str(path), "--channels", "split", "--names", "Agent,Customer", *options,
+                     "--model", str(tiny_model_path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        return capsys.readouterr().err
+
+    err = analyse("quiet.wav", unit * 0.5, unit * 10 ** (-62 / 20))
+    assert "quiet.wav (Customer channel): very quiet recording (its sound peaks at -62 dBFS)" in err
+    err = analyse("clipped.wav", np.zeros(len(unit)), loud)
+    assert f"clipped.wav (Customer channel): {share:.1%} of the samples are at full scale (clipped)" in err
+    assert "very quiet" not in err and "Agent channel" not in err  # the agent's silence is not analysed
+    assert "clipped" not in analyse("agent.wav", loud, unit * 0.5)  # the agent's clipping: not analysed either
+    err = analyse("both.wav", loud, np.ones(len(unit)), "--analyse-agent")
+    assert f"both.wav (Agent channel): {share:.1%} of the samples" in err
+    assert "both.wav (Customer channel): the recording holds no sound" in err
+
+
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):
     """libmpg123 prints a line per damaged frame on the process's standard error; the user sees one note."""
     import soundfile as sf

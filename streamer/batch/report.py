@@ -128,16 +128,23 @@ TICK_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)  # of a ti
 MAX_TICKS = 12
 
 
+def _tick(v: float) -> str:
+    """A tick of a time axis as the app writes it: seconds under a minute, then m:ss (h:mm:ss)."""
+    if v < 0:
+        return ""
+    return f"{v:g}" if v < 60 else clock_text(v).rsplit(".", 1)[0]
+
+
 def _time_axis(ax, end_s: float) -> bool:
-    """From a minute on, the timeline's time axis in m:ss (h:mm:ss from an hour), as the app's, with
-    ticks on whole steps (10 s, 1 min, 5 min ...); True when it is."""
+    """From a minute on, the timeline's time axis as the app's: seconds under a minute, m:ss from
+    there (h:mm:ss from an hour), with ticks on whole steps (10 s, 1 min, 5 min ...); True when it is."""
     if end_s < 60:
         return False
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     step = next((s for s in TICK_STEPS_S if end_s / s <= MAX_TICKS), TICK_STEPS_S[-1])
     ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: clock_text(v).rsplit(".", 1)[0] if v >= 0 else ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _tick(v)))
     return True
 
 
@@ -206,7 +213,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
         axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1, fontsize=7,
                        ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
     clock = _time_axis(axes[-1], end)
-    unit = ("m:ss, h:mm:ss from an hour" if end >= 3600 else "m:ss") if clock else "s"
+    unit = ("s; m:ss from a minute, h:mm:ss from an hour" if end >= 3600 else "s; m:ss from a minute") if clock else "s"
     axes[-1].set_xlabel(f"time ({unit}); grey: speech; top band: each window's top emotion (hatched: uncertain); "
                         f"dashed: angriest window not uncertain (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
     left = 0.8 / TIMELINE_WIDTH_IN
@@ -593,7 +600,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             negative = sp["negative_valence_share"]
             parts.append(
                 f"<tr><td>{call}</td><td>{length}</td>"
-                f"<td>{esc(sp['track_name'])}</td><td>{_t(sp['speech_s'])}</td><td>{_t(uncertain)}{share_u}</td>"
+                f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
                 f"<td>{esc(top)}</td><td>{_f(sp['mean_arousal'])}</td>"
                 f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
                 f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"

@@ -248,8 +248,8 @@ def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypat
     figures[-1].canvas.draw()
     ax = figures[-1].axes[0]
     ticks = [t.get_text() for t in ax.get_xticklabels() if 0 <= t.get_position()[0] <= ax.get_xlim()[1]]
-    assert ticks[:3] == ["0:00", "0:15", "0:30"] and ticks[-1] == "2:30"
-    assert figures[-1].axes[0].get_xlabel().startswith("time (m:ss)")
+    assert ticks[:3] == ["0", "15", "30"] and ticks[4:] == ["1:00", "1:15", "1:30", "1:45", "2:00", "2:15", "2:30"]
+    assert figures[-1].axes[0].get_xlabel().startswith("time (s; m:ss from a minute)")
 
 
 def test_anger_peaks_come_from_windows_whose_emotion_is_not_uncertain():
@@ -267,6 +267,13 @@ def test_anger_peaks_come_from_windows_whose_emotion_is_not_uncertain():
     assert (sp["peak_anger"], sp["peak_anger_s"]) == (0.6, 0.0)
     assert [m["start_s"] for m in sp["top_anger"]] == [0.0]
     assert (sp["peak_arousal"], sp["peak_arousal_s"]) == (pytest.approx(0.3 + 0.95 / 2), 0.5)  # V/A/D: every window
+    # ... and so is the emotion head's peak that every summary carries (it came from any window).
+    from streamer.events import SpeechSegment
+    from streamer.summary import summarize
+
+    (base,) = summarize(["Customer"], [SpeechSegment(0, "Customer", 0.0, 3.0)], results)
+    assert base.peaks["emotion"]["angry"] == {"value": 0.6, "start_s": 0.0}
+    assert base.peaks["dimensions"]["arousal"]["start_s"] == 0.5
     every = speaker_summary(TrackSummary(0, "Customer"), [r(0.0, 0.9, uncertain=True)])
     assert every["peak_anger"] is None and every["top_anger"] == [] and every["peak_arousal"] is not None
 
@@ -360,7 +367,7 @@ def test_what_is_noticed_about_a_calls_audio_is_said_and_kept(tiny_model_path, t
     assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
                  "--workers", "1"]) == 0
     err = capsys.readouterr().err
-    assert err.count("ser batch: note: ") == 1 and "loud.wav: " in err and "(clipped)" in err
+    assert err.count("ser batch: note: ") == 1 and "loud.wav (Customer channel): " in err and "(clipped)" in err
     notes = load(tmp_path / "out" / "calls" / "loud.wav" / "summary.json")["notes"]
     assert len(notes) == 1 and "(clipped)" in notes[0] and notes[0] in err
     assert load(tmp_path / "out" / "calls" / "fine.wav" / "summary.json")["notes"] == []
