@@ -58,15 +58,16 @@ def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | N
                        channel: str | None = None) -> str:
     """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is;
     ``channel``: the channel's name when it is one of several analysed apart."""
-    where = _where(path, channel)
+    where, what = _where(path, channel), "this channel" if channel else "the recording"
     if peak <= 0 and not raw_peak:
-        return (f"{where}: the recording is digital silence (every sample is zero): there is nothing to analyse. "
+        return (f"{where}: {what} is digital silence (every sample is zero): there is nothing to analyse. "
                 "Check that the right input or channel was recorded.")
     if peak <= 0:
-        return (f"{where}: the recording holds no sound (every sample has the same value, a DC offset): there is "
+        return (f"{where}: {what} holds no sound (every sample has the same value, a DC offset): there is "
                 "nothing to analyse. Check that the right input or channel was recorded.")
-    return (f"{where}: very quiet recording (its sound peaks at {20 * np.log10(peak):.0f} dBFS); speech this "
-            "quiet may not be found. Raise the recording level or the microphone gain.")
+    return (f"{where}: very quiet {'channel' if channel else 'recording'} (its sound peaks at "
+            f"{20 * np.log10(peak):.0f} dBFS); speech this quiet may not be found. Raise the recording level or "
+            "the microphone gain.")
 
 
 class NativeStderr:

@@ -11,6 +11,7 @@ from streamer.engine import Engine, EngineStats, engine_metadata
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.session import ANALYSIS_STOPPED
 from streamer.sources import FileSource, Source
+from streamer.summary import counts_for_peak
 
 
 @dataclass
@@ -35,6 +36,8 @@ class AnalysisResult:
     def _keep_peaks(self, r: WindowResult) -> None:
         self._seen += 1
         for head, values in r.heads.items():
+            if not counts_for_peak(head, r):  # as summarize reads the peaks
+                continue
             for name, v in values.items():
                 kept = self._peaks.get((r.track, head, name))
                 if kept is None or v > kept[0]:

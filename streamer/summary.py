@@ -65,7 +65,8 @@ class TrackSummary:
     dimensions_source: str = ""
     gender: dict[str, float] = field(default_factory=dict)
     # Every head of the model: the utterance-duration-weighted mean of each output, and each
-    # output's highest window value with the window's start ({"value", "start_s"}).
+    # output's highest window value with the window's start ({"value", "start_s"}; the emotion
+    # head's from windows whose emotion is not uncertain: see counts_for_peak).
     means: dict[str, dict[str, float]] = field(default_factory=dict)
     peaks: dict[str, dict[str, dict]] = field(default_factory=dict)
     # Each head's kind ("categorical" or "regression") as the model declares it, when known.
@@ -161,6 +162,12 @@ def ms(seconds: float) -> float:
     return round(float(seconds), 3)
 
 
+def counts_for_peak(head: str, r: WindowResult) -> bool:
+    """Whether window ``r``'s outputs of ``head`` can be a peak of it: an emotion reading the model
+    is unsure of is not (its other heads, V/A/D and gender, count from every window, as their means do)."""
+    return not (head == "emotion" and r.uncertain)
+
+
 def summarize(track_names: list[str], segments: list[SpeechSegment], results: list[WindowResult],
               heads: list[dict] | None = None) -> list[TrackSummary]:
     """One :class:`TrackSummary` per track, from the segments and the utterance-level results.
@@ -209,7 +216,7 @@ def summarize(track_names: list[str], segments: list[SpeechSegment], results: li
             windows = [r for r in results if r.track == t and r.kind == WINDOW] or utts
             for r in windows:  # the first window wins a tie
                 for head, values in r.heads.items():
-                    if head == "emotion" and r.uncertain:  # an emotion reading the model is unsure of is no peak
+                    if not counts_for_peak(head, r):
                         continue
                     peaks = s.peaks.setdefault(head, {})
                     for name, v in values.items():

@@ -276,14 +276,14 @@ def test_a_split_calls_level_notes_are_about_each_analysed_channel(tmp_path, cap
         return capsys.readouterr().err
 
     err = analyse("quiet.wav", unit * 0.5, unit * 10 ** (-62 / 20))
-    assert "quiet.wav (Customer channel): very quiet recording (its sound peaks at -62 dBFS)" in err
+    assert "quiet.wav (Customer channel): very quiet channel (its sound peaks at -62 dBFS)" in err
     err = analyse("clipped.wav", np.zeros(len(unit)), loud)
     assert f"clipped.wav (Customer channel): {share:.1%} of the samples are at full scale (clipped)" in err
     assert "very quiet" not in err and "Agent channel" not in err  # the agent's silence is not analysed
     assert "clipped" not in analyse("agent.wav", loud, unit * 0.5)  # the agent's clipping: not analysed either
     err = analyse("both.wav", loud, np.ones(len(unit)), "--analyse-agent")
     assert f"both.wav (Agent channel): {share:.1%} of the samples" in err
-    assert "both.wav (Customer channel): the recording holds no sound" in err
+    assert "both.wav (Customer channel): this channel holds no sound" in err
 
 
 def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tiny_model_path):

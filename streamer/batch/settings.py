@@ -17,7 +17,7 @@ from streamer.errors import ConfigError
 from streamer.sources import check_track_names
 
 # Bump when the per-call outputs change meaning, so that old results are recomputed, never reused.
-BATCH_FORMAT_VERSION = 5  # 2: segments record sound the speech gate left out; speech_s no longer counts it; 3: results and segments carry the file's channel as their track (a rerun analyses earlier calls again); 4: V/A/D kept within [0, 1], results on less than 0.8 s of speech uncertain; 5: anger and emotion peaks from windows not uncertain, summaries keep the notes on the audio (clipped, very quiet; per analysed channel when split)
+BATCH_FORMAT_VERSION = 6  # 2: segments record sound the speech gate left out; speech_s no longer counts it; 3: results and segments carry the file's channel as their track (a rerun analyses earlier calls again); 4: V/A/D kept within [0, 1], results on less than 0.8 s of speech uncertain; 5: anger peaks from windows not uncertain, summaries keep the notes on the audio (clipped, very quiet); 6: the emotion head's peaks too, and the notes per analysed channel when split
 DEFAULT_NAMES = ("Agent", "Customer")
 DEFAULT_AGENT_NAMES = ("Agent",)
 # Engine settings that change how fast, not what, is computed: left out of the key.

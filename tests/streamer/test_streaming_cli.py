@@ -185,6 +185,33 @@ def test_analyze_keeps_only_the_windows_its_summary_reads(speech_16k, predictor,
     assert len(saved) == len(full.results)  # the session file has every result
 
 
+def test_the_windows_kept_for_peaks_are_those_the_summary_reads():
+    """keep_windows=False keeps, per output, the window holding its peak as summarize reads it: the
+    emotion head's from windows whose emotion is not uncertain (it kept an uncertain window's, and
+    lost the window that held the summary's peak)."""
+    from streamer.analyze import AnalysisResult
+    from streamer.events import SpeechSegment, WindowResult
+    from streamer.summary import summarize
+
+    def r(a, angry, uncertain=False, kind="window"):
+        return WindowResult.built_in(0, a, a + 2.0, {"angry": angry, "neutral": 1 - angry}, valence=1 - angry,
+                                     arousal=angry, dominance=angry, kind=kind, uncertain=uncertain)
+
+    # (no other output peaks in the first window: only its anger keeps it)
+    windows = [r(0.0, 0.6), r(0.5, 0.95, uncertain=True), r(1.0, 0.05)]
+    utterance = r(0.0, 0.5, kind="utterance")
+    lean = AnalysisResult("x.wav", ["mix"])
+    for w in windows:
+        lean._keep_peaks(w)
+    lean.results = [utterance]
+    lean._finish_peaks()
+    segments = [SpeechSegment(0, "mix", 0.0, 3.0)]
+    (full,) = summarize(["mix"], segments, [*windows, utterance])
+    (kept,) = summarize(["mix"], segments, lean.results)
+    assert kept.peaks == full.peaks and full.peaks["emotion"]["angry"] == {"value": 0.6, "start_s": 0.0}
+    assert full.peaks["dimensions"]["arousal"]["start_s"] == 0.5  # V/A/D from every window
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
 def test_an_interrupt_that_comes_as_the_file_finishes_says_the_results_are_complete(
         speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch, fmt):
