@@ -77,8 +77,13 @@ def cmd_batch(args) -> int:
     if not args.quiet:
         print(f"ser batch: {run.line()}")
         print(f"ser batch: {settings.channel_statement()}")
-        from streamer.batch.report import CHECK_NAMES, without_speech
+        from streamer.batch.report import CHECK_NAMES, with_notes, without_speech
 
+        noted = with_notes(run.calls)
+        if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
+            print(f"ser batch: {len(noted)} {'call has' if len(noted) == 1 else 'calls have'} notes on their audio "
+                  f"(clipped, very quiet ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
+                  "notes column of the table and the report.")
         empty = without_speech(run.calls)
         if empty:
             print(f"ser batch: {len(empty)} analysed {'channel has' if len(empty) == 1 else 'channels have'} no "

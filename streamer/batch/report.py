@@ -477,6 +477,11 @@ def without_speech(calls: list[dict]) -> list[tuple[str, str]]:
             for sp in (c.get("summary") or {}).get("speakers", []) if not sp.get("n_segments")]
 
 
+def with_notes(calls: list[dict]) -> list[str]:
+    """The ids of the calls whose summary has notes on their audio (clipped, very quiet ...)."""
+    return [c["call_id"] for c in calls if (c.get("summary") or {}).get("notes")]
+
+
 def _f(v, fmt: str = ".2f") -> str:
     return "" if v is None else format(v, fmt)
 
