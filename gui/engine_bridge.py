@@ -321,14 +321,16 @@ class EngineBridge:
             except SERError:
                 pass  # a failing disk is reported by the engine's next write
 
-    def close_session(self, complete: bool = False) -> None:
+    def close_session(self, complete: bool = False, ended_by: str | None = None) -> None:
         """Write the session's end record (``complete``: the recording was analysed to its end, so the
-        session can stand in for analysing it again); later starts need a new session path."""
+        session can stand in for analysing it again; ``ended_by``: what ended it when its user did not,
+        the error's message); later starts need a new session path."""
         session, self._session = self._session, None
         if session is not None:
             complete = complete and not getattr(self, "saving_failed", False)
+            why = {"ended_by": ended_by} if ended_by else {}
             try:
-                session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until())
+                session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until(), **why)
             except SERError:
                 pass  # the engine already said that saving stopped
 

@@ -24,7 +24,7 @@ from gui import engine_bridge as eb
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
-from gui.plots import PLOT_BACKGROUND, PlotStack
+from gui.plots import NO_MICROPHONE_HINT, PLOT_BACKGROUND, START_HINT, PlotStack
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
@@ -47,6 +47,7 @@ SESSION_FILTER = "Sessions and JSON exports (*.jsonl *.json);;All files (*)"
 SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
+STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
 # A further channel of a call with more than two (the call-centre view analyses the customer's only).
 OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
@@ -229,12 +230,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
         self.errors: list[str] = []
+        self._fatal_message: str | None = None  # what stopped the engine, when it stopped by itself
         self._expected_tracks = 1
         self._frames = 0
         self._fps = 0.0
         self._fps_t0 = time.monotonic()
         self._status_t = 0.0
         self._devices: list[tuple] = []
+        self._devices_error: str | None = None  # why microphones cannot be listed (PortAudio missing ...)
 
         self._build_ui()
         self._build_actions()
@@ -511,10 +514,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._devices = eb.list_devices()
         except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
             self._devices = []
+            self._devices_error = f"Microphones are unavailable ({exc})."
             self.device_combo.addItem("no microphone available", None)
             self._set_state(f"microphones unavailable: {exc}")
             self._listen_ready(False)
             return
+        self._devices_error = None
         if not self._devices:
             self.device_combo.addItem("no microphone found", None)
         for key, name in self._devices:
@@ -522,10 +527,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._listen_ready(bool(self._devices))
 
     def _listen_ready(self, ready: bool) -> None:
-        """Listen only when there is a microphone to listen to; its tooltip says why not."""
-        self.act_listen.setEnabled(ready)
+        """Whether there is a microphone to listen to: without one, Listen's tooltip and the empty
+        canvas say so, and Listen (or Ctrl+L, which a disabled button would swallow) says what to do."""
         self.act_listen.setToolTip("Start live analysis of the microphone (Ctrl+L)" if ready else
                                    "No microphone found: connect one and press ↻ to refresh the list")
+        self.plot_stack.set_hint(START_HINT if ready else NO_MICROPHONE_HINT)
 
     def ask_salvage(self, message: str) -> bool:
         """Ask whether to open a damaged session up to its damage."""
@@ -669,8 +675,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = session_path
         self.dispatch(loaded.events)
         self.transport.analysis_progress(self.duration_s, done=True)
-        self.statusBar().showMessage(f"{path.name}: analysed before; shown from its session", REOPEN_NOTE_MS)
-        self.statusBar().setToolTip(f"Same content, model and settings as session {session_path}")
+        self._flash(f"{path.name}: analysed before; shown from its session {session_path.name} (same content, "
+                    "model and settings)")
         return True
     def _mark_not_analysed(self, track: int) -> None:
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
@@ -733,21 +739,34 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def start_microphone(self, device=None) -> bool:
         """Live analysis of a microphone (the selected one unless ``device`` is given), in a new session.
-        Listen while listening with the same microphone and channels changes nothing."""
+        Listen while listening with the same microphone and channels changes nothing; while paused, it
+        resumes the session. With another microphone or channels, the session so far ends (kept, and
+        said so) and a new one starts."""
         chosen = self.device_combo.currentData() if device is None or device is False else device
-        if self.listening and self._listening_with == (chosen, self.settings.channels):
-            self._set_state("listening (already: Stop ends this session)")
+        same = self._listening_with == (chosen, self.settings.channels)
+        if same and (self.listening or self._mic_paused):
+            if self._mic_paused:
+                self.resume()  # one that fails ends the session and says why
+                if self.listening:
+                    self._flash("Listen resumed this session (paused); Stop ends it, and Listen then starts a "
+                                "new one.")
+                return self.listening
+            self._flash("Already listening to this microphone: Stop ends this session, and Listen then "
+                        "starts a new one.")
             return True
+        if (device is None or device is False) and chosen is None and not self._devices:
+            # Nothing to listen to: say so, and leave what is shown (a replay, a session) as it is.
+            self.show_error(f"{self._devices_error or 'No microphone found.'} Connect one and press ↻ to refresh the "
+                            "list, or open an audio file (Ctrl+O).")
+            return False
+        previous_live = (self.session_path if self.mode == MIC and (self.listening or self._mic_paused)
+                         and self.session_path is not None and self.session_path.is_file() else None)
         self.stop(review=False)
         self._show_channels(self.settings.channels)
         if self.model_info is None and not self.load_model_info():
             return False
         if device is None or device is False:
             device = self.device_combo.currentData()
-            if device is None and not self._devices:
-                self.show_error("No microphone found. Connect one and press ↻ to refresh the list, "
-                                "or open an audio file (Ctrl+O).")
-                return False
         previous = self.session_path if self.session_path is not None and self.session_path.is_file() else None
         self.transport.load(MIC)
         self.track_names = list(self._own_track_names)
@@ -757,6 +776,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.reset_view(self._model_heads(), 2 if self.settings.channels == "split" else 1)
         self.session_path = self._new_session_path("live")
         if self._start_mic(new_session=True):
+            if previous_live is not None:  # another microphone or channels: the last session is not lost
+                said = f"{self.banner.label.text()} " if not self.banner.isHidden() else ""  # the channels' notice
+                self.banner.show_message(f"{said}A new live session: the one before ({previous_live.name}) ended here "
+                                         "and is kept; File > Sessions opens it.", notice=True)
             return True
         self._after_failed_listen(previous)
         return False
@@ -777,6 +800,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Start listening: a new session on the chosen microphone and channels, or (a resume, a
         settings change) the same session on the microphone and channels it started with."""
         self.clear_error()
+        self._fatal_message = None
         device, channels = ((self.mic_device, self.settings.channels) if new_session or self._listening_with is None
                             else self._listening_with)
         try:
@@ -784,14 +808,14 @@ class MainWindow(QtWidgets.QMainWindow):
                                          track_names=self._track_names_for_engine(channels),
                                          session_path=self.session_path if new_session else None, start_s=start_s)
         except Exception as exc:  # noqa: BLE001 - SERError says what to do; anything else must not take the window down
-            self.show_error(f"{exc}" if isinstance(exc, SERError) else
-                            f"Could not open the microphone {device!r}: {exc!r}. Choose another device and press "
-                            "Listen, or open a file.")
+            message = (f"{exc}" if isinstance(exc, SERError) else
+                       f"Could not open the microphone {device!r}: {exc!r}. Choose another device and press "
+                       "Listen, or open a file.")
+            self.show_error(message)
             self._set_state("stopped")
             self.transport.pause()
             if not new_session:  # a resume or restart that failed: the session ends here, with its end record
-                self.bridge.close_session()
-                self._mic_paused = False
+                self._live_ended(message, start_s)
             return False
         key = self.bridge.analysis_settings(self.settings)  # as the session records them
         if not new_session and self._analysed_with is not None and key != self._analysed_with:
@@ -1025,6 +1049,23 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.mode != IDLE:
             self._set_state("stopped")
 
+    def _live_ended(self, message: str, at_s: float) -> None:
+        """A live session ended by itself: the microphone lost (unplugged, taken, its sound server gone)
+        while listening, or when a resume or a restart with new settings opened it again, or an error.
+        Its results up to there are kept: the session's end record says why it ended (File > Sessions
+        lists it so), and it is on screen as after Stop, to move through and export."""
+        self.bridge.close_session(ended_by=message)
+        self._mic_paused = False
+        self.transport.pause()
+        if self.session_path is None or not self.session_path.is_file():
+            self._set_state("stopped")
+            return
+        self._review_live_session()
+        kept = (f"The session is kept up to {time_text(at_s)}: move through it and export it here (File > "
+                "Sessions opens it later); press Listen (Ctrl+L) for a new live session.")
+        self.banner.show_message(f"{message} {kept}")
+        self._set_state(f"stopped at {time_text(at_s)}: the live audio ended (see above); the results are kept")
+
     def _review_live_session(self) -> None:
         """A live session that stopped becomes a saved session on screen, its plots (spectrogram and
         level included) as they are: the slider, -5 s / +5 s and the position move through it as
@@ -1091,8 +1132,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = self.settings.replace(sound=on)
         self.save_settings()
         if on and self.settings.speed != SOUND_SPEED:
-            self.statusBar().showMessage(f"Sound plays at {SOUND_SPEED:g}x only; choose {SOUND_SPEED:g}x to hear "
-                                         "the replay.", SOUND_HINT_MS)
+            self._flash(f"Sound plays at {SOUND_SPEED:g}x only; choose {SOUND_SPEED:g}x to hear the replay.",
+                        SOUND_HINT_MS)
         if self.playing:
             self._sync_sound()
 
@@ -1206,6 +1247,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner.show_message(f"Settings changed at {time_text(at)}: the analysis goes on with them in the same "
                                      f"session, which records where they changed (its report and exports say so)"
                                      f"{unheard}.", notice=True)
+        elif engine_changed and self.mode == MIC and self._mic_paused:
+            self.banner.show_message("Settings changed while paused: they apply when you resume (Space), in the same "
+                                     "session, which records where they changed (its report and exports say so).",
+                                     notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
         if refused is not None:  # said last: a recording opened again above clears the banner
@@ -1225,12 +1270,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 if self.mode == FILE and (self._all_finished() or not self.bridge.running):
                     self._on_analysis_finished()
                 elif not self.bridge.running:
-                    # The engine ended by itself (error or device gone): keep what we have.
-                    self.dispatch(self.bridge.stop(close_session=True))
-                    self.transport.analysis_progress(self._analysed_s(), done=True)
-                    if self.mode == MIC:
-                        self.transport.pause()
-                        self._set_state("stopped")
+                    # Live, the engine ended by itself (the microphone lost, an error): keep what we have.
+                    self.dispatch(self.bridge.stop(close_session=False))
+                    self._live_ended(self._fatal_message or "The live analysis stopped by itself.", self._analysed_s())
             if self.mode == FILE:
                 self.transport.analysis_progress(max((h.analysed_s for h in self.histories.values()), default=0.0))
             elif self.mode == MIC and self.histories:
@@ -1308,6 +1350,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if isinstance(ev, Problem):
                 self.show_error(ev.message)
                 self._analysis_failed |= bool(ev.fatal)
+                if ev.fatal:
+                    self._fatal_message = ev.message
                 continue
             if isinstance(ev, Finished):
                 self.finished_tracks.add(ev.track)
@@ -1401,6 +1445,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
 
+    def _flash(self, text: str, ms: int = REOPEN_NOTE_MS) -> None:
+        """A passing note in the status bar's free room (left of its fields), cut short with an
+        ellipsis where it does not fit (Qt cuts it mid-word), whole in the status bar's tooltip."""
+        sb = self.statusBar()
+        room = self.status_state.geometry().left() - 2 * STATUS_MARGIN_PX
+        shown = text
+        if self.status_state.isVisible() and room > 0:
+            shown = sb.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
+        sb.setToolTip(text)
+        sb.showMessage(shown, ms)
+
     def _set_state(self, text: str) -> None:
         self.status_state.setText(text)
         self.status_state.setToolTip(text)  # whole, where the status bar cuts a long one short
@@ -1438,8 +1493,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export(self, fmt: str, path: str | Path) -> Path | None:
         """Write CSV or JSON of the session's results, its HTML report, or a PNG of the plots; errors go
-        to the banner, and an export that works takes an earlier export's failure off it."""
+        to the banner, and an export that works takes an earlier export's failure off it. A name
+        without the format's ending gets it (an image named report.html would overwrite a report, and
+        open as none)."""
         path = Path(path)
+        if path.suffix.lower() != f".{fmt}":
+            path = path.with_name(f"{path.name}.{fmt}")
         try:
             if fmt == "png":
                 if not self._titled(self.plot_stack.grab()).save(str(path), "PNG"):

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 
 from gui.colors import (
     ESTIMATED_TIP,
@@ -33,6 +33,7 @@ from streamer.summary import time_text
 
 PLOT_BACKGROUND = (20, 20, 24)  # the plots' background (RGB), also under an exported image's title
 SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
+COLORBAR_LABEL = "dB (0 = full-scale sine)"
 NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
 # Categorical plots keep their data in [0, 1] and above it the top-class band, so that it covers no curve.
 BAND_Y = (1.04, 1.14)
@@ -46,6 +47,7 @@ MARKER_CROWD_S = 8.0
 MARKER_LABEL_POSITIONS = (0.55, 0.85, 0.25)
 CAPTION_Z = 1  # captions and the pointer's readout are the view box's own children, over its contents
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
+CAPTION_MARGIN_PX = 6  # room a caption leaves on each side (the text item's own padding included)
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
 NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for sizes
@@ -68,6 +70,8 @@ SAMPLES_PER_PX = 5.0  # decimate curves to about this many min/max runs per pixe
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
 START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br>"
               "or press Listen to analyse the microphone.")
+NO_MICROPHONE_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O).<br>"
+                      "No microphone was found: connect one and press ↻ beside the list to listen.")
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech
 
 
@@ -102,6 +106,7 @@ class Lane:
         self.heads = head_layout(heads)
         self.labels = next((outputs for n, _, outputs in self.heads if n == "emotion"), [])
         self.captions: dict[pg.PlotItem, pg.TextItem] = {}
+        self._caption_texts: dict[pg.PlotItem, str] = {}  # each caption whole (shown shortened when narrow)
         self.version = -1
         self.result_version = -1
         self._spec_key = None
@@ -153,8 +158,10 @@ class Lane:
         top = _full_scale_step()
         self.spec_levels = (top - SPEC_RANGE_DB * NATS_PER_DB / SPEC_LOG_STEP, top)
         self.colorbar = pg.ColorBarItem(values=(-SPEC_RANGE_DB, 0.0), colorMap=cmap, interactive=False, width=10,
-                                        label="dB (0 = full-scale sine)")
+                                        label=COLORBAR_LABEL)
         layout.addItem(self.colorbar, row=row + 1, col=1)
+        self.colorbar.setToolTip(f"Spectrogram colours: {COLORBAR_LABEL}")
+        self.spec_plot.vb.sigResized.connect(lambda _vb: self._fit_colorbar_label())
         self.spec_plot.setLabel("left", "mel")
         self._set_bands(FeatureConfig().n_mels)  # then the model's bands
 
@@ -328,12 +335,37 @@ class Lane:
             item = pg.TextItem(color=(200, 200, 200), fill=pg.mkBrush(0, 0, 0, 120), anchor=(1, 0))
             item.setParentItem(plot.vb)
             item.setZValue(CAPTION_Z)  # over the plot's lines (playhead, crosshair, markers), under the readout
-            plot.vb.sigResized.connect(lambda vb, it=item: it.setPos(vb.width() - 2, 0))
+            plot.vb.sigResized.connect(lambda vb, it=item, p=plot: (it.setPos(vb.width() - 2, 0),
+                                                                     self._fit_caption_text(p)))
             item.setPos(plot.vb.width() - 2, 0)
             self.captions[plot] = item
-        item.setText(text)
+        self._caption_texts[plot] = text
+        self._fit_caption_text(plot)
         if plot in self._room:
             self._fit_caption_room(plot)
+
+    def _fit_colorbar_label(self) -> None:
+        """The colour bar's label along its length, or "dB" where the bar is shorter than the label
+        (in a small window it ran into the next lane's bar); the bar's tooltip says it whole."""
+        axis = self.colorbar.getAxis("left")  # where a vertical ColorBarItem puts its label
+        metrics = QtGui.QFontMetricsF(axis.label.font())
+        text = COLORBAR_LABEL if metrics.horizontalAdvance(COLORBAR_LABEL) <= self.spec_plot.vb.height() else "dB"
+        if axis.labelText != text:
+            axis.setLabel(text)
+
+    def _fit_caption_text(self, plot: pg.PlotItem) -> None:
+        """The caption as it fits the plot's width: whole, else without its explanation in brackets,
+        else cut short with an ellipsis (in a narrow window a long caption ran off the plot's left
+        edge, "tomer: valence / arousal ..."). :meth:`caption` gives the whole text."""
+        item, text = self.captions[plot], self._caption_texts[plot]
+        room = plot.vb.width() - 2 * CAPTION_MARGIN_PX
+        metrics = QtGui.QFontMetricsF(item.textItem.font())
+        if room > 0 and metrics.horizontalAdvance(text) > room:
+            short = text.split(" (", 1)[0]
+            text = short if metrics.horizontalAdvance(short) <= room else metrics.elidedText(
+                short, QtCore.Qt.TextElideMode.ElideRight, room)
+        if item.toPlainText() != text:
+            item.setText(text)
 
     def _keep_caption_room(self, plot: pg.PlotItem, bottom: float, top: float) -> None:
         """Show ``plot`` from ``bottom`` to ``top`` (its data) plus room above for its caption."""
@@ -366,7 +398,8 @@ class Lane:
         plot.getAxis("left").setTicks([ticks])
 
     def caption(self, plot: pg.PlotItem) -> str:
-        return self.captions[plot].toPlainText() if plot in self.captions else ""
+        """The plot's caption, whole (a narrow plot shows it shortened)."""
+        return self._caption_texts.get(plot, "")
 
     def set_dimensions_source(self, source: str) -> None:
         self.dimensions_source = source
@@ -724,6 +757,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
         self._setting_range = False
         self._applied = None
         self._hint = None
+        self.hint_text = START_HINT  # what the empty canvas says (the window: NO_MICROPHONE_HINT without one)
         self._histories: dict[int, TrackHistory] = {}
         self.key: pg.LegendItem | None = None  # the colour key above the lanes (outside every plot)
         self.markers: list[tuple[float, str]] = []  # live pauses and settings changes: (where on the axis, what)
@@ -733,7 +767,13 @@ class PlotStack(pg.GraphicsLayoutWidget):
 
     def _show_hint(self) -> None:
         """What to do, on the empty canvas of a first start."""
-        self._hint = self.ci.addLabel(START_HINT, color=(170, 170, 170), size="12pt")
+        self._hint = self.ci.addLabel(self.hint_text, color=(170, 170, 170), size="12pt")
+
+    def set_hint(self, text: str) -> None:
+        """Change what the empty canvas says (shown at once when it is empty)."""
+        self.hint_text = text
+        if self._hint is not None:
+            self._hint.setText(text, color=(170, 170, 170), size="12pt")
 
     def set_heads(self, heads) -> None:
         """The model's declared heads (``ModelMeta.heads``, or its emotion labels): one plot each."""

@@ -24,7 +24,7 @@ class SessionInfo:
     source: str
     duration_s: float | None  # how far its analysis got: its end record's, else its last result's end
     model: str
-    state: str  # "complete", "stopped" or OPEN
+    state: str  # "complete", "stopped", "ended by an error: MESSAGE" or OPEN
     recording_s: float | None = None  # the length of its recording (files), None for a microphone
 
 
@@ -50,6 +50,8 @@ def read_session_info(path: Path) -> SessionInfo | None:
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     end = end_record(tail)
     state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
+    if state == "stopped" and isinstance(end.get("ended_by"), str) and end["ended_by"]:
+        state = f"ended by an error: {end['ended_by']}"  # the microphone lost, not its user's Stop
     until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
     if isinstance(until, (int, float)) and until > 0:
         ends.append(float(until))

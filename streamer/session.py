@@ -47,8 +47,11 @@ ANALYSIS_STOPPED = "stopped"
 ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
 SEGMENT_SYNC_GAP_S = 0.1
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
-CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain", "paused_s")
+CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain", "paused_s", "settings")
 PAUSE_KIND = "pause"  # the CSV's row for a live pause: where on the time axis (start_s = end_s), paused_s long
+# The CSV's row for a change of analysis settings within a session (the app's settings changed while
+# listening): where on the time axis the new settings apply from, and the new settings in words.
+SETTINGS_KIND = "settings"
 CSV_DECIMALS = 6  # microseconds for times, far finer than any output's meaning for the others
 
 
@@ -364,7 +367,10 @@ class SessionStore:
         """The results as CSV (read back from the file, so a running session exports what it holds),
         with a column for every output of the model the session records, results or not."""
         store = self._contents()
-        return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [])
+        history = store.metadata.get("settings_history")
+        changes = history[1:] if isinstance(history, list) else []
+        return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [],
+                         [c for c in changes if isinstance(c, dict)])
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a
@@ -513,14 +519,17 @@ def model_heads(metadata: dict) -> dict[str, list[str]]:
 
 
 def write_csv(path: str | os.PathLike, results: list[WindowResult],
-              heads: dict[str, list[str]] | None = None, pauses: list[dict] = ()) -> Path:
+              heads: dict[str, list[str]] | None = None, pauses: list[dict] = (),
+              settings_changes: list[dict] = ()) -> Path:
     """One row per result: times, top label, then every head's outputs (each class's probability,
     each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag.
     ``heads`` (the model's outputs, :func:`model_heads`) gives the columns even when there are no
     results, so every file made with one model has the same header; outputs the results hold
     beyond them follow, in the order first seen. A live session's ``pauses`` (its metadata's
     ``{at_s, paused_s}``) are rows of kind "pause" among the results, at their place on the time
-    axis (which leaves them out), with their length in the last column."""
+    axis (which leaves them out), with their length in the column ``paused_s``; ``settings_changes``
+    (its ``settings_history`` after the first: ``{from_s, settings}``) rows of kind "settings" where
+    the new settings apply from, with them in words in the last column."""
     path = Path(path)
     heads = {h: list(names) for h, names in (heads or {}).items()}  # head -> its outputs
     for r in results:
@@ -529,27 +538,43 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
             names += [n for n in values if n not in names]
     columns = [(head, name) for head, names in heads.items() for name in names]
     header = [*CSV_FIXED_COLUMNS, *(csv_column(h, n) for h, n in columns), *CSV_TAIL_COLUMNS]
+    marks = sorted([(float(p["at_s"]), 0, _mark_row(PAUSE_KIND, float(p["at_s"]), len(columns), paused_s=float(p["paused_s"])))
+                    for p in pauses] +
+                   [(float(c.get("from_s") or 0.0), 1,
+                     _mark_row(SETTINGS_KIND, float(c.get("from_s") or 0.0), len(columns),
+                               settings=_change_text(c.get("settings") or {})))
+                    for c in settings_changes], key=lambda m: m[:2])
     try:
         with atomic_writer(path, newline="") as f:  # all or nothing: a kill while writing leaves no half file
             w = csv.writer(f)
             w.writerow(header)
-            waiting = sorted((float(p["at_s"]), float(p["paused_s"])) for p in pauses)
             for r in results:
-                while waiting and waiting[0][0] <= r.start_s:
-                    w.writerow(_pause_row(*waiting.pop(0), len(columns)))
+                while marks and marks[0][0] <= r.start_s:
+                    w.writerow(marks.pop(0)[2])
                 w.writerow(csv_values([r.track, r.track_name, r.kind, r.start_s, r.end_s, r.top_label,
                                        *(r.heads.get(h, {}).get(n, "") for h, n in columns),
-                                       r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain), ""]))
-            for at_s, paused_s in waiting:
-                w.writerow(_pause_row(at_s, paused_s, len(columns)))
+                                       r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain), "", ""]))
+            for mark in marks:
+                w.writerow(mark[2])
     except OutputPathError as exc:
         raise export_failure(path, "CSV export", exc) from exc
     return path
 
 
-def _pause_row(at_s: float, paused_s: float, n_outputs: int) -> list:
-    """A live pause's CSV row: no track, no outputs, the time on the axis twice, then its length."""
-    return csv_values(["", "", PAUSE_KIND, at_s, at_s, "", *[""] * n_outputs, "", "", "", "", paused_s])
+def _change_text(settings: dict) -> str:
+    """A change of settings in a CSV row: the analysis settings, speaker adaptation and the tracks
+    left out (any of them may be what changed)."""
+    text = settings_text(settings)
+    if isinstance(settings.get("speaker_adaptation"), bool):
+        text += f", speaker adaptation {'on' if settings['speaker_adaptation'] else 'off'}"
+    skip = settings.get("skip_tracks") or []
+    return text + (f", tracks left out: {' '.join(str(t) for t in skip)}" if skip else ", every track analysed")
+
+
+def _mark_row(kind: str, at_s: float, n_outputs: int, paused_s: float | str = "", settings: str = "") -> list:
+    """A row that is not a result (a live pause, a change of settings): no track, no outputs, the
+    time on the axis twice, then a pause's length or the new settings in words."""
+    return csv_values(["", "", kind, at_s, at_s, "", *[""] * n_outputs, "", "", "", "", paused_s, settings])
 
 
 # The engine settings that change what the results are (model/inference, streamer/pipeline), and

@@ -11,6 +11,7 @@ import pytest
 from gui.events import Audio, Finished, Problem, Result, Segment
 from gui.main_window import MainWindow
 from gui.settings import GuiSettings
+from gui.transport import SESSION
 
 
 class ScriptedBridge:
@@ -48,8 +49,8 @@ class ScriptedBridge:
     def note_pause(self, at_s, paused_s):
         self.pauses = [*getattr(self, "pauses", []), (at_s, paused_s)]
 
-    def close_session(self, complete=False):
-        self.closed = True
+    def close_session(self, complete=False, ended_by=None):
+        self.closed, self.ended_by = True, ended_by
 
     def stats(self):
         return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
@@ -77,11 +78,19 @@ def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_p
     w.show()
     w._devices = [(0, "USB Mic")]
     assert w.start_microphone(device=0)
+    w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     qtbot.waitUntil(lambda: not bridge.active, timeout=5000)
-    assert w.banner.isVisible() and "unplugged" in w.banner.label.text()
-    assert w.status_state.text() == "stopped"
+    # Kept and shown as after Stop, to move through and export (a trial found the controls dead, the
+    # title still "live", and nothing said about the results).
+    banner = w.banner.label.text()
+    assert w.banner.isVisible() and "unplugged" in banner and "The session is kept up to 1.0 s" in banner
+    assert w.status_state.text().startswith("stopped at 1.0 s: the live audio ended")
+    assert w.mode == SESSION and w.windowTitle().endswith("-live.jsonl") and w.act_back.isEnabled()
+    assert "unplugged" in bridge.ended_by  # the end record says why (File > Sessions lists it)
     assert len(w.histories[0].results) == 1 and len(w.histories[0].segments) == 1
-    assert w.position_s == 1.0
+    assert w.position_s == 1.0 and w.seek_slider.isEnabled()
+    w.seek(0.5)
+    assert w.position_s == 0.5
     w._update_status()
     assert w.status_overflows.text() == "overflows: 3" and w.status_latency.text() == "result delay: 12 ms (p95 30)"
     # Still usable: the next start works.
@@ -169,7 +178,13 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
     assert w.start_microphone()
     session = w.session_path
     assert w.start_microphone()  # the same microphone again: nothing new
-    assert starts == [0] and w.session_path == session and w.status_state.text().startswith("listening (already")
+    assert starts == [0] and w.session_path == session and w.status_state.text() == "listening"
+    assert w.statusBar().currentMessage().startswith("Already listening to this microphone: Stop ends this session")
+    w.pause()
+    assert w.start_microphone()  # paused: Listen resumes this session (a trial found a new one started unsaid)
+    assert starts == [0, 0] and w.session_path == session and w.listening
+    assert w.statusBar().currentMessage().startswith("Listen resumed this session")
+    session.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     w.channels_combo.setCurrentIndex(1)  # call centre, while listening: for the next Listen
     assert w.banner.isVisible() and w.banner.label.text().startswith("The channel setting applies from the next Listen")
     assert bridge.active and w.session_path == session and len(w.plot_stack.lanes) == 1
@@ -177,7 +192,9 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
     w.device_combo.activated.emit(1)  # as a user's choice in the list sends it
     assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
     assert w.start_microphone()  # Listen with the new choices: a new session, on them
-    assert starts == [0, 1] and w.session_path != session and len(w.plot_stack.lanes) == 2
+    assert starts == [0, 0, 1] and w.session_path != session and len(w.plot_stack.lanes) == 2
+    assert w.banner.label.text() == (f"A new live session: the one before ({session.name}) ended here and is kept; "
+                                     "File > Sessions opens it.")
 
 
 def test_play_after_stop_does_not_start_a_new_live_session(qtbot, tiny_model_path, tmp_path):
@@ -276,6 +293,9 @@ def test_the_sessions_list_gives_a_files_whole_length_and_a_complete_analysis_to
     assert info.recording_s == pytest.approx(39.56) and info.duration_s == pytest.approx(39.56)
     info = session({"duration_s": 39.56, "start_s": 0.0}, {**done, "analysis": "stopped", "analysed_until_s": 20.0})
     assert info.state == "stopped" and info.duration_s == pytest.approx(39.0)  # its last result's end
+    lost = "input device 'USB Mic' stopped delivering audio (unplugged or taken by another program?)."
+    info = session({"duration_s": 39.56}, {**done, "analysis": "stopped", "ended_by": lost})
+    assert info.state == f"ended by an error: {lost}"  # not listed as if its user had stopped it
     info = session({"duration_s": 39.56}, None)  # killed: no end record
     assert info.duration_s == pytest.approx(39.0) and info.recording_s == pytest.approx(39.56)
 
@@ -377,7 +397,8 @@ def test_a_live_session_restarts_on_its_own_microphone_and_channels(qtbot, tiny_
     w.device_combo.setCurrentIndex(1)
     w.device_combo.activated.emit(1)  # another microphone, while paused: said to apply from the next Listen
     assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
-    w.apply_settings(w.settings.replace(hop_s=1.0))  # while paused: applies at the resume
+    w.apply_settings(w.settings.replace(hop_s=1.0))  # while paused: applies at the resume, and says so
+    assert w.banner.label.text().startswith("Settings changed while paused: they apply when you resume")
     w.resume()
     (dev0, ch0, session0, _, hop0), (dev1, ch1, session1, _, hop1) = bridge.starts
     assert (dev1, ch1, session1) == (dev0, "mix", None) and hop0 != 1.0 and hop1 == 1.0  # same session and device
@@ -401,12 +422,36 @@ def test_a_restart_on_a_device_that_is_gone_says_so_and_ends_the_session(qtbot, 
     w, bridge = _live_window(qtbot, tiny_model_path, tmp_path,
                              _RecordingBridge(list(read_meta(tiny_model_path).labels), fail_from=2))
     assert w.start_microphone()
+    w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     w.apply_settings(w.settings.replace(hop_s=1.0))  # the restart finds the device gone
     assert "'USB Mic' not found" in w.banner.label.text() and "Settings changed" not in w.banner.label.text()
+    assert "The session is kept up to" in w.banner.label.text()
     assert not w.plot_stack.lanes[0].marker_lines  # nothing changed: no marker
-    assert getattr(bridge, "closed", False) and w.status_state.text() == "stopped"
+    assert "'USB Mic' not found" in bridge.ended_by and w.status_state.text().startswith("stopped at 0.0 s")
+    assert w.mode == SESSION
     w._update_actions()
-    assert not w.act_play.isEnabled()  # stopped: Listen starts a new session
+    assert not w.act_play.isEnabled()  # live audio is not recorded: nothing to play; Listen starts a new session
+
+
+def test_a_microphone_lost_while_paused_ends_the_session_at_the_resume(qtbot, tiny_model_path, tmp_path):
+    """Lost while paused, the resume finds it gone: the session ends where the pause began, kept to
+    move through as after Stop (a trial found it dead: no slider, the title still live)."""
+    from model.checkpoint import read_meta
+
+    labels = list(read_meta(tiny_model_path).labels)
+    bridge = _RecordingBridge(labels, fail_from=2)
+    bridge.batches = [[Audio(0, k * 0.5, np.full(8000, 0.01, np.float32))] for k in range(8)] + [[]] * 100
+    w, _ = _live_window(qtbot, tiny_model_path, tmp_path, bridge)
+    assert w.start_microphone()
+    w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')
+    for _ in range(10):
+        w.tick()
+    w.pause()
+    w.resume()
+    assert w.mode == SESSION and w.position_s == pytest.approx(4.0) and w.act_back.isEnabled()
+    assert "The session is kept up to 4.0 s" in w.banner.label.text() and "not found" in bridge.ended_by
+    w.resume()  # Space again: nothing to play, no new session unasked
+    assert len(bridge.starts) == 2
 
 
 def test_settings_that_change_nothing_recorded_restart_nothing(tiny_model_path):

@@ -645,6 +645,13 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     assert not w.banner.isHidden() and "Export failed" in w.banner.label.text() and "folder" in w.banner.label.text()
     assert w.export("png", elsewhere / "plots.png") == elsewhere / "plots.png"
     assert w.banner.isHidden()
+    # A name without the format's ending gets it: an image called mine.html overwrote an HTML report.
+    report = w.export("html", elsewhere / "mine.html")
+    before = report.read_bytes()
+    assert w.export("png", report) == elsewhere / "mine.html.png" and report.read_bytes() == before
+    assert (elsewhere / "mine.html.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert w.export("csv", elsewhere / "results") == elsewhere / "results.csv"
+    assert w.export("json", elsewhere / "UPPER.JSON") == elsewhere / "UPPER.JSON"  # its ending, in capitals
 
 
 def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they_show(make_window, replay,
@@ -667,12 +674,30 @@ def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they
 
 
 def test_first_start_says_what_to_do_until_something_is_loaded(make_window, replay, speech_wav):
-    from gui.plots import START_HINT
+    from gui import engine_bridge
+    from gui.plots import NO_MICROPHONE_HINT, START_HINT
 
     w = make_window(speed=0.0)
+    w._devices = [(0, "USB Mic")]
+    w._listen_ready(True)
     assert w.plot_stack._hint is not None and START_HINT in w.plot_stack._hint.text
     replay(w, speech_wav)
     assert w.plot_stack._hint is None and w.plot_stack.lanes
+    # Without a microphone the empty canvas does not say "press Listen", and Listen (Ctrl+L) says why
+    # it cannot (a disabled button swallowed the shortcut without a word) and leaves the replay alone.
+    w.plot_stack._hint, shown = None, w.source_path
+    real = engine_bridge.list_devices
+    try:
+        engine_bridge.list_devices = lambda: []
+        w.refresh_devices()
+    finally:
+        engine_bridge.list_devices = real
+    assert w.plot_stack.hint_text == NO_MICROPHONE_HINT and "No microphone found" in w.act_listen.toolTip()
+    assert w.act_listen.isEnabled() and not w.start_microphone()
+    assert w.banner.label.text().startswith("No microphone found. Connect one and press ↻")
+    assert w.source_path == shown and w.mode == "file"
+    w.plot_stack.clear_lanes()
+    assert NO_MICROPHONE_HINT in w.plot_stack._hint.text
 
 
 def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_named(make_window, replay, speech_wav,
@@ -1167,3 +1192,34 @@ def test_a_narrower_window_lays_the_plots_out_within_it(make_window, replay, spe
         assert stack.key.columnCount == (NARROW_LEGEND_COLUMNS if stack.width() < NARROW_PLOT_PX else LEGEND_COLUMNS)
         for p in [*lane.plots, lane.colorbar]:
             assert p.sceneBoundingRect().right() <= view + 1, (width, view, p.sceneBoundingRect())
+
+
+def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_window, replay, speech_wav, qtbot):
+    """At 900 x 560 a trial found captions running off the plots' left edge ("tomer: valence / ..."),
+    the colour bar's label across the next lane, and a status note cut mid-word."""
+    from gui.plots import COLORBAR_LABEL
+
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    w.resize(760, 560)
+    qtbot.wait(50)
+    w.redraw()
+    lane = w.plot_stack.lanes[0]
+    shortened = 0
+    for plot, item in lane.captions.items():
+        shown = item.toPlainText()
+        assert item.boundingRect().width() <= plot.vb.width(), shown  # inside its plot
+        assert lane.caption(plot).startswith(shown.rstrip("…"))  # the same words, shortened at most
+        shortened += shown != lane.caption(plot)
+    assert shortened, [lane.caption(p) for p in lane.captions]
+    axis = lane.colorbar.getAxis("left")
+    assert axis.labelText in (COLORBAR_LABEL, "dB")
+    if lane.spec_plot.vb.height() < 100:
+        assert axis.labelText == "dB"
+    text = "A note far longer than the room left of the status bar's fields: " + "word " * 60
+    w._flash(text)
+    shown = w.statusBar().currentMessage()
+    assert shown.endswith("…") and text.startswith(shown[:-1]) and w.statusBar().toolTip() == text
+    w.resize(1600, 900)
+    qtbot.wait(50)
+    assert lane.caption(lane.dimensions_plot) == lane.captions[lane.dimensions_plot].toPlainText()  # whole again

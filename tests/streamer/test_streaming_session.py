@@ -431,6 +431,12 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
     assert "window 2.0 s, hop 0.5 s, VAD 2 from 0.0 s; window 2.0 s, hop 1.0 s, VAD 3 from 3.8 s" in text
     assert "Session report: live.jsonl (live audio)" in text and "<th>session</th>" in text  # not a "recording"
     assert "live audio, listened to until stopped" in text and "before the end of the recording" not in text
+    # The CSV export says so too: a row where the new settings apply from, among the results.
+    rows = list(csv.DictReader(Path(SessionStore.open(path).export_csv(tmp_path / "live.csv")).read_text().splitlines()))
+    assert [(r["kind"], r["start_s"]) for r in rows] == [("window", "0.5"), ("window", "1.0"), ("window", "1.5"),
+                                                          ("settings", "3.8"), ("window", "4.0")]
+    assert rows[3]["settings"] == "window 2.0 s, hop 1.0 s, VAD 3, speaker adaptation on, every track analysed"
+    assert rows[3]["track"] == rows[3]["top_label"] == rows[3]["paused_s"] == "" and rows[0]["settings"] == ""
     # The channels analysed are settings too (the agent's turned on while listening).
     calls = tmp_path / "calls.jsonl"
     store = SessionStore.create(calls, {"source": "microphone", "track_names": ["Agent", "Customer"]})
@@ -441,6 +447,9 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
     assert [h["settings"]["skip_tracks"] for h in SessionStore.open(calls).metadata["settings_history"]] == [[0], []]
     text = session_report(calls, tmp_path / "calls.html").read_text()
     assert "VAD 2, channels left out: Agent from 0.0 s; window 2.0 s, hop 0.5 s, VAD 2, every channel analysed from 9.0 s" in text
+    rows = list(csv.DictReader(Path(SessionStore.open(calls).export_csv(tmp_path / "calls.csv")).read_text().splitlines()))
+    assert [(r["kind"], r["start_s"], r["settings"]) for r in rows] == [
+        ("window", "0.5", ""), ("settings", "9.0", "window 2.0 s, hop 0.5 s, VAD 2, speaker adaptation on, every track analysed")]
     plain = SessionStore.create(tmp_path / "plain.jsonl", {})
     plain.update_metadata(**engine(0.5, 2))
     plain.close()
