@@ -24,7 +24,7 @@ from gui import engine_bridge as eb
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
-from gui.plots import NO_MICROPHONE_HINT, PLOT_BACKGROUND, START_HINT, PlotStack
+from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, START_HINT, PlotStack
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
@@ -90,6 +90,17 @@ def pause_text(paused_s: float) -> str:
     return f"paused {paused_s:.1f} s" if paused_s < 10 else f"paused {paused_s:.0f} s"
 
 
+EXPORT_ENDINGS = {"html": (".html", ".htm")}  # the endings a format's file may have (else ".FORMAT")
+
+
+def export_path(path: str | Path, fmt: str) -> Path:
+    """Where an export named ``path`` goes: with the format's ending added when it has none of them."""
+    path = Path(path)
+    if path.suffix.lower() in EXPORT_ENDINGS.get(fmt, (f".{fmt}",)) or not path.name:
+        return path
+    return path.with_name(f"{path.name}.{fmt}")
+
+
 def _incomplete_note(name: str, loaded) -> str | None:
     """What to tell the user when an opened session's analysis did not reach the end of its
     recording: stopped (by the user, or on an error) or unfinished (no end record: killed, or the
@@ -99,7 +110,11 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if state in (None, "complete"):
         return None
     until = analysis.get("analysed_until_s") or 0.0
-    if is_live(loaded.metadata):  # listening ends when someone stops it: only a kill is worth a word
+    if is_live(loaded.metadata):  # listening ends when someone stops it: an error or a kill is worth a word
+        ended_by = (analysis.get("ended") or {}).get("ended_by")
+        if state == "stopped" and isinstance(ended_by, str) and ended_by:
+            said = "" if ended_by in loaded.messages else f" ({ended_by})"  # else "When it was analysed" says it
+            return f"{name}: listening ended on an error{said}; the results up to {time_text(until)} are kept."
         if state == "stopped":
             return None
         return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
@@ -127,6 +142,8 @@ def _said_note(messages: list[str]) -> str | None:
 
 
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
+LIVE_ENDED = "The live analysis stopped by itself."  # what ended it, when the engine said nothing
+PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only until the paused session ends
 
 
 class ErrorBanner(QtWidgets.QFrame):
@@ -323,6 +340,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.side_panel.lane_name_changed.connect(self.rename_lane)
 
         sb = self.statusBar()
+        sb.messageChanged.connect(lambda text: text or sb.setToolTip(""))  # a passing note's tooltip goes with it
         self.status_model = QtWidgets.QLabel()
         self.status_device = QtWidgets.QLabel("device: –")
         self.status_latency = QtWidgets.QLabel("result delay: –")
@@ -514,7 +532,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._devices = eb.list_devices()
         except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
             self._devices = []
-            self._devices_error = f"Microphones are unavailable ({exc})."
+            self._devices_error = (f"Microphones cannot be listed ({exc}). Install what the message names (the "
+                                   "audio library PortAudio: libportaudio2), then restart the program.")
             self.device_combo.addItem("no microphone available", None)
             self._set_state(f"microphones unavailable: {exc}")
             self._listen_ready(False)
@@ -530,8 +549,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Whether there is a microphone to listen to: without one, Listen's tooltip and the empty
         canvas say so, and Listen (or Ctrl+L, which a disabled button would swallow) says what to do."""
         self.act_listen.setToolTip("Start live analysis of the microphone (Ctrl+L)" if ready else
-                                   "No microphone found: connect one and press ↻ to refresh the list")
-        self.plot_stack.set_hint(START_HINT if ready else NO_MICROPHONE_HINT)
+                                   self._devices_error or "No microphone found: connect one and press ↻ to refresh "
+                                   "the list")
+        self.plot_stack.set_hint(START_HINT if ready else NO_AUDIO_INPUT_HINT if self._devices_error
+                                 else NO_MICROPHONE_HINT)
 
     def ask_salvage(self, message: str) -> bool:
         """Ask whether to open a damaged session up to its damage."""
@@ -675,8 +696,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = session_path
         self.dispatch(loaded.events)
         self.transport.analysis_progress(self.duration_s, done=True)
-        self._flash(f"{path.name}: analysed before; shown from its session {session_path.name} (same content, "
-                    "model and settings)")
+        self._flash(f"{path.name}: analysed before; shown from its session",
+                    tip=f"Same content, model and settings as session {session_path}")
         return True
     def _mark_not_analysed(self, track: int) -> None:
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
@@ -743,6 +764,8 @@ class MainWindow(QtWidgets.QMainWindow):
         resumes the session. With another microphone or channels, the session so far ends (kept, and
         said so) and a new one starts."""
         chosen = self.device_combo.currentData() if device is None or device is False else device
+        if self.mode == MIC and self.bridge.active and not self.bridge.running:
+            self._engine_ended_live()  # ended by itself before this Listen: kept, and said why
         same = self._listening_with == (chosen, self.settings.channels)
         if same and (self.listening or self._mic_paused):
             if self._mic_paused:
@@ -756,8 +779,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return True
         if (device is None or device is False) and chosen is None and not self._devices:
             # Nothing to listen to: say so, and leave what is shown (a replay, a session) as it is.
-            self.show_error(f"{self._devices_error or 'No microphone found.'} Connect one and press ↻ to refresh the "
-                            "list, or open an audio file (Ctrl+O).")
+            self.show_error(f"{self._devices_error} Open an audio file (Ctrl+O) meanwhile." if self._devices_error else
+                            "No microphone found. Connect one and press ↻ to refresh the list, or open an audio "
+                            "file (Ctrl+O).")
             return False
         previous_live = (self.session_path if self.mode == MIC and (self.listening or self._mic_paused)
                          and self.session_path is not None and self.session_path.is_file() else None)
@@ -1029,6 +1053,14 @@ class MainWindow(QtWidgets.QMainWindow):
         was_analysing = self.mode == FILE and self.bridge.active
         # A live session, listening, paused, or ended by itself (the microphone lost): its file is there.
         was_live = review and self.mode == MIC
+        if self.mode == MIC and self.bridge.active and not self.bridge.running:
+            # It ended by itself just now (before the timer saw it): that is why it ended, not this Stop.
+            if review:
+                self._engine_ended_live()
+                return
+            self.dispatch(self.bridge.stop(close_session=False))
+            self.bridge.close_session(ended_by=self._fatal_message or LIVE_ENDED)
+        self.banner.withdraw(PAUSED_SETTINGS)  # no resume will come
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()
@@ -1049,12 +1081,18 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.mode != IDLE:
             self._set_state("stopped")
 
+    def _engine_ended_live(self) -> None:
+        """Live, the engine ended by itself (the microphone lost, an error): keep what we have."""
+        self.dispatch(self.bridge.stop(close_session=False))
+        self._live_ended(self._fatal_message or LIVE_ENDED, self._analysed_s())
+
     def _live_ended(self, message: str, at_s: float) -> None:
         """A live session ended by itself: the microphone lost (unplugged, taken, its sound server gone)
         while listening, or when a resume or a restart with new settings opened it again, or an error.
         Its results up to there are kept: the session's end record says why it ended (File > Sessions
         lists it so), and it is on screen as after Stop, to move through and export."""
         self.bridge.close_session(ended_by=message)
+        self.banner.withdraw(PAUSED_SETTINGS)
         self._mic_paused = False
         self.transport.pause()
         if self.session_path is None or not self.session_path.is_file():
@@ -1248,8 +1286,8 @@ class MainWindow(QtWidgets.QMainWindow):
                                      f"session, which records where they changed (its report and exports say so)"
                                      f"{unheard}.", notice=True)
         elif engine_changed and self.mode == MIC and self._mic_paused:
-            self.banner.show_message("Settings changed while paused: they apply when you resume (Space), in the same "
-                                     "session, which records where they changed (its report and exports say so).",
+            self.banner.show_message(f"{PAUSED_SETTINGS}they apply when you resume (Space), in the same session, "
+                                     "which records where they changed (its report and exports say so).",
                                      notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
@@ -1270,9 +1308,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 if self.mode == FILE and (self._all_finished() or not self.bridge.running):
                     self._on_analysis_finished()
                 elif not self.bridge.running:
-                    # Live, the engine ended by itself (the microphone lost, an error): keep what we have.
-                    self.dispatch(self.bridge.stop(close_session=False))
-                    self._live_ended(self._fatal_message or "The live analysis stopped by itself.", self._analysed_s())
+                    self._engine_ended_live()
             if self.mode == FILE:
                 self.transport.analysis_progress(max((h.analysed_s for h in self.histories.values()), default=0.0))
             elif self.mode == MIC and self.histories:
@@ -1445,15 +1481,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
 
-    def _flash(self, text: str, ms: int = REOPEN_NOTE_MS) -> None:
+    def _flash(self, text: str, ms: int = REOPEN_NOTE_MS, tip: str | None = None) -> None:
         """A passing note in the status bar's free room (left of its fields), cut short with an
-        ellipsis where it does not fit (Qt cuts it mid-word), whole in the status bar's tooltip."""
+        ellipsis where it does not fit (Qt cuts it mid-word), whole (or ``tip``) in the status bar's
+        tooltip while it shows."""
         sb = self.statusBar()
         room = self.status_state.geometry().left() - 2 * STATUS_MARGIN_PX
         shown = text
         if self.status_state.isVisible() and room > 0:
             shown = sb.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
-        sb.setToolTip(text)
+        sb.setToolTip(tip or text)
         sb.showMessage(shown, ms)
 
     def _set_state(self, text: str) -> None:
@@ -1466,8 +1503,18 @@ class MainWindow(QtWidgets.QMainWindow):
                    "html": "HTML report (*.html)"}
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", str(self.default_export_path(fmt)),
                                                         filters[fmt])
-        if path:
-            self.export(fmt, path)
+        if not path:
+            return
+        # The dialog asked about replacing the name as typed; the export adds the format's ending.
+        written = export_path(path, fmt)
+        if written != Path(path) and written.exists():
+            answer = QtWidgets.QMessageBox.question(
+                self, f"Export {fmt.upper()}", f"{written} already exists. Replace it?",
+                QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+                QtWidgets.QMessageBox.StandardButton.No)
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                return
+        self.export(fmt, written)
 
     def default_export_path(self, fmt: str) -> Path:
         """Where an export goes unless the user says otherwise: the folder of the last export, else
@@ -1496,9 +1543,7 @@ class MainWindow(QtWidgets.QMainWindow):
         to the banner, and an export that works takes an earlier export's failure off it. A name
         without the format's ending gets it (an image named report.html would overwrite a report, and
         open as none)."""
-        path = Path(path)
-        if path.suffix.lower() != f".{fmt}":
-            path = path.with_name(f"{path.name}.{fmt}")
+        path = export_path(path, fmt)
         try:
             if fmt == "png":
                 if not self._titled(self.plot_stack.grab()).save(str(path), "PNG"):

@@ -70,6 +70,8 @@ SAMPLES_PER_PX = 5.0  # decimate curves to about this many min/max runs per pixe
 LEVEL_GAP_S = 0.1  # level values are 20 ms apart; a wider step means audio was skipped
 START_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O),<br>"
               "or press Listen to analyse the microphone.")
+NO_AUDIO_INPUT_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O).<br>"
+                       "Microphones cannot be listed: Listen (Ctrl+L) says why.")
 NO_MICROPHONE_HINT = ("Open an audio file (Ctrl+O) or a saved session (Ctrl+Shift+O).<br>"
                       "No microphone was found: connect one and press ↻ beside the list to listen.")
 GAP_TOLERANCE_S = 0.05  # windows that do not overlap or touch mark a pause in speech

@@ -567,7 +567,9 @@ def _change_text(settings: dict) -> str:
     text = settings_text(settings)
     if isinstance(settings.get("speaker_adaptation"), bool):
         text += f", speaker adaptation {'on' if settings['speaker_adaptation'] else 'off'}"
-    skip = settings.get("skip_tracks") or []
+    if not isinstance(settings.get("skip_tracks"), list):  # not recorded (sessions from before it was)
+        return text
+    skip = settings["skip_tracks"]
     return text + (f", tracks left out: {' '.join(str(t) for t in skip)}" if skip else ", every track analysed")
 
 

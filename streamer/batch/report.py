@@ -276,10 +276,12 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     recording = meta.get("path") or (engine.get("source") or {}).get("path")  # the app's, or ser analyze's
     call_id = Path(str(recording or session_path)).name
     live = is_live(meta)  # the app's live session: no recording, the session file names it
-    if live:  # listening ends when someone stops it
+    ended_by = (progress.get("ended") or {}).get("ended_by")  # the app's: what ended it when its user did not
+    if live:  # listening ends when someone stops it, or on an error (the microphone lost)
         state = {ANALYSIS_UNFINISHED: "not finished (the session has no end record: still listening, or the "
                                       "program was closed, killed or its disk filled up)"}.get(
-            progress["state"], "live audio, listened to until stopped")
+            progress["state"], f"live audio, listening ended on an error ({ended_by})" if isinstance(ended_by, str)
+            and ended_by else "live audio, listened to until stopped")
     else:
         state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
                  ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "

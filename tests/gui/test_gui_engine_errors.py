@@ -564,3 +564,49 @@ def test_the_agents_lane_follows_agent_analysis_turned_on_or_off_while_listening
     w.dispatch([Result.built_in(0, 1.0, 3.0, {labels[0]: 1.0})])
     w.apply_settings(w.settings.replace(analyse_agent=False))
     assert bridge.skipped_tracks == (0,) and w.plot_stack.lanes[0].analysed  # its results stay in view
+
+
+def test_a_live_session_that_ended_on_an_error_says_so_when_opened_and_in_its_report(qtbot, tiny_model_path, tmp_path):
+    """A resume that found the microphone gone writes no error record: the end record's ended_by was
+    all there was, and the reopened session and its report said nothing (or "listened to until stopped")."""
+    from streamer import SessionStore
+    from streamer.batch.report import session_report
+    from streamer.events import WindowResult
+
+    path = tmp_path / "20261204-100000-live.jsonl"
+    store = SessionStore.create(path, {"source": "microphone"})
+    store.append(WindowResult.built_in(0, 1.0, 3.0, {"neutral": 1.0}))
+    lost = "input device 'USB Mic' not found; run `ser devices` to list them."
+    store.close(analysis="stopped", analysed_until_s=4.0, ended_by=lost)
+    w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.open_session(path)
+    assert f"listening ended on an error ({lost}); the results up to 4.0 s are kept" in w.banner.label.text()
+    text = session_report(path, tmp_path / "live.html").read_text()
+    assert "live audio, listening ended on an error (input device &#x27;USB Mic&#x27; not found" in text or \
+        "live audio, listening ended on an error (input device 'USB Mic' not found" in text
+    assert "listened to until stopped" not in text
+
+
+def test_stop_withdraws_the_notice_that_settings_apply_at_the_resume(qtbot, tiny_model_path, tmp_path):
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')
+    w.pause()
+    w.apply_settings(w.settings.replace(hop_s=1.0))
+    assert w.banner.label.text().startswith("Settings changed while paused")
+    w.stop()
+    assert w.banner.isHidden()  # no resume will come
+
+
+def test_listen_just_after_the_engine_ended_by_itself_keeps_why(qtbot, tiny_model_path, tmp_path):
+    """The engine died less than a timer tick before Listen: the session it leaves is closed with why it
+    ended (not as a plain stop), and Listen starts the new one."""
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    first = w.session_path
+    first.write_text('{"type": "metadata", "source": "microphone"}\n')
+    w.dispatch([Problem("input device 'USB Mic' stopped delivering audio (unplugged?).", fatal=True)])
+    bridge.running = False  # dead, and the timer has not seen it yet
+    w.device_combo.setCurrentIndex(1)
+    assert w.start_microphone() and w.session_path != first
+    assert bridge.ended_by == "input device 'USB Mic' stopped delivering audio (unplugged?)."

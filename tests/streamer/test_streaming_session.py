@@ -437,6 +437,17 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
                                                           ("settings", "3.8"), ("window", "4.0")]
     assert rows[3]["settings"] == "window 2.0 s, hop 1.0 s, VAD 3, speaker adaptation on, every track analysed"
     assert rows[3]["track"] == rows[3]["top_label"] == rows[3]["paused_s"] == "" and rows[0]["settings"] == ""
+    # A pause and a settings change at one moment (settings changed while paused): the pause first.
+    from streamer.session import write_csv
+
+    both = write_csv(tmp_path / "both.csv", [_result(0.5), _result(4.0)], pauses=[{"at_s": 3.8, "paused_s": 12.0}],
+                     settings_changes=[{"from_s": 3.8, "settings": {"window_s": 2.0, "hop_s": 1.0,
+                                                                   "vad_aggressiveness": 3}}])
+    rows = list(csv.DictReader(both.read_text().splitlines()))
+    assert [(r["kind"], r["start_s"], r["paused_s"], r["settings"]) for r in rows] == [
+        ("window", "0.5", "", ""), ("pause", "3.8", "12.0", ""),
+        ("settings", "3.8", "", "window 2.0 s, hop 1.0 s, VAD 3"),  # no channels recorded: none said
+        ("window", "4.0", "", "")]
     # The channels analysed are settings too (the agent's turned on while listening).
     calls = tmp_path / "calls.jsonl"
     store = SessionStore.create(calls, {"source": "microphone", "track_names": ["Agent", "Customer"]})
