@@ -101,6 +101,16 @@ def export_path(path: str | Path, fmt: str) -> Path:
     return path.with_name(f"{path.name}.{fmt}")
 
 
+def sentence(text: str) -> str:
+    """A message as a sentence: a capital first, a full stop last (an engine's message may start with a
+    device's name in lower case, or end with a bracket)."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def _incomplete_note(name: str, loaded) -> str | None:
     """What to tell the user when an opened session's analysis did not reach the end of its
     recording: stopped (by the user, or on an error) or unfinished (no end record: killed, or the
@@ -113,8 +123,8 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if is_live(loaded.metadata):  # listening ends when someone stops it: an error or a kill is worth a word
         ended_by = (analysis.get("ended") or {}).get("ended_by")
         if state == "stopped" and isinstance(ended_by, str) and ended_by:
-            said = "" if ended_by in loaded.messages else f" ({ended_by})"  # else "When it was analysed" says it
-            return f"{name}: listening ended on an error{said}; the results up to {time_text(until)} are kept."
+            said = "." if ended_by in loaded.messages else f": {sentence(ended_by)}"  # else "When it was analysed" says it
+            return f"{name}: listening ended on an error{said} The results up to {time_text(until)} are kept."
         if state == "stopped":
             return None
         return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
@@ -144,6 +154,25 @@ def _said_note(messages: list[str]) -> str | None:
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
 LIVE_ENDED = "The live analysis stopped by itself."  # what ended it, when the engine said nothing
 PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only until the paused session ends
+
+
+class ElidedLabel(QtWidgets.QLabel):
+    """A status-bar field that, where the bar is too narrow for it, ends with "…" instead of being
+    cut mid-word ("device: cpu (ONNX Runtim"); its tooltip has it whole (see MainWindow._set_state)."""
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
+        hint = super().minimumSizeHint()
+        return QtCore.QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("…" * 4) + 8), hint.height())
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QtGui.QPainter(self)
+        room = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, room.width())
+        painter.drawText(room, int(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter), text)
+
+    def shown_text(self) -> str:
+        """The text as it is drawn now."""
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideRight, self.contentsRect().width())
 
 
 class ErrorBanner(QtWidgets.QFrame):
@@ -248,6 +277,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_info: eb.ModelInfo | None = None
         self.errors: list[str] = []
         self._fatal_message: str | None = None  # what stopped the engine, when it stopped by itself
+        self._flashing: tuple[str, float] | None = None  # a passing status note, and when it goes
         self._expected_tracks = 1
         self._frames = 0
         self._fps = 0.0
@@ -340,15 +370,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.side_panel.lane_name_changed.connect(self.rename_lane)
 
         sb = self.statusBar()
-        sb.messageChanged.connect(lambda text: text or sb.setToolTip(""))  # a passing note's tooltip goes with it
-        self.status_model = QtWidgets.QLabel()
-        self.status_device = QtWidgets.QLabel("device: –")
-        self.status_latency = QtWidgets.QLabel("result delay: –")
+        sb.messageChanged.connect(lambda text: text or self._flash_gone())
+        self.status_model = ElidedLabel()
+        self.status_device = ElidedLabel("device: –")
+        self.status_latency = ElidedLabel("result delay: –")
         self.status_latency.setToolTip("How long after its audio arrived each result was ready (median, and p95): "
                                        "live, the delay you see; in a file's background analysis, its queueing")
-        self.status_overflows = QtWidgets.QLabel("overflows: 0")
+        self.status_overflows = ElidedLabel("overflows: 0")
         self.status_fps = QtWidgets.QLabel("0 fps")
-        self.status_state = QtWidgets.QLabel("idle")
+        self.status_state = ElidedLabel("idle")
         for i, w in enumerate((self.status_state, self.status_model, self.status_device, self.status_latency,
                                self.status_overflows, self.status_fps)):
             if i:  # fields apart, so that they do not run together
@@ -771,8 +801,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if self._mic_paused:
                 self.resume()  # one that fails ends the session and says why
                 if self.listening:
-                    self._flash("Listen resumed this session (paused); Stop ends it, and Listen then starts a "
-                                "new one.")
+                    self._flash("Listen resumed the paused session; Stop ends it, and Listen then starts a new "
+                                "one.")
                 return self.listening
             self._flash("Already listening to this microphone: Stop ends this session, and Listen then "
                         "starts a new one.")
@@ -1101,7 +1131,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._review_live_session()
         kept = (f"The session is kept up to {time_text(at_s)}: move through it and export it here (File > "
                 "Sessions opens it later); press Listen (Ctrl+L) for a new live session.")
-        self.banner.show_message(f"{message} {kept}")
+        self.banner.show_message(f"{sentence(message)} {kept}")
         self._set_state(f"stopped at {time_text(at_s)}: the live audio ended (see above); the results are kept")
 
     def _review_live_session(self) -> None:
@@ -1424,7 +1454,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.seek_slider.setRange(0, int(self.duration_s * 1000))
             self.seek_slider.setValue(int(self.position_s * 1000))
         self.time_label.setText(f"{_clock(self.position_s)} / {_clock(self.duration_s)}")
-        self.act_play.setText("Pause" if self.playing else "Play")
+        self.act_play.setText("Pause" if self.playing else "Resume" if self.mode == MIC and self._mic_paused else "Play")
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -1480,18 +1510,39 @@ class MainWindow(QtWidgets.QMainWindow):
             text += f", sound gaps: {gaps}"  # the sound output ran dry; the analysis has all of the audio
         self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
+        self._fit_flash()
 
     def _flash(self, text: str, ms: int = REOPEN_NOTE_MS, tip: str | None = None) -> None:
         """A passing note in the status bar's free room (left of its fields), cut short with an
         ellipsis where it does not fit (Qt cuts it mid-word), whole (or ``tip``) in the status bar's
         tooltip while it shows."""
+        self.statusBar().setToolTip(tip or text)
+        self._flashing = (text, time.monotonic() + ms / 1000.0)
+        self._fit_flash()
+
+    def _flash_gone(self) -> None:
+        """A passing note's time is up (or it was cleared): its tooltip goes with it."""
+        self._flashing = None
+        self.statusBar().setToolTip("")
+
+    def _fit_flash(self) -> None:
+        """Show the passing note cut to the room it has now (the fields beside it grow and shrink as
+        their texts change); the status bar's refresh calls this again."""
+        if self._flashing is None:
+            return
+        text, until = self._flashing
+        left_ms = int((until - time.monotonic()) * 1000)
         sb = self.statusBar()
+        if left_ms <= 0:
+            self._flashing = None
+            sb.clearMessage()
+            return
         room = self.status_state.geometry().left() - 2 * STATUS_MARGIN_PX
         shown = text
         if self.status_state.isVisible() and room > 0:
             shown = sb.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
-        sb.setToolTip(tip or text)
-        sb.showMessage(shown, ms)
+        if shown != sb.currentMessage():
+            sb.showMessage(shown, left_ms)
 
     def _set_state(self, text: str) -> None:
         self.status_state.setText(text)
@@ -1501,13 +1552,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _export_dialog(self, fmt: str) -> None:
         filters = {"csv": "CSV (*.csv)", "json": "JSON (*.json)", "png": "PNG image (*.png)",
                    "html": "HTML report (*.html)"}
+        # The export adds the format's ending to a name without it: the question whether to replace a
+        # file is asked here, of the file that will be written (the dialog would ask of the name typed).
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", str(self.default_export_path(fmt)),
-                                                        filters[fmt])
+                                                        filters[fmt],
+                                                        options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
         if not path:
             return
-        # The dialog asked about replacing the name as typed; the export adds the format's ending.
         written = export_path(path, fmt)
-        if written != Path(path) and written.exists():
+        if written.exists():
             answer = QtWidgets.QMessageBox.question(
                 self, f"Export {fmt.upper()}", f"{written} already exists. Replace it?",
                 QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,

@@ -569,8 +569,9 @@ def _change_text(settings: dict) -> str:
         text += f", speaker adaptation {'on' if settings['speaker_adaptation'] else 'off'}"
     if not isinstance(settings.get("skip_tracks"), list):  # not recorded (sessions from before it was)
         return text
-    skip = settings["skip_tracks"]
-    return text + (f", tracks left out: {' '.join(str(t) for t in skip)}" if skip else ", every track analysed")
+    skip = [str(t) for t in settings["skip_tracks"]]
+    left_out = f"track {skip[0]}" if len(skip) == 1 else f"tracks {', '.join(skip)}"
+    return text + (f", {left_out} not analysed" if skip else ", every track analysed")
 
 
 def _mark_row(kind: str, at_s: float, n_outputs: int, paused_s: float | str = "", settings: str = "") -> list:

@@ -280,8 +280,8 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     if live:  # listening ends when someone stops it, or on an error (the microphone lost)
         state = {ANALYSIS_UNFINISHED: "not finished (the session has no end record: still listening, or the "
                                       "program was closed, killed or its disk filled up)"}.get(
-            progress["state"], f"live audio, listening ended on an error ({ended_by})" if isinstance(ended_by, str)
-            and ended_by else "live audio, listened to until stopped")
+            progress["state"], f"live audio, listening ended on an error: {ended_by.strip().rstrip('.')}"
+            if isinstance(ended_by, str) and ended_by.strip() else "live audio, listened to until stopped")
     else:
         state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
                  ANALYSIS_UNFINISHED: "not finished (the session has no end record: still being analysed, or the "

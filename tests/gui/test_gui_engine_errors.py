@@ -183,7 +183,7 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
     w.pause()
     assert w.start_microphone()  # paused: Listen resumes this session (a trial found a new one started unsaid)
     assert starts == [0, 0] and w.session_path == session and w.listening
-    assert w.statusBar().currentMessage().startswith("Listen resumed this session")
+    assert w.statusBar().currentMessage().startswith("Listen resumed the paused session")
     session.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     w.channels_combo.setCurrentIndex(1)  # call centre, while listening: for the next Listen
     assert w.banner.isVisible() and w.banner.label.text().startswith("The channel setting applies from the next Listen")
@@ -580,10 +580,10 @@ def test_a_live_session_that_ended_on_an_error_says_so_when_opened_and_in_its_re
     store.close(analysis="stopped", analysed_until_s=4.0, ended_by=lost)
     w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
     assert w.open_session(path)
-    assert f"listening ended on an error ({lost}); the results up to 4.0 s are kept" in w.banner.label.text()
-    text = session_report(path, tmp_path / "live.html").read_text()
-    assert "live audio, listening ended on an error (input device &#x27;USB Mic&#x27; not found" in text or \
-        "live audio, listening ended on an error (input device 'USB Mic' not found" in text
+    assert (f"listening ended on an error: I{lost[1:]} The results up to 4.0 s are kept." in w.banner.label.text())
+    text = session_report(path, tmp_path / "live.html").read_text().replace("&#x27;", "'")
+    assert "live audio, listening ended on an error: input device 'USB Mic' not found; run" in text
+    assert "list them, analysed up to 4.0 s" in text  # no nested brackets, no ".),"
     assert "listened to until stopped" not in text
 
 
@@ -592,6 +592,8 @@ def test_stop_withdraws_the_notice_that_settings_apply_at_the_resume(qtbot, tiny
     assert w.start_microphone()
     w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')
     w.pause()
+    w._update_transport()
+    assert w.act_play.text() == "Resume"  # live audio paused: not "Play" as for a recording
     w.apply_settings(w.settings.replace(hop_s=1.0))
     assert w.banner.label.text().startswith("Settings changed while paused")
     w.stop()

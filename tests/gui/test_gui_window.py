@@ -1231,6 +1231,12 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     w._flash(text)
     shown = w.statusBar().currentMessage()
     assert shown.endswith("…") and text.startswith(shown[:-1]) and w.statusBar().toolTip() == text
+    # The status fields too: "device: cpu (ONNX Runtim" was cut mid-word.
+    w._set_state("exported to /a/folder/with/a/rather/long/name/" + "deep/" * 30 + "session.csv")
+    qtbot.wait(50)
+    state = w.status_state.shown_text()
+    assert state.endswith("…") and w.status_state.text().startswith(state[:-1])
+    assert w.status_state.toolTip() == w.status_state.text()
     w.resize(1600, 2000)
     qtbot.wait(50)
     assert lane.caption(lane.dimensions_plot) == lane.captions[lane.dimensions_plot].toPlainText()  # whole again

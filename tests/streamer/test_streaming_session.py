@@ -448,6 +448,10 @@ def test_settings_changed_within_a_session_are_recorded_with_where_they_apply(tm
         ("window", "0.5", "", ""), ("pause", "3.8", "12.0", ""),
         ("settings", "3.8", "", "window 2.0 s, hop 1.0 s, VAD 3"),  # no channels recorded: none said
         ("window", "4.0", "", "")]
+    from streamer.session import _change_text
+
+    assert _change_text({"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2, "skip_tracks": [0]}).endswith(
+        "VAD 2, track 0 not analysed")  # "tracks left out: 0" read as none left out
     # The channels analysed are settings too (the agent's turned on while listening).
     calls = tmp_path / "calls.jsonl"
     store = SessionStore.create(calls, {"source": "microphone", "track_names": ["Agent", "Customer"]})
