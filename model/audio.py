@@ -70,6 +70,16 @@ def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | N
             "the microphone gain.")
 
 
+def twin_channels_message(where: str, channel: str, other: str, n_channels: int, live: bool = False) -> str:
+    """``channel`` (analysed on its own) holds the same sound as ``other``: one speaker per channel is
+    not what is there (a mono recording saved as stereo, a mono microphone given as two channels)."""
+    mono = f"a mono microphone given as {n_channels} channels" if live else \
+        f"a mono recording saved as {n_channels} channels"
+    return (f"{where}: the {channel} and {other} channels hold the same sound ({mono}?), so the {channel} channel "
+            "has every voice in it, not one speaker's: its results are those of the whole conversation. Analyse "
+            "it mixed (Channels: Mixed in the app, --channels mix), or use audio with one speaker per channel.")
+
+
 class NativeStderr:
     """Collects what the C decoders under soundfile print on the process's standard error (libmpg123
     reports each damaged MP3 frame there) instead of letting it reach the user's terminal line by

@@ -31,6 +31,7 @@ from model.audio import (
     ogg_cut_message,
     ogg_is_cut,
     truncation_message,
+    twin_channels_message,
     very_quiet_message,
     wav_missing_fraction,
 )
@@ -57,6 +58,12 @@ MAX_FILE_CHANNELS = 64
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
+# Two channels that never differ by more than this (about -80 dBFS) hold the same sound; they are
+# compared only while they do, and said to be twins only if they held sound (a peak of TWIN_SOUND).
+TWIN_TOLERANCE = 1e-4
+TWIN_SOUND = 0.01
+MIC_TWIN_CHECK_S = 5.0  # a microphone's channels are compared over this much of its sound, then said ...
+MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
 SHORTFALL_S = 0.5
 SALVAGE_S = 0.05  # after a decoding error, the failed block is read again in steps this long, up to the damage
@@ -131,6 +138,39 @@ def _check_channels(channels: str) -> None:
         raise ConfigError(f"channels must be one of {CHANNEL_MODES}, got {channels!r}.")
 
 
+class TwinChannels:
+    """Finds analysed channels that hold the same sound as another channel (to TWIN_TOLERANCE), as a
+    mono recording saved as stereo, or a mono microphone that its sound server gives as two channels,
+    do: with channels split, such a "customer" channel holds every voice, the agent's too. Each block
+    is compared until the channels differ; after that it costs nothing."""
+
+    def __init__(self, n_channels: int, analysed: Sequence[int] | None):
+        analysed = list(range(n_channels) if analysed is None else analysed)
+        self.pairs = [(a, b) for a in analysed for b in range(n_channels)
+                      if b != a and not (b in analysed and b < a)]
+        self.sounding = dict.fromkeys(self.pairs, 0)  # per pair, the frames compared in which it held sound
+        self.frames = 0  # frames compared
+
+    def feed(self, data: np.ndarray) -> None:
+        if not self.pairs or not len(data):
+            return
+        self.frames += len(data)
+        self.pairs = [(a, b) for a, b in self.pairs if float(np.abs(data[:, a] - data[:, b]).max()) <= TWIN_TOLERANCE]
+        for a, b in self.pairs:
+            if float(np.abs(data[:, a]).max()) >= TWIN_SOUND:
+                self.sounding[a, b] += len(data)
+
+    def settled(self, sound_frames: int, most_frames: int) -> bool:
+        """Whether it is known which channels are twins: none left that could be, each left held sound
+        for ``sound_frames``, or ``most_frames`` were compared (channels that stay silent say nothing)."""
+        return (not self.pairs or self.frames >= most_frames
+                or all(self.sounding[pair] >= sound_frames for pair in self.pairs))
+
+    def twins(self) -> list[tuple[int, int]]:
+        """The pairs (analysed channel, the other) that held the same sound throughout, when they held sound."""
+        return [pair for pair in self.pairs if self.sounding[pair]]
+
+
 class Source:
     """Base class: ``open()`` checks and opens, ``blocks(stop)`` yields :class:`SourceBlock`, ``close()``."""
 
@@ -139,6 +179,14 @@ class Source:
     total_s: float | None = None  # known duration (files), for progress bars
     start_sample = 0
     block_s: float | None = None  # audio per block, when known (the engine bounds its input queue by it)
+    # The tracks the engine analyses (it sets them; None: all): notes on the audio are about them.
+    analysed_tracks: list[int] | None = None
+
+    def _twin_notes(self, twins: TwinChannels, where: str, n_channels: int, live: bool = False) -> None:
+        """A note for each analysed channel that held the same sound as another one."""
+        for a, b in twins.twins():
+            self.notices.append(twin_channels_message(where, self.track_names[a], self.track_names[b], n_channels,
+                                                      live))
 
     def __init__(self):
         self.overflows = 0  # device reported lost input
@@ -276,9 +324,6 @@ class FileSource(Source):
             self.total_s = (f.frames / (1.0 - missing) - start_frame) / self.rate  # the length its header declares
         self.start_sample = int(round(start_frame * SAMPLE_RATE_HZ / self.rate))
 
-    # The tracks the engine analyses (it sets them; None: all): the level notes are about them.
-    analysed_tracks: list[int] | None = None
-
     def _level_notes(self, peaks: np.ndarray, raw_peaks: np.ndarray, clipped: np.ndarray, frames: int) -> None:
         """Notes on the level of what is analysed: the mixed recording, or, with channels split, each
         analysed channel by its name (a quiet or clipped customer beside a clean agent was missed, or
@@ -319,6 +364,7 @@ class FileSource(Source):
         counts = np.zeros(self.n_channels, dtype=np.int64)
         clipped = np.zeros(self.n_channels, dtype=np.int64)
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
+        twins = TwinChannels(self.n_channels, self.analysed_tracks) if self.channels != "mix" else None
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -367,6 +413,8 @@ class FileSource(Source):
                         peaks[c] = max(peaks[c], deviation[:, c].max())
                         raw_peaks[c] = max(raw_peaks[c], size[:, c].max())
                         clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
+                    if twins is not None:
+                        twins.feed(data)
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)
@@ -392,6 +440,8 @@ class FileSource(Source):
             self.notices.append(msg)
         if done and frames_read:
             self._level_notes(peaks, raw_peaks, clipped, frames_read)
+            if twins is not None:
+                self._twin_notes(twins, str(self.path), self.n_channels)
         if done:
             # A recording still being written: libsndfile reads the length it had when opened, and the
             # rest would go unanalysed under a "complete" analysis.
@@ -593,6 +643,7 @@ class MicrophoneSource(Source):
         expected = 0  # next native frame on the clock
         position = self.start_sample
         last_audio = time.monotonic()
+        twins = TwinChannels(self.n_channels, self.analysed_tracks) if self.channels != "mix" else None
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -610,6 +661,11 @@ class MicrophoneSource(Source):
                                       f"{self.stall_timeout_s:.0f} s (unplugged?).") from None
                 continue
             last_audio = arrival
+            if twins is not None:  # the first seconds of sound tell whether the channels are one
+                twins.feed(data)
+                if twins.settled(int(MIC_TWIN_CHECK_S * self.rate), int(MIC_TWIN_MOST_S * self.rate)):
+                    self._twin_notes(twins, f"microphone {self.device_name}", self.n_channels, live=True)
+                    twins = None
             n_frames = len(data)
             if first > expected:  # the callback dropped blocks: keep the clock honest with silence
                 data = np.concatenate([np.zeros((first - expected, data.shape[1]), np.float32), data])

@@ -235,3 +235,74 @@ def test_file_blocks_read_every_sample_in_order(speech_16k, tmp_path, name, subt
     direct = read_all(1234)
     assert direct.dtype == np.float32 and np.array_equal(direct, expected[1234:])
     assert np.array_equal(read_all(0, Plain), expected)
+
+
+def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k, tmp_path):
+    """A mono recording saved as stereo, analysed as a call: the customer's channel has every voice in
+    it, the agent's too, and nothing said so (a trial found a mono microphone shown as two lanes)."""
+    from streamer.sources import FileSource
+
+    other = np.roll(speech_16k, SAMPLE_RATE_HZ // 3) * 0.5
+
+    def notes(left, right, channels="split", analysed=None, subtype="PCM_16"):
+        path = write_audio(tmp_path / "call.wav", np.stack([left, right], axis=1).astype(np.float32), subtype=subtype)
+        src = FileSource(path, channels=channels, track_names=["Agent", "Customer"] if channels == "split" else None)
+        src.open()
+        src.analysed_tracks = analysed
+        for _ in src.blocks(threading.Event()):
+            pass
+        return [n for n in src.notices if "the same sound" in n]
+
+    twin = notes(speech_16k, speech_16k, analysed=[1])
+    assert len(twin) == 1 and twin[0].startswith(f"{tmp_path / 'call.wav'}: the Customer and Agent channels hold "
+                                                 "the same sound (a mono recording saved as 2 channels?)")
+    assert "Analyse it mixed" in twin[0]
+    assert notes(speech_16k, speech_16k, analysed=[0, 1])  # both analysed: said once, of the pair
+    assert len(notes(speech_16k, speech_16k, analysed=[0, 1])) == 1
+    assert not notes(speech_16k, other, analysed=[1])  # one speaker per channel
+    assert not notes(speech_16k, speech_16k, channels="mix")  # mixed: nothing claims one speaker per channel
+    silent = np.zeros_like(speech_16k)
+    assert not notes(silent, silent, analysed=[1])  # no sound: the level note says so, not this one
+    near = speech_16k + np.float32(3e-4) * np.sign(np.sin(np.arange(len(speech_16k))))  # -70 dBFS apart
+    assert not notes(speech_16k, near, analysed=[1], subtype="FLOAT")
+
+
+def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
+    """A mono microphone that its sound server gives as two channels, in the call-centre view: said after
+    a few seconds of sound, once; a real two-channel device is said nothing of."""
+    import queue as _queue
+
+    from streamer import MicrophoneSource
+    from streamer.sources import MIC_TWIN_CHECK_S
+
+    def run(stereo: np.ndarray) -> list[str]:
+        src = MicrophoneSource(device="fake", channels="split", stall_timeout_s=60.0)
+
+        class Stream:
+            active = True
+
+            def start(self):
+                pass
+
+        src._stream = Stream()
+        src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, 2, "USB Mic"
+        src.track_names = ["Agent", "Customer"]
+        src.analysed_tracks = [1]
+        src._queue = _queue.Queue()
+        block = SAMPLE_RATE_HZ // 10
+        for i in range(0, len(stereo) - block + 1, block):
+            src._callback(stereo[i:i + block], block, None, type("S", (), {"input_overflow": False})())
+        stop = threading.Event()
+        blocks = src.blocks(stop)
+        for _ in range(len(stereo) // block):
+            next(blocks)
+        stop.set()
+        return [n for n in src.notices if "the same sound" in n]
+
+    seconds = int(MIC_TWIN_CHECK_S) + 2
+    rng = np.random.default_rng(0)
+    voice = (0.2 * rng.standard_normal(seconds * SAMPLE_RATE_HZ)).astype(np.float32)
+    said = run(np.stack([voice, voice], axis=1))
+    assert said == [said[0]] and said[0].startswith("microphone USB Mic: the Customer and Agent channels hold the "
+                                                    "same sound (a mono microphone given as 2 channels?)")
+    assert not run(np.stack([voice, np.roll(voice, 100)], axis=1))
