@@ -34,6 +34,7 @@ from streamer.summary import time_text
 PLOT_BACKGROUND = (20, 20, 24)  # the plots' background (RGB), also under an exported image's title
 SPEC_RANGE_DB = 80.0  # the spectrogram's fixed colour scale: this many dB below a full-scale sine, up to it
 COLORBAR_LABEL = "dB (0 = full-scale sine)"
+COLORBAR_TICKS_PX = 70  # a colour bar shorter than this labels its ends only
 NATS_PER_DB = np.log(10.0) / 10.0  # power in natural-log units per dB
 # Categorical plots keep their data in [0, 1] and above it the top-class band, so that it covers no curve.
 BAND_Y = (1.04, 1.14)
@@ -351,9 +352,15 @@ class Lane:
         (in a small window it ran into the next lane's bar); the bar's tooltip says it whole."""
         axis = self.colorbar.getAxis("left")  # where a vertical ColorBarItem puts its label
         metrics = QtGui.QFontMetricsF(axis.label.font())
-        text = COLORBAR_LABEL if metrics.horizontalAdvance(COLORBAR_LABEL) <= self.spec_plot.vb.height() else "dB"
+        height = self.spec_plot.vb.height()
+        text = COLORBAR_LABEL if metrics.horizontalAdvance(COLORBAR_LABEL) <= height else "dB"
         if axis.labelText != text:
             axis.setLabel(text)
+        # Its scale: every 20 dB, or its ends only where five labels would run into each other.
+        ends = height < COLORBAR_TICKS_PX
+        if ends != getattr(self, "_colorbar_ends", False):
+            self._colorbar_ends = ends
+            self.colorbar.axis.setTicks([[(v, f"{v:g}") for v in (-SPEC_RANGE_DB, 0.0)]] if ends else None)
 
     def _fit_caption_text(self, plot: pg.PlotItem) -> None:
         """The caption as it fits the plot's width: whole, else without its explanation in brackets,

@@ -1228,6 +1228,8 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     assert shortened, [lane.caption(p) for p in lane.captions]
     axis = lane.colorbar.getAxis("left")
     assert lane.spec_plot.vb.height() < 100 and axis.labelText == "dB"
+    assert lane.spec_plot.vb.height() < 70  # its scale's ends only: five labels ran into each other
+    assert lane.colorbar.axis._tickLevels == [[(-80.0, "-80"), (0.0, "0")]]
     text = "A note far longer than the room left of the status bar's fields: " + "word " * 60
     w._flash(text)
     shown = w.statusBar().currentMessage()
@@ -1242,3 +1244,4 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     qtbot.wait(50)
     assert lane.caption(lane.dimensions_plot) == lane.captions[lane.dimensions_plot].toPlainText()  # whole again
     assert lane.spec_plot.vb.height() > 200 and axis.labelText == COLORBAR_LABEL
+    assert lane.colorbar.axis._tickLevels is None  # every 20 dB again
