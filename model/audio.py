@@ -6,6 +6,7 @@ Inside the product audio is mono float32 in [-1, 1] at 16 kHz with shape ``(n_sa
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import soundfile as sf
@@ -70,14 +71,18 @@ def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | N
             "the microphone gain.")
 
 
-def twin_channels_message(where: str, channel: str, other: str, n_channels: int, live: bool = False) -> str:
-    """``channel`` (analysed on its own) holds the same sound as ``other``: one speaker per channel is
-    not what is there (a mono recording saved as stereo, a mono microphone given as two channels)."""
+def twin_channels_message(where: str, first: str, second: str, analysed: Sequence[str], n_channels: int,
+                          live: bool = False) -> str:
+    """The channels ``first`` and ``second`` (in the file's order) hold the same sound, one maybe louder
+    than the other: a channel analysed on its own (``analysed``: those of the two that are) has every
+    voice in it, not one speaker's (a mono recording saved as stereo, a mono microphone given as two
+    channels)."""
     mono = f"a mono microphone given as {n_channels} channels" if live else \
         f"a mono recording saved as {n_channels} channels"
-    return (f"{where}: the {channel} and {other} channels hold the same sound ({mono}?), so the {channel} channel "
-            "has every voice in it, not one speaker's: its results are those of the whole conversation. Analyse "
-            "it mixed (Channels: Mixed in the app, --channels mix), or use audio with one speaker per channel.")
+    which = "each has" if len(analysed) > 1 else f"the {analysed[0]} channel has"
+    return (f"{where}: the {first} and {second} channels hold the same sound ({mono}?), so {which} every voice "
+            "in it, not one speaker's: its results are those of the whole conversation. Splitting channels "
+            "separates speakers only when each channel holds one.")
 
 
 class NativeStderr:

@@ -58,11 +58,13 @@ MAX_FILE_CHANNELS = 64
 MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and the source thread
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
-# Two channels that never differ by more than this (about -80 dBFS) hold the same sound; they are
-# compared only while they do, and said to be twins only if they held sound (a peak of TWIN_SOUND).
+# Two channels of which one is, block by block, the other times a gain, to this (about -80 dBFS) plus
+# TWIN_RELATIVE of the block's peak, hold the same sound; they are compared only while they do, and
+# said to be twins only if they held sound (a peak of TWIN_SOUND).
 TWIN_TOLERANCE = 1e-4
+TWIN_RELATIVE = 0.01  # of the block's peak (-40 dB): what a gain leaves of a copy, lossy coding included
 TWIN_SOUND = 0.01
-MIC_TWIN_CHECK_S = 5.0  # a microphone's channels are compared over this much of its sound, then said ...
+MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
 SHORTFALL_S = 0.5
@@ -139,13 +141,15 @@ def _check_channels(channels: str) -> None:
 
 
 class TwinChannels:
-    """Finds analysed channels that hold the same sound as another channel (to TWIN_TOLERANCE), as a
-    mono recording saved as stereo, or a mono microphone that its sound server gives as two channels,
-    do: with channels split, such a "customer" channel holds every voice, the agent's too. Each block
-    is compared until the channels differ; after that it costs nothing."""
+    """Finds analysed channels that hold the same sound as another channel, one maybe louder than the
+    other (block by block, the other times a gain, to TWIN_TOLERANCE and TWIN_RELATIVE of the block's
+    peak), as a mono recording saved as stereo, or a mono microphone that its sound server gives as
+    two channels, do: with channels split, such a "customer" channel holds every voice, the agent's
+    too. Each block is compared until the channels differ; after that it costs nothing. (Two speakers,
+    or one voice leaking into the other's channel, delayed and filtered on its way, differ at once.)"""
 
     def __init__(self, n_channels: int, analysed: Sequence[int] | None):
-        analysed = list(range(n_channels) if analysed is None else analysed)
+        self.analysed = analysed = list(range(n_channels) if analysed is None else analysed)
         self.pairs = [(a, b) for a in analysed for b in range(n_channels)
                       if b != a and not (b in analysed and b < a)]
         self.sounding = dict.fromkeys(self.pairs, 0)  # per pair, the frames compared in which it held sound
@@ -155,10 +159,17 @@ class TwinChannels:
         if not self.pairs or not len(data):
             return
         self.frames += len(data)
-        self.pairs = [(a, b) for a, b in self.pairs if float(np.abs(data[:, a] - data[:, b]).max()) <= TWIN_TOLERANCE]
+        kept = []
         for a, b in self.pairs:
-            if float(np.abs(data[:, a]).max()) >= TWIN_SOUND:
-                self.sounding[a, b] += len(data)
+            x, y = data[:, a], data[:, b]
+            peak = float(np.abs(x).max())
+            energy = float(np.dot(y, y))
+            gain = float(np.dot(x, y)) / energy if energy > 0 else 0.0
+            if float(np.abs(x - np.float32(gain) * y).max()) <= TWIN_TOLERANCE + TWIN_RELATIVE * peak:
+                kept.append((a, b))
+                if peak >= TWIN_SOUND:
+                    self.sounding[a, b] += len(data)
+        self.pairs = kept
 
     def settled(self, sound_frames: int, most_frames: int) -> bool:
         """Whether it is known which channels are twins: none left that could be, each left held sound
@@ -185,8 +196,10 @@ class Source:
     def _twin_notes(self, twins: TwinChannels, where: str, n_channels: int, live: bool = False) -> None:
         """A note for each analysed channel that held the same sound as another one."""
         for a, b in twins.twins():
-            self.notices.append(twin_channels_message(where, self.track_names[a], self.track_names[b], n_channels,
-                                                      live))
+            first, second = sorted((a, b))
+            analysed = [self.track_names[c] for c in (first, second) if c in twins.analysed]
+            self.notices.append(twin_channels_message(where, self.track_names[first], self.track_names[second],
+                                                      analysed, n_channels, live))
 
     def __init__(self):
         self.overflows = 0  # device reported lost input
@@ -664,7 +677,7 @@ class MicrophoneSource(Source):
             if twins is not None:  # the first seconds of sound tell whether the channels are one
                 twins.feed(data)
                 if twins.settled(int(MIC_TWIN_CHECK_S * self.rate), int(MIC_TWIN_MOST_S * self.rate)):
-                    self._twin_notes(twins, f"microphone {self.device_name}", self.n_channels, live=True)
+                    self._twin_notes(twins, f"Microphone {self.device_name}", self.n_channels, live=True)
                     twins = None
             n_frames = len(data)
             if first > expected:  # the callback dropped blocks: keep the clock honest with silence

@@ -81,8 +81,8 @@ def cmd_batch(args) -> int:
 
         noted = with_notes(run.calls)
         if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
-            print(f"ser batch: {len(noted)} {'call has' if len(noted) == 1 else 'calls have'} notes on their audio "
-                  f"(clipped, very quiet ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
+            print(f"ser batch: {len(noted)} {'call has notes on its' if len(noted) == 1 else 'calls have notes on their'} "
+                  f"audio (clipped, very quiet, channels alike ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
                   "notes column of the table and the report.")
         empty = without_speech(run.calls)
         if empty:

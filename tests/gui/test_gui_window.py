@@ -785,7 +785,7 @@ def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with
     import soundfile as sf
 
     # one speaker per channel (channels holding the same sound get a note of their own)
-    data = np.stack([speech_16k * 0.5, speech_16k, np.roll(speech_16k, 8000) * 0.7], axis=1)
+    data = np.stack([np.roll(speech_16k, 4000) * 0.5, speech_16k, np.roll(speech_16k, 8000) * 0.7], axis=1)
     sf.write(tmp_path / "three.wav", data, 16000)
     w = replay(make_window(speed=0.0, channels="split"), tmp_path / "three.wav")
     assert [len(w.histories[t].results) > 0 for t in range(3)] == [False, True, False]
