@@ -245,6 +245,7 @@ class EngineBridge:
         self._predictor = None
         self._predictor_key: tuple | None = None
         self._session = None
+        self._mic_source = None  # the open session's last microphone (its channels compared or not)
         self._last_stats = None
         self._analysed_until_s: float | None = None
         self._player = None
@@ -326,6 +327,7 @@ class EngineBridge:
         session can stand in for analysing it again; ``ended_by``: what ended it when its user did not,
         the error's message); later starts need a new session path."""
         session, self._session = self._session, None
+        self._mic_source = None
         if session is not None:
             complete = complete and not getattr(self, "saving_failed", False)
             why = {"ended_by": ended_by} if ended_by else {}
@@ -411,6 +413,9 @@ class EngineBridge:
         import streamer
 
         kwargs = {"channels": settings.channels, "start_s": start_s}
+        earlier = self._mic_source
+        if session_path is None and self._session is not None and earlier is not None and earlier.twins_checked:
+            kwargs["check_twins"] = False  # the session's channels were compared: its note is not said again
         if settings.channels == "split":  # call centre: the agent's and the customer's channels, whatever
             kwargs["input_channels"] = CALL_CENTRE_CHANNELS  # else the device offers (ALSA's default: 32)
         if track_names:
@@ -420,6 +425,7 @@ class EngineBridge:
         meta = {"source": "microphone", "device": device, "channels": settings.channels,
                 "track_names": list(track_names or [])}
         self._start(source, settings, session_path, meta)
+        self._mic_source = source
 
     @property
     def skipped_tracks(self) -> tuple[int, ...]:

@@ -158,11 +158,34 @@ PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only 
 
 class ElidedLabel(QtWidgets.QLabel):
     """A status-bar field that, where the bar is too narrow for it, ends with "…" instead of being
-    cut mid-word ("device: cpu (ONNX Runtim"); its tooltip has it whole (see MainWindow._set_state)."""
+    cut mid-word ("device: cpu (ONNX Runtim"); while it is cut short, its tooltip has it whole (the
+    state field's always has: see MainWindow._set_state)."""
+
+    def __init__(self, text: str = "", parent=None):
+        super().__init__(text, parent)
+        self._own_tip = ""  # a tooltip set on purpose, kept when the text fits
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
         hint = super().minimumSizeHint()
         return QtCore.QSize(min(hint.width(), self.fontMetrics().horizontalAdvance("…" * 4) + 8), hint.height())
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self._fit_tip()
+
+    def setToolTip(self, tip: str) -> None:  # noqa: N802 - Qt override
+        self._own_tip = tip
+        self._fit_tip()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_tip()
+
+    def _fit_tip(self) -> None:
+        own = self._own_tip
+        if self.shown_text() != self.text() and not own.startswith(self.text()):
+            own = self.text() + (f"\n{own}" if own else "")  # the whole text first, then what it means
+        super().setToolTip(own)
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt override
         painter = QtGui.QPainter(self)
@@ -1518,16 +1541,17 @@ class MainWindow(QtWidgets.QMainWindow):
         tooltip while it shows."""
         self.statusBar().setToolTip(tip or text)
         self._flashing = (text, time.monotonic() + ms / 1000.0)
-        self._fit_flash()
+        self._fit_flash(renew=True)
 
     def _flash_gone(self) -> None:
         """A passing note's time is up (or it was cleared): its tooltip goes with it."""
         self._flashing = None
         self.statusBar().setToolTip("")
 
-    def _fit_flash(self) -> None:
+    def _fit_flash(self, renew: bool = False) -> None:
         """Show the passing note cut to the room it has now (the fields beside it grow and shrink as
-        their texts change); the status bar's refresh calls this again."""
+        their texts change); the status bar's refresh calls this again. ``renew``: a note shown anew
+        (the same text again too) gets its whole time again."""
         if self._flashing is None:
             return
         text, until = self._flashing
@@ -1537,11 +1561,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._flashing = None
             sb.clearMessage()
             return
+        if sb.layout() is not None:
+            sb.layout().activate()  # the fields' places after their texts' latest change
         room = self.status_state.geometry().left() - 2 * STATUS_MARGIN_PX
         shown = text
         if self.status_state.isVisible() and room > 0:
             shown = sb.fontMetrics().elidedText(text, QtCore.Qt.TextElideMode.ElideRight, room)
-        if shown != sb.currentMessage():
+        if renew or shown != sb.currentMessage():
             sb.showMessage(shown, left_ms)
 
     def _set_state(self, text: str) -> None:

@@ -59,11 +59,14 @@ MIC_QUEUE_BLOCKS = 500  # ~10 s of 20 ms blocks between the audio callback and t
 MIC_STALL_TIMEOUT_S = 5.0  # no audio for this long from a running stream means the device is gone
 POLL_INTERVAL_S = 0.1
 # Two channels of which one is, block by block, the other times a gain, to this (about -80 dBFS) plus
-# TWIN_RELATIVE of the block's peak, hold the same sound; they are compared only while they do, and
-# said to be twins only if they held sound (a peak of TWIN_SOUND).
+# TWIN_RELATIVE of the block's peak, and the other way round, hold the same sound; they are compared
+# only while they do, and said to be twins only if they held TWIN_MIN_SOUND_S of sound (steps of
+# TWIN_SOUND_STEP_S with a peak of TWIN_SOUND).
 TWIN_TOLERANCE = 1e-4
 TWIN_RELATIVE = 0.01  # of the block's peak (-40 dB): what a gain leaves of a copy, lossy coding included
 TWIN_SOUND = 0.01
+TWIN_SOUND_STEP_S = 0.02
+TWIN_MIN_SOUND_S = 1.0
 MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
@@ -142,44 +145,90 @@ def _check_channels(channels: str) -> None:
 
 class TwinChannels:
     """Finds analysed channels that hold the same sound as another channel, one maybe louder than the
-    other (block by block, the other times a gain, to TWIN_TOLERANCE and TWIN_RELATIVE of the block's
-    peak), as a mono recording saved as stereo, or a mono microphone that its sound server gives as
+    other, as a mono recording saved as stereo, or a mono microphone that its sound server gives as
     two channels, do: with channels split, such a "customer" channel holds every voice, the agent's
-    too. Each block is compared until the channels differ; after that it costs nothing. (Two speakers,
-    or one voice leaking into the other's channel, delayed and filtered on its way, differ at once.)"""
+    too. Block by block, each channel less its mean (a DC offset is no sound) must be the other times
+    a gain, to TWIN_TOLERANCE plus TWIN_RELATIVE of its peak, both ways round (a silent channel is any
+    channel times 0, but not the other way). Two speakers, or one voice leaking into the other's
+    channel, delayed and filtered on its way, differ at once, and their pair is not compared again;
+    pairs of channels silent in a block cost a comparison of their peaks."""
 
-    def __init__(self, n_channels: int, analysed: Sequence[int] | None):
+    def __init__(self, n_channels: int, analysed: Sequence[int] | None, rate: int):
         self.analysed = analysed = list(range(n_channels) if analysed is None else analysed)
         self.pairs = [(a, b) for a in analysed for b in range(n_channels)
                       if b != a and not (b in analysed and b < a)]
         self.sounding = dict.fromkeys(self.pairs, 0)  # per pair, the frames compared in which it held sound
         self.frames = 0  # frames compared
+        self.rate = int(rate)
+        self._step = max(1, int(round(TWIN_SOUND_STEP_S * rate)))  # sound is counted in steps of this
+        self._scratch = np.empty(0, np.float32)  # kept between blocks (a new array each time cost more)
 
     def feed(self, data: np.ndarray) -> None:
         if not self.pairs or not len(data):
             return
-        self.frames += len(data)
+        n = len(data)
+        self.frames += n
+        used = sorted({c for pair in self.pairs for c in pair})
+        row = {c: i for i, c in enumerate(used)}
+        columns = np.ascontiguousarray(data.T[used])  # one row per channel compared
+        means = columns.mean(axis=1, dtype=np.float64)
+        # the peak of each channel less its mean (a DC offset is no sound)
+        peaks = np.maximum(columns.max(axis=1) - means, means - columns.min(axis=1))
+        energies: dict[int, float] = {}  # per channel, its energy less its mean's
+        if len(self._scratch) < n:
+            self._scratch = np.empty(n, np.float32)
+        scratch = self._scratch[:n]
+        loud: dict[int, int] = {}  # per channel, the frames in steps that held sound
         kept = []
         for a, b in self.pairs:
-            x, y = data[:, a], data[:, b]
-            peak = float(np.abs(x).max())
-            energy = float(np.dot(y, y))
-            gain = float(np.dot(x, y)) / energy if energy > 0 else 0.0
-            if float(np.abs(x - np.float32(gain) * y).max()) <= TWIN_TOLERANCE + TWIN_RELATIVE * peak:
-                kept.append((a, b))
-                if peak >= TWIN_SOUND:
-                    self.sounding[a, b] += len(data)
+            i, j = row[a], row[b]
+            if peaks[i] <= TWIN_TOLERANCE and peaks[j] <= TWIN_TOLERANCE:
+                kept.append((a, b))  # silent in both: nothing to tell them apart by
+                continue
+            x, y = columns[i], columns[j]
+            for c, k in ((a, i), (b, j)):
+                if c not in energies:
+                    energies[c] = float(np.dot(columns[k], columns[k])) - n * means[k] ** 2
+            xy = float(np.dot(x, y)) - n * means[i] * means[j]
+            if not (self._fits(x, y, means[i], means[j], xy / energies[b] if energies[b] > 0 else 0.0, peaks[i],
+                               scratch)
+                    and self._fits(y, x, means[j], means[i], xy / energies[a] if energies[a] > 0 else 0.0,
+                                   peaks[j], scratch)):
+                continue  # they differ: this pair is done
+            kept.append((a, b))
+            k, c = (i, a) if peaks[i] >= peaks[j] else (j, b)
+            if c not in loud:
+                loud[c] = self._loud_frames(columns[k], means[k])
+            self.sounding[a, b] += loud[c]
         self.pairs = kept
 
-    def settled(self, sound_frames: int, most_frames: int) -> bool:
-        """Whether it is known which channels are twins: none left that could be, each left held sound
-        for ``sound_frames``, or ``most_frames`` were compared (channels that stay silent say nothing)."""
-        return (not self.pairs or self.frames >= most_frames
-                or all(self.sounding[pair] >= sound_frames for pair in self.pairs))
+    @staticmethod
+    def _fits(x: np.ndarray, y: np.ndarray, mx: float, my: float, gain: float, peak: float,
+              scratch: np.ndarray) -> bool:
+        """Whether ``x`` less its mean ``mx`` is ``y`` less its mean ``my`` times ``gain``, to the tolerance."""
+        np.multiply(y, np.float32(-gain), out=scratch)
+        scratch += x
+        offset = mx - gain * my  # what the means leave of the difference
+        return max(float(scratch.max()) - offset, offset - float(scratch.min())) <= TWIN_TOLERANCE + TWIN_RELATIVE * peak
+
+    def _loud_frames(self, column: np.ndarray, mean: float) -> int:
+        """The frames of ``column`` (less its ``mean``) in steps of TWIN_SOUND_STEP_S whose peak reaches TWIN_SOUND."""
+        n = len(column) // self._step * self._step
+        steps = column[:n].reshape(-1, self._step)
+        loud = np.maximum(steps.max(axis=1) - mean, mean - steps.min(axis=1)) >= TWIN_SOUND
+        tail = n < len(column) and max(float(column[n:].max()) - mean, mean - float(column[n:].min())) >= TWIN_SOUND
+        return int(np.count_nonzero(loud)) * self._step + (len(column) - n) * tail
+
+    def settled(self, sound_s: float, most_s: float) -> bool:
+        """Whether it is known which channels are twins: none left that could be, each left held
+        ``sound_s`` of sound, or ``most_s`` of audio were compared (channels that stay silent say nothing)."""
+        return (not self.pairs or self.frames >= most_s * self.rate
+                or all(self.sounding[pair] >= sound_s * self.rate for pair in self.pairs))
 
     def twins(self) -> list[tuple[int, int]]:
-        """The pairs (analysed channel, the other) that held the same sound throughout, when they held sound."""
-        return [pair for pair in self.pairs if self.sounding[pair]]
+        """The pairs (analysed channel, the other) that held the same sound throughout, with at least
+        TWIN_MIN_SOUND_S of sound (a shared beep in two silent channels says nothing of a recording)."""
+        return [pair for pair in self.pairs if self.sounding[pair] >= TWIN_MIN_SOUND_S * self.rate]
 
 
 class Source:
@@ -377,7 +426,7 @@ class FileSource(Source):
         counts = np.zeros(self.n_channels, dtype=np.int64)
         clipped = np.zeros(self.n_channels, dtype=np.int64)
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
-        twins = TwinChannels(self.n_channels, self.analysed_tracks) if self.channels != "mix" else None
+        twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -583,12 +632,15 @@ class MicrophoneSource(Source):
         stall_timeout_s: No audio for this long from a running stream means the device is gone.
         start_s: Sample-clock time of the first sample, so that a resumed recording continues the
             time axis of the session instead of restarting at 0.
+        check_twins: Compare the channels, with ``split``, for the same sound (:class:`TwinChannels`);
+            a resume of a session whose channels were compared already passes False, so that its note
+            is not said again. ``twins_checked`` says whether the comparison came to its end.
     """
 
     def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
                  input_channels: int | None = None, samplerate: float | None = None,
                  track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S,
-                 start_s: float = 0.0):
+                 start_s: float = 0.0, check_twins: bool = True):
         super().__init__()
         _check_channels(channels)
         if not block_s > 0:
@@ -603,6 +655,7 @@ class MicrophoneSource(Source):
         self._stream = None
         self._queue: queue.Queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)
         self._frames_seen = 0
+        self.twins_checked = not check_twins
         self.description = f"microphone {device if device is not None else '(default)'}"
 
     def open(self) -> None:
@@ -656,7 +709,8 @@ class MicrophoneSource(Source):
         expected = 0  # next native frame on the clock
         position = self.start_sample
         last_audio = time.monotonic()
-        twins = TwinChannels(self.n_channels, self.analysed_tracks) if self.channels != "mix" else None
+        twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
+                 if self.channels != "mix" and not self.twins_checked else None)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -676,9 +730,9 @@ class MicrophoneSource(Source):
             last_audio = arrival
             if twins is not None:  # the first seconds of sound tell whether the channels are one
                 twins.feed(data)
-                if twins.settled(int(MIC_TWIN_CHECK_S * self.rate), int(MIC_TWIN_MOST_S * self.rate)):
+                if twins.settled(MIC_TWIN_CHECK_S, MIC_TWIN_MOST_S):
                     self._twin_notes(twins, f"Microphone {self.device_name}", self.n_channels, live=True)
-                    twins = None
+                    twins, self.twins_checked = None, True
             n_frames = len(data)
             if first > expected:  # the callback dropped blocks: keep the clock honest with silence
                 data = np.concatenate([np.zeros((first - expected, data.shape[1]), np.float32), data])

@@ -469,6 +469,40 @@ def test_settings_that_change_nothing_recorded_restart_nothing(tiny_model_path):
     assert key(base.replace(channels="split")) != key(base.replace(channels="split", analyse_agent=True))
 
 
+def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_path):
+    """The note that a microphone's two channels hold the same sound came again after each pause:
+    each resume opens the device anew. Once compared in a session, its resumes leave it; a new
+    session, or a resume before the comparison came to its end, compares them."""
+    import streamer
+    from gui.engine_bridge import EngineBridge
+
+    made = []
+
+    class Mic:
+        def __init__(self, device=None, check_twins=True, **kwargs):
+            self.twins_checked = not check_twins
+            made.append(self)
+
+    bridge = EngineBridge()
+    monkeypatch.setattr(streamer, "MicrophoneSource", Mic)
+    class Session:
+        def close(self, **record):
+            pass
+
+    monkeypatch.setattr(bridge, "_start", lambda source, settings, session_path, meta: setattr(
+        bridge, "_session", Session()) if session_path is not None else None)
+    settings = GuiSettings(channels="split")
+    bridge.start_microphone(0, settings, session_path=tmp_path / "a.jsonl")
+    bridge.start_microphone(0, settings, start_s=3.0)  # a resume before the channels were compared
+    assert [m.twins_checked for m in made] == [False, False]
+    made[-1].twins_checked = True  # compared (said, or nothing to say)
+    bridge.start_microphone(0, settings, start_s=9.0)
+    assert made[-1].twins_checked  # not compared again
+    bridge.close_session()
+    bridge.start_microphone(0, settings, session_path=tmp_path / "b.jsonl")
+    assert not made[-1].twins_checked  # a new session compares them
+
+
 def test_marker_labels_close_together_stand_at_different_heights(qtbot, tiny_model_path, tmp_path):
     """A pause, then a settings change 2 s later: their labels once printed over each other."""
     from gui.plots import MARKER_LABEL_POSITIONS

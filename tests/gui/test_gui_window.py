@@ -1240,8 +1240,19 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     state = w.status_state.shown_text()
     assert state.endswith("…") and w.status_state.text().startswith(state[:-1])
     assert w.status_state.toolTip() == w.status_state.text()
+    fields = (w.status_device, w.status_latency, w.status_overflows)
+    cut = [f for f in fields if f.shown_text() != f.text()]
+    assert cut and all(f.toolTip().split("\n")[0] == f.text() for f in cut)  # whole in its tooltip while cut
+    shown = []
+    w.statusBar().showMessage = lambda text, ms=0: shown.append((text, ms))
+    w._flash("Saved.")
+    w._flash("Saved.")  # the same note again: shown anew, for its whole time again
+    assert len(shown) == 2 and shown[1][1] > 0
+    del w.statusBar().showMessage
+    w._set_state("idle")
     w.resize(1600, 2000)
     qtbot.wait(50)
+    assert all(f.shown_text() == f.text() and f.text() not in f.toolTip() for f in fields)  # whole: tooltip as set
     assert lane.caption(lane.dimensions_plot) == lane.captions[lane.dimensions_plot].toPlainText()  # whole again
     assert lane.spec_plot.vb.height() > 200 and axis.labelText == COLORBAR_LABEL
     assert lane.colorbar.axis._tickLevels is None  # every 20 dB again

@@ -271,6 +271,18 @@ def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k
     assert not notes(speech_16k, speech_16k, channels="mix")  # mixed: nothing claims one speaker per channel
     silent = np.zeros_like(speech_16k)
     assert not notes(silent, silent, analysed=[1])  # no sound: the level note says so, not this one
+    # A DC offset is no sound: two channels that hold the same offset and nothing else are not twins.
+    assert not notes(silent + 0.05, silent + 0.05, analysed=[1])
+    # ... and one under the same voice changes nothing.
+    assert notes(speech_16k + 0.05, speech_16k + 0.05, analysed=[1])
+    # A silent analysed channel is the other one times 0 but not the other way round: a beep in both,
+    # the rest of the sound in one only, is no twin, whatever the block the beep falls in.
+    beep = np.zeros_like(speech_16k)
+    beep[:800] = 0.3 * np.sin(2 * np.pi * 1000 * np.arange(800) / SAMPLE_RATE_HZ)
+    for start_s in (0.05, 3.0):  # the rest in the beep's block, or in blocks after it only
+        later = np.arange(len(beep)) >= int(start_s * SAMPLE_RATE_HZ)
+        assert not notes(beep, beep + speech_16k * later, analysed=[0]), start_s
+    assert not notes(beep, beep, analysed=[0])  # 50 ms of shared sound says nothing of a recording
 
 
 def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
@@ -281,8 +293,8 @@ def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
     from streamer import MicrophoneSource
     from streamer.sources import MIC_TWIN_CHECK_S
 
-    def run(stereo: np.ndarray) -> list[str]:
-        src = MicrophoneSource(device="fake", channels="split", stall_timeout_s=60.0)
+    def run(stereo: np.ndarray, check_twins: bool = True) -> list[str]:
+        src = MicrophoneSource(device="fake", channels="split", stall_timeout_s=60.0, check_twins=check_twins)
 
         class Stream:
             active = True
@@ -312,3 +324,8 @@ def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
     assert said == [said[0]] and said[0].startswith("Microphone USB Mic: the Agent and Customer channels hold the "
                                                     "same sound (a mono microphone given as 2 channels?)")
     assert not run(np.stack([voice, np.roll(voice, 100)], axis=1))
+    # A microphone that reports an offset before anyone speaks: not twins for it (an offset is no sound).
+    offset = np.full((seconds * SAMPLE_RATE_HZ, 2), 0.05, np.float32)
+    assert not run(offset)
+    # A resumed session whose channels were compared already: said once in the session, not at each resume.
+    assert not run(np.stack([voice, voice], axis=1), check_twins=False)
