@@ -151,7 +151,7 @@ def convert(ev) -> GuiEvent | None:
     if isinstance(ev, streamer.SpeechSegment):
         return Segment(ev.track, ev.start_s, ev.end_s, ev.not_speech)
     if isinstance(ev, streamer.EngineError):
-        return Problem(ev.message, ev.fatal)
+        return Problem(ev.message, ev.fatal, ev.notice)
     if isinstance(ev, streamer.SourceFinished):
         return Finished(ev.track)
     return None

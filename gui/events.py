@@ -47,10 +47,12 @@ class VadFlags:
 
 @dataclass(frozen=True)
 class Problem:
-    """An error the engine reported; ``fatal`` means the engine stopped."""
+    """An error the engine reported; ``fatal`` means the engine stopped; a ``notice`` is a note on
+    the audio (a very quiet recording, channels alike ...), said while its analysis goes on."""
 
     message: str
     fatal: bool = False
+    notice: bool = False
 
 
 @dataclass(frozen=True)

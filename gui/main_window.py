@@ -39,6 +39,10 @@ STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
 TITLE_PAD_PX = 6  # above and below the title line of an exported image
 MAX_ERRORS_KEPT = 100
+BANNER_MESSAGES_KEPT = 4  # messages the banner shows at once (the newest)
+BANNER_SEPARATOR = "\n\n"
+BANNER_HEIGHT_SHARE = 0.15  # of the window's height: the banner's text scrolls beyond it ...
+BANNER_MIN_LINES = 3  # ... or beyond this many lines in a small window
 # The engine's session store writes JSON lines; a JSON export (ser analyze --format json, the JSON
 # export, ser batch's results.json) opens the same way.
 SESSION_SUFFIXES = (".jsonl", ".json")
@@ -210,40 +214,90 @@ class ErrorBanner(QtWidgets.QFrame):
         self.label = QtWidgets.QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+        # Several messages in a small window took the plots' room: beyond a share of the window's
+        # height they scroll (the newest in view).
+        self.scroll = QtWidgets.QScrollArea()
+        self.scroll.setWidget(self.label)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.viewport().setAutoFillBackground(False)
+        self.label.setAutoFillBackground(False)
+        self._shown: list[tuple[str, bool, bool]] = []  # (text, notice, passing), oldest first
         close = QtWidgets.QPushButton("Dismiss")
-        close.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        layout.addWidget(close)
+        close.clicked.connect(self.dismiss)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(close, 0, QtCore.Qt.AlignmentFlag.AlignTop)
         self.hide()
 
-    ERROR_STYLE = "#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
-    NOTICE_STYLE = "#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
+    def _fit_height(self) -> None:
+        """As tall as its text, up to BANNER_HEIGHT_SHARE of the window (at least BANNER_MIN_LINES)."""
+        window = self.window().height() if self.window() is not self else 0
+        lines = self.label.fontMetrics().lineSpacing()
+        most = max(BANNER_MIN_LINES * lines, int(BANNER_HEIGHT_SHARE * window))
+        width = self.scroll.viewport().width() or self.scroll.width()
+        need = self.label.heightForWidth(width) if width > 0 else self.label.sizeHint().height()
+        self.scroll.setFixedHeight(max(lines, min(need, most)))
 
-    def show_message(self, text: str, notice: bool = False, passing: bool = False) -> None:
-        """An error (red), or with ``notice`` a note on what the app does (blue). A ``passing`` message
-        (an export's failure) remembers what it covers, which :meth:`withdraw` brings back."""
-        if not (passing and self._passing and not self.isHidden()):  # a failure after a failure: what the first covered
-            self._covered = (self.label.text(), self._notice) if passing and not self.isHidden() else None
-        self._notice, self._passing = notice, passing
-        self.setStyleSheet(self.NOTICE_STYLE if notice else self.ERROR_STYLE)
-        self.label.setText(text)
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_height()
+
+    _SCROLL_STYLE = (" QScrollArea, QScrollArea > QWidget > QWidget { background: transparent; }"
+                     " QScrollBar:vertical { background: transparent; width: 8px; margin: 0; }"
+                     " QScrollBar::handle:vertical { background: rgba(255, 255, 255, 110); border-radius: 4px;"
+                     " min-height: 16px; }"
+                     " QScrollBar::add-line:vertical, QScrollBar::sub-line:vertical { height: 0; }"
+                     " QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: none; }")
+    ERROR_STYLE = ("#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
+                   + _SCROLL_STYLE)
+    NOTICE_STYLE = ("#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
+                    + _SCROLL_STYLE)
+
+    def show_message(self, text: str, notice: bool = False, passing: bool = False, keep: bool = False) -> None:
+        """An error (red), or with ``notice`` a note on what the app does (blue), in place of what the
+        banner shows. With ``keep``, the messages shown stay above it (a recording's notes on its audio
+        came together, and each hid the one before); one said again is not repeated, and the banner
+        keeps the latest BANNER_MESSAGES_KEPT. A ``passing`` message (an export's failure) keeps what
+        it covers too, and replaces an earlier passing one; :meth:`withdraw` takes it off. Red while
+        any message shown is an error."""
+        kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep or passing else []
+        self._shown = [*kept, (text, notice, passing)][-BANNER_MESSAGES_KEPT:]
+        self._render()
+
+    def _render(self) -> None:
+        if not self._shown:
+            self.hide()
+            return
+        self.setStyleSheet(self.NOTICE_STYLE if all(m[1] for m in self._shown) else self.ERROR_STYLE)
+        self.label.setText(BANNER_SEPARATOR.join(m[0] for m in self._shown))
         self.show()
+        self._fit_height()
+        bar = self.scroll.verticalScrollBar()
+        QtCore.QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))  # the newest in view, once laid out
 
-    _covered: tuple[str, bool] | None = None
-    _notice = False
-    _passing = False
+    def dismiss(self) -> None:
+        """Hide it and forget what it showed (what comes next starts afresh)."""
+        self._shown = []
+        self.hide()
+
+    def messages(self) -> list[str]:
+        """The messages shown, oldest first (none when hidden)."""
+        return [] if self.isHidden() else [m[0] for m in self._shown]
+
+    def replace_message(self, old: str, new: str) -> None:
+        """Put ``new`` where ``old`` is shown (the call-centre notice names the lanes as they are now)."""
+        if old in self.messages():
+            self._shown = [(new, *m[1:]) if m[0] == old else m for m in self._shown]
+            self._render()
 
     def withdraw(self, prefix: str) -> None:
-        """Take a passing message that begins with ``prefix`` off: the message it covered comes back
-        (a recording's level note, say), or the banner hides."""
-        if self.isHidden() or not self.label.text().startswith(prefix):
-            return
-        covered, self._covered = self._covered, None
-        self._passing = False
-        if covered is None:
-            self.hide()
-        else:
-            self.show_message(*covered)
+        """Take the messages that begin with ``prefix`` off (an export's failure, once an export
+        worked); what they covered stays, or the banner hides."""
+        if any(m.startswith(prefix) for m in self.messages()):
+            self._shown = [m for m in self._shown if not m[0].startswith(prefix)]
+            self._render()
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -615,14 +669,15 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.StandardButton.Open)
         return answer == QtWidgets.QMessageBox.StandardButton.Open
 
-    def show_error(self, message: str, passing: bool = False) -> None:
-        """Show an error in the window; the app keeps running. ``passing``: see ErrorBanner.show_message."""
+    def show_error(self, message: str, passing: bool = False, keep: bool = False, notice: bool = False) -> None:
+        """Show an error (or a ``notice``) in the window; the app keeps running. ``passing``, ``keep``:
+        see ErrorBanner.show_message."""
         self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
-        self.banner.show_message(message, passing=passing)
+        self.banner.show_message(message, notice=notice, passing=passing, keep=keep)
         self.sig_error.emit(message)
 
     def clear_error(self) -> None:
-        self.banner.hide()
+        self.banner.dismiss()
 
     # -- sources -----------------------------------------------------------------------------
     def reset_view(self, heads, n_tracks: int) -> None:
@@ -668,8 +723,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.track_names[track] = name
         self.plot_stack.set_lane_name(track, name)
         shown = self._split_shown
-        if shown is not None and self.banner.isVisible() and self.banner.label.text() == shown[1]:
-            self._show_split_notice(shown[0])  # the call-centre notice names the lanes: as they are now
+        if shown is not None and shown[1] in self.banner.messages():
+            self._split_shown = (shown[0], self._split_notice(shown[0]))  # it names the lanes: as they are now
+            self.banner.replace_message(shown[1], self._split_shown[1])
         if self.mode != SESSION:
             self._own_track_names = list(self.track_names)
             self.save_settings()
@@ -723,6 +779,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{path}: cannot be read ({exc}). Check the file and its permissions.")
             self.transport.load(IDLE)
             return False
+        self._reopened_notes: list[str] = []
         cached = eb.find_analysis(self.session_dir, key, path) if self.explicit_session_path is None else None
         if cached is not None and self._reopen_analysis(cached, path, names):
             started = True
@@ -733,6 +790,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if self.settings.channels == "split":
             self._show_split_notice(n_ch)
+        for message in self._reopened_notes:  # what the analysis said of the recording holds still
+            self.banner.show_message(message, notice=True, keep=True)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
@@ -748,6 +807,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.session_path = session_path
         self.dispatch(loaded.events)
+        self._reopened_notes = list(loaded.messages)  # its notes on the recording (clipped, channels alike ...)
         self.transport.analysis_progress(self.duration_s, done=True)
         self._flash(f"{path.name}: analysed before; shown from its session",
                     tip=f"Same content, model and settings as session {session_path}")
@@ -764,7 +824,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_split_notice(self, n_channels: int) -> None:
         """Show :meth:`_split_notice`, and keep it in step with the lane names while it is shown."""
         self._split_shown = (n_channels, self._split_notice(n_channels))
-        self.banner.show_message(self._split_shown[1], notice=True)
+        self.banner.show_message(self._split_shown[1], notice=True, keep=True)  # below what the start said
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
@@ -854,9 +914,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = self._new_session_path("live")
         if self._start_mic(new_session=True):
             if previous_live is not None:  # another microphone or channels: the last session is not lost
-                said = f"{self.banner.label.text()} " if not self.banner.isHidden() else ""  # the channels' notice
-                self.banner.show_message(f"{said}A new live session: the one before ({previous_live.name}) ended here "
-                                         "and is kept; File > Sessions opens it.", notice=True)
+                self.banner.show_message(f"A new live session: the one before ({previous_live.name}) ended here "
+                                         "and is kept; File > Sessions opens it.", notice=True, keep=True)
             return True
         self._after_failed_listen(previous)
         return False
@@ -1437,7 +1496,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
-                self.show_error(ev.message)
+                self.show_error(ev.message, keep=True, notice=ev.notice)  # below what the banner says of this run
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:
                     self._fatal_message = ev.message
@@ -1697,6 +1756,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if files:
             event.acceptProposedAction()
             self.open_path(files[0])
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if not self.banner.isHidden():
+            self.banner._fit_height()  # its room is a share of the window's height
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.timer.stop()

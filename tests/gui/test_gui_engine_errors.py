@@ -646,3 +646,30 @@ def test_listen_just_after_the_engine_ended_by_itself_keeps_why(qtbot, tiny_mode
     w.device_combo.setCurrentIndex(1)
     assert w.start_microphone() and w.session_path != first
     assert bridge.ended_by == "input device 'USB Mic' stopped delivering audio (unplugged?)."
+
+
+def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path):
+    """A recording's notes on its audio (channels alike, very quiet ...) come together at its end, and
+    each hid the one before: the banner showed the last only, in red. They stay together now, each
+    once, the newest four, in blue; an error among them makes the banner red; Dismiss forgets them."""
+    from gui.main_window import BANNER_MESSAGES_KEPT
+
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    split = "The call-centre view analyses the Customer channel."
+    w.banner.show_message(split, notice=True)
+    notes = [f"Microphone USB Mic: note {i}." for i in range(6)]
+    w.dispatch([Problem(notes[0], False, True), Problem(notes[1], False, True), Problem(notes[0], False, True)])
+    assert w.banner.messages() == [split, notes[1], notes[0]]  # the one said again: once, as the newest
+    assert w.banner.label.text() == "\n\n".join([split, notes[1], notes[0]])
+    assert "#1d3a5a" in w.banner.styleSheet()  # notes only: blue
+    w.dispatch([Problem(n, False, True) for n in notes[2:]])
+    assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT:]
+    w.dispatch([Problem("input device 'USB Mic' stopped delivering audio.", True)])
+    assert "#5a1d1d" in w.banner.styleSheet() and w.banner.messages()[-1].startswith("input device")
+    w.banner.dismiss()
+    assert w.banner.isHidden() and w.banner.messages() == []
+    w.dispatch([Problem(notes[0], False)])
+    assert w.banner.messages() == [notes[0]]  # afresh after Dismiss
+    w.banner.show_message("Something else went wrong.")  # a message of its own replaces what was shown
+    assert w.banner.messages() == ["Something else went wrong."]

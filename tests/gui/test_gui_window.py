@@ -152,6 +152,28 @@ def test_seeking_back_keeps_every_result_and_replaying_makes_no_second_session(m
     assert w.session_path == session and sorted(w.session_dir.glob("*.jsonl")) == sessions
 
 
+def test_a_recordings_notes_are_shown_together_and_again_when_it_reopens(make_window, replay, qtbot, speech_16k,
+                                                                        tmp_path):
+    """A clipped mono recording saved as stereo, in the call-centre view: the view's notice and both
+    notes stay in view together (each hid the one before, in red); opened again, the analysis comes
+    from its session and so do its notes (they were gone)."""
+    import soundfile as sf
+
+    loud = np.clip(8 * speech_16k, -1, 1)
+    path = tmp_path / "twins.wav"
+    sf.write(path, np.stack([loud, loud], axis=1), 16000)
+    w = make_window(speed=0.0, channels="split")
+    replay(w, path)
+    qtbot.waitUntil(lambda: len(w.banner.messages()) == 3, timeout=WAIT_MS)
+    said = w.banner.messages()
+    assert "not analysed" in said[0] and "clipped" in said[1] and "hold the same sound" in said[2], said
+    assert "#1d3a5a" in w.banner.styleSheet()  # notes: blue
+    w.stop()
+    w.clear_error()
+    assert w.open_file(path) and not w.bridge.active and "analysed before" in w.statusBar().currentMessage()
+    assert w.banner.messages() == said
+
+
 def test_a_recording_analysed_before_reopens_from_its_session(make_window, replay, qtbot, speech_wav, tmp_path):
     w = replay(make_window(speed=0.0), speech_wav)
     results = w.histories[0].results.view().copy()
@@ -367,8 +389,11 @@ def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_windo
     assert other.open_session(noted)  # what the sound output said then is not about the analysis: not again
     assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
     assert other.export("csv", tmp_path / "no such folder" / "x.csv") is None
-    assert other.banner.label.text().startswith("Export failed")
+    said = other.banner.messages()  # the failure below the note it covers, which stays in view
+    assert len(said) == 2 and said[0] == f"When it was analysed: {clipped}" and said[1].startswith("Export failed")
     assert other.export("json", tmp_path / "no such folder" / "x.json") is None  # a failure after a failure
+    said = other.banner.messages()  # ... in place of the first
+    assert len(said) == 2 and said[1].startswith("Export failed") and "JSON" in said[1]
     assert other.export("csv", tmp_path / "x.csv") == tmp_path / "x.csv"
     assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
     # The HTML report of it says so too.
