@@ -85,6 +85,20 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
             "separates speakers only when each channel holds one.")
 
 
+def band_edge_khz(rate: float) -> str:
+    """The highest frequency audio at ``rate`` holds, in kHz to a tenth ("4", "5.5")."""
+    return f"{rate / 2000:.1f}".removesuffix(".0")
+
+
+def narrowband_message(where: str, rate: int, live: bool = False) -> str:
+    """Audio below 16 kHz (a telephone recording at 8 kHz, a headset in its call mode) holds none of the
+    upper band the model hears: its results are less reliable, and the user should know it."""
+    return (f"{where}: {'runs' if live else 'recorded'} at {rate} Hz, so nothing above {band_edge_khz(rate)} kHz is in "
+            f"{'its sound' if live else 'it'} (telephone band). The model learnt from {SAMPLE_RATE_HZ // 1000}-kHz "
+            "studio speech and was less accurate through a simulated telephone line (the model card gives the "
+            "figures): read its emotions with more caution.")
+
+
 class NativeStderr:
     """Collects what the C decoders under soundfile print on the process's standard error (libmpg123
     reports each damaged MP3 frame there) instead of letting it reach the user's terminal line by

@@ -28,6 +28,7 @@ from model.audio import (
     check_audio_path,
     clipped_message,
     is_mp3,
+    narrowband_message,
     ogg_cut_message,
     ogg_is_cut,
     truncation_message,
@@ -361,6 +362,8 @@ class FileSource(Source):
                              "(e.g. ffmpeg -i IN -ac 1 OUT.wav).")
         self.rate = f.samplerate
         self.n_channels = f.channels
+        if self.rate < SAMPLE_RATE_HZ:  # said once, as the analysis starts (the level notes come at its end)
+            self.notices.append(narrowband_message(self.path, self.rate))
         if self._block_frames:
             self.block_s = self._block_frames / self.rate
         start_frame = int(round(self.start_s * self.rate))
@@ -632,9 +635,10 @@ class MicrophoneSource(Source):
         stall_timeout_s: No audio for this long from a running stream means the device is gone.
         start_s: Sample-clock time of the first sample, so that a resumed recording continues the
             time axis of the session instead of restarting at 0.
-        check_twins: Compare the channels, with ``split``, for the same sound (:class:`TwinChannels`);
-            a resume of a session whose channels were compared already passes False, so that its note
-            is not said again. ``twins_checked`` says whether the comparison came to its end.
+        check_twins: Compare the channels, with ``split``, for the same sound (:class:`TwinChannels`),
+            and say that the device runs below 16 kHz; a resume of a session whose channels were
+            compared already passes False, so that its notes are not said again. ``twins_checked`` says
+            whether the comparison came to its end (or had nothing to compare: one channel, mixed).
     """
 
     def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
@@ -656,6 +660,7 @@ class MicrophoneSource(Source):
         self._queue: queue.Queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)
         self._frames_seen = 0
         self.twins_checked = not check_twins
+        self._first_start = check_twins  # the session's first start: its notes on the device are said
         self.description = f"microphone {device if device is not None else '(default)'}"
 
     def open(self) -> None:
@@ -678,6 +683,10 @@ class MicrophoneSource(Source):
             raise DeviceError(f"input device {info['name']!r} runs at {self.rate} Hz; speech analysis needs "
                               f"{MIN_SAMPLE_RATE_HZ} Hz or more.")
         self.n_channels = n_ch
+        if self.rate < SAMPLE_RATE_HZ and self._first_start:  # once a session, as the channels' note
+            self.notices.append(narrowband_message(f"Microphone {self.device_name}", self.rate, live=True))
+        if self.channels == "mix" or n_ch == 1:
+            self.twins_checked = True  # nothing to compare
         self.track_names = _track_names(1 if self.channels == "mix" else n_ch, self.channels, self._names,
                                         f"input device {info['name']!r}")
         self._queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)  # nothing stale from an earlier run

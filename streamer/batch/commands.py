@@ -77,8 +77,10 @@ def cmd_batch(args) -> int:
     if not args.quiet:
         print(f"ser batch: {run.line()}")
         print(f"ser batch: {settings.channel_statement()}")
-        from streamer.batch.report import CHECK_NAMES, with_notes, without_speech
+        from streamer.batch.report import CHECK_NAMES, narrowband_statement, with_notes, without_speech
 
+        if band := narrowband_statement([c for c in run.calls if c.get("summary")]):
+            print(f"ser batch: {band}")
         noted = with_notes(run.calls)
         if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
             print(f"ser batch: {len(noted)} {'call has notes on its' if len(noted) == 1 else 'calls have notes on their'} "

@@ -13,11 +13,12 @@ import io
 import math
 from pathlib import Path
 
+from model.audio import band_edge_khz
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
-from streamer.config import MIN_CONFIDENT_SPEECH_S
+from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
 from streamer.session import csv_values
 from streamer.summary import BUILT_IN_HEADS, clock_text, span_text, time_text
 
@@ -484,6 +485,27 @@ def with_notes(calls: list[dict]) -> list[str]:
     return [c["call_id"] for c in calls if (c.get("summary") or {}).get("notes")]
 
 
+def narrowband_statement(calls: list[dict]) -> str | None:
+    """What to say of the calls recorded below 16 kHz (telephone band), once for the batch: said of
+    each call, the note was on every call of a call centre. None when there is none (or the calls'
+    summaries predate the sample rate in them)."""
+    known = [c for c in calls if isinstance((c.get("summary") or {}).get("sample_rate_hz"), int)]
+    narrow = [c for c in known if c["summary"]["sample_rate_hz"] < SAMPLE_RATE_HZ]
+    if not narrow:
+        return None
+    rates = sorted({c["summary"]["sample_rate_hz"] for c in narrow})
+    rate_text = (" and ".join(map(str, rates)) if len(rates) <= 2 else f"{rates[0]} to {rates[-1]}") + " Hz"
+    if len(narrow) == len(known):
+        which = "The call is" if len(known) == 1 else f"All {len(narrow)} calls are"
+    else:
+        ids = ", ".join(c["call_id"] for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
+        which = f"{len(narrow)} of {len(known)} calls ({ids}) {'is' if len(narrow) == 1 else 'are'}"
+    return (f"{which} recorded at {rate_text} (telephone band: nothing above {band_edge_khz(rates[-1])} kHz). The model "
+            f"learnt from {SAMPLE_RATE_HZ // 1000}-kHz studio speech and was less accurate through a simulated "
+            f"telephone line (the model card gives the figures): read {'its' if len(narrow) == 1 else 'their'} "
+            "emotions with more caution.")
+
+
 def _f(v, fmt: str = ".2f") -> str:
     return "" if v is None else format(v, fmt)
 
@@ -577,6 +599,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
+             *([f"<p class='note'><b>Telephone band:</b> {esc(band)}</p>"]
+               if noun == "call" and (band := narrowband_statement(done + partial)) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "

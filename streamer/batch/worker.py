@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
+from model.audio import narrowband_message
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
@@ -202,7 +203,11 @@ def analyze_call(task: CallTask) -> CallOutcome:
         speaker_segments, speaker_results = analysed_view(keep, segments, results)
         out.summary = call_summary(analysed, not_analysed, speaker_segments, speaker_results, length,
                                    s.channel_statement(), s.track_names, heads)
-        out.summary["notes"] = notices  # said about its audio (clipped, very quiet, damaged MP3 frames)
+        # Said about its audio (clipped, very quiet, damaged MP3 frames). Its sample rate is kept instead
+        # of the note on audio below 16 kHz: the batch says that once (report.narrowband_statement).
+        narrowband = narrowband_message(source.path, source.rate)
+        out.summary["notes"] = [n for n in notices if n != narrowband]
+        out.summary["sample_rate_hz"] = int(source.rate)
         from streamer.batch.report import timeline_png
 
         out.timeline_png = timeline_png(task.call_id, length or 0.0, analysed, speaker_segments, speaker_results,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 
@@ -172,6 +173,26 @@ def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
     for call_id in calls["calls"]:
         sp = load(local_run["out"] / "calls" / call_id / "summary.json")["speakers"][0]
         assert f"<td>{sp['uncertain_s']:.1f} s (" in text
+
+
+def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
+    """A call centre's recordings are often all at 8 kHz: the note that such audio holds nothing above
+    4 kHz, where the model listens, is said once for the batch (report and closing lines), not as a
+    note on every call."""
+    from streamer.batch.report import narrowband_statement
+
+    summaries = {c: load(local_run["out"] / "calls" / c / "summary.json") for c in calls["calls"]}
+    narrow = [c for c, info in calls["calls"].items() if info["path"].name == "call_c.wav"]
+    assert [c for c, s in summaries.items() if s["sample_rate_hz"] < 16000] == narrow
+    assert all(s["notes"] == [] for s in summaries.values())  # not a note of its own
+    said = narrowband_statement(local_run["run"].calls)
+    assert said.startswith(f"1 of 3 calls ({narrow[0]}) is recorded at 8000 Hz (telephone band: nothing above 4 kHz)")
+    text = (local_run["out"] / "report.html").read_text()
+    assert text.count("<b>Telephone band:</b>") == 1 and html.escape(said) in text
+    assert narrowband_statement([{"call_id": "x", "summary": {"sample_rate_hz": 16000}}]) is None
+    assert narrowband_statement([{"call_id": "x", "summary": {}}]) is None  # a summary from before: unknown
+    every = [{"call_id": f"c{i}", "summary": {"sample_rate_hz": 8000}} for i in range(3)]
+    assert narrowband_statement(every).startswith("All 3 calls are recorded at 8000 Hz")
 
 
 def test_timeline_lines_break_between_speech_segments():

@@ -285,6 +285,28 @@ def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k
     assert not notes(beep, beep, analysed=[0])  # 50 ms of shared sound says nothing of a recording
 
 
+def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_16k, tmp_path):
+    """A telephone recording at 8 kHz holds nothing above 4 kHz, where the model listens: said once,
+    before the analysis' first block (the level notes come at its end); 16 kHz and more: nothing."""
+    import soxr
+
+    from streamer.sources import FileSource
+
+    def notes(rate: int) -> list[str]:
+        audio = soxr.resample(speech_16k, SAMPLE_RATE_HZ, rate) if rate != SAMPLE_RATE_HZ else speech_16k
+        path = write_audio(tmp_path / f"call{rate}.wav", audio.astype(np.float32), rate=rate)
+        src = FileSource(path)
+        src.open()
+        return [n for n in src.notices if "telephone band" in n]
+
+    assert notes(8000) == [f"{tmp_path / 'call8000.wav'}: recorded at 8000 Hz, so nothing above 4 kHz is in it "
+                           "(telephone band). The model learnt from 16-kHz studio speech and was less accurate "
+                           "through a simulated telephone line (the model card gives the figures): read its "
+                           "emotions with more caution."]
+    assert "nothing above 5.5 kHz" in notes(11025)[0]
+    assert not notes(16000) and not notes(44100)
+
+
 def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
     """A mono microphone that its sound server gives as two channels, in the call-centre view: said after
     a few seconds of sound, once; a real two-channel device is said nothing of."""

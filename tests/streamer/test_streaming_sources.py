@@ -142,3 +142,25 @@ def test_a_device_that_does_not_open_says_what_to_do(monkeypatch):
     assert message.startswith("cannot open input device 'pulse': it may be unplugged, in use by another program")
     assert "Refresh the device list" in message and message.endswith("(PortAudio: Error opening InputStream: "
                                                                        "Illegal combination of I/O devices [-9993])")
+
+
+def test_a_device_below_16_khz_is_said_once_a_session(monkeypatch):
+    """A headset in its call mode runs at 8 kHz: its sound has nothing above 4 kHz, where the model
+    listens. Said at the session's first start, not again at each resume; 16 kHz and more: nothing."""
+    import streamer.portaudio as portaudio
+
+    sd = _sound_device(1)
+    monkeypatch.setattr(portaudio, "import_sounddevice", lambda: sd)
+
+    def notes(rate: float, check_twins: bool = True) -> list[str]:
+        src = MicrophoneSource(samplerate=rate, check_twins=check_twins)
+        src.open()
+        assert src.twins_checked  # one channel: nothing to compare, so a resume says nothing again
+        return [n for n in src.notices if "telephone band" in n]
+
+    said = notes(8000)
+    assert said == ["Microphone pulse: runs at 8000 Hz, so nothing above 4 kHz is in its sound (telephone band). The "
+                    "model learnt from 16-kHz studio speech and was less accurate through a simulated telephone "
+                    "line (the model card gives the figures): read its emotions with more caution."]
+    assert not notes(8000, check_twins=False)  # a resume of the session
+    assert not notes(16000) and not notes(44100)
