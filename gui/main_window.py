@@ -39,7 +39,7 @@ STATUS_EVERY_S = 0.5
 SEEK_STEP_S = 5.0
 TITLE_PAD_PX = 6  # above and below the title line of an exported image
 MAX_ERRORS_KEPT = 100
-BANNER_MESSAGES_KEPT = 4  # messages the banner shows at once (the newest)
+BANNER_MESSAGES_KEPT = 8  # messages the banner keeps (the newest; it scrolls)
 BANNER_SEPARATOR = "\n\n"
 BANNER_HEIGHT_SHARE = 0.15  # of the window's height: the banner's text scrolls beyond it ...
 BANNER_MIN_LINES = 3  # ... or beyond this many lines in a small window
@@ -158,6 +158,9 @@ def _said_note(messages: list[str]) -> str | None:
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
 LIVE_ENDED = "The live analysis stopped by itself."  # what ended it, when the engine said nothing
 PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only until the paused session ends
+NO_INPUT_ERRORS = ("No microphone found.", "Microphones cannot be listed")  # how Listen's errors with none begin
+SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
+NEXT_LISTEN = " applies from the next Listen: "  # what a choice that waits for the next session says
 
 
 class ElidedLabel(QtWidgets.QLabel):
@@ -239,6 +242,7 @@ class ErrorBanner(QtWidgets.QFrame):
         width = self.scroll.viewport().width() or self.scroll.width()
         need = self.label.heightForWidth(width) if width > 0 else self.label.sizeHint().height()
         self.scroll.setFixedHeight(max(lines, min(need, most)))
+        self._show_newest()
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
@@ -255,15 +259,18 @@ class ErrorBanner(QtWidgets.QFrame):
     NOTICE_STYLE = ("#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
                     + _SCROLL_STYLE)
 
-    def show_message(self, text: str, notice: bool = False, passing: bool = False, keep: bool = False) -> None:
-        """An error (red), or with ``notice`` a note on what the app does (blue), in place of what the
-        banner shows. With ``keep``, the messages shown stay above it (a recording's notes on its audio
-        came together, and each hid the one before); one said again is not repeated, and the banner
-        keeps the latest BANNER_MESSAGES_KEPT. A ``passing`` message (an export's failure) keeps what
-        it covers too, and replaces an earlier passing one; :meth:`withdraw` takes it off. Red while
-        any message shown is an error."""
-        kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep or passing else []
-        self._shown = [*kept, (text, notice, passing)][-BANNER_MESSAGES_KEPT:]
+    def show_message(self, text: str, notice: bool = False, passing: bool = False, keep: bool = True) -> None:
+        """An error (red), or with ``notice`` a note on what the app does (blue), below the messages
+        shown (a recording's notes on its audio came together, and each hid the one before); one said
+        again moves to the end. The newest BANNER_MESSAGES_KEPT stay, besides a ``passing`` message (an
+        export's failure), which replaces an earlier one and goes with :meth:`withdraw`. Without
+        ``keep``, in place of them all. Red while any message shown is an error. A new start clears
+        it (MainWindow.clear_error), a restart its errors only (:meth:`drop_errors`)."""
+        kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep else []
+        kept.append((text, notice, passing))
+        while sum(not m[2] for m in kept) > BANNER_MESSAGES_KEPT:  # the oldest goes (never for a passing one)
+            kept.remove(next(m for m in kept if not m[2]))
+        self._shown = kept
         self._render()
 
     def _render(self) -> None:
@@ -274,8 +281,18 @@ class ErrorBanner(QtWidgets.QFrame):
         self.label.setText(BANNER_SEPARATOR.join(m[0] for m in self._shown))
         self.show()
         self._fit_height()
+
+    def _show_newest(self) -> None:
+        """Scroll to the newest message, once the text is laid out (the timer goes with the banner)."""
         bar = self.scroll.verticalScrollBar()
-        QtCore.QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))  # the newest in view, once laid out
+        QtCore.QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum()))
+
+    def drop_errors(self) -> None:
+        """Take the errors off, keep the notes (a restart of the same analysis or session: what went
+        wrong before it no longer applies, what was said of its audio still does)."""
+        if any(not m[1] for m in self._shown):
+            self._shown = [m for m in self._shown if m[1]]
+            self._render()
 
     def dismiss(self) -> None:
         """Hide it and forget what it showed (what comes next starts afresh)."""
@@ -290,6 +307,12 @@ class ErrorBanner(QtWidgets.QFrame):
         """Put ``new`` where ``old`` is shown (the call-centre notice names the lanes as they are now)."""
         if old in self.messages():
             self._shown = [(new, *m[1:]) if m[0] == old else m for m in self._shown]
+            self._render()
+
+    def withdraw_containing(self, part: str) -> None:
+        """Take the messages that contain ``part`` off."""
+        if any(part in m for m in self.messages()):
+            self._shown = [m for m in self._shown if part not in m[0]]
             self._render()
 
     def withdraw(self, prefix: str) -> None:
@@ -639,13 +662,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self._devices = eb.list_devices()
         except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
             self._devices = []
-            self._devices_error = (f"Microphones cannot be listed ({exc}). Install what the message names (the "
+            self._devices_error = (f"{NO_INPUT_ERRORS[1]} ({exc}). Install what the message names (the "
                                    "audio library PortAudio: libportaudio2), then restart the program.")
             self.device_combo.addItem("no microphone available", None)
             self._set_state(f"microphones unavailable: {exc}")
             self._listen_ready(False)
             return
         self._devices_error = None
+        if self._devices:  # Listen's error that there was none no longer holds
+            for said in NO_INPUT_ERRORS:
+                self.banner.withdraw(said)
         if not self._devices:
             self.device_combo.addItem("no microphone found", None)
         for key, name in self._devices:
@@ -669,7 +695,7 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.StandardButton.Open)
         return answer == QtWidgets.QMessageBox.StandardButton.Open
 
-    def show_error(self, message: str, passing: bool = False, keep: bool = False, notice: bool = False) -> None:
+    def show_error(self, message: str, passing: bool = False, keep: bool = True, notice: bool = False) -> None:
         """Show an error (or a ``notice``) in the window; the app keeps running. ``passing``, ``keep``:
         see ErrorBanner.show_message."""
         self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
@@ -791,7 +817,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.settings.channels == "split":
             self._show_split_notice(n_ch)
         for message in self._reopened_notes:  # what the analysis said of the recording holds still
-            self.banner.show_message(message, notice=True, keep=True)
+            self.banner.show_message(message, notice=True)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
@@ -824,7 +850,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_split_notice(self, n_channels: int) -> None:
         """Show :meth:`_split_notice`, and keep it in step with the lane names while it is shown."""
         self._split_shown = (n_channels, self._split_notice(n_channels))
-        self.banner.show_message(self._split_shown[1], notice=True, keep=True)  # below what the start said
+        self.banner.show_message(self._split_shown[1], notice=True)  # below what the start said
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
@@ -850,7 +876,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _start_file(self, start_s: float, new_session: bool = False, metadata: dict | None = None) -> bool:
         """Start the background analysis of the recording (at full speed, no sound)."""
-        self.clear_error()
+        if new_session:
+            self.clear_error()
+        else:  # a restart (a seek): the notes on the recording and the view still hold
+            self.banner.drop_errors()
         session = self.session_path if new_session else None
         try:
             self.bridge.start_file(self.source_path, self.settings.replace(speed=0.0, sound=False), start_s=start_s,
@@ -891,9 +920,12 @@ class MainWindow(QtWidgets.QMainWindow):
                         "starts a new one.")
             return True
         if (device is None or device is False) and chosen is None and not self._devices:
-            # Nothing to listen to: say so, and leave what is shown (a replay, a session) as it is.
+            # Nothing to listen to: say so (in place of what an earlier Listen said), and leave what is
+            # shown (a replay, a session) as it is.
+            for said in NO_INPUT_ERRORS:
+                self.banner.withdraw(said)
             self.show_error(f"{self._devices_error} Open an audio file (Ctrl+O) meanwhile." if self._devices_error else
-                            "No microphone found. Connect one and press ↻ to refresh the list, or open an audio "
+                            f"{NO_INPUT_ERRORS[0]} Connect one and press ↻ to refresh the list, or open an audio "
                             "file (Ctrl+O).")
             return False
         previous_live = (self.session_path if self.mode == MIC and (self.listening or self._mic_paused)
@@ -915,7 +947,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self._start_mic(new_session=True):
             if previous_live is not None:  # another microphone or channels: the last session is not lost
                 self.banner.show_message(f"A new live session: the one before ({previous_live.name}) ended here "
-                                         "and is kept; File > Sessions opens it.", notice=True, keep=True)
+                                         "and is kept; File > Sessions opens it.", notice=True)
             return True
         self._after_failed_listen(previous)
         return False
@@ -935,7 +967,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _start_mic(self, new_session: bool = False, start_s: float = 0.0) -> bool:
         """Start listening: a new session on the chosen microphone and channels, or (a resume, a
         settings change) the same session on the microphone and channels it started with."""
-        self.clear_error()
+        if new_session:
+            self.clear_error()
+        else:  # what was said of the session's device and channels still holds (said once a session)
+            self.banner.drop_errors()
+            self.banner.withdraw(PAUSED_SETTINGS)  # they apply now
         self._fatal_message = None
         device, channels = ((self.mic_device, self.settings.channels) if new_session or self._listening_with is None
                             else self._listening_with)
@@ -1213,7 +1249,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._review_live_session()
         kept = (f"The session is kept up to {time_text(at_s)}: move through it and export it here (File > "
                 "Sessions opens it later); press Listen (Ctrl+L) for a new live session.")
-        self.banner.show_message(f"{sentence(message)} {kept}")
+        if message in self.banner.messages():  # said as the engine reported it: said again, with what is kept
+            self.banner.replace_message(message, f"{sentence(message)} {kept}")
+        else:
+            self.banner.show_message(f"{sentence(message)} {kept}")
         self._set_state(f"stopped at {time_text(at_s)}: the live audio ended (see above); the results are kept")
 
     def _review_live_session(self) -> None:
@@ -1319,8 +1358,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _next_listen_notice(self, what: str) -> None:
         """A microphone or channel choice made while listening applies to the next session."""
-        self.banner.show_message(f"{what} applies from the next Listen: this session goes on as it started "
-                                 "(it is saved). Press Listen to start a new session with it.", notice=True)
+        self.banner.withdraw_containing(NEXT_LISTEN)  # the latest choice's notice in place of the one before
+        self.banner.show_message(f"{what}{NEXT_LISTEN}this session goes on as it started (it is saved). Press "
+                                 "Listen to start a new session with it.", notice=True)
 
     def _show_channels(self, channels: str) -> None:
         """Show in the Channels control what is on screen (an opened session's one lane or two),
@@ -1394,7 +1434,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if unheard_s >= UNHEARD_MIN_S:
                 self.bridge.note_pause(at, unheard_s)
                 unheard = f"; the {unheard_s:.1f} s the microphone took to restart were not heard (recorded as a pause)"
-            self.banner.show_message(f"Settings changed at {time_text(at)}: the analysis goes on with them in the same "
+            self.banner.withdraw(SETTINGS_CHANGED)  # the latest change's notice in place of the one before
+            self.banner.show_message(f"{SETTINGS_CHANGED}{time_text(at)}: the analysis goes on with them in the same "
                                      f"session, which records where they changed (its report and exports say so)"
                                      f"{unheard}.", notice=True)
         elif engine_changed and self.mode == MIC and self._mic_paused:
@@ -1496,7 +1537,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
-                self.show_error(ev.message, keep=True, notice=ev.notice)  # below what the banner says of this run
+                self.show_error(ev.message, notice=ev.notice)  # below what the banner says of this run
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:
                     self._fatal_message = ev.message

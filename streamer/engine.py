@@ -333,8 +333,10 @@ class Engine:
 
     def _report_notices(self, src: Source, force: bool = False) -> None:
         """Pass the source's non-fatal problems on as events (in order with its audio)."""
-        while src.notices:
-            self._put_input(EngineError(src.notices.popleft(), fatal=False, notice=True), force=force)
+        while src.notices:  # taken off once queued: one a stop turned away is reported at the end (forced)
+            if not self._put_input(EngineError(src.notices[0], fatal=False, notice=True), force=force):
+                return
+            src.notices.popleft()
 
     def _put_input(self, item, force: bool = False) -> bool:
         """Blocking put that gives up when stopping (unless ``force``: end markers must arrive)."""

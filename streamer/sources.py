@@ -171,11 +171,10 @@ class TwinChannels:
         self.frames += n
         used = sorted({c for pair in self.pairs for c in pair})
         row = {c: i for i, c in enumerate(used)}
-        columns = np.ascontiguousarray(data.T[used])  # one row per channel compared
-        means = columns.mean(axis=1, dtype=np.float64)
-        # the peak of each channel less its mean (a DC offset is no sound)
-        peaks = np.maximum(columns.max(axis=1) - means, means - columns.min(axis=1))
-        energies: dict[int, float] = {}  # per channel, its energy less its mean's
+        columns = np.ascontiguousarray(data.T[used], dtype=np.float32)  # a copy: one row per channel compared
+        columns -= columns.mean(axis=1, dtype=np.float64).astype(np.float32)[:, None]  # a DC offset is no sound
+        peaks = np.maximum(columns.max(axis=1), -columns.min(axis=1))
+        energies: dict[int, float] = {}
         if len(self._scratch) < n:
             self._scratch = np.empty(n, np.float32)
         scratch = self._scratch[:n]
@@ -189,36 +188,39 @@ class TwinChannels:
             x, y = columns[i], columns[j]
             for c, k in ((a, i), (b, j)):
                 if c not in energies:
-                    energies[c] = float(np.dot(columns[k], columns[k])) - n * means[k] ** 2
-            xy = float(np.dot(x, y)) - n * means[i] * means[j]
-            if not (self._fits(x, y, means[i], means[j], xy / energies[b] if energies[b] > 0 else 0.0, peaks[i],
-                               scratch)
-                    and self._fits(y, x, means[j], means[i], xy / energies[a] if energies[a] > 0 else 0.0,
-                                   peaks[j], scratch)):
+                    energies[c] = float(np.dot(columns[k], columns[k]))
+            xy = float(np.dot(x, y))
+            if not (self._fits(x, y, xy / energies[b] if energies[b] > 0 else 0.0, peaks[i], scratch)
+                    and self._fits(y, x, xy / energies[a] if energies[a] > 0 else 0.0, peaks[j], scratch)):
                 continue  # they differ: this pair is done
             kept.append((a, b))
             k, c = (i, a) if peaks[i] >= peaks[j] else (j, b)
             if c not in loud:
-                loud[c] = self._loud_frames(columns[k], means[k])
+                loud[c] = self._loud_frames(columns[k])
             self.sounding[a, b] += loud[c]
         self.pairs = kept
 
     @staticmethod
-    def _fits(x: np.ndarray, y: np.ndarray, mx: float, my: float, gain: float, peak: float,
-              scratch: np.ndarray) -> bool:
-        """Whether ``x`` less its mean ``mx`` is ``y`` less its mean ``my`` times ``gain``, to the tolerance."""
+    def _fits(x: np.ndarray, y: np.ndarray, gain: float, peak: float, scratch: np.ndarray) -> bool:
+        """Whether ``x`` is ``y`` times ``gain``, to the tolerance: TWIN_TOLERANCE for each channel's
+        samples (the quieter one's rounding grows with the gain), and TWIN_RELATIVE of ``x``'s peak."""
         np.multiply(y, np.float32(-gain), out=scratch)
         scratch += x
-        offset = mx - gain * my  # what the means leave of the difference
-        return max(float(scratch.max()) - offset, offset - float(scratch.min())) <= TWIN_TOLERANCE + TWIN_RELATIVE * peak
+        most = TWIN_TOLERANCE * (1.0 + abs(gain)) + TWIN_RELATIVE * peak
+        return max(float(scratch.max()), -float(scratch.min())) <= most
 
-    def _loud_frames(self, column: np.ndarray, mean: float) -> int:
-        """The frames of ``column`` (less its ``mean``) in steps of TWIN_SOUND_STEP_S whose peak reaches TWIN_SOUND."""
+    def _loud_frames(self, column: np.ndarray) -> int:
+        """The frames of ``column`` in steps of TWIN_SOUND_STEP_S whose peak reaches TWIN_SOUND."""
         n = len(column) // self._step * self._step
         steps = column[:n].reshape(-1, self._step)
-        loud = np.maximum(steps.max(axis=1) - mean, mean - steps.min(axis=1)) >= TWIN_SOUND
-        tail = n < len(column) and max(float(column[n:].max()) - mean, mean - float(column[n:].min())) >= TWIN_SOUND
+        loud = np.maximum(steps.max(axis=1), -steps.min(axis=1)) >= TWIN_SOUND
+        tail = n < len(column) and max(float(column[n:].max()), -float(column[n:].min())) >= TWIN_SOUND
         return int(np.count_nonzero(loud)) * self._step + (len(column) - n) * tail
+
+    def conclusive(self, sound_s: float) -> bool:
+        """Whether the comparison said all it can: no pair left, or each left held ``sound_s`` of sound
+        (not so when it ended on the most audio to compare, through silence)."""
+        return all(self.sounding[pair] >= sound_s * self.rate for pair in self.pairs)
 
     def settled(self, sound_s: float, most_s: float) -> bool:
         """Whether it is known which channels are twins: none left that could be, each left held
@@ -741,7 +743,9 @@ class MicrophoneSource(Source):
                 twins.feed(data)
                 if twins.settled(MIC_TWIN_CHECK_S, MIC_TWIN_MOST_S):
                     self._twin_notes(twins, f"Microphone {self.device_name}", self.n_channels, live=True)
-                    twins, self.twins_checked = None, True
+                    # A check that ended on silence is made again at a resume in the session.
+                    self.twins_checked = twins.conclusive(MIC_TWIN_CHECK_S)
+                    twins = None
             n_frames = len(data)
             if first > expected:  # the callback dropped blocks: keep the clock honest with silence
                 data = np.concatenate([np.zeros((first - expected, data.shape[1]), np.float32), data])

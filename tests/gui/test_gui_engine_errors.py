@@ -396,10 +396,14 @@ def test_a_live_session_restarts_on_its_own_microphone_and_channels(qtbot, tiny_
     w.pause()
     w.device_combo.setCurrentIndex(1)
     w.device_combo.activated.emit(1)  # another microphone, while paused: said to apply from the next Listen
-    assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
+    said = w.banner.messages()  # the latest choice's notice only
+    assert len(said) == 1 and said[0].startswith("The microphone chosen applies from the next Listen")
     w.apply_settings(w.settings.replace(hop_s=1.0))  # while paused: applies at the resume, and says so
-    assert w.banner.label.text().startswith("Settings changed while paused: they apply when you resume")
+    said = w.banner.messages()  # both hold
+    assert said[0].startswith("The microphone chosen") and said[1].startswith("Settings changed while paused: they "
+                                                                               "apply when you resume")
     w.resume()
+    assert not any(m.startswith("Settings changed while paused") for m in w.banner.messages())  # it applies now
     (dev0, ch0, session0, _, hop0), (dev1, ch1, session1, _, hop1) = bridge.starts
     assert (dev1, ch1, session1) == (dev0, "mix", None) and hop0 != 1.0 and hop1 == 1.0  # same session and device
     assert len(w.plot_stack.lanes) == 1
@@ -651,25 +655,35 @@ def test_listen_just_after_the_engine_ended_by_itself_keeps_why(qtbot, tiny_mode
 def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path):
     """A recording's notes on its audio (channels alike, very quiet ...) come together at its end, and
     each hid the one before: the banner showed the last only, in red. They stay together now, each
-    once, the newest four, in blue; an error among them makes the banner red; Dismiss forgets them."""
-    from gui.main_window import BANNER_MESSAGES_KEPT
+    once, the newest eight, in blue; an error among them makes the banner red; an export's failure
+    displaces none; a resume takes the errors off and keeps the notes; Dismiss forgets them."""
+    from gui.main_window import BANNER_MESSAGES_KEPT, EXPORT_FAILED
 
     w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
     assert w.start_microphone()
     split = "The call-centre view analyses the Customer channel."
     w.banner.show_message(split, notice=True)
-    notes = [f"Microphone USB Mic: note {i}." for i in range(6)]
+    notes = [f"Microphone USB Mic: note {i}." for i in range(BANNER_MESSAGES_KEPT + 2)]
     w.dispatch([Problem(notes[0], False, True), Problem(notes[1], False, True), Problem(notes[0], False, True)])
     assert w.banner.messages() == [split, notes[1], notes[0]]  # the one said again: once, as the newest
     assert w.banner.label.text() == "\n\n".join([split, notes[1], notes[0]])
     assert "#1d3a5a" in w.banner.styleSheet()  # notes only: blue
     w.dispatch([Problem(n, False, True) for n in notes[2:]])
     assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT:]
-    w.dispatch([Problem("input device 'USB Mic' stopped delivering audio.", True)])
-    assert "#5a1d1d" in w.banner.styleSheet() and w.banner.messages()[-1].startswith("input device")
+    w.show_error(f"{EXPORT_FAILED}the folder does not exist.", passing=True)
+    assert w.banner.messages() == [*notes[-BANNER_MESSAGES_KEPT:], f"{EXPORT_FAILED}the folder does not exist."]
+    w.banner.withdraw(EXPORT_FAILED)  # an export that worked: every note is still there
+    assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT:] and "#1d3a5a" in w.banner.styleSheet()
+    error = "Saving the session failed: disk full."
+    w.dispatch([Problem(error, False)])
+    assert w.banner.messages() == [*notes[-BANNER_MESSAGES_KEPT + 1:], error]  # the oldest note went
+    assert "#5a1d1d" in w.banner.styleSheet()  # an error among them: red
+    w.pause()
+    w.resume()  # the same session again: the error no longer applies, the notes still do
+    assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT + 1:] and "#1d3a5a" in w.banner.styleSheet()
     w.banner.dismiss()
     assert w.banner.isHidden() and w.banner.messages() == []
-    w.dispatch([Problem(notes[0], False)])
+    w.dispatch([Problem(notes[0], False, True)])
     assert w.banner.messages() == [notes[0]]  # afresh after Dismiss
-    w.banner.show_message("Something else went wrong.")  # a message of its own replaces what was shown
+    w.banner.show_message("Something else went wrong.", keep=False)  # in place of what was shown
     assert w.banner.messages() == ["Something else went wrong."]

@@ -264,6 +264,8 @@ def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k
     for gain in (0.99, 0.7, 0.5, -1.0):
         assert notes(speech_16k, gain * speech_16k, analysed=[1]), gain
         assert notes(speech_16k, gain * speech_16k, analysed=[1], subtype="FLOAT"), gain
+    # A quiet recording and its copy 20 dB lower: the quieter one's rounding, times the gain, is no difference.
+    assert notes(0.1 * speech_16k, 0.01 * speech_16k, analysed=[1])
     assert not notes(speech_16k, other, analysed=[1])  # one speaker per channel
     # The agent's voice leaking into the customer's channel, delayed and fainter, beside the customer's own.
     leak = 0.1 * np.roll(speech_16k, 40) + other
@@ -337,17 +339,20 @@ def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
         for _ in range(len(stereo) // block):
             next(blocks)
         stop.set()
+        checked.append(src.twins_checked)
         return [n for n in src.notices if "the same sound" in n]
 
+    checked: list[bool] = []  # per run, whether a resume in its session would compare the channels again
     seconds = int(MIC_TWIN_CHECK_S) + 2
     rng = np.random.default_rng(0)
     voice = (0.2 * rng.standard_normal(seconds * SAMPLE_RATE_HZ)).astype(np.float32)
     said = run(np.stack([voice, voice], axis=1))
     assert said == [said[0]] and said[0].startswith("Microphone USB Mic: the Agent and Customer channels hold the "
                                                     "same sound (a mono microphone given as 2 channels?)")
-    assert not run(np.stack([voice, np.roll(voice, 100)], axis=1))
+    assert checked == [True]  # compared: a resume of the session leaves it
+    assert not run(np.stack([voice, np.roll(voice, 100)], axis=1)) and checked[-1]
     # A microphone that reports an offset before anyone speaks: not twins for it (an offset is no sound).
     offset = np.full((seconds * SAMPLE_RATE_HZ, 2), 0.05, np.float32)
-    assert not run(offset)
+    assert not run(offset) and not checked[-1]  # nothing heard yet: a resume compares them
     # A resumed session whose channels were compared already: said once in the session, not at each resume.
     assert not run(np.stack([voice, voice], axis=1), check_twins=False)
