@@ -424,3 +424,24 @@ def test_the_input_queue_holds_a_bounded_stretch_of_audio_whatever_the_block_len
     assert input_queue_size(64, 0.02) == 64 and input_queue_size(64, None) == 64
     assert input_queue_size(64, 600.0) == 2  # never fewer than two blocks
     assert FileSource("x.wav").block_s == 2.0 and FileSource("x.wav", pace="realtime").block_s == 0.02
+
+
+def test_a_notice_a_stop_turns_away_is_reported_at_the_end():
+    """A source's note (channels alike) settled just before Pause: the queue turned it away as the
+    engine stopped, and it was lost, though the source would not say it again in the session. It
+    stays with the source until the end's forced report queues it."""
+    import queue
+    import types
+    from collections import deque
+
+    from streamer.engine import Engine
+
+    note = "Microphone X: the Agent and Customer channels hold the same sound."
+    engine = types.SimpleNamespace(_stop=threading.Event(), _input=queue.Queue(maxsize=4))
+    engine._put_input = types.MethodType(Engine._put_input, engine)
+    source = types.SimpleNamespace(notices=deque([note]))
+    engine._stop.set()  # Pause pressed
+    Engine._report_notices(engine, source)  # in the reading loop: turned away
+    assert list(source.notices) == [note] and engine._input.empty()
+    Engine._report_notices(engine, source, force=True)  # in its finally
+    assert [e.message for e in engine._input.queue] == [note] and not source.notices
