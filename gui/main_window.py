@@ -41,7 +41,7 @@ TITLE_PAD_PX = 6  # above and below the title line of an exported image
 MAX_ERRORS_KEPT = 100
 BANNER_MESSAGES_KEPT = 8  # messages the banner keeps (the newest; it scrolls)
 BANNER_SEPARATOR = "\n\n"
-BANNER_HEIGHT_SHARE = 0.15  # of the window's height: the banner's text scrolls beyond it ...
+BANNER_HEIGHT_SHARE = 0.12  # of the window's height: the banner's text scrolls beyond it ...
 BANNER_MIN_LINES = 3  # ... or beyond this many lines in a small window
 # The engine's session store writes JSON lines; a JSON export (ser analyze --format json, the JSON
 # export, ser batch's results.json) opens the same way.
@@ -241,7 +241,9 @@ class ErrorBanner(QtWidgets.QFrame):
         most = max(BANNER_MIN_LINES * lines, int(BANNER_HEIGHT_SHARE * window))
         width = self.scroll.viewport().width() or self.scroll.width()
         need = self.label.heightForWidth(width) if width > 0 else self.label.sizeHint().height()
-        self.scroll.setFixedHeight(max(lines, min(need, most)))
+        # Scrolled to the newest, what is out of view above is whole lines (a line cut in half read badly).
+        height = need if need <= most else need - -(-(need - most) // lines) * lines
+        self.scroll.setFixedHeight(max(lines, height))
         self._show_newest()
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
@@ -1341,7 +1343,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
             agent_left_out = was_split and not self.settings.analyse_agent and len(self.plot_stack.lanes) > 1
-            if self.open_file(self.source_path) and agent_left_out:
+            at, was_playing = self.position_s, self.playing
+            opened = self.open_file(self.source_path)
+            if opened:  # where it was, as after a settings change (it started again from 0:00)
+                self.seek(at)
+                if not was_playing:
+                    self.pause()
+            if opened and agent_left_out:
                 # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
                 # customer's (the batch refuses --channels mix without --analyse-agent for this reason).
                 self.banner.show_message(
@@ -1736,7 +1744,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except (SERError, OSError) as exc:
             self.show_error(f"{EXPORT_FAILED}{exc}", passing=True)
             return None
-        self._set_state(state)
+        self._flash(sentence(state), tip=str(written))  # a passing note: the state field's next change hid it
         self._export_dir = Path(written).parent
         self.banner.withdraw(EXPORT_FAILED)  # the failure is behind the user now; what it covered comes back
         return written

@@ -191,6 +191,7 @@ class Lane:
             p.vb.sigRangeChanged.connect(lambda vb, _r, _c=None: self._place_readout(vb))
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.analysed = True
+        self.not_analysed_why = ""  # what the lane says of why it is not analysed (set_analysed)
         self.set_name(name)
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
@@ -263,8 +264,9 @@ class Lane:
 
     def set_analysed(self, analysed: bool, why: str = "") -> None:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
-        each of its model plots."""
+        each of its model plots, and its crosshair readout where it has no result."""
         self.analysed = analysed
+        self.not_analysed_why = why
         self._level_caption()
         for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
@@ -631,14 +633,15 @@ def _full_scale_step() -> float:
     return (SpectrogramMaker().full_scale() - SPEC_LOG_MIN) / SPEC_LOG_STEP
 
 
-def readout_text(history: TrackHistory, t_s: float, heads) -> str:
+def readout_text(history: TrackHistory, t_s: float, heads, not_analysed: str | None = None) -> str:
     """What the crosshair says at ``t_s``: the time, then the window result shown there (top classes,
-    the two-class heads as the likelier class, the regression heads' values), or that none was."""
+    the two-class heads as the likelier class, the regression heads' values), or that none was (and
+    why, in a lane that is ``not_analysed``: the agent's channel said "no speech" over speech)."""
     lines = [time_text(t_s)]
     rows = history.results.view()
     found, covered = history.covering(np.array([t_s]), GAP_TOLERANCE_S)
     if not covered[0]:
-        return "\n".join(lines + ["not analysed here (no speech, or not reached yet)"])
+        return "\n".join(lines + [not_analysed or "not analysed here (no speech, or not reached yet)"])
     i = int(found[0])
     for name, kind, outputs in heads:
         values = history.head(name)[i]
@@ -972,7 +975,8 @@ class PlotStack(pg.GraphicsLayoutWidget):
                             other.readout.setVisible(False)
                     history = self._histories.get(lane.track)
                     if history is not None:
-                        lane.show_readout(p, float(pt.x()), float(pt.y()), readout_text(history, t, lane.heads))
+                        why = None if lane.analysed else f"not analysed{lane.not_analysed_why}"
+                        lane.show_readout(p, float(pt.x()), float(pt.y()), readout_text(history, t, lane.heads, why))
                     return
         for lane in self.lanes.values():
             lane.show_crosshair(None)

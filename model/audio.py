@@ -16,6 +16,7 @@ from model.errors import AudioError
 
 SAMPLE_RATE_HZ = 16000
 MIN_SAMPLE_RATE_HZ = 8000
+TELEPHONE_RATE_HZ = 8000  # a telephone line's audio (narrowband: nothing above 4 kHz)
 # Audio formats this program reads (libsndfile through soundfile), by file ending.
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64",
                             ".caf", ".rf64"})
@@ -93,8 +94,9 @@ def band_edge_khz(rate: float) -> str:
 def narrowband_message(where: str, rate: int, live: bool = False) -> str:
     """Audio below 16 kHz (a telephone recording at 8 kHz, a headset in its call mode) holds none of the
     upper band the model hears: its results are less reliable, and the user should know it."""
+    band = " (telephone band)" if rate <= TELEPHONE_RATE_HZ else ""
     return (f"{where}: {'runs' if live else 'recorded'} at {rate} Hz, so nothing above {band_edge_khz(rate)} kHz is in "
-            f"{'its sound' if live else 'it'} (telephone band). The model learnt from {SAMPLE_RATE_HZ // 1000}-kHz "
+            f"{'its sound' if live else 'it'}{band}. The model learnt from {SAMPLE_RATE_HZ // 1000}-kHz "
             "studio speech and was less accurate through a simulated telephone line (the model card gives the "
             "figures): read its emotions with more caution.")
 

@@ -13,7 +13,7 @@ import io
 import math
 from pathlib import Path
 
-from model.audio import band_edge_khz
+from model.audio import TELEPHONE_RATE_HZ, band_edge_khz
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from model.labels import label_color
@@ -500,7 +500,8 @@ def narrowband_statement(calls: list[dict]) -> str | None:
     else:
         ids = ", ".join(c["call_id"] for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
         which = f"{len(narrow)} of {len(known)} calls ({ids}) {'is' if len(narrow) == 1 else 'are'}"
-    return (f"{which} recorded at {rate_text} (telephone band: nothing above {band_edge_khz(rates[-1])} kHz). The model "
+    band = "telephone band: " if rates[-1] <= TELEPHONE_RATE_HZ else ""
+    return (f"{which} recorded at {rate_text} ({band}nothing above {band_edge_khz(rates[-1])} kHz). The model "
             f"learnt from {SAMPLE_RATE_HZ // 1000}-kHz studio speech and was less accurate through a simulated "
             f"telephone line (the model card gives the figures): read {'its' if len(narrow) == 1 else 'their'} "
             "emotions with more caution.")
@@ -599,7 +600,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
-             *([f"<p class='note'><b>Telephone band:</b> {esc(band)}</p>"]
+             *([f"<p class='note'><b>Audio below 16 kHz:</b> {esc(band)}</p>"]
                if noun == "call" and (band := narrowband_statement(done + partial)) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",

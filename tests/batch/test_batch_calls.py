@@ -188,7 +188,7 @@ def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     said = narrowband_statement(local_run["run"].calls)
     assert said.startswith(f"1 of 3 calls ({narrow[0]}) is recorded at 8000 Hz (telephone band: nothing above 4 kHz)")
     text = (local_run["out"] / "report.html").read_text()
-    assert text.count("<b>Telephone band:</b>") == 1 and html.escape(said) in text
+    assert text.count("<b>Audio below 16 kHz:</b>") == 1 and html.escape(said) in text
     assert narrowband_statement([{"call_id": "x", "summary": {"sample_rate_hz": 16000}}]) is None
     assert narrowband_statement([{"call_id": "x", "summary": {}}]) is None  # a summary from before: unknown
     every = [{"call_id": f"c{i}", "summary": {"sample_rate_hz": 8000}} for i in range(3)]

@@ -244,8 +244,12 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, r
     w = make_window(speed=0.0, channels="split")
     replay(w, stereo_wav)
     assert not w.plot_stack.lanes[0].analysed
+    w.seek(4.0)
+    w.pause()
     w.set_channels("mix")
     assert "agent's voice included" in w.banner.label.text() and w.banner.isVisible()
+    # Where it was, paused as it was (a trial found the replay back at 0:00).
+    assert w.position_s == pytest.approx(4.0) and w.paused
 
 
 def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav):
@@ -660,7 +664,7 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     path = w.default_export_path("csv")
     assert path.name == f"{speech_wav.stem}.csv" and path.parent == speech_wav.parent  # beside the recording
     assert w.export("csv", path) == path and path.is_file()
-    assert str(path) in w.status_state.text()
+    assert w.statusBar().toolTip() == str(path) and w.statusBar().currentMessage().startswith("Exported to ")
     elsewhere = tmp_path / "exports"
     elsewhere.mkdir()
     assert w.export("json", elsewhere / "mine.json") == elsewhere / "mine.json"
@@ -905,6 +909,9 @@ def test_the_band_shows_the_top_class_and_the_crosshair_reads_out_the_result(mak
     assert top in text and "V " in text and ("female" in text or "male" in text)
     assert text.splitlines()[0] == f"{t:.1f} s"  # as the axis writes a time under a minute
     assert "not analysed" in readout_text(h, -1.0, lane.heads)
+    # A lane not analysed says why, not "no speech" over the agent's speech.
+    why = "not analysed (the agent's channel: turn it on in Settings where that is lawful)"
+    assert readout_text(h, -1.0, lane.heads, why).splitlines()[1] == why
     # One colour key above the lanes, outside every plot.
     assert w.plot_stack.key is not None and len(w.plot_stack.key.items) == len(lane.labels) + 3
 
