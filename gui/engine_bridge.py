@@ -414,8 +414,11 @@ class EngineBridge:
 
         kwargs = {"channels": settings.channels, "start_s": start_s}
         earlier = self._mic_source
-        if session_path is None and self._session is not None and earlier is not None and earlier.twins_checked:
-            kwargs["check_twins"] = False  # the session's channels were compared: its note is not said again
+        resumed = session_path is None and self._session is not None and earlier is not None
+        if resumed:
+            kwargs["first_in_session"] = False  # its notes on the device were said
+            if earlier.twins_checked:
+                kwargs["check_twins"] = False  # the session's channels were compared: its note is not said again
         if settings.channels == "split":  # call centre: the agent's and the customer's channels, whatever
             kwargs["input_channels"] = CALL_CENTRE_CHANNELS  # else the device offers (ALSA's default: 32)
         if track_names:

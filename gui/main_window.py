@@ -159,8 +159,9 @@ EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
 LIVE_ENDED = "The live analysis stopped by itself."  # what ended it, when the engine said nothing
 PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only until the paused session ends
 NO_INPUT_ERRORS = ("No microphone found.", "Microphones cannot be listed")  # how Listen's errors with none begin
+WITHOUT_SOUND = " without sound."  # how a message that the sound failed ends
 SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
-NEXT_LISTEN = " applies from the next Listen: "  # what a choice that waits for the next session says
+NEXT_LISTEN = " from the next Listen: "  # what a choice that waits for the next session says
 
 
 class ElidedLabel(QtWidgets.QLabel):
@@ -362,6 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mic_device = None
         self._mic_paused = False
         self._listening_with: tuple | None = None  # (device, channels) of the running live session
+        self._waiting_choices: list[str] = []  # choices made while listening, for the next Listen
         self._paused_since = 0.0  # monotonic time of the live session's pause
         self._analysed_with: tuple | None = None  # the analysis settings the live engine last started with
         self._split_shown: tuple[int, str] | None = None  # the call-centre notice shown: channels, text
@@ -878,10 +880,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _start_file(self, start_s: float, new_session: bool = False, metadata: dict | None = None) -> bool:
         """Start the background analysis of the recording (at full speed, no sound)."""
-        if new_session:
-            self.clear_error()
-        else:  # a restart (a seek): the notes on the recording and the view still hold
-            self.banner.drop_errors()
+        self.clear_error()
         session = self.session_path if new_session else None
         try:
             self.bridge.start_file(self.source_path, self.settings.replace(speed=0.0, sound=False), start_s=start_s,
@@ -971,6 +970,7 @@ class MainWindow(QtWidgets.QMainWindow):
         settings change) the same session on the microphone and channels it started with."""
         if new_session:
             self.clear_error()
+            self._waiting_choices = []  # they apply now
         else:  # what was said of the session's device and channels still holds (said once a session)
             self.banner.drop_errors()
             self.banner.withdraw(PAUSED_SETTINGS)  # they apply now
@@ -1160,9 +1160,11 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             self.bridge.play_sound(self.source_path, self.position_s, self.settings)
         except SERError as exc:
-            self.show_error(f"{exc} The replay goes on without sound.")
+            self.show_error(f"{exc} The replay goes on{WITHOUT_SOUND}")
         except Exception as exc:  # noqa: BLE001 - sound must not stop the replay
-            self.show_error(f"Sound output failed ({exc!r}); the replay goes on without sound.")
+            self.show_error(f"Sound output failed ({exc!r}); the replay goes on{WITHOUT_SOUND}")
+        else:
+            self.banner.withdraw_containing(WITHOUT_SOUND)  # the sound works again
 
     def pause(self) -> None:
         if self.mode == MIC:
@@ -1210,7 +1212,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self.dispatch(self.bridge.stop(close_session=False))
             self.bridge.close_session(ended_by=self._fatal_message or LIVE_ENDED)
-        self.banner.withdraw(PAUSED_SETTINGS)  # no resume will come
+        self._withdraw_session_notices()  # no resume will come, and the session does not go on
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
         self.transport.pause()
@@ -1242,7 +1244,7 @@ class MainWindow(QtWidgets.QMainWindow):
         Its results up to there are kept: the session's end record says why it ended (File > Sessions
         lists it so), and it is on screen as after Stop, to move through and export."""
         self.bridge.close_session(ended_by=message)
-        self.banner.withdraw(PAUSED_SETTINGS)
+        self._withdraw_session_notices()
         self._mic_paused = False
         self.transport.pause()
         if self.session_path is None or not self.session_path.is_file():
@@ -1345,6 +1347,11 @@ class MainWindow(QtWidgets.QMainWindow):
             agent_left_out = was_split and not self.settings.analyse_agent and len(self.plot_stack.lanes) > 1
             at, was_playing = self.position_s, self.playing
             opened = self.open_file(self.source_path)
+            if not opened:  # (the file gone): the control says what the analysis on screen did
+                self.settings = self.settings.replace(channels="split" if was_split else "mix")
+                self.channels_combo.blockSignals(True)
+                self.channels_combo.setCurrentIndex(1 if was_split else 0)
+                self.channels_combo.blockSignals(False)
             if opened:  # where it was, as after a settings change (it started again from 0:00)
                 self.seek(at)
                 if not was_playing:
@@ -1365,10 +1372,23 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.mode == MIC and self.bridge.running and not self._mic_paused
 
     def _next_listen_notice(self, what: str) -> None:
-        """A microphone or channel choice made while listening applies to the next session."""
-        self.banner.withdraw_containing(NEXT_LISTEN)  # the latest choice's notice in place of the one before
-        self.banner.show_message(f"{what}{NEXT_LISTEN}this session goes on as it started (it is saved). Press "
-                                 "Listen to start a new session with it.", notice=True)
+        """A microphone or channel choice made while listening applies to the next session: one notice
+        names every such choice."""
+        if what not in self._waiting_choices:
+            self._waiting_choices.append(what)
+        names = self._waiting_choices
+        said = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1][0].lower()}{names[-1][1:]}"
+        self.banner.withdraw_containing(NEXT_LISTEN)  # in place of the notice of the choices before
+        self.banner.show_message(f"{said} {'applies' if len(names) == 1 else 'apply'}{NEXT_LISTEN}this session goes "
+                                 f"on as it started (it is saved). Press Listen to start a new session with "
+                                 f"{'it' if len(names) == 1 else 'them'}.", notice=True)
+
+    def _withdraw_session_notices(self) -> None:
+        """The live session ended: what its notices said of it going on no longer holds."""
+        for prefix in (PAUSED_SETTINGS, SETTINGS_CHANGED):
+            self.banner.withdraw(prefix)
+        self.banner.withdraw_containing(NEXT_LISTEN)
+        self._waiting_choices = []
 
     def _show_channels(self, channels: str) -> None:
         """Show in the Channels control what is on screen (an opened session's one lane or two),

@@ -637,16 +637,17 @@ class MicrophoneSource(Source):
         stall_timeout_s: No audio for this long from a running stream means the device is gone.
         start_s: Sample-clock time of the first sample, so that a resumed recording continues the
             time axis of the session instead of restarting at 0.
-        check_twins: Compare the channels, with ``split``, for the same sound (:class:`TwinChannels`),
-            and say that the device runs below 16 kHz; a resume of a session whose channels were
-            compared already passes False, so that its notes are not said again. ``twins_checked`` says
-            whether the comparison came to its end (or had nothing to compare: one channel, mixed).
+        check_twins: Compare the channels, with ``split``, for the same sound (:class:`TwinChannels`);
+            a resume of a session whose channels were compared already passes False, so that its note
+            is not said again. ``twins_checked`` says whether the comparison came to its end (or had
+            nothing to compare: one channel, mixed).
+        first_in_session: Say that the device runs below 16 kHz (a resume of a session passes False).
     """
 
     def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
                  input_channels: int | None = None, samplerate: float | None = None,
                  track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S,
-                 start_s: float = 0.0, check_twins: bool = True):
+                 start_s: float = 0.0, check_twins: bool = True, first_in_session: bool = True):
         super().__init__()
         _check_channels(channels)
         if not block_s > 0:
@@ -662,7 +663,7 @@ class MicrophoneSource(Source):
         self._queue: queue.Queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)
         self._frames_seen = 0
         self.twins_checked = not check_twins
-        self._first_start = check_twins  # the session's first start: its notes on the device are said
+        self._first_start = first_in_session  # its notes on the device (below 16 kHz) are said once a session
         self.description = f"microphone {device if device is not None else '(default)'}"
 
     def open(self) -> None:

@@ -487,22 +487,27 @@ def with_notes(calls: list[dict]) -> list[str]:
 
 def narrowband_statement(calls: list[dict]) -> str | None:
     """What to say of the calls recorded below 16 kHz (telephone band), once for the batch: said of
-    each call, the note was on every call of a call centre. None when there is none (or the calls'
-    summaries predate the sample rate in them)."""
-    known = [c for c in calls if isinstance((c.get("summary") or {}).get("sample_rate_hz"), int)]
+    each call, the note was on every call of a call centre. None when there is none. Calls analysed
+    before their summaries kept the sample rate are counted as not known."""
+    with_summary = [c for c in calls if c.get("summary")]
+    known = [c for c in with_summary if isinstance(c["summary"].get("sample_rate_hz"), int)]
     narrow = [c for c in known if c["summary"]["sample_rate_hz"] < SAMPLE_RATE_HZ]
     if not narrow:
         return None
     rates = sorted({c["summary"]["sample_rate_hz"] for c in narrow})
     rate_text = (" and ".join(map(str, rates)) if len(rates) <= 2 else f"{rates[0]} to {rates[-1]}") + " Hz"
-    if len(narrow) == len(known):
-        which = "The call is" if len(known) == 1 else f"All {len(narrow)} calls are"
+    total = len(with_summary)
+    if len(narrow) == total:
+        which = {1: "The call is", 2: "Both calls are"}.get(total, f"All {total} calls are")
     else:
         ids = ", ".join(c["call_id"] for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
-        which = f"{len(narrow)} of {len(known)} calls ({ids}) {'is' if len(narrow) == 1 else 'are'}"
+        which = f"{len(narrow)} of {total} calls ({ids}) {'is' if len(narrow) == 1 else 'are'}"
+    unknown = total - len(known)
+    unknown_text = (f" ({unknown} {'call was' if unknown == 1 else 'calls were'} analysed before the sample rate was "
+                    "kept: not known)") if unknown else ""
     band = "telephone band: " if rates[-1] <= TELEPHONE_RATE_HZ else ""
-    return (f"{which} recorded at {rate_text} ({band}nothing above {band_edge_khz(rates[-1])} kHz). The model "
-            f"learnt from {SAMPLE_RATE_HZ // 1000}-kHz studio speech and was less accurate through a simulated "
+    return (f"{which} recorded at {rate_text} ({band}nothing above {band_edge_khz(rates[-1])} kHz){unknown_text}. The "
+            f"model learnt from {SAMPLE_RATE_HZ // 1000}-kHz studio speech and was less accurate through a simulated "
             f"telephone line (the model card gives the figures): read {'its' if len(narrow) == 1 else 'their'} "
             "emotions with more caution.")
 

@@ -190,9 +190,14 @@ def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     text = (local_run["out"] / "report.html").read_text()
     assert text.count("<b>Audio below 16 kHz:</b>") == 1 and html.escape(said) in text
     assert narrowband_statement([{"call_id": "x", "summary": {"sample_rate_hz": 16000}}]) is None
-    assert narrowband_statement([{"call_id": "x", "summary": {}}]) is None  # a summary from before: unknown
+    assert narrowband_statement([{"call_id": "x", "summary": {"speakers": []}}]) is None  # from before: unknown
     every = [{"call_id": f"c{i}", "summary": {"sample_rate_hz": 8000}} for i in range(3)]
     assert narrowband_statement(every).startswith("All 3 calls are recorded at 8000 Hz")
+    assert narrowband_statement(every[:2]).startswith("Both calls are")
+    older = [{"call_id": f"old{i}", "summary": {"speakers": []}} for i in range(7)]  # a rerun over an older batch
+    assert narrowband_statement([*older, *every]).startswith(
+        "3 of 10 calls (c0, c1, c2) are recorded at 8000 Hz (telephone band: nothing above 4 kHz) (7 calls were "
+        "analysed before the sample rate was kept: not known).")
 
 
 def test_timeline_lines_break_between_speech_segments():

@@ -190,7 +190,9 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
     assert bridge.active and w.session_path == session and len(w.plot_stack.lanes) == 1
     w.device_combo.setCurrentIndex(1)
     w.device_combo.activated.emit(1)  # as a user's choice in the list sends it
-    assert w.banner.label.text().startswith("The microphone chosen applies from the next Listen")
+    assert w.banner.messages() == ["The channel setting and the microphone chosen apply from the next Listen: this "
+                                   "session goes on as it started (it is saved). Press Listen to start a new "
+                                   "session with them."]  # one notice names both (the second hid the first)
     assert w.start_microphone()  # Listen with the new choices: a new session, on them
     assert starts == [0, 0, 1] and w.session_path != session and len(w.plot_stack.lanes) == 2
     assert w.banner.label.text() == (f"A new live session: the one before ({session.name}) ended here and is kept; "
@@ -396,11 +398,11 @@ def test_a_live_session_restarts_on_its_own_microphone_and_channels(qtbot, tiny_
     w.pause()
     w.device_combo.setCurrentIndex(1)
     w.device_combo.activated.emit(1)  # another microphone, while paused: said to apply from the next Listen
-    said = w.banner.messages()  # the latest choice's notice only
-    assert len(said) == 1 and said[0].startswith("The microphone chosen applies from the next Listen")
+    said = w.banner.messages()  # one notice for both choices
+    assert len(said) == 1 and said[0].startswith("The channel setting and the microphone chosen apply from the next")
     w.apply_settings(w.settings.replace(hop_s=1.0))  # while paused: applies at the resume, and says so
     said = w.banner.messages()  # both hold
-    assert said[0].startswith("The microphone chosen") and said[1].startswith("Settings changed while paused: they "
+    assert said[0].startswith("The channel setting and") and said[1].startswith("Settings changed while paused: they "
                                                                                "apply when you resume")
     w.resume()
     assert not any(m.startswith("Settings changed while paused") for m in w.banner.messages())  # it applies now
@@ -483,8 +485,8 @@ def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_
     made = []
 
     class Mic:
-        def __init__(self, device=None, check_twins=True, **kwargs):
-            self.twins_checked = not check_twins
+        def __init__(self, device=None, check_twins=True, first_in_session=True, **kwargs):
+            self.twins_checked, self.first = not check_twins, first_in_session
             made.append(self)
 
     bridge = EngineBridge()
@@ -499,12 +501,13 @@ def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_
     bridge.start_microphone(0, settings, session_path=tmp_path / "a.jsonl")
     bridge.start_microphone(0, settings, start_s=3.0)  # a resume before the channels were compared
     assert [m.twins_checked for m in made] == [False, False]
+    assert [m.first for m in made] == [True, False]  # the note on a device below 16 kHz: once a session
     made[-1].twins_checked = True  # compared (said, or nothing to say)
     bridge.start_microphone(0, settings, start_s=9.0)
     assert made[-1].twins_checked  # not compared again
     bridge.close_session()
     bridge.start_microphone(0, settings, session_path=tmp_path / "b.jsonl")
-    assert not made[-1].twins_checked  # a new session compares them
+    assert not made[-1].twins_checked and made[-1].first  # a new session compares them, and says it all again
 
 
 def test_marker_labels_close_together_stand_at_different_heights(qtbot, tiny_model_path, tmp_path):
@@ -687,3 +690,19 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     assert w.banner.messages() == [notes[0]]  # afresh after Dismiss
     w.banner.show_message("Something else went wrong.", keep=False)  # in place of what was shown
     assert w.banner.messages() == ["Something else went wrong."]
+
+
+def test_notices_that_a_live_session_goes_on_go_when_it_ends(qtbot, tiny_model_path, tmp_path):
+    """Kept together, the notice that a choice applies from the next Listen ("this session goes on as
+    it started") stayed after Stop, beside the message that the session had ended."""
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
+    assert w.start_microphone()
+    w.set_channels("split")
+    assert any("from the next Listen" in m for m in w.banner.messages())
+    w.stop()
+    assert not any("from the next Listen" in m for m in w.banner.messages())
+    assert w.start_microphone()
+    w.device_combo.setCurrentIndex(1)
+    w.device_combo.activated.emit(1)
+    said = w.banner.messages()  # a new session: the choices before it are not named again
+    assert len(said) == 1 and said[0].startswith("The microphone chosen applies from the next Listen")

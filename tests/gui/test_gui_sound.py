@@ -91,3 +91,26 @@ def test_sound_turned_on_during_a_replay_plays_through_the_engine(pulse_server, 
     assert "ALSA Playback" in got["sink_inputs"] or "python" in got["sink_inputs"], got["sink_inputs"]
     rate = got["stats"]["sound_frames_played"] / (got["duration_s"] - got["sound_on_at"])
     assert got["stats"]["sound_frames_played"] > 0 and rate > 8000, got["stats"]  # the rest was played
+
+
+def test_the_sound_error_goes_when_the_sound_works_again(make_window, replay, speech_wav, monkeypatch):
+    """Kept below the other messages, the error that the sound failed stayed red after the sound
+    worked again (another output chosen)."""
+    from model.errors import AudioError
+
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    w.seek(1.0)
+    w.settings = w.settings.replace(sound=True)
+    w.transport.set_speed(1.0)
+    w.transport.playing = True
+
+    def failing(*args):
+        raise AudioError("output device 'Speakers' cannot be opened.")
+
+    monkeypatch.setattr(w.bridge, "play_sound", failing)
+    w._sync_sound()
+    assert w.banner.messages()[-1] == "output device 'Speakers' cannot be opened. The replay goes on without sound."
+    monkeypatch.setattr(w.bridge, "play_sound", lambda *args: None)
+    w._sync_sound()
+    assert not any("without sound" in m for m in w.banner.messages())

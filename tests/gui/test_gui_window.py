@@ -252,6 +252,21 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, r
     assert w.position_s == pytest.approx(4.0) and w.paused
 
 
+def test_a_channel_change_that_cannot_reopen_the_recording_leaves_the_setting(make_window, replay, stereo_wav,
+                                                                              tmp_path):
+    """The recording gone, Channels changed: the control said call centre over the mixed analysis."""
+    import shutil
+
+    gone = tmp_path / "gone.wav"
+    shutil.copy(stereo_wav, gone)
+    w = make_window(speed=0.0)
+    replay(w, gone)
+    gone.unlink()
+    w.set_channels("split")
+    assert "file not found" in w.banner.messages()[-1]
+    assert w.settings.channels == "mix" and w.channels_combo.currentIndex() == 0
+
+
 def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav):
     w = make_window(speed=0.0, channels="split", analyse_agent=True)
     replay(w, stereo_wav)

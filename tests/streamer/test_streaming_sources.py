@@ -152,8 +152,8 @@ def test_a_device_below_16_khz_is_said_once_a_session(monkeypatch):
     sd = _sound_device(1)
     monkeypatch.setattr(portaudio, "import_sounddevice", lambda: sd)
 
-    def notes(rate: float, check_twins: bool = True) -> list[str]:
-        src = MicrophoneSource(samplerate=rate, check_twins=check_twins)
+    def notes(rate: float, first_in_session: bool = True) -> list[str]:
+        src = MicrophoneSource(samplerate=rate, first_in_session=first_in_session)
         src.open()
         assert src.twins_checked  # one channel: nothing to compare, so a resume says nothing again
         return [n for n in src.notices if "The model learnt from 16-kHz" in n]
@@ -162,5 +162,5 @@ def test_a_device_below_16_khz_is_said_once_a_session(monkeypatch):
     assert said == ["Microphone pulse: runs at 8000 Hz, so nothing above 4 kHz is in its sound (telephone band). The "
                     "model learnt from 16-kHz studio speech and was less accurate through a simulated telephone "
                     "line (the model card gives the figures): read its emotions with more caution."]
-    assert not notes(8000, check_twins=False)  # a resume of the session
+    assert not notes(8000, first_in_session=False)  # a resume of the session
     assert not notes(16000) and not notes(44100)
