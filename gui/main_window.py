@@ -145,6 +145,12 @@ def _incomplete_note(name: str, loaded) -> str | None:
 MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is opened
 
 
+def _in_app_words(message: str) -> str:
+    """A device error's advice as the window gives it (the engine's is for the command line)."""
+    return message.replace("; run `ser devices` to list them.", ": press ↻ beside the microphone list to refresh it, "
+                           "choose one, and press Listen.")
+
+
 def _said_note(messages: list[str]) -> str | None:
     """What was said while an opened session was analysed (its recording's level, a damaged file, a
     failure), as the banner gives it then; None when nothing was."""
@@ -982,7 +988,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                          track_names=self._track_names_for_engine(channels),
                                          session_path=self.session_path if new_session else None, start_s=start_s)
         except Exception as exc:  # noqa: BLE001 - SERError says what to do; anything else must not take the window down
-            message = (f"{exc}" if isinstance(exc, SERError) else
+            message = (_in_app_words(f"{exc}") if isinstance(exc, SERError) else
                        f"Could not open the microphone {device!r}: {exc!r}. Choose another device and press "
                        "Listen, or open a file.")
             self.show_error(message)

@@ -432,6 +432,8 @@ def test_a_restart_on_a_device_that_is_gone_says_so_and_ends_the_session(qtbot, 
     w.apply_settings(w.settings.replace(hop_s=1.0))  # the restart finds the device gone
     assert "'USB Mic' not found" in w.banner.label.text() and "Settings changed" not in w.banner.label.text()
     assert "The session is kept up to" in w.banner.label.text()
+    # The window's advice, not the command line's ("run `ser devices`").
+    assert "ser devices" not in w.banner.label.text() and "press ↻ beside the microphone list" in w.banner.label.text()
     assert not w.plot_stack.lanes[0].marker_lines  # nothing changed: no marker
     assert "'USB Mic' not found" in bridge.ended_by and w.status_state.text().startswith("stopped at 0.0 s")
     assert w.mode == SESSION
