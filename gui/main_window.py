@@ -296,12 +296,17 @@ class ErrorBanner(QtWidgets.QFrame):
         bar = self.scroll.verticalScrollBar()
         QtCore.QTimer.singleShot(0, bar, lambda: bar.setValue(bar.maximum()))
 
+    def _take_off(self, gone) -> None:
+        """Take the messages ``gone((text, notice, passing))`` says are gone off; the banner hides
+        when none is left."""
+        if any(gone(m) for m in self._shown) and not self.isHidden():
+            self._shown = [m for m in self._shown if not gone(m)]
+            self._render()
+
     def drop_errors(self) -> None:
         """Take the errors off, keep the notes (a restart of the same analysis or session: what went
         wrong before it no longer applies, what was said of its audio still does)."""
-        if any(not m[1] for m in self._shown):
-            self._shown = [m for m in self._shown if m[1]]
-            self._render()
+        self._take_off(lambda m: not m[1])
 
     def dismiss(self) -> None:
         """Hide it and forget what it showed (what comes next starts afresh)."""
@@ -320,16 +325,12 @@ class ErrorBanner(QtWidgets.QFrame):
 
     def withdraw_containing(self, part: str) -> None:
         """Take the messages that contain ``part`` off."""
-        if any(part in m for m in self.messages()):
-            self._shown = [m for m in self._shown if part not in m[0]]
-            self._render()
+        self._take_off(lambda m: part in m[0])
 
-    def withdraw(self, prefix: str) -> None:
-        """Take the messages that begin with ``prefix`` off (an export's failure, once an export
-        worked); what they covered stays, or the banner hides."""
-        if any(m.startswith(prefix) for m in self.messages()):
-            self._shown = [m for m in self._shown if not m[0].startswith(prefix)]
-            self._render()
+    def withdraw(self, prefix: str | tuple[str, ...]) -> None:
+        """Take the messages that begin with ``prefix`` (or one of them) off (an export's failure, once
+        an export worked); what they covered stays, or the banner hides."""
+        self._take_off(lambda m: m[0].startswith(prefix))
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -680,8 +681,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._devices_error = None
         if self._devices:  # Listen's error that there was none no longer holds
-            for said in NO_INPUT_ERRORS:
-                self.banner.withdraw(said)
+            self.banner.withdraw(NO_INPUT_ERRORS)
         if not self._devices:
             self.device_combo.addItem("no microphone found", None)
         for key, name in self._devices:
@@ -815,9 +815,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"{path}: cannot be read ({exc}). Check the file and its permissions.")
             self.transport.load(IDLE)
             return False
-        self._reopened_notes: list[str] = []
         cached = eb.find_analysis(self.session_dir, key, path) if self.explicit_session_path is None else None
-        if cached is not None and self._reopen_analysis(cached, path, names):
+        reopened = self._reopen_analysis(cached, path, names) if cached is not None else None
+        if reopened is not None:
             started = True
         else:
             self.session_path = self._new_session_path(path.stem)
@@ -826,28 +826,29 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if self.settings.channels == "split":
             self._show_split_notice(n_ch)
-        for message in self._reopened_notes:  # what the analysis said of the recording holds still
+        for message in reopened or []:  # what the analysis said of the recording holds still
             self.banner.show_message(message, notice=True)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
         return True
 
-    def _reopen_analysis(self, session_path: Path, path: Path, names: list[str] | None) -> bool:
+    def _reopen_analysis(self, session_path: Path, path: Path, names: list[str] | None) -> list[str] | None:
         """Show an earlier complete analysis of this recording (same content, model and settings)
-        from its session, and read the recording again for its level and spectrogram."""
+        from its session, and read the recording again for its level and spectrogram. Returns what
+        its analysis said of the recording, or None when the session cannot be reused."""
         try:
             loaded = eb.EngineBridge.open_session(session_path)
             self.bridge.read_audio(path, self.settings.channels, names)
         except Exception:  # noqa: BLE001 - a session that cannot be reused is analysed again
-            return False
+            return None
         self.session_path = session_path
         self.dispatch(loaded.events)
-        self._reopened_notes = list(loaded.messages)  # its notes on the recording (clipped, channels alike ...)
         self.transport.analysis_progress(self.duration_s, done=True)
         self._flash(f"{path.name}: analysed before; shown from its session",
                     tip=f"Same content, model and settings as session {session_path}")
-        return True
+        return list(loaded.messages)  # its notes on the recording (clipped, channels alike ...)
+
     def _mark_not_analysed(self, track: int) -> None:
         """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
         self._ensure_track(track)
@@ -860,7 +861,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_split_notice(self, n_channels: int) -> None:
         """Show :meth:`_split_notice`, and keep it in step with the lane names while it is shown."""
         self._split_shown = (n_channels, self._split_notice(n_channels))
-        self.banner.show_message(self._split_shown[1], notice=True)  # below what the start said
+        self.banner.show_message(self._split_shown[1], notice=True)
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
@@ -929,8 +930,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if (device is None or device is False) and chosen is None and not self._devices:
             # Nothing to listen to: say so (in place of what an earlier Listen said), and leave what is
             # shown (a replay, a session) as it is.
-            for said in NO_INPUT_ERRORS:
-                self.banner.withdraw(said)
+            self.banner.withdraw(NO_INPUT_ERRORS)
             self.show_error(f"{self._devices_error} Open an audio file (Ctrl+O) meanwhile." if self._devices_error else
                             f"{NO_INPUT_ERRORS[0]} Connect one and press ↻ to refresh the list, or open an audio "
                             "file (Ctrl+O).")
@@ -1352,17 +1352,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.mode == FILE and self.source_path is not None:
             agent_left_out = was_split and not self.settings.analyse_agent and len(self.plot_stack.lanes) > 1
             at, was_playing = self.position_s, self.playing
-            opened = self.open_file(self.source_path)
-            if not opened:  # (the file gone): the control says what the analysis on screen did
+            if not self.open_file(self.source_path):
+                # (the file gone): the control says what the analysis on screen did
                 self.settings = self.settings.replace(channels="split" if was_split else "mix")
                 self.channels_combo.blockSignals(True)
                 self.channels_combo.setCurrentIndex(1 if was_split else 0)
                 self.channels_combo.blockSignals(False)
-            if opened:  # where it was, as after a settings change (it started again from 0:00)
-                self.seek(at)
-                if not was_playing:
-                    self.pause()
-            if opened and agent_left_out:
+                return
+            self.seek(at)  # where it was, as after a settings change (it started again from 0:00)
+            if not was_playing:
+                self.pause()
+            if agent_left_out:
                 # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
                 # customer's (the batch refuses --channels mix without --analyse-agent for this reason).
                 self.banner.show_message(
@@ -1391,8 +1391,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _withdraw_session_notices(self) -> None:
         """The live session ended: what its notices said of it going on no longer holds."""
-        for prefix in (PAUSED_SETTINGS, SETTINGS_CHANGED):
-            self.banner.withdraw(prefix)
+        self.banner.withdraw((PAUSED_SETTINGS, SETTINGS_CHANGED))
         self.banner.withdraw_containing(NEXT_LISTEN)
         self._waiting_choices = []
 

@@ -225,8 +225,7 @@ class TwinChannels:
     def settled(self, sound_s: float, most_s: float) -> bool:
         """Whether it is known which channels are twins: none left that could be, each left held
         ``sound_s`` of sound, or ``most_s`` of audio were compared (channels that stay silent say nothing)."""
-        return (not self.pairs or self.frames >= most_s * self.rate
-                or all(self.sounding[pair] >= sound_s * self.rate for pair in self.pairs))
+        return self.frames >= most_s * self.rate or self.conclusive(sound_s)
 
     def twins(self) -> list[tuple[int, int]]:
         """The pairs (analysed channel, the other) that held the same sound throughout, with at least

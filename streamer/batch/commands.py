@@ -79,7 +79,7 @@ def cmd_batch(args) -> int:
         print(f"ser batch: {settings.channel_statement()}")
         from streamer.batch.report import CHECK_NAMES, narrowband_statement, with_notes, without_speech
 
-        if band := narrowband_statement([c for c in run.calls if c.get("summary")]):
+        if band := narrowband_statement(run.calls):
             print(f"ser batch: {band}")
         noted = with_notes(run.calls)
         if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
