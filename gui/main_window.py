@@ -13,6 +13,7 @@ recording reads it once to hash it (the reuse of earlier analyses), then again o
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import time
@@ -265,6 +266,7 @@ class ErrorBanner(QtWidgets.QFrame):
                      " QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: none; }")
     ERROR_STYLE = ("#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
                    + _SCROLL_STYLE)
+    NOTE_BACKGROUND, NOTE_TEXT = "#1d3a5a", "#e2efff"
     NOTICE_STYLE = ("#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
                     + _SCROLL_STYLE)
 
@@ -286,10 +288,30 @@ class ErrorBanner(QtWidgets.QFrame):
         if not self._shown:
             self.hide()
             return
-        self.setStyleSheet(self.NOTICE_STYLE if all(m[1] for m in self._shown) else self.ERROR_STYLE)
-        self.label.setText(BANNER_SEPARATOR.join(m[0] for m in self._shown))
+        notes = [m[1] for m in self._shown]
+        self.setStyleSheet(self.NOTICE_STYLE if all(notes) else self.ERROR_STYLE)
+        if all(notes) or not any(notes):
+            self.label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+            self.label.setText(self.text())
+        else:  # errors and notes together: each note keeps its blue (a note read as an error in red)
+            self.label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+            self.label.setText(self._mixed_html())
         self.show()
         self._fit_height()
+
+    def text(self) -> str:
+        """The messages as one text, oldest first, a blank line between them."""
+        return BANNER_SEPARATOR.join(m[0] for m in self._shown)
+
+    def _mixed_html(self) -> str:
+        """The messages as rich text: each note on the notes' blue inside the errors' red banner."""
+        rows = []
+        for i, (text, notice, _) in enumerate(self._shown):
+            body = html.escape(text).replace("\n", "<br>")
+            style = f' bgcolor="{self.NOTE_BACKGROUND}" style="color: {self.NOTE_TEXT};"' if notice else ""
+            gap = "" if i == 0 else '<tr><td style="font-size: 4pt;">&nbsp;</td></tr>'
+            rows.append(f"{gap}<tr><td{style}>{body}</td></tr>")
+        return f'<table width="100%" cellspacing="0" cellpadding="3">{"".join(rows)}</table>'
 
     def _show_newest(self) -> None:
         """Scroll to the newest message, once the text is laid out (the timer goes with the banner)."""

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from PySide6 import QtCore
 
 from gui.events import Audio, Finished, Problem, Result, Segment
 from gui.main_window import MainWindow
@@ -82,7 +83,7 @@ def test_device_lost_during_a_live_session_keeps_the_results(qtbot, tiny_model_p
     qtbot.waitUntil(lambda: not bridge.active, timeout=5000)
     # Kept and shown as after Stop, to move through and export (a trial found the controls dead, the
     # title still "live", and nothing said about the results).
-    banner = w.banner.label.text()
+    banner = w.banner.text()
     assert w.banner.isVisible() and "unplugged" in banner and "The session is kept up to 1.0 s" in banner
     assert w.status_state.text().startswith("stopped at 1.0 s: the live audio ended")
     assert w.mode == SESSION and w.windowTitle().endswith("-live.jsonl") and w.act_back.isEnabled()
@@ -113,8 +114,8 @@ def test_settings_changed_while_listening_say_so_and_go_on(qtbot, tiny_model_pat
     session = w.session_path
     w.apply_settings(w.settings.replace(hop_s=1.0, vad_aggressiveness=3))
     assert bridge.active and w.session_path == session and w.status_state.text() == "listening"
-    assert w.banner.isVisible() and re.match(r"Settings changed at \d+\.\d s: ", w.banner.label.text())
-    assert "same session" in w.banner.label.text()
+    assert w.banner.isVisible() and re.match(r"Settings changed at \d+\.\d s: ", w.banner.text())
+    assert "same session" in w.banner.text()
     lane = w.plot_stack.lanes[0]  # marked where they changed; not a pause (this bridge restarts at once)
     assert lane.marker_lines[0].label.toPlainText() == "settings changed" and not getattr(bridge, "pauses", [])
 
@@ -137,7 +138,7 @@ def test_the_audio_a_live_restart_does_not_hear_is_recorded(qtbot, tiny_model_pa
     assert w.start_microphone()
     w.apply_settings(w.settings.replace(hop_s=1.0))
     assert len(bridge.pauses) == 1 and bridge.pauses[0][1] >= 0.4
-    assert "not heard" in w.banner.label.text()
+    assert "not heard" in w.banner.text()
     w.pause()
     w.resume()
     assert len(bridge.pauses) == 2 and bridge.pauses[1][1] >= 0.4  # the opening counts in the pause
@@ -186,7 +187,7 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
     assert w.statusBar().currentMessage().startswith("Listen resumed the paused session")
     session.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     w.channels_combo.setCurrentIndex(1)  # call centre, while listening: for the next Listen
-    assert w.banner.isVisible() and w.banner.label.text().startswith("The channel setting applies from the next Listen")
+    assert w.banner.isVisible() and w.banner.text().startswith("The channel setting applies from the next Listen")
     assert bridge.active and w.session_path == session and len(w.plot_stack.lanes) == 1
     w.device_combo.setCurrentIndex(1)
     w.device_combo.activated.emit(1)  # as a user's choice in the list sends it
@@ -195,7 +196,7 @@ def test_listen_while_listening_and_choices_made_while_listening_keep_the_sessio
                                    "session with them."]  # one notice names both (the second hid the first)
     assert w.start_microphone()  # Listen with the new choices: a new session, on them
     assert starts == [0, 0, 1] and w.session_path != session and len(w.plot_stack.lanes) == 2
-    assert w.banner.label.text() == (f"A new live session: the one before ({session.name}) ended here and is kept; "
+    assert w.banner.text() == (f"A new live session: the one before ({session.name}) ended here and is kept; "
                                      "File > Sessions opens it.")
 
 
@@ -222,7 +223,7 @@ def test_a_microphone_that_does_not_open_leaves_what_was_shown(make_window, repl
     results = len(w.histories[0].results)
     w._devices = [("no such microphone 7f3a", "gone")]
     assert not w.start_microphone(device="no such microphone 7f3a")
-    assert w.banner.isVisible() and "no such microphone 7f3a" in w.banner.label.text()
+    assert w.banner.isVisible() and "no such microphone 7f3a" in w.banner.text()
     assert w.session_path == before and len(w.histories[0].results) == results
     assert w.status_state.text() == "stopped: the microphone did not open"
     assert not w.bridge.active
@@ -319,7 +320,7 @@ def test_a_session_left_open_by_a_killed_run_is_pointed_out_at_the_next_start(qt
                                    "start_s": 1.0, "end_s": 3.0, "heads": {}, "speech_ratio": 1.0,
                                    "latency_ms": 1.0}) + "\n")
     assert w.notice_interrupted_session()  # written a moment ago, but nobody holds it: no need to wait
-    text = w.banner.label.text()
+    text = w.banner.text()
     assert "20261203-100000-live.jsonl" in text and "was not closed" in text and "File > Sessions" in text
     assert "up to 3.0 s" in text
     older.write_text(older.read_text() + json.dumps({"type": "end", "analysis": "stopped"}) + "\n")
@@ -430,10 +431,10 @@ def test_a_restart_on_a_device_that_is_gone_says_so_and_ends_the_session(qtbot, 
     assert w.start_microphone()
     w.session_path.write_text('{"type": "metadata", "source": "microphone"}\n')  # the engine's file
     w.apply_settings(w.settings.replace(hop_s=1.0))  # the restart finds the device gone
-    assert "'USB Mic' not found" in w.banner.label.text() and "Settings changed" not in w.banner.label.text()
-    assert "The session is kept up to" in w.banner.label.text()
+    assert "'USB Mic' not found" in w.banner.text() and "Settings changed" not in w.banner.text()
+    assert "The session is kept up to" in w.banner.text()
     # The window's advice, not the command line's ("run `ser devices`").
-    assert "ser devices" not in w.banner.label.text() and "press ↻ beside the microphone list" in w.banner.label.text()
+    assert "ser devices" not in w.banner.text() and "press ↻ beside the microphone list" in w.banner.text()
     assert not w.plot_stack.lanes[0].marker_lines  # nothing changed: no marker
     assert "'USB Mic' not found" in bridge.ended_by and w.status_state.text().startswith("stopped at 0.0 s")
     assert w.mode == SESSION
@@ -457,7 +458,7 @@ def test_a_microphone_lost_while_paused_ends_the_session_at_the_resume(qtbot, ti
     w.pause()
     w.resume()
     assert w.mode == SESSION and w.position_s == pytest.approx(4.0) and w.act_back.isEnabled()
-    assert "The session is kept up to 4.0 s" in w.banner.label.text() and "not found" in bridge.ended_by
+    assert "The session is kept up to 4.0 s" in w.banner.text() and "not found" in bridge.ended_by
     w.resume()  # Space again: nothing to play, no new session unasked
     assert len(bridge.starts) == 2
 
@@ -623,7 +624,7 @@ def test_a_live_session_that_ended_on_an_error_says_so_when_opened_and_in_its_re
     store.close(analysis="stopped", analysed_until_s=4.0, ended_by=lost)
     w, _ = _live_window(qtbot, tiny_model_path, tmp_path)
     assert w.open_session(path)
-    assert (f"listening ended on an error: I{lost[1:]} The results up to 4.0 s are kept." in w.banner.label.text())
+    assert (f"listening ended on an error: I{lost[1:]} The results up to 4.0 s are kept." in w.banner.text())
     text = session_report(path, tmp_path / "live.html").read_text().replace("&#x27;", "'")
     assert "live audio, listening ended on an error: input device 'USB Mic' not found; run" in text
     assert "list them, analysed up to 4.0 s" in text  # no nested brackets, no ".),"
@@ -638,7 +639,7 @@ def test_stop_withdraws_the_notice_that_settings_apply_at_the_resume(qtbot, tiny
     w._update_transport()
     assert w.act_play.text() == "Resume"  # live audio paused: not "Play" as for a recording
     w.apply_settings(w.settings.replace(hop_s=1.0))
-    assert w.banner.label.text().startswith("Settings changed while paused")
+    assert w.banner.text().startswith("Settings changed while paused")
     w.stop()
     assert w.banner.isHidden()  # no resume will come
 
@@ -671,7 +672,7 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     notes = [f"Microphone USB Mic: note {i}." for i in range(BANNER_MESSAGES_KEPT + 2)]
     w.dispatch([Problem(notes[0], False, True), Problem(notes[1], False, True), Problem(notes[0], False, True)])
     assert w.banner.messages() == [split, notes[1], notes[0]]  # the one said again: once, as the newest
-    assert w.banner.label.text() == "\n\n".join([split, notes[1], notes[0]])
+    assert w.banner.text() == "\n\n".join([split, notes[1], notes[0]])
     assert "#1d3a5a" in w.banner.styleSheet()  # notes only: blue
     w.dispatch([Problem(n, False, True) for n in notes[2:]])
     assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT:]
@@ -682,7 +683,11 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     error = "Saving the session failed: disk full."
     w.dispatch([Problem(error, False)])
     assert w.banner.messages() == [*notes[-BANNER_MESSAGES_KEPT + 1:], error]  # the oldest note went
-    assert "#5a1d1d" in w.banner.styleSheet()  # an error among them: red
+    assert "#5a1d1d" in w.banner.styleSheet()  # an error among them: red ...
+    shown = w.banner.label.text()  # ... and each note on its own blue inside it, the error not
+    assert w.banner.label.textFormat() == QtCore.Qt.TextFormat.RichText
+    assert shown.count(f'bgcolor="{w.banner.NOTE_BACKGROUND}"') == BANNER_MESSAGES_KEPT - 1
+    assert f'<td>{error}</td>' in shown and w.banner.text().endswith(error)
     w.pause()
     w.resume()  # the same session again: the error no longer applies, the notes still do
     assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT + 1:] and "#1d3a5a" in w.banner.styleSheet()

@@ -247,7 +247,7 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, r
     w.seek(4.0)
     w.pause()
     w.set_channels("mix")
-    assert "agent's voice included" in w.banner.label.text() and w.banner.isVisible()
+    assert "agent's voice included" in w.banner.text() and w.banner.isVisible()
     # Where it was, paused as it was (a trial found the replay back at 0:00).
     assert w.position_s == pytest.approx(4.0) and w.paused
 
@@ -353,7 +353,7 @@ def test_a_damaged_session_opens_up_to_its_damage_if_the_user_agrees(make_window
     monkeypatch.setattr(other, "ask_salvage", lambda message: True)
     assert other.open_session(bad)
     assert other.mode == SESSION and 0 < len(other.histories[0].results) < len(w.histories[0].results)
-    assert other.banner.isVisible() and "left out" in other.banner.label.text()
+    assert other.banner.isVisible() and "left out" in other.banner.text()
 
 
 def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, replay, speech_wav, tmp_path):
@@ -371,7 +371,7 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     cut = [i for i, ln in enumerate(lines) if '"type": "result"' in ln][3] + 1
     killed.write_text("".join(lines[:cut]))  # no end record
     assert other.open_session(killed)
-    text = other.banner.label.text()
+    text = other.banner.text()
     assert other.banner.isVisible() and "killed.jsonl: the analysis did not finish" in text and "results cover" in text
 
     exported = tmp_path / "exported.json"  # a JSON export opens like the session it came from
@@ -385,7 +385,7 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     kept = [ln for ln in lines[:-1] if json.loads(ln).get("end_s", 0.0) <= 5.0]  # what a stop at 5 s leaves
     stopped.write_text("".join(kept) + json.dumps(end) + "\n")
     assert other.open_session(stopped)
-    text = other.banner.label.text()
+    text = other.banner.text()
     assert "stopped.jsonl: the analysis was stopped before the end" in text and "cover 5.0 s of 13." in text
     # Its axis and slider end where the analysis stopped, as on screen when Stop was pressed (its
     # recording is there: they ended at the recording's 13 s).
@@ -406,7 +406,7 @@ def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_windo
     noted.write_text("".join(lines[:-1]) + json.dumps(note) + "\n" + json.dumps(sound) + "\n" + lines[-1])
     other = make_window()
     assert other.open_session(noted)  # what the sound output said then is not about the analysis: not again
-    assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
+    assert other.banner.isVisible() and other.banner.text() == f"When it was analysed: {clipped}"
     assert other.export("csv", tmp_path / "no such folder" / "x.csv") is None
     said = other.banner.messages()  # the failure below the note it covers, which stays in view
     assert len(said) == 2 and said[0] == f"When it was analysed: {clipped}" and said[1].startswith("Export failed")
@@ -414,7 +414,7 @@ def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_windo
     said = other.banner.messages()  # ... in place of the first
     assert len(said) == 2 and said[1].startswith("Export failed") and "JSON" in said[1]
     assert other.export("csv", tmp_path / "x.csv") == tmp_path / "x.csv"
-    assert other.banner.isVisible() and other.banner.label.text() == f"When it was analysed: {clipped}"
+    assert other.banner.isVisible() and other.banner.text() == f"When it was analysed: {clipped}"
     # The HTML report of it says so too.
     report = other.export("html", tmp_path / "x.html")
     assert report is not None and f"Note: {clipped}" in (html := report.read_text()) and "without sound" not in html
@@ -443,7 +443,7 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, t
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
     w = make_window(speed=0.0)
     assert not w.open_file(bad)
-    assert w.banner.isVisible() and "broken.wav" in w.banner.label.text()
+    assert w.banner.isVisible() and "broken.wav" in w.banner.text()
     assert not w.bridge.active
     assert not list(w.session_dir.glob("*broken*"))  # no empty session file left behind
     assert not w.open_file(tmp_path / "missing.wav")
@@ -686,7 +686,7 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     assert w.default_export_path("png") == elsewhere / f"{speech_wav.stem}.png"  # where the user last put one
     # A failed export says so in the banner; the next one that works takes it away.
     assert w.export("csv", tmp_path / "no such folder" / "x.csv") is None
-    assert not w.banner.isHidden() and "Export failed" in w.banner.label.text() and "folder" in w.banner.label.text()
+    assert not w.banner.isHidden() and "Export failed" in w.banner.text() and "folder" in w.banner.text()
     assert w.export("png", elsewhere / "plots.png") == elsewhere / "plots.png"
     assert w.banner.isHidden()
     # A name without the format's ending gets it: an image called mine.html overwrote an HTML report.
@@ -739,7 +739,7 @@ def test_first_start_says_what_to_do_until_something_is_loaded(make_window, repl
         engine_bridge.list_devices = real
     assert w.plot_stack.hint_text == NO_MICROPHONE_HINT and "No microphone found" in w.act_listen.toolTip()
     assert w.act_listen.isEnabled() and not w.start_microphone()
-    assert w.banner.label.text().startswith("No microphone found. Connect one and press ↻")
+    assert w.banner.text().startswith("No microphone found. Connect one and press ↻")
     assert w.source_path == shown and w.mode == "file"
     w.plot_stack.clear_lanes()
     assert NO_MICROPHONE_HINT in w.plot_stack._hint.text
@@ -753,8 +753,8 @@ def test_first_start_says_what_to_do_until_something_is_loaded(make_window, repl
     finally:
         engine_bridge.list_devices = real
     assert "Microphones cannot be listed" in w.plot_stack._hint.text
-    assert not w.start_microphone() and "PortAudio library not found" in w.banner.label.text()
-    assert "libportaudio2" in w.banner.label.text() and "Connect one" not in w.banner.label.text()
+    assert not w.start_microphone() and "PortAudio library not found" in w.banner.text()
+    assert "libportaudio2" in w.banner.text() and "Connect one" not in w.banner.text()
 
 
 def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_named(make_window, replay, speech_wav,
@@ -836,7 +836,7 @@ def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with
     assert all(len(w.histories[t].level) > 0 for t in range(3))  # every channel is shown
     for t in (0, 2):
         assert "not analysed" in w.plot_stack.lanes[t].caption(w.plot_stack.lanes[t].emotion_plot)
-    assert "only the customer's (Customer) is analysed, the others (Track 3)" in w.banner.label.text()
+    assert "only the customer's (Customer) is analysed, the others (Track 3)" in w.banner.text()
     caption = w.plot_stack.lanes[2].caption(w.plot_stack.lanes[2].emotion_plot)
     assert "only the customer's channel is analysed" in caption and "agent" not in caption  # not called the agent's
     session = w.session_path
@@ -852,7 +852,7 @@ def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with
 
 def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_wav, speech_wav):
     w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
-    text = w.banner.label.text()
+    text = w.banner.text()
     assert w.banner.isVisible() and "not analysed" in text and "Art. 5(1)(f)" in text and "Settings" in text
     assert w.errors == []
     agent, customer = w.histories[0], w.histories[1]
@@ -861,9 +861,9 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     assert "not analysed" in w.plot_stack.lanes[0].caption(w.plot_stack.lanes[0].emotion_plot)
     agent_lane, customer_lane = w.plot_stack.lanes[0], w.plot_stack.lanes[1]  # no voice activity in the agent's
     assert agent_lane.caption(agent_lane.level_plot) == "Agent: level"
-    assert "The agent's lane (Agent)" in w.banner.label.text()
+    assert "The agent's lane (Agent)" in w.banner.text()
     w.rename_lane(0, "Maria (agent)")  # the notice names the lanes as they are now
-    assert "The agent's lane (Maria (agent))" in w.banner.label.text() and w.banner.isVisible()
+    assert "The agent's lane (Maria (agent))" in w.banner.text() and w.banner.isVisible()
     w.rename_lane(0, "Agent")
     assert customer_lane.caption(customer_lane.level_plot) == "Customer: level, speech shaded"
     # The agent's empty model plots fold to one caption row; the customer's get the room.
@@ -877,12 +877,12 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
     assert {r["track_name"] for r in rows} == {"Customer"}  # the session holds no result of the agent
     both = replay(make_window(speed=0.0, channels="split", analyse_agent=True), stereo_wav)
-    assert "the agent's too" in both.banner.label.text() and len(both.histories[0].results) >= 4
+    assert "the agent's too" in both.banner.text() and len(both.histories[0].results) >= 4
     QtWidgets.QApplication.processEvents()
     assert min(p.height() for lane in both.plot_stack.lanes.values() for p in lane.head_plots.values()) > \
         2 * NOT_ANALYSED_ROW_PX  # both analysed: nothing folded
     mono = replay(make_window(speed=0.0, channels="split"), speech_wav)
-    assert "one channel" in mono.banner.label.text() and len(mono.plot_stack.lanes) == 1
+    assert "one channel" in mono.banner.text() and len(mono.plot_stack.lanes) == 1
 
 
 def test_pause_seek_back_seek_forward_and_play_raise_nothing(make_window, qtbot, speech_wav):
@@ -1053,7 +1053,7 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
     assert load_settings(store, base)[1][:2] == ["Agent", "Customer"]
     replay(w, stereo_wav)
     assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
-    assert "Agent" in w.banner.label.text() and "mix" not in w.banner.label.text()
+    assert "Agent" in w.banner.text() and "mix" not in w.banner.text()
 
 
 def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_model_path, tmp_path, qtbot):
@@ -1100,7 +1100,7 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     assert first[0] > -60.0 and first[1] <= -80.0  # each lane's level is its own channel's (the agent talks first)
 
     assert w.open_session(tmp_path / "out" / "calls" / "cut.flac" / "results.json")
-    text = w.banner.label.text()
+    text = w.banner.text()
     assert w.banner.isVisible() and text.startswith("cut.flac/results.json: the analysis was stopped before the end")
     assert re.search(r"cover \d+\.\d s of \d+\.\d s\.", text)
     # ... and why, as ser batch said it (it was kept in results.json only)
@@ -1207,7 +1207,7 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     # Exports of live audio go to the user's documents (or home), not the hidden sessions folder.
     assert w.default_export_path("csv").parent != w.session_path.parent
     assert w.open_session(live("killed.jsonl", close=False))
-    assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.label.text()
+    assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.text()
 
 
 def test_the_toolbar_does_not_shift_when_play_becomes_pause(make_window):
