@@ -58,6 +58,8 @@ AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that i
 OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
 # misleads about the very emotion being judged.
+CHANNEL_CHOICES = (("Mixed", "Mixed (one lane)", "mix"), ("Call centre", "Call centre (two lanes)", "split"))
+DEVICE_NAME_CHARS = 16  # the microphone list's width in characters (a longer name is cut in the toolbar)
 MIN_WINDOW_PX = (900, 560)  # below this, lane titles, axis labels and the panel ran into each other
 INTERRUPTED_QUIET_S = 30.0  # a session without an end record unchanged this long is not being written
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
@@ -539,6 +541,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.device_combo = QtWidgets.QComboBox()
         self.device_combo.setMinimumWidth(160)
+        # A long device name ("HDA Intel PCH: ALC3246 Analog (hw:0,0)") widened the toolbar until it
+        # hid other controls: the combo keeps a width of its own, the list shows whole names.
+        self.device_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(DEVICE_NAME_CHARS)
         self.device_combo.setToolTip("Microphone to listen to")
         self.device_combo.activated.connect(
             lambda _i: (self.listening or self._mic_paused) and self._next_listen_notice("The microphone chosen"))
@@ -584,10 +591,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speed_combo.currentIndexChanged.connect(lambda _i: self.set_speed(self.speed_combo.currentData()))
 
         self.channels_combo = QtWidgets.QComboBox()
-        self.channels_combo.addItem("Mixed (one lane)", "mix")
-        self.channels_combo.addItem("Call centre (two lanes)", "split")
+        for short, long, value in CHANNEL_CHOICES:  # the toolbar's short text, the menu's and the tooltip's long one
+            self.channels_combo.addItem(short, value)
+            self.channels_combo.setItemData(self.channels_combo.count() - 1, long, QtCore.Qt.ItemDataRole.ToolTipRole)
         self.channels_combo.setCurrentIndex(1 if self.settings.channels == "split" else 0)
-        self.channels_combo.setToolTip("How to treat stereo sources: mix down, or one lane per channel")
+        self.channels_combo.setToolTip("How to treat stereo sources: mixed into one lane, or the call-centre view "
+                                       "(a lane per channel: agent and customer)")
         self.channels_combo.currentIndexChanged.connect(
             lambda _i: self.set_channels(self.channels_combo.currentData()))
 
@@ -617,9 +626,14 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addWidget(labelled(" Speed: ", self.speed_combo))
         tb.addWidget(labelled(" Channels: ", self.channels_combo))
         tb.addSeparator()
-        tb.addWidget(QtWidgets.QLabel(" Export: "))
-        for a in (self.act_export_csv, self.act_export_json, self.act_export_png, self.act_export_html):
-            tb.addAction(a)
+        # One button with the four exports (four buttons and a label pushed Settings and the exports
+        # behind the overflow arrow in a 1280-pixel-wide window).
+        self.export_button = QtWidgets.QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setToolTip("Export the results (CSV, JSON), an image of the plots (PNG) or a report "
+                                      "per speaker (HTML)")
+        tb.addWidget(self.export_button)
         tb.addSeparator()
         tb.addAction(self.act_settings)
         self._build_menus()
@@ -643,6 +657,7 @@ class MainWindow(QtWidgets.QMainWindow):
                         (self.act_export_png, "Plots as PNG…"), (self.act_export_html, "Report per speaker (HTML)…")):
             a.setText(text)
             export_menu.addAction(a)
+        self.export_button.setMenu(export_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.act_settings)
         quit_action = file_menu.addAction("Quit")
@@ -665,14 +680,9 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh.setToolTip(self.act_refresh_devices.toolTip())
         refresh.triggered.connect(self.refresh_devices)
         view_menu = bar.addMenu("&View")
-        for i in range(self.channels_combo.count()):
-            value = self.channels_combo.itemData(i)
-            a = view_menu.addAction(self.channels_combo.itemText(i))
+        for _short, long, value in CHANNEL_CHOICES:
+            a = view_menu.addAction(long)
             a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
-        # Restore the export actions' short toolbar texts (the menu shows the long ones only in menus).
-        for a, short in ((self.act_export_csv, "CSV"), (self.act_export_json, "JSON"), (self.act_export_png, "PNG"),
-                         (self.act_export_html, "Report")):
-            a.setIconText(short)
 
     # -- model, devices, errors --------------------------------------------------------------
     def load_model_info(self) -> bool:
@@ -708,6 +718,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.device_combo.addItem("no microphone found", None)
         for key, name in self._devices:
             self.device_combo.addItem(name, key)
+            self.device_combo.setItemData(self.device_combo.count() - 1, name, QtCore.Qt.ItemDataRole.ToolTipRole)
+        metrics = self.device_combo.view().fontMetrics()
+        widest = max(metrics.horizontalAdvance(self.device_combo.itemText(i)) for i in range(self.device_combo.count()))
+        self.device_combo.view().setMinimumWidth(widest + 40)
         self._listen_ready(bool(self._devices))
 
     def _listen_ready(self, ready: bool) -> None:
@@ -1670,6 +1684,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (self.act_export_csv, self.act_export_json, self.act_export_html):
             a.setEnabled(has_session)
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))
+        self.export_button.setEnabled(any(a.isEnabled() for a in self.export_button.menu().actions()))
 
     def _update_status(self) -> None:
         stats = self.bridge.stats()

@@ -950,7 +950,10 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
               w.act_forward, w.act_sound, w.act_listen, w.act_export_csv, w.act_export_json, w.act_export_png,
               w.act_settings):
         assert a in in_menus, a.text()
-    assert w.act_export_csv.iconText() == "CSV"  # the toolbar keeps its short texts
+    # The toolbar's one Export button holds the four exports, the menu's texts.
+    assert w.export_button.menu().actions() == [w.act_export_csv, w.act_export_json, w.act_export_png,
+                                                 w.act_export_html]
+    assert w.act_export_csv.text() == "Results as CSV…"
     replay(w, speech_wav)
     w.stop()
     sessions = list_sessions(w.session_dir)
@@ -1305,3 +1308,16 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     assert lane.caption(lane.dimensions_plot) == lane.captions[lane.dimensions_plot].toPlainText()  # whole again
     assert lane.spec_plot.vb.height() > 200 and axis.labelText == COLORBAR_LABEL
     assert lane.colorbar.axis._tickLevels is None  # every 20 dB again
+
+
+def test_every_toolbar_control_shows_in_a_1280_pixel_window(make_window):
+    """Four export buttons, a long microphone name and 'Call centre (two lanes)' pushed Settings and
+    the exports behind the toolbar's overflow arrow in a laptop-wide window."""
+    w = make_window()
+    w.device_combo.addItem("HDA Intel PCH: ALC3246 Analog (hw:0,0) with a long name", 3)
+    w.resize(1280, 800)
+    QtWidgets.QApplication.processEvents()
+    toolbar = w.findChild(QtWidgets.QToolBar)
+    overflow = [b for b in toolbar.findChildren(QtWidgets.QToolButton) if b.objectName() == "qt_toolbar_ext_button"]
+    assert overflow and not overflow[0].isVisible()
+    assert w.export_button.isVisible() and toolbar.widgetForAction(w.act_settings).isVisible()
