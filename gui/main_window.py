@@ -29,6 +29,7 @@ from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, 
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
+from model.audio import SPLIT_ADVICE, SPLIT_ADVICE_IN_APP, TURN_TAKING
 from model.errors import SERError
 from streamer.session import is_live, skipped_tracks
 from streamer.summary import clock_text as _clock
@@ -149,9 +150,10 @@ MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is 
 
 
 def _in_app_words(message: str) -> str:
-    """A device error's advice as the window gives it (the engine's is for the command line)."""
+    """A message's advice as the window gives it (the engine's is for the command line): a device
+    error's, and a note's that a mixed call's channels take turns."""
     return message.replace("; run `ser devices` to list them.", ": press ↻ beside the microphone list to refresh it, "
-                           "choose one, and press Listen.")
+                           "choose one, and press Listen.").replace(SPLIT_ADVICE, SPLIT_ADVICE_IN_APP)
 
 
 def _said_note(messages: list[str]) -> str | None:
@@ -161,7 +163,7 @@ def _said_note(messages: list[str]) -> str | None:
         return None
     more = len(messages) - MESSAGES_SHOWN
     rest = f" ({more} more in its JSON export.)" if more > 0 else ""
-    return "When it was analysed: " + " ".join(messages[:MESSAGES_SHOWN]) + rest
+    return "When it was analysed: " + " ".join(_in_app_words(m) for m in messages[:MESSAGES_SHOWN]) + rest
 
 
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
@@ -170,6 +172,7 @@ PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only 
 NO_INPUT_ERRORS = ("No microphone found.", "Microphones cannot be listed")  # how Listen's errors with none begin
 WITHOUT_SOUND = " without sound."  # how a message that the sound failed ends
 SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
+MIXED_CALL = "Mixed: all channels are analysed together, "  # how the notice of a call turned to Mixed begins
 NEXT_LISTEN = " from the next Listen: "  # what a choice that waits for the next session says
 
 
@@ -1402,7 +1405,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
                 # customer's (the batch refuses --channels mix without --analyse-agent for this reason).
                 self.banner.show_message(
-                    "Mixed: all channels are analysed together, the agent's voice included. For a call "
+                    f"{MIXED_CALL}the agent's voice included. For a call "
                     "recording, the call-centre view analyses only the customer (inferring the emotions of "
                     "people at work is prohibited in the EU, AI Act Art. 5(1)(f)).", notice=True)
         elif self.mode == MIC and (self.listening or self._mic_paused):
@@ -1606,7 +1609,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
-                self.show_error(ev.message, notice=ev.notice)  # below what the banner says of this run
+                if TURN_TAKING in ev.message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
+                    continue  # the user chose Mixed for this call, and was told what it means
+                # below what the banner says of this run
+                self.show_error(_in_app_words(ev.message), notice=ev.notice)
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:
                     self._fatal_message = ev.message

@@ -86,6 +86,25 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
             "separates speakers only when each channel holds one.")
 
 
+# How a note that a recording's channels take turns ends: what to do, on the command line, and in the
+# app (gui/main_window.py gives the second in place of the first).
+SPLIT_ADVICE = ("To analyse each side apart: ser analyze --channels split --names Agent,Customer (the agent's "
+                "channel is then left out, as ser batch does).")
+SPLIT_ADVICE_IN_APP = ("To analyse each side apart, choose Channels: Call centre (the customer's channel is analysed, "
+                       "the agent's shown).")
+TURN_TAKING = " channels take turns"  # a part only that note has
+
+
+def turn_taking_message(where: str, n_channels: int) -> str:
+    """The channels of a recording analysed mixed take turns, one sounding while the others are silent,
+    as a call recorded one side per channel does: mixed, every voice (the agent's too) makes one
+    track of results, which read like one speaker's."""
+    others = "other is" if n_channels == 2 else "others are"
+    return (f"{where}: its{TURN_TAKING}, one sounding while the {others} silent, as a call recorded one side per "
+            "channel does. Mixed into one track, all its voices are analysed as one speaker (a call's agent "
+            f"too). {SPLIT_ADVICE}")
+
+
 def band_edge_khz(rate: float) -> str:
     """The highest frequency audio at ``rate`` holds, in kHz to a tenth ("4", "5.5")."""
     return f"{rate / 2000:.1f}".removesuffix(".0")

@@ -29,6 +29,7 @@ from model.audio import (
     clipped_message,
     is_mp3,
     narrowband_message,
+    turn_taking_message,
     ogg_cut_message,
     ogg_is_cut,
     truncation_message,
@@ -68,6 +69,11 @@ TWIN_RELATIVE = 0.01  # of the block's peak (-40 dB): what a gain leaves of a co
 TWIN_SOUND = 0.01
 TWIN_SOUND_STEP_S = 0.02
 TWIN_MIN_SOUND_S = 1.0
+# Channels mixed into one track take turns (a call recorded one side per channel) when at least two of
+# them each sounded alone for TURNS_MIN_S: in steps of TWIN_SOUND_STEP_S, the one whose peak reached
+# TWIN_SOUND with every other at least TURNS_ALONE_DB below it.
+TURNS_ALONE_DB = 20.0
+TURNS_MIN_S = 2.0
 MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
@@ -231,6 +237,38 @@ class TwinChannels:
         """The pairs (analysed channel, the other) that held the same sound throughout, with at least
         TWIN_MIN_SOUND_S of sound (a shared beep in two silent channels says nothing of a recording)."""
         return [pair for pair in self.pairs if self.sounding[pair] >= TWIN_MIN_SOUND_S * self.rate]
+
+
+class TurnTaking:
+    """Finds channels that take turns: at least two that each sounded alone (every other channel
+    TURNS_ALONE_DB below it, in steps of TWIN_SOUND_STEP_S) for TURNS_MIN_S, as the two sides of a
+    call recorded one per channel do. A mono recording saved as stereo never does (its channels sound
+    together), nor, mostly, one voice recorded by two microphones; a call whose channels leak into each
+    other by more than TURNS_ALONE_DB is not found. Each block less its mean (a DC offset is no sound)."""
+
+    def __init__(self, n_channels: int, rate: int):
+        self.alone = np.zeros(n_channels, np.int64)  # per channel, the frames in which it sounded alone
+        self.rate = int(rate)
+        self._step = max(1, int(round(TWIN_SOUND_STEP_S * rate)))
+        self._below = np.float32(10.0 ** (-TURNS_ALONE_DB / 20.0))
+        self.found = n_channels < 2  # (one channel has nothing to take turns with: nothing to look for)
+        self.taking_turns = False
+
+    def feed(self, data: np.ndarray) -> None:
+        if self.found:
+            return
+        n = len(data) // self._step * self._step
+        if not n:
+            return
+        steps = (data[:n] - data.mean(axis=0, dtype=np.float64).astype(np.float32)).reshape(
+            n // self._step, self._step, data.shape[1])
+        peaks = np.maximum(steps.max(axis=1), -steps.min(axis=1))  # (steps, channels)
+        order = np.argsort(peaks, axis=1)
+        top = np.take_along_axis(peaks, order[:, -1:], axis=1)[:, 0]
+        second = np.take_along_axis(peaks, order[:, -2:-1], axis=1)[:, 0]
+        alone = (top >= TWIN_SOUND) & (second <= top * self._below)
+        self.alone += np.bincount(order[alone, -1], minlength=len(self.alone)) * self._step
+        self.taking_turns = self.found = int(np.count_nonzero(self.alone >= TURNS_MIN_S * self.rate)) >= 2
 
 
 class Source:
@@ -431,6 +469,7 @@ class FileSource(Source):
         clipped = np.zeros(self.n_channels, dtype=np.int64)
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
+        turns = TurnTaking(self.n_channels, self.rate) if self.channels == "mix" else None
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -481,6 +520,10 @@ class FileSource(Source):
                         clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
                     if twins is not None:
                         twins.feed(data)
+                    if turns is not None and not turns.found:  # said as soon as it is known
+                        turns.feed(data)
+                        if turns.taking_turns:
+                            self.notices.append(turn_taking_message(self.path, self.n_channels))
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
-from model.audio import narrowband_message
+from model.audio import narrowband_message, turn_taking_message
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
@@ -204,9 +204,11 @@ def analyze_call(task: CallTask) -> CallOutcome:
         out.summary = call_summary(analysed, not_analysed, speaker_segments, speaker_results, length,
                                    s.channel_statement(), s.track_names, heads)
         # Said about its audio (clipped, very quiet, damaged MP3 frames). Its sample rate is kept instead
-        # of the note on audio below 16 kHz: the batch says that once (report.narrowband_statement).
-        narrowband = narrowband_message(source.path, source.rate)
-        out.summary["notes"] = [n for n in notices if n != narrowband]
+        # of the note on audio below 16 kHz: the batch says that once (report.narrowband_statement). A
+        # batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
+        # channels take turns, and its advice for ser analyze, are not for it.
+        said_apart = {narrowband_message(source.path, source.rate), turn_taking_message(source.path, source.n_channels)}
+        out.summary["notes"] = [n for n in notices if n not in said_apart]
         out.summary["sample_rate_hz"] = int(source.rate)
         from streamer.batch.report import timeline_png
 

@@ -6,6 +6,7 @@ import base64
 import html
 import re
 import shutil
+import threading
 
 import pyarrow.parquet as pq
 import pytest
@@ -455,3 +456,24 @@ def test_a_stop_while_a_calls_files_are_written_leaves_it_among_the_unfinished(c
     message = said[-1]
     assert "the 1 call(s) finished in this run are kept" in message, message
     assert f"not finished: {written[1]}" in message, message
+
+
+def test_a_mixed_batch_keeps_no_note_that_its_calls_take_turns(calls, tiny_model_path, tmp_path):
+    """ser batch mixes only when told to (--analyse-agent): the note ser analyze gives a mixed call whose
+    channels take turns, with its advice to split them, is not for it. ser analyze on the same call says it."""
+    from streamer.batch.runner import run_batch
+    from streamer.batch.settings import BatchSettings
+    from streamer.sources import FileSource
+
+    call_id = sorted(calls["calls"])[0]
+    path = next(p for p in calls["dir"].rglob("*") if p.is_file() and p.relative_to(calls["dir"]).as_posix().replace(
+        "/", "__") == call_id)
+    src = FileSource(path, channels="mix")
+    src.open()
+    for _ in src.blocks(threading.Event()):
+        pass
+    assert any("take turns" in n for n in src.notices)  # the generated call is one
+    run_batch(path.parent, tmp_path, BatchSettings(model=str(tiny_model_path), channels="mix", analyse_agent=True),
+              workers=1, progress=False)
+    summ = load(tmp_path / "calls" / path.name / "summary.json")
+    assert not any("take turns" in n for n in summ["notes"])

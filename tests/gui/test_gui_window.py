@@ -238,7 +238,7 @@ def test_keyboard_shortcuts_pause_and_resume(make_window, qtbot, speech_wav):
     assert not w.bridge.active and w.status_state.text() == "stopped"
 
 
-def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, replay, stereo_wav):
+def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(qtbot, make_window, replay, stereo_wav):
     """Channels switched from the call-centre view to Mixed on a call: the agent's voice was analysed
     with no word about it (ser batch refuses --channels mix without --analyse-agent)."""
     w = make_window(speed=0.0, channels="split")
@@ -250,6 +250,22 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(make_window, r
     assert "agent's voice included" in w.banner.text() and w.banner.isVisible()
     # Where it was, paused as it was (a trial found the replay back at 0:00).
     assert w.position_s == pytest.approx(4.0) and w.paused
+    qtbot.waitUntil(lambda: w.transport.analysis_done, timeout=60000)
+    assert "take turns" not in w.banner.text()  # what Mixed means was said: not again
+
+
+def test_a_call_opened_mixed_says_how_to_analyse_each_side(make_window, replay, stereo_wav):
+    """A stereo call opened with Channels at Mixed: both voices made one lane of results, and nothing
+    said so. A note, in the app's words, while it is analysed; gone once the call-centre view is on."""
+    from model.audio import SPLIT_ADVICE, SPLIT_ADVICE_IN_APP
+
+    w = make_window(speed=0.0)
+    replay(w, stereo_wav)
+    notes = [m for m in w.banner.messages() if "take turns" in m]
+    assert len(notes) == 1 and notes[0].endswith(SPLIT_ADVICE_IN_APP) and SPLIT_ADVICE not in notes[0]
+    assert "#1d3a5a" in w.banner.styleSheet()  # a note, blue
+    w.set_channels("split")
+    assert not any("take turns" in m for m in w.banner.messages())
 
 
 def test_a_channel_change_that_cannot_reopen_the_recording_leaves_the_setting(make_window, replay, stereo_wav,

@@ -287,6 +287,50 @@ def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k
     assert not notes(beep, beep, analysed=[0])  # 50 ms of shared sound says nothing of a recording
 
 
+def test_a_call_analysed_mixed_is_pointed_out_as_soon_as_its_channels_take_turns(speech_16k, tmp_path):
+    """A stereo call (one side per channel) analysed mixed, the default of ser analyze and the app's
+    Mixed: both voices made one track of results, and nothing said so. Said once, while the analysis
+    goes on; never of a mono recording saved as stereo, one voice on two microphones, a stereo file
+    with one channel silent, or a call analysed split."""
+    from model.audio import SPLIT_ADVICE
+    from streamer.sources import FileSource
+
+    half = len(speech_16k) // 2
+    quiet = np.zeros(half, np.float32)
+    # The agent speaks, then the customer, and again.
+    first = np.concatenate([speech_16k[:half], quiet, speech_16k[half:2 * half], quiet])
+    second = np.concatenate([quiet, speech_16k[half:2 * half], quiet, speech_16k[:half]])
+
+    def notes(left, right, channels="mix"):
+        path = write_audio(tmp_path / "call.wav", np.stack([left, right], axis=1).astype(np.float32))
+        src = FileSource(path, channels=channels, block_frames=SAMPLE_RATE_HZ // 2)
+        src.open()
+        said_at = None
+        for i, _ in enumerate(src.blocks(threading.Event())):
+            if said_at is None and any("take turns" in n for n in src.notices):
+                said_at = i
+        return [n for n in src.notices if "take turns" in n], said_at
+
+    said, at = notes(first, second)
+    assert said == [f"{tmp_path / 'call.wav'}: its channels take turns, one sounding while the other is silent, as "
+                    "a call recorded one side per channel does. Mixed into one track, all its voices are analysed "
+                    f"as one speaker (a call's agent too). {SPLIT_ADVICE}"]
+    assert at is not None and at < len(first) / SAMPLE_RATE_HZ / 0.5 / 2  # in the call's first half
+    # Each voice leaking into the other's channel 30 dB down, a hum under both: still turns.
+    hum = 0.002 * np.sin(2 * np.pi * 50 * np.arange(len(first)) / SAMPLE_RATE_HZ)
+    assert notes(first + 0.03 * np.roll(second, 80) + hum, second + 0.03 * np.roll(first, 80) + hum)[0]
+    assert notes(first + 0.5, second - 0.2)[0]  # DC offsets are no sound
+    assert not notes(first, second, channels="split")[0]  # split: nothing mixed
+    speech = np.concatenate([speech_16k, speech_16k])
+    assert not notes(speech, 0.3 * speech)[0]  # a mono recording saved as stereo, one side quieter
+    # One voice on two microphones: delayed, filtered and 6 dB down on the far one.
+    far = 0.5 * np.convolve(np.roll(speech, 37), np.ones(4) / 4, mode="same")
+    assert not notes(speech, far)[0]
+    assert not notes(speech, np.zeros_like(speech))[0]  # one channel silent: no turns
+    # Two voices at once throughout (a duet, a stereo room recording): no turns either.
+    assert not notes(speech, np.roll(speech, 8000) + 0.1 * speech)[0]
+
+
 def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_16k, tmp_path):
     """A telephone recording at 8 kHz holds nothing above 4 kHz, where the model listens: said once,
     before the analysis' first block (the level notes come at its end); 16 kHz and more: nothing."""
