@@ -682,10 +682,51 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh = live_menu.addAction("Refresh microphone list")  # the toolbar's ↻
         refresh.setToolTip(self.act_refresh_devices.toolTip())
         refresh.triggered.connect(self.refresh_devices)
+        help_menu = bar.addMenu("&Help")
+        self.act_shortcuts = help_menu.addAction("Keyboard shortcuts")
+        self.act_shortcuts.setShortcut(QtGui.QKeySequence("F1"))
+        self.act_shortcuts.triggered.connect(self.show_shortcuts)
+        self.addAction(self.act_shortcuts)
+        self.act_about = help_menu.addAction("About")
+        self.act_about.triggered.connect(self.show_about)
         view_menu = bar.addMenu("&View")
         for _short, long, value in CHANNEL_CHOICES:
             a = view_menu.addAction(long)
             a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
+
+    def show_about(self) -> QtWidgets.QDialog:
+        """Help > About: the app, its model (what it learnt from, its licence, its accuracy on
+        speakers and corpora it never heard), the sessions folder."""
+        from gui import about
+        from model.meta import read_meta
+
+        try:
+            from importlib.metadata import version
+
+            release = version("speech-emotion-analyzer")
+        except Exception:  # noqa: BLE001 - a checkout run without installing
+            release = "(not installed)"
+        meta = None
+        if self.model_info is not None:
+            try:
+                meta = read_meta(self.model_info.path)
+            except SERError:
+                meta = None
+        runtime = self.bridge.stats().get("device") or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)"
+        text = about.about_html(release, self.model_info.path if self.model_info else None, meta, runtime,
+                                self.session_dir)
+        return about.show_text_dialog(self, "About", text, "aboutDialog")
+
+    def show_shortcuts(self) -> QtWidgets.QDialog:
+        """Help > Keyboard shortcuts (F1): every action's key, from the actions themselves."""
+        from gui import about
+
+        rows = about.shortcut_rows(self.actions())
+        table = "".join(f"<tr><td>{html.escape(what)}</td><td><b>{html.escape(keys)}</b></td></tr>"
+                        for what, keys in rows)
+        text = (f'<table cellspacing="0" cellpadding="4">{table}</table><p>In the plots: click to seek; the '
+                "pointer's readout gives the values under it.</p>")
+        return about.show_text_dialog(self, "Keyboard shortcuts", text, "shortcutsDialog")
 
     # -- model, devices, errors --------------------------------------------------------------
     def load_model_info(self) -> bool:

@@ -1,0 +1,86 @@
+"""Help > About and Help > Keyboard shortcuts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+from gui import about
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO / "model" / "weights" / "default.safetensors"
+
+
+def _suite(cv: dict) -> dict:
+    return {"model": "m.safetensors", "runtime": "onnx", "ravdess_cv": cv,
+            "emodb": {"speakers": list("abcdefghij"), "labels": list("12345678"), "classes": list("123456"),
+                      "ua_full": 0.3734, "ua_restricted": 0.6123, "gender_accuracy": 0.9645},
+            "baved": {"speakers": ["s"] * 60, "arousal_level_spearman": 0.6512, "gender_accuracy": 0.9551}}
+
+
+def test_the_accuracy_shown_is_the_report_beside_the_model_and_only_if_it_is_this_models(tmp_path):
+    cv = {"split": "5-fold speaker-held-out cross-validation on ravdess; test speakers per fold: ...",
+          "unweighted_accuracy": {"mean": 0.6274}, "gender_accuracy": {"mean": 0.9916}}
+    model = tmp_path / "m.safetensors"
+    assert about.suite_path(model) == tmp_path / "m_suite.json"
+    assert about.accuracy_lines(model, cv)[0].startswith("No accuracy report beside the model file (m_suite.json)")
+    about.suite_path(model).write_text(json.dumps(_suite(cv)))
+    lines = about.accuracy_lines(model, cv)
+    # The corpus it learnt from, speakers held out, beside the corpora it never learnt from.
+    assert "(RAVDESS, 5-fold speaker-held-out cross-validation on ravdess): 8 emotions 62.7 % unweighted" in lines[0]
+    assert "chance 12.5 %" in lines[0] and "gender 99.2 %" in lines[0]
+    assert "EmoDB (German, 10 speakers) 37.3 %" in lines[1] and "61.2 % among the 6" in lines[1]
+    assert "Spearman correlation of 0.65" in lines[1] and "gender 95.5 %" in lines[1]
+    assert "Measured with ONNX Runtime" in lines[2]
+    # A model trained again beside the old report: no figures of another model.
+    other = about.accuracy_lines(model, {**cv, "unweighted_accuracy": {"mean": 0.70}})
+    assert len(other) == 1 and "is of another model" in other[0]
+    assert "is of another model" in about.accuracy_lines(model, None)[0]  # the file stores no cross-validation
+    about.suite_path(model).write_text("{broken")
+    assert "cannot be read" in about.accuracy_lines(model, cv)[0]
+    about.suite_path(model).write_text(json.dumps({**_suite(cv), "emodb": {}}))
+    assert "lacks figures" in about.accuracy_lines(model, cv)[0]
+
+
+def test_the_bundled_models_report_is_its_own():
+    """The shipped model's About shows figures: its report beside it was measured on it."""
+    from model.meta import read_meta
+
+    meta = read_meta(DEFAULT_MODEL)
+    lines = about.accuracy_lines(DEFAULT_MODEL, meta.metrics.get("cross_validation"))
+    suite = json.loads(about.suite_path(DEFAULT_MODEL).read_text())
+    assert f"{100 * suite['emodb']['ua_full']:.1f} %" in lines[1], lines
+
+
+def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, tiny_model_path, tmp_path):
+    model = tmp_path / "tiny.safetensors"
+    shutil.copy(tiny_model_path, model)
+    w = make_window(model_path=str(model))
+    dialog = w.show_about()
+    text = dialog.findChild(QtWidgets.QLabel).text()
+    assert "tiny.safetensors" in text and str(w.session_dir) in text and "AI Act" in text
+    assert "No accuracy report beside the model file (tiny_suite.json)" in text
+    assert "RAVDESS," not in text  # no in-corpus figure without the cross-corpus ones
+    dialog.close()
+
+
+def test_about_without_a_model_says_so(make_window, tmp_path):
+    w = make_window(model_path=str(tmp_path / "gone.safetensors"))
+    text = w.show_about().findChild(QtWidgets.QLabel).text()
+    assert "none could be read" in text
+
+
+def test_the_shortcuts_list_every_key_once(make_window):
+    w = make_window()
+    rows = about.shortcut_rows(w.actions())
+    keys = [k for _, k in rows]
+    assert len(keys) == len(set(keys))
+    named = dict(rows)
+    assert named["Play, pause or resume"] == "Space" and named["Open file"] == "Ctrl+O"
+    assert named["Keyboard shortcuts"] == "F1" and named["Seek back 5 s"] == "Left"
+    w.act_shortcuts.trigger()  # F1
+    dialog = w.findChild(QtWidgets.QDialog, "shortcutsDialog")
+    assert dialog is not None and "Ctrl+Shift+C" in dialog.findChild(QtWidgets.QLabel).text()
