@@ -327,8 +327,12 @@ def test_a_call_analysed_mixed_is_pointed_out_as_soon_as_its_channels_take_turns
     far = 0.5 * np.convolve(np.roll(speech, 37), np.ones(4) / 4, mode="same")
     assert not notes(speech, far)[0]
     assert not notes(speech, np.zeros_like(speech))[0]  # one channel silent: no turns
-    # Two voices at once throughout (a duet, a stereo room recording): no turns either.
-    assert not notes(speech, np.roll(speech, 8000) + 0.1 * speech)[0]
+    # Two talkers recorded in stereo in one room: each louder on its side, by 6 dB only. No turns either.
+    a, b = first, second  # the call's two voices ...
+    assert not notes(a + 0.5 * np.roll(b, 20), 0.5 * np.roll(a, 20) + b)[0]  # ... each on both microphones
+    # The same two voices 15 dB apart on their sides (a call's echo): turns.
+    leak = 10 ** (-15 / 20)
+    assert notes(a + leak * np.roll(b, 200), leak * np.roll(a, 200) + b)[0]
 
 
 def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_16k, tmp_path):
