@@ -682,17 +682,17 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh = live_menu.addAction("Refresh microphone list")  # the toolbar's ↻
         refresh.setToolTip(self.act_refresh_devices.toolTip())
         refresh.triggered.connect(self.refresh_devices)
-        help_menu = bar.addMenu("&Help")
+        view_menu = bar.addMenu("&View")
+        for _short, long, value in CHANNEL_CHOICES:
+            a = view_menu.addAction(long)
+            a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
+        help_menu = bar.addMenu("&Help")  # the last, as everywhere
         self.act_shortcuts = help_menu.addAction("Keyboard shortcuts")
         self.act_shortcuts.setShortcut(QtGui.QKeySequence("F1"))
         self.act_shortcuts.triggered.connect(self.show_shortcuts)
         self.addAction(self.act_shortcuts)
         self.act_about = help_menu.addAction("About")
         self.act_about.triggered.connect(self.show_about)
-        view_menu = bar.addMenu("&View")
-        for _short, long, value in CHANNEL_CHOICES:
-            a = view_menu.addAction(long)
-            a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
 
     def show_about(self) -> QtWidgets.QDialog:
         """Help > About: the app, its model (what it learnt from, its licence, its accuracy on

@@ -81,6 +81,7 @@ def test_the_shortcuts_list_every_key_once(make_window):
     named = dict(rows)
     assert named["Play, pause or resume"] == "Space" and named["Open file"] == "Ctrl+O"
     assert named["Keyboard shortcuts"] == "F1" and named["Seek back 5 s"] == "Left"
+    assert [a.text() for a in w.menuBar().actions()][-1] == "&Help"  # the last menu
     w.act_shortcuts.trigger()  # F1
     dialog = w.findChild(QtWidgets.QDialog, "shortcutsDialog")
     assert dialog is not None and "Ctrl+Shift+C" in dialog.findChild(QtWidgets.QLabel).text()
