@@ -29,7 +29,7 @@ from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, 
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
-from model.audio import SPLIT_ADVICE, SPLIT_ADVICE_IN_APP, TURN_TAKING
+from model.audio import TURN_TAKING, in_app_split_advice
 from model.errors import SERError
 from streamer.session import is_live, skipped_tracks
 from streamer.summary import clock_text as _clock
@@ -149,11 +149,12 @@ def _incomplete_note(name: str, loaded) -> str | None:
 MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is opened
 
 
-def _in_app_words(message: str) -> str:
+def _in_app_words(message: str, session: bool = False) -> str:
     """A message's advice as the window gives it (the engine's is for the command line): a device
-    error's, and a note's that a mixed call's channels take turns."""
-    return message.replace("; run `ser devices` to list them.", ": press ↻ beside the microphone list to refresh it, "
-                           "choose one, and press Listen.").replace(SPLIT_ADVICE, SPLIT_ADVICE_IN_APP)
+    error's, and a note's that a mixed call's channels take turns (``session``: said of an open
+    session, whose recording must be opened again to be analysed otherwise)."""
+    return in_app_split_advice(message.replace("; run `ser devices` to list them.", ": press ↻ beside the "
+                                               "microphone list to refresh it, choose one, and press Listen."), session)
 
 
 def _said_note(messages: list[str]) -> str | None:
@@ -163,7 +164,7 @@ def _said_note(messages: list[str]) -> str | None:
         return None
     more = len(messages) - MESSAGES_SHOWN
     rest = f" ({more} more in its JSON export.)" if more > 0 else ""
-    return "When it was analysed: " + " ".join(_in_app_words(m) for m in messages[:MESSAGES_SHOWN]) + rest
+    return "When it was analysed: " + " ".join(_in_app_words(m, session=True) for m in messages[:MESSAGES_SHOWN]) + rest
 
 
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
@@ -907,7 +908,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.settings.channels == "split":
             self._show_split_notice(n_ch)
         for message in reopened or []:  # what the analysis said of the recording holds still
-            self.banner.show_message(message, notice=True)
+            self.banner.show_message(_in_app_words(message), notice=True)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()
@@ -1132,6 +1133,8 @@ class MainWindow(QtWidgets.QMainWindow):
             by_track = {e.track: e.track_name for e in loaded.events if isinstance(e, Result) and e.track_name}
             names = [engine_tracks[t] if t < len(engine_tracks) and isinstance(engine_tracks[t], str)
                      else by_track.get(t, f"Track {t + 1}") for t in range(lanes)]
+        if names == ["mix"]:  # the command line's one mixed track: named as the window names it
+            names = ["Microphone" if is_live(loaded.metadata) else "Speech"]
         # ser batch writes every call's results as <call>/results.json: the call's folder names it
         name = (f"{Path(path).parent.name}/{Path(path).name}" if loaded.metadata.get("created_by") == "ser batch"
                 else Path(path).name)

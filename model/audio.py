@@ -86,13 +86,31 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
             "separates speakers only when each channel holds one.")
 
 
-# How a note that a recording's channels take turns ends: what to do, on the command line, and in the
-# app (gui/main_window.py gives the second in place of the first).
-SPLIT_ADVICE = ("To analyse each side apart: ser analyze --channels split --names Agent,Customer (the agent's "
-                "channel is then left out, as ser batch does).")
-SPLIT_ADVICE_IN_APP = ("To analyse each side apart, choose Channels: Call centre (the customer's channel is analysed, "
-                       "the agent's shown).")
+# How a note that a recording's channels take turns ends: what to do, on the command line
+# (split_advice), and in the app (gui/main_window.py gives one of these in its place).
+SPLIT_ADVICE_START = "To analyse each side apart"
+SPLIT_ADVICE_IN_APP = f"{SPLIT_ADVICE_START}, choose Channels: Call centre."
+SPLIT_ADVICE_IN_SESSION = f"{SPLIT_ADVICE_START}, open the recording (File > Open file) with Channels: Call centre."
 TURN_TAKING = " channels take turns"  # a part only that note has
+
+
+def split_advice(n_channels: int) -> str:
+    """How ser analyze analyses each channel of a call apart, one name per channel in channel order."""
+    if n_channels == 2:
+        return (f"{SPLIT_ADVICE_START}: ser analyze --channels split --names Agent,Customer, the names in channel "
+                "order (the agent's channel is then left out, as ser batch does).")
+    names = ",".join(["Agent", "Customer", *(f"ch{i}" for i in range(3, n_channels + 1))])
+    return (f"{SPLIT_ADVICE_START}: ser analyze --channels split --names with one name per channel, in channel "
+            f"order, e.g. {names} (a channel named Agent is then left out, as ser batch does).")
+
+
+def in_app_split_advice(message: str, session: bool = False) -> str:
+    """``message`` with the command line's advice to split channels in the app's words: choose Call
+    centre, or, in a session (whose Channels setting analyses nothing again), open the recording so."""
+    at = message.find(f"{SPLIT_ADVICE_START}: ser analyze")
+    if at < 0:
+        return message
+    return message[:at] + (SPLIT_ADVICE_IN_SESSION if session else SPLIT_ADVICE_IN_APP)
 
 
 def turn_taking_message(where: str, n_channels: int) -> str:
@@ -102,7 +120,7 @@ def turn_taking_message(where: str, n_channels: int) -> str:
     others = "other is" if n_channels == 2 else "others are"
     return (f"{where}: its{TURN_TAKING}, one sounding while the {others} silent, as a call recorded one side per "
             "channel does. Mixed into one track, all its voices are analysed as one speaker (a call's agent "
-            f"too). {SPLIT_ADVICE}")
+            f"too). {split_advice(n_channels)}")
 
 
 def band_edge_khz(rate: float) -> str:

@@ -77,6 +77,8 @@ TWIN_MIN_SOUND_S = 1.0
 TURNS_ALONE_DB = 12.0
 TURNS_MIN_S = 2.0
 TURNS_SOUND_POWER = 10.0 ** (-50.0 / 10.0)  # a step sounds from -50 dBFS RMS
+TURNS_SPREAD_DB = 6  # speech's steps vary this much in power at least (a hum's or hiss's: under 1 dB)
+TURNS_LEVEL_BINS = 121  # 1-dB bins from -120 to 0 dBFS
 MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
@@ -247,11 +249,14 @@ class TurnTaking:
     TURNS_ALONE_DB below it in power, in steps of TWIN_SOUND_STEP_S) for TURNS_MIN_S, as the two sides
     of a call recorded one per channel do. A mono recording saved as stereo never does (its channels
     sound together, or one is always the quieter), nor one voice recorded by two microphones; a call
-    whose channels leak into each other by more than TURNS_ALONE_DB is not found. Each block less its
-    mean (a DC offset is no sound)."""
+    whose channels leak into each other by more than TURNS_ALONE_DB is not found. A channel's steps
+    alone must vary in power as speech does (TURNS_SPREAD_DB between their 10th and 90th percentiles):
+    a hum or hiss on a channel without a microphone sounds alone in every pause of the voice on the
+    other, steadily. Each block less its mean (a DC offset is no sound)."""
 
     def __init__(self, n_channels: int, rate: int):
         self.alone = np.zeros(n_channels, np.int64)  # per channel, the frames in which it sounded alone
+        self.levels = np.zeros((n_channels, TURNS_LEVEL_BINS), np.int64)  # ... and their powers, in dB steps
         self.rate = int(rate)
         self._step = max(1, int(round(TWIN_SOUND_STEP_S * rate)))
         self._below = np.float32(10.0 ** (-TURNS_ALONE_DB / 10.0))  # of the power
@@ -271,8 +276,19 @@ class TurnTaking:
         top = np.take_along_axis(power, order[:, -1:], axis=1)[:, 0]
         second = np.take_along_axis(power, order[:, -2:-1], axis=1)[:, 0]
         alone = (top >= TURNS_SOUND_POWER) & (second <= top * self._below)
-        self.alone += np.bincount(order[alone, -1], minlength=len(self.alone)) * self._step
-        self.taking_turns = self.found = int(np.count_nonzero(self.alone >= TURNS_MIN_S * self.rate)) >= 2
+        channel = order[alone, -1]
+        self.alone += np.bincount(channel, minlength=len(self.alone)) * self._step
+        level = np.clip(10.0 * np.log10(top[alone]), -TURNS_LEVEL_BINS + 1, 0).astype(np.int64) + TURNS_LEVEL_BINS - 1
+        np.add.at(self.levels, (channel, level), 1)
+        self.taking_turns = self.found = sum(self._speaks(c) for c in range(len(self.alone))) >= 2
+
+    def _speaks(self, channel: int) -> bool:
+        """Whether ``channel`` sounded alone long enough, with the spread in power speech has."""
+        if self.alone[channel] < TURNS_MIN_S * self.rate:
+            return False
+        cumulative = np.cumsum(self.levels[channel])
+        low, high = np.searchsorted(cumulative, [0.1 * cumulative[-1], 0.9 * cumulative[-1]])
+        return int(high - low) >= TURNS_SPREAD_DB
 
 
 class Source:

@@ -178,6 +178,9 @@ def analyze_call(task: CallTask) -> CallOutcome:
         else:
             source = FileSource(task.path, pace="fast", channels="mix")
         segments, results, errors, notices, until, config = _run_engine(predictor, config, source)
+        # A batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
+        # channels take turns, and its advice for ser analyze, are not for it.
+        notices = [n for n in notices if n != turn_taking_message(source.path, source.n_channels)]
         out.duration_s = source.total_s
         source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
         if out.duration_s is not None:
@@ -204,11 +207,9 @@ def analyze_call(task: CallTask) -> CallOutcome:
         out.summary = call_summary(analysed, not_analysed, speaker_segments, speaker_results, length,
                                    s.channel_statement(), s.track_names, heads)
         # Said about its audio (clipped, very quiet, damaged MP3 frames). Its sample rate is kept instead
-        # of the note on audio below 16 kHz: the batch says that once (report.narrowband_statement). A
-        # batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
-        # channels take turns, and its advice for ser analyze, are not for it.
-        said_apart = {narrowband_message(source.path, source.rate), turn_taking_message(source.path, source.n_channels)}
-        out.summary["notes"] = [n for n in notices if n not in said_apart]
+        # of the note on audio below 16 kHz: the batch says that once (report.narrowband_statement).
+        narrowband = narrowband_message(source.path, source.rate)
+        out.summary["notes"] = [n for n in notices if n != narrowband]
         out.summary["sample_rate_hz"] = int(source.rate)
         from streamer.batch.report import timeline_png
 

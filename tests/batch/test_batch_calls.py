@@ -476,4 +476,5 @@ def test_a_mixed_batch_keeps_no_note_that_its_calls_take_turns(calls, tiny_model
     run_batch(path.parent, tmp_path, BatchSettings(model=str(tiny_model_path), channels="mix", analyse_agent=True),
               workers=1, progress=False)
     summ = load(tmp_path / "calls" / path.name / "summary.json")
-    assert not any("take turns" in n for n in summ["notes"])
+    doc = load(tmp_path / "calls" / path.name / "results.json")  # (which opens in the app like a session)
+    assert not any("take turns" in n for n in summ["notes"] + doc["metadata"]["notices"])

@@ -257,15 +257,24 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(qtbot, make_wi
 def test_a_call_opened_mixed_says_how_to_analyse_each_side(make_window, replay, stereo_wav):
     """A stereo call opened with Channels at Mixed: both voices made one lane of results, and nothing
     said so. A note, in the app's words, while it is analysed; gone once the call-centre view is on."""
-    from model.audio import SPLIT_ADVICE, SPLIT_ADVICE_IN_APP
+    from model.audio import SPLIT_ADVICE_IN_APP, SPLIT_ADVICE_IN_SESSION
 
     w = make_window(speed=0.0)
     replay(w, stereo_wav)
     notes = [m for m in w.banner.messages() if "take turns" in m]
-    assert len(notes) == 1 and notes[0].endswith(SPLIT_ADVICE_IN_APP) and SPLIT_ADVICE not in notes[0]
+    assert len(notes) == 1 and notes[0].endswith(SPLIT_ADVICE_IN_APP) and "ser analyze" not in notes[0]
     assert "#1d3a5a" in w.banner.styleSheet()  # a note, blue
+    session = w.session_path
     w.set_channels("split")
     assert not any("take turns" in m for m in w.banner.messages())
+    # Reopened from its session (the recording open: Channels works), and as a session (it does not).
+    other = make_window(speed=0.0)
+    replay(other, stereo_wav)
+    assert "analysed before" in other.statusBar().currentMessage() and not other.bridge.active
+    assert [m for m in other.banner.messages() if "take turns" in m] == notes
+    assert other.open_session(session)
+    said = [m for m in other.banner.messages() if "take turns" in m]
+    assert len(said) == 1 and said[0].endswith(SPLIT_ADVICE_IN_SESSION) and "ser analyze" not in said[0]
 
 
 def test_a_channel_change_that_cannot_reopen_the_recording_leaves_the_setting(make_window, replay, stereo_wav,
@@ -1053,8 +1062,9 @@ def test_a_file_that_cannot_be_read_leaves_the_open_recording_as_it_was(make_win
 
 def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, tiny_model_path, speech_wav,
                                                                         stereo_wav, tmp_path, replay):
-    """A session from `ser analyze` names its one lane "mix"; opening it must not rename the
-    user's call-centre lanes, on screen afterwards or in the saved settings."""
+    """A session from `ser analyze` names its one track "mix"; the window names it "Speech", as for
+    the same file replayed (the same recording read "mix" opened from its session). Opening it must
+    not rename the user's call-centre lanes, on screen afterwards or in the saved settings."""
     from gui.main_window import MainWindow
     from gui.settings import GuiSettings, load_settings
     from ser.cli import main
@@ -1067,7 +1077,7 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
     qtbot.addWidget(w)
     w.show()
     assert w.open_session(tmp_path / "cli" / "speech.jsonl")
-    assert w.lane_name(0) == "mix"
+    assert w.lane_name(0) == "Speech" and w.side_panel.panels[0].name == "Speech"
     w.save_settings()
     assert load_settings(store, base)[1][:2] == ["Agent", "Customer"]
     replay(w, stereo_wav)

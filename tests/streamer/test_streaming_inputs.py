@@ -292,7 +292,7 @@ def test_a_call_analysed_mixed_is_pointed_out_as_soon_as_its_channels_take_turns
     Mixed: both voices made one track of results, and nothing said so. Said once, while the analysis
     goes on; never of a mono recording saved as stereo, one voice on two microphones, a stereo file
     with one channel silent, or a call analysed split."""
-    from model.audio import SPLIT_ADVICE
+    from model.audio import split_advice
     from streamer.sources import FileSource
 
     half = len(speech_16k) // 2
@@ -314,7 +314,17 @@ def test_a_call_analysed_mixed_is_pointed_out_as_soon_as_its_channels_take_turns
     said, at = notes(first, second)
     assert said == [f"{tmp_path / 'call.wav'}: its channels take turns, one sounding while the other is silent, as "
                     "a call recorded one side per channel does. Mixed into one track, all its voices are analysed "
-                    f"as one speaker (a call's agent too). {SPLIT_ADVICE}"]
+                    f"as one speaker (a call's agent too). {split_advice(2)}"]
+    assert "--names Agent,Customer, the names in channel order" in said[0]
+    # Three channels: three names (two were refused: "2 track names given but it has 3 channels").
+    path = write_audio(tmp_path / "meeting.wav", np.stack([first, second, 0.0 * first], axis=1).astype(np.float32))
+    src = FileSource(path, channels="mix")
+    src.open()
+    for _ in src.blocks(threading.Event()):
+        pass
+    said3 = [n for n in src.notices if "take turns" in n]
+    assert len(said3) == 1 and "while the others are silent" in said3[0] and said3[0].endswith(split_advice(3))
+    assert "one name per channel, in channel order, e.g. Agent,Customer,ch3 " in said3[0]
     assert at is not None and at < len(first) / SAMPLE_RATE_HZ / 0.5 / 2  # in the call's first half
     # Each voice leaking into the other's channel 30 dB down, a hum under both: still turns.
     hum = 0.002 * np.sin(2 * np.pi * 50 * np.arange(len(first)) / SAMPLE_RATE_HZ)
@@ -327,6 +337,12 @@ def test_a_call_analysed_mixed_is_pointed_out_as_soon_as_its_channels_take_turns
     far = 0.5 * np.convolve(np.roll(speech, 37), np.ones(4) / 4, mode="same")
     assert not notes(speech, far)[0]
     assert not notes(speech, np.zeros_like(speech))[0]  # one channel silent: no turns
+    # One voice, and on the other channel (an input without a microphone) a hum or a hiss, which sounds
+    # alone in every pause of the voice, steadily: no turns (following the advice, the voice would
+    # have been the agent's, left out, and the hum analysed).
+    t = np.arange(len(speech)) / SAMPLE_RATE_HZ
+    for other in (0.02 * np.sin(2 * np.pi * 50 * t), 0.004 * np.random.default_rng(0).standard_normal(len(speech))):
+        assert not notes(speech, other)[0]
     # Two talkers recorded in stereo in one room: each louder on its side, by 6 dB only. No turns either.
     a, b = first, second  # the call's two voices ...
     assert not notes(a + 0.5 * np.roll(b, 20), 0.5 * np.roll(a, 20) + b)[0]  # ... each on both microphones
