@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import re
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -17,7 +19,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 EU_NOTE = ("Inferring the emotions of people at work is prohibited in the EU (AI Act, Art. 5(1)(f)): the "
            "call-centre view analyses the customer's channel only, unless Settings says otherwise where "
            "that is lawful.")
-CHANCE_8 = 1 / 8  # an 8-way answer by chance
 CORPUS_NAMES = {"ravdess": "RAVDESS speech", "ravdess-song": "RAVDESS song", "iemocap": "IEMOCAP",
                 "emodb": "EmoDB", "baved": "BAVED"}  # as the corpora call themselves
 # Toolbar texts that say too little on their own in the list of keys.
@@ -34,64 +35,104 @@ def suite_path(model_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_suite.json")
 
 
-def accuracy_lines(model_path: str | Path, stored_cv: dict | None) -> list[str]:
-    """The model's accuracy in sentences: its stored RAVDESS cross-validation beside EmoDB and BAVED
-    from the report beside it, or why there is none. The report counts only if it holds the same
-    cross-validation as the model file (a model trained again keeps the old report's name)."""
+def _share(value) -> str | None:
+    """A share as "61.2 %", or None when it is not a number (not measured: None, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return f"{100 * value:.1f} %"
+
+
+def _gender(value) -> str:
+    share = _share(value)
+    return f", gender {share}" if share else ""
+
+
+def _corpus_of(split) -> str:
+    """The corpus a cross-validation's split names ("... cross-validation on ravdess; ...")."""
+    name = str(split).split(";")[0].rsplit(" on ", 1)[-1].strip() if " on " in str(split) else ""
+    return CORPUS_NAMES.get(name, name) or "the corpus it learnt from"
+
+
+def accuracy_lines(model_path: str | Path, stored_cv: dict | None, n_labels: int = 8) -> list[str]:
+    """The model's accuracy in sentences: its stored speaker-held-out cross-validation beside EmoDB
+    and BAVED from the report beside it, or why there is none. The report counts only if it holds
+    the same cross-validation as the model file (a model trained again keeps the old report's name);
+    a figure the report lacks is left out, never guessed."""
     report = suite_path(model_path)
+    again = f"'ser eval --suite --out {report.name}' measures it on corpora it never learnt from."
     try:
         suite = json.loads(report.read_text())
     except FileNotFoundError:
-        return [f"No accuracy report beside the model file ({report.name}): 'ser eval --suite --out "
-                f"{report.name}' measures it on corpora it never learnt from."]
+        return [f"No accuracy report beside the model file ({report.name}): {again}"]
     except (OSError, ValueError) as exc:
-        return [f"The accuracy report beside the model file ({report.name}) cannot be read ({exc})."]
-    if not isinstance(suite, dict) or not stored_cv or suite.get("ravdess_cv") != stored_cv:
+        return [f"The accuracy report beside the model file ({report.name}) cannot be read ({exc}): {again}"]
+    if not isinstance(stored_cv, dict) or not stored_cv:
+        return [f"The model file stores no speaker-held-out result of its own, so the report beside it "
+                f"({report.name}) cannot be told to be of this model: its figures are not shown."]
+    if not isinstance(suite, dict) or suite.get("ravdess_cv") != stored_cv:
         return [f"The accuracy report beside the model file ({report.name}) is of another model (it was "
-                f"trained again since): 'ser eval --suite --out {report.name}' measures this one."]
-    lines = []
+                f"trained again since): {again}"]
     try:
         cv, em, bv = suite["ravdess_cv"], suite["emodb"], suite["baved"]
-        lines.append(f"Speakers it never heard, in the corpus it learnt from (RAVDESS, {cv['split'].split(';')[0]}): "
-                     f"8 emotions {100 * cv['unweighted_accuracy']['mean']:.1f} % unweighted accuracy (chance "
-                     f"{100 * CHANCE_8:.1f} %), gender {100 * cv['gender_accuracy']['mean']:.1f} %.")
-        lines.append(f"Corpora it never learnt from, other languages and recordings: EmoDB (German, "
-                     f"{len(em['speakers'])} speakers) {100 * em['ua_full']:.1f} % unweighted accuracy choosing "
-                     f"among its {len(em['labels'])} emotions, {100 * em['ua_restricted']:.1f} % among the "
-                     f"{len(em['classes'])} EmoDB also has, gender {100 * em['gender_accuracy']:.1f} %; "
-                     f"BAVED (Arabic, {len(bv['speakers'])} speakers) arousal follows the acted level with a "
-                     f"Spearman correlation of {bv['arousal_level_spearman']:.2f}, gender "
-                     f"{100 * bv['gender_accuracy']:.1f} %.")
-    except (KeyError, TypeError, ZeroDivisionError):
-        return [f"The accuracy report beside the model file ({report.name}) lacks figures; 'ser eval --suite "
-                f"--out {report.name}' writes it again."]
-    runtime = RUNTIME_NAMES.get(suite.get("runtime"), suite.get("runtime"))
-    lines.append("All three are acted speech. Through a simulated telephone line it did worse (the model card "
-                 "gives the figures); natural conversation was not measured"
-                 f"{f'. Measured with {runtime}' if runtime else ''}.")
-    return lines
+        ua = _share(cv["unweighted_accuracy"]["mean"])
+        em_full, em_shared = _share(em["ua_full"]), _share(em["ua_restricted"])
+        rho = bv["arousal_level_spearman"]
+        if not (ua and em_full and em_shared and isinstance(rho, (int, float)) and math.isfinite(rho)):
+            raise ValueError("a figure is missing")
+        count = f"{n_labels} emotions" if n_labels else "emotions"
+        chance = f" (chance {100 / n_labels:.1f} %)" if n_labels else ""
+        held_out = (f"Speakers it never heard, in the corpus it learnt from ({_corpus_of(cv.get('split'))}, "
+                    f"{str(cv.get('split', 'speaker-held-out')).split(';')[0].rsplit(' on ', 1)[0]}): {count} {ua} unweighted "
+                    f"accuracy{chance}{_gender((cv.get('gender_accuracy') or {}).get('mean'))}.")
+        through = f", its clips through {suite['degraded']}" if suite.get("degraded") else ""
+        cross = (f"Corpora it never learnt from, other languages and recordings{through}: EmoDB (German, "
+                 f"{len(em['speakers'])} speakers) {em_full} unweighted accuracy choosing among its "
+                 f"{len(em['labels'])} emotions, {em_shared} among the {len(em['classes'])} EmoDB also has"
+                 f"{_gender(em.get('gender_accuracy'))}; BAVED (Arabic, {len(bv['speakers'])} speakers) arousal "
+                 f"follows the acted level with a Spearman correlation of {rho:.2f}{_gender(bv.get('gender_accuracy'))}.")
+    except Exception:  # noqa: BLE001 - a report written by hand or by another version: say so, never crash
+        return [f"The accuracy report beside the model file ({report.name}) lacks figures or holds odd ones: "
+                f"{again}"]
+    runtime = suite.get("runtime")
+    runtime = RUNTIME_NAMES.get(runtime, runtime) if isinstance(runtime, str) else None
+    return [held_out, cross,
+            "All three are acted speech. Through a simulated telephone line it did worse (the model card gives the "
+            f"figures); natural conversation was not measured{f'. Measured with {runtime}' if runtime else ''}."]
+
+
+def _non_commercial(licence: str) -> bool:
+    """Whether a licence's name says non-commercial (CC BY-NC, BY-NC-SA, BY-NC-ND)."""
+    return re.search(r"\bNC\b", licence.replace("-", " ")) is not None
 
 
 def about_html(version: str, model_path: str | None, meta, runtime: str, sessions: str | Path) -> str:
     """The About text. ``meta``: the model's metadata (None when no model could be read)."""
     e = html.escape
+    labels = list(getattr(meta, "labels", None) or [])
+    what = f"Emotions ({len(labels)} categories)" if labels else "Emotions"
     parts = [f"<h3>Speech emotion analyzer {e(version)}</h3>",
-             "<p>Emotions (8 categories), the speaker's gender, and valence, arousal and dominance, from "
-             "speech: live from a microphone, from recordings, and per side of a call.</p>"]
+             f"<p>{what}, the speaker's gender, and valence, arousal and dominance, from speech: live from a "
+             "microphone, from recordings, and per side of a call.</p>"]
     if meta is None or model_path is None:
         parts.append("<p><b>Model</b>: none could be read; choose a model file in Settings.</p>")
     else:
         parts.append(f"<p><b>Model</b>: {e(Path(model_path).name)} ({e(str(model_path))}), run by {e(runtime)}.</p>")
-        corpora = [c for c in (meta.corpora or []) if isinstance(c, dict)]
+        listed = getattr(meta, "corpora", None)
+        corpora = [c for c in listed if isinstance(c, dict)] if isinstance(listed, (list, tuple)) else []
         if corpora:
+            def speakers(c) -> str:
+                n = c.get("speakers")
+                return f"{len(n)} speakers, " if isinstance(n, (list, tuple)) else ""
+
             learnt = "; ".join(f"{e(CORPUS_NAMES.get(str(c.get('name')), str(c.get('name', '?'))))} "
-                               f"({len(c.get('speakers') or [])} speakers, licence "
-                               f"{e(str(c.get('licence') or 'not stated'))})" for c in corpora)
-            parts.append(f"<p><b>It learnt from</b>: {learnt}. Its weights carry the licence of what it learnt "
-                         "from (CC BY-NC-SA: not for commercial use).</p>"
-                         if any("NC" in str(c.get("licence", "")) for c in corpora)
-                         else f"<p><b>It learnt from</b>: {learnt}.</p>")
-        accuracy = accuracy_lines(model_path, (meta.metrics or {}).get("cross_validation"))
+                               f"({speakers(c)}licence {e(str(c.get('licence') or 'not stated'))})" for c in corpora)
+            nc = any(_non_commercial(str(c.get("licence") or "")) for c in corpora)
+            parts.append(f"<p><b>It learnt from</b>: {learnt}."
+                         + (" Its weights carry the licence of what it learnt from: not for commercial use."
+                            if nc else "") + "</p>")
+        metrics = getattr(meta, "metrics", None)
+        stored = metrics.get("cross_validation") if isinstance(metrics, dict) else None
+        accuracy = accuracy_lines(model_path, stored, len(labels))
         parts.append("<p><b>Accuracy</b></p><ul>" + "".join(f"<li>{e(line)}</li>" for line in accuracy) + "</ul>")
         card = Path(__file__).resolve().parent.parent / "model" / "MODEL_CARD.md"
         if card.is_file():

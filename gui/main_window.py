@@ -718,11 +718,18 @@ class MainWindow(QtWidgets.QMainWindow):
                                 self.session_dir)
         return about.show_text_dialog(self, "About", text, "aboutDialog")
 
+    def keyboard_shortcuts(self) -> list[tuple[str, str]]:
+        """(what, key) for every key the window answers to: its actions and its menus' (Quit)."""
+        from gui import about
+
+        in_menus = [a for m in self.menuBar().findChildren(QtWidgets.QMenu) for a in m.actions()]
+        return about.shortcut_rows([*self.actions(), *in_menus])
+
     def show_shortcuts(self) -> QtWidgets.QDialog:
         """Help > Keyboard shortcuts (F1): every action's key, from the actions themselves."""
         from gui import about
 
-        rows = about.shortcut_rows(self.actions())
+        rows = self.keyboard_shortcuts()
         table = "".join(f"<tr><td>{html.escape(what)}</td><td><b>{html.escape(keys)}</b></td></tr>"
                         for what, keys in rows)
         text = (f'<table cellspacing="0" cellpadding="4">{table}</table><p>In the plots: click to seek; the '

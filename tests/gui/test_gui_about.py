@@ -30,7 +30,7 @@ def test_the_accuracy_shown_is_the_report_beside_the_model_and_only_if_it_is_thi
     about.suite_path(model).write_text(json.dumps(_suite(cv)))
     lines = about.accuracy_lines(model, cv)
     # The corpus it learnt from, speakers held out, beside the corpora it never learnt from.
-    assert "(RAVDESS, 5-fold speaker-held-out cross-validation on ravdess): 8 emotions 62.7 % unweighted" in lines[0]
+    assert "(RAVDESS speech, 5-fold speaker-held-out cross-validation): 8 emotions 62.7 % unweighted" in lines[0]
     assert "chance 12.5 %" in lines[0] and "gender 99.2 %" in lines[0]
     assert "EmoDB (German, 10 speakers) 37.3 %" in lines[1] and "61.2 % among the 6" in lines[1]
     assert "Spearman correlation of 0.65" in lines[1] and "gender 95.5 %" in lines[1]
@@ -38,7 +38,7 @@ def test_the_accuracy_shown_is_the_report_beside_the_model_and_only_if_it_is_thi
     # A model trained again beside the old report: no figures of another model.
     other = about.accuracy_lines(model, {**cv, "unweighted_accuracy": {"mean": 0.70}})
     assert len(other) == 1 and "is of another model" in other[0]
-    assert "is of another model" in about.accuracy_lines(model, None)[0]  # the file stores no cross-validation
+    assert "stores no speaker-held-out result" in about.accuracy_lines(model, None)[0]
     about.suite_path(model).write_text("{broken")
     assert "cannot be read" in about.accuracy_lines(model, cv)[0]
     about.suite_path(model).write_text(json.dumps({**_suite(cv), "emodb": {}}))
@@ -75,13 +75,43 @@ def test_about_without_a_model_says_so(make_window, tmp_path):
 
 def test_the_shortcuts_list_every_key_once(make_window):
     w = make_window()
-    rows = about.shortcut_rows(w.actions())
+    rows = w.keyboard_shortcuts()
     keys = [k for _, k in rows]
     assert len(keys) == len(set(keys))
     named = dict(rows)
     assert named["Play, pause or resume"] == "Space" and named["Open file"] == "Ctrl+O"
-    assert named["Keyboard shortcuts"] == "F1" and named["Seek back 5 s"] == "Left"
+    assert named["Keyboard shortcuts"] == "F1" and named["Seek back 5 s"] == "Left" and named["Quit"] == "Ctrl+Q"
     assert [a.text() for a in w.menuBar().actions()][-1] == "&Help"  # the last menu
     w.act_shortcuts.trigger()  # F1
     dialog = w.findChild(QtWidgets.QDialog, "shortcutsDialog")
     assert dialog is not None and "Ctrl+Shift+C" in dialog.findChild(QtWidgets.QLabel).text()
+
+
+def test_odd_reports_and_metadata_give_a_sentence_not_a_traceback(make_window, tiny_model_path, tmp_path):
+    """A report written by hand or another version: odd types, missing or NaN figures (gender is None
+    where it was not measured), a degraded run; metadata of odd types."""
+    from types import SimpleNamespace
+
+    cv = {"split": "5-fold speaker-held-out cross-validation on iemocap; ...", "unweighted_accuracy": {"mean": 0.5},
+          "gender_accuracy": {"mean": None}}
+    model = tmp_path / "m.safetensors"
+    odd = [{"emodb": {**_suite(cv)["emodb"], "ua_full": "37 %"}}, {"ravdess_cv": {**cv, "split": 3}},
+           {"runtime": ["onnx"]}, {"emodb": {**_suite(cv)["emodb"], "ua_full": float("nan")}}, {"baved": None}]
+    for change in odd:
+        suite = {**_suite(cv), **change}
+        about.suite_path(model).write_text(json.dumps(suite))
+        lines = about.accuracy_lines(model, suite["ravdess_cv"], 4)
+        assert lines and all(isinstance(line, str) for line in lines), change
+    about.suite_path(model).write_text(json.dumps({**_suite(cv), "degraded": "phone"}))
+    lines = about.accuracy_lines(model, cv, 4)
+    assert "(IEMOCAP, 5-fold" in lines[0] and "4 emotions 50.0 %" in lines[0] and "chance 25.0 %" in lines[0]
+    assert "gender" not in lines[0]  # not measured: not shown
+    assert "its clips through phone" in lines[1]
+    assert "stores no speaker-held-out result" in about.accuracy_lines(model, None)[0]
+    for meta in (SimpleNamespace(labels=None, corpora=5, metrics=[1]),
+                 SimpleNamespace(labels=["a"], corpora=[{"name": "x", "speakers": 3, "licence": "see LICENCE"}],
+                                 metrics={"cross_validation": "?"})):
+        text = about.about_html("1", str(model), meta, "cpu", tmp_path)
+        assert "Accuracy" in text and "commercial" not in text  # "see LICENCE" is no non-commercial licence
+    nc = SimpleNamespace(labels=["a"], corpora=[{"name": "ravdess", "licence": "CC BY-NC-SA 4.0"}], metrics={})
+    assert "not for commercial use" in about.about_html("1", str(model), nc, "cpu", tmp_path)
