@@ -954,8 +954,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
         if n_channels < 2:
-            return ("This file has one channel, so it is shown as one lane; the call-centre view needs a stereo "
-                    "recording (agent and customer on separate channels).")
+            return ("This file has one channel, so it is shown as one lane and analysed whole: every voice in it, "
+                    "a call's agent's too ('ser batch' refuses such a call without --analyse-agent). The call-centre "
+                    "view separates the parties of a stereo recording with each on a channel of their own.")
         agent = self.lane_name(eb.AGENT_TRACK)
         if not self.settings.analyse_agent:
             others = [self.lane_name(t) for t in range(n_channels) if t not in (eb.AGENT_TRACK, eb.CUSTOMER_TRACK)]

@@ -82,8 +82,8 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
         f"a mono recording saved as {n_channels} channels"
     which = "each has" if len(analysed) > 1 else f"the {analysed[0]} channel has"
     return (f"{where}: the {first} and {second} channels hold the same sound ({mono}?), so {which} every voice "
-            "in it, not one speaker's: its results are those of the whole conversation. Splitting channels "
-            "separates speakers only when each channel holds one.")
+            "in it, a call's agent's too, not one speaker's: its results are those of the whole conversation. "
+            "Splitting channels separates speakers only when each channel holds one.")
 
 
 # How a note that a recording's channels take turns ends: what to do, on the command line

@@ -301,10 +301,14 @@ class Source:
     block_s: float | None = None  # audio per block, when known (the engine bounds its input queue by it)
     # The tracks the engine analyses (it sets them; None: all): notes on the audio are about them.
     analysed_tracks: list[int] | None = None
+    # (analysed channel, another) pairs that held the same sound throughout, once a file's end is read
+    twin_pairs: list[tuple[int, int]] = []
 
     def _twin_notes(self, twins: TwinChannels, where: str, n_channels: int, live: bool = False) -> None:
-        """A note for each analysed channel that held the same sound as another one."""
-        for a, b in twins.twins():
+        """A note for each analysed channel that held the same sound as another one (``twin_pairs``
+        keeps the pairs: ser batch fails a call whose customer's channel is its agent's)."""
+        self.twin_pairs = twins.twins()
+        for a, b in self.twin_pairs:
             first, second = sorted((a, b))
             analysed = [self.track_names[c] for c in (first, second) if c in twins.analysed]
             self.notices.append(twin_channels_message(where, self.track_names[first], self.track_names[second],

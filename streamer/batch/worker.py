@@ -178,6 +178,14 @@ def analyze_call(task: CallTask) -> CallOutcome:
         else:
             source = FileSource(task.path, pace="fast", channels="mix")
         segments, results, errors, notices, until, config = _run_engine(predictor, config, source)
+        if agent_in_customer := [(a, b) for a, b in source.twin_pairs if (a in keep) != (b in keep)]:
+            # A mono recording saved as stereo: the customer's channel is the agent's too. Refused as a
+            # mono call is (ChannelSelection), its results not kept.
+            a, b = sorted(agent_in_customer[0])
+            raise AudioError(f"{task.path}: its {s.track_names[a]} and {s.track_names[b]} channels hold the same sound "
+                             f"(a mono recording saved as {source.n_channels} channels?), so both parties are mixed "
+                             "in each, the agent's voice in the customer's channel (only --channels mix "
+                             "--analyse-agent analyses such recordings, where that is lawful); no results are kept.")
         # A batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
         # channels take turns, and its advice for ser analyze, are not for it.
         notices = [n for n in notices if n != turn_taking_message(source.path, source.n_channels)]

@@ -478,3 +478,43 @@ def test_a_mixed_batch_keeps_no_note_that_its_calls_take_turns(calls, tiny_model
     summ = load(tmp_path / "calls" / path.name / "summary.json")
     doc = load(tmp_path / "calls" / path.name / "results.json")  # (which opens in the app like a session)
     assert not any("take turns" in n for n in summ["notes"] + doc["metadata"]["notices"])
+
+
+def test_a_call_whose_channels_hold_the_same_sound_is_refused_as_a_mono_call_is(calls, tiny_model_path, tmp_path):
+    """A mono recording saved as stereo: its customer's channel holds the agent's voice too. It was
+    analysed under "Not analysed: Agent" (a mono file is refused); now it fails as a mono call does,
+    its results not kept, unless the agent's analysis is asked for."""
+    import numpy as np
+    import soundfile as sf
+
+    from streamer.batch.runner import run_batch
+    from streamer.batch.settings import BatchSettings
+
+    source = next(p for p in sorted(calls["dir"].rglob("*.wav")))
+    audio, rate = sf.read(source, dtype="float32")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    mono = audio.sum(axis=1) * 0.5
+    sf.write(folder / "twin.wav", np.stack([mono, mono], axis=1), rate)
+    sf.write(folder / "call.wav", audio, rate)  # a real two-sided call beside it
+    run_batch(folder, tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1, progress=False)
+    done = load(tmp_path / "out" / "calls" / "call.wav" / "summary.json")
+    assert done["speakers"][0]["track_name"] == "Customer"
+    failed = tmp_path / "out" / "calls" / "twin.wav"
+    assert not (failed / "results.json").exists() and not (failed / "summary.json").exists()
+    rows = {r["call_id"]: r for r in _csv_rows(tmp_path / "out" / "calls.csv")}
+    assert rows["twin.wav"]["status"] == "failed" and "hold the same sound" in rows["twin.wav"]["error"]
+    assert "--analyse-agent" in rows["twin.wav"]["error"] and rows["call.wav"]["status"] == "done"
+    run_batch(folder, tmp_path / "out2", BatchSettings(model=str(tiny_model_path), analyse_agent=True), workers=1,
+              progress=False)
+    rows = {r["call_id"]: r for r in _csv_rows(tmp_path / "out2" / "calls.csv")}
+    assert rows["twin.wav"]["status"] == "done"  # asked for: analysed, with its note
+    notes = load(tmp_path / "out2" / "calls" / "twin.wav" / "summary.json")["notes"]
+    assert any("hold the same sound" in n for n in notes)
+
+
+def _csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -255,7 +255,8 @@ def test_channels_that_hold_the_same_sound_are_pointed_out_when_split(speech_16k
 
     twin = notes(speech_16k, speech_16k, analysed=[1])
     assert twin == [f"{tmp_path / 'call.wav'}: the Agent and Customer channels hold the same sound (a mono recording "
-                    "saved as 2 channels?), so the Customer channel has every voice in it, not one speaker's: its "
+                    "saved as 2 channels?), so the Customer channel has every voice in it, a call's agent's too, not "
+                    "one speaker's: its "
                     "results are those of the whole conversation. Splitting channels separates speakers only when "
                     "each channel holds one."]  # no advice ser batch would refuse (mixed needs --analyse-agent)
     both = notes(speech_16k, speech_16k, analysed=[0, 1])  # both analysed: said once, of the pair
