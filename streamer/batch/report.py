@@ -13,7 +13,7 @@ import io
 import math
 from pathlib import Path
 
-from model.audio import TELEPHONE_RATE_HZ, band_edge_khz
+from model.audio import TELEPHONE_RATE_HZ, band_edge_khz, narrowband_message
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from model.labels import label_color
@@ -48,7 +48,7 @@ GAP_TOLERANCE_S = 0.01  # result times are rounded; windows closer than this cou
 # call, and one row per failed call (speaker columns empty).
 TABLE_COLUMNS = (
     ("call_id", "string"), ("path", "string"), ("status", "string"), ("error", "string"),
-    ("duration_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
+    ("duration_s", "float64"), ("sample_rate_hz", "int64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
     ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("uncertain_s", "float64"),
     ("mean_valence", "float64"),
     ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
@@ -406,6 +406,8 @@ def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tupl
         summ = c.get("summary") or {}
         common = {"call_id": c["call_id"], "path": c["path"], "status": c["status"], "error": c.get("error", ""),
                   "duration_s": _ms(c.get("duration_s")), "key": c.get("key", ""),
+                  # below 16 kHz (a telephone's 8000): the model is less sure there (the report says so)
+                  "sample_rate_hz": summ.get("sample_rate_hz") if isinstance(summ.get("sample_rate_hz"), int) else None,
                   "notes": " ".join(summ.get("notes") or []),
                   "channels_analysed": ",".join(summ.get("channels_analysed", [])),
                   "channels_not_analysed": ",".join(summ.get("channels_not_analysed", []))}
@@ -485,6 +487,12 @@ def with_notes(calls: list[dict]) -> list[str]:
     return [c["call_id"] for c in calls if (c.get("summary") or {}).get("notes")]
 
 
+def _narrow_rate(call: dict) -> int | None:
+    """The call's sample rate when it is below 16 kHz (None when it is not, or not known)."""
+    rate = (call.get("summary") or {}).get("sample_rate_hz")
+    return rate if isinstance(rate, int) and not isinstance(rate, bool) and rate < SAMPLE_RATE_HZ else None
+
+
 def narrowband_statement(calls: list[dict]) -> str | None:
     """What to say of the calls recorded below 16 kHz (telephone band), once for the batch: said of
     each call, the note was on every call of a call centre. None when there is none. Calls analysed
@@ -522,8 +530,11 @@ def _t(seconds) -> str:
 
 
 def _value_at(value, at_s) -> str:
-    """A peak and when it was, e.g. "0.81 (12.5 s)"; empty when there is none."""
-    return "" if value is None else f"{_f(value)} ({_t(at_s)})"
+    """A peak and when it was, e.g. "0.81 (12.5 s)"; empty when there is none, and no time for a peak
+    that rounds to 0.00 (a time for anger that never was read as a moment of anger)."""
+    if value is None:
+        return ""
+    return _f(value) if _f(value) == _f(0.0) else f"{_f(value)} ({_t(at_s)})"
 
 
 def _anger_text(sp: dict) -> str:
@@ -534,7 +545,7 @@ def _anger_text(sp: dict) -> str:
         return ""
     angry = [m for m in top if m["score"] >= ANGER_MARK_MIN]
     if not angry:
-        return (f"; no window whose emotion is not uncertain was more likely angry than not (highest anger "
+        return (f"; anger was never the likelier reading in a window the model was sure of (highest anger "
                 f"probability {top[0]['score']:.2f})")
     return f"; highest anger at {html.escape(_moments(angry))}"
 
@@ -618,6 +629,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
             call += f" <a href='#{esc(c['call_id'])}' class='notemark' title='see its notes'>(note)</a>"
+        if (rate := _narrow_rate(c)) is not None:  # each such row marked, not only the paragraph above
+            call += (f" <a href='#{esc(c['call_id'])}' class='notemark' title='recorded at {rate} Hz: nothing above "
+                     f"{band_edge_khz(rate)} kHz; read its emotions with more caution'>({rate / 1000:g} kHz)</a>")
         if c["status"] == "done":
             length = esc(c.get("length_text") or _t(c['duration_s']))
         else:  # its results up to the break (also listed under Failed calls below)
@@ -660,6 +674,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
                     f"{esc(length)}. {esc(summ.get('channel_statement', ''))}</p>\n")
             f.write("".join(f"<p class='note'>Note: {esc(n)}</p>\n" for n in summ.get("notes") or []))
+            if (rate := _narrow_rate(c)) is not None:
+                f.write(f"<p class='note'>Note: {esc(narrowband_message(c['path'], rate))}</p>\n")
             f.write(_img(timeline(c["call_id"]), f"timeline of {c['call_id']}"))
             for sp in summ.get("speakers", []):
                 if not sp.get("n_segments"):

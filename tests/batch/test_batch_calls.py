@@ -179,7 +179,7 @@ def test_report_is_self_contained_with_a_timeline_per_call(local_run, calls):
 def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     """A call centre's recordings are often all at 8 kHz: the note that such audio holds nothing above
     4 kHz, where the model listens, is said once for the batch (report and closing lines), not as a
-    note on every call."""
+    note in every call's summary; the table and the report mark each such call."""
     from streamer.batch.report import narrowband_statement
 
     summaries = {c: load(local_run["out"] / "calls" / c / "summary.json") for c in calls["calls"]}
@@ -190,6 +190,12 @@ def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     assert said.startswith(f"1 of 3 calls ({narrow[0]}) is recorded at 8000 Hz (telephone band: nothing above 4 kHz)")
     text = (local_run["out"] / "report.html").read_text()
     assert text.count("<b>Audio below 16 kHz:</b>") == 1 and html.escape(said) in text
+    # ... and each such call marked where it is read: its row of the report's table, its own section
+    # and its rows of the table of calls (a filter on angry customers missed that it was at 8 kHz).
+    assert text.count("class='notemark' title='recorded at 8000 Hz") == 1 and text.count(">(8 kHz)</a>") == 1
+    assert "recorded at 8000 Hz, so nothing above 4 kHz" in text.split(f"<h3 id='{narrow[0]}'>")[1].split("<h3")[0]
+    rows = _csv_rows(local_run["out"] / "calls.csv")
+    assert {r["call_id"]: r["sample_rate_hz"] for r in rows} == {c: str(s["sample_rate_hz"]) for c, s in summaries.items()}
     assert narrowband_statement([{"call_id": "x", "summary": {"sample_rate_hz": 16000}}]) is None
     assert narrowband_statement([{"call_id": "x", "summary": {"speakers": []}}]) is None  # from before: unknown
     every = [{"call_id": f"c{i}", "summary": {"sample_rate_hz": 8000}} for i in range(3)]
@@ -309,7 +315,7 @@ def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
     from streamer.batch.report import ANGER_MARK_MIN, _anger_text
 
     low = {"top_anger": [{"start_s": 7.8, "end_s": 9.8, "score": 0.16}, {"start_s": 0.0, "end_s": 1.8, "score": 0.02}]}
-    assert _anger_text(low) == ("; no window whose emotion is not uncertain was more likely angry than not (highest "
+    assert _anger_text(low) == ("; anger was never the likelier reading in a window the model was sure of (highest "
                                 "anger probability 0.16)")
     high = {"top_anger": [{"start_s": 1.0, "end_s": 3.0, "score": 0.8}, {"start_s": 5.0, "end_s": 7.0, "score": 0.2}]}
     assert _anger_text(high) == "; highest anger at 1.0-3.0 s (0.80)" and ANGER_MARK_MIN == 0.5
