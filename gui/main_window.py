@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -713,7 +714,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 meta = read_meta(self.model_info.path)
             except SERError:
                 meta = None
-        runtime = self.bridge.stats().get("device") or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)"
+        device = str(self.bridge.stats().get("device") or "")
+        named = re.fullmatch(r"(\w+) \((.+)\)", device)  # "cpu (ONNX Runtime)", as the status bar has it
+        runtime = (f"{named[2]} on the {named[1].upper()}" if named else device
+                   or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)")
         text = about.about_html(release, self.model_info.path if self.model_info else None, meta, runtime,
                                 self.session_dir)
         return about.show_text_dialog(self, "About", text, "aboutDialog")

@@ -269,6 +269,15 @@ def check_audio_path(path: str | os.PathLike) -> None:
         raise AudioError(unsupported_format_message(path))
 
 
+def decoder_reason(exc: BaseException, path: str | os.PathLike) -> str:
+    """What a decoder said, for the brackets of a message that names the file already: libsndfile's
+    "Error opening '<path>': Format not recognised." read "(Error opening ...: Format not recognised.)."."""
+    text = str(exc).strip()
+    for prefix in (f"Error opening {str(path)!r}: ", f"Error opening {path!r}: "):
+        text = text.removeprefix(prefix)
+    return text.rstrip(" .") or type(exc).__name__
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
     check_audio_path(path)
@@ -276,7 +285,8 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         with NativeStderr(is_mp3(path)):
             data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioError(f"{path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
+        raise AudioError(f"{path}: cannot read this audio file ({decoder_reason(exc, path)}). Is it an audio file, "
+                         "and complete?") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples.")
     missing = wav_missing_fraction(path)

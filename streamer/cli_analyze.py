@@ -243,7 +243,8 @@ def run_analyze(args) -> int:
             res, kept = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
             if rest := args.files[i + 1:]:
-                print(f"ser analyze: not analysed ({len(rest)} file(s)): {', '.join(rest)}.", file=sys.stderr)
+                print(f"ser analyze: not analysed ({len(rest)} file{'' if len(rest) == 1 else 's'}): {', '.join(rest)}.",
+                      file=sys.stderr)
             raise
         except SERError as exc:
             hint = (f" To analyse the files in it, give them (e.g. {src}/*.wav), or use 'ser batch {src}' for a "
@@ -272,7 +273,8 @@ def run_analyze(args) -> int:
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
-        print(f"ser analyze: {failed} of {len(args.files)} file(s) failed.", file=sys.stderr)
+        print(f"ser analyze: {failed} of {len(args.files)} file{'' if len(args.files) == 1 else 's'} failed.",
+              file=sys.stderr)
     return EXIT_SOME_FAILED if failed else 0
 
 

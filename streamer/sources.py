@@ -27,6 +27,7 @@ from model.audio import (
     NativeStderr,
     check_audio_path,
     clipped_message,
+    decoder_reason,
     is_mp3,
     narrowband_message,
     ogg_cut_message,
@@ -410,7 +411,8 @@ class FileSource(Source):
             with self._decoder_log:
                 f = sf.SoundFile(self.path)
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-            raise AudioError(f"{self.path}: cannot read this audio file ({exc}). Is it an audio file, and complete?") from exc
+            raise AudioError(f"{self.path}: cannot read this audio file ({decoder_reason(exc, self.path)}). Is it an "
+                             "audio file, and complete?") from exc
         if f.samplerate < MIN_SAMPLE_RATE_HZ:
             f.close()
             raise AudioError(f"{self.path}: sample rate {f.samplerate} Hz is too low for speech analysis; "
@@ -512,7 +514,7 @@ class FileSource(Source):
                     # a damaged FLAC frame).
                     data = self._salvage(self._start_frame + frames_read, block)
                     at_s = (self._start_frame + frames_read + len(data)) / self.rate
-                    error = AudioError(f"{self.path}: reading failed after {at_s:.2f} s ({exc}); "
+                    error = AudioError(f"{self.path}: reading failed after {at_s:.2f} s ({decoder_reason(exc, self.path)}); "
                                        "the file may be truncated or corrupt.")
                     done = True
                     if not len(data):

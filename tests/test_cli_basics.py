@@ -114,7 +114,7 @@ def test_unsupported_formats_are_named_with_a_conversion_hint(tmp_path, capsys, 
     assert main(["batch", str(calls), "--out", str(tmp_path / "b"), "--workers", "1", "--channels", "mix",
                  "--analyse-agent", "--model", str(tiny_model_path), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "1 file(s) not analysed" in err and "b.m4a" in err
+    assert "1 file not analysed" in err and "b.m4a" in err
     import json
 
     assert json.loads((tmp_path / "b" / "batch.json").read_text())["unsupported_format"] == [str(calls / "b.m4a")]

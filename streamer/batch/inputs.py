@@ -69,7 +69,7 @@ def _unsupported_note(root: Path) -> str:
     found = unsupported_files(root)
     if not found:
         return ""
-    return (f" It holds {len(found)} file(s) in formats this program does not read (e.g. {found[0].name}): "
+    return (f" It holds {len(found)} file{'' if len(found) == 1 else 's'} in formats this program does not read (e.g. {found[0].name}): "
             "convert them to WAV or FLAC first, e.g. with ffmpeg -i IN.m4a OUT.wav.")
 
 

@@ -350,7 +350,9 @@ def overview_png(shares: dict[str, float], call_arousal: list[float], noun: str 
     ax1.set_xlabel("share of speech time with a confident emotion (%)", fontsize=8)
     ax1.set_title("emotions over the batch" if noun == "call" else f"emotions over the {noun}", fontsize=9)
     if noun == "call":
-        ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR)
+        # bars apart, each edged: adjacent bins of one call each read as one wide bar of one call
+        ax2.hist(call_arousal, bins=20, range=(0, 1), color=AROUSAL_COLOR, edgecolor="white", linewidth=0.8,
+                 rwidth=0.9)
         from matplotlib.ticker import MaxNLocator
 
         ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of calls: no 0.25 ticks
@@ -529,6 +531,11 @@ def _t(seconds) -> str:
     return "" if not isinstance(seconds, (int, float)) else time_text(seconds)
 
 
+def _error_text(call: dict) -> str:
+    """A failed call's error without the path it begins with (the list names the path already)."""
+    return str(call.get("error", "")).removeprefix(f"{call.get('path')}: ")
+
+
 def _value_at(value, at_s) -> str:
     """A peak and when it was, e.g. "0.81 (12.5 s)"; empty when there is none, and no time for a peak
     that rounds to 0.00 (a time for anger that never was read as a moment of anger)."""
@@ -659,7 +666,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")
-        parts += [f"<li class='failed'><b>{esc(c['call_id'])}</b> ({esc(c['path'])}): {esc(c.get('error', ''))}</li>"
+        parts += [f"<li class='failed'><b>{esc(c['call_id'])}</b> ({esc(c['path'])}): {esc(_error_text(c))}</li>"
                   for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     parts.append(f"<h2>Per {noun}</h2>")

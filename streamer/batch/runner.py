@@ -314,7 +314,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     for note in notes:
         log(f"ser batch: note: {note}")
     if unreadable:
-        log(f"ser batch: {len(unreadable)} file(s) not analysed, in a format this program does not read: "
+        log(f"ser batch: {len(unreadable)} file{'' if len(unreadable) == 1 else 's'} not analysed, in a format this program does not read: "
             + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
             + ". Convert them to WAV or FLAC first (e.g. ffmpeg -i IN.m4a OUT.wav).")
     records: dict[str, dict] = {}
@@ -444,7 +444,8 @@ def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_s
     else:
         if out.analysed_until_s is not None:  # failed part-way: what was analysed is kept (write_failed)
             windows = sum(r.get("kind") == "window" for r in out.results)
-            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({windows} windows) are "
+            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({windows} "
+                          f"window{'' if windows == 1 else 's'}) are "
                           f"kept in {store.call_dir(out.call_id) / RESULTS}.")
         rec["error"] = out.error
         rec["partial"] = out.analysed_until_s is not None

@@ -72,6 +72,9 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     assert BAD["mono.wav"] in rows["mono.wav"]["error"]
     report = (out / "report.html").read_text()
     assert "Failed calls" in report and all(f"<b>{name}</b>" in report for name in BAD)
+    # Each failed call's path once: the list gives it, its error goes on without it.
+    failed_list = report.split("<h2>Failed calls</h2>")[1].split("</ul>")[0]
+    assert all(failed_list.count(str(rows[name]["path"])) == 1 for name in BAD), failed_list
     # The report's table lists what was analysed of the call cut short, as the CSV does.
     assert (f"<tr><td><a href='#cut.flac'>cut.flac</a></td><td><span class='failed'>{cut['analysed_until_s']:.1f} s of "
             in report)

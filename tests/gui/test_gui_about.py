@@ -65,6 +65,8 @@ def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, 
     assert "No accuracy report beside the model file (tiny_suite.json)" in text
     assert "RAVDESS," not in text  # no in-corpus figure without the cross-corpus ones
     dialog.close()
+    w.bridge.stats = lambda: {"device": "cpu (ONNX Runtime)"}  # as the status bar says it after an analysis
+    assert "run by ONNX Runtime on the CPU." in w.show_about().findChild(QtWidgets.QLabel).text()
 
 
 def test_about_without_a_model_says_so(make_window, tmp_path):

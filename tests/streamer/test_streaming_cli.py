@@ -37,7 +37,7 @@ def test_analyze_writes_one_file_per_input_and_skips_bad_ones(inputs, tiny_model
     captured = capsys.readouterr()
     assert status == EXIT_SOME_FAILED
     assert "missing.wav: file not found" in captured.err and "empty.wav: the file is empty (0 bytes)" in captured.err
-    assert "2 of 4 file(s) failed" in captured.err
+    assert "2 of 4 files failed" in captured.err
     written = sorted(p.name for p in out.iterdir())
     assert written == sorted([f"03-01-01-01-01-01-01.{fmt}", f"speech.{fmt}"])
     assert captured.out.count("mix: speech") == 2 and "top emotion by share of speech time:" in captured.out
