@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from gui.main_window import MainWindow
+from gui.main_window import WINDOW_PX, MainWindow
 from gui.settings import GuiSettings, load_settings
 
 SNAPSHOT_SETTLE_MS = 200  # let the last redraw land before grabbing the window
@@ -53,6 +53,8 @@ def run_gui(args) -> int:
     explicit = {"model_path": args.model, "speed": args.speed, "channels": args.channels}
     settings = settings.replace(**{k: v for k, v in explicit.items() if v is not None})
     window = MainWindow(settings, session_path=session if replay else None, store=store, track_names=names)
+    if args.snapshot:  # an image of a fixed size, whatever screen (or none) the run has
+        window.resize(*WINDOW_PX)
     window.show()
     status = {"code": 0}
 

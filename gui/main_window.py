@@ -62,6 +62,8 @@ OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns 
 # misleads about the very emotion being judged.
 CHANNEL_CHOICES = (("Mixed", "Mixed (one lane)", "mix"), ("Call centre", "Call centre (two lanes)", "split"))
 DEVICE_NAME_CHARS = 16  # the microphone list's width in characters (a longer name is cut in the toolbar)
+WINDOW_PX = (1400, 900)  # the window's first size where the screen has room for it ...
+SCREEN_SHARE = 0.95  # ... else this share of the screen's free area
 MIN_WINDOW_PX = (900, 560)  # below this, lane titles, axis labels and the panel ran into each other
 INTERRUPTED_QUIET_S = 30.0  # a session without an end record unchanged this long is not being written
 SOUND_TIP = ("Play the replayed file through the sound output (at 1x speed only: other speeds are silent, "
@@ -176,6 +178,16 @@ WITHOUT_SOUND = " without sound."  # how a message that the sound failed ends
 SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
 MIXED_CALL = "Mixed: all channels are analysed together, "  # how the notice of a call turned to Mixed begins
 NEXT_LISTEN = " from the next Listen: "  # what a choice that waits for the next session says
+
+
+def initial_size(screen: QtGui.QScreen | None) -> tuple[int, int]:
+    """The window's first size: WINDOW_PX, within the screen's free area (a 1366 x 768 laptop's was
+    smaller than it: the panel's percentages and Follow were cut off), never below MIN_WINDOW_PX."""
+    if screen is None:
+        return WINDOW_PX
+    free = screen.availableGeometry()
+    room = (int(free.width() * SCREEN_SHARE), int(free.height() * SCREEN_SHARE))
+    return tuple(max(low, min(want, have)) for want, have, low in zip(WINDOW_PX, room, MIN_WINDOW_PX))
 
 
 class ElidedLabel(QtWidgets.QLabel):
@@ -383,7 +395,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """
         super().__init__()
         self.setWindowTitle("Speech-emotion analyzer")
-        self.resize(1400, 900)
+        self.resize(*initial_size(QtGui.QGuiApplication.primaryScreen()))
         self.setMinimumSize(*MIN_WINDOW_PX)
         self.setAcceptDrops(True)
         self.settings = settings or GuiSettings()

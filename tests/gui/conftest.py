@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
 
 
+@pytest.fixture(autouse=True)
+def desktop_sized_windows(request, monkeypatch):
+    """Windows open at the size a desktop gives them (the offscreen platform's screen is 800 x 800,
+    which would fit them to it); tests marked ``screen_fit`` check the fitting itself."""
+    import gui.main_window as mw
+
+    if request.node.get_closest_marker("screen_fit") is None:
+        monkeypatch.setattr(mw, "initial_size", lambda screen: mw.WINDOW_PX)
+
+
 @pytest.fixture
 def speech_wav(tmp_path, speech_16k) -> Path:
     """About 14 s of real speech (4 RAVDESS clips with 1 s gaps) as a 16 kHz mono WAV."""

@@ -1347,3 +1347,22 @@ def test_every_toolbar_control_shows_in_a_1280_pixel_window(make_window):
     overflow = [b for b in toolbar.findChildren(QtWidgets.QToolButton) if b.objectName() == "qt_toolbar_ext_button"]
     assert overflow and not overflow[0].isVisible()
     assert w.export_button.isVisible() and toolbar.widgetForAction(w.act_settings).isVisible()
+
+
+@pytest.mark.screen_fit
+def test_the_window_opens_within_a_small_screen():
+    """It opened at 1400 x 900 on a 1366 x 768 laptop: the panel's percentages and Follow were cut off."""
+    from gui.main_window import MIN_WINDOW_PX, WINDOW_PX, initial_size
+
+    class Screen:
+        def __init__(self, w, h):
+            self.free = QtCore.QRect(0, 0, w, h)
+
+        def availableGeometry(self):  # noqa: N802 - Qt's name
+            return self.free
+
+    assert initial_size(Screen(1920, 1080)) == WINDOW_PX
+    w, h = initial_size(Screen(1366, 740))
+    assert w <= 1366 and h <= 740 and (w, h) == (1297, 703)
+    assert initial_size(Screen(800, 500)) == MIN_WINDOW_PX  # (the window manager fits it as it can)
+    assert initial_size(None) == WINDOW_PX
