@@ -1472,6 +1472,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if agent_left_out:
                 # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
                 # customer's (the batch refuses --channels mix without --analyse-agent for this reason).
+                # It says what the note that the channels take turns would (reopened from its session).
+                self.banner.withdraw_containing(TURN_TAKING)
                 self.banner.show_message(
                     f"{MIXED_CALL}the agent's voice included. For a call "
                     "recording, the call-centre view analyses only the customer (inferring the emotions of "

@@ -252,6 +252,11 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(qtbot, make_wi
     assert w.position_s == pytest.approx(4.0) and w.paused
     qtbot.waitUntil(lambda: w.transport.analysis_done, timeout=60000)
     assert "take turns" not in w.banner.text()  # what Mixed means was said: not again
+    # To the call-centre view and back: the mixed analysis reopens from its session, its note with it.
+    w.set_channels("split")
+    w.set_channels("mix")
+    qtbot.waitUntil(lambda: w.transport.analysis_done, timeout=60000)
+    assert "agent's voice included" in w.banner.text() and "take turns" not in w.banner.text()
 
 
 def test_a_call_opened_mixed_says_how_to_analyse_each_side(make_window, replay, stereo_wav):
