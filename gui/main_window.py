@@ -285,7 +285,7 @@ class ErrorBanner(QtWidgets.QFrame):
                      " QScrollBar::add-page:vertical, QScrollBar::sub-page:vertical { background: none; }")
     ERROR_STYLE = ("#errorBanner { background: #5a1d1d; border: 1px solid #c0392b; } QLabel { color: #ffdede; }"
                    + _SCROLL_STYLE)
-    NOTE_BACKGROUND, NOTE_TEXT = "#1d3a5a", "#e2efff"
+    NOTE_TEXT_ON_ERROR = "#a9d1ff"  # a note's text in a banner that also shows an error
     NOTICE_STYLE = ("#errorBanner { background: #1d3a5a; border: 1px solid #2f6fab; } QLabel { color: #e2efff; }"
                     + _SCROLL_STYLE)
 
@@ -323,14 +323,15 @@ class ErrorBanner(QtWidgets.QFrame):
         return BANNER_SEPARATOR.join(m[0] for m in self._shown)
 
     def _mixed_html(self) -> str:
-        """The messages as rich text: each note on the notes' blue inside the errors' red banner."""
-        rows = []
-        for i, (text, notice, _) in enumerate(self._shown):
+        """The messages as rich text: each note in the notes' blue and called a note, inside the
+        errors' red banner (a note in red read as an error; on a blue block, as a selection). Lines of
+        one height, so that the banner scrolls by whole lines."""
+        parts = []
+        for text, notice, _ in self._shown:
             body = html.escape(text).replace("\n", "<br>")
-            style = f' bgcolor="{self.NOTE_BACKGROUND}" style="color: {self.NOTE_TEXT};"' if notice else ""
-            gap = "" if i == 0 else '<tr><td style="font-size: 4pt;">&nbsp;</td></tr>'
-            rows.append(f"{gap}<tr><td{style}>{body}</td></tr>")
-        return f'<table width="100%" cellspacing="0" cellpadding="3">{"".join(rows)}</table>'
+            parts.append(f'<span style="color: {self.NOTE_TEXT_ON_ERROR};"><b>Note:</b> {body}</span>' if notice
+                         else body)
+        return "<br><br>".join(parts)
 
     def _show_newest(self) -> None:
         """Scroll to the newest message, once the text is laid out (the timer goes with the banner)."""

@@ -686,8 +686,8 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     assert "#5a1d1d" in w.banner.styleSheet()  # an error among them: red ...
     shown = w.banner.label.text()  # ... and each note on its own blue inside it, the error not
     assert w.banner.label.textFormat() == QtCore.Qt.TextFormat.RichText
-    assert shown.count(f'bgcolor="{w.banner.NOTE_BACKGROUND}"') == BANNER_MESSAGES_KEPT - 1
-    assert f'<td>{error}</td>' in shown and w.banner.text().endswith(error)
+    assert shown.count(f'<span style="color: {w.banner.NOTE_TEXT_ON_ERROR};"><b>Note:</b> ') == BANNER_MESSAGES_KEPT - 1
+    assert shown.endswith(f"<br><br>{error}") and w.banner.text().endswith(error)
     w.pause()
     w.resume()  # the same session again: the error no longer applies, the notes still do
     assert w.banner.messages() == notes[-BANNER_MESSAGES_KEPT + 1:] and "#1d3a5a" in w.banner.styleSheet()
