@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from streamer.session import being_written, end_record, session_complete, session_head_tail
+from streamer.session import being_written, end_record, session_complete, session_head_tail, skipped_tracks
 from streamer.summary import clock_text
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
@@ -26,6 +26,7 @@ class SessionInfo:
     model: str
     state: str  # "complete", "stopped", "ended by an error: MESSAGE" or OPEN
     recording_s: float | None = None  # the length of its recording (files), None for a microphone
+    lanes: str = ""  # how its channels were analysed: "mixed", "Agent, Customer (Customer analysed)" ...
 
 
 def read_session_info(path: Path) -> SessionInfo | None:
@@ -64,7 +65,25 @@ def read_session_info(path: Path) -> SessionInfo | None:
     else:
         recording = None
     return SessionInfo(path, str(meta.get("created", ""))[:19].replace("T", " "), str(source or "?"),
-                       max(ends) if ends else None, model or "?", state, recording)
+                       max(ends) if ends else None, model or "?", state, recording, lanes_text(meta))
+
+
+def lanes_text(meta: dict) -> str:
+    """How a session's channels were analysed, told apart in the list (the same recording analysed
+    mixed and in the call-centre view gave two rows alike): "mixed (2 channels)", "one channel",
+    "Agent, Customer (Customer analysed)"."""
+    engine = meta.get("engine") if isinstance(meta.get("engine"), dict) else {}
+    source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
+    names = [str(n) for n in (engine.get("tracks") or meta.get("track_names") or []) if isinstance(n, str)]
+    channels = source.get("n_channels")
+    if source.get("channels") == "mix" or len(names) == 1:
+        many = isinstance(channels, int) and channels > 1
+        return f"mixed ({channels} channels)" if many else "one channel"
+    if not names:
+        return ""
+    skipped = skipped_tracks(meta)
+    analysed = [n for i, n in enumerate(names) if i not in skipped]
+    return ", ".join(names) + (f" ({', '.join(analysed)} analysed)" if skipped and analysed else "")
 
 
 def _clock(seconds: float | None) -> str:
@@ -83,7 +102,7 @@ def list_sessions(folder: Path) -> list[SessionInfo]:
 class SessionBrowser(QtWidgets.QDialog):
     """Lists the sessions of a folder; Open (or a double click) opens the chosen one."""
 
-    COLUMNS = ("date (UTC)", "source", "recording", "analysed up to", "model", "state")
+    COLUMNS = ("date (UTC)", "source", "channels", "recording", "analysed up to", "model", "state")
 
     def __init__(self, folder: Path, parent=None, current: Path | None = None):
         super().__init__(parent)
@@ -116,7 +135,8 @@ class SessionBrowser(QtWidgets.QDialog):
             elif info.state == OPEN:
                 writing = being_written(info.path)  # another window or `ser analyze` still writing it?
                 state = {True: "being written now", False: INTERRUPTED}.get(writing, OPEN)
-            texts = (info.created, info.source, _clock(info.recording_s), _clock(info.duration_s), info.model, state)
+            texts = (info.created, info.source, info.lanes or "–", _clock(info.recording_s), _clock(info.duration_s),
+                     info.model, state)
             for col, text in enumerate(texts):
                 item = QtWidgets.QTableWidgetItem(text)
                 item.setToolTip(str(info.path) if col == 0 else text)

@@ -247,7 +247,7 @@ def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(q
     # Another program writing a session (here a store in this process: it holds the writer's lock).
     other = SessionStore.create(tmp_path / "other-live.jsonl", {"source": "microphone", "device": 1})
     browser = SessionBrowser(w.session_dir, w, current=w.session_path)
-    states = {browser.sessions[r].path.name: browser.table.item(r, 5).text() for r in range(browser.table.rowCount())}
+    states = {browser.sessions[r].path.name: browser.table.item(r, browser.COLUMNS.index("state")).text() for r in range(browser.table.rowCount())}
     assert states == {w.session_path.name: "being written now (this window)", killed.name: INTERRUPTED,
                       "other-live.jsonl": "being written now"}
     browser.close()
@@ -419,7 +419,7 @@ def test_a_live_session_restarts_on_its_own_microphone_and_channels(qtbot, tiny_
     w.session_path.write_text('{"type": "metadata", "created": "2026-12-03T16:00:00", "source": "microphone"}\n')
     assert w.writing_session() == w.session_path
     browser = SessionBrowser(w.session_dir, w, current=w.writing_session())
-    assert browser.table.item(0, 5).text() == "being written now (this window)"
+    assert browser.table.item(0, browser.COLUMNS.index("state")).text() == "being written now (this window)"
     browser.close()
 
 

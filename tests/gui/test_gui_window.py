@@ -259,6 +259,18 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(qtbot, make_wi
     assert "agent's voice included" in w.banner.text() and "take turns" not in w.banner.text()
 
 
+def test_the_sessions_list_tells_a_mixed_analysis_from_a_call_centre_one(make_window, replay, stereo_wav):
+    """The same call analysed mixed and in the call-centre view gave two rows alike in File > Sessions."""
+    from gui.sessions import list_sessions
+
+    w = make_window(speed=0.0)
+    replay(w, stereo_wav)
+    w.set_channels("split")
+    w.stop()
+    lanes = sorted(info.lanes for info in list_sessions(w.session_dir))
+    assert lanes == ["Agent, Customer (Customer analysed)", "mixed (2 channels)"]
+
+
 def test_a_call_opened_mixed_says_how_to_analyse_each_side(make_window, replay, stereo_wav):
     """A stereo call opened with Channels at Mixed: both voices made one lane of results, and nothing
     said so. A note, in the app's words, while it is analysed; gone once the call-centre view is on."""
@@ -997,9 +1009,12 @@ def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(mak
     assert sessions[0].recording_s == pytest.approx(sf.info(str(speech_wav)).duration, abs=0.01)
     browser = SessionBrowser(w.session_dir, w)
     headers = [browser.table.horizontalHeaderItem(i).text() for i in range(browser.table.columnCount())]
-    assert headers[2:4] == ["recording", "analysed up to"]
-    assert browser.table.item(0, 2).text() == f"0:{sessions[0].recording_s:04.1f}"
-    assert browser.table.item(0, 3).text() == browser.table.item(0, 2).text()  # complete: analysed to its end
+    assert headers[2:5] == ["channels", "recording", "analysed up to"]
+    column = browser.COLUMNS.index
+    assert browser.table.item(0, column("recording")).text() == f"0:{sessions[0].recording_s:04.1f}"
+    # complete: analysed to its end
+    assert browser.table.item(0, column("analysed up to")).text() == browser.table.item(0, column("recording")).text()
+    assert browser.table.item(0, column("channels")).text() == "one channel"
     browser.close()
 
 
