@@ -224,10 +224,10 @@ def run_analyze(args) -> int:
         print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
               "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",
               file=sys.stderr)
-    if skip:
-        print(f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
-              "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
-              "it where that is lawful).", file=sys.stderr)
+    # Said with the first file analysed (before it, a mono file's failure read as if a channel had been left out).
+    skip_note = (f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
+                 "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
+                 "it where that is lawful).") if skip else None
     created = not out_dir.exists()
     try:  # made if needed, and tried: a file, a read-only disk or folder fails here, not at the first file
         out_dir = check_output_dir(out_dir, "result files")  # "~" expanded, as it is checked
@@ -252,6 +252,9 @@ def run_analyze(args) -> int:
             print(f"ser analyze: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue
+        if skip_note:
+            print(skip_note, file=sys.stderr)
+            skip_note = None
         for msg in res.notices:
             print(f"ser analyze: note: {msg}", file=sys.stderr)
         if not args.quiet:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from streamer_helpers import REPO_ROOT, SAMPLE_RATE_HZ, subprocess_env, write_audio
 
 from ser.cli import main
@@ -98,6 +99,13 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert {r.track_name for r in session.results} == {"Customer"}
     assert session.metadata["engine"]["settings"]["skip_tracks"] == [0]
     assert "every channel is analysed" not in captured.err  # named: no note
+    # A mono file given two names fails for that, with no word of a channel left out before it.
+    mono = tmp_path / "mono.wav"
+    sf.write(mono, sf.read(call)[0][:, 0], sf.info(str(call)).samplerate)
+    assert main(["analyze", str(mono), "--out", str(tmp_path / "mono"), "--channels", "split",
+                 "--names", "Agent,Customer", "--model", str(tiny_model_path), "--device", "cpu"]) != 0
+    err = capsys.readouterr().err
+    assert "2 track names given" in err and "not analysing" not in err
     from streamer.batch.report import session_report  # the app's HTML export of such a session
 
     text = session_report(tmp_path / "customer" / "call.jsonl", tmp_path / "report.html").read_text()
