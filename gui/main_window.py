@@ -1459,7 +1459,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.channels_combo.setCurrentIndex(1 if channels == "split" else 0)
         if self.mode == FILE and self.source_path is not None:
             agent_left_out = was_split and not self.settings.analyse_agent and len(self.plot_stack.lanes) > 1
-            at, was_playing = self.position_s, self.playing
+            at, was_playing, was_at_end = self.position_s, self.playing, self.transport.at_end
             if not self.open_file(self.source_path):
                 # (the file gone): the control says what the analysis on screen did
                 self.settings = self.settings.replace(channels="split" if was_split else "mix")
@@ -1470,6 +1470,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.seek(at)  # where it was, as after a settings change (it started again from 0:00)
             if not was_playing:
                 self.pause()
+                if was_at_end:  # it had played to its end: it still has (the status said "paused")
+                    self.transport.at_end = True
+                    if not self.bridge.active:
+                        self._set_state("replay finished")
             if agent_left_out:
                 # The call-centre view left the agent out; mixed, the agent's voice is analysed with the
                 # customer's (the batch refuses --channels mix without --analyse-agent for this reason).

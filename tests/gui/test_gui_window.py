@@ -259,6 +259,15 @@ def test_mixing_a_call_says_that_the_agents_voice_is_analysed_too(qtbot, make_wi
     assert "agent's voice included" in w.banner.text() and "take turns" not in w.banner.text()
 
 
+def test_a_channel_change_after_the_end_still_says_the_replay_finished(make_window, replay, stereo_wav, qtbot):
+    w = make_window(speed=0.0)
+    replay(w, stereo_wav)
+    assert w.status_state.text() == "replay finished"
+    w.set_channels("split")
+    qtbot.waitUntil(lambda: w.transport.analysis_done, timeout=60000)
+    assert w.status_state.text() == "replay finished" and w.position_s == pytest.approx(w.duration_s, abs=0.1)
+
+
 def test_the_sessions_list_tells_a_mixed_analysis_from_a_call_centre_one(make_window, replay, stereo_wav):
     """The same call analysed mixed and in the call-centre view gave two rows alike in File > Sessions."""
     from gui.sessions import list_sessions
