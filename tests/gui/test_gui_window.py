@@ -1395,3 +1395,14 @@ def test_the_window_opens_within_a_small_screen():
     assert w <= 1366 and h <= 740 and (w, h) == (1297, 703)
     assert initial_size(Screen(800, 500)) == MIN_WINDOW_PX  # (the window manager fits it as it can)
     assert initial_size(None) == WINDOW_PX
+
+
+def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, replay, stereo_wav):
+    """Its folded gender plot's line at 0.5 showed as a dashed line across it, its axis lines as dots."""
+    w = make_window(speed=0.0, channels="split")
+    replay(w, stereo_wav)
+    agent, customer = w.plot_stack.lanes[0], w.plot_stack.lanes[1]
+    assert not agent.analysed and customer.analysed
+    assert not agent._ref_lines["gender"].isVisible() and customer._ref_lines["gender"].isVisible()
+    assert agent.head_plots["gender"].getAxis("left").pen().color().alpha() == 0
+    assert customer.head_plots["gender"].getAxis("left").pen().color().alpha() > 0
