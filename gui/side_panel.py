@@ -18,6 +18,7 @@ VA_MAX_HEIGHT = 200
 VA_MIN_HEIGHT = 170
 TOP_LABEL_GROWTH = 8  # points added to the top emotion's label ...
 TOP_LABEL_GROWTH_COMPACT = 3  # ... and with several lanes
+VA_PADDING, VA_PADDING_COMPACT = 0.02, 0.08  # of the 0-1 range, below and above (the compact plot is short)
 VA_COMPACT_HEIGHT = 105  # with several lanes: each lane's section fits a 900-pixel window
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
@@ -85,7 +86,7 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setMinimumHeight(VA_MIN_HEIGHT)
         self.va_plot.setMaximumHeight(VA_MAX_HEIGHT)
         self.va_plot.setXRange(0, 1, padding=0.02)
-        self.va_plot.setYRange(0, 1, padding=0.02)
+        self.va_plot.setYRange(0, 1, padding=VA_PADDING)
         self.va_plot.setMouseEnabled(x=False, y=False)
         self.va_plot.hideButtons()
         self.va_plot.setMenuEnabled(False)
@@ -231,6 +232,8 @@ class LanePanel(QtWidgets.QGroupBox):
         self.current_label.setFont(font)
         self.va_plot.setMinimumHeight(VA_COMPACT_HEIGHT if compact else VA_MIN_HEIGHT)
         self.va_plot.setMaximumHeight(VA_COMPACT_HEIGHT if compact else VA_MAX_HEIGHT)
+        # room above 1 for the tick label's upper half (cut off in the compact plot)
+        self.va_plot.setYRange(0, 1, padding=VA_PADDING_COMPACT if compact else VA_PADDING)
         self._va_source = None  # the title is set again (or left out) on the next update
 
     def _show_no_result(self) -> None:
