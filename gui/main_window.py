@@ -728,8 +728,9 @@ class MainWindow(QtWidgets.QMainWindow):
             except SERError:
                 meta = None
         device = str(self.bridge.stats().get("device") or "")
-        named = re.fullmatch(r"(\w+) \((.+)\)", device)  # "cpu (ONNX Runtime)", as the status bar has it
-        runtime = (f"{named[2]} on the {named[1].upper()}" if named else device
+        named = re.fullmatch(r"(\S+) \((.+)\)", device)  # "cpu (ONNX Runtime)", as the status bar has it
+        unit = ("the CPU" if named[1] == "cpu" else f"the GPU ({named[1]})") if named else ""
+        runtime = (f"{named[2]} on {unit}" if named else device
                    or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)")
         text = about.about_html(release, self.model_info.path if self.model_info else None, meta, runtime,
                                 self.session_dir)

@@ -116,7 +116,6 @@ class Lane:
         self.level_plot = layout.addPlot(row=row, col=0)
         self.spec_plot = layout.addPlot(row=row + 1, col=0)
         self.head_plots: dict[str, pg.PlotItem] = {}
-        self._ref_lines: dict[str, pg.InfiniteLine] = {}  # a two-class head's line at 0.5
         self.band: pg.ImageItem | None = None  # the top-class band of the emotion plot
         self.head_curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
@@ -202,7 +201,7 @@ class Lane:
         if kind == "categorical" and len(outputs) == 2:  # one line: the first class's probability
             # The axis runs from the second class (0) to the first (1): e.g. male at the bottom, female at the top.
             plot.getAxis("left").setTicks([[(0.0, outputs[1]), (0.5, ""), (1.0, outputs[0])]])
-            self._ref_lines[head] = plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
+            plot.addLine(y=0.5, pen=pg.mkPen(120, 120, 120, style=QtCore.Qt.PenStyle.DashLine))
             color = GENDER_COLOR if head == "gender" else label_color(outputs[0])
             curves[outputs[0]] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
         else:
@@ -281,14 +280,11 @@ class Lane:
             plot = self.head_plots[head]
             plot.getAxis("left").setStyle(showValues=analysed, tickLength=AXIS_TICK_LENGTH if analysed else 0)
             plot.getAxis("left").showLabel(analysed)
-            # A folded plot draws nothing: its axis line and its reference line showed as dots and a
-            # dashed line across the lane that is not analysed.
-            if folded:
-                plot.getAxis("left").setPen(pg.mkPen(0, 0, 0, 0))
-            else:
-                plot.getAxis("left").setPen()  # the theme's
-            if head in self._ref_lines:
-                self._ref_lines[head].setVisible(not folded)
+            # A folded plot draws nothing: its axis line, its line at 0.5, its caption's box and its
+            # playhead showed as dots, a dashed line and dark strips across the lane that is not
+            # analysed. (Transparent rather than hidden, for the colour key as above.)
+            plot.getAxis("left").setPen(pg.mkPen(0, 0, 0, 0) if folded else None)  # None: the theme's
+            plot.vb.setOpacity(0.0 if folded else 1.0)
             row = self._head_rows[head]
             if analysed:
                 self._grid.setRowMinimumHeight(row, 0)

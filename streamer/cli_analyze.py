@@ -187,6 +187,16 @@ def _fast_threads(model: str) -> int:
     return max(1, cores // 2) if arch.voice_gender and arch.voice_emotion else cores
 
 
+def _channel_count(path: Path) -> int | None:
+    """The file's channels as its header gives them (None when it cannot be read: its analysis says why)."""
+    import soundfile as sf
+
+    try:
+        return int(sf.info(str(path)).channels)
+    except Exception:  # noqa: BLE001 - any failure is the analysis's to report, in its words
+        return None
+
+
 def run_analyze(args) -> int:
     """Analyse every file; bad files are reported and skipped. Returns the exit status."""
     from model.runtime import load_predictor
@@ -224,7 +234,8 @@ def run_analyze(args) -> int:
         print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
               "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",
               file=sys.stderr)
-    # Said with the first file analysed (before it, a mono file's failure read as if a channel had been left out).
+    # Said before the first file whose channels the names fit (said before all, a mono file's failure read
+    # as if a channel had been left out).
     skip_note = (f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
                  "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
                  "it where that is lawful).") if skip else None
@@ -239,6 +250,9 @@ def run_analyze(args) -> int:
     for i, name in enumerate(args.files):
         src = Path(name)
         out_path = _out_path(out_dir, out_stem or stems[name], args.format, taken)
+        if skip_note and _channel_count(src) == len(names):
+            print(skip_note, file=sys.stderr)
+            skip_note = None
         try:
             res, kept = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
@@ -252,9 +266,6 @@ def run_analyze(args) -> int:
             print(f"ser analyze: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue
-        if skip_note:
-            print(skip_note, file=sys.stderr)
-            skip_note = None
         for msg in res.notices:
             print(f"ser analyze: note: {msg}", file=sys.stderr)
         if not args.quiet:

@@ -182,10 +182,12 @@ def analyze_call(task: CallTask) -> CallOutcome:
             # A mono recording saved as stereo: the customer's channel is the agent's too. Refused as a
             # mono call is (ChannelSelection), its results not kept.
             a, b = sorted(agent_in_customer[0])
+            also = f" Also: {'; '.join(errors)}" if errors else ""  # (a file cut short says so too)
             raise AudioError(f"{task.path}: its {s.track_names[a]} and {s.track_names[b]} channels hold the same sound "
                              f"(a mono recording saved as {source.n_channels} channels?), so both parties are mixed "
-                             "in each, the agent's voice in the customer's channel (only --channels mix "
-                             "--analyse-agent analyses such recordings, where that is lawful); no results are kept.")
+                             "in each, the agent's voice in the customer's channel; no results are kept. "
+                             "--analyse-agent analyses such recordings where that is lawful (with --channels mix: "
+                             f"their channels are one).{also}")
         # A batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
         # channels take turns, and its advice for ser analyze, are not for it.
         notices = [n for n in notices if n != turn_taking_message(source.path, source.n_channels)]

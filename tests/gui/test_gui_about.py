@@ -67,6 +67,8 @@ def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, 
     dialog.close()
     w.bridge.stats = lambda: {"device": "cpu (ONNX Runtime)"}  # as the status bar says it after an analysis
     assert "run by ONNX Runtime on the CPU." in w.show_about().findChild(QtWidgets.QLabel).text()
+    w.bridge.stats = lambda: {"device": "cuda:0 (torch)"}
+    assert "run by torch on the GPU (cuda:0)." in w.show_about().findChild(QtWidgets.QLabel).text()
 
 
 def test_about_without_a_model_says_so(make_window, tmp_path):

@@ -1398,11 +1398,21 @@ def test_the_window_opens_within_a_small_screen():
 
 
 def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, replay, stereo_wav):
-    """Its folded gender plot's line at 0.5 showed as a dashed line across it, its axis lines as dots."""
+    """Its folded gender plot's line at 0.5 showed as a dashed line across it, its axis lines as dots,
+    its caption's box and playhead as strips and dots."""
     w = make_window(speed=0.0, channels="split")
     replay(w, stereo_wav)
     agent, customer = w.plot_stack.lanes[0], w.plot_stack.lanes[1]
     assert not agent.analysed and customer.analysed
-    assert not agent._ref_lines["gender"].isVisible() and customer._ref_lines["gender"].isVisible()
-    assert agent.head_plots["gender"].getAxis("left").pen().color().alpha() == 0
-    assert customer.head_plots["gender"].getAxis("left").pen().color().alpha() > 0
+    first, *folded = [agent.head_plots[h] for h, _k, _o in agent.heads]
+    assert first.vb.opacity() == 1.0 and first.getAxis("left").pen().color().alpha() > 0  # it says why
+    assert folded and all(p.vb.opacity() == 0.0 and p.getAxis("left").pen().color().alpha() == 0 for p in folded)
+    assert all(p.vb.opacity() == 1.0 for p in customer.head_plots.values())
+    # What the folded plots drew showed in the image: the rows between the caption and the next lane
+    # are now the background (the axis column and the plot area alike).
+    image = w.plot_stack.grab().toImage()
+    top = first.vb.mapRectToScene(first.vb.boundingRect()).bottom()
+    below = customer.level_plot.mapRectToScene(customer.level_plot.boundingRect()).top()
+    colors = {image.pixelColor(x, y).name() for y in range(int(top) + 2, int(below) - 2)
+              for x in range(0, image.width() - 120, 7)}
+    assert len(colors) <= 2, colors

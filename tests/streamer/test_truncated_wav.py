@@ -16,7 +16,8 @@ from ser.cli import main
 @pytest.fixture()
 def cut_wav(tmp_path, speech_16k):
     whole = tmp_path / "whole.wav"
-    sf.write(str(whole), np.stack([speech_16k, speech_16k], axis=1), 16000, subtype="PCM_16")
+    # a call: the customer (right) answers the agent (left) 3 s later
+    sf.write(str(whole), np.stack([speech_16k, np.roll(speech_16k, 3 * 16000)], axis=1), 16000, subtype="PCM_16")
     raw = whole.read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(raw[: len(raw) // 2])
