@@ -48,6 +48,7 @@ MARKER_CROWD_S = 8.0
 MARKER_LABEL_POSITIONS = (0.55, 0.85, 0.25)
 CAPTION_Z = 1  # captions and the pointer's readout are the view box's own children, over its contents
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
+AXIS_LABEL_MARGIN_PX = 4  # a left-axis title shows where the plot is this much taller than it is long
 CAPTION_MARGIN_PX = 6  # room a caption leaves on each side (the text item's own padding included)
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
 NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
@@ -134,10 +135,11 @@ class Lane:
 
         # Each plot keeps a margin above its data for its caption (titles would cost a row per plot).
         self._room: dict[pg.PlotItem, tuple[float, float]] = {}
+        self._axis_labels: dict[pg.PlotItem, str] = {}  # each plot's left-axis title (shown where it fits)
         self._ticks: dict[pg.PlotItem, list] = {}
         self._keep_caption_room(self.level_plot, SILENCE_DB, 0.0)  # no level goes above 0 dBFS
         self._set_ticks(self.level_plot, [(v, f"{v:g}") for v in range(int(SILENCE_DB), 1, 20)])
-        self.level_plot.setLabel("left", "dBFS")
+        self._axis_label(self.level_plot, "dBFS")
         # Speech shading is an image of the visible stretch (MAX_SPEC_COLUMNS columns), not a filled
         # curve: fill paths over long histories are slow to build and paint.
         self.speech_image = pg.ImageItem()
@@ -165,7 +167,7 @@ class Lane:
         layout.addItem(self.colorbar, row=row + 1, col=1)
         self.colorbar.setToolTip(f"Spectrogram colours: {COLORBAR_LABEL}")
         self.spec_plot.vb.sigResized.connect(lambda _vb: self._fit_colorbar_label())
-        self.spec_plot.setLabel("left", "mel")
+        self._axis_label(self.spec_plot, "mel")
         self._set_bands(FeatureConfig().n_mels)  # then the model's bands
 
         for head, kind, outputs in self.heads:
@@ -206,7 +208,7 @@ class Lane:
             curves[outputs[0]] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
         else:
             categorical = kind == "categorical"
-            plot.setLabel("left", "p" if categorical else "/".join(o[:1].upper() for o in outputs))
+            self._axis_label(plot, "p" if categorical else "/".join(o[:1].upper() for o in outputs))
             if not categorical:
                 self._keep_caption_room(plot, 0.0, 1.02)
                 self._set_ticks(plot, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
@@ -279,7 +281,7 @@ class Lane:
             # curves, and a hidden plot's curves would show in the key as hidden.
             plot = self.head_plots[head]
             plot.getAxis("left").setStyle(showValues=analysed, tickLength=AXIS_TICK_LENGTH if analysed else 0)
-            plot.getAxis("left").showLabel(analysed)
+            self._fit_axis_label(plot)  # (shown only where the lane is analysed)
             # A folded plot draws nothing: its axis line, its line at 0.5, its caption's box and its
             # playhead showed as dots, a dashed line and dark strips across the lane that is not
             # analysed. (Transparent rather than hidden, for the colour key as above.)
@@ -353,6 +355,26 @@ class Lane:
         self._fit_caption_text(plot)
         if plot in self._room:
             self._fit_caption_room(plot)
+
+    def _axis_label(self, plot: pg.PlotItem, text: str) -> None:
+        """The plot's left-axis title, shown where the plot is tall enough for it (in two short lanes,
+        "dBFS" and "mel" ran into each other); the axis's tooltip gives it always."""
+        plot.setLabel("left", text)
+        plot.getAxis("left").setToolTip(text)
+        if plot not in self._axis_labels:
+            plot.vb.sigResized.connect(lambda _vb, p=plot: self._fit_axis_label(p))
+        self._axis_labels[plot] = text
+        self._fit_axis_label(plot)
+
+    def _fit_axis_label(self, plot: pg.PlotItem) -> None:
+        text = self._axis_labels.get(plot)
+        if text is None:
+            return
+        axis = plot.getAxis("left")
+        fits = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(text) + AXIS_LABEL_MARGIN_PX <= plot.vb.height()
+        show = fits and (getattr(self, "analysed", True) or plot in (self.level_plot, self.spec_plot))
+        if axis.labelText and show != axis.label.isVisible():
+            axis.showLabel(show)
 
     def _fit_colorbar_label(self) -> None:
         """The colour bar's label along its length, or "dB" where the bar is shorter than the label

@@ -1416,3 +1416,19 @@ def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, re
     colors = {image.pixelColor(x, y).name() for y in range(int(top) + 2, int(below) - 2)
               for x in range(0, image.width() - 120, 7)}
     assert len(colors) <= 2, colors
+
+
+def test_axis_titles_show_only_where_their_plot_has_room(make_window, replay, stereo_wav, qtbot):
+    """Two lanes in the smallest window: "dBFS" and "mel" ran into each other (the axis's tooltip
+    keeps its title)."""
+    w = make_window(speed=0.0, channels="split")
+    replay(w, stereo_wav)
+    lane = w.plot_stack.lanes[1]
+    w.resize(1400, 900)
+    qtbot.waitUntil(lambda: lane.level_plot.getAxis("left").label.isVisible(), timeout=5000)
+    w.resize(900, 560)
+    qtbot.waitUntil(lambda: not lane.level_plot.getAxis("left").label.isVisible(), timeout=5000)
+    for plot in (lane.level_plot, lane.spec_plot):
+        axis = plot.getAxis("left")
+        title = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(axis.labelText)
+        assert axis.label.isVisible() == (title + 4 <= plot.vb.height()) and axis.toolTip() == axis.labelText
