@@ -111,6 +111,7 @@ class Lane:
         self.labels = next((outputs for n, _, outputs in self.heads if n == "emotion"), [])
         self.captions: dict[pg.PlotItem, pg.TextItem] = {}
         self._caption_texts: dict[pg.PlotItem, str] = {}  # each caption whole (shown shortened when narrow)
+        self._caption_compact: dict[pg.PlotItem, str] = {}  # ... and as a short plot shows it
         self.version = -1
         self.result_version = -1
         self._spec_key = None
@@ -260,7 +261,7 @@ class Lane:
     def set_name(self, name: str) -> None:
         self.name = name
         self._level_caption()
-        self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram")
+        self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram", "log-mel")
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
 
@@ -273,7 +274,7 @@ class Lane:
         for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
             if not analysed:
-                self._set_caption(self.head_plots[head], f"{self.name}: not analysed{why}")
+                self._set_caption(self.head_plots[head], f"{self.name}: not analysed{why}", f"{self.name}: not analysed")
             # Not analysed, the model plots would stay empty: the first keeps one line for the caption
             # that says why, the others fold away, and the analysed lanes get the room.
             folded = not analysed and i > 0
@@ -298,7 +299,8 @@ class Lane:
 
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
-        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if self.analysed else ""))
+        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if self.analysed else ""),
+                          f"{self.name}: level")  # (the lane's name kept once, on its first plot)
 
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":
@@ -308,9 +310,11 @@ class Lane:
             estimated = " (estimated from emotion categories)" if source == "derived-from-category" else ""
             text = " / ".join(outputs) + estimated
             self.head_plots[head].setToolTip(ESTIMATED_TIP if estimated else "")
+        compact = ("/".join(o[:1].upper() for o in outputs) if kind != "categorical" else
+                   head if len(outputs) == 2 else "emotions" if head == "emotion" else head)
         if not getattr(self, "analysed", True):
-            text = "not analysed"
-        self._set_caption(self.head_plots[head], f"{self.name}: {text}")
+            text = compact = "not analysed"
+        self._set_caption(self.head_plots[head], f"{self.name}: {text}", compact)
 
     def add_marker(self, at_s: float, text: str) -> None:
         """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot. Labels of
@@ -340,8 +344,9 @@ class Lane:
         it to the first after it (see _curve_layout)."""
         return sorted(t for t, _ in self._marker_times)
 
-    def _set_caption(self, plot: pg.PlotItem, text: str) -> None:
-        """A small caption in the plot's top-right corner: titles would cost a row per plot."""
+    def _set_caption(self, plot: pg.PlotItem, text: str, compact: str | None = None) -> None:
+        """A small caption in the plot's top-right corner: titles would cost a row per plot. In a plot
+        too short for a caption above its data, ``compact`` in its place (it covers less of the data)."""
         item = self.captions.get(plot)
         if item is None:
             item = pg.TextItem(color=(200, 200, 200), fill=pg.mkBrush(0, 0, 0, 120), anchor=(1, 0))
@@ -352,6 +357,7 @@ class Lane:
             item.setPos(plot.vb.width() - 2, 0)
             self.captions[plot] = item
         self._caption_texts[plot] = text
+        self._caption_compact[plot] = compact or text
         self._fit_caption_text(plot)
         if plot in self._room:
             self._fit_caption_room(plot)
@@ -396,6 +402,8 @@ class Lane:
         else cut short with an ellipsis (in a narrow window a long caption ran off the plot's left
         edge, "tomer: valence / arousal ..."). :meth:`caption` gives the whole text."""
         item, text = self.captions[plot], self._caption_texts[plot]
+        if plot.vb.height() < 2 * (item.boundingRect().height() + CAPTION_GAP_PX):  # (no room above the data)
+            text = self._caption_compact.get(plot, text)
         room = plot.vb.width() - 2 * CAPTION_MARGIN_PX
         metrics = QtGui.QFontMetricsF(item.textItem.font())
         if room > 0 and metrics.horizontalAdvance(text) > room:

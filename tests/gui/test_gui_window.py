@@ -1432,3 +1432,21 @@ def test_axis_titles_show_only_where_their_plot_has_room(make_window, replay, st
         axis = plot.getAxis("left")
         title = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(axis.labelText)
         assert axis.label.isVisible() == (title + 4 <= plot.vb.height()) and axis.toolTip() == axis.labelText
+
+
+def test_short_plots_show_short_captions_that_cover_less_of_their_data(make_window, replay, stereo_wav, qtbot):
+    """Two lanes in the smallest window: a plot has no room for its caption above its data, and the
+    whole caption ("Customer: valence / arousal / dominance ...") covered its newest stretch. There it
+    is short; the lane's name stays on its first plot; caption() and a tall plot keep the whole."""
+    w = make_window(speed=0.0, channels="split")
+    replay(w, stereo_wav)
+    lane = w.plot_stack.lanes[1]
+    shown = {name: lane.captions[plot] for name, plot in (("level", lane.level_plot), ("spec", lane.spec_plot),
+                                                          ("emotion", lane.emotion_plot))}
+    w.resize(900, 560)
+    qtbot.waitUntil(lambda: shown["spec"].toPlainText() == "log-mel", timeout=5000)
+    assert shown["level"].toPlainText() == "Customer: level" and shown["emotion"].toPlainText() == "emotions"
+    assert lane.caption(lane.spec_plot) == "Customer: log-mel spectrogram"
+    w.resize(1400, 900)
+    qtbot.waitUntil(lambda: shown["spec"].toPlainText() == "Customer: log-mel spectrogram", timeout=5000)
+    assert shown["level"].toPlainText() == "Customer: level, speech shaded"
