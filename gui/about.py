@@ -156,7 +156,14 @@ def shortcut_rows(actions) -> list[tuple[str, str]]:
 
 
 def show_text_dialog(parent: QtWidgets.QWidget, title: str, text: str, name: str) -> QtWidgets.QDialog:
-    """A non-modal dialog holding rich ``text`` (selectable, links open), with a Close button."""
+    """A non-modal dialog holding rich ``text`` (selectable, links open), with a Close button; one of
+    each ``name``: asked for again, the open one comes to the front with the text as it is now."""
+    open_one = parent.findChild(QtWidgets.QDialog, name)
+    if open_one is not None and open_one.isVisible():
+        open_one.findChild(QtWidgets.QLabel).setText(text)
+        open_one.raise_()
+        open_one.activateWindow()
+        return open_one
     dialog = QtWidgets.QDialog(parent)
     dialog.setObjectName(name)
     dialog.setWindowTitle(title)

@@ -67,6 +67,8 @@ def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, 
     dialog.close()
     w.bridge.stats = lambda: {"device": "cpu (ONNX Runtime)"}  # as the status bar says it after an analysis
     assert "run by ONNX Runtime on the CPU." in w.show_about().findChild(QtWidgets.QLabel).text()
+    # Asked for again while open: the same dialog, its text as it is now (not a second one).
+    assert len([d for d in w.findChildren(QtWidgets.QDialog, "aboutDialog") if d.isVisible()]) == 1
     w.bridge.stats = lambda: {"device": "cuda:0 (torch)"}
     assert "run by torch on the GPU (cuda:0)." in w.show_about().findChild(QtWidgets.QLabel).text()
 
