@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
 from streamer.config import MIN_CONFIDENT_SPEECH_S
-from streamer.summary import span_text
+from streamer.summary import count_text, span_text
 
 TRAIL_POINTS = 40  # recent results shown on the valence-arousal plane
 TOP_K = 3
@@ -205,7 +205,7 @@ class LanePanel(QtWidgets.QGroupBox):
                         f"<span style='color: rgb{text_color(u.top_label)}'>{u.top_label}</span> "
                         f"{u.probabilities[u.top_label]:.0%}" + (" (uncertain)" if u.uncertain else ""))
             unsure = f", {s.uncertain_s:.1f} s uncertain (not in the shares)" if s.uncertain_s > 0 else ""
-            head = f"<b>Session</b>: speech {s.speech_s:.1f} s, {s.utterances} utterance{'' if s.utterances == 1 else 's'}{unsure}"
+            head = f"<b>Session</b>: speech {s.speech_s:.1f} s, {count_text(s.utterances, 'utterance')}{unsure}"
             if rows:  # the shares right under the sentence they belong to
                 self.summary_label.setText(f"{head}; emotion shares of the utterance time:<table>{rows}</table>"
                                            f"{last[len('<br>'):]}")

@@ -15,7 +15,7 @@ from streamer.config import EngineConfig, analysis_window, crosstalk_setting
 from streamer.errors import ConfigError, SessionError
 from streamer.session import being_written, end_record, export_csv, export_json, session_head_tail
 from streamer.sources import check_track_names
-from streamer.summary import summarize
+from streamer.summary import count_text, summarize
 
 EXIT_SOME_FAILED = 1
 PROGRESS_MIN_S = 60.0  # files at least this long get a progress bar
@@ -257,7 +257,7 @@ def run_analyze(args) -> int:
             res, kept = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
             if rest := args.files[i + 1:]:
-                print(f"ser analyze: not analysed ({len(rest)} file{'' if len(rest) == 1 else 's'}): {', '.join(rest)}.",
+                print(f"ser analyze: not analysed ({count_text(len(rest), 'file')}): {', '.join(rest)}.",
                       file=sys.stderr)
             raise
         except SERError as exc:
@@ -287,7 +287,7 @@ def run_analyze(args) -> int:
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
-        print(f"ser analyze: {failed} of {len(args.files)} file{'' if len(args.files) == 1 else 's'} failed.",
+        print(f"ser analyze: {failed} of {count_text(len(args.files), 'file')} failed.",
               file=sys.stderr)
     return EXIT_SOME_FAILED if failed else 0
 

@@ -43,6 +43,7 @@ from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
+from streamer.summary import count_text
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
@@ -137,7 +138,7 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
         names = [str(n) for n in names]
         if len(names) != n_tracks:
             prefix = f"{what}: " if what else ""
-            raise ConfigError(f"{prefix}{len(names)} track name{'' if len(names) == 1 else 's'} given ({', '.join(names)}) but it has {n_tracks} "
+            raise ConfigError(f"{prefix}{count_text(len(names), 'track name')} given ({', '.join(names)}) but it has {n_tracks} "
                               f"{'channel' if n_tracks == 1 else 'channels'}; give one name per channel with --names.")
         return names
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
@@ -745,7 +746,7 @@ class MicrophoneSource(Source):
         max_ch = int(info["max_input_channels"])
         n_ch = self._input_channels or (1 if self.channels == "mix" else max_ch)
         if not 1 <= n_ch <= max_ch:
-            has = f"{max_ch} input channel{'' if max_ch == 1 else 's'}"
+            has = count_text(max_ch, "input channel")
             raise DeviceError(f"input device {info['name']!r} has {has}; {n_ch} are needed to analyse each channel "
                               "on its own (e.g. a call with the agent on one channel and the customer on the "
                               "other). Choose a device with that many channels, or mix them to one track.")

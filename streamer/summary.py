@@ -156,6 +156,11 @@ def span_text(start_s: float, end_s: float) -> str:
     return f"{clock_text(start_s)}-{clock_text(end_s)}"
 
 
+def count_text(n: int, noun: str) -> str:
+    """A count and its noun, plural unless it is one: "1 file", "3 files"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def ms(seconds: float) -> float:
     """A total of times to the millisecond: totals of the same times summed in another order or
     precision (the app's) print the same to a tenth of a second."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from model.audio import AUDIO_SUFFIXES, UNSUPPORTED_AUDIO_SUFFIXES
 from streamer.errors import ConfigError
+from streamer.summary import count_text
 
 # A folder's files with an audio ending are its calls (model.audio.AUDIO_SUFFIXES); a list file may name
 # any file (it is then tried and, if bad, recorded).
@@ -69,7 +70,7 @@ def _unsupported_note(root: Path) -> str:
     found = unsupported_files(root)
     if not found:
         return ""
-    return (f" It holds {len(found)} file{'' if len(found) == 1 else 's'} in formats this program does not read (e.g. {found[0].name}): "
+    return (f" It holds {count_text(len(found), 'file')} in formats this program does not read (e.g. {found[0].name}): "
             "convert them to WAV or FLAC first, e.g. with ffmpeg -i IN.m4a OUT.wav.")
 
 

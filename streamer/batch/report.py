@@ -20,7 +20,7 @@ from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
 from streamer.session import csv_values
-from streamer.summary import BUILT_IN_HEADS, clock_text, span_text, time_text
+from streamer.summary import BUILT_IN_HEADS, clock_text, count_text, span_text, time_text
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -579,10 +579,6 @@ def _audio_length(hours: float) -> str:
     return f"{seconds / 60:.1f} minutes" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,
                  title: str = "Call analysis: batch report", noun: str = "call") -> Path:
     """``report.html`` (or ``path``): the batch overview, then one section per call with its timeline.
@@ -617,7 +613,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
              "<p>" + ("" if noun != "call" else  # a session's report: one recording, no counts
-                      f"{_count(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
+                      f"{count_text(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
                       + (f" ({len(partial)} of them analysed up to where {'it' if len(partial) == 1 else 'they'} "
                          "broke off)" if partial else "") + ". ") + f"{_audio_length(hours)} of audio analysed. "
              f"Model: <code>{esc(info['model'])}</code>"

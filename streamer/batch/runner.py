@@ -23,6 +23,7 @@ from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
 from streamer.session import crosstalk_text, settings_text
+from streamer.summary import count_text
 
 EXIT_SOME_FAILED = 1
 IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
@@ -55,7 +56,7 @@ class BatchRun:
         audio = (f"; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
                  f"({self.hours_per_hour:.0f} h of audio per hour)" if self.analysed or self.failed
                  else f"; nothing to analyse ({self.wall_s:.1f} s)")
-        return (f"{self.total} call{'' if self.total == 1 else 's'}: {self.analysed} analysed, {self.skipped} skipped "
+        return (f"{count_text(self.total, 'call')}: {self.analysed} analysed, {self.skipped} skipped "
                 f"(already done), {self.failed} failed" + (f", {self.unsupported} not analysed (unsupported format)"
                                                            if self.unsupported else "") + audio)
 
@@ -314,7 +315,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     for note in notes:
         log(f"ser batch: note: {note}")
     if unreadable:
-        log(f"ser batch: {len(unreadable)} file{'' if len(unreadable) == 1 else 's'} not analysed, in a format this program does not read: "
+        log(f"ser batch: {count_text(len(unreadable), 'file')} not analysed, in a format this program does not read: "
             + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
             + ". Convert them to WAV or FLAC first (e.g. ffmpeg -i IN.m4a OUT.wav).")
     records: dict[str, dict] = {}
@@ -444,8 +445,7 @@ def _record(store: BatchStore, out: CallOutcome, rec: dict, stamp: dict, model_s
     else:
         if out.analysed_until_s is not None:  # failed part-way: what was analysed is kept (write_failed)
             windows = sum(r.get("kind") == "window" for r in out.results)
-            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({windows} "
-                          f"window{'' if windows == 1 else 's'}) are "
+            out.error += (f" The results of its first {out.analysed_until_s:.1f} s ({count_text(windows, 'window')}) are "
                           f"kept in {store.call_dir(out.call_id) / RESULTS}.")
         rec["error"] = out.error
         rec["partial"] = out.analysed_until_s is not None
