@@ -713,14 +713,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Help > About: the app, its model (what it learnt from, its licence, its accuracy on
         speakers and corpora it never heard), the sessions folder."""
         from gui import about
-        from model.meta import read_meta
+        from model.meta import package_version, read_meta
 
-        try:
-            from importlib.metadata import version
-
-            release = version("speech-emotion-analyzer")
-        except Exception:  # noqa: BLE001 - a checkout run without installing
-            release = "(not installed)"
         meta = None
         if self.model_info is not None:
             try:
@@ -732,7 +726,7 @@ class MainWindow(QtWidgets.QMainWindow):
         unit = ("the CPU" if named[1] == "cpu" else f"the GPU ({named[1]})") if named else ""
         runtime = (f"{named[2]} on {unit}" if named else device
                    or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)")
-        text = about.about_html(release, self.model_info.path if self.model_info else None, meta, runtime,
+        text = about.about_html(package_version(), self.model_info.path if self.model_info else None, meta, runtime,
                                 self.session_dir)
         return about.show_text_dialog(self, "About", text, "aboutDialog")
 

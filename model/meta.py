@@ -22,6 +22,17 @@ DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default.safe
 # The analysis windows a model is used on, unless its file says otherwise (files written before
 # they were recorded were all trained and measured on these).
 DEFAULT_ANALYSIS = {"window_s": 2.0, "hop_s": 0.5}
+PACKAGE = "speech-emotion-analyzer"  # the installed distribution's name
+
+
+def package_version() -> str:
+    """The installed product's version ("(not installed)" for a checkout run without installing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 @dataclass

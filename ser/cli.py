@@ -53,17 +53,10 @@ class _VersionAction(argparse.Action):
     command about 20 ms of start-up)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"{parser.prog} {_version()}")
+        from model.meta import package_version
+
+        print(f"{parser.prog} {package_version()}")
         parser.exit()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("speech-emotion-analyzer")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
