@@ -26,7 +26,6 @@ SHORTCUT_NAMES = {"Play": "Play, pause or resume", "Pause": "Play, pause or resu
                   "−5 s": "Seek back 5 s", "+5 s": "Seek forward 5 s", "Slower": "Slower replay",
                   "Faster": "Faster replay", "Sound": "Sound on or off (replay at 1x)", "Listen": "Listen to the microphone",
                   "Sessions": "Saved sessions"}
-RUNTIME_NAMES = {"onnx": "ONNX Runtime, as the app runs it", "torch": "torch"}
 
 
 def suite_path(model_path: str | Path) -> Path:
@@ -93,8 +92,11 @@ def accuracy_lines(model_path: str | Path, stored_cv: dict | None, n_labels: int
     except Exception:  # noqa: BLE001 - a report written by hand or by another version: say so, never crash
         return [f"The accuracy report beside the model file ({report.name}) lacks figures or holds odd ones: "
                 f"{again}"]
+    from model.runtime import RUNTIME_NAMES
+
     runtime = suite.get("runtime")
-    runtime = RUNTIME_NAMES.get(runtime, runtime) if isinstance(runtime, str) else None
+    runtime = (RUNTIME_NAMES.get(runtime, runtime) + (", as the app runs it" if runtime == "onnx" else "")
+               if isinstance(runtime, str) else None)
     return [held_out, cross,
             "All three are acted speech. Through a simulated telephone line it did worse (the model card gives the "
             f"figures); natural conversation was not measured{f'. Measured with {runtime}' if runtime else ''}."]

@@ -504,12 +504,21 @@ class EngineBridge:
                 out.append(g)
         return out
 
+    def compute(self) -> tuple[str, str] | None:
+        """The loaded model's device ("cpu", "cuda:0") and its runtime's name ("ONNX Runtime", "torch";
+        empty when not known), or None before a model is loaded."""
+        if self._predictor is None:
+            return None
+        from model.runtime import RUNTIME_NAMES
+
+        return str(self._predictor.device), RUNTIME_NAMES.get(getattr(self._predictor, "runtime", ""), "")
+
     def stats(self) -> dict:
         """Engine statistics (latency, overflows) plus the compute device, for the status bar."""
         info: dict = {}
-        if self._predictor is not None:
-            runtime = {"onnx": "ONNX Runtime", "torch": "torch"}.get(getattr(self._predictor, "runtime", ""), "")
-            info["device"] = f"{self._predictor.device} ({runtime})" if runtime else str(self._predictor.device)
+        if (compute := self.compute()) is not None:
+            device, runtime = compute
+            info["device"] = f"{device} ({runtime})" if runtime else device
         s = self._engine.stats if self._engine is not None else self._last_stats
         if s is not None:
             info["overflows"] = int(s.overflows)

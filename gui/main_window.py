@@ -16,7 +16,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import re
 import time
 from pathlib import Path
 
@@ -721,10 +720,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 meta = read_meta(self.model_info.path)
             except SERError:
                 meta = None
-        device = str(self.bridge.stats().get("device") or "")
-        named = re.fullmatch(r"(\S+) \((.+)\)", device)  # "cpu (ONNX Runtime)", as the status bar has it
-        unit = ("the CPU" if named[1] == "cpu" else f"the GPU ({named[1]})") if named else ""
-        runtime = (f"{named[2]} on {unit}" if named else device
+        device, name = self.bridge.compute() or ("", "")
+        unit = "the CPU" if device == "cpu" else f"the GPU ({device})"
+        runtime = (f"{name} on {unit}" if name and device else device
                    or "ONNX Runtime on the CPU (torch on a CUDA GPU where one is present)")
         text = about.about_html(package_version(), self.model_info.path if self.model_info else None, meta, runtime,
                                 self.session_dir)

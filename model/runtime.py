@@ -48,6 +48,7 @@ from model.meta import (  # noqa: F401 - onnx_path_for is where users of the run
 )
 
 RUNTIMES = ("auto", "onnx", "torch")
+RUNTIME_NAMES = {"onnx": "ONNX Runtime", "torch": "torch"}  # as the app and reports name them
 # What each graph beside the main one computes, for the message when its file is missing.
 PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
 

@@ -65,11 +65,11 @@ def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, 
     assert "No accuracy report beside the model file (tiny_suite.json)" in text
     assert "RAVDESS," not in text  # no in-corpus figure without the cross-corpus ones
     dialog.close()
-    w.bridge.stats = lambda: {"device": "cpu (ONNX Runtime)"}  # as the status bar says it after an analysis
+    w.bridge.compute = lambda: ("cpu", "ONNX Runtime")  # (the status bar: "cpu (ONNX Runtime)")
     assert "run by ONNX Runtime on the CPU." in w.show_about().findChild(QtWidgets.QLabel).text()
     # Asked for again while open: the same dialog, its text as it is now (not a second one).
     assert len([d for d in w.findChildren(QtWidgets.QDialog, "aboutDialog") if d.isVisible()]) == 1
-    w.bridge.stats = lambda: {"device": "cuda:0 (torch)"}
+    w.bridge.compute = lambda: ("cuda:0", "torch")
     assert "run by torch on the GPU (cuda:0)." in w.show_about().findChild(QtWidgets.QLabel).text()
 
 
