@@ -256,17 +256,16 @@ class TurnTaking:
     a hum or hiss on a channel without a microphone sounds alone in every pause of the voice on the
     other, steadily. Each block less its mean (a DC offset is no sound)."""
 
-    def __init__(self, n_channels: int, rate: int):
+    def __init__(self, n_channels: int, rate: int):  # (two channels or more)
         self.alone = np.zeros(n_channels, np.int64)  # per channel, the frames in which it sounded alone
         self.levels = np.zeros((n_channels, TURNS_LEVEL_BINS), np.int64)  # ... and their powers, in dB steps
         self.rate = int(rate)
         self._step = max(1, int(round(TWIN_SOUND_STEP_S * rate)))
         self._below = np.float32(10.0 ** (-TURNS_ALONE_DB / 10.0))  # of the power
-        self.found = n_channels < 2  # (one channel has nothing to take turns with: nothing to look for)
         self.taking_turns = False
 
     def feed(self, data: np.ndarray) -> None:
-        if self.found:
+        if self.taking_turns:
             return
         n = len(data) // self._step * self._step
         if not n:
@@ -282,7 +281,7 @@ class TurnTaking:
         self.alone += np.bincount(channel, minlength=len(self.alone)) * self._step
         level = np.clip(10.0 * np.log10(top[alone]), -TURNS_LEVEL_BINS + 1, 0).astype(np.int64) + TURNS_LEVEL_BINS - 1
         np.add.at(self.levels, (channel, level), 1)
-        self.taking_turns = self.found = sum(self._speaks(c) for c in range(len(self.alone))) >= 2
+        self.taking_turns = sum(self._speaks(c) for c in range(len(self.alone))) >= 2
 
     def _speaks(self, channel: int) -> bool:
         """Whether ``channel`` sounded alone long enough, with the spread in power speech has."""
@@ -371,11 +370,13 @@ class FileSource(Source):
             A missing or failing output device becomes a notice (the engine reports it as a non-fatal
             error) and the analysis goes on without sound.
         monitor_device: Output device: None for the default, an index, or (part of) a device name.
+        check_turns: With ``mix``, look for channels that take turns (:class:`TurnTaking`: a call mixed
+            into one track) and say so; ser batch, which mixes a call only when told to, passes False.
     """
 
     def __init__(self, path: str | os.PathLike, pace: str = "fast", speed: float = 1.0, start_s: float = 0.0,
                  channels: str = "mix", block_frames: int | None = None, track_names: Sequence[str] | None = None,
-                 monitor: bool = False, monitor_device: int | str | None = None):
+                 monitor: bool = False, monitor_device: int | str | None = None, check_turns: bool = True):
         super().__init__()
         if pace not in PACES:
             raise ConfigError(f"pace must be one of {PACES}, got {pace!r}.")
@@ -396,6 +397,7 @@ class FileSource(Source):
         self._decoder_log = NativeStderr(active=False)  # made active by open() for MP3 files
         self.description = self.path
         self.monitor, self.monitor_device = bool(monitor), monitor_device
+        self.check_turns = check_turns
         self.monitor_output: AudioMonitor | None = None  # kept after close, for its counters
 
     @property
@@ -496,7 +498,8 @@ class FileSource(Source):
         clipped = np.zeros(self.n_channels, dtype=np.int64)
         clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
-        turns = TurnTaking(self.n_channels, self.rate) if self.channels == "mix" else None
+        turns = (TurnTaking(self.n_channels, self.rate)
+                 if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
         frames_read = 0  # at the file's own rate
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -547,10 +550,11 @@ class FileSource(Source):
                         clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
                     if twins is not None:
                         twins.feed(data)
-                    if turns is not None and not turns.found:  # said as soon as it is known
+                    if turns is not None:  # said as soon as it is known
                         turns.feed(data)
                         if turns.taking_turns:
                             self.notices.append(turn_taking_message(self.path, self.n_channels))
+                            turns = None
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)

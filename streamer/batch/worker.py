@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
-from model.audio import narrowband_message, turn_taking_message
+from model.audio import narrowband_message
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
@@ -176,7 +176,9 @@ def analyze_call(task: CallTask) -> CallOutcome:
             source: Source = ChannelSelection(task.path, s.track_names, keep)
             config = replace(config, only_tracks=tuple(keep))
         else:
-            source = FileSource(task.path, pace="fast", channels="mix")
+            # Mixed only when told to (--analyse-agent): the note that a call's channels take turns, with
+            # its advice for ser analyze, is not for it.
+            source = FileSource(task.path, pace="fast", channels="mix", check_turns=False)
         segments, results, errors, notices, until, config = _run_engine(predictor, config, source)
         if agent_in_customer := [(a, b) for a, b in source.twin_pairs if (a in keep) != (b in keep)]:
             # A mono recording saved as stereo: the customer's channel is the agent's too. Refused as a
@@ -188,9 +190,6 @@ def analyze_call(task: CallTask) -> CallOutcome:
                              "in each, the agent's voice in the customer's channel; no results are kept. "
                              "--analyse-agent analyses such recordings where that is lawful (with --channels mix: "
                              f"their channels are one).{also}")
-        # A batch mixes channels only when asked to with --analyse-agent: the note that a mixed call's
-        # channels take turns, and its advice for ser analyze, are not for it.
-        notices = [n for n in notices if n != turn_taking_message(source.path, source.n_channels)]
         out.duration_s = source.total_s
         source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
         if out.duration_s is not None:
