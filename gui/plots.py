@@ -109,6 +109,8 @@ class Lane:
         self.name = name
         self.heads = head_layout(heads)
         self.labels = next((outputs for n, _, outputs in self.heads if n == "emotion"), [])
+        self.analysed = True  # (before the plots are built: their captions and axis titles say it)
+        self.not_analysed_why = ""  # what the lane says of why it is not analysed (set_analysed)
         self.captions: dict[pg.PlotItem, pg.TextItem] = {}
         self._caption_texts: dict[pg.PlotItem, str] = {}  # each caption whole (shown shortened when narrow)
         self._caption_compact: dict[pg.PlotItem, str] = {}  # ... and as a short plot shows it
@@ -193,8 +195,6 @@ class Lane:
         for p in self.plots:
             p.vb.sigRangeChanged.connect(lambda vb, _r, _c=None: self._place_readout(vb))
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
-        self.analysed = True
-        self.not_analysed_why = ""  # what the lane says of why it is not analysed (set_analysed)
         self.set_name(name)
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
@@ -209,7 +209,7 @@ class Lane:
             curves[outputs[0]] = plot.plot(pen=pg.mkPen(color, width=CURVE_WIDTH))
         else:
             categorical = kind == "categorical"
-            self._axis_label(plot, "p" if categorical else "/".join(o[:1].upper() for o in outputs))
+            self._axis_label(plot, "p" if categorical else _initials(outputs))
             if not categorical:
                 self._keep_caption_room(plot, 0.0, 1.02)
                 self._set_ticks(plot, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")])
@@ -310,9 +310,9 @@ class Lane:
             estimated = " (estimated from emotion categories)" if source == "derived-from-category" else ""
             text = " / ".join(outputs) + estimated
             self.head_plots[head].setToolTip(ESTIMATED_TIP if estimated else "")
-        compact = ("/".join(o[:1].upper() for o in outputs) if kind != "categorical" else
-                   head if len(outputs) == 2 else "emotions" if head == "emotion" else head)
-        if not getattr(self, "analysed", True):
+        compact = (_initials(outputs) if kind != "categorical" else
+                   "emotions" if head == "emotion" and len(outputs) != 2 else head)
+        if not self.analysed:
             text = compact = "not analysed"
         self._set_caption(self.head_plots[head], f"{self.name}: {text}", compact)
 
@@ -378,7 +378,7 @@ class Lane:
             return
         axis = plot.getAxis("left")
         fits = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(text) + AXIS_LABEL_MARGIN_PX <= plot.vb.height()
-        show = fits and (getattr(self, "analysed", True) or plot in (self.level_plot, self.spec_plot))
+        show = fits and (self.analysed or plot in (self.level_plot, self.spec_plot))
         if axis.labelText and show != axis.label.isVisible():
             axis.showLabel(show)
 
@@ -666,6 +666,11 @@ def _full_scale_step() -> float:
     """The quantised spectrogram value of a full-scale sine: the top of every lane's fixed scale
     (computed once, not for every lane)."""
     return (SpectrogramMaker().full_scale() - SPEC_LOG_MIN) / SPEC_LOG_STEP
+
+
+def _initials(outputs: list[str]) -> str:
+    """A regression head's outputs by their initials, as its axis and short caption name it: "V/A/D"."""
+    return "/".join(o[:1].upper() for o in outputs)
 
 
 def readout_text(history: TrackHistory, t_s: float, heads, not_analysed: str | None = None) -> str:
