@@ -501,10 +501,10 @@ def narrowband_statement(calls: list[dict]) -> str | None:
     before their summaries kept the sample rate are counted as not known."""
     with_summary = [c for c in calls if c.get("summary")]
     known = [c for c in with_summary if isinstance(c["summary"].get("sample_rate_hz"), int)]
-    narrow = [c for c in known if c["summary"]["sample_rate_hz"] < SAMPLE_RATE_HZ]
+    narrow = [c for c in with_summary if _narrow_rate(c) is not None]
     if not narrow:
         return None
-    rates = sorted({c["summary"]["sample_rate_hz"] for c in narrow})
+    rates = sorted({_narrow_rate(c) for c in narrow})
     rate_text = (" and ".join(map(str, rates)) if len(rates) <= 2 else f"{rates[0]} to {rates[-1]}") + " Hz"
     total = len(with_summary)
     if len(narrow) == total:
