@@ -273,10 +273,10 @@ class SessionStore:
     def append(self, event) -> None:
         """Append a :class:`SpeechSegment`, :class:`WindowResult` or :class:`EngineError`; others are ignored."""
         if isinstance(event, SpeechSegment):
-            self._write(event.to_dict(), sync=False)  # its utterance result, or the engine when idle, syncs it
+            self._write(event.record(), sync=False)  # its utterance result, or the engine when idle, syncs it
             self._keep(self.segments, event)
         elif isinstance(event, WindowResult):
-            self._write(event.to_dict(), sync=event.kind == "utterance", gap_s=SEGMENT_SYNC_GAP_S)
+            self._write(event.record(), sync=event.kind == "utterance", gap_s=SEGMENT_SYNC_GAP_S)
             self._keep(self.results, event)
         elif isinstance(event, EngineError):
             self._write(event.to_dict(), sync=True)
