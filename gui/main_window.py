@@ -31,6 +31,7 @@ from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.audio import TURN_TAKING, in_app_split_advice
 from model.errors import SERError
+from streamer.monitor import OUTPUT_ADVICE
 from streamer.session import is_live, skipped_tracks
 from streamer.summary import clock_text as _clock
 from streamer.summary import time_text
@@ -153,10 +154,11 @@ MESSAGES_SHOWN = 3  # of what was said while a session was analysed, when it is 
 
 def _in_app_words(message: str, session: bool = False) -> str:
     """A message's advice as the window gives it (the engine's is for the command line): a device
-    error's, and a note's that a mixed call's channels take turns (``session``: said of an open
+    error's (a microphone's, the sound output's), and a note's that a mixed call's channels take turns (``session``: said of an open
     session, whose recording must be opened again to be analysed otherwise)."""
-    return in_app_split_advice(message.replace("; run `ser devices` to list them.", ": press ↻ beside the "
-                                               "microphone list to refresh it, choose one, and press Listen."), session)
+    message = message.replace("; run `ser devices` to list them.", ": press ↻ beside the microphone list to "
+                              "refresh it, choose one, and press Listen.").replace(OUTPUT_ADVICE, APP_OUTPUT_ADVICE)
+    return in_app_split_advice(message, session)
 
 
 def _said_note(messages: list[str]) -> str | None:
@@ -174,6 +176,8 @@ LIVE_ENDED = "The live analysis stopped by itself."  # what ended it, when the e
 PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only until the paused session ends
 NO_INPUT_ERRORS = ("No microphone found.", "Microphones cannot be listed")  # how Listen's errors with none begin
 WITHOUT_SOUND = " without sound."  # how a message that the sound failed ends
+# The app's words for OUTPUT_ADVICE: it turns the sound off itself.
+APP_OUTPUT_ADVICE = "Sound is now off (Ctrl+M turns it on again); Settings > Sound output chooses the device."
 SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
 MIXED_CALL = "Mixed: all channels are analysed together, "  # how the notice of a call turned to Mixed begins
 NEXT_LISTEN = " from the next Listen: "  # what a choice that waits for the next session says
@@ -697,9 +701,15 @@ class MainWindow(QtWidgets.QMainWindow):
         refresh.setToolTip(self.act_refresh_devices.toolTip())
         refresh.triggered.connect(self.refresh_devices)
         view_menu = bar.addMenu("&View")
+        group = QtGui.QActionGroup(view_menu)  # one of them, checked: the view in use
+        self.view_channel_actions: dict[str, QtGui.QAction] = {}
         for _short, long, value in CHANNEL_CHOICES:
-            a = view_menu.addAction(long)
+            a = group.addAction(view_menu.addAction(long))
+            a.setCheckable(True)
             a.triggered.connect(lambda _c=False, v=value: self.set_channels(v))
+            self.view_channel_actions[value] = a
+        view_menu.aboutToShow.connect(self._check_view)
+        self._check_view()
         help_menu = bar.addMenu("&Help")  # the last, as everywhere
         self.act_shortcuts = help_menu.addAction("Keyboard shortcuts")
         self.act_shortcuts.setShortcut(QtGui.QKeySequence("F1"))
@@ -707,6 +717,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addAction(self.act_shortcuts)
         self.act_about = help_menu.addAction("About")
         self.act_about.triggered.connect(self.show_about)
+
+    def _check_view(self) -> None:
+        """The View menu checks the view in use (the toolbar's Channels shows it too)."""
+        for value, action in self.view_channel_actions.items():
+            action.setChecked(value == self.settings.channels)
 
     def show_about(self) -> QtWidgets.QDialog:
         """Help > About: the app, its model (what it learnt from, its licence, its accuracy on
@@ -1677,6 +1692,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
+                if OUTPUT_ADVICE in ev.message:
+                    # The sound output was not found or would not open: Sound goes off. Left on, it
+                    # failed again at every play and every file opened, each time with this error.
+                    self.set_sound(False)
                 if TURN_TAKING in ev.message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
                     continue  # the user chose Mixed for this call, and was told what it means
                 # below what the banner says of this run

@@ -14,6 +14,10 @@ from streamer.summary import clock_text
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
 MAX_COLUMN_PX = 320  # wider texts are shortened in the middle; the tooltip has them whole
+MIN_SHRUNK_COLUMN_PX = 120  # a column shortened to fit the screen keeps this much
+DIALOG_PX = (900, 420)  # the smallest the dialog opens at; wider for its columns (_fit_width)
+SCREEN_SHARE = 0.95  # of the screen's width, at most
+SCREEN_PX = 1366  # the screen's width when Qt gives none
 INTERRUPTED = "interrupted"  # no end record and nobody writing it: killed or crashed
 
 
@@ -107,7 +111,7 @@ class SessionBrowser(QtWidgets.QDialog):
     def __init__(self, folder: Path, parent=None, current: Path | None = None):
         super().__init__(parent)
         self.setWindowTitle("Sessions")
-        self.resize(900, 420)
+        self.resize(*DIALOG_PX)
         self.folder = Path(folder)
         self.chosen: Path | None = None
         layout = QtWidgets.QVBoxLayout(self)
@@ -145,8 +149,32 @@ class SessionBrowser(QtWidgets.QDialog):
         self.table.setTextElideMode(QtCore.Qt.TextElideMode.ElideMiddle)
         for col in range(self.table.columnCount()):  # a long path would push the state column out of sight
             self.table.setColumnWidth(col, min(self.table.columnWidth(col), MAX_COLUMN_PX))
+        self._fit_width()
         if not self.sessions:
             where.setText(where.text() + "<br>No sessions yet: open a file or press Listen.")
+
+    def _fit_width(self, screen_px: int | None = None) -> None:
+        """As wide as its columns, within the screen (``screen_px`` wide; by default the one it is
+        on): at 1366 pixels the state column had been cut off ("interrupte") behind a scroll bar. Where the screen is narrower than the columns, the source
+        and channels columns give up the difference (their texts shortened in the middle)."""
+        n = self.table.columnCount()
+        widths = [self.table.columnWidth(c) for c in range(n)]
+        margins = self.layout().contentsMargins()
+        chrome = (self.table.verticalHeader().sizeHint().width() + 2 * self.table.frameWidth()
+                  + self.table.verticalScrollBar().sizeHint().width() + margins.left() + margins.right())
+        if screen_px is None:
+            screen = (self.parentWidget() or self).screen()
+            screen_px = screen.availableGeometry().width() if screen is not None else SCREEN_PX
+        room = int(screen_px * SCREEN_SHARE)
+        excess = sum(widths) + chrome - room
+        for col in sorted((self.COLUMNS.index("source"), self.COLUMNS.index("channels")), key=lambda c: -widths[c]):
+            if excess <= 0:
+                break
+            cut = min(excess, max(0, widths[col] - MIN_SHRUNK_COLUMN_PX))
+            widths[col] -= cut
+            excess -= cut
+            self.table.setColumnWidth(col, widths[col])
+        self.resize(max(DIALOG_PX[0], min(sum(widths) + chrome, room)), DIALOG_PX[1])
 
     def _open(self) -> None:
         row = self.table.currentRow()

@@ -13,7 +13,7 @@ from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window, crosstalk_setting
 from streamer.errors import ConfigError, SessionError
-from streamer.session import being_written, end_record, export_csv, export_json, session_head_tail
+from streamer.session import being_written, end_record, export_csv, export_json, is_session_file, session_head_tail
 from streamer.sources import check_track_names
 from streamer.summary import count_text, summarize
 
@@ -102,8 +102,9 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
-        print(f"ser analyze: note: {which} that did not finish ({how}open with ser gui --session, or delete{unless}); "
-              f"kept, and this run writes {path.name}.", file=sys.stderr)
+        print(f"ser analyze: note: {which} that did not finish ({how}its results so far: export with ser session "
+              f"FILE OUT.csv, open with ser gui --session, or delete{unless}); kept, and this run writes {path.name}.",
+              file=sys.stderr)
     taken.add(path)
     return path
 
@@ -249,6 +250,12 @@ def run_analyze(args) -> int:
     stems = _result_stems(args.files)
     for i, name in enumerate(args.files):
         src = Path(name)
+        if src.is_file() and is_session_file(src):  # a killed run's journal, given to be analysed again
+            print(f"ser analyze: {src}: a session file (the results of an analysis), not audio. Export it with "
+                  f"'ser session {src} OUT.csv' (or .json, .html), or open it in the app: ser gui --session {src}",
+                  file=sys.stderr)
+            failed += 1
+            continue
         out_path = _out_path(out_dir, out_stem or stems[name], args.format, taken)
         if skip_note and _channel_count(src) == len(names):
             print(skip_note, file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``ser analyze`` and ``ser devices``: argument parsing only; the engine, the model and PortAudio
+"""``ser analyze``, ``ser session`` and ``ser devices``: argument parsing only; the engine, the model and PortAudio
 are imported when a command runs."""
 
 from __future__ import annotations
@@ -79,6 +79,17 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=cmd_analyze)
 
+    p = sub.add_parser("session", formatter_class=Formatter,
+                       help="export a session file to CSV, JSON or an HTML report",
+                       description="Export a session file, as the app's File > Export does: the .jsonl file ser "
+                                   "analyze writes (with --format jsonl, or beside a CSV or JSON result as "
+                                   "FILE.partial.jsonl until it is written: what a killed run leaves), or one the "
+                                   "app saved (File > Sessions lists them).")
+    p.add_argument("session", metavar="SESSION", help="the session file (.jsonl)")
+    p.add_argument("out", metavar="OUT", help="the file to write; its ending chooses the format: .csv (one row per "
+                                              "result), .json (the whole session) or .html (its report)")
+    p.set_defaults(func=cmd_session)
+
     p = sub.add_parser("devices", formatter_class=Formatter, help="list audio input devices",
                        description="List the input devices PortAudio sees, with their channels and default rates.")
     p.set_defaults(func=cmd_devices)
@@ -88,6 +99,12 @@ def cmd_analyze(args) -> int:
     from streamer.cli_analyze import run_analyze
 
     return run_analyze(args)
+
+
+def cmd_session(args) -> int:
+    from streamer.cli_session import run_session
+
+    return run_session(args)
 
 
 def cmd_devices(args) -> int:

@@ -14,6 +14,9 @@ from streamer import portaudio
 from streamer.buffers import StreamResampler
 from streamer.errors import DeviceError
 
+# What to do when the sound output is not found, on the command line (the app gives its own words).
+OUTPUT_ADVICE = "Choose another output device (`python -m sounddevice` lists them) or turn the sound off."
+
 MONITOR_SPEED = 1.0  # the only replay speed at which the monitor plays (see AudioMonitor)
 MONITOR_BLOCK_S = 0.02  # audio per output callback
 MONITOR_QUEUE_S = 0.5  # bound of the audio waiting for the output callback
@@ -79,8 +82,7 @@ class AudioMonitor:
         try:
             info = sd.query_devices(self.device, "output")
         except (ValueError, sd.PortAudioError) as exc:
-            raise DeviceError(f"sound output device {self.device_label} not found ({exc}); choose another output "
-                              "device (`python -m sounddevice` lists them) or turn the sound off.") from exc
+            raise DeviceError(f"sound output device {self.device_label} not found ({exc}). {OUTPUT_ADVICE}") from exc
         self.device_name = info["name"]
         stereo = n_channels == MONITOR_MAX_CHANNELS and int(info["max_output_channels"]) >= MONITOR_MAX_CHANNELS
         self.channels = MONITOR_MAX_CHANNELS if stereo else 1
@@ -101,7 +103,7 @@ class AudioMonitor:
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
             self.close()
             raise DeviceError(f"cannot open sound output device {self.device_label} ({exc}); is it in use or "
-                              "unplugged? Choose another output device or turn the sound off.") from exc
+                              f"unplugged? {OUTPUT_ADVICE}") from exc
         # Outputs fill their buffer on starting and may then pause for a second or two (ALSA through
         # PulseAudio does); audio queued meanwhile would lag the analysis for the whole replay, so the
         # replay starts when the sound can.

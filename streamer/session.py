@@ -444,6 +444,19 @@ def _json_document(text: str) -> dict | None:
 
 HEAD_LINES = 3  # a session's metadata record and the engine's metadata update come first
 TAIL_BYTES = 8192
+SNIFF_BYTES = 65536  # read of a file to tell whether it is a session (its metadata record fits)
+
+
+def is_session_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a session file (its first line the metadata record): ``ser analyze`` tells
+    one given to it in place of audio (a journal a killed run left) from a file it cannot decode."""
+    try:
+        with open(path, "rb") as f:
+            first = f.read(SNIFF_BYTES).split(b"\n", 1)[0]
+        record = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("type") == "metadata"
 
 
 def session_head_tail(path: Path) -> tuple[list[dict], list[dict]]:

@@ -57,6 +57,28 @@ def test_folders_and_empty_files_are_named_for_what_they_are(tmp_path, capsys, s
     assert "is a folder; pass the model file" in capsys.readouterr().err
 
 
+def test_a_session_given_to_analyze_or_session_is_named_for_what_it_is(tmp_path, capsys, speech_paths,
+                                                                       tiny_model_path):
+    """A user trial: the journal a killed run left, given to ser analyze, read as "cannot read this
+    audio file"; and ser session refuses what it cannot export, with what to do."""
+    out = tmp_path / "o"
+    assert main(["analyze", str(speech_paths[0]), "--out", str(out), "--model", str(tiny_model_path), "--quiet"]) == 0
+    session = out / f"{speech_paths[0].stem}.jsonl"
+    assert main(["analyze", str(session), "--out", str(out), "--model", str(tiny_model_path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{session}: a session file (the results of an analysis), not audio. Export it with 'ser session" in err
+    assert "cannot read" not in err and "left from a run" not in err
+    assert main(["session", str(session), str(tmp_path / "s.csv")]) == 0
+    assert capsys.readouterr().out.startswith(f"{session} -> {tmp_path / 's.csv'}: ")
+    for args, says in (([str(session), str(tmp_path / "s.csv")], "exists; give another name"),
+                       ([str(session), str(tmp_path / "s.txt")], "give a file ending in .csv"),
+                       ([str(speech_paths[0]), str(tmp_path / "t.csv")], "not a session file"),
+                       ([str(tmp_path / "none.jsonl"), str(tmp_path / "t.csv")], "session file not found")):
+        assert main(["session", *args]) == 2, args
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "t.csv").exists()
+
+
 def test_unknown_option_shows_the_subcommands_usage(capsys):
     with pytest.raises(SystemExit) as done:
         main(["analyze", "x.wav", "--foo"])
@@ -305,7 +327,7 @@ def test_mp3_decoder_complaints_become_one_note(tmp_path, capfd, speech_16k, tin
     assert err.count("damaged frame") == 1 and f"note: {path}: the MP3 decoder reported" in err
 
 
-@pytest.mark.parametrize("command", ["analyze", "batch", "eval", "export", "train"])
+@pytest.mark.parametrize("command", ["analyze", "batch", "eval", "export", "train", "session"])
 def test_help_gives_each_default_once_and_no_empty_ones(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])

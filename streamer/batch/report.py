@@ -11,6 +11,7 @@ import csv
 import html
 import io
 import math
+import os
 from pathlib import Path
 
 from model.audio import TELEPHONE_RATE_HZ, band_edge_khz, narrowband_message
@@ -495,6 +496,28 @@ def _narrow_rate(call: dict) -> int | None:
     return rate if isinstance(rate, int) and not isinstance(rate, bool) and rate < SAMPLE_RATE_HZ else None
 
 
+def _call_name(call: dict, root: str | None) -> str:
+    """A call as its user knows it: its path under the batch's input folder (its file name when the
+    input was one file). Its id, a folder name made of that path with spaces and other characters
+    replaced and, then, a suffix of its own (``call_4_spaces.wav-2f152803``), names it in calls.csv."""
+    path = Path(str(call.get("path") or call["call_id"]))
+    if root:
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+        except ValueError:
+            rel = None
+        if rel is not None and rel.parts:  # (no parts: the input was this file)
+            return rel.as_posix()
+    return path.name
+
+
+def _id_text(call: dict, root: str | None) -> str:
+    """What follows a call's path where its id is not its name: "; ID in calls.csv" (HTML); else ""."""
+    if _call_name(call, root) == call["call_id"]:
+        return ""
+    return f"; <code>{html.escape(call['call_id'])}</code> in calls.csv"
+
+
 def narrowband_statement(calls: list[dict]) -> str | None:
     """What to say of the calls recorded below 16 kHz (telephone band), once for the batch: said of
     each call, the note was on every call of a call centre. None when there is none. Calls analysed
@@ -507,11 +530,13 @@ def narrowband_statement(calls: list[dict]) -> str | None:
     rates = sorted({_narrow_rate(c) for c in narrow})
     rate_text = (" and ".join(map(str, rates)) if len(rates) <= 2 else f"{rates[0]} to {rates[-1]}") + " Hz"
     total = len(with_summary)
+    # Failed calls without results are not counted: "1 of 7 calls" in a batch of 9 was not explained.
+    counted = "" if total == len(calls) else " with results"
     if len(narrow) == total:
-        which = {1: "The call is", 2: "Both calls are"}.get(total, f"All {total} calls are")
+        which = {1: f"The call{counted} is", 2: f"Both calls{counted} are"}.get(total, f"All {total} calls{counted} are")
     else:
         ids = ", ".join(c["call_id"] for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
-        which = f"{len(narrow)} of {total} calls ({ids}) {'is' if len(narrow) == 1 else 'are'}"
+        which = f"{len(narrow)} of the {total} calls{counted} ({ids}) {'is' if len(narrow) == 1 else 'are'}"
     unknown = total - len(known)
     unknown_text = (f" ({unknown} {'call was' if unknown == 1 else 'calls were'} analysed before the sample rate was "
                     "kept: not known)") if unknown else ""
@@ -620,16 +645,19 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *([f"<p class='note'><b>Audio below 16 kHz:</b> {esc(band)}</p>"]
-               if noun == "call" and (band := narrowband_statement(done + partial)) else []),
+               if noun == "call" and (band := narrowband_statement(calls)) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
              "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
-             f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech).</p>"
+             f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech). Shares and means come from whole "
+             "utterances; peaks are of single analysis windows, so a window can read angry within an utterance "
+             "read as another emotion, and anger then has a peak but no share.</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
+    root = info.get("input")
     for c in done + partial:
-        call = f"<a href='#{esc(c['call_id'])}'>{esc(c['call_id'])}</a>"
+        call = f"<a href='#{esc(c['call_id'])}'>{esc(_call_name(c, root))}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
             call += f" <a href='#{esc(c['call_id'])}' class='notemark' title='see its notes'>(note)</a>"
         if (rate := _narrow_rate(c)) is not None:  # each such row marked, not only the paragraph above
@@ -662,8 +690,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")
-        parts += [f"<li class='failed'><b>{esc(c['call_id'])}</b> ({esc(c['path'])}): {esc(_error_text(c))}</li>"
-                  for c in failed]
+        parts += [f"<li class='failed'><b>{esc(_call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
+                  f"{esc(_error_text(c))}</li>" for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     parts.append(f"<h2>Per {noun}</h2>")
     path = Path(path) if path is not None else out_dir / "report.html"
@@ -674,8 +702,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             length = (c.get("length_text") or _t(c['duration_s']) if c["status"] == "done" else
                       f"analysed up to {_t(summ.get('analysed_until_s') or 0.0)}, where it broke off "
                       "(see Failed calls)")
-            f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(c['call_id'])}</h3><p>{esc(c['path'])}, "
-                    f"{esc(length)}. {esc(summ.get('channel_statement', ''))}</p>\n")
+            f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(_call_name(c, root))}</h3><p>{esc(c['path'])}"
+                    f"{_id_text(c, root)}, {esc(length)}. {esc(summ.get('channel_statement', ''))}</p>\n")
             f.write("".join(f"<p class='note'>Note: {esc(n)}</p>\n" for n in summ.get("notes") or []))
             if (rate := _narrow_rate(c)) is not None:
                 f.write(f"<p class='note'>Note: {esc(narrowband_message(c['path'], rate))}</p>\n")

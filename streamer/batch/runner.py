@@ -394,7 +394,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
 
     run.calls = _final_records(store, calls, records)
     info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
-            "settings_text": _settings_text(settings),
+            "settings_text": _settings_text(settings), "input": str(input_path),
             "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
     try:
         write_table(store.root, run.calls, model_labels)

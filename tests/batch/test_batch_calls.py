@@ -187,7 +187,7 @@ def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     assert [c for c, s in summaries.items() if s["sample_rate_hz"] < 16000] == narrow
     assert all(s["notes"] == [] for s in summaries.values())  # not a note of its own
     said = narrowband_statement(local_run["run"].calls)
-    assert said.startswith(f"1 of 3 calls ({narrow[0]}) is recorded at 8000 Hz (telephone band: nothing above 4 kHz)")
+    assert said.startswith(f"1 of the 3 calls ({narrow[0]}) is recorded at 8000 Hz (telephone band: nothing above 4 kHz)")
     text = (local_run["out"] / "report.html").read_text()
     assert text.count("<b>Audio below 16 kHz:</b>") == 1 and html.escape(said) in text
     # ... and each such call marked where it is read: its row of the report's table, its own section
@@ -203,8 +203,23 @@ def test_calls_below_16_khz_are_said_once_for_the_batch(local_run, calls):
     assert narrowband_statement(every[:2]).startswith("Both calls are")
     older = [{"call_id": f"old{i}", "summary": {"speakers": []}} for i in range(7)]  # a rerun over an older batch
     assert narrowband_statement([*older, *every]).startswith(
-        "3 of 10 calls (c0, c1, c2) are recorded at 8000 Hz (telephone band: nothing above 4 kHz) (7 calls were "
+        "3 of the 10 calls (c0, c1, c2) are recorded at 8000 Hz (telephone band: nothing above 4 kHz) (7 calls were "
         "analysed before the sample rate was kept: not known).")
+    # A user trial: "1 of 7 calls" in a batch of 9 calls, 2 of which failed without results.
+    failed = [{"call_id": f"bad{i}", "status": "failed"} for i in range(2)]
+    assert narrowband_statement([*failed, *every[:1], *older[:6]]).startswith(
+        "1 of the 7 calls with results (c0) is recorded at 8000 Hz")
+    assert narrowband_statement([*failed, *every]).startswith("All 3 calls with results are recorded")
+
+
+def test_the_report_names_each_call_by_its_path_and_gives_its_id_where_that_differs(local_run):
+    """A user trial: a call named "call 4 spaces.wav" was titled by its id, call_4_spaces.wav-2f152803,
+    in the report's table and headings; its name was only in the section's text."""
+    text = (local_run["out"] / "report.html").read_text()
+    assert "<a href='#sub__call_c.wav'>sub/call_c.wav</a>" in text and "<a href='#call_a.wav'>call_a.wav</a>" in text
+    section = text.split("<h3 id='sub__call_c.wav'>")[1].split("<h3")[0]
+    assert section.startswith("sub/call_c.wav</h3>") and "; <code>sub__call_c.wav</code> in calls.csv," in section
+    assert "in calls.csv" not in text.split("<h3 id='call_a.wav'>")[1].split("<h3")[0]  # its id is its name
 
 
 def test_timeline_lines_break_between_speech_segments():

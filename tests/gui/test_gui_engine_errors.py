@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from gui.events import Audio, Finished, Problem, Result, Segment
 from gui.main_window import MainWindow
@@ -252,6 +252,35 @@ def test_the_sessions_list_does_not_call_the_session_being_written_interrupted(q
                       "other-live.jsonl": "being written now"}
     browser.close()
     other.close()
+
+
+def test_the_sessions_list_is_as_wide_as_its_columns_within_the_screen(qtbot, tmp_path):
+    """A user trial: at 1366 x 768 the list opened 900 pixels wide and its state column read
+    "interrupte" behind a horizontal scroll bar."""
+    import json
+
+    from gui.sessions import SCREEN_SHARE, SessionBrowser
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for i, name in enumerate(("recordings of the support line/2026-12/call 0042 customer complaint.wav",
+                              "calls/short.wav")):
+        (folder / f"s{i}.jsonl").write_text(json.dumps(
+            {"type": "metadata", "created": f"2026-12-0{i + 1}T10:00:00", "source": {"kind": "file", "path": f"/data/{name}"},
+             "track_names": ["Agent (left)", "Customer (right)"], "lanes": 2, "skip_tracks": [0]}) + "\n")
+    browser = SessionBrowser(folder)
+    qtbot.addWidget(browser)
+    table = browser.table
+    state = browser.COLUMNS.index("state")
+    for screen_px in (1366, 1920):
+        browser._fit_width(screen_px)
+        browser.show()
+        QtWidgets.QApplication.processEvents()
+        assert browser.width() <= screen_px * SCREEN_SHARE
+        assert table.horizontalScrollBar().maximum() == 0  # every column in view, the state's whole
+        assert table.columnViewportPosition(state) + table.columnWidth(state) <= table.viewport().width()
+        assert table.columnWidth(state) >= table.fontMetrics().horizontalAdvance("interrupted")
+    browser.close()
 
 
 def test_a_live_session_is_listed_by_its_microphone_name_not_its_index(tmp_path):

@@ -67,6 +67,20 @@ def test_missing_sound_device_is_shown_and_the_replay_finishes(make_window, repl
     assert w.bridge.source is None or not w.bridge.running
 
 
+def test_a_missing_sound_device_turns_the_sound_off_so_the_next_file_opens_without_the_error(
+        make_window, replay, short_wav):
+    """A user trial: the Sound action stayed on after its device was not found, so every later file
+    opened with the same red error; and the message sent app users to a Python command."""
+    w = make_window(speed=1.0, sound=True, sound_device="no such output 4711")
+    replay(w, short_wav)
+    error = next(e for e in w.errors if "no such output 4711" in e)
+    assert "Sound is now off" in error and "Settings > Sound output" in error and "python" not in error
+    assert not w.act_sound.isChecked() and not w.settings.sound
+    w.errors.clear()
+    replay(w, short_wav)
+    assert not any("sound" in e.lower() for e in w.errors), w.errors
+
+
 def test_sound_device_is_a_setting(qtbot):
     from gui.settings import SettingsDialog
 

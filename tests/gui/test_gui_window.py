@@ -1378,6 +1378,19 @@ def test_every_toolbar_control_shows_in_a_1280_pixel_window(make_window):
     assert w.export_button.isVisible() and toolbar.widgetForAction(w.act_settings).isVisible()
 
 
+def test_the_view_menu_checks_the_view_in_use(make_window):
+    """A user trial: View's 'Mixed (one lane)' and 'Call centre (two lanes)' did not say which was on."""
+    w = make_window(channels="mix")
+    view = next(a.menu() for a in w.menuBar().actions() if a.text() == "&View")
+    checked = lambda: [a.text() for a in view.actions() if a.isChecked()]  # noqa: E731
+    assert all(a.isCheckable() for a in view.actions()) and checked() == ["Mixed (one lane)"]
+    w.channels_combo.setCurrentIndex(1)  # the toolbar's Channels
+    view.aboutToShow.emit()
+    assert checked() == ["Call centre (two lanes)"] and w.settings.channels == "split"
+    w.view_channel_actions["mix"].trigger()
+    assert checked() == ["Mixed (one lane)"] and w.settings.channels == "mix"
+
+
 @pytest.mark.screen_fit
 def test_the_window_opens_within_a_small_screen():
     """It opened at 1400 x 900 on a 1366 x 768 laptop: the panel's percentages and Follow were cut off."""

@@ -134,6 +134,14 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
         assert proc.returncode == -signal.SIGKILL
         kept = _results(written, "jsonl")
         assert fmt == "jsonl" or not target.exists()
+        # What was kept exports in each format (a user trial found no way but the app), and the
+        # journal given to ser analyze in place of audio is said to be what it is.
+        for ending in ("csv", "json", "html"):
+            assert main(["session", str(written), str(tmp_path / f"export.{ending}")]) == 0
+        _same(_results(tmp_path / "export.csv", "csv"), kept)
+        _same(_results(tmp_path / "export.json", "json"), kept)
+        assert json.loads((tmp_path / "export.json").read_text())["analysis"]["state"] == "unfinished"
+        assert (tmp_path / "export.html").read_text().startswith("<!DOCTYPE html>")
     else:
         word, code = ("terminated", 143) if sig == signal.SIGTERM else ("interrupted", 130)
         assert proc.returncode == code and err.count(word) == 1 and "Traceback" not in err, err

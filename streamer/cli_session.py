@@ -1,0 +1,47 @@
+"""``ser session``: a session file (``ser analyze``'s, the app's, or the journal a killed run left)
+exported to CSV, JSON or the HTML report, as the app's File > Export does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model.errors import OutputPathError
+from model.files import check_output_dir
+from streamer.errors import ConfigError
+from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state, is_session_file
+from streamer.summary import count_text, time_text
+
+FORMATS = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def run_session(args) -> int:
+    src, out = Path(args.session).expanduser(), Path(args.out).expanduser()
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{out}: give a file ending in .csv (one row per result), .json (the whole session) or "
+                          ".html (its report): the ending chooses the format.")
+    if out.exists():
+        raise ConfigError(f"{out}: exists; give another name (ser session does not overwrite).")
+    if src.is_file() and not is_session_file(src):
+        raise ConfigError(f"{src}: not a session file (its first line is not a session's metadata record). "
+                          "Session files are the .jsonl files ser analyze and the app write.")
+    try:
+        check_output_dir(out.parent, "export")
+    except OutputPathError as exc:
+        raise ConfigError(str(exc)) from None
+    store = SessionStore.open(src)
+    if fmt == "html":
+        from streamer.batch.report import session_report
+
+        session_report(src, out)
+    elif fmt == "csv":
+        store.export_csv(out)
+    else:
+        store.export_json(out)
+    state = analysis_state(store.ended, store.segments, store.results)
+    line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
+    if state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
+        line += (f"; the analysis did not finish ({state['state']}): its results go up to "
+                 f"{time_text(state['analysed_until_s'] or 0.0)} into the recording")
+    print(line + ".")
+    return 0
