@@ -56,6 +56,10 @@ QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for sizes
 AXIS_TICK_LENGTH = -5  # pyqtgraph's default (ticks drawn inward)
 BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (solid where the model is "
             "confident, striped where it is unsure)")
+# A plot of many class curves (the emotions) gets more height than the others: its row stretches this
+# many times as much where the window has room to spare, and it prefers this much more where not.
+MANY_CLASSES_ROW_STRETCH = 2
+MANY_CLASSES_PREFERRED = 1.5
 BAND_ROWS = 6  # rows of the band's image: an uncertain stretch shows every other one (stripes)
 VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
@@ -125,9 +129,17 @@ class Lane:
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
         self._grid = layout.layout  # the Qt grid under the plots: rows of a lane not analysed are folded
         self._head_rows: dict[str, int] = {}
-        for i, (head, _, _) in enumerate(self.heads):
+        for i, (head, kind, outputs) in enumerate(self.heads):
             self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
             self._head_rows[head] = row + 2 + i
+            if kind == "categorical" and len(outputs) > 2:
+                # The emotion plot, the product's main output, gets more of the height than the others:
+                # with every row alike, two lanes on a laptop left its eight curves 25 pixels. Its row
+                # stretches more where there is room to spare, and where there is not (every plot below
+                # its preferred height) it keeps more, as a larger preferred height gives.
+                self._grid.setRowStretchFactor(row + 2 + i, MANY_CLASSES_ROW_STRETCH)
+                plot = self.head_plots[head]
+                plot.setPreferredHeight(plot.preferredHeight() * MANY_CLASSES_PREFERRED)
         self.plots = [self.level_plot, self.spec_plot, *self.head_plots.values()]
         for p in self.plots:
             p.getAxis("left").setWidth(AXIS_WIDTH)
