@@ -56,6 +56,9 @@ SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
+# A recording of one channel in the call-centre view: the agent's voice is in it (see _show_mono_call).
+MONO_CALL_NOT_ANALYSED = (" (one channel holds every voice of the call, the agent's too: Channels: Mixed analyses "
+                          "it whole)")
 # A further channel of a call with more than two (the call-centre view analyses the customer's only).
 OTHER_NOT_ANALYSED = " (only the customer's channel is analysed: Settings turns on every channel where that is lawful)"
 # Other speeds are silent rather than resampled: a sped-up or slowed voice changes pitch, which
@@ -922,6 +925,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.load(FILE, duration_s)
         self._analysis_failed = False
         names = self._track_names_for_engine()
+        if self.settings.channels == "split" and n_ch < 2 and not self.settings.analyse_agent:
+            return self._show_mono_call(path)
         try:
             key = eb.analysis_key(path, self.settings, names, n_ch)
         except OSError as exc:
@@ -946,6 +951,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self._play()
         return True
 
+    def _show_mono_call(self, path: Path) -> bool:
+        """The call-centre view of a recording of one channel: every voice of the call is in it, the
+        agent's too, so it is shown (level, spectrogram, sound) but not analysed, as 'ser batch'
+        refuses such a call. Mixed, or the agent's channel analysed too (Settings), analyses it whole."""
+        try:
+            self.bridge.read_audio(path, "mix", None)
+        except SERError as exc:
+            self.show_error(str(exc))
+            self.transport.load(IDLE)
+            return False
+        self.session_path = None  # nothing analysed, nothing saved
+        self.transport.analysis_progress(self.duration_s, done=True)
+        self._show_split_notice(1)
+        self._mark_not_analysed(0, MONO_CALL_NOT_ANALYSED)
+        self._play()
+        return True
+
     def _reopen_analysis(self, session_path: Path, path: Path, names: list[str] | None) -> list[str] | None:
         """Show an earlier complete analysis of this recording (same content, model and settings)
         from its session, and read the recording again for its level and spectrogram. Returns what
@@ -962,12 +984,14 @@ class MainWindow(QtWidgets.QMainWindow):
                     tip=f"Same content, model and settings as session {session_path}")
         return list(loaded.messages)  # its notes on the recording (clipped, channels alike ...)
 
-    def _mark_not_analysed(self, track: int) -> None:
-        """A lane that is shown but not analysed (the agent's) says so in its plots and panel."""
+    def _mark_not_analysed(self, track: int, why: str | None = None) -> None:
+        """A lane that is shown but not analysed (the agent's) says so, and ``why`` (by default, as
+        the agent's or a further channel's), in its plots and panel."""
         self._ensure_track(track)
         name = self.lane_name(track)
-        why = (AGENT_NOT_ANALYSED if track == eb.AGENT_TRACK or name == eb.DEFAULT_TRACK_NAMES[eb.AGENT_TRACK]
-               else OTHER_NOT_ANALYSED)
+        if why is None:
+            why = (AGENT_NOT_ANALYSED if track == eb.AGENT_TRACK or name == eb.DEFAULT_TRACK_NAMES[eb.AGENT_TRACK]
+                   else OTHER_NOT_ANALYSED)
         self.plot_stack.ensure_lane(track, name).set_analysed(False, why)
         self.side_panel.ensure_lane(track, name).set_analysed(False, why)
 
@@ -978,10 +1002,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _split_notice(self, n_channels: int) -> str:
         """What the call-centre view does with this file, said when it starts."""
+        if n_channels < 2 and not self.settings.analyse_agent:
+            return ("This file has one channel: every voice of a call is in it, the agent's too, so the call-centre "
+                    "view shows it but does not analyse it, as 'ser batch' refuses such a call (in the EU, inferring "
+                    "the emotions of employees at work is prohibited, AI Act Art. 5(1)(f)). To analyse it whole, "
+                    "choose Channels: Mixed, or, where it is lawful, turn on \"Analyse the agent's channel too\" in "
+                    "Settings. The call-centre view separates the parties of a stereo recording with each on a "
+                    "channel of their own.")
         if n_channels < 2:
             return ("This file has one channel, so it is shown as one lane and analysed whole: every voice in it, "
-                    "a call's agent's too ('ser batch' refuses such a call without --analyse-agent). The call-centre "
-                    "view separates the parties of a stereo recording with each on a channel of their own.")
+                    "the agent's too, as chosen in Settings. The call-centre view separates the parties of a stereo "
+                    "recording with each on a channel of their own.")
         agent = self.lane_name(eb.AGENT_TRACK)
         if not self.settings.analyse_agent:
             others = [self.lane_name(t) for t in range(n_channels) if t not in (eb.AGENT_TRACK, eb.CUSTOMER_TRACK)]

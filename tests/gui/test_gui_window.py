@@ -901,7 +901,7 @@ def test_the_call_centre_view_analyses_only_the_customers_channel_of_a_file_with
     assert all(len(agent_too.histories[t].results) > 0 for t in range(3))  # asked for: every channel
 
 
-def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_wav, speech_wav):
+def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_wav, speech_wav, qtbot):
     w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
     text = w.banner.text()
     assert w.banner.isVisible() and "not analysed" in text and "Art. 5(1)(f)" in text and "Settings" in text
@@ -936,8 +936,20 @@ def test_the_call_centre_view_says_what_it_analyses(make_window, replay, stereo_
     QtWidgets.QApplication.processEvents()
     assert min(p.height() for lane in both.plot_stack.lanes.values() for p in lane.head_plots.values()) > \
         NOT_ANALYSED_ROW_PX + 1  # both analysed: nothing folded (to one caption row, or to nothing)
+    # A recording of one channel holds the agent's voice too: shown, not analysed, as ser batch refuses
+    # it (a user trial found the app analysing it whole where batch and ser analyze refused).
     mono = replay(make_window(speed=0.0, channels="split"), speech_wav)
-    assert "one channel" in mono.banner.text() and len(mono.plot_stack.lanes) == 1
+    assert "one channel" in mono.banner.text() and "does not analyse it" in mono.banner.text()
+    assert len(mono.plot_stack.lanes) == 1 and not mono.plot_stack.lanes[0].analysed
+    assert "Channels: Mixed analyses it whole" in mono.plot_stack.lanes[0].not_analysed_why
+    assert len(mono.histories[0].results) == 0 and mono.session_path is None
+    assert len(mono.histories[0].level) > 0 and len(mono.histories[0].spec) > 0  # its level and spectrogram
+    assert not mono.act_export_csv.isEnabled()
+    mono.set_channels("mix")  # Mixed analyses it whole
+    qtbot.waitUntil(lambda: not mono.bridge.active, timeout=WAIT_MS)
+    assert len(mono.histories[0].results) > 0 and mono.plot_stack.lanes[0].analysed
+    whole = replay(make_window(speed=0.0, channels="split", analyse_agent=True), speech_wav)
+    assert "analysed whole" in whole.banner.text() and len(whole.histories[0].results) > 0
 
 
 def test_pause_seek_back_seek_forward_and_play_raise_nothing(make_window, qtbot, speech_wav):
