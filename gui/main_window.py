@@ -516,7 +516,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plot_stack = PlotStack()
         self.plot_stack.span_s = self.settings.view_span_s
         self.side_panel = SidePanel()
-        splitter.addWidget(self.plot_stack)
+        # The plots scroll up and down in a small window rather than shrink below a readable height
+        # (PlotStack.minimum_plots_height); in time they scroll by themselves.
+        self.plot_scroll = QtWidgets.QScrollArea()
+        self.plot_scroll.setWidget(self.plot_stack)
+        self.plot_scroll.setWidgetResizable(True)
+        self.plot_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.plot_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        splitter.addWidget(self.plot_scroll)
         splitter.addWidget(self.side_panel)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)

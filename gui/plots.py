@@ -5,6 +5,7 @@ scrolling time axis with a playhead. Fed from :class:`gui.history.TrackHistory`.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,6 +53,7 @@ AXIS_LABEL_MARGIN_PX = 4  # a left-axis title shows where the plot is this much 
 CAPTION_MARGIN_PX = 6  # room a caption leaves on each side (the text item's own padding included)
 SPARSE_TICKS_PX = 60  # a plot whose data has fewer pixels than this labels only its ends and middle
 NOT_ANALYSED_ROW_PX = 30  # a lane not analysed keeps one row this high, for the caption that says why
+MIN_PLOT_PX = 40  # the least height of a plot: the window scrolls the stack rather than squash it below
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum" for sizes
 AXIS_TICK_LENGTH = -5  # pyqtgraph's default (ticks drawn inward)
 BAND_TIP = ("The band above the curves: the top emotion of each analysed moment (solid where the model is "
@@ -129,6 +131,7 @@ class Lane:
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
         self._grid = layout.layout  # the Qt grid under the plots: rows of a lane not analysed are folded
         self._head_rows: dict[str, int] = {}
+        self._many_classes: set[pg.PlotItem] = set()  # the plots that get more height (the emotions')
         for i, (head, kind, outputs) in enumerate(self.heads):
             self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
             self._head_rows[head] = row + 2 + i
@@ -140,6 +143,7 @@ class Lane:
                 self._grid.setRowStretchFactor(row + 2 + i, MANY_CLASSES_ROW_STRETCH)
                 plot = self.head_plots[head]
                 plot.setPreferredHeight(plot.preferredHeight() * MANY_CLASSES_PREFERRED)
+                self._many_classes.add(plot)
         self.plots = [self.level_plot, self.spec_plot, *self.head_plots.values()]
         for p in self.plots:
             p.getAxis("left").setWidth(AXIS_WIDTH)
@@ -208,6 +212,7 @@ class Lane:
             p.vb.sigRangeChanged.connect(lambda vb, _r, _c=None: self._place_readout(vb))
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.set_name(name)
+        self.fit_minimums()
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
         plot = self.head_plots[head]
@@ -308,6 +313,18 @@ class Lane:
                 height = 0 if folded else NOT_ANALYSED_ROW_PX
                 self._grid.setRowMinimumHeight(row, height)
                 self._grid.setRowMaximumHeight(row, height)
+        self.fit_minimums()
+
+    def fit_minimums(self) -> None:
+        """Each plot's least height: MIN_PLOT_PX of plot (MANY_CLASSES_PREFERRED times it for the emotions'),
+        and the time axis's height where the plot shows it; a model plot of a lane not analysed, its folded row's (the window scrolls the
+        stack rather than squash the plots below this: PlotStack.minimum_plots_height)."""
+        folded = {} if self.analysed else {p: (NOT_ANALYSED_ROW_PX if i == 0 else 0)
+                                           for i, p in enumerate(self.head_plots.values())}
+        for plot in self.plots:
+            axis = plot.getAxis("bottom")
+            least = MIN_PLOT_PX * (MANY_CLASSES_PREFERRED if plot in self._many_classes else 1)
+            plot.setMinimumHeight(folded.get(plot, least + (axis.minimumHeight() if axis.isVisible() else 0)))
 
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
@@ -923,6 +940,8 @@ class PlotStack(pg.GraphicsLayoutWidget):
             if not isinstance(axis.tickStrings, functools.partial):
                 axis.tickStrings = functools.partial(clock_tick_strings, axis)
             bottom.setLabel("bottom", "time (s; m:ss from a minute, h:mm:ss from an hour)")
+        for lane in lanes:  # the plot with the time axis keeps its least height above the axis
+            lane.fit_minimums()
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:
@@ -985,8 +1004,20 @@ class PlotStack(pg.GraphicsLayoutWidget):
         x0, x1 = self._master.vb.viewRange()[0]
         return float(x0), float(x1)
 
+    def minimum_plots_height(self) -> int:
+        """The height below which the plots become unreadable (MIN_PLOT_PX each, a lane not analysed
+        its two audio plots and one caption row), with the colour key and the time axis as laid out: the window's
+        scroll area keeps the stack at least this high, and scrolls, in a small window (at 800 x 500 a
+        user trial found two lanes' plots about 10 pixels high, their tick labels on top of each other)."""
+        if not self.lanes:
+            return 0
+        least = self.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).height()  # the plots' minimums laid out
+        return int(math.ceil(least)) + 2 * self.frameWidth()
+
     def refresh(self, histories: dict[int, TrackHistory]) -> None:
         """Redraw lanes whose history changed and the visible spectrogram."""
+        if (least := self.minimum_plots_height()) != self.minimumHeight():
+            self.setMinimumHeight(least)  # lanes came, went or folded
         self._histories = histories
         x0, x1 = self.x_range()
         for track, hist in histories.items():

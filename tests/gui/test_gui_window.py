@@ -1396,6 +1396,24 @@ def test_every_toolbar_control_shows_in_a_1280_pixel_window(make_window):
     assert w.export_button.isVisible() and toolbar.widgetForAction(w.act_settings).isVisible()
 
 
+def test_a_small_window_scrolls_its_plots_rather_than_squash_them(make_window, replay, stereo_wav, qtbot):
+    """A user trial: in a small window two lanes' plots were about 10 pixels high, tick labels on top
+    of each other. The plots keep a readable height and scroll; at laptop size they need not."""
+    from gui.plots import MIN_PLOT_PX
+
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    bar = w.plot_scroll.verticalScrollBar()
+    for size, scrolls in (((900, 560), True), ((1297, 703), False)):
+        w.resize(*size)
+        qtbot.wait(50)
+        w.redraw()
+        qtbot.wait(50)
+        assert (bar.maximum() > 0) == scrolls, (size, bar.maximum())
+        customer = w.plot_stack.lanes[1]
+        assert min(p.height() for p in customer.plots) >= MIN_PLOT_PX - 1, size  # each plot, its axes included
+        assert w.plot_stack.minimumHeight() == w.plot_stack.minimum_plots_height()
+
+
 def test_the_view_menu_checks_the_view_in_use(make_window):
     """A user trial: View's 'Mixed (one lane)' and 'Call centre (two lanes)' did not say which was on."""
     w = make_window(channels="mix")
@@ -1457,12 +1475,13 @@ def test_axis_titles_show_only_where_their_plot_has_room(make_window, replay, st
     lane = w.plot_stack.lanes[1]
     w.resize(1400, 900)
     qtbot.waitUntil(lambda: lane.level_plot.getAxis("left").label.isVisible(), timeout=5000)
-    w.resize(900, 560)
-    qtbot.waitUntil(lambda: not lane.level_plot.getAxis("left").label.isVisible(), timeout=5000)
-    for plot in (lane.level_plot, lane.spec_plot):
-        axis = plot.getAxis("left")
-        title = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(axis.labelText)
-        assert axis.label.isVisible() == (title + 4 <= plot.vb.height()) and axis.toolTip() == axis.labelText
+    for size in ((900, 560), (760, 560)):  # (the plots keep MIN_PLOT_PX; the stack scrolls)
+        w.resize(*size)
+        qtbot.wait(100)
+        for plot in (lane.level_plot, lane.spec_plot):
+            axis = plot.getAxis("left")
+            title = QtGui.QFontMetricsF(axis.label.font()).horizontalAdvance(axis.labelText)
+            assert axis.label.isVisible() == (title + 4 <= plot.vb.height()) and axis.toolTip() == axis.labelText
 
 
 def test_short_plots_show_short_captions_that_cover_less_of_their_data(make_window, replay, stereo_wav, qtbot):
@@ -1476,7 +1495,9 @@ def test_short_plots_show_short_captions_that_cover_less_of_their_data(make_wind
                                                           ("emotion", lane.emotion_plot))}
     w.resize(900, 560)
     qtbot.waitUntil(lambda: shown["spec"].toPlainText() == "log-mel", timeout=5000)
-    assert shown["level"].toPlainText() == "Customer: level" and shown["emotion"].toPlainText() == "emotions"
+    # (the emotion plot, taller than the others, keeps its whole caption)
+    assert shown["level"].toPlainText() == "Customer: level"
+    assert shown["emotion"].toPlainText() == "Customer: emotion probabilities"
     assert lane.caption(lane.spec_plot) == "Customer: log-mel spectrogram"
     w.resize(1400, 900)
     qtbot.waitUntil(lambda: shown["spec"].toPlainText() == "Customer: log-mel spectrogram", timeout=5000)
