@@ -32,6 +32,7 @@ from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.audio import TURN_TAKING, in_app_split_advice
 from model.errors import SERError
 from streamer.monitor import OUTPUT_ADVICE
+from streamer.player import SOUND_NOTICE_END
 from streamer.session import is_live, skipped_tracks
 from streamer.summary import clock_text as _clock
 from streamer.summary import time_text
@@ -180,7 +181,8 @@ PAUSED_SETTINGS = "Settings changed while paused: "  # a notice that holds only 
 NO_INPUT_ERRORS = ("No microphone found.", "Microphones cannot be listed")  # how Listen's errors with none begin
 WITHOUT_SOUND = " without sound."  # how a message that the sound failed ends
 # The app's words for OUTPUT_ADVICE: it turns the sound off itself.
-APP_OUTPUT_ADVICE = "Sound is now off (Ctrl+M turns it on again); Settings > Sound output chooses the device."
+SOUND_OFF = "Sound is now off (Ctrl+M turns it on again)."
+APP_OUTPUT_ADVICE = f"{SOUND_OFF[:-1]}; Settings > Sound output chooses the device."
 SETTINGS_CHANGED = "Settings changed at "  # how the notice of a change while listening begins
 MIXED_CALL = "Mixed: all channels are analysed together, "  # how the notice of a call turned to Mixed begins
 NEXT_LISTEN = " from the next Listen: "  # what a choice that waits for the next session says
@@ -731,7 +733,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _check_view(self) -> None:
         """The View menu checks the view in use (the toolbar's Channels shows it too)."""
         for value, action in self.view_channel_actions.items():
-            action.setChecked(value == self.settings.channels)
+            action.setChecked(value == self.channels_combo.currentData())
 
     def show_about(self) -> QtWidgets.QDialog:
         """Help > About: the app, its model (what it learnt from, its licence, its accuracy on
@@ -969,6 +971,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.load(IDLE)
             return False
         self.session_path = None  # nothing analysed, nothing saved
+        if self.explicit_session_path is not None:  # asked for (ser gui --session): said, and not kept for later
+            asked, self.explicit_session_path = self.explicit_session_path, None
+            self.show_error(f"{asked}: no session written: the call-centre view does not analyse a recording of "
+                            "one channel (see the note).")
         self.transport.analysis_progress(self.duration_s, done=True)
         self._show_split_notice(1)
         self._mark_not_analysed(0, MONO_CALL_NOT_ANALYSED)
@@ -1730,10 +1736,13 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
-                if OUTPUT_ADVICE in ev.message:
-                    # The sound output was not found or would not open: Sound goes off. Left on, it
-                    # failed again at every play and every file opened, each time with this error.
+                if ev.message.endswith(SOUND_NOTICE_END):
+                    # The sound output failed (not found, would not open, stopped): Sound goes off. Left
+                    # on, it failed again at every play and every file opened, each time with this error.
                     self.set_sound(False)
+                    if OUTPUT_ADVICE not in ev.message:  # (whose app words say so already)
+                        ev = Problem(ev.message.replace(SOUND_NOTICE_END, f"{SOUND_OFF} {SOUND_NOTICE_END}"),
+                                     ev.fatal, ev.notice)
                 if TURN_TAKING in ev.message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
                     continue  # the user chose Mixed for this call, and was told what it means
                 # below what the banner says of this run

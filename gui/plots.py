@@ -310,7 +310,7 @@ class Lane:
                 self._grid.setRowMinimumHeight(row, 0)
                 self._grid.setRowMaximumHeight(row, QWIDGETSIZE_MAX)
             else:
-                height = 0 if folded else NOT_ANALYSED_ROW_PX
+                height = (0 if folded else NOT_ANALYSED_ROW_PX) + _time_axis_px(plot)  # (the last lane's)
                 self._grid.setRowMinimumHeight(row, height)
                 self._grid.setRowMaximumHeight(row, height)
         self.fit_minimums()
@@ -322,9 +322,8 @@ class Lane:
         folded = {} if self.analysed else {p: (NOT_ANALYSED_ROW_PX if i == 0 else 0)
                                            for i, p in enumerate(self.head_plots.values())}
         for plot in self.plots:
-            axis = plot.getAxis("bottom")
             least = MIN_PLOT_PX * (MANY_CLASSES_PREFERRED if plot in self._many_classes else 1)
-            plot.setMinimumHeight(folded.get(plot, least + (axis.minimumHeight() if axis.isVisible() else 0)))
+            plot.setMinimumHeight(folded.get(plot, least) + _time_axis_px(plot))
 
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
@@ -659,6 +658,12 @@ class Lane:
             self.readout.setPos(vb.mapFromView(QtCore.QPointF(self._readout_x, vb.viewRange()[1][1])))
 
 
+def _time_axis_px(plot: pg.PlotItem) -> float:
+    """The height of the time axis under ``plot`` where it shows it (the last plot of the last lane), else 0."""
+    axis = plot.getAxis("bottom")
+    return axis.minimumHeight() if axis.isVisible() else 0.0
+
+
 def _curve_layout(rows: np.ndarray, cuts: Sequence[float] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Where to draw the result curves: per run of overlapping windows (one speech stretch), a
     point at each window's middle, extended flat to the run's first start and last end, then a
@@ -940,8 +945,11 @@ class PlotStack(pg.GraphicsLayoutWidget):
             if not isinstance(axis.tickStrings, functools.partial):
                 axis.tickStrings = functools.partial(clock_tick_strings, axis)
             bottom.setLabel("bottom", "time (s; m:ss from a minute, h:mm:ss from an hour)")
-        for lane in lanes:  # the plot with the time axis keeps its least height above the axis
-            lane.fit_minimums()
+        for lane in lanes:  # the plot with the time axis keeps its least height above the axis (folded, too)
+            if lane.analysed:
+                lane.fit_minimums()
+            else:
+                lane.set_analysed(False, lane.not_analysed_why)
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:
@@ -1070,6 +1078,14 @@ class PlotStack(pg.GraphicsLayoutWidget):
         if getattr(self, "key", None) is not None:  # Qt resizes the widget before __init__ ends
             self._fit_key(event.size().width())
         super().resizeEvent(event)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Over a plot the wheel zooms in time; elsewhere (the colour key, the axes) it is left to the
+        window's scroll area, which scrolls the lanes of a small window."""
+        if any(isinstance(item, pg.ViewBox) for item in self.items(event.position().toPoint())):
+            super().wheelEvent(event)
+        else:
+            event.ignore()
 
     def leaveEvent(self, event) -> None:  # noqa: N802 - Qt override
         for lane in self.lanes.values():

@@ -8,10 +8,20 @@ from pathlib import Path
 from model.errors import OutputPathError
 from model.files import check_output_dir
 from streamer.errors import ConfigError
-from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state, is_session_file
+from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state, being_written, is_session_file
 from streamer.summary import count_text, time_text
 
 FORMATS = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
+
+
+def _json_document(path: Path) -> bool:
+    """Whether ``path`` begins as a JSON document does (the app's or ser analyze's JSON export, which
+    SessionStore opens too); what it holds, SessionStore checks."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False
 
 
 def run_session(args) -> int:
@@ -22,14 +32,16 @@ def run_session(args) -> int:
                           ".html (its report): the ending chooses the format.")
     if out.exists():
         raise ConfigError(f"{out}: exists; give another name (ser session does not overwrite).")
-    if src.is_file() and not is_session_file(src):
+    if src.is_dir():
+        raise ConfigError(f"{src}: is a folder; give a session file (.jsonl).")
+    if src.is_file() and not (is_session_file(src) or _json_document(src)):
         raise ConfigError(f"{src}: not a session file (its first line is not a session's metadata record). "
-                          "Session files are the .jsonl files ser analyze and the app write.")
+                          "Session files are the .jsonl files ser analyze and the app write, or a JSON export.")
+    store = SessionStore.open(src)  # (a missing or damaged file: its own error, before anything is made)
     try:
         check_output_dir(out.parent, "export")
     except OutputPathError as exc:
         raise ConfigError(str(exc)) from None
-    store = SessionStore.open(src)
     if fmt == "html":
         from streamer.batch.report import session_report
 
@@ -40,7 +52,10 @@ def run_session(args) -> int:
         store.export_json(out)
     state = analysis_state(store.ended, store.segments, store.results)
     line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
-    if state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
+    if store.ended is None and being_written(src):
+        line += ("; the session is still being written (a running analysis): its results so far, up to "
+                 f"{time_text(state['analysed_until_s'] or 0.0)} into the recording")
+    elif state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
         line += (f"; the analysis did not finish ({state['state']}): its results go up to "
                  f"{time_text(state['analysed_until_s'] or 0.0)} into the recording")
     print(line + ".")

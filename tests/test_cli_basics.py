@@ -77,6 +77,13 @@ def test_a_session_given_to_analyze_or_session_is_named_for_what_it_is(tmp_path,
         assert main(["session", *args]) == 2, args
         assert says in capsys.readouterr().err
     assert not (tmp_path / "t.csv").exists()
+    assert main(["session", str(tmp_path / "none.jsonl"), str(tmp_path / "new" / "t.csv")]) == 2
+    assert not (tmp_path / "new").exists()  # nothing made for a session that is not there
+    capsys.readouterr()
+    assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "doc.json"), "--model",
+                 str(tiny_model_path), "--quiet"]) == 0
+    assert main(["session", str(tmp_path / "doc.json"), str(tmp_path / "doc.html")]) == 0  # a JSON export too
+    assert (tmp_path / "doc.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_unknown_option_shows_the_subcommands_usage(capsys):

@@ -497,17 +497,18 @@ def _narrow_rate(call: dict) -> int | None:
 
 
 def _call_name(call: dict, root: str | None) -> str:
-    """A call as its user knows it: its path under the batch's input folder (its file name when the
-    input was one file). Its id, a folder name made of that path with spaces and other characters
+    """A call as its user knows it: its path under the batch's input folder, or under a list file's
+    folder (its file name when it lies outside it). Its id, a folder name made of that path with spaces and other characters
     replaced and, then, a suffix of its own (``call_4_spaces.wav-2f152803``), names it in calls.csv."""
     path = Path(str(call.get("path") or call["call_id"]))
     if root:
+        base = Path(os.path.abspath(root))
+        if not base.is_dir():  # a list file: its paths are relative to its folder (as the ids are)
+            base = base.parent
         try:
-            rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
-        except ValueError:
-            rel = None
-        if rel is not None and rel.parts:  # (no parts: the input was this file)
-            return rel.as_posix()
+            return Path(os.path.abspath(path)).relative_to(base).as_posix()
+        except ValueError:  # a listed file outside the list's folder
+            pass
     return path.name
 
 

@@ -222,6 +222,19 @@ def test_the_report_names_each_call_by_its_path_and_gives_its_id_where_that_diff
     assert "in calls.csv" not in text.split("<h3 id='call_a.wav'>")[1].split("<h3")[0]  # its id is its name
 
 
+def test_calls_of_a_list_file_are_named_by_their_path_under_its_folder(tmp_path):
+    """A review: with a list file as the input, day1/call.wav and day2/call.wav were both "call.wav"."""
+    from streamer.batch.report import _call_name, _id_text
+
+    listing = tmp_path / "calls.txt"
+    listing.write_text("day1/call.wav\nday2/call.wav\n")
+    calls = [{"call_id": f"day{i}__call.wav", "path": str(tmp_path / f"day{i}" / "call.wav")} for i in (1, 2)]
+    assert [_call_name(c, str(listing)) for c in calls] == ["day1/call.wav", "day2/call.wav"]
+    assert _id_text(calls[0], str(listing)) == "; <code>day1__call.wav</code> in calls.csv"
+    elsewhere = {"call_id": "x.wav", "path": "/elsewhere/x.wav"}
+    assert _call_name(elsewhere, str(listing)) == "x.wav" and _id_text(elsewhere, str(listing)) == ""
+
+
 def test_timeline_lines_break_between_speech_segments():
     import math
     from types import SimpleNamespace

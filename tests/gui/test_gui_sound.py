@@ -81,6 +81,18 @@ def test_a_missing_sound_device_turns_the_sound_off_so_the_next_file_opens_witho
     assert not any("sound" in e.lower() for e in w.errors), w.errors
 
 
+def test_any_failure_of_the_sound_output_turns_the_sound_off_and_says_so(make_window):
+    """A review: only a device not found or not opened turned Sound off; one that stopped playing
+    (unplugged) or a missing PortAudio library left it on, to fail again at every file."""
+    from gui.events import Problem
+
+    w = make_window(sound=True)
+    w.dispatch([Problem("sound output 'USB' stopped playing (unplugged or taken by another program?). "
+                        "The replay goes on without sound.", False, False)])
+    assert not w.settings.sound and not w.act_sound.isChecked()
+    assert w.errors[-1].endswith("Sound is now off (Ctrl+M turns it on again). The replay goes on without sound.")
+
+
 def test_sound_device_is_a_setting(qtbot):
     from gui.settings import SettingsDialog
 

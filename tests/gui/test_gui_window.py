@@ -9,6 +9,7 @@ import re
 import time
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -1412,6 +1413,46 @@ def test_a_small_window_scrolls_its_plots_rather_than_squash_them(make_window, r
         customer = w.plot_stack.lanes[1]
         assert min(p.height() for p in customer.plots) >= MIN_PLOT_PX - 1, size  # each plot, its axes included
         assert w.plot_stack.minimumHeight() == w.plot_stack.minimum_plots_height()
+    # The wheel scrolls the lanes where it is not over a plot (over one it zooms in time).
+    w.resize(900, 560)
+    qtbot.wait(50)
+    w.redraw()
+    qtbot.wait(50)
+    stack = w.plot_stack
+    key = stack.mapFromScene(stack.key.mapToScene(stack.key.boundingRect().center()))
+    assert not any(isinstance(i, pg.ViewBox) for i in stack.items(key))
+    before = bar.value()
+    wheel = QtGui.QWheelEvent(QtCore.QPointF(key), QtCore.QPointF(stack.mapToGlobal(key)), QtCore.QPoint(0, 0),
+                              QtCore.QPoint(0, -120), QtCore.Qt.MouseButton.NoButton,
+                              QtCore.Qt.KeyboardModifier.NoModifier, QtCore.Qt.ScrollPhase.NoScrollPhase, False)
+    QtWidgets.QApplication.sendEvent(stack.viewport(), wheel)
+    assert not wheel.isAccepted()  # left to the parents, as Qt passes on a real wheel event ...
+    QtWidgets.QApplication.sendEvent(w.plot_scroll.viewport(), wheel)  # (a synthetic one it does not)
+    assert bar.value() > before  # ... to the scroll area, which scrolls
+
+
+def test_a_one_channel_call_shows_its_time_axis_whole_under_its_folded_lane(make_window, replay, speech_wav, qtbot,
+                                                                            tiny_model_path, tmp_path):
+    """A review: the call-centre view of a mono file folds its only lane, the last, whose folded plot
+    carried the time axis in a row of no height: the axis and its title were cut off."""
+    w = replay(make_window(speed=0.0, channels="split"), speech_wav)
+    qtbot.wait(50)
+    lane = w.plot_stack.lanes[0]
+    bottom = lane.plots[-1]
+    axis = bottom.getAxis("bottom")
+    assert not lane.analysed and axis.isVisible() and bottom.height() >= axis.minimumHeight() - 1
+    # A session asked for by path (ser gui --replay --session) is not written, and that is said.
+    from gui.main_window import MainWindow
+    from gui.settings import GuiSettings
+
+    asked = tmp_path / "asked.jsonl"
+    w2 = MainWindow(GuiSettings(model_path=str(tiny_model_path), channels="split", speed=0.0),
+                    session_dir=tmp_path / "s2", session_path=asked)
+    qtbot.addWidget(w2)
+    w2.show()
+    replay(w2, speech_wav)
+    assert any(e.startswith(f"{asked}: no session written") for e in w2.errors), w2.errors
+    assert not asked.exists() and w2.explicit_session_path is None
 
 
 def test_the_view_menu_checks_the_view_in_use(make_window):
