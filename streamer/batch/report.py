@@ -519,10 +519,11 @@ def _id_text(call: dict, root: str | None) -> str:
     return f"; <code>{html.escape(call['call_id'])}</code> in calls.csv"
 
 
-def narrowband_statement(calls: list[dict]) -> str | None:
+def narrowband_statement(calls: list[dict], name=lambda call: call["call_id"]) -> str | None:
     """What to say of the calls recorded below 16 kHz (telephone band), once for the batch: said of
     each call, the note was on every call of a call centre. None when there is none. Calls analysed
-    before their summaries kept the sample rate are counted as not known."""
+    before their summaries kept the sample rate are counted as not known. ``name`` names the calls
+    listed: by their id, as calls.csv does (the report: by their path)."""
     with_summary = [c for c in calls if c.get("summary")]
     known = [c for c in with_summary if isinstance(c["summary"].get("sample_rate_hz"), int)]
     narrow = [c for c in with_summary if _narrow_rate(c) is not None]
@@ -536,7 +537,7 @@ def narrowband_statement(calls: list[dict]) -> str | None:
     if len(narrow) == total:
         which = {1: f"The call{counted} is", 2: f"Both calls{counted} are"}.get(total, f"All {total} calls{counted} are")
     else:
-        ids = ", ".join(c["call_id"] for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
+        ids = ", ".join(name(c) for c in narrow[:5]) + (" ..." if len(narrow) > 5 else "")
         which = f"{len(narrow)} of the {total} calls{counted} ({ids}) {'is' if len(narrow) == 1 else 'are'}"
     unknown = total - len(known)
     unknown_text = (f" ({unknown} {'call was' if unknown == 1 else 'calls were'} analysed before the sample rate was "
@@ -635,6 +636,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                 arousal.append(sp["mean_arousal"])
     total = sum(weights.values())
     shares = {k: v / total for k, v in weights.items()} if total > 0 else {}
+    root = info.get("input")  # calls are named by their path under it (_call_name)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
@@ -646,7 +648,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *([f"<p class='note'><b>Audio below 16 kHz:</b> {esc(band)}</p>"]
-               if noun == "call" and (band := narrowband_statement(calls)) else []),
+               if noun == "call" and (band := narrowband_statement(calls, lambda c: _call_name(c, root))) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
@@ -656,7 +658,6 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "read as another emotion, and anger then has a peak but no share.</p>"
              f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
              "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
-    root = info.get("input")
     for c in done + partial:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(_call_name(c, root))}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
