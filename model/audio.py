@@ -56,6 +56,13 @@ def clipped_message(path: str | os.PathLike, share: float, channel: str | None =
             "level was too high, and emotions read from distorted speech are less reliable. Record at a lower level.")
 
 
+def live_clipping_message(device: str, share: float, seconds: float, channel: str | None = None) -> str:
+    """A microphone whose input clips (said while it is listened to, once a session)."""
+    return (f"{_where(f'Microphone {device}', channel)}: {share:.1%} of the samples of its last {seconds:.0f} s of "
+            "sound are at full scale (clipped): the input level is too high, and emotions read from distorted "
+            "speech are less reliable. Lower the input level in the system's sound settings.")
+
+
 def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None,
                        channel: str | None = None) -> str:
     """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is;

@@ -29,6 +29,7 @@ from model.audio import (
     clipped_message,
     decoder_reason,
     is_mp3,
+    live_clipping_message,
     narrowband_message,
     ogg_cut_message,
     ogg_is_cut,
@@ -81,6 +82,8 @@ TURNS_MIN_S = 2.0
 TURNS_SOUND_POWER = 10.0 ** (-50.0 / 10.0)  # a step sounds from -50 dBFS RMS
 TURNS_SPREAD_DB = 6  # speech's steps vary this much in power at least (a hum's or hiss's: under 1 dB)
 TURNS_LEVEL_BINS = 121  # 1-dB bins from -120 to 0 dBFS
+MIC_CLIP_WINDOW_S = 10.0  # a microphone's clipping is judged over its last this much sound ...
+MIC_CLIP_MIN_SOUND_S = 2.0  # ... once it has this much
 MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
@@ -693,6 +696,46 @@ def list_input_devices() -> list[InputDevice]:
     return out
 
 
+class LiveClipping:
+    """Whether a live input clips: per channel compared, the share of its samples at full scale
+    (CLIPPED_LEVEL and above) over its last MIC_CLIP_WINDOW_S of sound (blocks whose peak, less
+    their mean, reaches VERY_QUIET_PEAK_DBFS), once that holds MIC_CLIP_MIN_SOUND_S of it. A file's
+    level notes come at its end, from the whole file; a microphone has no end, and its user can
+    turn the input down at once."""
+
+    def __init__(self, groups: Sequence[tuple[str | None, list[int]]], rate: int):
+        self.groups = [(name, list(chans)) for name, chans in groups]
+        self.rate = int(rate)
+        self._blocks: list[deque] = [deque() for _ in self.groups]  # per group: (sound samples, clipped) per block
+        self._totals = [[0, 0] for _ in self.groups]
+
+    def feed(self, data: np.ndarray) -> list[tuple[str | None, float]]:
+        """Count a block (frames, channels) of float samples; returns the groups whose clipped share
+        over the window is above CLIPPED_SHARE, with that share."""
+        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        window = MIC_CLIP_WINDOW_S * self.rate
+        out = []
+        for g, (name, chans) in enumerate(self.groups):
+            sound = clipped = 0
+            for c in chans:
+                column = data[:, c]
+                if len(column) and float(np.abs(column - column.mean(dtype=np.float64)).max()) >= quiet:
+                    sound += len(column)
+                    clipped += int(np.count_nonzero(np.abs(column) >= CLIPPED_LEVEL))
+            blocks, totals = self._blocks[g], self._totals[g]
+            if sound:
+                blocks.append((sound, clipped))
+                totals[0] += sound
+                totals[1] += clipped
+            while blocks and totals[0] - blocks[0][0] >= window * len(chans):
+                gone = blocks.popleft()
+                totals[0] -= gone[0]
+                totals[1] -= gone[1]
+            if totals[0] >= MIC_CLIP_MIN_SOUND_S * self.rate * len(chans) and totals[1] > CLIPPED_SHARE * totals[0]:
+                out.append((name, totals[1] / totals[0]))
+        return out
+
+
 class MicrophoneSource(Source):
     """A live input device through PortAudio.
 
@@ -796,6 +839,12 @@ class MicrophoneSource(Source):
         last_audio = time.monotonic()
         twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
                  if self.channels != "mix" and not self.twins_checked else None)
+        if self.channels == "mix" or self.n_channels == 1:
+            groups = [(None, list(range(self.n_channels)))]
+        else:
+            analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
+            groups = [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
+        clipping = LiveClipping(groups, self.rate)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -813,6 +862,10 @@ class MicrophoneSource(Source):
                                       f"{self.stall_timeout_s:.0f} s (unplugged?).") from None
                 continue
             last_audio = arrival
+            if clipping is not None and (found := clipping.feed(data)):
+                for name, share in found:  # said once a run of the device, as soon as it is known
+                    self.notices.append(live_clipping_message(self.device_name, share, MIC_CLIP_WINDOW_S, name))
+                clipping = None
             if twins is not None:  # the first seconds of sound tell whether the channels are one
                 twins.feed(data)
                 if twins.settled(MIC_TWIN_CHECK_S, MIC_TWIN_MOST_S):

@@ -374,6 +374,53 @@ def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_1
     assert not notes(16000) and not notes(44100)
 
 
+def test_a_clipping_microphone_is_said_to_clip_while_it_is_listened_to(speech_16k):
+    """A file's clipping is said at its end, from the whole file; a microphone was said nothing of, so
+    a user monitoring an input driven into clipping read emotions of distorted speech unwarned."""
+    import queue as _queue
+
+    from streamer import MicrophoneSource
+    from streamer.sources import MIC_CLIP_MIN_SOUND_S, MIC_CLIP_WINDOW_S
+
+    def run(audio: np.ndarray, channels: str = "mix", names=None, analysed=None) -> tuple[list[str], float]:
+        src = MicrophoneSource(device="fake", channels=channels, stall_timeout_s=60.0)
+
+        class Stream:
+            active = True
+
+            def start(self):
+                pass
+
+        src._stream = Stream()
+        src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, audio.shape[1], "USB Mic"
+        src.track_names, src.analysed_tracks = names or ["Speech"], analysed
+        src._queue = _queue.Queue()
+        block = SAMPLE_RATE_HZ // 10
+        for i in range(0, len(audio) - block + 1, block):
+            src._callback(audio[i:i + block], block, None, type("S", (), {"input_overflow": False})())
+        stop, said_at = threading.Event(), None
+        blocks = src.blocks(stop)
+        for k in range(len(audio) // block):
+            next(blocks)
+            if said_at is None and any("clipped" in n for n in src.notices):
+                said_at = (k + 1) * block / SAMPLE_RATE_HZ
+        stop.set()
+        return [n for n in src.notices if "clipped" in n], said_at
+
+    speech = np.tile(speech_16k, 4)[: int((MIC_CLIP_WINDOW_S + 4) * SAMPLE_RATE_HZ)]
+    loud = np.clip(speech * (0.9 / np.abs(speech).max()) * 4, -1.0, 1.0).astype(np.float32)  # driven 12 dB over
+    said, at = run(loud[:, None])
+    assert said == [said[0]] and said[0].startswith("Microphone USB Mic: ") and "Lower the input level" in said[0]
+    # As soon as it is known (2 s of its sound, its pauses not counted), long before the window's end.
+    assert MIC_CLIP_MIN_SOUND_S <= at < MIC_CLIP_WINDOW_S / 2
+    clean = (speech * (0.9 / np.abs(speech).max())).astype(np.float32)
+    assert run(clean[:, None]) == ([], None)
+    # In the call-centre view, the analysed channel's: the customer's clipping is said, the agent's not.
+    said, _ = run(np.stack([clean, loud], axis=1), "split", ["Agent", "Customer"], [1])
+    assert len(said) == 1 and said[0].startswith("Microphone USB Mic (Customer channel): ")
+    assert run(np.stack([loud, clean], axis=1), "split", ["Agent", "Customer"], [1]) == ([], None)
+
+
 def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
     """A mono microphone that its sound server gives as two channels, in the call-centre view: said after
     a few seconds of sound, once; a real two-channel device is said nothing of."""
