@@ -57,6 +57,10 @@ SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
+MONO_MIC_NOTICE = ("This microphone has one channel, so the call-centre view analyses all of it: every voice it "
+                   "hears, an agent's too. In the EU, inferring the emotions of employees at work is prohibited "
+                   "(AI Act, Art. 5(1)(f)): do not listen to an agent's headset here. The call-centre view leaves "
+                   "the agent out of a device with a channel for each party.")
 # A recording of one channel in the call-centre view: the agent's voice is in it (see _show_mono_call).
 MONO_CALL_NOT_ANALYSED = (" (one channel holds every voice of the call, the agent's too: Channels: Mixed analyses "
                           "it whole)")
@@ -1175,6 +1179,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.bridge.skipped_tracks and new_session:
             source = self.bridge.source
             self._show_split_notice(source.n_tracks if source is not None else 2)
+        elif (new_session and channels == "split" and not self.settings.analyse_agent
+              and getattr(getattr(self.bridge, "source", None), "n_tracks", 2) < 2):
+            # A device of one channel has no agent's channel to leave out: the engine analyses it whole.
+            self.banner.show_message(MONO_MIC_NOTICE, notice=True)
         self._set_state("listening")
         return True
 

@@ -158,6 +158,22 @@ def _live_window(qtbot, tiny_model_path, tmp_path, bridge=None):
     return w, bridge
 
 
+def test_a_one_channel_microphone_in_the_call_centre_view_is_said_to_be_analysed_whole(qtbot, tiny_model_path,
+                                                                                       tmp_path):
+    """A device of one channel has no agent's channel to leave out, and the engine analyses a source
+    of one track whole: the view said nothing of it, where a file of one channel is not analysed."""
+    from types import SimpleNamespace
+
+    from gui.main_window import MONO_MIC_NOTICE
+
+    for n_tracks, said in ((1, True), (2, False)):
+        w, bridge = _live_window(qtbot, tiny_model_path, tmp_path / str(n_tracks))
+        bridge.source = SimpleNamespace(n_tracks=n_tracks)
+        w.settings = w.settings.replace(channels="split")
+        assert w.start_microphone()
+        assert (MONO_MIC_NOTICE in w.banner.messages()) == said
+
+
 def test_the_state_says_listening_while_live_audio_comes(qtbot, tiny_model_path, tmp_path):
     """The playhead stands still between the microphone's blocks: that is not waiting for the analysis."""
     w, bridge = _live_window(qtbot, tiny_model_path, tmp_path)
