@@ -141,8 +141,8 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
         names = [str(n) for n in names]
         if len(names) != n_tracks:
             prefix = f"{what}: " if what else ""
-            raise ConfigError(f"{prefix}{count_text(len(names), 'track name')} given ({', '.join(names)}) but it has {n_tracks} "
-                              f"{'channel' if n_tracks == 1 else 'channels'}; give one name per channel with --names.")
+            raise ConfigError(f"{prefix}{count_text(len(names), 'track name')} given ({', '.join(names)}) but it has "
+                              f"{count_text(n_tracks, 'channel')}; give one name per channel with --names.")
         return names
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
 
@@ -308,6 +308,14 @@ class Source:
     # (analysed channel, another) pairs that held the same sound throughout, once a file's end is read
     twin_pairs: list[tuple[int, int]] = []
 
+    def _level_groups(self) -> list[tuple[str | None, list[int]]]:
+        """The channels whose level notes speak of them together: the mixed recording's all (no name),
+        or, with channels split, each analysed channel by its name."""
+        if self.channels == "mix" or self.n_channels == 1:
+            return [(None, list(range(self.n_channels)))]
+        analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
+        return [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
+
     def _twin_notes(self, twins: TwinChannels, where: str, n_channels: int, live: bool = False) -> None:
         """A note for each analysed channel that held the same sound as another one (``twin_pairs``
         keeps the pairs: ser batch fails a call whose customer's channel is its agent's)."""
@@ -466,12 +474,7 @@ class FileSource(Source):
         said at half its share). Clipping counts on channels that hold sound: a constant at full scale
         (a dead channel stuck at the rail) is no sound, not clipped speech."""
         quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
-        if self.channels == "mix" or self.n_channels == 1:
-            groups = [(None, list(range(self.n_channels)))]
-        else:
-            analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
-            groups = [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
-        for name, chans in groups:
+        for name, chans in self._level_groups():
             peak = float(peaks[chans].max())
             if peak < quiet and self.start_s == 0:  # (part of a file: its other part may be louder)
                 self.notices.append(very_quiet_message(self.path, peak, float(raw_peaks[chans].max()), name))
@@ -839,12 +842,7 @@ class MicrophoneSource(Source):
         last_audio = time.monotonic()
         twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
                  if self.channels != "mix" and not self.twins_checked else None)
-        if self.channels == "mix" or self.n_channels == 1:
-            groups = [(None, list(range(self.n_channels)))]
-        else:
-            analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
-            groups = [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
-        clipping = LiveClipping(groups, self.rate)
+        clipping = LiveClipping(self._level_groups(), self.rate)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
