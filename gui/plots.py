@@ -130,11 +130,11 @@ class Lane:
         self.head_curves: dict[str, dict[str, pg.PlotDataItem]] = {}
         self.sources = {str(h["name"]): str(h.get("source", "")) for h in heads if isinstance(h, dict)}
         self._grid = layout.layout  # the Qt grid under the plots: rows of a lane not analysed are folded
-        self._head_rows: dict[str, int] = {}
+        self._plot_rows: dict[pg.PlotItem, int] = {}  # each model plot's row of the grid
         self._many_classes: set[pg.PlotItem] = set()  # the plots that get more height (the emotions')
         for i, (head, kind, outputs) in enumerate(self.heads):
             self.head_plots[head] = layout.addPlot(row=row + 2 + i, col=0)
-            self._head_rows[head] = row + 2 + i
+            self._plot_rows[self.head_plots[head]] = row + 2 + i
             if kind == "categorical" and len(outputs) > 2:
                 # The emotion plot, the product's main output, gets more of the height than the others:
                 # with every row alike, two lanes on a laptop left its eight curves 25 pixels. Its row
@@ -212,7 +212,7 @@ class Lane:
             p.vb.sigRangeChanged.connect(lambda vb, _r, _c=None: self._place_readout(vb))
         self.dimensions_source = self.sources.get("dimensions", "derived-from-category")
         self.set_name(name)
-        self.fit_minimums()
+        self.fit_heights()
 
     def _build_head(self, head: str, kind: str, outputs: list[str]) -> None:
         plot = self.head_plots[head]
@@ -305,25 +305,27 @@ class Lane:
             # analysed. (Transparent rather than hidden, for the colour key as above.)
             plot.getAxis("left").setPen(pg.mkPen(0, 0, 0, 0) if folded else None)  # None: the theme's
             plot.vb.setOpacity(0.0 if folded else 1.0)
-            row = self._head_rows[head]
-            if analysed:
-                self._grid.setRowMinimumHeight(row, 0)
-                self._grid.setRowMaximumHeight(row, QWIDGETSIZE_MAX)
-            else:
-                height = (0 if folded else NOT_ANALYSED_ROW_PX) + _time_axis_px(plot)  # (the last lane's)
-                self._grid.setRowMinimumHeight(row, height)
-                self._grid.setRowMaximumHeight(row, height)
-        self.fit_minimums()
+        self.fit_heights()
 
-    def fit_minimums(self) -> None:
-        """Each plot's least height: MIN_PLOT_PX of plot (MANY_CLASSES_PREFERRED times it for the emotions'),
-        and the time axis's height where the plot shows it; a model plot of a lane not analysed, its folded row's (the window scrolls the
-        stack rather than squash the plots below this: PlotStack.minimum_plots_height)."""
-        folded = {} if self.analysed else {p: (NOT_ANALYSED_ROW_PX if i == 0 else 0)
-                                           for i, p in enumerate(self.head_plots.values())}
+    def fit_heights(self) -> None:
+        """Each plot's least height: MIN_PLOT_PX (MANY_CLASSES_PREFERRED times it for the emotions'),
+        and the time axis's height where the plot shows it (the window scrolls the stack rather than
+        squash the plots below this: PlotStack.minimum_plots_height). In a lane not analysed, its
+        model plots' rows are fixed: the first one caption line high, the others folded to nothing
+        (each with the time axis's height, where it shows it)."""
+        heads = list(self.head_plots.values())
         for plot in self.plots:
-            least = MIN_PLOT_PX * (MANY_CLASSES_PREFERRED if plot in self._many_classes else 1)
-            plot.setMinimumHeight(folded.get(plot, least) + _time_axis_px(plot))
+            axis = _time_axis_px(plot)
+            if self.analysed or plot not in heads:
+                plot.setMinimumHeight(MIN_PLOT_PX * (MANY_CLASSES_PREFERRED if plot in self._many_classes else 1) + axis)
+                low, high = 0, QWIDGETSIZE_MAX
+            else:
+                low = high = (NOT_ANALYSED_ROW_PX if plot is heads[0] else 0) + axis
+                plot.setMinimumHeight(low)
+            if plot in heads:
+                row = self._plot_rows[plot]
+                self._grid.setRowMinimumHeight(row, low)
+                self._grid.setRowMaximumHeight(row, high)
 
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
@@ -946,10 +948,7 @@ class PlotStack(pg.GraphicsLayoutWidget):
                 axis.tickStrings = functools.partial(clock_tick_strings, axis)
             bottom.setLabel("bottom", "time (s; m:ss from a minute, h:mm:ss from an hour)")
         for lane in lanes:  # the plot with the time axis keeps its least height above the axis (folded, too)
-            if lane.analysed:
-                lane.fit_minimums()
-            else:
-                lane.set_analysed(False, lane.not_analysed_why)
+            lane.fit_heights()
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:
