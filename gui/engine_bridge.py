@@ -567,17 +567,11 @@ class EngineBridge:
 
     @staticmethod
     def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:
-        """Export a session file to CSV or JSON through the engine's session store, or as the HTML report."""
-        import streamer
+        """Export a session file to CSV or JSON through the engine's session store, or as the HTML
+        report `ser batch` writes, for this one session (streamer.batch.report.export_session)."""
+        from streamer.batch.report import export_session
 
-        if fmt == "html":  # the report `ser batch` writes, for this one session
-            from streamer.batch.report import session_report
-
-            return session_report(Path(session_path), Path(out_path))
-        if fmt not in ("csv", "json"):
-            raise ValueError(f"unknown export format {fmt!r}")
-        store = streamer.SessionStore.open(Path(session_path))
-        return Path(store.export_csv(out_path) if fmt == "csv" else store.export_json(out_path))
+        return export_session(session_path, out_path, fmt)
 
 
 __all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "file_info",

@@ -42,14 +42,9 @@ def run_session(args) -> int:
         check_output_dir(out.parent, "export")
     except OutputPathError as exc:
         raise ConfigError(str(exc)) from None
-    if fmt == "html":
-        from streamer.batch.report import session_report
+    from streamer.batch.report import export_session
 
-        session_report(src, out)
-    elif fmt == "csv":
-        store.export_csv(out)
-    else:
-        store.export_json(out)
+    export_session(src, out, fmt)  # as the app's File > Export
     state = analysis_state(store.ended, store.segments, store.results)
     line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
     if store.ended is None and being_written(src):

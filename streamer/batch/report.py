@@ -224,6 +224,19 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     return _png(fig)
 
 
+def export_session(session_path: str | os.PathLike, out_path: str | os.PathLike, fmt: str) -> Path:
+    """A session file exported, as the app's File > Export and ``ser session`` do: "csv" (one row per
+    result, through the session store), "json" (the whole session) or "html" (its report)."""
+    if fmt == "html":
+        return session_report(Path(session_path), Path(out_path))
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}")
+    from streamer.session import SessionStore
+
+    store = SessionStore.open(Path(session_path))
+    return Path(store.export_csv(out_path) if fmt == "csv" else store.export_json(out_path))
+
+
 def session_report(session_path: Path, out_path: Path) -> Path:
     """The report ``ser batch`` writes, for one session (a recording or a live session of the app):
     per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
