@@ -1180,7 +1180,7 @@ class MainWindow(QtWidgets.QMainWindow):
             source = self.bridge.source
             self._show_split_notice(source.n_tracks if source is not None else 2)
         elif (new_session and channels == "split" and not self.settings.analyse_agent
-              and getattr(getattr(self.bridge, "source", None), "n_tracks", 2) < 2):
+              and (source := self.bridge.source) is not None and source.n_tracks < 2):
             # A device of one channel has no agent's channel to leave out: the engine analyses it whole.
             self.banner.show_message(MONO_MIC_NOTICE, notice=True)
         self._set_state("listening")
@@ -1744,17 +1744,17 @@ class MainWindow(QtWidgets.QMainWindow):
         """Route GUI events to the per-track histories."""
         for ev in events:
             if isinstance(ev, Problem):
-                if ev.message.endswith(SOUND_NOTICE_END):
+                message = ev.message
+                if message.endswith(SOUND_NOTICE_END):
                     # The sound output failed (not found, would not open, stopped): Sound goes off. Left
                     # on, it failed again at every play and every file opened, each time with this error.
                     self.set_sound(False)
-                    if OUTPUT_ADVICE not in ev.message:  # (whose app words say so already)
-                        ev = Problem(ev.message.replace(SOUND_NOTICE_END, f"{SOUND_OFF} {SOUND_NOTICE_END}"),
-                                     ev.fatal, ev.notice)
-                if TURN_TAKING in ev.message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
+                    if OUTPUT_ADVICE not in message:  # (whose app words say so already)
+                        message = message.replace(SOUND_NOTICE_END, f"{SOUND_OFF} {SOUND_NOTICE_END}")
+                if TURN_TAKING in message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
                     continue  # the user chose Mixed for this call, and was told what it means
                 # below what the banner says of this run
-                self.show_error(_in_app_words(ev.message), notice=ev.notice)
+                self.show_error(_in_app_words(message), notice=ev.notice)
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:
                     self._fatal_message = ev.message

@@ -28,9 +28,10 @@ class ScriptedBridge:
     def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
         self.active = self.running = True
 
-    # What the window also asks of a bridge: no display reader, no sound, no channel left out.
+    # What the window also asks of a bridge: no display reader, no sound, no channel left out, no source.
     reading = sound_playing = False
     skipped_tracks = ()
+    source = None
 
     def stop_sound(self):
         pass
