@@ -64,6 +64,10 @@ MANY_CLASSES_ROW_STRETCH = 2
 MANY_CLASSES_PREFERRED = 1.5
 BAND_ROWS = 6  # rows of the band's image: an uncertain stretch shows every other one (stripes)
 VAD_STYLES = (QtCore.Qt.PenStyle.SolidLine, QtCore.Qt.PenStyle.DashLine, QtCore.Qt.PenStyle.DotLine)
+# Emotion curves whose colour is close to another class's in a thin line (the palette has no nearer
+# free colour): sky-blue disgust beside blue sad, orange surprised beside yellow happy. Dashed, in
+# the curves and the colour key alike; the others are solid.
+DASHED_CLASSES = frozenset({"disgust", "surprised"})
 MAX_SPEC_COLUMNS = 800  # columns sent to the image per redraw; more than a plot has pixels for
 AXIS_WIDTH = 52  # fixed left-axis width so every plot's time axis lines up
 DEFAULT_SPAN_S = 30.0
@@ -244,7 +248,8 @@ class Lane:
                                 "class in every lane")
             for i, o in enumerate(outputs):
                 if categorical:
-                    pen = pg.mkPen(label_color(o), width=CURVE_WIDTH)
+                    style = QtCore.Qt.PenStyle.DashLine if o in DASHED_CLASSES else QtCore.Qt.PenStyle.SolidLine
+                    pen = pg.mkPen(label_color(o), width=CURVE_WIDTH, style=style)
                 else:  # one light colour, told apart by line style: no emotion class shares it
                     pen = pg.mkPen(VAD_COLOR, width=CURVE_WIDTH, style=VAD_STYLES[i % len(VAD_STYLES)])
                 curves[o] = plot.plot(pen=pen, name=o)

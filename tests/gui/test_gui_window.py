@@ -751,6 +751,24 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     assert w.export("html", elsewhere / "old.htm") == elsewhere / "old.htm"
 
 
+def test_classes_of_near_colours_are_dashed_in_the_curves_and_the_colour_key(make_window, replay, speech_wav):
+    """Sky-blue disgust beside blue sad, orange surprised beside yellow happy: in thin lines the user
+    trial could not tell them apart by colour alone."""
+    from gui.plots import DASHED_CLASSES
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    labels = w.model_info.labels
+    assert DASHED_CLASSES <= set(labels)
+    for lane in w.plot_stack.lanes.values():
+        for label, curve in lane.emotion_curves.items():
+            dashed = curve.opts["pen"].style() == QtCore.Qt.PenStyle.DashLine
+            assert dashed == (label in DASHED_CLASSES), label
+    key = {label.text: sample.item for sample, label in w.plot_stack.key.items}
+    for label in labels:
+        assert key[label].opts["pen"].style() == (QtCore.Qt.PenStyle.DashLine if label in DASHED_CLASSES
+                                                  else QtCore.Qt.PenStyle.SolidLine), label
+
+
 def test_valence_arousal_dots_take_their_top_class_colour_and_axes_say_what_they_show(make_window, replay,
                                                                                        speech_wav):
     from gui.colors import label_color
