@@ -13,6 +13,7 @@ import soundfile as sf
 import soxr
 
 from model.errors import AudioError
+from model.times import time_text
 
 SAMPLE_RATE_HZ = 16000
 MIN_SAMPLE_RATE_HZ = 8000
@@ -253,14 +254,14 @@ def ogg_is_cut(path: str | os.PathLike) -> bool:
 
 
 def ogg_cut_message(path: str | os.PathLike, available_s: float) -> str:
-    return (f"{path}: the Ogg file ends after {available_s:.2f} s of audio without its end-of-stream mark; it "
+    return (f"{path}: the Ogg file ends after {time_text(available_s)} of audio without its end-of-stream mark; it "
             "is truncated (a copy or download cut short?) or still being written.")
 
 
 def truncation_message(path: str | os.PathLike, available_s: float, missing: float) -> str:
     declared_s = available_s / max(1.0 - missing, 1e-9)
-    return (f"{path}: the WAV header declares {declared_s:.2f} s of audio but the file holds only "
-            f"{available_s:.2f} s; it is truncated (a copy or download cut short?).")
+    return (f"{path}: the WAV header declares {time_text(declared_s)} of audio but the file holds only "
+            f"{time_text(available_s)}; it is truncated (a copy or download cut short?).")
 
 
 def check_audio_path(path: str | os.PathLike) -> None:

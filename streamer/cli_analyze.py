@@ -15,7 +15,7 @@ from streamer.config import EngineConfig, analysis_window, crosstalk_setting
 from streamer.errors import ConfigError, SessionError
 from streamer.session import being_written, end_record, export_csv, export_json, is_session_file, session_head_tail
 from streamer.sources import check_track_names
-from streamer.summary import count_text, summarize
+from streamer.summary import count_text, summarize, time_text
 
 EXIT_SOME_FAILED = 1
 PROGRESS_MIN_S = 60.0  # files at least this long get a progress bar
@@ -276,9 +276,9 @@ def run_analyze(args) -> int:
         for msg in res.notices:
             print(f"ser analyze: note: {msg}", file=sys.stderr)
         if not args.quiet:
-            dur = f"{res.duration_s:.1f} s" if res.duration_s is not None else "unknown length"
+            dur = time_text(res.duration_s) if res.duration_s is not None else "unknown length"
             if res.errors:  # the header's length, and how much of it could be read
-                dur = f"{dur} by its header, {res.analysed_until_s:.2f} s of it read"  # as the error says where
+                dur = f"{dur} by its header, {time_text(res.analysed_until_s)} of it read"  # as the error says where
             print(f"{src} ({dur}) -> {out_path}", flush=True)
             for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
                 line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()

@@ -44,7 +44,7 @@ from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
-from streamer.summary import count_text
+from streamer.summary import count_text, time_text
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
@@ -448,8 +448,8 @@ class FileSource(Source):
         start_frame = int(round(self.start_s * self.rate))
         if f.frames > 0 and start_frame >= f.frames:
             f.close()
-            raise AudioError(f"{self.path}: start {self.start_s:.2f} s is beyond the end of the file "
-                             f"({f.frames / self.rate:.2f} s).")
+            raise AudioError(f"{self.path}: start {time_text(self.start_s)} is beyond the end of the file "
+                             f"({time_text(f.frames / self.rate)}).")
         if start_frame and f.seekable():
             f.seek(start_frame)
         n_tracks = 1 if self.channels == "mix" else self.n_channels
@@ -524,7 +524,7 @@ class FileSource(Source):
                     # a damaged FLAC frame).
                     data = self._salvage(self._start_frame + frames_read, block)
                     at_s = (self._start_frame + frames_read + len(data)) / self.rate
-                    error = AudioError(f"{self.path}: reading failed after {at_s:.2f} s ({decoder_reason(exc, self.path)}); "
+                    error = AudioError(f"{self.path}: reading failed after {time_text(at_s)} ({decoder_reason(exc, self.path)}); "
                                        "the file may be truncated or corrupt.")
                     done = True
                     if not len(data):
@@ -533,7 +533,7 @@ class FileSource(Source):
                     # The audio up to the first bad sample is analysed; the rest is not.
                     bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
                     at_s = self.start_s + (frames_read + bad) / self.rate
-                    error = AudioError(f"{self.path}: NaN or infinite samples from {at_s:.2f} s on; the file is "
+                    error = AudioError(f"{self.path}: NaN or infinite samples from {time_text(at_s)} on; the file is "
                                        "corrupt. The audio before them is analysed.")
                     data, done = data[:bad], True
                 frames_read += len(data)
@@ -593,7 +593,7 @@ class FileSource(Source):
             # rest would go unanalysed under a "complete" analysis.
             if _size(self.path) > self._size_at_open:
                 raise AudioError(f"{self.path}: the file grew while it was read (a recording still being written?); "
-                                 f"{position / SAMPLE_RATE_HZ:.2f} s of it were analysed. Analyse it again once "
+                                 f"{time_text(position / SAMPLE_RATE_HZ)} of it were analysed. Analyse it again once "
                                  "the recording has ended.")
             # A WAV cut short reads without error up to its cut: the results so far are kept (like a
             # truncated FLAC's), and the run says the file is incomplete.
@@ -607,8 +607,8 @@ class FileSource(Source):
             # so only a clear shortfall counts.
             declared = self._declared_frames
             if declared is not None and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared):
-                raise AudioError(f"{self.path}: decoding stopped after {frames_read / self.rate:.2f} s of the "
-                                 f"{declared / self.rate:.2f} s the file declares; the rest is damaged or missing "
+                raise AudioError(f"{self.path}: decoding stopped after {time_text(frames_read / self.rate)} of the "
+                                 f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")
 
     def _salvage(self, from_frame: int, frames: int) -> np.ndarray:

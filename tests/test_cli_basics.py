@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from model.times import time_text
 from ser.cli import main
 
 
@@ -210,9 +211,17 @@ def test_a_truncated_wav_says_its_header_length_and_what_was_read(tmp_path, caps
     path.write_bytes(data[: 44 + (len(data) - 44) // 2])  # half of the samples after the header
     assert main(["analyze", str(path), "--model", str(tiny_model_path), "--out", str(tmp_path / "out")]) == 1
     captured = capsys.readouterr()
-    full, half = len(speech_16k) / 16000, len(speech_16k) / 2 / 16000
-    assert f"({full:.1f} s by its header, {half:.2f} s of it read)" in captured.out
-    assert f"the WAV header declares {full:.2f} s of audio but the file holds only {half:.2f} s" in captured.err
+    full, half = time_text(len(speech_16k) / 16000), time_text(len(speech_16k) / 2 / 16000)
+    assert f"({full} by its header, {half} of it read)" in captured.out
+    assert f"the WAV header declares {full} of audio but the file holds only {half};" in captured.err
+
+
+def test_times_in_file_messages_read_as_clock_times_from_a_minute_on():
+    from model.audio import ogg_cut_message, truncation_message
+
+    assert "declares 2:04:10.0 of audio but the file holds only 1:02:05.0;" in truncation_message("a.wav", 3725.0, 0.5)
+    assert "declares 12.4 s of audio but the file holds only 6.2 s;" in truncation_message("a.wav", 6.2, 0.5)
+    assert "ends after 1:30.0 of audio" in ogg_cut_message("a.ogg", 90.0)
 
 
 def test_track_name_count_names_the_file(tmp_path, capsys, speech_16k, tiny_model_path):
