@@ -182,8 +182,9 @@ class NativeStderr:
     def summary(self, path: str | os.PathLike) -> str | None:
         if not self.lines:
             return None
-        return (f"{path}: the MP3 decoder reported {len(self.lines)} damaged frame(s) and skipped them; if the "
-                "results look wrong, re-encode the file (e.g. with ffmpeg) or use the original recording.")
+        # (no count: libmpg123 writes several lines about one damaged frame, and more when it resyncs)
+        return (f"{path}: the MP3 decoder reported damaged frames and skipped them; if the results look wrong, "
+                "re-encode the file (e.g. with ffmpeg) or use the original recording.")
 
 
 def is_mp3(path: str | os.PathLike) -> bool:

@@ -44,7 +44,7 @@ from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
 from streamer.errors import AudioError, ConfigError, DeviceError
 from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
-from streamer.summary import count_text, time_text
+from streamer.summary import count_text, span_text, time_text
 
 CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
@@ -89,6 +89,11 @@ MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that sta
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
 SHORTFALL_S = 0.5
 SALVAGE_S = 0.05  # after a decoding error, the failed block is read again in steps this long, up to the damage
+# After the damage, reading goes on from the first of these distances past it where the decoder reads
+# again (an MP3's damaged frames); the stretch in between is read as silence. A FLAC file that
+# libsndfile cannot seek past its damage still stops there.
+SKIP_DAMAGE_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+SKIP_PROBE_S = 0.05  # audio read at a candidate position to see that the decoder reads there
 SHORTFALL_SHARE = 0.02
 NOTICES_KEPT = 16
 
@@ -356,6 +361,43 @@ class Source:
         return {"kind": type(self).__name__, "description": self.description, "tracks": list(self.track_names)}
 
 
+class BadSamples:
+    """Samples of a file that are not numbers (NaN or infinite), counted where they are read as
+    silence: their number and the stretch from the first to the last."""
+
+    def __init__(self, n_channels: int):
+        self.n_channels = n_channels
+        self.samples = 0
+        self.first_s = self.last_s = 0.0
+
+    def count(self, data: np.ndarray, start_s: float, rate: int) -> None:
+        rows = np.flatnonzero(~np.isfinite(data).all(axis=1))
+        if not self.samples:
+            self.first_s = start_s + rows[0] / rate
+        self.last_s = start_s + (rows[-1] + 1) / rate
+        self.samples += int(np.count_nonzero(~np.isfinite(data)))
+
+    def message(self, path) -> str:
+        where = (f"at {time_text(self.first_s)}" if self.last_s - self.first_s < 0.05 else
+                 f"between {time_text(self.first_s)} and {time_text(self.last_s)}")
+        verb = "is not a number" if self.samples == 1 else "are not numbers"
+        return (f"{path}: {count_text(self.samples, 'sample')} {where} {verb} (NaN or infinite): the file "
+                "is damaged there. They were read as silence; the rest of the file is analysed.")
+
+
+def damage_message(path, gaps: Sequence[tuple[float, float]]) -> str:
+    """The note on stretches of a file the decoder could not read (start s, end s each), which were
+    read as silence. An MP3 decoder finds a position by estimate (libmpg123's seeking is approximate
+    where frames are damaged): the audio after the damage came about half a second early in tests."""
+    shown = [span_text(a, b) for a, b in gaps[:3]]
+    if len(gaps) > 3:
+        shown.append(f"{len(gaps) - 3} more ({sum(b - a for a, b in gaps):.1f} s in all)")
+    where = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    approximate = " Times after it can be off by a fraction of a second (MP3 seeking is approximate)." if is_mp3(path) else ""
+    return (f"{path}: damaged audio could not be decoded at {where}. It was read as silence; the rest of the "
+            f"file is analysed.{approximate}")
+
+
 def _size(path: str) -> int:
     """A file's size, or -1 when it is gone (moved away once read: not a file that grew)."""
     try:
@@ -507,6 +549,8 @@ class FileSource(Source):
         turns = (TurnTaking(self.n_channels, self.rate)
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
         frames_read = 0  # at the file's own rate
+        gaps: list[tuple[float, float]] = []  # stretches the decoder could not read, in file seconds
+        bad = BadSamples(self.n_channels)  # samples that are not numbers, read as silence
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
         ahead: deque[np.ndarray] = deque()  # blocks read (and handed to the sound output), not yet due
@@ -520,22 +564,26 @@ class FileSource(Source):
                     done = len(data) < block
                 except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                     # The block's audio before the damage is read again in small steps (up to a block
-                    # of it was lost otherwise); the audio after it is not (libsndfile cannot seek past
-                    # a damaged FLAC frame).
+                    # of it was lost otherwise); then reading goes on past the damage where the
+                    # decoder reads again, the stretch in between read as silence.
                     data = self._salvage(self._start_frame + frames_read, block)
-                    at_s = (self._start_frame + frames_read + len(data)) / self.rate
-                    error = AudioError(f"{self.path}: reading failed after {time_text(at_s)} ({decoder_reason(exc, self.path)}); "
-                                       "the file may be truncated or corrupt.")
-                    done = True
-                    if not len(data):
-                        continue
+                    damage = self._start_frame + frames_read + len(data)
+                    resumed = self._past_damage(damage)
+                    if resumed is None:  # (libsndfile cannot seek past a damaged FLAC frame)
+                        error = AudioError(f"{self.path}: reading failed after {time_text(damage / self.rate)} "
+                                           f"({decoder_reason(exc, self.path)}); the file may be truncated or corrupt.")
+                        done = True
+                        if not len(data):
+                            continue
+                    else:
+                        f.close()
+                        f, at = resumed
+                        self._file = f
+                        gaps.append((damage / self.rate, at / self.rate))
+                        data = np.concatenate([data, np.zeros((at - damage, self.n_channels), np.float32)])
                 if len(data) and not np.isfinite(data).all():
-                    # The audio up to the first bad sample is analysed; the rest is not.
-                    bad = int(np.flatnonzero(~np.isfinite(data).all(axis=1))[0])
-                    at_s = self.start_s + (frames_read + bad) / self.rate
-                    error = AudioError(f"{self.path}: NaN or infinite samples from {time_text(at_s)} on; the file is "
-                                       "corrupt. The audio before them is analysed.")
-                    data, done = data[:bad], True
+                    bad.count(data, self.start_s + frames_read / self.rate, self.rate)
+                    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
                 frames_read += len(data)
                 if len(data):
                     sums += data.sum(axis=0, dtype=np.float64)
@@ -584,6 +632,10 @@ class FileSource(Source):
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if (msg := self._decoder_log.summary(self.path)) is not None:
             self.notices.append(msg)
+        if gaps:
+            self.notices.append(damage_message(self.path, gaps))
+        if bad.samples:
+            self.notices.append(bad.message(self.path))
         if done and frames_read:
             self._level_notes(peaks, raw_peaks, clipped, frames_read)
             if twins is not None:
@@ -611,6 +663,52 @@ class FileSource(Source):
                                  f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")
 
+    def _past_damage(self, from_frame: int) -> tuple[sf.SoundFile, int] | None:
+        """A fresh handle positioned where the decoder reads again after damage at ``from_frame``
+        (the file's own frames), and that frame: the first of SKIP_DAMAGE_S past it where it reads,
+        brought back by halving towards the damage to within SKIP_PROBE_S. None when it reads at none
+        of them before the file's end, or the file cannot seek."""
+        probe = max(1, int(SKIP_PROBE_S * self.rate))
+        total = self._start_frame + self._declared_frames if self._declared_frames else 0
+        bad = from_frame
+        for skip in SKIP_DAMAGE_S:
+            at = from_frame + max(1, int(round(skip * self.rate)))
+            if total and at + probe > total:
+                return None
+            reads = self._reads_at(at, probe)
+            if reads is None:
+                return None
+            if reads:
+                while at - bad > probe:
+                    mid = (bad + at) // 2
+                    if self._reads_at(mid, probe):
+                        at = mid
+                    else:
+                        bad = mid
+                try:
+                    with NativeStderr(self._decoder_log.active):
+                        g = sf.SoundFile(self.path)
+                        g.seek(at)
+                    return g, at
+                except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+                    return None
+            bad = at
+        return None
+
+    def _reads_at(self, at: int, frames: int) -> bool | None:
+        """Whether the decoder reads ``frames`` frames from frame ``at`` (a fresh handle); None when
+        the file cannot seek or ends before them."""
+        try:
+            # The MP3 decoder's own lines on the damage kept from the terminal (and from the note's
+            # count: this reads it again).
+            with NativeStderr(self._decoder_log.active), sf.SoundFile(self.path) as g:
+                if not g.seekable():
+                    return None
+                g.seek(at)
+                return True if len(read_frames(g, frames)) == frames else None
+        except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
+            return False
+
     def _salvage(self, from_frame: int, frames: int) -> np.ndarray:
         """Up to ``frames`` frames from ``from_frame`` (the file's own frames), read from a fresh handle
         in steps of SALVAGE_S until the decoder fails again: the audio of a failed block before its
@@ -618,14 +716,14 @@ class FileSource(Source):
         pieces: list[np.ndarray] = []
         step = max(1, int(SALVAGE_S * self.rate))
         try:
-            with sf.SoundFile(self.path) as g:
+            # The MP3 decoder's lines kept from the terminal; not noted again (the failed read noted them).
+            with NativeStderr(self._decoder_log.active), sf.SoundFile(self.path) as g:
                 if not g.seekable():
                     return np.zeros((0, self.n_channels), np.float32)
                 g.seek(from_frame)
                 got = 0
                 while got < frames:
-                    with self._decoder_log:
-                        piece = read_frames(g, min(step, frames - got))
+                    piece = read_frames(g, min(step, frames - got))
                     pieces.append(piece)
                     got += len(piece)
                     if len(piece) < step:
