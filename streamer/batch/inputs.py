@@ -58,12 +58,23 @@ def _call_ids(rels: list[str]) -> list[str]:
     return [cid if k and count[cid.casefold()] == 1 else f"{cid}-{suffix(rel)}" for rel, cid, k in zip(rels, ids, kept)]
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """A file or folder under ``root`` whose name starts with a dot: hidden, as file managers hide it
+    (macOS writes "._NAME" companions of each file on foreign disks, which are not recordings)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _files(root: Path, suffixes) -> list[Path]:
+    """Files under the folder ``root`` with one of ``suffixes`` (any case), hidden ones left out."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and not _hidden(p, root) and p.is_file())
+
+
 def unsupported_files(input_path: str | os.PathLike) -> list[Path]:
     """Audio files in a folder that are in a format this program cannot read (``.m4a`` ...)."""
     root = Path(input_path)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in UNSUPPORTED_AUDIO_SUFFIXES and p.is_file())
+    return _files(root, UNSUPPORTED_AUDIO_SUFFIXES)
 
 
 def _unsupported_note(root: Path) -> str:
@@ -88,10 +99,16 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
     root = Path(input_path)
     if root.is_dir():
         base = root
-        paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+        paths = _files(root, AUDIO_SUFFIXES)
+        hidden = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and _hidden(p, root))
+        hidden_note = (f"{count_text(len(hidden), 'hidden file')} (names starting with a dot, e.g. "
+                       f"{hidden[0].relative_to(root)}) not analysed: a file manager hides them, and macOS writes "
+                       "\"._NAME\" companions that are not recordings. Rename a recording to analyse it." if hidden else "")
         if not paths:
             raise ConfigError(f"{root}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))})."
-                              + _unsupported_note(root))
+                              + _unsupported_note(root) + (f" {hidden_note}" if hidden else ""))
+        if hidden and notes is not None:
+            notes.append(hidden_note)
     elif root.is_file():
         base = root.parent
         if root.suffix.lower() in AUDIO_SUFFIXES | UNSUPPORTED_AUDIO_SUFFIXES:

@@ -298,8 +298,6 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     notes: list[str] = []
     calls = discover(input_path, notes)
     unreadable = unsupported_files(input_path)
-    store = BatchStore(out_dir)
-    out_dir = store.root  # "~" expanded, as the store checked and made it
     model_path = resolve_model_path(settings.model)
     if not model_path.is_file():
         raise ModelFileError(f"{model_path}: model file not found. Pass an existing .safetensors file or 'default'.")
@@ -308,6 +306,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
+    store = BatchStore(out_dir)  # made once everything else is known to be right: a refused run leaves no folder
+    out_dir = store.root  # "~" expanded, as the store checked and made it
 
     run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
     bar = _progress_bar(len(calls), progress)

@@ -111,3 +111,15 @@ def test_a_listed_file_that_is_not_there_is_said_as_ser_analyze_says_it(calls, t
     rec = load(out / "calls" / "gone.wav" / "failed.json")
     assert rec["error"] == f"{tmp_path / 'gone.wav'}: file not found."
     assert "gone.wav: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [["--workers", "0"], ["--model", "missing.safetensors"]])
+def test_a_refused_batch_leaves_no_output_folder(bad, tiny_model_path, tmp_path, capsys):
+    """A run refused for its options made its output folder (with calls/ in it) before saying so."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "call.wav").write_bytes(b"x")
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--quiet", *bad]
+    assert main(args) == 2
+    assert "error" in capsys.readouterr().err and not out.exists()

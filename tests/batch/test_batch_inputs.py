@@ -24,6 +24,24 @@ def test_folder_is_searched_recursively_and_ids_are_relative_paths(tmp_path):
         discover(tmp_path / "missing")
 
 
+def test_hidden_files_and_folders_are_left_out_with_a_note(tmp_path):
+    (tmp_path / ".trash").mkdir()
+    for name in ("call.wav", "._call.wav", ".hidden.flac", ".trash/old.wav", "._notes.m4a"):
+        (tmp_path / name).write_bytes(b"x")
+    notes: list[str] = []
+    assert [c.call_id for c in discover(tmp_path, notes)] == ["call.wav"]
+    assert notes == ['3 hidden files (names starting with a dot, e.g. ._call.wav) not analysed: a file manager hides '
+                     'them, and macOS writes "._NAME" companions that are not recordings. Rename a recording to '
+                     'analyse it.']
+    (tmp_path / "call.wav").unlink()
+    with pytest.raises(ConfigError, match=r"no audio files found .*3 hidden files"):
+        discover(tmp_path)
+    hidden_root = tmp_path / ".cache" / "calls"  # a hidden folder above the input folder hides nothing in it
+    hidden_root.mkdir(parents=True)
+    (hidden_root / "a.wav").write_bytes(b"x")
+    assert [c.call_id for c in discover(hidden_root)] == ["a.wav"]
+
+
 def test_list_file_paths_are_relative_to_the_list(tmp_path):
     (tmp_path / "rec").mkdir()
     (tmp_path / "rec" / "x.wav").write_bytes(b"x")
