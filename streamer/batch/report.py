@@ -34,6 +34,7 @@ UNCERTAIN_RGB = (1.0, 1.0, 1.0)  # white, hatched: apart from the grey of speech
 UNCERTAIN_EDGE_RGB = (0.45, 0.45, 0.45)
 UNCERTAIN_HATCH = "////"
 TITLE_ROW_IN = 0.22  # the timeline's title has a row of its own above the key (they overlapped)
+CAPTION_LINE_IN = 0.14  # the timeline caption's second line
 DEFAULT_HOP_S = 0.5  # a band cell's width when a lane has a single window
 AROUSAL_COLOR = "#d62728"
 VALENCE_COLOR = "#1f77b4"
@@ -155,7 +156,7 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     """One lane per analysed track: speech shaded, arousal and valence per window, the angriest moment
     marked, and a live session's ``pauses`` (where on its axis, how long) as labelled dotted lines."""
     n = max(1, len(tracks))
-    height_in = LANE_HEIGHT_IN * n + 0.75 + TITLE_ROW_IN
+    height_in = LANE_HEIGHT_IN * n + 0.75 + CAPTION_LINE_IN + TITLE_ROW_IN
     fig = _figure(TIMELINE_WIDTH_IN, height_in)
     axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
     end = max([duration_s] + [r.end_s for r in results] + [1.0])
@@ -204,7 +205,8 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
             angry = [r for r in wins if not r.uncertain and r.probabilities.get(ANGER_LABEL, 0.0) >= ANGER_MARK_MIN]
             if angry:
                 top = max(angry, key=lambda r: r.probabilities[ANGER_LABEL])
-                ax.axvline((top.start_s + top.end_s) / 2, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
+                # at the window's start, the time the table and the text give for the peak
+                ax.axvline(top.start_s, color=ANGER_MARK_COLOR, ls="--", lw=0.8)
         if not tracks:
             ax.text(0.5, 0.5, "no channel analysed", ha="center", va="center", transform=ax.transAxes)
     from matplotlib.patches import Patch
@@ -216,11 +218,13 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
                        ncol=len(handles), frameon=False, handlelength=1.2, columnspacing=0.8)
     clock = _time_axis(axes[-1], end)
     unit = ("s; m:ss from a minute, h:mm:ss from an hour" if end >= 3600 else "s; m:ss from a minute") if clock else "s"
-    axes[-1].set_xlabel(f"time ({unit}); grey: speech; top band: each window's top emotion (hatched: uncertain); "
-                        f"dashed: angriest window not uncertain (if anger reached {ANGER_MARK_MIN:.0%})", fontsize=8)
+    # Two lines: as one, the caption ran past the figure's right edge with the longer time units.
+    axes[-1].set_xlabel(f"time ({unit}); grey: speech; top band: each window's top emotion (hatched: uncertain)\n"
+                        f"dashed: start of the angriest window not uncertain (if anger reached {ANGER_MARK_MIN:.0%})",
+                        fontsize=8)
     left = 0.8 / TIMELINE_WIDTH_IN
     fig.text(left, 1 - 0.04 / height_in, _drawable(call_id), fontsize=9, ha="left", va="top")
-    _fixed_margins(fig, height_in, top_in=0.3 + TITLE_ROW_IN)
+    _fixed_margins(fig, height_in, top_in=0.3 + TITLE_ROW_IN, bottom_in=0.45 + CAPTION_LINE_IN)
     return _png(fig)
 
 
@@ -345,10 +349,10 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         raise export_failure(out_path, "HTML report", exc) from exc
 
 
-def _fixed_margins(fig, height_in: float, top_in: float = 0.3) -> None:
+def _fixed_margins(fig, height_in: float, top_in: float = 0.3, bottom_in: float = 0.45) -> None:
     # Fixed margins in inches: tight_layout would measure every text and cost more than the drawing.
     fig.subplots_adjust(left=0.8 / TIMELINE_WIDTH_IN, right=1 - 0.15 / TIMELINE_WIDTH_IN,
-                        bottom=0.45 / height_in, top=1 - top_in / height_in, hspace=0.15)
+                        bottom=bottom_in / height_in, top=1 - top_in / height_in, hspace=0.15)
 
 
 def overview_png(shares: dict[str, float], call_arousal: list[float], noun: str = "call",
@@ -664,13 +668,15 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                if noun == "call" and (band := narrowband_statement(calls, lambda c: _call_name(c, root))) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
-             f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
-             "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
-             f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech). Shares and means come from whole "
-             "utterances; peaks are of single analysis windows, so a window can read angry within an utterance "
-             "read as another emotion, and anger then has a peak but no share.</p>"
-             f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
-             "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
+             ]
+    if done + partial:  # (none when every call failed: the overview says so, with no empty table or sections)
+        parts += [f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
+                  "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
+                  f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech). Shares and means come from whole "
+                  "utterances; peaks are of single analysis windows, so a window can read angry within an utterance "
+                  "read as another emotion, and anger then has a peak but no share.</p>"
+                  f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
+                  "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(_call_name(c, root))}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
@@ -702,13 +708,15 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                 f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
                 f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"
                 f"<td>{_value_at(sp['peak_anger'], sp['peak_anger_s'])}</td></tr>")
-    parts.append("</table>")
+    if done + partial:
+        parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")
         parts += [f"<li class='failed'><b>{esc(_call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
                   f"{esc(_error_text(c))}</li>" for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
-    parts.append(f"<h2>Per {noun}</h2>")
+    if done + partial:
+        parts.append(f"<h2>Per {noun}</h2>")
     path = Path(path) if path is not None else out_dir / "report.html"
     with atomic_writer(path) as f:
         f.write("\n".join(parts))

@@ -302,9 +302,10 @@ def test_a_timeline_shows_each_windows_top_emotion_in_the_apps_colours(monkeypat
 
     furious = SimpleNamespace(**{**vars(w(3.0, "angry")), "probabilities": {"angry": 0.95, "sad": 0.05}})
     report.timeline_png("call", 6.0, ["Customer"], [], [*results, furious])
-    assert dashed(figures[-1]) == [4.0]
+    assert dashed(figures[-1]) == [3.0]  # at the window's start: the time the table gives for the peak
     report.timeline_png("call", 6.0, ["Customer"], [], [*results, SimpleNamespace(**{**vars(furious), "uncertain": True})])
-    assert dashed(figures[-1]) == [2.5]  # the window at 1.5 s, angry at 0.7 and not uncertain
+    assert dashed(figures[-1]) == [1.5]  # the window at 1.5 s, angry at 0.7 and not uncertain
+    assert figures[-1].axes[0].get_xlabel().splitlines()[1].startswith("dashed: start of the angriest window")
     # From a minute on, the time axis is in m:ss, as the app's.
     report.timeline_png("call", 150.0, ["Customer"], [], results)
     figures[-1].canvas.draw()

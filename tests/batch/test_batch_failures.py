@@ -123,3 +123,16 @@ def test_a_refused_batch_leaves_no_output_folder(bad, tiny_model_path, tmp_path,
     args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--quiet", *bad]
     assert main(args) == 2
     assert "error" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_batch_whose_calls_all_failed_has_a_report_without_empty_tables(tiny_model_path, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "empty.wav").write_bytes(b"")
+    (src / "text.wav").write_text("not audio")
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1",
+                 "--quiet"]) == 1
+    html = (out / "report.html").read_text()
+    assert "No call analysed." in html and "<h2>Failed calls</h2>" in html
+    assert "<table" not in html and "<h2>Per call</h2>" not in html and "<h2>Calls</h2>" not in html
