@@ -271,7 +271,13 @@ def session_report(session_path: Path, out_path: Path) -> Path:
     segments, results = analysed_view(kept, store.segments, store.results)
     analysed = [names[t] for t in kept]
     not_analysed = [names[t] for t in sorted(skipped) if t < n_tracks]
-    statement = (f"Analysed: {', '.join(analysed) or 'none'}."
+    said = analysed
+    source = engine.get("source") or {}
+    if source.get("channels") == "mix" and len(names) == 1 and analysed:  # one track, named "mix"
+        channels = source.get("n_channels")
+        said = ["its one channel" if channels == 1 else
+                f"its {channels} channels mixed to one track" if isinstance(channels, int) else "its channels mixed to one track"]
+    statement = (f"Analysed: {', '.join(said) or 'none'}."
                  + (f" Not analysed: {', '.join(not_analysed)} (the employee channel"
                     + (", and the channels left out with it" if len(not_analysed) > 1 else "") + ")."
                     if not_analysed else ""))

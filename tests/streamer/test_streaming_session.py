@@ -602,3 +602,20 @@ def test_a_channel_analysed_for_part_of_a_session_is_reported_as_analysed(tmp_pa
     assert skipped_tracks(reopened.metadata) == set()
     text = session_report(path, tmp_path / "live.html").read_text()
     assert "Analysed: Agent, Customer." in text and "Not analysed" not in text
+
+
+@pytest.mark.parametrize("n_channels, said", [(1, "Analysed: its one channel."),
+                                              (2, "Analysed: its 2 channels mixed to one track."),
+                                              (None, "Analysed: its channels mixed to one track.")])
+def test_a_mixed_recordings_report_says_what_its_one_track_holds(tmp_path, n_channels, said):
+    """It said "Analysed: mix.", the track's internal name."""
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "mixed.jsonl"
+    session = SessionStore.create(path, {"source": "file", "track_names": ["mix"]}, keep_records=True)
+    source = {"kind": "FileSource", "channels": "mix", **({"n_channels": n_channels} if n_channels else {})}
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5}, "source": source})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), replace(_result(0.5), track=0, track_name="mix")])
+    session.close()
+    text = session_report(path, tmp_path / "mixed.html").read_text()
+    assert f"{said} Analysis:" in text and "Analysed: mix" not in text
