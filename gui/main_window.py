@@ -304,10 +304,12 @@ class ErrorBanner(QtWidgets.QFrame):
     def show_message(self, text: str, notice: bool = False, passing: bool = False, keep: bool = True) -> None:
         """An error (red), or with ``notice`` a note on what the app does (blue), below the messages
         shown (a recording's notes on its audio came together, and each hid the one before); one said
-        again moves to the end. The newest BANNER_MESSAGES_KEPT stay, besides a ``passing`` message (an
+        again moves to the end, and one said already within a shown message is not added. The newest BANNER_MESSAGES_KEPT stay, besides a ``passing`` message (an
         export's failure), which replaces an earlier one and goes with :meth:`withdraw`. Without
         ``keep``, in place of them all. Red while any message shown is an error. A new start clears
         it (MainWindow.clear_error), a restart its errors only (:meth:`drop_errors`)."""
+        if keep and any(text != m[0] and text in m[0] for m in self._shown):
+            return  # said already within a longer message (a session's "When it was analysed: ...")
         kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep else []
         kept.append((text, notice, passing))
         while sum(not m[2] for m in kept) > BANNER_MESSAGES_KEPT:  # the oldest goes (never for a passing one)

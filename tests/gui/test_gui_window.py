@@ -1199,6 +1199,9 @@ def test_ser_batch_results_open_like_sessions(make_window, stereo_wav, tiny_mode
     # ... and why, as ser batch said it (it was kept in results.json only)
     assert "When it was analysed: " in text and "cut.flac: reading failed after" in text
     assert w.source_path == src / "cut.flac" and len(w.histories[1].results) > 0
+    # Reading the recording again for its level and spectrogram meets the same damage: said once.
+    qtbot.waitUntil(lambda: not w.bridge.reading, timeout=WAIT_MS)
+    assert w.banner.text().count("cut.flac: reading failed after") == 1, w.banner.text()
 
 
 def test_a_ser_analyze_session_of_a_split_recording_shows_each_channels_audio(make_window, stereo_wav,
