@@ -257,9 +257,15 @@ def run_analyze(args) -> int:
             failed += 1
             continue
         out_path = _out_path(out_dir, out_stem or stems[name], args.format, taken)
-        if skip_note and _channel_count(src) == len(names):
+        channels = _channel_count(src) if args.channels == "split" and src.is_file() else None
+        if skip_note and channels == len(names):
             print(skip_note, file=sys.stderr)
             skip_note = None
+        mono = (f" {src} has one channel: in a call recorded in mono every voice is in it, the agent's too, so it "
+                "cannot be split into agent and customer (ser batch refuses such calls; --channels mix analyses it "
+                "whole, where analysing every voice in it is lawful).") if channels == 1 else ""
+        if mono and names and len(names) == 1:  # analysed: said before it
+            print(f"ser analyze: note:{mono}", file=sys.stderr)
         try:
             res, kept = _analyze_one(src, out_path, predictor, config, args, names)
         except KeyboardInterrupt:
@@ -269,7 +275,7 @@ def run_analyze(args) -> int:
             raise
         except SERError as exc:
             hint = (f" To analyse the files in it, give them (e.g. {src}/*.wav), or use 'ser batch {src}' for a "
-                    "folder of calls." if src.is_dir() else "")
+                    "folder of calls." if src.is_dir() else mono)
             print(f"ser analyze: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue

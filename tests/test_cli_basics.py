@@ -4,6 +4,7 @@ refusals of compute devices that are not here (no traceback)."""
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model.times import time_text
@@ -509,3 +510,23 @@ def test_an_unknown_users_home_in_out_is_a_clear_error(capsys, speech_paths, tin
                  str(tiny_model_path)]) == 2
     err = capsys.readouterr().err
     assert "no such user's home folder" in err and "Traceback" not in err
+
+
+def test_a_mono_file_split_into_agent_and_customer_is_explained(tmp_path, capsys, speech_16k, tiny_model_path):
+    """`--channels split --names Agent,Customer` on a mono call failed on the count of names; given
+    one name, it analysed the whole call, the agent's voice included, unsaid."""
+    import soundfile as sf
+
+    path = tmp_path / "mono.wav"
+    sf.write(str(path), speech_16k, 16000)
+    common = ["--channels", "split", "--model", str(tiny_model_path), "--quiet"]
+    assert main(["analyze", str(path), "--names", "Agent,Customer", "--out", str(tmp_path / "a"), *common]) == 1
+    err = capsys.readouterr().err
+    assert "2 track names given (Agent, Customer) but it has 1 channel" in err
+    assert f"{path} has one channel: in a call recorded in mono every voice is in it, the agent's too" in err
+    assert main(["analyze", str(path), "--names", "Customer", "--out", str(tmp_path / "b"), *common]) == 0
+    assert f"note: {path} has one channel" in capsys.readouterr().err
+    stereo = tmp_path / "stereo.wav"
+    sf.write(str(stereo), np.stack([speech_16k, speech_16k[::-1]], axis=1), 16000)
+    assert main(["analyze", str(stereo), "--names", "Agent,Customer", "--out", str(tmp_path / "c"), *common]) == 0
+    assert "has one channel" not in capsys.readouterr().err
