@@ -308,6 +308,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
     store = BatchStore(out_dir)  # made once everything else is known to be right: a refused run leaves no folder
     out_dir = store.root  # "~" expanded, as the store checked and made it
+    store.hold()  # another run writing there now is refused
 
     run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
     bar = _progress_bar(len(calls), progress)
@@ -410,6 +411,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
         "unsupported_format": [str(p) for p in unreadable],
         "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
+    store.release()
     return run
 
 

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import weakref
 from pathlib import Path
 
 from model import files
@@ -32,6 +33,7 @@ from streamer.errors import SessionError
 from streamer.session import ANALYSIS_COMPLETE, ANALYSIS_STOPPED
 
 CALLS_DIR = "calls"
+LOCK_FILE = ".ser-batch.lock"  # held by the run writing the folder (BatchStore.hold)
 RESULTS, SUMMARY, TIMELINE, DONE_MARKER, FAILED_MARKER = (
     "results.json", "summary.json", "timeline.png", "done.json", "failed.json")
 def _documents(outcome, state: str, until: float | None, errors: list[str]) -> dict[str, bytes]:
@@ -64,6 +66,36 @@ class BatchStore:
         except OSError as exc:
             raise SessionError(f"{self.root / CALLS_DIR}: cannot create it ({exc.strerror or exc}); choose another "
                                "place for the batch's results (--out).") from exc
+
+    def hold(self) -> None:
+        """Hold the output folder for this run: another ``ser batch`` writing to it now is refused
+        (two runs on one folder both analysed every call and both wrote the table and report). An
+        advisory lock on ``LOCK_FILE`` in it, which the operating system drops with the process however
+        it ends; :meth:`release` drops it sooner. Where there are no such locks (Windows), nothing is held."""
+        try:
+            import fcntl
+        except ImportError:
+            return
+        try:
+            f = open(self.root / LOCK_FILE, "a+b")  # noqa: SIM115 - held open for the run
+        except OSError:
+            return  # a folder that takes no new file fails at its first output, in its own words
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise SessionError(f"{self.root}: another ser batch is writing its results there now; wait for it to "
+                               "end, or give this one another --out.") from None
+        except OSError:  # a file system without locks
+            f.close()
+            return
+        self._held = f
+        weakref.finalize(self, f.close)  # also when the run ends on an error
+
+    def release(self) -> None:
+        if (f := getattr(self, "_held", None)) is not None:
+            f.close()
+            self._held = None
 
     def call_dir(self, call_id: str) -> Path:
         return self.root / CALLS_DIR / call_id

@@ -136,3 +136,24 @@ def test_a_batch_whose_calls_all_failed_has_a_report_without_empty_tables(tiny_m
     html = (out / "report.html").read_text()
     assert "No call analysed." in html and "<h2>Failed calls</h2>" in html
     assert "<table" not in html and "<h2>Per call</h2>" not in html and "<h2>Calls</h2>" not in html
+
+
+def test_a_second_batch_on_a_folder_being_written_is_refused(calls, tiny_model_path, tmp_path, capsys):
+    """Two runs on one output folder both analysed every call and both wrote the table and report."""
+    from streamer.batch.store import BatchStore
+
+    src = tmp_path / "calls"
+    src.mkdir()
+    shutil.copy(calls["calls"][GOOD[0]]["path"], src / GOOD[0])
+    out = tmp_path / "out"
+    other = BatchStore(out)
+    other.hold()  # a run writing there now (its lock, as another process would hold it)
+    args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{out}: another ser batch is writing its results there now; wait for it to end, or give this one " \
+           "another --out." in err
+    assert not any((out / "calls").iterdir()) and not (out / "report.html").exists()
+    other.release()
+    assert main(args) == 0 and (out / "report.html").exists()
+    assert main(args) == 0  # the lock of the run before was released
