@@ -88,10 +88,10 @@ def list_devices() -> list[tuple[int, str]]:
 def file_info(path: str | Path) -> tuple[int, float]:
     """(channels, duration in seconds) of an audio file; (1, 0.0) if it cannot be told (the engine
     reports unreadable files properly when it starts)."""
-    import soundfile as sf
+    from model.audio import audio_info
 
     try:
-        info = sf.info(str(path))
+        info = audio_info(path)
         return int(info.channels), float(info.duration)
     except Exception:  # noqa: BLE001
         return 1, 0.0

@@ -191,6 +191,14 @@ def is_mp3(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith((".mp3", ".mpga", ".mp2"))
 
 
+def audio_info(path: str | os.PathLike):
+    """soundfile's ``info`` of a file, with what the MP3 decoder prints meanwhile (e.g. "Warning: Xing
+    stream size off by more than 1%" for a file cut short) kept from the user's terminal: its
+    reading says what is wrong, in the product's words. Raises as ``soundfile.info``."""
+    with NativeStderr(is_mp3(path)):
+        return sf.info(str(path))
+
+
 WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders (and RF64): not checkable
 MAX_RIFF_CHUNKS = 64
 

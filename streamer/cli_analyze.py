@@ -166,10 +166,10 @@ def _out_target(args) -> tuple[Path, str | None]:
 
 
 def _duration_s(path: Path) -> float | None:
-    import soundfile as sf
+    from model.audio import audio_info
 
     try:
-        return float(sf.info(str(path)).duration)
+        return float(audio_info(path).duration)
     except Exception:  # noqa: BLE001 - the engine reports unreadable files with a proper message
         return None
 
@@ -190,10 +190,10 @@ def _fast_threads(model: str) -> int:
 
 def _channel_count(path: Path) -> int | None:
     """The file's channels as its header gives them (None when it cannot be read: its analysis says why)."""
-    import soundfile as sf
+    from model.audio import audio_info
 
     try:
-        return int(sf.info(str(path)).channels)
+        return int(audio_info(path).channels)
     except Exception:  # noqa: BLE001 - any failure is the analysis's to report, in its words
         return None
 
