@@ -77,16 +77,19 @@ def cmd_batch(args) -> int:
     if not args.quiet:
         print(f"ser batch: {run.line()}")
         print(f"ser batch: {settings.channel_statement()}")
-        from streamer.batch.report import CHECK_NAMES, narrowband_statement, with_notes, without_speech
+        from streamer.batch.report import CHECK_NAMES, call_name, narrowband_statement, with_notes, without_speech
 
-        if band := narrowband_statement(run.calls):
+        def name(call: dict) -> str:  # as the report names it: its path under the input (calls.csv: path)
+            return call_name(call, args.input)
+
+        if band := narrowband_statement(run.calls, name):
             print(f"ser batch: {band}")
-        noted = with_notes(run.calls)
+        noted = with_notes(run.calls, name)
         if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
             print(f"ser batch: {len(noted)} {'call has notes on its' if len(noted) == 1 else 'calls have notes on their'} "
                   f"audio (clipped, very quiet, channels alike ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
                   "notes column of the table and the report.")
-        empty = without_speech(run.calls)
+        empty = without_speech(run.calls, name)
         if empty:
             print(f"ser batch: {len(empty)} analysed {'channel has' if len(empty) == 1 else 'channels have'} no "
                   f"speech: {', '.join(f'{call} ({name})' for call, name in empty[:5])}"

@@ -501,16 +501,17 @@ CHECK_NAMES = ("if the call has speech there, check that --names gives the chann
                "by default)")
 
 
-def without_speech(calls: list[dict]) -> list[tuple[str, str]]:
-    """(call id, speaker) of each analysed channel of a done call where no speech was found: a
-    silent or swapped channel looks like this."""
-    return [(c["call_id"], sp["track_name"]) for c in calls if c.get("status") == "done"
+def without_speech(calls: list[dict], name=lambda call: call["call_id"]) -> list[tuple[str, str]]:
+    """(call, speaker) of each analysed channel of a done call where no speech was found: a silent
+    or swapped channel looks like this. ``name`` names the call (default: its id)."""
+    return [(name(c), sp["track_name"]) for c in calls if c.get("status") == "done"
             for sp in (c.get("summary") or {}).get("speakers", []) if not sp.get("n_segments")]
 
 
-def with_notes(calls: list[dict]) -> list[str]:
-    """The ids of the calls whose summary has notes on their audio (clipped, very quiet ...)."""
-    return [c["call_id"] for c in calls if (c.get("summary") or {}).get("notes")]
+def with_notes(calls: list[dict], name=lambda call: call["call_id"]) -> list[str]:
+    """The calls whose summary has notes on their audio (clipped, very quiet ...), each as ``name``
+    names it (default: its id)."""
+    return [name(c) for c in calls if (c.get("summary") or {}).get("notes")]
 
 
 def _narrow_rate(call: dict) -> int | None:
@@ -519,7 +520,7 @@ def _narrow_rate(call: dict) -> int | None:
     return rate if isinstance(rate, int) and not isinstance(rate, bool) and rate < SAMPLE_RATE_HZ else None
 
 
-def _call_name(call: dict, root: str | None) -> str:
+def call_name(call: dict, root: str | None) -> str:
     """A call as its user knows it: its path under the batch's input folder, or under a list file's
     folder (its file name when it lies outside it). Its id, a folder name made of that path with spaces and other characters
     replaced and, then, a suffix of its own (``call_4_spaces.wav-2f152803``), names it in calls.csv."""
@@ -537,7 +538,7 @@ def _call_name(call: dict, root: str | None) -> str:
 
 def _id_text(call: dict, root: str | None) -> str:
     """What follows a call's path where its id is not its name: "; ID in calls.csv" (HTML); else ""."""
-    if _call_name(call, root) == call["call_id"]:
+    if call_name(call, root) == call["call_id"]:
         return ""
     return f"; <code>{html.escape(call['call_id'])}</code> in calls.csv"
 
@@ -659,7 +660,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                 arousal.append(sp["mean_arousal"])
     total = sum(weights.values())
     shares = {k: v / total for k, v in weights.items()} if total > 0 else {}
-    root = info.get("input")  # calls are named by their path under it (_call_name)
+    root = info.get("input")  # calls are named by their path under it (call_name)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
@@ -671,7 +672,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
              *([f"<p class='note'><b>Audio below 16 kHz:</b> {esc(band)}</p>"]
-               if noun == "call" and (band := narrowband_statement(calls, lambda c: _call_name(c, root))) else []),
+               if noun == "call" and (band := narrowband_statement(calls, lambda c: call_name(c, root))) else []),
              *_dimensions_note(done),
              "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
              ]
@@ -684,7 +685,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                   f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
                   "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in done + partial:
-        call = f"<a href='#{esc(c['call_id'])}'>{esc(_call_name(c, root))}</a>"
+        call = f"<a href='#{esc(c['call_id'])}'>{esc(call_name(c, root))}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
             call += f" <a href='#{esc(c['call_id'])}' class='notemark' title='see its notes'>(note)</a>"
         if (rate := _narrow_rate(c)) is not None:  # each such row marked, not only the paragraph above
@@ -718,7 +719,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")
-        parts += [f"<li class='failed'><b>{esc(_call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
+        parts += [f"<li class='failed'><b>{esc(call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
                   f"{esc(_error_text(c))}</li>" for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
     if done + partial:
@@ -731,7 +732,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             length = (c.get("length_text") or _t(c['duration_s']) if c["status"] == "done" else
                       f"analysed up to {_t(summ.get('analysed_until_s') or 0.0)}, where it broke off "
                       "(see Failed calls)")
-            f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(_call_name(c, root))}</h3><p>{esc(c['path'])}"
+            f.write(f"\n<h3 id='{esc(c['call_id'])}'>{esc(call_name(c, root))}</h3><p>{esc(c['path'])}"
                     f"{_id_text(c, root)}, {esc(length)}. {esc(summ.get('channel_statement', ''))}</p>\n")
             f.write("".join(f"<p class='note'>Note: {esc(n)}</p>\n" for n in summ.get("notes") or []))
             if (rate := _narrow_rate(c)) is not None:

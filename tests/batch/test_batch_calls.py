@@ -225,15 +225,15 @@ def test_the_report_names_each_call_by_its_path_and_gives_its_id_where_that_diff
 
 def test_calls_of_a_list_file_are_named_by_their_path_under_its_folder(tmp_path):
     """A review: with a list file as the input, day1/call.wav and day2/call.wav were both "call.wav"."""
-    from streamer.batch.report import _call_name, _id_text
+    from streamer.batch.report import _id_text, call_name
 
     listing = tmp_path / "calls.txt"
     listing.write_text("day1/call.wav\nday2/call.wav\n")
     calls = [{"call_id": f"day{i}__call.wav", "path": str(tmp_path / f"day{i}" / "call.wav")} for i in (1, 2)]
-    assert [_call_name(c, str(listing)) for c in calls] == ["day1/call.wav", "day2/call.wav"]
+    assert [call_name(c, str(listing)) for c in calls] == ["day1/call.wav", "day2/call.wav"]
     assert _id_text(calls[0], str(listing)) == "; <code>day1__call.wav</code> in calls.csv"
     elsewhere = {"call_id": "x.wav", "path": "/elsewhere/x.wav"}
-    assert _call_name(elsewhere, str(listing)) == "x.wav" and _id_text(elsewhere, str(listing)) == ""
+    assert call_name(elsewhere, str(listing)) == "x.wav" and _id_text(elsewhere, str(listing)) == ""
 
 
 def test_timeline_lines_break_between_speech_segments():
@@ -447,7 +447,7 @@ def test_what_is_noticed_about_a_calls_audio_is_said_and_kept(tiny_model_path, t
     assert "ser batch: note:" not in out.err and "1 call has notes on its audio" in out.out
 
 
-def test_a_timeline_of_a_call_named_in_another_script_draws_without_missing_glyphs():
+def test_a_timeline_of_acall_named_in_another_script_draws_without_missing_glyphs():
     """The plots' font has no Tamil or Chinese: such characters are drawn as "?" (the report's text
     names the call in full), not as empty boxes with a warning per character."""
     import warnings
@@ -554,3 +554,22 @@ def _csv_rows(path):
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_the_closing_lines_name_calls_as_the_report_does(calls, tiny_model_path, tmp_path, capsys):
+    """A list file naming a call by its absolute path gave it an id made of that whole path, which
+    the closing line on 8-kHz audio used ("tmp__...__call_c.wav") while the report said call_c.wav."""
+    from ser.cli import main
+
+    narrow = next(info["path"] for info in calls["calls"].values() if info["path"].name == "call_c.wav")
+    wide = next(info["path"] for info in calls["calls"].values() if info["path"].name != "call_c.wav")
+    listing = tmp_path / "list" / "calls.txt"
+    listing.parent.mkdir()
+    listing.write_text(f"{narrow}\n{wide}\n")
+    capsys.readouterr()
+    assert main(["batch", str(listing), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "8000 Hz" in ln)
+    assert "(call_c.wav)" in line and "__" not in line, line
+    assert "(call_c.wav)" in (tmp_path / "out" / "report.html").read_text()
