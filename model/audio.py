@@ -64,6 +64,19 @@ def live_clipping_message(device: str, share: float, seconds: float, channel: st
             "speech are less reliable. Lower the input level in the system's sound settings.")
 
 
+def live_quiet_message(device: str, peak: float, seconds: float, channel: str | None = None) -> str:
+    """A microphone whose input has stayed silent or very quiet since it was opened (said once while
+    it is listened to): ``peak`` is its loudest sample less its DC offset over ``seconds``."""
+    where = _where(f"Microphone {device}", channel)
+    if peak <= 0:
+        return (f"{where}: its first {seconds:.0f} s were digital silence (every sample zero): the input is "
+                "probably muted, or not the one in use. Check its mute switch and the system's sound settings, "
+                "or choose another microphone.")
+    return (f"{where}: its sound has stayed below {20 * np.log10(peak):.0f} dBFS for its first {seconds:.0f} s: if "
+            "someone has been speaking, the input level is very low and speech this quiet may not be found. "
+            "Raise it in the system's sound settings.")
+
+
 def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None,
                        channel: str | None = None) -> str:
     """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is;

@@ -30,6 +30,7 @@ from model.audio import (
     decoder_reason,
     is_mp3,
     live_clipping_message,
+    live_quiet_message,
     narrowband_message,
     ogg_cut_message,
     ogg_is_cut,
@@ -84,6 +85,7 @@ TURNS_SPREAD_DB = 6  # speech's steps vary this much in power at least (a hum's 
 TURNS_LEVEL_BINS = 121  # 1-dB bins from -120 to 0 dBFS
 MIC_CLIP_WINDOW_S = 10.0  # a microphone's clipping is judged over its last this much sound ...
 MIC_CLIP_MIN_SOUND_S = 2.0  # ... once it has this much
+MIC_QUIET_S = 30.0  # a microphone silent or very quiet for its first this much is said to be
 MIC_TWIN_CHECK_S = 2.0  # a microphone's channels are compared over this much of its sound, then said ...
 MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that stay silent say nothing)
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
@@ -837,6 +839,35 @@ class LiveClipping:
         return out
 
 
+class LiveQuiet:
+    """Whether a live input has stayed digitally silent or very quiet (its loudest sample, less each
+    block's mean, under VERY_QUIET_PEAK_DBFS) for its first MIC_QUIET_S, per channel group compared:
+    a muted microphone, or one turned far down, showed nothing happening and said nothing. (A file's
+    level notes come at its end; a microphone's user can fix it at once.)"""
+
+    def __init__(self, groups: Sequence[tuple[str | None, list[int]]], rate: int):
+        self.groups = [(name, list(chans)) for name, chans in groups]
+        self.rate = int(rate)
+        self.peaks = [0.0 for _ in self.groups]
+        self.frames = 0
+
+    def feed(self, data: np.ndarray) -> tuple[bool, list[tuple[str | None, float]]]:
+        """Count a block (frames, channels); returns (settled, the groups still quiet with their peak):
+        settled once MIC_QUIET_S has been heard, or every group has been loud enough."""
+        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        for g, (_, chans) in enumerate(self.groups):
+            for c in chans:
+                column = data[:, c]
+                if len(column):
+                    self.peaks[g] = max(self.peaks[g], float(np.abs(column - column.mean(dtype=np.float64)).max()))
+        self.frames += len(data)
+        if all(p >= quiet for p in self.peaks):
+            return True, []
+        if self.frames < MIC_QUIET_S * self.rate:
+            return False, []
+        return True, [(name, p) for (name, _), p in zip(self.groups, self.peaks, strict=True) if p < quiet]
+
+
 class MicrophoneSource(Source):
     """A live input device through PortAudio.
 
@@ -941,6 +972,7 @@ class MicrophoneSource(Source):
         twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
                  if self.channels != "mix" and not self.twins_checked else None)
         clipping = LiveClipping(self._level_groups(), self.rate)
+        quiet = LiveQuiet(self._level_groups(), self.rate)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -962,6 +994,12 @@ class MicrophoneSource(Source):
                 for name, share in found:  # said once a run of the device, as soon as it is known
                     self.notices.append(live_clipping_message(self.device_name, share, MIC_CLIP_WINDOW_S, name))
                 clipping = None
+            if quiet is not None:
+                settled, still = quiet.feed(data)
+                for name, peak in still:  # said once, when the first MIC_QUIET_S have been heard
+                    self.notices.append(live_quiet_message(self.device_name, peak, MIC_QUIET_S, name))
+                if settled:
+                    quiet = None
             if twins is not None:  # the first seconds of sound tell whether the channels are one
                 twins.feed(data)
                 if twins.settled(MIC_TWIN_CHECK_S, MIC_TWIN_MOST_S):

@@ -515,3 +515,53 @@ def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
     assert not run(offset) and not checked[-1]  # nothing heard yet: a resume compares them
     # A resumed session whose channels were compared already: said once in the session, not at each resume.
     assert not run(np.stack([voice, voice], axis=1), check_twins=False)
+
+
+def test_a_muted_or_very_quiet_microphone_is_said_while_it_is_listened_to(speech_16k):
+    """A muted microphone showed nothing happening and said nothing; a file's quiet note comes at its end."""
+    import queue as _queue
+
+    from streamer import MicrophoneSource
+    from streamer.sources import MIC_QUIET_S
+
+    def run(audio: np.ndarray, channels: str = "mix", names=None, analysed=None) -> tuple[list[str], float | None]:
+        src = MicrophoneSource(device="fake", channels=channels, stall_timeout_s=60.0)
+
+        class Stream:
+            active = True
+
+            def start(self):
+                pass
+
+        src._stream = Stream()
+        src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, audio.shape[1], "USB Mic"
+        src.track_names, src.analysed_tracks = names or ["Speech"], analysed
+        src._queue = _queue.Queue()
+        block = SAMPLE_RATE_HZ // 10
+        for i in range(0, len(audio) - block + 1, block):
+            src._callback(audio[i:i + block], block, None, type("S", (), {"input_overflow": False})())
+        stop, said_at = threading.Event(), None
+        blocks = src.blocks(stop)
+        for k in range(len(audio) // block):
+            next(blocks)
+            if said_at is None and any("first 30 s" in n for n in src.notices):
+                said_at = (k + 1) * block / SAMPLE_RATE_HZ
+        stop.set()
+        return [n for n in src.notices if "first 30 s" in n], said_at
+
+    n = int((MIC_QUIET_S + 2) * SAMPLE_RATE_HZ)
+    speech = np.tile(speech_16k, int(n / len(speech_16k)) + 1)[:n]
+    said, at = run(np.zeros((n, 1), np.float32))
+    assert said == ["Microphone USB Mic: its first 30 s were digital silence (every sample zero): the input is "
+                    "probably muted, or not the one in use. Check its mute switch and the system's sound settings, "
+                    "or choose another microphone."]
+    assert at == pytest.approx(MIC_QUIET_S, abs=0.11)
+    faint = (speech * (10 ** (-50 / 20) / np.abs(speech).max()) + 0.01).astype(np.float32)  # -50 dBFS, a DC offset
+    said, _ = run(faint[:, None])
+    assert len(said) == 1 and "its sound has stayed below -50 dBFS for its first 30 s" in said[0]
+    normal = (speech * (0.3 / np.abs(speech).max())).astype(np.float32)
+    assert run(normal[:, None]) == ([], None)
+    # In the call-centre view, per analysed channel: a muted customer beside a talking agent is said.
+    said, _ = run(np.stack([normal, np.zeros(n, np.float32)], axis=1), "split", ["Agent", "Customer"], [1])
+    assert len(said) == 1 and said[0].startswith("Microphone USB Mic (Customer channel): its first 30 s were digital")
+    assert run(np.stack([np.zeros(n, np.float32), normal], axis=1), "split", ["Agent", "Customer"], [1]) == ([], None)
