@@ -308,8 +308,10 @@ class ErrorBanner(QtWidgets.QFrame):
         export's failure), which replaces an earlier one and goes with :meth:`withdraw`. Without
         ``keep``, in place of them all. Red while any message shown is an error. A new start clears
         it (MainWindow.clear_error), a restart its errors only (:meth:`drop_errors`)."""
-        if keep and any(text != m[0] and text in m[0] for m in self._shown):
-            return  # said already within a longer message (a session's "When it was analysed: ...")
+        # Said already within a longer message (a session's "When it was analysed: ..."), unless that
+        # is a note and this an error (the banner would stay blue).
+        if keep and any(text != m[0] and text in m[0] and (notice or not m[1]) for m in self._shown):
+            return
         kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep else []
         kept.append((text, notice, passing))
         while sum(not m[2] for m in kept) > BANNER_MESSAGES_KEPT:  # the oldest goes (never for a passing one)

@@ -12,7 +12,7 @@ from model.files import check_output_dir
 from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window, crosstalk_setting
-from streamer.errors import ConfigError, SessionError
+from streamer.errors import ConfigError, SessionError, TrackNamesError
 from streamer.session import being_written, end_record, export_csv, export_json, is_session_file, session_head_tail
 from streamer.sources import check_track_names
 from streamer.summary import count_text, summarize, time_text
@@ -275,7 +275,7 @@ def run_analyze(args) -> int:
             raise
         except SERError as exc:
             hint = (f" To analyse the files in it, give them (e.g. {src}/*.wav), or use 'ser batch {src}' for a "
-                    "folder of calls." if src.is_dir() else mono)
+                    "folder of calls." if src.is_dir() else mono if isinstance(exc, TrackNamesError) else "")
             print(f"ser analyze: {exc}{hint}", file=sys.stderr)
             failed += 1
             continue

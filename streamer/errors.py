@@ -27,3 +27,7 @@ class CorruptSessionError(SessionError):
 
 class ConfigError(SERError):
     """Engine settings that make no sense (for example a hop longer than the window)."""
+
+
+class TrackNamesError(ConfigError):
+    """Track names (``--names``) that do not fit the channels of the source: one per channel."""

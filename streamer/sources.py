@@ -43,7 +43,7 @@ from model.audio import (
 from streamer import portaudio
 from streamer.buffers import StreamResampler
 from streamer.config import SAMPLE_RATE_HZ
-from streamer.errors import AudioError, ConfigError, DeviceError
+from streamer.errors import AudioError, ConfigError, DeviceError, TrackNamesError
 from streamer.monitor import MONITOR_LEAD_S, MONITOR_SPEED, AudioMonitor
 from streamer.summary import count_text, span_text, time_text
 
@@ -91,11 +91,13 @@ MIC_TWIN_MOST_S = 60.0  # ... or over this much audio at most (channels that sta
 # A file that reads this much shorter than its header declares (both must hold) is reported as damaged.
 SHORTFALL_S = 0.5
 SALVAGE_S = 0.05  # after a decoding error, the failed block is read again in steps this long, up to the damage
-# After the damage, reading goes on from the first of these distances past it where the decoder reads
-# again (an MP3's damaged frames); the stretch in between is read as silence. A FLAC file that
-# libsndfile cannot seek past its damage still stops there.
+# After damage in a file other than an MP3, reading goes on from the first of these distances past it
+# where the decoder reads again; the stretch in between is read as silence. A FLAC file that libsndfile
+# cannot seek past its damage still stops there.
 SKIP_DAMAGE_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 SKIP_PROBE_S = 0.05  # audio read at a candidate position to see that the decoder reads there
+# An MP3's decoder resyncs after damage by itself: its reads are tried again this many times in a row.
+MP3_READ_RETRIES = 50
 SHORTFALL_SHARE = 0.02
 NOTICES_KEPT = 16
 
@@ -148,7 +150,7 @@ def _track_names(n_tracks: int, channels: str, names: Sequence[str] | None, what
         names = [str(n) for n in names]
         if len(names) != n_tracks:
             prefix = f"{what}: " if what else ""
-            raise ConfigError(f"{prefix}{count_text(len(names), 'track name')} given ({', '.join(names)}) but it has "
+            raise TrackNamesError(f"{prefix}{count_text(len(names), 'track name')} given ({', '.join(names)}) but it has "
                               f"{count_text(n_tracks, 'channel')}; give one name per channel with --names.")
         return names
     return ["mix"] if channels == "mix" else [f"ch{i + 1}" for i in range(n_tracks)]
@@ -393,11 +395,28 @@ def damage_message(path, gaps: Sequence[tuple[float, float]]) -> str:
     where frames are damaged): the audio after the damage came about half a second early in tests."""
     shown = [span_text(a, b) for a, b in gaps[:3]]
     if len(gaps) > 3:
-        shown.append(f"{len(gaps) - 3} more ({sum(b - a for a, b in gaps):.1f} s in all)")
+        shown.append(f"{len(gaps) - 3} more stretches")
     where = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-    approximate = " Times after it can be off by a fraction of a second (MP3 seeking is approximate)." if is_mp3(path) else ""
-    return (f"{path}: damaged audio could not be decoded at {where}. It was read as silence; the rest of the "
-            f"file is analysed.{approximate}")
+    total = f" ({sum(b - a for a, b in gaps):.1f} s in all)" if len(gaps) > 1 else ""
+    return (f"{path}: damaged audio could not be decoded at {where}{total}. It was read as silence, so what "
+            "follows keeps its times; the rest of the file is analysed.")
+
+
+def mp3_damage_message(path, at_s: Sequence[float], lost_s: float | None) -> str:
+    """The note on an MP3 whose decoder skipped damage by itself (at ``at_s``, seconds): ``lost_s``
+    of its audio are missing (the length its header declares less what was read), so what follows
+    comes that much early; None when its header declares no length."""
+    where = ", ".join(time_text(t) for t in at_s[:3]) + (f" and {len(at_s) - 3} more places" if len(at_s) > 3 else "")
+    if lost_s is None:
+        lost = "how much of it is missing is not known, and the times of what follows are early by as much"
+    elif lost_s < 0.05:
+        lost = "little or none of it is missing"
+    else:
+        lost = (f"about {lost_s:.1f} s of audio are missing there, so the times of what follows are about "
+                f"{lost_s:.1f} s early")
+    return (f"{path}: damaged audio could not be decoded at {where}; the decoder went on after it, and {lost}. "
+            "The rest of the file is analysed; re-encoding it (e.g. with ffmpeg) or the original recording "
+            "gives the right times.")
 
 
 def _size(path: str) -> int:
@@ -552,6 +571,11 @@ class FileSource(Source):
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
         frames_read = 0  # at the file's own rate
         gaps: list[tuple[float, float]] = []  # stretches the decoder could not read, in file seconds
+        silence = 0  # frames of such a stretch still to hand on as silence (a block at a time)
+        gap_frames = 0  # frames of silence handed on in all (no audio of the file's: not in its level notes)
+        mp3 = is_mp3(self.path)
+        mp3_damage: list[float] = []  # where an MP3's reads failed (its decoder went on by itself), seconds
+        failures = 0  # failed reads of an MP3 in a row
         bad = BadSamples(self.n_channels)  # samples that are not numbers, read as silence
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
@@ -560,29 +584,42 @@ class FileSource(Source):
         lead = int(round(MONITOR_LEAD_S * SAMPLE_RATE_HZ))
         while not stop.is_set():
             if not done and (not ahead or (monitor is not None and read_to - position < lead)):
-                try:
-                    with self._decoder_log:
-                        data = read_frames(f, block)
-                    done = len(data) < block
-                except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
-                    # The block's audio before the damage is read again in small steps (up to a block
-                    # of it was lost otherwise); then reading goes on past the damage where the
-                    # decoder reads again, the stretch in between read as silence.
-                    data = self._salvage(self._start_frame + frames_read, block)
-                    damage = self._start_frame + frames_read + len(data)
-                    resumed = self._past_damage(damage)
-                    if resumed is None:  # (libsndfile cannot seek past a damaged FLAC frame)
-                        error = AudioError(f"{self.path}: reading failed after {time_text(damage / self.rate)} "
-                                           f"({decoder_reason(exc, self.path)}); the file may be truncated or corrupt.")
-                        done = True
+                if silence:  # a stretch the decoder could not read, at the pace of the reads
+                    data = np.zeros((min(block, silence), self.n_channels), np.float32)
+                    silence -= len(data)
+                    gap_frames += len(data)
+                else:
+                    try:
+                        with self._decoder_log:
+                            data = read_frames(f, block)
+                        done = len(data) < block
+                        failures = 0
+                    except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
+                        # The block's audio before the damage is read again in small steps (up to a
+                        # block of it was lost otherwise); then reading goes on past the damage.
+                        data = self._salvage(self._start_frame + frames_read, block)
+                        damage = self._start_frame + frames_read + len(data)
+                        failures += 1
+                        if mp3 and failures <= MP3_READ_RETRIES:
+                            # libmpg123 resyncs by itself, and the same handle reads on after the
+                            # damage. (Its seeking counts only the frames it decodes: a seek past
+                            # damage landed late by the damage's length.) What was lost is known at
+                            # the end, from the length the header declares.
+                            if not mp3_damage or damage / self.rate - mp3_damage[-1] > SALVAGE_S:
+                                mp3_damage.append(damage / self.rate)
+                        elif not mp3 and (resumed := self._past_damage(damage)) is not None:
+                            f.close()
+                            f, at = resumed
+                            self._file = f
+                            gaps.append((damage / self.rate, at / self.rate))
+                            silence = at - damage  # handed on as silence: later samples keep their times
+                        else:  # (a FLAC frame libsndfile cannot seek past, a file cut short)
+                            error = AudioError(f"{self.path}: reading failed after {time_text(damage / self.rate)} "
+                                               f"({decoder_reason(exc, self.path)}); the file may be truncated or "
+                                               "corrupt.")
+                            done = True
                         if not len(data):
                             continue
-                    else:
-                        f.close()
-                        f, at = resumed
-                        self._file = f
-                        gaps.append((damage / self.rate, at / self.rate))
-                        data = np.concatenate([data, np.zeros((at - damage, self.n_channels), np.float32)])
                 if len(data) and not np.isfinite(data).all():
                     bad.count(data, self.start_s + frames_read / self.rate, self.rate)
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
@@ -636,10 +673,14 @@ class FileSource(Source):
             self.notices.append(msg)
         if gaps:
             self.notices.append(damage_message(self.path, gaps))
+        if mp3_damage:
+            declared = self._declared_frames
+            lost = max(0, declared - frames_read) / self.rate if declared is not None else None
+            self.notices.append(mp3_damage_message(self.path, mp3_damage, lost))
         if bad.samples:
             self.notices.append(bad.message(self.path))
-        if done and frames_read:
-            self._level_notes(peaks, raw_peaks, clipped, frames_read)
+        if done and frames_read - gap_frames > 0:
+            self._level_notes(peaks, raw_peaks, clipped, frames_read - gap_frames)
             if twins is not None:
                 self._twin_notes(twins, str(self.path), self.n_channels)
         if done:
@@ -660,23 +701,26 @@ class FileSource(Source):
             # beyond what libmpg123 resyncs on). Frame counts of compressed files can be estimates,
             # so only a clear shortfall counts.
             declared = self._declared_frames
-            if declared is not None and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared):
+            if (declared is not None and not mp3_damage  # (an MP3's damage says what it lost)
+                    and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared)):
                 raise AudioError(f"{self.path}: decoding stopped after {time_text(frames_read / self.rate)} of the "
                                  f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")
 
     def _past_damage(self, from_frame: int) -> tuple[sf.SoundFile, int] | None:
         """A fresh handle positioned where the decoder reads again after damage at ``from_frame``
-        (the file's own frames), and that frame: the first of SKIP_DAMAGE_S past it where it reads,
-        brought back by halving towards the damage to within SKIP_PROBE_S. None when it reads at none
-        of them before the file's end, or the file cannot seek."""
+        (the file's own frames), and that frame: the first of SKIP_DAMAGE_S past it where it reads
+        (then the last place before the file's end), brought back by halving towards the damage to
+        within SKIP_PROBE_S. None when it reads at none of them, or the file cannot seek."""
         probe = max(1, int(SKIP_PROBE_S * self.rate))
         total = self._start_frame + self._declared_frames if self._declared_frames else 0
+        places = [from_frame + max(1, int(round(skip * self.rate))) for skip in SKIP_DAMAGE_S]
+        if total:
+            places = [at for at in places if at + probe <= total]
+            if total - probe > max(places, default=from_frame):
+                places.append(total - probe)  # damage longer than the last step: what is left after it
         bad = from_frame
-        for skip in SKIP_DAMAGE_S:
-            at = from_frame + max(1, int(round(skip * self.rate)))
-            if total and at + probe > total:
-                return None
+        for at in places:
             reads = self._reads_at(at, probe)
             if reads is None:
                 return None
@@ -687,26 +731,31 @@ class FileSource(Source):
                         at = mid
                     else:
                         bad = mid
+                g = None
                 try:
                     with NativeStderr(self._decoder_log.active):
                         g = sf.SoundFile(self.path)
                         g.seek(at)
-                    return g, at
+                    if g.tell() == at:
+                        return g, at
                 except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
-                    return None
+                    pass
+                if g is not None:
+                    g.close()
+                return None
             bad = at
         return None
 
     def _reads_at(self, at: int, frames: int) -> bool | None:
-        """Whether the decoder reads ``frames`` frames from frame ``at`` (a fresh handle); None when
-        the file cannot seek or ends before them."""
+        """Whether the decoder reads ``frames`` frames from frame ``at`` (a fresh handle, which must
+        land there); None when the file cannot seek or ends before them."""
         try:
-            # The MP3 decoder's own lines on the damage kept from the terminal (and from the note's
-            # count: this reads it again).
+            # The decoder's own lines on the damage kept from the terminal (and from the MP3 note).
             with NativeStderr(self._decoder_log.active), sf.SoundFile(self.path) as g:
                 if not g.seekable():
                     return None
-                g.seek(at)
+                if g.seek(at) != at:
+                    return False
                 return True if len(read_frames(g, frames)) == frames else None
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
             return False

@@ -533,6 +533,11 @@ def test_a_mono_file_split_into_agent_and_customer_is_explained(tmp_path, capsys
     assert f"{path} has one channel: in a call recorded in mono every voice is in it, the agent's too" in err
     assert main(["analyze", str(path), "--names", "Customer", "--out", str(tmp_path / "b"), *common]) == 0
     assert f"note: {path} has one channel" in capsys.readouterr().err
+    low = tmp_path / "low.wav"  # refused for another reason: no word of agents and customers
+    sf.write(str(low), speech_16k[::4], 4000)
+    assert main(["analyze", str(low), "--names", "Customer", "--out", str(tmp_path / "d"), *common]) == 1
+    err = capsys.readouterr().err
+    assert "sample rate 4000 Hz" in err and err.count("has one channel") == 1  # the note before it, only
     stereo = tmp_path / "stereo.wav"
     sf.write(str(stereo), np.stack([speech_16k, speech_16k[::-1]], axis=1), 16000)
     assert main(["analyze", str(stereo), "--names", "Agent,Customer", "--out", str(tmp_path / "c"), *common]) == 0

@@ -103,7 +103,7 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
         hidden = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and _hidden(p, root))
         hidden_note = (f"{count_text(len(hidden), 'hidden file')} (names starting with a dot, e.g. "
                        f"{hidden[0].relative_to(root)}) not analysed: a file manager hides them, and macOS writes "
-                       "\"._NAME\" companions that are not recordings. Rename a recording to analyse it." if hidden else "")
+                       "\"._NAME\" companions that are not recordings. Move or rename a recording to analyse it." if hidden else "")
         if not paths:
             raise ConfigError(f"{root}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))})."
                               + _unsupported_note(root) + (f" {hidden_note}" if hidden else ""))

@@ -309,110 +309,111 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     store = BatchStore(out_dir)  # made once everything else is known to be right: a refused run leaves no folder
     out_dir = store.root  # "~" expanded, as the store checked and made it
     store.hold()  # another run writing there now is refused
-
-    run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
-    bar = _progress_bar(len(calls), progress)
-    log = log or (lambda msg: bar.write(msg, file=sys.stderr))  # through the bar: messages keep its line whole
-    for note in notes:
-        log(f"ser batch: note: {note}")
-    if unreadable:
-        log(f"ser batch: {count_text(len(unreadable), 'file')} not analysed, in a format this program does not read: "
-            + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
-            + ". Convert them to WAV or FLAC first (e.g. ffmpeg -i IN.m4a OUT.wav).")
-    records: dict[str, dict] = {}
-    stamps: dict[str, dict] = {}
-    tasks: list[CallTask] = []
-    for call in calls:
-        rec = {"call_id": call.call_id, "path": str(call.path), "status": FAILED}
-        records[call.call_id] = rec
-        try:
-            sha, stamps[call.call_id] = _content_hash(call, store)
-        except FileNotFoundError:  # said as `ser analyze` says it
-            rec["error"] = f"{call.path}: file not found."
-        except OSError as exc:
-            rec["error"] = f"{call.path}: cannot read the file ({exc.strerror or exc})."
-        if "error" in rec:
-            store.write_failed(call.call_id, {**rec, "finished": _now()})
-            run.failed += 1
-            log(_failure_line(call.call_id, rec["error"]))
-            bar.update(1)
-            continue
-        key = call_key(sha, model_sha, settings)
-        rec.update(key=key, content_sha256=sha)
-        if store.is_done(call.call_id, key):
-            rec["status"] = DONE
-            run.skipped += 1
-            bar.set_postfix_str(_postfix(run, 0.0), refresh=False)
-            bar.update(1)
-        else:
-            tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
-
-    t_work = time.perf_counter()
-    in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
-    breaks: list[list[str]] = []  # the calls each worker death took down, analysed again
-    if tasks:
-        if scheduler:
-            outcomes = _run_dask(tasks, scheduler)
-        elif workers == 1 or len(tasks) == 1:
-            outcomes = _run_in_process(tasks)
-        else:
-            outcomes = _run_pool(tasks, min(workers, len(tasks)), breaks=breaks)
-        try:
-            for out in outcomes:
-                rec = records[out.call_id]
-                _record(store, out, rec, stamps[out.call_id], model_sha, settings)
-                for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
-                    log(f"ser batch: note: {note}")
-                if out.status == DONE:
-                    run.analysed += 1
-                    run.audio_s += out.duration_s or 0.0
-                else:
-                    run.failed += 1
-                    run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break
-                    log(_failure_line(out.call_id, out.error or ""))
-                # Finished once recorded and counted: a stop while its files are written leaves it unfinished.
-                in_progress.pop(out.call_id, None)
-                bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
-                bar.update(1)
-        except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
-            close = getattr(outcomes, "close", None)
-            if close is not None:  # the workers stop now, not when the generator is collected
-                close()
-            bar.close()
-            _report_interrupt(exc, run, list(in_progress), out_dir, log)
-            raise
-        finally:
-            bar.close()
-    else:
-        bar.close()
-    run.wall_s = time.perf_counter() - t_work
-    if breaks:
-        again = list(dict.fromkeys(c for calls_lost in breaks for c in calls_lost))
-        log(f"ser batch: note: a worker process died {_times(len(breaks))} (a crash while decoding a malformed "
-            "file, memory running out, or a kill). The calls it was analysing were run again, each in a worker "
-            "of its own: " + ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
-            + " (one whose worker died again is listed as failed).")
-
-    run.calls = _final_records(store, calls, records)
-    info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
-            "settings_text": _settings_text(settings), "input": str(input_path),
-            "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
     try:
-        write_table(store.root, run.calls, model_labels)
-        write_report(store.root, run.calls, info, store.timeline)
-    except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
-        _report_interrupt(exc, run, [], out_dir, log)
-        raise
-    atomic_json(store.root / "batch.json", {
-        "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
-        "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
-        "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
-        "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
-        "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
-        "unsupported_format": [str(p) for p in unreadable],
-        "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
-    store.release()
-    return run
+        run = BatchRun(Path(out_dir), total=len(calls), unsupported=len(unreadable))
+        bar = _progress_bar(len(calls), progress)
+        log = log or (lambda msg: bar.write(msg, file=sys.stderr))  # through the bar: messages keep its line whole
+        for note in notes:
+            log(f"ser batch: note: {note}")
+        if unreadable:
+            log(f"ser batch: {count_text(len(unreadable), 'file')} not analysed, in a format this program does not read: "
+                + ", ".join(str(p) for p in unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+                + ". Convert them to WAV or FLAC first (e.g. ffmpeg -i IN.m4a OUT.wav).")
+        records: dict[str, dict] = {}
+        stamps: dict[str, dict] = {}
+        tasks: list[CallTask] = []
+        for call in calls:
+            rec = {"call_id": call.call_id, "path": str(call.path), "status": FAILED}
+            records[call.call_id] = rec
+            try:
+                sha, stamps[call.call_id] = _content_hash(call, store)
+            except FileNotFoundError:  # said as `ser analyze` says it
+                rec["error"] = f"{call.path}: file not found."
+            except OSError as exc:
+                rec["error"] = f"{call.path}: cannot read the file ({exc.strerror or exc})."
+            if "error" in rec:
+                store.write_failed(call.call_id, {**rec, "finished": _now()})
+                run.failed += 1
+                log(_failure_line(call.call_id, rec["error"]))
+                bar.update(1)
+                continue
+            key = call_key(sha, model_sha, settings)
+            rec.update(key=key, content_sha256=sha)
+            if store.is_done(call.call_id, key):
+                rec["status"] = DONE
+                run.skipped += 1
+                bar.set_postfix_str(_postfix(run, 0.0), refresh=False)
+                bar.update(1)
+            else:
+                tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
+
+        t_work = time.perf_counter()
+        in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
+        breaks: list[list[str]] = []  # the calls each worker death took down, analysed again
+        if tasks:
+            if scheduler:
+                outcomes = _run_dask(tasks, scheduler)
+            elif workers == 1 or len(tasks) == 1:
+                outcomes = _run_in_process(tasks)
+            else:
+                outcomes = _run_pool(tasks, min(workers, len(tasks)), breaks=breaks)
+            try:
+                for out in outcomes:
+                    rec = records[out.call_id]
+                    _record(store, out, rec, stamps[out.call_id], model_sha, settings)
+                    for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
+                        log(f"ser batch: note: {note}")
+                    if out.status == DONE:
+                        run.analysed += 1
+                        run.audio_s += out.duration_s or 0.0
+                    else:
+                        run.failed += 1
+                        run.audio_s += out.analysed_until_s or 0.0  # what was analysed before a break
+                        log(_failure_line(out.call_id, out.error or ""))
+                    # Finished once recorded and counted: a stop while its files are written leaves it unfinished.
+                    in_progress.pop(out.call_id, None)
+                    bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
+                    bar.update(1)
+            except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
+                close = getattr(outcomes, "close", None)
+                if close is not None:  # the workers stop now, not when the generator is collected
+                    close()
+                bar.close()
+                _report_interrupt(exc, run, list(in_progress), out_dir, log)
+                raise
+            finally:
+                bar.close()
+        else:
+            bar.close()
+        run.wall_s = time.perf_counter() - t_work
+        if breaks:
+            again = list(dict.fromkeys(c for calls_lost in breaks for c in calls_lost))
+            log(f"ser batch: note: a worker process died {_times(len(breaks))} (a crash while decoding a malformed "
+                "file, memory running out, or a kill). The calls it was analysing were run again, each in a worker "
+                "of its own: " + ", ".join(again[:5]) + (f" and {len(again) - 5} more" if len(again) > 5 else "")
+                + " (one whose worker died again is listed as failed).")
+
+        run.calls = _final_records(store, calls, records)
+        info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
+                "settings_text": _settings_text(settings), "input": str(input_path),
+                "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
+        try:
+            write_table(store.root, run.calls, model_labels)
+            write_report(store.root, run.calls, info, store.timeline)
+        except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
+            _report_interrupt(exc, run, [], out_dir, log)
+            raise
+        atomic_json(store.root / "batch.json", {
+            "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
+            "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
+            "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
+            "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
+            "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
+            "unsupported_format": [str(p) for p in unreadable],
+            "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
+        return run
+    finally:
+        store.release()  # (the operating system drops it too, however the process ends)
 
 
 def _times(n: int) -> str:

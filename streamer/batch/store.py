@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import os
-import weakref
 from pathlib import Path
 
 from model import files
@@ -71,13 +70,19 @@ class BatchStore:
         """Hold the output folder for this run: another ``ser batch`` writing to it now is refused
         (two runs on one folder both analysed every call and both wrote the table and report). An
         advisory lock on ``LOCK_FILE`` in it, which the operating system drops with the process however
-        it ends; :meth:`release` drops it sooner. Where there are no such locks (Windows), nothing is held."""
+        it ends; :meth:`release` drops it sooner. Where there are no such locks (Windows, or a file
+        system that refuses them), nothing is held, and two runs are not kept apart."""
         try:
             import fcntl
         except ImportError:
             return
         try:
             f = open(self.root / LOCK_FILE, "a+b")  # noqa: SIM115 - held open for the run
+        except PermissionError:  # another user's lock file: reading it is enough to lock it
+            try:
+                f = open(self.root / LOCK_FILE, "rb")  # noqa: SIM115
+            except OSError:
+                return
         except OSError:
             return  # a folder that takes no new file fails at its first output, in its own words
         try:
@@ -90,7 +95,6 @@ class BatchStore:
             f.close()
             return
         self._held = f
-        weakref.finalize(self, f.close)  # also when the run ends on an error
 
     def release(self) -> None:
         if (f := getattr(self, "_held", None)) is not None:

@@ -447,7 +447,7 @@ def test_what_is_noticed_about_a_calls_audio_is_said_and_kept(tiny_model_path, t
     assert "ser batch: note:" not in out.err and "1 call has notes on its audio" in out.out
 
 
-def test_a_timeline_of_acall_named_in_another_script_draws_without_missing_glyphs():
+def test_a_timeline_of_a_call_named_in_another_script_draws_without_missing_glyphs():
     """The plots' font has no Tamil or Chinese: such characters are drawn as "?" (the report's text
     names the call in full), not as empty boxes with a warning per character."""
     import warnings

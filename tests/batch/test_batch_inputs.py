@@ -31,8 +31,8 @@ def test_hidden_files_and_folders_are_left_out_with_a_note(tmp_path):
     notes: list[str] = []
     assert [c.call_id for c in discover(tmp_path, notes)] == ["call.wav"]
     assert notes == ['3 hidden files (names starting with a dot, e.g. ._call.wav) not analysed: a file manager hides '
-                     'them, and macOS writes "._NAME" companions that are not recordings. Rename a recording to '
-                     'analyse it.']
+                     'them, and macOS writes "._NAME" companions that are not recordings. Move or rename a '
+                     'recording to analyse it.']
     (tmp_path / "call.wav").unlink()
     with pytest.raises(ConfigError, match=r"no audio files found .*3 hidden files"):
         discover(tmp_path)

@@ -145,26 +145,52 @@ def test_non_finite_samples_of_one_channel_leave_the_other_as_it_is(speech_16k, 
 
 
 def test_damaged_mp3_frames_are_skipped_and_the_rest_is_analysed(speech_16k, tmp_path, stub_predictor):
-    """Zeroed bytes a third of the way into an MP3 make libsndfile's read fail there; the decoder
-    reads again a little further on. The stretch between is read as silence and said; the audio after
-    it is analysed, at its own times."""
-    x = np.concatenate([speech_16k, np.zeros(4000, np.float32), speech_16k])
-    path = write_audio(tmp_path / "talk.mp3", x, format="MP3")
-    data = bytearray(path.read_bytes())
-    data[len(data) // 3:len(data) // 3 + 3000] = bytes(3000)
+    """Zeroed bytes in an MP3 make libsndfile's read fail there (the analysis stopped); its decoder
+    goes on after them by itself. The rest is analysed, and the note says how much audio is missing,
+    and so how early the times of what follows come: measured here against the intact file."""
+    x = np.tile(np.concatenate([speech_16k, np.zeros(4000, np.float32)]), 4)
+    intact = write_audio(tmp_path / "intact.mp3", x, format="MP3")
+    reference = sf.read(str(intact), dtype="float32")[0]
+    path = tmp_path / "talk.mp3"
+    data = bytearray(intact.read_bytes())
+    data[len(data) * 2 // 5:len(data) * 2 // 5 + 4000] = bytes(4000)
     path.write_bytes(bytes(data))
     with sf.SoundFile(str(path)) as f, pytest.raises(sf.LibsndfileError):  # what a plain read does
         f.read(dtype="float32")
-    with sf.SoundFile(str(write_audio(tmp_path / "intact.mp3", x, format="MP3"))) as f:
-        decoded_s = len(f.read(dtype="float32")) / SAMPLE_RATE_HZ  # the intact MP3's length as decoded
     res = analyze_file(path, stub_predictor)
-    assert res.errors == []
-    gap = [n for n in res.notices if "could not be decoded" in n]
-    assert len(gap) == 1 and gap[0].startswith(f"{path}: damaged audio could not be decoded at "), res.notices
-    assert "read as silence; the rest of the file is analysed" in gap[0]
-    assert "Times after it can be off by a fraction of a second (MP3 seeking is approximate)." in gap[0]
-    assert res.analysed_until_s == pytest.approx(decoded_s, abs=1.0)
-    assert max(s.end_s for s in res.segments) > decoded_s - 2.0  # speech after the damage
+    assert res.errors == []  # the file was read to its end: no "cut short" error either
+    (note,) = [n for n in res.notices if "could not be decoded" in n]
+    assert note.startswith(f"{path}: damaged audio could not be decoded at ") and "the decoder went on after it" in note
+    lost = float(note.split("about ")[1].split(" s of audio are missing")[0])
+    assert f"the times of what follows are about {lost:.1f} s early" in note and lost > 0.2
+    src = FileSource(path, pace="fast")
+    audio = np.concatenate([b.data[:, 0] for b in src.blocks(threading.Event())])
+    late = slice(len(reference) - 3 * SAMPLE_RATE_HZ, len(reference) - 2 * SAMPLE_RATE_HZ)
+    shifts = range(-int(2 * lost * SAMPLE_RATE_HZ), SAMPLE_RATE_HZ // 10, 8)
+    best = max(shifts, key=lambda k: float(np.dot(audio[late.start + k:late.stop + k], reference[late])))
+    assert best / SAMPLE_RATE_HZ == pytest.approx(-lost, abs=0.1)  # as early as the note says
+    assert max(s.end_s for s in res.segments) > len(reference) / SAMPLE_RATE_HZ - lost - 2.0  # speech after it
+
+
+def test_a_flac_damaged_over_more_than_the_longest_step_is_read_after_it(speech_16k, tmp_path, monkeypatch):
+    """Damage longer than the last step of the ladder (30 s) with readable audio left before the end:
+    the last place before the end is tried too (the readable end was lost)."""
+    from streamer import sources
+
+    x = np.tile(speech_16k, 4)
+    path = write_audio(tmp_path / "long_damage.flac", x, format="FLAC")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 5:len(data) * 3 // 5] = bytes(len(data) * 2 // 5)  # 40 % of it, in the middle
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(sources, "SKIP_DAMAGE_S", (0.05, 0.1))  # a ladder shorter than the damage (a short file)
+    src = FileSource(path, pace="fast", block_frames=16000)
+    audio = np.concatenate([b.data[:, 0] for b in src.blocks(threading.Event())])
+    assert len(audio) == len(x)
+    (note,) = [n for n in src.notices if "could not be decoded" in n]
+    b = float(note.split(" at ")[1].split(" s.")[0].split("-")[1])
+    assert b < len(x) / SAMPLE_RATE_HZ - 0.5  # the audio after the damage was read ...
+    tail = slice(int((b + 0.1) * SAMPLE_RATE_HZ), len(x))
+    assert np.abs(audio[tail] - x[tail]).max() < 1e-4  # ... at its own times
 
 
 def test_mp3_whose_decoding_stops_early_is_reported_and_keeps_results(speech_16k, tmp_path, stub_predictor):
