@@ -308,9 +308,9 @@ class ErrorBanner(QtWidgets.QFrame):
         export's failure), which replaces an earlier one and goes with :meth:`withdraw`. Without
         ``keep``, in place of them all. Red while any message shown is an error. A new start clears
         it (MainWindow.clear_error), a restart its errors only (:meth:`drop_errors`)."""
-        # Said already within a longer message (a session's "When it was analysed: ..."), unless that
-        # is a note and this an error (the banner would stay blue).
-        if keep and any(text != m[0] and text in m[0] and (notice or not m[1]) for m in self._shown):
+        # Said already within a longer message (a session's note "When it was analysed: ...", and the
+        # same damage met again when its recording is read): its words are shown, once.
+        if keep and any(text != m[0] and text in m[0] for m in self._shown):
             return
         kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep else []
         kept.append((text, notice, passing))
