@@ -447,38 +447,46 @@ def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_1
     assert not notes(16000) and not notes(44100)
 
 
-def test_a_clipping_microphone_is_said_to_clip_while_it_is_listened_to(speech_16k):
-    """A file's clipping is said at its end, from the whole file; a microphone was said nothing of, so
-    a user monitoring an input driven into clipping read emotions of distorted speech unwarned."""
+def _fake_microphone(audio: np.ndarray, said: str, channels: str = "mix", names=None,
+                     analysed=None) -> tuple[list[str], float | None]:
+    """A MicrophoneSource fed ``audio`` (frames, channels) in 0.1-s callbacks, as a device would, and
+    read to its end: its notices holding ``said``, and how far into the audio the first came."""
     import queue as _queue
 
     from streamer import MicrophoneSource
+
+    src = MicrophoneSource(device="fake", channels=channels, stall_timeout_s=60.0)
+
+    class Stream:
+        active = True
+
+        def start(self):
+            pass
+
+    src._stream = Stream()
+    src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, audio.shape[1], "USB Mic"
+    src.track_names, src.analysed_tracks = names or ["Speech"], analysed
+    src._queue = _queue.Queue()
+    block = SAMPLE_RATE_HZ // 10
+    for i in range(0, len(audio) - block + 1, block):
+        src._callback(audio[i:i + block], block, None, type("S", (), {"input_overflow": False})())
+    stop, said_at = threading.Event(), None
+    blocks = src.blocks(stop)
+    for k in range(len(audio) // block):
+        next(blocks)
+        if said_at is None and any(said in n for n in src.notices):
+            said_at = (k + 1) * block / SAMPLE_RATE_HZ
+    stop.set()
+    return [n for n in src.notices if said in n], said_at
+
+
+def test_a_clipping_microphone_is_said_to_clip_while_it_is_listened_to(speech_16k):
+    """A file's clipping is said at its end, from the whole file; a microphone was said nothing of, so
+    a user monitoring an input driven into clipping read emotions of distorted speech unwarned."""
     from streamer.sources import MIC_CLIP_MIN_SOUND_S, MIC_CLIP_WINDOW_S
 
-    def run(audio: np.ndarray, channels: str = "mix", names=None, analysed=None) -> tuple[list[str], float]:
-        src = MicrophoneSource(device="fake", channels=channels, stall_timeout_s=60.0)
-
-        class Stream:
-            active = True
-
-            def start(self):
-                pass
-
-        src._stream = Stream()
-        src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, audio.shape[1], "USB Mic"
-        src.track_names, src.analysed_tracks = names or ["Speech"], analysed
-        src._queue = _queue.Queue()
-        block = SAMPLE_RATE_HZ // 10
-        for i in range(0, len(audio) - block + 1, block):
-            src._callback(audio[i:i + block], block, None, type("S", (), {"input_overflow": False})())
-        stop, said_at = threading.Event(), None
-        blocks = src.blocks(stop)
-        for k in range(len(audio) // block):
-            next(blocks)
-            if said_at is None and any("clipped" in n for n in src.notices):
-                said_at = (k + 1) * block / SAMPLE_RATE_HZ
-        stop.set()
-        return [n for n in src.notices if "clipped" in n], said_at
+    def run(audio: np.ndarray, channels: str = "mix", names=None, analysed=None) -> tuple[list[str], float | None]:
+        return _fake_microphone(audio, "clipped", channels, names, analysed)
 
     speech = np.tile(speech_16k, 4)[: int((MIC_CLIP_WINDOW_S + 4) * SAMPLE_RATE_HZ)]
     loud = np.clip(speech * (0.9 / np.abs(speech).max()) * 4, -1.0, 1.0).astype(np.float32)  # driven 12 dB over
@@ -545,35 +553,10 @@ def test_a_microphone_whose_channels_are_one_is_pointed_out_once(monkeypatch):
 
 def test_a_muted_or_very_quiet_microphone_is_said_while_it_is_listened_to(speech_16k):
     """A muted microphone showed nothing happening and said nothing; a file's quiet note comes at its end."""
-    import queue as _queue
-
-    from streamer import MicrophoneSource
     from streamer.sources import MIC_QUIET_S
 
     def run(audio: np.ndarray, channels: str = "mix", names=None, analysed=None) -> tuple[list[str], float | None]:
-        src = MicrophoneSource(device="fake", channels=channels, stall_timeout_s=60.0)
-
-        class Stream:
-            active = True
-
-            def start(self):
-                pass
-
-        src._stream = Stream()
-        src.rate, src.n_channels, src.device_name = SAMPLE_RATE_HZ, audio.shape[1], "USB Mic"
-        src.track_names, src.analysed_tracks = names or ["Speech"], analysed
-        src._queue = _queue.Queue()
-        block = SAMPLE_RATE_HZ // 10
-        for i in range(0, len(audio) - block + 1, block):
-            src._callback(audio[i:i + block], block, None, type("S", (), {"input_overflow": False})())
-        stop, said_at = threading.Event(), None
-        blocks = src.blocks(stop)
-        for k in range(len(audio) // block):
-            next(blocks)
-            if said_at is None and any("first 30 s" in n for n in src.notices):
-                said_at = (k + 1) * block / SAMPLE_RATE_HZ
-        stop.set()
-        return [n for n in src.notices if "first 30 s" in n], said_at
+        return _fake_microphone(audio, "first 30 s", channels, names, analysed)
 
     n = int((MIC_QUIET_S + 2) * SAMPLE_RATE_HZ)
     speech = np.tile(speech_16k, int(n / len(speech_16k)) + 1)[:n]
