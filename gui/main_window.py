@@ -309,8 +309,14 @@ class ErrorBanner(QtWidgets.QFrame):
         ``keep``, in place of them all. Red while any message shown is an error. A new start clears
         it (MainWindow.clear_error), a restart its errors only (:meth:`drop_errors`)."""
         # Said already within a longer message (a session's note "When it was analysed: ...", and the
-        # same damage met again when its recording is read): its words are shown, once.
-        if keep and any(text != m[0] and text in m[0] for m in self._shown):
+        # same damage met again when its recording is read): its words are shown once, and an error
+        # said within a note makes that message an error (the banner turns red).
+        within = [i for i, m in enumerate(self._shown) if text != m[0] and text in m[0]] if keep else []
+        if within:
+            if not notice:
+                i = within[0]
+                self._shown[i] = (self._shown[i][0], False, self._shown[i][2])
+                self._render()
             return
         kept = [m for m in self._shown if m[0] != text and not (passing and m[2])] if keep else []
         kept.append((text, notice, passing))

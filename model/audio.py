@@ -69,9 +69,9 @@ def live_quiet_message(device: str, peak: float, seconds: float, channel: str | 
     it is listened to): ``peak`` is its loudest sample less its DC offset over ``seconds``."""
     where = _where(f"Microphone {device}", channel)
     if peak <= 0:
-        return (f"{where}: its first {seconds:.0f} s were digital silence (every sample zero): the input is "
-                "probably muted, or not the one in use. Check its mute switch and the system's sound settings, "
-                "or choose another microphone.")
+        return (f"{where}: its first {seconds:.0f} s held no sound at all (every sample the same, as a muted input "
+                "gives): the input is probably muted, or not the one in use. Check its mute switch and the "
+                "system's sound settings, or choose another microphone.")
     return (f"{where}: its sound has stayed below {20 * np.log10(peak):.0f} dBFS for its first {seconds:.0f} s: if "
             "someone has been speaking, the input level is very low and speech this quiet may not be found. "
             "Raise it in the system's sound settings.")
@@ -212,6 +212,9 @@ def audio_info(path: str | os.PathLike):
         return sf.info(str(path))
 
 
+MP3_HEAD_BYTES = 4096  # read for an MP3's Xing/Info header
+MP3_TAG_WITHIN = 200  # the header lies this near the first frame's start
+MP3_CUT_SHARE = 0.01  # an MP3 short of the bytes its header declares by more than this share is cut
 WAV_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # data sizes written by streaming recorders (and RF64): not checkable
 MAX_RIFF_CHUNKS = 64
 
@@ -247,6 +250,32 @@ def wav_missing_fraction(path: str | os.PathLike) -> float | None:
 
 
 OGG_TAIL_BYTES = 1 << 17  # an Ogg page is at most 65,307 bytes: the last one starts within this
+
+
+def mp3_is_cut(path: str | os.PathLike) -> bool:
+    """Whether an MP3 holds fewer bytes than its Xing/Info header (written by LAME and most encoders)
+    declares for its stream: cut short. False when it has no such header with a byte count."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(MP3_HEAD_BYTES)
+            start = 0
+            if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag before the stream: its size, syncsafe
+                start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F))
+                f.seek(start)
+                head = f.read(MP3_HEAD_BYTES)
+    except OSError:
+        return False
+    for tag in (b"Xing", b"Info"):
+        at = head.find(tag, 0, MP3_TAG_WITHIN)  # inside the stream's first frame
+        if at >= 0 and len(head) >= at + 16:
+            flags = int.from_bytes(head[at + 4:at + 8], "big")
+            if not flags & 2:  # no byte count
+                return False
+            field = at + 8 + (4 if flags & 1 else 0)
+            declared = int.from_bytes(head[field:field + 4], "big")
+            return declared > 0 and size - start < declared * (1 - MP3_CUT_SHARE)
+    return False
 
 
 def ogg_is_cut(path: str | os.PathLike) -> bool:

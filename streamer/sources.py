@@ -31,6 +31,7 @@ from model.audio import (
     is_mp3,
     live_clipping_message,
     live_quiet_message,
+    mp3_is_cut,
     narrowband_message,
     ogg_cut_message,
     ogg_is_cut,
@@ -98,6 +99,7 @@ SKIP_DAMAGE_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 SKIP_PROBE_S = 0.05  # audio read at a candidate position to see that the decoder reads there
 # An MP3's decoder resyncs after damage by itself: its reads are tried again this many times in a row.
 MP3_READ_RETRIES = 50
+MP3_RESUMED_S = 0.5  # read after its last damage, less than this: the decoder stopped there
 SHORTFALL_SHARE = 0.02
 NOTICES_KEPT = 16
 
@@ -402,21 +404,27 @@ def damage_message(path, gaps: Sequence[tuple[float, float]]) -> str:
             "follows keeps its times; the rest of the file is analysed.")
 
 
-def mp3_damage_message(path, at_s: Sequence[float], lost_s: float | None) -> str:
+def mp3_damage_message(path, at_s: Sequence[float], lost_s: float | None, finished: bool = True) -> str:
     """The note on an MP3 whose decoder skipped damage by itself (at ``at_s``, seconds): ``lost_s``
-    of its audio are missing (the length its header declares less what was read), so what follows
-    comes that much early; None when its header declares no length."""
+    of its audio are missing there in all (the length its header declares less what was read), so
+    what follows comes that much early; None when that cannot be told (the file is cut short too, or
+    declares no length). ``finished``: the decoder read on after the damage (else it stopped there,
+    or the analysis was stopped first)."""
+    places = len(at_s) > 1
     where = ", ".join(time_text(t) for t in at_s[:3]) + (f" and {len(at_s) - 3} more places" if len(at_s) > 3 else "")
+    head = f"{path}: damaged audio could not be decoded at {where}"
+    if not finished:
+        return f"{head}. The times of what was read after it are early by the audio missing there."
     if lost_s is None:
-        lost = "how much of it is missing is not known, and the times of what follows are early by as much"
-    elif lost_s < 0.05:
-        lost = "little or none of it is missing"
-    else:
-        lost = (f"about {lost_s:.1f} s of audio are missing there, so the times of what follows are about "
-                f"{lost_s:.1f} s early")
-    return (f"{path}: damaged audio could not be decoded at {where}; the decoder went on after it, and {lost}. "
-            "The rest of the file is analysed; re-encoding it (e.g. with ffmpeg) or the original recording "
-            "gives the right times.")
+        return (f"{head}; the decoder went on after it. How much audio is missing there is not known, and the "
+                "times of what follows are early by as much; re-encoding the file (e.g. with ffmpeg) or the "
+                "original recording gives the right times.")
+    if lost_s < 0.05:
+        return f"{head}; the decoder went on after it, and little or none of the audio is missing."
+    return (f"{head}; the decoder went on after it, and about {lost_s:.1f} s of audio are missing "
+            f"{'at these places in all' if places else 'there'}, so the times of what follows are about "
+            f"{lost_s:.1f} s early. The rest of the file is analysed; re-encoding it (e.g. with ffmpeg) or the "
+            "original recording gives the right times.")
 
 
 def _size(path: str) -> int:
@@ -575,6 +583,7 @@ class FileSource(Source):
         gap_frames = 0  # frames of silence handed on in all (no audio of the file's: not in its level notes)
         mp3 = is_mp3(self.path)
         mp3_damage: list[float] = []  # where an MP3's reads failed (its decoder went on by itself), seconds
+        mp3_last = 0  # frames read up to the last of them
         failures = 0  # failed reads of an MP3 in a row
         bad = BadSamples(self.n_channels)  # samples that are not numbers, read as silence
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
@@ -607,6 +616,7 @@ class FileSource(Source):
                             # the end, from the length the header declares.
                             if not mp3_damage or damage / self.rate - mp3_damage[-1] > SALVAGE_S:
                                 mp3_damage.append(damage / self.rate)
+                            mp3_last = frames_read + len(data)
                         elif not mp3 and (resumed := self._past_damage(damage)) is not None:
                             f.close()
                             f, at = resumed
@@ -665,20 +675,37 @@ class FileSource(Source):
             yield SourceBlock(position, out, time.monotonic())
             position += len(out)
         done = done and not ahead  # all of it read and handed on (not stopped with blocks still ahead)
+        # What was met on the way is said whether or not reading ends on an error.
+        mp3_cut = False  # an MP3 met damage and is also cut short, or its decoder stopped at the damage
+        if mp3_damage:
+            declared = self._declared_frames
+            stopped_at_last = frames_read - mp3_last < MP3_RESUMED_S * self.rate  # nothing read after it
+            went_on = len(mp3_damage) > 1 or not stopped_at_last  # something was read after a damage
+            if not done or error is not None:  # stopped, or ended on an error: what is missing is not known
+                places = mp3_damage[:-1] if error is not None and stopped_at_last else mp3_damage  # (the error's place)
+                if went_on and places:
+                    self.notices.append(mp3_damage_message(self.path, places, None, finished=False))
+            elif stopped_at_last:  # the decoder stopped at the damage: the shortfall below says so
+                mp3_cut = True
+                if went_on:
+                    self.notices.append(mp3_damage_message(self.path, mp3_damage[:-1], None, finished=False))
+            elif declared is None or mp3_is_cut(self.path):
+                # Cut short too (or no length declared): what is missing at the damage cannot be told
+                # from the length, and the shortfall below says how much was read.
+                mp3_cut = True
+                self.notices.append(mp3_damage_message(self.path, mp3_damage, None))
+            else:
+                self.notices.append(mp3_damage_message(self.path, mp3_damage, max(0, declared - frames_read) / self.rate))
+        elif (msg := self._decoder_log.summary(self.path)) is not None:  # (the damage note above says it)
+            self.notices.append(msg)
+        if gaps:
+            self.notices.append(damage_message(self.path, gaps))
+        if bad.samples:
+            self.notices.append(bad.message(self.path))
         if error is not None:
             raise error  # after the audio read before the problem (a stop in between does not hide it)
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
-        if (msg := self._decoder_log.summary(self.path)) is not None:
-            self.notices.append(msg)
-        if gaps:
-            self.notices.append(damage_message(self.path, gaps))
-        if mp3_damage:
-            declared = self._declared_frames
-            lost = max(0, declared - frames_read) / self.rate if declared is not None else None
-            self.notices.append(mp3_damage_message(self.path, mp3_damage, lost))
-        if bad.samples:
-            self.notices.append(bad.message(self.path))
         if done and frames_read - gap_frames > 0:
             self._level_notes(peaks, raw_peaks, clipped, frames_read - gap_frames)
             if twins is not None:
@@ -701,7 +728,7 @@ class FileSource(Source):
             # beyond what libmpg123 resyncs on). Frame counts of compressed files can be estimates,
             # so only a clear shortfall counts.
             declared = self._declared_frames
-            if (declared is not None and not mp3_damage  # (an MP3's damage says what it lost)
+            if (declared is not None and (mp3_cut or not mp3_damage)  # (an MP3's damage note says what it lost)
                     and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared)):
                 raise AudioError(f"{self.path}: decoding stopped after {time_text(frames_read / self.rate)} of the "
                                  f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "

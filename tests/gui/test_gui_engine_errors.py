@@ -743,10 +743,15 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     assert w.banner.messages() == [notes[0]]  # afresh after Dismiss
     w.banner.show_message("Something else went wrong.", keep=False)  # in place of what was shown
     assert w.banner.messages() == ["Something else went wrong."]
-    # A message said within a shown one (a note, here) is not added again: its words are shown once.
+    # A message said within a shown one is not added again: its words are shown once. An error said
+    # within a note makes it an error: the banner turns red.
     w.banner.show_message("When it was analysed: the file is cut short. Results are kept.", notice=True, keep=False)
+    w.banner.show_message("the file is cut short.", notice=True)
+    assert w.banner.messages() == ["When it was analysed: the file is cut short. Results are kept."]
+    assert "#1d3a5a" in w.banner.styleSheet()
     w.banner.show_message("the file is cut short.")
     assert w.banner.messages() == ["When it was analysed: the file is cut short. Results are kept."]
+    assert "#5a1d1d" in w.banner.styleSheet()
     w.banner.show_message("the file is cut short. More.")  # not within it: shown
     assert w.banner.messages()[-1] == "the file is cut short. More."
 

@@ -172,6 +172,45 @@ def test_damaged_mp3_frames_are_skipped_and_the_rest_is_analysed(speech_16k, tmp
     assert max(s.end_s for s in res.segments) > len(reference) / SAMPLE_RATE_HZ - lost - 2.0  # speech after it
 
 
+@pytest.mark.parametrize("case", ["decoder stops", "cut short too"])
+def test_a_damaged_mp3_the_decoder_does_not_read_to_its_end_is_not_called_complete(case, speech_16k, tmp_path,
+                                                                                    stub_predictor):
+    """Two ways an MP3 met damage and was not read to its end: the decoder stopped at the damage (zeros
+    from 80 % of the file to its end), or it went on but the file is also cut short. Both ran as
+    complete, the missing audio all put at the damage (a review); both end with an error that says
+    where reading stopped, as a file cut short does."""
+    x = np.tile(np.concatenate([speech_16k, np.zeros(4000, np.float32)]), 6)
+    path = write_audio(tmp_path / "talk.mp3", x, format="MP3")
+    data = bytearray(path.read_bytes())
+    at, size = (len(data) * 4 // 5, len(data)) if case == "decoder stops" else (len(data) * 2 // 5, 4000)
+    data[at:at + size] = bytes(len(data[at:at + size]))
+    if case == "cut short too":
+        data = data[:len(data) * 7 // 10]
+    path.write_bytes(bytes(data))
+    res = analyze_file(path, stub_predictor)
+    assert len(res.errors) == 1, (res.errors, res.notices)  # not complete: where reading stopped is said
+    assert ("decoding stopped after" if case == "cut short too" else "reading failed after") in res.errors[0]
+    notes = [n for n in res.notices if "could not be decoded" in n]
+    if case == "decoder stops":
+        assert notes == []  # the error says where it stopped
+    else:
+        assert len(notes) == 1 and "How much audio is missing there is not known" in notes[0]
+        assert "s of audio are missing" not in notes[0]
+
+
+def test_the_damage_met_before_an_error_is_still_said(speech_16k, tmp_path, stub_predictor):
+    """A FLAC damaged in the middle and cut short: the run ends on the cut, and the stretch read as
+    silence on the way is said too (the error used to be raised before the notes were made)."""
+    x = np.tile(speech_16k, 4)
+    path = write_audio(tmp_path / "both.flac", x, format="FLAC")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3:len(data) // 3 + 3000] = bytes(3000)
+    path.write_bytes(bytes(data[:len(data) * 7 // 10]))
+    res = analyze_file(path, stub_predictor)
+    assert len(res.errors) == 1 and "both.flac: reading failed after" in res.errors[0], res.errors
+    assert any("could not be decoded at" in n for n in res.notices), res.notices
+
+
 def test_a_flac_damaged_over_more_than_the_longest_step_is_read_after_it(speech_16k, tmp_path, monkeypatch):
     """Damage longer than the last step of the ladder (30 s) with readable audio left before the end:
     the last place before the end is tried too (the readable end was lost)."""
@@ -561,9 +600,9 @@ def test_a_muted_or_very_quiet_microphone_is_said_while_it_is_listened_to(speech
     n = int((MIC_QUIET_S + 2) * SAMPLE_RATE_HZ)
     speech = np.tile(speech_16k, int(n / len(speech_16k)) + 1)[:n]
     said, at = run(np.zeros((n, 1), np.float32))
-    assert said == ["Microphone USB Mic: its first 30 s were digital silence (every sample zero): the input is "
-                    "probably muted, or not the one in use. Check its mute switch and the system's sound settings, "
-                    "or choose another microphone."]
+    assert said == ["Microphone USB Mic: its first 30 s held no sound at all (every sample the same, as a muted "
+                    "input gives): the input is probably muted, or not the one in use. Check its mute switch and the "
+                    "system's sound settings, or choose another microphone."]
     assert at == pytest.approx(MIC_QUIET_S, abs=0.11)
     faint = (speech * (10 ** (-50 / 20) / np.abs(speech).max()) + 0.01).astype(np.float32)  # -50 dBFS, a DC offset
     said, _ = run(faint[:, None])
@@ -572,5 +611,5 @@ def test_a_muted_or_very_quiet_microphone_is_said_while_it_is_listened_to(speech
     assert run(normal[:, None]) == ([], None)
     # In the call-centre view, per analysed channel: a muted customer beside a talking agent is said.
     said, _ = run(np.stack([normal, np.zeros(n, np.float32)], axis=1), "split", ["Agent", "Customer"], [1])
-    assert len(said) == 1 and said[0].startswith("Microphone USB Mic (Customer channel): its first 30 s were digital")
+    assert len(said) == 1 and said[0].startswith("Microphone USB Mic (Customer channel): its first 30 s held no sound")
     assert run(np.stack([np.zeros(n, np.float32), normal], axis=1), "split", ["Agent", "Customer"], [1]) == ([], None)
