@@ -278,6 +278,15 @@ def mp3_is_cut(path: str | os.PathLike) -> bool:
     return False
 
 
+def is_ogg(path: str | os.PathLike) -> bool:
+    """Whether a file is an Ogg stream (Vorbis, Opus, FLAC in Ogg), by its first bytes."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"OggS"
+    except OSError:
+        return False
+
+
 def ogg_is_cut(path: str | os.PathLike) -> bool:
     """Whether an Ogg file (Vorbis, Opus, FLAC in Ogg) ends without its end-of-stream mark, or in the
     middle of a page: a copy or download cut short, or a recording still being written. libsndfile

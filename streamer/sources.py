@@ -29,6 +29,7 @@ from model.audio import (
     clipped_message,
     decoder_reason,
     is_mp3,
+    is_ogg,
     live_clipping_message,
     live_quiet_message,
     mp3_is_cut,
@@ -427,6 +428,14 @@ def mp3_damage_message(path, at_s: Sequence[float], lost_s: float | None, finish
             "original recording gives the right times.")
 
 
+def ogg_damage_message(path, lost_s: float) -> str:
+    """The note on an Ogg file read to its proper end with ``lost_s`` less audio than it declares."""
+    return (f"{path}: about {lost_s:.1f} s of the audio the file declares could not be decoded: it is damaged "
+            "somewhere (the decoder skipped the damage without saying where; the file ends properly), so the "
+            f"times after the damage are about {lost_s:.1f} s early. The rest of the file is analysed; re-encoding "
+            "it (e.g. with ffmpeg) or the original recording gives the right times.")
+
+
 def _size(path: str) -> int:
     """A file's size, or -1 when it is gone (moved away once read: not a file that grew)."""
     try:
@@ -728,8 +737,14 @@ class FileSource(Source):
             # beyond what libmpg123 resyncs on). Frame counts of compressed files can be estimates,
             # so only a clear shortfall counts.
             declared = self._declared_frames
-            if (declared is not None and (mp3_cut or not mp3_damage)  # (an MP3's damage note says what it lost)
-                    and declared - frames_read > max(SHORTFALL_S * self.rate, SHORTFALL_SHARE * declared)):
+            short = declared is not None and declared - frames_read > max(SHORTFALL_S * self.rate,
+                                                                          SHORTFALL_SHARE * declared)
+            if short and is_ogg(self.path):
+                # An Ogg file that ends properly (its end-of-stream mark, checked above) was read to its
+                # end: its decoder skipped damage somewhere by itself, and said nothing of where.
+                self.notices.append(ogg_damage_message(self.path, (declared - frames_read) / self.rate))
+                short = False
+            if short and (mp3_cut or not mp3_damage):  # (an MP3's damage note says what it lost)
                 raise AudioError(f"{self.path}: decoding stopped after {time_text(frames_read / self.rate)} of the "
                                  f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")

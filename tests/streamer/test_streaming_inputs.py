@@ -198,6 +198,24 @@ def test_a_damaged_mp3_the_decoder_does_not_read_to_its_end_is_not_called_comple
         assert "s of audio are missing" not in notes[0]
 
 
+@pytest.mark.parametrize("subtype", ["VORBIS", "OPUS"])
+def test_an_ogg_file_damaged_in_the_middle_is_not_called_cut_short(subtype, speech_16k, tmp_path, stub_predictor):
+    """Its decoder skips damage by itself, and the file, read to its proper end, came up short of its
+    declared length: the run ended with "decoding stopped ... cut short?", which it was not."""
+    x = np.tile(np.concatenate([speech_16k, np.zeros(4000, np.float32)]), 4)
+    path = tmp_path / f"talk_{subtype.lower()}.ogg"
+    sf.write(str(path), x, SAMPLE_RATE_HZ, format="OGG", subtype=subtype)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 3000] = bytes(3000)
+    path.write_bytes(bytes(data))
+    res = analyze_file(path, stub_predictor)
+    assert res.errors == [], res.errors
+    (note,) = [n for n in res.notices if "could not be decoded" in n]
+    assert note.startswith(f"{path}: about ") and "it is damaged somewhere" in note and "the file ends properly" in note
+    path.write_bytes(bytes(data[:len(data) * 3 // 4]))  # cut short as well: said so, as before
+    assert len(errors := analyze_file(path, stub_predictor).errors) == 1 and "ends after" in errors[0], errors
+
+
 def test_the_damage_met_before_an_error_is_still_said(speech_16k, tmp_path, stub_predictor):
     """A FLAC damaged in the middle and cut short: the run ends on the cut, and the stretch read as
     silence on the way is said too (the error used to be raised before the notes were made)."""
