@@ -87,7 +87,7 @@ def cmd_batch(args) -> int:
         noted = with_notes(run.calls, name)
         if noted:  # also those a rerun skipped, whose notes were printed when they were analysed
             print(f"ser batch: {len(noted)} {'call has notes on its' if len(noted) == 1 else 'calls have notes on their'} "
-                  f"audio (clipped, very quiet, channels alike ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
+                  f"audio (clipped, very quiet, damaged, channels alike ...): {', '.join(noted[:5])}{' ...' if len(noted) > 5 else ''}; see the "
                   "notes column of the table and the report.")
         empty = without_speech(run.calls, name)
         if empty:

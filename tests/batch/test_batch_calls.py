@@ -439,7 +439,7 @@ def test_what_is_noticed_about_a_calls_audio_is_said_and_kept(tiny_model_path, t
     assert rows["loud.wav"]["notes"] == notes[0] and rows["fine.wav"]["notes"] == ""
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.count("(note)</a>") == 1 and f"Note: {notes[0]}" in html
-    assert "ser batch: 1 call has notes on its audio (clipped, very quiet, channels alike ...): loud.wav;" in first.out
+    assert "ser batch: 1 call has notes on its audio (clipped, very quiet, damaged, channels alike ...): loud.wav;" in first.out
     # A rerun skips both calls: the note is not printed again, the closing line still points to it.
     assert main(["batch", str(src), "--out", str(tmp_path / "out"), "--model", str(tiny_model_path),
                  "--workers", "1"]) == 0
