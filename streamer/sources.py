@@ -372,8 +372,7 @@ class BadSamples:
     """Samples of a file that are not numbers (NaN or infinite), counted where they are read as
     silence: their number and the stretch from the first to the last."""
 
-    def __init__(self, n_channels: int):
-        self.n_channels = n_channels
+    def __init__(self):
         self.samples = 0
         self.first_s = self.last_s = 0.0
 
@@ -394,8 +393,7 @@ class BadSamples:
 
 def damage_message(path, gaps: Sequence[tuple[float, float]]) -> str:
     """The note on stretches of a file the decoder could not read (start s, end s each), which were
-    read as silence. An MP3 decoder finds a position by estimate (libmpg123's seeking is approximate
-    where frames are damaged): the audio after the damage came about half a second early in tests."""
+    read as silence (not an MP3's: see :func:`mp3_damage_message`)."""
     shown = [span_text(a, b) for a, b in gaps[:3]]
     if len(gaps) > 3:
         shown.append(f"{len(gaps) - 3} more stretches")
@@ -594,7 +592,7 @@ class FileSource(Source):
         mp3_damage: list[float] = []  # where an MP3's reads failed (its decoder went on by itself), seconds
         mp3_last = 0  # frames read up to the last of them
         failures = 0  # failed reads of an MP3 in a row
-        bad = BadSamples(self.n_channels)  # samples that are not numbers, read as silence
+        bad = BadSamples()  # samples that are not numbers, read as silence
         # The sound output is handed each block MONITOR_LEAD_S before the analysis: the audio it queues
         # then outlasts a stall of this thread without adding to how far the sound lags the analysis.
         ahead: deque[np.ndarray] = deque()  # blocks read (and handed to the sound output), not yet due
@@ -890,6 +888,15 @@ def list_input_devices() -> list[InputDevice]:
     return out
 
 
+def block_peaks(data: np.ndarray) -> np.ndarray:
+    """Each channel's loudest sample of a block (frames, channels), less the block's mean (a DC
+    offset is no sound): what the live level checks compare with VERY_QUIET_PEAK_DBFS."""
+    if not len(data):
+        return np.zeros(data.shape[1])
+    # column by column: numpy's reductions along the first axis of a few columns are many times slower
+    return np.array([float(np.abs(data[:, c] - data[:, c].mean(dtype=np.float64)).max()) for c in range(data.shape[1])])
+
+
 class LiveClipping:
     """Whether a live input clips: per channel compared, the share of its samples at full scale
     (CLIPPED_LEVEL and above) over its last MIC_CLIP_WINDOW_S of sound (blocks whose peak, less
@@ -903,19 +910,18 @@ class LiveClipping:
         self._blocks: list[deque] = [deque() for _ in self.groups]  # per group: (sound samples, clipped) per block
         self._totals = [[0, 0] for _ in self.groups]
 
-    def feed(self, data: np.ndarray) -> list[tuple[str | None, float]]:
-        """Count a block (frames, channels) of float samples; returns the groups whose clipped share
-        over the window is above CLIPPED_SHARE, with that share."""
+    def feed(self, data: np.ndarray, peaks: np.ndarray) -> list[tuple[str | None, float]]:
+        """Count a block (frames, channels) of float samples, ``peaks`` its :func:`block_peaks`;
+        returns the groups whose clipped share over the window is above CLIPPED_SHARE, with that share."""
         quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
         window = MIC_CLIP_WINDOW_S * self.rate
         out = []
         for g, (name, chans) in enumerate(self.groups):
             sound = clipped = 0
             for c in chans:
-                column = data[:, c]
-                if len(column) and float(np.abs(column - column.mean(dtype=np.float64)).max()) >= quiet:
-                    sound += len(column)
-                    clipped += int(np.count_nonzero(np.abs(column) >= CLIPPED_LEVEL))
+                if len(data) and peaks[c] >= quiet:
+                    sound += len(data)
+                    clipped += int(np.count_nonzero(np.abs(data[:, c]) >= CLIPPED_LEVEL))
             blocks, totals = self._blocks[g], self._totals[g]
             if sound:
                 blocks.append((sound, clipped))
@@ -942,16 +948,14 @@ class LiveQuiet:
         self.peaks = [0.0 for _ in self.groups]
         self.frames = 0
 
-    def feed(self, data: np.ndarray) -> tuple[bool, list[tuple[str | None, float]]]:
-        """Count a block (frames, channels); returns (settled, the groups still quiet with their peak):
-        settled once MIC_QUIET_S has been heard, or every group has been loud enough."""
+    def feed(self, peaks: np.ndarray, frames: int) -> tuple[bool, list[tuple[str | None, float]]]:
+        """Count a block of ``frames`` frames, ``peaks`` its :func:`block_peaks`; returns (settled,
+        the groups still quiet with their peak): settled once MIC_QUIET_S has been heard, or every
+        group has been loud enough."""
         quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
         for g, (_, chans) in enumerate(self.groups):
-            for c in chans:
-                column = data[:, c]
-                if len(column):
-                    self.peaks[g] = max(self.peaks[g], float(np.abs(column - column.mean(dtype=np.float64)).max()))
-        self.frames += len(data)
+            self.peaks[g] = max([self.peaks[g], *(float(peaks[c]) for c in chans)])
+        self.frames += frames
         if all(p >= quiet for p in self.peaks):
             return True, []
         if self.frames < MIC_QUIET_S * self.rate:
@@ -1081,12 +1085,13 @@ class MicrophoneSource(Source):
                                       f"{self.stall_timeout_s:.0f} s (unplugged?).") from None
                 continue
             last_audio = arrival
-            if clipping is not None and (found := clipping.feed(data)):
+            peaks = block_peaks(data) if clipping is not None or quiet is not None else None
+            if clipping is not None and (found := clipping.feed(data, peaks)):
                 for name, share in found:  # said once a run of the device, as soon as it is known
                     self.notices.append(live_clipping_message(self.device_name, share, MIC_CLIP_WINDOW_S, name))
                 clipping = None
             if quiet is not None:
-                settled, still = quiet.feed(data)
+                settled, still = quiet.feed(peaks, len(data))
                 for name, peak in still:  # said once, when the first MIC_QUIET_S have been heard
                     self.notices.append(live_quiet_message(self.device_name, peak, MIC_QUIET_S, name))
                 if settled:
