@@ -99,8 +99,9 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
     root = Path(input_path)
     if root.is_dir():
         base = root
-        paths = _files(root, AUDIO_SUFFIXES)
-        hidden = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and _hidden(p, root))
+        audio = [p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]  # one walk of the tree
+        paths = sorted(p for p in audio if not _hidden(p, root) and p.is_file())  # as _files gives them
+        hidden = sorted(p for p in audio if _hidden(p, root))
         hidden_note = (f"{count_text(len(hidden), 'hidden file')} (names starting with a dot, e.g. "
                        f"{hidden[0].relative_to(root)}) not analysed: a file manager hides them, and macOS writes "
                        "\"._NAME\" companions that are not recordings. Move or rename a recording to analyse it." if hidden else "")

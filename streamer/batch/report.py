@@ -643,12 +643,13 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     failed = [c for c in calls if c["status"] != "done"]
     # Calls that broke off part-way (truncated, damaged) keep the summary of what was analysed.
     partial = [c for c in failed if (c.get("summary") or {}).get("speakers")]
+    with_results = done + partial  # in the table, each in a section of its own, and in the overview
     hours = (sum(c.get("duration_s") or 0.0 for c in done)
              + sum(c["summary"].get("analysed_until_s") or 0.0 for c in partial)) / SECONDS_PER_HOUR
     weights: dict[str, float] = {}
     arousal = []
     speakers = []
-    for c in done + partial:  # the calls that broke off count with what was analysed, as in the table
+    for c in with_results:  # the calls that broke off count with what was analysed, as in the table
         for sp in c["summary"].get("speakers", []):
             speakers.append((sp["track_name"], sp["mean_arousal"]))
             # Weighted by the speech time with a confident emotion (what the shares are of): long calls
@@ -674,9 +675,9 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              *([f"<p class='note'><b>Audio below 16 kHz:</b> {esc(band)}</p>"]
                if noun == "call" and (band := narrowband_statement(calls, lambda c: call_name(c, root))) else []),
              *_dimensions_note(done),
-             "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if done or partial else f"<p>No {noun} analysed.</p>",
+             "<h2>Overview</h2>", _img(overview_png(shares, arousal, noun, speakers), f"{'batch' if noun == 'call' else noun} overview") if with_results else f"<p>No {noun} analysed.</p>",
              ]
-    if done + partial:  # (none when every call failed: the overview says so, with no empty table or sections)
+    if with_results:  # (none when every call failed: the overview says so, with no empty table or sections)
         parts += [f"<h2>{noun.capitalize()}s</h2><p class='note'>Top emotion: by share of the speech time whose emotion is not uncertain "
                   "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
                   f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech). Shares and means come from whole "
@@ -684,7 +685,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                   "read as another emotion, and anger then has a peak but no share.</p>"
                   f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
                   "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
-    for c in done + partial:
+    for c in with_results:
         call = f"<a href='#{esc(c['call_id'])}'>{esc(call_name(c, root))}</a>"
         if c["summary"].get("notes"):  # a clipped or very quiet recording: its section says what
             call += f" <a href='#{esc(c['call_id'])}' class='notemark' title='see its notes'>(note)</a>"
@@ -715,19 +716,19 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                 f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
                 f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"
                 f"<td>{_value_at(sp['peak_anger'], sp['peak_anger_s'])}</td></tr>")
-    if done + partial:
+    if with_results:
         parts.append("</table>")
     if failed:
         parts.append("<h2>Failed calls</h2><ul>")
         parts += [f"<li class='failed'><b>{esc(call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
                   f"{esc(_error_text(c))}</li>" for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
-    if done + partial:
+    if with_results:
         parts.append(f"<h2>Per {noun}</h2>")
     path = Path(path) if path is not None else out_dir / "report.html"
     with atomic_writer(path) as f:
         f.write("\n".join(parts))
-        for c in done + partial:
+        for c in with_results:
             summ = c["summary"]
             length = (c.get("length_text") or _t(c['duration_s']) if c["status"] == "done" else
                       f"analysed up to {_t(summ.get('analysed_until_s') or 0.0)}, where it broke off "
