@@ -44,7 +44,7 @@ def run_session(args) -> int:
         raise ConfigError(str(exc)) from None
     from streamer.batch.report import export_session
 
-    export_session(src, out, fmt)  # as the app's File > Export
+    export_session(src, out, fmt, store)  # as the app's File > Export, from the session read once
     state = analysis_state(store.ended, store.segments, store.results)
     line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
     if store.ended is None and being_written(src):

@@ -228,23 +228,26 @@ def timeline_png(call_id: str, duration_s: float, tracks: list[str], segments, r
     return _png(fig)
 
 
-def export_session(session_path: str | os.PathLike, out_path: str | os.PathLike, fmt: str) -> Path:
+def export_session(session_path: str | os.PathLike, out_path: str | os.PathLike, fmt: str, store=None) -> Path:
     """A session file exported, as the app's File > Export and ``ser session`` do: "csv" (one row per
-    result, through the session store), "json" (the whole session) or "html" (its report)."""
+    result, through the session store), "json" (the whole session) or "html" (its report).
+    ``store``: the session already opened (a :class:`SessionStore` of it), not read again."""
     if fmt == "html":
-        return session_report(Path(session_path), Path(out_path))
+        return session_report(Path(session_path), Path(out_path), store)
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown export format {fmt!r}")
     from streamer.session import SessionStore
 
-    store = SessionStore.open(Path(session_path))
+    if store is None:
+        store = SessionStore.open(Path(session_path))
     return Path(store.export_csv(out_path) if fmt == "csv" else store.export_json(out_path))
 
 
-def session_report(session_path: Path, out_path: Path) -> Path:
+def session_report(session_path: Path, out_path: Path, store=None) -> Path:
     """The report ``ser batch`` writes, for one session (a recording or a live session of the app):
     per analysed speaker (track) its summary, and the session's timeline. Tracks the session left
-    out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed."""
+    out (``skip_tracks``: the agent's, in the call-centre view) are named as not analysed.
+    ``store``: the session already opened, not read again."""
     from streamer.batch.summary import analysed_view, call_summary
     from streamer.player import SOUND_NOTICE_END
     from streamer.session import (
@@ -259,7 +262,8 @@ def session_report(session_path: Path, out_path: Path) -> Path:
         skipped_tracks,
     )
 
-    store = SessionStore.open(Path(session_path))
+    if store is None:
+        store = SessionStore.open(Path(session_path))
     meta = store.metadata or {}
     engine = meta.get("engine") or {}
     names = list(meta.get("track_names") or engine.get("tracks") or [])
