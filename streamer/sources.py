@@ -442,6 +442,40 @@ def _size(path: str) -> int:
         return -1
 
 
+class FileLevels:
+    """What a file's level notes need, tallied block by block, per channel: the loudest sample less
+    the mean of what was read so far (a DC offset is no sound: it hid a quiet recording), both
+    leaving digital zeros out (a few ms of them before a DC offset read as a loud step); the loudest
+    sample as it is; and the count of samples at ``clip_level`` (the format's full scale) or above."""
+
+    def __init__(self, n_channels: int, clip_level: float):
+        self.clip_level = clip_level
+        self.peaks = np.zeros(n_channels, dtype=np.float32)
+        self.raw_peaks = np.zeros(n_channels, dtype=np.float32)
+        self.clipped = np.zeros(n_channels, dtype=np.int64)
+        self._sums = np.zeros(n_channels)
+        self._counts = np.zeros(n_channels, dtype=np.int64)
+
+    def feed(self, data: np.ndarray) -> None:
+        """Count the next block (frames, channels)."""
+        self._sums += data.sum(axis=0, dtype=np.float64)
+        if np.count_nonzero(data) == data.size:
+            self._counts += len(data)
+            deviation = np.abs(data - (self._sums / self._counts).astype(np.float32))
+        else:  # digital zeros (a recorder's padding) are no sound, nor part of the DC
+            sounding = data != 0
+            self._counts += np.count_nonzero(sounding, axis=0)
+            dc = (self._sums / np.maximum(self._counts, 1)).astype(np.float32)
+            deviation = np.where(sounding, np.abs(data - dc), np.float32(0.0))
+        size = np.abs(data)
+        # column by column: numpy's reductions along the first axis of a few columns are many times
+        # slower than over each column
+        for c in range(data.shape[1]):
+            self.peaks[c] = max(self.peaks[c], deviation[:, c].max())
+            self.raw_peaks[c] = max(self.raw_peaks[c], size[:, c].max())
+            self.clipped[c] += np.count_nonzero(size[:, c] >= self.clip_level)
+
+
 class FileSource(Source):
     """An audio file read in blocks (bounded memory for any length).
 
@@ -571,16 +605,7 @@ class FileSource(Source):
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         error: AudioError | None = None
-        # Per channel, the loudest sample less the mean of what was read so far (a DC offset is no
-        # sound: it hid a quiet recording), both leaving digital zeros out (a few ms of them before a
-        # DC offset read as a loud step), and the samples at the format's full scale; the loudest
-        # sample as it is.
-        peaks = np.zeros(self.n_channels, dtype=np.float32)
-        raw_peaks = np.zeros(self.n_channels, dtype=np.float32)
-        sums = np.zeros(self.n_channels)
-        counts = np.zeros(self.n_channels, dtype=np.int64)
-        clipped = np.zeros(self.n_channels, dtype=np.int64)
-        clip_level = CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0)
+        levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0))
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         turns = (TurnTaking(self.n_channels, self.rate)
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
@@ -642,22 +667,7 @@ class FileSource(Source):
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
                 frames_read += len(data)
                 if len(data):
-                    sums += data.sum(axis=0, dtype=np.float64)
-                    if np.count_nonzero(data) == data.size:
-                        counts += len(data)
-                        deviation = np.abs(data - (sums / counts).astype(np.float32))
-                    else:  # digital zeros (a recorder's padding) are no sound, nor part of the DC
-                        sounding = data != 0
-                        counts += np.count_nonzero(sounding, axis=0)
-                        dc = (sums / np.maximum(counts, 1)).astype(np.float32)
-                        deviation = np.where(sounding, np.abs(data - dc), np.float32(0.0))
-                    size = np.abs(data)
-                    # column by column: numpy's reductions along the first axis of a few columns are
-                    # many times slower than over each column
-                    for c in range(data.shape[1]):
-                        peaks[c] = max(peaks[c], deviation[:, c].max())
-                        raw_peaks[c] = max(raw_peaks[c], size[:, c].max())
-                        clipped[c] += np.count_nonzero(size[:, c] >= clip_level)
+                    levels.feed(data)
                     if twins is not None:
                         twins.feed(data)
                     if turns is not None:  # said as soon as it is known
@@ -683,27 +693,9 @@ class FileSource(Source):
             position += len(out)
         done = done and not ahead  # all of it read and handed on (not stopped with blocks still ahead)
         # What was met on the way is said whether or not reading ends on an error.
-        mp3_cut = False  # an MP3 met damage and is also cut short, or its decoder stopped at the damage
-        if mp3_damage:
-            declared = self._declared_frames
-            stopped_at_last = frames_read - mp3_last < MP3_RESUMED_S * self.rate  # nothing read after it
-            went_on = len(mp3_damage) > 1 or not stopped_at_last  # something was read after a damage
-            if not done or error is not None:  # stopped, or ended on an error: what is missing is not known
-                places = mp3_damage[:-1] if error is not None and stopped_at_last else mp3_damage  # (the error's place)
-                if went_on and places:
-                    self.notices.append(mp3_damage_message(self.path, places, None, finished=False))
-            elif stopped_at_last:  # the decoder stopped at the damage: the shortfall below says so
-                mp3_cut = True
-                if went_on:
-                    self.notices.append(mp3_damage_message(self.path, mp3_damage[:-1], None, finished=False))
-            elif declared is None or mp3_is_cut(self.path):
-                # Cut short too (or no length declared): what is missing at the damage cannot be told
-                # from the length, and the shortfall below says how much was read.
-                mp3_cut = True
-                self.notices.append(mp3_damage_message(self.path, mp3_damage, None))
-            else:
-                self.notices.append(mp3_damage_message(self.path, mp3_damage, max(0, declared - frames_read) / self.rate))
-        elif (msg := self._decoder_log.summary(self.path)) is not None:  # (the damage note above says it)
+        # mp3_cut: an MP3 met damage and is also cut short, or its decoder stopped at the damage
+        mp3_cut = self._mp3_damage_notes(mp3_damage, mp3_last, frames_read, done, error) if mp3_damage else False
+        if not mp3_damage and (msg := self._decoder_log.summary(self.path)) is not None:  # (the damage note above says it)
             self.notices.append(msg)
         if gaps:
             self.notices.append(damage_message(self.path, gaps))
@@ -714,7 +706,7 @@ class FileSource(Source):
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it
         if done and frames_read - gap_frames > 0:
-            self._level_notes(peaks, raw_peaks, clipped, frames_read - gap_frames)
+            self._level_notes(levels.peaks, levels.raw_peaks, levels.clipped, frames_read - gap_frames)
             if twins is not None:
                 self._twin_notes(twins, str(self.path), self.n_channels)
         if done:
@@ -746,6 +738,33 @@ class FileSource(Source):
                 raise AudioError(f"{self.path}: decoding stopped after {time_text(frames_read / self.rate)} of the "
                                  f"{time_text(declared / self.rate)} the file declares; the rest is damaged or missing "
                                  "(a copy or download cut short?).")
+
+    def _mp3_damage_notes(self, mp3_damage: list[float], mp3_last: int, frames_read: int, done: bool,
+                          error: AudioError | None) -> bool:
+        """The note on an MP3's damaged stretches (``mp3_damage``: where its reads failed, seconds;
+        ``mp3_last``: frames read up to the last of them), said when reading ends; returns whether
+        the MP3 is also cut short or its decoder stopped at the damage, which the shortfall check
+        then reports (no amount is known for the damage)."""
+        mp3_cut = False
+        declared = self._declared_frames
+        stopped_at_last = frames_read - mp3_last < MP3_RESUMED_S * self.rate  # nothing read after it
+        went_on = len(mp3_damage) > 1 or not stopped_at_last  # something was read after a damage
+        if not done or error is not None:  # stopped, or ended on an error: what is missing is not known
+            places = mp3_damage[:-1] if error is not None and stopped_at_last else mp3_damage  # (the error's place)
+            if went_on and places:
+                self.notices.append(mp3_damage_message(self.path, places, None, finished=False))
+        elif stopped_at_last:  # the decoder stopped at the damage: the shortfall below says so
+            mp3_cut = True
+            if went_on:
+                self.notices.append(mp3_damage_message(self.path, mp3_damage[:-1], None, finished=False))
+        elif declared is None or mp3_is_cut(self.path):
+            # Cut short too (or no length declared): what is missing at the damage cannot be told
+            # from the length, and the shortfall below says how much was read.
+            mp3_cut = True
+            self.notices.append(mp3_damage_message(self.path, mp3_damage, None))
+        else:
+            self.notices.append(mp3_damage_message(self.path, mp3_damage, max(0, declared - frames_read) / self.rate))
+        return mp3_cut
 
     def _past_damage(self, from_frame: int) -> tuple[sf.SoundFile, int] | None:
         """A fresh handle positioned where the decoder reads again after damage at ``from_frame``
