@@ -245,6 +245,7 @@ class EngineBridge:
         self._predictor = None
         self._predictor_key: tuple | None = None
         self._session = None
+        self._unsaved_session = None  # the last session, while it keeps results its file lacks (close_session)
         self._mic_source = None  # the open session's last microphone (its channels compared or not)
         self._last_stats = None
         self._analysed_until_s: float | None = None
@@ -329,12 +330,17 @@ class EngineBridge:
         session, self._session = self._session, None
         self._mic_source = None
         if session is not None:
+            # A session whose file failed keeps its results in memory: exports still find them after it
+            # ends (until another session starts).
+            self._unsaved_session = session if session.failed else None
             complete = complete and not getattr(self, "saving_failed", False)
             why = {"ended_by": ended_by} if ended_by else {}
             try:
                 session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until(), **why)
             except SERError:
                 pass  # the engine already said that saving stopped
+            if not session.failed:  # written whole after all (the disk had room again)
+                self._unsaved_session = None
 
     def _until(self) -> dict:
         """The end record's ``analysed_until_s``: how far the last analysis got, when one ran."""
@@ -460,8 +466,9 @@ class EngineBridge:
         if engine is None:
             return []
         engine.stop(discard=discard and _ahead_of_playhead(engine.source))
-        # A session the engine could no longer write to (disk full ...) misses results: never complete.
-        self.saving_failed = self._session is not None and engine.session is None
+        # A session the engine could no longer write to (disk full ...) keeps its results in memory, up
+        # to a bound: one that lost some beyond it is never complete.
+        self.saving_failed = self._session is not None and self._session.unsaved_dropped > 0
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers
         self._analysed_until_s = engine.analysed_until_s  # for the session's end record
         return self._drain(engine, None)
@@ -565,13 +572,19 @@ class EngineBridge:
                                       if m and not str(m).endswith(SOUND_NOTICE_END)))
         return LoadedSession(Path(path), events, metadata, heads, store.salvaged, analysis, messages)
 
-    @staticmethod
-    def export(session_path: str | Path, out_path: str | Path, fmt: str) -> Path:
+    def export(self, session_path: str | Path, out_path: str | Path, fmt: str) -> Path:
         """Export a session file to CSV or JSON through the engine's session store, or as the HTML
-        report `ser batch` writes, for this one session (streamer.batch.report.export_session)."""
+        report `ser batch` writes, for this one session (streamer.batch.report.export_session). The
+        session this bridge writes, or wrote last, is exported with what it keeps in memory since its
+        file failed (a full disk), which the file lacks."""
         from streamer.batch.report import export_session
 
-        return export_session(session_path, out_path, fmt)
+        path = Path(session_path)
+        store = next((s for s in (self._session, self._unsaved_session)
+                      if s is not None and s.failed and Path(s.path) == path), None)
+        if store is not None and fmt == "html":
+            store = store.contents()  # the report reads the records themselves
+        return export_session(path, out_path, fmt, store)
 
 
 __all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "file_info",

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
-from streamer.engine import Engine, EngineStats, engine_metadata
+from streamer.engine import SAVING_STOPPED, Engine, EngineStats, engine_metadata
+from streamer.errors import SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
 from streamer.session import ANALYSIS_STOPPED
 from streamer.sources import FileSource, Source
@@ -104,6 +105,14 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
         if own_session is not None:  # a no-op after the engine closed it; here when it could not
             own_session.close(stats=out.stats.to_dict(), analysis=ANALYSIS_STOPPED,
                               analysed_until_s=out.analysed_until_s)
+    if own_session is not None and own_session.failed:  # its file failed, and had no room at the end either
+        raise SessionError(own_session.failure or f"{session_path}: cannot write to the session file.")
+    if engine.saving_failed and session is not None and not session.failed:
+        # The file failed part-way, and the results kept in memory meanwhile went in at the end: the
+        # session lacks nothing, which the error said at the time could happen.
+        out.errors = [m for m in out.errors if not m.endswith(SAVING_STOPPED)]
+        out.notices.append(f"{session.path}: writing it failed for a while (is the disk full?); the results "
+                           "of that time were kept in memory and written at the end: it lacks nothing.")
     return out
 
 

@@ -55,6 +55,9 @@ RUN_STEP_S = 0.05  # Engine.run hands on events at least this often
 
 JOIN_TIMEOUT_S = 10.0
 QUEUE_POLL_S = 0.1
+# Said after a session file fails (a full disk): what happens to the results from then on (SessionStore.failed).
+SAVING_STOPPED = ("Results from here on are kept in memory and written to it when the analysis ends, if the "
+                  "disk has room by then (free some space); exports include them meanwhile.")
 INPUT_QUEUE_MAX_S = 32.0  # audio the input queue holds at most, whatever the blocks' length (long file blocks)
 PLANNED_QUEUE_ENTRIES = 32  # planned blocks waiting for the model (each holds its windows' audio)
 EMBEDDED_QUEUE_ENTRIES = 16  # planned blocks with their voice embeddings, waiting for the model thread
@@ -108,6 +111,7 @@ class Engine:
         self.predictor = predictor
         self.config = config or EngineConfig()
         self.session = session
+        self.saving_failed = False  # the session file failed (a full disk); said once
         self.close_session = close_session
         self._results: deque[Event] = deque()
         self._results_cv = threading.Condition()
@@ -563,9 +567,12 @@ class Engine:
                 try:
                     self.session.append(e)
                 except SERError as exc:  # e.g. disk full: keep analysing, say once that saving stopped
-                    self.session = None
-                    self._counts["errors"] += 1
-                    results.append(EngineError(f"{exc} Results are no longer saved to the session.", fatal=False))
+                    # The store keeps what it cannot write in memory (SessionStore.failed), and writes
+                    # it when it is closed if there is room by then.
+                    if not self.saving_failed:
+                        self.saving_failed = True
+                        self._counts["errors"] += 1
+                        results.append(EngineError(f"{exc} {SAVING_STOPPED}", fatal=False))
         with self._results_cv:
             # Wait for the consumer when the queue is full, except when stopping (stop must not hang).
             while len(self._results) >= self.config.result_queue_events and not self._stop.is_set():

@@ -46,6 +46,10 @@ ANALYSIS_COMPLETE = "complete"
 ANALYSIS_STOPPED = "stopped"
 ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
 SEGMENT_SYNC_GAP_S = 0.1
+# A writer whose file fails (a full disk) keeps the records it could not write in memory, up to this
+# many bytes of them (about ten hours of one voice's results), and writes them when it is closed if
+# the disk has room by then; until then the session's exports include them (SessionStore.contents).
+UNSAVED_MAX_BYTES = 64 * 1024 * 1024
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain", "paused_s", "settings")
 PAUSE_KIND = "pause"  # the CSV's row for a live pause: where on the time axis (start_s = end_s), paused_s long
@@ -87,6 +91,13 @@ def _lock_for_writing(f) -> None:
             time.sleep(LOCK_RETRY_S)
         except OSError:
             return
+
+
+def _write_all(f, data: bytes) -> None:
+    """Write ``data`` to the unbuffered file ``f`` whole (a write may take part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[f.write(view):]
 
 
 def _done_writing(f) -> None:
@@ -136,6 +147,16 @@ class SessionStore:
         self.salvaged: dict | None = None  # set by open(salvage=True) when a damaged line was left out
         self.ended = ended
         self._file = file  # a writer's open file (create), records appended as they happen; None read back
+        self.writer = file is not None
+        # A writer's file failed (a full disk): the records from that one on, as lines, wait here.
+        self.failed = False
+        self.failure: str | None = None  # what the last failure said
+        self.unsaved: list[str] = []
+        self.unsaved_dropped = 0  # records beyond UNSAVED_MAX_BYTES, lost
+        self._unsaved_bytes = 0
+        # The file's bytes up to the end of its last whole record (records are ASCII JSON lines): a
+        # failed write may have left part of a line after them.
+        self._good_bytes = 0
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
         self._unsynced = False  # records written since the last fsync
@@ -157,10 +178,12 @@ class SessionStore:
         f = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            f = open(path, "w", encoding="utf-8")  # locked before its first line: never seen unlocked
+            # Unbuffered: a record is in the file or, after a failed write, cut off again (_write); a
+            # buffer could put a failed record's rest in the file later, after others.
+            f = open(path, "wb", buffering=0)  # locked before its first line: never seen unlocked
             _lock_for_writing(f)
-            f.write(json.dumps({"type": "metadata", **meta}) + "\n")
-            f.flush()
+            first = json.dumps({"type": "metadata", **meta}) + "\n"
+            _write_all(f, first.encode("ascii"))
             os.fsync(f.fileno())
         except (OSError, TypeError, ValueError) as exc:
             if f is not None:
@@ -174,18 +197,26 @@ class SessionStore:
             raise SessionError(f"{path}: cannot create the session file ("
                                + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
                                "place).") from exc
-        return cls(path, meta, [], [], [], None, keep_records=keep_records, file=f)
+        store = cls(path, meta, [], [], [], None, keep_records=keep_records, file=f)
+        store._good_bytes = len(first)
+        return store
 
     @classmethod
-    def open(cls, path: str | os.PathLike, salvage: bool = False) -> SessionStore:
+    def open(cls, path: str | os.PathLike, salvage: bool = False,
+             unsaved: tuple[int, list[str]] | None = None) -> SessionStore:
         """Read a session back (read-only): exactly the records it holds; a torn last line is ignored.
 
         A damaged line anywhere else raises :class:`CorruptSessionError`, which says what precedes
         it; with ``salvage`` the session opens with the records before the damage, and
-        :attr:`salvaged` describes what was left out."""
+        :attr:`salvaged` describes what was left out. ``unsaved``: (bytes, lines) of a writer whose
+        file failed: its first bytes, then the lines it kept in memory (:meth:`contents`)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            if unsaved is None:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            else:
+                with open(path, "rb") as f:
+                    text = f.read(unsaved[0]).decode("utf-8", errors="replace") + "".join(unsaved[1])
         except FileNotFoundError as exc:
             raise SessionError(f"{path}: session file not found.") from exc
         except OSError as exc:
@@ -314,7 +345,7 @@ class SessionStore:
         operating system as it is written): the engine calls this whenever it waits for audio, so
         that the last records never wait for the next."""
         with self._lock:
-            if self._file is None or not self._unsynced:
+            if self._file is None or not self._unsynced or self.failed:
                 return
             try:
                 os.fsync(self._file.fileno())
@@ -330,13 +361,36 @@ class SessionStore:
         self.ended = {"ended": now_iso(), **info}
         try:
             self._write({"type": "end", **self.ended}, sync=True)
+            if self.failed:  # the records kept in memory, with the end record: written if there is room now
+                self._write_unsaved()
         finally:  # closed even when the end record cannot be written (a full disk)
             with self._lock:
                 if self._file is not None:
                     _done_writing(self._file)
-                    with contextlib.suppress(OSError):
+                    with contextlib.suppress(OSError, ValueError):
                         self._file.close()
                     self._file = None
+
+    def _write_unsaved(self) -> None:
+        """Write the records kept since the file failed after its last whole record, on a fresh
+        handle (the failed one may hold part of a line); on failure again the file is cut back to its
+        last whole record and the records stay in memory. Raises SessionError then."""
+        with self._lock:
+            try:
+                with open(self.path, "r+b", buffering=0) as f:
+                    f.truncate(self._good_bytes)
+                    f.seek(self._good_bytes)
+                    _write_all(f, "".join(self.unsaved).encode("ascii"))
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, self._good_bytes)
+                self.failure = (f"{self.path}: cannot write to the session file ({exc}); is the disk full? It holds "
+                                f"the results up to where writing failed; {len(self.unsaved)} records after them "
+                                "could not be written.")
+                raise SessionError(self.failure) from exc
+            self._good_bytes += self._unsaved_bytes
+            self.unsaved, self._unsaved_bytes, self.failed = [], 0, False
 
     def _write(self, record: dict, sync: bool, gap_s: float = 0.0) -> None:
         """Append one record; fsync when ``sync`` and the last fsync is at least ``gap_s`` old, or
@@ -344,17 +398,31 @@ class SessionStore:
         with self._lock:
             if self._file is None:
                 raise SessionError(f"{self.path}: the session is closed (or was opened read-only).")
+            line = json.dumps(record) + "\n"
+            if self.failed:  # said once, when it failed: kept in memory
+                self._keep_unsaved(line)
+                return
             try:
-                self._file.write(json.dumps(record) + "\n")
-                self._file.flush()
+                _write_all(self._file, line.encode("ascii"))  # json.dumps writes ASCII
+            except OSError as exc:
+                self.failed = True
+                self._keep_unsaved(line)
+                with contextlib.suppress(OSError):  # no part of a record left after the last whole one
+                    os.truncate(self.path, self._good_bytes)
+                self.failure = f"{self.path}: cannot write to the session file ({exc}); is the disk full?"
+                raise SessionError(self.failure) from exc
+            self._good_bytes += len(line)
+            try:
                 now = time.monotonic()
                 since = now - self._last_sync
                 self._unsynced = True
                 if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
                     os.fsync(self._file.fileno())
                     self._last_sync, self._unsynced = now, False
-            except OSError as exc:
-                raise SessionError(f"{self.path}: cannot write to the session file ({exc}); is the disk full?") from exc
+            except OSError as exc:  # the record is in the file, maybe not on the disk: the next ones wait
+                self.failed = True
+                self.failure = f"{self.path}: cannot write to the session file ({exc}); is the disk full?"
+                raise SessionError(self.failure) from exc
 
     def __enter__(self) -> SessionStore:
         return self
@@ -366,7 +434,7 @@ class SessionStore:
     def export_csv(self, path: str | os.PathLike) -> Path:
         """The results as CSV (read back from the file, so a running session exports what it holds),
         with a column for every output of the model the session records, results or not."""
-        store = self._contents()
+        store = self.contents()
         history = store.metadata.get("settings_history")
         changes = history[1:] if isinstance(history, list) else []
         return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [],
@@ -375,17 +443,32 @@ class SessionStore:
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a
         session still being written says "running")."""
-        store = self._contents()
+        store = self.contents()
         analysis = analysis_state(store.ended, store.segments, store.results)
         if self._file is not None:
             analysis["state"] = "running"
         return write_json(path, store.metadata, store.segments, store.results, store.errors, analysis)
 
-    def _contents(self) -> SessionStore:
-        if self._file is None:
+    def _keep_unsaved(self, line: str) -> None:
+        if self._unsaved_bytes + len(line) > UNSAVED_MAX_BYTES:
+            self.unsaved_dropped += 1
+            return
+        self.unsaved.append(line)
+        self._unsaved_bytes += len(line)
+
+    def contents(self) -> SessionStore:
+        """What the session holds, read-only: a writer's file read back (with the records it keeps
+        in memory since the file failed), else this store."""
+        if not self.writer:
             return self
-        self.sync()
-        return SessionStore.open(self.path)
+        if not self.failed:
+            if self._file is not None:
+                self.sync()
+            return SessionStore.open(self.path)
+        with self._lock:
+            kept = (self._good_bytes, list(self.unsaved))
+        return SessionStore.open(self.path, unsaved=kept)
+
 
 
 def skipped_tracks(metadata: dict) -> set[int]:

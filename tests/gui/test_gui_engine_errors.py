@@ -541,6 +541,8 @@ def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_
     bridge = EngineBridge()
     monkeypatch.setattr(streamer, "MicrophoneSource", Mic)
     class Session:
+        failed = False  # its file was written (SessionStore.failed)
+
         def close(self, **record):
             pass
 

@@ -444,6 +444,64 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     assert other.duration_s == pytest.approx(5.0)
 
 
+def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, replay, speech_wav, tmp_path,
+                                                                  monkeypatch):
+    """The session file fails part-way (a full disk) while the export goes to a disk with room: the
+    banner says so, the results go on in memory, and every export holds all of them, during the
+    analysis and after it, as on screen. Once the disk has room again the file is written whole."""
+    import errno
+    import json
+    import shutil
+
+    import streamer.session
+
+    copies = []
+    for name in ("first", "second"):  # a recording analysed whole once is not analysed again
+        copies.append(tmp_path / f"{name}.wav")
+        shutil.copy(speech_wav, copies[-1])
+    whole = replay(make_window(speed=0.0), speech_wav)
+    expected = len(streamer.session.SessionStore.open(whole.session_path).results)  # windows and utterances
+    real_write, calls = streamer.session._write_all, []
+
+    def full_after_four(f, data):
+        calls.append(data)
+        if len(calls) > 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(f, data)
+
+    monkeypatch.setattr(streamer.session, "_write_all", full_after_four)
+    w = replay(make_window(speed=0.0), copies[0])
+    assert w.banner.isVisible() and "No space left on device" in w.banner.text()
+    assert "kept in memory" in w.banner.text()
+    assert np.array_equal(w.histories[0].results.view(), whole.histories[0].results.view())
+    on_disk = streamer.session.SessionStore.open(w.session_path)
+    assert len(on_disk.results) < expected  # the file lacks them ...
+
+    out = w.export("json", tmp_path / "all.json")  # ... the export does not
+    doc = json.loads(out.read_text())
+    assert len(doc["results"]) == expected and doc["analysis"]["state"] == "complete"
+    csv_rows = (w.export("csv", tmp_path / "all.csv")).read_text().splitlines()
+    assert len(csv_rows) == expected + 1  # and its header
+    assert w.export("html", tmp_path / "all.html").is_file()
+    other = make_window()  # the JSON export opens as the session, whole
+    assert other.open_session(out)
+    assert np.array_equal(other.histories[0].results.view(), w.histories[0].results.view())
+
+    # Room again before the session ends: its end writes all it kept.
+    def full_once(f, data):
+        calls.append(data)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(f, data)
+
+    calls.clear()
+    monkeypatch.setattr(streamer.session, "_write_all", full_once)
+    again = replay(make_window(speed=0.0), copies[1])
+    assert "No space left on device" in again.banner.text()
+    saved = streamer.session.SessionStore.open(again.session_path)
+    assert len(saved.results) == expected and saved.ended["analysis"] == "complete"
+
+
 def test_an_opened_session_says_what_was_noticed_when_it_was_analysed(make_window, replay, speech_wav, tmp_path):
     """A clipped or very quiet recording is said while it is analysed; opened later, its session says
     it again (it said nothing). An export's failure covers such a note only until an export works."""

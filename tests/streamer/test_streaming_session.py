@@ -619,3 +619,63 @@ def test_a_mixed_recordings_report_says_what_its_one_track_holds(tmp_path, n_cha
     session.close()
     text = session_report(path, tmp_path / "mixed.html").read_text()
     assert f"{said} Analysis:" in text and "Analysed: mix" not in text
+
+
+def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_there_is_room(tmp_path, monkeypatch):
+    """A write that fails part-way leaves no part of its record in the file; that record and the
+    later ones are kept in memory (up to a bound, beyond which they are counted as lost), read back
+    with the file by ``contents`` and exports, and written at ``close`` once the disk has room."""
+    import errno
+
+    import streamer.session
+
+    real = streamer.session._write_all
+    state = {"full": False}
+
+    def disk(f, data):
+        if state["full"]:
+            real(f, data[:len(data) // 2])  # part of the record reaches the file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, data)
+
+    monkeypatch.setattr(streamer.session, "_write_all", disk)
+    path = tmp_path / "s.jsonl"
+    store = SessionStore.create(path, {"source": "test"})
+    store.append(_result(0.0))
+    size = path.stat().st_size
+    state["full"] = True
+    with pytest.raises(SessionError, match="is the disk full"):
+        store.append(_result(0.5))
+    assert store.failed and path.stat().st_size == size  # the torn record was cut off again
+    for k in range(2, 6):
+        store.append(_result(k * 0.5))  # kept, not raised again
+    assert [r.start_s for r in SessionStore.open(path).results] == [0.0]
+    assert [r.start_s for r in store.contents().results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    exported = json.loads(store.export_json(tmp_path / "s.json").read_text())
+    assert len(exported["results"]) == 6 and exported["analysis"]["state"] == "running"
+
+    with pytest.raises(SessionError, match="could not be written"):
+        store.close(analysis="complete")  # still full: the file keeps its whole records only
+    assert path.stat().st_size == size and [r.start_s for r in store.contents().results][-1] == 2.5
+
+    state["full"] = False
+    other = SessionStore.create(tmp_path / "t.jsonl", {"source": "test"})
+    state["full"] = True
+    with pytest.raises(SessionError):
+        other.append(_result(0.0))
+    other.append(_result(0.5))
+    state["full"] = False  # room again by the end
+    other.close(analysis="complete")
+    back = SessionStore.open(tmp_path / "t.jsonl")
+    assert not other.failed and [r.start_s for r in back.results] == [0.0, 0.5] and back.ended["analysis"] == "complete"
+
+    monkeypatch.setattr(streamer.session, "UNSAVED_MAX_BYTES", 2000)
+    bounded = SessionStore.create(tmp_path / "u.jsonl", {"source": "test"})  # (room again by then)
+    state["full"] = True
+    with pytest.raises(SessionError):
+        bounded.append(_result(0.0))
+    for k in range(1, 40):
+        bounded.append(_result(k * 0.5))
+    assert bounded.unsaved_dropped > 0 and len(bounded.unsaved) + bounded.unsaved_dropped == 40
+    with pytest.raises(SessionError):
+        bounded.close()
