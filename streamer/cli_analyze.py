@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from model.errors import OutputPathError, SERError, Terminated
-from model.files import check_output_dir
+from model.files import check_output_dir, fitted_name
 from streamer.analyze import analyze_file
 from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_agent
 from streamer.config import EngineConfig, analysis_window, crosstalk_setting
@@ -81,7 +81,10 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     """``out_dir/<stem>.<fmt>``, numbered when that is taken in this run or exists from an earlier
     one (results are never overwritten). A journal left beside it by an earlier run that did not
     finish (``<file>.partial.jsonl``) is kept and pointed out; this run's journal takes another name
-    (:func:`_journal_path`)."""
+    (:func:`_journal_path`). A stem too long for a file name with those endings keeps its start
+    and a suffix (:func:`model.files.fitted_name`)."""
+    tail = f"-99.{fmt}" + ("" if fmt == "jsonl" else ".partial-99.jsonl")
+    stem = fitted_name(stem, tail)[:-len(tail)]
     path = out_dir / f"{stem}.{fmt}"
     n = 2
     # A CSV or JSON document another run is analysing now exists only as its journal, which that
@@ -109,11 +112,18 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     return path
 
 
+def _journal_stem(document: Path) -> str:
+    """The start of a document's journal names: the document's name, or, when a journal's name would be
+    longer than a file name can be, its start and a suffix made from the whole name (fitted_name)."""
+    return fitted_name(document.name, ".partial-99.jsonl")[:-len(".partial-99.jsonl")]
+
+
 def _journals(document: Path, writing: bool) -> list[Path]:
     """The journals beside a CSV or JSON document (``<file>.partial.jsonl``, ``.partial-2.jsonl``
     ...) that a run is writing now (``writing``), or that runs which did not finish left."""
-    found = [document.with_name(document.name + JOURNAL_SUFFIX),
-             *sorted(document.parent.glob(f"{glob.escape(document.name)}.partial-*.jsonl"))]
+    stem = _journal_stem(document)
+    found = [document.with_name(stem + JOURNAL_SUFFIX),
+             *sorted(document.parent.glob(f"{glob.escape(stem)}.partial-*.jsonl"))]
     return [j for j in found if j.exists() and bool(being_written(j)) == writing]
 
 
@@ -128,10 +138,11 @@ def _unfinished(session_file: Path) -> bool:
 def _journal_path(out_path: Path) -> Path:
     """Where a CSV or JSON document's results go until it is written: ``<file>.partial.jsonl``, or
     ``<file>.partial-2.jsonl`` ... when an earlier run that did not finish left that one."""
-    journal = out_path.with_name(out_path.name + JOURNAL_SUFFIX)
+    stem = _journal_stem(out_path)
+    journal = out_path.with_name(stem + JOURNAL_SUFFIX)
     n = 2
     while journal.exists():
-        journal = out_path.with_name(f"{out_path.name}.partial-{n}.jsonl")
+        journal = out_path.with_name(f"{stem}.partial-{n}.jsonl")
         n += 1
     return journal
 

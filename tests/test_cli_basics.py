@@ -568,3 +568,19 @@ def test_a_mono_file_split_into_agent_and_customer_is_explained(tmp_path, capsys
     sf.write(str(stereo), np.stack([speech_16k, speech_16k[::-1]], axis=1), 16000)
     assert main(["analyze", str(stereo), "--names", "Agent,Customer", "--out", str(tmp_path / "c"), *common]) == 0
     assert "has one channel" not in capsys.readouterr().err
+
+
+def test_results_of_a_file_whose_name_is_as_long_as_a_name_can_be(tmp_path, speech_paths, tiny_model_path):
+    """A 255-byte input name: its result's name (and a CSV's journal's) would be longer than a file
+    name can be, so it keeps its start and a suffix; every format is written."""
+    import shutil
+
+    src = tmp_path / f"{'b' * 250}.flac"
+    shutil.copy(speech_paths[0], src)
+    out = tmp_path / "out"
+    for fmt in ("jsonl", "csv", "json"):
+        assert main(["analyze", str(src), "--out", f"{out}/", "--format", fmt, "--model", str(tiny_model_path),
+                     "--quiet"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert sorted(n.rsplit(".", 1)[1] for n in names) == ["csv", "json", "jsonl"]
+    assert all(n.startswith("b" * 200) and len(n) <= 255 for n in names)

@@ -165,3 +165,21 @@ def test_a_failed_calls_line_names_the_call_as_the_others_do():
     assert _failure_line("day1__c1.wav", "/data/day1/c1.wav: cannot read the file (No such file).") == \
         "ser batch: day1__c1.wav: /data/day1/c1.wav: cannot read the file (No such file)."
     assert _failure_line("c1.wav", "/data/c1.wav: truncated.") == "ser batch: /data/c1.wav: truncated."
+
+
+def test_call_ids_too_long_for_a_folder_name_keep_their_start_and_a_suffix(tmp_path):
+    """A call's folder name has at most 255 bytes: a longer id (deep folders, long names, Cyrillic at
+    two bytes a character) keeps its start and a suffix from its own path, the same in every run, and
+    two such calls that start alike still get folders of their own."""
+    from model.files import NAME_MAX_BYTES
+    from streamer.batch.inputs import _call_ids
+
+    folder = "Записи_звонков_клиентов_отдел_продаж_Москва_май_2024_смена_1"
+    names = [f"{folder}/Звонок_клиента_Иванова_Ивана_Ивановича_по_вопросу_возврата_товара_номер_заказа_0{k}.wav"
+             for k in (1, 2)]
+    ids = _call_ids([*names, "other.wav"])
+    assert ids[2] == "other.wav"
+    assert all(len(i.encode("utf-8")) <= NAME_MAX_BYTES for i in ids) and len(set(ids)) == 3
+    assert ids[0].startswith(f"{folder}__Звонок_клиента") and ids == _call_ids([*names, "other.wav"])
+    for i in ids:
+        (tmp_path / i).mkdir()  # a folder of that name can be made
