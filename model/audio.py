@@ -45,6 +45,11 @@ CLIPPED_SHARE = 0.001
 # The largest value a format's samples decode to, where it is not 1 (to the sample below it for
 # PCM's positive side): telephone recordings are mostly mu-law or A-law.
 FULL_SCALE = {"ULAW": 32124 / 32768, "ALAW": 32256 / 32768, "PCM_U8": 127 / 128}
+# A-law (G.711, common in call recordings) has no code for zero: silence decodes to +-8 of 32768
+# (-72 dBFS), a hiss the voice-activity detector took for speech, so that pauses ended no segment
+# (an 8-kHz A-law call's 32 s read as one segment, 12 as 16-bit PCM). Its two smallest codes are read
+# as zero, as a mu-law file's silence is (mu-law has a zero): a change of at most 8 of 32768.
+ALAW_ZERO = 8.5 / 32768
 
 
 def _where(path: str | os.PathLike, channel: str | None) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from model.audio import (
+    ALAW_ZERO,
     CLIPPED_LEVEL,
     CLIPPED_SHARE,
     FULL_SCALE,
@@ -606,6 +607,7 @@ class FileSource(Source):
         done = False
         error: AudioError | None = None
         levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0))
+        alaw = getattr(f, "subtype", "") == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         turns = (TurnTaking(self.n_channels, self.rate)
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
@@ -662,6 +664,8 @@ class FileSource(Source):
                             done = True
                         if not len(data):
                             continue
+                if alaw and len(data):
+                    data[np.abs(data) < ALAW_ZERO] = 0.0
                 if len(data) and not np.isfinite(data).all():
                     bad.count(data, self.start_s + frames_read / self.rate, self.rate)
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)

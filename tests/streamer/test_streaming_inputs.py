@@ -631,3 +631,30 @@ def test_a_muted_or_very_quiet_microphone_is_said_while_it_is_listened_to(speech
     said, _ = run(np.stack([normal, np.zeros(n, np.float32)], axis=1), "split", ["Agent", "Customer"], [1])
     assert len(said) == 1 and said[0].startswith("Microphone USB Mic (Customer channel): its first 30 s held no sound")
     assert run(np.stack([np.zeros(n, np.float32), normal], axis=1), "split", ["Agent", "Customer"], [1]) == ([], None)
+
+
+def test_an_a_law_call_has_its_pauses(speech_paths, tmp_path, stub_predictor):
+    """A-law (G.711) has no code for zero: silence decodes to +-8 of 32768, a hiss the voice-activity
+    detector took for speech, and an 8-kHz A-law call of utterances 0.3 s apart read as one segment.
+    Its smallest codes are read as zero: the segments are those of the same call as 16-bit PCM."""
+    from model.audio import load_mono_16k
+
+    gap = np.zeros(int(0.3 * SAMPLE_RATE_HZ), np.float32)
+    call = np.concatenate([part for p in speech_paths[:6] for part in (load_mono_16k(p), gap)])
+    call = soxr.resample(call, SAMPLE_RATE_HZ, 8000).astype(np.float32)
+    found = {}
+    for subtype in ("PCM_16", "ALAW", "ULAW"):
+        path = tmp_path / f"call_{subtype}.wav"
+        sf.write(str(path), call, 8000, subtype=subtype)
+        found[subtype] = [(round(s.start_s, 1), round(s.end_s, 1))
+                          for s in analyze_file(path, stub_predictor).segments if not s.not_speech]
+    def longest(spans):
+        return max(e - s for s, e in spans)
+
+    # Pauses of 0.3 s are near what ends a segment, so a codec's noise decides some of them either way.
+    assert len(found["PCM_16"]) >= 4 and longest(found["PCM_16"]) < 5.0
+    for subtype in ("ALAW", "ULAW"):
+        assert abs(len(found[subtype]) - len(found["PCM_16"])) <= 1 and longest(found[subtype]) < 5.0, found
+    src = FileSource(tmp_path / "call_ALAW.wav", pace="fast")
+    audio = np.concatenate([b.data[:, 0] for b in src.blocks(threading.Event())])
+    assert np.count_nonzero(audio == 0.0) > 0.1 * len(audio)  # its silences are silent
