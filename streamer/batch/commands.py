@@ -9,6 +9,7 @@ from streamer.commands import agent_names
 from streamer.config import CROSSTALK_DB, CROSSTALK_HELP, WINDOW_HELP
 
 Formatter = DefaultsFormatter
+NAMES_DEFAULT = "Agent,Customer"
 
 
 def register(sub) -> None:
@@ -26,8 +27,8 @@ def register(sub) -> None:
     p.add_argument("--channels", default="split", choices=("split", "mix"),
                    help="split: one track per channel (stereo call recordings); mix: all channels as one track "
                         "(includes the agent, so it needs --analyse-agent)")
-    p.add_argument("--names", default="Agent,Customer",
-                   help="with --channels split: the track names in channel order")
+    p.add_argument("--names", default=None,
+                   help=f"with --channels split: the track names in channel order (default: {NAMES_DEFAULT})")
     p.add_argument("--agent-name", default="Agent", help="the track name(s) of employees, comma-separated")
     p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
                    help="also analyse the agent's channel: only where lawful (not for employees in the EU)")
@@ -56,8 +57,11 @@ def cmd_batch(args) -> int:
     from model.runtime import check_device
     from streamer.batch.runner import run_batch
     from streamer.batch.settings import BatchSettings
+    from streamer.errors import ConfigError
 
     check_device(args.device)  # refuse a device that is not here once, before any worker starts
+    if args.channels == "mix" and args.names is not None:
+        raise ConfigError("--names only applies with --channels split (mixed, a call is one track).")
     from streamer.config import analysis_window, crosstalk_setting
 
     model_window = (args.window, args.hop)  # both given: the model's own is not needed
@@ -69,14 +73,15 @@ def cmd_batch(args) -> int:
     window_s, hop_s = analysis_window(args.window, args.hop, *model_window)
     settings = BatchSettings(
         model=args.model, window_s=window_s, hop_s=hop_s, vad_aggressiveness=args.vad, channels=args.channels,
-        names=tuple(n.strip() for n in args.names.split(",")),
+        names=tuple(n.strip() for n in (args.names or NAMES_DEFAULT).split(",")),
         agent_names=agent_names(args.agent_name), analyse_agent=args.analyse_agent,
         device=args.device, speaker_adaptation=not args.no_adapt, crosstalk_db=crosstalk_setting(args.crosstalk))
     run = run_batch(args.input, args.out, settings, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.quiet)
     if not args.quiet:
         print(f"ser batch: {run.line()}")
-        print(f"ser batch: {settings.channel_statement()}")
+        if run.analysed or run.skipped:  # which channels the results are of (none when every call failed)
+            print(f"ser batch: {settings.channel_statement()}")
         from streamer.batch.report import CHECK_NAMES, call_name, narrowband_statement, with_notes, without_speech
 
         def name(call: dict) -> str:  # as the report names it: its path under the input (calls.csv: path)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.errors import ModelFileError
+from model.errors import ModelFileError, OutputPathError, SERError
 from model.files import atomic_json
 from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
@@ -360,7 +360,13 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             try:
                 for out in outcomes:
                     rec = records[out.call_id]
-                    _record(store, out, rec, stamps[out.call_id], model_sha, settings)
+                    try:
+                        _record(store, out, rec, stamps[out.call_id], model_sha, settings)
+                    except OutputPathError as exc:  # a full disk: nothing more can be kept, so the run stops
+                        close = getattr(outcomes, "close", None)
+                        if close is not None:
+                            close()
+                        raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
                     for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
                         log(f"ser batch: note: {note}")
                     if out.status == DONE:
@@ -403,6 +409,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
             _report_interrupt(exc, run, [], out_dir, log)
             raise
+        except SERError as exc:  # a full disk: the calls' own results are kept, the overview is not
+            raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
         atomic_json(store.root / "batch.json", {
             "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
             "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
@@ -414,6 +422,14 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         return run
     finally:
         store.release()  # (the operating system drops it too, however the process ends)
+
+
+def _kept_text(kept: int, root: Path) -> str:
+    """What a run that could not write its outputs (a full disk) keeps, and how to go on."""
+    what = (f"The {count_text(kept, 'call')} finished so far {'is' if kept == 1 else 'are'} kept under {root / 'calls'}"
+            if kept else "No call was finished")
+    return (f"{what}; run the same command again once there is room: it skips finished calls and writes the "
+            "table and the report.")
 
 
 def _times(n: int) -> str:

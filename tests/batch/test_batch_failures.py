@@ -157,3 +157,57 @@ def test_a_second_batch_on_a_folder_being_written_is_refused(calls, tiny_model_p
     other.release()
     assert main(args) == 0 and (out / "report.html").exists()
     assert main(args) == 0  # the lock of the run before was released
+
+
+def test_a_disk_that_fills_says_which_calls_are_kept_and_how_to_go_on(calls, tiny_model_path, tmp_path, capsys,
+                                                                     monkeypatch):
+    """The output disk fills while a call's files or the report are written: the run stops with the
+    error, says how many calls are kept and that a rerun skips them; the rerun, with room, finishes."""
+    from model.errors import OutputPathError
+    from streamer.batch import runner
+    from streamer.batch.store import BatchStore
+
+    src = tmp_path / "calls"
+    src.mkdir()
+    for name in GOOD:
+        shutil.copy(calls["calls"][name]["path"], src / name)
+    out = tmp_path / "out"
+    args = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1", "--quiet"]
+    real_done, done = BatchStore.write_done, []
+
+    def full_after_one(self, *a, **k):
+        if done:
+            raise OutputPathError(f"{out}/calls/x/done.json: cannot write (No space left on device); is the disk full?")
+        done.append(1)
+        return real_done(self, *a, **k)
+
+    monkeypatch.setattr(BatchStore, "write_done", full_after_one)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and f"The 1 call finished so far is kept under {out / 'calls'}" in err
+    assert "run the same command again once there is room: it skips finished calls" in err
+
+    def no_room(*a, **k):
+        raise OutputPathError(f"{out}/report.html: cannot write (No space left on device); is the disk full?")
+
+    monkeypatch.setattr(BatchStore, "write_done", real_done)
+    monkeypatch.setattr(runner, "write_report", no_room)
+    assert main(args) == 2
+    assert "The 2 calls finished so far are kept" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(args) == 0 and (out / "report.html").exists()
+
+
+def test_names_with_mixed_channels_are_refused_and_a_run_without_results_names_no_channels(tiny_model_path, tmp_path,
+                                                                                          capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "text.wav").write_text("not audio")
+    out = tmp_path / "out"
+    common = ["--model", str(tiny_model_path), "--workers", "1"]
+    assert main(["batch", str(src), "--out", str(out), "--channels", "mix", "--analyse-agent", "--names", "A,B",
+                 *common]) == 2
+    assert "--names only applies with --channels split" in capsys.readouterr().err
+    assert main(["batch", str(src), "--out", str(out), *common]) == 1  # its one call failed
+    said = capsys.readouterr().out
+    assert "0 analysed" in said and "Analysed:" not in said  # nothing was analysed, of any channel
