@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from model.clihelp import DefaultsFormatter
 from streamer.commands import agent_names
 from streamer.config import CROSSTALK_DB, CROSSTALK_HELP, WINDOW_HELP
@@ -32,8 +30,9 @@ def register(sub) -> None:
     p.add_argument("--agent-name", default="Agent", help="the track name(s) of employees, comma-separated")
     p.add_argument("--analyse-agent", "--analyze-agent", action="store_true", dest="analyse_agent",
                    help="also analyse the agent's channel: only where lawful (not for employees in the EU)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="local worker processes (one per core by default); 1 runs in this process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: one per core); 1 runs in this process; not with "
+                        "--scheduler, whose cluster's workers run the calls")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster (e.g. tcp://host:8786); workers must see the input "
                         "paths and the model file at the same paths")
@@ -60,6 +59,9 @@ def cmd_batch(args) -> int:
     from streamer.errors import ConfigError
 
     check_device(args.device)  # refuse a device that is not here once, before any worker starts
+    if args.scheduler and args.workers is not None:
+        raise ConfigError("--workers does not apply with --scheduler: the Dask cluster's workers run the calls "
+                          "(start more of them there).")
     if args.channels == "mix" and args.names is not None:
         raise ConfigError("--names only applies with --channels split (mixed, a call is one track).")
     from streamer.config import analysis_window, crosstalk_setting

@@ -28,6 +28,7 @@ from streamer.summary import count_text
 EXIT_SOME_FAILED = 1
 IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
 DASK_KEY_PREFIX = "ser-batch"
+SCHEDULER_CONNECT_S = 10.0  # a Dask scheduler that does not answer within this is not used
 
 
 @dataclass
@@ -254,11 +255,34 @@ def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_scheduler(address: str) -> None:
+    """Refuse a Dask scheduler address that is malformed, or whose host does not answer on its port
+    within SCHEDULER_CONNECT_S, before anything is done. (dask's client, given one, failed after its
+    own 30 s and then held the program at its end for 60 s more, printing a traceback.)"""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location) if scheme in ("tcp", "tls") else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"--scheduler {address}: not a Dask scheduler address ({exc}); give one as "
+                          "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786.") from exc
+    if host is None:
+        return  # other transports (inproc, ucx) are left to dask
+    try:
+        socket.create_connection((host, port), timeout=SCHEDULER_CONNECT_S).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); is it running, "
+                          "and is the address right?") from exc
+
+
 def _run_dask(tasks: list[CallTask], address: str) -> Iterator[CallOutcome]:
     from dask.distributed import Client, as_completed
 
     try:
-        client = Client(address, set_as_default=False)
+        client = Client(address, set_as_default=False, timeout=SCHEDULER_CONNECT_S)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc}).") from exc
     try:
@@ -306,6 +330,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
+    if scheduler:
+        _check_scheduler(scheduler)
     store = BatchStore(out_dir)  # made once everything else is known to be right: a refused run leaves no folder
     out_dir = store.root  # "~" expanded, as the store checked and made it
     store.hold()  # another run writing there now is refused

@@ -113,9 +113,13 @@ def test_a_listed_file_that_is_not_there_is_said_as_ser_analyze_says_it(calls, t
     assert "gone.wav: " in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad", [["--workers", "0"], ["--model", "missing.safetensors"]])
+@pytest.mark.parametrize("bad", [["--workers", "0"], ["--model", "missing.safetensors"], ["--scheduler", "foo"],
+                                 ["--scheduler", "localhost:8786x"], ["--scheduler", "tcp://127.0.0.1:9"],
+                                 ["--scheduler", "tcp://127.0.0.1:9", "--workers", "3"]])
 def test_a_refused_batch_leaves_no_output_folder(bad, tiny_model_path, tmp_path, capsys):
-    """A run refused for its options made its output folder (with calls/ in it) before saying so."""
+    """A run refused for its options made its output folder (with calls/ in it) before saying so. A
+    mistyped scheduler address, or one where nothing answers, is refused at once (dask's client waited
+    30 s, then held the program 60 s more and printed a traceback); so is --workers with --scheduler."""
     src = tmp_path / "in"
     src.mkdir()
     (src / "call.wav").write_bytes(b"x")
