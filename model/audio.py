@@ -228,6 +228,31 @@ def wav_missing_fraction(path: str | os.PathLike) -> float | None:
     """For a WAV file whose header declares more audio than the file holds (a copy or download cut
     short), the fraction of the declared audio that is missing; None for complete WAV files and for
     every other format. libsndfile silently reads what is there, so this is checked apart."""
+    sizes = _wav_data_sizes(path)
+    if sizes is None:
+        return None
+    declared, available = sizes
+    if declared in WAV_UNKNOWN_SIZES or declared <= available:
+        return None
+    return 1.0 - max(available, 0) / declared
+
+
+def wav_length_unwritten(path: str | os.PathLike) -> bool:
+    """Whether a WAV file's header declares no audio (a data size of 0) while the file holds some: its
+    recorder has not written the length yet (still recording, or stopped before it finished the file)."""
+    sizes = _wav_data_sizes(path)
+    return sizes is not None and sizes[0] == 0 and sizes[1] > 0
+
+
+def wav_unfinished_message(path, seconds: float) -> str:
+    return (f"{path}: its header gives no length, as a recording still being written has (or one whose recorder "
+            f"stopped before finishing the file); the {time_text(seconds)} it held when read were analysed. If it "
+            "was still being recorded, analyse it again once the recording has ended.")
+
+
+def _wav_data_sizes(path: str | os.PathLike) -> tuple[int, int] | None:
+    """A WAV file's data chunk: (the size its header declares, the bytes after its header); None for
+    other formats."""
     import struct
 
     try:
@@ -244,10 +269,7 @@ def wav_missing_fraction(path: str | os.PathLike) -> float | None:
                     return None
                 cid, csize = chunk[:4], struct.unpack("<I", chunk[4:])[0]
                 if cid == b"data":
-                    available = size - (pos + 8)
-                    if csize in WAV_UNKNOWN_SIZES or csize <= available:
-                        return None
-                    return 1.0 - max(available, 0) / csize
+                    return csize, size - (pos + 8)
                 pos += 8 + csize + (csize & 1)
     except OSError:
         return None

@@ -41,7 +41,9 @@ from model.audio import (
     turn_taking_message,
     twin_channels_message,
     very_quiet_message,
+    wav_length_unwritten,
     wav_missing_fraction,
+    wav_unfinished_message,
 )
 from streamer import portaudio
 from streamer.buffers import StreamResampler
@@ -725,6 +727,8 @@ class FileSource(Source):
             missing = wav_missing_fraction(self.path)
             if missing is not None:
                 raise AudioError(truncation_message(self.path, position / SAMPLE_RATE_HZ, missing))
+            if wav_length_unwritten(self.path):  # a recorder that has not written the length yet
+                self.notices.append(wav_unfinished_message(self.path, position / SAMPLE_RATE_HZ))
             if ogg_is_cut(self.path):  # the same for an Ogg file cut short: it reads as a shorter one
                 raise AudioError(ogg_cut_message(self.path, position / SAMPLE_RATE_HZ))
             # Other formats: libsndfile's decoder may stop early without an error (an MP3 damaged

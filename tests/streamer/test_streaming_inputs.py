@@ -658,3 +658,21 @@ def test_an_a_law_call_has_its_pauses(speech_paths, tmp_path, stub_predictor):
     src = FileSource(tmp_path / "call_ALAW.wav", pace="fast")
     audio = np.concatenate([b.data[:, 0] for b in src.blocks(threading.Event())])
     assert np.count_nonzero(audio == 0.0) > 0.1 * len(audio)  # its silences are silent
+
+
+def test_a_wav_whose_recorder_has_not_written_its_length_gets_a_note(speech_16k, tmp_path, stub_predictor):
+    """A WAV still being recorded (its header's data size still 0) was analysed as far as it went and
+    called complete without a word; it is analysed the same, with a note that says so."""
+    import struct
+
+    path = write_audio(tmp_path / "open.wav", speech_16k, subtype="PCM_16")
+    assert not any("no length" in n for n in analyze_file(path, stub_predictor).notices)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"data") + 4
+    raw[at:at + 4] = struct.pack("<I", 0)  # as libsndfile writes a WAV's header until it closes the file
+    raw[4:8] = struct.pack("<I", 8)
+    path.write_bytes(bytes(raw))
+    res = analyze_file(path, stub_predictor)
+    assert not res.errors and res.segments
+    assert any("open.wav: its header gives no length" in n and "analyse it again once the recording has ended" in n
+               for n in res.notices)
