@@ -112,14 +112,19 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
         audio = [p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]  # one walk of the tree
         paths = sorted(p for p in audio if not _hidden(p, root) and p.is_file())  # as _files gives them
         hidden = sorted(p for p in audio if _hidden(p, root))
+        broken = sorted(p for p in audio if not _hidden(p, root) and p.is_symlink() and not p.exists())
+        broken_note = (f"{count_text(len(broken), 'link')} to a file that is not there "
+                       f"({', '.join(str(p.relative_to(root)) for p in broken[:3])}{' ...' if len(broken) > 3 else ''}) "
+                       "not analysed." if broken else "")
         hidden_note = (f"{count_text(len(hidden), 'hidden file')} (names starting with a dot, e.g. "
                        f"{hidden[0].relative_to(root)}) not analysed: a file manager hides them, and macOS writes "
                        "\"._NAME\" companions that are not recordings. Move or rename a recording to analyse it." if hidden else "")
         if not paths:
             raise ConfigError(f"{root}: no audio files found (looked for {', '.join(sorted(AUDIO_SUFFIXES))})."
-                              + _unsupported_note(root) + (f" {hidden_note}" if hidden else ""))
-        if hidden and notes is not None:
-            notes.append(hidden_note)
+                              + _unsupported_note(root) + (f" {hidden_note}" if hidden else "")
+                              + (f" {broken_note}" if broken else ""))
+        if notes is not None:
+            notes.extend(n for n in (hidden_note, broken_note) if n)
     elif root.is_file():
         base = root.parent
         if root.suffix.lower() in AUDIO_SUFFIXES | UNSUPPORTED_AUDIO_SUFFIXES:

@@ -348,6 +348,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         records: dict[str, dict] = {}
         stamps: dict[str, dict] = {}
         tasks: list[CallTask] = []
+        same_as: dict[str, list[Path]] = {}  # content -> the calls that hold it
         for call in calls:
             rec = {"call_id": call.call_id, "path": str(call.path), "status": FAILED}
             records[call.call_id] = rec
@@ -365,6 +366,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 continue
             key = call_key(sha, model_sha, settings)
             rec.update(key=key, content_sha256=sha)
+            same_as.setdefault(sha, []).append(call.path)
             if store.is_done(call.call_id, key):
                 rec["status"] = DONE
                 run.skipped += 1
@@ -373,6 +375,8 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             else:
                 tasks.append(CallTask(call.call_id, str(call.path), key, str(model_path), model_sha, settings))
 
+        if copies := [paths for paths in same_as.values() if len(paths) > 1]:
+            log(f"ser batch: note: {_copies_text(copies, input_path)}")
         t_work = time.perf_counter()
         in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
         breaks: list[list[str]] = []  # the calls each worker death took down, analysed again
@@ -448,6 +452,24 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         return run
     finally:
         store.release()  # (the operating system drops it too, however the process ends)
+
+
+def _copies_text(copies: list[list[Path]], input_path) -> str:
+    """The note on calls whose files are identical (a recording copied under another name): each is
+    analysed and reported as a call of its own."""
+    base = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
+
+    def name(p: Path) -> str:
+        try:
+            return str(p.relative_to(base))
+        except ValueError:
+            return str(p)
+
+    shown = "; ".join(" = ".join(name(p) for p in paths) for paths in copies[:3])
+    more = f" and {len(copies) - 3} more" if len(copies) > 3 else ""
+    return (f"{count_text(len(copies), 'recording')} {'is' if len(copies) == 1 else 'are'} in the input more than once, "
+            f"as identical files: {shown}{more}. Each copy is analysed and reported as a call of its own; remove "
+            "the copies that were made by mistake, or they count twice in the report.")
 
 
 def _kept_text(kept: int, root: Path) -> str:

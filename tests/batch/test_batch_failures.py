@@ -215,3 +215,21 @@ def test_names_with_mixed_channels_are_refused_and_a_run_without_results_names_n
     assert main(["batch", str(src), "--out", str(out), *common]) == 1  # its one call failed
     said = capsys.readouterr().out
     assert "0 analysed" in said and "Analysed:" not in said  # nothing was analysed, of any channel
+
+
+def test_copies_of_a_recording_and_broken_links_are_said(calls, tiny_model_path, tmp_path, capsys):
+    """Identical files under different names were each analysed and shown as separate calls without a
+    word (links to one file already got a note); a link to a file that is not there was skipped silently."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(calls["calls"][GOOD[0]]["path"], src / "a.wav")
+    shutil.copy(calls["calls"][GOOD[0]]["path"], src / "sub" / "copy of a.wav")
+    shutil.copy(calls["calls"][GOOD[1]]["path"], src / "b.wav")
+    (src / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    out = tmp_path / "out"
+    assert main(["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--workers", "1",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "1 link to a file that is not there (gone.wav) not analysed." in err
+    assert "1 recording is in the input more than once, as identical files: a.wav = sub/copy of a.wav." in err
+    assert "b.wav" not in err.split("identical files:")[1]
