@@ -342,6 +342,13 @@ class EngineBridge:
             if not session.failed:  # written whole after all (the disk had room again)
                 self._unsaved_session = None
 
+    @property
+    def unsaved_results(self) -> tuple[Path, int] | None:
+        """The ended session whose file still lacks records (its disk full at its end too), and how many
+        it keeps in memory only; None when every session's file is whole."""
+        s = self._unsaved_session
+        return (Path(s.path), len(s.unsaved)) if s is not None and s.failed and s.unsaved else None
+
     def _until(self) -> dict:
         """The end record's ``analysed_until_s``: how far the last analysis got, when one ran."""
         return {} if self._analysed_until_s is None else {"analysed_until_s": self._analysed_until_s}

@@ -851,6 +851,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.banner.show_message(message, notice=notice, passing=passing, keep=keep)
         self.sig_error.emit(message)
 
+    def _say_unsaved(self) -> None:
+        """After a session ended: when its file could not take what it kept in memory (the disk still
+        full), say that those results are only in memory and how to keep them."""
+        if (unsaved := self.bridge.unsaved_results) is not None:
+            path, n = unsaved
+            self.show_error(f"{path}: the disk is still full, so {n} records of this session are only in memory, not in "
+                            "its file. Export them now, to another disk (File > Export > Results as JSON, Ctrl+Shift+J: "
+                            "all of the session, and it opens like one), before quitting or opening something else.")
+
     def clear_error(self) -> None:
         self.banner.dismiss()
 
@@ -1396,6 +1405,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             self.dispatch(self.bridge.stop(close_session=False))
             self.bridge.close_session(ended_by=self._fatal_message or LIVE_ENDED)
+            self._say_unsaved()
         self._withdraw_session_notices()  # no resume will come, and the session does not go on
         self.dispatch(self.bridge.stop())
         self._mic_paused = False
@@ -1428,6 +1438,7 @@ class MainWindow(QtWidgets.QMainWindow):
         Its results up to there are kept: the session's end record says why it ended (File > Sessions
         lists it so), and it is on screen as after Stop, to move through and export."""
         self.bridge.close_session(ended_by=message)
+        self._say_unsaved()
         self._withdraw_session_notices()
         self._mic_paused = False
         self.transport.pause()
@@ -1724,6 +1735,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dispatch(self.bridge.stop_analysis())
         complete = self._all_finished() and not self._analysis_failed and not failed_before
         self.bridge.close_session(complete=complete)
+        self._say_unsaved()
         end = self._analysed_s()
         if complete:
             self.duration_s = max(self.duration_s, end)

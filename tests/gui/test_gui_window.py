@@ -476,6 +476,7 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     assert np.array_equal(w.histories[0].results.view(), whole.histories[0].results.view())
     on_disk = streamer.session.SessionStore.open(w.session_path)
     assert len(on_disk.results) < expected  # the file lacks them ...
+    assert f"{w.session_path}: the disk is still full" in w.errors[-1] and "Ctrl+Shift+J" in w.errors[-1]
 
     out = w.export("json", tmp_path / "all.json")  # ... the export does not
     doc = json.loads(out.read_text())
@@ -498,6 +499,7 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     monkeypatch.setattr(streamer.session, "_write_all", full_once)
     again = replay(make_window(speed=0.0), copies[1])
     assert "No space left on device" in again.banner.text()
+    assert not any("still full" in m for m in again.errors)  # written whole at its end: nothing to say
     saved = streamer.session.SessionStore.open(again.session_path)
     assert len(saved.results) == expected and saved.ended["analysis"] == "complete"
 
