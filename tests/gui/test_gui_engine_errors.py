@@ -28,10 +28,12 @@ class ScriptedBridge:
     def start_microphone(self, device, settings, track_names=None, session_path=None, start_s=0.0):
         self.active = self.running = True
 
-    # What the window also asks of a bridge: no display reader, no sound, no channel left out, no source.
+    # What the window also asks of a bridge: no display reader, no sound, no channel left out, no source,
+    # every session's file whole.
     reading = sound_playing = False
     skipped_tracks = ()
     source = None
+    unsaved_results = None
 
     def stop_sound(self):
         pass
