@@ -432,6 +432,8 @@ class EngineBridge:
             kwargs["first_in_session"] = False  # its notes on the device were said
             if earlier.twins_checked:
                 kwargs["check_twins"] = False  # the session's channels were compared: its note is not said again
+            if earlier.quiet_noted:
+                kwargs["check_quiet"] = False  # a muted microphone was said to be once this session
         if settings.channels == "split":  # call centre: the agent's and the customer's channels, whatever
             kwargs["input_channels"] = CALL_CENTRE_CHANNELS  # else the device offers (ALSA's default: 32)
         if track_names:

@@ -1012,12 +1012,16 @@ class MicrophoneSource(Source):
             is not said again. ``twins_checked`` says whether the comparison came to its end (or had
             nothing to compare: one channel, mixed).
         first_in_session: Say that the device runs below 16 kHz (a resume of a session passes False).
+        check_quiet: Say when the input stays silent or very quiet for its first MIC_QUIET_S; a resume of
+            a session that said so already (``quiet_noted``) passes False, so that it is not said at each
+            resume while the microphone stays muted.
     """
 
     def __init__(self, device: int | str | None = None, channels: str = "mix", block_s: float = MIC_BLOCK_S,
                  input_channels: int | None = None, samplerate: float | None = None,
                  track_names: Sequence[str] | None = None, stall_timeout_s: float = MIC_STALL_TIMEOUT_S,
-                 start_s: float = 0.0, check_twins: bool = True, first_in_session: bool = True):
+                 start_s: float = 0.0, check_twins: bool = True, first_in_session: bool = True,
+                 check_quiet: bool = True):
         super().__init__()
         _check_channels(channels)
         if not block_s > 0:
@@ -1033,6 +1037,8 @@ class MicrophoneSource(Source):
         self._queue: queue.Queue = queue.Queue(maxsize=MIC_QUEUE_BLOCKS)
         self._frames_seen = 0
         self.twins_checked = not check_twins
+        self._check_quiet = check_quiet
+        self.quiet_noted = False  # the note on a silent or very quiet input was said
         self._first_start = first_in_session  # its notes on the device (below 16 kHz) are said once a session
         self.description = f"microphone {device if device is not None else '(default)'}"
 
@@ -1094,7 +1100,7 @@ class MicrophoneSource(Source):
         twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
                  if self.channels != "mix" and not self.twins_checked else None)
         clipping = LiveClipping(self._level_groups(), self.rate)
-        quiet = LiveQuiet(self._level_groups(), self.rate)
+        quiet = LiveQuiet(self._level_groups(), self.rate) if self._check_quiet and not self.quiet_noted else None
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -1121,6 +1127,7 @@ class MicrophoneSource(Source):
                 settled, still = quiet.feed(peaks, len(data))
                 for name, peak in still:  # said once, when the first MIC_QUIET_S have been heard
                     self.notices.append(live_quiet_message(self.device_name, peak, MIC_QUIET_S, name))
+                    self.quiet_noted = True
                 if settled:
                     quiet = None
             if twins is not None:  # the first seconds of sound tell whether the channels are one

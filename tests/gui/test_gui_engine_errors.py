@@ -529,15 +529,17 @@ def test_settings_that_change_nothing_recorded_restart_nothing(tiny_model_path):
 def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_path):
     """The note that a microphone's two channels hold the same sound came again after each pause:
     each resume opens the device anew. Once compared in a session, its resumes leave it; a new
-    session, or a resume before the comparison came to its end, compares them."""
+    session, or a resume before the comparison came to its end, compares them. The same for the note
+    on a muted microphone, once said."""
     import streamer
     from gui.engine_bridge import EngineBridge
 
     made = []
 
     class Mic:
-        def __init__(self, device=None, check_twins=True, first_in_session=True, **kwargs):
-            self.twins_checked, self.first = not check_twins, first_in_session
+        def __init__(self, device=None, check_twins=True, first_in_session=True, check_quiet=True, **kwargs):
+            self.twins_checked, self.first, self.check_quiet = not check_twins, first_in_session, check_quiet
+            self.quiet_noted = False
             made.append(self)
 
     bridge = EngineBridge()
@@ -558,9 +560,14 @@ def test_a_resumed_session_does_not_compare_its_channels_again(monkeypatch, tmp_
     made[-1].twins_checked = True  # compared (said, or nothing to say)
     bridge.start_microphone(0, settings, start_s=9.0)
     assert made[-1].twins_checked  # not compared again
+    assert made[-1].check_quiet
+    made[-1].quiet_noted = True  # said that the microphone is muted
+    bridge.start_microphone(0, settings, start_s=20.0)
+    assert not made[-1].check_quiet  # not said again at each resume while it stays muted
     bridge.close_session()
     bridge.start_microphone(0, settings, session_path=tmp_path / "b.jsonl")
     assert not made[-1].twins_checked and made[-1].first  # a new session compares them, and says it all again
+    assert made[-1].check_quiet
 
 
 def test_marker_labels_close_together_stand_at_different_heights(qtbot, tiny_model_path, tmp_path):
