@@ -246,6 +246,7 @@ class EngineBridge:
         self._predictor_key: tuple | None = None
         self._session = None
         self._unsaved_session = None  # the last session, while it keeps results its file lacks (close_session)
+        self._unsaved_news = False
         self._mic_source = None  # the open session's last microphone (its channels compared or not)
         self._last_stats = None
         self._analysed_until_s: float | None = None
@@ -330,24 +331,47 @@ class EngineBridge:
         session, self._session = self._session, None
         self._mic_source = None
         if session is not None:
-            # A session whose file failed keeps its results in memory: exports still find them after it
-            # ends (until another session starts).
-            self._unsaved_session = session if session.failed else None
             complete = complete and not getattr(self, "saving_failed", False)
             why = {"ended_by": ended_by} if ended_by else {}
             try:
                 session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until(), **why)
             except SERError:
-                pass  # the engine already said that saving stopped
-            if not session.failed:  # written whole after all (the disk had room again)
-                self._unsaved_session = None
+                pass  # said below, from the store
+            # A session whose file failed and still had no room at its end keeps its records in memory:
+            # exports find them, and the window says so (take_unsaved_news) and asks before they go.
+            self._unsaved_session = session if session.failed and session.unsaved else None
+            self._unsaved_news = self._unsaved_session is not None
 
     @property
-    def unsaved_results(self) -> tuple[Path, int] | None:
-        """The ended session whose file still lacks records (its disk full at its end too), and how many
-        it keeps in memory only; None when every session's file is whole."""
+    def unsaved_results(self) -> tuple[Path, int, int] | None:
+        """The ended session whose file still lacks records (its disk full at its end too): its path, the
+        records it keeps in memory only, and those it lost past the memory bound; None when every
+        session's file is whole."""
         s = self._unsaved_session
-        return (Path(s.path), len(s.unsaved)) if s is not None and s.failed and s.unsaved else None
+        return (Path(s.path), len(s.unsaved), s.unsaved_dropped) if s is not None and s.failed and s.unsaved else None
+
+    @property
+    def session_failed(self) -> bool:
+        """Whether the open session's file failed (a full disk): its records go on in memory."""
+        return self._session is not None and self._session.failed
+
+    def take_unsaved_news(self) -> bool:
+        """Whether a session ended since the last call with records its file lacks (said once)."""
+        news, self._unsaved_news = self._unsaved_news, False
+        return news and self.unsaved_results is not None
+
+    def retry_unsaved(self) -> bool:
+        """Try again to write the last session's records that are only in memory (room may have been
+        made meanwhile); whether its file is whole now."""
+        s = self._unsaved_session
+        if s is None:
+            return True
+        try:
+            s.write_unsaved()
+        except SERError:
+            return False
+        self._unsaved_session = None
+        return True
 
     def _until(self) -> dict:
         """The end record's ``analysed_until_s``: how far the last analysis got, when one ran."""
@@ -591,9 +615,9 @@ class EngineBridge:
         path = Path(session_path)
         store = next((s for s in (self._session, self._unsaved_session)
                       if s is not None and s.failed and Path(s.path) == path), None)
-        if store is not None and fmt == "html":
-            store = store.contents()  # the report reads the records themselves
-        return export_session(path, out_path, fmt, store)
+        # The records as a reader of the whole session sees them (a running one is "unfinished", as
+        # an export of its file says).
+        return export_session(path, out_path, fmt, None if store is None else store.contents())
 
 
 __all__ = ["DEFAULT_TRACK_NAMES", "EngineBridge", "LoadedSession", "ModelInfo", "SERError", "file_info",

@@ -852,13 +852,36 @@ class MainWindow(QtWidgets.QMainWindow):
         self.sig_error.emit(message)
 
     def _say_unsaved(self) -> None:
-        """After a session ended: when its file could not take what it kept in memory (the disk still
-        full), say that those results are only in memory and how to keep them."""
-        if (unsaved := self.bridge.unsaved_results) is not None:
-            path, n = unsaved
+        """After a session ended, however it ended (the window's tick asks too): when its file could not
+        take what it kept in memory (the disk still full), say that those results are only in memory
+        and how to keep them; said once."""
+        if self.bridge.take_unsaved_news():
+            path, n, lost = self.bridge.unsaved_results
+            lost_text = f" ({lost} more, past what memory keeps, are lost)" if lost else ""
             self.show_error(f"{path}: the disk is still full, so {n} records of this session are only in memory, not in "
-                            "its file. Export them now, to another disk (File > Export > Results as JSON, Ctrl+Shift+J: "
-                            "all of the session, and it opens like one), before quitting or opening something else.")
+                            f"its file{lost_text}. Export them now, to another disk (File > Export > Results as JSON, "
+                            "Ctrl+Shift+J: all of the session, and it opens like one), before quitting or opening "
+                            "something else.")
+
+    def keep_unsaved_first(self, doing: str) -> bool:
+        """Before ``doing`` (opening something else, quitting) drops the records of the last session
+        that are only in memory (its disk full): writes them if there is room now, else asks. Whether
+        to go on."""
+        if self.bridge.session_failed:  # the one open now: ended first (what follows ends it anyway)
+            self.stop(review=False)
+        if self.bridge.unsaved_results is None or self.bridge.retry_unsaved():
+            return True
+        path, n, _ = self.bridge.unsaved_results
+        return self.ask_discard_unsaved(f"{n} records of the session {path.name} are only in memory: its disk is still "
+                                        f"full. {doing} loses them.\n\nGo on and lose them? (No: export them first, with "
+                                        "File > Export > Results as JSON, to another disk.)")
+
+    def ask_discard_unsaved(self, message: str) -> bool:
+        answer = QtWidgets.QMessageBox.question(
+            self, "Results not saved", message,
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+            QtWidgets.QMessageBox.StandardButton.No)
+        return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
     def clear_error(self) -> None:
         self.banner.dismiss()
@@ -937,6 +960,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_channels(self.settings.channels)
         if not path.is_file():
             self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
+            return False
+        if not self.keep_unsaved_first("Opening another recording"):
             return False
         try:
             eb.check_audio_file(path, self.settings.channels)
@@ -1118,6 +1143,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         previous_live = (self.session_path if self.mode == MIC and (self.listening or self._mic_paused)
                          and self.session_path is not None and self.session_path.is_file() else None)
+        if not self.keep_unsaved_first("Listening in a new session"):
+            return False
         self.stop(review=False)
         self._show_channels(self.settings.channels)
         if self.model_info is None and not self.load_model_info():
@@ -1210,6 +1237,8 @@ class MainWindow(QtWidgets.QMainWindow):
         when ``salvage`` is True; None asks the user (False only reports the damage)."""
         from streamer.errors import CorruptSessionError
 
+        if not self.keep_unsaved_first("Opening a session"):
+            return False
         self.stop(review=False)
         try:
             loaded = eb.EngineBridge.open_session(path, salvage=bool(salvage))
@@ -1685,6 +1714,7 @@ class MainWindow(QtWidgets.QMainWindow):
             wall, self._tick_t = now - self._tick_t, now
             if self.bridge.active or self.bridge.reading or self.bridge.sound_playing:
                 self.dispatch(self.bridge.poll(MAX_EVENTS_PER_TICK))
+            self._say_unsaved()  # a session that ended with records only in memory, however it ended
             if self.bridge.active:
                 if self.mode == FILE and (self._all_finished() or not self.bridge.running):
                     self._on_analysis_finished()
@@ -2044,8 +2074,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner._fit_height()  # its room is a share of the window's height
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.bridge.stop()  # ends the session, whose records may then be only in memory (its disk full)
+        if not self.keep_unsaved_first("Quitting"):
+            event.ignore()
+            return
         self.timer.stop()
-        self.bridge.stop()
         self.save_settings()  # speed and channels change without the dialog
         super().closeEvent(event)
 

@@ -250,6 +250,16 @@ def wav_unfinished_message(path, seconds: float) -> str:
             "was still being recorded, analyse it again once the recording has ended.")
 
 
+def no_samples_message(path) -> str:
+    """The error for a file read as holding no audio: a WAV whose header gives no length while its
+    data follows (a recorder that has not finished the file) says so."""
+    if wav_length_unwritten(path):
+        return (f"{path}: its header gives no length (0 bytes of audio), as a recording still being written has, or "
+                "one whose recorder stopped before finishing the file; the audio after the header cannot be read. "
+                "Analyse it once the recording has ended (its recorder then writes the length).")
+    return f"{path}: the file holds no audio samples."
+
+
 def _wav_data_sizes(path: str | os.PathLike) -> tuple[int, int] | None:
     """A WAV file's data chunk: (the size its header declares, the bytes after its header); None for
     other formats."""
@@ -383,7 +393,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: cannot read this audio file ({decoder_reason(exc, path)}). Is it an audio file, "
                          "and complete?") from exc
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: the file holds no audio samples.")
+        raise AudioError(no_samples_message(path))
     missing = wav_missing_fraction(path)
     if missing is not None:
         raise AudioError(truncation_message(path, data.shape[0] / rate, missing))

@@ -107,6 +107,12 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
                               analysed_until_s=out.analysed_until_s)
     if own_session is not None and own_session.failed:  # its file failed, and had no room at the end either
         raise SessionError(own_session.failure or f"{session_path}: cannot write to the session file.")
+    if own_session is not None and own_session.unsaved_dropped:  # written at the end, but not all of it
+        until = own_session.ended.get("analysed_until_s") if own_session.ended else None
+        raise SessionError(f"{session_path}: writing it failed for a while (is the disk full?), longer than the "
+                           f"results could be kept in memory meanwhile: {own_session.unsaved_dropped} records were "
+                           "lost" + (f"; it holds the results up to {until:.1f} s" if until is not None else "")
+                           + ". Analyse the file again once there is room.")
     if engine.saving_failed and session is not None and not session.failed:
         # The file failed part-way, and the results kept in memory meanwhile went in at the end: the
         # session lacks nothing, which the error said at the time could happen.

@@ -81,22 +81,24 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     """``out_dir/<stem>.<fmt>``, numbered when that is taken in this run or exists from an earlier
     one (results are never overwritten). A journal left beside it by an earlier run that did not
     finish (``<file>.partial.jsonl``) is kept and pointed out; this run's journal takes another name
-    (:func:`_journal_path`). A stem too long for a file name with those endings keeps its start
-    and a suffix (:func:`model.files.fitted_name`)."""
-    tail = f"-99.{fmt}" + ("" if fmt == "jsonl" else ".partial-99.jsonl")
-    stem = fitted_name(stem, tail)[:-len(tail)]
-    path = out_dir / f"{stem}.{fmt}"
+    (:func:`_journal_path`). A name too long for a file name keeps the stem's start and a suffix
+    (:func:`model.files.fitted_name`)."""
+
+    def named(n: int) -> Path:
+        return out_dir / fitted_name(stem, f".{fmt}" if n == 1 else f"-{n}.{fmt}")
+
+    path = named(1)
     n = 2
     # A CSV or JSON document another run is analysing now exists only as its journal, which that
     # run holds (streamer.session.being_written): its name is taken too.
     while path in taken or path.exists() or (fmt != "jsonl" and _journals(path, writing=True)):
-        path = out_dir / f"{stem}-{n}.{fmt}"
+        path = named(n)
         n += 1
     if fmt != "jsonl":  # journals beside the document that runs which did not finish left
         left = _journals(path, writing=False)
         how, unless = "", ""
     else:  # session files of earlier runs of this name that have no end record (killed, not running)
-        earlier = [out_dir / f"{stem}.{fmt}", *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
+        earlier = [named(1), *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
         unfinished = {p: being_written(p) for p in earlier if p != path and p not in taken and p.is_file()
                       and _unfinished(p)}
         left = [p for p, writing in unfinished.items() if not writing]

@@ -447,8 +447,9 @@ class Engine:
                 if self._embedded.empty() and self.session is not None:
                     try:  # nothing to analyse this moment: what was written goes on the disk now
                         self.session.sync()
-                    except SERError:
-                        pass  # the next write reports a failing disk, once
+                    except SERError as exc:  # a failing disk: said once (the store keeps the records)
+                        if (said := self._saving_failure(exc)) is not None:
+                            self._emit([said])
                 for entry in self._take(self._embedded):
                     if entry is _END:
                         done = True
@@ -485,6 +486,15 @@ class Engine:
                         pass  # already reported by _emit when the disk first failed
             finally:
                 self._done.set()
+
+    def _saving_failure(self, exc: SERError) -> EngineError | None:
+        """The error that says the session file failed (a full disk), the first time only. The store
+        keeps what it cannot write in memory (SessionStore.failed), and writes it when it is closed if
+        there is room by then."""
+        if self.saving_failed:
+            return None
+        self.saving_failed = True
+        return EngineError(f"{exc} {SAVING_STOPPED}", fatal=False)
 
     def _close_open(self) -> None:
         """After a stop that discarded what was queued: each track's segment still open when the
@@ -567,12 +577,9 @@ class Engine:
                 try:
                     self.session.append(e)
                 except SERError as exc:  # e.g. disk full: keep analysing, say once that saving stopped
-                    # The store keeps what it cannot write in memory (SessionStore.failed), and writes
-                    # it when it is closed if there is room by then.
-                    if not self.saving_failed:
-                        self.saving_failed = True
-                        self._counts["errors"] += 1
-                        results.append(EngineError(f"{exc} {SAVING_STOPPED}", fatal=False))
+                    if (said := self._saving_failure(exc)) is not None:
+                        self._counts["errors"] += 1  # (added after this loop, which counts the others)
+                        results.append(said)
         with self._results_cv:
             # Wait for the consumer when the queue is full, except when stopping (stop must not hang).
             while len(self._results) >= self.config.result_queue_events and not self._stop.is_set():

@@ -21,6 +21,7 @@ import csv
 import datetime as _dt
 import errno
 import json
+import math
 import os
 import threading
 import time
@@ -152,11 +153,15 @@ class SessionStore:
         self.failed = False
         self.failure: str | None = None  # what the last failure said
         self.unsaved: list[str] = []
-        self.unsaved_dropped = 0  # records beyond UNSAVED_MAX_BYTES, lost
+        self.unsaved_dropped = 0  # records beyond UNSAVED_MAX_BYTES, lost (all of them from the first on)
+        self.dropped_from_s: float | None = None  # where the first record lost starts on the time axis
         self._unsaved_bytes = 0
         # The file's bytes up to the end of its last whole record (records are ASCII JSON lines): a
-        # failed write may have left part of a line after them.
+        # failed write may have left part of a line after them. Of them, those the last fsync put on
+        # the disk, and the lines written since (an fsync that fails may have lost them: written again).
         self._good_bytes = 0
+        self._synced_bytes = 0
+        self._unsynced_lines: list[str] = []
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
         self._unsynced = False  # records written since the last fsync
@@ -198,7 +203,7 @@ class SessionStore:
                                + ("the disk is full; free some space or" if full else f"{exc};") + " choose another "
                                "place).") from exc
         store = cls(path, meta, [], [], [], None, keep_records=keep_records, file=f)
-        store._good_bytes = len(first)
+        store._good_bytes = store._synced_bytes = len(first)
         return store
 
     @classmethod
@@ -350,8 +355,29 @@ class SessionStore:
             try:
                 os.fsync(self._file.fileno())
             except OSError as exc:
-                raise SessionError(f"{self.path}: cannot write to the session file ({exc}).") from exc
-            self._last_sync, self._unsynced = time.monotonic(), False
+                raise self._fail(exc, synced=False) from exc
+            self._synced()
+
+    def _synced(self) -> None:
+        self._last_sync, self._unsynced = time.monotonic(), False
+        self._synced_bytes, self._unsynced_lines = self._good_bytes, []
+
+    def _fail(self, exc: OSError, line: str | None = None, synced: bool = True) -> SessionError:
+        """The file failed (a full disk): from now on records are kept in memory, ``line`` (the one that
+        failed) first. ``synced``: the records written before are on the disk; after a failed fsync
+        they may not be, and are kept to be written again. The file is cut back to its last whole
+        record (on the disk). Returns the error to raise."""
+        self.failed = True
+        lines = [] if synced else self._unsynced_lines
+        if not synced:
+            self._good_bytes = self._synced_bytes
+        self._unsynced_lines = []
+        for kept in [*lines, *([line] if line is not None else [])]:
+            self._keep_unsaved(kept)
+        with contextlib.suppress(OSError):  # no part of a record left after the last whole one
+            os.truncate(self.path, self._good_bytes)
+        self.failure = f"{self.path}: cannot write to the session file ({exc.strerror or exc}); is the disk full?"
+        return SessionError(self.failure)
 
     def close(self, **info) -> None:
         """Write the ``end`` record (with ``info``, e.g. stats) and close the file. Safe to call twice."""
@@ -359,10 +385,16 @@ class SessionStore:
             if self._file is None:
                 return
         self.ended = {"ended": now_iso(), **info}
+        if self.unsaved_dropped:  # records were lost past the memory bound: the session is not whole
+            until = min(float(info.get("analysed_until_s", math.inf)),
+                        math.inf if self.dropped_from_s is None else self.dropped_from_s)
+            self.ended.update(analysis=ANALYSIS_STOPPED, records_lost=self.unsaved_dropped)
+            if math.isfinite(until):
+                self.ended["analysed_until_s"] = round(until, 3)
         try:
-            self._write({"type": "end", **self.ended}, sync=True)
+            self._write({"type": "end", **self.ended}, sync=True, always=True)
             if self.failed:  # the records kept in memory, with the end record: written if there is room now
-                self._write_unsaved()
+                self.write_unsaved()
         finally:  # closed even when the end record cannot be written (a full disk)
             with self._lock:
                 if self._file is not None:
@@ -371,7 +403,7 @@ class SessionStore:
                         self._file.close()
                     self._file = None
 
-    def _write_unsaved(self) -> None:
+    def write_unsaved(self) -> None:
         """Write the records kept since the file failed after its last whole record, on a fresh
         handle (the failed one may hold part of a line); on failure again the file is cut back to its
         last whole record and the records stay in memory. Raises SessionError then."""
@@ -385,44 +417,39 @@ class SessionStore:
             except OSError as exc:
                 with contextlib.suppress(OSError):
                     os.truncate(self.path, self._good_bytes)
-                self.failure = (f"{self.path}: cannot write to the session file ({exc}); is the disk full? It holds "
-                                f"the results up to where writing failed; {len(self.unsaved)} records after them "
-                                "could not be written.")
+                self.failure = (f"{self.path}: cannot write to the session file ({exc.strerror or exc}); is the disk "
+                                f"full? It holds the results up to where writing failed; {len(self.unsaved)} records "
+                                "after them could not be written.")
                 raise SessionError(self.failure) from exc
             self._good_bytes += self._unsaved_bytes
             self.unsaved, self._unsaved_bytes, self.failed = [], 0, False
+            self._synced()
 
-    def _write(self, record: dict, sync: bool, gap_s: float = 0.0) -> None:
+    def _write(self, record: dict, sync: bool, gap_s: float = 0.0, always: bool = False) -> None:
         """Append one record; fsync when ``sync`` and the last fsync is at least ``gap_s`` old, or
-        when it is older than ``SYNC_INTERVAL_S``."""
+        when it is older than ``SYNC_INTERVAL_S``. ``always``: kept in memory whatever the bound (the
+        end record)."""
         with self._lock:
             if self._file is None:
                 raise SessionError(f"{self.path}: the session is closed (or was opened read-only).")
             line = json.dumps(record) + "\n"
             if self.failed:  # said once, when it failed: kept in memory
-                self._keep_unsaved(line)
+                self._keep_unsaved(line, always, record.get("start_s"))
                 return
             try:
                 _write_all(self._file, line.encode("ascii"))  # json.dumps writes ASCII
             except OSError as exc:
-                self.failed = True
-                self._keep_unsaved(line)
-                with contextlib.suppress(OSError):  # no part of a record left after the last whole one
-                    os.truncate(self.path, self._good_bytes)
-                self.failure = f"{self.path}: cannot write to the session file ({exc}); is the disk full?"
-                raise SessionError(self.failure) from exc
+                raise self._fail(exc, line) from exc
             self._good_bytes += len(line)
-            try:
-                now = time.monotonic()
-                since = now - self._last_sync
-                self._unsynced = True
-                if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
+            self._unsynced_lines.append(line)
+            self._unsynced = True
+            since = time.monotonic() - self._last_sync
+            if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
+                try:
                     os.fsync(self._file.fileno())
-                    self._last_sync, self._unsynced = now, False
-            except OSError as exc:  # the record is in the file, maybe not on the disk: the next ones wait
-                self.failed = True
-                self.failure = f"{self.path}: cannot write to the session file ({exc}); is the disk full?"
-                raise SessionError(self.failure) from exc
+                except OSError as exc:  # what was written since the last fsync may not be on the disk
+                    raise self._fail(exc, synced=False) from exc
+                self._synced()
 
     def __enter__(self) -> SessionStore:
         return self
@@ -449,8 +476,12 @@ class SessionStore:
             analysis["state"] = "running"
         return write_json(path, store.metadata, store.segments, store.results, store.errors, analysis)
 
-    def _keep_unsaved(self, line: str) -> None:
-        if self._unsaved_bytes + len(line) > UNSAVED_MAX_BYTES:
+    def _keep_unsaved(self, line: str, always: bool = False, start_s=None) -> None:
+        """Keep a record the file could not take. Past UNSAVED_MAX_BYTES every later record is lost (a
+        hole in the middle would misstate the session), but for ``always`` ones (the end record)."""
+        if not always and (self.unsaved_dropped or self._unsaved_bytes + len(line) > UNSAVED_MAX_BYTES):
+            if self.dropped_from_s is None and isinstance(start_s, (int, float)):
+                self.dropped_from_s = float(start_s)
             self.unsaved_dropped += 1
             return
         self.unsaved.append(line)

@@ -35,6 +35,7 @@ from model.audio import (
     live_quiet_message,
     mp3_is_cut,
     narrowband_message,
+    no_samples_message,
     ogg_cut_message,
     ogg_is_cut,
     truncation_message,
@@ -548,7 +549,7 @@ class FileSource(Source):
                              f"use {MIN_SAMPLE_RATE_HZ} Hz or more.")
         if f.frames == 0:
             f.close()
-            raise AudioError(f"{self.path}: the file holds no audio samples.")
+            raise AudioError(no_samples_message(self.path))
         if f.channels > MAX_FILE_CHANNELS:
             f.close()
             raise AudioError(f"{self.path}: its header says {f.channels} channels; no recording of speech has that "

@@ -34,6 +34,10 @@ class ScriptedBridge:
     skipped_tracks = ()
     source = None
     unsaved_results = None
+    session_failed = False
+
+    def take_unsaved_news(self):
+        return False
 
     def stop_sound(self):
         pass

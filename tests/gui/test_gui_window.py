@@ -478,6 +478,7 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     assert len(on_disk.results) < expected  # the file lacks them ...
     assert f"{w.session_path}: the disk is still full" in w.errors[-1] and "Ctrl+Shift+J" in w.errors[-1]
 
+    out_session = w.session_path
     out = w.export("json", tmp_path / "all.json")  # ... the export does not
     doc = json.loads(out.read_text())
     assert len(doc["results"]) == expected and doc["analysis"]["state"] == "complete"
@@ -487,6 +488,12 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     other = make_window()  # the JSON export opens as the session, whole
     assert other.open_session(out)
     assert np.array_equal(other.histories[0].results.view(), w.histories[0].results.view())
+
+    asked = []  # opening something else would lose them: asked first
+    monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: asked.append(message) or False)
+    assert not w.open_file(copies[1]) and w.session_path == out_session
+    assert "records of the session" in asked[0] and "Opening another recording loses them" in asked[0]
+    monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: asked.append(message) or True)
 
     # Room again before the session ends: its end writes all it kept.
     def full_once(f, data):

@@ -676,3 +676,7 @@ def test_a_wav_whose_recorder_has_not_written_its_length_gets_a_note(speech_16k,
     assert not res.errors and res.segments
     assert any("open.wav: its header gives no length" in n and "analyse it again once the recording has ended" in n
                for n in res.notices)
+    raw[4:8] = struct.pack("<I", 0)  # another recorder's unfinished header, which libsndfile reads as empty
+    path.write_bytes(bytes(raw))
+    with pytest.raises(AudioError, match="open.wav: its header gives no length .* Analyse it once the recording"):
+        analyze_file(path, stub_predictor)

@@ -669,13 +669,48 @@ def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_t
     back = SessionStore.open(tmp_path / "t.jsonl")
     assert not other.failed and [r.start_s for r in back.results] == [0.0, 0.5] and back.ended["analysis"] == "complete"
 
+    # Past the memory bound every later record is lost (no hole in the middle), but the end record,
+    # which then says the analysis stopped where the records lost begin.
     monkeypatch.setattr(streamer.session, "UNSAVED_MAX_BYTES", 2000)
     bounded = SessionStore.create(tmp_path / "u.jsonl", {"source": "test"})  # (room again by then)
     state["full"] = True
     with pytest.raises(SessionError):
         bounded.append(_result(0.0))
     for k in range(1, 40):
-        bounded.append(_result(k * 0.5))
-    assert bounded.unsaved_dropped > 0 and len(bounded.unsaved) + bounded.unsaved_dropped == 40
-    with pytest.raises(SessionError):
-        bounded.close()
+        bounded.append(SpeechSegment(0, "mix", k * 0.5, k * 0.5 + 0.1) if k % 2 else _result(k * 0.5))
+    kept = len(bounded.unsaved)
+    assert 0 < kept < 40 and kept + bounded.unsaved_dropped == 40
+    state["full"] = False
+    bounded.close(analysis="complete", analysed_until_s=21.0)
+    back = SessionStore.open(tmp_path / "u.jsonl")
+    starts = [r.start_s for r in back.results] + [x.start_s for x in back.segments]
+    assert max(starts) < bounded.dropped_from_s  # what was kept comes before what was lost
+    assert back.ended["analysis"] == "stopped" and back.ended["analysed_until_s"] == bounded.dropped_from_s
+    assert back.ended["records_lost"] == 40 - kept
+
+    # An fsync that fails: what was written since the last good one may not be on the disk, so it is
+    # kept and written again with the rest (here: nothing lost, nothing twice).
+    store = SessionStore.create(tmp_path / "f.jsonl", {"source": "test"})
+    real_fsync = os.fsync
+    calls = []
+
+    def fsync_fails_once(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(streamer.session.os, "fsync", fsync_fails_once)
+    for k in range(6):
+        store.append(_result(k * 0.5))
+        if k in (1, 3):  # as the engine syncs when it waits for audio: the second fails
+            if k == 3:
+                with pytest.raises(SessionError, match="Input/output error"):
+                    store.sync()
+            else:
+                store.sync()
+    assert store.failed and len(store.unsaved) == 4  # the two it may have lost, and the two after
+    assert [r.start_s for r in store.contents().results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    store.close(analysis="complete")
+    back = SessionStore.open(tmp_path / "f.jsonl")
+    assert [r.start_s for r in back.results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5] and back.ended["analysis"] == "complete"
