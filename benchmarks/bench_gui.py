@@ -71,6 +71,11 @@ class _IdleBridge:
 
     active = False
     running = False
+    session_failed = False  # no session file, so none that failed
+    unsaved_results = None
+
+    def take_unsaved_news(self) -> bool:
+        return False
 
     def stats(self) -> dict:
         return {"device": "cpu"}
