@@ -72,7 +72,7 @@ class _IdleBridge:
     active = False
     running = False
     session_failed = False  # no session file, so none that failed
-    unsaved_results = None
+    unsaved_results = open_unsaved = None
 
     def take_unsaved_news(self) -> bool:
         return False

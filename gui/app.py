@@ -55,6 +55,7 @@ def run_gui(args) -> int:
     window = MainWindow(settings, session_path=session if replay else None, store=store, track_names=names)
     if args.snapshot:  # an image of a fixed size, whatever screen (or none) the run has
         window.resize(*WINDOW_PX)
+    window.scripted = bool(args.exit_when_done or args.snapshot)  # nobody to answer a question
     window.show()
     status = {"code": 0}
 

@@ -247,6 +247,7 @@ class EngineBridge:
         self._session = None
         self._unsaved_session = None  # the last session, while it keeps results its file lacks (close_session)
         self._unsaved_news = False
+        self._let_go = False  # the open session's records only in memory may go when it ends
         self._mic_source = None  # the open session's last microphone (its channels compared or not)
         self._last_stats = None
         self._analysed_until_s: float | None = None
@@ -338,9 +339,12 @@ class EngineBridge:
             except SERError:
                 pass  # said below, from the store
             # A session whose file failed and still had no room at its end keeps its records in memory:
-            # exports find them, and the window says so (take_unsaved_news) and asks before they go.
-            self._unsaved_session = session if session.failed and session.unsaved else None
-            self._unsaved_news = self._unsaved_session is not None
+            # exports find them, and the window says so (take_unsaved_news) and asks before they go
+            # (unless its user let them go already, let_unsaved_go).
+            kept = session.failed and session.unsaved and not self._let_go
+            self._unsaved_session = session if kept else None
+            self._unsaved_news = kept
+            self._let_go = False
 
     @property
     def unsaved_results(self) -> tuple[Path, int, int] | None:
@@ -354,6 +358,20 @@ class EngineBridge:
     def session_failed(self) -> bool:
         """Whether the open session's file failed (a full disk): its records go on in memory."""
         return self._session is not None and self._session.failed
+
+    @property
+    def open_unsaved(self) -> tuple[Path, int, int] | None:
+        """The open session, when its file failed: its path, the records it keeps in memory only so
+        far, and those it lost past the memory bound."""
+        s = self._session
+        return (Path(s.path), len(s.unsaved), s.unsaved_dropped) if s is not None and s.failed else None
+
+    def let_unsaved_go(self) -> None:
+        """Its user let the records only in memory go (going on regardless): the last session's now,
+        the open one's when it ends (if its disk has no room by then)."""
+        self._unsaved_session = None
+        self._unsaved_news = False
+        self._let_go = self._session is not None
 
     def take_unsaved_news(self) -> bool:
         """Whether a session ended since the last call with records its file lacks (said once)."""

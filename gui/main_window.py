@@ -426,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_dir = Path(session_dir) if session_dir else sessions_folder()
         self._export_dir: Path | None = None  # where the last export went: the next one is offered there
         self.explicit_session_path = Path(session_path) if session_path else None
+        self.scripted = False  # run by ser gui --exit-when-done or --snapshot: no question is asked
         self.session_path: Path | None = None
         self.transport = Transport(speed=self.settings.speed)
         self.session_metadata: dict = {}  # of the session opened with open_session
@@ -864,19 +865,27 @@ class MainWindow(QtWidgets.QMainWindow):
                             "something else.")
 
     def keep_unsaved_first(self, doing: str) -> bool:
-        """Before ``doing`` (opening something else, quitting) drops the records of the last session
-        that are only in memory (its disk full): writes them if there is room now, else asks. Whether
-        to go on."""
-        if self.bridge.session_failed:  # the one open now: ended first (what follows ends it anyway)
-            self.stop(review=False)
-        if self.bridge.unsaved_results is None or self.bridge.retry_unsaved():
+        """Before ``doing`` (opening something else, quitting) drops records that are only in memory
+        (a session whose disk filled): those of the last session ended are written first if there is
+        room now; else, or for the session open now (written when it ends, if there is room then),
+        the user is asked. Whether to go on; nothing is stopped here."""
+        unsaved = self.bridge.open_unsaved or self.bridge.unsaved_results
+        if unsaved is None or (not self.bridge.session_failed and self.bridge.retry_unsaved()):
             return True
-        path, n, _ = self.bridge.unsaved_results
-        return self.ask_discard_unsaved(f"{n} records of the session {path.name} are only in memory: its disk is still "
-                                        f"full. {doing} loses them.\n\nGo on and lose them? (No: export them first, with "
-                                        "File > Export > Results as JSON, to another disk.)")
+        path, n, _ = unsaved
+        if not self.ask_discard_unsaved(
+                f"{n} records of the session {path.name} are only in memory: its disk is full. {doing} loses them "
+                "unless the disk has room when the session ends.\n\nGo on? (No: export them first, with File > Export > "
+                "Results as JSON, to another disk.)"):
+            return False
+        self.bridge.let_unsaved_go()  # the user chose: not said again
+        return True
 
     def ask_discard_unsaved(self, message: str) -> bool:
+        """Ask whether to go on and lose records only in memory; a scripted run (``ser gui
+        --exit-when-done`` or ``--snapshot``) asks nobody: its errors are printed and its exit code says it."""
+        if self.scripted:
+            return True
         answer = QtWidgets.QMessageBox.question(
             self, "Results not saved", message,
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
@@ -961,12 +970,12 @@ class MainWindow(QtWidgets.QMainWindow):
         if not path.is_file():
             self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
             return False
-        if not self.keep_unsaved_first("Opening another recording"):
-            return False
         try:
             eb.check_audio_file(path, self.settings.channels)
         except SERError as exc:
             self.show_error(str(exc))
+            return False
+        if not self.keep_unsaved_first("Opening another recording"):
             return False
         self.stop(review=False)
         self.clear_error()  # an error about what was tried before no longer applies (also when reopened from a session)
@@ -2074,11 +2083,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner._fit_height()  # its room is a share of the window's height
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self.bridge.stop()  # ends the session, whose records may then be only in memory (its disk full)
         if not self.keep_unsaved_first("Quitting"):
             event.ignore()
             return
         self.timer.stop()
+        self.bridge.stop()
         self.save_settings()  # speed and channels change without the dialog
         super().closeEvent(event)
 

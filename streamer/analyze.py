@@ -106,7 +106,9 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
             own_session.close(stats=out.stats.to_dict(), analysis=ANALYSIS_STOPPED,
                               analysed_until_s=out.analysed_until_s)
     if own_session is not None and own_session.failed:  # its file failed, and had no room at the end either
-        raise SessionError(own_session.failure or f"{session_path}: cannot write to the session file.")
+        lost = (f" {own_session.unsaved_dropped} more records, past what memory could keep meanwhile, were lost."
+                if own_session.unsaved_dropped else "")
+        raise SessionError((own_session.failure or f"{session_path}: cannot write to the session file.") + lost)
     if own_session is not None and own_session.unsaved_dropped:  # written at the end, but not all of it
         until = own_session.ended.get("analysed_until_s") if own_session.ended else None
         raise SessionError(f"{session_path}: writing it failed for a while (is the disk full?), longer than the "

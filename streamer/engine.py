@@ -36,7 +36,7 @@ import numpy as np
 from model.adaptation import DEFAULT_MIN_WINDOWS
 from model.errors import SERError
 from streamer.config import SAMPLE_RATE_HZ, EngineConfig
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SessionError
 from streamer.events import (
     WINDOW,
     AudioBlock,
@@ -160,8 +160,12 @@ class Engine:
                 source.analysed_tracks = [t for t in range(n) if t not in self._skip]
             if self.session is not None:  # the session records the tracks this source left out
                 config = replace(self.config, skip_tracks=self.skipped_tracks)
-                self.session.update_metadata(engine=engine_metadata(self.predictor, config, source),
-                                             started=now_iso())
+                try:
+                    self.session.update_metadata(engine=engine_metadata(self.predictor, config, source),
+                                                 started=now_iso())
+                except SERError:
+                    if not getattr(self.session, "failed", False) or getattr(self.session, "closed", False):
+                        raise  # (a closed session, not a full disk)  # a full disk (the store keeps the record in memory) is said once running
         except BaseException:
             source.close()  # do not hold a device or file that will never be read
             with contextlib.suppress(Exception):  # the error being raised is the one to report
@@ -186,6 +190,9 @@ class Engine:
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
+        if self.session is not None and getattr(self.session, "failed", False):  # met while paused, or by this start
+            if (said := self._saving_failure(SessionError(self.session.failure or "the session file failed."))):
+                self._say(said)
         _freeze_startup_objects()
         self._model_thread = self._thread(self._run_model, "ser-engine-model")
         self._voice_thread = self._thread(self._run_voice, "ser-engine-voice") if embeds else None
@@ -449,7 +456,7 @@ class Engine:
                         self.session.sync()
                     except SERError as exc:  # a failing disk: said once (the store keeps the records)
                         if (said := self._saving_failure(exc)) is not None:
-                            self._emit([said])
+                            self._say(said)
                 for entry in self._take(self._embedded):
                     if entry is _END:
                         done = True
@@ -488,13 +495,21 @@ class Engine:
                 self._done.set()
 
     def _saving_failure(self, exc: SERError) -> EngineError | None:
-        """The error that says the session file failed (a full disk), the first time only. The store
-        keeps what it cannot write in memory (SessionStore.failed), and writes it when it is closed if
-        there is room by then."""
-        if self.saving_failed:
-            return None
+        """The error that says the session file failed (a full disk), the first time only in the
+        session (a resumed session's next engine does not say it again). The store keeps what it
+        cannot write in memory (SessionStore.failed), and writes it when it is closed if there is room
+        by then. It is not recorded in the session: it is about the file, not the analysis."""
         self.saving_failed = True
+        if self.session is None or getattr(self.session, "failure_said", False):
+            return None
+        self.session.failure_said = True
         return EngineError(f"{exc} {SAVING_STOPPED}", fatal=False)
+
+    def _say(self, event: EngineError) -> None:
+        """Hand an error to the consumer without recording it in the session."""
+        self._counts["errors"] += 1
+        with self._results_cv:
+            self._results.append(event)
 
     def _close_open(self) -> None:
         """After a stop that discarded what was queued: each track's segment still open when the

@@ -94,6 +94,19 @@ def _lock_for_writing(f) -> None:
             return
 
 
+def _record_start(record: dict | str) -> float | None:
+    """Where a record (or its JSON line) starts on the session's time axis, if it says."""
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return None
+    for key in ("start_s", "from_s", "at_s"):
+        if isinstance(record.get(key), (int, float)):
+            return float(record[key])
+    return None
+
+
 def _write_all(f, data: bytes) -> None:
     """Write ``data`` to the unbuffered file ``f`` whole (a write may take part of it)."""
     view = memoryview(data)
@@ -152,6 +165,8 @@ class SessionStore:
         # A writer's file failed (a full disk): the records from that one on, as lines, wait here.
         self.failed = False
         self.failure: str | None = None  # what the last failure said
+        self.failure_said = False  # said to the user (by the engine that met it, or the next one started)
+        self._closing = False
         self.unsaved: list[str] = []
         self.unsaved_dropped = 0  # records beyond UNSAVED_MAX_BYTES, lost (all of them from the first on)
         self.dropped_from_s: float | None = None  # where the first record lost starts on the time axis
@@ -355,35 +370,40 @@ class SessionStore:
             try:
                 os.fsync(self._file.fileno())
             except OSError as exc:
-                raise self._fail(exc, synced=False) from exc
+                raise self._fail(exc) from exc
             self._synced()
+
+    @property
+    def closed(self) -> bool:
+        """A writer that was closed (no more records are taken)."""
+        return self.writer and self._file is None
 
     def _synced(self) -> None:
         self._last_sync, self._unsynced = time.monotonic(), False
         self._synced_bytes, self._unsynced_lines = self._good_bytes, []
 
-    def _fail(self, exc: OSError, line: str | None = None, synced: bool = True) -> SessionError:
-        """The file failed (a full disk): from now on records are kept in memory, ``line`` (the one that
-        failed) first. ``synced``: the records written before are on the disk; after a failed fsync
-        they may not be, and are kept to be written again. The file is cut back to its last whole
-        record (on the disk). Returns the error to raise."""
+    def _fail(self, exc: OSError, line: str | None = None) -> SessionError:
+        """The file failed (a full disk): from now on records are kept in memory. The records written
+        since the last fsync may not be on the disk (a failed write or fsync may drop them), so the
+        file is cut back to what that fsync put there, and they are kept first, then ``line`` (the
+        one that failed). Returns the error to raise."""
         self.failed = True
-        lines = [] if synced else self._unsynced_lines
-        if not synced:
-            self._good_bytes = self._synced_bytes
-        self._unsynced_lines = []
+        lines, self._unsynced_lines = self._unsynced_lines, []
+        self._good_bytes = self._synced_bytes
         for kept in [*lines, *([line] if line is not None else [])]:
-            self._keep_unsaved(kept)
+            self._keep_unsaved(kept, start_s=_record_start(kept))
         with contextlib.suppress(OSError):  # no part of a record left after the last whole one
             os.truncate(self.path, self._good_bytes)
         self.failure = f"{self.path}: cannot write to the session file ({exc.strerror or exc}); is the disk full?"
         return SessionError(self.failure)
 
     def close(self, **info) -> None:
-        """Write the ``end`` record (with ``info``, e.g. stats) and close the file. Safe to call twice."""
+        """Write the ``end`` record (with ``info``, e.g. stats) and close the file. Safe to call twice,
+        and from two threads at once (one of them writes the end)."""
         with self._lock:
-            if self._file is None:
+            if self._file is None or self._closing:
                 return
+            self._closing = True
         self.ended = {"ended": now_iso(), **info}
         if self.unsaved_dropped:  # records were lost past the memory bound: the session is not whole
             until = min(float(info.get("analysed_until_s", math.inf)),
@@ -408,6 +428,8 @@ class SessionStore:
         handle (the failed one may hold part of a line); on failure again the file is cut back to its
         last whole record and the records stay in memory. Raises SessionError then."""
         with self._lock:
+            if self._file is not None and not self._closing:  # its handle would write over what this writes
+                raise RuntimeError("write_unsaved on a session still being written")
             try:
                 with open(self.path, "r+b", buffering=0) as f:
                     f.truncate(self._good_bytes)
@@ -434,7 +456,7 @@ class SessionStore:
                 raise SessionError(f"{self.path}: the session is closed (or was opened read-only).")
             line = json.dumps(record) + "\n"
             if self.failed:  # said once, when it failed: kept in memory
-                self._keep_unsaved(line, always, record.get("start_s"))
+                self._keep_unsaved(line, always, _record_start(record))
                 return
             try:
                 _write_all(self._file, line.encode("ascii"))  # json.dumps writes ASCII
@@ -448,7 +470,7 @@ class SessionStore:
                 try:
                     os.fsync(self._file.fileno())
                 except OSError as exc:  # what was written since the last fsync may not be on the disk
-                    raise self._fail(exc, synced=False) from exc
+                    raise self._fail(exc) from exc
                 self._synced()
 
     def __enter__(self) -> SessionStore:
@@ -480,8 +502,10 @@ class SessionStore:
         """Keep a record the file could not take. Past UNSAVED_MAX_BYTES every later record is lost (a
         hole in the middle would misstate the session), but for ``always`` ones (the end record)."""
         if not always and (self.unsaved_dropped or self._unsaved_bytes + len(line) > UNSAVED_MAX_BYTES):
-            if self.dropped_from_s is None and isinstance(start_s, (int, float)):
-                self.dropped_from_s = float(start_s)
+            # Records do not come in time order (a segment and its utterance after its windows, tracks
+            # in turn): the session holds what precedes the earliest one lost.
+            if start_s is not None:
+                self.dropped_from_s = start_s if self.dropped_from_s is None else min(self.dropped_from_s, start_s)
             self.unsaved_dropped += 1
             return
         self.unsaved.append(line)

@@ -33,7 +33,7 @@ class ScriptedBridge:
     reading = sound_playing = False
     skipped_tracks = ()
     source = None
-    unsaved_results = None
+    unsaved_results = open_unsaved = None
     session_failed = False
 
     def take_unsaved_news(self):

@@ -493,7 +493,12 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: asked.append(message) or False)
     assert not w.open_file(copies[1]) and w.session_path == out_session
     assert "records of the session" in asked[0] and "Opening another recording loses them" in asked[0]
-    monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: asked.append(message) or True)
+    w.close()  # quitting would lose them too: asked, and No keeps the window as it was
+    assert not w.isHidden() and "Quitting loses them" in asked[-1] and w.bridge.unsaved_results is not None
+    w.scripted = True  # ser gui --exit-when-done: nobody to ask (its errors are printed)
+    monkeypatch.setattr(w, "ask_discard_unsaved", type(w).ask_discard_unsaved.__get__(w))
+    assert w.keep_unsaved_first("Quitting")
+    assert w.bridge.unsaved_results is None  # let go: not asked again
 
     # Room again before the session ends: its end writes all it kept.
     def full_once(f, data):

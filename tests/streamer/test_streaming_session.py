@@ -642,6 +642,7 @@ def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_t
     path = tmp_path / "s.jsonl"
     store = SessionStore.create(path, {"source": "test"})
     store.append(_result(0.0))
+    store.sync()  # on the disk
     size = path.stat().st_size
     state["full"] = True
     with pytest.raises(SessionError, match="is the disk full"):
@@ -688,6 +689,33 @@ def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_t
     assert back.ended["analysis"] == "stopped" and back.ended["analysed_until_s"] == bounded.dropped_from_s
     assert back.ended["records_lost"] == 40 - kept
 
+    # Records do not come in time order (a segment and its utterance after its windows): the end says
+    # the session holds what precedes the earliest record lost.
+    late = SessionStore.create(tmp_path / "o.jsonl", {"source": "test"})
+    state["full"] = True
+    with pytest.raises(SessionError):
+        late.append(_result(9.0))
+    for k in range(30):
+        late.append(_result(10.0 + k * 0.5))
+    late.append(SpeechSegment(0, "mix", 4.0, 26.0))  # lost, and earlier than every result lost
+    state["full"] = False
+    late.close(analysis="complete", analysed_until_s=26.0)
+    assert late.dropped_from_s == 4.0
+    assert SessionStore.open(tmp_path / "o.jsonl").ended["analysed_until_s"] == 4.0
+
+    # A write that fails after records not yet synced: they may not be on the disk either (a failed
+    # write or fsync may drop them), so they are kept and written again.
+    again = SessionStore.create(tmp_path / "w.jsonl", {"source": "test"})
+    again.append(_result(0.0))
+    again.append(_result(0.5))  # written, not yet synced
+    state["full"] = True
+    with pytest.raises(SessionError):
+        again.append(_result(1.0))
+    assert [json.loads(x)["start_s"] for x in again.unsaved] == [0.0, 0.5, 1.0]
+    state["full"] = False
+    again.close(analysis="complete")
+    assert [r.start_s for r in SessionStore.open(tmp_path / "w.jsonl").results] == [0.0, 0.5, 1.0]
+
     # An fsync that fails: what was written since the last good one may not be on the disk, so it is
     # kept and written again with the rest (here: nothing lost, nothing twice).
     store = SessionStore.create(tmp_path / "f.jsonl", {"source": "test"})
@@ -714,3 +742,45 @@ def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_t
     store.close(analysis="complete")
     back = SessionStore.open(tmp_path / "f.jsonl")
     assert [r.start_s for r in back.results] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5] and back.ended["analysis"] == "complete"
+
+
+def test_a_disk_full_from_the_engine_start_is_said_once_and_not_recorded(speech_wav, predictor, tmp_path, monkeypatch):
+    """The disk fills before the engine's first record (its settings, at the start, or while a live
+    session was paused): the engine starts all the same, says it once, and keeps every result in
+    memory; the error is about the file, so it is not among the session's records. A resume of the
+    session (another engine on it) does not say it again."""
+    import errno
+
+    import streamer.session
+    from streamer import EngineError
+
+    real = streamer.session._write_all
+    state = {"full": False}
+
+    def disk(f, data):
+        if state["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, data)
+
+    def run():
+        events = []
+        Engine(predictor, session=store, close_session=False).run(FileSource(speech_wav, pace="fast"), events.extend)
+        return ([e.message for e in events if isinstance(e, EngineError)],
+                [e for e in events if isinstance(e, WindowResult)])
+
+    monkeypatch.setattr(streamer.session, "_write_all", disk)
+    store = SessionStore.create(tmp_path / "s.jsonl", {"source": "test"})
+    state["full"] = True
+    errors, results = run()
+    said = [m for m in errors if "No space left on device" in m]
+    assert len(said) == 1 and "kept in memory" in said[0] and results
+    held = store.contents()
+    assert len(held.results) == len(results) and not any("No space" in e for e in held.errors)
+    errors, more = run()  # a resume: not said again
+    assert not [m for m in errors if "No space left on device" in m] and more
+    state["full"] = False
+    store.close(analysis="complete")
+    back = SessionStore.open(tmp_path / "s.jsonl")
+    assert len(back.results) == len(results) + len(more) and back.ended["analysis"] == "complete"
+    with pytest.raises(SessionError, match="closed"):  # a closed session is refused, full disk or not
+        Engine(predictor, session=store).start(FileSource(speech_wav, pace="fast"))
