@@ -1636,3 +1636,40 @@ def test_short_plots_show_short_captions_that_cover_less_of_their_data(make_wind
     w.resize(1400, 900)
     qtbot.waitUntil(lambda: shown["spec"].toPlainText() == "Customer: log-mel spectrogram", timeout=5000)
     assert shown["level"].toPlainText() == "Customer: level, speech shaded"
+
+
+def test_a_running_analysis_whose_disk_filled_is_not_stopped_by_a_question_answered_no(
+        make_window, speech_16k, tmp_path, qtbot, monkeypatch):
+    """A replay runs while its session's disk is full: quitting asks first, and No leaves the analysis
+    running (it was stopped before the question, and the window still said "analysing"); a file that
+    cannot be opened is refused without asking or stopping it."""
+    import errno
+
+    import soundfile as sf
+
+    import streamer.session
+
+    long_wav = tmp_path / "long.wav"
+    sf.write(long_wav, np.tile(speech_16k, 30), 16000, subtype="PCM_16")  # about 7 minutes
+    real, calls = streamer.session._write_all, []
+
+    def full(f, data):
+        calls.append(data)
+        if len(calls) > 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, data)
+
+    monkeypatch.setattr(streamer.session, "_write_all", full)
+    w = make_window(speed=1.0)
+    assert w.open_file(long_wav)
+    qtbot.waitUntil(lambda: w.bridge.session_failed, timeout=10000)
+    asked = []
+    monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: asked.append(message) or False)
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    assert not w.open_file(bad)
+    assert not asked and w.bridge.active and w.source_path == long_wav
+    w.close()
+    assert asked and "Quitting loses them unless the disk has room" in asked[0]
+    assert not w.isHidden() and w.bridge.active and w.timer.isActive()
+    monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: True)
