@@ -444,12 +444,32 @@ def test_a_session_that_did_not_reach_the_end_says_so_when_opened(make_window, r
     assert other.duration_s == pytest.approx(5.0)
 
 
+def _disk_full(monkeypatch, fails) -> list:
+    """Session files' writes fail as on a full disk where ``fails(k)`` says so of the k-th write (from
+    1); returns the writes made, for counting."""
+    import errno
+
+    import streamer.session
+
+    real, calls = streamer.session._write_all, []
+    real = getattr(real, "real_write", real)  # the store's own, not an earlier stand-in of this test
+
+    def write(f, data):
+        calls.append(data)
+        if fails(len(calls)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, data)
+
+    write.real_write = real
+    monkeypatch.setattr(streamer.session, "_write_all", write)
+    return calls
+
+
 def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, replay, speech_wav, tmp_path,
                                                                   monkeypatch):
     """The session file fails part-way (a full disk) while the export goes to a disk with room: the
     banner says so, the results go on in memory, and every export holds all of them, during the
     analysis and after it, as on screen. Once the disk has room again the file is written whole."""
-    import errno
     import json
     import shutil
 
@@ -461,15 +481,7 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
         shutil.copy(speech_wav, copies[-1])
     whole = replay(make_window(speed=0.0), speech_wav)
     expected = len(streamer.session.SessionStore.open(whole.session_path).results)  # windows and utterances
-    real_write, calls = streamer.session._write_all, []
-
-    def full_after_four(f, data):
-        calls.append(data)
-        if len(calls) > 4:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(f, data)
-
-    monkeypatch.setattr(streamer.session, "_write_all", full_after_four)
+    _disk_full(monkeypatch, lambda k: k > 4)
     w = replay(make_window(speed=0.0), copies[0])
     assert w.banner.isVisible() and "No space left on device" in w.banner.text()
     assert "kept in memory" in w.banner.text()
@@ -501,14 +513,7 @@ def test_a_session_whose_disk_fills_exports_everything_on_screen(make_window, re
     assert w.bridge.unsaved_results is None  # let go: not asked again
 
     # Room again before the session ends: its end writes all it kept.
-    def full_once(f, data):
-        calls.append(data)
-        if len(calls) == 5:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(f, data)
-
-    calls.clear()
-    monkeypatch.setattr(streamer.session, "_write_all", full_once)
+    _disk_full(monkeypatch, lambda k: k == 5)
     again = replay(make_window(speed=0.0), copies[1])
     assert "No space left on device" in again.banner.text()
     assert not any("still full" in m for m in again.errors)  # written whole at its end: nothing to say
@@ -1643,23 +1648,13 @@ def test_a_running_analysis_whose_disk_filled_is_not_stopped_by_a_question_answe
     """A replay runs while its session's disk is full: quitting asks first, and No leaves the analysis
     running (it was stopped before the question, and the window still said "analysing"); a file that
     cannot be opened is refused without asking or stopping it."""
-    import errno
 
     import soundfile as sf
 
-    import streamer.session
 
     long_wav = tmp_path / "long.wav"
     sf.write(long_wav, np.tile(speech_16k, 30), 16000, subtype="PCM_16")  # about 7 minutes
-    real, calls = streamer.session._write_all, []
-
-    def full(f, data):
-        calls.append(data)
-        if len(calls) > 4:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(f, data)
-
-    monkeypatch.setattr(streamer.session, "_write_all", full)
+    _disk_full(monkeypatch, lambda k: k > 4)
     w = make_window(speed=1.0)
     assert w.open_file(long_wav)
     qtbot.waitUntil(lambda: w.bridge.session_failed, timeout=10000)
