@@ -330,9 +330,10 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
         state = analysis_state(store.ended, store.segments, store.results)
         until, complete = state["analysed_until_s"], state["state"] == ANALYSIS_COMPLETE
         total = (store.metadata.get("engine") or {}).get("source", {}).get("duration_s")
+        ended = store.ended is not None
     except SERError:
         until = total = None
-        complete = False
+        complete = ended = False
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     exc.reported = True  # ser's main says nothing more
     if complete:
@@ -341,8 +342,13 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
               file=sys.stderr)
         return True
     how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
-    marked = (f" (a CSV file cannot record that the analysis stopped: the session file {session_file} beside it, kept, records it "
-              "and holds every result)" if out_path.suffix == ".csv" else "; the file marks the analysis as stopped")
+    if not ended:  # its end record could not be written (a full disk): the file holds what it could
+        marked = f"; {session_file} could not record that the analysis stopped (is the disk full?)"
+    elif out_path.suffix == ".csv":
+        marked = (f" (a CSV file cannot record that the analysis stopped: the session file {session_file} beside it, "
+                  "kept, records it and holds every result)")
+    else:
+        marked = "; the file marks the analysis as stopped"
     print(f"ser analyze: {word}: {src}{how_far}; the results so far are in {out_path}{marked}.", file=sys.stderr)
     return False
 

@@ -586,3 +586,17 @@ def test_results_of_a_file_whose_name_is_as_long_as_a_name_can_be(tmp_path, spee
     names = sorted(p.name for p in out.iterdir())
     assert sorted(n.rsplit(".", 1)[1] for n in names) == ["csv", "json", "jsonl"]
     assert all(n.startswith("b" * 200) and len(n) <= 255 for n in names)
+
+
+def test_an_interrupt_while_the_disk_is_full_does_not_claim_the_file_says_it_stopped(tmp_path, capsys):
+    """Ctrl+C while the session's disk is full: its end record is only in memory, so the message does
+    not say that the file marks the analysis as stopped."""
+    from streamer.cli_analyze import _report_interrupt
+    from streamer.session import SessionStore
+
+    session = tmp_path / "talk.jsonl"
+    SessionStore.create(session, {"source": "test"})._file.close()  # no end record, as after a full disk
+    assert not _report_interrupt(KeyboardInterrupt(), tmp_path / "talk.wav", session, session)
+    err = capsys.readouterr().err
+    assert "could not record that the analysis stopped (is the disk full?)" in err
+    assert "marks the analysis as stopped" not in err
