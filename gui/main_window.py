@@ -804,6 +804,10 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def refresh_devices(self) -> None:
+        """List the input devices again; the one chosen stays chosen while it is still there (else
+        the first: Listen with another device ends a running session)."""
+        chosen = self.device_combo.currentData() if self.device_combo.count() else None
+        chosen_name = self.device_combo.currentText() if self.device_combo.count() else None
         self.device_combo.clear()
         try:
             self._devices = eb.list_devices()
@@ -823,6 +827,12 @@ class MainWindow(QtWidgets.QMainWindow):
         for key, name in self._devices:
             self.device_combo.addItem(name, key)
             self.device_combo.setItemData(self.device_combo.count() - 1, name, QtCore.Qt.ItemDataRole.ToolTipRole)
+        # The same device by its name (indices can move when devices come and go), else by its key.
+        same = next((i for i in range(self.device_combo.count()) if self.device_combo.itemText(i) == chosen_name), -1)
+        if same < 0 and chosen is not None:
+            same = self.device_combo.findData(chosen)
+        if same >= 0:
+            self.device_combo.setCurrentIndex(same)
         metrics = self.device_combo.view().fontMetrics()
         widest = max(metrics.horizontalAdvance(self.device_combo.itemText(i)) for i in range(self.device_combo.count()))
         self.device_combo.view().setMinimumWidth(widest + 40)

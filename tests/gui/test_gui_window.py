@@ -1668,3 +1668,24 @@ def test_a_running_analysis_whose_disk_filled_is_not_stopped_by_a_question_answe
     assert asked and "Quitting loses them unless the disk has room" in asked[0]
     assert not w.isHidden() and w.bridge.active and w.timer.isActive()
     monkeypatch.setattr(w, "ask_discard_unsaved", lambda message: True)
+
+
+def test_refreshing_the_microphones_keeps_the_one_chosen(make_window, monkeypatch):
+    """↻ put the first device in the list back in place of the one chosen, and the next Listen then
+    ended the running session as if another microphone had been chosen."""
+    from gui import engine_bridge
+
+    w = make_window(speed=0.0)
+    devices = [(0, "pulse (ALSA)"), (1, "USB Mic (ALSA)"), (2, "default (ALSA) – default")]
+    monkeypatch.setattr(engine_bridge, "list_devices", lambda: list(devices))
+    w.refresh_devices()
+    w.device_combo.setCurrentIndex(2)
+    w.refresh_devices()
+    assert w.device_combo.currentData() == 2
+    devices.insert(0, (3, "Headset (ALSA)"))  # one plugged in: the indices move, the choice stays
+    devices[3] = (4, "default (ALSA) – default")
+    w.refresh_devices()
+    assert w.device_combo.currentText() == "default (ALSA) – default"
+    devices.pop()  # the chosen one unplugged: the first
+    w.refresh_devices()
+    assert w.device_combo.currentIndex() == 0
