@@ -1910,9 +1910,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_device.setText(f"device: {stats.get('device', '–')}")
         p50 = _first(stats, ("latency_ms_p50", "latency_p50_ms", "p50_ms"))
         p95 = _first(stats, ("latency_ms_p95", "latency_p95_ms", "p95_ms"))
-        if p50 is not None:
-            text = f"result delay: {p50:.0f} ms" + (f" (p95 {p95:.0f})" if p95 is not None else "")
-            self.status_latency.setText(text)
+        # (none yet: a new run's, not the last run's)
+        text = "result delay: –" if p50 is None else f"result delay: {p50:.0f} ms" + (
+            f" (p95 {p95:.0f})" if p95 is not None else "")
+        self.status_latency.setText(text)
         text = f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}"
         dropped = int(_first(stats, ("dropped_display_events",)) or 0)
         if dropped:

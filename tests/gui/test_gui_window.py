@@ -1689,3 +1689,14 @@ def test_refreshing_the_microphones_keeps_the_one_chosen(make_window, monkeypatc
     devices.pop()  # the chosen one unplugged: the first
     w.refresh_devices()
     assert w.device_combo.currentIndex() == 0
+
+
+def test_the_result_delay_is_not_the_last_runs_once_a_new_one_has_none(make_window, monkeypatch):
+    """A new Listen that had no result yet kept showing the last session's result delay."""
+    w = make_window(speed=0.0)
+    monkeypatch.setattr(w.bridge, "stats", lambda: {"device": "cpu", "latency_ms_p50": 6.0, "latency_ms_p95": 43.0})
+    w._update_status()
+    assert w.status_latency.text() == "result delay: 6 ms (p95 43)"
+    monkeypatch.setattr(w.bridge, "stats", lambda: {"device": "cpu"})  # a new run, no result yet
+    w._update_status()
+    assert w.status_latency.text() == "result delay: –"
