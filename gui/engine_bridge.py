@@ -237,6 +237,14 @@ def find_analysis(session_dir: Path, key: dict, path: str | Path) -> Path | None
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def _unsaved_of(session) -> tuple[Path, int, int] | None:
+    """A session store whose file failed: its path, the records it keeps in memory only, and those
+    it lost past the memory bound; None for one whose file is whole (or none)."""
+    if session is None or not session.failed:
+        return None
+    return Path(session.path), len(session.unsaved), session.unsaved_dropped
+
+
 class EngineBridge:
     """Owns at most one running engine, a cached predictor, the sound player and a display reader."""
 
@@ -332,7 +340,6 @@ class EngineBridge:
         session, self._session = self._session, None
         self._mic_source = None
         if session is not None:
-            complete = complete and not getattr(self, "saving_failed", False)
             why = {"ended_by": ended_by} if ended_by else {}
             try:
                 session.close(analysis=ANALYSIS_COMPLETE if complete else ANALYSIS_STOPPED, **self._until(), **why)
@@ -352,7 +359,7 @@ class EngineBridge:
         records it keeps in memory only, and those it lost past the memory bound; None when every
         session's file is whole."""
         s = self._unsaved_session
-        return (Path(s.path), len(s.unsaved), s.unsaved_dropped) if s is not None and s.failed and s.unsaved else None
+        return _unsaved_of(s) if s is not None and s.unsaved else None
 
     @property
     def session_failed(self) -> bool:
@@ -363,8 +370,7 @@ class EngineBridge:
     def open_unsaved(self) -> tuple[Path, int, int] | None:
         """The open session, when its file failed: its path, the records it keeps in memory only so
         far, and those it lost past the memory bound."""
-        s = self._session
-        return (Path(s.path), len(s.unsaved), s.unsaved_dropped) if s is not None and s.failed else None
+        return _unsaved_of(self._session)
 
     def let_unsaved_go(self) -> None:
         """Its user let the records only in memory go (going on regardless): the last session's now,
@@ -517,9 +523,6 @@ class EngineBridge:
         if engine is None:
             return []
         engine.stop(discard=discard and _ahead_of_playhead(engine.source))
-        # A session the engine could no longer write to (disk full ...) keeps its results in memory, up
-        # to a bound: one that lost some beyond it is never complete.
-        self.saving_failed = self._session is not None and self._session.unsaved_dropped > 0
         self._last_stats = engine.stats  # the status bar keeps showing the last run's numbers
         self._analysed_until_s = engine.analysed_until_s  # for the session's end record
         return self._drain(engine, None)

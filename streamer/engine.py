@@ -163,9 +163,9 @@ class Engine:
                 try:
                     self.session.update_metadata(engine=engine_metadata(self.predictor, config, source),
                                                  started=now_iso())
-                except SERError:
-                    if not getattr(self.session, "failed", False) or getattr(self.session, "closed", False):
-                        raise  # (a closed session, not a full disk)  # a full disk (the store keeps the record in memory) is said once running
+                except SERError:  # a full disk: the store keeps the record in memory, said once running (below)
+                    if not self.session.failed or self.session.closed:
+                        raise  # (a closed session is no full disk)
         except BaseException:
             source.close()  # do not hold a device or file that will never be read
             with contextlib.suppress(Exception):  # the error being raised is the one to report
@@ -190,7 +190,7 @@ class Engine:
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
-        if self.session is not None and getattr(self.session, "failed", False):  # met while paused, or by this start
+        if self.session is not None and self.session.failed:  # met while paused, or by this start
             if (said := self._saving_failure(SessionError(self.session.failure or "the session file failed."))):
                 self._say(said)
         _freeze_startup_objects()
@@ -500,7 +500,7 @@ class Engine:
         cannot write in memory (SessionStore.failed), and writes it when it is closed if there is room
         by then. It is not recorded in the session: it is about the file, not the analysis."""
         self.saving_failed = True
-        if self.session is None or getattr(self.session, "failure_said", False):
+        if self.session is None or self.session.failure_said:
             return None
         self.session.failure_said = True
         return EngineError(f"{exc} {SAVING_STOPPED}", fatal=False)

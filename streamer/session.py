@@ -48,8 +48,9 @@ ANALYSIS_STOPPED = "stopped"
 ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
 SEGMENT_SYNC_GAP_S = 0.1
 # A writer whose file fails (a full disk) keeps the records it could not write in memory, up to this
-# many bytes of them (20 minutes of speech with short pauses write 1.2 MB: about 17 hours of one voice), and writes them when it is closed if
-# the disk has room by then; until then the session's exports include them (SessionStore.contents).
+# many bytes of them (20 minutes of speech with short pauses write 1.2 MB: about 17 hours of one
+# voice), and writes them when it is closed if the disk has room by then; until then the session's
+# exports include them (SessionStore.contents).
 UNSAVED_MAX_BYTES = 64 * 1024 * 1024
 CSV_FIXED_COLUMNS = ("track", "track_name", "kind", "start_s", "end_s", "top_label")
 CSV_TAIL_COLUMNS = ("dimensions_source", "speech_ratio", "latency_ms", "uncertain", "paused_s", "settings")
@@ -179,7 +180,6 @@ class SessionStore:
         self._unsynced_lines: list[str] = []
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
-        self._unsynced = False  # records written since the last fsync
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -365,7 +365,7 @@ class SessionStore:
         operating system as it is written): the engine calls this whenever it waits for audio, so
         that the last records never wait for the next."""
         with self._lock:
-            if self._file is None or not self._unsynced or self.failed:
+            if self._file is None or not self._unsynced_lines or self.failed:
                 return
             try:
                 os.fsync(self._file.fileno())
@@ -379,7 +379,7 @@ class SessionStore:
         return self.writer and self._file is None
 
     def _synced(self) -> None:
-        self._last_sync, self._unsynced = time.monotonic(), False
+        self._last_sync = time.monotonic()
         self._synced_bytes, self._unsynced_lines = self._good_bytes, []
 
     def _fail(self, exc: OSError, line: str | None = None) -> SessionError:
@@ -464,7 +464,6 @@ class SessionStore:
                 raise self._fail(exc, line) from exc
             self._good_bytes += len(line)
             self._unsynced_lines.append(line)
-            self._unsynced = True
             since = time.monotonic() - self._last_sync
             if (sync and since >= gap_s) or since > SYNC_INTERVAL_S:
                 try:
@@ -523,7 +522,6 @@ class SessionStore:
         with self._lock:
             kept = (self._good_bytes, list(self.unsaved))
         return SessionStore.open(self.path, unsaved=kept)
-
 
 
 def skipped_tracks(metadata: dict) -> set[int]:
