@@ -24,13 +24,14 @@ TMP_PREFIX = ".tmp-"  # temporary files of unfinished writes start with this
 NAME_MAX_BYTES = 255  # a file or folder name's length in bytes, at most, on Linux's and macOS's file systems
 
 
-def fitted_name(name: str, tail: str = "") -> str:
+def fitted_name(name: str, tail: str = "", tag: str | None = None) -> str:
     """``name`` then ``tail``, or, when that would be longer than a file name can be, as much of the
-    start of ``name`` as fits with a suffix made from the whole of it (the same every time)."""
+    start of ``name`` as fits with a suffix: ``tag``, or one made from the whole name (the same every
+    time)."""
     whole = f"{name}{tail}"
     if len(whole.encode("utf-8", "surrogateescape")) <= NAME_MAX_BYTES:
         return whole
-    tag = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    tag = tag or hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     room = NAME_MAX_BYTES - len(f"-{tag}{tail}".encode("utf-8", "surrogateescape"))
     start = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
     return f"{start}-{tag}{tail}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.audio import AUDIO_SUFFIXES, UNSUPPORTED_AUDIO_SUFFIXES
-from model.files import NAME_MAX_BYTES
+from model.files import fitted_name
 from streamer.errors import ConfigError
 from streamer.summary import count_text
 
@@ -56,15 +56,9 @@ def _call_ids(rels: list[str]) -> list[str]:
     def suffix(rel: str) -> str:  # from the path as it is: composed and decomposed names differ
         return hashlib.sha256(Path(rel).as_posix().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
-    def fitted(cid: str, rel: str) -> str:
-        # A folder's name has at most NAME_MAX_BYTES bytes: a longer id (deep folders, long names, and
-        # scripts of two or three bytes a character) keeps its start and a suffix from its own path.
-        if len(cid.encode("utf-8")) <= NAME_MAX_BYTES:
-            return cid
-        room = NAME_MAX_BYTES - len(suffix(rel)) - 1
-        return f"{cid.encode('utf-8')[:room].decode('utf-8', 'ignore').rstrip('._-')}-{suffix(rel)}"
-
-    return [fitted(cid if k and count[cid.casefold()] == 1 else f"{cid}-{suffix(rel)}", rel)
+    # A folder's name has at most 255 bytes: a longer id (deep folders, long names, and scripts of two
+    # or three bytes a character) keeps its start and the suffix from its own path (fitted_name).
+    return [fitted_name(cid if k and count[cid.casefold()] == 1 else f"{cid}-{suffix(rel)}", tag=suffix(rel))
             for rel, cid, k in zip(rels, ids, kept)]
 
 

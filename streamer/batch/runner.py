@@ -17,7 +17,7 @@ from model.errors import ModelFileError, OutputPathError, SERError
 from model.files import atomic_json
 from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
-from streamer.batch.report import CHECK_NAMES, SECONDS_PER_HOUR, write_report, write_table
+from streamer.batch.report import CHECK_NAMES, SECONDS_PER_HOUR, call_name, write_report, write_table
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
@@ -348,7 +348,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         records: dict[str, dict] = {}
         stamps: dict[str, dict] = {}
         tasks: list[CallTask] = []
-        same_as: dict[str, list[Path]] = {}  # content -> the calls that hold it
+        same_as: dict[str, list[dict]] = {}  # content -> the calls that hold it
         for call in calls:
             rec = {"call_id": call.call_id, "path": str(call.path), "status": FAILED}
             records[call.call_id] = rec
@@ -366,7 +366,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 continue
             key = call_key(sha, model_sha, settings)
             rec.update(key=key, content_sha256=sha)
-            same_as.setdefault(sha, []).append(call.path)
+            same_as.setdefault(sha, []).append(rec)
             if store.is_done(call.call_id, key):
                 rec["status"] = DONE
                 run.skipped += 1
@@ -393,9 +393,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     try:
                         _record(store, out, rec, stamps[out.call_id], model_sha, settings)
                     except OutputPathError as exc:  # a full disk: nothing more can be kept, so the run stops
-                        close = getattr(outcomes, "close", None)
-                        if close is not None:
-                            close()
+                        _close(outcomes)
                         raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
                     for note in (out.summary or {}).get("notes") or []:  # clipped, very quiet ...: kept in its summary
                         log(f"ser batch: note: {note}")
@@ -411,9 +409,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                     bar.update(1)
             except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
-                close = getattr(outcomes, "close", None)
-                if close is not None:  # the workers stop now, not when the generator is collected
-                    close()
+                _close(outcomes)
                 bar.close()
                 _report_interrupt(exc, run, list(in_progress), out_dir, log)
                 raise
@@ -454,18 +450,17 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         store.release()  # (the operating system drops it too, however the process ends)
 
 
-def _copies_text(copies: list[list[Path]], input_path) -> str:
+def _close(outcomes) -> None:
+    """Stop the workers now, not when the outcomes' generator is collected."""
+    close = getattr(outcomes, "close", None)
+    if close is not None:
+        close()
+
+
+def _copies_text(copies: list[list[dict]], input_path) -> str:
     """The note on calls whose files are identical (a recording copied under another name): each is
-    analysed and reported as a call of its own."""
-    base = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
-
-    def name(p: Path) -> str:
-        try:
-            return str(p.relative_to(base))
-        except ValueError:
-            return str(p)
-
-    shown = "; ".join(" = ".join(name(p) for p in paths) for paths in copies[:3])
+    analysed and reported as a call of its own; calls named as the report names them."""
+    shown = "; ".join(" = ".join(call_name(c, str(input_path)) for c in calls) for calls in copies[:3])
     more = f" and {len(copies) - 3} more" if len(copies) > 3 else ""
     return (f"{count_text(len(copies), 'recording')} {'is' if len(copies) == 1 else 'are'} in the input more than once, "
             f"as identical files: {shown}{more}. Each copy is analysed and reported as a call of its own; remove "
