@@ -806,8 +806,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def refresh_devices(self) -> None:
         """List the input devices again; the one chosen stays chosen while it is still there (else
         the first: Listen with another device ends a running session)."""
-        chosen = self.device_combo.currentData() if self.device_combo.count() else None
-        chosen_name = self.device_combo.currentText() if self.device_combo.count() else None
+        chosen, chosen_name = self.device_combo.currentData(), self.device_combo.currentText()  # (None, "": none yet)
         self.device_combo.clear()
         try:
             self._devices = eb.list_devices()

@@ -609,8 +609,9 @@ class FileSource(Source):
         t0 = time.monotonic()  # after opening the monitor, which may take a while
         done = False
         error: AudioError | None = None
-        levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(getattr(f, "subtype", ""), 1.0))
-        alaw = getattr(f, "subtype", "") == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
+        subtype = getattr(f, "subtype", "")
+        levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(subtype, 1.0))
+        alaw = subtype == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         turns = (TurnTaking(self.n_channels, self.rate)
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
