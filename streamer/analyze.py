@@ -115,7 +115,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
                            f"results could be kept in memory meanwhile: {own_session.unsaved_dropped} records were "
                            "lost" + (f"; it holds the results up to {until:.1f} s" if until is not None else "")
                            + ". Analyse the file again once there is room.")
-    if engine.saving_failed and session is not None and not session.failed:
+    if engine.saving_failed and session is not None and not session.failed and not session.unsaved_dropped:
         # The file failed part-way, and the results kept in memory meanwhile went in at the end: the
         # session lacks nothing, which the error said at the time could happen.
         out.errors = [m for m in out.errors if not m.endswith(SAVING_STOPPED)]

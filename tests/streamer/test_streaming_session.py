@@ -784,3 +784,37 @@ def test_a_disk_full_from_the_engine_start_is_said_once_and_not_recorded(speech_
     assert len(back.results) == len(results) + len(more) and back.ended["analysis"] == "complete"
     with pytest.raises(SessionError, match="closed"):  # a closed session is refused, full disk or not
         Engine(predictor, session=store).start(FileSource(speech_wav, pace="fast"))
+
+
+def test_a_given_session_that_lost_records_is_not_said_to_lack_nothing(speech_wav, predictor, tmp_path, monkeypatch):
+    """analyze_file with a session of the caller's: the disk fills, memory keeps only part of what
+    follows, then the disk has room again. The session is written, but without the records lost, so
+    the run's error stays and no note says the session lacks nothing."""
+    import errno
+
+    import streamer.session
+    from streamer import analyze_file
+
+    real = streamer.session._write_all
+    state = {"full": True}
+
+    def disk(f, data):
+        if state["full"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(f, data)
+
+    store = SessionStore.create(tmp_path / "s.jsonl", {"source": "test"})
+    monkeypatch.setattr(streamer.session, "_write_all", disk)
+    monkeypatch.setattr(streamer.session, "UNSAVED_MAX_BYTES", 3000)
+    real_close = store.close
+
+    def close_with_room(**info):
+        state["full"] = False
+        real_close(**info)
+
+    monkeypatch.setattr(store, "close", close_with_room)
+    res = analyze_file(speech_wav, predictor, session=store)
+    assert store.unsaved_dropped and not store.failed  # written at the end, but not all of it
+    assert any("No space left on device" in m for m in res.errors)
+    assert not any("lacks nothing" in n for n in res.notices)
+    assert SessionStore.open(tmp_path / "s.jsonl").ended["analysis"] == "stopped"
