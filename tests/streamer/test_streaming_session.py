@@ -621,10 +621,9 @@ def test_a_mixed_recordings_report_says_what_its_one_track_holds(tmp_path, n_cha
     assert f"{said} Analysis:" in text and "Analysed: mix" not in text
 
 
-def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_there_is_room(tmp_path, monkeypatch):
-    """A write that fails part-way leaves no part of its record in the file; that record and the
-    later ones are kept in memory (up to a bound, beyond which they are counted as lost), read back
-    with the file by ``contents`` and exports, and written at ``close`` once the disk has room."""
+def _disk(monkeypatch, torn: bool = False) -> dict:
+    """Session files written through a disk that is full while the returned ``state["full"]`` says so
+    (``torn``: part of the record reaches the file first)."""
     import errno
 
     import streamer.session
@@ -634,11 +633,24 @@ def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_t
 
     def disk(f, data):
         if state["full"]:
-            real(f, data[:len(data) // 2])  # part of the record reaches the file, then the disk is full
+            if torn:
+                real(f, data[:len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(f, data)
 
     monkeypatch.setattr(streamer.session, "_write_all", disk)
+    return state
+
+
+def test_a_writer_whose_disk_fills_keeps_the_rest_in_memory_and_writes_it_when_there_is_room(tmp_path, monkeypatch):
+    """A write that fails part-way leaves no part of its record in the file; that record and the
+    later ones are kept in memory (up to a bound, beyond which they are counted as lost), read back
+    with the file by ``contents`` and exports, and written at ``close`` once the disk has room."""
+    import errno
+
+    import streamer.session
+
+    state = _disk(monkeypatch, torn=True)  # part of a record reaches the file, then the disk is full
     path = tmp_path / "s.jsonl"
     store = SessionStore.create(path, {"source": "test"})
     store.append(_result(0.0))
@@ -749,18 +761,10 @@ def test_a_disk_full_from_the_engine_start_is_said_once_and_not_recorded(speech_
     session was paused): the engine starts all the same, says it once, and keeps every result in
     memory; the error is about the file, so it is not among the session's records. A resume of the
     session (another engine on it) does not say it again."""
-    import errno
 
-    import streamer.session
     from streamer import EngineError
 
-    real = streamer.session._write_all
-    state = {"full": False}
-
-    def disk(f, data):
-        if state["full"]:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(f, data)
+    state = _disk(monkeypatch)
 
     def run():
         events = []
@@ -768,7 +772,6 @@ def test_a_disk_full_from_the_engine_start_is_said_once_and_not_recorded(speech_
         return ([e.message for e in events if isinstance(e, EngineError)],
                 [e for e in events if isinstance(e, WindowResult)])
 
-    monkeypatch.setattr(streamer.session, "_write_all", disk)
     store = SessionStore.create(tmp_path / "s.jsonl", {"source": "test"})
     state["full"] = True
     errors, results = run()
@@ -790,21 +793,13 @@ def test_a_given_session_that_lost_records_is_not_said_to_lack_nothing(speech_wa
     """analyze_file with a session of the caller's: the disk fills, memory keeps only part of what
     follows, then the disk has room again. The session is written, but without the records lost, so
     the run's error stays and no note says the session lacks nothing."""
-    import errno
 
     import streamer.session
     from streamer import analyze_file
 
-    real = streamer.session._write_all
-    state = {"full": True}
-
-    def disk(f, data):
-        if state["full"]:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(f, data)
-
     store = SessionStore.create(tmp_path / "s.jsonl", {"source": "test"})
-    monkeypatch.setattr(streamer.session, "_write_all", disk)
+    state = _disk(monkeypatch)
+    state["full"] = True
     monkeypatch.setattr(streamer.session, "UNSAVED_MAX_BYTES", 3000)
     real_close = store.close
 
