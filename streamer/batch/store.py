@@ -95,6 +95,11 @@ class BatchStore:
             f.close()
             return
         self._held = f
+        # Held: no other run writes here now, so the temporary files a killed run left beside the table
+        # and report (e.g. .tmp-PID-calls.csv, killed while it was written) are its leftovers.
+        for p in self.root.glob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
     def release(self) -> None:
         if (f := getattr(self, "_held", None)) is not None:

@@ -159,7 +159,9 @@ def test_a_second_batch_on_a_folder_being_written_is_refused(calls, tiny_model_p
            "another --out." in err
     assert not any((out / "calls").iterdir()) and not (out / "report.html").exists()
     other.release()
+    (out / ".tmp-99999-calls.csv").write_text("track")  # left by a run killed while it wrote the table
     assert main(args) == 0 and (out / "report.html").exists()
+    assert not list(out.glob(".tmp-*"))  # the folder held, what a killed run left beside the table is gone
     assert main(args) == 0  # the lock of the run before was released
 
 
