@@ -397,6 +397,31 @@ class EngineBridge:
         self._unsaved_session = None
         return True
 
+    def rename_tracks(self, session_path: str | Path, names: list[str]) -> None:
+        """Name the tracks of the session at ``session_path`` ``names`` (the lanes renamed), for all of
+        it: the session being written (and the engine's results from now on), else the saved file.
+        Raises SERError when the names cannot be saved (said to the user; they stay on screen)."""
+        from streamer.errors import SessionError
+        from streamer.session import rename_session_tracks
+
+        path = Path(session_path)
+        names = [str(n) for n in names]
+        if self._session is not None and Path(self._session.path) == path and not self._session.closed:
+            if self._engine is not None:
+                self._engine.rename_tracks(names)
+            try:
+                self._session.rename_tracks(names)
+            except SERError:
+                if not self._session.failed:
+                    raise
+                # a full disk: the record waits in memory with the results, said as they are (session_failed)
+            return
+        s = self._unsaved_session
+        if s is not None and Path(s.path) == path:  # the file lacks its last records: a record after them would be lost
+            raise SessionError(f"{path}: the session's last results are not saved yet (the disk was full); "
+                               "the new name is not saved in it.")
+        rename_session_tracks(path, names)
+
     def _until(self) -> dict:
         """The end record's ``analysed_until_s``: how far the last analysis got, when one ran."""
         return {} if self._analysed_until_s is None else {"analysed_until_s": self._analysed_until_s}

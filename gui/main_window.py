@@ -33,7 +33,7 @@ from model.audio import TURN_TAKING, in_app_split_advice
 from model.errors import SERError
 from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
-from streamer.session import is_live, skipped_tracks
+from streamer.session import is_live, renamed_tracks, skipped_tracks
 from streamer.summary import clock_text as _clock
 from streamer.summary import time_text
 
@@ -448,6 +448,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # The user's own lane names (settings, renames): what recordings and the microphone use and
         # what is saved. An open session shows the names it was saved with instead, without saving them.
         self._own_track_names: list[str] = list(self.track_names)
+        self._single_name: str | None = None  # what the user named a single lane (_single_lane), this source's
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
@@ -937,23 +938,58 @@ class MainWindow(QtWidgets.QMainWindow):
             return []
         return list(self.model_info.heads or self.model_info.labels)
 
+    def _single_lane(self) -> bool:
+        """One lane for a recording or microphone (mixed, or a mono source): named for what it is,
+        not after the call-centre lanes' names."""
+        return self._expected_tracks == 1 and self.mode in (FILE, MIC)
+
     def lane_name(self, track: int) -> str:
         if self._expected_tracks == 1 and self.mode != SESSION:
-            return "Speech" if self.mode == FILE else "Microphone"
+            return (self._single_name if self._single_lane() else None) or ("Speech" if self.mode == FILE
+                                                                            else "Microphone")
         return self.track_names[track] if track < len(self.track_names) else f"Track {track + 1}"
 
     def rename_lane(self, track: int, name: str) -> None:
-        while len(self.track_names) <= track:
-            self.track_names.append(f"Track {len(self.track_names) + 1}")
-        self.track_names[track] = name
+        """The user renamed a lane: its plots and the session shown take the name (the whole session:
+        its exports and report, and the Sessions list). A call-centre lane's name is also kept for
+        later recordings (settings); a single lane's is this recording's or session's only."""
+        if self._single_lane() and track == 0:
+            if name == self.lane_name(track):
+                return
+            self._single_name = name
+        else:
+            if track < len(self.track_names) and self.track_names[track] == name:
+                return
+            while len(self.track_names) <= track:
+                self.track_names.append(f"Track {len(self.track_names) + 1}")
+            self.track_names[track] = name
         self.plot_stack.set_lane_name(track, name)
         shown = self._split_shown
         if shown is not None and shown[1] in self.banner.messages():
             self._split_shown = (shown[0], self._split_notice(shown[0]))  # it names the lanes: as they are now
             self.banner.replace_message(shown[1], self._split_shown[1])
-        if self.mode != SESSION:
+        if self.mode != SESSION and not self._single_lane():
             self._own_track_names = list(self.track_names)
             self.save_settings()
+        self._save_lane_names()
+
+    def _save_lane_names(self) -> None:
+        """The lanes' names into the session shown (being written, or saved), if there is one."""
+        path = self.session_path
+        if path is None or not path.is_file():
+            return
+        lanes = max([self._expected_tracks, 1, *(t + 1 for t in self.histories)])
+        try:
+            self.bridge.rename_tracks(path, [self.lane_name(t) for t in range(lanes)])
+        except SERError as exc:
+            self.banner.show_message(f"{_in_app_words(str(exc))} The name shows here only.", notice=True)
+
+    def _show_lane_name(self, track: int, name: str) -> None:
+        """Put ``name`` on a lane's plots and panel (a name that comes from a session)."""
+        self.plot_stack.set_lane_name(track, name)
+        panel = self.side_panel.panels.get(track)
+        if panel is not None and panel.name_edit.text() != name:
+            panel.name_edit.setText(name)
 
     def _new_session_path(self, stem: str) -> Path:
         if self.explicit_session_path is not None:
@@ -994,6 +1030,7 @@ class MainWindow(QtWidgets.QMainWindow):
         split = self.settings.channels == "split" and n_ch > 1
         self.source_path = path
         self.track_names = list(self._own_track_names)  # not the names of a session open before
+        self._single_name = None  # a single lane's name given to the last recording was its own
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
@@ -1057,6 +1094,10 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception:  # noqa: BLE001 - a session that cannot be reused is analysed again
             return None
         self.session_path = session_path
+        renamed = renamed_tracks(loaded.metadata)
+        if renamed and self._single_lane():  # its lane renamed when it was shown before: so it is now
+            self._single_name = renamed[0]
+            self._show_lane_name(0, renamed[0])
         self.dispatch(loaded.events)
         self.transport.analysis_progress(self.duration_s, done=True)
         self._flash(f"{path.name}: analysed before; shown from its session",
@@ -1172,6 +1213,7 @@ class MainWindow(QtWidgets.QMainWindow):
         previous = self.session_path if self.session_path is not None and self.session_path.is_file() else None
         self.transport.load(MIC)
         self.track_names = list(self._own_track_names)
+        self._single_name = None
         self.mic_device = device
         self.source_path = None
         self.setWindowTitle("Speech-emotion analyzer: live")

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from streamer.session import being_written, end_record, session_complete, session_head_tail, skipped_tracks
+from streamer.session import (
+    being_written,
+    end_record,
+    renamed_tracks,
+    session_complete,
+    session_head_tail,
+    skipped_tracks,
+)
 from streamer.summary import clock_text
 
 OPEN = "open (interrupted?)"  # no end record: killed or crashed, or still being written
@@ -45,6 +52,13 @@ def read_session_info(path: Path) -> SessionInfo | None:
     for rec in head[1:]:
         if rec.get("type") == "metadata-update":
             meta.update(rec)
+    # Its tracks renamed (the last names hold): the end record of the run that renamed them says so (the
+    # rename itself may be far from the end), and a rename of the saved session is its last record.
+    for rec in tail:
+        renamed = rec.get("type") == "metadata-update" and rec.get("tracks_renamed")
+        if (renamed or rec.get("type") == "end") and isinstance(rec.get("track_names"), list):
+            meta.update(track_names=rec["track_names"], tracks_renamed=True)
+    end = end_record(tail)
     engine = meta.get("engine") or {}
     engine_source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
     # A microphone by its name once the engine opened it ("microphone pulse"), not the index it was chosen by.
@@ -53,7 +67,6 @@ def read_session_info(path: Path) -> SessionInfo | None:
         (f"microphone {device if device is not None else '(default)'}" if meta.get("source") == "microphone" else "")
     model = Path(str((engine.get("model") or {}).get("path", ""))).name
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
-    end = end_record(tail)
     state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
     if state == "stopped" and isinstance(end.get("ended_by"), str) and end["ended_by"]:
         state = f"ended by an error: {end['ended_by']}"  # the microphone lost, not its user's Stop
@@ -78,7 +91,8 @@ def lanes_text(meta: dict) -> str:
     "Agent, Customer (Customer analysed)"."""
     engine = meta.get("engine") if isinstance(meta.get("engine"), dict) else {}
     source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
-    names = [str(n) for n in (engine.get("tracks") or meta.get("track_names") or []) if isinstance(n, str)]
+    names = [str(n) for n in (renamed_tracks(meta) or engine.get("tracks") or meta.get("track_names") or [])
+             if isinstance(n, str)]
     channels = source.get("n_channels")
     if source.get("channels") == "mix" or len(names) == 1:
         many = isinstance(channels, int) and channels > 1

@@ -257,6 +257,14 @@ class Engine:
         """Wait until the source is exhausted and everything has been emitted; True when done."""
         return self._done.wait(timeout)
 
+    def rename_tracks(self, names: list[str]) -> None:
+        """The tracks' results and segments from now on carry these names (track i: ``names[i]``; a
+        track past them keeps its name). The session's records before are renamed by its store
+        (:meth:`streamer.session.SessionStore.rename_tracks`)."""
+        for pipeline in self._pipelines:
+            if pipeline.track < len(names):
+                pipeline.track_name = str(names[pipeline.track])
+
     @property
     def skipped_tracks(self) -> tuple[int, ...]:
         """The current source's tracks that are shown but not analysed (``skip_tracks`` and the tracks

@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from model.errors import OutputPathError
@@ -180,6 +181,7 @@ class SessionStore:
         self._unsynced_lines: list[str] = []
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
+        self._renamed: list[str] | None = None  # the tracks' names given while it was written (rename_tracks)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -286,6 +288,9 @@ class SessionStore:
                 ended = {k: v for k, v in rec.items() if k != "type"}
         if len(history) > 1:  # the analysis settings changed within the session (the app, live)
             meta["settings_history"] = history
+        names = renamed_tracks(meta)
+        if names is not None:  # its tracks renamed: the names hold for all of it
+            segments, results = _with_names(segments, names), _with_names(results, names)
         store = cls(path, meta, segments, results, errors, ended)
         if damage is not None:
             # What opens is what precedes the damage after its restarts (a replay's seek-back drops
@@ -356,6 +361,18 @@ class SessionStore:
         self.metadata.update(_update_fields(self.metadata, fields))
         self._write({"type": "metadata-update", **fields}, sync=True)
 
+    def rename_tracks(self, names: Iterable[str]) -> None:
+        """Name the tracks ``names`` (track i is ``names[i]``; a track past them keeps its name): the
+        app's lanes renamed while it listens or replays. The new names hold for the whole session, the
+        records before the rename too: here, when the file is read back (:meth:`open`) and in every
+        export. The end record repeats them, for lists that read only a session's last lines."""
+        names = [str(n) for n in names]
+        self._renamed = names
+        self.metadata["tracks_renamed"] = True
+        self.segments[:] = _with_names(self.segments, names)
+        self.results[:] = _with_names(self.results, names)
+        self.update_metadata(track_names=names, tracks_renamed=True)
+
     def extend(self, events: Iterable) -> None:
         for e in events:
             self.append(e)
@@ -405,6 +422,8 @@ class SessionStore:
                 return
             self._closing = True
         self.ended = {"ended": now_iso(), **info}
+        if self._renamed is not None:
+            self.ended["track_names"] = self._renamed
         if self.unsaved_dropped:  # records were lost past the memory bound: the session is not whole
             until = min(float(info.get("analysed_until_s", math.inf)),
                         math.inf if self.dropped_from_s is None else self.dropped_from_s)
@@ -540,6 +559,71 @@ def skipped_tracks(metadata: dict) -> set[int]:
     else:
         skipped = {int(t) for t in [*(metadata.get("skip_tracks") or []), *(settings.get("skip_tracks") or [])]}
     return {t for t in skipped if t >= 0}
+
+
+def renamed_tracks(metadata: dict) -> list[str] | None:
+    """The names a session's tracks were given after it started (:meth:`SessionStore.rename_tracks`,
+    :func:`rename_session_tracks`), or None."""
+    names = metadata.get("track_names")
+    if not metadata.get("tracks_renamed") or not isinstance(names, list):
+        return None
+    return [str(n) for n in names]
+
+
+def _with_names(items: list, names: list[str]) -> list:
+    """Segments or results with each track's name from ``names`` (a track past them keeps its own)."""
+    return [replace(x, track_name=names[x.track]) if 0 <= x.track < len(names) and x.track_name != names[x.track]
+            else x for x in items]
+
+
+def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None:
+    """Name the tracks of a saved session file ``names``, as :meth:`SessionStore.rename_tracks` does
+    while one is written: a record appended to the file. Raises :class:`SessionError` when the file
+    cannot take it: another program is writing it, it is a JSON export (one document, not records)
+    or it cannot be written."""
+    path = Path(path)
+    names = [str(n) for n in names]
+    if being_written(path):
+        raise SessionError(f"{path}: another program is writing this session; rename its tracks once it is done.")
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    try:
+        with open(path, "r+b", buffering=0) as f:
+            first = f.readline()
+            try:
+                head = json.loads(first)
+            except ValueError:
+                head = None
+            if not isinstance(head, dict) or head.get("type") != "metadata":
+                raise SessionError(f"{path}: not a session file the analyzer writes record by record (a JSON "
+                                   "export, perhaps): its track names cannot be changed in it.")
+            if fcntl is not None:
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError as exc:
+                    raise SessionError(f"{path}: another program is writing this session; rename its tracks once "
+                                       "it is done.") from exc
+                except OSError:
+                    pass  # a file system without locks
+            end = f.seek(0, os.SEEK_END)
+            keep = end
+            if end:  # a killed writer's torn last line (which readers leave out) must not precede the record
+                f.seek(max(0, end - 65536))
+                tail = f.read()
+                keep = end - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else end
+                if not tail.endswith(b"\n"):
+                    f.truncate(keep)
+            f.seek(keep)
+            line = json.dumps({"type": "metadata-update", "track_names": names, "tracks_renamed": True}) + "\n"
+            _write_all(f, line.encode("ascii"))
+            os.fsync(f.fileno())
+    except FileNotFoundError as exc:
+        raise SessionError(f"{path}: session file not found; the new track names are not saved.") from exc
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot write to the session file ({exc.strerror or exc}); the new track "
+                           "names are not saved.") from exc
 
 
 def _not_a_session(path: Path) -> SessionError:

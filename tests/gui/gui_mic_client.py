@@ -40,6 +40,7 @@ def main() -> int:
     app = QtWidgets.QApplication([])
     from gui.main_window import MainWindow
     from gui.settings import GuiSettings
+    from streamer import SessionStore
 
     window = MainWindow(GuiSettings(model_path=model_path), session_dir=Path(out).parent / "sessions")
     window.show()
@@ -64,6 +65,10 @@ def main() -> int:
         pump(0.05)
     pump(TAIL_S)
     state_listening = window.status_state.text()
+    lane_title = window.plot_stack.lanes[0].caption(window.plot_stack.lanes[0].level_plot)
+    panel = window.side_panel.panels[0]  # the lane renamed while listening: the whole session takes the name
+    panel.name_edit.setText("Dana")
+    panel.name_edit.editingFinished.emit()
     live_nice = window.bridge._engine.config.background_nice if started else None
     window.pause()
     paused_at = window.position_s
@@ -98,7 +103,9 @@ def main() -> int:
         "level_points": len(h.level), "level_max_db": float(h.level.view()[:, 1].max()),
         "results": len(h.results), "segments": h.segments.view().tolist(), "spec_columns": len(h.spec),
         "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),
-        "lane_title": lane.caption(lane.level_plot), "state": window.status_state.text(),
+        "lane_title": lane_title, "renamed_title": lane.caption(lane.level_plot), "state": window.status_state.text(),
+        "stored_names": sorted({r.track_name for r in SessionStore.open(window.session_path).results}),
+        "own_names": list(window._own_track_names), 
         "session": str(window.session_path), "session_text": Path(window.session_path).read_text(),
         "results_at_pause": results_at_pause, "paplay_after_status": player_after.returncode,
         "session_result_starts": result_starts(Path(window.session_path).read_text()),

@@ -24,6 +24,10 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     assert len(got["segments"]) >= 2 and got["results"] >= 2 and got["curve_points"] >= got["results"]
     assert got["segments"][0][0] >= got["clock_at_play"] - 0.3  # speech found where it was played
     assert got["lane_title"].startswith("Microphone")
+    # Renamed while listening: the results before the rename and after it (the resume too) carry the
+    # new name; the call-centre lanes' names the user keeps are not changed by it.
+    assert got["renamed_title"].startswith("Dana") and got["stored_names"] == ["Dana"]
+    assert got["own_names"][:2] == ["Agent", "Customer"]
     assert got["state_listening"] == "listening"
     assert got["live_nice"] == 0  # live analysis keeps its priority: it must keep up with the microphone
     assert got["state_paused"] == "paused" and got["state"].startswith("stopped")

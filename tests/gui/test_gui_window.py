@@ -341,8 +341,12 @@ def test_call_centre_view_shows_two_named_lanes(make_window, replay, stereo_wav)
     panel.name_edit.setText("Caller")
     panel.name_edit.editingFinished.emit()
     assert "Caller" in w.plot_stack.lanes[1].caption(w.plot_stack.lanes[1].emotion_plot) and w.track_names[1] == "Caller"
+    # The session takes the new name, for its results before the rename too, in every export.
     rows = json.loads(w.export("json", w.session_dir / "call.json").read_text())["results"]
-    assert {r["track_name"] for r in rows} == {"Agent", "Customer"}
+    assert {r["track_name"] for r in rows} == {"Agent", "Caller"}
+    with open(w.export("csv", w.session_dir / "call.csv"), newline="") as f:
+        assert {r["track_name"] for r in csv.DictReader(f)} == {"Agent", "Caller"}
+    assert "Caller" in w.export("html", w.session_dir / "call.html").read_text()
     # Reopened in a window set to one lane, the two-lane session sets the Channels control to match.
     other = make_window(channels="mix")
     assert other.channels_combo.currentData() == "mix"
@@ -915,6 +919,29 @@ def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_name
     edit.setFocus()
     qtbot.keyClick(edit, QtCore.Qt.Key.Key_Return)
     assert not edit.hasFocus()
+
+
+def test_a_single_lane_renamed_names_its_session_and_not_the_call_centre_lanes(make_window, replay, speech_wav):
+    """The one lane of a recording renamed after its analysis: its saved session takes the name (its
+    exports, and the recording opened again from it), the user's call-centre lane names do not."""
+    w = make_window(speed=0.0)
+    replay(w, speech_wav)
+    panel = w.side_panel.panels[0]
+    panel.name_edit.setText("Dana")
+    panel.name_edit.editingFinished.emit()
+    assert w.lane_name(0) == "Dana" and w.track_names[:2] == ["Agent", "Customer"]
+    assert w._own_track_names[:2] == ["Agent", "Customer"]
+    assert w.banner.text() == ""
+    with open(w.export("csv", w.session_dir / "one.csv"), newline="") as f:
+        assert {r["track_name"] for r in csv.DictReader(f)} == {"Dana"}
+    session = w.session_path
+    other = make_window(speed=0.0)
+    replay(other, speech_wav)  # shown from the same session, with its name
+    assert other.session_path == session and other.lane_name(0) == "Dana"
+    assert other.side_panel.panels[0].name == "Dana"
+    assert "Dana" in other.plot_stack.lanes[0].caption(other.plot_stack.lanes[0].level_plot)
+    third = make_window(speed=0.0)
+    assert third.open_session(session) and third.lane_name(0) == "Dana"
 
 
 def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):

@@ -813,3 +813,94 @@ def test_a_given_session_that_lost_records_is_not_said_to_lack_nothing(speech_wa
     assert any("No space left on device" in m for m in res.errors)
     assert not any("lacks nothing" in n for n in res.notices)
     assert SessionStore.open(tmp_path / "s.jsonl").ended["analysis"] == "stopped"
+
+
+def _two_track_session(path: Path) -> SessionStore:
+    session = SessionStore.create(path, {"source": "microphone", "track_names": ["Agent", "Customer"]},
+                                  keep_records=True)
+    session.update_metadata(engine={"tracks": ["Agent", "Customer"], "source": {"kind": "MicrophoneSource"}})
+    session.extend([SpeechSegment(0, "Agent", 0.5, 3.0), replace(_result(0.5), track=0, track_name="Agent"),
+                    SpeechSegment(1, "Customer", 0.7, 3.2), replace(_result(0.7), track=1, track_name="Customer")])
+    return session
+
+
+def test_tracks_renamed_while_written_carry_the_new_names_in_every_export(tmp_path):
+    """The app's lanes renamed while it listens: the whole session takes the new names (the results
+    before the rename and those after it that still carried the old name), in its file, its CSV, JSON
+    and report, and in the Sessions list, which reads only the session's first and last lines."""
+    from gui.sessions import read_session_info
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "live.jsonl"
+    session = _two_track_session(path)
+    session.rename_tracks(["Ann", "Bob"])
+    assert [r.track_name for r in session.results] == ["Ann", "Bob"]
+    # a result the engine made before it heard of the new names
+    session.extend([replace(_result(4.0), track=1, track_name="Customer")])
+    for k in range(200):  # the rename far from the file's end
+        session.append(replace(_result(5.0 + k), track=0, track_name="Ann"))
+    session.close()
+    reopened = SessionStore.open(path)
+    assert {(r.track, r.track_name) for r in reopened.results} == {(0, "Ann"), (1, "Bob")}
+    assert {(s.track, s.track_name) for s in reopened.segments} == {(0, "Ann"), (1, "Bob")}
+    rows = list(csv.DictReader(Path(reopened.export_csv(tmp_path / "live.csv")).read_text().splitlines()))
+    assert {r["track_name"] for r in rows} == {"Ann", "Bob"}
+    exported = json.loads(Path(reopened.export_json(tmp_path / "live.json")).read_text())
+    assert {r["track_name"] for r in exported["results"]} == {"Ann", "Bob"}
+    assert exported["metadata"]["track_names"] == ["Ann", "Bob"]
+    assert {r.track_name for r in SessionStore.open(tmp_path / "live.json").results} == {"Ann", "Bob"}
+    report = session_report(path, tmp_path / "live.html").read_text()
+    assert "Ann" in report and "Bob" in report and "Customer" not in report
+    assert read_session_info(path).lanes == "Ann, Bob"
+
+
+def test_a_saved_sessions_tracks_are_renamed_by_a_record_after_its_end(tmp_path):
+    """A session no longer written takes a rename as one record after its last; a killed writer's
+    torn last line (which readers leave out) goes first, so the record does not make it a damaged one."""
+    from gui.sessions import read_session_info
+    from streamer.session import rename_session_tracks
+
+    path = tmp_path / "saved.jsonl"
+    _two_track_session(path).close()
+    rename_session_tracks(path, ["Ann", "Bob"])
+    rename_session_tracks(path, ["Ann", "Carol"])
+    store = SessionStore.open(path)
+    assert {(r.track, r.track_name) for r in store.results} == {(0, "Ann"), (1, "Carol")}
+    assert store.ended is not None
+    assert read_session_info(path).lanes == "Ann, Carol"
+
+    killed = tmp_path / "killed.jsonl"  # its writer killed in the middle of a record
+    lines = [ln for ln in path.read_text().splitlines(keepends=True) if '"type": "result"' in ln or '"type": "segment"'
+             in ln or '"type": "metadata"' in ln]
+    killed.write_text("".join(lines) + '{"type": "result", "track": 0, "st')
+    rename_session_tracks(killed, ["Ann", "Bob"])
+    store = SessionStore.open(killed)  # no damaged line
+    assert [r.track_name for r in store.results] == ["Ann", "Bob"]
+    assert killed.read_text().endswith('"tracks_renamed": true}\n')
+
+
+def test_a_rename_that_cannot_be_saved_says_why(tmp_path):
+    from streamer.session import rename_session_tracks
+
+    path = tmp_path / "busy.jsonl"
+    session = _two_track_session(path)
+    with pytest.raises(SessionError, match="another program is writing this session"):
+        rename_session_tracks(path, ["Ann", "Bob"])
+    session.close()
+    document = SessionStore.open(path).export_json(tmp_path / "s.json")
+    with pytest.raises(SessionError, match="JSON export"):
+        rename_session_tracks(document, ["Ann", "Bob"])
+    with pytest.raises(SessionError, match="not found"):
+        rename_session_tracks(tmp_path / "gone.jsonl", ["Ann"])
+    assert SessionStore.open(document).results  # left as it was
+
+
+def test_the_engine_names_its_results_as_renamed_from_then_on(speech_wav, predictor, tmp_path):
+    session = SessionStore.create(tmp_path / "s.jsonl", keep_records=True)
+    engine = Engine(predictor, EngineConfig(emit_audio=False), session=session)
+    engine.start(FileSource(speech_wav, pace="realtime", speed=REPLAY_SPEED))
+    engine.rename_tracks(["Dana"])
+    assert engine.wait(WRITER_TIMEOUT_S)
+    engine.stop()
+    events = [e for e in engine.poll() if isinstance(e, (WindowResult, SpeechSegment))]
+    assert events and {e.track_name for e in events} == {"Dana"}
