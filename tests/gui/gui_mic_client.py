@@ -105,7 +105,7 @@ def main() -> int:
         "curve_points": int(len(lane.emotion_curves[window.model_info.labels[0]].getData()[0])),
         "lane_title": lane_title, "renamed_title": lane.caption(lane.level_plot), "state": window.status_state.text(),
         "stored_names": sorted({r.track_name for r in SessionStore.open(window.session_path).results}),
-        "own_names": list(window._own_track_names), 
+        "own_names": list(window._own_track_names),
         "session": str(window.session_path), "session_text": Path(window.session_path).read_text(),
         "results_at_pause": results_at_pause, "paplay_after_status": player_after.returncode,
         "session_result_starts": result_starts(Path(window.session_path).read_text()),
