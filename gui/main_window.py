@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import engine_bridge as eb
@@ -29,7 +30,7 @@ from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, 
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
-from model.audio import TURN_TAKING, in_app_split_advice
+from model.audio import TURN_TAKING, VERY_QUIET_PEAK_DBFS, in_app_split_advice, is_live_quiet_message
 from model.errors import SERError
 from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
@@ -449,6 +450,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # what is saved. An open session shows the names it was saved with instead, without saving them.
         self._own_track_names: list[str] = list(self.track_names)
         self._single_name: str | None = None  # what the user named a single lane (_single_lane), this source's
+        self._quiet_notes: dict[str, int | None] = {}  # notes of a silent live input shown: text -> its lane (None: all)
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
@@ -1867,6 +1869,10 @@ class MainWindow(QtWidgets.QMainWindow):
                     continue  # the user chose Mixed for this call, and was told what it means
                 # below what the banner says of this run
                 self.show_error(_in_app_words(message), notice=ev.notice)
+                if self.mode == MIC and is_live_quiet_message(message):  # it holds until sound comes in
+                    lane = next((t for t in range(max(self._expected_tracks, 1))
+                                 if f"({self.lane_name(t)} channel):" in message), None)
+                    self._quiet_notes[_in_app_words(message)] = lane
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:
                     self._fatal_message = ev.message
@@ -1877,6 +1883,8 @@ class MainWindow(QtWidgets.QMainWindow):
             h = self._ensure_track(ev.track)
             if isinstance(ev, Audio):
                 h.add_audio(ev)
+                if self._quiet_notes:
+                    self._heard(ev)
             elif isinstance(ev, Result):
                 h.add_result(ev)
             elif isinstance(ev, Segment):
@@ -1885,6 +1893,23 @@ class MainWindow(QtWidgets.QMainWindow):
                 h.add_vad(ev)
         if self.mode == MIC and self.histories:  # live, the playhead is the newest audio
             self.transport.live_progress(self._analysed_s())
+
+    def _heard(self, audio: Audio) -> None:
+        """Sound came in on a live input said to be muted or very quiet: that note no longer holds,
+        so it goes (a passing note says why)."""
+        shown = self.banner.messages()
+        for text, lane in list(self._quiet_notes.items()):
+            if text not in shown:  # taken off meanwhile (closed, or a new listen)
+                del self._quiet_notes[text]
+                continue
+            if lane not in (None, audio.track) or not len(audio.samples):
+                continue
+            x = audio.samples
+            if float(np.max(np.abs(x - x.mean()))) >= 10 ** (VERY_QUIET_PEAK_DBFS / 20):
+                del self._quiet_notes[text]
+                self.banner.withdraw(text)
+                where = "" if lane is None else f" on {self.lane_name(lane)}'s channel"
+                self._flash(f"Sound is coming in{where} now: the note on a silent microphone no longer holds.")
 
     def redraw(self) -> None:
         self.plot_stack.set_position(self.position_s)

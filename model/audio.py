@@ -69,17 +69,25 @@ def live_clipping_message(device: str, share: float, seconds: float, channel: st
             "speech are less reliable. Lower the input level in the system's sound settings.")
 
 
+LIVE_SILENT_TEXT = "held no sound at all"  # how live_quiet_message's notes are told (is_live_quiet_message)
+LIVE_QUIET_TEXT = "if someone has been speaking, the input level is very low"
+
+
 def live_quiet_message(device: str, peak: float, seconds: float, channel: str | None = None) -> str:
     """A microphone whose input has stayed silent or very quiet since it was opened (said once while
     it is listened to): ``peak`` is its loudest sample less its DC offset over ``seconds``."""
     where = _where(f"Microphone {device}", channel)
     if peak <= 0:
-        return (f"{where}: its first {seconds:.0f} s held no sound at all (every sample the same, as a muted input "
+        return (f"{where}: its first {seconds:.0f} s {LIVE_SILENT_TEXT} (every sample the same, as a muted input "
                 "gives): the input is probably muted, or not the one in use. Check its mute switch and the "
                 "system's sound settings, or choose another microphone.")
-    return (f"{where}: its sound has stayed below {20 * np.log10(peak):.0f} dBFS for its first {seconds:.0f} s: if "
-            "someone has been speaking, the input level is very low and speech this quiet may not be found. "
-            "Raise it in the system's sound settings.")
+    return (f"{where}: its sound has stayed below {20 * np.log10(peak):.0f} dBFS for its first {seconds:.0f} s: "
+            f"{LIVE_QUIET_TEXT} and speech this quiet may not be found. Raise it in the system's sound settings.")
+
+
+def is_live_quiet_message(message: str) -> bool:
+    """A note of :func:`live_quiet_message` (which holds only until sound comes in)."""
+    return message.startswith("Microphone ") and (LIVE_SILENT_TEXT in message or LIVE_QUIET_TEXT in message)
 
 
 def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None,

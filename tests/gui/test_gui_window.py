@@ -1727,3 +1727,26 @@ def test_the_result_delay_is_not_the_last_runs_once_a_new_one_has_none(make_wind
     monkeypatch.setattr(w.bridge, "stats", lambda: {"device": "cpu"})  # a new run, no result yet
     w._update_status()
     assert w.status_latency.text() == "result delay: –"
+
+
+def test_a_silent_microphones_note_goes_when_sound_comes_in(make_window):
+    """A muted input is said after its first seconds; once it is unmuted and sound comes in (on the
+    lane the note is about), the note no longer holds and goes."""
+    from gui.events import Audio, Problem
+    from gui.transport import MIC
+    from model.audio import live_quiet_message
+
+    w = make_window(channels="split")
+    w.transport.load(MIC)
+    w._expected_tracks = 2
+    w.reset_view(w._model_heads(), 2)
+    note = live_quiet_message("USB mic", 0.0, 5.0, "Customer")
+    w.dispatch([Problem(note, notice=True)])
+    assert "no sound at all" in w.banner.text()
+    quiet = np.full(1600, 0.003, np.float32)  # a DC offset is no sound
+    loud = (0.1 * np.sin(np.arange(1600) / 5.0)).astype(np.float32)
+    w.dispatch([Audio(1, 5.0, quiet), Audio(0, 5.0, loud)])  # sound on the other channel
+    assert "no sound at all" in w.banner.text()
+    w.dispatch([Audio(1, 5.1, loud)])
+    assert "no sound at all" not in w.banner.text()
+    assert "Sound is coming in on Customer's channel now" in w.statusBar().toolTip()
