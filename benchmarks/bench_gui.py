@@ -80,6 +80,9 @@ class _IdleBridge:
     def stats(self) -> dict:
         return {"device": "cpu"}
 
+    def forget_last_run(self) -> None:
+        pass
+
     def stop(self, close_session: bool = True) -> list:
         return []
 

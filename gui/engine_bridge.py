@@ -599,6 +599,12 @@ class EngineBridge:
 
         return str(self._predictor.device), RUNTIME_NAMES.get(getattr(self._predictor, "runtime", ""), "")
 
+    def forget_last_run(self) -> None:
+        """The last run's numbers are not those of what is shown now (a saved session opened): the
+        status bar shows none until the next run."""
+        self._last_stats = None
+        self._last_sound = {}
+
     def stats(self) -> dict:
         """Engine statistics (latency, overflows) plus the compute device, for the status bar."""
         info: dict = {}

@@ -1096,6 +1096,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except Exception:  # noqa: BLE001 - a session that cannot be reused is analysed again
             return None
         self.session_path = session_path
+        self.bridge.forget_last_run()  # shown from its session: no run of this window's
         renamed = renamed_tracks(loaded.metadata)
         if renamed and self._single_lane():  # its lane renamed when it was shown before: so it is now
             self._single_name = renamed[0]
@@ -1302,6 +1303,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.keep_unsaved_first("Opening a session"):
             return False
         self.stop(review=False)
+        self.bridge.forget_last_run()  # its result delay and overflows are not the session's
         try:
             loaded = eb.EngineBridge.open_session(path, salvage=bool(salvage))
         except CorruptSessionError as exc:
@@ -1980,7 +1982,8 @@ class MainWindow(QtWidgets.QMainWindow):
         text = "result delay: –" if p50 is None else f"result delay: {p50:.0f} ms" + (
             f" (p95 {p95:.0f})" if p95 is not None else "")
         self.status_latency.setText(text)
-        text = f"overflows: {int(_first(stats, ('overflows', 'input_overflows')) or 0)}"
+        overflows = _first(stats, ("overflows", "input_overflows"))
+        text = f"overflows: {'–' if overflows is None else int(overflows)}"
         dropped = int(_first(stats, ("dropped_display_events",)) or 0)
         if dropped:
             text += f", display drops: {dropped}"  # audio the plots missed; the analysis has all of it

@@ -63,6 +63,9 @@ class ScriptedBridge:
     def stats(self):
         return {"device": "cpu", "overflows": 3, "latency_ms_p50": 12.0, "latency_ms_p95": 30.0}
 
+    def forget_last_run(self):
+        pass
+
     @staticmethod
     def analysis_settings(settings):  # the real bridge resolves them as the engine runs them
         return (settings.window_s, settings.hop_s, settings.vad_aggressiveness, settings.speaker_adaptation,

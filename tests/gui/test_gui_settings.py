@@ -33,6 +33,10 @@ def test_engine_settings_reach_the_engine_and_the_status_bar_reports(make_window
     assert w.status_latency.text().startswith("result delay: ") and "ms" in w.status_latency.text()
     assert w.status_overflows.text() == "overflows: 0"
     assert w.status_fps.text().endswith("fps")
+    # A saved session opened has no run of its own: the last run's numbers are not shown for it.
+    assert w.open_session(w.session_path)
+    w._update_status()
+    assert w.status_latency.text() == "result delay: –" and w.status_overflows.text() == "overflows: –"
     rows = w.histories[0].results.view()  # (mid, end, ...)
     lengths = 2 * (rows[:, 1] - rows[:, 0])
     assert (lengths <= 1.5 + 1e-3).all() and np.isclose(lengths, 1.5, atol=1e-3).any()
