@@ -1371,6 +1371,8 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 end = max(end, file_s)
         self.source_path = recording
+        if recording is None:  # the level and spectrogram plots say why they are empty
+            self.plot_stack.set_no_audio(self._session_no_audio_why())
         self._show_channels(channels)
         # The axis covers what was analysed, where no result ends (live audio listened to after the
         # last speech), as the banner and the report count it; a recording whose analysis stopped
@@ -1413,6 +1415,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._set_state(self._session_audio_note())
         else:  # nothing loaded: never start the microphone unasked (it would record and save a session)
             self._set_state(NOTHING_TO_PLAY)
+
+    def _session_no_audio_why(self) -> str:
+        """Why an opened session shows no level or spectrogram, in a few words."""
+        path = _recording_path(self.session_metadata or {})
+        if not path:
+            return "live audio is not recorded"
+        return "its recording could not be read" if Path(path).is_file() else "its recording is not there any more"
 
     def _session_audio_note(self) -> str:
         """What Play can do for an opened session: it shows saved results; its recording replays as a file."""

@@ -121,6 +121,7 @@ class Lane:
         self.labels = next((outputs for n, _, outputs in self.heads if n == "emotion"), [])
         self.analysed = True  # (before the plots are built: their captions and axis titles say it)
         self.not_analysed_why = ""  # what the lane says of why it is not analysed (set_analysed)
+        self.no_audio_why = ""  # why a session shown has no audio for the level and spectrogram (set_no_audio)
         self.captions: dict[pg.PlotItem, pg.TextItem] = {}
         self._caption_texts: dict[pg.PlotItem, str] = {}  # each caption whole (shown shortened when narrow)
         self._caption_compact: dict[pg.PlotItem, str] = {}  # ... and as a short plot shows it
@@ -283,9 +284,22 @@ class Lane:
     def set_name(self, name: str) -> None:
         self.name = name
         self._level_caption()
-        self._set_caption(self.spec_plot, f"{name}: log-mel spectrogram", "log-mel")
+        self._spec_caption()
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
+
+    def set_no_audio(self, why: str) -> None:
+        """The audio's plots stay empty (a saved session without its recording) and say ``why`` (""
+        again: they show audio)."""
+        self.no_audio_why = why
+        self._level_caption()
+        self._spec_caption()
+
+    def _spec_caption(self) -> None:
+        if self.no_audio_why:
+            self._set_caption(self.spec_plot, f"{self.name}: no spectrogram ({self.no_audio_why})", "no spectrogram")
+        else:
+            self._set_caption(self.spec_plot, f"{self.name}: log-mel spectrogram", "log-mel")
 
     def set_analysed(self, analysed: bool, why: str = "") -> None:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
@@ -334,8 +348,12 @@ class Lane:
 
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
-        self._set_caption(self.level_plot, f"{self.name}: level" + (", speech shaded" if self.analysed else ""),
-                          f"{self.name}: level")  # (the lane's name kept once, on its first plot)
+        shaded = ", speech shaded" if self.analysed else ""
+        if self.no_audio_why:
+            self._set_caption(self.level_plot, f"{self.name}: no level ({self.no_audio_why}){shaded}",
+                              f"{self.name}: no level")
+        else:  # (the lane's name kept once, on its first plot)
+            self._set_caption(self.level_plot, f"{self.name}: level{shaded}", f"{self.name}: level")
 
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":
@@ -954,6 +972,11 @@ class PlotStack(pg.GraphicsLayoutWidget):
             bottom.setLabel("bottom", "time (s; m:ss from a minute, h:mm:ss from an hour)")
         for lane in lanes:  # the plot with the time axis keeps its least height above the axis (folded, too)
             lane.fit_heights()
+
+    def set_no_audio(self, why: str) -> None:
+        """Every lane's audio plots say why they are empty (:meth:`Lane.set_no_audio`)."""
+        for lane in self.lanes.values():
+            lane.set_no_audio(why)
 
     def set_lane_name(self, track: int, name: str) -> None:
         if track in self.lanes:

@@ -1404,6 +1404,9 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     state = w.status_state.text()
     assert state == "session live.jsonl: live audio, not recorded: no recording to play; the results are shown"
     assert w.status_state.fontMetrics().horizontalAdvance(state) < 1400 // 2  # whole in the status bar
+    lane = w.plot_stack.lanes[0]  # its empty audio plots say why
+    assert lane.caption(lane.level_plot).startswith("Microphone: no level (live audio is not recorded)")
+    assert lane.caption(lane.spec_plot) == "Microphone: no spectrogram (live audio is not recorded)"
     # Exports of live audio go to the user's documents (or home), not the hidden sessions folder.
     assert w.default_export_path("csv").parent != w.session_path.parent
     assert w.open_session(live("killed.jsonl", close=False))
