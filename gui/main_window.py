@@ -1285,9 +1285,15 @@ class MainWindow(QtWidgets.QMainWindow):
         for t in skipped:
             if t not in self.histories or not len(self.histories[t].results.view()):
                 self._mark_not_analysed(t)
-        if self.bridge.skipped_tracks and new_session:
+        split_source = channels == "split" and (source := self.bridge.source) is not None and source.n_tracks > 1
+        if new_session and (self.bridge.skipped_tracks or split_source):  # the agent's left out, or analysed too
             source = self.bridge.source
             self._show_split_notice(source.n_tracks if source is not None else 2)
+        elif (not new_session and self._split_shown is not None and self._split_shown[1] in self.banner.messages()
+              and (now := self._split_notice(self._split_shown[0])) != self._split_shown[1]):
+            # the agent's channel turned on or off while listening: the notice says what is analysed now
+            self.banner.replace_message(self._split_shown[1], now)
+            self._split_shown = (self._split_shown[0], now)
         elif (new_session and channels == "split" and not self.settings.analyse_agent
               and (source := self.bridge.source) is not None and source.n_tracks < 2):
             # A device of one channel has no agent's channel to leave out: the engine analyses it whole.

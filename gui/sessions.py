@@ -59,6 +59,8 @@ def read_session_info(path: Path) -> SessionInfo | None:
         if (renamed or rec.get("type") == "end") and isinstance(rec.get("track_names"), list):
             meta.update(track_names=rec["track_names"], tracks_renamed=True)
     end = end_record(tail)
+    if end is not None and isinstance(end.get("tracks_left_out"), list):  # its settings changed as it went
+        meta["tracks_left_out"] = end["tracks_left_out"]
     engine = meta.get("engine") or {}
     engine_source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
     # A microphone by its name once the engine opened it ("microphone pulse"), not the index it was chosen by.

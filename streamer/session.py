@@ -182,6 +182,7 @@ class SessionStore:
         self._lock = threading.Lock()  # the engine's worker writes while a GUI may export
         self._last_sync = time.monotonic()
         self._renamed: list[str] | None = None  # the tracks' names given while it was written (rename_tracks)
+        self._history: list[dict] = []  # a writer's analysis settings as they changed (_note_settings)
 
     # ------------------------------------------------------------------ create / open
     @classmethod
@@ -221,6 +222,7 @@ class SessionStore:
                                "place).") from exc
         store = cls(path, meta, [], [], [], None, keep_records=keep_records, file=f)
         store._good_bytes = store._synced_bytes = len(first)
+        _note_settings(store._history, meta, [], [])
         return store
 
     @classmethod
@@ -359,6 +361,7 @@ class SessionStore:
     def update_metadata(self, **fields) -> None:
         """Add or replace metadata fields (e.g. the engine's settings once it starts); kept in the file."""
         self.metadata.update(_update_fields(self.metadata, fields))
+        _note_settings(self._history, fields, self.segments, self.results)
         self._write({"type": "metadata-update", **fields}, sync=True)
 
     def rename_tracks(self, names: Iterable[str]) -> None:
@@ -424,6 +427,8 @@ class SessionStore:
         self.ended = {"ended": now_iso(), **info}
         if self._renamed is not None:
             self.ended["track_names"] = self._renamed
+        if len(self._history) > 1:  # settings changed within it: the tracks left out all along, for lists
+            self.ended["tracks_left_out"] = sorted(skipped_tracks({"settings_history": self._history}))
         if self.unsaved_dropped:  # records were lost past the memory bound: the session is not whole
             until = min(float(info.get("analysed_until_s", math.inf)),
                         math.inf if self.dropped_from_s is None else self.dropped_from_s)
@@ -556,6 +561,8 @@ def skipped_tracks(metadata: dict) -> set[int]:
         sets = [{int(t) for t in ((h.get("settings") or {}).get("skip_tracks") or [])}
                 for h in history if isinstance(h, dict)]
         skipped = set.intersection(*sets) if sets else set()
+    elif isinstance(metadata.get("tracks_left_out"), list):  # what its end record says (lists read no more)
+        skipped = {int(t) for t in metadata["tracks_left_out"]}
     else:
         skipped = {int(t) for t in [*(metadata.get("skip_tracks") or []), *(settings.get("skip_tracks") or [])]}
     return {t for t in skipped if t >= 0}

@@ -660,18 +660,32 @@ class _AgentBridge(_RecordingBridge):
 def test_the_agents_lane_follows_agent_analysis_turned_on_or_off_while_listening(qtbot, tiny_model_path, tmp_path):
     """Turned on while listening, the agent's results came in but its lane and panel still said "not
     analysed" (its curves squeezed into the caption's strip); turned off, a lane with results keeps them."""
+    import types
+
     from model.checkpoint import read_meta
 
     labels = list(read_meta(tiny_model_path).labels)
     w, bridge = _live_window(qtbot, tiny_model_path, tmp_path, _AgentBridge(labels))
+    bridge.source = types.SimpleNamespace(n_tracks=2)  # a device with the agent's and the customer's channels
     w.apply_settings(w.settings.replace(channels="split"))
     assert w.start_microphone()
     assert not w.plot_stack.lanes[0].analysed and not w.side_panel.ensure_lane(0, w.lane_name(0)).analysed
+    assert "The agent's lane (Agent) is shown but not analysed" in w.banner.text()
     w.apply_settings(w.settings.replace(analyse_agent=True))
     assert w.plot_stack.lanes[0].analysed and w.side_panel.ensure_lane(0, w.lane_name(0)).analysed
+    # The call-centre notice says what is analysed now (it said the agent's lane was not).
+    assert "shown but not analysed" not in w.banner.text()
+    assert "Every channel is analysed, the agent's too" in w.banner.text() and "AI Act" in w.banner.text()
     w.dispatch([Result.built_in(0, 1.0, 3.0, {labels[0]: 1.0})])
     w.apply_settings(w.settings.replace(analyse_agent=False))
     assert bridge.skipped_tracks == (0,) and w.plot_stack.lanes[0].analysed  # its results stay in view
+    assert "The agent's lane (Agent) is shown but not analysed" in w.banner.text()
+    # A new session with the agent's channel analysed says so, and why that needs care, as it starts.
+    w.stop()
+    w.apply_settings(w.settings.replace(analyse_agent=True))
+    w.banner.withdraw_containing("AI Act")
+    assert w.start_microphone()
+    assert "Every channel is analysed, the agent's too" in w.banner.text()
 
 
 def test_a_live_session_that_ended_on_an_error_says_so_when_opened_and_in_its_report(qtbot, tiny_model_path, tmp_path):

@@ -904,3 +904,31 @@ def test_the_engine_names_its_results_as_renamed_from_then_on(speech_wav, predic
     engine.stop()
     events = [e for e in engine.poll() if isinstance(e, (WindowResult, SpeechSegment))]
     assert events and {e.track_name for e in events} == {"Dana"}
+
+
+def test_a_channel_turned_on_far_into_a_session_is_listed_as_analysed(tmp_path):
+    """The Sessions list reads a session's first and last lines only: the agent's channel turned on
+    far into it (a settings change while listening) is in neither, so the end record says which tracks
+    were left out all along."""
+    from gui.sessions import read_session_info
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone", "track_names": ["Agent", "Customer"]})
+    engine = {"tracks": ["Agent", "Customer"], "source": {"kind": "MicrophoneSource", "start_s": 0.0},
+              "settings": {"skip_tracks": [0]}}
+    session.update_metadata(engine=engine)
+    for k in range(200):
+        session.append(replace(_result(float(k)), track=1, track_name="Customer"))
+    session.update_metadata(engine={**engine, "source": {"kind": "MicrophoneSource", "start_s": 200.0},
+                                    "settings": {"skip_tracks": []}})
+    for k in range(200):
+        session.append(replace(_result(200.0 + k), track=k % 2, track_name=["Agent", "Customer"][k % 2]))
+    session.close(analysis="stopped")
+    assert read_session_info(path).lanes == "Agent, Customer"
+    assert SessionStore.open(path).ended["tracks_left_out"] == []
+
+    kept = tmp_path / "kept.jsonl"  # left out all along: said as before
+    session = SessionStore.create(kept, {"source": "microphone", "track_names": ["Agent", "Customer"]})
+    session.update_metadata(engine=engine)
+    session.close(analysis="stopped")
+    assert read_session_info(kept).lanes == "Agent, Customer (Customer analysed)"
