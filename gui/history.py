@@ -421,6 +421,15 @@ class TrackHistory:
                        ms(self.emotion_time.uncertain_s), ms(sum(ms(v) for v in reasons.values())),
                        max(reasons, key=reasons.get) if reasons else "")
 
+    def take_audio(self, other: TrackHistory) -> None:
+        """The level, voice activity and spectrogram ``other`` holds of the same audio (a live session
+        shown again from its file, which keeps results, not audio)."""
+        self.level, self.speech, self.spec_times, self.spec = other.level, other.speech, other.spec_times, other.spec
+        self._level_rest, self._level_rest_start = other._level_rest, other._level_rest_start
+        self.end_s = max(self.end_s, other.end_s)
+        self.spec_version += 1
+        self.version += 1
+
     def clear(self) -> None:
         for ring in (self.level, self.speech, self.results, self.smoothed, self.uncertain, self.segment_start, self.segments,
                      self.not_speech, self.spec_times, self.spec):

@@ -1214,6 +1214,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if device is None or device is False:
             device = self.device_combo.currentData()
         previous = self.session_path if self.session_path is not None and self.session_path.is_file() else None
+        # A live session's level and spectrogram are not in its file: kept in case this Listen fails.
+        heard = dict(self.histories) if previous is not None and previous == previous_live else {}
         self.transport.load(MIC)
         self.track_names = list(self._own_track_names)
         self._single_name = None
@@ -1227,17 +1229,24 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.banner.show_message(f"A new live session: the one before ({previous_live.name}) ended here "
                                          "and is kept; File > Sessions opens it.", notice=True)
             return True
-        self._after_failed_listen(previous)
+        self._after_failed_listen(previous, heard)
         return False
 
-    def _after_failed_listen(self, previous: Path | None) -> None:
+    def _after_failed_listen(self, previous: Path | None, heard: dict | None = None) -> None:
         """The microphone did not open: no live session exists. What was shown before comes back
-        (from its saved session), else the window is empty; the error stays in the banner."""
+        (from its saved session, with the level and spectrogram ``heard`` of a live one), else the
+        window is empty; the error stays in the banner."""
         message = self.errors[-1] if self.errors else None
         self.session_path = None
         self.transport.load(IDLE)
         self.setWindowTitle("Speech-emotion analyzer")
         if previous is not None and self.open_session(previous):
+            for t, old in (heard or {}).items():
+                if t in self.histories and len(old.level):
+                    self.histories[t].take_audio(old)
+                    self.plot_stack.lanes[t].set_no_audio("")
+            if heard:
+                self.redraw()
             if message:
                 self.show_error(message)
         self._set_state("stopped: the microphone did not open")

@@ -802,3 +802,34 @@ def test_notices_that_a_live_session_goes_on_go_when_it_ends(qtbot, tiny_model_p
     w.device_combo.activated.emit(1)
     said = w.banner.messages()  # a new session: the choices before it are not named again
     assert len(said) == 1 and said[0].startswith("The microphone chosen applies from the next Listen")
+
+
+def test_a_listen_that_fails_keeps_the_live_sessions_level_and_spectrogram(qtbot, tiny_model_path, tmp_path):
+    """Listen on another microphone that does not open: the live session before comes back from its
+    file, which keeps results, not audio; its level and spectrogram as heard stay on screen."""
+    import numpy as np
+
+    from gui.events import Audio
+    from model.checkpoint import read_meta
+    from streamer import SessionStore, SpeechSegment
+    from streamer.events import WindowResult
+
+    labels = list(read_meta(tiny_model_path).labels)
+    w, bridge = _live_window(qtbot, tiny_model_path, tmp_path, _RecordingBridge(labels, fail_from=2))
+    assert w.start_microphone(device=0)
+    store = SessionStore.create(w.session_path, {"source": "microphone", "channels": "mix",
+                                                 "engine": {"source": {"kind": "MicrophoneSource"}}})
+    store.extend([SpeechSegment(0, "Microphone", 0.5, 2.5),
+                  WindowResult(track=0, track_name="Microphone", kind="window", start_s=0.5, end_s=2.5,
+                               heads={"emotion": {labels[0]: 1.0}}, speech_ratio=1.0, latency_ms=1.0,
+                               dimensions_source="derived-from-category")])
+    store.close(analysis="stopped", analysed_until_s=3.0)
+    sound = (0.1 * np.sin(np.arange(48000) / 5.0)).astype(np.float32)
+    w.dispatch([Audio(0, 0.0, sound)])
+    levels = len(w.histories[0].level)
+    assert levels > 0
+    assert not w.start_microphone(device=1)
+    assert "not found" in w.banner.text() and w.mode == SESSION
+    assert len(w.histories[0].level) == levels and len(w.histories[0].results) == 1
+    lane = w.plot_stack.lanes[0]
+    assert "no level" not in lane.caption(lane.level_plot)
