@@ -36,7 +36,7 @@ from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
 from streamer.session import is_live, renamed_tracks, skipped_tracks
 from streamer.summary import clock_text as _clock
-from streamer.summary import time_text
+from streamer.summary import pause_length_text, time_text
 
 REFRESH_MS = 33  # ~30 redraws per second
 MAX_EVENTS_PER_TICK = 4000  # bounds the work of one tick; the rest waits for the next one
@@ -107,7 +107,7 @@ def _recording_path(meta: dict) -> str | None:
 
 def pause_text(paused_s: float) -> str:
     """The label of a live pause's marker."""
-    return f"paused {paused_s:.1f} s" if paused_s < 10 else f"paused {paused_s:.0f} s"
+    return f"paused {pause_length_text(paused_s)}"
 
 
 EXPORT_ENDINGS = {"html": (".html", ".htm")}  # the endings a format's file may have (else ".FORMAT")

@@ -132,6 +132,12 @@ def span_text(start_s: float, end_s: float) -> str:
     return f"{clock_text(start_s)}-{clock_text(end_s)}"
 
 
+def pause_length_text(paused_s: float) -> str:
+    """How long a live pause lasted, as the app's marker and the report both say it: tenths of a
+    second under 10 s ("5.7 s"), whole seconds from there on ("22 s")."""
+    return f"{paused_s:.1f} s" if round(paused_s, 1) < 10 else f"{paused_s:.0f} s"
+
+
 def count_text(n: int, noun: str) -> str:
     """A count and its noun, plural unless it is one: "1 file", "3 files"."""
     return f"{n} {noun}" + ("" if n == 1 else "s")

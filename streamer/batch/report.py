@@ -21,7 +21,7 @@ from model.labels import label_color
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
 from streamer.session import csv_values
-from streamer.summary import BUILT_IN_HEADS, clock_text, count_text, span_text, time_text
+from streamer.summary import BUILT_IN_HEADS, clock_text, count_text, pause_length_text, span_text, time_text
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -320,7 +320,7 @@ def session_report(session_path: Path, out_path: Path, store=None) -> Path:
         state += f", analysed up to {time_text(until)}"
     pauses = [p for p in meta.get("pauses") or [] if isinstance(p, dict)]
     if pauses:  # the time axis leaves them out: say where they were
-        state += ("; listening paused " + ", ".join(f"at {time_text(float(p['at_s']))} for {float(p['paused_s']):.0f} s"
+        state += ("; listening paused " + ", ".join(f"at {time_text(float(p['at_s']))} for {pause_length_text(float(p['paused_s']))}"
                                                      for p in pauses) + " (the times leave the pauses out)")
     calls = [{"call_id": call_id, "status": "done", "path": str(recording or session_path),
               "duration_s": duration, "summary": summary}]

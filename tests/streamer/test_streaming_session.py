@@ -932,3 +932,18 @@ def test_a_channel_turned_on_far_into_a_session_is_listed_as_analysed(tmp_path):
     session.update_metadata(engine=engine)
     session.close(analysis="stopped")
     assert read_session_info(kept).lanes == "Agent, Customer (Customer analysed)"
+
+
+def test_a_short_pause_is_said_alike_in_the_report_and_on_the_plot(tmp_path):
+    """The plot's marker said "paused 5.7 s" and the report "for 6 s" of the same pause."""
+    from gui.main_window import pause_text
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone"})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5)])
+    session.note_pause(3.25, 5.74)
+    session.close(analysis="stopped")
+    assert pause_text(5.74) == "paused 5.7 s"
+    assert "listening paused at 3.2 s for 5.7 s" in session_report(path, tmp_path / "live.html").read_text()
+    assert pause_text(9.96) == "paused 10 s" and pause_text(21.96) == "paused 22 s"
