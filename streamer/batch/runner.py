@@ -255,6 +255,10 @@ def _run_isolated(tasks: list[CallTask], analyze, breaks: list[list[str]] | None
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class SchedulerUnreachableError(ConfigError):
+    """The Dask scheduler's host does not answer on its port."""
+
+
 def _check_scheduler(address: str) -> None:
     """Refuse a Dask scheduler address that is malformed, or whose host does not answer on its port
     within SCHEDULER_CONNECT_S, before anything is done. (dask's client, given one, failed after its
@@ -274,8 +278,8 @@ def _check_scheduler(address: str) -> None:
     try:
         socket.create_connection((host, port), timeout=SCHEDULER_CONNECT_S).close()
     except OSError as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); is it running, "
-                          "and is the address right?") from exc
+        raise SchedulerUnreachableError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); is it "
+                                        "running, and is the address right?") from exc
 
 
 def _run_dask(tasks: list[CallTask], address: str) -> Iterator[CallOutcome]:
@@ -330,8 +334,15 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}.")
+    unreachable: SchedulerUnreachableError | None = None
     if scheduler:
-        _check_scheduler(scheduler)
+        try:
+            _check_scheduler(scheduler)
+        except SchedulerUnreachableError as exc:
+            # A run again into a batch's folder may find every call done: then it needs no scheduler.
+            if not Path(out_dir).expanduser().is_dir():
+                raise
+            unreachable = exc
     store = BatchStore(out_dir)  # made once everything else is known to be right: a refused run leaves no folder
     out_dir = store.root  # "~" expanded, as the store checked and made it
     store.hold()  # another run writing there now is refused
@@ -377,6 +388,12 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
 
         if copies := [paths for paths in same_as.values() if len(paths) > 1]:
             log(f"ser batch: note: {_copies_text(copies, input_path)}")
+        if unreachable is not None:
+            if tasks:
+                bar.close()
+                raise unreachable
+            log(f"ser batch: note: the Dask scheduler at {scheduler} does not answer, but every call was analysed "
+                "before: nothing is left to run.")
         t_work = time.perf_counter()
         in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
         breaks: list[list[str]] = []  # the calls each worker death took down, analysed again

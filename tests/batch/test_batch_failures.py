@@ -235,3 +235,26 @@ def test_copies_of_a_recording_and_broken_links_are_said(calls, tiny_model_path,
     assert "1 link to a file that is not there (gone.wav) not analysed." in err
     assert "1 recording is in the input more than once, as identical files: a.wav = sub/copy of a.wav." in err
     assert "b.wav" not in err.split("identical files:")[1]
+
+
+def test_a_rerun_with_every_call_done_needs_no_scheduler(calls, tiny_model_path, tmp_path, capsys):
+    """A batch run again into its folder with every call done has nothing for a scheduler to do: it
+    was refused when the scheduler did not answer. A call left to analyse still needs it."""
+    import shutil
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(calls["calls"]["call_a.wav"]["path"], src / "a.wav")
+    out = tmp_path / "out"
+    base = ["batch", str(src), "--out", str(out), "--model", str(tiny_model_path), "--quiet"]
+    assert main([*base, "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--scheduler", "tcp://127.0.0.1:9"]) == 0
+    err = capsys.readouterr().err
+    assert "does not answer, but every call was analysed before: nothing is left to run" in err
+    assert load(out / "batch.json")["skipped"] == 1
+    shutil.copy(calls["calls"]["call_a.wav"]["path"], src / "b.wav")
+    (src / "b.wav").write_bytes((src / "b.wav").read_bytes()[:-3200])  # another recording
+    assert main([*base, "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert not (out / "calls" / "b.wav").exists()
