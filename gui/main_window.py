@@ -1941,7 +1941,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plot_stack.set_position(self.position_s)
         self.plot_stack.refresh(self.histories)
         # Live, the panel shows the newest result; in a replay or a session, the one under the playhead.
-        self.side_panel.refresh(self.histories, None if self.mode == MIC else self.position_s)
+        analysed = math.inf if self.mode == MIC or self.transport.analysis_done else self.transport.analysed_s
+        self.side_panel.refresh(self.histories, None if self.mode == MIC else self.position_s, analysed)
         self._update_transport()
         self._frames += 1
         now = time.monotonic()

@@ -22,6 +22,9 @@ VA_PADDING, VA_PADDING_COMPACT = 0.02, 0.08  # of the 0-1 range, below and above
 VA_COMPACT_HEIGHT = 105  # with several lanes: each lane's section fits a 900-pixel window
 
 UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in its class colour
+# The playhead (live: the newest audio) this long past the last result's window: no speech since, and
+# the result is shown in grey, with how long ago it was (results come every hop while speech goes on).
+STALE_AFTER_S = 2.0
 NO_RESULT = "no result"  # the lane's current result where the playhead has none (short: it is shown large)
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
@@ -128,14 +131,20 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setTitle(None if self.compact else title, size="8pt")
         self.va_plot.setToolTip(f"{title}: {tip}" if self.compact else tip)
 
-    def update_from(self, history: TrackHistory, position_s: float | None = None) -> None:
+    def update_from(self, history: TrackHistory, position_s: float | None = None, analysed_s: float = np.inf) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
-        and the session summary."""
+        and the session summary. Analysed to ``analysed_s`` (a recording's analysis under way): the time
+        after it is not said to be without speech."""
         if not self.analysed:
             return
         i = history.index_at(position_s if position_s is not None else np.inf)
         heard = [u for u in history.utterances if position_s is None or u.end_s <= position_s + 1e-6]
-        key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech))
+        since = None  # seconds without speech after the result shown (None: within its speech)
+        if i is not None:
+            now = history.end_s if position_s is None else position_s
+            gap = now - history.result_span(i)[1]
+            since = int(gap) if gap >= STALE_AFTER_S and now <= analysed_s else None
+        key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech), since)
         if key == self.version:
             return  # only results, the playhead's result and segments (the summary) change what this panel shows
         self.version = key
@@ -145,16 +154,17 @@ class LanePanel(QtWidgets.QGroupBox):
             order = np.argsort(-np.nan_to_num(probs, nan=-1.0))[:TOP_K]
             ranked = [(history.labels[k], float(probs[k])) for k in order]
             names = [lab for lab, _ in ranked]
-            shown = [*names, uncertain]
+            shown = [*names, uncertain, since is not None]
             if shown != self._shown_top:
                 # Style sheets re-polish widgets: set them only when the ranking changes.
                 self._shown_top = shown
-                r, g, b = (UNCERTAIN_GREY if uncertain else text_color(names[0]))
+                r, g, b = (UNCERTAIN_GREY if uncertain or since is not None else text_color(names[0]))
                 self.current_label.setText(f"{names[0]} (uncertain)" if uncertain else names[0])
                 self.current_label.setToolTip(
                     "The model's confidence is below its calibrated threshold, or the window holds less than "
                     f"{MIN_CONFIDENT_SPEECH_S:g} s of speech: this emotion may well be wrong."
-                    if uncertain else "")
+                    if uncertain else "The last speech's result: no speech since its window." if since is not None
+                    else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
                 for k in range(TOP_K):
                     lab = names[k] if k < len(names) else ""
@@ -162,7 +172,7 @@ class LanePanel(QtWidgets.QGroupBox):
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             start, end = history.result_span(i)
-            when = f"window {span_text(start, end)}"
+            when = f"window {span_text(start, end)}" + ("" if since is None else f"; no speech for {since} s")
             if self.current_time.text() != when:
                 self.current_time.setText(when)
             for k in range(TOP_K):
@@ -304,8 +314,10 @@ class SidePanel(QtWidgets.QScrollArea):
             panel.deleteLater()
         self.panels = {}
 
-    def refresh(self, histories: dict[int, TrackHistory], position_s: float | None = None) -> None:
-        """Update each lane's section for the playhead at ``position_s`` (None: the newest results)."""
+    def refresh(self, histories: dict[int, TrackHistory], position_s: float | None = None,
+                analysed_s: float = np.inf) -> None:
+        """Update each lane's section for the playhead at ``position_s`` (None: the newest results);
+        ``analysed_s``: how far a recording's analysis has got (past it, no result is no silence)."""
         for track, hist in histories.items():
             if track in self.panels:
-                self.panels[track].update_from(hist, position_s)
+                self.panels[track].update_from(hist, position_s, analysed_s)

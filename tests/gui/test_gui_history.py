@@ -239,3 +239,26 @@ def test_the_panel_writes_times_as_the_axis_does():
     # crosshair said "0:19.9" over an axis in seconds).
     assert [time_text(t) for t in (19.94, 59.96, 91.35, 3725.3, -2.0)] == \
         ["19.9 s", "1:00.0", f"1:{91.35 - 60:04.1f}", "1:02:05.3", "0.0 s"]
+
+
+def test_the_panel_greys_the_last_result_through_silence_and_says_how_long(qtbot):
+    """Live, the panel kept the last speech's emotion as it was through minutes of silence. Past its
+    window by STALE_AFTER_S it is greyed and the time says how long there was no speech; in a
+    recording whose analysis has not got that far, nothing is said of the time after it."""
+    from gui.side_panel import STALE_AFTER_S, UNCERTAIN_GREY, LanePanel
+
+    panel = LanePanel(0, "Microphone")
+    qtbot.addWidget(panel)
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.add_result(Result.built_in(0, 1.0, 3.0, {"neutral": 0.1, "happy": 0.8, "sad": 0.1}))
+    h.add_audio(Audio(0, 0.0, np.zeros(int(16000 * 4.0), np.float32)))
+    panel.update_from(h, None)
+    assert panel.current_time.text() == "window 1.0-3.0 s" and panel.current_label.text() == "happy"
+    assert "rgb(140,140,140)" not in panel.current_label.styleSheet()
+    h.add_audio(Audio(0, 4.0, np.zeros(int(16000 * 3.2), np.float32)))  # silence on to 7.2 s
+    panel.update_from(h, None)
+    assert h.end_s - 3.0 >= STALE_AFTER_S
+    assert panel.current_time.text() == "window 1.0-3.0 s; no speech for 4 s" and panel.current_label.text() == "happy"
+    assert f"rgb({','.join(map(str, UNCERTAIN_GREY))})" in panel.current_label.styleSheet()
+    panel.update_from(h, 6.0, analysed_s=4.0)  # a replay's playhead past where its analysis has got
+    assert panel.current_time.text() == "window 1.0-3.0 s"

@@ -964,8 +964,15 @@ def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
         assert len(panel.va_trail.data) == min(i + 1, 40)
         start, end = h.result_span(i)
         assert panel.current_time.text() == f"window {start:.1f}-{end:.1f} s"  # which window the heading is
-    from gui.side_panel import NO_RESULT
+    from gui.side_panel import NO_RESULT, UNCERTAIN_GREY
 
+    # Past the last speech the panel keeps its result, greyed, and says how long there was none.
+    start, end = h.result_span(len(times) - 1)
+    w.position_s = end + 2.6
+    w.redraw()
+    assert w.position_s == pytest.approx(end + 2.6)
+    assert panel.current_time.text() == f"window {start:.1f}-{end:.1f} s; no speech for 2 s"
+    assert f"rgb({','.join(map(str, UNCERTAIN_GREY))})" in panel.current_label.styleSheet()
     first = h.result_span(0)[0]
     assert first > 0.05  # speech_wav starts with a pause
     w.position_s = first - 0.05  # before the first window: no result yet (it showed the first one)
