@@ -450,6 +450,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # what is saved. An open session shows the names it was saved with instead, without saving them.
         self._own_track_names: list[str] = list(self.track_names)
         self._single_name: str | None = None  # what the user named a single lane (_single_lane), this source's
+        self._salvaged = False  # the session shown opened up to its damage
         self._quiet_notes: dict[str, int | None] = {}  # notes of a silent live input shown: text -> its lane (None: all)
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
@@ -980,6 +981,10 @@ class MainWindow(QtWidgets.QMainWindow):
         path = self.session_path
         if path is None or not path.is_file():
             return
+        if self.mode == SESSION and self._salvaged:  # read up to its damage: a record after it would not be read
+            self.banner.show_message(f"{path.name} is damaged, so the new name is not saved in it; it shows here "
+                                     "only.", notice=True)
+            return
         lanes = max([self._expected_tracks, 1, *(t + 1 for t in self.histories)])
         try:
             self.bridge.rename_tracks(path, [self.lane_name(t) for t in range(lanes)])
@@ -1098,9 +1103,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_path = session_path
         self.bridge.forget_last_run()  # shown from its session: no run of this window's
         renamed = renamed_tracks(loaded.metadata)
-        if renamed and self._single_lane():  # its lane renamed when it was shown before: so it is now
+        if renamed and self._single_lane():  # its lanes renamed when it was shown before: so they are now
             self._single_name = renamed[0]
             self._show_lane_name(0, renamed[0])
+        elif renamed:
+            self.track_names = renamed + self.track_names[len(renamed):]
+            for t in range(len(renamed)):
+                self._show_lane_name(t, renamed[t])
         self.dispatch(loaded.events)
         self.transport.analysis_progress(self.duration_s, done=True)
         self._flash(f"{path.name}: analysed before; shown from its session",
@@ -1215,7 +1224,7 @@ class MainWindow(QtWidgets.QMainWindow):
             device = self.device_combo.currentData()
         previous = self.session_path if self.session_path is not None and self.session_path.is_file() else None
         # A live session's level and spectrogram are not in its file: kept in case this Listen fails.
-        heard = dict(self.histories) if previous is not None and previous == previous_live else {}
+        heard = dict(self.histories) if previous is not None else {}
         self.transport.load(MIC)
         self.track_names = list(self._own_track_names)
         self._single_name = None
@@ -1241,11 +1250,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.load(IDLE)
         self.setWindowTitle("Speech-emotion analyzer")
         if previous is not None and self.open_session(previous):
-            for t, old in (heard or {}).items():
+            # (a recording's session reads its recording again for them)
+            for t, old in (heard or {}).items() if not self.transport.has_audio else ():
                 if t in self.histories and len(old.level):
                     self.histories[t].take_audio(old)
                     self.plot_stack.lanes[t].set_no_audio("")
-            if heard:
+            if heard and not self.transport.has_audio:
                 self.redraw()
             if message:
                 self.show_error(message)
@@ -1353,6 +1363,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_metadata = dict(loaded.metadata)
         self.source_path = None
         self.session_path = Path(path)
+        self._salvaged = bool(loaded.salvaged)
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {name}")
         self.transport.load(SESSION)  # before the lanes, which are named after what is open
@@ -1896,8 +1907,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 # below what the banner says of this run
                 self.show_error(_in_app_words(message), notice=ev.notice)
                 if self.mode == MIC and is_live_quiet_message(message):  # it holds until sound comes in
-                    lane = next((t for t in range(max(self._expected_tracks, 1))
-                                 if f"({self.lane_name(t)} channel):" in message), None)
+                    # (named as the device's source named its channels: a lane may be renamed since)
+                    names = list(getattr(self.bridge.source, "track_names", None) or
+                                 [self.lane_name(t) for t in range(max(self._expected_tracks, 1))])
+                    lane = next((t for t, n in enumerate(names) if f"({n} channel):" in message), None)
                     self._quiet_notes[_in_app_words(message)] = lane
                 self._analysis_failed |= bool(ev.fatal)
                 if ev.fatal:

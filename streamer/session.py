@@ -583,48 +583,102 @@ def _with_names(items: list, names: list[str]) -> list:
             else x for x in items]
 
 
+def _is_rename(record) -> bool:
+    """A record of a rename alone (rename_session_tracks, SessionStore.rename_tracks)."""
+    return (isinstance(record, dict) and record.get("type") == "metadata-update" and bool(record.get("tracks_renamed"))
+            and set(record) <= {"type", "track_names", "tracks_renamed"})
+
+
+def _tail(f, end: int) -> tuple[int, bytes]:
+    """The file's last bytes from a line's start: (offset, bytes), at least one whole line before a
+    last line without its newline where the file has one (read back in growing pieces)."""
+    size = 65536
+    while True:
+        at = max(0, end - size)
+        f.seek(at)
+        data = f.read(end - at)
+        body = data[:-1] if data.endswith(b"\n") else data
+        cut = body.find(b"\n")  # the first newline after a partial line read into the piece
+        if at == 0:
+            return 0, data
+        if cut >= 0 and body.count(b"\n") >= 2:
+            return at + cut + 1, data[cut + 1:]
+        size *= 4
+
+
 def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None:
     """Name the tracks of a saved session file ``names``, as :meth:`SessionStore.rename_tracks` does
-    while one is written: a record appended to the file. Raises :class:`SessionError` when the file
-    cannot take it: another program is writing it, it is a JSON export (one document, not records)
-    or it cannot be written."""
+    while one is written: a record after its last one (in place of the last one when that is a
+    rename too, so that renames do not push the end record out of what lists read). A killed
+    writer's torn last line, which readers leave out, is cut first; a last record that lacks only
+    its newline is kept. Raises :class:`SessionError` when the file cannot take it: another program
+    is writing it (or, where that cannot be asked, the file has no end record), it is a JSON export
+    (one document, not records) or it cannot be written."""
     path = Path(path)
     names = [str(n) for n in names]
-    if being_written(path):
-        raise SessionError(f"{path}: another program is writing this session; rename its tracks once it is done.")
+    busy = SessionError(f"{path}: another program is writing this session; rename its tracks once it is done.")
+    writing = being_written(path)
+    if writing:
+        raise busy
     try:
         import fcntl
     except ImportError:
         fcntl = None
     try:
         with open(path, "r+b", buffering=0) as f:
-            first = f.readline()
             try:
-                head = json.loads(first)
+                head = json.loads(f.readline())
             except ValueError:
                 head = None
             if not isinstance(head, dict) or head.get("type") != "metadata":
                 raise SessionError(f"{path}: not a session file the analyzer writes record by record (a JSON "
                                    "export, perhaps): its track names cannot be changed in it.")
-            if fcntl is not None:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError as exc:
-                    raise SessionError(f"{path}: another program is writing this session; rename its tracks once "
-                                       "it is done.") from exc
-                except OSError:
-                    pass  # a file system without locks
+            locked = False
+            if fcntl is not None and writing is not None:
+                for _ in range(LOCK_TRIES):
+                    try:
+                        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        locked = True
+                        break
+                    except BlockingIOError:  # a writer, or a reader checking at this moment
+                        time.sleep(LOCK_RETRY_S)
+                    except OSError:  # a file system without locks
+                        break
+                else:
+                    raise busy
             end = f.seek(0, os.SEEK_END)
-            keep = end
-            if end:  # a killed writer's torn last line (which readers leave out) must not precede the record
-                f.seek(max(0, end - 65536))
-                tail = f.read()
-                keep = end - len(tail) + tail.rfind(b"\n") + 1 if b"\n" in tail else end
-                if not tail.endswith(b"\n"):
-                    f.truncate(keep)
-            f.seek(keep)
+            at, data = _tail(f, end)
+            lines = data.split(b"\n")
+            torn = lines.pop()  # after the last newline: nothing, a torn record or a record without its newline
+            records: list[tuple[int, object]] = []  # (offset, record) of the whole lines, in order
+            offset = at
+            for raw in lines:
+                try:
+                    records.append((offset, json.loads(raw)))
+                except ValueError:
+                    records.append((offset, None))
+                offset += len(raw) + 1
+            if torn.strip():
+                try:
+                    records.append((offset, json.loads(torn)))
+                    torn = b""  # whole but for its newline: kept
+                    prefix = b"\n"
+                except ValueError:
+                    prefix = b""  # cut below
+            else:
+                prefix = b""
+            write_at = end - len(torn) if torn.strip() else end
+            if not locked:  # nobody to ask whether it is written now: only a session that ended
+                last = next((r for _, r in reversed(records) if not _is_rename(r)), None)
+                if not (isinstance(last, dict) and last.get("type") == "end"):
+                    raise SessionError(f"{path}: cannot tell whether another program is writing this session (no "
+                                       "file locks here) and it has no end record; rename its tracks once it is done.")
+            if records and _is_rename(records[-1][1]) and not prefix:
+                write_at = records[-1][0]  # the last rename's record gives way to this one
+            f.truncate(write_at)
+            f.seek(write_at)
             line = json.dumps({"type": "metadata-update", "track_names": names, "tracks_renamed": True}) + "\n"
-            _write_all(f, line.encode("ascii"))
+            _write_all(f, prefix + line.encode("ascii"))
             os.fsync(f.fileno())
     except FileNotFoundError as exc:
         raise SessionError(f"{path}: session file not found; the new track names are not saved.") from exc

@@ -804,9 +804,11 @@ def test_notices_that_a_live_session_goes_on_go_when_it_ends(qtbot, tiny_model_p
     assert len(said) == 1 and said[0].startswith("The microphone chosen applies from the next Listen")
 
 
-def test_a_listen_that_fails_keeps_the_live_sessions_level_and_spectrogram(qtbot, tiny_model_path, tmp_path):
-    """Listen on another microphone that does not open: the live session before comes back from its
-    file, which keeps results, not audio; its level and spectrogram as heard stay on screen."""
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_listen_that_fails_keeps_the_live_sessions_level_and_spectrogram(qtbot, tiny_model_path, tmp_path, stopped):
+    """Listen on another microphone that does not open: the live session before (still listening,
+    or stopped) comes back from its file, which keeps results, not audio; its level and spectrogram
+    as heard stay on screen."""
     import numpy as np
 
     from gui.events import Audio
@@ -828,6 +830,8 @@ def test_a_listen_that_fails_keeps_the_live_sessions_level_and_spectrogram(qtbot
     w.dispatch([Audio(0, 0.0, sound)])
     levels = len(w.histories[0].level)
     assert levels > 0
+    if stopped:
+        w.stop()
     assert not w.start_microphone(device=1)
     assert "not found" in w.banner.text() and w.mode == SESSION
     assert len(w.histories[0].level) == levels and len(w.histories[0].results) == 1

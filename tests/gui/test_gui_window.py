@@ -1760,3 +1760,31 @@ def test_a_silent_microphones_note_goes_when_sound_comes_in(make_window):
     w.dispatch([Audio(1, 5.1, loud)])
     assert "no sound at all" not in w.banner.text()
     assert "Sound is coming in on Customer's channel now" in w.statusBar().toolTip()
+
+
+def test_a_call_renamed_in_its_session_shows_the_names_when_its_recording_is_opened_again(make_window, replay,
+                                                                                             stereo_wav, tmp_path):
+    """The call-centre lanes renamed in the session's view are the session's names: the recording
+    opened again (shown from that session) showed the settings' names while its exports said the new
+    ones, and a rename then wrote the settings' names back over them. A damaged session opened up to
+    its damage takes no rename: a record after the damage would not be read."""
+    w = replay(make_window(speed=0.0, channels="split", analyse_agent=True), stereo_wav)
+    session = w.session_path
+    assert w.open_session(session)
+    w.rename_lane(1, "Caller")
+    assert w._own_track_names[:2] == ["Agent", "Customer"]  # a session's names are its own
+    assert replay(w, stereo_wav).session_path == session  # shown from the session
+    assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Caller"]
+    assert [w.side_panel.panels[t].name for t in (0, 1)] == ["Agent", "Caller"]
+    w.rename_lane(0, "Maria")
+    with open(w.export("csv", tmp_path / "call.csv"), newline="") as f:
+        assert {r["track_name"] for r in csv.DictReader(f)} == {"Maria", "Caller"}
+
+    damaged = tmp_path / "damaged.jsonl"
+    lines = session.read_text().splitlines(keepends=True)
+    damaged.write_text("".join(lines[:4]) + "{not json\n" + "".join(lines[4:]))
+    before = damaged.read_bytes()
+    assert w.open_session(damaged, salvage=True)
+    w.rename_lane(1, "Someone")
+    assert damaged.read_bytes() == before and "is damaged, so the new name is not saved in it" in w.banner.text()
+    assert w.lane_name(1) == "Someone"

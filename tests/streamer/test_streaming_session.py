@@ -947,3 +947,34 @@ def test_a_short_pause_is_said_alike_in_the_report_and_on_the_plot(tmp_path):
     assert pause_text(5.74) == "paused 5.7 s"
     assert "listening paused at 3.2 s for 5.7 s" in session_report(path, tmp_path / "live.html").read_text()
     assert pause_text(9.96) == "paused 10 s" and pause_text(21.96) == "paused 22 s"
+
+
+def test_renaming_a_saved_session_keeps_its_records_and_its_end_in_view(tmp_path, monkeypatch):
+    """A last record without its newline (the file edited, or a kill just before it) is kept, not cut
+    as torn; renames again replace the last rename's record, so the end record stays in the last lines
+    lists read; with no file locks to ask, only a session that ended is renamed."""
+    from gui.sessions import read_session_info
+    from streamer import session as session_module
+    from streamer.session import rename_session_tracks
+
+    path = tmp_path / "s.jsonl"
+    _two_track_session(path).close(analysis="complete", analysed_until_s=4.0)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # the end record without its newline
+    rename_session_tracks(path, ["Ann", "Bob"])
+    store = SessionStore.open(path)
+    assert store.ended["analysis"] == "complete" and len(store.results) == 2
+    assert {r.track_name for r in store.results} == {"Ann", "Bob"}
+    size = path.stat().st_size
+    for k in range(200):
+        rename_session_tracks(path, [f"Ann {k}", "Bob"])
+    assert path.stat().st_size - size < 20  # one rename record, the last
+    assert read_session_info(path).state == "complete" and read_session_info(path).lanes == "Ann 199, Bob"
+
+    monkeypatch.setattr(session_module, "being_written", lambda p: None)  # no locks here (Windows)
+    rename_session_tracks(path, ["Ann", "Carol"])  # it ended: renamed
+    assert {r.track_name for r in SessionStore.open(path).results} == {"Ann", "Carol"}
+    killed = tmp_path / "killed.jsonl"
+    killed.write_text("".join(ln for ln in path.read_text().splitlines(keepends=True) if '"type": "end"' not in ln
+                              and "tracks_renamed" not in ln))
+    with pytest.raises(SessionError, match="cannot tell whether another program is writing"):
+        rename_session_tracks(killed, ["Ann", "Dan"])
