@@ -1,0 +1,65 @@
+"""Generated sounds that are not speech, for the speech gate's tests and its noise benchmark
+(``python -m benchmarks.gate_noise``): noise, tones, hum, telephone signals, a chord and
+music-like melodies, 6 s each at 16 kHz (float64, unscaled; :func:`level` scales them)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+RATE = 16000
+T = np.arange(RATE * 6) / RATE
+
+
+def level(x, db=-20.0):
+    """``x`` scaled to an RMS level of ``db`` dBFS, as float32."""
+    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (db / 20)).astype(np.float32)
+
+
+def _melody(rng):
+    x = np.zeros_like(T)
+    for i, f in enumerate(rng.uniform(200, 800, 24)):
+        seg = (T >= i * 0.25) & (T < (i + 1) * 0.25)
+        x[seg] = sum(np.sin(2 * np.pi * f * k * T[seg]) / k for k in range(1, 5)) * np.exp(-3 * (T[seg] - i * 0.25))
+    return x + 0.3 * np.sin(2 * np.pi * 110 * T)
+
+
+def _piano(rng):
+    """Notes of 0.4 s that fade as a plucked or struck string does: their frame levels spread as
+    widely as speech's, so only the held harmonics (the flux) tell them from it."""
+    x = np.zeros_like(T)
+    n = int(0.4 * RATE)
+    tt = np.arange(n) / RATE
+    for i in range(len(T) // n):
+        f = rng.choice([262, 294, 330, 349, 392, 440, 494, 523])
+        x[i * n:(i + 1) * n] = np.exp(-4 * tt) * sum(np.sin(2 * np.pi * f * k * tt) / k for k in range(1, 5))
+    return x
+
+
+def _piano_in_noise(rng):
+    """The same 30 dB above white noise: hold music in a call (the noise between the harmonics changes
+    at random from frame to frame, and must not read as speech's changing spectrum)."""
+    x = _piano(rng)
+    return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-30 / 20)
+
+
+def _piano_mu_law(rng):
+    """The same through a telephone codec (G.711 mu-law, 8 bits)."""
+    x = _piano(rng)
+    x = x / np.abs(x).max() * 0.5
+    c = np.round(np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255) * 127) / 127
+    return np.sign(c) * np.expm1(np.abs(c) * np.log1p(255)) / 255
+
+
+NON_SPEECH = {
+    "white noise": lambda rng: rng.standard_normal(len(T)),
+    "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
+    "mains hum": lambda rng: sum(np.sin(2 * np.pi * 50 * k * T) / k for k in range(1, 8)),
+    "ringing tone": lambda rng: (np.sin(2 * np.pi * 440 * T) + np.sin(2 * np.pi * 480 * T)) * ((T % 3) < 1),
+    "busy tone": lambda rng: (np.sin(2 * np.pi * 480 * T) + np.sin(2 * np.pi * 620 * T)) * ((T % 1) < 0.5),
+    "dial tone": lambda rng: np.sin(2 * np.pi * 350 * T) + np.sin(2 * np.pi * 440 * T),
+    "chord": lambda rng: sum(np.sin(2 * np.pi * 220 * r * T) for r in (1, 1.25, 1.5, 2)),
+    "hold music": _melody,
+    "piano melody": _piano,
+    "piano melody in noise": _piano_in_noise,
+    "piano melody, mu-law": _piano_mu_law,
+}
