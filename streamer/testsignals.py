@@ -50,6 +50,26 @@ def _piano_mu_law(rng):
     return np.sign(c) * np.expm1(np.abs(c) * np.log1p(255)) / 255
 
 
+def _siren(rng):
+    """A yelp siren (600-1300 Hz, a sweep every 0.3 s, odd harmonics) with white noise 20 dB below:
+    its power moves between the speech band's parts while the band's level stays put."""
+    f = 950 + 350 * (2 * ((T / 0.3) % 1) - 1)
+    phase = 2 * np.pi * np.cumsum(f) / RATE
+    x = sum(np.sin(k * phase) / k for k in (1, 3, 5))
+    return x + rng.standard_normal(len(T)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-20 / 20)
+
+
+def _whistled_tune(rng):
+    """Whistled notes of 0.35 s between 784 and 2093 Hz, gliding, with pink-ish room noise 20 dB below."""
+    notes = rng.choice([784, 880, 988, 1047, 1175, 1319, 1397, 1568, 1760, 2093], int(len(T) / (0.35 * RATE)) + 1)
+    f = np.repeat(notes, int(0.35 * RATE))[:len(T)].astype(float)
+    f = np.convolve(f, np.ones(160) / 160, mode="same")
+    x = np.sin(2 * np.pi * np.cumsum(f * (1 + 0.01 * np.sin(2 * np.pi * 5 * T))) / RATE)
+    noise = np.cumsum(rng.standard_normal(len(T))) * 0.02 + rng.standard_normal(len(T))
+    noise -= noise.mean()
+    return x + noise / np.sqrt(np.mean(noise ** 2)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-20 / 20)
+
+
 NON_SPEECH = {
     "white noise": lambda rng: rng.standard_normal(len(T)),
     "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
@@ -62,4 +82,6 @@ NON_SPEECH = {
     "piano melody": _piano,
     "piano melody in noise": _piano_in_noise,
     "piano melody, mu-law": _piano_mu_law,
+    "siren in noise": _siren,
+    "whistled tune in noise": _whistled_tune,
 }
