@@ -287,6 +287,8 @@ class Lane:
         self._spec_caption()
         for head, kind, outputs in self.heads:
             self._head_caption(head, kind, outputs)
+        if not self.analysed:  # its first model plot says why, under the new name
+            self.set_analysed(False, self.not_analysed_why)
 
     def set_no_audio(self, why: str) -> None:
         """The audio's plots stay empty (a saved session without its recording) and say ``why`` (""

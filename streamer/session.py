@@ -293,6 +293,8 @@ class SessionStore:
         names = renamed_tracks(meta)
         if names is not None:  # its tracks renamed: the names hold for all of it
             segments, results = _with_names(segments, names), _with_names(results, names)
+            if ended is not None and "track_names" in ended:  # renamed again since it ended
+                ended["track_names"] = names
         store = cls(path, meta, segments, results, errors, ended)
         if damage is not None:
             # What opens is what precedes the damage after its restarts (a replay's seek-back drops

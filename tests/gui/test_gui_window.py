@@ -1762,6 +1762,17 @@ def test_a_silent_microphones_note_goes_when_sound_comes_in(make_window):
     assert "Sound is coming in on Customer's channel now" in w.statusBar().toolTip()
 
 
+def test_the_agents_lane_renamed_keeps_its_name_where_it_says_it_is_not_analysed(make_window, replay, stereo_wav):
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    lane = w.plot_stack.lanes[0]
+    first = lane.head_plots[lane.heads[0][0]]
+    said = lane.caption(first)
+    assert said.startswith("Agent: not analysed (") and lane._caption_compact[first] == "Agent: not analysed"
+    w.rename_lane(0, "Zoe")  # it kept saying why, and its name where the plot is short
+    assert lane.caption(first) == said.replace("Agent:", "Zoe:", 1)
+    assert lane._caption_compact[first] == "Zoe: not analysed" and lane.caption(lane.level_plot) == "Zoe: level"
+
+
 def test_a_call_renamed_in_its_session_shows_the_names_when_its_recording_is_opened_again(make_window, replay,
                                                                                              stereo_wav, tmp_path):
     """The call-centre lanes renamed in the session's view are the session's names: the recording

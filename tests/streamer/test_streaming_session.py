@@ -861,12 +861,16 @@ def test_a_saved_sessions_tracks_are_renamed_by_a_record_after_its_end(tmp_path)
     from streamer.session import rename_session_tracks
 
     path = tmp_path / "saved.jsonl"
-    _two_track_session(path).close()
+    session = _two_track_session(path)
+    session.rename_tracks(["Al", "Bo"])  # while it was written: its end record says so
+    session.close()
     rename_session_tracks(path, ["Ann", "Bob"])
     rename_session_tracks(path, ["Ann", "Carol"])
     store = SessionStore.open(path)
     assert {(r.track, r.track_name) for r in store.results} == {(0, "Ann"), (1, "Carol")}
-    assert store.ended is not None
+    assert store.ended is not None and store.ended["track_names"] == ["Ann", "Carol"]
+    exported = json.loads(Path(store.export_json(tmp_path / "saved.json")).read_text())
+    assert exported["analysis"]["ended"]["track_names"] == ["Ann", "Carol"]
     assert read_session_info(path).lanes == "Ann, Carol"
 
     killed = tmp_path / "killed.jsonl"  # its writer killed in the middle of a record
