@@ -30,7 +30,13 @@ from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, 
 from gui.settings import SPEEDS, GuiSettings, SettingsDialog
 from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
-from model.audio import TURN_TAKING, VERY_QUIET_PEAK_DBFS, in_app_split_advice, is_live_quiet_message
+from model.audio import (
+    TURN_TAKING,
+    VERY_QUIET_PEAK_DBFS,
+    in_app_split_advice,
+    is_live_quiet_message,
+    is_live_sound_back_message,
+)
 from model.errors import SERError
 from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
@@ -1904,6 +1910,13 @@ class MainWindow(QtWidgets.QMainWindow):
                         message = message.replace(SOUND_NOTICE_END, f"{SOUND_OFF} {SOUND_NOTICE_END}")
                 if TURN_TAKING in message and any(m.startswith(MIXED_CALL) for m in self.banner.messages()):
                     continue  # the user chose Mixed for this call, and was told what it means
+                if is_live_sound_back_message(message):  # (recorded in the session, for its report)
+                    where = message.split(": ", 1)[0]
+                    for text in [t for t in self._quiet_notes if t.startswith(where + ":")]:
+                        self.banner.withdraw(text)
+                        del self._quiet_notes[text]
+                    self._flash(_in_app_words(message))
+                    continue
                 # below what the banner says of this run
                 self.show_error(_in_app_words(message), notice=ev.notice)
                 if self.mode == MIC and is_live_quiet_message(message):  # it holds until sound comes in

@@ -90,6 +90,20 @@ def is_live_quiet_message(message: str) -> bool:
     return message.startswith("Microphone ") and (LIVE_SILENT_TEXT in message or LIVE_QUIET_TEXT in message)
 
 
+LIVE_SOUND_BACK_TEXT = "sound came in at"  # how live_sound_back_message's notes are told
+
+
+def live_sound_back_message(device: str, at_s: float, channel: str | None = None) -> str:
+    """Sound came in on a live input that :func:`live_quiet_message` said was silent or very quiet
+    (unmuted, or its level raised), ``at_s`` seconds into the session: that note no longer holds."""
+    return (f"{_where(f'Microphone {device}', channel)}: {LIVE_SOUND_BACK_TEXT} {at_s:.1f} s; the note that it "
+            "was silent or very quiet no longer holds from there on.")
+
+
+def is_live_sound_back_message(message: str) -> bool:
+    return message.startswith("Microphone ") and f": {LIVE_SOUND_BACK_TEXT} " in message
+
+
 def very_quiet_message(path: str | os.PathLike, peak: float, raw_peak: float | None = None,
                        channel: str | None = None) -> str:
     """``peak``: the loudest sample less the recording's DC offset; ``raw_peak``: as it is;

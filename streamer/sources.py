@@ -33,6 +33,7 @@ from model.audio import (
     is_ogg,
     live_clipping_message,
     live_quiet_message,
+    live_sound_back_message,
     mp3_is_cut,
     narrowband_message,
     no_samples_message,
@@ -1103,6 +1104,8 @@ class MicrophoneSource(Source):
                  if self.channels != "mix" and not self.twins_checked else None)
         clipping = LiveClipping(self._level_groups(), self.rate)
         quiet = LiveQuiet(self._level_groups(), self.rate) if self._check_quiet and not self.quiet_noted else None
+        silent: dict[str | None, list[int]] = {}  # groups said to be silent, by name: their channels
+        loud = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -1120,16 +1123,21 @@ class MicrophoneSource(Source):
                                       f"{self.stall_timeout_s:.0f} s (unplugged?).") from None
                 continue
             last_audio = arrival
-            peaks = block_peaks(data) if clipping is not None or quiet is not None else None
+            peaks = block_peaks(data) if clipping is not None or quiet is not None or silent else None
             if clipping is not None and (found := clipping.feed(data, peaks)):
                 for name, share in found:  # said once a run of the device, as soon as it is known
                     self.notices.append(live_clipping_message(self.device_name, share, MIC_CLIP_WINDOW_S, name))
                 clipping = None
+            for name in [n for n, chans in silent.items() if max(float(peaks[c]) for c in chans) >= loud]:
+                # sound at last on an input said to be silent: that note no longer holds
+                self.notices.append(live_sound_back_message(self.device_name, position / SAMPLE_RATE_HZ, name))
+                del silent[name]
             if quiet is not None:
                 settled, still = quiet.feed(peaks, len(data))
                 for name, peak in still:  # said once, when the first MIC_QUIET_S have been heard
                     self.notices.append(live_quiet_message(self.device_name, peak, MIC_QUIET_S, name))
                     self.quiet_noted = True
+                    silent[name] = dict(quiet.groups)[name]
                 if settled:
                     quiet = None
             if twins is not None:  # the first seconds of sound tell whether the channels are one

@@ -1760,6 +1760,14 @@ def test_a_silent_microphones_note_goes_when_sound_comes_in(make_window):
     w.dispatch([Audio(1, 5.1, loud)])
     assert "no sound at all" not in w.banner.text()
     assert "Sound is coming in on Customer's channel now" in w.statusBar().toolTip()
+    # The engine's own note that sound came in (kept in the session for its report) passes by too, and
+    # takes the silent note off where the sound has not reached the window yet.
+    from model.audio import live_sound_back_message
+
+    w.dispatch([Problem(note, notice=True)])
+    w.dispatch([Problem(live_sound_back_message("USB mic", 6.0, "Customer"), notice=True)])
+    assert "no sound at all" not in w.banner.text() and "sound came in" not in w.banner.text()
+    assert "sound came in at 6.0 s" in w.statusBar().toolTip()
 
 
 def test_the_agents_lane_renamed_keeps_its_name_where_it_says_it_is_not_analysed(make_window, replay, stereo_wav):

@@ -680,3 +680,26 @@ def test_a_wav_whose_recorder_has_not_written_its_length_gets_a_note(speech_16k,
     path.write_bytes(bytes(raw))
     with pytest.raises(AudioError, match="open.wav: its header gives no length .* Analyse it once the recording"):
         analyze_file(path, stub_predictor)
+
+
+def test_a_microphone_said_to_be_silent_says_when_sound_comes_in(speech_16k):
+    """The note that the first 30 s held no sound stayed in the session, its report and the reopened
+    session after the user unmuted and spoke: sound coming in later is said too, with when."""
+    from streamer.sources import MIC_QUIET_S
+
+    n = int((MIC_QUIET_S + 4) * SAMPLE_RATE_HZ)
+    audio = np.zeros((n, 1), np.float32)
+    speech = (speech_16k[:2 * SAMPLE_RATE_HZ] * (0.3 / np.abs(speech_16k).max())).astype(np.float32)
+    at = int((MIC_QUIET_S + 1) * SAMPLE_RATE_HZ)
+    audio[at:at + len(speech), 0] = speech
+    said, _ = _fake_microphone(audio, "Microphone USB Mic")
+    assert len(said) == 2 and "held no sound at all" in said[0]
+    assert said[1].startswith("Microphone USB Mic: sound came in at ") and "no longer holds" in said[1]
+    first = np.flatnonzero(np.abs(audio[:, 0]) >= 0.01)[0] / SAMPLE_RATE_HZ  # where it gets louder than -40 dBFS
+    assert float(said[1].split(" at ")[1].split(" s;")[0]) == pytest.approx(first, abs=0.11)
+    # per channel in the call-centre view: the customer's channel, by its name
+    stereo = np.concatenate([np.zeros((n, 1), np.float32), audio], axis=1)
+    said, _ = _fake_microphone(stereo, "Customer channel", "split", ["Agent", "Customer"], [1])
+    assert len(said) == 2 and said[1].startswith("Microphone USB Mic (Customer channel): sound came in at ")
+    # no sound ever: said once, nothing more
+    assert len(_fake_microphone(np.zeros((n, 1), np.float32), "Microphone USB Mic")[0]) == 1
