@@ -32,7 +32,7 @@ from gui.side_panel import SidePanel
 from gui.transport import END_MARGIN_S, FILE, IDLE, MIC, SESSION, Transport
 from model.audio import (
     TURN_TAKING,
-    VERY_QUIET_PEAK_DBFS,
+    VERY_QUIET_PEAK,
     in_app_split_advice,
     is_live_quiet_message,
     is_live_sound_back_message,
@@ -1256,12 +1256,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.load(IDLE)
         self.setWindowTitle("Speech-emotion analyzer")
         if previous is not None and self.open_session(previous):
-            # (a recording's session reads its recording again for them)
-            for t, old in (heard or {}).items() if not self.transport.has_audio else ():
-                if t in self.histories and len(old.level):
-                    self.histories[t].take_audio(old)
-                    self.plot_stack.lanes[t].set_no_audio("")
-            if heard and not self.transport.has_audio:
+            if heard and not self.transport.has_audio:  # (a recording's session reads its recording again)
+                for t, old in heard.items():
+                    if t in self.histories and len(old.level):
+                        self.histories[t].take_audio(old)
+                        self.plot_stack.lanes[t].set_no_audio("")
                 self.redraw()
             if message:
                 self.show_error(message)
@@ -1957,7 +1956,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if lane not in (None, audio.track) or not len(audio.samples):
                 continue
             x = audio.samples
-            if float(np.max(np.abs(x - x.mean()))) >= 10 ** (VERY_QUIET_PEAK_DBFS / 20):
+            if float(np.max(np.abs(x - x.mean()))) >= VERY_QUIET_PEAK:
                 del self._quiet_notes[text]
                 self.banner.withdraw(text)
                 where = "" if lane is None else f" on {self.lane_name(lane)}'s channel"

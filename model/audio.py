@@ -35,6 +35,7 @@ def unsupported_format_message(path: str | os.PathLike) -> str:
 
 # Below this peak level (dBFS) a recording is so quiet that speech in it may go unnoticed.
 VERY_QUIET_PEAK_DBFS = -40.0
+VERY_QUIET_PEAK = 10 ** (VERY_QUIET_PEAK_DBFS / 20)  # the same as a sample's magnitude
 
 
 # A recording with more than CLIPPED_SHARE of its samples at full scale (CLIPPED_LEVEL and above) is

@@ -74,26 +74,34 @@ LOCK_TRIES = 50  # a reader's check holds a shared lock for a moment: the writer
 LOCK_RETRY_S = 0.002
 
 
+def _lock_exclusive(f) -> bool | None:
+    """Take an exclusive advisory lock on the open file ``f``, waiting out a reader's brief shared
+    lock (:func:`being_written` takes one to ask): True once held, False when another holder keeps it,
+    None where there are no such locks (Windows) or the file system refuses them."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    for _ in range(LOCK_TRIES):
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:  # a reader checking at this moment, or a writer
+            time.sleep(LOCK_RETRY_S)
+        except OSError:
+            return None
+    return False
+
+
 def _lock_for_writing(f) -> None:
     """Hold an exclusive advisory lock on a session file while it is written, so that another
     program can tell a session being written from one whose writer was killed (the operating system
     drops the lock with the process, however it ends). Where there are no such locks (Windows), or
     the file system refuses them, nothing is held and :func:`being_written` answers None."""
-    try:
-        import fcntl
-    except ImportError:
-        return
     with contextlib.suppress(OSError):
         st = os.fstat(f.fileno())
         _WRITING.add((st.st_dev, st.st_ino))
-    for _ in range(LOCK_TRIES):
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:  # a reader checking at this moment
-            time.sleep(LOCK_RETRY_S)
-        except OSError:
-            return
+    _lock_exclusive(f)
 
 
 def _record_start(record: dict | str) -> float | None:
@@ -373,10 +381,9 @@ class SessionStore:
         export. The end record repeats them, for lists that read only a session's last lines."""
         names = [str(n) for n in names]
         self._renamed = names
-        self.metadata["tracks_renamed"] = True
         self.segments[:] = _with_names(self.segments, names)
         self.results[:] = _with_names(self.results, names)
-        self.update_metadata(track_names=names, tracks_renamed=True)
+        self.update_metadata(**_rename_fields(names))
 
     def extend(self, events: Iterable) -> None:
         for e in events:
@@ -585,10 +592,15 @@ def _with_names(items: list, names: list[str]) -> list:
             else x for x in items]
 
 
+def _rename_fields(names: list[str]) -> dict:
+    """The metadata fields of a rename (read back by :func:`renamed_tracks`)."""
+    return {"track_names": names, "tracks_renamed": True}
+
+
 def _is_rename(record) -> bool:
     """A record of a rename alone (rename_session_tracks, SessionStore.rename_tracks)."""
     return (isinstance(record, dict) and record.get("type") == "metadata-update" and bool(record.get("tracks_renamed"))
-            and set(record) <= {"type", "track_names", "tracks_renamed"})
+            and set(record) <= {"type", *_rename_fields([])})
 
 
 def _tail(f, end: int) -> tuple[int, bytes]:
@@ -623,10 +635,6 @@ def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None
     if writing:
         raise busy
     try:
-        import fcntl
-    except ImportError:
-        fcntl = None
-    try:
         with open(path, "r+b", buffering=0) as f:
             try:
                 head = json.loads(f.readline())
@@ -635,19 +643,9 @@ def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None
             if not isinstance(head, dict) or head.get("type") != "metadata":
                 raise SessionError(f"{path}: not a session file the analyzer writes record by record (a JSON "
                                    "export, perhaps): its track names cannot be changed in it.")
-            locked = False
-            if fcntl is not None and writing is not None:
-                for _ in range(LOCK_TRIES):
-                    try:
-                        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        locked = True
-                        break
-                    except BlockingIOError:  # a writer, or a reader checking at this moment
-                        time.sleep(LOCK_RETRY_S)
-                    except OSError:  # a file system without locks
-                        break
-                else:
-                    raise busy
+            locked = _lock_exclusive(f) if writing is not None else None
+            if locked is False:
+                raise busy
             end = f.seek(0, os.SEEK_END)
             at, data = _tail(f, end)
             lines = data.split(b"\n")
@@ -660,16 +658,13 @@ def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None
                 except ValueError:
                     records.append((offset, None))
                 offset += len(raw) + 1
+            write_at, prefix = end, b""
             if torn.strip():
                 try:
                     records.append((offset, json.loads(torn)))
-                    torn = b""  # whole but for its newline: kept
-                    prefix = b"\n"
+                    prefix = b"\n"  # whole but for its newline: kept
                 except ValueError:
-                    prefix = b""  # cut below
-            else:
-                prefix = b""
-            write_at = end - len(torn) if torn.strip() else end
+                    write_at = offset  # torn: cut
             if not locked:  # nobody to ask whether it is written now: only a session that ended
                 last = next((r for _, r in reversed(records) if not _is_rename(r)), None)
                 if not (isinstance(last, dict) and last.get("type") == "end"):
@@ -679,7 +674,7 @@ def rename_session_tracks(path: str | os.PathLike, names: Iterable[str]) -> None
                 write_at = records[-1][0]  # the last rename's record gives way to this one
             f.truncate(write_at)
             f.seek(write_at)
-            line = json.dumps({"type": "metadata-update", "track_names": names, "tracks_renamed": True}) + "\n"
+            line = json.dumps({"type": "metadata-update", **_rename_fields(names)}) + "\n"
             _write_all(f, prefix + line.encode("ascii"))
             os.fsync(f.fileno())
     except FileNotFoundError as exc:

@@ -24,7 +24,7 @@ from model.audio import (
     CLIPPED_SHARE,
     FULL_SCALE,
     MIN_SAMPLE_RATE_HZ,
-    VERY_QUIET_PEAK_DBFS,
+    VERY_QUIET_PEAK,
     NativeStderr,
     check_audio_path,
     clipped_message,
@@ -590,7 +590,7 @@ class FileSource(Source):
         analysed channel by its name (a quiet or clipped customer beside a clean agent was missed, or
         said at half its share). Clipping counts on channels that hold sound: a constant at full scale
         (a dead channel stuck at the rail) is no sound, not clipped speech."""
-        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        quiet = VERY_QUIET_PEAK
         for name, chans in self._level_groups():
             peak = float(peaks[chans].max())
             if peak < quiet and self.start_s == 0:  # (part of a file: its other part may be louder)
@@ -943,7 +943,7 @@ class LiveClipping:
     def feed(self, data: np.ndarray, peaks: np.ndarray) -> list[tuple[str | None, float]]:
         """Count a block (frames, channels) of float samples, ``peaks`` its :func:`block_peaks`;
         returns the groups whose clipped share over the window is above CLIPPED_SHARE, with that share."""
-        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        quiet = VERY_QUIET_PEAK
         window = MIC_CLIP_WINDOW_S * self.rate
         out = []
         for g, (name, chans) in enumerate(self.groups):
@@ -982,7 +982,7 @@ class LiveQuiet:
         """Count a block of ``frames`` frames, ``peaks`` its :func:`block_peaks`; returns (settled,
         the groups still quiet with their peak): settled once MIC_QUIET_S has been heard, or every
         group has been loud enough."""
-        quiet = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
+        quiet = VERY_QUIET_PEAK
         for g, (_, chans) in enumerate(self.groups):
             self.peaks[g] = max([self.peaks[g], *(float(peaks[c]) for c in chans)])
         self.frames += frames
@@ -1105,7 +1105,6 @@ class MicrophoneSource(Source):
         clipping = LiveClipping(self._level_groups(), self.rate)
         quiet = LiveQuiet(self._level_groups(), self.rate) if self._check_quiet and not self.quiet_noted else None
         silent: dict[str | None, list[int]] = {}  # groups said to be silent, by name: their channels
-        loud = 10 ** (VERY_QUIET_PEAK_DBFS / 20)
         try:
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
@@ -1128,7 +1127,7 @@ class MicrophoneSource(Source):
                 for name, share in found:  # said once a run of the device, as soon as it is known
                     self.notices.append(live_clipping_message(self.device_name, share, MIC_CLIP_WINDOW_S, name))
                 clipping = None
-            for name in [n for n, chans in silent.items() if max(float(peaks[c]) for c in chans) >= loud]:
+            for name in [n for n, chans in silent.items() if max(float(peaks[c]) for c in chans) >= VERY_QUIET_PEAK]:
                 # sound at last on an input said to be silent: that note no longer holds
                 self.notices.append(live_sound_back_message(self.device_name, position / SAMPLE_RATE_HZ, name))
                 del silent[name]
