@@ -148,7 +148,9 @@ class WindowResult(_StoredRecord):
 class SpeechSegment(_StoredRecord):
     """A stretch of speech found by the voice-activity detector, padding included. ``not_speech``:
     when the speech gate (streamer/speechgate.py) rejected every window of it, what the sound was
-    instead ("steady sound (noise, hum, a tone or sustained music)", "a tone", "noise"); None
+    instead (:attr:`streamer.speechgate.GateReading.reason`: "steady sound (noise, hum, a tone or
+    sustained music)", "a tone", "noise", "held notes (music)", "steady tones (a ringing or busy tone,
+    or music)"); None
     otherwise (and in sessions written before it was recorded)."""
 
     track: int

@@ -21,6 +21,17 @@ offline):
   spectrum changes from one 10-ms frame to the frame 20 ms later; a melody of plucked or struck
   notes (a piano, a music box) keeps each note's harmonics where they are while it fades. Its frame
   levels spread as widely as speech's (the fades), so the first test let it through.
+- **not steady lines**: a voice's pitch and formants move the strongest spectral line of its loud
+  frames over 20, 50 and 100 ms (the least of the three medians over the window's pairs of loud frames:
+  the line drift), while a ringing, busy or keypad tone's line, or a held note's, stays put. Line noise
+  defeats the tests before: it spreads a tone's energy below MAX_TONE_SHARE, and its random changes,
+  between a tone's lines and in the gaps between beeps, lift the flux to about 5 dB. Only the loud
+  frames count here (within LINE_RANGE_DB of the loudest), so the gaps do not. With white or pink
+  noise 5-15 dB below, the tones' and a piano melody's drift is at most 1.2 Hz (threshold 1.4). Of
+  7,745 2-s windows of speech that passed the tests before (RAVDESS speech and song, EmoDB and BAVED,
+  clean, through a telephone line, GSM, MP3, or with white noise 5 dB below), all but one drift by
+  1.66 Hz or more (song from 2.09, RAVDESS and EmoDB speech from 2.40); the one, a BAVED window
+  through the telephone line, drifts by 1.30 Hz and is now rejected.
 
 A segment whose windows the gate rejects in part (a loud recording's background noise, which
 webrtcvad takes for speech, running on between words) is cut (streamer/pipeline.py): the stretches
@@ -85,6 +96,14 @@ FLUX_RANGE_DB = 30.0  # frames this far below the window's loudest do not count 
 MIN_FLUX_FRAMES = 10  # fewer frame pairs than this: the flux is not judged
 SHAPE_RANGE_DB = 35.0  # the depth of a frame's spectrum the flux looks at (see _shape)
 SILENT_FRAME_DB = -80.0  # frames below this band level in dBFS (digital silence) do not count toward the modulation
+# The line drift (see GateReading.line_drift_hz): frames within LINE_RANGE_DB of the window's loudest,
+# pairs of them LINE_LAGS frames apart (10 ms each; 5 and 10 are whole periods of the 40-Hz and 50-Hz
+# beats of two-tone ringing tones such as 440 + 480 Hz and 400 + 450 Hz, whose two lines one 32-ms
+# frame does not resolve), judged with at least MIN_LINE_PAIRS pairs at a lag.
+LINE_RANGE_DB = 10.0
+LINE_LAGS = (2, 5, 10)
+MIN_LINE_PAIRS = 5
+MIN_LINE_DRIFT_HZ = 1.4
 # The thresholds hold for this much sound: a shorter window is judged on the stretch of its speech
 # segment that ends with it and is this long (or the segment from its start), since one second of
 # speech can hold a sustained vowel whose frames vary by less than MIN_MODULATION_DB.
@@ -107,11 +126,17 @@ class GateReading:
     # formants and voicing move all the time (0.67-7.6 dB, module docstring), a held note keeps its
     # harmonics where they are while it fades (a piano-like melody 0-0.12, a pure tone 0).
     flux_db: float = float("inf")
+    # How far the strongest spectral line of the loud frames moves (Hz, median over pairs of loud
+    # frames, the least over LINE_LAGS; inf when too few frames are loud): a voice's pitch and
+    # formants move it by 1.66 Hz or more (module docstring), while a tone's or a held note's line
+    # stays within 1.2 Hz with noise 5 dB below it, where the noise's random changes lift the flux.
+    line_drift_hz: float = float("inf")
 
     @property
     def speech_like(self) -> bool:
         return (self.modulation_db >= MIN_MODULATION_DB and self.tone_share <= MAX_TONE_SHARE
-                and self.flatness <= MAX_FLATNESS and self.flux_db >= MIN_FLUX_DB)
+                and self.flatness <= MAX_FLATNESS and self.flux_db >= MIN_FLUX_DB
+                and self.line_drift_hz >= MIN_LINE_DRIFT_HZ)
 
     @property
     def reason(self) -> str:
@@ -123,6 +148,8 @@ class GateReading:
             return "noise"
         if self.flux_db < MIN_FLUX_DB:
             return "held notes (music)"
+        if self.line_drift_hz < MIN_LINE_DRIFT_HZ:
+            return "steady tones (a ringing or busy tone, or music)"
         return "speech"
 
 
@@ -135,6 +162,7 @@ _SHAPE_FLOOR = 1e-12 * _FULL_SCALE  # -120 dBFS: empty bins of digital silence
 _DB_PER_NEPER = 10 / np.log(10)  # power
 _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE_HZ)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS <= BAND_HZ[1])
+_BIN_HZ = SAMPLE_RATE_HZ / N_FFT
 _BAND_BINS = slice(int(np.argmax(_BAND)), int(len(_BAND) - np.argmax(_BAND[::-1])))  # the same bins, as a slice
 _N_BAND_BINS = _BAND_BINS.stop - _BAND_BINS.start
 # Where the band's lower part and the rest start among the band's bins (np.add.reduceat's indices).
@@ -206,7 +234,7 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
-    return GateReading(modulation, tone, flatness, _flux(flux, level, audible))
+    return GateReading(modulation, tone, flatness, _flux(flux, level, audible), _line_drift(band, level, audible))
 
 
 def _changes(band: np.ndarray, first: int) -> np.ndarray:
@@ -242,6 +270,56 @@ def _flux(flux: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
     if n < MIN_FLUX_FRAMES:
         return float("inf")
     return float(percentiles(values, _MEDIAN)[0])
+
+
+_AROUND = np.arange(-2, 3)  # the bins around a line that its next position and interpolation look at
+
+
+def _line_drift(band: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
+    """:attr:`GateReading.line_drift_hz` of a window. For each pair of loud frames LINE_LAGS apart, the
+    first frame's strongest peak is the line; in the second frame the line is the strongest of the three
+    bins around it, and no line if that bin is not a peak (a drift of 99 Hz). Each position is refined
+    by a parabola through the log power of the bin and its neighbours. All lags' pairs are computed
+    together, then each lag's median; the least median of a lag with MIN_LINE_PAIRS pairs or more."""
+    loud = audible & (level > level[audible].max() - LINE_RANGE_DB)
+    starts = [np.flatnonzero(loud[:-lag] & loud[lag:]) for lag in LINE_LAGS]
+    counts = [len(i) for i in starts]
+    if max(counts) < MIN_LINE_PAIRS:
+        return float("inf")
+    i = np.concatenate(starts)
+    n_bins = band.shape[1]
+    # The line: the strongest bin that is a peak, two bins or more inside the band (a note below the
+    # band leaves only its falling skirt at the band's edge).
+    first = np.flatnonzero(loud)
+    inner = band[first, 1:-1]
+    middle = inner[:, 1:-1]
+    line = np.zeros(len(band), np.intp)
+    line[first] = 2 + np.argmax(middle * ((middle >= inner[:, :-2]) & (middle >= inner[:, 2:])), axis=1)
+    line = line[i]
+    # The five bins around the line in both frames of each pair, in one gather from the flat array.
+    at = np.concatenate([i * n_bins + line, (i + np.repeat(LINE_LAGS, counts)) * n_bins + line])
+    near = np.log(band.reshape(-1)[at[:, None] + _AROUND] + _SHAPE_FLOOR)
+    here, there = near[:len(i)], near[len(i):]
+    c = 1 + np.argmax(there[:, 1:4], axis=1)
+    flat = there.reshape(-1)
+    peak = np.arange(0, flat.size, 5) + c
+    a, b, e = flat[peak - 1], flat[peak], flat[peak + 1]
+    moved = (c - 2) + _vertex(a, b, e) - _vertex(here[:, 1], here[:, 2], here[:, 3])
+    drift = np.where((b >= a) & (b >= e), np.abs(moved) * _BIN_HZ, 99.0)
+    best, at = float("inf"), 0
+    for m in counts:
+        if m >= MIN_LINE_PAIRS:
+            ordered = np.sort(drift[at:at + m])
+            best = min(best, float(ordered[(m - 1) // 2] + ordered[m // 2]) / 2)
+        at += m
+    return best
+
+
+def _vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Where a parabola through (-1, a), (0, b), (1, c) peaks, for b at least as high as a and c (a
+    flat top gives 0; values for other b are not used)."""
+    return 0.5 * (a - c) / np.minimum(a - 2 * b + c, -1e-12)
+
 
 
 _SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation

@@ -70,6 +70,26 @@ def _whistled_tune(rng):
     return x + noise / np.sqrt(np.mean(noise ** 2)) * np.sqrt(np.mean(x ** 2)) * 10 ** (-20 / 20)
 
 
+def _line_noise(x, rng, below_db):
+    """``x`` with white noise ``below_db`` dB below its loud part (a telephone line's hiss)."""
+    loud = x[np.abs(x) > 0.1 * np.abs(x).max()]
+    return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(loud ** 2)) * 10 ** (-below_db / 20)
+
+
+def _key_tones(rng):
+    """Keypad tones (DTMF: a low and a high line) as a caller presses keys, 80-250 ms each with gaps
+    of 150-600 ms, with line noise 20 dB below."""
+    low, high = (697, 770, 852, 941), (1209, 1336, 1477)
+    x = np.zeros_like(T)
+    t = 0.1
+    while t < T[-1]:
+        on = rng.uniform(0.08, 0.25)
+        seg = (T >= t) & (T < t + on)
+        x[seg] = np.sin(2 * np.pi * rng.choice(low) * T[seg]) + 0.9 * np.sin(2 * np.pi * rng.choice(high) * T[seg])
+        t += on + rng.uniform(0.15, 0.6)
+    return _line_noise(x, rng, 20)
+
+
 NON_SPEECH = {
     "white noise": lambda rng: rng.standard_normal(len(T)),
     "tone 440 Hz": lambda rng: np.sin(2 * np.pi * 440 * T),
@@ -84,4 +104,10 @@ NON_SPEECH = {
     "piano melody, mu-law": _piano_mu_law,
     "siren in noise": _siren,
     "whistled tune in noise": _whistled_tune,
+    # A noisy line lifts the tone share below MAX_TONE_SHARE and the flux above MIN_FLUX_DB (the noise
+    # between the beeps and between a tone's lines changes at random); the line drift still holds them.
+    "ringing tone, line noise 10 dB below": lambda rng: _line_noise(NON_SPEECH["ringing tone"](rng), rng, 10),
+    "busy tone, line noise 10 dB below": lambda rng: _line_noise(NON_SPEECH["busy tone"](rng), rng, 10),
+    "piano melody, noise 15 dB below": lambda rng: _line_noise(_piano(rng), rng, 15),
+    "keypad tones in line noise": _key_tones,
 }

@@ -599,6 +599,17 @@ def _value_at(value, at_s) -> str:
     return _f(value) if _f(value) == _f(0.0) else f"{_f(value)} ({_t(at_s)})"
 
 
+def _top_emotion_html(sp: dict) -> str:
+    """The table's top emotion of a speaker with speech: the emotion with the largest share of the
+    speech time that is not uncertain, or, when all of it is, says so (its arousal and valence, which
+    come from all of the speech, are still shown beside it)."""
+    shares = sp["emotion_shares"]
+    if shares:
+        return html.escape(max(shares, key=shares.get))
+    return ("<span class='failed' title='in every utterance the top emotion probability was under the "
+            "threshold of the model'>all uncertain</span>")
+
+
 def _anger_text(sp: dict) -> str:
     """The report's words on a speaker's anger: the windows where it was the likelier reading, or
     that it never was."""
@@ -686,7 +697,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
                   "(the uncertain column: time whose calibrated top probability is under the model's threshold, "
                   f"or resting on less than {MIN_CONFIDENT_SPEECH_S:g} s of speech). Shares and means come from whole "
                   "utterances; peaks are of single analysis windows, so a window can read angry within an utterance "
-                  "read as another emotion, and anger then has a peak but no share.</p>"
+                  "read as another emotion, and anger then has a peak but no share. Arousal and valence come from all of "
+                  "the speech, uncertain time included.</p>"
                   f"<table><tr><th>{noun}</th><th>duration</th><th>speaker</th><th>speech</th><th>uncertain</th><th>top emotion</th>"
                   "<th>mean arousal</th><th>peak arousal (at)</th><th>negative valence</th><th>peak anger (at)</th></tr>"]
     for c in with_results:
@@ -703,8 +715,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             length = (f"<span class='failed'>{_t(c['summary'].get('analysed_until_s') or 0.0)}{whole}, "
                       "broke off</span>")
         for sp in c["summary"].get("speakers", []):
-            shares_c = sp["emotion_shares"]
-            top = max(shares_c, key=shares_c.get) if shares_c else "-"
+            top = _top_emotion_html(sp)
             uncertain = sp.get("uncertain_s") or 0.0
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             if not sp.get("n_segments"):
@@ -716,7 +727,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             parts.append(
                 f"<tr><td>{call}</td><td>{length}</td>"
                 f"<td>{esc(sp['track_name'])}</td><td>{sp['speech_s']:.1f} s</td><td>{uncertain:.1f} s{share_u}</td>"
-                f"<td>{esc(top)}</td><td>{_f(sp['mean_arousal'])}</td>"
+                f"<td>{top}</td><td>{_f(sp['mean_arousal'])}</td>"
                 f"<td>{_value_at(sp['peak_arousal'], sp['peak_arousal_s'])}</td>"
                 f"<td>{'' if negative is None else format(negative * 100, '.0f') + '%'}</td>"
                 f"<td>{_value_at(sp['peak_anger'], sp['peak_anger_s'])}</td></tr>")

@@ -341,6 +341,16 @@ def test_anger_peaks_come_from_windows_whose_emotion_is_not_uncertain():
     assert every["peak_anger"] is None and every["top_anger"] == [] and every["peak_arousal"] is not None
 
 
+def test_a_speaker_whose_speech_is_all_uncertain_reads_so_in_the_table():
+    """Not a bare dash beside a negative-valence share of 100 %, which looked like a contradiction."""
+    from streamer.batch.report import _top_emotion_html
+
+    assert _top_emotion_html({"emotion_shares": {"sad": 0.25, "angry": 0.75}}) == "angry"
+    assert _top_emotion_html({"emotion_shares": {"<b>": 1.0}}) == "&lt;b&gt;"  # an extra head's label, escaped
+    cell = _top_emotion_html({"emotion_shares": {}})
+    assert ">all uncertain</span>" in cell and "'" not in cell.split("title='")[1].split("'>")[0]
+
+
 def test_anger_is_called_out_only_where_it_was_the_likelier_reading():
     from streamer.batch.report import ANGER_MARK_MIN, _anger_text
 
