@@ -90,15 +90,18 @@ def read_session_info(path: Path) -> SessionInfo | None:
 def lanes_text(meta: dict) -> str:
     """How a session's channels were analysed, told apart in the list (the same recording analysed
     mixed and in the call-centre view gave two rows alike): "mixed (2 channels)", "one channel",
-    "Agent, Customer (Customer analysed)"."""
+    "Agent, Customer (Customer analysed)"; a single lane the user named, with its name: "Dana: one
+    channel"."""
     engine = meta.get("engine") if isinstance(meta.get("engine"), dict) else {}
     source = engine.get("source") if isinstance(engine.get("source"), dict) else {}
-    names = [str(n) for n in (renamed_tracks(meta) or engine.get("tracks") or meta.get("track_names") or [])
+    renamed = renamed_tracks(meta)
+    names = [str(n) for n in (renamed or engine.get("tracks") or meta.get("track_names") or [])
              if isinstance(n, str)]
     channels = source.get("n_channels")
     if source.get("channels") == "mix" or len(names) == 1:
         many = isinstance(channels, int) and channels > 1
-        return f"mixed ({channels} channels)" if many else "one channel"
+        how = f"mixed ({channels} channels)" if many else "one channel"
+        return f"{renamed[0]}: {how}" if renamed and len(renamed) == 1 and renamed[0].strip() else how
     if not names:
         return ""
     skipped = skipped_tracks(meta)

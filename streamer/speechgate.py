@@ -97,13 +97,14 @@ MIN_FLUX_FRAMES = 10  # fewer frame pairs than this: the flux is not judged
 SHAPE_RANGE_DB = 35.0  # the depth of a frame's spectrum the flux looks at (see _shape)
 SILENT_FRAME_DB = -80.0  # frames below this band level in dBFS (digital silence) do not count toward the modulation
 # The line drift (see GateReading.line_drift_hz): frames within LINE_RANGE_DB of the window's loudest,
-# pairs of them LINE_LAGS frames apart (10 ms each; 5 and 10 are whole periods of the 40-Hz and 50-Hz
-# beats of two-tone ringing tones such as 440 + 480 Hz and 400 + 450 Hz, whose two lines one 32-ms
-# frame does not resolve), judged with at least MIN_LINE_PAIRS pairs at a lag.
+# pairs of them LINE_LAGS frames apart (10 ms each: 50 and 100 ms, whole periods of the 40-Hz beat of
+# a 440 + 480 Hz ringing tone and 100 ms of the 50-Hz beat of 400 + 450 Hz, whose two lines one 32-ms
+# frame does not resolve; a lag of 20 ms took speech's drift as low as 1.3 Hz, 50 ms no lower than
+# 2.1), judged with at least MIN_LINE_PAIRS pairs at a lag.
 LINE_RANGE_DB = 10.0
-LINE_LAGS = (2, 5, 10)
+LINE_LAGS = (5, 10)
 MIN_LINE_PAIRS = 5
-MIN_LINE_DRIFT_HZ = 1.4
+MIN_LINE_DRIFT_HZ = 1.6
 # The thresholds hold for this much sound: a shorter window is judged on the stretch of its speech
 # segment that ends with it and is this long (or the segment from its start), since one second of
 # speech can hold a sustained vowel whose frames vary by less than MIN_MODULATION_DB.

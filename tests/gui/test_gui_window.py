@@ -942,6 +942,12 @@ def test_a_single_lane_renamed_names_its_session_and_not_the_call_centre_lanes(m
     assert "Dana" in other.plot_stack.lanes[0].caption(other.plot_stack.lanes[0].level_plot)
     third = make_window(speed=0.0)
     assert third.open_session(session) and third.lane_name(0) == "Dana"
+    # The Sessions list names it too (it said only "one channel").
+    from gui.sessions import lanes_text, list_sessions
+
+    assert [i.lanes for i in list_sessions(w.session_dir) if i.path == session] == ["Dana: one channel"]
+    assert lanes_text({"engine": {"source": {"channels": "mix", "n_channels": 2}, "tracks": ["Speech"]}}) == \
+        "mixed (2 channels)"
 
 
 def test_the_panel_follows_the_playhead(make_window, replay, speech_wav):
