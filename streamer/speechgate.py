@@ -223,12 +223,13 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     powers = np.empty((n, 3))
     np.add.reduceat(band, _PART_STARTS, axis=1, out=powers[:, 1:])
     powers[:, 0] = powers[:, 1] + powers[:, 2]
-    levels = 10 * np.log10(powers / _FULL_SCALE + 1e-20)
+    levels = np.empty((n, 3))
+    levels[:, :2] = 10 * np.log10(powers[:, :2] / _FULL_SCALE + 1e-20)  # (the upper part's own level is not needed)
     level = levels[:, 0]
     audible = level > SILENT_FRAME_DB
     if audible.sum() < 4:
         return GateReading(float("inf"), 0.0, 0.0)
-    levels[:, 2] = levels[:, 1] - level  # (the upper part's own level is not needed)
+    levels[:, 2] = levels[:, 1] - level
     low, high = spread_percentiles(levels[audible])
     modulation = float(high[0] - low[0])
     if LOW_SHARE_SPREAD_DB[0] <= high[2] - low[2] <= LOW_SHARE_SPREAD_DB[1]:  # speech, and noise between it
