@@ -76,6 +76,13 @@ def _line_noise(x, rng, below_db):
     return x + rng.standard_normal(len(x)) * np.sqrt(np.mean(loud ** 2)) * 10 ** (-below_db / 20)
 
 
+def _three_line_ring():
+    """A ringing tone of 400, 425 and 450 Hz (beating at 25 Hz, a period of 40 ms), on 0.4 s, off 0.2 s,
+    on 0.4 s, off 2 s."""
+    on = ((T % 3) < 0.4) | (((T % 3) >= 0.6) & ((T % 3) < 1.0))
+    return sum(np.sin(2 * np.pi * f * T) for f in (400, 425, 450)) * on
+
+
 def _key_tones(rng):
     """Keypad tones (DTMF: a low and a high line) as a caller presses keys, 80-250 ms each with gaps
     of 150-600 ms, with line noise 20 dB below."""
@@ -108,6 +115,6 @@ NON_SPEECH = {
     # between the beeps and between a tone's lines changes at random); the line drift still holds them.
     "ringing tone, line noise 10 dB below": lambda rng: _line_noise(NON_SPEECH["ringing tone"](rng), rng, 10),
     "busy tone, line noise 10 dB below": lambda rng: _line_noise(NON_SPEECH["busy tone"](rng), rng, 10),
-    "piano melody, noise 15 dB below": lambda rng: _line_noise(_piano(rng), rng, 15),
+    "ringing tone of three lines, line noise 20 dB below": lambda rng: _line_noise(_three_line_ring(), rng, 20),
     "keypad tones in line noise": _key_tones,
 }
