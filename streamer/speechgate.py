@@ -325,8 +325,12 @@ def _line_drift(band: np.ndarray, level: np.ndarray, audible: np.ndarray) -> flo
         tonal = kind[i] == 1
         starts.append(i[tonal])
         rich.append(len(i) - int(tonal.sum()))
-    i = np.concatenate(starts)
     counts = [len(t) for t in starts]
+    if all(m + r < MIN_LINE_PAIRS for m, r in zip(counts, rich)):
+        return float("inf")
+    if all(r > m for m, r in zip(counts, rich) if m + r >= MIN_LINE_PAIRS):
+        return 99.0  # more rich pairs than tonal ones at every lag judged: every median is 99 Hz (speech)
+    i = np.concatenate(starts)
     drift = np.zeros(0)
     if len(i):
         n_bins = band.shape[1]
