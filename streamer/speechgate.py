@@ -28,14 +28,16 @@ offline):
   LINE_RANGE_DB of the loudest) by their prominent peaks, those LINE_PROMINENCE_DB or more above the
   frame's median bin: a frame with none (noise, as in the gaps between beeps) takes no part; one with
   more than MAX_TONE_LINES (a voice's harmonics, in a vowel held for a second too, or over a steady
-  tone) counts as moving; in one with a line or two, the strongest is followed over 50, 100 and 200 ms
+  tone) counts as moving, and MIN_RICH_FRAMES of them at any level make the window a voice's (so a
+  beep louder than the words around it is not taken for a tone on a line); in one with a line or
+  two, the strongest is followed over 50, 100 and 200 ms
   (200 ms: five periods of the 25-Hz beat of a 400 + 425 + 450 Hz ringing tone; 100 ms of the 40 and
   50-Hz beats of 440 + 480 and 400 + 450 Hz), and the drift is the least of the lags' medians.
   Measured (benchmarks/RESULTS.md): of 7,745 2-s windows of speech that passed the tests before
   (RAVDESS speech and song, EmoDB and BAVED, clean, through a telephone line, GSM, MP3, or with white
-  noise 5 dB below), none is rejected (the least drift 2.04 Hz, in white noise; against a threshold
-  of 1.6); with a steady 1-kHz tone 15 dB below the speech 1 of 2,738, with a vowel drawn out to 1.2 s
-  4 of 12,625. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
+  noise 5 dB below), none is rejected; with a steady 1-kHz tone 15-25 dB below the speech none of 8,288,
+  with a vowel drawn out to 1.2 s at most 4 of 12,625 (0.5 % with white noise 10 dB below), with a
+  beep of 0.3-0.5 s up to 12 dB louder than the words 1 of about 21,700. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
   them (the noise measured against their loud part) pass in none of their windows, but for a ringing
   tone of 400 + 450 Hz (76-79 % at 10 dB, 22-37 % at 15: one frame does not resolve its lines, and
   the noise moves their joint peak) and of 400 + 425 + 450 Hz at 10 dB (25-51 %); with noise 5 dB
@@ -115,6 +117,7 @@ MIN_LINE_PAIRS = 5
 MIN_LINE_DRIFT_HZ = 1.6
 LINE_PROMINENCE_DB = 15.0  # a peak this far above its frame's median bin is a line (see _line_drift)
 MAX_TONE_LINES = 2  # a loud frame with more prominent peaks than this is harmonic-rich: a voice's
+MIN_RICH_FRAMES = 10  # a window with this many harmonic-rich frames (0.1 s) holds a voice
 # The thresholds hold for this much sound: a shorter window is judged on the stretch of its speech
 # segment that ends with it and is this long (or the segment from its start), since one second of
 # speech can hold a sustained vowel whose frames vary by less than MIN_MODULATION_DB.
@@ -139,9 +142,9 @@ class GateReading:
     flux_db: float = float("inf")
     # How far the line of the loud frames with one or two prominent lines moves (Hz; median over pairs
     # of loud frames, frames rich in lines counting as 99 Hz, the least over LINE_LAGS; inf when too
-    # few frames take part; see _line_drift): speech drifts by 2.04 Hz or more in the module
-    # docstring's measurements, most tones with line noise 10 dB below by 1.3 Hz or less (the module
-    # docstring says which drift more).
+    # few frames take part; 99 where the window holds a voice's harmonics; see _line_drift): most tones
+    # with line noise 10 dB below drift by 1.3 Hz or less (the module docstring says which drift more),
+    # speech by more than the threshold in all but a few windows in a thousand (module docstring).
     line_drift_hz: float = float("inf")
 
     @property
@@ -192,6 +195,8 @@ class GateFrames:
     start: int | None = None  # position of the first frame, in samples on the caller's clock
     band: np.ndarray | None = field(default=None, repr=False)  # (frames, bins) band power
     flux: np.ndarray | None = field(default=None, repr=False)  # (frames,) each frame's change (_changes)
+    kinds: np.ndarray | None = field(default=None, repr=False)  # (frames,) each frame's kind (_kinds)
+    lines: np.ndarray | None = field(default=None, repr=False)  # (frames,) each frame's strongest peak (_kinds)
 
 
 # Frames transformed per FFT call. A whole 2-s window's 197 frames at once make float64 arrays of
@@ -219,17 +224,21 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     if n < 4:
         return GateReading(float("inf"), 0.0, 0.0)  # too short to judge: let the model decide
     reuse, reuse_flux = np.zeros((0, _N_BAND_BINS), np.float64), np.zeros(0)
+    reuse_kinds, reuse_lines = np.zeros(0, np.int8), np.zeros(0, np.intp)
     if frames is not None and frames.band is not None and start is not None and frames.start is not None:
         offset, rest = divmod(start - frames.start, FRAME)
         if offset >= 0 and rest == 0:
             reuse, reuse_flux = frames.band[offset:offset + n], frames.flux[offset:offset + n]
+            reuse_kinds, reuse_lines = frames.kinds[offset:offset + n], frames.lines[offset:offset + n]
     if len(reuse) < n:
         band = np.concatenate([reuse, _band_power(x, len(reuse), n)])
         flux = np.concatenate([reuse_flux, _changes(band, len(reuse))])
+        new_kinds, new_lines = _kinds(band[len(reuse):])
+        kinds, lines = np.concatenate([reuse_kinds, new_kinds]), np.concatenate([reuse_lines, new_lines])
     else:
-        band, flux = reuse, reuse_flux
+        band, flux, kinds, lines = reuse, reuse_flux, reuse_kinds, reuse_lines
     if frames is not None and start is not None:
-        frames.start, frames.band, frames.flux = start, band, flux
+        frames.start, frames.band, frames.flux, frames.kinds, frames.lines = start, band, flux, kinds, lines
     # Each frame's power in the band, in its lower part, and that part's share of it, as levels (dB).
     powers = np.empty((n, 3))
     np.add.reduceat(band, _PART_STARTS, axis=1, out=powers[:, 1:])
@@ -248,7 +257,7 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
-    return GateReading(modulation, tone, flatness, _flux(flux, level, audible), _line_drift(band, level, audible))
+    return GateReading(modulation, tone, flatness, _flux(flux, level, audible), _line_drift(band, kinds, lines, level, audible))
 
 
 def _changes(band: np.ndarray, first: int) -> np.ndarray:
@@ -289,39 +298,46 @@ def _flux(flux: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
 _AROUND = np.arange(-2, 3)  # the bins around a line that its next position and interpolation look at
 
 
-def _line_drift(band: np.ndarray, level: np.ndarray, audible: np.ndarray) -> float:
-    """:attr:`GateReading.line_drift_hz` of a window. Each loud frame is one of three kinds, by its
-    prominent peaks (local maxima of the band spectrum at least LINE_PROMINENCE_DB above the frame's
+def _kinds(band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's kind for :func:`_line_drift` (0 flat, 1 tonal, 2 rich) and its strongest peak (a bin
+    two or more inside the band). A frame's depend on its own samples only, so a segment's windows
+    share them."""
+    inner = band[:, 1:-1]
+    middle = inner[:, 1:-1]
+    peak = (middle >= inner[:, :-2]) & (middle >= inner[:, 2:])
+    floor = np.partition(band, band.shape[1] // 2, axis=1)[:, band.shape[1] // 2]
+    prominent = peak & (middle >= floor[:, None] * _LINE_PROMINENCE)
+    strongest = np.argmax(middle * peak, axis=1)
+    kinds = np.where(prominent.sum(axis=1) > MAX_TONE_LINES, 2,
+                     prominent[np.arange(len(band)), strongest]).astype(np.int8)
+    return kinds, 2 + strongest
+
+
+def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: np.ndarray,
+                audible: np.ndarray) -> float:
+    """:attr:`GateReading.line_drift_hz` of a window. Each frame is one of three kinds (:func:`_kinds`), by
+    its prominent peaks (local maxima of the band spectrum at least LINE_PROMINENCE_DB above the frame's
     median bin, two bins or more inside the band):
     - **flat**, when its strongest peak is not prominent: noise, such as the noise in the gaps between
       a tone's beeps; it takes no part;
     - **rich**, with more than MAX_TONE_LINES prominent peaks: a voice's harmonics (a held vowel too,
-      or speech over a steady tone), which counts as moving (99 Hz);
-    - **tonal**, with one or a few prominent lines: its strongest peak is the line, and in the frame
-      LINE_LAGS later (loud and not flat) the line is the strongest of the three bins around it, or
-      none if that bin is not a peak (99 Hz). Each position is refined by a parabola through the log
-      power of the bin and its neighbours.
-    The drift is the least over the lags of the median over their pairs, of a lag with at least
-    MIN_LINE_PAIRS pairs."""
+      or speech over a steady tone);
+    - **tonal**, with one or a few prominent lines.
+    A window with at least MIN_RICH_FRAMES rich frames at any level holds a voice: its drift is 99 Hz
+    (a beep in speech, louder than the words, is not a tone on a line). Otherwise pairs of loud frames
+    of the same kind LINE_LAGS apart are judged: a rich pair counts as moving (99 Hz); in a tonal
+    pair the first frame's strongest peak is the line, and in the second the line is the strongest of
+    the three bins around it, or none if that bin is not a peak (99 Hz), each position refined by a
+    parabola through the log power of the bin and its neighbours. The drift is the least over the
+    lags of the median over their pairs, of a lag with at least MIN_LINE_PAIRS pairs."""
+    if np.count_nonzero(kinds[audible] == 2) >= MIN_RICH_FRAMES:
+        return 99.0
     loud = audible & (level > level[audible].max() - LINE_RANGE_DB)
-    first = np.flatnonzero(loud)
-    if len(first) < MIN_LINE_PAIRS:
-        return float("inf")
-    frames = band[first]
-    inner = frames[:, 1:-1]
-    middle = inner[:, 1:-1]
-    peak = (middle >= inner[:, :-2]) & (middle >= inner[:, 2:])
-    floor = np.partition(frames, frames.shape[1] // 2, axis=1)[:, frames.shape[1] // 2]
-    prominent = peak & (middle >= floor[:, None] * _LINE_PROMINENCE)
-    strongest = np.argmax(middle * peak, axis=1)
-    lines = prominent.sum(axis=1)
-    kind = np.zeros(len(band), np.int8)  # 0: not loud, or flat; 1: tonal; 2: rich
-    kind[first] = np.where(lines > MAX_TONE_LINES, 2, prominent[np.arange(len(first)), strongest].astype(np.int8))
-    line = np.zeros(len(band), np.intp)
-    line[first] = 2 + strongest
+    kind = kinds * loud  # 0: not loud, or flat; 1: tonal; 2: rich
+    line = lines
     starts, rich = [], []
     for lag in LINE_LAGS:
-        i = np.flatnonzero(kind[:-lag] & kind[lag:])  # both frames loud and not flat
+        i = np.flatnonzero((kind[:-lag] == kind[lag:]) & (kind[lag:] > 0))  # loud, of the same kind, not flat
         tonal = kind[i] == 1
         starts.append(i[tonal])
         rich.append(len(i) - int(tonal.sum()))

@@ -233,3 +233,27 @@ def test_a_drawn_out_vowel_and_speech_over_a_steady_tone_stay_speech(speech_path
         y = (x + whine).astype(np.float32)  # a 1-kHz whine 6 dB below the speech
         for start in range(a, max(a + 1, b - 2 * RATE), RATE // 2):
             assert speech_like(y[start:start + 2 * RATE]), (path.name, measure(y[start:start + 2 * RATE]))
+
+
+def test_a_beep_louder_than_the_words_leaves_the_speech_around_it_speech(speech_paths):
+    """A call-waiting beep (440 Hz, 0.3 s) or a recording warning (1400 Hz, 0.5 s) inside speech,
+    louder than the words: the beep's steady frames were most of the window's loud ones, and the line
+    drift took the window for a tone (in up to a third of such windows). A window with a voice's
+    harmonic-rich frames is not a tone on a line."""
+    judged = 0
+    for hz, seconds in ((440, 0.3), (1400, 0.5)):
+        for path in speech_paths:
+            x = load_mono_16k(path)
+            a, b = speech_bounds(x)
+            speech = x[a:b]
+            rms = float(np.sqrt(np.mean(speech[np.abs(speech) > 0.02 * np.abs(speech).max()] ** 2)))
+            n = int(seconds * RATE)
+            beep = np.sqrt(2) * rms * 10 ** (12 / 20) * np.sin(2 * np.pi * hz * np.arange(n) / RATE)
+            at = a + (b - a - n) // 2
+            y = x.copy()
+            y[at:at + n] += (beep * np.minimum(1, np.minimum(np.arange(n), n - np.arange(n)) / 80)).astype(np.float32)
+            for start in range(max(0, at + n - 2 * RATE), min(at, len(y) - 2 * RATE) + 1, RATE // 4):
+                window = y[start:start + 2 * RATE]
+                assert speech_like(window), (hz, path.name, start, measure(window))
+                judged += 1
+    assert judged >= 20, judged
