@@ -590,12 +590,11 @@ class FileSource(Source):
         analysed channel by its name (a quiet or clipped customer beside a clean agent was missed, or
         said at half its share). Clipping counts on channels that hold sound: a constant at full scale
         (a dead channel stuck at the rail) is no sound, not clipped speech."""
-        quiet = VERY_QUIET_PEAK
         for name, chans in self._level_groups():
             peak = float(peaks[chans].max())
-            if peak < quiet and self.start_s == 0:  # (part of a file: its other part may be louder)
+            if peak < VERY_QUIET_PEAK and self.start_s == 0:  # (part of a file: its other part may be louder)
                 self.notices.append(very_quiet_message(self.path, peak, float(raw_peaks[chans].max()), name))
-            heard = [c for c in chans if peaks[c] >= quiet]
+            heard = [c for c in chans if peaks[c] >= VERY_QUIET_PEAK]
             if heard and (share := float(clipped[heard].sum()) / (frames * len(heard))) > CLIPPED_SHARE:
                 self.notices.append(clipped_message(self.path, share, name))
 
@@ -943,13 +942,12 @@ class LiveClipping:
     def feed(self, data: np.ndarray, peaks: np.ndarray) -> list[tuple[str | None, float]]:
         """Count a block (frames, channels) of float samples, ``peaks`` its :func:`block_peaks`;
         returns the groups whose clipped share over the window is above CLIPPED_SHARE, with that share."""
-        quiet = VERY_QUIET_PEAK
         window = MIC_CLIP_WINDOW_S * self.rate
         out = []
         for g, (name, chans) in enumerate(self.groups):
             sound = clipped = 0
             for c in chans:
-                if len(data) and peaks[c] >= quiet:
+                if len(data) and peaks[c] >= VERY_QUIET_PEAK:
                     sound += len(data)
                     clipped += int(np.count_nonzero(np.abs(data[:, c]) >= CLIPPED_LEVEL))
             blocks, totals = self._blocks[g], self._totals[g]
@@ -982,15 +980,14 @@ class LiveQuiet:
         """Count a block of ``frames`` frames, ``peaks`` its :func:`block_peaks`; returns (settled,
         the groups still quiet with their peak): settled once MIC_QUIET_S has been heard, or every
         group has been loud enough."""
-        quiet = VERY_QUIET_PEAK
         for g, (_, chans) in enumerate(self.groups):
             self.peaks[g] = max([self.peaks[g], *(float(peaks[c]) for c in chans)])
         self.frames += frames
-        if all(p >= quiet for p in self.peaks):
+        if all(p >= VERY_QUIET_PEAK for p in self.peaks):
             return True, []
         if self.frames < MIC_QUIET_S * self.rate:
             return False, []
-        return True, [(name, p) for (name, _), p in zip(self.groups, self.peaks, strict=True) if p < quiet]
+        return True, [(name, p) for (name, _), p in zip(self.groups, self.peaks, strict=True) if p < VERY_QUIET_PEAK]
 
 
 class MicrophoneSource(Source):

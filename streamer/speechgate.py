@@ -29,20 +29,20 @@ offline):
   frame's median bin: a frame with none (noise, as in the gaps between beeps) takes no part; one with
   more than MAX_TONE_LINES (a voice's harmonics, in a vowel held for a second too, or over a steady
   tone) counts as moving, and MIN_RICH_FRAMES of them at any level make the window a voice's (so a
-  beep louder than the words around it is not taken for a tone on a line); in one with a line or
-  two, the strongest is followed over 50, 100 and 200 ms
-  (200 ms: five periods of the 25-Hz beat of a 400 + 425 + 450 Hz ringing tone; 100 ms of the 40 and
-  50-Hz beats of 440 + 480 and 400 + 450 Hz), and the drift is the least of the lags' medians.
-  Measured (benchmarks/RESULTS.md): of 7,745 2-s windows of speech that passed the tests before
-  (RAVDESS speech and song, EmoDB and BAVED, clean, through a telephone line, GSM, MP3, or with white
-  noise 5 dB below), none is rejected; with a steady 1-kHz tone 15-25 dB below the speech none of 8,288,
-  with a vowel drawn out to 1.2 s at most 4 of 12,625 (0.5 % with white noise 10 dB below), with a
-  beep of 0.3-0.5 s up to 12 dB louder than the words 1 of about 21,700. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
+  beep louder than the words around it is not taken for a tone on a line); in one with a line or two,
+  the strongest is followed over 50, 100 and 200 ms (200 ms: five periods of the 25-Hz beat of a 400 +
+  425 + 450 Hz ringing tone; 100 ms of the 40 and 50-Hz beats of 440 + 480 and 400 + 450 Hz), and the
+  drift is the least of the lags' medians. Measured (benchmarks/RESULTS.md): of 7,745 2-s windows of
+  speech that passed the tests before (RAVDESS speech and song, EmoDB and BAVED, clean, through a
+  telephone line, GSM, MP3, or with white noise 5 dB below), none is rejected; with a steady 1-kHz
+  tone 15-25 dB below the speech none of 8,288, with a vowel drawn out to 1.2 s at most 4 of 12,625
+  (0.5 % with white noise 10 dB below), with a beep of 0.3-0.5 s up to 12 dB louder than the words 1
+  of about 21,700. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
   them (the noise measured against their loud part) pass in none of their windows, but for a ringing
-  tone of 400 + 450 Hz (76-79 % at 10 dB, 22-37 % at 15: one frame does not resolve its lines, and
-  the noise moves their joint peak) and of 400 + 425 + 450 Hz at 10 dB (25-51 %); with noise 5 dB
-  below, some pass (a 440 + 480 Hz ringing tone 17-37 %). A melody of notes with a few harmonics
-  counts as rich and passes in noise as it did before.
+  tone of 400 + 450 Hz (76-79 % at 10 dB, 22-37 % at 15: one frame does not resolve its lines, and the
+  noise moves their joint peak) and of 400 + 425 + 450 Hz at 10 dB (25-51 %); with noise 5 dB below,
+  some pass (a 440 + 480 Hz ringing tone 17-37 %). A melody of notes with a few harmonics counts as
+  rich and passes in noise as it did before.
 
 A segment whose windows the gate rejects in part (a loud recording's background noise, which
 webrtcvad takes for speech, running on between words) is cut (streamer/pipeline.py): the stretches
@@ -300,7 +300,7 @@ _AROUND = np.arange(-2, 3)  # the bins around a line that its next position and 
 
 def _kinds(band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each frame's kind for :func:`_line_drift` (0 flat, 1 tonal, 2 rich) and its strongest peak (a bin
-    two or more inside the band). A frame's depend on its own samples only, so a segment's windows
+    two or more inside the band). Both depend on the frame's own samples only, so a segment's windows
     share them."""
     inner = band[:, 1:-1]
     middle = inner[:, 1:-1]
@@ -334,7 +334,6 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
         return 99.0
     loud = audible & (level > level[audible].max() - LINE_RANGE_DB)
     kind = kinds * loud  # 0: not loud, or flat; 1: tonal; 2: rich
-    line = lines
     starts, rich = [], []
     for lag in LINE_LAGS:
         i = np.flatnonzero((kind[:-lag] == kind[lag:]) & (kind[lag:] > 0))  # loud, of the same kind, not flat
@@ -344,14 +343,12 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
     counts = [len(t) for t in starts]
     if all(m + r < MIN_LINE_PAIRS for m, r in zip(counts, rich)):
         return float("inf")
-    if all(r > m for m, r in zip(counts, rich) if m + r >= MIN_LINE_PAIRS):
-        return 99.0  # more rich pairs than tonal ones at every lag judged: every median is 99 Hz (speech)
     i = np.concatenate(starts)
     drift = np.zeros(0)
     if len(i):
         n_bins = band.shape[1]
         # The five bins around the line in both frames of each pair, in one gather from the flat array.
-        at = np.concatenate([i * n_bins + line[i], (i + np.repeat(LINE_LAGS, counts)) * n_bins + line[i]])
+        at = np.concatenate([i * n_bins + lines[i], (i + np.repeat(LINE_LAGS, counts)) * n_bins + lines[i]])
         near = np.log(band.reshape(-1)[at[:, None] + _AROUND] + _SHAPE_FLOOR)
         here, there = near[:len(i)], near[len(i):]
         c = 1 + np.argmax(there[:, 1:4], axis=1)
@@ -363,8 +360,7 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
     best, at = float("inf"), 0
     for m, r in zip(counts, rich):
         if m + r >= MIN_LINE_PAIRS:
-            ordered = np.sort(np.concatenate([drift[at:at + m], np.full(r, 99.0)]))
-            best = min(best, float(ordered[(m + r - 1) // 2] + ordered[(m + r) // 2]) / 2)
+            best = min(best, float(percentiles(np.concatenate([drift[at:at + m], np.full(r, 99.0)]), _MEDIAN)[0]))
         at += m
     return best
 
@@ -373,7 +369,6 @@ def _vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Where a parabola through (-1, a), (0, b), (1, c) peaks, for b at least as high as a and c (a
     flat top gives 0; values for other b are not used)."""
     return 0.5 * (a - c) / np.minimum(a - 2 * b + c, -1e-12)
-
 
 
 _SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation

@@ -177,6 +177,11 @@ def test_the_flux_of_a_segments_windows_is_the_same_computed_alone_or_shared(spe
         assert shared.flux_db == pytest.approx(alone.flux_db, rel=1e-12) and shared.speech_like
 
 
+def _speech_rms(speech: np.ndarray) -> float:
+    """The RMS of a clip's speech (within its bounds): its samples above 2 % of its peak."""
+    return float(np.sqrt(np.mean(speech[np.abs(speech) > 0.02 * np.abs(speech).max()] ** 2)))
+
+
 def test_speech_far_into_noise_is_still_speech(speech_paths):
     """White noise a few dB below the speech fills the band and narrows its frame levels' spread under
     the modulation threshold: the gate took such speech for steady sound (here every window, at 2 dB),
@@ -187,8 +192,7 @@ def test_speech_far_into_noise_is_still_speech(speech_paths):
     for path in speech_paths:
         x = load_mono_16k(path)
         a, b = speech_bounds(x)
-        speech = x[a:b][np.abs(x[a:b]) > 0.02 * np.abs(x[a:b]).max()]
-        noisy = x + rng.standard_normal(len(x)).astype(np.float32) * np.sqrt(np.mean(speech ** 2)) * 10 ** (-2 / 20)
+        noisy = x + rng.standard_normal(len(x)).astype(np.float32) * _speech_rms(x[a:b]) * 10 ** (-2 / 20)
         for start in range(a, max(a + 1, b - 2 * RATE), RATE // 2):
             reading = measure(noisy[start:start + 2 * RATE])
             kept += reading.speech_like
@@ -224,7 +228,7 @@ def test_a_drawn_out_vowel_and_speech_over_a_steady_tone_stay_speech(speech_path
         x = load_mono_16k(path)
         a, b = speech_bounds(x)
         speech = x[a:b]
-        rms = float(np.sqrt(np.mean(speech[np.abs(speech) > 0.02 * np.abs(speech).max()] ** 2)))
+        rms = _speech_rms(speech)
         vowel = _held_vowel(1.2, rng)
         vowel *= 1.4 * rms / np.sqrt(np.mean(vowel ** 2))
         drawn = np.concatenate([speech[:int(0.4 * RATE)], vowel, speech[-int(0.4 * RATE):]]).astype(np.float32)
@@ -245,8 +249,7 @@ def test_a_beep_louder_than_the_words_leaves_the_speech_around_it_speech(speech_
         for path in speech_paths:
             x = load_mono_16k(path)
             a, b = speech_bounds(x)
-            speech = x[a:b]
-            rms = float(np.sqrt(np.mean(speech[np.abs(speech) > 0.02 * np.abs(speech).max()] ** 2)))
+            rms = _speech_rms(x[a:b])
             n = int(seconds * RATE)
             beep = np.sqrt(2) * rms * 10 ** (12 / 20) * np.sin(2 * np.pi * hz * np.arange(n) / RATE)
             at = a + (b - a - n) // 2
