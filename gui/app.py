@@ -42,17 +42,17 @@ def run_gui(args) -> int:
     app = create_app()
     pg.setConfigOptions(antialias=False)  # antialiasing halves the frame rate of long curves
     session = getattr(args, "session", None)
-    store, names = None, None
+    store = None
     settings = GuiSettings()
     if not args.exit_when_done:
         # Interactive runs start where the last one left off; scripted runs (snapshots, tests) do not
         # depend on what someone clicked earlier.
         store = QtCore.QSettings(QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope,
                                  "speech-emotion-analyzer", "ser")
-        settings, names = load_settings(store, settings)
+        settings = load_settings(store, settings)
     explicit = {"model_path": args.model, "speed": args.speed, "channels": args.channels}
     settings = settings.replace(**{k: v for k, v in explicit.items() if v is not None})
-    window = MainWindow(settings, session_path=session if replay else None, store=store, track_names=names)
+    window = MainWindow(settings, session_path=session if replay else None, store=store)
     if args.snapshot:  # an image of a fixed size, whatever screen (or none) the run has
         window.resize(*WINDOW_PX)
     window.scripted = bool(args.exit_when_done or args.snapshot)  # nobody to answer a question

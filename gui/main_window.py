@@ -452,8 +452,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._analysis_failed = False  # the running analysis reported a fatal error: its session is not complete
         self.store = store
         self.track_names: list[str] = list(track_names or eb.DEFAULT_TRACK_NAMES)
-        # The user's own lane names (settings, renames): what recordings and the microphone use and
-        # what is saved. An open session shows the names it was saved with instead, without saving them.
+        # The lane names each new recording and live session starts with. A rename is the shown
+        # recording's or session's only (saved in its session, not in the settings: a name typed for one
+        # call is often a person's); an open session shows the names it was saved with.
         self._own_track_names: list[str] = list(self.track_names)
         self._single_name: str | None = None  # what the user named a single lane (_single_lane), this source's
         self._salvaged = False  # the session shown opened up to its damage
@@ -960,8 +961,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def rename_lane(self, track: int, name: str) -> None:
         """The user renamed a lane: its plots and the session shown take the name (the whole session:
-        its exports and report, and the Sessions list). A call-centre lane's name is also kept for
-        later recordings (settings); a single lane's is this recording's or session's only."""
+        its exports and report, and the Sessions list). The name is this recording's or session's only:
+        the next recording or live session starts with the lanes' usual names (a name typed for one
+        call, often a person's, must not label another call's results)."""
         if self._single_lane() and track == 0:
             if name == self.lane_name(track):
                 return
@@ -977,9 +979,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if shown is not None and shown[1] in self.banner.messages():
             self._split_shown = (shown[0], self._split_notice(shown[0]))  # it names the lanes: as they are now
             self.banner.replace_message(shown[1], self._split_shown[1])
-        if self.mode != SESSION and not self._single_lane():
-            self._own_track_names = list(self.track_names)
-            self.save_settings()
         self._save_lane_names()
 
     def _save_lane_names(self) -> None:
@@ -1041,9 +1040,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
+        if path != self.source_path or self.mode != FILE:
+            self.track_names = list(self._own_track_names)  # not the names of a session or call open before
+            self._single_name = None  # a single lane's name given to the last recording was its own
         self.source_path = path
-        self.track_names = list(self._own_track_names)  # not the names of a session open before
-        self._single_name = None  # a single lane's name given to the last recording was its own
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
@@ -1740,11 +1740,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.apply_settings(dialog.values())
 
     def save_settings(self) -> None:
-        """Remember settings and lane names for the next start (when the window has a store)."""
+        """Remember the settings for the next start (when the window has a store)."""
         if self.store is not None:
             from gui.settings import save_settings
 
-            save_settings(self.store, self.settings, self._own_track_names)
+            save_settings(self.store, self.settings)
 
     def apply_settings(self, settings: GuiSettings) -> None:
         """Apply new settings. A recording is analysed again with new analysis settings (or reopened

@@ -42,32 +42,33 @@ SETTINGS_KEY = "analyzer/settings"
 # 2: window and hop are None unless chosen (the model's). Version 1 saved the then-defaults 2.0 / 0.5
 # for everyone; read back, those mean "the model's".
 SETTINGS_VERSION = 2
-TRACK_NAMES_KEY = "analyzer/track_names"
+TRACK_NAMES_KEY = "analyzer/track_names"  # written by earlier versions; removed when read
 
 
-def load_settings(store: QtCore.QSettings, base: GuiSettings) -> tuple[GuiSettings, list[str] | None]:
-    """Settings and lane names saved by an earlier run (``base`` and None where nothing usable was saved)."""
+def load_settings(store: QtCore.QSettings, base: GuiSettings) -> GuiSettings:
+    """Settings saved by an earlier run (``base`` where nothing usable was saved). Lane names are not
+    settings: a name typed for one call (often a person's) belongs to that call's session only. Names
+    that earlier versions saved here for every later recording are removed from the store."""
+    if store.contains(TRACK_NAMES_KEY):
+        store.remove(TRACK_NAMES_KEY)
+        store.sync()
     try:
         saved = json.loads(str(store.value(SETTINGS_KEY, "{}")))
-        names = json.loads(str(store.value(TRACK_NAMES_KEY, "null")))
     except (TypeError, ValueError):
-        return base, None  # a damaged settings file must not stop the app
+        return base  # a damaged settings file must not stop the app
     known = {f.name for f in dataclasses.fields(GuiSettings)}
     changes = {k: v for k, v in saved.items() if k in known} if isinstance(saved, dict) else {}
     if isinstance(saved, dict) and saved.get("settings_version", 1) < 2:
         if changes.get("window_s") == 2.0 and changes.get("hop_s") == 0.5:
             changes["window_s"] = changes["hop_s"] = None
     try:
-        settings = base.replace(**changes)
+        return base.replace(**changes)
     except TypeError:
-        settings = base
-    names = [str(n) for n in names] if isinstance(names, list) else None
-    return settings, names
+        return base
 
 
-def save_settings(store: QtCore.QSettings, settings: GuiSettings, track_names: list[str]) -> None:
+def save_settings(store: QtCore.QSettings, settings: GuiSettings) -> None:
     store.setValue(SETTINGS_KEY, json.dumps({**dataclasses.asdict(settings), "settings_version": SETTINGS_VERSION}))
-    store.setValue(TRACK_NAMES_KEY, json.dumps(list(track_names)))
     store.sync()
 
 

@@ -43,11 +43,13 @@ def test_engine_settings_reach_the_engine_and_the_status_bar_reports(make_window
     assert np.isclose(np.diff(rows[:, 1]), 0.25, atol=0.01).any()  # the hop inside a segment
 
 
-def test_settings_and_lane_names_are_remembered(qtbot, tmp_path, tiny_model_path):
+def test_settings_are_remembered_and_lane_names_are_not(qtbot, tmp_path, tiny_model_path):
+    """Settings carry over to the next start; a lane's name does not (a name typed for one call, often a
+    person's, would label every later call), and names saved by earlier versions are removed."""
     from PySide6 import QtCore
 
     from gui.main_window import MainWindow
-    from gui.settings import load_settings
+    from gui.settings import TRACK_NAMES_KEY, load_settings
 
     ini = str(tmp_path / "ser.ini")
     store = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
@@ -55,17 +57,23 @@ def test_settings_and_lane_names_are_remembered(qtbot, tmp_path, tiny_model_path
     qtbot.addWidget(w)
     w.apply_settings(w.settings.replace(smoothing=0.3, hop_s=0.25))
     w.set_speed(4.0)
-    w.rename_lane(1, "Caller")
+    w.rename_lane(1, "Caller Jane")
     w.close()
+    assert "Caller Jane" not in (tmp_path / "ser.ini").read_text()
 
     again = QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)
-    settings, names = load_settings(again, GuiSettings())
+    settings = load_settings(again, GuiSettings())
     assert (settings.smoothing, settings.hop_s, settings.speed) == (0.3, 0.25, 4.0)
-    assert settings.model_path == str(tiny_model_path) and names == ["Agent", "Caller"]
+    assert settings.model_path == str(tiny_model_path)
+
+    again.setValue(TRACK_NAMES_KEY, '["Agent", "Caller Jane"]')  # as an earlier version saved them
+    again.sync()
+    assert load_settings(again, GuiSettings()) == settings
+    assert "Caller Jane" not in (tmp_path / "ser.ini").read_text()
 
     (tmp_path / "bad.ini").write_text("[analyzer]\nsettings=not json {\n")
     damaged = QtCore.QSettings(str(tmp_path / "bad.ini"), QtCore.QSettings.Format.IniFormat)
-    assert load_settings(damaged, GuiSettings()) == (GuiSettings(), None)
+    assert load_settings(damaged, GuiSettings()) == GuiSettings()
 
 
 def test_window_and_hop_follow_the_model_unless_changed(qtbot):
@@ -103,8 +111,8 @@ def test_settings_saved_before_the_model_set_the_window_follow_the_model(tmp_pat
 
     store = QtCore.QSettings(str(tmp_path / "s.ini"), QtCore.QSettings.Format.IniFormat)
     store.setValue(SETTINGS_KEY, json.dumps({"window_s": 2.0, "hop_s": 0.5, "smoothing": 0.3}))
-    settings, _ = load_settings(store, GuiSettings())
+    settings = load_settings(store, GuiSettings())
     assert (settings.window_s, settings.hop_s, settings.smoothing) == (None, None, 0.3)
-    save_settings(store, GuiSettings(window_s=2.0, hop_s=0.5), ["Agent"])
-    settings, names = load_settings(store, GuiSettings())
-    assert (settings.window_s, settings.hop_s, names) == (2.0, 0.5, ["Agent"])
+    save_settings(store, GuiSettings(window_s=2.0, hop_s=0.5))
+    settings = load_settings(store, GuiSettings())
+    assert (settings.window_s, settings.hop_s) == (2.0, 0.5)

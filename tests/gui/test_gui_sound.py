@@ -49,7 +49,7 @@ def test_sound_toggle_applies_during_a_replay_and_is_remembered(qtbot, tmp_path,
     w.act_sound.trigger()
     assert not w.settings.sound and not w.bridge.sound_playing
     w.close()
-    settings, _ = load_settings(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat), GuiSettings())
+    settings = load_settings(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat), GuiSettings())
     assert settings.sound is False
 
     w2 = MainWindow(GuiSettings(model_path=str(tiny_model_path), sound=True), session_dir=tmp_path / "s")

@@ -921,6 +921,26 @@ def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_name
     assert not edit.hasFocus()
 
 
+def test_a_lane_renamed_for_one_call_does_not_name_the_next(make_window, replay, stereo_wav, tmp_path):
+    """A name typed for one call's lane (often a person's) is that call's: analysed again with other
+    settings, the call keeps it; the next call, and a live session, start with the usual names, and
+    the next call's session holds none of the first call's names."""
+    import soundfile as sf
+
+    w = replay(make_window(speed=0.0, channels="split", analyse_agent=True), stereo_wav)
+    w.rename_lane(1, "Caller Jane")
+    w.apply_settings(w.settings.replace(smoothing=0.3))  # the same call, analysed again
+    assert w.lane_name(1) == "Caller Jane"
+    other = tmp_path / "other_call.wav"
+    data, rate = sf.read(stereo_wav, dtype="float32")
+    sf.write(other, data[::-1].copy(), rate)  # another call's audio
+    replay(w, other)
+    assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
+    assert [w.side_panel.panels[t].name for t in (0, 1)] == ["Agent", "Customer"]
+    assert "Caller Jane" not in w.session_path.read_text()
+    assert w._track_names_for_engine() == ["Agent", "Customer"]
+
+
 def test_a_single_lane_renamed_names_its_session_and_not_the_call_centre_lanes(make_window, replay, speech_wav):
     """The one lane of a recording renamed after its analysis: its saved session takes the name (its
     exports, and the recording opened again from it), the user's call-centre lane names do not."""
@@ -1260,7 +1280,7 @@ def test_a_session_shows_its_own_lane_names_without_changing_the_users(qtbot, ti
     assert w.open_session(tmp_path / "cli" / "speech.jsonl")
     assert w.lane_name(0) == "Speech" and w.side_panel.panels[0].name == "Speech"
     w.save_settings()
-    assert load_settings(store, base)[1][:2] == ["Agent", "Customer"]
+    assert "Speech" not in (tmp_path / "settings.ini").read_text() and load_settings(store, base) == w.settings
     replay(w, stereo_wav)
     assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
     assert "Agent" in w.banner.text() and "mix" not in w.banner.text()
