@@ -600,3 +600,17 @@ def test_an_interrupt_while_the_disk_is_full_does_not_claim_the_file_says_it_sto
     err = capsys.readouterr().err
     assert "could not record that the analysis stopped (is the disk full?)" in err
     assert "marks the analysis as stopped" not in err
+
+
+def test_ctrl_c_while_the_command_loads_says_interrupted_without_a_traceback(monkeypatch, capsys):
+    """Ctrl+C in the first moments of a command, while its modules are still being imported (numpy,
+    ONNX Runtime): one line and exit status 130, as later in the run, not Python's traceback."""
+    import ser.cli
+
+    def interrupted_import():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ser.cli, "build_parser", interrupted_import)
+    assert ser.cli.main(["analyze", "talk.wav"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "ser: interrupted\n" and captured.out == ""
