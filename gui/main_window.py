@@ -404,6 +404,16 @@ class ErrorBanner(QtWidgets.QFrame):
         self._take_off(lambda m: m[0].startswith(prefix))
 
 
+class _ClickToSeekStyle(QtWidgets.QProxyStyle):
+    """The application's style, but a left click on a slider's groove moves the handle to the point
+    clicked (as in media players), where Qt's default steps a page toward it."""
+
+    def styleHint(self, hint, option=None, widget=None, return_data=None):
+        if hint == QtWidgets.QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return QtCore.Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, return_data)
+
+
 class MainWindow(QtWidgets.QMainWindow):
     """Live monitoring, file replay, saved sessions and the call-centre view."""
 
@@ -526,7 +536,10 @@ class MainWindow(QtWidgets.QMainWindow):
         seek_row = QtWidgets.QHBoxLayout()
         self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.seek_slider.setRange(0, 0)
-        self.seek_slider.setToolTip("Replay position: drag to seek (or click a plot)")
+        self.seek_slider.setToolTip("Replay position: click or drag to seek (or click a plot)")
+        jump = _ClickToSeekStyle()  # a click on the groove goes there, not a page step toward it
+        jump.setParent(self.seek_slider)
+        self.seek_slider.setStyle(jump)
         self.seek_slider.setSingleStep(1000)  # milliseconds
         self.seek_slider.setPageStep(int(SEEK_STEP_S * 1000))
         self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value() / 1000.0))

@@ -674,6 +674,20 @@ def test_the_position_slider_seeks(make_window, replay, speech_wav):
     assert w.position_s == pytest.approx(7.0, abs=0.01) and w.paused
 
 
+def test_a_click_on_the_position_slider_goes_where_it_was_clicked(make_window, replay, speech_wav, qtbot):
+    """A click near the slider's right end seeks there (Qt's default moved a page step toward it)."""
+    from PySide6 import QtCore
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    w.seek(0.0)
+    w.redraw()
+    slider = w.seek_slider
+    at = QtCore.QPoint(int(slider.width() * 0.9), slider.height() // 2)
+    qtbot.mouseClick(slider, QtCore.Qt.MouseButton.LeftButton, pos=at)
+    assert w.position_s == pytest.approx(0.9 * w.duration_s, abs=0.08 * w.duration_s)
+    assert w.duration_s > 2 * 5.0  # so a page step (5 s) would have stopped well short of it
+
+
 def test_spectrogram_keeps_its_times_across_a_gap(qtbot):
     from gui.history import TrackHistory
     from gui.plots import PlotStack
