@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -176,6 +177,15 @@ def _in_app_words(message: str, session: bool = False) -> str:
     return in_app_split_advice(message, session)
 
 
+_FOLDERS = re.compile(r"(?<![\w.])(?:~|\.{1,2})?(?:[\w.~-]*/)+(?=[^\s/])")
+
+
+def _without_folders(text: str) -> str:
+    """``text`` with its paths' folders left out: a session's note names its recording as the session
+    recorded it (relative to where it was analysed), the recording read again by its full path."""
+    return _FOLDERS.sub("", text)
+
+
 def _said_note(messages: list[str]) -> str | None:
     """What was said while an opened session was analysed (its recording's level, a damaged file, a
     failure), as the banner gives it then; None when nothing was."""
@@ -318,7 +328,8 @@ class ErrorBanner(QtWidgets.QFrame):
         # Said already within a longer message (a session's note "When it was analysed: ...", and the
         # same damage met again when its recording is read): its words are shown once, and an error
         # said within a note makes that message an error (the banner turns red).
-        within = [i for i, m in enumerate(self._shown) if text != m[0] and text in m[0]] if keep else []
+        bare = _without_folders(text)
+        within = [i for i, m in enumerate(self._shown) if text != m[0] and bare in _without_folders(m[0])] if keep else []
         if within:
             if not notice:
                 i = within[0]

@@ -786,6 +786,16 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     assert "#5a1d1d" in w.banner.styleSheet()
     w.banner.show_message("the file is cut short. More.")  # not within it: shown
     assert w.banner.messages()[-1] == "the file is cut short. More."
+    # A session's note names its recording as it was analysed (a relative path); read again, the
+    # recording is named by its full path: the same words, shown once.
+    note = "When it was analysed: calls/call_d.wav: the WAV header declares 1:06.9 of audio but the file holds 33.5 s."
+    w.banner.show_message(note, notice=True, keep=False)
+    w.banner.show_message("/home/ana/w/calls/call_d.wav: the WAV header declares 1:06.9 of audio but the file "
+                          "holds 33.5 s.")
+    assert w.banner.messages() == [note]
+    w.banner.show_message("/home/ana/w/calls/call_e.wav: the WAV header declares 1:06.9 of audio but the file "
+                          "holds 33.5 s.")  # another recording's
+    assert len(w.banner.messages()) == 2
 
 
 def test_notices_that_a_live_session_goes_on_go_when_it_ends(qtbot, tiny_model_path, tmp_path):
