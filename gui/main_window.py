@@ -65,6 +65,11 @@ SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
+# The same lane in a saved session: what Settings say now does not change what was analysed then.
+SESSION_NOT_ANALYSED = " (left out when this call was analysed, as the settings were then)"
+# Analysis settings changed while a saved session is shown.
+SESSION_SETTINGS = ("The new analysis settings apply to what is analysed from now on: this saved session keeps the "
+                    "results it was made with. Open its recording to analyse it again with them.")
 MONO_MIC_NOTICE = ("This microphone has one channel, so the call-centre view analyses all of it: every voice it "
                    "hears, an agent's too. In the EU, inferring the emotions of employees at work is prohibited "
                    "(AI Act, Art. 5(1)(f)): do not listen to an agent's headset here. The call-centre view leaves "
@@ -1440,7 +1445,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.transport.load(SESSION, end, has_audio=recording is not None, analysed_s=end, analysis_done=True)
         if lanes > 1:
             for t in sorted(skipped):
-                self._mark_not_analysed(t)
+                self._mark_not_analysed(t, SESSION_NOT_ANALYSED)
         self._set_state(f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
         if recording is None:  # nothing to play: the playhead at the end, so the panel shows where it got to
             self.transport.seek(end)
@@ -1827,6 +1832,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banner.show_message(f"{PAUSED_SETTINGS}they apply when you resume (Space), in the same session, "
                                      "which records where they changed (its report and exports say so).",
                                      notice=True)
+        elif engine_changed and self.mode == SESSION:
+            self.banner.show_message(SESSION_SETTINGS, notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
         if refused is not None:  # said last: a recording opened again above clears the banner

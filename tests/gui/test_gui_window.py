@@ -1177,6 +1177,24 @@ def test_the_spectrogram_scale_is_fixed_and_the_agent_panel_says_it_is_not_analy
     assert not panel.analysed and "Not analysed" in panel.summary_label.text() and not panel.va_plot.isVisible()
 
 
+def test_a_saved_call_says_its_agent_lane_was_left_out_then_whatever_the_settings_say_now(make_window, replay,
+                                                                                          stereo_wav):
+    """A saved session's agent lane was not analysed when the call was: turning the agent's channel on
+    in Settings changes nothing in it, so the lane does not tell the user to do that, and the change
+    of settings says what it applies to."""
+    from gui.main_window import SESSION_SETTINGS
+
+    w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
+    session = w.session_path
+    assert w.open_session(session)
+    panel = w.side_panel.panels[0]
+    assert not panel.analysed and "left out when this call was analysed" in panel.summary_label.text()
+    assert "turn it on in Settings" not in panel.summary_label.text()
+    w.apply_settings(w.settings.replace(analyse_agent=True))
+    assert SESSION_SETTINGS in w.banner.messages() and w.mode == "session"
+    assert "left out when this call was analysed" in w.side_panel.panels[0].summary_label.text()
+
+
 def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(make_window, replay, speech_wav):
     from gui.sessions import list_sessions
 
