@@ -280,7 +280,7 @@ def run_analyze(args) -> int:
         if mono and names and len(names) == 1:  # analysed: said before it
             print(f"ser analyze: note:{mono}", file=sys.stderr)
         try:
-            res, kept = _analyze_one(src, out_path, predictor, config, args, names)
+            res, kept = _analyze_one(src, out_path, predictor, config, args, names, skip)
         except KeyboardInterrupt:
             if rest := args.files[i + 1:]:
                 print(f"ser analyze: not analysed ({count_text(len(rest), 'file')}): {', '.join(rest)}.",
@@ -299,9 +299,7 @@ def run_analyze(args) -> int:
             if res.errors:  # the header's length, and how much of it could be read
                 dur = f"{dur} by its header, {time_text(res.analysed_until_s)} of it read"  # as the error says where
             print(f"{src} ({dur}) -> {out_path}", flush=True)
-            for s in summarize(res.track_names, res.segments, res.results, res.metadata.get("model", {}).get("heads")):
-                line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()
-                print(f"  {line}", flush=True)
+            _print_summary(res.track_names, res.segments, res.results, res.metadata, skip)
         if res.errors:
             failed += 1
             for msg in res.errors:
@@ -318,11 +316,20 @@ def run_analyze(args) -> int:
     return EXIT_SOME_FAILED if failed else 0
 
 
-def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path) -> bool:
+def _print_summary(track_names: list[str], segments, results, metadata: dict, skip: tuple[int, ...]) -> None:
+    """Each track's summary line, as ``ser analyze`` prints it under a file's name."""
+    for s in summarize(track_names, segments, results, (metadata.get("model") or {}).get("heads")):
+        line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()
+        print(f"  {line}", flush=True)
+
+
+def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path,
+                      summary: tuple[int, ...] | None = None) -> bool:
     """Say, once, how far the analysis of ``src`` got before Ctrl+C or SIGTERM and where its results
-    are (``session_file``: the session the engine closed on the way out, whose end record says).
-    Returns whether the analysis had in fact reached the end of the file (the interrupt came as it
-    finished): its results are then complete, and said to be."""
+    are (``session_file``: the session the engine closed on the way out, whose end record says), and
+    with ``summary`` (the tracks not analysed) each track's summary of the results so far, as a run
+    to the end gives it. Returns whether the analysis had in fact reached the end of the file (the
+    interrupt came as it finished): its results are then complete, and said to be."""
     from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state
 
     try:
@@ -332,16 +339,21 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
         total = (store.metadata.get("engine") or {}).get("source", {}).get("duration_s")
         ended = store.ended is not None
     except SERError:
-        until = total = None
+        store = until = total = None
         complete = ended = False
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     exc.reported = True  # ser's main says nothing more
+    engine = store.metadata.get("engine") or {} if store is not None else {}
+    if summary is not None and (tracks := engine.get("tracks")):
+        of = "" if total is None else f" of {time_text(total)}"
+        print(f"{src} ({word} after {time_text(until or 0.0)}{of}) -> {out_path}", flush=True)
+        _print_summary(list(tracks), store.segments, store.results, engine, summary)
     if complete:
         print(f"ser analyze: {word}: {src} had been analysed to its end"
-              + ("" if until is None else f" ({until:.1f} s)") + f"; its results are complete in {out_path}.",
+              + ("" if until is None else f" ({time_text(until)})") + f"; its results are complete in {out_path}.",
               file=sys.stderr)
         return True
-    how_far = "" if until is None else f" after {until:.1f} s" + ("" if total is None else f" of {total:.1f} s")
+    how_far = "" if until is None else f" after {time_text(until)}" + ("" if total is None else f" of {time_text(total)}")
     if not ended:  # its end record could not be written (a full disk): the file holds what it could
         marked = f"; {session_file} could not record that the analysis stopped (is the disk full?)"
     elif out_path.suffix == ".csv":
@@ -359,9 +371,10 @@ def _kept_in(journal: Path) -> str:
             "there is room).")
 
 
-def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names):
-    """Analyse one file into ``out_path``. Returns the analysis and the journal kept beside a CSV
-    whose file broke off part-way (None otherwise)."""
+def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names,
+                 skip: tuple[int, ...] = ()):
+    """Analyse one file into ``out_path`` (``skip``: the tracks not analysed). Returns the analysis
+    and the journal kept beside a CSV whose file broke off part-way (None otherwise)."""
     bar = None
     kept = None
     duration = None if args.quiet else _duration_s(src)
@@ -384,7 +397,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
             except KeyboardInterrupt as exc:
                 if out_path.is_file():  # stopped before the session file was made: ser's main says it
-                    _report_interrupt(exc, src, out_path, out_path)
+                    _report_interrupt(exc, src, out_path, out_path, None if args.quiet else skip)
                 raise
         else:
             # CSV and JSON are whole documents, written at the end; until then every result goes to
@@ -403,7 +416,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
-                    complete = _report_interrupt(exc, src, out_path, journal)
+                    complete = _report_interrupt(exc, src, out_path, journal, None if args.quiet else skip)
                     if args.format != "csv" or complete:  # a stopped CSV keeps its journal: it records how far
                         journal.unlink()
                 raise

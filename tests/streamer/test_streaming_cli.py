@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,38 @@ def test_an_interrupt_that_comes_as_the_file_finishes_says_the_results_are_compl
     assert out.is_file() and not list(tmp_path.glob("*.partial.jsonl"))
     if fmt == "json":
         assert json.loads(out.read_text())["analysis"]["state"] == "complete"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_interrupted_analysis_prints_the_summary_of_its_results_so_far(
+        speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch, fmt):
+    """Ctrl+C part-way: each track's summary of what was analysed, as at the end of a run, under the
+    file's name with how far it got, in the times the rest of the output uses (m:ss from a minute)."""
+    import streamer.cli_analyze as cli
+    from model.audio import load_mono_16k
+
+    speech = np.concatenate([np.concatenate([load_mono_16k(p), np.zeros(8000, np.float32)]) for p in speech_paths] * 8)
+    src = tmp_path / "long.wav"
+    sf.write(src, speech, 16000)
+    assert len(speech) / 16000 > 60
+    real = cli.analyze_file
+
+    def interrupted_after_a_minute(*args, **kwargs):
+        told = kwargs["progress"]
+
+        def progress(done_s):
+            told(done_s)
+            if done_s >= 60.0:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(cli, "analyze_file", interrupted_after_a_minute)
+    out = tmp_path / f"r.{fmt}"
+    assert main(["analyze", str(src), "--out", str(out), "--model", str(tiny_model_path)]) == 130
+    captured = capsys.readouterr()
+    head, line = captured.out.splitlines()[-2:]
+    assert re.fullmatch(rf"{re.escape(str(src))} \(interrupted after \d:\d\d\.\d of 3:0\d\.\d\) -> {re.escape(str(out))}",
+                        head), captured.out
+    assert line.startswith("  mix: speech ") and "segments" in line
+    assert re.search(r"interrupted: .* after \d:\d\d\.\d of 3:0\d\.\d", captured.err), captured.err
