@@ -50,7 +50,7 @@ GAP_TOLERANCE_S = 0.01  # result times are rounded; windows closer than this cou
 # call, and one row per failed call (speaker columns empty).
 TABLE_COLUMNS = (
     ("call_id", "string"), ("path", "string"), ("status", "string"), ("error", "string"),
-    ("duration_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
+    ("duration_s", "float64"), ("analysed_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
     ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("uncertain_s", "float64"),
     ("mean_valence", "float64"),
     ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
@@ -421,6 +421,15 @@ def _ms(seconds):
     return round(float(seconds), 3) if isinstance(seconds, (int, float)) else seconds
 
 
+def _analysed_s(call: dict) -> float | None:
+    """How much of a call's recording its results cover: all of it when done, up to where it broke
+    off when it failed part-way (its ``duration_s`` is what its header declared), None without results."""
+    if call["status"] == "done":
+        return call.get("duration_s")
+    until = (call.get("summary") or {}).get("analysed_until_s")
+    return until if isinstance(until, (int, float)) else None
+
+
 def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tuple[list[dict], list[str], list[str]]:
     """Rows of the table, the emotion labels (``share_<label>`` columns: the model's, in its order,
     so tables of different batches line up; then any other label the summaries hold) and the
@@ -435,7 +444,7 @@ def table_rows(calls: list[dict], model_labels: list[str] | None = None) -> tupl
     for c in calls:
         summ = c.get("summary") or {}
         common = {"call_id": c["call_id"], "path": c["path"], "status": c["status"], "error": c.get("error", ""),
-                  "duration_s": _ms(c.get("duration_s")), "key": c.get("key", ""),
+                  "duration_s": _ms(c.get("duration_s")), "analysed_s": _ms(_analysed_s(c)), "key": c.get("key", ""),
                   # below 16 kHz (a telephone's 8000): the model is less sure there (the report says so)
                   "sample_rate_hz": summ.get("sample_rate_hz") if isinstance(summ.get("sample_rate_hz"), int) else None,
                   "notes": " ".join(summ.get("notes") or []),

@@ -62,6 +62,9 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     assert 0 < float(cut_rows[0]["speech_s"]) <= cut["analysed_until_s"]
     length = cut_rows[0]["duration_s"]  # the file's frames over its rate, to the millisecond
     assert length and len(length.partition(".")[2]) <= 3, length
+    # How much of it the results cover, beside what its header declares.
+    assert float(cut_rows[0]["analysed_s"]) == pytest.approx(cut["analysed_until_s"], abs=1e-3)
+    assert float(cut_rows[0]["analysed_s"]) < float(length)
     assert load(out / "calls" / "cut.flac" / "summary.json")["analysed_until_s"] == cut["analysed_until_s"]
     for name in ("broken.wav", "mono.wav", "six.wav"):  # nothing analysed: nothing kept
         assert not (out / "calls" / name / "results.json").exists() and "partial_results" not in load(
@@ -69,6 +72,8 @@ def test_bad_files_are_recorded_and_do_not_stop_the_batch(calls, tiny_model_path
     with open(out / "calls.csv", newline="") as f:
         rows = {r["call_id"]: r for r in csv.DictReader(f)}
     assert {c: r["status"] for c, r in rows.items()} == {**dict.fromkeys(GOOD, "done"), **dict.fromkeys(BAD, "failed")}
+    assert all(rows[c]["analysed_s"] == rows[c]["duration_s"] for c in GOOD)
+    assert all(rows[c]["analysed_s"] == "" for c in ("broken.wav", "mono.wav", "six.wav"))
     assert BAD["mono.wav"] in rows["mono.wav"]["error"]
     report = (out / "report.html").read_text()
     assert "Failed calls" in report and all(f"<b>{name}</b>" in report for name in BAD)
