@@ -613,7 +613,7 @@ class MainWindow(QtWidgets.QMainWindow):
             sb.addPermanentWidget(w)
 
     def _build_actions(self) -> None:
-        tb = self.addToolBar("Main")
+        self.main_toolbar = tb = self.addToolBar("Main")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
 
@@ -711,6 +711,11 @@ class MainWindow(QtWidgets.QMainWindow):
             metrics = play.fontMetrics()
             extra = play.sizeHint().width() - metrics.horizontalAdvance(self.act_play.text())
             play.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Play", "Pause")) + extra + 2)
+        # The analysis controls in a toolbar of their own, which goes to a second row when the window
+        # is too narrow for both (at 1024 pixels Export and Settings went behind the overflow arrow).
+        self.analysis_toolbar = tb = self.addToolBar("Analysis")
+        tb.setObjectName("analysisToolbar")
+        tb.setMovable(False)
         tb.addWidget(labelled(" Speed: ", self.speed_combo))
         tb.addWidget(labelled(" Channels: ", self.channels_combo))
         tb.addSeparator()
@@ -2239,9 +2244,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_path(files[0])
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
+        self._arrange_toolbars(event.size().width())
         super().resizeEvent(event)
         if not self.banner.isHidden():
             self.banner._fit_height()  # its room is a share of the window's height
+
+    def _arrange_toolbars(self, width: int) -> None:
+        """The analysis toolbar beside the main one when both fit in ``width``, else on a row below it
+        (rather than controls behind an overflow arrow)."""
+        needed = self.main_toolbar.sizeHint().width() + self.analysis_toolbar.sizeHint().width()
+        apart = self.toolBarBreak(self.analysis_toolbar)
+        if needed > width and not apart:
+            self.insertToolBarBreak(self.analysis_toolbar)
+        elif needed <= width and apart:
+            self.removeToolBarBreak(self.analysis_toolbar)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         if not self.keep_unsaved_first("Quitting"):

@@ -48,6 +48,7 @@ CAPTION_GAP_PX = 3
 MARKER_CROWD_S = 8.0
 MARKER_LABEL_POSITIONS = (0.55, 0.85, 0.25)
 CAPTION_Z = 1  # captions and the pointer's readout are the view box's own children, over its contents
+CAPTION_NAME_CHARS = 24  # a lane name longer than this is shortened in the plots' captions
 CAPTION_FALLBACK_PX = 18  # a caption's height before its text item exists
 AXIS_LABEL_MARGIN_PX = 4  # a left-axis title shows where the plot is this much taller than it is long
 CAPTION_MARGIN_PX = 6  # room a caption leaves on each side (the text item's own padding included)
@@ -299,9 +300,9 @@ class Lane:
 
     def _spec_caption(self) -> None:
         if self.no_audio_why:
-            self._set_caption(self.spec_plot, f"{self.name}: no spectrogram ({self.no_audio_why})", "no spectrogram")
+            self._set_caption(self.spec_plot, f"{self.caption_name}: no spectrogram ({self.no_audio_why})", "no spectrogram")
         else:
-            self._set_caption(self.spec_plot, f"{self.name}: log-mel spectrogram", "log-mel")
+            self._set_caption(self.spec_plot, f"{self.caption_name}: log-mel spectrogram", "log-mel")
 
     def set_analysed(self, analysed: bool, why: str = "") -> None:
         """A lane that is shown but not analysed (the agent's, in the call-centre view) says so on
@@ -312,7 +313,8 @@ class Lane:
         for i, (head, kind, outputs) in enumerate(self.heads):
             self._head_caption(head, kind, outputs)
             if not analysed:
-                self._set_caption(self.head_plots[head], f"{self.name}: not analysed{why}", f"{self.name}: not analysed")
+                self._set_caption(self.head_plots[head], f"{self.caption_name}: not analysed{why}",
+                                  f"{self.caption_name}: not analysed")
             # Not analysed, the model plots would stay empty: the first keeps one line for the caption
             # that says why, the others fold away, and the analysed lanes get the room.
             folded = not analysed and i > 0
@@ -348,14 +350,21 @@ class Lane:
                 self._grid.setRowMinimumHeight(row, low)
                 self._grid.setRowMaximumHeight(row, high)
 
+    @property
+    def caption_name(self) -> str:
+        """The lane's name as its plots' captions give it: a long one shortened (it covered the
+        curves); the side panel and the tooltips give it whole."""
+        name = self.name
+        return name if len(name) <= CAPTION_NAME_CHARS else name[:CAPTION_NAME_CHARS - 1].rstrip() + "…"
+
     def _level_caption(self) -> None:
         # A lane not analysed gets no voice activity, so nothing is shaded in it.
         shaded = ", speech shaded" if self.analysed else ""
         if self.no_audio_why:
-            self._set_caption(self.level_plot, f"{self.name}: no level ({self.no_audio_why}){shaded}",
-                              f"{self.name}: no level")
+            self._set_caption(self.level_plot, f"{self.caption_name}: no level ({self.no_audio_why}){shaded}",
+                              f"{self.caption_name}: no level")
         else:  # (the lane's name kept once, on its first plot)
-            self._set_caption(self.level_plot, f"{self.name}: level{shaded}", f"{self.name}: level")
+            self._set_caption(self.level_plot, f"{self.caption_name}: level{shaded}", f"{self.caption_name}: level")
 
     def _head_caption(self, head: str, kind: str, outputs: list[str]) -> None:
         if kind == "categorical":
@@ -369,7 +378,7 @@ class Lane:
                    "emotions" if head == "emotion" and len(outputs) != 2 else head)
         if not self.analysed:
             text = compact = "not analysed"
-        self._set_caption(self.head_plots[head], f"{self.name}: {text}", compact)
+        self._set_caption(self.head_plots[head], f"{self.caption_name}: {text}", compact)
 
     def add_marker(self, at_s: float, text: str) -> None:
         """A dashed line at ``at_s`` through the lane, labelled ``text`` in the level plot. Labels of

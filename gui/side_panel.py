@@ -289,7 +289,11 @@ class SidePanel(QtWidgets.QScrollArea):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
-        self.setMinimumWidth(280)
+        # Its lanes' panels fit its width (their text wraps): no sideways scrolling, and room for the
+        # vertical scroll bar that two lanes in a small window bring.
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        bar = self.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        self.setMinimumWidth(280 + bar)
         body = QtWidgets.QWidget()
         self._layout = QtWidgets.QVBoxLayout(body)
         self._layout.addStretch(1)

@@ -935,6 +935,22 @@ def test_enter_in_a_lane_name_gives_the_keys_back_and_the_session_folder_is_name
     assert not edit.hasFocus()
 
 
+def test_a_long_lane_name_is_shortened_in_the_plots_and_whole_in_the_panel(make_window, replay, stereo_wav):
+    """A long name in every plot's caption covered the curves: the captions shorten it, the side
+    panel and the session keep it whole."""
+    from gui.plots import CAPTION_NAME_CHARS
+
+    w = replay(make_window(speed=0.0, channels="split", analyse_agent=True), stereo_wav)
+    name = "Caller Jane with a really long name for testing"
+    w.side_panel.panels[1].name_edit.setText(name)
+    w.side_panel.panels[1].name_edit.editingFinished.emit()
+    lane = w.plot_stack.lanes[1]
+    assert lane.caption_name == name[:CAPTION_NAME_CHARS - 1].rstrip() + "…"
+    assert all(name not in lane.caption(p) for p in lane.captions)
+    assert lane.caption(lane.level_plot).startswith(lane.caption_name + ": level")
+    assert w.side_panel.panels[1].name == name and name in w.session_path.read_text()
+
+
 def test_a_lane_renamed_for_one_call_does_not_name_the_next(make_window, replay, stereo_wav, tmp_path):
     """A name typed for one call's lane (often a person's) is that call's: analysed again with other
     settings, the call keeps it; the next call, and a live session, start with the usual names, and
@@ -1577,17 +1593,22 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     assert lane.colorbar.axis._tickLevels is None  # every 20 dB again
 
 
-def test_every_toolbar_control_shows_in_a_1280_pixel_window(make_window):
+def test_every_toolbar_control_shows_in_a_1280_and_a_1024_pixel_window(make_window):
     """Four export buttons, a long microphone name and 'Call centre (two lanes)' pushed Settings and
-    the exports behind the toolbar's overflow arrow in a laptop-wide window."""
+    the exports behind the toolbar's overflow arrow in a laptop-wide window; at 1024 pixels, Export and
+    Settings."""
     w = make_window()
     w.device_combo.addItem("HDA Intel PCH: ALC3246 Analog (hw:0,0) with a long name", 3)
-    w.resize(1280, 800)
-    QtWidgets.QApplication.processEvents()
-    toolbar = w.findChild(QtWidgets.QToolBar)
-    overflow = [b for b in toolbar.findChildren(QtWidgets.QToolButton) if b.objectName() == "qt_toolbar_ext_button"]
-    assert overflow and not overflow[0].isVisible()
-    assert w.export_button.isVisible() and toolbar.widgetForAction(w.act_settings).isVisible()
+    for width, rows in ((1280, 1), (1024, 2)):  # a smaller window: the analysis controls on a second row
+        w.resize(width, 700)
+        QtWidgets.QApplication.processEvents()
+        for toolbar in (w.main_toolbar, w.analysis_toolbar):
+            overflow = [b for b in toolbar.findChildren(QtWidgets.QToolButton)
+                        if b.objectName() == "qt_toolbar_ext_button"]
+            assert not overflow or not overflow[0].isVisible(), (width, toolbar.objectName())
+        assert w.export_button.isVisible() and w.analysis_toolbar.widgetForAction(w.act_settings).isVisible()
+        assert w.toolBarBreak(w.analysis_toolbar) == (rows == 2), width
+        assert (w.analysis_toolbar.y() > w.main_toolbar.y()) == (rows == 2), width
 
 
 def test_a_small_window_scrolls_its_plots_rather_than_squash_them(make_window, replay, stereo_wav, qtbot):
