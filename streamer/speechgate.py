@@ -35,14 +35,14 @@ offline):
   drift is the least of the lags' medians. Measured (benchmarks/RESULTS.md): of 7,745 2-s windows of
   speech that passed the tests before (RAVDESS speech and song, EmoDB and BAVED, clean, through a
   telephone line, GSM, MP3, or with white noise 5 dB below), none is rejected; with a steady 1-kHz
-  tone 15-25 dB below the speech none of 8,288, with a vowel drawn out to 1.2 s at most 4 of 12,625
-  (0.5 % with white noise 10 dB below), with a beep of 0.3-0.5 s up to 12 dB louder than the words 1
-  of about 21,700. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
-  them (the noise measured against their loud part) pass in none of their windows, but for a ringing
-  tone of 400 + 450 Hz (76-79 % at 10 dB, 22-37 % at 15: one frame does not resolve its lines, and the
-  noise moves their joint peak) and of 400 + 425 + 450 Hz at 10 dB (25-51 %); with noise 5 dB below,
-  some pass (a 440 + 480 Hz ringing tone 17-37 %). A melody of notes with a few harmonics counts as
-  rich and passes in noise as it did before.
+  tone 15-25 dB below the speech none of 8,288, with a vowel drawn out to 1.2 s none of 12,625
+  (73 of 12,864, 0.6 %, with white noise 10 dB below), with a keypad, call-waiting or recording beep of
+  0.1-0.5 s up to 12 dB louder than the words none of 32,293. Ringing, busy, keypad, fax and modem tones with white or pink noise 10-20 dB below
+  them (the noise measured against their loud part) pass in none of their windows, but for ringing
+  tones of 400 + 450 Hz and 400 + 425 + 450 Hz with pink noise 10 dB below (21 % and 24 %; one frame does
+  not resolve their lines, and the noise moves their joint peak); with noise 5 dB below, many pass (a
+  440 + 480 Hz ringing tone 16-40 %, the 400 + 450 Hz one 71-81 %). A melody of notes with a few
+  harmonics counts as rich and passes in noise as it did before.
 
 A segment whose windows the gate rejects in part (a loud recording's background noise, which
 webrtcvad takes for speech, running on between words) is cut (streamer/pipeline.py): the stretches
@@ -343,9 +343,12 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
     (a beep in speech, louder than the words, is not a tone on a line). Otherwise pairs of loud frames
     of the same kind LINE_LAGS apart are judged: a rich pair counts as moving (99 Hz); in a tonal
     pair the first frame's strongest peak is the line, and in the second the line is the strongest of
-    the three bins around it, or none if that bin is not a peak (99 Hz), each position refined by a
-    parabola through the log power of the bin and its neighbours. The drift is the least over the
-    lags of the median over their pairs, of a lag with at least MIN_LINE_PAIRS pairs."""
+    the three bins around it, or none if that bin is not a peak (99 Hz); the line moved by as much as
+    the power-weighted centre of the five bins around the first frame's line moved. (A parabola's
+    vertex through the top three bins, used before, is ill-conditioned on a flat top: two lines a bin
+    or two apart, as in a 400 + 450 Hz ringing tone, merge into one, and with line noise its vertex
+    wandered by 2-5 Hz.) The drift is the least over the lags of the median over their pairs, of a lag
+    with at least MIN_LINE_PAIRS pairs."""
     if np.count_nonzero(kinds[audible] == 2) >= MIN_RICH_FRAMES:
         return 99.0
     loud = audible & (level > level[audible].max() - LINE_RANGE_DB)
@@ -365,13 +368,13 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
         n_bins = band.shape[1]
         # The five bins around the line in both frames of each pair, in one gather from the flat array.
         at = np.concatenate([i * n_bins + lines[i], (i + np.repeat(LINE_LAGS, counts)) * n_bins + lines[i]])
-        near = np.log(band.reshape(-1)[at[:, None] + _AROUND] + _SHAPE_FLOOR)
+        near = band.reshape(-1)[at[:, None] + _AROUND] + _SHAPE_FLOOR
         here, there = near[:len(i)], near[len(i):]
         c = 1 + np.argmax(there[:, 1:4], axis=1)
         flat = there.reshape(-1)
         top = np.arange(0, flat.size, 5) + c
         a, b, e = flat[top - 1], flat[top], flat[top + 1]
-        moved = (c - 2) + _vertex(a, b, e) - _vertex(here[:, 1], here[:, 2], here[:, 3])
+        moved = (there @ _AROUND) / there.sum(axis=1) - (here @ _AROUND) / here.sum(axis=1)
         drift = np.where((b >= a) & (b >= e), np.abs(moved) * _BIN_HZ, 99.0)
     best, at = float("inf"), 0
     for m, r in zip(counts, rich):
@@ -379,12 +382,6 @@ def _line_drift(band: np.ndarray, kinds: np.ndarray, lines: np.ndarray, level: n
             best = min(best, float(percentiles(np.concatenate([drift[at:at + m], np.full(r, 99.0)]), _MEDIAN)[0]))
         at += m
     return best
-
-
-def _vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Where a parabola through (-1, a), (0, b), (1, c) peaks, for b at least as high as a and c (a
-    flat top gives 0; values for other b are not used)."""
-    return 0.5 * (a - c) / np.minimum(a - 2 * b + c, -1e-12)
 
 
 _SPREAD = np.array([10.0, 90.0]) / 100  # the percentiles whose distance is the modulation
