@@ -12,7 +12,15 @@ offline):
   gathers in the band's lower part (300-1000 Hz), where it still stands well above white or pink
   noise: that part's spread counts too where its share of the band's power spreads as speech's does
   in noise (3-8.5 dB), not as a siren's or a whistled tune's, whose power moves between the parts
-  (far more), nor as a melody's that keeps to the part (less).
+  (far more), nor as a melody's that keeps to the part (less). A steady line that lasts the whole
+  window (a whine, a tone, mains hum's harmonics) fills the pauses too: where the window has such
+  lines, holding at least MIN_STEADY_SHARE of its power, the spread is measured again on the power
+  above each bin's floor (_under_steady_lines). Of the 2,799 windows of speech of 3,421 clips (RAVDESS
+  speech and song, EmoDB, BAVED) the gate kept, with a 1-kHz tone 5 dB below the speech, 83.0 % before
+  and 93.9 % now; with a 440-Hz tone 10 dB below 75.4 -> 95.9 %; with 50-Hz hum (harmonics to 3.8 kHz,
+  the even ones weaker) as loud as the speech 90.7 -> 96.7 %, 60-Hz 86.0 -> 97.8 %. Of the generated everyday sounds (below), engine
+  sounds passed in 36.3 % of their windows instead of 34.7 %, a swept pad 32.6 instead of 32.3 %, and
+  the other 23 families tried as before.
 - **not a pure tone**: dial tones put all their energy in one or two narrow spectral lines (a
   backstop: steady and cadenced tones already fail the first test, as their silent gaps in a
   recording are digital silence or far below speech level).
@@ -103,6 +111,12 @@ LOW_PART_HZ = (300.0, 1000.0)
 LOW_SHARE_SPREAD_DB = (3.0, 8.5)
 # Thresholds (see the module docstring).
 MIN_MODULATION_DB = 10.0  # spread (10th to 90th percentile) of frame levels in the speech band
+# Speech over a steady tone or hum: the modulation is measured again without the window's steady lines
+# (see _under_steady_lines) where bins' floors (10th percentile over the frames) stand this far above
+# the median bin's floor and hold at least MIN_STEADY_SHARE of the band's mean power.
+STEADY_LINE_DB = 15.0
+MIN_STEADY_SHARE = 0.1
+RESIDUAL_RANGE_DB = 30.0  # what is left without the lines counts from this far below the median frame's power
 MAX_TONE_SHARE = 0.995  # share of band energy around the 3 strongest spectral lines (each ±PEAK_BINS bins)
 PEAK_BINS = 2  # a Hann-windowed line spreads over about 3 bins
 MAX_FLATNESS = 0.75  # spectral flatness of the mean band spectrum
@@ -270,10 +284,41 @@ def measure(x: np.ndarray, start: int | None = None, frames: GateFrames | None =
     modulation = float(high[0] - low[0])
     if LOW_SHARE_SPREAD_DB[0] <= high[2] - low[2] <= LOW_SHARE_SPREAD_DB[1]:  # speech, and noise between it
         modulation = max(modulation, float(high[1] - low[1]))
+    if modulation < MIN_MODULATION_DB:  # steady: perhaps speech over a tone or hum that fills its pauses
+        modulation = max(modulation, _under_steady_lines(band[audible]))
     mean = band[audible].mean(axis=0) + 1e-20
     tone = float(_line_energy(mean) / mean.sum())
     flatness = float(np.exp(np.mean(np.log(mean))) / np.mean(mean))
     return GateReading(modulation, tone, flatness, _flux(flux, level, audible), _line_drift(band, kinds, lines, level, audible))
+
+
+_STEADY_LINE = 10 ** (STEADY_LINE_DB / 10)
+_FLOOR_FRACTION = np.array([0.1])
+
+
+def _under_steady_lines(band: np.ndarray) -> float:
+    """The modulation of what a window holds besides its steady lines (a whine, a tone, mains hum's
+    harmonics), 0 where it has none. A line that lasts the whole window fills the pauses between
+    words, and the frame levels of speech over a 1-kHz tone 5 dB below it spread by less than
+    MIN_MODULATION_DB in about one window in six. Each bin's floor is its 10th percentile over the
+    frames; where bins' floors stand STEADY_LINE_DB above the median bin's and they and their
+    neighbours hold MIN_STEADY_SHARE of the band's mean power, each frame's level is taken from its
+    power above the floors (at least RESIDUAL_RANGE_DB below the median frame's power, so that a tone
+    alone, with next to nothing above its floor, reads steady), and the spread of those levels returned."""
+    floor = percentiles(band, _FLOOR_FRACTION)[0]
+    lines = floor > np.partition(floor, len(floor) // 2)[len(floor) // 2] * _STEADY_LINE
+    if not lines.any():
+        return 0.0
+    near = lines.copy()  # a line spreads over its neighbouring bins
+    near[1:] |= lines[:-1]
+    near[:-1] |= lines[1:]
+    total = band.sum(axis=1)
+    if floor[near].sum() < MIN_STEADY_SHARE * total.mean():
+        return 0.0
+    residual = np.maximum(band - floor, 0.0).sum(axis=1)
+    residual += np.median(total) * 10 ** (-RESIDUAL_RANGE_DB / 10) + 1e-30
+    low, high = spread_percentiles(10 * np.log10(residual))
+    return float(high - low)
 
 
 def _changes(band: np.ndarray, first: int) -> np.ndarray:

@@ -276,3 +276,31 @@ def test_a_word_too_short_to_analyse_is_still_speech(speech_paths, predictor):
         events = analyze_waveform(np.concatenate([silence, word, silence]), predictor, EngineConfig(emit_audio=False))
         segments = [e for e in events if isinstance(e, SpeechSegment)]
         assert segments and all(s.not_speech is None for s in segments), (path, segments)
+
+
+def test_speech_over_a_steady_tone_is_measured_without_it(speech_paths):
+    """A whine that lasts the whole window fills the pauses between words: the frame levels of speech
+    over a 440-Hz tone 5 dB below it, or a 1-kHz one 3 dB below, spread less than speech's, and the
+    gate took most of their windows for steady sound (here 8 of 8 and 2 of 8). The modulation is
+    measured again without the window's steady lines; a tone, and mains hum, alone stay steady."""
+    t = np.arange(30 * RATE) / RATE
+    hum = sum(np.sin(2 * np.pi * 50 * k * t + k) / k ** 0.5 for k in range(1, 60))  # harmonics to 3 kHz
+    for frequency, below_db in ((440, 5.0), (1000, 3.0)):
+        tone = np.sqrt(2) * np.sin(2 * np.pi * frequency * t)
+        kept = judged = 0
+        for path in speech_paths:
+            x = load_mono_16k(path)
+            a, b = speech_bounds(x)
+            y = (x + tone[:len(x)] * _speech_rms(x[a:b]) * 10 ** (-below_db / 20)).astype(np.float32)
+            for start in range(a, max(a + 1, b - 2 * RATE), RATE // 4):
+                kept += speech_like(y[start:start + 2 * RATE])
+                judged += 1
+        assert judged >= 6 and kept == judged, (frequency, kept, judged)
+        assert not speech_like(level(tone[:2 * RATE].astype(np.float32), -20.0))
+    assert not speech_like(level(hum[:2 * RATE].astype(np.float32), -20.0))
+    # Steady noise has no lines: nothing is measured again.
+    from streamer.speechgate import _under_steady_lines
+
+    rng = np.random.default_rng(3)
+    frames = np.abs(np.fft.rfft(rng.standard_normal((200, 512)), axis=1)[:, 10:110]) ** 2
+    assert _under_steady_lines(frames) == 0.0
