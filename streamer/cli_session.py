@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from model.audio import AUDIO_SUFFIXES
 from model.errors import OutputPathError
 from model.files import check_output_dir
 from streamer.errors import ConfigError
@@ -34,6 +35,10 @@ def run_session(args) -> int:
         raise ConfigError(f"{out}: exists; give another name (ser session does not overwrite).")
     if src.is_dir():
         raise ConfigError(f"{src}: is a folder; give a session file (.jsonl).")
+    if src.is_file() and src.suffix.lower() in AUDIO_SUFFIXES and not is_session_file(src):
+        raise ConfigError(f"{src}: is a recording, not a session file. Analyse it with: ser analyze {src} --out "
+                          "FOLDER (--format csv or json for those formats); ser session exports the session files "
+                          "that ser analyze and the app write.")
     if src.is_file() and not (is_session_file(src) or _json_document(src)):
         raise ConfigError(f"{src}: not a session file (its first line is not a session's metadata record). "
                           "Session files are the .jsonl files ser analyze and the app write, or a JSON export.")

@@ -137,6 +137,11 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
                 paths.append(p if p.is_absolute() else base / p)
         if not paths:
             raise ConfigError(f"{root}: the list file names no audio files.")
+        if not any(p.exists() for p in paths):  # most likely not a list of recordings at all
+            said = (f"the one path it names does not exist ({paths[0]})" if len(paths) == 1 else
+                    f"none of the {len(paths)} paths it names exists (the first: {paths[0]})")
+            raise ConfigError(f"{root}: {said}. ser batch takes a folder of recordings or a text file listing "
+                              "them, one path per line (relative to the list file's folder).")
     else:
         raise ConfigError(f"{root}: no such folder or list file.")
     first: dict[object, Path] = {}

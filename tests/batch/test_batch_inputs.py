@@ -53,6 +53,15 @@ def test_list_file_paths_are_relative_to_the_list(tmp_path):
     listing.write_text("rec/x.wav\n./rec/x.wav\n")
     with pytest.raises(ConfigError, match="names the same file twice"):
         discover(listing)
+    # A text file that is not a list of recordings (none of its lines is a file): said at once, not as
+    # a batch of calls that all failed with "file not found".
+    listing.write_text("hello\n")
+    with pytest.raises(ConfigError, match=r"calls.txt: the one path it names does not exist \(.*hello\)\. ser batch "
+                                          "takes a folder of recordings or a text file listing them"):
+        discover(listing)
+    listing.write_text("Meeting notes\nsee you tomorrow\n")
+    with pytest.raises(ConfigError, match="none of the 2 paths it names exists"):
+        discover(listing)
 
 
 def test_a_file_a_folder_holds_twice_is_one_call(tmp_path):
