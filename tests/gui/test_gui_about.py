@@ -43,6 +43,15 @@ def test_the_accuracy_shown_is_the_report_beside_the_model_and_only_if_it_is_thi
     assert "cannot be read" in about.accuracy_lines(model, cv)[0]
     about.suite_path(model).write_text(json.dumps({**_suite(cv), "emodb": {}}))
     assert "lacks figures" in about.accuracy_lines(model, cv)[0]
+    # With speaker adaptation (the app's default), when the report holds those figures too.
+    adapted_cv = {**cv, "speaker_adapted": {"unweighted_accuracy": {"mean": 0.6494}}}
+    suite = _suite(adapted_cv)
+    suite["emodb"]["adapted"] = {"ua_full": 0.4331, "ua_restricted": 0.6396}
+    suite["baved"]["adapted"] = {"arousal_level_spearman": 0.6469}
+    about.suite_path(model).write_text(json.dumps(suite))
+    lines = about.accuracy_lines(model, adapted_cv)
+    assert len(lines) == 4 and lines[2].startswith("With speaker adaptation, the app's default")
+    assert "64.9 % on the speakers it never heard, EmoDB 43.3 % and 64.0 %, BAVED 0.65." in lines[2]
 
 
 def test_the_bundled_models_report_is_its_own():
