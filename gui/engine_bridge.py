@@ -261,6 +261,7 @@ class EngineBridge:
         self._analysed_until_s: float | None = None
         self._player = None
         self._reader = None  # the display reader of a recording shown without analysing it
+        self.read_s = 0.0  # how far the display reader has read its recording (seconds)
         self.session_path: Path | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -459,6 +460,7 @@ class EngineBridge:
         reader = BlockReader(source, max_blocks=max(2, math.ceil(AUDIO_READ_AHEAD_S / source.block_s)))
         reader.start()
         self._reader = reader
+        self.read_s = 0.0
 
     def stop_reading(self) -> None:
         reader, self._reader = self._reader, None
@@ -572,6 +574,7 @@ class EngineBridge:
         if self._reader is not None:
             for block in self._reader.take(max_events or 4000):
                 start_s = block.start / 16000
+                self.read_s = max(self.read_s, start_s + len(block.data) / 16000)
                 out += [Audio(t, start_s, np.ascontiguousarray(block.data[:, t], dtype=np.float32))
                         for t in range(block.data.shape[1])]
             if self._reader.error:

@@ -485,6 +485,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._single_name: str | None = None  # what the user named a single lane (_single_lane), this source's
         self._salvaged = False  # the session shown opened up to its damage
         self._quiet_notes: dict[str, int | None] = {}  # notes of a silent live input shown: text -> its lane (None: all)
+        self._session_state: str | None = None  # the state an opened session shows (its name)
+        self._reading_shown = False  # the state says its recording is being read for level and spectrogram
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
@@ -1451,7 +1453,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if lanes > 1:
             for t in sorted(skipped):
                 self._mark_not_analysed(t, SESSION_NOT_ANALYSED)
-        self._set_state(f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}"))
+        self._session_state = f"session {name}" + ("" if recording is not None else f": {self._session_audio_note()}")
+        self._set_state(self._session_state)
         if recording is None:  # nothing to play: the playhead at the end, so the panel shows where it got to
             self.transport.seek(end)
             self.plot_stack.set_position(self.position_s)
@@ -1860,6 +1863,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     self._on_analysis_finished()
                 elif not self.bridge.running:
                     self._engine_ended_live()
+            self._show_reading()
             if self.mode == FILE:
                 self.transport.analysis_progress(max((h.analysed_s for h in self.histories.values()), default=0.0))
             elif self.mode == MIC and self.histories:
@@ -1873,6 +1877,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.redraw()
         except Exception as exc:  # noqa: BLE001 - a drawing bug must not stop the timer forever
             self.show_error(f"Display error: {exc!r}. The analysis goes on; please report this.")
+
+    def _show_reading(self) -> None:
+        """While an opened session's recording is read again for its level and spectrogram (seconds for
+        a long one, the plots filling meanwhile), the state says how far it got."""
+        reading = self.mode == SESSION and self.bridge.reading and not self.playing and self._session_state
+        if reading:
+            self._set_state(f"{self._session_state}: reading its recording for the level and spectrogram, "
+                            f"{time_text(self.bridge.read_s)} of {time_text(self.duration_s)}")
+            self._reading_shown = True
+        elif self._reading_shown:
+            self._reading_shown = False
+            if self.mode == SESSION and not self.playing and self._session_state:
+                self._set_state(self._session_state)
 
     def _follow_with_sound(self, waiting: bool) -> None:
         """The sound pauses while the playhead waits for the analysis, and goes on from the playhead

@@ -1886,3 +1886,27 @@ def test_a_call_renamed_in_its_session_shows_the_names_when_its_recording_is_ope
     w.rename_lane(1, "Someone")
     assert damaged.read_bytes() == before and "is damaged, so the new name is not saved in it" in w.banner.text()
     assert w.lane_name(1) == "Someone"
+
+
+def test_a_session_opened_says_while_its_recording_is_read_for_level_and_spectrogram(make_window, replay,
+                                                                                     stereo_wav, qtbot):
+    """A long session's level and spectrogram stayed blank for seconds with nothing said: while its
+    recording is read again, the status says so and how far it got; then the session's name alone."""
+    from streamer.summary import time_text
+
+    w = replay(make_window(speed=0.0), stereo_wav)
+    session = w.session_path
+    assert w.open_session(session)
+    assert w.bridge.reading
+    w._show_reading()
+    assert w.status_state.text().startswith(f"session {session.name}: reading its recording for the level and "
+                                            "spectrogram, ")
+    assert w.status_state.text().endswith(f" of {time_text(w.duration_s)}")
+
+    def read():
+        w.tick()
+        return not w.bridge.reading
+
+    qtbot.waitUntil(read, timeout=20000)
+    w.tick()
+    assert w.status_state.text() == f"session {session.name}"
