@@ -25,6 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui import engine_bridge as eb
 from gui.events import Audio, Finished, Problem, Result, Segment, VadFlags
+from gui.filedialogs import choose_file
 from gui.history import TrackHistory
 from gui.paths import sessions_folder
 from gui.plots import NO_AUDIO_INPUT_HINT, NO_MICROPHONE_HINT, PLOT_BACKGROUND, START_HINT, PlotStack
@@ -2142,9 +2143,7 @@ class MainWindow(QtWidgets.QMainWindow):
                    "html": "HTML report (*.html)"}
         # The export adds the format's ending to a name without it: the question whether to replace a
         # file is asked here, of the file that will be written (the dialog would ask of the name typed).
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", str(self.default_export_path(fmt)),
-                                                        filters[fmt],
-                                                        options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+        path = choose_file(self, f"Export {fmt.upper()}", self.default_export_path(fmt), filters[fmt], save=True)
         if not path:
             return
         written = export_path(path, fmt)
@@ -2286,7 +2285,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().closeEvent(event)
 
     def open_file_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", "", AUDIO_FILTER)
+        path = choose_file(self, "Replay an audio file", "", AUDIO_FILTER)
         if path:
             self.open_file(path)
 
@@ -2330,8 +2329,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.open_session(dialog.chosen)
 
     def open_session_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open a session", str(self.session_dir),
-                                                        SESSION_FILTER)
+        path = choose_file(self, "Open a session", self.session_dir, SESSION_FILTER)
         if path:
             self.open_session(path)
 

@@ -142,7 +142,9 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow(buttons)
 
     def _browse_model(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Model file", "", "Model files (*.safetensors)")
+        from gui.filedialogs import choose_file
+
+        path = choose_file(self, "Model file", "", "Model files (*.safetensors)")
         if path:
             self.model_edit.setText(path)
 

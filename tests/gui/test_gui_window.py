@@ -1910,3 +1910,25 @@ def test_a_session_opened_says_while_its_recording_is_read_for_level_and_spectro
     qtbot.waitUntil(read, timeout=20000)
     w.tick()
     assert w.status_state.text() == f"session {session.name}"
+
+
+def test_file_dialogs_show_the_apps_file_names_whole(make_window, tmp_path):
+    """Qt's own file dialog opened at about 630 x 410 pixels and cut the sessions' names short: the
+    app's dialogs take most of the window, and a save dialog proposes the file the export would write."""
+    from pathlib import Path
+
+    from gui.filedialogs import MIN_SIZE_PX, file_dialog
+
+    w = make_window()
+    w.resize(1280, 800)
+    room = w.screen().availableGeometry()  # (the test's screen may be smaller than a laptop's)
+    dialog = file_dialog(w, "Open a session", tmp_path, "Sessions (*.jsonl)")
+    assert dialog.width() >= min(MIN_SIZE_PX[0], room.width(), 0.75 * w.width())
+    assert dialog.height() >= min(MIN_SIZE_PX[1], room.height())
+    assert dialog.width() >= min(0.7 * w.width(), room.width()) and dialog.width() > 640
+    assert Path(dialog.directory().absolutePath()) == tmp_path
+    proposed = tmp_path / "20261205-062248-call-centre-stereo.csv"
+    save = file_dialog(w, "Export CSV", proposed, "CSV (*.csv)", save=True)
+    assert save.acceptMode() == QtWidgets.QFileDialog.AcceptMode.AcceptSave
+    assert save.testOption(QtWidgets.QFileDialog.Option.DontConfirmOverwrite)  # the export asks, of its own file
+    assert Path(save.directory().absolutePath()) == tmp_path
