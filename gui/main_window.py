@@ -183,13 +183,29 @@ def _in_app_words(message: str, session: bool = False) -> str:
     return in_app_split_advice(message, session)
 
 
-_FOLDERS = re.compile(r"(?<![\w.])(?:~|\.{1,2})?(?:[\w.~-]*/)+(?=[^\s/])")
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """A file's size and modification time: another recording written to the same path differs."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
-def _without_folders(text: str) -> str:
-    """``text`` with its paths' folders left out: a session's note names its recording as the session
-    recorded it (relative to where it was analysed), the recording read again by its full path."""
-    return _FOLDERS.sub("", text)
+_PATH = re.compile(r"[^\s:'\"()]*/[^\s:'\"()]+")  # a path with a folder in a message
+
+
+def _said_within(text: str, shown: str) -> bool:
+    """Whether ``text`` is said within ``shown``, a path in it also where ``shown`` names the same file
+    by a shorter path, the end of it: a session's note names its recording as the session recorded it
+    (calls/x.wav, relative to where it was analysed), the recording read again by its full path."""
+    if text in shown:
+        return True
+    for path in set(_PATH.findall(text)):
+        for short in set(_PATH.findall(shown)):
+            if path.endswith("/" + short.lstrip("./")) and text.replace(path, short) in shown:
+                return True
+    return False
 
 
 def _said_note(messages: list[str]) -> str | None:
@@ -334,8 +350,7 @@ class ErrorBanner(QtWidgets.QFrame):
         # Said already within a longer message (a session's note "When it was analysed: ...", and the
         # same damage met again when its recording is read): its words are shown once, and an error
         # said within a note makes that message an error (the banner turns red).
-        bare = _without_folders(text)
-        within = [i for i, m in enumerate(self._shown) if text != m[0] and bare in _without_folders(m[0])] if keep else []
+        within = [i for i, m in enumerate(self._shown) if text != m[0] and _said_within(text, m[0])] if keep else []
         if within:
             if not notice:
                 i = within[0]
@@ -487,6 +502,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._salvaged = False  # the session shown opened up to its damage
         self._quiet_notes: dict[str, int | None] = {}  # notes of a silent live input shown: text -> its lane (None: all)
         self._session_state: str | None = None  # the state an opened session shows (its name)
+        self._source_stamp: tuple[int, int] | None = None  # the recording shown: its size and time (_file_stamp)
         self._reading_shown = False  # the state says its recording is being read for level and spectrogram
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
@@ -1077,10 +1093,13 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         n_ch, duration_s = eb.file_info(path)
         split = self.settings.channels == "split" and n_ch > 1
-        if path != self.source_path or self.mode != FILE:
-            self.track_names = list(self._own_track_names)  # not the names of a session or call open before
-            self._single_name = None  # a single lane's name given to the last recording was its own
-        self.source_path = path
+        stamp = _file_stamp(path)
+        if not (self.mode in (FILE, SESSION) and path == self.source_path and stamp == self._source_stamp):
+            # Another recording (or another one written to the same file): not the names of the call or
+            # session shown before. The same one, analysed again or opened from its session, keeps them.
+            self.track_names = list(self._own_track_names)
+            self._single_name = None
+        self.source_path, self._source_stamp = path, stamp
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
@@ -1096,6 +1115,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.transport.load(IDLE)
             return False
         cached = eb.find_analysis(self.session_dir, key, path) if self.explicit_session_path is None else None
+        fresh = self._fresh_names_for_engine()
+        if cached is None and names != fresh and self.explicit_session_path is None:
+            # The lanes keep names given to this recording (renamed in its session, shown before): its
+            # analysis was started with the usual names and renamed since, which its session restores.
+            cached = eb.find_analysis(self.session_dir, {**key, "track_names": fresh}, path)
         reopened = self._reopen_analysis(cached, path, names) if cached is not None else None
         if reopened is not None:
             started = True
@@ -1199,6 +1223,13 @@ class MainWindow(QtWidgets.QMainWindow):
         names = ", ".join(self.lane_name(t) for t in range(n_channels))
         return (f"Every channel is analysed, the agent's too ({names}), as chosen in Settings. In the EU, inferring "
                 "the emotions of employees at work is prohibited (AI Act, Art. 5(1)(f)).")
+
+    def _fresh_names_for_engine(self) -> list[str]:
+        """The names :meth:`_track_names_for_engine` gives a recording opened afresh (no lane renamed)."""
+        if self._single_lane():
+            return ["Speech" if self.mode == FILE else "Microphone"]
+        own = self._own_track_names
+        return [own[t] if t < len(own) else f"Track {t + 1}" for t in range(max(self._expected_tracks, 1))]
 
     def _track_names_for_engine(self, channels: str | None = None) -> list[str] | None:
         if self.mode == MIC and (channels or self.settings.channels) == "split":  # the device's first two channels
@@ -1438,7 +1469,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 recording = None
             else:
                 end = max(end, file_s)
-        self.source_path = recording
+        self.source_path, self._source_stamp = recording, (_file_stamp(recording) if recording is not None else None)
         if recording is None:  # the level and spectrogram plots say why they are empty
             self.plot_stack.set_no_audio(self._session_no_audio_why())
         self._show_channels(channels)

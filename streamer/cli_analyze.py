@@ -305,7 +305,7 @@ def run_analyze(args) -> int:
             for msg in res.errors:
                 print(f"ser analyze: {msg} (partial results written to {out_path})", file=sys.stderr)
             if kept is not None:
-                print(f"ser analyze: {out_path} holds the results up to {res.analysed_until_s:.1f} s, where the "
+                print(f"ser analyze: {out_path} holds the results up to {time_text(res.analysed_until_s)}, where the "
                       f"analysis stopped; a CSV file cannot record that: the session file {kept} beside it, "
                       "kept, records it and holds every result.", file=sys.stderr)
     if created and not any(out_dir.iterdir()):

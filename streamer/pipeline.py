@@ -259,9 +259,9 @@ class TrackPipeline:
         if not analysed and not seg.rejected and self.config.speech_gate:
             # No window to judge (a segment shorter than one, or with too little speech): the VAD's
             # few frames where a tone starts or stops, or a short word. The segment's own sound (its
-            # last CONTEXT_S) is judged for steady lines only, which a word too short for the other
-            # tests (a single vowel is steady) does not have, so that a tone's edges are not counted
-            # as speech.
+            # last CONTEXT_S) is judged by the tone test only: a single vowel is as steady as a hum,
+            # and a word over a steady tone has the tone's steady line, but not nearly all its sound
+            # in a few lines, so that only a tone's edges are not counted as speech.
             not_speech = measure(self._audio.get(max(start, end - self._window - self._gate_extra), end)).tonal_reason
         pieces = _speech_pieces(start, end, analysed, seg.rejected) if analysed and seg.rejected else None
         if pieces is None or len(pieces) == 1 and pieces[0][2] is None:

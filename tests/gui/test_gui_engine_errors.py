@@ -796,6 +796,10 @@ def test_notes_that_come_together_are_all_shown(qtbot, tiny_model_path, tmp_path
     w.banner.show_message("/home/ana/w/calls/call_e.wav: the WAV header declares 1:06.9 of audio but the file "
                           "holds 33.5 s.")  # another recording's
     assert len(w.banner.messages()) == 2
+    # Two files of the same name in different folders are two messages.
+    w.banner.show_message("/data/monday/call.wav: file not found.", keep=False)
+    w.banner.show_message("/data/tuesday/call.wav: file not found.")
+    assert w.banner.messages() == ["/data/monday/call.wav: file not found.", "/data/tuesday/call.wav: file not found."]
 
 
 def test_notices_that_a_live_session_goes_on_go_when_it_ends(qtbot, tiny_model_path, tmp_path):

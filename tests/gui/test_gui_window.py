@@ -969,6 +969,22 @@ def test_a_lane_renamed_for_one_call_does_not_name_the_next(make_window, replay,
     assert [w.side_panel.panels[t].name for t in (0, 1)] == ["Agent", "Customer"]
     assert "Caller Jane" not in w.session_path.read_text()
     assert w._track_names_for_engine() == ["Agent", "Customer"]
+    # A recorder that writes each call to the same file: the next call there is another call.
+    w.rename_lane(1, "Caller Jane")
+    first = w.session_path
+    time.sleep(0.01)
+    sf.write(other, data, rate)
+    replay(w, other)
+    assert [w.lane_name(0), w.lane_name(1)] == ["Agent", "Customer"]
+    assert "Caller Jane" not in w.session_path.read_text()
+    # A call's saved session shown, then its recording opened (to analyse it again with new settings,
+    # as the banner advises): the names it was given come with it.
+    assert first != w.session_path
+    w.rename_lane(1, "Caller Bob")
+    assert w.open_session(w.session_path) and w.lane_name(1) == "Caller Bob"
+    w.apply_settings(w.settings.replace(smoothing=0.5))
+    replay(w, other)
+    assert w.lane_name(1) == "Caller Bob"
 
 
 def test_a_single_lane_renamed_names_its_session_and_not_the_call_centre_lanes(make_window, replay, speech_wav):
