@@ -73,11 +73,11 @@ def accuracy_lines(model_path: str | Path, stored_cv: dict | None, n_labels: int
                 f"trained again since): {again}"]
     try:
         cv, em, bv = suite["ravdess_cv"], suite["emodb"], suite["baved"]
-        ua = _share(cv["unweighted_accuracy"]["mean"])
-        em_full, em_shared = _share(em["ua_full"]), _share(em["ua_restricted"])
-        rho = bv["arousal_level_spearman"]
-        if not (ua and em_full and em_shared and isinstance(rho, (int, float)) and math.isfinite(rho)):
+        figures = _figures(cv["unweighted_accuracy"]["mean"], em["ua_full"], em["ua_restricted"],
+                           bv["arousal_level_spearman"])
+        if figures is None:
             raise ValueError("a figure is missing")
+        ua, em_full, em_shared, rho = figures
         count = f"{n_labels} emotions" if n_labels else "emotions"
         chance = f" (chance {100 / n_labels:.1f} %)" if n_labels else ""
         held_out = (f"Speakers it never heard, in the corpus it learnt from ({_corpus_of(cv.get('split'))}, "
@@ -102,17 +102,26 @@ def accuracy_lines(model_path: str | Path, stored_cv: dict | None, n_labels: int
             f"figures); natural conversation was not measured{f'. Measured with {runtime}' if runtime else ''}."]
 
 
+def _figures(ua, em_full, em_shared, rho) -> tuple[str, str, str, float] | None:
+    """The three corpora's figures as the text gives them (RAVDESS and EmoDB's two shares, BAVED's
+    Spearman correlation), or None when one of them is not a number."""
+    shares = _share(ua), _share(em_full), _share(em_shared)
+    if not all(shares) or not isinstance(rho, (int, float)) or not math.isfinite(rho):
+        return None
+    return (*shares, rho)
+
+
 def _adapted_line(cv: dict, em: dict, bv: dict) -> list[str]:
     """The same three figures with speaker adaptation, the app's default (Settings), when the report
     holds all of them; nothing otherwise."""
     try:
-        ua = _share(cv["speaker_adapted"]["unweighted_accuracy"]["mean"])
-        em_full, em_shared = _share(em["adapted"]["ua_full"]), _share(em["adapted"]["ua_restricted"])
-        rho = bv["adapted"]["arousal_level_spearman"]
-        if not (ua and em_full and em_shared and isinstance(rho, (int, float)) and math.isfinite(rho)):
-            return []
+        figures = _figures(cv["speaker_adapted"]["unweighted_accuracy"]["mean"], em["adapted"]["ua_full"],
+                           em["adapted"]["ua_restricted"], bv["adapted"]["arousal_level_spearman"])
     except (KeyError, TypeError):
         return []
+    if figures is None:
+        return []
+    ua, em_full, em_shared, rho = figures
     return [f"With speaker adaptation, the app's default (each lane judged against its speaker's own average "
             f"once about 10 s of speech are analysed): {ua} on the speakers it never heard, EmoDB {em_full} and "
             f"{em_shared}, BAVED {rho:.2f}."]

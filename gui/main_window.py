@@ -1007,10 +1007,13 @@ class MainWindow(QtWidgets.QMainWindow):
         return self._expected_tracks == 1 and self.mode in (FILE, MIC)
 
     def lane_name(self, track: int) -> str:
+        return self._name_of(track, self.track_names, self._single_name)
+
+    def _name_of(self, track: int, names: list[str], single_name: str | None) -> str:
+        """A lane's name from ``names`` (call-centre lanes) or ``single_name`` (a single lane's own)."""
         if self._expected_tracks == 1 and self.mode != SESSION:
-            return (self._single_name if self._single_lane() else None) or ("Speech" if self.mode == FILE
-                                                                            else "Microphone")
-        return self.track_names[track] if track < len(self.track_names) else f"Track {track + 1}"
+            return (single_name if self._single_lane() else None) or ("Speech" if self.mode == FILE else "Microphone")
+        return names[track] if track < len(names) else f"Track {track + 1}"
 
     def rename_lane(self, track: int, name: str) -> None:
         """The user renamed a lane: its plots and the session shown take the name (the whole session:
@@ -1226,10 +1229,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _fresh_names_for_engine(self) -> list[str]:
         """The names :meth:`_track_names_for_engine` gives a recording opened afresh (no lane renamed)."""
-        if self._single_lane():
-            return ["Speech" if self.mode == FILE else "Microphone"]
-        own = self._own_track_names
-        return [own[t] if t < len(own) else f"Track {t + 1}" for t in range(max(self._expected_tracks, 1))]
+        return [self._name_of(t, self._own_track_names, None) for t in range(max(self._expected_tracks, 1))]
 
     def _track_names_for_engine(self, channels: str | None = None) -> list[str] | None:
         if self.mode == MIC and (channels or self.settings.channels) == "split":  # the device's first two channels
@@ -1913,14 +1913,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _show_reading(self) -> None:
         """While an opened session's recording is read again for its level and spectrogram (seconds for
         a long one, the plots filling meanwhile), the state says how far it got."""
-        reading = self.mode == SESSION and self.bridge.reading and not self.playing and self._session_state
-        if reading:
+        ours = self.mode == SESSION and not self.playing and self._session_state  # the state says the session
+        if ours and self.bridge.reading:
             self._set_state(f"{self._session_state}: reading its recording for the level and spectrogram, "
                             f"{time_text(self.bridge.read_s)} of {time_text(self.duration_s)}")
             self._reading_shown = True
         elif self._reading_shown:
             self._reading_shown = False
-            if self.mode == SESSION and not self.playing and self._session_state:
+            if ours:
                 self._set_state(self._session_state)
 
     def _follow_with_sound(self, waiting: bool) -> None:

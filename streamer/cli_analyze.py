@@ -336,14 +336,15 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
         store = SessionStore.open(session_file)
         state = analysis_state(store.ended, store.segments, store.results)
         until, complete = state["analysed_until_s"], state["state"] == ANALYSIS_COMPLETE
-        total = (store.metadata.get("engine") or {}).get("source", {}).get("duration_s")
+        engine = store.metadata.get("engine") or {}
+        total = engine.get("source", {}).get("duration_s")
         ended = store.ended is not None
     except SERError:
         store = until = total = None
+        engine = {}
         complete = ended = False
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     exc.reported = True  # ser's main says nothing more
-    engine = store.metadata.get("engine") or {} if store is not None else {}
     if summary is not None and (tracks := engine.get("tracks")):
         of = "" if total is None else f" of {time_text(total)}"
         print(f"{src} ({word} after {time_text(until or 0.0)}{of}) -> {out_path}", flush=True)
