@@ -421,6 +421,12 @@ def _ms(seconds):
     return round(float(seconds), 3) if isinstance(seconds, (int, float)) else seconds
 
 
+# A call a stopped batch did not get to (or whose analysis the stop broke off): its status in the
+# table and report written when a batch is stopped (Ctrl+C, SIGTERM); the next run analyses it.
+NOT_ANALYSED = "not_analysed"
+NOT_ANALYSED_TEXT = "not analysed: the batch was stopped before this call was finished; run the same command again"
+
+
 def _analysed_s(call: dict) -> float | None:
     """How much of a call's recording its results cover: all of it when done, up to where it broke
     off when it failed part-way (its ``duration_s`` is what its header declared), None without results."""
@@ -664,7 +670,8 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     esc = html.escape
     no_speech = "; ".join(filter(None, (NO_SPEECH, info.get("no_speech_hint"))))
     done = [c for c in calls if c["status"] == "done"]
-    failed = [c for c in calls if c["status"] != "done"]
+    not_run = [c for c in calls if c["status"] == NOT_ANALYSED]  # a stopped batch's calls it did not finish
+    failed = [c for c in calls if c["status"] not in ("done", NOT_ANALYSED)]
     # Calls that broke off part-way (truncated, damaged) keep the summary of what was analysed.
     partial = [c for c in failed if (c.get("summary") or {}).get("speakers")]
     with_results = done + partial  # in the table, each in a section of its own, and in the overview
@@ -688,11 +695,17 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
     root = info.get("input")  # calls are named by their path under it (call_name)
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
              "</head><body>", f"<h1>{esc(title)}</h1>",
+             *([f"<p class='note'><b>Incomplete:</b> the batch was stopped ({esc(info['stopped'])}) before it "
+                f"finished: {count_text(len(not_run), noun)} of {len(calls)} {'is' if len(not_run) == 1 else 'are'} not "
+                f"analysed (listed at the end). Run the same command again to analyse {'it' if len(not_run) == 1 else 'them'}: "
+                "it skips the calls already analysed and writes this report again, whole.</p>"] if info.get("stopped") else []),
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
              "<p>" + ("" if noun != "call" else  # a session's report: one recording, no counts
                       f"{count_text(len(calls), 'call')}: {len(done)} analysed, {len(failed)} failed"
                       + (f" ({len(partial)} of them analysed up to where {'it' if len(partial) == 1 else 'they'} "
-                         "broke off)" if partial else "") + ". ") + f"{_audio_length(hours)} of audio analysed. "
+                         "broke off)" if partial else "")
+                      + (f", {len(not_run)} not analysed (the batch was stopped)" if not_run else "")
+                      + ". ") + f"{_audio_length(hours)} of audio analysed. "
              f"Model: <code>{esc(info['model'])}</code>"
              + (f" (sha256 {esc(info['model_sha256'][:12])})" if info.get("model_sha256") else "") + ". "
              f"Settings: {esc(info['settings_text'])}.</p>",
@@ -747,6 +760,11 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
         parts += [f"<li class='failed'><b>{esc(call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)}): "
                   f"{esc(_error_text(c))}</li>" for c in failed]
         parts.append("</ul><p>Failed calls are retried when the batch is run again.</p>")
+    if not_run:
+        parts.append(f"<h2>Not analysed yet</h2><p>The batch was stopped before these {noun}s were finished; running "
+                     "the same command again analyses them.</p><ul>")
+        parts += [f"<li><b>{esc(call_name(c, root))}</b> ({esc(c['path'])}{_id_text(c, root)})</li>" for c in not_run]
+        parts.append("</ul>")
     if with_results:
         parts.append(f"<h2>Per {noun}</h2>")
     path = Path(path) if path is not None else out_dir / "report.html"

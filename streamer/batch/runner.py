@@ -17,7 +17,15 @@ from model.errors import ModelFileError, OutputPathError, SERError
 from model.files import atomic_json
 from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
-from streamer.batch.report import CHECK_NAMES, SECONDS_PER_HOUR, call_name, write_report, write_table
+from streamer.batch.report import (
+    CHECK_NAMES,
+    NOT_ANALYSED,
+    NOT_ANALYSED_TEXT,
+    SECONDS_PER_HOUR,
+    call_name,
+    write_report,
+    write_table,
+)
 from streamer.batch.settings import BatchSettings, call_key, file_sha256
 from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
@@ -394,6 +402,13 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 raise unreachable
             log(f"ser batch: note: the Dask scheduler at {scheduler} does not answer, but every call was analysed "
                 "before: nothing is left to run.")
+        info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
+                "settings_text": _settings_text(settings), "input": str(input_path),
+                "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
+        extra = {"input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
+                 "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
+                 "workers": None if scheduler else workers, "scheduler": scheduler,
+                 "unsupported_format": [str(p) for p in unreadable]}
         t_work = time.perf_counter()
         in_progress = {t.call_id: t for t in tasks}  # calls of this run whose outcome is not back yet
         breaks: list[list[str]] = []  # the calls each worker death took down, analysed again
@@ -426,9 +441,15 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                     bar.set_postfix_str(_postfix(run, time.perf_counter() - t_work), refresh=False)
                     bar.update(1)
             except KeyboardInterrupt as exc:  # Ctrl+C or SIGTERM: say what is kept and how to go on
-                _close(outcomes)
+                with contextlib.suppress(KeyboardInterrupt):  # a second stop, held while the workers stopped
+                    _close(outcomes)
                 bar.close()
-                _report_interrupt(exc, run, list(in_progress), out_dir, log)
+                for call_id in in_progress:
+                    records[call_id].update(status=NOT_ANALYSED, error=NOT_ANALYSED_TEXT)
+                run.wall_s = time.perf_counter() - t_work
+                run.calls = _final_records(store, calls, records)
+                written = _overview_when_stopped(store, run, info, model_labels, extra)
+                _report_interrupt(exc, run, list(in_progress), out_dir, log, written)
                 raise
             finally:
                 bar.close()
@@ -443,24 +464,16 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 + " (one whose worker died again is listed as failed).")
 
         run.calls = _final_records(store, calls, records)
-        info = {"model": str(model_path), "model_sha256": model_sha, "channel_statement": settings.channel_statement(),
-                "settings_text": _settings_text(settings), "input": str(input_path),
-                "no_speech_hint": CHECK_NAMES if settings.channels == "split" else ""}
         try:
             write_table(store.root, run.calls, model_labels)
             write_report(store.root, run.calls, info, store.timeline)
         except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
-            _report_interrupt(exc, run, [], out_dir, log)
+            _report_interrupt(exc, run, [], out_dir, log, written=False)
             raise
         except SERError as exc:  # a full disk: the calls' own results are kept, the overview is not
             raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
         atomic_json(store.root / "batch.json", {
-            "finished": _now(), "input": str(input_path), "model": str(model_path), "model_sha256": model_sha,
-            "settings": settings.to_dict(), "channel_statement": settings.channel_statement(),
-            "workers": None if scheduler else workers, "scheduler": scheduler, "total": run.total,
-            "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed, "audio_s": run.audio_s,
-            "wall_s": run.wall_s, "setup_s": t_work - t_start, "hours_per_hour": run.hours_per_hour,
-            "unsupported_format": [str(p) for p in unreadable],
+            "finished": _now(), **_batch_counts(run), "setup_s": t_work - t_start, **extra,
             "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
         return run
     finally:
@@ -496,18 +509,45 @@ def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
-def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log) -> None:
+def _batch_counts(run: BatchRun) -> dict:
+    return {"total": run.total, "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed,
+            "audio_s": run.audio_s, "wall_s": run.wall_s, "hours_per_hour": run.hours_per_hour}
+
+
+def _overview_when_stopped(store: BatchStore, run: BatchRun, info: dict, model_labels: list[str], extra: dict) -> bool:
+    """The table, the report and ``batch.json`` of a batch stopped part-way (Ctrl+C, SIGTERM): the
+    calls analysed so far, in this run or before, and the others marked not analysed, so that what
+    was done can be read at once. The next run writes them whole. A second stop while they are
+    written, or a full disk, leaves the files as they were (each is written whole or not at all);
+    False then."""
+    try:
+        write_table(store.root, run.calls, model_labels)
+        stopped = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_report(store.root, run.calls, {**info, "stopped": stopped}, store.timeline)
+        atomic_json(store.root / "batch.json", {"finished": None, "stopped": _now(), **_batch_counts(run),
+                                                "not_analysed": sum(c["status"] == NOT_ANALYSED for c in run.calls),
+                                                **extra})
+    except (KeyboardInterrupt, SERError):
+        return False
+    return True
+
+
+def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log,
+                      written: bool) -> None:
     """One message for an interrupted batch: the calls finished so far are kept, which were not
-    finished, and that running the same command again goes on from there."""
+    finished, whether the table and report of what was done were written (``written``), and that
+    running the same command again goes on from there."""
     from model.errors import Terminated
 
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     names = ", ".join(unfinished[:3]) + (f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else "")
-    kept = (f"the {run.analysed} call(s) finished in this run are kept in {out_dir}" if run.analysed
-            else "no call finished in this run")
-    log(f"ser batch: {word}: {kept}" + (f"; not finished: {names}" if unfinished else "")
-        + ". Run the same command again to go on: finished calls are skipped, the others analysed; the table "
-        "and report are written then.")
+    kept = (f"the {count_text(run.analysed, 'call')} finished in this run {'is' if run.analysed == 1 else 'are'} "
+            f"kept in {out_dir}" if run.analysed else "no call finished in this run")
+    overview = ("The table (calls.csv, calls.parquet) and report.html there show what was analysed so far. "
+                if written else "")
+    log(f"ser batch: {word}: {kept}" + (f"; not finished: {names}" if unfinished else "") + ". " + overview
+        + "Run the same command again to go on: finished calls are skipped, the others analysed, and the table "
+        "and report written " + ("again, whole." if written else "then."))
     exc.reported = True
 
 

@@ -500,8 +500,59 @@ def test_a_stop_while_a_calls_files_are_written_leaves_it_among_the_unfinished(c
         run_batch(calls["dir"], tmp_path / "out", BatchSettings(model=str(tiny_model_path)), workers=1,
                   progress=False, log=said.append)
     message = said[-1]
-    assert "the 1 call(s) finished in this run are kept" in message, message
+    assert "the 1 call finished in this run is kept" in message, message
     assert f"not finished: {written[1]}" in message, message
+
+
+def test_a_stopped_batch_writes_the_table_and_report_of_what_was_done_and_a_rerun_writes_them_whole(
+        calls, tiny_model_path, tmp_path, monkeypatch):
+    """Ctrl+C part-way: the calls analysed so far are in calls.csv, calls.parquet and report.html at
+    once, the others listed as not analysed and the report marked incomplete; the next run analyses
+    only those and writes the overview whole, with no trace of the stop."""
+    from streamer.batch import runner
+    from streamer.summary import count_text
+
+    out = tmp_path / "out"
+    settings = BatchSettings(model=str(tiny_model_path))
+    analyse = runner.analyze_call
+    seen = []
+
+    def stop_at_the_third(task):
+        seen.append(task.call_id)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return analyse(task)
+
+    monkeypatch.setattr(runner, "analyze_call", stop_at_the_third)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(calls["dir"], out, settings, workers=1, progress=False, log=said.append)
+    n_calls = len(calls["calls"])
+    assert "calls.csv, calls.parquet) and report.html there show what was analysed so far" in said[-1], said[-1]
+    table = pq.read_table(out / "calls.parquet").to_pylist()
+    status = {r["call_id"]: r["status"] for r in table}
+    assert len(status) == n_calls
+    assert sorted(c for c, s in status.items() if s == "done") == sorted(seen[:2])
+    assert {s for c, s in status.items() if c not in seen[:2]} == {"not_analysed"}
+    assert all(r["error"].startswith("not analysed: the batch was stopped") for r in table if r["status"] != "done")
+    csv_text = (out / "calls.csv").read_text()
+    assert csv_text.count(",not_analysed,") == n_calls - 2
+    report = html.unescape((out / "report.html").read_text())
+    left = n_calls - 2
+    assert "Incomplete:" in report, report[:2000]
+    assert f"{count_text(left, 'call')} of {n_calls} {'is' if left == 1 else 'are'} not analysed" in report
+    assert f"{n_calls} calls: 2 analysed, 0 failed, {n_calls - 2} not analysed (the batch was stopped)" in report
+    assert "<h2>Not analysed yet</h2>" in report
+    info = load(out / "batch.json")
+    assert info["finished"] is None and info["stopped"] and (info["analysed"], info["not_analysed"]) == (2, n_calls - 2)
+
+    monkeypatch.setattr(runner, "analyze_call", analyse)
+    run = run_batch(calls["dir"], out, settings, workers=1, progress=False, log=said.append)
+    assert (run.skipped, run.analysed, run.failed) == (2, n_calls - 2, 0)
+    assert {r["status"] for r in pq.read_table(out / "calls.parquet").to_pylist()} == {"done"}
+    report = (out / "report.html").read_text()
+    assert "Incomplete" not in report and "Not analysed yet" not in report and "not_analysed" not in report
+    assert load(out / "batch.json")["finished"]
 
 
 def test_a_mixed_batch_keeps_no_note_that_its_calls_take_turns(calls, tiny_model_path, tmp_path):
