@@ -280,7 +280,7 @@ def run_analyze(args) -> int:
         if mono and names and len(names) == 1:  # analysed: said before it
             print(f"ser analyze: note:{mono}", file=sys.stderr)
         try:
-            res, kept = _analyze_one(src, out_path, predictor, config, args, names, skip)
+            res = _analyze_one(src, out_path, predictor, config, args, names, skip)
         except KeyboardInterrupt:
             if rest := args.files[i + 1:]:
                 print(f"ser analyze: not analysed ({count_text(len(rest), 'file')}): {', '.join(rest)}.",
@@ -304,10 +304,6 @@ def run_analyze(args) -> int:
             failed += 1
             for msg in res.errors:
                 print(f"ser analyze: {msg} (partial results written to {out_path})", file=sys.stderr)
-            if kept is not None:
-                print(f"ser analyze: {out_path} holds the results up to {time_text(res.analysed_until_s)}, where the "
-                      f"analysis stopped; a CSV file cannot record that: the session file {kept} beside it, "
-                      "kept, records it and holds every result.", file=sys.stderr)
     if created and not any(out_dir.iterdir()):
         out_dir.rmdir()  # every input failed before writing anything: leave no empty folder behind
     if failed:
@@ -324,12 +320,12 @@ def _print_summary(track_names: list[str], segments, results, metadata: dict, sk
 
 
 def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session_file: Path,
-                      summary: tuple[int, ...] | None = None) -> bool:
+                      summary: tuple[int, ...] | None = None) -> None:
     """Say, once, how far the analysis of ``src`` got before Ctrl+C or SIGTERM and where its results
     are (``session_file``: the session the engine closed on the way out, whose end record says), and
     with ``summary`` (the tracks not analysed) each track's summary of the results so far, as a run
-    to the end gives it. Returns whether the analysis had in fact reached the end of the file (the
-    interrupt came as it finished): its results are then complete, and said to be."""
+    to the end gives it. An interrupt that came as the analysis reached the end of the file is said
+    to have left complete results."""
     from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state
 
     try:
@@ -353,17 +349,15 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
         print(f"ser analyze: {word}: {src} had been analysed to its end"
               + ("" if until is None else f" ({time_text(until)})") + f"; its results are complete in {out_path}.",
               file=sys.stderr)
-        return True
+        return
     how_far = "" if until is None else f" after {time_text(until)}" + ("" if total is None else f" of {time_text(total)}")
-    if not ended:  # its end record could not be written (a full disk): the file holds what it could
+    if not ended and session_file == out_path:  # its end record could not be written (a full disk)
         marked = f"; {session_file} could not record that the analysis stopped (is the disk full?)"
     elif out_path.suffix == ".csv":
-        marked = (f" (a CSV file cannot record that the analysis stopped: the session file {session_file} beside it, "
-                  "kept, records it and holds every result)")
+        marked = "; its last row, of kind \"stopped\", says where the analysis stopped"
     else:
         marked = "; the file marks the analysis as stopped"
     print(f"ser analyze: {word}: {src}{how_far}; the results so far are in {out_path}{marked}.", file=sys.stderr)
-    return False
 
 
 def _kept_in(journal: Path) -> str:
@@ -374,10 +368,8 @@ def _kept_in(journal: Path) -> str:
 
 def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, args, names,
                  skip: tuple[int, ...] = ()):
-    """Analyse one file into ``out_path`` (``skip``: the tracks not analysed). Returns the analysis
-    and the journal kept beside a CSV whose file broke off part-way (None otherwise)."""
+    """Analyse one file into ``out_path`` (``skip``: the tracks not analysed). Returns the analysis."""
     bar = None
-    kept = None
     duration = None if args.quiet else _duration_s(src)
     if duration is not None and duration >= PROGRESS_MIN_S:
         from tqdm import tqdm
@@ -417,9 +409,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
             except KeyboardInterrupt as exc:
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
-                    complete = _report_interrupt(exc, src, out_path, journal, None if args.quiet else skip)
-                    if args.format != "csv" or complete:  # a stopped CSV keeps its journal: it records how far
-                        journal.unlink()
+                    _report_interrupt(exc, src, out_path, journal, None if args.quiet else skip)
+                    journal.unlink()  # the document says how far the analysis got
                 raise
             # The document is made from the journal whether the run ended or was stopped, so both
             # give the same document (metadata as a session file keeps it: under "engine").
@@ -427,13 +418,8 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 (export_csv if args.format == "csv" else export_json)(journal, out_path)
             except SERError as exc:  # a full disk: the journal holds every result
                 raise SERError(f"{exc} The results {_kept_in(journal)}") from exc
-            if args.format == "csv" and res.errors:
-                # A file that broke off (truncated, unreadable part-way) keeps the journal beside its CSV,
-                # which cannot record that the analysis stopped (as after Ctrl+C; run_analyze says so).
-                kept = journal
-            else:
-                journal.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)  # the document says how far the analysis got
     finally:
         if bar is not None:
             bar.close()
-    return res, kept
+    return res

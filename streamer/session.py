@@ -59,6 +59,10 @@ PAUSE_KIND = "pause"  # the CSV's row for a live pause: where on the time axis (
 # The CSV's row for a change of analysis settings within a session (the app's settings changed while
 # listening): where on the time axis the new settings apply from, and the new settings in words.
 SETTINGS_KIND = "settings"
+# The CSV's last row when a recording's analysis ended before the recording did (Ctrl+C, a kill, a
+# file that breaks off): where on the time axis the results end (start_s = end_s), said in words in
+# the last column, as a JSON export says it in its "analysis".
+STOPPED_KIND = "stopped"
 CSV_DECIMALS = 6  # microseconds for times, far finer than any output's meaning for the others
 
 
@@ -518,8 +522,30 @@ class SessionStore:
         store = self.contents()
         history = store.metadata.get("settings_history")
         changes = history[1:] if isinstance(history, list) else []
+        running = self.writer and self._file is not None  # a live export of a session still being written
         return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [],
-                         [c for c in changes if isinstance(c, dict)])
+                         [c for c in changes if isinstance(c, dict)], None if running else store.stopped_row())
+
+    def stopped_row(self) -> tuple[float, str] | None:
+        """For a recording (a file source, whose length is known) whose analysis ended before it did,
+        or has no end record (killed): where its results end and what the CSV's row of kind
+        ``stopped`` says of it. None when the analysis reached the end, and for a live session, which
+        has no end to reach."""
+        from model.times import time_text
+
+        source = (self.metadata.get("engine") or {}).get("source") or {}
+        total = source.get("duration_s")
+        if not isinstance(total, (int, float)):
+            return None
+        state = analysis_state(self.ended, self.segments, self.results)
+        if state["state"] == ANALYSIS_COMPLETE:
+            return None
+        until = state["analysed_until_s"]
+        until = float(until) if isinstance(until, (int, float)) else 0.0
+        how = ("stopped" if state["state"] == ANALYSIS_STOPPED
+               else "did not finish (the run was killed or crashed)")
+        return until, (f"the analysis {how} at {time_text(until)} of {time_text(total)}: the recording after it "
+                       "is not analysed")
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a
@@ -811,7 +837,7 @@ def model_heads(metadata: dict) -> dict[str, list[str]]:
 
 def write_csv(path: str | os.PathLike, results: list[WindowResult],
               heads: dict[str, list[str]] | None = None, pauses: list[dict] = (),
-              settings_changes: list[dict] = ()) -> Path:
+              settings_changes: list[dict] = (), stopped: tuple[float, str] | None = None) -> Path:
     """One row per result: times, top label, then every head's outputs (each class's probability,
     each regression value), then where V/A/D come from, speech ratio, latency and the uncertain flag.
     ``heads`` (the model's outputs, :func:`model_heads`) gives the columns even when there are no
@@ -820,7 +846,9 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
     ``{at_s, paused_s}``) are rows of kind "pause" among the results, at their place on the time
     axis (which leaves them out), with their length in the column ``paused_s``; ``settings_changes``
     (its ``settings_history`` after the first: ``{from_s, settings}``) rows of kind "settings" where
-    the new settings apply from, with them in words in the last column."""
+    the new settings apply from, with them in words in the last column; ``stopped`` (where the
+    analysis of a recording stopped before its end, and that in words: :meth:`SessionStore.stopped_row`)
+    the last row, of kind "stopped", with the words in the last column."""
     path = Path(path)
     heads = {h: list(names) for h, names in (heads or {}).items()}  # head -> its outputs
     for r in results:
@@ -847,6 +875,8 @@ def write_csv(path: str | os.PathLike, results: list[WindowResult],
                                        r.dimensions_source, r.speech_ratio, r.latency_ms, int(r.uncertain), "", ""]))
             for mark in marks:
                 w.writerow(mark[2])
+            if stopped is not None:
+                w.writerow(_mark_row(STOPPED_KIND, round(stopped[0], CSV_DECIMALS), len(columns), settings=stopped[1]))
     except OutputPathError as exc:
         raise export_failure(path, "CSV export", exc) from exc
     return path
@@ -866,8 +896,8 @@ def _change_text(settings: dict) -> str:
 
 
 def _mark_row(kind: str, at_s: float, n_outputs: int, paused_s: float | str = "", settings: str = "") -> list:
-    """A row that is not a result (a live pause, a change of settings): no track, no outputs, the
-    time on the axis twice, then a pause's length or the new settings in words."""
+    """A row that is not a result (a live pause, a change of settings, where an analysis stopped): no
+    track, no outputs, the time on the axis twice, then a pause's length, or the words in the last column."""
     return csv_values(["", "", kind, at_s, at_s, "", *[""] * n_outputs, "", "", "", "", paused_s, settings])
 
 

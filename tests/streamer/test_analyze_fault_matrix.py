@@ -67,7 +67,8 @@ def _results(path, fmt) -> list[tuple]:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         return [(int(r["track"]), r["kind"], float(r["start_s"]), float(r["end_s"]),
-                 tuple(float(v) for k, v in r.items() if k.startswith("p_"))) for r in rows]
+                 tuple(float(v) for k, v in r.items() if k.startswith("p_"))) for r in rows
+                if r["kind"] != "stopped"]  # where a stopped analysis ends: no result (test below)
     records = (SessionStore.open(path).results if fmt == "jsonl"
                else [_Result(r) for r in json.loads(path.read_text())["results"]])
     return [(r.track, r.kind, r.start_s, r.end_s, tuple(r.probabilities.values())) for r in records]
@@ -139,6 +140,9 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
         for ending in ("csv", "json", "html"):
             assert main(["session", str(written), str(tmp_path / f"export.{ending}")]) == 0
         _same(_results(tmp_path / "export.csv", "csv"), kept)
+        with open(tmp_path / "export.csv", newline="") as f:
+            last = list(csv.DictReader(f))[-1]
+        assert last["kind"] == "stopped" and "the analysis did not finish (the run was killed" in last["settings"], last
         _same(_results(tmp_path / "export.json", "json"), kept)
         assert json.loads((tmp_path / "export.json").read_text())["analysis"]["state"] == "unfinished"
         assert (tmp_path / "export.html").read_text().startswith("<!DOCTYPE html>")
@@ -148,15 +152,18 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
         assert re.search(rf"{word}: .*talk\.wav after [0-9.]+ s of [0-9.]+ s; the results so far are in .*talk\.{fmt}",
                          err), err
         kept = _results(target, fmt)
-        # The document was written; a JSON document says itself that the analysis stopped, so its
-        # journal is removed; a CSV cannot, so its journal (a session file) stays beside it to say so.
-        assert (fmt == "csv") == written.exists() or fmt == "jsonl"
-        session = target if fmt == "jsonl" else written
-        progress = (json.loads(target.read_text())["analysis"] if fmt == "json"
-                    else analysis_state(SessionStore.open(session).ended, [], []))
-        assert progress["state"] == "stopped" and 0 < progress["analysed_until_s"] < _duration_s(long_speech), progress
+        # The document was written, and says itself how far the analysis got: its journal is removed.
+        assert fmt == "jsonl" or not written.exists()
         if fmt == "csv":
-            assert f"session file {written} beside it, kept" in err, err
+            with open(target, newline="") as f:
+                last = list(csv.DictReader(f))[-1]
+            assert last["kind"] == "stopped" and "the analysis stopped at" in last["settings"], last
+            assert 'its last row, of kind "stopped", says where the analysis stopped' in err, err
+            progress = {"state": "stopped", "analysed_until_s": float(last["start_s"])}
+        else:
+            progress = (json.loads(target.read_text())["analysis"] if fmt == "json"
+                        else analysis_state(SessionStore.open(target).ended, [], []))
+        assert progress["state"] == "stopped" and 0 < progress["analysed_until_s"] < _duration_s(long_speech), progress
     clean = clean_runs[fmt]
     assert kept and len(kept) < len(clean), "the stop came after the end of the analysis"
     # A SIGTERM or Ctrl+C analyses the audio received so far and ends the open speech segment, so

@@ -45,23 +45,27 @@ def test_ser_analyze_reports_a_cut_wav_and_keeps_what_it_read(cut_wav, tmp_path,
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_a_cut_wav_as_a_document_says_where_the_analysis_stopped(cut_wav, tmp_path, capsys, fmt):
-    """A JSON document records that its analysis stopped; a CSV cannot, so its journal (a session
-    file that does) stays beside it, as after Ctrl+C, and the message says so."""
-    from streamer.session import SessionStore, analysis_state
+    """The document records that its analysis stopped, and where: a JSON document in its
+    "analysis", a CSV in a last row of kind "stopped"; no journal is left beside it."""
+    import csv
 
     _, cut = cut_wav
     out = tmp_path / "out"
     assert main(["analyze", str(cut), "--out", str(out), "--format", fmt, "--quiet"]) != 0
-    err = capsys.readouterr().err
-    journal = out / f"cut.{fmt}.partial.jsonl"
+    assert "truncated" in capsys.readouterr().err
+    assert not (out / f"cut.{fmt}.partial.jsonl").exists()
     if fmt == "json":
-        assert not journal.exists()
         analysis = json.loads((out / "cut.json").read_text())["analysis"]
+        assert analysis["state"] == "stopped" and 0 < analysis["analysed_until_s"] < 10
     else:
-        assert f"the session file {journal} beside it, kept, records it" in err, err
-        store = SessionStore.open(journal)
-        analysis = analysis_state(store.ended, store.segments, store.results)
-    assert analysis["state"] == "stopped" and 0 < analysis["analysed_until_s"] < 10
+        with open(out / "cut.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        last = rows[-1]
+        assert last["kind"] == "stopped" and last["track"] == "" and last["start_s"] == last["end_s"], last
+        assert 0 < float(last["start_s"]) < 10  # where the results end (the end record keeps milliseconds)
+        assert float(last["start_s"]) >= max(float(r["end_s"]) for r in rows[:-1]) - 0.001
+        assert last["settings"].startswith("the analysis stopped at ") and "is not analysed" in last["settings"]
+        assert [r["kind"] for r in rows[:-1]] and {r["kind"] for r in rows[:-1]} <= {"window", "utterance"}
 
 
 def test_ser_batch_records_a_cut_wav_as_failed(cut_wav, tmp_path, capsys, monkeypatch):
