@@ -312,10 +312,17 @@ def run_analyze(args) -> int:
     return EXIT_SOME_FAILED if failed else 0
 
 
-def _print_summary(track_names: list[str], segments, results, metadata: dict, skip: tuple[int, ...]) -> None:
-    """Each track's summary line, as ``ser analyze`` prints it under a file's name."""
+def _print_summary(track_names: list[str], segments, results, metadata: dict, skip: tuple[int, ...],
+                   stopped_at: float | None = None) -> None:
+    """Each track's summary line, as ``ser analyze`` prints it under a file's name; ``stopped_at``:
+    where an interrupted analysis stopped (a track with no speech yet has none in that part, which
+    says nothing of the rest)."""
     for s in summarize(track_names, segments, results, (metadata.get("model") or {}).get("heads")):
         line = f"{s.track_name}: not analysed (employee channel)" if s.track in skip else s.line()
+        head = f"{s.track_name}: no speech"
+        if stopped_at is not None and s.track not in skip and not s.n_segments and line.startswith(head):
+            rest = line[len(head):]  # " found", or what was left out as not speech
+            line = f"{head} in the {time_text(stopped_at)} analysed{'' if rest == ' found' else rest}"
         print(f"  {line}", flush=True)
 
 
@@ -344,7 +351,8 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
     if summary is not None and (tracks := engine.get("tracks")):
         of = "" if total is None else f" of {time_text(total)}"
         print(f"{src} ({word} after {time_text(until or 0.0)}{of}) -> {out_path}", flush=True)
-        _print_summary(list(tracks), store.segments, store.results, engine, summary)
+        _print_summary(list(tracks), store.segments, store.results, engine, summary,
+                       None if complete else until or 0.0)
     if complete:
         print(f"ser analyze: {word}: {src} had been analysed to its end"
               + ("" if until is None else f" ({time_text(until)})") + f"; its results are complete in {out_path}.",

@@ -50,13 +50,14 @@ GAP_TOLERANCE_S = 0.01  # result times are rounded; windows closer than this cou
 # call, and one row per failed call (speaker columns empty).
 TABLE_COLUMNS = (
     ("call_id", "string"), ("path", "string"), ("status", "string"), ("error", "string"),
-    ("duration_s", "float64"), ("analysed_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
+    ("duration_s", "float64"), ("speaker", "string"), ("channel", "int64"), ("speech_s", "float64"),
     ("n_segments", "int64"), ("n_utterances", "int64"), ("top_emotion", "string"), ("uncertain_s", "float64"),
     ("mean_valence", "float64"),
     ("mean_arousal", "float64"), ("mean_dominance", "float64"), ("negative_valence_share", "float64"),
     ("peak_arousal", "float64"), ("peak_arousal_s", "float64"), ("peak_anger", "float64"),
     ("peak_anger_s", "float64"), ("channels_analysed", "string"), ("channels_not_analysed", "string"),
     ("key", "string"), ("notes", "string"), ("sample_rate_hz", "int64"),
+    ("analysed_s", "float64"),  # (new columns go at the end: readers that go by position keep theirs)
 )
 
 

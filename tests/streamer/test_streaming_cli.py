@@ -278,3 +278,33 @@ def test_an_interrupted_analysis_prints_the_summary_of_its_results_so_far(
                         head), captured.out
     assert line.startswith("  mix: speech ") and "segments" in line
     assert re.search(r"interrupted: .* after \d:\d\d\.\d of 3:0\d\.\d", captured.err), captured.err
+
+
+def test_an_analysis_interrupted_before_any_speech_says_none_was_found_in_the_part_analysed(
+        speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch):
+    """Ctrl+C before the first word: "no speech found" would say it of the whole recording; the line
+    says it of the part analysed, and how long that was."""
+    import streamer.cli_analyze as cli
+    from model.audio import load_mono_16k
+
+    src = tmp_path / "late.wav"
+    sf.write(src, np.concatenate([np.zeros(16000 * 120, np.float32), load_mono_16k(speech_paths[0])]), 16000)
+    real = cli.analyze_file
+
+    def interrupted_in_the_silence(*args, **kwargs):
+        told = kwargs["progress"]
+
+        def progress(done_s):
+            told(done_s)
+            if done_s >= 5.0:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": progress})
+
+    monkeypatch.setattr(cli, "analyze_file", interrupted_in_the_silence)
+    assert main(["analyze", str(src), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model_path)]) == 130
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(r"  mix: no speech in the (\d+\.\d s|\d:\d\d\.\d) analysed", line), line
+    monkeypatch.setattr(cli, "analyze_file", real)
+    assert main(["analyze", str(src), "--out", str(tmp_path / "whole.csv"), "--model", str(tiny_model_path)]) == 0
+    assert "no speech" not in capsys.readouterr().out  # the word after the silence is found
