@@ -447,8 +447,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
                 for call_id in in_progress:
                     records[call_id].update(status=NOT_ANALYSED, error=NOT_ANALYSED_TEXT)
                 run.wall_s = time.perf_counter() - t_work
-                run.calls = _final_records(store, calls, records)
-                written = _overview_when_stopped(store, run, info, model_labels, extra)
+                written = _overview_when_stopped(store, run, calls, records, info, model_labels, extra)
                 _report_interrupt(exc, run, list(in_progress), out_dir, log, written)
                 raise
             finally:
@@ -514,13 +513,15 @@ def _batch_counts(run: BatchRun) -> dict:
             "audio_s": run.audio_s, "wall_s": run.wall_s, "hours_per_hour": run.hours_per_hour}
 
 
-def _overview_when_stopped(store: BatchStore, run: BatchRun, info: dict, model_labels: list[str], extra: dict) -> bool:
+def _overview_when_stopped(store: BatchStore, run: BatchRun, calls: list[CallInput], records: dict[str, dict],
+                           info: dict, model_labels: list[str], extra: dict) -> bool:
     """The table, the report and ``batch.json`` of a batch stopped part-way (Ctrl+C, SIGTERM): the
     calls analysed so far, in this run or before, and the others marked not analysed, so that what
     was done can be read at once. The next run writes them whole. A second stop while they are
     written, or a full disk, leaves the files as they were (each is written whole or not at all);
     False then."""
     try:
+        run.calls = _final_records(store, calls, records)
         write_table(store.root, run.calls, model_labels)
         stopped = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_report(store.root, run.calls, {**info, "stopped": stopped}, store.timeline)
