@@ -77,12 +77,13 @@ def read_model_info(model_path: str) -> ModelInfo:
                      meta.window_s, meta.hop_s)
 
 
-def list_devices() -> list[tuple[int, str]]:
-    """Input devices as (id to pass back, display name); raises :class:`SERError` if none can be listed."""
+def list_devices(rescan: bool = False) -> list[tuple[int, str]]:
+    """Input devices as (id to pass back, display name), with ``rescan`` as the system has them now
+    (see :func:`streamer.list_input_devices`); raises :class:`SERError` if none can be listed."""
     import streamer
 
     return [(d.index, f"{d.name} ({d.hostapi})" + (" – default" if d.is_default else ""))
-            for d in streamer.list_input_devices()]
+            for d in streamer.list_input_devices(rescan=rescan)]
 
 
 def file_info(path: str | Path) -> tuple[int, float]:

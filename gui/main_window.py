@@ -656,7 +656,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.setToolTip("Microphone to listen to")
         self.device_combo.activated.connect(
             lambda _i: (self.listening or self._mic_paused) and self._next_listen_notice("The microphone chosen"))
-        self.act_refresh_devices = action("↻", "", self.refresh_devices, "Refresh the device list")
+        self.act_refresh_devices = action("↻", "", self.rescan_devices, "Refresh the device list")
         self.act_listen = action("Listen", "Ctrl+L", self.start_microphone, "Start live analysis of the microphone")
         self.act_open_file = action("Open file…", "Ctrl+O", self.open_file_dialog, "Replay an audio file")
         self.act_open_session = action("Open session…", "Ctrl+Shift+O", self.open_session_dialog,
@@ -790,7 +790,7 @@ class MainWindow(QtWidgets.QMainWindow):
             live_menu.addAction(a)
         refresh = live_menu.addAction("Refresh microphone list")  # the toolbar's ↻
         refresh.setToolTip(self.act_refresh_devices.toolTip())
-        refresh.triggered.connect(self.refresh_devices)
+        refresh.triggered.connect(self.rescan_devices)
         view_menu = bar.addMenu("&View")
         group = QtGui.QActionGroup(view_menu)  # one of them, checked: the view in use
         self.view_channel_actions: dict[str, QtGui.QAction] = {}
@@ -867,13 +867,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.plot_stack.set_heads(self.model_info.heads or self.model_info.labels)
         return True
 
-    def refresh_devices(self) -> None:
-        """List the input devices again; the one chosen stays chosen while it is still there (else
-        the first: Listen with another device ends a running session)."""
+    def rescan_devices(self) -> None:
+        """↻: the input devices as the system has them now, a microphone plugged in (or a sound server
+        started) since the program started included. While the microphone or the replay's sound is
+        open, PortAudio cannot look again: the list is then the one it has."""
+        self.refresh_devices(rescan=True)
+
+    def refresh_devices(self, rescan: bool = False) -> None:
+        """List the input devices again (``rescan``: see :meth:`rescan_devices`); the one chosen stays
+        chosen while it is still there (else the first: Listen with another device ends a running session)."""
         chosen, chosen_name = self.device_combo.currentData(), self.device_combo.currentText()  # (None, "": none yet)
         self.device_combo.clear()
         try:
-            self._devices = eb.list_devices()
+            self._devices = eb.list_devices(rescan=rescan)
         except Exception as exc:  # noqa: BLE001 - PortAudio missing etc.: say so, stay usable
             self._devices = []
             self._devices_error = (f"{NO_INPUT_ERRORS[1]} ({exc}). Install what the message names (the "

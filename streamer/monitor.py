@@ -96,6 +96,7 @@ class AudioMonitor:
             self._stream = sd.OutputStream(device=self.device, channels=self.channels, samplerate=self.rate,
                                            dtype="float32", blocksize=self._block, latency=MONITOR_LATENCY_S,
                                            callback=self._callback)
+            portaudio.opened(self._stream)
             # The device's buffer is the latency PortAudio reports plus one host period (ALSA's buffers
             # have two to four periods): twice the latency and a block hold it, whatever latency was granted.
             self._buffer_frames = int(2 * self._stream.latency * self.rate) + self._block

@@ -899,9 +899,13 @@ class FileSource(Source):
         return meta
 
 
-def list_input_devices() -> list[InputDevice]:
-    """Input devices PortAudio knows about. Raises :class:`DeviceError` when PortAudio is missing."""
+def list_input_devices(rescan: bool = False) -> list[InputDevice]:
+    """Input devices PortAudio knows about; with ``rescan``, as the system has them now (a device
+    plugged in since the program started: :func:`streamer.portaudio.rescan_devices`, done only while
+    no stream is open). Raises :class:`DeviceError` when PortAudio is missing."""
     sd = portaudio.import_sounddevice()
+    if rescan:
+        portaudio.rescan_devices(sd)
     try:
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
@@ -1074,6 +1078,7 @@ class MicrophoneSource(Source):
             self._stream = sd.InputStream(device=self.device, channels=n_ch, samplerate=self.rate, dtype="float32",
                                           blocksize=max(1, int(round(self.block_s * self.rate))),
                                           callback=self._callback)
+            portaudio.opened(self._stream)
         except (sd.PortAudioError, ValueError) as exc:
             raise DeviceError(f"cannot open input device {info['name']!r}: it may be unplugged, in use by another "
                               "program, or its sound server may have stopped. Refresh the device list and try "

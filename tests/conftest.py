@@ -73,56 +73,60 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.fixture
-def pulse_server():
+class PulseDaemon:
     """A private PulseAudio daemon with a 16 kHz mono null sink ``vspk`` whose monitor is the default
-    source. Yields a :class:`PulseServer` whose ``env`` a subprocess needs (``PULSE_SERVER``,
-    ``XDG_RUNTIME_DIR``); PortAudio must be imported after that environment is set, so microphone
-    tests run in a subprocess.
-    Fails (never skips) when PulseAudio cannot be started: the virtual microphone is part of the suite.
-    """
-    missing = [tool for tool in ("pulseaudio", "paplay", "pactl") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"virtual microphone: {', '.join(missing)} not found; install the test system packages "
-                    "(sudo apt-get install pulseaudio pulseaudio-utils libasound2-plugins, or `make sysdeps-test`).",
-                    pytrace=False)
-    # A short private folder: unix socket paths are limited to about 100 characters.
-    base = Path(tempfile.mkdtemp(prefix="ser-pulse-"))
-    runtime = base / "run"
-    runtime.mkdir(mode=0o700)
-    socket = base / "native"
-    conf = base / "daemon.pa"
-    conf.write_text(
-        f"load-module module-native-protocol-unix auth-anonymous=1 socket={socket}\n"
-        f"load-module module-null-sink sink_name=vspk rate={VIRTUAL_MIC_RATE_HZ} channels=1\n"
-        "set-default-source vspk.monitor\n"
-    )
-    env = dict(os.environ, PULSE_SERVER=f"unix:{socket}", XDG_RUNTIME_DIR=str(runtime), HOME=str(base))
-    env.pop("PULSE_SINK", None)
-    env.pop("PULSE_SOURCE", None)
-    proc = subprocess.run(["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "-F", str(conf),
-                           "--use-pid-file=yes", "--log-target=stderr"],
-                          env=env, capture_output=True, text=True, timeout=PULSE_START_TIMEOUT_S)
-    pid_file = runtime / "pulse" / "pid"
-    deadline = time.monotonic() + PULSE_START_TIMEOUT_S
-    ready = False
-    while proc.returncode == 0 and time.monotonic() < deadline:
-        if socket.exists() and pid_file.exists():
-            info = subprocess.run(["pactl", "info"], env=env, capture_output=True, text=True)
-            if info.returncode == 0:
-                ready = True
-                break
-        time.sleep(POLL_S)
-    pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-    if not ready:
-        if pid is not None and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"virtual microphone: PulseAudio did not start (exit {proc.returncode}, uid {os.geteuid()}; "
-                    f"the recipe is verified as root). Its output:\n{proc.stderr.strip()}", pytrace=False)
-    try:
-        yield PulseServer(pid, env)
-    finally:
+    source, in a folder of its own. ``env`` (``PULSE_SERVER``, ``XDG_RUNTIME_DIR``) reaches it, and
+    may be given to a client before :meth:`start` (a sound server started after the program).
+    Fails the test (never skips) when PulseAudio cannot be started: the virtual microphone is part
+    of the suite."""
+
+    def __init__(self):
+        missing = [tool for tool in ("pulseaudio", "paplay", "pactl") if shutil.which(tool) is None]
+        if missing:
+            pytest.fail(f"virtual microphone: {', '.join(missing)} not found; install the test system packages "
+                        "(sudo apt-get install pulseaudio pulseaudio-utils libasound2-plugins, or `make sysdeps-test`).",
+                        pytrace=False)
+        # A short private folder: unix socket paths are limited to about 100 characters.
+        self.base = Path(tempfile.mkdtemp(prefix="ser-pulse-"))
+        self.runtime = self.base / "run"
+        self.runtime.mkdir(mode=0o700)
+        self.socket = self.base / "native"
+        self.conf = self.base / "daemon.pa"
+        self.conf.write_text(
+            f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
+            f"load-module module-null-sink sink_name=vspk rate={VIRTUAL_MIC_RATE_HZ} channels=1\n"
+            "set-default-source vspk.monitor\n"
+        )
+        self.env = dict(os.environ, PULSE_SERVER=f"unix:{self.socket}", XDG_RUNTIME_DIR=str(self.runtime),
+                        HOME=str(self.base))
+        self.env.pop("PULSE_SINK", None)
+        self.env.pop("PULSE_SOURCE", None)
+        self.pid: int | None = None
+
+    def start(self) -> int:
+        proc = subprocess.run(["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "-F", str(self.conf),
+                               "--use-pid-file=yes", "--log-target=stderr"],
+                              env=self.env, capture_output=True, text=True, timeout=PULSE_START_TIMEOUT_S)
+        pid_file = self.runtime / "pulse" / "pid"
+        deadline = time.monotonic() + PULSE_START_TIMEOUT_S
+        ready = False
+        while proc.returncode == 0 and time.monotonic() < deadline:
+            if self.socket.exists() and pid_file.exists():
+                info = subprocess.run(["pactl", "info"], env=self.env, capture_output=True, text=True)
+                if info.returncode == 0:
+                    ready = True
+                    break
+            time.sleep(POLL_S)
+        self.pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+        if not ready:
+            self.close()
+            pytest.fail(f"virtual microphone: PulseAudio did not start (exit {proc.returncode}, uid {os.geteuid()}; "
+                        f"the recipe is verified as root). Its output:\n{proc.stderr.strip()}", pytrace=False)
+        return self.pid
+
+    def close(self) -> None:
+        """Stop the daemon (if it runs) and remove its folder."""
+        pid, self.pid = self.pid, None
         if pid is not None and _alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + PULSE_STOP_TIMEOUT_S
@@ -130,4 +134,26 @@ def pulse_server():
                 time.sleep(POLL_S)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def pulse_server():
+    """A running :class:`PulseDaemon`, as a :class:`PulseServer` whose ``env`` a subprocess needs;
+    PortAudio must be imported after that environment is set, so microphone tests run in a subprocess."""
+    daemon = PulseDaemon()
+    try:
+        yield PulseServer(daemon.start(), daemon.env)
+    finally:
+        daemon.close()
+
+
+@pytest.fixture
+def pulse_daemon():
+    """A :class:`PulseDaemon` not yet started: its ``env`` can be given to a client first (a sound
+    server that comes after the program); stopped at the end whether or not the test started it."""
+    daemon = PulseDaemon()
+    try:
+        yield daemon
+    finally:
+        daemon.close()

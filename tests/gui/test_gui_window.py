@@ -898,7 +898,7 @@ def test_first_start_says_what_to_do_until_something_is_loaded(make_window, repl
     w.plot_stack._hint, shown = None, w.source_path
     real = engine_bridge.list_devices
     try:
-        engine_bridge.list_devices = lambda: []
+        engine_bridge.list_devices = lambda rescan=False: []
         w.refresh_devices()
     finally:
         engine_bridge.list_devices = real
@@ -909,7 +909,7 @@ def test_first_start_says_what_to_do_until_something_is_loaded(make_window, repl
     w.plot_stack.clear_lanes()
     assert NO_MICROPHONE_HINT in w.plot_stack._hint.text
     # PortAudio itself missing: connecting a microphone would not help, and the words say what would.
-    def broken():
+    def broken(rescan=False):
         raise OSError("PortAudio library not found")
 
     try:
@@ -1809,7 +1809,7 @@ def test_refreshing_the_microphones_keeps_the_one_chosen(make_window, monkeypatc
 
     w = make_window(speed=0.0)
     devices = [(0, "pulse (ALSA)"), (1, "USB Mic (ALSA)"), (2, "default (ALSA) – default")]
-    monkeypatch.setattr(engine_bridge, "list_devices", lambda: list(devices))
+    monkeypatch.setattr(engine_bridge, "list_devices", lambda rescan=False: list(devices))
     w.refresh_devices()
     w.device_combo.setCurrentIndex(2)
     w.refresh_devices()

@@ -79,3 +79,27 @@ def test_device_lost_mid_stream_becomes_an_error_event(pulse_server, tiny_model_
     assert "'pulse'" in errors[0]["message"] and "unplugged" in errors[0]["message"]
     assert got["events"][-1]["type"] == "finished"
     assert got["finished_by_itself"] and got["stop_s"] < 1.0
+
+
+def test_a_sound_server_started_after_the_program_is_found_when_the_devices_are_listed_again(pulse_daemon):
+    """PortAudio reads the devices once, when it starts: a microphone plugged in (or a sound server
+    started) later stayed unseen, and the app's ↻ found nothing until it was restarted. A rescan
+    lists it; while a stream is open the rescan is refused (it would end the stream)."""
+    daemon = pulse_daemon
+    with subprocess.Popen([sys.executable, str(Path(__file__).with_name("device_client.py"))],
+                          env=subprocess_env(daemon.env), cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as client:
+        try:
+            first = json.loads(client.stdout.readline() or "{}")
+            assert first.get("first") is not None and "pulse" not in first["first"], (first, client.stderr.read())
+            daemon.start()
+            client.stdin.write("started\n")
+            client.stdin.flush()
+            report = json.loads(client.stdout.readline() or "{}")
+            assert client.wait(timeout=CLIENT_TIMEOUT_S) == 0, client.stderr.read()
+        finally:
+            if client.poll() is None:
+                client.kill()
+    assert "pulse" not in report["again"]  # what PortAudio read when it started
+    assert "pulse" in report["rescanned"], report
+    assert report["refused_while_open"] and report["stream_still_active"] and report["done_once_closed"], report
