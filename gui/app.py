@@ -12,6 +12,7 @@ from gui.settings import GuiSettings, load_settings
 
 SNAPSHOT_SETTLE_MS = 200  # let the last redraw land before grabbing the window
 NOTHING_TO_REPLAY_EXIT = 1
+SIGNAL_POLL_MS = 200  # how soon a signal is acted on: Python runs its handlers only between Qt's events
 
 
 def create_app() -> QtWidgets.QApplication:
@@ -91,5 +92,33 @@ def run_gui(args) -> int:
         QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
     else:  # an interactive start with nothing asked for: a session the last run left open is pointed out
         window.notice_interrupted_session()
+    poll = _close_on_signals(window, app, status)
     app.exec()
+    poll.stop()
     return status["code"]
+
+
+def _close_on_signals(window: MainWindow, app: QtWidgets.QApplication, status: dict) -> QtCore.QTimer:
+    """SIGTERM (``kill``, a logout, a service stop), SIGHUP (its terminal closed) and SIGINT (Ctrl+C in
+    it) close the window as File > Quit does: the session being analysed or listened to ends with
+    its last results and its end record, and the settings are kept. They used to end the program
+    at once (Ctrl+C with a traceback), and the next start said the session had been killed. Nobody
+    is asked anything then (the program is being stopped); the exit status is 128 + the signal's
+    number, as a shell gives it. A timer lets Python run the handler while Qt waits for events.
+    Returns that timer."""
+    import signal
+
+    def handler(signum, frame) -> None:
+        if status.get("signal"):
+            return  # closing already
+        status["signal"] = signum
+        status["code"] = 128 + signum
+        window.scripted = True  # no question (records only in memory go as a scripted run lets them)
+        QtCore.QTimer.singleShot(0, lambda: (window.close(), app.quit()))
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, handler)
+    poll = QtCore.QTimer()
+    poll.timeout.connect(lambda: None)
+    poll.start(SIGNAL_POLL_MS)
+    return poll

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from PySide6 import QtGui
@@ -56,3 +59,37 @@ def test_replay_of_a_missing_file_says_so_in_command_line_terms(tmp_path, tiny_m
 def test_speed_outside_the_range_is_refused(speed):
     proc = _ser("gui", "--speed", speed, "--exit-when-done")
     assert proc.returncode == 2 and "speed" in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_closes_the_app_as_quit_does_and_its_session_ends_properly(tmp_path, tiny_model_path, speech_wav,
+                                                                              sig):
+    """kill, a logout, a closed terminal or Ctrl+C in it: the app closes as File > Quit does. The
+    session ends with its end record (how far the analysis got), not as a killed run's (which the
+    next start reports as killed); exit status 128 + the signal's number."""
+    session = tmp_path / "run.jsonl"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    with subprocess.Popen([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
+                           str(speech_wav), "--session", str(session)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as app:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and app.poll() is None:
+                if session.is_file() and '"type": "result"' in session.read_text():
+                    break
+                time.sleep(0.1)
+            assert app.poll() is None, app.stderr.read()
+            app.send_signal(sig)
+            code = app.wait(timeout=30)
+            err = app.stderr.read()
+        finally:
+            if app.poll() is None:
+                app.kill()
+    assert code == 128 + sig, err
+    assert "Traceback" not in err, err
+    records = [json.loads(line) for line in session.read_text().splitlines()]
+    end = records[-1]
+    assert end["type"] == "end" and end["analysis"] in ("stopped", "complete"), end
+    assert 0 < end["analysed_until_s"] <= 14.1
