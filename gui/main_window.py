@@ -517,6 +517,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._status_t = 0.0
         self._devices: list[tuple] = []
         self._devices_error: str | None = None  # why microphones cannot be listed (PortAudio missing ...)
+        # Live: the time looked back at (a click on the slider or a plot) while the view does not
+        # follow the newest audio; the slider, the time, the plots' cursor and the panel show it.
+        self._look_s: float | None = None
 
         self._build_ui()
         self._build_actions()
@@ -608,6 +611,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.plot_stack.sig_seek_requested.connect(self.seek)
         self.plot_stack.follow_changed.connect(self.follow_check.setChecked)
+        self.plot_stack.follow_changed.connect(self._on_follow_changed)
         self.follow_check.toggled.connect(self.plot_stack.set_follow)
         self.side_panel.lane_name_changed.connect(self.rename_lane)
 
@@ -1681,8 +1685,11 @@ class MainWindow(QtWidgets.QMainWindow):
         """Move the playhead of a recording or a session to ``t_s`` (nothing is analysed again or lost);
         live, look back at ``t_s`` while the analysis goes on."""
         if self.mode == MIC:
-            # Live audio cannot be skipped: look back at t_s (centred) while the analysis goes on.
-            self.plot_stack.look_at(max(0.0, float(t_s)))
+            # Live audio cannot be skipped: look back at t_s (centred) while the analysis goes on;
+            # ticking Follow goes back to the newest audio.
+            self._look_s = min(max(0.0, float(t_s)), self.duration_s)
+            self.plot_stack.look_at(self._look_s)
+            self.redraw()
             return
         if self.mode == IDLE:
             return
@@ -1693,6 +1700,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self._sync_sound()
         self.plot_stack.set_position(self.position_s)
         self.position_changed.emit(self.position_s)
+
+    def _on_follow_changed(self, follow: bool) -> None:
+        if follow:
+            self._look_s = None  # live: back to the newest audio
+
+    def _shown_s(self) -> float:
+        """The time the slider, the time label, the plots' cursor and the panel show: the playhead, or
+        live the time looked back at (see ``_look_s``)."""
+        return self._look_s if self.mode == MIC and self._look_s is not None else self.position_s
 
     def _on_slider_action(self, action: int) -> None:
         """Clicks on the groove and arrow keys on the slider seek; a drag seeks when released."""
@@ -2054,11 +2070,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._flash(f"Sound is coming in{where} now: the note on a silent microphone no longer holds.")
 
     def redraw(self) -> None:
-        self.plot_stack.set_position(self.position_s)
+        if self.mode != MIC:
+            self._look_s = None
+        self.plot_stack.set_position(self._shown_s())
         self.plot_stack.refresh(self.histories)
-        # Live, the panel shows the newest result; in a replay or a session, the one under the playhead.
+        # Live, the panel shows the newest result (or the one looked back at); in a replay or a
+        # session, the one under the playhead.
         analysed = math.inf if self.mode == MIC or self.transport.analysis_done else self.transport.analysed_s
-        self.side_panel.refresh(self.histories, None if self.mode == MIC else self.position_s, analysed)
+        shown = self._look_s if self.mode == MIC else self.position_s
+        self.side_panel.refresh(self.histories, shown, analysed)
         self._update_transport()
         self._frames += 1
         now = time.monotonic()
@@ -2070,10 +2090,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self._update_status()
 
     def _update_transport(self) -> None:
+        shown = self._shown_s()
         if not self.seek_slider.isSliderDown():
             self.seek_slider.setRange(0, int(self.duration_s * 1000))
-            self.seek_slider.setValue(int(self.position_s * 1000))
-        self.time_label.setText(f"{_clock(self.position_s)} / {_clock(self.duration_s)}")
+            self.seek_slider.setValue(int(shown * 1000))
+        self.time_label.setText(f"{_clock(shown)} / {_clock(self.duration_s)}")
         self.act_play.setText("Pause" if self.playing else "Resume" if self.mode == MIC and self._mic_paused else "Play")
         self._update_actions()
 

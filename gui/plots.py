@@ -1021,11 +1021,12 @@ class PlotStack(pg.GraphicsLayoutWidget):
             self._apply_range()
 
     def look_at(self, t_s: float) -> None:
-        """Stop following and centre the view on ``t_s``."""
+        """Stop following and centre the view on ``t_s`` (from 0 s at the earliest: no negative times)."""
         self.set_follow(False)
         if self._master is not None:
             self._setting_range = True
-            self._master.setXRange(t_s - self.span_s / 2, t_s + self.span_s / 2, padding=0)
+            x0 = max(0.0, t_s - self.span_s / 2)
+            self._master.setXRange(x0, x0 + self.span_s, padding=0)
             self._setting_range = False
 
     def show_all(self, end_s: float) -> None:

@@ -86,10 +86,15 @@ def main() -> int:
         pump(0.05)
     pump(TAIL_S)
     resumed_to = window.position_s
-    window.seek(1.0)  # live: look back, the analysis goes on
+    first = window.histories[0].results.view()[0]
+    look_at = float(first[0]) + 0.5  # live: look back into the first result, the analysis goes on
+    window.seek(look_at)
     look_range = window.plot_stack.x_range()
     pump(0.3)
     after_look = window.position_s
+    looked = {"at": look_at, "slider_ms": window.seek_slider.value(), "time": window.time_label.text(),
+              "cursor": window.plot_stack.position_s,
+              "panel_time": window.side_panel.panels[0].current_time.text()}
     level_t = window.histories[0].level.view()[:, 0]
     window.stop()
     h = window.histories[0]
@@ -98,7 +103,7 @@ def main() -> int:
         "devices": devices, "started": started, "live_nice": live_nice, "errors": window.errors,
         "clock_at_play": clock_at_play,
         "paplay_status": player.returncode, "paused_at": paused_at, "state_paused": state_paused,
-        "resumed_to": resumed_to, "look_range": look_range, "after_look": after_look,
+        "resumed_to": resumed_to, "look_range": look_range, "after_look": after_look, "looked": looked,
         "follow_after_look": window.plot_stack.follow, "level_monotonic": bool((level_t[1:] >= level_t[:-1]).all()),
         "level_points": len(h.level), "level_max_db": float(h.level.view()[:, 1].max()),
         "results": len(h.results), "segments": h.segments.view().tolist(), "spec_columns": len(h.spec),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from gui_clients import run_gui_client
+
+from streamer.summary import clock_text
 
 
 def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speech_paths, tiny_model_path, tmp_path):
@@ -34,7 +38,16 @@ def test_live_microphone_fills_the_window_pauses_and_resumes(pulse_server, speec
     assert got["split_started"] and got["split_errors"] == got["errors"]
     assert got["split_lanes"] == 2 and got["split_channels"] == 2
     assert got["resumed_to"] > got["paused_at"] + 0.3 and got["level_monotonic"]  # the time axis went on
-    assert not got["follow_after_look"] and abs(sum(got["look_range"]) / 2 - 1.0) < 0.01
+    # Looking back live (a click on the slider or a plot): the view there (never at negative times),
+    # and the slider, the time, the plots' cursor and the panel at the time looked at, not at the
+    # newest audio (a trial saw the handle at the end, "0:42.0 / 0:42.0", and the newest result).
+    looked = got["looked"]
+    assert not got["follow_after_look"] and got["look_range"][0] >= 0.0
+    assert got["look_range"][0] <= looked["at"] <= got["look_range"][1]
+    assert abs(looked["slider_ms"] / 1000 - looked["at"]) < 0.01 and abs(looked["cursor"] - looked["at"]) < 0.01
+    assert looked["time"].startswith(clock_text(looked["at"])), looked
+    span = re.match(r"window ([0-9.]+)-([0-9.]+) s", looked["panel_time"])  # (the session is under a minute)
+    assert span and float(span[1]) <= looked["at"] <= float(span[2]), looked
     assert got["after_look"] >= got["resumed_to"]  # seeking back did not stop or rewind the live analysis
     assert got["session_text"].count('"type": "result"') >= got["results"]
     # After the resume the engine's clock continues the axis: the session's new results lie after the
