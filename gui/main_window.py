@@ -65,6 +65,10 @@ SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
+# The status bar's state field takes at most this share of the window's width (cut short with "…",
+# whole in its tooltip): a long state ("session NAME: live audio, not recorded: ...") crushed the
+# fields beside it to "devic…" and left a passing note ("Exported ...") a few letters.
+STATE_FIELD_SHARE = 0.35
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
 # The same lane in a saved session: what Settings say now does not change what was analysed then.
 SESSION_NOT_ANALYSED = " (left out when this call was analysed, as the settings were then)"
@@ -2246,12 +2250,12 @@ class MainWindow(QtWidgets.QMainWindow):
             if fmt == "png":
                 if not self._titled(self.plot_stack.grab()).save(str(path), "PNG"):
                     raise OSError(f"{path}: the image could not be written; choose a writable folder.")
-                written, state = path, f"image saved to {path}"
+                written, state = path, f"image {path.name} saved in {path.parent}"
             else:
                 if self.session_path is None or not self.session_path.exists():
                     raise OSError("Nothing to export yet: replay a file, listen, or open a session first.")
                 written = self.bridge.export(self.session_path, path, fmt)
-                state = f"exported to {written}"
+                state = f"exported {Path(written).name} to {Path(written).parent}"  # the name first: it is cut last
         except (SERError, OSError) as exc:
             self.show_error(f"{EXPORT_FAILED}{exc}", passing=True)
             return None
@@ -2319,6 +2323,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
         self._arrange_toolbars(event.size().width())
+        self.status_state.setMaximumWidth(max(120, int(event.size().width() * STATE_FIELD_SHARE)))
         super().resizeEvent(event)
         if not self.banner.isHidden():
             self.banner._fit_height()  # its room is a share of the window's height

@@ -14,7 +14,7 @@ import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gui.events import Audio
-from gui.main_window import FILE, SESSION
+from gui.main_window import FILE, SESSION, sentence
 from gui.plots import PLOT_BACKGROUND
 
 WAIT_MS = 30_000
@@ -826,7 +826,7 @@ def test_exports_are_named_after_the_source_and_say_where_they_went(make_window,
     path = w.default_export_path("csv")
     assert path.name == f"{speech_wav.stem}.csv" and path.parent == speech_wav.parent  # beside the recording
     assert w.export("csv", path) == path and path.is_file()
-    assert w.statusBar().toolTip() == str(path) and w.statusBar().currentMessage().startswith("Exported to ")
+    assert w.statusBar().toolTip() == str(path) and w.statusBar().currentMessage().startswith(f"Exported {path.name} to ")
     elsewhere = tmp_path / "exports"
     elsewhere.mkdir()
     assert w.export("json", elsewhere / "mine.json") == elsewhere / "mine.json"
@@ -1948,3 +1948,21 @@ def test_file_dialogs_show_the_apps_file_names_whole(make_window, tmp_path):
     assert save.acceptMode() == QtWidgets.QFileDialog.AcceptMode.AcceptSave
     assert save.testOption(QtWidgets.QFileDialog.Option.DontConfirmOverwrite)  # the export asks, of its own file
     assert Path(save.directory().absolutePath()) == tmp_path
+
+
+def test_a_long_state_leaves_the_status_fields_and_a_passing_note_their_room(make_window, qtbot, tmp_path):
+    """An opened live session's state ("session NAME: live audio, not recorded: no recording to play;
+    ...") took most of the status bar at 1280 pixels: the fields beside it read "devic…" and an
+    export's note "Exported to /tmp/tr…". The state is cut short instead (whole in its tooltip), and
+    the note names the file first."""
+    w = make_window(speed=0.0)
+    w.resize(1280, 800)
+    qtbot.wait(50)
+    w._set_state("session 20261205-090242-975579-live.jsonl: live audio, not recorded: no recording to play; the "
+                 "results are shown")
+    w._flash(sentence(f"exported session_results.csv to {tmp_path / 'a' / 'folder'}"))
+    qtbot.wait(50)
+    assert w.status_state.shown_text().endswith("…") and w.status_state.width() <= 0.35 * w.width() + 1
+    assert all(f.shown_text() == f.text() for f in (w.status_model, w.status_device, w.status_latency,
+                                                    w.status_overflows))
+    assert w.statusBar().currentMessage().startswith("Exported session_results.csv to ")
