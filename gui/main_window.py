@@ -65,16 +65,21 @@ SOUND_SPEED = 1.0  # sound plays at this speed only
 SOUND_HINT_MS = 6000
 REOPEN_NOTE_MS = 8000
 STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each side
-# The status bar's state field takes at most this share of the window's width (cut short with "…",
-# whole in its tooltip): a long state ("session NAME: live audio, not recorded: ...") crushed the
-# fields beside it to "devic…" and left a passing note ("Exported ...") a few letters.
-STATE_FIELD_SHARE = 0.35
+# The status bar's state field takes the room the other fields leave, less this much for a passing
+# note, and at least STATE_FIELD_MIN_PX (cut short with "…", whole in its tooltip): a long state
+# ("session NAME: live audio, not recorded: ...") crushed the fields beside it to "devic…" and left
+# a passing note ("Exported ...") a few letters.
+FLASH_ROOM_PX = 360
+STATE_FIELD_MIN_PX = 120
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
 # The same lane in a saved session: what Settings say now does not change what was analysed then.
 SESSION_NOT_ANALYSED = " (left out when this call was analysed, as the settings were then)"
 # Analysis settings changed while a saved session is shown.
 SESSION_SETTINGS = ("The new analysis settings apply to what is analysed from now on: this saved session keeps the "
                     "results it was made with. Open its recording to analyse it again with them.")
+# The channel setting changed while a saved session is shown: its lanes are those it was analysed with.
+SESSION_CHANNELS = ("The channel setting applies to what is analysed from now on: this saved session keeps the lanes "
+                    "it was analysed with. Open its recording to analyse it again with it.")
 MONO_MIC_NOTICE = ("This microphone has one channel, so the call-centre view analyses all of it: every voice it "
                    "hears, an agent's too. In the EU, inferring the emotions of employees at work is prohibited "
                    "(AI Act, Art. 5(1)(f)): do not listen to an agent's headset here. The call-centre view leaves "
@@ -160,7 +165,7 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if is_live(loaded.metadata):  # listening ends when someone stops it: an error or a kill is worth a word
         ended_by = (analysis.get("ended") or {}).get("ended_by")
         if state == "stopped" and isinstance(ended_by, str) and ended_by:
-            said = "." if ended_by in loaded.messages else f": {sentence(ended_by)}"  # else "When it was analysed" says it
+            said = "." if ended_by in loaded.messages else f": {sentence(ended_by)}"  # else "While it listened" says it
             return f"{name}: listening ended on an error{said} The results up to {time_text(until)} are kept."
         if state == "stopped":
             return None
@@ -212,14 +217,15 @@ def _said_within(text: str, shown: str) -> bool:
     return False
 
 
-def _said_note(messages: list[str]) -> str | None:
+def _said_note(messages: list[str], live: bool = False) -> str | None:
     """What was said while an opened session was analysed (its recording's level, a damaged file, a
-    failure), as the banner gives it then; None when nothing was."""
+    failure), or while it listened (``live``), as the banner gives it then; None when nothing was."""
     if not messages:
         return None
     more = len(messages) - MESSAGES_SHOWN
     rest = f" ({more} more in its JSON export.)" if more > 0 else ""
-    return "When it was analysed: " + " ".join(_in_app_words(m, session=True) for m in messages[:MESSAGES_SHOWN]) + rest
+    return (("While it listened: " if live else "When it was analysed: ")
+            + " ".join(_in_app_words(m, session=True) for m in messages[:MESSAGES_SHOWN]) + rest)
 
 
 EXPORT_FAILED = "Export failed: "  # how the banner begins an export's failure
@@ -1458,12 +1464,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.clear_error()
         if loaded.salvaged:
             s = loaded.salvaged
-            said = _said_note(loaded.messages)
+            said = _said_note(loaded.messages, is_live(loaded.metadata))
             self.banner.show_message(
                 f"{name}: damaged at line {s['damaged_line']}. Showing the {s['results_kept']} results "
                 f"before it (up to {time_text(s['kept_until_s'])}); the {s['lines_left_out']} lines from there on are "
                 "left out. The file itself is unchanged." + (f" {said}" if said else ""))
-        elif notes := [n for n in (_incomplete_note(name, loaded), _said_note(loaded.messages)) if n]:
+        elif notes := [n for n in (_incomplete_note(name, loaded), _said_note(loaded.messages, is_live(loaded.metadata)))
+                       if n]:
             self.banner.show_message(" ".join(notes), notice=True)
         self.dispatch(loaded.events)
         for pause in loaded.metadata.get("pauses") or []:  # a live session's pauses, where they were
@@ -1794,6 +1801,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     "people at work is prohibited in the EU, AI Act Art. 5(1)(f)).", notice=True)
         elif self.mode == MIC and (self.listening or self._mic_paused):
             self._next_listen_notice("The channel setting")
+        elif self.mode == SESSION:
+            self.banner.show_message(SESSION_CHANNELS, notice=True)
 
     @property
     def listening(self) -> bool:
@@ -2139,6 +2148,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_export_png.setEnabled(bool(self.plot_stack.lanes))
         self.export_button.setEnabled(any(a.isEnabled() for a in self.export_button.menu().actions()))
 
+    def _fit_state_field(self) -> None:
+        """The state field's widest: what the status bar's other fields leave (at their full texts),
+        less room for a passing note; see FLASH_ROOM_PX."""
+        others = sum(f.sizeHint().width() + 12 for f in (self.status_model, self.status_device, self.status_latency,
+                                                          self.status_overflows, self.status_fps))
+        room = self.statusBar().width() - others - FLASH_ROOM_PX
+        self.status_state.setMaximumWidth(max(STATE_FIELD_MIN_PX, room))
+
     def _update_status(self) -> None:
         stats = self.bridge.stats()
         self.status_device.setText(f"device: {stats.get('device', '–')}")
@@ -2158,6 +2175,7 @@ class MainWindow(QtWidgets.QMainWindow):
             text += f", sound gaps: {gaps}"  # the sound output ran dry; the analysis has all of the audio
         self.status_overflows.setText(text)
         self.status_fps.setText(f"{self._fps:.0f} fps" if self._fps else "– fps")  # measured over a second
+        self._fit_state_field()
         self._fit_flash()
 
     def _flash(self, text: str, ms: int = REOPEN_NOTE_MS, tip: str | None = None) -> None:
@@ -2323,8 +2341,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
         self._arrange_toolbars(event.size().width())
-        self.status_state.setMaximumWidth(max(120, int(event.size().width() * STATE_FIELD_SHARE)))
         super().resizeEvent(event)
+        self._fit_state_field()
         if not self.banner.isHidden():
             self.banner._fit_height()  # its room is a share of the window's height
 

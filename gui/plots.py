@@ -297,6 +297,8 @@ class Lane:
         self.no_audio_why = why
         self._level_caption()
         self._spec_caption()
+        if getattr(self, "colorbar", None) is not None:
+            self.colorbar.setVisible(not why)  # no spectrogram: no scale for its colours either
 
     def _spec_caption(self) -> None:
         if self.no_audio_why:

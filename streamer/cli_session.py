@@ -9,7 +9,14 @@ from model.audio import AUDIO_SUFFIXES
 from model.errors import OutputPathError
 from model.files import check_output_dir
 from streamer.errors import ConfigError
-from streamer.session import ANALYSIS_COMPLETE, SessionStore, analysis_state, being_written, is_session_file
+from streamer.session import (
+    ANALYSIS_COMPLETE,
+    SessionStore,
+    analysis_state,
+    being_written,
+    is_live,
+    is_session_file,
+)
 from streamer.summary import count_text, time_text
 
 FORMATS = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html"}
@@ -52,11 +59,14 @@ def run_session(args) -> int:
     export_session(src, out, fmt, store)  # as the app's File > Export, from the session read once
     state = analysis_state(store.ended, store.segments, store.results)
     line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
+    until = time_text(state["analysed_until_s"] or 0.0)
+    live = is_live(store.metadata)  # listening ends when it is stopped: no recording to reach the end of
     if store.ended is None and being_written(src):
-        line += ("; the session is still being written (a running analysis): its results so far, up to "
-                 f"{time_text(state['analysed_until_s'] or 0.0)} into the recording")
-    elif state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
-        line += (f"; the analysis did not finish ({state['state']}): its results go up to "
-                 f"{time_text(state['analysed_until_s'] or 0.0)} into the recording")
+        line += (f"; the session is still being written ({'listening' if live else 'a running analysis'}): its "
+                 f"results so far, up to {until} into the {'session' if live else 'recording'}")
+    elif live and store.ended is None:  # a killed app's session
+        line += f"; the session was not closed (the program was closed or killed while it listened): its results go up to {until}"
+    elif not live and state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
+        line += f"; the analysis did not finish ({state['state']}): its results go up to {until} into the recording"
     print(line + ".")
     return 0

@@ -1214,7 +1214,7 @@ def test_a_saved_call_says_its_agent_lane_was_left_out_then_whatever_the_setting
     """A saved session's agent lane was not analysed when the call was: turning the agent's channel on
     in Settings changes nothing in it, so the lane does not tell the user to do that, and the change
     of settings says what it applies to."""
-    from gui.main_window import SESSION_SETTINGS
+    from gui.main_window import SESSION_CHANNELS, SESSION_SETTINGS
 
     w = replay(make_window(speed=0.0, channels="split"), stereo_wav)
     session = w.session_path
@@ -1225,6 +1225,8 @@ def test_a_saved_call_says_its_agent_lane_was_left_out_then_whatever_the_setting
     w.apply_settings(w.settings.replace(analyse_agent=True))
     assert SESSION_SETTINGS in w.banner.messages() and w.mode == "session"
     assert "left out when this call was analysed" in w.side_panel.panels[0].summary_label.text()
+    w.set_channels("mix")  # nor does the channel setting: the lanes stay, and the banner says why
+    assert SESSION_CHANNELS in w.banner.messages() and len(w.plot_stack.lanes) == 2 and w.mode == "session"
 
 
 def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(make_window, replay, speech_wav):
@@ -1585,6 +1587,8 @@ def test_a_narrow_window_shortens_captions_and_notes_rather_than_cut_them(make_w
     assert shown.endswith("…") and text.startswith(shown[:-1]) and w.statusBar().toolTip() == text
     # The status fields too: "device: cpu (ONNX Runtim" was cut mid-word.
     w._set_state("exported to /a/folder/with/a/rather/long/name/" + "deep/" * 30 + "session.csv")
+    w.status_device.setText("device: " + "a microphone with a rather long name, " * 4)
+    w._fit_state_field()
     qtbot.wait(50)
     state = w.status_state.shown_text()
     assert state.endswith("…") and w.status_state.text().startswith(state[:-1])
@@ -1962,7 +1966,15 @@ def test_a_long_state_leaves_the_status_fields_and_a_passing_note_their_room(mak
                  "results are shown")
     w._flash(sentence(f"exported session_results.csv to {tmp_path / 'a' / 'folder'}"))
     qtbot.wait(50)
-    assert w.status_state.shown_text().endswith("…") and w.status_state.width() <= 0.35 * w.width() + 1
+    assert w.status_state.shown_text().endswith("…") and w.status_state.width() < w.width() // 2
     assert all(f.shown_text() == f.text() for f in (w.status_model, w.status_device, w.status_latency,
                                                     w.status_overflows))
     assert w.statusBar().currentMessage().startswith("Exported session_results.csv to ")
+
+
+def test_what_was_said_while_a_live_session_listened_is_not_said_of_an_analysis():
+    from gui.main_window import _said_note
+
+    note = "input device 'pulse' stopped delivering audio (unplugged or taken by another program?)."
+    assert _said_note([note], live=True).startswith("While it listened: input device 'pulse' stopped")
+    assert _said_note([note]).startswith("When it was analysed: ")

@@ -982,3 +982,30 @@ def test_renaming_a_saved_session_keeps_its_records_and_its_end_in_view(tmp_path
                               and "tracks_renamed" not in ln))
     with pytest.raises(SessionError, match="cannot tell whether another program is writing"):
         rename_session_tracks(killed, ["Ann", "Dan"])
+
+
+def test_ser_session_speaks_of_a_live_session_as_one(tmp_path, capsys):
+    """Listening ends when it is stopped: a live session stopped so is not "an analysis that did not
+    finish ... into the recording" (there is none); a killed app's is a session that was not closed."""
+    from ser.cli import main
+
+    def live(name: str, close: bool) -> Path:
+        path = tmp_path / name
+        session = SessionStore.create(path, {"source": "microphone"})
+        session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2},
+                                        "source": {"kind": "MicrophoneSource", "start_s": 0.0}})
+        session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
+        session.close(analysis="stopped")
+        if not close:  # as a kill leaves it: no end record, and nobody writing it
+            lines = path.read_text().splitlines(keepends=True)
+            assert json.loads(lines[-1])["type"] == "end"
+            path.write_text("".join(lines[:-1]))
+        return path
+
+    assert main(["session", str(live("stopped.jsonl", True)), str(tmp_path / "a.csv")]) == 0
+    line = capsys.readouterr().out
+    assert "did not finish" not in line and "recording" not in line and line.rstrip().endswith("2 results."), line
+    assert main(["session", str(live("killed.jsonl", False)), str(tmp_path / "b.csv")]) == 0
+    line = capsys.readouterr().out
+    assert "the session was not closed (the program was closed or killed while it listened): its results go up to" in line
+    assert "recording" not in line, line
