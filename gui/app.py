@@ -104,20 +104,24 @@ def _close_on_signals(window: MainWindow, app: QtWidgets.QApplication, status: d
     its last results and its end record, and the settings are kept. They used to end the program
     at once (Ctrl+C with a traceback), and the next start said the session had been killed. Nobody
     is asked anything then (the program is being stopped); the exit status is 128 + the signal's
-    number, as a shell gives it. A timer lets Python run the handler while Qt waits for events.
-    Returns that timer."""
+    number, as a shell gives it. A second signal while it closes ends it at once (every result is
+    in its session file already; only the end record would be missing). A signal the program was
+    started to ignore stays ignored (``nohup ser gui`` outlives its terminal). A timer lets Python
+    run the handler while Qt waits for events. Returns that timer."""
+    import os
     import signal
 
     def handler(signum, frame) -> None:
         if status.get("signal"):
-            return  # closing already
+            os._exit(128 + signum)  # closing did not end it: the user insists
         status["signal"] = signum
         status["code"] = 128 + signum
         window.scripted = True  # no question (records only in memory go as a scripted run lets them)
         QtCore.QTimer.singleShot(0, lambda: (window.close(), app.quit()))
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, handler)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, handler)
     poll = QtCore.QTimer()
     poll.timeout.connect(lambda: None)
     poll.start(SIGNAL_POLL_MS)

@@ -40,6 +40,7 @@ from model.audio import (
     is_live_sound_back_message,
 )
 from model.errors import SERError
+from streamer import portaudio
 from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
 from streamer.session import is_live, renamed_tracks, skipped_tracks
@@ -76,10 +77,13 @@ AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that i
 SESSION_NOT_ANALYSED = " (left out when this call was analysed, as the settings were then)"
 # Analysis settings changed while a saved session is shown.
 SESSION_SETTINGS = ("The new analysis settings apply to what is analysed from now on: this saved session keeps the "
-                    "results it was made with. Open its recording to analyse it again with them.")
+                    "results it was made with.")
 # The channel setting changed while a saved session is shown: its lanes are those it was analysed with.
 SESSION_CHANNELS = ("The channel setting applies to what is analysed from now on: this saved session keeps the lanes "
-                    "it was analysed with. Open its recording to analyse it again with it.")
+                    "it was analysed with.")
+# After either, how the session could be analysed again: from its recording, or not at all (live audio).
+AGAIN_FROM_RECORDING = " Open its recording to analyse it again with {them}."
+AGAIN_LIVE = " Its audio was live and not recorded, so it cannot be analysed again."
 MONO_MIC_NOTICE = ("This microphone has one channel, so the call-centre view analyses all of it: every voice it "
                    "hears, an agent's too. In the EU, inferring the emotions of employees at work is prohibited "
                    "(AI Act, Art. 5(1)(f)): do not listen to an agent's headset here. The call-centre view leaves "
@@ -884,8 +888,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def rescan_devices(self) -> None:
         """↻: the input devices as the system has them now, a microphone plugged in (or a sound server
         started) since the program started included. While the microphone or the replay's sound is
-        open, PortAudio cannot look again: the list is then the one it has."""
-        self.refresh_devices(rescan=True)
+        open, PortAudio cannot look again (it would close them), nor while a live session is paused
+        (the devices' numbers may change, and Resume must reopen the same microphone): the list is
+        then the one it has, and the status bar says so."""
+        busy = ("listening is paused" if self.mode == MIC and self._mic_paused else
+                "the microphone or the sound is open" if portaudio.in_use() else None)
+        self.refresh_devices(rescan=busy is None)
+        if busy:
+            self._flash(f"Devices plugged in since the program started are listed once nothing uses the sound "
+                        f"devices ({busy}): stop first, then press ↻ again.")
 
     def refresh_devices(self, rescan: bool = False) -> None:
         """List the input devices again (``rescan``: see :meth:`rescan_devices`); the one chosen stays
@@ -1802,7 +1813,13 @@ class MainWindow(QtWidgets.QMainWindow):
         elif self.mode == MIC and (self.listening or self._mic_paused):
             self._next_listen_notice("The channel setting")
         elif self.mode == SESSION:
-            self.banner.show_message(SESSION_CHANNELS, notice=True)
+            self.banner.show_message(SESSION_CHANNELS + self._again_text("it"), notice=True)
+
+    def _again_text(self, them: str) -> str:
+        """How the saved session shown could be analysed again with new settings (see SESSION_SETTINGS)."""
+        if is_live(self.session_metadata or {}):
+            return AGAIN_LIVE
+        return AGAIN_FROM_RECORDING.format(them=them)
 
     @property
     def listening(self) -> bool:
@@ -1908,7 +1925,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                      "which records where they changed (its report and exports say so).",
                                      notice=True)
         elif engine_changed and self.mode == SESSION:
-            self.banner.show_message(SESSION_SETTINGS, notice=True)
+            self.banner.show_message(SESSION_SETTINGS + self._again_text("them"), notice=True)
         elif sound_device_changed and self.playing:
             self._sync_sound()
         if refused is not None:  # said last: a recording opened again above clears the banner

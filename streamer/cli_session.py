@@ -61,11 +61,16 @@ def run_session(args) -> int:
     line = f"{src} -> {out}: {count_text(len(store.results), 'result')}"
     until = time_text(state["analysed_until_s"] or 0.0)
     live = is_live(store.metadata)  # listening ends when it is stopped: no recording to reach the end of
-    if store.ended is None and being_written(src):
+    writing = being_written(src) if store.ended is None else False
+    ended_by = (store.ended or {}).get("ended_by")
+    if writing:
         line += (f"; the session is still being written ({'listening' if live else 'a running analysis'}): its "
                  f"results so far, up to {until} into the {'session' if live else 'recording'}")
-    elif live and store.ended is None:  # a killed app's session
-        line += f"; the session was not closed (the program was closed or killed while it listened): its results go up to {until}"
+    elif live and store.ended is None:  # a killed app's session (or, where locks cannot be asked, a running one)
+        line += (f"; the session has no end record ({'still being written, or ' if writing is None else ''}the "
+                 f"program was closed or killed while it listened): its results go up to {until}")
+    elif live and isinstance(ended_by, str) and ended_by:  # stopped by an error (a microphone lost)
+        line += f"; listening ended on an error ({ended_by.rstrip('.')}) at {until}"
     elif not live and state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
         line += f"; the analysis did not finish ({state['state']}): its results go up to {until} into the recording"
     print(line + ".")

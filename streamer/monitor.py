@@ -79,6 +79,17 @@ class AudioMonitor:
             DeviceError: the device is missing or cannot be opened, or PortAudio is absent.
         """
         sd = portaudio.import_sounddevice()
+        with portaudio.opening():  # no rescan of the devices between reading them and the stream's opening
+            self._open_stream(sd, rate_in, n_channels)
+        # Outputs fill their buffer on starting and may then pause for a second or two (ALSA through
+        # PulseAudio does); audio queued meanwhile would lag the analysis for the whole replay, so the
+        # replay starts when the sound can.
+        deadline = time.monotonic() + MONITOR_START_TIMEOUT_S
+        while not self._running.wait(MONITOR_BLOCK_S) and time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                break
+
+    def _open_stream(self, sd, rate_in: int, n_channels: int) -> None:
         try:
             info = sd.query_devices(self.device, "output")
         except (ValueError, sd.PortAudioError) as exc:
@@ -105,13 +116,6 @@ class AudioMonitor:
             self.close()
             raise DeviceError(f"cannot open sound output device {self.device_label} ({exc}); is it in use or "
                               f"unplugged? {OUTPUT_ADVICE}") from exc
-        # Outputs fill their buffer on starting and may then pause for a second or two (ALSA through
-        # PulseAudio does); audio queued meanwhile would lag the analysis for the whole replay, so the
-        # replay starts when the sound can.
-        deadline = time.monotonic() + MONITOR_START_TIMEOUT_S
-        while not self._running.wait(MONITOR_BLOCK_S) and time.monotonic() < deadline:
-            if stop is not None and stop.is_set():
-                break
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         # Runs in PortAudio's thread: copy one block or silence, count, return. Nothing that can block or raise.

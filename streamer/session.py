@@ -522,15 +522,14 @@ class SessionStore:
         store = self.contents()
         history = store.metadata.get("settings_history")
         changes = history[1:] if isinstance(history, list) else []
-        running = self.writer and self._file is not None  # a live export of a session still being written
         return write_csv(path, store.results, model_heads(store.metadata), store.metadata.get("pauses") or [],
-                         [c for c in changes if isinstance(c, dict)], None if running else store.stopped_row())
+                         [c for c in changes if isinstance(c, dict)], store.stopped_row())
 
     def stopped_row(self) -> tuple[float, str] | None:
         """For a recording (a file source, whose length is known) whose analysis ended before it did,
-        or has no end record (killed): where its results end and what the CSV's row of kind
-        ``stopped`` says of it. None when the analysis reached the end, and for a live session, which
-        has no end to reach."""
+        or has no end record (killed, or still running: its writer's lock says which): where its
+        results end and what the CSV's row of kind ``stopped`` says of it. None when the analysis
+        reached the end, and for a live session, which has no end to reach."""
         from model.times import time_text
 
         source = (self.metadata.get("engine") or {}).get("source") or {}
@@ -541,10 +540,19 @@ class SessionStore:
         if state["state"] == ANALYSIS_COMPLETE:
             return None
         until = state["analysed_until_s"]
-        until = float(until) if isinstance(until, (int, float)) else 0.0
-        how = ("stopped" if state["state"] == ANALYSIS_STOPPED
-               else "did not finish (the run was killed or crashed)")
-        return until, (f"the analysis {how} at {time_text(until)} of {time_text(total)}: the recording after it "
+        if not isinstance(until, (int, float)):  # an end record of an early format: where the results end
+            until = max([x.end_s for x in self.segments] + [x.end_s for x in self.results], default=0.0)
+        until = float(until)
+        at = f"{time_text(until)} of {time_text(total)}"
+        if state["state"] == ANALYSIS_STOPPED:
+            return until, f"the analysis stopped at {at}: the recording after it is not analysed"
+        writing = None if self.path is None else being_written(self.path)
+        if writing:  # exported from a session still being written (a running analysis, the app's replay)
+            return until, f"the analysis was still running when this was written: results up to {at} so far"
+        if writing is None:
+            return until, (f"the analysis had not finished when this was written (still running, or killed): results "
+                           f"up to {at}")
+        return until, (f"the analysis did not finish (the run was killed or crashed) at {at}: the recording after it "
                        "is not analysed")
 
     def export_json(self, path: str | os.PathLike) -> Path:

@@ -1048,6 +1048,10 @@ class MicrophoneSource(Source):
 
     def open(self) -> None:
         sd = portaudio.import_sounddevice()
+        with portaudio.opening():  # no rescan of the devices between reading them and the stream's opening
+            self._open(sd)
+
+    def _open(self, sd) -> None:
         try:
             info = sd.query_devices(self.device, "input")
         except (ValueError, sd.PortAudioError) as exc:

@@ -57,8 +57,10 @@ TABLE_COLUMNS = (
     ("peak_arousal", "float64"), ("peak_arousal_s", "float64"), ("peak_anger", "float64"),
     ("peak_anger_s", "float64"), ("channels_analysed", "string"), ("channels_not_analysed", "string"),
     ("key", "string"), ("notes", "string"), ("sample_rate_hz", "int64"),
-    ("analysed_s", "float64"),  # (new columns go at the end: readers that go by position keep theirs)
 )
+# Columns added since, after the per-label shares and further heads' columns: a table's earlier
+# columns keep their places for readers that go by position.
+LATER_COLUMNS = (("analysed_s", "float64"),)
 
 
 def _figure(width_in: float, height_in: float):
@@ -485,7 +487,7 @@ def write_table(out_dir: Path, calls: list[dict], model_labels: list[str] | None
 
     rows, labels, others = table_rows(calls, model_labels)
     columns = [*TABLE_COLUMNS, *((f"share_{lab}", "float64") for lab in labels),
-               *((c, "float64") for c in others)]
+               *((c, "float64") for c in others), *LATER_COLUMNS]
     names = [c for c, _ in columns]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -698,7 +700,7 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
              "</head><body>", f"<h1>{esc(title)}</h1>",
              *([f"<p class='note'><b>Incomplete:</b> the batch was stopped ({esc(info['stopped'])}) before it "
                 f"finished: {count_text(len(not_run), noun)} of {len(calls)} {'is' if len(not_run) == 1 else 'are'} not "
-                f"analysed (listed at the end). Run the same command again to analyse {'it' if len(not_run) == 1 else 'them'}: "
+                f"analysed (listed below). Run the same command again to analyse {'it' if len(not_run) == 1 else 'them'}: "
                 "it skips the calls already analysed and writes this report again, whole.</p>"] if info.get("stopped") else []),
              f"<p class='note'><b>Channels:</b> {esc(info['channel_statement'])}</p>",
              "<p>" + ("" if noun != "call" else  # a session's report: one recording, no counts

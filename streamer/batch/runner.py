@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import ModelFileError, OutputPathError, SERError
-from model.files import atomic_json
+from model.files import TMP_PREFIX, atomic_json, fsync_dir
 from model.meta import read_meta, resolve_model_path
 from streamer.batch.inputs import CallInput, discover, unsupported_files
 from streamer.batch.report import (
@@ -513,24 +513,47 @@ def _batch_counts(run: BatchRun) -> dict:
             "audio_s": run.audio_s, "wall_s": run.wall_s, "hours_per_hour": run.hours_per_hour}
 
 
+OVERVIEW_FILES = ("calls.csv", "calls.parquet", "report.html", "batch.json")
+
+
 def _overview_when_stopped(store: BatchStore, run: BatchRun, calls: list[CallInput], records: dict[str, dict],
                            info: dict, model_labels: list[str], extra: dict) -> bool:
     """The table, the report and ``batch.json`` of a batch stopped part-way (Ctrl+C, SIGTERM): the
     calls analysed so far, in this run or before, and the others marked not analysed, so that what
-    was done can be read at once. The next run writes them whole. A second stop while they are
-    written, or a full disk, leaves the files as they were (each is written whole or not at all);
-    False then."""
+    was done can be read at once. The next run writes them whole. They are made aside and put in
+    place together, so that a second stop, or a full disk, leaves the four as they were (an earlier
+    run's, which agree with each other) rather than a new table beside an old report. Whether they
+    were put in place."""
+    import shutil
+    import signal
+    import threading
+
+    staging = store.root / f"{TMP_PREFIX}{os.getpid()}-overview"
+    written = False
     try:
         run.calls = _final_records(store, calls, records)
-        write_table(store.root, run.calls, model_labels)
+        staging.mkdir(exist_ok=True)
+        write_table(staging, run.calls, model_labels)
         stopped = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        write_report(store.root, run.calls, {**info, "stopped": stopped}, store.timeline)
-        atomic_json(store.root / "batch.json", {"finished": None, "stopped": _now(), **_batch_counts(run),
-                                                "not_analysed": sum(c["status"] == NOT_ANALYSED for c in run.calls),
-                                                **extra})
-    except (KeyboardInterrupt, SERError):
-        return False
-    return True
+        write_report(staging, run.calls, {**info, "stopped": stopped}, store.timeline, path=staging / "report.html")
+        atomic_json(staging / "batch.json", {"finished": None, "stopped": _now(), **_batch_counts(run),
+                                             "not_analysed": sum(c["status"] == NOT_ANALYSED for c in run.calls),
+                                             **extra})
+        main = threading.current_thread() is threading.main_thread()
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if main else None
+        try:  # the four renames with no stop between them
+            for name in OVERVIEW_FILES:
+                os.replace(staging / name, store.root / name)
+            written = True
+        finally:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a stop asked for meanwhile comes now
+        fsync_dir(store.root)
+    except (KeyboardInterrupt, SERError, OSError):
+        pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
 
 
 def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log,

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 from model import files
@@ -99,7 +100,10 @@ class BatchStore:
         # and report (e.g. .tmp-PID-calls.csv, killed while it was written) are its leftovers.
         for p in self.root.glob(f"{TMP_PREFIX}*"):
             with contextlib.suppress(OSError):
-                p.unlink()
+                if p.is_dir():  # a stopped batch's overview, made aside (runner._overview_when_stopped)
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
 
     def release(self) -> None:
         if (f := getattr(self, "_held", None)) is not None:

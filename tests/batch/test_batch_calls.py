@@ -537,6 +537,8 @@ def test_a_stopped_batch_writes_the_table_and_report_of_what_was_done_and_a_reru
     assert all(r["error"].startswith("not analysed: the batch was stopped") for r in table if r["status"] != "done")
     csv_text = (out / "calls.csv").read_text()
     assert csv_text.count(",not_analysed,") == n_calls - 2
+    header = csv_text.splitlines()[0].split(",")  # a column added later goes last: the others keep their places
+    assert header[-1] == "analysed_s" and header.index("share_surprised") == len(header) - 2
     report = html.unescape((out / "report.html").read_text())
     left = n_calls - 2
     assert "Incomplete:" in report, report[:2000]
@@ -634,3 +636,37 @@ def test_the_closing_lines_name_calls_as_the_report_does(calls, tiny_model_path,
     line = next(ln for ln in out.splitlines() if "8000 Hz" in ln)
     assert "(call_c.wav)" in line and "__" not in line, line
     assert "(call_c.wav)" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_second_stop_while_a_stopped_batch_writes_its_overview_leaves_the_earlier_one_whole(
+        calls, tiny_model_path, tmp_path, monkeypatch):
+    """The stopped batch's table, report and batch.json go in place together: a second Ctrl+C while
+    they are made leaves an earlier run's four as they were (not a new table beside an old report
+    that says the batch finished), and nothing made aside."""
+    from model.files import TMP_PREFIX
+    from streamer.batch import runner
+
+    out = tmp_path / "out"
+    settings = BatchSettings(model=str(tiny_model_path))
+    run_batch(calls["dir"], out, settings, workers=1, progress=False, log=lambda m: None)
+    before = {n: (out / n).read_bytes() for n in runner.OVERVIEW_FILES}
+    extra = calls["dir"] / "later.wav"  # a call added since: the next run analyses it, and is stopped
+    shutil.copy(next(p for p in calls["dir"].rglob("*.wav")), extra)
+    analyse, report = runner.analyze_call, runner.write_report
+    monkeypatch.setattr(runner, "analyze_call", lambda task: (_ for _ in ()).throw(KeyboardInterrupt))
+
+    def stopped_again(*args, **kwargs):
+        if kwargs.get("path") is not None and kwargs["path"].parent != out:  # the overview made aside
+            raise KeyboardInterrupt
+        return report(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "write_report", stopped_again)
+    said = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(calls["dir"], out, settings, workers=1, progress=False, log=said.append)
+    finally:
+        extra.unlink()
+    assert {n: (out / n).read_bytes() for n in runner.OVERVIEW_FILES} == before
+    assert not list(out.glob(TMP_PREFIX + "*")) and "show what was analysed so far" not in said[-1]
+    monkeypatch.setattr(runner, "analyze_call", analyse)

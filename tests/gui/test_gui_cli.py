@@ -93,3 +93,27 @@ def test_a_signal_closes_the_app_as_quit_does_and_its_session_ends_properly(tmp_
     end = records[-1]
     assert end["type"] == "end" and end["analysis"] in ("stopped", "complete"), end
     assert 0 < end["analysed_until_s"] <= 14.1
+
+
+def test_a_signal_the_app_was_started_to_ignore_stays_ignored(tmp_path, tiny_model_path, speech_wav):
+    """nohup ser gui &: the terminal's closing (SIGHUP) must not end it."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    session = tmp_path / "run.jsonl"
+    with subprocess.Popen([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
+                           str(speech_wav), "--session", str(session)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) as app:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and app.poll() is None and not (
+                    session.is_file() and '"type": "result"' in session.read_text()):
+                time.sleep(0.1)
+            app.send_signal(signal.SIGHUP)
+            time.sleep(1.0)
+            assert app.poll() is None, app.stderr.read()  # still running
+            app.send_signal(signal.SIGTERM)
+            assert app.wait(timeout=30) == 128 + signal.SIGTERM
+        finally:
+            if app.poll() is None:
+                app.kill()

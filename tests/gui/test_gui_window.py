@@ -1223,10 +1223,12 @@ def test_a_saved_call_says_its_agent_lane_was_left_out_then_whatever_the_setting
     assert not panel.analysed and "left out when this call was analysed" in panel.summary_label.text()
     assert "turn it on in Settings" not in panel.summary_label.text()
     w.apply_settings(w.settings.replace(analyse_agent=True))
-    assert SESSION_SETTINGS in w.banner.messages() and w.mode == "session"
+    assert SESSION_SETTINGS + " Open its recording to analyse it again with them." in w.banner.messages()
+    assert w.mode == "session"
     assert "left out when this call was analysed" in w.side_panel.panels[0].summary_label.text()
     w.set_channels("mix")  # nor does the channel setting: the lanes stay, and the banner says why
-    assert SESSION_CHANNELS in w.banner.messages() and len(w.plot_stack.lanes) == 2 and w.mode == "session"
+    assert SESSION_CHANNELS + " Open its recording to analyse it again with it." in w.banner.messages()
+    assert len(w.plot_stack.lanes) == 2 and w.mode == "session"
 
 
 def test_every_action_is_in_the_menus_and_the_session_browser_lists_sessions(make_window, replay, speech_wav):
@@ -1508,6 +1510,10 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     assert lane.caption(lane.spec_plot) == "Microphone: no spectrogram (live audio is not recorded)"
     # Exports of live audio go to the user's documents (or home), not the hidden sessions folder.
     assert w.default_export_path("csv").parent != w.session_path.parent
+    # New settings apply to what is analysed next: live audio has no recording to analyse again.
+    w.set_channels("split" if w.settings.channels == "mix" else "mix")
+    assert any(m.endswith("Its audio was live and not recorded, so it cannot be analysed again.")
+               for m in w.banner.messages()) and "Open its recording" not in w.banner.text()
     assert w.open_session(live("killed.jsonl", close=False))
     assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.text()
 
@@ -1978,3 +1984,22 @@ def test_what_was_said_while_a_live_session_listened_is_not_said_of_an_analysis(
     note = "input device 'pulse' stopped delivering audio (unplugged or taken by another program?)."
     assert _said_note([note], live=True).startswith("While it listened: input device 'pulse' stopped")
     assert _said_note([note]).startswith("When it was analysed: ")
+
+
+def test_the_device_list_is_read_again_only_while_no_sound_device_is_in_use(make_window, monkeypatch):
+    """↻ restarts PortAudio to see devices plugged in since the start, which would close a stream
+    open now: while one is (listening, the replay's sound), the list is the one PortAudio has, and
+    the status bar says why."""
+    from gui import engine_bridge
+    from streamer import portaudio
+
+    w = make_window(speed=0.0)
+    asked = []
+    monkeypatch.setattr(engine_bridge, "list_devices", lambda rescan=False: asked.append(rescan) or [(0, "USB Mic")])
+    monkeypatch.setattr(portaudio, "in_use", lambda: False)
+    w.rescan_devices()
+    assert asked == [True]
+    monkeypatch.setattr(portaudio, "in_use", lambda: True)
+    w.rescan_devices()
+    assert asked == [True, False] and "once nothing uses the sound devices" in w.statusBar().currentMessage()
+    assert w.device_combo.currentText() == "USB Mic"

@@ -1007,5 +1007,41 @@ def test_ser_session_speaks_of_a_live_session_as_one(tmp_path, capsys):
     assert "did not finish" not in line and "recording" not in line and line.rstrip().endswith("2 results."), line
     assert main(["session", str(live("killed.jsonl", False)), str(tmp_path / "b.csv")]) == 0
     line = capsys.readouterr().out
-    assert "the session was not closed (the program was closed or killed while it listened): its results go up to" in line
+    assert "the session has no end record (the program was closed or killed while it listened): its results go up to" in line
     assert "recording" not in line, line
+    lost = live("lost.jsonl", True)  # listening ended by a lost microphone: said, in its words
+    lines = lost.read_text().splitlines()
+    end = json.loads(lines[-1])
+    end["ended_by"] = "input device 'pulse' stopped delivering audio (unplugged or taken by another program?)."
+    lost.write_text("\n".join([*lines[:-1], json.dumps(end)]) + "\n")
+    assert main(["session", str(lost), str(tmp_path / "c.csv")]) == 0
+    line = capsys.readouterr().out
+    assert "listening ended on an error (input device 'pulse' stopped delivering audio" in line, line
+
+
+def test_a_csv_says_how_far_a_recordings_analysis_got_when_it_was_written(tmp_path):
+    """A recording's CSV ends with a row of kind "stopped" unless the analysis reached the end: still
+    running (the app's export during a replay, ser session on a file being written) is said as
+    such, not as a killed run; an early format's end record without a position gives the results' end."""
+    path = tmp_path / "file.jsonl"
+    session = SessionStore.create(path, {"source": "file"})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2},
+                                    "source": {"kind": "FileSource", "duration_s": 60.0}})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
+    session.sync()
+
+    def last_row(name: str) -> dict:
+        out = SessionStore.open(path).export_csv(tmp_path / name)
+        return list(csv.DictReader(Path(out).read_text().splitlines()))[-1]
+
+    running = last_row("running.csv")
+    assert running["kind"] == "stopped" and running["settings"].startswith("the analysis was still running when this "
+                                                                            "was written: results up to 3.0 s of 1:00.0")
+    session.close(analysis="stopped", analysed_until_s=30.0)
+    assert last_row("stopped.csv")["settings"] == ("the analysis stopped at 30.0 s of 1:00.0: the recording after it "
+                                                   "is not analysed")
+    lines = path.read_text().splitlines()
+    end = json.loads(lines[-1])
+    end.pop("analysis"), end.pop("analysed_until_s")  # as the earliest formats wrote it
+    path.write_text("\n".join([*lines[:-1], json.dumps(end)]) + "\n")
+    assert last_row("old.csv")["start_s"] == "3.0"
