@@ -19,7 +19,11 @@ from streamer.summary import EmotionTime, ms
 SAMPLE_RATE_HZ = 16000
 LEVEL_BIN_S = 0.02  # one level value per 20 ms: fine enough to see syllables
 SPEC_COLUMN_S = 0.02  # spectrogram columns: two 10 ms log-mel frames averaged
-DEFAULT_HISTORY_S = 3600.0  # an hour of display history per track
+DEFAULT_HISTORY_S = 3600.0  # an hour of display history per track (live; a recording's: its length, see below)
+# A recording's level and spectrogram are kept whole up to this length (a stopped session of a 2-h
+# recording showed nothing at its start once the recording had been read: only its last hour was
+# kept); beyond it, the last MAX_HISTORY_S. Four hours cost about 50 MB per track once filled.
+MAX_HISTORY_S = 4 * 3600.0
 RESULT_CAPACITY = 40000  # one row per hop; 0.1 s hops over an hour fit
 SEGMENT_CAPACITY = 20000
 SILENCE_DB = -80.0
@@ -85,6 +89,16 @@ class Ring:
 
     def clear(self) -> None:
         self._start = self._end = 0
+
+    def grow(self, capacity: int) -> None:
+        """Hold up to ``capacity`` rows from now on (never fewer than now), keeping what it holds."""
+        if capacity <= self.capacity:
+            return
+        rows = self.view().copy()
+        self.capacity = int(capacity)
+        self._buf = np.zeros((2 * self.capacity, self._buf.shape[1]), dtype=self._buf.dtype)
+        self._start, self._end = 0, len(rows)
+        self._buf[:len(rows)] = rows
 
 
 def ema(values: np.ndarray, alpha: float, restart: np.ndarray | None = None) -> np.ndarray:
@@ -420,6 +434,18 @@ class TrackHistory:
         return Summary(speech_s, len(self.results), self.emotion_time.shares(), self.n_utterances,
                        ms(self.emotion_time.uncertain_s), ms(sum(ms(v) for v in reasons.values())),
                        max(reasons, key=reasons.get) if reasons else "")
+
+    def keep_audio_for(self, seconds: float) -> None:
+        """Keep the level, voice activity and spectrogram of ``seconds`` of audio from now on (a
+        recording's length; at most MAX_HISTORY_S), what is held kept."""
+        seconds = min(float(seconds), MAX_HISTORY_S)
+        if seconds <= self.history_s:
+            return
+        self.history_s = seconds
+        for ring in (self.level, self.speech):
+            ring.grow(int(math.ceil(seconds / LEVEL_BIN_S)))
+        for ring in (self.spec_times, self.spec):
+            ring.grow(int(math.ceil(seconds / SPEC_COLUMN_S)))
 
     def take_audio(self, other: TrackHistory) -> None:
         """The level, voice activity and spectrogram ``other`` holds of the same audio (a live session

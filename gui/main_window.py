@@ -72,6 +72,7 @@ STATUS_MARGIN_PX = 6  # room a passing note in the status bar leaves on each sid
 # a passing note ("Exported ...") a few letters.
 FLASH_ROOM_PX = 360
 STATE_FIELD_MIN_PX = 120
+AUDIO_MARGIN_S = 60.0  # a recording's level and spectrogram history: its length and this (header rounding)
 AGENT_NOT_ANALYSED = " (the agent's channel: turn it on in Settings where that is lawful)"
 # The same lane in a saved session: what Settings say now does not change what was analysed then.
 SESSION_NOT_ANALYSED = " (left out when this call was analysed, as the settings were then)"
@@ -534,6 +535,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Live: the time looked back at (a click on the slider or a plot) while the view does not
         # follow the newest audio; the slider, the time, the plots' cursor and the panel show it.
         self._look_s: float | None = None
+        self._recording_s = 0.0  # the length of the recording shown (a file, or a session's), 0 live
 
         self._build_ui()
         self._build_actions()
@@ -1021,6 +1023,8 @@ class MainWindow(QtWidgets.QMainWindow):
             features = self.model_info.features if self.model_info is not None else None
             self.histories[track] = TrackHistory(self.plot_stack.heads, features=features)
             self.histories[track].set_smoothing(self.settings.smoothing)
+            if self.mode in (FILE, SESSION):  # a recording's level and spectrogram kept whole (up to a limit)
+                self.histories[track].keep_audio_for(max(self.duration_s, self._recording_s) + AUDIO_MARGIN_S)
             name = self.lane_name(track)
             self.plot_stack.ensure_lane(track, name)
             self.side_panel.ensure_lane(track, name)
@@ -1134,6 +1138,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.track_names = list(self._own_track_names)
             self._single_name = None
         self.source_path, self._source_stamp = path, stamp
+        self._recording_s = duration_s
         self.setWindowTitle(f"Speech-emotion analyzer: {path.name}")
         self.transport.load(FILE, duration_s)  # before the lanes, which are named after what is open
         self.reset_view(self._model_heads(), n_ch if split else 1)
@@ -1471,6 +1476,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {name}")
         self.transport.load(SESSION)  # before the lanes, which are named after what is open
+        self._recording_s = 0.0  # (its recording's length once it is found below)
         self.reset_view(heads, lanes)
         self.clear_error()
         if loaded.salvaged:
@@ -1493,6 +1499,9 @@ class MainWindow(QtWidgets.QMainWindow):
         channels = _session_channels(loaded.metadata, lanes)
         if recording is not None:  # its recording is still there: level, spectrogram and sound come back
             n_ch, file_s = eb.file_info(recording)
+            self._recording_s = file_s
+            for h in self.histories.values():  # (lanes made from now on: _ensure_track)
+                h.keep_audio_for(file_s + AUDIO_MARGIN_S)
             try:
                 self.bridge.read_audio(recording, channels, names[:n_ch] if channels == "split" else None)
             except Exception as exc:  # noqa: BLE001 - the results are shown all the same

@@ -2003,3 +2003,28 @@ def test_the_device_list_is_read_again_only_while_no_sound_device_is_in_use(make
     w.rescan_devices()
     assert asked == [True, False] and "once nothing uses the sound devices" in w.statusBar().currentMessage()
     assert w.device_combo.currentText() == "USB Mic"
+
+
+def test_a_recordings_level_and_spectrogram_are_kept_whole_however_long_it_is(make_window, replay, speech_wav, qtbot,
+                                                                              monkeypatch):
+    """The display kept the last hour of audio: a session of a 2-h recording showed nothing at its start
+    once the recording had been read. A recording's level and spectrogram are now kept for its
+    length (here the hour is made 5 s, the recording being 14 s)."""
+    from gui.history import Ring, TrackHistory
+
+    w = replay(make_window(speed=0.0), speech_wav)
+    session = w.session_path
+    defaults = TrackHistory.__init__.__defaults__
+    monkeypatch.setattr(TrackHistory.__init__, "__defaults__", (5.0, *defaults[1:]))
+    other = make_window(speed=0.0)
+    assert other.open_session(session)
+    qtbot.waitUntil(lambda: not other.bridge.reading, timeout=WAIT_MS)
+    other.tick()
+    level = other.histories[0].level.view()[:, 0]
+    assert level.min() < 0.1 and level.max() > 13.0  # from its start to its end
+    assert other.histories[0].spec_times.view()[:, 0].min() < 0.1
+    ring = Ring(3, 1)  # growing keeps what is held
+    ring.append(np.arange(5.0)[:, None])
+    ring.grow(10)
+    ring.append(np.array([[5.0]]))
+    assert ring.view()[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0]

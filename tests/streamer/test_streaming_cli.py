@@ -302,7 +302,9 @@ def test_an_analysis_interrupted_before_any_speech_says_none_was_found_in_the_pa
         return real(*args, **{**kwargs, "progress": progress})
 
     monkeypatch.setattr(cli, "analyze_file", interrupted_in_the_silence)
-    assert main(["analyze", str(src), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model_path)]) == 130
+    # In real time (at 8x), so that the stop comes in the silence however busy the machine is.
+    assert main(["analyze", str(src), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model_path),
+                 "--realtime", "--speed", "8"]) == 130
     line = capsys.readouterr().out.splitlines()[-1]
     assert re.fullmatch(r"  mix: no speech in the (\d+\.\d s|\d:\d\d\.\d) analysed", line), line
     monkeypatch.setattr(cli, "analyze_file", real)
