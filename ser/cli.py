@@ -33,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _terminate_like_interrupt() -> None:
     """SIGTERM (``kill``, ``timeout``, a service or container stop) ends a command the way Ctrl+C
-    does: outputs are closed, worker processes stopped, and the command says it was interrupted."""
+    does: outputs are closed, worker processes stopped, and the command says it was interrupted.
+    The first signal stops the command; a second one while it stops (an impatient Ctrl+C) is let
+    go, so that the stop finishes writing what it writes: breaking off there left threads inside
+    ONNX Runtime as the interpreter ended, which aborted the process ("terminate called without an
+    active exception", status 134). A third ends the process at once. A signal the command was
+    started to ignore stays ignored."""
+    import os
     import signal
     import threading
 
@@ -42,10 +48,19 @@ def _terminate_like_interrupt() -> None:
 
     from model.errors import Terminated
 
-    def handler(signum, frame):
-        raise Terminated
+    state = {"first": None, "more": 0}
 
-    signal.signal(signal.SIGTERM, handler)
+    def handler(signum, frame):
+        if state["first"] is None:
+            state["first"] = signum
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        state["more"] += 1
+        if state["more"] >= 2:
+            os._exit(128 + state["first"])
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, handler)
 
 
 class _VersionAction(argparse.Action):

@@ -2,6 +2,7 @@
 refusals of compute devices that are not here (no traceback)."""
 
 import re
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -616,3 +617,34 @@ def test_ctrl_c_while_the_command_loads_says_interrupted_without_a_traceback(mon
     assert ser.cli.main(["analyze", "talk.wav"]) == 130
     captured = capsys.readouterr()
     assert captured.err == "ser: interrupted\n" and captured.out == ""
+
+
+def test_a_second_stop_signal_is_let_go_and_a_third_ends_the_process():
+    """How ser's commands take SIGINT and SIGTERM: the first stops the command (KeyboardInterrupt, or
+    Terminated for SIGTERM), a second while it stops is let go (breaking off the stop aborted the
+    process when ONNX Runtime's threads were still busy), a third ends it at once, with the first's
+    status."""
+    import subprocess
+    import sys
+
+    script = """
+import os, signal, sys, time
+from ser.cli import _terminate_like_interrupt
+_terminate_like_interrupt()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)
+    print("not stopped")
+except KeyboardInterrupt:
+    print("stopped", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)  # the second: let go
+time.sleep(0.2)
+print("still stopping", flush=True)
+os.kill(os.getpid(), signal.SIGINT)  # the third: at once
+time.sleep(1)
+print("not ended")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout.split() == ["stopped", "still", "stopping"], (proc.stdout, proc.stderr)
+    assert proc.returncode == 130, proc.stderr

@@ -567,8 +567,10 @@ def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[st
     names = ", ".join(unfinished[:3]) + (f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else "")
     kept = (f"the {count_text(run.analysed, 'call')} finished in this run {'is' if run.analysed == 1 else 'are'} "
             f"kept in {out_dir}" if run.analysed else "no call finished in this run")
+    earlier = not written and any((Path(out_dir) / name).exists() for name in OVERVIEW_FILES)
     overview = ("The table (calls.csv, calls.parquet) and report.html there show what was analysed so far. "
-                if written else "")
+                if written else "The table and report there are an earlier run's: they do not show this one. "
+                if earlier else "")
     log(f"ser batch: {word}: {kept}" + (f"; not finished: {names}" if unfinished else "") + ". " + overview
         + "Run the same command again to go on: finished calls are skipped, the others analysed, and the table "
         "and report written " + ("again, whole." if written else "then."))

@@ -669,4 +669,5 @@ def test_a_second_stop_while_a_stopped_batch_writes_its_overview_leaves_the_earl
         extra.unlink()
     assert {n: (out / n).read_bytes() for n in runner.OVERVIEW_FILES} == before
     assert not list(out.glob(TMP_PREFIX + "*")) and "show what was analysed so far" not in said[-1]
+    assert "The table and report there are an earlier run's: they do not show this one." in said[-1]
     monkeypatch.setattr(runner, "analyze_call", analyse)
