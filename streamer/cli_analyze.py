@@ -79,23 +79,30 @@ def _distinct_folders(folders: set[str]) -> dict[str, str]:
 
 def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     """``out_dir/<stem>.<fmt>``, numbered when that is taken in this run or exists from an earlier
-    one (results are never overwritten). A journal left beside it by an earlier run that did not
-    finish (``<file>.partial.jsonl``) is kept and pointed out; this run's journal takes another name
-    (:func:`_journal_path`). A name too long for a file name keeps the stem's start and a suffix
-    (:func:`model.files.fitted_name`)."""
+    one (results are never overwritten). A CSV or JSON document's name is taken too while a journal
+    of it (``<file>.partial.jsonl``) is there: another run's analysing now, or one left by a run
+    that did not finish, which is kept and pointed out (a new document beside an older run's
+    journal would pass for its pair). A name too long for a file name keeps the stem's start and a
+    suffix (:func:`model.files.fitted_name`)."""
 
     def named(n: int) -> Path:
         return out_dir / fitted_name(stem, f".{fmt}" if n == 1 else f"-{n}.{fmt}")
 
     path = named(1)
     n = 2
-    # A CSV or JSON document another run is analysing now exists only as its journal, which that
-    # run holds (streamer.session.being_written): its name is taken too.
-    while path in taken or path.exists() or (fmt != "jsonl" and _journals(path, writing=True)):
+    left: list[Path] = []
+    while True:
+        if fmt != "jsonl" and path not in taken and not path.exists():
+            # Journals of this name: a run's analysing now (streamer.session.being_written), or left.
+            leftover = _journals(path, writing=False)
+            left += leftover
+            if not leftover and not _journals(path, writing=True):
+                break
+        elif path not in taken and not path.exists():
+            break
         path = named(n)
         n += 1
-    if fmt != "jsonl":  # journals beside the document that runs which did not finish left
-        left = _journals(path, writing=False)
+    if fmt != "jsonl":
         how, unless = "", ""
     else:  # session files of earlier runs of this name that have no end record (killed, not running)
         earlier = [named(1), *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
@@ -107,8 +114,10 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
-        print(f"ser analyze: note: {which} that did not finish ({how}its results so far: export with ser session "
-              f"FILE OUT.csv, open with ser gui --session, or delete{unless}); kept, and this run writes {path.name}.",
+        export = (f"ser session {left[0]} {left[0].with_suffix('.csv')}" if len(left) == 1
+                  else "ser session FILE OUT.csv")
+        print(f"ser analyze: note: {which} that did not finish ({how}its results so far: export with {export}, "
+              f"open with ser gui --session, or delete{unless}); kept, and this run writes {path.name}.",
               file=sys.stderr)
     taken.add(path)
     return path

@@ -387,15 +387,19 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     (tmp_path / "k.csv.partial.jsonl").write_text("left")  # left by a run that was killed
     capsys.readouterr()
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0
-    # The name asked for is written; the journal left behind is kept, and pointed out.
-    assert (tmp_path / "k.csv").is_file() and not (tmp_path / "k-2.csv").exists()
+    # The journal left behind is kept, and pointed out with the command that exports it; its name is
+    # not written (a new k.csv beside it would pass for its pair): the next one is.
+    assert (tmp_path / "k-2.csv").is_file() and not (tmp_path / "k.csv").exists()
     assert (tmp_path / "k.csv.partial.jsonl").read_text() == "left"
-    assert not (tmp_path / "k.csv.partial-2.jsonl").exists()  # this run's journal, removed once k.csv is written
-    assert "k.csv.partial.jsonl is left from a run" in capsys.readouterr().err
-    (tmp_path / "k.csv").unlink()
-    (tmp_path / "k.csv.partial-2.jsonl").write_text("left too")  # a second killed run's
+    assert not (tmp_path / "k-2.csv.partial.jsonl").exists()  # this run's journal, removed once k-2.csv is written
+    err = capsys.readouterr().err
+    assert "k.csv.partial.jsonl is left from a run" in err and "this run writes k-2.csv" in err
+    assert f"export with ser session {tmp_path / 'k.csv.partial.jsonl'} {tmp_path / 'k.csv.partial.csv'}," in err
+    (tmp_path / "k-2.csv").unlink()
+    (tmp_path / "k-2.csv.partial.jsonl").write_text("left too")  # a second killed run's, of the next name
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0
-    assert "k.csv.partial.jsonl and " in (err := capsys.readouterr().err) and "k.csv.partial-2.jsonl are left" in err
+    assert "k.csv.partial.jsonl and " in (err := capsys.readouterr().err) and "k-2.csv.partial.jsonl are left" in err
+    assert (tmp_path / "k-3.csv").is_file() and "this run writes k-3.csv" in err
     # A session file (jsonl) that a killed run left without its end record is pointed out too.
     (tmp_path / "s.jsonl").write_text('{"type": "metadata"}\n')
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "s.jsonl"), *common]) == 0

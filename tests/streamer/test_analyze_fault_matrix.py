@@ -175,15 +175,14 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
             mine = mine[:-1]
         _same(mine, [r for r in clean if r[1] == kind][: len(mine)])
 
-    # A rerun into the same folder keeps the earlier output and finishes like a clean run: under the
-    # name asked for when the killed run left only its journal (kept), else the next free name.
+    # A rerun into the same folder keeps the earlier output (a killed run's journal too) and finishes
+    # like a clean run, under the next free name.
     assert main(["analyze", str(long_speech), "--out", str(out), "--format", fmt,
                  "--model", str(tiny_model_path), "--quiet"]) == 0
     assert written.exists() or target.exists()
-    rerun = target if sig == signal.SIGKILL and fmt != "jsonl" else out / f"talk-2.{fmt}"
-    _same(_results(rerun, fmt), clean_runs[fmt])
-    if rerun == target:
-        assert _results(written, "jsonl") == kept  # the killed run's journal is untouched
+    _same(_results(out / f"talk-2.{fmt}", fmt), clean_runs[fmt])
+    if sig == signal.SIGKILL and fmt != "jsonl":
+        assert _results(written, "jsonl") == kept and not target.exists()  # the killed run's journal is untouched
 
 
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
