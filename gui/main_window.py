@@ -174,14 +174,14 @@ def _incomplete_note(name: str, loaded) -> str | None:
             return f"{name}: listening ended on an error{said} The results up to {time_text(until)} are kept."
         if state == "stopped":
             return None
-        return (f"{name}: the program was closed or killed while it listened, or the disk filled up; the results "
+        return (f"{name}: the program was killed or crashed while it listened, or the disk filled up; the results "
                 f"up to {time_text(until)} are kept.")
     total = _engine_source(loaded.metadata).get("duration_s")
     of = f" of {time_text(total)}" if total else ""
     if state == "stopped":
         why = "the analysis was stopped before the end of the recording"
     else:
-        why = "the analysis did not finish (the program was closed or killed while it ran, or the disk filled up)"
+        why = "the analysis did not finish (the program was killed or crashed while it ran, or the disk filled up)"
     return f"{name}: {why}. Its results cover {time_text(until)}{of}."
 
 
@@ -2399,7 +2399,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def notice_interrupted_session(self, quiet_s: float = INTERRUPTED_QUIET_S) -> bool:
         """At start: when the newest saved session has no end record and no program is writing it
         (its writer's lock is gone; where locks cannot be asked about, nothing has written to it for
-        ``quiet_s``), the program was closed or killed while it ran. Says so and how to open it; its
+        ``quiet_s``), the program was killed or crashed while it ran. Says so and how to open it; its
         results up to then are kept."""
         from gui.sessions import OPEN, list_sessions
         from streamer.session import being_written
@@ -2418,7 +2418,7 @@ class MainWindow(QtWidgets.QMainWindow):
         until = f" up to {time_text(newest.duration_s)}" if newest.duration_s is not None else ""
         self.banner.show_message(
             f"The last session ({newest.path.name}, {newest.source}, started {newest.created} UTC) was not closed: the "
-            f"program was closed or killed while it ran, or the disk filled up. Its results{until} are kept: "
+            f"program was killed or crashed while it ran, or the disk filled up. Its results{until} are kept: "
             f"File > Sessions opens it.", notice=True)
         return True
 

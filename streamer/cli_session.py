@@ -68,7 +68,7 @@ def run_session(args) -> int:
                  f"results so far, up to {until} into the {'session' if live else 'recording'}")
     elif live and store.ended is None:  # a killed app's session (or, where locks cannot be asked, a running one)
         line += (f"; the session has no end record ({'still being written, or ' if writing is None else ''}the "
-                 f"program was closed or killed while it listened): its results go up to {until}")
+                 f"program was killed or crashed while it listened): its results go up to {until}")
     elif live and isinstance(ended_by, str) and ended_by:  # stopped by an error (a microphone lost)
         line += f"; listening ended on an error ({ended_by.rstrip('.')}) at {until}"
     elif not live and state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis

@@ -656,11 +656,11 @@ def _dimensions_note(done: list[dict]) -> list[str]:
 
 
 def _audio_length(hours: float) -> str:
-    """Hours for a batch, minutes or seconds for a few calls ("0.00 hours" said nothing)."""
+    """Hours for a batch, and under an hour the time as the rest of the report writes times (m:ss;
+    "8.2 minutes" stood beside the 8:14.9 it meant, and "0.00 hours" said nothing)."""
     if hours >= 1:
         return f"{hours:.2f} hours"
-    seconds = hours * SECONDS_PER_HOUR
-    return f"{seconds / 60:.1f} minutes" if seconds >= 60 else f"{seconds:.1f} s"
+    return time_text(hours * SECONDS_PER_HOUR)
 
 
 def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,

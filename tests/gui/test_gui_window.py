@@ -1515,7 +1515,7 @@ def test_a_live_session_reopens_without_a_recording_to_play(make_window, tmp_pat
     assert any(m.endswith("Its audio was live and not recorded, so it cannot be analysed again.")
                for m in w.banner.messages()) and "Open its recording" not in w.banner.text()
     assert w.open_session(live("killed.jsonl", close=False))
-    assert w.banner.isVisible() and "closed or killed while it listened" in w.banner.text()
+    assert w.banner.isVisible() and "killed or crashed while it listened" in w.banner.text()
 
 
 def test_the_toolbar_does_not_shift_when_play_becomes_pause(make_window):

@@ -1007,7 +1007,7 @@ def test_ser_session_speaks_of_a_live_session_as_one(tmp_path, capsys):
     assert "did not finish" not in line and "recording" not in line and line.rstrip().endswith("2 results."), line
     assert main(["session", str(live("killed.jsonl", False)), str(tmp_path / "b.csv")]) == 0
     line = capsys.readouterr().out
-    assert "the session has no end record (the program was closed or killed while it listened): its results go up to" in line
+    assert "the session has no end record (the program was killed or crashed while it listened): its results go up to" in line
     assert "recording" not in line, line
     lost = live("lost.jsonl", True)  # listening ended by a lost microphone: said, in its words
     lines = lost.read_text().splitlines()
