@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -61,32 +62,39 @@ def test_speed_outside_the_range_is_refused(speed):
     assert proc.returncode == 2 and "speed" in proc.stderr
 
 
+@contextlib.contextmanager
+def _app_replaying(tmp_path, tiny_model_path, speech_wav, preexec):
+    """``ser gui`` replaying ``speech_wav`` into ``tmp_path/run.jsonl`` (settings and sessions under
+    ``tmp_path``), yielded once its session holds a result; killed if still running at the end."""
+    session = tmp_path / "run.jsonl"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    with subprocess.Popen([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
+                           str(speech_wav), "--session", str(session)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, preexec_fn=preexec) as app:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and app.poll() is None and not (
+                    session.is_file() and '"type": "result"' in session.read_text()):
+                time.sleep(0.1)
+            assert app.poll() is None, app.stderr.read()
+            yield app, session
+        finally:
+            if app.poll() is None:
+                app.kill()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_signal_closes_the_app_as_quit_does_and_its_session_ends_properly(tmp_path, tiny_model_path, speech_wav,
                                                                               sig):
     """kill, a logout, a closed terminal or Ctrl+C in it: the app closes as File > Quit does. The
     session ends with its end record (how far the analysis got), not as a killed run's (which the
     next start reports as killed); exit status 128 + the signal's number."""
-    session = tmp_path / "run.jsonl"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_DATA_HOME=str(tmp_path / "data"))
-    with subprocess.Popen([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
-                           str(speech_wav), "--session", str(session)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as app:
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and app.poll() is None:
-                if session.is_file() and '"type": "result"' in session.read_text():
-                    break
-                time.sleep(0.1)
-            assert app.poll() is None, app.stderr.read()
-            app.send_signal(sig)
-            code = app.wait(timeout=30)
-            err = app.stderr.read()
-        finally:
-            if app.poll() is None:
-                app.kill()
+    with _app_replaying(tmp_path, tiny_model_path, speech_wav,
+                        lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as (app, session):
+        app.send_signal(sig)
+        code = app.wait(timeout=30)
+        err = app.stderr.read()
     assert code == 128 + sig, err
     assert "Traceback" not in err, err
     records = [json.loads(line) for line in session.read_text().splitlines()]
@@ -97,23 +105,10 @@ def test_a_signal_closes_the_app_as_quit_does_and_its_session_ends_properly(tmp_
 
 def test_a_signal_the_app_was_started_to_ignore_stays_ignored(tmp_path, tiny_model_path, speech_wav):
     """nohup ser gui &: the terminal's closing (SIGHUP) must not end it."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
-               XDG_DATA_HOME=str(tmp_path / "data"))
-    session = tmp_path / "run.jsonl"
-    with subprocess.Popen([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
-                           str(speech_wav), "--session", str(session)], env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True,
-                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) as app:
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and app.poll() is None and not (
-                    session.is_file() and '"type": "result"' in session.read_text()):
-                time.sleep(0.1)
-            app.send_signal(signal.SIGHUP)
-            time.sleep(1.0)
-            assert app.poll() is None, app.stderr.read()  # still running
-            app.send_signal(signal.SIGTERM)
-            assert app.wait(timeout=30) == 128 + signal.SIGTERM
-        finally:
-            if app.poll() is None:
-                app.kill()
+    with _app_replaying(tmp_path, tiny_model_path, speech_wav,
+                        lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) as (app, _):
+        app.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert app.poll() is None, app.stderr.read()  # still running
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=30) == 128 + signal.SIGTERM

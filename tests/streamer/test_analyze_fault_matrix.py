@@ -94,6 +94,29 @@ def _same(a: list[tuple], b: list[tuple]) -> None:
     np.testing.assert_allclose([x[4] for x in a], [x[4] for x in b], atol=TOL)
 
 
+def _stopped(cmd: list[str], written, signals: list[tuple[float, int]]):
+    """Run ``cmd`` until ``written`` holds two results, then send each of ``signals`` (after its delay,
+    in seconds) and wait for it to end. Returns the process, its standard error and its children
+    as they were at the first signal."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_in_a_terminal)
+    family = []
+    try:
+        _results_written(written, proc, 2)
+        for i, (delay, sig) in enumerate(signals):
+            time.sleep(delay)
+            if not i:
+                family = psutil.Process(proc.pid).children(recursive=True)
+            proc.send_signal(sig)
+        proc.wait(timeout=EXIT_TIMEOUT_S)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    return proc, err, family
+
+
 def _results_written(path, proc, n: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
@@ -113,20 +136,7 @@ def test_stopped_analysis_loses_nothing_and_a_rerun_matches_a_clean_run(long_spe
     written = target if fmt == "jsonl" else out / f"talk.{fmt}.partial.jsonl"
     cmd = [sys.executable, "-m", "ser", "analyze", str(long_speech), "--out", str(out), "--format", fmt,
            "--realtime", "--speed", "4", "--model", str(tiny_model_path), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_in_a_terminal)
-    family = []
-    try:
-        _results_written(written, proc, 2)
-        time.sleep(float(rng.uniform(0.0, MAX_EXTRA_DELAY_S)))
-        family = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(sig)
-        proc.wait(timeout=EXIT_TIMEOUT_S)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    proc, err, family = _stopped(cmd, written, [(float(rng.uniform(0.0, MAX_EXTRA_DELAY_S)), sig)])
     _, alive = psutil.wait_procs(family, timeout=EXIT_TIMEOUT_S)
     assert not alive, f"processes left behind after {sig.name}: {[p.pid for p in alive]}"
 
@@ -195,19 +205,7 @@ def test_a_second_signal_while_the_analysis_stops_lets_it_finish_stopping(long_s
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "ser", "analyze", str(long_speech), "--out", str(out), "--format", "csv",
            "--realtime", "--speed", "4", "--model", str(tiny_model_path), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_in_a_terminal)
-    try:
-        _results_written(out / "talk.csv.partial.jsonl", proc, 2)
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
-        proc.send_signal(second)
-        proc.wait(timeout=EXIT_TIMEOUT_S)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    proc, err, _ = _stopped(cmd, out / "talk.csv.partial.jsonl", [(0.0, signal.SIGINT), (0.05, second)])
     assert proc.returncode == 130 and "terminate called" not in err and "Traceback" not in err, err
     assert err.count("interrupted") == 1 and "terminated" not in err, err
     with open(out / "talk.csv", newline="") as f:

@@ -245,6 +245,22 @@ def test_an_interrupt_that_comes_as_the_file_finishes_says_the_results_are_compl
         assert json.loads(out.read_text())["analysis"]["state"] == "complete"
 
 
+def _interrupted_at(analyze_file, seconds: float):
+    """``analyze_file`` as if Ctrl+C came once its progress reached ``seconds`` of the recording."""
+
+    def interrupted(*args, **kwargs):
+        told = kwargs["progress"]
+
+        def progress(done_s):
+            told(done_s)
+            if done_s >= seconds:
+                raise KeyboardInterrupt
+
+        return analyze_file(*args, **{**kwargs, "progress": progress})
+
+    return interrupted
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_an_interrupted_analysis_prints_the_summary_of_its_results_so_far(
         speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch, fmt):
@@ -257,19 +273,7 @@ def test_an_interrupted_analysis_prints_the_summary_of_its_results_so_far(
     src = tmp_path / "long.wav"
     sf.write(src, speech, 16000)
     assert len(speech) / 16000 > 60
-    real = cli.analyze_file
-
-    def interrupted_after_a_minute(*args, **kwargs):
-        told = kwargs["progress"]
-
-        def progress(done_s):
-            told(done_s)
-            if done_s >= 60.0:
-                raise KeyboardInterrupt
-
-        return real(*args, **{**kwargs, "progress": progress})
-
-    monkeypatch.setattr(cli, "analyze_file", interrupted_after_a_minute)
+    monkeypatch.setattr(cli, "analyze_file", _interrupted_at(cli.analyze_file, 60.0))
     out = tmp_path / f"r.{fmt}"
     assert main(["analyze", str(src), "--out", str(out), "--model", str(tiny_model_path)]) == 130
     captured = capsys.readouterr()
@@ -290,18 +294,7 @@ def test_an_analysis_interrupted_before_any_speech_says_none_was_found_in_the_pa
     src = tmp_path / "late.wav"
     sf.write(src, np.concatenate([np.zeros(16000 * 120, np.float32), load_mono_16k(speech_paths[0])]), 16000)
     real = cli.analyze_file
-
-    def interrupted_in_the_silence(*args, **kwargs):
-        told = kwargs["progress"]
-
-        def progress(done_s):
-            told(done_s)
-            if done_s >= 5.0:
-                raise KeyboardInterrupt
-
-        return real(*args, **{**kwargs, "progress": progress})
-
-    monkeypatch.setattr(cli, "analyze_file", interrupted_in_the_silence)
+    monkeypatch.setattr(cli, "analyze_file", _interrupted_at(real, 5.0))
     # In real time (at 8x), so that the stop comes in the silence however busy the machine is.
     assert main(["analyze", str(src), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model_path),
                  "--realtime", "--speed", "8"]) == 130
