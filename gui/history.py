@@ -22,8 +22,10 @@ SPEC_COLUMN_S = 0.02  # spectrogram columns: two 10 ms log-mel frames averaged
 DEFAULT_HISTORY_S = 3600.0  # an hour of display history per track (live; a recording's: its length, see below)
 # A recording's level and spectrogram are kept whole up to this length (a stopped session of a 2-h
 # recording showed nothing at its start once the recording had been read: only its last hour was
-# kept); beyond it, the last MAX_HISTORY_S. Four hours cost about 50 MB per track once filled.
+# kept); beyond it, the last MAX_HISTORY_S. Four hours cost about 65 MB per track once filled
+# (the spectrogram 46 MB), memory taken only as the recording is read.
 MAX_HISTORY_S = 4 * 3600.0
+SHORTEST_HOP_S = 0.1  # the result rings of a recording's length hold a window every 0.1 s
 RESULT_CAPACITY = 40000  # one row per hop; 0.1 s hops over an hour fit
 SEGMENT_CAPACITY = 20000
 SILENCE_DB = -80.0
@@ -446,11 +448,14 @@ class TrackHistory:
             ring.grow(int(math.ceil(seconds / LEVEL_BIN_S)))
         for ring in (self.spec_times, self.spec):
             ring.grow(int(math.ceil(seconds / SPEC_COLUMN_S)))
+        for ring in (self.results, self.smoothed, self.uncertain, self.segment_start):  # row for row
+            ring.grow(int(math.ceil(seconds / SHORTEST_HOP_S)))
 
     def take_audio(self, other: TrackHistory) -> None:
         """The level, voice activity and spectrogram ``other`` holds of the same audio (a live session
         shown again from its file, which keeps results, not audio)."""
         self.level, self.speech, self.spec_times, self.spec = other.level, other.speech, other.spec_times, other.spec
+        self.history_s = other.history_s
         self._level_rest, self._level_rest_start = other._level_rest, other._level_rest_start
         self.end_s = max(self.end_s, other.end_s)
         self.spec_version += 1

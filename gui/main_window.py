@@ -1336,6 +1336,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # A live session's level and spectrogram are not in its file: kept in case this Listen fails.
         heard = dict(self.histories) if previous is not None else {}
         self.transport.load(MIC)
+        self._recording_s = 0.0  # live audio: an hour of level and spectrogram, as ever
         self.track_names = list(self._own_track_names)
         self._single_name = None
         self.mic_device = device
@@ -1476,7 +1477,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.track_names = list(names) + list(eb.DEFAULT_TRACK_NAMES)[len(names):]
         self.setWindowTitle(f"Speech-emotion analyzer: session {name}")
         self.transport.load(SESSION)  # before the lanes, which are named after what is open
-        self._recording_s = 0.0  # (its recording's length once it is found below)
+        # Its lanes hold what it analysed (and its recording's length once that is found, below).
+        self._recording_s = float((loaded.analysis or {}).get("analysed_until_s") or 0.0)
         self.reset_view(heads, lanes)
         self.clear_error()
         if loaded.salvaged:
@@ -1499,7 +1501,7 @@ class MainWindow(QtWidgets.QMainWindow):
         channels = _session_channels(loaded.metadata, lanes)
         if recording is not None:  # its recording is still there: level, spectrogram and sound come back
             n_ch, file_s = eb.file_info(recording)
-            self._recording_s = file_s
+            self._recording_s = max(self._recording_s, file_s)
             for h in self.histories.values():  # (lanes made from now on: _ensure_track)
                 h.keep_audio_for(file_s + AUDIO_MARGIN_S)
             try:

@@ -46,6 +46,8 @@ def _terminate_like_interrupt() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    import atexit
+
     from model.errors import Terminated
 
     state = {"first": None, "more": 0}
@@ -53,6 +55,10 @@ def _terminate_like_interrupt() -> None:
     def handler(signum, frame):
         if state["first"] is None:
             state["first"] = signum
+            # Once stopping, Python's own shutdown (after its threads are joined) would give the
+            # signals their default action back: a second one then killed the process by that
+            # signal, its status not the one its message gave.
+            atexit.register(lambda: [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)])
             raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         state["more"] += 1
         if state["more"] >= 2:

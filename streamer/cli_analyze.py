@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -114,8 +116,10 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     if left:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
-        export = (f"ser session {left[0]} {left[0].with_suffix('.csv')}" if len(left) == 1
-                  else "ser session FILE OUT.csv")
+        # One journal: exported to its document's name (free: this run takes the next), quoted for a shell.
+        export = (f"ser session {shlex.quote(str(left[0]))} "
+                  f"{shlex.quote(str(left[0].with_name(re.sub(r'[.]partial(-[0-9]+)?[.]jsonl$', '', left[0].name))))}"
+                  if len(left) == 1 else "ser session FILE OUT.csv")
         print(f"ser analyze: note: {which} that did not finish ({how}its results so far: export with {export}, "
               f"open with ser gui --session, or delete{unless}); kept, and this run writes {path.name}.",
               file=sys.stderr)

@@ -394,7 +394,7 @@ def test_out_can_name_the_result_file_of_one_input(tmp_path, capsys, speech_path
     assert not (tmp_path / "k-2.csv.partial.jsonl").exists()  # this run's journal, removed once k-2.csv is written
     err = capsys.readouterr().err
     assert "k.csv.partial.jsonl is left from a run" in err and "this run writes k-2.csv" in err
-    assert f"export with ser session {tmp_path / 'k.csv.partial.jsonl'} {tmp_path / 'k.csv.partial.csv'}," in err
+    assert f"export with ser session {tmp_path / 'k.csv.partial.jsonl'} {tmp_path / 'k.csv'}," in err
     (tmp_path / "k-2.csv").unlink()
     (tmp_path / "k-2.csv.partial.jsonl").write_text("left too")  # a second killed run's, of the next name
     assert main(["analyze", str(speech_paths[0]), "--out", str(tmp_path / "k.csv"), *common]) == 0

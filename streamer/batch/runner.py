@@ -467,7 +467,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
             write_table(store.root, run.calls, model_labels)
             write_report(store.root, run.calls, info, store.timeline)
         except KeyboardInterrupt as exc:  # every call is back: only the table and report are missing
-            _report_interrupt(exc, run, [], out_dir, log, written=False)
+            _report_interrupt(exc, run, [], out_dir, log, written=None)  # (some of them may be new)
             raise
         except SERError as exc:  # a full disk: the calls' own results are kept, the overview is not
             raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
@@ -557,17 +557,18 @@ def _overview_when_stopped(store: BatchStore, run: BatchRun, calls: list[CallInp
 
 
 def _report_interrupt(exc: KeyboardInterrupt, run: BatchRun, unfinished: list[str], out_dir, log,
-                      written: bool) -> None:
+                      written: bool | None) -> None:
     """One message for an interrupted batch: the calls finished so far are kept, which were not
-    finished, whether the table and report of what was done were written (``written``), and that
-    running the same command again goes on from there."""
+    finished, whether the table and report of what was done were written (``written``; None: some
+    of them may have been, nothing is said of them), and that running the same command again goes
+    on from there."""
     from model.errors import Terminated
 
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     names = ", ".join(unfinished[:3]) + (f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else "")
     kept = (f"the {count_text(run.analysed, 'call')} finished in this run {'is' if run.analysed == 1 else 'are'} "
             f"kept in {out_dir}" if run.analysed else "no call finished in this run")
-    earlier = not written and any((Path(out_dir) / name).exists() for name in OVERVIEW_FILES)
+    earlier = written is False and any((Path(out_dir) / name).exists() for name in OVERVIEW_FILES)
     overview = ("The table (calls.csv, calls.parquet) and report.html there show what was analysed so far. "
                 if written else "The table and report there are an earlier run's: they do not show this one. "
                 if earlier else "")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -303,3 +305,51 @@ def test_an_analysis_interrupted_before_any_speech_says_none_was_found_in_the_pa
     monkeypatch.setattr(cli, "analyze_file", real)
     assert main(["analyze", str(src), "--out", str(tmp_path / "whole.csv"), "--model", str(tiny_model_path)]) == 0
     assert "no speech" not in capsys.readouterr().out  # the word after the silence is found
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_second_signal_while_the_analysis_stops_lets_it_finish_stopping(speech_paths, tiny_model_path, tmp_path,
+                                                                            capsys, monkeypatch, second):
+    """Ctrl+C, then Ctrl+C (or SIGTERM) again while ser analyze writes what it analysed: breaking the
+    stop off there left threads inside ONNX Runtime as Python ended, and the process aborted
+    (status 134), or said "terminated". The second signal comes as the CSV is being written; the
+    stop finishes, the CSV is whole, and the first signal's word and status are given."""
+    import streamer.cli_analyze as cli
+    from model.audio import load_mono_16k
+
+    src = tmp_path / "long.wav"
+    sf.write(src, np.concatenate([load_mono_16k(p) for p in speech_paths] * 8), 16000)
+    real_analyze, real_export, sent = cli.analyze_file, cli.export_csv, []
+
+    def first_signal_at_5_s(*args, **kwargs):
+        told = kwargs["progress"]
+
+        def progress(done_s):
+            told(done_s)
+            if done_s >= 5.0 and not sent:
+                sent.append(signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)  # through the command's handler, as Ctrl+C comes
+
+        return real_analyze(*args, **{**kwargs, "progress": progress})
+
+    def export_while_a_second_signal_comes(*args, **kwargs):
+        if sent == [signal.SIGINT]:
+            sent.append(second)
+            os.kill(os.getpid(), second)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "analyze_file", first_signal_at_5_s)
+    monkeypatch.setattr(cli, "export_csv", export_while_a_second_signal_comes)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = main(["analyze", str(src), "--out", str(tmp_path / "r.csv"), "--model", str(tiny_model_path),
+                     "--realtime", "--speed", "8", "--quiet"])
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    err = capsys.readouterr().err
+    assert sent == [signal.SIGINT, second] and code == 130, (sent, code, err)
+    assert err.count("interrupted") == 1 and "terminated" not in err, err
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[-1]["kind"] == "stopped" and rows[0]["kind"] in ("window", "utterance")
