@@ -31,6 +31,7 @@ from pathlib import Path
 
 from model.errors import OutputPathError
 from model.files import atomic_json, atomic_writer
+from model.times import time_text
 from streamer.config import CROSSTALK_DB
 from streamer.errors import CorruptSessionError, SessionError
 from streamer.events import EngineError, SpeechSegment, WindowResult
@@ -530,8 +531,6 @@ class SessionStore:
         or has no end record (killed, or still running: its writer's lock says which): where its
         results end and what the CSV's row of kind ``stopped`` says of it. None when the analysis
         reached the end, and for a live session, which has no end to reach."""
-        from model.times import time_text
-
         source = (self.metadata.get("engine") or {}).get("source") or {}
         total = source.get("duration_s")
         if not isinstance(total, (int, float)):
@@ -541,7 +540,7 @@ class SessionStore:
             return None
         until = state["analysed_until_s"]
         if not isinstance(until, (int, float)):  # an end record of an early format: where the results end
-            until = max([x.end_s for x in self.segments] + [x.end_s for x in self.results], default=0.0)
+            until = results_end(self.segments, self.results)
         until = float(until)
         at = f"{time_text(until)} of {time_text(total)}"
         if state["state"] == ANALYSIS_STOPPED:
@@ -932,7 +931,7 @@ def _note_settings(history: list[dict], fields: dict, segments: list, results: l
     elif isinstance(restart, (int, float)) and not isinstance(restart, bool):
         start = float(restart)
     else:
-        start = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
+        start = results_end(segments, results)
     history.append({"from_s": round(float(start), 3), "settings": now})
 
 
@@ -968,12 +967,17 @@ def export_failure(path, what: str, exc: OutputPathError) -> SessionError:
     return SessionError(f"{path}: cannot write the {what} ({reason}); {advice}.")
 
 
+def results_end(segments: list[SpeechSegment], results: list[WindowResult]) -> float:
+    """Where a session's last speech segment or result ends (0 without any)."""
+    return max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
+
+
 def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:
     """How far a session's analysis got: ``state`` "complete", "stopped", or "unfinished" (no end
     record: still running, or killed), ``analysed_until_s`` (from the end record; without one,
     where its last segment or result ends), and ``ended`` (the end record, or None)."""
     if ended is None:
-        until = max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
+        until = results_end(segments, results)
         return {"state": ANALYSIS_UNFINISHED, "analysed_until_s": until, "ended": None}
     state = ended.get("analysis", ANALYSIS_STOPPED)  # files from before this field: not known complete
     return {"state": state, "analysed_until_s": ended.get("analysed_until_s"), "ended": ended}
