@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -90,21 +89,25 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
     def named(n: int) -> Path:
         return out_dir / fitted_name(stem, f".{fmt}" if n == 1 else f"-{n}.{fmt}")
 
+    documents: dict[Path, Path] = {}  # a journal left by a run that did not finish -> its document's name
+
+    def free(candidate: Path) -> bool:
+        if candidate in taken or candidate.exists():
+            return False
+        if fmt == "jsonl":
+            return True
+        # Journals of this name: a run's analysing now (streamer.session.being_written), or left.
+        leftover = _journals(candidate, writing=False)
+        documents.update((j, candidate) for j in leftover)
+        return not leftover and not _journals(candidate, writing=True)
+
     path = named(1)
     n = 2
-    left: list[Path] = []
-    while True:
-        if fmt != "jsonl" and path not in taken and not path.exists():
-            # Journals of this name: a run's analysing now (streamer.session.being_written), or left.
-            leftover = _journals(path, writing=False)
-            left += leftover
-            if not leftover and not _journals(path, writing=True):
-                break
-        elif path not in taken and not path.exists():
-            break
+    while not free(path):
         path = named(n)
         n += 1
     if fmt != "jsonl":
+        left = list(documents)
         how, unless = "", ""
     else:  # session files of earlier runs of this name that have no end record (killed, not running)
         earlier = [named(1), *sorted(out_dir.glob(f"{glob.escape(stem)}-*.{fmt}"))]
@@ -117,9 +120,8 @@ def _out_path(out_dir: Path, stem: str, fmt: str, taken: set[Path]) -> Path:
         which = (f"{left[0]} is left from a run" if len(left) == 1 else
                  f"{', '.join(str(p) for p in left[:-1])} and {left[-1]} are left from runs")
         # One journal: exported to its document's name (free: this run takes the next), quoted for a shell.
-        export = (f"ser session {shlex.quote(str(left[0]))} "
-                  f"{shlex.quote(str(left[0].with_name(re.sub(r'[.]partial(-[0-9]+)?[.]jsonl$', '', left[0].name))))}"
-                  if len(left) == 1 else "ser session FILE OUT.csv")
+        export = (f"ser session {shlex.quote(str(left[0]))} {shlex.quote(str(documents[left[0]]))}"
+                  if len(documents) == 1 else "ser session FILE OUT.csv")
         print(f"ser analyze: note: {which} that did not finish ({how}its results so far: export with {export}, "
               f"open with ser gui --session, or delete{unless}); kept, and this run writes {path.name}.",
               file=sys.stderr)
