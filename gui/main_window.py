@@ -1024,11 +1024,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.histories[track] = TrackHistory(self.plot_stack.heads, features=features)
             self.histories[track].set_smoothing(self.settings.smoothing)
             if self.mode in (FILE, SESSION):  # a recording's level and spectrogram kept whole (up to a limit)
-                self.histories[track].keep_audio_for(max(self.duration_s, self._recording_s) + AUDIO_MARGIN_S)
+                self.histories[track].keep_audio_for(self._audio_history_s())
             name = self.lane_name(track)
             self.plot_stack.ensure_lane(track, name)
             self.side_panel.ensure_lane(track, name)
         return self.histories[track]
+
+    def _audio_history_s(self) -> float:
+        """How much level and spectrogram a lane of the recording shown keeps: its length (known
+        from the file, or what its session analysed) and a margin."""
+        return max(self.duration_s, self._recording_s) + AUDIO_MARGIN_S
 
     def _model_heads(self) -> list:
         """The current model's declared heads (its labels for an older model file)."""
@@ -1503,7 +1508,7 @@ class MainWindow(QtWidgets.QMainWindow):
             n_ch, file_s = eb.file_info(recording)
             self._recording_s = max(self._recording_s, file_s)
             for h in self.histories.values():  # (lanes made from now on: _ensure_track)
-                h.keep_audio_for(file_s + AUDIO_MARGIN_S)
+                h.keep_audio_for(self._audio_history_s())
             try:
                 self.bridge.read_audio(recording, channels, names[:n_ch] if channels == "split" else None)
             except Exception as exc:  # noqa: BLE001 - the results are shown all the same
