@@ -51,20 +51,25 @@ def _terminate_like_interrupt() -> None:
     from model.errors import Terminated
 
     state = {"first": None, "more": 0}
+    stops = (signal.SIGTERM, signal.SIGINT)
+
+    def ignore_at_exit() -> None:
+        # Once stopping, Python's own shutdown (after its threads are joined) would give the signals
+        # their default action back: a second one then killed the process by that signal, its
+        # status not the one its message gave.
+        for sig in stops:
+            signal.signal(sig, signal.SIG_IGN)
 
     def handler(signum, frame):
         if state["first"] is None:
             state["first"] = signum
-            # Once stopping, Python's own shutdown (after its threads are joined) would give the
-            # signals their default action back: a second one then killed the process by that
-            # signal, its status not the one its message gave.
-            atexit.register(lambda: [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGTERM, signal.SIGINT)])
+            atexit.register(ignore_at_exit)
             raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         state["more"] += 1
         if state["more"] >= 2:
             os._exit(128 + state["first"])
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in stops:
         if signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, handler)
 
