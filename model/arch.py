@@ -46,6 +46,10 @@ class ArchConfig:
     # embedding (0: every window gets its own). The encoder costs more than the networks, and a
     # voice changes slowly within a segment.
     voice_emotion_every_s: float = 0.0
+    # Hidden units of the voice encoder's LSTM layers: GE2E's 256 in each, or fewer in a layer of
+    # an encoder pruned from it and fine-tuned to its embeddings (training/voice_distill.py), which
+    # costs less per embedding.
+    voice_hidden: tuple[int, ...] = (256, 256, 256)
     # Independently trained copies of this network (different seeds) kept in one model whose
     # output is their average: an ensemble (see SEREnsemble). 1 is a single network.
     members: int = 1
@@ -65,6 +69,7 @@ class ArchConfig:
         data["channels"] = list(self.channels)
         data["pools"] = [list(p) for p in self.pools]
         data["residual_blocks"] = list(self.residual_blocks)
+        data["voice_hidden"] = list(self.voice_hidden)
         data["extra_heads"] = [{"name": n, "kind": k, "names": list(v)} for n, k, v in self.extra_heads]
         return data
 
@@ -80,6 +85,8 @@ class ArchConfig:
             data["pools"] = tuple(tuple(int(v) for v in p) for p in data["pools"])
         if "residual_blocks" in data:
             data["residual_blocks"] = tuple(int(b) for b in data["residual_blocks"])
+        if "voice_hidden" in data:
+            data["voice_hidden"] = tuple(int(h) for h in data["voice_hidden"])
         if "extra_heads" in data:
             heads = []
             for h in data["extra_heads"]:

@@ -159,7 +159,8 @@ ANCHOR_CELL = 20.0
 
 
 class _AnchoredLSTM(nn.Module):
-    """A batch-first multi-layer :class:`nn.LSTM` as single layers with two extra hidden units each,
+    """A batch-first multi-layer :class:`nn.LSTM` (or a pruned encoder's :class:`model.voice.StackedLSTM`)
+    as single layers with two extra hidden units each,
     one held at +1 and one at -1 (saturated gates, zero weights, so they never touch the real units,
     and the next layer ignores them), returning the last layer's final hidden state of the real
     units: the same numbers as the plain LSTM.
@@ -170,34 +171,39 @@ class _AnchoredLSTM(nn.Module):
     range, and with it the scale, is the same in every call: a window's voice embedding no longer
     depends on the windows computed with it."""
 
-    def __init__(self, lstm: nn.LSTM):
+    def __init__(self, lstm: nn.Module):
         super().__init__()
-        if not (lstm.batch_first and not lstm.bidirectional and lstm.proj_size == 0 and lstm.bias):
+        from model.voice import StackedLSTM, lstm_layers
+
+        plain = isinstance(lstm, nn.LSTM)
+        if plain and not (lstm.batch_first and not lstm.bidirectional and lstm.proj_size == 0 and lstm.bias):
             raise ValueError("anchoring needs a batch-first, one-directional LSTM with biases and no projection")
-        h = lstm.hidden_size
-        self.hidden = h
+        if not (plain or isinstance(lstm, StackedLSTM)):
+            raise ValueError("anchoring needs an nn.LSTM or a StackedLSTM")
         self.layers = nn.ModuleList()
-        for k in range(lstm.num_layers):
-            w_ih, w_hh, b_ih, b_hh = (getattr(lstm, f"{name}_l{k}").detach()
-                                      for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            layer = nn.LSTM(w_ih.shape[1] if k == 0 else h + 2, h + 2, 1, batch_first=True)
+        below = None
+        for k, params in enumerate(lstm_layers(lstm)):
+            w_ih, w_hh, b_ih, b_hh = (t.detach() for t in params)
+            h = w_hh.shape[1]
+            layer = nn.LSTM(w_ih.shape[1] if below is None else below + 2, h + 2, 1, batch_first=True)
             new = {name: torch.zeros_like(p) for name, p in layer.named_parameters()}
             for gate in range(4):  # torch's gate order: input, forget, cell, output
                 src, real = slice(gate * h, (gate + 1) * h), slice(gate * (h + 2), gate * (h + 2) + h)
-                new["weight_ih_l0"][real, :w_ih.shape[1]] = w_ih[src]  # anchor inputs (k > 0) get weight 0
+                new["weight_ih_l0"][real, :w_ih.shape[1]] = w_ih[src]  # anchor inputs (not the first layer's) get weight 0
                 new["weight_hh_l0"][real, :h] = w_hh[src]
                 new["bias_ih_l0"][real], new["bias_hh_l0"][real] = b_ih[src], b_hh[src]
                 anchors = slice(gate * (h + 2) + h, (gate + 1) * (h + 2))
                 new["bias_ih_l0"][anchors] = -ANCHOR_BIAS if gate == 0 else ANCHOR_BIAS  # input gate shut, others open
             layer.load_state_dict(new)
             self.layers.append(layer)
-        self.register_buffer("c0", torch.cat([torch.zeros(h), torch.tensor([ANCHOR_CELL, -ANCHOR_CELL])]))
+            self.register_buffer(f"c0_{k}", torch.cat([torch.zeros(h), torch.tensor([ANCHOR_CELL, -ANCHOR_CELL])]))
+            below = h
+        self.hidden = below
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c0 = self.c0.expand(1, x.shape[0], -1).contiguous()
-        h0 = torch.tanh(c0)
-        for layer in self.layers:
-            x, (hidden, _) = layer(x, (h0, c0))
+        for k, layer in enumerate(self.layers):
+            c0 = getattr(self, f"c0_{k}").expand(1, x.shape[0], -1).contiguous()
+            x, (hidden, _) = layer(x, (torch.tanh(c0), c0))
         return hidden[0, :, :self.hidden]
 
 

@@ -169,6 +169,8 @@ class SERNet(nn.Module):
             raise ValueError("voice_emotion weights must lie in [0, 1]")
         if not 0.0 <= arch.voice_emotion_every_s <= 60.0:
             raise ValueError("voice_emotion_every_s must lie in [0, 60] seconds")
+        if not arch.voice_hidden or not all(0 < h <= 256 for h in arch.voice_hidden):
+            raise ValueError("voice_hidden: one number of hidden units per voice-encoder layer, each 1-256")
         check_extra_heads(arch.extra_heads)
         if arch.simam not in ("last", "all", "none"):
             raise ValueError(f"unknown SimAM placement {arch.simam!r}")
@@ -216,7 +218,7 @@ class SERNet(nn.Module):
         if arch.voice_gender:
             from model.voice import VoiceGender
 
-            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0)
+            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0, arch.voice_hidden)
 
     def compute_features(self, waveform: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         """(B, samples) -> normalised log-mel (B, n_mels, frames)."""
@@ -334,7 +336,7 @@ class SEREnsemble(nn.Module):
         if arch.voice_gender:  # one voice encoder for the ensemble, not one per member
             from model.voice import VoiceGender
 
-            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0)
+            self.voice = VoiceGender(n_labels if arch.voice_emotion else 0, arch.voice_hidden)
 
     @classmethod
     def from_members(cls, nets: list[SERNet]) -> SEREnsemble:

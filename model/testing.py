@@ -21,10 +21,11 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
                     purpose: str = "tests", speaker_norm: bool = False, voice_gender: bool = False,
                     level_norm_dbfs: float | None = None, calibration: dict | None = None,
                     voice_emotion: bool = False, voice_emotion_every_s: float = 0.0, extra_heads=(),
-                    onnx: bool = True, chunk_ms: float = 0.0) -> Path:
+                    onnx: bool = True, chunk_ms: float = 0.0, voice_hidden: tuple[int, ...] = (256, 256, 256)) -> Path:
     """Write a small random-weight model file (seeded, so every call writes the same weights).
 
-    ``voice_gender`` adds the real pretrained voice encoder (model/weights) with a random gender
+    ``voice_gender`` adds a real pretrained voice encoder (model/weights; GE2E, or with ``voice_hidden``
+    the pruned one of those sizes) with a random gender
     regression (and with ``voice_emotion`` random voice-emotion heads, embedding every
     ``voice_emotion_every_s`` of a segment); ``extra_heads`` are further heads (ArchConfig.extra_heads,
     with random weights); ``chunk_ms`` chunks the features (FeatureConfig.chunk_ms); ``calibration`` is recorded as the model file's calibration. With ``onnx``
@@ -41,16 +42,15 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
     arch = ArchConfig(channels=TINY_CHANNELS, head_dim=TINY_HEAD_DIM, attention_dim=TINY_ATTENTION_DIM,
                       speaker_norm=speaker_norm, voice_gender=voice_gender or voice_emotion,
                       voice_emotion=voice_emotion, voice_emotion_every_s=voice_emotion_every_s,
-                      extra_heads=tuple((n, k, tuple(v)) for n, k, v in extra_heads))
+                      voice_hidden=tuple(voice_hidden), extra_heads=tuple((n, k, tuple(v)) for n, k, v in extra_heads))
     features = FeatureConfig(level_norm_dbfs=level_norm_dbfs, chunk_ms=chunk_ms)
     net = SERNet(len(labels), features, arch)
     if voice_gender or voice_emotion:
         from safetensors.torch import load_file
 
-        from model.checkpoint import DEFAULT_MODEL_PATH
+        from model.voice import encoder_path
 
-        net.voice.load_state_dict(load_file(str(DEFAULT_MODEL_PATH.parent / "ge2e_voice_encoder.safetensors")),
-                                  strict=False)
+        net.voice.load_state_dict(load_file(str(encoder_path(arch.voice_hidden))), strict=False)
     with torch.no_grad():
         net.feat_mean.fill_(TYPICAL_LOGMEL_MEAN)
         net.feat_std.fill_(TYPICAL_LOGMEL_STD)

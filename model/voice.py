@@ -9,11 +9,16 @@ training speakers by ``ser train``, gives the gender.
 
 The encoder's weights are stored in the model file beside the emotion network (keys ``voice.*``),
 converted once from Resemblyzer's ``pretrained.pt`` (``training/voice.py``); nothing is
-unpickled at run time. Gender does not change within a speech segment, so the engine computes it
+unpickled at run time. A model may instead carry GE2E with fewer hidden units in some layers
+(``arch.voice_hidden``; the bundled model's first layer has 128 of its 256), pruned from GE2E's own
+weights and fine-tuned to reproduce its embeddings (``training/voice_distill.py``): the first layer,
+which runs in float, is most of the encoder's cost. Gender does not change within a speech segment, so the engine computes it
 once per segment (on its first analysed window), not per window.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torchaudio
@@ -32,19 +37,65 @@ from model.arch import VOICE_SILENCE_RMS as SILENCE_RMS
 
 HIDDEN = 256
 LAYERS = 3
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def encoder_path(hidden: tuple[int, ...] = (HIDDEN,) * LAYERS) -> Path:
+    """Where the weights of a voice encoder of ``hidden`` units per layer are kept (the model's
+    ``arch.voice_hidden``): GE2E's own file, imported from Resemblyzer (training/voice.py), or that of
+    an encoder pruned from it and fine-tuned to its embeddings (training/voice_distill.py)."""
+    if tuple(hidden) == (HIDDEN,) * LAYERS:
+        return WEIGHTS_DIR / "ge2e_voice_encoder.safetensors"
+    return WEIGHTS_DIR / f"ge2e_voice_encoder_pruned_{'-'.join(str(h) for h in hidden)}.safetensors"
+
+
+class StackedLSTM(nn.Module):
+    """A batch-first LSTM whose layers may differ in hidden units (an encoder pruned from GE2E): one
+    single-layer :class:`nn.LSTM` per layer. Called as ``nn.LSTM`` is, it returns the last layer's
+    outputs and, per layer, the final hidden and cell states (a list, as their sizes differ), so
+    ``hidden[-1]`` is the last layer's (B, H) as with ``nn.LSTM``."""
+
+    def __init__(self, input_size: int, sizes: tuple[int, ...]):
+        super().__init__()
+        self.input_size = input_size
+        self.sizes = tuple(int(h) for h in sizes)
+        self.layers = nn.ModuleList(nn.LSTM(i, h, 1, batch_first=True)
+                                    for i, h in zip((input_size, *self.sizes[:-1]), self.sizes))
+
+    def forward(self, x: torch.Tensor):
+        hidden, cell = [], []
+        for layer in self.layers:
+            x, (h, c) = layer(x)
+            hidden.append(h[0])
+            cell.append(c[0])
+        return x, (hidden, cell)
+
+
+def lstm_layers(lstm: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(weight_ih, weight_hh, bias_ih, bias_hh) of each layer of an ``nn.LSTM`` or a :class:`StackedLSTM`."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    if isinstance(lstm, StackedLSTM):
+        return [tuple(getattr(layer, f"{n}_l0") for n in names) for layer in lstm.layers]
+    return [tuple(getattr(lstm, f"{n}_l{k}") for n in names) for k in range(lstm.num_layers)]
+
 
 class VoiceGender(nn.Module):
     """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression;
-    with ``n_labels`` > 0 also the voice-emotion heads (class logits and V/A/D) on the embedding."""
+    with ``n_labels`` > 0 also the voice-emotion heads (class logits and V/A/D) on the embedding.
+    ``hidden``: the LSTM's hidden units per layer, GE2E's (256 each) or a pruned encoder's."""
 
-    def __init__(self, n_labels: int = 0):
+    def __init__(self, n_labels: int = 0, hidden: tuple[int, ...] = (HIDDEN,) * LAYERS):
         super().__init__()
         self.n_labels = n_labels
+        self.hidden = tuple(int(h) for h in hidden)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0,
             center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
-        self.lstm = nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
-        self.linear = nn.Linear(HIDDEN, EMBEDDING)
+        if len(set(self.hidden)) == 1:  # GE2E's own form (its weights' names as Resemblyzer's)
+            self.lstm = nn.LSTM(N_MELS, self.hidden[0], len(self.hidden), batch_first=True)
+        else:
+            self.lstm = StackedLSTM(N_MELS, self.hidden)
+        self.linear = nn.Linear(self.hidden[-1], EMBEDDING)
         # Logistic regression on the embedding: logit of "male" (GENDER_LABELS order: female, male).
         self.gender = nn.Linear(EMBEDDING, 1)
         if n_labels:

@@ -25,9 +25,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model.errors import SERError
+from model.voice import encoder_path
 
 log = logging.getLogger(__name__)
-ENCODER_PATH = Path(__file__).resolve().parents[1] / "model" / "weights" / "ge2e_voice_encoder.safetensors"
+ENCODER_PATH = encoder_path()  # GE2E's own weights
 ENCODER_KEYS = ("lstm.", "linear.")
 L2 = 1e-3  # ridge penalty of the gender regression
 STEPS = 500
@@ -54,16 +55,34 @@ def import_resemblyzer(wheel_or_pt: str | Path, out: Path = ENCODER_PATH) -> Pat
     return out
 
 
-def load_encoder(voice: torch.nn.Module, path: Path = ENCODER_PATH) -> None:
-    """Put the pretrained encoder weights into a :class:`model.voice.VoiceGender`."""
+def load_encoder(voice: torch.nn.Module, path: Path | None = None) -> None:
+    """Put the pretrained encoder weights into a :class:`model.voice.VoiceGender` (by default those
+    of its size, :func:`encoder_path`)."""
+    path = path or encoder_path(voice.hidden)
     if not path.is_file():
-        raise SERError(f"{path}: the voice encoder's weights are missing; see training/voice.py to import them.")
-    missing, unexpected = voice.load_state_dict(load_file(str(path)), strict=False)
+        how = ("see training/voice.py to import them" if path == ENCODER_PATH else
+               "see training/voice_distill.py to make them")
+        raise SERError(f"{path}: the voice encoder's weights are missing; {how}.")
+    try:
+        missing, unexpected = voice.load_state_dict(load_file(str(path)), strict=False)
+    except RuntimeError:  # weights of another size
+        missing, unexpected = [], ["size"]
     if unexpected or any(k.startswith(ENCODER_KEYS) for k in missing):
-        raise SERError(f"{path}: not the GE2E voice encoder's weights.")
+        raise SERError(f"{path}: not the weights of a voice encoder of {voice.hidden} hidden units per layer.")
 
 
-_EMBEDDINGS: dict[str, np.ndarray] = {}  # clip path -> embedding, shared by the runs of one process
+# (encoder, clip path) -> embedding, shared by the runs of one process (the folds of a cross-validation).
+_EMBEDDINGS: dict[tuple, np.ndarray] = {}
+
+
+def _encoder_key(voice: torch.nn.Module) -> tuple:
+    """What tells the encoders of one process apart in the embedding caches: an encoder put in
+    place of a voice's own (training/voice_distill.py), or its sizes and a checksum of its weights."""
+    swapped = voice.__dict__.get("encode_partials")
+    if swapped is not None:
+        return ("swapped", id(swapped))
+    weights = [p for name, p in voice.named_parameters() if name.startswith(ENCODER_KEYS)]
+    return (tuple(getattr(voice, "hidden", ())), float(sum(p.detach().double().abs().sum() for p in weights)))
 
 
 @torch.no_grad()
@@ -71,13 +90,13 @@ def embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.ndarray]
     """Embeddings of clips (their audible part), cached by path."""
     from model.audio import speech_bounds
 
-    out = []
+    out, encoder = [], _encoder_key(voice)
     for p, w in zip(paths, waves):
-        if p not in _EMBEDDINGS:
+        if (encoder, p) not in _EMBEDDINGS:
             a, b = speech_bounds(w)
             x = w[a:b] if b - a >= 3200 else w
-            _EMBEDDINGS[p] = voice.embed(torch.from_numpy(x)).numpy()
-        out.append(_EMBEDDINGS[p])
+            _EMBEDDINGS[encoder, p] = voice.embed(torch.from_numpy(x)).numpy()
+        out.append(_EMBEDDINGS[encoder, p])
     return np.stack(out)
 
 
@@ -103,7 +122,7 @@ def fit_gender(voice: torch.nn.Module, bank) -> dict:
     return {"train_accuracy": acc, "clips": len(keep), "speakers": speakers}
 
 
-_WINDOW_EMBEDDINGS: dict[str, np.ndarray] = {}  # clip path -> its windows' embeddings (per process)
+_WINDOW_EMBEDDINGS: dict[tuple, np.ndarray] = {}  # (encoder, clip path) -> its windows' embeddings (per process)
 
 
 def analysis_windows(w: np.ndarray) -> list[np.ndarray]:
@@ -124,11 +143,11 @@ def window_embeddings(voice: torch.nn.Module, paths: list[str], waves: list[np.n
     """Embeddings (n_windows, 256) of each clip's :func:`analysis_windows`, cached by path."""
     from model.predictor import map_equal_lengths
 
-    out = []
+    out, encoder = [], _encoder_key(voice)
     for p, w in zip(paths, waves):
-        if p not in _WINDOW_EMBEDDINGS:
-            _WINDOW_EMBEDDINGS[p] = np.stack(map_equal_lengths(analysis_windows(w), voice.embed_batch))
-        out.append(_WINDOW_EMBEDDINGS[p])
+        if (encoder, p) not in _WINDOW_EMBEDDINGS:
+            _WINDOW_EMBEDDINGS[encoder, p] = np.stack(map_equal_lengths(analysis_windows(w), voice.embed_batch))
+        out.append(_WINDOW_EMBEDDINGS[encoder, p])
     return out
 
 

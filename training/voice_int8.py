@@ -116,13 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.voice_int8", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, type=Path, help="a folder holding emodb/ and baved/")
     p.add_argument("--clip", type=float, nargs="+", default=[10, 20, 40, 80, 180])
-    p.add_argument("--model", default="default")
     args = p.parse_args(argv)
-    from model.checkpoint import load_model
     from training.recipes import load_corpus
-    from training.voice_distill import _embed_all, _read, _window_mels
+    from training.voice_distill import _embed_all, _read, _window_mels, ge2e_voice
 
-    voice = load_model(args.model)[0].voice.eval()
+    voice = ge2e_voice()
     sets = {}
     for corpus in ("emodb", "baved"):
         entries, _ = load_corpus(corpus, args.data / corpus)

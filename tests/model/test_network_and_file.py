@@ -100,6 +100,19 @@ def test_arch_config_rejects_unknown_settings():
         ArchConfig.from_dict({"channels": [8], "colour": "red"})
     with pytest.raises(ValueError):
         SERNet(8, FeatureConfig(), ArchConfig(simam="everywhere"))
+    for sizes in ((), (128, 0, 256), (128, 512, 256)):
+        with pytest.raises(ValueError, match="voice_hidden"):
+            SERNet(8, FeatureConfig(), ArchConfig(voice_gender=True, voice_hidden=sizes))
+
+
+def test_a_pruned_voice_encoder_is_part_of_the_architecture():
+    """``voice_hidden`` survives the file's metadata as a tuple and builds layers of those sizes."""
+    arch = ArchConfig.from_dict({**ArchConfig(voice_gender=True).to_dict(), "voice_hidden": [128, 256, 256]})
+    assert arch.voice_hidden == (128, 256, 256) and ArchConfig.from_dict(arch.to_dict()) == arch
+    net = SERNet(8, FeatureConfig(), arch)
+    assert [layer.hidden_size for layer in net.voice.lstm.layers] == [128, 256, 256]
+    assert "voice.lstm.layers.0.weight_hh_l0" in net.state_dict()
+    assert SERNet(8, FeatureConfig(), ArchConfig(voice_gender=True)).voice.lstm.hidden_size == 256  # GE2E's form
 
 
 def test_round_trip_gives_identical_outputs(tiny_model_path, tmp_path):

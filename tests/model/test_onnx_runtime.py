@@ -456,3 +456,29 @@ def test_the_exported_front_end_takes_a_call_with_no_new_frame(tmp_path):
             "index": np.arange(n, dtype=np.int64)[None, :]}
     out = onnx_p._run(feed, ["mel_power", "emotion"])
     assert out["mel_power"].shape == (0, f.n_mels) and np.isfinite(out["emotion"]).all()
+
+
+def test_a_pruned_voice_encoder_exports_and_runs_as_ge2e_does(tmp_path, speech_paths):
+    """A model whose voice encoder was pruned from GE2E (fewer hidden units in its first layer,
+    arch.voice_hidden) exports its layers of unequal sizes: exactly, torch's embeddings; by default,
+    the upper two layers in int8 with their anchors, close to torch's and independent of the batch."""
+    path = make_tiny_model(tmp_path / "pruned.safetensors", voice_emotion=True, voice_emotion_every_s=2.0,
+                           voice_hidden=(128, 256, 256))
+    assert _voice_info(path)["int8_lstm_layers"] == 2
+    torch_p = Predictor.load(path, device="cpu")
+    assert [layer.hidden_size for layer in torch_p.net.voice.lstm.layers] == [128, 256, 256]
+    windows = []
+    for clip in speech_paths[:3]:
+        x = load_mono_16k(clip)
+        windows += [x[s:s + 32000] for s in range(0, max(1, len(x) - 32000), 16000)]
+    reference = torch_p._embeddings(windows)
+    int8 = load_predictor(path, device="cpu")
+    cosines = [float(np.dot(a, b)) for a, b in zip(int8._embeddings(windows), reference, strict=True)]
+    assert min(cosines) >= 0.998 and max(cosines) < 1.0 - 1e-7
+    together = int8._embeddings(windows)
+    np.testing.assert_array_equal(int8._embeddings([windows[-1]])[0], together[-1])
+    export_model_file(path, voice_int8=False)
+    exact = load_predictor(path, device="cpu")
+    assert _voice_info(path)["int8_lstm_layers"] == 0
+    for a, b in zip(exact._embeddings(windows), reference, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)

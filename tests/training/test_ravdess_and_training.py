@@ -12,6 +12,7 @@ import yaml
 
 from model import Predictor
 from model.labels import derived_dimensions
+from model.meta import onnx_path_for
 from ser.cli import main as ser_main
 from training.recipes.ravdess import build_manifest, parse_name
 
@@ -397,3 +398,38 @@ def test_training_refuses_heads_it_has_no_targets_for(tiny_run, tmp_path, capsys
                      str(tmp_path / "x")]) == 2
     assert "extra_heads" in capsys.readouterr().err
 
+
+
+def test_a_pruned_voice_encoder_installed_in_a_run_is_what_its_config_trains(tiny_run, tmp_path):
+    """``python -m training.voice_distill install`` puts a pruned voice encoder in a model trained
+    with GE2E and fits its voice heads again: the voice part is then the one ``ser train`` gives a
+    config with that ``voice_hidden``, and the network is the model's own. Both runs in one process
+    also check that the embedding caches tell the two encoders apart."""
+    from model.voice import encoder_path
+    from training.voice_distill import install_encoder
+
+    tree, _, _ = tiny_run
+    arch = {**TINY_CONFIG["arch"], "voice_gender": True, "voice_emotion": True}
+    common = ["--root", str(tree), "--quiet", "--threads", "1"]
+    for name, extra in (("ge2e", {}), ("pruned", {"voice_hidden": [128, 256, 256]})):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({**TINY_CONFIG, "arch": {**arch, **extra}}))
+        assert ser_main(["train", "--config", str(config), *common, "--out", str(tmp_path / name)]) == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ravdess").symlink_to(tree)
+    installed = tmp_path / "installed.safetensors"
+    install_encoder(str(tmp_path / "ge2e" / "model.safetensors"), encoder_path((128, 256, 256)), data, installed)
+    new = Predictor.load(installed, device="cpu")
+    pruned = Predictor.load(tmp_path / "pruned" / "model.safetensors", device="cpu")
+    ge2e = Predictor.load(tmp_path / "ge2e" / "model.safetensors", device="cpu")
+    assert new.meta.arch == pruned.meta.arch and new.meta.arch.voice_hidden == (128, 256, 256)
+    assert new.meta.training["config"]["arch"]["voice_hidden"] == [128, 256, 256]
+    state, expected, before = new.net.state_dict(), pruned.net.state_dict(), ge2e.net.state_dict()
+    for k in state:
+        if k.startswith("voice."):
+            np.testing.assert_allclose(state[k].numpy(), expected[k].numpy(), atol=1e-4, err_msg=k)
+        else:
+            assert np.array_equal(state[k].numpy(), before[k].numpy()), k
+    assert not np.allclose(state["voice.gender.weight"].numpy(), before["voice.gender.weight"].numpy(), atol=1e-3)
+    assert onnx_path_for(installed, "voice").is_file()

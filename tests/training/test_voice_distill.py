@@ -8,7 +8,18 @@ import torch
 
 from model.audio import load_mono_16k
 from model.voice import VoiceGender
-from training.voice_distill import StudentEncoder, _window_mels, make_crops, swap_encoder, train_student
+from training.voice import load_encoder
+from training.voice_distill import (
+    PrunedEncoder,
+    StudentEncoder,
+    _window_mels,
+    load_student,
+    make_crops,
+    prune_teacher,
+    save_student,
+    swap_encoder,
+    train_student,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +61,16 @@ def test_swapped_encoders(voice, waves, tmp_path):
         shipped = voice.embed_batch(x)
         other = VoiceGender(n_labels=8).eval()
         other.load_state_dict(voice.state_dict())
-        swap_encoder(other, "ge2e")
-        assert torch.allclose(other.embed_batch(x), shipped, atol=1e-6)  # the control is the encoder as shipped
+        swap_encoder(other, "model")
+        assert torch.allclose(other.embed_batch(x), shipped, atol=1e-6)  # the model's own encoder
+        swap_encoder(other, "ge2e")  # GE2E itself, whatever the model has
+        ge2e = VoiceGender().eval()
+        load_encoder(ge2e)
+        whole = other.embed_batch(x)
+        assert torch.allclose(whole, ge2e.embed_batch(x), atol=1e-6) and not torch.allclose(whole, shipped, atol=1e-3)
         swap_encoder(other, "ge2e:120")
         shorter = other.embed_batch(x)
-        assert shorter.shape == shipped.shape and not torch.allclose(shorter, shipped, atol=1e-3)
+        assert shorter.shape == whole.shape and not torch.allclose(shorter, whole, atol=1e-3)
         path = tmp_path / "student.pt"
         student = StudentEncoder(16).eval()
         torch.save({**student.state_dict(), "width": torch.tensor(16)}, path)
@@ -79,3 +95,44 @@ def test_check_windows_are_the_products_analysis_windows(voice, waves):
         a, b = speech_bounds(w)
         expected += len(window_bounds(b - a if b - a >= 3200 else len(w), 32000, 8000))
     assert mels.shape == (expected, 160, 40) and np.all(mels >= 0)
+
+
+def test_pruning_nothing_gives_the_teacher_and_pruning_keeps_the_units_that_matter(voice, waves):
+    mels, emb = make_crops(waves, per_clip=4, seed=2, voice=voice)
+    with torch.no_grad():
+        whole = prune_teacher(voice, (256, 256, 256), mels)(torch.from_numpy(mels)).numpy()
+    assert np.allclose(whole, emb, atol=1e-5)  # every unit kept: GE2E itself
+    small = prune_teacher(voice, (32, 256, 16), mels)
+    assert [layer.hidden_size for layer in small.lstm.layers] == [32, 256, 16]
+    assert small.lstm.layers[1].weight_ih_l0.shape == (4 * 256, 32) and small.linear.weight.shape == (256, 16)
+    # The first layer's kept units are GE2E's, with their own weights (and the input gate's rows
+    # first, as torch orders the gates): each kept row is one of the teacher's rows.
+    teacher = voice.lstm.weight_ih_l0.detach()[:256]
+    kept = small.lstm.layers[0].weight_ih_l0.detach()[:32]
+    assert all(any(torch.equal(row, t) for t in teacher) for row in kept)
+    with pytest.raises(Exception, match="one size per GE2E layer"):
+        prune_teacher(voice, (32, 32), mels)
+
+
+def test_a_pruned_student_learns_and_is_swapped_in(voice, waves, tmp_path):
+    mels, emb = make_crops(waves, per_clip=12, seed=3, voice=voice)
+    start = prune_teacher(voice, (16, 256, 256), mels)
+    fixed = start.lstm.layers[2].weight_hh_l0.detach().clone()
+    student, history = train_student(mels, emb, epochs=4, batch=8, lr=1e-2, student=start,
+                                     checks={"same": (mels, emb)})
+    assert isinstance(student, PrunedEncoder) and history[-1]["same_cosine"] > history[0]["same_cosine"]
+    moved = (student.lstm.layers[2].weight_hh_l0.detach() - fixed).abs().max()
+    assert 0 < moved < 1e-2  # a layer kept whole learns at a tenth of the rate
+    path = tmp_path / "pruned.pt"
+    save_student(student, path)
+    again = load_student(path)
+    assert again.sizes == (16, 256, 256)
+    x = torch.from_numpy(np.stack([waves[0][:32000], waves[1][:32000]]))
+    other = VoiceGender(n_labels=8).eval()
+    other.load_state_dict(voice.state_dict())
+    swap_encoder(other, str(path))
+    with torch.no_grad():
+        e = other.embed_batch(x)
+        xc = x - x.mean(1, keepdim=True)
+        partial = voice.mel(xc * (10 ** (-30 / 20) / xc.pow(2).mean(1).sqrt())[:, None]).transpose(1, 2)[:, :160]
+        assert torch.allclose(e, student(partial), atol=1e-5)
