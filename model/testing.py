@@ -50,7 +50,9 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
 
         from model.voice import encoder_path
 
-        net.voice.load_state_dict(load_file(str(encoder_path(arch.voice_hidden))), strict=False)
+        missing, unexpected = net.voice.load_state_dict(load_file(str(encoder_path(arch.voice_hidden))), strict=False)
+        if unexpected or any(k.startswith(("lstm.", "linear.")) for k in missing):
+            raise ValueError(f"{encoder_path(arch.voice_hidden)}: not a voice encoder of {arch.voice_hidden}")
     with torch.no_grad():
         net.feat_mean.fill_(TYPICAL_LOGMEL_MEAN)
         net.feat_std.fill_(TYPICAL_LOGMEL_STD)

@@ -91,7 +91,7 @@ class VoiceGender(nn.Module):
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0,
             center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
-        if len(set(self.hidden)) == 1:  # GE2E's own form (its weights' names as Resemblyzer's)
+        if self.hidden == (HIDDEN,) * LAYERS:  # GE2E's own form (its weights' names as Resemblyzer's)
             self.lstm = nn.LSTM(N_MELS, self.hidden[0], len(self.hidden), batch_first=True)
         else:
             self.lstm = StackedLSTM(N_MELS, self.hidden)

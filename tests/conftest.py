@@ -23,6 +23,25 @@ RAVDESS_DIR = DATA_DIR / "ravdess"
 # Keep the suite predictable on a 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def signals_as_a_terminal_gives_them():
+    """The tests of Ctrl+C, ``kill`` and a closed terminal need those signals as a terminal gives
+    them. A suite started in the background (``nohup``, ``&`` in a script) inherits SIGINT and SIGHUP
+    ignored, and the commands and the app rightly keep a signal they were started to ignore: their
+    tests then failed there. The suite and what it starts get the usual handling; what was there
+    before is put back at the end."""
+    usual = {signal.SIGINT: signal.default_int_handler, signal.SIGHUP: signal.SIG_DFL, signal.SIGTERM: signal.SIG_DFL}
+    before = {sig: signal.getsignal(sig) for sig in usual}
+    for sig, handler in usual.items():
+        if before[sig] is signal.SIG_IGN:
+            signal.signal(sig, handler)
+    yield
+    for sig, handler in before.items():
+        if handler is signal.SIG_IGN:
+            signal.signal(sig, handler)
+
+
 VIRTUAL_MIC_RATE_HZ = 16000
 PULSE_START_TIMEOUT_S = 15.0
 PULSE_STOP_TIMEOUT_S = 5.0

@@ -64,7 +64,11 @@ def load_encoder(voice: torch.nn.Module, path: Path | None = None) -> None:
                "see training/voice_distill.py to make them")
         raise SERError(f"{path}: the voice encoder's weights are missing; {how}.")
     try:
-        missing, unexpected = voice.load_state_dict(load_file(str(path)), strict=False)
+        weights = load_file(str(path))
+    except Exception as e:  # noqa: BLE001 - safetensors' own error types vary: a damaged file
+        raise SERError(f"{path}: the voice encoder's weights cannot be read ({e}).") from None
+    try:
+        missing, unexpected = voice.load_state_dict(weights, strict=False)
     except RuntimeError:  # weights of another size
         missing, unexpected = [], ["size"]
     if unexpected or any(k.startswith(ENCODER_KEYS) for k in missing):
@@ -79,8 +83,8 @@ def _encoder_key(voice: torch.nn.Module) -> tuple:
     """What tells the encoders of one process apart in the embedding caches: an encoder put in
     place of a voice's own (training/voice_distill.py), or its sizes and a checksum of its weights."""
     swapped = voice.__dict__.get("encode_partials")
-    if swapped is not None:
-        return ("swapped", id(swapped))
+    if swapped is not None:  # the object itself: the key keeps it alive, so its id is never reused
+        return ("swapped", swapped)
     weights = [p for name, p in voice.named_parameters() if name.startswith(ENCODER_KEYS)]
     return (tuple(getattr(voice, "hidden", ())), float(sum(p.detach().double().abs().sum() for p in weights)))
 

@@ -23,8 +23,10 @@ a replacement to reproduce GE2E's embeddings and measures what it costs in accur
 Measured with RAVDESS speech and song of actors 01-20 (model card): the CNN matched GE2E on its
 training crops (cosine 0.90) but not on voices it had not heard (0.76-0.79), and lost 5-8 points of
 EmoDB UA and 6 points of gender; twenty speakers are too few to learn GE2E anew. GE2E with its first
-layer pruned to 128 units keeps its upper layers' knowledge of voices and lost about a point; it is
-the bundled model's encoder. The commands that made it::
+layer pruned to 128 units keeps its upper layers' knowledge of voices and lost 1.1-2.6 points of EmoDB
+UA (none restricted to EmoDB's classes once adapted); it is the bundled model's encoder. Its file's
+name says only its sizes: writing another encoder of those sizes there changes what the recipe trains
+with (the model's metadata records the file's SHA-256 when ``install`` puts it in). The commands that made it::
 
     # DATA: a folder holding ravdess/ (and ravdess-song/) to train on, and emodb/ and baved/ to measure
     python -m training.voice_distill crops --data DATA --per-clip 8 --seed 1 --out crops.npz
@@ -324,8 +326,8 @@ def load_student(path: str | Path) -> nn.Module:
 
 
 def ge2e_voice():
-    """GE2E itself, the teacher: a :class:`model.voice.VoiceGender` with Resemblyzer's encoder weights
-    (whichever encoder a model file carries), in eval mode."""
+    """GE2E itself, the teacher: a :class:`model.voice.VoiceGender` with Resemblyzer's encoder weights,
+    whatever encoder the model files have, in eval mode."""
     from model.voice import VoiceGender
     from training.voice import load_encoder
 
@@ -340,6 +342,7 @@ def swap_encoder(voice, encoder: str) -> None:
     the first FRAMES frames of each partial) or a student file written by ``train``; the rest of
     ``embed_batch`` (level, mel, partials, their mean) stays."""
     if encoder == "model":
+        voice.__dict__.pop("encode_partials", None)
         return
     if encoder.startswith("ge2e"):
         frames = int(encoder.split(":", 1)[1]) if ":" in encoder else None
@@ -404,6 +407,9 @@ def voice_branch_cv(encoder: str, data: Path, n_folds: int = 5, labels: list[str
     from training.run import make_folds
     from training.voice import embeddings, fit_gender, fit_voice_emotion, load_encoder, window_embeddings
 
+    if encoder == "model":
+        raise SERError("the RAVDESS voice-branch cross-validation measures an encoder: give ge2e, ge2e:FRAMES "
+                       "or an encoder's file, not model")
     labels = list(labels or RAVDESS_LABELS)
     entries, _ = load_corpus("ravdess", data / "ravdess", speakers=set(range(1, 21)))
     voice = VoiceGender(len(labels)).eval()
@@ -463,8 +469,13 @@ def install_encoder(model: str, encoder: Path, data: Path, out: Path, overwrite:
     training = dict(meta.training)
     if isinstance(training.get("config"), dict) and isinstance(training["config"].get("arch"), dict):
         training["config"] = {**training["config"], "arch": {**training["config"]["arch"], "voice_hidden": list(student.sizes)}}
-    training["voice_encoder"] = {"hidden": list(student.sizes), "file": Path(encoder).name,
-                                 "heads_refitted_on": [c["name"] for c in meta.corpora], **fits}
+    from model.files import file_sha256
+
+    training["voice_encoder"] = {
+        "hidden": list(student.sizes), "file": Path(encoder).name, "sha256": file_sha256(encoder),
+        "heads_refitted_on": [c["name"] for c in meta.corpora], **fits,
+        # What the file keeps from before: measured with the encoder it had then.
+        "cross_validation_and_calibration_measured_with": {"voice_hidden": list(meta.arch.voice_hidden)}}
     new_meta = dataclasses.replace(meta, arch=arch, training=training, created="")
     save_model(new.eval(), new_meta, out, overwrite=overwrite)
     return fits

@@ -13,7 +13,8 @@ clipped to [-C, C], with two constant inputs at +C and -C beside it (zero weight
 step, 2C / 255, is the same in every call, as the anchor units fix the hidden states' (model/export.py).
 
 It prints, on the analysis windows of EmoDB and BAVED (development sets, measured and never trained
-on), the embeddings' cosine similarity with the float encoder: the shipped int8 graph, then for each
+on), the embeddings' cosine similarity with the float encoder: GE2E's graph as the export quantises it
+(the upper two layers in int8), then for each
 C the rotated encoder in float (what the clipping alone costs) and with all three layers in int8::
 
     python -m training.voice_int8 --data DATA --clip 10 20 40 80 180   # DATA holds emodb/ and baved/

@@ -61,13 +61,13 @@ def test_swapped_encoders(voice, waves, tmp_path):
         shipped = voice.embed_batch(x)
         other = VoiceGender(n_labels=8).eval()
         other.load_state_dict(voice.state_dict())
-        swap_encoder(other, "model")
-        assert torch.allclose(other.embed_batch(x), shipped, atol=1e-6)  # the model's own encoder
         swap_encoder(other, "ge2e")  # GE2E itself, whatever the model has
         ge2e = VoiceGender().eval()
         load_encoder(ge2e)
         whole = other.embed_batch(x)
         assert torch.allclose(whole, ge2e.embed_batch(x), atol=1e-6) and not torch.allclose(whole, shipped, atol=1e-3)
+        swap_encoder(other, "model")
+        assert torch.allclose(other.embed_batch(x), shipped, atol=1e-6)  # the model's own encoder again
         swap_encoder(other, "ge2e:120")
         shorter = other.embed_batch(x)
         assert shorter.shape == whole.shape and not torch.allclose(shorter, whole, atol=1e-3)
@@ -136,3 +136,18 @@ def test_a_pruned_student_learns_and_is_swapped_in(voice, waves, tmp_path):
         xc = x - x.mean(1, keepdim=True)
         partial = voice.mel(xc * (10 ** (-30 / 20) / xc.pow(2).mean(1).sqrt())[:, None]).transpose(1, 2)[:, :160]
         assert torch.allclose(e, student(partial), atol=1e-5)
+
+
+def test_a_pruned_encoder_of_equal_layers_is_read_back_as_its_own_size(tmp_path, monkeypatch):
+    """Layers pruned to one size (128 each) are not GE2E's shape: the voice builds them as the pruned
+    encoder was saved, and the file's weights load into it."""
+    import model.voice as voice_module
+
+    monkeypatch.setattr(voice_module, "WEIGHTS_DIR", tmp_path)
+    student = PrunedEncoder((128, 128, 128)).eval()
+    save_student(student, voice_module.encoder_path((128, 128, 128)))
+    loaded = VoiceGender(hidden=(128, 128, 128)).eval()
+    load_encoder(loaded)
+    mel = torch.rand(2, 160, 40)
+    with torch.no_grad():
+        assert torch.allclose(loaded.encode_partials(mel), student(mel), atol=1e-6)
