@@ -102,6 +102,22 @@ def accuracy_lines(model_path: str | Path, stored_cv: dict | None, n_labels: int
             f"figures); natural conversation was not measured{f'. Measured with {runtime}' if runtime else ''}."]
 
 
+def cv_encoder_note(meta) -> str | None:
+    """A model file whose voice encoder was replaced after its cross-validation
+    (``python -m training.voice_distill install``) keeps that cross-validation: say that its
+    speaker-held-out figure is of the encoder it had then. None for any other file."""
+    training = getattr(meta, "training", None)
+    voice = training.get("voice_encoder") if isinstance(training, dict) else None
+    then = voice.get("cross_validation_and_calibration_measured_with") if isinstance(voice, dict) else None
+    hidden = then.get("voice_hidden") if isinstance(then, dict) else None
+    arch = getattr(meta, "arch", None)
+    if not isinstance(hidden, list) or arch is None or tuple(hidden) == tuple(arch.voice_hidden):
+        return None
+    return ("That speaker-held-out figure, and the calibration of the probabilities, were measured with the voice "
+            "encoder the model had before its present, lighter one (the corpora it never learnt from are measured "
+            "with the present one; the model card gives both encoders' figures).")
+
+
 def _figures(ua, em_full, em_shared, rho) -> tuple[str, str, str, float] | None:
     """The three corpora's figures as the text gives them (RAVDESS and EmoDB's two shares, BAVED's
     Spearman correlation), or None when one of them is not a number."""
@@ -160,6 +176,9 @@ def about_html(version: str, model_path: str | None, meta, runtime: str, session
         metrics = getattr(meta, "metrics", None)
         stored = metrics.get("cross_validation") if isinstance(metrics, dict) else None
         accuracy = accuracy_lines(model_path, stored, len(labels))
+        note = cv_encoder_note(meta)
+        if note and accuracy and accuracy[0].startswith("Speakers it never heard"):
+            accuracy.insert(1, note)
         parts.append("<p><b>Accuracy</b></p><ul>" + "".join(f"<li>{e(line)}</li>" for line in accuracy) + "</ul>")
         card = Path(__file__).resolve().parent.parent / "model" / "MODEL_CARD.md"
         if card.is_file():

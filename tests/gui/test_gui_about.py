@@ -64,6 +64,20 @@ def test_the_bundled_models_report_is_its_own():
     assert f"{100 * suite['emodb']['ua_full']:.1f} %" in lines[1], lines
 
 
+def test_about_says_when_the_cross_validation_is_of_the_voice_encoder_the_model_had_before(tiny_model_path):
+    """The bundled model's voice encoder was pruned after its cross-validation (its metadata says so):
+    About says which figure is of which encoder. A model trained as it is gets no such note."""
+    import dataclasses
+
+    from model.meta import read_meta
+
+    meta = read_meta(DEFAULT_MODEL)
+    assert "voice encoder the model had before" in about.cv_encoder_note(meta)
+    assert about.cv_encoder_note(read_meta(tiny_model_path)) is None
+    same = dataclasses.replace(meta, arch=dataclasses.replace(meta.arch, voice_hidden=(256, 256, 256)))
+    assert about.cv_encoder_note(same) is None  # measured with the encoder it has
+
+
 def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, tiny_model_path, tmp_path):
     model = tmp_path / "tiny.safetensors"
     shutil.copy(tiny_model_path, model)
