@@ -69,9 +69,10 @@ class ArchConfig:
         data["channels"] = list(self.channels)
         data["pools"] = [list(p) for p in self.pools]
         data["residual_blocks"] = list(self.residual_blocks)
-        data["voice_hidden"] = list(self.voice_hidden)
         if self.voice_hidden == ArchConfig.voice_hidden:  # GE2E's: files stay readable by versions without the field
             del data["voice_hidden"]
+        else:
+            data["voice_hidden"] = list(self.voice_hidden)
         data["extra_heads"] = [{"name": n, "kind": k, "names": list(v)} for n, k, v in self.extra_heads]
         return data
 

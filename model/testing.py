@@ -48,10 +48,9 @@ def make_tiny_model(path: str | os.PathLike, labels=None, dimensions_source: str
     if voice_gender or voice_emotion:
         from safetensors.torch import load_file
 
-        from model.voice import encoder_path
+        from model.voice import encoder_path, load_encoder_weights
 
-        missing, unexpected = net.voice.load_state_dict(load_file(str(encoder_path(arch.voice_hidden))), strict=False)
-        if unexpected or any(k.startswith(("lstm.", "linear.")) for k in missing):
+        if not load_encoder_weights(net.voice, load_file(str(encoder_path(arch.voice_hidden)))):
             raise ValueError(f"{encoder_path(arch.voice_hidden)}: not a voice encoder of {arch.voice_hidden}")
     with torch.no_grad():
         net.feat_mean.fill_(TYPICAL_LOGMEL_MEAN)

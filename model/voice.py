@@ -37,14 +37,16 @@ from model.arch import VOICE_SILENCE_RMS as SILENCE_RMS
 
 HIDDEN = 256
 LAYERS = 3
+GE2E_SIZES = (HIDDEN,) * LAYERS  # GE2E's hidden units per layer
+ENCODER_KEYS = ("lstm.", "linear.")  # the encoder's weights in a voice's state (the heads are fitted apart)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
-def encoder_path(hidden: tuple[int, ...] = (HIDDEN,) * LAYERS) -> Path:
+def encoder_path(hidden: tuple[int, ...] = GE2E_SIZES) -> Path:
     """Where the weights of a voice encoder of ``hidden`` units per layer are kept (the model's
     ``arch.voice_hidden``): GE2E's own file, imported from Resemblyzer (training/voice.py), or that of
     an encoder pruned from it and fine-tuned to its embeddings (training/voice_distill.py)."""
-    if tuple(hidden) == (HIDDEN,) * LAYERS:
+    if tuple(hidden) == GE2E_SIZES:
         return WEIGHTS_DIR / "ge2e_voice_encoder.safetensors"
     return WEIGHTS_DIR / f"ge2e_voice_encoder_pruned_{'-'.join(str(h) for h in hidden)}.safetensors"
 
@@ -79,19 +81,37 @@ def lstm_layers(lstm: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, torch
     return [tuple(getattr(lstm, f"{n}_l{k}") for n in names) for k in range(lstm.num_layers)]
 
 
+def unit_embeddings(lstm: nn.Module, linear: nn.Linear, partials: torch.Tensor) -> torch.Tensor:
+    """An encoder's LSTM (``nn.LSTM`` or :class:`StackedLSTM`) and output layer over mel power of
+    partials (P, frames, 40) -> their (P, 256) unit embeddings."""
+    _, (hidden, _) = lstm(partials)
+    e = torch.relu(linear(hidden[-1]))
+    return e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
+
+
+def load_encoder_weights(voice: nn.Module, weights: dict[str, torch.Tensor]) -> bool:
+    """Put an encoder's weights (``lstm.*``, ``linear.*``) into a :class:`VoiceGender`; False when
+    they are not those of an encoder of its sizes (its heads are not among them)."""
+    try:
+        missing, unexpected = voice.load_state_dict(weights, strict=False)
+    except RuntimeError:  # weights of another size
+        return False
+    return not unexpected and not any(k.startswith(ENCODER_KEYS) for k in missing)
+
+
 class VoiceGender(nn.Module):
     """Waveform (16 kHz) -> P(female), P(male), through the GE2E embedding and a logistic regression;
     with ``n_labels`` > 0 also the voice-emotion heads (class logits and V/A/D) on the embedding.
     ``hidden``: the LSTM's hidden units per layer, GE2E's (256 each) or a pruned encoder's."""
 
-    def __init__(self, n_labels: int = 0, hidden: tuple[int, ...] = (HIDDEN,) * LAYERS):
+    def __init__(self, n_labels: int = 0, hidden: tuple[int, ...] = GE2E_SIZES):
         super().__init__()
         self.n_labels = n_labels
         self.hidden = tuple(int(h) for h in hidden)
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=SAMPLE_RATE_HZ, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS, power=2.0,
             center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
-        if self.hidden == (HIDDEN,) * LAYERS:  # GE2E's own form (its weights' names as Resemblyzer's)
+        if self.hidden == GE2E_SIZES:  # GE2E's own form (its weights' names as Resemblyzer's)
             self.lstm = nn.LSTM(N_MELS, self.hidden[0], len(self.hidden), batch_first=True)
         else:
             self.lstm = StackedLSTM(N_MELS, self.hidden)
@@ -126,9 +146,7 @@ class VoiceGender(nn.Module):
 
     def encode_partials(self, partials: torch.Tensor) -> torch.Tensor:
         """Mel power of partials (P, frames, 40) -> their (P, 256) unit embeddings."""
-        _, (hidden, _) = self.lstm(partials)
-        e = torch.relu(self.linear(hidden[-1]))
-        return e / torch.clamp(e.norm(dim=1, keepdim=True), min=1e-8)
+        return unit_embeddings(self.lstm, self.linear, partials)
 
     def embed(self, waveform: torch.Tensor) -> torch.Tensor:
         """(samples,) -> (256,) unit embedding (see :meth:`embed_batch`)."""

@@ -188,13 +188,10 @@ def train_model(train_bank: ClipBank, val_bank: ClipBank | None, features: Featu
     labels = train_bank.labels
     net = SERNet(len(labels), features, arch)
     if arch.voice_gender:
-        from training.voice import fit_gender, fit_voice_emotion, load_encoder
+        from training.voice import fit_voice_heads, load_encoder
 
         load_encoder(net.voice)
-        fit_gender(net.voice, train_bank)
-        if arch.voice_emotion:
-            fit_voice_emotion(net.voice, train_bank)
-        net.voice.requires_grad_(False)  # pretrained and fitted: not trained with the emotion network
+        fit_voice_heads(net.voice, train_bank, arch.voice_emotion)  # pretrained and fitted, then frozen
     mean, std = feature_stats(net, train_bank)
     net.feat_mean.copy_(mean)
     net.feat_std.copy_(std)

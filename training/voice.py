@@ -25,11 +25,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model.errors import SERError
-from model.voice import encoder_path
+from model.voice import ENCODER_KEYS, encoder_path, load_encoder_weights
 
 log = logging.getLogger(__name__)
 ENCODER_PATH = encoder_path()  # GE2E's own weights
-ENCODER_KEYS = ("lstm.", "linear.")
 L2 = 1e-3  # ridge penalty of the gender regression
 STEPS = 500
 LR = 1.0
@@ -67,12 +66,33 @@ def load_encoder(voice: torch.nn.Module, path: Path | None = None) -> None:
         weights = load_file(str(path))
     except Exception as e:  # noqa: BLE001 - safetensors' own error types vary: a damaged file
         raise SERError(f"{path}: the voice encoder's weights cannot be read ({e}).") from None
-    try:
-        missing, unexpected = voice.load_state_dict(weights, strict=False)
-    except RuntimeError:  # weights of another size
-        missing, unexpected = [], ["size"]
-    if unexpected or any(k.startswith(ENCODER_KEYS) for k in missing):
+    if not load_encoder_weights(voice, weights):
         raise SERError(f"{path}: not the weights of a voice encoder of {voice.hidden} hidden units per layer.")
+
+
+def fit_voice_heads(voice: torch.nn.Module, bank, emotion: bool = True) -> dict:
+    """The gender regression and, with ``emotion``, the voice-emotion heads fitted on the bank's
+    clips as ``ser train`` fits them; the encoder and heads then frozen (they are not trained with
+    the emotion network). Returns the fits."""
+    fits = {"gender_fit": fit_gender(voice, bank)}
+    if emotion:
+        fits["voice_emotion_fit"] = fit_voice_emotion(voice, bank)
+    voice.requires_grad_(False)
+    return fits
+
+
+def network_with_arch(net: torch.nn.Module, meta, arch, fresh: tuple[str, ...], where) -> torch.nn.Module:
+    """A network of ``arch`` (a model's architecture with some voice settings changed) holding
+    ``net``'s weights but those named with a ``fresh`` prefix, which are left to be put in or fitted;
+    refused when any other weight does not carry over."""
+    from model.network import build_network
+
+    new = build_network(len(meta.labels), meta.features, arch)
+    missing, unexpected = new.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith(fresh)},
+                                              strict=False)
+    if unexpected or any(not k.startswith(fresh) for k in missing):
+        raise SERError(f"{where}: unexpected weights {sorted(unexpected or missing)[:4]}")
+    return new
 
 
 # (encoder, clip path) -> embedding, shared by the runs of one process (the folds of a cross-validation).

@@ -113,17 +113,18 @@ class PrunedEncoder(nn.Module):
         self.linear = nn.Linear(self.sizes[-1], embedding)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        _, (hidden, _) = self.lstm(mel)
-        e = torch.relu(self.linear(hidden[-1]))
-        return e / e.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        from model.voice import unit_embeddings
+
+        return unit_embeddings(self.lstm, self.linear, mel)
 
 
-def _layer_outputs(lstm: nn.LSTM, mels: torch.Tensor) -> list[torch.Tensor]:
-    """Each layer's hidden states (B, T, H) of a multi-layer LSTM."""
+def _layer_outputs(layers: list[tuple[torch.Tensor, ...]], mels: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's hidden states (B, T, H) of an LSTM given as its layers' weights
+    (:func:`model.voice.lstm_layers`)."""
     outs, x = [], mels
-    for k in range(lstm.num_layers):
-        layer = nn.LSTM(x.shape[2], lstm.hidden_size, 1, batch_first=True)
-        layer.load_state_dict({f"{n}_l0": getattr(lstm, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+    for params in layers:
+        layer = nn.LSTM(params[0].shape[1], params[1].shape[1], 1, batch_first=True)
+        layer.load_state_dict(dict(zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), params)))
         x, _ = layer(x)
         outs.append(x)
     return outs
@@ -135,23 +136,26 @@ def prune_teacher(voice, sizes: tuple[int, ...], mels: np.ndarray) -> PrunedEnco
     the units that matter most to the next one are kept (the norm of the next layer's, or the
     output layer's, weights on the unit times the unit's spread over ``mels``, a sample of training
     partials), with their gates' weights on the units kept below them."""
+    from model.voice import lstm_layers
+
     lstm, linear = voice.lstm, voice.linear
     if len(sizes) != lstm.num_layers or not all(0 < h <= lstm.hidden_size for h in sizes):
         raise SERError(f"sizes {sizes}: one size per GE2E layer ({lstm.num_layers}), each 1-{lstm.hidden_size}")
     h_full = lstm.hidden_size
-    spread = [o.reshape(-1, h_full).std(0) for o in _layer_outputs(lstm, torch.from_numpy(mels))]
+    teacher = lstm_layers(lstm)
+    spread = [o.reshape(-1, h_full).std(0) for o in _layer_outputs(teacher, torch.from_numpy(mels))]
     keep = []
     for k, h in enumerate(sizes):
-        after = getattr(lstm, f"weight_ih_l{k + 1}") if k + 1 < lstm.num_layers else linear.weight
+        after = teacher[k + 1][0] if k + 1 < len(teacher) else linear.weight
         keep.append(torch.sort(torch.topk(after.norm(dim=0) * spread[k], h).indices).values)
     student = PrunedEncoder(sizes, lstm.input_size, linear.out_features)
-    for k, layer in enumerate(student.lstm.layers):
+    for k, (layer, (w_ih, w_hh, b_ih, b_hh)) in enumerate(zip(student.lstm.layers, teacher)):
         rows = torch.cat([keep[k] + gate * h_full for gate in range(4)])
         below = keep[k - 1] if k else torch.arange(lstm.input_size)
-        layer.weight_ih_l0.copy_(getattr(lstm, f"weight_ih_l{k}")[rows][:, below])
-        layer.weight_hh_l0.copy_(getattr(lstm, f"weight_hh_l{k}")[rows][:, keep[k]])
-        layer.bias_ih_l0.copy_(getattr(lstm, f"bias_ih_l{k}")[rows])
-        layer.bias_hh_l0.copy_(getattr(lstm, f"bias_hh_l{k}")[rows])
+        layer.weight_ih_l0.copy_(w_ih[rows][:, below])
+        layer.weight_hh_l0.copy_(w_hh[rows][:, keep[k]])
+        layer.bias_ih_l0.copy_(b_ih[rows])
+        layer.bias_hh_l0.copy_(b_hh[rows])
     student.linear.weight.copy_(linear.weight[:, keep[-1]])
     student.linear.bias.copy_(linear.bias)
     return student
@@ -274,9 +278,11 @@ def train_student(mels: np.ndarray, targets: np.ndarray, epochs: int, width: int
     return student.eval(), history
 
 
-def _pruned_groups(student: PrunedEncoder, full: int = 256) -> list[dict]:
+def _pruned_groups(student: PrunedEncoder) -> list[dict]:
     """Parameter groups of a pruned encoder: a layer (or the output layer) whose units and inputs
     are all GE2E's learns at a tenth of the rate, the pruned ones at the full rate."""
+    from model.voice import HIDDEN as full
+
     sizes, groups = student.sizes, []
     for k, layer in enumerate(student.lstm.layers):
         whole = sizes[k] == full and (k == 0 or sizes[k - 1] == full)
@@ -307,14 +313,9 @@ def save_student(student: nn.Module, path: Path) -> None:
 def load_student(path: str | Path) -> nn.Module:
     """The student :func:`save_student` wrote, in eval mode."""
     if Path(path).suffix == ".safetensors":
-        from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), "pt") as f:
-            sizes = tuple(int(h) for h in (f.metadata() or {}).get("voice_hidden", "").split(",") if h)
-        if not sizes:
-            raise SERError(f"{path}: not a pruned voice encoder (no voice_hidden in its metadata)")
-        student, state = PrunedEncoder(sizes), load_file(str(path))
+        student, state = PrunedEncoder(_pruned_sizes(path)), load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if "sizes" in state:
@@ -323,6 +324,17 @@ def load_student(path: str | Path) -> nn.Module:
             student = StudentEncoder(int(state.pop("width")))
     student.load_state_dict(state)
     return student.eval()
+
+
+def _pruned_sizes(path: str | Path) -> tuple[int, ...]:
+    """The hidden units per layer that a pruned encoder's ``.safetensors`` file records."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        sizes = tuple(int(h) for h in (f.metadata() or {}).get("voice_hidden", "").split(",") if h)
+    if not sizes:
+        raise SERError(f"{path}: not a pruned voice encoder (no voice_hidden in its metadata)")
+    return sizes
 
 
 def ge2e_voice():
@@ -375,7 +387,7 @@ def evaluate_encoder(model: str, encoder: str, data: Path, corpora=("emodb", "ba
     from model.predictor import Predictor
     from training.crosscorpus import evaluate_dev_corpus
     from training.recipes import load_corpus
-    from training.voice import fit_gender, fit_voice_emotion
+    from training.voice import fit_voice_heads
 
     net, meta = load_model(model)
     if getattr(net, "voice", None) is None or not meta.arch.voice_emotion:
@@ -383,8 +395,7 @@ def evaluate_encoder(model: str, encoder: str, data: Path, corpora=("emodb", "ba
     swap_encoder(net.voice, encoder)
     with torch.no_grad():
         bank = _training_bank(meta, data)
-        result = {"encoder": encoder, "gender_fit": fit_gender(net.voice, bank),
-                  "voice_emotion_fit": fit_voice_emotion(net.voice, bank)}
+        result = {"encoder": encoder, **fit_voice_heads(net.voice, bank)}
         predictor = Predictor(net, meta, "cpu")
         for corpus in corpora:
             entries, _ = load_corpus(corpus, data / corpus)
@@ -405,7 +416,7 @@ def voice_branch_cv(encoder: str, data: Path, n_folds: int = 5, labels: list[str
     from training.data import ClipBank
     from training.recipes import load_corpus
     from training.run import make_folds
-    from training.voice import embeddings, fit_gender, fit_voice_emotion, load_encoder, window_embeddings
+    from training.voice import embeddings, fit_voice_heads, window_embeddings
 
     if encoder == "model":
         raise SERError("the RAVDESS voice-branch cross-validation measures an encoder: give ge2e, ge2e:FRAMES "
@@ -413,15 +424,13 @@ def voice_branch_cv(encoder: str, data: Path, n_folds: int = 5, labels: list[str
     labels = list(labels or RAVDESS_LABELS)
     entries, _ = load_corpus("ravdess", data / "ravdess", speakers=set(range(1, 21)))
     voice = VoiceGender(len(labels)).eval()
-    load_encoder(voice)
-    swap_encoder(voice, encoder)
+    swap_encoder(voice, encoder)  # its own weights are never used
     folds = []
     with torch.no_grad():
         for held in make_folds(entries, n_folds):
             train = ClipBank([e for e in entries if e.speaker not in held], labels)
             test = ClipBank([e for e in entries if e.speaker in held], labels)
-            fit_gender(voice, train)
-            fit_voice_emotion(voice, train)
+            fit_voice_heads(voice, train)
             paths, waves = [e.path for e in test.entries], test.waves[1.0]
             scores = [torch.log_softmax(voice.emotion_raw(torch.from_numpy(w)), dim=1).mean(0).argmax().item()
                       for w in window_embeddings(voice, paths, waves)]
@@ -444,35 +453,25 @@ def install_encoder(model: str, encoder: Path, data: Path, out: Path, overwrite:
     import dataclasses
 
     from model.checkpoint import load_model, save_model
-    from model.network import build_network
-    from training.voice import fit_gender, fit_voice_emotion, load_encoder
+    from model.files import file_sha256
+    from training.voice import fit_voice_heads, load_encoder, network_with_arch
 
     net, meta = load_model(model)
     if getattr(net, "voice", None) is None:
         raise SERError(f"{model}: the model has no voice encoder to replace.")
-    student = load_student(encoder)
-    if not isinstance(student, PrunedEncoder):
+    if Path(encoder).suffix != ".safetensors":
         raise SERError(f"{encoder}: not a pruned GE2E encoder (train --prune ... --out NAME.safetensors).")
-    arch = dataclasses.replace(meta.arch, voice_hidden=student.sizes)
-    new = build_network(len(meta.labels), meta.features, arch)
-    keep = {k: v for k, v in net.state_dict().items() if not k.startswith("voice.")}
-    missing, unexpected = new.load_state_dict(keep, strict=False)
-    if unexpected or any(not k.startswith("voice.") for k in missing):
-        raise SERError(f"{model}: its network does not fit its own architecture")
+    sizes = _pruned_sizes(encoder)
+    arch = dataclasses.replace(meta.arch, voice_hidden=sizes)
+    new = network_with_arch(net, meta, arch, ("voice.",), model)
     load_encoder(new.voice, Path(encoder))
     with torch.no_grad():
-        bank = _training_bank(meta, data)
-        fits = {"gender_fit": fit_gender(new.voice, bank)}
-        if arch.voice_emotion:
-            fits["voice_emotion_fit"] = fit_voice_emotion(new.voice, bank)
-    new.voice.requires_grad_(False)
+        fits = fit_voice_heads(new.voice, _training_bank(meta, data), arch.voice_emotion)
     training = dict(meta.training)
-    if isinstance(training.get("config"), dict) and isinstance(training["config"].get("arch"), dict):
-        training["config"] = {**training["config"], "arch": {**training["config"]["arch"], "voice_hidden": list(student.sizes)}}
-    from model.files import file_sha256
-
+    if "config" in training:  # as ser voice-emotion records a changed architecture (training/voice_runs.py)
+        training["config"] = {**training["config"], "arch": arch.to_dict()}
     training["voice_encoder"] = {
-        "hidden": list(student.sizes), "file": Path(encoder).name, "sha256": file_sha256(encoder),
+        "hidden": list(sizes), "file": Path(encoder).name, "sha256": file_sha256(encoder),
         "heads_refitted_on": [c["name"] for c in meta.corpora], **fits,
         # What the file keeps from before: measured with the encoder it had then.
         "cross_validation_and_calibration_measured_with": {"voice_hidden": list(meta.arch.voice_hidden)}}

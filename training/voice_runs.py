@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from model.errors import SERError
-from training.voice import fit_voice_emotion
+from training.voice import fit_voice_emotion, network_with_arch
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,7 @@ def add_voice_emotion(run: Path, root: Path, weight: float, weight_unadapted: fl
             raise SERError(f"{path}: voice emotion needs a single network with the voice encoder (voice_gender).")
         arch = dataclasses.replace(meta.arch, voice_emotion=True, voice_emotion_weight=weight,
                                    voice_emotion_weight_unadapted=weight_unadapted, voice_emotion_every_s=every_s)
-        new = SERNet(len(meta.labels), meta.features, arch)
-        missing, unexpected = new.load_state_dict(net.state_dict(), strict=False)
-        if unexpected or any(not k.startswith(("voice.emotion_", "voice.dimensions_")) for k in missing):
-            raise SERError(f"{path}: unexpected weights {sorted(unexpected or missing)[:4]}")
+        new = network_with_arch(net, meta, arch, ("voice.emotion_", "voice.dimensions_"), path)
         corpus = meta.corpora[0]
         speakers = {int(s) for s in corpus["speakers"]}
         entries, _ = load_corpus(corpus["name"], root, speakers=speakers)
