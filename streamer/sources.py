@@ -1105,7 +1105,6 @@ class MicrophoneSource(Source):
         resampler = StreamResampler(self.rate, self.n_channels, self.channels)
         expected = 0  # next native frame on the clock
         position = self.start_sample
-        last_audio = time.monotonic()
         twins = (TwinChannels(self.n_channels, self.analysed_tracks, self.rate)
                  if self.channels != "mix" and not self.twins_checked else None)
         clipping = LiveClipping(self._level_groups(), self.rate)
@@ -1115,6 +1114,9 @@ class MicrophoneSource(Source):
             self._stream.start()
         except Exception as exc:  # sounddevice raises PortAudioError, but drivers vary
             raise DeviceError(f"cannot start input device {self.device_name!r} ({exc}).") from exc
+        # The stall clock starts once the stream runs: starting it can take a while on a busy machine
+        # or a sound server that has just started, and that is no stall.
+        last_audio = time.monotonic()
         while not stop.is_set():
             try:
                 first, data, arrival = self._queue.get(timeout=POLL_INTERVAL_S)

@@ -79,6 +79,30 @@ def test_a_stream_that_stops_is_a_device_error():
         next(blocks)
 
 
+def test_the_stall_clock_starts_when_the_stream_runs():
+    """Starting a stream can take longer than the stall timeout (a busy machine, a sound server that
+    has just started), and its first audio come a moment later: that is no stall. Silence after
+    audio is."""
+    import time
+
+    src = fake_microphone(queue_blocks=4)
+
+    class SlowStart(FakeStream):
+        def start(self):
+            time.sleep(0.4)
+            super().start()
+            # The first block 0.2 s after the start, after at least one empty poll of the queue.
+            threading.Timer(0.2, src._callback, (block(0.1), BLOCK, None, Status())).start()
+
+    src._stream, src.stall_timeout_s = SlowStart(), 0.3
+    blocks = src.blocks(threading.Event())
+    assert np.allclose(next(blocks).data, 0.1)
+    t = time.monotonic()
+    with pytest.raises(DeviceError, match="'fake' delivered no audio"):
+        next(blocks)
+    assert time.monotonic() - t >= 0.2
+
+
 def test_unknown_device_is_a_clear_error(monkeypatch):
     import streamer.portaudio as portaudio
 
