@@ -53,18 +53,22 @@ RUNTIME_NAMES = {"onnx": "ONNX Runtime", "torch": "torch"}  # as the app and rep
 PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
 
 
-def level_gains(windows: np.ndarray, target_dbfs: float, frame: int) -> np.ndarray:
+def level_gains(windows: np.ndarray, target_dbfs: float, frame: int, centred: bool = False) -> np.ndarray:
     """The gains (float32, one per row of ``windows``, windows of equal length) that put the 90th
     percentile of each window's non-overlapping ``frame``-sample RMS levels at ``target_dbfs``
     (model/logmel.normalise_level, for each window). The levels are those of the window less its
-    mean: a DC offset (some sound cards and microphones have one) does not count as sound."""
+    mean: a DC offset (some sound cards and microphones have one) does not count as sound
+    (``centred``: the rows are already less their mean)."""
     n_windows, n = windows.shape
-    windows = windows - windows.mean(axis=1, keepdims=True, dtype=np.float32)
+    if not centred:
+        windows = windows - np.add.reduce(windows, axis=1, keepdims=True, dtype=np.float32) / np.float32(n)
     n_frames = max(1, n // frame)
     frames = (windows[:, : n_frames * frame].reshape(n_windows, n_frames, -1) if n >= frame
               else windows[:, None, :])
-    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=2, dtype=np.float32))
-    level = np.sort(rms, axis=1)[:, int(LEVEL_PERCENTILE * (rms.shape[1] - 1))]
+    # Few numpy calls: this runs for every window, and on one window the calls' overhead is its cost.
+    mean_square = np.add.reduce(frames * frames, axis=2) / np.float32(frames.shape[2])
+    k = int(LEVEL_PERCENTILE * (n_frames - 1))
+    level = np.sqrt(np.partition(mean_square, k, axis=1)[:, k])
     return np.float32(10 ** (target_dbfs / 20)) / np.maximum(level, np.float32(10 ** (LEVEL_FLOOR_DBFS / 20)))
 
 
@@ -121,6 +125,7 @@ class OnnxPredictor(InferenceBase):
         self._threads = 0
         self._sessions: dict = {}  # graph part -> its ONNX Runtime session
         self._checked: Path | None = None  # the model file the sessions were checked against
+        self._bounds: dict[int, list[tuple[int, int]]] = {}  # window length -> its chunks' bounds
         self.threads = threads
 
     @classmethod
@@ -223,21 +228,31 @@ class OnnxPredictor(InferenceBase):
     def _run(self, feed: dict[str, np.ndarray], outputs: list[str], part: str = "main") -> dict[str, np.ndarray]:
         """One run of one graph. Every input is fed: inputs this call does not use get minimal
         stand-ins (ONNX Runtime computes every node of a graph on every call)."""
-        f = self.meta.features
-        n = next((len(feed[k]) for k in ("index", "trunk_seq") if k in feed), 1)
-        defaults = {"frames": lambda: np.zeros((1, self._win), np.float32),
-                    "cache": lambda: np.zeros((0, f.n_mels), np.float32),
-                    "index": lambda: np.zeros((1, 1), np.int64),
-                    "gain2": lambda: np.ones(n, np.float32),
-                    "reference": lambda: np.zeros((n, f.n_mels), np.float32),
-                    "has_reference": lambda: np.zeros(n, np.float32),
-                    "voice_frames": lambda: np.zeros((1, 1, VOICE_N_FFT), np.float32),
-                    "trunk_seq": lambda: np.zeros((n, *self._trunk_shape, 1), np.float32),
-                    "embedding": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32),
-                    "centre": lambda: np.zeros((n, VOICE_EMBEDDING), np.float32)}
-        full = {name: feed[name] if name in feed else defaults[name]() for name in self._inputs[part]}
+        names = self._inputs[part]
+        full = {name: feed[name] if name in feed else self._stand_in(name, feed) for name in names}
         values = self._sessions[part].run(outputs, full)
         return dict(zip(outputs, values, strict=True))
+
+    def _stand_in(self, name: str, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """A minimal input ``name`` for a run fed ``feed`` that does not use it."""
+        n = next((len(feed[k]) for k in ("index", "trunk_seq") if k in feed), 1)
+        f = self.meta.features
+        if name == "frames":
+            return np.zeros((1, self._win), np.float32)
+        if name == "cache":
+            return np.zeros((0, f.n_mels), np.float32)
+        if name == "index":
+            return np.zeros((1, 1), np.int64)
+        if name == "gain2":
+            return np.ones(n, np.float32)
+        if name == "has_reference":
+            return np.zeros(n, np.float32)
+        if name == "voice_frames":
+            return np.zeros((1, 1, VOICE_N_FFT), np.float32)
+        if name == "trunk_seq":
+            return np.zeros((n, *self._trunk_shape, 1), np.float32)
+        width = {"reference": f.n_mels, "embedding": VOICE_EMBEDDING, "centre": VOICE_EMBEDDING}[name]
+        return np.zeros((n, width), np.float32)
 
     # -- the runtime's part of InferenceBase -------------------------------------------------
     def _window_rows(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None):
@@ -281,14 +296,19 @@ class OnnxPredictor(InferenceBase):
         """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
         f = self.meta.features
         n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
-        samples = np.stack(chunks).astype(np.float32, copy=False)
-        samples = samples - samples.mean(axis=1, keepdims=True, dtype=np.float32)  # each chunk's DC offset out
-        frames = np.ascontiguousarray(
-            np.lib.stride_tricks.sliding_window_view(samples, self._win, axis=1)[:, ::self._hop][:, :n])
+        samples = (chunks[0][None] if len(chunks) == 1 else np.stack(chunks)).astype(np.float32, copy=False)
+        # Each chunk's DC offset out (a new array: the frames below are views of it).
+        samples = samples - np.add.reduce(samples, axis=1, keepdims=True) / np.float32(samples.shape[1])
+        step, item = samples.strides
+        # The frames as a strided view, copied once: with the level gains below, the feed of one chunk
+        # takes half the time it took with sliding_window_view and ascontiguousarray (23 against 51
+        # us), with the same numbers.
+        frames = np.lib.stride_tricks.as_strided(samples, (len(samples), n, self._win),
+                                                 (step, item * self._hop, item), writeable=False).copy()
         if f.level_norm_dbfs is None:
             gain2 = np.ones(len(chunks), np.float32)
         else:
-            gain2 = level_gains(samples, f.level_norm_dbfs, self._hop) ** 2
+            gain2 = level_gains(samples, f.level_norm_dbfs, self._hop, centred=True) ** 2
         return {"chunk_frames": frames, "chunk_gain2": gain2}
 
     def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
@@ -296,9 +316,11 @@ class OnnxPredictor(InferenceBase):
         A segment's whole chunks are computed once: windows take the chunks they share with the
         segment's earlier windows (``SegmentState.chunks``, which keeps those that start at or after
         the latest window) or with windows of the same call."""
-        f = self.meta.features
-        size = f.chunk_samples
-        bounds = f.chunk_bounds(len(windows[0]))
+        size = self.meta.features.chunk_samples
+        n = len(windows[0])
+        bounds = self._bounds.get(n)
+        if bounds is None:
+            bounds = self._bounds[n] = self.meta.features.chunk_bounds(n)
         maps: dict[tuple, np.ndarray] = {}
         todo: dict[int, dict[tuple, np.ndarray]] = {}  # chunk length -> key -> samples
         keys: list[list[tuple]] = []
@@ -309,16 +331,20 @@ class OnnxPredictor(InferenceBase):
             for s, e in bounds:
                 if seg is not None and e - s == size:
                     key: tuple = (id(seg), start + s)
-                    if key not in maps and start + s in seg.chunks:
-                        maps[key] = seg.chunks[start + s]
+                    if key not in maps:
+                        kept = seg.chunks.get(start + s)
+                        if kept is not None:
+                            maps[key] = kept
+                        else:
+                            todo.setdefault(size, {}).setdefault(key, w[s:e])
                 else:
                     key = ("window", i, s)
-                if key not in maps:
-                    todo.setdefault(e - s, {}).setdefault(key, w[s:e])
+                    todo.setdefault(e - s, {})[key] = w[s:e]
                 row.append(key)
             keys.append(row)
             if seg is not None:
-                latest[id(seg)] = (seg, max(start, latest.get(id(seg), (seg, start))[1]))
+                previous = latest.get(id(seg))
+                latest[id(seg)] = (seg, start if previous is None else max(start, previous[1]))
         for group in todo.values():
             out = self._run(self._chunk_frames(list(group.values())), ["trunk"], "trunk")["trunk"]
             maps.update(zip(group.keys(), out))
@@ -326,6 +352,8 @@ class OnnxPredictor(InferenceBase):
             kept = {s: m for s, m in seg.chunks.items() if s >= start}  # another hop's grid (e.g. 0.25 s) too
             kept.update((k[1], m) for k, m in maps.items() if k[0] == id(seg) and k[1] >= start)
             seg.chunks = kept
+        if len(keys) == 1:  # one window (the live path): its chunks side by side in one call
+            return np.concatenate([maps[k] for k in keys[0]], axis=-1)[None]
         # Each window's chunks side by side along time, written into one array: concatenating along
         # the last axis and then stacking copied everything twice, in pieces of a few floats, and
         # took about 5 times as long for the engine's batches of 16 windows.
