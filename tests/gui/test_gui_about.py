@@ -65,17 +65,22 @@ def test_the_bundled_models_report_is_its_own():
 
 
 def test_about_says_when_the_cross_validation_is_of_the_voice_encoder_the_model_had_before(tiny_model_path):
-    """The bundled model's voice encoder was pruned after its cross-validation (its metadata says so):
-    About says which figure is of which encoder. A model trained as it is gets no such note."""
+    """A model whose voice encoder was pruned after its cross-validation (its metadata says so, as
+    ``training.voice_distill install`` writes it): About says which figure is of which encoder. A
+    model trained as it is, or the bundled one (its cross-validation is of its own encoder), gets no
+    such note."""
     import dataclasses
 
     from model.meta import read_meta
 
     meta = read_meta(DEFAULT_MODEL)
-    assert "voice encoder the model had before" in about.cv_encoder_note(meta)
+    voice = {**meta.training["voice_encoder"], "cross_validation_and_calibration_measured_with": {"voice_hidden": [256, 256, 256]}}
+    before = dataclasses.replace(meta, training={**meta.training, "voice_encoder": voice})
+    assert "voice encoder the model had before" in about.cv_encoder_note(before)
     assert about.cv_encoder_note(read_meta(tiny_model_path)) is None
-    same = dataclasses.replace(meta, arch=dataclasses.replace(meta.arch, voice_hidden=(256, 256, 256)))
+    same = dataclasses.replace(before, arch=dataclasses.replace(meta.arch, voice_hidden=(256, 256, 256)))
     assert about.cv_encoder_note(same) is None  # measured with the encoder it has
+    assert about.cv_encoder_note(meta) is None
 
 
 def test_about_names_the_model_its_licence_and_the_sessions_folder(make_window, tiny_model_path, tmp_path):

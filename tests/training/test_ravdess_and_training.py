@@ -433,3 +433,16 @@ def test_a_pruned_voice_encoder_installed_in_a_run_is_what_its_config_trains(tin
             assert np.array_equal(state[k].numpy(), before[k].numpy()), k
     assert not np.allclose(state["voice.gender.weight"].numpy(), before["voice.gender.weight"].numpy(), atol=1e-3)
     assert onnx_path_for(installed, "voice").is_file()
+    # The file keeps the GE2E model's cross-validation and says so, until one of the pruned config is attached.
+    from gui.about import cv_encoder_note
+    from training.run import attach_cv_report
+
+    measured = new.meta.training["voice_encoder"]["cross_validation_and_calibration_measured_with"]
+    assert measured == {"voice_hidden": [256, 256, 256]} and cv_encoder_note(new.meta)
+    report = {"corpus": "ravdess", "folds": [{"test_speakers": ["01"]}], "config": pruned.meta.training["config"],
+              "summary": {"n_folds": 1, "plain": {"per_class_recall": {}, "confusion_matrix": []}, "tta": {}}}
+    attach_cv_report(installed, report)
+    meta = Predictor.load(installed, device="cpu").meta
+    assert meta.training["voice_encoder"]["cross_validation_and_calibration_measured_with"] == {
+        "voice_hidden": [128, 256, 256]}
+    assert cv_encoder_note(meta) is None and meta.metrics["cross_validation"]["split"].startswith("1-fold")
