@@ -18,6 +18,7 @@ from model.audio import TELEPHONE_RATE_HZ, band_edge_khz, narrowband_message
 from model.errors import OutputPathError
 from model.files import atomic_write, atomic_writer
 from model.labels import label_color
+from model.times import tenths
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
 from streamer.session import csv_values
@@ -658,9 +659,10 @@ def _dimensions_note(done: list[dict]) -> list[str]:
 def _audio_length(hours: float) -> str:
     """Hours for a batch, and under an hour the time as the rest of the report writes times (m:ss;
     "8.2 minutes" stood beside the 8:14.9 it meant, and "0.00 hours" said nothing)."""
-    if hours >= 1:
+    seconds = hours * SECONDS_PER_HOUR
+    if tenths(seconds) >= 10 * SECONDS_PER_HOUR:  # an hour, or what rounds to one ("1:00:00.0")
         return f"{hours:.2f} hours"
-    return time_text(hours * SECONDS_PER_HOUR)
+    return time_text(seconds)
 
 
 def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: Path | None = None,

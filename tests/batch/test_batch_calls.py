@@ -236,6 +236,16 @@ def test_calls_of_a_list_file_are_named_by_their_path_under_its_folder(tmp_path)
     assert call_name(elsewhere, str(listing)) == "x.wav" and _id_text(elsewhere, str(listing)) == ""
 
 
+def test_the_audio_analysed_is_said_in_hours_from_what_rounds_to_an_hour():
+    """Under an hour the report writes the time as everywhere else (m:ss.s); from an hour on, in hours.
+    Just under an hour rounds to an hour: "1.00 hours", not "1:00:00.0" beside batches said in hours."""
+    from streamer.batch.report import _audio_length
+
+    assert _audio_length(3599.94 / 3600) == "59:59.9"
+    assert _audio_length(3599.96 / 3600) == _audio_length(1.0) == "1.00 hours"
+    assert _audio_length(59.96 / 3600) == "1:00.0" and _audio_length(2.5) == "2.50 hours"
+
+
 def test_timeline_lines_break_between_speech_segments():
     import math
     from types import SimpleNamespace
