@@ -60,6 +60,7 @@ def level_gains(windows: np.ndarray, target_dbfs: float, frame: int, centred: bo
     mean: a DC offset (some sound cards and microphones have one) does not count as sound
     (``centred``: the rows are already less their mean)."""
     n_windows, n = windows.shape
+    windows = windows.astype(np.float32, copy=False)
     if not centred:
         windows = windows - np.add.reduce(windows, axis=1, keepdims=True, dtype=np.float32) / np.float32(n)
     n_frames = max(1, n // frame)
@@ -296,6 +297,8 @@ class OnnxPredictor(InferenceBase):
         """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
         f = self.meta.features
         n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
+        if n < 1:  # chunk_bounds gives no such chunk: a window's leftover piece holds a frame at least
+            raise ValueError(f"a chunk of {len(chunks[0])} samples holds no {self._win}-sample frame")
         samples = (chunks[0][None] if len(chunks) == 1 else np.stack(chunks)).astype(np.float32, copy=False)
         # Each chunk's DC offset out (a new array: the frames below are views of it).
         samples = samples - np.add.reduce(samples, axis=1, keepdims=True) / np.float32(samples.shape[1])
@@ -320,6 +323,8 @@ class OnnxPredictor(InferenceBase):
         n = len(windows[0])
         bounds = self._bounds.get(n)
         if bounds is None:
+            if len(self._bounds) >= 256:  # segments' last windows come in many lengths: keep it small
+                self._bounds.clear()
             bounds = self._bounds[n] = self.meta.features.chunk_bounds(n)
         maps: dict[tuple, np.ndarray] = {}
         todo: dict[int, dict[tuple, np.ndarray]] = {}  # chunk length -> key -> samples

@@ -415,18 +415,21 @@ def cv_metrics(cv_report: dict) -> dict:
 def attach_cv_report(model_path: str | os.PathLike, cv_report: dict) -> Path:
     """Record a cross-validation report in an existing model file (rewritten atomically)."""
     from model.checkpoint import load_model
-    from training.config import config_from_dict
+    from model.voice import GE2E_SIZES
 
     net, meta = load_model(model_path)
     meta.metrics["cross_validation"] = cv_metrics(cv_report)
     meta.calibration = calibration_of(cv_report)
-    voice = meta.training.get("voice_encoder")
-    if isinstance(voice, dict) and "config" in cv_report:
+    voice = (meta.training or {}).get("voice_encoder")
+    config = cv_report.get("config")
+    if isinstance(voice, dict) and isinstance(config, dict):
         # A file whose voice encoder was replaced after its cross-validation says which encoder that
-        # was measured with (training/voice_distill.py install); this report's is its config's.
-        hidden = config_from_dict(cv_report["config"], str(model_path)).arch.voice_hidden
+        # was measured with (training/voice_distill.py install); this report's is its config's (a
+        # config records voice_hidden only when it is not GE2E's own).
+        arch = config.get("arch")
+        hidden = (arch.get("voice_hidden") if isinstance(arch, dict) else None) or list(GE2E_SIZES)
         meta.training["voice_encoder"] = {**voice, "cross_validation_and_calibration_measured_with":
-                                          {"voice_hidden": list(hidden)}}
+                                          {"voice_hidden": [int(h) for h in hidden]}}
     return save_model(net, meta, model_path, overwrite=True)
 
 

@@ -89,18 +89,18 @@ def test_the_stall_clock_starts_when_the_stream_runs():
 
     class SlowStart(FakeStream):
         def start(self):
-            time.sleep(0.4)
+            time.sleep(1.2)
             super().start()
-            # The first block 0.2 s after the start, after at least one empty poll of the queue.
-            threading.Timer(0.2, src._callback, (block(0.1), BLOCK, None, Status())).start()
+            # The first block 0.3 s after the start, after at least one empty poll of the queue.
+            threading.Timer(0.3, src._callback, (block(0.1), BLOCK, None, Status())).start()
 
-    src._stream, src.stall_timeout_s = SlowStart(), 0.3
+    src._stream, src.stall_timeout_s = SlowStart(), 1.0
     blocks = src.blocks(threading.Event())
     assert np.allclose(next(blocks).data, 0.1)
     t = time.monotonic()
     with pytest.raises(DeviceError, match="'fake' delivered no audio"):
         next(blocks)
-    assert time.monotonic() - t >= 0.2
+    assert time.monotonic() - t >= 0.8
 
 
 def test_unknown_device_is_a_clear_error(monkeypatch):

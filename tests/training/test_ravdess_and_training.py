@@ -446,3 +446,10 @@ def test_a_pruned_voice_encoder_installed_in_a_run_is_what_its_config_trains(tin
     assert meta.training["voice_encoder"]["cross_validation_and_calibration_measured_with"] == {
         "voice_hidden": [128, 256, 256]}
     assert cv_encoder_note(meta) is None and meta.metrics["cross_validation"]["split"].startswith("1-fold")
+    # A report that does not say its config leaves the record as it was; one whose config leaves
+    # voice_hidden out is of GE2E whole (a config records it only when it is not GE2E's own).
+    attach_cv_report(installed, {**report, "config": None})
+    assert cv_encoder_note(Predictor.load(installed, device="cpu").meta) is None
+    ge2e_config = {**report["config"], "arch": {k: v for k, v in report["config"]["arch"].items() if k != "voice_hidden"}}
+    attach_cv_report(installed, {**report, "config": ge2e_config})
+    assert cv_encoder_note(Predictor.load(installed, device="cpu").meta)
