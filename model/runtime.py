@@ -126,7 +126,6 @@ class OnnxPredictor(InferenceBase):
         self._threads = 0
         self._sessions: dict = {}  # graph part -> its ONNX Runtime session
         self._checked: Path | None = None  # the model file the sessions were checked against
-        self._bounds: dict[int, list[tuple[int, int]]] = {}  # window length -> its chunks' bounds
         self.threads = threads
 
     @classmethod
@@ -319,13 +318,9 @@ class OnnxPredictor(InferenceBase):
         A segment's whole chunks are computed once: windows take the chunks they share with the
         segment's earlier windows (``SegmentState.chunks``, which keeps those that start at or after
         the latest window) or with windows of the same call."""
-        size = self.meta.features.chunk_samples
-        n = len(windows[0])
-        bounds = self._bounds.get(n)
-        if bounds is None:
-            if len(self._bounds) >= 256:  # segments' last windows come in many lengths: keep it small
-                self._bounds.clear()
-            bounds = self._bounds[n] = self.meta.features.chunk_bounds(n)
+        f = self.meta.features
+        size = f.chunk_samples
+        bounds = f.chunk_bounds(len(windows[0]))
         maps: dict[tuple, np.ndarray] = {}
         todo: dict[int, dict[tuple, np.ndarray]] = {}  # chunk length -> key -> samples
         keys: list[list[tuple]] = []
@@ -357,8 +352,6 @@ class OnnxPredictor(InferenceBase):
             kept = {s: m for s, m in seg.chunks.items() if s >= start}  # another hop's grid (e.g. 0.25 s) too
             kept.update((k[1], m) for k, m in maps.items() if k[0] == id(seg) and k[1] >= start)
             seg.chunks = kept
-        if len(keys) == 1:  # one window (the live path): its chunks side by side in one call
-            return np.concatenate([maps[k] for k in keys[0]], axis=-1)[None]
         # Each window's chunks side by side along time, written into one array: concatenating along
         # the last axis and then stacking copied everything twice, in pieces of a few floats, and
         # took about 5 times as long for the engine's batches of 16 windows.
