@@ -33,8 +33,10 @@ def run_gui(args) -> int:
     replay = getattr(args, "replay", None)
     if replay and not Path(replay).is_file() and (args.snapshot or args.exit_when_done):
         # Scripted: said on the command line (the window's own message speaks of its Open dialog).
-        print(f"ser gui: {replay}: file not found; give --replay an existing audio file (WAV, FLAC, OGG).",
-              file=sys.stderr)
+        from model.audio import not_a_file_reason
+
+        print(f"ser gui: {replay}: {not_a_file_reason(replay)}; give --replay an existing audio file (WAV, FLAC, "
+              "OGG).", file=sys.stderr)
         return NOTHING_TO_REPLAY_EXIT
     if args.snapshot:
         from model.files import check_output_file

@@ -481,7 +481,10 @@ class EngineBridge:
 
         path = Path(path)
         if not path.is_file():
-            raise streamer.AudioError(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG).")
+            from model.audio import not_a_file_reason
+
+            raise streamer.AudioError(f"{path}: {not_a_file_reason(path)}. Open an existing audio file (WAV, FLAC, "
+                                      "OGG).")
         pace = "fast" if settings.speed <= 0 else "realtime"
         kwargs = dict(pace=pace, speed=settings.speed if settings.speed > 0 else 1.0, start_s=start_s,
                       channels=settings.channels, monitor=settings.sound,

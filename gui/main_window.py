@@ -1121,7 +1121,10 @@ class MainWindow(QtWidgets.QMainWindow):
         path = Path(path)
         self._show_channels(self.settings.channels)
         if not path.is_file():
-            self.show_error(f"{path}: file not found. Open an existing audio file (WAV, FLAC, OGG) with Ctrl+O.")
+            from model.audio import not_a_file_reason
+
+            self.show_error(f"{path}: {not_a_file_reason(path)}. Open an existing audio file (WAV, FLAC, OGG) with "
+                            "Ctrl+O.")
             return False
         try:
             eb.check_audio_file(path, self.settings.channels)

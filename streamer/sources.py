@@ -22,6 +22,7 @@ from model.audio import (
     ALAW_ZERO,
     CLIPPED_LEVEL,
     CLIPPED_SHARE,
+    EIGHT_BIT_SUBTYPES,
     FULL_SCALE,
     MIN_SAMPLE_RATE_HZ,
     VERY_QUIET_PEAK,
@@ -29,6 +30,7 @@ from model.audio import (
     check_audio_path,
     clipped_message,
     decoder_reason,
+    eight_bit_message,
     is_mp3,
     is_ogg,
     live_clipping_message,
@@ -560,6 +562,8 @@ class FileSource(Source):
         self.n_channels = f.channels
         if self.rate < SAMPLE_RATE_HZ:  # said once, as the analysis starts (the level notes come at its end)
             self.notices.append(narrowband_message(self.path, self.rate))
+        if getattr(f, "subtype", "") in EIGHT_BIT_SUBTYPES:
+            self.notices.append(eight_bit_message(self.path))
         if self._block_frames:
             self.block_s = self._block_frames / self.rate
         start_frame = int(round(self.start_s * self.rate))

@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gui.events import Audio
 from gui.main_window import FILE, SESSION, sentence
 from gui.plots import PLOT_BACKGROUND
+from model.errors import SERError
 
 WAIT_MS = 30_000
 
@@ -581,6 +582,12 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, t
     assert not list(w.session_dir.glob("*broken*"))  # no empty session file left behind
     assert not w.open_file(tmp_path / "missing.wav")
     assert "file not found" in w.errors[-1] and "Ctrl+O" in w.errors[-1]
+    folder = tmp_path / "calls.wav"  # a folder, named like a recording
+    folder.mkdir()
+    assert not w.open_file(folder)
+    assert f"{folder}: is a folder, not an audio file." in w.errors[-1] and "not found" not in w.errors[-1]
+    with pytest.raises(SERError, match="is a folder, not an audio file"):
+        w.bridge.start_file(folder, w.settings)
     replay(w, speech_wav)  # still works
     assert not w.banner.isVisible() and len(w.histories[0].results) > 0
 

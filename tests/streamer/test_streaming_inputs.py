@@ -504,6 +504,30 @@ def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_1
     assert not notes(16000) and not notes(44100)
 
 
+def test_a_recording_in_8_bit_samples_is_pointed_out(speech_16k, tmp_path):
+    """Linear 8-bit samples carry rounding noise about 53 dB below full scale, loud enough in quiet
+    speech's pauses to be taken for speech: said as the analysis starts. 16 bits, A-law and mu-law
+    (companded 8 bits, whose steps follow the level) are not."""
+    import soundfile as sf
+
+    from streamer.sources import FileSource
+
+    def notes(subtype: str, suffix: str = ".wav") -> list[str]:
+        path = tmp_path / f"speech_{subtype}{suffix}"
+        sf.write(str(path), speech_16k * np.float32(0.1), SAMPLE_RATE_HZ, subtype=subtype)
+        src = FileSource(path)
+        src.open()
+        return [n for n in src.notices if "8-bit samples" in n]
+
+    # WAV holds unsigned 8-bit samples, AIFF signed ones.
+    for subtype, suffix in (("PCM_U8", ".wav"), ("PCM_S8", ".aiff")):
+        assert notes(subtype, suffix) == [
+            f"{tmp_path / f'speech_{subtype}{suffix}'}: stored with 8-bit samples, whose rounding adds noise about "
+            "53 dB below full scale: where the speech is quiet, its pauses may be taken for speech and its emotions "
+            "read less surely. Analyse the 16-bit (or better) original where there is one."]
+    assert not notes("PCM_16") and not notes("ALAW") and not notes("ULAW") and not notes("FLOAT")
+
+
 def _fake_microphone(audio: np.ndarray, said: str, channels: str = "mix", names=None,
                      analysed=None) -> tuple[list[str], float | None]:
     """A MicrophoneSource fed ``audio`` (frames, channels) in 0.1-s callbacks, as a device would, and
