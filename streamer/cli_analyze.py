@@ -263,6 +263,13 @@ def run_analyze(args) -> int:
         print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
               "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",
               file=sys.stderr)
+    elif args.channels == "split" and names and not skip and not args.analyse_agent and not args.quiet:
+        # Named, but none as the agent's (ser batch refuses such names): every voice is analysed.
+        said = f" ({', '.join(agents)})" if agents else ""
+        how = f"name it {agents[0]} (or give its name with --agent-name)" if agents else "give its name with --agent-name"
+        print(f"ser analyze: note: none of the track names ({', '.join(names)}) is the agent's{said}, so every "
+              f"channel is analysed. If one holds an employee's voice, {how}: it is then left out, as ser batch "
+              "does.", file=sys.stderr)
     # Said before the first file whose channels the names fit (said before all, a mono file's failure read
     # as if a channel had been left out).
     skip_note = (f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "

@@ -119,6 +119,17 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
     assert main(["analyze", str(call), "--out", str(tmp_path / "unnamed"), "--channels", "split",
                  "--model", str(tiny_model_path), "--device", "cpu"]) == 0
     assert "every channel is analysed (named ch1, ch2, ...)" in capsys.readouterr().err
+    # Named, none as the agent: every channel is analysed, and said so, with how to leave one out.
+    assert main(["analyze", str(call), "--out", str(tmp_path / "others"), "--channels", "split",
+                 "--names", "Left,Right", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
+    assert ("ser analyze: note: none of the track names (Left, Right) is the agent's (Agent), so every channel is "
+            "analysed. If one holds an employee's voice, name it Agent (or give its name with --agent-name)"
+            in capsys.readouterr().err)
+    assert {r.track_name for r in SessionStore.open(tmp_path / "others" / "call.jsonl").results} == {"Left", "Right"}
+    for quiet in (["--analyse-agent"], ["--quiet"], ["--agent-name", "Left"]):  # asked for, silenced, or named
+        assert main(["analyze", str(call), "--out", str(tmp_path / "others"), "--channels", "split",
+                     "--names", "Left,Right", "--model", str(tiny_model_path), "--device", "cpu", *quiet]) == 0
+        assert "none of the track names" not in capsys.readouterr().err
 
 
 def test_analyze_user_errors_exit_2(speech_paths, tiny_model_path, tmp_path, capsys):
