@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.colors import ESTIMATED_TIP, label_color, text_color
 from gui.history import TrackHistory
+from model.times import time_text
 from streamer.config import MIN_CONFIDENT_SPEECH_S
 from streamer.summary import count_text, span_text
 
@@ -131,6 +132,16 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setTitle(None if self.compact else title, size="8pt")
         self.va_plot.setToolTip(f"{title}: {tip}" if self.compact else tip)
 
+    @staticmethod
+    def _pending_text(history: TrackHistory, i: int, segment: tuple[float, float]) -> str:
+        """What the speech under the playhead, begun after result ``i``'s window, has: its first result
+        (at the end of its first window), none (too short to analyse), or not yet (not analysed so far)."""
+        if i + 1 < len(history.results):
+            start, end = history.result_span(i + 1)
+            if start <= segment[1]:
+                return f", its first result at {time_text(end)}"
+        return ", too short to analyse" if history.analysed_s >= segment[1] else ", its result to come"
+
     def update_from(self, history: TrackHistory, position_s: float | None = None, analysed_s: float = np.inf) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
         and the session summary. Analysed to ``analysed_s`` (a recording's analysis under way): the time
@@ -140,11 +151,22 @@ class LanePanel(QtWidgets.QGroupBox):
         i = history.index_at(position_s if position_s is not None else np.inf)
         heard = [u for u in history.utterances if position_s is None or u.end_s <= position_s + 1e-6]
         since = None  # seconds without speech after the result shown (None: within its speech)
+        pending = None  # what is said of the speech under the playhead, when it has no result yet
         if i is not None:
             now = history.end_s if position_s is None else position_s
-            gap = now - history.result_span(i)[1]
-            since = int(gap) if gap >= STALE_AFTER_S and now <= analysed_s else None
-        key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech), since)
+            last = history.result_span(i)[1]
+            if now <= analysed_s:
+                # Speech after the result's window (a segment's first result comes when its first window
+                # ends): the playhead inside it is not "without speech", nor is the time up to its end.
+                segs = history.segments.view()
+                later = segs[(segs[:, 0] >= last - 1e-6) & (segs[:, 0] <= now)] if len(segs) else segs
+                if len(later) and later[-1, 1] > now:
+                    seg = float(later[-1, 0]), float(later[-1, 1])
+                    pending = f"speech from {time_text(seg[0])}{self._pending_text(history, i, seg)}"
+                else:
+                    gap = now - max(last, float(later[:, 1].max()) if len(later) else last)
+                    since = int(gap) if gap >= STALE_AFTER_S else None
+        key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech), since, pending)
         if key == self.version:
             return  # only results, the playhead's result and segments (the summary) change what this panel shows
         self.version = key
@@ -154,16 +176,19 @@ class LanePanel(QtWidgets.QGroupBox):
             order = np.argsort(-np.nan_to_num(probs, nan=-1.0))[:TOP_K]
             ranked = [(history.labels[k], float(probs[k])) for k in order]
             names = [lab for lab, _ in ranked]
-            shown = [*names, uncertain, since is not None]
+            stale = since is not None or pending is not None
+            shown = [*names, uncertain, since is not None, pending is not None]
             if shown != self._shown_top:
                 # Style sheets re-polish widgets: set them only when the ranking changes.
                 self._shown_top = shown
-                r, g, b = (UNCERTAIN_GREY if uncertain or since is not None else text_color(names[0]))
+                r, g, b = (UNCERTAIN_GREY if uncertain or stale else text_color(names[0]))
                 self.current_label.setText(f"{names[0]} (uncertain)" if uncertain else names[0])
                 self.current_label.setToolTip(
                     "The model's confidence is below its calibrated threshold, or the window holds less than "
                     f"{MIN_CONFIDENT_SPEECH_S:g} s of speech: this emotion may well be wrong."
                     if uncertain else "The last speech's result: no speech since its window." if since is not None
+                    else "The last result before the playhead: the speech under it has none yet (its first result "
+                         "comes as its first window ends)." if pending is not None
                     else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
                 for k in range(TOP_K):
@@ -172,7 +197,9 @@ class LanePanel(QtWidgets.QGroupBox):
                     r, g, b = label_color(lab) if lab else (80, 80, 80)
                     self.top_bars[k].setStyleSheet(f"QProgressBar::chunk {{ background: rgb({r},{g},{b}); }}")
             start, end = history.result_span(i)
-            when = f"window {span_text(start, end)}" + ("" if since is None else f"; no speech for {since} s")
+            when = f"window {span_text(start, end)}" + (
+                f"; no speech for {since} s" if since is not None
+                else f"; {pending}" if pending is not None else "")
             if self.current_time.text() != when:
                 self.current_time.setText(when)
             for k in range(TOP_K):
