@@ -26,6 +26,8 @@ UNCERTAIN_GREY = (140, 140, 140)  # an uncertain result is shown in grey, not in
 # The playhead (live: the newest audio) this long past the last result's window: no speech since, and
 # the result is shown in grey, with how long ago it was (results come every hop while speech goes on).
 STALE_AFTER_S = 2.0
+# Voice activity this recent counts as someone speaking now (the gaps between words are shorter).
+SPEAKING_GAP_S = 0.5
 NO_RESULT = "no result"  # the lane's current result where the playhead has none (short: it is shown large)
 # The valence-arousal quadrants, clockwise from the top left.
 QUADRANTS = ("tense", "excited", "sad", "calm")  # short: the panel is narrow
@@ -133,14 +135,32 @@ class LanePanel(QtWidgets.QGroupBox):
         self.va_plot.setToolTip(f"{title}: {tip}" if self.compact else tip)
 
     @staticmethod
-    def _pending_text(history: TrackHistory, i: int, segment: tuple[float, float]) -> str:
-        """What the speech under the playhead, begun after result ``i``'s window, has: its first result
-        (at the end of its first window), none (too short to analyse), or not yet (not analysed so far)."""
-        if i + 1 < len(history.results):
-            start, end = history.result_span(i + 1)
-            if start <= segment[1]:
-                return f", its first result at {time_text(end)}"
-        return ", too short to analyse" if history.analysed_s >= segment[1] else ", its result to come"
+    def _speech_after(history: TrackHistory, last: float, now: float) -> tuple[float | None, float]:
+        """Speech after the end of the shown result's window (``last``), up to ``now``: (where the
+        speech under ``now`` began, None without, or ``last`` when it is the shown result's own speech
+        going on; where the last speech before ``now`` ended, ``last`` without any). A segment enters
+        the history when it closes, so speech still open (live) is read from the voice-activity flags
+        after the last closed segment. Rows are in time order and found by bisection: this runs every
+        frame, for every lane."""
+        quiet_from = last
+        if len(history.segments):
+            segs = history.segments.view()
+            lo = int(np.searchsorted(segs[:, 1], last, side="right"))  # segments ending after last ...
+            hi = int(np.searchsorted(segs[:, 0], now, side="right"))  # ... and starting by now
+            if hi > lo:
+                start, stop = float(segs[hi - 1, 0]), float(segs[hi - 1, 1])
+                if stop > now:
+                    return max(start, last), last
+                quiet_from = max(last, float(segs[lo:hi, 1].max()))
+        if len(history.speech):
+            flags = history.speech.view()
+            lo, hi = (int(k) for k in np.searchsorted(flags[:, 0], [quiet_from, now], side="right"))
+            voiced = np.flatnonzero(flags[lo:hi, 2] > 0)
+            if len(voiced):
+                if flags[lo + int(voiced[-1]), 1] >= now - SPEAKING_GAP_S:  # speaking still
+                    return float(flags[lo + int(voiced[0]), 0]), quiet_from
+                quiet_from = max(quiet_from, float(flags[lo + int(voiced[-1]), 1]))
+        return None, quiet_from
 
     def update_from(self, history: TrackHistory, position_s: float | None = None, analysed_s: float = np.inf) -> None:
         """Show the result under the playhead (``position_s``; None: the newest), the trail up to it
@@ -155,17 +175,18 @@ class LanePanel(QtWidgets.QGroupBox):
         if i is not None:
             now = history.end_s if position_s is None else position_s
             last = history.result_span(i)[1]
-            if now <= analysed_s:
-                # Speech after the result's window (a segment's first result comes when its first window
-                # ends): the playhead inside it is not "without speech", nor is the time up to its end.
-                segs = history.segments.view()
-                later = segs[(segs[:, 0] >= last - 1e-6) & (segs[:, 0] <= now)] if len(segs) else segs
-                if len(later) and later[-1, 1] > now:
-                    seg = float(later[-1, 0]), float(later[-1, 1])
-                    pending = f"speech from {time_text(seg[0])}{self._pending_text(history, i, seg)}"
-                else:
-                    gap = now - max(last, float(later[:, 1].max()) if len(later) else last)
-                    since = int(gap) if gap >= STALE_AFTER_S else None
+            if now <= analysed_s and now - last >= STALE_AFTER_S:
+                # Speech after the result's window (a segment's first result is shown from the middle
+                # of its first window): the playhead in it is not "without speech", nor is the time up
+                # to its end.
+                speaking, quiet_from = self._speech_after(history, last, now)
+                if speaking is not None and speaking > last:
+                    pending = f"speech from {time_text(speaking)}, without a result so far"
+                    if i + 1 < len(history.results) and history.result_span(i + 1)[0] >= speaking - 0.05:
+                        mid = float(history.result_times()[i + 1])
+                        pending = f"speech from {time_text(speaking)}, its first result at {time_text(mid)}"
+                elif speaking is None and now - quiet_from >= STALE_AFTER_S:
+                    since = int(now - quiet_from)
         key = (history.result_version, i, len(heard), len(history.segments), len(history.not_speech), since, pending)
         if key == self.version:
             return  # only results, the playhead's result and segments (the summary) change what this panel shows
@@ -187,8 +208,9 @@ class LanePanel(QtWidgets.QGroupBox):
                     "The model's confidence is below its calibrated threshold, or the window holds less than "
                     f"{MIN_CONFIDENT_SPEECH_S:g} s of speech: this emotion may well be wrong."
                     if uncertain else "The last speech's result: no speech since its window." if since is not None
-                    else "The last result before the playhead: the speech under it has none yet (its first result "
-                         "comes as its first window ends)." if pending is not None
+                    else "The last result before the playhead: the speech under it has none of its own so far (a "
+                         "speech's first result is shown from the middle of its first window; windows with too "
+                         "little speech in them get none)." if pending is not None
                     else "")
                 self.current_label.setStyleSheet(f"color: rgb({r},{g},{b});")
                 for k in range(TOP_K):

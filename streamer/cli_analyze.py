@@ -263,18 +263,20 @@ def run_analyze(args) -> int:
         print("ser analyze: note: every channel is analysed (named ch1, ch2, ...). For a call recording, name "
               "them, e.g. --names Agent,Customer: the agent's channel is then left out, as ser batch does.",
               file=sys.stderr)
-    elif args.channels == "split" and names and not skip and not args.analyse_agent and not args.quiet:
-        # Named, but none as the agent's (ser batch refuses such names): every voice is analysed.
-        said = f" ({', '.join(agents)})" if agents else ""
-        how = f"name it {agents[0]} (or give its name with --agent-name)" if agents else "give its name with --agent-name"
-        print(f"ser analyze: note: none of the track names ({', '.join(names)}) is the agent's{said}, so every "
-              f"channel is analysed. If one holds an employee's voice, {how}: it is then left out, as ser batch "
-              "does.", file=sys.stderr)
     # Said before the first file whose channels the names fit (said before all, a mono file's failure read
     # as if a channel had been left out).
     skip_note = (f"ser analyze: not analysing {', '.join(names[i] for i in skip)} (employee channel: inferring the "
                  "emotions of people at work is prohibited in the EU, AI Act Art. 5(1)(f); --analyse-agent analyses "
                  "it where that is lawful).") if skip else None
+    if (args.channels == "split" and names and len(names) > 1 and not skip and not args.analyse_agent
+            and not args.quiet):
+        # Named, but none as the agent's (ser batch refuses such names): every voice is analysed. (With
+        # one name, a mono file's, its own note says what a mono call holds.)
+        said = f" ({', '.join(agents)})" if agents else ""
+        how = f"name it {agents[0]} (or give its name with --agent-name)" if agents else "give its name with --agent-name"
+        skip_note = (f"ser analyze: note: none of the track names ({', '.join(names)}) is the agent's{said}, so "
+                     f"every channel is analysed. If one holds an employee's voice, {how}: it is then left out, as "
+                     "ser batch does.")
     created = not out_dir.exists()
     try:  # made if needed, and tried: a file, a read-only disk or folder fails here, not at the first file
         out_dir = check_output_dir(out_dir, "result files")  # "~" expanded, as it is checked

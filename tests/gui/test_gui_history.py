@@ -265,9 +265,10 @@ def test_the_panel_greys_the_last_result_through_silence_and_says_how_long(qtbot
 
 
 def test_the_panel_does_not_call_speech_without_a_result_yet_no_speech(qtbot):
-    """A replay's playhead inside speech whose first window has not ended (its first result comes
-    then) showed the last result with "no speech for 3 s": the speech under it is said, and the
-    silence after a speech that got no result is counted from its end."""
+    """A replay's playhead inside speech whose first result is not shown yet (it is from the middle of
+    its first window) showed the last result with "no speech for 3 s"; live, the first seconds of
+    speech after a pause did too. The speech under the playhead is said, with when its first result
+    comes, and the silence after a speech that got no result is counted from its end."""
     from gui.side_panel import UNCERTAIN_GREY, LanePanel
 
     panel = LanePanel(0, "Customer")
@@ -275,29 +276,54 @@ def test_the_panel_does_not_call_speech_without_a_result_yet_no_speech(qtbot):
     h = TrackHistory(LABELS, history_s=60.0)
     h.add_segment(Segment(0, 1.0, 3.0))
     h.add_result(Result.built_in(0, 1.0, 3.0, {"neutral": 0.1, "happy": 0.8, "sad": 0.1}))
-    h.add_segment(Segment(0, 8.2, 12.5))  # analysed ahead of the playhead; its first result ends at 10.2 s
+    h.add_segment(Segment(0, 8.2, 12.5))  # analysed ahead of the playhead; its first window 8.2-10.2 s
     h.add_result(Result.built_in(0, 8.2, 10.2, {"neutral": 0.7, "happy": 0.2, "sad": 0.1}))
     h.add_audio(Audio(0, 0.0, np.zeros(int(16000 * 13.0), np.float32)))
     grey = f"rgb({','.join(map(str, UNCERTAIN_GREY))})"
     panel.update_from(h, 8.7, analysed_s=13.0)
-    assert panel.current_time.text() == "window 1.0-3.0 s; speech from 8.2 s, its first result at 10.2 s"
+    assert panel.current_time.text() == "window 1.0-3.0 s; speech from 8.2 s, its first result at 9.2 s"
     assert panel.current_label.text() == "happy" and grey in panel.current_label.styleSheet()
-    assert "has none yet" in panel.current_label.toolTip()
+    assert "none of its own so far" in panel.current_label.toolTip()
     panel.update_from(h, 7.9, analysed_s=13.0)  # before it: silence since the first result's window
     assert panel.current_time.text() == "window 1.0-3.0 s; no speech for 4 s"
-    panel.update_from(h, 10.4, analysed_s=13.0)  # its first result
+    panel.update_from(h, 9.3, analysed_s=13.0)  # its first result, from its window's middle
     assert panel.current_time.text() == "window 8.2-10.2 s" and panel.current_label.text() == "neutral"
     assert grey not in panel.current_label.styleSheet()
-    # Speech the analysis has not reached, and speech that got no result (too short): the silence
-    # after the latter counts from its end, not from the last result's window.
+    # Speech that got no result (its windows held too little speech): said while the playhead is in
+    # it, and the silence after it counted from its end, not from the last result's window.
+    h.add_segment(Segment(0, 13.0, 13.6))
     h.add_audio(Audio(0, 13.0, np.zeros(int(16000 * 5.0), np.float32)))
-    h.add_segment(Segment(0, 13.0, 13.4))
-    ahead = h.analysed_s
-    h.analysed_s = 13.2  # (as the history had it before the segment closed)
-    panel.update_from(h, 13.1, analysed_s=18.0)
-    assert panel.current_time.text() == "window 8.2-10.2 s; speech from 13.0 s, its result to come"
-    h.analysed_s = ahead
     panel.update_from(h, 13.2, analysed_s=18.0)
-    assert panel.current_time.text() == "window 8.2-10.2 s; speech from 13.0 s, too short to analyse"
+    assert panel.current_time.text() == "window 8.2-10.2 s; speech from 13.0 s, without a result so far"
     panel.update_from(h, 16.0, analysed_s=18.0)
     assert panel.current_time.text() == "window 8.2-10.2 s; no speech for 2 s"
+
+
+def test_live_speech_after_a_pause_is_not_called_no_speech_before_its_segment_closes(qtbot):
+    """Live, a segment reaches the history when it closes; before that the voice-activity flags say
+    that someone speaks, and the panel says so instead of "no speech for N s"."""
+    from gui.events import VadFlags
+    from gui.side_panel import LanePanel
+
+    panel = LanePanel(0, "Microphone")
+    qtbot.addWidget(panel)
+    h = TrackHistory(LABELS, history_s=60.0)
+    h.add_segment(Segment(0, 1.0, 3.0))
+    h.add_result(Result.built_in(0, 1.0, 3.0, {"neutral": 0.1, "happy": 0.8, "sad": 0.1}))
+    h.add_audio(Audio(0, 0.0, np.zeros(int(16000 * 8.1), np.float32)))
+    frames = np.arange(270) * 0.03  # 0-8.1 s: speech to 3.0 s, silence, speech again from 6.6 s
+    h.add_vad(VadFlags(0, 0.0, 0.03, (frames < 3.0) | (frames >= 6.6)))
+    panel.update_from(h, None)
+    assert panel.current_time.text() == "window 1.0-3.0 s; speech from 6.6 s, without a result so far"
+    # It stops at 8.1 s and its segment has not closed yet: silence is counted from its end.
+    h.add_vad(VadFlags(0, 8.1, 0.03, np.zeros(107, bool)))
+    h.add_audio(Audio(0, 8.1, np.zeros(int(16000 * 3.2), np.float32)))
+    panel.update_from(h, None)
+    assert panel.current_time.text() == "window 1.0-3.0 s; no speech for 3 s"
+    # Speech going on less than 2 s after the result's window: nothing said of it (results follow).
+    h2 = TrackHistory(LABELS, history_s=60.0)
+    h2.add_result(Result.built_in(0, 1.0, 3.0, {"neutral": 0.1, "happy": 0.8, "sad": 0.1}))
+    h2.add_audio(Audio(0, 0.0, np.zeros(int(16000 * 4.0), np.float32)))
+    h2.add_vad(VadFlags(0, 0.0, 0.03, np.ones(133, bool)))
+    panel.update_from(h2, None)
+    assert panel.current_time.text() == "window 1.0-3.0 s"

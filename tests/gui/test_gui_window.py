@@ -588,6 +588,15 @@ def test_bad_file_shows_an_error_and_the_app_stays_usable(make_window, replay, t
     assert f"{folder}: is a folder, not an audio file." in w.errors[-1] and "not found" not in w.errors[-1]
     with pytest.raises(SERError, match="is a folder, not an audio file"):
         w.bridge.start_file(folder, w.settings)
+    import os
+
+    from model.audio import not_a_file_reason
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "link.wav").symlink_to(tmp_path / "gone.wav")
+    assert not_a_file_reason(tmp_path / "pipe.wav") == "is not a file (a device or a pipe?)"
+    assert not_a_file_reason(tmp_path / "link.wav") == "file not found"  # a link to nothing
+    assert not w.open_file(tmp_path / "pipe.wav") and "pipe.wav: is not a file" in w.errors[-1]
     replay(w, speech_wav)  # still works
     assert not w.banner.isVisible() and len(w.histories[0].results) > 0
 

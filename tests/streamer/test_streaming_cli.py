@@ -126,6 +126,15 @@ def test_analyze_all_good_split_and_realtime(speech_16k, tiny_model_path, tmp_pa
             "analysed. If one holds an employee's voice, name it Agent (or give its name with --agent-name)"
             in capsys.readouterr().err)
     assert {r.track_name for r in SessionStore.open(tmp_path / "others" / "call.jsonl").results} == {"Left", "Right"}
+    # Said before the first file the names fit, not before one they do not (a mono file fails on them);
+    # one name (a mono file's) gets the mono note, not advice that would make its only track the agent's.
+    assert main(["analyze", str(mono), "--out", str(tmp_path / "others-mono"), "--channels", "split",
+                 "--names", "Left,Right", "--model", str(tiny_model_path), "--device", "cpu"]) != 0
+    assert "none of the track names" not in capsys.readouterr().err
+    assert main(["analyze", str(mono), "--out", str(tmp_path / "others-mono"), "--channels", "split",
+                 "--names", "Customer", "--model", str(tiny_model_path), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "none of the track names" not in err and "has one channel" in err
     for quiet in (["--analyse-agent"], ["--quiet"], ["--agent-name", "Left"]):  # asked for, silenced, or named
         assert main(["analyze", str(call), "--out", str(tmp_path / "others"), "--channels", "split",
                      "--names", "Left,Right", "--model", str(tiny_model_path), "--device", "cpu", *quiet]) == 0

@@ -505,8 +505,8 @@ def test_a_recording_below_16_khz_is_pointed_out_as_its_analysis_starts(speech_1
 
 
 def test_a_recording_in_8_bit_samples_is_pointed_out(speech_16k, tmp_path):
-    """Linear 8-bit samples carry rounding noise about 53 dB below full scale, loud enough in quiet
-    speech's pauses to be taken for speech: said as the analysis starts. 16 bits, A-law and mu-law
+    """Linear 8-bit samples carry rounding noise about 53 dB below full scale, loud enough to change
+    what quiet speech is found and read as: said as the analysis starts. 16 bits, A-law and mu-law
     (companded 8 bits, whose steps follow the level) are not."""
     import soundfile as sf
 
@@ -523,8 +523,9 @@ def test_a_recording_in_8_bit_samples_is_pointed_out(speech_16k, tmp_path):
     for subtype, suffix in (("PCM_U8", ".wav"), ("PCM_S8", ".aiff")):
         assert notes(subtype, suffix) == [
             f"{tmp_path / f'speech_{subtype}{suffix}'}: stored with 8-bit samples, whose rounding adds noise about "
-            "53 dB below full scale: where the speech is quiet, its pauses may be taken for speech and its emotions "
-            "read less surely. Analyse the 16-bit (or better) original where there is one."]
+            "53 dB below full scale: where the speech is quiet, what is found as speech and how it is read can change "
+            "(pauses taken for speech, results uncertain). Analyse the 16-bit (or better) original where there is "
+            "one."]
     assert not notes("PCM_16") and not notes("ALAW") and not notes("ULAW") and not notes("FLOAT")
 
 
