@@ -61,6 +61,9 @@ class LanePanel(QtWidgets.QGroupBox):
         # last utterance's verdict below, which may differ.
         self.current_time = QtWidgets.QLabel("")
         self.current_time.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        # Wrapped: "window ...; speech from ..., its first result at ..." is wider than the panel, and a
+        # label that does not wrap widens the panel past the window's edge.
+        self.current_time.setWordWrap(True)
         self.current_time.setStyleSheet(f"color: rgb{UNCERTAIN_GREY};")
         layout.addWidget(self.current_time)
 

@@ -280,8 +280,10 @@ def test_the_panel_does_not_call_speech_without_a_result_yet_no_speech(qtbot):
     h.add_result(Result.built_in(0, 8.2, 10.2, {"neutral": 0.7, "happy": 0.2, "sad": 0.1}))
     h.add_audio(Audio(0, 0.0, np.zeros(int(16000 * 13.0), np.float32)))
     grey = f"rgb({','.join(map(str, UNCERTAIN_GREY))})"
+    width = panel.minimumSizeHint().width()
     panel.update_from(h, 8.7, analysed_s=13.0)
     assert panel.current_time.text() == "window 1.0-3.0 s; speech from 8.2 s, its first result at 9.2 s"
+    assert panel.minimumSizeHint().width() == width  # wrapped, not widening the panel past the window
     assert panel.current_label.text() == "happy" and grey in panel.current_label.styleSheet()
     assert "none of its own so far" in panel.current_label.toolTip()
     panel.update_from(h, 7.9, analysed_s=13.0)  # before it: silence since the first result's window
