@@ -328,7 +328,12 @@ class Lane:
             # A folded plot draws nothing: its axis line, its line at 0.5, its caption's box and its
             # playhead showed as dots, a dashed line and dark strips across the lane that is not
             # analysed. (Transparent rather than hidden, for the colour key as above.)
-            plot.getAxis("left").setPen(pg.mkPen(0, 0, 0, 0) if folded else None)  # None: the theme's
+            # The first one's axis too: its ticks, of length 0, showed as dots beside the caption. They
+            # are drawn in the background's colour (pyqtgraph gives each tick its own alpha, so a
+            # transparent or empty pen still drew them).
+            axis = plot.getAxis("left")
+            axis.setPen(pg.mkPen(0, 0, 0, 0) if not analysed else None)  # None: the theme's
+            axis.setTickPen(pg.mkPen(PLOT_BACKGROUND) if not analysed else None)  # None: as the axis line
             plot.vb.setOpacity(0.0 if folded else 1.0)
         self.fit_heights()
 

@@ -1751,7 +1751,8 @@ def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, re
     agent, customer = w.plot_stack.lanes[0], w.plot_stack.lanes[1]
     assert not agent.analysed and customer.analysed
     first, *folded = [agent.head_plots[h] for h, _k, _o in agent.heads]
-    assert first.vb.opacity() == 1.0 and first.getAxis("left").pen().color().alpha() > 0  # it says why
+    assert first.vb.opacity() == 1.0  # it says why
+    assert first.getAxis("left").pen().color().alpha() == 0  # its bare axis showed as dots beside it
     assert folded and all(p.vb.opacity() == 0.0 and p.getAxis("left").pen().color().alpha() == 0 for p in folded)
     assert all(p.vb.opacity() == 1.0 for p in customer.head_plots.values())
     # What the folded plots drew showed in the image: the rows between the caption and the next lane
@@ -1762,6 +1763,11 @@ def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, re
     colors = {image.pixelColor(x, y).name() for y in range(int(top) + 2, int(below) - 2)
               for x in range(0, image.width() - 120, 7)}
     assert len(colors) <= 2, colors
+    # The caption's row: its axis column (left of the plot area) is background too.
+    rect = first.vb.mapRectToScene(first.vb.boundingRect())
+    column = {image.pixelColor(x, y).name() for y in range(int(rect.top()) + 1, int(rect.bottom()) - 1)
+              for x in range(int(rect.left()) - 12, int(rect.left()) + 1)}
+    assert len(column) == 1, column
 
 
 def test_axis_titles_show_only_where_their_plot_has_room(make_window, replay, stereo_wav, qtbot):
