@@ -16,6 +16,10 @@ from streamer.config import SAMPLE_RATE_HZ, EngineConfig
 
 INT16_SCALE = 32767.0
 PRIME_FRAMES = 10
+# After this much digital silence (a recording edited with silence between takes, a microphone unmuted),
+# sound stays non-speech until a frame reaches QUIET_AFTER_SILENCE_DB: see FrameVad._quiet_after_silence.
+SILENCE_RESET_S = 2.0
+QUIET_AFTER_SILENCE_DB = -75.0
 DC_TIME_S = 2.0  # time constant of the DC offset taken out of webrtcvad's input
 
 
@@ -217,6 +221,9 @@ class FrameVad:
         self._rest: np.ndarray | None = None  # samples of the incomplete frame: (frame_samples, 1 + other tracks)
         self._n_rest = 0
         self._primed = False
+        self._reset_frames = max(1, int(round(SILENCE_RESET_S * SAMPLE_RATE_HZ / frame_samples)))
+        self._silent_frames = 0  # digital silence since the last audible frame (none at the start)
+        self._after_silence = False  # frames stay non-speech until a loud one (_quiet_after_silence)
 
     def reset(self) -> None:
         self._n_rest = 0
@@ -225,6 +232,8 @@ class FrameVad:
         if self._crosstalk is not None:
             self._crosstalk.reset()
         self._primed = False
+        self._silent_frames = 0
+        self._after_silence = False
         self._dc = None
 
     def _dc_offsets(self, means: np.ndarray) -> np.ndarray:
@@ -305,7 +314,34 @@ class FrameVad:
         flags[done:] = [process(vad, SAMPLE_RATE_HZ, row, f) for row in pcm[done:]]
         if leaked is not None:
             flags &= ~leaked
+        flags &= ~self._quiet_after_silence(self._gain.level, self._gain.audible)
         return flags
+
+    def _quiet_after_silence(self, level: np.ndarray, audible: np.ndarray) -> np.ndarray:
+        """Frames that are not speech however webrtcvad hears them: after at least SILENCE_RESET_S of
+        digital silence (a recording edited with silence between takes, a microphone unmuted), those up
+        to the first at QUIET_AFTER_SILENCE_DB or louder. Room noise returning at -88 dBFS after 8 s of
+        zeros, raised by VadGain toward the level of the speech before, was taken for speech for 0.9 s
+        before the speech in it. Frames this quiet hold no speech there is anything to analyse in
+        (16-bit samples of a few steps). (Louder noise after digital silence may still open a segment,
+        as at a stream's start without priming; the speech gate marks it as not speech.) Counted
+        across blocks: any block sizes give the same."""
+        n = len(level)
+        out = np.zeros(n, bool)
+        heard = np.flatnonzero(audible)
+        gaps = np.diff(heard, prepend=-1 - self._silent_frames) - 1  # silent frames before each audible one
+        starts = [int(k) for k in heard[gaps >= self._reset_frames]]
+        if self._after_silence:
+            starts.insert(0, 0)
+        self._silent_frames = n - 1 - int(heard[-1]) if len(heard) else self._silent_frames + n
+        loud = np.flatnonzero(level >= QUIET_AFTER_SILENCE_DB)
+        self._after_silence = False
+        for start in starts:
+            k = int(np.searchsorted(loud, start))
+            end = int(loud[k]) if k < len(loud) else n
+            out[start:end] = True
+            self._after_silence = end == n  # still waiting for a loud frame at the block's end
+        return out
 
 
 @dataclass

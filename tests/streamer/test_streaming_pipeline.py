@@ -180,6 +180,36 @@ def test_steady_noise_is_not_raised_into_speech(stub_predictor, rms_db):
     assert stub_predictor.windows == 0
 
 
+def test_room_noise_after_long_digital_silence_is_not_taken_for_speech(speech_paths, stub_predictor):
+    """A recording edited with digital silence between takes (or a microphone unmuted): after 8 s of
+    zeros, a take's room noise at -88 dBFS, raised by the detector's gain toward the level of the
+    speech before, opened its segment 0.9 s before its speech (pink noise here: 20 of its 33 frames
+    were taken for speech). Now the segment starts at the speech, what came before is as it was, and
+    the flags do not depend on the block sizes."""
+    from streamer.vad import FrameVad
+
+    clips = [load_mono_16k(p) for p in speech_paths[:2]]
+    a, _ = speech_bounds(clips[1], SAMPLE_RATE_HZ, pad_s=0.0)
+    room = _pink(int(0.9 * SAMPLE_RATE_HZ), 10 ** (-88 / 20), seed=4)
+    x = np.concatenate([clips[0], np.zeros(SAMPLE_RATE_HZ * 8, np.float32), room, clips[1][a:]])
+    onset_s = (len(clips[0]) + SAMPLE_RATE_HZ * 8 + len(room)) / SAMPLE_RATE_HZ
+    segments = [e for e in analyze_waveform(x, stub_predictor) if isinstance(e, SpeechSegment)]
+    later = [e for e in segments if e.end_s > onset_s]
+    assert len(later) == 1 and onset_s - 0.2 < later[0].start_s < onset_s + 0.2, (later, onset_s)
+    alone = np.concatenate([clips[0], np.zeros(SAMPLE_RATE_HZ * 8, np.float32)])
+    before = [e for e in analyze_waveform(alone, stub_predictor) if isinstance(e, SpeechSegment)]
+    assert [(e.start_s, e.end_s) for e in segments if e.end_s < onset_s - 8] == [(e.start_s, e.end_s) for e in before]
+
+    def flags(block: int) -> np.ndarray:
+        vad = FrameVad(2, 480)
+        return np.concatenate([vad.push(x[i:i + block]) for i in range(0, len(x), block)])
+
+    whole = flags(32000)
+    assert np.array_equal(whole, flags(4000)) and np.array_equal(whole, flags(160))
+    start = (len(clips[0]) + SAMPLE_RATE_HZ * 8) // 480
+    assert not whole[start:start + len(room) // 480].any()
+
+
 def test_vad_gain_depends_on_past_frames_only():
     from streamer.vad import VadGain
 
