@@ -530,11 +530,12 @@ class SessionStore:
         """For a recording (a file source, whose length is known) whose analysis ended before it did,
         or has no end record (killed, or still running: its writer's lock says which): where its
         results end and what the CSV's row of kind ``stopped`` says of it. None when the analysis
-        reached the end, and for a live session, which has no end to reach."""
+        reached the end. A live session has no end to reach: its user's stop is its end, and the row
+        is there only when something else ended it (:meth:`_live_ended_row`)."""
         source = (self.metadata.get("engine") or {}).get("source") or {}
         total = source.get("duration_s")
         if not isinstance(total, (int, float)):
-            return None
+            return self._live_ended_row() if is_live(self.metadata) else None
         state = analysis_state(self.ended, self.segments, self.results)
         if state["state"] == ANALYSIS_COMPLETE:
             return None
@@ -553,6 +554,24 @@ class SessionStore:
                            f"up to {at}")
         return until, (f"the analysis did not finish (the run was killed or crashed) at {at}: the recording after it "
                        "is not analysed")
+
+    def _live_ended_row(self) -> tuple[float, str] | None:
+        """The CSV's row of kind ``stopped`` for a live session that its user did not stop: ended by an
+        error (the microphone lost: the end record's ``ended_by``), or without an end record (still
+        listening, or the program killed while it listened). The same words as ``ser session`` says."""
+        state = analysis_state(self.ended, self.segments, self.results)
+        until = state["analysed_until_s"]
+        until = float(until) if isinstance(until, (int, float)) else results_end(self.segments, self.results)
+        if self.ended is not None:
+            ended_by = self.ended.get("ended_by")
+            if isinstance(ended_by, str) and ended_by.strip():
+                return until, f"listening ended on an error ({ended_by.strip().rstrip('.')}) at {time_text(until)}"
+            return None
+        writing = None if self.path is None else being_written(self.path)
+        if writing:
+            return until, f"listening was still going on when this was written: results up to {time_text(until)} so far"
+        return until, (f"the session has no end record ({'still being written, or ' if writing is None else ''}the "
+                       f"program was killed or crashed while it listened): its results go up to {time_text(until)}")
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a

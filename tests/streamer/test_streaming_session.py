@@ -1017,6 +1017,19 @@ def test_ser_session_speaks_of_a_live_session_as_one(tmp_path, capsys):
     assert main(["session", str(lost), str(tmp_path / "c.csv")]) == 0
     line = capsys.readouterr().out
     assert "listening ended on an error (input device 'pulse' stopped delivering audio" in line, line
+    # The CSVs say it too, in a last row of kind "stopped" (the JSON export in its "analysis"); a live
+    # session its user stopped has none: that was its end.
+    def last(name: str) -> dict:
+        return list(csv.DictReader((tmp_path / name).read_text().splitlines()))[-1]
+
+    assert last("a.csv")["kind"] != "stopped"
+    killed = last("b.csv")
+    assert killed["kind"] == "stopped" and killed["settings"].startswith(
+        "the session has no end record (the program was killed or crashed while it listened): its results go up to")
+    lost_row = last("c.csv")
+    assert lost_row["kind"] == "stopped" and lost_row["settings"].startswith(
+        "listening ended on an error (input device 'pulse' stopped delivering audio (unplugged or taken by another "
+        "program?)) at ")
 
 
 def test_a_csv_says_how_far_a_recordings_analysis_got_when_it_was_written(tmp_path):
