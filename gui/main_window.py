@@ -897,8 +897,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 "the microphone or the sound is open" if portaudio.in_use() else None)
         self.refresh_devices(rescan=busy is None)
         if busy:
-            self._flash(f"Devices plugged in since the program started are listed once nothing uses the sound "
-                        f"devices ({busy}): stop first, then press ↻ again.")
+            # What to do first: the status bar cuts a long note short at its end (1400 px cut this one).
+            self._flash(f"Stop first, then press ↻ again: devices plugged in since the program started are listed "
+                        f"once nothing uses the sound devices ({busy}).")
 
     def refresh_devices(self, rescan: bool = False) -> None:
         """List the input devices again (``rescan``: see :meth:`rescan_devices`); the one chosen stays

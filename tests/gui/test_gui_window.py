@@ -2023,7 +2023,9 @@ def test_the_device_list_is_read_again_only_while_no_sound_device_is_in_use(make
     assert asked == [True]
     monkeypatch.setattr(portaudio, "in_use", lambda: True)
     w.rescan_devices()
-    assert asked == [True, False] and "once nothing uses the sound devices" in w.statusBar().currentMessage()
+    # What to do comes first (the status bar cuts a long note short at its end); the whole note is its tooltip.
+    assert asked == [True, False] and w.statusBar().currentMessage().startswith("Stop first, then press ↻ again")
+    assert "once nothing uses the sound devices (the microphone or the sound is open)" in w.statusBar().toolTip()
     assert w.device_combo.currentText() == "USB Mic"
 
 
