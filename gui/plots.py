@@ -332,8 +332,12 @@ class Lane:
             # are drawn in the background's colour (pyqtgraph gives each tick its own alpha, so a
             # transparent or empty pen still drew them).
             axis = plot.getAxis("left")
-            axis.setPen(pg.mkPen(0, 0, 0, 0) if not analysed else None)  # None: the theme's
-            axis.setTickPen(pg.mkPen(PLOT_BACKGROUND) if not analysed else None)  # None: as the axis line
+            if analysed:  # (again: Settings' "Analyse the agent's channel too" while it listens)
+                axis.setPen()  # no argument: the theme's (None would be no pen at all)
+                axis.setTickPen()  # no argument: as the axis line
+            else:
+                axis.setPen(pg.mkPen(0, 0, 0, 0))
+                axis.setTickPen(pg.mkPen(PLOT_BACKGROUND))
             plot.vb.setOpacity(0.0 if folded else 1.0)
         self.fit_heights()
 

@@ -558,7 +558,8 @@ class SessionStore:
     def _live_ended_row(self) -> tuple[float, str] | None:
         """The CSV's row of kind ``stopped`` for a live session that its user did not stop: ended by an
         error (the microphone lost: the end record's ``ended_by``), or without an end record (still
-        listening, or the program killed while it listened). The same words as ``ser session`` says."""
+        listening, or the program killed while it listened, or a full disk that kept the end record
+        off it), said as ``ser session`` and the app say them."""
         state = analysis_state(self.ended, self.segments, self.results)
         until = state["analysed_until_s"]
         until = float(until) if isinstance(until, (int, float)) else results_end(self.segments, self.results)
@@ -569,9 +570,11 @@ class SessionStore:
             return None
         writing = None if self.path is None else being_written(self.path)
         if writing:
-            return until, f"listening was still going on when this was written: results up to {time_text(until)} so far"
+            return until, (f"the session was still being written (listening) when this was exported: its results so "
+                           f"far, up to {time_text(until)}")
         return until, (f"the session has no end record ({'still being written, or ' if writing is None else ''}the "
-                       f"program was killed or crashed while it listened): its results go up to {time_text(until)}")
+                       f"program was killed or crashed while it listened, or the disk filled up): its results go up to "
+                       f"{time_text(until)}")
 
     def export_json(self, path: str | os.PathLike) -> Path:
         """Metadata, segments, results and errors as one JSON document (read back from the file; a

@@ -322,10 +322,15 @@ class FrameVad:
         digital silence (a recording edited with silence between takes, a microphone unmuted), those up
         to the first at QUIET_AFTER_SILENCE_DB or louder. Room noise returning at -88 dBFS after 8 s of
         zeros, raised by VadGain toward the level of the speech before, was taken for speech for 0.9 s
-        before the speech in it. Frames this quiet hold no speech there is anything to analyse in
-        (16-bit samples of a few steps). (Louder noise after digital silence may still open a segment,
-        as at a stream's start without priming; the speech gate marks it as not speech.) Counted
-        across blocks: any block sizes give the same."""
+        before the speech in it. Speech that quiet is rare and hardly analysable (16-bit samples of a
+        few steps); quiet speech after such silence loses a little of its start: 24 RAVDESS takes, each
+        3 s after a take at its own level, had 58.6 % of their frames found as speech with their loudest
+        frame at -72 dBFS (65.1 % before), 88.6 % at -60 (91.9 %), 99.4 % at -30 (99.5 %). Restarting the
+        detector's gain after the silence instead kept steady noise up to -70 dBFS out too, but lost
+        the start of speech at any level (the worst take at -30 dBFS: 67 % of its frames, against 98 %).
+        (Louder noise after digital silence may still open a segment, as at a stream's start without
+        priming; the speech gate marks it as not speech.) Counted across blocks: any block sizes give
+        the same; :meth:`reset` (a replay's seek) starts the count afresh."""
         n = len(level)
         out = np.zeros(n, bool)
         heard = np.flatnonzero(audible)

@@ -1768,6 +1768,13 @@ def test_the_lane_not_analysed_draws_nothing_of_its_folded_plots(make_window, re
     column = {image.pixelColor(x, y).name() for y in range(int(rect.top()) + 1, int(rect.bottom()) - 1)
               for x in range(int(rect.left()) - 12, int(rect.left()) + 1)}
     assert len(column) == 1, column
+    # Analysed again (Settings' "Analyse the agent's channel too"): its axes are drawn as the others'.
+    analysed_axis = customer.head_plots[customer.heads[0][0]].getAxis("left")
+    agent.set_analysed(True)
+    for p in (first, *folded):
+        axis = p.getAxis("left")
+        assert axis.pen().style() == analysed_axis.pen().style() == QtCore.Qt.PenStyle.SolidLine
+        assert axis.pen().color() == analysed_axis.pen().color() and axis.tickPen().color() == analysed_axis.tickPen().color()
 
 
 def test_axis_titles_show_only_where_their_plot_has_room(make_window, replay, stereo_wav, qtbot):

@@ -1025,7 +1025,8 @@ def test_ser_session_speaks_of_a_live_session_as_one(tmp_path, capsys):
     assert last("a.csv")["kind"] != "stopped"
     killed = last("b.csv")
     assert killed["kind"] == "stopped" and killed["settings"].startswith(
-        "the session has no end record (the program was killed or crashed while it listened): its results go up to")
+        "the session has no end record (the program was killed or crashed while it listened, or the disk filled "
+        "up): its results go up to")
     lost_row = last("c.csv")
     assert lost_row["kind"] == "stopped" and lost_row["settings"].startswith(
         "listening ended on an error (input device 'pulse' stopped delivering audio (unplugged or taken by another "
