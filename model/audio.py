@@ -410,10 +410,8 @@ def not_a_file_reason(path: str | os.PathLike) -> str:
 def check_audio_path(path: str | os.PathLike) -> None:
     """Refuse, with a message that says why, what cannot be an audio file this program reads: a
     missing path, a folder, an empty file, a format libsndfile does not read."""
-    if not os.path.exists(path):
-        raise AudioError(f"{path}: file not found.")
-    if os.path.isdir(path):
-        raise AudioError(f"{path}: is a folder, not an audio file.")
+    if not os.path.exists(path) or os.path.isdir(path):
+        raise AudioError(f"{path}: {not_a_file_reason(path)}.")  # the app's words for them too
     if os.path.getsize(path) == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes).")
     if os.path.splitext(str(path))[1].lower() in UNSUPPORTED_AUDIO_SUFFIXES:
