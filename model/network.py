@@ -269,12 +269,25 @@ class SERNet(nn.Module):
             x = block(x, attend=not (self.chunk_frames and i == last))
         return x
 
+    @staticmethod
+    def frequency_mean(h: torch.Tensor) -> torch.Tensor:
+        """(B, C, F', T') -> (B, C, T'), the mean over the frequency rows. In an ONNX export it is the
+        rows added one by one: ONNX Runtime's ReduceMean over that middle axis took 32 us of the
+        heads' 128 per window, the sum of the two rows 6 us, with the same numbers (a sum halved)."""
+        if not torch.onnx.is_in_onnx_export():
+            return h.mean(dim=2)
+        rows = h.unbind(2)
+        total = rows[0]
+        for row in rows[1:]:
+            total = total + row
+        return total / len(rows)
+
     def head(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """The conv stack's output over a window (B, C, F', T') -> dict of ``emotion``, ``gender``
         logits and ``dims`` (and extra heads)."""
         if self.chunk_frames:
             h = self.blocks[-1].att(h)
-        h = h.mean(dim=2)  # average over frequency -> (B, C, T')
+        h = self.frequency_mean(h)  # average over frequency -> (B, C, T')
         pooled = self.pool(h) if self.pool is not None else h.mean(dim=2)
         e = self.embedding(pooled)
         out = {
