@@ -155,6 +155,14 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
+def _softmax_rows(z: np.ndarray) -> np.ndarray:
+    """:func:`softmax` over the rows of a float64 array of the caller's own, computed in place."""
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
 class InferenceBase:
     """What both runtimes share. A runtime implements :meth:`_network`, :meth:`_embeddings`,
     :meth:`_mean_logmel` and :meth:`voice_gender_batch`."""
@@ -383,22 +391,24 @@ class InferenceBase:
         gender[:, 1] = p_male
         np.log(np.maximum(gender, 1e-12, out=gender), out=gender)
         weight = arch.voice_emotion_weight if centred else arch.voice_emotion_weight_unadapted
-        # The weighted sum of the two opinions' log-probabilities, normalised. Each log-softmax only
-        # shifts its row by a constant, which the normalisation takes out again: the weighted sum
-        # of the logits, normalised once, is the same (one log-softmax instead of three: this runs
-        # for every window).
+        # The weighted sum of the two opinions' log-probabilities, up to a constant per window: a
+        # log-softmax only shifts its row by a constant, so the weighted sum of the logits is that
+        # sum shifted, and the softmax of :meth:`_predictions` takes every such shift out (this runs
+        # for every window; three log-softmaxes were a fifth of its Python).
         emotion = np.multiply(out["emotion"], 1.0 - weight, dtype=np.float64)
         emotion += np.multiply(out["voice_emotion"], weight, dtype=np.float64)
         # The voice heads' V/A/D are linear regressions on the embedding: unlike the network's
         # (a sigmoid), they can leave the declared range [0, 1], and a weighted mean with them too.
         dims = (1 - weight) * out["dimensions"] + weight * out["voice_dimensions"]
         np.clip(dims, 0.0, 1.0, out=dims)
-        return {**out, "emotion": log_softmax(emotion, axis=1), "dimensions": dims, "gender": gender}
+        return {**out, "emotion": emotion, "dimensions": dims, "gender": gender}
 
     def _predictions(self, out: dict[str, np.ndarray], n: int) -> list[Prediction]:
+        """Predictions from the outputs: ``emotion`` log-probabilities (or logits, or either up to a
+        constant per window) and ``gender`` log-probabilities or logits, softmaxed."""
         # Calibration: the emotion log-probabilities divided by the model file's temperature.
-        probs = softmax(np.asarray(out["emotion"], dtype=np.float64) / self.temperature, axis=1).astype(np.float32)
-        gender = softmax(np.asarray(out["gender"], dtype=np.float64), axis=1).astype(np.float32)
+        probs = _softmax_rows(np.divide(out["emotion"], self.temperature, dtype=np.float64)).astype(np.float32)
+        gender = _softmax_rows(np.array(out["gender"], dtype=np.float64)).astype(np.float32)
         dims = np.asarray(out["dimensions"], dtype=np.float32)
         src = self.meta.dimensions_source
         thr = self.meta.uncertain_below

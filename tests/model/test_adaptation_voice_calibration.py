@@ -164,7 +164,9 @@ def test_uncertain_results_reach_sessions_exports_and_summaries(tmp_path, speech
 
 def test_fusion_weights_the_two_opinions():
     """The network's and the voice heads' outputs: a weighted geometric mean of the class
-    probabilities and a weighted mean of V/A/D (model/inference.py, both runtimes)."""
+    probabilities and a weighted mean of V/A/D (model/inference.py, both runtimes). The fused
+    emotion is log-probabilities up to a constant per window, which the predictions' softmax
+    takes out."""
     import dataclasses
 
     from model.arch import ArchConfig
@@ -179,12 +181,14 @@ def test_fusion_weights_the_two_opinions():
     for w, expect in ((0.0, net), (1.0, log_softmax(voice))):
         arch = ArchConfig(voice_gender=True, voice_emotion=True, voice_emotion_weight=w)
         base.meta = ModelMeta(labels=["a", "b", "c"], arch=arch)
-        np.testing.assert_allclose(base._fuse(out, centred=True)["emotion"], expect, atol=1e-9)
+        np.testing.assert_allclose(log_softmax(base._fuse(out, centred=True)["emotion"]), expect, atol=1e-9)
     base.meta = dataclasses.replace(base.meta, arch=ArchConfig(voice_gender=True, voice_emotion=True,
                                                                voice_emotion_weight_unadapted=0.5))
     fused = base._fuse(out, centred=False)
     geo = np.sqrt(np.exp(net) * np.exp(log_softmax(voice)))
-    np.testing.assert_allclose(np.exp(fused["emotion"]), geo / geo.sum(), atol=1e-9)
+    np.testing.assert_allclose(np.exp(log_softmax(fused["emotion"])), geo / geo.sum(), atol=1e-9)
+    base.temperature, base.labels = 1.0, ("a", "b", "c")
+    np.testing.assert_allclose(base._predictions(fused, 1)[0].probabilities, (geo / geo.sum())[0], atol=1e-6)
     np.testing.assert_allclose(fused["dimensions"], [[0.5, 0.5, 0.5]], atol=1e-9)
     np.testing.assert_allclose(np.exp(fused["gender"]), [[0.1, 0.9]], atol=1e-9)
     # The voice heads' V/A/D are linear: a value past the declared range [0, 1] is kept within it
