@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gui.main_window import WINDOW_PX, MainWindow
 from gui.settings import GuiSettings, load_settings
+from gui.transport import IDLE
 
 SNAPSHOT_SETTLE_MS = 200  # let the last redraw land before grabbing the window
 NOTHING_TO_REPLAY_EXIT = 1
@@ -74,16 +76,23 @@ def run_gui(args) -> int:
             app.quit()
 
     def on_done() -> None:
+        if not window.scripted and not status.get("replayed"):
+            # The replay asked for on the command line sets the exit status, not those opened after it.
+            status["replayed"] = True
+            with contextlib.suppress(RuntimeError, TypeError):
+                window.sig_replay_finished.disconnect(on_done)
         if window.errors:
             for e in window.errors:
                 print(f"ser gui: {e}", file=sys.stderr)
             status["code"] = 1
         QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, finish)
 
+    replay_failed = False
     if replay:
         window.sig_replay_finished.connect(on_done)
         if not window.open_file(replay):
             status["code"] = NOTHING_TO_REPLAY_EXIT
+            replay_failed = True
             QtCore.QTimer.singleShot(SNAPSHOT_SETTLE_MS, on_done)
     elif session:
         # Scripted runs cannot answer a question: a damaged session is reported, not opened in part.
@@ -97,6 +106,10 @@ def run_gui(args) -> int:
     poll = _close_on_signals(window, app, status)
     app.exec()
     poll.stop()
+    if replay_failed and not window.scripted and window.mode != IDLE and status["code"] == NOTHING_TO_REPLAY_EXIT:
+        # The window said why the file could not be replayed, and the user went on to open another
+        # recording, a session or the microphone: a normal quit after that is a normal exit.
+        status["code"] = 0
     return status["code"]
 
 

@@ -112,3 +112,48 @@ def test_a_signal_the_app_was_started_to_ignore_stays_ignored(tmp_path, tiny_mod
         assert app.poll() is None, app.stderr.read()  # still running
         app.send_signal(signal.SIGTERM)
         assert app.wait(timeout=30) == 128 + signal.SIGTERM
+
+
+# Drives an interactive `ser gui --replay BAD`: once the window is up, opens another recording (or
+# nothing) as a user would with Ctrl+O, then quits as File > Quit does; exits with run_gui's status.
+_INTERACTIVE_DRIVER = """
+import argparse, sys
+from PySide6 import QtCore, QtWidgets
+from gui import commands
+from gui.app import create_app, run_gui
+from gui.main_window import MainWindow
+
+model, bad, other = sys.argv[1:4]
+parser = argparse.ArgumentParser()
+commands.register(parser.add_subparsers())
+args = parser.parse_args(["gui", "--model", model, "--replay", bad])
+app = create_app()
+
+def window():
+    return next(w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+
+def open_other():
+    if other != "-":
+        window().open_file(other)
+    QtCore.QTimer.singleShot(1500, lambda: (window().close(), app.quit()))
+
+QtCore.QTimer.singleShot(1000, open_other)
+sys.exit(run_gui(args))
+"""
+
+
+@pytest.mark.parametrize("then_open", [True, False], ids=["then-another-file", "nothing-else"])
+def test_an_interactive_run_whose_replay_failed_exits_normally_once_another_file_was_opened(
+        tmp_path, tiny_model_path, speech_wav, then_open):
+    """``ser gui --replay BAD`` in a window: the window says why, and the exit status says the file
+    could not be replayed only if nothing else was opened before a normal quit (a trial's run exited
+    1 after the user had gone on to replay other files)."""
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-c", _INTERACTIVE_DRIVER, str(tiny_model_path), str(bad),
+                           str(speech_wav) if then_open else "-"], capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "bad.wav" in proc.stderr  # said on the terminal too
+    assert proc.returncode == (0 if then_open else 1), proc.stderr
