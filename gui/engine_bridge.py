@@ -657,6 +657,7 @@ class EngineBridge:
         from streamer.session import analysis_state
 
         analysis = analysis_state(store.ended, store.segments, store.results)
+        analysis["exported_running"] = store.exported_running  # a JSON export made while it was being written
         # ser batch keeps a call's notes in its metadata, beside the errors
         notices = metadata.get("notices") if isinstance(metadata.get("notices"), list) else []
         # (what the sound output said is not about the analysis: it is not said again)

@@ -167,6 +167,10 @@ def _incomplete_note(name: str, loaded) -> str | None:
     if state in (None, "complete"):
         return None
     until = analysis.get("analysed_until_s") or 0.0
+    if state != "stopped" and analysis.get("exported_running"):  # no end record yet when it was exported
+        doing = "listening" if is_live(loaded.metadata) else "its analysis running"
+        return (f"{name}: this JSON export was made while the session was still being written ({doing}); the "
+                f"results up to {time_text(until)} are in it.")
     if is_live(loaded.metadata):  # listening ends when someone stops it: an error or a kill is worth a word
         ended_by = (analysis.get("ended") or {}).get("ended_by")
         if state == "stopped" and isinstance(ended_by, str) and ended_by:

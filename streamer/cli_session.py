@@ -63,8 +63,12 @@ def run_session(args) -> int:
     live = is_live(store.metadata)  # listening ends when it is stopped: no recording to reach the end of
     writing = being_written(src) if store.ended is None else False
     ended_by = (store.ended or {}).get("ended_by")
-    if writing:
-        line += (f"; the session is still being written ({'listening' if live else 'a running analysis'}): its "
+    doing = "listening" if live else "a running analysis"
+    if store.exported_running:  # a JSON export made while its session was being written
+        line += (f"; the JSON export was made while the session was still being written ({doing}): its results "
+                 f"up to {until} into the {'session' if live else 'recording'}")
+    elif writing:
+        line += (f"; the session is still being written ({doing}): its "
                  f"results so far, up to {until} into the {'session' if live else 'recording'}")
     elif live and store.ended is None:  # a killed app's session (or, where locks cannot be asked, a running one)
         line += (f"; the session has no end record ({'still being written, or ' if writing is None else ''}the "

@@ -48,6 +48,7 @@ SYNC_INTERVAL_S = 1.0
 ANALYSIS_COMPLETE = "complete"
 ANALYSIS_STOPPED = "stopped"
 ANALYSIS_UNFINISHED = "unfinished"  # no end record (yet): a session still being written, or a killed run's
+ANALYSIS_RUNNING = "running"  # a JSON export's state when its session was still being written
 SEGMENT_SYNC_GAP_S = 0.1
 # A writer whose file fails (a full disk) keeps the records it could not write in memory, up to this
 # many bytes of them (20 minutes of speech with short pauses write 1.2 MB: about 17 hours of one
@@ -175,6 +176,9 @@ class SessionStore:
         self.errors = errors
         self.salvaged: dict | None = None  # set by open(salvage=True) when a damaged line was left out
         self.ended = ended
+        # Read from a JSON export made while its session was still being written (its analysis state
+        # "running"): it has no end record because the session had none yet, not because it was killed.
+        self.exported_running = False
         self._file = file  # a writer's open file (create), records appended as they happen; None read back
         self.writer = file is not None
         # A writer's file failed (a full disk): the records from that one on, as lines, wait here.
@@ -339,8 +343,10 @@ class SessionStore:
         if not isinstance(ended, dict) and analysis.get("state") in (ANALYSIS_COMPLETE, ANALYSIS_STOPPED):
             # ser batch's results.json before it wrote an end record: its state says how it ended
             ended = {"analysis": analysis["state"], "analysed_until_s": analysis.get("analysed_until_s")}
-        return cls(path, meta, segments, results, [str(e) for e in doc.get("errors") or []],
-                   ended if isinstance(ended, dict) else None)
+        store = cls(path, meta, segments, results, [str(e) for e in doc.get("errors") or []],
+                    ended if isinstance(ended, dict) else None)
+        store.exported_running = store.ended is None and analysis.get("state") == ANALYSIS_RUNNING
+        return store
 
     # ------------------------------------------------------------------ writing
     def append(self, event) -> None:
@@ -546,6 +552,8 @@ class SessionStore:
         at = f"{time_text(until)} of {time_text(total)}"
         if state["state"] == ANALYSIS_STOPPED:
             return until, f"the analysis stopped at {at}: the recording after it is not analysed"
+        if self.exported_running:
+            return until, f"the analysis was still running when the JSON export this comes from was made: results up to {at}"
         writing = None if self.path is None else being_written(self.path)
         if writing:  # exported from a session still being written (a running analysis, the app's replay)
             return until, f"the analysis was still running when this was written: results up to {at} so far"
@@ -568,6 +576,9 @@ class SessionStore:
             if isinstance(ended_by, str) and ended_by.strip():
                 return until, f"listening ended on an error ({ended_by.strip().rstrip('.')}) at {time_text(until)}"
             return None
+        if self.exported_running:
+            return until, (f"the session was still being written (listening) when the JSON export this comes from was "
+                           f"made: its results up to {time_text(until)}")
         writing = None if self.path is None else being_written(self.path)
         if writing:
             return until, (f"the session was still being written (listening) when this was exported: its results so "
@@ -581,8 +592,8 @@ class SessionStore:
         session still being written says "running")."""
         store = self.contents()
         analysis = analysis_state(store.ended, store.segments, store.results)
-        if self._file is not None:
-            analysis["state"] = "running"
+        if self._file is not None or store.exported_running:  # (an export of such an export says it too)
+            analysis["state"] = ANALYSIS_RUNNING
         return write_json(path, store.metadata, store.segments, store.results, store.errors, analysis)
 
     def _keep_unsaved(self, line: str, always: bool = False, start_s=None) -> None:

@@ -851,3 +851,26 @@ def test_a_listen_that_fails_keeps_the_live_sessions_level_and_spectrogram(qtbot
     assert len(w.histories[0].level) == levels and len(w.histories[0].results) == 1
     lane = w.plot_stack.lanes[0]
     assert "no level" not in lane.caption(lane.level_plot)
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["listening", "recording"])
+def test_a_json_export_made_while_its_session_was_written_opens_without_calling_it_killed(tmp_path, live):
+    """The app's JSON export made while it listened or analysed (its state "running") has no end
+    record because the session had none yet: opened, it says so, not that the program was killed."""
+    from gui.engine_bridge import EngineBridge
+    from gui.main_window import _incomplete_note
+    from streamer.events import SpeechSegment, WindowResult
+    from streamer.session import SessionStore
+
+    session = SessionStore.create(tmp_path / "s.jsonl", {"source": "microphone" if live else "file"})
+    source = ({"kind": "MicrophoneSource", "start_s": 0.0} if live else
+              {"kind": "FileSource", "start_s": 0.0, "duration_s": 60.0})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5}, "source": source})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0),
+                    WindowResult(track=0, track_name="mix", kind="window", start_s=0.5, end_s=2.5,
+                                 heads={"emotion": {"calm": 1.0}}, speech_ratio=1.0, latency_ms=1.0)])
+    export = session.export_json(tmp_path / "running.json")
+    session.close(analysis="stopped")
+    note = _incomplete_note("running.json", EngineBridge.open_session(export))
+    assert note == ("running.json: this JSON export was made while the session was still being written ("
+                    f"{'listening' if live else 'its analysis running'}); the results up to 3.0 s are in it.")

@@ -1059,3 +1059,31 @@ def test_a_csv_says_how_far_a_recordings_analysis_got_when_it_was_written(tmp_pa
     end.pop("analysis"), end.pop("analysed_until_s")  # as the earliest formats wrote it
     path.write_text("\n".join([*lines[:-1], json.dumps(end)]) + "\n")
     assert last_row("old.csv")["start_s"] == "3.0"
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["listening", "recording"])
+def test_a_json_export_made_while_its_session_was_written_is_not_called_killed(tmp_path, capsys, live):
+    """The app's JSON export while it listens (or analyses a recording) says "running"; that export
+    exported again with ``ser session`` says it was made while the session was being written, not
+    that the program was killed (it said so before; the app's words: tests/gui)."""
+    from ser.cli import main
+
+    session = SessionStore.create(tmp_path / "s.jsonl", {"source": "microphone" if live else "file"})
+    source = ({"kind": "MicrophoneSource", "start_s": 0.0} if live else
+              {"kind": "FileSource", "start_s": 0.0, "duration_s": 60.0})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2},
+                                    "source": source})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
+    export = session.export_json(tmp_path / "running.json")
+    assert json.loads(export.read_text())["analysis"]["state"] == "running"
+    session.close(analysis="stopped")
+
+    assert main(["session", str(export), str(tmp_path / "again.csv")]) == 0
+    line = capsys.readouterr().out
+    assert "the JSON export was made while the session was still being written" in line, line
+    assert "killed" not in line
+    row = list(csv.DictReader((tmp_path / "again.csv").read_text().splitlines()))[-1]
+    assert row["kind"] == "stopped" and "still" in row["settings"] and "when the JSON export this comes from was " \
+        "made" in row["settings"] and "killed" not in row["settings"], row
+    assert main(["session", str(export), str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["analysis"]["state"] == "running"  # still said
