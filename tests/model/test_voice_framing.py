@@ -17,7 +17,7 @@ from model.arch import (
 )
 from model.runtime import voice_partial_count, voice_partials
 
-LENGTHS = [150, 300, 1000, 16000, 25440, 25600, 25601, 32000, 38400, 40000, 48000, 64000]
+LENGTHS = [150, 200, 201, 202, 300, 400, 1000, 16000, 25440, 25600, 25601, 32000, 38400, 40000, 48000, 64000]
 
 
 def reference_partials(window: np.ndarray) -> np.ndarray:
@@ -45,6 +45,7 @@ def test_partials_equal_the_plain_framing(n):
     got = voice_partials(window.copy())
     assert got.dtype == np.float32 and got.shape[0] == voice_partial_count(n)
     assert np.array_equal(got, reference_partials(window))
+    assert np.array_equal(voice_partials(np.repeat(window, 2)[::2]), got)  # the same samples, not contiguous
 
 
 def test_a_batch_framed_in_place_equals_each_window_alone():

@@ -1087,3 +1087,26 @@ def test_a_json_export_made_while_its_session_was_written_is_not_called_killed(t
         "made" in row["settings"] and "killed" not in row["settings"], row
     assert main(["session", str(export), str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["analysis"]["state"] == "running"  # still said
+
+
+def test_a_live_session_that_ended_with_no_error_reported_is_not_said_to_have_ended_on_one(tmp_path, capsys):
+    """The app records LIVE_ENDED_UNREPORTED when its engine stopped listening without saying why: the
+    CSV, ``ser session`` and the report say it ended by itself (they said "ended on an error (The
+    live analysis stopped by itself)")."""
+    from ser.cli import main
+    from streamer.batch.report import session_report
+    from streamer.session import LIVE_ENDED_UNREPORTED
+
+    path = tmp_path / "live.jsonl"
+    session = SessionStore.create(path, {"source": "microphone"})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2},
+                                    "source": {"kind": "MicrophoneSource", "start_s": 0.0}})
+    session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
+    session.close(analysis="stopped", analysed_until_s=4.0, ended_by=LIVE_ENDED_UNREPORTED)
+    assert main(["session", str(path), str(tmp_path / "live.csv")]) == 0
+    line = capsys.readouterr().out
+    assert line.rstrip().endswith("; listening ended by itself, with no error reported at 4.0 s."), line
+    row = list(csv.DictReader((tmp_path / "live.csv").read_text().splitlines()))[-1]
+    assert row["kind"] == "stopped" and row["settings"] == "listening ended by itself, with no error reported at 4.0 s"
+    report = session_report(path, tmp_path / "live.html").read_text()
+    assert "live audio, listening ended by itself, with no error reported" in report and "on an error" not in report
