@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from streamer.session import (
+    LIVE_ENDED_UNREPORTED,
     being_written,
     end_record,
     renamed_tracks,
@@ -71,7 +72,9 @@ def read_session_info(path: Path) -> SessionInfo | None:
     ends = [float(r["end_s"]) for r in tail if r.get("type") == "result" and "end_s" in r]
     state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
     if state == "stopped" and isinstance(end.get("ended_by"), str) and end["ended_by"]:
-        state = f"ended by an error: {end['ended_by']}"  # the microphone lost, not its user's Stop
+        # the microphone lost, not its user's Stop
+        state = ("ended by itself, with no error reported" if end["ended_by"].strip() == LIVE_ENDED_UNREPORTED
+                 else f"ended by an error: {end['ended_by']}")
     until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
     if isinstance(until, (int, float)) and until > 0:
         ends.append(float(until))

@@ -16,6 +16,7 @@ from streamer.session import (
     being_written,
     is_live,
     is_session_file,
+    live_ending,
 )
 from streamer.summary import count_text, time_text
 
@@ -73,8 +74,8 @@ def run_session(args) -> int:
     elif live and store.ended is None:  # a killed app's session (or, where locks cannot be asked, a running one)
         line += (f"; the session has no end record ({'still being written, or ' if writing is None else ''}the "
                  f"program was killed or crashed while it listened): its results go up to {until}")
-    elif live and isinstance(ended_by, str) and ended_by:  # stopped by an error (a microphone lost)
-        line += f"; listening ended on an error ({ended_by.rstrip('.')}) at {until}"
+    elif live and (how := live_ending(ended_by)):  # stopped by an error (a microphone lost)
+        line += f"; listening ended {how} at {until}"
     elif not live and state["state"] != ANALYSIS_COMPLETE:  # a killed run's journal, or a stopped analysis
         line += f"; the analysis did not finish ({state['state']}): its results go up to {until} into the recording"
     print(line + ".")

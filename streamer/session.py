@@ -572,10 +572,8 @@ class SessionStore:
         until = state["analysed_until_s"]
         until = float(until) if isinstance(until, (int, float)) else results_end(self.segments, self.results)
         if self.ended is not None:
-            ended_by = self.ended.get("ended_by")
-            if isinstance(ended_by, str) and ended_by.strip():
-                return until, f"listening ended on an error ({ended_by.strip().rstrip('.')}) at {time_text(until)}"
-            return None
+            how = live_ending(self.ended.get("ended_by"))
+            return None if how is None else (until, f"listening ended {how} at {time_text(until)}")
         if self.exported_running:
             return until, (f"the session was still being written (listening) when the JSON export this comes from was "
                            f"made: its results up to {time_text(until)}")
@@ -1003,6 +1001,22 @@ def export_failure(path, what: str, exc: OutputPathError) -> SessionError:
 def results_end(segments: list[SpeechSegment], results: list[WindowResult]) -> float:
     """Where a session's last speech segment or result ends (0 without any)."""
     return max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
+
+
+# What the app records as a live session's end (``ended_by``) when its engine stopped without saying why.
+LIVE_ENDED_UNREPORTED = "The live audio ended with no error reported."
+
+
+def live_ending(ended_by: object) -> str | None:
+    """How a live session that its user did not stop ended, from its end record's ``ended_by``, as the
+    CSV, ``ser session`` and the batch report say it after "listening ended": "on an error (WHAT)",
+    or "by itself, with no error reported" when the engine said nothing. None when there is no
+    such record (its user stopped it)."""
+    if not isinstance(ended_by, str) or not ended_by.strip():
+        return None
+    if ended_by.strip() == LIVE_ENDED_UNREPORTED:
+        return "by itself, with no error reported"
+    return f"on an error ({ended_by.strip().rstrip('.')})"
 
 
 def analysis_state(ended: dict | None, segments: list[SpeechSegment], results: list[WindowResult]) -> dict:

@@ -21,7 +21,7 @@ from model.labels import label_color
 from model.times import tenths
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
-from streamer.session import csv_values
+from streamer.session import LIVE_ENDED_UNREPORTED, csv_values
 from streamer.summary import BUILT_IN_HEADS, clock_text, count_text, pause_length_text, span_text, time_text
 
 PLOT_DPI = 80
@@ -313,7 +313,9 @@ def session_report(session_path: Path, out_path: Path, store=None) -> Path:
     if live:  # listening ends when someone stops it, or on an error (the microphone lost)
         state = {ANALYSIS_UNFINISHED: "not finished (the session has no end record: still listening, or the "
                                       "program was closed, killed or its disk filled up)"}.get(
-            progress["state"], f"live audio, listening ended on an error: {ended_by.strip().rstrip('.')}"
+            progress["state"], "live audio, listening ended by itself, with no error reported"
+            if isinstance(ended_by, str) and ended_by.strip() == LIVE_ENDED_UNREPORTED else
+            f"live audio, listening ended on an error: {ended_by.strip().rstrip('.')}"  # (no brackets: the report's own go round it)
             if isinstance(ended_by, str) and ended_by.strip() else "live audio, listened to until stopped")
     else:
         state = {ANALYSIS_COMPLETE: "complete, to the end of the recording",
