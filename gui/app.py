@@ -28,10 +28,35 @@ def create_app() -> QtWidgets.QApplication:
     return app
 
 
+NO_DISPLAY_EXIT = 1
+
+
+def no_display_reason() -> str | None:
+    """Why a window cannot open here, or None: on Linux, Qt's desktop platforms need a display
+    (DISPLAY for X11, WAYLAND_DISPLAY for Wayland); without one Qt aborts with advice on missing
+    packages and reinstalling, which sends the user the wrong way. QT_QPA_PLATFORM naming another
+    platform (offscreen, vnc, eglfs ...) needs none."""
+    import os
+
+    if not sys.platform.startswith("linux"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
+    if platform not in ("", "xcb", "wayland", "wayland-egl"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
+            "session, or over ssh -X; ser analyze and ser batch work without one")
+
+
 def run_gui(args) -> int:
     """Open the window; with ``--replay`` replay a file, optionally snapshot and exit at the end."""
     import pyqtgraph as pg
 
+    reason = no_display_reason()
+    if reason:
+        print(f"ser gui: {reason}.", file=sys.stderr)
+        return NO_DISPLAY_EXIT
     replay = getattr(args, "replay", None)
     if replay and not Path(replay).is_file() and (args.snapshot or args.exit_when_done):
         # Scripted: said on the command line (the window's own message speaks of its Open dialog).

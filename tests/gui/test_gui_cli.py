@@ -157,3 +157,19 @@ def test_an_interactive_run_whose_replay_failed_exits_normally_once_another_file
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "bad.wav" in proc.stderr  # said on the terminal too
     assert proc.returncode == (0 if then_open else 1), proc.stderr
+
+
+def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
+    """On a machine without a display (a server, an ssh session without -X) Qt aborted with advice to
+    install xcb-cursor packages and reinstall; the command now says what is missing and exits 1."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env |= {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-m", "ser", "gui"], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "ser gui: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
+        "session, or over ssh -X; ser analyze and ser batch work without one."]
+    env["QT_QPA_PLATFORM"] = "offscreen"  # a platform that needs no display: not refused
+    proc = subprocess.run([sys.executable, "-m", "ser", "gui", "--replay", str(tmp_path / "gone.wav"),
+                           "--exit-when-done"], capture_output=True, text=True, timeout=60, env=env)
+    assert "no display" not in proc.stderr and "gone.wav: file not found" in proc.stderr
