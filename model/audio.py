@@ -135,6 +135,18 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
             "Splitting channels separates speakers only when each channel holds one.")
 
 
+def agent_twin_message(where: str, first: str, second: str, n_channels: int, errors: Sequence[str] = ()) -> str:
+    """Why a call is refused when the agent's channel (left out) and an analysed one hold the same
+    sound: the customer's channel has the agent's voice in it too, so its results would be the
+    agent's as much (``ser batch`` and ``ser analyze --channels split`` with an agent named keep none).
+    ``errors``: what else went wrong reading it (a file cut short)."""
+    also = f" Also: {'; '.join(errors)}" if errors else ""
+    return (f"{where}: its {first} and {second} channels hold the same sound (a mono recording saved as "
+            f"{n_channels} channels?), so both parties are mixed in each, the agent's voice in the customer's "
+            "channel; no results are kept. --analyse-agent analyses such recordings where that is lawful (with "
+            f"--channels mix: their channels are one).{also}")
+
+
 # How a note that a recording's channels take turns ends: what to do, on the command line
 # (split_advice), and in the app (gui/main_window.py gives one of these in its place).
 SPLIT_ADVICE_START = "To analyse each side apart"

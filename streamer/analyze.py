@@ -29,6 +29,9 @@ class AnalysisResult:
     duration_s: float | None = None
     analysed_until_s: float = 0.0  # how far into the file the analysis got (Engine.analysed_until_s)
     metadata: dict = field(default_factory=dict)
+    # (analysed channel, another) pairs that held the same sound throughout (Source.twin_pairs), once
+    # the file was read to its end
+    twin_pairs: list[tuple[int, int]] = field(default_factory=list)
     # With keep_windows=False: per (track, head, output), the window result holding its peak so far
     # (the first of equal ones) and its place in arrival order.
     _peaks: dict = field(default_factory=dict, repr=False)
@@ -102,6 +105,7 @@ def analyze_file(path: str | os.PathLike, predictor, config: EngineConfig | None
         out._finish_peaks()
         out.stats = engine.stats
         out.analysed_until_s = engine.analysed_until_s
+        out.twin_pairs = list(source.twin_pairs)
         if own_session is not None:  # a no-op after the engine closed it; here when it could not
             own_session.close(stats=out.stats.to_dict(), analysis=ANALYSIS_STOPPED,
                               analysed_until_s=out.analysed_until_s)

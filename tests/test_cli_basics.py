@@ -579,6 +579,31 @@ def test_a_mono_file_split_into_agent_and_customer_is_explained(tmp_path, capsys
     assert "has one channel" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_mono_call_saved_as_stereo_keeps_no_results_when_its_agent_is_left_out(tmp_path, capsys, speech_16k,
+                                                                                tiny_model_path, fmt):
+    """Its customer's channel holds the agent's voice too: ``ser analyze --channels split`` with the
+    agent named keeps no results of it, as ``ser batch`` keeps none (it wrote them with a note);
+    ``--analyse-agent`` analyses it, with the note."""
+    import soundfile as sf
+
+    twin = tmp_path / "twin.wav"
+    sf.write(str(twin), np.stack([speech_16k, 0.7 * speech_16k], axis=1), 16000)
+    common = ["--channels", "split", "--names", "Agent,Customer", "--format", fmt, "--model", str(tiny_model_path),
+              "--quiet"]
+    out = tmp_path / "out"
+    assert main(["analyze", str(twin), "--out", str(out), *common]) == 1
+    err = capsys.readouterr().err
+    assert (f"ser analyze: {twin}: its Agent and Customer channels hold the same sound (a mono recording saved as 2 "
+            "channels?), so both parties are mixed in each, the agent's voice in the customer's channel; no results "
+            "are kept. --analyse-agent analyses such recordings") in err
+    assert not out.exists()  # nothing written, not even the folder made for it
+    assert main(["analyze", str(twin), "--out", str(out), "--analyse-agent", *common]) == 0
+    err = capsys.readouterr().err
+    assert "no results are kept" not in err and "hold the same sound" in err  # analysed, and said
+    assert [p.suffix for p in out.iterdir()] == [f".{fmt}"]
+
+
 def test_results_of_a_file_whose_name_is_as_long_as_a_name_can_be(tmp_path, speech_paths, tiny_model_path):
     """A 255-byte input name: its result's name (and a CSV's journal's) would be longer than a file
     name can be, so it keeps its start and a suffix; every format is written."""

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
-from model.audio import narrowband_message
+from model.audio import agent_twin_message, narrowband_message
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
@@ -184,12 +184,8 @@ def analyze_call(task: CallTask) -> CallOutcome:
             # A mono recording saved as stereo: the customer's channel is the agent's too. Refused as a
             # mono call is (ChannelSelection), its results not kept.
             a, b = sorted(agent_in_customer[0])
-            also = f" Also: {'; '.join(errors)}" if errors else ""  # (a file cut short says so too)
-            raise AudioError(f"{task.path}: its {s.track_names[a]} and {s.track_names[b]} channels hold the same sound "
-                             f"(a mono recording saved as {source.n_channels} channels?), so both parties are mixed "
-                             "in each, the agent's voice in the customer's channel; no results are kept. "
-                             "--analyse-agent analyses such recordings where that is lawful (with --channels mix: "
-                             f"their channels are one).{also}")
+            raise AudioError(agent_twin_message(str(task.path), s.track_names[a], s.track_names[b], source.n_channels,
+                                                errors))  # (a file cut short says so too)
         out.duration_s = source.total_s
         source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
         if out.duration_s is not None:
