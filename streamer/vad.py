@@ -21,6 +21,9 @@ PRIME_FRAMES = 10
 SILENCE_RESET_S = 2.0
 QUIET_AFTER_SILENCE_DB = -75.0
 DC_TIME_S = 2.0  # time constant of the DC offset taken out of webrtcvad's input
+# webrtcvad's own hangover: the longest it keeps calling frames after speech speech (9 frames of 10 ms
+# in its aggressive modes, 14 in its quality mode). Digital silence past this is never speech.
+HANGOVER_S = 0.15
 
 
 def means_and_levels(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +226,7 @@ class FrameVad:
         self._primed = False
         self._reset_frames = max(1, int(round(SILENCE_RESET_S * SAMPLE_RATE_HZ / frame_samples)))
         self._silent_frames = 0  # digital silence since the last audible frame (none at the start)
+        self._hangover_frames = max(1, int(math.ceil(HANGOVER_S * SAMPLE_RATE_HZ / frame_samples)))
         self._after_silence = False  # frames stay non-speech until a loud one (_quiet_after_silence)
 
     def reset(self) -> None:
@@ -314,8 +318,23 @@ class FrameVad:
         flags[done:] = [process(vad, SAMPLE_RATE_HZ, row, f) for row in pcm[done:]]
         if leaked is not None:
             flags &= ~leaked
+        # Digital silence is no speech past webrtcvad's own hangover: deep into a long run after
+        # speech its fixed-point filters can keep it calling zeros speech for over a second (a call's
+        # side, repeated, had its later segments run on 1.3-2.2 s into the other side's turns).
+        flags &= ~self._deep_in_silence(self._gain.audible)
         flags &= ~self._quiet_after_silence(self._gain.level, self._gain.audible)
         return flags
+
+    def _deep_in_silence(self, audible: np.ndarray) -> np.ndarray:
+        """Frames of digital silence (or dither) more than HANGOVER_S after the last audible frame,
+        counted across blocks (before :meth:`_quiet_after_silence` moves the count on)."""
+        heard = np.flatnonzero(audible)
+        index = np.arange(len(audible))
+        last = np.full(len(audible), -1 - self._silent_frames)  # the last audible frame, at or before each
+        if len(heard):
+            at = np.searchsorted(heard, index, side="right") - 1
+            last = np.where(at >= 0, heard[np.maximum(at, 0)], last)
+        return index - last > self._hangover_frames
 
     def _quiet_after_silence(self, level: np.ndarray, audible: np.ndarray) -> np.ndarray:
         """Frames that are not speech however webrtcvad hears them: after at least SILENCE_RESET_S of

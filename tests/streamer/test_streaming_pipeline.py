@@ -210,6 +210,31 @@ def test_room_noise_after_long_digital_silence_is_not_taken_for_speech(speech_pa
     assert not whole[start:start + len(room) // 480].any()
 
 
+def test_digital_silence_after_speech_is_no_speech_past_webrtcvads_hangover(speech_paths):
+    """A call's side (its takes 2.4 s apart, digital silence between them: the other side's turns),
+    repeated: deep into the later runs of zeros webrtcvad kept calling them speech, for over a second
+    each (334 frames of 30 ms here), so the same audio gave longer segments the later it came. Now no
+    frame of digital silence past HANGOVER_S is speech, whatever the block sizes."""
+    from streamer.vad import HANGOVER_S, FrameVad
+
+    gap = np.zeros(int(2.4 * SAMPLE_RATE_HZ), np.float32)
+    x = np.tile(np.concatenate([part for p in speech_paths for part in (load_mono_16k(p), gap)]), 6)
+    silent = np.array([not x[k * 480:(k + 1) * 480].any() for k in range(len(x) // 480)])
+    since_sound = np.zeros(len(silent), int)  # frames of silence up to each, since the last frame of sound
+    for k in range(1, len(silent)):
+        since_sound[k] = since_sound[k - 1] + 1 if silent[k] else 0
+
+    def flags(block: int) -> np.ndarray:
+        vad = FrameVad(2, 480)
+        return np.concatenate([vad.push(x[i:i + block]) for i in range(0, len(x), block)])
+
+    whole = flags(32000)
+    deep = silent & (since_sound > HANGOVER_S * SAMPLE_RATE_HZ / 480)
+    assert whole.any() and not whole[deep].any()
+    assert whole[silent & ~deep].any()  # webrtcvad's own hangover stays, as before
+    assert np.array_equal(whole, flags(4000)) and np.array_equal(whole, flags(1234))
+
+
 def test_vad_gain_depends_on_past_frames_only():
     from streamer.vad import VadGain
 
