@@ -537,10 +537,13 @@ class SessionStore:
         or has no end record (killed, or still running: its writer's lock says which): where its
         results end and what the CSV's row of kind ``stopped`` says of it. None when the analysis
         reached the end. A live session has no end to reach: its user's stop is its end, and the row
-        is there only when something else ended it (:meth:`_live_ended_row`)."""
+        is there only when something else ended it (:meth:`_live_ended_row`). A recording's session
+        without its length (cut off before the engine's metadata, by a kill or a damaged disk) gets
+        the row when it has no end record, without the length."""
         source = (self.metadata.get("engine") or {}).get("source") or {}
         total = source.get("duration_s")
-        if not isinstance(total, (int, float)):
+        known = isinstance(total, (int, float))
+        if is_live(self.metadata) or (not known and self.ended is not None):
             return self._live_ended_row() if is_live(self.metadata) else None
         state = analysis_state(self.ended, self.segments, self.results)
         if state["state"] == ANALYSIS_COMPLETE:
@@ -549,7 +552,7 @@ class SessionStore:
         if not isinstance(until, (int, float)):  # an end record of an early format: where the results end
             until = results_end(self.segments, self.results)
         until = float(until)
-        at = f"{time_text(until)} of {time_text(total)}"
+        at = f"{time_text(until)} of {time_text(total)}" if known else time_text(until)
         if state["state"] == ANALYSIS_STOPPED:
             return until, f"the analysis stopped at {at}: the recording after it is not analysed"
         if self.exported_running:

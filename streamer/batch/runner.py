@@ -31,7 +31,7 @@ from streamer.batch.store import RESULTS, BatchStore
 from streamer.batch.worker import DONE, FAILED, CallOutcome, CallTask, analyze_call, limit_threads
 from streamer.errors import ConfigError
 from streamer.session import crosstalk_text, settings_text
-from streamer.summary import count_text
+from streamer.summary import count_text, time_text
 
 EXIT_SOME_FAILED = 1
 IN_FLIGHT_PER_WORKER = 2  # calls queued per local worker: keeps it busy while the last outcome is written
@@ -62,7 +62,7 @@ class BatchRun:
         return EXIT_SOME_FAILED if self.failed else 0
 
     def line(self) -> str:
-        audio = (f"; {self.audio_s / SECONDS_PER_HOUR:.3f} h of audio in {self.wall_s:.1f} s "
+        audio = (f"; {time_text(self.audio_s)} of audio in {self.wall_s:.1f} s "
                  f"({self.hours_per_hour:.0f} h of audio per hour)" if self.analysed or self.failed
                  else f"; nothing to analyse ({self.wall_s:.1f} s)")
         return (f"{count_text(self.total, 'call')}: {self.analysed} analysed, {self.skipped} skipped "
@@ -510,7 +510,8 @@ def _times(n: int) -> str:
 
 def _batch_counts(run: BatchRun) -> dict:
     return {"total": run.total, "analysed": run.analysed, "skipped": run.skipped, "failed": run.failed,
-            "audio_s": run.audio_s, "wall_s": run.wall_s, "hours_per_hour": run.hours_per_hour}
+            "audio_s": round(run.audio_s, 3), "wall_s": round(run.wall_s, 3),
+            "hours_per_hour": round(run.hours_per_hour, 2)}
 
 
 OVERVIEW_FILES = ("calls.csv", "calls.parquet", "report.html", "batch.json")

@@ -1110,3 +1110,24 @@ def test_a_live_session_that_ended_with_no_error_reported_is_not_said_to_have_en
     assert row["kind"] == "stopped" and row["settings"] == "listening ended by itself, with no error reported at 4.0 s"
     report = session_report(path, tmp_path / "live.html").read_text()
     assert "live audio, listening ended by itself, with no error reported" in report and "on an error" not in report
+
+
+def test_a_recordings_session_cut_off_before_its_length_still_ends_its_csv_with_a_stopped_row(tmp_path):
+    """A session file cut inside its second line (the engine's metadata, with the recording's length:
+    a kill as it started, a damaged disk) exported with no row saying the analysis had not finished."""
+    path = tmp_path / "talk.jsonl"
+    session = SessionStore.create(path, {"source": "file", "path": "/x/talk.wav"})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5}, "source": {
+        "kind": "FileSource", "start_s": 0.0, "duration_s": 60.0}})
+    session.close(analysis="complete")
+    first, second = path.read_text().splitlines(keepends=True)[:2]
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text(first + second[:len(second) // 2])
+    rows = list(csv.DictReader(export_csv(cut, tmp_path / "cut.csv").read_text().splitlines()))
+    assert rows[-1]["kind"] == "stopped" and rows[-1]["settings"] == (
+        "the analysis did not finish (the run was killed or crashed) at 0.0 s: the recording after it is not analysed")
+    # With an end record and no length (an early format), nothing is guessed: no row, as before.
+    ended = tmp_path / "ended.jsonl"
+    ended.write_text(first + json.dumps({"type": "end", "analysis": "stopped"}) + "\n")
+    assert not [r for r in csv.DictReader(export_csv(ended, tmp_path / "e.csv").read_text().splitlines())
+                if r["kind"] == "stopped"]
