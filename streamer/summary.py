@@ -37,6 +37,17 @@ class EmotionTime:
         return {lab: s / total for lab, s in self.seconds.items() if s > 0} if total > 0 else {}
 
 
+def left_out_text(not_speech: dict[str, float] | None) -> str:
+    """What the speech gate left out of a track, from a summary's ``not_speech`` (reason -> seconds):
+    "10.0 s of sound left out as not speech: 8.0 s a tone and 2.0 s noise", or "" for none."""
+    if not not_speech:
+        return ""
+    seconds = ms(sum(not_speech.values()))
+    # each reason with its time; joined by "and" (a reason itself may hold commas)
+    reasons = " and ".join(f"{t:.1f} s {why}" for why, t in sorted(not_speech.items(), key=lambda kv: kv[1], reverse=True))
+    return f"{seconds:.1f} s of sound left out as not speech: {reasons}"
+
+
 @dataclass
 class TrackSummary:
     """What one track of one input amounts to. Shares and means are weighted by utterance duration.
@@ -92,13 +103,7 @@ class TrackSummary:
 
     def line(self) -> str:
         """One human-readable line."""
-        left_out = ""
-        if self.not_speech:
-            seconds = ms(sum(self.not_speech.values()))
-            # each reason with its time; joined by "and" (a reason itself may hold commas)
-            reasons = " and ".join(f"{t:.1f} s {why}" for why, t in
-                                   sorted(self.not_speech.items(), key=lambda kv: kv[1], reverse=True))
-            left_out = f"{seconds:.1f} s of sound left out as not speech: {reasons}"
+        left_out = left_out_text(self.not_speech)
         if not self.n_segments:
             return f"{self.track_name}: no speech" + (f"; {left_out}" if left_out else " found")
         short = ""
@@ -110,8 +115,10 @@ class TrackSummary:
         if not self.n_utterances:
             return head + "; no utterance long enough to analyse"
         shares = sorted(self.emotion_shares.items(), key=lambda kv: -kv[1])
-        shown = [f"{lab} {p * PERCENT:.0f}%" for lab, p in shares[:SHOWN_LABELS]]
-        rest = sum(p for _, p in shares[SHOWN_LABELS:])
+        # One class past the first few is named (as the app names it), not called "other".
+        named = SHOWN_LABELS + 1 if sum(p > 0 for _, p in shares[SHOWN_LABELS:]) == 1 else SHOWN_LABELS
+        shown = [f"{lab} {p * PERCENT:.0f}%" for lab, p in shares[:named]]
+        rest = sum(p for _, p in shares[named:])
         if rest > 0:
             shown.append(f"other {rest * PERCENT:.0f}%")
         if self.uncertain_s > 0:

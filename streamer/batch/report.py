@@ -22,7 +22,15 @@ from model.times import tenths
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
 from streamer.session import LIVE_ENDED_UNREPORTED, csv_values
-from streamer.summary import BUILT_IN_HEADS, clock_text, count_text, pause_length_text, span_text, time_text
+from streamer.summary import (
+    BUILT_IN_HEADS,
+    clock_text,
+    count_text,
+    left_out_text,
+    pause_length_text,
+    span_text,
+    time_text,
+)
 
 PLOT_DPI = 80
 PNG_COMPRESS_LEVEL = 1
@@ -748,9 +756,11 @@ def write_report(out_dir: Path, calls: list[dict], info: dict, timeline, path: P
             uncertain = sp.get("uncertain_s") or 0.0
             share_u = f" ({uncertain / sp['speech_s']:.0%})" if sp["speech_s"] > 0 else ""
             if not sp.get("n_segments"):
+                # (what the speech gate left out as not speech, as ser analyze's summary says it)
+                said = "; ".join(filter(None, (no_speech if c["status"] == "done" else NO_SPEECH,
+                                               left_out_text(sp.get("not_speech")))))
                 parts.append(f"<tr><td>{call}</td><td>{length}</td><td>{esc(sp['track_name'])}</td><td>0.0 s</td>"
-                             f"<td colspan='6' class='failed'>{esc(no_speech if c['status'] == 'done' else NO_SPEECH)}"
-                             "</td></tr>")
+                             f"<td colspan='6' class='failed'>{esc(said)}</td></tr>")
                 continue
             negative = sp["negative_valence_share"]
             parts.append(

@@ -373,3 +373,18 @@ def test_a_second_signal_while_the_analysis_stops_lets_it_finish_stopping(speech
     with open(tmp_path / "r.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows[-1]["kind"] == "stopped" and rows[0]["kind"] in ("window", "utterance")
+
+
+def test_a_summary_names_one_emotion_past_the_first_four_instead_of_calling_it_other():
+    """"surprised 6%, other 5%" where the other was sad alone: a single class past the first four is
+    named, as the app names it; two or more are summed as other."""
+    from streamer.summary import TrackSummary
+
+    five = {"calm": 0.4, "neutral": 0.25, "happy": 0.2, "surprised": 0.1, "sad": 0.05}
+    common = dict(speech_s=10.0, n_segments=2, n_utterances=2, valence=0.5, arousal=0.5, dominance=0.5,
+                  gender={"female": 0.5, "male": 0.5})
+    line = TrackSummary(0, "mix", emotion_shares=five, **common).line()
+    assert "calm 40%, neutral 25%, happy 20%, surprised 10%, sad 5%" in line and "other" not in line
+    six = {**five, "sad": 0.03, "angry": 0.02}
+    line = TrackSummary(0, "mix", emotion_shares=six, **common).line()
+    assert "surprised 10%, other 5%" in line and "sad" not in line

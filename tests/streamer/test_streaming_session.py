@@ -1131,3 +1131,18 @@ def test_a_recordings_session_cut_off_before_its_length_still_ends_its_csv_with_
     ended.write_text(first + json.dumps({"type": "end", "analysis": "stopped"}) + "\n")
     assert not [r for r in csv.DictReader(export_csv(ended, tmp_path / "e.csv").read_text().splitlines())
                 if r["kind"] == "stopped"]
+
+
+def test_a_reports_channel_without_speech_says_what_was_left_out_as_not_speech(tmp_path):
+    """A tone's recording: ser analyze said "no speech; 8.0 s of sound left out as not speech: 8.0 s
+    a tone", its report only "no speech found"."""
+    from streamer.batch.report import session_report
+
+    path = tmp_path / "tone.jsonl"
+    session = SessionStore.create(path, {"source": "file", "path": "/x/tone.wav"})
+    session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5}, "tracks": ["mix"], "source": {
+        "kind": "FileSource", "start_s": 0.0, "duration_s": 10.0}})
+    session.extend([SpeechSegment(0, "mix", 1.0, 9.0, not_speech="a tone")])
+    session.close(analysis="complete", analysed_until_s=10.0)
+    text = session_report(path, tmp_path / "tone.html").read_text()
+    assert "no speech found in this channel; 8.0 s of sound left out as not speech: 8.0 s a tone" in text
