@@ -528,7 +528,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.histories: dict[int, TrackHistory] = {}
         self.finished_tracks: set[int] = set()
         self.model_info: eb.ModelInfo | None = None
-        self.errors: list[str] = []
+        self.errors: list[str] = []  # what the banner said, errors and notices, in order (bounded)
+        self.notices: list[str] = []  # of those, the notices (said about the audio; nothing failed)
         self._fatal_message: str | None = None  # what stopped the engine, when it stopped by itself
         self._flashing: tuple[str, float] | None = None  # a passing status note, and when it goes
         self._expected_tracks = 1
@@ -962,6 +963,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show an error (or a ``notice``) in the window; the app keeps running. ``passing``, ``keep``:
         see ErrorBanner.show_message."""
         self.errors = [*self.errors[-(MAX_ERRORS_KEPT - 1):], message]  # bounded, like every history
+        if notice:
+            self.notices = [*self.notices[-(MAX_ERRORS_KEPT - 1):], message]
         self.banner.show_message(message, notice=notice, passing=passing, keep=keep)
         self.sig_error.emit(message)
 

@@ -43,6 +43,9 @@ def run_session(args) -> int:
         raise ConfigError(f"{out}: exists; give another name (ser session does not overwrite).")
     if src.is_dir():
         raise ConfigError(f"{src}: is a folder; give a session file (.jsonl).")
+    if src.is_file() and src.stat().st_size == 0:  # (said before any guess from its name)
+        raise ConfigError(f"{src}: is empty (0 bytes): not a session file. Session files are the .jsonl files "
+                          "ser analyze and the app write, or a JSON export.")
     if src.is_file() and src.suffix.lower() in AUDIO_SUFFIXES and not is_session_file(src):
         raise ConfigError(f"{src}: is a recording, not a session file. Analyse it with: ser analyze {src} --out "
                           "FOLDER (--format csv or json for those formats); ser session exports the session files "

@@ -73,12 +73,15 @@ def test_a_session_given_to_analyze_or_session_is_named_for_what_it_is(tmp_path,
     assert "cannot read" not in err and "left from a run" not in err
     assert main(["session", str(session), str(tmp_path / "s.csv")]) == 0
     assert capsys.readouterr().out.startswith(f"{session} -> {tmp_path / 's.csv'}: ")
+    empty = tmp_path / "empty.wav"  # (a name a recording has: its emptiness is said first)
+    empty.touch()
     for args, says in (([str(session), str(tmp_path / "s.csv")], "exists; give another name"),
                        ([str(session), str(tmp_path / "s.txt")], "give a file ending in .csv"),
                        ([str(speech_paths[0]), str(tmp_path / "t.csv")],
                         f"is a recording, not a session file. Analyse it with: ser analyze {speech_paths[0]} --out"),
                        ([str(tmp_path / "s.csv"), str(tmp_path / "t.json")], "not a session file"),
-                       ([str(tmp_path / "none.jsonl"), str(tmp_path / "t.csv")], "session file not found")):
+                       ([str(tmp_path / "none.jsonl"), str(tmp_path / "t.csv")], "session file not found"),
+                       ([str(empty), str(tmp_path / "t.csv")], "empty.wav: is empty (0 bytes)")):
         assert main(["session", *args]) == 2, args
         assert says in capsys.readouterr().err
     assert not (tmp_path / "t.csv").exists()

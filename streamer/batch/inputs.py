@@ -153,13 +153,14 @@ def discover(input_path: str | os.PathLike, notes: list[str] | None = None) -> l
             same = (st.st_dev, st.st_ino)
         except OSError:  # missing: reported when it is analysed
             same = resolved
-        if same in first:
-            if not root.is_dir():
-                raise ConfigError(f"{root}: names the same file twice ({first[same]} and {p}); list each "
-                                  "call once.")
+        if same in first:  # a line given twice, or a link: the call is analysed once
             if notes is not None:
-                notes.append(f"{p} is the same file as {first[same]} (a link): analysed once, as "
-                             f"{first[same].name}.")
+                if root.is_dir():
+                    how = f"{p} is the same file as {first[same]} (a link)"
+                else:
+                    how = (f"{root}: names {p} twice" if p == first[same] else
+                           f"{root}: names the same file twice ({first[same]} and {p})")
+                notes.append(f"{how}: analysed once, as {first[same].name}.")
             continue
         first[same] = p
         kept.append(p)

@@ -50,9 +50,10 @@ def test_list_file_paths_are_relative_to_the_list(tmp_path):
     calls = discover(listing)
     assert [(c.call_id, c.path) for c in calls] == [("rec__x.wav", tmp_path / "rec" / "x.wav"),
                                                    ("gone.mp3", tmp_path / "gone.mp3")]
-    listing.write_text("rec/x.wav\n./rec/x.wav\n")
-    with pytest.raises(ConfigError, match="names the same file twice"):
-        discover(listing)
+    listing.write_text("rec/x.wav\n./rec/x.wav\n")  # a call listed twice: analysed once, and said
+    notes: list[str] = []
+    assert [c.call_id for c in discover(listing, notes=notes)] == ["rec__x.wav"]
+    assert notes == [f"{listing}: names {tmp_path / 'rec' / 'x.wav'} twice: analysed once, as x.wav."]
     # A text file that is not a list of recordings (none of its lines is a file): said at once, not as
     # a batch of calls that all failed with "file not found".
     listing.write_text("hello\n")

@@ -173,3 +173,40 @@ def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ser", "gui", "--replay", str(tmp_path / "gone.wav"),
                            "--exit-when-done"], capture_output=True, text=True, timeout=60, env=env)
     assert "no display" not in proc.stderr and "gone.wav: file not found" in proc.stderr
+
+
+_SCRIPTED_DRIVER = """
+import argparse, sys
+from PySide6 import QtCore, QtWidgets
+from gui import commands
+from gui.app import create_app, run_gui
+from gui.main_window import MainWindow
+
+model, wav, notice = sys.argv[1], sys.argv[2], sys.argv[3] == "notice"
+parser = argparse.ArgumentParser()
+commands.register(parser.add_subparsers())
+args = parser.parse_args(["gui", "--model", model, "--replay", wav, "--speed", "8", "--exit-when-done"])
+app = create_app()
+
+def say():
+    window = next(w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    window.show_error("something said about the audio", notice=notice)
+
+QtCore.QTimer.singleShot(200, say)
+sys.exit(run_gui(args))
+"""
+
+
+@pytest.mark.parametrize("kind", ["notice", "error"])
+def test_a_scripted_replay_exits_1_on_an_error_and_0_on_a_notice(tmp_path, tiny_model_path, speech_wav, kind):
+    """``--exit-when-done``: a notice about the audio (digital silence, a quiet channel) is said as a
+    note and is no failure, as ser analyze's notes are not; an error makes the exit status 1 (a notice
+    did too)."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-c", _SCRIPTED_DRIVER, str(tiny_model_path), str(speech_wav), kind],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if kind == "notice":
+        assert proc.returncode == 0 and "ser gui: note: something said about the audio" in proc.stderr, proc.stderr
+    else:
+        assert proc.returncode == 1 and "ser gui: something said about the audio" in proc.stderr, proc.stderr
