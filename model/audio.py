@@ -135,11 +135,22 @@ def twin_channels_message(where: str, first: str, second: str, analysed: Sequenc
             "Splitting channels separates speakers only when each channel holds one.")
 
 
+def agent_twin_refusal(where: str, twin_pairs: Sequence[tuple[int, int]], analysed: Sequence[int],
+                       names: Sequence[str], errors: Sequence[str] = ()) -> str | None:
+    """Why a call is refused, or None: a channel left out (the agent's) and an analysed one held the
+    same sound (``twin_pairs``, the source's), so the customer's channel has the agent's voice in it
+    too, and its results would be the agent's as much (``ser batch`` and ``ser analyze --channels
+    split`` with an agent named keep none). ``errors``: what else went wrong reading it (a file cut
+    short)."""
+    pairs = [(a, b) for a, b in twin_pairs if (a in analysed) != (b in analysed)]
+    if not pairs:
+        return None
+    a, b = sorted(pairs[0])
+    return agent_twin_message(where, names[a], names[b], len(names), errors)
+
+
 def agent_twin_message(where: str, first: str, second: str, n_channels: int, errors: Sequence[str] = ()) -> str:
-    """Why a call is refused when the agent's channel (left out) and an analysed one hold the same
-    sound: the customer's channel has the agent's voice in it too, so its results would be the
-    agent's as much (``ser batch`` and ``ser analyze --channels split`` with an agent named keep none).
-    ``errors``: what else went wrong reading it (a file cut short)."""
+    """The words of :func:`agent_twin_refusal`: channels ``first`` and ``second`` of ``n_channels``."""
     also = f" Also: {'; '.join(errors)}" if errors else ""
     return (f"{where}: its {first} and {second} channels hold the same sound (a mono recording saved as "
             f"{n_channels} channels?), so both parties are mixed in each, the agent's voice in the customer's "

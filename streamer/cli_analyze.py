@@ -454,14 +454,14 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
     finally:
         if bar is not None:
             bar.close()
-    if agent_in_customer := [(a, b) for a, b in res.twin_pairs if (a in skip) != (b in skip)]:
+    from model.audio import agent_twin_refusal
+
+    analysed = [t for t in range(len(res.track_names)) if t not in skip]
+    if refusal := agent_twin_refusal(str(src), res.twin_pairs, analysed, res.track_names, res.errors):
         # A mono recording saved as stereo: the customer's channel is the agent's too. Its results are
         # the agent's as much as the customer's: none are kept, as ser batch keeps none of such a call.
-        from model.audio import agent_twin_message
         from model.errors import AudioError
 
         out_path.unlink(missing_ok=True)
-        a, b = sorted(agent_in_customer[0])
-        raise AudioError(agent_twin_message(str(src), res.track_names[a], res.track_names[b],
-                                            len(res.track_names), res.errors))
+        raise AudioError(refusal)
     return res

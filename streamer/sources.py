@@ -714,6 +714,10 @@ class FileSource(Source):
         if bad.samples:
             self.notices.append(bad.message(self.path))
         if error is not None:
+            if twins is not None and frames_read - gap_frames > 0:
+                # Channels that held the same sound up to the break: said, and a call's agent in its
+                # customer's channel refused (ser analyze, ser batch) as for a whole file.
+                self._twin_notes(twins, str(self.path), self.n_channels)
             raise error  # after the audio read before the problem (a stop in between does not hide it)
         if monitor is not None and done:
             monitor.drain(stop)  # let the end of the file be heard; the analysis already has it

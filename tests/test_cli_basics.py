@@ -605,6 +605,14 @@ def test_a_mono_call_saved_as_stereo_keeps_no_results_when_its_agent_is_left_out
     err = capsys.readouterr().err
     assert "no results are kept" not in err and "hold the same sound" in err  # analysed, and said
     assert [p.suffix for p in out.iterdir()] == [f".{fmt}"]
+    # Cut short (a FLAC's decoder loses sync): refused all the same, for what was read before the break.
+    flac = tmp_path / "twin.flac"
+    sf.write(str(flac), np.stack([speech_16k, 0.7 * speech_16k], axis=1), 16000)
+    (cut := tmp_path / "cut.flac").write_bytes(flac.read_bytes()[:int(flac.stat().st_size * 0.8)])
+    assert main(["analyze", str(cut), "--out", str(tmp_path / "cut"), *common]) == 1
+    err = capsys.readouterr().err
+    assert "channels hold the same sound" in err and "no results are kept" in err and "Also: " in err, err
+    assert not (tmp_path / "cut").exists()
 
 
 def test_results_of_a_file_whose_name_is_as_long_as_a_name_can_be(tmp_path, speech_paths, tiny_model_path):

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 
-from model.audio import agent_twin_message, narrowband_message
+from model.audio import agent_twin_refusal, narrowband_message
 from model.errors import AudioError, ModelFileError, SERError
 from streamer.batch.settings import BatchSettings, file_sha256
 from streamer.batch.summary import analysed_view, call_summary
@@ -180,12 +180,10 @@ def analyze_call(task: CallTask) -> CallOutcome:
             # its advice for ser analyze, is not for it.
             source = FileSource(task.path, pace="fast", channels="mix", check_turns=False)
         segments, results, errors, notices, until, config = _run_engine(predictor, config, source)
-        if agent_in_customer := [(a, b) for a, b in source.twin_pairs if (a in keep) != (b in keep)]:
+        if refusal := agent_twin_refusal(str(task.path), source.twin_pairs, keep, s.track_names, errors):
             # A mono recording saved as stereo: the customer's channel is the agent's too. Refused as a
-            # mono call is (ChannelSelection), its results not kept.
-            a, b = sorted(agent_in_customer[0])
-            raise AudioError(agent_twin_message(str(task.path), s.track_names[a], s.track_names[b], source.n_channels,
-                                                errors))  # (a file cut short says so too)
+            # mono call is (ChannelSelection), its results not kept (a file cut short says so too).
+            raise AudioError(refusal)
         out.duration_s = source.total_s
         source_meta = source.metadata()  # taken after the run: the file's length added as when it was open
         if out.duration_s is not None:
