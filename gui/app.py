@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
@@ -40,13 +39,21 @@ def no_display_reason() -> str | None:
 
     if not sys.platform.startswith("linux"):
         return None
-    platform = os.environ.get("QT_QPA_PLATFORM", "").split(":", 1)[0].strip().lower()
-    if platform not in ("", "xcb", "wayland", "wayland-egl"):
-        return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
+    x11, wayland = bool(os.environ.get("DISPLAY")), bool(os.environ.get("WAYLAND_DISPLAY"))
+    # QT_QPA_PLATFORM: one platform or a ";" list Qt tries in turn, each maybe with ":options".
+    wanted = [p.split(":", 1)[0].strip().lower() for p in os.environ.get("QT_QPA_PLATFORM", "").split(";")]
+    for platform in wanted:
+        if platform in ("", "xcb") and x11 or platform in ("", "wayland", "wayland-egl") and wayland:
+            return None
+        if platform not in ("", "xcb", "wayland", "wayland-egl"):  # offscreen, vnc, eglfs ...: no display needed
+            return None
+    if x11 or wayland:  # a display, but not of the platform asked for
+        needs, instead = ("WAYLAND_DISPLAY", "xcb") if x11 else ("DISPLAY", "wayland")
+        return (f"QT_QPA_PLATFORM={os.environ.get('QT_QPA_PLATFORM')} needs {needs}, which is not set: unset "
+                f"QT_QPA_PLATFORM, or set it to {instead}")
     return ("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
-            "session, or over ssh -X; ser analyze and ser batch work without one")
+            "session, or over ssh -X; ser analyze and ser batch work without one (and ser gui --snapshot or "
+            "--exit-when-done with QT_QPA_PLATFORM=offscreen)")
 
 
 def run_gui(args) -> int:
@@ -101,11 +108,6 @@ def run_gui(args) -> int:
             app.quit()
 
     def on_done() -> None:
-        if not window.scripted and not status.get("replayed"):
-            # The replay asked for on the command line sets the exit status, not those opened after it.
-            status["replayed"] = True
-            with contextlib.suppress(RuntimeError, TypeError):
-                window.sig_replay_finished.disconnect(on_done)
         if window.errors:
             notices = set(window.notices)  # said about the audio (digital silence, a quiet channel): no failure
             for e in window.errors:
@@ -116,7 +118,8 @@ def run_gui(args) -> int:
 
     replay_failed = False
     if replay:
-        window.sig_replay_finished.connect(on_done)
+        if window.scripted:  # the replay's end ends a scripted run; in a window, files opened later end too
+            window.sig_replay_finished.connect(on_done)
         if not window.open_file(replay):
             status["code"] = NOTHING_TO_REPLAY_EXIT
             replay_failed = True
@@ -134,8 +137,9 @@ def run_gui(args) -> int:
     app.exec()
     poll.stop()
     if replay_failed and not window.scripted and window.mode != IDLE and status["code"] == NOTHING_TO_REPLAY_EXIT:
-        # The window said why the file could not be replayed, and the user went on to open another
-        # recording, a session or the microphone: a normal quit after that is a normal exit.
+        # In a window, only a --replay that could not be opened sets the exit status (the window said
+        # why), and only while nothing else was opened: once the user went on to another recording, a
+        # session or the microphone, a normal quit is a normal exit.
         status["code"] = 0
     return status["code"]
 

@@ -43,7 +43,7 @@ from model.errors import SERError
 from streamer import portaudio
 from streamer.monitor import OUTPUT_ADVICE
 from streamer.player import SOUND_NOTICE_END
-from streamer.session import LIVE_ENDED_UNREPORTED, is_live, renamed_tracks, skipped_tracks
+from streamer.session import LIVE_ENDED_UNREPORTED, ended_unreported, is_live, renamed_tracks, skipped_tracks
 from streamer.summary import clock_text as _clock
 from streamer.summary import pause_length_text, time_text
 
@@ -173,7 +173,7 @@ def _incomplete_note(name: str, loaded) -> str | None:
                 f"results up to {time_text(until)} are in it.")
     if is_live(loaded.metadata):  # listening ends when someone stops it: an error or a kill is worth a word
         ended_by = (analysis.get("ended") or {}).get("ended_by")
-        if state == "stopped" and ended_by == LIVE_ENDED_UNREPORTED:
+        if state == "stopped" and ended_unreported(ended_by):
             return f"{name}: listening ended by itself, with no error reported. The results up to {time_text(until)} are kept."
         if state == "stopped" and isinstance(ended_by, str) and ended_by:
             said = "." if ended_by in loaded.messages else f": {sentence(ended_by)}"  # else "While it listened" says it

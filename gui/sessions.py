@@ -10,9 +10,9 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from streamer.session import (
-    LIVE_ENDED_UNREPORTED,
     being_written,
     end_record,
+    ended_unreported,
     renamed_tracks,
     session_complete,
     session_head_tail,
@@ -73,7 +73,7 @@ def read_session_info(path: Path) -> SessionInfo | None:
     state = OPEN if end is None else ("complete" if session_complete(tail) else "stopped")
     if state == "stopped" and isinstance(end.get("ended_by"), str) and end["ended_by"]:
         # the microphone lost, not its user's Stop
-        state = ("ended by itself, with no error reported" if end["ended_by"].strip() == LIVE_ENDED_UNREPORTED
+        state = ("ended by itself, with no error reported" if ended_unreported(end["ended_by"])
                  else f"ended by an error: {end['ended_by']}")
     until = (end or {}).get("analysed_until_s")  # how far it got, past its last result (silence, noise)
     if isinstance(until, (int, float)) and until > 0:

@@ -593,7 +593,10 @@ class SessionStore:
         session still being written says "running")."""
         store = self.contents()
         analysis = analysis_state(store.ended, store.segments, store.results)
-        if self._file is not None or store.exported_running:  # (an export of such an export says it too)
+        # Its writer's export, a reader's of a file a program is writing now (the app's File > Export
+        # reads its own session back), or an export of such an export.
+        if self._file is not None or store.exported_running or (
+                store.ended is None and store.path is not None and being_written(store.path) is True):
             analysis["state"] = ANALYSIS_RUNNING
         return write_json(path, store.metadata, store.segments, store.results, store.errors, analysis)
 
@@ -1006,8 +1009,15 @@ def results_end(segments: list[SpeechSegment], results: list[WindowResult]) -> f
     return max([x.end_s for x in segments] + [x.end_s for x in results], default=0.0)
 
 
-# What the app records as a live session's end (``ended_by``) when its engine stopped without saying why.
+# What the app records as a live session's end (``ended_by``) when its engine stopped without saying why
+# (and what it recorded before these words, which sessions of that time keep).
 LIVE_ENDED_UNREPORTED = "The live audio ended with no error reported."
+_UNREPORTED = (LIVE_ENDED_UNREPORTED, "The live analysis stopped by itself.")
+
+
+def ended_unreported(ended_by: object) -> bool:
+    """A live session's ``ended_by`` says its engine stopped with no error reported."""
+    return isinstance(ended_by, str) and ended_by.strip() in _UNREPORTED
 
 
 def live_ending(ended_by: object) -> str | None:
@@ -1017,7 +1027,7 @@ def live_ending(ended_by: object) -> str | None:
     such record (its user stopped it)."""
     if not isinstance(ended_by, str) or not ended_by.strip():
         return None
-    if ended_by.strip() == LIVE_ENDED_UNREPORTED:
+    if ended_unreported(ended_by):
         return "by itself, with no error reported"
     return f"on an error ({ended_by.strip().rstrip('.')})"
 

@@ -21,8 +21,9 @@ PRIME_FRAMES = 10
 SILENCE_RESET_S = 2.0
 QUIET_AFTER_SILENCE_DB = -75.0
 DC_TIME_S = 2.0  # time constant of the DC offset taken out of webrtcvad's input
-# webrtcvad's own hangover: the longest it keeps calling frames after speech speech (9 frames of 10 ms
-# in its aggressive modes, 14 in its quality mode). Digital silence past this is never speech.
+# webrtcvad's own hangover: the longest it keeps calling frames speech after speech is 0.14-0.15 s (14
+# frames of 10 ms, 7 of 20, 5 of 30 in its quality and low-bitrate modes; less in its aggressive ones).
+# Digital silence further from sound than this (rounded up to whole frames) is never speech.
 HANGOVER_S = 0.15
 
 
@@ -215,6 +216,7 @@ class FrameVad:
     def __init__(self, aggressiveness: int, frame_samples: int, crosstalk_db: float | None = None):
         self.frame_samples = frame_samples
         self._crosstalk = CrosstalkGate(frame_samples, crosstalk_db) if crosstalk_db is not None else None
+        self._aggressiveness = aggressiveness
         self._vad = _webrtcvad.create()
         _webrtcvad.init(self._vad)
         _webrtcvad.set_mode(self._vad, aggressiveness)
@@ -232,6 +234,8 @@ class FrameVad:
     def reset(self) -> None:
         self._n_rest = 0
         self._rest = None
+        _webrtcvad.init(self._vad)  # its models and hangover too, as a new detector's
+        _webrtcvad.set_mode(self._vad, self._aggressiveness)
         self._gain.reset()
         if self._crosstalk is not None:
             self._crosstalk.reset()

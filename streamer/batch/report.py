@@ -21,7 +21,7 @@ from model.labels import label_color
 from model.times import tenths
 from streamer.batch.summary import ANGER_LABEL
 from streamer.config import MIN_CONFIDENT_SPEECH_S, SAMPLE_RATE_HZ
-from streamer.session import LIVE_ENDED_UNREPORTED, csv_values
+from streamer.session import csv_values, ended_unreported
 from streamer.summary import (
     BUILT_IN_HEADS,
     clock_text,
@@ -318,11 +318,14 @@ def session_report(session_path: Path, out_path: Path, store=None) -> Path:
     call_id = Path(str(recording or session_path)).name
     live = is_live(meta)  # the app's live session: no recording, the session file names it
     ended_by = (progress.get("ended") or {}).get("ended_by")  # the app's: what ended it when its user did not
-    if live:  # listening ends when someone stops it, or on an error (the microphone lost)
+    if getattr(store, "exported_running", False):  # a JSON export made while its session was being written
+        state = ("live audio, exported while still listening" if live else
+                 "not finished when exported (a JSON export made while it was still being analysed)")
+    elif live:  # listening ends when someone stops it, or on an error (the microphone lost)
         state = {ANALYSIS_UNFINISHED: "not finished (the session has no end record: still listening, or the "
                                       "program was closed, killed or its disk filled up)"}.get(
             progress["state"], "live audio, listening ended by itself, with no error reported"
-            if isinstance(ended_by, str) and ended_by.strip() == LIVE_ENDED_UNREPORTED else
+            if ended_unreported(ended_by) else
             f"live audio, listening ended on an error: {ended_by.strip().rstrip('.')}"  # (no brackets: the report's own go round it)
             if isinstance(ended_by, str) and ended_by.strip() else "live audio, listened to until stopped")
     else:

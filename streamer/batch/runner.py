@@ -472,7 +472,7 @@ def run_batch(input_path: str | os.PathLike, out_dir: str | os.PathLike, setting
         except SERError as exc:  # a full disk: the calls' own results are kept, the overview is not
             raise OutputPathError(f"{exc} {_kept_text(run.analysed + run.skipped, store.root)}") from exc
         atomic_json(store.root / "batch.json", {
-            "finished": _now(), **_batch_counts(run), "setup_s": t_work - t_start, **extra,
+            "finished": _now(), **_batch_counts(run), "setup_s": round(t_work - t_start, 3), **extra,
             "worker_deaths": breaks})  # per death, the calls it took down (analysed again, one at a time)
         return run
     finally:

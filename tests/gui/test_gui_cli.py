@@ -123,10 +123,10 @@ from gui import commands
 from gui.app import create_app, run_gui
 from gui.main_window import MainWindow
 
-model, bad, other = sys.argv[1:4]
+model, replay, other, quit_after_ms = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 parser = argparse.ArgumentParser()
 commands.register(parser.add_subparsers())
-args = parser.parse_args(["gui", "--model", model, "--replay", bad])
+args = parser.parse_args(["gui", "--model", model, "--replay", replay])
 app = create_app()
 
 def window():
@@ -135,7 +135,7 @@ def window():
 def open_other():
     if other != "-":
         window().open_file(other)
-    QtCore.QTimer.singleShot(1500, lambda: (window().close(), app.quit()))
+    QtCore.QTimer.singleShot(quit_after_ms, lambda: (window().close(), app.quit()))
 
 QtCore.QTimer.singleShot(1000, open_other)
 sys.exit(run_gui(args))
@@ -153,10 +153,29 @@ def test_an_interactive_run_whose_replay_failed_exits_normally_once_another_file
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
                XDG_DATA_HOME=str(tmp_path / "data"))
     proc = subprocess.run([sys.executable, "-c", _INTERACTIVE_DRIVER, str(tiny_model_path), str(bad),
-                           str(speech_wav) if then_open else "-"], capture_output=True, text=True, timeout=120, env=env)
+                           str(speech_wav) if then_open else "-", "1500"], capture_output=True, text=True,
+                          timeout=120, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "bad.wav" in proc.stderr  # said on the terminal too
     assert proc.returncode == (0 if then_open else 1), proc.stderr
+
+
+def test_an_interactive_replay_ends_with_status_0_whatever_the_user_tried_to_open_after_it(tmp_path, tiny_model_path,
+                                                                                        speech_16k):
+    """``ser gui --replay good.wav`` in a window, then a bad file tried while it plays, then the good
+    one's replay ends: a normal quit exits 0 (it exited 1, the bad file's error counted as the replay's)."""
+    import soundfile as sf
+
+    short = tmp_path / "short.wav"
+    sf.write(str(short), speech_16k[:16000 * 2], 16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-c", _INTERACTIVE_DRIVER, str(tiny_model_path), str(short), str(bad),
+                           "3500"], capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
@@ -168,7 +187,8 @@ def test_without_a_display_the_app_says_so_in_one_line(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "ser gui: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set): run it in a desktop "
-        "session, or over ssh -X; ser analyze and ser batch work without one."]
+        "session, or over ssh -X; ser analyze and ser batch work without one (and ser gui --snapshot or "
+        "--exit-when-done with QT_QPA_PLATFORM=offscreen)."]
     env["QT_QPA_PLATFORM"] = "offscreen"  # a platform that needs no display: not refused
     proc = subprocess.run([sys.executable, "-m", "ser", "gui", "--replay", str(tmp_path / "gone.wav"),
                            "--exit-when-done"], capture_output=True, text=True, timeout=60, env=env)

@@ -869,7 +869,8 @@ def test_a_json_export_made_while_its_session_was_written_opens_without_calling_
     session.extend([SpeechSegment(0, "mix", 0.5, 3.0),
                     WindowResult(track=0, track_name="mix", kind="window", start_s=0.5, end_s=2.5,
                                  heads={"emotion": {"calm": 1.0}}, speech_ratio=1.0, latency_ms=1.0)])
-    export = session.export_json(tmp_path / "running.json")
+    session.sync()
+    export = EngineBridge().export(session.path, tmp_path / "running.json", "json")  # File > Export's way
     session.close(analysis="stopped")
     note = _incomplete_note("running.json", EngineBridge.open_session(export))
     assert note == ("running.json: this JSON export was made while the session was still being written ("

@@ -1074,8 +1074,13 @@ def test_a_json_export_made_while_its_session_was_written_is_not_called_killed(t
     session.update_metadata(engine={"settings": {"window_s": 2.0, "hop_s": 0.5, "vad_aggressiveness": 2},
                                     "source": source})
     session.extend([SpeechSegment(0, "mix", 0.5, 3.0), _result(0.5), _result(1.0)])
-    export = session.export_json(tmp_path / "running.json")
+    session.sync()
+    # As the app's File > Export makes it: the session file read back while its writer has it open.
+    from streamer.batch.report import export_session
+
+    export = export_session(session.path, tmp_path / "running.json", "json")
     assert json.loads(export.read_text())["analysis"]["state"] == "running"
+    assert json.loads(session.export_json(tmp_path / "writer.json").read_text())["analysis"]["state"] == "running"
     session.close(analysis="stopped")
 
     assert main(["session", str(export), str(tmp_path / "again.csv")]) == 0
@@ -1087,6 +1092,10 @@ def test_a_json_export_made_while_its_session_was_written_is_not_called_killed(t
         "made" in row["settings"] and "killed" not in row["settings"], row
     assert main(["session", str(export), str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["analysis"]["state"] == "running"  # still said
+    assert main(["session", str(export), str(tmp_path / "again.html")]) == 0  # and in its report
+    report = (tmp_path / "again.html").read_text()
+    assert ("exported while still listening" if live else "not finished when exported") in report
+    assert "killed" not in report
 
 
 def test_a_live_session_that_ended_with_no_error_reported_is_not_said_to_have_ended_on_one(tmp_path, capsys):
@@ -1110,6 +1119,13 @@ def test_a_live_session_that_ended_with_no_error_reported_is_not_said_to_have_en
     assert row["kind"] == "stopped" and row["settings"] == "listening ended by itself, with no error reported at 4.0 s"
     report = session_report(path, tmp_path / "live.html").read_text()
     assert "live audio, listening ended by itself, with no error reported" in report and "on an error" not in report
+    # Sessions of the app before these words recorded "The live analysis stopped by itself.": read as such.
+    lines = path.read_text().splitlines()
+    end = json.loads(lines[-1])
+    end["ended_by"] = "The live analysis stopped by itself."
+    path.write_text("\n".join([*lines[:-1], json.dumps(end)]) + "\n")
+    assert main(["session", str(path), str(tmp_path / "old.csv")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("; listening ended by itself, with no error reported at 4.0 s.")
 
 
 def test_a_recordings_session_cut_off_before_its_length_still_ends_its_csv_with_a_stopped_row(tmp_path):
