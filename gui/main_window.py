@@ -1187,8 +1187,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         if self.settings.channels == "split":
             self._show_split_notice(n_ch)
-        for message in reopened or []:  # what the analysis said of the recording holds still
-            self.banner.show_message(_in_app_words(message), notice=True)
+        for message in reopened or []:  # what the analysis said of the recording holds still (and is said
+            self.show_error(_in_app_words(message), notice=True)  # as its notices were: a script gets it too)
         for t in eb.skipped_tracks(self.settings, n_ch):
             self._mark_not_analysed(t)
         self._play()

@@ -230,3 +230,21 @@ def test_a_scripted_replay_exits_1_on_an_error_and_0_on_a_notice(tmp_path, tiny_
         assert proc.returncode == 0 and "ser gui: note: something said about the audio" in proc.stderr, proc.stderr
     else:
         assert proc.returncode == 1 and "ser gui: something said about the audio" in proc.stderr, proc.stderr
+
+
+def test_a_scripted_replay_reopened_from_its_session_says_the_analysis_notes_again(tmp_path, tiny_model_path):
+    """A recording analysed before reopens from its saved session: its analysis's notes (here, that
+    it is digital silence) were shown in the window but not said on the terminal, as the first run's were."""
+    import numpy as np
+    import soundfile as sf
+
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros(16000 * 3, np.float32), 16000)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    for run in ("first", "reopened"):
+        proc = subprocess.run([sys.executable, "-m", "ser", "gui", "--model", str(tiny_model_path), "--replay",
+                               str(silence), "--speed", "8", "--exit-when-done"], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert proc.returncode == 0, (run, proc.stderr)
+        assert "ser gui: note: " in proc.stderr and "digital silence" in proc.stderr, (run, proc.stderr)
