@@ -322,9 +322,10 @@ class FrameVad:
         flags[done:] = [process(vad, SAMPLE_RATE_HZ, row, f) for row in pcm[done:]]
         if leaked is not None:
             flags &= ~leaked
-        # Digital silence is no speech past webrtcvad's own hangover: deep into a long run after
-        # speech its fixed-point filters can keep it calling zeros speech for over a second (a call's
-        # side, repeated, had its later segments run on 1.3-2.2 s into the other side's turns).
+        # Digital silence is no speech past webrtcvad's own hangover: with all-zero frames as its
+        # input, deep into a run after speech, its state can keep it calling them speech for over a
+        # second (a call's side, repeated, had its later segments run on 1.3-2.2 s into the other
+        # side's turns; the DC offset taken out is not the cause).
         flags &= ~self._deep_in_silence(self._gain.audible)
         flags &= ~self._quiet_after_silence(self._gain.level, self._gain.audible)
         return flags
