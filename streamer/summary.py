@@ -117,9 +117,10 @@ class TrackSummary:
         shares = sorted(self.emotion_shares.items(), key=lambda kv: -kv[1])
         # One class past the first few is named (as the app names it), not called "other".
         named = SHOWN_LABELS + 1 if sum(p > 0 for _, p in shares[SHOWN_LABELS:]) == 1 else SHOWN_LABELS
-        shown = [f"{lab} {p * PERCENT:.0f}%" for lab, p in shares[:named]]
+        # (a share that rounds to 0 % is not listed: "sad 0%" or "other 0%" says nothing)
+        shown = [f"{lab} {p * PERCENT:.0f}%" for lab, p in shares[:named] if round(p * PERCENT) > 0]
         rest = sum(p for _, p in shares[named:])
-        if rest > 0:
+        if round(rest * PERCENT) > 0:
             shown.append(f"other {rest * PERCENT:.0f}%")
         if self.uncertain_s > 0:
             shown.append(f"{self.uncertain_s:.1f} s uncertain, not counted" if shares else

@@ -388,3 +388,6 @@ def test_a_summary_names_one_emotion_past_the_first_four_instead_of_calling_it_o
     six = {**five, "sad": 0.03, "angry": 0.02}
     line = TrackSummary(0, "mix", emotion_shares=six, **common).line()
     assert "surprised 10%, other 5%" in line and "sad" not in line
+    tiny = {"calm": 0.6, "neutral": 0.396, "sad": 0.004}  # a share that rounds to 0 % is not listed
+    line = TrackSummary(0, "mix", emotion_shares=tiny, **common).line()
+    assert "calm 60%, neutral 40%;" in line and "sad" not in line and "other" not in line
