@@ -146,14 +146,9 @@ def agent_twin_refusal(where: str, twin_pairs: Sequence[tuple[int, int]], analys
     if not pairs:
         return None
     a, b = sorted(pairs[0])
-    return agent_twin_message(where, names[a], names[b], len(names), errors)
-
-
-def agent_twin_message(where: str, first: str, second: str, n_channels: int, errors: Sequence[str] = ()) -> str:
-    """The words of :func:`agent_twin_refusal`: channels ``first`` and ``second`` of ``n_channels``."""
     also = f" Also: {'; '.join(errors)}" if errors else ""
-    return (f"{where}: its {first} and {second} channels hold the same sound (a mono recording saved as "
-            f"{n_channels} channels?), so both parties are mixed in each, the agent's voice in the customer's "
+    return (f"{where}: its {names[a]} and {names[b]} channels hold the same sound (a mono recording saved as "
+            f"{len(names)} channels?), so both parties are mixed in each, the agent's voice in the customer's "
             "channel; no results are kept. --analyse-agent analyses such recordings where that is lawful (with "
             f"--channels mix: their channels are one).{also}")
 

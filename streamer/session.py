@@ -540,18 +540,17 @@ class SessionStore:
         is there only when something else ended it (:meth:`_live_ended_row`). A recording's session
         without its length (cut off before the engine's metadata, by a kill or a damaged disk) gets
         the row when it has no end record, without the length."""
+        if is_live(self.metadata):
+            return self._live_ended_row()
         source = (self.metadata.get("engine") or {}).get("source") or {}
         total = source.get("duration_s")
         known = isinstance(total, (int, float))
-        if is_live(self.metadata) or (not known and self.ended is not None):
-            return self._live_ended_row() if is_live(self.metadata) else None
+        if not known and self.ended is not None:  # an early format's end record, without the length
+            return None
         state = analysis_state(self.ended, self.segments, self.results)
         if state["state"] == ANALYSIS_COMPLETE:
             return None
-        until = state["analysed_until_s"]
-        if not isinstance(until, (int, float)):  # an end record of an early format: where the results end
-            until = results_end(self.segments, self.results)
-        until = float(until)
+        until = self._until(state)
         at = f"{time_text(until)} of {time_text(total)}" if known else time_text(until)
         if state["state"] == ANALYSIS_STOPPED:
             return until, f"the analysis stopped at {at}: the recording after it is not analysed"
@@ -566,14 +565,18 @@ class SessionStore:
         return until, (f"the analysis did not finish (the run was killed or crashed) at {at}: the recording after it "
                        "is not analysed")
 
+    def _until(self, state: dict) -> float:
+        """How far the analysis got (:func:`analysis_state`'s), or, from an end record of an early
+        format without it, where the results end."""
+        until = state["analysed_until_s"]
+        return float(until) if isinstance(until, (int, float)) else results_end(self.segments, self.results)
+
     def _live_ended_row(self) -> tuple[float, str] | None:
         """The CSV's row of kind ``stopped`` for a live session that its user did not stop: ended by an
         error (the microphone lost: the end record's ``ended_by``), or without an end record (still
         listening, or the program killed while it listened, or a full disk that kept the end record
         off it), said as ``ser session`` and the app say them."""
-        state = analysis_state(self.ended, self.segments, self.results)
-        until = state["analysed_until_s"]
-        until = float(until) if isinstance(until, (int, float)) else results_end(self.segments, self.results)
+        until = self._until(analysis_state(self.ended, self.segments, self.results))
         if self.ended is not None:
             how = live_ending(self.ended.get("ended_by"))
             return None if how is None else (until, f"listening ended {how} at {time_text(until)}")

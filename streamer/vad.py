@@ -326,22 +326,24 @@ class FrameVad:
         # input, deep into a run after speech, its state can keep it calling them speech for over a
         # second (a call's side, repeated, had its later segments run on 1.3-2.2 s into the other
         # side's turns; the DC offset taken out is not the cause).
-        flags &= ~self._deep_in_silence(self._gain.audible)
-        flags &= ~self._quiet_after_silence(self._gain.level, self._gain.audible)
+        heard = np.flatnonzero(self._gain.audible)  # the block's audible frames, for both rules below
+        flags &= ~self._deep_in_silence(len(flags), heard)
+        flags &= ~self._quiet_after_silence(self._gain.level, heard)
+        # Digital silence since the last audible frame, carried to the next block (both rules count it).
+        self._silent_frames = len(flags) - 1 - int(heard[-1]) if len(heard) else self._silent_frames + len(flags)
         return flags
 
-    def _deep_in_silence(self, audible: np.ndarray) -> np.ndarray:
-        """Frames of digital silence (or dither) more than HANGOVER_S after the last audible frame,
-        counted across blocks (before :meth:`_quiet_after_silence` moves the count on)."""
-        heard = np.flatnonzero(audible)
-        index = np.arange(len(audible))
-        last = np.full(len(audible), -1 - self._silent_frames)  # the last audible frame, at or before each
+    def _deep_in_silence(self, n: int, heard: np.ndarray) -> np.ndarray:
+        """Of a block's ``n`` frames (``heard``: its audible ones), those of digital silence (or dither)
+        more than HANGOVER_S after the last audible frame, counted across blocks."""
+        index = np.arange(n)
+        last = np.full(n, -1 - self._silent_frames)  # the last audible frame, at or before each
         if len(heard):
             at = np.searchsorted(heard, index, side="right") - 1
             last = np.where(at >= 0, heard[np.maximum(at, 0)], last)
         return index - last > self._hangover_frames
 
-    def _quiet_after_silence(self, level: np.ndarray, audible: np.ndarray) -> np.ndarray:
+    def _quiet_after_silence(self, level: np.ndarray, heard: np.ndarray) -> np.ndarray:
         """Frames that are not speech however webrtcvad hears them: after at least SILENCE_RESET_S of
         digital silence (a recording edited with silence between takes, a microphone unmuted), those up
         to the first at QUIET_AFTER_SILENCE_DB or louder. Room noise returning at -88 dBFS after 8 s of
@@ -357,12 +359,10 @@ class FrameVad:
         the same; :meth:`reset` (a replay's seek) starts the count afresh."""
         n = len(level)
         out = np.zeros(n, bool)
-        heard = np.flatnonzero(audible)
         gaps = np.diff(heard, prepend=-1 - self._silent_frames) - 1  # silent frames before each audible one
         starts = [int(k) for k in heard[gaps >= self._reset_frames]]
         if self._after_silence:
             starts.insert(0, 0)
-        self._silent_frames = n - 1 - int(heard[-1]) if len(heard) else self._silent_frames + n
         loud = np.flatnonzero(level >= QUIET_AFTER_SILENCE_DB)
         self._after_silence = False
         for start in starts:

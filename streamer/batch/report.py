@@ -318,7 +318,7 @@ def session_report(session_path: Path, out_path: Path, store=None) -> Path:
     call_id = Path(str(recording or session_path)).name
     live = is_live(meta)  # the app's live session: no recording, the session file names it
     ended_by = (progress.get("ended") or {}).get("ended_by")  # the app's: what ended it when its user did not
-    if getattr(store, "exported_running", False):  # a JSON export made while its session was being written
+    if store.exported_running:  # a JSON export made while its session was being written
         state = ("live audio, exported while still listening" if live else
                  "not finished when exported (a JSON export made while it was still being analysed)")
     elif live:  # listening ends when someone stops it, or on an error (the microphone lost)
