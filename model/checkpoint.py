@@ -103,14 +103,20 @@ def load_model(path_or_default: str | os.PathLike = "default") -> tuple[SERNet |
 
 
 def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | None = None,
-                      voice_int8: bool = True) -> Path:
+                      int8: bool = True, calibration=None) -> Path:
     """``ser export``: write the ONNX export of an existing model file (beside it, or to ``out``;
-    ``voice_int8`` as :func:`model.export.export_onnx` takes it)."""
-    from model.export import export_onnx
+    ``int8`` as :func:`model.export.export_onnx` takes it). ``calibration``: 16-kHz speech waveforms
+    like the model's training data, on which the conv stack's int8 ranges are measured and then kept
+    in the model file (rewritten atomically, the weights unchanged) for this and later exports;
+    ValueError when the model has no conv stack graph or they hold no whole chunk of speech."""
+    from model.export import calibrate_trunk, export_onnx
 
     path = resolve_model_path(model_path)
     net, meta = load_model(path)
     try:
-        return export_onnx(net, meta, path, out, voice_int8=voice_int8)
+        if calibration is not None:
+            meta.int8 = calibrate_trunk(net, calibration)
+            save_model(net, meta, path, overwrite=True, onnx=False)  # its old export is stale: written below
+        return export_onnx(net, meta, path, out, int8=int8)
     except OSError as exc:
         raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

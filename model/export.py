@@ -38,7 +38,7 @@ hidden units held at +1 and -1 (:class:`_AnchoredLSTM`), which fix the quantisat
 window's embedding does not depend on the windows computed in the same call. The embeddings differ
 slightly from torch's (cosine similarity about 0.999 on real clips); what that changes in accuracy
 is in the model card. The first layer stays in float: its inputs are mel power, whose range one
-8-bit scale cannot hold (quantised, the embeddings lose their meaning). ``voice_int8=False`` (``ser
+8-bit scale cannot hold (quantised, the embeddings lose their meaning). ``int8=False`` (``ser
 export --exact``) writes the float graph, which gives torch's outputs to about 1e-6.
 """
 
@@ -51,9 +51,11 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from model.errors import ModelFileError
 from model.files import atomic_write, file_sha256
 from model.meta import (
     ONNX_FORMAT,
@@ -334,12 +336,186 @@ def quantize_voice_lstm(proto, skip_first: int = 1):
     return quantized, len(layers)
 
 
+def _export_graph(graph: OnnxGraph):
+    """One graph of the export as an ONNX ModelProto, traced from the torch modules."""
+    import onnx
+
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on traced shapes and LSTM batch sizes
+        torch.onnx.export(graph, graph.example_inputs(), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=graph.input_names(), output_names=graph.output_names(),
+                          dynamic_axes=graph.dynamic_axes(), do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+# -- the conv stack in int8 --------------------------------------------------------------------
+#
+# The trunk graph's convolutions, but for each network's first (its input is the log-mel, one
+# channel: in int8 it cost more than it saved), run in int8: weights int8 per output channel,
+# activations uint8 on one fixed range per tensor, measured on speech when the model is trained
+# (:func:`calibrate_trunk`) and kept in its metadata (``int8["trunk_ranges"]``: for each such
+# convolution, in the graph's order, [input low, input high, output low, output high]). ONNX Runtime
+# runs each as one QLinearConv. Fixed ranges, unlike the voice encoder's dynamic int8, make a chunk's
+# numbers independent of the chunks computed with it. What it changes in accuracy is in the model card.
+
+CALIBRATION_CHUNKS = 4000  # at most this many chunks of speech set the ranges (evenly spread)
+CALIBRATION_BATCH = 64
+
+
+def _weights(proto) -> dict:
+    """The graph's constant tensors by name: its initializers, Constant nodes' values, and what
+    Identity nodes pass on of them (the exporter shares a tensor that two members hold alike so)."""
+    from onnx import numpy_helper
+
+    found = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        elif node.op_type == "Identity" and node.input[0] in found:
+            found[node.output[0]] = found[node.input[0]]
+    return found
+
+
+def quantizable_convs(proto) -> list:
+    """The Conv nodes of a trunk graph that run in int8 (see above)."""
+    weights = _weights(proto)
+    convs = []
+    for node in proto.graph.node:
+        if node.op_type != "Conv":
+            continue
+        w = weights.get(node.input[1])
+        if w is None or w.ndim != 4:
+            raise RuntimeError(f"the conv stack's convolution {node.name} has no constant 2-d weights")
+        if w.shape[1] > 1:
+            convs.append(node)
+    return convs
+
+
+def conv_ranges(proto, feeds) -> list[list[float]]:
+    """[input low, input high, output low, output high] of each of :func:`quantizable_convs`, over
+    the float trunk graph ``proto`` run on ``feeds`` (the graph's inputs, as
+    :func:`model.runtime.chunk_feed` makes them)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = copy.deepcopy(proto)
+    convs = quantizable_convs(probe)
+    names = [name for node in convs for name in (node.input[0], node.output[0])]
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    low, high = np.full(len(names), np.inf), np.full(len(names), -np.inf)
+    for feed in feeds:
+        for k, value in enumerate(session.run(names, feed)):
+            low[k], high[k] = min(low[k], float(value.min())), max(high[k], float(value.max()))
+    if not np.isfinite(low).all():
+        raise ValueError("no speech to calibrate the conv stack's int8 ranges on")
+    return [[low[2 * k], high[2 * k], low[2 * k + 1], high[2 * k + 1]] for k in range(len(convs))]
+
+
+def calibration_chunks(waveforms, features, limit: int = CALIBRATION_CHUNKS) -> list[np.ndarray]:
+    """The whole chunks (``features.chunk_samples``, on the chunk grid) of the audible part of each
+    16-kHz waveform, digital silence left out; at most ``limit``, evenly spread over them all."""
+    from model.audio import speech_bounds
+
+    size = features.chunk_samples
+    chunks = []
+    for w in waveforms:
+        start, end = speech_bounds(w)
+        chunks += [c for s in range(start, end - size + 1, size) if np.abs(c := w[s:s + size]).max() > 0]
+    if len(chunks) > limit:
+        chunks = [chunks[i] for i in np.linspace(0, len(chunks) - 1, limit).round().astype(int)]
+    return chunks
+
+
+def calibrate_trunk(net: nn.Module, waveforms) -> dict:
+    """The int8 ranges of a chunked network's conv stack (what ``ModelMeta.int8`` keeps), measured on
+    ``waveforms``: 16-kHz speech like the model's training data (its training clips). Raises
+    ValueError when they hold no whole chunk of speech."""
+    from model.runtime import chunk_feed
+
+    net = copy.deepcopy(net).cpu().eval()
+    features = net.features
+    if features.chunk_samples <= 0:
+        raise ValueError("only a model with chunked features has a conv stack graph to run in int8")
+    chunks = calibration_chunks(waveforms, features)
+    if not chunks:
+        raise ValueError("no whole chunk of speech to calibrate the conv stack's int8 ranges on")
+    proto = _export_graph(OnnxGraph(net, "trunk").eval())
+    feeds = (chunk_feed(chunks[i:i + CALIBRATION_BATCH], features) for i in range(0, len(chunks), CALIBRATION_BATCH))
+    return {"trunk_ranges": conv_ranges(proto, feeds), "calibration_chunks": len(chunks)}
+
+
+def _uint8_scale(low: float, high: float) -> tuple[np.float32, np.uint8]:
+    """Scale and zero point of uint8 values covering [low, high] (and 0, which must be exact)."""
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    return np.float32(scale), np.uint8(np.clip(round(-low / scale), 0, 255))
+
+
+def quantize_trunk(proto, ranges: list) -> object:
+    """The trunk graph ``proto`` with its :func:`quantizable_convs` in int8 on ``ranges`` (see above):
+    each becomes QuantizeLinear/DequantizeLinear of its input, its weights as int8 with a
+    DequantizeLinear per output channel, and QuantizeLinear/DequantizeLinear of its output, which
+    ONNX Runtime fuses into one QLinearConv. Raises ValueError when ``ranges`` do not fit the graph."""
+    from onnx import helper, numpy_helper
+
+    proto = copy.deepcopy(proto)
+    convs = quantizable_convs(proto)
+    if len(ranges) != len(convs):
+        raise ValueError(f"the model's int8 ranges are for {len(ranges)} convolutions, its conv stack has {len(convs)}")
+    weights = _weights(proto)
+    before: dict[str, list] = {}  # conv name -> nodes to insert before it; after it:
+    after: dict[str, list] = {}
+    for k, (node, r) in enumerate(zip(convs, ranges, strict=True)):
+        if len(r) != 4 or not all(np.isfinite(float(v)) for v in r) or r[0] > r[1] or r[2] > r[3]:
+            raise ValueError(f"the model's int8 range {r!r} of convolution {k + 1} is malformed")
+        p = f"int8_conv{k}"
+        node.name = node.name or p
+        x_scale, x_zero = _uint8_scale(r[0], r[1])
+        y_scale, y_zero = _uint8_scale(r[2], r[3])
+        w = weights[node.input[1]].astype(np.float64)
+        w_scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / 127.0
+        w_scale[w_scale == 0] = 1.0
+        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
+        tensors = {f"{p}_x_scale": x_scale, f"{p}_x_zero": x_zero, f"{p}_y_scale": y_scale, f"{p}_y_zero": y_zero,
+                   f"{p}_w": w_q, f"{p}_w_scale": w_scale.astype(np.float32), f"{p}_w_zero": np.zeros(len(w), np.int8)}
+        nodes = [helper.make_node("QuantizeLinear", [node.input[0], f"{p}_x_scale", f"{p}_x_zero"], [f"{p}_xq"]),
+                 helper.make_node("DequantizeLinear", [f"{p}_xq", f"{p}_x_scale", f"{p}_x_zero"], [f"{p}_x"]),
+                 helper.make_node("DequantizeLinear", [f"{p}_w", f"{p}_w_scale", f"{p}_w_zero"], [f"{p}_wf"], axis=0)]
+        if len(node.input) > 2 and node.input[2]:  # a bias: int32 on the product of the two scales
+            b_scale = (np.float64(x_scale) * w_scale).astype(np.float32)
+            b = weights[node.input[2]].astype(np.float64)
+            tensors |= {f"{p}_b": np.round(b / b_scale).astype(np.int32), f"{p}_b_scale": b_scale,
+                        f"{p}_b_zero": np.zeros(len(b), np.int32)}
+            nodes.append(helper.make_node("DequantizeLinear", [f"{p}_b", f"{p}_b_scale", f"{p}_b_zero"], [f"{p}_bf"], axis=0))
+            node.input[2] = f"{p}_bf"
+        node.input[0], node.input[1] = f"{p}_x", f"{p}_wf"
+        output = node.output[0]
+        node.output[0] = f"{p}_y"
+        before[node.name] = nodes
+        after[node.name] = [helper.make_node("QuantizeLinear", [f"{p}_y", f"{p}_y_scale", f"{p}_y_zero"], [f"{p}_yq"]),
+                            helper.make_node("DequantizeLinear", [f"{p}_yq", f"{p}_y_scale", f"{p}_y_zero"], [output])]
+        proto.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in tensors.items())
+    used = {name for node in proto.graph.node for name in node.input}
+    kept = [i for i in proto.graph.initializer if i.name in used or i.name.startswith("int8_conv")]
+    del proto.graph.initializer[:]
+    proto.graph.initializer.extend(kept)  # the float weights are gone
+    nodes = []
+    for node in proto.graph.node:
+        nodes += [*before.get(node.name, []), node, *after.get(node.name, [])]
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return proto
+
+
 def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
-                out: str | os.PathLike | None = None, voice_int8: bool = True) -> Path:
+                out: str | os.PathLike | None = None, int8: bool = True) -> Path:
     """Write the ONNX export of the model file ``model_path`` (whose network and metadata are
-    ``net`` and ``meta``) beside it, or to ``out``, atomically: the main graph, and for models with
-    a voice encoder its graph beside it (``onnx_path_for(out, "voice")``), with its upper LSTM
-    layers in int8 unless ``voice_int8`` is False. Returns the main graph's path."""
+    ``net`` and ``meta``) beside it, or to ``out``, atomically: the main graph, and the graphs
+    beside it (``onnx_path_for(out, part)``): the voice encoder's, with its upper LSTM layers in
+    int8, and the conv stack's, in int8 when the metadata holds its ranges (``meta.int8``, see
+    :func:`calibrate_trunk`); ``int8`` False writes both in float. Returns the main graph's path."""
     import onnx
 
     out = Path(out) if out is not None else onnx_path_for(model_path)
@@ -348,20 +524,21 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     out.parent.mkdir(parents=True, exist_ok=True)
     # The voice graph first: a main graph whose voice graph is missing is refused at loading.
     parts = onnx_parts(net.arch, net.features.chunk_samples > 0)
+    ranges = meta.int8.get("trunk_ranges") if int8 else None
     for part in reversed(parts):
-        graph = OnnxGraph(net, part, anchored=voice_int8).eval()
-        buffer = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on traced shapes and LSTM batch sizes
-            torch.onnx.export(graph, graph.example_inputs(), buffer, dynamo=False, opset_version=OPSET,
-                              input_names=graph.input_names(), output_names=graph.output_names(),
-                              dynamic_axes=graph.dynamic_axes(), do_constant_folding=True)
-        proto = onnx.load_from_string(buffer.getvalue())
+        graph = OnnxGraph(net, part, anchored=int8).eval()
+        proto = _export_graph(graph)
         info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION, "part": part,
                 "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
         if part == "voice":
-            proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if voice_int8 else (proto, 0)
-            info["int8_anchored"] = voice_int8  # see _AnchoredLSTM; the runtime refuses int8 without it
+            proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if int8 else (proto, 0)
+            info["int8_anchored"] = int8  # see _AnchoredLSTM; the runtime refuses int8 without it
+        if part == "trunk":
+            try:
+                proto, info["int8_convs"] = (quantize_trunk(proto, ranges), len(ranges)) if ranges else (proto, 0)
+            except ValueError as exc:
+                raise ModelFileError(f"{model_path}: {exc}; calibrate again ('ser export MODEL --calibrate "
+                                     "FOLDER'), or export in float ('ser export --exact').") from exc
         onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
         atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
     for part in set(ONNX_PARTS) - set(parts):  # an earlier export's graph this model does not have

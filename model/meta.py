@@ -5,6 +5,7 @@ and loads whole model files; the ONNX runtime, model/runtime.py, needs only this
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,10 @@ class ModelMeta:
     # The analysis window and hop the model is meant to be used on, and the training crop:
     # {"window_s", "hop_s", "crop_s"} (crop_s None when unknown).
     analysis: dict = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
+    # The int8 ranges of a chunked network's conv stack, measured on speech (model/export.py,
+    # calibrate_trunk): {"trunk_ranges": [[in low, in high, out low, out high], ...],
+    # "calibration_chunks": n}; empty: the export runs the conv stack in float.
+    int8: dict = field(default_factory=dict)
 
     @property
     def window_s(self) -> float:
@@ -102,6 +107,7 @@ class ModelMeta:
             "created": self.created,
             "calibration": self.calibration,
             "analysis": self.analysis,
+            **({"int8": self.int8} if self.int8 else {}),
             "heads": self.heads,
         })
 
@@ -130,6 +136,7 @@ class ModelMeta:
                 created=data.get("created", ""),
                 calibration=dict(data.get("calibration") or {}),
                 analysis=_analysis(data),
+                int8=_int8(data.get("int8")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: the model metadata is incomplete or malformed ({exc}).") from exc
@@ -164,6 +171,21 @@ class ModelMeta:
             raise ModelFileError(f"{path}: the outputs the model file declares do not match its labels and "
                                  "architecture; it was edited or is corrupt.")
         return meta
+
+
+def _int8(value) -> dict:
+    """A model file's int8 ranges (ModelMeta.int8), checked: lists of four finite numbers, low <= high."""
+    if value is None:
+        return {}
+    ranges = value["trunk_ranges"]
+    if not isinstance(ranges, list) or not ranges:
+        raise ValueError("int8 ranges must be a non-empty list")
+    for r in ranges:
+        if (not isinstance(r, list) or len(r) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r)
+                or r[0] > r[1] or r[2] > r[3]):
+            raise ValueError(f"int8 range {r!r} is not [low, high, low, high]")
+    return {"trunk_ranges": [[float(v) for v in r] for r in ranges],
+            "calibration_chunks": int(value.get("calibration_chunks", 0))}
 
 
 def _analysis(data: dict) -> dict:

@@ -32,7 +32,7 @@ from model.arch import (  # the voice encoder's framing, shared with model/voice
 )
 from model.audio import SAMPLE_RATE_HZ
 from model.errors import ComputeDeviceError, ModelFileError
-from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE
+from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE, FeatureConfig
 from model.files import file_sha256
 from model.inference import InferenceBase, SegmentState
 from model.meta import (  # noqa: F401 - onnx_path_for is where users of the runtime look for it
@@ -76,6 +76,29 @@ def level_gains(windows: np.ndarray, target_dbfs: float, frame: int, centred: bo
 def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
     """:func:`level_gains` of one window."""
     return float(level_gains(np.asarray(window)[None, :], target_dbfs, frame)[0])
+
+
+def chunk_feed(chunks: Sequence[np.ndarray], f: FeatureConfig) -> dict[str, np.ndarray]:
+    """The trunk graph's feed for chunks of equal length (16-kHz samples): their STFT frames and
+    level-normalisation gains squared (the export's int8 calibration feeds the graph the same way)."""
+    hop, win = f.hop_length, f.win_length
+    n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
+    if n < 1:  # chunk_bounds gives no such chunk: a window's leftover piece holds a frame at least
+        raise ValueError(f"a chunk of {len(chunks[0])} samples holds no {win}-sample frame")
+    samples = (chunks[0][None] if len(chunks) == 1 else np.stack(chunks)).astype(np.float32, copy=False)
+    # Each chunk's DC offset out (a new array: the frames below are views of it).
+    samples = samples - np.add.reduce(samples, axis=1, keepdims=True) / np.float32(samples.shape[1])
+    step, item = samples.strides
+    # The frames as a strided view of the samples, copied once: with the level gains below, the
+    # feed of one chunk takes 19 us, with the same numbers (sliding_window_view and
+    # ascontiguousarray took 51 us, as_strided 23 us). numpy's array constructor checks the
+    # view against the samples' buffer; as_strided's way through __array_interface__ cost more.
+    frames = np.ndarray((len(samples), n, win), np.float32, samples, 0, (step, item * hop, item)).copy()
+    if f.level_norm_dbfs is None:
+        gain2 = np.ones(len(chunks), np.float32)
+    else:
+        gain2 = level_gains(samples, f.level_norm_dbfs, hop, centred=True) ** 2
+    return {"chunk_frames": frames, "chunk_gain2": gain2}
 
 
 def voice_partial_count(n_samples: int) -> int:
@@ -299,26 +322,8 @@ class OnnxPredictor(InferenceBase):
         return cached, frames, index, latest
 
     def _chunk_frames(self, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """The trunk graph's feed for chunks of equal length: their STFT frames and level gains squared."""
-        f = self.meta.features
-        n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
-        if n < 1:  # chunk_bounds gives no such chunk: a window's leftover piece holds a frame at least
-            raise ValueError(f"a chunk of {len(chunks[0])} samples holds no {self._win}-sample frame")
-        samples = (chunks[0][None] if len(chunks) == 1 else np.stack(chunks)).astype(np.float32, copy=False)
-        # Each chunk's DC offset out (a new array: the frames below are views of it).
-        samples = samples - np.add.reduce(samples, axis=1, keepdims=True) / np.float32(samples.shape[1])
-        step, item = samples.strides
-        # The frames as a strided view of the samples, copied once: with the level gains below, the
-        # feed of one chunk takes 19 us, with the same numbers (sliding_window_view and
-        # ascontiguousarray took 51 us, as_strided 23 us). numpy's array constructor checks the
-        # view against the samples' buffer; as_strided's way through __array_interface__ cost more.
-        frames = np.ndarray((len(samples), n, self._win), np.float32, samples, 0,
-                            (step, item * self._hop, item)).copy()
-        if f.level_norm_dbfs is None:
-            gain2 = np.ones(len(chunks), np.float32)
-        else:
-            gain2 = level_gains(samples, f.level_norm_dbfs, self._hop, centred=True) ** 2
-        return {"chunk_frames": frames, "chunk_gain2": gain2}
+        """The trunk graph's feed for chunks of equal length (:func:`chunk_feed`)."""
+        return chunk_feed(chunks, self.meta.features)
 
     def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
         """Chunked features: each window's chunks through the conv stack, side by side (B, C, F', T).

@@ -108,9 +108,14 @@ def register(sub) -> None:
     p.add_argument("model", help="model file (.safetensors), or 'default' for the bundled model")
     p.add_argument("--out", help="where to write it (default: beside the model file)")
     p.add_argument("--exact", action="store_true",
-                   help="keep the voice encoder in float throughout, so that the export gives torch's outputs "
-                        "to about 1e-6; by default its upper LSTM layers run in int8, about 1.6 times faster "
-                        "(see model/export.py)")
+                   help="everything in float, so that the export gives torch's outputs to about 1e-6; by "
+                        "default the voice encoder's upper LSTM layers run in int8 (about 1.6 times faster), "
+                        "and the conv stack too when the model file holds its int8 ranges (see --calibrate "
+                        "and model/export.py)")
+    p.add_argument("--calibrate", metavar="FOLDER",
+                   help="measure the conv stack's int8 ranges on the speech files in FOLDER (and its "
+                        "subfolders; use the model's training data, e.g. RAVDESS's Actor_* folders), keep "
+                        "them in the model file, then export. 'ser train' does this on its training clips")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("data", formatter_class=Formatter, help="corpus tools")
@@ -159,6 +164,50 @@ def require_torch(command: str) -> None:
                        "Analysis and the app do not need it.")
 
 
+CALIBRATION_FILES = 400  # at most this many files of a --calibrate folder are read (evenly spread)
+
+
+def _calibration_speech(folder: str, model_path) -> list:
+    """``ser export --calibrate``: the speech of up to CALIBRATION_FILES audio files under ``folder``
+    (16 kHz), or a ConfigError naming what is wrong."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from model.audio import AUDIO_SUFFIXES, load_mono_16k
+    from model.errors import AudioError
+    from model.meta import read_meta
+    from streamer.errors import ConfigError
+
+    if read_meta(model_path).features.chunk_samples <= 0:
+        raise ConfigError(f"--calibrate: {model_path} computes its features over whole windows, not chunks; only "
+                          "the conv stack of a chunked model (features.chunk_ms) runs in int8. Export it without "
+                          "--calibrate.")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"--calibrate {folder}: no such folder. Give a folder of speech recordings like the "
+                          "model's training data.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if len(files) > CALIBRATION_FILES:
+        files = [files[i] for i in np.linspace(0, len(files) - 1, CALIBRATION_FILES).round().astype(int)]
+    speech = []
+    for p in files:
+        try:
+            speech.append(load_mono_16k(p))
+        except AudioError:
+            continue  # an unreadable file is skipped; too few readable ones are said below
+    if not speech:
+        raise ConfigError(f"--calibrate {folder}: no readable audio file in it (looked for "
+                          f"{', '.join(sorted(AUDIO_SUFFIXES))}).")
+    from model.export import calibration_chunks
+
+    features = read_meta(model_path).features
+    if not calibration_chunks(speech, features, limit=1):
+        raise ConfigError(f"--calibrate {folder}: its {len(speech)} audio files hold no {features.chunk_ms / 1000:g}-s "
+                          "stretch of speech to measure the ranges on.")
+    return speech
+
+
 def cmd_export(args) -> int:
     require_torch("export")
     from pathlib import Path
@@ -177,7 +226,11 @@ def cmd_export(args) -> int:
         elif target.suffix.lower() != ".onnx":
             raise ConfigError(f"--out {out}: name the main graph's file .onnx (the graphs beside it take its name: "
                               f"{target.stem}.voice.onnx ...), or give an existing folder.")
-    main = export_model_file(args.model, out, voice_int8=not args.exact)
+    calibration = _calibration_speech(args.calibrate, model_path) if args.calibrate else None
+    main = export_model_file(args.model, out, int8=not args.exact, calibration=calibration)
+    if args.calibrate:
+        print(f"{model_path}: int8 ranges of the conv stack measured on {read_meta(model_path).int8['calibration_chunks']} "
+              f"chunks of speech from {len(calibration)} files, kept in the model file", file=sys.stderr)
     meta = read_meta(model_path)
     for part in onnx_parts(meta.arch, meta.features.chunk_samples > 0):  # the main graph and those beside it
         print(onnx_path_for(main, part))

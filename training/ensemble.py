@@ -76,7 +76,12 @@ def combine_models(runs: list[Path], out: Path, cv_report: dict | None = None) -
     meta = ModelMeta(labels=first.labels, features=first.features, arch=cfg.arch, dimensions_source=first.dimensions_source,
                      analysis=analysis_of(cfg),
                      corpora=first.corpora, metrics=metrics, training=training,
-                     calibration=calibration_of(cv_report))
+                     calibration=calibration_of(cv_report),
+                     # The ensemble's conv stack graph holds its members' convolutions one member after
+                     # another: their int8 ranges in the same order (float when one has none).
+                     int8=({"trunk_ranges": [r for _, m in loaded for r in m.int8["trunk_ranges"]],
+                            "calibration_chunks": min(m.int8["calibration_chunks"] for _, m in loaded)}
+                           if all(m.int8 for _, m in loaded) else {}))
     out.mkdir(parents=True, exist_ok=True)
     return save_model(net, meta, out / "model.safetensors", overwrite=True)
 

@@ -389,11 +389,27 @@ def train_final(cfg: TrainingConfig, data: CorpusData, out: Path, device: str = 
         training["member_seeds"] = [member_seed(cfg.seed, m) for m in range(len(results))]
     meta = _meta(cfg, data, metrics, training)
     meta.calibration = calibration_of(cv_report)
+    meta.int8 = int8_ranges(net, train_bank.waves[1.0])
     path = save_model(net, meta, out / "model.safetensors", overwrite=True)
     skipped = data.skipped + train_bank.skipped
     (out / "skipped.txt").write_text(report_skipped(skipped) + "\n")
     write_manifest(data.entries + data.extra, out / "manifest.jsonl")
     return path
+
+
+def int8_ranges(net, waveforms) -> dict:
+    """The conv stack's int8 ranges (ModelMeta.int8) measured on the training clips, for a chunked
+    network; empty (the export keeps the conv stack in float) for another, or when the clips hold no
+    whole chunk of speech."""
+    from model.export import calibrate_trunk
+
+    if net.features.chunk_samples <= 0:
+        return {}
+    try:
+        return calibrate_trunk(net, waveforms)
+    except ValueError as exc:
+        log.warning("the conv stack stays in float in the export: %s", exc)
+        return {}
 
 
 def cv_metrics(cv_report: dict) -> dict:

@@ -45,7 +45,7 @@ KINDS = {
 @pytest.fixture(scope="module", params=sorted(KINDS))
 def pair(request, tmp_path_factory):
     path = make_tiny_model(tmp_path_factory.mktemp("onnx") / f"{request.param}.safetensors", **KINDS[request.param])
-    export_model_file(path, voice_int8=False)  # the float export: torch's numbers, which these tests check
+    export_model_file(path, int8=False)  # the float export: torch's numbers, which these tests check
     return Predictor.load(path, device="cpu"), OnnxPredictor.load(path, threads=1)
 
 
@@ -121,7 +121,9 @@ def test_shared_frames_give_what_each_window_alone_gives(pair, speech_16k):
 def test_a_dc_offset_changes_nothing_where_windows_share_their_chunks(speech_16k, runtime):
     """The engine's path with the bundled model: a segment's windows share their chunks' features
     and the voice cadence; each chunk and voice window loses its mean first, so an offset changes no
-    output (+0.05 had moved a male voice's P(male) from 0.96 to 0.69)."""
+    output (+0.05 had moved a male voice's P(male) from 0.96 to 0.69). Up to rounding: the offset
+    changes the float32 samples' last bits, and in ONNX Runtime the int8 conv stack's rounding to
+    1/255 of each tensor's range turns a few of those into a step (0.003 measured; 0.01 allowed)."""
     from model.runtime import load_predictor
 
     hop, win = 8000, 32000
@@ -132,10 +134,11 @@ def test_a_dc_offset_changes_nothing_where_windows_share_their_chunks(speech_16k
         seg = SegmentState()
         return predictor.predict_batch([x[s:s + win] for s in starts], segments=[(seg, s) for s in starts])
 
+    tolerance = 0.01 if runtime == "onnx" else 2e-3
     for a, b in zip(run(speech_16k), run(speech_16k + np.float32(0.05)), strict=True):
-        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=2e-3)
-        np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=2e-3)
-        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=2e-3)
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=tolerance)
+        np.testing.assert_allclose(a.gender_probabilities, b.gender_probabilities, atol=tolerance)
+        np.testing.assert_allclose(a.dimensions, b.dimensions, atol=tolerance)
 
 
 def test_streaming_equals_offline_on_onnx(speech_16k, pair):
@@ -278,7 +281,7 @@ def exact_voice_model(voice_model, tmp_path_factory):
 
     dst = tmp_path_factory.mktemp("exact") / "voice.safetensors"
     shutil.copy(voice_model, dst)
-    export_model_file(dst, voice_int8=False)
+    export_model_file(dst, int8=False)
     return dst
 
 
@@ -448,7 +451,7 @@ def test_the_exported_front_end_takes_a_call_with_no_new_frame(tmp_path):
     """Every window of a call may reuse frames computed before (models without chunks): the main graph
     then gets no new frame."""
     path = make_tiny_model(tmp_path / "plain.safetensors", level_norm_dbfs=-20.0)
-    export_model_file(path, voice_int8=False)
+    export_model_file(path, int8=False)
     onnx_p = OnnxPredictor.load(path, threads=1)
     f = onnx_p.meta.features
     n = f.n_frames(32000)  # one window, every frame from the cache
@@ -477,7 +480,7 @@ def test_a_pruned_voice_encoder_exports_and_runs_as_ge2e_does(tmp_path, speech_p
     assert min(cosines) >= 0.998 and max(cosines) < 1.0 - 1e-7
     together = int8._embeddings(windows)
     np.testing.assert_array_equal(int8._embeddings([windows[-1]])[0], together[-1])
-    export_model_file(path, voice_int8=False)
+    export_model_file(path, int8=False)
     exact = load_predictor(path, device="cpu")
     assert _voice_info(path)["int8_lstm_layers"] == 0
     for a, b in zip(exact._embeddings(windows), reference, strict=True):
