@@ -61,6 +61,10 @@ SAVING_STOPPED = ("Results from here on are kept in memory and written to it whe
 INPUT_QUEUE_MAX_S = 32.0  # audio the input queue holds at most, whatever the blocks' length (long file blocks)
 PLANNED_QUEUE_ENTRIES = 32  # planned blocks waiting for the model (each holds its windows' audio)
 EMBEDDED_QUEUE_ENTRIES = 16  # planned blocks with their voice embeddings, waiting for the model thread
+# ... and no more than this much audio in them when the source says how long its blocks are (a file's
+# 8-s blocks would otherwise hold minutes of windows' audio in each queue).
+PLANNED_QUEUE_MAX_S = 64.0
+EMBEDDED_QUEUE_MAX_S = 32.0
 MAX_ENTRIES_PER_STEP = 16  # planned blocks the model thread takes at once when it is behind (bigger batches)
 PERCENTILES = (50, 95, 99)
 
@@ -181,12 +185,13 @@ class Engine:
         self._discard.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=input_queue_size(self.config.input_queue_blocks, source.block_s))
-        self._planned = queue.Queue(maxsize=PLANNED_QUEUE_ENTRIES)
+        self._planned = queue.Queue(maxsize=queue_size(PLANNED_QUEUE_ENTRIES, PLANNED_QUEUE_MAX_S, source.block_s))
         # Models with a voice encoder: a voice thread between the worker and the model thread
         # computes the windows' voice embeddings while the model thread runs the networks on
         # earlier windows (the two share the cores; each computation is the same as in one thread).
         embeds = any(p.embeds_ahead for p in self._pipelines)
-        self._embedded = queue.Queue(maxsize=EMBEDDED_QUEUE_ENTRIES) if embeds else self._planned
+        self._embedded = (queue.Queue(maxsize=queue_size(EMBEDDED_QUEUE_ENTRIES, EMBEDDED_QUEUE_MAX_S, source.block_s))
+                          if embeds else self._planned)
         self._samples = {i: 0 for i in range(len(self._pipelines))}
         self._latencies.clear()
         self._counts = dict.fromkeys(self._counts, 0)
@@ -658,10 +663,16 @@ def _put_while(q: queue.Queue, item, consumer: threading.Thread | None) -> bool:
 def input_queue_size(blocks: int, block_s: float | None) -> int:
     """Capacity of the source-to-worker queue: ``blocks`` blocks (``EngineConfig.input_queue_blocks``),
     but no more than :data:`INPUT_QUEUE_MAX_S` of audio when the source says how long its blocks
-    are (a file read as fast as possible comes in 2-s blocks; 64 of them would be minutes of audio)."""
+    are (a file read as fast as possible comes in 8-s blocks; 64 of them would be minutes of audio)."""
+    return queue_size(blocks, INPUT_QUEUE_MAX_S, block_s)
+
+
+def queue_size(entries: int, max_s: float, block_s: float | None) -> int:
+    """Capacity of a queue of blocks: ``entries``, but no more than ``max_s`` seconds of audio when
+    the blocks' length ``block_s`` is known; two at least."""
     if not block_s or block_s <= 0:
-        return blocks
-    return max(2, min(blocks, int(math.ceil(INPUT_QUEUE_MAX_S / block_s))))
+        return entries
+    return max(2, min(entries, int(math.ceil(max_s / block_s))))
 
 
 def _describe(exc: BaseException) -> str:

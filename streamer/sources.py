@@ -60,11 +60,17 @@ CHANNEL_MODES = ("mix", "split")
 PACES = ("fast", "realtime")
 # File blocks read per step in fast mode: large, for throughput. Decoding costs about the same (20
 # minutes of FLAC: 0.21 s of CPU in 0.5-s blocks, 0.19 s in 2-s ones, see read_frames), but each
-# block is a step of every engine thread, and its windows reach the model together: ser analyze on
-# 20 minutes of speech took 0.92 times the wall time and 0.95 times the CPU with 2-s blocks as with
-# 0.5-s ones (7 alternating runs each), for 40 MB more peak memory (199 against 159 MB; the engine
-# bounds its input queue in seconds of audio, streamer/engine.input_queue_size).
-FAST_BLOCK_S = 2.0
+# block is a step of every engine thread, and its windows reach the model together, and the voice
+# encoder then runs on several of them at once (ONNX Runtime: 1.7 ms per 1.6-s partial in twos or
+# more, 2.6 ms alone): ser analyze on 20 minutes of speech took 0.92 times the wall time and 0.95
+# times the CPU with 2-s blocks as with 0.5-s ones (7 alternating runs each), and with 8-s blocks
+# again less than with 2-s ones (benchmarks/RESULTS.md, "Longer file blocks"). The engine bounds
+# its queues in seconds of audio (streamer/engine.queue_size), so that memory stays flat.
+FAST_BLOCK_S = 8.0
+# The length of audio the file's checks (levels, channels that hold the same sound, channels that
+# take turns) judge at a time, whatever the length read: each judges a block less its mean, or on a
+# gain fitted to it (TwinChannels), so that the same file gets the same notes however it is read.
+CHECK_BLOCK_S = 2.0
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
 # More channels than this in a file's header is taken for a damaged header (a WAV whose channel count
@@ -466,21 +472,32 @@ class FileLevels:
     def feed(self, data: np.ndarray) -> None:
         """Count the next block (frames, channels)."""
         self._sums += data.sum(axis=0, dtype=np.float64)
-        if np.count_nonzero(data) == data.size:
+        zeros = np.count_nonzero(data) != data.size
+        if not zeros:
             self._counts += len(data)
-            deviation = np.abs(data - (self._sums / self._counts).astype(np.float32))
+            sounding = None
         else:  # digital zeros (a recorder's padding) are no sound, nor part of the DC
             sounding = data != 0
             self._counts += np.count_nonzero(sounding, axis=0)
-            dc = (self._sums / np.maximum(self._counts, 1)).astype(np.float32)
-            deviation = np.where(sounding, np.abs(data - dc), np.float32(0.0))
-        size = np.abs(data)
-        # column by column: numpy's reductions along the first axis of a few columns are many times
-        # slower than over each column
+        dc = (self._sums / np.maximum(self._counts, 1)).astype(np.float32)
+        # From each column's extremes alone (no array the size of the block is made: this runs on
+        # every block of every file): x - dc rounds monotonically in x, so the largest |x - dc| is
+        # at the largest or the smallest x; column by column, as numpy's reductions along the first
+        # axis of a few columns are many times slower than over each column.
         for c in range(data.shape[1]):
-            self.peaks[c] = max(self.peaks[c], deviation[:, c].max())
-            self.raw_peaks[c] = max(self.raw_peaks[c], size[:, c].max())
-            self.clipped[c] += np.count_nonzero(size[:, c] >= self.clip_level)
+            column = data[:, c]
+            if sounding is None:
+                high, low = column.max(), column.min()
+            elif sounding[:, c].any():
+                high = column.max(where=sounding[:, c], initial=-np.inf)
+                low = column.min(where=sounding[:, c], initial=np.inf)
+            else:
+                continue  # only zeros: no sound, no peak, nothing clipped
+            self.peaks[c] = max(self.peaks[c], high - dc[c], dc[c] - low)
+            size = max(high, -low)
+            self.raw_peaks[c] = max(self.raw_peaks[c], size)
+            if size >= self.clip_level:
+                self.clipped[c] += np.count_nonzero(np.abs(column) >= self.clip_level)
 
 
 class FileSource(Source):
@@ -615,6 +632,7 @@ class FileSource(Source):
         error: AudioError | None = None
         subtype = getattr(f, "subtype", "")
         levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(subtype, 1.0))
+        check_block = max(1, int(round(CHECK_BLOCK_S * self.rate)))
         alaw = subtype == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         turns = (TurnTaking(self.n_channels, self.rate)
@@ -678,12 +696,15 @@ class FileSource(Source):
                     bad.count(data, self.start_s + frames_read / self.rate, self.rate)
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
                 frames_read += len(data)
-                if len(data):
-                    levels.feed(data)
+                # The level, twin-channel and turn-taking checks see the file in pieces of CHECK_BLOCK_S
+                # at most, whatever the length read at once: what they find does not depend on it.
+                for at in range(0, len(data), check_block):
+                    piece = data[at:at + check_block]
+                    levels.feed(piece)
                     if twins is not None:
-                        twins.feed(data)
+                        twins.feed(piece)
                     if turns is not None:  # said as soon as it is known
-                        turns.feed(data)
+                        turns.feed(piece)
                         if turns.taking_turns:
                             self.notices.append(turn_taking_message(self.path, self.n_channels))
                             turns = None

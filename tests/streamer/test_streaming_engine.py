@@ -415,15 +415,27 @@ def test_a_model_without_voice_emotion_has_no_voice_thread(speech_wav, predictor
     assert engine._voice_thread is None
 
 
-def test_the_input_queue_holds_a_bounded_stretch_of_audio_whatever_the_block_length():
-    """Long file blocks (2 s, as fast as possible) would make 64 queued blocks minutes of audio; short
-    ones (a microphone's 20 ms) keep the configured count."""
-    from streamer.engine import INPUT_QUEUE_MAX_S, input_queue_size
+def test_the_queues_hold_a_bounded_stretch_of_audio_whatever_the_block_length():
+    """Long file blocks (8 s, as fast as possible) would make 64 queued blocks minutes of audio; short
+    ones (a microphone's 20 ms) keep the configured count. The same for the queues of planned
+    windows and of those with their voice embeddings."""
+    from streamer.engine import (
+        EMBEDDED_QUEUE_ENTRIES,
+        EMBEDDED_QUEUE_MAX_S,
+        INPUT_QUEUE_MAX_S,
+        PLANNED_QUEUE_ENTRIES,
+        PLANNED_QUEUE_MAX_S,
+        input_queue_size,
+        queue_size,
+    )
 
-    assert input_queue_size(64, 2.0) * 2.0 <= INPUT_QUEUE_MAX_S and input_queue_size(64, 2.0) >= 2
+    assert input_queue_size(64, 8.0) * 8.0 <= INPUT_QUEUE_MAX_S and input_queue_size(64, 8.0) >= 2
     assert input_queue_size(64, 0.02) == 64 and input_queue_size(64, None) == 64
     assert input_queue_size(64, 600.0) == 2  # never fewer than two blocks
-    assert FileSource("x.wav").block_s == 2.0 and FileSource("x.wav", pace="realtime").block_s == 0.02
+    assert FileSource("x.wav").block_s == 8.0 and FileSource("x.wav", pace="realtime").block_s == 0.02
+    assert queue_size(PLANNED_QUEUE_ENTRIES, PLANNED_QUEUE_MAX_S, 8.0) * 8.0 <= PLANNED_QUEUE_MAX_S
+    assert queue_size(EMBEDDED_QUEUE_ENTRIES, EMBEDDED_QUEUE_MAX_S, 8.0) * 8.0 <= EMBEDDED_QUEUE_MAX_S
+    assert queue_size(PLANNED_QUEUE_ENTRIES, PLANNED_QUEUE_MAX_S, 0.02) == PLANNED_QUEUE_ENTRIES
 
 
 def test_a_notice_a_stop_turns_away_is_reported_at_the_end():

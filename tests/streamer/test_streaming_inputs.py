@@ -728,3 +728,36 @@ def test_a_microphone_said_to_be_silent_says_when_sound_comes_in(speech_16k):
     assert len(said) == 2 and said[1].startswith("Microphone USB Mic (Customer channel): sound came in at ")
     # no sound ever: said once, nothing more
     assert len(_fake_microphone(np.zeros((n, 1), np.float32), "Microphone USB Mic")[0]) == 1
+
+
+def test_a_files_notes_do_not_depend_on_the_length_read_at_once(tmp_path, speech_16k):
+    """The level, twin-channel and turn-taking checks judge the file in pieces of CHECK_BLOCK_S
+    whatever the length read: a quiet copy of the agent in a 16-bit customer channel, a clipped
+    channel, a DC offset and a call whose sides take turns get the same notes in 2-s and 8-s reads
+    (in 8-s pieces, the copy's gain fitted over longer stretches had made it the agent's twin)."""
+    import soundfile as sf
+
+    from streamer.sources import FileSource
+
+    unit = speech_16k / np.abs(speech_16k).max()
+    half = len(unit) // 2
+    silent = np.zeros(half, np.float32)
+    files = {
+        "copy.wav": np.stack([unit * 0.5, unit * 10 ** (-62 / 20)], axis=1),
+        "clipped.wav": np.stack([np.clip(unit * 8, -1, 1) + 0.02, unit * 0.5], axis=1),
+        "turns.wav": np.stack([np.concatenate([unit[:half], silent]), np.concatenate([silent, unit[:half]])], axis=1),
+    }
+    for name, data in files.items():
+        path = tmp_path / name
+        sf.write(str(path), data.astype(np.float32), SAMPLE_RATE_HZ, subtype="PCM_16")
+        said = []
+        for seconds in (2.0, 8.0):
+            for channels in ("mix", "split"):
+                src = FileSource(path, channels=channels, track_names=["Agent", "Customer"] if channels == "split" else None,
+                                 block_frames=int(seconds * SAMPLE_RATE_HZ))
+                src.open()
+                for _ in src.blocks(threading.Event()):
+                    pass
+                said.append((channels, list(src.notices), list(src.twin_pairs)))
+        assert said[:2] == said[2:], name
+        assert any(notes for _, notes, _ in said), name  # each file has something to say
