@@ -229,13 +229,19 @@ class GateFrames:
 
 # Frames transformed per FFT call. A whole 2-s window's 197 frames at once make float64 arrays of
 # 0.8 MB (the windowed frames, then their spectra); in steps of 32 the working set stays small and
-# the same numbers came 3 times faster (1.10 -> 0.36 ms for 197 frames, benchmarks/RESULTS.md).
+# the same numbers came 3 times faster (1.10 -> 0.36 ms for 197 frames, benchmarks/RESULTS.md). Steps
+# of 64, which take a window's 50 new frames in one call, made the gate slower per window (590
+# against 426 us) though a loop of FFTs alone ran faster.
 _STEP_FRAMES = 32
 
 
 def _band_power(x: np.ndarray, first: int, n: int) -> np.ndarray:
     """Band power spectra of frames ``first`` to ``n - 1`` of ``x`` (frame j starts at ``FRAME * j``)."""
-    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[FRAME * first:FRAME * n:FRAME]
+    # The frames as a strided view of x (numpy's array constructor: 0.5 us, where
+    # sliding_window_view's checks took 10 us a call, and this runs for every window).
+    x = np.ascontiguousarray(x)
+    frames = np.ndarray((max(0, n - first), N_FFT), x.dtype, x, FRAME * first * x.itemsize,
+                        (FRAME * x.itemsize, x.itemsize))
     out = np.empty((len(frames), _N_BAND_BINS))
     for i in range(0, len(frames), _STEP_FRAMES):
         spectrum = np.fft.rfft(frames[i:i + _STEP_FRAMES] * _WINDOW, axis=1)[:, _BAND_BINS]
