@@ -359,14 +359,19 @@ def _export_graph(graph: OnnxGraph):
 # -- the conv stack in int8 --------------------------------------------------------------------
 #
 # The trunk graph's convolutions, but for each network's first (its input is the log-mel, one
-# channel: in int8 it cost more than it saved), run in int8: weights int8 per output channel,
-# activations uint8 on one fixed range per tensor, measured on speech when the model is trained
+# channel: in int8 it cost more than it saved), run in int8: weights int8 per output channel (in 7
+# bits, WEIGHT_LEVELS), activations uint8 on one fixed range per tensor, measured on speech when the model is trained
 # (:func:`calibrate_trunk`) and kept in its metadata (``int8["trunk_ranges"]``: for each such
 # convolution, in the graph's order, [input low, input high, output low, output high]). ONNX Runtime
 # runs each as one QLinearConv. Fixed ranges, unlike the voice encoder's dynamic int8, make a chunk's
 # numbers independent of the chunks computed with it. What it changes in accuracy is in the model card.
 
 CALIBRATION_CHUNKS = 4000  # at most this many chunks of speech set the ranges (evenly spread)
+# Weights in 7 bits (-63..63): on x86 CPUs without VNNI, ONNX Runtime multiplies uint8 activations by
+# int8 weights with an instruction that adds pairs of products in 16 bits, which 255 * 127 * 2
+# overflows (it saturates); 255 * 63 * 2 does not. With VNNI (and on ARM) 8 bits would be exact too,
+# but the export must give the same numbers on every CPU.
+WEIGHT_LEVELS = 63
 CALIBRATION_BATCH = 64
 
 
@@ -482,9 +487,9 @@ def quantize_trunk(proto, ranges: list) -> object:
         x_scale, x_zero = _uint8_scale(r[0], r[1])
         y_scale, y_zero = _uint8_scale(r[2], r[3])
         w = weights[node.input[1]].astype(np.float64)
-        w_scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / 127.0
+        w_scale = np.abs(w.reshape(len(w), -1)).max(axis=1) / WEIGHT_LEVELS
         w_scale[w_scale == 0] = 1.0
-        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -127, 127).astype(np.int8)
+        w_q = np.clip(np.round(w / w_scale[:, None, None, None]), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int8)
         tensors = {f"{p}_x_scale": x_scale, f"{p}_x_zero": x_zero, f"{p}_y_scale": y_scale, f"{p}_y_zero": y_zero,
                    f"{p}_w": w_q, f"{p}_w_scale": w_scale.astype(np.float32), f"{p}_w_zero": np.zeros(len(w), np.int8)}
         nodes = [helper.make_node("QuantizeLinear", [node.input[0], f"{p}_x_scale", f"{p}_x_zero"], [f"{p}_xq"]),
