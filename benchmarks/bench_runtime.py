@@ -39,6 +39,18 @@ def _clips() -> list[np.ndarray]:
     return [load_mono_16k(p)[:32000] for p in paths[:: max(1, len(paths) // CALIBRATION_CLIPS)][:CALIBRATION_CLIPS]]
 
 
+def _int8_convs(model: str) -> int:
+    """How many convolutions the model's conv stack graph runs in int8, as its export says."""
+    import json
+
+    import onnx
+
+    from model.meta import onnx_path_for, resolve_model_path
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path_for(resolve_model_path(model), "trunk"))).metadata_props}
+    return int(json.loads(props["ser_onnx"]).get("int8_convs", 0))
+
+
 def _product_chunked(model: str, clips: list[np.ndarray], diff) -> list[tuple[str, float, float]]:
     """The product's own path for a chunked model's window in a speech segment (model/runtime.py):
     the conv-stack graph on the window's one new chunk, from its samples (log-mel front end
@@ -52,7 +64,7 @@ def _product_chunked(model: str, clips: list[np.ndarray], diff) -> list[tuple[st
     segment = np.concatenate([clips[1][:hop], clips[0]])
     for threads in (1, 2):
         p = load_predictor(model, device="cpu", runtime="onnx", threads=threads)
-        int8 = len(p.meta.int8.get("trunk_ranges", []))
+        int8 = _int8_convs(model)
         seg = SegmentState()
         p._network([segment[:len(clips[0])]], None, [(seg, 0)])  # the segment's first window
         earlier = dict(seg.chunks)

@@ -445,22 +445,29 @@ def decoder_reason(exc: BaseException, path: str | os.PathLike) -> str:
     return text.rstrip(" .") or type(exc).__name__
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a whole file as float32 ``(frames, channels)`` and its rate. Raises :class:`AudioError`."""
+def read_audio(path: str | os.PathLike, max_s: float | None = None) -> tuple[np.ndarray, int]:
+    """Read a whole file (or its first ``max_s`` seconds) as float32 ``(frames, channels)`` and its
+    rate. Raises :class:`AudioError`."""
     check_audio_path(path)
     try:
         with NativeStderr(is_mp3(path)):
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            if max_s is None:
+                data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            else:
+                with sf.SoundFile(str(path)) as f:
+                    rate = f.samplerate
+                    data = f.read(frames=max(1, int(max_s * rate)), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
         raise AudioError(f"{path}: cannot read this audio file ({decoder_reason(exc, path)}). Is it an audio file, "
                          "and complete?") from exc
     if data.shape[0] == 0:
         raise AudioError(no_samples_message(path))
-    missing = wav_missing_fraction(path)
-    if missing is not None:
-        raise AudioError(truncation_message(path, data.shape[0] / rate, missing))
-    if ogg_is_cut(path):
-        raise AudioError(ogg_cut_message(path, data.shape[0] / rate))
+    if max_s is None:  # (what was read against what the header declares: for the whole file)
+        missing = wav_missing_fraction(path)
+        if missing is not None:
+            raise AudioError(truncation_message(path, data.shape[0] / rate, missing))
+        if ogg_is_cut(path):
+            raise AudioError(ogg_cut_message(path, data.shape[0] / rate))
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: the file holds NaN or infinite samples; it is corrupt.")
     return data, int(rate)
@@ -479,9 +486,9 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE_HZ) -> np.
     return soxr.resample(x, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
 
 
-def load_mono_16k(path: str | os.PathLike) -> np.ndarray:
-    """Read a file, mix it to mono and resample it to 16 kHz."""
-    data, rate = read_audio(path)
+def load_mono_16k(path: str | os.PathLike, max_s: float | None = None) -> np.ndarray:
+    """Read a file (or its first ``max_s`` seconds), mix it to mono and resample it to 16 kHz."""
+    data, rate = read_audio(path, max_s)
     check_rate(rate, str(path))
     return resample(to_mono(data), rate)
 

@@ -107,8 +107,9 @@ def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | No
     """``ser export``: write the ONNX export of an existing model file (beside it, or to ``out``;
     ``int8`` as :func:`model.export.export_onnx` takes it). ``calibration``: 16-kHz speech waveforms
     like the model's training data, on which the conv stack's int8 ranges are measured and then kept
-    in the model file (rewritten atomically, the weights unchanged) for this and later exports;
-    ValueError when the model has no conv stack graph or they hold no whole chunk of speech."""
+    in the model file (rewritten atomically, the weights unchanged, with its export beside it) for
+    this and later exports; ValueError when the model has no conv stack graph or they hold no whole
+    chunk of speech."""
     from model.export import calibrate_trunk, export_onnx
 
     path = resolve_model_path(model_path)
@@ -116,7 +117,11 @@ def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | No
     try:
         if calibration is not None:
             meta.int8 = calibrate_trunk(net, calibration)
-            save_model(net, meta, path, overwrite=True, onnx=False)  # its old export is stale: written below
+            # The model file rewritten with its export beside it (the one there was made for the file
+            # before, and would be refused as stale), then, with ``out``, the export asked for.
+            save_model(net, meta, path, overwrite=True, onnx=True)
+            if out is None and int8:
+                return onnx_path_for(path)
         return export_onnx(net, meta, path, out, int8=int8)
     except OSError as exc:
         raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

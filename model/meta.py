@@ -175,7 +175,7 @@ class ModelMeta:
 
 def _int8(value) -> dict:
     """A model file's int8 ranges (ModelMeta.int8), checked: lists of four finite numbers, low <= high."""
-    if value is None:
+    if value is None or value == {}:
         return {}
     ranges = value["trunk_ranges"]
     if not isinstance(ranges, list) or not ranges:

@@ -65,6 +65,9 @@ EMBEDDED_QUEUE_ENTRIES = 16  # planned blocks with their voice embeddings, waiti
 # 8-s blocks would otherwise hold minutes of windows' audio in each queue).
 PLANNED_QUEUE_MAX_S = 64.0
 EMBEDDED_QUEUE_MAX_S = 32.0
+# The display queue (AudioBlock and VadFrames events, two per block; the oldest dropped when full):
+# 512 events of 2-s blocks held this much, and so many 8-s ones do.
+DISPLAY_QUEUE_MAX_S = 1024.0
 MAX_ENTRIES_PER_STEP = 16  # planned blocks the model thread takes at once when it is behind (bigger batches)
 PERCENTILES = (50, 95, 99)
 
@@ -185,6 +188,10 @@ class Engine:
         self._discard.clear()
         self._done.clear()
         self._input = queue.Queue(maxsize=input_queue_size(self.config.input_queue_blocks, source.block_s))
+        with self._display_lock:  # an AudioBlock and a VadFrames per block: bounded in audio too
+            maxlen = queue_size(self.config.display_queue_events, DISPLAY_QUEUE_MAX_S, source.block_s)
+            if maxlen != self._display.maxlen:
+                self._display = deque(self._display, maxlen=maxlen)
         self._planned = queue.Queue(maxsize=queue_size(PLANNED_QUEUE_ENTRIES, PLANNED_QUEUE_MAX_S, source.block_s))
         # Models with a voice encoder: a voice thread between the worker and the model thread
         # computes the windows' voice embeddings while the model thread runs the networks on

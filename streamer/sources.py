@@ -500,6 +500,33 @@ class FileLevels:
                 self.clipped[c] += np.count_nonzero(np.abs(column) >= self.clip_level)
 
 
+class CheckPieces:
+    """Cuts the audio read into pieces of exactly ``size`` frames for a file's checks, whatever the
+    lengths of the reads (CHECK_BLOCK_S): the rest of a read waits for the next; ``flush`` gives the
+    file's last, shorter piece."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._parts: list[np.ndarray] = []
+        self._n = 0
+
+    def take(self, data: np.ndarray) -> list[np.ndarray]:
+        self._parts.append(data)
+        self._n += len(data)
+        if self._n < self.size:
+            return []
+        whole = np.concatenate(self._parts) if len(self._parts) > 1 else data
+        n = len(whole) // self.size * self.size
+        self._parts = [whole[n:].copy()] if n < len(whole) else []
+        self._n = len(whole) - n
+        return [whole[i:i + self.size] for i in range(0, n, self.size)]
+
+    def flush(self) -> list[np.ndarray]:
+        rest = np.concatenate(self._parts) if self._parts else np.zeros((0, 1), np.float32)
+        self._parts, self._n = [], 0
+        return [rest] if len(rest) else []
+
+
 class FileSource(Source):
     """An audio file read in blocks (bounded memory for any length).
 
@@ -619,6 +646,20 @@ class FileSource(Source):
             if heard and (share := float(clipped[heard].sum()) / (frames * len(heard))) > CLIPPED_SHARE:
                 self.notices.append(clipped_message(self.path, share, name))
 
+    def _check(self, piece: np.ndarray, levels: FileLevels, twins: TwinChannels | None,
+               turns: TurnTaking | None) -> TurnTaking | None:
+        """One piece of the file through its checks; the turn-taking check, or None once it has said
+        its note (said as soon as it is known)."""
+        levels.feed(piece)
+        if twins is not None:
+            twins.feed(piece)
+        if turns is not None:
+            turns.feed(piece)
+            if turns.taking_turns:
+                self.notices.append(turn_taking_message(self.path, self.n_channels))
+                return None
+        return turns
+
     def blocks(self, stop: threading.Event) -> Iterator[SourceBlock]:
         if self._file is None:
             self.open()
@@ -632,7 +673,7 @@ class FileSource(Source):
         error: AudioError | None = None
         subtype = getattr(f, "subtype", "")
         levels = FileLevels(self.n_channels, CLIPPED_LEVEL * FULL_SCALE.get(subtype, 1.0))
-        check_block = max(1, int(round(CHECK_BLOCK_S * self.rate)))
+        pieces = CheckPieces(max(1, int(round(CHECK_BLOCK_S * self.rate))))
         alaw = subtype == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
         turns = (TurnTaking(self.n_channels, self.rate)
@@ -696,18 +737,10 @@ class FileSource(Source):
                     bad.count(data, self.start_s + frames_read / self.rate, self.rate)
                     data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
                 frames_read += len(data)
-                # The level, twin-channel and turn-taking checks see the file in pieces of CHECK_BLOCK_S
-                # at most, whatever the length read at once: what they find does not depend on it.
-                for at in range(0, len(data), check_block):
-                    piece = data[at:at + check_block]
-                    levels.feed(piece)
-                    if twins is not None:
-                        twins.feed(piece)
-                    if turns is not None:  # said as soon as it is known
-                        turns.feed(piece)
-                        if turns.taking_turns:
-                            self.notices.append(turn_taking_message(self.path, self.n_channels))
-                            turns = None
+                # The level, twin-channel and turn-taking checks see the file in pieces of exactly
+                # CHECK_BLOCK_S, whatever the lengths read: what they find does not depend on them.
+                for piece in pieces.take(data) if len(data) else ():
+                    turns = self._check(piece, levels, twins, turns)
                 out = resampler(data, last=done)
                 if monitor is not None:
                     monitor = self._feed_monitor(monitor, data, done)
@@ -734,6 +767,8 @@ class FileSource(Source):
             self.notices.append(damage_message(self.path, gaps))
         if bad.samples:
             self.notices.append(bad.message(self.path))
+        for piece in pieces.flush():  # the file's last piece, shorter
+            turns = self._check(piece, levels, twins, turns)
         if error is not None:
             if twins is not None and frames_read - gap_frames > 0:
                 # Channels that held the same sound up to the break: said, and a call's agent in its

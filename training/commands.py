@@ -114,8 +114,9 @@ def register(sub) -> None:
                         "and model/export.py)")
     p.add_argument("--calibrate", metavar="FOLDER",
                    help="measure the conv stack's int8 ranges on the speech files in FOLDER (and its "
-                        "subfolders; use the model's training data, e.g. RAVDESS's Actor_* folders), keep "
-                        "them in the model file, then export. 'ser train' does this on its training clips")
+                        "subfolders: up to 400 files, the first 10 s of each; use the model's training data, "
+                        "for the bundled model RAVDESS actors 01-20), keep them in the model file (rewritten, "
+                        "its weights unchanged), then export. 'ser train' does this on its training clips")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("data", formatter_class=Formatter, help="corpus tools")
@@ -164,7 +165,8 @@ def require_torch(command: str) -> None:
                        "Analysis and the app do not need it.")
 
 
-CALIBRATION_FILES = 400  # at most this many files of a --calibrate folder are read (evenly spread)
+CALIBRATION_FILES = 400  # at most this many files of a --calibrate folder are read (evenly spread) ...
+CALIBRATION_FILE_S = 10.0  # ... and of each its first 10 s: at most 64 MB of audio, whatever the files
 
 
 def _calibration_speech(folder: str, model_path) -> list:
@@ -176,6 +178,7 @@ def _calibration_speech(folder: str, model_path) -> list:
 
     from model.audio import AUDIO_SUFFIXES, load_mono_16k
     from model.errors import AudioError
+    from model.files import check_output_file
     from model.meta import read_meta
     from streamer.errors import ConfigError
 
@@ -183,17 +186,19 @@ def _calibration_speech(folder: str, model_path) -> list:
         raise ConfigError(f"--calibrate: {model_path} computes its features over whole windows, not chunks; only "
                           "the conv stack of a chunked model (features.chunk_ms) runs in int8. Export it without "
                           "--calibrate.")
+    # The model file is rewritten with its ranges: known to be possible before any audio is read.
+    check_output_file(model_path, "model file with its int8 ranges (copy it somewhere writable, and calibrate the copy)")
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise ConfigError(f"--calibrate {folder}: no such folder. Give a folder of speech recordings like the "
-                          "model's training data.")
+        raise ConfigError(f"--calibrate {folder}: " + ("is a file, not a folder" if root.exists() else "no such folder")
+                          + ". Give a folder of speech recordings like the model's training data.")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if len(files) > CALIBRATION_FILES:
         files = [files[i] for i in np.linspace(0, len(files) - 1, CALIBRATION_FILES).round().astype(int)]
     speech = []
     for p in files:
         try:
-            speech.append(load_mono_16k(p))
+            speech.append(load_mono_16k(p, max_s=CALIBRATION_FILE_S))
         except AudioError:
             continue  # an unreadable file is skipped; too few readable ones are said below
     if not speech:
@@ -226,6 +231,10 @@ def cmd_export(args) -> int:
         elif target.suffix.lower() != ".onnx":
             raise ConfigError(f"--out {out}: name the main graph's file .onnx (the graphs beside it take its name: "
                               f"{target.stem}.voice.onnx ...), or give an existing folder.")
+    if out is not None and args.calibrate:  # before the audio is read
+        from model.files import check_output_file
+
+        check_output_file(out, "ONNX export")
     calibration = _calibration_speech(args.calibrate, model_path) if args.calibrate else None
     main = export_model_file(args.model, out, int8=not args.exact, calibration=calibration)
     if args.calibrate:

@@ -82,6 +82,9 @@ def combine_models(runs: list[Path], out: Path, cv_report: dict | None = None) -
                      int8=({"trunk_ranges": [r for _, m in loaded for r in m.int8["trunk_ranges"]],
                             "calibration_chunks": min(m.int8["calibration_chunks"] for _, m in loaded)}
                            if all(m.int8 for _, m in loaded) else {}))
+    if not meta.int8:
+        log.warning("the ensemble's conv stack stays in float in its export: %s",
+                    ", ".join(str(r) for r, (_, m) in zip(runs, loaded) if not m.int8) + " has no int8 ranges")
     out.mkdir(parents=True, exist_ok=True)
     return save_model(net, meta, out / "model.safetensors", overwrite=True)
 

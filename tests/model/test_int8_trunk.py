@@ -136,7 +136,7 @@ def test_ranges_for_another_network_are_refused_at_export(int8_model, tmp_path):
         export_model_file(path)
 
 
-def test_ser_export_calibrate(tmp_path, speech_paths, capsys):
+def test_ser_export_calibrate(tmp_path, speech_paths, capsys, monkeypatch):
     from ser.cli import main
 
     path = make_tiny_model(tmp_path / "m.safetensors", chunk_ms=500.0)
@@ -152,6 +152,13 @@ def test_ser_export_calibrate(tmp_path, speech_paths, capsys):
     assert read_meta(path).int8["trunk_ranges"] and _trunk_info(path)["int8_convs"] == 4
     load_predictor(path, device="cpu").predict(load_mono_16k(speech_paths[0]))  # the rewritten file and export agree
 
+    # With --out: the export goes there, and the rewritten model file keeps a matching export beside it.
+    out = tmp_path / "elsewhere" / "x.onnx"
+    assert main(["export", str(path), "--calibrate", str(folder), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert _trunk_info(out)["int8_convs"] == 4
+    assert load_predictor(path, device="cpu", runtime="onnx").runtime == "onnx"
+
     empty = tmp_path / "empty"
     empty.mkdir()
     silent = tmp_path / "silent"
@@ -163,9 +170,18 @@ def test_ser_export_calibrate(tmp_path, speech_paths, capsys):
     for args, said in [([str(path), "--calibrate", str(tmp_path / "missing")], "no such folder"),
                        ([str(path), "--calibrate", str(empty)], "no readable audio file"),
                        ([str(path), "--calibrate", str(silent)], "no 0.5-s stretch of speech"),
+                       ([str(path), "--calibrate", str(folder / "notes.txt")], "is a file, not a folder"),
                        ([str(whole), "--calibrate", str(folder)], "only the conv stack of a chunked model")]:
         assert main(["export", *args]) == 2
         assert said in capsys.readouterr().err
+    # A model file that cannot be rewritten is said before any audio is read.
+    import model.files
+
+    monkeypatch.setattr(model.files, "_can_create_in", lambda folder: False)
+    read = []
+    monkeypatch.setattr("model.audio.load_mono_16k", lambda *a, **k: read.append(a) or np.zeros(16000, np.float32))
+    assert main(["export", str(path), "--calibrate", str(folder)]) == 2
+    assert "not writable here" in capsys.readouterr().err and not read
 
 
 def test_an_ensemble_keeps_its_members_ranges_in_order(int8_model, tmp_path, speech):
@@ -205,3 +221,20 @@ def test_an_ensemble_keeps_its_members_ranges_in_order(int8_model, tmp_path, spe
 def test_the_bundled_model_runs_its_conv_stack_in_int8():
     meta = read_meta(DEFAULT_MODEL_PATH)
     assert _trunk_info(DEFAULT_MODEL_PATH)["int8_convs"] == len(meta.int8["trunk_ranges"]) == 4
+
+
+def test_an_empty_int8_entry_is_a_float_model(int8_model, tmp_path):
+    path = tmp_path / "float.safetensors"
+    shutil.copy(int8_model, path)
+    _with_int8(path, {})
+    assert read_meta(path).int8 == {}
+
+
+def test_calibration_reads_the_first_seconds_of_each_file_only(speech_paths):
+    """``ser export --calibrate`` reads at most CALIBRATION_FILE_S of each file: a folder of hour-long
+    calls does not fill the memory."""
+    from training.commands import CALIBRATION_FILE_S
+
+    whole = load_mono_16k(speech_paths[0])
+    first = load_mono_16k(speech_paths[0], max_s=1.0)
+    assert len(first) == 16000 and np.array_equal(first, whole[:16000]) and CALIBRATION_FILE_S <= 10

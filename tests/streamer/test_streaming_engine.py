@@ -438,6 +438,23 @@ def test_the_queues_hold_a_bounded_stretch_of_audio_whatever_the_block_length():
     assert queue_size(PLANNED_QUEUE_ENTRIES, PLANNED_QUEUE_MAX_S, 0.02) == PLANNED_QUEUE_ENTRIES
 
 
+def test_an_engine_on_a_file_bounds_its_queues_in_seconds(speech_wav, voice_predictor):
+    """The engine sizes its queues by its source's blocks: a file read as fast as possible (8-s
+    blocks) gets fewer entries than a microphone's 20-ms blocks would, the display queue (two events
+    a block) included."""
+    from streamer.engine import DISPLAY_QUEUE_MAX_S, EMBEDDED_QUEUE_MAX_S, INPUT_QUEUE_MAX_S, PLANNED_QUEUE_MAX_S
+
+    engine = Engine(voice_predictor, EngineConfig())
+    source = FileSource(speech_wav)
+    run_to_end(engine, source)
+    block_s = source.block_s
+    assert block_s == 8.0
+    assert engine._input.maxsize * block_s <= INPUT_QUEUE_MAX_S
+    assert engine._planned.maxsize * block_s <= PLANNED_QUEUE_MAX_S
+    assert engine._embedded is not engine._planned and engine._embedded.maxsize * block_s <= EMBEDDED_QUEUE_MAX_S
+    assert engine._display.maxlen * block_s <= DISPLAY_QUEUE_MAX_S and engine._display.maxlen >= 2
+
+
 def test_a_notice_a_stop_turns_away_is_reported_at_the_end():
     """A source's note (channels alike) settled just before Pause: the queue turned it away as the
     engine stopped, and it was lost, though the source would not say it again in the session. It
