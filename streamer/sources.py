@@ -64,12 +64,13 @@ PACES = ("fast", "realtime")
 # encoder then runs on several of them at once (ONNX Runtime: 1.7 ms per 1.6-s partial in twos or
 # more, 2.6 ms alone): ser analyze on 20 minutes of speech took 0.92 times the wall time and 0.95
 # times the CPU with 2-s blocks as with 0.5-s ones (7 alternating runs each), and with 8-s blocks
-# again less than with 2-s ones (benchmarks/RESULTS.md, "Longer file blocks"). The engine bounds
-# its queues in seconds of audio (streamer/engine.queue_size), so that memory stays flat.
+# 2.31-2.53 s against 2.60-2.85 s with 2-s ones (three runs each; benchmarks/RESULTS.md, "The conv
+# stack in int8, and longer file blocks"). The engine bounds its queues in seconds of audio
+# (streamer/engine.queue_size), so that memory stays flat.
 FAST_BLOCK_S = 8.0
 # The length of audio the file's checks (levels, channels that hold the same sound, channels that
-# take turns) judge at a time, whatever the length read: each judges a block less its mean, or on a
-# gain fitted to it (TwinChannels), so that the same file gets the same notes however it is read.
+# take turns) judge at a time, whatever the lengths read (CheckPieces): each judges a piece less its
+# mean, or on a gain fitted to it (TwinChannels), so that a file gets the same notes however it is read.
 CHECK_BLOCK_S = 2.0
 REALTIME_BLOCK_S = 0.02  # file blocks in real-time mode: small, like a microphone
 MIC_BLOCK_S = 0.02
