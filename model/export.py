@@ -444,7 +444,7 @@ def calibrate_trunk(net: nn.Module, waveforms) -> dict:
     """The int8 ranges of a chunked network's conv stack (what ``ModelMeta.int8`` keeps), measured on
     ``waveforms``: 16-kHz speech like the model's training data (its training clips). Raises
     ValueError when they hold no whole chunk of speech."""
-    from model.runtime import chunk_feed
+    from model.features import chunk_feed
 
     net = copy.deepcopy(net).cpu().eval()
     features = net.features

@@ -32,7 +32,7 @@ from model.arch import (  # the voice encoder's framing, shared with model/voice
 )
 from model.audio import SAMPLE_RATE_HZ
 from model.errors import ComputeDeviceError, ModelFileError
-from model.features import LEVEL_FLOOR_DBFS, LEVEL_PERCENTILE, FeatureConfig
+from model.features import chunk_feed, level_gain, level_gains  # noqa: F401 - level_gain: re-exported
 from model.files import file_sha256
 from model.inference import InferenceBase, SegmentState
 from model.meta import (  # noqa: F401 - onnx_path_for is where users of the runtime look for it
@@ -51,54 +51,6 @@ RUNTIMES = ("auto", "onnx", "torch")
 RUNTIME_NAMES = {"onnx": "ONNX Runtime", "torch": "torch"}  # as the app and reports name them
 # What each graph beside the main one computes, for the message when its file is missing.
 PART_NAMES = {"voice": "voice encoder", "trunk": "conv stack"}
-
-
-def level_gains(windows: np.ndarray, target_dbfs: float, frame: int, centred: bool = False) -> np.ndarray:
-    """The gains (float32, one per row of ``windows``, windows of equal length) that put the 90th
-    percentile of each window's non-overlapping ``frame``-sample RMS levels at ``target_dbfs``
-    (model/logmel.normalise_level, for each window). The levels are those of the window less its
-    mean: a DC offset (some sound cards and microphones have one) does not count as sound
-    (``centred``: the rows are already less their mean)."""
-    n_windows, n = windows.shape
-    windows = windows.astype(np.float32, copy=False)
-    if not centred:
-        windows = windows - np.add.reduce(windows, axis=1, keepdims=True, dtype=np.float32) / np.float32(n)
-    n_frames = max(1, n // frame)
-    frames = (windows[:, : n_frames * frame].reshape(n_windows, n_frames, -1) if n >= frame
-              else windows[:, None, :])
-    # Few numpy calls: this runs for every window, and on one window the calls' overhead is its cost.
-    mean_square = np.add.reduce(frames * frames, axis=2) / np.float32(frames.shape[2])
-    k = int(LEVEL_PERCENTILE * (n_frames - 1))
-    level = np.sqrt(np.partition(mean_square, k, axis=1)[:, k])
-    return np.float32(10 ** (target_dbfs / 20)) / np.maximum(level, np.float32(10 ** (LEVEL_FLOOR_DBFS / 20)))
-
-
-def level_gain(window: np.ndarray, target_dbfs: float, frame: int) -> float:
-    """:func:`level_gains` of one window."""
-    return float(level_gains(np.asarray(window)[None, :], target_dbfs, frame)[0])
-
-
-def chunk_feed(chunks: Sequence[np.ndarray], f: FeatureConfig) -> dict[str, np.ndarray]:
-    """The trunk graph's feed for chunks of equal length (16-kHz samples): their STFT frames and
-    level-normalisation gains squared (the export's int8 calibration feeds the graph the same way)."""
-    hop, win = f.hop_length, f.win_length
-    n = f.chunk_frames(len(chunks[0]))  # frames windowing the chunk's samples [i * hop, i * hop + win)
-    if n < 1:  # chunk_bounds gives no such chunk: a window's leftover piece holds a frame at least
-        raise ValueError(f"a chunk of {len(chunks[0])} samples holds no {win}-sample frame")
-    samples = (chunks[0][None] if len(chunks) == 1 else np.stack(chunks)).astype(np.float32, copy=False)
-    # Each chunk's DC offset out (a new array: the frames below are views of it).
-    samples = samples - np.add.reduce(samples, axis=1, keepdims=True) / np.float32(samples.shape[1])
-    step, item = samples.strides
-    # The frames as a strided view of the samples, copied once: with the level gains below, the
-    # feed of one chunk takes 19 us, with the same numbers (sliding_window_view and
-    # ascontiguousarray took 51 us, as_strided 23 us). numpy's array constructor checks the
-    # view against the samples' buffer; as_strided's way through __array_interface__ cost more.
-    frames = np.ndarray((len(samples), n, win), np.float32, samples, 0, (step, item * hop, item)).copy()
-    if f.level_norm_dbfs is None:
-        gain2 = np.ones(len(chunks), np.float32)
-    else:
-        gain2 = level_gains(samples, f.level_norm_dbfs, hop, centred=True) ** 2
-    return {"chunk_frames": frames, "chunk_gain2": gain2}
 
 
 def voice_partial_count(n_samples: int) -> int:
