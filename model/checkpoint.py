@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from model.errors import ModelFileError
-from model.files import atomic_write
+from model.files import atomic_write, signals_deferred
 from model.meta import (  # noqa: F401 - re-exported: the metadata belongs to the model file
     DEFAULT_ANALYSIS,
     DEFAULT_MODEL_PATH,
@@ -46,14 +46,15 @@ def save_model(net: SERNet | SEREnsemble, meta: ModelMeta, path: str | os.PathLi
         meta.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(path, save(tensors, metadata={"ser": meta.to_json()}))
-    if onnx:
-        from model.export import export_onnx
+    with signals_deferred():  # the file and its export written together (or not at all)
+        atomic_write(path, save(tensors, metadata={"ser": meta.to_json()}))
+        if onnx:
+            from model.export import export_onnx
 
-        export_onnx(net, meta, path)
-    else:
-        for part in ONNX_PARTS:
-            onnx_path_for(path, part).unlink(missing_ok=True)
+            export_onnx(net, meta, path)
+        else:
+            for part in ONNX_PARTS:
+                onnx_path_for(path, part).unlink(missing_ok=True)
     return path
 
 

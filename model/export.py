@@ -63,7 +63,7 @@ import torch
 from torch import nn
 
 from model.errors import ModelFileError
-from model.files import atomic_write, file_sha256
+from model.files import atomic_write, file_sha256, signals_deferred
 from model.meta import (
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
@@ -528,7 +528,6 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     beside it (``onnx_path_for(out, part)``): the voice encoder's, with its upper LSTM layers in
     int8, and the conv stack's, in int8 when the metadata holds its ranges (``meta.int8``, see
     :func:`calibrate_trunk`); ``int8`` False writes both in float. Returns the main graph's path."""
-    import onnx
 
     out = Path(out) if out is not None else onnx_path_for(model_path)
     sha = file_sha256(model_path)
@@ -537,6 +536,15 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     # The voice graph first: a main graph whose voice graph is missing is refused at loading.
     parts = onnx_parts(net.arch, net.features.chunk_samples > 0)
     ranges = meta.int8.get("trunk_ranges") if int8 else None
+    with signals_deferred():  # the graphs of one export written together: a stop waits for the last
+        _write_graphs(net, meta, model_path, out, parts, sha, int8, ranges)
+    return out
+
+
+def _write_graphs(net, meta: ModelMeta, model_path, out: Path, parts, sha: str, int8: bool, ranges) -> None:
+    """:func:`export_onnx`'s graphs, written one after another (the voice graph first)."""
+    import onnx
+
     for part in reversed(parts):
         graph = OnnxGraph(net, part, anchored=int8).eval()
         proto = _export_graph(graph)
@@ -555,4 +563,3 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
         atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
     for part in set(ONNX_PARTS) - set(parts):  # an earlier export's graph this model does not have
         onnx_path_for(out, part).unlink(missing_ok=True)
-    return out

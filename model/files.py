@@ -89,6 +89,33 @@ def fsync_dir(path: str | os.PathLike) -> None:
             os.close(fd)
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl+C or SIGTERM during the block takes effect at its end, as it would have at once: files
+    that belong together (a model file and the graphs of its export) are all written, or none of
+    them is touched. Outside the main thread (where signals are not handled) it does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler not in (signal.SIG_IGN, None):
+            previous[sig] = handler
+            signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:  # once, to the handler it would have met
+            signal.raise_signal(received[0])
+
+
 def check_output_file(path, what: str = "output file"):
     """``path`` as a :class:`pathlib.Path` once it is clear that a file can be written there: not a
     folder, in a folder that exists or can be made, and writable. Checked before the work that

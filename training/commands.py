@@ -106,7 +106,8 @@ def register(sub) -> None:
                                    "with a voice encoder also .voice.onnx, one with chunked features .trunk.onnx), or to --out. 'ser train', 'ser ensemble' and 'ser voice-emotion' write it "
                                    "themselves; this is for model files made without it.")
     p.add_argument("model", help="model file (.safetensors), or 'default' for the bundled model")
-    p.add_argument("--out", help="where to write it (default: beside the model file)")
+    p.add_argument("--out", help="where to write it (default: beside the model file; with --calibrate the model file "
+                                 "is rewritten, and its export beside it too)")
     p.add_argument("--exact", action="store_true",
                    help="everything in float, so that the export gives torch's outputs to about 1e-6; by "
                         "default the voice encoder's upper LSTM layers run in int8 (about 1.6 times faster), "
@@ -195,12 +196,12 @@ def _calibration_speech(folder: str, model_path) -> list:
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
     if len(files) > CALIBRATION_FILES:
         files = [files[i] for i in np.linspace(0, len(files) - 1, CALIBRATION_FILES).round().astype(int)]
-    speech = []
+    speech, skipped = [], []
     for p in files:
         try:
             speech.append(load_mono_16k(p, max_s=CALIBRATION_FILE_S))
         except AudioError:
-            continue  # an unreadable file is skipped; too few readable ones are said below
+            skipped.append(p)  # said with the result; none readable is said here
     if not speech:
         raise ConfigError(f"--calibrate {folder}: no readable audio file in it (looked for "
                           f"{', '.join(sorted(AUDIO_SUFFIXES))}).")
@@ -210,7 +211,28 @@ def _calibration_speech(folder: str, model_path) -> list:
     if not calibration_chunks(speech, features, limit=1):
         raise ConfigError(f"--calibrate {folder}: its {len(speech)} audio files hold no {features.chunk_ms / 1000:g}-s "
                           "stretch of speech to measure the ranges on.")
-    return speech
+    return speech, skipped
+
+
+CALIBRATION_FEW_CHUNKS = 200  # fewer than this (100 s of sound) is said to be little to measure on
+
+
+def _calibration_report(model_path, folder: str, n_files: int, skipped: list) -> list[str]:
+    """What ``ser export --calibrate`` says of what it measured on (standard error)."""
+    from model.meta import read_meta
+
+    chunks = read_meta(model_path).int8["calibration_chunks"]
+    plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
+    lines = [f"{model_path}: int8 ranges of the conv stack measured on {plural(chunks, 'chunk')} of sound "
+             f"from {plural(n_files, 'file')} in {folder}, kept in the model file (rewritten with its export beside it)"]
+    if skipped:
+        lines.append(f"{folder}: {plural(len(skipped), 'file')} could not be read, left out (the first: {skipped[0]})")
+    if chunks < CALIBRATION_FEW_CHUNKS:
+        lines.append(f"{folder}: only {chunks} chunks of sound to measure on; the ranges fit the model's inputs best "
+                     "when measured on plenty of its training speech (for the bundled model: RAVDESS actors 01-20), "
+                     "not on noise or a few clips. 'ser export MODEL --calibrate FOLDER' again with more speech "
+                     "replaces them.")
+    return lines
 
 
 def cmd_export(args) -> int:
@@ -235,14 +257,18 @@ def cmd_export(args) -> int:
         from model.files import check_output_file
 
         check_output_file(out, "ONNX export")
-    calibration = _calibration_speech(args.calibrate, model_path) if args.calibrate else None
+    calibration, skipped = _calibration_speech(args.calibrate, model_path) if args.calibrate else (None, [])
     main = export_model_file(args.model, out, int8=not args.exact, calibration=calibration)
     if args.calibrate:
-        print(f"{model_path}: int8 ranges of the conv stack measured on {read_meta(model_path).int8['calibration_chunks']} "
-              f"chunks of speech from {len(calibration)} files, kept in the model file", file=sys.stderr)
+        for line in _calibration_report(model_path, args.calibrate, len(calibration), skipped):
+            print(line, file=sys.stderr)
     meta = read_meta(model_path)
-    for part in onnx_parts(meta.arch, meta.features.chunk_samples > 0):  # the main graph and those beside it
-        print(onnx_path_for(main, part))
+    written = [main]
+    if args.calibrate and Path(main) != onnx_path_for(model_path):
+        written.append(onnx_path_for(model_path))  # the rewritten model file's own export, beside it
+    for first in written:
+        for part in onnx_parts(meta.arch, meta.features.chunk_samples > 0):  # the main graph and those beside it
+            print(onnx_path_for(first, part))
     return 0
 
 

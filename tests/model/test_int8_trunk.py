@@ -149,13 +149,16 @@ def test_ser_export_calibrate(tmp_path, speech_paths, capsys, monkeypatch):
     assert main(["export", str(path), "--calibrate", str(folder)]) == 0
     captured = capsys.readouterr()
     assert "measured on" in captured.err and "from 3 files" in captured.err
+    assert "could not be read" in captured.err and "broken.wav" in captured.err
+    assert "only" in captured.err and "chunks of sound to measure on" in captured.err  # three clips are little
     assert read_meta(path).int8["trunk_ranges"] and _trunk_info(path)["int8_convs"] == 4
     load_predictor(path, device="cpu").predict(load_mono_16k(speech_paths[0]))  # the rewritten file and export agree
 
     # With --out: the export goes there, and the rewritten model file keeps a matching export beside it.
     out = tmp_path / "elsewhere" / "x.onnx"
     assert main(["export", str(path), "--calibrate", str(folder), "--out", str(out)]) == 0
-    capsys.readouterr()
+    printed = capsys.readouterr().out.split()
+    assert str(out) in printed and str(onnx_path_for(path)) in printed  # both exports written are named
     assert _trunk_info(out)["int8_convs"] == 4
     assert load_predictor(path, device="cpu", runtime="onnx").runtime == "onnx"
 
@@ -238,3 +241,21 @@ def test_calibration_reads_the_first_seconds_of_each_file_only(speech_paths):
     whole = load_mono_16k(speech_paths[0])
     first = load_mono_16k(speech_paths[0], max_s=1.0)
     assert len(first) == 16000 and np.array_equal(first, whole[:16000]) and CALIBRATION_FILE_S <= 10
+
+
+def test_a_stop_while_an_export_is_written_waits_for_its_end():
+    """Ctrl+C (or SIGTERM) while a model file and its graphs are written takes effect once all are:
+    a stop between them had left a model file its export no longer matched."""
+    import os
+    import signal
+
+    from model.files import signals_deferred
+
+    done = []
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # (the CLI tests above leave theirs)
+    with pytest.raises(KeyboardInterrupt):
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("after the signal")  # still runs
+    assert done == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
