@@ -15,7 +15,7 @@ from streamer.commands import FORMATS, agent_names, check_not_all_agents, is_age
 from streamer.config import EngineConfig, analysis_window, crosstalk_setting
 from streamer.errors import ConfigError, SessionError, TrackNamesError
 from streamer.session import being_written, end_record, export_csv, export_json, is_session_file, session_head_tail
-from streamer.sources import check_track_names
+from streamer.sources import FileSource, check_track_names
 from streamer.summary import count_text, summarize, time_text
 
 EXIT_SOME_FAILED = 1
@@ -392,6 +392,25 @@ def _report_interrupt(exc: KeyboardInterrupt, src: Path, out_path: Path, session
     print(f"ser analyze: {word}: {src}{how_far}; the results so far are in {out_path}{marked}.", file=sys.stderr)
 
 
+def _refuse_twins_on_stop(exc: KeyboardInterrupt, src: Path, source, skip: tuple[int, ...], files: list[Path]) -> None:
+    """Ctrl+C or SIGTERM: a call whose analysed channel held the same sound as the agent's in all that
+    was read is refused as it is at the file's end (model.audio.agent_twin_refusal): its results so
+    far are the agent's as much as the customer's, and ``files`` (the results, the journal) are
+    removed; ``exc`` is then said. Nothing happens otherwise."""
+    from model.audio import agent_twin_refusal
+
+    names = list(source.track_names)
+    analysed = [t for t in range(len(names)) if t not in skip]
+    refusal = agent_twin_refusal(str(src), source.twins_so_far(), analysed, names)
+    if refusal is None:
+        return
+    for path in files:
+        path.unlink(missing_ok=True)
+    word = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    print(f"ser analyze: {word}: {refusal}", file=sys.stderr)
+    exc.reported = True  # ser's main says nothing more
+
+
 def _kept_in(journal: Path) -> str:
     """Where a CSV or JSON's results are when the document could not be written (a full disk)."""
     return (f"are kept in {journal} (a session file: the app opens it, and `ser analyze` can be run again once "
@@ -413,14 +432,17 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
         if bar is not None:
             bar.update(min(done_s, bar.total) - bar.n)
 
-    # The session file holds every result; only what the summary reads stays in memory.
-    kwargs = dict(pace="realtime" if args.realtime else "fast", speed=args.speed, channels=args.channels,
-                  track_names=names, progress=progress, keep_windows=False)
+    # The session file holds every result; only what the summary reads stays in memory. The source is
+    # made here so that a stop can ask it what its channels held so far (_refuse_twins_on_stop).
+    source = FileSource(src, pace="realtime" if args.realtime else "fast", speed=args.speed, channels=args.channels,
+                        track_names=names)
+    kwargs = dict(source=source, progress=progress, keep_windows=False)
     try:
         if args.format == "jsonl":
             try:
                 res = analyze_file(src, predictor, config, session_path=out_path, **kwargs)
             except KeyboardInterrupt as exc:
+                _refuse_twins_on_stop(exc, src, source, skip, [out_path])
                 if out_path.is_file():  # stopped before the session file was made: ser's main says it
                     _report_interrupt(exc, src, out_path, out_path, None if args.quiet else skip)
                 raise
@@ -439,6 +461,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
                 raise SERError(f"{out_path}: not written: {exc} The results analysed until then "
                                f"{_kept_in(journal)}") from exc
             except KeyboardInterrupt as exc:
+                _refuse_twins_on_stop(exc, src, source, skip, [journal, out_path])
                 if journal.is_file():
                     (export_csv if args.format == "csv" else export_json)(journal, out_path)
                     _report_interrupt(exc, src, out_path, journal, None if args.quiet else skip)

@@ -342,6 +342,15 @@ class Source:
         analysed = range(self.n_channels) if self.analysed_tracks is None else self.analysed_tracks
         return [(self.track_names[c], [c]) for c in analysed if c < self.n_channels]
 
+    _twins_reading: TwinChannels | None = None
+
+    def twins_so_far(self) -> list[tuple[int, int]]:
+        """The pairs of channels that held the same sound in all of the file read so far
+        (``twin_pairs`` once reading has ended): what ``ser analyze`` refuses on when it is stopped."""
+        if self.twin_pairs or self._twins_reading is None:
+            return list(self.twin_pairs)
+        return self._twins_reading.twins()
+
     def _twin_notes(self, twins: TwinChannels, where: str, n_channels: int, live: bool = False) -> None:
         """A note for each analysed channel that held the same sound as another one (``twin_pairs``
         keeps the pairs: ser batch fails a call whose customer's channel is its agent's)."""
@@ -677,6 +686,7 @@ class FileSource(Source):
         pieces = CheckPieces(max(1, int(round(CHECK_BLOCK_S * self.rate))))
         alaw = subtype == "ALAW"  # its silence is read as zeros (ALAW_ZERO)
         twins = TwinChannels(self.n_channels, self.analysed_tracks, self.rate) if self.channels != "mix" else None
+        self._twins_reading = twins  # what twins_so_far reads while the file is read
         turns = (TurnTaking(self.n_channels, self.rate)
                  if self.channels == "mix" and self.n_channels > 1 and self.check_turns else None)
         frames_read = 0  # at the file's own rate

@@ -391,3 +391,29 @@ def test_a_summary_names_one_emotion_past_the_first_four_instead_of_calling_it_o
     tiny = {"calm": 0.6, "neutral": 0.396, "sad": 0.004}  # a share that rounds to 0 % is not listed
     line = TrackSummary(0, "mix", emotion_shares=tiny, **common).line()
     assert "calm 60%, neutral 40%;" in line and "sad" not in line and "other" not in line
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_call_whose_channels_held_the_same_sound_is_refused_when_stopped_too(
+        speech_paths, tiny_model_path, tmp_path, capsys, monkeypatch, fmt):
+    """Ctrl+C part-way through a mono call saved as stereo (--channels split, the agent named): the
+    customer's results so far are the agent's voice as much, so none are kept, as at the file's end;
+    a real call stopped the same way keeps its results so far."""
+    import streamer.cli_analyze as cli
+    from model.audio import load_mono_16k
+
+    voice = np.concatenate([np.concatenate([load_mono_16k(p), np.zeros(8000, np.float32)]) for p in speech_paths] * 3)
+    other = np.roll(voice, 16000 * 7) * 0.7  # another stretch of speech: a second voice at other times
+    monkeypatch.setattr(cli, "analyze_file", _interrupted_at(cli.analyze_file, 20.0))
+    for name, right, refused in (("twin", voice * 0.5, True), ("call", other, False)):
+        src = tmp_path / f"{name}.wav"
+        sf.write(src, np.stack([voice, right], axis=1), 16000)
+        out = tmp_path / f"{name}.{fmt}"
+        assert main(["analyze", str(src), "--channels", "split", "--names", "Agent,Customer", "--out", str(out),
+                     "--format", fmt, "--model", str(tiny_model_path), "--quiet"]) == 130
+        err = capsys.readouterr().err
+        if refused:
+            assert "interrupted: " in err and "hold the same sound" in err and "no results are kept" in err, err
+            assert not out.exists() and not list(tmp_path.glob(f"{name}*.partial.jsonl"))
+        else:
+            assert "same sound" not in err and out.is_file(), err
