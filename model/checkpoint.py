@@ -119,10 +119,12 @@ def export_model_file(model_path: str | os.PathLike, out: str | os.PathLike | No
         if calibration is not None:
             meta.int8 = calibrate_trunk(net, calibration)
             # The model file rewritten with its export beside it (the one there was made for the file
-            # before, and would be refused as stale), then, with ``out``, the export asked for.
-            save_model(net, meta, path, overwrite=True, onnx=True)
-            if out is None and int8:
-                return onnx_path_for(path)
+            # before, and would be refused as stale): the export asked for, or with ``out`` the
+            # default one, and then the one asked for there.
+            with signals_deferred():
+                save_model(net, meta, path, overwrite=True, onnx=out is not None)
+                if out is None:
+                    return export_onnx(net, meta, path, int8=int8)
         return export_onnx(net, meta, path, out, int8=int8)
     except OSError as exc:
         raise ModelFileError(f"{out or onnx_path_for(path)}: cannot write the ONNX file ({exc}).") from exc

@@ -69,6 +69,7 @@ from model.meta import (
     ONNX_FORMAT_VERSION,
     ONNX_PARTS,
     ModelMeta,
+    check_int8_range,
     onnx_inputs,
     onnx_outputs,
     onnx_parts,
@@ -425,6 +426,10 @@ def conv_ranges(proto, feeds) -> list[list[float]]:
     return [[low[2 * k], high[2 * k], low[2 * k + 1], high[2 * k + 1]] for k in range(len(convs))]
 
 
+class NoCalibrationSound(ValueError):
+    """The waveforms given to :func:`calibrate_trunk` hold no whole chunk of sound."""
+
+
 def calibration_chunks(waveforms, features, limit: int = CALIBRATION_CHUNKS) -> list[np.ndarray]:
     """The whole chunks (``features.chunk_samples``, on the chunk grid) of the audible part of each
     16-kHz waveform, digital silence left out; at most ``limit``, evenly spread over them all."""
@@ -443,7 +448,8 @@ def calibration_chunks(waveforms, features, limit: int = CALIBRATION_CHUNKS) -> 
 def calibrate_trunk(net: nn.Module, waveforms) -> dict:
     """The int8 ranges of a chunked network's conv stack (what ``ModelMeta.int8`` keeps), measured on
     ``waveforms``: 16-kHz speech like the model's training data (its training clips). Raises
-    ValueError when they hold no whole chunk of speech."""
+    :class:`NoCalibrationSound` when they hold no whole chunk of speech, ValueError for a network
+    without chunks."""
     from model.features import chunk_feed
 
     net = copy.deepcopy(net).cpu().eval()
@@ -452,7 +458,7 @@ def calibrate_trunk(net: nn.Module, waveforms) -> dict:
         raise ValueError("only a model with chunked features has a conv stack graph to run in int8")
     chunks = calibration_chunks(waveforms, features)
     if not chunks:
-        raise ValueError("no whole chunk of speech to calibrate the conv stack's int8 ranges on")
+        raise NoCalibrationSound("no whole chunk of speech to calibrate the conv stack's int8 ranges on")
     proto = _export_graph(OnnxGraph(net, "trunk").eval())
     feeds = (chunk_feed(chunks[i:i + CALIBRATION_BATCH], features) for i in range(0, len(chunks), CALIBRATION_BATCH))
     return {"trunk_ranges": conv_ranges(proto, feeds), "calibration_chunks": len(chunks)}
@@ -480,8 +486,7 @@ def quantize_trunk(proto, ranges: list) -> object:
     before: dict[str, list] = {}  # conv name -> nodes to insert before it; after it:
     after: dict[str, list] = {}
     for k, (node, r) in enumerate(zip(convs, ranges, strict=True)):
-        if len(r) != 4 or not all(np.isfinite(float(v)) for v in r) or r[0] > r[1] or r[2] > r[3]:
-            raise ValueError(f"the model's int8 range {r!r} of convolution {k + 1} is malformed")
+        check_int8_range(r)  # (ModelMeta checks a file's on reading; these may come from elsewhere)
         p = f"int8_conv{k}"
         node.name = node.name or p
         x_scale, x_zero = _uint8_scale(r[0], r[1])
@@ -528,6 +533,7 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     beside it (``onnx_path_for(out, part)``): the voice encoder's, with its upper LSTM layers in
     int8, and the conv stack's, in int8 when the metadata holds its ranges (``meta.int8``, see
     :func:`calibrate_trunk`); ``int8`` False writes both in float. Returns the main graph's path."""
+    import onnx
 
     out = Path(out) if out is not None else onnx_path_for(model_path)
     sha = file_sha256(model_path)
@@ -537,29 +543,23 @@ def export_onnx(net: nn.Module, meta: ModelMeta, model_path: str | os.PathLike,
     parts = onnx_parts(net.arch, net.features.chunk_samples > 0)
     ranges = meta.int8.get("trunk_ranges") if int8 else None
     with signals_deferred():  # the graphs of one export written together: a stop waits for the last
-        _write_graphs(net, meta, model_path, out, parts, sha, int8, ranges)
+        for part in reversed(parts):
+            graph = OnnxGraph(net, part, anchored=int8).eval()
+            proto = _export_graph(graph)
+            info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION, "part": part,
+                    "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
+            if part == "voice":
+                proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if int8 else (proto, 0)
+                info["int8_anchored"] = int8  # see _AnchoredLSTM; the runtime refuses int8 without it
+            if part == "trunk":
+                try:
+                    proto, info["int8_convs"] = (quantize_trunk(proto, ranges), len(ranges)) if ranges else (proto, 0)
+                except ValueError as exc:
+                    raise ModelFileError(f"{model_path}: {exc}; calibrate again ('ser export MODEL --calibrate "
+                                         "FOLDER'), or export in float ('ser export --exact').") from exc
+            onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
+            atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
+        for part in set(ONNX_PARTS) - set(parts):  # an earlier export's graph this model does not have
+            onnx_path_for(out, part).unlink(missing_ok=True)
     return out
 
-
-def _write_graphs(net, meta: ModelMeta, model_path, out: Path, parts, sha: str, int8: bool, ranges) -> None:
-    """:func:`export_onnx`'s graphs, written one after another (the voice graph first)."""
-    import onnx
-
-    for part in reversed(parts):
-        graph = OnnxGraph(net, part, anchored=int8).eval()
-        proto = _export_graph(graph)
-        info = {"format": ONNX_FORMAT, "format_version": ONNX_FORMAT_VERSION, "part": part,
-                "model_sha256": sha, "inputs": graph.input_names(), "outputs": graph.output_names()}
-        if part == "voice":
-            proto, info["int8_lstm_layers"] = quantize_voice_lstm(proto) if int8 else (proto, 0)
-            info["int8_anchored"] = int8  # see _AnchoredLSTM; the runtime refuses int8 without it
-        if part == "trunk":
-            try:
-                proto, info["int8_convs"] = (quantize_trunk(proto, ranges), len(ranges)) if ranges else (proto, 0)
-            except ValueError as exc:
-                raise ModelFileError(f"{model_path}: {exc}; calibrate again ('ser export MODEL --calibrate "
-                                     "FOLDER'), or export in float ('ser export --exact').") from exc
-        onnx.helper.set_model_props(proto, {"ser": meta.to_json(), "ser_onnx": json.dumps(info)})
-        atomic_write(out if part == "main" else onnx_path_for(out, part), proto.SerializeToString())
-    for part in set(ONNX_PARTS) - set(parts):  # an earlier export's graph this model does not have
-        onnx_path_for(out, part).unlink(missing_ok=True)

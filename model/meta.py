@@ -173,6 +173,14 @@ class ModelMeta:
         return meta
 
 
+def check_int8_range(r) -> None:
+    """ValueError unless ``r`` is one convolution's int8 range: [input low, input high, output low,
+    output high], four finite numbers, each low <= its high."""
+    if (not isinstance(r, list) or len(r) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r)
+            or r[0] > r[1] or r[2] > r[3]):
+        raise ValueError(f"int8 range {r!r} is not [low, high, low, high]")
+
+
 def _int8(value) -> dict:
     """A model file's int8 ranges (ModelMeta.int8), checked: lists of four finite numbers, low <= high."""
     if value is None or value == {}:
@@ -181,9 +189,7 @@ def _int8(value) -> dict:
     if not isinstance(ranges, list) or not ranges:
         raise ValueError("int8 ranges must be a non-empty list")
     for r in ranges:
-        if (not isinstance(r, list) or len(r) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in r)
-                or r[0] > r[1] or r[2] > r[3]):
-            raise ValueError(f"int8 range {r!r} is not [low, high, low, high]")
+        check_int8_range(r)
     return {"trunk_ranges": [[float(v) for v in r] for r in ranges],
             "calibration_chunks": int(value.get("calibration_chunks", 0))}
 

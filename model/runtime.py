@@ -273,10 +273,6 @@ class OnnxPredictor(InferenceBase):
         cached = np.concatenate(cache) if cache else np.zeros((0, self.meta.features.n_mels), np.float32)
         return cached, frames, index, latest
 
-    def _chunk_frames(self, chunks: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """The trunk graph's feed for chunks of equal length (:func:`chunk_feed`)."""
-        return chunk_feed(chunks, self.meta.features)
-
     def _trunk_seq(self, windows: list[np.ndarray], segments: Sequence[tuple[SegmentState, int]] | None) -> np.ndarray:
         """Chunked features: each window's chunks through the conv stack, side by side (B, C, F', T).
         A segment's whole chunks are computed once: windows take the chunks they share with the
@@ -310,7 +306,7 @@ class OnnxPredictor(InferenceBase):
                 previous = latest.get(id(seg))
                 latest[id(seg)] = (seg, start if previous is None else max(start, previous[1]))
         for group in todo.values():
-            out = self._run(self._chunk_frames(list(group.values())), ["trunk"], "trunk")["trunk"]
+            out = self._run(chunk_feed(list(group.values()), f), ["trunk"], "trunk")["trunk"]
             maps.update(zip(group.keys(), out))
         for seg, start in latest.values():  # windows come in order: chunks before the latest one's start are done
             kept = {s: m for s, m in seg.chunks.items() if s >= start}  # another hop's grid (e.g. 0.25 s) too

@@ -397,11 +397,7 @@ def _refuse_twins_on_stop(exc: KeyboardInterrupt, src: Path, source, skip: tuple
     was read is refused as it is at the file's end (model.audio.agent_twin_refusal): its results so
     far are the agent's as much as the customer's, and ``files`` (the results, the journal) are
     removed; ``exc`` is then said. Nothing happens otherwise."""
-    from model.audio import agent_twin_refusal
-
-    names = list(source.track_names)
-    analysed = [t for t in range(len(names)) if t not in skip]
-    refusal = agent_twin_refusal(str(src), source.twins_so_far(), analysed, names)
+    refusal = _twin_refusal(src, source.twins_so_far(), list(source.track_names), skip)
     if refusal is None:
         return
     for path in files:
@@ -409,6 +405,14 @@ def _refuse_twins_on_stop(exc: KeyboardInterrupt, src: Path, source, skip: tuple
     word = "terminated" if isinstance(exc, Terminated) else "interrupted"
     print(f"ser analyze: {word}: {refusal}", file=sys.stderr)
     exc.reported = True  # ser's main says nothing more
+
+
+def _twin_refusal(src: Path, pairs, names: list[str], skip: tuple[int, ...], errors=()) -> str | None:
+    """model.audio.agent_twin_refusal for ``src``'s tracks ``names``, of which ``skip`` are not analysed."""
+    from model.audio import agent_twin_refusal
+
+    analysed = [t for t in range(len(names)) if t not in skip]
+    return agent_twin_refusal(str(src), pairs, analysed, names, errors)
 
 
 def _kept_in(journal: Path) -> str:
@@ -477,10 +481,7 @@ def _analyze_one(src: Path, out_path: Path, predictor, config: EngineConfig, arg
     finally:
         if bar is not None:
             bar.close()
-    from model.audio import agent_twin_refusal
-
-    analysed = [t for t in range(len(res.track_names)) if t not in skip]
-    if refusal := agent_twin_refusal(str(src), res.twin_pairs, analysed, res.track_names, res.errors):
+    if refusal := _twin_refusal(src, res.twin_pairs, res.track_names, skip, res.errors):
         # A mono recording saved as stereo: the customer's channel is the agent's too. Its results are
         # the agent's as much as the customer's: none are kept, as ser batch keeps none of such a call.
         from model.errors import AudioError

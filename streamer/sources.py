@@ -517,24 +517,17 @@ class CheckPieces:
 
     def __init__(self, size: int):
         self.size = size
-        self._parts: list[np.ndarray] = []
-        self._n = 0
+        self._rest: np.ndarray | None = None  # the end of the reads that makes no whole piece yet
 
     def take(self, data: np.ndarray) -> list[np.ndarray]:
-        self._parts.append(data)
-        self._n += len(data)
-        if self._n < self.size:
-            return []
-        whole = np.concatenate(self._parts) if len(self._parts) > 1 else data
+        whole = data if self._rest is None else np.concatenate([self._rest, data])
         n = len(whole) // self.size * self.size
-        self._parts = [whole[n:].copy()] if n < len(whole) else []
-        self._n = len(whole) - n
+        self._rest = whole[n:].copy() if n < len(whole) else None
         return [whole[i:i + self.size] for i in range(0, n, self.size)]
 
     def flush(self) -> list[np.ndarray]:
-        rest = np.concatenate(self._parts) if self._parts else np.zeros((0, 1), np.float32)
-        self._parts, self._n = [], 0
-        return [rest] if len(rest) else []
+        rest, self._rest = self._rest, None
+        return [] if rest is None else [rest]
 
 
 class FileSource(Source):

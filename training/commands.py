@@ -183,7 +183,7 @@ def _calibration_speech(folder: str, model_path) -> list:
     from model.meta import read_meta
     from streamer.errors import ConfigError
 
-    if read_meta(model_path).features.chunk_samples <= 0:
+    if read_meta(model_path).features.chunk_samples <= 0:  # (before any audio is read)
         raise ConfigError(f"--calibrate: {model_path} computes its features over whole windows, not chunks; only "
                           "the conv stack of a chunked model (features.chunk_ms) runs in int8. Export it without "
                           "--calibrate.")
@@ -205,23 +205,16 @@ def _calibration_speech(folder: str, model_path) -> list:
     if not speech:
         raise ConfigError(f"--calibrate {folder}: no readable audio file in it (looked for "
                           f"{', '.join(sorted(AUDIO_SUFFIXES))}).")
-    from model.export import calibration_chunks
-
-    features = read_meta(model_path).features
-    if not calibration_chunks(speech, features, limit=1):
-        raise ConfigError(f"--calibrate {folder}: its {len(speech)} audio files hold no {features.chunk_ms / 1000:g}-s "
-                          "stretch of speech to measure the ranges on.")
-    return speech, skipped
+    return speech, skipped  # (that they hold some speech, calibrate_trunk finds: NoCalibrationSound)
 
 
 CALIBRATION_FEW_CHUNKS = 200  # fewer than this (100 s of sound) is said to be little to measure on
 
 
-def _calibration_report(model_path, folder: str, n_files: int, skipped: list) -> list[str]:
-    """What ``ser export --calibrate`` says of what it measured on (standard error)."""
-    from model.meta import read_meta
-
-    chunks = read_meta(model_path).int8["calibration_chunks"]
+def _calibration_report(model_path, meta, folder: str, n_files: int, skipped: list) -> list[str]:
+    """What ``ser export --calibrate`` says of what it measured on (standard error); ``meta``: the
+    rewritten model file's metadata."""
+    chunks = meta.int8["calibration_chunks"]
     plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
     lines = [f"{model_path}: int8 ranges of the conv stack measured on {plural(chunks, 'chunk')} of sound "
              f"from {plural(n_files, 'file')} in {folder}, kept in the model file (rewritten with its export beside it)"]
@@ -258,11 +251,20 @@ def cmd_export(args) -> int:
 
         check_output_file(out, "ONNX export")
     calibration, skipped = _calibration_speech(args.calibrate, model_path) if args.calibrate else (None, [])
-    main = export_model_file(args.model, out, int8=not args.exact, calibration=calibration)
-    if args.calibrate:
-        for line in _calibration_report(model_path, args.calibrate, len(calibration), skipped):
-            print(line, file=sys.stderr)
+    from model.export import NoCalibrationSound
+
+    try:
+        main = export_model_file(args.model, out, int8=not args.exact, calibration=calibration)
+    except NoCalibrationSound:  # raised before the model file is touched
+        from streamer.errors import ConfigError
+
+        chunk_s = read_meta(model_path).features.chunk_ms / 1000
+        raise ConfigError(f"--calibrate {args.calibrate}: its {len(calibration)} audio files hold no {chunk_s:g}-s "
+                          "stretch of speech to measure the ranges on.") from None
     meta = read_meta(model_path)
+    if args.calibrate:
+        for line in _calibration_report(model_path, meta, args.calibrate, len(calibration), skipped):
+            print(line, file=sys.stderr)
     written = [main]
     if args.calibrate and Path(main) != onnx_path_for(model_path):
         written.append(onnx_path_for(model_path))  # the rewritten model file's own export, beside it
